@@ -1,0 +1,275 @@
+#include "cli_commands.h"
+
+#include "demo.h"
+#include "error.h"
+#include "image/preprocess.h"
+#include "io/file_util.h"
+#include "io/tensor_io.h"
+#include "model/forward.h"
+#include "model/loader.h"
+#include "runtime.h"
+#include "text/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+namespace fs = std::filesystem;
+
+namespace vitscope::cli {
+
+namespace {
+
+struct ModelOptions {
+    std::string model;
+    std::string tokenizer;
+    std::string device = "auto";
+};
+
+struct InputOptions {
+    std::vector<std::string> images;
+    std::string pixels;
+    int batch = 16;
+};
+
+void addModelOptions(CLI::App* sub, ModelOptions& o) {
+    sub->add_option("--model", o.model, "Checkpoint file, model directory, hub id (ORG/NAME) or ~/.cache/clip name")
+        ->required();
+    sub->add_option("--tokenizer", o.tokenizer, "BPE merges .gz, or a directory with vocab.json + merges.txt");
+    sub->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
+}
+
+void addInputOptions(CLI::App* sub, InputOptions& o) {
+    auto* images = sub->add_option("--image", o.images, "Image files");
+    auto* pixels = sub->add_option("--pixels", o.pixels, "Preprocessed pixels .npy [B, 3, H, W] float32");
+    images->excludes(pixels);
+    sub->add_option("--batch", o.batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+}
+
+Model openModel(const ModelOptions& o) {
+    Model model = loadModel(o.model);
+    if (!o.tokenizer.empty()) model.tokenizerPath = o.tokenizer;
+    moveModel(model, pickDevice(o.device));
+    return model;
+}
+
+ClipTokenizer openTokenizer(const Model& model) {
+    if (model.tokenizerPath.empty())
+        throw InputError(model.info.weightsPath, "no tokenizer found beside the model; pass --tokenizer");
+    return ClipTokenizer::fromPath(model.tokenizerPath);
+}
+
+at::Tensor tokenizeAll(const ClipTokenizer& tok, const std::vector<std::string>& texts, int context) {
+    at::Tensor out = at::zeros({static_cast<int64_t>(texts.size()), context}, at::kLong);
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        const std::vector<int64_t> ids = tok.tokenize(texts[i], context);
+        std::copy(ids.begin(), ids.end(), out[static_cast<int64_t>(i)].data_ptr<int64_t>());
+    }
+    return out;
+}
+
+// Loads the inputs as one [B, 3, S, S] tensor (from files, preprocessed for this model).
+at::Tensor readInputs(const Model& model, const InputOptions& in) {
+    if (!in.pixels.empty()) {
+        at::Tensor px = readNpyTensor(in.pixels);
+        if (px.dim() != 4 || px.size(1) != 3)
+            throw InputError(in.pixels, "expected pixels [B, 3, H, W], got " + std::to_string(px.dim()) + "-D array");
+        if (!at::isFloatingType(px.scalar_type())) throw InputError(in.pixels, "expected float pixels");
+        return px.to(at::kFloat);
+    }
+    if (in.images.empty()) throw InputError("inputs", "give --image FILE... or --pixels X.npy");
+    return loadAndPreprocess(in.images, model.preprocess);
+}
+
+void ensureDir(const std::string& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (!fs::is_directory(dir, ec)) throw IoError(dir, "cannot create output directory");
+}
+
+std::string outPath(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
+
+void runInfo(const ModelOptions& o) {
+    const Model model = openModel(o);
+    const VisionTower& v = model.vision;
+    nlohmann::ordered_json j;
+    j["family"] = model.info.family;
+    j["layout"] = model.info.layout;
+    j["format"] = model.info.format;
+    j["weights"] = model.info.weightsPath;
+    j["layers"] = v.layers();
+    j["heads"] = v.heads();
+    j["width"] = v.width;
+    j["embed_dim"] = v.embedDim();
+    j["image_size"] = model.preprocess.imageSize;
+    j["patch_size"] = v.patchSize;
+    j["tokens"] = v.tokensFor(model.preprocess.imageSize);
+    j["registers"] = v.numRegisters();
+    j["layer_scale"] = !v.encoder.blocks.empty() && v.encoder.blocks[0].ls1.defined();
+    j["activation"] = v.encoder.activation == Activation::QuickGelu ? "quick_gelu" : "gelu";
+    j["num_classes"] = model.numClasses;
+    if (model.text) {
+        j["text"] = {{"width", model.text->width},
+                     {"layers", model.text->encoder.blocks.size()},
+                     {"heads", model.text->encoder.heads},
+                     {"context_length", model.text->contextLength},
+                     {"vocab_size", model.text->tokenEmbedding.size(0)}};
+        j["logit_scale"] = model.logitScale;
+    }
+    j["preprocess"] = {{"resize_shortest", model.preprocess.resizeShortest},
+                       {"crop", model.preprocess.imageSize},
+                       {"mean", model.preprocess.mean},
+                       {"std", model.preprocess.std}};
+    j["tokenizer"] = model.tokenizerPath;
+    j["device"] = v.patchW.device().str();
+    std::cout << j.dump(2) << "\n";
+}
+
+struct TokenizeOptions {
+    ModelOptions model;
+    std::string tokenizer;
+    std::vector<std::string> texts;
+    std::string out;
+};
+
+void runTokenize(const TokenizeOptions& o) {
+    std::string path = o.tokenizer.empty() ? o.model.tokenizer : o.tokenizer;
+    int context = ClipTokenizer::kContextLength;
+    if (path.empty()) {
+        if (o.model.model.empty()) throw InputError("tokenize", "give --model or --tokenizer");
+        const ModelFiles files = resolveModelFiles(o.model.model);
+        path = files.tokenizer;
+        if (path.empty()) throw InputError(o.model.model, "no tokenizer found beside the model; pass --tokenizer");
+    }
+    const ClipTokenizer tok = ClipTokenizer::fromPath(path);
+    const at::Tensor ids = tokenizeAll(tok, o.texts, context);
+    writeNpyTensor(o.out, ids);
+    std::cout << o.out << "\n";
+}
+
+struct EmbedOptions {
+    ModelOptions model;
+    InputOptions inputs;
+    std::vector<std::string> texts;
+    std::string out;
+};
+
+void runEmbed(const EmbedOptions& o) {
+    const Model model = openModel(o.model);
+    const at::Tensor pixels = readInputs(model, o.inputs);
+    at::NoGradGuard noGrad;
+    std::vector<at::Tensor> outputs, logits;
+    for (int64_t start = 0; start < pixels.size(0); start += o.inputs.batch) {
+        const VisionResult r = encodeImages(model, pixels.narrow(0, start, std::min<int64_t>(o.inputs.batch, pixels.size(0) - start)));
+        outputs.push_back(r.output.cpu());
+        if (r.logits.defined()) logits.push_back(r.logits.cpu());
+    }
+    ensureDir(o.out);
+    if (model.isClip()) {
+        writeNpyTensor(outPath(o.out, "image_embeds.npy"), at::cat(outputs));
+        if (!o.texts.empty()) {
+            const ClipTokenizer tok = openTokenizer(model);
+            const at::Tensor ids = tokenizeAll(tok, o.texts, model.text->contextLength);
+            writeNpyTensor(outPath(o.out, "text_embeds.npy"), encodeTexts(model, ids).cpu());
+        }
+    } else {
+        if (!o.texts.empty()) throw InputError(model.info.weightsPath, "--text needs a CLIP model (this one has no text tower)");
+        writeNpyTensor(outPath(o.out, "features.npy"), at::cat(outputs));
+        if (!logits.empty()) writeNpyTensor(outPath(o.out, "logits.npy"), at::cat(logits));
+    }
+    std::cout << o.out << "\n";
+}
+
+struct DecomposeCliOptions {
+    ModelOptions model;
+    InputOptions inputs;
+    std::string out;
+    bool tokens = false;
+    std::string convention = "exact";
+};
+
+void runDecompose(const DecomposeCliOptions& o) {
+    DecomposeOptions opts;
+    opts.tokens = o.tokens;
+    opts.convention = parseConvention(o.convention);
+    const Model model = openModel(o.model);
+    const at::Tensor pixels = readInputs(model, o.inputs);
+    at::NoGradGuard noGrad;
+    std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output;
+    double maxErr = 0;
+    for (int64_t start = 0; start < pixels.size(0); start += o.inputs.batch) {
+        const int64_t n = std::min<int64_t>(o.inputs.batch, pixels.size(0) - start);
+        const Decomposition d = decomposeImages(model, pixels.narrow(0, start, n), opts);
+        heads.push_back(d.heads.cpu());
+        attnBias.push_back(d.attnBias.cpu());
+        mlps.push_back(d.mlps.cpu());
+        embed.push_back(d.embed.cpu());
+        postBias.push_back(d.postBias.cpu());
+        output.push_back(d.output.cpu());
+        maxErr = std::max(maxErr, d.maxAbsError);
+        spdlog::info("decomposed images {}..{} (max abs error {:.3g})", start, start + n - 1, d.maxAbsError);
+    }
+    ensureDir(o.out);
+    const at::Tensor allHeads = at::cat(heads);
+    writeNpyTensor(outPath(o.out, "heads.npy"), allHeads);
+    writeNpyTensor(outPath(o.out, "attn_bias.npy"), at::cat(attnBias));
+    writeNpyTensor(outPath(o.out, "mlps.npy"), at::cat(mlps));
+    writeNpyTensor(outPath(o.out, "embed.npy"), at::cat(embed));
+    writeNpyTensor(outPath(o.out, "post_bias.npy"), at::cat(postBias));
+    writeNpyTensor(outPath(o.out, "output.npy"), at::cat(output));
+    nlohmann::ordered_json summary;
+    summary["max_abs_error"] = maxErr;
+    summary["convention"] = o.convention;
+    summary["tokens"] = o.tokens;
+    summary["images"] = pixels.size(0);
+    summary["heads_shape"] = allHeads.sizes().vec();
+    summary["model"] = model.info.weightsPath;
+    summary["family"] = model.info.family;
+    writeFileAtomic(outPath(o.out, "summary.json"), summary.dump(2) + "\n");
+    std::cout << summary.dump() << "\n";
+}
+
+}  // namespace
+
+void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions) {
+    {
+        auto o = std::make_shared<ModelOptions>();
+        auto* sub = app.add_subcommand("info", "Print a model's architecture as JSON");
+        addModelOptions(sub, *o);
+        sub->callback([&actions, o] { actions.push_back([o] { runInfo(*o); }); });
+    }
+    {
+        auto o = std::make_shared<TokenizeOptions>();
+        auto* sub = app.add_subcommand("tokenize", "CLIP-tokenize texts into int64 [T, 77] .npy");
+        sub->add_option("--model", o->model.model, "Model whose tokenizer to use");
+        sub->add_option("--tokenizer", o->tokenizer, "BPE merges .gz, or a directory with vocab.json + merges.txt");
+        sub->add_option("--text", o->texts, "Text (repeatable)")->required();
+        sub->add_option("--out", o->out, "Output .npy")->required();
+        sub->callback([&actions, o] { actions.push_back([o] { runTokenize(*o); }); });
+    }
+    {
+        auto o = std::make_shared<EmbedOptions>();
+        auto* sub = app.add_subcommand("embed", "Image (and text) embeddings, or classifier features and logits");
+        addModelOptions(sub, o->model);
+        addInputOptions(sub, o->inputs);
+        sub->add_option("--text", o->texts, "Text to embed (repeatable, CLIP only)");
+        sub->add_option("--out", o->out, "Output directory")->required();
+        sub->callback([&actions, o] { actions.push_back([o] { runEmbed(*o); }); });
+    }
+    {
+        auto o = std::make_shared<DecomposeCliOptions>();
+        auto* sub = app.add_subcommand("decompose", "Decompose image representations into layer / head / token terms");
+        addModelOptions(sub, o->model);
+        addInputOptions(sub, o->inputs);
+        sub->add_option("--out", o->out, "Output directory")->required();
+        sub->add_flag("--tokens", o->tokens, "Keep per-token head terms [B, L, H, N, E]");
+        sub->add_option("--convention", o->convention, "exact or textspan")->capture_default_str();
+        sub->callback([&actions, o] { actions.push_back([o] { runDecompose(*o); }); });
+    }
+    registerDemo(app, actions);
+}
+
+}  // namespace vitscope::cli

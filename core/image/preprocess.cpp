@@ -1,0 +1,225 @@
+#include "image/preprocess.h"
+
+#include "error.h"
+#include "io/file_util.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace vitscope {
+
+namespace {
+
+// Reads width x height from PNG / JPEG / BMP / GIF headers so that huge images are refused
+// before decoding. Returns false when the format is not recognised.
+bool probeSize(const std::vector<uint8_t>& b, int64_t& w, int64_t& h) {
+    auto be32 = [&](std::size_t i) { return (int64_t(b[i]) << 24) | (int64_t(b[i + 1]) << 16) | (int64_t(b[i + 2]) << 8) | b[i + 3]; };
+    auto be16 = [&](std::size_t i) { return (int64_t(b[i]) << 8) | b[i + 1]; };
+    auto le16 = [&](std::size_t i) { return int64_t(b[i]) | (int64_t(b[i + 1]) << 8); };
+    auto le32 = [&](std::size_t i) { return le16(i) | (le16(i + 2) << 16); };
+    if (b.size() >= 24 && b[0] == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G') {
+        w = be32(16);
+        h = be32(20);
+        return true;
+    }
+    if (b.size() >= 10 && b[0] == 'G' && b[1] == 'I' && b[2] == 'F') {
+        w = le16(6);
+        h = le16(8);
+        return true;
+    }
+    if (b.size() >= 26 && b[0] == 'B' && b[1] == 'M') {
+        w = std::llabs(static_cast<int32_t>(le32(18)));
+        h = std::llabs(static_cast<int32_t>(le32(22)));
+        return true;
+    }
+    if (b.size() >= 4 && b[0] == 0xFF && b[1] == 0xD8) {
+        std::size_t i = 2;
+        while (i + 9 < b.size()) {
+            if (b[i] != 0xFF) return false;
+            const uint8_t marker = b[i + 1];
+            if (marker == 0xFF) {
+                ++i;
+                continue;
+            }
+            const int64_t len = be16(i + 2);
+            const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+            if (sof) {
+                h = be16(i + 5);
+                w = be16(i + 7);
+                return true;
+            }
+            if (len < 2) return false;
+            i += 2 + static_cast<std::size_t>(len);
+        }
+    }
+    return false;
+}
+
+// PIL's bicubic kernel (a = -0.5).
+double cubic(double x) {
+    constexpr double a = -0.5;
+    x = std::fabs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+    return 0.0;
+}
+
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+struct Coeffs {
+    std::vector<int> start, count;
+    std::vector<int32_t> weights;  // fixed point, `maxCount` per output pixel
+    int maxCount = 0;
+};
+
+// Per output pixel: the input window and the fixed-point weights, as PIL computes them.
+Coeffs computeCoeffs(int inSize, int outSize) {
+    const double scale = static_cast<double>(inSize) / outSize;
+    const double filterScale = std::max(scale, 1.0);
+    const double support = 2.0 * filterScale;
+    Coeffs c;
+    c.maxCount = static_cast<int>(std::ceil(support)) * 2 + 1;
+    c.start.resize(outSize);
+    c.count.resize(outSize);
+    c.weights.assign(static_cast<std::size_t>(outSize) * c.maxCount, 0);
+    std::vector<double> k(static_cast<std::size_t>(c.maxCount));
+    for (int xx = 0; xx < outSize; ++xx) {
+        const double center = (xx + 0.5) * scale;
+        const double ss = 1.0 / filterScale;
+        int xmin = static_cast<int>(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = static_cast<int>(center + support + 0.5);
+        if (xmax > inSize) xmax = inSize;
+        xmax -= xmin;
+        double total = 0.0;
+        for (int x = 0; x < xmax; ++x) {
+            const double w = cubic((x + xmin - center + 0.5) * ss);
+            k[x] = w;
+            total += w;
+        }
+        for (int x = 0; x < xmax; ++x) {
+            const double w = total != 0.0 ? k[x] / total : 0.0;
+            const double scaled = w * (1 << kPrecisionBits);
+            c.weights[static_cast<std::size_t>(xx) * c.maxCount + x] =
+                static_cast<int32_t>(scaled < 0 ? scaled - 0.5 : scaled + 0.5);
+        }
+        c.start[xx] = xmin;
+        c.count[xx] = xmax;
+    }
+    return c;
+}
+
+uint8_t clip8(int64_t v) {
+    v >>= kPrecisionBits;
+    return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+cv::Mat resizeHorizontal(const cv::Mat& in, int outW) {
+    const Coeffs c = computeCoeffs(in.cols, outW);
+    cv::Mat out(in.rows, outW, CV_8UC3);
+    for (int y = 0; y < in.rows; ++y) {
+        const uint8_t* src = in.ptr<uint8_t>(y);
+        uint8_t* dst = out.ptr<uint8_t>(y);
+        for (int xx = 0; xx < outW; ++xx) {
+            const int32_t* w = &c.weights[static_cast<std::size_t>(xx) * c.maxCount];
+            for (int ch = 0; ch < 3; ++ch) {
+                int64_t acc = int64_t(1) << (kPrecisionBits - 1);
+                for (int x = 0; x < c.count[xx]; ++x) acc += int64_t(src[(c.start[xx] + x) * 3 + ch]) * w[x];
+                dst[xx * 3 + ch] = clip8(acc);
+            }
+        }
+    }
+    return out;
+}
+
+cv::Mat resizeVertical(const cv::Mat& in, int outH) {
+    const Coeffs c = computeCoeffs(in.rows, outH);
+    cv::Mat out(outH, in.cols, CV_8UC3);
+    const int rowLen = in.cols * 3;
+    for (int yy = 0; yy < outH; ++yy) {
+        const int32_t* w = &c.weights[static_cast<std::size_t>(yy) * c.maxCount];
+        uint8_t* dst = out.ptr<uint8_t>(yy);
+        for (int i = 0; i < rowLen; ++i) {
+            int64_t acc = int64_t(1) << (kPrecisionBits - 1);
+            for (int y = 0; y < c.count[yy]; ++y) acc += int64_t(in.ptr<uint8_t>(c.start[yy] + y)[i]) * w[y];
+            dst[i] = clip8(acc);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+cv::Mat decodeImageRgb(const std::vector<uint8_t>& bytes, const std::string& where) {
+    if (bytes.empty()) throw FormatError(where, "file is empty, not an image");
+    int64_t w = 0, h = 0;
+    if (probeSize(bytes, w, h)) {
+        if (w <= 0 || h <= 0) throw FormatError(where, "image header gives an empty size");
+        if (w * h > kMaxImagePixels)
+            throw InputError(where, "image is " + std::to_string(w) + " x " + std::to_string(h) + " pixels, over the " +
+                                        std::to_string(kMaxImagePixels / 1000000) + "-megapixel limit");
+    }
+    cv::Mat decoded;
+    try {
+        decoded = cv::imdecode(bytes, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
+    } catch (const cv::Exception& e) {
+        throw FormatError(where, std::string("cannot decode image: ") + e.err);
+    }
+    if (decoded.empty()) throw FormatError(where, "not a readable image (unknown format or corrupt data)");
+    if (decoded.depth() == CV_16U) decoded.convertTo(decoded, CV_8U, 1.0 / 257.0);
+    else if (decoded.depth() == CV_32F) decoded.convertTo(decoded, CV_8U, 255.0);
+    else if (decoded.depth() != CV_8U) decoded.convertTo(decoded, CV_8U);
+    cv::Mat rgb;
+    cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
+    return rgb;
+}
+
+cv::Mat loadImageRgb(const std::string& path) { return decodeImageRgb(readFileBytes(path), path); }
+
+cv::Mat resizeBicubicAntialias(const cv::Mat& rgb, int width, int height) {
+    CV_Assert(rgb.type() == CV_8UC3);
+    cv::Mat src = rgb.isContinuous() ? rgb : rgb.clone();
+    if (width != src.cols) src = resizeHorizontal(src, width);
+    if (height != src.rows) src = resizeVertical(src, height);
+    return src;
+}
+
+at::Tensor preprocessImage(const cv::Mat& rgb, const ImagePreprocess& prep) {
+    const int shortest = prep.resizeShortest;
+    int w = rgb.cols, h = rgb.rows;
+    // torchvision's Resize(int): the short side becomes `shortest`, the long side is truncated.
+    if (w <= h) {
+        h = static_cast<int>(static_cast<int64_t>(shortest) * h / w);
+        w = shortest;
+    } else {
+        w = static_cast<int>(static_cast<int64_t>(shortest) * w / h);
+        h = shortest;
+    }
+    cv::Mat resized = resizeBicubicAntialias(rgb, w, h);
+    const int s = prep.imageSize;
+    if (resized.cols < s || resized.rows < s) {
+        // Pad like torchvision's CenterCrop when the crop is larger than the image.
+        const int padL = std::max(0, (s - resized.cols) / 2), padT = std::max(0, (s - resized.rows) / 2);
+        cv::copyMakeBorder(resized, resized, padT, std::max(0, s - resized.rows - padT), padL,
+                           std::max(0, s - resized.cols - padL), cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));
+    }
+    const int top = static_cast<int>(std::nearbyint((resized.rows - s) / 2.0));
+    const int left = static_cast<int>(std::nearbyint((resized.cols - s) / 2.0));
+    cv::Mat crop = resized(cv::Rect(left, top, s, s)).clone();
+    at::Tensor t = at::from_blob(crop.data, {s, s, 3}, at::kByte).permute({2, 0, 1}).to(at::kFloat).div(255.0);
+    const at::Tensor mean = at::tensor(std::vector<float>(prep.mean.begin(), prep.mean.end())).view({3, 1, 1});
+    const at::Tensor stdv = at::tensor(std::vector<float>(prep.std.begin(), prep.std.end())).view({3, 1, 1});
+    return ((t - mean) / stdv).contiguous();
+}
+
+at::Tensor loadAndPreprocess(const std::vector<std::string>& paths, const ImagePreprocess& prep) {
+    std::vector<at::Tensor> items;
+    for (const std::string& p : paths) items.push_back(preprocessImage(loadImageRgb(p), prep));
+    if (items.empty()) throw InputError("images", "no images given");
+    return at::stack(items);
+}
+
+}  // namespace vitscope

@@ -1,0 +1,228 @@
+#include "model/forward.h"
+
+#include "error.h"
+
+#include <cmath>
+#include <limits>
+
+namespace vitscope {
+
+namespace {
+
+// What one block keeps for the decomposition (class-token query only).
+struct LayerRecord {
+    at::Tensor attnRow;  // [B, H, N]
+    at::Tensor values;   // [B, H, N, dh]
+    at::Tensor mlpCls;   // [B, D]
+};
+
+at::Tensor activate(const at::Tensor& x, Activation act) {
+    if (act == Activation::QuickGelu) return x * at::sigmoid(1.702 * x);
+    return at::gelu(x);
+}
+
+at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec) {
+    const int64_t batch = x.size(0), n = x.size(1), d = x.size(2);
+    const int64_t h = enc.heads, dh = d / h;
+    at::Tensor y = at::layer_norm(x, {d}, b.ln1W, b.ln1B, enc.eps);
+    at::Tensor qkv = at::linear(y, b.qkvW, b.qkvB).view({batch, n, 3, h, dh});
+    at::Tensor q = qkv.select(2, 0).permute({0, 2, 1, 3}) * (1.0 / std::sqrt(static_cast<double>(dh)));
+    at::Tensor k = qkv.select(2, 1).permute({0, 2, 1, 3});
+    at::Tensor v = qkv.select(2, 2).permute({0, 2, 1, 3}).contiguous();  // [B, H, N, dh]
+    at::Tensor scores = at::matmul(q, k.transpose(-2, -1));               // [B, H, N, N]
+    if (mask.defined()) scores = scores + mask;
+    at::Tensor attn = at::softmax(scores, -1);
+    at::Tensor o = at::matmul(attn, v).permute({0, 2, 1, 3}).reshape({batch, n, d});
+    at::Tensor a = at::linear(o, b.outW, b.outB);
+    if (b.ls1.defined()) a = a * b.ls1;
+    at::Tensor x1 = x + a;
+    at::Tensor m = at::linear(activate(at::linear(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B),
+                                       enc.activation),
+                              b.fc2W, b.fc2B);
+    if (b.ls2.defined()) m = m * b.ls2;
+    if (rec) {
+        rec->attnRow = attn.select(2, 0).contiguous();
+        rec->values = v;
+        rec->mlpCls = m.select(1, 0).contiguous();
+    }
+    return x1 + m;
+}
+
+void checkPixels(const VisionTower& v, const at::Tensor& pixels) {
+    if (pixels.dim() != 4 || pixels.size(1) != 3)
+        throw InputError("pixels", "expected [B, 3, H, W], got " + std::to_string(pixels.dim()) + "-D tensor");
+    if (!at::isFloatingType(pixels.scalar_type())) throw InputError("pixels", "expected floating-point pixels");
+    if (pixels.size(0) == 0) throw InputError("pixels", "empty batch");
+    if (pixels.size(2) % v.patchSize != 0 || pixels.size(3) % v.patchSize != 0 || pixels.size(2) == 0 ||
+        pixels.size(3) == 0)
+        throw InputError("pixels", "image size " + std::to_string(pixels.size(2)) + "x" + std::to_string(pixels.size(3)) +
+                                       " is not a multiple of the patch size " + std::to_string(v.patchSize));
+}
+
+// The residual stream entering block 0: [B, N, D] (after ln_pre where the model has one).
+at::Tensor embedTokens(const VisionTower& v, const at::Tensor& pixels) {
+    checkPixels(v, pixels);
+    const at::Tensor px = pixels.to(v.patchW.device(), at::kFloat);
+    const int64_t batch = px.size(0), d = v.width;
+    const int gh = static_cast<int>(px.size(2)) / v.patchSize, gw = static_cast<int>(px.size(3)) / v.patchSize;
+    at::Tensor patches = at::conv2d(px, v.patchW, v.patchB, {v.patchSize, v.patchSize});  // [B, D, gh, gw]
+    patches = patches.flatten(2).transpose(1, 2);                                         // [B, G, D]
+    const at::Tensor pos = positionEmbeddings(v, gh, gw);
+    std::vector<at::Tensor> prefix{v.cls.view({1, 1, d}).expand({batch, 1, d})};
+    if (v.extraPrefix.defined()) prefix.push_back(v.extraPrefix.unsqueeze(0).expand({batch, -1, d}));
+    at::Tensor x;
+    if (v.posPrefix == 0) {
+        patches = patches + pos.unsqueeze(0);
+        prefix.push_back(patches);
+        x = at::cat(prefix, 1);
+    } else {
+        prefix.push_back(patches);
+        x = at::cat(prefix, 1) + pos.unsqueeze(0);
+    }
+    if (v.registers.defined()) {
+        const int64_t q = 1 + v.numExtraPrefix();
+        x = at::cat({x.narrow(1, 0, q), v.registers.unsqueeze(0).expand({batch, -1, d}), x.narrow(1, q, x.size(1) - q)}, 1);
+    }
+    if (v.lnPreW.defined()) x = at::layer_norm(x, {d}, v.lnPreW, v.lnPreB, v.encoder.eps);
+    return x;
+}
+
+at::Tensor projection(const VisionTower& v) {
+    return v.proj.defined() ? v.proj : at::eye(v.width, v.normW.options());
+}
+
+VisionResult finish(const VisionTower& v, const at::Tensor& x) {
+    VisionResult r;
+    at::Tensor cls = at::layer_norm(x.select(1, 0), {v.width}, v.normW, v.normB, v.normEps);
+    r.output = v.proj.defined() ? at::matmul(cls, v.proj) : cls;
+    if (v.headW.defined()) r.logits = at::linear(cls, v.headW, v.headB);
+    return r;
+}
+
+}  // namespace
+
+const char* conventionName(Convention c) { return c == Convention::Exact ? "exact" : "textspan"; }
+
+Convention parseConvention(const std::string& name) {
+    if (name == "exact") return Convention::Exact;
+    if (name == "textspan") return Convention::TextSpan;
+    throw InputError("--convention", "unknown convention '" + name + "' (exact or textspan)");
+}
+
+at::Tensor positionEmbeddings(const VisionTower& v, int gh, int gw) {
+    const int64_t d = v.width;
+    const int64_t g = v.pos.size(0) - v.posPrefix;
+    const auto native = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(g))));
+    if (gh == native && gw == native) return v.pos;
+    at::Tensor grid = v.pos.narrow(0, v.posPrefix, g).reshape({1, native, native, d}).permute({0, 3, 1, 2});
+    grid = at::upsample_bicubic2d(grid, {gh, gw}, false);
+    grid = grid.permute({0, 2, 3, 1}).reshape({gh * gw, d});
+    return v.posPrefix > 0 ? at::cat({v.pos.narrow(0, 0, v.posPrefix), grid}) : grid;
+}
+
+VisionResult encodeImages(const Model& model, const at::Tensor& pixels) {
+    const VisionTower& v = model.vision;
+    at::Tensor x = embedTokens(v, pixels);
+    for (const Block& b : v.encoder.blocks) x = runBlock(b, v.encoder, x, at::Tensor(), nullptr);
+    return finish(v, x);
+}
+
+Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, const DecomposeOptions& options) {
+    const VisionTower& v = model.vision;
+    at::Tensor x = embedTokens(v, pixels);
+    const at::Tensor embedCls = x.select(1, 0);
+    std::vector<LayerRecord> records(v.encoder.blocks.size());
+    for (std::size_t l = 0; l < v.encoder.blocks.size(); ++l)
+        x = runBlock(v.encoder.blocks[l], v.encoder, x, at::Tensor(), &records[l]);
+    const VisionResult result = finish(v, x);
+
+    const int64_t batch = x.size(0), n = x.size(1), d = v.width, L = v.layers(), H = v.heads(), dh = d / H;
+    const at::Tensor z = x.select(1, 0);  // [B, D] final class-token residual
+    const at::Tensor sigma = at::sqrt(z.var(1, false) + v.normEps).unsqueeze(1);  // [B, 1], frozen
+    const at::Tensor P = projection(v);                                             // [D, E]
+    const int64_t e = P.size(1);
+    const at::Tensor M = v.normW.unsqueeze(1) * P;  // diag(gamma) P
+    const bool exact = options.convention == Convention::Exact;
+    // Exact: centre each term by its own channel mean, C diag(gamma) P; textspan: diag(gamma) P.
+    const at::Tensor G = exact ? M - M.mean(0, true) : M;
+    const at::Tensor invSigma = 1.0 / sigma;  // [B, 1]
+
+    Decomposition dec;
+    dec.output = result.output;
+    dec.logits = result.logits;
+    // Textspan: the final norm's mean and offset, shared over the 2L+1 layer-level terms.
+    at::Tensor share = at::zeros({batch, e}, P.options());
+    if (!exact) {
+        const at::Tensor meanTerm = (-z.mean(1, true) * invSigma) * v.normW.unsqueeze(0) + v.normB.unsqueeze(0);
+        share = at::matmul(meanTerm, P) / static_cast<double>(2 * L + 1);
+    }
+    dec.embed = at::matmul(embedCls, G) * invSigma + share;
+    dec.heads = options.tokens ? at::empty({batch, L, H, n, e}, P.options()) : at::empty({batch, L, H, e}, P.options());
+    dec.attnBias = at::empty({batch, L, e}, P.options());
+    dec.mlps = at::empty({batch, L, e}, P.options());
+    for (int64_t l = 0; l < L; ++l) {
+        const Block& b = v.encoder.blocks[static_cast<std::size_t>(l)];
+        const at::Tensor wo = b.ls1.defined() ? b.outW * b.ls1.unsqueeze(1) : b.outW;  // [D, D]
+        const at::Tensor bo = b.ls1.defined() ? b.outB * b.ls1 : b.outB;              // [D]
+        const at::Tensor F = at::matmul(wo.t(), G).view({H, dh, e});                 // [H, dh, E]
+        const LayerRecord& rec = records[static_cast<std::size_t>(l)];
+        at::Tensor biasTerm = at::matmul(bo, G).unsqueeze(0) * invSigma;  // [B, E]
+        at::Tensor headShare;                                             // textspan: per head(-token) share
+        if (!exact) headShare = (share + biasTerm) / static_cast<double>(options.tokens ? H * n : H);
+        if (options.tokens) {
+            // [B, H, N, dh] scaled by A / sigma, then through F per head: [H, N, E] per image.
+            const at::Tensor scaled = rec.values * (rec.attnRow * invSigma.view({batch, 1, 1})).unsqueeze(-1);
+            for (int64_t i = 0; i < batch; ++i) {
+                at::Tensor out = dec.heads.select(0, i).select(0, l);  // [H, N, E], contiguous
+                at::bmm_out(out, scaled.select(0, i), F);
+                if (!exact) out.add_(headShare.select(0, i));
+            }
+        } else {
+            const at::Tensor pooled = at::matmul(rec.attnRow.unsqueeze(2), rec.values);  // [B, H, 1, dh]
+            at::Tensor terms = at::matmul(pooled, F).squeeze(2) * invSigma.unsqueeze(2);  // [B, H, E]
+            if (!exact) terms = terms + headShare.unsqueeze(1);
+            dec.heads.select(1, l).copy_(terms);
+        }
+        dec.attnBias.select(1, l).copy_(exact ? biasTerm : at::zeros_like(biasTerm));
+        dec.mlps.select(1, l).copy_(at::matmul(rec.mlpCls, G) * invSigma + share);
+    }
+    dec.postBias = exact ? at::matmul(v.normB, P).unsqueeze(0).expand({batch, e}).contiguous() : at::zeros({batch, e}, P.options());
+    if (!exact) {
+        const at::Tensor norm = result.output.norm(2, 1, true);  // [B, 1]
+        dec.output = result.output / norm;
+        dec.embed /= norm;
+        dec.mlps /= norm.unsqueeze(1);
+        dec.heads /= options.tokens ? norm.view({batch, 1, 1, 1, 1}) : norm.view({batch, 1, 1, 1});
+    }
+    at::Tensor headSum = options.tokens ? dec.heads.sum({1, 2, 3}) : dec.heads.sum({1, 2});
+    const at::Tensor total = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.postBias;
+    dec.maxAbsError = (total - dec.output).abs().max().item<double>();
+    return dec;
+}
+
+at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens) {
+    if (!model.text) throw InputError(model.info.weightsPath, "model has no text tower");
+    const TextTower& t = *model.text;
+    if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong)
+        throw InputError("tokens", "expected int64 [T, S]");
+    if (tokens.size(1) > t.contextLength || tokens.size(1) == 0)
+        throw InputError("tokens", "sequence length " + std::to_string(tokens.size(1)) + " outside 1.." +
+                                       std::to_string(t.contextLength));
+    const int64_t vocab = t.tokenEmbedding.size(0);
+    if (tokens.numel() > 0 && (tokens.min().item<int64_t>() < 0 || tokens.max().item<int64_t>() >= vocab))
+        throw InputError("tokens", "token id outside the vocabulary of " + std::to_string(vocab));
+    const at::Tensor ids = tokens.to(t.tokenEmbedding.device());
+    const int64_t count = ids.size(0), s = ids.size(1), d = t.width;
+    at::Tensor x = t.tokenEmbedding.index_select(0, ids.reshape({-1})).view({count, s, d}) + t.pos.narrow(0, 0, s);
+    const at::Tensor mask =
+        at::full({s, s}, -std::numeric_limits<float>::infinity(), x.options()).triu(1);  // causal
+    for (const Block& b : t.encoder.blocks) x = runBlock(b, t.encoder, x, mask, nullptr);
+    x = at::layer_norm(x, {d}, t.lnFinalW, t.lnFinalB, t.lnEps);
+    // Pool at the first end token (the largest id for CLIP's vocabulary).
+    const at::Tensor isEnd = ids.eq(t.endToken);
+    at::Tensor where = at::where(isEnd.any(1), isEnd.to(at::kInt).argmax(1), ids.argmax(1));
+    at::Tensor pooled = x.gather(1, where.to(at::kLong).view({count, 1, 1}).expand({count, 1, d})).squeeze(1);
+    return at::matmul(pooled, t.proj);
+}
+
+}  // namespace vitscope

@@ -1,0 +1,46 @@
+#pragma once
+// One forward pass for every family, and the exact decomposition of the image representation
+// into embedding, per-layer / per-head (/ per-token) attention, attention-bias, MLP and final-bias
+// terms (../shared/design.md, "Decomposition"). Only the class-token query row of attention is
+// kept; per-token terms are formed only when asked for.
+#include "model/model.h"
+
+namespace vitscope {
+
+enum class Convention { Exact, TextSpan };
+const char* conventionName(Convention c);
+Convention parseConvention(const std::string& name);  // throws InputError
+
+struct VisionResult {
+    at::Tensor output;  // [B, E]: CLIP image embedding (unnormalised) or classifier features (E = D)
+    at::Tensor logits;  // [B, C] for classifiers with a head; undefined otherwise
+};
+
+struct DecomposeOptions {
+    bool tokens = false;  // keep per-token head terms [B, L, H, N, E] instead of [B, L, H, E]
+    Convention convention = Convention::Exact;
+};
+
+struct Decomposition {
+    at::Tensor heads;     // [B, L, H, E] or [B, L, H, N, E]
+    at::Tensor attnBias;  // [B, L, E]
+    at::Tensor mlps;      // [B, L, E]
+    at::Tensor embed;     // [B, E]
+    at::Tensor postBias;  // [B, E]
+    at::Tensor output;    // [B, E] the model's output (divided by its norm under textspan)
+    at::Tensor logits;    // classifiers only
+    double maxAbsError = 0;  // max |sum of terms - output|
+};
+
+// pixels [B, 3, Hpx, Wpx], normalised; sides must be multiples of the patch size (position
+// embeddings are interpolated bicubically for sizes other than the checkpoint's).
+VisionResult encodeImages(const Model& model, const at::Tensor& pixels);
+Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, const DecomposeOptions& options = {});
+
+// tokens [T, S] int64 -> text embeddings [T, E] (unnormalised). CLIP only.
+at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens);
+
+// Position embeddings for a grid of gh x gw patches: [posPrefix + gh*gw, D].
+at::Tensor positionEmbeddings(const VisionTower& vision, int gh, int gw);
+
+}  // namespace vitscope

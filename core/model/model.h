@@ -1,0 +1,104 @@
+#pragma once
+// In-memory ViT / CLIP models: plain structs of tensors that every checkpoint layout is mapped
+// onto, so that one forward pass and one decomposition serve every family.
+//
+// Shapes use fixed letters: B batch, L layer, H head, N token (0 = class token), D width,
+// E output / embedding dim, P pixels, T texts, S text positions.
+#include <ATen/ATen.h>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitscope {
+
+enum class Activation { Gelu, QuickGelu };
+
+struct Block {
+    at::Tensor ln1W, ln1B;     // [D]
+    at::Tensor qkvW, qkvB;     // [3D, D], [3D] (q, k, v stacked)
+    at::Tensor outW, outB;     // [D, D], [D]
+    at::Tensor ln2W, ln2B;     // [D]
+    at::Tensor fc1W, fc1B;     // [M, D], [M]
+    at::Tensor fc2W, fc2B;     // [D, M], [D]
+    at::Tensor ls1, ls2;       // LayerScale gammas [D]; undefined when the model has none
+};
+
+struct Encoder {
+    std::vector<Block> blocks;
+    int heads = 0;
+    Activation activation = Activation::Gelu;
+    double eps = 1e-6;
+};
+
+struct ImagePreprocess {
+    int imageSize = 224;       // crop size fed to the model
+    int resizeShortest = 224;  // the shortest side is resized to this before the center crop
+    std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
+    std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
+};
+
+struct VisionTower {
+    int width = 0;
+    int patchSize = 0;
+    int imageSize = 0;  // the checkpoint's native input size (its position grid x patch)
+    at::Tensor patchW;  // [D, 3, p, p]
+    at::Tensor patchB;  // [D] or undefined
+    at::Tensor cls;     // [D]
+    at::Tensor extraPrefix;  // distillation token etc. [X, D] that have position embeddings; may be undefined
+    at::Tensor registers;    // [R, D] register tokens without position embeddings; may be undefined
+    at::Tensor pos;          // [Q + G*G, D], Q = prefix tokens that have position embeddings (0, 1 or 1+X)
+    int posPrefix = 1;
+    at::Tensor lnPreW, lnPreB;  // undefined when the model has no ln_pre
+    Encoder encoder;
+    at::Tensor normW, normB;  // final norm (ln_post / norm / encoder.ln)
+    double normEps = 1e-6;
+    at::Tensor proj;          // [D, E] for CLIP; undefined for classifiers (E = D)
+    at::Tensor headW, headB;  // classifier head [C, D], [C]; may be undefined
+
+    int layers() const { return static_cast<int>(encoder.blocks.size()); }
+    int heads() const { return encoder.heads; }
+    int numRegisters() const { return registers.defined() ? static_cast<int>(registers.size(0)) : 0; }
+    int numExtraPrefix() const { return extraPrefix.defined() ? static_cast<int>(extraPrefix.size(0)) : 0; }
+    int embedDim() const { return proj.defined() ? static_cast<int>(proj.size(1)) : width; }
+    int gridFor(int imageSize) const { return imageSize / patchSize; }
+    int tokensFor(int imageSize) const {
+        return 1 + numExtraPrefix() + numRegisters() + gridFor(imageSize) * gridFor(imageSize);
+    }
+};
+
+struct TextTower {
+    int width = 0;
+    int contextLength = 77;
+    at::Tensor tokenEmbedding;  // [V, D]
+    at::Tensor pos;             // [S, D]
+    Encoder encoder;
+    at::Tensor lnFinalW, lnFinalB;
+    double lnEps = 1e-5;
+    at::Tensor proj;  // [D, E]
+    int64_t endToken = 49407;
+};
+
+struct ModelInfo {
+    std::string family;  // "clip", "vit" (timm: DeiT, DINO...), "dinov2", "torchvision-vit"
+    std::string layout;  // "openai", "open_clip", "hf", "timm", "torchvision", "dinov2"
+    std::string weightsPath;
+    std::string format;  // checkpoint format name
+};
+
+struct Model {
+    ModelInfo info;
+    VisionTower vision;
+    std::optional<TextTower> text;  // CLIP only
+    double logitScale = 1.0;        // exp() of the stored log scale, CLIP only
+    ImagePreprocess preprocess;
+    std::string tokenizerPath;  // merges .gz, or the directory holding vocab.json + merges.txt; may be empty
+    int numClasses = 0;
+    bool isClip() const { return text.has_value(); }
+};
+
+// Moves every tensor of the model to `device`.
+void moveModel(Model& model, const at::Device& device);
+
+}  // namespace vitscope

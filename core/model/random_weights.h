@@ -1,0 +1,30 @@
+#pragma once
+// Random-weight checkpoints in the layouts users have on disk (OpenAI / open_clip CLIP, Hugging
+// Face CLIP, timm ViT / DINOv2, torchvision ViT). Used by tests (configurations other than the
+// oracle's), by the benchmark (a random ViT-B/16) and by the offline demo. Every bias and norm
+// parameter is perturbed so that no decomposition term is trivially zero.
+#include "io/tensor_io.h"
+
+namespace vitscope {
+
+enum class RandomLayout { OpenAiClip, HfClip, Timm, Dinov2, Torchvision };
+
+struct RandomVitSpec {
+    RandomLayout layout = RandomLayout::OpenAiClip;
+    int imageSize = 64;
+    int patchSize = 16;
+    int width = 64;
+    int layers = 2;
+    int heads = 2;
+    int mlpRatio = 4;
+    int embedDim = 32;     // CLIP output dim
+    int numClasses = 10;   // classifiers
+    int registers = 0;     // DINOv2 layout
+    bool layerScale = false;
+    int textWidth = 32, textLayers = 1, textHeads = 1, contextLength = 77, vocabSize = 49408;
+    uint64_t seed = 0;
+};
+
+StateDict randomVitStateDict(const RandomVitSpec& spec);
+
+}  // namespace vitscope

@@ -1,0 +1,35 @@
+#include "runtime.h"
+
+#include "error.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace vitscope {
+
+void configureThreads() {
+    int threads = 1;
+    if (const char* env = std::getenv("VITSCOPE_THREADS")) {
+        const int v = std::atoi(env);
+        if (v > 0) threads = v;
+    }
+    at::set_num_threads(threads);
+}
+
+int atenThreads() { return at::get_num_threads(); }
+
+at::Device pickDevice(const std::string& name) {
+    const bool cuda = at::hasCUDA();
+    if (name == "cpu") return at::Device(at::kCPU);
+    if (name == "cuda") {
+        if (!cuda) throw InputError("--device", "CUDA requested but this LibTorch build has no CUDA support");
+        return at::Device(at::kCUDA);
+    }
+    if (name == "auto") return cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+    throw InputError("--device", "unknown device '" + name + "' (cpu, cuda or auto)");
+}
+
+}  // namespace vitscope

@@ -1,0 +1,125 @@
+// Parity with ../shared/oracle, written by OpenAI's reference CLIP code and torchvision.
+#include "image/preprocess.h"
+#include "io/tensor_io.h"
+#include "model/forward.h"
+#include "model/loader.h"
+#include "test_util.h"
+
+#include <QtTest/QtTest>
+
+using namespace vitscope;
+using vitscope::test::maxAbsDiff;
+using vitscope::test::oracle;
+
+class TestParity : public QObject {
+    Q_OBJECT
+
+private slots:
+    void clipLayouts_data() {
+        QTest::addColumn<QString>("spec");
+        QTest::newRow("openai-torchscript") << QString::fromStdString(oracle("clip-tiny/openai/ViT-tiny.pt"));
+        QTest::newRow("open_clip-f16-safetensors") << QString::fromStdString(oracle("clip-tiny/open_clip"));
+        QTest::newRow("hf-directory") << QString::fromStdString(oracle("clip-tiny/hf"));
+    }
+
+    void clipLayouts() {
+        QFETCH(QString, spec);
+        at::NoGradGuard guard;
+        const Model model = loadModel(spec.toStdString());
+        QVERIFY(model.isClip());
+        const at::Tensor pixels = readNpyTensor(oracle("clip-tiny/pixels.npy"));
+        const at::Tensor images = encodeImages(model, pixels).output;
+        const double imageErr = maxAbsDiff(images, readNpyTensor(oracle("clip-tiny/image_embeds.npy")));
+        qInfo("image embeds max abs diff %.3g", imageErr);
+        QVERIFY(imageErr < 1e-4);
+
+        const at::Tensor tokens = readNpyTensor(oracle("clip-tiny/tokens.npy"));
+        const at::Tensor texts = encodeTexts(model, tokens);
+        const double textErr = maxAbsDiff(texts, readNpyTensor(oracle("clip-tiny/text_embeds.npy")));
+        qInfo("text embeds max abs diff %.3g", textErr);
+        QVERIFY(textErr < 1e-4);
+
+        const at::Tensor in = images / images.norm(2, 1, true);
+        const at::Tensor tn = texts / texts.norm(2, 1, true);
+        const at::Tensor cosines = at::matmul(in, tn.t()).to(at::kDouble);
+        const at::Tensor expected = readNpyTensor(oracle("clip-tiny/logits_per_image.npy")).to(at::kDouble);
+        // The oracle's logit scale, fitted; the F16 open_clip file stores it rounded to F16.
+        const double scale = (expected * cosines).sum().item<double>() / (cosines * cosines).sum().item<double>();
+        QVERIFY(maxAbsDiff(scale * cosines, expected) < 1e-3);
+        const double tolerance = spec.contains("open_clip") ? 2e-2 : 1e-4;
+        QVERIFY(std::abs(model.logitScale - scale) < tolerance * scale);
+    }
+
+    void decompositionTerms_data() { clipLayouts_data(); }
+
+    void decompositionTerms() {
+        QFETCH(QString, spec);
+        at::NoGradGuard guard;
+        const Model model = loadModel(spec.toStdString());
+        const at::Tensor pixels = readNpyTensor(oracle("clip-tiny/pixels.npy"));
+        DecomposeOptions opts;
+        opts.tokens = true;
+        const Decomposition d = decomposeImages(model, pixels, opts);
+        const std::pair<at::Tensor, const char*> terms[] = {{d.heads, "decomp_heads.npy"},
+                                                            {d.attnBias, "decomp_attn_bias.npy"},
+                                                            {d.mlps, "decomp_mlps.npy"},
+                                                            {d.embed, "decomp_embed.npy"},
+                                                            {d.postBias, "decomp_post_bias.npy"}};
+        for (const auto& [term, file] : terms) {
+            const at::Tensor expected = readNpyTensor(oracle(std::string("clip-tiny/") + file));
+            QVERIFY2(vitscope::test::sameShape(term, expected), file);
+            const double err = maxAbsDiff(term, expected);
+            qInfo("%s max abs diff %.3g", file, err);
+            QVERIFY2(err < 1e-4, file);
+        }
+        QVERIFY(d.maxAbsError < 1e-4);
+        // Per-head terms without tokens are the per-token terms summed over tokens.
+        const Decomposition pooled = decomposeImages(model, pixels);
+        QCOMPARE(pooled.heads.sizes().vec(), (std::vector<int64_t>{3, 3, 2, 32}));
+        QVERIFY(maxAbsDiff(pooled.heads, d.heads.sum(3)) < 1e-5);
+    }
+
+    void preprocessingMatchesReference() {
+        const Model model = loadModel(oracle("clip-tiny/open_clip"));
+        const at::Tensor expected = readNpyTensor(oracle("clip-tiny/pixels.npy"));
+        const at::Tensor pixels = loadAndPreprocess(
+            {oracle("clip-tiny/image0.png"), oracle("clip-tiny/image1.png"), oracle("clip-tiny/image2.png")},
+            model.preprocess);
+        QVERIFY(vitscope::test::sameShape(pixels, expected));
+        // One 8-bit step is 1/255/std ~ 0.015 after normalisation; PIL's resampler is reproduced.
+        const double err = maxAbsDiff(pixels, expected);
+        qInfo("preprocessed pixels max abs diff %.3g", err);
+        QVERIFY(err < 0.016);
+        at::NoGradGuard guard;
+        const double cosine = vitscope::test::minRowCosine(encodeImages(model, pixels).output,
+                                                           readNpyTensor(oracle("clip-tiny/image_embeds.npy")));
+        qInfo("embeddings from image files: min cosine %.6f", cosine);
+        QVERIFY(cosine > 0.999);
+    }
+
+    void vitTiny_data() {
+        QTest::addColumn<QString>("spec");
+        QTest::newRow("torchvision-pth") << QString::fromStdString(oracle("vit-tiny/torchvision_vit.pth"));
+        QTest::newRow("timm-safetensors") << QString::fromStdString(oracle("vit-tiny/timm_vit.safetensors"));
+    }
+
+    void vitTiny() {
+        QFETCH(QString, spec);
+        at::NoGradGuard guard;
+        const Model model = loadModel(spec.toStdString());
+        QCOMPARE(model.vision.heads(), 2);
+        const at::Tensor pixels = readNpyTensor(oracle("vit-tiny/pixels.npy"));
+        const VisionResult r = encodeImages(model, pixels);
+        const double featErr = maxAbsDiff(r.output, readNpyTensor(oracle("vit-tiny/features.npy")));
+        const double logitErr = maxAbsDiff(r.logits, readNpyTensor(oracle("vit-tiny/logits.npy")));
+        qInfo("features %.3g logits %.3g", featErr, logitErr);
+        QVERIFY(featErr < 1e-4);
+        QVERIFY(logitErr < 1e-4);
+        const Decomposition d = decomposeImages(model, pixels, {true, Convention::Exact});
+        QVERIFY(d.maxAbsError < 1e-4);
+        QVERIFY(maxAbsDiff(d.output, r.output) < 1e-6);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestParity)
+#include "test_parity.moc"
