@@ -73,7 +73,7 @@ void addOpenAiClip(StateDict& sd, Filler& f, const RandomVitSpec& s) {
         addBlock(sd, f, names("visual.transformer.resblocks." + std::to_string(i) + "."), d, d * s.mlpRatio, false);
     sd["visual.ln_post.weight"] = f.gain(d);
     sd["visual.ln_post.bias"] = f.bias(d);
-    sd["visual.proj"] = f.linear(d, e).t().contiguous();
+    sd["visual.proj"] = f.linear(e, d).t().contiguous();
     const int64_t dt = s.textWidth;
     sd["token_embedding.weight"] = f.normal({s.vocabSize, dt}, 0.02);
     sd["positional_embedding"] = f.normal({s.contextLength, dt}, 0.01);
@@ -81,7 +81,7 @@ void addOpenAiClip(StateDict& sd, Filler& f, const RandomVitSpec& s) {
         addBlock(sd, f, names("transformer.resblocks." + std::to_string(i) + "."), dt, dt * 4, false);
     sd["ln_final.weight"] = f.gain(dt);
     sd["ln_final.bias"] = f.bias(dt);
-    sd["text_projection"] = f.linear(dt, e).t().contiguous();
+    sd["text_projection"] = f.linear(e, dt).t().contiguous();
     sd["logit_scale"] = at::full({}, std::log(1.0 / 0.07));
 }
 

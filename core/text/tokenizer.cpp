@@ -250,8 +250,9 @@ std::vector<std::string> byteSymbolsInOrder() {
     return out;
 }
 
+// CLIP's merges file always starts with a header line; merges.txt may start with "#version".
 std::vector<std::pair<std::string, std::string>> parseMerges(const std::string& text, const std::string& where,
-                                                             std::size_t limit) {
+                                                             std::size_t limit, bool alwaysSkipFirst) {
     std::vector<std::pair<std::string, std::string>> merges;
     std::istringstream in(text);
     std::string line;
@@ -260,7 +261,7 @@ std::vector<std::pair<std::string, std::string>> parseMerges(const std::string& 
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (first) {
             first = false;
-            if (line.rfind("#version", 0) == 0 || line.find(' ') == std::string::npos) continue;
+            if (alwaysSkipFirst || line.rfind("#version", 0) == 0) continue;
         }
         if (line.empty()) continue;
         const auto sp = line.find(' ');
@@ -304,7 +305,7 @@ std::string clipCleanText(const std::string& text) { return encodeUtf8(cleanCode
 
 ClipTokenizer ClipTokenizer::fromMergesText(const std::string& text, const std::string& where) {
     ClipTokenizer tok;
-    const auto merges = parseMerges(text, where, kClipMerges);
+    const auto merges = parseMerges(text, where, kClipMerges, true);
     std::vector<std::string> vocab = byteSymbolsInOrder();
     const std::size_t base = vocab.size();
     for (std::size_t i = 0; i < base; ++i) vocab.push_back(vocab[i] + "</w>");
@@ -337,7 +338,7 @@ ClipTokenizer ClipTokenizer::fromVocabAndMerges(const std::string& vocabJson, co
             throw FormatError(where, "vocab.json ids are not contiguous from 0");
         tok.m_decoder[static_cast<std::size_t>(id)] = token;
     }
-    const auto merges = parseMerges(mergesText, where, static_cast<std::size_t>(INT_MAX));
+    const auto merges = parseMerges(mergesText, where, static_cast<std::size_t>(INT_MAX), false);
     for (std::size_t i = 0; i < merges.size(); ++i) tok.m_ranks[merges[i].first + " " + merges[i].second] = static_cast<int>(i);
     for (const char* special : {"<|startoftext|>", "<|endoftext|>"})
         if (!tok.m_encoder.count(special)) throw FormatError(where, std::string("vocab.json lacks ") + special);
