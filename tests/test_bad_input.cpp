@@ -1,4 +1,177 @@
+// Bad input never crashes: each case raises a vitscope::Error whose one-line message names the
+// file and the problem.
+#include "error.h"
+#include "image/preprocess.h"
+#include "io/file_util.h"
+#include "io/tensor_io.h"
+#include "model/loader.h"
+#include "test_util.h"
+
+#include <opencv2/imgcodecs.hpp>
+
 #include <QtTest/QtTest>
-class T : public QObject { Q_OBJECT private slots: void placeholder() { QSKIP("todo"); } };
-QTEST_GUILESS_MAIN(T)
+
+#include <filesystem>
+
+using namespace vitscope;
+using vitscope::test::oracle;
+
+namespace {
+
+void writeBytes(const std::string& path, const std::vector<uint8_t>& bytes) { writeFileAtomic(path, bytes); }
+
+std::vector<uint8_t> head(const std::vector<uint8_t>& b, std::size_t n) { return {b.begin(), b.begin() + long(std::min(n, b.size()))}; }
+
+}  // namespace
+
+class TestBadInput : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    std::string path(const std::string& name) { return (m_dir.path() + "/").toStdString() + name; }
+
+    // Runs fn, expects a vitscope::Error whose message is one line, names `file` and contains `problem`.
+    template <typename Fn>
+    void expectError(Fn fn, const std::string& file, const QString& problem) {
+        try {
+            fn();
+        } catch (const Error& e) {
+            const QString msg = QString::fromStdString(e.what());
+            QVERIFY2(!msg.contains('\n'), qPrintable(msg));
+            QVERIFY2(msg.contains(QString::fromStdString(file)), qPrintable(msg));
+            QVERIFY2(msg.contains(problem, Qt::CaseInsensitive), qPrintable(msg));
+            return;
+        } catch (const std::exception& e) {
+            QFAIL(qPrintable(QString("not a vitscope::Error: ") + e.what()));
+        }
+        QFAIL("no error raised");
+    }
+
+private slots:
+    void truncatedSafetensorsCheckpoint() {
+        const auto bytes = readFileBytes(oracle("vit-tiny/timm_vit.safetensors"));
+        writeBytes(path("trunc.safetensors"), head(bytes, bytes.size() / 2));
+        expectError([&] { loadModel(path("trunc.safetensors")); }, path("trunc.safetensors"), "outside");
+        writeBytes(path("tiny.safetensors"), head(bytes, 5));
+        expectError([&] { loadModel(path("tiny.safetensors")); }, path("tiny.safetensors"), "too short");
+    }
+
+    void corruptSafetensorsHeader() {
+        auto bytes = readFileBytes(oracle("vit-tiny/timm_vit.safetensors"));
+        bytes[8] = '!';
+        writeBytes(path("corrupt.safetensors"), bytes);
+        expectError([&] { loadModel(path("corrupt.safetensors")); }, path("corrupt.safetensors"), "JSON");
+    }
+
+    void truncatedAndCorruptPickles() {
+        const auto bytes = readFileBytes(oracle("vit-tiny/torchvision_vit.pth"));
+        writeBytes(path("trunc.pth"), head(bytes, bytes.size() / 3));
+        expectError([&] { loadModel(path("trunc.pth")); }, path("trunc.pth"), "cannot read torch pickle");
+        auto corrupt = bytes;
+        for (std::size_t i = 200; i < 400; ++i) corrupt[i] ^= 0x5a;
+        writeBytes(path("corrupt.pth"), corrupt);
+        expectError([&] { loadModel(path("corrupt.pth")); }, path("corrupt.pth"), "torch pickle");
+        const auto ts = readFileBytes(oracle("clip-tiny/openai/ViT-tiny.pt"));
+        writeBytes(path("trunc.pt"), head(ts, ts.size() / 2));
+        expectError([&] { loadModel(path("trunc.pt")); }, path("trunc.pt"), "cannot read");
+        writeBytes(path("legacy.pth"), {0x80, 0x02, 0x8a, 0x0a});
+        expectError([&] { loadModel(path("legacy.pth")); }, path("legacy.pth"), "legacy");
+        writeBytes(path("empty.bin"), {});
+        expectError([&] { loadModel(path("empty.bin")); }, path("empty.bin"), "empty");
+    }
+
+    void wrongShapeAndMissingTensors() {
+        StateDict sd = readSafetensorsFloat(oracle("vit-tiny/timm_vit.safetensors"));
+        StateDict wrong = sd;
+        wrong["blocks.1.attn.proj.weight"] = at::zeros({128, 64});
+        writeSafetensorsTensors(path("wrong.safetensors"), wrong);
+        expectError([&] { loadModel(path("wrong.safetensors")); }, path("wrong.safetensors"),
+                    "'blocks.1.attn.proj.weight' has shape [128, 64], expected [128, 128]");
+        StateDict missing = sd;
+        missing.erase("norm.weight");
+        writeSafetensorsTensors(path("missing.safetensors"), missing);
+        expectError([&] { loadModel(path("missing.safetensors")); }, path("missing.safetensors"), "missing tensor 'norm.weight'");
+        StateDict badPos = sd;
+        badPos["pos_embed"] = at::zeros({1, 20, 128});
+        writeSafetensorsTensors(path("badpos.safetensors"), badPos);
+        expectError([&] { loadModel(path("badpos.safetensors")); }, path("badpos.safetensors"), "square patch grid");
+    }
+
+    void unknownArchitecture() {
+        StateDict sd;
+        sd["encoder.weight"] = at::zeros({4, 4});
+        writeSafetensorsTensors(path("unknown.safetensors"), sd);
+        expectError([&] { loadModel(path("unknown.safetensors")); }, path("unknown.safetensors"), "unknown architecture");
+        expectError([&] { loadModel(oracle("swin-tiny/torchvision_swin.pth")); }, "torchvision_swin.pth", "not supported");
+        writeFileAtomic(path("notes.txt"), std::string("hello"));
+        expectError([&] { loadModel(path("notes.txt")); }, path("notes.txt"), "not a checkpoint");
+    }
+
+    void missingPaths() {
+        expectError([&] { loadModel(path("nope.safetensors")); }, path("nope.safetensors"), "no such model");
+        std::filesystem::create_directories(path("emptydir"));
+        expectError([&] { loadModel(path("emptydir")); }, path("emptydir"), "holds no checkpoint");
+        expectError([&] { loadImageRgb(path("nope.png")); }, path("nope.png"), "cannot open");
+        expectError([&] { loadImageRgb(path("emptydir")); }, path("emptydir"), "directory");
+    }
+
+    void badImages() {
+        writeFileAtomic(path("text.png"), std::string("this is not an image at all"));
+        expectError([&] { loadImageRgb(path("text.png")); }, path("text.png"), "not a readable image");
+        writeBytes(path("empty.png"), {});
+        expectError([&] { loadImageRgb(path("empty.png")); }, path("empty.png"), "empty");
+        auto png = readFileBytes(oracle("clip-tiny/image0.png"));
+        writeBytes(path("trunc.png"), head(png, png.size() / 2));
+        try {
+            // A truncated PNG either decodes partially (libpng pads) or is refused; never crashes.
+            const cv::Mat m = loadImageRgb(path("trunc.png"));
+            QVERIFY(!m.empty());
+        } catch (const Error& e) {
+            QVERIFY(QString(e.what()).contains("trunc.png"));
+        }
+        // A PNG header claiming 20000 x 20000 is refused before any decoding.
+        std::vector<uint8_t> huge = head(png, 33);
+        const uint32_t side = 20000;
+        for (int i = 0; i < 4; ++i) huge[16 + i] = huge[20 + i] = static_cast<uint8_t>(side >> (24 - 8 * i));
+        writeBytes(path("huge.png"), huge);
+        expectError([&] { loadImageRgb(path("huge.png")); }, path("huge.png"), "20000 x 20000");
+    }
+
+    void oddImageKinds() {
+        // Gray, RGBA and 16-bit inputs all load as 8-bit RGB.
+        cv::Mat gray(31, 47, CV_8UC1, cv::Scalar(77));
+        cv::Mat rgba(20, 10, CV_8UC4, cv::Scalar(10, 20, 30, 0));
+        cv::Mat deep(12, 12, CV_16UC3, cv::Scalar(65535, 0, 257 * 100));
+        cv::imwrite(path("gray.png"), gray);
+        cv::imwrite(path("rgba.png"), rgba);
+        cv::imwrite(path("deep.png"), deep);
+        const cv::Mat g = loadImageRgb(path("gray.png"));
+        QCOMPARE(g.type(), CV_8UC3);
+        QCOMPARE(g.at<cv::Vec3b>(3, 3)[1], uint8_t(77));
+        const cv::Mat a = loadImageRgb(path("rgba.png"));
+        QCOMPARE(a.type(), CV_8UC3);
+        QCOMPARE(a.at<cv::Vec3b>(0, 0)[0], uint8_t(30));  // BGR(A) 10,20,30 -> RGB 30,20,10
+        const cv::Mat d = loadImageRgb(path("deep.png"));
+        QCOMPARE(d.type(), CV_8UC3);
+        QCOMPARE(d.at<cv::Vec3b>(0, 0)[2], uint8_t(255));
+        QCOMPARE(d.at<cv::Vec3b>(0, 0)[0], uint8_t(100));
+    }
+
+    void exifRotation() {
+        // A 4x2 JPEG with EXIF orientation 6 (rotate 90 degrees clockwise) loads as 2x4.
+        cv::Mat img(2, 4, CV_8UC3, cv::Scalar(0, 0, 255));
+        std::vector<uint8_t> jpg;
+        cv::imencode(".jpg", img, jpg);
+        const uint8_t exif[] = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 0x2A, 0, 8, 0, 0, 0,
+                                1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
+        jpg.insert(jpg.begin() + 2, exif, exif + sizeof(exif));
+        writeBytes(path("rotated.jpg"), jpg);
+        const cv::Mat m = loadImageRgb(path("rotated.jpg"));
+        QCOMPARE(m.rows, 4);
+        QCOMPARE(m.cols, 2);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestBadInput)
 #include "test_bad_input.moc"

@@ -124,10 +124,10 @@ NpyArray parseNpy(const uint8_t* bytes, std::size_t size, const std::string& whe
     const std::size_t itemSize = dtypeSize(array.dtype);
     const std::size_t dataStart = headerStart + headerLen;
     const std::size_t available = size - dataStart;
-    if (count > available / itemSize || count * itemSize != available)
+    if (count > std::numeric_limits<std::size_t>::max() / itemSize) throw FormatError(where, "npy shape overflows");
+    if (count * itemSize != available)
         throw FormatError(where, "npy data holds " + std::to_string(available) + " bytes but the shape needs " +
-                                     (count > available / itemSize ? std::string("more")
-                                                                    : std::to_string(count * itemSize)));
+                                     std::to_string(count * itemSize));
     array.bytes.assign(bytes + dataStart, bytes + size);
     return array;
 }
