@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     }
     if (verbose) spdlog::set_level(spdlog::level::info);
     try {
-        vitscope::configureThreads();
+        vitscope::configureRuntime();
         for (auto& action : actions) action();
     } catch (const c10::Error& e) {
         std::cerr << "vitscope-cli: " << oneLine(e.what_without_backtrace()) << "\n";

@@ -6,11 +6,14 @@
 #include <ATen/Context.h>
 
 #include <cstdlib>
+#include <malloc.h>
 #include <string>
 
 namespace vitscope {
 
-void configureThreads() {
+void configureRuntime() {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, -1);  // never trim: freed blocks are reused
     int threads = 1;
     if (const char* env = std::getenv("VITSCOPE_THREADS")) {
         const int v = std::atoi(env);

@@ -6,10 +6,14 @@
 
 namespace vitscope {
 
-// ATen intra-op threads. Chosen by measurement on a 2-core machine (bench/bench_decompose,
-// ../shared/design.md): ATen at 1 thread while OpenBLAS uses every core avoids the
-// oversubscription that made a ViT-B/16 forward 7x slower. VITSCOPE_THREADS overrides.
-void configureThreads();
+// Process-wide settings chosen by measurement (bench/run-bench.sh; figures in the README):
+// - ATen intra-op threads at 1 while OpenBLAS uses every core (OpenBLAS's threads spinning
+//   beside ATen's made a ViT-B/16 forward several times slower on 2 cores). VITSCOPE_THREADS
+//   overrides.
+// - glibc malloc keeps large freed blocks for reuse instead of unmapping them: each fresh
+//   mmap of an activation tensor page-faults its pages again, which made batch-16 forwards
+//   2.9x slower per image than batch 1 (GELU over a fresh 39 MB buffer took 10x longer).
+void configureRuntime();
 int atenThreads();
 
 // "cpu", "cuda" or "auto" (CUDA when LibTorch has it). Throws InputError for other names or

@@ -109,6 +109,26 @@ Convention parseConvention(const std::string& name) {
     throw InputError("--convention", "unknown convention '" + name + "' (exact or textspan)");
 }
 
+const DecompositionMaps& decompositionMaps(const Model& model, Convention convention) {
+    auto& slot = model.mapsCache[convention == Convention::Exact ? 0 : 1];
+    if (slot && slot->P.device() == model.vision.normW.device()) return *slot;
+    const VisionTower& v = model.vision;
+    auto maps = std::make_shared<DecompositionMaps>();
+    maps->P = projection(v);
+    const at::Tensor M = v.normW.unsqueeze(1) * maps->P;  // diag(gamma) P
+    maps->G = convention == Convention::Exact ? M - M.mean(0, true) : M;
+    const int64_t h = v.heads(), dh = v.width / h;
+    for (const Block& b : v.encoder.blocks) {
+        // LayerScale multiplies the branch output: fold it into W_O and b_O.
+        const at::Tensor wo = b.ls1.defined() ? b.outW * b.ls1.unsqueeze(1) : b.outW;  // [D, D]
+        const at::Tensor bo = b.ls1.defined() ? b.outB * b.ls1 : b.outB;              // [D]
+        maps->headMaps.push_back(at::matmul(wo.t(), maps->G).view({h, dh, maps->G.size(1)}).contiguous());
+        maps->biasTerms.push_back(at::matmul(bo, maps->G));
+    }
+    slot = maps;
+    return *slot;
+}
+
 at::Tensor positionEmbeddings(const VisionTower& v, int gh, int gw) {
     const int64_t d = v.width;
     const int64_t g = v.pos.size(0) - v.posPrefix;
@@ -136,15 +156,14 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
         x = runBlock(v.encoder.blocks[l], v.encoder, x, at::Tensor(), &records[l]);
     const VisionResult result = finish(v, x);
 
-    const int64_t batch = x.size(0), n = x.size(1), d = v.width, L = v.layers(), H = v.heads(), dh = d / H;
+    const int64_t batch = x.size(0), n = x.size(1), L = v.layers(), H = v.heads();
     const at::Tensor z = x.select(1, 0);  // [B, D] final class-token residual
     const at::Tensor sigma = at::sqrt(z.var(1, false) + v.normEps).unsqueeze(1);  // [B, 1], frozen
-    const at::Tensor P = projection(v);                                             // [D, E]
-    const int64_t e = P.size(1);
-    const at::Tensor M = v.normW.unsqueeze(1) * P;  // diag(gamma) P
     const bool exact = options.convention == Convention::Exact;
-    // Exact: centre each term by its own channel mean, C diag(gamma) P; textspan: diag(gamma) P.
-    const at::Tensor G = exact ? M - M.mean(0, true) : M;
+    const DecompositionMaps& maps = decompositionMaps(model, options.convention);
+    const at::Tensor& P = maps.P;
+    const at::Tensor& G = maps.G;
+    const int64_t e = P.size(1);
     const at::Tensor invSigma = 1.0 / sigma;  // [B, 1]
 
     Decomposition dec;
@@ -160,13 +179,13 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
     dec.heads = options.tokens ? at::empty({batch, L, H, n, e}, P.options()) : at::empty({batch, L, H, e}, P.options());
     dec.attnBias = at::empty({batch, L, e}, P.options());
     dec.mlps = at::empty({batch, L, e}, P.options());
+    // Sum of the head terms, accumulated while each block is still in cache (the sum identity
+    // check must not read the whole per-token tensor again).
+    at::Tensor headSum = at::zeros({batch, e}, P.options());
     for (int64_t l = 0; l < L; ++l) {
-        const Block& b = v.encoder.blocks[static_cast<std::size_t>(l)];
-        const at::Tensor wo = b.ls1.defined() ? b.outW * b.ls1.unsqueeze(1) : b.outW;  // [D, D]
-        const at::Tensor bo = b.ls1.defined() ? b.outB * b.ls1 : b.outB;              // [D]
-        const at::Tensor F = at::matmul(wo.t(), G).view({H, dh, e});                 // [H, dh, E]
+        const at::Tensor& F = maps.headMaps[static_cast<std::size_t>(l)];  // [H, dh, E]
         const LayerRecord& rec = records[static_cast<std::size_t>(l)];
-        at::Tensor biasTerm = at::matmul(bo, G).unsqueeze(0) * invSigma;  // [B, E]
+        at::Tensor biasTerm = maps.biasTerms[static_cast<std::size_t>(l)].unsqueeze(0) * invSigma;  // [B, E]
         at::Tensor headShare;                                             // textspan: per head(-token) share
         if (!exact) headShare = (share + biasTerm) / static_cast<double>(options.tokens ? H * n : H);
         if (options.tokens) {
@@ -176,12 +195,14 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
                 at::Tensor out = dec.heads.select(0, i).select(0, l);  // [H, N, E], contiguous
                 at::bmm_out(out, scaled.select(0, i), F);
                 if (!exact) out.add_(headShare.select(0, i));
+                headSum.select(0, i).add_(out.sum(at::IntArrayRef{0, 1}));
             }
         } else {
             const at::Tensor pooled = at::matmul(rec.attnRow.unsqueeze(2), rec.values);  // [B, H, 1, dh]
             at::Tensor terms = at::matmul(pooled, F).squeeze(2) * invSigma.unsqueeze(2);  // [B, H, E]
             if (!exact) terms = terms + headShare.unsqueeze(1);
             dec.heads.select(1, l).copy_(terms);
+            headSum.add_(terms.sum(1));
         }
         dec.attnBias.select(1, l).copy_(exact ? biasTerm : at::zeros_like(biasTerm));
         dec.mlps.select(1, l).copy_(at::matmul(rec.mlpCls, G) * invSigma + share);
@@ -193,8 +214,8 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
         dec.embed /= norm;
         dec.mlps /= norm.unsqueeze(1);
         dec.heads /= options.tokens ? norm.view({batch, 1, 1, 1, 1}) : norm.view({batch, 1, 1, 1});
+        headSum /= norm;
     }
-    at::Tensor headSum = options.tokens ? dec.heads.sum({1, 2, 3}) : dec.heads.sum({1, 2});
     const at::Tensor total = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.postBias;
     dec.maxAbsError = (total - dec.output).abs().max().item<double>();
     return dec;

@@ -32,6 +32,17 @@ struct Decomposition {
     double maxAbsError = 0;  // max |sum of terms - output|
 };
 
+// The model-only part of the decomposition, computed once per model and convention:
+// G = C diag(gamma) P (exact: C centres over channels) or diag(gamma) P (textspan), and per
+// layer the head maps F[l] = W_O[l]^T G as [H, dh, E] and the output-bias term b_O[l] G.
+struct DecompositionMaps {
+    at::Tensor G;                        // [D, E]
+    at::Tensor P;                        // [D, E] (identity for classifiers)
+    std::vector<at::Tensor> headMaps;    // L x [H, dh, E]
+    std::vector<at::Tensor> biasTerms;   // L x [E]
+};
+const DecompositionMaps& decompositionMaps(const Model& model, Convention convention);
+
 // pixels [B, 3, Hpx, Wpx], normalised; sides must be multiples of the patch size (position
 // embeddings are interpolated bicubically for sizes other than the checkpoint's).
 VisionResult encodeImages(const Model& model, const at::Tensor& pixels);

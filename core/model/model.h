@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,6 +88,8 @@ struct ModelInfo {
     std::string format;  // checkpoint format name
 };
 
+struct DecompositionMaps;  // model/forward.h
+
 struct Model {
     ModelInfo info;
     VisionTower vision;
@@ -95,6 +98,9 @@ struct Model {
     ImagePreprocess preprocess;
     std::string tokenizerPath;  // merges .gz, or the directory holding vocab.json + merges.txt; may be empty
     int numClasses = 0;
+    // Per-convention linear maps of the decomposition, built on first use (decompositionMaps()).
+    // Like the rest of the model, owned by one thread at a time.
+    mutable std::shared_ptr<const DecompositionMaps> mapsCache[2];
     bool isClip() const { return text.has_value(); }
 };
 

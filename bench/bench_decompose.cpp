@@ -1,0 +1,108 @@
+// Benchmark: a random CLIP ViT-B/16 (224 px, 12 layers, 12 heads, width 768, embed 512) on this
+// machine. Prints ms per image for the plain forward and for the full per-token decomposition
+// ([B, 12, 12, 197, 512] head-token terms plus the other terms) at batch 1 and 16, their ratio,
+// the sgemm rate measured here and the forward's matmul-FLOP bound at that rate.
+// Usage: bench_decompose [--repeats R] [--batches 1,16]
+#include "model/forward.h"
+#include "model/loader.h"
+#include "model/random_weights.h"
+#include "runtime.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+
+using namespace vitscope;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+template <typename Fn>
+double bestSeconds(int repeats, Fn fn) {
+    double best = 1e30;
+    for (int r = 0; r < repeats; ++r) {
+        const auto t0 = Clock::now();
+        fn();
+        best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    return best;
+}
+
+double sgemmGflops() {
+    const int64_t n = 2048;
+    const at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+    at::Tensor c = at::matmul(a, b);
+    const double s = bestSeconds(3, [&] { c = at::matmul(a, b); });
+    return 2.0 * n * n * n / s / 1e9;
+}
+
+// Multiply-add FLOPs of the ViT forward's matmuls (patch embedding, qkv, attention, out, MLP).
+double forwardGflop(int64_t n, int64_t d, int64_t layers, int64_t mlp, int64_t patchIn, int64_t patches) {
+    const double perLayer = 2.0 * n * d * 3 * d + 2.0 * 2 * n * n * d + 2.0 * n * d * d + 2.0 * 2 * n * d * mlp;
+    return (perLayer * layers + 2.0 * patches * patchIn * d) / 1e9;
+}
+
+double maxRssMb() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss / 1024.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int repeats = 3;
+    std::vector<int> batches{1, 16};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
+        if (!std::strcmp(argv[i], "--batches")) {
+            batches.clear();
+            std::stringstream ss(argv[i + 1]);
+            std::string item;
+            while (std::getline(ss, item, ',')) batches.push_back(std::atoi(item.c_str()));
+        }
+    }
+    configureRuntime();
+    at::NoGradGuard guard;
+    RandomVitSpec spec;
+    spec.layout = RandomLayout::OpenAiClip;
+    spec.imageSize = 224;
+    spec.patchSize = 16;
+    spec.width = 768;
+    spec.layers = 12;
+    spec.embedDim = 512;
+    spec.textWidth = 64;
+    spec.textLayers = 1;
+    spec.seed = 1;
+    const Model model = buildModel(randomVitStateDict(spec), {{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}}, "random ViT-B/16");
+    const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
+    std::cout << "random CLIP ViT-B/16: " << model.vision.layers() << " layers x " << model.vision.heads() << " heads, width "
+              << model.vision.width << ", " << model.vision.tokensFor(224) << " tokens\n"
+              << "threads: ATen intra-op " << atenThreads() << ", OPENBLAS_NUM_THREADS=" << (blas ? blas : "(unset)") << "\n";
+    const double gflops = sgemmGflops();
+    const double gflop = forwardGflop(197, 768, 12, 3072, 3 * 16 * 16, 196);
+    const double boundMs = gflop / gflops * 1000.0;
+    std::cout << "sgemm 2048^2: " << gflops << " GFLOP/s; forward matmul work " << gflop << " GFLOP -> bound " << boundMs
+              << " ms/image\n";
+    for (int b : batches) {
+        const at::Tensor pixels = at::randn({b, 3, 224, 224});
+        encodeImages(model, pixels);  // warm-up
+        const double fwd = bestSeconds(repeats, [&] { encodeImages(model, pixels); }) / b * 1000.0;
+        double err = 0;
+        DecomposeOptions opts;
+        opts.tokens = true;
+        const double dec = bestSeconds(repeats, [&] { err = decomposeImages(model, pixels, opts).maxAbsError; }) / b * 1000.0;
+        opts.tokens = false;
+        const double pooled = bestSeconds(repeats, [&] { decomposeImages(model, pixels, opts); }) / b * 1000.0;
+        std::cout << "batch " << b << ": forward " << fwd << " ms/image (" << fwd / boundMs << "x bound); per-token decomposition "
+                  << dec << " ms/image (" << dec / fwd << "x forward); per-head decomposition " << pooled << " ms/image ("
+                  << pooled / fwd << "x forward); sum error " << err << "\n";
+    }
+    std::cout << "peak RSS " << maxRssMb() << " MB\n";
+    return 0;
+}
