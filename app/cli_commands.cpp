@@ -71,18 +71,32 @@ at::Tensor tokenizeAll(const ClipTokenizer& tok, const std::vector<std::string>&
     return out;
 }
 
-// Loads the inputs as one [B, 3, S, S] tensor (from files, preprocessed for this model).
-at::Tensor readInputs(const Model& model, const InputOptions& in) {
-    if (!in.pixels.empty()) {
-        at::Tensor px = readNpyTensor(in.pixels);
-        if (px.dim() != 4 || px.size(1) != 3)
-            throw InputError(in.pixels, "expected pixels [B, 3, H, W], got " + std::to_string(px.dim()) + "-D array");
-        if (!at::isFloatingType(px.scalar_type())) throw InputError(in.pixels, "expected float pixels");
-        return px.to(at::kFloat);
+// The inputs, read one batch at a time so that memory stays bounded for long image lists.
+class Inputs {
+public:
+    Inputs(const Model& model, const InputOptions& in) : m_model(model), m_in(in) {
+        if (!in.pixels.empty()) {
+            m_pixels = readNpyTensor(in.pixels);
+            if (m_pixels.dim() != 4 || m_pixels.size(1) != 3)
+                throw InputError(in.pixels, "expected pixels [B, 3, H, W], got " + std::to_string(m_pixels.dim()) + "-D array");
+            if (!at::isFloatingType(m_pixels.scalar_type())) throw InputError(in.pixels, "expected float pixels");
+            m_pixels = m_pixels.to(at::kFloat);
+        } else if (in.images.empty()) {
+            throw InputError("inputs", "give --image FILE... or --pixels X.npy");
+        }
     }
-    if (in.images.empty()) throw InputError("inputs", "give --image FILE... or --pixels X.npy");
-    return loadAndPreprocess(in.images, model.preprocess);
-}
+    int64_t count() const { return m_pixels.defined() ? m_pixels.size(0) : static_cast<int64_t>(m_in.images.size()); }
+    at::Tensor batch(int64_t start, int64_t n) const {
+        if (m_pixels.defined()) return m_pixels.narrow(0, start, n);
+        const std::vector<std::string> paths(m_in.images.begin() + start, m_in.images.begin() + start + n);
+        return loadAndPreprocess(paths, m_model.preprocess);
+    }
+
+private:
+    const Model& m_model;
+    const InputOptions& m_in;
+    at::Tensor m_pixels;
+};
 
 void ensureDir(const std::string& dir) {
     std::error_code ec;
@@ -159,11 +173,11 @@ struct EmbedOptions {
 
 void runEmbed(const EmbedOptions& o) {
     const Model model = openModel(o.model);
-    const at::Tensor pixels = readInputs(model, o.inputs);
+    const Inputs inputs(model, o.inputs);
     at::NoGradGuard noGrad;
     std::vector<at::Tensor> outputs, logits;
-    for (int64_t start = 0; start < pixels.size(0); start += o.inputs.batch) {
-        const VisionResult r = encodeImages(model, pixels.narrow(0, start, std::min<int64_t>(o.inputs.batch, pixels.size(0) - start)));
+    for (int64_t start = 0; start < inputs.count(); start += o.inputs.batch) {
+        const VisionResult r = encodeImages(model, inputs.batch(start, std::min<int64_t>(o.inputs.batch, inputs.count() - start)));
         outputs.push_back(r.output.cpu());
         if (r.logits.defined()) logits.push_back(r.logits.cpu());
     }
@@ -196,13 +210,13 @@ void runDecompose(const DecomposeCliOptions& o) {
     opts.tokens = o.tokens;
     opts.convention = parseConvention(o.convention);
     const Model model = openModel(o.model);
-    const at::Tensor pixels = readInputs(model, o.inputs);
+    const Inputs inputs(model, o.inputs);
     at::NoGradGuard noGrad;
     std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output;
     double maxErr = 0;
-    for (int64_t start = 0; start < pixels.size(0); start += o.inputs.batch) {
-        const int64_t n = std::min<int64_t>(o.inputs.batch, pixels.size(0) - start);
-        const Decomposition d = decomposeImages(model, pixels.narrow(0, start, n), opts);
+    for (int64_t start = 0; start < inputs.count(); start += o.inputs.batch) {
+        const int64_t n = std::min<int64_t>(o.inputs.batch, inputs.count() - start);
+        const Decomposition d = decomposeImages(model, inputs.batch(start, n), opts);
         heads.push_back(d.heads.cpu());
         attnBias.push_back(d.attnBias.cpu());
         mlps.push_back(d.mlps.cpu());
@@ -224,7 +238,7 @@ void runDecompose(const DecomposeCliOptions& o) {
     summary["max_abs_error"] = maxErr;
     summary["convention"] = o.convention;
     summary["tokens"] = o.tokens;
-    summary["images"] = pixels.size(0);
+    summary["images"] = inputs.count();
     summary["heads_shape"] = allHeads.sizes().vec();
     summary["model"] = model.info.weightsPath;
     summary["family"] = model.info.family;
