@@ -1,6 +1,7 @@
 #include "cli_commands.h"
 
 #include "demo.h"
+#include "shapes_commands.h"
 #include "error.h"
 #include "image/preprocess.h"
 #include "io/file_util.h"
@@ -284,6 +285,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->callback([&actions, o] { actions.push_back([o] { runDecompose(*o); }); });
     }
     registerDemo(app, actions);
+    registerShapes(app, actions);
 }
 
 }  // namespace vitscope::cli
