@@ -9,7 +9,7 @@
 #include "model/forward.h"
 #include "model/loader.h"
 #include "runtime.h"
-#include "text/tokenizer.h"
+#include "text/text_tokenizer.h"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -57,13 +57,13 @@ Model openModel(const ModelOptions& o) {
     return model;
 }
 
-ClipTokenizer openTokenizer(const Model& model) {
+std::unique_ptr<TextTokenizer> openTokenizer(const Model& model) {
     if (model.tokenizerPath.empty())
         throw InputError(model.info.weightsPath, "no tokenizer found beside the model; pass --tokenizer");
-    return ClipTokenizer::fromPath(model.tokenizerPath);
+    return loadTokenizer(model.tokenizerPath);
 }
 
-at::Tensor tokenizeAll(const ClipTokenizer& tok, const std::vector<std::string>& texts, int context) {
+at::Tensor tokenizeAll(const TextTokenizer& tok, const std::vector<std::string>& texts, int context) {
     at::Tensor out = at::zeros({static_cast<int64_t>(texts.size()), context}, at::kLong);
     for (std::size_t i = 0; i < texts.size(); ++i) {
         const std::vector<int64_t> ids = tok.tokenize(texts[i], context);
@@ -152,15 +152,19 @@ struct TokenizeOptions {
 
 void runTokenize(const TokenizeOptions& o) {
     std::string path = o.tokenizer.empty() ? o.model.tokenizer : o.tokenizer;
-    int context = ClipTokenizer::kContextLength;
+    int context = 77;  // CLIP's context; a word-vocabulary model states its own
     if (path.empty()) {
         if (o.model.model.empty()) throw InputError("tokenize", "give --model or --tokenizer");
         const ModelFiles files = resolveModelFiles(o.model.model);
         path = files.tokenizer;
         if (path.empty()) throw InputError(o.model.model, "no tokenizer found beside the model; pass --tokenizer");
     }
-    const ClipTokenizer tok = ClipTokenizer::fromPath(path);
-    const at::Tensor ids = tokenizeAll(tok, o.texts, context);
+    if (!o.model.model.empty() && path.find("vocab.txt") != std::string::npos) {
+        const Model model = loadModel(o.model.model);
+        if (model.text) context = model.text->contextLength;
+    }
+    const std::unique_ptr<TextTokenizer> tok = loadTokenizer(path);
+    const at::Tensor ids = tokenizeAll(*tok, o.texts, context);
     writeNpyTensor(o.out, ids);
     std::cout << o.out << "\n";
 }
@@ -186,8 +190,8 @@ void runEmbed(const EmbedOptions& o) {
     if (model.isClip()) {
         writeNpyTensor(outPath(o.out, "image_embeds.npy"), at::cat(outputs));
         if (!o.texts.empty()) {
-            const ClipTokenizer tok = openTokenizer(model);
-            const at::Tensor ids = tokenizeAll(tok, o.texts, model.text->contextLength);
+            const std::unique_ptr<TextTokenizer> tok = openTokenizer(model);
+            const at::Tensor ids = tokenizeAll(*tok, o.texts, model.text->contextLength);
             writeNpyTensor(outPath(o.out, "text_embeds.npy"), encodeTexts(model, ids).cpu());
         }
     } else {

@@ -1,7 +1,15 @@
 #include "shapes_commands.h"
 
+#include "model/loader.h"
 #include "shapes/dataset.h"
+#include "shapes/train_clip.h"
+#include "shapes/zero_shot.h"
+#include "text/text_tokenizer.h"
+#include "error.h"
 
+#include <atomic>
+#include <csignal>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 
@@ -24,6 +32,44 @@ void runGenerate(GenerateOptions o) {
               << static_cast<int64_t>(r.written / std::max(r.seconds, 1e-9)) << " images/s including PNG encoding\n";
 }
 
+std::atomic<bool> g_cancel{false};
+
+void onInterrupt(int) { g_cancel.store(true); }
+
+void runTrainClip(const shapes::ClipTrainParams& params) {
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
+    const shapes::ClipTrainResult r = shapes::trainShapesClip(
+        params, g_cancel,
+        [](const shapes::TrainProgress& p) {
+            if (p.step % 10 != 0 && p.step != p.steps) return;
+            std::fprintf(stderr, "\rstep %d/%d  loss %.4f  T %.4f  %.0f images/s  ETA %.0f s   ", p.step, p.steps, p.loss,
+                         p.temperature, p.imagesPerSecond, p.etaSeconds);
+        },
+        [](const std::string& line) { std::fprintf(stderr, "\n%s\n", line.c_str()); });
+    std::fprintf(stderr, "\n");
+    if (r.cancelled) {
+        std::cout << "interrupted after " << r.stepsRun << " steps; checkpoint kept in " << params.outDir
+                  << "/checkpoint (run the same command to resume)\n";
+        return;
+    }
+    std::cout << "trained " << r.stepsRun << " steps in " << r.seconds << " s, final loss " << r.finalLoss << "; model in "
+              << params.outDir << "\n";
+}
+
+void runEvaluate(const std::string& spec, int64_t count) {
+    const Model model = loadModel(spec);
+    if (model.tokenizerPath.empty()) throw InputError(spec, "no tokenizer beside the model");
+    const auto tok = loadTokenizer(model.tokenizerPath);
+    const shapes::ZeroShotResult r = shapes::evaluateZeroShot(model, *tok, count);
+    std::cout << "zero-shot accuracy on " << r.images << " held-out images (seed never used for training)\n";
+    for (std::size_t a = 0; a < 6; ++a) {
+        const shapes::Attribute attr = shapes::kAttributes[a];
+        std::printf("  %-10s %6.2f%%  (chance %.2f%%, %zu values)\n", shapes::attributeName(attr), 100.0 * r.accuracy[a],
+                    100.0 / shapes::attributeValues(attr).size(), shapes::attributeValues(attr).size());
+    }
+}
+
 }  // namespace
 
 void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -38,6 +84,35 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--split", o->split, "standard, spurious-train or spurious-test")->capture_default_str();
         sub->add_option("--size", o->params.world.imageSize, "Image side in pixels")->capture_default_str()->check(CLI::Range(16, 1024));
         sub->callback([&actions, o] { actions.push_back([o] { runGenerate(*o); }); });
+    }
+    {
+        auto o = std::make_shared<shapes::ClipTrainParams>();
+        auto* sub = shapesCmd->add_subcommand("train-clip", "Train the shapes-world CLIP model (resumes from OUT/checkpoint)");
+        sub->add_option("--out", o->outDir, "Output model directory")->required();
+        sub->add_option("--steps", o->steps, "Optimisation steps")->capture_default_str();
+        sub->add_option("--batch", o->batch, "Images per step")->capture_default_str();
+        sub->add_option("--warmup", o->warmupSteps, "Warm-up steps")->capture_default_str();
+        sub->add_option("--lr", o->learningRate, "Peak learning rate")->capture_default_str();
+        sub->add_option("--weight-decay", o->weightDecay, "AdamW weight decay on matrices")->capture_default_str();
+        sub->add_option("--layers", o->layers, "Image transformer layers")->capture_default_str();
+        sub->add_option("--width", o->width, "Image transformer width")->capture_default_str();
+        sub->add_option("--heads", o->heads, "Image attention heads")->capture_default_str();
+        sub->add_option("--patch", o->patchSize, "Patch size")->capture_default_str();
+        sub->add_option("--embed-dim", o->embedDim, "Joint embedding dim")->capture_default_str();
+        sub->add_option("--single-share", o->singleAttributeShare, "Share of single-attribute captions")->capture_default_str();
+        sub->add_flag("!--plain-targets", o->duplicateAwareTargets, "One-hot contrastive targets (CLIP's), not duplicate-aware");
+        sub->add_option("--seed", o->seed, "Seed")->capture_default_str();
+        sub->add_option("--eval-every", o->evalEvery, "Steps between zero-shot checks (0: never)")->capture_default_str();
+        sub->add_option("--checkpoint-every", o->checkpointEvery, "Steps between checkpoints")->capture_default_str();
+        sub->callback([&actions, o] { actions.push_back([o] { runTrainClip(*o); }); });
+    }
+    {
+        auto spec = std::make_shared<std::string>();
+        auto count = std::make_shared<int64_t>(2000);
+        auto* sub = shapesCmd->add_subcommand("evaluate", "Zero-shot accuracy per attribute on held-out scenes");
+        sub->add_option("--model", *spec, "Model")->required();
+        sub->add_option("--count", *count, "Held-out images")->capture_default_str();
+        sub->callback([&actions, spec, count] { actions.push_back([spec, count] { runEvaluate(*spec, *count); }); });
     }
     {
         auto dir = std::make_shared<std::string>();

@@ -564,7 +564,7 @@ ModelFiles filesBeside(const std::string& weights) {
     const fs::path dir = fs::path(weights).parent_path().empty() ? fs::path(".") : fs::path(weights).parent_path();
     files.config = firstExisting(dir, {"open_clip_config.json", "config.json", "timm_config.json"});
     files.preprocessorConfig = firstExisting(dir, {"preprocessor_config.json"});
-    files.tokenizer = firstExisting(dir, {"bpe_simple_vocab_16e6.txt.gz"});
+    files.tokenizer = firstExisting(dir, {"bpe_simple_vocab_16e6.txt.gz", "vocab.txt"});
     if (files.tokenizer.empty() && isFile(dir / "vocab.json") && isFile(dir / "merges.txt")) files.tokenizer = dir.string();
     if (files.tokenizer.empty()) {
         std::error_code ec;

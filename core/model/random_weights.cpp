@@ -11,14 +11,15 @@ namespace {
 
 class Filler {
 public:
-    explicit Filler(uint64_t seed) : m_gen(at::make_generator<at::CPUGeneratorImpl>(seed)) {}
+    Filler(uint64_t seed, bool training) : m_gen(at::make_generator<at::CPUGeneratorImpl>(seed)), m_training(training) {}
     at::Tensor normal(std::vector<int64_t> shape, double stdv) { return at::normal(0.0, stdv, shape, m_gen); }
-    at::Tensor gain(int64_t d) { return 1.0 + normal({d}, 0.1); }
-    at::Tensor bias(int64_t d) { return normal({d}, 0.05); }
+    at::Tensor gain(int64_t d) { return m_training ? at::ones({d}) : 1.0 + normal({d}, 0.1); }
+    at::Tensor bias(int64_t d) { return m_training ? at::zeros({d}) : normal({d}, 0.05); }
     at::Tensor linear(int64_t out, int64_t in) { return normal({out, in}, 1.0 / std::sqrt(static_cast<double>(in))); }
 
 private:
     at::Generator m_gen;
+    bool m_training;
 };
 
 struct Names {
@@ -176,7 +177,7 @@ void addTorchvision(StateDict& sd, Filler& f, const RandomVitSpec& s) {
 }  // namespace
 
 StateDict randomVitStateDict(const RandomVitSpec& spec) {
-    Filler f(spec.seed);
+    Filler f(spec.seed, spec.trainingInit);
     StateDict sd;
     switch (spec.layout) {
     case RandomLayout::OpenAiClip: addOpenAiClip(sd, f, spec); break;

@@ -23,6 +23,7 @@ struct RandomVitSpec {
     bool layerScale = false;
     int textWidth = 32, textLayers = 1, textHeads = 1, contextLength = 77, vocabSize = 49408;
     uint64_t seed = 0;
+    bool trainingInit = false;  // gains 1, biases 0, small weights: a starting point for training
 };
 
 StateDict randomVitStateDict(const RandomVitSpec& spec);

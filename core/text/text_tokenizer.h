@@ -1,0 +1,43 @@
+#pragma once
+// The tokenizers a model can come with: CLIP's BPE, or a word-level vocabulary (vocab.txt, one
+// token per line, as the bundled shapes models store it). Torch-free.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vitscope {
+
+class TextTokenizer {
+public:
+    virtual ~TextTokenizer() = default;
+    // [start] + ids + [end], truncated to `context` keeping the end token, zero padded.
+    virtual std::vector<int64_t> tokenize(const std::string& text, int context) const = 0;
+    virtual std::size_t vocabSize() const = 0;
+};
+
+// A word-level vocabulary: id 0 pads, the last two ids are <start> and <end>; text is lowercased
+// and split on spaces and punctuation. Unknown words raise InputError naming the word.
+class WordTokenizer : public TextTokenizer {
+public:
+    static WordTokenizer fromFile(const std::string& path);
+    static WordTokenizer fromWords(const std::vector<std::string>& words);  // adds <pad>, <start>, <end>
+    std::vector<int64_t> tokenize(const std::string& text, int context) const override;
+    std::size_t vocabSize() const override { return m_words.size(); }
+    const std::vector<std::string>& words() const { return m_words; }
+    void save(const std::string& path) const;
+
+private:
+    std::vector<std::string> m_words;
+    std::vector<std::pair<std::string, int64_t>> m_sorted;  // for lookup
+    int64_t find(const std::string& word) const;
+};
+
+// Splits text the way WordTokenizer does (lowercase words, punctuation dropped).
+std::vector<std::string> splitWordsSimple(const std::string& text);
+
+// Opens whatever `path` names: vocab.txt (or a directory holding one) -> WordTokenizer;
+// otherwise CLIP BPE (merges .gz, or vocab.json + merges.txt).
+std::unique_ptr<TextTokenizer> loadTokenizer(const std::string& path);
+
+}  // namespace vitscope
