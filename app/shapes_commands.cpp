@@ -2,6 +2,7 @@
 
 #include "model/loader.h"
 #include "shapes/dataset.h"
+#include "shapes/specialisation.h"
 #include "shapes/train_clip.h"
 #include "shapes/zero_shot.h"
 #include "text/text_tokenizer.h"
@@ -70,6 +71,24 @@ void runEvaluate(const std::string& spec, int64_t count) {
     }
 }
 
+void runSpecialisation(const std::string& spec, int64_t count, int lastLayers) {
+    const Model model = loadModel(spec);
+    const shapes::SpecialisationResult r = shapes::headSpecialisation(model, count, shapes::kEvalSeed + 2);
+    std::printf("Head specialisation of %s over %lld held-out scenes (max decomposition sum error %.2g).\n",
+                spec.c_str(), static_cast<long long>(r.images), r.maxSumError);
+    std::printf("R^2: share of the variance of the head's direct contribution explained by the attribute.\n\n");
+    std::printf("| layer | head | best attribute | R^2 | shape | color | texture | position | size | background |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    const int first = std::max(0, model.vision.layers() - lastLayers);
+    for (const auto& h : r.heads) {
+        if (h.layer < first) continue;
+        std::printf("| %d | %d | %s | %.2f |", h.layer, h.head, shapes::attributeName(shapes::kAttributes[static_cast<std::size_t>(h.bestAttribute())]),
+                    h.r2[static_cast<std::size_t>(h.bestAttribute())]);
+        for (double v : h.r2) std::printf(" %.2f |", v);
+        std::printf("\n");
+    }
+}
+
 }  // namespace
 
 void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -100,6 +119,7 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--patch", o->patchSize, "Patch size")->capture_default_str();
         sub->add_option("--embed-dim", o->embedDim, "Joint embedding dim")->capture_default_str();
         sub->add_option("--single-share", o->singleAttributeShare, "Share of single-attribute captions")->capture_default_str();
+        sub->add_option("--curriculum", o->curriculumShare, "Share of steps with plain backgrounds, no distractor")->capture_default_str();
         sub->add_flag("!--plain-targets", o->duplicateAwareTargets, "One-hot contrastive targets (CLIP's), not duplicate-aware");
         sub->add_option("--seed", o->seed, "Seed")->capture_default_str();
         sub->add_option("--eval-every", o->evalEvery, "Steps between zero-shot checks (0: never)")->capture_default_str();
@@ -113,6 +133,16 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--model", *spec, "Model")->required();
         sub->add_option("--count", *count, "Held-out images")->capture_default_str();
         sub->callback([&actions, spec, count] { actions.push_back([spec, count] { runEvaluate(*spec, *count); }); });
+    }
+    {
+        auto spec = std::make_shared<std::string>();
+        auto count = std::make_shared<int64_t>(2000);
+        auto last = std::make_shared<int>(2);
+        auto* sub = shapesCmd->add_subcommand("specialisation", "Which attribute explains each head's direct contribution");
+        sub->add_option("--model", *spec, "Model")->required();
+        sub->add_option("--count", *count, "Held-out images")->capture_default_str();
+        sub->add_option("--last", *last, "Report the last K layers")->capture_default_str();
+        sub->callback([&actions, spec, count, last] { actions.push_back([spec, count, last] { runSpecialisation(*spec, *count, *last); }); });
     }
     {
         auto dir = std::make_shared<std::string>();

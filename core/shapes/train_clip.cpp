@@ -93,13 +93,27 @@ Batch makeBatch(const ClipTrainParams& p, const Model& model, const WordTokenize
     const int64_t b = p.batch;
     std::vector<Scene> scenes;
     std::vector<int> variants;
+    WorldParams world = p.world;
+    if (step < static_cast<int>(p.curriculumShare * p.steps)) {
+        world.backgroundKinds = 2;
+        world.distractorProbability = 0.0;
+    }
+    double totalWeight = 0;
+    for (double w : p.singleAttributeWeights) totalWeight += w;
     for (int64_t i = 0; i < b; ++i) {
         const uint64_t index = static_cast<uint64_t>(step) * static_cast<uint64_t>(b) + static_cast<uint64_t>(i);
-        scenes.push_back(generateScene(p.seed, index, p.world));
+        scenes.push_back(generateScene(p.seed, index, world));
         // Caption choice, deterministic per scene.
-        const uint64_t h = (index + 1) * 0x9E3779B97F4A7C15ull ^ p.seed * 0xD1B54A32D192ED03ull;
+        uint64_t h = (index + 1) * 0x9E3779B97F4A7C15ull ^ p.seed * 0xD1B54A32D192ED03ull;
+        h ^= h >> 31;
+        h *= 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 29;
         const double u = static_cast<double>(h >> 11) / 9007199254740992.0;
-        const int single = static_cast<int>((h >> 3) % 6), multi = 6 + static_cast<int>((h >> 17) % (captionCount() - 6));
+        double pick = static_cast<double>((h * 0x94D049BB133111EBull) >> 11) / 9007199254740992.0 * totalWeight;
+        int single = 0;
+        while (single < 5 && pick >= p.singleAttributeWeights[static_cast<std::size_t>(single)])
+            pick -= p.singleAttributeWeights[static_cast<std::size_t>(single++)];
+        const int multi = 6 + static_cast<int>((h >> 17) % static_cast<uint64_t>(captionCount() - 6));
         variants.push_back(u < p.singleAttributeShare ? single : multi);
     }
     Batch batch;
@@ -224,6 +238,7 @@ ClipTrainResult trainShapesClip(const ClipTrainParams& p, const std::atomic<bool
             pr.step = step + 1;
             pr.steps = p.steps;
             pr.loss = emaLoss;
+            pr.stepLoss = l;
             pr.imagesPerSecond = (step + 1 - startStep) * p.batch / secs;
             pr.etaSeconds = (p.steps - step - 1) * secs / (step + 1 - startStep);
             pr.temperature = 1.0 / std::exp(logScale.item<double>());

@@ -5,6 +5,7 @@
 // engine's own (model/forward.h), so the trained model is exactly what the engine decomposes.
 #include "shapes/world.h"
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <string>
@@ -19,9 +20,17 @@ struct ClipTrainParams {
     int steps = 2000;
     int warmupSteps = 100;
     double learningRate = 1e-3;
+    // Architecture fields above are ignored when resuming: the checkpoint's architecture wins.
     double weightDecay = 0.1;
     // Share of captions that name one attribute (the zero-shot prompt form); the rest name 2-6.
     double singleAttributeShare = 0.5;
+    // Relative frequency of each attribute among single-attribute captions (shape, color,
+    // texture, position, size, background): global statistics (color, background) are learned
+    // first, so the slow attributes are named more often.
+    std::array<double, 6> singleAttributeWeights{3, 1, 2, 3, 1, 0.5};
+    // Curriculum: for this share of the steps, scenes have plain backgrounds (gray, dark) and
+    // no distractor, so that finding the object is easy while shape and position are learned.
+    double curriculumShare = 0.3;
     // Contrastive targets: every caption in the batch that is true of an image is a positive for
     // it (captions repeat within a batch in this small world); false gives CLIP's one-hot targets.
     bool duplicateAwareTargets = true;
@@ -36,7 +45,9 @@ struct ClipTrainParams {
 
 struct TrainProgress {
     int step = 0, steps = 0;
-    double loss = 0, imagesPerSecond = 0, etaSeconds = 0, temperature = 0;
+    double loss = 0;      // exponential moving average
+    double stepLoss = 0;  // this step's loss
+    double imagesPerSecond = 0, etaSeconds = 0, temperature = 0;
 };
 
 struct ClipTrainResult {

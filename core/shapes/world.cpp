@@ -158,8 +158,8 @@ struct Placement {
 };
 
 Placement place(int position, int size, int imageSize, Rng& rng) {
-    const double cells[] = {0.2, 0.5, 0.8};
-    const double r = (size == 0 ? 7.5 : 11.5) * imageSize / 64.0 * rng.range(0.92, 1.08);
+    const double cells[] = {0.21, 0.5, 0.79};
+    const double r = (size == 0 ? 8.5 : 12.5) * imageSize / 64.0 * rng.range(0.92, 1.08);
     const double jitter = 1.5 * imageSize / 64.0;
     return {{cells[position % 3] * imageSize + rng.range(-jitter, jitter), cells[position / 3] * imageSize + rng.range(-jitter, jitter)}, r};
 }
@@ -244,7 +244,7 @@ Scene generateScene(uint64_t seed, uint64_t index, const WorldParams& params) {
     set(Attribute::Position, rng.below(9));
     set(Attribute::Size, rng.below(2));
     if (params.split == Split::Standard) {
-        set(Attribute::Background, rng.below(4));
+        set(Attribute::Background, rng.below(std::clamp(params.backgroundKinds, 1, 4)));
     } else {
         l.group = shapeGroup(l.value(Attribute::Shape));
         const double agree = params.split == Split::SpuriousTrain ? params.spuriousAgreement : 0.5;

@@ -44,6 +44,7 @@ struct WorldParams {
     double distractorProbability = 0.25;
     Split split = Split::Standard;
     double spuriousAgreement = 0.95;  // spurious-train: P(background agrees with group)
+    int backgroundKinds = 4;          // standard split: draw among the first k kinds (gray, dark, grass, water)
 };
 
 // Shapes 0..3 form group 0, 4..7 group 1; in the spurious splits group 0 pairs with the grass
