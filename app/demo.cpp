@@ -12,6 +12,8 @@
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
+#include "shapes/zero_shot.h"
+#include "text/text_tokenizer.h"
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -29,6 +31,8 @@ namespace {
 
 struct DemoOptions {
     std::string out = "vitscope-demo";
+    std::string model;    // a shapes-world CLIP directory; default models/shapes-clip when present
+    bool random = false;  // force the random-weight model
 };
 
 void writeDemoModel(const std::string& dir, RandomVitSpec& spec) {
@@ -58,66 +62,119 @@ cv::Mat drawImage() {
     return img;  // RGB
 }
 
-void runDemo(const DemoOptions& o) {
-    std::error_code ec;
-    fs::create_directories(o.out, ec);
-    const std::string modelDir = (fs::path(o.out) / "random-clip").string();
-    fs::create_directories(modelDir, ec);
-    RandomVitSpec spec;
-    writeDemoModel(modelDir, spec);
-    const Model model = loadModel(modelDir);
+// Writes a heatmap of per-patch scores [gh * gw] over an RGB image, both scaled to `side`.
+std::string writeHeatmap(const at::Tensor& patchScores, int g, const cv::Mat& rgb, int side, const std::string& path) {
+    at::Tensor grid = patchScores.view({g, g}).contiguous().to(at::kFloat);
+    grid = (grid - grid.min()) / (grid.max() - grid.min() + 1e-12);
+    cv::Mat small(g, g, CV_32F, grid.data_ptr<float>());
+    cv::Mat big, heat, overlay, image;
+    cv::resize(small, big, {side, side}, 0, 0, cv::INTER_LINEAR);
+    big.convertTo(big, CV_8U, 255.0);
+    cv::applyColorMap(big, heat, cv::COLORMAP_VIRIDIS);
+    cv::resize(rgb, image, {side, side}, 0, 0, cv::INTER_NEAREST);
+    cv::cvtColor(image, image, cv::COLOR_RGB2BGR);
+    cv::addWeighted(image, 0.45, heat, 0.55, 0, overlay);
+    cv::imwrite(path, overlay);
+    return path;
+}
 
-    const cv::Mat rgb = drawImage();
-    cv::Mat bgr;
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-    const std::string imagePath = (fs::path(o.out) / "image.png").string();
-    cv::imwrite(imagePath, bgr);
-    const at::Tensor pixels = loadAndPreprocess({imagePath}, model.preprocess);
-
-    at::NoGradGuard noGrad;
-    DecomposeOptions opts;
-    opts.tokens = true;
-    const Decomposition d = decomposeImages(model, pixels, opts);
+void printHeadNorms(const Model& model, const Decomposition& d) {
     const VisionTower& v = model.vision;
-    std::cout << "model: " << model.info.weightsPath << " (" << model.info.layout << " layout, random weights)\n"
-              << "  " << v.layers() << " layers x " << v.heads() << " heads, width " << v.width << ", embed dim "
-              << v.embedDim() << ", " << v.tokensFor(model.preprocess.imageSize) << " tokens\n"
-              << "image: " << imagePath << "\n"
-              << "decomposition: heads " << d.heads.sizes() << ", max |sum of terms - embedding| = " << d.maxAbsError
-              << "\n";
-    // Direct-effect norm of each head (summed over tokens) and of the other terms.
+    std::cout << "decomposition: heads " << d.heads.sizes() << ", max |sum of terms - embedding| = " << d.maxAbsError << "\n"
+              << "direct-effect norm per head (summed over tokens), and of each MLP:\n";
     const at::Tensor headNorms = d.heads.sum(3).norm(2, -1)[0];  // [L, H]
     for (int l = 0; l < v.layers(); ++l) {
         std::cout << "  layer " << l << ": heads";
         for (int h = 0; h < v.heads(); ++h) std::cout << " " << headNorms[l][h].item<float>();
         std::cout << " | mlp " << d.mlps[0][l].norm().item<float>() << "\n";
     }
-    // Heatmap: per-patch contribution of the last layer's heads, projected on the output direction.
-    const int g = v.gridFor(model.preprocess.imageSize);
-    const int first = 1 + v.numExtraPrefix() + v.numRegisters();
+}
+
+std::string findShapesModel(const std::string& given) {
+    if (!given.empty()) return given;
+    for (const fs::path& dir : {fs::path("models/shapes-clip"), fs::path(VITSCOPE_SOURCE_DIR) / "models/shapes-clip"}) {
+        std::error_code ec;
+        if (fs::exists(dir / "open_clip_model.safetensors", ec)) return dir.string();
+    }
+    return {};
+}
+
+// The bundled shapes-world CLIP: zero-shot accuracy, one scene's decomposition and the heatmap
+// of a caption naming its object.
+void runShapesDemo(const std::string& modelDir, const DemoOptions& o) {
+    const Model model = loadModel(modelDir);
+    const auto tok = loadTokenizer(model.tokenizerPath);
+    at::NoGradGuard noGrad;
+    const shapes::ZeroShotResult zs = shapes::evaluateZeroShot(model, *tok, 500);
+    std::cout << "model: " << model.info.weightsPath << " (shapes-world CLIP, " << model.vision.layers() << " layers x "
+              << model.vision.heads() << " heads)\nzero-shot accuracy on 500 held-out scenes:";
+    for (std::size_t a = 0; a < 6; ++a) std::cout << " " << shapes::attributeName(shapes::kAttributes[a]) << " " << 100 * zs.accuracy[a] << "%";
+    std::cout << "\n";
+    const shapes::Scene scene = shapes::generateScene(shapes::kEvalSeed + 7, 3);
+    const std::string text = shapes::caption(scene.labels, 6);  // "a {color} {shape}"
+    cv::Mat bgr;
+    cv::cvtColor(scene.image, bgr, cv::COLOR_RGB2BGR);
+    const std::string imagePath = (fs::path(o.out) / "scene.png").string();
+    cv::imwrite(imagePath, bgr);
+    const Decomposition d = decomposeImages(model, shapes::scenesToPixels({scene}, model.preprocess), {true, Convention::Exact});
+    std::cout << "image: " << imagePath << " (" << text << ")\n";
+    printHeadNorms(model, d);
+    at::Tensor ids = at::zeros({1, model.text->contextLength}, at::kLong);
+    const auto t = tok->tokenize(text, model.text->contextLength);
+    std::copy(t.begin(), t.end(), ids.data_ptr<int64_t>());
+    at::Tensor dir = encodeTexts(model, ids)[0];
+    dir = dir / dir.norm();
+    const VisionTower& v = model.vision;
+    const int g = v.gridFor(model.preprocess.imageSize), first = 1 + v.numExtraPrefix() + v.numRegisters();
+    const at::Tensor perToken = at::matmul(d.heads[0].sum(at::IntArrayRef{0, 1}), dir);  // [N]: every layer and head
+    std::cout << "heatmap for \"" << text << "\": "
+              << writeHeatmap(perToken.narrow(0, first, g * g), g, scene.image, 256, (fs::path(o.out) / "heatmap.png").string()) << "\n";
+}
+
+void runRandomDemo(const DemoOptions& o) {
+    const std::string modelDir = (fs::path(o.out) / "random-clip").string();
+    std::error_code ec;
+    fs::create_directories(modelDir, ec);
+    RandomVitSpec spec;
+    writeDemoModel(modelDir, spec);
+    const Model model = loadModel(modelDir);
+    const cv::Mat rgb = drawImage();
+    cv::Mat bgr;
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+    const std::string imagePath = (fs::path(o.out) / "image.png").string();
+    cv::imwrite(imagePath, bgr);
+    const at::Tensor pixels = loadAndPreprocess({imagePath}, model.preprocess);
+    at::NoGradGuard noGrad;
+    const Decomposition d = decomposeImages(model, pixels, {true, Convention::Exact});
+    std::cout << "model: " << model.info.weightsPath << " (" << model.info.layout << " layout, random weights)\n"
+              << "image: " << imagePath << "\n";
+    printHeadNorms(model, d);
+    // Per-patch contribution of the last layer's heads along the output direction.
+    const VisionTower& v = model.vision;
+    const int g = v.gridFor(model.preprocess.imageSize), first = 1 + v.numExtraPrefix() + v.numRegisters();
     const at::Tensor dir = d.output[0] / d.output[0].norm();
-    at::Tensor perToken = at::matmul(d.heads[0][v.layers() - 1].sum(0), dir);  // [N]
-    at::Tensor grid = perToken.narrow(0, first, g * g).view({g, g}).contiguous();
-    grid = (grid - grid.min()) / (grid.max() - grid.min() + 1e-12);
-    cv::Mat small(g, g, CV_32F, grid.data_ptr<float>());
-    cv::Mat big, heat, overlay;
-    cv::resize(small, big, {model.preprocess.imageSize, model.preprocess.imageSize}, 0, 0, cv::INTER_LINEAR);
-    big.convertTo(big, CV_8U, 255.0);
-    cv::applyColorMap(big, heat, cv::COLORMAP_VIRIDIS);
-    cv::Mat crop = resizeBicubicAntialias(rgb, 336, 224)(cv::Rect(56, 0, 224, 224)).clone();
-    cv::cvtColor(crop, crop, cv::COLOR_RGB2BGR);
-    cv::addWeighted(crop, 0.5, heat, 0.5, 0, overlay);
-    const std::string heatPath = (fs::path(o.out) / "heatmap_last_layer.png").string();
-    cv::imwrite(heatPath, overlay);
-    std::cout << "heatmap: " << heatPath << "\n";
+    const at::Tensor perToken = at::matmul(d.heads[0][v.layers() - 1].sum(0), dir);
+    const cv::Mat crop = resizeBicubicAntialias(rgb, 336, 224)(cv::Rect(56, 0, 224, 224)).clone();
+    std::cout << "heatmap: " << writeHeatmap(perToken.narrow(0, first, g * g), g, crop, 224,
+                                            (fs::path(o.out) / "heatmap_last_layer.png").string()) << "\n";
+}
+
+void runDemo(const DemoOptions& o) {
+    std::error_code ec;
+    fs::create_directories(o.out, ec);
+    const std::string shapesModel = o.random ? std::string() : findShapesModel(o.model);
+    if (!shapesModel.empty()) runShapesDemo(shapesModel, o);
+    else runRandomDemo(o);
 }
 
 }  // namespace
 
 void registerDemo(CLI::App& app, std::vector<std::function<void()>>& actions) {
     auto o = std::make_shared<DemoOptions>();
-    auto* sub = app.add_subcommand("demo", "Run the engine end to end on a generated random-weight CLIP (no downloads)");
+    auto* sub = app.add_subcommand("demo", "Run the engine end to end with no downloads (bundled shapes model, else a random-weight CLIP)");
     sub->add_option("--out", o->out, "Output directory")->capture_default_str();
+    sub->add_option("--model", o->model, "Shapes-world CLIP directory (default: models/shapes-clip when present)");
+    sub->add_flag("--random", o->random, "Use a generated random-weight CLIP instead");
     sub->callback([&actions, o] { actions.push_back([o] { runDemo(*o); }); });
 }
 

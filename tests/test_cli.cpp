@@ -142,10 +142,17 @@ private slots:
     }
 
     void demoRunsWithoutDownloads() {
-        const Run r = cli({"demo", "--out", path("demo")});
+        const Run r = cli({"demo", "--random", "--out", path("demo")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY(r.out.contains("max |sum of terms - embedding|"));
         QVERIFY(QFileInfo(path("demo/heatmap_last_layer.png")).size() > 1000);
+        // With the bundled shapes model (committed under models/), the default demo uses it.
+        if (QFileInfo::exists(QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip/open_clip_model.safetensors")) {
+            const Run shapes = cli({"demo", "--out", path("demo-shapes")});
+            QVERIFY2(shapes.code == 0, qPrintable(shapes.err));
+            QVERIFY(shapes.out.contains("zero-shot accuracy on 500 held-out scenes"));
+            QVERIFY(QFileInfo(path("demo-shapes/heatmap.png")).size() > 1000);
+        }
     }
 };
 
