@@ -4,6 +4,7 @@
 #include "shapes/dataset.h"
 #include "shapes/specialisation.h"
 #include "shapes/train_clip.h"
+#include "shapes/train_vit.h"
 #include "shapes/zero_shot.h"
 #include "text/text_tokenizer.h"
 #include "error.h"
@@ -58,8 +59,30 @@ void runTrainClip(const shapes::ClipTrainParams& params) {
               << params.outDir << "\n";
 }
 
+void runTrainVit(const shapes::VitTrainParams& params) {
+    std::signal(SIGINT, onInterrupt);
+    const shapes::VitTrainResult r = shapes::trainShapesVit(params, g_cancel, [&](int step, double loss, double ips) {
+        if (step % 10 == 0 || step == params.steps)
+            std::fprintf(stderr, "\rstep %d/%d  loss %.4f  %.0f images/s  ETA %.0f s   ", step, params.steps, loss, ips,
+                         (params.steps - step) * params.batch / std::max(ips, 1e-9));
+    });
+    std::fprintf(stderr, "\n");
+    if (r.cancelled) {
+        std::cout << "interrupted; nothing written\n";
+        return;
+    }
+    std::printf("trained in %.0f s; held-out accuracy: shape %.2f%%, color %.2f%%\n", r.seconds, 100 * r.shapeAccuracy, 100 * r.colorAccuracy);
+    if (r.alignCosine > -2) std::printf("aligned into %s: held-out mean cosine %.4f\n", params.clipModel.c_str(), r.alignCosine);
+}
+
 void runEvaluate(const std::string& spec, int64_t count) {
     const Model model = loadModel(spec);
+    if (!model.isClip()) {
+        const auto [shape, color] = shapes::evaluateShapesVit(spec, count);
+        std::printf("classifier accuracy on %lld held-out images: shape %.2f%%, color %.2f%%\n", static_cast<long long>(count),
+                    100 * shape, 100 * color);
+        return;
+    }
     if (model.tokenizerPath.empty()) throw InputError(spec, "no tokenizer beside the model");
     const auto tok = loadTokenizer(model.tokenizerPath);
     const shapes::ZeroShotResult r = shapes::evaluateZeroShot(model, *tok, count);
@@ -125,6 +148,20 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--eval-every", o->evalEvery, "Steps between zero-shot checks (0: never)")->capture_default_str();
         sub->add_option("--checkpoint-every", o->checkpointEvery, "Steps between checkpoints")->capture_default_str();
         sub->callback([&actions, o] { actions.push_back([o] { runTrainClip(*o); }); });
+    }
+    {
+        auto o = std::make_shared<shapes::VitTrainParams>();
+        auto* sub = shapesCmd->add_subcommand("train-vit", "Train the supervised shapes ViT (shape + color) and align it to a CLIP");
+        sub->add_option("--out", o->outDir, "Output model directory")->required();
+        sub->add_option("--clip", o->clipModel, "CLIP model to align into (skipped when empty)");
+        sub->add_option("--steps", o->steps, "Optimisation steps")->capture_default_str();
+        sub->add_option("--batch", o->batch, "Images per step")->capture_default_str();
+        sub->add_option("--lr", o->learningRate, "Peak learning rate")->capture_default_str();
+        sub->add_option("--layers", o->layers, "Transformer layers")->capture_default_str();
+        sub->add_option("--width", o->width, "Width")->capture_default_str();
+        sub->add_option("--heads", o->heads, "Attention heads")->capture_default_str();
+        sub->add_option("--seed", o->seed, "Seed")->capture_default_str();
+        sub->callback([&actions, o] { actions.push_back([o] { runTrainVit(*o); }); });
     }
     {
         auto spec = std::make_shared<std::string>();

@@ -88,3 +88,62 @@ void saveOpenClipModel(const Model& model, const std::string& dir) {
 }
 
 }  // namespace vitscope
+
+namespace vitscope {
+
+StateDict toTimmStateDict(const Model& model) {
+    const VisionTower& v = model.vision;
+    if (model.text || v.proj.defined() || v.lnPreW.defined() || v.posPrefix != 1 + v.numExtraPrefix())
+        throw InputError(model.info.weightsPath, "model has parts the timm layout cannot store");
+    StateDict sd;
+    auto put = [&](const std::string& name, const at::Tensor& t) {
+        if (t.defined()) sd[name] = t.detach().to(at::kCPU).contiguous();
+    };
+    const int64_t d = v.width;
+    put("patch_embed.proj.weight", v.patchW);
+    put("patch_embed.proj.bias", v.patchB);
+    put("cls_token", v.cls.view({1, 1, d}));
+    put("pos_embed", v.pos.unsqueeze(0));
+    if (v.registers.defined()) put("reg_token", v.registers.unsqueeze(0));
+    for (std::size_t i = 0; i < v.encoder.blocks.size(); ++i) {
+        const Block& b = v.encoder.blocks[i];
+        const std::string p = "blocks." + std::to_string(i) + ".";
+        put(p + "norm1.weight", b.ln1W);
+        put(p + "norm1.bias", b.ln1B);
+        put(p + "attn.qkv.weight", b.qkvW);
+        put(p + "attn.qkv.bias", b.qkvB);
+        put(p + "attn.proj.weight", b.outW);
+        put(p + "attn.proj.bias", b.outB);
+        put(p + "norm2.weight", b.ln2W);
+        put(p + "norm2.bias", b.ln2B);
+        put(p + "mlp.fc1.weight", b.fc1W);
+        put(p + "mlp.fc1.bias", b.fc1B);
+        put(p + "mlp.fc2.weight", b.fc2W);
+        put(p + "mlp.fc2.bias", b.fc2B);
+        put(p + "ls1.gamma", b.ls1);
+        put(p + "ls2.gamma", b.ls2);
+    }
+    put("norm.weight", v.normW);
+    put("norm.bias", v.normB);
+    put("head.weight", v.headW);
+    put("head.bias", v.headB);
+    return sd;
+}
+
+void saveTimmModel(const Model& model, const std::string& dir, const nlohmann::json& extra) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    writeSafetensorsTensors((std::filesystem::path(dir) / "model.safetensors").string(), toTimmStateDict(model), {{"format", "pt"}});
+    nlohmann::json cfg = {{"architecture", "vit"},
+                          {"num_heads", model.vision.heads()},
+                          {"img_size", model.preprocess.imageSize},
+                          {"patch_size", model.vision.patchSize},
+                          {"num_classes", model.numClasses},
+                          {"crop_pct", 1.0},
+                          {"mean", model.preprocess.mean},
+                          {"std", model.preprocess.std}};
+    cfg.update(extra);
+    writeFileAtomic((std::filesystem::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
+}
+
+}  // namespace vitscope

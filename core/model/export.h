@@ -17,3 +17,12 @@ nlohmann::json openClipConfig(const Model& model);
 void saveOpenClipModel(const Model& model, const std::string& dir);
 
 }  // namespace vitscope
+
+namespace vitscope {
+
+// timm ViT names (patch_embed.proj, cls_token, pos_embed, blocks.N..., norm, head) for a
+// classifier model, and a timm_config.json with `extra` merged in.
+StateDict toTimmStateDict(const Model& model);
+void saveTimmModel(const Model& model, const std::string& dir, const nlohmann::json& extra = nlohmann::json::object());
+
+}  // namespace vitscope
