@@ -75,7 +75,7 @@ void runTrainVit(const shapes::VitTrainParams& params) {
     if (r.alignCosine > -2) std::printf("aligned into %s: held-out mean cosine %.4f\n", params.clipModel.c_str(), r.alignCosine);
 }
 
-void runEvaluate(const std::string& spec, int64_t count) {
+void runEvaluate(const std::string& spec, int64_t count, bool probe) {
     const Model model = loadModel(spec);
     if (!model.isClip()) {
         const auto [shape, color] = shapes::evaluateShapesVit(spec, count);
@@ -91,6 +91,12 @@ void runEvaluate(const std::string& spec, int64_t count) {
         const shapes::Attribute attr = shapes::kAttributes[a];
         std::printf("  %-10s %6.2f%%  (chance %.2f%%, %zu values)\n", shapes::attributeName(attr), 100.0 * r.accuracy[a],
                     100.0 / shapes::attributeValues(attr).size(), shapes::attributeValues(attr).size());
+    }
+    if (probe) {
+        const shapes::ZeroShotResult p = shapes::linearProbe(model, 4000, count);
+        std::cout << "linear probe on the image embeddings (4000 training scenes, " << p.images << " held-out)\n";
+        for (std::size_t a = 0; a < 6; ++a)
+            std::printf("  %-10s %6.2f%%\n", shapes::attributeName(shapes::kAttributes[a]), 100.0 * p.accuracy[a]);
     }
 }
 
@@ -166,10 +172,12 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
     {
         auto spec = std::make_shared<std::string>();
         auto count = std::make_shared<int64_t>(2000);
+        auto probe = std::make_shared<bool>(false);
         auto* sub = shapesCmd->add_subcommand("evaluate", "Zero-shot accuracy per attribute on held-out scenes");
         sub->add_option("--model", *spec, "Model")->required();
         sub->add_option("--count", *count, "Held-out images")->capture_default_str();
-        sub->callback([&actions, spec, count] { actions.push_back([spec, count] { runEvaluate(*spec, *count); }); });
+        sub->add_flag("--probe", *probe, "Also fit a linear probe per attribute on the image embeddings");
+        sub->callback([&actions, spec, count, probe] { actions.push_back([spec, count, probe] { runEvaluate(*spec, *count, *probe); }); });
     }
     {
         auto spec = std::make_shared<std::string>();

@@ -54,4 +54,42 @@ ZeroShotResult evaluateZeroShot(const Model& model, const TextTokenizer& tokeniz
     return result;
 }
 
+namespace {
+
+at::Tensor embedScenes(const Model& model, uint64_t seed, int64_t count, const WorldParams& world,
+                       std::array<std::vector<int64_t>, 6>& labels) {
+    std::vector<at::Tensor> out;
+    for (int64_t start = 0; start < count; start += 250) {
+        std::vector<Scene> scenes;
+        for (int64_t i = start; i < std::min(count, start + 250); ++i) scenes.push_back(generateScene(seed, static_cast<uint64_t>(i), world));
+        for (const Scene& s : scenes)
+            for (std::size_t a = 0; a < 6; ++a) labels[a].push_back(s.labels.value(kAttributes[a]));
+        const at::Tensor e = encodeImages(model, scenesToPixels(scenes, model.preprocess)).output;
+        out.push_back(e / e.norm(2, 1, true));
+    }
+    return at::cat(out).to(at::kDouble);
+}
+
+}  // namespace
+
+ZeroShotResult linearProbe(const Model& model, int64_t trainCount, int64_t testCount, const WorldParams& world) {
+    at::NoGradGuard guard;
+    std::array<std::vector<int64_t>, 6> trainLabels, testLabels;
+    const at::Tensor xTrain = embedScenes(model, kEvalSeed + 10, trainCount, world, trainLabels);
+    const at::Tensor xTest = embedScenes(model, kEvalSeed + 11, testCount, world, testLabels);
+    auto withBias = [](const at::Tensor& x) { return at::cat({x, at::ones({x.size(0), 1}, x.options())}, 1); };
+    const at::Tensor a = withBias(xTrain), t = withBias(xTest);
+    const at::Tensor gram = at::matmul(a.t(), a) + 1e-3 * a.size(0) * at::eye(a.size(1), a.options());
+    ZeroShotResult r;
+    r.images = testCount;
+    for (std::size_t k = 0; k < 6; ++k) {
+        const int64_t values = static_cast<int64_t>(attributeValues(kAttributes[k]).size());
+        const at::Tensor y = at::one_hot(at::tensor(trainLabels[k]), values).to(at::kDouble);
+        const at::Tensor w = at::linalg_solve(gram, at::matmul(a.t(), y));
+        const at::Tensor pred = at::matmul(t, w).argmax(1);
+        r.accuracy[k] = pred.eq(at::tensor(testLabels[k])).to(at::kDouble).mean().item<double>();
+    }
+    return r;
+}
+
 }  // namespace vitscope::shapes

@@ -24,4 +24,9 @@ at::Tensor scenesToPixels(const std::vector<Scene>& scenes, const ImagePreproces
 ZeroShotResult evaluateZeroShot(const Model& model, const TextTokenizer& tokenizer, int64_t count,
                                 uint64_t seed = kEvalSeed, const WorldParams& world = {});
 
+// Diagnostic: accuracy per attribute of a ridge-regression linear probe on the normalised image
+// embeddings (fit on `trainCount` scenes, scored on `testCount` others). High probe accuracy with
+// low zero-shot accuracy means the image tower has the information and the text side lacks it.
+ZeroShotResult linearProbe(const Model& model, int64_t trainCount, int64_t testCount, const WorldParams& world = {});
+
 }  // namespace vitscope::shapes
