@@ -21,9 +21,9 @@ bool isZip(const std::vector<uint8_t>& bytes) {
     return bytes.size() >= 4 && bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4;
 }
 
-bool containsText(const std::vector<uint8_t>& bytes, const char* text) {
+bool containsText(const uint8_t* bytes, std::size_t size, const char* text) {
     const std::size_t n = std::strlen(text);
-    return std::search(bytes.begin(), bytes.end(), text, text + n) != bytes.end();
+    return std::search(bytes, bytes + size, text, text + n) != bytes + size;
 }
 
 std::string stripPrefix(const std::string& name) {
@@ -48,8 +48,8 @@ void addTensor(StateDict& out, const std::string& name, const at::Tensor& t) {
     out[stripPrefix(name)] = c.contiguous();
 }
 
-StateDict fromPickle(const std::string& path, const std::vector<uint8_t>& bytes) {
-    std::vector<char> buffer(bytes.begin(), bytes.end());
+StateDict fromPickle(const std::string& path, const uint8_t* bytes, std::size_t size) {
+    std::vector<char> buffer(bytes, bytes + size);
     c10::IValue value;
     try {
         value = torch::pickle_load(buffer);
@@ -113,14 +113,13 @@ Checkpoint loadCheckpoint(const std::string& path) {
     if (file.size() == 0) throw FormatError(path, "file is empty");
     const std::vector<uint8_t> head(file.data(), file.data() + std::min<std::size_t>(file.size(), 16));
     if (isZip(head)) {
-        const std::vector<uint8_t> bytes(file.data(), file.data() + file.size());
         // TorchScript archives carry code/ and constants.pkl beside data.pkl.
-        if (containsText(bytes, "constants.pkl")) {
+        if (containsText(file.data(), file.size(), "constants.pkl")) {
             ckpt.format = CheckpointFormat::TorchScript;
             ckpt.tensors = fromTorchScript(path);
         } else {
             ckpt.format = CheckpointFormat::TorchPickle;
-            ckpt.tensors = fromPickle(path, bytes);
+            ckpt.tensors = fromPickle(path, file.data(), file.size());
         }
         return ckpt;
     }

@@ -663,27 +663,30 @@ Model loadModel(const std::string& spec) {
     return model;
 }
 
-void moveModel(Model& model, const at::Device& device) {
-    auto mv = [&](at::Tensor& t) {
-        if (t.defined()) t = t.to(device);
-    };
-    auto mvEncoder = [&](Encoder& e) {
-        for (Block& b : e.blocks) {
+std::vector<at::Tensor*> modelTensorSlots(Model& model) {
+    std::vector<at::Tensor*> out;
+    auto addEncoder = [&](Encoder& e) {
+        for (Block& b : e.blocks)
             for (at::Tensor* t : {&b.ln1W, &b.ln1B, &b.qkvW, &b.qkvB, &b.outW, &b.outB, &b.ln2W, &b.ln2B, &b.fc1W, &b.fc1B,
                                   &b.fc2W, &b.fc2B, &b.ls1, &b.ls2})
-                mv(*t);
-        }
+                out.push_back(t);
     };
     VisionTower& v = model.vision;
     for (at::Tensor* t : {&v.patchW, &v.patchB, &v.cls, &v.extraPrefix, &v.registers, &v.pos, &v.lnPreW, &v.lnPreB, &v.normW,
                           &v.normB, &v.proj, &v.headW, &v.headB})
-        mv(*t);
-    mvEncoder(v.encoder);
+        out.push_back(t);
+    addEncoder(v.encoder);
     if (model.text) {
         TextTower& tt = *model.text;
-        for (at::Tensor* t : {&tt.tokenEmbedding, &tt.pos, &tt.lnFinalW, &tt.lnFinalB, &tt.proj}) mv(*t);
-        mvEncoder(tt.encoder);
+        for (at::Tensor* t : {&tt.tokenEmbedding, &tt.pos, &tt.lnFinalW, &tt.lnFinalB, &tt.proj}) out.push_back(t);
+        addEncoder(tt.encoder);
     }
+    return out;
+}
+
+void moveModel(Model& model, const at::Device& device) {
+    for (at::Tensor* t : modelTensorSlots(model))
+        if (t->defined()) *t = t->to(device);
 }
 
 }  // namespace vitscope

@@ -104,6 +104,8 @@ struct Model {
     bool isClip() const { return text.has_value(); }
 };
 
+// Every tensor slot of the model (undefined ones included), for moves and optimisers.
+std::vector<at::Tensor*> modelTensorSlots(Model& model);
 // Moves every tensor of the model to `device`.
 void moveModel(Model& model, const at::Device& device);
 

@@ -86,17 +86,11 @@ VitTrainResult trainShapesVit(const VitTrainParams& p, const std::atomic<bool>& 
     WorldParams world = p.world;
     world.imageSize = p.imageSize;
     std::vector<at::Tensor> decayed, plain;
-    Model& m = model;
-    auto add = [&](at::Tensor& t) {
-        if (!t.defined()) return;
-        t = t.detach().clone().set_requires_grad(true);
-        (t.dim() >= 2 ? decayed : plain).push_back(t);
-    };
-    VisionTower& v = m.vision;
-    for (at::Tensor* t : {&v.patchW, &v.patchB, &v.cls, &v.pos, &v.normW, &v.normB, &v.headW, &v.headB}) add(*t);
-    for (Block& b : v.encoder.blocks)
-        for (at::Tensor* t : {&b.ln1W, &b.ln1B, &b.qkvW, &b.qkvB, &b.outW, &b.outB, &b.ln2W, &b.ln2B, &b.fc1W, &b.fc1B, &b.fc2W, &b.fc2B})
-            add(*t);
+    for (at::Tensor* t : modelTensorSlots(model)) {
+        if (!t->defined()) continue;
+        *t = t->detach().clone().set_requires_grad(true);
+        (t->dim() >= 2 ? decayed : plain).push_back(*t);
+    }
     std::vector<torch::optim::OptimizerParamGroup> groups;
     groups.emplace_back(decayed, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(p.learningRate).weight_decay(p.weightDecay)));
     groups.emplace_back(plain, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(p.learningRate).weight_decay(0.0)));
@@ -122,10 +116,8 @@ VitTrainResult trainShapesVit(const VitTrainParams& p, const std::atomic<bool>& 
         if (progress) progress(step + 1, loss.item<double>(), (step + 1) * p.batch / secs);
     }
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    for (at::Tensor* t : {&v.patchW, &v.patchB, &v.cls, &v.pos, &v.normW, &v.normB, &v.headW, &v.headB}) *t = t->detach();
-    for (Block& b : v.encoder.blocks)
-        for (at::Tensor* t : {&b.ln1W, &b.ln1B, &b.qkvW, &b.qkvB, &b.outW, &b.outB, &b.ln2W, &b.ln2B, &b.fc1W, &b.fc1B, &b.fc2W, &b.fc2B})
-            *t = t->detach();
+    for (at::Tensor* t : modelTensorSlots(model))
+        if (t->defined()) *t = t->detach();
     std::tie(result.shapeAccuracy, result.colorAccuracy) = accuracy(model, kEvalSeed + 3, p.heldOutImages, world);
     saveTimmModel(model, p.outDir,
                   {{"label_names", {{"logits 0-7", attributeValues(Attribute::Shape)}, {"logits 8-15", attributeValues(Attribute::Color)}}}});
