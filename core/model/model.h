@@ -98,8 +98,9 @@ struct Model {
     ImagePreprocess preprocess;
     std::string tokenizerPath;  // merges .gz, or the directory holding vocab.json + merges.txt; may be empty
     int numClasses = 0;
-    // Per-convention linear maps of the decomposition, built on first use (decompositionMaps()).
-    // Like the rest of the model, owned by one thread at a time.
+    // Per-convention linear maps of the decomposition, built from the weights on first use
+    // (decompositionMaps()). Code that changes weights in place must reset them. Like the rest
+    // of the model, owned by one thread at a time.
     mutable std::shared_ptr<const DecompositionMaps> mapsCache[2];
     bool isClip() const { return text.has_value(); }
 };
