@@ -58,6 +58,19 @@ private slots:
         QVERIFY(largeArea / largeCount > 1.8 * smallArea / smallCount);
     }
 
+    void restrictedWorlds() {
+        WorldParams easy;
+        easy.textureKinds = 1;
+        easy.backgroundKinds = 2;
+        easy.distractorProbability = 0;
+        for (uint64_t i = 0; i < 200; ++i) {
+            const Scene s = generateScene(8, i, easy);
+            QCOMPARE(s.labels.value(Attribute::Texture), 0);
+            QVERIFY(s.labels.value(Attribute::Background) < 2);
+            QVERIFY(!s.labels.distractor);
+        }
+    }
+
     void spuriousSplits() {
         for (Split split : {Split::SpuriousTrain, Split::SpuriousTest}) {
             WorldParams params;

@@ -28,6 +28,7 @@ struct VitTrainResult {
     bool cancelled = false;
 };
 
+// Accuracy is measured on held-out scenes of the same world (params.world).
 VitTrainResult trainShapesVit(const VitTrainParams& params, const std::atomic<bool>& cancel,
                               const std::function<void(int step, double loss, double imagesPerSecond)>& progress);
 

@@ -240,7 +240,7 @@ Scene generateScene(uint64_t seed, uint64_t index, const WorldParams& params) {
     auto set = [&](Attribute a, int v) { l.values[static_cast<std::size_t>(a)] = v; };
     set(Attribute::Shape, rng.below(8));
     set(Attribute::Color, rng.below(8));
-    set(Attribute::Texture, rng.below(4));
+    set(Attribute::Texture, rng.below(std::clamp(params.textureKinds, 1, 4)));
     set(Attribute::Position, rng.below(9));
     set(Attribute::Size, rng.below(2));
     if (params.split == Split::Standard) {

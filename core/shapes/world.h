@@ -45,6 +45,7 @@ struct WorldParams {
     Split split = Split::Standard;
     double spuriousAgreement = 0.95;  // spurious-train: P(background agrees with group)
     int backgroundKinds = 4;          // standard split: draw among the first k kinds (gray, dark, grass, water)
+    int textureKinds = 4;             // draw among the first k textures (solid, striped, dotted, checkered)
 };
 
 // Shapes 0..3 form group 0, 4..7 group 1; in the spurious splits group 0 pairs with the grass
