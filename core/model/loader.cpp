@@ -337,15 +337,15 @@ Model buildHfClip(const Tensors& t, const nlohmann::json& config, const nlohmann
 
 // ---- timm ViT (DeiT, DINO, DINOv2) ---------------------------------------------------------
 
-void setImageNetPreprocess(Model& model, const nlohmann::json& cfg) {
-    model.preprocess.imageSize = model.vision.imageSize;
+// ImageNet-style evaluation preprocessing: resize the short side to size / crop_pct, crop `size`.
+void setImageNetPreprocess(Model& model, const nlohmann::json& cfg, int imageSize) {
+    model.preprocess.imageSize = imageSize;
     model.preprocess.mean = {0.485f, 0.456f, 0.406f};
     model.preprocess.std = {0.229f, 0.224f, 0.225f};
     const auto& pre = sub(cfg, "pretrained_cfg").is_object() ? sub(cfg, "pretrained_cfg") : cfg;
     readMeanStd(pre, "mean", "std", model.preprocess);
     const double cropPct = numberOr(pre, "crop_pct", 0.875);
-    model.preprocess.resizeShortest =
-        static_cast<int>(std::floor(model.preprocess.imageSize / std::max(cropPct, 0.1)));
+    model.preprocess.resizeShortest = static_cast<int>(std::floor(imageSize / std::max(cropPct, 0.1)));
 }
 
 Model buildTimmVit(const Tensors& t, const nlohmann::json& config) {
@@ -416,16 +416,11 @@ Model buildTimmVit(const Tensors& t, const nlohmann::json& config) {
     const bool dinov2 = v.encoder.blocks[0].ls1.defined() || v.numRegisters() > 0 || t.has("mask_token");
     model.info.family = dinov2 ? "dinov2" : "vit";
     model.info.layout = t.has("register_tokens") || t.has("mask_token") ? "dinov2" : "timm";
-    setImageNetPreprocess(model, config);
+    // The input size a config states (pretrained_cfg.input_size or img_size), else the native one.
     const auto& input = sub(sub(config, "pretrained_cfg"), "input_size");
     const int cfgSize = input.is_array() && input.size() == 3 && input[2].is_number_integer() ? input[2].get<int>()
                                                                                              : intOr(config, "img_size", 0);
-    if (cfgSize > 0 && cfgSize % v.patchSize == 0 && cfgSize != model.preprocess.imageSize) {
-        model.preprocess.imageSize = cfgSize;
-        setImageNetPreprocess(model, config);
-        model.preprocess.imageSize = cfgSize;
-        model.preprocess.resizeShortest = static_cast<int>(std::floor(cfgSize / numberOr(config, "crop_pct", 0.875)));
-    }
+    setImageNetPreprocess(model, config, cfgSize > 0 && cfgSize % v.patchSize == 0 ? cfgSize : v.imageSize);
     return model;
 }
 
@@ -478,7 +473,7 @@ Model buildTorchvisionVit(const Tensors& t, const nlohmann::json& config) {
         v.headB = t.opt("heads.head.bias", {c});
         model.numClasses = static_cast<int>(c);
     }
-    setImageNetPreprocess(model, config);
+    setImageNetPreprocess(model, config, v.imageSize);
     return model;
 }
 
