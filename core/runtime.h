@@ -12,7 +12,7 @@ namespace vitscope {
 //   overrides.
 // - glibc malloc keeps large freed blocks for reuse instead of unmapping them: each fresh
 //   mmap of an activation tensor page-faults its pages again, which made batch-16 forwards
-//   2.9x slower per image than batch 1 (GELU over a fresh 39 MB buffer took 10x longer).
+//   2.5x slower per image than batch 1 (GELU over a fresh 39 MB buffer took 11x longer).
 void configureRuntime();
 int atenThreads();
 

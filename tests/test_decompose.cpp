@@ -186,7 +186,7 @@ private slots:
         QVERIFY(err < 1e-4);
     }
 
-    void conventionsDifferButAgreeOnTheSum() {
+    void conventionsAreDifferentSplits() {  // their sums are checked in sumIdentity
         const Case c = cases()[0];
         at::NoGradGuard guard;
         const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
