@@ -1,5 +1,8 @@
 #include "cli_commands.h"
 
+#include "analysis_commands.h"
+#include "cli_common.h"
+
 #include "demo.h"
 #include "shapes_commands.h"
 #include "error.h"
@@ -24,37 +27,17 @@ namespace vitscope::cli {
 
 namespace {
 
-struct ModelOptions {
-    std::string model;
-    std::string tokenizer;
-    std::string device = "auto";
-};
-
 struct InputOptions {
     std::vector<std::string> images;
     std::string pixels;
     int batch = 16;
 };
 
-void addModelOptions(CLI::App* sub, ModelOptions& o) {
-    sub->add_option("--model", o.model, "Checkpoint file, model directory, hub id (ORG/NAME) or ~/.cache/clip name")
-        ->required();
-    sub->add_option("--tokenizer", o.tokenizer, "BPE merges .gz, or a directory with vocab.json + merges.txt");
-    sub->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
-}
-
 void addInputOptions(CLI::App* sub, InputOptions& o) {
     auto* images = sub->add_option("--image", o.images, "Image files");
     auto* pixels = sub->add_option("--pixels", o.pixels, "Preprocessed pixels .npy [B, 3, H, W] float32");
     images->excludes(pixels);
     sub->add_option("--batch", o.batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
-}
-
-Model openModel(const ModelOptions& o) {
-    Model model = loadModel(o.model);
-    if (!o.tokenizer.empty()) model.tokenizerPath = o.tokenizer;
-    moveModel(model, pickDevice(o.device));
-    return model;
 }
 
 std::unique_ptr<TextTokenizer> openTokenizer(const Model& model) {
@@ -98,12 +81,6 @@ private:
     const InputOptions& m_in;
     at::Tensor m_pixels;
 };
-
-void ensureDir(const std::string& dir) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (!fs::is_directory(dir, ec)) throw IoError(dir, "cannot create output directory");
-}
 
 std::string outPath(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 
@@ -288,6 +265,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--convention", o->convention, "exact or textspan")->capture_default_str();
         sub->callback([&actions, o] { actions.push_back([o] { runDecompose(*o); }); });
     }
+    registerAnalysis(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);
 }

@@ -166,6 +166,8 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--layers", o->layers, "Transformer layers")->capture_default_str();
         sub->add_option("--width", o->width, "Width")->capture_default_str();
         sub->add_option("--heads", o->heads, "Attention heads")->capture_default_str();
+        sub->add_option("--patch", o->patchSize, "Patch size")->capture_default_str();
+        sub->add_option("--warmup", o->warmupSteps, "Warm-up steps")->capture_default_str();
         sub->add_option("--seed", o->seed, "Seed")->capture_default_str();
         sub->add_option("--textures", o->world.textureKinds, "Draw among the first K textures (1: solid only)")->capture_default_str();
         sub->add_option("--backgrounds", o->world.backgroundKinds, "Draw among the first K backgrounds (2: gray, dark)")->capture_default_str();

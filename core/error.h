@@ -33,5 +33,10 @@ class ModelError : public Error {
 class InputError : public Error {
     using Error::Error;
 };
+// A job stopped because its cancel flag was set (not a failure; finished work is kept).
+class JobCancelled : public Error {
+public:
+    JobCancelled() : Error("", "cancelled") {}
+};
 
 }  // namespace vitscope

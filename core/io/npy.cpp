@@ -92,7 +92,7 @@ int64_t NpyArray::count() const {
     return n;
 }
 
-NpyArray parseNpy(const uint8_t* bytes, std::size_t size, const std::string& where) {
+NpyHeader parseNpyHeader(const uint8_t* bytes, std::size_t size, const std::string& where) {
     if (size < 10 || std::memcmp(bytes, kMagic, 6) != 0) throw FormatError(where, "not an .npy file (bad magic)");
     const int major = bytes[6];
     std::size_t headerLen = 0;
@@ -111,7 +111,7 @@ NpyArray parseNpy(const uint8_t* bytes, std::size_t size, const std::string& whe
     if (headerLen > size - headerStart) throw FormatError(where, "npy header is truncated");
     const std::string header(reinterpret_cast<const char*>(bytes + headerStart), headerLen);
 
-    NpyArray array;
+    NpyHeader array;
     array.dtype = parseDescr(header, where);
     if (parseFortran(header, where)) throw FormatError(where, "Fortran-order npy arrays are not supported");
     array.shape = parseShape(header, where);
@@ -128,6 +128,16 @@ NpyArray parseNpy(const uint8_t* bytes, std::size_t size, const std::string& whe
     if (count * itemSize != available)
         throw FormatError(where, "npy data holds " + std::to_string(available) + " bytes but the shape needs " +
                                      std::to_string(count * itemSize));
+    array.dataOffset = dataStart;
+    return array;
+}
+
+NpyArray parseNpy(const uint8_t* bytes, std::size_t size, const std::string& where) {
+    const NpyHeader header = parseNpyHeader(bytes, size, where);
+    NpyArray array;
+    array.dtype = header.dtype;
+    array.shape = header.shape;
+    const std::size_t dataStart = header.dataOffset;
     array.bytes.assign(bytes + dataStart, bytes + size);
     return array;
 }
@@ -137,36 +147,45 @@ NpyArray readNpy(const std::string& path) {
     return parseNpy(bytes.data(), bytes.size(), path);
 }
 
-void writeNpy(const std::string& path, const NpyArray& array) {
+std::string npyHeaderBytes(DType dtype, const std::vector<int64_t>& shapeDims, std::size_t minLength) {
     const char* descr = nullptr;
-    switch (array.dtype) {
+    switch (dtype) {
     case DType::F32: descr = "<f4"; break;
     case DType::F16: descr = "<f2"; break;
     case DType::F64: descr = "<f8"; break;
     case DType::I64: descr = "<i8"; break;
     case DType::I32: descr = "<i4"; break;
     case DType::U8: descr = "|u1"; break;
-    case DType::BF16: throw InputError(path, "bfloat16 cannot be stored in .npy");
+    case DType::BF16: throw InputError("npy", "bfloat16 cannot be stored in .npy");
     }
-    if (static_cast<std::size_t>(array.count()) * dtypeSize(array.dtype) != array.bytes.size())
-        throw InputError(path, "array byte size does not match its shape");
     std::string shape = "(";
-    for (std::size_t i = 0; i < array.shape.size(); ++i) {
-        shape += std::to_string(array.shape[i]);
-        if (array.shape.size() == 1 || i + 1 < array.shape.size()) shape += ",";
-        if (i + 1 < array.shape.size()) shape += " ";
+    for (std::size_t i = 0; i < shapeDims.size(); ++i) {
+        shape += std::to_string(shapeDims[i]);
+        if (shapeDims.size() == 1 || i + 1 < shapeDims.size()) shape += ",";
+        if (i + 1 < shapeDims.size()) shape += " ";
     }
     shape += ")";
     std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
-    const std::size_t total = 10 + header.size() + 1;
+    std::size_t total = 10 + header.size() + 1;
+    if (total < minLength) {
+        header.append(minLength - total, ' ');
+        total = minLength;
+    }
     header.append((64 - total % 64) % 64, ' ');
     header.push_back('\n');
-    std::vector<uint8_t> out(kMagic, kMagic + 6);
+    std::string out(kMagic, 6);
     out.push_back(1);
     out.push_back(0);
-    out.push_back(static_cast<uint8_t>(header.size() & 0xff));
-    out.push_back(static_cast<uint8_t>(header.size() >> 8));
-    out.insert(out.end(), header.begin(), header.end());
+    out.push_back(static_cast<char>(header.size() & 0xff));
+    out.push_back(static_cast<char>(header.size() >> 8));
+    return out + header;
+}
+
+void writeNpy(const std::string& path, const NpyArray& array) {
+    if (static_cast<std::size_t>(array.count()) * dtypeSize(array.dtype) != array.bytes.size())
+        throw InputError(path, "array byte size does not match its shape");
+    const std::string header = npyHeaderBytes(array.dtype, array.shape);
+    std::vector<uint8_t> out(header.begin(), header.end());
     out.insert(out.end(), array.bytes.begin(), array.bytes.end());
     writeFileAtomic(path, out);
 }

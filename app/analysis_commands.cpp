@@ -1,0 +1,331 @@
+#include "analysis_commands.h"
+
+#include "analysis/cache.h"
+#include "analysis/components.h"
+#include "analysis/property.h"
+#include "analysis/retrieval.h"
+#include "analysis/text_embed.h"
+#include "analysis/textspan.h"
+#include "cli_common.h"
+#include "error.h"
+#include "image/preprocess.h"
+#include "io/file_util.h"
+#include "model/loader.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace vitscope::cli {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// Where the project's resources are: beside the executable once installed, else the source tree.
+std::string resourceFile(const std::string& relative) {
+    for (const fs::path& root : {fs::path("resources"), fs::path(VITSCOPE_SOURCE_DIR) / "resources",
+                                 fs::path(VITSCOPE_SOURCE_DIR) / "../share/vitscope/resources"}) {
+        std::error_code ec;
+        if (fs::exists(root / relative, ec)) return (root / relative).string();
+    }
+    return {};
+}
+
+// What every cache analysis needs: the cache, the aligner for non-CLIP caches, and a CLIP model
+// for the texts.
+struct CacheOptions {
+    std::string cache;
+    std::string aligner;
+    ModelOptions clip;  // --model: the CLIP model for texts (default: the cache's model, or the aligner's CLIP)
+};
+
+void addCacheOptions(CLI::App* sub, CacheOptions& o) {
+    sub->add_option("--cache", o.cache, "Dataset cache directory (vitscope-cli cache build)")->required();
+    sub->add_option("--aligner", o.aligner, "Aligner into CLIP space, for caches of non-CLIP models");
+    sub->add_option("--model", o.clip.model, "CLIP model for the texts (default: the cache's model, or the aligner's CLIP model)");
+    sub->add_option("--tokenizer", o.clip.tokenizer, "Tokenizer of that model");
+    sub->add_option("--device", o.clip.device, "cpu, cuda or auto")->capture_default_str();
+}
+
+struct OpenCache {
+    std::unique_ptr<DatasetCache> cache;
+    std::optional<Aligner> aligner;
+    std::unique_ptr<CacheView> view;
+    std::unique_ptr<Model> clip;
+    std::unique_ptr<TextEncoder> text;
+};
+
+OpenCache openCache(const CacheOptions& o, bool needText) {
+    OpenCache c;
+    c.cache = std::make_unique<DatasetCache>(o.cache);
+    std::string clipSpec = o.clip.model;
+    if (!o.aligner.empty()) {
+        c.aligner = loadAligner(o.aligner);
+        if (clipSpec.empty()) {
+            const auto it = c.aligner->settings.find("clip_model");
+            if (it != c.aligner->settings.end()) clipSpec = it->second;
+        }
+    }
+    c.view = std::make_unique<CacheView>(*c.cache, c.aligner ? &*c.aligner : nullptr);
+    if (!needText) return c;
+    if (clipSpec.empty()) clipSpec = c.cache->modelSpec();
+    if (clipSpec.empty()) throw InputError(o.cache, "records no model; pass --model (a CLIP model for the texts)");
+    ModelOptions mo = o.clip;
+    mo.model = clipSpec;
+    c.clip = std::make_unique<Model>(openModel(mo));
+    if (!c.aligner) {
+        if (!c.clip->isClip())
+            throw InputError(o.cache, "was made with a non-CLIP model (" + c.clip->info.family + "); pass --aligner and a CLIP --model");
+        c.cache->checkModel(*c.clip);
+    }
+    c.text = std::make_unique<TextEncoder>(*c.clip);
+    return c;
+}
+
+// ---- cache build ----
+
+struct CacheBuildOptions {
+    ModelOptions model;
+    std::string images;
+    CacheBuildParams params;
+    std::string convention = "exact";
+};
+
+void runCacheBuild(CacheBuildOptions o) {
+    o.params.convention = parseConvention(o.convention);
+    o.params.modelSpec = o.model.model;
+    o.params.validate();
+    const std::vector<std::string> images = listImages(o.images);
+    const Model model = openModel(o.model);
+    const CacheBuildResult r = buildCache(model, images, o.params, interruptibleJob("cache"));
+    if (r.cancelled) {
+        std::cout << "interrupted: " << r.rows << " images cached in " << o.params.outDir
+                  << "; run the same command to resume\n";
+        return;
+    }
+    std::cout << r.rows << " images cached in " << o.params.outDir << " (" << r.skipped << " skipped, see skipped.txt)";
+    if (r.imagesPerSecond > 0) std::cout << ", " << static_cast<int>(r.imagesPerSecond * 10) / 10.0 << " images/s";
+    if (r.resumed && r.imagesPerSecond == 0) std::cout << ", already complete";
+    std::cout << "\n";
+}
+
+// ---- textspan ----
+
+struct TextSpanOptions {
+    CacheOptions cache;
+    std::string texts;
+    TextSpanParams params;
+    std::string heads;
+    std::string out;
+};
+
+void runTextSpanCommand(const TextSpanOptions& o) {
+    OpenCache c = openCache(o.cache, true);
+    const std::vector<std::string> pool = readTextList(o.texts);
+    o.params.validate(static_cast<int>(c.view->embedDim()), static_cast<int64_t>(pool.size()));
+    const std::vector<Component> components = o.heads.empty() ? std::vector<Component>{} : c.view->parseList(o.heads);
+    const at::Tensor embeddings = c.text->encode(pool);
+    const std::vector<HeadTexts> result = runTextSpan(*c.view, embeddings, o.params, components, interruptibleJob("textspan heads"));
+    ojson j;
+    j["cache"] = o.cache.cache;
+    j["texts"] = o.texts;
+    j["per_head"] = o.params.perHead;
+    j["rank"] = o.params.rank;
+    j["aligner"] = o.cache.aligner;
+    j["heads"] = ojson::array();
+    for (const HeadTexts& h : result) {
+        ojson e;
+        e["head"] = h.component.name();
+        e["layer"] = h.component.layer;
+        e["index"] = h.component.head;
+        e["total_variance"] = h.totalVariance;
+        e["texts"] = ojson::array();
+        for (const TextSpanPick& p : h.picks)
+            e["texts"].push_back({{"text", pool[static_cast<std::size_t>(p.text)]}, {"explained", p.explained}, {"cumulative", p.cumulative}});
+        j["heads"].push_back(e);
+    }
+    writeFileAtomic(o.out, j.dump(1) + "\n");
+    for (const HeadTexts& h : result) {
+        std::cout << h.component.name() << ":";
+        for (const TextSpanPick& p : h.picks) std::cout << "  " << pool[static_cast<std::size_t>(p.text)];
+        std::cout << "  (" << static_cast<int>((h.picks.empty() ? 0 : h.picks.back().cumulative) * 1000) / 10.0 << "%)\n";
+    }
+    std::cout << o.out << "\n";
+}
+
+// ---- rank ----
+
+struct RankOptions {
+    CacheOptions cache;
+    std::string property;
+    std::string texts;
+    std::string out;
+};
+
+std::string propertyFile(const std::string& name) {
+    for (const std::string& dir : {"properties/", "shapes/"}) {
+        const std::string p = resourceFile(dir + name + ".txt");
+        if (!p.empty()) return p;
+    }
+    throw InputError("--property " + name, "no word list resources/properties/" + name + ".txt; pass --texts FILE");
+}
+
+void runRank(const RankOptions& o) {
+    OpenCache c = openCache(o.cache, true);
+    const std::string file = o.texts.empty() ? propertyFile(o.property) : o.texts;
+    const std::vector<std::string> words = readTextList(file);
+    const std::vector<ComponentScore> scores = rankComponents(*c.view, c.text->encode(words), {}, interruptibleJob("rank components"));
+    std::string csv = "rank,component,layer,head,score\n";
+    for (std::size_t i = 0; i < scores.size(); ++i) {
+        const Component& k = scores[i].component;
+        std::ostringstream line;
+        line << i + 1 << "," << k.name() << "," << k.layer << "," << k.head << "," << scores[i].score << "\n";
+        csv += line.str();
+    }
+    writeFileAtomic(o.out, csv);
+    for (std::size_t i = 0; i < std::min<std::size_t>(10, scores.size()); ++i)
+        std::cout << i + 1 << ". " << scores[i].component.name() << "  " << scores[i].score << "\n";
+    std::cout << o.out << "\n";
+}
+
+// ---- retrieve ----
+
+struct RetrieveOptions {
+    CacheOptions cache;
+    std::string text, image, heads, property;
+    int topHeads = 3;
+    int top = 20;
+    std::string out;
+};
+
+ojson hitsJson(const std::vector<RetrievalHit>& hits) {
+    ojson a = ojson::array();
+    for (const RetrievalHit& h : hits) a.push_back({{"row", h.row}, {"path", h.path}, {"score", h.score}});
+    return a;
+}
+
+void runRetrieve(const RetrieveOptions& o) {
+    if (o.text.empty() == o.image.empty()) throw InputError("retrieve", "give exactly one of --text or --image");
+    if (!o.heads.empty() && !o.property.empty()) throw InputError("retrieve", "give --heads or --property, not both");
+    OpenCache c = openCache(o.cache, !o.text.empty() || !o.property.empty());
+    std::vector<Component> set;
+    if (!o.heads.empty()) set = c.view->parseList(o.heads);
+    if (!o.property.empty()) {
+        if (o.topHeads < 1) throw InputError("--top-heads", "must be at least 1");
+        const std::vector<ComponentScore> scores =
+            rankComponents(*c.view, c.text->encode(readTextList(propertyFile(o.property))), c.view->heads(), JobContext{});
+        for (int i = 0; i < o.topHeads && i < static_cast<int>(scores.size()); ++i) set.push_back(scores[static_cast<std::size_t>(i)].component);
+    }
+    ojson j;
+    j["cache"] = o.cache.cache;
+    j["query"] = o.text.empty() ? ojson{{"image", o.image}} : ojson{{"text", o.text}};
+    ojson names = ojson::array();
+    for (const Component& k : set) names.push_back(k.name());
+    j["components"] = names;
+    std::vector<RetrievalHit> restricted, global;
+    if (!o.text.empty()) {
+        const at::Tensor t = c.text->encode({o.text})[0];
+        global = retrieveByText(*c.view, t, {}, o.top);
+        if (!set.empty()) restricted = retrieveByText(*c.view, t, set, o.top);
+    } else {
+        // A cached image is its own query; any other file is decomposed with the cache's model.
+        int64_t row = -1;
+        const auto& paths = c.cache->paths();
+        for (std::size_t i = 0; i < paths.size(); ++i)
+            if (paths[i] == o.image || fs::path(paths[i]).filename() == fs::path(o.image).filename()) {
+                if (fs::equivalent(paths[i], o.image)) row = static_cast<int64_t>(i);
+            }
+        at::Tensor qGlobal, qSet;
+        if (row >= 0) {
+            qGlobal = cachedQuery(*c.view, row, {});
+            if (!set.empty()) qSet = cachedQuery(*c.view, row, set);
+        } else {
+            ModelOptions mo;
+            mo.model = c.cache->modelSpec();
+            mo.device = o.cache.clip.device;
+            const Model model = openModel(mo);
+            c.cache->checkModel(model);
+            at::NoGradGuard noGrad;
+            const Decomposition dec = decomposeImages(model, loadAndPreprocess({o.image}, model.preprocess), {false, c.cache->convention()});
+            const Aligner* al = c.aligner ? &*c.aligner : nullptr;
+            qGlobal = decompositionQuery(dec, {}, al);
+            if (!set.empty()) qSet = decompositionQuery(dec, set, al);
+        }
+        global = retrieveByImage(*c.view, qGlobal, {}, o.top);
+        if (!set.empty()) restricted = retrieveByImage(*c.view, qSet, set, o.top);
+    }
+    j["global"] = hitsJson(global);
+    if (!set.empty()) j["restricted"] = hitsJson(restricted);
+    writeFileAtomic(o.out, j.dump(1) + "\n");
+    const std::size_t show = std::min<std::size_t>(5, global.size());
+    for (std::size_t i = 0; i < show; ++i) {
+        std::cout << i + 1 << ". global " << global[i].path;
+        if (i < restricted.size()) std::cout << "   restricted " << restricted[i].path;
+        std::cout << "\n";
+    }
+    std::cout << o.out << "\n";
+}
+
+}  // namespace
+
+void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions) {
+    {
+        auto* cache = app.add_subcommand("cache", "Dataset caches of decompositions");
+        cache->require_subcommand(1);
+        auto o = std::make_shared<CacheBuildOptions>();
+        auto* sub = cache->add_subcommand("build", "Decompose an image collection into a resumable .npy cache");
+        addModelOptions(sub, o->model);
+        sub->add_option("--images", o->images, "Image folder (recursive) or a text file listing image paths")->required();
+        sub->add_option("--out", o->params.outDir, "Cache directory (an unfinished one is resumed)")->required();
+        sub->add_option("--layers", o->params.layers, "all or last:K (heads of the other layers are kept summed)")->capture_default_str();
+        sub->add_option("--batch", o->params.batch, "Images per chunk")->capture_default_str();
+        sub->add_option("--convention", o->convention, "exact or textspan")->capture_default_str();
+        sub->callback([&actions, o] { actions.push_back([o] { runCacheBuild(*o); }); });
+    }
+    {
+        auto o = std::make_shared<TextSpanOptions>();
+        auto* sub = app.add_subcommand("textspan", "Describe each head with texts from a pool (TextSpan)");
+        addCacheOptions(sub, o->cache);
+        sub->add_option("--texts", o->texts, "Text pool, one per line")->required();
+        sub->add_option("--per-head", o->params.perHead, "Texts per head")->capture_default_str();
+        sub->add_option("--rank", o->params.rank, "Project texts on the head's top-R principal directions first (0: off)")->capture_default_str();
+        sub->add_option("--heads", o->heads, "Only these components (L.H,...); default every cached head");
+        sub->add_option("--out", o->out, "Output heads.json")->required();
+        sub->callback([&actions, o] { actions.push_back([o] { runTextSpanCommand(*o); }); });
+    }
+    {
+        auto o = std::make_shared<RankOptions>();
+        auto* sub = app.add_subcommand("rank", "Rank every component by a property's score");
+        addCacheOptions(sub, o->cache);
+        auto* prop = sub->add_option("--property", o->property, "Property word list by name (color, shape, texture, position...)");
+        auto* texts = sub->add_option("--texts", o->texts, "Property descriptions, one per line");
+        prop->excludes(texts);
+        sub->add_option("--out", o->out, "Output ranking.csv")->required();
+        sub->callback([&actions, o] {
+            if (o->property.empty() && o->texts.empty()) throw CLI::ValidationError("rank", "give --property NAME or --texts FILE");
+            actions.push_back([o] { runRank(*o); });
+        });
+    }
+    {
+        auto o = std::make_shared<RetrieveOptions>();
+        auto* sub = app.add_subcommand("retrieve", "Retrieve cached images by text or image, globally and through chosen heads");
+        addCacheOptions(sub, o->cache);
+        sub->add_option("--text", o->text, "Query text");
+        sub->add_option("--image", o->image, "Query image (a cached one, or any file: decomposed with the cache's model)");
+        sub->add_option("--heads", o->heads, "Restrict to these components: L.H,mlp.L,embed");
+        sub->add_option("--property", o->property, "Restrict to the top heads for this property");
+        sub->add_option("--top-heads", o->topHeads, "Heads taken with --property")->capture_default_str();
+        sub->add_option("--top", o->top, "Results")->capture_default_str();
+        sub->add_option("--out", o->out, "Output results.json")->required();
+        sub->callback([&actions, o] { actions.push_back([o] { runRetrieve(*o); }); });
+    }
+}
+
+}  // namespace vitscope::cli

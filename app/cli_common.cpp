@@ -1,0 +1,62 @@
+#include "cli_common.h"
+
+#include "error.h"
+#include "model/loader.h"
+#include "runtime.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+namespace vitscope::cli {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void onInterrupt(int) { g_interrupted.store(true); }
+
+}  // namespace
+
+void addModelOptions(CLI::App* sub, ModelOptions& o, bool required) {
+    auto* opt = sub->add_option("--model", o.model, "Checkpoint file, model directory, hub id (ORG/NAME) or ~/.cache/clip name");
+    if (required) opt->required();
+    sub->add_option("--tokenizer", o.tokenizer, "BPE merges .gz, or a directory with vocab.json + merges.txt");
+    sub->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
+}
+
+Model openModel(const ModelOptions& o) {
+    Model model = loadModel(o.model);
+    if (!o.tokenizer.empty()) model.tokenizerPath = o.tokenizer;
+    moveModel(model, pickDevice(o.device));
+    return model;
+}
+
+void ensureDir(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (!std::filesystem::is_directory(dir, ec)) throw IoError(dir, "cannot create output directory");
+}
+
+const std::atomic<bool>& interruptFlag() { return g_interrupted; }
+
+JobContext interruptibleJob(const std::string& what) {
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
+    JobContext job;
+    job.cancel = &g_interrupted;
+    auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+    job.progress = [what, last](const JobProgress& p) {
+        const auto now = std::chrono::steady_clock::now();
+        if (p.done < p.total && now - *last < std::chrono::milliseconds(100)) return;
+        *last = now;
+        std::fprintf(stderr, "\r%s %lld / %lld  %.1f/s  ETA %.0f s   ", what.c_str(), static_cast<long long>(p.done),
+                     static_cast<long long>(p.total), p.perSecond, p.etaSeconds);
+        if (p.done >= p.total) std::fprintf(stderr, "\n");
+        std::fflush(stderr);
+    };
+    return job;
+}
+
+}  // namespace vitscope::cli

@@ -1,0 +1,509 @@
+#include "analysis/cache.h"
+
+#include "error.h"
+#include "image/preprocess.h"
+#include "io/file_util.h"
+#include "io/npy.h"
+#include "io/safetensors.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+namespace vitscope {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int kFormatVersion = 1;
+constexpr std::size_t kHeaderBytes = 128;  // fixed, so that the final header is written in place
+const char* const kOtherNames[] = {"embed", "attn_bias", "post_bias", "heads_not_cached"};
+
+std::string sysError(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// A .npy file written row by row: a fixed-size header (rows = 0 until finish()), appended rows,
+// truncation to a known row count when a build resumes.
+class NpyAppender {
+public:
+    NpyAppender(const std::string& path, DType dtype, std::vector<int64_t> rowShape, int64_t resumeRows)
+        : m_path(path), m_dtype(dtype), m_rowShape(std::move(rowShape)) {
+        m_rowBytes = static_cast<int64_t>(dtypeSize(dtype));
+        for (int64_t d : m_rowShape) m_rowBytes *= d;
+        m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (m_fd < 0) throw IoError(path, sysError("cannot open for writing"));
+        if (resumeRows == 0) {
+            if (::ftruncate(m_fd, 0) != 0) throw IoError(path, sysError("cannot truncate"));
+            writeHeader(0);
+        } else {
+            struct stat st {};
+            ::fstat(m_fd, &st);
+            const int64_t need = static_cast<int64_t>(kHeaderBytes) + resumeRows * m_rowBytes;
+            if (st.st_size < need)
+                throw FormatError(path, "holds fewer rows than progress.json records (" + std::to_string(st.st_size) +
+                                            " bytes, need " + std::to_string(need) + "); delete the cache and build it again");
+            if (::ftruncate(m_fd, need) != 0) throw IoError(path, sysError("cannot truncate"));
+        }
+        ::lseek(m_fd, 0, SEEK_END);
+    }
+    ~NpyAppender() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+    NpyAppender(const NpyAppender&) = delete;
+    NpyAppender& operator=(const NpyAppender&) = delete;
+
+    void append(const at::Tensor& rows) {
+        const at::Tensor t = rows.contiguous();
+        if (t.numel() * static_cast<int64_t>(t.element_size()) % m_rowBytes != 0)
+            throw InputError(m_path, "row size mismatch while appending");
+        writeAll(t.data_ptr(), static_cast<std::size_t>(t.numel()) * t.element_size());
+    }
+    void sync() {
+        if (::fsync(m_fd) != 0) throw IoError(m_path, sysError("cannot flush"));
+    }
+    void finish(int64_t rows) {
+        writeHeader(rows);
+        sync();
+    }
+
+private:
+    void writeHeader(int64_t rows) {
+        std::vector<int64_t> shape{rows};
+        shape.insert(shape.end(), m_rowShape.begin(), m_rowShape.end());
+        const std::string header = npyHeaderBytes(m_dtype, shape, kHeaderBytes);
+        if (header.size() != kHeaderBytes) throw InputError(m_path, "npy header does not fit its fixed size");
+        if (::pwrite(m_fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size()))
+            throw IoError(m_path, sysError("cannot write header"));
+    }
+    void writeAll(const void* data, std::size_t n) {
+        const char* p = static_cast<const char*>(data);
+        while (n > 0) {
+            const ssize_t w = ::write(m_fd, p, n);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                throw IoError(m_path, sysError("cannot write"));
+            }
+            p += w;
+            n -= static_cast<std::size_t>(w);
+        }
+    }
+
+    std::string m_path;
+    DType m_dtype;
+    std::vector<int64_t> m_rowShape;
+    int64_t m_rowBytes = 0;
+    int m_fd = -1;
+};
+
+// A text file that lines are appended to and that is truncated back to a recorded size on resume.
+class LineAppender {
+public:
+    LineAppender(const std::string& path, int64_t resumeBytes) : m_path(path) {
+        m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (m_fd < 0) throw IoError(path, sysError("cannot open for writing"));
+        if (::ftruncate(m_fd, resumeBytes) != 0) throw IoError(path, sysError("cannot truncate"));
+        ::lseek(m_fd, 0, SEEK_END);
+        m_bytes = resumeBytes;
+    }
+    ~LineAppender() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+    LineAppender(const LineAppender&) = delete;
+    LineAppender& operator=(const LineAppender&) = delete;
+    void add(const std::string& line) {
+        const std::string s = line + "\n";
+        if (::write(m_fd, s.data(), s.size()) != static_cast<ssize_t>(s.size())) throw IoError(m_path, sysError("cannot write"));
+        m_bytes += static_cast<int64_t>(s.size());
+    }
+    void sync() {
+        if (::fsync(m_fd) != 0) throw IoError(m_path, sysError("cannot flush"));
+    }
+    int64_t bytes() const { return m_bytes; }
+
+private:
+    std::string m_path;
+    int m_fd = -1;
+    int64_t m_bytes = 0;
+};
+
+bool isImageFile(const fs::path& p) {
+    static const std::set<std::string> kExt{".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"};
+    std::string ext = p.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return kExt.count(ext) > 0;
+}
+
+std::vector<std::string> readLines(const std::string& path) {
+    std::vector<std::string> lines;
+    std::string text = readFileText(path);
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string line = text.substr(start, end - start);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        lines.push_back(line);
+        start = end + 1;
+    }
+    return lines;
+}
+
+json preprocessJson(const ImagePreprocess& p) {
+    return {{"image_size", p.imageSize}, {"resize_shortest", p.resizeShortest}, {"mean", p.mean}, {"std", p.std}};
+}
+
+json settingsJson(const Model& model, const std::vector<int>& layers, Convention convention) {
+    const VisionTower& v = model.vision;
+    return {{"fingerprint", modelFingerprint(model)},
+            {"layers", v.layers()},
+            {"heads", v.heads()},
+            {"embed_dim", v.embedDim()},
+            {"cached_layers", layers},
+            {"convention", conventionName(convention)},
+            {"preprocess", preprocessJson(model.preprocess)}};
+}
+
+json readJson(const std::string& path) {
+    try {
+        return json::parse(readFileText(path));
+    } catch (const json::exception& e) {
+        throw FormatError(path, std::string("not valid JSON (") + e.what() + ")");
+    }
+}
+
+struct Progress {
+    int64_t nextInput = 0, rows = 0, pathsBytes = 0, skippedBytes = 0, skipped = 0;
+};
+
+void writeProgress(const std::string& dir, const Progress& p) {
+    const json j{{"next_input", p.nextInput}, {"rows", p.rows}, {"paths_bytes", p.pathsBytes},
+                 {"skipped_bytes", p.skippedBytes}, {"skipped", p.skipped}};
+    writeFileAtomic(dir + "/progress.json", j.dump(1) + "\n");
+}
+
+Progress readProgress(const std::string& dir) {
+    const std::string path = dir + "/progress.json";
+    const json j = readJson(path);
+    try {
+        Progress p;
+        p.nextInput = j.at("next_input").get<int64_t>();
+        p.rows = j.at("rows").get<int64_t>();
+        p.pathsBytes = j.at("paths_bytes").get<int64_t>();
+        p.skippedBytes = j.at("skipped_bytes").get<int64_t>();
+        p.skipped = j.at("skipped").get<int64_t>();
+        if (p.nextInput < 0 || p.rows < 0 || p.rows > p.nextInput || p.pathsBytes < 0 || p.skippedBytes < 0)
+            throw FormatError(path, "inconsistent counts");
+        return p;
+    } catch (const json::exception& e) {
+        throw FormatError(path, std::string("missing or invalid field (") + e.what() + ")");
+    }
+}
+
+}  // namespace
+
+void CacheBuildParams::validate() const {
+    if (outDir.empty()) throw InputError("--out", "a cache directory is required");
+    if (batch < 1 || batch > 4096) throw InputError("--batch", "must be within 1..4096, got " + std::to_string(batch));
+}
+
+std::vector<std::string> listImages(const std::string& dirOrList) {
+    std::error_code ec;
+    if (fs::is_directory(dirOrList, ec)) {
+        std::vector<std::string> out;
+        for (auto it = fs::recursive_directory_iterator(dirOrList, fs::directory_options::skip_permission_denied, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+            if (it->is_regular_file(ec) && isImageFile(it->path())) out.push_back(it->path().string());
+        if (ec) throw IoError(dirOrList, "cannot list directory: " + ec.message());
+        std::sort(out.begin(), out.end());
+        if (out.empty()) throw InputError(dirOrList, "no image files (.png .jpg .jpeg .bmp .webp .tif .ppm) in the folder");
+        return out;
+    }
+    if (!fs::exists(dirOrList, ec)) throw IoError(dirOrList, "no such file or directory");
+    const fs::path base = fs::path(dirOrList).parent_path();
+    std::vector<std::string> out;
+    for (const std::string& line : readLines(dirOrList)) {
+        if (line.empty() || line[0] == '#') continue;
+        if (line.find('\0') != std::string::npos) throw FormatError(dirOrList, "not a text list of image paths");
+        const fs::path p(line);
+        out.push_back(p.is_absolute() ? p.string() : (base / p).string());
+    }
+    if (out.empty()) throw InputError(dirOrList, "the image list is empty");
+    return out;
+}
+
+std::vector<int> parseLayerSelection(const std::string& spec, int layers) {
+    std::vector<int> out;
+    if (spec == "all") {
+        for (int l = 0; l < layers; ++l) out.push_back(l);
+        return out;
+    }
+    if (spec.rfind("last:", 0) == 0) {
+        int k = 0;
+        try {
+            std::size_t used = 0;
+            k = std::stoi(spec.substr(5), &used);
+            if (used != spec.size() - 5) throw std::invalid_argument("trailing");
+        } catch (const std::exception&) {
+            throw InputError("--layers", "expected all or last:K, got '" + spec + "'");
+        }
+        if (k < 1 || k > layers)
+            throw InputError("--layers", "last:" + std::to_string(k) + " is outside 1.." + std::to_string(layers));
+        for (int l = layers - k; l < layers; ++l) out.push_back(l);
+        return out;
+    }
+    throw InputError("--layers", "expected all or last:K, got '" + spec + "'");
+}
+
+std::string modelFingerprint(const Model& model) {
+    if (model.info.weightsPath.empty()) return "unsaved";
+    const MappedFile file(model.info.weightsPath);
+    uint64_t h = 0xcbf29ce484222325ull;
+    const uint8_t* p = file.data();
+    for (std::size_t i = 0; i < file.size(); ++i) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "fnv1a64:%016llx:%zu", static_cast<unsigned long long>(h), file.size());
+    return buf;
+}
+
+CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& images, const CacheBuildParams& params,
+                            const JobContext& job) {
+    params.validate();
+    if (images.empty()) throw InputError("images", "no images to cache");
+    const VisionTower& v = model.vision;
+    const int L = v.layers(), H = v.heads(), E = v.embedDim();
+    const std::vector<int> layers = parseLayerSelection(params.layers, L);
+    const int Lc = static_cast<int>(layers.size());
+    const std::string& dir = params.outDir;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw IoError(dir, "cannot create directory: " + ec.message());
+
+    const json settings = settingsJson(model, layers, params.convention);
+    const std::string manifestPath = dir + "/manifest.json";
+    CacheBuildResult result;
+    Progress progress;
+    std::vector<std::string> inputs = images;
+    if (fs::exists(manifestPath)) {
+        const json old = readJson(manifestPath);
+        if (!old.contains("settings") || old["settings"] != settings)
+            throw InputError(dir, "holds a cache made with another model or other settings; choose another --out or delete it");
+        const std::vector<std::string> oldInputs = readLines(dir + "/inputs.txt");
+        if (oldInputs != images)
+            throw InputError(dir, "holds a cache of another image list (" + std::to_string(oldInputs.size()) +
+                                      " images); choose another --out or delete it");
+        result.resumed = true;
+        if (old.value("complete", false)) {
+            const Progress done = readProgress(dir);
+            result.rows = done.rows;
+            result.skipped = done.skipped;
+            result.inputs = static_cast<int64_t>(inputs.size());
+            return result;
+        }
+        progress = readProgress(dir);
+        if (progress.nextInput > static_cast<int64_t>(inputs.size())) throw FormatError(dir + "/progress.json", "is past the end of the image list");
+    } else {
+        std::size_t entries = 0;
+        for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) ++entries;
+        if (entries > 0) throw InputError(dir, "is not empty and holds no vitscope cache; choose an empty or new directory");
+        std::string list;
+        for (const std::string& p : inputs) list += p + "\n";
+        writeFileAtomic(dir + "/inputs.txt", list);
+        writeProgress(dir, progress);
+        const json manifest{{"format", "vitscope-cache"}, {"version", kFormatVersion}, {"complete", false},
+                            {"model_name", model.info.weightsPath}, {"model_spec", params.modelSpec},
+                            {"family", model.info.family},
+                            {"settings", settings}, {"inputs", inputs.size()}};
+        writeFileAtomic(manifestPath, manifest.dump(1) + "\n");
+    }
+
+    NpyAppender headsFile(dir + "/heads.npy", DType::F16, {Lc, H, E}, progress.rows);
+    NpyAppender mlpsFile(dir + "/mlps.npy", DType::F16, {L, E}, progress.rows);
+    NpyAppender otherFile(dir + "/other.npy", DType::F16, {4, E}, progress.rows);
+    NpyAppender outputFile(dir + "/output.npy", DType::F32, {E}, progress.rows);
+    LineAppender pathsFile(dir + "/paths.txt", progress.pathsBytes);
+    LineAppender skippedFile(dir + "/skipped.txt", progress.skippedBytes);
+
+    const at::Tensor layerIndex = at::tensor(std::vector<int64_t>(layers.begin(), layers.end()), at::kLong);
+    std::vector<bool> cachedMask(static_cast<std::size_t>(L), false);
+    for (int l : layers) cachedMask[static_cast<std::size_t>(l)] = true;
+    std::vector<int64_t> uncached;
+    for (int l = 0; l < L; ++l)
+        if (!cachedMask[static_cast<std::size_t>(l)]) uncached.push_back(l);
+    const at::Tensor uncachedIndex = at::tensor(uncached, at::kLong);
+
+    at::NoGradGuard noGrad;
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t total = static_cast<int64_t>(inputs.size());
+    const int64_t startInput = progress.nextInput;
+    const at::Device device = v.patchW.device();
+    while (progress.nextInput < total) {
+        if (job.cancelled()) {
+            result.cancelled = true;
+            break;
+        }
+        std::vector<at::Tensor> pixels;
+        std::vector<std::string> chunkPaths;
+        int64_t next = progress.nextInput;
+        while (next < total && static_cast<int>(pixels.size()) < params.batch) {
+            const std::string& path = inputs[static_cast<std::size_t>(next++)];
+            try {
+                pixels.push_back(preprocessImage(loadImageRgb(path), model.preprocess));
+                chunkPaths.push_back(path);
+            } catch (const Error& e) {
+                spdlog::warn("skipped {}", e.what());
+                skippedFile.add(path + "\t" + e.what());
+                ++progress.skipped;
+            }
+        }
+        if (!pixels.empty()) {
+            const Decomposition dec = decomposeImages(model, at::stack(pixels).to(device), {false, params.convention});
+            const at::Tensor heads = dec.heads.index_select(1, layerIndex.to(device));  // [B, Lc, H, E]
+            const at::Tensor rest = uncached.empty() ? at::zeros_like(dec.embed)
+                                                     : dec.heads.index_select(1, uncachedIndex.to(device)).sum({1, 2});
+            const at::Tensor other = at::stack({dec.embed, dec.attnBias.sum(1), dec.postBias, rest}, 1);  // [B, 4, E]
+            headsFile.append(heads.to(at::kCPU, at::kHalf));
+            mlpsFile.append(dec.mlps.to(at::kCPU, at::kHalf));
+            otherFile.append(other.to(at::kCPU, at::kHalf));
+            outputFile.append(dec.output.to(at::kCPU, at::kFloat));
+            for (const std::string& p : chunkPaths) pathsFile.add(p);
+            progress.rows += static_cast<int64_t>(pixels.size());
+        }
+        // Data first, then the record that says it is there.
+        for (NpyAppender* f : {&headsFile, &mlpsFile, &otherFile, &outputFile}) f->sync();
+        pathsFile.sync();
+        skippedFile.sync();
+        progress.nextInput = next;
+        progress.pathsBytes = pathsFile.bytes();
+        progress.skippedBytes = skippedFile.bytes();
+        writeProgress(dir, progress);
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        JobProgress jp;
+        jp.stage = "cache";
+        jp.done = progress.nextInput;
+        jp.total = total;
+        jp.perSecond = secs > 0 ? static_cast<double>(progress.nextInput - startInput) / secs : 0;
+        jp.etaSeconds = jp.perSecond > 0 ? static_cast<double>(total - progress.nextInput) / jp.perSecond : 0;
+        job.report(jp);
+    }
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result.rows = progress.rows;
+    result.skipped = progress.skipped;
+    result.inputs = total;
+    result.imagesPerSecond = result.seconds > 0 ? static_cast<double>(progress.nextInput - startInput) / result.seconds : 0;
+    if (result.cancelled) return result;
+    if (progress.rows == 0) throw InputError(dir, "none of the " + std::to_string(total) + " images could be read (see skipped.txt)");
+
+    headsFile.finish(progress.rows);
+    mlpsFile.finish(progress.rows);
+    otherFile.finish(progress.rows);
+    outputFile.finish(progress.rows);
+    json manifest = readJson(manifestPath);
+    manifest["complete"] = true;
+    manifest["rows"] = progress.rows;
+    manifest["skipped"] = progress.skipped;
+    manifest["other_terms"] = std::vector<std::string>(std::begin(kOtherNames), std::end(kOtherNames));
+    writeFileAtomic(manifestPath, manifest.dump(1) + "\n");
+    return result;
+}
+
+namespace {
+
+at::Tensor mapNpy(const std::shared_ptr<MappedFile>& file, DType want, const std::vector<int64_t>& shape) {
+    const NpyHeader h = parseNpyHeader(file->data(), file->size(), file->path());
+    if (h.dtype != want) throw FormatError(file->path(), "unexpected dtype for a vitscope cache array");
+    if (h.shape != shape) {
+        std::string s;
+        for (int64_t d : h.shape) s += (s.empty() ? "" : "x") + std::to_string(d);
+        std::string w;
+        for (int64_t d : shape) w += (w.empty() ? "" : "x") + std::to_string(d);
+        throw FormatError(file->path(), "shape " + s + " does not match the manifest (" + w + ")");
+    }
+    void* data = const_cast<uint8_t*>(file->data() + h.dataOffset);
+    return at::from_blob(data, shape, at::TensorOptions().dtype(want == DType::F16 ? at::kHalf : at::kFloat));
+}
+
+}  // namespace
+
+DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
+    const std::string manifestPath = dir + "/manifest.json";
+    if (!fs::exists(manifestPath)) throw IoError(dir, "not a vitscope cache (no manifest.json)");
+    const json m = readJson(manifestPath);
+    try {
+        if (m.at("format").get<std::string>() != "vitscope-cache") throw FormatError(manifestPath, "not a vitscope cache manifest");
+        if (m.at("version").get<int>() != kFormatVersion)
+            throw FormatError(manifestPath, "cache format version " + std::to_string(m.at("version").get<int>()) + " is not supported");
+        if (!m.at("complete").get<bool>()) {
+            const Progress p = readProgress(dir);
+            throw InputError(dir, "the cache is incomplete (" + std::to_string(p.nextInput) + " of " +
+                                      std::to_string(m.at("inputs").get<int64_t>()) +
+                                      " images); run cache build again with the same arguments to resume");
+        }
+        const json& s = m.at("settings");
+        m_fingerprint = s.at("fingerprint").get<std::string>();
+        m_layers = s.at("layers").get<int>();
+        m_heads = s.at("heads").get<int>();
+        m_embed = s.at("embed_dim").get<int>();
+        m_cachedLayers = s.at("cached_layers").get<std::vector<int>>();
+        m_convention = parseConvention(s.at("convention").get<std::string>());
+        m_rows = m.at("rows").get<int64_t>();
+        m_modelName = m.value("model_name", "");
+        m_modelSpec = m.value("model_spec", "");
+    } catch (const json::exception& e) {
+        throw FormatError(manifestPath, std::string("missing or invalid field (") + e.what() + ")");
+    }
+    if (m_layers < 1 || m_heads < 1 || m_embed < 1 || m_rows < 1 || m_cachedLayers.empty())
+        throw FormatError(manifestPath, "invalid sizes");
+    for (int l : m_cachedLayers)
+        if (l < 0 || l >= m_layers) throw FormatError(manifestPath, "cached layer " + std::to_string(l) + " is out of range");
+    m_paths = readLines(dir + "/paths.txt");
+    if (static_cast<int64_t>(m_paths.size()) != m_rows)
+        throw FormatError(dir + "/paths.txt", "holds " + std::to_string(m_paths.size()) + " paths for " + std::to_string(m_rows) + " rows");
+    auto open = [&](const char* name) {
+        m_files.push_back(std::make_shared<MappedFile>(dir + "/" + name));
+        return m_files.back();
+    };
+    const int64_t Lc = static_cast<int64_t>(m_cachedLayers.size());
+    m_headsT = mapNpy(open("heads.npy"), DType::F16, {m_rows, Lc, m_heads, m_embed});
+    m_mlpsT = mapNpy(open("mlps.npy"), DType::F16, {m_rows, m_layers, m_embed});
+    m_otherT = mapNpy(open("other.npy"), DType::F16, {m_rows, 4, m_embed});
+    m_outputT = mapNpy(open("output.npy"), DType::F32, {m_rows, m_embed});
+}
+
+DatasetCache::~DatasetCache() = default;
+
+at::Tensor DatasetCache::heads() const { return m_headsT; }
+at::Tensor DatasetCache::mlps() const { return m_mlpsT; }
+at::Tensor DatasetCache::other() const { return m_otherT; }
+at::Tensor DatasetCache::output() const { return m_outputT; }
+
+int DatasetCache::cachedIndex(int layer) const {
+    for (std::size_t i = 0; i < m_cachedLayers.size(); ++i)
+        if (m_cachedLayers[i] == layer) return static_cast<int>(i);
+    throw InputError("layer " + std::to_string(layer), "is not in the cache (cached layers: " +
+                                                         std::to_string(m_cachedLayers.front()) + ".." +
+                                                         std::to_string(m_cachedLayers.back()) + ")");
+}
+
+void DatasetCache::checkModel(const Model& model) const {
+    const std::string fp = modelFingerprint(model);
+    if (fp != m_fingerprint)
+        throw InputError(m_dir, "was built from another model (" + m_modelName + ", " + m_fingerprint + "), not " +
+                                    model.info.weightsPath + " (" + fp + ")");
+}
+
+}  // namespace vitscope

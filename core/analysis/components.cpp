@@ -1,0 +1,110 @@
+#include "analysis/components.h"
+
+#include "error.h"
+
+namespace vitscope {
+
+std::string Component::name() const {
+    switch (kind) {
+    case Kind::Head: return std::to_string(layer) + "." + std::to_string(head);
+    case Kind::Mlp: return "mlp." + std::to_string(layer);
+    case Kind::Embed: return "embed";
+    }
+    return "?";
+}
+
+CacheView::CacheView(const DatasetCache& cache, const Aligner* aligner) : m_cache(cache), m_aligner(aligner) {
+    if (aligner && aligner->weight.size(0) != cache.embedDim())
+        throw InputError("--aligner", "maps " + std::to_string(aligner->weight.size(0)) + "-dimensional features, but the cache holds " +
+                                          std::to_string(cache.embedDim()) + "-dimensional terms (made for another model?)");
+}
+
+int64_t CacheView::embedDim() const { return m_aligner ? m_aligner->weight.size(1) : m_cache.embedDim(); }
+
+Component CacheView::parse(const std::string& name) const {
+    const std::string shape = "the model has " + std::to_string(m_cache.numLayers()) + " layers x " + std::to_string(m_cache.numHeads()) +
+                              " heads; cached layers " + std::to_string(m_cache.cachedLayers().front()) + ".." +
+                              std::to_string(m_cache.cachedLayers().back()) + "; names are L.H, mlp.L or embed, zero-based";
+    auto number = [&](const std::string& s) {
+        if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos)
+            throw InputError("component '" + name + "'", "unknown name: " + shape);
+        return std::stoi(s);
+    };
+    Component c;
+    if (name == "embed") {
+        c.kind = Component::Kind::Embed;
+        return c;
+    }
+    if (name.rfind("mlp.", 0) == 0) {
+        c.kind = Component::Kind::Mlp;
+        c.layer = number(name.substr(4));
+        if (c.layer >= m_cache.numLayers()) throw InputError("component '" + name + "'", "no such layer: " + shape);
+        return c;
+    }
+    const std::size_t dot = name.find('.');
+    if (dot == std::string::npos) throw InputError("component '" + name + "'", "unknown name: " + shape);
+    c.layer = number(name.substr(0, dot));
+    c.head = number(name.substr(dot + 1));
+    if (c.layer >= m_cache.numLayers() || c.head >= m_cache.numHeads()) throw InputError("head '" + name + "'", "no such head: " + shape);
+    m_cache.cachedIndex(c.layer);  // throws when the layer is not cached
+    return c;
+}
+
+std::vector<Component> CacheView::parseList(const std::string& list) const {
+    std::vector<Component> out;
+    std::size_t start = 0;
+    while (start <= list.size()) {
+        std::size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        std::string item = list.substr(start, end - start);
+        item.erase(0, item.find_first_not_of(' '));
+        item.erase(item.find_last_not_of(' ') + 1);
+        if (!item.empty()) {
+            const Component c = parse(item);
+            if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+        }
+        start = end + 1;
+    }
+    if (out.empty()) throw InputError("component list '" + list + "'", "names no component");
+    return out;
+}
+
+std::vector<Component> CacheView::heads() const {
+    std::vector<Component> out;
+    for (int l : m_cache.cachedLayers())
+        for (int h = 0; h < m_cache.numHeads(); ++h) out.push_back({Component::Kind::Head, l, h});
+    return out;
+}
+
+std::vector<Component> CacheView::allComponents() const {
+    std::vector<Component> out = heads();
+    for (int l = 0; l < m_cache.numLayers(); ++l) out.push_back({Component::Kind::Mlp, l, -1});
+    out.push_back({Component::Kind::Embed, -1, -1});
+    return out;
+}
+
+at::Tensor CacheView::align(const at::Tensor& x, bool withBias) const {
+    if (!m_aligner) return x;
+    at::Tensor y = at::matmul(x, m_aligner->weight);
+    return withBias ? y + m_aligner->bias : y;
+}
+
+at::Tensor CacheView::terms(const Component& c, int64_t start, int64_t count) const {
+    if (count < 0) count = size() - start;
+    at::Tensor raw;
+    switch (c.kind) {
+    case Component::Kind::Head:
+        raw = m_cache.heads().narrow(0, start, count).select(1, m_cache.cachedIndex(c.layer)).select(1, c.head);
+        break;
+    case Component::Kind::Mlp: raw = m_cache.mlps().narrow(0, start, count).select(1, c.layer); break;
+    case Component::Kind::Embed: raw = m_cache.other().narrow(0, start, count).select(1, 0); break;
+    }
+    return align(raw.to(at::kFloat), false);
+}
+
+at::Tensor CacheView::output(int64_t start, int64_t count) const {
+    if (count < 0) count = size() - start;
+    return align(m_cache.output().narrow(0, start, count).to(at::kFloat), true);
+}
+
+}  // namespace vitscope

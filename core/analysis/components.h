@@ -1,0 +1,49 @@
+#pragma once
+// Components of a cached decomposition (heads, MLPs, the embedding) by name, and their terms
+// in CLIP's joint space: as cached for CLIP models, through an aligner for the others.
+#include "analysis/alignment.h"
+#include "analysis/cache.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitscope {
+
+struct Component {
+    enum class Kind { Head, Mlp, Embed };
+    Kind kind = Kind::Head;
+    int layer = -1, head = -1;
+    std::string name() const;  // "L.H" (zero-based layer and head), "mlp.L" or "embed"
+    bool operator==(const Component& o) const { return kind == o.kind && layer == o.layer && head == o.head; }
+};
+
+class CacheView {
+public:
+    // `aligner` (may be null) maps the cache's D-dimensional terms into CLIP space.
+    CacheView(const DatasetCache& cache, const Aligner* aligner);
+
+    const DatasetCache& cache() const { return m_cache; }
+    int64_t size() const { return m_cache.size(); }
+    int64_t embedDim() const;  // of the terms as returned (CLIP space)
+    bool aligned() const { return m_aligner != nullptr; }
+
+    // "L.H", "mlp.L", "embed"; throws InputError naming the text ("unknown head '12.0': the
+    // model has 4 layers x 4 heads; cached layers 0..3").
+    Component parse(const std::string& name) const;
+    std::vector<Component> parseList(const std::string& commaSeparated) const;
+    std::vector<Component> heads() const;          // every cached head
+    std::vector<Component> allComponents() const;  // cached heads, every MLP, the embedding
+
+    // [R, E] float32 terms of a component for rows [start, start + count) (all rows by default).
+    at::Tensor terms(const Component& c, int64_t start = 0, int64_t count = -1) const;
+    // The model's output in CLIP space [R, E] (aligned: output W + b).
+    at::Tensor output(int64_t start = 0, int64_t count = -1) const;
+
+private:
+    at::Tensor align(const at::Tensor& x, bool withBias) const;
+    const DatasetCache& m_cache;
+    const Aligner* m_aligner;
+};
+
+}  // namespace vitscope

@@ -1,0 +1,28 @@
+#pragma once
+// Retrieval over a cache through a set of components (design.md, "Retrieval"): by text,
+// score = sum over the set of <term_c(image), t>; by a reference image, the cosine of the summed
+// set terms of the two images. An empty set means global retrieval (the whole representation:
+// cosine of the normalised outputs).
+#include "analysis/components.h"
+
+namespace vitscope {
+
+struct RetrievalHit {
+    int64_t row = -1;
+    std::string path;
+    double score = 0;
+};
+
+// text [E] unit-norm, in the cache's (aligned) space.
+std::vector<RetrievalHit> retrieveByText(const CacheView& view, const at::Tensor& text, const std::vector<Component>& components,
+                                         int top);
+// query [E]: the summed component terms of the query image (its output when `components` is
+// empty), in the same space.
+std::vector<RetrievalHit> retrieveByImage(const CacheView& view, const at::Tensor& query, const std::vector<Component>& components,
+                                          int top);
+// The query vector of a cached image (row) for retrieveByImage.
+at::Tensor cachedQuery(const CacheView& view, int64_t row, const std::vector<Component>& components);
+// The summed terms [E] of `components` for a single decomposition (batch of one) in CLIP space.
+at::Tensor decompositionQuery(const Decomposition& dec, const std::vector<Component>& components, const Aligner* aligner);
+
+}  // namespace vitscope

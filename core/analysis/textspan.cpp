@@ -1,0 +1,94 @@
+#include "analysis/textspan.h"
+
+#include "error.h"
+
+#include <chrono>
+
+namespace vitscope {
+
+void TextSpanParams::validate(int embedDim, int64_t poolSize) const {
+    if (poolSize < 1) throw InputError("text pool", "is empty");
+    if (perHead < 1 || perHead > poolSize || perHead > embedDim)
+        throw InputError("--per-head", "must be within 1..min(pool size " + std::to_string(poolSize) + ", embedding dim " +
+                                           std::to_string(embedDim) + "), got " + std::to_string(perHead));
+    if (rank < 0 || rank > embedDim) throw InputError("--rank", "must be within 0..embedding dim " + std::to_string(embedDim));
+}
+
+HeadTexts textSpan(const at::Tensor& terms, const at::Tensor& textsIn, const TextSpanParams& params) {
+    params.validate(static_cast<int>(terms.size(1)), textsIn.size(0));
+    if (terms.size(1) != textsIn.size(1))
+        throw InputError("texts", "embedding dim " + std::to_string(textsIn.size(1)) + " differs from the terms' " +
+                                      std::to_string(terms.size(1)));
+    at::NoGradGuard noGrad;
+    const at::Tensor c = (terms - terms.mean(0, true)).to(at::kFloat);                   // [N, E]
+    at::Tensor cov = at::matmul(c.t(), c) / static_cast<double>(terms.size(0));      // [E, E]
+    HeadTexts out;
+    out.totalVariance = cov.trace().item<double>();
+    at::Tensor t = textsIn.to(at::kFloat);                                                // [T, E]
+    if (params.rank > 0) {
+        const auto eig = at::linalg_eigh(cov);                                             // ascending
+        const at::Tensor v = std::get<1>(eig).narrow(1, cov.size(0) - params.rank, params.rank);  // [E, r]
+        t = at::matmul(at::matmul(t, v), v.t());
+    }
+    // Each pick u is removed from the data (cov <- P cov P, P = I - uu^T) and from every text
+    // (t <- t P). The variance along text j is t_j cov t_j^T / |t_j|^2; tc = t cov is kept up to
+    // date by rank-1 updates, so no step costs more than O(T E).
+    at::Tensor tc = at::matmul(t, cov);  // [T, E]
+    if (out.totalVariance <= 0) return out;
+    double cumulative = 0;
+    std::vector<bool> used(static_cast<std::size_t>(t.size(0)), false);
+    for (int k = 0; k < params.perHead; ++k) {
+        const at::Tensor norms2 = (t * t).sum(1);                                         // [T]
+        at::Tensor var = (tc * t).sum(1) / norms2.clamp_min(1e-30);
+        var.masked_fill_(norms2 < 1e-20, -1.0);
+        for (std::size_t j = 0; j < used.size(); ++j)
+            if (used[j]) var[static_cast<int64_t>(j)] = -1.0;
+        const int64_t best = var.argmax().item<int64_t>();
+        const double v = var[best].item<double>();
+        if (v < 0) break;
+        used[static_cast<std::size_t>(best)] = true;
+        const at::Tensor u = t[best] / t[best].norm();                                    // [E]
+        const at::Tensor cu = at::matmul(cov, u);                                          // [E]
+        const double ucu = at::dot(u, cu).item<double>();
+        // Deflate the data: cov <- (I - uu^T) cov (I - uu^T).
+        const at::Tensor a = at::matmul(t, u);                                            // [T] = t.u
+        const at::Tensor tcu = at::matmul(tc, u);                                          // [T] = t cov u
+        // New tc' = t' cov' with t' = t - a u^T, cov' = P cov P, P = I - uu^T; since t' P = t':
+        // tc' = t' cov P = (tc - a cu^T) - (tcu - a ucu) u^T.
+        tc = tc - at::outer(a, cu) - at::outer(tcu - a * ucu, u);
+        t = t - at::outer(a, u);
+        cov = cov - at::outer(cu, u) - at::outer(u, cu) + ucu * at::outer(u, u);
+        const double frac = v / out.totalVariance;
+        cumulative += frac;
+        out.picks.push_back({static_cast<int>(best), frac, cumulative});
+    }
+    return out;
+}
+
+std::vector<HeadTexts> runTextSpan(const CacheView& view, const at::Tensor& texts, const TextSpanParams& params,
+                                   std::vector<Component> components, const JobContext& job) {
+    if (texts.size(1) != view.embedDim())
+        throw InputError("texts", "embedding dim " + std::to_string(texts.size(1)) + " differs from the cache's " +
+                                      std::to_string(view.embedDim()) + " (another CLIP model, or a missing --aligner?)");
+    params.validate(static_cast<int>(view.embedDim()), texts.size(0));
+    if (components.empty()) components = view.heads();
+    std::vector<HeadTexts> out;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < components.size(); ++i) {
+        if (job.cancelled()) throw JobCancelled();
+        HeadTexts h = textSpan(view.terms(components[i]), texts, params);
+        h.component = components[i];
+        out.push_back(std::move(h));
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        JobProgress p;
+        p.stage = "textspan";
+        p.done = static_cast<int64_t>(i + 1);
+        p.total = static_cast<int64_t>(components.size());
+        p.perSecond = p.done / std::max(secs, 1e-9);
+        p.etaSeconds = (p.total - p.done) / p.perSecond;
+        job.report(p);
+    }
+    return out;
+}
+
+}  // namespace vitscope
