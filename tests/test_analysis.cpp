@@ -1,0 +1,366 @@
+// Dataset cache (content, resumption after cancel and torn writes, skipped images, bad caches),
+// component names, TextSpan, property scores and retrieval, each checked against a naive
+// reference written here or against the engine's own decomposition.
+#include "analysis/cache.h"
+#include "analysis/components.h"
+#include "analysis/property.h"
+#include "analysis/retrieval.h"
+#include "analysis/text_embed.h"
+#include "analysis/textspan.h"
+#include "error.h"
+#include "image/preprocess.h"
+#include "io/file_util.h"
+#include "io/npy.h"
+#include "model/export.h"
+#include "model/loader.h"
+#include "model/random_weights.h"
+#include "shapes/dataset.h"
+#include "test_util.h"
+
+#include <QtTest/QtTest>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace vitscope;
+using vitscope::test::maxAbsDiff;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shapesClip() { return test::source("models/shapes-clip"); }
+
+std::vector<std::string> makeImages(const QTemporaryDir& dir, int count) {
+    shapes::GenerateParams p;
+    p.outDir = dir.path().toStdString() + "/world";
+    p.count = count;
+    p.seed = 4242;
+    shapes::generateDataset(p, {});
+    return listImages(p.outDir + "/images");
+}
+
+// Naive TextSpan: explicit deflation of the data matrix and of every text.
+std::vector<std::pair<int, double>> naiveTextSpan(at::Tensor c, at::Tensor t, int k) {
+    c = (c - c.mean(0, true)).to(at::kDouble);
+    t = t.to(at::kDouble);
+    const double total = (c * c).sum().item<double>();
+    std::vector<std::pair<int, double>> out;
+    std::vector<bool> used(static_cast<std::size_t>(t.size(0)), false);
+    for (int i = 0; i < k; ++i) {
+        int best = -1;
+        double bestVar = -1;
+        for (int64_t j = 0; j < t.size(0); ++j) {
+            const double n = t[j].norm().item<double>();
+            if (used[static_cast<std::size_t>(j)] || n < 1e-9) continue;
+            const double v = at::matmul(c, t[j] / n).pow(2).sum().item<double>();
+            if (v > bestVar) bestVar = v, best = static_cast<int>(j);
+        }
+        used[static_cast<std::size_t>(best)] = true;
+        const at::Tensor u = t[best] / t[best].norm();
+        c = c - at::outer(at::matmul(c, u), u);
+        t = t - at::outer(at::matmul(t, u), u);
+        out.emplace_back(best, bestVar / total);
+    }
+    return out;
+}
+
+}  // namespace
+
+class TestAnalysis : public QObject {
+    Q_OBJECT
+
+private slots:
+    void cacheHoldsTheDecomposition() {
+        QTemporaryDir dir;
+        const std::vector<std::string> images = makeImages(dir, 40);
+        const Model model = loadModel(shapesClip());
+        for (const std::string layers : {"all", "last:2"}) {
+            CacheBuildParams p;
+            p.outDir = dir.path().toStdString() + "/cache-" + layers.substr(0, 3);
+            p.batch = 16;
+            p.layers = layers;
+            const CacheBuildResult r = buildCache(model, images, p, {});
+            QCOMPARE(r.rows, int64_t(40));
+            QVERIFY(!r.cancelled);
+            const DatasetCache cache(p.outDir);
+            QCOMPARE(cache.size(), int64_t(40));
+            QCOMPARE(cache.paths().front(), images.front());
+            cache.checkModel(model);
+            at::NoGradGuard guard;
+            const Decomposition dec = decomposeImages(model, loadAndPreprocess(images, model.preprocess));
+            const at::Tensor heads = cache.heads().to(at::kFloat);
+            const int first = cache.cachedLayers().front();
+            QCOMPARE(heads.size(1), int64_t(layers == "all" ? 4 : 2));
+            const at::Tensor want = dec.heads.narrow(1, first, heads.size(1));
+            QVERIFY2(maxAbsDiff(heads, want) < 2e-3 * want.abs().max().item<double>(), "cached head terms differ");
+            QVERIFY(maxAbsDiff(cache.output(), dec.output) < 1e-5 * dec.output.abs().max().item<double>());
+            // Every row still sums to the output (fp16 storage rounding only).
+            const at::Tensor sum = heads.sum({1, 2}) + cache.mlps().to(at::kFloat).sum(1) + cache.other().to(at::kFloat).sum(1);
+            const double err = maxAbsDiff(sum, dec.output) / dec.output.abs().max().item<double>();
+            QVERIFY2(err < 5e-3, qPrintable(QString("sum identity error %1").arg(err)));
+        }
+    }
+
+    void cancelledAndTornBuildsResume() {
+        QTemporaryDir dir;
+        const std::vector<std::string> images = makeImages(dir, 50);
+        const Model model = loadModel(shapesClip());
+        CacheBuildParams p;
+        p.batch = 8;
+        p.outDir = dir.path().toStdString() + "/whole";
+        buildCache(model, images, p, {});
+        const DatasetCache whole(p.outDir);
+
+        p.outDir = dir.path().toStdString() + "/parts";
+        std::atomic<bool> cancel{false};
+        JobContext job;
+        job.cancel = &cancel;
+        int reports = 0;
+        job.progress = [&](const JobProgress& pr) {
+            QVERIFY(pr.done <= pr.total);
+            if (++reports == 2) cancel.store(true);
+        };
+        const CacheBuildResult first = buildCache(model, images, p, job);
+        QVERIFY(first.cancelled);
+        QCOMPARE(first.rows, int64_t(16));
+        try {
+            DatasetCache partial(p.outDir);
+            QFAIL("an unfinished cache opened");
+        } catch (const InputError& e) {
+            QVERIFY2(std::string(e.what()).find("incomplete") != std::string::npos, e.what());
+        }
+        // A chunk written after the last progress record (a kill -9 between the two): garbage
+        // bytes past the recorded rows must be dropped on resume.
+        for (const char* name : {"heads.npy", "mlps.npy", "output.npy", "paths.txt"}) {
+            std::ofstream f(p.outDir + "/" + name, std::ios::app | std::ios::binary);
+            f << std::string(777, 'x');
+        }
+        const CacheBuildResult second = buildCache(model, images, p, {});
+        QVERIFY(second.resumed);
+        QVERIFY(!second.cancelled);
+        QCOMPARE(second.rows, int64_t(50));
+        const DatasetCache parts(p.outDir);
+        QCOMPARE(parts.paths(), whole.paths());
+        QVERIFY(at::equal(parts.heads(), whole.heads()));
+        QVERIFY(at::equal(parts.mlps(), whole.mlps()));
+        QVERIFY(at::equal(parts.output(), whole.output()));
+        // Running again on a complete cache does nothing.
+        const CacheBuildResult third = buildCache(model, images, p, {});
+        QVERIFY(third.resumed);
+        QCOMPARE(third.rows, int64_t(50));
+        // numpy can read the arrays: the header states the final row count.
+        const NpyArray out = readNpy(p.outDir + "/output.npy");
+        QCOMPARE(out.shape, (std::vector<int64_t>{50, 64}));
+    }
+
+    void unreadableImagesAreSkipped() {
+        QTemporaryDir dir;
+        std::vector<std::string> images = makeImages(dir, 10);
+        const std::string corrupt = dir.path().toStdString() + "/corrupt.png";
+        writeFileAtomic(corrupt, std::string("\x89PNG\r\n\x1a\nnot really"));
+        images.insert(images.begin() + 3, corrupt);
+        images.push_back(dir.path().toStdString() + "/missing.png");
+        const std::string list = dir.path().toStdString() + "/list.txt";
+        std::string text;
+        for (const std::string& i : images) text += i + "\n";
+        writeFileAtomic(list, text);
+        QCOMPARE(listImages(list), images);
+        const Model model = loadModel(shapesClip());
+        CacheBuildParams p;
+        p.outDir = dir.path().toStdString() + "/cache";
+        const CacheBuildResult r = buildCache(model, listImages(list), p, {});
+        QCOMPARE(r.rows, int64_t(10));
+        QCOMPARE(r.skipped, int64_t(2));
+        const std::string skipped = readFileText(p.outDir + "/skipped.txt");
+        QVERIFY(skipped.find("corrupt.png\t") != std::string::npos);
+        QVERIFY(skipped.find("missing.png\t") != std::string::npos);
+        const DatasetCache cache(p.outDir);
+        QCOMPARE(cache.size(), int64_t(10));
+        QVERIFY(std::find(cache.paths().begin(), cache.paths().end(), corrupt) == cache.paths().end());
+    }
+
+    void badCachesAreRefused() {
+        QTemporaryDir dir;
+        const std::vector<std::string> images = makeImages(dir, 8);
+        const Model model = loadModel(shapesClip());
+        CacheBuildParams p;
+        p.outDir = dir.path().toStdString() + "/cache";
+        buildCache(model, images, p, {});
+        auto expectError = [](const std::string& cacheDir, const std::string& fragment) {
+            try {
+                DatasetCache c(cacheDir);
+                QFAIL(("opened " + cacheDir).c_str());
+            } catch (const Error& e) {
+                QVERIFY2(std::string(e.what()).find(fragment) != std::string::npos, e.what());
+            }
+        };
+        // Another model's cache.
+        QTemporaryDir other;
+        RandomVitSpec spec;
+        spec.layout = RandomLayout::Timm, spec.imageSize = 64, spec.patchSize = 8, spec.width = 64, spec.layers = 2, spec.seed = 3;
+        const Model timm = buildModel(randomVitStateDict(spec), {{"num_heads", 4}}, "random");
+        saveTimmModel(timm, other.path().toStdString());
+        const Model timmBack = loadModel(other.path().toStdString());
+        const DatasetCache good(p.outDir);
+        QVERIFY_THROWS_EXCEPTION(InputError, good.checkModel(timmBack));
+        // Resuming into a cache of another model is refused.
+        CacheBuildParams q = p;
+        QVERIFY_THROWS_EXCEPTION(InputError, buildCache(timmBack, images, q, {}));
+        // A non-empty folder that is not a cache is refused.
+        q.outDir = dir.path().toStdString() + "/world";
+        QVERIFY_THROWS_EXCEPTION(InputError, buildCache(model, images, q, {}));
+        // Truncated array.
+        const std::string copy = dir.path().toStdString() + "/copy";
+        fs::copy(p.outDir, copy);
+        fs::resize_file(copy + "/heads.npy", fs::file_size(copy + "/heads.npy") - 10);
+        expectError(copy, "heads.npy");
+        // Corrupt manifest.
+        writeFileAtomic(copy + "/manifest.json", std::string("{not json"));
+        expectError(copy, "manifest.json");
+        expectError(dir.path().toStdString() + "/nothing-here", "no manifest.json");
+        // Bad layer selection.
+        QVERIFY_THROWS_EXCEPTION(InputError, parseLayerSelection("last:9", 4));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseLayerSelection("first:2", 4));
+        QCOMPARE(parseLayerSelection("last:2", 4), (std::vector<int>{2, 3}));
+    }
+
+    void componentNames() {
+        QTemporaryDir dir;
+        const std::vector<std::string> images = makeImages(dir, 4);
+        const Model model = loadModel(shapesClip());
+        CacheBuildParams p;
+        p.outDir = dir.path().toStdString() + "/cache";
+        p.layers = "last:2";
+        buildCache(model, images, p, {});
+        const DatasetCache cache(p.outDir);
+        const CacheView view(cache, nullptr);
+        QCOMPARE(view.parse("3.1").name(), std::string("3.1"));
+        QCOMPARE(view.parse("mlp.0").name(), std::string("mlp.0"));
+        QCOMPARE(view.parseList("3.1, 2.0,3.1,embed").size(), std::size_t(3));
+        for (const char* bad : {"9.0", "3.7", "x", "1.0", "mlp.4", "3.", ".1", "-1.0", ""}) {
+            try {
+                view.parseList(bad);
+                QFAIL(bad);
+            } catch (const InputError& e) {
+                QVERIFY(std::string(e.what()).size() > 10);
+            }
+        }
+        QCOMPARE(view.heads().size(), std::size_t(8));
+        QCOMPARE(view.allComponents().size(), std::size_t(8 + 4 + 1));
+    }
+
+    void textSpanFindsPlantedDirections() {
+        at::manual_seed(5);
+        const int64_t n = 400, e = 32;
+        const at::Tensor pool = at::randn({50, e});
+        const at::Tensor texts = pool / pool.norm(2, 1, true);
+        // Data: strong variance along text 7, weaker along text 19, small isotropic noise.
+        const at::Tensor terms = at::outer(at::randn({n}) * 3.0, texts[7]) + at::outer(at::randn({n}) * 1.5, texts[19]) +
+                                 0.05 * at::randn({n, e}) + 2.0;
+        TextSpanParams params;
+        params.perHead = 3;
+        const HeadTexts h = textSpan(terms, texts, params);
+        QCOMPARE(h.picks[0].text, 7);
+        QCOMPARE(h.picks[1].text, 19);
+        QVERIFY(h.picks[1].cumulative > 0.98);
+        QVERIFY(h.picks[0].explained > 0.7);
+        // Against the naive algorithm on unstructured data, with and without a rank projection.
+        const at::Tensor random = at::randn({300, e}) * at::linspace(0.2, 2.0, e);
+        const auto naive = naiveTextSpan(random, texts, 5);
+        params.perHead = 5;
+        const HeadTexts fast = textSpan(random, texts, params);
+        for (int i = 0; i < 5; ++i) {
+            QCOMPARE(fast.picks[static_cast<std::size_t>(i)].text, naive[static_cast<std::size_t>(i)].first);
+            QVERIFY(std::abs(fast.picks[static_cast<std::size_t>(i)].explained - naive[static_cast<std::size_t>(i)].second) < 1e-4);
+        }
+        params.rank = 4;
+        const HeadTexts projected = textSpan(random, texts, params);
+        QVERIFY(projected.picks.back().cumulative <= 1.0 + 1e-6);
+        params.rank = 0;
+        params.perHead = 51;
+        QVERIFY_THROWS_EXCEPTION(InputError, textSpan(random, texts, params));
+    }
+
+    void propertyScoreIsACorrelation() {
+        at::manual_seed(6);
+        const int64_t n = 500, e = 16;
+        const at::Tensor dirs = std::get<0>(at::linalg_qr(at::randn({e, e}))).t();  // orthonormal rows
+        const at::Tensor property = dirs.narrow(0, 0, 2);                  // the property spans 2 directions
+        // Component a varies along the property, b along other directions.
+        const at::Tensor a = at::matmul(at::randn({n, 2}) * 2.0, property);
+        const at::Tensor b = at::matmul(at::randn({n, 4}), dirs.narrow(0, 4, 4)) + 0.1 * at::matmul(at::randn({n, 2}), property);
+        const at::Tensor total = a + b;
+        const at::Tensor basis = propertyBasis(at::cat({property, property[0].unsqueeze(0) * 2.0}));  // dependent row dropped
+        QCOMPARE(basis.size(0), int64_t(2));
+        const double sa = propertyScore(a, total, basis), sb = propertyScore(b, total, basis);
+        QVERIFY(sa > 0.95);
+        QVERIFY(sb < 0.2);
+        // Naive: mean over the basis directions of Pearson's correlation.
+        double naive = 0;
+        for (int j = 0; j < 2; ++j) {
+            const at::Tensor x = at::matmul(b, basis[j]), y = at::matmul(total, basis[j]);
+            const at::Tensor xc = x - x.mean(), yc = y - y.mean();
+            naive += (xc * yc).sum().item<double>() / (xc.norm() * yc.norm()).item<double>() / 2;
+        }
+        QVERIFY(std::abs(naive - sb) < 1e-5);
+    }
+
+    void retrievalMatchesBruteForce() {
+        QTemporaryDir dir;
+        const std::vector<std::string> images = makeImages(dir, 30);
+        const Model model = loadModel(shapesClip());
+        CacheBuildParams p;
+        p.outDir = dir.path().toStdString() + "/cache";
+        buildCache(model, images, p, {});
+        const DatasetCache cache(p.outDir);
+        const CacheView view(cache, nullptr);
+        const TextEncoder encoder(model);
+        const at::Tensor t = encoder.encode({"a red object"})[0];
+        QVERIFY(std::abs(t.norm().item<double>() - 1.0) < 1e-5);
+        const std::vector<Component> set = view.parseList("3.1,2.2,mlp.3");
+        const std::vector<RetrievalHit> hits = retrieveByText(view, t, set, 5);
+        QCOMPARE(hits.size(), std::size_t(5));
+        at::Tensor brute = at::zeros({30});
+        const at::Tensor heads = cache.heads().to(at::kFloat), mlps = cache.mlps().to(at::kFloat);
+        brute += at::matmul(heads.select(1, 3).select(1, 1), t) + at::matmul(heads.select(1, 2).select(1, 2), t) +
+                 at::matmul(mlps.select(1, 3), t);
+        const at::Tensor order = std::get<1>(brute.topk(5));
+        for (int i = 0; i < 5; ++i) {
+            QCOMPARE(hits[static_cast<std::size_t>(i)].row, order[i].item<int64_t>());
+            QCOMPARE(hits[static_cast<std::size_t>(i)].path, images[static_cast<std::size_t>(order[i].item<int64_t>())]);
+        }
+        // Image query: the image itself comes first, globally and through the set.
+        for (const std::vector<Component>& s : {std::vector<Component>{}, set}) {
+            const std::vector<RetrievalHit> self = retrieveByImage(view, cachedQuery(view, 11, s), s, 3);
+            QCOMPARE(self.front().row, int64_t(11));
+            QVERIFY(std::abs(self.front().score - 1.0) < 1e-5);
+        }
+        // A fresh decomposition of a cached image gives the same query as its cached row.
+        at::NoGradGuard guard;
+        const Decomposition dec = decomposeImages(model, loadAndPreprocess({images[11]}, model.preprocess));
+        QVERIFY(maxAbsDiff(decompositionQuery(dec, set, nullptr), cachedQuery(view, 11, set)) < 1e-2);
+        QVERIFY_THROWS_EXCEPTION(InputError, retrieveByText(view, at::ones({7}), set, 5));
+    }
+
+    void textListsAndEncoder() {
+        QTemporaryDir dir;
+        const std::string empty = dir.path().toStdString() + "/empty.txt";
+        writeFileAtomic(empty, std::string("# only a comment\n\n   \n"));
+        QVERIFY_THROWS_EXCEPTION(InputError, readTextList(empty));
+        QVERIFY_THROWS_EXCEPTION(IoError, readTextList(dir.path().toStdString() + "/absent.txt"));
+        const std::string some = dir.path().toStdString() + "/some.txt";
+        writeFileAtomic(some, std::string("  a red object \r\n# note\na circle\n"));
+        QCOMPARE(readTextList(some), (std::vector<std::string>{"a red object", "a circle"}));
+        const Model model = loadModel(shapesClip());
+        const TextEncoder encoder(model);
+        const at::Tensor ens = encoder.encodeEnsemble({"red", "blue"}, {"a {} object", "a large {} object"});
+        QCOMPARE(ens.sizes().vec(), (std::vector<int64_t>{2, 64}));
+        const at::Tensor single = encoder.encode({"a red object", "a large red object"});
+        const at::Tensor want = single.mean(0) / single.mean(0).norm();
+        QVERIFY(maxAbsDiff(ens[0], want) < 1e-5);
+        QVERIFY_THROWS_EXCEPTION(InputError, encoder.encodeEnsemble({"red"}, {"no slot"}));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestAnalysis)
+#include "test_analysis.moc"
