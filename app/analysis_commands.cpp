@@ -2,6 +2,8 @@
 
 #include "analysis/cache.h"
 #include "analysis/components.h"
+#include "analysis/heatmap.h"
+#include "analysis/localisation.h"
 #include "analysis/property.h"
 #include "analysis/retrieval.h"
 #include "analysis/text_embed.h"
@@ -11,6 +13,10 @@
 #include "image/preprocess.h"
 #include "io/file_util.h"
 #include "model/loader.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include "io/tensor_io.h"
 
 #include <nlohmann/json.hpp>
 
@@ -273,6 +279,222 @@ void runRetrieve(const RetrieveOptions& o) {
     std::cout << o.out << "\n";
 }
 
+// ---- heatmap / evaluate-heatmaps ----
+
+// The model whose image side is mapped, and the text side (itself when CLIP, else --clip with
+// the aligner).
+struct HeatmapModelOptions {
+    ModelOptions model;
+    std::string aligner;
+    std::string clip;
+    std::string referenceTexts;
+    int surgeryBlocks = 6;
+};
+
+void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
+    addModelOptions(sub, o.model);
+    sub->add_option("--aligner", o.aligner, "Aligner into CLIP space (non-CLIP models)");
+    sub->add_option("--clip", o.clip, "CLIP model for the texts of a non-CLIP model (default: the aligner's)");
+    sub->add_option("--reference-texts", o.referenceTexts, "Texts whose mean score is removed (decomposition) / compared (surgery)");
+    sub->add_option("--surgery-blocks", o.surgeryBlocks, "CLIP Surgery: last K blocks")->capture_default_str();
+}
+
+struct HeatmapContext {
+    std::unique_ptr<Model> model;
+    std::unique_ptr<Model> clip;  // only for non-CLIP models
+    std::optional<Aligner> aligner;
+    std::unique_ptr<TextEncoder> text;
+    at::Tensor reference, redundant;
+};
+
+HeatmapContext openHeatmapContext(const HeatmapModelOptions& o) {
+    HeatmapContext c;
+    c.model = std::make_unique<Model>(openModel(o.model));
+    const Model* textModel = c.model.get();
+    if (!o.aligner.empty()) {
+        c.aligner = loadAligner(o.aligner);
+        std::string clipSpec = o.clip;
+        const auto it = c.aligner->settings.find("clip_model");
+        if (clipSpec.empty() && it != c.aligner->settings.end()) clipSpec = it->second;
+        if (clipSpec.empty()) throw InputError(o.aligner, "records no CLIP model; pass --clip");
+        ModelOptions mo;
+        mo.model = clipSpec;
+        mo.device = o.model.device;
+        c.clip = std::make_unique<Model>(openModel(mo));
+        textModel = c.clip.get();
+        if (c.aligner->weight.size(0) != c.model->vision.embedDim())
+            throw InputError(o.aligner, "maps " + std::to_string(c.aligner->weight.size(0)) + "-dimensional features, not this model's " +
+                                            std::to_string(c.model->vision.embedDim()));
+    } else if (!c.model->isClip()) {
+        throw InputError(o.model.model, "is not a CLIP model; pass --aligner (and --clip) to map it into CLIP space");
+    }
+    c.text = std::make_unique<TextEncoder>(*textModel);
+    if (!o.referenceTexts.empty()) c.reference = c.text->encode(readTextList(o.referenceTexts));
+    c.redundant = c.text->encode({""})[0];
+    return c;
+}
+
+std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, const Model& model) {
+    std::vector<std::pair<int, int>> out;
+    if (list.empty()) return out;
+    std::stringstream ss(list);
+    std::string item;
+    const int L = model.vision.layers(), H = model.vision.heads();
+    while (std::getline(ss, item, ',')) {
+        const std::size_t dot = item.find('.');
+        int l = -1, h = -1;
+        try {
+            std::size_t a = 0, b = 0;
+            if (dot == std::string::npos) throw std::invalid_argument("no dot");
+            l = std::stoi(item.substr(0, dot), &a);
+            h = std::stoi(item.substr(dot + 1), &b);
+            if (a != dot || b != item.size() - dot - 1) throw std::invalid_argument("trailing");
+        } catch (const std::exception&) {
+            throw InputError("--heads " + item, "unknown head name; heads are L.H, zero-based");
+        }
+        if (l < 0 || l >= L || h < 0 || h >= H)
+            throw InputError("--heads " + item, "no such head: the model has " + std::to_string(L) + " layers x " + std::to_string(H) + " heads");
+        out.emplace_back(l, h);
+    }
+    return out;
+}
+
+HeatmapParams heatmapParams(const HeatmapContext& c, HeatmapMethod method, const std::vector<std::pair<int, int>>& heads, int surgeryBlocks) {
+    HeatmapParams p;
+    p.method = method;
+    p.heads = heads;
+    p.referenceTexts = c.reference;
+    p.redundantText = c.redundant;
+    p.surgeryBlocks = surgeryBlocks;
+    return p;
+}
+
+struct HeatmapOptions {
+    HeatmapModelOptions model;
+    std::string image, text, method = "decomposition", heads, out, npy, colormap = "viridis";
+    double opacity = 0.55;
+    int scale = 0;
+};
+
+void runHeatmap(const HeatmapOptions& o) {
+    const HeatmapContext c = openHeatmapContext(o.model);
+    const HeatmapMethod method = parseHeatmapMethod(o.method);
+    const Colormap cmap = parseColormap(o.colormap);
+    if (o.opacity < 0 || o.opacity > 1) throw InputError("--opacity", "must be within 0..1");
+    const cv::Mat rgb = loadImageRgb(o.image);
+    const cv::Mat crop = cropForModel(rgb, c.model->preprocess);
+    const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
+    const at::Tensor text = c.text->encode({o.text})[0];
+    const Heatmap map = computeHeatmap(*c.model, pixels, text, heatmapParams(c, method, parseHeadPairs(o.heads, *c.model), o.model.surgeryBlocks),
+                                       c.aligner ? &*c.aligner : nullptr);
+    const int scale = o.scale > 0 ? o.scale : std::max(1, 384 / crop.cols);
+    const std::string title = std::string(heatmapMethodName(method)) + ": " + o.text + (o.heads.empty() ? "" : " [" + o.heads + "]");
+    const cv::Mat png = renderOverlay(crop, map.pixels, o.opacity, cmap, scale, title);
+    if (!cv::imwrite(o.out, png)) throw IoError(o.out, "cannot write the PNG");
+    if (!o.npy.empty()) writeNpyTensor(o.npy, map.patches);
+    std::cout << o.out << "\n";
+}
+
+struct EvaluateHeatmapsOptions {
+    HeatmapModelOptions model;
+    std::string dataset, methods = "all", prompt = "a {color} {shape}", heads, out;
+    int64_t count = 0;
+};
+
+// labels.csv rows as column -> value maps.
+std::vector<std::map<std::string, std::string>> readLabels(const std::string& path) {
+    const std::vector<std::string> lines = readTextList(path);
+    std::vector<std::string> header;
+    auto split = [](const std::string& line) {
+        std::vector<std::string> cells;
+        std::stringstream ss(line);
+        std::string cell;
+        while (std::getline(ss, cell, ',')) cells.push_back(cell);
+        if (!line.empty() && line.back() == ',') cells.emplace_back();
+        return cells;
+    };
+    header = split(lines.front());
+    std::vector<std::map<std::string, std::string>> rows;
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+        const std::vector<std::string> cells = split(lines[i]);
+        if (cells.size() != header.size())
+            throw FormatError(path, "line " + std::to_string(i + 1) + " has " + std::to_string(cells.size()) + " cells, the header " +
+                                        std::to_string(header.size()));
+        std::map<std::string, std::string> row;
+        for (std::size_t k = 0; k < header.size(); ++k) row[header[k]] = cells[k];
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+std::string fillPrompt(const std::string& prompt, const std::map<std::string, std::string>& row, const std::string& where) {
+    std::string out = prompt;
+    std::size_t pos = 0;
+    while ((pos = out.find('{', pos)) != std::string::npos) {
+        const std::size_t end = out.find('}', pos);
+        if (end == std::string::npos) throw InputError("--prompt", "unbalanced {");
+        const std::string key = out.substr(pos + 1, end - pos - 1);
+        const auto it = row.find(key);
+        if (it == row.end()) throw InputError(where, "has no column '" + key + "' for the prompt");
+        out.replace(pos, end - pos + 1, it->second);
+        pos += it->second.size();
+    }
+    return out;
+}
+
+void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
+    const HeatmapContext c = openHeatmapContext(o.model);
+    std::vector<HeatmapMethod> methods;
+    if (o.methods == "all") {
+        methods = allHeatmapMethods();
+    } else {
+        std::stringstream ss(o.methods);
+        std::string m;
+        while (std::getline(ss, m, ',')) methods.push_back(parseHeatmapMethod(m));
+    }
+    const std::string labelsPath = (fs::path(o.dataset) / "labels.csv").string();
+    std::vector<std::map<std::string, std::string>> rows = readLabels(labelsPath);
+    if (o.count > 0 && static_cast<int64_t>(rows.size()) > o.count) rows.resize(static_cast<std::size_t>(o.count));
+    if (rows.empty()) throw InputError(labelsPath, "lists no images");
+    const auto heads = parseHeadPairs(o.heads, *c.model);
+    std::vector<LocalisationMeter> meters(methods.size());
+    const JobContext job = interruptibleJob("evaluate");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (job.cancelled()) throw JobCancelled();
+        const auto& row = rows[i];
+        if (!row.count("file") || !row.count("mask")) throw FormatError(labelsPath, "needs the columns file and mask");
+        const std::string image = (fs::path(o.dataset) / row.at("file")).string();
+        const std::string maskPath = (fs::path(o.dataset) / row.at("mask")).string();
+        const cv::Mat rgb = loadImageRgb(image);
+        const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
+        cv::Mat maskCrop = cropForModel(loadImageRgb(maskPath), c.model->preprocess);
+        cv::cvtColor(maskCrop, maskCrop, cv::COLOR_RGB2GRAY);
+        const at::Tensor mask = at::from_blob(maskCrop.data, {maskCrop.rows, maskCrop.cols}, at::kByte).gt(127).clone();
+        const at::Tensor text = c.text->encode({fillPrompt(o.prompt, row, labelsPath)})[0];
+        for (std::size_t m = 0; m < methods.size(); ++m) {
+            const Heatmap map = computeHeatmap(*c.model, pixels, text, heatmapParams(c, methods[m], heads, o.model.surgeryBlocks),
+                                               c.aligner ? &*c.aligner : nullptr);
+            meters[m].add(map.pixels, mask);
+        }
+        job.report({static_cast<int64_t>(i + 1), static_cast<int64_t>(rows.size()), 0, 0, "evaluate"});
+    }
+    std::string csv = "method,images,pixel_accuracy,miou,map,pointing_game\n";
+    std::printf("%-14s %7s %9s %7s %7s %9s\n", "method", "images", "pixacc", "mIoU", "mAP", "pointing");
+    for (std::size_t m = 0; m < methods.size(); ++m) {
+        const LocalisationMeter& r = meters[m];
+        std::printf("%-14s %7lld %8.2f%% %6.2f%% %6.2f%% %8.2f%%\n", heatmapMethodName(methods[m]), static_cast<long long>(r.images()),
+                    100 * r.pixelAccuracy(), 100 * r.meanIoU(), 100 * r.meanAveragePrecision(), 100 * r.pointingGame());
+        std::ostringstream line;
+        line << heatmapMethodName(methods[m]) << "," << r.images() << "," << r.pixelAccuracy() << "," << r.meanIoU() << ","
+             << r.meanAveragePrecision() << "," << r.pointingGame() << "\n";
+        csv += line.str();
+    }
+    if (!o.out.empty()) {
+        writeFileAtomic(o.out, csv);
+        std::cout << o.out << "\n";
+    }
+}
+
 }  // namespace
 
 void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -325,6 +547,33 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--top", o->top, "Results")->capture_default_str();
         sub->add_option("--out", o->out, "Output results.json")->required();
         sub->callback([&actions, o] { actions.push_back([o] { runRetrieve(*o); }); });
+    }
+    {
+        auto o = std::make_shared<HeatmapOptions>();
+        auto* sub = app.add_subcommand("heatmap", "Heatmap of a text over an image (PNG overlay with colorbar, raw .npy)");
+        addHeatmapModelOptions(sub, o->model);
+        sub->add_option("--image", o->image, "Image file")->required();
+        sub->add_option("--text", o->text, "Text")->required();
+        sub->add_option("--method", o->method, "decomposition, surgery, raw, attention or rollout")->capture_default_str();
+        sub->add_option("--heads", o->heads, "Decomposition restricted to these heads: L.H,...");
+        sub->add_option("--opacity", o->opacity, "Overlay opacity 0..1")->capture_default_str();
+        sub->add_option("--colormap", o->colormap, "viridis, inferno, jet or turbo")->capture_default_str();
+        sub->add_option("--scale", o->scale, "Enlarge the model's crop by this factor (default: to ~384 px)");
+        sub->add_option("--out", o->out, "Output PNG")->required();
+        sub->add_option("--npy", o->npy, "Also write the patch-level map [gh, gw] as .npy");
+        sub->callback([&actions, o] { actions.push_back([o] { runHeatmap(*o); }); });
+    }
+    {
+        auto o = std::make_shared<EvaluateHeatmapsOptions>();
+        auto* sub = app.add_subcommand("evaluate-heatmaps", "Localisation of heatmap methods against ground-truth masks");
+        addHeatmapModelOptions(sub, o->model);
+        sub->add_option("--dataset", o->dataset, "Folder with labels.csv (columns file, mask, ...) as shapes generate writes")->required();
+        sub->add_option("--methods", o->methods, "all, or a comma list of methods")->capture_default_str();
+        sub->add_option("--prompt", o->prompt, "Text per image; {column} takes a labels.csv value")->capture_default_str();
+        sub->add_option("--heads", o->heads, "Decomposition restricted to these heads: L.H,...");
+        sub->add_option("--count", o->count, "Only the first N images (0: all)")->capture_default_str();
+        sub->add_option("--out", o->out, "Also write the table as CSV");
+        sub->callback([&actions, o] { actions.push_back([o] { runEvaluateHeatmaps(*o); }); });
     }
 }
 

@@ -187,7 +187,7 @@ cv::Mat resizeBicubicAntialias(const cv::Mat& rgb, int width, int height) {
     return src;
 }
 
-at::Tensor preprocessImage(const cv::Mat& rgb, const ImagePreprocess& prep) {
+cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep) {
     const int shortest = prep.resizeShortest;
     int w = rgb.cols, h = rgb.rows;
     // torchvision's Resize(int): the short side becomes `shortest`, the long side is truncated.
@@ -208,7 +208,12 @@ at::Tensor preprocessImage(const cv::Mat& rgb, const ImagePreprocess& prep) {
     }
     const int top = static_cast<int>(std::nearbyint((resized.rows - s) / 2.0));
     const int left = static_cast<int>(std::nearbyint((resized.cols - s) / 2.0));
-    cv::Mat crop = resized(cv::Rect(left, top, s, s)).clone();
+    return resized(cv::Rect(left, top, s, s)).clone();
+}
+
+at::Tensor preprocessImage(const cv::Mat& rgb, const ImagePreprocess& prep) {
+    const int s = prep.imageSize;
+    cv::Mat crop = cropForModel(rgb, prep);
     at::Tensor t = at::from_blob(crop.data, {s, s, 3}, at::kByte).permute({2, 0, 1}).to(at::kFloat).div(255.0);
     const at::Tensor mean = at::tensor(std::vector<float>(prep.mean.begin(), prep.mean.end())).view({3, 1, 1});
     const at::Tensor stdv = at::tensor(std::vector<float>(prep.std.begin(), prep.std.end())).view({3, 1, 1});

@@ -21,6 +21,8 @@ cv::Mat decodeImageRgb(const std::vector<uint8_t>& bytes, const std::string& whe
 // PIL-compatible antialiased bicubic resize of an 8-bit RGB image.
 cv::Mat resizeBicubicAntialias(const cv::Mat& rgb, int width, int height);
 
+// The 8-bit RGB crop [S, S, 3] the model sees (resize + center crop), e.g. to draw heatmaps on.
+cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep);
 // [3, S, S] float32 model input.
 at::Tensor preprocessImage(const cv::Mat& rgb, const ImagePreprocess& prep);
 // [B, 3, S, S] for several files.

@@ -21,7 +21,8 @@ at::Tensor activate(const at::Tensor& x, Activation act) {
     return at::gelu(x);
 }
 
-at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec) {
+at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec,
+                    at::Tensor* fullAttention = nullptr) {
     const int64_t batch = x.size(0), n = x.size(1), d = x.size(2);
     const int64_t h = enc.heads, dh = d / h;
     at::Tensor y = at::layer_norm(x, {d}, b.ln1W, b.ln1B, enc.eps);
@@ -32,6 +33,7 @@ at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, con
     at::Tensor scores = at::matmul(q, k.transpose(-2, -1));               // [B, H, N, N]
     if (mask.defined()) scores = scores + mask;
     at::Tensor attn = at::softmax(scores, -1);
+    if (fullAttention) *fullAttention = attn;
     at::Tensor o = at::matmul(attn, v).permute({0, 2, 1, 3}).reshape({batch, n, d});
     at::Tensor a = at::linear(o, b.outW, b.outB);
     if (b.ls1.defined()) a = a * b.ls1;
@@ -219,6 +221,29 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
     const at::Tensor total = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.postBias;
     dec.maxAbsError = (total - dec.output).abs().max().item<double>();
     return dec;
+}
+
+ImageTrace traceImages(const Model& model, const at::Tensor& pixels) {
+    const VisionTower& v = model.vision;
+    ImageTrace t;
+    at::Tensor x = embedTokens(v, pixels);
+    t.gridH = static_cast<int>(pixels.size(2)) / v.patchSize;
+    t.gridW = static_cast<int>(pixels.size(3)) / v.patchSize;
+    t.prefix = static_cast<int>(x.size(1)) - t.gridH * t.gridW;
+    t.residuals.push_back(x);
+    for (const Block& b : v.encoder.blocks) {
+        at::Tensor attn;
+        x = runBlock(b, v.encoder, x, at::Tensor(), nullptr, &attn);
+        t.residuals.push_back(x);
+        t.attention.push_back(attn);
+    }
+    return t;
+}
+
+at::Tensor finalTokens(const Model& model, const at::Tensor& residual) {
+    const VisionTower& v = model.vision;
+    const at::Tensor y = at::layer_norm(residual, {v.width}, v.normW, v.normB, v.normEps);
+    return v.proj.defined() ? at::matmul(y, v.proj) : y;
 }
 
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens) {

@@ -48,6 +48,18 @@ const DecompositionMaps& decompositionMaps(const Model& model, Convention conven
 VisionResult encodeImages(const Model& model, const at::Tensor& pixels);
 Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, const DecomposeOptions& options = {});
 
+// Everything token-level heatmaps need: the residual stream entering each block (and after the
+// last) and every block's full attention.
+struct ImageTrace {
+    std::vector<at::Tensor> residuals;  // L + 1 x [B, N, D]
+    std::vector<at::Tensor> attention;  // L x [B, H, N, N]
+    int gridH = 0, gridW = 0;
+    int prefix = 0;  // tokens before the patch tokens (class, distillation, registers)
+};
+ImageTrace traceImages(const Model& model, const at::Tensor& pixels);
+// The final norm and projection applied to every token of a residual [B, N, D] -> [B, N, E].
+at::Tensor finalTokens(const Model& model, const at::Tensor& residual);
+
 // tokens [T, S] int64 -> text embeddings [T, E] (unnormalised). CLIP only.
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens);
 

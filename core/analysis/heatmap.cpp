@@ -1,0 +1,197 @@
+#include "analysis/heatmap.h"
+
+#include "error.h"
+
+#include <opencv2/imgproc.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+namespace vitscope {
+
+namespace {
+
+// Class-row attention of one block computed from values alone (CLIP Surgery's path):
+// softmax(scale * V V^T) V, through the block's output projection. x: [B, N, D] block input.
+at::Tensor valueValueAttention(const Block& b, const Encoder& enc, const at::Tensor& x) {
+    const int64_t batch = x.size(0), n = x.size(1), d = x.size(2), h = enc.heads, dh = d / h;
+    const at::Tensor y = at::layer_norm(x, {d}, b.ln1W, b.ln1B, enc.eps);
+    const at::Tensor wv = b.qkvW.narrow(0, 2 * d, d), bv = b.qkvB.narrow(0, 2 * d, d);
+    const at::Tensor v = at::linear(y, wv, bv).view({batch, n, h, dh}).permute({0, 2, 1, 3});  // [B, H, N, dh]
+    const at::Tensor attn = at::softmax(at::matmul(v, v.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(dh))), -1);
+    at::Tensor o = at::linear(at::matmul(attn, v).permute({0, 2, 1, 3}).reshape({batch, n, d}), b.outW, b.outB);
+    if (b.ls1.defined()) o = o * b.ls1;
+    return o;
+}
+
+at::Tensor patchPart(const at::Tensor& perToken, const ImageTrace& t) {
+    return perToken.narrow(0, t.prefix, t.gridH * t.gridW).reshape({t.gridH, t.gridW});
+}
+
+at::Tensor toClip(const at::Tensor& x, const Aligner* aligner, bool bias) {
+    if (!aligner) return x;
+    const at::Tensor y = at::matmul(x.to(at::kCPU), aligner->weight);
+    return bias ? y + aligner->bias : y;
+}
+
+}  // namespace
+
+const char* heatmapMethodName(HeatmapMethod m) {
+    switch (m) {
+    case HeatmapMethod::Decomposition: return "decomposition";
+    case HeatmapMethod::Surgery: return "surgery";
+    case HeatmapMethod::Raw: return "raw";
+    case HeatmapMethod::Attention: return "attention";
+    case HeatmapMethod::Rollout: return "rollout";
+    }
+    return "?";
+}
+
+HeatmapMethod parseHeatmapMethod(const std::string& name) {
+    for (HeatmapMethod m : allHeatmapMethods())
+        if (name == heatmapMethodName(m)) return m;
+    throw InputError("--method " + name, "unknown heatmap method (decomposition, surgery, raw, attention, rollout)");
+}
+
+std::vector<HeatmapMethod> allHeatmapMethods() {
+    return {HeatmapMethod::Decomposition, HeatmapMethod::Surgery, HeatmapMethod::Raw, HeatmapMethod::Attention, HeatmapMethod::Rollout};
+}
+
+Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::Tensor& textIn, const HeatmapParams& params,
+                       const Aligner* aligner) {
+    if (pixels.dim() != 4 || pixels.size(0) != 1) throw InputError("pixels", "a heatmap takes one image [1, 3, S, S]");
+    const VisionTower& v = model.vision;
+    const int64_t e = aligner ? aligner->weight.size(1) : v.embedDim();
+    const bool needsText = params.method != HeatmapMethod::Attention && params.method != HeatmapMethod::Rollout;
+    if (needsText && (textIn.dim() != 1 || textIn.size(0) != e))
+        throw InputError("text", "expected a " + std::to_string(e) + "-dimensional text embedding (another CLIP model, or a missing aligner?)");
+    const at::Tensor text = needsText ? textIn.to(at::kCPU, at::kFloat) : at::Tensor();
+    if (params.referenceTexts.defined() && params.referenceTexts.size(1) != e)
+        throw InputError("reference texts", "embedding dim differs from the model's");
+    at::NoGradGuard noGrad;
+    const ImageTrace trace = traceImages(model, pixels);
+    const int L = v.layers(), H = v.heads();
+    at::Tensor scores;  // [N] over all tokens
+    switch (params.method) {
+    case HeatmapMethod::Decomposition: {
+        const Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
+        const at::Tensor heads = dec.heads[0];  // [L, H, N, E]
+        at::Tensor sum;
+        if (params.heads.empty()) {
+            sum = heads.sum(at::IntArrayRef{0, 1});
+        } else {
+            for (const auto& [l, h] : params.heads) {
+                if (l < 0 || l >= L || h < 0 || h >= H)
+                    throw InputError("head " + std::to_string(l) + "." + std::to_string(h), "is outside the model's " + std::to_string(L) + " x " +
+                                                                                             std::to_string(H) + " heads");
+                sum = sum.defined() ? sum + heads[l][h] : heads[l][h].clone();
+            }
+        }
+        const at::Tensor terms = toClip(sum.to(at::kCPU), aligner, false);  // [N, E]
+        at::Tensor direction = text;
+        if (params.referenceTexts.defined()) direction = text - params.referenceTexts.to(at::kFloat).mean(0);
+        scores = at::matmul(terms, direction);
+        break;
+    }
+    case HeatmapMethod::Raw: {
+        at::Tensor f = toClip(finalTokens(model, trace.residuals.back())[0].to(at::kCPU), aligner, true);
+        f = f / f.norm(2, 1, true).clamp_min(1e-12);
+        scores = at::matmul(f, text);
+        break;
+    }
+    case HeatmapMethod::Attention: scores = trace.attention.back()[0].select(1, 0).mean(0).to(at::kCPU); break;
+    case HeatmapMethod::Rollout: {
+        const int64_t n = trace.attention.front().size(2);
+        const at::Tensor eye = at::eye(n, trace.attention.front().options());
+        at::Tensor r = eye;
+        for (const at::Tensor& a : trace.attention) {
+            at::Tensor m = 0.5 * a[0].mean(0) + 0.5 * eye;
+            m = m / m.sum(1, true);
+            r = at::matmul(m, r);
+        }
+        scores = r[0].to(at::kCPU);
+        break;
+    }
+    case HeatmapMethod::Surgery: {
+        const int k = std::clamp(params.surgeryBlocks, 1, L);
+        at::Tensor xs = trace.residuals[static_cast<std::size_t>(L - k)];
+        for (int l = L - k; l < L; ++l)
+            xs = xs + valueValueAttention(v.encoder.blocks[static_cast<std::size_t>(l)], v.encoder, trace.residuals[static_cast<std::size_t>(l)]);
+        at::Tensor f = toClip(finalTokens(model, xs)[0].to(at::kCPU), aligner, true);
+        f = f / f.norm(2, 1, true).clamp_min(1e-12);  // [N, E]
+        if (params.referenceTexts.defined()) {
+            const at::Tensor g = at::cat({text.unsqueeze(0), params.referenceTexts.to(at::kFloat)});  // [T, E]
+            at::Tensor cls = toClip(finalTokens(model, trace.residuals.back())[0][0].to(at::kCPU), aligner, true);
+            cls = cls / cls.norm().clamp_min(1e-12);
+            at::Tensor w = at::softmax(2.0 * at::matmul(g, cls), 0);
+            w = w / w.mean();
+            const at::Tensor s = at::matmul(f, g.t()) * w;  // [N, T]
+            scores = s.select(1, 0) - s.mean(1);
+        } else if (params.redundantText.defined()) {
+            scores = at::matmul(f, text) - at::matmul(f, params.redundantText.to(at::kFloat));
+        } else {
+            scores = at::matmul(f, text);
+        }
+        break;
+    }
+    }
+    Heatmap out;
+    out.patches = patchPart(scores.contiguous(), trace).contiguous();
+    const int64_t s = pixels.size(2), w = pixels.size(3);
+    out.pixels = at::upsample_bilinear2d(out.patches.view({1, 1, trace.gridH, trace.gridW}), {s, w}, false)[0][0].contiguous();
+    return out;
+}
+
+Colormap parseColormap(const std::string& name) {
+    if (name == "viridis") return Colormap::Viridis;
+    if (name == "inferno") return Colormap::Inferno;
+    if (name == "jet") return Colormap::Jet;
+    if (name == "turbo") return Colormap::Turbo;
+    throw InputError("--colormap " + name, "unknown colormap (viridis, inferno, jet, turbo)");
+}
+
+cv::Mat renderOverlay(const cv::Mat& cropRgb, const at::Tensor& map, double opacity, Colormap colormap, int scale,
+                      const std::string& title) {
+    if (cropRgb.empty() || cropRgb.type() != CV_8UC3) throw InputError("overlay", "needs an 8-bit RGB image");
+    if (map.dim() != 2 || map.size(0) != cropRgb.rows || map.size(1) != cropRgb.cols)
+        throw InputError("overlay", "map size differs from the image");
+    const at::Tensor m = map.to(at::kCPU, at::kFloat).contiguous();
+    const double lo = m.min().item<double>(), hi = m.max().item<double>();
+    const at::Tensor unit = (hi > lo ? (m - lo) / (hi - lo) : at::zeros_like(m)).mul(255.0).round().to(at::kByte).contiguous();
+    cv::Mat gray(cropRgb.rows, cropRgb.cols, CV_8UC1, unit.data_ptr());
+    const int cmap = colormap == Colormap::Viridis ? cv::COLORMAP_VIRIDIS
+                     : colormap == Colormap::Inferno ? cv::COLORMAP_INFERNO
+                     : colormap == Colormap::Jet     ? cv::COLORMAP_JET
+                                                     : cv::COLORMAP_TURBO;
+    cv::Mat colored, bgr;
+    cv::applyColorMap(gray, colored, cmap);
+    cv::cvtColor(cropRgb, bgr, cv::COLOR_RGB2BGR);
+    cv::Mat blended;
+    cv::addWeighted(bgr, 1.0 - opacity, colored, opacity, 0.0, blended);
+    scale = std::clamp(scale, 1, 16);
+    if (scale > 1) cv::resize(blended, blended, {}, scale, scale, cv::INTER_LINEAR);
+    // Canvas: title band on top, colorbar with its value range on the right.
+    const int band = title.empty() ? 8 : 24, barW = 14, labelW = 64;
+    cv::Mat canvas(blended.rows + band + 8, blended.cols + 8 + barW + labelW, CV_8UC3, cv::Scalar(255, 255, 255));
+    blended.copyTo(canvas(cv::Rect(0, band, blended.cols, blended.rows)));
+    cv::Mat ramp(blended.rows, 1, CV_8UC1);
+    for (int y = 0; y < ramp.rows; ++y) ramp.at<uint8_t>(y, 0) = static_cast<uint8_t>(255 - (255 * y) / std::max(1, ramp.rows - 1));
+    cv::Mat rampColored;
+    cv::applyColorMap(ramp, rampColored, cmap);
+    cv::resize(rampColored, rampColored, {barW, blended.rows}, 0, 0, cv::INTER_NEAREST);
+    const int barX = blended.cols + 8;
+    rampColored.copyTo(canvas(cv::Rect(barX, band, barW, blended.rows)));
+    cv::rectangle(canvas, cv::Rect(barX, band, barW, blended.rows), cv::Scalar(80, 80, 80), 1);
+    auto label = [&](double value, int y) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.3g", value);
+        cv::putText(canvas, buf, {barX + barW + 4, y}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(30, 30, 30), 1, cv::LINE_AA);
+    };
+    label(hi, band + 10);
+    label(lo, band + blended.rows - 2);
+    if (!title.empty())
+        cv::putText(canvas, title, {2, 16}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(20, 20, 20), 1, cv::LINE_AA);
+    return canvas;
+}
+
+}  // namespace vitscope

@@ -1,0 +1,45 @@
+#pragma once
+// Token-importance heatmaps for a text over one image (design.md, "Heatmaps" and "CLIP Surgery"):
+// the decomposition's per-token terms, CLIP Surgery, and the baselines (raw patch-text
+// similarity, last-layer class-token attention, attention rollout).
+#include "analysis/alignment.h"
+#include "analysis/components.h"
+#include "model/forward.h"
+
+#include <opencv2/core.hpp>
+
+namespace vitscope {
+
+enum class HeatmapMethod { Decomposition, Surgery, Raw, Attention, Rollout };
+const char* heatmapMethodName(HeatmapMethod m);
+HeatmapMethod parseHeatmapMethod(const std::string& name);  // throws InputError
+std::vector<HeatmapMethod> allHeatmapMethods();
+
+struct HeatmapParams {
+    HeatmapMethod method = HeatmapMethod::Decomposition;
+    // Decomposition: heads / MLPs to sum (empty: every head of every layer). Names as in
+    // components.h ("L.H", "mlp.L" are accepted; MLP terms have no token split and are ignored).
+    std::vector<std::pair<int, int>> heads;  // (layer, head)
+    at::Tensor referenceTexts;               // [R, E] unit rows, optional: subtract their mean score
+    int surgeryBlocks = 6;                   // CLIP Surgery: the last k blocks (clamped to the model)
+    at::Tensor redundantText;                // [E] Surgery with one text: the empty prompt's embedding
+};
+
+struct Heatmap {
+    at::Tensor patches;  // [gh, gw] float32 raw scores (higher = more of the text)
+    at::Tensor pixels;   // [S, S] bilinear upsampling of `patches` to the model's input
+};
+
+// pixels [1, 3, S, S] preprocessed; text [E] unit-norm in the model's (aligned) output space.
+// `aligner` maps a non-CLIP model's terms into CLIP space (decomposition and raw only).
+Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::Tensor& text, const HeatmapParams& params,
+                       const Aligner* aligner = nullptr);
+
+enum class Colormap { Viridis, Inferno, Jet, Turbo };
+Colormap parseColormap(const std::string& name);  // throws InputError
+// The crop (8-bit RGB) with the map blended on top and a colorbar with the min / max values at
+// the right; `scale` enlarges small inputs (e.g. 64 px) for legibility. Returns 8-bit BGR.
+cv::Mat renderOverlay(const cv::Mat& cropRgb, const at::Tensor& map, double opacity, Colormap colormap, int scale,
+                      const std::string& title);
+
+}  // namespace vitscope
