@@ -1,0 +1,146 @@
+// Heatmaps: linearity of the decomposition map over heads and reference texts, attention and
+// rollout as distributions, the overlay's layout, bad input; localisation metrics on hand-made
+// cases; and on the bundled shapes-clip model, that decomposition and CLIP Surgery localise the
+// object far better than raw patch-text similarity (ground-truth masks).
+#include "analysis/heatmap.h"
+#include "analysis/localisation.h"
+#include "analysis/text_embed.h"
+#include "error.h"
+#include "image/preprocess.h"
+#include "model/loader.h"
+#include "shapes/world.h"
+#include "shapes/zero_shot.h"
+#include "test_util.h"
+
+#include <QtTest/QtTest>
+
+using namespace vitscope;
+using vitscope::test::maxAbsDiff;
+
+class TestHeatmap : public QObject {
+    Q_OBJECT
+
+private:
+    Model m_model;
+    std::unique_ptr<TextEncoder> m_text;
+
+    at::Tensor scenePixels(uint64_t index, shapes::Scene* out = nullptr) {
+        shapes::Scene s = shapes::generateScene(99, index, {});
+        const at::Tensor px = shapes::scenesToPixels({s}, m_model.preprocess);
+        if (out) *out = s;
+        return px;
+    }
+
+private slots:
+    void initTestCase() {
+        m_model = loadModel(test::source("models/shapes-clip"));
+        m_text = std::make_unique<TextEncoder>(m_model);
+    }
+
+    void decompositionMapIsLinear() {
+        const at::Tensor px = scenePixels(1);
+        const at::Tensor t = m_text->encode({"a red object"})[0];
+        HeatmapParams p;
+        const Heatmap all = computeHeatmap(m_model, px, t, p);
+        QCOMPARE(all.patches.sizes().vec(), (std::vector<int64_t>{8, 8}));
+        QCOMPARE(all.pixels.sizes().vec(), (std::vector<int64_t>{64, 64}));
+        at::Tensor sum = at::zeros({8, 8});
+        for (int l = 0; l < 4; ++l)
+            for (int h = 0; h < 4; ++h) {
+                p.heads = {{l, h}};
+                sum += computeHeatmap(m_model, px, t, p).patches;
+            }
+        QVERIFY(maxAbsDiff(sum, all.patches) < 1e-5);
+        // Reference texts: the map of t minus the mean map of the references.
+        const at::Tensor refs = m_text->encode({"a blue object", "a green object"});
+        p.heads = {{3, 1}, {2, 0}};
+        HeatmapParams withRefs = p;
+        withRefs.referenceTexts = refs;
+        const at::Tensor a = computeHeatmap(m_model, px, t, withRefs).patches;
+        const at::Tensor b = computeHeatmap(m_model, px, t, p).patches -
+                             0.5 * (computeHeatmap(m_model, px, refs[0], p).patches + computeHeatmap(m_model, px, refs[1], p).patches);
+        QVERIFY(maxAbsDiff(a, b) < 1e-5);
+    }
+
+    void attentionMapsAreDistributions() {
+        const at::Tensor px = scenePixels(2);
+        const at::Tensor none;
+        for (HeatmapMethod m : {HeatmapMethod::Attention, HeatmapMethod::Rollout}) {
+            HeatmapParams p;
+            p.method = m;
+            const Heatmap map = computeHeatmap(m_model, px, none, p);
+            QVERIFY(map.patches.min().item<double>() >= 0);
+            const double total = map.patches.sum().item<double>();
+            QVERIFY2(total > 0 && total <= 1.0 + 1e-5, qPrintable(QString::number(total)));
+        }
+    }
+
+    void badInput() {
+        const at::Tensor px = scenePixels(3);
+        HeatmapParams p;
+        QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(m_model, px, at::ones({7}), p));
+        QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(m_model, at::cat({px, px}), m_text->encode({"a circle"})[0], p));
+        p.heads = {{4, 0}};
+        QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(m_model, px, m_text->encode({"a circle"})[0], p));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseHeatmapMethod("gradcam"));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseColormap("rainbow"));
+    }
+
+    void overlayLayout() {
+        shapes::Scene s;
+        const at::Tensor px = scenePixels(4, &s);
+        const cv::Mat& rgb = s.image;  // scenes are RGB
+        const Heatmap map = computeHeatmap(m_model, px, m_text->encode({"a circle"})[0], {});
+        const cv::Mat png = renderOverlay(cropForModel(rgb, m_model.preprocess), map.pixels, 0.5, Colormap::Viridis, 4, "a circle");
+        QCOMPARE(png.rows, 64 * 4 + 24 + 8);
+        QCOMPARE(png.cols, 64 * 4 + 8 + 14 + 64);
+        QCOMPARE(png.type(), CV_8UC3);
+    }
+
+    void localisationMetrics() {
+        QVERIFY(std::abs(averagePrecision(at::tensor({0.9, 0.8, 0.7, 0.6}), at::tensor({1, 0, 1, 0})) - (1.0 + 2.0 / 3.0) / 2) < 1e-9);
+        QVERIFY(std::abs(averagePrecision(at::tensor({0.1, 0.8, 0.7}), at::tensor({0, 1, 1})) - 1.0) < 1e-9);
+        at::Tensor mask = at::zeros({10, 10}, at::kByte);
+        mask.narrow(0, 2, 3).narrow(1, 2, 3).fill_(1);
+        LocalisationMeter perfect, inverted;
+        perfect.add(mask.to(at::kFloat), mask);
+        inverted.add(1.0 - mask.to(at::kFloat), mask);
+        inverted.add(at::zeros({10, 10}), at::zeros({10, 10}, at::kByte));  // no object: skipped
+        QCOMPARE(perfect.pixelAccuracy(), 1.0);
+        QCOMPARE(perfect.meanIoU(), 1.0);
+        QCOMPARE(perfect.meanAveragePrecision(), 1.0);
+        QCOMPARE(perfect.pointingGame(), 1.0);
+        QCOMPARE(inverted.images(), int64_t(1));
+        QCOMPARE(inverted.pointingGame(), 0.0);
+        QCOMPARE(inverted.pixelAccuracy(), 0.0);
+        QVERIFY(std::abs(inverted.meanAveragePrecision() - 9.0 / 100.0) < 0.05);  // near the object share
+        QVERIFY_THROWS_EXCEPTION(InputError, perfect.add(at::zeros({3, 3}), mask));
+    }
+
+    // Ground truth on the bundled model: the object's color prompt localises the object.
+    void decompositionAndSurgeryBeatRawOnShapes() {
+        const std::vector<HeatmapMethod> methods{HeatmapMethod::Decomposition, HeatmapMethod::Surgery, HeatmapMethod::Raw};
+        std::vector<LocalisationMeter> meters(methods.size());
+        const at::Tensor redundant = m_text->encode({""})[0];
+        for (uint64_t i = 0; i < 60; ++i) {
+            shapes::Scene s;
+            const at::Tensor px = scenePixels(100 + i, &s);
+            const std::string color = shapes::attributeValues(shapes::Attribute::Color)[static_cast<std::size_t>(s.labels.value(shapes::Attribute::Color))];
+            const at::Tensor t = m_text->encode({"a " + color + " object"})[0];
+            const at::Tensor mask = at::from_blob(s.mask.data, {s.mask.rows, s.mask.cols}, at::kByte).clone();
+            for (std::size_t m = 0; m < methods.size(); ++m) {
+                HeatmapParams p;
+                p.method = methods[m];
+                p.redundantText = redundant;
+                meters[m].add(computeHeatmap(m_model, px, t, p).pixels, mask);
+            }
+        }
+        qInfo("mIoU decomposition %.3f surgery %.3f raw %.3f", meters[0].meanIoU(), meters[1].meanIoU(), meters[2].meanIoU());
+        QVERIFY(meters[0].meanIoU() > meters[2].meanIoU() + 0.2);
+        QVERIFY(meters[1].meanIoU() > meters[2].meanIoU() + 0.1);
+        QVERIFY(meters[0].pointingGame() > 0.7);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestHeatmap)
+#include "test_heatmap.moc"
