@@ -1,5 +1,6 @@
 #include "analysis_commands.h"
 
+#include "analysis/ablation.h"
 #include "analysis/cache.h"
 #include "analysis/components.h"
 #include "analysis/heatmap.h"
@@ -495,6 +496,126 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     }
 }
 
+// ---- ablate ----
+
+struct AblateOptions {
+    CacheOptions cache;
+    std::string reference, labels, labelColumn = "label", classes, groupColumns, heads, spurious, core, out;
+    bool discover = false;
+    int top = 3;
+};
+
+// A file of lines, or a comma-separated list given inline.
+std::vector<std::string> textsOrFile(const std::string& arg) {
+    std::error_code ec;
+    if (fs::is_regular_file(arg, ec)) return readTextList(arg);
+    std::vector<std::string> out;
+    std::stringstream ss(arg);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        item.erase(0, item.find_first_not_of(' '));
+        item.erase(item.find_last_not_of(' ') + 1);
+        if (!item.empty()) out.push_back(item);
+    }
+    if (out.empty()) throw InputError(arg, "names no texts");
+    return out;
+}
+
+ojson reportJson(const AccuracyReport& r) {
+    ojson j;
+    j["accuracy"] = r.accuracy;
+    j["worst_group"] = r.worstGroup;
+    j["worst_group_name"] = r.worstGroupName;
+    ojson groups = ojson::object();
+    for (const auto& [g, acc] : r.groupAccuracy) groups[g] = {{"accuracy", acc}, {"count", r.groupCount.at(g)}};
+    j["groups"] = groups;
+    return j;
+}
+
+void runAblate(const AblateOptions& o) {
+    OpenCache c = openCache(o.cache, true);
+    CacheOptions refOptions = o.cache;
+    refOptions.cache = o.reference;
+    OpenCache ref = openCache(refOptions, false);
+    // Classes: "label<TAB>prompt" lines; several prompts may vote for one label.
+    ZeroShotClassifier classifier;
+    std::vector<std::string> classNames, prompts;
+    for (const std::string& line : readTextList(o.classes)) {
+        const std::size_t tab = line.find('\t');
+        if (tab == std::string::npos) throw FormatError(o.classes, "line '" + line + "' is not label<TAB>prompt");
+        const std::string label = line.substr(0, tab);
+        auto it = std::find(classNames.begin(), classNames.end(), label);
+        if (it == classNames.end()) it = classNames.insert(classNames.end(), label);
+        classifier.promptClass.push_back(static_cast<int>(it - classNames.begin()));
+        prompts.push_back(line.substr(tab + 1));
+    }
+    classifier.prompts = c.text->encode(prompts);
+    // Labels of the scored rows, matched by path.
+    const std::vector<std::map<std::string, std::string>> rows = readLabels(o.labels);
+    std::map<std::string, const std::map<std::string, std::string>*> byPath;
+    const fs::path base = fs::path(o.labels).parent_path();
+    for (const auto& row : rows) {
+        const auto f = row.find("file");
+        if (f == row.end()) throw FormatError(o.labels, "has no file column");
+        byPath[fs::weakly_canonical(base / f->second).string()] = &row;
+    }
+    std::vector<std::string> groupCols;
+    if (!o.groupColumns.empty()) groupCols = textsOrFile(o.groupColumns);
+    RowLabels labels;
+    for (const std::string& p : c.cache->paths()) {
+        const auto it = byPath.find(fs::weakly_canonical(p).string());
+        if (it == byPath.end()) throw InputError(o.labels, "has no row for cached image " + p);
+        const auto& row = *it->second;
+        const auto v = row.find(o.labelColumn);
+        if (v == row.end()) throw InputError(o.labels, "has no column '" + o.labelColumn + "' (--label-column)");
+        const auto k = std::find(classNames.begin(), classNames.end(), v->second);
+        if (k == classNames.end()) throw InputError(o.classes, "has no prompt for label '" + v->second + "'");
+        labels.label.push_back(static_cast<int>(k - classNames.begin()));
+        if (!groupCols.empty()) {
+            std::string g;
+            for (const std::string& col : groupCols) {
+                const auto gv = row.find(col);
+                if (gv == row.end()) throw InputError(o.labels, "has no column '" + col + "' (--group-columns)");
+                g += (g.empty() ? "" : "/") + gv->second;
+            }
+            labels.group.push_back(g);
+        }
+    }
+    std::vector<Component> components;
+    ojson j;
+    if (o.discover) {
+        if (o.spurious.empty() || o.core.empty()) throw InputError("--discover-spurious", "needs --spurious and --core descriptions");
+        const auto found = discoverSpuriousHeads(*ref.view, c.text->encode(textsOrFile(o.spurious)), c.text->encode(textsOrFile(o.core)), o.top);
+        ojson d = ojson::array();
+        for (const ComponentScore& s : found) {
+            components.push_back(s.component);
+            d.push_back({{"head", s.component.name()}, {"score_difference", s.score}});
+        }
+        j["discovered"] = d;
+    } else {
+        if (o.heads.empty()) throw InputError("ablate", "give --heads L.H,... or --discover-spurious");
+        components = c.view->parseList(o.heads);
+    }
+    const AblationResult r = runAblation(*c.view, *ref.view, classifier, labels, components);
+    ojson names = ojson::array();
+    for (const Component& k : r.ablated) names.push_back(k.name());
+    j["ablated"] = names;
+    j["before"] = reportJson(r.before);
+    j["after"] = reportJson(r.after);
+    j["cache"] = o.cache.cache;
+    j["reference"] = o.reference;
+    writeFileAtomic(o.out, j.dump(1) + "\n");
+    std::printf("ablated %s (means from %s)\n", names.dump().c_str(), o.reference.c_str());
+    std::printf("%-24s %9s %9s\n", "", "before", "after");
+    std::printf("%-24s %8.2f%% %8.2f%%\n", "accuracy", 100 * r.before.accuracy, 100 * r.after.accuracy);
+    std::printf("%-24s %8.2f%% %8.2f%%\n", "worst group", 100 * r.before.worstGroup, 100 * r.after.worstGroup);
+    for (const auto& [g, acc] : r.before.groupAccuracy)
+        if (!g.empty())
+            std::printf("  %-22s %8.2f%% %8.2f%%  (%lld images)\n", g.c_str(), 100 * acc, 100 * r.after.groupAccuracy.at(g),
+                        static_cast<long long>(r.before.groupCount.at(g)));
+    std::cout << o.out << "\n";
+}
+
 }  // namespace
 
 void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -574,6 +695,23 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--count", o->count, "Only the first N images (0: all)")->capture_default_str();
         sub->add_option("--out", o->out, "Also write the table as CSV");
         sub->callback([&actions, o] { actions.push_back([o] { runEvaluateHeatmaps(*o); }); });
+    }
+    {
+        auto o = std::make_shared<AblateOptions>();
+        auto* sub = app.add_subcommand("ablate", "Mean-ablate components and report zero-shot accuracy per group, before and after");
+        addCacheOptions(sub, o->cache);
+        sub->add_option("--reference", o->reference, "Cache of another split of the same model: the means come from it")->required();
+        sub->add_option("--labels", o->labels, "labels.csv with a file column (paths relative to its folder)")->required();
+        sub->add_option("--label-column", o->labelColumn, "Column holding the class")->capture_default_str();
+        sub->add_option("--classes", o->classes, "label<TAB>prompt lines (several prompts may vote for a label)")->required();
+        sub->add_option("--group-columns", o->groupColumns, "Columns whose values form the groups, e.g. group,background");
+        sub->add_option("--heads", o->heads, "Components to ablate: L.H,mlp.L,...");
+        sub->add_flag("--discover-spurious", o->discover, "Ablate the top heads by score(spurious) - score(core) on the reference");
+        sub->add_option("--spurious", o->spurious, "Spurious descriptions: a file or a comma list");
+        sub->add_option("--core", o->core, "Core descriptions: a file or a comma list");
+        sub->add_option("--top", o->top, "Heads discovered")->capture_default_str();
+        sub->add_option("--out", o->out, "Output result.json")->required();
+        sub->callback([&actions, o] { actions.push_back([o] { runAblate(*o); }); });
     }
 }
 

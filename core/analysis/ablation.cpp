@@ -1,0 +1,69 @@
+#include "analysis/ablation.h"
+
+#include "error.h"
+
+#include <algorithm>
+
+namespace vitscope {
+
+AccuracyReport scoreOutputs(const at::Tensor& outputs, const ZeroShotClassifier& classifier, const RowLabels& labels) {
+    const int64_t n = outputs.size(0);
+    if (static_cast<int64_t>(labels.label.size()) != n) throw InputError("labels", "count differs from the cache's rows");
+    if (classifier.prompts.size(0) != static_cast<int64_t>(classifier.promptClass.size()) || classifier.prompts.size(0) == 0)
+        throw InputError("classes", "no prompts, or prompts without a class");
+    const at::Tensor x = outputs / outputs.norm(2, 1, true).clamp_min(1e-12);
+    const at::Tensor best = at::matmul(x, classifier.prompts.t()).argmax(1).contiguous();
+    const int64_t* b = best.data_ptr<int64_t>();
+    AccuracyReport r;
+    std::map<std::string, int64_t> correct;
+    int64_t total = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const bool ok = classifier.promptClass[static_cast<std::size_t>(b[i])] == labels.label[static_cast<std::size_t>(i)];
+        total += ok;
+        const std::string g = labels.group.empty() ? "" : labels.group[static_cast<std::size_t>(i)];
+        correct[g] += ok;
+        r.groupCount[g] += 1;
+    }
+    r.accuracy = static_cast<double>(total) / std::max<int64_t>(1, n);
+    r.worstGroup = 2;
+    for (const auto& [g, count] : r.groupCount) {
+        const double acc = static_cast<double>(correct[g]) / count;
+        r.groupAccuracy[g] = acc;
+        if (acc < r.worstGroup) r.worstGroup = acc, r.worstGroupName = g;
+    }
+    return r;
+}
+
+AblationResult runAblation(const CacheView& scored, const CacheView& reference, const ZeroShotClassifier& classifier,
+                           const RowLabels& labels, const std::vector<Component>& components) {
+    if (scored.cache().fingerprint() != reference.cache().fingerprint())
+        throw InputError(reference.cache().dir(), "is a cache of another model than " + scored.cache().dir() +
+                                                      "; the reference split must come from the same model");
+    if (scored.cache().dir() == reference.cache().dir())
+        throw InputError(reference.cache().dir(), "is the scored cache itself; means must come from another split");
+    at::NoGradGuard noGrad;
+    at::Tensor out = scored.output();
+    AblationResult r;
+    r.before = scoreOutputs(out, classifier, labels);
+    for (const Component& c : components) {
+        out = out - scored.terms(c) + reference.terms(c).mean(0, true);
+    }
+    r.after = scoreOutputs(out, classifier, labels);
+    r.ablated = components;
+    return r;
+}
+
+std::vector<ComponentScore> discoverSpuriousHeads(const CacheView& reference, const at::Tensor& spurious, const at::Tensor& core, int k) {
+    if (k < 1) throw InputError("--top", "must be at least 1");
+    const std::vector<ComponentScore> s = rankComponents(reference, spurious, reference.heads(), {});
+    const std::vector<ComponentScore> c = rankComponents(reference, core, reference.heads(), {});
+    std::vector<ComponentScore> diff;
+    for (const ComponentScore& a : s)
+        for (const ComponentScore& b : c)
+            if (a.component == b.component) diff.push_back({a.component, a.score - b.score});
+    std::stable_sort(diff.begin(), diff.end(), [](const ComponentScore& a, const ComponentScore& b) { return a.score > b.score; });
+    if (static_cast<int>(diff.size()) > k) diff.resize(static_cast<std::size_t>(k));
+    return diff;
+}
+
+}  // namespace vitscope

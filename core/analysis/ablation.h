@@ -1,0 +1,52 @@
+#pragma once
+// Mean-ablation of components with instant accuracy (design.md, "Ablation"): each chosen term is
+// replaced by its mean over a reference split (never the scored one), the output is recomputed
+// by summation, and zero-shot accuracy and per-group accuracy are reported before and after.
+#include "analysis/components.h"
+#include "analysis/property.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vitscope {
+
+// Zero-shot classifier: prompts [P, E] (unit rows), each voting for class promptClass[p]; an
+// image's predicted class is that of its most similar prompt.
+struct ZeroShotClassifier {
+    at::Tensor prompts;
+    std::vector<int> promptClass;
+};
+
+// Ground truth of the scored cache's rows.
+struct RowLabels {
+    std::vector<int> label;        // class per row
+    std::vector<std::string> group;  // group key per row ("" when groups are not used)
+};
+
+struct AccuracyReport {
+    double accuracy = 0;
+    std::map<std::string, double> groupAccuracy;
+    std::map<std::string, int64_t> groupCount;
+    double worstGroup = 0;  // lowest group accuracy (= accuracy without groups)
+    std::string worstGroupName;
+};
+
+struct AblationResult {
+    AccuracyReport before, after;
+    std::vector<Component> ablated;
+};
+
+// Accuracy of the classifier on outputs [N, E].
+AccuracyReport scoreOutputs(const at::Tensor& outputs, const ZeroShotClassifier& classifier, const RowLabels& labels);
+
+// Ablates `components` of `scored` with means from `reference` (the same model's cache of
+// another split). Throws InputError when the two caches come from different models.
+AblationResult runAblation(const CacheView& scored, const CacheView& reference, const ZeroShotClassifier& classifier,
+                           const RowLabels& labels, const std::vector<Component>& components);
+
+// Spurious-head discovery: heads ranked by score(spurious descriptions) - score(core
+// descriptions), computed on `reference`; the top `k` returned with their score differences.
+std::vector<ComponentScore> discoverSpuriousHeads(const CacheView& reference, const at::Tensor& spurious, const at::Tensor& core, int k);
+
+}  // namespace vitscope
