@@ -4,6 +4,7 @@
 #include "test_util.h"
 
 #include <QtTest/QtTest>
+#include <opencv2/imgcodecs.hpp>
 #include <nlohmann/json.hpp>
 
 using namespace vitscope;
@@ -139,6 +140,87 @@ private slots:
         const QString err = r.err.trimmed();
         QVERIFY2(!err.isEmpty() && !err.contains('\n'), qPrintable(err));
         QVERIFY2(err.contains(expected), qPrintable(err));
+    }
+
+    // The analysis commands end to end on the bundled model and a generated world.
+    void analysisCommands() {
+        const QString clip = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip";
+        const QString world = path("world"), cache = path("cache");
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "24", "--seed", "8"}).code, 0);
+        Run r = cli({"cache", "build", "--model", clip, "--images", world + "/images", "--out", cache, "--batch", "10"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(r.out.contains("24 images cached"));
+        r = cli({"cache", "build", "--model", clip, "--images", world + "/images", "--out", cache});
+        QVERIFY2(r.code == 0 && r.out.contains("already complete"), qPrintable(r.out + r.err));
+
+        const QString pool = QString(VITSCOPE_SOURCE_DIR) + "/resources/shapes/text_pool.txt";
+        r = cli({"textspan", "--cache", cache, "--texts", pool, "--per-head", "3", "--out", path("heads.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto heads = nlohmann::json::parse(readFileText(path("heads.json").toStdString()));
+        QCOMPARE(heads["heads"].size(), std::size_t(16));
+        QCOMPARE(heads["heads"][0]["texts"].size(), std::size_t(3));
+        QVERIFY(heads["heads"][0]["texts"][2]["cumulative"].get<double>() <= 1.0);
+
+        r = cli({"rank", "--cache", cache, "--property", "color", "--out", path("rank.csv")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const QString csv = QString::fromStdString(readFileText(path("rank.csv").toStdString()));
+        QCOMPARE(csv.count('\n'), 1 + 16 + 4 + 1);
+        QVERIFY(csv.startsWith("rank,component,layer,head,score\n1,"));
+
+        r = cli({"retrieve", "--cache", cache, "--text", "a red object", "--heads", "3.1,3.2", "--top", "5", "--out", path("ret.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto ret = nlohmann::json::parse(readFileText(path("ret.json").toStdString()));
+        QCOMPARE(ret["global"].size(), std::size_t(5));
+        QCOMPARE(ret["restricted"].size(), std::size_t(5));
+        r = cli({"retrieve", "--cache", cache, "--image", world + "/images/000003.png", "--property", "color", "--top", "3", "--out", path("ret2.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto ret2 = nlohmann::json::parse(readFileText(path("ret2.json").toStdString()));
+        QVERIFY(ret2["global"][0]["path"].get<std::string>().find("000003.png") != std::string::npos);
+
+        r = cli({"heatmap", "--model", clip, "--image", world + "/images/000001.png", "--text", "a red object", "--method", "surgery",
+                 "--out", path("map.png"), "--npy", path("map.npy")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const cv::Mat png = cv::imread(path("map.png").toStdString());
+        QVERIFY(png.cols > 384 && png.rows > 384);
+        QCOMPARE(readNpyTensor(path("map.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{8, 8}));
+
+        r = cli({"evaluate-heatmaps", "--model", clip, "--dataset", world, "--count", "8", "--prompt", "a {color} object", "--out", path("eval.csv")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        for (const char* m : {"decomposition", "surgery", "raw", "attention", "rollout"}) QVERIFY(r.out.contains(m));
+
+        // Ablation on the spurious split, means from a training split.
+        const QString train = path("sp-train"), test = path("sp-test");
+        QCOMPARE(cli({"shapes", "generate", "--out", train, "--count", "20", "--seed", "9", "--split", "spurious-train"}).code, 0);
+        QCOMPARE(cli({"shapes", "generate", "--out", test, "--count", "20", "--seed", "10", "--split", "spurious-test"}).code, 0);
+        QCOMPARE(cli({"cache", "build", "--model", clip, "--images", train + "/images", "--out", path("c-train")}).code, 0);
+        QCOMPARE(cli({"cache", "build", "--model", clip, "--images", test + "/images", "--out", path("c-test")}).code, 0);
+        writeFileAtomic(path("groups.tsv").toStdString(), std::string("0\ta circle\n0\ta square\n0\ta hexagon\n0\ta heart\n1\ta triangle\n1\ta diamond\n1\ta star\n1\ta cross\n"));
+        r = cli({"ablate", "--cache", path("c-test"), "--reference", path("c-train"), "--labels", test + "/labels.csv", "--label-column", "group",
+                 "--classes", path("groups.tsv"), "--group-columns", "group,background", "--discover-spurious", "--spurious",
+                 "an object on a grass background,an object on a water background", "--core", "a circle,a star", "--top", "2", "--out", path("abl.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto abl = nlohmann::json::parse(readFileText(path("abl.json").toStdString()));
+        QCOMPARE(abl["ablated"].size(), std::size_t(2));
+        QVERIFY(abl["before"]["groups"].contains("0/grass"));
+        QVERIFY(abl["after"]["worst_group"].get<double>() <= abl["after"]["accuracy"].get<double>());
+
+        // Bad input: one line, exit 2, naming the problem.
+        auto fails = [&](const QStringList& args, const QString& expected) {
+            const Run bad = cli(args);
+            QCOMPARE(bad.code, 2);
+            QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains(expected), qPrintable(bad.err));
+        };
+        fails({"retrieve", "--cache", cache, "--text", "a red object", "--heads", "9.9", "--out", path("x.json")}, "9.9");
+        writeFileAtomic(path("empty.txt").toStdString(), std::string("\n# nothing\n"));
+        fails({"textspan", "--cache", cache, "--texts", path("empty.txt"), "--out", path("x.json")}, "holds no texts");
+        fails({"textspan", "--cache", cache, "--model", q(oracle("clip-tiny/open_clip")), "--texts", pool, "--out", path("x.json")}, "another model");
+        fails({"heatmap", "--model", clip, "--image", path("empty.txt"), "--text", "a circle", "--out", path("x.png")}, "empty.txt");
+        fails({"heatmap", "--model", clip, "--image", world + "/images/000001.png", "--text", "a circle", "--method", "gradcam", "--out", path("x.png")}, "gradcam");
+        fails({"ablate", "--cache", cache, "--reference", cache, "--labels", world + "/labels.csv", "--label-column", "group", "--classes",
+               path("groups.tsv"), "--heads", "3.1", "--out", path("x.json")}, "");
+        QFile::copy(cache + "/manifest.json", path("manifest-backup.json"));
+        writeFileAtomic((cache + "/manifest.json").toStdString(), std::string("{broken"));
+        fails({"rank", "--cache", cache, "--property", "color", "--out", path("x.csv")}, "manifest.json");
     }
 
     void demoRunsWithoutDownloads() {
