@@ -20,6 +20,7 @@
 #include <QtTest/QtTest>
 
 #include <filesystem>
+#include <set>
 #include <fstream>
 
 using namespace vitscope;
@@ -359,6 +360,21 @@ private slots:
         const at::Tensor want = single.mean(0) / single.mean(0).norm();
         QVERIFY(maxAbsDiff(ens[0], want) < 1e-5);
         QVERIFY_THROWS_EXCEPTION(InputError, encoder.encodeEnsemble({"red"}, {"no slot"}));
+        // Class names from an ImageNet-style folder.
+        for (const char* c : {"n01_tabby-cat", "golden_retriever", "ant"}) fs::create_directories(dir.path().toStdString() + "/classes/" + c);
+        writeFileAtomic(dir.path().toStdString() + "/classes/readme.txt", std::string("not a class"));
+        QCOMPARE(classNamesFromFolders(dir.path().toStdString() + "/classes"),
+                 (std::vector<std::string>{"ant", "golden retriever", "n01 tabby cat"}));
+        QVERIFY_THROWS_EXCEPTION(InputError, classNamesFromFolders(dir.path().toStdString() + "/classes/ant"));
+    }
+
+    void shippedTextResources() {
+        const std::vector<std::string> pool = readTextList(test::source("resources/general/descriptions.txt"));
+        QVERIFY(pool.size() >= 2000);
+        QCOMPARE(std::set<std::string>(pool.begin(), pool.end()).size(), pool.size());
+        for (const std::string& t : readTextList(test::source("resources/templates/classes.txt"))) QVERIFY(t.find("{}") != std::string::npos);
+        for (const char* p : {"color", "shape", "texture", "location", "pattern", "animal", "person", "material"})
+            QVERIFY(readTextList(test::source(std::string("resources/properties/") + p + ".txt")).size() >= 8);
     }
 };
 

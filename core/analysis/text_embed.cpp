@@ -4,6 +4,9 @@
 #include "io/file_util.h"
 #include "model/forward.h"
 
+#include <algorithm>
+#include <filesystem>
+
 namespace vitscope {
 
 std::vector<std::string> readTextList(const std::string& path) {
@@ -23,6 +26,20 @@ std::vector<std::string> readTextList(const std::string& path) {
     }
     if (out.empty()) throw InputError(path, "holds no texts (one text per line; '#' starts a comment)");
     return out;
+}
+
+std::vector<std::string> classNamesFromFolders(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) throw IoError(dir, "not a folder");
+    std::vector<std::string> names;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (it->is_directory(ec)) names.push_back(it->path().filename().string());
+    if (ec) throw IoError(dir, "cannot list: " + ec.message());
+    if (names.empty()) throw InputError(dir, "has no class subfolders");
+    std::sort(names.begin(), names.end());
+    for (std::string& n : names) std::replace_if(n.begin(), n.end(), [](char c) { return c == '_' || c == '-'; }, ' ');
+    return names;
 }
 
 TextEncoder::TextEncoder(const Model& clip) : m_model(clip) {

@@ -14,6 +14,10 @@ namespace vitscope {
 // for a missing file and InputError naming the file when it holds no text.
 std::vector<std::string> readTextList(const std::string& path);
 
+// Class names of an ImageNet-style folder (one subfolder per class): the subfolder names,
+// sorted, with '_' and '-' read as spaces. Throws IoError / InputError naming the folder.
+std::vector<std::string> classNamesFromFolders(const std::string& dir);
+
 class TextEncoder {
 public:
     // `clip` must be a CLIP model with a tokenizer; throws InputError naming the model otherwise.
