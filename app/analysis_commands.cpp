@@ -616,6 +616,67 @@ void runAblate(const AblateOptions& o) {
     std::cout << o.out << "\n";
 }
 
+// ---- align ----
+
+struct AlignOptions {
+    ModelOptions model;
+    std::string clip, images, out, mode = "shared";
+    double heldOut = 0.2;
+    int batch = 32;
+    ComponentAlignParams params;
+};
+
+void runAlign(const AlignOptions& o) {
+    if (o.mode != "shared" && o.mode != "per-component") throw InputError("--mode " + o.mode, "must be shared or per-component");
+    if (!(o.heldOut > 0 && o.heldOut < 1)) throw InputError("--held-out", "must be a fraction within (0, 1)");
+    o.params.validate();
+    const Model model = openModel(o.model);
+    ModelOptions co;
+    co.model = o.clip;
+    co.device = o.model.device;
+    const Model clip = openModel(co);
+    if (!clip.isClip()) throw InputError(o.clip, "is not a CLIP model (the aligner maps into a CLIP image-embedding space)");
+    const std::vector<std::string> images = listImages(o.images);
+    const int64_t n = static_cast<int64_t>(images.size());
+    const int64_t test = std::max<int64_t>(1, static_cast<int64_t>(n * o.heldOut));
+    if (n - test < 2) throw InputError(o.images, "too few images to fit and test an aligner (" + std::to_string(n) + ")");
+    at::NoGradGuard noGrad;
+    std::vector<at::Tensor> terms, targets;
+    std::vector<std::string> names;
+    const JobContext job = interruptibleJob("align: decompose");
+    for (int64_t start = 0; start < n; start += o.batch) {
+        if (job.cancelled()) throw JobCancelled();
+        const std::vector<std::string> chunk(images.begin() + start, images.begin() + std::min<int64_t>(n, start + o.batch));
+        const Decomposition dec = decomposeImages(model, loadAndPreprocess(chunk, model.preprocess).to(model.vision.patchW.device()));
+        terms.push_back(stackedTerms(dec, &names).to(at::kCPU, at::kFloat));
+        targets.push_back(encodeImages(clip, loadAndPreprocess(chunk, clip.preprocess).to(clip.vision.patchW.device())).output.to(at::kCPU, at::kFloat));
+        job.report({std::min<int64_t>(n, start + o.batch), n, 0, 0, "align"});
+    }
+    const at::Tensor x = at::cat(terms), y = at::cat(targets);
+    const at::Tensor xTrain = x.narrow(0, 0, n - test), yTrain = y.narrow(0, 0, n - test);
+    const at::Tensor xTest = x.narrow(0, n - test, test), yTest = y.narrow(0, n - test, test);
+    Aligner shared = fitSharedAligner(xTrain.sum(1), yTrain);
+    const double sharedCos = meanCosine(shared.apply(xTest.sum(1)), yTest);
+    Aligner aligner = shared;
+    double cosine = sharedCos;
+    if (o.mode == "per-component") {
+        at::GradMode::set_enabled(true);
+        aligner = fitComponentAligner(xTrain, names, yTrain, o.params);
+        at::GradMode::set_enabled(false);
+        cosine = meanCosine(applyToTerms(aligner, xTest), yTest);
+    }
+    aligner.settings["clip_model"] = o.clip;
+    aligner.settings["model"] = o.model.model;
+    aligner.settings["held_out_images"] = std::to_string(test);
+    aligner.settings["held_out_cosine"] = std::to_string(cosine);
+    aligner.settings["held_out_cosine_shared"] = std::to_string(sharedCos);
+    saveAligner(aligner, o.out);
+    std::printf("%lld training / %lld held-out images; held-out cosine to %s: shared map %.4f", static_cast<long long>(n - test),
+                static_cast<long long>(test), o.clip.c_str(), sharedCos);
+    if (o.mode == "per-component") std::printf(", per-component maps %.4f", cosine);
+    std::printf("\n%s\n", o.out.c_str());
+}
+
 }  // namespace
 
 void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -712,6 +773,21 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--top", o->top, "Heads discovered")->capture_default_str();
         sub->add_option("--out", o->out, "Output result.json")->required();
         sub->callback([&actions, o] { actions.push_back([o] { runAblate(*o); }); });
+    }
+    {
+        auto o = std::make_shared<AlignOptions>();
+        auto* sub = app.add_subcommand("align", "Fit a map of a non-CLIP model's representation into a CLIP model's space");
+        addModelOptions(sub, o->model);
+        sub->add_option("--clip", o->clip, "CLIP model whose image embeddings are the target")->required();
+        sub->add_option("--images", o->images, "Image folder or list (the last --held-out fraction is held out)")->required();
+        sub->add_option("--out", o->out, "Output aligner.safetensors")->required();
+        sub->add_option("--mode", o->mode, "shared (closed form) or per-component (trained)")->capture_default_str();
+        sub->add_option("--held-out", o->heldOut, "Fraction of images held out")->capture_default_str();
+        sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+        sub->add_option("--steps", o->params.steps, "Per-component: optimisation steps")->capture_default_str();
+        sub->add_option("--lr", o->params.learningRate, "Per-component: Adam learning rate")->capture_default_str();
+        sub->add_option("--ortho", o->params.orthoPenalty, "Per-component: orthonormality penalty lambda")->capture_default_str();
+        sub->callback([&actions, o] { actions.push_back([o] { runAlign(*o); }); });
     }
 }
 

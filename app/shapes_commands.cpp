@@ -170,6 +170,7 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--warmup", o->warmupSteps, "Warm-up steps")->capture_default_str();
         sub->add_option("--seed", o->seed, "Seed")->capture_default_str();
         sub->add_option("--textures", o->world.textureKinds, "Draw among the first K textures (1: solid only)")->capture_default_str();
+        sub->add_option("--positions", o->world.positionKinds, "Draw among the first K grid cells (1: top left only)")->capture_default_str();
         sub->add_option("--backgrounds", o->world.backgroundKinds, "Draw among the first K backgrounds (2: gray, dark)")->capture_default_str();
         sub->add_option("--distractor", o->world.distractorProbability, "Distractor probability")->capture_default_str();
         sub->callback([&actions, o] { actions.push_back([o] { runTrainVit(*o); }); });

@@ -11,6 +11,7 @@
 #include "image/preprocess.h"
 #include "io/file_util.h"
 #include "io/npy.h"
+#include "io/tensor_io.h"
 #include "model/export.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -366,6 +367,84 @@ private slots:
         QCOMPARE(classNamesFromFolders(dir.path().toStdString() + "/classes"),
                  (std::vector<std::string>{"ant", "golden retriever", "n01 tabby cat"}));
         QVERIFY_THROWS_EXCEPTION(InputError, classNamesFromFolders(dir.path().toStdString() + "/classes/ant"));
+    }
+
+    void perComponentAligner() {
+        at::manual_seed(11);
+        const int64_t n = 600, c = 5, d = 12, e = 8;
+        // Targets made by component-specific maps: one shared map cannot express them.
+        const at::Tensor truth = at::randn({c, d, e}) / std::sqrt(static_cast<double>(d));
+        const at::Tensor x = at::randn({n, c, d});
+        const at::Tensor y = at::einsum("ncd,cde->ne", {x, truth}) + 0.3;
+        const std::vector<std::string> names{"0.0", "0.1", "mlp.0", "embed", "post_bias"};
+        const at::Tensor xTrain = x.narrow(0, 0, 500), xTest = x.narrow(0, 500, 100);
+        const at::Tensor yTrain = y.narrow(0, 0, 500), yTest = y.narrow(0, 500, 100);
+        const Aligner shared = fitSharedAligner(xTrain.sum(1), yTrain);
+        ComponentAlignParams params;
+        params.steps = 400;
+        params.learningRate = 1e-2;
+        params.orthoPenalty = 0;
+        at::GradMode::set_enabled(true);
+        const Aligner per = fitComponentAligner(xTrain, names, yTrain, params);
+        at::GradMode::set_enabled(false);
+        const double sharedCos = meanCosine(shared.apply(xTest.sum(1)), yTest);
+        const double perCos = meanCosine(applyToTerms(per, xTest), yTest);
+        qInfo("held-out cosine: shared %.4f, per-component %.4f", sharedCos, perCos);
+        QVERIFY(perCos > 0.97);
+        QVERIFY(perCos > sharedCos + 0.05);
+        QVERIFY(maxAbsDiff(per.weightFor("mlp.0"), per.componentWeights[2]) == 0);
+        QVERIFY_THROWS_EXCEPTION(InputError, per.weightFor("3.3"));
+        QTemporaryDir dir;
+        const std::string path = dir.path().toStdString() + "/aligner.safetensors";
+        saveAligner(per, path);
+        const Aligner back = loadAligner(path);
+        QCOMPARE(back.components, names);
+        QVERIFY(maxAbsDiff(applyToTerms(back, xTest), applyToTerms(per, xTest)) < 1e-6);
+        // A per-component file without its bias is refused.
+        writeSafetensorsTensors(path, {{"weight", per.weight}, {"bias", per.bias}, {"component_weights", per.componentWeights}},
+                                {{"components", "[\"a\"]"}});
+        QVERIFY_THROWS_EXCEPTION(FormatError, loadAligner(path));
+    }
+
+    // A non-CLIP model's cache through a per-component aligner: the aligned output is the sum
+    // of the aligned terms, and equals the aligner applied to a fresh decomposition.
+    void cacheThroughPerComponentAligner() {
+        QTemporaryDir dir;
+        const std::vector<std::string> images = makeImages(dir, 12);
+        RandomVitSpec spec;
+        spec.layout = RandomLayout::Timm, spec.imageSize = 64, spec.patchSize = 8, spec.width = 32, spec.layers = 2, spec.seed = 12;
+        Model timm = buildModel(randomVitStateDict(spec), {{"num_heads", 2}}, "random");
+        timm.preprocess.imageSize = timm.preprocess.resizeShortest = 64;
+        saveTimmModel(timm, dir.path().toStdString() + "/timm");
+        const Model model = loadModel(dir.path().toStdString() + "/timm");
+        CacheBuildParams p;
+        p.outDir = dir.path().toStdString() + "/cache";
+        buildCache(model, images, p, {});
+        at::NoGradGuard guard;
+        const Decomposition dec = decomposeImages(model, loadAndPreprocess(images, model.preprocess));
+        std::vector<std::string> names;
+        const at::Tensor terms = stackedTerms(dec, &names);
+        QCOMPARE(names.size(), std::size_t(2 * 2 + 2 + 3));
+        QVERIFY(maxAbsDiff(terms.sum(1), dec.output) < 1e-4);
+        ComponentAlignParams params;
+        params.steps = 3;
+        at::GradMode::set_enabled(true);
+        const Aligner aligner = fitComponentAligner(terms, names, at::randn({12, 16}), params);
+        at::GradMode::set_enabled(false);
+        const DatasetCache cache(p.outDir);
+        const CacheView view(cache, &aligner);
+        QCOMPARE(view.embedDim(), int64_t(16));
+        const at::Tensor want = applyToTerms(aligner, terms);
+        // fp16 storage of each term: the same 5e-3 relative bound as the sum identity.
+        QVERIFY2(maxAbsDiff(view.output(), want) < 5e-3 * want.abs().max().item<double>(), "aligned cache output differs");
+        // The query of a fresh image (first of the batch) goes through the same maps.
+        QVERIFY(maxAbsDiff(decompositionQuery(dec, {}, &aligner), want[0]) < 1e-4 * want.abs().max().item<double>());
+        // Partial caches cannot be read through per-component maps.
+        p.outDir = dir.path().toStdString() + "/cache-last";
+        p.layers = "last:1";
+        buildCache(model, images, p, {});
+        const DatasetCache partial(p.outDir);
+        QVERIFY_THROWS_EXCEPTION(InputError, CacheView(partial, &aligner));
     }
 
     void shippedTextResources() {

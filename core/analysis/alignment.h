@@ -1,25 +1,52 @@
 #pragma once
 // Linear maps from a non-CLIP model's representation into a CLIP model's image-embedding space.
-// This is the closed-form shared map (least squares) of ../shared/design.md, the fast baseline;
-// the per-component maps trained with a cosine loss come with the analyses issue.
+// Two kinds (../shared/design.md, "CLIP-space alignment"): one shared map fitted in closed form
+// (ridge least squares, the fast baseline), and per-component maps W_c with a shared bias, trained
+// so that the normalised sum_c x_c W_c + b matches the CLIP embedding (loss 1 - cosine plus a soft
+// orthonormality penalty lambda * ||W_c^T W_c - I||_F^2).
 #include <ATen/ATen.h>
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace vitscope {
 
 struct Aligner {
-    at::Tensor weight;  // [D, E]
-    at::Tensor bias;    // [E]
+    at::Tensor weight;  // [D, E]: the shared map (per-component aligners keep the ridge fit they start
+    at::Tensor bias;    // [E]    from, for whole vectors such as patch tokens)
     std::map<std::string, std::string> settings;  // how it was made (stored with it)
+    // Per-component maps [C, D, E], their bias [E] and the components' names ("L.H", "mlp.L",
+    // "embed", "attn_bias", "post_bias"); undefined / empty for a shared aligner.
+    at::Tensor componentWeights;
+    at::Tensor componentBias;
+    std::vector<std::string> components;
 
+    bool perComponent() const { return componentWeights.defined(); }
     at::Tensor apply(const at::Tensor& x) const { return at::matmul(x, weight) + bias; }
+    // The map of one component by name (the shared map for a shared aligner); throws InputError
+    // when a per-component aligner has no map of that name.
+    at::Tensor weightFor(const std::string& component) const;
 };
 
 // Least squares (ridge `lambda`) from features [N, D] to targets [N, E] (targets are
 // normalised first, as the aligned output is compared by cosine).
 Aligner fitSharedAligner(const at::Tensor& features, const at::Tensor& clipEmbeddings, double lambda = 1e-3);
+
+struct ComponentAlignParams {
+    int steps = 300;
+    double learningRate = 1e-3;
+    double orthoPenalty = 1e-3;  // lambda
+    void validate() const;
+};
+
+// terms [N, C, D] (the exact decomposition of each image: their sum is the model's output),
+// names C component names, targets [N, E] CLIP embeddings. Starts from the shared ridge map.
+Aligner fitComponentAligner(const at::Tensor& terms, const std::vector<std::string>& names, const at::Tensor& clipEmbeddings,
+                            const ComponentAlignParams& params);
+// sum_c terms[:, c] W_c + b for a per-component aligner (x W + b of the summed terms otherwise).
+at::Tensor applyToTerms(const Aligner& aligner, const at::Tensor& terms);
+
 double meanCosine(const at::Tensor& a, const at::Tensor& b);
 
 void saveAligner(const Aligner& aligner, const std::string& path);

@@ -13,7 +13,22 @@ std::string Component::name() const {
     return "?";
 }
 
+at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* names) {
+    if (dec.heads.dim() != 4) throw InputError("decomposition", "per-head terms [B, L, H, E] are needed, not per-token ones");
+    const int64_t b = dec.heads.size(0), L = dec.heads.size(1), H = dec.heads.size(2);
+    if (names) {
+        names->clear();
+        for (int64_t l = 0; l < L; ++l)
+            for (int64_t h = 0; h < H; ++h) names->push_back(std::to_string(l) + "." + std::to_string(h));
+        for (int64_t l = 0; l < L; ++l) names->push_back("mlp." + std::to_string(l));
+        for (const char* n : {"embed", "attn_bias", "post_bias"}) names->push_back(n);
+    }
+    return at::cat({dec.heads.reshape({b, L * H, -1}), dec.mlps, dec.embed.unsqueeze(1), dec.attnBias.sum(1, true), dec.postBias.unsqueeze(1)}, 1);
+}
+
 CacheView::CacheView(const DatasetCache& cache, const Aligner* aligner) : m_cache(cache), m_aligner(aligner) {
+    if (aligner && aligner->perComponent() && static_cast<int>(cache.cachedLayers().size()) != cache.numLayers())
+        throw InputError("--aligner", "has per-component maps; it needs a cache of all layers (cache build --layers all)");
     if (aligner && aligner->weight.size(0) != cache.embedDim())
         throw InputError("--aligner", "maps " + std::to_string(aligner->weight.size(0)) + "-dimensional features, but the cache holds " +
                                           std::to_string(cache.embedDim()) + "-dimensional terms (made for another model?)");
@@ -89,6 +104,11 @@ at::Tensor CacheView::align(const at::Tensor& x, bool withBias) const {
     return withBias ? y + m_aligner->bias : y;
 }
 
+at::Tensor CacheView::alignComponent(const at::Tensor& x, const std::string& name) const {
+    if (!m_aligner) return x;
+    return at::matmul(x, m_aligner->weightFor(name));
+}
+
 at::Tensor CacheView::terms(const Component& c, int64_t start, int64_t count) const {
     if (count < 0) count = size() - start;
     at::Tensor raw;
@@ -99,12 +119,18 @@ at::Tensor CacheView::terms(const Component& c, int64_t start, int64_t count) co
     case Component::Kind::Mlp: raw = m_cache.mlps().narrow(0, start, count).select(1, c.layer); break;
     case Component::Kind::Embed: raw = m_cache.other().narrow(0, start, count).select(1, 0); break;
     }
-    return align(raw.to(at::kFloat), false);
+    return alignComponent(raw.to(at::kFloat), c.name());
 }
 
 at::Tensor CacheView::output(int64_t start, int64_t count) const {
     if (count < 0) count = size() - start;
-    return align(m_cache.output().narrow(0, start, count).to(at::kFloat), true);
+    if (!m_aligner || !m_aligner->perComponent()) return align(m_cache.output().narrow(0, start, count).to(at::kFloat), true);
+    // Per-component maps: the aligned output is the sum of the aligned terms.
+    at::Tensor sum = m_aligner->componentBias.unsqueeze(0).expand({count, embedDim()}).clone();
+    for (const Component& c : allComponents()) sum += terms(c, start, count);
+    const at::Tensor other = m_cache.other().narrow(0, start, count).to(at::kFloat);
+    sum += alignComponent(other.select(1, 1), "attn_bias") + alignComponent(other.select(1, 2), "post_bias");
+    return sum;
 }
 
 }  // namespace vitscope

@@ -18,6 +18,10 @@ struct Component {
     bool operator==(const Component& o) const { return kind == o.kind && layer == o.layer && head == o.head; }
 };
 
+// Every term of a decomposition [B, C, D] in the order the per-component aligners use: heads
+// "L.H" (layer-major), "mlp.L", "embed", "attn_bias" (all layers), "post_bias"; names filled.
+at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* names);
+
 class CacheView {
 public:
     // `aligner` (may be null) maps the cache's D-dimensional terms into CLIP space.
@@ -42,6 +46,7 @@ public:
 
 private:
     at::Tensor align(const at::Tensor& x, bool withBias) const;
+    at::Tensor alignComponent(const at::Tensor& x, const std::string& name) const;
     const DatasetCache& m_cache;
     const Aligner* m_aligner;
 };

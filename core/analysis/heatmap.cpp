@@ -76,18 +76,19 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     case HeatmapMethod::Decomposition: {
         const Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
         const at::Tensor heads = dec.heads[0];  // [L, H, N, E]
-        at::Tensor sum;
-        if (params.heads.empty()) {
-            sum = heads.sum(at::IntArrayRef{0, 1});
-        } else {
-            for (const auto& [l, h] : params.heads) {
-                if (l < 0 || l >= L || h < 0 || h >= H)
-                    throw InputError("head " + std::to_string(l) + "." + std::to_string(h), "is outside the model's " + std::to_string(L) + " x " +
-                                                                                             std::to_string(H) + " heads");
-                sum = sum.defined() ? sum + heads[l][h] : heads[l][h].clone();
-            }
+        std::vector<std::pair<int, int>> chosen = params.heads;
+        if (chosen.empty())
+            for (int l = 0; l < L; ++l)
+                for (int h = 0; h < H; ++h) chosen.emplace_back(l, h);
+        at::Tensor terms;  // [N, E] in CLIP space
+        for (const auto& [l, h] : chosen) {
+            if (l < 0 || l >= L || h < 0 || h >= H)
+                throw InputError("head " + std::to_string(l) + "." + std::to_string(h), "is outside the model's " + std::to_string(L) + " x " +
+                                                                                         std::to_string(H) + " heads");
+            at::Tensor t = heads[l][h].to(at::kCPU);
+            if (aligner) t = at::matmul(t, aligner->weightFor(std::to_string(l) + "." + std::to_string(h)));
+            terms = terms.defined() ? terms + t : t;
         }
-        const at::Tensor terms = toClip(sum.to(at::kCPU), aligner, false);  // [N, E]
         at::Tensor direction = text;
         if (params.referenceTexts.defined()) direction = text - params.referenceTexts.to(at::kFloat).mean(0);
         scores = at::matmul(terms, direction);

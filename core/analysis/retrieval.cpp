@@ -74,18 +74,26 @@ at::Tensor cachedQuery(const CacheView& view, int64_t row, const std::vector<Com
 at::Tensor decompositionQuery(const Decomposition& dec, const std::vector<Component>& components, const Aligner* aligner) {
     at::Tensor q;
     if (components.empty()) {
+        if (aligner && aligner->perComponent()) {
+            std::vector<std::string> names;
+            const at::Tensor x = stackedTerms(dec, &names).narrow(0, 0, 1).to(at::kCPU, at::kFloat);
+            if (names != aligner->components) throw InputError("aligner", "was made for another model's components");
+            return applyToTerms(*aligner, x)[0];
+        }
         q = dec.output[0].to(at::kCPU, at::kFloat);
         return aligner ? aligner->apply(q) : q;
     }
-    q = at::zeros({dec.embed.size(1)}, at::kFloat);
     for (const Component& c : components) {
+        at::Tensor t;
         switch (c.kind) {
-        case Component::Kind::Head: q += dec.heads[0][c.layer][c.head].to(at::kCPU, at::kFloat); break;
-        case Component::Kind::Mlp: q += dec.mlps[0][c.layer].to(at::kCPU, at::kFloat); break;
-        case Component::Kind::Embed: q += dec.embed[0].to(at::kCPU, at::kFloat); break;
+        case Component::Kind::Head: t = dec.heads[0][c.layer][c.head].to(at::kCPU, at::kFloat); break;
+        case Component::Kind::Mlp: t = dec.mlps[0][c.layer].to(at::kCPU, at::kFloat); break;
+        case Component::Kind::Embed: t = dec.embed[0].to(at::kCPU, at::kFloat); break;
         }
+        if (aligner) t = at::matmul(t, aligner->weightFor(c.name()));
+        q = q.defined() ? q + t : t;
     }
-    return aligner ? at::matmul(q, aligner->weight) : q;
+    return q;
 }
 
 }  // namespace vitscope

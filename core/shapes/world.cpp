@@ -241,7 +241,7 @@ Scene generateScene(uint64_t seed, uint64_t index, const WorldParams& params) {
     set(Attribute::Shape, rng.below(8));
     set(Attribute::Color, rng.below(8));
     set(Attribute::Texture, rng.below(std::clamp(params.textureKinds, 1, 4)));
-    set(Attribute::Position, rng.below(9));
+    set(Attribute::Position, rng.below(std::clamp(params.positionKinds, 1, 9)));
     set(Attribute::Size, rng.below(2));
     if (params.split == Split::Standard) {
         set(Attribute::Background, rng.below(std::clamp(params.backgroundKinds, 1, 4)));

@@ -46,6 +46,7 @@ struct WorldParams {
     double spuriousAgreement = 0.95;  // spurious-train: P(background agrees with group)
     int backgroundKinds = 4;          // standard split: draw among the first k kinds (gray, dark, grass, water)
     int textureKinds = 4;             // draw among the first k textures (solid, striped, dotted, checkered)
+    int positionKinds = 9;            // draw among the first k grid cells (diagnostics; 9: all)
 };
 
 // Shapes 0..3 form group 0, 4..7 group 1; in the spurious splits group 0 pairs with the grass
