@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs every analysis of vitscope-cli on the bundled shapes models and held-out shapes data, and
+# prints the figures that docs/results-analyses.md reports. Usage: docs/run-shapes-analyses.sh [WORK]
+# (WORK defaults to /tmp/vitscope-analyses; about 3 minutes on 2 cores).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cli="$here/build/bin/vitscope-cli"
+clip="$here/models/shapes-clip"
+vit="$here/models/shapes-vit"
+work=${1:-/tmp/vitscope-analyses}
+rm -rf "$work" && mkdir -p "$work"
+cd "$work"
+
+echo "== data (seeds never used for training)"
+"$cli" shapes generate --out test --count 2000 --seed 9101 >/dev/null 2>&1
+"$cli" shapes generate --out sp-train --count 2000 --seed 9102 --split spurious-train >/dev/null 2>&1
+"$cli" shapes generate --out sp-test --count 2000 --seed 9103 --split spurious-test >/dev/null 2>&1
+
+echo "== caches"
+"$cli" cache build --model "$clip" --images test/images --out cache-clip 2>/dev/null
+"$cli" cache build --model "$vit" --images test/images --out cache-vit 2>/dev/null
+"$cli" cache build --model "$clip" --images sp-train/images --out cache-sp-train 2>/dev/null
+"$cli" cache build --model "$clip" --images sp-test/images --out cache-sp-test 2>/dev/null
+
+echo "== head specialisation (last 2 layers)"
+"$cli" shapes specialisation --model "$clip" --count 2000 --last 2
+
+echo "== TextSpan (shapes-clip, world text pool, 3 texts per head)"
+"$cli" textspan --cache cache-clip --texts "$here/resources/shapes/text_pool.txt" --per-head 3 --out textspan-clip.json 2>/dev/null
+
+echo "== property ranking (shapes-clip)"
+for p in color shape position texture background; do
+  echo "-- $p"
+  "$cli" rank --cache cache-clip --property "$p" --out "rank-clip-$p.csv" 2>/dev/null | head -4
+done
+
+echo "== retrieval by a color phrase: head-restricted (top 3 color heads) vs global, top 20"
+for c in red green blue yellow; do
+  "$cli" retrieve --cache cache-clip --text "a $c object" --property color --top-heads 3 --top 20 --out "retrieve-$c.json" >/dev/null 2>&1
+  python3 - "$c" "retrieve-$c.json" test/labels.csv <<'PY'
+import csv, json, os, sys
+color, result, labels = sys.argv[1:4]
+rows = {os.path.basename(r["file"]): r for r in csv.DictReader(open(labels))}
+j = json.load(open(result))
+for kind in ("restricted", "global"):
+    hits = [rows[os.path.basename(h["path"])] for h in j[kind]]
+    share = sum(h["color"] == color for h in hits) / len(hits)
+    print(f"{color:7s} {kind:10s} heads {','.join(j['components']) if kind == 'restricted' else '-':12s} "
+          f"{100 * share:5.1f}% {color}, {len(set(h['shape'] for h in hits))} shapes")
+PY
+done
+
+echo "== heatmap localisation (500 images, prompt 'a {color} object')"
+"$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --out heatmaps-clip.csv 2>/dev/null
+
+echo "== spurious split: ablating the discovered heads (means from spurious-train)"
+{ for s in circle square hexagon heart; do printf '0\ta %s\n' "$s"; done
+  for s in triangle diamond star cross; do printf '1\ta %s\n' "$s"; done; } > groups.tsv
+"$cli" ablate --cache cache-sp-test --reference cache-sp-train --labels sp-test/labels.csv --label-column group \
+  --classes groups.tsv --group-columns group,background --discover-spurious \
+  --spurious "an object on a grass background,an object on a water background" \
+  --core "a circle,a square,a hexagon,a heart,a triangle,a diamond,a star,a cross" --top 3 --out ablate.json 2>/dev/null
+
+echo "== shapes-vit through its aligner"
+"$cli" textspan --cache cache-vit --aligner "$vit/aligner.safetensors" --model "$clip" \
+  --texts "$here/resources/shapes/text_pool.txt" --per-head 3 --out textspan-vit.json 2>/dev/null | tail -8
+for p in color shape; do
+  echo "-- $p"
+  "$cli" rank --cache cache-vit --aligner "$vit/aligner.safetensors" --model "$clip" --property "$p" --out "rank-vit-$p.csv" 2>/dev/null | head -4
+done
