@@ -96,6 +96,102 @@ OpenCache openCache(const CacheOptions& o, bool needText) {
     return c;
 }
 
+// labels.csv rows as column -> value maps.
+std::vector<std::map<std::string, std::string>> readLabels(const std::string& path) {
+    const std::vector<std::string> lines = readTextList(path);
+    std::vector<std::string> header;
+    auto split = [](const std::string& line) {
+        std::vector<std::string> cells;
+        std::stringstream ss(line);
+        std::string cell;
+        while (std::getline(ss, cell, ',')) cells.push_back(cell);
+        if (!line.empty() && line.back() == ',') cells.emplace_back();
+        return cells;
+    };
+    header = split(lines.front());
+    std::vector<std::map<std::string, std::string>> rows;
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+        const std::vector<std::string> cells = split(lines[i]);
+        if (cells.size() != header.size())
+            throw FormatError(path, "line " + std::to_string(i + 1) + " has " + std::to_string(cells.size()) + " cells, the header " +
+                                        std::to_string(header.size()));
+        std::map<std::string, std::string> row;
+        for (std::size_t k = 0; k < header.size(); ++k) row[header[k]] = cells[k];
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+// A file of lines, or a comma-separated list given inline.
+std::vector<std::string> textsOrFile(const std::string& arg) {
+    std::error_code ec;
+    if (fs::is_regular_file(arg, ec)) return readTextList(arg);
+    std::vector<std::string> out;
+    std::stringstream ss(arg);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        item.erase(0, item.find_first_not_of(' '));
+        item.erase(item.find_last_not_of(' ') + 1);
+        if (!item.empty()) out.push_back(item);
+    }
+    if (out.empty()) throw InputError(arg, "names no texts");
+    return out;
+}
+
+// Classes: "label<TAB>prompt" lines; several prompts may vote for one label.
+ZeroShotClassifier loadClassifier(const std::string& file, const TextEncoder& text, std::vector<std::string>* classNames) {
+    ZeroShotClassifier classifier;
+    std::vector<std::string> prompts;
+    classNames->clear();
+    for (const std::string& line : readTextList(file)) {
+        const std::size_t tab = line.find('\t');
+        if (tab == std::string::npos) throw FormatError(file, "line '" + line + "' is not label<TAB>prompt");
+        const std::string label = line.substr(0, tab);
+        auto it = std::find(classNames->begin(), classNames->end(), label);
+        if (it == classNames->end()) it = classNames->insert(classNames->end(), label);
+        classifier.promptClass.push_back(static_cast<int>(it - classNames->begin()));
+        prompts.push_back(line.substr(tab + 1));
+    }
+    classifier.prompts = text.encode(prompts);
+    return classifier;
+}
+
+// The class (and group) of every cached row, from a labels.csv matched by path.
+RowLabels loadRowLabels(const std::string& labelsFile, const std::string& labelColumn, const std::string& groupColumns,
+                        const std::string& classesFile, const std::vector<std::string>& classNames, const std::vector<std::string>& paths) {
+    const std::vector<std::map<std::string, std::string>> rows = readLabels(labelsFile);
+    std::map<std::string, const std::map<std::string, std::string>*> byPath;
+    const fs::path base = fs::path(labelsFile).parent_path();
+    for (const auto& row : rows) {
+        const auto f = row.find("file");
+        if (f == row.end()) throw FormatError(labelsFile, "has no file column");
+        byPath[fs::weakly_canonical(base / f->second).string()] = &row;
+    }
+    std::vector<std::string> groupCols;
+    if (!groupColumns.empty()) groupCols = textsOrFile(groupColumns);
+    RowLabels labels;
+    for (const std::string& p : paths) {
+        const auto it = byPath.find(fs::weakly_canonical(p).string());
+        if (it == byPath.end()) throw InputError(labelsFile, "has no row for cached image " + p);
+        const auto& row = *it->second;
+        const auto v = row.find(labelColumn);
+        if (v == row.end()) throw InputError(labelsFile, "has no column '" + labelColumn + "' (--label-column)");
+        const auto k = std::find(classNames.begin(), classNames.end(), v->second);
+        if (k == classNames.end()) throw InputError(classesFile, "has no prompt for label '" + v->second + "'");
+        labels.label.push_back(static_cast<int>(k - classNames.begin()));
+        if (!groupCols.empty()) {
+            std::string g;
+            for (const std::string& col : groupCols) {
+                const auto gv = row.find(col);
+                if (gv == row.end()) throw InputError(labelsFile, "has no column '" + col + "' (--group-columns)");
+                g += (g.empty() ? "" : "/") + gv->second;
+            }
+            labels.group.push_back(g);
+        }
+    }
+    return labels;
+}
+
 // ---- cache build ----
 
 struct CacheBuildOptions {
@@ -107,7 +203,9 @@ struct CacheBuildOptions {
 
 void runCacheBuild(CacheBuildOptions o) {
     o.params.convention = parseConvention(o.convention);
-    o.params.modelSpec = o.model.model;
+    // Recorded so that later analyses find the model from any working directory.
+    std::error_code ec;
+    o.params.modelSpec = fs::exists(o.model.model, ec) ? fs::absolute(o.model.model).lexically_normal().string() : o.model.model;
     o.params.validate();
     const std::vector<std::string> images = listImages(o.images);
     const Model model = openModel(o.model);
@@ -127,7 +225,7 @@ void runCacheBuild(CacheBuildOptions o) {
 
 struct TextSpanOptions {
     CacheOptions cache;
-    std::string texts;
+    std::string texts, labels, labelColumn = "label", classes;
     TextSpanParams params;
     std::string heads;
     std::string out;
@@ -157,6 +255,26 @@ void runTextSpanCommand(const TextSpanOptions& o) {
         for (const TextSpanPick& p : h.picks)
             e["texts"].push_back({{"text", pool[static_cast<std::size_t>(p.text)]}, {"explained", p.explained}, {"cumulative", p.cumulative}});
         j["heads"].push_back(e);
+    }
+    if (!o.labels.empty()) {
+        if (o.classes.empty()) throw InputError("--labels", "needs --classes (label<TAB>prompt lines)");
+        std::vector<std::string> classNames;
+        const ZeroShotClassifier classifier = loadClassifier(o.classes, *c.text, &classNames);
+        const RowLabels labels = loadRowLabels(o.labels, o.labelColumn, "", o.classes, classNames, c.cache->paths());
+        std::vector<Component> comps;
+        std::vector<at::Tensor> spans;
+        for (const HeadTexts& h : result) {
+            if (h.picks.empty()) continue;
+            std::vector<int64_t> idx;
+            for (const TextSpanPick& p : h.picks) idx.push_back(p.text);
+            comps.push_back(h.component);
+            spans.push_back(embeddings.index_select(0, at::tensor(idx, at::kLong)));
+        }
+        const SpanAccuracy acc = textSpanAccuracy(*c.view, comps, spans, classifier, labels);
+        j["accuracy_check"] = {{"labels", o.labels}, {"label_column", o.labelColumn}, {"original", acc.original},
+                               {"heads_mean_ablated", acc.meanAblated}, {"heads_replaced_by_text_span", acc.textSpan}};
+        std::printf("zero-shot accuracy on %s: original %.2f%%, every described head mean-ablated %.2f%%, reduced to its text span %.2f%%\n",
+                    o.labelColumn.c_str(), 100 * acc.original, 100 * acc.meanAblated, 100 * acc.textSpan);
     }
     writeFileAtomic(o.out, j.dump(1) + "\n");
     for (const HeadTexts& h : result) {
@@ -402,32 +520,6 @@ struct EvaluateHeatmapsOptions {
     int64_t count = 0;
 };
 
-// labels.csv rows as column -> value maps.
-std::vector<std::map<std::string, std::string>> readLabels(const std::string& path) {
-    const std::vector<std::string> lines = readTextList(path);
-    std::vector<std::string> header;
-    auto split = [](const std::string& line) {
-        std::vector<std::string> cells;
-        std::stringstream ss(line);
-        std::string cell;
-        while (std::getline(ss, cell, ',')) cells.push_back(cell);
-        if (!line.empty() && line.back() == ',') cells.emplace_back();
-        return cells;
-    };
-    header = split(lines.front());
-    std::vector<std::map<std::string, std::string>> rows;
-    for (std::size_t i = 1; i < lines.size(); ++i) {
-        const std::vector<std::string> cells = split(lines[i]);
-        if (cells.size() != header.size())
-            throw FormatError(path, "line " + std::to_string(i + 1) + " has " + std::to_string(cells.size()) + " cells, the header " +
-                                        std::to_string(header.size()));
-        std::map<std::string, std::string> row;
-        for (std::size_t k = 0; k < header.size(); ++k) row[header[k]] = cells[k];
-        rows.push_back(row);
-    }
-    return rows;
-}
-
 std::string fillPrompt(const std::string& prompt, const std::map<std::string, std::string>& row, const std::string& where) {
     std::string out = prompt;
     std::size_t pos = 0;
@@ -505,22 +597,6 @@ struct AblateOptions {
     int top = 3;
 };
 
-// A file of lines, or a comma-separated list given inline.
-std::vector<std::string> textsOrFile(const std::string& arg) {
-    std::error_code ec;
-    if (fs::is_regular_file(arg, ec)) return readTextList(arg);
-    std::vector<std::string> out;
-    std::stringstream ss(arg);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        item.erase(0, item.find_first_not_of(' '));
-        item.erase(item.find_last_not_of(' ') + 1);
-        if (!item.empty()) out.push_back(item);
-    }
-    if (out.empty()) throw InputError(arg, "names no texts");
-    return out;
-}
-
 ojson reportJson(const AccuracyReport& r) {
     ojson j;
     j["accuracy"] = r.accuracy;
@@ -537,50 +613,9 @@ void runAblate(const AblateOptions& o) {
     CacheOptions refOptions = o.cache;
     refOptions.cache = o.reference;
     OpenCache ref = openCache(refOptions, false);
-    // Classes: "label<TAB>prompt" lines; several prompts may vote for one label.
-    ZeroShotClassifier classifier;
-    std::vector<std::string> classNames, prompts;
-    for (const std::string& line : readTextList(o.classes)) {
-        const std::size_t tab = line.find('\t');
-        if (tab == std::string::npos) throw FormatError(o.classes, "line '" + line + "' is not label<TAB>prompt");
-        const std::string label = line.substr(0, tab);
-        auto it = std::find(classNames.begin(), classNames.end(), label);
-        if (it == classNames.end()) it = classNames.insert(classNames.end(), label);
-        classifier.promptClass.push_back(static_cast<int>(it - classNames.begin()));
-        prompts.push_back(line.substr(tab + 1));
-    }
-    classifier.prompts = c.text->encode(prompts);
-    // Labels of the scored rows, matched by path.
-    const std::vector<std::map<std::string, std::string>> rows = readLabels(o.labels);
-    std::map<std::string, const std::map<std::string, std::string>*> byPath;
-    const fs::path base = fs::path(o.labels).parent_path();
-    for (const auto& row : rows) {
-        const auto f = row.find("file");
-        if (f == row.end()) throw FormatError(o.labels, "has no file column");
-        byPath[fs::weakly_canonical(base / f->second).string()] = &row;
-    }
-    std::vector<std::string> groupCols;
-    if (!o.groupColumns.empty()) groupCols = textsOrFile(o.groupColumns);
-    RowLabels labels;
-    for (const std::string& p : c.cache->paths()) {
-        const auto it = byPath.find(fs::weakly_canonical(p).string());
-        if (it == byPath.end()) throw InputError(o.labels, "has no row for cached image " + p);
-        const auto& row = *it->second;
-        const auto v = row.find(o.labelColumn);
-        if (v == row.end()) throw InputError(o.labels, "has no column '" + o.labelColumn + "' (--label-column)");
-        const auto k = std::find(classNames.begin(), classNames.end(), v->second);
-        if (k == classNames.end()) throw InputError(o.classes, "has no prompt for label '" + v->second + "'");
-        labels.label.push_back(static_cast<int>(k - classNames.begin()));
-        if (!groupCols.empty()) {
-            std::string g;
-            for (const std::string& col : groupCols) {
-                const auto gv = row.find(col);
-                if (gv == row.end()) throw InputError(o.labels, "has no column '" + col + "' (--group-columns)");
-                g += (g.empty() ? "" : "/") + gv->second;
-            }
-            labels.group.push_back(g);
-        }
-    }
+    std::vector<std::string> classNames;
+    const ZeroShotClassifier classifier = loadClassifier(o.classes, *c.text, &classNames);
+    const RowLabels labels = loadRowLabels(o.labels, o.labelColumn, o.groupColumns, o.classes, classNames, c.cache->paths());
     std::vector<Component> components;
     ojson j;
     if (o.discover) {
@@ -701,6 +736,9 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--per-head", o->params.perHead, "Texts per head")->capture_default_str();
         sub->add_option("--rank", o->params.rank, "Project texts on the head's top-R principal directions first (0: off)")->capture_default_str();
         sub->add_option("--heads", o->heads, "Only these components (L.H,...); default every cached head");
+        sub->add_option("--labels", o->labels, "labels.csv: also check zero-shot accuracy with heads reduced to their text spans");
+        sub->add_option("--label-column", o->labelColumn, "Column holding the class")->capture_default_str();
+        sub->add_option("--classes", o->classes, "label<TAB>prompt lines for that check");
         sub->add_option("--out", o->out, "Output heads.json")->required();
         sub->callback([&actions, o] { actions.push_back([o] { runTextSpanCommand(*o); }); });
     }

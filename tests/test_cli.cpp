@@ -161,6 +161,18 @@ private slots:
         QCOMPARE(heads["heads"][0]["texts"].size(), std::size_t(3));
         QVERIFY(heads["heads"][0]["texts"][2]["cumulative"].get<double>() <= 1.0);
 
+        // With labels: the accuracy check of the chosen texts (heads reduced to their text spans).
+        std::string colors;
+        for (const char* c : {"red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink"}) colors += std::string(c) + "\ta " + c + " object\n";
+        writeFileAtomic(path("colors.tsv").toStdString(), colors);
+        r = cli({"textspan", "--cache", cache, "--texts", pool, "--per-head", "2", "--labels", world + "/labels.csv", "--label-column", "color",
+                 "--classes", path("colors.tsv"), "--out", path("heads2.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto check = nlohmann::json::parse(readFileText(path("heads2.json").toStdString()))["accuracy_check"];
+        QVERIFY(check["original"].get<double>() > 0.5);  // the bundled model knows colors
+        QVERIFY(check["heads_mean_ablated"].get<double>() <= check["original"].get<double>());
+        QVERIFY(check["heads_replaced_by_text_span"].get<double>() >= 0);
+
         r = cli({"rank", "--cache", cache, "--property", "color", "--out", path("rank.csv")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         const QString csv = QString::fromStdString(readFileText(path("rank.csv").toStdString()));

@@ -53,6 +53,27 @@ AblationResult runAblation(const CacheView& scored, const CacheView& reference, 
     return r;
 }
 
+SpanAccuracy textSpanAccuracy(const CacheView& view, const std::vector<Component>& components, const std::vector<at::Tensor>& spans,
+                              const ZeroShotClassifier& classifier, const RowLabels& labels) {
+    if (components.size() != spans.size()) throw InputError("textspan check", "one text span per component is needed");
+    at::NoGradGuard noGrad;
+    const at::Tensor out = view.output();
+    at::Tensor ablated = out.clone(), spanned = out.clone();
+    for (std::size_t i = 0; i < components.size(); ++i) {
+        const at::Tensor t = view.terms(components[i]);
+        const at::Tensor mean = t.mean(0, true);
+        const at::Tensor q = propertyBasis(spans[i]);  // [r, E] orthonormal
+        const at::Tensor projected = at::matmul(at::matmul(t - mean, q.t()), q);
+        ablated += mean - t;
+        spanned += mean + projected - t;
+    }
+    SpanAccuracy r;
+    r.original = scoreOutputs(out, classifier, labels).accuracy;
+    r.meanAblated = scoreOutputs(ablated, classifier, labels).accuracy;
+    r.textSpan = scoreOutputs(spanned, classifier, labels).accuracy;
+    return r;
+}
+
 std::vector<ComponentScore> discoverSpuriousHeads(const CacheView& reference, const at::Tensor& spurious, const at::Tensor& core, int k) {
     if (k < 1) throw InputError("--top", "must be at least 1");
     const std::vector<ComponentScore> s = rankComponents(reference, spurious, reference.heads(), {});

@@ -45,6 +45,15 @@ AccuracyReport scoreOutputs(const at::Tensor& outputs, const ZeroShotClassifier&
 AblationResult runAblation(const CacheView& scored, const CacheView& reference, const ZeroShotClassifier& classifier,
                            const RowLabels& labels, const std::vector<Component>& components);
 
+// TextSpan's check of its descriptions: accuracy of the zero-shot classifier (a) as is, (b) with
+// every listed head replaced by its mean, (c) with every listed head replaced by its mean plus its
+// projection onto the span of the texts chosen for it (`spans[i]` [k, E] for components[i]).
+struct SpanAccuracy {
+    double original = 0, meanAblated = 0, textSpan = 0;
+};
+SpanAccuracy textSpanAccuracy(const CacheView& view, const std::vector<Component>& components, const std::vector<at::Tensor>& spans,
+                              const ZeroShotClassifier& classifier, const RowLabels& labels);
+
 // Spurious-head discovery: heads ranked by score(spurious descriptions) - score(core
 // descriptions), computed on `reference`; the top `k` returned with their score differences.
 std::vector<ComponentScore> discoverSpuriousHeads(const CacheView& reference, const at::Tensor& spurious, const at::Tensor& core, int k);
