@@ -294,8 +294,13 @@ struct RankOptions {
     std::string out;
 };
 
-std::string propertyFile(const std::string& name) {
-    for (const std::string& dir : {"properties/", "shapes/"}) {
+// Word lists for --property NAME: the shapes world's lists for models with its word vocabulary
+// (vocab.txt), the general lists otherwise.
+std::string propertyFile(const std::string& name, const Model& textModel) {
+    const bool shapesVocabulary = textModel.tokenizerPath.find("vocab.txt") != std::string::npos;
+    const std::vector<std::string> dirs = shapesVocabulary ? std::vector<std::string>{"shapes/", "properties/"}
+                                                           : std::vector<std::string>{"properties/", "shapes/"};
+    for (const std::string& dir : dirs) {
         const std::string p = resourceFile(dir + name + ".txt");
         if (!p.empty()) return p;
     }
@@ -304,7 +309,7 @@ std::string propertyFile(const std::string& name) {
 
 void runRank(const RankOptions& o) {
     OpenCache c = openCache(o.cache, true);
-    const std::string file = o.texts.empty() ? propertyFile(o.property) : o.texts;
+    const std::string file = o.texts.empty() ? propertyFile(o.property, *c.clip) : o.texts;
     const std::vector<std::string> words = readTextList(file);
     const std::vector<ComponentScore> scores = rankComponents(*c.view, c.text->encode(words), {}, interruptibleJob("rank components"));
     std::string csv = "rank,component,layer,head,score\n";
@@ -345,7 +350,7 @@ void runRetrieve(const RetrieveOptions& o) {
     if (!o.property.empty()) {
         if (o.topHeads < 1) throw InputError("--top-heads", "must be at least 1");
         const std::vector<ComponentScore> scores =
-            rankComponents(*c.view, c.text->encode(readTextList(propertyFile(o.property))), c.view->heads(), JobContext{});
+            rankComponents(*c.view, c.text->encode(readTextList(propertyFile(o.property, *c.clip))), c.view->heads(), JobContext{});
         for (int i = 0; i < o.topHeads && i < static_cast<int>(scores.size()); ++i) set.push_back(scores[static_cast<std::size_t>(i)].component);
     }
     ojson j;
