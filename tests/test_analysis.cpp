@@ -344,6 +344,19 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(InputError, retrieveByText(view, at::ones({7}), set, 5));
     }
 
+    void fp16DotKernel() {
+        at::manual_seed(13);
+        for (const int64_t n : {7, 20000, 70001}) {
+            const at::Tensor all = at::randn({n, 3, 37}).to(at::kHalf);  // d 37: vector body and scalar tail
+            const at::Tensor stored = all.select(1, 1);                   // strided rows, as in the cache
+            const at::Tensor v = at::randn({37});
+            at::Tensor scores = at::full({n}, 0.5f);
+            accumulateDots(stored, v, scores);
+            const at::Tensor want = at::matmul(stored.to(at::kFloat), v) + 0.5;
+            QVERIFY2(maxAbsDiff(scores, want) < 1e-4, qPrintable(QString::number(maxAbsDiff(scores, want))));
+        }
+    }
+
     void textListsAndEncoder() {
         QTemporaryDir dir;
         const std::string empty = dir.path().toStdString() + "/empty.txt";

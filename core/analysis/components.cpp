@@ -109,17 +109,23 @@ at::Tensor CacheView::alignComponent(const at::Tensor& x, const std::string& nam
     return at::matmul(x, m_aligner->weightFor(name));
 }
 
-at::Tensor CacheView::terms(const Component& c, int64_t start, int64_t count) const {
+at::Tensor CacheView::storedTerms(const Component& c, int64_t start, int64_t count) const {
     if (count < 0) count = size() - start;
-    at::Tensor raw;
     switch (c.kind) {
-    case Component::Kind::Head:
-        raw = m_cache.heads().narrow(0, start, count).select(1, m_cache.cachedIndex(c.layer)).select(1, c.head);
-        break;
-    case Component::Kind::Mlp: raw = m_cache.mlps().narrow(0, start, count).select(1, c.layer); break;
-    case Component::Kind::Embed: raw = m_cache.other().narrow(0, start, count).select(1, 0); break;
+    case Component::Kind::Head: return m_cache.heads().narrow(0, start, count).select(1, m_cache.cachedIndex(c.layer)).select(1, c.head);
+    case Component::Kind::Mlp: return m_cache.mlps().narrow(0, start, count).select(1, c.layer);
+    case Component::Kind::Embed: return m_cache.other().narrow(0, start, count).select(1, 0);
     }
-    return alignComponent(raw.to(at::kFloat), c.name());
+    return {};
+}
+
+at::Tensor CacheView::pullBack(const Component& c, const at::Tensor& t) const {
+    if (!m_aligner) return t.to(at::kFloat).contiguous();
+    return at::matmul(m_aligner->weightFor(c.name()), t.to(at::kFloat)).contiguous();
+}
+
+at::Tensor CacheView::terms(const Component& c, int64_t start, int64_t count) const {
+    return alignComponent(storedTerms(c, start, count).to(at::kFloat), c.name());
 }
 
 at::Tensor CacheView::output(int64_t start, int64_t count) const {

@@ -41,6 +41,10 @@ public:
 
     // [R, E] float32 terms of a component for rows [start, start + count) (all rows by default).
     at::Tensor terms(const Component& c, int64_t start = 0, int64_t count = -1) const;
+    // The stored fp16 terms of a component [R, D] (a strided view into the mapped cache, not
+    // aligned), and the vector v such that <aligned term, t> = <stored term, v> (W_c t, or t).
+    at::Tensor storedTerms(const Component& c, int64_t start = 0, int64_t count = -1) const;
+    at::Tensor pullBack(const Component& c, const at::Tensor& t) const;
     // The model's output in CLIP space [R, E] (aligned: output W + b).
     at::Tensor output(int64_t start = 0, int64_t count = -1) const;
 

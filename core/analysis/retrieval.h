@@ -13,6 +13,11 @@ struct RetrievalHit {
     double score = 0;
 };
 
+// scores [n] += stored [n, D] . v [D]: fp16 rows with unit inner stride (any row stride, e.g. a
+// head's slice of the mapped cache) converted on the fly, on up to 4 threads; other tensors
+// through a float matmul.
+void accumulateDots(const at::Tensor& stored, const at::Tensor& v, at::Tensor& scores);
+
 // text [E] unit-norm, in the cache's (aligned) space.
 std::vector<RetrievalHit> retrieveByText(const CacheView& view, const at::Tensor& text, const std::vector<Component>& components,
                                          int top);
