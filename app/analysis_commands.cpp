@@ -225,7 +225,7 @@ void runCacheBuild(CacheBuildOptions o) {
 
 struct TextSpanOptions {
     CacheOptions cache;
-    std::string texts, labels, labelColumn = "label", classes;
+    std::string texts, labels, labelColumn = "label", classes, layers;
     TextSpanParams params;
     std::string heads;
     std::string out;
@@ -235,7 +235,14 @@ void runTextSpanCommand(const TextSpanOptions& o) {
     OpenCache c = openCache(o.cache, true);
     const std::vector<std::string> pool = readTextList(o.texts);
     o.params.validate(static_cast<int>(c.view->embedDim()), static_cast<int64_t>(pool.size()));
-    const std::vector<Component> components = o.heads.empty() ? std::vector<Component>{} : c.view->parseList(o.heads);
+    if (!o.heads.empty() && !o.layers.empty()) throw InputError("textspan", "give --heads or --layers, not both");
+    std::vector<Component> components = o.heads.empty() ? std::vector<Component>{} : c.view->parseList(o.heads);
+    if (!o.layers.empty()) {
+        for (int l : parseLayerSelection(o.layers, c.cache->numLayers())) {
+            c.cache->cachedIndex(l);  // the layer must be in the cache
+            for (int h = 0; h < c.cache->numHeads(); ++h) components.push_back({Component::Kind::Head, l, h});
+        }
+    }
     const at::Tensor embeddings = c.text->encode(pool);
     const std::vector<HeadTexts> result = runTextSpan(*c.view, embeddings, o.params, components, interruptibleJob("textspan heads"));
     ojson j;
@@ -741,6 +748,7 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--per-head", o->params.perHead, "Texts per head")->capture_default_str();
         sub->add_option("--rank", o->params.rank, "Project texts on the head's top-R principal directions first (0: off)")->capture_default_str();
         sub->add_option("--heads", o->heads, "Only these components (L.H,...); default every cached head");
+        sub->add_option("--layers", o->layers, "Only the heads of these layers: all or last:K");
         sub->add_option("--labels", o->labels, "labels.csv: also check zero-shot accuracy with heads reduced to their text spans");
         sub->add_option("--label-column", o->labelColumn, "Column holding the class")->capture_default_str();
         sub->add_option("--classes", o->classes, "label<TAB>prompt lines for that check");
