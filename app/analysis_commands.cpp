@@ -375,10 +375,10 @@ void runRetrieve(const RetrieveOptions& o) {
         // A cached image is its own query; any other file is decomposed with the cache's model.
         int64_t row = -1;
         const auto& paths = c.cache->paths();
-        for (std::size_t i = 0; i < paths.size(); ++i)
-            if (paths[i] == o.image || fs::path(paths[i]).filename() == fs::path(o.image).filename()) {
-                if (fs::equivalent(paths[i], o.image)) row = static_cast<int64_t>(i);
-            }
+        std::error_code ec;
+        for (std::size_t i = 0; i < paths.size() && row < 0; ++i)
+            if (fs::path(paths[i]).filename() == fs::path(o.image).filename() && fs::equivalent(paths[i], o.image, ec))
+                row = static_cast<int64_t>(i);
         at::Tensor qGlobal, qSet;
         if (row >= 0) {
             qGlobal = cachedQuery(*c.view, row, {});
