@@ -24,10 +24,6 @@ at::Tensor valueValueAttention(const Block& b, const Encoder& enc, const at::Ten
     return o;
 }
 
-at::Tensor patchPart(const at::Tensor& perToken, const ImageTrace& t) {
-    return perToken.narrow(0, t.prefix, t.gridH * t.gridW).reshape({t.gridH, t.gridW});
-}
-
 at::Tensor toClip(const at::Tensor& x, const Aligner* aligner, bool bias) {
     if (!aligner) return x;
     const at::Tensor y = at::matmul(x.to(at::kCPU), aligner->weight);
@@ -69,7 +65,11 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     if (params.referenceTexts.defined() && params.referenceTexts.size(1) != e)
         throw InputError("reference texts", "embedding dim differs from the model's");
     at::NoGradGuard noGrad;
-    const ImageTrace trace = traceImages(model, pixels);
+    // The decomposition runs its own forward; the other methods read the traced one.
+    ImageTrace trace;
+    if (params.method != HeatmapMethod::Decomposition) trace = traceImages(model, pixels);
+    const int gridH = static_cast<int>(pixels.size(2)) / v.patchSize, gridW = static_cast<int>(pixels.size(3)) / v.patchSize;
+    const int prefix = 1 + v.numExtraPrefix() + v.numRegisters();
     const int L = v.layers(), H = v.heads();
     at::Tensor scores;  // [N] over all tokens
     switch (params.method) {
@@ -137,9 +137,9 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     }
     }
     Heatmap out;
-    out.patches = patchPart(scores.contiguous(), trace).contiguous();
+    out.patches = scores.contiguous().narrow(0, prefix, gridH * gridW).reshape({gridH, gridW}).contiguous();
     const int64_t s = pixels.size(2), w = pixels.size(3);
-    out.pixels = at::upsample_bilinear2d(out.patches.view({1, 1, trace.gridH, trace.gridW}), {s, w}, false)[0][0].contiguous();
+    out.pixels = at::upsample_bilinear2d(out.patches.view({1, 1, gridH, gridW}), {s, w}, false)[0][0].contiguous();
     return out;
 }
 
