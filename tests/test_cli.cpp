@@ -171,7 +171,8 @@ private slots:
         const auto check = nlohmann::json::parse(readFileText(path("heads2.json").toStdString()))["accuracy_check"];
         QVERIFY(check["original"].get<double>() > 0.5);  // the bundled model knows colors
         QVERIFY(check["heads_mean_ablated"].get<double>() <= check["original"].get<double>());
-        QVERIFY(check["heads_replaced_by_text_span"].get<double>() >= 0);
+        // Two texts per head keep more of what the heads carry than their means do.
+        QVERIFY(check["heads_replaced_by_text_span"].get<double>() > check["heads_mean_ablated"].get<double>());
 
         r = cli({"rank", "--cache", cache, "--property", "color", "--out", path("rank.csv")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
