@@ -1,6 +1,7 @@
 #include "cli_commands.h"
 
 #include "analysis_commands.h"
+#include "image_commands.h"
 #include "cli_common.h"
 
 #include "demo.h"
@@ -266,6 +267,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->callback([&actions, o] { actions.push_back([o] { runDecompose(*o); }); });
     }
     registerAnalysis(app, actions);
+    registerImageCommands(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);
 }

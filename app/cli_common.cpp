@@ -1,5 +1,6 @@
 #include "cli_common.h"
 
+#include "analysis/session.h"
 #include "error.h"
 #include "model/loader.h"
 #include "runtime.h"
@@ -26,12 +27,7 @@ void addModelOptions(CLI::App* sub, ModelOptions& o, bool required) {
     sub->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
 }
 
-Model openModel(const ModelOptions& o) {
-    Model model = loadModel(o.model);
-    if (!o.tokenizer.empty()) model.tokenizerPath = o.tokenizer;
-    moveModel(model, pickDevice(o.device));
-    return model;
-}
+Model openModel(const ModelOptions& o) { return openModelOn(o.model, o.device, o.tokenizer); }
 
 void ensureDir(const std::string& dir) {
     std::error_code ec;

@@ -5,6 +5,7 @@
 // sum to the embedding, and writes a token-contribution heatmap PNG. The weights are random, so
 // the heatmap shows the mechanics, not meaning; the bundled shapes-world model replaces them.
 #include "demo.h"
+#include "resources.h"
 
 #include "image/preprocess.h"
 #include "io/file_util.h"
@@ -92,11 +93,8 @@ void printHeadNorms(const Model& model, const Decomposition& d) {
 
 std::string findShapesModel(const std::string& given) {
     if (!given.empty()) return given;
-    for (const fs::path& dir : {fs::path("models/shapes-clip"), fs::path(VITSCOPE_SOURCE_DIR) / "models/shapes-clip"}) {
-        std::error_code ec;
-        if (fs::exists(dir / "open_clip_model.safetensors", ec)) return dir.string();
-    }
-    return {};
+    const std::string weights = dataFile("models/shapes-clip/open_clip_model.safetensors");
+    return weights.empty() ? std::string() : fs::path(weights).parent_path().string();
 }
 
 // The bundled shapes-world CLIP: zero-shot accuracy, one scene's decomposition and the heatmap

@@ -153,7 +153,13 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--seed", o->seed, "Seed")->capture_default_str();
         sub->add_option("--eval-every", o->evalEvery, "Steps between zero-shot checks (0: never)")->capture_default_str();
         sub->add_option("--checkpoint-every", o->checkpointEvery, "Steps between checkpoints")->capture_default_str();
-        sub->callback([&actions, o] { actions.push_back([o] { runTrainClip(*o); }); });
+        auto split = std::make_shared<std::string>("standard");
+        sub->add_option("--split", *split, "World to train on: standard or spurious-train (shape group tied to background)")
+            ->capture_default_str();
+        sub->callback([&actions, o, split] {
+            o->world.split = shapes::parseSplit(*split);
+            actions.push_back([o] { runTrainClip(*o); });
+        });
     }
     {
         auto o = std::make_shared<shapes::VitTrainParams>();

@@ -3,6 +3,8 @@
 // reference written here or against the engine's own decomposition.
 #include "analysis/cache.h"
 #include "analysis/components.h"
+#include "analysis/labels.h"
+#include "analysis/session.h"
 #include "analysis/property.h"
 #include "analysis/retrieval.h"
 #include "analysis/text_embed.h"
@@ -15,6 +17,7 @@
 #include "model/export.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
+#include "resources.h"
 #include "shapes/dataset.h"
 #include "test_util.h"
 
@@ -467,6 +470,51 @@ private slots:
         for (const std::string& t : readTextList(test::source("resources/templates/classes.txt"))) QVERIFY(t.find("{}") != std::string::npos);
         for (const char* p : {"color", "shape", "texture", "location", "pattern", "animal", "person", "material"})
             QVERIFY(readTextList(test::source(std::string("resources/properties/") + p + ".txt")).size() >= 8);
+    }
+
+    void csvTablesAndHeadLists() {
+        QTemporaryDir dir;
+        const std::string good = dir.path().toStdString() + "/good.csv";
+        writeFileAtomic(good, "file,label,note\r\na.png,cat,\"big, striped\"\nb.png,dog,\"said \"\"hi\"\"\nthen left\"\n\nc.png,,\n");
+        const auto rows = readCsvTable(good);
+        QCOMPARE(rows.size(), std::size_t(3));
+        QCOMPARE(rows[0].at("note"), std::string("big, striped"));
+        QCOMPARE(rows[1].at("note"), std::string("said \"hi\"\nthen left"));
+        QCOMPARE(rows[2].at("label"), std::string());
+        QCOMPARE(rows[2].at("note"), std::string());
+        const std::string ragged = dir.path().toStdString() + "/ragged.csv";
+        writeFileAtomic(ragged, "file,label\na.png,cat,extra\n");
+        try {
+            readCsvTable(ragged);
+            QFAIL("a ragged row was accepted");
+        } catch (const FormatError& e) {
+            QVERIFY(std::string(e.what()).find("line 2 has 3 cells") != std::string::npos);
+        }
+        const std::string open = dir.path().toStdString() + "/open.csv";
+        writeFileAtomic(open, "file,label\na.png,\"cat\n");
+        QVERIFY_THROWS_EXCEPTION(FormatError, readCsvTable(open));
+        QCOMPARE(textsOrFile(" a red square , a blue circle,"), (std::vector<std::string>{"a red square", "a blue circle"}));
+        QVERIFY_THROWS_EXCEPTION(InputError, textsOrFile(" , "));
+        QCOMPARE(parseHeadPairs("0.1,3.2", 4, 4), (std::vector<std::pair<int, int>>{{0, 1}, {3, 2}}));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseHeadPairs("4.0", 4, 4));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseHeadPairs("1.2x", 4, 4));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseHeadPairs("mlp.1", 4, 4));
+    }
+
+    void propertyListsFollowTheVocabulary() {
+        Model words, bpe;
+        words.tokenizerPath = "/models/shapes-clip/vocab.txt";
+        bpe.tokenizerPath = "/x/bpe_simple_vocab_16e6.txt.gz";
+        QVERIFY(propertyWordList("color", words).find("resources/shapes/color.txt") != std::string::npos);
+        QVERIFY(propertyWordList("color", bpe).find("resources/properties/color.txt") != std::string::npos);
+        // Lists only the general pool has are still found for the word-vocabulary model.
+        QVERIFY(propertyWordList("animal", words).find("resources/properties/animal.txt") != std::string::npos);
+        QVERIFY_THROWS_EXCEPTION(InputError, propertyWordList("no-such-property", bpe));
+        QVERIFY_THROWS_EXCEPTION(InputError, propertyWordList("../shapes/color", bpe));
+        const std::vector<std::string> names = propertyNames(words);
+        QVERIFY(std::find(names.begin(), names.end(), "background") != names.end());
+        QVERIFY(std::find(names.begin(), names.end(), "text_pool") == names.end());
+        QVERIFY(!bundledModelDir().empty());
     }
 };
 

@@ -145,20 +145,7 @@ bool isImageFile(const fs::path& p) {
     return kExt.count(ext) > 0;
 }
 
-std::vector<std::string> readLines(const std::string& path) {
-    std::vector<std::string> lines;
-    std::string text = readFileText(path);
-    std::size_t start = 0;
-    while (start < text.size()) {
-        std::size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        std::string line = text.substr(start, end - start);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        lines.push_back(line);
-        start = end + 1;
-    }
-    return lines;
-}
+std::vector<std::string> readLines(const std::string& path) { return splitLines(readFileText(path)); }
 
 json preprocessJson(const ImagePreprocess& p) {
     return {{"image_size", p.imageSize}, {"resize_shortest", p.resizeShortest}, {"mean", p.mean}, {"std", p.std}};

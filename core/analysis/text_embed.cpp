@@ -13,16 +13,11 @@ std::vector<std::string> readTextList(const std::string& path) {
     const std::string text = readFileText(path);
     if (text.find('\0') != std::string::npos) throw FormatError(path, "not a text file (holds NUL bytes)");
     std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        std::size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        std::string line = text.substr(start, end - start);
+    for (std::string line : splitLines(text)) {
         const std::size_t a = line.find_first_not_of(" \t\r");
         const std::size_t b = line.find_last_not_of(" \t\r");
         line = a == std::string::npos ? "" : line.substr(a, b - a + 1);
         if (!line.empty() && line[0] != '#') out.push_back(line);
-        start = end + 1;
     }
     if (out.empty()) throw InputError(path, "holds no texts (one text per line; '#' starts a comment)");
     return out;

@@ -8,6 +8,9 @@ namespace vitscope {
 // Reads a whole regular file; throws IoError naming the path.
 std::vector<uint8_t> readFileBytes(const std::string& path);
 std::string readFileText(const std::string& path);
+
+// The lines of a text, without their "\n" / "\r\n" ends; no final empty line for a trailing "\n".
+std::vector<std::string> splitLines(const std::string& text);
 // Writes to PATH.partial and renames it into place, so a reader never sees half a file.
 void writeFileAtomic(const std::string& path, const std::vector<uint8_t>& bytes);
 void writeFileAtomic(const std::string& path, const std::string& text);

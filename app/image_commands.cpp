@@ -1,0 +1,259 @@
+// vitscope-cli commands that run the model on images: heatmap, evaluate-heatmaps, align.
+#include "image_commands.h"
+
+#include "analysis/alignment.h"
+#include "analysis/cache.h"
+#include "analysis/heatmap.h"
+#include "analysis/labels.h"
+#include "analysis/localisation.h"
+#include "analysis/session.h"
+#include "cli_common.h"
+#include "error.h"
+#include "image/preprocess.h"
+#include "io/file_util.h"
+#include "io/tensor_io.h"
+#include "model/forward.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace vitscope::cli {
+
+namespace {
+
+// ---- heatmap / evaluate-heatmaps ----
+
+// The model whose image side is mapped, and the text side (itself when CLIP, else --clip with
+// the aligner).
+struct HeatmapModelOptions {
+    ModelOptions model;
+    std::string aligner;
+    std::string clip;
+    std::string referenceTexts;
+    int surgeryBlocks = 6;
+};
+
+void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
+    addModelOptions(sub, o.model);
+    sub->add_option("--aligner", o.aligner, "Aligner into CLIP space (non-CLIP models)");
+    sub->add_option("--clip", o.clip, "CLIP model for the texts of a non-CLIP model (default: the aligner's)");
+    sub->add_option("--reference-texts", o.referenceTexts, "Texts whose mean score is removed (decomposition) / compared (surgery)");
+    sub->add_option("--surgery-blocks", o.surgeryBlocks, "CLIP Surgery: last K blocks")->capture_default_str();
+}
+
+HeatmapSession openHeatmapContext(const HeatmapModelOptions& o) {
+    return openHeatmapSession({o.model.model, o.model.tokenizer, o.model.device, o.aligner, o.clip, o.referenceTexts});
+}
+
+struct HeatmapOptions {
+    HeatmapModelOptions model;
+    std::string image, text, method = "decomposition", heads, out, npy, colormap = "viridis";
+    double opacity = 0.55;
+    int scale = 0;
+};
+
+void runHeatmap(const HeatmapOptions& o) {
+    const HeatmapSession c = openHeatmapContext(o.model);
+    const HeatmapMethod method = parseHeatmapMethod(o.method);
+    const Colormap cmap = parseColormap(o.colormap);
+    if (o.opacity < 0 || o.opacity > 1) throw InputError("--opacity", "must be within 0..1");
+    const cv::Mat rgb = loadImageRgb(o.image);
+    const cv::Mat crop = cropForModel(rgb, c.model->preprocess);
+    const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
+    const at::Tensor text = c.text->encode({o.text})[0];
+    const Heatmap map = computeHeatmap(*c.model, pixels, text, c.params(method, parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads()), o.model.surgeryBlocks),
+                                       c.aligner ? &*c.aligner : nullptr);
+    const int scale = o.scale > 0 ? o.scale : std::max(1, 384 / crop.cols);
+    const std::string title = std::string(heatmapMethodName(method)) + ": " + o.text + (o.heads.empty() ? "" : " [" + o.heads + "]");
+    const cv::Mat png = renderOverlay(crop, map.pixels, o.opacity, cmap, scale, title);
+    if (!cv::imwrite(o.out, png)) throw IoError(o.out, "cannot write the PNG");
+    if (!o.npy.empty()) writeNpyTensor(o.npy, map.patches);
+    std::cout << o.out << "\n";
+}
+
+struct EvaluateHeatmapsOptions {
+    HeatmapModelOptions model;
+    std::string dataset, methods = "all", prompt = "a {color} {shape}", heads, out;
+    int64_t count = 0;
+};
+
+std::string fillPrompt(const std::string& prompt, const std::map<std::string, std::string>& row, const std::string& where) {
+    std::string out = prompt;
+    std::size_t pos = 0;
+    while ((pos = out.find('{', pos)) != std::string::npos) {
+        const std::size_t end = out.find('}', pos);
+        if (end == std::string::npos) throw InputError("--prompt", "unbalanced {");
+        const std::string key = out.substr(pos + 1, end - pos - 1);
+        const auto it = row.find(key);
+        if (it == row.end()) throw InputError(where, "has no column '" + key + "' for the prompt");
+        out.replace(pos, end - pos + 1, it->second);
+        pos += it->second.size();
+    }
+    return out;
+}
+
+void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
+    const HeatmapSession c = openHeatmapContext(o.model);
+    std::vector<HeatmapMethod> methods;
+    if (o.methods == "all") {
+        methods = allHeatmapMethods();
+    } else {
+        std::stringstream ss(o.methods);
+        std::string m;
+        while (std::getline(ss, m, ',')) methods.push_back(parseHeatmapMethod(m));
+    }
+    const std::string labelsPath = (fs::path(o.dataset) / "labels.csv").string();
+    std::vector<std::map<std::string, std::string>> rows = readCsvTable(labelsPath);
+    if (o.count > 0 && static_cast<int64_t>(rows.size()) > o.count) rows.resize(static_cast<std::size_t>(o.count));
+    if (rows.empty()) throw InputError(labelsPath, "lists no images");
+    const auto heads = parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads());
+    std::vector<LocalisationMeter> meters(methods.size());
+    const JobContext job = interruptibleJob("evaluate");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (job.cancelled()) throw JobCancelled();
+        const auto& row = rows[i];
+        if (!row.count("file") || !row.count("mask")) throw FormatError(labelsPath, "needs the columns file and mask");
+        const std::string image = (fs::path(o.dataset) / row.at("file")).string();
+        const std::string maskPath = (fs::path(o.dataset) / row.at("mask")).string();
+        const cv::Mat rgb = loadImageRgb(image);
+        const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
+        cv::Mat maskCrop = cropForModel(loadImageRgb(maskPath), c.model->preprocess);
+        cv::cvtColor(maskCrop, maskCrop, cv::COLOR_RGB2GRAY);
+        const at::Tensor mask = at::from_blob(maskCrop.data, {maskCrop.rows, maskCrop.cols}, at::kByte).gt(127).clone();
+        const at::Tensor text = c.text->encode({fillPrompt(o.prompt, row, labelsPath)})[0];
+        for (std::size_t m = 0; m < methods.size(); ++m) {
+            const Heatmap map = computeHeatmap(*c.model, pixels, text, c.params(methods[m], heads, o.model.surgeryBlocks),
+                                               c.aligner ? &*c.aligner : nullptr);
+            meters[m].add(map.pixels, mask);
+        }
+        job.report({static_cast<int64_t>(i + 1), static_cast<int64_t>(rows.size()), 0, 0, "evaluate"});
+    }
+    std::string csv = "method,images,pixel_accuracy,miou,map,pointing_game\n";
+    std::printf("%-14s %7s %9s %7s %7s %9s\n", "method", "images", "pixacc", "mIoU", "mAP", "pointing");
+    for (std::size_t m = 0; m < methods.size(); ++m) {
+        const LocalisationMeter& r = meters[m];
+        std::printf("%-14s %7lld %8.2f%% %6.2f%% %6.2f%% %8.2f%%\n", heatmapMethodName(methods[m]), static_cast<long long>(r.images()),
+                    100 * r.pixelAccuracy(), 100 * r.meanIoU(), 100 * r.meanAveragePrecision(), 100 * r.pointingGame());
+        std::ostringstream line;
+        line << heatmapMethodName(methods[m]) << "," << r.images() << "," << r.pixelAccuracy() << "," << r.meanIoU() << ","
+             << r.meanAveragePrecision() << "," << r.pointingGame() << "\n";
+        csv += line.str();
+    }
+    if (!o.out.empty()) {
+        writeFileAtomic(o.out, csv);
+        std::cout << o.out << "\n";
+    }
+}
+
+// ---- align ----
+
+struct AlignOptions {
+    ModelOptions model;
+    std::string clip, images, out, mode = "shared";
+    double heldOut = 0.2;
+    int batch = 32;
+    ComponentAlignParams params;
+};
+
+void runAlign(const AlignOptions& o) {
+    if (o.mode != "shared" && o.mode != "per-component") throw InputError("--mode " + o.mode, "must be shared or per-component");
+    if (!(o.heldOut > 0 && o.heldOut < 1)) throw InputError("--held-out", "must be a fraction within (0, 1)");
+    o.params.validate();
+    const Model model = openModel(o.model);
+    const Model clip = openModelOn(o.clip, o.model.device);
+    if (!clip.isClip()) throw InputError(o.clip, "is not a CLIP model (the aligner maps into a CLIP image-embedding space)");
+    const std::vector<std::string> images = listImages(o.images);
+    const int64_t n = static_cast<int64_t>(images.size());
+    const int64_t test = std::max<int64_t>(1, static_cast<int64_t>(n * o.heldOut));
+    if (n - test < 2) throw InputError(o.images, "too few images to fit and test an aligner (" + std::to_string(n) + ")");
+    at::NoGradGuard noGrad;
+    std::vector<at::Tensor> terms, targets;
+    std::vector<std::string> names;
+    const JobContext job = interruptibleJob("align: decompose");
+    for (int64_t start = 0; start < n; start += o.batch) {
+        if (job.cancelled()) throw JobCancelled();
+        const std::vector<std::string> chunk(images.begin() + start, images.begin() + std::min<int64_t>(n, start + o.batch));
+        const Decomposition dec = decomposeImages(model, loadAndPreprocess(chunk, model.preprocess).to(model.vision.patchW.device()));
+        terms.push_back(stackedTerms(dec, &names).to(at::kCPU, at::kFloat));
+        targets.push_back(encodeImages(clip, loadAndPreprocess(chunk, clip.preprocess).to(clip.vision.patchW.device())).output.to(at::kCPU, at::kFloat));
+        job.report({std::min<int64_t>(n, start + o.batch), n, 0, 0, "align"});
+    }
+    const at::Tensor x = at::cat(terms), y = at::cat(targets);
+    const at::Tensor xTrain = x.narrow(0, 0, n - test), yTrain = y.narrow(0, 0, n - test);
+    const at::Tensor xTest = x.narrow(0, n - test, test), yTest = y.narrow(0, n - test, test);
+    Aligner shared = fitSharedAligner(xTrain.sum(1), yTrain);
+    const double sharedCos = meanCosine(shared.apply(xTest.sum(1)), yTest);
+    Aligner aligner = shared;
+    double cosine = sharedCos;
+    if (o.mode == "per-component") {
+        at::GradMode::set_enabled(true);
+        aligner = fitComponentAligner(xTrain, names, yTrain, o.params);
+        at::GradMode::set_enabled(false);
+        cosine = meanCosine(applyToTerms(aligner, xTest), yTest);
+    }
+    aligner.settings["clip_model"] = o.clip;
+    aligner.settings["model"] = o.model.model;
+    aligner.settings["held_out_images"] = std::to_string(test);
+    aligner.settings["held_out_cosine"] = std::to_string(cosine);
+    aligner.settings["held_out_cosine_shared"] = std::to_string(sharedCos);
+    saveAligner(aligner, o.out);
+    std::printf("%lld training / %lld held-out images; held-out cosine to %s: shared map %.4f", static_cast<long long>(n - test),
+                static_cast<long long>(test), o.clip.c_str(), sharedCos);
+    if (o.mode == "per-component") std::printf(", per-component maps %.4f", cosine);
+    std::printf("\n%s\n", o.out.c_str());
+}
+
+}  // namespace
+
+void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& actions) {
+    {
+        auto o = std::make_shared<HeatmapOptions>();
+        auto* sub = app.add_subcommand("heatmap", "Heatmap of a text over an image (PNG overlay with colorbar, raw .npy)");
+        addHeatmapModelOptions(sub, o->model);
+        sub->add_option("--image", o->image, "Image file")->required();
+        sub->add_option("--text", o->text, "Text")->required();
+        sub->add_option("--method", o->method, "decomposition, surgery, raw, attention or rollout")->capture_default_str();
+        sub->add_option("--heads", o->heads, "Decomposition restricted to these heads: L.H,...");
+        sub->add_option("--opacity", o->opacity, "Overlay opacity 0..1")->capture_default_str();
+        sub->add_option("--colormap", o->colormap, "viridis, inferno, jet or turbo")->capture_default_str();
+        sub->add_option("--scale", o->scale, "Enlarge the model's crop by this factor (default: to ~384 px)");
+        sub->add_option("--out", o->out, "Output PNG")->required();
+        sub->add_option("--npy", o->npy, "Also write the patch-level map [gh, gw] as .npy");
+        sub->callback([&actions, o] { actions.push_back([o] { runHeatmap(*o); }); });
+    }
+    {
+        auto o = std::make_shared<EvaluateHeatmapsOptions>();
+        auto* sub = app.add_subcommand("evaluate-heatmaps", "Localisation of heatmap methods against ground-truth masks");
+        addHeatmapModelOptions(sub, o->model);
+        sub->add_option("--dataset", o->dataset, "Folder with labels.csv (columns file, mask, ...) as shapes generate writes")->required();
+        sub->add_option("--methods", o->methods, "all, or a comma list of methods")->capture_default_str();
+        sub->add_option("--prompt", o->prompt, "Text per image; {column} takes a labels.csv value")->capture_default_str();
+        sub->add_option("--heads", o->heads, "Decomposition restricted to these heads: L.H,...");
+        sub->add_option("--count", o->count, "Only the first N images (0: all)")->capture_default_str();
+        sub->add_option("--out", o->out, "Also write the table as CSV");
+        sub->callback([&actions, o] { actions.push_back([o] { runEvaluateHeatmaps(*o); }); });
+    }
+    {
+        auto o = std::make_shared<AlignOptions>();
+        auto* sub = app.add_subcommand("align", "Fit a map of a non-CLIP model's representation into a CLIP model's space");
+        addModelOptions(sub, o->model);
+        sub->add_option("--clip", o->clip, "CLIP model whose image embeddings are the target")->required();
+        sub->add_option("--images", o->images, "Image folder or list (the last --held-out fraction is held out)")->required();
+        sub->add_option("--out", o->out, "Output aligner.safetensors")->required();
+        sub->add_option("--mode", o->mode, "shared (closed form) or per-component (trained)")->capture_default_str();
+        sub->add_option("--held-out", o->heldOut, "Fraction of images held out")->capture_default_str();
+        sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+        sub->add_option("--steps", o->params.steps, "Per-component: optimisation steps")->capture_default_str();
+        sub->add_option("--lr", o->params.learningRate, "Per-component: Adam learning rate")->capture_default_str();
+        sub->add_option("--ortho", o->params.orthoPenalty, "Per-component: orthonormality penalty lambda")->capture_default_str();
+        sub->callback([&actions, o] { actions.push_back([o] { runAlign(*o); }); });
+    }
+}
+
+}  // namespace vitscope::cli

@@ -1,0 +1,30 @@
+#pragma once
+// Ground truth for the cache analyses: labels.csv tables matched to cached rows by path, zero-shot
+// classifiers from "label<TAB>prompt" files, and text lists given as a file or inline.
+#include "analysis/ablation.h"
+#include "analysis/text_embed.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vitscope {
+
+// A CSV table (first line the header; RFC 4180 quoting: "a, b" and "say ""hi""" are one cell
+// each) as column -> value maps. Throws FormatError naming the file and line on ragged rows.
+std::vector<std::map<std::string, std::string>> readCsvTable(const std::string& path);
+
+// A file of texts (readTextList), or a comma-separated list given inline.
+std::vector<std::string> textsOrFile(const std::string& arg);
+
+// "label<TAB>prompt" lines; several prompts may vote for one label. `classNames` receives the
+// labels in order of first appearance.
+ZeroShotClassifier loadClassifier(const std::string& file, const TextEncoder& text, std::vector<std::string>* classNames);
+
+// The class (and group: the values of `groupColumns` joined by '/') of every cached row, from a
+// labels.csv whose "file" column holds paths relative to its folder.
+RowLabels loadRowLabels(const std::string& labelsFile, const std::string& labelColumn, const std::vector<std::string>& groupColumns,
+                        const std::string& classesFile, const std::vector<std::string>& classNames,
+                        const std::vector<std::string>& cachedPaths);
+
+}  // namespace vitscope

@@ -1,0 +1,102 @@
+#include "analysis/session.h"
+
+#include "error.h"
+#include "model/loader.h"
+#include "runtime.h"
+
+#include <sstream>
+
+namespace vitscope {
+
+Model openModelOn(const std::string& spec, const std::string& device, const std::string& tokenizer) {
+    Model model = loadModel(spec);
+    if (!tokenizer.empty()) model.tokenizerPath = tokenizer;
+    moveModel(model, pickDevice(device));
+    return model;
+}
+
+CacheSession openCacheSession(const CacheSessionOptions& o, bool needText) {
+    CacheSession c;
+    c.cache = std::make_unique<DatasetCache>(o.cache);
+    std::string clipSpec = o.clipModel;
+    if (!o.aligner.empty()) {
+        c.aligner = loadAligner(o.aligner);
+        if (clipSpec.empty()) {
+            const auto it = c.aligner->settings.find("clip_model");
+            if (it != c.aligner->settings.end()) clipSpec = it->second;
+        }
+    }
+    c.view = std::make_unique<CacheView>(*c.cache, c.aligner ? &*c.aligner : nullptr);
+    if (!needText) return c;
+    if (clipSpec.empty()) clipSpec = c.cache->modelSpec();
+    if (clipSpec.empty()) throw InputError(o.cache, "records no model; pass --model (a CLIP model for the texts)");
+    c.clip = std::make_unique<Model>(openModelOn(clipSpec, o.device, o.tokenizer));
+    if (!c.aligner) {
+        if (!c.clip->isClip())
+            throw InputError(o.cache, "was made with a non-CLIP model (" + c.clip->info.family + "); pass --aligner and a CLIP --model");
+        c.cache->checkModel(*c.clip);
+    }
+    c.text = std::make_unique<TextEncoder>(*c.clip);
+    return c;
+}
+
+HeatmapParams HeatmapSession::params(HeatmapMethod method, const std::vector<std::pair<int, int>>& heads, int surgeryBlocks) const {
+    HeatmapParams p;
+    p.method = method;
+    p.heads = heads;
+    p.referenceTexts = reference;
+    p.redundantText = redundant;
+    p.surgeryBlocks = surgeryBlocks;
+    return p;
+}
+
+HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
+    HeatmapSession c;
+    c.model = std::make_unique<Model>(openModelOn(o.model, o.device, o.tokenizer));
+    const Model* textModel = c.model.get();
+    if (!o.aligner.empty()) {
+        c.aligner = loadAligner(o.aligner);
+        std::string clipSpec = o.clip;
+        const auto it = c.aligner->settings.find("clip_model");
+        if (clipSpec.empty() && it != c.aligner->settings.end()) clipSpec = it->second;
+        if (clipSpec.empty()) throw InputError(o.aligner, "records no CLIP model; pass --clip");
+        c.clip = std::make_unique<Model>(openModelOn(clipSpec, o.device));
+        textModel = c.clip.get();
+        if (c.aligner->weight.size(0) != c.model->vision.embedDim())
+            throw InputError(o.aligner, "maps " + std::to_string(c.aligner->weight.size(0)) + "-dimensional features, not this model's " +
+                                            std::to_string(c.model->vision.embedDim()));
+    } else if (!c.model->isClip()) {
+        throw InputError(o.model, "is not a CLIP model; pass --aligner (and --clip) to map it into CLIP space");
+    }
+    c.text = std::make_unique<TextEncoder>(*textModel);
+    if (!o.referenceTexts.empty()) c.reference = c.text->encode(readTextList(o.referenceTexts));
+    c.redundant = c.text->encode({""})[0];
+    return c;
+}
+
+std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, int layers, int heads) {
+    std::vector<std::pair<int, int>> out;
+    if (list.empty()) return out;
+    std::stringstream ss(list);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        const std::size_t dot = item.find('.');
+        int l = -1, h = -1;
+        try {
+            std::size_t a = 0, b = 0;
+            if (dot == std::string::npos) throw std::invalid_argument("no dot");
+            l = std::stoi(item.substr(0, dot), &a);
+            h = std::stoi(item.substr(dot + 1), &b);
+            if (a != dot || b != item.size() - dot - 1) throw std::invalid_argument("trailing");
+        } catch (const std::exception&) {
+            throw InputError("--heads " + item, "unknown head name; heads are L.H, zero-based");
+        }
+        if (l < 0 || l >= layers || h < 0 || h >= heads)
+            throw InputError("--heads " + item,
+                             "no such head: the model has " + std::to_string(layers) + " layers x " + std::to_string(heads) + " heads");
+        out.emplace_back(l, h);
+    }
+    return out;
+}
+
+}  // namespace vitscope

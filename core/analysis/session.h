@@ -1,0 +1,66 @@
+#pragma once
+// What the cache analyses and the heatmaps need open together, for the CLI and the GUI alike:
+// a dataset cache with its view (through an aligner for non-CLIP models) and the CLIP model
+// whose text encoder describes it; or an image model with the text side for heatmaps.
+#include "analysis/alignment.h"
+#include "analysis/cache.h"
+#include "analysis/components.h"
+#include "analysis/heatmap.h"
+#include "analysis/text_embed.h"
+#include "model/model.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vitscope {
+
+// Loads a model and moves it to `device` ("cpu", "cuda" or "auto"); `tokenizer` overrides the
+// tokenizer found beside it.
+Model openModelOn(const std::string& spec, const std::string& device, const std::string& tokenizer = {});
+
+struct CacheSession {
+    std::unique_ptr<DatasetCache> cache;
+    std::optional<Aligner> aligner;
+    std::unique_ptr<CacheView> view;
+    std::unique_ptr<Model> clip;        // the text side (null when texts are not needed)
+    std::unique_ptr<TextEncoder> text;
+};
+
+struct CacheSessionOptions {
+    std::string cache;
+    std::string aligner;    // for caches of non-CLIP models
+    std::string clipModel;  // default: the cache's model, or the aligner's recorded CLIP
+    std::string tokenizer;
+    std::string device = "auto";
+};
+
+// Opens the cache (and aligner); with `needText` also the CLIP model, checked against the cache
+// when no aligner is used. Throws InputError naming the cache for mismatches.
+CacheSession openCacheSession(const CacheSessionOptions& o, bool needText);
+
+struct HeatmapSession {
+    std::unique_ptr<Model> model;
+    std::unique_ptr<Model> clip;  // only for non-CLIP models
+    std::optional<Aligner> aligner;
+    std::unique_ptr<TextEncoder> text;
+    at::Tensor reference;  // [R, E] reference texts (may be undefined)
+    at::Tensor redundant;  // [E] the empty prompt, CLIP Surgery's default redundancy
+
+    HeatmapParams params(HeatmapMethod method, const std::vector<std::pair<int, int>>& heads, int surgeryBlocks) const;
+};
+
+struct HeatmapSessionOptions {
+    std::string model, tokenizer, device = "auto";
+    std::string aligner, clip;  // non-CLIP models: the aligner and the CLIP model for texts
+    std::string referenceTexts;  // a text list file
+};
+
+HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o);
+
+// "L.H,L.H" -> (layer, head) pairs checked against the model's shape; InputError otherwise.
+std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, int layers, int heads);
+
+}  // namespace vitscope
