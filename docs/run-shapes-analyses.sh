@@ -7,6 +7,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cli="$here/build/bin/vitscope-cli"
 clip="$here/models/shapes-clip"
 vit="$here/models/shapes-vit"
+spur="$here/models/shapes-clip-spurious"
 work=${1:-/tmp/vitscope-analyses}
 rm -rf "$work" && mkdir -p "$work"
 cd "$work"
@@ -60,6 +61,17 @@ echo "== spurious split: ablating the discovered heads (means from spurious-trai
   --classes groups.tsv --group-columns group,background --discover-spurious \
   --spurious "an object on a grass background,an object on a water background" \
   --core "a circle,a square,a hexagon,a heart,a triangle,a diamond,a star,a cross" --top 3 --out ablate.json 2>/dev/null
+
+echo "== the same on shapes-clip-spurious (trained on spurious-train only), top 1 / 3 / 6 / 8 / 10 heads"
+"$cli" cache build --model "$spur" --images sp-train/images --out cache-spur-train 2>/dev/null
+"$cli" cache build --model "$spur" --images sp-test/images --out cache-spur-test 2>/dev/null
+for k in 1 3 6 8 10; do
+  "$cli" ablate --cache cache-spur-test --reference cache-spur-train --labels sp-test/labels.csv --label-column group \
+    --classes groups.tsv --group-columns group,background --discover-spurious \
+    --spurious "an object on a grass background,an object on a water background" \
+    --core "a circle,a square,a hexagon,a heart,a triangle,a diamond,a star,a cross" --top $k --out ablate-spur-$k.json 2>/dev/null | head -4
+done
+"$cli" rank --cache cache-spur-train --property background --out rank-spur-background.csv 2>/dev/null | head -5
 
 echo "== shapes-vit through its aligner"
 "$cli" textspan --cache cache-vit --aligner "$vit/aligner.safetensors" --model "$clip" \

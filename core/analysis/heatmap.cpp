@@ -75,23 +75,7 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     switch (params.method) {
     case HeatmapMethod::Decomposition: {
         const Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
-        const at::Tensor heads = dec.heads[0];  // [L, H, N, E]
-        std::vector<std::pair<int, int>> chosen = params.heads;
-        if (chosen.empty())
-            for (int l = 0; l < L; ++l)
-                for (int h = 0; h < H; ++h) chosen.emplace_back(l, h);
-        at::Tensor terms;  // [N, E] in CLIP space
-        for (const auto& [l, h] : chosen) {
-            if (l < 0 || l >= L || h < 0 || h >= H)
-                throw InputError("head " + std::to_string(l) + "." + std::to_string(h), "is outside the model's " + std::to_string(L) + " x " +
-                                                                                         std::to_string(H) + " heads");
-            at::Tensor t = heads[l][h].to(at::kCPU);
-            if (aligner) t = at::matmul(t, aligner->weightFor(std::to_string(l) + "." + std::to_string(h)));
-            terms = terms.defined() ? terms + t : t;
-        }
-        at::Tensor direction = text;
-        if (params.referenceTexts.defined()) direction = text - params.referenceTexts.to(at::kFloat).mean(0);
-        scores = at::matmul(terms, direction);
+        scores = decompositionTokenScores(dec.heads[0], text, params, aligner);
         break;
     }
     case HeatmapMethod::Raw: {
@@ -136,10 +120,37 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
         break;
     }
     }
+    return heatmapFromTokenScores(scores, prefix, gridH, gridW, pixels.size(2), pixels.size(3));
+}
+
+at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& text, const HeatmapParams& params, const Aligner* aligner) {
+    if (heads.dim() != 4) throw InputError("per-token head terms", "expected [L, H, N, E]");
+    const int L = static_cast<int>(heads.size(0)), H = static_cast<int>(heads.size(1));
+    std::vector<std::pair<int, int>> chosen = params.heads;
+    if (chosen.empty())
+        for (int l = 0; l < L; ++l)
+            for (int h = 0; h < H; ++h) chosen.emplace_back(l, h);
+    at::Tensor direction = text.to(at::kCPU, at::kFloat);
+    if (params.referenceTexts.defined()) direction = direction - params.referenceTexts.to(at::kCPU, at::kFloat).mean(0);
+    at::Tensor scores;  // [N]
+    for (const auto& [l, h] : chosen) {
+        if (l < 0 || l >= L || h < 0 || h >= H)
+            throw InputError("head " + std::to_string(l) + "." + std::to_string(h),
+                             "is outside the model's " + std::to_string(L) + " x " + std::to_string(H) + " heads");
+        // Scores are linear in the terms: map the text back instead of every token forward.
+        const at::Tensor v = aligner ? at::matmul(aligner->weightFor(std::to_string(l) + "." + std::to_string(h)), direction) : direction;
+        const at::Tensor s = at::matmul(heads[l][h].to(at::kCPU, at::kFloat), v);
+        scores = scores.defined() ? scores + s : s;
+    }
+    return scores;
+}
+
+Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width) {
+    if (scores.dim() != 1 || scores.size(0) != prefix + static_cast<int64_t>(gridH) * gridW)
+        throw InputError("token scores", "do not match a " + std::to_string(gridH) + " x " + std::to_string(gridW) + " grid");
     Heatmap out;
-    out.patches = scores.contiguous().narrow(0, prefix, gridH * gridW).reshape({gridH, gridW}).contiguous();
-    const int64_t s = pixels.size(2), w = pixels.size(3);
-    out.pixels = at::upsample_bilinear2d(out.patches.view({1, 1, gridH, gridW}), {s, w}, false)[0][0].contiguous();
+    out.patches = scores.to(at::kCPU, at::kFloat).contiguous().narrow(0, prefix, gridH * gridW).reshape({gridH, gridW}).contiguous();
+    out.pixels = at::upsample_bilinear2d(out.patches.view({1, 1, gridH, gridW}), {height, width}, false)[0][0].contiguous();
     return out;
 }
 

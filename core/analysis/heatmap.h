@@ -35,6 +35,13 @@ struct Heatmap {
 Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::Tensor& text, const HeatmapParams& params,
                        const Aligner* aligner = nullptr);
 
+// The decomposition method's per-token scores [N] from one image's per-token head terms heads
+// [L, H, N, E] (DecomposeOptions::tokens): sum over params.heads of <term, text - mean(reference)>.
+at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& text, const HeatmapParams& params,
+                                    const Aligner* aligner = nullptr);
+// Token scores [prefix + gh * gw] -> the patch map and its bilinear upsampling to height x width.
+Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width);
+
 enum class Colormap { Viridis, Inferno, Jet, Turbo };
 Colormap parseColormap(const std::string& name);  // throws InputError
 // The crop (8-bit RGB) with the map blended on top and a colorbar with the min / max values at

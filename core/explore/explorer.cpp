@@ -1,0 +1,463 @@
+#include "explore/explorer.h"
+
+#include "analysis/ablation.h"
+#include "analysis/cache.h"
+#include "analysis/components.h"
+#include "analysis/heatmap.h"
+#include "analysis/labels.h"
+#include "analysis/property.h"
+#include "analysis/retrieval.h"
+#include "analysis/session.h"
+#include "analysis/textspan.h"
+#include "error.h"
+#include "image/preprocess.h"
+#include "model/forward.h"
+#include "model/loader.h"
+#include "resources.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+
+namespace fs = std::filesystem;
+
+namespace vitscope {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+FloatGrid toGrid(const at::Tensor& t) {
+    const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
+    FloatGrid g;
+    g.rows = static_cast<int>(c.dim() == 2 ? c.size(0) : 1);
+    g.cols = static_cast<int>(c.dim() == 2 ? c.size(1) : c.numel());
+    g.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    return g;
+}
+
+std::string headName(int l, int h) { return std::to_string(l) + "." + std::to_string(h); }
+
+std::vector<Component> toComponents(const std::vector<std::pair<int, int>>& heads) {
+    std::vector<Component> out;
+    for (const auto& [l, h] : heads) out.push_back({Component::Kind::Head, l, h});
+    return out;
+}
+
+std::vector<Hit> toHits(const std::vector<RetrievalHit>& hits) {
+    std::vector<Hit> out;
+    for (const RetrievalHit& h : hits) out.push_back({h.row, h.path, h.score});
+    return out;
+}
+
+// A stable folder name for an image collection: its absolute path hashed (FNV-1a).
+std::string folderKey(const std::string& images) {
+    const std::string abs = fs::absolute(images).lexically_normal().string();
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : abs) h = (h ^ c) * 1099511628211ull;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return fs::path(abs).filename().string() + "-" + buf;
+}
+
+}  // namespace
+
+float FloatGrid::minValue() const { return values.empty() ? 0.f : *std::min_element(values.begin(), values.end()); }
+float FloatGrid::maxValue() const { return values.empty() ? 0.f : *std::max_element(values.begin(), values.end()); }
+
+struct Explorer::Impl {
+    std::string cacheRoot;
+    ModelSummary summary;
+    std::unique_ptr<HeatmapSession> session;  // model, text side, aligner
+    at::Tensor reference;                     // [R, E] reference texts
+
+    // Current image.
+    std::string imagePath;
+    at::Tensor pixels;  // [1, 3, S, S]
+    Decomposition dec;  // per-token heads [1, L, H, N, E]
+    int gridH = 0, gridW = 0, prefix = 0;
+
+    // Dataset.
+    std::unique_ptr<DatasetCache> cache;
+    std::unique_ptr<CacheView> view;
+    std::vector<HeadDescription> descriptions;
+    std::vector<at::Tensor> descriptionTexts;  // per description: [k, E]
+
+    // Ablation.
+    std::unique_ptr<DatasetCache> refCache;
+    std::unique_ptr<CacheView> refView;
+    ZeroShotClassifier classifier;
+    RowLabels labels;
+    bool ablationReady = false;
+
+    const Model& model() const {
+        if (!session) throw InputError("vitscope", "no model is open");
+        return *session->model;
+    }
+    const Model& textModel() const { return session->clip ? *session->clip : *session->model; }
+    const Aligner* aligner() const { return session && session->aligner ? &*session->aligner : nullptr; }
+    at::Tensor encode(const std::string& text) const { return session->text->encode({text})[0]; }
+    void requireImage() const {
+        if (!pixels.defined()) throw InputError("vitscope", "no image is open");
+    }
+    void requireDataset() const {
+        if (!view) throw InputError("vitscope", "no dataset is open");
+    }
+    // A component's summed term of the current image in CLIP space [E].
+    at::Tensor clipTerm(const at::Tensor& term, const std::string& name) const {
+        const at::Tensor t = term.to(at::kCPU, at::kFloat);
+        return aligner() ? at::matmul(t, aligner()->weightFor(name)) : t;
+    }
+    DatasetCache& openCacheFor(const std::string& images, const JobContext& job, std::unique_ptr<DatasetCache>& slot, DatasetSummary* out);
+};
+
+Explorer::Explorer(std::string cacheRoot) : m(std::make_unique<Impl>()) { m->cacheRoot = std::move(cacheRoot); }
+Explorer::~Explorer() = default;
+
+ModelSummary Explorer::openModel(const std::string& spec, const std::string& device, const std::string& alignerPath) {
+    HeatmapSessionOptions o;
+    o.model = spec;
+    o.device = device;
+    o.aligner = alignerPath;
+    if (o.aligner.empty()) {
+        // A non-CLIP model directory may carry its aligner (the bundled shapes-vit does).
+        std::error_code ec;
+        const fs::path beside = fs::is_directory(spec, ec) ? fs::path(spec) / "aligner.safetensors" : fs::path(spec).parent_path() / "aligner.safetensors";
+        const Model probe = loadModel(spec);
+        if (!probe.isClip() && fs::exists(beside, ec)) o.aligner = beside.string();
+    }
+    auto session = std::make_unique<HeatmapSession>(openHeatmapSession(o));
+    // Aligners record their CLIP model as given at the time; resolve a relative one against the data roots.
+    const Model& mdl = *session->model;
+    ModelSummary s;
+    s.spec = spec;
+    s.name = fs::path(spec).filename().string();
+    s.family = mdl.info.family;
+    s.weightsPath = mdl.info.weightsPath;
+    s.fingerprint = modelFingerprint(mdl);
+    s.device = mdl.vision.patchW.device().str();
+    s.layers = mdl.vision.layers();
+    s.heads = mdl.vision.heads();
+    s.imageSize = mdl.preprocess.imageSize;
+    s.patchSize = mdl.vision.patchSize;
+    s.embedDim = static_cast<int>(session->aligner ? session->aligner->weight.size(1) : mdl.vision.embedDim());
+    s.clip = mdl.isClip();
+    s.aligner = o.aligner;
+    if (session->clip) s.textModel = session->clip->info.weightsPath;
+    // Everything of the previous model goes.
+    const std::string root = m->cacheRoot;
+    *m = Impl{};
+    m->cacheRoot = root;
+    m->session = std::move(session);
+    m->summary = s;
+    spdlog::info("model {} ({} layers x {} heads) on {}", spec, s.layers, s.heads, s.device);
+    return s;
+}
+
+bool Explorer::hasModel() const { return m->session != nullptr; }
+const ModelSummary& Explorer::model() const { return m->summary; }
+
+ImageResult Explorer::analyseImage(const std::string& path) {
+    const Model& model = m->model();
+    const auto start = Clock::now();
+    const cv::Mat rgb = loadImageRgb(path);
+    const cv::Mat crop = cropForModel(rgb, model.preprocess);
+    at::NoGradGuard noGrad;
+    const at::Tensor pixels = preprocessImage(rgb, model.preprocess).unsqueeze(0).to(model.vision.patchW.device());
+    Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
+    dec.heads = dec.heads.to(at::kCPU);
+    m->imagePath = path;
+    m->pixels = pixels;
+    m->dec = dec;
+    m->gridH = static_cast<int>(pixels.size(2)) / model.vision.patchSize;
+    m->gridW = static_cast<int>(pixels.size(3)) / model.vision.patchSize;
+    m->prefix = 1 + model.vision.numExtraPrefix() + model.vision.numRegisters();
+    ImageResult r;
+    r.path = path;
+    r.crop.width = crop.cols;
+    r.crop.height = crop.rows;
+    const cv::Mat packed = crop.isContinuous() ? crop : crop.clone();
+    r.crop.rgb.assign(packed.data, packed.data + packed.total() * 3);
+    r.gridH = m->gridH;
+    r.gridW = m->gridW;
+    const int L = model.vision.layers(), H = model.vision.heads();
+    at::Tensor norms = at::zeros({L, H});
+    const at::Tensor summed = dec.heads[0].sum(2);  // [L, H, E]
+    for (int l = 0; l < L; ++l)
+        for (int h = 0; h < H; ++h) norms[l][h] = m->clipTerm(summed[l][h], headName(l, h)).norm();
+    r.headNorms = toGrid(norms);
+    for (int l = 0; l < L; ++l) r.mlpNorms.push_back(m->clipTerm(dec.mlps[0][l], "mlp." + std::to_string(l)).norm().item<float>());
+    r.seconds = secondsSince(start);
+    return r;
+}
+
+bool Explorer::hasImage() const { return m->pixels.defined(); }
+
+HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
+    m->requireImage();
+    const auto start = Clock::now();
+    const HeatmapMethod method = parseHeatmapMethod(q.method);
+    const Model& model = m->model();
+    for (const auto& [l, h] : q.heads)
+        if (l < 0 || l >= model.vision.layers() || h < 0 || h >= model.vision.heads())
+            throw InputError("head " + headName(l, h), "is not a head of this model");
+    HeatmapParams p = m->session->params(method, q.heads, q.surgeryBlocks);
+    p.referenceTexts = q.subtractReference ? m->reference : at::Tensor();
+    const at::Tensor text = q.text.empty() ? at::Tensor() : m->encode(q.text);
+    if (!text.defined() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout)
+        throw InputError("heatmap", "type a text first (only attention and rollout need none)");
+    at::NoGradGuard noGrad;
+    Heatmap map;
+    if (method == HeatmapMethod::Decomposition) {
+        // From the kept per-token terms: no forward pass.
+        const at::Tensor scores = decompositionTokenScores(m->dec.heads[0], text, p, m->aligner());
+        map = heatmapFromTokenScores(scores, m->prefix, m->gridH, m->gridW, m->pixels.size(2), m->pixels.size(3));
+    } else {
+        map = computeHeatmap(model, m->pixels, text, p, m->aligner());
+    }
+    HeatmapResult r;
+    r.method = q.method;
+    r.text = q.text;
+    r.patches = toGrid(map.patches);
+    r.pixels = toGrid(map.pixels);
+    r.seconds = secondsSince(start);
+    return r;
+}
+
+std::vector<HeatmapResult> Explorer::headHeatmaps(const std::string& text, const std::vector<std::pair<int, int>>& heads) {
+    std::vector<HeatmapResult> out;
+    for (const auto& h : heads) {
+        HeatmapRequest q;
+        q.text = text;
+        q.heads = {h};
+        out.push_back(heatmap(q));
+    }
+    return out;
+}
+
+Ledger Explorer::ledger(const std::string& text) {
+    m->requireImage();
+    const Model& model = m->model();
+    const at::Tensor t = m->encode(text);
+    const int L = model.vision.layers(), H = model.vision.heads();
+    Ledger g;
+    g.text = text;
+    at::Tensor headScores = at::zeros({L, H});
+    const at::Tensor summed = m->dec.heads[0].sum(2);
+    auto add = [&](const std::string& name, int l, int h, const at::Tensor& term) {
+        const double s = at::dot(m->clipTerm(term, name), t).item<double>();
+        g.rows.push_back({name, l, h, s});
+        g.sumOfTerms += s;
+        return s;
+    };
+    g.layerTotals.assign(static_cast<std::size_t>(L), 0.0);
+    add("embed", -1, -1, m->dec.embed[0]);
+    for (int l = 0; l < L; ++l) {
+        for (int h = 0; h < H; ++h) {
+            const double s = add(headName(l, h), l, h, summed[l][h]);
+            headScores[l][h] = s;
+            g.layerTotals[static_cast<std::size_t>(l)] += s;
+        }
+        // A per-component aligner maps the attention biases of all layers together.
+        if (!m->aligner() || !m->aligner()->perComponent())
+            g.layerTotals[static_cast<std::size_t>(l)] += add("attn_bias." + std::to_string(l), l, -1, m->dec.attnBias[0][l]);
+        g.layerTotals[static_cast<std::size_t>(l)] += add("mlp." + std::to_string(l), l, -1, m->dec.mlps[0][l]);
+    }
+    if (m->aligner() && m->aligner()->perComponent()) add("attn_bias", -1, -1, m->dec.attnBias[0].sum(0));
+    add("post_bias", -1, -1, m->dec.postBias[0]);
+    if (m->aligner()) {
+        // The aligned output is the sum of the aligned terms plus the aligner's bias.
+        const at::Tensor bias = m->aligner()->perComponent() ? m->aligner()->componentBias : m->aligner()->bias;
+        add("aligner_bias", -1, -1, bias);
+        std::vector<std::string> names;
+        Decomposition summedDec = m->dec;
+        summedDec.heads = summed.unsqueeze(0);
+        const at::Tensor out = applyToTerms(*m->aligner(), stackedTerms(summedDec, &names).to(at::kCPU, at::kFloat))[0];
+        g.total = at::dot(out, t).item<double>();
+    } else {
+        g.total = at::dot(m->dec.output[0].to(at::kCPU, at::kFloat), t).item<double>();
+    }
+    g.residual = g.total - g.sumOfTerms;
+    g.headScores = toGrid(headScores);
+    return g;
+}
+
+void Explorer::setReferenceTexts(const std::vector<std::string>& texts) {
+    m->model();
+    m->reference = texts.empty() ? at::Tensor() : m->session->text->encode(texts);
+}
+
+DatasetCache& Explorer::Impl::openCacheFor(const std::string& images, const JobContext& job, std::unique_ptr<DatasetCache>& slot,
+                                           DatasetSummary* out) {
+    const Model& mdl = model();
+    CacheBuildParams p;
+    p.outDir = (fs::path(cacheRoot) / summary.fingerprint.substr(0, 16) / folderKey(images)).string();
+    p.modelSpec = fs::exists(summary.spec) ? fs::absolute(summary.spec).lexically_normal().string() : summary.spec;
+    p.validate();
+    const CacheBuildResult r = buildCache(mdl, listImages(images), p, job);
+    if (r.cancelled) throw JobCancelled();
+    slot = std::make_unique<DatasetCache>(p.outDir);
+    if (out) {
+        out->images = images;
+        out->cacheDir = p.outDir;
+        out->count = slot->size();
+        out->skipped = r.skipped;
+        out->cachedLayers = slot->cachedLayers();
+        out->resumed = r.resumed;
+        out->imagesPerSecond = r.imagesPerSecond;
+    }
+    return *slot;
+}
+
+DatasetSummary Explorer::openDataset(const std::string& images, const JobContext& job) {
+    DatasetSummary s;
+    m->view.reset();
+    m->descriptions.clear();
+    m->descriptionTexts.clear();
+    m->ablationReady = false;
+    m->refView.reset();
+    m->refCache.reset();
+    m->openCacheFor(images, job, m->cache, &s);
+    m->view = std::make_unique<CacheView>(*m->cache, m->aligner());
+    return s;
+}
+
+bool Explorer::hasDataset() const { return m->view != nullptr; }
+
+const std::vector<std::string>& Explorer::datasetPaths() const {
+    m->requireDataset();
+    return m->cache->paths();
+}
+
+std::vector<HeadDescription> Explorer::describeHeads(const std::string& poolFile, int perHead, const JobContext& job) {
+    m->requireDataset();
+    const std::vector<std::string> pool = readTextList(poolFile);
+    TextSpanParams p;
+    p.perHead = perHead;
+    p.validate(static_cast<int>(m->view->embedDim()), static_cast<int64_t>(pool.size()));
+    const at::Tensor texts = m->session->text->encode(pool);
+    const std::vector<HeadTexts> result = runTextSpan(*m->view, texts, p, {}, job);
+    m->descriptions.clear();
+    m->descriptionTexts.clear();
+    for (const HeadTexts& h : result) {
+        HeadDescription d;
+        d.head = h.component.name();
+        d.layer = h.component.layer;
+        d.index = h.component.head;
+        d.totalVariance = h.totalVariance;
+        std::vector<int64_t> idx;
+        for (const TextSpanPick& pick : h.picks) {
+            d.picks.push_back({pool[static_cast<std::size_t>(pick.text)], pick.explained, pick.cumulative});
+            idx.push_back(pick.text);
+        }
+        m->descriptions.push_back(d);
+        m->descriptionTexts.push_back(idx.empty() ? at::Tensor() : texts.index_select(0, at::tensor(idx, at::kLong)));
+    }
+    return m->descriptions;
+}
+
+const std::vector<HeadDescription>& Explorer::descriptions() const { return m->descriptions; }
+
+std::vector<ComponentValue> Explorer::propertyScores(const std::string& propertyOrFile, const JobContext& job) {
+    m->requireDataset();
+    std::error_code ec;
+    const std::string file = fs::is_regular_file(propertyOrFile, ec) ? propertyOrFile : propertyWordList(propertyOrFile, m->textModel());
+    const std::vector<ComponentScore> scores = rankComponents(*m->view, m->session->text->encode(readTextList(file)), {}, job);
+    std::vector<ComponentValue> out;
+    for (const ComponentScore& s : scores)
+        out.push_back({s.component.name(), s.component.layer, s.component.kind == Component::Kind::Head ? s.component.head : -1, s.score});
+    return out;
+}
+
+std::vector<Hit> Explorer::headTopImages(int layer, int head, int top) {
+    m->requireDataset();
+    const Component c{Component::Kind::Head, layer, head};
+    for (std::size_t i = 0; i < m->descriptions.size(); ++i) {
+        const HeadDescription& d = m->descriptions[i];
+        if (d.layer == layer && d.index == head && m->descriptionTexts[i].defined())
+            return toHits(retrieveByText(*m->view, m->descriptionTexts[i][0], {c}, top));
+    }
+    // Not described yet: the images where the head writes the most.
+    const at::Tensor norms = m->view->terms(c).norm(2, 1);
+    const at::Tensor order = std::get<1>(norms.topk(std::min<int64_t>(top, norms.size(0))));
+    std::vector<Hit> out;
+    for (int64_t i = 0; i < order.size(0); ++i) {
+        const int64_t row = order[i].item<int64_t>();
+        out.push_back({row, m->cache->paths()[static_cast<std::size_t>(row)], norms[row].item<double>()});
+    }
+    return out;
+}
+
+RetrievalResult Explorer::retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top) {
+    m->requireDataset();
+    RetrievalResult r;
+    r.query = text;
+    const at::Tensor t = m->encode(text);
+    const std::vector<Component> set = toComponents(heads);
+    for (const Component& c : set) r.components.push_back(c.name());
+    r.global = toHits(retrieveByText(*m->view, t, {}, top));
+    if (!set.empty()) r.restricted = toHits(retrieveByText(*m->view, t, set, top));
+    return r;
+}
+
+RetrievalResult Explorer::retrieveImage(const std::string& path, const std::vector<std::pair<int, int>>& heads, int top) {
+    m->requireDataset();
+    RetrievalResult r;
+    r.query = path;
+    const std::vector<Component> set = toComponents(heads);
+    for (const Component& c : set) r.components.push_back(c.name());
+    at::NoGradGuard noGrad;
+    const Model& model = m->model();
+    const Decomposition dec = decomposeImages(model, loadAndPreprocess({path}, model.preprocess).to(model.vision.patchW.device()),
+                                              {false, m->cache->convention()});
+    r.global = toHits(retrieveByImage(*m->view, decompositionQuery(dec, {}, m->aligner()), {}, top));
+    if (!set.empty()) r.restricted = toHits(retrieveByImage(*m->view, decompositionQuery(dec, set, m->aligner()), set, top));
+    return r;
+}
+
+void Explorer::setAblationTask(const AblationTask& task, const JobContext& job) {
+    m->requireDataset();
+    m->ablationReady = false;
+    std::vector<std::string> classNames;
+    m->classifier = loadClassifier(task.classes, *m->session->text, &classNames);
+    m->labels = loadRowLabels(task.labels, task.labelColumn, task.groupColumns, task.classes, classNames, m->cache->paths());
+    m->refView.reset();
+    m->openCacheFor(task.referenceImages, job, m->refCache, nullptr);
+    m->refView = std::make_unique<CacheView>(*m->refCache, m->aligner());
+    m->ablationReady = true;
+}
+
+bool Explorer::hasAblationTask() const { return m->ablationReady; }
+
+AblationOutcome Explorer::ablate(const std::vector<std::string>& names) {
+    if (!m->ablationReady) throw InputError("ablation", "no task is set (labels, classes and a reference split)");
+    std::vector<Component> comps;
+    for (const std::string& n : names) comps.push_back(m->view->parse(n));
+    const AblationResult r = runAblation(*m->view, *m->refView, m->classifier, m->labels, comps);
+    AblationOutcome o;
+    for (const Component& c : r.ablated) o.ablated.push_back(c.name());
+    o.accuracyBefore = r.before.accuracy;
+    o.accuracyAfter = r.after.accuracy;
+    o.worstBefore = r.before.worstGroup;
+    o.worstAfter = r.after.worstGroup;
+    o.worstGroupBefore = r.before.worstGroupName;
+    o.worstGroupAfter = r.after.worstGroupName;
+    for (const auto& [g, acc] : r.before.groupAccuracy)
+        if (!g.empty()) o.groups.push_back({g, acc, r.after.groupAccuracy.at(g), r.before.groupCount.at(g)});
+    return o;
+}
+
+std::vector<ComponentValue> Explorer::discoverSpurious(const std::vector<std::string>& spurious, const std::vector<std::string>& core, int k) {
+    if (!m->ablationReady) throw InputError("ablation", "no task is set (labels, classes and a reference split)");
+    const auto found = discoverSpuriousHeads(*m->refView, m->session->text->encode(spurious), m->session->text->encode(core), k);
+    std::vector<ComponentValue> out;
+    for (const ComponentScore& s : found) out.push_back({s.component.name(), s.component.layer, s.component.head, s.score});
+    return out;
+}
+
+}  // namespace vitscope

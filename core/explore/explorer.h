@@ -1,0 +1,191 @@
+#pragma once
+// The engine behind the desktop application: one object that owns a model (and its text side),
+// the current image's decomposition and the open dataset cache, and answers the GUI's questions
+// with plain value types. Its header has no torch types, so ui/ includes it without LibTorch;
+// every call runs on the GUI's worker thread (ui/worker.h), never on the GUI thread.
+#include "job.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vitscope {
+
+// Row-major float grid (a heatmap, an L x H metric).
+struct FloatGrid {
+    int rows = 0, cols = 0;
+    std::vector<float> values;
+    float at(int r, int c) const { return values[static_cast<std::size_t>(r) * cols + c]; }
+    float minValue() const;
+    float maxValue() const;
+};
+
+// 8-bit RGB, rows packed (stride = 3 * width).
+struct RgbImage {
+    int width = 0, height = 0;
+    std::vector<uint8_t> rgb;
+};
+
+struct ModelSummary {
+    std::string spec, name, family, weightsPath, fingerprint, device;
+    int layers = 0, heads = 0, imageSize = 0, patchSize = 0, embedDim = 0;
+    bool clip = false;
+    std::string aligner, textModel;  // non-CLIP models: the aligner and the CLIP model for texts
+};
+
+struct ImageResult {
+    std::string path;
+    RgbImage crop;            // the model's input crop
+    int gridH = 0, gridW = 0;
+    FloatGrid headNorms;      // [L, H] norm of each head's direct contribution (CLIP space)
+    std::vector<float> mlpNorms;
+    double seconds = 0;       // decomposition time
+};
+
+struct HeatmapRequest {
+    std::string text;
+    std::string method = "decomposition";
+    std::vector<std::pair<int, int>> heads;  // restriction (layer, head); empty: all
+    int surgeryBlocks = 6;
+    bool subtractReference = false;  // the reference texts' mean (set with setReferenceTexts)
+};
+
+struct HeatmapResult {
+    std::string method, text;
+    FloatGrid patches;  // [gh, gw]
+    FloatGrid pixels;   // upsampled to the crop
+    double seconds = 0;
+};
+
+struct LedgerRow {
+    std::string name;  // "L.H", "mlp.L", "embed", "attn_bias", "post_bias"
+    int layer = -1, head = -1;
+    double score = 0;  // <term, text> in CLIP space
+};
+
+// The score <output, text> of the current image broken into its terms.
+struct Ledger {
+    std::string text;
+    double total = 0;        // <output, text> of the model's actual output
+    double sumOfTerms = 0;   // sum of every row's score
+    double residual = 0;     // total - sumOfTerms
+    std::vector<LedgerRow> rows;
+    FloatGrid headScores;    // [L, H]
+    std::vector<double> layerTotals;  // heads + attention bias + MLP per layer
+};
+
+struct DatasetSummary {
+    std::string images, cacheDir;
+    int64_t count = 0, skipped = 0;
+    std::vector<int> cachedLayers;
+    bool resumed = false;
+    double imagesPerSecond = 0;
+};
+
+struct TextPick {
+    std::string text;
+    double explained = 0, cumulative = 0;
+};
+
+struct HeadDescription {
+    std::string head;
+    int layer = -1, index = -1;
+    double totalVariance = 0;
+    std::vector<TextPick> picks;
+};
+
+struct Hit {
+    int64_t row = -1;
+    std::string path;
+    double score = 0;
+};
+
+struct RetrievalResult {
+    std::string query;
+    std::vector<std::string> components;
+    std::vector<Hit> global, restricted;
+};
+
+struct GroupAccuracy {
+    std::string group;
+    double before = 0, after = 0;
+    int64_t count = 0;
+};
+
+struct AblationOutcome {
+    std::vector<std::string> ablated;
+    double accuracyBefore = 0, accuracyAfter = 0;
+    double worstBefore = 0, worstAfter = 0;
+    std::string worstGroupBefore, worstGroupAfter;
+    std::vector<GroupAccuracy> groups;
+};
+
+// A zero-shot task over the open dataset for the ablation panel: labels.csv (matched by path),
+// the class column, "label<TAB>prompt" classes, optional group columns, and a cache of another
+// split of the same model from which means are taken.
+struct AblationTask {
+    std::string labels, labelColumn = "label", classes;
+    std::vector<std::string> groupColumns;
+    std::string referenceImages;  // image folder of the reference split (cached like the dataset)
+};
+
+struct ComponentValue {
+    std::string name;
+    int layer = -1, head = -1;  // head -1 for MLPs / the embedding
+    double value = 0;
+};
+
+class Explorer {
+public:
+    explicit Explorer(std::string cacheRoot);
+    ~Explorer();
+    Explorer(const Explorer&) = delete;
+    Explorer& operator=(const Explorer&) = delete;
+
+    // Opens a model the CLI can load; a non-CLIP model uses `aligner` (default: aligner.safetensors
+    // beside it) and the CLIP model recorded in it. Closes the image and dataset of the old model.
+    ModelSummary openModel(const std::string& spec, const std::string& device = "auto", const std::string& aligner = {});
+    bool hasModel() const;
+    const ModelSummary& model() const;
+
+    // Decomposes one image file (kept for heatmaps and the ledger). Throws InputError naming
+    // the file for non-images, corrupt files and images over the size limit.
+    ImageResult analyseImage(const std::string& path);
+    bool hasImage() const;
+
+    HeatmapResult heatmap(const HeatmapRequest& request);
+    // One decomposition heatmap per head (small multiples), from the kept per-token terms.
+    std::vector<HeatmapResult> headHeatmaps(const std::string& text, const std::vector<std::pair<int, int>>& heads);
+    Ledger ledger(const std::string& text);
+    void setReferenceTexts(const std::vector<std::string>& texts);
+
+    // Builds (or resumes, or reuses) the cache of an image folder under the cache root and opens it.
+    DatasetSummary openDataset(const std::string& images, const JobContext& job);
+    bool hasDataset() const;
+    const std::vector<std::string>& datasetPaths() const;
+
+    // TextSpan over every cached head with a text pool file; kept for the grid and head panel.
+    std::vector<HeadDescription> describeHeads(const std::string& poolFile, int perHead, const JobContext& job);
+    const std::vector<HeadDescription>& descriptions() const;
+    // Property score of every component for a property name (color, shape, ...) or a file of
+    // descriptions.
+    std::vector<ComponentValue> propertyScores(const std::string& propertyOrFile, const JobContext& job);
+    // The dataset images along a head's first description (its largest term norms before TextSpan).
+    std::vector<Hit> headTopImages(int layer, int head, int top);
+    RetrievalResult retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top);
+    RetrievalResult retrieveImage(const std::string& path, const std::vector<std::pair<int, int>>& heads, int top);
+
+    void setAblationTask(const AblationTask& task, const JobContext& job);
+    bool hasAblationTask() const;
+    AblationOutcome ablate(const std::vector<std::string>& components);
+    // Heads ranked by score(spurious) - score(core) on the reference split; the top k.
+    std::vector<ComponentValue> discoverSpurious(const std::vector<std::string>& spurious, const std::vector<std::string>& core, int k);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m;
+};
+
+}  // namespace vitscope
