@@ -2,11 +2,31 @@
 
 #include "error.h"
 #include "model/loader.h"
+#include "resources.h"
 #include "runtime.h"
+
+#include <filesystem>
 
 #include <sstream>
 
 namespace vitscope {
+
+namespace {
+
+// An aligner records its CLIP model as it was named when the aligner was made (often relative,
+// "models/shapes-clip"); find it from anywhere: as given, beside the aligner's model folder, or
+// among the data roots (an installed copy).
+std::string resolveRecordedModel(const std::string& spec, const std::string& alignerPath) {
+    std::error_code ec;
+    if (spec.empty() || std::filesystem::exists(spec, ec)) return spec;
+    const std::filesystem::path sibling =
+        std::filesystem::path(alignerPath).parent_path().parent_path() / std::filesystem::path(spec).filename();
+    if (std::filesystem::exists(sibling, ec)) return sibling.string();
+    const std::string data = dataFile(spec);
+    return data.empty() ? spec : data;
+}
+
+}  // namespace
 
 Model openModelOn(const std::string& spec, const std::string& device, const std::string& tokenizer) {
     Model model = loadModel(spec);
@@ -23,7 +43,7 @@ CacheSession openCacheSession(const CacheSessionOptions& o, bool needText) {
         c.aligner = loadAligner(o.aligner);
         if (clipSpec.empty()) {
             const auto it = c.aligner->settings.find("clip_model");
-            if (it != c.aligner->settings.end()) clipSpec = it->second;
+            if (it != c.aligner->settings.end()) clipSpec = resolveRecordedModel(it->second, o.aligner);
         }
     }
     c.view = std::make_unique<CacheView>(*c.cache, c.aligner ? &*c.aligner : nullptr);
@@ -58,7 +78,7 @@ HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
         c.aligner = loadAligner(o.aligner);
         std::string clipSpec = o.clip;
         const auto it = c.aligner->settings.find("clip_model");
-        if (clipSpec.empty() && it != c.aligner->settings.end()) clipSpec = it->second;
+        if (clipSpec.empty() && it != c.aligner->settings.end()) clipSpec = resolveRecordedModel(it->second, o.aligner);
         if (clipSpec.empty()) throw InputError(o.aligner, "records no CLIP model; pass --clip");
         c.clip = std::make_unique<Model>(openModelOn(clipSpec, o.device));
         textModel = c.clip.get();

@@ -14,6 +14,8 @@
 #include "model/forward.h"
 #include "model/loader.h"
 #include "resources.h"
+#include "runtime.h"
+#include "shapes/dataset.h"
 
 #include <spdlog/spdlog.h>
 
@@ -66,6 +68,21 @@ std::string folderKey(const std::string& images) {
 }
 
 }  // namespace
+
+void configureComputeRuntime() { configureRuntime(); }
+
+std::vector<std::string> discoveredModels() { return discoverModels(); }
+
+void ensureShapesWorld(const std::string& outDir, int64_t count, uint64_t seed, const std::string& split, const JobContext& job) {
+    std::error_code ec;
+    if (fs::exists(fs::path(outDir) / "labels.csv", ec)) return;
+    shapes::GenerateParams p;
+    p.outDir = outDir;
+    p.count = count;
+    p.seed = seed;
+    p.world.split = shapes::parseSplit(split);
+    shapes::generateDataset(p, [&job](int64_t done, int64_t total) { job.report({done, total, 0, 0, "shapes world"}); });
+}
 
 float FloatGrid::minValue() const { return values.empty() ? 0.f : *std::min_element(values.begin(), values.end()); }
 float FloatGrid::maxValue() const { return values.empty() ? 0.f : *std::max_element(values.begin(), values.end()); }
@@ -128,8 +145,7 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
         // A non-CLIP model directory may carry its aligner (the bundled shapes-vit does).
         std::error_code ec;
         const fs::path beside = fs::is_directory(spec, ec) ? fs::path(spec) / "aligner.safetensors" : fs::path(spec).parent_path() / "aligner.safetensors";
-        const Model probe = loadModel(spec);
-        if (!probe.isClip() && fs::exists(beside, ec)) o.aligner = beside.string();
+        if (fs::exists(beside, ec) && !loadModel(spec).isClip()) o.aligner = beside.string();
     }
     auto session = std::make_unique<HeatmapSession>(openHeatmapSession(o));
     // Aligners record their CLIP model as given at the time; resolve a relative one against the data roots.
@@ -291,6 +307,8 @@ void Explorer::setReferenceTexts(const std::vector<std::string>& texts) {
     m->model();
     m->reference = texts.empty() ? at::Tensor() : m->session->text->encode(texts);
 }
+
+void Explorer::loadReferenceTexts(const std::string& file) { setReferenceTexts(readTextList(file)); }
 
 DatasetCache& Explorer::Impl::openCacheFor(const std::string& images, const JobContext& job, std::unique_ptr<DatasetCache>& slot,
                                            DatasetSummary* out) {

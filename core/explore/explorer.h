@@ -137,6 +137,16 @@ struct ComponentValue {
     double value = 0;
 };
 
+// runtime.h's process-wide compute settings, for front-ends that include no torch header.
+void configureComputeRuntime();
+
+// Models found in the Hugging Face hub cache and ~/.cache/clip (for the model picker).
+std::vector<std::string> discoveredModels();
+
+// Writes a shapes-world dataset (images/, masks/, labels.csv) into outDir unless a complete one
+// (labels.csv written last) is there. split: standard, spurious-train or spurious-test.
+void ensureShapesWorld(const std::string& outDir, int64_t count, uint64_t seed, const std::string& split, const JobContext& job);
+
 class Explorer {
 public:
     explicit Explorer(std::string cacheRoot);
@@ -160,6 +170,7 @@ public:
     std::vector<HeatmapResult> headHeatmaps(const std::string& text, const std::vector<std::pair<int, int>>& heads);
     Ledger ledger(const std::string& text);
     void setReferenceTexts(const std::vector<std::string>& texts);
+    void loadReferenceTexts(const std::string& file);  // a text list file
 
     // Builds (or resumes, or reuses) the cache of an image folder under the cache root and opens it.
     DatasetSummary openDataset(const std::string& images, const JobContext& job);

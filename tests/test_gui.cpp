@@ -1,0 +1,451 @@
+// The desktop application driven through its real main window (offscreen): the bundled model
+// loads, the shapes world is cached, an image is dropped, a text typed, a head clicked, a
+// retrieval run, an ablation toggled, figures exported and checked; bad files give messages.
+#include "ablation_panel.h"
+#include "classroom.h"
+#include "engine.h"
+#include "error.h"
+#include "gallery.h"
+#include "head_panel.h"
+#include "image_canvas.h"
+#include "ledger_view.h"
+#include "main_window.h"
+#include "metatypes.h"
+
+#include <qcustomplot.h>
+
+#include <QComboBox>
+#include <QFile>
+#include <QImage>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLineEdit>
+#include <QMimeData>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QUrl>
+#include <QtTest/QtTest>
+
+#include <atomic>
+#include <cmath>
+#include <thread>
+
+using namespace vitscope;
+using namespace vitscope::ui;
+
+namespace {
+
+constexpr int kTimeout = 60000;
+
+void dropFile(QWidget* target, const QString& path) {
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(path)});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QCoreApplication::sendEvent(target, &enter);
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QCoreApplication::sendEvent(target, &drop);
+}
+
+uint32_t crc32(const QByteArray& data) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (unsigned char b : data) {
+        c ^= b;
+        for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+// A PNG whose header claims width x height (the data is a stub): the size check must refuse it
+// before any decoding.
+QByteArray pngHeader(uint32_t width, uint32_t height) {
+    auto be = [](uint32_t v) {
+        const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+        return QByteArray(b, 4);
+    };
+    QByteArray ihdr = "IHDR" + be(width) + be(height) + QByteArray("\x08\x02\x00\x00\x00", 5);
+    QByteArray png("\x89PNG\r\n\x1a\n", 8);
+    png += be(13) + ihdr + be(crc32(ihdr));
+    QByteArray idat = QByteArray("IDAT") + QByteArray(16, '\0');
+    png += be(16) + idat + be(crc32(idat));
+    return png;
+}
+
+void typeText(MainWindow& w, const QString& text) {
+    auto* combo = w.findChild<QComboBox*>();
+    Q_UNUSED(combo);
+    w.setText(text);
+}
+
+}  // namespace
+
+class TestGui : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_data;
+    std::unique_ptr<MainWindow> m_window;
+
+private slots:
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);
+        QCoreApplication::setOrganizationName("vitscope-test");
+        QCoreApplication::setApplicationName("vitscope-test");
+        QVERIFY(m_data.isValid());
+        StartOptions o;
+        o.dataDir = m_data.path();
+        o.restoreSettings = false;
+        o.device = "cpu";
+        m_window = std::make_unique<MainWindow>(o);
+        QSignalSpy model(m_window.get(), &MainWindow::modelReady);
+        QSignalSpy described(m_window.get(), &MainWindow::descriptionsReady);
+        m_window->resize(1400, 900);
+        m_window->show();
+        QVERIFY(model.wait(kTimeout));
+        QCOMPARE(m_window->modelSummary().layers, 4);
+        QCOMPARE(m_window->modelSummary().heads, 4);
+        QVERIFY(m_window->modelSummary().clip);
+        // The bundled world is generated and cached in the background, then its heads described.
+        QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0, kTimeout);
+        QVERIFY(m_window->datasetReady());
+        QCOMPARE(int(m_window->descriptions().size()), 16);
+        QVERIFY(QFile::exists(m_data.path() + "/shapes-world/labels.csv"));
+    }
+
+    void dropImageTypeTextAndReadTheLedger() {
+        const QString image = m_data.path() + "/shapes-world/images/000003.png";
+        QVERIFY(QFile::exists(image));
+        QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);
+        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
+        QSignalSpy ledger(m_window.get(), &MainWindow::ledgerReady);
+        dropFile(m_window->canvas(), image);
+        QVERIFY(imageReady.wait(kTimeout));
+        QCOMPARE(m_window->canvas()->imagePath(), image);
+        typeText(*m_window, "a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0 && ledger.count() > 0, kTimeout);
+        // The overlay covers the model's input (64 x 64) with a finite, non-constant map.
+        const MapLayer& map = m_window->canvas()->map();
+        QCOMPARE(map.rows, 64);
+        QCOMPARE(map.cols, 64);
+        float lo = map.values.front(), hi = lo;
+        for (float v : map.values) {
+            QVERIFY(std::isfinite(v));
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+        }
+        QVERIFY(hi > lo);
+        // Completeness: the terms sum to the model's score.
+        const Ledger& g = m_window->ledgerView()->ledger();
+        QCOMPARE(g.text, std::string("a red object"));
+        QCOMPARE(int(g.rows.size()), 1 + 16 + 4 + 4 + 1);  // embed, heads, attention biases, MLPs, final bias
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(m_window->ledgerView()->summaryText()));
+        QVERIFY(std::abs(g.total) > 1e-3);
+        QVERIFY(m_window->ledgerView()->plot()->plottableCount() == 1 + 4 + 2);
+        // Every method draws.
+        for (const QString& method : {"surgery", "raw", "attention", "rollout", "decomposition"}) {
+            const int before = heat.count();
+            m_window->setMethod(method);
+            QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before, kTimeout);
+            QVERIFY(m_window->canvas()->map().caption.startsWith(method));
+        }
+    }
+
+    void clickHeadShowsItsPanel() {
+        QSignalSpy panel(m_window.get(), &MainWindow::headPanelReady);
+        HeadGrid* grid = m_window->grid();
+        const QRect cell = grid->cellRect(3, 1);
+        QVERIFY(!cell.isEmpty());
+        QTest::mouseClick(grid, Qt::LeftButton, Qt::NoModifier, cell.center());
+        QVERIFY(panel.wait(kTimeout));
+        QCOMPARE(m_window->headPanel()->layer(), 3);
+        QCOMPARE(m_window->headPanel()->head(), 1);
+        QCOMPARE(m_window->headPanel()->barCount(), 1);
+        QCOMPARE(m_window->headPanel()->imageCount(), 12);
+        // ctrl-click adds, shift-click extends a rectangle.
+        QTest::mouseClick(grid, Qt::LeftButton, Qt::ControlModifier, grid->cellRect(2, 2).center());
+        QCOMPARE(grid->selection().size(), 2);
+        QTest::mouseClick(grid, Qt::LeftButton, Qt::ShiftModifier, grid->cellRect(3, 3).center());
+        QCOMPARE(grid->selection().size(), 5);  // 3.1, 2.2, and the rectangle 2.2..3.3 adds 2.3, 3.2, 3.3
+    }
+
+    void retrievalGlobalAndThroughHeads() {
+        m_window->grid()->setSelection({HeadId{3, 1}, HeadId{1, 1}});
+        QSignalSpy ready(m_window.get(), &MainWindow::retrievalReady);
+        m_window->runRetrieval("a blue object");
+        QVERIFY(ready.wait(kTimeout));
+        Gallery* g = m_window->gallery();
+        QCOMPARE(g->globalCount(), 20);
+        QCOMPARE(g->restrictedCount(), 20);
+        QCOMPARE(int(g->result().components.size()), 2);
+        // Scores are sorted, and a result opens in the canvas.
+        for (std::size_t i = 1; i < g->result().global.size(); ++i) QVERIFY(g->result().global[i - 1].score >= g->result().global[i].score);
+        QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);
+        emit g->imageActivated(g->restrictedPath(0));
+        QVERIFY(imageReady.wait(kTimeout));
+        QCOMPARE(m_window->canvas()->imagePath(), g->restrictedPath(0));
+    }
+
+    void exportsHoldTheirContent() {
+        QTemporaryDir out;
+        // PNG at a chosen DPI: the pixel size follows.
+        const QString png = out.path() + "/canvas.png";
+        QCOMPARE(m_window->exportView("canvas", png, 192), QString());
+        const QImage img(png);
+        QVERIFY(!img.isNull());
+        const QSize logical = m_window->canvas()->size().expandedTo(QSize(480, 420));
+        QCOMPARE(img.size(), logical * 2);
+        QVERIFY(std::abs(img.dotsPerMeterX() - 192 / 0.0254) < 2);
+        // SVG: vector elements and the texts of the chart.
+        m_window->grid()->setSelection({HeadId{3, 1}});
+        emit m_window->grid()->headActivated(HeadId{3, 1});
+        const QString svg = out.path() + "/head.svg";
+        QCOMPARE(m_window->exportView("head", svg, 96), QString());
+        QFile f(svg);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray s = f.readAll();
+        QVERIFY(s.startsWith("<?xml") && s.contains("<svg"));
+        QVERIFY(s.contains("variance explained"));
+        const HeadDescription* d = nullptr;
+        for (const HeadDescription& x : m_window->descriptions())
+            if (x.layer == 3 && x.index == 1) d = &x;
+        QVERIFY(d && !d->picks.empty());
+        QVERIFY2(s.contains(QByteArray::fromStdString(d->picks.front().text)), "the SVG lacks the head's first description");
+        QVERIFY(s.count("<path") + s.count("<rect") + s.count("<polyline") >= 5);
+        const QString gridSvg = out.path() + "/grid.svg";
+        QCOMPARE(m_window->exportView("grid", gridSvg, 96), QString());
+        QFile gf(gridSvg);
+        QVERIFY(gf.open(QIODevice::ReadOnly));
+        const QByteArray gs = gf.readAll();
+        QVERIFY(gs.contains("MLP") && gs.contains("direct-effect norm"));
+        // PDF: a real document with one page.
+        const QString pdf = out.path() + "/ledger.pdf";
+        QCOMPARE(m_window->exportView("ledger", pdf, 96), QString());
+        QFile pf(pdf);
+        QVERIFY(pf.open(QIODevice::ReadOnly));
+        const QByteArray p = pf.readAll();
+        QVERIFY(p.startsWith("%PDF-"));
+        QVERIFY(p.size() > 2000);
+        QVERIFY(p.contains("/Type /Page") || p.contains("/Type/Page"));
+        // Reproducibility record beside every export.
+        for (const QString& path : {png, svg, pdf}) {
+            QFile r(path + ".json");
+            QVERIFY2(r.open(QIODevice::ReadOnly), qPrintable(path));
+            const QJsonObject o = QJsonDocument::fromJson(r.readAll()).object();
+            QCOMPARE(o["model_fingerprint"].toString(), QString::fromStdString(m_window->modelSummary().fingerprint));
+            QVERIFY(!o["method"].toString().isEmpty());
+            QVERIFY(!o["text"].toString().isEmpty());
+        }
+        // Numbers: the heatmap as .npy / .csv, the ledger as .json.
+        QCOMPARE(m_window->exportData("heatmap", out.path() + "/map.npy"), QString());
+        QFile npy(out.path() + "/map.npy");
+        QVERIFY(npy.open(QIODevice::ReadOnly));
+        const QByteArray nb = npy.readAll();
+        QVERIFY(nb.startsWith("\x93NUMPY") && nb.contains("(8, 8)"));
+        QCOMPARE(m_window->exportData("grid", out.path() + "/grid.csv"), QString());
+        QFile csv(out.path() + "/grid.csv");
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        QCOMPARE(csv.readAll().count('\n'), 5);  // header + 4 layers
+        QCOMPARE(m_window->exportData("ledger", out.path() + "/ledger.json"), QString());
+        QVERIFY(!m_window->exportView("canvas", out.path() + "/x.bmp", 96).isEmpty());  // unknown format: a message
+        // The multi-panel figure of several texts.
+        QSignalSpy fig(m_window.get(), &MainWindow::figureReady);
+        QCOMPARE(m_window->exportTextFigure({"a red object", "a blue object", "a circle"}, out.path() + "/figure.svg", 96), QString());
+        QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0 && fig.last().at(0).toString().endsWith("figure.svg"), kTimeout);
+        QCOMPARE(fig.last().at(1).toString(), QString());
+        QFile ff(out.path() + "/figure.svg");
+        QVERIFY(ff.open(QIODevice::ReadOnly));
+        const QByteArray fs = ff.readAll();
+        QVERIFY(fs.contains("a blue object") && fs.contains("a circle") && fs.contains("<image"));
+    }
+
+    void badFilesGiveMessages() {
+        QTemporaryDir dir;
+        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
+        const QString text = dir.path() + "/notes.png";
+        QFile t(text);
+        QVERIFY(t.open(QIODevice::WriteOnly));
+        t.write("these are notes, not an image\n");
+        t.close();
+        dropFile(m_window->canvas(), text);
+        QVERIFY(errors.wait(kTimeout));
+        QVERIFY2(errors.last().at(0).toString().contains("notes.png"), qPrintable(errors.last().at(0).toString()));
+        const QString corrupt = dir.path() + "/corrupt.png";
+        QFile c(corrupt);
+        QVERIFY(c.open(QIODevice::WriteOnly));
+        c.write(pngHeader(64, 64));
+        c.close();
+        dropFile(m_window->canvas(), corrupt);
+        QVERIFY(errors.wait(kTimeout));
+        QVERIFY(errors.last().at(0).toString().contains("corrupt.png"));
+        const QString huge = dir.path() + "/huge.png";
+        QFile h(huge);
+        QVERIFY(h.open(QIODevice::WriteOnly));
+        h.write(pngHeader(20000, 20000));
+        h.close();
+        dropFile(m_window->canvas(), huge);
+        QVERIFY(errors.wait(kTimeout));
+        const QString msg = errors.last().at(0).toString();
+        QVERIFY2(msg.contains("huge.png") && msg.contains("20000 x 20000"), qPrintable(msg));
+        QVERIFY(!msg.contains('\n'));
+        dropFile(m_window->canvas(), dir.path() + "/missing.png");
+        QVERIFY(errors.wait(kTimeout));
+        QVERIFY(errors.last().at(0).toString().contains("missing.png"));
+        // Still responsive: a good image loads afterwards.
+        QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);
+        m_window->openImage(m_data.path() + "/shapes-world/images/000001.png");
+        QVERIFY(imageReady.wait(kTimeout));
+    }
+
+    void classroomWalkthrough() {
+        m_window->setClassroomMode(true);
+        Classroom* c = m_window->classroom();
+        QVERIFY(c->isVisible());
+        QCOMPARE(c->step(), 0);
+        QVERIFY(c->body().contains("8 x 8 patches"));
+        QTest::keyClick(c, Qt::Key_Right);
+        QCOMPARE(c->step(), 1);
+        QTest::keyClick(c, Qt::Key_Right);
+        QTest::keyClick(c, Qt::Key_Right);
+        QTest::keyClick(c, Qt::Key_Right);  // stays at the last step
+        QCOMPARE(c->step(), 3);
+        QTest::keyClick(c, Qt::Key_Left);
+        QCOMPARE(c->step(), 2);
+        QTest::keyClick(m_window.get(), Qt::Key_Escape);
+        QVERIFY(!c->isVisible());
+    }
+
+    // Last: the demo replaces the model and dataset.
+    void ablationUpdatesAtOnce() {
+        QSignalSpy ablation(m_window.get(), &MainWindow::ablationReady);
+        m_window->loadSpuriousDemo();
+        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0, 2 * kTimeout);
+        const AblationOutcome before = m_window->ablationPanel()->outcome();
+        QVERIFY(before.ablated.empty());
+        QCOMPARE(int(before.groups.size()), 4);  // group x background
+        QCOMPARE(before.accuracyBefore, before.accuracyAfter);
+        m_window->ablationPanel()->setHeadTicked("2.3", true);
+        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 1, kTimeout);
+        const AblationOutcome after = m_window->ablationPanel()->outcome();
+        QCOMPARE(after.ablated, std::vector<std::string>{"2.3"});
+        QCOMPARE(after.accuracyBefore, before.accuracyBefore);
+        QVERIFY(after.accuracyAfter != after.accuracyBefore);
+        // The discovered heads raise the worst group (the model leans on the background).
+        const int n = ablation.count();
+        emit m_window->ablationPanel()->discoverRequested(6);
+        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > n, kTimeout);
+        const AblationOutcome discovered = m_window->ablationPanel()->outcome();
+        QCOMPARE(int(discovered.ablated.size()), 6);
+        QVERIFY2(discovered.worstAfter > discovered.worstBefore + 0.05, qPrintable(m_window->ablationPanel()->tableText()));
+    }
+
+    void cleanupTestCase() { m_window.reset(); }
+};
+
+// The engine alone: latest request wins, cancellation, failures as messages.
+class TestEngine : public QObject {
+    Q_OBJECT
+private slots:
+    void staleResultsAreDroppedAndWaitingRequestsCoalesced() {
+        QTemporaryDir dir;
+        Engine engine(dir.path());
+        QSignalSpy finished(&engine, &Engine::finished);
+        QSignalSpy dropped(&engine, &Engine::dropped);
+        std::atomic<bool> release{false};
+        // A slow job holds the worker while three requests of one kind queue behind it.
+        engine.submit("slow", [&release](Explorer&, const JobContext&) {
+            while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            return QVariant(1);
+        });
+        quint64 last = 0;
+        for (int i = 0; i < 3; ++i) last = engine.submit("heatmap", [i](Explorer&, const JobContext&) { return QVariant(100 + i); });
+        QCOMPARE(dropped.count(), 2);  // the first two never run
+        release = true;
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 10000);
+        QCOMPARE(finished.at(1).at(0).toULongLong(), last);
+        QCOMPARE(finished.at(1).at(2).toInt(), 102);
+        // A result that arrives after a newer request of its kind is dropped.
+        std::atomic<bool> go{false};
+        engine.submit("ledger", [&go](Explorer&, const JobContext&) {
+            while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            return QVariant(1);
+        });
+        QTest::qWait(50);  // running now
+        const quint64 newest = engine.submit("ledger", [](Explorer&, const JobContext&) { return QVariant(2); });
+        go = true;
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 3, 10000);
+        QCOMPARE(finished.last().at(0).toULongLong(), newest);
+        QCOMPARE(dropped.count(), 3);
+    }
+
+    void cancellationAndFailures() {
+        QTemporaryDir dir;
+        Engine engine(dir.path());
+        QSignalSpy cancelled(&engine, &Engine::cancelled);
+        QSignalSpy failed(&engine, &Engine::failed);
+        QSignalSpy progress(&engine, &Engine::progress);
+        const quint64 id = engine.submit("long", [](Explorer&, const JobContext& job) {
+            for (int i = 0; i < 100000; ++i) {
+                if (job.cancelled()) throw JobCancelled();
+                job.report({i, 100000, 0, 0, "long"});
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+            return QVariant();
+        });
+        QTRY_VERIFY_WITH_TIMEOUT(progress.count() > 0, 10000);
+        engine.cancel(id);
+        QTRY_COMPARE_WITH_TIMEOUT(cancelled.count(), 1, 10000);
+        // Progress is throttled to about 10 Hz.
+        QVERIFY(progress.count() < 40);
+        engine.submit("image", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage("/nonexistent.png")); });
+        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 10000);
+        QVERIFY(failed.first().at(2).toString().contains("no model"));
+    }
+
+    void closingDuringACacheBuildKeepsFinishedChunks() {
+        QTemporaryDir dir;
+        const std::string world = (dir.path() + "/world").toStdString();
+        ensureShapesWorld(world, 3000, 5, "standard", {});
+        std::string cacheDir;
+        {
+            Engine engine(dir.path() + "/caches");
+            QSignalSpy progress(&engine, &Engine::progress);
+            QSignalSpy modelReady(&engine, &Engine::finished);
+            engine.submit("model", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip", "cpu")); });
+            QTRY_COMPARE_WITH_TIMEOUT(modelReady.count(), 1, 30000);
+            engine.submit("dataset", [world](Explorer& x, const JobContext& job) { return QVariant::fromValue(x.openDataset(world + "/images", job)); });
+            QTRY_VERIFY_WITH_TIMEOUT(progress.count() > 1 && progress.last().at(2).toLongLong() > 0, 30000);
+        }  // the engine's destructor cancels and joins, as closing the window does
+        // The build stopped early and its finished chunks are there to resume from.
+        QDir caches(dir.path() + "/caches");
+        QDirIterator it(caches.path(), {"progress.json"}, QDir::Files, QDirIterator::Subdirectories);
+        QVERIFY(it.hasNext());
+        const QString progressFile = it.next();
+        QFile pf(progressFile);
+        QVERIFY(pf.open(QIODevice::ReadOnly));
+        const QJsonObject p = QJsonDocument::fromJson(pf.readAll()).object();
+        const qint64 rows = p["rows"].toInteger();
+        QVERIFY2(rows > 0 && rows < 3000, qPrintable(QString::number(rows)));
+        Engine again(dir.path() + "/caches");
+        QSignalSpy done(&again, &Engine::finished);
+        again.submit("model", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip", "cpu")); });
+        again.submit("dataset", [world](Explorer& x, const JobContext& job) { return QVariant::fromValue(x.openDataset(world + "/images", job)); });
+        QTRY_COMPARE_WITH_TIMEOUT(done.count(), 2, 60000);
+        const DatasetSummary s = done.last().at(2).value<DatasetSummary>();
+        QVERIFY(s.resumed);
+        QCOMPARE(s.count, qint64(3000));
+    }
+};
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    int status = 0;
+    {
+        TestEngine engine;
+        status |= QTest::qExec(&engine, argc, argv);
+    }
+    {
+        TestGui gui;
+        status |= QTest::qExec(&gui, argc, argv);
+    }
+    return status;
+}
+
+#include "test_gui.moc"

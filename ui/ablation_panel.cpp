@@ -1,0 +1,152 @@
+#include "ablation_panel.h"
+
+#include <qcustomplot.h>
+
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QListWidget>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+namespace vitscope::ui {
+
+AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
+    auto* layout = new QVBoxLayout(this);
+    m_demo = new QPushButton(tr("Load the spurious-split demo"));
+    m_task = new QLabel(tr("No task: load the demo, or open a dataset with labels.csv"));
+    m_task->setWordWrap(true);
+    m_heads = new QListWidget;
+    m_heads->setObjectName("ablationHeads");
+    m_heads->setFlow(QListView::LeftToRight);
+    m_heads->setWrapping(true);
+    m_heads->setResizeMode(QListView::Adjust);
+    m_heads->setMaximumHeight(120);
+    auto* row = new QHBoxLayout;
+    m_topK = new QSpinBox;
+    m_topK->setRange(1, 64);
+    m_topK->setValue(6);
+    m_topK->setPrefix(tr("top "));
+    m_discover = new QPushButton(tr("Tick discovered spurious heads"));
+    m_clear = new QPushButton(tr("Clear"));
+    row->addWidget(m_discover);
+    row->addWidget(m_topK);
+    row->addWidget(m_clear);
+    m_table = new QTableWidget(0, 3);
+    m_table->setHorizontalHeaderLabels({tr("group"), tr("before"), tr("after")});
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    m_table->verticalHeader()->setVisible(false);
+    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_plot = new QCustomPlot;
+    m_plot->setObjectName("ablationPlot");
+    m_plot->setMinimumHeight(150);
+    layout->addWidget(m_demo);
+    layout->addWidget(m_task);
+    layout->addWidget(new QLabel(tr("Heads to mean-ablate")));
+    layout->addWidget(m_heads);
+    layout->addLayout(row);
+    layout->addWidget(m_table, 1);
+    layout->addWidget(m_plot, 1);
+    connect(m_demo, &QPushButton::clicked, this, &AblationPanel::demoRequested);
+    connect(m_discover, &QPushButton::clicked, this, [this] { emit discoverRequested(m_topK->value()); });
+    connect(m_clear, &QPushButton::clicked, this, [this] {
+        setTicked({});
+        emit ablationChanged({});
+    });
+    connect(m_heads, &QListWidget::itemChanged, this, [this] {
+        if (!m_silent) emit ablationChanged(ticked());
+    });
+}
+
+void AblationPanel::setHeads(int layers, int heads) {
+    m_silent = true;
+    m_heads->clear();
+    for (int l = 0; l < layers; ++l)
+        for (int h = 0; h < heads; ++h) {
+            auto* it = new QListWidgetItem(QString("%1.%2").arg(l).arg(h));
+            it->setFlags(it->flags() | Qt::ItemIsUserCheckable);
+            it->setCheckState(Qt::Unchecked);
+            m_heads->addItem(it);
+        }
+    m_silent = false;
+}
+
+void AblationPanel::setTaskText(const QString& text) { m_task->setText(text); }
+
+QStringList AblationPanel::ticked() const {
+    QStringList out;
+    for (int i = 0; i < m_heads->count(); ++i)
+        if (m_heads->item(i)->checkState() == Qt::Checked) out << m_heads->item(i)->text();
+    return out;
+}
+
+void AblationPanel::setTicked(const QStringList& names) {
+    m_silent = true;
+    for (int i = 0; i < m_heads->count(); ++i) m_heads->item(i)->setCheckState(names.contains(m_heads->item(i)->text()) ? Qt::Checked : Qt::Unchecked);
+    m_silent = false;
+}
+
+void AblationPanel::setHeadTicked(const QString& name, bool on) {
+    for (int i = 0; i < m_heads->count(); ++i)
+        if (m_heads->item(i)->text() == name) m_heads->item(i)->setCheckState(on ? Qt::Checked : Qt::Unchecked);
+}
+
+QString AblationPanel::tableText() const {
+    QStringList lines;
+    for (int r = 0; r < m_table->rowCount(); ++r)
+        lines << QString("%1\t%2\t%3").arg(m_table->item(r, 0)->text(), m_table->item(r, 1)->text(), m_table->item(r, 2)->text());
+    return lines.join('\n');
+}
+
+void AblationPanel::setOutcome(const AblationOutcome& o) {
+    m_outcome = o;
+    auto pct = [](double v) { return QString::number(100 * v, 'f', 2) + "%"; };
+    m_table->setRowCount(0);
+    auto addRow = [&](const QString& name, double before, double after) {
+        const int r = m_table->rowCount();
+        m_table->insertRow(r);
+        m_table->setItem(r, 0, new QTableWidgetItem(name));
+        m_table->setItem(r, 1, new QTableWidgetItem(pct(before)));
+        m_table->setItem(r, 2, new QTableWidgetItem(pct(after)));
+    };
+    addRow(tr("accuracy"), o.accuracyBefore, o.accuracyAfter);
+    if (!o.groups.empty()) addRow(tr("worst group"), o.worstBefore, o.worstAfter);
+    for (const GroupAccuracy& g : o.groups) addRow(QString("%1 (%2)").arg(QString::fromStdString(g.group)).arg(g.count), g.before, g.after);
+    // Grouped bars: before / after per group.
+    m_plot->clearPlottables();
+    QVector<double> keys, before, after;
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    int k = 0;
+    auto add = [&](const QString& name, double b, double a) {
+        keys << ++k;
+        before << 100 * b;
+        after << 100 * a;
+        ticker->addTick(k, name);
+    };
+    add(tr("all"), o.accuracyBefore, o.accuracyAfter);
+    for (const GroupAccuracy& g : o.groups) add(QString::fromStdString(g.group), g.before, g.after);
+    auto* group = new QCPBarsGroup(m_plot);
+    auto* b1 = new QCPBars(m_plot->xAxis, m_plot->yAxis);
+    b1->setName(tr("before"));
+    b1->setData(keys, before);
+    b1->setBrush(QColor(150, 150, 150));
+    b1->setWidth(0.35);
+    b1->setBarsGroup(group);
+    auto* b2 = new QCPBars(m_plot->xAxis, m_plot->yAxis);
+    b2->setName(tr("after ablation"));
+    b2->setData(keys, after);
+    b2->setBrush(QColor(59, 82, 139));
+    b2->setWidth(0.35);
+    b2->setBarsGroup(group);
+    m_plot->xAxis->setTicker(ticker);
+    m_plot->xAxis->setRange(0.4, k + 0.6);
+    m_plot->yAxis->setRange(0, 105);
+    m_plot->yAxis->setLabel(tr("accuracy (%)"));
+    m_plot->legend->setVisible(true);
+    m_plot->legend->setFont(QFont(font().family(), 7));
+    m_plot->replot();
+}
+
+}  // namespace vitscope::ui

@@ -1,0 +1,94 @@
+#include "classroom.h"
+
+#include <QHBoxLayout>
+#include <QKeyEvent>
+#include <QLabel>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+namespace vitscope::ui {
+
+namespace {
+const char* const kTitles[] = {"1  Patches become tokens", "2  Layers add to the representation", "3  Heads inside each layer",
+                               "4  Reading it with text"};
+const char* const kBodies[] = {
+    "The image is cut into square patches. Each patch becomes a token; a class token is added in "
+    "front. The grid on the image shows the patches.",
+    "Each layer adds its attention and MLP outputs to the class token. The bars show how much each "
+    "layer adds to the image's match with the text; together they sum exactly to the model's score.",
+    "Inside a layer, each attention head writes its own part. The grid colours every head by how "
+    "much it wrote for this image; hover a cell for what the head tends to describe.",
+    "Every part lives in the same space as text, so each image patch can be scored against words. "
+    "The heatmap shows where the text is found.",
+};
+}  // namespace
+
+Classroom::Classroom(QWidget* parent) : QWidget(parent) {
+    auto* layout = new QHBoxLayout(this);
+    m_prev = new QPushButton(QString::fromUtf8("\u25C0"));
+    m_next = new QPushButton(QString::fromUtf8("\u25B6"));
+    for (QPushButton* b : {m_prev, m_next}) {
+        b->setFocusPolicy(Qt::NoFocus);
+        b->setMinimumSize(56, 56);
+        QFont f = b->font();
+        f.setPointSizeF(f.pointSizeF() * 2);
+        b->setFont(f);
+    }
+    auto* texts = new QVBoxLayout;
+    m_title = new QLabel;
+    m_body = new QLabel;
+    m_body->setWordWrap(true);
+    QFont tf = m_title->font();
+    tf.setPointSizeF(tf.pointSizeF() * 2.2);
+    tf.setBold(true);
+    m_title->setFont(tf);
+    QFont bf = m_body->font();
+    bf.setPointSizeF(bf.pointSizeF() * 1.6);
+    m_body->setFont(bf);
+    texts->addWidget(m_title);
+    texts->addWidget(m_body);
+    layout->addWidget(m_prev);
+    layout->addLayout(texts, 1);
+    layout->addWidget(m_next);
+    setFocusPolicy(Qt::StrongFocus);
+    setAutoFillBackground(true);
+    connect(m_prev, &QPushButton::clicked, this, [this] { setStep(m_step - 1); });
+    connect(m_next, &QPushButton::clicked, this, [this] { setStep(m_step + 1); });
+    refresh();
+}
+
+void Classroom::setStep(int step) {
+    step = std::clamp(step, 0, StepCount - 1);
+    if (step == m_step) return;
+    m_step = step;
+    refresh();
+    emit stepChanged(m_step);
+}
+
+void Classroom::setFacts(const QString& patches, const QString& layers, const QString& heads, const QString& text) {
+    m_facts[Patches] = patches;
+    m_facts[Layers] = layers;
+    m_facts[Heads] = heads;
+    m_facts[Text] = text;
+    refresh();
+}
+
+QString Classroom::title() const { return m_title->text(); }
+QString Classroom::body() const { return m_body->text(); }
+
+void Classroom::refresh() {
+    m_title->setText(tr(kTitles[m_step]));
+    QString body = tr(kBodies[m_step]);
+    if (!m_facts[m_step].isEmpty()) body += "\n" + m_facts[m_step];
+    m_body->setText(body);
+    m_prev->setEnabled(m_step > 0);
+    m_next->setEnabled(m_step < StepCount - 1);
+}
+
+void Classroom::keyPressEvent(QKeyEvent* e) {
+    if (e->key() == Qt::Key_Right || e->key() == Qt::Key_Space || e->key() == Qt::Key_PageDown) setStep(m_step + 1);
+    else if (e->key() == Qt::Key_Left || e->key() == Qt::Key_Backspace || e->key() == Qt::Key_PageUp) setStep(m_step - 1);
+    else QWidget::keyPressEvent(e);
+}
+
+}  // namespace vitscope::ui

@@ -1,0 +1,39 @@
+#pragma once
+// Classroom mode's walkthrough: how the representation is built, one step at a time (patches ->
+// layers -> heads -> text), shown as a large banner; Left / Right (or the buttons) move.
+#include <QWidget>
+
+class QLabel;
+class QPushButton;
+
+namespace vitscope::ui {
+
+class Classroom : public QWidget {
+    Q_OBJECT
+public:
+    enum Step { Patches = 0, Layers, Heads, Text, StepCount };
+    explicit Classroom(QWidget* parent = nullptr);
+    int step() const { return m_step; }
+    void setStep(int step);
+    // Facts shown in the texts (model shape, strongest head, score...).
+    void setFacts(const QString& patches, const QString& layers, const QString& heads, const QString& text);
+    QString title() const;
+    QString body() const;
+
+signals:
+    void stepChanged(int step);
+
+protected:
+    void keyPressEvent(QKeyEvent* e) override;
+
+private:
+    void refresh();
+    int m_step = 0;
+    QString m_facts[StepCount];
+    QLabel* m_title;
+    QLabel* m_body;
+    QPushButton* m_prev;
+    QPushButton* m_next;
+};
+
+}  // namespace vitscope::ui

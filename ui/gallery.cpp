@@ -1,0 +1,107 @@
+#include "gallery.h"
+
+#include "thumbnails.h"
+
+#include <QFileDialog>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QVBoxLayout>
+
+namespace vitscope::ui {
+
+namespace {
+QListWidget* makeList() {
+    auto* l = new QListWidget;
+    l->setViewMode(QListView::IconMode);
+    l->setIconSize({72, 72});
+    l->setResizeMode(QListView::Adjust);
+    l->setMovement(QListView::Static);
+    return l;
+}
+}  // namespace
+
+Gallery::Gallery(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_thumbs(thumbs) {
+    auto* layout = new QVBoxLayout(this);
+    auto* row = new QHBoxLayout;
+    m_query = new QLineEdit;
+    m_query->setPlaceholderText(tr("a red object"));
+    m_query->setObjectName("galleryQuery");
+    m_byText = new QPushButton(tr("Search text"));
+    m_byImage = new QPushButton(tr("By image..."));
+    m_top = new QSpinBox;
+    m_top->setRange(1, 200);
+    m_top->setValue(20);
+    m_top->setPrefix(tr("top "));
+    row->addWidget(m_query, 1);
+    row->addWidget(m_byText);
+    row->addWidget(m_byImage);
+    row->addWidget(m_top);
+    layout->addLayout(row);
+    auto* grid = new QGridLayout;
+    m_heads = new QLabel(tr("Through the selected heads (select heads in the grid)"));
+    m_heads->setWordWrap(true);
+    m_global = makeList();
+    m_restricted = makeList();
+    grid->addWidget(new QLabel(tr("Whole representation")), 0, 0);
+    grid->addWidget(m_heads, 0, 1);
+    grid->addWidget(m_global, 1, 0);
+    grid->addWidget(m_restricted, 1, 1);
+    layout->addLayout(grid, 1);
+    connect(m_byText, &QPushButton::clicked, this, [this] {
+        if (!m_query->text().trimmed().isEmpty()) emit textQuery(m_query->text().trimmed());
+    });
+    connect(m_query, &QLineEdit::returnPressed, m_byText, &QPushButton::click);
+    connect(m_byImage, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Query image"), {}, tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)"));
+        if (!f.isEmpty()) emit imageQuery(f);
+    });
+    for (QListWidget* l : {m_global, m_restricted}) {
+        connect(l, &QListWidget::itemClicked, this, [this](QListWidgetItem* it) { emit imageActivated(it->data(Qt::UserRole).toString()); });
+    }
+    connect(m_thumbs, &Thumbnails::ready, this, [this](const QString& path, const QImage& img) {
+        for (QListWidget* l : {m_global, m_restricted})
+            for (int i = 0; i < l->count(); ++i)
+                if (l->item(i)->data(Qt::UserRole).toString() == path) l->item(i)->setIcon(QPixmap::fromImage(img));
+    });
+}
+
+QString Gallery::query() const { return m_query->text(); }
+int Gallery::top() const { return m_top->value(); }
+
+void Gallery::setHeadsLabel(const QString& heads) {
+    m_heads->setText(heads.isEmpty() ? tr("Through the selected heads (select heads in the grid)") : tr("Through heads %1").arg(heads));
+}
+
+void Gallery::fill(QListWidget* list, const std::vector<Hit>& hits) {
+    list->clear();
+    for (const Hit& h : hits) {
+        const QString path = QString::fromStdString(h.path);
+        auto* item = new QListWidgetItem(QString::number(h.score, 'f', 3));
+        item->setData(Qt::UserRole, path);
+        item->setToolTip(QString("%1\nscore %2").arg(path).arg(h.score));
+        const QImage img = m_thumbs->get(path);
+        if (!img.isNull()) item->setIcon(QPixmap::fromImage(img));
+        list->addItem(item);
+    }
+}
+
+void Gallery::setResult(const RetrievalResult& r) {
+    m_result = r;
+    fill(m_global, r.global);
+    fill(m_restricted, r.restricted);
+    QStringList names;
+    for (const std::string& c : r.components) names << QString::fromStdString(c);
+    setHeadsLabel(names.join(", "));
+}
+
+int Gallery::globalCount() const { return m_global->count(); }
+int Gallery::restrictedCount() const { return m_restricted->count(); }
+QString Gallery::globalPath(int i) const { return m_global->item(i)->data(Qt::UserRole).toString(); }
+QString Gallery::restrictedPath(int i) const { return m_restricted->item(i)->data(Qt::UserRole).toString(); }
+
+}  // namespace vitscope::ui

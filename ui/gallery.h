@@ -1,0 +1,51 @@
+#pragma once
+// Retrieval gallery: query by text or by image; the whole representation and the selected heads
+// side by side; clicking a result opens it in the canvas.
+#include "explore/explorer.h"
+
+#include <QWidget>
+
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QPushButton;
+class QSpinBox;
+
+namespace vitscope::ui {
+
+class Thumbnails;
+
+class Gallery : public QWidget {
+    Q_OBJECT
+public:
+    explicit Gallery(Thumbnails* thumbs, QWidget* parent = nullptr);
+    void setResult(const RetrievalResult& r);
+    void setHeadsLabel(const QString& heads);
+    QString query() const;
+    int top() const;
+    int globalCount() const;
+    int restrictedCount() const;
+    QString globalPath(int i) const;
+    QString restrictedPath(int i) const;
+    const RetrievalResult& result() const { return m_result; }
+
+signals:
+    void textQuery(const QString& text);
+    void imageQuery(const QString& path);
+    void imageActivated(const QString& path);
+
+private:
+    void fill(QListWidget* list, const std::vector<Hit>& hits);
+
+    Thumbnails* m_thumbs;
+    QLineEdit* m_query;
+    QPushButton* m_byText;
+    QPushButton* m_byImage;
+    QSpinBox* m_top;
+    QLabel* m_heads;
+    QListWidget* m_global;
+    QListWidget* m_restricted;
+    RetrievalResult m_result;
+};
+
+}  // namespace vitscope::ui

@@ -1,0 +1,200 @@
+#include "head_grid.h"
+
+#include <QHelpEvent>
+#include <QMouseEvent>
+#include <QPainter>
+#include <QToolTip>
+
+#include <algorithm>
+#include <cmath>
+
+namespace vitscope::ui {
+
+namespace {
+constexpr int kLabel = 34;    // left / top label band
+constexpr int kMlpGap = 10;   // gap before the MLP column
+constexpr int kBar = 46;      // colorbar band at the bottom (bar, range, metric name)
+}  // namespace
+
+HeadGrid::HeadGrid(QWidget* parent) : QWidget(parent) {
+    setMouseTracking(true);
+    setFocusPolicy(Qt::StrongFocus);
+    setAccessibleName("Layer x head grid");
+}
+
+void HeadGrid::setShape(int layers, int heads) {
+    m_layers = layers;
+    m_heads = heads;
+    m_values.clear();
+    m_mlp.clear();
+    m_descriptions.clear();
+    m_selected.clear();
+    m_metric.clear();
+    updateGeometry();
+    update();
+}
+
+void HeadGrid::setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp) {
+    m_metric = name;
+    m_values = values.size() == static_cast<std::size_t>(m_layers * m_heads) ? values : std::vector<float>{};
+    m_mlp = mlp.size() == static_cast<std::size_t>(m_layers) ? mlp : std::vector<float>{};
+    update();
+}
+
+void HeadGrid::setDescriptions(const QStringList& perHead) {
+    m_descriptions = perHead;
+    update();
+}
+
+void HeadGrid::setColormap(ColormapKind kind) {
+    m_colormap = kind;
+    update();
+}
+
+void HeadGrid::setFontScale(double scale) {
+    m_fontScale = scale;
+    updateGeometry();
+    update();
+}
+
+QList<HeadId> HeadGrid::selection() const { return m_selected; }
+
+void HeadGrid::setSelection(const QList<HeadId>& heads) {
+    m_selected.clear();
+    for (const HeadId& h : heads)
+        if (h.layer >= 0 && h.layer < m_layers && h.head >= 0 && h.head < m_heads && !m_selected.contains(h)) m_selected.push_back(h);
+    update();
+    emit selectionChanged(m_selected);
+}
+
+float HeadGrid::value(int layer, int head) const {
+    if (m_values.empty()) return std::nanf("");
+    return m_values[static_cast<std::size_t>(layer * m_heads + head)];
+}
+
+QSize HeadGrid::sizeHint() const {
+    const int cell = static_cast<int>(34 * m_fontScale);
+    return {kLabel + (m_heads + 1) * cell + kMlpGap + 8, kLabel + m_layers * cell + kBar + 8};
+}
+
+QSize HeadGrid::minimumSizeHint() const { return {kLabel + (m_heads + 1) * 10 + kMlpGap, kLabel + m_layers * 10 + kBar}; }
+
+QRect HeadGrid::gridArea() const {
+    const int w = width() - kLabel - kMlpGap - 8, h = height() - kLabel - kBar - 8;
+    if (m_layers <= 0 || m_heads <= 0) return {};
+    const int cell = std::max(4, std::min(w / (m_heads + 1), h / m_layers));
+    return {kLabel, kLabel, cell * m_heads, cell * m_layers};
+}
+
+QRect HeadGrid::cellRect(int layer, int head) const {
+    const QRect a = gridArea();
+    if (a.isEmpty()) return {};
+    const int cell = a.width() / m_heads;
+    return {a.left() + head * cell, a.top() + layer * cell, cell, cell};
+}
+
+HeadId HeadGrid::headAt(const QPoint& p) const {
+    const QRect a = gridArea();
+    if (a.isEmpty() || !a.contains(p)) return {};
+    const int cell = a.width() / m_heads;
+    return {std::min(m_layers - 1, (p.y() - a.top()) / cell), std::min(m_heads - 1, (p.x() - a.left()) / cell)};
+}
+
+void HeadGrid::paintEvent(QPaintEvent*) {
+    QPainter p(this);
+    p.setRenderHint(QPainter::Antialiasing, false);
+    p.fillRect(rect(), palette().base());
+    const QRect a = gridArea();
+    if (a.isEmpty()) {
+        p.drawText(rect(), Qt::AlignCenter, tr("No model"));
+        return;
+    }
+    QFont f = font();
+    f.setPointSizeF(f.pointSizeF() * m_fontScale);
+    p.setFont(f);
+    const int cell = a.width() / m_heads;
+    // Heads and the MLP column share one scale so that they compare.
+    float lo = 0, hi = 0;
+    bool any = false;
+    for (const std::vector<float>* v : {&m_values, &m_mlp})
+        for (float x : *v)
+            if (std::isfinite(x)) {
+                lo = any ? std::min(lo, x) : x;
+                hi = any ? std::max(hi, x) : x;
+                any = true;
+            }
+    const float span = hi > lo ? hi - lo : 1.f;
+    auto fill = [&](const QRect& r, float v) {
+        p.fillRect(r.adjusted(1, 1, -1, -1), std::isfinite(v) && any ? colormapColor(m_colormap, (v - lo) / span) : palette().mid().color());
+    };
+    for (int l = 0; l < m_layers; ++l)
+        for (int h = 0; h < m_heads; ++h) fill(cellRect(l, h), value(l, h));
+    const int mlpX = a.right() + 1 + kMlpGap;
+    for (int l = 0; l < m_layers; ++l) fill({mlpX, a.top() + l * cell, cell, cell}, m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(l)]);
+    // Labels.
+    p.setPen(palette().text().color());
+    for (int h = 0; h < m_heads; ++h) p.drawText(QRect(a.left() + h * cell, 0, cell, kLabel - 4), Qt::AlignHCenter | Qt::AlignBottom, QString::number(h));
+    p.drawText(QRect(mlpX, 0, cell, kLabel - 4), Qt::AlignHCenter | Qt::AlignBottom, "MLP");
+    for (int l = 0; l < m_layers; ++l) p.drawText(QRect(0, a.top() + l * cell, kLabel - 6, cell), Qt::AlignRight | Qt::AlignVCenter, QString::number(l));
+    // Selection.
+    QPen sel(palette().highlight().color(), std::max(2, cell / 10));
+    p.setPen(sel);
+    p.setBrush(Qt::NoBrush);
+    for (const HeadId& h : m_selected) p.drawRect(cellRect(h.layer, h.head).adjusted(1, 1, -2, -2));
+    // Colorbar with the metric's name and range.
+    const QRect bar(a.left(), a.bottom() + 10, a.width() + kMlpGap + cell, 10);
+    for (int x = 0; x < bar.width(); ++x) {
+        p.setPen(colormapColor(m_colormap, x / double(std::max(1, bar.width() - 1))));
+        p.drawLine(bar.left() + x, bar.top(), bar.left() + x, bar.bottom());
+    }
+    p.setPen(palette().text().color());
+    const QRect text(bar.left(), bar.bottom() + 1, bar.width(), height() - bar.bottom() - 1);
+    if (any) {
+        p.drawText(text, Qt::AlignLeft | Qt::AlignTop, QString::number(lo, 'g', 3));
+        p.drawText(text, Qt::AlignRight | Qt::AlignTop, QString::number(hi, 'g', 3));
+    }
+    const QRect nameRow(0, text.top() + p.fontMetrics().height(), width(), p.fontMetrics().height() + 2);
+    p.drawText(nameRow, Qt::AlignHCenter | Qt::AlignTop, p.fontMetrics().elidedText(m_metric.isEmpty() ? tr("no metric") : m_metric, Qt::ElideRight, width() - 4));
+    p.drawText(QRect(0, 0, kLabel, kLabel), Qt::AlignCenter, tr("L\\H"));
+}
+
+void HeadGrid::mousePressEvent(QMouseEvent* e) {
+    const HeadId h = headAt(e->position().toPoint());
+    if (h.layer < 0) return;
+    if (e->modifiers() & Qt::ShiftModifier && m_anchor.layer >= 0) {
+        for (int l = std::min(m_anchor.layer, h.layer); l <= std::max(m_anchor.layer, h.layer); ++l)
+            for (int k = std::min(m_anchor.head, h.head); k <= std::max(m_anchor.head, h.head); ++k)
+                if (!m_selected.contains(HeadId{l, k})) m_selected.push_back({l, k});
+    } else if (e->modifiers() & Qt::ControlModifier) {
+        if (m_selected.contains(h)) m_selected.removeAll(h);
+        else m_selected.push_back(h);
+        m_anchor = h;
+    } else {
+        m_selected = {h};
+        m_anchor = h;
+    }
+    update();
+    emit selectionChanged(m_selected);
+    emit headActivated(h);
+}
+
+bool HeadGrid::event(QEvent* e) {
+    if (e->type() == QEvent::ToolTip) {
+        auto* help = static_cast<QHelpEvent*>(e);
+        const HeadId h = headAt(help->pos());
+        if (h.layer < 0) {
+            QToolTip::hideText();
+            return true;
+        }
+        QString tip = QString("<b>head %1</b>").arg(h.name());
+        const float v = value(h.layer, h.head);
+        if (std::isfinite(v)) tip += QString("<br>%1: %2").arg(m_metric.toHtmlEscaped()).arg(v, 0, 'g', 4);
+        const int i = h.layer * m_heads + h.head;
+        if (i < m_descriptions.size() && !m_descriptions[i].isEmpty()) tip += "<br>" + m_descriptions[i].toHtmlEscaped();
+        QToolTip::showText(help->globalPos(), tip, this);
+        return true;
+    }
+    return QWidget::event(e);
+}
+
+}  // namespace vitscope::ui

@@ -1,0 +1,70 @@
+#pragma once
+// The layer x head grid: one cell per head colored by a metric, a column of MLP values beside it,
+// a colorbar below. Hover shows the head's top description; click selects, ctrl-click toggles,
+// shift-click extends a rectangle from the last click.
+#include "colormap.h"
+
+#include <QPoint>
+#include <QSet>
+#include <QString>
+#include <QStringList>
+#include <QWidget>
+
+#include <vector>
+
+namespace vitscope::ui {
+
+struct HeadId {
+    int layer = -1, head = -1;
+    bool operator==(const HeadId& o) const { return layer == o.layer && head == o.head; }
+    QString name() const { return QString("%1.%2").arg(layer).arg(head); }
+};
+inline size_t qHash(const HeadId& h, size_t seed = 0) { return ::qHash(h.layer * 4096 + h.head, seed); }
+
+class HeadGrid : public QWidget {
+    Q_OBJECT
+public:
+    explicit HeadGrid(QWidget* parent = nullptr);
+
+    void setShape(int layers, int heads);
+    // values [layers x heads] row-major; mlp [layers] (may be empty). An empty metric clears.
+    void setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp);
+    void setDescriptions(const QStringList& perHead);  // layer-major; tooltips
+    void setColormap(ColormapKind kind);
+    void setFontScale(double scale);  // classroom mode
+
+    QList<HeadId> selection() const;
+    void setSelection(const QList<HeadId>& heads);
+    QString metricName() const { return m_metric; }
+    int layers() const { return m_layers; }
+    int heads() const { return m_heads; }
+    QRect cellRect(int layer, int head) const;
+    float value(int layer, int head) const;
+
+    QSize sizeHint() const override;
+    QSize minimumSizeHint() const override;
+
+signals:
+    void selectionChanged(const QList<HeadId>& heads);
+    void headActivated(const HeadId& head);  // the head clicked last
+
+protected:
+    void paintEvent(QPaintEvent*) override;
+    void mousePressEvent(QMouseEvent* e) override;
+    bool event(QEvent* e) override;
+
+private:
+    HeadId headAt(const QPoint& p) const;
+    QRect gridArea() const;
+
+    int m_layers = 0, m_heads = 0;
+    QString m_metric;
+    std::vector<float> m_values, m_mlp;
+    QStringList m_descriptions;
+    QList<HeadId> m_selected;
+    HeadId m_anchor;
+    ColormapKind m_colormap = ColormapKind::Viridis;
+    double m_fontScale = 1.0;
+};
+
+}  // namespace vitscope::ui

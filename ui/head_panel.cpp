@@ -1,0 +1,94 @@
+#include "head_panel.h"
+
+#include "thumbnails.h"
+
+#include <qcustomplot.h>
+
+#include <QLabel>
+#include <QListWidget>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+namespace vitscope::ui {
+
+HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_thumbs(thumbs) {
+    auto* layout = new QVBoxLayout(this);
+    m_title = new QLabel(tr("Click a head in the grid"));
+    m_title->setWordWrap(true);
+    m_plot = new QCustomPlot;
+    m_plot->setMinimumHeight(170);
+    m_plot->setObjectName("headPlot");
+    m_images = new QListWidget;
+    m_images->setViewMode(QListView::IconMode);
+    m_images->setIconSize({64, 64});
+    m_images->setResizeMode(QListView::Adjust);
+    m_images->setMinimumHeight(90);
+    m_retrieve = new QPushButton(tr("Retrieve with this head"));
+    m_retrieve->setEnabled(false);
+    layout->addWidget(m_title);
+    layout->addWidget(m_plot, 2);
+    layout->addWidget(new QLabel(tr("Top images")));
+    layout->addWidget(m_images, 1);
+    layout->addWidget(m_retrieve);
+    connect(m_retrieve, &QPushButton::clicked, this, [this] { emit retrieveRequested(m_layer, m_head); });
+    connect(m_images, &QListWidget::itemActivated, this, [this](QListWidgetItem* it) { emit imageActivated(it->data(Qt::UserRole).toString()); });
+    connect(m_images, &QListWidget::itemClicked, this, [this](QListWidgetItem* it) { emit imageActivated(it->data(Qt::UserRole).toString()); });
+    connect(m_thumbs, &Thumbnails::ready, this, [this](const QString& path, const QImage& img) {
+        for (int i = 0; i < m_images->count(); ++i)
+            if (m_images->item(i)->data(Qt::UserRole).toString() == path) m_images->item(i)->setIcon(QPixmap::fromImage(img));
+    });
+}
+
+void HeadPanel::showHead(int layer, int head, const HeadDescription* d) {
+    m_layer = layer;
+    m_head = head;
+    m_retrieve->setEnabled(layer >= 0);
+    m_plot->clearPlottables();
+    m_plot->clearItems();
+    if (!d || d->picks.empty()) {
+        m_title->setText(tr("<b>Head %1.%2</b><br>No descriptions yet (Analysis > Describe heads).").arg(layer).arg(head));
+        m_plot->replot();
+        return;
+    }
+    const double total = d->picks.back().cumulative;
+    m_title->setText(tr("<b>Head %1.%2</b>: %3 texts explain %4% of its variance").arg(layer).arg(head).arg(d->picks.size()).arg(100 * total, 0, 'f', 1));
+    auto* bars = new QCPBars(m_plot->yAxis, m_plot->xAxis);  // horizontal bars
+    bars->setName("explained variance");
+    bars->setBrush(QColor(59, 82, 139));
+    bars->setPen(Qt::NoPen);
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    QVector<double> keys, values;
+    const int n = static_cast<int>(d->picks.size());
+    for (int i = 0; i < n; ++i) {
+        const double key = n - i;  // first pick on top
+        keys << key;
+        values << 100 * d->picks[static_cast<std::size_t>(i)].explained;
+        ticker->addTick(key, QString::fromStdString(d->picks[static_cast<std::size_t>(i)].text));
+    }
+    bars->setData(keys, values);
+    m_plot->yAxis->setTicker(ticker);
+    m_plot->yAxis->setRange(0.3, n + 0.7);
+    m_plot->xAxis->setLabel(tr("variance explained (%)"));
+    double hi = 0;
+    for (double v : values) hi = std::max(hi, v);
+    m_plot->xAxis->setRange(0, std::max(1.0, hi * 1.15));
+    m_plot->replot();
+}
+
+void HeadPanel::setTopImages(const std::vector<Hit>& hits) {
+    m_images->clear();
+    for (const Hit& h : hits) {
+        const QString path = QString::fromStdString(h.path);
+        auto* item = new QListWidgetItem(QString::number(h.score, 'g', 3));
+        item->setData(Qt::UserRole, path);
+        item->setToolTip(path);
+        const QImage img = m_thumbs->get(path);
+        if (!img.isNull()) item->setIcon(QPixmap::fromImage(img));
+        m_images->addItem(item);
+    }
+}
+
+int HeadPanel::barCount() const { return m_plot->plottableCount(); }
+int HeadPanel::imageCount() const { return m_images->count(); }
+
+}  // namespace vitscope::ui

@@ -1,0 +1,42 @@
+#pragma once
+// The selected head: its TextSpan descriptions with the variance each explains (bar chart), its
+// top images from the dataset, and "retrieve with this head".
+#include "explore/explorer.h"
+
+#include <QWidget>
+
+class QCustomPlot;
+class QLabel;
+class QListWidget;
+class QPushButton;
+
+namespace vitscope::ui {
+
+class Thumbnails;
+
+class HeadPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit HeadPanel(Thumbnails* thumbs, QWidget* parent = nullptr);
+    void showHead(int layer, int head, const HeadDescription* description);
+    void setTopImages(const std::vector<Hit>& hits);
+    QCustomPlot* plot() const { return m_plot; }
+    int layer() const { return m_layer; }
+    int head() const { return m_head; }
+    int barCount() const;
+    int imageCount() const;
+
+signals:
+    void retrieveRequested(int layer, int head);
+    void imageActivated(const QString& path);
+
+private:
+    Thumbnails* m_thumbs;
+    QLabel* m_title;
+    QCustomPlot* m_plot;
+    QListWidget* m_images;
+    QPushButton* m_retrieve;
+    int m_layer = -1, m_head = -1;
+};
+
+}  // namespace vitscope::ui

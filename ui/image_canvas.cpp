@@ -1,0 +1,154 @@
+#include "image_canvas.h"
+
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QMimeData>
+#include <QPainter>
+#include <QUrl>
+
+#include <algorithm>
+#include <cmath>
+
+namespace vitscope::ui {
+
+ImageCanvas::ImageCanvas(QWidget* parent) : QWidget(parent) {
+    setAcceptDrops(true);
+    setMinimumSize(240, 200);
+    setAccessibleName("Image canvas");
+    m_message = tr("Drop an image here, or use File > Open image");
+}
+
+void ImageCanvas::setImage(const QImage& crop, const QString& path) {
+    m_crop = crop;
+    m_path = path;
+    m_message.clear();
+    clearMap();
+}
+
+void ImageCanvas::setMap(const MapLayer& map) {
+    m_map = map;
+    update();
+}
+
+void ImageCanvas::setSmallMultiples(const std::vector<MapLayer>& maps) {
+    m_multiples = maps;
+    update();
+}
+
+void ImageCanvas::clearMap() {
+    m_map = {};
+    m_multiples.clear();
+    update();
+}
+
+void ImageCanvas::setOpacity(double opacity) {
+    m_opacity = std::clamp(opacity, 0.0, 1.0);
+    update();
+}
+
+void ImageCanvas::setColormap(ColormapKind kind) {
+    m_colormap = kind;
+    update();
+}
+
+void ImageCanvas::setFontScale(double scale) {
+    m_fontScale = scale;
+    update();
+}
+
+void ImageCanvas::setPatchGrid(int rows, int cols) {
+    m_gridRows = rows;
+    m_gridCols = cols;
+    update();
+}
+
+void ImageCanvas::setMessage(const QString& text) {
+    m_message = text;
+    update();
+}
+
+void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const {
+    const int barW = withBar ? std::max(12, box.width() / 28) : 0;
+    const int labelW = withBar ? p.fontMetrics().horizontalAdvance("-0.000e+00") : 0;
+    const int captionH = m.caption.isEmpty() ? 0 : p.fontMetrics().height() + 4;
+    const int side = std::max(8, std::min(box.width() - barW - labelW - 12, box.height() - captionH));
+    const QRect img(box.left(), box.top() + captionH, side, side);
+    if (!m.caption.isEmpty()) p.drawText(QRect(box.left(), box.top(), box.width(), captionH), Qt::AlignLeft | Qt::AlignVCenter, m.caption);
+    if (!m_crop.isNull()) p.drawImage(img, m_crop);
+    if (!m.values.empty()) {
+        const QImage overlay = colorize(m.values, m.rows, m.cols, m_colormap, 0, 0, static_cast<int>(std::lround(255 * m_opacity)));
+        p.save();
+        p.setRenderHint(QPainter::SmoothPixmapTransform, true);
+        p.drawImage(img, overlay);
+        p.restore();
+    }
+    if (m_gridRows > 0 && m_gridCols > 0) {
+        p.setPen(QPen(QColor(255, 255, 255, 200), 1));
+        for (int r = 1; r < m_gridRows; ++r) p.drawLine(img.left(), img.top() + r * img.height() / m_gridRows, img.right(), img.top() + r * img.height() / m_gridRows);
+        for (int c = 1; c < m_gridCols; ++c) p.drawLine(img.left() + c * img.width() / m_gridCols, img.top(), img.left() + c * img.width() / m_gridCols, img.bottom());
+    }
+    p.setPen(palette().mid().color());
+    p.drawRect(img.adjusted(0, 0, -1, -1));
+    if (!withBar || m.values.empty()) return;
+    const float lo = *std::min_element(m.values.begin(), m.values.end());
+    const float hi = *std::max_element(m.values.begin(), m.values.end());
+    const QRect bar(img.right() + 8, img.top(), barW, img.height());
+    for (int y = 0; y < bar.height(); ++y) {
+        p.setPen(colormapColor(m_colormap, 1.0 - y / double(std::max(1, bar.height() - 1))));
+        p.drawLine(bar.left(), bar.top() + y, bar.right(), bar.top() + y);
+    }
+    p.setPen(palette().text().color());
+    p.drawRect(bar.adjusted(0, 0, -1, -1));
+    const int fh = p.fontMetrics().height();
+    p.drawText(QRect(bar.right() + 4, bar.top(), labelW, fh), Qt::AlignLeft | Qt::AlignTop, QString::number(hi, 'g', 3));
+    p.drawText(QRect(bar.right() + 4, bar.bottom() - fh, labelW, fh), Qt::AlignLeft | Qt::AlignBottom, QString::number(lo, 'g', 3));
+}
+
+void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
+    p.save();
+    QFont f = p.font();
+    f.setPointSizeF(std::max(6.0, f.pointSizeF() * m_fontScale));
+    p.setFont(f);
+    p.fillRect(target, Qt::white);
+    p.setPen(Qt::black);
+    if (m_crop.isNull()) {
+        p.drawText(target, Qt::AlignCenter | Qt::TextWordWrap, m_message);
+        p.restore();
+        return;
+    }
+    // Main view on top; small multiples in a row below when present.
+    const int rowH = m_multiples.empty() ? 0 : std::min(target.height() / 3, target.width() / std::max<int>(1, int(m_multiples.size())) + 20);
+    const QRect main(target.left() + 6, target.top() + 6, target.width() - 12, target.height() - rowH - 12);
+    MapLayer shown = m_map;
+    if (shown.caption.isEmpty()) shown.caption = QString(m_path).section('/', -1);
+    drawMap(p, main, shown, true);
+    if (!m_multiples.empty()) {
+        const int n = static_cast<int>(m_multiples.size());
+        const int w = (target.width() - 12) / n;
+        for (int i = 0; i < n; ++i)
+            drawMap(p, QRect(target.left() + 6 + i * w, target.bottom() - rowH, w - 6, rowH - 6), m_multiples[static_cast<std::size_t>(i)], false);
+    }
+    if (!m_message.isEmpty()) {
+        p.setPen(QColor(170, 30, 30));
+        p.drawText(target.adjusted(8, 8, -8, -8), Qt::AlignBottom | Qt::AlignLeft | Qt::TextWordWrap, m_message);
+    }
+    p.restore();
+}
+
+void ImageCanvas::paintEvent(QPaintEvent*) {
+    QPainter p(this);
+    paintTo(p, rect());
+}
+
+void ImageCanvas::dragEnterEvent(QDragEnterEvent* e) {
+    if (e->mimeData()->hasUrls()) e->acceptProposedAction();
+}
+
+void ImageCanvas::dropEvent(QDropEvent* e) {
+    const QList<QUrl> urls = e->mimeData()->urls();
+    if (urls.isEmpty()) return;
+    e->acceptProposedAction();
+    emit fileDropped(urls.first().toLocalFile());
+}
+
+}  // namespace vitscope::ui

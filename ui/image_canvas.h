@@ -1,0 +1,71 @@
+#pragma once
+// The image canvas: the model's input crop with a heatmap blended on top, a colorbar with the
+// map's range, and a caption; accepts dropped files. Also draws small multiples (one map per
+// head). Painting goes through paintTo() so that exports draw the same figure as the screen.
+#include "colormap.h"
+
+#include <QImage>
+#include <QString>
+#include <QWidget>
+
+#include <vector>
+
+namespace vitscope::ui {
+
+struct MapLayer {
+    QString caption;
+    std::vector<float> values;  // rows x cols
+    int rows = 0, cols = 0;
+};
+
+class ImageCanvas : public QWidget {
+    Q_OBJECT
+public:
+    explicit ImageCanvas(QWidget* parent = nullptr);
+
+    void setImage(const QImage& crop, const QString& path);
+    void setMap(const MapLayer& map);       // the main overlay (pixels of the crop's size)
+    void setSmallMultiples(const std::vector<MapLayer>& maps);  // patch maps, e.g. one per head
+    void clearMap();
+    void setOpacity(double opacity);
+    void setColormap(ColormapKind kind);
+    void setFontScale(double scale);
+    void setMessage(const QString& text);  // shown over the canvas (errors, "drop an image")
+    void setPatchGrid(int rows, int cols);   // draw the patch grid (0: off)
+
+    bool hasImage() const { return !m_crop.isNull(); }
+    bool hasMap() const { return !m_map.values.empty(); }
+    const MapLayer& map() const { return m_map; }
+    const std::vector<MapLayer>& smallMultiples() const { return m_multiples; }
+    QString imagePath() const { return m_path; }
+    double opacity() const { return m_opacity; }
+    ColormapKind colormap() const { return m_colormap; }
+    QString message() const { return m_message; }
+
+    // Draws the canvas into `target` of any painter (screen, SVG, PDF, image).
+    void paintTo(QPainter& p, const QRect& target) const;
+
+    QSize sizeHint() const override { return {520, 460}; }
+
+signals:
+    void fileDropped(const QString& path);
+
+protected:
+    void paintEvent(QPaintEvent*) override;
+    void dragEnterEvent(QDragEnterEvent* e) override;
+    void dropEvent(QDropEvent* e) override;
+
+private:
+    void drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const;
+
+    QImage m_crop;
+    QString m_path, m_message;
+    MapLayer m_map;
+    std::vector<MapLayer> m_multiples;
+    double m_opacity = 0.55;
+    ColormapKind m_colormap = ColormapKind::Viridis;
+    double m_fontScale = 1.0;
+    int m_gridRows = 0, m_gridCols = 0;
+};
+
+}  // namespace vitscope::ui

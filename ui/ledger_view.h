@@ -1,0 +1,30 @@
+#pragma once
+// The completeness ledger: the current image's score for the current text broken into layers
+// (a stacked bar per layer: its heads, attention bias and MLP), the embedding and biases, with
+// the model's actual score and the residual of the sum.
+#include "explore/explorer.h"
+
+#include <QWidget>
+
+class QCustomPlot;
+class QLabel;
+
+namespace vitscope::ui {
+
+class LedgerView : public QWidget {
+    Q_OBJECT
+public:
+    explicit LedgerView(QWidget* parent = nullptr);
+    void setLedger(const Ledger& ledger, int heads);
+    void clear();
+    QCustomPlot* plot() const { return m_plot; }
+    const Ledger& ledger() const { return m_ledger; }
+    QString summaryText() const;
+
+private:
+    QCustomPlot* m_plot;
+    QLabel* m_summary;
+    Ledger m_ledger;
+};
+
+}  // namespace vitscope::ui

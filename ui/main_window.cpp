@@ -1,0 +1,990 @@
+#include "main_window.h"
+
+#include "ablation_panel.h"
+#include "classroom.h"
+#include "figure_export.h"
+#include "gallery.h"
+#include "head_panel.h"
+#include "image_canvas.h"
+#include "ledger_view.h"
+#include "metatypes.h"
+#include "resources.h"
+#include "thumbnails.h"
+
+#include <qcustomplot.h>
+
+#include <QAction>
+#include <QApplication>
+#include <QCheckBox>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDir>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QInputDialog>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPainter>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSlider>
+#include <QSplitter>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QTime>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <fstream>
+
+namespace vitscope::ui {
+
+namespace {
+
+// The classes file of the spurious demo: the eight shape prompts, each voting for its group.
+QString writeGroupClasses(const QString& dir) {
+    const QString path = dir + "/groups.tsv";
+    std::ofstream out(path.toStdString());
+    for (const char* s : {"circle", "square", "hexagon", "heart"}) out << "0\ta " << s << "\n";
+    for (const char* s : {"triangle", "diamond", "star", "cross"}) out << "1\ta " << s << "\n";
+    return path;
+}
+
+struct DemoLoaded {
+    ModelSummary model;
+    DatasetSummary dataset;
+    AblationOutcome outcome;
+};
+
+}  // namespace
+
+}  // namespace vitscope::ui
+
+Q_DECLARE_METATYPE(vitscope::ui::DemoLoaded)
+
+namespace vitscope::ui {
+
+namespace {
+StartOptions resolved(StartOptions o) {
+    if (o.dataDir.isEmpty()) o.dataDir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    QDir().mkpath(o.dataDir);
+    return o;
+}
+}  // namespace
+
+MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
+    : QMainWindow(parent), m_options(resolved(options)), m_engine(m_options.dataDir + "/caches") {
+    m_thumbs = new Thumbnails(72, this);
+    buildUi();
+    buildMenus();
+    connectEngine();
+    QSettings settings;
+    if (m_options.restoreSettings) {
+        restoreGeometry(settings.value("window/geometry").toByteArray());
+        restoreState(settings.value("window/state").toByteArray());
+        m_colormap->setCurrentText(settings.value("view/colormap", "viridis").toString());
+        m_opacity->setValue(settings.value("view/opacity", 55).toInt());
+        m_method->setCurrentText(settings.value("view/method", "decomposition").toString());
+        if (m_options.model.isEmpty()) m_options.model = settings.value("session/model").toString();
+        if (m_options.dataset.isEmpty()) m_options.dataset = settings.value("session/dataset").toString();
+    }
+    if (m_options.model.isEmpty() || !QFileInfo::exists(m_options.model))
+        m_options.model = QString::fromStdString(bundledModelDir("shapes-clip"));
+    if (!m_options.text.isEmpty()) m_text->setEditText(m_options.text);
+    openModel(m_options.model);
+}
+
+MainWindow::~MainWindow() {
+    // Members (the engine) die before the base class deletes the child widgets, and a widget
+    // being deleted can still emit (a combo box losing its view): silence them all first.
+    disconnect(&m_engine, nullptr, this, nullptr);
+    for (QObject* o : findChildren<QObject*>()) o->blockSignals(true);
+}
+
+void MainWindow::buildUi() {
+    setWindowTitle("vitscope");
+    setObjectName("vitscopeMain");
+    setAcceptDrops(false);
+    // Left: the head grid and its metric.
+    auto* left = new QWidget;
+    auto* leftLayout = new QVBoxLayout(left);
+    m_metric = new QComboBox;
+    m_metric->addItems({tr("Direct effect (this image)"), tr("Score for the text (this image)"), tr("TextSpan variance explained"), tr("Property score")});
+    m_property = new QLineEdit;
+    m_property->setPlaceholderText(tr("property: color, shape, texture..."));
+    m_grid = new HeadGrid;
+    leftLayout->addWidget(new QLabel(tr("Grid colour")));
+    leftLayout->addWidget(m_metric);
+    leftLayout->addWidget(m_property);
+    leftLayout->addWidget(m_grid, 1);
+    // Centre: the canvas with its controls.
+    auto* centre = new QWidget;
+    auto* centreLayout = new QVBoxLayout(centre);
+    auto* controls = new QHBoxLayout;
+    m_text = new QComboBox;
+    m_text->setEditable(true);
+    m_text->setInsertPolicy(QComboBox::NoInsert);
+    m_text->setMinimumWidth(220);
+    m_text->lineEdit()->setPlaceholderText(tr("type a text, e.g. a red circle"));
+    m_method = new QComboBox;
+    m_method->addItems({"decomposition", "surgery", "raw", "attention", "rollout"});
+    m_onlySelected = new QCheckBox(tr("Selected heads only"));
+    m_perHead = new QCheckBox(tr("Per-head maps"));
+    m_opacity = new QSlider(Qt::Horizontal);
+    m_opacity->setRange(0, 100);
+    m_opacity->setValue(55);
+    m_opacity->setMaximumWidth(110);
+    m_colormap = new QComboBox;
+    m_colormap->addItems(colormapNames());
+    controls->addWidget(m_text, 1);
+    controls->addWidget(m_method);
+    controls->addWidget(m_onlySelected);
+    controls->addWidget(m_perHead);
+    controls->addWidget(new QLabel(tr("opacity")));
+    controls->addWidget(m_opacity);
+    controls->addWidget(m_colormap);
+    m_canvas = new ImageCanvas;
+    m_classroom = new Classroom;
+    m_classroom->hide();
+    centreLayout->addWidget(m_classroom);
+    centreLayout->addLayout(controls);
+    centreLayout->addWidget(m_canvas, 1);
+    auto* split = new QSplitter;
+    split->addWidget(left);
+    split->addWidget(centre);
+    split->setStretchFactor(1, 1);
+    setCentralWidget(split);
+    // Docks.
+    m_headPanel = new HeadPanel(m_thumbs);
+    m_ledger = new LedgerView;
+    m_gallery = new Gallery(m_thumbs);
+    m_ablation = new AblationPanel;
+    m_log = new QPlainTextEdit;
+    m_log->setReadOnly(true);
+    m_log->setMaximumBlockCount(2000);
+    auto dock = [this](const QString& title, const QString& name, QWidget* w, Qt::DockWidgetArea area) {
+        auto* d = new QDockWidget(title, this);
+        d->setObjectName(name);
+        d->setWidget(w);
+        addDockWidget(area, d);
+        return d;
+    };
+    auto* headDock = dock(tr("Head"), "headDock", m_headPanel, Qt::RightDockWidgetArea);
+    auto* ledgerDock = dock(tr("Completeness ledger"), "ledgerDock", m_ledger, Qt::RightDockWidgetArea);
+    auto* galleryDock = dock(tr("Retrieval"), "galleryDock", m_gallery, Qt::BottomDockWidgetArea);
+    auto* ablationDock = dock(tr("Ablation"), "ablationDock", m_ablation, Qt::BottomDockWidgetArea);
+    auto* logDock = dock(tr("Log"), "logDock", m_log, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(galleryDock, ablationDock);
+    tabifyDockWidget(ablationDock, logDock);
+    galleryDock->raise();
+    tabifyDockWidget(headDock, ledgerDock);
+    headDock->raise();
+    resizeDocks({galleryDock}, {260}, Qt::Vertical);
+    resizeDocks({headDock}, {380}, Qt::Horizontal);
+    // Status bar: model and device, the running job, progress with cancel.
+    m_statusModel = new QLabel(tr("no model"));
+    m_statusJob = new QLabel;
+    m_progress = new QProgressBar;
+    m_progress->setMaximumWidth(220);
+    m_progress->hide();
+    m_cancel = new QPushButton(tr("Cancel"));
+    m_cancel->hide();
+    statusBar()->addWidget(m_statusModel, 1);
+    statusBar()->addPermanentWidget(m_statusJob);
+    statusBar()->addPermanentWidget(m_progress);
+    statusBar()->addPermanentWidget(m_cancel);
+    resize(1400, 900);
+
+    connect(m_cancel, &QPushButton::clicked, this, [this] {
+        if (m_longJob) m_engine.cancel(m_longJob);
+    });
+    connect(m_canvas, &ImageCanvas::fileDropped, this, [this](const QString& path) {
+        QFileInfo info(path);
+        if (info.isDir()) {
+            // A folder with a model in it opens the model; otherwise it is a dataset.
+            if (QFileInfo::exists(path + "/open_clip_config.json") || QFileInfo::exists(path + "/config.json")) openModel(path);
+            else openDataset(path);
+        } else if (QStringList{"safetensors", "pt", "pth", "bin", "ckpt"}.contains(info.suffix().toLower())) {
+            openModel(path);
+        } else {
+            openImage(path);
+        }
+    });
+    connect(m_text->lineEdit(), &QLineEdit::returnPressed, this, [this] {
+        requestHeatmap();
+        requestLedger();
+    });
+    connect(m_text, &QComboBox::textActivated, this, [this] {
+        requestHeatmap();
+        requestLedger();
+    });
+    connect(m_method, &QComboBox::currentTextChanged, this, [this] { requestHeatmap(); });
+    connect(m_onlySelected, &QCheckBox::toggled, this, [this] { requestHeatmap(); });
+    connect(m_perHead, &QCheckBox::toggled, this, [this] { requestHeatmap(); });
+    connect(m_opacity, &QSlider::valueChanged, this, [this](int v) { m_canvas->setOpacity(v / 100.0); });
+    connect(m_colormap, &QComboBox::currentTextChanged, this, [this](const QString& name) {
+        m_canvas->setColormap(colormapFromName(name));
+        m_grid->setColormap(colormapFromName(name));
+    });
+    connect(m_metric, &QComboBox::currentIndexChanged, this, [this] { requestMetric(); });
+    connect(m_property, &QLineEdit::returnPressed, this, [this] {
+        m_metric->setCurrentIndex(3);
+        requestMetric();
+    });
+    connect(m_grid, &HeadGrid::headActivated, this, &MainWindow::showHeadPanel);
+    connect(m_grid, &HeadGrid::selectionChanged, this, [this](const QList<HeadId>& heads) {
+        QStringList names;
+        for (const HeadId& h : heads) names << h.name();
+        m_gallery->setHeadsLabel(names.join(", "));
+        if (m_onlySelected->isChecked() || m_perHead->isChecked()) requestHeatmap();
+    });
+    connect(m_headPanel, &HeadPanel::retrieveRequested, this, [this](int l, int h) {
+        m_grid->setSelection({HeadId{l, h}});
+        const HeadDescription* d = nullptr;
+        for (const HeadDescription& x : m_descriptions)
+            if (x.layer == l && x.index == h) d = &x;
+        runRetrieval(!m_text->currentText().trimmed().isEmpty() ? m_text->currentText().trimmed()
+                     : d && !d->picks.empty()                   ? QString::fromStdString(d->picks.front().text)
+                                                                : QString("an object"));
+    });
+    connect(m_headPanel, &HeadPanel::imageActivated, this, &MainWindow::openImage);
+    connect(m_gallery, &Gallery::imageActivated, this, &MainWindow::openImage);
+    connect(m_gallery, &Gallery::textQuery, this, &MainWindow::runRetrieval);
+    connect(m_gallery, &Gallery::imageQuery, this, [this](const QString& path) {
+        const auto heads = selectedHeads();
+        const int top = m_gallery->top();
+        const std::string p = path.toStdString();
+        m_engine.submit("retrieve", [p, heads, top](Explorer& x, const JobContext&) { return QVariant::fromValue(x.retrieveImage(p, heads, top)); });
+    });
+    connect(m_ablation, &AblationPanel::demoRequested, this, &MainWindow::loadSpuriousDemo);
+    connect(m_ablation, &AblationPanel::ablationChanged, this, [this](const QStringList& heads) {
+        std::vector<std::string> names;
+        for (const QString& h : heads) names.push_back(h.toStdString());
+        m_engine.submit("ablate", [names](Explorer& x, const JobContext&) { return QVariant::fromValue(x.ablate(names)); });
+    });
+    connect(m_ablation, &AblationPanel::discoverRequested, this, [this](int k) {
+        std::vector<std::string> spurious{"an object on a grass background", "an object on a water background"};
+        std::vector<std::string> core;
+        for (const char* s : {"circle", "square", "hexagon", "heart", "triangle", "diamond", "star", "cross"}) core.push_back(std::string("a ") + s);
+        m_engine.submit("discover", [spurious, core, k](Explorer& x, const JobContext&) { return QVariant::fromValue(x.discoverSpurious(spurious, core, k)); });
+    });
+    connect(m_classroom, &Classroom::stepChanged, this, [this](int step) {
+        m_canvas->setPatchGrid(step == Classroom::Patches ? m_image.gridH : 0, step == Classroom::Patches ? m_image.gridW : 0);
+        if (step == Classroom::Patches) m_canvas->clearMap();
+        if (step == Classroom::Heads) m_metric->setCurrentIndex(0);
+        if (step == Classroom::Layers) m_ledger->parentWidget()->raise();
+        if (step == Classroom::Text) requestHeatmap();
+    });
+}
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("Open &model file..."), QKeySequence("Ctrl+M"), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open model"), {}, tr("Checkpoints (*.safetensors *.pt *.pth *.bin *.ckpt);;All files (*)"));
+        if (!f.isEmpty()) openModel(f);
+    });
+    file->addAction(tr("Open model &folder..."), this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Open model folder"));
+        if (!d.isEmpty()) openModel(d);
+    });
+    m_discoveredMenu = file->addMenu(tr("&Discovered models"));
+    connect(m_discoveredMenu, &QMenu::aboutToShow, this, [this] {
+        m_discoveredMenu->clear();
+        m_discoveredMenu->addAction(tr("Bundled: shapes-clip"), this, [this] { openModel(QString::fromStdString(bundledModelDir("shapes-clip"))); });
+        m_discoveredMenu->addAction(tr("Bundled: shapes-vit (through its aligner)"), this, [this] { openModel(QString::fromStdString(bundledModelDir("shapes-vit"))); });
+        m_discoveredMenu->addAction(tr("Bundled: shapes-clip-spurious"), this, [this] { openModel(QString::fromStdString(bundledModelDir("shapes-clip-spurious"))); });
+        m_discoveredMenu->addSeparator();
+        const std::vector<std::string> found = discoveredModels();
+        if (found.empty()) m_discoveredMenu->addAction(tr("(nothing in the Hugging Face cache or ~/.cache/clip)"))->setEnabled(false);
+        for (const std::string& m : found) {
+            const QString q = QString::fromStdString(m);
+            m_discoveredMenu->addAction(q, this, [this, q] { openModel(q); });
+        }
+    });
+    file->addAction(tr("Open &image..."), QKeySequence::Open, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open image"), {}, tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"));
+        if (!f.isEmpty()) openImage(f);
+    });
+    file->addAction(tr("Open image f&older as dataset..."), QKeySequence("Ctrl+D"), this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Image folder"));
+        if (!d.isEmpty()) openDataset(d);
+    });
+    m_recentMenu = file->addMenu(tr("&Recent"));
+    refreshRecentMenu();
+    file->addSeparator();
+    QMenu* exportMenu = file->addMenu(tr("&Export figure"));
+    const QList<QPair<QString, QString>> views{{tr("Image and heatmap..."), "canvas"}, {tr("Head grid..."), "grid"},
+                                              {tr("Ledger chart..."), "ledger"},       {tr("Head descriptions chart..."), "head"},
+                                              {tr("Ablation chart..."), "ablation"},   {tr("Whole window..."), "window"}};
+    for (const auto& [label, view] : views) {
+        const QString v = view;
+        exportMenu->addAction(label, this, [this, v] { dialogExport(v); });
+    }
+    exportMenu->actions().first()->setShortcut(QKeySequence("Ctrl+E"));
+    exportMenu->addAction(tr("Figure of several texts..."), this, [this] {
+        bool ok = false;
+        const QString texts = QInputDialog::getText(this, tr("Figure of several texts"), tr("Texts, separated by ';'"), QLineEdit::Normal,
+                                                    m_text->currentText(), &ok);
+        if (!ok || texts.trimmed().isEmpty()) return;
+        const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), "figure.pdf", tr("PDF (*.pdf);;SVG (*.svg);;PNG (*.png)"));
+        if (path.isEmpty()) return;
+        const QString err = exportTextFigure(texts.split(';', Qt::SkipEmptyParts), path, QSettings().value("export/dpi", 300).toInt());
+        if (!err.isEmpty()) showError(err);
+    });
+    QMenu* data = file->addMenu(tr("Export &numbers"));
+    for (const auto& [label, what] : QList<QPair<QString, QString>>{{tr("Heatmap (patch scores)..."), "heatmap"}, {tr("Grid metric..."), "grid"}, {tr("Ledger..."), "ledger"}}) {
+        const QString w = what;
+        data->addAction(label, this, [this, w] {
+            const QString path = QFileDialog::getSaveFileName(this, tr("Export numbers"), w + ".csv", tr("CSV (*.csv);;JSON (*.json);;NumPy (*.npy)"));
+            if (path.isEmpty()) return;
+            const QString err = exportData(w, path);
+            if (!err.isEmpty()) showError(err);
+            else statusBar()->showMessage(tr("Wrote %1 and its record %1.json").arg(path), 5000);
+        });
+    }
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+    QMenu* analysis = menuBar()->addMenu(tr("&Analysis"));
+    analysis->addAction(tr("&Describe heads (TextSpan)"), this, [this] { describeHeads(); });
+    analysis->addAction(tr("&Retrieve by the current text"), QKeySequence("Ctrl+R"), this, [this] { runRetrieval(m_text->currentText().trimmed()); });
+    analysis->addAction(tr("Reference texts for heatmaps..."), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Reference texts (one per line)"));
+        if (f.isEmpty()) return;
+        const std::string p = f.toStdString();
+        m_engine.submit("reference", [p](Explorer& x, const JobContext&) {
+            x.loadReferenceTexts(p);
+            return QVariant();
+        });
+    });
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    QAction* classroom = view->addAction(tr("&Classroom mode"), QKeySequence(Qt::Key_F11), this, [this] { setClassroomMode(!m_classroomOn); });
+    classroom->setCheckable(true);
+    for (QDockWidget* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About vitscope"), this, [this] {
+        QMessageBox::about(this, tr("About vitscope"),
+                           tr("vitscope 0.1.0: understanding vision transformers through text.\n"
+                              "Decomposes a ViT's image representation into layers, heads, MLPs and tokens, in CLIP's image-text space."));
+    });
+}
+
+void MainWindow::connectEngine() {
+    connect(&m_engine, &Engine::finished, this, &MainWindow::onFinished);
+    connect(&m_engine, &Engine::failed, this, [this](quint64 id, const QString& kind, const QString& msg) {
+        if (id == m_longJob) {
+            m_longJob = 0;
+            m_progress->hide();
+            m_cancel->hide();
+            m_statusJob->clear();
+        }
+        if (kind == "dataset") m_datasetReady = false;
+        showError(msg);
+    });
+    connect(&m_engine, &Engine::cancelled, this, [this](quint64 id, const QString& kind) {
+        if (id == m_longJob) {
+            m_longJob = 0;
+            m_progress->hide();
+            m_cancel->hide();
+        }
+        m_statusJob->setText(tr("%1 cancelled (finished chunks are kept)").arg(kind));
+        m_log->appendPlainText(QTime::currentTime().toString() + "  " + kind + " cancelled");
+    });
+    connect(&m_engine, &Engine::started, this, [this](quint64, const QString& kind) { m_log->appendPlainText(QTime::currentTime().toString() + "  " + kind); });
+    connect(&m_engine, &Engine::progress, this, [this](quint64 id, const QString& kind, qint64 done, qint64 total, double rate, double eta) {
+        if (id != m_longJob) return;
+        m_progress->show();
+        m_cancel->show();
+        m_progress->setRange(0, static_cast<int>(std::min<qint64>(total, 1 << 30)));
+        m_progress->setValue(static_cast<int>(std::min<qint64>(done, 1 << 30)));
+        m_statusJob->setText(tr("%1: %2 / %3, %4/s, ETA %5 s").arg(kind).arg(done).arg(total).arg(rate, 0, 'f', 1).arg(eta, 0, 'f', 0));
+    });
+}
+
+void MainWindow::showError(const QString& message) {
+    m_lastError = message;
+    m_log->appendPlainText(QTime::currentTime().toString() + "  error: " + message);
+    statusBar()->showMessage(message, 10000);
+    m_canvas->setMessage(message);
+    emit errorShown(message);
+}
+
+QString MainWindow::statusText() const { return m_statusModel->text() + " | " + m_statusJob->text(); }
+
+void MainWindow::openModel(const QString& spec) {
+    const std::string s = spec.toStdString(), device = m_options.device.toStdString();
+    m_statusJob->setText(tr("opening %1").arg(spec));
+    m_engine.submit("model", [s, device](Explorer& x, const JobContext&) { return QVariant::fromValue(x.openModel(s, device)); });
+}
+
+void MainWindow::openImage(const QString& path) {
+    if (path.isEmpty()) return;
+    const std::string p = path.toStdString();
+    m_engine.submit("image", [p](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage(p)); });
+}
+
+void MainWindow::openDataset(const QString& folder) {
+    m_datasetReady = false;
+    m_datasetFolder = folder;
+    const std::string f = folder.toStdString();
+    // The bundled world is generated on first use.
+    const bool world = folder.endsWith("/shapes-world/images");
+    const std::string worldDir = QFileInfo(folder).path().toStdString();
+    m_longJob = m_engine.submit("dataset", [f, world, worldDir](Explorer& x, const JobContext& job) {
+        if (world) ensureShapesWorld(worldDir, 1000, 7777, "standard", job);
+        return QVariant::fromValue(x.openDataset(f, job));
+    });
+    m_statusJob->setText(tr("caching %1").arg(folder));
+}
+
+void MainWindow::setText(const QString& text) {
+    m_text->setEditText(text);
+    requestHeatmap();
+    requestLedger();
+}
+
+void MainWindow::setMethod(const QString& method) { m_method->setCurrentText(method); }
+
+void MainWindow::runRetrieval(const QString& text) {
+    if (text.isEmpty()) return;
+    const auto heads = selectedHeads();
+    const int top = m_gallery->top();
+    const std::string t = text.toStdString();
+    m_engine.submit("retrieve", [t, heads, top](Explorer& x, const JobContext&) { return QVariant::fromValue(x.retrieveText(t, heads, top)); });
+}
+
+void MainWindow::loadSpuriousDemo() {
+    const std::string model = bundledModelDir("shapes-clip-spurious");
+    if (model.empty()) {
+        showError(tr("models/shapes-clip-spurious is missing from this installation"));
+        return;
+    }
+    const QString dir = m_options.dataDir + "/spurious-demo";
+    QDir().mkpath(dir);
+    const std::string d = dir.toStdString(), classes = writeGroupClasses(dir).toStdString(), device = m_options.device.toStdString();
+    m_longJob = m_engine.submit("demo", [=](Explorer& x, const JobContext& job) {
+        ensureShapesWorld(d + "/train", 2000, 9102, "spurious-train", job);
+        ensureShapesWorld(d + "/test", 2000, 9103, "spurious-test", job);
+        DemoLoaded r;
+        r.model = x.openModel(model, device);
+        r.dataset = x.openDataset(d + "/test/images", job);
+        AblationTask task;
+        task.labels = d + "/test/labels.csv";
+        task.labelColumn = "group";
+        task.classes = classes;
+        task.groupColumns = {"group", "background"};
+        task.referenceImages = d + "/train/images";
+        x.setAblationTask(task, job);
+        r.outcome = x.ablate({});
+        return QVariant::fromValue(r);
+    });
+    m_statusJob->setText(tr("loading the spurious-split demo"));
+}
+
+std::vector<std::pair<int, int>> MainWindow::selectedHeads() const {
+    std::vector<std::pair<int, int>> out;
+    for (const HeadId& h : m_grid->selection()) out.emplace_back(h.layer, h.head);
+    return out;
+}
+
+QString MainWindow::textPoolFile() const {
+    // The shapes world's own pool for its word-vocabulary models, the general pool otherwise.
+    const bool shapes = QFileInfo(QString::fromStdString(m_model.spec) + "/vocab.txt").exists() ||
+                        (!m_model.textModel.empty() && QFileInfo(QFileInfo(QString::fromStdString(m_model.textModel)).path() + "/vocab.txt").exists());
+    return QString::fromStdString(dataFile(shapes ? "resources/shapes/text_pool.txt" : "resources/general/descriptions.txt"));
+}
+
+void MainWindow::describeHeads() {
+    const QString pool = textPoolFile();
+    if (pool.isEmpty()) {
+        showError(tr("no text pool found (resources/)"));
+        return;
+    }
+    const std::string p = pool.toStdString();
+    m_longJob = m_engine.submit("describe", [p](Explorer& x, const JobContext& job) { return QVariant::fromValue(x.describeHeads(p, 5, job)); });
+    m_statusJob->setText(tr("describing heads"));
+}
+
+void MainWindow::requestHeatmap() {
+    if (!m_canvas->hasImage()) return;
+    const QString text = m_text->currentText().trimmed();
+    const QString method = m_method->currentText();
+    if (text.isEmpty() && method != "attention" && method != "rollout") return;
+    HeatmapRequest q;
+    q.text = text.toStdString();
+    q.method = method.toStdString();
+    if (m_onlySelected->isChecked()) q.heads = selectedHeads();
+    const bool perHead = m_perHead->isChecked() && method == "decomposition";
+    std::vector<std::pair<int, int>> multiples = selectedHeads();
+    if (multiples.size() > 8) multiples.resize(8);
+    m_engine.submit("heatmap", [q, perHead, multiples](Explorer& x, const JobContext&) {
+        std::vector<HeatmapResult> out{x.heatmap(q)};
+        if (perHead)
+            for (const HeatmapResult& r : x.headHeatmaps(q.text, multiples)) out.push_back(r);
+        return QVariant::fromValue(out);
+    });
+}
+
+void MainWindow::requestLedger() {
+    if (!m_canvas->hasImage()) return;
+    const QString text = m_text->currentText().trimmed();
+    if (text.isEmpty()) return;
+    const std::string t = text.toStdString();
+    m_engine.submit("ledger", [t](Explorer& x, const JobContext&) { return QVariant::fromValue(x.ledger(t)); });
+}
+
+void MainWindow::requestMetric() {
+    if (m_metric->currentIndex() == 3) {
+        const QString prop = m_property->text().trimmed();
+        if (prop.isEmpty() || !m_datasetReady) {
+            if (!prop.isEmpty()) showError(tr("property scores need a dataset (File > Open image folder)"));
+            updateGridMetric();
+            return;
+        }
+        m_propertyName = prop;
+        const std::string p = prop.toStdString();
+        m_engine.submit("property", [p](Explorer& x, const JobContext& job) { return QVariant::fromValue(x.propertyScores(p, job)); });
+    }
+    updateGridMetric();
+}
+
+void MainWindow::updateGridMetric() {
+    switch (m_metric->currentIndex()) {
+    case 0: m_grid->setMetric(tr("direct-effect norm"), m_normValues, m_normMlp); break;
+    case 1: m_grid->setMetric(tr("score for \"%1\"").arg(QString::fromStdString(m_lastLedger.text)), m_ledgerValues, {}); break;
+    case 2: {
+        std::vector<float> v(static_cast<std::size_t>(m_model.layers * m_model.heads), std::nanf(""));
+        for (const HeadDescription& d : m_descriptions)
+            if (!d.picks.empty()) v[static_cast<std::size_t>(d.layer * m_model.heads + d.index)] = static_cast<float>(d.picks.back().cumulative);
+        m_grid->setMetric(tr("TextSpan variance explained"), m_descriptions.empty() ? std::vector<float>{} : v, {});
+        break;
+    }
+    default: m_grid->setMetric(tr("property score: %1").arg(m_propertyName), m_propertyValues, m_propertyMlp); break;
+    }
+}
+
+void MainWindow::showHeadPanel(const HeadId& h) {
+    const HeadDescription* d = nullptr;
+    for (const HeadDescription& x : m_descriptions)
+        if (x.layer == h.layer && x.index == h.head) d = &x;
+    m_headPanel->showHead(h.layer, h.head, d);
+    m_headPanel->parentWidget()->raise();
+    if (!m_datasetReady) {
+        m_headPanel->setTopImages({});
+        emit headPanelReady();
+        return;
+    }
+    const int l = h.layer, k = h.head;
+    m_engine.submit("topimages", [l, k](Explorer& x, const JobContext&) { return QVariant::fromValue(x.headTopImages(l, k, 12)); });
+}
+
+void MainWindow::onFinished(quint64 id, const QString& kind, const QVariant& result) {
+    if (id == m_longJob) {
+        m_longJob = 0;
+        m_progress->hide();
+        m_cancel->hide();
+        m_statusJob->clear();
+    }
+    auto applyModel = [this](const ModelSummary& s) {
+        m_model = s;
+        m_descriptions.clear();
+        m_normValues.clear();
+        m_ledgerValues.clear();
+        m_propertyValues.clear();
+        m_propertyMlp.clear();
+        m_datasetReady = false;
+        m_grid->setShape(s.layers, s.heads);
+        m_ablation->setHeads(s.layers, s.heads);
+        m_statusModel->setText(tr("%1 (%2, %3 layers x %4 heads%5) on %6")
+                                   .arg(QString::fromStdString(s.name), QString::fromStdString(s.family))
+                                   .arg(s.layers)
+                                   .arg(s.heads)
+                                   .arg(s.clip ? QString() : tr(", through its aligner"))
+                                   .arg(QString::fromStdString(s.device)));
+        setWindowTitle(QString("vitscope - %1").arg(QString::fromStdString(s.name)));
+        // The text box offers the pool.
+        const QString pool = textPoolFile();
+        const QString current = m_text->currentText();
+        m_text->clear();
+        if (!pool.isEmpty()) {
+            QFile f(pool);
+            if (f.open(QIODevice::ReadOnly)) {
+                int n = 0;
+                while (!f.atEnd() && n < 3000) {
+                    const QString line = QString::fromUtf8(f.readLine()).trimmed();
+                    if (!line.isEmpty() && !line.startsWith('#')) m_text->addItem(line), ++n;
+                }
+            }
+        }
+        m_text->setEditText(current);
+    };
+    if (kind == "model") {
+        const ModelSummary s = result.value<ModelSummary>();
+        applyModel(s);
+        addRecent("recent/models", QString::fromStdString(s.spec));
+        QSettings().setValue("session/model", QString::fromStdString(s.spec));
+        emit modelReady();
+        QString dataset = m_options.dataset;
+        const bool bundled = QFileInfo(QString::fromStdString(s.spec)).fileName().startsWith("shapes-");
+        if (dataset.isEmpty() && bundled) dataset = m_options.dataDir + "/shapes-world/images";
+        if (!m_options.image.isEmpty()) openImage(m_options.image);
+        if (!dataset.isEmpty()) openDataset(dataset);
+    } else if (kind == "image") {
+        m_image = result.value<ImageResult>();
+        const QImage crop(m_image.crop.rgb.data(), m_image.crop.width, m_image.crop.height, 3 * m_image.crop.width, QImage::Format_RGB888);
+        m_canvas->setImage(crop.copy(), QString::fromStdString(m_image.path));
+        m_normValues = m_image.headNorms.values;
+        m_normMlp = m_image.mlpNorms;
+        updateGridMetric();
+        addRecent("recent/images", QString::fromStdString(m_image.path));
+        m_log->appendPlainText(tr("%1 decomposed in %2 ms").arg(QString::fromStdString(m_image.path)).arg(1000 * m_image.seconds, 0, 'f', 1));
+        float best = -1;
+        HeadId strongest;
+        for (int l = 0; l < m_image.headNorms.rows; ++l)
+            for (int h = 0; h < m_image.headNorms.cols; ++h)
+                if (m_image.headNorms.at(l, h) > best) best = m_image.headNorms.at(l, h), strongest = {l, h};
+        m_classroom->setFacts(tr("This model cuts its %1 px input into %2 x %3 patches of %4 px.").arg(m_model.imageSize).arg(m_image.gridH).arg(m_image.gridW).arg(m_model.patchSize),
+                              tr("%1 layers, each with %2 heads and an MLP.").arg(m_model.layers).arg(m_model.heads),
+                              tr("The strongest head for this image is %1.").arg(strongest.name()), QString());
+        emit imageReady();
+        requestHeatmap();
+        requestLedger();
+    } else if (kind == "heatmap") {
+        const auto maps = result.value<std::vector<HeatmapResult>>();
+        if (maps.empty()) return;
+        m_lastHeatmap = maps.front();
+        const HeatmapResult& r = maps.front();
+        QString caption = QString("%1: %2").arg(QString::fromStdString(r.method), QString::fromStdString(r.text));
+        if (m_onlySelected->isChecked() && !m_grid->selection().isEmpty()) {
+            QStringList names;
+            for (const HeadId& h : m_grid->selection()) names << h.name();
+            caption += " [" + names.join(", ") + "]";
+        }
+        m_canvas->setMap({caption, r.pixels.values, r.pixels.rows, r.pixels.cols});
+        std::vector<MapLayer> multiples;
+        const QList<HeadId> sel = m_grid->selection();
+        for (std::size_t i = 1; i < maps.size(); ++i)
+            multiples.push_back({i - 1 < std::size_t(sel.size()) ? sel[int(i - 1)].name() : QString(), maps[i].patches.values, maps[i].patches.rows, maps[i].patches.cols});
+        m_canvas->setSmallMultiples(multiples);
+        m_log->appendPlainText(tr("heatmap (%1) in %2 ms").arg(QString::fromStdString(r.method)).arg(1000 * r.seconds, 0, 'f', 1));
+        emit heatmapReady();
+    } else if (kind == "ledger") {
+        m_lastLedger = result.value<Ledger>();
+        m_ledger->setLedger(m_lastLedger, m_model.heads);
+        m_ledgerValues = m_lastLedger.headScores.values;
+        if (m_metric->currentIndex() == 1) updateGridMetric();
+        emit ledgerReady();
+    } else if (kind == "dataset") {
+        const DatasetSummary d = result.value<DatasetSummary>();
+        m_datasetReady = true;
+        QSettings().setValue("session/dataset", m_datasetFolder);
+        addRecent("recent/datasets", m_datasetFolder);
+        m_log->appendPlainText(tr("dataset %1: %2 images cached in %3 (%4 skipped)")
+                                   .arg(QString::fromStdString(d.images))
+                                   .arg(d.count)
+                                   .arg(QString::fromStdString(d.cacheDir))
+                                   .arg(d.skipped));
+        statusBar()->showMessage(tr("%1 images ready").arg(d.count), 5000);
+        emit datasetReady_();
+        if (!m_canvas->hasImage() && d.count > 0) {
+            const std::string first = d.images;
+            m_engine.submit("image", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage(x.datasetPaths().front())); });
+        }
+        describeHeads();
+    } else if (kind == "describe") {
+        m_descriptions = result.value<std::vector<HeadDescription>>();
+        QStringList tips;
+        for (int i = 0; i < m_model.layers * m_model.heads; ++i) tips << QString();
+        for (const HeadDescription& d : m_descriptions) {
+            QStringList texts;
+            for (const TextPick& p : d.picks) texts << QString::fromStdString(p.text);
+            tips[d.layer * m_model.heads + d.index] = texts.join("; ");
+        }
+        m_grid->setDescriptions(tips);
+        updateGridMetric();
+        const QList<HeadId> sel = m_grid->selection();
+        if (!sel.isEmpty()) showHeadPanel(sel.back());
+        emit descriptionsReady();
+    } else if (kind == "topimages") {
+        m_headPanel->setTopImages(result.value<std::vector<Hit>>());
+        emit headPanelReady();
+    } else if (kind == "retrieve") {
+        m_gallery->setResult(result.value<RetrievalResult>());
+        m_gallery->parentWidget()->raise();
+        emit retrievalReady();
+    } else if (kind == "property") {
+        m_propertyValues.assign(static_cast<std::size_t>(m_model.layers * m_model.heads), std::nanf(""));
+        m_propertyMlp.assign(static_cast<std::size_t>(m_model.layers), std::nanf(""));
+        for (const ComponentValue& c : result.value<std::vector<ComponentValue>>()) {
+            if (c.head >= 0) m_propertyValues[static_cast<std::size_t>(c.layer * m_model.heads + c.head)] = static_cast<float>(c.value);
+            else if (c.layer >= 0 && c.name.rfind("mlp.", 0) == 0) m_propertyMlp[static_cast<std::size_t>(c.layer)] = static_cast<float>(c.value);
+        }
+        updateGridMetric();
+    } else if (kind == "ablate") {
+        m_ablation->setOutcome(result.value<AblationOutcome>());
+        emit ablationReady();
+    } else if (kind == "discover") {
+        QStringList names;
+        for (const ComponentValue& c : result.value<std::vector<ComponentValue>>()) names << QString::fromStdString(c.name);
+        m_ablation->setTicked(names);
+        emit m_ablation->ablationChanged(names);
+    } else if (kind == "demo") {
+        const DemoLoaded r = result.value<DemoLoaded>();
+        applyModel(r.model);
+        m_datasetReady = true;
+        m_datasetFolder = QString::fromStdString(r.dataset.images);
+        m_ablation->setTaskText(tr("Spurious-split demo: shapes-clip-spurious (trained where shape groups go with grass / water) classifies "
+                                   "%1 spurious-test scenes into shape groups; means from spurious-train. Tick heads, or tick the discovered ones.")
+                                    .arg(r.dataset.count));
+        m_ablation->setOutcome(r.outcome);
+        m_ablation->parentWidget()->raise();
+        emit ablationReady();
+        m_engine.submit("image", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage(x.datasetPaths().front())); });
+        describeHeads();
+    }
+}
+
+QJsonObject MainWindow::record(const QString& view) const {
+    QJsonObject r;
+    r["view"] = view;
+    r["model"] = QString::fromStdString(m_model.spec);
+    r["model_fingerprint"] = QString::fromStdString(m_model.fingerprint);
+    r["model_family"] = QString::fromStdString(m_model.family);
+    r["device"] = QString::fromStdString(m_model.device);
+    if (!m_model.aligner.empty()) r["aligner"] = QString::fromStdString(m_model.aligner);
+    r["image"] = m_canvas->imagePath();
+    r["text"] = m_text->currentText();
+    r["method"] = m_method->currentText();
+    QStringList heads;
+    for (const HeadId& h : m_grid->selection()) heads << h.name();
+    r["selected_heads"] = heads.join(",");
+    r["restricted_to_selected_heads"] = m_onlySelected->isChecked();
+    r["colormap"] = m_colormap->currentText();
+    r["opacity"] = m_opacity->value() / 100.0;
+    r["grid_metric"] = m_grid->metricName();
+    r["dataset"] = m_datasetFolder;
+    r["ablated"] = m_ablation->ticked().join(",");
+    return r;
+}
+
+QString MainWindow::exportView(const QString& view, const QString& path, int dpi) {
+    FigurePainter paint;
+    QSize size;
+    QWidget* w = nullptr;
+    if (view == "canvas") {
+        if (!m_canvas->hasImage()) return tr("%1: no image to export").arg(path);
+        size = m_canvas->size().expandedTo(QSize(480, 420));
+        ImageCanvas* c = m_canvas;
+        paint = [c](QPainter& p, const QRect& r) { c->paintTo(p, r); };
+    } else if (view == "grid") w = m_grid;
+    else if (view == "ledger") w = m_ledger->plot();
+    else if (view == "head") w = m_headPanel->plot();
+    else if (view == "ablation") w = m_ablation->plot();
+    else if (view == "gallery") w = m_gallery;
+    else if (view == "window") w = this;
+    else return tr("unknown view '%1'").arg(view);
+    if (w) {
+        size = w->size().expandedTo(QSize(320, 240));
+        if (w->size().width() < 50) w->resize(size);
+        paint = widgetPainter(w);
+    }
+    const QString err = exportFigure(paint, size, path, dpi, record(view), QString("vitscope %1").arg(view));
+    emit figureReady(path, err);
+    return err;
+}
+
+QString MainWindow::exportData(const QString& what, const QString& path) {
+    QJsonObject r = record(what);
+    if (what == "heatmap") {
+        if (m_lastHeatmap.patches.values.empty()) return tr("%1: no heatmap yet").arg(path);
+        return exportMatrix(m_lastHeatmap.patches.values, m_lastHeatmap.patches.rows, m_lastHeatmap.patches.cols, path, {}, r);
+    }
+    if (what == "grid") {
+        std::vector<float> v;
+        for (int l = 0; l < m_grid->layers(); ++l)
+            for (int h = 0; h < m_grid->heads(); ++h) v.push_back(m_grid->value(l, h));
+        QStringList cols;
+        for (int h = 0; h < m_grid->heads(); ++h) cols << QString("head %1").arg(h);
+        return exportMatrix(v, m_grid->layers(), m_grid->heads(), path, cols, r);
+    }
+    if (what == "ledger") {
+        if (m_lastLedger.rows.empty()) return tr("%1: no ledger yet").arg(path);
+        std::vector<float> v;
+        for (const LedgerRow& row : m_lastLedger.rows) v.insert(v.end(), {float(row.layer), float(row.head), float(row.score)});
+        r["total"] = m_lastLedger.total;
+        r["sum_of_terms"] = m_lastLedger.sumOfTerms;
+        r["residual"] = m_lastLedger.residual;
+        QJsonArray names;
+        for (const LedgerRow& row : m_lastLedger.rows) names.append(QString::fromStdString(row.name));
+        r["row_names"] = names;
+        return exportMatrix(v, int(m_lastLedger.rows.size()), 3, path, {"layer", "head", "score"}, r);
+    }
+    return tr("unknown data '%1'").arg(what);
+}
+
+QString MainWindow::exportTextFigure(const QStringList& texts, const QString& path, int dpi) {
+    if (!m_canvas->hasImage()) return tr("%1: open an image first").arg(path);
+    HeatmapRequest base;
+    base.method = m_method->currentText().toStdString();
+    if (m_onlySelected->isChecked()) base.heads = selectedHeads();
+    std::vector<std::string> list;
+    for (const QString& t : texts) list.push_back(t.trimmed().toStdString());
+    const QJsonObject rec = record("figure");
+    m_engine.submit("figure", [base, list](Explorer& x, const JobContext&) {
+        std::vector<HeatmapResult> out;
+        for (const std::string& t : list) {
+            HeatmapRequest q = base;
+            q.text = t;
+            out.push_back(x.heatmap(q));
+        }
+        return QVariant::fromValue(out);
+    });
+    // The figure is composed when the maps arrive (one panel per text, captions below).
+    auto conn = std::make_shared<QMetaObject::Connection>();
+    const QImage crop = [this] {
+        QImage img(m_image.crop.rgb.data(), m_image.crop.width, m_image.crop.height, 3 * m_image.crop.width, QImage::Format_RGB888);
+        return img.copy();
+    }();
+    const double opacity = m_opacity->value() / 100.0;
+    const ColormapKind cmap = colormapFromName(m_colormap->currentText());
+    *conn = connect(&m_engine, &Engine::finished, this, [=](quint64, const QString& kind, const QVariant& result) {
+        if (kind != "figure") return;
+        disconnect(*conn);
+        const auto maps = result.value<std::vector<HeatmapResult>>();
+        const int n = static_cast<int>(maps.size()) + 1, panel = 260;
+        auto paint = [=](QPainter& p, const QRect& r) {
+            p.fillRect(r, Qt::white);
+            ImageCanvas c;
+            c.setImage(crop, QString());
+            c.setOpacity(opacity);
+            c.setColormap(cmap);
+            for (int i = 0; i < n; ++i) {
+                if (i > 0) {
+                    const HeatmapResult& m = maps[static_cast<std::size_t>(i - 1)];
+                    c.setMap({QString("%1: %2").arg(QString::fromStdString(m.method), QString::fromStdString(m.text)), m.pixels.values, m.pixels.rows, m.pixels.cols});
+                } else {
+                    c.setMap({tr("input"), {}, 0, 0});
+                }
+                c.paintTo(p, QRect(r.left() + i * panel, r.top(), panel, r.height()));
+            }
+        };
+        QJsonObject rr = rec;
+        rr["texts"] = QJsonArray::fromStringList(texts);
+        const QString err = exportFigure(paint, QSize(n * panel, 240), path, dpi, rr, "vitscope figure");
+        if (!err.isEmpty()) showError(err);
+        emit figureReady(path, err);
+    });
+    return {};
+}
+
+QString MainWindow::dialogExport(const QString& view) {
+    QSettings s;
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), s.value("export/dir").toString() + "/" + view + ".svg",
+                                                      tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
+    if (path.isEmpty()) return {};
+    s.setValue("export/dir", QFileInfo(path).path());
+    int dpi = s.value("export/dpi", 300).toInt();
+    if (path.endsWith(".png", Qt::CaseInsensitive)) {
+        bool ok = false;
+        dpi = QInputDialog::getInt(this, tr("PNG resolution"), tr("Dots per inch"), dpi, 24, 1200, 1, &ok);
+        if (!ok) return {};
+        s.setValue("export/dpi", dpi);
+    }
+    const QString err = exportView(view, path, dpi);
+    if (!err.isEmpty()) showError(err);
+    else statusBar()->showMessage(tr("Wrote %1 and its record %1.json").arg(path), 5000);
+    return err;
+}
+
+void MainWindow::addRecent(const QString& key, const QString& path) {
+    QSettings s;
+    QStringList list = s.value(key).toStringList();
+    list.removeAll(path);
+    list.prepend(path);
+    while (list.size() > 10) list.removeLast();
+    s.setValue(key, list);
+    refreshRecentMenu();
+}
+
+void MainWindow::refreshRecentMenu() {
+    if (!m_recentMenu) return;
+    m_recentMenu->clear();
+    QSettings s;
+    for (const auto& [key, label] : QList<QPair<QString, QString>>{{"recent/images", tr("Images")}, {"recent/models", tr("Models")}, {"recent/datasets", tr("Datasets")}}) {
+        m_recentMenu->addSection(label);
+        for (const QString& p : s.value(key).toStringList()) {
+            m_recentMenu->addAction(p, this, [this, key, p] {
+                if (key == "recent/images") openImage(p);
+                else if (key == "recent/models") openModel(p);
+                else openDataset(p);
+            });
+        }
+    }
+}
+
+void MainWindow::saveSettings() {
+    QSettings s;
+    s.setValue("window/geometry", saveGeometry());
+    if (!m_classroomOn) s.setValue("window/state", saveState());
+    s.setValue("view/colormap", m_colormap->currentText());
+    s.setValue("view/opacity", m_opacity->value());
+    s.setValue("view/method", m_method->currentText());
+}
+
+void MainWindow::setClassroomMode(bool on) {
+    if (on == m_classroomOn) return;
+    m_classroomOn = on;
+    if (on) {
+        m_normalState = saveState();
+        for (QDockWidget* d : findChildren<QDockWidget*>()) d->setVisible(d == m_ledger->parentWidget());
+        QFont f = QApplication::font();
+        f.setPointSizeF(f.pointSizeF() * 1.5);
+        centralWidget()->setFont(f);
+        m_grid->setFontScale(1.6);
+        m_canvas->setFontScale(1.6);
+        m_classroom->show();
+        m_classroom->setFocus();
+        showFullScreen();
+        const int step = m_classroom->step();
+        m_classroom->setStep(step == 0 ? 1 : 0);
+        m_classroom->setStep(0);
+    } else {
+        m_classroom->hide();
+        centralWidget()->setFont(QApplication::font());
+        m_grid->setFontScale(1.0);
+        m_canvas->setFontScale(1.0);
+        m_canvas->setPatchGrid(0, 0);
+        showNormal();
+        restoreState(m_normalState);
+    }
+}
+
+void MainWindow::keyPressEvent(QKeyEvent* e) {
+    if (m_classroomOn && e->key() == Qt::Key_Escape) {
+        setClassroomMode(false);
+        return;
+    }
+    if (m_classroomOn && (e->key() == Qt::Key_Right || e->key() == Qt::Key_Left || e->key() == Qt::Key_Space)) {
+        m_classroom->setStep(m_classroom->step() + (e->key() == Qt::Key_Left ? -1 : 1));
+        return;
+    }
+    QMainWindow::keyPressEvent(e);
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    saveSettings();
+    // A running job stops at its next check; a cache build keeps its finished chunks.
+    m_engine.cancelAll();
+    e->accept();
+}
+
+}  // namespace vitscope::ui

@@ -1,0 +1,154 @@
+#pragma once
+// The main window only wires the panels to the engine: requests go out as engine tasks, results
+// come back as values and are handed to the panels. No model work happens on this thread.
+#include "engine.h"
+#include "head_grid.h"
+
+#include <QMainWindow>
+#include <QStringList>
+
+#include <vector>
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QMenu;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+class QSlider;
+
+namespace vitscope::ui {
+
+class AblationPanel;
+class Classroom;
+class Gallery;
+class HeadPanel;
+class ImageCanvas;
+class LedgerView;
+class Thumbnails;
+
+struct StartOptions {
+    QString model;      // default: the bundled shapes-clip
+    QString dataset;    // image folder; default: the bundled shapes world (generated on first start)
+    QString image;      // opened after the model
+    QString text;       // initial text
+    QString dataDir;    // default: QStandardPaths::AppDataLocation
+    QString device = "auto";
+    bool restoreSettings = true;
+};
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(const StartOptions& options, QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    // Actions the menus and tests use (no dialogs).
+    void openModel(const QString& spec);
+    void openImage(const QString& path);
+    void openDataset(const QString& folder);
+    void setText(const QString& text);
+    void setMethod(const QString& method);
+    void runRetrieval(const QString& text);
+    void loadSpuriousDemo();
+    // view: canvas, grid, ledger, head, ablation, gallery, window. Empty string on success.
+    QString exportView(const QString& view, const QString& path, int dpi = 150);
+    QString exportData(const QString& what, const QString& path);  // what: heatmap, grid, ledger
+    QString exportTextFigure(const QStringList& texts, const QString& path, int dpi = 150);
+    void setClassroomMode(bool on);
+
+    Engine& engine() { return m_engine; }
+    HeadGrid* grid() const { return m_grid; }
+    ImageCanvas* canvas() const { return m_canvas; }
+    HeadPanel* headPanel() const { return m_headPanel; }
+    LedgerView* ledgerView() const { return m_ledger; }
+    Gallery* gallery() const { return m_gallery; }
+    AblationPanel* ablationPanel() const { return m_ablation; }
+    Classroom* classroom() const { return m_classroom; }
+    const ModelSummary& modelSummary() const { return m_model; }
+    bool datasetReady() const { return m_datasetReady; }
+    const std::vector<HeadDescription>& descriptions() const { return m_descriptions; }
+    QString lastError() const { return m_lastError; }
+    QString statusText() const;
+
+signals:
+    void modelReady();
+    void imageReady();
+    void heatmapReady();
+    void ledgerReady();
+    void datasetReady_();
+    void descriptionsReady();
+    void retrievalReady();
+    void ablationReady();
+    void headPanelReady();
+    void errorShown(const QString& message);
+    void figureReady(const QString& path, const QString& error);
+
+protected:
+    void closeEvent(QCloseEvent* e) override;
+    void keyPressEvent(QKeyEvent* e) override;
+
+private:
+    void buildUi();
+    void buildMenus();
+    void connectEngine();
+    void onFinished(quint64 id, const QString& kind, const QVariant& result);
+    void showError(const QString& message);
+    void requestHeatmap();
+    void requestLedger();
+    void requestMetric();
+    void describeHeads();
+    void showHeadPanel(const HeadId& h);
+    void updateGridMetric();
+    std::vector<std::pair<int, int>> selectedHeads() const;
+    QString textPoolFile() const;
+    QJsonObject record(const QString& view) const;
+    void addRecent(const QString& key, const QString& path);
+    void refreshRecentMenu();
+    void saveSettings();
+    QString dialogExport(const QString& view);
+
+    StartOptions m_options;
+    Engine m_engine;
+    Thumbnails* m_thumbs;
+    HeadGrid* m_grid;
+    QComboBox* m_metric;
+    QLineEdit* m_property;
+    ImageCanvas* m_canvas;
+    QComboBox* m_text;
+    QComboBox* m_method;
+    QCheckBox* m_onlySelected;
+    QCheckBox* m_perHead;
+    QSlider* m_opacity;
+    QComboBox* m_colormap;
+    HeadPanel* m_headPanel;
+    LedgerView* m_ledger;
+    Gallery* m_gallery;
+    AblationPanel* m_ablation;
+    QPlainTextEdit* m_log;
+    Classroom* m_classroom;
+    QLabel* m_statusModel;
+    QLabel* m_statusJob;
+    QProgressBar* m_progress;
+    QPushButton* m_cancel;
+    QMenu* m_recentMenu = nullptr;
+    QMenu* m_discoveredMenu = nullptr;
+
+    ModelSummary m_model;
+    ImageResult m_image;
+    std::vector<HeadDescription> m_descriptions;
+    std::vector<float> m_normValues, m_normMlp, m_ledgerValues, m_propertyValues, m_propertyMlp;
+    QString m_propertyName;
+    Ledger m_lastLedger;
+    HeatmapResult m_lastHeatmap;
+    bool m_datasetReady = false;
+    QString m_datasetFolder;
+    QString m_lastError;
+    quint64 m_longJob = 0;
+    bool m_classroomOn = false;
+    QByteArray m_normalState;
+};
+
+}  // namespace vitscope::ui
