@@ -53,6 +53,14 @@ done
 
 echo "== heatmap localisation (500 images, prompt 'a {color} object')"
 "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --out heatmaps-clip.csv 2>/dev/null
+echo "== CLIP Surgery settings: last K blocks, then same-attribute reference texts"
+for k in 1 2 3 4; do
+  "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --methods surgery \
+    --surgery-blocks $k 2>/dev/null | tail -1
+done
+sed 's/^/a /; s/$/ object/' "$here/resources/shapes/color.txt" > color-prompts.txt
+"$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --methods surgery,decomposition \
+  --reference-texts color-prompts.txt 2>/dev/null | tail -2
 
 echo "== spurious split: ablating the discovered heads (means from spurious-train)"
 { for s in circle square hexagon heart; do printf '0\ta %s\n' "$s"; done
