@@ -39,6 +39,7 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
     m_table->verticalHeader()->setVisible(false);
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_table->setMinimumHeight(170);
     m_plot = new QCustomPlot;
     m_plot->setObjectName("ablationPlot");
     m_plot->setMinimumHeight(150);
@@ -47,8 +48,10 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     layout->addWidget(new QLabel(tr("Heads to mean-ablate")));
     layout->addWidget(m_heads);
     layout->addLayout(row);
-    layout->addWidget(m_table, 1);
-    layout->addWidget(m_plot, 1);
+    auto* results = new QHBoxLayout;
+    results->addWidget(m_table, 2);
+    results->addWidget(m_plot, 3);
+    layout->addLayout(results, 1);
     connect(m_demo, &QPushButton::clicked, this, &AblationPanel::demoRequested);
     connect(m_discover, &QPushButton::clicked, this, [this] { emit discoverRequested(m_topK->value()); });
     connect(m_clear, &QPushButton::clicked, this, [this] {

@@ -20,6 +20,8 @@ QListWidget* makeList() {
     l->setViewMode(QListView::IconMode);
     l->setIconSize({72, 72});
     l->setResizeMode(QListView::Adjust);
+    l->setGridSize(QSize(86, 98));
+    l->setUniformItemSizes(true);
     l->setMovement(QListView::Static);
     return l;
 }

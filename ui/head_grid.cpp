@@ -11,9 +11,7 @@
 namespace vitscope::ui {
 
 namespace {
-constexpr int kLabel = 34;    // left / top label band
-constexpr int kMlpGap = 10;   // gap before the MLP column
-constexpr int kBar = 46;      // colorbar band at the bottom (bar, range, metric name)
+constexpr int kMlpGap = 10;  // gap before the MLP column
 }  // namespace
 
 HeadGrid::HeadGrid(QWidget* parent) : QWidget(parent) {
@@ -72,18 +70,30 @@ float HeadGrid::value(int layer, int head) const {
     return m_values[static_cast<std::size_t>(layer * m_heads + head)];
 }
 
-QSize HeadGrid::sizeHint() const {
-    const int cell = static_cast<int>(34 * m_fontScale);
-    return {kLabel + (m_heads + 1) * cell + kMlpGap + 8, kLabel + m_layers * cell + kBar + 8};
+int HeadGrid::labelBand() const {
+    QFont f = font();
+    f.setPointSizeF(f.pointSizeF() * m_fontScale);
+    return QFontMetrics(f).horizontalAdvance("MLP") + 12;
 }
 
-QSize HeadGrid::minimumSizeHint() const { return {kLabel + (m_heads + 1) * 10 + kMlpGap, kLabel + m_layers * 10 + kBar}; }
+int HeadGrid::barBand() const {
+    QFont f = font();
+    f.setPointSizeF(f.pointSizeF() * m_fontScale);
+    return 14 + 2 * QFontMetrics(f).height() + 6;
+}
+
+QSize HeadGrid::sizeHint() const {
+    const int cell = static_cast<int>(34 * m_fontScale);
+    return {labelBand() + (m_heads + 1) * cell + kMlpGap + 8, labelBand() + m_layers * cell + barBand() + 8};
+}
+
+QSize HeadGrid::minimumSizeHint() const { return {labelBand() + (m_heads + 1) * 10 + kMlpGap, labelBand() + m_layers * 10 + barBand()}; }
 
 QRect HeadGrid::gridArea() const {
-    const int w = width() - kLabel - kMlpGap - 8, h = height() - kLabel - kBar - 8;
+    const int w = width() - labelBand() - kMlpGap - 8, h = height() - labelBand() - barBand() - 8;
     if (m_layers <= 0 || m_heads <= 0) return {};
     const int cell = std::max(4, std::min(w / (m_heads + 1), h / m_layers));
-    return {kLabel, kLabel, cell * m_heads, cell * m_layers};
+    return {labelBand(), labelBand(), cell * m_heads, cell * m_layers};
 }
 
 QRect HeadGrid::cellRect(int layer, int head) const {
@@ -133,9 +143,9 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     for (int l = 0; l < m_layers; ++l) fill({mlpX, a.top() + l * cell, cell, cell}, m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(l)]);
     // Labels.
     p.setPen(palette().text().color());
-    for (int h = 0; h < m_heads; ++h) p.drawText(QRect(a.left() + h * cell, 0, cell, kLabel - 4), Qt::AlignHCenter | Qt::AlignBottom, QString::number(h));
-    p.drawText(QRect(mlpX, 0, cell, kLabel - 4), Qt::AlignHCenter | Qt::AlignBottom, "MLP");
-    for (int l = 0; l < m_layers; ++l) p.drawText(QRect(0, a.top() + l * cell, kLabel - 6, cell), Qt::AlignRight | Qt::AlignVCenter, QString::number(l));
+    for (int h = 0; h < m_heads; ++h) p.drawText(QRect(a.left() + h * cell, 0, cell, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, QString::number(h));
+    p.drawText(QRect(mlpX, 0, cell, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, "MLP");
+    for (int l = 0; l < m_layers; ++l) p.drawText(QRect(0, a.top() + l * cell, labelBand() - 6, cell), Qt::AlignRight | Qt::AlignVCenter, QString::number(l));
     // Selection.
     QPen sel(palette().highlight().color(), std::max(2, cell / 10));
     p.setPen(sel);
@@ -155,7 +165,7 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     }
     const QRect nameRow(0, text.top() + p.fontMetrics().height(), width(), p.fontMetrics().height() + 2);
     p.drawText(nameRow, Qt::AlignHCenter | Qt::AlignTop, p.fontMetrics().elidedText(m_metric.isEmpty() ? tr("no metric") : m_metric, Qt::ElideRight, width() - 4));
-    p.drawText(QRect(0, 0, kLabel, kLabel), Qt::AlignCenter, tr("L\\H"));
+    p.drawText(QRect(0, 0, labelBand(), labelBand()), Qt::AlignCenter, tr("L\\H"));
 }
 
 void HeadGrid::mousePressEvent(QMouseEvent* e) {

@@ -56,6 +56,8 @@ protected:
 private:
     HeadId headAt(const QPoint& p) const;
     QRect gridArea() const;
+    int labelBand() const;  // room for the row / column labels, scaled with the font
+    int barBand() const;    // room for the colorbar, its range and the metric's name
 
     int m_layers = 0, m_heads = 0;
     QString m_metric;

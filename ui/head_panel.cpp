@@ -22,6 +22,8 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     m_images->setViewMode(QListView::IconMode);
     m_images->setIconSize({64, 64});
     m_images->setResizeMode(QListView::Adjust);
+    m_images->setGridSize(QSize(78, 90));
+    m_images->setUniformItemSizes(true);
     m_images->setMinimumHeight(90);
     m_retrieve = new QPushButton(tr("Retrieve with this head"));
     m_retrieve->setEnabled(false);

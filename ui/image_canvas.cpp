@@ -73,7 +73,9 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     const int captionH = m.caption.isEmpty() ? 0 : p.fontMetrics().height() + 4;
     const int side = std::max(8, std::min(box.width() - barW - labelW - 12, box.height() - captionH));
     const QRect img(box.left(), box.top() + captionH, side, side);
-    if (!m.caption.isEmpty()) p.drawText(QRect(box.left(), box.top(), box.width(), captionH), Qt::AlignLeft | Qt::AlignVCenter, m.caption);
+    if (!m.caption.isEmpty())
+        p.drawText(QRect(box.left(), box.top(), box.width(), captionH), Qt::AlignLeft | Qt::AlignVCenter,
+                   p.fontMetrics().elidedText(m.caption, Qt::ElideRight, box.width()));
     if (!m_crop.isNull()) p.drawImage(img, m_crop);
     if (!m.values.empty()) {
         const QImage overlay = colorize(m.values, m.rows, m.cols, m_colormap, 0, 0, static_cast<int>(std::lround(255 * m_opacity)));

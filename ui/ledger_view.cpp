@@ -68,10 +68,10 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
         if (below) b->moveAbove(below);
         below = b;
     };
-    addBars(tr("embedding + biases"), other, QColor(150, 150, 150));
+    addBars(tr("emb+bias"), other, QColor(150, 150, 150));
     for (int h = 0; h < heads; ++h)
-        addBars(tr("head %1").arg(h), headValues[static_cast<std::size_t>(h)], colormapColor(ColormapKind::Viridis, heads > 1 ? h / double(heads - 1) : 0.5));
-    addBars(tr("attention bias"), bias, QColor(230, 160, 60));
+        addBars(tr("h%1").arg(h), headValues[static_cast<std::size_t>(h)], colormapColor(ColormapKind::Viridis, heads > 1 ? h / double(heads - 1) : 0.5));
+    addBars(tr("attn bias"), bias, QColor(230, 160, 60));
     addBars(tr("MLP"), mlp, QColor(200, 70, 70));
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
     ticker->addTick(0, tr("emb"));
@@ -79,9 +79,16 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
     m_plot->xAxis->setTicker(ticker);
     m_plot->xAxis->setRange(-0.6, layers + 0.6);
     m_plot->yAxis->setLabel(tr("contribution to the score"));
+    // The legend sits below the chart, in rows, so that it never covers the bars.
+    if (m_plot->plotLayout()->rowCount() == 1) {
+        m_plot->plotLayout()->addElement(1, 0, m_plot->legend);
+        m_plot->plotLayout()->setRowStretchFactor(1, 0.001);
+        m_plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+        m_plot->legend->setWrap(std::max(4, std::min(8, heads + 3)));
+        m_plot->legend->setBorderPen(Qt::NoPen);
+    }
     m_plot->legend->setVisible(heads <= 16);
     m_plot->legend->setFont(QFont(font().family(), 7));
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
     m_plot->rescaleAxes(true);
     // Stacked bars: the range must cover the running sums of positive and negative parts.
     double lo = 0, hi = 0;

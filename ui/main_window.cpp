@@ -40,6 +40,7 @@
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTime>
+#include <QTimer>
 #include <QToolBar>
 #include <QVBoxLayout>
 
@@ -188,8 +189,11 @@ void MainWindow::buildUi() {
     galleryDock->raise();
     tabifyDockWidget(headDock, ledgerDock);
     headDock->raise();
-    resizeDocks({galleryDock}, {260}, Qt::Vertical);
-    resizeDocks({headDock}, {380}, Qt::Horizontal);
+    // Dock sizes apply once the window is laid out.
+    QTimer::singleShot(0, this, [this, galleryDock, headDock] {
+        resizeDocks({galleryDock}, {height() / 3}, Qt::Vertical);
+        resizeDocks({headDock}, {420}, Qt::Horizontal);
+    });
     // Status bar: model and device, the running job, progress with cancel.
     m_statusModel = new QLabel(tr("no model"));
     m_statusJob = new QLabel;
@@ -860,9 +864,12 @@ QString MainWindow::exportTextFigure(const QStringList& texts, const QString& pa
         if (kind != "figure") return;
         disconnect(*conn);
         const auto maps = result.value<std::vector<HeatmapResult>>();
-        const int n = static_cast<int>(maps.size()) + 1, panel = 260;
+        const int n = static_cast<int>(maps.size()) + 1, panel = 250;
         auto paint = [=](QPainter& p, const QRect& r) {
             p.fillRect(r, Qt::white);
+            QFont f = p.font();
+            f.setPointSizeF(7.5);
+            p.setFont(f);
             ImageCanvas c;
             c.setImage(crop, QString());
             c.setOpacity(opacity);
@@ -879,7 +886,7 @@ QString MainWindow::exportTextFigure(const QStringList& texts, const QString& pa
         };
         QJsonObject rr = rec;
         rr["texts"] = QJsonArray::fromStringList(texts);
-        const QString err = exportFigure(paint, QSize(n * panel, 240), path, dpi, rr, "vitscope figure");
+        const QString err = exportFigure(paint, QSize(n * panel, 190), path, dpi, rr, "vitscope figure");
         if (!err.isEmpty()) showError(err);
         emit figureReady(path, err);
     });

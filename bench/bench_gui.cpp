@@ -1,0 +1,213 @@
+// GUI latency benchmark (prints its figures; run by bench/run-bench-gui.sh under Xvfb or
+// offscreen): head click -> head panel updated with a cached dataset; dropped image -> heatmap
+// shown, against the model's plain forward time; the longest GUI-thread stall while a dataset
+// cache builds. On the bundled shapes-clip (a generated world of --images scenes) and on a
+// random CLIP ViT-B/16 (its tokenizer taken from ../shared/oracle when present).
+#include <ATen/ATen.h>
+
+#include "image/preprocess.h"
+#include "model/export.h"
+#include "model/forward.h"
+#include "model/loader.h"
+#include "model/random_weights.h"
+#include "runtime.h"
+
+#include "head_grid.h"
+#include "head_panel.h"
+#include "image_canvas.h"
+#include "main_window.h"
+
+#include <opencv2/imgcodecs.hpp>
+
+#include <QApplication>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QMimeData>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+#include <QUrl>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace vitscope;
+using namespace vitscope::ui;
+
+namespace {
+
+template <typename Signal>
+bool waitFor(QObject* sender, Signal signal, int ms = 600000) {
+    QEventLoop loop;
+    bool fired = false;
+    auto c = QObject::connect(static_cast<MainWindow*>(sender), signal, &loop, [&] {
+        fired = true;
+        loop.quit();
+    });
+    QTimer::singleShot(ms, &loop, &QEventLoop::quit);
+    loop.exec();
+    QObject::disconnect(c);
+    return fired;
+}
+
+struct Stats {
+    double median = 0, p90 = 0, max = 0;
+};
+
+Stats stats(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    if (v.empty()) return {};
+    return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 9 / 10)], v.back()};
+}
+
+void dropFile(QWidget* target, const QString& path) {
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(path)});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QCoreApplication::sendEvent(target, &enter);
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QCoreApplication::sendEvent(target, &drop);
+}
+
+// Plain forward of one preprocessed image, median of `runs` (ms).
+double forwardMs(const Model& model, const std::string& image, int runs) {
+    at::NoGradGuard noGrad;
+    const at::Tensor pixels = loadAndPreprocess({image}, model.preprocess);
+    encodeImages(model, pixels);  // warm-up
+    std::vector<double> t;
+    for (int i = 0; i < runs; ++i) {
+        const auto a = std::chrono::steady_clock::now();
+        encodeImages(model, pixels);
+        t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    }
+    return stats(t).median;
+}
+
+void measure(const QString& label, const QString& modelDir, const QString& datasetDir, const QStringList& dropImages, const QString& dataDir,
+             int clicks, const QString& stallDataset) {
+    StartOptions o;
+    o.model = modelDir;
+    o.dataset = datasetDir;
+    o.dataDir = dataDir;
+    o.device = "cpu";
+    o.restoreSettings = false;
+    o.text = "a red object";
+    MainWindow w(o);
+    w.resize(1400, 900);
+    w.show();
+    QElapsedTimer setup;
+    setup.start();
+    if (!waitFor(&w, &MainWindow::descriptionsReady)) {
+        std::printf("%s: the dataset was not ready: %s\n", qPrintable(label), qPrintable(w.lastError()));
+        return;
+    }
+    std::printf("\n== %s: dataset cached and heads described in %.1f s\n", qPrintable(label), setup.elapsed() / 1000.0);
+    // Head click -> panel updated (descriptions + top images from the cache).
+    std::vector<double> click;
+    HeadGrid* grid = w.grid();
+    for (int i = 0; i < clicks; ++i) {
+        const int l = (i * 7) % grid->layers(), h = (i * 3) % grid->heads();
+        QElapsedTimer t;
+        t.start();
+        QTest::mouseClick(grid, Qt::LeftButton, Qt::NoModifier, grid->cellRect(l, h).center());
+        if (!waitFor(&w, &MainWindow::headPanelReady, 10000)) break;
+        click.push_back(t.nsecsElapsed() / 1e6);
+    }
+    const Stats c = stats(click);
+    std::printf("head click -> panel updated (%zu clicks): median %.1f ms, p90 %.1f ms, max %.1f ms\n", click.size(), c.median, c.p90, c.max);
+    // Dropped image -> heatmap shown.
+    std::vector<double> drop;
+    std::printf("dropping %d images\n", int(dropImages.size()));
+    for (const QString& image : dropImages) {
+        QElapsedTimer t;
+        t.start();
+        dropFile(w.canvas(), image);
+        if (!waitFor(&w, &MainWindow::heatmapReady, 60000)) {
+            std::printf("no heatmap for %s after %.0f ms: %s\n", qPrintable(image), t.nsecsElapsed() / 1e6, qPrintable(w.lastError()));
+            break;
+        }
+        drop.push_back(t.nsecsElapsed() / 1e6);
+    }
+    const Stats d = stats(drop);
+    const Model model = loadModel(modelDir.toStdString());
+    const double fwd = forwardMs(model, dropImages.front().toStdString(), 10);
+    std::printf("dropped image -> heatmap shown (%zu images): median %.1f ms, max %.1f ms; plain forward %.1f ms: %.2fx\n", drop.size(), d.median,
+                d.max, fwd, d.median / fwd);
+    // GUI-thread stalls while a cache builds: the longest gap between 2 ms timer ticks.
+    if (!stallDataset.isEmpty()) {
+        std::vector<double> gaps;
+        QElapsedTimer tick;
+        tick.start();
+        QTimer timer;
+        timer.setInterval(2);
+        QObject::connect(&timer, &QTimer::timeout, [&] {
+            gaps.push_back(tick.nsecsElapsed() / 1e6);
+            tick.restart();
+        });
+        timer.start();
+        QElapsedTimer build;
+        build.start();
+        w.openDataset(stallDataset);
+        const bool ok = waitFor(&w, &MainWindow::datasetReady_);
+        timer.stop();
+        const Stats g = stats(gaps);
+        std::printf("GUI thread during a cache build (%s, %.1f s, %zu ticks): longest gap %.1f ms, p90 %.1f ms\n", ok ? "done" : "NOT DONE",
+                    build.elapsed() / 1000.0, gaps.size(), g.max, g.p90);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName("vitscope-bench");
+    QApplication::setApplicationName("vitscope-bench");
+    configureRuntime();
+    int images = 10000;
+    bool vitb = true;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--images" && i + 1 < argc) images = std::atoi(argv[++i]);
+        if (a == "--skip-vitb") vitb = false;
+    }
+    QTemporaryDir work;
+    const QString dataDir = work.path() + "/data";
+    const QString world = work.path() + "/world", world2 = work.path() + "/world2";
+    ensureShapesWorld(world.toStdString(), images, 4242, "standard", {});
+    ensureShapesWorld(world2.toStdString(), images, 4343, "standard", {});
+    QStringList drops;
+    for (int i = 0; i < 20; ++i) drops << QString("%1/images/%2.png").arg(world).arg(i, 6, 10, QChar('0'));
+    std::printf("vitscope GUI latency benchmark (%d cores)\n", static_cast<int>(std::thread::hardware_concurrency()));
+    measure(QString("shapes-clip, %1 cached scenes").arg(images), QString(VITSCOPE_SOURCE_DIR "/models/shapes-clip"), world + "/images", drops,
+            dataDir, 32, world2 + "/images");
+    const fs::path oracleTok = fs::path(VITSCOPE_ORACLE_DIR) / "clip-tiny" / "hf";
+    if (vitb && fs::exists(oracleTok / "vocab.json")) {
+        RandomVitSpec spec;
+        spec.imageSize = 224, spec.patchSize = 16, spec.width = 768, spec.layers = 12, spec.heads = 12, spec.embedDim = 512;
+        spec.textWidth = 64, spec.textLayers = 1, spec.seed = 1;
+        const Model m = buildModel(randomVitStateDict(spec), {{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}}, "random ViT-B/16");
+        const std::string dir = (work.path() + "/vitb").toStdString();
+        fs::create_directories(dir);
+        saveOpenClipModel(m, dir);
+        fs::copy_file(oracleTok / "vocab.json", fs::path(dir) / "vocab.json");
+        fs::copy_file(oracleTok / "merges.txt", fs::path(dir) / "merges.txt");
+        const std::string photos = (work.path() + "/photos").toStdString();
+        fs::create_directories(photos);
+        QStringList vdrops;
+        for (int i = 0; i < 48; ++i) {
+            cv::Mat img(256, 320, CV_8UC3);
+            cv::randu(img, 0, 255);
+            const std::string p = photos + "/img" + std::to_string(1000 + i) + ".png";
+            cv::imwrite(p, img);
+            if (i < 5) vdrops << QString::fromStdString(p);
+        }
+        measure("random CLIP ViT-B/16, 48 cached images", QString::fromStdString(dir), QString::fromStdString(photos), vdrops, dataDir, 24, {});
+    } else {
+        std::printf("\n(random ViT-B/16 skipped: %s)\n", vitb ? "no tokenizer in ../shared/oracle/clip-tiny/hf" : "--skip-vitb");
+    }
+    return 0;
+}
