@@ -95,6 +95,20 @@ private:
     void buildMenus();
     void connectEngine();
     void onFinished(quint64 id, const QString& kind, const QVariant& result);
+    void applyModel(const ModelSummary& s);
+    void onModel(const QVariant& result);
+    void onImage(const QVariant& result);
+    void onHeatmap(const QVariant& result);
+    void onLedger(const QVariant& result);
+    void onDataset(const QVariant& result);
+    void onDescribe(const QVariant& result);
+    void onTopImages(const QVariant& result);
+    void onRetrieve(const QVariant& result);
+    void onProperty(const QVariant& result);
+    void onAblate(const QVariant& result);
+    void onDiscover(const QVariant& result);
+    void onDemo(const QVariant& result);
+
     void showError(const QString& message);
     void requestHeatmap();
     void requestLedger();

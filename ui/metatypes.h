@@ -15,3 +15,13 @@ Q_DECLARE_METATYPE(std::vector<vitscope::ComponentValue>)
 Q_DECLARE_METATYPE(std::vector<vitscope::Hit>)
 Q_DECLARE_METATYPE(vitscope::RetrievalResult)
 Q_DECLARE_METATYPE(vitscope::AblationOutcome)
+
+namespace vitscope::ui {
+// What the spurious-split demo job opens in one go.
+struct DemoLoaded {
+    ModelSummary model;
+    DatasetSummary dataset;
+    AblationOutcome outcome;
+};
+}  // namespace vitscope::ui
+Q_DECLARE_METATYPE(vitscope::ui::DemoLoaded)

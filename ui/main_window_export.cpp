@@ -1,0 +1,255 @@
+// MainWindow: figure and data export, recent files, settings and classroom mode.
+#include "main_window.h"
+
+#include "ablation_panel.h"
+#include "classroom.h"
+#include "figure_export.h"
+#include "gallery.h"
+#include "head_panel.h"
+#include "image_canvas.h"
+#include "ledger_view.h"
+#include "metatypes.h"
+
+#include <qcustomplot.h>
+
+#include <QApplication>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QTimer>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QInputDialog>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QMenu>
+#include <QPainter>
+#include <QSettings>
+#include <QSlider>
+#include <QStatusBar>
+
+#include <memory>
+
+namespace vitscope::ui {
+
+QJsonObject MainWindow::record(const QString& view) const {
+    QJsonObject r;
+    r["view"] = view;
+    r["model"] = QString::fromStdString(m_model.spec);
+    r["model_fingerprint"] = QString::fromStdString(m_model.fingerprint);
+    r["model_family"] = QString::fromStdString(m_model.family);
+    r["device"] = QString::fromStdString(m_model.device);
+    if (!m_model.aligner.empty()) r["aligner"] = QString::fromStdString(m_model.aligner);
+    r["image"] = m_canvas->imagePath();
+    r["text"] = m_text->currentText();
+    r["method"] = m_method->currentText();
+    QStringList heads;
+    for (const HeadId& h : m_grid->selection()) heads << h.name();
+    r["selected_heads"] = heads.join(",");
+    r["restricted_to_selected_heads"] = m_onlySelected->isChecked();
+    r["colormap"] = m_colormap->currentText();
+    r["opacity"] = m_opacity->value() / 100.0;
+    r["grid_metric"] = m_grid->metricName();
+    r["dataset"] = m_datasetFolder;
+    r["ablated"] = m_ablation->ticked().join(",");
+    return r;
+}
+
+QString MainWindow::exportView(const QString& view, const QString& path, int dpi) {
+    FigurePainter paint;
+    QSize size;
+    QWidget* w = nullptr;
+    if (view == "canvas") {
+        if (!m_canvas->hasImage()) return tr("%1: no image to export").arg(path);
+        size = m_canvas->size().expandedTo(QSize(480, 420));
+        ImageCanvas* c = m_canvas;
+        paint = [c](QPainter& p, const QRect& r) { c->paintTo(p, r); };
+    } else if (view == "grid") w = m_grid;
+    else if (view == "ledger") w = m_ledger->plot();
+    else if (view == "head") w = m_headPanel->plot();
+    else if (view == "ablation") w = m_ablation->plot();
+    else if (view == "gallery") w = m_gallery;
+    else if (view == "window") w = this;
+    else return tr("unknown view '%1'").arg(view);
+    if (w) {
+        size = w->size().expandedTo(QSize(320, 240));
+        if (w->size().width() < 50) w->resize(size);
+        paint = widgetPainter(w);
+    }
+    const QString err = exportFigure(paint, size, path, dpi, record(view), QString("vitscope %1").arg(view));
+    emit figureReady(path, err);
+    return err;
+}
+
+QString MainWindow::exportData(const QString& what, const QString& path) {
+    QJsonObject r = record(what);
+    if (what == "heatmap") {
+        if (m_lastHeatmap.patches.values.empty()) return tr("%1: no heatmap yet").arg(path);
+        return exportMatrix(m_lastHeatmap.patches.values, m_lastHeatmap.patches.rows, m_lastHeatmap.patches.cols, path, {}, r);
+    }
+    if (what == "grid") {
+        std::vector<float> v;
+        for (int l = 0; l < m_grid->layers(); ++l)
+            for (int h = 0; h < m_grid->heads(); ++h) v.push_back(m_grid->value(l, h));
+        QStringList cols;
+        for (int h = 0; h < m_grid->heads(); ++h) cols << QString("head %1").arg(h);
+        return exportMatrix(v, m_grid->layers(), m_grid->heads(), path, cols, r);
+    }
+    if (what == "ledger") {
+        if (m_lastLedger.rows.empty()) return tr("%1: no ledger yet").arg(path);
+        std::vector<float> v;
+        for (const LedgerRow& row : m_lastLedger.rows) v.insert(v.end(), {float(row.layer), float(row.head), float(row.score)});
+        r["total"] = m_lastLedger.total;
+        r["sum_of_terms"] = m_lastLedger.sumOfTerms;
+        r["residual"] = m_lastLedger.residual;
+        QJsonArray names;
+        for (const LedgerRow& row : m_lastLedger.rows) names.append(QString::fromStdString(row.name));
+        r["row_names"] = names;
+        return exportMatrix(v, int(m_lastLedger.rows.size()), 3, path, {"layer", "head", "score"}, r);
+    }
+    return tr("unknown data '%1'").arg(what);
+}
+
+QString MainWindow::exportTextFigure(const QStringList& texts, const QString& path, int dpi) {
+    if (!m_canvas->hasImage()) return tr("%1: open an image first").arg(path);
+    HeatmapRequest base;
+    base.method = m_method->currentText().toStdString();
+    if (m_onlySelected->isChecked()) base.heads = selectedHeads();
+    std::vector<std::string> list;
+    for (const QString& t : texts) list.push_back(t.trimmed().toStdString());
+    const QJsonObject rec = record("figure");
+    m_engine.submit("figure", [base, list](Explorer& x, const JobContext&) {
+        std::vector<HeatmapResult> out;
+        for (const std::string& t : list) {
+            HeatmapRequest q = base;
+            q.text = t;
+            out.push_back(x.heatmap(q));
+        }
+        return QVariant::fromValue(out);
+    });
+    // The figure is composed when the maps arrive (one panel per text, captions below).
+    auto conn = std::make_shared<QMetaObject::Connection>();
+    const QImage crop = [this] {
+        QImage img(m_image.crop.rgb.data(), m_image.crop.width, m_image.crop.height, 3 * m_image.crop.width, QImage::Format_RGB888);
+        return img.copy();
+    }();
+    const double opacity = m_opacity->value() / 100.0;
+    const ColormapKind cmap = colormapFromName(m_colormap->currentText());
+    *conn = connect(&m_engine, &Engine::finished, this, [=](quint64, const QString& kind, const QVariant& result) {
+        if (kind != "figure") return;
+        disconnect(*conn);
+        const auto maps = result.value<std::vector<HeatmapResult>>();
+        const int n = static_cast<int>(maps.size()) + 1, panel = 250;
+        auto paint = [=](QPainter& p, const QRect& r) {
+            p.fillRect(r, Qt::white);
+            QFont f = p.font();
+            f.setPointSizeF(7.5);
+            p.setFont(f);
+            ImageCanvas c;
+            c.setImage(crop, QString());
+            c.setOpacity(opacity);
+            c.setColormap(cmap);
+            for (int i = 0; i < n; ++i) {
+                if (i > 0) {
+                    const HeatmapResult& m = maps[static_cast<std::size_t>(i - 1)];
+                    c.setMap({QString("%1: %2").arg(QString::fromStdString(m.method), QString::fromStdString(m.text)), m.pixels.values, m.pixels.rows, m.pixels.cols});
+                } else {
+                    c.setMap({tr("input"), {}, 0, 0});
+                }
+                c.paintTo(p, QRect(r.left() + i * panel, r.top(), panel, r.height()));
+            }
+        };
+        QJsonObject rr = rec;
+        rr["texts"] = QJsonArray::fromStringList(texts);
+        const QString err = exportFigure(paint, QSize(n * panel, 190), path, dpi, rr, "vitscope figure");
+        if (!err.isEmpty()) showError(err);
+        emit figureReady(path, err);
+    });
+    return {};
+}
+
+QString MainWindow::dialogExport(const QString& view) {
+    QSettings s;
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), s.value("export/dir").toString() + "/" + view + ".svg",
+                                                      tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
+    if (path.isEmpty()) return {};
+    s.setValue("export/dir", QFileInfo(path).path());
+    int dpi = s.value("export/dpi", 300).toInt();
+    if (path.endsWith(".png", Qt::CaseInsensitive)) {
+        bool ok = false;
+        dpi = QInputDialog::getInt(this, tr("PNG resolution"), tr("Dots per inch"), dpi, 24, 1200, 1, &ok);
+        if (!ok) return {};
+        s.setValue("export/dpi", dpi);
+    }
+    const QString err = exportView(view, path, dpi);
+    if (!err.isEmpty()) showError(err);
+    else statusBar()->showMessage(tr("Wrote %1 and its record %1.json").arg(path), 5000);
+    return err;
+}
+
+void MainWindow::addRecent(const QString& key, const QString& path) {
+    QSettings s;
+    QStringList list = s.value(key).toStringList();
+    list.removeAll(path);
+    list.prepend(path);
+    while (list.size() > 10) list.removeLast();
+    s.setValue(key, list);
+    refreshRecentMenu();
+}
+
+void MainWindow::refreshRecentMenu() {
+    if (!m_recentMenu) return;
+    m_recentMenu->clear();
+    QSettings s;
+    for (const auto& [key, label] : QList<QPair<QString, QString>>{{"recent/images", tr("Images")}, {"recent/models", tr("Models")}, {"recent/datasets", tr("Datasets")}}) {
+        m_recentMenu->addSection(label);
+        for (const QString& p : s.value(key).toStringList()) {
+            m_recentMenu->addAction(p, this, [this, key, p] {
+                if (key == "recent/images") openImage(p);
+                else if (key == "recent/models") openModel(p);
+                else openDataset(p);
+            });
+        }
+    }
+}
+
+void MainWindow::saveSettings() {
+    QSettings s;
+    s.setValue("window/geometry", saveGeometry());
+    if (!m_classroomOn) s.setValue("window/state", saveState());
+    s.setValue("view/colormap", m_colormap->currentText());
+    s.setValue("view/opacity", m_opacity->value());
+    s.setValue("view/method", m_method->currentText());
+}
+
+void MainWindow::setClassroomMode(bool on) {
+    if (on == m_classroomOn) return;
+    m_classroomOn = on;
+    if (on) {
+        m_normalState = saveState();
+        for (QDockWidget* d : findChildren<QDockWidget*>()) d->setVisible(d == m_ledger->parentWidget());
+        QFont f = QApplication::font();
+        f.setPointSizeF(f.pointSizeF() * 1.5);
+        centralWidget()->setFont(f);
+        m_grid->setFontScale(1.6);
+        m_canvas->setFontScale(1.6);
+        m_classroom->show();
+        m_classroom->setFocus();
+        showFullScreen();
+        const int step = m_classroom->step();
+        m_classroom->setStep(step == 0 ? 1 : 0);
+        m_classroom->setStep(0);
+    } else {
+        m_classroom->hide();
+        centralWidget()->setFont(QApplication::font());
+        m_grid->setFontScale(1.0);
+        m_canvas->setFontScale(1.0);
+        m_canvas->setPatchGrid(0, 0);
+        showNormal();
+        restoreState(m_normalState);
+    }
+}
+
+}  // namespace vitscope::ui

@@ -1,0 +1,235 @@
+// MainWindow: what happens when the engine's results arrive (one handler per job kind).
+#include "main_window.h"
+
+#include "ablation_panel.h"
+#include "classroom.h"
+#include "gallery.h"
+#include "head_panel.h"
+#include "image_canvas.h"
+#include "ledger_view.h"
+#include "metatypes.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QDockWidget>
+#include <QFile>
+#include <QFileInfo>
+#include <QHash>
+#include <QLabel>
+#include <QPlainTextEdit>
+#include <QSettings>
+#include <QStatusBar>
+
+#include <cmath>
+
+namespace vitscope::ui {
+
+void MainWindow::onFinished(quint64 id, const QString& kind, const QVariant& result) {
+    if (id == m_longJob) {
+        m_longJob = 0;
+        m_progress->hide();
+        m_cancel->hide();
+        m_statusJob->clear();
+    }
+    using Handler = void (MainWindow::*)(const QVariant&);
+    static const QHash<QString, Handler> handlers{
+        {"model", &MainWindow::onModel},
+        {"image", &MainWindow::onImage},
+        {"heatmap", &MainWindow::onHeatmap},
+        {"ledger", &MainWindow::onLedger},
+        {"dataset", &MainWindow::onDataset},
+        {"describe", &MainWindow::onDescribe},
+        {"topimages", &MainWindow::onTopImages},
+        {"retrieve", &MainWindow::onRetrieve},
+        {"property", &MainWindow::onProperty},
+        {"ablate", &MainWindow::onAblate},
+        {"discover", &MainWindow::onDiscover},
+        {"demo", &MainWindow::onDemo},
+    };
+    if (const Handler h = handlers.value(kind)) (this->*h)(result);
+}
+
+void MainWindow::applyModel(const ModelSummary& s) {
+    m_model = s;
+    m_descriptions.clear();
+    m_normValues.clear();
+    m_ledgerValues.clear();
+    m_propertyValues.clear();
+    m_propertyMlp.clear();
+    m_datasetReady = false;
+    m_grid->setShape(s.layers, s.heads);
+    m_ablation->setHeads(s.layers, s.heads);
+    m_statusModel->setText(tr("%1 (%2, %3 layers x %4 heads%5) on %6")
+                               .arg(QString::fromStdString(s.name), QString::fromStdString(s.family))
+                               .arg(s.layers)
+                               .arg(s.heads)
+                               .arg(s.clip ? QString() : tr(", through its aligner"))
+                               .arg(QString::fromStdString(s.device)));
+    setWindowTitle(QString("vitscope - %1").arg(QString::fromStdString(s.name)));
+    // The text box offers the pool.
+    const QString pool = textPoolFile();
+    const QString current = m_text->currentText();
+    m_text->clear();
+    if (!pool.isEmpty()) {
+        QFile f(pool);
+        if (f.open(QIODevice::ReadOnly)) {
+            int n = 0;
+            while (!f.atEnd() && n < 3000) {
+                const QString line = QString::fromUtf8(f.readLine()).trimmed();
+                if (!line.isEmpty() && !line.startsWith('#')) m_text->addItem(line), ++n;
+            }
+        }
+    }
+    m_text->setEditText(current);
+}
+
+void MainWindow::onModel(const QVariant& result) {
+    const ModelSummary s = result.value<ModelSummary>();
+    applyModel(s);
+    addRecent("recent/models", QString::fromStdString(s.spec));
+    QSettings().setValue("session/model", QString::fromStdString(s.spec));
+    emit modelReady();
+    QString dataset = m_options.dataset;
+    const bool bundled = QFileInfo(QString::fromStdString(s.spec)).fileName().startsWith("shapes-");
+    if (dataset.isEmpty() && bundled) dataset = m_options.dataDir + "/shapes-world/images";
+    if (!m_options.image.isEmpty()) openImage(m_options.image);
+    if (!dataset.isEmpty()) openDataset(dataset);
+}
+
+void MainWindow::onImage(const QVariant& result) {
+    m_image = result.value<ImageResult>();
+    const QImage crop(m_image.crop.rgb.data(), m_image.crop.width, m_image.crop.height, 3 * m_image.crop.width, QImage::Format_RGB888);
+    m_canvas->setImage(crop.copy(), QString::fromStdString(m_image.path));
+    m_normValues = m_image.headNorms.values;
+    m_normMlp = m_image.mlpNorms;
+    updateGridMetric();
+    addRecent("recent/images", QString::fromStdString(m_image.path));
+    m_log->appendPlainText(tr("%1 decomposed in %2 ms").arg(QString::fromStdString(m_image.path)).arg(1000 * m_image.seconds, 0, 'f', 1));
+    float best = -1;
+    HeadId strongest;
+    for (int l = 0; l < m_image.headNorms.rows; ++l)
+        for (int h = 0; h < m_image.headNorms.cols; ++h)
+            if (m_image.headNorms.at(l, h) > best) best = m_image.headNorms.at(l, h), strongest = {l, h};
+    m_classroom->setFacts(tr("This model cuts its %1 px input into %2 x %3 patches of %4 px.").arg(m_model.imageSize).arg(m_image.gridH).arg(m_image.gridW).arg(m_model.patchSize),
+                          tr("%1 layers, each with %2 heads and an MLP.").arg(m_model.layers).arg(m_model.heads),
+                          tr("The strongest head for this image is %1.").arg(strongest.name()), QString());
+    emit imageReady();
+    requestHeatmap();
+    requestLedger();
+}
+
+void MainWindow::onHeatmap(const QVariant& result) {
+    const auto maps = result.value<std::vector<HeatmapResult>>();
+    if (maps.empty()) return;
+    m_lastHeatmap = maps.front();
+    const HeatmapResult& r = maps.front();
+    QString caption = QString("%1: %2").arg(QString::fromStdString(r.method), QString::fromStdString(r.text));
+    if (m_onlySelected->isChecked() && !m_grid->selection().isEmpty()) {
+        QStringList names;
+        for (const HeadId& h : m_grid->selection()) names << h.name();
+        caption += " [" + names.join(", ") + "]";
+    }
+    m_canvas->setMap({caption, r.pixels.values, r.pixels.rows, r.pixels.cols});
+    std::vector<MapLayer> multiples;
+    const QList<HeadId> sel = m_grid->selection();
+    for (std::size_t i = 1; i < maps.size(); ++i)
+        multiples.push_back({i - 1 < std::size_t(sel.size()) ? sel[int(i - 1)].name() : QString(), maps[i].patches.values, maps[i].patches.rows, maps[i].patches.cols});
+    m_canvas->setSmallMultiples(multiples);
+    m_log->appendPlainText(tr("heatmap (%1) in %2 ms").arg(QString::fromStdString(r.method)).arg(1000 * r.seconds, 0, 'f', 1));
+    emit heatmapReady();
+}
+
+void MainWindow::onLedger(const QVariant& result) {
+    m_lastLedger = result.value<Ledger>();
+    m_ledger->setLedger(m_lastLedger, m_model.heads);
+    m_ledgerValues = m_lastLedger.headScores.values;
+    if (m_metric->currentIndex() == 1) updateGridMetric();
+    emit ledgerReady();
+}
+
+void MainWindow::onDataset(const QVariant& result) {
+    const DatasetSummary d = result.value<DatasetSummary>();
+    m_datasetReady = true;
+    QSettings().setValue("session/dataset", m_datasetFolder);
+    addRecent("recent/datasets", m_datasetFolder);
+    m_log->appendPlainText(tr("dataset %1: %2 images cached in %3 (%4 skipped)")
+                               .arg(QString::fromStdString(d.images))
+                               .arg(d.count)
+                               .arg(QString::fromStdString(d.cacheDir))
+                               .arg(d.skipped));
+    statusBar()->showMessage(tr("%1 images ready").arg(d.count), 5000);
+    emit datasetReady_();
+    if (!m_canvas->hasImage() && d.count > 0) {
+        const std::string first = d.images;
+        m_engine.submit("image", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage(x.datasetPaths().front())); });
+    }
+    describeHeads();
+}
+
+void MainWindow::onDescribe(const QVariant& result) {
+    m_descriptions = result.value<std::vector<HeadDescription>>();
+    QStringList tips;
+    for (int i = 0; i < m_model.layers * m_model.heads; ++i) tips << QString();
+    for (const HeadDescription& d : m_descriptions) {
+        QStringList texts;
+        for (const TextPick& p : d.picks) texts << QString::fromStdString(p.text);
+        tips[d.layer * m_model.heads + d.index] = texts.join("; ");
+    }
+    m_grid->setDescriptions(tips);
+    updateGridMetric();
+    const QList<HeadId> sel = m_grid->selection();
+    if (!sel.isEmpty()) showHeadPanel(sel.back());
+    emit descriptionsReady();
+}
+
+void MainWindow::onTopImages(const QVariant& result) {
+    m_headPanel->setTopImages(result.value<std::vector<Hit>>());
+    emit headPanelReady();
+}
+
+void MainWindow::onRetrieve(const QVariant& result) {
+    m_gallery->setResult(result.value<RetrievalResult>());
+    m_gallery->parentWidget()->raise();
+    emit retrievalReady();
+}
+
+void MainWindow::onProperty(const QVariant& result) {
+    m_propertyValues.assign(static_cast<std::size_t>(m_model.layers * m_model.heads), std::nanf(""));
+    m_propertyMlp.assign(static_cast<std::size_t>(m_model.layers), std::nanf(""));
+    for (const ComponentValue& c : result.value<std::vector<ComponentValue>>()) {
+        if (c.head >= 0) m_propertyValues[static_cast<std::size_t>(c.layer * m_model.heads + c.head)] = static_cast<float>(c.value);
+        else if (c.layer >= 0 && c.name.rfind("mlp.", 0) == 0) m_propertyMlp[static_cast<std::size_t>(c.layer)] = static_cast<float>(c.value);
+    }
+    updateGridMetric();
+}
+
+void MainWindow::onAblate(const QVariant& result) {
+    m_ablation->setOutcome(result.value<AblationOutcome>());
+    emit ablationReady();
+}
+
+void MainWindow::onDiscover(const QVariant& result) {
+    QStringList names;
+    for (const ComponentValue& c : result.value<std::vector<ComponentValue>>()) names << QString::fromStdString(c.name);
+    m_ablation->setTicked(names);
+    emit m_ablation->ablationChanged(names);
+}
+
+void MainWindow::onDemo(const QVariant& result) {
+    const DemoLoaded r = result.value<DemoLoaded>();
+    applyModel(r.model);
+    m_datasetReady = true;
+    m_datasetFolder = QString::fromStdString(r.dataset.images);
+    m_ablation->setTaskText(tr("Spurious-split demo: shapes-clip-spurious (trained where shape groups go with grass / water) classifies "
+                               "%1 spurious-test scenes into shape groups; means from spurious-train. Tick heads, or tick the discovered ones.")
+                                .arg(r.dataset.count));
+    m_ablation->setOutcome(r.outcome);
+    m_ablation->parentWidget()->raise();
+    emit ablationReady();
+    m_engine.submit("image", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage(x.datasetPaths().front())); });
+    describeHeads();
+}
+
+}  // namespace vitscope::ui
