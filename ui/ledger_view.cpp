@@ -83,8 +83,8 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
     if (m_plot->plotLayout()->rowCount() == 1) {
         m_plot->plotLayout()->addElement(1, 0, m_plot->legend);
         m_plot->plotLayout()->setRowStretchFactor(1, 0.001);
-        m_plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-        m_plot->legend->setWrap(std::max(4, std::min(8, heads + 3)));
+        m_plot->legend->setWrap(4);
+        m_plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // re-lays the items out
         m_plot->legend->setBorderPen(Qt::NoPen);
     }
     m_plot->legend->setVisible(heads <= 16);
