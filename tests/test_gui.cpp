@@ -16,6 +16,7 @@
 
 #include <QComboBox>
 #include <QFile>
+#include <QFileInfo>
 #include <QImage>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -27,6 +28,7 @@
 #include <QUrl>
 #include <QtTest/QtTest>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <thread>
@@ -164,6 +166,10 @@ private slots:
         QCOMPARE(grid->selection().size(), 2);
         QTest::mouseClick(grid, Qt::LeftButton, Qt::ShiftModifier, grid->cellRect(3, 3).center());
         QCOMPARE(grid->selection().size(), 5);  // 3.1, 2.2, and the rectangle 2.2..3.3 adds 2.3, 3.2, 3.3
+        // A layer's label selects the layer.
+        const QRect row = grid->cellRect(1, 0);
+        QTest::mouseClick(grid, Qt::LeftButton, Qt::NoModifier, QPoint(row.left() - 8, row.center().y()));
+        QCOMPARE(grid->selection(), (QList<HeadId>{{1, 0}, {1, 1}, {1, 2}, {1, 3}}));
     }
 
     void retrievalGlobalAndThroughHeads() {
@@ -334,6 +340,45 @@ private slots:
         const AblationOutcome discovered = m_window->ablationPanel()->outcome();
         QCOMPARE(int(discovered.ablated.size()), 6);
         QVERIFY2(discovered.worstAfter > discovered.worstBefore + 0.05, qPrintable(m_window->ablationPanel()->tableText()));
+    }
+
+    // A second window: a model that does not load falls back to the bundled one; the non-CLIP
+    // bundled model is read through its aligner (descriptions, heatmap, ledger).
+    void missingModelFallsBackAndNonClipModelsUseTheirAligner() {
+        m_window.reset();
+        QTemporaryDir data;
+        StartOptions o;
+        o.dataDir = data.path();
+        o.restoreSettings = false;
+        o.device = "cpu";
+        o.model = data.path() + "/no-such-model";
+        MainWindow w(o);
+        QSignalSpy errors(&w, &MainWindow::errorShown);
+        QSignalSpy model(&w, &MainWindow::modelReady);
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(model.count() > 0, kTimeout);
+        QVERIFY(errors.count() >= 1);
+        QVERIFY2(errors.first().at(0).toString().contains("no-such-model"), qPrintable(errors.first().at(0).toString()));
+        QCOMPARE(QFileInfo(QString::fromStdString(w.modelSummary().spec)).fileName(), QString("shapes-clip"));
+        QSignalSpy described(&w, &MainWindow::descriptionsReady);
+        QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0, kTimeout);
+        w.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QTRY_VERIFY_WITH_TIMEOUT(model.count() > 1, kTimeout);
+        QVERIFY(!w.modelSummary().clip);
+        QVERIFY(QString::fromStdString(w.modelSummary().aligner).endsWith("aligner.safetensors"));
+        QTRY_VERIFY_WITH_TIMEOUT(described.count() > 1, kTimeout);
+        QCOMPARE(int(w.descriptions().size()), 16);
+        QSignalSpy ledger(&w, &MainWindow::ledgerReady);
+        QSignalSpy image(&w, &MainWindow::imageReady);
+        w.openImage(data.path() + "/shapes-world/images/000002.png");
+        QVERIFY(image.wait(kTimeout));
+        w.setText("a green object");
+        QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > 0, kTimeout);
+        const Ledger& g = w.ledgerView()->ledger();
+        // Through a per-component aligner: the aligned output is the sum of the aligned terms
+        // plus the aligner's bias, so the residual is rounding only.
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.ledgerView()->summaryText()));
+        QVERIFY(std::any_of(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.name == "aligner_bias"; }));
     }
 
     void cleanupTestCase() { m_window.reset(); }

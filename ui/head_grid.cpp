@@ -169,7 +169,19 @@ void HeadGrid::paintEvent(QPaintEvent*) {
 }
 
 void HeadGrid::mousePressEvent(QMouseEvent* e) {
-    const HeadId h = headAt(e->position().toPoint());
+    const QPoint pos = e->position().toPoint();
+    const QRect a = gridArea();
+    if (!a.isEmpty() && pos.x() < a.left() && pos.y() >= a.top() && pos.y() <= a.bottom()) {
+        // A layer's label selects the whole layer (ctrl adds it to the selection).
+        const int layer = std::min(m_layers - 1, (pos.y() - a.top()) / (a.width() / m_heads));
+        if (!(e->modifiers() & Qt::ControlModifier)) m_selected.clear();
+        for (int k = 0; k < m_heads; ++k)
+            if (!m_selected.contains(HeadId{layer, k})) m_selected.push_back({layer, k});
+        update();
+        emit selectionChanged(m_selected);
+        return;
+    }
+    const HeadId h = headAt(pos);
     if (h.layer < 0) return;
     if (e->modifiers() & Qt::ShiftModifier && m_anchor.layer >= 0) {
         for (int l = std::min(m_anchor.layer, h.layer); l <= std::max(m_anchor.layer, h.layer); ++l)

@@ -1,7 +1,7 @@
 #pragma once
 // The layer x head grid: one cell per head colored by a metric, a column of MLP values beside it,
 // a colorbar below. Hover shows the head's top description; click selects, ctrl-click toggles,
-// shift-click extends a rectangle from the last click.
+// shift-click extends a rectangle from the last click; a layer's label selects the whole layer.
 #include "colormap.h"
 
 #include <QPoint>

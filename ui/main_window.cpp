@@ -7,6 +7,7 @@
 #include "head_panel.h"
 #include "image_canvas.h"
 #include "ledger_view.h"
+#include "log_sink.h"
 #include "metatypes.h"
 #include "resources.h"
 #include "thumbnails.h"
@@ -86,8 +87,9 @@ MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
         if (m_options.model.isEmpty()) m_options.model = settings.value("session/model").toString();
         if (m_options.dataset.isEmpty()) m_options.dataset = settings.value("session/dataset").toString();
     }
-    if (m_options.model.isEmpty() || !QFileInfo::exists(m_options.model))
-        m_options.model = QString::fromStdString(bundledModelDir("shapes-clip"));
+    // A model that no longer loads (moved, deleted) falls back to the bundled one: see the
+    // "model" failure handler in connectEngine().
+    if (m_options.model.isEmpty()) m_options.model = QString::fromStdString(bundledModelDir("shapes-clip"));
     if (!m_options.text.isEmpty()) m_text->setEditText(m_options.text);
     openModel(m_options.model);
 }
@@ -96,6 +98,8 @@ MainWindow::~MainWindow() {
     // Members (the engine) die before the base class deletes the child widgets, and a widget
     // being deleted can still emit (a combo box losing its view): silence them all first.
     disconnect(&m_engine, nullptr, this, nullptr);
+    // The log sink stays on the logger (the worker may still be logging; changing the sink list
+    // then would race); it holds a guarded pointer and goes quiet once the panel is gone.
     for (QObject* o : findChildren<QObject*>()) o->blockSignals(true);
 }
 
@@ -160,6 +164,7 @@ void MainWindow::buildUi() {
     m_log = new QPlainTextEdit;
     m_log->setReadOnly(true);
     m_log->setMaximumBlockCount(2000);
+    m_logSink = attachLogPanel(m_log);
     auto dock = [this](const QString& title, const QString& name, QWidget* w, Qt::DockWidgetArea area) {
         auto* d = new QDockWidget(title, this);
         d->setObjectName(name);
@@ -381,6 +386,12 @@ void MainWindow::connectEngine() {
         }
         if (kind == "dataset") m_datasetReady = false;
         showError(msg);
+        const QString bundled = QString::fromStdString(bundledModelDir("shapes-clip"));
+        if (kind == "model" && m_model.layers == 0 && !bundled.isEmpty() && QFileInfo(m_options.model) != QFileInfo(bundled)) {
+            m_options.model = bundled;
+            m_options.dataset.clear();
+            openModel(bundled);
+        }
     });
     connect(&m_engine, &Engine::cancelled, this, [this](quint64 id, const QString& kind) {
         if (id == m_longJob) {
@@ -428,8 +439,9 @@ void MainWindow::openDataset(const QString& folder) {
     m_datasetReady = false;
     m_datasetFolder = folder;
     const std::string f = folder.toStdString();
-    // The bundled world is generated on first use.
-    const bool world = folder.endsWith("/shapes-world/images");
+    // The bundled world is generated on first use (only in vitscope's own data folder: a user's
+    // folder is never written to).
+    const bool world = QFileInfo(folder) == QFileInfo(m_options.dataDir + "/shapes-world/images");
     const std::string worldDir = QFileInfo(folder).path().toStdString();
     m_longJob = m_engine.submit("dataset", [f, world, worldDir](Explorer& x, const JobContext& job) {
         if (world) ensureShapesWorld(worldDir, 1000, 7777, "standard", job);

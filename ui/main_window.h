@@ -7,6 +7,7 @@
 #include <QMainWindow>
 #include <QStringList>
 
+#include <memory>
 #include <vector>
 
 class QCheckBox;
@@ -27,6 +28,7 @@ class Gallery;
 class HeadPanel;
 class ImageCanvas;
 class LedgerView;
+class PanelSink;
 class Thumbnails;
 
 struct StartOptions {
@@ -163,6 +165,7 @@ private:
     quint64 m_longJob = 0;
     bool m_classroomOn = false;
     QByteArray m_normalState;
+    std::shared_ptr<PanelSink> m_logSink;
 };
 
 }  // namespace vitscope::ui

@@ -289,7 +289,9 @@ Ledger Explorer::ledger(const std::string& text) {
     if (m->aligner()) {
         // The aligned output is the sum of the aligned terms plus the aligner's bias.
         const at::Tensor bias = m->aligner()->perComponent() ? m->aligner()->componentBias : m->aligner()->bias;
-        add("aligner_bias", -1, -1, bias);
+        const double b = at::dot(bias.to(at::kCPU, at::kFloat), t).item<double>();  // already in CLIP space
+        g.rows.push_back({"aligner_bias", -1, -1, b});
+        g.sumOfTerms += b;
         std::vector<std::string> names;
         Decomposition summedDec = m->dec;
         summedDec.heads = summed.unsqueeze(0);
