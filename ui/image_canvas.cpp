@@ -27,6 +27,7 @@ void ImageCanvas::setImage(const QImage& crop, const QString& path) {
 
 void ImageCanvas::setMap(const MapLayer& map) {
     m_map = map;
+    m_message.clear();  // an earlier error no longer applies to what is shown
     update();
 }
 

@@ -135,6 +135,7 @@ void MainWindow::buildUi() {
     m_opacity = new QSlider(Qt::Horizontal);
     m_opacity->setRange(0, 100);
     m_opacity->setValue(55);
+    m_opacity->setMinimumWidth(70);
     m_opacity->setMaximumWidth(110);
     m_colormap = new QComboBox;
     m_colormap->addItems(colormapNames());
