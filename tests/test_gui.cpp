@@ -318,6 +318,41 @@ private slots:
         QVERIFY(!c->isVisible());
     }
 
+    // Any labelled dataset: the task form (labels.csv, classes, groups, reference split).
+    void ablationOnAnyLabelledDataset() {
+        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
+        AblationPanel* panel = m_window->ablationPanel();
+        panel->setTaskForm(m_data.path() + "/shapes-world/labels.csv", "color", "", "background", "");
+        panel->requestTask();
+        QCOMPARE(errors.count(), 1);  // checked before any job starts
+        QVERIFY(errors.last().at(0).toString().contains("reference"));
+        // Classes: the world's colors, one prompt each.
+        QFile colors(VITSCOPE_SOURCE_DIR "/resources/shapes/color.txt");
+        QVERIFY(colors.open(QIODevice::ReadOnly));
+        const QString classes = m_data.path() + "/colors.tsv";
+        QFile out(classes);
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        for (const QByteArray& c : colors.readAll().split('\n'))
+            if (!c.trimmed().isEmpty()) out.write(c.trimmed() + "\ta " + c.trimmed() + " object\n");
+        out.close();
+        ensureShapesWorld((m_data.path() + "/reference").toStdString(), 300, 99, "standard", {});
+        QSignalSpy ablation(m_window.get(), &MainWindow::ablationReady);
+        panel->setTaskForm(m_data.path() + "/shapes-world/labels.csv", "color", classes, "background", m_data.path() + "/reference/images");
+        panel->requestTask();
+        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0, kTimeout);
+        const AblationOutcome before = panel->outcome();
+        QCOMPARE(int(before.groups.size()), 4);  // the four backgrounds
+        QVERIFY2(before.accuracyBefore > 0.9, qPrintable(panel->tableText()));
+        // Every head of layers 1-3 mean-ablated: color accuracy drops.
+        for (int l = 1; l < 4; ++l)
+            for (int h = 0; h < 4; ++h) panel->setHeadTicked(QString("%1.%2").arg(l).arg(h), true);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->outcome().ablated.size() == 12, kTimeout);
+        const AblationOutcome after = panel->outcome();
+        QCOMPARE(after.accuracyBefore, before.accuracyBefore);
+        QVERIFY2(after.accuracyAfter < after.accuracyBefore - 0.02, qPrintable(panel->tableText()));
+        panel->setTicked({});
+    }
+
     // Last: the demo replaces the model and dataset.
     void ablationUpdatesAtOnce() {
         QSignalSpy ablation(m_window.get(), &MainWindow::ablationReady);

@@ -2,7 +2,11 @@
 
 #include <qcustomplot.h>
 
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QGroupBox>
 #include <QHBoxLayout>
+#include <QLineEdit>
 #include <QHeaderView>
 #include <QLabel>
 #include <QListWidget>
@@ -43,7 +47,44 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     m_plot = new QCustomPlot;
     m_plot->setObjectName("ablationPlot");
     m_plot->setMinimumHeight(150);
+    // Any dataset with labels: the task form.
+    auto* form = new QGroupBox(tr("Task on the open dataset"));
+    auto* formLayout = new QFormLayout(form);
+    auto pathRow = [this, form](QLineEdit*& edit, const QString& placeholder, bool folder) {
+        auto* row = new QHBoxLayout;
+        edit = new QLineEdit;
+        edit->setPlaceholderText(placeholder);
+        auto* browse = new QPushButton("...");
+        browse->setMaximumWidth(32);
+        QLineEdit* e = edit;
+        connect(browse, &QPushButton::clicked, this, [this, e, folder] {
+            const QString f = folder ? QFileDialog::getExistingDirectory(this, tr("Reference image folder"))
+                                     : QFileDialog::getOpenFileName(this, tr("Choose a file"));
+            if (!f.isEmpty()) e->setText(f);
+        });
+        row->addWidget(edit, 1);
+        row->addWidget(browse);
+        return row;
+    };
+    formLayout->addRow(tr("labels.csv"), pathRow(m_labels, tr("file column + label columns, paths relative to it"), false));
+    m_column = new QLineEdit("label");
+    formLayout->addRow(tr("label column"), m_column);
+    formLayout->addRow(tr("classes"), pathRow(m_classes, tr("label<TAB>prompt lines"), false));
+    m_groups = new QLineEdit;
+    m_groups->setPlaceholderText(tr("optional: columns forming groups, e.g. group,background"));
+    formLayout->addRow(tr("group columns"), m_groups);
+    formLayout->addRow(tr("reference images"), pathRow(m_reference, tr("another split: the means come from it"), true));
+    m_spurious = new QLineEdit;
+    m_spurious->setPlaceholderText(tr("spurious descriptions, comma separated"));
+    m_core = new QLineEdit;
+    m_core->setPlaceholderText(tr("core descriptions, comma separated"));
+    formLayout->addRow(tr("spurious"), m_spurious);
+    formLayout->addRow(tr("core"), m_core);
+    auto* setTask = new QPushButton(tr("Set task"));
+    formLayout->addRow(setTask);
+    connect(setTask, &QPushButton::clicked, this, &AblationPanel::requestTask);
     layout->addWidget(m_demo);
+    layout->addWidget(form);
     layout->addWidget(m_task);
     layout->addWidget(new QLabel(tr("Heads to mean-ablate")));
     layout->addWidget(m_heads);
@@ -77,6 +118,37 @@ void AblationPanel::setHeads(int layers, int heads) {
 }
 
 void AblationPanel::setTaskText(const QString& text) { m_task->setText(text); }
+
+void AblationPanel::setTaskForm(const QString& labels, const QString& column, const QString& classes, const QString& groups,
+                                const QString& reference) {
+    m_labels->setText(labels);
+    m_column->setText(column);
+    m_classes->setText(classes);
+    m_groups->setText(groups);
+    m_reference->setText(reference);
+}
+
+void AblationPanel::setDiscoveryTexts(const QString& spurious, const QString& core) {
+    m_spurious->setText(spurious);
+    m_core->setText(core);
+}
+
+namespace {
+QStringList commaList(const QString& text) {
+    QStringList out;
+    for (const QString& t : text.split(',', Qt::SkipEmptyParts))
+        if (!t.trimmed().isEmpty()) out << t.trimmed();
+    return out;
+}
+}  // namespace
+
+QStringList AblationPanel::spuriousTexts() const { return commaList(m_spurious->text()); }
+QStringList AblationPanel::coreTexts() const { return commaList(m_core->text()); }
+
+void AblationPanel::requestTask() {
+    emit taskRequested(m_labels->text().trimmed(), m_column->text().trimmed(), m_classes->text().trimmed(), commaList(m_groups->text()),
+                       m_reference->text().trimmed());
+}
 
 QStringList AblationPanel::ticked() const {
     QStringList out;

@@ -8,6 +8,7 @@
 #include <QWidget>
 
 class QCustomPlot;
+class QLineEdit;
 class QLabel;
 class QListWidget;
 class QPushButton;
@@ -29,11 +30,20 @@ public:
     const AblationOutcome& outcome() const { return m_outcome; }
     QCustomPlot* plot() const { return m_plot; }
     QString tableText() const;
+    // The task form: labels.csv, label column, classes file, group columns, reference images.
+    void setTaskForm(const QString& labels, const QString& column, const QString& classes, const QString& groups, const QString& reference);
+    // Spurious / core descriptions used by "Tick discovered spurious heads" (comma separated).
+    void setDiscoveryTexts(const QString& spurious, const QString& core);
+    QStringList spuriousTexts() const;
+    QStringList coreTexts() const;
+    void requestTask();  // as the "Set task" button
 
 signals:
     void demoRequested();
     void ablationChanged(const QStringList& heads);
     void discoverRequested(int k);
+    void taskRequested(const QString& labels, const QString& column, const QString& classes, const QStringList& groups,
+                       const QString& reference);
 
 private:
     QPushButton* m_demo;
@@ -42,6 +52,13 @@ private:
     QSpinBox* m_topK;
     QPushButton* m_discover;
     QPushButton* m_clear;
+    QLineEdit* m_labels;
+    QLineEdit* m_column;
+    QLineEdit* m_classes;
+    QLineEdit* m_groups;
+    QLineEdit* m_reference;
+    QLineEdit* m_spurious;
+    QLineEdit* m_core;
     QTableWidget* m_table;
     QCustomPlot* m_plot;
     AblationOutcome m_outcome;

@@ -270,11 +270,37 @@ void MainWindow::buildUi() {
         m_engine.submit("ablate", [names](Explorer& x, const JobContext&) { return QVariant::fromValue(x.ablate(names)); });
     });
     connect(m_ablation, &AblationPanel::discoverRequested, this, [this](int k) {
-        std::vector<std::string> spurious{"an object on a grass background", "an object on a water background"};
-        std::vector<std::string> core;
-        for (const char* s : {"circle", "square", "hexagon", "heart", "triangle", "diamond", "star", "cross"}) core.push_back(std::string("a ") + s);
+        std::vector<std::string> spurious, core;
+        for (const QString& t : m_ablation->spuriousTexts()) spurious.push_back(t.toStdString());
+        for (const QString& t : m_ablation->coreTexts()) core.push_back(t.toStdString());
+        if (spurious.empty() || core.empty()) {
+            showError(tr("discovery needs spurious and core descriptions (Ablation panel)"));
+            return;
+        }
         m_engine.submit("discover", [spurious, core, k](Explorer& x, const JobContext&) { return QVariant::fromValue(x.discoverSpurious(spurious, core, k)); });
     });
+    connect(m_ablation, &AblationPanel::taskRequested, this,
+            [this](const QString& labels, const QString& column, const QString& classes, const QStringList& groups, const QString& reference) {
+                if (!m_datasetReady) {
+                    showError(tr("open a dataset first (File > Open image folder as dataset)"));
+                    return;
+                }
+                if (labels.isEmpty() || classes.isEmpty() || reference.isEmpty()) {
+                    showError(tr("an ablation task needs labels.csv, a classes file and a reference image folder"));
+                    return;
+                }
+                AblationTask task;
+                task.labels = labels.toStdString();
+                task.labelColumn = column.isEmpty() ? "label" : column.toStdString();
+                task.classes = classes.toStdString();
+                for (const QString& g : groups) task.groupColumns.push_back(g.toStdString());
+                task.referenceImages = reference.toStdString();
+                m_longJob = m_engine.submit("task", [task](Explorer& x, const JobContext& job) {
+                    x.setAblationTask(task, job);
+                    return QVariant::fromValue(x.ablate({}));
+                });
+                m_statusJob->setText(tr("setting up the ablation task (caching the reference images)"));
+            });
     connect(m_classroom, &Classroom::stepChanged, this, [this](int step) {
         m_canvas->setPatchGrid(step == Classroom::Patches ? m_image.gridH : 0, step == Classroom::Patches ? m_image.gridW : 0);
         if (step == Classroom::Patches) m_canvas->clearMap();
@@ -476,6 +502,9 @@ void MainWindow::loadSpuriousDemo() {
     const QString dir = m_options.dataDir + "/spurious-demo";
     QDir().mkpath(dir);
     const std::string d = dir.toStdString(), classes = writeGroupClasses(dir).toStdString(), device = m_options.device.toStdString();
+    m_ablation->setTaskForm(dir + "/test/labels.csv", "group", dir + "/groups.tsv", "group,background", dir + "/train/images");
+    m_ablation->setDiscoveryTexts("an object on a grass background, an object on a water background",
+                                  "a circle, a square, a hexagon, a heart, a triangle, a diamond, a star, a cross");
     m_longJob = m_engine.submit("demo", [=](Explorer& x, const JobContext& job) {
         ensureShapesWorld(d + "/train", 2000, 9102, "spurious-train", job);
         ensureShapesWorld(d + "/test", 2000, 9103, "spurious-test", job);

@@ -110,6 +110,7 @@ private:
     void onAblate(const QVariant& result);
     void onDiscover(const QVariant& result);
     void onDemo(const QVariant& result);
+    void onTask(const QVariant& result);
 
     void showError(const QString& message);
     void requestHeatmap();

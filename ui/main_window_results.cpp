@@ -47,6 +47,7 @@ void MainWindow::onFinished(quint64 id, const QString& kind, const QVariant& res
         {"ablate", &MainWindow::onAblate},
         {"discover", &MainWindow::onDiscover},
         {"demo", &MainWindow::onDemo},
+        {"task", &MainWindow::onTask},
     };
     if (const Handler h = handlers.value(kind)) (this->*h)(result);
 }
@@ -215,6 +216,15 @@ void MainWindow::onDiscover(const QVariant& result) {
     for (const ComponentValue& c : result.value<std::vector<ComponentValue>>()) names << QString::fromStdString(c.name);
     m_ablation->setTicked(names);
     emit m_ablation->ablationChanged(names);
+}
+
+void MainWindow::onTask(const QVariant& result) {
+    const AblationOutcome o = result.value<AblationOutcome>();
+    m_ablation->setTaskText(tr("Task set on %1: %2 groups; means from the reference images. Tick heads to ablate.")
+                                .arg(m_datasetFolder)
+                                .arg(o.groups.size()));
+    m_ablation->setOutcome(o);
+    emit ablationReady();
 }
 
 void MainWindow::onDemo(const QVariant& result) {
