@@ -18,7 +18,12 @@
 namespace vitscope::ui {
 
 AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
-    auto* layout = new QVBoxLayout(this);
+    // Left: where the task comes from; right: the heads and the accuracies.
+    auto* outer = new QHBoxLayout(this);
+    auto* setup = new QVBoxLayout;
+    auto* layout = new QVBoxLayout;
+    outer->addLayout(setup, 2);
+    outer->addLayout(layout, 3);
     m_demo = new QPushButton(tr("Load the spurious-split demo"));
     m_task = new QLabel(tr("No task: load the demo, or open a dataset with labels.csv"));
     m_task->setWordWrap(true);
@@ -27,7 +32,7 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     m_heads->setFlow(QListView::LeftToRight);
     m_heads->setWrapping(true);
     m_heads->setResizeMode(QListView::Adjust);
-    m_heads->setMaximumHeight(120);
+    m_heads->setMaximumHeight(70);
     auto* row = new QHBoxLayout;
     m_topK = new QSpinBox;
     m_topK->setRange(1, 64);
@@ -83,9 +88,10 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     auto* setTask = new QPushButton(tr("Set task"));
     formLayout->addRow(setTask);
     connect(setTask, &QPushButton::clicked, this, &AblationPanel::requestTask);
-    layout->addWidget(m_demo);
-    layout->addWidget(form);
-    layout->addWidget(m_task);
+    setup->addWidget(m_demo);
+    setup->addWidget(form);
+    setup->addWidget(m_task);
+    setup->addStretch(1);
     layout->addWidget(new QLabel(tr("Heads to mean-ablate")));
     layout->addWidget(m_heads);
     layout->addLayout(row);

@@ -83,7 +83,7 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
     if (m_plot->plotLayout()->rowCount() == 1) {
         m_plot->plotLayout()->addElement(1, 0, m_plot->legend);
         m_plot->plotLayout()->setRowStretchFactor(1, 0.001);
-        m_plot->legend->setWrap(4);
+        m_plot->legend->setWrap(3);
         m_plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // re-lays the items out
         m_plot->legend->setBorderPen(Qt::NoPen);
     }
