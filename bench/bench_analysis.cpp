@@ -118,10 +118,13 @@ double bestMs(int repeats, Fn fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    bool skipVitb = false;
+    bool skipVitb = false, onlyCache = false;
+    int vitbImages = 64;
     std::string work = "/tmp";
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--skip-vitb")) skipVitb = true;
+        if (!std::strcmp(argv[i], "--only-cache")) onlyCache = true;
+        if (!std::strcmp(argv[i], "--vitb-images") && i + 1 < argc) vitbImages = std::atoi(argv[++i]);
         if (!std::strcmp(argv[i], "--work") && i + 1 < argc) work = argv[++i];
     }
     configureRuntime();
@@ -146,7 +149,7 @@ int main(int argc, char** argv) {
         saveOpenClipModel(vitb, modelDir);
         const Model saved = loadModel(modelDir);
         std::vector<std::string> big;
-        for (int i = 0; i < 64; ++i) {
+        for (int i = 0; i < vitbImages; ++i) {
             cv::Mat img(256, 320, CV_8UC3);
             cv::randu(img, 0, 255);
             big.push_back(work + "/bench-vitb/img" + std::to_string(i) + ".png");
@@ -157,6 +160,7 @@ int main(int argc, char** argv) {
     }
     fs::remove_all(gen.outDir);
 
+    if (onlyCache) return 0;
     // 2. Retrieval over 100,000 images.
     {
         const std::string dir = syntheticCache(work + "/bench-cache-100k", 100000, 12, {10, 11}, 12, 512);
