@@ -2,6 +2,7 @@
 // to a PNG (docs/take-screenshots.sh runs it under Xvfb). Not installed.
 #include "ablation_panel.h"
 #include "classroom.h"
+#include "drive.h"
 #include "gallery.h"
 #include "image_canvas.h"
 #include "ledger_view.h"
@@ -20,25 +21,9 @@ using namespace vitscope::ui;
 
 namespace {
 
-// Runs the event loop until `signal` fires (or the timeout passes); false on timeout.
 template <typename Signal>
 bool waitFor(MainWindow& w, Signal signal, int ms = 120000) {
-    QEventLoop loop;
-    bool fired = false;
-    auto c = QObject::connect(&w, signal, &loop, [&] {
-        fired = true;
-        loop.quit();
-    });
-    QTimer::singleShot(ms, &loop, &QEventLoop::quit);
-    loop.exec();
-    QObject::disconnect(c);
-    return fired;
-}
-
-void settle(int ms) {
-    QEventLoop loop;
-    QTimer::singleShot(ms, &loop, &QEventLoop::quit);
-    loop.exec();
+    return waitForSignal(&w, signal, ms);
 }
 
 bool shoot(QWidget& w, const QString& path) {

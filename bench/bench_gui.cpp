@@ -12,6 +12,7 @@
 #include "model/random_weights.h"
 #include "runtime.h"
 
+#include "drive.h"
 #include "head_grid.h"
 #include "head_panel.h"
 #include "image_canvas.h"
@@ -41,17 +42,8 @@ using namespace vitscope::ui;
 namespace {
 
 template <typename Signal>
-bool waitFor(QObject* sender, Signal signal, int ms = 600000) {
-    QEventLoop loop;
-    bool fired = false;
-    auto c = QObject::connect(static_cast<MainWindow*>(sender), signal, &loop, [&] {
-        fired = true;
-        loop.quit();
-    });
-    QTimer::singleShot(ms, &loop, &QEventLoop::quit);
-    loop.exec();
-    QObject::disconnect(c);
-    return fired;
+bool waitFor(MainWindow* w, Signal signal, int ms = 600000) {
+    return waitForSignal(w, signal, ms);
 }
 
 struct Stats {
@@ -62,15 +54,6 @@ Stats stats(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     if (v.empty()) return {};
     return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 9 / 10)], v.back()};
-}
-
-void dropFile(QWidget* target, const QString& path) {
-    QMimeData mime;
-    mime.setUrls({QUrl::fromLocalFile(path)});
-    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
-    QCoreApplication::sendEvent(target, &enter);
-    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
-    QCoreApplication::sendEvent(target, &drop);
 }
 
 // Plain forward of one preprocessed image, median of `runs` (ms).

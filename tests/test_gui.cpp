@@ -3,6 +3,7 @@
 // retrieval run, an ablation toggled, figures exported and checked; bad files give messages.
 #include "ablation_panel.h"
 #include "classroom.h"
+#include "drive.h"
 #include "engine.h"
 #include "error.h"
 #include "gallery.h"
@@ -39,15 +40,6 @@ using namespace vitscope::ui;
 namespace {
 
 constexpr int kTimeout = 60000;
-
-void dropFile(QWidget* target, const QString& path) {
-    QMimeData mime;
-    mime.setUrls({QUrl::fromLocalFile(path)});
-    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
-    QCoreApplication::sendEvent(target, &enter);
-    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
-    QCoreApplication::sendEvent(target, &drop);
-}
 
 uint32_t crc32(const QByteArray& data) {
     uint32_t c = 0xFFFFFFFFu;
