@@ -252,6 +252,17 @@ private slots:
         QVERIFY(ff.open(QIODevice::ReadOnly));
         const QByteArray fs = ff.readAll();
         QVERIFY(fs.contains("a blue object") && fs.contains("a circle") && fs.contains("<image"));
+        // Texts x heads: 2 rows, the input + 2 head columns, captions name the heads.
+        const int before = fig.count();
+        QCOMPARE(m_window->exportPanelFigure({"a red object", "a square"}, {HeadId{3, 1}, HeadId{1, 2}}, out.path() + "/heads.svg", 96), QString());
+        QTRY_VERIFY_WITH_TIMEOUT(fig.count() > before, kTimeout);
+        QCOMPARE(fig.last().at(1).toString(), QString());
+        QFile hf(out.path() + "/heads.svg");
+        QVERIFY(hf.open(QIODevice::ReadOnly));
+        const QByteArray hs = hf.readAll();
+        QVERIFY(hs.contains("head 3.1: a red object") && hs.contains("head 1.2: a square"));
+        QCOMPARE(int(hs.count("<image")), 10);  // 2 rows x (the input + 2 maps of crop and overlay each)
+        QVERIFY(!m_window->exportPanelFigure({"a red object"}, {HeadId{9, 0}}, out.path() + "/bad.svg", 96).isEmpty());
     }
 
     void badFilesGiveMessages() {

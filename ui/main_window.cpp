@@ -354,16 +354,7 @@ void MainWindow::buildMenus() {
         exportMenu->addAction(label, this, [this, v] { dialogExport(v); });
     }
     exportMenu->actions().first()->setShortcut(QKeySequence("Ctrl+E"));
-    exportMenu->addAction(tr("Figure of several texts..."), this, [this] {
-        bool ok = false;
-        const QString texts = QInputDialog::getText(this, tr("Figure of several texts"), tr("Texts, separated by ';'"), QLineEdit::Normal,
-                                                    m_text->currentText(), &ok);
-        if (!ok || texts.trimmed().isEmpty()) return;
-        const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), "figure.pdf", tr("PDF (*.pdf);;SVG (*.svg);;PNG (*.png)"));
-        if (path.isEmpty()) return;
-        const QString err = exportTextFigure(texts.split(';', Qt::SkipEmptyParts), path, QSettings().value("export/dpi", 300).toInt());
-        if (!err.isEmpty()) showError(err);
-    });
+    exportMenu->addAction(tr("Figure builder (texts x heads)..."), QKeySequence("Ctrl+Shift+E"), this, [this] { figureBuilder(); });
     QMenu* data = file->addMenu(tr("Export &numbers"));
     for (const auto& [label, what] : QList<QPair<QString, QString>>{{tr("Heatmap (patch scores)..."), "heatmap"}, {tr("Grid metric..."), "grid"}, {tr("Ledger..."), "ledger"}}) {
         const QString w = what;

@@ -59,6 +59,11 @@ public:
     QString exportView(const QString& view, const QString& path, int dpi = 150);
     QString exportData(const QString& what, const QString& path);  // what: heatmap, grid, ledger
     QString exportTextFigure(const QStringList& texts, const QString& path, int dpi = 150);
+    // A grid figure: one row per text; columns: the input, then one map per head in `heads` (or
+    // one map as the canvas draws it when empty), captioned. Written when the maps arrive
+    // (figureReady); returns an error for what can be checked at once.
+    QString exportPanelFigure(const QStringList& texts, const QList<HeadId>& heads, const QString& path, int dpi = 150);
+    void figureBuilder();  // the dialog in front of exportPanelFigure
     void setClassroomMode(bool on);
 
     Engine& engine() { return m_engine; }

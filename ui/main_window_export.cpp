@@ -15,6 +15,10 @@
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QFormLayout>
+#include <QSpinBox>
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QTimer>
@@ -112,36 +116,53 @@ QString MainWindow::exportData(const QString& what, const QString& path) {
     return tr("unknown data '%1'").arg(what);
 }
 
-QString MainWindow::exportTextFigure(const QStringList& texts, const QString& path, int dpi) {
+QString MainWindow::exportTextFigure(const QStringList& texts, const QString& path, int dpi) { return exportPanelFigure(texts, {}, path, dpi); }
+
+QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<HeadId>& heads, const QString& path, int dpi) {
     if (!m_canvas->hasImage()) return tr("%1: open an image first").arg(path);
+    if (texts.isEmpty()) return tr("%1: the figure needs at least one text").arg(path);
+    for (const HeadId& h : heads)
+        if (h.layer < 0 || h.layer >= m_model.layers || h.head < 0 || h.head >= m_model.heads)
+            return tr("%1: head %2 is not a head of this model").arg(path, h.name());
+    // One row per text; its columns: the input, then one map (restricted as the canvas is) or one
+    // map per listed head.
     HeatmapRequest base;
-    base.method = m_method->currentText().toStdString();
-    if (m_onlySelected->isChecked()) base.heads = selectedHeads();
+    base.method = heads.isEmpty() ? m_method->currentText().toStdString() : "decomposition";
+    if (heads.isEmpty() && m_onlySelected->isChecked()) base.heads = selectedHeads();
     std::vector<std::string> list;
     for (const QString& t : texts) list.push_back(t.trimmed().toStdString());
-    const QJsonObject rec = record("figure");
-    m_engine.submit("figure", [base, list](Explorer& x, const JobContext&) {
+    std::vector<std::pair<int, int>> columns;
+    for (const HeadId& h : heads) columns.emplace_back(h.layer, h.head);
+    m_engine.submit("figure", [base, list, columns](Explorer& x, const JobContext&) {
         std::vector<HeatmapResult> out;
         for (const std::string& t : list) {
             HeatmapRequest q = base;
             q.text = t;
-            out.push_back(x.heatmap(q));
+            if (columns.empty()) out.push_back(x.heatmap(q));
+            for (const auto& h : columns) {
+                q.heads = {h};
+                out.push_back(x.heatmap(q));
+            }
         }
         return QVariant::fromValue(out);
     });
-    // The figure is composed when the maps arrive (one panel per text, captions below).
+    // The figure is composed when the maps arrive.
     auto conn = std::make_shared<QMetaObject::Connection>();
-    const QImage crop = [this] {
-        QImage img(m_image.crop.rgb.data(), m_image.crop.width, m_image.crop.height, 3 * m_image.crop.width, QImage::Format_RGB888);
-        return img.copy();
-    }();
+    QImage crop(m_image.crop.rgb.data(), m_image.crop.width, m_image.crop.height, 3 * m_image.crop.width, QImage::Format_RGB888);
+    crop = crop.copy();
     const double opacity = m_opacity->value() / 100.0;
     const ColormapKind cmap = colormapFromName(m_colormap->currentText());
+    QJsonObject rec = record("figure");
+    rec["texts"] = QJsonArray::fromStringList(texts);
+    QStringList headNames;
+    for (const HeadId& h : heads) headNames << h.name();
+    rec["figure_heads"] = QJsonArray::fromStringList(headNames);
     *conn = connect(&m_engine, &Engine::finished, this, [=](quint64, const QString& kind, const QVariant& result) {
         if (kind != "figure") return;
         disconnect(*conn);
         const auto maps = result.value<std::vector<HeatmapResult>>();
-        const int n = static_cast<int>(maps.size()) + 1, panel = 250;
+        const int rows = static_cast<int>(texts.size()), cols = 1 + std::max(1, static_cast<int>(heads.size()));
+        const int panelW = 250, panelH = 190;
         auto paint = [=](QPainter& p, const QRect& r) {
             p.fillRect(r, Qt::white);
             QFont f = p.font();
@@ -151,23 +172,65 @@ QString MainWindow::exportTextFigure(const QStringList& texts, const QString& pa
             c.setImage(crop, QString());
             c.setOpacity(opacity);
             c.setColormap(cmap);
-            for (int i = 0; i < n; ++i) {
-                if (i > 0) {
-                    const HeatmapResult& m = maps[static_cast<std::size_t>(i - 1)];
-                    c.setMap({QString("%1: %2").arg(QString::fromStdString(m.method), QString::fromStdString(m.text)), m.pixels.values, m.pixels.rows, m.pixels.cols});
-                } else {
-                    c.setMap({tr("input"), {}, 0, 0});
+            for (int row = 0; row < rows; ++row) {
+                for (int col = 0; col < cols; ++col) {
+                    if (col == 0) {
+                        c.setMap({row == 0 ? tr("input") : QString(" "), {}, 0, 0});
+                    } else {
+                        const HeatmapResult& m = maps[static_cast<std::size_t>(row * (cols - 1) + col - 1)];
+                        const QString text = QString::fromStdString(m.text);
+                        const QString caption = heads.isEmpty() ? QString("%1: %2").arg(QString::fromStdString(m.method), text)
+                                                                : QString("head %1: %2").arg(heads[col - 1].name(), text);
+                        c.setMap({caption, m.pixels.values, m.pixels.rows, m.pixels.cols});
+                    }
+                    c.paintTo(p, QRect(r.left() + col * panelW, r.top() + row * panelH, panelW, panelH));
                 }
-                c.paintTo(p, QRect(r.left() + i * panel, r.top(), panel, r.height()));
             }
         };
-        QJsonObject rr = rec;
-        rr["texts"] = QJsonArray::fromStringList(texts);
-        const QString err = exportFigure(paint, QSize(n * panel, 190), path, dpi, rr, "vitscope figure");
+        const QString err = exportFigure(paint, QSize(cols * panelW, rows * panelH), path, dpi, rec, "vitscope figure");
         if (!err.isEmpty()) showError(err);
         emit figureReady(path, err);
     });
     return {};
+}
+
+void MainWindow::figureBuilder() {
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("Figure builder"));
+    auto* form = new QFormLayout(&dialog);
+    auto* texts = new QPlainTextEdit(m_text->currentText());
+    texts->setPlaceholderText(tr("one text per line: one row each"));
+    QStringList selected;
+    for (const HeadId& h : m_grid->selection()) selected << h.name();
+    auto* heads = new QLineEdit(selected.join(", "));
+    heads->setPlaceholderText(tr("heads as columns, e.g. 3.1, 2.0 (empty: one map as on the canvas)"));
+    auto* dpi = new QSpinBox;
+    dpi->setRange(24, 1200);
+    dpi->setValue(QSettings().value("export/dpi", 300).toInt());
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+    form->addRow(tr("Texts"), texts);
+    form->addRow(tr("Heads"), heads);
+    form->addRow(tr("PNG dpi"), dpi);
+    form->addRow(buttons);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    if (dialog.exec() != QDialog::Accepted) return;
+    QList<HeadId> columns;
+    for (const QString& item : heads->text().split(',', Qt::SkipEmptyParts)) {
+        const QStringList lh = item.trimmed().split('.');
+        bool ok1 = false, ok2 = false;
+        const HeadId h{lh.value(0).toInt(&ok1), lh.value(1).toInt(&ok2)};
+        if (lh.size() != 2 || !ok1 || !ok2) {
+            showError(tr("'%1' is not a head name (L.H)").arg(item.trimmed()));
+            return;
+        }
+        columns << h;
+    }
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), "figure.pdf", tr("PDF (*.pdf);;SVG (*.svg);;PNG (*.png)"));
+    if (path.isEmpty()) return;
+    QSettings().setValue("export/dpi", dpi->value());
+    const QString err = exportPanelFigure(texts->toPlainText().split('\n', Qt::SkipEmptyParts), columns, path, dpi->value());
+    if (!err.isEmpty()) showError(err);
 }
 
 QString MainWindow::dialogExport(const QString& view) {
