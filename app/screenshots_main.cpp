@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     ok = ok && shoot(w, out + "/gallery.png");
     w.exportTextFigure({"a red object", "a blue object", "a circle", "a gray background"}, out + "/figure.png", 150);
     ok = ok && waitFor(w, &MainWindow::figureReady);
-    w.exportPanelFigure({"a blue object", "a triangle"}, {HeadId{3, 1}, HeadId{2, 1}, HeadId{1, 1}}, out + "/figure-heads.png", 150);
+    w.exportPanelFigure({"a blue object", "a triangle"}, {HeadId{3, 1}, HeadId{2, 1}, HeadId{1, 1}}, out + "/figure-heads.png", 150, true);
     ok = ok && waitFor(w, &MainWindow::figureReady);
     w.setClassroomMode(true);
     w.classroom()->setStep(3);

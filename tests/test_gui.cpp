@@ -23,6 +23,8 @@
 #include <QJsonObject>
 #include <QLineEdit>
 #include <QMimeData>
+#include <QRegularExpression>
+#include <QSet>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTemporaryDir>
@@ -263,6 +265,25 @@ private slots:
         QVERIFY(hs.contains("head 3.1: a red object") && hs.contains("head 1.2: a square"));
         QCOMPARE(int(hs.count("<image")), 10);  // 2 rows x (the input + 2 maps of crop and overlay each)
         QVERIFY(!m_window->exportPanelFigure({"a red object"}, {HeadId{9, 0}}, out.path() + "/bad.svg", 96).isEmpty());
+        // One colour scale: every colorbar shows the same range, recorded beside the figure.
+        QCOMPARE(m_window->exportPanelFigure({"a red object", "a square"}, {HeadId{3, 1}, HeadId{1, 2}}, out.path() + "/shared.svg", 96, true), QString());
+        QTRY_VERIFY_WITH_TIMEOUT(fig.count() > before + 1, kTimeout);
+        QFile rf(out.path() + "/shared.svg.json");
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        QVERIFY(QJsonDocument::fromJson(rf.readAll()).object()["shared_colour_scale"].toBool());
+        // The colorbars' range labels: two values shared by all four maps, against eight
+        // different ones when each map has its own scale.
+        auto rangeLabels = [](const QString& file) {
+            QFile f(file);
+            if (!f.open(QIODevice::ReadOnly)) return QSet<QString>();
+            QSet<QString> values;
+            const QRegularExpression number(">\\s*(-?[0-9][0-9.]*(e[-+]?[0-9]+)?)\\s*</text>");
+            auto it = number.globalMatch(QString::fromUtf8(f.readAll()));
+            while (it.hasNext()) values.insert(it.next().captured(1));
+            return values;
+        };
+        QCOMPARE(rangeLabels(out.path() + "/shared.svg").size(), 2);
+        QVERIFY(rangeLabels(out.path() + "/heads.svg").size() > 2);
     }
 
     void badFilesGiveMessages() {

@@ -69,6 +69,7 @@ void ImageCanvas::setMessage(const QString& text) {
 }
 
 void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const {
+    withBar = withBar && !m.values.empty();  // no room is kept for the colorbar of a plain image
     const int barW = withBar ? std::max(12, box.width() / 28) : 0;
     const int labelW = withBar ? p.fontMetrics().horizontalAdvance("-0.000e+00") : 0;
     const int captionH = m.caption.isEmpty() ? 0 : p.fontMetrics().height() + 4;
@@ -79,7 +80,7 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
                    p.fontMetrics().elidedText(m.caption, Qt::ElideRight, box.width()));
     if (!m_crop.isNull()) p.drawImage(img, m_crop);
     if (!m.values.empty()) {
-        const QImage overlay = colorize(m.values, m.rows, m.cols, m_colormap, 0, 0, static_cast<int>(std::lround(255 * m_opacity)));
+        const QImage overlay = colorize(m.values, m.rows, m.cols, m_colormap, m.lo, m.hi, static_cast<int>(std::lround(255 * m_opacity)));
         p.save();
         p.setRenderHint(QPainter::SmoothPixmapTransform, true);
         p.drawImage(img, overlay);
@@ -93,8 +94,9 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     p.setPen(palette().mid().color());
     p.drawRect(img.adjusted(0, 0, -1, -1));
     if (!withBar || m.values.empty()) return;
-    const float lo = *std::min_element(m.values.begin(), m.values.end());
-    const float hi = *std::max_element(m.values.begin(), m.values.end());
+    const bool fixed = m.lo < m.hi;
+    const float lo = fixed ? m.lo : *std::min_element(m.values.begin(), m.values.end());
+    const float hi = fixed ? m.hi : *std::max_element(m.values.begin(), m.values.end());
     const QRect bar(img.right() + 8, img.top(), barW, img.height());
     for (int y = 0; y < bar.height(); ++y) {
         p.setPen(colormapColor(m_colormap, 1.0 - y / double(std::max(1, bar.height() - 1))));

@@ -16,6 +16,7 @@ struct MapLayer {
     QString caption;
     std::vector<float> values;  // rows x cols
     int rows = 0, cols = 0;
+    float lo = 0, hi = 0;       // colour scale; lo == hi: the map's own min / max
 };
 
 class ImageCanvas : public QWidget {

@@ -62,7 +62,9 @@ public:
     // A grid figure: one row per text; columns: the input, then one map per head in `heads` (or
     // one map as the canvas draws it when empty), captioned. Written when the maps arrive
     // (figureReady); returns an error for what can be checked at once.
-    QString exportPanelFigure(const QStringList& texts, const QList<HeadId>& heads, const QString& path, int dpi = 150);
+    // `sharedScale`: one colour scale (and colorbar range) over every map of the figure.
+    QString exportPanelFigure(const QStringList& texts, const QList<HeadId>& heads, const QString& path, int dpi = 150,
+                              bool sharedScale = false);
     void figureBuilder();  // the dialog in front of exportPanelFigure
     void setClassroomMode(bool on);
 

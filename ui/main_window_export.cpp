@@ -118,7 +118,7 @@ QString MainWindow::exportData(const QString& what, const QString& path) {
 
 QString MainWindow::exportTextFigure(const QStringList& texts, const QString& path, int dpi) { return exportPanelFigure(texts, {}, path, dpi); }
 
-QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<HeadId>& heads, const QString& path, int dpi) {
+QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<HeadId>& heads, const QString& path, int dpi, bool sharedScale) {
     if (!m_canvas->hasImage()) return tr("%1: open an image first").arg(path);
     if (texts.isEmpty()) return tr("%1: the figure needs at least one text").arg(path);
     for (const HeadId& h : heads)
@@ -162,7 +162,17 @@ QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<Head
         disconnect(*conn);
         const auto maps = result.value<std::vector<HeatmapResult>>();
         const int rows = static_cast<int>(texts.size()), cols = 1 + std::max(1, static_cast<int>(heads.size()));
-        const int panelW = 250, panelH = 190;
+        const int panelW = 250, panelH = 190, inputW = 180;
+        // One colour scale over every map when asked (maps then compare by colour).
+        float lo = 0, hi = 0;
+        if (sharedScale && !maps.empty()) {
+            lo = maps.front().pixels.minValue();
+            hi = maps.front().pixels.maxValue();
+            for (const HeatmapResult& m : maps) {
+                lo = std::min(lo, m.pixels.minValue());
+                hi = std::max(hi, m.pixels.maxValue());
+            }
+        }
         auto paint = [=](QPainter& p, const QRect& r) {
             p.fillRect(r, Qt::white);
             QFont f = p.font();
@@ -181,13 +191,16 @@ QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<Head
                         const QString text = QString::fromStdString(m.text);
                         const QString caption = heads.isEmpty() ? QString("%1: %2").arg(QString::fromStdString(m.method), text)
                                                                 : QString("head %1: %2").arg(heads[col - 1].name(), text);
-                        c.setMap({caption, m.pixels.values, m.pixels.rows, m.pixels.cols});
+                        c.setMap({caption, m.pixels.values, m.pixels.rows, m.pixels.cols, lo, hi});
                     }
-                    c.paintTo(p, QRect(r.left() + col * panelW, r.top() + row * panelH, panelW, panelH));
+                    const int x = col == 0 ? 0 : inputW + (col - 1) * panelW;
+                    c.paintTo(p, QRect(r.left() + x, r.top() + row * panelH, col == 0 ? inputW : panelW, panelH));
                 }
             }
         };
-        const QString err = exportFigure(paint, QSize(cols * panelW, rows * panelH), path, dpi, rec, "vitscope figure");
+        QJsonObject rr = rec;
+        rr["shared_colour_scale"] = sharedScale;
+        const QString err = exportFigure(paint, QSize(inputW + (cols - 1) * panelW, rows * panelH), path, dpi, rr, "vitscope figure");
         if (!err.isEmpty()) showError(err);
         emit figureReady(path, err);
     });
@@ -207,10 +220,13 @@ void MainWindow::figureBuilder() {
     auto* dpi = new QSpinBox;
     dpi->setRange(24, 1200);
     dpi->setValue(QSettings().value("export/dpi", 300).toInt());
+    auto* shared = new QCheckBox(tr("One colour scale for every map"));
+    shared->setChecked(true);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
     form->addRow(tr("Texts"), texts);
     form->addRow(tr("Heads"), heads);
     form->addRow(tr("PNG dpi"), dpi);
+    form->addRow(shared);
     form->addRow(buttons);
     connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
@@ -229,7 +245,7 @@ void MainWindow::figureBuilder() {
     const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), "figure.pdf", tr("PDF (*.pdf);;SVG (*.svg);;PNG (*.png)"));
     if (path.isEmpty()) return;
     QSettings().setValue("export/dpi", dpi->value());
-    const QString err = exportPanelFigure(texts->toPlainText().split('\n', Qt::SkipEmptyParts), columns, path, dpi->value());
+    const QString err = exportPanelFigure(texts->toPlainText().split('\n', Qt::SkipEmptyParts), columns, path, dpi->value(), shared->isChecked());
     if (!err.isEmpty()) showError(err);
 }
 
