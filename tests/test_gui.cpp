@@ -67,10 +67,13 @@ QByteArray pngHeader(uint32_t width, uint32_t height) {
     return png;
 }
 
+// Types into the window's text box as a user does, then presses Enter.
 void typeText(MainWindow& w, const QString& text) {
-    auto* combo = w.findChild<QComboBox*>();
-    Q_UNUSED(combo);
-    w.setText(text);
+    auto* box = w.findChild<QComboBox*>("textBox");
+    QVERIFY(box && box->lineEdit());
+    box->lineEdit()->clear();
+    QTest::keyClicks(box->lineEdit(), text);
+    QTest::keyClick(box->lineEdit(), Qt::Key_Return);
 }
 
 }  // namespace

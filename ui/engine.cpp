@@ -36,11 +36,7 @@ quint64 Engine::submit(const QString& kind, Task task) {
     job.task = std::move(task);
     job.cancel = std::make_shared<std::atomic<bool>>(false);
     m_latest[kind] = job.id;
-    ++m_running;
-    for (quint64 droppedId : m_worker->enqueue(job)) {
-        --m_running;
-        emit dropped(droppedId, kind);
-    }
+    for (quint64 droppedId : m_worker->enqueue(job)) emit dropped(droppedId, kind);
     QMetaObject::invokeMethod(m_worker, &Worker::runNext, Qt::QueuedConnection);
     return job.id;
 }
@@ -49,7 +45,6 @@ void Engine::cancel(quint64 id) { m_worker->cancel(id); }
 void Engine::cancelAll() { m_worker->cancelAll(); }
 
 void Engine::onDone(quint64 id, const QString& kind, int status, const QVariant& result, const QString& message) {
-    --m_running;
     if (!isLatest(id, kind)) {
         emit dropped(id, kind);
         return;

@@ -36,7 +36,6 @@ public:
     void cancel(quint64 id);
     void cancelAll();
     bool isLatest(quint64 id, const QString& kind) const { return m_latest.value(kind) == id; }
-    int running() const { return m_running; }
 
 signals:
     void started(quint64 id, const QString& kind);
@@ -53,7 +52,6 @@ private:
     Worker* m_worker = nullptr;
     QHash<QString, quint64> m_latest;
     quint64 m_nextId = 1;
-    int m_running = 0;
 };
 
 // Lives on the engine's thread; owns the Explorer.

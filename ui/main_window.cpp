@@ -19,6 +19,7 @@
 #include <QCheckBox>
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QCompleter>
 #include <QDir>
 #include <QDockWidget>
 #include <QFileDialog>
@@ -128,6 +129,13 @@ void MainWindow::buildUi() {
     m_text->setInsertPolicy(QComboBox::NoInsert);
     m_text->setMinimumWidth(220);
     m_text->lineEdit()->setPlaceholderText(tr("type a text, e.g. a red circle"));
+    m_text->setObjectName("textBox");
+    // Suggestions from the pool as a popup: typing never has its text completed in place.
+    auto* completer = new QCompleter(m_text->model(), m_text);
+    completer->setCompletionMode(QCompleter::PopupCompletion);
+    completer->setFilterMode(Qt::MatchContains);
+    completer->setCaseSensitivity(Qt::CaseInsensitive);
+    m_text->setCompleter(completer);
     m_method = new QComboBox;
     m_method->addItems({"decomposition", "surgery", "raw", "attention", "rollout"});
     m_onlySelected = new QCheckBox(tr("Selected heads only"));
