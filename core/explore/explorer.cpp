@@ -148,11 +148,11 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
         if (fs::exists(beside, ec) && !loadModel(spec).isClip()) o.aligner = beside.string();
     }
     auto session = std::make_unique<HeatmapSession>(openHeatmapSession(o));
-    // Aligners record their CLIP model as given at the time; resolve a relative one against the data roots.
     const Model& mdl = *session->model;
     ModelSummary s;
     s.spec = spec;
-    s.name = fs::path(spec).filename().string();
+    const fs::path named = fs::path(spec).lexically_normal();
+    s.name = (named.has_filename() ? named.filename() : named.parent_path().filename()).string();
     s.family = mdl.info.family;
     s.weightsPath = mdl.info.weightsPath;
     s.fingerprint = modelFingerprint(mdl);
