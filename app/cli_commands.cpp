@@ -93,6 +93,12 @@ void runInfo(const ModelOptions& o) {
     j["layout"] = model.info.layout;
     j["format"] = model.info.format;
     j["weights"] = model.info.weightsPath;
+    if (model.info.shards > 1) j["shards"] = model.info.shards;
+    j["stored_dtypes"] = model.info.storedDTypes;
+    j["checkpoint_key"] = model.info.wrapperKey;
+    j["checkpoint_keys_found"] = model.info.wrapperCandidates;
+    j["stripped_prefix"] = model.info.strippedPrefix;
+    j["ignored_tensors"] = model.info.ignoredTensors;
     j["layers"] = v.layers();
     j["heads"] = v.heads();
     j["width"] = v.width;

@@ -25,9 +25,12 @@ void addModelOptions(CLI::App* sub, ModelOptions& o, bool required) {
     if (required) opt->required();
     sub->add_option("--tokenizer", o.tokenizer, "BPE merges .gz, or a directory with vocab.json + merges.txt");
     sub->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
+    sub->add_option("--checkpoint-key", o.checkpointKey,
+                    "Training checkpoint: the key holding the weights (e.g. student; default: state_dict, model, "
+                    "teacher, model_state_dict, module, state_dict_ema, model_ema, student, the first present)");
 }
 
-Model openModel(const ModelOptions& o) { return openModelOn(o.model, o.device, o.tokenizer); }
+Model openModel(const ModelOptions& o) { return openModelOn(o.model, o.device, o.tokenizer, o.checkpointKey); }
 
 void ensureDir(const std::string& dir) {
     std::error_code ec;

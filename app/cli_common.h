@@ -14,6 +14,7 @@ struct ModelOptions {
     std::string model;
     std::string tokenizer;
     std::string device = "auto";
+    std::string checkpointKey;
 };
 
 void addModelOptions(CLI::App* sub, ModelOptions& o, bool required = true);

@@ -28,8 +28,11 @@ std::string resolveRecordedModel(const std::string& spec, const std::string& ali
 
 }  // namespace
 
-Model openModelOn(const std::string& spec, const std::string& device, const std::string& tokenizer) {
-    Model model = loadModel(spec);
+Model openModelOn(const std::string& spec, const std::string& device, const std::string& tokenizer,
+                  const std::string& checkpointKey) {
+    CheckpointOptions options;
+    options.checkpointKey = checkpointKey;
+    Model model = loadModel(spec, options);
     if (!tokenizer.empty()) model.tokenizerPath = tokenizer;
     moveModel(model, pickDevice(device));
     return model;

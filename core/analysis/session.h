@@ -19,7 +19,8 @@ namespace vitscope {
 
 // Loads a model and moves it to `device` ("cpu", "cuda" or "auto"); `tokenizer` overrides the
 // tokenizer found beside it.
-Model openModelOn(const std::string& spec, const std::string& device, const std::string& tokenizer = {});
+Model openModelOn(const std::string& spec, const std::string& device, const std::string& tokenizer = {},
+                  const std::string& checkpointKey = {});
 
 struct CacheSession {
     std::unique_ptr<DatasetCache> cache;

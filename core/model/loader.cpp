@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <algorithm>
@@ -538,18 +539,32 @@ std::string hubSnapshot(const fs::path& repoDir) {
     return best.string();
 }
 
+// A shard of a sharded checkpoint: NAME-00001-of-00004.safetensors / .bin.
+bool isShardName(const std::string& name) {
+    const auto of = name.find("-of-");
+    return of != std::string::npos && of >= 5 && std::isdigit(static_cast<unsigned char>(name[of - 1])) &&
+           of + 4 < name.size() && std::isdigit(static_cast<unsigned char>(name[of + 4]));
+}
+
 std::string findWeightsIn(const fs::path& dir) {
-    std::string w = firstExisting(dir, {"open_clip_model.safetensors", "model.safetensors", "open_clip_pytorch_model.bin",
-                                        "pytorch_model.bin", "model.pth", "model.pt"});
+    std::string w = firstExisting(dir, {"open_clip_model.safetensors", "model.safetensors", "model.safetensors.index.json",
+                                        "open_clip_pytorch_model.bin", "pytorch_model.bin", "pytorch_model.bin.index.json",
+                                        "model.pth", "model.pt"});
     if (!w.empty()) return w;
     std::error_code ec;
-    std::vector<std::string> found;
+    std::vector<std::string> found, shards;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
         const std::string ext = entry.path().extension().string();
-        if (entry.is_regular_file() && (ext == ".safetensors" || ext == ".pt" || ext == ".pth" || ext == ".bin"))
-            found.push_back(entry.path().string());
+        if (!entry.is_regular_file()) continue;
+        if (name.size() > 11 && name.compare(name.size() - 11, 11, ".index.json") == 0) found.push_back(entry.path().string());
+        else if (ext == ".safetensors" || ext == ".pt" || ext == ".pth" || ext == ".bin")
+            (isShardName(name) ? shards : found).push_back(entry.path().string());
     }
     std::sort(found.begin(), found.end());
+    if (found.empty() && !shards.empty())
+        throw IoError(dir.string(), "holds checkpoint shards (" + fs::path(shards.front()).filename().string() +
+                                        ", ...) but no index file (model.safetensors.index.json) naming them");
     return found.empty() ? std::string() : found.front();
 }
 
@@ -644,17 +659,24 @@ Model buildModel(const StateDict& tensors, const nlohmann::json& config, const s
     return model;
 }
 
-Model loadModel(const std::string& spec) {
+Model loadModel(const std::string& spec, const CheckpointOptions& options) {
     const ModelFiles files = resolveModelFiles(spec);
-    Checkpoint ckpt = loadCheckpoint(files.weights);
+    Checkpoint ckpt = loadCheckpoint(files.weights, options);
     const nlohmann::json config = readJson(files.config);
     const nlohmann::json prep = readJson(files.preprocessorConfig);
     Model model = buildModel(ckpt.tensors, config, files.weights, prep);
     if (model.info.layout == "openai" && ckpt.format != CheckpointFormat::TorchScript) model.info.layout = "open_clip";
     model.info.format = checkpointFormatName(ckpt.format);
+    model.info.shards = ckpt.shards;
+    model.info.wrapperKey = ckpt.wrapperKey;
+    model.info.wrapperCandidates = ckpt.wrapperCandidates;
+    model.info.strippedPrefix = ckpt.strippedPrefix;
+    model.info.ignoredTensors = ckpt.ignored;
+    model.info.storedDTypes = ckpt.storedDTypes;
     model.tokenizerPath = files.tokenizer;
-    spdlog::info("loaded {} ({} layout, {}): {} layers, {} heads, width {}", files.weights, model.info.layout,
-                 model.info.format, model.vision.layers(), model.vision.heads(), model.vision.width);
+    spdlog::info("loaded {} ({} layout, {}{}{}): {} layers, {} heads, width {}", files.weights, model.info.layout,
+                 model.info.format, ckpt.wrapperKey.empty() ? "" : ", key ", ckpt.wrapperKey, model.vision.layers(),
+                 model.vision.heads(), model.vision.width);
     return model;
 }
 

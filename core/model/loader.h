@@ -2,6 +2,7 @@
 // Finds a model's files (a file, a directory, the Hugging Face hub cache, ~/.cache/clip) and
 // maps any supported checkpoint layout onto Model, inferring the architecture from tensor
 // shapes plus the config files that sit beside the weights.
+#include "io/checkpoint.h"
 #include "io/tensor_io.h"
 #include "model/model.h"
 
@@ -12,7 +13,7 @@
 namespace vitscope {
 
 struct ModelFiles {
-    std::string weights;
+    std::string weights;             // one file, or a shard index (*.index.json)
     std::string config;              // open_clip_config.json / config.json / timm_config.json; may be empty
     std::string preprocessorConfig;  // Hugging Face preprocessor_config.json; may be empty
     std::string tokenizer;           // merges .gz, or a directory with vocab.json + merges.txt; may be empty
@@ -25,7 +26,8 @@ ModelFiles resolveModelFiles(const std::string& spec);
 std::vector<std::string> discoverModels();
 
 // Loads and validates a model; throws ModelError / FormatError / IoError naming the file.
-Model loadModel(const std::string& spec);
+// `options.checkpointKey` picks the wrapper key of a training checkpoint ("student"...).
+Model loadModel(const std::string& spec, const CheckpointOptions& options = {});
 
 // Builds a model from tensors already in memory; `config` may be null. `where` names the
 // source in error messages.

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,6 +87,13 @@ struct ModelInfo {
     std::string layout;  // "openai", "open_clip", "hf", "timm", "torchvision", "dinov2"
     std::string weightsPath;
     std::string format;  // checkpoint format name
+    // What the checkpoint reader found (vitscope-cli info prints it).
+    int shards = 1;
+    std::string wrapperKey;                      // training-checkpoint key read ("model", "teacher"...)
+    std::vector<std::string> wrapperCandidates;  // every key that held a state dict
+    std::string strippedPrefix;                  // "module.backbone." ...
+    std::vector<std::string> ignoredTensors;     // tensors of the file that were not read
+    std::map<std::string, int> storedDTypes;     // dtype as stored -> tensor count
 };
 
 struct DecompositionMaps;  // model/forward.h
