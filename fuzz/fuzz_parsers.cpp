@@ -1,4 +1,5 @@
-// Mutation fuzzing of the torch-free parsers: safetensors, .npy and the CLIP tokenizer.
+// Mutation fuzzing of the torch-free parsers: safetensors, .npy, torch.save files (zip and
+// legacy, through the restricted pickle reader), bare pickles and the CLIP tokenizer.
 // Every input must either parse or raise vitscope::Error; anything else (a crash, a sanitizer
 // report, another exception type) fails the run. Usage:
 //   fuzz_parsers --iterations N --seed S --oracle DIR
@@ -7,7 +8,10 @@
 #include "io/file_util.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "io/torch_file.h"
+#include "io/zip_archive.h"
 #include "mutator.h"
+#include "torch_save_writer.h"
 #include "text/tokenizer.h"
 
 #include <chrono>
@@ -57,6 +61,27 @@ std::vector<uint8_t> smallNpy(DType dtype, std::vector<int64_t> shape) {
     return readFileBytes(path);
 }
 
+// Small torch.save files of both formats: shared storage, a view, fp16, a training wrapper.
+std::vector<std::vector<uint8_t>> torchSeeds() {
+    const std::string floats = test::floatBytes({1, 2, 3, 4, 5, 6});
+    const std::string halves("\x00\x3c\x00\xc0", 4);
+    const std::vector<std::pair<std::string, test::FakeTensor>> tensors{
+        {"a", {"0", "FloatStorage", 6, 0, {2, 3}, {3, 1}}},
+        {"b", {"0", "FloatStorage", 6, 1, {2}, {2}}},
+        {"h", {"1", "HalfStorage", 2, 0, {2}, {1}}}};
+    std::vector<std::vector<uint8_t>> seeds;
+    seeds.push_back(test::torchZip(test::stateDictPickle(tensors), {{"0", floats}, {"1", halves}}));
+    seeds.push_back(test::torchLegacy(test::stateDictPickle(tensors, true), {{"0", floats}, {"1", halves}}, {4, 2}));
+    test::PickleWriter w;
+    w.op('}').mark().str("model");
+    const std::string sd = test::stateDictPickle({{"module.backbone.x", {"0", "FloatStorage", 6, 0, {6}, {1}}}});
+    w.raw(sd.substr(2, sd.size() - 3));  // without PROTO and STOP
+    w.str("args").global("argparse", "Namespace").op(')').op('\x81').op('}').str("lr").raw("G?\xe0\x00\x00\x00\x00\x00\x00").op('s').op('b');
+    w.str("epoch").integer(300).op('u');
+    seeds.push_back(test::torchZip(w.finish(), {{"0", floats}}));
+    return seeds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,8 +100,17 @@ int main(int argc, char** argv) {
     for (const char* t : {"a photo of a cat", "Hello,   World!!  it's 3:45pm", "caf&eacute; &#x41;&amp;&lt;b&gt;",
                           "<|startoftext|>x<|endoftext|>", "größe 東京 🙂 ١٢٣"})
         textSeeds.emplace_back(t, t + std::strlen(t));
+    std::vector<std::vector<uint8_t>> torchFiles = torchSeeds(), pickles;
     std::string tokenizerPath;
     if (!oracle.empty()) {
+        // The object pickle of a real torch.save state dict and the head of a legacy file.
+        const std::vector<uint8_t> real = readFileBytes(oracle + "/layouts/tv_ordered.pth");
+        const ZipArchive zip = parseZip(real.data(), real.size(), "seed");
+        const ZipEntry* pkl = zip.find("tv_ordered/data.pkl");
+        if (pkl) pickles.emplace_back(zip.bytes(*pkl), zip.bytes(*pkl) + pkl->size);
+        std::vector<uint8_t> legacy = readFileBytes(oracle + "/layouts/tv_legacy.pth");
+        legacy.resize(std::min<std::size_t>(legacy.size(), 16384));
+        torchFiles.push_back(legacy);
         for (const char* f : {"/clip-tiny/decomp_embed.npy", "/clip-tiny/tokens.npy", "/vit-tiny/logits.npy"})
             npySeeds.push_back(readFileBytes(oracle + f));
         // The first 64 KiB of a real checkpoint: a realistic header with truncated data.
@@ -85,7 +119,14 @@ int main(int argc, char** argv) {
         stSeeds.push_back(st);
         tokenizerPath = oracle + "/clip-tiny/hf";
     }
-    Stats st, npy, tok;
+    for (const auto& f : torchSeeds()) {
+        // The object pickle of each seed on its own.
+        if (looksLikeZip(f.data(), f.size())) {
+            const ZipArchive zip = parseZip(f.data(), f.size(), "seed");
+            pickles.emplace_back(zip.bytes(zip.entries[0]), zip.bytes(zip.entries[0]) + zip.entries[0].size);
+        }
+    }
+    Stats st, npy, tok, torchFile, pickle;
     fuzz::Mutator mutator(seed);
     const auto start = std::chrono::steady_clock::now();
     for (long i = 0; i < iterations; ++i) {
@@ -94,6 +135,21 @@ int main(int argc, char** argv) {
         if (!runOne(in, [](const std::vector<uint8_t>& b) { parseSafetensors(b.data(), b.size(), "fuzz"); }, st)) return 1;
         const std::vector<uint8_t> n = mutator.mutate(npySeeds[static_cast<std::size_t>(i) % npySeeds.size()]);
         if (!runOne(n, [](const std::vector<uint8_t>& b) { parseNpy(b.data(), b.size(), "fuzz"); }, npy)) return 1;
+        const std::vector<uint8_t> t = mutator.mutate(torchFiles[static_cast<std::size_t>(i) % torchFiles.size()]);
+        const bool torchOk = runOne(t, [](const std::vector<uint8_t>& b) {
+            const TorchFile tf = parseTorchFile(b.data(), b.size(), "fuzz");
+            // Every tensor's storage span must lie inside the input: read its last byte.
+            for (const PickleTensor& pt : tf.pickle.tensors) {
+                uint64_t base = 0;
+                const TorchStorage& s = tf.storageOf(pt, base);
+                if (base + pt.storageNumel > s.numel) std::abort();
+                const std::size_t bytes = static_cast<std::size_t>(s.numel) * storageDTypeSize(s.dtype);
+                if (bytes > 0 && (s.data < b.data() || s.data + bytes > b.data() + b.size())) std::abort();
+            }
+        }, torchFile);
+        if (!torchOk) return 1;
+        const std::vector<uint8_t> p = mutator.mutate(pickles[static_cast<std::size_t>(i) % pickles.size()]);
+        if (!runOne(p, [](const std::vector<uint8_t>& b) { readPickle(b.data(), b.size(), "fuzz"); }, pickle)) return 1;
     }
     if (!tokenizerPath.empty()) {
         const ClipTokenizer tokenizer = ClipTokenizer::fromPath(tokenizerPath);
@@ -112,6 +168,10 @@ int main(int argc, char** argv) {
               << " rejected)\n"
               << "npy: " << npy.parsed + npy.rejected << " inputs (" << npy.parsed << " parsed, " << npy.rejected
               << " rejected)\n"
+              << "torch files: " << torchFile.parsed + torchFile.rejected << " inputs (" << torchFile.parsed
+              << " parsed, " << torchFile.rejected << " rejected)\n"
+              << "pickles: " << pickle.parsed + pickle.rejected << " inputs (" << pickle.parsed << " parsed, "
+              << pickle.rejected << " rejected)\n"
               << "tokenizer: " << tok.parsed + tok.rejected << " inputs\n"
               << "time: " << secs << " s\n";
     return 0;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Long fuzz run of the safetensors, npy and tokenizer parsers under AddressSanitizer + UBSan.
+# Long fuzz run of the safetensors, npy, torch.save (zip, legacy, pickle) and tokenizer parsers
+# under AddressSanitizer + UBSan.
 # Usage: fuzz/run-fuzz.sh [ITERATIONS] (default 100000 per parser)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

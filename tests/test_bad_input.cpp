@@ -1,5 +1,6 @@
 // Bad input never crashes: each case raises a vitscope::Error whose one-line message names the
 // file and the problem.
+#include "analysis/cache.h"
 #include "error.h"
 #include "image/preprocess.h"
 #include "io/file_util.h"
@@ -67,16 +68,16 @@ private slots:
     void truncatedAndCorruptPickles() {
         const auto bytes = readFileBytes(oracle("vit-tiny/torchvision_vit.pth"));
         writeBytes(path("trunc.pth"), head(bytes, bytes.size() / 3));
-        expectError([&] { loadModel(path("trunc.pth")); }, path("trunc.pth"), "cannot read torch pickle");
+        expectError([&] { loadModel(path("trunc.pth")); }, path("trunc.pth"), "truncated");
         auto corrupt = bytes;
         for (std::size_t i = 200; i < 400; ++i) corrupt[i] ^= 0x5a;
         writeBytes(path("corrupt.pth"), corrupt);
-        expectError([&] { loadModel(path("corrupt.pth")); }, path("corrupt.pth"), "torch pickle");
+        expectError([&] { loadModel(path("corrupt.pth")); }, path("corrupt.pth"), "pickle");
         const auto ts = readFileBytes(oracle("clip-tiny/openai/ViT-tiny.pt"));
         writeBytes(path("trunc.pt"), head(ts, ts.size() / 2));
-        expectError([&] { loadModel(path("trunc.pt")); }, path("trunc.pt"), "cannot read");
+        expectError([&] { loadModel(path("trunc.pt")); }, path("trunc.pt"), "truncated");
         writeBytes(path("legacy.pth"), {0x80, 0x02, 0x8a, 0x0a});
-        expectError([&] { loadModel(path("legacy.pth")); }, path("legacy.pth"), "legacy");
+        expectError([&] { loadModel(path("legacy.pth")); }, path("legacy.pth"), "truncated");
         writeBytes(path("empty.bin"), {});
         expectError([&] { loadModel(path("empty.bin")); }, path("empty.bin"), "empty");
     }
@@ -122,13 +123,22 @@ private slots:
         writeBytes(path("empty.png"), {});
         expectError([&] { loadImageRgb(path("empty.png")); }, path("empty.png"), "empty");
         auto png = readFileBytes(oracle("clip-tiny/image0.png"));
-        writeBytes(path("trunc.png"), head(png, png.size() / 2));
-        try {
-            // A truncated PNG either decodes partially (libpng pads) or is refused; never crashes.
-            const cv::Mat m = loadImageRgb(path("trunc.png"));
-            QVERIFY(!m.empty());
-        } catch (const Error& e) {
-            QVERIFY(QString(e.what()).contains("trunc.png"));
+        // Cut files are refused (decoders would fill the rest with grey and exit 0).
+        for (std::size_t cut : {std::size_t(100), png.size() / 2, png.size() - 1}) {
+            writeBytes(path("trunc.png"), head(png, cut));
+            expectError([&] { loadImageRgb(path("trunc.png")); }, path("trunc.png"), "image file is truncated");
+        }
+        cv::Mat photo(60, 80, CV_8UC3);
+        cv::randu(photo, cv::Scalar::all(0), cv::Scalar::all(255));
+        cv::imwrite(path("whole.jpg"), photo);
+        cv::imwrite(path("whole.bmp"), photo);
+        QCOMPARE(loadImageRgb(path("whole.jpg")).rows, 60);
+        QCOMPARE(loadImageRgb(path("whole.bmp")).cols, 80);
+        for (const char* ext : {"jpg", "bmp"}) {
+            const auto whole = readFileBytes(path(std::string("whole.") + ext));
+            const std::string cutName = std::string("trunc.") + ext;
+            writeBytes(path(cutName), head(whole, whole.size() * 2 / 3));
+            expectError([&] { loadImageRgb(path(cutName)); }, path(cutName), "image file is truncated");
         }
         // A PNG header claiming 20000 x 20000 is refused before any decoding.
         std::vector<uint8_t> huge = head(png, 33);
@@ -136,6 +146,24 @@ private slots:
         for (int i = 0; i < 4; ++i) huge[16 + i] = huge[20 + i] = static_cast<uint8_t>(side >> (24 - 8 * i));
         writeBytes(path("huge.png"), huge);
         expectError([&] { loadImageRgb(path("huge.png")); }, path("huge.png"), "20000 x 20000");
+    }
+
+    void labelledFolderListsItsFiles() {
+        // A dataset folder with labels.csv (images/, masks/) is its "file" column, not every image.
+        const std::filesystem::path dir = path("dataset");
+        std::filesystem::create_directories(dir / "images");
+        std::filesystem::create_directories(dir / "masks");
+        cv::Mat img(8, 8, CV_8UC3, cv::Scalar(1, 2, 3));
+        for (const char* n : {"b.png", "a.png"}) {
+            cv::imwrite((dir / "images" / n).string(), img);
+            cv::imwrite((dir / "masks" / n).string(), img);
+        }
+        writeFileAtomic((dir / "labels.csv").string(), std::string("file,mask,color\nimages/b.png,masks/b.png,red\nimages/a.png,masks/a.png,blue\n"));
+        QCOMPARE(listImages(dir.string()),
+                 (std::vector<std::string>{(dir / "images/a.png").string(), (dir / "images/b.png").string()}));
+        // Without a file column the folder is read recursively, as any other.
+        writeFileAtomic((dir / "labels.csv").string(), std::string("name,color\nx,red\n"));
+        QCOMPARE(listImages(dir.string()).size(), std::size_t(4));
     }
 
     void oddImageKinds() {

@@ -1,5 +1,7 @@
 #include "analysis/cache.h"
 
+#include "analysis/labels.h"
+
 #include "error.h"
 #include "image/preprocess.h"
 #include "io/file_util.h"
@@ -207,6 +209,25 @@ void CacheBuildParams::validate() const {
 
 std::vector<std::string> listImages(const std::string& dirOrList) {
     std::error_code ec;
+    const fs::path labels = fs::path(dirOrList) / "labels.csv";
+    if (fs::is_directory(dirOrList, ec) && fs::is_regular_file(labels, ec)) {
+        // A labelled dataset (the shapes world's layout: images/, masks/, labels.csv): the images
+        // are the files its "file" column lists, not everything below the folder.
+        const auto rows = readCsvTable(labels.string());
+        if (!rows.empty() && rows.front().count("file")) {
+            std::vector<std::string> out;
+            for (const auto& row : rows) {
+                const std::string& file = row.at("file");
+                if (file.empty()) throw FormatError(labels.string(), "a row has an empty \"file\" cell");
+                const fs::path p(file);
+                out.push_back(p.is_absolute() ? p.string() : (fs::path(dirOrList) / p).string());
+            }
+            std::sort(out.begin(), out.end());
+            out.erase(std::unique(out.begin(), out.end()), out.end());
+            return out;
+        }
+        spdlog::warn("{} has no \"file\" column; reading every image below {}", labels.string(), dirOrList);
+    }
     if (fs::is_directory(dirOrList, ec)) {
         std::vector<std::string> out;
         for (auto it = fs::recursive_directory_iterator(dirOrList, fs::directory_options::skip_permission_denied, ec);

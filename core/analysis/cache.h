@@ -44,8 +44,9 @@ struct CacheBuildResult {
     bool cancelled = false, resumed = false;
 };
 
-// Image files of a directory (recursive, sorted, by extension) or of a list file (one path per
-// line, relative paths taken from the list's folder). Throws IoError / InputError.
+// Image files of a directory (recursive, sorted, by extension), of a labelled dataset folder
+// (one holding labels.csv with a "file" column: the files it lists, sorted), or of a list file
+// (one path per line, relative paths taken from the list's folder). Throws IoError / InputError.
 std::vector<std::string> listImages(const std::string& dirOrList);
 
 // Layer indices selected by "all" or "last:K" for a model of L layers. Throws InputError.

@@ -75,18 +75,19 @@ HeatmapParams HeatmapSession::params(HeatmapMethod method, const std::vector<std
 
 HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
     HeatmapSession c;
-    c.model = std::make_unique<Model>(openModelOn(o.model, o.device, o.tokenizer));
+    c.model = std::make_unique<Model>(openModelOn(o.model, o.device, o.tokenizer, o.checkpointKey));
     const Model* textModel = c.model.get();
-    if (!o.aligner.empty()) {
-        c.aligner = loadAligner(o.aligner);
+    const std::string alignerPath = !o.aligner.empty() ? o.aligner : c.model->isClip() ? std::string() : o.alignerIfNotClip;
+    if (!alignerPath.empty()) {
+        c.aligner = loadAligner(alignerPath);
         std::string clipSpec = o.clip;
         const auto it = c.aligner->settings.find("clip_model");
-        if (clipSpec.empty() && it != c.aligner->settings.end()) clipSpec = resolveRecordedModel(it->second, o.aligner);
-        if (clipSpec.empty()) throw InputError(o.aligner, "records no CLIP model; pass --clip");
+        if (clipSpec.empty() && it != c.aligner->settings.end()) clipSpec = resolveRecordedModel(it->second, alignerPath);
+        if (clipSpec.empty()) throw InputError(alignerPath, "records no CLIP model; pass --clip");
         c.clip = std::make_unique<Model>(openModelOn(clipSpec, o.device));
         textModel = c.clip.get();
         if (c.aligner->weight.size(0) != c.model->vision.embedDim())
-            throw InputError(o.aligner, "maps " + std::to_string(c.aligner->weight.size(0)) + "-dimensional features, not this model's " +
+            throw InputError(alignerPath, "maps " + std::to_string(c.aligner->weight.size(0)) + "-dimensional features, not this model's " +
                                             std::to_string(c.model->vision.embedDim()));
     } else if (!c.model->isClip()) {
         throw InputError(o.model, "is not a CLIP model; pass --aligner (and --clip) to map it into CLIP space");

@@ -56,7 +56,11 @@ struct HeatmapSession {
 struct HeatmapSessionOptions {
     std::string model, tokenizer, device = "auto";
     std::string aligner, clip;  // non-CLIP models: the aligner and the CLIP model for texts
+    // An aligner to use only if the model turns out not to be CLIP (the one a model directory
+    // carries beside its weights); decided after the model is read, so it is read once.
+    std::string alignerIfNotClip;
     std::string referenceTexts;  // a text list file
+    std::string checkpointKey;   // training checkpoints: the wrapper key to read
 };
 
 HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o);

@@ -145,7 +145,7 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
         // A non-CLIP model directory may carry its aligner (the bundled shapes-vit does).
         std::error_code ec;
         const fs::path beside = fs::is_directory(spec, ec) ? fs::path(spec) / "aligner.safetensors" : fs::path(spec).parent_path() / "aligner.safetensors";
-        if (fs::exists(beside, ec) && !loadModel(spec).isClip()) o.aligner = beside.string();
+        if (fs::exists(beside, ec)) o.alignerIfNotClip = beside.string();
     }
     auto session = std::make_unique<HeatmapSession>(openHeatmapSession(o));
     const Model& mdl = *session->model;
@@ -163,7 +163,7 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.patchSize = mdl.vision.patchSize;
     s.embedDim = static_cast<int>(session->aligner ? session->aligner->weight.size(1) : mdl.vision.embedDim());
     s.clip = mdl.isClip();
-    s.aligner = o.aligner;
+    s.aligner = !session->aligner ? std::string() : !o.aligner.empty() ? o.aligner : o.alignerIfNotClip;
     if (session->clip) s.textModel = session->clip->info.weightsPath;
     // Everything of the previous model goes.
     const std::string root = m->cacheRoot;

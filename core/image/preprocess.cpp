@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace vitscope {
 
@@ -151,6 +152,44 @@ cv::Mat resizeVertical(const cv::Mat& in, int outH) {
     return out;
 }
 
+// Whether an encoded image holds all its data (decoders fill a cut file with grey silently):
+// PNG up to its IEND chunk, JPEG up to an end-of-image marker after the last scan, an
+// uncompressed BMP its whole pixel array.
+bool isTruncated(const std::vector<uint8_t>& b) {
+    const std::size_t n = b.size();
+    auto be32 = [&](std::size_t i) { return (uint64_t(b[i]) << 24) | (uint64_t(b[i + 1]) << 16) | (uint64_t(b[i + 2]) << 8) | b[i + 3]; };
+    auto le32 = [&](std::size_t i) { return uint64_t(b[i]) | (uint64_t(b[i + 1]) << 8) | (uint64_t(b[i + 2]) << 16) | (uint64_t(b[i + 3]) << 24); };
+    if (n >= 8 && b[0] == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G') {
+        std::size_t i = 8;
+        while (i + 8 <= n) {
+            const uint64_t len = be32(i);
+            const bool end = b[i + 4] == 'I' && b[i + 5] == 'E' && b[i + 6] == 'N' && b[i + 7] == 'D';
+            if (len > n - i - 8 || n - i - 8 - len < 4) return true;
+            if (end) return false;
+            i += 12 + static_cast<std::size_t>(len);
+        }
+        return true;
+    }
+    if (n >= 4 && b[0] == 0xFF && b[1] == 0xD8) {
+        std::size_t sos = 0, eoi = 0;
+        for (std::size_t i = 2; i + 1 < n; ++i) {
+            if (b[i] != 0xFF) continue;
+            if (b[i + 1] == 0xDA) sos = i;
+            else if (b[i + 1] == 0xD9) eoi = i;
+        }
+        return sos == 0 || eoi < sos;
+    }
+    if (n >= 34 && b[0] == 'B' && b[1] == 'M') {
+        const uint64_t offset = le32(10), bpp = uint64_t(b[28]) | (uint64_t(b[29]) << 8), compression = le32(30);
+        const uint64_t w = static_cast<uint64_t>(std::llabs(static_cast<int32_t>(le32(18))));
+        const uint64_t h = static_cast<uint64_t>(std::llabs(static_cast<int32_t>(le32(22))));
+        if (compression != 0 || bpp == 0 || w > (1u << 20) || h > (1u << 20)) return false;
+        const uint64_t row = (w * bpp + 31) / 32 * 4;
+        return offset + row * h > n;
+    }
+    return false;
+}
+
 }  // namespace
 
 cv::Mat decodeImageRgb(const std::vector<uint8_t>& bytes, const std::string& where) {
@@ -162,6 +201,7 @@ cv::Mat decodeImageRgb(const std::vector<uint8_t>& bytes, const std::string& whe
             throw InputError(where, "image is " + std::to_string(w) + " x " + std::to_string(h) + " pixels, over the " +
                                         std::to_string(kMaxImagePixels / 1000000) + "-megapixel limit");
     }
+    if (isTruncated(bytes)) throw FormatError(where, "image file is truncated (its data ends early)");
     cv::Mat decoded;
     try {
         decoded = cv::imdecode(bytes, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
