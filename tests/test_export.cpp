@@ -74,7 +74,9 @@ private slots:
         const std::string path = dir.path().toStdString() + "/wrapped.pth";
         writeFileAtomic(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
         const Model model = loadModel(path);
-        QCOMPARE(model.info.format, std::string("torch-pickle"));
+        QCOMPARE(model.info.format, std::string("torch-zip"));
+        QCOMPARE(model.info.wrapperKey, std::string("state_dict"));
+        QCOMPARE(model.info.strippedPrefix, std::string("module."));
         at::NoGradGuard guard;
         const at::Tensor px = readNpyTensor(vitscope::test::oracle("vit-tiny/pixels.npy"));
         QVERIFY(maxAbsDiff(encodeImages(model, px).logits, readNpyTensor(vitscope::test::oracle("vit-tiny/logits.npy"))) < 1e-4);

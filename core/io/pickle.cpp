@@ -50,6 +50,11 @@ bool moduleIs(const std::string& module, const char* name) {
 }
 
 void checkGlobal(const std::string& module, const std::string& name, const std::string& where) {
+    // torch's C++ pickler (torch::pickle_save) tags typed containers with these helpers.
+    if (module == "torch.jit._pickle" &&
+        (name == "restore_type_tag" || name == "build_intlist" || name == "build_tensorlist" ||
+         name == "build_doublelist" || name == "build_boollist"))
+        return;
     bool refused = false;
     for (const char* m : kRefusedModules) refused = refused || moduleIs(module, m);
     if (module == "builtins" || module == "__builtin__" || module == "__builtins__")
@@ -305,6 +310,7 @@ private:
             if (!args.empty()) items = val(args[0]).items;
             return makeSeq(PickleKind::Set, std::move(items));
         }
+        if (name.rfind("torch.jit._pickle.", 0) == 0 && !args.empty()) return args[0];  // type tags, typed lists
         if (name == "torch.Size" && args.size() == 1 && val(args[0]).kind == PickleKind::Tuple) return args[0];
         PickleValue obj;
         obj.kind = PickleKind::Object;

@@ -44,8 +44,9 @@ TorchFile parseZipFile(const uint8_t* bytes, std::size_t size, const std::string
         }
     }
     if (!pkl) throw FormatError(where, "zip archive has no ARCHIVE/data.pkl (not a torch.save file)");
+    requireStored(*pkl, where);
     const std::string prefix = pkl->name.substr(0, pkl->name.size() - std::strlen("data.pkl"));
-    if (const ZipEntry* order = zip.find(prefix + "byteorder")) {
+    if (const ZipEntry* order = zip.find(prefix + "byteorder"); order && order->stored) {
         const std::string text(reinterpret_cast<const char*>(zip.bytes(*order)), order->size);
         if (text.rfind("big", 0) == 0) throw FormatError(where, "big-endian torch files are not supported");
     }
@@ -60,6 +61,7 @@ TorchFile parseZipFile(const uint8_t* bytes, std::size_t size, const std::string
         if (tf.storages.count(t.storageKey)) continue;
         auto it = records.find(t.storageKey);
         if (it == records.end()) throw FormatError(where, "tensor storage record '" + prefix + "data/" + t.storageKey + "' is missing");
+        requireStored(*it->second, where);
         const std::size_t elem = storageDTypeSize(t.dtype);
         TorchStorage s;
         s.dtype = t.dtype;

@@ -109,6 +109,11 @@ const ZipEntry* ZipArchive::find(const std::string& name) const {
     return nullptr;
 }
 
+void requireStored(const ZipEntry& entry, const std::string& where) {
+    if (!entry.stored)
+        throw FormatError(where, "zip entry '" + entry.name + "' is compressed (torch.save stores its records uncompressed)");
+}
+
 bool looksLikeZip(const uint8_t* bytes, std::size_t size) {
     return size >= 4 && bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4;
 }
@@ -138,8 +143,8 @@ ZipArchive parseZip(const uint8_t* bytes, std::size_t size, const std::string& w
         readZip64Extra(r, pos + kCentralSize + nameLen, extraLen, entrySize, compSize, local);
         pos += kCentralSize + nameLen + extraLen + commentLen;
         if (flags & 1) throw FormatError(where, "zip entry '" + e.name + "' is encrypted");
-        if (method != 0 || compSize != entrySize)
-            throw FormatError(where, "zip entry '" + e.name + "' is compressed (torch.save stores its records uncompressed)");
+        e.stored = method == 0 && compSize == entrySize;
+        entrySize = compSize;  // the bytes the entry occupies
         if (local > size) throw FormatError(where, "zip entry '" + e.name + "' lies past the end of the file");
         const auto l = static_cast<std::size_t>(local);
         r.need(l, kLocalSize, "local header");

@@ -15,7 +15,8 @@ namespace vitscope {
 struct ZipEntry {
     std::string name;
     std::size_t offset = 0;  // of the entry's data in the archive
-    std::size_t size = 0;    // uncompressed = stored size
+    std::size_t size = 0;    // bytes in the archive
+    bool stored = true;      // false: compressed (its bytes are not the content)
 };
 
 struct ZipArchive {
@@ -26,11 +27,14 @@ struct ZipArchive {
     const uint8_t* bytes(const ZipEntry& entry) const { return data + entry.offset; }
 };
 
+// Throws FormatError naming `where` unless the entry is stored uncompressed.
+void requireStored(const ZipEntry& entry, const std::string& where);
+
 bool looksLikeZip(const uint8_t* bytes, std::size_t size);
 
 // Parses the central directory of `size` bytes. Throws FormatError naming `where` for a
-// truncated or malformed archive, or for a compressed or encrypted entry (torch stores its
-// records uncompressed).
+// truncated or malformed archive or an encrypted entry. Compressed entries are listed with
+// stored = false (torch.save stores its records uncompressed; requireStored() says so).
 ZipArchive parseZip(const uint8_t* bytes, std::size_t size, const std::string& where);
 
 }  // namespace vitscope
