@@ -2,6 +2,7 @@
 
 #include "error.h"
 #include "io/file_util.h"
+#include "model/layouts.h"
 
 #include <cmath>
 #include <filesystem>
@@ -10,19 +11,22 @@ namespace vitscope {
 
 namespace {
 
-void addBlock(std::vector<std::pair<std::string, at::Tensor*>>& out, const std::string& p, Block& b) {
-    out.push_back({p + "ln_1.weight", &b.ln1W});
-    out.push_back({p + "ln_1.bias", &b.ln1B});
-    out.push_back({p + "attn.in_proj_weight", &b.qkvW});
-    out.push_back({p + "attn.in_proj_bias", &b.qkvB});
-    out.push_back({p + "attn.out_proj.weight", &b.outW});
-    out.push_back({p + "attn.out_proj.bias", &b.outB});
-    out.push_back({p + "ln_2.weight", &b.ln2W});
-    out.push_back({p + "ln_2.bias", &b.ln2B});
-    out.push_back({p + "mlp.c_fc.weight", &b.fc1W});
-    out.push_back({p + "mlp.c_fc.bias", &b.fc1B});
-    out.push_back({p + "mlp.c_proj.weight", &b.fc2W});
-    out.push_back({p + "mlp.c_proj.bias", &b.fc2B});
+// A fused-qkv block's tensors under the layout's names (LayerScale only where the model has it).
+void addBlock(std::vector<std::pair<std::string, at::Tensor*>>& out, const BlockNames& n, Block& b) {
+    out.push_back({n.ln1 + ".weight", &b.ln1W});
+    out.push_back({n.ln1 + ".bias", &b.ln1B});
+    out.push_back({n.qkvW, &b.qkvW});
+    out.push_back({n.qkvB, &b.qkvB});
+    out.push_back({n.out + ".weight", &b.outW});
+    out.push_back({n.out + ".bias", &b.outB});
+    out.push_back({n.ln2 + ".weight", &b.ln2W});
+    out.push_back({n.ln2 + ".bias", &b.ln2B});
+    out.push_back({n.fc1 + ".weight", &b.fc1W});
+    out.push_back({n.fc1 + ".bias", &b.fc1B});
+    out.push_back({n.fc2 + ".weight", &b.fc2W});
+    out.push_back({n.fc2 + ".bias", &b.fc2B});
+    if (b.ls1.defined()) out.push_back({n.ls1, &b.ls1});
+    if (b.ls2.defined()) out.push_back({n.ls2, &b.ls2});
 }
 
 }  // namespace
@@ -33,24 +37,25 @@ std::vector<std::pair<std::string, at::Tensor*>> namedModelTensors(Model& model)
     VisionTower& v = model.vision;
     if (v.patchB.defined() || v.extraPrefix.defined() || v.registers.defined() || v.headW.defined() || v.posPrefix != 1)
         throw InputError(model.info.weightsPath, "model has parts the open_clip layout cannot store");
-    out.push_back({"visual.conv1.weight", &v.patchW});
-    out.push_back({"visual.class_embedding", &v.cls});
-    out.push_back({"visual.positional_embedding", &v.pos});
-    out.push_back({"visual.ln_pre.weight", &v.lnPreW});
-    out.push_back({"visual.ln_pre.bias", &v.lnPreB});
+    const LayoutTable& lt = layoutTable(Layout::OpenAi);
+    out.push_back({lt.patch + ".weight", &v.patchW});
+    out.push_back({lt.cls, &v.cls});
+    out.push_back({lt.pos, &v.pos});
+    out.push_back({lt.lnPre + ".weight", &v.lnPreW});
+    out.push_back({lt.lnPre + ".bias", &v.lnPreB});
     for (std::size_t i = 0; i < v.encoder.blocks.size(); ++i)
-        addBlock(out, "visual.transformer.resblocks." + std::to_string(i) + ".", v.encoder.blocks[i]);
-    out.push_back({"visual.ln_post.weight", &v.normW});
-    out.push_back({"visual.ln_post.bias", &v.normB});
-    out.push_back({"visual.proj", &v.proj});
+        addBlock(out, blockNames(lt, lt.visionBlocks, static_cast<int>(i)), v.encoder.blocks[i]);
+    out.push_back({lt.norm + ".weight", &v.normW});
+    out.push_back({lt.norm + ".bias", &v.normB});
+    out.push_back({lt.proj, &v.proj});
     TextTower& t = *model.text;
-    out.push_back({"token_embedding.weight", &t.tokenEmbedding});
-    out.push_back({"positional_embedding", &t.pos});
+    out.push_back({lt.tokenEmbedding, &t.tokenEmbedding});
+    out.push_back({lt.textPos, &t.pos});
     for (std::size_t i = 0; i < t.encoder.blocks.size(); ++i)
-        addBlock(out, "transformer.resblocks." + std::to_string(i) + ".", t.encoder.blocks[i]);
-    out.push_back({"ln_final.weight", &t.lnFinalW});
-    out.push_back({"ln_final.bias", &t.lnFinalB});
-    out.push_back({"text_projection", &t.proj});
+        addBlock(out, blockNames(lt, lt.textBlocks, static_cast<int>(i)), t.encoder.blocks[i]);
+    out.push_back({lt.lnFinal + ".weight", &t.lnFinalW});
+    out.push_back({lt.lnFinal + ".bias", &t.lnFinalB});
+    out.push_back({lt.textProj, &t.proj});
     return out;
 }
 
@@ -58,7 +63,7 @@ StateDict toOpenClipStateDict(const Model& model) {
     Model copy = model;  // tensors are shared handles; only the names are collected
     StateDict sd;
     for (const auto& [name, t] : namedModelTensors(copy)) sd[name] = t->detach().to(at::kCPU).contiguous();
-    sd["logit_scale"] = at::full({}, std::log(model.logitScale));
+    sd[layoutTable(Layout::OpenAi).logitScale] = at::full({}, std::log(model.logitScale));
     return sd;
 }
 
@@ -99,34 +104,23 @@ StateDict toTimmStateDict(const Model& model) {
     auto put = [&](const std::string& name, const at::Tensor& t) {
         if (t.defined()) sd[name] = t.detach().to(at::kCPU).contiguous();
     };
+    const LayoutTable& lt = layoutTable(Layout::Timm);
     const int64_t d = v.width;
-    put("patch_embed.proj.weight", v.patchW);
-    put("patch_embed.proj.bias", v.patchB);
-    put("cls_token", v.cls.view({1, 1, d}));
-    put("pos_embed", v.pos.unsqueeze(0));
+    put(lt.patch + ".weight", v.patchW);
+    put(lt.patch + ".bias", v.patchB);
+    put(lt.cls, v.cls.view({1, 1, d}));
+    put(lt.pos, v.pos.unsqueeze(0));
     if (v.registers.defined()) put("reg_token", v.registers.unsqueeze(0));
     for (std::size_t i = 0; i < v.encoder.blocks.size(); ++i) {
-        const Block& b = v.encoder.blocks[i];
-        const std::string p = "blocks." + std::to_string(i) + ".";
-        put(p + "norm1.weight", b.ln1W);
-        put(p + "norm1.bias", b.ln1B);
-        put(p + "attn.qkv.weight", b.qkvW);
-        put(p + "attn.qkv.bias", b.qkvB);
-        put(p + "attn.proj.weight", b.outW);
-        put(p + "attn.proj.bias", b.outB);
-        put(p + "norm2.weight", b.ln2W);
-        put(p + "norm2.bias", b.ln2B);
-        put(p + "mlp.fc1.weight", b.fc1W);
-        put(p + "mlp.fc1.bias", b.fc1B);
-        put(p + "mlp.fc2.weight", b.fc2W);
-        put(p + "mlp.fc2.bias", b.fc2B);
-        put(p + "ls1.gamma", b.ls1);
-        put(p + "ls2.gamma", b.ls2);
+        Block b = v.encoder.blocks[i];  // shared tensor handles; only read
+        std::vector<std::pair<std::string, at::Tensor*>> named;
+        addBlock(named, blockNames(lt, lt.visionBlocks, static_cast<int>(i)), b);
+        for (const auto& [name, t] : named) put(name, *t);
     }
-    put("norm.weight", v.normW);
-    put("norm.bias", v.normB);
-    put("head.weight", v.headW);
-    put("head.bias", v.headB);
+    put(lt.norm + ".weight", v.normW);
+    put(lt.norm + ".bias", v.normB);
+    put(lt.head + ".weight", v.headW);
+    put(lt.head + ".bias", v.headB);
     return sd;
 }
 

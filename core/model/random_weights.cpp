@@ -1,5 +1,7 @@
 #include "model/random_weights.h"
 
+#include "model/layouts.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
@@ -22,22 +24,17 @@ private:
     bool m_training;
 };
 
-struct Names {
-    std::string ln1, ln2, qkv, out, fc1, fc2, ls1, ls2;
-    bool separateQkv = false;
-};
-
-void addBlock(StateDict& sd, Filler& f, const Names& n, int64_t d, int64_t m, bool layerScale) {
+void addBlock(StateDict& sd, Filler& f, const BlockNames& n, int64_t d, int64_t m, bool layerScale) {
     sd[n.ln1 + ".weight"] = f.gain(d);
     sd[n.ln1 + ".bias"] = f.bias(d);
-    if (n.separateQkv) {
-        for (const char* p : {"q_proj", "k_proj", "v_proj"}) {
-            sd[n.qkv + p + ".weight"] = f.linear(d, d);
-            sd[n.qkv + p + ".bias"] = f.bias(d);
+    if (n.qkvW.empty()) {
+        for (const std::string* p : {&n.q, &n.k, &n.v}) {
+            sd[*p + ".weight"] = f.linear(d, d);
+            sd[*p + ".bias"] = f.bias(d);
         }
     } else {
-        sd[n.qkv + "weight"] = f.linear(3 * d, d);
-        sd[n.qkv + "bias"] = f.bias(3 * d);
+        sd[n.qkvW] = f.linear(3 * d, d);
+        sd[n.qkvB] = f.bias(3 * d);
     }
     sd[n.out + ".weight"] = f.linear(d, d);
     sd[n.out + ".bias"] = f.bias(d);
@@ -53,125 +50,65 @@ void addBlock(StateDict& sd, Filler& f, const Names& n, int64_t d, int64_t m, bo
     }
 }
 
-void addOpenAiClip(StateDict& sd, Filler& f, const RandomVitSpec& s) {
-    const int64_t d = s.width, g = s.imageSize / s.patchSize, e = s.embedDim;
-    sd["visual.conv1.weight"] = f.normal({d, 3, s.patchSize, s.patchSize}, 0.02);
-    sd["visual.class_embedding"] = f.normal({d}, 0.5);
-    sd["visual.positional_embedding"] = f.normal({1 + g * g, d}, 0.5);
-    sd["visual.ln_pre.weight"] = f.gain(d);
-    sd["visual.ln_pre.bias"] = f.bias(d);
-    auto names = [](const std::string& p) {
-        Names n;
-        n.ln1 = p + "ln_1";
-        n.ln2 = p + "ln_2";
-        n.qkv = p + "attn.in_proj_";
-        n.out = p + "attn.out_proj";
-        n.fc1 = p + "mlp.c_fc";
-        n.fc2 = p + "mlp.c_proj";
-        return n;
-    };
-    for (int i = 0; i < s.layers; ++i)
-        addBlock(sd, f, names("visual.transformer.resblocks." + std::to_string(i) + "."), d, d * s.mlpRatio, false);
-    sd["visual.ln_post.weight"] = f.gain(d);
-    sd["visual.ln_post.bias"] = f.bias(d);
-    sd["visual.proj"] = f.linear(e, d).t().contiguous();
-    const int64_t dt = s.textWidth;
-    sd["token_embedding.weight"] = f.normal({s.vocabSize, dt}, 0.02);
-    sd["positional_embedding"] = f.normal({s.contextLength, dt}, 0.01);
-    for (int i = 0; i < s.textLayers; ++i)
-        addBlock(sd, f, names("transformer.resblocks." + std::to_string(i) + "."), dt, dt * 4, false);
-    sd["ln_final.weight"] = f.gain(dt);
-    sd["ln_final.bias"] = f.bias(dt);
-    sd["text_projection"] = f.linear(e, dt).t().contiguous();
-    sd["logit_scale"] = at::full({}, std::log(1.0 / 0.07));
+void addBlocks(StateDict& sd, Filler& f, const LayoutTable& t, const std::string& pattern, int layers, int64_t d, int64_t m,
+               bool layerScale) {
+    for (int i = 0; i < layers; ++i) addBlock(sd, f, blockNames(t, pattern, i), d, m, layerScale);
 }
 
-void addHfClip(StateDict& sd, Filler& f, const RandomVitSpec& s) {
-    const int64_t d = s.width, g = s.imageSize / s.patchSize, e = s.embedDim;
-    sd["vision_model.embeddings.patch_embedding.weight"] = f.normal({d, 3, s.patchSize, s.patchSize}, 0.02);
-    sd["vision_model.embeddings.class_embedding"] = f.normal({d}, 0.5);
-    sd["vision_model.embeddings.position_embedding.weight"] = f.normal({1 + g * g, d}, 0.5);
-    sd["vision_model.pre_layrnorm.weight"] = f.gain(d);
-    sd["vision_model.pre_layrnorm.bias"] = f.bias(d);
-    auto names = [](const std::string& p) {
-        Names n;
-        n.ln1 = p + "layer_norm1";
-        n.ln2 = p + "layer_norm2";
-        n.qkv = p + "self_attn.";
-        n.separateQkv = true;
-        n.out = p + "self_attn.out_proj";
-        n.fc1 = p + "mlp.fc1";
-        n.fc2 = p + "mlp.fc2";
-        return n;
-    };
-    for (int i = 0; i < s.layers; ++i)
-        addBlock(sd, f, names("vision_model.encoder.layers." + std::to_string(i) + "."), d, d * s.mlpRatio, false);
-    sd["vision_model.post_layernorm.weight"] = f.gain(d);
-    sd["vision_model.post_layernorm.bias"] = f.bias(d);
-    sd["visual_projection.weight"] = f.linear(e, d);
-    const int64_t dt = s.textWidth;
-    sd["text_model.embeddings.token_embedding.weight"] = f.normal({s.vocabSize, dt}, 0.02);
-    sd["text_model.embeddings.position_embedding.weight"] = f.normal({s.contextLength, dt}, 0.01);
-    for (int i = 0; i < s.textLayers; ++i)
-        addBlock(sd, f, names("text_model.encoder.layers." + std::to_string(i) + "."), dt, dt * 4, false);
-    sd["text_model.final_layer_norm.weight"] = f.gain(dt);
-    sd["text_model.final_layer_norm.bias"] = f.bias(dt);
-    sd["text_projection.weight"] = f.linear(e, dt);
-    sd["logit_scale"] = at::full({}, std::log(1.0 / 0.07));
+// Patch embedding, class token and positions as the layout stores them.
+void addEmbedding(StateDict& sd, Filler& f, const LayoutTable& t, const RandomVitSpec& s, bool patchBias) {
+    const int64_t d = s.width, g = s.imageSize / s.patchSize;
+    sd[t.patch + ".weight"] = f.normal({d, 3, s.patchSize, s.patchSize}, 0.02);
+    if (patchBias) sd[t.patch + ".bias"] = f.bias(d);
+    sd[t.cls] = t.batchedTokens ? f.normal({1, 1, d}, 0.5) : f.normal({d}, 0.5);
+    sd[t.pos] = t.batchedTokens ? f.normal({1, 1 + g * g, d}, 0.5) : f.normal({1 + g * g, d}, 0.5);
+}
+
+void addNorm(StateDict& sd, Filler& f, const std::string& prefix, int64_t d) {
+    sd[prefix + ".weight"] = f.gain(d);
+    sd[prefix + ".bias"] = f.bias(d);
+}
+
+// A CLIP layout: image tower with its projection, text tower, logit scale.
+void addClip(StateDict& sd, Filler& f, const LayoutTable& t, const RandomVitSpec& s) {
+    const int64_t d = s.width, e = s.embedDim, dt = s.textWidth;
+    addEmbedding(sd, f, t, s, false);
+    addNorm(sd, f, t.lnPre, d);
+    addBlocks(sd, f, t, t.visionBlocks, s.layers, d, d * s.mlpRatio, false);
+    addNorm(sd, f, t.norm, d);
+    sd[t.proj] = t.projIsLinear ? f.linear(e, d) : f.linear(e, d).t().contiguous();
+    sd[t.tokenEmbedding] = f.normal({s.vocabSize, dt}, 0.02);
+    sd[t.textPos] = f.normal({s.contextLength, dt}, 0.01);
+    addBlocks(sd, f, t, t.textBlocks, s.textLayers, dt, dt * 4, false);
+    addNorm(sd, f, t.lnFinal, dt);
+    sd[t.textProj] = t.projIsLinear ? f.linear(e, dt) : f.linear(e, dt).t().contiguous();
+    sd[t.logitScale] = at::full({}, std::log(1.0 / 0.07));
 }
 
 void addTimm(StateDict& sd, Filler& f, const RandomVitSpec& s, bool dinov2) {
-    const int64_t d = s.width, g = s.imageSize / s.patchSize;
-    sd["patch_embed.proj.weight"] = f.normal({d, 3, s.patchSize, s.patchSize}, 0.02);
-    sd["patch_embed.proj.bias"] = f.bias(d);
-    sd["cls_token"] = f.normal({1, 1, d}, 0.5);
-    sd["pos_embed"] = f.normal({1, 1 + g * g, d}, 0.5);
+    const LayoutTable& t = layoutTable(Layout::Timm);
+    const int64_t d = s.width;
+    addEmbedding(sd, f, t, s, true);
     if (dinov2) {
         sd["mask_token"] = at::zeros({1, d});
         if (s.registers > 0) sd["register_tokens"] = f.normal({1, s.registers, d}, 0.5);
     }
-    for (int i = 0; i < s.layers; ++i) {
-        const std::string p = "blocks." + std::to_string(i) + ".";
-        Names n;
-        n.ln1 = p + "norm1";
-        n.ln2 = p + "norm2";
-        n.qkv = p + "attn.qkv.";
-        n.out = p + "attn.proj";
-        n.fc1 = p + "mlp.fc1";
-        n.fc2 = p + "mlp.fc2";
-        n.ls1 = p + "ls1.gamma";
-        n.ls2 = p + "ls2.gamma";
-        addBlock(sd, f, n, d, d * s.mlpRatio, s.layerScale);
-    }
-    sd["norm.weight"] = f.gain(d);
-    sd["norm.bias"] = f.bias(d);
+    addBlocks(sd, f, t, t.visionBlocks, s.layers, d, d * s.mlpRatio, s.layerScale);
+    addNorm(sd, f, t.norm, d);
     if (s.numClasses > 0) {
-        sd["head.weight"] = f.linear(s.numClasses, d);
-        sd["head.bias"] = f.bias(s.numClasses);
+        sd[t.head + ".weight"] = f.linear(s.numClasses, d);
+        sd[t.head + ".bias"] = f.bias(s.numClasses);
     }
 }
 
 void addTorchvision(StateDict& sd, Filler& f, const RandomVitSpec& s) {
-    const int64_t d = s.width, g = s.imageSize / s.patchSize;
-    sd["conv_proj.weight"] = f.normal({d, 3, s.patchSize, s.patchSize}, 0.02);
-    sd["conv_proj.bias"] = f.bias(d);
-    sd["class_token"] = f.normal({1, 1, d}, 0.5);
-    sd["encoder.pos_embedding"] = f.normal({1, 1 + g * g, d}, 0.5);
-    for (int i = 0; i < s.layers; ++i) {
-        const std::string p = "encoder.layers.encoder_layer_" + std::to_string(i) + ".";
-        Names n;
-        n.ln1 = p + "ln_1";
-        n.ln2 = p + "ln_2";
-        n.qkv = p + "self_attention.in_proj_";
-        n.out = p + "self_attention.out_proj";
-        n.fc1 = p + "mlp.0";
-        n.fc2 = p + "mlp.3";
-        addBlock(sd, f, n, d, d * s.mlpRatio, false);
-    }
-    sd["encoder.ln.weight"] = f.gain(d);
-    sd["encoder.ln.bias"] = f.bias(d);
-    sd["heads.head.weight"] = f.linear(s.numClasses, d);
-    sd["heads.head.bias"] = f.bias(s.numClasses);
+    const LayoutTable& t = layoutTable(Layout::Torchvision);
+    const int64_t d = s.width;
+    addEmbedding(sd, f, t, s, true);
+    addBlocks(sd, f, t, t.visionBlocks, s.layers, d, d * s.mlpRatio, false);
+    addNorm(sd, f, t.norm, d);
+    sd[t.head + ".weight"] = f.linear(s.numClasses, d);
+    sd[t.head + ".bias"] = f.bias(s.numClasses);
 }
 
 }  // namespace
@@ -180,8 +117,8 @@ StateDict randomVitStateDict(const RandomVitSpec& spec) {
     Filler f(spec.seed, spec.trainingInit);
     StateDict sd;
     switch (spec.layout) {
-    case RandomLayout::OpenAiClip: addOpenAiClip(sd, f, spec); break;
-    case RandomLayout::HfClip: addHfClip(sd, f, spec); break;
+    case RandomLayout::OpenAiClip: addClip(sd, f, layoutTable(Layout::OpenAi), spec); break;
+    case RandomLayout::HfClip: addClip(sd, f, layoutTable(Layout::HfClip), spec); break;
     case RandomLayout::Timm: addTimm(sd, f, spec, false); break;
     case RandomLayout::Dinov2: addTimm(sd, f, spec, true); break;
     case RandomLayout::Torchvision: addTorchvision(sd, f, spec); break;

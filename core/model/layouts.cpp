@@ -1,0 +1,150 @@
+#include "model/layouts.h"
+
+namespace vitscope {
+
+namespace {
+
+BlockNames fused(std::string ln1, std::string ln2, std::string qkvW, std::string qkvB, std::string out, std::string fc1,
+                 std::string fc2, std::string ls1 = {}, std::string ls2 = {}) {
+    BlockNames n;
+    n.ln1 = std::move(ln1);
+    n.ln2 = std::move(ln2);
+    n.qkvW = std::move(qkvW);
+    n.qkvB = std::move(qkvB);
+    n.out = std::move(out);
+    n.fc1 = std::move(fc1);
+    n.fc2 = std::move(fc2);
+    n.ls1 = std::move(ls1);
+    n.ls2 = std::move(ls2);
+    return n;
+}
+
+LayoutTable openAi() {
+    LayoutTable t{};
+    t.name = "openai";
+    t.visionBlocks = "visual.transformer.resblocks.{i}.";
+    // open_clip adds LayerScale (ls_1 / ls_2) to some towers.
+    t.block = fused("ln_1", "ln_2", "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj", "mlp.c_fc", "mlp.c_proj",
+                    "ls_1.gamma", "ls_2.gamma");
+    t.patch = "visual.conv1";
+    t.cls = "visual.class_embedding";
+    t.pos = "visual.positional_embedding";
+    t.batchedTokens = false;
+    t.lnPre = "visual.ln_pre";
+    t.norm = "visual.ln_post";
+    t.proj = "visual.proj";
+    t.projIsLinear = false;
+    t.textBlocks = "transformer.resblocks.{i}.";
+    t.tokenEmbedding = "token_embedding.weight";
+    t.textPos = "positional_embedding";
+    t.lnFinal = "ln_final";
+    t.textProj = "text_projection";
+    t.logitScale = "logit_scale";
+    return t;
+}
+
+LayoutTable hfClip() {
+    LayoutTable t{};
+    t.name = "hf";
+    t.visionBlocks = "vision_model.encoder.layers.{i}.";
+    t.block.ln1 = "layer_norm1";
+    t.block.ln2 = "layer_norm2";
+    t.block.q = "self_attn.q_proj";
+    t.block.k = "self_attn.k_proj";
+    t.block.v = "self_attn.v_proj";
+    t.block.out = "self_attn.out_proj";
+    t.block.fc1 = "mlp.fc1";
+    t.block.fc2 = "mlp.fc2";
+    t.patch = "vision_model.embeddings.patch_embedding";
+    t.cls = "vision_model.embeddings.class_embedding";
+    t.pos = "vision_model.embeddings.position_embedding.weight";
+    t.batchedTokens = false;
+    t.lnPre = "vision_model.pre_layrnorm";
+    t.norm = "vision_model.post_layernorm";
+    t.proj = "visual_projection.weight";
+    t.projIsLinear = true;
+    t.textBlocks = "text_model.encoder.layers.{i}.";
+    t.tokenEmbedding = "text_model.embeddings.token_embedding.weight";
+    t.textPos = "text_model.embeddings.position_embedding.weight";
+    t.lnFinal = "text_model.final_layer_norm";
+    t.textProj = "text_projection.weight";
+    t.logitScale = "logit_scale";
+    return t;
+}
+
+LayoutTable timm() {
+    LayoutTable t{};
+    t.name = "timm";
+    t.visionBlocks = "blocks.{i}.";
+    t.block = fused("norm1", "norm2", "attn.qkv.weight", "attn.qkv.bias", "attn.proj", "mlp.fc1", "mlp.fc2", "ls1.gamma",
+                    "ls2.gamma");
+    t.patch = "patch_embed.proj";
+    t.cls = "cls_token";
+    t.pos = "pos_embed";
+    t.batchedTokens = true;
+    t.lnPre = "norm_pre";
+    t.norm = "norm";
+    t.head = "head";
+    return t;
+}
+
+LayoutTable torchvision() {
+    LayoutTable t{};
+    t.name = "torchvision";
+    t.visionBlocks = "encoder.layers.encoder_layer_{i}.";
+    t.block = fused("ln_1", "ln_2", "self_attention.in_proj_weight", "self_attention.in_proj_bias",
+                    "self_attention.out_proj", "mlp.0", "mlp.3");
+    t.block.fc1Alt = "mlp.linear_1";  // torchvision < 0.13
+    t.block.fc2Alt = "mlp.linear_2";
+    t.patch = "conv_proj";
+    t.cls = "class_token";
+    t.pos = "encoder.pos_embedding";
+    t.batchedTokens = true;
+    t.norm = "encoder.ln";
+    t.head = "heads.head";
+    return t;
+}
+
+}  // namespace
+
+const LayoutTable& layoutTable(Layout layout) {
+    static const LayoutTable kOpenAi = openAi(), kHf = hfClip(), kTimm = timm(), kTorchvision = torchvision();
+    switch (layout) {
+    case Layout::OpenAi: return kOpenAi;
+    case Layout::HfClip: return kHf;
+    case Layout::Timm: return kTimm;
+    case Layout::Torchvision: return kTorchvision;
+    }
+    return kOpenAi;
+}
+
+std::string indexed(const std::string& pattern, int index) {
+    std::string out = pattern;
+    const auto at = out.find("{i}");
+    if (at != std::string::npos) out.replace(at, 3, std::to_string(index));
+    return out;
+}
+
+BlockNames blockNames(const LayoutTable& table, const std::string& pattern, int index) {
+    const std::string p = indexed(pattern, index);
+    auto full = [&](const std::string& s) { return s.empty() ? s : p + s; };
+    const BlockNames& b = table.block;
+    BlockNames n;
+    n.ln1 = full(b.ln1);
+    n.ln2 = full(b.ln2);
+    n.qkvW = full(b.qkvW);
+    n.qkvB = full(b.qkvB);
+    n.q = full(b.q);
+    n.k = full(b.k);
+    n.v = full(b.v);
+    n.out = full(b.out);
+    n.fc1 = full(b.fc1);
+    n.fc2 = full(b.fc2);
+    n.fc1Alt = full(b.fc1Alt);
+    n.fc2Alt = full(b.fc2Alt);
+    n.ls1 = full(b.ls1);
+    n.ls2 = full(b.ls2);
+    return n;
+}
+
+}  // namespace vitscope

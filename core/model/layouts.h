@@ -1,0 +1,50 @@
+#pragma once
+// One table of tensor names per checkpoint layout of plain ViTs and CLIP: the loader reads
+// through it, the exporter writes through it and the random-weights generator makes files
+// with it, so a layout is spelled out once. Quirks are columns (fused or split q/k/v,
+// LayerScale, transposed projections, [1, 1, D]-shaped tokens), not if/else chains.
+//
+//   const LayoutTable& t = layoutTable(Layout::Timm);
+//   const BlockNames n = blockNames(t, t.visionBlocks, 3);  // "blocks.3.norm1", ...
+//   sd[n.ln1 + ".weight"] = ...;
+#include <string>
+
+namespace vitscope {
+
+enum class Layout { OpenAi, HfClip, Timm, Torchvision };
+
+// The names of one pre-norm block's tensors. Names of a weight + bias pair are prefixes
+// (".weight" / ".bias" appended); the others are full tensor names.
+struct BlockNames {
+    std::string ln1, ln2;        // LayerNorm prefixes
+    std::string qkvW, qkvB;      // fused in-projection [3D, D] and [3D]; empty when q/k/v are split
+    std::string q, k, v;         // split projections (prefixes); empty when fused
+    std::string out, fc1, fc2;   // Linear prefixes
+    std::string fc1Alt, fc2Alt;  // older spellings the loader also accepts; may be empty
+    std::string ls1, ls2;        // LayerScale gammas (absent in most checkpoints); may be empty
+};
+
+struct LayoutTable {
+    const char* name;           // "openai", "hf", "timm", "torchvision"
+    std::string visionBlocks;   // block prefix pattern, "{i}" = block index
+    BlockNames block;           // names inside a block, relative to its prefix
+    std::string patch;          // patch-embedding conv prefix (weight [D, 3, p, p], optional bias)
+    std::string cls, pos;       // class token, position table
+    bool batchedTokens;         // cls stored [1, 1, D] and pos [1, N, D] (else [D] and [N, D])
+    std::string lnPre;          // pre-norm prefix; empty when the layout has none
+    std::string norm;           // final norm prefix
+    std::string proj;           // CLIP image projection; empty for classifiers
+    bool projIsLinear;          // proj stored as a Linear weight [E, D] (else [D, E])
+    std::string head;           // classifier prefix; empty when none
+    // CLIP text tower (empty for image-only layouts).
+    std::string textBlocks, tokenEmbedding, textPos, lnFinal, textProj, logitScale;
+};
+
+const LayoutTable& layoutTable(Layout layout);
+
+// The names of block `index`'s tensors under `pattern` (a prefix with "{i}").
+BlockNames blockNames(const LayoutTable& table, const std::string& pattern, int index);
+// `pattern` with "{i}" replaced by `index`.
+std::string indexed(const std::string& pattern, int index);
+
+}  // namespace vitscope
