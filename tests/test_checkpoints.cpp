@@ -10,6 +10,7 @@
 #include "io/torch_file.h"
 #include "model/forward.h"
 #include "model/loader.h"
+#include "model/random_weights.h"
 #include "test_util.h"
 #include "torch_save_writer.h"
 #include "../fuzz/mutator.h"
@@ -216,6 +217,64 @@ private slots:
         QCOMPARE(c.tensors.at("n").item<int64_t>(), int64_t(-3));
         QCOMPARE(c.storedDTypes.at("float32"), 3);
         QCOMPARE(c.storedDTypes.at("float16"), 1);
+    }
+
+    void randomConfigurationsRoundTrip_data() {
+        QTest::addColumn<int>("layout");
+        QTest::addColumn<bool>("legacy");
+        QTest::addColumn<bool>("half");
+        QTest::newRow("torchvision zip") << int(RandomLayout::Torchvision) << false << false;
+        QTest::newRow("dinov2 legacy") << int(RandomLayout::Dinov2) << true << false;
+        QTest::newRow("hf clip zip fp16") << int(RandomLayout::HfClip) << false << true;
+    }
+
+    void randomConfigurationsRoundTrip() {
+        // Shapes the oracle does not have (width 96, 3 heads, 5 layers, registers, LayerScale),
+        // written in torch.save's format and read back tensor for tensor.
+        QFETCH(int, layout);
+        QFETCH(bool, legacy);
+        QFETCH(bool, half);
+        RandomVitSpec spec;
+        spec.layout = static_cast<RandomLayout>(layout);
+        spec.width = 96;
+        spec.heads = 3;
+        spec.layers = 5;
+        spec.imageSize = 48;
+        spec.patchSize = 8;
+        spec.registers = 4;
+        spec.layerScale = spec.layout == RandomLayout::Dinov2;
+        spec.vocabSize = 300;
+        spec.seed = 11;
+        StateDict sd = randomVitStateDict(spec);
+        std::vector<std::pair<std::string, test::FakeTensor>> records;
+        std::vector<std::pair<std::string, std::string>> storages;
+        std::vector<std::size_t> sizes;
+        for (auto& [name, t] : sd) {
+            if (half) t = t.to(at::kHalf).to(at::kFloat);  // the values an fp16 file can hold
+            const at::Tensor stored = half ? t.to(at::kHalf).contiguous() : t.contiguous();
+            const std::string key = std::to_string(records.size());
+            std::vector<int64_t> strides(stored.strides().begin(), stored.strides().end());
+            records.push_back({"module." + name, {key, half ? "HalfStorage" : "FloatStorage", stored.numel(), 0,
+                                                  stored.sizes().vec(), strides}});
+            storages.emplace_back(key, std::string(static_cast<const char*>(stored.data_ptr()), stored.nbytes()));
+            sizes.push_back(half ? 2 : 4);
+        }
+        const std::string pickle = test::stateDictPickle(records, legacy);
+        const std::vector<uint8_t> bytes =
+            legacy ? test::torchLegacy(pickle, storages, sizes)
+                   : test::torchZip(pickle, std::map<std::string, std::string>(storages.begin(), storages.end()));
+        const Checkpoint c = loadCheckpoint(write("random.pth", bytes));
+        QCOMPARE(c.tensors.size(), sd.size());
+        for (const auto& [name, t] : sd) {
+            QVERIFY2(c.tensors.count(name), name.c_str());
+            QVERIFY2(at::equal(c.tensors.at(name), t), name.c_str());
+        }
+        nlohmann::json config = {{"num_heads", 3}, {"vision_config", {{"num_attention_heads", 3}}},
+                                 {"text_config", {{"num_attention_heads", 1}}}};
+        const Model model = buildModel(c.tensors, config, "random.pth");
+        QCOMPARE(model.vision.layers(), 5);
+        QCOMPARE(model.vision.heads(), 3);
+        QCOMPARE(model.vision.numRegisters(), spec.layout == RandomLayout::Dinov2 ? 4 : 0);
     }
 
     // ---- bad input -------------------------------------------------------------------------------

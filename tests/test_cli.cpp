@@ -55,6 +55,31 @@ private slots:
         QCOMPARE(j["tokens"].get<int>(), 50);
     }
 
+    void checkpointLayouts() {
+        // A training checkpoint through info (what was read) and embed / decompose (the numbers).
+        const Run info = cli({"info", "--model", q(oracle("layouts/dino_full.pth")), "--checkpoint-key", "student"});
+        QVERIFY2(info.code == 0, qPrintable(info.err));
+        const auto j = nlohmann::json::parse(info.out.toStdString());
+        QCOMPARE(j["format"].get<std::string>(), std::string("torch-zip"));
+        QCOMPARE(j["checkpoint_key"].get<std::string>(), std::string("student"));
+        QCOMPARE(j["checkpoint_keys_found"].get<std::vector<std::string>>(), (std::vector<std::string>{"student", "teacher"}));
+        QCOMPARE(j["stripped_prefix"].get<std::string>(), std::string("module.backbone."));
+        QCOMPARE(j["ignored_tensors"].size(), std::size_t(2));
+        QCOMPARE(j["stored_dtypes"]["float32"].get<int>(), 44);
+        const Run embed = cli({"embed", "--model", q(oracle("layouts/tv_legacy.pth")), "--pixels", q(oracle("vit-tiny/pixels.npy")),
+                               "--out", path("legacy")});
+        QVERIFY2(embed.code == 0, qPrintable(embed.err));
+        QVERIFY(maxAbsDiff(readNpyTensor(path("legacy/logits.npy").toStdString()), readNpyTensor(oracle("vit-tiny/logits.npy"))) < 1e-4);
+        const Run dec = cli({"decompose", "--model", q(oracle("layouts/hf_sharded")), "--pixels", q(oracle("clip-tiny/pixels.npy")),
+                             "--out", path("sharded")});
+        QVERIFY2(dec.code == 0, qPrintable(dec.err));
+        QVERIFY(maxAbsDiff(readNpyTensor(path("sharded/output.npy").toStdString()), readNpyTensor(oracle("clip-tiny/image_embeds.npy"))) < 1e-4);
+        const Run bad = cli({"info", "--model", q(oracle("layouts/dino_full.pth")), "--checkpoint-key", "optimizer"});
+        QCOMPARE(bad.code, 2);
+        QVERIFY2(bad.err.contains("dino_full.pth") && bad.err.contains("student, teacher") && bad.err.trimmed().count('\n') == 0,
+                 qPrintable(bad.err));
+    }
+
     void tokenize() {
         const auto texts = nlohmann::json::parse(readFileText(oracle("clip-tiny/texts.json")));
         QStringList args{"tokenize", "--model", q(oracle("clip-tiny/open_clip")), "--out", path("tokens.npy")};
