@@ -100,11 +100,16 @@ void runTextSpanCommand(const TextSpanOptions& o) {
     o.params.validate(static_cast<int>(c.view->embedDim()), static_cast<int64_t>(pool.size()));
     if (!o.heads.empty() && !o.layers.empty()) throw InputError("textspan", "give --heads or --layers, not both");
     std::vector<Component> components = o.heads.empty() ? std::vector<Component>{} : c.view->parseList(o.heads);
-    if (!o.layers.empty()) {
-        for (int l : parseLayerSelection(o.layers, c.cache->numLayers())) {
+    if (o.heads.empty()) {
+        // The reference describes the heads of the last 4 layers (those the cache holds).
+        const std::string layers = !o.layers.empty() ? o.layers : "last:" + std::to_string(std::min(4, c.cache->numLayers()));
+        for (int l : parseLayerSelection(layers, c.cache->numLayers())) {
+            const auto& cached = c.cache->cachedLayers();
+            if (o.layers.empty() && std::find(cached.begin(), cached.end(), l) == cached.end()) continue;
             c.cache->cachedIndex(l);  // the layer must be in the cache
             for (int h = 0; h < c.cache->numHeads(); ++h) components.push_back({Component::Kind::Head, l, h});
         }
+        if (components.empty()) throw InputError(o.cache.cache, "holds none of the last 4 layers' heads; pass --layers or --heads");
     }
     const at::Tensor embeddings = c.text->encode(pool);
     const std::vector<HeadTexts> result = runTextSpan(*c.view, embeddings, o.params, components, interruptibleJob("textspan heads"));
@@ -113,6 +118,10 @@ void runTextSpanCommand(const TextSpanOptions& o) {
     j["texts"] = o.texts;
     j["per_head"] = o.params.perHead;
     j["rank"] = o.params.rank;
+    j["convention"] = conventionName(c.cache->convention());
+    j["algorithm"] = "reference greedy (clip_text_span replace_with_iterative_removal): texts projected onto the head's "
+                     "top-rank right singular vectors of its uncentred terms, scored by the variance of the centred terms "
+                     "along the deflated, unnormalised text";
     j["aligner"] = o.cache.aligner;
     j["heads"] = ojson::array();
     for (const HeadTexts& h : result) {
@@ -132,19 +141,26 @@ void runTextSpanCommand(const TextSpanOptions& o) {
         const ZeroShotClassifier classifier = loadClassifier(o.classes, *c.text, &classNames);
         const RowLabels labels = loadRowLabels(o.labels, o.labelColumn, {}, o.classes, classNames, c.cache->paths());
         std::vector<Component> comps;
-        std::vector<at::Tensor> spans;
+        std::vector<at::Tensor> bases;
         for (const HeadTexts& h : result) {
-            if (h.picks.empty()) continue;
-            std::vector<int64_t> idx;
-            for (const TextSpanPick& p : h.picks) idx.push_back(p.text);
             comps.push_back(h.component);
-            spans.push_back(embeddings.index_select(0, at::tensor(idx, at::kLong)));
+            bases.push_back(h.basis);
         }
-        const SpanAccuracy acc = textSpanAccuracy(*c.view, comps, spans, classifier, labels);
-        j["accuracy_check"] = {{"labels", o.labels}, {"label_column", o.labelColumn}, {"original", acc.original},
-                               {"heads_mean_ablated", acc.meanAblated}, {"heads_replaced_by_text_span", acc.textSpan}};
-        std::printf("zero-shot accuracy on %s: original %.2f%%, every described head mean-ablated %.2f%%, reduced to its text span %.2f%%\n",
-                    o.labelColumn.c_str(), 100 * acc.original, 100 * acc.meanAblated, 100 * acc.textSpan);
+        const SpanAccuracy acc = textSpanAccuracy(*c.view, comps, bases, classifier, labels);
+        j["accuracy_check"] = {{"labels", o.labels},
+                               {"label_column", o.labelColumn},
+                               {"protocol", "reference: heads of earlier layers mean-ablated, described heads replaced by "
+                                            "mean + projection onto their picks' span, MLPs kept"},
+                               {"earlier_heads_mean_ablated", acc.earlierHeads},
+                               {"earlier_layers_not_cached", acc.earlierLayersUncached},
+                               {"original", acc.original},
+                               {"earlier_heads_mean_ablated_accuracy", acc.earlierMeanAblated},
+                               {"described_heads_replaced_by_text_span", acc.textSpan},
+                               {"described_heads_mean_ablated", acc.meanAblated}};
+        std::printf("zero-shot accuracy on %s: original %.2f%%; %d earlier heads mean-ablated %.2f%%; described heads then "
+                    "reduced to their text spans %.2f%% (mean-ablated instead %.2f%%)\n",
+                    o.labelColumn.c_str(), 100 * acc.original, acc.earlierHeads, 100 * acc.earlierMeanAblated, 100 * acc.textSpan,
+                    100 * acc.meanAblated);
     }
     writeFileAtomic(o.out, j.dump(1) + "\n");
     for (const HeadTexts& h : result) {
@@ -341,10 +357,12 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         auto* sub = app.add_subcommand("textspan", "Describe each head with texts from a pool (TextSpan)");
         addCacheOptions(sub, o->cache);
         sub->add_option("--texts", o->texts, "Text pool, one per line")->required();
-        sub->add_option("--per-head", o->params.perHead, "Texts per head")->capture_default_str();
-        sub->add_option("--rank", o->params.rank, "Project texts on the head's top-R principal directions first (0: off)")->capture_default_str();
+        sub->add_option("--per-head", o->params.perHead, "Texts per head (the reference's default)")->capture_default_str();
+        sub->add_option("--rank", o->params.rank,
+                        "Project texts onto the head's top-R right singular vectors of its uncentred terms first, as the "
+                        "reference does (R >= embedding dim: no projection)")->capture_default_str();
         sub->add_option("--heads", o->heads, "Only these components (L.H,...); default every cached head");
-        sub->add_option("--layers", o->layers, "Only the heads of these layers: all or last:K");
+        sub->add_option("--layers", o->layers, "Only the heads of these layers: all or last:K (default: the cached heads of the last 4 layers, as the reference)");
         sub->add_option("--labels", o->labels, "labels.csv: also check zero-shot accuracy with heads reduced to their text spans");
         sub->add_option("--label-column", o->labelColumn, "Column holding the class")->capture_default_str();
         sub->add_option("--classes", o->classes, "label<TAB>prompt lines for that check");

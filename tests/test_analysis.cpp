@@ -45,28 +45,32 @@ std::vector<std::string> makeImages(const QTemporaryDir& dir, int count) {
 }
 
 // Naive TextSpan: explicit deflation of the data matrix and of every text.
-std::vector<std::pair<int, double>> naiveTextSpan(at::Tensor c, at::Tensor t, int k) {
-    c = (c - c.mean(0, true)).to(at::kDouble);
-    t = t.to(at::kDouble);
-    const double total = (c * c).sum().item<double>();
-    std::vector<std::pair<int, double>> out;
-    std::vector<bool> used(static_cast<std::size_t>(t.size(0)), false);
-    for (int i = 0; i < k; ++i) {
-        int best = -1;
-        double bestVar = -1;
-        for (int64_t j = 0; j < t.size(0); ++j) {
-            const double n = t[j].norm().item<double>();
-            if (used[static_cast<std::size_t>(j)] || n < 1e-9) continue;
-            const double v = at::matmul(c, t[j] / n).pow(2).sum().item<double>();
-            if (v > bestVar) bestVar = v, best = static_cast<int>(j);
-        }
-        used[static_cast<std::size_t>(best)] = true;
-        const at::Tensor u = t[best] / t[best].norm();
-        c = c - at::outer(at::matmul(c, u), u);
-        t = t - at::outer(at::matmul(t, u), u);
-        out.emplace_back(best, bestVar / total);
+// clip_text_span's replace_with_iterative_removal (compute_complete_text_set.py), step by step
+// in double precision: SVD of the uncentred data, texts projected with vh^T (vh vh^T)^-1 vh,
+// then per step the std over images of data @ texts^T, argmax, and removal of the pick from the
+// data and from every text with text_norm = t.t. Returns the picks and `reconstruct`.
+std::pair<std::vector<int>, at::Tensor> referenceTextSpan(at::Tensor data, at::Tensor texts, int iters, int rank) {
+    data = data.to(at::kDouble);
+    texts = texts.to(at::kDouble);
+    const auto svd = at::linalg_svd(data, false);
+    const at::Tensor vh = std::get<2>(svd).narrow(0, 0, std::min<int64_t>(rank, std::get<2>(svd).size(0)));
+    texts = at::matmul(at::matmul(vh.t(), at::matmul(at::inverse(at::matmul(vh, vh.t())), vh)), texts.t()).t();
+    const at::Tensor mean = data.mean(0, true);
+    data = data - mean;
+    at::Tensor reconstruct = mean.expand_as(data).clone();
+    std::vector<int> picks;
+    for (int i = 0; i < iters; ++i) {
+        const at::Tensor projection = at::matmul(data, texts.t());
+        const int top = static_cast<int>(projection.std(0).argmax().item<int64_t>());
+        picks.push_back(top);
+        const at::Tensor t = texts[top];
+        const at::Tensor norm = at::dot(t, t);
+        const at::Tensor along = (at::matmul(data, t) / norm).unsqueeze(1) * t.unsqueeze(0);
+        reconstruct = reconstruct + along;
+        data = data - along;
+        texts = texts - (at::matmul(texts, t) / norm).unsqueeze(1) * t.unsqueeze(0);
     }
-    return out;
+    return {picks, reconstruct};
 }
 
 }  // namespace
@@ -269,20 +273,40 @@ private slots:
         QCOMPARE(h.picks[1].text, 19);
         QVERIFY(h.picks[1].cumulative > 0.98);
         QVERIFY(h.picks[0].explained > 0.7);
-        // Against the naive algorithm on unstructured data, with and without a rank projection.
-        const at::Tensor random = at::randn({300, e}) * at::linspace(0.2, 2.0, e);
-        const auto naive = naiveTextSpan(random, texts, 5);
-        params.perHead = 5;
-        const HeadTexts fast = textSpan(random, texts, params);
-        for (int i = 0; i < 5; ++i) {
-            QCOMPARE(fast.picks[static_cast<std::size_t>(i)].text, naive[static_cast<std::size_t>(i)].first);
-            QVERIFY(std::abs(fast.picks[static_cast<std::size_t>(i)].explained - naive[static_cast<std::size_t>(i)].second) < 1e-4);
+        // Against the reference's own formula on unstructured data, several ranks (80 >= E: none).
+        const at::Tensor random = at::randn({300, e}) * at::linspace(0.2, 2.0, e) + at::linspace(-1.0, 1.0, e);
+        const at::Tensor rawTexts = at::randn({50, e}) * 0.3 + texts;  // not unit norm, as projected texts are not
+        for (int rank : {80, 12, 8}) {
+            params.perHead = 6;
+            params.rank = rank;
+            const HeadTexts fast = textSpan(random, rawTexts, params);
+            const auto [picks, reconstruct] = referenceTextSpan(random, rawTexts, 6, rank);
+            QCOMPARE(fast.picks.size(), std::size_t(6));
+            for (int i = 0; i < 6; ++i) QCOMPARE(fast.picks[static_cast<std::size_t>(i)].text, picks[static_cast<std::size_t>(i)]);
+            // The head reduced to its text span: mean + centred terms projected on the basis.
+            const at::Tensor mean = random.mean(0, true);
+            const at::Tensor ours = mean + at::matmul(at::matmul(random - mean, fast.basis.t()), fast.basis);
+            QVERIFY(maxAbsDiff(ours, reconstruct.to(at::kFloat)) < 1e-3);
+            QVERIFY(fast.picks.back().cumulative <= 1.0 + 1e-6);
         }
-        params.rank = 4;
-        const HeadTexts projected = textSpan(random, texts, params);
-        QVERIFY(projected.picks.back().cumulative <= 1.0 + 1e-6);
-        params.rank = 0;
+        // A near-duplicate of the first pick loses once its residual is small (the reference does
+        // not renormalise deflated texts; a unit-direction score would pick it).
+        at::Tensor pool2 = texts.narrow(0, 0, 10).clone();
+        pool2[3] = 0.97 * texts[7] + 0.02 * texts[11];
+        const at::Tensor planted = at::outer(at::randn({n}) * 3.0, texts[7]) + at::outer(at::randn({n}) * 2.0, texts[11]) +
+                                   at::outer(at::randn({n}) * 1.0, texts[2]);
+        pool2[5] = texts[2];
+        pool2[0] = texts[7];
+        params.perHead = 2;
+        params.rank = 80;
+        const HeadTexts dup = textSpan(planted, pool2, params);
+        QCOMPARE(dup.picks[0].text, 0);
+        QCOMPARE(dup.picks[1].text, referenceTextSpan(planted, pool2, 2, 80).first[1]);
+        QVERIFY(dup.picks[1].text != 3);
         params.perHead = 51;
+        QVERIFY_THROWS_EXCEPTION(InputError, textSpan(random, texts, params));
+        params.perHead = 3;
+        params.rank = 0;
         QVERIFY_THROWS_EXCEPTION(InputError, textSpan(random, texts, params));
     }
 

@@ -195,9 +195,20 @@ private slots:
         QVERIFY2(r.code == 0, qPrintable(r.err));
         const auto check = nlohmann::json::parse(readFileText(path("heads2.json").toStdString()))["accuracy_check"];
         QVERIFY(check["original"].get<double>() > 0.5);  // the bundled model knows colors
-        QVERIFY(check["heads_mean_ablated"].get<double>() <= check["original"].get<double>());
+        // The 4-layer model's last 4 layers are all its layers: nothing earlier to mean-ablate.
+        QCOMPARE(check["earlier_heads_mean_ablated"].get<int>(), 0);
+        QCOMPARE(check["earlier_heads_mean_ablated_accuracy"].get<double>(), check["original"].get<double>());
+        QVERIFY(check["described_heads_mean_ablated"].get<double>() <= check["original"].get<double>());
         // Two texts per head keep more of what the heads carry than their means do.
-        QVERIFY(check["heads_replaced_by_text_span"].get<double>() > check["heads_mean_ablated"].get<double>());
+        QVERIFY(check["described_heads_replaced_by_text_span"].get<double>() > check["described_heads_mean_ablated"].get<double>());
+        // Describing the last 2 layers: the heads of layers 0-1 are mean-ablated first.
+        r = cli({"textspan", "--cache", cache, "--texts", pool, "--per-head", "2", "--layers", "last:2", "--labels",
+                 world + "/labels.csv", "--label-column", "color", "--classes", path("colors.tsv"), "--out", path("heads3.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto last2 = nlohmann::json::parse(readFileText(path("heads3.json").toStdString()));
+        QCOMPARE(last2["heads"].size(), std::size_t(8));
+        QCOMPARE(last2["accuracy_check"]["earlier_heads_mean_ablated"].get<int>(), 8);
+        QCOMPARE(last2["convention"].get<std::string>(), std::string("exact"));
 
         r = cli({"rank", "--cache", cache, "--property", "color", "--out", path("rank.csv")});
         QVERIFY2(r.code == 0, qPrintable(r.err));

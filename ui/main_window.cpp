@@ -37,6 +37,10 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QSpinBox>
+#include <QFormLayout>
+#include <QDialogButtonBox>
+#include <QDialog>
 #include <QSlider>
 #include <QSplitter>
 #include <QStandardPaths>
@@ -379,6 +383,7 @@ void MainWindow::buildMenus() {
 
     QMenu* analysis = menuBar()->addMenu(tr("&Analysis"));
     analysis->addAction(tr("&Describe heads (TextSpan)"), this, [this] { describeHeads(); });
+    analysis->addAction(tr("TextSpan &settings..."), this, [this] { textSpanSettings(); });
     analysis->addAction(tr("&Retrieve by the current text"), QKeySequence("Ctrl+R"), this, [this] { runRetrieval(m_text->currentText().trimmed()); });
     analysis->addAction(tr("Reference texts for heatmaps..."), this, [this] {
         const QString f = QFileDialog::getOpenFileName(this, tr("Reference texts (one per line)"));
@@ -536,6 +541,31 @@ QString MainWindow::textPoolFile() const {
     return QString::fromStdString(dataFile(shapes ? "resources/shapes/text_pool.txt" : "resources/general/descriptions.txt"));
 }
 
+void MainWindow::textSpanSettings() {
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("TextSpan settings"));
+    auto* form = new QFormLayout(&dialog);
+    auto* perHead = new QSpinBox(&dialog);
+    perHead->setRange(1, 100);
+    perHead->setValue(QSettings().value("textspan/perHead", 10).toInt());
+    perHead->setToolTip(tr("Texts chosen per head (the reference uses 10; its README runs 20)"));
+    auto* rank = new QSpinBox(&dialog);
+    rank->setRange(1, 4096);
+    rank->setValue(QSettings().value("textspan/rank", 80).toInt());
+    rank->setToolTip(tr("Texts are first projected onto the head's top singular directions (the reference uses 80; "
+                        "a rank at or above the embedding dimension projects nothing)"));
+    form->addRow(tr("Texts per head"), perHead);
+    form->addRow(tr("Text projection rank"), rank);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    form->addRow(buttons);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    if (dialog.exec() != QDialog::Accepted) return;
+    QSettings().setValue("textspan/perHead", perHead->value());
+    QSettings().setValue("textspan/rank", rank->value());
+    if (!m_model.spec.empty()) describeHeads();
+}
+
 void MainWindow::describeHeads() {
     const QString pool = textPoolFile();
     if (pool.isEmpty()) {
@@ -543,7 +573,11 @@ void MainWindow::describeHeads() {
         return;
     }
     const std::string p = pool.toStdString();
-    m_longJob = m_engine.submit("describe", [p](Explorer& x, const JobContext& job) { return QVariant::fromValue(x.describeHeads(p, 5, job)); });
+    const int perHead = QSettings().value("textspan/perHead", 10).toInt();
+    const int rank = QSettings().value("textspan/rank", 80).toInt();
+    m_longJob = m_engine.submit("describe", [p, perHead, rank](Explorer& x, const JobContext& job) {
+        return QVariant::fromValue(x.describeHeads(p, perHead, rank, job));
+    });
     m_statusJob->setText(tr("describing heads"));
 }
 

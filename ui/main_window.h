@@ -124,6 +124,7 @@ private:
     void requestLedger();
     void requestMetric();
     void describeHeads();
+    void textSpanSettings();
     void showHeadPanel(const HeadId& h);
     void updateGridMetric();
     std::vector<std::pair<int, int>> selectedHeads() const;

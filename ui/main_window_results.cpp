@@ -176,7 +176,8 @@ void MainWindow::onDescribe(const QVariant& result) {
     for (const HeadDescription& d : m_descriptions) {
         QStringList texts;
         for (const TextPick& p : d.picks) texts << QString::fromStdString(p.text);
-        tips[d.layer * m_model.heads + d.index] = texts.join("; ");
+        tips[d.layer * m_model.heads + d.index] =
+            texts.join("; ") + tr("\n(TextSpan on %1-convention terms, text rank %2)").arg(QString::fromStdString(d.convention)).arg(d.rank);
     }
     m_grid->setDescriptions(tips);
     updateGridMetric();

@@ -53,24 +53,41 @@ AblationResult runAblation(const CacheView& scored, const CacheView& reference, 
     return r;
 }
 
-SpanAccuracy textSpanAccuracy(const CacheView& view, const std::vector<Component>& components, const std::vector<at::Tensor>& spans,
+SpanAccuracy textSpanAccuracy(const CacheView& view, const std::vector<Component>& components, const std::vector<at::Tensor>& bases,
                               const ZeroShotClassifier& classifier, const RowLabels& labels) {
-    if (components.size() != spans.size()) throw InputError("textspan check", "one text span per component is needed");
+    if (components.size() != bases.size()) throw InputError("textspan check", "one text basis per component is needed");
     at::NoGradGuard noGrad;
+    SpanAccuracy r;
     const at::Tensor out = view.output();
-    at::Tensor ablated = out.clone(), spanned = out.clone();
+    int earliest = view.cache().numLayers();
+    for (const Component& c : components) earliest = std::min(earliest, c.layer);
+    at::Tensor earlier = out.clone();
+    for (const Component& c : view.heads()) {
+        if (c.layer >= earliest) continue;
+        const at::Tensor t = view.terms(c);
+        earlier += t.mean(0, true) - t;
+        ++r.earlierHeads;
+    }
+    for (int l = 0; l < earliest; ++l) {
+        const auto& cached = view.cache().cachedLayers();
+        if (std::find(cached.begin(), cached.end(), l) == cached.end()) ++r.earlierLayersUncached;
+    }
+    at::Tensor ablated = earlier.clone(), spanned = earlier.clone();
     for (std::size_t i = 0; i < components.size(); ++i) {
         const at::Tensor t = view.terms(components[i]);
         const at::Tensor mean = t.mean(0, true);
-        const at::Tensor q = propertyBasis(spans[i]);  // [r, E] orthonormal
-        const at::Tensor projected = at::matmul(at::matmul(t - mean, q.t()), q);
         ablated += mean - t;
-        spanned += mean + projected - t;
+        if (!bases[i].defined() || bases[i].numel() == 0) {
+            spanned += mean - t;
+            continue;
+        }
+        const at::Tensor q = bases[i].to(t.dtype());  // [k, E] orthonormal
+        spanned += mean + at::matmul(at::matmul(t - mean, q.t()), q) - t;
     }
-    SpanAccuracy r;
     r.original = scoreOutputs(out, classifier, labels).accuracy;
-    r.meanAblated = scoreOutputs(ablated, classifier, labels).accuracy;
+    r.earlierMeanAblated = scoreOutputs(earlier, classifier, labels).accuracy;
     r.textSpan = scoreOutputs(spanned, classifier, labels).accuracy;
+    r.meanAblated = scoreOutputs(ablated, classifier, labels).accuracy;
     return r;
 }
 

@@ -45,13 +45,20 @@ AccuracyReport scoreOutputs(const at::Tensor& outputs, const ZeroShotClassifier&
 AblationResult runAblation(const CacheView& scored, const CacheView& reference, const ZeroShotClassifier& classifier,
                            const RowLabels& labels, const std::vector<Component>& components);
 
-// TextSpan's check of its descriptions: accuracy of the zero-shot classifier (a) as is, (b) with
-// every listed head replaced by its mean, (c) with every listed head replaced by its mean plus its
-// projection onto the span of the texts chosen for it (`spans[i]` [k, E] for components[i]).
+// TextSpan's check of its descriptions, with the reference's protocol
+// (compute_complete_text_set.py): every cached head of the layers before the earliest described
+// one is mean-ablated, each described head is replaced by its mean plus its centred terms
+// projected onto the span of its picks as TextSpan removed them (`bases[i]` [k, E] orthonormal,
+// HeadTexts::basis), and the MLPs, embedding and biases are kept. Accuracy of the zero-shot
+// classifier (a) as is, (b) with the earlier heads mean-ablated, (c) with the described heads
+// also replaced by their text spans (the reference's figure), (d) with the described heads
+// mean-ablated instead.
 struct SpanAccuracy {
-    double original = 0, meanAblated = 0, textSpan = 0;
+    double original = 0, earlierMeanAblated = 0, textSpan = 0, meanAblated = 0;
+    int earlierHeads = 0;          // cached heads mean-ablated before the described layers
+    int earlierLayersUncached = 0;  // earlier layers whose heads the cache does not hold (kept as they are)
 };
-SpanAccuracy textSpanAccuracy(const CacheView& view, const std::vector<Component>& components, const std::vector<at::Tensor>& spans,
+SpanAccuracy textSpanAccuracy(const CacheView& view, const std::vector<Component>& components, const std::vector<at::Tensor>& bases,
                               const ZeroShotClassifier& classifier, const RowLabels& labels);
 
 // Spurious-head discovery: heads ranked by score(spurious descriptions) - score(core

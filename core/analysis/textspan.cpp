@@ -2,6 +2,7 @@
 
 #include "error.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace vitscope {
@@ -11,8 +12,24 @@ void TextSpanParams::validate(int embedDim, int64_t poolSize) const {
     if (perHead < 1 || perHead > poolSize || perHead > embedDim)
         throw InputError("--per-head", "must be within 1..min(pool size " + std::to_string(poolSize) + ", embedding dim " +
                                            std::to_string(embedDim) + "), got " + std::to_string(perHead));
-    if (rank < 0 || rank > embedDim) throw InputError("--rank", "must be within 0..embedding dim " + std::to_string(embedDim));
+    if (rank < 1) throw InputError("--rank", "must be at least 1 (ranks at or above the embedding dim " +
+                                                 std::to_string(embedDim) + " project nothing), got " + std::to_string(rank));
 }
+
+namespace {
+
+// The texts projected onto the span of the top-`rank` right singular vectors of the uncentred
+// terms X [N, E], i.e. the top eigenvectors of X^T X; unchanged when that span is everything.
+at::Tensor projectOntoTopSingular(const at::Tensor& terms, const at::Tensor& texts, int rank) {
+    const int64_t e = terms.size(1);
+    const int64_t r = std::min<int64_t>({static_cast<int64_t>(rank), terms.size(0), e});
+    if (r >= e) return texts;
+    const at::Tensor x = terms.to(at::kDouble);
+    const at::Tensor v = std::get<1>(at::linalg_eigh(at::matmul(x.t(), x))).narrow(1, e - r, r);  // [E, r], ascending order
+    return at::matmul(at::matmul(texts.to(at::kDouble), v), v.t()).to(at::kFloat);
+}
+
+}  // namespace
 
 HeadTexts textSpan(const at::Tensor& terms, const at::Tensor& textsIn, const TextSpanParams& params) {
     params.validate(static_cast<int>(terms.size(1)), textsIn.size(0));
@@ -24,44 +41,44 @@ HeadTexts textSpan(const at::Tensor& terms, const at::Tensor& textsIn, const Tex
     at::Tensor cov = at::matmul(c.t(), c) / static_cast<double>(terms.size(0));      // [E, E]
     HeadTexts out;
     out.totalVariance = cov.trace().item<double>();
-    at::Tensor t = textsIn.to(at::kFloat);                                                // [T, E]
-    if (params.rank > 0) {
-        const auto eig = at::linalg_eigh(cov);                                             // ascending
-        const at::Tensor v = std::get<1>(eig).narrow(1, cov.size(0) - params.rank, params.rank);  // [E, r]
-        t = at::matmul(at::matmul(t, v), v.t());
-    }
-    // Each pick u is removed from the data (cov <- P cov P, P = I - uu^T) and from every text
-    // (t <- t P). The variance along text j is t_j cov t_j^T / |t_j|^2; tc = t cov is kept up to
-    // date by rank-1 updates, so no step costs more than O(T E).
+    at::Tensor t = projectOntoTopSingular(terms, textsIn.to(at::kFloat), params.rank);  // [T, E]
+    // The score of text j is the variance of c t_j over the images, t_j cov t_j^T, with t_j as
+    // deflated so far (not renormalised). Each pick u = t_best / |t_best| is removed from the data
+    // (cov <- P cov P, P = I - uu^T) and from every text (t <- t P); tc = t cov is kept up to date
+    // by rank-1 updates, so no step costs more than O(T E).
     at::Tensor tc = at::matmul(t, cov);  // [T, E]
+    std::vector<at::Tensor> basis;
     if (out.totalVariance <= 0) return out;
     double cumulative = 0;
     std::vector<bool> used(static_cast<std::size_t>(t.size(0)), false);
     for (int k = 0; k < params.perHead; ++k) {
         const at::Tensor norms2 = (t * t).sum(1);                                         // [T]
-        at::Tensor var = (tc * t).sum(1) / norms2.clamp_min(1e-30);
-        var.masked_fill_(norms2 < 1e-20, -1.0);
+        at::Tensor score = (tc * t).sum(1);
+        score.masked_fill_(norms2 < 1e-20, -1.0);
         for (std::size_t j = 0; j < used.size(); ++j)
-            if (used[j]) var[static_cast<int64_t>(j)] = -1.0;
-        const int64_t best = var.argmax().item<int64_t>();
-        const double v = var[best].item<double>();
-        if (v < 0) break;
+            if (used[j]) score[static_cast<int64_t>(j)] = -1.0;
+        const int64_t best = score.argmax().item<int64_t>();
+        if (score[best].item<double>() < 0) break;
         used[static_cast<std::size_t>(best)] = true;
         const at::Tensor u = t[best] / t[best].norm();                                    // [E]
         const at::Tensor cu = at::matmul(cov, u);                                          // [E]
-        const double ucu = at::dot(u, cu).item<double>();
-        // Deflate the data: cov <- (I - uu^T) cov (I - uu^T).
+        const double ucu = at::dot(u, cu).item<double>();                                 // variance removed
+        // Every remaining text is (numerically) outside the data: stop rather than list noise
+        // (the reference goes on picking among round-off residuals, e.g. beyond `rank` picks).
+        if (ucu <= 1e-9 * out.totalVariance) break;
         const at::Tensor a = at::matmul(t, u);                                            // [T] = t.u
         const at::Tensor tcu = at::matmul(tc, u);                                          // [T] = t cov u
-        // New tc' = t' cov' with t' = t - a u^T, cov' = P cov P, P = I - uu^T; since t' P = t':
+        // New tc' = t' cov' with t' = t - a u^T, cov' = P cov P; since t' P = t':
         // tc' = t' cov P = (tc - a cu^T) - (tcu - a ucu) u^T.
         tc = tc - at::outer(a, cu) - at::outer(tcu - a * ucu, u);
         t = t - at::outer(a, u);
         cov = cov - at::outer(cu, u) - at::outer(u, cu) + ucu * at::outer(u, u);
-        const double frac = v / out.totalVariance;
+        const double frac = ucu / out.totalVariance;
         cumulative += frac;
         out.picks.push_back({static_cast<int>(best), frac, cumulative});
+        basis.push_back(u);
     }
+    if (!basis.empty()) out.basis = at::stack(basis);
     return out;
 }
 

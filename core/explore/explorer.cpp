@@ -354,11 +354,12 @@ const std::vector<std::string>& Explorer::datasetPaths() const {
     return m->cache->paths();
 }
 
-std::vector<HeadDescription> Explorer::describeHeads(const std::string& poolFile, int perHead, const JobContext& job) {
+std::vector<HeadDescription> Explorer::describeHeads(const std::string& poolFile, int perHead, int rank, const JobContext& job) {
     m->requireDataset();
     const std::vector<std::string> pool = readTextList(poolFile);
     TextSpanParams p;
-    p.perHead = perHead;
+    p.perHead = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(perHead), static_cast<int64_t>(pool.size()), m->view->embedDim()}));
+    p.rank = rank;
     p.validate(static_cast<int>(m->view->embedDim()), static_cast<int64_t>(pool.size()));
     const at::Tensor texts = m->session->text->encode(pool);
     const std::vector<HeadTexts> result = runTextSpan(*m->view, texts, p, {}, job);
@@ -370,6 +371,8 @@ std::vector<HeadDescription> Explorer::describeHeads(const std::string& poolFile
         d.layer = h.component.layer;
         d.index = h.component.head;
         d.totalVariance = h.totalVariance;
+        d.convention = conventionName(m->cache->convention());
+        d.rank = p.rank;
         std::vector<int64_t> idx;
         for (const TextSpanPick& pick : h.picks) {
             d.picks.push_back({pool[static_cast<std::size_t>(pick.text)], pick.explained, pick.cumulative});

@@ -94,6 +94,8 @@ struct HeadDescription {
     int layer = -1, index = -1;
     double totalVariance = 0;
     std::vector<TextPick> picks;
+    std::string convention;  // of the cached terms TextSpan ran on ("exact" / "textspan")
+    int rank = 0;            // the text projection's rank (TextSpanParams::rank)
 };
 
 struct Hit {
@@ -178,7 +180,8 @@ public:
     const std::vector<std::string>& datasetPaths() const;
 
     // TextSpan over every cached head with a text pool file; kept for the grid and head panel.
-    std::vector<HeadDescription> describeHeads(const std::string& poolFile, int perHead, const JobContext& job);
+    // TextSpan over every cached head (perHead is clamped to the pool size and embedding dim).
+    std::vector<HeadDescription> describeHeads(const std::string& poolFile, int perHead, int rank, const JobContext& job);
     const std::vector<HeadDescription>& descriptions() const;
     // Property score of every component for a property name (color, shape, ...) or a file of
     // descriptions.
