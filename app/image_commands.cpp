@@ -81,6 +81,7 @@ struct EvaluateHeatmapsOptions {
     HeatmapModelOptions model;
     std::string dataset, methods = "all", prompt = "a {color} {shape}", heads, out;
     int64_t count = 0;
+    bool noClassMean = false;  // score the prompt's own map, not minus the mean map of all class prompts
 };
 
 std::string fillPrompt(const std::string& prompt, const std::map<std::string, std::string>& row, const std::string& where) {
@@ -113,6 +114,17 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     if (o.count > 0 && static_cast<int64_t>(rows.size()) > o.count) rows.resize(static_cast<std::size_t>(o.count));
     if (rows.empty()) throw InputError(labelsPath, "lists no images");
     const auto heads = parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads());
+    // As the reference (compute_segmentations.py): a text-conditioned map is the prompt's map
+    // minus the mean map over every class prompt (here: every distinct prompt of the dataset).
+    at::Tensor classPrompts;
+    if (!o.noClassMean && !c.reference.defined()) {
+        std::vector<std::string> prompts;
+        for (const auto& row : rows) prompts.push_back(fillPrompt(o.prompt, row, labelsPath));
+        std::sort(prompts.begin(), prompts.end());
+        prompts.erase(std::unique(prompts.begin(), prompts.end()), prompts.end());
+        classPrompts = c.text->encode(prompts);
+        std::printf("maps: prompt minus the mean over %zu class prompts (--no-class-mean: the prompt's own map)\n", prompts.size());
+    }
     std::vector<LocalisationMeter> meters(methods.size());
     const JobContext job = interruptibleJob("evaluate");
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -128,8 +140,9 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
         const at::Tensor mask = at::from_blob(maskCrop.data, {maskCrop.rows, maskCrop.cols}, at::kByte).gt(127).clone();
         const at::Tensor text = c.text->encode({fillPrompt(o.prompt, row, labelsPath)})[0];
         for (std::size_t m = 0; m < methods.size(); ++m) {
-            const Heatmap map = computeHeatmap(*c.model, pixels, text, c.params(methods[m], heads, o.model.surgeryBlocks),
-                                               c.aligner ? &*c.aligner : nullptr);
+            HeatmapParams params = c.params(methods[m], heads, o.model.surgeryBlocks);
+            if (classPrompts.defined()) params.referenceTexts = classPrompts;
+            const Heatmap map = computeHeatmap(*c.model, pixels, text, params, c.aligner ? &*c.aligner : nullptr);
             meters[m].add(map.pixels, mask);
         }
         job.report({static_cast<int64_t>(i + 1), static_cast<int64_t>(rows.size()), 0, 0, "evaluate"});
@@ -237,6 +250,8 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         sub->add_option("--heads", o->heads, "Decomposition restricted to these heads: L.H,...");
         sub->add_option("--count", o->count, "Only the first N images (0: all)")->capture_default_str();
         sub->add_option("--out", o->out, "Also write the table as CSV");
+        sub->add_flag("--no-class-mean", o->noClassMean,
+                      "Score each prompt's own map (default: minus the mean map of all class prompts, as the reference)");
         sub->callback([&actions, o] { actions.push_back([o] { runEvaluateHeatmaps(*o); }); });
     }
     {

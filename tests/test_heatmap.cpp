@@ -100,21 +100,89 @@ private slots:
     void localisationMetrics() {
         QVERIFY(std::abs(averagePrecision(at::tensor({0.9, 0.8, 0.7, 0.6}), at::tensor({1, 0, 1, 0})) - (1.0 + 2.0 / 3.0) / 2) < 1e-9);
         QVERIFY(std::abs(averagePrecision(at::tensor({0.1, 0.8, 0.7}), at::tensor({0, 1, 1})) - 1.0) < 1e-9);
+        // Tied scores enter together (sklearn): all tied -> the positive share.
+        QVERIFY(std::abs(averagePrecision(at::tensor({0.5, 0.5, 0.5, 0.5}), at::tensor({1, 0, 0, 0})) - 0.25) < 1e-9);
         at::Tensor mask = at::zeros({10, 10}, at::kByte);
         mask.narrow(0, 2, 3).narrow(1, 2, 3).fill_(1);
         LocalisationMeter perfect, inverted;
         perfect.add(mask.to(at::kFloat), mask);
         inverted.add(1.0 - mask.to(at::kFloat), mask);
-        inverted.add(at::zeros({10, 10}), at::zeros({10, 10}, at::kByte));  // no object: skipped
         QCOMPARE(perfect.pixelAccuracy(), 1.0);
         QCOMPARE(perfect.meanIoU(), 1.0);
         QCOMPARE(perfect.meanAveragePrecision(), 1.0);
         QCOMPARE(perfect.pointingGame(), 1.0);
-        QCOMPARE(inverted.images(), int64_t(1));
         QCOMPARE(inverted.pointingGame(), 0.0);
         QCOMPARE(inverted.pixelAccuracy(), 0.0);
-        QVERIFY(std::abs(inverted.meanAveragePrecision() - 9.0 / 100.0) < 0.05);  // near the object share
         QVERIFY_THROWS_EXCEPTION(InputError, perfect.add(at::zeros({3, 3}), mask));
+    }
+
+    void localisationMatchesReferenceFormula() {
+        // The reference's steps written out per pixel (compute_segmentations.py eval_batch,
+        // batch_pix_accuracy, batch_intersection_union, get_ap_scores with sklearn's AP), on maps
+        // with negative values, ties, a flat map and masks with no object or no background.
+        at::manual_seed(17);
+        LocalisationMeter meter;
+        double correct = 0, labeled = 0, inter[2] = {0, 0}, uni[2] = {0, 0}, apSum = 0;
+        int images = 0;
+        for (int i = 0; i < 12; ++i) {
+            const int64_t s = 8 + i % 3;
+            at::Tensor map = at::randn({s, s}, at::kDouble);
+            if (i % 4 == 1) map = at::round(map * 2) / 2;          // ties
+            if (i == 5) map = at::full({s, s}, 0.3, at::kDouble);  // flat
+            at::Tensor mask = at::rand({s, s}).gt(0.6).to(at::kByte);
+            if (i == 7) mask.zero_();
+            if (i == 9) mask.fill_(1);
+            meter.add(map.to(at::kFloat), mask);
+            // Reference, step by step.
+            const int64_t n = s * s;
+            std::vector<double> res(static_cast<std::size_t>(n));
+            double mx = -1e300, mn = 1e300;
+            for (int64_t p = 0; p < n; ++p) {
+                const double v = std::max(0.0, static_cast<double>(map.flatten()[p].item<float>()));
+                res[static_cast<std::size_t>(p)] = v;
+                mx = std::max(mx, v);
+                mn = std::min(mn, v);
+            }
+            const bool nan = !(mx - mn > 0);
+            double mean = 0;
+            for (double& v : res) v = nan ? 0 : (v - mn) / (mx - mn), mean += v;
+            mean /= static_cast<double>(n);
+            std::vector<std::pair<double, int>> apPairs;  // (score, label) over both channels
+            for (int64_t p = 0; p < n; ++p) {
+                const double v = res[static_cast<std::size_t>(p)];
+                const double r1 = nan ? 0 : (v > mean ? 1 : 0), r0 = nan ? 0 : (v <= mean ? 1 : 0);
+                const int predicted = r1 > r0 ? 1 : 0;  // torch.max: the first index on ties
+                const int target = mask.flatten()[p].item<uint8_t>() ? 1 : 0;
+                correct += predicted == target;
+                labeled += 1;
+                for (int c = 0; c < 2; ++c) {
+                    inter[c] += (predicted == c && target == c);
+                    uni[c] += (predicted == c || target == c);
+                }
+                apPairs.emplace_back(nan ? 0 : 1 - v, 1 - target);
+                apPairs.emplace_back(nan ? 0 : v, target);
+            }
+            // sklearn average_precision_score: sum over distinct thresholds of (R_k - R_k-1) P_k.
+            std::vector<double> thresholds;
+            double positives = 0;
+            for (const auto& [score, label] : apPairs) thresholds.push_back(score), positives += label;
+            std::sort(thresholds.begin(), thresholds.end(), std::greater<double>());
+            thresholds.erase(std::unique(thresholds.begin(), thresholds.end()), thresholds.end());
+            double ap = 0, lastRecall = 0;
+            for (double t : thresholds) {
+                double tp = 0, fp = 0;
+                for (const auto& [score, label] : apPairs)
+                    if (score >= t) (label ? tp : fp) += 1;
+                ap += (tp / positives - lastRecall) * tp / (tp + fp);
+                lastRecall = tp / positives;
+            }
+            apSum += ap;
+            ++images;
+        }
+        QCOMPARE(meter.images(), int64_t(images));
+        QVERIFY(std::abs(meter.pixelAccuracy() - correct / labeled) < 1e-12);
+        QVERIFY(std::abs(meter.meanIoU() - 0.5 * (inter[0] / uni[0] + inter[1] / uni[1])) < 1e-12);
+        QVERIFY(std::abs(meter.meanAveragePrecision() - apSum / images) < 1e-9);
     }
 
     // Ground truth on the bundled model: the object's color prompt localises the object.

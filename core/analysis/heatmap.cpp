@@ -105,13 +105,20 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
         at::Tensor f = toClip(finalTokens(model, xs)[0].to(at::kCPU), aligner, true);
         f = f / f.norm(2, 1, true).clamp_min(1e-12);  // [N, E]
         if (params.referenceTexts.defined()) {
-            const at::Tensor g = at::cat({text.unsqueeze(0), params.referenceTexts.to(at::kFloat)});  // [T, E]
+            // The texts compared: the reference set, with the target prepended unless it is one of
+            // them (class prompts include the target; CLIP Surgery's mean runs over the class set).
+            const at::Tensor ref = params.referenceTexts.to(at::kCPU, at::kFloat);
+            const at::Tensor gap = (ref - text.to(at::kCPU, at::kFloat).unsqueeze(0)).abs().amax(1);
+            const int64_t same = gap.argmin().item<int64_t>();
+            const bool inside = gap[same].item<double>() < 1e-6;
+            at::Tensor g = inside ? ref : at::cat({text.unsqueeze(0).to(at::kCPU, at::kFloat), ref});  // [T, E]
+            const int64_t target = inside ? same : 0;
             at::Tensor cls = toClip(finalTokens(model, trace.residuals.back())[0][0].to(at::kCPU), aligner, true);
             cls = cls / cls.norm().clamp_min(1e-12);
             at::Tensor w = at::softmax(2.0 * at::matmul(g, cls), 0);
             w = w / w.mean();
             const at::Tensor s = at::matmul(f, g.t()) * w;  // [N, T]
-            scores = s.select(1, 0) - s.mean(1);
+            scores = s.select(1, target) - s.mean(1);
         } else if (params.redundantText.defined()) {
             scores = at::matmul(f, text) - at::matmul(f, params.redundantText.to(at::kFloat));
         } else {

@@ -2,43 +2,62 @@
 
 #include "error.h"
 
+#include <algorithm>
+
 namespace vitscope {
 
 double averagePrecision(const at::Tensor& scores, const at::Tensor& labels) {
-    const at::Tensor order = std::get<1>(scores.flatten().to(at::kFloat).sort(0, true));
-    const at::Tensor sorted = labels.flatten().to(at::kDouble).index_select(0, order);
-    const double positives = sorted.sum().item<double>();
+    const auto sorted = scores.flatten().to(at::kDouble).sort(0, true);
+    const at::Tensor s = std::get<0>(sorted).contiguous();
+    const at::Tensor l = labels.flatten().to(at::kDouble).index_select(0, std::get<1>(sorted)).contiguous();
+    const double* sp = s.data_ptr<double>();
+    const double* lp = l.data_ptr<double>();
+    const int64_t n = s.numel();
+    double positives = 0;
+    for (int64_t i = 0; i < n; ++i) positives += lp[i] > 0 ? 1 : 0;
     if (positives <= 0) return 0;
-    const at::Tensor tp = sorted.cumsum(0);
-    const at::Tensor rank = at::arange(1, sorted.size(0) + 1, sorted.options());
-    return ((tp / rank) * sorted).sum().item<double>() / positives;
+    double tp = 0, fp = 0, recall = 0, ap = 0;
+    for (int64_t i = 0; i < n;) {
+        const double value = sp[i];
+        for (; i < n && sp[i] == value; ++i) (lp[i] > 0 ? tp : fp) += 1;  // a group of tied scores
+        const double r = tp / positives;
+        ap += (r - recall) * (tp / (tp + fp));
+        recall = r;
+    }
+    return ap;
 }
 
 void LocalisationMeter::add(const at::Tensor& mapIn, const at::Tensor& maskIn) {
     if (mapIn.sizes() != maskIn.sizes()) throw InputError("heatmap", "map and mask sizes differ");
-    const at::Tensor map = mapIn.to(at::kCPU, at::kFloat);
+    const at::Tensor raw = mapIn.to(at::kCPU, at::kDouble);
     const at::Tensor mask = maskIn.to(at::kCPU).ne(0);
-    const int64_t fg = mask.sum().item<int64_t>();
-    if (fg == 0 || fg == mask.numel()) return;
-    const double lo = map.min().item<double>(), hi = map.max().item<double>();
-    const at::Tensor unit = hi > lo ? (map - lo) / (hi - lo) : at::zeros_like(map);
-    const at::Tensor pred = unit.gt(0.5);
-    m_accuracy += pred.eq(mask).to(at::kDouble).mean().item<double>();
+    // Clip at 0, then min-max normalise; a flat map (0 / 0 in the reference) is all zero.
+    const at::Tensor clipped = raw.clamp_min(0);
+    const double lo = clipped.min().item<double>(), hi = clipped.max().item<double>();
+    const bool flat = !(hi > lo);
+    const at::Tensor unit = flat ? at::zeros_like(clipped) : (clipped - lo) / (hi - lo);
+    // Foreground above the map's mean (a flat map predicts background everywhere).
+    const at::Tensor pred = flat ? at::zeros_like(mask) : unit.gt(unit.mean());
+    m_correct += pred.eq(mask).sum().item<double>();
+    m_pixels += static_cast<double>(mask.numel());
     m_interFg += (pred & mask).sum().item<double>();
     m_unionFg += (pred | mask).sum().item<double>();
     m_interBg += (~pred & ~mask).sum().item<double>();
     m_unionBg += (~pred | ~mask).sum().item<double>();
-    m_ap += averagePrecision(map, mask);
-    m_hits += mask.flatten()[map.flatten().argmax().item<int64_t>()].item<bool>() ? 1.0 : 0.0;
+    // Two channels: background scored by 1 - map, foreground by the map.
+    const at::Tensor scores = at::cat({(1.0 - unit).flatten(), unit.flatten()});
+    const at::Tensor targets = at::cat({(~mask).flatten(), mask.flatten()});
+    m_ap += averagePrecision(flat ? at::zeros_like(scores) : scores, targets);
+    m_hits += mask.flatten()[raw.flatten().argmax().item<int64_t>()].item<bool>() ? 1.0 : 0.0;
     ++m_images;
 }
 
-double LocalisationMeter::pixelAccuracy() const { return m_images ? m_accuracy / m_images : 0; }
+double LocalisationMeter::pixelAccuracy() const { return m_pixels > 0 ? m_correct / m_pixels : 0; }
 double LocalisationMeter::meanIoU() const {
     if (m_images == 0) return 0;
     return 0.5 * (m_interFg / std::max(1.0, m_unionFg) + m_interBg / std::max(1.0, m_unionBg));
 }
-double LocalisationMeter::meanAveragePrecision() const { return m_images ? m_ap / m_images : 0; }
-double LocalisationMeter::pointingGame() const { return m_images ? m_hits / m_images : 0; }
+double LocalisationMeter::meanAveragePrecision() const { return m_images ? m_ap / static_cast<double>(m_images) : 0; }
+double LocalisationMeter::pointingGame() const { return m_images ? m_hits / static_cast<double>(m_images) : 0; }
 
 }  // namespace vitscope

@@ -1,6 +1,12 @@
 #pragma once
-// Localisation metrics of heatmaps against ground-truth masks: pixel accuracy and mIoU of the
-// map thresholded at half its range, mAP of the pixel ranking, and the pointing game.
+// Localisation metrics of heatmaps against ground-truth masks, with the reference definitions
+// (TextSpan's compute_segmentations.py and the segmentation utilities it shares with Chefer et
+// al.'s code): the map is clipped at 0 and min-max normalised (a flat map becomes all zero);
+// foreground is where it exceeds its own mean; pixel accuracy and the IoU of each of the two
+// classes are pooled over the dataset (mIoU = mean of the background and foreground IoU); AP is
+// computed per image over both channels ([1 - map, map] scored against [background, foreground],
+// ties grouped as sklearn's average_precision_score does) and averaged over images. The
+// pointing game (does the raw map's maximum fall on the object?) is an extra column.
 #include <ATen/ATen.h>
 
 namespace vitscope {
@@ -8,21 +14,23 @@ namespace vitscope {
 class LocalisationMeter {
 public:
     // map [S, S] float (any scale), mask [S, S] (non-zero = object). Throws InputError on a size
-    // mismatch; images whose mask is empty or full are skipped (no ranking to score).
+    // mismatch.
     void add(const at::Tensor& map, const at::Tensor& mask);
     int64_t images() const { return m_images; }
-    double pixelAccuracy() const;  // mean over images
-    double meanIoU() const;        // mean of the object and background IoU, pixel totals over images
-    double meanAveragePrecision() const;
+    double pixelAccuracy() const;  // correct pixels / pixels, pooled over images
+    double meanIoU() const;        // mean of the background and foreground IoU, areas pooled over images
+    double meanAveragePrecision() const;  // mean over images of the two-channel AP
     double pointingGame() const;   // fraction of images whose maximum falls on the object
 
 private:
     int64_t m_images = 0;
-    double m_accuracy = 0, m_ap = 0, m_hits = 0;
+    double m_correct = 0, m_pixels = 0, m_ap = 0, m_hits = 0;
     double m_interFg = 0, m_unionFg = 0, m_interBg = 0, m_unionBg = 0;
 };
 
-// Average precision of scores [P] against binary labels [P].
+// Average precision of scores [P] against binary labels [P] as sklearn computes it: precision
+// at each distinct score (tied scores enter together) weighted by the recall it adds. 0 when
+// there is no positive label.
 double averagePrecision(const at::Tensor& scores, const at::Tensor& labels);
 
 }  // namespace vitscope
