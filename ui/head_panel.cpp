@@ -53,7 +53,14 @@ void HeadPanel::showHead(int layer, int head, const HeadDescription* d) {
         return;
     }
     const double total = d->picks.back().cumulative;
-    m_title->setText(tr("<b>Head %1.%2</b>: %3 texts explain %4% of its variance").arg(layer).arg(head).arg(d->picks.size()).arg(100 * total, 0, 'f', 1));
+    m_title->setText(tr("<b>Head %1.%2</b>: %3 texts explain %4% of its variance<br><small>TextSpan on %5-convention terms, "
+                        "texts projected on the head's top %6 singular directions</small>")
+                         .arg(layer)
+                         .arg(head)
+                         .arg(d->picks.size())
+                         .arg(100 * total, 0, 'f', 1)
+                         .arg(QString::fromStdString(d->convention))
+                         .arg(d->rank));
     auto* bars = new QCPBars(m_plot->yAxis, m_plot->xAxis);  // horizontal bars
     bars->setName("explained variance");
     bars->setBrush(QColor(59, 82, 139));

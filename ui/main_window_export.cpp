@@ -58,6 +58,16 @@ QJsonObject MainWindow::record(const QString& view) const {
     r["grid_metric"] = m_grid->metricName();
     r["dataset"] = m_datasetFolder;
     r["ablated"] = m_ablation->ticked().join(",");
+    if (!m_descriptions.empty()) {
+        // How the head descriptions shown (grid tooltips, head panel) were computed.
+        QJsonObject ts;
+        ts["algorithm"] = "TextSpan, reference greedy (clip_text_span)";
+        ts["convention"] = QString::fromStdString(m_descriptions.front().convention);
+        ts["rank"] = m_descriptions.front().rank;
+        ts["texts_per_head"] = static_cast<int>(m_descriptions.front().picks.size());
+        ts["text_pool"] = textPoolFile();
+        r["textspan"] = ts;
+    }
     return r;
 }
 
