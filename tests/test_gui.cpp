@@ -147,6 +147,33 @@ private slots:
         }
     }
 
+    void referenceTextsAreSubtracted() {
+        // Analysis > Reference texts: the map becomes the text's map minus the references' mean,
+        // and the caption says so; switching it off restores the text's own map.
+        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
+        m_window->setMethod("decomposition");
+        typeText(*m_window, "a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->map().caption.endsWith("a red object"), kTimeout);
+        const std::vector<float> own = m_window->canvas()->map().values;
+        const QString refs = m_data.path() + "/colors.txt";
+        QFile f(refs);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("a red object\na green object\na blue object\na yellow object\n");
+        f.close();
+        m_window->loadReferenceTexts(refs);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->map().caption.contains("mean of 4 reference texts (colors.txt)"), kTimeout);
+        const std::vector<float> subtracted = m_window->canvas()->map().values;
+        QCOMPARE(subtracted.size(), own.size());
+        double diff = 0;
+        for (std::size_t i = 0; i < own.size(); ++i) diff = std::max(diff, double(std::abs(own[i] - subtracted[i])));
+        QVERIFY(diff > 1e-4);
+        const int before = heat.count();
+        m_window->setSubtractReference(false);
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && !m_window->canvas()->map().caption.contains("reference"), kTimeout);
+        QVERIFY(m_window->canvas()->map().values == own);
+    }
+
     void clickHeadShowsItsPanel() {
         QSignalSpy panel(m_window.get(), &MainWindow::headPanelReady);
         HeadGrid* grid = m_window->grid();

@@ -142,6 +142,14 @@ void MainWindow::buildUi() {
     m_text->setCompleter(completer);
     m_method = new QComboBox;
     m_method->addItems({"decomposition", "surgery", "raw", "attention", "rollout"});
+    m_method->setItemData(0, tr("Each image token's direct contribution to the image's score for the text: the class token's "
+                                "attention to it times its value, through every (or the selected) head. Not a segmentation "
+                                "of where the text is."), Qt::ToolTipRole);
+    m_method->setItemData(1, tr("CLIP Surgery: value-value attention in the last blocks, minus the features shared by all "
+                                "texts (the empty prompt, or the reference texts)"), Qt::ToolTipRole);
+    m_method->setItemData(2, tr("Similarity of each final token to the text"), Qt::ToolTipRole);
+    m_method->setItemData(3, tr("Last layer's class-token attention (text-independent)"), Qt::ToolTipRole);
+    m_method->setItemData(4, tr("Attention rollout over all layers (text-independent)"), Qt::ToolTipRole);
     m_onlySelected = new QCheckBox(tr("Selected heads only"));
     m_perHead = new QCheckBox(tr("Per-head maps"));
     m_opacity = new QSlider(Qt::Horizontal);
@@ -387,13 +395,13 @@ void MainWindow::buildMenus() {
     analysis->addAction(tr("&Retrieve by the current text"), QKeySequence("Ctrl+R"), this, [this] { runRetrieval(m_text->currentText().trimmed()); });
     analysis->addAction(tr("Reference texts for heatmaps..."), this, [this] {
         const QString f = QFileDialog::getOpenFileName(this, tr("Reference texts (one per line)"));
-        if (f.isEmpty()) return;
-        const std::string p = f.toStdString();
-        m_engine.submit("reference", [p](Explorer& x, const JobContext&) {
-            x.loadReferenceTexts(p);
-            return QVariant();
-        });
+        if (!f.isEmpty()) loadReferenceTexts(f);
     });
+    m_subtractReference = analysis->addAction(tr("Subtract the reference texts' mean from heatmaps"));
+    m_subtractReference->setCheckable(true);
+    m_subtractReference->setEnabled(false);
+    m_subtractReference->setToolTip(tr("Load reference texts first (Analysis > Reference texts for heatmaps...)"));
+    connect(m_subtractReference, &QAction::toggled, this, [this] { requestHeatmap(); });
     QMenu* view = menuBar()->addMenu(tr("&View"));
     QAction* classroom = view->addAction(tr("&Classroom mode"), QKeySequence(Qt::Key_F11), this, [this] { setClassroomMode(!m_classroomOn); });
     classroom->setCheckable(true);
@@ -566,6 +574,16 @@ void MainWindow::textSpanSettings() {
     if (!m_model.spec.empty()) describeHeads();
 }
 
+void MainWindow::setSubtractReference(bool on) { m_subtractReference->setChecked(on); }
+
+void MainWindow::loadReferenceTexts(const QString& file) {
+    const std::string p = file.toStdString();
+    m_engine.submit("reference", [p](Explorer& x, const JobContext&) {
+        return QVariant(x.loadReferenceTexts(p));
+    });
+    m_referenceFile = file;
+}
+
 void MainWindow::describeHeads() {
     const QString pool = textPoolFile();
     if (pool.isEmpty()) {
@@ -590,6 +608,7 @@ void MainWindow::requestHeatmap() {
     q.text = text.toStdString();
     q.method = method.toStdString();
     if (m_onlySelected->isChecked()) q.heads = selectedHeads();
+    q.subtractReference = m_subtractReference->isChecked() && m_referenceCount > 0;
     const bool perHead = m_perHead->isChecked() && method == "decomposition";
     std::vector<std::pair<int, int>> multiples = selectedHeads();
     if (multiples.size() > 8) multiples.resize(8);

@@ -67,6 +67,10 @@ public:
                               bool sharedScale = false);
     void figureBuilder();  // the dialog in front of exportPanelFigure
     void setClassroomMode(bool on);
+    // Reference texts (one per line) whose mean map text-conditioned heatmaps subtract; switched
+    // on when they arrive, off with setSubtractReference(false).
+    void loadReferenceTexts(const QString& file);
+    void setSubtractReference(bool on);
 
     Engine& engine() { return m_engine; }
     HeadGrid* grid() const { return m_grid; }
@@ -118,6 +122,7 @@ private:
     void onDiscover(const QVariant& result);
     void onDemo(const QVariant& result);
     void onTask(const QVariant& result);
+    void onReference(const QVariant& result);
 
     void showError(const QString& message);
     void requestHeatmap();
@@ -145,6 +150,9 @@ private:
     QComboBox* m_text;
     QComboBox* m_method;
     QCheckBox* m_onlySelected;
+    QAction* m_subtractReference = nullptr;  // heatmaps: text minus the reference texts' mean
+    QString m_referenceFile;                 // loaded reference texts (reloaded for a new model)
+    int m_referenceCount = 0;
     QCheckBox* m_perHead;
     QSlider* m_opacity;
     QComboBox* m_colormap;

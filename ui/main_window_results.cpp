@@ -48,12 +48,28 @@ void MainWindow::onFinished(quint64 id, const QString& kind, const QVariant& res
         {"discover", &MainWindow::onDiscover},
         {"demo", &MainWindow::onDemo},
         {"task", &MainWindow::onTask},
+        {"reference", &MainWindow::onReference},
     };
     if (const Handler h = handlers.value(kind)) (this->*h)(result);
 }
 
+void MainWindow::onReference(const QVariant& result) {
+    m_referenceCount = result.toInt();
+    m_subtractReference->setEnabled(m_referenceCount > 0);
+    m_subtractReference->setToolTip(tr("Heatmaps show the text's map minus the mean map of %1 texts from %2")
+                                        .arg(m_referenceCount)
+                                        .arg(m_referenceFile));
+    const QSignalBlocker block(m_subtractReference);
+    m_subtractReference->setChecked(m_referenceCount > 0);
+    statusBar()->showMessage(tr("%1 reference texts loaded; heatmaps subtract their mean").arg(m_referenceCount), 5000);
+    requestHeatmap();
+}
+
 void MainWindow::applyModel(const ModelSummary& s) {
     m_model = s;
+    // Reference texts are embeddings of the model's text side: read them again for a new model.
+    m_referenceCount = 0;
+    if (!m_referenceFile.isEmpty()) loadReferenceTexts(m_referenceFile);
     m_descriptions.clear();
     m_normValues.clear();
     m_ledgerValues.clear();
@@ -127,6 +143,11 @@ void MainWindow::onHeatmap(const QVariant& result) {
     m_lastHeatmap = maps.front();
     const HeatmapResult& r = maps.front();
     QString caption = QString("%1: %2").arg(QString::fromStdString(r.method), QString::fromStdString(r.text));
+    if (r.method == "decomposition")
+        caption = tr("decomposition (each token's contribution to the score): %1").arg(QString::fromStdString(r.text));
+    const bool textual = r.method != "attention" && r.method != "rollout";
+    if (textual && m_subtractReference->isChecked() && m_referenceCount > 0)
+        caption += tr(" - mean of %1 reference texts (%2)").arg(m_referenceCount).arg(QFileInfo(m_referenceFile).fileName());
     if (m_onlySelected->isChecked() && !m_grid->selection().isEmpty()) {
         QStringList names;
         for (const HeadId& h : m_grid->selection()) names << h.name();

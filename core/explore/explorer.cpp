@@ -310,7 +310,11 @@ void Explorer::setReferenceTexts(const std::vector<std::string>& texts) {
     m->reference = texts.empty() ? at::Tensor() : m->session->text->encode(texts);
 }
 
-void Explorer::loadReferenceTexts(const std::string& file) { setReferenceTexts(readTextList(file)); }
+int Explorer::loadReferenceTexts(const std::string& file) {
+    const std::vector<std::string> texts = readTextList(file);
+    setReferenceTexts(texts);
+    return static_cast<int>(texts.size());
+}
 
 DatasetCache& Explorer::Impl::openCacheFor(const std::string& images, const JobContext& job, std::unique_ptr<DatasetCache>& slot,
                                            DatasetSummary* out) {

@@ -172,7 +172,7 @@ public:
     std::vector<HeatmapResult> headHeatmaps(const std::string& text, const std::vector<std::pair<int, int>>& heads);
     Ledger ledger(const std::string& text);
     void setReferenceTexts(const std::vector<std::string>& texts);
-    void loadReferenceTexts(const std::string& file);  // a text list file
+    int loadReferenceTexts(const std::string& file);  // a text list file
 
     // Builds (or resumes, or reuses) the cache of an image folder under the cache root and opens it.
     DatasetSummary openDataset(const std::string& images, const JobContext& job);
