@@ -26,8 +26,17 @@ echo "== caches"
 echo "== head specialisation (last 2 layers)"
 "$cli" shapes specialisation --model "$clip" --count 2000 --last 2
 
-echo "== TextSpan (shapes-clip, world text pool, 3 texts per head)"
+echo "== TextSpan (shapes-clip, world text pool, 3 texts per head; reference algorithm, rank 80, last 4 layers)"
 "$cli" textspan --cache cache-clip --texts "$here/resources/shapes/text_pool.txt" --per-head 3 --out textspan-clip.json 2>/dev/null
+echo "== TextSpan's accuracy check (reference protocol: earlier layers' heads mean-ablated, described heads reduced to their spans)"
+for c in red orange yellow green cyan blue purple pink; do printf '%s\ta %s object\n' $c $c; done > colors.tsv
+for s in circle square triangle hexagon star heart diamond cross; do printf '%s\ta %s\n' $s $s; done > shapes.tsv
+for spec in "3 last:4 color colors" "3 last:4 shape shapes" "10 last:4 shape shapes" "3 last:2 color colors" "3 last:2 shape shapes"; do
+  set -- $spec
+  echo "-- $1 texts per head, layers $2, $3"
+  "$cli" textspan --cache cache-clip --texts "$here/resources/shapes/text_pool.txt" --per-head "$1" --layers "$2" \
+    --labels test/labels.csv --label-column "$3" --classes "$4.tsv" --out "ts-check-$1-$2-$3.json" 2>/dev/null | grep accuracy
+done
 
 echo "== property ranking (shapes-clip)"
 for p in color shape position texture background; do
@@ -53,6 +62,8 @@ done
 
 echo "== heatmap localisation (500 images, prompt 'a {color} object')"
 "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --out heatmaps-clip.csv 2>/dev/null
+echo "== the same, each prompt's own map (no class-prompt mean subtracted)"
+"$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --no-class-mean 2>/dev/null | tail -5
 echo "== CLIP Surgery settings: last K blocks, then same-attribute reference texts"
 for k in 1 2 3 4; do
   "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --methods surgery \
