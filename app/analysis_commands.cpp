@@ -184,7 +184,8 @@ void runRank(const RankOptions& o) {
     CacheSession c = openCache(o.cache, true);
     const std::string file = o.texts.empty() ? propertyWordList(o.property, *c.clip) : o.texts;
     const std::vector<std::string> words = readTextList(file);
-    const std::vector<ComponentScore> scores = rankComponents(*c.view, c.text->encode(words), {}, interruptibleJob("rank components"));
+    const std::vector<ComponentScore> scores =
+        rankComponents(*c.view, c.text->encodeDescriptions(words), {}, interruptibleJob("rank components"));
     std::string csv = "rank,component,layer,head,score\n";
     for (std::size_t i = 0; i < scores.size(); ++i) {
         const Component& k = scores[i].component;
@@ -203,7 +204,9 @@ void runRank(const RankOptions& o) {
 struct RetrieveOptions {
     CacheOptions cache;
     std::string text, image, heads, property;
-    int topHeads = 3;
+    int topComponents = 3;
+    bool headsOnly = false;
+    std::string versus;  // image queries with --property: the other properties (default: every other list)
     int top = 20;
     std::string out;
 };
@@ -220,11 +223,29 @@ void runRetrieve(const RetrieveOptions& o) {
     CacheSession c = openCache(o.cache, !o.text.empty() || !o.property.empty());
     std::vector<Component> set;
     if (!o.heads.empty()) set = c.view->parseList(o.heads);
+    std::string ranking;
     if (!o.property.empty()) {
-        if (o.topHeads < 1) throw InputError("--top-heads", "must be at least 1");
-        const std::vector<ComponentScore> scores =
-            rankComponents(*c.view, c.text->encode(readTextList(propertyWordList(o.property, *c.clip))), c.view->heads(), JobContext{});
-        for (int i = 0; i < o.topHeads && i < static_cast<int>(scores.size()); ++i) set.push_back(scores[static_cast<std::size_t>(i)].component);
+        if (o.topComponents < 1) throw InputError("--top-components", "must be at least 1");
+        const at::Tensor target = c.text->encodeDescriptions(readTextList(propertyWordList(o.property, *c.clip)));
+        if (o.text.empty()) {
+            // Image queries: the reference's differential ranking against the other properties.
+            std::vector<std::string> others;
+            if (!o.versus.empty()) others = textsOrFile(o.versus);
+            else
+                for (const std::string& p : propertyNames(*c.clip))
+                    if (p != o.property) others.push_back(p);
+            std::vector<at::Tensor> otherTexts;
+            for (const std::string& p : others) otherTexts.push_back(c.text->encodeDescriptions(readTextList(propertyWordList(p, *c.clip))));
+            const std::vector<ComponentScore> scores = rankDifferential(*c.view, target, otherTexts, o.headsOnly, JobContext{});
+            for (int i = 0; i < o.topComponents && i < static_cast<int>(scores.size()); ++i)
+                set.push_back(scores[static_cast<std::size_t>(i)].component);
+            ranking = "differential: score for " + o.property + " minus max(0, best score among " + std::to_string(others.size()) +
+                      " other properties)";
+        } else {
+            set = topComponents(*c.view, target, o.topComponents, o.headsOnly);
+            ranking = "score for " + o.property;
+        }
+        ranking += o.headsOnly ? ", heads only" : ", over heads, MLPs and the embedding";
     }
     ojson j;
     j["cache"] = o.cache.cache;
@@ -232,6 +253,8 @@ void runRetrieve(const RetrieveOptions& o) {
     ojson names = ojson::array();
     for (const Component& k : set) names.push_back(k.name());
     j["components"] = names;
+    if (!ranking.empty()) j["component_ranking"] = ranking;
+    if (!o.image.empty() && !set.empty()) j["component_space"] = "model (summed decomposed terms, as the reference)";
     std::vector<RetrievalHit> restricted, global;
     if (!o.text.empty()) {
         const at::Tensor t = c.text->encode({o.text})[0];
@@ -278,7 +301,7 @@ void runRetrieve(const RetrieveOptions& o) {
 struct AblateOptions {
     CacheOptions cache;
     std::string reference, labels, labelColumn = "label", classes, groupColumns, heads, spurious, core, out;
-    bool discover = false;
+    bool discover = false, headsOnly = false;
     int top = 3;
 };
 
@@ -305,13 +328,15 @@ void runAblate(const AblateOptions& o) {
     ojson j;
     if (o.discover) {
         if (o.spurious.empty() || o.core.empty()) throw InputError("--discover-spurious", "needs --spurious and --core descriptions");
-        const auto found = discoverSpuriousHeads(*ref.view, c.text->encode(textsOrFile(o.spurious)), c.text->encode(textsOrFile(o.core)), o.top);
+        const auto found = discoverSpuriousComponents(*ref.view, c.text->encodeDescriptions(textsOrFile(o.spurious)),
+                                                      c.text->encodeDescriptions(textsOrFile(o.core)), o.top, o.headsOnly);
         ojson d = ojson::array();
         for (const ComponentScore& s : found) {
             components.push_back(s.component);
-            d.push_back({{"head", s.component.name()}, {"score_difference", s.score}});
+            d.push_back({{"component", s.component.name()}, {"score_difference", s.score}});
         }
         j["discovered"] = d;
+        j["discovered_among"] = o.headsOnly ? "heads" : "heads, MLPs and the embedding";
     } else {
         if (o.heads.empty()) throw InputError("ablate", "give --heads L.H,... or --discover-spurious");
         components = c.view->parseList(o.heads);
@@ -389,8 +414,12 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--text", o->text, "Query text");
         sub->add_option("--image", o->image, "Query image (a cached one, or any file: decomposed with the cache's model)");
         sub->add_option("--heads", o->heads, "Restrict to these components: L.H,mlp.L,embed");
-        sub->add_option("--property", o->property, "Restrict to the top heads for this property");
-        sub->add_option("--top-heads", o->topHeads, "Heads taken with --property")->capture_default_str();
+        sub->add_option("--property", o->property,
+                        "Restrict to the top components for this property (text queries: its score; image queries: its "
+                        "score minus the best other property's, as the reference)");
+        sub->add_option("--top-components,--top-heads", o->topComponents, "Components taken with --property")->capture_default_str();
+        sub->add_flag("--heads-only", o->headsOnly, "Rank heads only (default: heads, MLPs and the embedding, as the reference)");
+        sub->add_option("--versus", o->versus, "Image queries: the other properties (comma list or file; default every other list)");
         sub->add_option("--top", o->top, "Results")->capture_default_str();
         sub->add_option("--out", o->out, "Output results.json")->required();
         sub->callback([&actions, o] { actions.push_back([o] { runRetrieve(*o); }); });
@@ -405,10 +434,12 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--classes", o->classes, "label<TAB>prompt lines (several prompts may vote for a label)")->required();
         sub->add_option("--group-columns", o->groupColumns, "Columns whose values form the groups, e.g. group,background");
         sub->add_option("--heads", o->heads, "Components to ablate: L.H,mlp.L,...");
-        sub->add_flag("--discover-spurious", o->discover, "Ablate the top heads by score(spurious) - score(core) on the reference");
+        sub->add_flag("--discover-spurious", o->discover,
+                      "Ablate the top components (heads, MLPs, embedding) by score(spurious) - score(core) on the reference");
+        sub->add_flag("--heads-only", o->headsOnly, "Discover among heads only");
         sub->add_option("--spurious", o->spurious, "Spurious descriptions: a file or a comma list");
         sub->add_option("--core", o->core, "Core descriptions: a file or a comma list");
-        sub->add_option("--top", o->top, "Heads discovered")->capture_default_str();
+        sub->add_option("--top", o->top, "Components discovered")->capture_default_str();
         sub->add_option("--out", o->out, "Output result.json")->required();
         sub->callback([&actions, o] { actions.push_back([o] { runAblate(*o); }); });
     }

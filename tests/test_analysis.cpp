@@ -2,6 +2,8 @@
 // component names, TextSpan, property scores and retrieval, each checked against a naive
 // reference written here or against the engine's own decomposition.
 #include "analysis/cache.h"
+#include "analysis/ablation.h"
+#include "analysis/alignment.h"
 #include "analysis/components.h"
 #include "analysis/labels.h"
 #include "analysis/session.h"
@@ -369,6 +371,66 @@ private slots:
         const Decomposition dec = decomposeImages(model, loadAndPreprocess({images[11]}, model.preprocess));
         QVERIFY(maxAbsDiff(decompositionQuery(dec, set, nullptr), cachedQuery(view, 11, set)) < 1e-2);
         QVERIFY_THROWS_EXCEPTION(InputError, retrieveByText(view, at::ones({7}), set, 5));
+    }
+
+    void componentSelectionFollowsBeyondClip() {
+        // Ranking over every component (heads, MLPs, embedding) as vit-decompose does, the
+        // differential ranking, spurious discovery, and image retrieval in the model's space.
+        QTemporaryDir dir;
+        const std::vector<std::string> images = makeImages(dir, 40);
+        const Model vit = loadModel(test::source("models/shapes-vit"));
+        CacheBuildParams p;
+        p.outDir = dir.path().toStdString() + "/cache-vit";
+        buildCache(vit, images, p, {});
+        const DatasetCache cache(p.outDir);
+        const Aligner aligner = loadAligner(test::source("models/shapes-vit/aligner.safetensors"));
+        const CacheView view(cache, &aligner);
+        const Model clip = loadModel(shapesClip());
+        const TextEncoder encoder(clip);
+        const at::Tensor color = encoder.encodeDescriptions({"red", "green", "blue", "yellow"});
+        const at::Tensor shape = encoder.encodeDescriptions({"circle", "square", "triangle", "star"});
+        const at::Tensor size = encoder.encodeDescriptions({"small", "large"});
+        // Independent scores: propertyScore of each component's aligned terms.
+        const at::Tensor total = view.output();
+        auto score = [&](const Component& c, const at::Tensor& d) { return propertyScore(view.terms(c), total, propertyBasis(d)); };
+        const std::vector<Component> all = view.allComponents();
+        std::vector<std::pair<double, std::string>> brute;
+        for (const Component& c : all) brute.emplace_back(score(c, color), c.name());
+        std::sort(brute.rbegin(), brute.rend());
+        const std::vector<Component> top = topComponents(view, color, 5, false);
+        QCOMPARE(top.size(), std::size_t(5));
+        for (int i = 0; i < 5; ++i) QCOMPARE(top[static_cast<std::size_t>(i)].name(), brute[static_cast<std::size_t>(i)].second);
+        for (const Component& c : topComponents(view, color, 5, true)) QVERIFY(c.kind == Component::Kind::Head);
+        // Differential: score(color) - max(0, max(score(shape), score(size))), sorted.
+        const std::vector<ComponentScore> diff = rankDifferential(view, color, {shape, size}, false, JobContext{});
+        QCOMPARE(diff.size(), all.size());
+        for (std::size_t i = 0; i < diff.size(); ++i) {
+            const Component& c = diff[i].component;
+            const double expected = score(c, color) - std::max({0.0, score(c, shape), score(c, size)});
+            QVERIFY2(std::abs(diff[i].score - expected) < 1e-6, c.name().c_str());
+            if (i > 0) QVERIFY(diff[i - 1].score >= diff[i].score);
+        }
+        // Spurious discovery ranks every component unless restricted to heads.
+        const auto found = discoverSpuriousComponents(view, size, shape, static_cast<int>(all.size()));
+        QCOMPARE(found.size(), all.size());
+        bool mlpSeen = false;
+        for (const ComponentScore& s : found) {
+            mlpSeen = mlpSeen || s.component.kind == Component::Kind::Mlp;
+            QVERIFY(std::abs(s.score - (score(s.component, size) - score(s.component, shape))) < 1e-6);
+        }
+        QVERIFY(mlpSeen);
+        for (const ComponentScore& s : discoverSpuriousComponents(view, size, shape, 4, true)) QVERIFY(s.component.kind == Component::Kind::Head);
+        // Image retrieval through components compares summed model-space terms (cosine).
+        const std::vector<Component> set = view.parseList("3.0,3.1,mlp.3");
+        const at::Tensor q = cachedQuery(view, 7, set);
+        QCOMPARE(q.size(0), int64_t(cache.embedDim()));
+        at::Tensor sum = at::zeros({static_cast<int64_t>(images.size()), cache.embedDim()});
+        for (const Component& c : set) sum += view.storedTerms(c).to(at::kFloat);
+        const at::Tensor cosine = at::matmul(sum / sum.norm(2, 1, true), q / q.norm());
+        const at::Tensor order = std::get<1>(cosine.topk(4));
+        const std::vector<RetrievalHit> hits = retrieveByImage(view, q, set, 4);
+        for (int i = 0; i < 4; ++i) QCOMPARE(hits[static_cast<std::size_t>(i)].row, order[i].item<int64_t>());
+        QCOMPARE(hits.front().row, int64_t(7));
     }
 
     void fp16DotKernel() {

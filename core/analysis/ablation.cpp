@@ -91,10 +91,12 @@ SpanAccuracy textSpanAccuracy(const CacheView& view, const std::vector<Component
     return r;
 }
 
-std::vector<ComponentScore> discoverSpuriousHeads(const CacheView& reference, const at::Tensor& spurious, const at::Tensor& core, int k) {
+std::vector<ComponentScore> discoverSpuriousComponents(const CacheView& reference, const at::Tensor& spurious, const at::Tensor& core,
+                                                       int k, bool headsOnly) {
     if (k < 1) throw InputError("--top", "must be at least 1");
-    const std::vector<ComponentScore> s = rankComponents(reference, spurious, reference.heads(), {});
-    const std::vector<ComponentScore> c = rankComponents(reference, core, reference.heads(), {});
+    const std::vector<Component> all = headsOnly ? reference.heads() : reference.allComponents();
+    const std::vector<ComponentScore> s = rankComponents(reference, spurious, all, {});
+    const std::vector<ComponentScore> c = rankComponents(reference, core, all, {});
     std::vector<ComponentScore> diff;
     for (const ComponentScore& a : s)
         for (const ComponentScore& b : c)

@@ -61,8 +61,10 @@ struct SpanAccuracy {
 SpanAccuracy textSpanAccuracy(const CacheView& view, const std::vector<Component>& components, const std::vector<at::Tensor>& bases,
                               const ZeroShotClassifier& classifier, const RowLabels& labels);
 
-// Spurious-head discovery: heads ranked by score(spurious descriptions) - score(core
-// descriptions), computed on `reference`; the top `k` returned with their score differences.
-std::vector<ComponentScore> discoverSpuriousHeads(const CacheView& reference, const at::Tensor& spurious, const at::Tensor& core, int k);
+// Spurious-component discovery as Beyond CLIP (zs_spur_correlation.py): every component (heads,
+// MLPs, embedding; heads only with `headsOnly`) ranked by score(spurious descriptions) -
+// score(core descriptions), computed on `reference`; the top `k` returned with their differences.
+std::vector<ComponentScore> discoverSpuriousComponents(const CacheView& reference, const at::Tensor& spurious, const at::Tensor& core,
+                                                       int k, bool headsOnly = false);
 
 }  // namespace vitscope

@@ -1,5 +1,7 @@
 #include "analysis/property.h"
 
+#include <map>
+
 #include "error.h"
 
 #include <algorithm>
@@ -50,6 +52,28 @@ std::vector<ComponentScore> rankComponents(const CacheView& view, const at::Tens
     }
     std::stable_sort(out.begin(), out.end(), [](const ComponentScore& a, const ComponentScore& b) { return a.score > b.score; });
     return out;
+}
+
+std::vector<Component> topComponents(const CacheView& view, const at::Tensor& descriptions, int k, bool headsOnly) {
+    if (k < 1) throw InputError("--top-components", "must be at least 1");
+    const std::vector<ComponentScore> scores =
+        rankComponents(view, descriptions, headsOnly ? view.heads() : view.allComponents(), JobContext{});
+    std::vector<Component> out;
+    for (int i = 0; i < k && i < static_cast<int>(scores.size()); ++i) out.push_back(scores[static_cast<std::size_t>(i)].component);
+    return out;
+}
+
+std::vector<ComponentScore> rankDifferential(const CacheView& view, const at::Tensor& target, const std::vector<at::Tensor>& others,
+                                             bool headsOnly, const JobContext& job) {
+    const std::vector<Component> components = headsOnly ? view.heads() : view.allComponents();
+    std::vector<ComponentScore> base = rankComponents(view, target, components, job);
+    std::map<std::string, double> best;  // max(0, best other score) per component
+    for (const at::Tensor& o : others)
+        for (const ComponentScore& s : rankComponents(view, o, components, job))
+            best[s.component.name()] = std::max(best[s.component.name()], s.score);
+    for (ComponentScore& s : base) s.score -= best[s.component.name()];
+    std::stable_sort(base.begin(), base.end(), [](const ComponentScore& a, const ComponentScore& b) { return a.score > b.score; });
+    return base;
 }
 
 }  // namespace vitscope

@@ -72,11 +72,11 @@ void accumulateDots(const at::Tensor& stored, const at::Tensor& v, at::Tensor& s
 
 namespace {
 
-// The summed terms of `components` for rows [start, start + n): [n, E] float.
+// The summed terms of `components` for rows [start, start + n) in the model's space: [n, D] float.
 at::Tensor summedTerms(const CacheView& view, const std::vector<Component>& components, int64_t start, int64_t n) {
     at::Tensor sum;
     for (const Component& c : components) {
-        const at::Tensor t = view.terms(c, start, n);
+        const at::Tensor t = view.storedTerms(c, start, n).to(at::kFloat);
         sum = sum.defined() ? sum.add_(t) : t.clone();
     }
     return sum;
@@ -126,7 +126,12 @@ std::vector<RetrievalHit> retrieveByText(const CacheView& view, const at::Tensor
 
 std::vector<RetrievalHit> retrieveByImage(const CacheView& view, const at::Tensor& query, const std::vector<Component>& components,
                                           int top) {
-    checkQuery(view, query);
+    if (components.empty()) {
+        checkQuery(view, query);
+    } else if (query.dim() != 1 || query.size(0) != view.cache().embedDim()) {
+        throw InputError("query", "expected the model's " + std::to_string(view.cache().embedDim()) + "-dimensional summed terms, got " +
+                                      std::to_string(query.numel()) + " values");
+    }
     const at::Tensor q = query.to(at::kFloat) / query.norm().clamp_min(1e-12);
     return topRows(view, [&](int64_t start, int64_t n) {
         const at::Tensor x = components.empty() ? view.output(start, n) : summedTerms(view, components, start, n);
@@ -158,8 +163,7 @@ at::Tensor decompositionQuery(const Decomposition& dec, const std::vector<Compon
         case Component::Kind::Mlp: t = dec.mlps[0][c.layer].to(at::kCPU, at::kFloat); break;
         case Component::Kind::Embed: t = dec.embed[0].to(at::kCPU, at::kFloat); break;
         }
-        if (aligner) t = at::matmul(t, aligner->weightFor(c.name()));
-        q = q.defined() ? q + t : t;
+        q = q.defined() ? q + t : t;  // the model's space (retrieveByImage compares components there)
     }
     return q;
 }

@@ -21,13 +21,19 @@ void accumulateDots(const at::Tensor& stored, const at::Tensor& v, at::Tensor& s
 // text [E] unit-norm, in the cache's (aligned) space.
 std::vector<RetrievalHit> retrieveByText(const CacheView& view, const at::Tensor& text, const std::vector<Component>& components,
                                          int top);
-// query [E]: the summed component terms of the query image (its output when `components` is
-// empty), in the same space.
+// query: the summed component terms of the query image (its output when `components` is empty).
+// Through components, images are compared in the model's own space, as the reference does
+// (vit-decompose's image_retrieval_from_image.py sums the decomposed, not the CLIP-aligned,
+// terms): for an aligned cache the query is then D-dimensional (cachedQuery /
+// decompositionQuery with modelSpace = true). Globally (no components) the aligned output is used.
 std::vector<RetrievalHit> retrieveByImage(const CacheView& view, const at::Tensor& query, const std::vector<Component>& components,
                                           int top);
-// The query vector of a cached image (row) for retrieveByImage.
+// The query vector of a cached image (row) for retrieveByImage: components' summed terms in the
+// model's space when `components` is non-empty, the aligned output otherwise.
 at::Tensor cachedQuery(const CacheView& view, int64_t row, const std::vector<Component>& components);
-// The summed terms [E] of `components` for a single decomposition (batch of one) in CLIP space.
+// The summed terms of `components` for a single decomposition (batch of one): in the model's
+// space when `components` is non-empty (retrieveByImage's convention), else its output in CLIP
+// space (through the aligner when given).
 at::Tensor decompositionQuery(const Decomposition& dec, const std::vector<Component>& components, const Aligner* aligner);
 
 }  // namespace vitscope

@@ -1,6 +1,8 @@
 #include "analysis/text_embed.h"
 
 #include "error.h"
+#include "text/text_tokenizer.h"
+#include "resources.h"
 #include "io/file_util.h"
 #include "model/forward.h"
 
@@ -59,6 +61,15 @@ at::Tensor TextEncoder::encode(const std::vector<std::string>& texts, int batch)
         out.push_back(e / e.norm(2, 1, true).clamp_min(1e-12));
     }
     return at::cat(out);
+}
+
+bool TextEncoder::wordVocabulary() const { return dynamic_cast<const WordTokenizer*>(m_tokenizer.get()) != nullptr; }
+
+at::Tensor TextEncoder::encodeDescriptions(const std::vector<std::string>& texts) const {
+    if (wordVocabulary()) return encode(texts);
+    const std::string templates = dataFile("resources/templates/classes.txt");
+    if (templates.empty()) throw IoError("resources/templates/classes.txt", "not found (set VITSCOPE_DATA_DIR)");
+    return encodeEnsemble(texts, readTextList(templates));
 }
 
 at::Tensor TextEncoder::encodeEnsemble(const std::vector<std::string>& classNames, const std::vector<std::string>& templates) const {

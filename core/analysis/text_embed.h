@@ -27,6 +27,11 @@ public:
     // One unit-norm embedding per class: the normalised mean of the normalised embeddings of each
     // template ("a photo of a {}.") filled with the class name. [C, E].
     at::Tensor encodeEnsemble(const std::vector<std::string>& classNames, const std::vector<std::string>& templates) const;
+    // Property / feature descriptions as Beyond CLIP encodes them (get_clip_text_embeds): the
+    // template ensemble of resources/templates/classes.txt for BPE models; each text as it is for
+    // word-vocabulary models (whose vocabularies lack the templates' words). [k, E].
+    at::Tensor encodeDescriptions(const std::vector<std::string>& texts) const;
+    bool wordVocabulary() const;
 
 private:
     const Model& m_model;

@@ -394,7 +394,7 @@ std::vector<ComponentValue> Explorer::propertyScores(const std::string& property
     m->requireDataset();
     std::error_code ec;
     const std::string file = fs::is_regular_file(propertyOrFile, ec) ? propertyOrFile : propertyWordList(propertyOrFile, m->textModel());
-    const std::vector<ComponentScore> scores = rankComponents(*m->view, m->session->text->encode(readTextList(file)), {}, job);
+    const std::vector<ComponentScore> scores = rankComponents(*m->view, m->session->text->encodeDescriptions(readTextList(file)), {}, job);
     std::vector<ComponentValue> out;
     for (const ComponentScore& s : scores)
         out.push_back({s.component.name(), s.component.layer, s.component.kind == Component::Kind::Head ? s.component.head : -1, s.score});
@@ -481,7 +481,9 @@ AblationOutcome Explorer::ablate(const std::vector<std::string>& names) {
 
 std::vector<ComponentValue> Explorer::discoverSpurious(const std::vector<std::string>& spurious, const std::vector<std::string>& core, int k) {
     if (!m->ablationReady) throw InputError("ablation", "no task is set (labels, classes and a reference split)");
-    const auto found = discoverSpuriousHeads(*m->refView, m->session->text->encode(spurious), m->session->text->encode(core), k);
+    // The ablation panel ticks heads: discovery among heads (the CLI also ranks MLPs and the embedding).
+    const auto found = discoverSpuriousComponents(*m->refView, m->session->text->encodeDescriptions(spurious),
+                                                  m->session->text->encodeDescriptions(core), k, true);
     std::vector<ComponentValue> out;
     for (const ComponentScore& s : found) out.push_back({s.component.name(), s.component.layer, s.component.head, s.score});
     return out;
