@@ -168,7 +168,7 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
 
 struct AlignOptions {
     ModelOptions model;
-    std::string clip, images, out, mode = "shared";
+    std::string clip, images, out, mode = "per-component";
     double heldOut = 0.2;
     int batch = 32;
     ComponentAlignParams params;
@@ -261,7 +261,9 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         sub->add_option("--clip", o->clip, "CLIP model whose image embeddings are the target")->required();
         sub->add_option("--images", o->images, "Image folder or list (the last --held-out fraction is held out)")->required();
         sub->add_option("--out", o->out, "Output aligner.safetensors")->required();
-        sub->add_option("--mode", o->mode, "shared (closed form) or per-component (trained)")->capture_default_str();
+        sub->add_option("--mode", o->mode,
+                        "per-component (trained with the reference's loss, as Beyond CLIP's CompAlign) or shared (one ridge map, closed form)")
+            ->capture_default_str();
         sub->add_option("--held-out", o->heldOut, "Fraction of images held out")->capture_default_str();
         sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
         sub->add_option("--steps", o->params.steps, "Per-component: optimisation steps")->capture_default_str();

@@ -495,6 +495,25 @@ private slots:
         QVERIFY(perCos > 0.97);
         QVERIFY(perCos > sharedCos + 0.05);
         QVERIFY(maxAbsDiff(per.weightFor("mlp.0"), per.componentWeights[2]) == 0);
+        // The loss is the reference's (vit-decompose cos_sim_loss, orthonormalize = lambda):
+        // mean(1 - cos) + lambda * E * mean((W^T W - I)^2), here at the starting point (one step).
+        ComponentAlignParams one;
+        one.steps = 1;
+        one.orthoPenalty = 0.7;
+        at::GradMode::set_enabled(true);
+        const Aligner first = fitComponentAligner(xTrain, names, yTrain, one);
+        at::GradMode::set_enabled(false);
+        {
+            const at::Tensor w = shared.weight.to(at::kDouble), b = shared.bias.to(at::kDouble);
+            const at::Tensor pred = at::matmul(xTrain.sum(1).to(at::kDouble), w) + b;
+            const double cosLoss = (1.0 - at::cosine_similarity(pred, yTrain.to(at::kDouble), 1)).mean().item<double>();
+            const at::Tensor g = at::matmul(w.t(), w) - at::eye(e, at::kDouble);
+            const double ortho = static_cast<double>(e) * (g * g).mean().item<double>();  // the same for all C maps
+            const double expected = cosLoss + 0.7 * ortho;
+            const double recorded = std::stod(first.settings.at("final_loss"));
+            qInfo("first-step loss %.6f, reference formula %.6f", recorded, expected);
+            QVERIFY(std::abs(recorded - expected) < 1e-5 * std::max(1.0, expected));
+        }
         QVERIFY_THROWS_EXCEPTION(InputError, per.weightFor("3.3"));
         QTemporaryDir dir;
         const std::string path = dir.path().toStdString() + "/aligner.safetensors";

@@ -65,7 +65,8 @@ Aligner fitComponentAligner(const at::Tensor& terms, const std::vector<std::stri
         const at::Tensor pred = at::einsum("ncd,cde->ne", {x, w}) + b;
         const at::Tensor cosine = (pred / pred.norm(2, 1, true).clamp_min(1e-12) * yn).sum(1);
         const at::Tensor gram = at::matmul(w.transpose(1, 2), w);  // [C, E, E]
-        const at::Tensor loss = (1.0 - cosine).mean() + params.orthoPenalty * (gram - eye).pow(2).sum() / static_cast<double>(c);
+        // As the reference scales it: E * mean((W^T W - I)^2) over every component and entry.
+        const at::Tensor loss = (1.0 - cosine).mean() + params.orthoPenalty * static_cast<double>(e) * (gram - eye).pow(2).mean();
         optimizer.zero_grad();
         loss.backward();
         optimizer.step();
@@ -78,7 +79,8 @@ Aligner fitComponentAligner(const at::Tensor& terms, const std::vector<std::stri
     a.weight = shared.weight;
     a.bias = shared.bias;
     a.settings = {{"mode", "per-component"},
-                  {"method", "Adam on 1 - cosine + lambda * ||W_c^T W_c - I||^2, from the shared ridge map"},
+                  {"method", "Adam on mean(1 - cosine) + lambda * E * mean((W_c^T W_c - I)^2) (the reference's loss), "
+                             "from the shared ridge map"},
                   {"steps", std::to_string(params.steps)},
                   {"lr", std::to_string(params.learningRate)},
                   {"lambda", std::to_string(params.orthoPenalty)},

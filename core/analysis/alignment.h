@@ -36,7 +36,9 @@ Aligner fitSharedAligner(const at::Tensor& features, const at::Tensor& clipEmbed
 struct ComponentAlignParams {
     int steps = 300;
     double learningRate = 1e-3;
-    double orthoPenalty = 1e-3;  // lambda
+    // lambda of the reference's loss (vit-decompose, cos_sim_loss with orthonormalize = 1):
+    // mean(1 - cos) + lambda * E * mean over C x E x E of (W_c^T W_c - I)^2.
+    double orthoPenalty = 1.0;
     void validate() const;
 };
 
