@@ -90,6 +90,12 @@ for k in 1 3 6 8 10; do
     --spurious "an object on a grass background,an object on a water background" \
     --core "a circle,a square,a hexagon,a heart,a triangle,a diamond,a star,a cross" --top $k --out ablate-spur-$k.json 2>/dev/null | head -4
 done
+echo "-- every component ranked (where the MLPs and the embedding fall)"
+"$cli" ablate --cache cache-spur-test --reference cache-spur-train --labels sp-test/labels.csv --label-column group \
+  --classes groups.tsv --group-columns group,background --discover-spurious \
+  --spurious "an object on a grass background,an object on a water background" \
+  --core "a circle,a square,a hexagon,a heart,a triangle,a diamond,a star,a cross" --top 21 --out ablate-spur-all.json >/dev/null 2>&1
+python3 -c 'import json; print([(d["component"], round(d["score_difference"], 3)) for d in json.load(open("ablate-spur-all.json"))["discovered"]])'
 "$cli" rank --cache cache-spur-train --property background --out rank-spur-background.csv 2>/dev/null | head -5
 
 echo "== shapes-vit through its aligner"
