@@ -82,7 +82,17 @@ struct EvaluateHeatmapsOptions {
     std::string dataset, methods = "all", prompt = "a {color} {shape}", heads, out;
     int64_t count = 0;
     bool noClassMean = false;  // score the prompt's own map, not minus the mean map of all class prompts
+    std::string target = "object";  // or "distractor": prompt for the distractor, scored on its mask
 };
+
+// A labels.csv row as seen by the distractor target: its distractor_* cells stand for the plain
+// columns (so "a {color} object" names the distractor's colour) and its mask is distractor_mask.
+std::map<std::string, std::string> distractorView(const std::map<std::string, std::string>& row) {
+    std::map<std::string, std::string> out = row;
+    for (const auto& [key, value] : row)
+        if (key.rfind("distractor_", 0) == 0) out[key.substr(11)] = value;
+    return out;
+}
 
 std::string fillPrompt(const std::string& prompt, const std::map<std::string, std::string>& row, const std::string& where) {
     std::string out = prompt;
@@ -112,6 +122,18 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     const std::string labelsPath = (fs::path(o.dataset) / "labels.csv").string();
     std::vector<std::map<std::string, std::string>> rows = readCsvTable(labelsPath);
     if (o.count > 0 && static_cast<int64_t>(rows.size()) > o.count) rows.resize(static_cast<std::size_t>(o.count));
+    if (o.target != "object" && o.target != "distractor") throw InputError("--target " + o.target, "must be object or distractor");
+    if (o.target == "distractor") {
+        // Text grounding: the scenes with a distractor, each prompted for the distractor.
+        std::vector<std::map<std::string, std::string>> kept;
+        for (const auto& row : rows) {
+            if (!row.count("distractor_mask"))
+                throw FormatError(labelsPath, "has no distractor_mask column (regenerate the dataset with shapes generate)");
+            if (!row.at("distractor_mask").empty()) kept.push_back(distractorView(row));
+        }
+        rows = std::move(kept);
+        std::printf("target: the distractor (%zu scenes have one), prompted by its own attributes, scored on its mask\n", rows.size());
+    }
     if (rows.empty()) throw InputError(labelsPath, "lists no images");
     const auto heads = parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads());
     // As the reference (compute_segmentations.py): a text-conditioned map is the prompt's map
@@ -250,6 +272,9 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         sub->add_option("--heads", o->heads, "Decomposition restricted to these heads: L.H,...");
         sub->add_option("--count", o->count, "Only the first N images (0: all)")->capture_default_str();
         sub->add_option("--out", o->out, "Also write the table as CSV");
+        sub->add_option("--target", o->target,
+                        "object: prompt and mask of the main object; distractor: of the distractor (text grounding)")
+            ->capture_default_str();
         sub->add_flag("--no-class-mean", o->noClassMean,
                       "Score each prompt's own map (default: minus the mean map of all class prompts, as the reference)");
         sub->callback([&actions, o] { actions.push_back([o] { runEvaluateHeatmaps(*o); }); });

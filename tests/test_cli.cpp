@@ -1,4 +1,5 @@
 // vitscope-cli's contract: command names, output files and layouts, exit codes.
+#include "analysis/labels.h"
 #include "io/file_util.h"
 #include "io/tensor_io.h"
 #include "test_util.h"
@@ -236,6 +237,15 @@ private slots:
         r = cli({"evaluate-heatmaps", "--model", clip, "--dataset", world, "--count", "8", "--prompt", "a {color} object", "--out", path("eval.csv")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         for (const char* m : {"decomposition", "surgery", "raw", "attention", "rollout"}) QVERIFY(r.out.contains(m));
+        // Text grounding: only the scenes with a distractor, prompted for it.
+        int withDistractor = 0;
+        for (const auto& row : readCsvTable(world.toStdString() + "/labels.csv")) withDistractor += !row.at("distractor_mask").empty();
+        QVERIFY(withDistractor > 0);
+        r = cli({"evaluate-heatmaps", "--model", clip, "--dataset", world, "--prompt", "a {color} object", "--methods", "decomposition",
+                 "--target", "distractor", "--out", path("eval-d.csv")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const QString evalD = QString::fromStdString(readFileText(path("eval-d.csv").toStdString()));
+        QVERIFY2(evalD.contains(QString("decomposition,%1,").arg(withDistractor)), qPrintable(evalD));
 
         // Ablation on the spurious split, means from a training split.
         const QString train = path("sp-train"), test = path("sp-test");

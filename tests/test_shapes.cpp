@@ -5,7 +5,11 @@
 #include "shapes/world.h"
 #include "test_util.h"
 
+#include "analysis/labels.h"
+
 #include <QtTest/QtTest>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <sstream>
@@ -132,14 +136,31 @@ private slots:
         std::istringstream csv(readFileText(p.outDir + "/labels.csv"));
         std::string line;
         std::getline(csv, line);
-        QCOMPARE(line, std::string("file,mask,shape,color,texture,position,size,background,group"));
-        int rows = 0;
-        while (std::getline(csv, line)) {
-            ++rows;
-            QVERIFY(QFileInfo::exists(QString::fromStdString(p.outDir + "/" + line.substr(0, line.find(',')))));
-            QVERIFY(line.back() == '0' || line.back() == '1');
+        QCOMPARE(line, std::string("file,mask,shape,color,texture,position,size,background,group,distractor_shape,distractor_color,"
+                                   "distractor_texture,distractor_position,distractor_size,distractor_mask"));
+        const auto rows = readCsvTable(p.outDir + "/labels.csv");
+        QCOMPARE(rows.size(), std::size_t(20));
+        int distractors = 0;
+        for (const auto& row : rows) {
+            QVERIFY(QFileInfo::exists(QString::fromStdString(p.outDir + "/" + row.at("file"))));
+            QVERIFY(row.at("group") == "0" || row.at("group") == "1");
+            if (row.at("distractor_mask").empty()) {
+                for (const char* k : {"distractor_shape", "distractor_color", "distractor_texture", "distractor_position", "distractor_size"})
+                    QVERIFY(row.at(k).empty());
+                continue;
+            }
+            ++distractors;
+            // Another shape and color; its visible mask never overlaps the object's.
+            QVERIFY(row.at("distractor_shape") != row.at("shape") && row.at("distractor_color") != row.at("color"));
+            QVERIFY(row.at("distractor_position") != row.at("position"));
+            const cv::Mat object = cv::imread(p.outDir + "/" + row.at("mask"), cv::IMREAD_GRAYSCALE);
+            const cv::Mat other = cv::imread(p.outDir + "/" + row.at("distractor_mask"), cv::IMREAD_GRAYSCALE);
+            QVERIFY(cv::countNonZero(other) > 10);
+            cv::Mat both;
+            cv::bitwise_and(object, other, both);
+            QCOMPARE(cv::countNonZero(both), 0);
         }
-        QCOMPARE(rows, 20);
+        QVERIFY(distractors > 0);
     }
 };
 

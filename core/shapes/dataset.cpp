@@ -20,9 +20,11 @@ GenerateResult generateDataset(const GenerateParams& p, const std::function<void
     std::error_code ec;
     fs::create_directories(fs::path(p.outDir) / "images", ec);
     fs::create_directories(fs::path(p.outDir) / "masks", ec);
+    fs::create_directories(fs::path(p.outDir) / "distractor-masks", ec);
     if (!fs::is_directory(fs::path(p.outDir) / "images", ec)) throw IoError(p.outDir, "cannot create output directory");
     const auto start = std::chrono::steady_clock::now();
-    std::string csv = "file,mask,shape,color,texture,position,size,background,group\n";
+    std::string csv = "file,mask,shape,color,texture,position,size,background,group,"
+                      "distractor_shape,distractor_color,distractor_texture,distractor_position,distractor_size,distractor_mask\n";
     char name[32];
     for (int64_t i = 0; i < p.count; ++i) {
         const Scene scene = generateScene(p.seed, static_cast<uint64_t>(i), p.world);
@@ -34,7 +36,17 @@ GenerateResult generateDataset(const GenerateParams& p, const std::function<void
             throw IoError((fs::path(p.outDir) / image).string(), "cannot write image");
         csv += image + "," + mask;
         for (Attribute a : kAttributes) csv += "," + attributeValues(a)[static_cast<std::size_t>(scene.labels.value(a))];
-        csv += "," + (scene.labels.group >= 0 ? std::to_string(scene.labels.group) : std::string()) + "\n";
+        csv += "," + (scene.labels.group >= 0 ? std::to_string(scene.labels.group) : std::string());
+        // The distractor (empty cells without one), with its visible mask, for text grounding.
+        for (Attribute a : {Attribute::Shape, Attribute::Color, Attribute::Texture, Attribute::Position, Attribute::Size})
+            csv += "," + (scene.labels.distractor ? attributeValues(a)[static_cast<std::size_t>(scene.labels.distractorValue(a))] : std::string());
+        std::string dmask;
+        if (scene.labels.distractor) {
+            dmask = std::string("distractor-masks/") + name;
+            if (!cv::imwrite((fs::path(p.outDir) / dmask).string(), scene.distractorMask))
+                throw IoError((fs::path(p.outDir) / dmask).string(), "cannot write image");
+        }
+        csv += "," + dmask + "\n";
         if (progress && (i % 256 == 255 || i + 1 == p.count)) progress(i + 1, p.count);
     }
     writeFileAtomic((fs::path(p.outDir) / "labels.csv").string(), csv);

@@ -19,9 +19,12 @@ struct GenerateResult {
     double seconds = 0;
 };
 
-// Writes OUT/images/NNNNNN.png, OUT/masks/NNNNNN.png and OUT/labels.csv with columns
-// file,mask,shape,color,texture,position,size,background,group (group empty outside the
-// spurious splits; paths relative to OUT). `progress(done, total)` is called now and then.
+// Writes OUT/images/NNNNNN.png, OUT/masks/NNNNNN.png, OUT/distractor-masks/NNNNNN.png (scenes
+// with a distractor) and OUT/labels.csv with columns
+// file,mask,shape,color,texture,position,size,background,group,distractor_shape,
+// distractor_color,distractor_texture,distractor_position,distractor_size,distractor_mask
+// (group empty outside the spurious splits, distractor cells empty without one; paths relative
+// to OUT). `progress(done, total)` is called now and then.
 GenerateResult generateDataset(const GenerateParams& params,
                                const std::function<void(int64_t, int64_t)>& progress = {});
 

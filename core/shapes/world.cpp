@@ -268,7 +268,15 @@ Scene generateScene(uint64_t seed, uint64_t index, const WorldParams& params) {
         cv::Mat dmask = cv::Mat::zeros(s, s, CV_8UC1);
         cv::fillPoly(dmask, std::vector<std::vector<cv::Point>>{polygon(shape, p.center, p.radius * 0.8, rng.range(-0.2, 0.2))},
                      cv::Scalar(255), cv::LINE_8, 4);
-        paint(scene.image, dmask, color, rng.below(4), rng);
+        const int texture = rng.below(4);  // drawn where the paint call drew it: scenes stay as they were
+        paint(scene.image, dmask, color, texture, rng);
+        l.distractorValues = l.values;
+        l.distractorValues[static_cast<std::size_t>(Attribute::Shape)] = shape;
+        l.distractorValues[static_cast<std::size_t>(Attribute::Color)] = color;
+        l.distractorValues[static_cast<std::size_t>(Attribute::Texture)] = texture;
+        l.distractorValues[static_cast<std::size_t>(Attribute::Position)] = cell;
+        l.distractorValues[static_cast<std::size_t>(Attribute::Size)] = 0;  // placed as a small object
+        scene.distractorMask = dmask;
     }
     const Placement p = place(l.value(Attribute::Position), l.value(Attribute::Size), s, rng);
     scene.mask = cv::Mat::zeros(s, s, CV_8UC1);
@@ -276,6 +284,7 @@ Scene generateScene(uint64_t seed, uint64_t index, const WorldParams& params) {
                  std::vector<std::vector<cv::Point>>{polygon(l.value(Attribute::Shape), p.center, p.radius, rng.range(-0.2, 0.2))},
                  cv::Scalar(255), cv::LINE_8, 4);
     paint(scene.image, scene.mask, l.value(Attribute::Color), l.value(Attribute::Texture), rng);
+    if (l.distractor) scene.distractorMask.setTo(0, scene.mask);  // what the object covers is not the distractor's
     return scene;
 }
 

@@ -30,12 +30,16 @@ struct SceneLabels {
     std::array<int, 6> values{};  // indexed by Attribute
     int group = -1;               // spurious splits: 0 / 1 (the shape group); -1 elsewhere
     bool distractor = false;
+    // The distractor's attributes (background: the scene's), valid when `distractor`.
+    std::array<int, 6> distractorValues{};
     int value(Attribute a) const { return values[static_cast<std::size_t>(a)]; }
+    int distractorValue(Attribute a) const { return distractorValues[static_cast<std::size_t>(a)]; }
 };
 
 struct Scene {
-    cv::Mat image;  // CV_8UC3, RGB
-    cv::Mat mask;   // CV_8UC1, 255 on the main object
+    cv::Mat image;            // CV_8UC3, RGB
+    cv::Mat mask;             // CV_8UC1, 255 on the main object
+    cv::Mat distractorMask;   // CV_8UC1, 255 where the distractor is visible; empty without one
     SceneLabels labels;
 };
 
