@@ -8,6 +8,7 @@
 #include "analysis/localisation.h"
 #include "analysis/session.h"
 #include "cli_common.h"
+#include "explore/explorer.h"
 #include "error.h"
 #include "image/preprocess.h"
 #include "io/file_util.h"
@@ -246,7 +247,58 @@ void runAlign(const AlignOptions& o) {
 
 }  // namespace
 
+// ---- ledger ----
+
+struct LedgerOptions {
+    ModelOptions model;
+    std::string aligner, image, text, out;
+};
+
+// The completeness ledger the GUI shows, from the same function (Explorer::ledger).
+void runLedger(const LedgerOptions& o) {
+    Explorer x((fs::temp_directory_path() / "vitscope-ledger").string());
+    x.openModel(o.model.model, o.model.device, o.aligner);
+    x.analyseImage(o.image);
+    const Ledger g = x.ledger(o.text);
+    nlohmann::ordered_json j;
+    j["model"] = o.model.model;
+    j["image"] = o.image;
+    j["text"] = g.text;
+    j["score"] = g.total;
+    j["sum_of_terms"] = g.sumOfTerms;
+    j["residual"] = g.residual;
+    j["rows"] = nlohmann::ordered_json::array();
+    std::string csv = "component,layer,head,score\n";
+    for (const LedgerRow& r : g.rows) {
+        nlohmann::ordered_json row{{"component", r.name}, {"score", r.score}};
+        if (r.layer >= 0) row["layer"] = r.layer;
+        if (r.head >= 0) row["head"] = r.head;
+        j["rows"].push_back(row);
+        std::ostringstream line;
+        line << r.name << "," << (r.layer >= 0 ? std::to_string(r.layer) : "") << "," << (r.head >= 0 ? std::to_string(r.head) : "") << ","
+             << r.score << "\n";
+        csv += line.str();
+    }
+    const bool asCsv = o.out.size() > 4 && o.out.compare(o.out.size() - 4, 4, ".csv") == 0;
+    writeFileAtomic(o.out, asCsv ? csv : j.dump(1) + "\n");
+    std::printf("score %.6g = sum of %zu terms %.6g (residual %.3g)\n", g.total, g.rows.size(), g.sumOfTerms, g.residual);
+    std::vector<LedgerRow> top = g.rows;
+    std::sort(top.begin(), top.end(), [](const LedgerRow& a, const LedgerRow& b) { return std::abs(a.score) > std::abs(b.score); });
+    for (std::size_t i = 0; i < std::min<std::size_t>(8, top.size()); ++i) std::printf("  %-14s %+.6g\n", top[i].name.c_str(), top[i].score);
+    std::cout << o.out << "\n";
+}
+
 void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& actions) {
+    {
+        auto o = std::make_shared<LedgerOptions>();
+        auto* sub = app.add_subcommand("ledger", "An image's score for a text broken into every component's term (the GUI's ledger)");
+        addModelOptions(sub, o->model);
+        sub->add_option("--aligner", o->aligner, "Aligner into CLIP space (non-CLIP models; default: the one beside the model)");
+        sub->add_option("--image", o->image, "Image file")->required();
+        sub->add_option("--text", o->text, "Text")->required();
+        sub->add_option("--out", o->out, "Output .json or .csv")->required();
+        sub->callback([&actions, o] { actions.push_back([o] { runLedger(*o); }); });
+    }
     {
         auto o = std::make_shared<HeatmapOptions>();
         auto* sub = app.add_subcommand("heatmap", "Heatmap of a text over an image (PNG overlay with colorbar, raw .npy)");

@@ -237,6 +237,22 @@ private slots:
         r = cli({"evaluate-heatmaps", "--model", clip, "--dataset", world, "--count", "8", "--prompt", "a {color} object", "--out", path("eval.csv")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         for (const char* m : {"decomposition", "surgery", "raw", "attention", "rollout"}) QVERIFY(r.out.contains(m));
+        // The ledger from the command line: the terms sum to the score, which is <image, text> of embed.
+        const QString scene = world + "/images/000002.png";
+        r = cli({"ledger", "--model", clip, "--image", scene, "--text", "a red object", "--out", path("ledger.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto ledger = nlohmann::json::parse(readFileText(path("ledger.json").toStdString()));
+        QCOMPARE(ledger["rows"].size(), std::size_t(1 + 16 + 4 + 4 + 1));
+        double sum = 0;
+        for (const auto& row : ledger["rows"]) sum += row["score"].get<double>();
+        QVERIFY(std::abs(sum - ledger["score"].get<double>()) < 1e-4 * std::max(1.0, std::abs(sum)));
+        r = cli({"embed", "--model", clip, "--image", scene, "--text", "a red object", "--out", path("ledger-embed")});
+        QCOMPARE(r.code, 0);
+        const at::Tensor img = readNpyTensor(path("ledger-embed/image_embeds.npy").toStdString())[0];
+        const at::Tensor txt = readNpyTensor(path("ledger-embed/text_embeds.npy").toStdString())[0];
+        const double score = at::dot(img, txt / txt.norm()).item<double>();
+        QVERIFY2(std::abs(score - ledger["score"].get<double>()) < 1e-4 * std::max(1.0, std::abs(score)),
+                 qPrintable(QString("%1 vs %2").arg(score).arg(ledger["score"].get<double>())));
         // Text grounding: only the scenes with a distractor, prompted for it.
         int withDistractor = 0;
         for (const auto& row : readCsvTable(world.toStdString() + "/labels.csv")) withDistractor += !row.at("distractor_mask").empty();
