@@ -64,6 +64,9 @@ echo "== heatmap localisation (500 images, prompt 'a {color} object')"
 "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --out heatmaps-clip.csv 2>/dev/null
 echo "== the same, each prompt's own map (no class-prompt mean subtracted)"
 "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --no-class-mean 2>/dev/null | tail -5
+echo "== text grounding: prompts for the distractor, scored on its mask"
+"$cli" evaluate-heatmaps --model "$clip" --dataset test --prompt "a {color} object" --target distractor 2>/dev/null | tail -5
+"$cli" evaluate-heatmaps --model "$clip" --dataset test --prompt "a {color} object" --target distractor --no-class-mean 2>/dev/null | tail -5
 echo "== CLIP Surgery settings: last K blocks, then same-attribute reference texts"
 for k in 1 2 3 4; do
   "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --methods surgery \
