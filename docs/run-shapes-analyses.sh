@@ -44,9 +44,9 @@ for p in color shape position texture background; do
   "$cli" rank --cache cache-clip --property "$p" --out "rank-clip-$p.csv" 2>/dev/null | head -4
 done
 
-echo "== retrieval by a color phrase: head-restricted (top 3 color heads) vs global, top 20"
+echo "== retrieval by a color phrase: restricted to the top 3 color components vs global, top 20"
 for c in red green blue yellow; do
-  "$cli" retrieve --cache cache-clip --text "a $c object" --property color --top-heads 3 --top 20 --out "retrieve-$c.json" >/dev/null 2>&1
+  "$cli" retrieve --cache cache-clip --text "a $c object" --property color --top-components 3 --top 20 --out "retrieve-$c.json" >/dev/null 2>&1
   python3 - "$c" "retrieve-$c.json" test/labels.csv <<'PY'
 import csv, json, os, sys
 color, result, labels = sys.argv[1:4]
