@@ -38,6 +38,8 @@ struct HeatmapModelOptions {
     std::string clip;
     std::string referenceTexts;
     int surgeryBlocks = 6;
+    std::string surgeryEnsemble = "auto";
+    bool squash = false;
 };
 
 void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
@@ -46,10 +48,25 @@ void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
     sub->add_option("--clip", o.clip, "CLIP model for the texts of a non-CLIP model (default: the aligner's)");
     sub->add_option("--reference-texts", o.referenceTexts, "Texts whose mean score is removed (decomposition) / compared (surgery)");
     sub->add_option("--surgery-blocks", o.surgeryBlocks, "CLIP Surgery: last K blocks")->capture_default_str();
+    sub->add_option("--surgery-ensemble", o.surgeryEnsemble,
+                    "CLIP Surgery's 85-template prompt ensemble for its texts: auto (on for BPE models), on, off")
+        ->capture_default_str();
+    sub->add_flag("--squash", o.squash, "Resize the whole image to the input size (no center crop), as CLIP Surgery's demo");
 }
 
 HeatmapSession openHeatmapContext(const HeatmapModelOptions& o) {
-    return openHeatmapSession({o.model.model, o.model.tokenizer, o.model.device, o.aligner, o.clip, o.referenceTexts});
+    HeatmapSessionOptions s;
+    s.model = o.model.model;
+    s.tokenizer = o.model.tokenizer;
+    s.device = o.model.device;
+    s.aligner = o.aligner;
+    s.clip = o.clip;
+    s.referenceTexts = o.referenceTexts;
+    s.checkpointKey = o.model.checkpointKey;
+    s.surgeryEnsemble = o.surgeryEnsemble;
+    HeatmapSession c = openHeatmapSession(s);
+    c.model->preprocess.squash = o.squash;
+    return c;
 }
 
 struct HeatmapOptions {
@@ -67,7 +84,7 @@ void runHeatmap(const HeatmapOptions& o) {
     const cv::Mat rgb = loadImageRgb(o.image);
     const cv::Mat crop = cropForModel(rgb, c.model->preprocess);
     const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
-    const at::Tensor text = c.text->encode({o.text})[0];
+    const at::Tensor text = c.textsFor(method, {o.text})[0];
     const Heatmap map = computeHeatmap(*c.model, pixels, text, c.params(method, parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads()), o.model.surgeryBlocks),
                                        c.aligner ? &*c.aligner : nullptr);
     const int scale = o.scale > 0 ? o.scale : std::max(1, 384 / crop.cols);
@@ -139,15 +156,21 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     const auto heads = parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads());
     // As the reference (compute_segmentations.py): a text-conditioned map is the prompt's map
     // minus the mean map over every class prompt (here: every distinct prompt of the dataset).
-    at::Tensor classPrompts;
-    if (!o.noClassMean && !c.reference.defined()) {
-        std::vector<std::string> prompts;
-        for (const auto& row : rows) prompts.push_back(fillPrompt(o.prompt, row, labelsPath));
-        std::sort(prompts.begin(), prompts.end());
-        prompts.erase(std::unique(prompts.begin(), prompts.end()), prompts.end());
-        classPrompts = c.text->encode(prompts);
-        std::printf("maps: prompt minus the mean over %zu class prompts (--no-class-mean: the prompt's own map)\n", prompts.size());
-    }
+    std::vector<std::string> prompts;
+    for (const auto& row : rows) prompts.push_back(fillPrompt(o.prompt, row, labelsPath));
+    std::sort(prompts.begin(), prompts.end());
+    prompts.erase(std::unique(prompts.begin(), prompts.end()), prompts.end());
+    // Every distinct prompt, embedded once per kind of text (Surgery's ensemble, or plain).
+    std::map<bool, at::Tensor> embedded;
+    auto promptTable = [&](HeatmapMethod m) -> const at::Tensor& {
+        const bool surgery = m == HeatmapMethod::Surgery && c.surgeryEnsemble;
+        if (!embedded.count(surgery)) embedded[surgery] = c.textsFor(m, prompts);
+        return embedded[surgery];
+    };
+    const bool classMean = !o.noClassMean && !c.reference.defined();
+    if (classMean) std::printf("maps: prompt minus the mean over %zu class prompts (--no-class-mean: the prompt's own map)\n", prompts.size());
+    if (c.surgeryEnsemble) std::printf("CLIP Surgery texts through its 85-template prompt ensemble\n");
+    if (c.model->preprocess.squash) std::printf("images squashed to the input size (no center crop)\n");
     std::vector<LocalisationMeter> meters(methods.size());
     const JobContext job = interruptibleJob("evaluate");
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -161,10 +184,13 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
         cv::Mat maskCrop = cropForModel(loadImageRgb(maskPath), c.model->preprocess);
         cv::cvtColor(maskCrop, maskCrop, cv::COLOR_RGB2GRAY);
         const at::Tensor mask = at::from_blob(maskCrop.data, {maskCrop.rows, maskCrop.cols}, at::kByte).gt(127).clone();
-        const at::Tensor text = c.text->encode({fillPrompt(o.prompt, row, labelsPath)})[0];
+        const std::string prompt = fillPrompt(o.prompt, row, labelsPath);
+        const int64_t promptIndex = std::lower_bound(prompts.begin(), prompts.end(), prompt) - prompts.begin();
         for (std::size_t m = 0; m < methods.size(); ++m) {
             HeatmapParams params = c.params(methods[m], heads, o.model.surgeryBlocks);
-            if (classPrompts.defined()) params.referenceTexts = classPrompts;
+            const at::Tensor& table = promptTable(methods[m]);
+            const at::Tensor text = table[promptIndex];
+            if (classMean) params.referenceTexts = table;
             const Heatmap map = computeHeatmap(*c.model, pixels, text, params, c.aligner ? &*c.aligner : nullptr);
             meters[m].add(map.pixels, mask);
         }

@@ -4,6 +4,7 @@
 // object far better than raw patch-text similarity (ground-truth masks).
 #include "analysis/heatmap.h"
 #include "analysis/localisation.h"
+#include "analysis/session.h"
 #include "analysis/text_embed.h"
 #include "error.h"
 #include "image/preprocess.h"
@@ -95,6 +96,45 @@ private slots:
         QCOMPARE(png.rows, 64 * 4 + 24 + 8);
         QCOMPARE(png.cols, 64 * 4 + 8 + 14 + 64);
         QCOMPARE(png.type(), CV_8UC3);
+    }
+
+    void surgeryPromptEnsembleAndSquash() {
+        // BPE models: Surgery's texts through its template ensemble, as encode_text_with_prompt_ensemble
+        // does (each filled template encoded and normalised, the mean normalised); word
+        // vocabularies: plain texts.
+        HeatmapSessionOptions o;
+        o.model = test::oracle("clip-tiny/hf");
+        o.device = "cpu";
+        const HeatmapSession bpe = openHeatmapSession(o);
+        QVERIFY(bpe.surgeryEnsemble);
+        const std::vector<std::string> templates = readTextList(test::source("resources/templates/surgery.txt"));
+        QCOMPARE(templates.size(), std::size_t(85));
+        for (const std::string& target : {std::string("a dog"), std::string("")}) {
+            at::Tensor sum = at::zeros({bpe.redundant.size(0)});
+            for (const std::string& t : templates) {
+                std::string filled = t;
+                filled.replace(filled.find("{}"), 2, target);
+                const at::Tensor e = bpe.text->encode({filled})[0];
+                sum += e / e.norm();
+            }
+            const at::Tensor expected = sum / sum.norm();
+            const at::Tensor got = target.empty() ? bpe.redundant : bpe.textsFor(HeatmapMethod::Surgery, {target})[0];
+            QVERIFY(maxAbsDiff(got, expected) < 1e-5);
+        }
+        QVERIFY(maxAbsDiff(bpe.textsFor(HeatmapMethod::Decomposition, {"a dog"}), bpe.text->encode({"a dog"})) == 0);
+        o.surgeryEnsemble = "off";
+        QVERIFY(maxAbsDiff(openHeatmapSession(o).redundant, bpe.text->encode({""})[0]) == 0);
+        o.model = test::source("models/shapes-clip");
+        o.surgeryEnsemble = "auto";
+        QVERIFY(!openHeatmapSession(o).surgeryEnsemble);
+        // The squash preprocessing: the whole image resized to the input size, no crop.
+        const cv::Mat rgb = loadImageRgb(test::oracle("clip-tiny/image0.png"));  // 300 x 200
+        ImagePreprocess prep;
+        prep.squash = true;
+        const cv::Mat squashed = cropForModel(rgb, prep);
+        QCOMPARE(squashed.cols, 224);
+        QCOMPARE(squashed.rows, 224);
+        QCOMPARE(cv::norm(squashed, resizeBicubicAntialias(rgb, 224, 224), cv::NORM_INF), 0.0);
     }
 
     void localisationMetrics() {

@@ -49,6 +49,8 @@ QJsonObject MainWindow::record(const QString& view) const {
     r["image"] = m_canvas->imagePath();
     r["text"] = m_text->currentText();
     r["method"] = m_method->currentText();
+    if (m_method->currentText() == "surgery") r["surgery_prompt_ensemble"] = m_model.surgeryEnsemble;
+    r["preprocessing"] = "resize shortest side, center crop";
     QStringList heads;
     for (const HeadId& h : m_grid->selection()) heads << h.name();
     r["selected_heads"] = heads.join(",");

@@ -67,7 +67,7 @@ HeatmapParams HeatmapSession::params(HeatmapMethod method, const std::vector<std
     HeatmapParams p;
     p.method = method;
     p.heads = heads;
-    p.referenceTexts = reference;
+    p.referenceTexts = method == HeatmapMethod::Surgery && surgeryEnsemble ? surgeryReference : reference;
     p.redundantText = redundant;
     p.surgeryBlocks = surgeryBlocks;
     return p;
@@ -93,9 +93,24 @@ HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
         throw InputError(o.model, "is not a CLIP model; pass --aligner (and --clip) to map it into CLIP space");
     }
     c.text = std::make_unique<TextEncoder>(*textModel);
-    if (!o.referenceTexts.empty()) c.reference = c.text->encode(readTextList(o.referenceTexts));
-    c.redundant = c.text->encode({""})[0];
+    if (o.surgeryEnsemble != "auto" && o.surgeryEnsemble != "on" && o.surgeryEnsemble != "off")
+        throw InputError("--surgery-ensemble " + o.surgeryEnsemble, "must be auto, on or off");
+    c.surgeryEnsemble = o.surgeryEnsemble == "on" || (o.surgeryEnsemble == "auto" && !c.text->wordVocabulary());
+    if (!o.referenceTexts.empty()) {
+        const std::vector<std::string> texts = readTextList(o.referenceTexts);
+        c.reference = c.text->encode(texts);
+        if (c.surgeryEnsemble) c.surgeryReference = c.textsFor(HeatmapMethod::Surgery, texts);
+    }
+    c.redundant = c.textsFor(HeatmapMethod::Surgery, {""})[0];
     return c;
+}
+
+at::Tensor HeatmapSession::textsFor(HeatmapMethod method, const std::vector<std::string>& texts) const {
+    if (method != HeatmapMethod::Surgery || !surgeryEnsemble) return text->encode(texts);
+    const std::string file = dataFile("resources/templates/surgery.txt");
+    if (file.empty()) throw IoError("resources/templates/surgery.txt", "not found (set VITSCOPE_DATA_DIR)");
+    static const std::vector<std::string> kTemplates = readTextList(file);
+    return text->encodeEnsemble(texts, kTemplates);
 }
 
 std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, int layers, int heads) {

@@ -49,8 +49,14 @@ struct HeatmapSession {
     std::unique_ptr<TextEncoder> text;
     at::Tensor reference;  // [R, E] reference texts (may be undefined)
     at::Tensor redundant;  // [E] the empty prompt, CLIP Surgery's default redundancy
+    // CLIP Surgery's texts through its prompt ensemble (resources/templates/surgery.txt: the
+    // target, the empty-prompt redundancy and the reference texts), as its reference code does.
+    bool surgeryEnsemble = false;
+    at::Tensor surgeryReference;  // the reference texts through the ensemble (when on)
 
     HeatmapParams params(HeatmapMethod method, const std::vector<std::pair<int, int>>& heads, int surgeryBlocks) const;
+    // The embeddings [T, E] a method uses for `texts`: the ensemble for Surgery when on, else plain.
+    at::Tensor textsFor(HeatmapMethod method, const std::vector<std::string>& texts) const;
 };
 
 struct HeatmapSessionOptions {
@@ -61,6 +67,7 @@ struct HeatmapSessionOptions {
     std::string alignerIfNotClip;
     std::string referenceTexts;  // a text list file
     std::string checkpointKey;   // training checkpoints: the wrapper key to read
+    std::string surgeryEnsemble = "auto";  // auto (on for BPE tokenizers, off for word vocabularies), on, off
 };
 
 HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o);

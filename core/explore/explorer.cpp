@@ -92,6 +92,7 @@ struct Explorer::Impl {
     ModelSummary summary;
     std::unique_ptr<HeatmapSession> session;  // model, text side, aligner
     at::Tensor reference;                     // [R, E] reference texts
+    at::Tensor surgeryReference;              // the same through CLIP Surgery's prompt ensemble (when on)
 
     // Current image.
     std::string imagePath;
@@ -163,6 +164,7 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.patchSize = mdl.vision.patchSize;
     s.embedDim = static_cast<int>(session->aligner ? session->aligner->weight.size(1) : mdl.vision.embedDim());
     s.clip = mdl.isClip();
+    s.surgeryEnsemble = session->surgeryEnsemble;
     s.aligner = !session->aligner ? std::string() : !o.aligner.empty() ? o.aligner : o.alignerIfNotClip;
     if (session->clip) s.textModel = session->clip->info.weightsPath;
     // Everything of the previous model goes.
@@ -223,8 +225,8 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
         if (l < 0 || l >= model.vision.layers() || h < 0 || h >= model.vision.heads())
             throw InputError("head " + headName(l, h), "is not a head of this model");
     HeatmapParams p = m->session->params(method, q.heads, q.surgeryBlocks);
-    p.referenceTexts = q.subtractReference ? m->reference : at::Tensor();
-    const at::Tensor text = q.text.empty() ? at::Tensor() : m->encode(q.text);
+    p.referenceTexts = !q.subtractReference ? at::Tensor() : method == HeatmapMethod::Surgery ? m->surgeryReference : m->reference;
+    const at::Tensor text = q.text.empty() ? at::Tensor() : m->session->textsFor(method, {q.text})[0];
     if (!text.defined() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout)
         throw InputError("heatmap", "type a text first (only attention and rollout need none)");
     at::NoGradGuard noGrad;
@@ -308,6 +310,8 @@ Ledger Explorer::ledger(const std::string& text) {
 void Explorer::setReferenceTexts(const std::vector<std::string>& texts) {
     m->model();
     m->reference = texts.empty() ? at::Tensor() : m->session->text->encode(texts);
+    m->surgeryReference = texts.empty() || !m->session->surgeryEnsemble ? m->reference
+                                                                         : m->session->textsFor(HeatmapMethod::Surgery, texts);
 }
 
 int Explorer::loadReferenceTexts(const std::string& file) {

@@ -32,6 +32,7 @@ struct ModelSummary {
     std::string spec, name, family, weightsPath, fingerprint, device;
     int layers = 0, heads = 0, imageSize = 0, patchSize = 0, embedDim = 0;
     bool clip = false;
+    bool surgeryEnsemble = false;    // CLIP Surgery's texts through its prompt ensemble (BPE models)
     std::string aligner, textModel;  // non-CLIP models: the aligner and the CLIP model for texts
 };
 

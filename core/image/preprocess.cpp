@@ -228,6 +228,8 @@ cv::Mat resizeBicubicAntialias(const cv::Mat& rgb, int width, int height) {
 }
 
 cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep) {
+    // CLIP Surgery's demo preprocessing: the full image squashed to the input size.
+    if (prep.squash) return resizeBicubicAntialias(rgb, prep.imageSize, prep.imageSize);
     const int shortest = prep.resizeShortest;
     int w = rgb.cols, h = rgb.rows;
     // torchvision's Resize(int): the short side becomes `shortest`, the long side is truncated.
