@@ -88,6 +88,7 @@ void runCacheBuild(CacheBuildOptions o) {
 
 struct TextSpanOptions {
     CacheOptions cache;
+    std::string images, convention = "textspan";  // --images: build (or resume) the cache first
     std::string texts, labels, labelColumn = "label", classes, layers;
     TextSpanParams params;
     std::string heads;
@@ -95,6 +96,17 @@ struct TextSpanOptions {
 };
 
 void runTextSpanCommand(const TextSpanOptions& o) {
+    if (!o.images.empty()) {
+        // The reference protocol in one command: the images decomposed under the textspan
+        // convention (the reference's data) into --cache, resumed when it exists, then TextSpan.
+        if (o.cache.clip.model.empty()) throw InputError("--images", "needs --model (the model whose heads are described)");
+        CacheBuildOptions b;
+        b.model = o.cache.clip;
+        b.images = o.images;
+        b.params.outDir = o.cache.cache;
+        b.convention = o.convention;
+        runCacheBuild(b);
+    }
     CacheSession c = openCache(o.cache, true);
     const std::vector<std::string> pool = readTextList(o.texts);
     o.params.validate(static_cast<int>(c.view->embedDim()), static_cast<int64_t>(pool.size()));
@@ -381,6 +393,10 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         auto o = std::make_shared<TextSpanOptions>();
         auto* sub = app.add_subcommand("textspan", "Describe each head with texts from a pool (TextSpan)");
         addCacheOptions(sub, o->cache);
+        sub->add_option("--images", o->images,
+                        "Build (or resume) --cache from these images with --model first: the reference protocol in one command");
+        sub->add_option("--convention", o->convention, "With --images: the cache's convention (textspan: the reference's data)")
+            ->capture_default_str();
         sub->add_option("--texts", o->texts, "Text pool, one per line")->required();
         sub->add_option("--per-head", o->params.perHead, "Texts per head (the reference's default)")->capture_default_str();
         sub->add_option("--rank", o->params.rank,

@@ -202,6 +202,14 @@ private slots:
         QVERIFY(check["described_heads_mean_ablated"].get<double>() <= check["original"].get<double>());
         // Two texts per head keep more of what the heads carry than their means do.
         QVERIFY(check["described_heads_replaced_by_text_span"].get<double>() > check["described_heads_mean_ablated"].get<double>());
+        // The reference protocol in one command: a textspan-convention cache built, then TextSpan.
+        r = cli({"textspan", "--cache", path("cache-ts"), "--model", clip, "--images", world + "/images", "--texts", pool,
+                 "--per-head", "2", "--out", path("heads-ts.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(nlohmann::json::parse(readFileText(path("heads-ts.json").toStdString()))["convention"].get<std::string>(),
+                 std::string("textspan"));
+        QCOMPARE(nlohmann::json::parse(readFileText(path("cache-ts/manifest.json").toStdString()))["settings"]["convention"].get<std::string>(),
+                 std::string("textspan"));
         // Describing the last 2 layers: the heads of layers 0-1 are mean-ablated first.
         r = cli({"textspan", "--cache", cache, "--texts", pool, "--per-head", "2", "--layers", "last:2", "--labels",
                  world + "/labels.csv", "--label-column", "color", "--classes", path("colors.tsv"), "--out", path("heads3.json")});

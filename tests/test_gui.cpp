@@ -25,6 +25,7 @@
 #include <QMimeData>
 #include <QRegularExpression>
 #include <QSet>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTemporaryDir>
@@ -172,6 +173,22 @@ private slots:
         m_window->setSubtractReference(false);
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && !m_window->canvas()->map().caption.contains("reference"), kTimeout);
         QVERIFY(m_window->canvas()->map().values == own);
+    }
+
+    void textSpanOnTheReferenceConvention() {
+        // Analysis > TextSpan settings > Cached terms: textspan rebuilds the dataset's cache under the
+        // reference's convention; the descriptions say which convention they ran on.
+        QCOMPARE(QString::fromStdString(m_window->descriptions().front().convention), QString("exact"));
+        QSettings().setValue("textspan/convention", "textspan");
+        QSignalSpy described(m_window.get(), &MainWindow::descriptionsReady);
+        m_window->openDataset(m_data.path() + "/shapes-world/images");
+        QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0, kTimeout);
+        QCOMPARE(QString::fromStdString(m_window->descriptions().front().convention), QString("textspan"));
+        QCOMPARE(int(m_window->descriptions().size()), 16);
+        QSettings().setValue("textspan/convention", "exact");
+        m_window->openDataset(m_data.path() + "/shapes-world/images");
+        QTRY_VERIFY_WITH_TIMEOUT(described.count() > 1, kTimeout);
+        QCOMPARE(QString::fromStdString(m_window->descriptions().front().convention), QString("exact"));
     }
 
     void clickHeadShowsItsPanel() {

@@ -482,9 +482,10 @@ void MainWindow::openDataset(const QString& folder) {
     // folder is never written to).
     const bool world = QFileInfo(folder) == QFileInfo(m_options.dataDir + "/shapes-world/images");
     const std::string worldDir = QFileInfo(folder).path().toStdString();
-    m_longJob = m_engine.submit("dataset", [f, world, worldDir](Explorer& x, const JobContext& job) {
+    const std::string convention = QSettings().value("textspan/convention", "exact").toString().toStdString();
+    m_longJob = m_engine.submit("dataset", [f, world, worldDir, convention](Explorer& x, const JobContext& job) {
         if (world) ensureShapesWorld(worldDir, 1000, 7777, "standard", job);
-        return QVariant::fromValue(x.openDataset(f, job));
+        return QVariant::fromValue(x.openDataset(f, job, convention));
     });
     m_statusJob->setText(tr("caching %1").arg(folder));
 }
@@ -514,6 +515,7 @@ void MainWindow::loadSpuriousDemo() {
     const QString dir = m_options.dataDir + "/spurious-demo";
     QDir().mkpath(dir);
     const std::string d = dir.toStdString(), classes = writeGroupClasses(dir).toStdString(), device = m_options.device.toStdString();
+    const std::string convention = QSettings().value("textspan/convention", "exact").toString().toStdString();
     m_ablation->setTaskForm(dir + "/test/labels.csv", "group", dir + "/groups.tsv", "group,background", dir + "/train/images");
     m_ablation->setDiscoveryTexts("an object on a grass background, an object on a water background",
                                   "a circle, a square, a hexagon, a heart, a triangle, a diamond, a star, a cross");
@@ -522,7 +524,7 @@ void MainWindow::loadSpuriousDemo() {
         ensureShapesWorld(d + "/test", 2000, 9103, "spurious-test", job);
         DemoLoaded r;
         r.model = x.openModel(model, device);
-        r.dataset = x.openDataset(d + "/test/images", job);
+        r.dataset = x.openDataset(d + "/test/images", job, convention);
         AblationTask task;
         task.labels = d + "/test/labels.csv";
         task.labelColumn = "group";
@@ -562,8 +564,16 @@ void MainWindow::textSpanSettings() {
     rank->setValue(QSettings().value("textspan/rank", 80).toInt());
     rank->setToolTip(tr("Texts are first projected onto the head's top singular directions (the reference uses 80; "
                         "a rank at or above the embedding dimension projects nothing)"));
+    auto* convention = new QComboBox(&dialog);
+    convention->addItem(tr("exact (each term centred by its own mean)"), "exact");
+    convention->addItem(tr("textspan (the TextSpan reference's data)"), "textspan");
+    convention->setCurrentIndex(QSettings().value("textspan/convention", "exact").toString() == "textspan" ? 1 : 0);
+    convention->setToolTip(tr("The decomposition convention of the dataset caches TextSpan, ranking and retrieval read; "
+                              "textspan shares the final norm's mean and offset over the layer terms and divides by the "
+                              "output norm, as the reference code does. Changing it rebuilds the dataset's cache."));
     form->addRow(tr("Texts per head"), perHead);
     form->addRow(tr("Text projection rank"), rank);
+    form->addRow(tr("Cached terms"), convention);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
     form->addRow(buttons);
     connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
@@ -571,7 +581,11 @@ void MainWindow::textSpanSettings() {
     if (dialog.exec() != QDialog::Accepted) return;
     QSettings().setValue("textspan/perHead", perHead->value());
     QSettings().setValue("textspan/rank", rank->value());
-    if (!m_model.spec.empty()) describeHeads();
+    const QString chosen = convention->currentData().toString();
+    const bool reopen = chosen != QSettings().value("textspan/convention", "exact").toString();
+    QSettings().setValue("textspan/convention", chosen);
+    if (reopen && !m_datasetFolder.isEmpty()) openDataset(m_datasetFolder);  // describes the heads when cached
+    else if (!m_model.spec.empty()) describeHeads();
 }
 
 void MainWindow::setSubtractReference(bool on) { m_subtractReference->setChecked(on); }

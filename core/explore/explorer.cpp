@@ -93,6 +93,7 @@ struct Explorer::Impl {
     std::unique_ptr<HeatmapSession> session;  // model, text side, aligner
     at::Tensor reference;                     // [R, E] reference texts
     at::Tensor surgeryReference;              // the same through CLIP Surgery's prompt ensemble (when on)
+    Convention convention = Convention::Exact;  // of the dataset caches opened
 
     // Current image.
     std::string imagePath;
@@ -324,7 +325,10 @@ DatasetCache& Explorer::Impl::openCacheFor(const std::string& images, const JobC
                                            DatasetSummary* out) {
     const Model& mdl = model();
     CacheBuildParams p;
-    p.outDir = (fs::path(cacheRoot) / summary.fingerprint.substr(0, 16) / folderKey(images)).string();
+    p.outDir = (fs::path(cacheRoot) / summary.fingerprint.substr(0, 16) /
+                (folderKey(images) + (convention == Convention::Exact ? "" : std::string("-") + conventionName(convention))))
+                   .string();
+    p.convention = convention;
     p.modelSpec = fs::exists(summary.spec) ? fs::absolute(summary.spec).lexically_normal().string() : summary.spec;
     p.validate();
     const CacheBuildResult r = buildCache(mdl, listImages(images), p, job);
@@ -342,7 +346,8 @@ DatasetCache& Explorer::Impl::openCacheFor(const std::string& images, const JobC
     return *slot;
 }
 
-DatasetSummary Explorer::openDataset(const std::string& images, const JobContext& job) {
+DatasetSummary Explorer::openDataset(const std::string& images, const JobContext& job, const std::string& convention) {
+    m->convention = parseConvention(convention);
     DatasetSummary s;
     m->view.reset();
     m->descriptions.clear();

@@ -176,7 +176,9 @@ public:
     int loadReferenceTexts(const std::string& file);  // a text list file
 
     // Builds (or resumes, or reuses) the cache of an image folder under the cache root and opens it.
-    DatasetSummary openDataset(const std::string& images, const JobContext& job);
+    // `convention`: of the cached terms, "exact" (vitscope's) or "textspan" (the TextSpan
+    // reference's data); each has its own cache. Reference splits opened later follow it.
+    DatasetSummary openDataset(const std::string& images, const JobContext& job, const std::string& convention = "exact");
     bool hasDataset() const;
     const std::vector<std::string>& datasetPaths() const;
 
