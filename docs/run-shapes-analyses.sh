@@ -103,7 +103,7 @@ python3 -c 'import json; print([(d["component"], round(d["score_difference"], 3)
 
 echo "== shapes-vit through its aligner"
 "$cli" textspan --cache cache-vit --aligner "$vit/aligner.safetensors" --model "$clip" \
-  --texts "$here/resources/shapes/text_pool.txt" --per-head 3 --out textspan-vit.json 2>/dev/null | tail -8
+  --texts "$here/resources/shapes/text_pool.txt" --per-head 3 --layers last:2 --out textspan-vit.json 2>/dev/null | tail -9
 for p in color shape; do
   echo "-- $p"
   "$cli" rank --cache cache-vit --aligner "$vit/aligner.safetensors" --model "$clip" --property "$p" --out "rank-vit-$p.csv" 2>/dev/null | head -4
