@@ -3,7 +3,7 @@
 //     preprocessed in both) on the bundled shapes-clip model and on a random CLIP ViT-B/16;
 //  2. head-restricted retrieval by text over a 100,000-image cache of synthetic ViT-B-sized terms
 //     (E 512, 12 heads, last 2 layers cached), 1 and 3 heads, and global retrieval;
-//  3. TextSpan for all 144 heads of a 12 x 12 model over 10,000 images, 2,000 texts, 5 per head.
+//  3. TextSpan for all 144 heads of a 12 x 12 model over 10,000 images, 2,000 texts (10 per head, rank 80).
 // Usage: bench_analysis [--skip-vitb] [--work DIR]   (DIR needs ~4 GB free; default /tmp)
 #include "analysis/cache.h"
 #include "analysis/components.h"
@@ -186,12 +186,12 @@ int main(int argc, char** argv) {
         const CacheView view(cache, nullptr);
         at::Tensor texts = at::randn({2000, 512});
         texts = texts / texts.norm(2, 1, true);
-        TextSpanParams p;
-        p.perHead = 5;
+        TextSpanParams p;  // the reference's defaults: 10 texts per head, texts projected at rank 80
         runTextSpan(view, texts, p, {{Component::Kind::Head, 0, 0}}, {});  // page in one head
         const auto t0 = Clock::now();
         const auto result = runTextSpan(view, texts, p, {}, {});
-        std::cout << "TextSpan: " << result.size() << " heads x 10,000 images x 2,000 texts, 5 per head: " << since(t0) << " s\n";
+        std::cout << "TextSpan: " << result.size() << " heads x 10,000 images x 2,000 texts, " << p.perHead << " per head, rank "
+                  << p.rank << ": " << since(t0) << " s\n";
         fs::remove_all(dir);
     }
     return 0;

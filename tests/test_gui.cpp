@@ -312,9 +312,30 @@ private slots:
         QVERIFY(hs.contains("head 3.1: a red object") && hs.contains("head 1.2: a square"));
         QCOMPARE(int(hs.count("<image")), 10);  // 2 rows x (the input + 2 maps of crop and overlay each)
         QVERIFY(!m_window->exportPanelFigure({"a red object"}, {HeadId{9, 0}}, out.path() + "/bad.svg", 96).isEmpty());
+        // A figure whose text has a word the model does not know fails with a message and writes
+        // nothing; the next figure is written under its own name with its own texts (the failed
+        // one's composition once outlived its job and took the next result: a crash).
+        {
+            QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
+            const int n = fig.count();
+            QCOMPARE(m_window->exportPanelFigure({"a photo of a dog"}, {}, out.path() + "/unknown.svg", 96), QString());
+            QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
+            QVERIFY2(errors.last().at(0).toString().contains("dog"), qPrintable(errors.last().at(0).toString()));
+            QCOMPARE(m_window->exportPanelFigure({"a green object", "a star"}, {}, out.path() + "/after.svg", 96), QString());
+            QTRY_VERIFY_WITH_TIMEOUT(fig.count() > n, kTimeout);
+            QCOMPARE(fig.count(), n + 1);
+            QVERIFY(fig.last().at(0).toString().endsWith("after.svg"));
+            QCOMPARE(fig.last().at(1).toString(), QString());
+            QVERIFY(!QFile::exists(out.path() + "/unknown.svg"));
+            QFile af(out.path() + "/after.svg");
+            QVERIFY(af.open(QIODevice::ReadOnly));
+            const QByteArray as = af.readAll();
+            QVERIFY(as.contains("a green object") && as.contains("a star") && !as.contains("dog"));
+        }
         // One colour scale: every colorbar shows the same range, recorded beside the figure.
+        const int beforeShared = fig.count();
         QCOMPARE(m_window->exportPanelFigure({"a red object", "a square"}, {HeadId{3, 1}, HeadId{1, 2}}, out.path() + "/shared.svg", 96, true), QString());
-        QTRY_VERIFY_WITH_TIMEOUT(fig.count() > before + 1, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(fig.count() > beforeShared && fig.last().at(0).toString().endsWith("shared.svg"), kTimeout);
         QFile rf(out.path() + "/shared.svg.json");
         QVERIFY(rf.open(QIODevice::ReadOnly));
         QVERIFY(QJsonDocument::fromJson(rf.readAll()).object()["shared_colour_scale"].toBool());

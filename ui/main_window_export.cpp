@@ -145,7 +145,7 @@ QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<Head
     for (const QString& t : texts) list.push_back(t.trimmed().toStdString());
     std::vector<std::pair<int, int>> columns;
     for (const HeadId& h : heads) columns.emplace_back(h.layer, h.head);
-    m_engine.submit("figure", [base, list, columns](Explorer& x, const JobContext&) {
+    const quint64 jobId = m_engine.submit("figure", [base, list, columns](Explorer& x, const JobContext&) {
         std::vector<HeatmapResult> out;
         for (const std::string& t : list) {
             HeatmapRequest q = base;
@@ -169,11 +169,33 @@ QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<Head
     QStringList headNames;
     for (const HeadId& h : heads) headNames << h.name();
     rec["figure_heads"] = QJsonArray::fromStringList(headNames);
-    *conn = connect(&m_engine, &Engine::finished, this, [=](quint64, const QString& kind, const QVariant& result) {
-        if (kind != "figure") return;
-        disconnect(*conn);
+    // The connections belong to this job only: another figure's result never reaches this
+    // composition, and a failed, cancelled or dropped job removes them (an unknown word, say).
+    auto endConn = std::make_shared<std::vector<QMetaObject::Connection>>();
+    auto release = [conn, endConn] {
+        QObject::disconnect(*conn);
+        for (const auto& c : *endConn) QObject::disconnect(c);
+    };
+    endConn->push_back(connect(&m_engine, &Engine::failed, this, [jobId, release](quint64 id, const QString&, const QString&) {
+        if (id == jobId) release();
+    }));
+    endConn->push_back(connect(&m_engine, &Engine::cancelled, this, [jobId, release](quint64 id, const QString&) {
+        if (id == jobId) release();
+    }));
+    endConn->push_back(connect(&m_engine, &Engine::dropped, this, [jobId, release](quint64 id, const QString&) {
+        if (id == jobId) release();
+    }));
+    *conn = connect(&m_engine, &Engine::finished, this, [=](quint64 id, const QString& kind, const QVariant& result) {
+        if (id != jobId || kind != "figure") return;
+        release();
         const auto maps = result.value<std::vector<HeatmapResult>>();
         const int rows = static_cast<int>(texts.size()), cols = 1 + std::max(1, static_cast<int>(heads.size()));
+        if (static_cast<int>(maps.size()) != rows * (cols - 1)) {
+            const QString err = tr("%1: the figure's maps did not arrive (%2 of %3)").arg(path).arg(maps.size()).arg(rows * (cols - 1));
+            showError(err);
+            emit figureReady(path, err);
+            return;
+        }
         const int panelW = 250, panelH = 190, inputW = 180;
         // One colour scale over every map when asked (maps then compare by colour).
         float lo = 0, hi = 0;

@@ -19,13 +19,16 @@ void TextSpanParams::validate(int embedDim, int64_t poolSize) const {
 namespace {
 
 // The texts projected onto the span of the top-`rank` right singular vectors of the uncentred
-// terms X [N, E], i.e. the top eigenvectors of X^T X; unchanged when that span is everything.
-at::Tensor projectOntoTopSingular(const at::Tensor& terms, const at::Tensor& texts, int rank) {
-    const int64_t e = terms.size(1);
-    const int64_t r = std::min<int64_t>({static_cast<int64_t>(rank), terms.size(0), e});
+// terms X [N, E], i.e. the top eigenvectors of X^T X / N = cov + mean mean^T (from the centred
+// covariance already computed: no second pass over the data); unchanged when that span is
+// everything.
+at::Tensor projectOntoTopSingular(const at::Tensor& cov, const at::Tensor& mean, int64_t rows, const at::Tensor& texts, int rank) {
+    const int64_t e = cov.size(0);
+    const int64_t r = std::min<int64_t>({static_cast<int64_t>(rank), rows, e});
     if (r >= e) return texts;
-    const at::Tensor x = terms.to(at::kDouble);
-    const at::Tensor v = std::get<1>(at::linalg_eigh(at::matmul(x.t(), x))).narrow(1, e - r, r);  // [E, r], ascending order
+    const at::Tensor m = mean.reshape({e}).to(at::kDouble);
+    const at::Tensor gram = cov.to(at::kDouble) + at::outer(m, m);
+    const at::Tensor v = std::get<1>(at::linalg_eigh(gram)).narrow(1, e - r, r);  // [E, r], ascending order
     return at::matmul(at::matmul(texts.to(at::kDouble), v), v.t()).to(at::kFloat);
 }
 
@@ -37,11 +40,12 @@ HeadTexts textSpan(const at::Tensor& terms, const at::Tensor& textsIn, const Tex
         throw InputError("texts", "embedding dim " + std::to_string(textsIn.size(1)) + " differs from the terms' " +
                                       std::to_string(terms.size(1)));
     at::NoGradGuard noGrad;
-    const at::Tensor c = (terms - terms.mean(0, true)).to(at::kFloat);                   // [N, E]
+    const at::Tensor mean = terms.mean(0, true).to(at::kFloat);                          // [1, E]
+    const at::Tensor c = terms.to(at::kFloat) - mean;                                    // [N, E]
     at::Tensor cov = at::matmul(c.t(), c) / static_cast<double>(terms.size(0));      // [E, E]
     HeadTexts out;
     out.totalVariance = cov.trace().item<double>();
-    at::Tensor t = projectOntoTopSingular(terms, textsIn.to(at::kFloat), params.rank);  // [T, E]
+    at::Tensor t = projectOntoTopSingular(cov, mean, terms.size(0), textsIn.to(at::kFloat), params.rank);  // [T, E]
     // The score of text j is the variance of c t_j over the images, t_j cov t_j^T, with t_j as
     // deflated so far (not renormalised). Each pick u = t_best / |t_best| is removed from the data
     // (cov <- P cov P, P = I - uu^T) and from every text (t <- t P); tc = t cov is kept up to date
