@@ -176,6 +176,24 @@ private slots:
         }
     }
 
+    void opaqueObjectsBesideTheWeights() {
+        // A training checkpoint's other entries (functools.partial hyper-parameters, an unknown
+        // class's instance, a set, a big integer) are kept as opaque values and do not stop the load.
+        test::PickleWriter w;
+        w.op('}').mark();
+        w.str("state_dict");
+        const std::string sd = test::stateDictPickle({{"w", {"0", "FloatStorage", 4, 0, {4}, {1}}}});
+        w.raw(sd.substr(2, sd.size() - 3));
+        w.str("hyper_parameters").global("functools", "partial").mark().global("torch.optim", "Adam").op('t').op('R');
+        w.str("callbacks").global("my_project.callbacks", "EarlyStop").op(')').op('\x81').op('}').str("patience").integer(3).op('s').op('b');
+        w.str("seen").global("builtins", "set").mark().op(']').mark().integer(1).integer(2).op('e').op('t').op('R');
+        w.str("step").raw(std::string("\x8a\x0b") + std::string(11, '\x7f'));
+        w.op('u');
+        const Checkpoint c = loadCheckpoint(write("lightning.ckpt", test::torchZip(w.finish(), {{"0", test::floatBytes({1, 2, 3, 4})}})));
+        QCOMPARE(c.wrapperKey, std::string("state_dict"));
+        QVERIFY(at::equal(c.tensors.at("w"), at::tensor(std::vector<float>{1, 2, 3, 4})));
+    }
+
     // ---- hand-built torch.save files: views, shared storages, dtypes, legacy ----------------------
     void viewsAndSharedStorage_data() {
         QTest::addColumn<bool>("legacy");
@@ -291,6 +309,9 @@ private slots:
         test::PickleWriter v;
         v.op('}').str("model").global("subprocess", "Popen").mark().str("id").op('t').op('\x81').op('s');
         QTest::newRow("subprocess.Popen NEWOBJ") << QByteArray::fromStdString(v.finish()) << "subprocess.Popen";
+        test::PickleWriter m;
+        m.op('}').str("x").global("operator", "methodcaller").mark().str("system").str("id").op('t').op('R').op('s');
+        QTest::newRow("operator.methodcaller") << QByteArray::fromStdString(m.finish()) << "operator.methodcaller";
     }
 
     void codeCarryingPicklesAreRefused() {
