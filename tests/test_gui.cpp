@@ -173,6 +173,16 @@ private slots:
         m_window->setSubtractReference(false);
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && !m_window->canvas()->map().caption.contains("reference"), kTimeout);
         QVERIFY(m_window->canvas()->map().values == own);
+        // An unreadable reference file: a message naming it, and heatmaps stay the text's own.
+        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
+        m_window->loadReferenceTexts(m_data.path() + "/no-such-texts.txt");
+        QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
+        QVERIFY(errors.last().at(0).toString().contains("no-such-texts.txt"));
+        m_window->setSubtractReference(true);
+        const int again = heat.count();
+        typeText(*m_window, "a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > again, kTimeout);
+        QVERIFY(!m_window->canvas()->map().caption.contains("reference"));
     }
 
     void textSpanOnTheReferenceConvention() {

@@ -424,6 +424,13 @@ void MainWindow::connectEngine() {
             m_statusJob->clear();
         }
         if (kind == "dataset") m_datasetReady = false;
+        if (kind == "reference") {
+            // Unreadable reference texts: nothing to subtract, and nothing to reload for the next model.
+            m_referenceFile.clear();
+            m_referenceCount = 0;
+            m_subtractReference->setChecked(false);
+            m_subtractReference->setEnabled(false);
+        }
         showError(msg);
         const QString bundled = QString::fromStdString(bundledModelDir("shapes-clip"));
         if (kind == "model" && m_model.layers == 0 && !bundled.isEmpty() && QFileInfo(m_options.model) != QFileInfo(bundled)) {
