@@ -121,9 +121,18 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
         p.restore();
         return;
     }
+    // A message (an error about what is shown) gets its own strip at the bottom, never over the
+    // image or the colorbar.
+    int messageH = 0;
+    if (!m_message.isEmpty()) {
+        const QRect need = p.fontMetrics().boundingRect(QRect(0, 0, target.width() - 16, target.height() / 3),
+                                                        Qt::AlignLeft | Qt::TextWordWrap, m_message);
+        messageH = std::min(target.height() / 3, need.height() + 10);
+    }
+    const QRect body = target.adjusted(0, 0, 0, -messageH);
     // Main view on top; small multiples in a row below when present.
-    const int rowH = m_multiples.empty() ? 0 : std::min(target.height() / 3, target.width() / std::max<int>(1, int(m_multiples.size())) + 20);
-    const QRect main(target.left() + 6, target.top() + 6, target.width() - 12, target.height() - rowH - 12);
+    const int rowH = m_multiples.empty() ? 0 : std::min(body.height() / 3, body.width() / std::max<int>(1, int(m_multiples.size())) + 20);
+    const QRect main(body.left() + 6, body.top() + 6, body.width() - 12, body.height() - rowH - 12);
     MapLayer shown = m_map;
     if (shown.caption.isEmpty()) shown.caption = QString(m_path).section('/', -1);
     drawMap(p, main, shown, true);
@@ -131,11 +140,13 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
         const int n = static_cast<int>(m_multiples.size());
         const int w = (target.width() - 12) / n;
         for (int i = 0; i < n; ++i)
-            drawMap(p, QRect(target.left() + 6 + i * w, target.bottom() - rowH, w - 6, rowH - 6), m_multiples[static_cast<std::size_t>(i)], false);
+            drawMap(p, QRect(body.left() + 6 + i * w, body.bottom() - rowH, w - 6, rowH - 6), m_multiples[static_cast<std::size_t>(i)], false);
     }
-    if (!m_message.isEmpty()) {
+    if (messageH > 0) {
+        const QRect strip(target.left(), target.bottom() - messageH + 1, target.width(), messageH);
+        p.fillRect(strip, QColor(253, 236, 234));
         p.setPen(QColor(170, 30, 30));
-        p.drawText(target.adjusted(8, 8, -8, -8), Qt::AlignBottom | Qt::AlignLeft | Qt::TextWordWrap, m_message);
+        p.drawText(strip.adjusted(8, 4, -8, -4), Qt::AlignVCenter | Qt::AlignLeft | Qt::TextWordWrap, m_message);
     }
     p.restore();
 }

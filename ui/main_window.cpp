@@ -424,6 +424,16 @@ void MainWindow::connectEngine() {
             m_statusJob->clear();
         }
         if (kind == "dataset") m_datasetReady = false;
+        // What the canvas shows stays, with the error beside it saying what it still shows.
+        if (kind == "heatmap" && m_canvas->hasImage() && !m_lastHeatmap.text.empty()) {
+            showError(tr("%1 (the map shown is still the one for \"%2\")").arg(msg, QString::fromStdString(m_lastHeatmap.text)), true);
+            return;
+        }
+        if (kind == "image" && m_canvas->hasImage()) {
+            showError(tr("%1 (still showing %2)").arg(msg, QFileInfo(m_canvas->imagePath()).fileName()), true);
+            return;
+        }
+        const bool onCanvas = kind == "heatmap" || kind == "image" || kind == "model";
         if (kind == "reference") {
             // Unreadable reference texts: nothing to subtract, and nothing to reload for the next model.
             m_referenceFile.clear();
@@ -431,7 +441,7 @@ void MainWindow::connectEngine() {
             m_subtractReference->setChecked(false);
             m_subtractReference->setEnabled(false);
         }
-        showError(msg);
+        showError(msg, onCanvas);
         const QString bundled = QString::fromStdString(bundledModelDir("shapes-clip"));
         if (kind == "model" && m_model.layers == 0 && !bundled.isEmpty() && QFileInfo(m_options.model) != QFileInfo(bundled)) {
             m_options.model = bundled;
@@ -459,11 +469,11 @@ void MainWindow::connectEngine() {
     });
 }
 
-void MainWindow::showError(const QString& message) {
+void MainWindow::showError(const QString& message, bool onCanvas) {
     m_lastError = message;
     m_log->appendPlainText(QTime::currentTime().toString() + "  error: " + message);
     statusBar()->showMessage(message, 10000);
-    m_canvas->setMessage(message);
+    if (onCanvas) m_canvas->setMessage(message);
     emit errorShown(message);
 }
 

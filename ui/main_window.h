@@ -124,7 +124,9 @@ private:
     void onTask(const QVariant& result);
     void onReference(const QVariant& result);
 
-    void showError(const QString& message);
+    // Status bar, log and errorShown; `onCanvas`: also in the canvas's message strip (errors about
+    // what the canvas shows: the image, its map, the model).
+    void showError(const QString& message, bool onCanvas = false);
     void requestHeatmap();
     void requestLedger();
     void requestMetric();
