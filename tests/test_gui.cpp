@@ -185,6 +185,43 @@ private slots:
         QVERIFY(!m_window->canvas()->map().caption.contains("reference"));
     }
 
+    void errorsStayBesideTheLastGoodMap() {
+        // An unknown word: the last good map stays under its own caption, the error sits in a strip
+        // of its own below the view (never over the image or colorbar) and says what is shown; the
+        // next good map clears it.
+        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
+        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
+        m_window->setMethod("decomposition");
+        typeText(*m_window, "a blue object");
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->map().caption.endsWith("a blue object"), kTimeout);
+        const QString caption = m_window->canvas()->map().caption;
+        typeText(*m_window, "a photo of a dog");
+        QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->message().contains("still the one for \"a blue object\""), kTimeout);
+        QCOMPARE(m_window->canvas()->map().caption, caption);
+        const QColor strip(253, 236, 234);
+        auto stripRows = [&](const QImage& img) {
+            QList<int> rows;
+            for (int y = 0; y < img.height(); ++y)
+                for (int x = 0; x < img.width(); ++x)
+                    if (img.pixelColor(x, y) == strip) {
+                        rows << y;
+                        break;
+                    }
+            return rows;
+        };
+        const QImage withError = m_window->canvas()->grab().toImage().convertToFormat(QImage::Format_RGB32);
+        const QList<int> rows = stripRows(withError);
+        QVERIFY(rows.size() > 10);
+        QCOMPARE(rows.last(), withError.height() - 1);                    // the strip ends at the bottom
+        QCOMPARE(rows.last() - rows.first() + 1, int(rows.size()));       // one block, nothing above it
+        const int before = heat.count();
+        typeText(*m_window, "a green object");
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && m_window->canvas()->map().caption.endsWith("a green object"), kTimeout);
+        QVERIFY(m_window->canvas()->message().isEmpty());
+        QVERIFY(stripRows(m_window->canvas()->grab().toImage().convertToFormat(QImage::Format_RGB32)).isEmpty());
+    }
+
     void textSpanOnTheReferenceConvention() {
         // Analysis > TextSpan settings > Cached terms: textspan rebuilds the dataset's cache under the
         // reference's convention; the descriptions say which convention they ran on.
@@ -238,6 +275,26 @@ private slots:
         emit g->imageActivated(g->restrictedPath(0));
         QVERIFY(imageReady.wait(kTimeout));
         QCOMPARE(m_window->canvas()->imagePath(), g->restrictedPath(0));
+        // Results always answer the query and heads shown: the box and the caption name the query,
+        // a new head selection runs it again through the new heads, and Ctrl+R's text shows in the box.
+        auto* box = g->findChild<QLineEdit*>("galleryQuery");
+        QVERIFY(box);
+        QCOMPARE(box->text(), QString("a blue object"));
+        QCOMPARE(g->resultsFor(), QString("Results for \"a blue object\""));
+        const int n = ready.count();
+        m_window->grid()->setSelection({HeadId{2, 0}});
+        QTRY_VERIFY_WITH_TIMEOUT(ready.count() > n && g->result().components == std::vector<std::string>{"2.0"}, kTimeout);
+        QCOMPARE(g->result().query, std::string("a blue object"));
+        m_window->setText("a red object");
+        const int m = ready.count();
+        m_window->runRetrieval("a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(ready.count() > m && g->result().query == "a red object", kTimeout);
+        QCOMPARE(box->text(), QString("a red object"));
+        // By image: the caption names the image.
+        const int k = ready.count();
+        emit g->imageQuery(g->globalPath(0));
+        QTRY_VERIFY_WITH_TIMEOUT(ready.count() > k && g->result().byImage, kTimeout);
+        QCOMPARE(g->resultsFor(), QString("Results for images like %1").arg(QFileInfo(g->result().query.c_str()).fileName()));
     }
 
     void exportsHoldTheirContent() {

@@ -3,6 +3,7 @@
 #include "thumbnails.h"
 
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -44,6 +45,10 @@ Gallery::Gallery(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_thumb
     row->addWidget(m_byImage);
     row->addWidget(m_top);
     layout->addLayout(row);
+    m_resultsFor = new QLabel;
+    m_resultsFor->setObjectName("galleryResultsFor");
+    m_resultsFor->setWordWrap(true);
+    layout->addWidget(m_resultsFor);
     auto* grid = new QGridLayout;
     m_heads = new QLabel(tr("Through the selected heads (select heads in the grid)"));
     m_heads->setWordWrap(true);
@@ -92,8 +97,20 @@ void Gallery::fill(QListWidget* list, const std::vector<Hit>& hits) {
     }
 }
 
+void Gallery::setQueryText(const QString& text) { m_query->setText(text); }
+QString Gallery::resultsFor() const { return m_resultsFor->text(); }
+
 void Gallery::setResult(const RetrievalResult& r) {
     m_result = r;
+    const QString q = QString::fromStdString(r.query);
+    if (r.byImage) {
+        m_resultsFor->setText(tr("Results for images like %1").arg(QFileInfo(q).fileName()));
+        m_resultsFor->setToolTip(q);
+    } else {
+        m_resultsFor->setText(tr("Results for \"%1\"").arg(q));
+        m_resultsFor->setToolTip(QString());
+        m_query->setText(q);
+    }
     fill(m_global, r.global);
     fill(m_restricted, r.restricted);
     QStringList names;

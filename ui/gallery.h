@@ -20,6 +20,8 @@ class Gallery : public QWidget {
 public:
     explicit Gallery(Thumbnails* thumbs, QWidget* parent = nullptr);
     void setResult(const RetrievalResult& r);
+    void setQueryText(const QString& text);  // the query box shows what is searched
+    QString resultsFor() const;             // what the shown results answer ("" before any)
     void setHeadsLabel(const QString& heads);
     QString query() const;
     int top() const;
@@ -38,6 +40,7 @@ private:
     void fill(QListWidget* list, const std::vector<Hit>& hits);
 
     Thumbnails* m_thumbs;
+    QLabel* m_resultsFor = nullptr;
     QLineEdit* m_query;
     QPushButton* m_byText;
     QPushButton* m_byImage;

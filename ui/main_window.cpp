@@ -263,6 +263,8 @@ void MainWindow::buildUi() {
         QStringList names;
         for (const HeadId& h : heads) names << h.name();
         m_gallery->setHeadsLabel(names.join(", "));
+        // The shown results must answer the heads shown: run the last query again through them.
+        if (!m_lastQuery.isEmpty()) m_lastQueryIsImage ? runImageRetrieval(m_lastQuery) : runRetrieval(m_lastQuery);
         if (m_onlySelected->isChecked() || m_perHead->isChecked()) requestHeatmap();
     });
     connect(m_headPanel, &HeadPanel::retrieveRequested, this, [this](int l, int h) {
@@ -277,12 +279,7 @@ void MainWindow::buildUi() {
     connect(m_headPanel, &HeadPanel::imageActivated, this, &MainWindow::openImage);
     connect(m_gallery, &Gallery::imageActivated, this, &MainWindow::openImage);
     connect(m_gallery, &Gallery::textQuery, this, &MainWindow::runRetrieval);
-    connect(m_gallery, &Gallery::imageQuery, this, [this](const QString& path) {
-        const auto heads = selectedHeads();
-        const int top = m_gallery->top();
-        const std::string p = path.toStdString();
-        m_engine.submit("retrieve", [p, heads, top](Explorer& x, const JobContext&) { return QVariant::fromValue(x.retrieveImage(p, heads, top)); });
-    });
+    connect(m_gallery, &Gallery::imageQuery, this, &MainWindow::runImageRetrieval);
     connect(m_ablation, &AblationPanel::demoRequested, this, &MainWindow::loadSpuriousDemo);
     connect(m_ablation, &AblationPanel::ablationChanged, this, [this](const QStringList& heads) {
         std::vector<std::string> names;
@@ -515,8 +512,21 @@ void MainWindow::setText(const QString& text) {
 
 void MainWindow::setMethod(const QString& method) { m_method->setCurrentText(method); }
 
+void MainWindow::runImageRetrieval(const QString& path) {
+    if (path.isEmpty()) return;
+    m_lastQuery = path;
+    m_lastQueryIsImage = true;
+    const auto heads = selectedHeads();
+    const int top = m_gallery->top();
+    const std::string p = path.toStdString();
+    m_engine.submit("retrieve", [p, heads, top](Explorer& x, const JobContext&) { return QVariant::fromValue(x.retrieveImage(p, heads, top)); });
+}
+
 void MainWindow::runRetrieval(const QString& text) {
     if (text.isEmpty()) return;
+    m_lastQuery = text;
+    m_lastQueryIsImage = false;
+    m_gallery->setQueryText(text);  // the box shows what is searched (Ctrl+R, "Retrieve with this head")
     const auto heads = selectedHeads();
     const int top = m_gallery->top();
     const std::string t = text.toStdString();

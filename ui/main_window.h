@@ -54,6 +54,7 @@ public:
     void setText(const QString& text);
     void setMethod(const QString& method);
     void runRetrieval(const QString& text);
+    void runImageRetrieval(const QString& path);
     void loadSpuriousDemo();
     // view: canvas, grid, ledger, head, ablation, gallery, window. Empty string on success.
     QString exportView(const QString& view, const QString& path, int dpi = 150);
@@ -152,6 +153,8 @@ private:
     QComboBox* m_text;
     QComboBox* m_method;
     QCheckBox* m_onlySelected;
+    QString m_lastQuery;  // the gallery's last retrieval (text or image path), rerun when the heads change
+    bool m_lastQueryIsImage = false;
     QAction* m_subtractReference = nullptr;  // heatmaps: text minus the reference texts' mean
     QString m_referenceFile;                 // loaded reference texts (reloaded for a new model)
     int m_referenceCount = 0;

@@ -69,6 +69,7 @@ void MainWindow::applyModel(const ModelSummary& s) {
     m_model = s;
     // Reference texts are embeddings of the model's text side: read them again for a new model.
     m_referenceCount = 0;
+    m_lastQuery.clear();  // results of another model's dataset are not rerun
     if (!m_referenceFile.isEmpty()) loadReferenceTexts(m_referenceFile);
     m_descriptions.clear();
     m_normValues.clear();

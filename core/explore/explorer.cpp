@@ -445,6 +445,7 @@ RetrievalResult Explorer::retrieveImage(const std::string& path, const std::vect
     m->requireDataset();
     RetrievalResult r;
     r.query = path;
+    r.byImage = true;
     const std::vector<Component> set = toComponents(heads);
     for (const Component& c : set) r.components.push_back(c.name());
     at::NoGradGuard noGrad;

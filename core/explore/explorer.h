@@ -106,7 +106,8 @@ struct Hit {
 };
 
 struct RetrievalResult {
-    std::string query;
+    std::string query;     // the text, or the query image's path
+    bool byImage = false;
     std::vector<std::string> components;
     std::vector<Hit> global, restricted;
 };
