@@ -573,6 +573,24 @@ private slots:
         // plus the aligner's bias, so the residual is rounding only.
         QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.ledgerView()->summaryText()));
         QVERIFY(std::any_of(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.name == "aligner_bias"; }));
+        // Switching the model keeps what the user has open and analyses it again with the new model;
+        // nothing of the previous model stays on screen.
+        const QString shown = w.canvas()->imagePath();
+        w.runRetrieval("a green object");
+        QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0, kTimeout);
+        const int images = image.count(), ledgers = ledger.count(), descriptions = described.count();
+        w.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        QTRY_VERIFY_WITH_TIMEOUT(model.count() > 2, kTimeout);
+        QCOMPARE(w.gallery()->globalCount(), 0);
+        QVERIFY(w.gallery()->resultsFor().isEmpty());
+        QTRY_VERIFY_WITH_TIMEOUT(image.count() > images, kTimeout);
+        QCOMPARE(w.canvas()->imagePath(), shown);  // the same image, decomposed by the new model
+        QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > ledgers, kTimeout);
+        const Ledger& h = w.ledgerView()->ledger();
+        QVERIFY(std::none_of(h.rows.begin(), h.rows.end(), [](const LedgerRow& r) { return r.name == "aligner_bias"; }));
+        QTRY_VERIFY_WITH_TIMEOUT(described.count() > descriptions, kTimeout);  // the same dataset, described again
+        QVERIFY(w.datasetReady());
+        QCOMPARE(w.gallery()->globalCount(), 0);  // no stale results reappear
     }
 
     void cleanupTestCase() { m_window.reset(); }

@@ -181,6 +181,14 @@ QString AblationPanel::tableText() const {
     return lines.join('\n');
 }
 
+void AblationPanel::clearOutcome(const QString& why) {
+    m_outcome = AblationOutcome{};
+    m_table->setRowCount(0);
+    m_plot->clearPlottables();
+    m_plot->replot();
+    setTaskText(why);
+}
+
 void AblationPanel::setOutcome(const AblationOutcome& o) {
     m_outcome = o;
     auto pct = [](double v) { return QString::number(100 * v, 'f', 2) + "%"; };

@@ -24,6 +24,7 @@ public:
     void setHeads(int layers, int heads);
     void setTaskText(const QString& text);
     void setOutcome(const AblationOutcome& o);
+    void clearOutcome(const QString& why);  // no result shown (another model: its task is set again)
     void setTicked(const QStringList& names);  // without emitting
     QStringList ticked() const;
     void setHeadTicked(const QString& name, bool on);  // emits ablationChanged

@@ -98,6 +98,13 @@ void Gallery::fill(QListWidget* list, const std::vector<Hit>& hits) {
 }
 
 void Gallery::setQueryText(const QString& text) { m_query->setText(text); }
+
+void Gallery::clear() {
+    m_result = RetrievalResult{};
+    m_global->clear();
+    m_restricted->clear();
+    m_resultsFor->clear();
+}
 QString Gallery::resultsFor() const { return m_resultsFor->text(); }
 
 void Gallery::setResult(const RetrievalResult& r) {

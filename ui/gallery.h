@@ -21,6 +21,7 @@ public:
     explicit Gallery(Thumbnails* thumbs, QWidget* parent = nullptr);
     void setResult(const RetrievalResult& r);
     void setQueryText(const QString& text);  // the query box shows what is searched
+    void clear();                            // no results (another model or dataset)
     QString resultsFor() const;             // what the shown results answer ("" before any)
     void setHeadsLabel(const QString& heads);
     QString query() const;

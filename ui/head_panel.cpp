@@ -41,6 +41,16 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     });
 }
 
+void HeadPanel::clear() {
+    m_layer = m_head = -1;
+    m_retrieve->setEnabled(false);
+    m_title->setText(tr("Click a head in the grid"));
+    m_plot->clearPlottables();
+    m_plot->clearItems();
+    m_plot->replot();
+    m_images->clear();
+}
+
 void HeadPanel::showHead(int layer, int head, const HeadDescription* d) {
     m_layer = layer;
     m_head = head;

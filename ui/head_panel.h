@@ -19,6 +19,7 @@ class HeadPanel : public QWidget {
 public:
     explicit HeadPanel(Thumbnails* thumbs, QWidget* parent = nullptr);
     void showHead(int layer, int head, const HeadDescription* description);
+    void clear();  // back to "Click a head in the grid" (another model)
     void setTopImages(const std::vector<Hit>& hits);
     QCustomPlot* plot() const { return m_plot; }
     int layer() const { return m_layer; }

@@ -67,6 +67,12 @@ void MainWindow::onReference(const QVariant& result) {
 
 void MainWindow::applyModel(const ModelSummary& s) {
     m_model = s;
+    // Nothing of the previous model stays on screen.
+    m_canvas->clearMap();
+    m_ledger->clear();
+    m_headPanel->clear();
+    m_gallery->clear();
+    m_ablation->clearOutcome(tr("Set the task again for %1 (Apply task)").arg(QString::fromStdString(s.name)));
     // Reference texts are embeddings of the model's text side: read them again for a new model.
     m_referenceCount = 0;
     m_lastQuery.clear();  // results of another model's dataset are not rerun
@@ -108,11 +114,14 @@ void MainWindow::onModel(const QVariant& result) {
     applyModel(s);
     addRecent("recent/models", QString::fromStdString(s.spec));
     QSettings().setValue("session/model", QString::fromStdString(s.spec));
+    // Nothing of the previous model stays on screen: every view is cleared, then the image and
+    // the dataset the user has open are analysed again by this model (its own cache is built).
+    const QString image = m_canvas->hasImage() ? m_canvas->imagePath() : m_options.image;
     emit modelReady();
-    QString dataset = m_options.dataset;
+    QString dataset = !m_datasetFolder.isEmpty() ? m_datasetFolder : m_options.dataset;
     const bool bundled = QFileInfo(QString::fromStdString(s.spec)).fileName().startsWith("shapes-");
     if (dataset.isEmpty() && bundled) dataset = m_options.dataDir + "/shapes-world/images";
-    if (!m_options.image.isEmpty()) openImage(m_options.image);
+    if (!image.isEmpty()) openImage(image);
     if (!dataset.isEmpty()) openDataset(dataset);
 }
 
