@@ -128,6 +128,7 @@ private:
     // Status bar, log and errorShown; `onCanvas`: also in the canvas's message strip (errors about
     // what the canvas shows: the image, its map, the model).
     void showError(const QString& message, bool onCanvas = false);
+    QString exportFolder() const;  // where export dialogs open
     void requestHeatmap();
     void requestLedger();
     void requestMetric();

@@ -31,6 +31,8 @@
 #include <QMenu>
 #include <QPainter>
 #include <QSettings>
+#include <QDir>
+#include <QStandardPaths>
 #include <QSlider>
 #include <QStatusBar>
 
@@ -245,11 +247,13 @@ void MainWindow::figureBuilder() {
     QDialog dialog(this);
     dialog.setWindowTitle(tr("Figure builder"));
     auto* form = new QFormLayout(&dialog);
-    auto* texts = new QPlainTextEdit(m_text->currentText());
+    // The builder remembers its last texts and heads (the current text when it has none).
+    const QString lastTexts = QSettings().value("figure/texts").toString();
+    auto* texts = new QPlainTextEdit(lastTexts.isEmpty() ? m_text->currentText() : lastTexts);
     texts->setPlaceholderText(tr("one text per line: one row each"));
     QStringList selected;
     for (const HeadId& h : m_grid->selection()) selected << h.name();
-    auto* heads = new QLineEdit(selected.join(", "));
+    auto* heads = new QLineEdit(selected.isEmpty() ? QSettings().value("figure/heads").toString() : selected.join(", "));
     heads->setPlaceholderText(tr("heads as columns, e.g. 3.1, 2.0 (empty: one map as on the canvas)"));
     auto* dpi = new QSpinBox;
     dpi->setRange(24, 1200);
@@ -276,16 +280,28 @@ void MainWindow::figureBuilder() {
         }
         columns << h;
     }
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), "figure.pdf", tr("PDF (*.pdf);;SVG (*.svg);;PNG (*.png)"));
+    QSettings().setValue("figure/texts", texts->toPlainText());
+    QSettings().setValue("figure/heads", heads->text());
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), exportFolder() + "/figure.pdf",
+                                                      tr("PDF (*.pdf);;SVG (*.svg);;PNG (*.png)"));
     if (path.isEmpty()) return;
+    QSettings().setValue("export/dir", QFileInfo(path).path());
     QSettings().setValue("export/dpi", dpi->value());
     const QString err = exportPanelFigure(texts->toPlainText().split('\n', Qt::SkipEmptyParts), columns, path, dpi->value(), shared->isChecked());
     if (!err.isEmpty()) showError(err);
 }
 
+QString MainWindow::exportFolder() const {
+    // The last folder written to; the user's pictures (or home) folder the first time.
+    const QString last = QSettings().value("export/dir").toString();
+    if (!last.isEmpty() && QFileInfo(last).isDir()) return last;
+    const QString pictures = QStandardPaths::writableLocation(QStandardPaths::PicturesLocation);
+    return QFileInfo(pictures).isDir() ? pictures : QDir::homePath();
+}
+
 QString MainWindow::dialogExport(const QString& view) {
     QSettings s;
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), s.value("export/dir").toString() + "/" + view + ".svg",
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), exportFolder() + "/" + view + ".svg",
                                                       tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
     if (path.isEmpty()) return {};
     s.setValue("export/dir", QFileInfo(path).path());
