@@ -22,6 +22,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QMimeData>
 #include <QRegularExpression>
 #include <QSet>
@@ -269,6 +270,13 @@ private slots:
         QCOMPARE(g->globalCount(), 20);
         QCOMPARE(g->restrictedCount(), 20);
         QCOMPARE(int(g->result().components.size()), 2);
+        // Every result is a thumbnail-sized cell at once (thumbnails arrive later), not a strip.
+        for (QListWidget* list : g->findChildren<QListWidget*>()) {
+            QVERIFY(list->count() > 0);
+            const QRect cell = list->visualItemRect(list->item(0));
+            QVERIFY2(cell.width() >= list->iconSize().width() && cell.height() >= list->iconSize().height(),
+                     qPrintable(QString("%1 x %2").arg(cell.width()).arg(cell.height())));
+        }
         // Scores are sorted, and a result opens in the canvas.
         for (std::size_t i = 1; i < g->result().global.size(); ++i) QVERIFY(g->result().global[i - 1].score >= g->result().global[i].score);
         QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);

@@ -92,7 +92,9 @@ void Gallery::fill(QListWidget* list, const std::vector<Hit>& hits) {
         item->setData(Qt::UserRole, path);
         item->setToolTip(QString("%1\nscore %2").arg(path).arg(h.score));
         const QImage img = m_thumbs->get(path);
-        if (!img.isNull()) item->setIcon(QPixmap::fromImage(img));
+        // A placeholder of the icon's size until the thumbnail arrives: with uniform item sizes the
+        // first item sizes them all, and an icon-less first item made every cell a thin strip.
+        item->setIcon(img.isNull() ? thumbnailPlaceholder(list->iconSize()) : QPixmap::fromImage(img));
         list->addItem(item);
     }
 }

@@ -102,7 +102,9 @@ void HeadPanel::setTopImages(const std::vector<Hit>& hits) {
         item->setData(Qt::UserRole, path);
         item->setToolTip(path);
         const QImage img = m_thumbs->get(path);
-        if (!img.isNull()) item->setIcon(QPixmap::fromImage(img));
+        // A placeholder of the icon's size until the thumbnail arrives: with uniform item sizes the
+        // first item sizes them all, and an icon-less first item made every cell a thin strip.
+        item->setIcon(img.isNull() ? thumbnailPlaceholder(m_images->iconSize()) : QPixmap::fromImage(img));
         m_images->addItem(item);
     }
 }

@@ -1,11 +1,20 @@
 #include "thumbnails.h"
 
+#include <QColor>
+#include <QPixmap>
+
 #include <QImageReader>
 #include <QMetaObject>
 #include <QPointer>
 #include <QThreadPool>
 
 namespace vitscope::ui {
+
+QPixmap thumbnailPlaceholder(const QSize& size) {
+    QPixmap p(size);
+    p.fill(QColor(225, 225, 225));
+    return p;
+}
 
 Thumbnails::Thumbnails(int side, QObject* parent) : QObject(parent), m_side(side) {}
 

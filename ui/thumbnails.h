@@ -2,10 +2,14 @@
 // Thumbnails decoded off the GUI thread (a thread-pool task per file) and cached by path.
 #include <QHash>
 #include <QImage>
+#include <QPixmap>
 #include <QObject>
 #include <QString>
 
 namespace vitscope::ui {
+
+// A light grey square of `size` standing for a thumbnail that is still loading.
+QPixmap thumbnailPlaceholder(const QSize& size);
 
 class Thumbnails : public QObject {
     Q_OBJECT
