@@ -6,6 +6,7 @@
 #include "drive.h"
 #include "engine.h"
 #include "error.h"
+#include "figure_export.h"
 #include "gallery.h"
 #include "head_panel.h"
 #include "image_canvas.h"
@@ -19,6 +20,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QImage>
+#include <QPainter>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLineEdit>
@@ -184,6 +186,36 @@ private slots:
         typeText(*m_window, "a red object");
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > again, kTimeout);
         QVERIFY(!m_window->canvas()->map().caption.contains("reference"));
+    }
+
+    void pngTextScalesOnceWithDpi() {
+        // A 10 pt text in a PNG at 300 dpi is 300 / 96 times as tall as at 96 dpi (it was scaled
+        // twice: ~3x too large), and the file records its resolution.
+        QTemporaryDir out;
+        const FigurePainter paint = [](QPainter& p, const QRect& r) {
+            p.fillRect(r, Qt::white);
+            QFont f = p.font();
+            f.setPointSizeF(10);
+            p.setFont(f);
+            p.setPen(Qt::black);
+            p.drawText(QPoint(10, 40), "Hxg");
+        };
+        auto inkHeight = [](const QString& file) {
+            const QImage img = QImage(file).convertToFormat(QImage::Format_RGB32);
+            int top = img.height(), bottom = -1;
+            for (int y = 0; y < img.height(); ++y)
+                for (int x = 0; x < img.width(); ++x)
+                    if (qGray(img.pixel(x, y)) < 128) {
+                        top = std::min(top, y);
+                        bottom = std::max(bottom, y);
+                    }
+            return bottom - top + 1;
+        };
+        QCOMPARE(exportFigure(paint, QSize(200, 80), out.path() + "/a96.png", 96, {}, "t"), QString());
+        QCOMPARE(exportFigure(paint, QSize(200, 80), out.path() + "/a300.png", 300, {}, "t"), QString());
+        const double ratio = double(inkHeight(out.path() + "/a300.png")) / inkHeight(out.path() + "/a96.png");
+        QVERIFY2(std::abs(ratio - 300.0 / 96.0) < 0.35, qPrintable(QString::number(ratio)));
+        QCOMPARE(qRound(QImage(out.path() + "/a300.png").dotsPerMeterX() * 0.0254), 300);
     }
 
     void errorsStayBesideTheLastGoodMap() {

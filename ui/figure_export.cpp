@@ -66,8 +66,10 @@ QString exportFigure(const FigurePainter& paint, const QSize& size, const QStrin
         const double scale = dpi / 96.0;
         QImage img(qRound(size.width() * scale), qRound(size.height() * scale), QImage::Format_ARGB32);
         img.fill(Qt::white);
-        img.setDotsPerMeterX(qRound(dpi / 0.0254));
-        img.setDotsPerMeterY(qRound(dpi / 0.0254));
+        // Painted at the screen's 96 dpi metrics and scaled once by dpi / 96: with the image's own
+        // dpi during painting, point-sized fonts were scaled a second time (~3x too large at 300).
+        img.setDotsPerMeterX(qRound(96 / 0.0254));
+        img.setDotsPerMeterY(qRound(96 / 0.0254));
         {
             QCPPainter p(&img);
             p.setRenderHint(QPainter::Antialiasing);
@@ -75,6 +77,8 @@ QString exportFigure(const FigurePainter& paint, const QSize& size, const QStrin
             p.scale(scale, scale);
             paint(p, rect);
         }
+        img.setDotsPerMeterX(qRound(dpi / 0.0254));  // the file says its resolution
+        img.setDotsPerMeterY(qRound(dpi / 0.0254));
         if (!img.save(path, "PNG")) return QString("%1: cannot write the PNG").arg(path);
         record["dpi"] = dpi;
     } else if (suffix == "svg") {
