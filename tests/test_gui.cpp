@@ -500,21 +500,44 @@ private slots:
     }
 
     void classroomWalkthrough() {
+        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
+        m_window->setText("a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0 && !m_window->canvas()->map().values.empty(), kTimeout);
         m_window->setClassroomMode(true);
         Classroom* c = m_window->classroom();
         QVERIFY(c->isVisible());
         QCOMPARE(c->step(), 0);
         QVERIFY(c->body().contains("8 x 8 patches"));
+        QVERIFY(m_window->canvas()->map().values.empty());  // the patches step shows the bare patches
         QTest::keyClick(c, Qt::Key_Right);
         QCOMPARE(c->step(), 1);
         QTest::keyClick(c, Qt::Key_Right);
+        // Step 3 names the strongest head and highlights it in the grid.
+        const QRegularExpression named("strongest head for this image is ([0-9]+\\.[0-9]+)");
+        const QRegularExpressionMatch match = named.match(c->body());
+        QVERIFY2(match.hasMatch(), qPrintable(c->body()));
+        QCOMPARE(m_window->grid()->selection().size(), qsizetype(1));
+        QCOMPARE(m_window->grid()->selection().front().name(), match.captured(1));
         QTest::keyClick(c, Qt::Key_Right);
         QTest::keyClick(c, Qt::Key_Right);  // stays at the last step
         QCOMPARE(c->step(), 3);
         QTest::keyClick(c, Qt::Key_Left);
         QCOMPARE(c->step(), 2);
+        // In the text box the arrows edit the text, even at its end.
+        auto* box = m_window->findChild<QComboBox*>("textBox");
+        box->lineEdit()->setFocus();
+        box->lineEdit()->end(false);
+        QTest::keyClick(box->lineEdit(), Qt::Key_Right);
+        QTest::keyClick(box->lineEdit(), Qt::Key_Left);
+        QCOMPARE(c->step(), 2);
+        QCOMPARE(box->lineEdit()->cursorPosition(), box->lineEdit()->text().size() - 1);
+        // Esc leaves and the heatmap comes back.
+        m_window->classroom()->setStep(0);
+        QVERIFY(m_window->canvas()->map().values.empty());
+        const int before = heat.count();
         QTest::keyClick(m_window.get(), Qt::Key_Escape);
         QVERIFY(!c->isVisible());
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && !m_window->canvas()->map().values.empty(), kTimeout);
     }
 
     // Any labelled dataset: the task form (labels.csv, classes, groups, reference split).

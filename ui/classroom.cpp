@@ -19,7 +19,7 @@ const char* const kBodies[] = {
     "Inside a layer, each attention head writes its own part. The grid colours every head by how "
     "much it wrote for this image; hover a cell for what the head tends to describe.",
     "Every part lives in the same space as text, so each image patch can be scored against words. "
-    "The heatmap shows where the text is found.",
+    "The heatmap shows how much each patch adds to the image's score for the text.",
 };
 }  // namespace
 

@@ -37,6 +37,8 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QTextEdit>
+#include <QAbstractSpinBox>
 #include <QSpinBox>
 #include <QFormLayout>
 #include <QDialogButtonBox>
@@ -321,7 +323,10 @@ void MainWindow::buildUi() {
     connect(m_classroom, &Classroom::stepChanged, this, [this](int step) {
         m_canvas->setPatchGrid(step == Classroom::Patches ? m_image.gridH : 0, step == Classroom::Patches ? m_image.gridW : 0);
         if (step == Classroom::Patches) m_canvas->clearMap();
-        if (step == Classroom::Heads) m_metric->setCurrentIndex(0);
+        if (step == Classroom::Heads) {
+            m_metric->setCurrentIndex(0);
+            if (m_strongestHead.layer >= 0) m_grid->setSelection({m_strongestHead});  // the head the step names
+        }
         if (step == Classroom::Layers) m_ledger->parentWidget()->raise();
         if (step == Classroom::Text) requestHeatmap();
     });
@@ -719,7 +724,12 @@ void MainWindow::keyPressEvent(QKeyEvent* e) {
         setClassroomMode(false);
         return;
     }
-    if (m_classroomOn && (e->key() == Qt::Key_Right || e->key() == Qt::Key_Left || e->key() == Qt::Key_Space)) {
+    // Arrow keys step through the walkthrough, except while a text field has focus (there they
+    // edit the text, even at its ends).
+    QWidget* focus = QApplication::focusWidget();
+    const bool typing = focus && (qobject_cast<QLineEdit*>(focus) || qobject_cast<QAbstractSpinBox*>(focus) ||
+                                  qobject_cast<QPlainTextEdit*>(focus) || qobject_cast<QTextEdit*>(focus));
+    if (m_classroomOn && !typing && (e->key() == Qt::Key_Right || e->key() == Qt::Key_Left || e->key() == Qt::Key_Space)) {
         m_classroom->setStep(m_classroom->step() + (e->key() == Qt::Key_Left ? -1 : 1));
         return;
     }

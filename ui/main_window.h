@@ -154,6 +154,7 @@ private:
     QComboBox* m_text;
     QComboBox* m_method;
     QCheckBox* m_onlySelected;
+    HeadId m_strongestHead;  // of the current image (classroom step 3 highlights it)
     QString m_lastQuery;  // the gallery's last retrieval (text or image path), rerun when the heads change
     bool m_lastQueryIsImage = false;
     QAction* m_subtractReference = nullptr;  // heatmaps: text minus the reference texts' mean

@@ -378,6 +378,7 @@ void MainWindow::setClassroomMode(bool on) {
         m_canvas->setPatchGrid(0, 0);
         showNormal();
         restoreState(m_normalState);
+        requestHeatmap();  // the patches step clears the map: leaving brings it back
     }
 }
 

@@ -139,6 +139,7 @@ void MainWindow::onImage(const QVariant& result) {
     for (int l = 0; l < m_image.headNorms.rows; ++l)
         for (int h = 0; h < m_image.headNorms.cols; ++h)
             if (m_image.headNorms.at(l, h) > best) best = m_image.headNorms.at(l, h), strongest = {l, h};
+    m_strongestHead = strongest;
     m_classroom->setFacts(tr("This model cuts its %1 px input into %2 x %3 patches of %4 px.").arg(m_model.imageSize).arg(m_image.gridH).arg(m_image.gridW).arg(m_model.patchSize),
                           tr("%1 layers, each with %2 heads and an MLP.").arg(m_model.layers).arg(m_model.heads),
                           tr("The strongest head for this image is %1.").arg(strongest.name()), QString());
