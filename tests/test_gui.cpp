@@ -499,6 +499,18 @@ private slots:
         QVERIFY(imageReady.wait(kTimeout));
     }
 
+    void helpListsShortcutsAndViews() {
+        // Help's texts come from the menus themselves and name every view and the README.
+        const QString keys = m_window->shortcutsText();
+        for (const QString& k : {QString("Ctrl+E"), QString("Ctrl+Shift+E"), QString("Ctrl+R"), QString("F11"), QString("F1")})
+            QVERIFY2(keys.contains("<b>" + k + "</b>"), qPrintable(k));
+        QVERIFY(keys.contains("Figure builder") && keys.contains("Classroom mode"));
+        const QString guide = m_window->guideText();
+        for (const char* view : {"Head grid", "Canvas", "Head panel", "Completeness ledger", "Retrieval", "Ablation", "Export"})
+            QVERIFY2(guide.contains(view), view);
+        QVERIFY(guide.contains("README.md"));
+    }
+
     void classroomWalkthrough() {
         QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
         m_window->setText("a red object");

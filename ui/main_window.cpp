@@ -37,6 +37,8 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+
+#include <functional>
 #include <QTextEdit>
 #include <QAbstractSpinBox>
 #include <QSpinBox>
@@ -409,11 +411,58 @@ void MainWindow::buildMenus() {
     classroom->setCheckable(true);
     for (QDockWidget* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
     QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&Guide to the views"), QKeySequence(Qt::Key_F1), this, [this] {
+        QMessageBox box(QMessageBox::NoIcon, tr("Guide to the views"), guideText(), QMessageBox::Ok, this);
+        box.setTextFormat(Qt::RichText);
+        box.exec();
+    });
+    help->addAction(tr("&Keyboard shortcuts"), this, [this] {
+        QMessageBox box(QMessageBox::NoIcon, tr("Keyboard shortcuts"), shortcutsText(), QMessageBox::Ok, this);
+        box.setTextFormat(Qt::RichText);
+        box.exec();
+    });
+    help->addSeparator();
     help->addAction(tr("&About vitscope"), this, [this] {
         QMessageBox::about(this, tr("About vitscope"),
                            tr("vitscope 0.1.0: understanding vision transformers through text.\n"
                               "Decomposes a ViT's image representation into layers, heads, MLPs and tokens, in CLIP's image-text space."));
     });
+}
+
+QString MainWindow::shortcutsText() const {
+    // Every menu action with a shortcut, as the menus define them (the list cannot go stale).
+    QStringList rows;
+    std::function<void(const QMenu*)> walk = [&](const QMenu* menu) {
+        for (QAction* a : menu->actions()) {
+            if (a->menu()) walk(a->menu());
+            else if (!a->shortcut().isEmpty())
+                rows << QString("<tr><td><b>%1</b></td><td>%2</td></tr>")
+                            .arg(a->shortcut().toString(QKeySequence::NativeText).toHtmlEscaped(), a->text().remove('&').toHtmlEscaped());
+        }
+    };
+    for (QAction* a : menuBar()->actions())
+        if (a->menu()) walk(a->menu());
+    rows << tr("<tr><td><b>Left / Right</b></td><td>Classroom mode: previous / next step (outside the text box)</td></tr>")
+         << tr("<tr><td><b>Esc</b></td><td>Leave classroom mode</td></tr>")
+         << tr("<tr><td><b>Click / Ctrl-click / Shift-click</b></td><td>Head grid: select, toggle, extend</td></tr>");
+    return "<table cellspacing=6>" + rows.join("") + "</table>";
+}
+
+QString MainWindow::guideText() const {
+    const QString readme = QString::fromStdString(dataFile("README.md"));
+    return tr("<p><b>Head grid</b> (left): one cell per attention head (rows: layers), coloured by the metric above it; "
+              "hover for a head's TextSpan descriptions, click to open it in the head panel.</p>"
+              "<p><b>Canvas</b> (centre): the image as the model sees it and a heatmap for the text in the box. "
+              "The decomposition map is each patch's direct contribution to the image's score for the text.</p>"
+              "<p><b>Head panel</b>: the texts that explain the clicked head's output and its top images.</p>"
+              "<p><b>Completeness ledger</b>: the score for the text split into every component; the parts add up "
+              "to the model's score.</p>"
+              "<p><b>Retrieval</b>: images of the open dataset for a text or an image, through the whole "
+              "representation and through the selected heads.</p>"
+              "<p><b>Ablation</b>: mean-ablate heads and watch the zero-shot accuracy of a labelled task.</p>"
+              "<p><b>Export</b> (File &gt; Export figure): any view as PNG, SVG or PDF, with a JSON record beside it.</p>"
+              "<p>The README (%1) has the command line, the file formats and what each analysis computes.</p>")
+        .arg(readme.isEmpty() ? tr("in the source tree or share/vitscope") : readme.toHtmlEscaped());
 }
 
 void MainWindow::connectEngine() {

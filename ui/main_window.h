@@ -68,6 +68,8 @@ public:
                               bool sharedScale = false);
     void figureBuilder();  // the dialog in front of exportPanelFigure
     void setClassroomMode(bool on);
+    QString shortcutsText() const;  // Help > Keyboard shortcuts (from the menus' actions)
+    QString guideText() const;      // Help > Guide to the views
     // Reference texts (one per line) whose mean map text-conditioned heatmaps subtract; switched
     // on when they arrive, off with setSubtractReference(false).
     void loadReferenceTexts(const QString& file);
