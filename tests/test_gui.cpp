@@ -363,6 +363,15 @@ private slots:
         QVERIFY(d && !d->picks.empty());
         QVERIFY2(s.contains(QByteArray::fromStdString(d->picks.front().text)), "the SVG lacks the head's first description");
         QVERIFY(s.count("<path") + s.count("<rect") + s.count("<polyline") >= 5);
+        QVERIFY2(s.contains("Head 3.1:") && s.contains("texts explain"), "the head chart does not say which head it is");
+        // The ledger chart says its text, the model's score and the residual.
+        const QString ledgerSvg = out.path() + "/ledger.svg";
+        QCOMPARE(m_window->exportView("ledger", ledgerSvg, 96), QString());
+        QFile lf(ledgerSvg);
+        QVERIFY(lf.open(QIODevice::ReadOnly));
+        const QString ls = QString::fromUtf8(lf.readAll());
+        const Ledger& lg = m_window->ledgerView()->ledger();
+        QVERIFY2(ls.contains(QString::fromStdString(lg.text)) && ls.contains("residual"), "the ledger chart lacks its text or residual");
         const QString gridSvg = out.path() + "/grid.svg";
         QCOMPARE(m_window->exportView("grid", gridSvg, 96), QString());
         QFile gf(gridSvg);

@@ -1,5 +1,7 @@
 #include "head_panel.h"
 
+#include <QTextDocument>
+
 #include "thumbnails.h"
 
 #include <qcustomplot.h>
@@ -39,6 +41,12 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
         for (int i = 0; i < m_images->count(); ++i)
             if (m_images->item(i)->data(Qt::UserRole).toString() == path) m_images->item(i)->setIcon(QPixmap::fromImage(img));
     });
+}
+
+QString HeadPanel::titleText() const {
+    QTextDocument doc;
+    doc.setHtml(m_title->text());
+    return doc.toPlainText().simplified();
 }
 
 void HeadPanel::clear() {

@@ -22,6 +22,7 @@ public:
     void clear();  // back to "Click a head in the grid" (another model)
     void setTopImages(const std::vector<Hit>& hits);
     QCustomPlot* plot() const { return m_plot; }
+    QString titleText() const;  // the panel's title as plain text ("Head 3.1: 10 texts explain ...")
     int layer() const { return m_layer; }
     int head() const { return m_head; }
     int barCount() const;

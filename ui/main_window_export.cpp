@@ -96,6 +96,20 @@ QString MainWindow::exportView(const QString& view, const QString& path, int dpi
         if (w->size().width() < 50) w->resize(size);
         paint = widgetPainter(w);
     }
+    // Charts say what they show: the ledger its text, score and residual, the head chart its head.
+    const QString heading = view == "ledger" ? m_ledger->summaryText() : view == "head" ? m_headPanel->titleText() : QString();
+    if (!heading.isEmpty()) {
+        const int titleH = 40;
+        const FigurePainter chart = paint;
+        paint = [chart, heading, titleH](QPainter& p, const QRect& r) {
+            p.fillRect(r, Qt::white);
+            p.setPen(Qt::black);
+            p.drawText(QRect(r.left() + 6, r.top() + 2, r.width() - 12, titleH - 4), Qt::AlignLeft | Qt::AlignVCenter | Qt::TextWordWrap,
+                       heading);
+            chart(p, r.adjusted(0, titleH, 0, 0));
+        };
+        size += QSize(0, titleH);
+    }
     const QString err = exportFigure(paint, size, path, dpi, record(view), QString("vitscope %1").arg(view));
     emit figureReady(path, err);
     return err;
