@@ -365,13 +365,17 @@ private slots:
         QVERIFY(s.count("<path") + s.count("<rect") + s.count("<polyline") >= 5);
         QVERIFY2(s.contains("Head 3.1:") && s.contains("texts explain"), "the head chart does not say which head it is");
         // The ledger chart says its text, the model's score and the residual.
+        QSignalSpy ledgerSpy(m_window.get(), &MainWindow::ledgerReady);
+        m_window->setText("a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(ledgerSpy.count() > 0 && m_window->ledgerView()->ledger().text == "a red object", kTimeout);
         const QString ledgerSvg = out.path() + "/ledger.svg";
         QCOMPARE(m_window->exportView("ledger", ledgerSvg, 96), QString());
         QFile lf(ledgerSvg);
         QVERIFY(lf.open(QIODevice::ReadOnly));
         const QString ls = QString::fromUtf8(lf.readAll());
         const Ledger& lg = m_window->ledgerView()->ledger();
-        QVERIFY2(ls.contains(QString::fromStdString(lg.text)) && ls.contains("residual"), "the ledger chart lacks its text or residual");
+        QVERIFY2(ls.contains("a red object") && ls.contains("residual") && ls.contains(QString::number(lg.total, 'g', 6)),
+                 "the ledger chart lacks its text, score or residual");
         const QString gridSvg = out.path() + "/grid.svg";
         QCOMPARE(m_window->exportView("grid", gridSvg, 96), QString());
         QFile gf(gridSvg);

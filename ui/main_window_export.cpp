@@ -92,7 +92,10 @@ QString MainWindow::exportView(const QString& view, const QString& path, int dpi
     else if (view == "window") w = this;
     else return tr("unknown view '%1'").arg(view);
     if (w) {
-        size = w->size().expandedTo(QSize(320, 240));
+        // Charts lay themselves out for the figure's size: give them room for their axis titles
+        // and labels even when their dock is narrow.
+        const bool chart = qobject_cast<QCustomPlot*>(w) != nullptr;
+        size = w->size().expandedTo(chart ? QSize(600, 380) : QSize(320, 240));
         if (w->size().width() < 50) w->resize(size);
         paint = widgetPainter(w);
     }
