@@ -285,7 +285,16 @@ private slots:
         const auto abl = nlohmann::json::parse(readFileText(path("abl.json").toStdString()));
         QCOMPARE(abl["ablated"].size(), std::size_t(2));
         QVERIFY(abl["before"]["groups"].contains("0/grass"));
-        QVERIFY(abl["after"]["worst_group"].get<double>() <= abl["after"]["accuracy"].get<double>());
+        // The per-group figures add up to the overall accuracy (count-weighted), before and after.
+        for (const char* when : {"before", "after"}) {
+            double correct = 0, total = 0;
+            for (const auto& [name, g] : abl[when]["groups"].items()) {
+                correct += g["accuracy"].get<double>() * g["count"].get<double>();
+                total += g["count"].get<double>();
+            }
+            QCOMPARE(total, 20.0);
+            QVERIFY(std::abs(correct / total - abl[when]["accuracy"].get<double>()) < 1e-9);
+        }
 
         // Bad input: one line, exit 2, naming the problem.
         auto fails = [&](const QStringList& args, const QString& expected) {

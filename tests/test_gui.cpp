@@ -708,16 +708,19 @@ private slots:
         QCOMPARE(finished.at(1).at(2).toInt(), 102);
         // A result that arrives after a newer request of its kind is dropped.
         std::atomic<bool> go{false};
-        engine.submit("ledger", [&go](Explorer&, const JobContext&) {
+        QSignalSpy started(&engine, &Engine::started);
+        const quint64 running = engine.submit("ledger", [&go](Explorer&, const JobContext&) {
             while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
             return QVariant(1);
         });
-        QTest::qWait(50);  // running now
+        // Wait until it runs (a request still waiting would be coalesced instead, another path).
+        QTRY_VERIFY_WITH_TIMEOUT(!started.isEmpty() && started.last().at(0).toULongLong() == running, 10000);
         const quint64 newest = engine.submit("ledger", [](Explorer&, const JobContext&) { return QVariant(2); });
         go = true;
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 3, 10000);
         QCOMPARE(finished.last().at(0).toULongLong(), newest);
         QCOMPARE(dropped.count(), 3);
+        QCOMPARE(dropped.last().at(0).toULongLong(), running);  // its result came after a newer request: dropped
     }
 
     void cancellationAndFailures() {
