@@ -16,7 +16,9 @@
 
 #include <qcustomplot.h>
 
+#include <QCheckBox>
 #include <QComboBox>
+#include <QLabel>
 #include <QFile>
 #include <QFileInfo>
 #include <QImage>
@@ -510,6 +512,23 @@ private slots:
         QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);
         m_window->openImage(m_data.path() + "/shapes-world/images/000001.png");
         QVERIFY(imageReady.wait(kTimeout));
+    }
+
+    void layoutHoldsAt1024x700() {
+        // At 1024 x 700 the window is that size and no control of the view bar is cut.
+        const QSize before = m_window->size();
+        m_window->resize(1024, 700);
+        QTRY_COMPARE_WITH_TIMEOUT(m_window->size(), QSize(1024, 700), 5000);
+        QVERIFY(m_window->minimumSizeHint().width() <= 1024 && m_window->minimumSizeHint().height() <= 700);
+        for (QWidget* w : m_window->centralWidget()->findChildren<QWidget*>()) {
+            if (!w->isVisible()) continue;
+            if (qobject_cast<QCheckBox*>(w) || qobject_cast<QComboBox*>(w) || qobject_cast<QLabel*>(w))
+                QVERIFY2(w->width() >= w->minimumSizeHint().width(), qPrintable(w->objectName() + " " + w->metaObject()->className()));
+        }
+        auto* method = m_window->findChild<QComboBox*>("methodBox");
+        QVERIFY(method);
+        QVERIFY(method->width() >= method->sizeHint().width());  // "decomposition" in full
+        m_window->resize(before);
     }
 
     void helpListsShortcutsAndViews() {

@@ -37,6 +37,8 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QFrame>
+#include <QScrollArea>
 
 #include <functional>
 #include <QTextEdit>
@@ -145,6 +147,7 @@ void MainWindow::buildUi() {
     completer->setCaseSensitivity(Qt::CaseInsensitive);
     m_text->setCompleter(completer);
     m_method = new QComboBox;
+    m_method->setObjectName("methodBox");
     m_method->addItems({"decomposition", "surgery", "raw", "attention", "rollout"});
     m_method->setItemData(0, tr("Each image token's direct contribution to the image's score for the text: the class token's "
                                 "attention to it times its value, through every (or the selected) head. Not a segmentation "
@@ -163,18 +166,23 @@ void MainWindow::buildUi() {
     m_opacity->setMaximumWidth(110);
     m_colormap = new QComboBox;
     m_colormap->addItems(colormapNames());
+    // Two rows: the text and method, then the view settings (one row of all of them did not fit
+    // beside the docks at 1024 px and cut its labels).
+    auto* viewRow = new QHBoxLayout;
     controls->addWidget(m_text, 1);
     controls->addWidget(m_method);
-    controls->addWidget(m_onlySelected);
-    controls->addWidget(m_perHead);
-    controls->addWidget(new QLabel(tr("opacity")));
-    controls->addWidget(m_opacity);
-    controls->addWidget(m_colormap);
+    viewRow->addWidget(m_onlySelected);
+    viewRow->addWidget(m_perHead);
+    viewRow->addStretch(1);
+    viewRow->addWidget(new QLabel(tr("opacity")));
+    viewRow->addWidget(m_opacity);
+    viewRow->addWidget(m_colormap);
     m_canvas = new ImageCanvas;
     m_classroom = new Classroom;
     m_classroom->hide();
     centreLayout->addWidget(m_classroom);
     centreLayout->addLayout(controls);
+    centreLayout->addLayout(viewRow);
     centreLayout->addWidget(m_canvas, 1);
     auto* split = new QSplitter;
     split->addWidget(left);
@@ -190,17 +198,26 @@ void MainWindow::buildUi() {
     m_log->setReadOnly(true);
     m_log->setMaximumBlockCount(2000);
     m_logSink = attachLogPanel(m_log);
-    auto dock = [this](const QString& title, const QString& name, QWidget* w, Qt::DockWidgetArea area) {
+    // Panels with tall or wide content scroll inside their dock, so the window holds at 1024 x 700.
+    auto dock = [this](const QString& title, const QString& name, QWidget* w, Qt::DockWidgetArea area, bool scroll = false) {
         auto* d = new QDockWidget(title, this);
         d->setObjectName(name);
-        d->setWidget(w);
+        if (scroll) {
+            auto* area = new QScrollArea;
+            area->setWidget(w);
+            area->setWidgetResizable(true);
+            area->setFrameShape(QFrame::NoFrame);
+            d->setWidget(area);
+        } else {
+            d->setWidget(w);
+        }
         addDockWidget(area, d);
         return d;
     };
-    auto* headDock = dock(tr("Head"), "headDock", m_headPanel, Qt::RightDockWidgetArea);
+    auto* headDock = dock(tr("Head"), "headDock", m_headPanel, Qt::RightDockWidgetArea, true);
     auto* ledgerDock = dock(tr("Completeness ledger"), "ledgerDock", m_ledger, Qt::RightDockWidgetArea);
     auto* galleryDock = dock(tr("Retrieval"), "galleryDock", m_gallery, Qt::BottomDockWidgetArea);
-    auto* ablationDock = dock(tr("Ablation"), "ablationDock", m_ablation, Qt::BottomDockWidgetArea);
+    auto* ablationDock = dock(tr("Ablation"), "ablationDock", m_ablation, Qt::BottomDockWidgetArea, true);
     auto* logDock = dock(tr("Log"), "logDock", m_log, Qt::BottomDockWidgetArea);
     tabifyDockWidget(galleryDock, ablationDock);
     tabifyDockWidget(ablationDock, logDock);
@@ -329,7 +346,7 @@ void MainWindow::buildUi() {
             m_metric->setCurrentIndex(0);
             if (m_strongestHead.layer >= 0) m_grid->setSelection({m_strongestHead});  // the head the step names
         }
-        if (step == Classroom::Layers) m_ledger->parentWidget()->raise();
+        if (step == Classroom::Layers) raiseDockOf(m_ledger);
         if (step == Classroom::Text) requestHeatmap();
     });
 }
@@ -518,6 +535,14 @@ void MainWindow::connectEngine() {
         m_progress->setValue(static_cast<int>(std::min<qint64>(done, 1 << 30)));
         m_statusJob->setText(tr("%1: %2 / %3, %4/s, ETA %5 s").arg(kind).arg(done).arg(total).arg(rate, 0, 'f', 1).arg(eta, 0, 'f', 0));
     });
+}
+
+void MainWindow::raiseDockOf(QWidget* w) {
+    for (QWidget* p = w; p; p = p->parentWidget())
+        if (auto* d = qobject_cast<QDockWidget*>(p)) {
+            d->raise();
+            return;
+        }
 }
 
 void MainWindow::showError(const QString& message, bool onCanvas) {
@@ -758,7 +783,7 @@ void MainWindow::showHeadPanel(const HeadId& h) {
     for (const HeadDescription& x : m_descriptions)
         if (x.layer == h.layer && x.index == h.head) d = &x;
     m_headPanel->showHead(h.layer, h.head, d);
-    m_headPanel->parentWidget()->raise();
+    raiseDockOf(m_headPanel);
     if (!m_datasetReady) {
         m_headPanel->setTopImages({});
         emit headPanelReady();

@@ -131,6 +131,7 @@ private:
     // what the canvas shows: the image, its map, the model).
     void showError(const QString& message, bool onCanvas = false);
     QString exportFolder() const;  // where export dialogs open
+    static void raiseDockOf(QWidget* w);  // brings the dock holding `w` to the front of its tabs
     void requestHeatmap();
     void requestLedger();
     void requestMetric();

@@ -375,7 +375,7 @@ void MainWindow::setClassroomMode(bool on) {
     m_classroomOn = on;
     if (on) {
         m_normalState = saveState();
-        for (QDockWidget* d : findChildren<QDockWidget*>()) d->setVisible(d == m_ledger->parentWidget());
+        for (QDockWidget* d : findChildren<QDockWidget*>()) d->setVisible(d->widget() == m_ledger);
         QFont f = QApplication::font();
         f.setPointSizeF(f.pointSizeF() * 1.5);
         centralWidget()->setFont(f);

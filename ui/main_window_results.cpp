@@ -225,7 +225,7 @@ void MainWindow::onTopImages(const QVariant& result) {
 
 void MainWindow::onRetrieve(const QVariant& result) {
     m_gallery->setResult(result.value<RetrievalResult>());
-    m_gallery->parentWidget()->raise();
+    raiseDockOf(m_gallery);
     emit retrievalReady();
 }
 
@@ -269,7 +269,7 @@ void MainWindow::onDemo(const QVariant& result) {
                                "%1 spurious-test scenes into shape groups; means from spurious-train. Tick heads, or tick the discovered ones.")
                                 .arg(r.dataset.count));
     m_ablation->setOutcome(r.outcome);
-    m_ablation->parentWidget()->raise();
+    raiseDockOf(m_ablation);
     emit ablationReady();
     m_engine.submit("image", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage(x.datasetPaths().front())); });
     describeHeads();
