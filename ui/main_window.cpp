@@ -226,7 +226,7 @@ void MainWindow::buildUi() {
     headDock->raise();
     // Dock sizes apply once the window is laid out.
     QTimer::singleShot(0, this, [this, galleryDock, headDock] {
-        resizeDocks({galleryDock}, {height() / 3}, Qt::Vertical);
+        resizeDocks({galleryDock}, {height() * 2 / 5}, Qt::Vertical);  // the ablation panel fits at 950 px
         resizeDocks({headDock}, {420}, Qt::Horizontal);
     });
     // Status bar: model and device, the running job, progress with cancel.
