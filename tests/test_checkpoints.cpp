@@ -340,6 +340,7 @@ private slots:
         QTest::newRow("unknown opcode") << "bad-opcode" << "unknown opcode";
         QTest::newRow("hostile broadcast stride") << "stride0" << "far more elements";
         QTest::newRow("not a checkpoint") << "text" << "not a checkpoint";
+        QTest::newRow("one list copied by many calls") << "quadratic" << "too much work";
     }
 
     void brokenFilesGiveOneLineErrors() {
@@ -368,6 +369,15 @@ private slots:
             bytes = test::torchZip(test::PickleWriter().raw("\xfe").finish(), {});
         } else if (what == "stride0") {
             bytes = test::torchZip(one({"0", "FloatStorage", 4, 0, {100000, 100000}, {0, 0}}), {{"0", floats}});
+        } else if (what == "quadratic") {
+            // A list of 20,000 pairs turned into an OrderedDict 20,000 times (4e8 copies for 260 KB).
+            test::PickleWriter w;
+            w.op(']').raw(std::string("q\0", 2)).mark();
+            for (int i = 0; i < 20000; ++i) w.mark().integer(1).integer(2).op('t');
+            w.op('e').global("collections", "OrderedDict").raw(std::string("q\1", 2)).op('0');
+            for (int i = 0; i < 20000; ++i) w.raw(std::string("h\1h\0", 4)).op('\x85').op('R').op('0');
+            w.op(']');
+            bytes = test::torchZip(w.finish(), {});
         } else {
             const std::string t = "this is a text file\n";
             bytes.assign(t.begin(), t.end());

@@ -88,32 +88,40 @@ at::Tensor materialise(const TorchFile& tf, const PickleTensor& t, at::ScalarTyp
     return out;
 }
 
+// Wrapper searches look at this many entries of a dict at most: values shared through the memo
+// could otherwise make a small hostile file cost (entries)^depth steps.
+constexpr std::size_t kMaxWrapperEntries = 4096;
+
 // A dict value counts as a state dict when it maps strings to tensors (at least half its entries).
-bool isStateDict(const PickleData& p, uint32_t v) {
+// Answers are cached per value (`cache`: -1 unknown, 0 no, 1 yes).
+bool isStateDict(const PickleData& p, uint32_t v, std::vector<int8_t>& cache) {
     if (v >= p.values.size() || p.at(v).kind != PickleKind::Dict) return false;
+    if (cache[v] >= 0) return cache[v] == 1;
     const auto& items = p.at(v).items;
     std::size_t tensors = 0;
     for (std::size_t i = 0; i + 1 < items.size(); i += 2)
         if (p.stringAt(items[i]) && p.at(items[i + 1]).kind == PickleKind::Tensor) ++tensors;
-    return tensors > 0 && 2 * tensors >= items.size() / 2;
+    const bool yes = tensors > 0 && 2 * tensors >= items.size() / 2;
+    cache[v] = yes ? 1 : 0;
+    return yes;
 }
 
-bool holdsStateDict(const PickleData& p, uint32_t v, int depth) {
-    if (isStateDict(p, v)) return true;
+bool holdsStateDict(const PickleData& p, uint32_t v, int depth, std::vector<int8_t>& cache) {
+    if (isStateDict(p, v, cache)) return true;
     if (depth == 0 || v >= p.values.size() || p.at(v).kind != PickleKind::Dict) return false;
     const auto& items = p.at(v).items;
-    for (std::size_t i = 0; i + 1 < items.size(); i += 2)
-        if (p.stringAt(items[i]) && holdsStateDict(p, items[i + 1], depth - 1)) return true;
+    for (std::size_t i = 0; i + 1 < items.size() && i / 2 < kMaxWrapperEntries; i += 2)
+        if (p.stringAt(items[i]) && holdsStateDict(p, items[i + 1], depth - 1, cache)) return true;
     return false;
 }
 
 // Keys of a wrapper dict whose values hold a state dict, in file order, without repeats.
-std::vector<std::string> wrapperCandidates(const PickleData& p, uint32_t dict) {
+std::vector<std::string> wrapperCandidates(const PickleData& p, uint32_t dict, std::vector<int8_t>& cache) {
     std::vector<std::string> out;
     const auto& items = p.at(dict).items;
-    for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
+    for (std::size_t i = 0; i + 1 < items.size() && i / 2 < kMaxWrapperEntries; i += 2) {
         const std::string* key = p.stringAt(items[i]);
-        if (key && holdsStateDict(p, items[i + 1], 2) && std::find(out.begin(), out.end(), *key) == out.end())
+        if (key && holdsStateDict(p, items[i + 1], 2, cache) && std::find(out.begin(), out.end(), *key) == out.end())
             out.push_back(*key);
     }
     return out;
@@ -127,11 +135,12 @@ std::string joined(const std::vector<std::string>& v) {
 
 // Walks from the file's root object to the state dict, recording the keys taken.
 uint32_t findStateDict(const PickleData& p, const CheckpointOptions& options, Checkpoint& ck) {
+    std::vector<int8_t> cache(p.values.size(), -1);
     uint32_t v = p.root;
-    for (int depth = 0; depth < 3 && !isStateDict(p, v); ++depth) {
+    for (int depth = 0; depth < 3 && !isStateDict(p, v, cache); ++depth) {
         if (p.at(v).kind != PickleKind::Dict)
             throw FormatError(ck.path, "the file does not hold a state dict (a dict of tensors)");
-        const std::vector<std::string> candidates = wrapperCandidates(p, v);
+        const std::vector<std::string> candidates = wrapperCandidates(p, v, cache);
         if (depth == 0) ck.wrapperCandidates = candidates;
         std::string key;
         if (depth == 0 && !options.checkpointKey.empty()) {
@@ -148,7 +157,7 @@ uint32_t findStateDict(const PickleData& p, const CheckpointOptions& options, Ch
         ck.wrapperKey += (ck.wrapperKey.empty() ? "" : "/") + key;
         v = p.dictGet(v, key);
     }
-    if (!isStateDict(p, v)) throw FormatError(ck.path, "the file does not hold a state dict (a dict of tensors)");
+    if (!isStateDict(p, v, cache)) throw FormatError(ck.path, "the file does not hold a state dict (a dict of tensors)");
     if (!options.checkpointKey.empty() && ck.wrapperKey.empty())
         throw InputError(ck.path, "--checkpoint-key given, but the file is a plain state dict");
     return v;

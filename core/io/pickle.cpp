@@ -75,7 +75,8 @@ void checkGlobal(const std::string& module, const std::string& name, const std::
 class Unpickler {
 public:
     Unpickler(const uint8_t* bytes, std::size_t size, const std::string& where)
-        : m_b(bytes), m_size(size), m_where(where), m_maxValues(std::min<std::size_t>(4 * size + 64, 0xFFFFFFF0u)) {}
+        : m_b(bytes), m_size(size), m_where(where), m_maxValues(std::min<std::size_t>(4 * size + 64, 0xFFFFFFF0u)),
+          m_workBudget(16 * size + (1u << 20)) {}
 
     PickleData run() {
         for (;;) {
@@ -282,9 +283,17 @@ private:
         return add(std::move(v));
     }
 
+    // Copies of shared (memoised) containers are the one way a small input can ask for a lot of
+    // work (one list reused by many calls): they draw on a budget proportional to the input.
+    void charge(std::size_t items) {
+        m_work += items;
+        if (m_work > m_workBudget) fail("too much work for its size (a container copied over and over: hostile?)");
+    }
+
     uint32_t call(uint32_t callable, uint32_t argsIndex) {
         const PickleValue& argv = val(argsIndex);
         if (argv.kind != PickleKind::Tuple) fail("call arguments are not a tuple");
+        charge(argv.items.size());
         const std::vector<uint32_t> args = argv.items;
         const std::string name = val(callable).kind == PickleKind::Global ? val(callable).text : std::string("<call>");
         if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") return rebuildTensor(args);
@@ -298,6 +307,7 @@ private:
         if (name == "collections.OrderedDict" || name == "builtins.dict" || name == "__builtin__.dict") {
             const uint32_t d = make(PickleKind::Dict);
             if (!args.empty()) {
+                charge(val(args[0]).items.size());
                 const std::vector<uint32_t> pairs = val(args[0]).items;
                 for (uint32_t p : pairs) {
                     const PickleValue& pair = val(p);
@@ -312,7 +322,10 @@ private:
         if (name == "builtins.set" || name == "builtins.frozenset" || name == "__builtin__.set" ||
             name == "__builtin__.frozenset") {
             std::vector<uint32_t> items;
-            if (!args.empty()) items = val(args[0]).items;
+            if (!args.empty()) {
+                charge(val(args[0]).items.size());
+                items = val(args[0]).items;
+            }
             return makeSeq(PickleKind::Set, std::move(items));
         }
         if (name.rfind("torch.jit._pickle.", 0) == 0 && !args.empty()) return args[0];  // type tags, typed lists
@@ -384,6 +397,7 @@ private:
     std::size_t m_pos = 0;
     const std::string& m_where;
     std::size_t m_maxValues;
+    std::size_t m_work = 0, m_workBudget;
     PickleData m_out;
     std::vector<uint32_t> m_stack;
     std::vector<std::size_t> m_marks;
