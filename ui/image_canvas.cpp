@@ -77,7 +77,8 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     const QRect img(box.left(), box.top() + captionH, side, side);
     if (!m.caption.isEmpty())
         p.drawText(QRect(box.left(), box.top(), box.width(), captionH), Qt::AlignLeft | Qt::AlignVCenter,
-                   p.fontMetrics().elidedText(m.caption, Qt::ElideRight, box.width()));
+                   // Elided in the middle: the end of a caption is the text the map is for.
+                   p.fontMetrics().elidedText(m.caption, Qt::ElideMiddle, box.width()));
     if (!m_crop.isNull()) p.drawImage(img, m_crop);
     if (!m.values.empty()) {
         const QImage overlay = colorize(m.values, m.rows, m.cols, m_colormap, m.lo, m.hi, static_cast<int>(std::lround(255 * m_opacity)));

@@ -155,7 +155,7 @@ void MainWindow::onHeatmap(const QVariant& result) {
     const HeatmapResult& r = maps.front();
     QString caption = QString("%1: %2").arg(QString::fromStdString(r.method), QString::fromStdString(r.text));
     if (r.method == "decomposition")
-        caption = tr("decomposition (each token's contribution to the score): %1").arg(QString::fromStdString(r.text));
+        caption = tr("decomposition (score contributions): %1").arg(QString::fromStdString(r.text));
     const bool textual = r.method != "attention" && r.method != "rollout";
     if (textual && m_subtractReference->isChecked() && m_referenceCount > 0)
         caption += tr(" - mean of %1 reference texts (%2)").arg(m_referenceCount).arg(QFileInfo(m_referenceFile).fileName());
