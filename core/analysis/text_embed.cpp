@@ -67,9 +67,10 @@ bool TextEncoder::wordVocabulary() const { return dynamic_cast<const WordTokeniz
 
 at::Tensor TextEncoder::encodeDescriptions(const std::vector<std::string>& texts) const {
     if (wordVocabulary()) return encode(texts);
-    const std::string templates = dataFile("resources/templates/classes.txt");
-    if (templates.empty()) throw IoError("resources/templates/classes.txt", "not found (set VITSCOPE_DATA_DIR)");
-    return encodeEnsemble(texts, readTextList(templates));
+    const std::string file = dataFile("resources/templates/classes.txt");
+    if (file.empty()) throw IoError("resources/templates/classes.txt", "not found (set VITSCOPE_DATA_DIR)");
+    static const std::vector<std::string> kTemplates = readTextList(file);  // read once (ranked per property)
+    return encodeEnsemble(texts, kTemplates);
 }
 
 at::Tensor TextEncoder::encodeEnsemble(const std::vector<std::string>& classNames, const std::vector<std::string>& templates) const {
