@@ -31,13 +31,9 @@ bool endsWith(const std::string& s, const char* suffix) {
 }
 
 // TorchScript archives carry code/ and constants.pkl beside data.pkl.
-bool isTorchScript(const uint8_t* bytes, std::size_t size, const std::string& path) {
-    try {
-        for (const ZipEntry& e : parseZip(bytes, size, path).entries)
-            if (endsWith(e.name, "/constants.pkl") || e.name.find("/code/") != std::string::npos) return true;
-    } catch (const FormatError&) {
-        // Not a readable archive: the torch.save reader reports why.
-    }
+bool isTorchScript(const ZipArchive& zip) {
+    for (const ZipEntry& e : zip.entries)
+        if (endsWith(e.name, "/constants.pkl") || e.name.find("/code/") != std::string::npos) return true;
     return false;
 }
 
@@ -163,9 +159,7 @@ uint32_t findStateDict(const PickleData& p, const CheckpointOptions& options, Ch
     return v;
 }
 
-std::vector<NamedTensor> readTorchFile(const uint8_t* bytes, std::size_t size, const CheckpointOptions& options,
-                                       Checkpoint& ck) {
-    const TorchFile tf = parseTorchFile(bytes, size, ck.path);
+std::vector<NamedTensor> readTorchFile(const TorchFile& tf, const CheckpointOptions& options, Checkpoint& ck) {
     ck.format = tf.format == TorchFile::Format::Zip ? CheckpointFormat::TorchPickle : CheckpointFormat::TorchLegacy;
     const PickleData& p = tf.pickle;
     const uint32_t dict = findStateDict(p, options, ck);
@@ -238,13 +232,14 @@ std::vector<NamedTensor> readOneFile(const std::string& path, const CheckpointOp
     const uint8_t* b = file.data();
     const std::size_t n = file.size();
     if (looksLikeZip(b, n)) {
-        if (isTorchScript(b, n, path)) {
+        const ZipArchive zip = parseZip(b, n, path);  // the central directory, read once
+        if (isTorchScript(zip)) {
             ck.format = CheckpointFormat::TorchScript;
             return readTorchScript(path);
         }
-        return readTorchFile(b, n, options, ck);
+        return readTorchFile(parseTorchZip(zip, path), options, ck);
     }
-    if (b[0] == 0x80) return readTorchFile(b, n, options, ck);
+    if (b[0] == 0x80) return readTorchFile(parseTorchFile(b, n, path), options, ck);
     if ((n >= 9 && b[8] == '{') || endsWith(path, ".safetensors")) {
         ck.format = CheckpointFormat::Safetensors;
         return readSafetensorsBytes(b, n, ck, path);

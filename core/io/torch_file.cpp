@@ -33,8 +33,9 @@ void checkTensors(const TorchFile& tf, const std::string& where) {
     }
 }
 
-TorchFile parseZipFile(const uint8_t* bytes, std::size_t size, const std::string& where) {
-    const ZipArchive zip = parseZip(bytes, size, where);
+}  // namespace
+
+TorchFile parseTorchZip(const ZipArchive& zip, const std::string& where) {
     const ZipEntry* pkl = nullptr;
     for (const ZipEntry& e : zip.entries) {
         const auto slash = e.name.find('/');
@@ -76,6 +77,8 @@ TorchFile parseZipFile(const uint8_t* bytes, std::size_t size, const std::string
     checkTensors(tf, where);
     return tf;
 }
+
+namespace {
 
 // Storage key -> element type, from every persistent id in the object pickle.
 std::map<std::string, StorageDType> storageTypes(const PickleData& p) {
@@ -156,7 +159,7 @@ bool looksLikeLegacyTorch(const uint8_t* bytes, std::size_t size) {
 }
 
 TorchFile parseTorchFile(const uint8_t* bytes, std::size_t size, const std::string& where) {
-    if (looksLikeZip(bytes, size)) return parseZipFile(bytes, size, where);
+    if (looksLikeZip(bytes, size)) return parseTorchZip(parseZip(bytes, size, where), where);
     if (size > 0 && bytes[0] == 0x80) return parseLegacyFile(bytes, size, where);
     throw FormatError(where, "not a torch.save file (neither a zip archive nor a legacy pickle)");
 }

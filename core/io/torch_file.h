@@ -9,6 +9,7 @@
 //   const TorchFile tf = parseTorchFile(file.data(), file.size(), path);
 //   for (const PickleTensor& t : tf.pickle.tensors) tf.storages.at(t.storageKey) ...
 #include "io/pickle.h"
+#include "io/zip_archive.h"
 
 #include <map>
 #include <string>
@@ -36,5 +37,7 @@ bool looksLikeLegacyTorch(const uint8_t* bytes, std::size_t size);
 
 // Parses and validates `size` bytes. Throws FormatError naming `where`.
 TorchFile parseTorchFile(const uint8_t* bytes, std::size_t size, const std::string& where);
+// The same for a zip archive already parsed (its bytes stay owned by the caller).
+TorchFile parseTorchZip(const ZipArchive& zip, const std::string& where);
 
 }  // namespace vitscope
