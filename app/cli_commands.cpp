@@ -108,7 +108,11 @@ void runInfo(const ModelOptions& o) {
     j["tokens"] = v.tokensFor(model.preprocess.imageSize);
     j["registers"] = v.numRegisters();
     j["layer_scale"] = !v.encoder.blocks.empty() && v.encoder.blocks[0].ls1.defined();
-    j["activation"] = v.encoder.activation == Activation::QuickGelu ? "quick_gelu" : "gelu";
+    j["activation"] = v.encoder.activation == Activation::QuickGelu ? "quick_gelu"
+                      : v.encoder.activation == Activation::GeluTanh ? "gelu_tanh"
+                                                                      : "gelu";
+    j["class_token"] = v.hasClassToken();
+    if (v.pool.defined()) j["pool"] = {{"kind", "attention (MAP)"}, {"heads", v.pool.heads}, {"mlp", v.pool.fc1W.size(0)}};
     j["num_classes"] = model.numClasses;
     if (model.text) {
         j["text"] = {{"width", model.text->width},
@@ -117,8 +121,11 @@ void runInfo(const ModelOptions& o) {
                      {"context_length", model.text->contextLength},
                      {"vocab_size", model.text->tokenEmbedding.size(0)}};
         j["logit_scale"] = model.logitScale;
+        if (model.sigmoidScores) j["logit_bias"] = model.logitBias;
+        j["scores"] = model.sigmoidScores ? "sigmoid" : "softmax";
     }
     j["preprocess"] = {{"resize_shortest", model.preprocess.resizeShortest},
+                       {"squash", model.preprocess.squash},
                        {"crop", model.preprocess.imageSize},
                        {"mean", model.preprocess.mean},
                        {"std", model.preprocess.std}};

@@ -8,6 +8,8 @@
 
 #include <QtTest/QtTest>
 
+#include <map>
+
 using namespace vitscope;
 using vitscope::test::maxAbsDiff;
 
@@ -109,6 +111,37 @@ at::Tensor naiveTimmFeatures(const StateDict& sd, int heads, const at::Tensor& i
     return ln(tokens[0], sd.at("norm.weight"), sd.at("norm.bias"));
 }
 
+struct SiglipCase {
+    const char* name;
+    RandomVitSpec spec;
+    nlohmann::json config;
+};
+
+std::vector<SiglipCase> siglipCases() {
+    std::vector<SiglipCase> out;
+    RandomVitSpec s;
+    s.layout = RandomLayout::HfSiglip, s.imageSize = 48, s.patchSize = 8, s.width = 96, s.layers = 2, s.textWidth = 48;
+    s.textLayers = 2, s.contextLength = 16, s.vocabSize = 300, s.seed = 21;
+    out.push_back({"hf-siglip-p8-3heads", s,
+                   {{"model_type", "siglip"},
+                    {"vision_config", {{"num_attention_heads", 3}, {"hidden_act", "gelu_pytorch_tanh"}}},
+                    {"text_config", {{"num_attention_heads", 2}}}}});
+    s = {};
+    s.layout = RandomLayout::TimmSiglip, s.imageSize = 64, s.patchSize = 16, s.width = 64, s.layers = 4, s.seed = 22;
+    out.push_back({"timm-siglip-4heads-4layers", s, {{"model_args", {{"num_heads", 4}, {"act_layer", "gelu_tanh"}}}}});
+    s = {};
+    s.layout = RandomLayout::OpenClipSiglip, s.imageSize = 28, s.patchSize = 14, s.width = 128, s.layers = 1, s.textWidth = 64;
+    s.contextLength = 12, s.vocabSize = 200, s.seed = 23;
+    out.push_back({"open_clip-siglip-p14-2heads", s, nlohmann::json()});
+    return out;
+}
+
+at::Tensor layerNormRow(const at::Tensor& x, const at::Tensor& gain, const at::Tensor& bias, double eps) {
+    const at::Tensor mu = x.mean();
+    const at::Tensor var = ((x - mu) * (x - mu)).mean();
+    return (x - mu) / at::sqrt(var + eps) * gain + bias;
+}
+
 }  // namespace
 
 class TestDecompose : public QObject {
@@ -186,6 +219,131 @@ private slots:
         const double err = maxAbsDiff(ours, reference);
         qInfo("%s vs naive forward: %.3g", c.name, err);
         QVERIFY(err < 1e-4);
+    }
+
+    void siglipSumIdentity_data() {
+        QTest::addColumn<int>("index");
+        QTest::addColumn<int>("sizeFactor");
+        const auto all = siglipCases();
+        for (int i = 0; i < int(all.size()); ++i) {
+            QTest::newRow((std::string(all[i].name) + "@native").c_str()) << i << 1;
+            QTest::newRow((std::string(all[i].name) + "@2x").c_str()) << i << 2;
+        }
+    }
+
+    // Both decompositions of an attention-pooled output sum to it, recomputed here from the
+    // returned terms; per-token terms sum to the per-head ones; the split is non-trivial.
+    void siglipSumIdentity() {
+        at::manual_seed(9110);  // the draws below are part of the test: fixed
+        QFETCH(int, index);
+        QFETCH(int, sizeFactor);
+        const SiglipCase c = siglipCases()[index];
+        at::NoGradGuard guard;
+        const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
+        QCOMPARE(model.info.family, std::string("siglip"));
+        QCOMPARE(model.vision.prefixTokens(), 0);
+        const int size = c.spec.imageSize * sizeFactor;
+        const at::Tensor pixels = at::randn({2, 3, size, size});
+        const VisionResult plain = encodeImages(model, pixels);
+        const int64_t L = model.vision.layers(), H = model.vision.heads(), P = model.vision.pool.heads;
+        const int64_t N = model.vision.tokensFor(size), E = model.vision.width;
+        QCOMPARE(N, int64_t(size / c.spec.patchSize) * (size / c.spec.patchSize));
+        for (Convention conv : {Convention::Exact, Convention::TextSpan}) {
+            const Decomposition tok = decomposeImages(model, pixels, {true, conv});
+            const Decomposition pooled = decomposeImages(model, pixels, {false, conv});
+            QCOMPARE(tok.heads.sizes().vec(), (std::vector<int64_t>{2, L, H, N, E}));
+            QCOMPARE(tok.poolHeads.sizes().vec(), (std::vector<int64_t>{2, P, N, E}));
+            QCOMPARE(pooled.poolHeads.sizes().vec(), (std::vector<int64_t>{2, P, E}));
+            const double scale = plain.output.abs().max().item<double>();
+            const at::Tensor level2 = tok.heads.sum({1, 2, 3}) + tok.attnBias.sum(1) + tok.mlps.sum(1) + tok.embed +
+                                      tok.postBias + tok.poolMlp;
+            const at::Tensor level1 = tok.poolHeads.sum({1, 2}) + tok.poolBias + tok.poolMlp;
+            const double e2 = maxAbsDiff(level2, plain.output) / scale, e1 = maxAbsDiff(level1, plain.output) / scale;
+            qInfo("%s %s: through the encoder %.3g, at the pool %.3g (relative)", c.name, conventionName(conv), e2, e1);
+            QVERIFY(e2 < 1e-5);
+            QVERIFY(e1 < 1e-5);
+            QVERIFY(maxAbsDiff(pooled.heads, tok.heads.sum(3)) < 1e-5 * scale);
+            QVERIFY(maxAbsDiff(pooled.poolHeads, tok.poolHeads.sum(2)) < 1e-5 * scale);
+            QVERIFY(maxAbsDiff(tok.output, plain.output) < 1e-6 * scale);  // the reference's raw terms
+            for (const at::Tensor* t : {&tok.attnBias, &tok.postBias, &tok.poolMlp, &tok.embed, &tok.mlps})
+                QVERIFY(t->abs().max().item<double>() > 1e-4);
+        }
+    }
+
+    // An independent per-token reimplementation of the reference's formula (clip_text_span's
+    // SigLIP head: out.post = attention probability x value, through the head's slice of the
+    // output projection), and of the encoder-level terms through the frozen pool, written
+    // token by token from the Hugging Face state dict and the traced residual stream.
+    void siglipNaiveReference() {
+        at::manual_seed(9111);  // the draws below are part of the test: fixed
+        const SiglipCase c = siglipCases()[0];
+        at::NoGradGuard guard;
+        const StateDict sd = randomVitStateDict(c.spec);
+        const Model model = buildModel(sd, c.config, c.name);
+        const at::Tensor pixels = at::randn({1, 3, 48, 48});
+        const Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
+        const ImageTrace trace = traceImages(model, pixels);
+        const int64_t d = 96, heads = 3, dh = d / heads, n = 36;
+        const std::string hp = "vision_model.head.attention.";
+        const at::Tensor inW = sd.at(hp + "in_proj_weight"), inB = sd.at(hp + "in_proj_bias");
+        const at::Tensor outW = sd.at(hp + "out_proj.weight"), outB = sd.at(hp + "out_proj.bias");
+        const at::Tensor gamma = sd.at("vision_model.post_layernorm.weight"), beta = sd.at("vision_model.post_layernorm.bias");
+        const at::Tensor xL = trace.residuals.back()[0];  // [N, D]
+        std::vector<at::Tensor> y, sigma;
+        for (int64_t t = 0; t < n; ++t) {
+            y.push_back(layerNormRow(xL[t], gamma, beta, 1e-6));
+            const at::Tensor mu = xL[t].mean();
+            sigma.push_back(at::sqrt(((xL[t] - mu) * (xL[t] - mu)).mean() + 1e-6));
+        }
+        const at::Tensor probe = sd.at("vision_model.head.probe").view({d});
+        const at::Tensor q = at::matmul(inW.narrow(0, 0, d), probe) + inB.narrow(0, 0, d);
+        double worst1 = 0, worst2 = 0;
+        const double scale = dec.output.abs().max().item<double>();
+        std::map<std::pair<int64_t, int64_t>, at::Tensor> acc;
+        for (int64_t h = 0; h < heads; ++h) {
+            // The probe's attention over the tokens, with its own softmax.
+            std::vector<double> a;
+            double top = -1e300, total = 0;
+            for (int64_t t = 0; t < n; ++t) {
+                const at::Tensor k = at::matmul(inW.narrow(0, d + h * dh, dh), y[t]) + inB.narrow(0, d + h * dh, dh);
+                a.push_back((q.narrow(0, h * dh, dh) * k).sum().item<double>() / std::sqrt(double(dh)));
+                top = std::max(top, a.back());
+            }
+            for (double& x : a) total += (x = std::exp(x - top));
+            for (double& x : a) x /= total;
+            const at::Tensor wv = inW.narrow(0, 2 * d + h * dh, dh), bv = inB.narrow(0, 2 * d + h * dh, dh);
+            const at::Tensor woH = outW.narrow(1, h * dh, dh);  // [D, dh]
+            for (int64_t t = 0; t < n; ++t) {
+                const at::Tensor term = a[t] * at::matmul(woH, at::matmul(wv, y[t]) + bv);
+                worst1 = std::max(worst1, maxAbsDiff(term, dec.poolHeads[0][h][t]));
+            }
+            // Encoder level: head (l, g) of layer 1 through this pooling head, source token s.
+            const int l = 1;
+            const std::string b = "vision_model.encoder.layers.1.";
+            for (int64_t g = 0; g < heads; ++g) {
+                const at::Tensor woL = sd.at(b + "self_attn.out_proj.weight").narrow(1, g * dh, dh);
+                const at::Tensor xl = trace.residuals[l][0];
+                for (int64_t s = 0; s < n; s += 7) {
+                    const at::Tensor vs = at::matmul(sd.at(b + "self_attn.v_proj.weight").narrow(0, g * dh, dh),
+                                                     layerNormRow(xl[s], sd.at(b + "layer_norm1.weight"), sd.at(b + "layer_norm1.bias"), 1e-6)) +
+                                          sd.at(b + "self_attn.v_proj.bias").narrow(0, g * dh, dh);
+                    const at::Tensor write = at::matmul(woL, vs);  // head g's value of s, in the residual
+                    at::Tensor term = at::zeros({d});
+                    for (int64_t t = 0; t < n; ++t) {
+                        const at::Tensor c = trace.attention[l][0][g][t][s].item<double>() * write;
+                        const at::Tensor centred = gamma * (c - c.mean()) / sigma[t];
+                        term += a[t] * at::matmul(woH, at::matmul(wv, centred));
+                    }
+                    // Summed over pooling heads in the decomposition: accumulate per (g, s).
+                    auto& slot = acc[{g, s}];
+                    slot = slot.defined() ? slot + term : term;
+                    if (h == heads - 1) worst2 = std::max(worst2, maxAbsDiff(slot, dec.heads[0][l][g][s]));
+                }
+            }
+        }
+        qInfo("pool heads per token vs naive: %.3g; encoder heads per token vs naive: %.3g (scale %.3g)", worst1, worst2, scale);
+        QVERIFY(worst1 < 1e-5 * scale);
+        QVERIFY(worst2 < 1e-5 * scale);
     }
 
     void conventionsAreDifferentSplits() {  // their sums are checked in sumIdentity

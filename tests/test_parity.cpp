@@ -3,6 +3,7 @@
 #include "io/tensor_io.h"
 #include "model/forward.h"
 #include "model/loader.h"
+#include "error.h"
 #include "test_util.h"
 
 #include <QtTest/QtTest>
@@ -118,6 +119,56 @@ private slots:
         const Decomposition d = decomposeImages(model, pixels, {true, Convention::Exact});
         QVERIFY(d.maxAbsError < 1e-4);
         QVERIFY(maxAbsDiff(d.output, r.output) < 1e-6);
+    }
+
+    // SigLIP vision towers (timm's and Hugging Face's code wrote the oracle): the pooled
+    // embedding, and both exact decompositions summing to it.
+    void siglipTiny_data() {
+        QTest::addColumn<QString>("spec");
+        QTest::newRow("timm") << QString::fromStdString(oracle("siglip-tiny"));
+        QTest::newRow("hf") << QString::fromStdString(oracle("siglip-tiny/hf"));
+    }
+
+    void siglipTiny() {
+        QFETCH(QString, spec);
+        at::NoGradGuard guard;
+        const Model model = loadModel(spec.toStdString());
+        QCOMPARE(model.info.family, std::string("siglip"));
+        QVERIFY(!model.vision.hasClassToken());
+        QCOMPARE(model.vision.pool.heads, 2);
+        QVERIFY(model.preprocess.squash);
+        QCOMPARE(model.preprocess.mean[0], 0.5f);
+        const at::Tensor pixels = readNpyTensor(oracle("siglip-tiny/pixels.npy"));
+        const at::Tensor expected = readNpyTensor(oracle("siglip-tiny/features.npy"));
+        const VisionResult r = encodeImages(model, pixels);
+        const double rel = maxAbsDiff(r.output, expected) / expected.abs().max().item<double>();
+        qInfo("pooled embedding: max relative error %.3g", rel);
+        QVERIFY(rel < 1e-4);
+        for (bool tokens : {false, true}) {
+            const Decomposition d = decomposeImages(model, pixels, {tokens, Convention::Exact});
+            QVERIFY(d.pooled());
+            QVERIFY2(d.maxAbsError < 1e-4, std::to_string(d.maxAbsError).c_str());
+            QVERIFY(maxAbsDiff(d.output, r.output) < 1e-6);
+            const int64_t n = model.vision.tokensFor(32);
+            QCOMPARE(n, int64_t{16});
+            QCOMPARE(d.heads.sizes().vec(), tokens ? (std::vector<int64_t>{3, 2, 2, n, 64}) : (std::vector<int64_t>{3, 2, 2, 64}));
+            QCOMPARE(d.poolHeads.sizes().vec(), tokens ? (std::vector<int64_t>{3, 2, n, 64}) : (std::vector<int64_t>{3, 2, 64}));
+        }
+    }
+
+    // open_clip stores the same timm tower under visual.trunk. (no text tower here: the layout's
+    // vision half is what this file can show; the text half is tested in test_decompose).
+    void siglipOpenClipTrunkNames() {
+        at::NoGradGuard guard;
+        const StateDict timm = readSafetensorsFloat(oracle("siglip-tiny/model.safetensors"));
+        StateDict sd;
+        for (const auto& [name, t] : timm) sd["visual.trunk." + name] = t;
+        try {
+            buildModel(sd, nlohmann::json(), "trunk.safetensors");
+            QFAIL("an open_clip SigLIP without its text tower loaded");
+        } catch (const ModelError& e) {
+            QVERIFY2(std::string(e.what()).find("text.token_embedding.weight") != std::string::npos, e.what());
+        }
     }
 };
 

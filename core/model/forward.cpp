@@ -14,15 +14,19 @@ struct LayerRecord {
     at::Tensor attnRow;  // [B, H, N]
     at::Tensor values;   // [B, H, N, dh]
     at::Tensor mlpCls;   // [B, D]
+    // Attention-pooled models keep every token (the pool reads them all).
+    at::Tensor attnFull;  // [B, H, N, N]
+    at::Tensor mlpAll;    // [B, N, D]
 };
 
 at::Tensor activate(const at::Tensor& x, Activation act) {
     if (act == Activation::QuickGelu) return x * at::sigmoid(1.702 * x);
+    if (act == Activation::GeluTanh) return at::gelu(x, "tanh");
     return at::gelu(x);
 }
 
 at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec,
-                    at::Tensor* fullAttention = nullptr) {
+                    at::Tensor* fullAttention = nullptr, bool allTokens = false) {
     const int64_t batch = x.size(0), n = x.size(1), d = x.size(2);
     const int64_t h = enc.heads, dh = d / h;
     at::Tensor y = at::layer_norm(x, {d}, b.ln1W, b.ln1B, enc.eps);
@@ -42,12 +46,52 @@ at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, con
                                        enc.activation),
                               b.fc2W, b.fc2B);
     if (b.ls2.defined()) m = m * b.ls2;
-    if (rec) {
+    if (rec && allTokens) {
+        rec->attnFull = attn;
+        rec->values = v;
+        rec->mlpAll = m;
+    } else if (rec) {
         rec->attnRow = attn.select(2, 0).contiguous();
         rec->values = v;
         rec->mlpCls = m.select(1, 0).contiguous();
     }
     return x1 + m;
+}
+
+// The attention-pooling head over a final residual x [B, N, D].
+struct PoolPass {
+    at::Tensor normed;   // [B, N, D] final norm of every token
+    at::Tensor attn;     // [B, P, N]
+    at::Tensor values;   // [B, P, N, dh] (value bias included)
+    at::Tensor attnOut;  // [B, D] after the output projection (bias included)
+    at::Tensor mlp;      // [B, D]
+    at::Tensor output;   // [B, D]
+};
+
+// The MAP MLP (it uses the tower's activation) on the attention output a [..., D].
+at::Tensor poolMlp(const VisionTower& v, const at::Tensor& a) {
+    const AttentionPool& p = v.pool;
+    const int64_t d = a.size(-1);
+    return at::linear(activate(at::linear(at::layer_norm(a, {d}, p.lnW, p.lnB, p.eps), p.fc1W, p.fc1B), v.encoder.activation),
+                      p.fc2W, p.fc2B);
+}
+
+PoolPass runPool(const VisionTower& v, const at::Tensor& x) {
+    const AttentionPool& p = v.pool;
+    const int64_t batch = x.size(0), n = x.size(1), d = v.width, h = p.heads, dh = d / h;
+    PoolPass r;
+    r.normed = at::layer_norm(x, {d}, v.normW, v.normB, v.normEps);
+    const at::Tensor q = at::linear(p.probe, p.qkvW.narrow(0, 0, d), p.qkvB.narrow(0, 0, d)).view({h, 1, dh}) *
+                         (1.0 / std::sqrt(static_cast<double>(dh)));
+    const at::Tensor kv = at::linear(r.normed, p.qkvW.narrow(0, d, 2 * d), p.qkvB.narrow(0, d, 2 * d)).view({batch, n, 2, h, dh});
+    const at::Tensor k = kv.select(2, 0).permute({0, 2, 1, 3});              // [B, P, N, dh]
+    r.values = kv.select(2, 1).permute({0, 2, 1, 3}).contiguous();           // [B, P, N, dh]
+    r.attn = at::softmax(at::matmul(q.unsqueeze(0), k.transpose(-2, -1)).squeeze(2), -1);  // [B, P, N]
+    const at::Tensor o = at::matmul(r.attn.unsqueeze(2), r.values).squeeze(2).reshape({batch, d});
+    r.attnOut = at::linear(o, p.outW, p.outB);
+    r.mlp = poolMlp(v, r.attnOut);
+    r.output = r.attnOut + r.mlp;
+    return r;
 }
 
 void checkPixels(const VisionTower& v, const at::Tensor& pixels) {
@@ -70,7 +114,8 @@ at::Tensor embedTokens(const VisionTower& v, const at::Tensor& pixels) {
     at::Tensor patches = at::conv2d(px, v.patchW, v.patchB, {v.patchSize, v.patchSize});  // [B, D, gh, gw]
     patches = patches.flatten(2).transpose(1, 2);                                         // [B, G, D]
     const at::Tensor pos = positionEmbeddings(v, gh, gw);
-    std::vector<at::Tensor> prefix{v.cls.view({1, 1, d}).expand({batch, 1, d})};
+    std::vector<at::Tensor> prefix;
+    if (v.cls.defined()) prefix.push_back(v.cls.view({1, 1, d}).expand({batch, 1, d}));
     if (v.extraPrefix.defined()) prefix.push_back(v.extraPrefix.unsqueeze(0).expand({batch, -1, d}));
     at::Tensor x;
     if (v.posPrefix == 0) {
@@ -82,7 +127,7 @@ at::Tensor embedTokens(const VisionTower& v, const at::Tensor& pixels) {
         x = at::cat(prefix, 1) + pos.unsqueeze(0);
     }
     if (v.registers.defined()) {
-        const int64_t q = 1 + v.numExtraPrefix();
+        const int64_t q = (v.cls.defined() ? 1 : 0) + v.numExtraPrefix();
         x = at::cat({x.narrow(1, 0, q), v.registers.unsqueeze(0).expand({batch, -1, d}), x.narrow(1, q, x.size(1) - q)}, 1);
     }
     if (v.lnPreW.defined()) x = at::layer_norm(x, {d}, v.lnPreW, v.lnPreB, v.encoder.eps);
@@ -95,10 +140,98 @@ at::Tensor projection(const VisionTower& v) {
 
 VisionResult finish(const VisionTower& v, const at::Tensor& x) {
     VisionResult r;
+    if (v.pool.defined()) {
+        r.output = runPool(v, x).output;
+        if (v.headW.defined()) r.logits = at::linear(r.output, v.headW, v.headB);
+        return r;
+    }
     at::Tensor cls = at::layer_norm(x.select(1, 0), {v.width}, v.normW, v.normB, v.normEps);
     r.output = v.proj.defined() ? at::matmul(cls, v.proj) : cls;
     if (v.headW.defined()) r.logits = at::linear(cls, v.headW, v.headB);
     return r;
+}
+
+// Both decompositions of an attention-pooled model's output (forward.h, Decomposition).
+Decomposition decomposePooled(const VisionTower& v, const at::Tensor& pixels, const DecomposeOptions& options) {
+    at::Tensor x = embedTokens(v, pixels);
+    const at::Tensor x0 = x;
+    std::vector<LayerRecord> records(v.encoder.blocks.size());
+    for (std::size_t l = 0; l < v.encoder.blocks.size(); ++l)
+        x = runBlock(v.encoder.blocks[l], v.encoder, x, at::Tensor(), &records[l], nullptr, true);
+    const PoolPass pool = runPool(v, x);
+    const AttentionPool& p = v.pool;
+    const int64_t batch = x.size(0), n = x.size(1), d = v.width, e = d, L = v.layers(), H = v.heads();
+    const int64_t P = p.heads, dp = d / P, dh = d / H;
+
+    Decomposition dec;
+    dec.output = pool.output;
+    if (v.headW.defined()) dec.logits = at::linear(pool.output, v.headW, v.headB);
+    const at::Tensor wo = p.outW;  // [E, D]: pool head q's slice is columns q*dp..
+    // TextSpan's level: pooling head q through token t = a[q, t] * value_t[q] through W_O's slice.
+    const at::Tensor woHeads = wo.t().reshape({P, dp, e});  // [P, dp, E]
+    if (options.tokens) {
+        const at::Tensor scaled = pool.values * pool.attn.unsqueeze(-1);  // [B, P, N, dp]
+        dec.poolHeads = at::matmul(scaled, woHeads.unsqueeze(0));         // [B, P, N, E]
+    } else {
+        const at::Tensor o = at::matmul(pool.attn.unsqueeze(2), pool.values);  // [B, P, 1, dp]
+        dec.poolHeads = at::matmul(o, woHeads.unsqueeze(0)).squeeze(2);         // [B, P, E]
+    }
+    dec.poolBias = p.outB.unsqueeze(0).expand({batch, e}).contiguous();
+    dec.poolMlp = pool.mlp;
+
+    // Through the encoder: a write c_t at every token reaches the output as
+    // sum_q (sum_t w[q, t] c_t) Mv[:, q] W_O[:, q]^T, w = a / sigma_t, Mv = C diag(gamma) W_V^T.
+    const at::Tensor sigma = at::sqrt(x.var(2, false) + v.normEps);  // [B, N], frozen
+    const at::Tensor w = pool.attn / sigma.unsqueeze(1);              // [B, P, N]
+    const at::Tensor wv = p.qkvW.narrow(0, 2 * d, d), bv = p.qkvB.narrow(0, 2 * d, d);
+    const at::Tensor m0 = v.normW.unsqueeze(1) * wv.t();  // [D, D] = diag(gamma) W_V^T
+    const at::Tensor mv = (m0 - m0.mean(0, true)).view({d, P, dp});
+    // mixed [B, P, D] -> [B, E]
+    auto through = [&](const at::Tensor& mixed) {
+        const at::Tensor z = at::einsum("bpd,dpk->bpk", {mixed, mv});  // [B, P, dp]
+        return at::matmul(z.reshape({batch, d}), wo.t());
+    };
+    dec.embed = through(at::bmm(w, x0));
+    dec.heads = options.tokens ? at::empty({batch, L, H, n, e}, x.options()) : at::empty({batch, L, H, e}, x.options());
+    dec.attnBias = at::empty({batch, L, e}, x.options());
+    dec.mlps = at::empty({batch, L, e}, x.options());
+    at::Tensor headSum = at::zeros({batch, e}, x.options());
+    const at::Tensor wSum = w.sum(2, true);  // [B, P, 1]
+    for (int64_t l = 0; l < L; ++l) {
+        const Block& b = v.encoder.blocks[static_cast<std::size_t>(l)];
+        const LayerRecord& rec = records[static_cast<std::size_t>(l)];
+        const at::Tensor woL = b.ls1.defined() ? b.outW * b.ls1.unsqueeze(1) : b.outW;  // [D, D]
+        const at::Tensor boL = b.ls1.defined() ? b.outB * b.ls1 : b.outB;
+        dec.attnBias.select(1, l).copy_(through(wSum * boL.view({1, 1, d})));
+        dec.mlps.select(1, l).copy_(through(at::bmm(w, rec.mlpAll)));
+        // Q[h, q] = W_O^l[:, h]^T Mv[:, q]: [H, P, dh, dp]
+        const at::Tensor q = at::einsum("dhk,dpj->hpkj", {woL.view({d, H, dh}), mv});
+        const at::Tensor r = at::einsum("bpt,bhts->bphs", {w, rec.attnFull});  // [B, P, H, N]
+        if (options.tokens) {
+            for (int64_t i = 0; i < batch; ++i) {
+                const at::Tensor vq = at::einsum("hsk,hpkj->hspj", {rec.values[i], q});         // [H, N, P, dp]
+                const at::Tensor scaled = vq * r[i].permute({1, 2, 0}).unsqueeze(-1);           // [H, N, P, dp]
+                at::Tensor out = dec.heads.select(0, i).select(0, l);                           // [H, N, E]
+                at::matmul_out(out, scaled.reshape({H, n, d}), wo.t());
+                headSum.select(0, i).add_(out.sum(at::IntArrayRef{0, 1}));
+            }
+        } else {
+            const at::Tensor u = at::matmul(r.unsqueeze(3), rec.values.unsqueeze(1)).squeeze(3);  // [B, P, H, dh]
+            const at::Tensor z = at::einsum("bphk,hpkj->bhpj", {u, q});           // [B, H, P, dp]
+            const at::Tensor terms = at::matmul(z.reshape({batch, H, d}), wo.t());  // [B, H, E]
+            dec.heads.select(1, l).copy_(terms);
+            headSum.add_(terms.sum(1));
+        }
+    }
+    // Constant: sum_t a[q, t] = 1, so the final norm's offset and the value bias pass whole.
+    const at::Tensor constant = at::matmul(at::matmul(v.normB, wv.t()) + bv, wo.t()) + p.outB;
+    dec.postBias = constant.unsqueeze(0).expand({batch, e}).contiguous();
+
+    const at::Tensor total2 = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.postBias + dec.poolMlp;
+    const at::Tensor poolSum = options.tokens ? dec.poolHeads.sum(at::IntArrayRef{1, 2}) : dec.poolHeads.sum(1);
+    const at::Tensor total1 = poolSum + dec.poolBias + dec.poolMlp;
+    dec.maxAbsError = std::max((total2 - dec.output).abs().max().item<double>(), (total1 - dec.output).abs().max().item<double>());
+    return dec;
 }
 
 }  // namespace
@@ -151,6 +284,9 @@ VisionResult encodeImages(const Model& model, const at::Tensor& pixels) {
 
 Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, const DecomposeOptions& options) {
     const VisionTower& v = model.vision;
+    // The reference's SigLIP decomposition uses the raw terms (no final norm to share, no
+    // division by the output's norm): both conventions give the exact terms there.
+    if (v.pool.defined()) return decomposePooled(v, pixels, options);
     at::Tensor x = embedTokens(v, pixels);
     const at::Tensor embedCls = x.select(1, 0);
     std::vector<LayerRecord> records(v.encoder.blocks.size());
@@ -237,12 +373,19 @@ ImageTrace traceImages(const Model& model, const at::Tensor& pixels) {
         t.residuals.push_back(x);
         t.attention.push_back(attn);
     }
+    if (v.pool.defined()) t.poolAttention = runPool(v, x).attn;
     return t;
 }
 
 at::Tensor finalTokens(const Model& model, const at::Tensor& residual) {
     const VisionTower& v = model.vision;
     const at::Tensor y = at::layer_norm(residual, {v.width}, v.normW, v.normB, v.normEps);
+    if (v.pool.defined()) {
+        const int64_t d = v.width;
+        const at::Tensor values = at::linear(y, v.pool.qkvW.narrow(0, 2 * d, d), v.pool.qkvB.narrow(0, 2 * d, d));
+        const at::Tensor a = at::linear(values, v.pool.outW, v.pool.outB);
+        return a + poolMlp(v, a);
+    }
     return v.proj.defined() ? at::matmul(y, v.proj) : y;
 }
 
@@ -261,9 +404,13 @@ at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens) {
     const int64_t count = ids.size(0), s = ids.size(1), d = t.width;
     at::Tensor x = t.tokenEmbedding.index_select(0, ids.reshape({-1})).view({count, s, d}) + t.pos.narrow(0, 0, s);
     const at::Tensor mask =
-        at::full({s, s}, -std::numeric_limits<float>::infinity(), x.options()).triu(1);  // causal
+        t.causal ? at::full({s, s}, -std::numeric_limits<float>::infinity(), x.options()).triu(1) : at::Tensor();
     for (const Block& b : t.encoder.blocks) x = runBlock(b, t.encoder, x, mask, nullptr);
     x = at::layer_norm(x, {d}, t.lnFinalW, t.lnFinalB, t.lnEps);
+    if (t.poolLast) {
+        const at::Tensor last = at::matmul(x.select(1, s - 1), t.proj);
+        return t.projB.defined() ? last + t.projB : last;
+    }
     // Pool at the first end token (the largest id for CLIP's vocabulary).
     const at::Tensor isEnd = ids.eq(t.endToken);
     at::Tensor where = at::where(isEnd.any(1), isEnd.to(at::kInt).argmax(1), ids.argmax(1));

@@ -21,6 +21,15 @@ struct DecomposeOptions {
     Convention convention = Convention::Exact;
 };
 
+// Attention-pooled models (SigLIP) have two exact decompositions of the same output:
+// - TextSpan's, at the pooling head: output = sum over pooling heads p (and tokens t) of
+//   poolHeads + poolBias + poolMlp (the MAP MLP stays one non-linear term, as in the reference);
+// - through the encoder: with the final norm's per-token sigma and the pooling attention frozen,
+//   the attention-pooling output is linear in every token's residual stream, so embed, heads,
+//   attnBias, mlps are the encoder's writes through the frozen pool; postBias is the constant
+//   (final-norm offset and value bias through the pool, plus the out-projection bias); poolMlp
+//   completes the sum. Per-token head terms attribute to the source tokens (no class token: N
+//   counts patch tokens only).
 struct Decomposition {
     at::Tensor heads;     // [B, L, H, E] or [B, L, H, N, E]
     at::Tensor attnBias;  // [B, L, E]
@@ -29,7 +38,12 @@ struct Decomposition {
     at::Tensor postBias;  // [B, E]
     at::Tensor output;    // [B, E] the model's output (divided by its norm under textspan)
     at::Tensor logits;    // classifiers only
-    double maxAbsError = 0;  // max |sum of terms - output|
+    double maxAbsError = 0;  // max |sum of terms - output| (both decompositions of pooled models)
+    // Attention-pooled models only (undefined otherwise).
+    at::Tensor poolHeads;  // [B, P, E] or [B, P, N, E]
+    at::Tensor poolBias;   // [B, E]
+    at::Tensor poolMlp;    // [B, E]
+    bool pooled() const { return poolHeads.defined(); }
 };
 
 // The model-only part of the decomposition, computed once per model and convention:
@@ -53,14 +67,17 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
 struct ImageTrace {
     std::vector<at::Tensor> residuals;  // L + 1 x [B, N, D]
     std::vector<at::Tensor> attention;  // L x [B, H, N, N]
+    at::Tensor poolAttention;           // [B, P, N]: the pooling probe's attention (SigLIP); undefined otherwise
     int gridH = 0, gridW = 0;
     int prefix = 0;  // tokens before the patch tokens (class, distillation, registers)
 };
 ImageTrace traceImages(const Model& model, const at::Tensor& pixels);
 // The final norm and projection applied to every token of a residual [B, N, D] -> [B, N, E].
+// Attention-pooled models: each token's feature is the output the pooling head would give if
+// its probe attended to that token alone (value and output projections, then the MAP MLP).
 at::Tensor finalTokens(const Model& model, const at::Tensor& residual);
 
-// tokens [T, S] int64 -> text embeddings [T, E] (unnormalised). CLIP only.
+// tokens [T, S] int64 -> text embeddings [T, E] (unnormalised). CLIP and SigLIP.
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens);
 
 // Position embeddings for a grid of gh x gw patches: [posPrefix + gh*gw, D].

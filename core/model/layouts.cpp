@@ -105,15 +105,76 @@ LayoutTable torchvision() {
     return t;
 }
 
+// Hugging Face SiglipModel / SiglipVisionModel: CLIP's names without class token, ln_pre and
+// projections; the pooling head under vision_model.head, the text head a Linear with bias.
+LayoutTable hfSiglip() {
+    LayoutTable t = hfClip();
+    t.name = "hf";
+    t.cls.clear();
+    t.lnPre.clear();
+    t.proj.clear();
+    t.pool.probe = "vision_model.head.probe";
+    t.pool.inProjW = "vision_model.head.attention.in_proj_weight";
+    t.pool.inProjB = "vision_model.head.attention.in_proj_bias";
+    t.pool.out = "vision_model.head.attention.out_proj";
+    t.pool.norm = "vision_model.head.layernorm";
+    t.pool.fc1 = "vision_model.head.mlp.fc1";
+    t.pool.fc2 = "vision_model.head.mlp.fc2";
+    t.textProj = "text_model.head";
+    t.textProjIsLinearWithBias = true;
+    t.logitBias = "logit_bias";
+    return t;
+}
+
+// timm ViTs with global_pool='map' (vit_*_siglip_*): timm names, no class token, attn_pool.*.
+LayoutTable timmSiglip() {
+    LayoutTable t = timm();
+    t.cls.clear();
+    t.pool.probe = "attn_pool.latent";
+    t.pool.q = "attn_pool.q";
+    t.pool.kv = "attn_pool.kv";
+    t.pool.out = "attn_pool.proj";
+    t.pool.norm = "attn_pool.norm";
+    t.pool.fc1 = "attn_pool.mlp.fc1";
+    t.pool.fc2 = "attn_pool.mlp.fc2";
+    return t;
+}
+
+// open_clip SigLIP: the timm tower under visual.trunk. (read through timmSiglip() after the
+// prefix is stripped) and open_clip's text tower under text.
+LayoutTable openClipSiglip() {
+    LayoutTable t = openAi();
+    t.name = "open_clip";
+    t.visionBlocks.clear();
+    t.patch.clear();
+    t.cls.clear();
+    t.pos.clear();
+    t.lnPre.clear();
+    t.norm.clear();
+    t.proj.clear();
+    t.textBlocks = "text.transformer.resblocks.{i}.";
+    t.tokenEmbedding = "text.token_embedding.weight";
+    t.textPos = "text.positional_embedding";
+    t.lnFinal = "text.ln_final";
+    t.textProj = "text.text_projection";
+    t.textProjIsLinearWithBias = true;
+    t.logitBias = "logit_bias";
+    return t;
+}
+
 }  // namespace
 
 const LayoutTable& layoutTable(Layout layout) {
-    static const LayoutTable kOpenAi = openAi(), kHf = hfClip(), kTimm = timm(), kTorchvision = torchvision();
+    static const LayoutTable kOpenAi = openAi(), kHf = hfClip(), kTimm = timm(), kTorchvision = torchvision(),
+                             kHfSiglip = hfSiglip(), kTimmSiglip = timmSiglip(), kOpenClipSiglip = openClipSiglip();
     switch (layout) {
     case Layout::OpenAi: return kOpenAi;
     case Layout::HfClip: return kHf;
     case Layout::Timm: return kTimm;
     case Layout::Torchvision: return kTorchvision;
+    case Layout::HfSiglip: return kHfSiglip;
+    case Layout::TimmSiglip: return kTimmSiglip;
+    case Layout::OpenClipSiglip: return kOpenClipSiglip;
     }
     return kOpenAi;
 }

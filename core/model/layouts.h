@@ -11,7 +11,7 @@
 
 namespace vitscope {
 
-enum class Layout { OpenAi, HfClip, Timm, Torchvision };
+enum class Layout { OpenAi, HfClip, Timm, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip };
 
 // The names of one pre-norm block's tensors. Names of a weight + bias pair are prefixes
 // (".weight" / ".bias" appended); the others are full tensor names.
@@ -22,6 +22,14 @@ struct BlockNames {
     std::string out, fc1, fc2;   // Linear prefixes
     std::string fc1Alt, fc2Alt;  // older spellings the loader also accepts; may be empty
     std::string ls1, ls2;        // LayerScale gammas (absent in most checkpoints); may be empty
+};
+
+// The attention-pooling head of SigLIP towers (prefixes of Linear / LayerNorm pairs unless noted).
+struct PoolNames {
+    std::string probe;             // full name: the learned query, [1, 1, D]
+    std::string inProjW, inProjB;  // fused [3D, D] / [3D] (full names); empty when q and kv are split
+    std::string q, kv;             // split: q [D, D] for the probe, kv [2D, D] for the tokens
+    std::string out, norm, fc1, fc2;
 };
 
 struct LayoutTable {
@@ -36,8 +44,12 @@ struct LayoutTable {
     std::string proj;           // CLIP image projection; empty for classifiers
     bool projIsLinear;          // proj stored as a Linear weight [E, D] (else [D, E])
     std::string head;           // classifier prefix; empty when none
+    PoolNames pool;             // attention pooling (SigLIP); empty when the output is the class token
     // CLIP text tower (empty for image-only layouts).
     std::string textBlocks, tokenEmbedding, textPos, lnFinal, textProj, logitScale;
+    std::string logitBias;  // SigLIP's sigmoid bias; empty for CLIP
+    // SigLIP text towers: textProj is a Linear prefix (weight [E, D] + bias) instead of a matrix.
+    bool textProjIsLinearWithBias = false;
 };
 
 const LayoutTable& layoutTable(Layout layout);

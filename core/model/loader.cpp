@@ -118,7 +118,7 @@ ModelFiles filesBeside(const std::string& weights) {
     const fs::path dir = fs::path(weights).parent_path().empty() ? fs::path(".") : fs::path(weights).parent_path();
     files.config = firstExisting(dir, {"open_clip_config.json", "config.json", "timm_config.json"});
     files.preprocessorConfig = firstExisting(dir, {"preprocessor_config.json"});
-    files.tokenizer = firstExisting(dir, {"bpe_simple_vocab_16e6.txt.gz", "vocab.txt"});
+    files.tokenizer = firstExisting(dir, {"bpe_simple_vocab_16e6.txt.gz", "vocab.txt", "spiece.model"});
     if (files.tokenizer.empty() && isFile(dir / "vocab.json") && isFile(dir / "merges.txt")) files.tokenizer = dir.string();
     if (files.tokenizer.empty()) {
         std::error_code ec;
@@ -191,7 +191,14 @@ Model buildModel(const StateDict& tensors, const nlohmann::json& config, const s
         const LayoutTable& lt = layoutTable(l);
         return t.has(lt.patch + ".weight") && t.has(lt.cls);
     };
-    if (holds(Layout::OpenAi) || t.has("visual.conv1.weight") || t.has("visual.class_embedding") ||
+    if (t.has(layoutTable(Layout::HfSiglip).pool.probe) ||
+        (t.has("vision_model.embeddings.patch_embedding.weight") && !t.has(layoutTable(Layout::HfClip).cls)))
+        model = loader::buildHfSiglip(t, config, preprocessorConfig);
+    else if (t.has("visual.trunk.attn_pool.latent"))
+        model = loader::buildOpenClipSiglip(t, config);
+    else if (t.has(layoutTable(Layout::TimmSiglip).pool.probe))
+        model = loader::buildTimmSiglip(t, config);
+    else if (holds(Layout::OpenAi) || t.has("visual.conv1.weight") || t.has("visual.class_embedding") ||
         t.has("visual.trunk.patch_embed.proj.weight"))
         model = loader::buildOpenAiClip(t, config);
     else if (t.has(layoutTable(Layout::HfClip).patch + ".weight"))
@@ -238,13 +245,15 @@ std::vector<at::Tensor*> modelTensorSlots(Model& model) {
                 out.push_back(t);
     };
     VisionTower& v = model.vision;
+    AttentionPool& p = v.pool;
     for (at::Tensor* t : {&v.patchW, &v.patchB, &v.cls, &v.extraPrefix, &v.registers, &v.pos, &v.lnPreW, &v.lnPreB, &v.normW,
-                          &v.normB, &v.proj, &v.headW, &v.headB})
+                          &v.normB, &v.proj, &v.headW, &v.headB, &p.probe, &p.qkvW, &p.qkvB, &p.outW, &p.outB, &p.lnW, &p.lnB,
+                          &p.fc1W, &p.fc1B, &p.fc2W, &p.fc2B})
         out.push_back(t);
     addEncoder(v.encoder);
     if (model.text) {
         TextTower& tt = *model.text;
-        for (at::Tensor* t : {&tt.tokenEmbedding, &tt.pos, &tt.lnFinalW, &tt.lnFinalB, &tt.proj}) out.push_back(t);
+        for (at::Tensor* t : {&tt.tokenEmbedding, &tt.pos, &tt.lnFinalW, &tt.lnFinalB, &tt.proj, &tt.projB}) out.push_back(t);
         addEncoder(tt.encoder);
     }
     return out;

@@ -28,6 +28,7 @@ public:
     }
     int64_t dim(const std::string& name, int d) const;
     const std::string& where() const { return m_where; }
+    const StateDict& all() const { return m_sd; }
 
 private:
     const StateDict& m_sd;
@@ -59,5 +60,8 @@ Model buildOpenAiClip(const Tensors& t, const nlohmann::json& config);
 Model buildHfClip(const Tensors& t, const nlohmann::json& config, const nlohmann::json& prep);
 Model buildTimmVit(const Tensors& t, const nlohmann::json& config);
 Model buildTorchvisionVit(const Tensors& t, const nlohmann::json& config);
+Model buildHfSiglip(const Tensors& t, const nlohmann::json& config, const nlohmann::json& prep);
+Model buildTimmSiglip(const Tensors& t, const nlohmann::json& config);
+Model buildOpenClipSiglip(const Tensors& t, const nlohmann::json& config);
 
 }  // namespace vitscope::loader

@@ -15,7 +15,7 @@
 
 namespace vitscope {
 
-enum class Activation { Gelu, QuickGelu };
+enum class Activation { Gelu, QuickGelu, GeluTanh };  // GeluTanh: tanh-approximated GELU (SigLIP)
 
 struct Block {
     at::Tensor ln1W, ln1B;     // [D]
@@ -34,6 +34,20 @@ struct Encoder {
     double eps = 1e-6;
 };
 
+// Multi-head attention pooling (SigLIP's "MAP" head): a learned probe attends over every token
+// after the final norm, then a residual MLP: out = a + MLP(LN(a)), a = attention(probe, tokens).
+struct AttentionPool {
+    at::Tensor probe;               // [D]
+    at::Tensor qkvW, qkvB;          // [3D, D], [3D]: q applies to the probe, k and v to the tokens
+    at::Tensor outW, outB;          // [D, D], [D]
+    at::Tensor lnW, lnB;            // [D]
+    at::Tensor fc1W, fc1B;          // [M, D], [M]
+    at::Tensor fc2W, fc2B;          // [D, M], [D]
+    int heads = 0;
+    double eps = 1e-6;
+    bool defined() const { return probe.defined(); }
+};
+
 struct ImagePreprocess {
     int imageSize = 224;       // crop size fed to the model
     int resizeShortest = 224;  // the shortest side is resized to this before the center crop
@@ -48,7 +62,7 @@ struct VisionTower {
     int imageSize = 0;  // the checkpoint's native input size (its position grid x patch)
     at::Tensor patchW;  // [D, 3, p, p]
     at::Tensor patchB;  // [D] or undefined
-    at::Tensor cls;     // [D]
+    at::Tensor cls;     // [D]; undefined for models without a class token (SigLIP)
     at::Tensor extraPrefix;  // distillation token etc. [X, D] that have position embeddings; may be undefined
     at::Tensor registers;    // [R, D] register tokens without position embeddings; may be undefined
     at::Tensor pos;          // [Q + G*G, D], Q = prefix tokens that have position embeddings (0, 1 or 1+X)
@@ -57,8 +71,9 @@ struct VisionTower {
     Encoder encoder;
     at::Tensor normW, normB;  // final norm (ln_post / norm / encoder.ln)
     double normEps = 1e-6;
-    at::Tensor proj;          // [D, E] for CLIP; undefined for classifiers (E = D)
+    at::Tensor proj;          // [D, E] for CLIP; undefined for classifiers and SigLIP (E = D)
     at::Tensor headW, headB;  // classifier head [C, D], [C]; may be undefined
+    AttentionPool pool;       // SigLIP: the output is the pool over all normed tokens, not a class token
 
     int layers() const { return static_cast<int>(encoder.blocks.size()); }
     int heads() const { return encoder.heads; }
@@ -66,9 +81,10 @@ struct VisionTower {
     int numExtraPrefix() const { return extraPrefix.defined() ? static_cast<int>(extraPrefix.size(0)) : 0; }
     int embedDim() const { return proj.defined() ? static_cast<int>(proj.size(1)) : width; }
     int gridFor(int imageSize) const { return imageSize / patchSize; }
-    int tokensFor(int imageSize) const {
-        return 1 + numExtraPrefix() + numRegisters() + gridFor(imageSize) * gridFor(imageSize);
-    }
+    bool hasClassToken() const { return cls.defined(); }
+    // Tokens before the patch tokens (class, distillation, registers); 0 for SigLIP.
+    int prefixTokens() const { return (hasClassToken() ? 1 : 0) + numExtraPrefix() + numRegisters(); }
+    int tokensFor(int imageSize) const { return prefixTokens() + gridFor(imageSize) * gridFor(imageSize); }
 };
 
 struct TextTower {
@@ -79,12 +95,15 @@ struct TextTower {
     Encoder encoder;
     at::Tensor lnFinalW, lnFinalB;
     double lnEps = 1e-5;
-    at::Tensor proj;  // [D, E]
+    at::Tensor proj;   // [D, E]
+    at::Tensor projB;  // [E] (SigLIP's text head is a Linear with bias); may be undefined
     int64_t endToken = 49407;
+    bool causal = true;     // CLIP masks future positions; SigLIP's text tower does not
+    bool poolLast = false;  // pool at the last position (SigLIP: texts are padded to the context) instead of the end token
 };
 
 struct ModelInfo {
-    std::string family;  // "clip", "vit" (timm: DeiT, DINO...), "dinov2", "torchvision-vit"
+    std::string family;  // "clip", "siglip", "vit" (timm: DeiT, DINO...), "dinov2", "torchvision-vit"
     std::string layout;  // "openai", "open_clip", "hf", "timm", "torchvision", "dinov2"
     std::string weightsPath;
     std::string format;  // checkpoint format name
@@ -104,8 +123,14 @@ struct Model {
     VisionTower vision;
     std::optional<TextTower> text;  // CLIP only
     double logitScale = 1.0;        // exp() of the stored log scale, CLIP only
+    // SigLIP scores an image-text pair as sigmoid(logitScale * cos + logitBias); CLIP's scores
+    // are a softmax over texts. Rankings use the cosine either way.
+    bool sigmoidScores = false;
+    double logitBias = 0.0;
     ImagePreprocess preprocess;
-    std::string tokenizerPath;  // merges .gz, or the directory holding vocab.json + merges.txt; may be empty
+    // merges .gz, the directory holding vocab.json + merges.txt, or a SentencePiece model
+    // (spiece.model, SigLIP); may be empty
+    std::string tokenizerPath;
     int numClasses = 0;
     // Per-convention linear maps of the decomposition, built from the weights on first use
     // (decompositionMaps()). Code that changes weights in place must reset them. Like the rest

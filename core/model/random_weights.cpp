@@ -111,6 +111,51 @@ void addTorchvision(StateDict& sd, Filler& f, const RandomVitSpec& s) {
     sd[t.head + ".bias"] = f.bias(s.numClasses);
 }
 
+// SigLIP: no class token, positions for the patches only, the attention-pooling head, and
+// (Hugging Face / open_clip) a text tower pooled at its last position with a Linear head.
+void addSiglip(StateDict& sd, Filler& f, const RandomVitSpec& s) {
+    const bool openClip = s.layout == RandomLayout::OpenClipSiglip;
+    const LayoutTable& t = layoutTable(s.layout == RandomLayout::HfSiglip ? Layout::HfSiglip : Layout::TimmSiglip);
+    const std::string pre = openClip ? "visual.trunk." : "";
+    const int64_t d = s.width, g = s.imageSize / s.patchSize, m = d * s.mlpRatio;
+    StateDict v;
+    v[t.patch + ".weight"] = f.normal({d, 3, s.patchSize, s.patchSize}, 0.02);
+    v[t.patch + ".bias"] = f.bias(d);
+    v[t.pos] = t.batchedTokens ? f.normal({1, g * g, d}, 0.5) : f.normal({g * g, d}, 0.5);
+    addBlocks(v, f, t, t.visionBlocks, s.layers, d, m, false);
+    addNorm(v, f, t.norm, d);
+    const PoolNames& p = t.pool;
+    v[p.probe] = f.normal({1, 1, d}, 1.0);
+    if (!p.inProjW.empty()) {
+        v[p.inProjW] = f.linear(3 * d, d);
+        v[p.inProjB] = f.bias(3 * d);
+    } else {
+        v[p.q + ".weight"] = f.linear(d, d);
+        v[p.q + ".bias"] = f.bias(d);
+        v[p.kv + ".weight"] = f.linear(2 * d, d);
+        v[p.kv + ".bias"] = f.bias(2 * d);
+    }
+    v[p.out + ".weight"] = f.linear(d, d);
+    v[p.out + ".bias"] = f.bias(d);
+    addNorm(v, f, p.norm, d);
+    v[p.fc1 + ".weight"] = f.linear(m, d);
+    v[p.fc1 + ".bias"] = f.bias(m);
+    v[p.fc2 + ".weight"] = f.linear(d, m);
+    v[p.fc2 + ".bias"] = f.bias(d);
+    for (auto& [name, tensor] : v) sd[pre + name] = tensor;
+    if (s.layout == RandomLayout::TimmSiglip) return;
+    const LayoutTable& tt = layoutTable(openClip ? Layout::OpenClipSiglip : Layout::HfSiglip);
+    const int64_t dt = s.textWidth;
+    sd[tt.tokenEmbedding] = f.normal({s.vocabSize, dt}, 0.5);
+    sd[tt.textPos] = f.normal({s.contextLength, dt}, 0.1);
+    addBlocks(sd, f, tt, tt.textBlocks, s.textLayers, dt, dt * 4, false);
+    addNorm(sd, f, tt.lnFinal, dt);
+    sd[tt.textProj + ".weight"] = f.linear(d, dt);
+    sd[tt.textProj + ".bias"] = f.bias(d);
+    sd[tt.logitScale] = at::full({1}, std::log(10.0));
+    sd[tt.logitBias] = at::full({1}, -10.0);
+}
+
 }  // namespace
 
 StateDict randomVitStateDict(const RandomVitSpec& spec) {
@@ -122,6 +167,9 @@ StateDict randomVitStateDict(const RandomVitSpec& spec) {
     case RandomLayout::Timm: addTimm(sd, f, spec, false); break;
     case RandomLayout::Dinov2: addTimm(sd, f, spec, true); break;
     case RandomLayout::Torchvision: addTorchvision(sd, f, spec); break;
+    case RandomLayout::HfSiglip:
+    case RandomLayout::TimmSiglip:
+    case RandomLayout::OpenClipSiglip: addSiglip(sd, f, spec); break;
     }
     return sd;
 }

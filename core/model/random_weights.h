@@ -7,7 +7,7 @@
 
 namespace vitscope {
 
-enum class RandomLayout { OpenAiClip, HfClip, Timm, Dinov2, Torchvision };
+enum class RandomLayout { OpenAiClip, HfClip, Timm, Dinov2, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip };
 
 struct RandomVitSpec {
     RandomLayout layout = RandomLayout::OpenAiClip;
@@ -22,6 +22,8 @@ struct RandomVitSpec {
     int registers = 0;     // DINOv2 layout
     bool layerScale = false;
     int textWidth = 32, textLayers = 1, textHeads = 1, contextLength = 77, vocabSize = 49408;
+    // SigLIP layouts: the text tower's width must equal the image width (no projections on the
+    // image side); HfSiglip / OpenClipSiglip carry a text tower, TimmSiglip is image-only.
     uint64_t seed = 0;
     bool trainingInit = false;  // gains 1, biases 0, small weights: a starting point for training
 };
