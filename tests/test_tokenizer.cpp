@@ -1,12 +1,16 @@
 // CLIP BPE tokenizer: identical ids to the reference tokenizer for both vocabulary formats.
 #include "io/file_util.h"
 #include "io/tensor_io.h"
+#include "error.h"
+#include "text/sentencepiece_tokenizer.h"
+#include "text/text_tokenizer.h"
 #include "text/tokenizer.h"
 #include "test_util.h"
 
 #include <QtTest/QtTest>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <random>
 
 using namespace vitscope;
@@ -70,6 +74,50 @@ private slots:
             std::string s(rng() % 64, '\0');
             for (char& c : s) c = static_cast<char>(rng() % 256);
             for (int64_t id : tok.tokenize(s)) QVERIFY(id >= 0 && id < 49408);
+        }
+    }
+
+    // SigLIP's SentencePiece tokenizer against python3-sentencepiece on a model trained for the
+    // test (tests/data/siglip-spm/make_reference.py made both files).
+    void sentencePieceMatchesReference() {
+        const std::string dir = vitscope::test::source("tests/data/siglip-spm");
+        const nlohmann::json ref = nlohmann::json::parse(vitscope::readFileText(dir + "/reference.json"));
+        const auto tok = vitscope::loadTokenizer(dir);  // the folder holding spiece.model
+        const auto* sp = dynamic_cast<const vitscope::SentencePieceTokenizer*>(tok.get());
+        QVERIFY(sp != nullptr);
+        QCOMPARE(sp->vocabSize(), ref["vocab_size"].get<std::size_t>());
+        QCOMPARE(sp->endToken(), ref["end"].get<int64_t>());
+        QCOMPARE(sp->padToken(), ref["pad"].get<int64_t>());
+        const int context = ref["context"].get<int>();
+        int checked = 0;
+        for (const auto& row : ref["rows"]) {
+            const std::vector<int64_t> ids = tok->tokenize(row["text"].get<std::string>(), context);
+            const std::vector<int64_t> expected = row["ids"].get<std::vector<int64_t>>();
+            QVERIFY2(ids == expected, row["text"].get<std::string>().c_str());
+            ++checked;
+        }
+        QCOMPARE(checked, 8);
+        QCOMPARE(vitscope::siglipCleanText("  A  Photo,\tof (a) DOG!  "), std::string("a photo of a dog"));
+    }
+
+    void sentencePieceBadFiles() {
+        const QTemporaryDir tmp;
+        const std::string bad = tmp.filePath("spiece.model").toStdString();
+        {
+            std::ofstream out(bad, std::ios::binary);
+            out << "this is not a protobuf \x01\x02\x03";
+        }
+        try {
+            vitscope::loadTokenizer(bad);
+            QFAIL("a corrupt SentencePiece model loaded");
+        } catch (const vitscope::Error& e) {
+            QVERIFY2(std::string(e.what()).find(bad) != std::string::npos, e.what());
+        }
+        try {
+            vitscope::SentencePieceTokenizer::fromFile(tmp.filePath("missing.model").toStdString());
+            QFAIL("a missing SentencePiece model loaded");
+        } catch (const vitscope::Error& e) {
+            QVERIFY2(std::string(e.what()).find("missing.model") != std::string::npos, e.what());
         }
     }
 };

@@ -1,5 +1,7 @@
 #include "text/text_tokenizer.h"
 
+#include "text/sentencepiece_tokenizer.h"
+
 #include "error.h"
 #include "io/file_util.h"
 #include "text/tokenizer.h"
@@ -102,6 +104,10 @@ std::unique_ptr<TextTokenizer> loadTokenizer(const std::string& path) {
     if (fs::is_directory(path, ec) && fs::is_regular_file(fs::path(path) / "vocab.txt", ec))
         return std::make_unique<WordTokenizer>(WordTokenizer::fromFile((fs::path(path) / "vocab.txt").string()));
     if (fs::path(path).filename() == "vocab.txt") return std::make_unique<WordTokenizer>(WordTokenizer::fromFile(path));
+    if (fs::is_directory(path, ec) && fs::is_regular_file(fs::path(path) / "spiece.model", ec))
+        return std::make_unique<SentencePieceTokenizer>(SentencePieceTokenizer::fromFile((fs::path(path) / "spiece.model").string()));
+    if (fs::path(path).extension() == ".model")
+        return std::make_unique<SentencePieceTokenizer>(SentencePieceTokenizer::fromFile(path));
     return std::make_unique<BpeAdapter>(ClipTokenizer::fromPath(path));
 }
 

@@ -37,6 +37,7 @@ private:
 std::vector<std::string> splitWordsSimple(const std::string& text);
 
 // Opens whatever `path` names: vocab.txt (or a directory holding one) -> WordTokenizer;
+// a SentencePiece .model (or a directory holding spiece.model) -> SentencePieceTokenizer (SigLIP);
 // otherwise CLIP BPE (merges .gz, or vocab.json + merges.txt).
 std::unique_ptr<TextTokenizer> loadTokenizer(const std::string& path);
 

@@ -303,6 +303,8 @@ bool endsWith(const std::string& s, const std::string& suffix) {
 
 std::string clipCleanText(const std::string& text) { return encodeUtf8(cleanCodepoints(text)); }
 
+std::string unicodeLower(const std::string& utf8) { return encodeUtf8(lowercase(decodeUtf8(utf8))); }
+
 ClipTokenizer ClipTokenizer::fromMergesText(const std::string& text, const std::string& where) {
     ClipTokenizer tok;
     const auto merges = parseMerges(text, where, kClipMerges, true);

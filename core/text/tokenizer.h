@@ -42,5 +42,7 @@ private:
 
 // The cleaning steps, exposed for tests.
 std::string clipCleanText(const std::string& text);
+// Full Unicode lowercasing (root locale), as Python's str.lower() does.
+std::string unicodeLower(const std::string& utf8);
 
 }  // namespace vitscope
