@@ -346,6 +346,93 @@ private slots:
         QVERIFY(worst2 < 1e-5 * scale);
     }
 
+    // SigLIP's text tower against a plain per-position reimplementation of Hugging Face's
+    // SiglipTextModel written here (pre-norm blocks with no causal mask, tanh GELU, final
+    // LayerNorm, the last position through the Linear head), on both layouts with a text tower.
+    void siglipTextTower_data() {
+        QTest::addColumn<int>("index");
+        QTest::newRow("hf") << 0;
+        QTest::newRow("open_clip") << 2;
+    }
+
+    void siglipTextTower() {
+        at::manual_seed(9112);  // the draws below are part of the test: fixed
+        QFETCH(int, index);
+        const SiglipCase c = siglipCases()[index];
+        at::NoGradGuard guard;
+        const StateDict sd = randomVitStateDict(c.spec);
+        const Model model = buildModel(sd, c.config, c.name);
+        QVERIFY(model.text.has_value());
+        QVERIFY(model.sigmoidScores);
+        QVERIFY(std::abs(model.logitScale - 10.0) < 1e-4);
+        QVERIFY(std::abs(model.logitBias + 10.0) < 1e-6);
+        const bool hf = index == 0;
+        const int64_t s = c.spec.contextLength, dt = c.spec.textWidth;
+        const int heads = hf ? 2 : dt / 64 > 0 ? dt / 64 : 1;
+        QCOMPARE(model.text->encoder.heads, heads);
+        const at::Tensor tokens = at::randint(c.spec.vocabSize, {3, s}, at::kLong);
+        const at::Tensor ours = encodeTexts(model, tokens);
+        auto get = [&](const std::string& name) { return sd.at(name); };
+        const std::string tokName = hf ? "text_model.embeddings.token_embedding.weight" : "text.token_embedding.weight";
+        const std::string posName = hf ? "text_model.embeddings.position_embedding.weight" : "text.positional_embedding";
+        double worst = 0;
+        for (int64_t i = 0; i < 3; ++i) {
+            std::vector<at::Tensor> x;
+            for (int64_t p = 0; p < s; ++p) x.push_back(get(tokName)[tokens[i][p].item<int64_t>()] + get(posName)[p]);
+            for (int l = 0; l < c.spec.textLayers; ++l) {
+                const std::string b = hf ? "text_model.encoder.layers." + std::to_string(l) + "."
+                                         : "text.transformer.resblocks." + std::to_string(l) + ".";
+                const at::Tensor g1 = get(b + (hf ? "layer_norm1.weight" : "ln_1.weight")), b1 = get(b + (hf ? "layer_norm1.bias" : "ln_1.bias"));
+                const at::Tensor g2 = get(b + (hf ? "layer_norm2.weight" : "ln_2.weight")), b2 = get(b + (hf ? "layer_norm2.bias" : "ln_2.bias"));
+                at::Tensor wq, wk, wv, bq, bk, bvv;
+                if (hf) {
+                    wq = get(b + "self_attn.q_proj.weight"), wk = get(b + "self_attn.k_proj.weight"), wv = get(b + "self_attn.v_proj.weight");
+                    bq = get(b + "self_attn.q_proj.bias"), bk = get(b + "self_attn.k_proj.bias"), bvv = get(b + "self_attn.v_proj.bias");
+                } else {
+                    const at::Tensor w = get(b + "attn.in_proj_weight"), bb = get(b + "attn.in_proj_bias");
+                    wq = w.narrow(0, 0, dt), wk = w.narrow(0, dt, dt), wv = w.narrow(0, 2 * dt, dt);
+                    bq = bb.narrow(0, 0, dt), bk = bb.narrow(0, dt, dt), bvv = bb.narrow(0, 2 * dt, dt);
+                }
+                const std::string out = hf ? "self_attn.out_proj" : "attn.out_proj";
+                const std::string fc1 = hf ? "mlp.fc1" : "mlp.c_fc", fc2 = hf ? "mlp.fc2" : "mlp.c_proj";
+                const int64_t dh = dt / heads;
+                std::vector<at::Tensor> q, k, v;
+                for (const auto& t : x) {
+                    const at::Tensor y = layerNormRow(t, g1, b1, 1e-6);
+                    q.push_back(at::matmul(wq, y) + bq);
+                    k.push_back(at::matmul(wk, y) + bk);
+                    v.push_back(at::matmul(wv, y) + bvv);
+                }
+                std::vector<at::Tensor> next;
+                for (int64_t p = 0; p < s; ++p) {
+                    at::Tensor concat = at::zeros({dt});
+                    for (int h = 0; h < heads; ++h) {
+                        std::vector<double> a;  // every position, no causal mask
+                        double top = -1e300, total = 0;
+                        for (int64_t j = 0; j < s; ++j) {
+                            a.push_back((q[p].narrow(0, h * dh, dh) * k[j].narrow(0, h * dh, dh)).sum().item<double>() / std::sqrt(double(dh)));
+                            top = std::max(top, a.back());
+                        }
+                        for (double& z : a) total += (z = std::exp(z - top));
+                        for (int64_t j = 0; j < s; ++j) concat.narrow(0, h * dh, dh) += v[j].narrow(0, h * dh, dh) * (a[j] / total);
+                    }
+                    const at::Tensor x1 = x[p] + at::matmul(get(b + out + ".weight"), concat) + get(b + out + ".bias");
+                    at::Tensor hdn = at::matmul(get(b + fc1 + ".weight"), layerNormRow(x1, g2, b2, 1e-6)) + get(b + fc1 + ".bias");
+                    hdn = 0.5 * hdn * (1.0 + at::tanh(std::sqrt(2.0 / M_PI) * (hdn + 0.044715 * hdn * hdn * hdn)));
+                    next.push_back(x1 + at::matmul(get(b + fc2 + ".weight"), hdn) + get(b + fc2 + ".bias"));
+                }
+                x = next;
+            }
+            const std::string lnf = hf ? "text_model.final_layer_norm" : "text.ln_final";
+            const std::string head = hf ? "text_model.head" : "text.text_projection";
+            const at::Tensor last = layerNormRow(x[s - 1], get(lnf + ".weight"), get(lnf + ".bias"), 1e-6);
+            const at::Tensor expected = at::matmul(get(head + ".weight"), last) + get(head + ".bias");
+            worst = std::max(worst, maxAbsDiff(ours[i], expected) / expected.abs().max().item<double>());
+        }
+        qInfo("%s text tower vs naive: max relative error %.3g", c.name, worst);
+        QVERIFY(worst < 1e-5);
+    }
+
     void conventionsAreDifferentSplits() {  // their sums are checked in sumIdentity
         at::manual_seed(9102);  // the draws below are part of the test: fixed
         const Case c = cases()[0];
