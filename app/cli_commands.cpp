@@ -208,7 +208,8 @@ void runDecompose(const DecomposeCliOptions& o) {
     const Model model = openModel(o.model);
     const Inputs inputs(model, o.inputs);
     at::NoGradGuard noGrad;
-    std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output;
+    std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output, terms, poolHeads, poolTerms;
+    std::vector<std::string> names, poolNames;
     double maxErr = 0;
     for (int64_t start = 0; start < inputs.count(); start += o.inputs.batch) {
         const int64_t n = std::min<int64_t>(o.inputs.batch, inputs.count() - start);
@@ -219,6 +220,11 @@ void runDecompose(const DecomposeCliOptions& o) {
         embed.push_back(d.embed.cpu());
         postBias.push_back(d.postBias.cpu());
         output.push_back(d.output.cpu());
+        terms.push_back(termsByComponent(d, &names).cpu());
+        if (d.pooled()) {
+            poolHeads.push_back(d.poolHeads.cpu());
+            poolTerms.push_back(poolTermsByComponent(d, &poolNames).cpu());
+        }
         maxErr = std::max(maxErr, d.maxAbsError);
         spdlog::info("decomposed images {}..{} (max abs error {:.3g})", start, start + n - 1, d.maxAbsError);
     }
@@ -230,12 +236,26 @@ void runDecompose(const DecomposeCliOptions& o) {
     writeNpyTensor(outPath(o.out, "embed.npy"), at::cat(embed));
     writeNpyTensor(outPath(o.out, "post_bias.npy"), at::cat(postBias));
     writeNpyTensor(outPath(o.out, "output.npy"), at::cat(output));
+    auto writeNames = [&](const char* file, const std::vector<std::string>& list) {
+        std::string text;
+        for (const std::string& n : list) text += n + "\n";
+        writeFileAtomic(outPath(o.out, file), text);
+    };
+    writeNpyTensor(outPath(o.out, "terms.npy"), at::cat(terms));
+    writeNames("components.txt", names);
+    if (!poolTerms.empty()) {
+        writeNpyTensor(outPath(o.out, "pool_heads.npy"), at::cat(poolHeads));
+        writeNpyTensor(outPath(o.out, "pool_terms.npy"), at::cat(poolTerms));
+        writeNames("pool_components.txt", poolNames);
+    }
     nlohmann::ordered_json summary;
     summary["max_abs_error"] = maxErr;
     summary["convention"] = o.convention;
     summary["tokens"] = o.tokens;
     summary["images"] = inputs.count();
     summary["heads_shape"] = allHeads.sizes().vec();
+    summary["components"] = names.size();
+    if (!poolNames.empty()) summary["pool_components"] = poolNames.size();
     summary["model"] = model.info.weightsPath;
     summary["family"] = model.info.family;
     writeFileAtomic(outPath(o.out, "summary.json"), summary.dump(2) + "\n");
@@ -271,7 +291,9 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
     }
     {
         auto o = std::make_shared<DecomposeCliOptions>();
-        auto* sub = app.add_subcommand("decompose", "Decompose image representations into layer / head / token terms");
+        auto* sub = app.add_subcommand("decompose",
+                                       "Decompose image representations into layer / head / token terms (terms.npy [B, C, E] + "
+                                       "components.txt for every family; SigLIP adds pool_terms.npy + pool_components.txt)");
         addModelOptions(sub, o->model);
         addInputOptions(sub, o->inputs);
         sub->add_option("--out", o->out, "Output directory")->required();

@@ -141,6 +141,48 @@ private slots:
         QCOMPARE(readNpyTensor(path("dec2/heads.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{4, 3, 2, 128}));
     }
 
+    // One output contract for every family: terms.npy [B, C, E] with components.txt (C names)
+    // summing over C to output.npy; SigLIP adds the pooling head's own level.
+    void decomposeTermsContract_data() {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<QString>("pixels");
+        QTest::addColumn<int>("components");
+        // CLIP 3 layers x 2 heads: embed + 3 x (2 heads, attn_bias, mlp) + post_bias.
+        QTest::newRow("clip") << q(oracle("clip-tiny/hf")) << q(oracle("clip-tiny/pixels.npy")) << 14;
+        QTest::newRow("vit") << q(oracle("vit-tiny/torchvision_vit.pth")) << q(oracle("vit-tiny/pixels.npy")) << 14;
+        // SigLIP 2 layers x 2 heads: embed + 2 x 4 + post_bias + pool.mlp.
+        QTest::newRow("siglip") << q(oracle("siglip-tiny/hf")) << q(oracle("siglip-tiny/pixels.npy")) << 11;
+    }
+
+    void decomposeTermsContract() {
+        QFETCH(QString, model);
+        QFETCH(QString, pixels);
+        QFETCH(int, components);
+        const QString dir = path(("terms-" + std::string(QTest::currentDataTag())).c_str());
+        const Run r = cli({"decompose", "--model", model, "--pixels", pixels, "--out", dir, "--tokens"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const at::Tensor terms = readNpyTensor((dir + "/terms.npy").toStdString());
+        const at::Tensor output = readNpyTensor((dir + "/output.npy").toStdString());
+        const std::vector<std::string> names = splitLines(readFileText((dir + "/components.txt").toStdString()));
+        QCOMPARE(terms.size(1), int64_t(components));
+        QCOMPARE(int64_t(names.size()), terms.size(1));
+        QCOMPARE(names.front(), std::string("embed"));
+        QCOMPARE(names[1], std::string("0.0"));
+        const double scale = output.abs().max().item<double>();
+        QVERIFY(maxAbsDiff(terms.sum(1), output) < 1e-5 * scale);
+        if (std::string(QTest::currentDataTag()) == "siglip") {
+            QCOMPARE(names.back(), std::string("pool.mlp"));
+            const at::Tensor pool = readNpyTensor((dir + "/pool_terms.npy").toStdString());
+            const std::vector<std::string> poolNames = splitLines(readFileText((dir + "/pool_components.txt").toStdString()));
+            QCOMPARE(poolNames, (std::vector<std::string>{"pool.h0", "pool.h1", "pool.bias", "pool.mlp"}));
+            QVERIFY(maxAbsDiff(pool.sum(1), output) < 1e-5 * scale);
+            QVERIFY(maxAbsDiff(pool.select(1, 3), terms.select(1, 10)) < 1e-7);  // one pool.mlp in both
+            QCOMPARE(readNpyTensor((dir + "/pool_heads.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{3, 2, 16, 64}));
+        } else {
+            QCOMPARE(names.back(), std::string("post_bias"));
+        }
+    }
+
     void errorsAreOneLineWithExitCode2_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("expected");

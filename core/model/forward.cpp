@@ -236,6 +236,41 @@ Decomposition decomposePooled(const VisionTower& v, const at::Tensor& pixels, co
 
 }  // namespace
 
+at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names) {
+    const at::Tensor heads = dec.heads.dim() == 5 ? dec.heads.sum(3) : dec.heads;  // [B, L, H, E]
+    const int64_t L = heads.size(1), H = heads.size(2);
+    std::vector<at::Tensor> parts{dec.embed.unsqueeze(1)};
+    if (names) names->assign({"embed"});
+    for (int64_t l = 0; l < L; ++l) {
+        parts.push_back(heads.select(1, l));
+        parts.push_back(dec.attnBias.select(1, l).unsqueeze(1));
+        parts.push_back(dec.mlps.select(1, l).unsqueeze(1));
+        if (!names) continue;
+        for (int64_t h = 0; h < H; ++h) names->push_back(std::to_string(l) + "." + std::to_string(h));
+        names->push_back("attn_bias." + std::to_string(l));
+        names->push_back("mlp." + std::to_string(l));
+    }
+    parts.push_back(dec.postBias.unsqueeze(1));
+    if (names) names->push_back("post_bias");
+    if (dec.pooled()) {
+        parts.push_back(dec.poolMlp.unsqueeze(1));
+        if (names) names->push_back("pool.mlp");
+    }
+    return at::cat(parts, 1);
+}
+
+at::Tensor poolTermsByComponent(const Decomposition& dec, std::vector<std::string>* names) {
+    if (!dec.pooled()) throw InputError("decomposition", "the model has no attention-pooling head");
+    const at::Tensor heads = dec.poolHeads.dim() == 4 ? dec.poolHeads.sum(2) : dec.poolHeads;  // [B, P, E]
+    if (names) {
+        names->clear();
+        for (int64_t p = 0; p < heads.size(1); ++p) names->push_back("pool.h" + std::to_string(p));
+        names->push_back("pool.bias");
+        names->push_back("pool.mlp");
+    }
+    return at::cat({heads, dec.poolBias.unsqueeze(1), dec.poolMlp.unsqueeze(1)}, 1);
+}
+
 const char* conventionName(Convention c) { return c == Convention::Exact ? "exact" : "textspan"; }
 
 Convention parseConvention(const std::string& name) {

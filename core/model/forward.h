@@ -46,6 +46,15 @@ struct Decomposition {
     bool pooled() const { return poolHeads.defined(); }
 };
 
+// Every term of a decomposition as one array [B, C, E] summing over C to the output, with one
+// stable name per component (`decompose` writes them as terms.npy + components.txt):
+//   "embed", then per layer l: "l.h" for each head h, "attn_bias.l", "mlp.l"; then "post_bias";
+//   attention-pooled models add "pool.mlp" (the MAP MLP). Per-token heads are summed over tokens.
+at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names);
+// The pooling head's level of an attention-pooled model [B, P + 2, E]: "pool.h0".., "pool.bias",
+// "pool.mlp" (TextSpan's decomposition of SigLIP). Throws for models without a pool.
+at::Tensor poolTermsByComponent(const Decomposition& dec, std::vector<std::string>* names);
+
 // The model-only part of the decomposition, computed once per model and convention:
 // G = C diag(gamma) P (exact: C centres over channels) or diag(gamma) P (textspan), and per
 // layer the head maps F[l] = W_O[l]^T G as [H, dh, E] and the output-bias term b_O[l] G.
