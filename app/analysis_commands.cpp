@@ -113,6 +113,8 @@ void runTextSpanCommand(const TextSpanOptions& o) {
     if (!o.heads.empty() && !o.layers.empty()) throw InputError("textspan", "give --heads or --layers, not both");
     std::vector<Component> components = o.heads.empty() ? std::vector<Component>{} : c.view->parseList(o.heads);
     if (o.heads.empty()) {
+        // SigLIP: the pooling heads first (the reference's compute_siglip.py describes those).
+        if (o.layers.empty()) components = c.view->poolHeads();
         // The reference describes the heads of the last 4 layers (those the cache holds).
         const std::string layers = !o.layers.empty() ? o.layers : "last:" + std::to_string(std::min(4, c.cache->numLayers()));
         for (int l : parseLayerSelection(layers, c.cache->numLayers())) {
@@ -130,6 +132,7 @@ void runTextSpanCommand(const TextSpanOptions& o) {
     j["texts"] = o.texts;
     j["per_head"] = o.params.perHead;
     j["rank"] = o.params.rank;
+    if (c.cache->numPoolHeads() > 0) j["pool_rank"] = o.params.poolRank > 0 ? o.params.poolRank : c.view->embedDim();
     j["convention"] = conventionName(c.cache->convention());
     j["algorithm"] = "reference greedy (clip_text_span replace_with_iterative_removal): texts projected onto the head's "
                      "top-rank right singular vectors of its uncentred terms, scored by the variance of the centred terms "
@@ -402,8 +405,11 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--rank", o->params.rank,
                         "Project texts onto the head's top-R right singular vectors of its uncentred terms first, as the "
                         "reference does (R >= embedding dim: no projection)")->capture_default_str();
-        sub->add_option("--heads", o->heads, "Only these components (L.H,...); default every cached head");
-        sub->add_option("--layers", o->layers, "Only the heads of these layers: all or last:K (default: the cached heads of the last 4 layers, as the reference)");
+        sub->add_option("--pool-rank", o->params.poolRank,
+                        "SigLIP's pooling heads: the rank of that projection (0: the embedding dim, no projection, as the "
+                        "reference's compute_siglip.py)")->capture_default_str();
+        sub->add_option("--heads", o->heads, "Only these components (L.H, pool.hK, ...); default every cached head");
+        sub->add_option("--layers", o->layers, "Only the heads of these layers: all or last:K (default: the cached heads of the last 4 layers, as the reference, and SigLIP's pooling heads)");
         sub->add_option("--labels", o->labels, "labels.csv: also check zero-shot accuracy with heads reduced to their text spans");
         sub->add_option("--label-column", o->labelColumn, "Column holding the class")->capture_default_str();
         sub->add_option("--classes", o->classes, "label<TAB>prompt lines for that check");

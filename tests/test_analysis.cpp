@@ -75,6 +75,22 @@ std::pair<std::vector<int>, at::Tensor> referenceTextSpan(at::Tensor data, at::T
     return {picks, reconstruct};
 }
 
+// A random-weight Hugging Face SigLIP (image and text towers) with the SentencePiece model of
+// tests/data/siglip-spm beside it: the layout users have, at a size the tests can afford.
+std::string makeSiglipDir(const QTemporaryDir& dir) {
+    RandomVitSpec s;
+    s.layout = RandomLayout::HfSiglip, s.imageSize = 32, s.patchSize = 8, s.width = 64, s.layers = 3, s.textWidth = 64;
+    s.textLayers = 1, s.contextLength = 16, s.vocabSize = 90, s.seed = 31;
+    const std::string out = dir.path().toStdString() + "/siglip";
+    fs::create_directories(out);
+    writeSafetensorsTensors(out + "/model.safetensors", randomVitStateDict(s));
+    std::ofstream(out + "/config.json")
+        << R"({"model_type": "siglip", "vision_config": {"num_attention_heads": 2, "image_size": 32, "patch_size": 8},)"
+        << R"( "text_config": {"num_attention_heads": 2, "max_position_embeddings": 16}})";
+    fs::copy_file(test::source("tests/data/siglip-spm/spiece.model"), out + "/spiece.model");
+    return out;
+}
+
 }  // namespace
 
 class TestAnalysis : public QObject {
@@ -110,6 +126,70 @@ private slots:
             const double err = maxAbsDiff(sum, dec.output) / dec.output.abs().max().item<double>();
             QVERIFY2(err < 5e-3, qPrintable(QString("sum identity error %1").arg(err)));
         }
+    }
+
+    // SigLIP end to end: the cache keeps both levels (each row sums to the output either way),
+    // components name the pooling heads, text goes through SentencePiece and the text tower,
+    // TextSpan on a pooling head is the reference's (no projection, as compute_siglip.py), and an
+    // ablation refuses to mix the two levels.
+    void siglipCacheTextSpanAndAblation() {
+        QTemporaryDir dir;
+        const std::string mdir = makeSiglipDir(dir);
+        const Model model = loadModel(mdir);
+        QVERIFY(model.isClip());
+        QVERIFY(model.sigmoidScores);
+        QVERIFY(model.tokenizerPath.find("spiece.model") != std::string::npos);
+        const std::vector<std::string> images = makeImages(dir, 24);
+        auto build = [&](const std::string& name, std::vector<std::string> list) {
+            CacheBuildParams p;
+            p.outDir = dir.path().toStdString() + "/" + name;
+            p.batch = 8;
+            buildCache(model, list, p, {});
+            return p.outDir;
+        };
+        const std::string scoredDir = build("scored", {images.begin(), images.begin() + 16});
+        const std::string refDir = build("reference", {images.begin() + 16, images.end()});
+        const DatasetCache cache(scoredDir);
+        QCOMPARE(cache.numPoolHeads(), 2);
+        const at::Tensor out = cache.output();
+        const double scale = out.abs().max().item<double>();
+        const at::Tensor pool = cache.pool().to(at::kFloat);
+        QCOMPARE(pool.sizes().vec(), (std::vector<int64_t>{16, 4, 64}));
+        QVERIFY(maxAbsDiff(pool.sum(1), out) < 5e-3 * scale);
+        const at::Tensor level2 = cache.heads().to(at::kFloat).sum({1, 2}) + cache.mlps().to(at::kFloat).sum(1) +
+                                  cache.other().to(at::kFloat).sum(1) + pool.select(1, 3);
+        QVERIFY(maxAbsDiff(level2, out) < 5e-3 * scale);
+
+        const CacheView view(cache, nullptr);
+        QVERIFY(view.parse("pool.h1").kind == Component::Kind::PoolHead);
+        QCOMPARE(view.parse("pool.mlp").name(), std::string("pool.mlp"));
+        QVERIFY_THROWS_EXCEPTION(InputError, view.parse("pool.h2"));
+        QCOMPARE(view.allComponents().back().name(), std::string("pool.mlp"));
+        QCOMPARE(int(view.poolHeads().size()), 2);
+
+        const TextEncoder enc(model);
+        const std::vector<std::string> pool_texts{"a red circle", "a blue square", "a green triangle", "a striped star",
+                                                  "a yellow background", "a dotted heart", "an image with 3 rings"};
+        const at::Tensor texts = enc.encode(pool_texts);
+        QCOMPARE(texts.sizes().vec(), (std::vector<int64_t>{7, 64}));
+        QVERIFY(maxAbsDiff(texts.norm(2, 1), at::ones({7})) < 1e-5);
+        TextSpanParams params;
+        params.perHead = 3;
+        const std::vector<HeadTexts> described = runTextSpan(view, texts, params, view.poolHeads(), {});
+        QCOMPARE(int(described.size()), 2);
+        for (const HeadTexts& h : described) {
+            const auto [picks, reconstruct] = referenceTextSpan(view.terms(h.component), texts, 3, 64);
+            for (int i = 0; i < 3; ++i) QCOMPARE(h.picks[static_cast<std::size_t>(i)].text, picks[static_cast<std::size_t>(i)]);
+        }
+
+        const DatasetCache refCache(refDir);
+        const CacheView refView(refCache, nullptr);
+        ZeroShotClassifier classifier{enc.encode({"a circle", "a square"}), {0, 1}};
+        RowLabels labels;
+        labels.label.assign(16, 0);
+        const AblationResult ok = runAblation(view, refView, classifier, labels, {view.parse("pool.h0")});
+        QVERIFY(ok.after.accuracy >= 0 && ok.after.accuracy <= 1);
+        QVERIFY_THROWS_EXCEPTION(InputError, runAblation(view, refView, classifier, labels, {view.parse("pool.h0"), view.parse("2.1")}));
     }
 
     void cancelledAndTornBuildsResume() {

@@ -41,6 +41,14 @@ AblationResult runAblation(const CacheView& scored, const CacheView& reference, 
                                                       "; the reference split must come from the same model");
     if (scored.cache().dir() == reference.cache().dir())
         throw InputError(reference.cache().dir(), "is the scored cache itself; means must come from another split");
+    const auto isKind = [&](std::initializer_list<Component::Kind> kinds) {
+        return std::any_of(components.begin(), components.end(), [&](const Component& c) {
+            return std::find(kinds.begin(), kinds.end(), c.kind) != kinds.end();
+        });
+    };
+    if (isKind({Component::Kind::PoolHead}) && isKind({Component::Kind::Head, Component::Kind::Mlp, Component::Kind::Embed}))
+        throw InputError("components", "mix pooling heads with encoder components: the two are decompositions of the same "
+                                       "output (ablate one level at a time)");
     at::NoGradGuard noGrad;
     at::Tensor out = scored.output();
     AblationResult r;

@@ -155,13 +155,15 @@ json preprocessJson(const ImagePreprocess& p) {
 
 json settingsJson(const Model& model, const std::vector<int>& layers, Convention convention) {
     const VisionTower& v = model.vision;
-    return {{"fingerprint", modelFingerprint(model)},
-            {"layers", v.layers()},
-            {"heads", v.heads()},
-            {"embed_dim", v.embedDim()},
-            {"cached_layers", layers},
-            {"convention", conventionName(convention)},
-            {"preprocess", preprocessJson(model.preprocess)}};
+    json s = {{"fingerprint", modelFingerprint(model)},
+              {"layers", v.layers()},
+              {"heads", v.heads()},
+              {"embed_dim", v.embedDim()},
+              {"cached_layers", layers},
+              {"convention", conventionName(convention)},
+              {"preprocess", preprocessJson(model.preprocess)}};
+    if (v.pool.defined()) s["pool_heads"] = v.pool.heads;
+    return s;
 }
 
 json readJson(const std::string& path) {
@@ -343,6 +345,11 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     NpyAppender mlpsFile(dir + "/mlps.npy", DType::F16, {L, E}, progress.rows);
     NpyAppender otherFile(dir + "/other.npy", DType::F16, {4, E}, progress.rows);
     NpyAppender outputFile(dir + "/output.npy", DType::F32, {E}, progress.rows);
+    // Attention-pooled models (SigLIP): the pooling heads, pool.bias and pool.mlp; pool.mlp also
+    // completes the encoder-level rows (heads + mlps + other + pool.mlp = output).
+    const int P = v.pool.defined() ? v.pool.heads : 0;
+    std::unique_ptr<NpyAppender> poolFile;
+    if (P > 0) poolFile = std::make_unique<NpyAppender>(dir + "/pool.npy", DType::F16, std::vector<int64_t>{P + 2, E}, progress.rows);
     LineAppender pathsFile(dir + "/paths.txt", progress.pathsBytes);
     LineAppender skippedFile(dir + "/skipped.txt", progress.skippedBytes);
 
@@ -365,7 +372,8 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     constexpr double kSyncSeconds = 2.0;
     auto lastSync = std::chrono::steady_clock::now();
     auto checkpoint = [&] {
-        for (NpyAppender* f : {&headsFile, &mlpsFile, &otherFile, &outputFile}) f->sync();
+        for (NpyAppender* f : {&headsFile, &mlpsFile, &otherFile, &outputFile, poolFile.get()})
+            if (f) f->sync();
         pathsFile.sync();
         skippedFile.sync();
         progress.pathsBytes = pathsFile.bytes();
@@ -403,6 +411,7 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
             mlpsFile.append(dec.mlps.to(at::kCPU, at::kHalf));
             otherFile.append(other.to(at::kCPU, at::kHalf));
             outputFile.append(dec.output.to(at::kCPU, at::kFloat));
+            if (poolFile) poolFile->append(poolTermsByComponent(dec, nullptr).to(at::kCPU, at::kHalf));
             for (const std::string& p : chunkPaths) pathsFile.add(p);
             progress.rows += static_cast<int64_t>(pixels.size());
         }
@@ -431,6 +440,7 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     mlpsFile.finish(progress.rows);
     otherFile.finish(progress.rows);
     outputFile.finish(progress.rows);
+    if (poolFile) poolFile->finish(progress.rows);
     json manifest = readJson(manifestPath);
     manifest["complete"] = true;
     manifest["rows"] = progress.rows;
@@ -482,10 +492,11 @@ DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
         m_rows = m.at("rows").get<int64_t>();
         m_modelName = m.value("model_name", "");
         m_modelSpec = m.value("model_spec", "");
+        m_poolHeads = s.value("pool_heads", 0);
     } catch (const json::exception& e) {
         throw FormatError(manifestPath, std::string("missing or invalid field (") + e.what() + ")");
     }
-    if (m_layers < 1 || m_heads < 1 || m_embed < 1 || m_rows < 1 || m_cachedLayers.empty())
+    if (m_layers < 1 || m_heads < 1 || m_embed < 1 || m_rows < 1 || m_cachedLayers.empty() || m_poolHeads < 0 || m_poolHeads > 4096)
         throw FormatError(manifestPath, "invalid sizes");
     for (int l : m_cachedLayers)
         if (l < 0 || l >= m_layers) throw FormatError(manifestPath, "cached layer " + std::to_string(l) + " is out of range");
@@ -501,6 +512,7 @@ DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
     m_mlpsT = mapNpy(open("mlps.npy"), DType::F16, {m_rows, m_layers, m_embed});
     m_otherT = mapNpy(open("other.npy"), DType::F16, {m_rows, 4, m_embed});
     m_outputT = mapNpy(open("output.npy"), DType::F32, {m_rows, m_embed});
+    if (m_poolHeads > 0) m_poolT = mapNpy(open("pool.npy"), DType::F16, {m_rows, m_poolHeads + 2, m_embed});
 }
 
 DatasetCache::~DatasetCache() = default;
@@ -509,6 +521,7 @@ at::Tensor DatasetCache::heads() const { return m_headsT; }
 at::Tensor DatasetCache::mlps() const { return m_mlpsT; }
 at::Tensor DatasetCache::other() const { return m_otherT; }
 at::Tensor DatasetCache::output() const { return m_outputT; }
+at::Tensor DatasetCache::pool() const { return m_poolT; }
 
 int DatasetCache::cachedIndex(int layer) const {
     for (std::size_t i = 0; i < m_cachedLayers.size(); ++i)

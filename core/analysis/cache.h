@@ -13,6 +13,9 @@
 //   other.npy       [N, 4, E] fp16: embedding, attention biases (all layers), final-norm bias,
 //                   heads of the layers not cached (so that every row still sums to the output)
 //   output.npy      [N, E] fp32: the model's output (normalised under the textspan convention)
+//   pool.npy        [N, P + 2, E] fp16, attention-pooled models (SigLIP) only: the pooling heads
+//                   pool.h0.., pool.bias, pool.mlp (TextSpan's level; they sum to the output). The
+//                   encoder-level rows need pool.mlp too: heads + mlps + other + pool.mlp = output.
 //   progress.json   rows written so far (rewritten atomically after each chunk)
 //
 // A build streams in chunks, stops between chunks when cancelled, and resumes from
@@ -80,6 +83,8 @@ public:
     at::Tensor mlps() const;    // [N, L, E] fp16, mapped
     at::Tensor other() const;   // [N, 4, E] fp16, mapped
     at::Tensor output() const;  // [N, E] fp32, mapped
+    int numPoolHeads() const { return m_poolHeads; }  // 0 unless the model is attention-pooled
+    at::Tensor pool() const;    // [N, P + 2, E] fp16, mapped; undefined without a pool
     // Index into cachedLayers() of model layer l; throws InputError when l is not cached.
     int cachedIndex(int layer) const;
     // Throws InputError unless the cache was built from this model's weights.
@@ -88,12 +93,12 @@ public:
 private:
     std::string m_dir, m_fingerprint, m_modelName, m_modelSpec;
     int64_t m_rows = 0;
-    int m_layers = 0, m_heads = 0, m_embed = 0;
+    int m_layers = 0, m_heads = 0, m_embed = 0, m_poolHeads = 0;
     Convention m_convention = Convention::Exact;
     std::vector<int> m_cachedLayers;
     std::vector<std::string> m_paths;
     std::vector<std::shared_ptr<MappedFile>> m_files;
-    at::Tensor m_headsT, m_mlpsT, m_otherT, m_outputT;
+    at::Tensor m_headsT, m_mlpsT, m_otherT, m_outputT, m_poolT;
 };
 
 }  // namespace vitscope

@@ -9,6 +9,8 @@ std::string Component::name() const {
     case Kind::Head: return std::to_string(layer) + "." + std::to_string(head);
     case Kind::Mlp: return "mlp." + std::to_string(layer);
     case Kind::Embed: return "embed";
+    case Kind::PoolHead: return "pool.h" + std::to_string(head);
+    case Kind::PoolMlp: return "pool.mlp";
     }
     return "?";
 }
@@ -22,8 +24,11 @@ at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* name
             for (int64_t h = 0; h < H; ++h) names->push_back(std::to_string(l) + "." + std::to_string(h));
         for (int64_t l = 0; l < L; ++l) names->push_back("mlp." + std::to_string(l));
         for (const char* n : {"embed", "attn_bias", "post_bias"}) names->push_back(n);
+        if (dec.pooled()) names->push_back("pool.mlp");
     }
-    return at::cat({dec.heads.reshape({b, L * H, -1}), dec.mlps, dec.embed.unsqueeze(1), dec.attnBias.sum(1, true), dec.postBias.unsqueeze(1)}, 1);
+    at::Tensor out =
+        at::cat({dec.heads.reshape({b, L * H, -1}), dec.mlps, dec.embed.unsqueeze(1), dec.attnBias.sum(1, true), dec.postBias.unsqueeze(1)}, 1);
+    return dec.pooled() ? at::cat({out, dec.poolMlp.unsqueeze(1)}, 1) : out;
 }
 
 CacheView::CacheView(const DatasetCache& cache, const Aligner* aligner) : m_cache(cache), m_aligner(aligner) {
@@ -39,13 +44,28 @@ int64_t CacheView::embedDim() const { return m_aligner ? m_aligner->weight.size(
 Component CacheView::parse(const std::string& name) const {
     const std::string shape = "the model has " + std::to_string(m_cache.numLayers()) + " layers x " + std::to_string(m_cache.numHeads()) +
                               " heads; cached layers " + std::to_string(m_cache.cachedLayers().front()) + ".." +
-                              std::to_string(m_cache.cachedLayers().back()) + "; names are L.H, mlp.L or embed, zero-based";
+                              std::to_string(m_cache.cachedLayers().back()) + "; names are L.H, mlp.L or embed" +
+                              (m_cache.numPoolHeads() > 0 ? ", pool.hK or pool.mlp" : "") + ", zero-based";
     auto number = [&](const std::string& s) {
         if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos)
             throw InputError("component '" + name + "'", "unknown name: " + shape);
         return std::stoi(s);
     };
     Component c;
+    if (name.rfind("pool.", 0) == 0) {
+        const int P = m_cache.numPoolHeads();
+        if (P == 0) throw InputError("component '" + name + "'", "the model has no attention-pooling head");
+        if (name == "pool.mlp") {
+            c.kind = Component::Kind::PoolMlp;
+            return c;
+        }
+        if (name.rfind("pool.h", 0) != 0)
+            throw InputError("component '" + name + "'", "unknown name: pooling components are pool.h0..pool.h" + std::to_string(P - 1) + " and pool.mlp");
+        c.kind = Component::Kind::PoolHead;
+        c.head = number(name.substr(6));
+        if (c.head >= P) throw InputError("component '" + name + "'", "no such pooling head: the model has " + std::to_string(P));
+        return c;
+    }
     if (name == "embed") {
         c.kind = Component::Kind::Embed;
         return c;
@@ -95,6 +115,13 @@ std::vector<Component> CacheView::allComponents() const {
     std::vector<Component> out = heads();
     for (int l = 0; l < m_cache.numLayers(); ++l) out.push_back({Component::Kind::Mlp, l, -1});
     out.push_back({Component::Kind::Embed, -1, -1});
+    if (m_cache.numPoolHeads() > 0) out.push_back({Component::Kind::PoolMlp, -1, -1});
+    return out;
+}
+
+std::vector<Component> CacheView::poolHeads() const {
+    std::vector<Component> out;
+    for (int p = 0; p < m_cache.numPoolHeads(); ++p) out.push_back({Component::Kind::PoolHead, -1, p});
     return out;
 }
 
@@ -115,6 +142,8 @@ at::Tensor CacheView::storedTerms(const Component& c, int64_t start, int64_t cou
     case Component::Kind::Head: return m_cache.heads().narrow(0, start, count).select(1, m_cache.cachedIndex(c.layer)).select(1, c.head);
     case Component::Kind::Mlp: return m_cache.mlps().narrow(0, start, count).select(1, c.layer);
     case Component::Kind::Embed: return m_cache.other().narrow(0, start, count).select(1, 0);
+    case Component::Kind::PoolHead: return m_cache.pool().narrow(0, start, count).select(1, c.head);
+    case Component::Kind::PoolMlp: return m_cache.pool().narrow(0, start, count).select(1, m_cache.numPoolHeads() + 1);
     }
     return {};
 }

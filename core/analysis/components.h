@@ -11,10 +11,13 @@
 namespace vitscope {
 
 struct Component {
-    enum class Kind { Head, Mlp, Embed };
+    // PoolHead / PoolMlp: the attention-pooling head of SigLIP models ("pool.hK", "pool.mlp").
+    // The pooling heads are another decomposition of the same output (TextSpan's level): sums
+    // and ablations do not mix them with the encoder's components; pool.mlp belongs to both.
+    enum class Kind { Head, Mlp, Embed, PoolHead, PoolMlp };
     Kind kind = Kind::Head;
     int layer = -1, head = -1;
-    std::string name() const;  // "L.H" (zero-based layer and head), "mlp.L" or "embed"
+    std::string name() const;  // "L.H" (zero-based layer and head), "mlp.L", "embed", "pool.hK", "pool.mlp"
     bool operator==(const Component& o) const { return kind == o.kind && layer == o.layer && head == o.head; }
 };
 
@@ -37,7 +40,10 @@ public:
     Component parse(const std::string& name) const;
     std::vector<Component> parseList(const std::string& commaSeparated) const;
     std::vector<Component> heads() const;          // every cached head
-    std::vector<Component> allComponents() const;  // cached heads, every MLP, the embedding
+    // Cached heads, every MLP, the embedding (and pool.mlp for SigLIP): with the bias terms, the
+    // encoder-level decomposition of the output.
+    std::vector<Component> allComponents() const;
+    std::vector<Component> poolHeads() const;      // SigLIP's pooling heads; empty for other models
 
     // [R, E] float32 terms of a component for rows [start, start + count) (all rows by default).
     at::Tensor terms(const Component& c, int64_t start = 0, int64_t count = -1) const;

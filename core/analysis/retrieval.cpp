@@ -162,6 +162,13 @@ at::Tensor decompositionQuery(const Decomposition& dec, const std::vector<Compon
         case Component::Kind::Head: t = dec.heads[0][c.layer][c.head].to(at::kCPU, at::kFloat); break;
         case Component::Kind::Mlp: t = dec.mlps[0][c.layer].to(at::kCPU, at::kFloat); break;
         case Component::Kind::Embed: t = dec.embed[0].to(at::kCPU, at::kFloat); break;
+        case Component::Kind::PoolHead:
+        case Component::Kind::PoolMlp: {
+            if (!dec.pooled()) throw InputError(c.name(), "the model has no attention-pooling head");
+            t = (c.kind == Component::Kind::PoolMlp ? dec.poolMlp[0] : (dec.poolHeads.dim() == 4 ? dec.poolHeads[0][c.head].sum(0) : dec.poolHeads[0][c.head]))
+                    .to(at::kCPU, at::kFloat);
+            break;
+        }
         }
         q = q.defined() ? q + t : t;  // the model's space (retrieveByImage compares components there)
     }

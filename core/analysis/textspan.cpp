@@ -12,6 +12,7 @@ void TextSpanParams::validate(int embedDim, int64_t poolSize) const {
     if (perHead < 1 || perHead > poolSize || perHead > embedDim)
         throw InputError("--per-head", "must be within 1..min(pool size " + std::to_string(poolSize) + ", embedding dim " +
                                            std::to_string(embedDim) + "), got " + std::to_string(perHead));
+    if (poolRank < 0) throw InputError("--pool-rank", "must be 0 (no projection) or positive");
     if (rank < 1) throw InputError("--rank", "must be at least 1 (ranks at or above the embedding dim " +
                                                  std::to_string(embedDim) + " project nothing), got " + std::to_string(rank));
 }
@@ -97,7 +98,10 @@ std::vector<HeadTexts> runTextSpan(const CacheView& view, const at::Tensor& text
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < components.size(); ++i) {
         if (job.cancelled()) throw JobCancelled();
-        HeadTexts h = textSpan(view.terms(components[i]), texts, params);
+        TextSpanParams headParams = params;
+        if (components[i].kind == Component::Kind::PoolHead)
+            headParams.rank = params.poolRank > 0 ? params.poolRank : static_cast<int>(view.embedDim());
+        HeadTexts h = textSpan(view.terms(components[i]), texts, headParams);
         h.component = components[i];
         out.push_back(std::move(h));
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

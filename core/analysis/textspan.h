@@ -20,6 +20,9 @@ namespace vitscope {
 struct TextSpanParams {
     int perHead = 10;  // texts chosen per head (the reference's --texts_per_head)
     int rank = 80;     // texts projected onto the head's top-`rank` right singular vectors (--w_ov_rank); >= E: none
+    // SigLIP's pooling heads: 0 = the embedding dim, i.e. no projection, as the reference's
+    // compute_siglip.py passes the embedding dim as the rank.
+    int poolRank = 0;
     void validate(int embedDim, int64_t poolSize) const;  // throws InputError
 };
 
@@ -41,7 +44,8 @@ struct HeadTexts {
 // One head: terms [N, E] (any scale), texts [T, E]. Cost O(N E^2 + T E^2 + k T E).
 HeadTexts textSpan(const at::Tensor& terms, const at::Tensor& texts, const TextSpanParams& params);
 
-// Every listed component of a cache (all cached heads when `components` is empty).
+// Every listed component of a cache (all cached heads when `components` is empty); pooling
+// heads (SigLIP) use params.poolRank.
 std::vector<HeadTexts> runTextSpan(const CacheView& view, const at::Tensor& texts, const TextSpanParams& params,
                                    std::vector<Component> components, const JobContext& job);
 
