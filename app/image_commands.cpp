@@ -85,7 +85,7 @@ void runHeatmap(const HeatmapOptions& o) {
     const cv::Mat crop = cropForModel(rgb, c.model->preprocess);
     const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
     const at::Tensor text = c.textsFor(method, {o.text})[0];
-    const Heatmap map = computeHeatmap(*c.model, pixels, text, c.params(method, parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads()), o.model.surgeryBlocks),
+    const Heatmap map = computeHeatmap(*c.model, pixels, text, c.params(method, parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads(), c.model->vision.pool.heads), o.model.surgeryBlocks),
                                        c.aligner ? &*c.aligner : nullptr);
     const int scale = o.scale > 0 ? o.scale : std::max(1, 384 / crop.cols);
     const std::string title = std::string(heatmapMethodName(method)) + ": " + o.text + (o.heads.empty() ? "" : " [" + o.heads + "]");
@@ -153,7 +153,7 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
         std::printf("target: the distractor (%zu scenes have one), prompted by its own attributes, scored on its mask\n", rows.size());
     }
     if (rows.empty()) throw InputError(labelsPath, "lists no images");
-    const auto heads = parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads());
+    const auto heads = parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads(), c.model->vision.pool.heads);
     // As the reference (compute_segmentations.py): a text-conditioned map is the prompt's map
     // minus the mean map over every class prompt (here: every distinct prompt of the dataset).
     std::vector<std::string> prompts;

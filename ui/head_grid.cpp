@@ -20,9 +20,10 @@ HeadGrid::HeadGrid(QWidget* parent) : QWidget(parent) {
     setAccessibleName("Layer x head grid");
 }
 
-void HeadGrid::setShape(int layers, int heads) {
+void HeadGrid::setShape(int layers, int heads, bool poolRow) {
     m_layers = layers;
     m_heads = heads;
+    m_poolRow = poolRow && layers > 1;
     m_values.clear();
     m_mlp.clear();
     m_descriptions.clear();
@@ -60,7 +61,8 @@ QList<HeadId> HeadGrid::selection() const { return m_selected; }
 void HeadGrid::setSelection(const QList<HeadId>& heads) {
     m_selected.clear();
     for (const HeadId& h : heads)
-        if (h.layer >= 0 && h.layer < m_layers && h.head >= 0 && h.head < m_heads && !m_selected.contains(h)) m_selected.push_back(h);
+        if (h.layer >= 0 && h.layer < m_layers && h.head >= 0 && h.head < m_heads && !m_selected.contains(h))
+            m_selected.push_back(gridHead(h.layer, h.head, m_layers - 1, m_poolRow));
     update();
     emit selectionChanged(m_selected);
 }
@@ -73,7 +75,7 @@ float HeadGrid::value(int layer, int head) const {
 int HeadGrid::labelBand() const {
     QFont f = font();
     f.setPointSizeF(f.pointSizeF() * m_fontScale);
-    return QFontMetrics(f).horizontalAdvance("MLP") + 12;
+    return std::max(QFontMetrics(f).horizontalAdvance("MLP"), m_poolRow ? QFontMetrics(f).horizontalAdvance(tr("pool")) : 0) + 12;
 }
 
 int HeadGrid::barBand() const {
@@ -107,7 +109,8 @@ HeadId HeadGrid::headAt(const QPoint& p) const {
     const QRect a = gridArea();
     if (a.isEmpty() || !a.contains(p)) return {};
     const int cell = a.width() / m_heads;
-    return {std::min(m_layers - 1, (p.y() - a.top()) / cell), std::min(m_heads - 1, (p.x() - a.left()) / cell)};
+    const int layer = std::min(m_layers - 1, (p.y() - a.top()) / cell);
+    return gridHead(layer, std::min(m_heads - 1, (p.x() - a.left()) / cell), m_layers - 1, m_poolRow);
 }
 
 void HeadGrid::paintEvent(QPaintEvent*) {
@@ -145,7 +148,17 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     p.setPen(palette().text().color());
     for (int h = 0; h < m_heads; ++h) p.drawText(QRect(a.left() + h * cell, 0, cell, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, QString::number(h));
     p.drawText(QRect(mlpX, 0, cell, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, "MLP");
-    for (int l = 0; l < m_layers; ++l) p.drawText(QRect(0, a.top() + l * cell, labelBand() - 6, cell), Qt::AlignRight | Qt::AlignVCenter, QString::number(l));
+    for (int l = 0; l < m_layers; ++l) {
+        const bool pool = m_poolRow && l == m_layers - 1;
+        p.drawText(QRect(0, a.top() + l * cell, labelBand() - 6, cell), Qt::AlignRight | Qt::AlignVCenter, pool ? tr("pool") : QString::number(l));
+    }
+    if (m_poolRow) {  // the pooling row is another decomposition of the output: set it apart
+        p.save();
+        p.setPen(QPen(palette().text().color(), 2));
+        const int y = a.top() + (m_layers - 1) * cell;
+        p.drawLine(a.left(), y, mlpX + cell, y);
+        p.restore();
+    }
     // Selection.
     QPen sel(palette().highlight().color(), std::max(2, cell / 10));
     p.setPen(sel);
@@ -176,7 +189,7 @@ void HeadGrid::mousePressEvent(QMouseEvent* e) {
         const int layer = std::min(m_layers - 1, (pos.y() - a.top()) / (a.width() / m_heads));
         if (!(e->modifiers() & Qt::ControlModifier)) m_selected.clear();
         for (int k = 0; k < m_heads; ++k)
-            if (!m_selected.contains(HeadId{layer, k})) m_selected.push_back({layer, k});
+            if (!m_selected.contains(HeadId{layer, k})) m_selected.push_back(gridHead(layer, k, m_layers - 1, m_poolRow));
         update();
         emit selectionChanged(m_selected);
         return;
@@ -186,7 +199,7 @@ void HeadGrid::mousePressEvent(QMouseEvent* e) {
     if (e->modifiers() & Qt::ShiftModifier && m_anchor.layer >= 0) {
         for (int l = std::min(m_anchor.layer, h.layer); l <= std::max(m_anchor.layer, h.layer); ++l)
             for (int k = std::min(m_anchor.head, h.head); k <= std::max(m_anchor.head, h.head); ++k)
-                if (!m_selected.contains(HeadId{l, k})) m_selected.push_back({l, k});
+                if (!m_selected.contains(HeadId{l, k})) m_selected.push_back(gridHead(l, k, m_layers - 1, m_poolRow));
     } else if (e->modifiers() & Qt::ControlModifier) {
         if (m_selected.contains(h)) m_selected.removeAll(h);
         else m_selected.push_back(h);

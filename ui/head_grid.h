@@ -16,9 +16,14 @@ namespace vitscope::ui {
 
 struct HeadId {
     int layer = -1, head = -1;
+    bool pool = false;  // SigLIP: a pooling head (the grid's last row, layer = the encoder's depth)
     bool operator==(const HeadId& o) const { return layer == o.layer && head == o.head; }
-    QString name() const { return QString("%1.%2").arg(layer).arg(head); }
+    QString name() const { return pool ? QString("pool.h%1").arg(head) : QString("%1.%2").arg(layer).arg(head); }
 };
+// A grid cell's head: row `encoderLayers` of a grid with a pooling row holds the pooling heads.
+inline HeadId gridHead(int layer, int head, int encoderLayers, bool poolRow) {
+    return {layer, head, poolRow && layer == encoderLayers};
+}
 inline size_t qHash(const HeadId& h, size_t seed = 0) { return ::qHash(h.layer * 4096 + h.head, seed); }
 
 class HeadGrid : public QWidget {
@@ -26,7 +31,9 @@ class HeadGrid : public QWidget {
 public:
     explicit HeadGrid(QWidget* parent = nullptr);
 
-    void setShape(int layers, int heads);
+    // `layers` rows of `heads` cells; with poolRow the last row is SigLIP's pooling heads ("pool").
+    void setShape(int layers, int heads, bool poolRow = false);
+    bool poolRow() const { return m_poolRow; }
     // values [layers x heads] row-major; mlp [layers] (may be empty). An empty metric clears.
     void setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp);
     void setDescriptions(const QStringList& perHead);  // layer-major; tooltips
@@ -60,6 +67,7 @@ private:
     int barBand() const;    // room for the colorbar, its range and the metric's name
 
     int m_layers = 0, m_heads = 0;
+    bool m_poolRow = false;
     QString m_metric;
     std::vector<float> m_values, m_mlp;
     QStringList m_descriptions;

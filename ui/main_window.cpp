@@ -768,7 +768,7 @@ void MainWindow::updateGridMetric() {
     case 0: m_grid->setMetric(tr("direct-effect norm"), m_normValues, m_normMlp); break;
     case 1: m_grid->setMetric(tr("score for \"%1\"").arg(QString::fromStdString(m_lastLedger.text)), m_ledgerValues, {}); break;
     case 2: {
-        std::vector<float> v(static_cast<std::size_t>(m_model.layers * m_model.heads), std::nanf(""));
+        std::vector<float> v(static_cast<std::size_t>(m_model.gridLayers() * m_model.heads), std::nanf(""));
         for (const HeadDescription& d : m_descriptions)
             if (!d.picks.empty()) v[static_cast<std::size_t>(d.layer * m_model.heads + d.index)] = static_cast<float>(d.picks.back().cumulative);
         m_grid->setMetric(tr("TextSpan variance explained"), m_descriptions.empty() ? std::vector<float>{} : v, {});

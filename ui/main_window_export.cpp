@@ -153,7 +153,7 @@ QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<Head
     if (!m_canvas->hasImage()) return tr("%1: open an image first").arg(path);
     if (texts.isEmpty()) return tr("%1: the figure needs at least one text").arg(path);
     for (const HeadId& h : heads)
-        if (h.layer < 0 || h.layer >= m_model.layers || h.head < 0 || h.head >= m_model.heads)
+        if (h.layer < 0 || h.layer >= m_model.gridLayers() || h.head < 0 || h.head >= m_model.heads)
             return tr("%1: head %2 is not a head of this model").arg(path, h.name());
     // One row per text; its columns: the input, then one map (restricted as the canvas is) or one
     // map per listed head.

@@ -83,13 +83,14 @@ void MainWindow::applyModel(const ModelSummary& s) {
     m_propertyValues.clear();
     m_propertyMlp.clear();
     m_datasetReady = false;
-    m_grid->setShape(s.layers, s.heads);
+    m_grid->setShape(s.gridLayers(), s.heads, s.poolHeads > 0);
     m_ablation->setHeads(s.layers, s.heads);
     m_statusModel->setText(tr("%1 (%2, %3 layers x %4 heads%5) on %6")
                                .arg(QString::fromStdString(s.name), QString::fromStdString(s.family))
                                .arg(s.layers)
                                .arg(s.heads)
-                               .arg(s.clip ? QString() : tr(", through its aligner"))
+                               .arg((s.poolHeads > 0 ? tr(", attention-pooled (%1 pooling heads)").arg(s.poolHeads) : QString()) +
+                                    (s.clip ? QString() : tr(", through its aligner")))
                                .arg(QString::fromStdString(s.device)));
     setWindowTitle(QString("vitscope - %1").arg(QString::fromStdString(s.name)));
     // The text box offers the pool.
@@ -138,10 +139,12 @@ void MainWindow::onImage(const QVariant& result) {
     HeadId strongest;
     for (int l = 0; l < m_image.headNorms.rows; ++l)
         for (int h = 0; h < m_image.headNorms.cols; ++h)
-            if (m_image.headNorms.at(l, h) > best) best = m_image.headNorms.at(l, h), strongest = {l, h};
+            if (m_image.headNorms.at(l, h) > best)
+                best = m_image.headNorms.at(l, h), strongest = gridHead(l, h, m_model.layers, m_model.poolHeads > 0);
     m_strongestHead = strongest;
     m_classroom->setFacts(tr("This model cuts its %1 px input into %2 x %3 patches of %4 px.").arg(m_model.imageSize).arg(m_image.gridH).arg(m_image.gridW).arg(m_model.patchSize),
-                          tr("%1 layers, each with %2 heads and an MLP.").arg(m_model.layers).arg(m_model.heads),
+                          tr("%1 layers, each with %2 heads and an MLP.").arg(m_model.layers).arg(m_model.heads) +
+                              (m_model.poolHeads > 0 ? tr(" No class token: %1 pooling heads read every token.").arg(m_model.poolHeads) : QString()),
                           tr("The strongest head for this image is %1.").arg(strongest.name()), QString());
     emit imageReady();
     requestHeatmap();
@@ -204,7 +207,7 @@ void MainWindow::onDataset(const QVariant& result) {
 void MainWindow::onDescribe(const QVariant& result) {
     m_descriptions = result.value<std::vector<HeadDescription>>();
     QStringList tips;
-    for (int i = 0; i < m_model.layers * m_model.heads; ++i) tips << QString();
+    for (int i = 0; i < m_model.gridLayers() * m_model.heads; ++i) tips << QString();
     for (const HeadDescription& d : m_descriptions) {
         QStringList texts;
         for (const TextPick& p : d.picks) texts << QString::fromStdString(p.text);
@@ -230,11 +233,12 @@ void MainWindow::onRetrieve(const QVariant& result) {
 }
 
 void MainWindow::onProperty(const QVariant& result) {
-    m_propertyValues.assign(static_cast<std::size_t>(m_model.layers * m_model.heads), std::nanf(""));
-    m_propertyMlp.assign(static_cast<std::size_t>(m_model.layers), std::nanf(""));
+    m_propertyValues.assign(static_cast<std::size_t>(m_model.gridLayers() * m_model.heads), std::nanf(""));
+    m_propertyMlp.assign(static_cast<std::size_t>(m_model.gridLayers()), std::nanf(""));
     for (const ComponentValue& c : result.value<std::vector<ComponentValue>>()) {
-        if (c.head >= 0) m_propertyValues[static_cast<std::size_t>(c.layer * m_model.heads + c.head)] = static_cast<float>(c.value);
+        if (c.head >= 0 && c.layer >= 0) m_propertyValues[static_cast<std::size_t>(c.layer * m_model.heads + c.head)] = static_cast<float>(c.value);
         else if (c.layer >= 0 && c.name.rfind("mlp.", 0) == 0) m_propertyMlp[static_cast<std::size_t>(c.layer)] = static_cast<float>(c.value);
+        else if (c.name == "pool.mlp" && m_model.poolHeads > 0) m_propertyMlp[static_cast<std::size_t>(m_model.layers)] = static_cast<float>(c.value);
     }
     updateGridMetric();
 }

@@ -69,13 +69,17 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     ImageTrace trace;
     if (params.method != HeatmapMethod::Decomposition) trace = traceImages(model, pixels);
     const int gridH = static_cast<int>(pixels.size(2)) / v.patchSize, gridW = static_cast<int>(pixels.size(3)) / v.patchSize;
-    const int prefix = 1 + v.numExtraPrefix() + v.numRegisters();
-    const int L = v.layers(), H = v.heads();
+    const int prefix = v.prefixTokens();
+    const int L = v.layers();
     at::Tensor scores;  // [N] over all tokens
     switch (params.method) {
     case HeatmapMethod::Decomposition: {
         const Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
-        scores = decompositionTokenScores(dec.heads[0], text, params, aligner);
+        HeatmapParams p = params;
+        if (p.heads.empty())  // every encoder head (SigLIP's pooling row is another decomposition)
+            for (int l = 0; l < L; ++l)
+                for (int h = 0; h < v.heads(); ++h) p.heads.emplace_back(l, h);
+        scores = decompositionTokenScores(headTokenTerms(dec)[0], text, p, aligner);
         break;
     }
     case HeatmapMethod::Raw: {
@@ -84,7 +88,10 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
         scores = at::matmul(f, text);
         break;
     }
-    case HeatmapMethod::Attention: scores = trace.attention.back()[0].select(1, 0).mean(0).to(at::kCPU); break;
+    case HeatmapMethod::Attention:
+        // The class token's last-layer attention; SigLIP: the pooling probe's attention.
+        scores = (v.pool.defined() ? trace.poolAttention[0] : trace.attention.back()[0].select(1, 0)).mean(0).to(at::kCPU);
+        break;
     case HeatmapMethod::Rollout: {
         const int64_t n = trace.attention.front().size(2);
         const at::Tensor eye = at::eye(n, trace.attention.front().options());
@@ -94,7 +101,8 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
             m = m / m.sum(1, true);
             r = at::matmul(m, r);
         }
-        scores = r[0].to(at::kCPU);
+        // SigLIP: the probe's attention carried through the rollout of the encoder.
+        scores = (v.pool.defined() ? at::matmul(trace.poolAttention[0].mean(0), r) : r[0]).to(at::kCPU);
         break;
     }
     case HeatmapMethod::Surgery: {
@@ -113,7 +121,7 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
             const bool inside = gap[same].item<double>() < 1e-6;
             at::Tensor g = inside ? ref : at::cat({text.unsqueeze(0).to(at::kCPU, at::kFloat), ref});  // [T, E]
             const int64_t target = inside ? same : 0;
-            at::Tensor cls = toClip(finalTokens(model, trace.residuals.back())[0][0].to(at::kCPU), aligner, true);
+            at::Tensor cls = toClip(pooledOutput(model, trace.residuals.back())[0].to(at::kCPU), aligner, true);
             cls = cls / cls.norm().clamp_min(1e-12);
             at::Tensor w = at::softmax(2.0 * at::matmul(g, cls), 0);
             w = w / w.mean();

@@ -113,12 +113,26 @@ at::Tensor HeatmapSession::textsFor(HeatmapMethod method, const std::vector<std:
     return text->encodeEnsemble(texts, kTemplates);
 }
 
-std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, int layers, int heads) {
+std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, int layers, int heads, int poolHeads) {
     std::vector<std::pair<int, int>> out;
     if (list.empty()) return out;
     std::stringstream ss(list);
     std::string item;
     while (std::getline(ss, item, ',')) {
+        if (item.rfind("pool.h", 0) == 0) {
+            int k = -1;
+            try {
+                std::size_t used = 0;
+                k = std::stoi(item.substr(6), &used);
+                if (used != item.size() - 6) k = -1;
+            } catch (const std::exception&) {
+            }
+            if (poolHeads <= 0) throw InputError("--heads " + item, "the model has no attention-pooling head");
+            if (k < 0 || k >= poolHeads)
+                throw InputError("--heads " + item, "no such pooling head: the model has pool.h0..pool.h" + std::to_string(poolHeads - 1));
+            out.emplace_back(layers, k);
+            continue;
+        }
         const std::size_t dot = item.find('.');
         int l = -1, h = -1;
         try {
@@ -128,7 +142,7 @@ std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, int lay
             h = std::stoi(item.substr(dot + 1), &b);
             if (a != dot || b != item.size() - dot - 1) throw std::invalid_argument("trailing");
         } catch (const std::exception&) {
-            throw InputError("--heads " + item, "unknown head name; heads are L.H, zero-based");
+            throw InputError("--heads " + item, std::string("unknown head name; heads are L.H") + (poolHeads > 0 ? " or pool.hK" : "") + ", zero-based");
         }
         if (l < 0 || l >= layers || h < 0 || h >= heads)
             throw InputError("--heads " + item,

@@ -73,6 +73,8 @@ struct HeatmapSessionOptions {
 HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o);
 
 // "L.H,L.H" -> (layer, head) pairs checked against the model's shape; InputError otherwise.
-std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, int layers, int heads);
+// "L.H,..." -> (layer, head) pairs. With poolHeads > 0 (SigLIP), "pool.hK" is accepted and stands
+// for the pair (layers, K): the pooling heads are the row after the last layer.
+std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, int layers, int heads, int poolHeads = 0);
 
 }  // namespace vitscope

@@ -43,11 +43,15 @@ FloatGrid toGrid(const at::Tensor& t) {
     return g;
 }
 
-std::string headName(int l, int h) { return std::to_string(l) + "." + std::to_string(h); }
+// Grid coordinates -> names and components: row `layers` of a SigLIP grid is its pooling heads.
+std::string headName(int l, int h, int layers = -1) {
+    return l == layers ? "pool.h" + std::to_string(h) : std::to_string(l) + "." + std::to_string(h);
+}
 
-std::vector<Component> toComponents(const std::vector<std::pair<int, int>>& heads) {
+std::vector<Component> toComponents(const std::vector<std::pair<int, int>>& heads, int layers) {
     std::vector<Component> out;
-    for (const auto& [l, h] : heads) out.push_back({Component::Kind::Head, l, h});
+    for (const auto& [l, h] : heads)
+        out.push_back(l == layers ? Component{Component::Kind::PoolHead, -1, h} : Component{Component::Kind::Head, l, h});
     return out;
 }
 
@@ -99,6 +103,7 @@ struct Explorer::Impl {
     std::string imagePath;
     at::Tensor pixels;  // [1, 3, S, S]
     Decomposition dec;  // per-token heads [1, L, H, N, E]
+    at::Tensor tokenHeads;  // [1, grid rows, H, N, E] (headTokenTerms: SigLIP's pooling heads last)
     int gridH = 0, gridW = 0, prefix = 0;
 
     // Dataset.
@@ -161,6 +166,8 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.device = mdl.vision.patchW.device().str();
     s.layers = mdl.vision.layers();
     s.heads = mdl.vision.heads();
+    s.poolHeads = mdl.vision.pool.defined() ? mdl.vision.pool.heads : 0;
+    s.sigmoidScores = mdl.sigmoidScores;
     s.imageSize = mdl.preprocess.imageSize;
     s.patchSize = mdl.vision.patchSize;
     s.embedDim = static_cast<int>(session->aligner ? session->aligner->weight.size(1) : mdl.vision.embedDim());
@@ -193,9 +200,10 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     m->imagePath = path;
     m->pixels = pixels;
     m->dec = dec;
+    m->tokenHeads = headTokenTerms(dec).to(at::kCPU);
     m->gridH = static_cast<int>(pixels.size(2)) / model.vision.patchSize;
     m->gridW = static_cast<int>(pixels.size(3)) / model.vision.patchSize;
-    m->prefix = 1 + model.vision.numExtraPrefix() + model.vision.numRegisters();
+    m->prefix = model.vision.prefixTokens();
     ImageResult r;
     r.path = path;
     r.crop.width = crop.cols;
@@ -204,13 +212,14 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     r.crop.rgb.assign(packed.data, packed.data + packed.total() * 3);
     r.gridH = m->gridH;
     r.gridW = m->gridW;
-    const int L = model.vision.layers(), H = model.vision.heads();
-    at::Tensor norms = at::zeros({L, H});
-    const at::Tensor summed = dec.heads[0].sum(2);  // [L, H, E]
-    for (int l = 0; l < L; ++l)
-        for (int h = 0; h < H; ++h) norms[l][h] = m->clipTerm(summed[l][h], headName(l, h)).norm();
+    const int L = model.vision.layers(), H = model.vision.heads(), rows = m->summary.gridLayers();
+    at::Tensor norms = at::zeros({rows, H});
+    const at::Tensor summed = m->tokenHeads[0].sum(2);  // [rows, H, E]
+    for (int l = 0; l < rows; ++l)
+        for (int h = 0; h < H; ++h) norms[l][h] = m->clipTerm(summed[l][h], headName(l, h, L)).norm();
     r.headNorms = toGrid(norms);
     for (int l = 0; l < L; ++l) r.mlpNorms.push_back(m->clipTerm(dec.mlps[0][l], "mlp." + std::to_string(l)).norm().item<float>());
+    if (dec.pooled()) r.mlpNorms.push_back(m->clipTerm(dec.poolMlp[0], "pool.mlp").norm().item<float>());
     r.seconds = secondsSince(start);
     return r;
 }
@@ -223,7 +232,7 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     const HeatmapMethod method = parseHeatmapMethod(q.method);
     const Model& model = m->model();
     for (const auto& [l, h] : q.heads)
-        if (l < 0 || l >= model.vision.layers() || h < 0 || h >= model.vision.heads())
+        if (l < 0 || l >= m->summary.gridLayers() || h < 0 || h >= model.vision.heads())
             throw InputError("head " + headName(l, h), "is not a head of this model");
     HeatmapParams p = m->session->params(method, q.heads, q.surgeryBlocks);
     p.referenceTexts = !q.subtractReference ? at::Tensor() : method == HeatmapMethod::Surgery ? m->surgeryReference : m->reference;
@@ -234,7 +243,10 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     Heatmap map;
     if (method == HeatmapMethod::Decomposition) {
         // From the kept per-token terms: no forward pass.
-        const at::Tensor scores = decompositionTokenScores(m->dec.heads[0], text, p, m->aligner());
+        if (p.heads.empty())  // every encoder head (SigLIP's pooling row is another decomposition)
+            for (int l = 0; l < model.vision.layers(); ++l)
+                for (int h = 0; h < model.vision.heads(); ++h) p.heads.emplace_back(l, h);
+        const at::Tensor scores = decompositionTokenScores(m->tokenHeads[0], text, p, m->aligner());
         map = heatmapFromTokenScores(scores, m->prefix, m->gridH, m->gridW, m->pixels.size(2), m->pixels.size(3));
     } else {
         map = computeHeatmap(model, m->pixels, text, p, m->aligner());
@@ -289,6 +301,7 @@ Ledger Explorer::ledger(const std::string& text) {
     }
     if (m->aligner() && m->aligner()->perComponent()) add("attn_bias", -1, -1, m->dec.attnBias[0].sum(0));
     add("post_bias", -1, -1, m->dec.postBias[0]);
+    if (m->dec.pooled()) add("pool.mlp", -1, -1, m->dec.poolMlp[0]);  // SigLIP: the MAP MLP completes the sum
     if (m->aligner()) {
         // The aligned output is the sum of the aligned terms plus the aligner's bias.
         const at::Tensor bias = m->aligner()->perComponent() ? m->aligner()->componentBias : m->aligner()->bias;
@@ -304,6 +317,14 @@ Ledger Explorer::ledger(const std::string& text) {
         g.total = at::dot(m->dec.output[0].to(at::kCPU, at::kFloat), t).item<double>();
     }
     g.residual = g.total - g.sumOfTerms;
+    if (m->dec.pooled()) {
+        // The grid's pooling row: each pooling head's score (another decomposition of the same
+        // output, shown beside the ledger, not added to its sum).
+        const at::Tensor pool = m->tokenHeads[0][L].sum(1);  // [P, E]
+        at::Tensor row = at::zeros({1, H});
+        for (int h = 0; h < H; ++h) row[0][h] = at::dot(m->clipTerm(pool[h], headName(L, h, L)), t);
+        headScores = at::cat({headScores, row});
+    }
     g.headScores = toGrid(headScores);
     return g;
 }
@@ -375,13 +396,15 @@ std::vector<HeadDescription> Explorer::describeHeads(const std::string& poolFile
     p.rank = rank;
     p.validate(static_cast<int>(m->view->embedDim()), static_cast<int64_t>(pool.size()));
     const at::Tensor texts = m->session->text->encode(pool);
-    const std::vector<HeadTexts> result = runTextSpan(*m->view, texts, p, {}, job);
+    std::vector<Component> heads = m->view->heads();
+    for (const Component& c : m->view->poolHeads()) heads.push_back(c);  // SigLIP: the reference's own heads
+    const std::vector<HeadTexts> result = runTextSpan(*m->view, texts, p, heads, job);
     m->descriptions.clear();
     m->descriptionTexts.clear();
     for (const HeadTexts& h : result) {
         HeadDescription d;
         d.head = h.component.name();
-        d.layer = h.component.layer;
+        d.layer = h.component.kind == Component::Kind::PoolHead ? m->summary.layers : h.component.layer;  // grid row
         d.index = h.component.head;
         d.totalVariance = h.totalVariance;
         d.convention = conventionName(m->cache->convention());
@@ -403,16 +426,22 @@ std::vector<ComponentValue> Explorer::propertyScores(const std::string& property
     m->requireDataset();
     std::error_code ec;
     const std::string file = fs::is_regular_file(propertyOrFile, ec) ? propertyOrFile : propertyWordList(propertyOrFile, m->textModel());
-    const std::vector<ComponentScore> scores = rankComponents(*m->view, m->session->text->encodeDescriptions(readTextList(file)), {}, job);
+    std::vector<Component> components = m->view->allComponents();
+    for (const Component& c : m->view->poolHeads()) components.push_back(c);  // SigLIP: the grid's pooling row too
+    const std::vector<ComponentScore> scores =
+        rankComponents(*m->view, m->session->text->encodeDescriptions(readTextList(file)), components, job);
     std::vector<ComponentValue> out;
-    for (const ComponentScore& s : scores)
-        out.push_back({s.component.name(), s.component.layer, s.component.kind == Component::Kind::Head ? s.component.head : -1, s.score});
+    for (const ComponentScore& s : scores) {
+        const bool pool = s.component.kind == Component::Kind::PoolHead;
+        out.push_back({s.component.name(), pool ? m->summary.layers : s.component.layer,
+                       s.component.kind == Component::Kind::Head || pool ? s.component.head : -1, s.score});
+    }
     return out;
 }
 
 std::vector<Hit> Explorer::headTopImages(int layer, int head, int top) {
     m->requireDataset();
-    const Component c{Component::Kind::Head, layer, head};
+    const Component c = toComponents({{layer, head}}, m->summary.layers).front();
     for (std::size_t i = 0; i < m->descriptions.size(); ++i) {
         const HeadDescription& d = m->descriptions[i];
         if (d.layer == layer && d.index == head && m->descriptionTexts[i].defined())
@@ -434,7 +463,7 @@ RetrievalResult Explorer::retrieveText(const std::string& text, const std::vecto
     RetrievalResult r;
     r.query = text;
     const at::Tensor t = m->encode(text);
-    const std::vector<Component> set = toComponents(heads);
+    const std::vector<Component> set = toComponents(heads, m->summary.layers);
     for (const Component& c : set) r.components.push_back(c.name());
     r.global = toHits(retrieveByText(*m->view, t, {}, top));
     if (!set.empty()) r.restricted = toHits(retrieveByText(*m->view, t, set, top));
@@ -446,7 +475,7 @@ RetrievalResult Explorer::retrieveImage(const std::string& path, const std::vect
     RetrievalResult r;
     r.query = path;
     r.byImage = true;
-    const std::vector<Component> set = toComponents(heads);
+    const std::vector<Component> set = toComponents(heads, m->summary.layers);
     for (const Component& c : set) r.components.push_back(c.name());
     at::NoGradGuard noGrad;
     const Model& model = m->model();

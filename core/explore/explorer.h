@@ -31,7 +31,12 @@ struct RgbImage {
 struct ModelSummary {
     std::string spec, name, family, weightsPath, fingerprint, device;
     int layers = 0, heads = 0, imageSize = 0, patchSize = 0, embedDim = 0;
+    // SigLIP: the attention-pooling head's heads. They are row `layers` of the head grid (and of
+    // every (layer, head) pair the explorer takes or returns), named "pool.hK".
+    int poolHeads = 0;
+    int gridLayers() const { return layers + (poolHeads > 0 ? 1 : 0); }
     bool clip = false;
+    bool sigmoidScores = false;      // SigLIP: a probability is sigmoid(scale * cos + bias)
     bool surgeryEnsemble = false;    // CLIP Surgery's texts through its prompt ensemble (BPE models)
     std::string aligner, textModel;  // non-CLIP models: the aligner and the CLIP model for texts
 };
@@ -40,8 +45,8 @@ struct ImageResult {
     std::string path;
     RgbImage crop;            // the model's input crop
     int gridH = 0, gridW = 0;
-    FloatGrid headNorms;      // [L, H] norm of each head's direct contribution (CLIP space)
-    std::vector<float> mlpNorms;
+    FloatGrid headNorms;      // [L, H] norm of each head's direct contribution (CLIP space); SigLIP: [L + 1, H]
+    std::vector<float> mlpNorms;  // per layer; SigLIP: then pool.mlp
     double seconds = 0;       // decomposition time
 };
 

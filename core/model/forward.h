@@ -86,6 +86,16 @@ ImageTrace traceImages(const Model& model, const at::Tensor& pixels);
 // its probe attended to that token alone (value and output projections, then the MAP MLP).
 at::Tensor finalTokens(const Model& model, const at::Tensor& residual);
 
+// The model's output from a final residual [B, N, D] -> [B, E]: the class token through the final
+// norm and projection, or (SigLIP) the attention pool over every token.
+at::Tensor pooledOutput(const Model& model, const at::Tensor& residual);
+
+// Per-token head terms of one decomposition made with tokens = true, as heatmaps and the GUI grid
+// index them: [B, L, H, N, E], and for SigLIP one more row L holding the pooling heads
+// [B, L + 1, H, N, E] (the pooling heads are another decomposition of the same output: never sum
+// row L with the others).
+at::Tensor headTokenTerms(const Decomposition& dec);
+
 // tokens [T, S] int64 -> text embeddings [T, E] (unnormalised). CLIP and SigLIP.
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens);
 
