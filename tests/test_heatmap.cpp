@@ -9,6 +9,7 @@
 #include "error.h"
 #include "image/preprocess.h"
 #include "model/loader.h"
+#include "model/random_weights.h"
 #include "shapes/world.h"
 #include "shapes/zero_shot.h"
 #include "test_util.h"
@@ -85,6 +86,70 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(m_model, px, m_text->encode({"a circle"})[0], p));
         QVERIFY_THROWS_EXCEPTION(InputError, parseHeatmapMethod("gradcam"));
         QVERIFY_THROWS_EXCEPTION(InputError, parseColormap("rainbow"));
+    }
+
+    // SigLIP (no class token): every method runs on the patch grid (no prefix tokens); the
+    // decomposition map is linear over heads, its default sums the encoder's heads only, and the
+    // pooling row reproduces the pooling heads' per-token terms; the probe's attention and its
+    // rollout are distributions over the patches.
+    void siglipMaps() {
+        at::manual_seed(9120);  // the draws below are part of the test: fixed
+        RandomVitSpec s;
+        s.layout = RandomLayout::TimmSiglip, s.imageSize = 32, s.patchSize = 8, s.width = 64, s.layers = 3, s.seed = 41;
+        const Model model = buildModel(randomVitStateDict(s), {{"model_args", {{"num_heads", 2}}}}, "siglip");
+        at::NoGradGuard guard;
+        const at::Tensor px = at::randn({1, 3, 32, 32});
+        at::Tensor t = at::randn({64});
+        t = t / t.norm();
+        HeatmapParams p;
+        const Heatmap all = computeHeatmap(model, px, t, p);
+        QCOMPARE(all.patches.sizes().vec(), (std::vector<int64_t>{4, 4}));
+        at::Tensor sum = at::zeros({4, 4});
+        for (int l = 0; l < 3; ++l)
+            for (int h = 0; h < 2; ++h) {
+                p.heads = {{l, h}};
+                sum += computeHeatmap(model, px, t, p).patches;
+            }
+        QVERIFY(maxAbsDiff(sum, all.patches) < 1e-5);
+        p.heads = {{3, 0}, {3, 1}};  // the pooling row
+        const at::Tensor poolMap = computeHeatmap(model, px, t, p).patches;
+        const Decomposition dec = decomposeImages(model, px, {true, Convention::Exact});
+        const at::Tensor expected = at::matmul(dec.poolHeads[0].sum(0), t).view({4, 4});  // [N] -> grid
+        QVERIFY(maxAbsDiff(poolMap, expected) < 1e-5);
+        QVERIFY(maxAbsDiff(poolMap, all.patches) > 1e-4);  // another decomposition, not a copy
+        p.heads = {{4, 0}};
+        QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(model, px, t, p));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseHeadPairs("pool.h2", 3, 2, 2));
+        QCOMPARE(parseHeadPairs("pool.h1,2.0", 3, 2, 2), (std::vector<std::pair<int, int>>{{3, 1}, {2, 0}}));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseHeadPairs("pool.h0", 3, 2, 0));
+        for (HeatmapMethod m : {HeatmapMethod::Attention, HeatmapMethod::Rollout}) {
+            HeatmapParams q;
+            q.method = m;
+            const Heatmap map = computeHeatmap(model, px, at::Tensor(), q);
+            QVERIFY(map.patches.min().item<double>() >= 0);
+            QVERIFY(std::abs(map.patches.sum().item<double>() - 1.0) < 1e-5);  // no class token to leave out
+        }
+        const ImageTrace trace = traceImages(model, px);
+        HeatmapParams att;
+        att.method = HeatmapMethod::Attention;
+        QVERIFY(maxAbsDiff(computeHeatmap(model, px, at::Tensor(), att).patches, trace.poolAttention[0].mean(0).view({4, 4})) < 1e-6);
+        for (HeatmapMethod m : {HeatmapMethod::Raw, HeatmapMethod::Surgery}) {
+            HeatmapParams q;
+            q.method = m;
+            q.surgeryBlocks = 2;
+            const at::Tensor refs = at::randn({3, 64});
+            q.referenceTexts = refs / refs.norm(2, 1, true);
+            const Heatmap map = computeHeatmap(model, px, t, q);
+            QCOMPARE(map.patches.sizes().vec(), (std::vector<int64_t>{4, 4}));
+            QVERIFY(at::isfinite(map.patches).all().item<bool>());
+            QVERIFY(map.patches.max().item<double>() - map.patches.min().item<double>() > 1e-6);
+        }
+        // Raw: each token's feature is the pooled output with the probe on that token alone.
+        HeatmapParams raw;
+        raw.method = HeatmapMethod::Raw;
+        const at::Tensor feats = finalTokens(model, trace.residuals.back())[0];  // [N, E]
+        const at::Tensor one = feats[5] / feats[5].norm();
+        QVERIFY(std::abs(computeHeatmap(model, px, t, raw).patches.view({16})[5].item<double>() - at::dot(one, t).item<double>()) < 1e-5);
     }
 
     void overlayLayout() {
