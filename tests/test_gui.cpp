@@ -1,6 +1,10 @@
 // The desktop application driven through its real main window (offscreen): the bundled model
 // loads, the shapes world is cached, an image is dropped, a text typed, a head clicked, a
 // retrieval run, an ablation toggled, figures exported and checked; bad files give messages.
+// LibTorch headers before Qt's (its "slots" macro).
+#include "io/tensor_io.h"
+#include "model/random_weights.h"
+
 #include "ablation_panel.h"
 #include "classroom.h"
 #include "drive.h"
@@ -698,6 +702,83 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > descriptions, kTimeout);  // the same dataset, described again
         QVERIFY(w.datasetReady());
         QCOMPARE(w.gallery()->globalCount(), 0);  // no stale results reappear
+    }
+
+    // A SigLIP checkpoint (random weights, Hugging Face layout with its SentencePiece model) in
+    // the application: the grid gets a pooling row, the pooling heads are described, clicked and
+    // mapped, and the ledger stays complete with pool.mlp.
+    void siglipModelHasAPoolingRow() {
+        m_window.reset();
+        QTemporaryDir data;
+        const std::string dir = data.path().toStdString() + "/siglip";
+        QVERIFY(QDir().mkpath(QString::fromStdString(dir)));
+        RandomVitSpec s;
+        s.layout = RandomLayout::HfSiglip, s.imageSize = 32, s.patchSize = 8, s.width = 64, s.layers = 3, s.textWidth = 64;
+        s.textLayers = 1, s.contextLength = 16, s.vocabSize = 90, s.seed = 51;
+        writeSafetensorsTensors(dir + "/model.safetensors", randomVitStateDict(s));
+        QFile config(QString::fromStdString(dir + "/config.json"));
+        QVERIFY(config.open(QIODevice::WriteOnly));
+        config.write(R"({"model_type": "siglip", "vision_config": {"num_attention_heads": 2}, "text_config": {"num_attention_heads": 2}})");
+        config.close();
+        QVERIFY(QFile::copy(VITSCOPE_SOURCE_DIR "/tests/data/siglip-spm/spiece.model", QString::fromStdString(dir + "/spiece.model")));
+        StartOptions o;
+        o.dataDir = data.path();
+        o.restoreSettings = false;
+        o.device = "cpu";
+        o.model = QString::fromStdString(dir);
+        MainWindow w(o);
+        QSignalSpy model(&w, &MainWindow::modelReady);
+        QSignalSpy described(&w, &MainWindow::descriptionsReady);
+        QSignalSpy errors(&w, &MainWindow::errorShown);
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(model.wait(kTimeout));
+        QCOMPARE(w.modelSummary().family, std::string("siglip"));
+        QCOMPARE(w.modelSummary().poolHeads, 2);
+        QCOMPARE(w.grid()->layers(), 4);  // 3 layers + the pooling row
+        QVERIFY(w.grid()->poolRow());
+        w.openDataset(data.path() + "/shapes-world/images");  // generated on first use, cached, described
+        QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0 || errors.count() > 0, kTimeout);
+        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
+        QCOMPARE(int(w.descriptions().size()), 3 * 2 + 2);
+        QVERIFY(std::any_of(w.descriptions().begin(), w.descriptions().end(),
+                            [](const HeadDescription& d) { return d.head == "pool.h1" && d.layer == 3 && !d.picks.empty(); }));
+        QSignalSpy ledger(&w, &MainWindow::ledgerReady);
+        QSignalSpy image(&w, &MainWindow::imageReady);
+        QSignalSpy heat(&w, &MainWindow::heatmapReady);
+        w.openImage(data.path() + "/shapes-world/images/000002.png");
+        QVERIFY(image.wait(kTimeout));
+        w.setText("a red circle");
+        QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > 0 && heat.count() > 0, kTimeout);
+        const Ledger& g = w.ledgerView()->ledger();
+        QVERIFY(std::any_of(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.name == "pool.mlp"; }));
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.ledgerView()->summaryText()));
+        QCOMPARE(g.headScores.rows, 4);
+        // The pooling row: a click selects pool.h1 and shows its panel; its map is the pooling
+        // head's own (another decomposition than the encoder's heads).
+        QSignalSpy panel(&w, &MainWindow::headPanelReady);
+        QTest::mouseClick(w.grid(), Qt::LeftButton, Qt::NoModifier, w.grid()->cellRect(3, 1).center());
+        QVERIFY(panel.wait(kTimeout));
+        QCOMPARE(w.grid()->selection().front().name(), QString("pool.h1"));
+        QCOMPARE(w.headPanel()->layer(), 3);
+        const QString title = w.headPanel()->findChild<QLabel*>("headTitle")->text();
+        QVERIFY2(title.contains("pool.h1") && title.contains("not projected"), qPrintable(title));
+        const std::vector<float> before = w.canvas()->map().values;
+        auto* only = w.findChild<QCheckBox*>("onlySelectedHeads");
+        QVERIFY(only);
+        const int maps = heat.count();
+        only->setChecked(true);
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > maps, kTimeout);
+        QVERIFY(w.canvas()->map().values != before);
+        QVERIFY(std::all_of(w.canvas()->map().values.begin(), w.canvas()->map().values.end(), [](float v) { return std::isfinite(v); }));
+        for (const QString& method : {"surgery", "raw", "attention", "rollout"}) {
+            const int n = heat.count();
+            w.setMethod(method);
+            QTRY_VERIFY_WITH_TIMEOUT(heat.count() > n, kTimeout);
+        }
+        QCOMPARE(errors.count(), 0);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/siglip-window.png");
     }
 
     void cleanupTestCase() { m_window.reset(); }

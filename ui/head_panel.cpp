@@ -16,6 +16,7 @@ namespace vitscope::ui {
 HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_thumbs(thumbs) {
     auto* layout = new QVBoxLayout(this);
     m_title = new QLabel(tr("Click a head in the grid"));
+    m_title->setObjectName("headTitle");
     m_title->setWordWrap(true);
     m_plot = new QCustomPlot;
     m_plot->setMinimumHeight(170);
@@ -59,26 +60,26 @@ void HeadPanel::clear() {
     m_images->clear();
 }
 
-void HeadPanel::showHead(int layer, int head, const HeadDescription* d) {
+void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QString& name) {
+    const QString label = !name.isEmpty() ? name : d ? QString::fromStdString(d->head) : QString("%1.%2").arg(layer).arg(head);
     m_layer = layer;
     m_head = head;
     m_retrieve->setEnabled(layer >= 0);
     m_plot->clearPlottables();
     m_plot->clearItems();
     if (!d || d->picks.empty()) {
-        m_title->setText(tr("<b>Head %1.%2</b><br>No descriptions yet (Analysis > Describe heads).").arg(layer).arg(head));
+        m_title->setText(tr("<b>Head %1</b><br>No descriptions yet (Analysis > Describe heads).").arg(label));
         m_plot->replot();
         return;
     }
     const double total = d->picks.back().cumulative;
-    m_title->setText(tr("<b>Head %1.%2</b>: %3 texts explain %4% of its variance<br><small>TextSpan on %5-convention terms, "
-                        "texts projected on the head's top %6 singular directions</small>")
-                         .arg(layer)
-                         .arg(head)
+    const QString projection = d->rank > 0 ? tr("texts projected on the head's top %1 singular directions").arg(d->rank)
+                                            : tr("texts not projected (the reference's SigLIP setting)");
+    m_title->setText(tr("<b>Head %1</b>: %2 texts explain %3% of its variance<br><small>TextSpan on %4-convention terms, %5</small>")
+                         .arg(label)
                          .arg(d->picks.size())
                          .arg(100 * total, 0, 'f', 1)
-                         .arg(QString::fromStdString(d->convention))
-                         .arg(d->rank));
+                         .arg(QString::fromStdString(d->convention), projection));
     auto* bars = new QCPBars(m_plot->yAxis, m_plot->xAxis);  // horizontal bars
     bars->setName("explained variance");
     bars->setBrush(QColor(59, 82, 139));

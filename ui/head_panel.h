@@ -18,7 +18,8 @@ class HeadPanel : public QWidget {
     Q_OBJECT
 public:
     explicit HeadPanel(Thumbnails* thumbs, QWidget* parent = nullptr);
-    void showHead(int layer, int head, const HeadDescription* description);
+    // `name` as shown ("3.1", "pool.h1"); empty: the description's, else "layer.head".
+    void showHead(int layer, int head, const HeadDescription* description, const QString& name = {});
     void clear();  // back to "Click a head in the grid" (another model)
     void setTopImages(const std::vector<Hit>& hits);
     QCustomPlot* plot() const { return m_plot; }

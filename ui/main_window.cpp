@@ -158,6 +158,7 @@ void MainWindow::buildUi() {
     m_method->setItemData(3, tr("Last layer's class-token attention (text-independent)"), Qt::ToolTipRole);
     m_method->setItemData(4, tr("Attention rollout over all layers (text-independent)"), Qt::ToolTipRole);
     m_onlySelected = new QCheckBox(tr("Selected heads only"));
+    m_onlySelected->setObjectName("onlySelectedHeads");
     m_perHead = new QCheckBox(tr("Per-head maps"));
     m_opacity = new QSlider(Qt::Horizontal);
     m_opacity->setRange(0, 100);
@@ -782,7 +783,7 @@ void MainWindow::showHeadPanel(const HeadId& h) {
     const HeadDescription* d = nullptr;
     for (const HeadDescription& x : m_descriptions)
         if (x.layer == h.layer && x.index == h.head) d = &x;
-    m_headPanel->showHead(h.layer, h.head, d);
+    m_headPanel->showHead(h.layer, h.head, d, h.name());
     raiseDockOf(m_headPanel);
     if (!m_datasetReady) {
         m_headPanel->setTopImages({});

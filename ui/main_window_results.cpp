@@ -84,6 +84,13 @@ void MainWindow::applyModel(const ModelSummary& s) {
     m_propertyMlp.clear();
     m_datasetReady = false;
     m_grid->setShape(s.gridLayers(), s.heads, s.poolHeads > 0);
+    // A model without a class token (SigLIP) has its pooling probe where CLIP has the class token.
+    m_method->setItemData(3, s.poolHeads > 0 ? tr("The pooling probe's attention over the patches (text-independent)")
+                                             : tr("Last layer's class-token attention (text-independent)"),
+                          Qt::ToolTipRole);
+    m_method->setItemData(4, s.poolHeads > 0 ? tr("The pooling probe's attention carried through the rollout of all layers (text-independent)")
+                                             : tr("Attention rollout over all layers (text-independent)"),
+                          Qt::ToolTipRole);
     m_ablation->setHeads(s.layers, s.heads);
     m_statusModel->setText(tr("%1 (%2, %3 layers x %4 heads%5) on %6")
                                .arg(QString::fromStdString(s.name), QString::fromStdString(s.family))

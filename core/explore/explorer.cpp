@@ -408,7 +408,7 @@ std::vector<HeadDescription> Explorer::describeHeads(const std::string& poolFile
         d.index = h.component.head;
         d.totalVariance = h.totalVariance;
         d.convention = conventionName(m->cache->convention());
-        d.rank = p.rank;
+        d.rank = h.component.kind == Component::Kind::PoolHead ? (p.poolRank > 0 ? p.poolRank : 0) : p.rank;  // 0: not projected
         std::vector<int64_t> idx;
         for (const TextSpanPick& pick : h.picks) {
             d.picks.push_back({pool[static_cast<std::size_t>(pick.text)], pick.explained, pick.cumulative});

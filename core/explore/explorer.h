@@ -101,7 +101,7 @@ struct HeadDescription {
     double totalVariance = 0;
     std::vector<TextPick> picks;
     std::string convention;  // of the cached terms TextSpan ran on ("exact" / "textspan")
-    int rank = 0;            // the text projection's rank (TextSpanParams::rank)
+    int rank = 0;            // the text projection's rank (TextSpanParams::rank); 0: not projected (SigLIP pooling heads)
 };
 
 struct Hit {
