@@ -2,7 +2,9 @@
 // machine. Prints ms per image for the plain forward and for the full per-token decomposition
 // ([B, 12, 12, 197, 512] head-token terms plus the other terms) at batch 1 and 16, their ratio,
 // the sgemm rate measured here and the forward's matmul-FLOP bound at that rate.
-// Usage: bench_decompose [--repeats R] [--batches 1,16]
+// --family siglip: a random SigLIP B/16 (224 px, 196 tokens, width 768, attention-pooled): both
+// of its decompositions (every encoder head through the frozen pool, and the pooling heads).
+// Usage: bench_decompose [--repeats R] [--batches 1,16] [--family clip|siglip]
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -58,8 +60,10 @@ double maxRssMb() {
 int main(int argc, char** argv) {
     int repeats = 3;
     std::vector<int> batches{1, 16};
+    std::string family = "clip";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
+        if (!std::strcmp(argv[i], "--family")) family = argv[i + 1];
         if (!std::strcmp(argv[i], "--batches")) {
             batches.clear();
             std::stringstream ss(argv[i + 1]);
@@ -69,8 +73,13 @@ int main(int argc, char** argv) {
     }
     configureRuntime();
     at::NoGradGuard guard;
+    if (family != "clip" && family != "siglip") {
+        std::cerr << "bench_decompose: --family is clip or siglip\n";
+        return 2;
+    }
+    const bool siglip = family == "siglip";
     RandomVitSpec spec;
-    spec.layout = RandomLayout::OpenAiClip;
+    spec.layout = siglip ? RandomLayout::TimmSiglip : RandomLayout::OpenAiClip;
     spec.imageSize = 224;
     spec.patchSize = 16;
     spec.width = 768;
@@ -79,13 +88,16 @@ int main(int argc, char** argv) {
     spec.textWidth = 64;
     spec.textLayers = 1;
     spec.seed = 1;
-    const Model model = buildModel(randomVitStateDict(spec), {{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}}, "random ViT-B/16");
+    const nlohmann::json config = siglip ? nlohmann::json{{"model_args", {{"num_heads", 12}}}}
+                                         : nlohmann::json{{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}};
+    const Model model = buildModel(randomVitStateDict(spec), config, "random ViT-B/16");
     const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
-    std::cout << "random CLIP ViT-B/16: " << model.vision.layers() << " layers x " << model.vision.heads() << " heads, width "
+    std::cout << (siglip ? "random SigLIP B/16: " : "random CLIP ViT-B/16: ") << model.vision.layers() << " layers x " << model.vision.heads() << " heads, width "
               << model.vision.width << ", " << model.vision.tokensFor(224) << " tokens\n"
               << "threads: ATen intra-op " << atenThreads() << ", OPENBLAS_NUM_THREADS=" << (blas ? blas : "(unset)") << "\n";
     const double gflops = sgemmGflops();
-    const double gflop = forwardGflop(197, 768, 12, 3072, 3 * 16 * 16, 196);
+    const int64_t tokens = model.vision.tokensFor(224);
+    const double gflop = forwardGflop(tokens, 768, 12, 3072, 3 * 16 * 16, 196);
     const double boundMs = gflop / gflops * 1000.0;
     std::cout << "sgemm 2048^2: " << gflops << " GFLOP/s; forward matmul work " << gflop << " GFLOP -> bound " << boundMs
               << " ms/image\n";

@@ -11,5 +11,6 @@ for aten in 1 "$cores"; do
   for blas in 1 "$cores"; do
     echo "== VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas"
     VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose "$@"
+    VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose --family siglip "$@"
   done
 done

@@ -152,7 +152,8 @@ VisionResult finish(const VisionTower& v, const at::Tensor& x) {
 }
 
 // Both decompositions of an attention-pooled model's output (forward.h, Decomposition).
-Decomposition decomposePooled(const VisionTower& v, const at::Tensor& pixels, const DecomposeOptions& options) {
+Decomposition decomposePooled(const VisionTower& v, const DecompositionMaps& maps, const at::Tensor& pixels,
+                              const DecomposeOptions& options) {
     at::Tensor x = embedTokens(v, pixels);
     const at::Tensor x0 = x;
     std::vector<LayerRecord> records(v.encoder.blocks.size());
@@ -184,8 +185,7 @@ Decomposition decomposePooled(const VisionTower& v, const at::Tensor& pixels, co
     const at::Tensor sigma = at::sqrt(x.var(2, false) + v.normEps);  // [B, N], frozen
     const at::Tensor w = pool.attn / sigma.unsqueeze(1);              // [B, P, N]
     const at::Tensor wv = p.qkvW.narrow(0, 2 * d, d), bv = p.qkvB.narrow(0, 2 * d, d);
-    const at::Tensor m0 = v.normW.unsqueeze(1) * wv.t();  // [D, D] = diag(gamma) W_V^T
-    const at::Tensor mv = (m0 - m0.mean(0, true)).view({d, P, dp});
+    const at::Tensor& mv = maps.poolMv;  // [D, P, dp]
     // mixed [B, P, D] -> [B, E]
     auto through = [&](const at::Tensor& mixed) {
         const at::Tensor z = at::einsum("bpd,dpk->bpk", {mixed, mv});  // [B, P, dp]
@@ -204,8 +204,7 @@ Decomposition decomposePooled(const VisionTower& v, const at::Tensor& pixels, co
         const at::Tensor boL = b.ls1.defined() ? b.outB * b.ls1 : b.outB;
         dec.attnBias.select(1, l).copy_(through(wSum * boL.view({1, 1, d})));
         dec.mlps.select(1, l).copy_(through(at::bmm(w, rec.mlpAll)));
-        // Q[h, q] = W_O^l[:, h]^T Mv[:, q]: [H, P, dh, dp]
-        const at::Tensor q = at::einsum("dhk,dpj->hpkj", {woL.view({d, H, dh}), mv});
+        const at::Tensor& q = maps.poolQ[static_cast<std::size_t>(l)];  // [H, P, dh, dp]
         const at::Tensor r = at::einsum("bpt,bhts->bphs", {w, rec.attnFull});  // [B, P, H, N]
         if (options.tokens) {
             for (int64_t i = 0; i < batch; ++i) {
@@ -288,6 +287,19 @@ const DecompositionMaps& decompositionMaps(const Model& model, Convention conven
     const at::Tensor M = v.normW.unsqueeze(1) * maps->P;  // diag(gamma) P
     maps->G = convention == Convention::Exact ? M - M.mean(0, true) : M;
     const int64_t h = v.heads(), dh = v.width / h;
+    if (v.pool.defined()) {
+        // Model-only maps of the decomposition through the pool (decomposePooled); computing
+        // them costs D^3 per layer, more than a batch-1 forward of the pool itself.
+        const int64_t d = v.width, P = v.pool.heads, dp = d / P;
+        const at::Tensor m0 = v.normW.unsqueeze(1) * v.pool.qkvW.narrow(0, 2 * d, d).t();  // diag(gamma) W_V^T
+        maps->poolMv = (m0 - m0.mean(0, true)).view({d, P, dp}).contiguous();
+        for (const Block& b : v.encoder.blocks) {
+            const at::Tensor woL = b.ls1.defined() ? b.outW * b.ls1.unsqueeze(1) : b.outW;
+            maps->poolQ.push_back(at::einsum("dhk,dpj->hpkj", {woL.view({d, h, dh}), maps->poolMv}).contiguous());
+        }
+        slot = maps;
+        return *slot;
+    }
     for (const Block& b : v.encoder.blocks) {
         // LayerScale multiplies the branch output: fold it into W_O and b_O.
         const at::Tensor wo = b.ls1.defined() ? b.outW * b.ls1.unsqueeze(1) : b.outW;  // [D, D]
@@ -321,7 +333,7 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
     const VisionTower& v = model.vision;
     // The reference's SigLIP decomposition uses the raw terms (no final norm to share, no
     // division by the output's norm): both conventions give the exact terms there.
-    if (v.pool.defined()) return decomposePooled(v, pixels, options);
+    if (v.pool.defined()) return decomposePooled(v, decompositionMaps(model, Convention::Exact), pixels, options);
     at::Tensor x = embedTokens(v, pixels);
     const at::Tensor embedCls = x.select(1, 0);
     std::vector<LayerRecord> records(v.encoder.blocks.size());

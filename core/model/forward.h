@@ -63,6 +63,11 @@ struct DecompositionMaps {
     at::Tensor P;                        // [D, E] (identity for classifiers)
     std::vector<at::Tensor> headMaps;    // L x [H, dh, E]
     std::vector<at::Tensor> biasTerms;   // L x [E]
+    // Attention-pooled models: Mv = C diag(gamma) W_V^T of the pool as [D, P, dp], and per layer
+    // Q[l] = W_O^l[:, h]^T Mv[:, p] as [H, P, dh, dp] (the encoder head's value to the pooling
+    // head's value space).
+    at::Tensor poolMv;
+    std::vector<at::Tensor> poolQ;
 };
 const DecompositionMaps& decompositionMaps(const Model& model, Convention convention);
 
