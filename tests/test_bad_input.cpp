@@ -99,6 +99,33 @@ private slots:
         expectError([&] { loadModel(path("badpos.safetensors")); }, path("badpos.safetensors"), "square patch grid");
     }
 
+    // SigLIP files that are not what they claim: one-line errors naming the file and the tensor.
+    void brokenSiglipFiles() {
+        const StateDict hf = readSafetensorsFloat(oracle("siglip-tiny/hf/model.safetensors"));
+        const StateDict timm = readSafetensorsFloat(oracle("siglip-tiny/model.safetensors"));
+        StateDict naflex = hf;  // SigLIP 2 NaFlex: a Linear patch embedding
+        naflex["vision_model.embeddings.patch_embedding.weight"] = at::zeros({64, 3 * 8 * 8});
+        writeSafetensorsTensors(path("naflex.safetensors"), naflex);
+        expectError([&] { loadModel(path("naflex.safetensors")); }, path("naflex.safetensors"), "NaFlex");
+        StateDict noHead = hf;
+        for (auto it = noHead.begin(); it != noHead.end();) it = it->first.rfind("vision_model.head.", 0) == 0 ? noHead.erase(it) : std::next(it);
+        writeSafetensorsTensors(path("nohead.safetensors"), noHead);
+        expectError([&] { loadModel(path("nohead.safetensors")); }, path("nohead.safetensors"), "vision_model.head.probe");
+        StateDict badKv = timm;
+        badKv["attn_pool.kv.weight"] = at::zeros({64, 64});
+        writeSafetensorsTensors(path("badkv.safetensors"), badKv);
+        expectError([&] { loadModel(path("badkv.safetensors")); }, path("badkv.safetensors"),
+                    "'attn_pool.kv.weight' has shape [64, 64], expected [128, 64]");
+        StateDict twoProbes = timm;
+        twoProbes["attn_pool.latent"] = at::zeros({1, 2, 64});
+        writeSafetensorsTensors(path("probes.safetensors"), twoProbes);
+        expectError([&] { loadModel(path("probes.safetensors")); }, path("probes.safetensors"), "one probe");
+        StateDict badPos = timm;
+        badPos["pos_embed"] = at::zeros({1, 15, 64});
+        writeSafetensorsTensors(path("sigpos.safetensors"), badPos);
+        expectError([&] { loadModel(path("sigpos.safetensors")); }, path("sigpos.safetensors"), "square patch grid");
+    }
+
     void unknownArchitecture() {
         StateDict sd;
         sd["encoder.weight"] = at::zeros({4, 4});

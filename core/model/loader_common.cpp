@@ -54,8 +54,8 @@ int gridFromPositions(int64_t positions, int prefix, const std::string& where) {
     const int64_t patches = positions - prefix;
     const auto g = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(std::max<int64_t>(patches, 0)))));
     if (patches <= 0 || g * g != patches)
-        throw ModelError(where, "position embedding has " + std::to_string(positions) +
-                                    " rows, not a class token plus a square patch grid");
+        throw ModelError(where, "position embedding has " + std::to_string(positions) + " rows, not " +
+                                    (prefix > 0 ? "a class token plus " : "") + "a square patch grid");
     return static_cast<int>(g);
 }
 

@@ -125,8 +125,9 @@ Model buildHfSiglip(const Tensors& t, const nlohmann::json& config, const nlohma
         throw ModelError(t.where(), "NaFlex SigLIP 2 (variable-resolution patch embedding) is not supported; "
                                     "use a fixed-resolution SigLIP / SigLIP 2 checkpoint");
     if (!t.has(table.pool.probe))
-        throw ModelError(t.where(), "SigLIP vision tower without its attention-pooling head (vision_use_head = false) "
-                                    "is not supported");
+        throw ModelError(t.where(), "missing tensor '" + table.pool.probe + "' (a SigLIP tower's attention-pooling probe; towers "
+                                    "without the head, vision_use_head = false, are not supported) or '" +
+                                        layoutTable(Layout::HfClip).cls + "' (a CLIP tower's class token)");
     Model model;
     model.info.family = "siglip";
     model.info.layout = table.name;
