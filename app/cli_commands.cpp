@@ -143,14 +143,16 @@ struct TokenizeOptions {
 
 void runTokenize(const TokenizeOptions& o) {
     std::string path = o.tokenizer.empty() ? o.model.tokenizer : o.tokenizer;
-    int context = 77;  // CLIP's context; a word-vocabulary model states its own
+    int context = 77;  // CLIP's context; a word-vocabulary or SigLIP model states its own
     if (path.empty()) {
         if (o.model.model.empty()) throw InputError("tokenize", "give --model or --tokenizer");
         const ModelFiles files = resolveModelFiles(o.model.model);
         path = files.tokenizer;
         if (path.empty()) throw InputError(o.model.model, "no tokenizer found beside the model; pass --tokenizer");
     }
-    if (!o.model.model.empty() && path.find("vocab.txt") != std::string::npos) {
+    const bool sentencePiece = path.size() > 6 && path.compare(path.size() - 6, 6, ".model") == 0;
+    if (sentencePiece) context = 64;  // SigLIP's context
+    if (!o.model.model.empty() && (path.find("vocab.txt") != std::string::npos || sentencePiece)) {
         const Model model = loadModel(o.model.model);
         if (model.text) context = model.text->contextLength;
     }
@@ -183,7 +185,16 @@ void runEmbed(const EmbedOptions& o) {
         if (!o.texts.empty()) {
             const std::unique_ptr<TextTokenizer> tok = openTokenizer(model);
             const at::Tensor ids = tokenizeAll(*tok, o.texts, model.text->contextLength);
-            writeNpyTensor(outPath(o.out, "text_embeds.npy"), encodeTexts(model, ids).cpu());
+            const at::Tensor texts = encodeTexts(model, ids).cpu();
+            writeNpyTensor(outPath(o.out, "text_embeds.npy"), texts);
+            // The model's own scores: CLIP's scaled cosines and their softmax over the texts;
+            // SigLIP's scale * cosine + bias and its sigmoid per pair.
+            const at::Tensor images = at::cat(outputs);
+            const at::Tensor cos = at::matmul(images / images.norm(2, 1, true).clamp_min(1e-12),
+                                              (texts / texts.norm(2, 1, true).clamp_min(1e-12)).t());
+            const at::Tensor logits = cos * model.logitScale + (model.sigmoidScores ? model.logitBias : 0.0);
+            writeNpyTensor(outPath(o.out, "logits_per_image.npy"), logits);
+            writeNpyTensor(outPath(o.out, "probs.npy"), model.sigmoidScores ? at::sigmoid(logits) : at::softmax(logits, 1));
         }
     } else {
         if (!o.texts.empty()) throw InputError(model.info.weightsPath, "--text needs a CLIP model (this one has no text tower)");
@@ -273,9 +284,9 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
     }
     {
         auto o = std::make_shared<TokenizeOptions>();
-        auto* sub = app.add_subcommand("tokenize", "CLIP-tokenize texts into int64 [T, 77] .npy");
+        auto* sub = app.add_subcommand("tokenize", "Tokenize texts as the model's text tower reads them: int64 [T, context] .npy");
         sub->add_option("--model", o->model.model, "Model whose tokenizer to use");
-        sub->add_option("--tokenizer", o->tokenizer, "BPE merges .gz, or a directory with vocab.json + merges.txt");
+        sub->add_option("--tokenizer", o->tokenizer, "BPE merges .gz, a directory with vocab.json + merges.txt, or a SentencePiece .model");
         sub->add_option("--text", o->texts, "Text (repeatable)")->required();
         sub->add_option("--out", o->out, "Output .npy")->required();
         sub->callback([&actions, o] { actions.push_back([o] { runTokenize(*o); }); });
@@ -285,7 +296,8 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
         auto* sub = app.add_subcommand("embed", "Image (and text) embeddings, or classifier features and logits");
         addModelOptions(sub, o->model);
         addInputOptions(sub, o->inputs);
-        sub->add_option("--text", o->texts, "Text to embed (repeatable, CLIP only)");
+        sub->add_option("--text", o->texts, "Text to embed (repeatable, CLIP / SigLIP); adds logits_per_image.npy and probs.npy "
+                                            "(softmax over the texts for CLIP, sigmoid per pair for SigLIP)");
         sub->add_option("--out", o->out, "Output directory")->required();
         sub->callback([&actions, o] { actions.push_back([o] { runEmbed(*o); }); });
     }

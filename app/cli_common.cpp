@@ -23,7 +23,7 @@ void onInterrupt(int) { g_interrupted.store(true); }
 void addModelOptions(CLI::App* sub, ModelOptions& o, bool required) {
     auto* opt = sub->add_option("--model", o.model, "Checkpoint file, model directory, hub id (ORG/NAME) or ~/.cache/clip name");
     if (required) opt->required();
-    sub->add_option("--tokenizer", o.tokenizer, "BPE merges .gz, or a directory with vocab.json + merges.txt");
+    sub->add_option("--tokenizer", o.tokenizer, "BPE merges .gz, a directory with vocab.json + merges.txt, or a SentencePiece .model");
     sub->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
     sub->add_option("--checkpoint-key", o.checkpointKey,
                     "Training checkpoint: the key holding the weights (e.g. student; default: state_dict, model, "

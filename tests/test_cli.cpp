@@ -2,6 +2,7 @@
 #include "analysis/labels.h"
 #include "io/file_util.h"
 #include "io/tensor_io.h"
+#include "model/random_weights.h"
 #include "test_util.h"
 
 #include <QtTest/QtTest>
@@ -181,6 +182,46 @@ private slots:
         } else {
             QCOMPARE(names.back(), std::string("post_bias"));
         }
+    }
+
+    // The model's own scores beside the embeddings: CLIP's scaled cosines against the oracle, and
+    // SigLIP's sigmoid(scale * cos + bias) with texts through SentencePiece at its context.
+    void embedScoresAreTheModelsOwn() {
+        const nlohmann::json texts = nlohmann::json::parse(readFileText(oracle("clip-tiny/texts.json")));
+        QStringList args{"embed", "--model", q(oracle("clip-tiny/hf")), "--pixels", q(oracle("clip-tiny/pixels.npy")), "--out", path("clipscores")};
+        for (const auto& t : texts) args << "--text" << q(t.get<std::string>());
+        const Run clip = cli(args);
+        QVERIFY2(clip.code == 0, qPrintable(clip.err));
+        const at::Tensor logits = readNpyTensor(path("clipscores/logits_per_image.npy").toStdString());
+        QVERIFY(maxAbsDiff(logits, readNpyTensor(oracle("clip-tiny/logits_per_image.npy"))) < 1e-3);
+        const at::Tensor probs = readNpyTensor(path("clipscores/probs.npy").toStdString());
+        QVERIFY(maxAbsDiff(probs.sum(1), at::ones({3})) < 1e-5);
+
+        RandomVitSpec s;
+        s.layout = RandomLayout::HfSiglip, s.imageSize = 32, s.patchSize = 8, s.width = 64, s.layers = 2, s.textWidth = 64;
+        s.contextLength = 16, s.vocabSize = 90, s.seed = 61;
+        const std::string dir = path("siglip").toStdString();
+        QVERIFY(QDir().mkpath(q(dir)));
+        writeSafetensorsTensors(dir + "/model.safetensors", randomVitStateDict(s));
+        writeFileAtomic(dir + "/config.json", std::string(R"({"model_type": "siglip", "vision_config": {"num_attention_heads": 2}, "text_config": {"num_attention_heads": 2}})"));
+        QVERIFY(QFile::copy(q(test::source("tests/data/siglip-spm/spiece.model")), q(dir + "/spiece.model")));
+        const Run tok = cli({"tokenize", "--model", q(dir), "--text", "a red circle", "--text", "", "--out", path("sigtok.npy")});
+        QVERIFY2(tok.code == 0, qPrintable(tok.err));
+        const at::Tensor ids = readNpyTensor(path("sigtok.npy").toStdString());
+        QCOMPARE(ids.sizes().vec(), (std::vector<int64_t>{2, 16}));  // the model's context
+        QCOMPARE(ids[1][0].item<int64_t>(), int64_t(1));              // an empty text is the end id, padded with it
+        QCOMPARE(ids[1].sum().item<int64_t>(), int64_t(16));
+        at::manual_seed(9130);  // the pixels are part of the test: fixed
+        writeNpyTensor(path("px.npy").toStdString(), at::randn({2, 3, 32, 32}));
+        const Run sig = cli({"embed", "--model", q(dir), "--pixels", path("px.npy"), "--text", "a red circle", "--text", "a blue square",
+                             "--out", path("sigscores")});
+        QVERIFY2(sig.code == 0, qPrintable(sig.err));
+        const at::Tensor img = readNpyTensor(path("sigscores/image_embeds.npy").toStdString());
+        const at::Tensor txt = readNpyTensor(path("sigscores/text_embeds.npy").toStdString());
+        const at::Tensor cos = at::matmul(img / img.norm(2, 1, true), (txt / txt.norm(2, 1, true)).t());
+        const at::Tensor sl = readNpyTensor(path("sigscores/logits_per_image.npy").toStdString());
+        QVERIFY(maxAbsDiff(sl, cos * 10.0 - 10.0) < 1e-4);  // the random file's logit_scale = log 10, logit_bias = -10
+        QVERIFY(maxAbsDiff(readNpyTensor(path("sigscores/probs.npy").toStdString()), at::sigmoid(sl)) < 1e-6);
     }
 
     void errorsAreOneLineWithExitCode2_data() {

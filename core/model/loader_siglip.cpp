@@ -191,8 +191,14 @@ Model buildTimmSiglip(const Tensors& t, const nlohmann::json& config) {
 Model buildOpenClipSiglip(const Tensors& t, const nlohmann::json& config) {
     static const std::string kTrunk = "visual.trunk.";
     StateDict trunk;
-    for (const auto& [name, tensor] : t.all())
+    for (const auto& [name, tensor] : t.all()) {
         if (name.compare(0, kTrunk.size(), kTrunk) == 0) trunk.emplace(name.substr(kTrunk.size()), tensor);
+        // open_clip's SigLIP configs pass the pooled trunk output through (timm_proj "none"); a
+        // projection after it (visual.head.*, or the trunk's own head) would follow the pool.
+        if (name.rfind("visual.head.", 0) == 0 || name.rfind("visual.trunk.head.", 0) == 0)
+            throw ModelError(t.where(), "open_clip SigLIP tower with a projection after the pool ('" + name +
+                                            "') is not supported; only timm_proj \"none\" towers are");
+    }
     const auto& cfg = sub(config, "model_cfg").is_object() ? sub(config, "model_cfg") : config;
     const auto& vcfg = sub(cfg, "vision_cfg");
     const auto& tcfg = sub(cfg, "text_cfg");
