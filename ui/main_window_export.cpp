@@ -130,6 +130,11 @@ QString MainWindow::exportData(const QString& what, const QString& path) {
             for (int h = 0; h < m_grid->heads(); ++h) v.push_back(m_grid->value(l, h));
         QStringList cols;
         for (int h = 0; h < m_grid->heads(); ++h) cols << QString("head %1").arg(h);
+        // SigLIP: the last row is the pooling heads (pool.h0..), another decomposition of the output.
+        QJsonArray rowNames;
+        for (int l = 0; l < m_grid->layers(); ++l)
+            rowNames.append(m_grid->poolRow() && l == m_grid->layers() - 1 ? QString("pool") : QString("layer %1").arg(l));
+        r["row_names"] = rowNames;
         return exportMatrix(v, m_grid->layers(), m_grid->heads(), path, cols, r);
     }
     if (what == "ledger") {
