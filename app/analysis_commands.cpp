@@ -199,8 +199,11 @@ void runRank(const RankOptions& o) {
     CacheSession c = openCache(o.cache, true);
     const std::string file = o.texts.empty() ? propertyWordList(o.property, *c.clip) : o.texts;
     const std::vector<std::string> words = readTextList(file);
+    // Every component, and SigLIP's pooling heads too (each is scored on its own).
+    std::vector<Component> components = c.view->allComponents();
+    for (const Component& p : c.view->poolHeads()) components.push_back(p);
     const std::vector<ComponentScore> scores =
-        rankComponents(*c.view, c.text->encodeDescriptions(words), {}, interruptibleJob("rank components"));
+        rankComponents(*c.view, c.text->encodeDescriptions(words), components, interruptibleJob("rank components"));
     std::string csv = "rank,component,layer,head,score\n";
     for (std::size_t i = 0; i < scores.size(); ++i) {
         const Component& k = scores[i].component;
@@ -435,7 +438,7 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         addCacheOptions(sub, o->cache);
         sub->add_option("--text", o->text, "Query text");
         sub->add_option("--image", o->image, "Query image (a cached one, or any file: decomposed with the cache's model)");
-        sub->add_option("--heads", o->heads, "Restrict to these components: L.H,mlp.L,embed");
+        sub->add_option("--heads", o->heads, "Restrict to these components: L.H,mlp.L,embed (SigLIP: pool.hK,pool.mlp)");
         sub->add_option("--property", o->property,
                         "Restrict to the top components for this property (text queries: its score; image queries: its "
                         "score minus the best other property's, as the reference)");
