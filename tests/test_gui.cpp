@@ -776,9 +776,34 @@ private slots:
             w.setMethod(method);
             QTRY_VERIFY_WITH_TIMEOUT(heat.count() > n, kTimeout);
         }
+        // Exports: a pooling head's panel names it; the grid's rows say which is the pooling row.
+        QSignalSpy fig(&w, &MainWindow::figureReady);
+        const QString svg = data.path() + "/pool-heads.svg";
+        QCOMPARE(w.exportPanelFigure({"a red circle"}, {gridHead(3, 1, 3, true), HeadId{2, 0}}, svg, 96), QString());
+        QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0, kTimeout);
+        QCOMPARE(fig.last().at(1).toString(), QString());
+        QFile sf(svg);
+        QVERIFY(sf.open(QIODevice::ReadOnly));
+        const QByteArray sb = sf.readAll();
+        QVERIFY(sb.contains("head pool.h1: a red circle") && sb.contains("head 2.0: a red circle"));
+        QCOMPARE(w.exportData("grid", data.path() + "/grid.json"), QString());
+        QFile gj(data.path() + "/grid.json");
+        QVERIFY(gj.open(QIODevice::ReadOnly));
+        const QByteArray gb = gj.readAll();
+        QVERIFY2(gb.contains("\"pool\"") && gb.contains("layer 2"), gb.constData());
         QCOMPARE(errors.count(), 0);
-        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
-            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/siglip-window.png");
+        // The classroom walkthrough tells of the probe, not of a class token.
+        w.classroom()->setStep(0);
+        QVERIFY2(w.classroom()->body().contains("no class token") && !w.classroom()->body().contains("class token is added"),
+                 qPrintable(w.classroom()->body()));
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
+            const QString dir = qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS");
+            w.grab().save(dir + "/siglip-window.png");
+            w.resize(1024, 700);
+            w.setClassroomMode(true);
+            QTest::qWait(300);
+            w.grab().save(dir + "/siglip-classroom-1024.png");
+        }
     }
 
     void cleanupTestCase() { m_window.reset(); }

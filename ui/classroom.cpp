@@ -21,6 +21,15 @@ const char* const kBodies[] = {
     "Every part lives in the same space as text, so each image patch can be scored against words. "
     "The heatmap shows how much each patch adds to the image's score for the text.",
 };
+// Models without a class token (SigLIP): a learned probe pools every token at the end.
+const char* const kPooledBodies[] = {
+    "The image is cut into square patches. Each patch becomes a token. This model has no class "
+    "token: at the end a learned probe reads every token and pools them. The grid on the image "
+    "shows the patches.",
+    "Each layer adds its attention and MLP outputs to every token; the probe then pools the tokens. "
+    "The bars show how much each layer adds to the image's match with the text through that pool; "
+    "together they sum exactly to the model's score.",
+};
 }  // namespace
 
 Classroom::Classroom(QWidget* parent) : QWidget(parent) {
@@ -73,12 +82,17 @@ void Classroom::setFacts(const QString& patches, const QString& layers, const QS
     refresh();
 }
 
+void Classroom::setPooled(bool pooled) {
+    m_pooled = pooled;
+    refresh();
+}
+
 QString Classroom::title() const { return m_title->text(); }
 QString Classroom::body() const { return m_body->text(); }
 
 void Classroom::refresh() {
     m_title->setText(tr(kTitles[m_step]));
-    QString body = tr(kBodies[m_step]);
+    QString body = m_pooled && m_step < 2 ? tr(kPooledBodies[m_step]) : tr(kBodies[m_step]);
     if (!m_facts[m_step].isEmpty()) body += "\n" + m_facts[m_step];
     m_body->setText(body);
     m_prev->setEnabled(m_step > 0);

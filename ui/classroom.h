@@ -17,6 +17,8 @@ public:
     void setStep(int step);
     // Facts shown in the texts (model shape, strongest head, score...).
     void setFacts(const QString& patches, const QString& layers, const QString& heads, const QString& text);
+    // The model pools its tokens with a learned probe (SigLIP) instead of reading a class token.
+    void setPooled(bool pooled);
     QString title() const;
     QString body() const;
 
@@ -30,6 +32,7 @@ private:
     void refresh();
     int m_step = 0;
     QString m_facts[StepCount];
+    bool m_pooled = false;
     QLabel* m_title;
     QLabel* m_body;
     QPushButton* m_prev;

@@ -151,6 +151,7 @@ QString exportMatrix(const std::vector<float>& values, int rows, int cols, const
         QJsonObject o;
         o["shape"] = QJsonArray{rows, cols};
         if (columnNames.size() == cols) o["columns"] = QJsonArray::fromStringList(columnNames);
+        if (record.contains("row_names")) o["rows"] = record["row_names"];
         o["values"] = table;
         out = QJsonDocument(o).toJson();
     } else {

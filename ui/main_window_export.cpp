@@ -52,7 +52,7 @@ QJsonObject MainWindow::record(const QString& view) const {
     r["text"] = m_text->currentText();
     r["method"] = m_method->currentText();
     if (m_method->currentText() == "surgery") r["surgery_prompt_ensemble"] = m_model.surgeryEnsemble;
-    r["preprocessing"] = "resize shortest side, center crop";
+    r["preprocessing"] = QString::fromStdString(m_model.preprocessing);
     QStringList heads;
     for (const HeadId& h : m_grid->selection()) heads << h.name();
     r["selected_heads"] = heads.join(",");

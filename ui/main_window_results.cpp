@@ -84,6 +84,7 @@ void MainWindow::applyModel(const ModelSummary& s) {
     m_propertyMlp.clear();
     m_datasetReady = false;
     m_grid->setShape(s.gridLayers(), s.heads, s.poolHeads > 0);
+    m_classroom->setPooled(s.poolHeads > 0);
     // A model without a class token (SigLIP) has its pooling probe where CLIP has the class token.
     m_method->setItemData(3, s.poolHeads > 0 ? tr("The pooling probe's attention over the patches (text-independent)")
                                              : tr("Last layer's class-token attention (text-independent)"),

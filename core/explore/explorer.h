@@ -37,6 +37,7 @@ struct ModelSummary {
     int gridLayers() const { return layers + (poolHeads > 0 ? 1 : 0); }
     bool clip = false;
     bool sigmoidScores = false;      // SigLIP: a probability is sigmoid(scale * cos + bias)
+    std::string preprocessing;       // in words, for export records
     bool surgeryEnsemble = false;    // CLIP Surgery's texts through its prompt ensemble (BPE models)
     std::string aligner, textModel;  // non-CLIP models: the aligner and the CLIP model for texts
 };
