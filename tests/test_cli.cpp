@@ -222,6 +222,25 @@ private slots:
         const at::Tensor sl = readNpyTensor(path("sigscores/logits_per_image.npy").toStdString());
         QVERIFY(maxAbsDiff(sl, cos * 10.0 - 10.0) < 1e-4);  // the random file's logit_scale = log 10, logit_bias = -10
         QVERIFY(maxAbsDiff(readNpyTensor(path("sigscores/probs.npy").toStdString()), at::sigmoid(sl)) < 1e-6);
+
+        // The image commands on SigLIP: the ledger is complete (pool.mlp among its rows) and a
+        // pooling head's heatmap is drawn from its per-token terms.
+        cv::Mat img8(40, 50, CV_8UC3, cv::Scalar(30, 60, 200));
+        img8(cv::Rect(15, 10, 20, 20)).setTo(cv::Scalar(0, 0, 255));
+        QVERIFY(cv::imwrite(path("sig.png").toStdString(), img8));
+        const Run ledger = cli({"ledger", "--model", q(dir), "--image", path("sig.png"), "--text", "a red circle", "--out", path("sigledger.json")});
+        QVERIFY2(ledger.code == 0, qPrintable(ledger.err));
+        const auto lj = nlohmann::json::parse(readFileText(path("sigledger.json").toStdString()));
+        QVERIFY2(lj.dump().find("pool.mlp") != std::string::npos, lj.dump().c_str());
+        QVERIFY(std::abs(lj["residual"].get<double>()) < 1e-4 * std::max(1.0, std::abs(lj["score"].get<double>())));
+        const Run heat = cli({"heatmap", "--model", q(dir), "--image", path("sig.png"), "--text", "a red circle", "--heads", "pool.h1,1.0",
+                              "--out", path("sigmap.png"), "--npy", path("sigmap.npy")});
+        QVERIFY2(heat.code == 0, qPrintable(heat.err));
+        QCOMPARE(readNpyTensor(path("sigmap.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{4, 4}));
+        const Run bad = cli({"heatmap", "--model", q(dir), "--image", path("sig.png"), "--text", "a red circle", "--heads", "pool.h2",
+                             "--out", path("bad.png")});
+        QCOMPARE(bad.code, 2);
+        QVERIFY2(bad.err.contains("pool.h2") && bad.err.contains("pool.h0..pool.h1"), qPrintable(bad.err));
     }
 
     void errorsAreOneLineWithExitCode2_data() {
