@@ -126,6 +126,7 @@ void runInfo(const ModelOptions& o) {
     }
     j["preprocess"] = {{"resize_shortest", model.preprocess.resizeShortest},
                        {"squash", model.preprocess.squash},
+                       {"resample", model.preprocess.bilinear ? "bilinear" : "bicubic"},
                        {"crop", model.preprocess.imageSize},
                        {"mean", model.preprocess.mean},
                        {"std", model.preprocess.std}};

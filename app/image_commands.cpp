@@ -51,7 +51,8 @@ void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
     sub->add_option("--surgery-ensemble", o.surgeryEnsemble,
                     "CLIP Surgery's 85-template prompt ensemble for its texts: auto (on for BPE models), on, off")
         ->capture_default_str();
-    sub->add_flag("--squash", o.squash, "Resize the whole image to the input size (no center crop), as CLIP Surgery's demo");
+    sub->add_flag("--squash", o.squash, "Resize the whole image to the input size (no center crop), as CLIP Surgery's demo "
+                                        "(SigLIP models always do)");
 }
 
 HeatmapSession openHeatmapContext(const HeatmapModelOptions& o) {
@@ -65,7 +66,7 @@ HeatmapSession openHeatmapContext(const HeatmapModelOptions& o) {
     s.checkpointKey = o.model.checkpointKey;
     s.surgeryEnsemble = o.surgeryEnsemble;
     HeatmapSession c = openHeatmapSession(s);
-    c.model->preprocess.squash = o.squash;
+    if (o.squash) c.model->preprocess.squash = true;  // models that squash already (SigLIP) keep doing so
     return c;
 }
 

@@ -156,6 +156,29 @@ private slots:
         }
     }
 
+    // The checkpoints' own resampling filter: Hugging Face's preprocessor_config "resample" 2 is
+    // PIL's BILINEAR (siglip-tiny/hf says so), timm's pretrained_cfg says "bicubic". The filter
+    // is PIL's antialiased triangle: a 2-pixel ramp upsampled to 4 gives 0, 64, 191, 255 (worked
+    // out by hand from PIL's coefficient rule), and a flat image stays flat at any scale.
+    void siglipResampleFilter() {
+        QVERIFY(loadModel(oracle("siglip-tiny/hf")).preprocess.bilinear);
+        QVERIFY(!loadModel(oracle("siglip-tiny")).preprocess.bilinear);
+        cv::Mat ramp(1, 2, CV_8UC3);
+        ramp.at<cv::Vec3b>(0, 0) = {0, 0, 0};
+        ramp.at<cv::Vec3b>(0, 1) = {255, 255, 255};
+        const cv::Mat up = resizeAntialias(ramp, 4, 1, true);
+        QCOMPARE(int(up.at<cv::Vec3b>(0, 0)[0]), 0);
+        QCOMPARE(int(up.at<cv::Vec3b>(0, 1)[0]), 64);
+        QCOMPARE(int(up.at<cv::Vec3b>(0, 2)[0]), 191);
+        QCOMPARE(int(up.at<cv::Vec3b>(0, 3)[0]), 255);
+        QVERIFY(cv::norm(up, resizeAntialias(ramp, 4, 1, false), cv::NORM_INF) > 0);  // bicubic overshoots differently
+        const cv::Mat flat(37, 53, CV_8UC3, cv::Scalar(10, 120, 240));
+        for (const auto& [w, h] : {std::pair{16, 16}, std::pair{128, 90}}) {
+            const cv::Mat r = resizeAntialias(flat, w, h, true);
+            QCOMPARE(cv::norm(r, cv::Mat(h, w, CV_8UC3, cv::Scalar(10, 120, 240)), cv::NORM_INF), 0.0);
+        }
+    }
+
     // open_clip stores the same timm tower under visual.trunk. (no text tower here: the layout's
     // vision half is what this file can show; the text half is tested in test_decompose).
     void siglipOpenClipTrunkNames() {

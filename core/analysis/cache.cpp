@@ -150,7 +150,11 @@ bool isImageFile(const fs::path& p) {
 std::vector<std::string> readLines(const std::string& path) { return splitLines(readFileText(path)); }
 
 json preprocessJson(const ImagePreprocess& p) {
-    return {{"image_size", p.imageSize}, {"resize_shortest", p.resizeShortest}, {"mean", p.mean}, {"std", p.std}};
+    json j = {{"image_size", p.imageSize}, {"resize_shortest", p.resizeShortest}, {"mean", p.mean}, {"std", p.std}};
+    // Stated only when set, so that caches made before these options existed still match.
+    if (p.squash) j["squash"] = true;
+    if (p.bilinear) j["resample"] = "bilinear";
+    return j;
 }
 
 json settingsJson(const Model& model, const std::vector<int>& layers, Convention convention) {

@@ -168,9 +168,10 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.heads = mdl.vision.heads();
     s.poolHeads = mdl.vision.pool.defined() ? mdl.vision.pool.heads : 0;
     s.sigmoidScores = mdl.sigmoidScores;
-    s.preprocessing = mdl.preprocess.squash ? "resize the whole image to " + std::to_string(mdl.preprocess.imageSize) + " px (no crop)"
-                                            : "resize shortest side to " + std::to_string(mdl.preprocess.resizeShortest) +
-                                                  ", center crop " + std::to_string(mdl.preprocess.imageSize);
+    s.preprocessing = std::string(mdl.preprocess.bilinear ? "bilinear " : "bicubic ") +
+                      (mdl.preprocess.squash ? "resize of the whole image to " + std::to_string(mdl.preprocess.imageSize) + " px (no crop)"
+                                             : "resize of the shortest side to " + std::to_string(mdl.preprocess.resizeShortest) +
+                                                   ", center crop " + std::to_string(mdl.preprocess.imageSize));
     s.imageSize = mdl.preprocess.imageSize;
     s.patchSize = mdl.vision.patchSize;
     s.embedDim = static_cast<int>(session->aligner ? session->aligner->weight.size(1) : mdl.vision.embedDim());

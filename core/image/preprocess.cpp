@@ -68,6 +68,12 @@ double cubic(double x) {
     return 0.0;
 }
 
+// PIL's bilinear (triangle) kernel.
+double triangle(double x) {
+    x = std::fabs(x);
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
 constexpr int kPrecisionBits = 32 - 8 - 2;
 
 struct Coeffs {
@@ -77,10 +83,10 @@ struct Coeffs {
 };
 
 // Per output pixel: the input window and the fixed-point weights, as PIL computes them.
-Coeffs computeCoeffs(int inSize, int outSize) {
+Coeffs computeCoeffs(int inSize, int outSize, bool bilinear) {
     const double scale = static_cast<double>(inSize) / outSize;
     const double filterScale = std::max(scale, 1.0);
-    const double support = 2.0 * filterScale;
+    const double support = (bilinear ? 1.0 : 2.0) * filterScale;
     Coeffs c;
     c.maxCount = static_cast<int>(std::ceil(support)) * 2 + 1;
     c.start.resize(outSize);
@@ -97,7 +103,8 @@ Coeffs computeCoeffs(int inSize, int outSize) {
         xmax -= xmin;
         double total = 0.0;
         for (int x = 0; x < xmax; ++x) {
-            const double w = cubic((x + xmin - center + 0.5) * ss);
+            const double u = (x + xmin - center + 0.5) * ss;
+            const double w = bilinear ? triangle(u) : cubic(u);
             k[x] = w;
             total += w;
         }
@@ -118,8 +125,8 @@ uint8_t clip8(int64_t v) {
     return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
-cv::Mat resizeHorizontal(const cv::Mat& in, int outW) {
-    const Coeffs c = computeCoeffs(in.cols, outW);
+cv::Mat resizeHorizontal(const cv::Mat& in, int outW, bool bilinear) {
+    const Coeffs c = computeCoeffs(in.cols, outW, bilinear);
     cv::Mat out(in.rows, outW, CV_8UC3);
     for (int y = 0; y < in.rows; ++y) {
         const uint8_t* src = in.ptr<uint8_t>(y);
@@ -136,8 +143,8 @@ cv::Mat resizeHorizontal(const cv::Mat& in, int outW) {
     return out;
 }
 
-cv::Mat resizeVertical(const cv::Mat& in, int outH) {
-    const Coeffs c = computeCoeffs(in.rows, outH);
+cv::Mat resizeVertical(const cv::Mat& in, int outH, bool bilinear) {
+    const Coeffs c = computeCoeffs(in.rows, outH, bilinear);
     cv::Mat out(outH, in.cols, CV_8UC3);
     const int rowLen = in.cols * 3;
     for (int yy = 0; yy < outH; ++yy) {
@@ -219,17 +226,19 @@ cv::Mat decodeImageRgb(const std::vector<uint8_t>& bytes, const std::string& whe
 
 cv::Mat loadImageRgb(const std::string& path) { return decodeImageRgb(readFileBytes(path), path); }
 
-cv::Mat resizeBicubicAntialias(const cv::Mat& rgb, int width, int height) {
+cv::Mat resizeAntialias(const cv::Mat& rgb, int width, int height, bool bilinear) {
     CV_Assert(rgb.type() == CV_8UC3);
     cv::Mat src = rgb.isContinuous() ? rgb : rgb.clone();
-    if (width != src.cols) src = resizeHorizontal(src, width);
-    if (height != src.rows) src = resizeVertical(src, height);
+    if (width != src.cols) src = resizeHorizontal(src, width, bilinear);
+    if (height != src.rows) src = resizeVertical(src, height, bilinear);
     return src;
 }
 
+cv::Mat resizeBicubicAntialias(const cv::Mat& rgb, int width, int height) { return resizeAntialias(rgb, width, height, false); }
+
 cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep) {
     // CLIP Surgery's demo preprocessing: the full image squashed to the input size.
-    if (prep.squash) return resizeBicubicAntialias(rgb, prep.imageSize, prep.imageSize);
+    if (prep.squash) return resizeAntialias(rgb, prep.imageSize, prep.imageSize, prep.bilinear);
     const int shortest = prep.resizeShortest;
     int w = rgb.cols, h = rgb.rows;
     // torchvision's Resize(int): the short side becomes `shortest`, the long side is truncated.
@@ -240,7 +249,7 @@ cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep) {
         w = static_cast<int>(static_cast<int64_t>(shortest) * w / h);
         h = shortest;
     }
-    cv::Mat resized = resizeBicubicAntialias(rgb, w, h);
+    cv::Mat resized = resizeAntialias(rgb, w, h, prep.bilinear);
     const int s = prep.imageSize;
     if (resized.cols < s || resized.rows < s) {
         // Pad like torchvision's CenterCrop when the crop is larger than the image.

@@ -20,6 +20,8 @@ cv::Mat decodeImageRgb(const std::vector<uint8_t>& bytes, const std::string& whe
 
 // PIL-compatible antialiased bicubic resize of an 8-bit RGB image.
 cv::Mat resizeBicubicAntialias(const cv::Mat& rgb, int width, int height);
+// The same with PIL's bilinear (triangle) filter when `bilinear`.
+cv::Mat resizeAntialias(const cv::Mat& rgb, int width, int height, bool bilinear);
 
 // The 8-bit RGB crop [S, S, 3] the model sees (resize + center crop), e.g. to draw heatmaps on.
 cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep);

@@ -151,6 +151,7 @@ Model buildHfSiglip(const Tensors& t, const nlohmann::json& config, const nlohma
     }
     setSiglipPreprocess(model, intOr(sub(prep, "size"), "height", intOr(vcfg, "image_size", v.imageSize)));
     readMeanStd(prep, "image_mean", "image_std", model.preprocess);
+    model.preprocess.bilinear = intOr(prep, "resample", 3) == 2;  // PIL's BILINEAR; 3 (BICUBIC) is the processor's default
     if (!type.empty() && type.rfind("siglip", 0) != 0)
         throw ModelError(t.where(), "config.json names model_type '" + type + "', but the tensors are SigLIP's");
     return model;
@@ -185,6 +186,7 @@ Model buildTimmSiglip(const Tensors& t, const nlohmann::json& config) {
     const int cfgSize = input.is_array() && input.size() == 3 && input[2].is_number_integer() ? input[2].get<int>() : 0;
     setSiglipPreprocess(model, cfgSize > 0 && cfgSize % v.patchSize == 0 ? cfgSize : v.imageSize);
     readMeanStd(sub(config, "pretrained_cfg"), "mean", "std", model.preprocess);
+    model.preprocess.bilinear = stringOr(sub(config, "pretrained_cfg"), "interpolation") == "bilinear";
     return model;
 }
 

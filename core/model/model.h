@@ -52,6 +52,7 @@ struct ImagePreprocess {
     int imageSize = 224;       // crop size fed to the model
     int resizeShortest = 224;  // the shortest side is resized to this before the center crop
     bool squash = false;       // resize the whole image to imageSize x imageSize instead (no crop)
+    bool bilinear = false;     // PIL's antialiased bilinear filter instead of bicubic (the checkpoint's config says)
     std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
     std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
 };
