@@ -10,18 +10,10 @@ namespace {
 
 // The CLIP text tower of a layout; `e` is the shared embedding dimension.
 TextTower readTextTower(const Tensors& t, const LayoutTable& table, int64_t e) {
-    TextTower text;
-    const at::Tensor tok = t.get(table.tokenEmbedding);
-    if (tok.dim() != 2) throw ModelError(t.where(), "tensor '" + table.tokenEmbedding + "' is not 2-D");
-    const int64_t dt = tok.size(1);
-    text.width = static_cast<int>(dt);
-    text.tokenEmbedding = tok;
-    text.contextLength = static_cast<int>(t.dim(table.textPos, 0));
-    text.pos = t.get(table.textPos, {text.contextLength, dt});
-    text.encoder = readEncoder(t, table, table.textBlocks, dt, "text");
-    readNorm(t, table.lnFinal, dt, text.lnFinalW, text.lnFinalB);
+    TextTower text = readTextBody(t, table);
+    const int64_t dt = text.width;
     text.proj = table.projIsLinear ? t.get(table.textProj, {e, dt}).t().contiguous() : t.get(table.textProj, {dt, e});
-    text.endToken = tok.size(0) - 1;
+    text.endToken = text.tokenEmbedding.size(0) - 1;
     return text;
 }
 

@@ -130,6 +130,20 @@ void readClsAndPositions(const Tensors& t, const LayoutTable& table, VisionTower
     }
 }
 
+TextTower readTextBody(const Tensors& t, const LayoutTable& table) {
+    TextTower text;
+    const at::Tensor tok = t.get(table.tokenEmbedding);
+    if (tok.dim() != 2) throw ModelError(t.where(), "tensor '" + table.tokenEmbedding + "' is not 2-D");
+    const int64_t dt = tok.size(1);
+    text.width = static_cast<int>(dt);
+    text.tokenEmbedding = tok;
+    text.contextLength = static_cast<int>(t.dim(table.textPos, 0));
+    text.pos = t.get(table.textPos, {text.contextLength, dt});
+    text.encoder = readEncoder(t, table, table.textBlocks, dt, "text");
+    readNorm(t, table.lnFinal, dt, text.lnFinalW, text.lnFinalB);
+    return text;
+}
+
 void readNorm(const Tensors& t, const std::string& prefix, int64_t d, at::Tensor& w, at::Tensor& b) {
     w = t.get(prefix + ".weight", {d});
     b = t.get(prefix + ".bias", {d});

@@ -45,6 +45,9 @@ Encoder readEncoder(const Tensors& t, const LayoutTable& table, const std::strin
 void readPatchEmbed(const Tensors& t, const LayoutTable& table, VisionTower& v);
 // Class token and position table, [1, 1, D] / [1, N, D] or [D] / [N, D] as the layout stores them.
 void readClsAndPositions(const Tensors& t, const LayoutTable& table, VisionTower& v);
+// A text tower's token and position embeddings, blocks and final LayerNorm (the parts CLIP and
+// SigLIP share; the caller sets heads, activation, eps, projection and pooling).
+TextTower readTextBody(const Tensors& t, const LayoutTable& table);
 // A LayerNorm's weight and bias (prefix + ".weight" / ".bias").
 void readNorm(const Tensors& t, const std::string& prefix, int64_t d, at::Tensor& w, at::Tensor& b);
 

@@ -81,19 +81,11 @@ void setSiglipPreprocess(Model& model, int imageSize) {
 
 // The SigLIP text tower of a layout: no causal mask, pooled at the last position, a Linear head.
 TextTower readSiglipText(const Tensors& t, const LayoutTable& table, int heads, Activation act, double eps) {
-    TextTower text;
-    const at::Tensor tok = t.get(table.tokenEmbedding);
-    if (tok.dim() != 2) throw ModelError(t.where(), "tensor '" + table.tokenEmbedding + "' is not 2-D");
-    const int64_t dt = tok.size(1);
-    text.width = static_cast<int>(dt);
-    text.tokenEmbedding = tok;
-    text.contextLength = static_cast<int>(t.dim(table.textPos, 0));
-    text.pos = t.get(table.textPos, {text.contextLength, dt});
-    text.encoder = readEncoder(t, table, table.textBlocks, dt, "text");
+    TextTower text = readTextBody(t, table);
+    const int64_t dt = text.width;
     text.encoder.heads = siglipHeads(text.width, heads, t.where(), "text");
     text.encoder.activation = act;
     text.encoder.eps = eps;
-    readNorm(t, table.lnFinal, dt, text.lnFinalW, text.lnFinalB);
     text.lnEps = eps;
     const int64_t e = t.dim(table.textProj + ".weight", 0);
     text.proj = t.get(table.textProj + ".weight", {e, dt}).t().contiguous();
