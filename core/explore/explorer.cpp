@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -132,6 +133,12 @@ struct Explorer::Impl {
     void requireDataset() const {
         if (!view) throw InputError("vitscope", "no dataset is open");
     }
+    // Whether a component's term can be shown in CLIP space: a per-component aligner maps the
+    // encoder's components only, not SigLIP's pooling heads (another decomposition).
+    bool mapped(const std::string& name) const {
+        return !aligner() || !aligner()->perComponent() ||
+               std::find(aligner()->components.begin(), aligner()->components.end(), name) != aligner()->components.end();
+    }
     // A component's summed term of the current image in CLIP space [E].
     at::Tensor clipTerm(const at::Tensor& term, const std::string& name) const {
         const at::Tensor t = term.to(at::kCPU, at::kFloat);
@@ -220,7 +227,8 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     at::Tensor norms = at::zeros({rows, H});
     const at::Tensor summed = m->tokenHeads[0].sum(2);  // [rows, H, E]
     for (int l = 0; l < rows; ++l)
-        for (int h = 0; h < H; ++h) norms[l][h] = m->clipTerm(summed[l][h], headName(l, h, L)).norm();
+        for (int h = 0; h < H; ++h)
+            norms[l][h] = m->mapped(headName(l, h, L)) ? m->clipTerm(summed[l][h], headName(l, h, L)).norm() : at::full({}, NAN);
     r.headNorms = toGrid(norms);
     for (int l = 0; l < L; ++l) r.mlpNorms.push_back(m->clipTerm(dec.mlps[0][l], "mlp." + std::to_string(l)).norm().item<float>());
     if (dec.pooled()) r.mlpNorms.push_back(m->clipTerm(dec.poolMlp[0], "pool.mlp").norm().item<float>());
@@ -326,7 +334,8 @@ Ledger Explorer::ledger(const std::string& text) {
         // output, shown beside the ledger, not added to its sum).
         const at::Tensor pool = m->tokenHeads[0][L].sum(1);  // [P, E]
         at::Tensor row = at::zeros({1, H});
-        for (int h = 0; h < H; ++h) row[0][h] = at::dot(m->clipTerm(pool[h], headName(L, h, L)), t);
+        for (int h = 0; h < H; ++h)
+            row[0][h] = m->mapped(headName(L, h, L)) ? at::dot(m->clipTerm(pool[h], headName(L, h, L)), t) : at::full({}, NAN);
         headScores = at::cat({headScores, row});
     }
     g.headScores = toGrid(headScores);
