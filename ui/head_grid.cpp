@@ -147,7 +147,17 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     // Labels.
     p.setPen(palette().text().color());
     for (int h = 0; h < m_heads; ++h) p.drawText(QRect(a.left() + h * cell, 0, cell, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, QString::number(h));
-    p.drawText(QRect(mlpX, 0, cell, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, "MLP");
+    {
+        // The column header fits its column (large classroom fonts would run past the edge).
+        p.save();
+        QFont hf = p.font();
+        const int room = cell + kMlpGap;
+        const int wide = QFontMetrics(hf).horizontalAdvance("MLP");
+        if (wide > room && wide > 0) hf.setPointSizeF(std::max(4.0, hf.pointSizeF() * room / wide));
+        p.setFont(hf);
+        p.drawText(QRect(mlpX + cell / 2 - room / 2, 0, room, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, "MLP");
+        p.restore();
+    }
     for (int l = 0; l < m_layers; ++l) {
         const bool pool = m_poolRow && l == m_layers - 1;
         p.drawText(QRect(0, a.top() + l * cell, labelBand() - 6, cell), Qt::AlignRight | Qt::AlignVCenter, pool ? tr("pool") : QString::number(l));
@@ -173,8 +183,16 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     p.setPen(palette().text().color());
     const QRect text(bar.left(), bar.bottom() + 1, bar.width(), height() - bar.bottom() - 1);
     if (any) {
-        p.drawText(text, Qt::AlignLeft | Qt::AlignTop, QString::number(lo, 'g', 3));
-        p.drawText(text, Qt::AlignRight | Qt::AlignTop, QString::number(hi, 'g', 3));
+        // The range's two ends never run into each other: smaller type when the bar is narrow.
+        const QString los = QString::number(lo, 'g', 3), his = QString::number(hi, 'g', 3);
+        p.save();
+        QFont rf = p.font();
+        const int need = p.fontMetrics().horizontalAdvance(los) + p.fontMetrics().horizontalAdvance(his) + 8;
+        if (need > text.width() && need > 0) rf.setPointSizeF(std::max(4.0, rf.pointSizeF() * text.width() / need));
+        p.setFont(rf);
+        p.drawText(text, Qt::AlignLeft | Qt::AlignTop, los);
+        p.drawText(text, Qt::AlignRight | Qt::AlignTop, his);
+        p.restore();
     }
     const QRect nameRow(0, text.top() + p.fontMetrics().height(), width(), p.fontMetrics().height() + 2);
     p.drawText(nameRow, Qt::AlignHCenter | Qt::AlignTop, p.fontMetrics().elidedText(m_metric.isEmpty() ? tr("no metric") : m_metric, Qt::ElideRight, width() - 4));
