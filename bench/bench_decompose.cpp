@@ -111,6 +111,20 @@ int main(int argc, char** argv) {
         const double dec = bestSeconds(repeats, [&] { err = decomposeImages(model, pixels, opts).maxAbsError; }) / b * 1000.0;
         opts.tokens = false;
         const double pooled = bestSeconds(repeats, [&] { decomposeImages(model, pixels, opts); }) / b * 1000.0;
+        if (siglip) {
+            // What the GUI computes for a dropped image: per-head terms + token factors, then one
+            // text's per-token scores over every encoder head.
+            DecomposeOptions lazy;
+            lazy.tokenFactors = true;
+            const at::Tensor t = at::randn({model.vision.width});
+            const double ms = bestSeconds(repeats, [&] {
+                const Decomposition d = decomposeImages(model, pixels, lazy);
+                for (int l = 0; l < model.vision.layers(); ++l)
+                    for (int h = 0; h < model.vision.heads(); ++h) pooledTokenScores(model, d, 0, l, h, t);
+            }) / b * 1000.0;
+            std::cout << "batch " << b << ": per-head decomposition + token factors + one text's per-token scores " << ms
+                      << " ms/image (" << ms / fwd << "x forward)\n";
+        }
         std::cout << "batch " << b << ": forward " << fwd << " ms/image (" << fwd / boundMs << "x bound); per-token decomposition "
                   << dec << " ms/image (" << dec / fwd << "x forward); per-head decomposition " << pooled << " ms/image ("
                   << pooled / fwd << "x forward); sum error " << err << "\n";

@@ -111,6 +111,21 @@ private slots:
                 sum += computeHeatmap(model, px, t, p).patches;
             }
         QVERIFY(maxAbsDiff(sum, all.patches) < 1e-5);
+        // The lazy per-token scores equal the materialised per-token terms' scores, head by head.
+        {
+            DecomposeOptions lazy;
+            lazy.tokenFactors = true;
+            const Decomposition f = decomposeImages(model, px, lazy);
+            const Decomposition full = decomposeImages(model, px, {true, Convention::Exact});
+            QCOMPARE(f.heads.dim(), int64_t(4));  // per-head terms only
+            double worst = 0;
+            for (int l = 0; l < 3; ++l)
+                for (int h = 0; h < 2; ++h)
+                    worst = std::max(worst, maxAbsDiff(pooledTokenScores(model, f, 0, l, h, t), at::matmul(full.heads[0][l][h], t)));
+            QVERIFY2(worst < 1e-5, qPrintable(QString::number(worst)));
+            QVERIFY(maxAbsDiff(f.poolHeads, full.poolHeads) < 1e-6);
+            QVERIFY(f.maxAbsError < 1e-4);
+        }
         p.heads = {{3, 0}, {3, 1}};  // the pooling row
         const at::Tensor poolMap = computeHeatmap(model, px, t, p).patches;
         const Decomposition dec = decomposeImages(model, px, {true, Convention::Exact});

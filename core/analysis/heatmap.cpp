@@ -74,12 +74,13 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     at::Tensor scores;  // [N] over all tokens
     switch (params.method) {
     case HeatmapMethod::Decomposition: {
-        const Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
-        HeatmapParams p = params;
-        if (p.heads.empty())  // every encoder head (SigLIP's pooling row is another decomposition)
-            for (int l = 0; l < L; ++l)
-                for (int h = 0; h < v.heads(); ++h) p.heads.emplace_back(l, h);
-        scores = decompositionTokenScores(headTokenTerms(dec)[0], text, p, aligner);
+        if (v.pool.defined()) {
+            DecomposeOptions o;
+            o.tokenFactors = true;
+            scores = pooledDecompositionTokenScores(model, decomposeImages(model, pixels, o), text, params, aligner);
+        } else {
+            scores = decompositionTokenScores(decomposeImages(model, pixels, {true, Convention::Exact}).heads[0], text, params, aligner);
+        }
         break;
     }
     case HeatmapMethod::Raw: {
@@ -155,6 +156,31 @@ at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& t
         // Scores are linear in the terms: map the text back instead of every token forward.
         const at::Tensor v = aligner ? at::matmul(aligner->weightFor(std::to_string(l) + "." + std::to_string(h)), direction) : direction;
         const at::Tensor s = at::matmul(heads[l][h].to(at::kCPU, at::kFloat), v);
+        scores = scores.defined() ? scores + s : s;
+    }
+    return scores;
+}
+
+at::Tensor pooledDecompositionTokenScores(const Model& model, const Decomposition& dec, const at::Tensor& text,
+                                          const HeatmapParams& params, const Aligner* aligner) {
+    const int L = model.vision.layers(), H = model.vision.heads();
+    if (dec.poolTokenMix.empty() || dec.poolHeads.dim() != 4)
+        throw InputError("decomposition", "per-token scores of a pooled model need its token factors (tokenFactors)");
+    std::vector<std::pair<int, int>> chosen = params.heads;
+    if (chosen.empty())  // every encoder head (the pooling row is another decomposition of the output)
+        for (int l = 0; l < L; ++l)
+            for (int h = 0; h < H; ++h) chosen.emplace_back(l, h);
+    at::Tensor direction = text.to(at::kCPU, at::kFloat);
+    if (params.referenceTexts.defined()) direction = direction - params.referenceTexts.to(at::kCPU, at::kFloat).mean(0);
+    at::Tensor scores;  // [N]
+    for (const auto& [l, h] : chosen) {
+        if (l < 0 || l > L || h < 0 || h >= H)
+            throw InputError("head " + std::to_string(l) + "." + std::to_string(h),
+                             "is outside the model's " + std::to_string(L) + " x " + std::to_string(H) + " heads and pooling row");
+        const std::string name = l == L ? "pool.h" + std::to_string(h) : std::to_string(l) + "." + std::to_string(h);
+        const at::Tensor v = aligner ? at::matmul(aligner->weightFor(name), direction) : direction;
+        const at::Tensor s = (l == L ? at::matmul(dec.poolHeads[0][h].to(at::kCPU, at::kFloat), v)
+                                     : pooledTokenScores(model, dec, 0, l, h, v).to(at::kCPU, at::kFloat));
         scores = scores.defined() ? scores + s : s;
     }
     return scores;

@@ -40,6 +40,11 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
 // <term, text - mean(reference)>; every row's heads when params.heads is empty.
 at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& text, const HeatmapParams& params,
                                     const Aligner* aligner = nullptr);
+// The same for an attention-pooled model (SigLIP) from a decomposition made with tokenFactors:
+// encoder heads from the kept factors (pooledTokenScores), pooling heads (row L, "pool.hK") from
+// their per-token terms; every encoder head when params.heads is empty.
+at::Tensor pooledDecompositionTokenScores(const Model& model, const Decomposition& dec, const at::Tensor& text,
+                                          const HeatmapParams& params, const Aligner* aligner = nullptr);
 // Token scores [prefix + gh * gw] -> the patch map and its bilinear upsampling to height x width.
 Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width);
 

@@ -104,7 +104,7 @@ struct Explorer::Impl {
     std::string imagePath;
     at::Tensor pixels;  // [1, 3, S, S]
     Decomposition dec;  // per-token heads [1, L, H, N, E]
-    at::Tensor tokenHeads;  // [1, grid rows, H, N, E] (headTokenTerms: SigLIP's pooling heads last)
+    at::Tensor tokenHeads;  // [1, L, H, N, E] per-token head terms; undefined for SigLIP (scores come from dec's token factors)
     int gridH = 0, gridW = 0, prefix = 0;
 
     // Dataset.
@@ -206,12 +206,17 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     const cv::Mat crop = cropForModel(rgb, model.preprocess);
     at::NoGradGuard noGrad;
     const at::Tensor pixels = preprocessImage(rgb, model.preprocess).unsqueeze(0).to(model.vision.patchW.device());
-    Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
+    // SigLIP: per-head terms and the factors of per-token scores (materialising its per-token terms
+    // through the pool would cost about one more forward); other models: per-token terms.
+    DecomposeOptions opts;
+    opts.tokens = !model.vision.pool.defined();
+    opts.tokenFactors = model.vision.pool.defined();
+    Decomposition dec = decomposeImages(model, pixels, opts);
     dec.heads = dec.heads.to(at::kCPU);
     m->imagePath = path;
     m->pixels = pixels;
     m->dec = dec;
-    m->tokenHeads = headTokenTerms(dec).to(at::kCPU);
+    m->tokenHeads = dec.pooled() ? at::Tensor() : dec.heads;
     m->gridH = static_cast<int>(pixels.size(2)) / model.vision.patchSize;
     m->gridW = static_cast<int>(pixels.size(3)) / model.vision.patchSize;
     m->prefix = model.vision.prefixTokens();
@@ -225,7 +230,8 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     r.gridW = m->gridW;
     const int L = model.vision.layers(), H = model.vision.heads(), rows = m->summary.gridLayers();
     at::Tensor norms = at::zeros({rows, H});
-    const at::Tensor summed = m->tokenHeads[0].sum(2);  // [rows, H, E]
+    // [rows, H, E]: per-head terms, and SigLIP's pooling heads summed over tokens as the last row.
+    const at::Tensor summed = dec.pooled() ? at::cat({dec.heads[0], dec.poolHeads[0].sum(1).unsqueeze(0).to(at::kCPU)}) : dec.heads[0].sum(2);
     for (int l = 0; l < rows; ++l)
         for (int h = 0; h < H; ++h)
             norms[l][h] = m->mapped(headName(l, h, L)) ? m->clipTerm(summed[l][h], headName(l, h, L)).norm() : at::full({}, NAN);
@@ -258,7 +264,8 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
         if (p.heads.empty())  // every encoder head (SigLIP's pooling row is another decomposition)
             for (int l = 0; l < model.vision.layers(); ++l)
                 for (int h = 0; h < model.vision.heads(); ++h) p.heads.emplace_back(l, h);
-        const at::Tensor scores = decompositionTokenScores(m->tokenHeads[0], text, p, m->aligner());
+        const at::Tensor scores = m->dec.pooled() ? pooledDecompositionTokenScores(model, m->dec, text, p, m->aligner())
+                                                  : decompositionTokenScores(m->tokenHeads[0], text, p, m->aligner());
         map = heatmapFromTokenScores(scores, m->prefix, m->gridH, m->gridW, m->pixels.size(2), m->pixels.size(3));
     } else {
         map = computeHeatmap(model, m->pixels, text, p, m->aligner());
@@ -291,7 +298,7 @@ Ledger Explorer::ledger(const std::string& text) {
     Ledger g;
     g.text = text;
     at::Tensor headScores = at::zeros({L, H});
-    const at::Tensor summed = m->dec.heads[0].sum(2);
+    const at::Tensor summed = m->dec.heads.dim() == 5 ? m->dec.heads[0].sum(2) : m->dec.heads[0];  // [L, H, E]
     auto add = [&](const std::string& name, int l, int h, const at::Tensor& term) {
         const double s = at::dot(m->clipTerm(term, name), t).item<double>();
         g.rows.push_back({name, l, h, s});
@@ -332,7 +339,7 @@ Ledger Explorer::ledger(const std::string& text) {
     if (m->dec.pooled()) {
         // The grid's pooling row: each pooling head's score (another decomposition of the same
         // output, shown beside the ledger, not added to its sum).
-        const at::Tensor pool = m->tokenHeads[0][L].sum(1);  // [P, E]
+        const at::Tensor pool = m->dec.poolHeads[0].sum(1).to(at::kCPU);  // [P, E]
         at::Tensor row = at::zeros({1, H});
         for (int h = 0; h < H; ++h)
             row[0][h] = m->mapped(headName(L, h, L)) ? at::dot(m->clipTerm(pool[h], headName(L, h, L)), t) : at::full({}, NAN);

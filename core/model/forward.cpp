@@ -170,7 +170,8 @@ Decomposition decomposePooled(const VisionTower& v, const DecompositionMaps& map
     const at::Tensor wo = p.outW;  // [E, D]: pool head q's slice is columns q*dp..
     // TextSpan's level: pooling head q through token t = a[q, t] * value_t[q] through W_O's slice.
     const at::Tensor woHeads = wo.t().reshape({P, dp, e});  // [P, dp, E]
-    if (options.tokens) {
+    const bool factors = options.tokenFactors && !options.tokens;
+    if (options.tokens || factors) {
         const at::Tensor scaled = pool.values * pool.attn.unsqueeze(-1);  // [B, P, N, dp]
         dec.poolHeads = at::matmul(scaled, woHeads.unsqueeze(0));         // [B, P, N, E]
     } else {
@@ -206,6 +207,10 @@ Decomposition decomposePooled(const VisionTower& v, const DecompositionMaps& map
         dec.mlps.select(1, l).copy_(through(at::bmm(w, rec.mlpAll)));
         const at::Tensor& q = maps.poolQ[static_cast<std::size_t>(l)];  // [H, P, dh, dp]
         const at::Tensor r = at::einsum("bpt,bhts->bphs", {w, rec.attnFull});  // [B, P, H, N]
+        if (factors) {
+            dec.poolTokenMix.push_back(r);
+            dec.poolTokenValues.push_back(rec.values);
+        }
         if (options.tokens) {
             for (int64_t i = 0; i < batch; ++i) {
                 const at::Tensor vq = at::einsum("hsk,hpkj->hspj", {rec.values[i], q});         // [H, N, P, dp]
@@ -227,7 +232,7 @@ Decomposition decomposePooled(const VisionTower& v, const DecompositionMaps& map
     dec.postBias = constant.unsqueeze(0).expand({batch, e}).contiguous();
 
     const at::Tensor total2 = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.postBias + dec.poolMlp;
-    const at::Tensor poolSum = options.tokens ? dec.poolHeads.sum(at::IntArrayRef{1, 2}) : dec.poolHeads.sum(1);
+    const at::Tensor poolSum = dec.poolHeads.dim() == 4 ? dec.poolHeads.sum(at::IntArrayRef{1, 2}) : dec.poolHeads.sum(1);
     const at::Tensor total1 = poolSum + dec.poolBias + dec.poolMlp;
     dec.maxAbsError = std::max((total2 - dec.output).abs().max().item<double>(), (total1 - dec.output).abs().max().item<double>());
     return dec;
@@ -434,6 +439,23 @@ at::Tensor finalTokens(const Model& model, const at::Tensor& residual) {
         return a + poolMlp(v, a);
     }
     return v.proj.defined() ? at::matmul(y, v.proj) : y;
+}
+
+at::Tensor pooledTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
+                             const at::Tensor& direction) {
+    const VisionTower& v = model.vision;
+    if (!v.pool.defined() || dec.poolTokenMix.empty())
+        throw InputError("decomposition", "per-token scores need an attention-pooled model decomposed with tokenFactors");
+    if (layer < 0 || layer >= v.layers() || head < 0 || head >= v.heads())
+        throw InputError("head " + std::to_string(layer) + "." + std::to_string(head), "is not a head of this model");
+    const int64_t d = v.width, P = v.pool.heads, dp = d / P;
+    const at::Tensor& q = decompositionMaps(model, Convention::Exact).poolQ[static_cast<std::size_t>(layer)][head];  // [P, dh, dp]
+    // <concat_p(r[p, s] v_s Q[p]) W_O^T, t> = sum_p r[p, s] v_s Q[p] u_p with u = W_O^T t split per pooling head.
+    const at::Tensor u = at::matmul(v.pool.outW.t(), direction.to(v.pool.outW.device(), at::kFloat)).view({P, dp, 1});
+    const at::Tensor qu = at::matmul(q, u).squeeze(-1);                                   // [P, dh]
+    const at::Tensor vals = dec.poolTokenValues[static_cast<std::size_t>(layer)][index][head];  // [N, dh]
+    const at::Tensor r = dec.poolTokenMix[static_cast<std::size_t>(layer)][index].select(1, head);  // [P, N]
+    return (at::matmul(vals, qu.t()) * r.t()).sum(1);                                      // [N]
 }
 
 at::Tensor pooledOutput(const Model& model, const at::Tensor& residual) {

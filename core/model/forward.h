@@ -19,6 +19,11 @@ struct VisionResult {
 struct DecomposeOptions {
     bool tokens = false;  // keep per-token head terms [B, L, H, N, E] instead of [B, L, H, E]
     Convention convention = Convention::Exact;
+    // Attention-pooled models, with tokens = false: keep what per-token *scores* need instead of
+    // the per-token terms (Decomposition::poolTokenFactors; pooledTokenScores), and the pooling
+    // heads per token. Materialising the encoder's per-token terms through the pool costs about
+    // one more forward; scores for one text direction cost little.
+    bool tokenFactors = false;
 };
 
 // Attention-pooled models (SigLIP) have two exact decompositions of the same output:
@@ -43,6 +48,9 @@ struct Decomposition {
     at::Tensor poolHeads;  // [B, P, E] or [B, P, N, E]
     at::Tensor poolBias;   // [B, E]
     at::Tensor poolMlp;    // [B, E]
+    // DecomposeOptions::tokenFactors: per layer, r [B, P, H, N] (the pool's weights mixed through
+    // the head's attention rows) and the head values [B, H, N, dh]; poolHeads is then per token.
+    std::vector<at::Tensor> poolTokenMix, poolTokenValues;
     bool pooled() const { return poolHeads.defined(); }
 };
 
@@ -100,6 +108,12 @@ at::Tensor pooledOutput(const Model& model, const at::Tensor& residual);
 // [B, L + 1, H, N, E] (the pooling heads are another decomposition of the same output: never sum
 // row L with the others).
 at::Tensor headTokenTerms(const Decomposition& dec);
+
+// Per-token scores [N] of encoder head (layer, head) of image `index` for a direction [E] in the
+// model's output space: <per-token term, direction> for every source token, from the factors a
+// decomposition with tokenFactors kept (equal to the materialised terms' scores).
+at::Tensor pooledTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
+                             const at::Tensor& direction);
 
 // tokens [T, S] int64 -> text embeddings [T, E] (unnormalised). CLIP and SigLIP.
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens);
