@@ -162,7 +162,7 @@ Decomposition decomposePooled(const VisionTower& v, const DecompositionMaps& map
     const PoolPass pool = runPool(v, x);
     const AttentionPool& p = v.pool;
     const int64_t batch = x.size(0), n = x.size(1), d = v.width, e = d, L = v.layers(), H = v.heads();
-    const int64_t P = p.heads, dp = d / P, dh = d / H;
+    const int64_t P = p.heads, dp = d / P;
 
     Decomposition dec;
     dec.output = pool.output;
@@ -201,7 +201,6 @@ Decomposition decomposePooled(const VisionTower& v, const DecompositionMaps& map
     for (int64_t l = 0; l < L; ++l) {
         const Block& b = v.encoder.blocks[static_cast<std::size_t>(l)];
         const LayerRecord& rec = records[static_cast<std::size_t>(l)];
-        const at::Tensor woL = b.ls1.defined() ? b.outW * b.ls1.unsqueeze(1) : b.outW;  // [D, D]
         const at::Tensor boL = b.ls1.defined() ? b.outB * b.ls1 : b.outB;
         dec.attnBias.select(1, l).copy_(through(wSum * boL.view({1, 1, d})));
         dec.mlps.select(1, l).copy_(through(at::bmm(w, rec.mlpAll)));
