@@ -15,6 +15,9 @@
 #ifndef VITSCOPE_SPM_INSTALL_DIR
 #define VITSCOPE_SPM_INSTALL_DIR ""
 #endif
+#ifndef VITSCOPE_SPM_RELATIVE_DIR
+#define VITSCOPE_SPM_RELATIVE_DIR "lib/vitscope"
+#endif
 
 namespace vitscope {
 
@@ -46,8 +49,9 @@ const Shim& shim() {
         if (const char* env = std::getenv("VITSCOPE_SENTENCEPIECE_SHIM")) candidates.emplace_back(env);
         const auto dir = executableDir();
         if (!dir.empty()) {
-            candidates.push_back(dir / kShimName);
-            candidates.push_back(dir / "../lib/vitscope" / kShimName);
+            candidates.push_back(dir / kShimName);  // the build tree
+            // Installed under any prefix (a package's /usr, the default /usr/local): PREFIX/bin -> PREFIX/LIBDIR/vitscope.
+            candidates.push_back(dir / ".." / VITSCOPE_SPM_RELATIVE_DIR / kShimName);
         }
         if (std::strlen(VITSCOPE_SPM_INSTALL_DIR) > 0) candidates.push_back(std::filesystem::path(VITSCOPE_SPM_INSTALL_DIR) / kShimName);
         std::string looked;
