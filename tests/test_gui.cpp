@@ -799,6 +799,7 @@ private slots:
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
             const QString dir = qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS");
             w.grab().save(dir + "/siglip-window.png");
+            QFile::copy(svg, dir + "/siglip-pool-heads.svg");
             w.resize(1024, 700);
             w.setClassroomMode(true);
             QTest::qWait(300);

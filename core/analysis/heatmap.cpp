@@ -139,26 +139,42 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     return heatmapFromTokenScores(scores, prefix, gridH, gridW, pixels.size(2), pixels.size(3));
 }
 
-at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& text, const HeatmapParams& params, const Aligner* aligner) {
-    if (heads.dim() != 4) throw InputError("per-token head terms", "expected [L, H, N, E]");
-    const int L = static_cast<int>(heads.size(0)), H = static_cast<int>(heads.size(1));
+namespace {
+
+// The decomposition map's sum over the chosen heads (every head of the `layers` encoder layers when
+// none is chosen) of each head's per-token scores for the text minus the references' mean. Row
+// `layers`, when `rows` has it, is SigLIP's pooling heads ("pool.hK"). A per-component aligner's
+// map for the head takes the text back instead of every token forward (scores are linear).
+template <typename HeadScores>
+at::Tensor sumHeadScores(const at::Tensor& text, const HeatmapParams& params, int layers, int rows, int H, const Aligner* aligner,
+                         HeadScores headScores) {
     std::vector<std::pair<int, int>> chosen = params.heads;
     if (chosen.empty())
-        for (int l = 0; l < L; ++l)
+        for (int l = 0; l < layers; ++l)
             for (int h = 0; h < H; ++h) chosen.emplace_back(l, h);
     at::Tensor direction = text.to(at::kCPU, at::kFloat);
     if (params.referenceTexts.defined()) direction = direction - params.referenceTexts.to(at::kCPU, at::kFloat).mean(0);
     at::Tensor scores;  // [N]
     for (const auto& [l, h] : chosen) {
-        if (l < 0 || l >= L || h < 0 || h >= H)
+        if (l < 0 || l >= rows || h < 0 || h >= H)
             throw InputError("head " + std::to_string(l) + "." + std::to_string(h),
-                             "is outside the model's " + std::to_string(L) + " x " + std::to_string(H) + " heads");
-        // Scores are linear in the terms: map the text back instead of every token forward.
-        const at::Tensor v = aligner ? at::matmul(aligner->weightFor(std::to_string(l) + "." + std::to_string(h)), direction) : direction;
-        const at::Tensor s = at::matmul(heads[l][h].to(at::kCPU, at::kFloat), v);
+                             "is outside the model's " + std::to_string(layers) + " x " + std::to_string(H) + " heads" +
+                                 (rows > layers ? " and pooling row" : ""));
+        const std::string name = l >= layers ? "pool.h" + std::to_string(h) : std::to_string(l) + "." + std::to_string(h);
+        const at::Tensor v = aligner ? at::matmul(aligner->weightFor(name), direction) : direction;
+        const at::Tensor s = headScores(l, h, v).to(at::kCPU, at::kFloat);
         scores = scores.defined() ? scores + s : s;
     }
     return scores;
+}
+
+}  // namespace
+
+at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& text, const HeatmapParams& params, const Aligner* aligner) {
+    if (heads.dim() != 4) throw InputError("per-token head terms", "expected [L, H, N, E]");
+    const int L = static_cast<int>(heads.size(0)), H = static_cast<int>(heads.size(1));
+    return sumHeadScores(text, params, L, L, H, aligner,
+                         [&](int l, int h, const at::Tensor& v) { return at::matmul(heads[l][h].to(at::kCPU, at::kFloat), v); });
 }
 
 at::Tensor pooledDecompositionTokenScores(const Model& model, const Decomposition& dec, const at::Tensor& text,
@@ -166,24 +182,9 @@ at::Tensor pooledDecompositionTokenScores(const Model& model, const Decompositio
     const int L = model.vision.layers(), H = model.vision.heads();
     if (dec.poolTokenMix.empty() || dec.poolHeads.dim() != 4)
         throw InputError("decomposition", "per-token scores of a pooled model need its token factors (tokenFactors)");
-    std::vector<std::pair<int, int>> chosen = params.heads;
-    if (chosen.empty())  // every encoder head (the pooling row is another decomposition of the output)
-        for (int l = 0; l < L; ++l)
-            for (int h = 0; h < H; ++h) chosen.emplace_back(l, h);
-    at::Tensor direction = text.to(at::kCPU, at::kFloat);
-    if (params.referenceTexts.defined()) direction = direction - params.referenceTexts.to(at::kCPU, at::kFloat).mean(0);
-    at::Tensor scores;  // [N]
-    for (const auto& [l, h] : chosen) {
-        if (l < 0 || l > L || h < 0 || h >= H)
-            throw InputError("head " + std::to_string(l) + "." + std::to_string(h),
-                             "is outside the model's " + std::to_string(L) + " x " + std::to_string(H) + " heads and pooling row");
-        const std::string name = l == L ? "pool.h" + std::to_string(h) : std::to_string(l) + "." + std::to_string(h);
-        const at::Tensor v = aligner ? at::matmul(aligner->weightFor(name), direction) : direction;
-        const at::Tensor s = (l == L ? at::matmul(dec.poolHeads[0][h].to(at::kCPU, at::kFloat), v)
-                                     : pooledTokenScores(model, dec, 0, l, h, v).to(at::kCPU, at::kFloat));
-        scores = scores.defined() ? scores + s : s;
-    }
-    return scores;
+    return sumHeadScores(text, params, L, L + 1, H, aligner, [&](int l, int h, const at::Tensor& v) {
+        return l == L ? at::matmul(dec.poolHeads[0][h].to(at::kCPU, at::kFloat), v) : pooledTokenScores(model, dec, 0, l, h, v);
+    });
 }
 
 Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width) {

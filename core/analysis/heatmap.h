@@ -36,8 +36,8 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
                        const Aligner* aligner = nullptr);
 
 // The decomposition method's per-token scores [N] from one image's per-token head terms heads
-// [L, H, N, E] (headTokenTerms(): SigLIP's pooling heads are row L): sum over params.heads of
-// <term, text - mean(reference)>; every row's heads when params.heads is empty.
+// [L, H, N, E] (DecomposeOptions::tokens): sum over params.heads of <term, text - mean(reference)>;
+// every head when params.heads is empty.
 at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& text, const HeatmapParams& params,
                                     const Aligner* aligner = nullptr);
 // The same for an attention-pooled model (SigLIP) from a decomposition made with tokenFactors:

@@ -103,8 +103,7 @@ struct Explorer::Impl {
     // Current image.
     std::string imagePath;
     at::Tensor pixels;  // [1, 3, S, S]
-    Decomposition dec;  // per-token heads [1, L, H, N, E]
-    at::Tensor tokenHeads;  // [1, L, H, N, E] per-token head terms; undefined for SigLIP (scores come from dec's token factors)
+    Decomposition dec;  // per-token heads [1, L, H, N, E]; SigLIP: per-head terms + token factors
     int gridH = 0, gridW = 0, prefix = 0;
 
     // Dataset.
@@ -216,7 +215,6 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     m->imagePath = path;
     m->pixels = pixels;
     m->dec = dec;
-    m->tokenHeads = dec.pooled() ? at::Tensor() : dec.heads;
     m->gridH = static_cast<int>(pixels.size(2)) / model.vision.patchSize;
     m->gridW = static_cast<int>(pixels.size(3)) / model.vision.patchSize;
     m->prefix = model.vision.prefixTokens();
@@ -260,12 +258,9 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     at::NoGradGuard noGrad;
     Heatmap map;
     if (method == HeatmapMethod::Decomposition) {
-        // From the kept per-token terms: no forward pass.
-        if (p.heads.empty())  // every encoder head (SigLIP's pooling row is another decomposition)
-            for (int l = 0; l < model.vision.layers(); ++l)
-                for (int h = 0; h < model.vision.heads(); ++h) p.heads.emplace_back(l, h);
+        // From the kept per-token terms (SigLIP: token factors): no forward pass.
         const at::Tensor scores = m->dec.pooled() ? pooledDecompositionTokenScores(model, m->dec, text, p, m->aligner())
-                                                  : decompositionTokenScores(m->tokenHeads[0], text, p, m->aligner());
+                                                  : decompositionTokenScores(m->dec.heads[0], text, p, m->aligner());
         map = heatmapFromTokenScores(scores, m->prefix, m->gridH, m->gridW, m->pixels.size(2), m->pixels.size(3));
     } else {
         map = computeHeatmap(model, m->pixels, text, p, m->aligner());

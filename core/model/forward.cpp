@@ -463,14 +463,6 @@ at::Tensor pooledOutput(const Model& model, const at::Tensor& residual) {
     return finish(v, residual).output;
 }
 
-at::Tensor headTokenTerms(const Decomposition& dec) {
-    if (dec.heads.dim() != 5) throw InputError("decomposition", "per-token head terms are needed (tokens = true)");
-    if (!dec.pooled()) return dec.heads;
-    if (dec.poolHeads.dim() != 4 || dec.poolHeads.size(1) != dec.heads.size(2))
-        throw InputError("decomposition", "the pooling heads do not form a row of the head grid");
-    return at::cat({dec.heads, dec.poolHeads.unsqueeze(1)}, 1);
-}
-
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens) {
     if (!model.text) throw InputError(model.info.weightsPath, "model has no text tower");
     const TextTower& t = *model.text;

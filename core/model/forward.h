@@ -103,12 +103,6 @@ at::Tensor finalTokens(const Model& model, const at::Tensor& residual);
 // norm and projection, or (SigLIP) the attention pool over every token.
 at::Tensor pooledOutput(const Model& model, const at::Tensor& residual);
 
-// Per-token head terms of one decomposition made with tokens = true, as heatmaps and the GUI grid
-// index them: [B, L, H, N, E], and for SigLIP one more row L holding the pooling heads
-// [B, L + 1, H, N, E] (the pooling heads are another decomposition of the same output: never sum
-// row L with the others).
-at::Tensor headTokenTerms(const Decomposition& dec);
-
 // Per-token scores [N] of encoder head (layer, head) of image `index` for a direction [E] in the
 // model's output space: <per-token term, direction> for every source token, from the factors a
 // decomposition with tokenFactors kept (equal to the materialised terms' scores).

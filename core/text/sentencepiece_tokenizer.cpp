@@ -122,9 +122,14 @@ std::vector<int64_t> SentencePieceTokenizer::encode(const std::string& text) con
     const std::string clean = siglipCleanText(text);
     std::vector<int> ids(clean.size() + 8);
     char error[512] = {0};
-    const long n = shim().encode(m_handle.get(), clean.data(), clean.size(), ids.data(), ids.size(), error, sizeof error);
-    if (n < 0) throw InputError("text", std::string("SentencePiece could not encode it (") + error + ")");
-    ids.resize(std::min<std::size_t>(static_cast<std::size_t>(n), ids.size()));
+    long n = shim().encode(m_handle.get(), clean.data(), clean.size(), ids.data(), ids.size(), error, sizeof error);
+    if (n > static_cast<long>(ids.size())) {  // more pieces than bytes (byte fallback): ask again with room for all
+        ids.resize(static_cast<std::size_t>(n));
+        n = shim().encode(m_handle.get(), clean.data(), clean.size(), ids.data(), ids.size(), error, sizeof error);
+    }
+    if (n < 0 || n > static_cast<long>(ids.size()))
+        throw InputError("text", std::string("SentencePiece could not encode it (") + error + ")");
+    ids.resize(static_cast<std::size_t>(n));
     return {ids.begin(), ids.end()};
 }
 
