@@ -160,8 +160,8 @@ at::Tensor sumHeadScores(const at::Tensor& text, const HeatmapParams& params, in
             throw InputError("head " + std::to_string(l) + "." + std::to_string(h),
                              "is outside the model's " + std::to_string(layers) + " x " + std::to_string(H) + " heads" +
                                  (rows > layers ? " and pooling row" : ""));
-        const std::string name = l >= layers ? "pool.h" + std::to_string(h) : std::to_string(l) + "." + std::to_string(h);
-        const at::Tensor v = aligner ? at::matmul(aligner->weightFor(name), direction) : direction;
+        const Component c = l >= layers ? Component{Component::Kind::PoolHead, -1, h} : Component{Component::Kind::Head, l, h};
+        const at::Tensor v = aligner ? at::matmul(aligner->weightFor(c.name()), direction) : direction;
         const at::Tensor s = headScores(l, h, v).to(at::kCPU, at::kFloat);
         scores = scores.defined() ? scores + s : s;
     }

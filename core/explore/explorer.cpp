@@ -44,15 +44,16 @@ FloatGrid toGrid(const at::Tensor& t) {
     return g;
 }
 
-// Grid coordinates -> names and components: row `layers` of a SigLIP grid is its pooling heads.
-std::string headName(int l, int h, int layers = -1) {
-    return l == layers ? "pool.h" + std::to_string(h) : std::to_string(l) + "." + std::to_string(h);
+// Grid coordinates -> components and names: row `layers` of a SigLIP grid is its pooling heads.
+Component gridComponent(int l, int h, int layers) {
+    return l == layers ? Component{Component::Kind::PoolHead, -1, h} : Component{Component::Kind::Head, l, h};
 }
+
+std::string headName(int l, int h, int layers = -1) { return gridComponent(l, h, layers).name(); }
 
 std::vector<Component> toComponents(const std::vector<std::pair<int, int>>& heads, int layers) {
     std::vector<Component> out;
-    for (const auto& [l, h] : heads)
-        out.push_back(l == layers ? Component{Component::Kind::PoolHead, -1, h} : Component{Component::Kind::Head, l, h});
+    for (const auto& [l, h] : heads) out.push_back(gridComponent(l, h, layers));
     return out;
 }
 
@@ -456,7 +457,7 @@ std::vector<ComponentValue> Explorer::propertyScores(const std::string& property
 
 std::vector<Hit> Explorer::headTopImages(int layer, int head, int top) {
     m->requireDataset();
-    const Component c = toComponents({{layer, head}}, m->summary.layers).front();
+    const Component c = gridComponent(layer, head, m->summary.layers);
     for (std::size_t i = 0; i < m->descriptions.size(); ++i) {
         const HeadDescription& d = m->descriptions[i];
         if (d.layer == layer && d.index == head && m->descriptionTexts[i].defined())
