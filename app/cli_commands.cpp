@@ -113,6 +113,12 @@ void runInfo(const ModelOptions& o) {
                                                                       : "gelu";
     j["class_token"] = v.hasClassToken();
     if (v.pool.defined()) j["pool"] = {{"kind", "attention (MAP)"}, {"heads", v.pool.heads}, {"mlp", v.pool.fc1W.size(0)}};
+    if (v.hierarchical()) {
+        nlohmann::ordered_json stages = nlohmann::ordered_json::array();
+        for (const SwinStage& st : v.swin.stages)
+            stages.push_back({{"width", st.width}, {"depth", st.depth}, {"heads", st.heads}, {"first_layer", st.firstLayer}});
+        j["swin"] = {{"window", v.swin.window}, {"stages", stages}};
+    }
     j["num_classes"] = model.numClasses;
     if (model.text) {
         j["text"] = {{"width", model.text->width},
@@ -220,7 +226,7 @@ void runDecompose(const DecomposeCliOptions& o) {
     const Model model = openModel(o.model);
     const Inputs inputs(model, o.inputs);
     at::NoGradGuard noGrad;
-    std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output, terms, poolHeads, poolTerms;
+    std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output, terms, poolHeads, poolTerms, stageBias;
     std::vector<std::string> names, poolNames;
     double maxErr = 0;
     for (int64_t start = 0; start < inputs.count(); start += o.inputs.batch) {
@@ -232,7 +238,8 @@ void runDecompose(const DecomposeCliOptions& o) {
         embed.push_back(d.embed.cpu());
         postBias.push_back(d.postBias.cpu());
         output.push_back(d.output.cpu());
-        terms.push_back(termsByComponent(d, &names).cpu());
+        terms.push_back(termsByComponent(d, &names, headsPerLayer(model.vision)).cpu());
+        if (d.stageBias.defined()) stageBias.push_back(d.stageBias.cpu());
         if (d.pooled()) {
             poolHeads.push_back(d.poolHeads.cpu());
             poolTerms.push_back(poolTermsByComponent(d, &poolNames).cpu());
@@ -253,6 +260,7 @@ void runDecompose(const DecomposeCliOptions& o) {
         for (const std::string& n : list) text += n + "\n";
         writeFileAtomic(outPath(o.out, file), text);
     };
+    if (!stageBias.empty()) writeNpyTensor(outPath(o.out, "merge_bias.npy"), at::cat(stageBias));
     writeNpyTensor(outPath(o.out, "terms.npy"), at::cat(terms));
     writeNames("components.txt", names);
     if (!poolTerms.empty()) {

@@ -156,6 +156,52 @@ private slots:
         }
     }
 
+    // Swin (timm's and torchvision's code wrote the oracle): pooled features and logits, and the
+    // exact decomposition (per head and per token) summing to the features.
+    void swinTiny_data() {
+        QTest::addColumn<QString>("spec");
+        QTest::addColumn<QString>("dir");
+        QTest::addColumn<QString>("layout");
+        QTest::newRow("timm") << QString::fromStdString(oracle("swin-timm")) << "swin-timm" << "timm";
+        QTest::newRow("torchvision") << QString::fromStdString(oracle("swin-tiny/torchvision_swin.pth")) << "swin-tiny" << "torchvision";
+    }
+
+    void swinTiny() {
+        QFETCH(QString, spec);
+        QFETCH(QString, dir);
+        QFETCH(QString, layout);
+        at::NoGradGuard guard;
+        const Model model = loadModel(spec.toStdString());
+        QCOMPARE(model.info.family, std::string("swin"));
+        QCOMPARE(model.info.layout, layout.toStdString());
+        const VisionTower& v = model.vision;
+        QVERIFY(v.hierarchical());
+        QCOMPARE(v.swin.window, 4);
+        QCOMPARE(v.layers(), 6);
+        QCOMPARE(headsPerLayer(v), (std::vector<int>{2, 2, 4, 4, 8, 8}));  // oracle.json: heads 2, 4, 8; depths 2, 2, 2
+        QCOMPARE(v.width, 128);
+        const std::string d = dir.toStdString();
+        const at::Tensor pixels = readNpyTensor(oracle(d + "/pixels.npy"));
+        const at::Tensor features = readNpyTensor(oracle(d + "/features.npy"));
+        const at::Tensor logits = readNpyTensor(oracle(d + "/logits.npy"));
+        const VisionResult r = encodeImages(model, pixels);
+        const double featRel = maxAbsDiff(r.output, features) / features.abs().max().item<double>();
+        const double logitRel = maxAbsDiff(r.logits, logits) / logits.abs().max().item<double>();
+        qInfo("%s: features rel %.3g, logits rel %.3g", qPrintable(layout), featRel, logitRel);
+        QVERIFY(featRel < 1e-4);
+        QVERIFY(logitRel < 1e-4);
+        for (bool tokens : {false, true}) {
+            const Decomposition dec = decomposeImages(model, pixels, {tokens, Convention::Exact});
+            qInfo("tokens %d: sum identity %.3g", int(tokens), dec.maxAbsError);
+            QVERIFY2(dec.maxAbsError < 1e-4, std::to_string(dec.maxAbsError).c_str());
+            QVERIFY(maxAbsDiff(dec.output, features) / features.abs().max().item<double>() < 1e-4);
+            const int64_t b = pixels.size(0);
+            QCOMPARE(dec.heads.sizes().vec(), tokens ? (std::vector<int64_t>{b, 6, 8, 256, 128}) : (std::vector<int64_t>{b, 6, 8, 128}));
+            // Heads a layer lacks are zero.
+            QCOMPARE(dec.heads.select(1, 0).narrow(1, 2, 6).abs().max().item<double>(), 0.0);
+        }
+    }
+
     // The checkpoints' own resampling filter: Hugging Face's preprocessor_config "resample" 2 is
     // PIL's BILINEAR (siglip-tiny/hf says so), timm's pretrained_cfg says "bicubic". The filter
     // is PIL's antialiased triangle: a 2-pixel ramp upsampled to 4 gives 0, 64, 191, 255 (worked

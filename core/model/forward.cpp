@@ -1,6 +1,7 @@
 #include "model/forward.h"
 
 #include "error.h"
+#include "model/forward_swin.h"
 
 #include <cmath>
 #include <limits>
@@ -239,20 +240,26 @@ Decomposition decomposePooled(const VisionTower& v, const DecompositionMaps& map
 
 }  // namespace
 
-at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names) {
+at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names, const std::vector<int>& headsInLayer) {
     const at::Tensor heads = dec.heads.dim() == 5 ? dec.heads.sum(3) : dec.heads;  // [B, L, H, E]
     const int64_t L = heads.size(1), H = heads.size(2);
     std::vector<at::Tensor> parts{dec.embed.unsqueeze(1)};
     if (names) names->assign({"embed"});
     for (int64_t l = 0; l < L; ++l) {
-        parts.push_back(heads.select(1, l));
+        const int64_t hl = headsInLayer.empty() ? H : headsInLayer[static_cast<std::size_t>(l)];
+        parts.push_back(heads.select(1, l).narrow(1, 0, hl));
         parts.push_back(dec.attnBias.select(1, l).unsqueeze(1));
         parts.push_back(dec.mlps.select(1, l).unsqueeze(1));
         if (!names) continue;
-        for (int64_t h = 0; h < H; ++h) names->push_back(std::to_string(l) + "." + std::to_string(h));
+        for (int64_t h = 0; h < hl; ++h) names->push_back(std::to_string(l) + "." + std::to_string(h));
         names->push_back("attn_bias." + std::to_string(l));
         names->push_back("mlp." + std::to_string(l));
     }
+    if (dec.stageBias.defined())
+        for (int64_t s = 0; s < dec.stageBias.size(1); ++s) {
+            parts.push_back(dec.stageBias.select(1, s).unsqueeze(1));
+            if (names) names->push_back("merge_bias." + std::to_string(s + 1));
+        }
     parts.push_back(dec.postBias.unsqueeze(1));
     if (names) names->push_back("post_bias");
     if (dec.pooled()) {
@@ -260,6 +267,12 @@ at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* 
         if (names) names->push_back("pool.mlp");
     }
     return at::cat(parts, 1);
+}
+
+std::vector<int> headsPerLayer(const VisionTower& v) {
+    std::vector<int> out;
+    for (int l = 0; l < v.layers(); ++l) out.push_back(v.headsIn(l));
+    return out;
 }
 
 at::Tensor poolTermsByComponent(const Decomposition& dec, std::vector<std::string>* names) {
@@ -287,6 +300,13 @@ const DecompositionMaps& decompositionMaps(const Model& model, Convention conven
     if (slot && slot->P.device() == model.vision.normW.device()) return *slot;
     const VisionTower& v = model.vision;
     auto maps = std::make_shared<DecompositionMaps>();
+    if (v.hierarchical()) {
+        // One convention: the reference decomposes Swin without dividing by the output's norm.
+        maps->P = at::eye(v.width, v.normW.options());
+        maps->swinG = swin::readoutMaps(v);
+        slot = maps;
+        return *slot;
+    }
     maps->P = projection(v);
     const at::Tensor M = v.normW.unsqueeze(1) * maps->P;  // diag(gamma) P
     maps->G = convention == Convention::Exact ? M - M.mean(0, true) : M;
@@ -328,6 +348,7 @@ at::Tensor positionEmbeddings(const VisionTower& v, int gh, int gw) {
 
 VisionResult encodeImages(const Model& model, const at::Tensor& pixels) {
     const VisionTower& v = model.vision;
+    if (v.hierarchical()) return swin::encode(v, pixels);
     at::Tensor x = embedTokens(v, pixels);
     for (const Block& b : v.encoder.blocks) x = runBlock(b, v.encoder, x, at::Tensor(), nullptr);
     return finish(v, x);
@@ -338,6 +359,7 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
     // The reference's SigLIP decomposition uses the raw terms (no final norm to share, no
     // division by the output's norm): both conventions give the exact terms there.
     if (v.pool.defined()) return decomposePooled(v, decompositionMaps(model, Convention::Exact), pixels, options);
+    if (v.hierarchical()) return swin::decompose(v, decompositionMaps(model, Convention::Exact), pixels, options);
     at::Tensor x = embedTokens(v, pixels);
     const at::Tensor embedCls = x.select(1, 0);
     std::vector<LayerRecord> records(v.encoder.blocks.size());
@@ -412,6 +434,8 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
 
 ImageTrace traceImages(const Model& model, const at::Tensor& pixels) {
     const VisionTower& v = model.vision;
+    if (v.hierarchical())
+        throw InputError(model.info.weightsPath, "attention traces of windowed (Swin) attention are not available");
     ImageTrace t;
     at::Tensor x = embedTokens(v, pixels);
     t.gridH = static_cast<int>(pixels.size(2)) / v.patchSize;
@@ -430,6 +454,7 @@ ImageTrace traceImages(const Model& model, const at::Tensor& pixels) {
 
 at::Tensor finalTokens(const Model& model, const at::Tensor& residual) {
     const VisionTower& v = model.vision;
+    if (v.hierarchical()) return at::layer_norm(residual, {v.width}, v.normW, v.normB, v.normEps);
     const at::Tensor y = at::layer_norm(residual, {v.width}, v.normW, v.normB, v.normEps);
     if (v.pool.defined()) {
         const int64_t d = v.width;
@@ -459,6 +484,7 @@ at::Tensor pooledTokenScores(const Model& model, const Decomposition& dec, int64
 
 at::Tensor pooledOutput(const Model& model, const at::Tensor& residual) {
     const VisionTower& v = model.vision;
+    if (v.hierarchical()) return at::layer_norm(residual, {v.width}, v.normW, v.normB, v.normEps).mean(1);
     if (v.pool.defined()) return runPool(v, residual).output;
     return finish(v, residual).output;
 }

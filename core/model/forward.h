@@ -35,8 +35,23 @@ struct DecomposeOptions {
 //   (final-norm offset and value bias through the pool, plus the out-projection bias); poolMlp
 //   completes the sum. Per-token head terms attribute to the source tokens (no class token: N
 //   counts patch tokens only).
+// What per-token scores of one Swin layer need (DecomposeOptions::tokenFactors): the block's
+// window attention and values, and for every window position its token on the stage grid, its
+// readout class and readout weight (forward_swin.cpp, "Readout").
+struct SwinLayerFactors {
+    at::Tensor attn;    // [B, W, H, w^2, w^2] (W windows)
+    at::Tensor values;  // [B, W, H, w^2, dh] (value bias included)
+    at::Tensor weight;  // [B, W * w^2] readout weight rho of each window position's token
+    at::Tensor cls;     // [W * w^2] int64 readout class
+    at::Tensor pos;     // [W * w^2] int64 token index on the stage grid (row-major)
+    int stage = 0, gridH = 0, gridW = 0;  // the stage's grid
+};
+
 struct Decomposition {
-    at::Tensor heads;     // [B, L, H, E] or [B, L, H, N, E]
+    // [B, L, H, E] or [B, L, H, N, E]. Swin: H is the largest head count, the heads a layer lacks
+    // are zero; N counts the first stage's patches (a stage-s term is spread evenly over the
+    // 2^s x 2^s patches its token covers).
+    at::Tensor heads;
     at::Tensor attnBias;  // [B, L, E]
     at::Tensor mlps;      // [B, L, E]
     at::Tensor embed;     // [B, E]
@@ -51,14 +66,23 @@ struct Decomposition {
     // DecomposeOptions::tokenFactors: per layer, r [B, P, H, N] (the pool's weights mixed through
     // the head's attention rows) and the head values [B, H, N, dh]; poolHeads is then per token.
     std::vector<at::Tensor> poolTokenMix, poolTokenValues;
+    // Swin only: the patch mergings' LayerNorm offsets through their Linear, [B, S - 1, E]
+    // ("merge_bias.s" for stages s >= 1), and per layer the per-token score factors.
+    at::Tensor stageBias;
+    std::vector<SwinLayerFactors> swinFactors;
     bool pooled() const { return poolHeads.defined(); }
 };
 
 // Every term of a decomposition as one array [B, C, E] summing over C to the output, with one
 // stable name per component (`decompose` writes them as terms.npy + components.txt):
 //   "embed", then per layer l: "l.h" for each head h, "attn_bias.l", "mlp.l"; then "post_bias";
-//   attention-pooled models add "pool.mlp" (the MAP MLP). Per-token heads are summed over tokens.
-at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names);
+//   attention-pooled models add "pool.mlp" (the MAP MLP); Swin adds "merge_bias.s" (stages s >= 1)
+//   before "post_bias" and lists only the heads each layer has (`headsInLayer`, empty = all H).
+//   Per-token heads are summed over tokens.
+at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names,
+                            const std::vector<int>& headsInLayer = {});
+// Heads of every layer (VisionTower::headsIn), for termsByComponent.
+std::vector<int> headsPerLayer(const VisionTower& v);
 // The pooling head's level of an attention-pooled model [B, P + 2, E]: "pool.h0".., "pool.bias",
 // "pool.mlp" (TextSpan's decomposition of SigLIP). Throws for models without a pool.
 at::Tensor poolTermsByComponent(const Decomposition& dec, std::vector<std::string>* names);
@@ -76,6 +100,8 @@ struct DecompositionMaps {
     // head's value space).
     at::Tensor poolMv;
     std::vector<at::Tensor> poolQ;
+    // Swin: per stage s the readout maps G_s [K_s, C_s, E], K_s = 4^(S-1-s) classes (forward_swin.cpp).
+    std::vector<at::Tensor> swinG;
 };
 const DecompositionMaps& decompositionMaps(const Model& model, Convention convention);
 
@@ -108,6 +134,12 @@ at::Tensor pooledOutput(const Model& model, const at::Tensor& residual);
 // decomposition with tokenFactors kept (equal to the materialised terms' scores).
 at::Tensor pooledTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
                              const at::Tensor& direction);
+
+// Swin: per-token scores [N] over the first stage's patches of head (layer, head) of image `index`
+// for a direction [E], from a decomposition made with tokenFactors (equal to the scores of the
+// materialised per-token terms).
+at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
+                           const at::Tensor& direction);
 
 // tokens [T, S] int64 -> text embeddings [T, E] (unnormalised). CLIP and SigLIP.
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens);

@@ -162,11 +162,51 @@ LayoutTable openClipSiglip() {
     return t;
 }
 
+// timm SwinTransformer (>= 0.9): layers.S.downsample starts stage S >= 1, head.fc is the classifier.
+LayoutTable timmSwin() {
+    LayoutTable t{};
+    t.name = "timm";
+    t.block = fused("norm1", "norm2", "attn.qkv.weight", "attn.qkv.bias", "attn.proj", "mlp.fc1", "mlp.fc2");
+    t.patch = "patch_embed.proj";
+    t.norm = "norm";
+    t.head = "head.fc";
+    t.swin.stage = "layers.{i}.blocks.";
+    t.swin.merge = "layers.{i}.downsample";
+    t.swin.mergeNorm = "norm";
+    t.swin.reduction = "reduction";
+    t.swin.relBias = "attn.relative_position_bias_table";
+    t.swin.patchNorm = "patch_embed.norm";
+    return t;
+}
+
+// torchvision swin_t / swin_s / swin_b: features.0 = [conv, permute, LayerNorm], then stages at
+// features.1, 3, 5, 7 and patch mergings at features.2, 4, 6.
+LayoutTable torchvisionSwin() {
+    LayoutTable t{};
+    t.name = "torchvision";
+    t.block = fused("norm1", "norm2", "attn.qkv.weight", "attn.qkv.bias", "attn.proj", "mlp.0", "mlp.3");
+    t.patch = "features.0.0";
+    t.norm = "norm";
+    t.head = "head";
+    t.swin.stage = "features.{i}.";
+    t.swin.stageStep = 2;
+    t.swin.stageStart = 1;
+    t.swin.merge = "features.{i}";
+    t.swin.mergeStep = 2;
+    t.swin.mergeStart = 0;
+    t.swin.mergeNorm = "norm";
+    t.swin.reduction = "reduction";
+    t.swin.relBias = "attn.relative_position_bias_table";
+    t.swin.patchNorm = "features.0.2";
+    return t;
+}
+
 }  // namespace
 
 const LayoutTable& layoutTable(Layout layout) {
     static const LayoutTable kOpenAi = openAi(), kHf = hfClip(), kTimm = timm(), kTorchvision = torchvision(),
-                             kHfSiglip = hfSiglip(), kTimmSiglip = timmSiglip(), kOpenClipSiglip = openClipSiglip();
+                             kHfSiglip = hfSiglip(), kTimmSiglip = timmSiglip(), kOpenClipSiglip = openClipSiglip(), kTimmSwin = timmSwin(),
+                             kTorchvisionSwin = torchvisionSwin();
     switch (layout) {
     case Layout::OpenAi: return kOpenAi;
     case Layout::HfClip: return kHf;
@@ -175,6 +215,8 @@ const LayoutTable& layoutTable(Layout layout) {
     case Layout::HfSiglip: return kHfSiglip;
     case Layout::TimmSiglip: return kTimmSiglip;
     case Layout::OpenClipSiglip: return kOpenClipSiglip;
+    case Layout::TimmSwin: return kTimmSwin;
+    case Layout::TorchvisionSwin: return kTorchvisionSwin;
     }
     return kOpenAi;
 }

@@ -11,7 +11,7 @@
 
 namespace vitscope {
 
-enum class Layout { OpenAi, HfClip, Timm, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip };
+enum class Layout { OpenAi, HfClip, Timm, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip, TimmSwin, TorchvisionSwin };
 
 // The names of one pre-norm block's tensors. Names of a weight + bias pair are prefixes
 // (".weight" / ".bias" appended); the others are full tensor names.
@@ -32,6 +32,18 @@ struct PoolNames {
     std::string out, norm, fc1, fc2;
 };
 
+// Swin's stages. Patterns hold "{i}": a stage's blocks are under indexed(stage, i * stageStep +
+// stageStart) + "{i}" for the block (blockNames with that pattern), its patch merging under
+// indexed(merge, s * mergeStep + mergeStart) for stages s >= 1 (timm >= 0.9 and torchvision); timm
+// < 0.9 stored the merging at the end of the previous stage (mergeStart = -1 there).
+struct SwinNames {
+    std::string stage, merge;          // prefix patterns
+    int stageStep = 1, stageStart = 0, mergeStep = 1, mergeStart = 0;
+    std::string mergeNorm, reduction;  // inside a merging (LayerNorm / Linear prefixes)
+    std::string relBias;               // inside a block: the relative position bias table (full name)
+    std::string patchNorm;             // LayerNorm after the patch embedding
+};
+
 struct LayoutTable {
     const char* name;           // "openai", "hf", "timm", "torchvision"
     std::string visionBlocks;   // block prefix pattern, "{i}" = block index
@@ -45,6 +57,7 @@ struct LayoutTable {
     bool projIsLinear;          // proj stored as a Linear weight [E, D] (else [D, E])
     std::string head;           // classifier prefix; empty when none
     PoolNames pool;             // attention pooling (SigLIP); empty when the output is the class token
+    SwinNames swin;             // Swin's stages; empty for plain ViTs
     // CLIP text tower (empty for image-only layouts).
     std::string textBlocks, tokenEmbedding, textPos, lnFinal, textProj, logitScale;
     std::string logitBias;  // SigLIP's sigmoid bias; empty for CLIP

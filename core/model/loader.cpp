@@ -207,8 +207,12 @@ Model buildModel(const StateDict& tensors, const nlohmann::json& config, const s
         model = loader::buildTimmVit(t, config);
     else if (holds(Layout::Torchvision))
         model = loader::buildTorchvisionVit(t, config);
-    else if (t.has("features.0.0.weight") || t.has("layers.0.blocks.0.attn.relative_position_bias_table"))
-        throw ModelError(where, "Swin / hierarchical transformers are not supported yet");
+    else if (t.has(layoutTable(Layout::TimmSwin).swin.patchNorm + ".weight") && t.has("layers.0.blocks.0.norm1.weight"))
+        model = loader::buildSwin(t, config, Layout::TimmSwin);
+    else if (t.has("features.1.0.attn.relative_position_bias_table") || t.has("features.1.0.attn.cpb_mlp.0.weight"))
+        model = loader::buildSwin(t, config, Layout::TorchvisionSwin);
+    else if (t.has("features.0.0.weight") || t.has("stem.conv1.weight") || t.has("stages.0.blocks.0.conv.conv1_1x1.weight"))
+        throw ModelError(where, "MaxViT and other convolutional-hybrid towers are not supported yet");
     else
         throw ModelError(where, "unknown architecture (tensors such as: " + someKeys(tensors) + ")");
     model.info.weightsPath = where;
@@ -236,6 +240,18 @@ Model loadModel(const std::string& spec, const CheckpointOptions& options) {
     return model;
 }
 
+int VisionTower::headsIn(int layer) const {
+    if (!swin.defined()) return encoder.heads;
+    return swin.stages[static_cast<std::size_t>(stageOf(layer))].heads;
+}
+
+int VisionTower::stageOf(int layer) const {
+    int s = 0;
+    for (std::size_t i = 1; i < swin.stages.size(); ++i)
+        if (layer >= swin.stages[i].firstLayer) s = static_cast<int>(i);
+    return s;
+}
+
 std::vector<at::Tensor*> modelTensorSlots(Model& model) {
     std::vector<at::Tensor*> out;
     auto addEncoder = [&](Encoder& e) {
@@ -251,6 +267,10 @@ std::vector<at::Tensor*> modelTensorSlots(Model& model) {
                           &p.fc1W, &p.fc1B, &p.fc2W, &p.fc2B})
         out.push_back(t);
     addEncoder(v.encoder);
+    for (at::Tensor* t : {&v.swin.patchNormW, &v.swin.patchNormB}) out.push_back(t);
+    for (SwinStage& st : v.swin.stages)
+        for (at::Tensor* t : {&st.mergeNormW, &st.mergeNormB, &st.mergeW}) out.push_back(t);
+    for (at::Tensor& t : v.swin.relBias) out.push_back(&t);
     if (model.text) {
         TextTower& tt = *model.text;
         for (at::Tensor* t : {&tt.tokenEmbedding, &tt.pos, &tt.lnFinalW, &tt.lnFinalB, &tt.proj, &tt.projB}) out.push_back(t);

@@ -59,8 +59,6 @@ int gridFromPositions(int64_t positions, int prefix, const std::string& where) {
     return static_cast<int>(g);
 }
 
-namespace {
-
 Block readBlock(const Tensors& t, const BlockNames& n, int64_t d) {
     Block b;
     readNorm(t, n.ln1, d, b.ln1W, b.ln1B);
@@ -87,8 +85,6 @@ Block readBlock(const Tensors& t, const BlockNames& n, int64_t d) {
     if (!n.ls2.empty() && t.has(n.ls2)) b.ls2 = t.get(n.ls2, {d});
     return b;
 }
-
-}  // namespace
 
 int countBlocks(const Tensors& t, const LayoutTable& table, const std::string& pattern) {
     int n = 0;

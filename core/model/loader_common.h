@@ -40,6 +40,8 @@ int gridFromPositions(int64_t positions, int prefix, const std::string& where);
 
 // Blocks under `pattern` ("{i}" = index) of a layout, counted by their first LayerNorm.
 int countBlocks(const Tensors& t, const LayoutTable& table, const std::string& pattern);
+// One pre-norm block of width d (q / k / v fused or split as the names say).
+Block readBlock(const Tensors& t, const BlockNames& n, int64_t d);
 Encoder readEncoder(const Tensors& t, const LayoutTable& table, const std::string& pattern, int64_t d, const char* tower);
 // Patch embedding (conv weight [D, 3, p, p], optional bias): sets width, patch size, patchW / patchB.
 void readPatchEmbed(const Tensors& t, const LayoutTable& table, VisionTower& v);
@@ -66,5 +68,7 @@ Model buildTorchvisionVit(const Tensors& t, const nlohmann::json& config);
 Model buildHfSiglip(const Tensors& t, const nlohmann::json& config, const nlohmann::json& prep);
 Model buildTimmSiglip(const Tensors& t, const nlohmann::json& config);
 Model buildOpenClipSiglip(const Tensors& t, const nlohmann::json& config);
+// Swin (timm hub layout or torchvision swin_t / swin_s / swin_b); refuses Swin V2.
+Model buildSwin(const Tensors& t, const nlohmann::json& config, Layout layout);
 
 }  // namespace vitscope::loader

@@ -48,6 +48,26 @@ struct AttentionPool {
     bool defined() const { return probe.defined(); }
 };
 
+// Swin (hierarchical): stages of (shifted-)window attention blocks. Every stage after the first
+// starts with a patch merging: the 2x2 neighbours' features concatenated in the order
+// (row, col) = (0,0), (1,0), (0,1), (1,1), a LayerNorm over the 4C channels and a Linear to the
+// stage's width (no bias), which halves the grid.
+struct SwinStage {
+    int width = 0, heads = 0, depth = 0;
+    int firstLayer = 0;                 // index of the stage's first block in VisionTower::encoder.blocks
+    at::Tensor mergeNormW, mergeNormB;  // [4 C_{s-1}]; undefined for stage 0
+    at::Tensor mergeW;                  // [C_s, 4 C_{s-1}]
+};
+
+struct SwinTower {
+    int window = 7;                     // window side in tokens (from the relative-position tables)
+    std::vector<SwinStage> stages;
+    std::vector<at::Tensor> relBias;    // per block [(2w-1)^2, H_l]: relative position bias tables
+    at::Tensor patchNormW, patchNormB;  // LayerNorm after the patch embedding
+    double eps = 1e-5;
+    bool defined() const { return !stages.empty(); }
+};
+
 struct ImagePreprocess {
     int imageSize = 224;       // crop size fed to the model
     int resizeShortest = 224;  // the shortest side is resized to this before the center crop
@@ -75,9 +95,19 @@ struct VisionTower {
     at::Tensor proj;          // [D, E] for CLIP; undefined for classifiers and SigLIP (E = D)
     at::Tensor headW, headB;  // classifier head [C, D], [C]; may be undefined
     AttentionPool pool;       // SigLIP: the output is the pool over all normed tokens, not a class token
+    // Swin: encoder.blocks holds every stage's blocks in order (layer l of the grid), encoder.heads
+    // is the largest head count, width the last stage's; the output is the mean over the last
+    // stage's tokens after the final norm.
+    SwinTower swin;
 
     int layers() const { return static_cast<int>(encoder.blocks.size()); }
+    // The largest head count of a layer (every layer's, for plain ViTs).
     int heads() const { return encoder.heads; }
+    bool hierarchical() const { return swin.defined(); }
+    // Heads of layer l (hierarchical towers have fewer heads in early stages).
+    int headsIn(int layer) const;
+    // Swin: the stage of layer l; 0 for plain ViTs.
+    int stageOf(int layer) const;
     int numRegisters() const { return registers.defined() ? static_cast<int>(registers.size(0)) : 0; }
     int numExtraPrefix() const { return extraPrefix.defined() ? static_cast<int>(extraPrefix.size(0)) : 0; }
     int embedDim() const { return proj.defined() ? static_cast<int>(proj.size(1)) : width; }

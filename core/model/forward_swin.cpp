@@ -1,0 +1,351 @@
+// Swin: forward pass and exact decomposition (design.md, "Hierarchical towers").
+//
+// Readout. The output is the mean over the last stage's N tokens of LN(x_t). With every
+// LayerNorm's statistics frozen at the forward pass, it is linear in each stage's residual
+// stream: a write c_t at token t of stage s reaches the output as rho_s[t] * c_t G_s[k_s(t)]:
+// - last stage: rho[t] = 1 / (N sigma_t), G = C diag(gamma) (C centres over channels), one class;
+// - a patch merging into stage s + 1 maps child k (k = row parity + 2 * column parity) of the
+//   parent token p through K_k = rows k of C_4C diag(gamma_m) W_m^T, divided by the merge
+//   norm's sigma_p: rho_s[t] = rho_{s+1}[p] / sigma_p and G_s[k + 4 c] = K_k G_{s+1}[c].
+// The 4^(S-1-s) maps G_s depend on the model only; rho carries the image's statistics. Offsets
+// (final norm, each merging's LayerNorm offset through its Linear) are their own terms.
+#include "model/forward_swin.h"
+
+#include "error.h"
+
+#include <cmath>
+
+namespace vitscope::swin {
+
+namespace {
+
+// Window layout of one block's stage grid: window position -> token (roll by the shift included).
+struct Geometry {
+    int gh = 0, gw = 0, w = 0, windows = 0;
+    at::Tensor pos;   // [W * w^2] int64
+    at::Tensor inv;   // [N] int64: token -> window position
+    at::Tensor mask;  // [W, 1, w^2, w^2] shifted-window mask (-100 across regions); undefined without shift
+    at::Tensor rel;   // [w^2, w^2] int64 relative-position index
+};
+
+int region(int i, int n, int w, int shift) { return i < n - w ? 0 : (i < n - shift ? 1 : 2); }
+
+Geometry geometry(int gh, int gw, int w, bool shifted, const at::Device& device) {
+    Geometry g;
+    g.gh = gh;
+    g.gw = gw;
+    g.w = w;
+    g.windows = (gh / w) * (gw / w);
+    // No shift along a side the window already covers (timm and torchvision alike).
+    const int sh = shifted && gh > w ? w / 2 : 0, sw = shifted && gw > w ? w / 2 : 0;
+    const int64_t n = static_cast<int64_t>(gh) * gw, ww = static_cast<int64_t>(w) * w;
+    std::vector<int64_t> pos(static_cast<std::size_t>(n)), label(static_cast<std::size_t>(n));
+    int64_t i = 0;
+    for (int wy = 0; wy < gh / w; ++wy)
+        for (int wx = 0; wx < gw / w; ++wx)
+            for (int a = 0; a < w; ++a)
+                for (int b = 0; b < w; ++b, ++i) {
+                    const int y = wy * w + a, x = wx * w + b;  // in the rolled grid
+                    pos[static_cast<std::size_t>(i)] = static_cast<int64_t>((y + sh) % gh) * gw + (x + sw) % gw;
+                    label[static_cast<std::size_t>(i)] = (sh ? region(y, gh, w, sh) * 3 : 0) + (sw ? region(x, gw, w, sw) : 0);
+                }
+    const auto cpuLong = at::TensorOptions().dtype(at::kLong);
+    const at::Tensor p = at::tensor(pos, cpuLong);
+    g.pos = p.to(device);
+    g.inv = at::empty_like(p).index_copy_(0, p, at::arange(n, cpuLong)).to(device);
+    if (sh || sw) {
+        const at::Tensor lab = at::tensor(label, cpuLong).view({g.windows, ww});
+        g.mask = (lab.unsqueeze(2) != lab.unsqueeze(1)).to(at::kFloat).mul_(-100.0).unsqueeze(1).to(device);
+    }
+    std::vector<int64_t> rel(static_cast<std::size_t>(ww * ww));
+    for (int64_t p1 = 0; p1 < ww; ++p1)
+        for (int64_t p2 = 0; p2 < ww; ++p2)
+            rel[static_cast<std::size_t>(p1 * ww + p2)] = (p1 / w - p2 / w + w - 1) * (2 * w - 1) + (p1 % w - p2 % w + w - 1);
+    g.rel = at::tensor(rel, cpuLong).view({ww, ww}).to(device);
+    return g;
+}
+
+// What the decomposition keeps of one block.
+struct BlockRecord {
+    at::Tensor attn;    // [B, W, H, w^2, w^2]
+    at::Tensor values;  // [B, W, H, w^2, dh]
+    at::Tensor o;       // [B, W * w^2, C] head outputs before the output projection (window layout)
+    at::Tensor mlp;     // [B, N, C]
+};
+
+at::Tensor runBlock(const Block& b, const at::Tensor& table, int heads, const Geometry& g, const Encoder& enc,
+                    const at::Tensor& x, BlockRecord* rec) {
+    const int64_t batch = x.size(0), c = x.size(2), h = heads, dh = c / h, ww = static_cast<int64_t>(g.w) * g.w;
+    const at::Tensor y = at::layer_norm(x, {c}, b.ln1W, b.ln1B, enc.eps).index_select(1, g.pos);  // window layout
+    const at::Tensor qkv = at::linear(y, b.qkvW, b.qkvB).view({batch, g.windows, ww, 3, h, dh}).permute({3, 0, 1, 4, 2, 5});
+    const at::Tensor q = qkv[0] * (1.0 / std::sqrt(static_cast<double>(dh)));
+    const at::Tensor v = qkv[2].contiguous();  // [B, W, H, w^2, dh]
+    at::Tensor scores = at::matmul(q, qkv[1].transpose(-2, -1));  // [B, W, H, w^2, w^2]
+    scores = scores + table.index_select(0, g.rel.reshape({-1})).view({ww, ww, h}).permute({2, 0, 1});
+    if (g.mask.defined()) scores = scores + g.mask;
+    const at::Tensor attn = at::softmax(scores, -1);
+    const at::Tensor o = at::matmul(attn, v).permute({0, 1, 3, 2, 4}).reshape({batch, g.windows * ww, c});
+    const at::Tensor a = at::linear(o, b.outW, b.outB).index_select(1, g.inv);  // back to the token grid
+    const at::Tensor x1 = x + a;
+    const at::Tensor m = at::linear(at::gelu(at::linear(at::layer_norm(x1, {c}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B)),
+                                    b.fc2W, b.fc2B);
+    if (rec) {
+        rec->attn = attn;
+        rec->values = v;
+        rec->o = o;
+        rec->mlp = m;
+    }
+    return x1 + m;
+}
+
+// 2x2 neighbours of a [B, gh * gw, C] grid concatenated in Swin's order: [B, gh/2 * gw/2, 4C].
+at::Tensor gatherMerge(const at::Tensor& x, int gh, int gw) {
+    const int64_t batch = x.size(0), c = x.size(2);
+    return x.view({batch, gh / 2, 2, gw / 2, 2, c}).permute({0, 1, 3, 4, 2, 5}).reshape({batch, (gh / 2) * (gw / 2), 4 * c});
+}
+
+struct Pass {
+    at::Tensor embed;                  // [B, N0, C0]
+    std::vector<BlockRecord> blocks;   // per layer (when recording)
+    std::vector<at::Tensor> mergeIn;   // per stage s >= 1: [B, N_s, 4 C_{s-1}] (index 0 undefined)
+    std::vector<Geometry> geometries;  // per layer
+    std::vector<int> gh, gw;           // per stage
+    at::Tensor last;                   // [B, N_last, C_last] final residual
+};
+
+Pass run(const VisionTower& v, const at::Tensor& pixels, bool record) {
+    if (pixels.dim() != 4 || pixels.size(1) != 3)
+        throw InputError("pixels", "expected [B, 3, H, W], got " + std::to_string(pixels.dim()) + "-D tensor");
+    if (!at::isFloatingType(pixels.scalar_type())) throw InputError("pixels", "expected floating-point pixels");
+    if (pixels.size(0) == 0) throw InputError("pixels", "empty batch");
+    checkSize(v, pixels.size(2), pixels.size(3));
+    const SwinTower& sw = v.swin;
+    const at::Tensor px = pixels.to(v.patchW.device(), at::kFloat);
+    Pass p;
+    at::Tensor x = at::conv2d(px, v.patchW, v.patchB, {v.patchSize, v.patchSize});
+    int gh = static_cast<int>(x.size(2)), gw = static_cast<int>(x.size(3));
+    x = x.flatten(2).transpose(1, 2);
+    x = at::layer_norm(x, {x.size(2)}, sw.patchNormW, sw.patchNormB, sw.eps);
+    if (record) p.embed = x;
+    p.mergeIn.resize(sw.stages.size());
+    for (std::size_t s = 0; s < sw.stages.size(); ++s) {
+        const SwinStage& st = sw.stages[s];
+        if (s > 0) {
+            const at::Tensor u = gatherMerge(x, gh, gw);
+            if (record) p.mergeIn[s] = u;
+            x = at::linear(at::layer_norm(u, {u.size(2)}, st.mergeNormW, st.mergeNormB, sw.eps), st.mergeW);
+            gh /= 2;
+            gw /= 2;
+        }
+        p.gh.push_back(gh);
+        p.gw.push_back(gw);
+        for (int i = 0; i < st.depth; ++i) {
+            const auto l = static_cast<std::size_t>(st.firstLayer + i);
+            p.geometries.push_back(geometry(gh, gw, sw.window, i % 2 == 1, x.device()));
+            BlockRecord rec;
+            x = runBlock(v.encoder.blocks[l], sw.relBias[l], st.heads, p.geometries.back(), v.encoder, x, record ? &rec : nullptr);
+            if (record) p.blocks.push_back(std::move(rec));
+        }
+    }
+    p.last = x;
+    return p;
+}
+
+// Readout weights rho_s [B, N_s] and classes k_s [N_s] of every stage (see the top of the file).
+void readout(const VisionTower& v, const Pass& p, std::vector<at::Tensor>& rho, std::vector<at::Tensor>& cls) {
+    const std::size_t stages = v.swin.stages.size();
+    rho.assign(stages, at::Tensor());
+    cls.assign(stages, at::Tensor());
+    const int64_t nLast = p.last.size(1);
+    rho[stages - 1] = 1.0 / (at::sqrt(p.last.var(2, false) + v.normEps) * static_cast<double>(nLast));
+    cls[stages - 1] = at::zeros({nLast}, p.last.options().dtype(at::kLong));
+    for (std::size_t s = stages - 1; s > 0; --s) {
+        const at::Tensor sigma = at::sqrt(p.mergeIn[s].var(2, false) + v.swin.eps);  // [B, N_s]
+        const int gh = p.gh[s - 1], gw = p.gw[s - 1];
+        const at::Tensor yy = at::arange(gh, cls[s].options()).view({gh, 1}), xx = at::arange(gw, cls[s].options()).view({1, gw});
+        const at::Tensor parent = (yy.div(2, "floor") * (gw / 2) + xx.div(2, "floor")).reshape({-1});
+        const at::Tensor child = (yy.remainder(2) + 2 * xx.remainder(2)).reshape({-1});
+        rho[s - 1] = (rho[s] / sigma).index_select(1, parent);
+        cls[s - 1] = child + 4 * cls[s].index_select(0, parent);
+    }
+}
+
+// sum over tokens t of weight[b, t] * field[b, t] grouped by class: [B, K, C].
+at::Tensor classPool(const at::Tensor& field, const at::Tensor& weight, const at::Tensor& cls, int64_t classes) {
+    const at::Tensor onehot = at::zeros({classes, cls.size(0)}, weight.options()).scatter_(0, cls.view({1, -1}), 1.0);
+    return at::bmm(onehot.unsqueeze(0) * weight.unsqueeze(1), field);
+}
+
+// [B, K] per-class readout weight sums (a constant write at every token).
+at::Tensor classWeights(const at::Tensor& weight, const at::Tensor& cls, int64_t classes) {
+    return at::zeros({weight.size(0), classes}, weight.options()).index_add_(1, cls, weight);
+}
+
+at::Tensor through(const at::Tensor& pooled, const at::Tensor& G) { return at::einsum("bkc,kce->be", {pooled, G}); }
+
+// A stage-s per-token field on the stage grid [B, H, N_s, E] spread evenly over the first
+// stage's patches: [B, H, N_0, E].
+at::Tensor spread(const at::Tensor& t, int gh, int gw, int factor) {
+    if (factor == 1) return t;
+    const int64_t batch = t.size(0), h = t.size(1), e = t.size(3);
+    at::Tensor g = t.view({batch, h, gh, 1, gw, 1, e}).expand({batch, h, gh, factor, gw, factor, e});
+    return g.reshape({batch, h, static_cast<int64_t>(gh) * factor * gw * factor, e}) / static_cast<double>(factor * factor);
+}
+
+}  // namespace
+
+void checkSize(const VisionTower& v, int64_t height, int64_t width) {
+    const SwinTower& sw = v.swin;
+    const int64_t stride = static_cast<int64_t>(v.patchSize) << (sw.stages.size() - 1);
+    const int64_t lastH = height / stride, lastW = width / stride;
+    if (height % stride != 0 || width % stride != 0 || lastH % sw.window != 0 || lastW % sw.window != 0 || lastH == 0 || lastW == 0)
+        throw InputError("pixels", "image size " + std::to_string(height) + "x" + std::to_string(width) +
+                                       " does not tile into this Swin's windows (sides must be multiples of " +
+                                       std::to_string(stride * sw.window) + ")");
+}
+
+VisionResult encode(const VisionTower& v, const at::Tensor& pixels) {
+    const Pass p = run(v, pixels, false);
+    VisionResult r;
+    r.output = at::layer_norm(p.last, {v.width}, v.normW, v.normB, v.normEps).mean(1);
+    if (v.headW.defined()) r.logits = at::linear(r.output, v.headW, v.headB);
+    return r;
+}
+
+at::Tensor finalTokens(const VisionTower& v, const at::Tensor& pixels, int* gridH, int* gridW) {
+    const Pass p = run(v, pixels, false);
+    if (gridH) *gridH = p.gh.back();
+    if (gridW) *gridW = p.gw.back();
+    return at::layer_norm(p.last, {v.width}, v.normW, v.normB, v.normEps);
+}
+
+std::vector<at::Tensor> readoutMaps(const VisionTower& v) {
+    const SwinTower& sw = v.swin;
+    const std::size_t stages = sw.stages.size();
+    std::vector<at::Tensor> G(stages);
+    const at::Tensor m = at::diag(v.normW);  // [C, E]
+    G[stages - 1] = (m - m.mean(0, true)).unsqueeze(0).contiguous();
+    for (std::size_t s = stages - 1; s > 0; --s) {
+        const SwinStage& st = sw.stages[s];
+        const int64_t cPrev = sw.stages[s - 1].width, c = st.width;
+        const at::Tensor k = st.mergeNormW.unsqueeze(1) * st.mergeW.t();  // [4 C_prev, C]
+        const at::Tensor kc = (k - k.mean(0, true)).view({4, cPrev, c});
+        // class 4 * c' + k: [K_s, 4, C_prev, E] flattened with k fastest
+        G[s - 1] = at::einsum("kac,jce->jkae", {kc, G[s]}).reshape({-1, cPrev, G[s].size(2)}).contiguous();
+    }
+    return G;
+}
+
+Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, const at::Tensor& pixels,
+                        const DecomposeOptions& options) {
+    const SwinTower& sw = v.swin;
+    const Pass p = run(v, pixels, true);
+    std::vector<at::Tensor> rho, cls;
+    readout(v, p, rho, cls);
+    const int64_t batch = p.last.size(0), e = v.embedDim(), L = v.layers(), H = v.heads();
+    const int64_t n0 = p.embed.size(1);
+    const auto opts = p.last.options();
+
+    Decomposition dec;
+    dec.output = at::layer_norm(p.last, {v.width}, v.normW, v.normB, v.normEps).mean(1);
+    if (v.headW.defined()) dec.logits = at::linear(dec.output, v.headW, v.headB);
+    auto classes = [&](std::size_t s) { return maps.swinG[s].size(0); };
+    dec.embed = through(classPool(p.embed, rho[0], cls[0], classes(0)), maps.swinG[0]);
+    dec.heads = options.tokens ? at::zeros({batch, L, H, n0, e}, opts) : at::zeros({batch, L, H, e}, opts);
+    dec.attnBias = at::empty({batch, L, e}, opts);
+    dec.mlps = at::empty({batch, L, e}, opts);
+    at::Tensor headSum = at::zeros({batch, e}, opts);
+    for (int64_t l = 0; l < L; ++l) {
+        const auto li = static_cast<std::size_t>(l);
+        const auto s = static_cast<std::size_t>(v.stageOf(static_cast<int>(l)));
+        const Block& b = v.encoder.blocks[li];
+        const BlockRecord& rec = p.blocks[li];
+        const Geometry& g = p.geometries[li];
+        const at::Tensor& G = maps.swinG[s];
+        const int64_t K = classes(s), c = sw.stages[s].width, h = sw.stages[s].heads, dh = c / h;
+        const int64_t ww = static_cast<int64_t>(g.w) * g.w;
+        const at::Tensor wWin = rho[s].index_select(1, g.pos);  // [B, W * w^2]
+        const at::Tensor cWin = cls[s].index_select(0, g.pos);
+        // Head h: sum_t rho_t o_t^h W_O[:, h]^T G[k(t)].
+        const at::Tensor pooled = classPool(rec.o, wWin, cWin, K).view({batch, K, h, dh});
+        const at::Tensor z = at::einsum("bkhd,chd->bkhc", {pooled, b.outW.view({c, h, dh})});  // [B, K, H, C]
+        const at::Tensor terms = at::einsum("bkhc,kce->bhe", {z, G});                           // [B, H, E]
+        headSum.add_(terms.sum(1));
+        if (!options.tokens) dec.heads.select(1, l).narrow(1, 0, h).copy_(terms);
+        dec.attnBias.select(1, l).copy_(through(classWeights(rho[s], cls[s], K).unsqueeze(2) * b.outB, G));
+        dec.mlps.select(1, l).copy_(through(classPool(rec.mlp, rho[s], cls[s], K), G));
+        if (options.tokens) {
+            // Source token j of window n: sum over the window's query tokens i of class k of
+            // rho_i a[i, j], times v_j^h W_O[:, h]^T G[k].
+            const at::Tensor onehot = at::zeros({K, cWin.size(0)}, opts).scatter_(0, cWin.view({1, -1}), 1.0);
+            const at::Tensor r = at::einsum("kni,bni,bnhij->bkhnj",
+                                            {onehot.view({K, g.windows, ww}), wWin.view({batch, g.windows, ww}), rec.attn});
+            const at::Tensor y = at::einsum("bnhjd,chd->bhnjc", {rec.values, b.outW.view({c, h, dh})});  // [B, H, W, w^2, C]
+            at::Tensor win = at::zeros({batch, h, g.windows, ww, e}, opts);
+            for (int64_t k = 0; k < K; ++k) win.add_(r.select(1, k).unsqueeze(-1) * at::matmul(y, G[k]));
+            const at::Tensor grid = win.view({batch, h, g.windows * ww, e}).index_select(2, g.inv);  // stage grid order
+            dec.heads.select(1, l).narrow(1, 0, h).copy_(spread(grid, g.gh, g.gw, 1 << s));
+        }
+        if (options.tokenFactors && !options.tokens) {
+            SwinLayerFactors f;
+            f.attn = rec.attn;
+            f.values = rec.values;
+            f.weight = wWin;
+            f.cls = cWin;
+            f.pos = g.pos;
+            f.stage = static_cast<int>(s);
+            f.gridH = g.gh;
+            f.gridW = g.gw;
+            dec.swinFactors.push_back(std::move(f));
+        }
+    }
+    const int64_t S = static_cast<int64_t>(sw.stages.size());
+    dec.stageBias = at::zeros({batch, std::max<int64_t>(S - 1, 0), e}, opts);
+    for (int64_t s = 1; s < S; ++s) {
+        const SwinStage& st = sw.stages[static_cast<std::size_t>(s)];
+        const at::Tensor offset = at::matmul(st.mergeW, st.mergeNormB);  // [C_s], written at every token
+        const auto si = static_cast<std::size_t>(s);
+        dec.stageBias.select(1, s - 1).copy_(through(classWeights(rho[si], cls[si], classes(si)).unsqueeze(2) * offset, maps.swinG[si]));
+    }
+    dec.postBias = v.normB.unsqueeze(0).expand({batch, e}).contiguous();
+    const at::Tensor total = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.stageBias.sum(1) + dec.postBias;
+    dec.maxAbsError = (total - dec.output).abs().max().item<double>();
+    if (options.tokens) {
+        const at::Tensor tokenTotal = dec.heads.sum(at::IntArrayRef{1, 2, 3});
+        dec.maxAbsError = std::max(dec.maxAbsError, (tokenTotal - headSum).abs().max().item<double>());
+    }
+    return dec;
+}
+
+}  // namespace vitscope::swin
+
+namespace vitscope {
+
+at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
+                           const at::Tensor& direction) {
+    const VisionTower& v = model.vision;
+    if (!v.hierarchical() || dec.swinFactors.empty())
+        throw InputError("decomposition", "per-token scores need a Swin model decomposed with tokenFactors");
+    if (layer < 0 || layer >= v.layers() || head < 0 || head >= v.headsIn(layer))
+        throw InputError("head " + std::to_string(layer) + "." + std::to_string(head), "is not a head of this model");
+    const SwinLayerFactors& f = dec.swinFactors[static_cast<std::size_t>(layer)];
+    const at::Tensor& G = decompositionMaps(model, Convention::Exact).swinG[static_cast<std::size_t>(f.stage)];  // [K, C, E]
+    const Block& b = v.encoder.blocks[static_cast<std::size_t>(layer)];
+    const int64_t c = G.size(1), h = v.headsIn(layer), dh = c / h;
+    const int64_t windows = f.attn.size(1), ww = f.attn.size(3);
+    // <term of source j, u> = sum_i a[i, j] <kappa_i, v_j>, kappa_i = rho_i W_O[:, h]^T G[k_i] u.
+    const at::Tensor u = direction.to(G.device(), at::kFloat);
+    const at::Tensor gk = at::matmul(at::matmul(G, u), b.outW.narrow(1, head * dh, dh));  // [K, dh]
+    const at::Tensor kappa = (gk.index_select(0, f.cls) * f.weight[index].unsqueeze(1)).view({windows, ww, dh});
+    const at::Tensor vals = f.values[index].select(1, head);  // [W, w^2, dh]
+    const at::Tensor attn = f.attn[index].select(1, head);    // [W, w^2, w^2]
+    const at::Tensor s = (attn * at::matmul(kappa, vals.transpose(1, 2))).sum(1).reshape({-1});  // [W * w^2] by source
+    const at::Tensor grid = at::zeros_like(s).index_copy_(0, f.pos, s);
+    const int factor = 1 << f.stage;
+    return grid.view({f.gridH, 1, f.gridW, 1})
+               .expand({f.gridH, factor, f.gridW, factor})
+               .reshape({-1})
+               .div(static_cast<double>(factor * factor));
+}
+
+}  // namespace vitscope
