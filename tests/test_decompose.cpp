@@ -1,6 +1,7 @@
 // The decomposition's sum identity on configurations the test builds (every family, several
 // patch sizes, resolutions, depths and head counts, a DINOv2 layout with LayerScale and
 // registers), both conventions, and an independent naive forward for the timm / DINOv2 layout.
+#include "error.h"
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -141,6 +142,148 @@ at::Tensor layerNormRow(const at::Tensor& x, const at::Tensor& gain, const at::T
     const at::Tensor var = ((x - mu) * (x - mu)).mean();
     return (x - mu) / at::sqrt(var + eps) * gain + bias;
 }
+
+// An independent Swin written from timm's names, token by token: dense per-head attention built
+// window by window (roll, shifted-window mask, relative position bias), 2x2 gathers for the
+// patch mergings, and every residual write carried as its own field through the mergings and
+// the final norm with the stream's statistics frozen (the reference's rule for LayerNorm).
+class NaiveSwin {
+public:
+    NaiveSwin(const StateDict& sd, int window, std::vector<int> depths, std::vector<int> heads)
+        : m_sd(sd), m_w(window), m_depths(std::move(depths)), m_heads(std::move(heads)) {}
+
+    // Terms of one image [3, H, W] by name; `tokenLayer` / `tokenHead` also split that head by
+    // source token ("tok.T", T on its stage grid).
+    std::map<std::string, at::Tensor> run(const at::Tensor& image, int tokenLayer, int tokenHead, at::Tensor* features) {
+        const at::Tensor conv = at::conv2d(image.unsqueeze(0), m_sd.at("patch_embed.proj.weight"), m_sd.at("patch_embed.proj.bias"),
+                                           {4, 4})[0];  // [C, gh, gw]
+        m_gh = static_cast<int>(conv.size(1));
+        m_gw = static_cast<int>(conv.size(2));
+        at::Tensor x = rows(conv.flatten(1).t(), "patch_embed.norm");
+        m_fields.clear();
+        m_fields.emplace_back("embed", x);
+        int layer = 0;
+        for (std::size_t s = 0; s < m_depths.size(); ++s) {
+            if (s > 0) x = merge(x, "layers." + std::to_string(s) + ".downsample", static_cast<int>(s));
+            for (int i = 0; i < m_depths[s]; ++i, ++layer)
+                x = block(x, "layers." + std::to_string(s) + ".blocks." + std::to_string(i) + ".", m_heads[s], i % 2 == 1, layer,
+                          layer == tokenLayer ? tokenHead : -1);
+        }
+        const at::Tensor gamma = m_sd.at("norm.weight"), beta = m_sd.at("norm.bias");
+        const int64_t n = x.size(0);
+        *features = rows(x, "norm").mean(0);
+        std::map<std::string, at::Tensor> out;
+        for (const auto& [name, f] : m_fields) {
+            at::Tensor term = at::zeros({x.size(1)});
+            for (int64_t t = 0; t < n; ++t) term += gamma * (f[t] - f[t].mean()) / sigma(x[t]) / double(n);
+            out[name] = out.count(name) ? out[name] + term : term;
+        }
+        out["post_bias"] = beta;
+        return out;
+    }
+
+private:
+    at::Tensor rows(const at::Tensor& x, const std::string& p) const {
+        return at::layer_norm(x, {x.size(1)}, m_sd.at(p + ".weight"), m_sd.at(p + ".bias"), 1e-5);
+    }
+    static at::Tensor sigma(const at::Tensor& v) { return at::sqrt(((v - v.mean()) * (v - v.mean())).mean() + 1e-5); }
+
+    // Children of parent (py, px) in the order (0,0), (1,0), (0,1), (1,1) (row, column offsets).
+    at::Tensor gather(const at::Tensor& f, int py, int px) const {
+        std::vector<at::Tensor> parts;
+        for (int k = 0; k < 4; ++k) parts.push_back(f[(2 * py + k % 2) * m_gw + 2 * px + k / 2]);
+        return at::cat(parts);
+    }
+
+    at::Tensor merge(const at::Tensor& x, const std::string& p, int stage) {
+        const at::Tensor gamma = m_sd.at(p + ".norm.weight"), beta = m_sd.at(p + ".norm.bias"), w = m_sd.at(p + ".reduction.weight");
+        const int gh = m_gh / 2, gw = m_gw / 2;
+        std::vector<at::Tensor> sig, next;
+        for (int py = 0; py < gh; ++py)
+            for (int px = 0; px < gw; ++px) {
+                const at::Tensor u = gather(x, py, px);
+                sig.push_back(sigma(u));
+                next.push_back(at::matmul(w, gamma * (u - u.mean()) / sig.back() + beta));
+            }
+        for (auto& [name, f] : m_fields) {
+            std::vector<at::Tensor> out;
+            for (int py = 0, j = 0; py < gh; ++py)
+                for (int px = 0; px < gw; ++px, ++j) {
+                    const at::Tensor u = gather(f, py, px);
+                    out.push_back(at::matmul(w, gamma * (u - u.mean()) / sig[static_cast<std::size_t>(j)]));
+                }
+            f = at::stack(out);
+        }
+        m_gh = gh;
+        m_gw = gw;
+        m_fields.emplace_back("merge_bias." + std::to_string(stage), at::matmul(w, beta).unsqueeze(0).expand({gh * gw, w.size(0)}));
+        return at::stack(next);
+    }
+
+    static int region(int i, int n, int w, int shift) { return shift == 0 ? 0 : (i < n - w ? 0 : (i < n - shift ? 1 : 2)); }
+
+    at::Tensor block(const at::Tensor& x, const std::string& p, int heads, bool shifted, int layer, int tokenHead) {
+        const int64_t n = x.size(0), c = x.size(1), dh = c / heads;
+        const int w = m_w, sh = shifted && m_gh > w ? w / 2 : 0, sw = shifted && m_gw > w ? w / 2 : 0;
+        const at::Tensor y = rows(x, p + "norm1");
+        const at::Tensor qkv = at::linear(y, m_sd.at(p + "attn.qkv.weight"), m_sd.at(p + "attn.qkv.bias"));  // [N, 3C]
+        const at::Tensor table = m_sd.at(p + "attn.relative_position_bias_table");
+        const at::Tensor wo = m_sd.at(p + "attn.proj.weight"), bo = m_sd.at(p + "attn.proj.bias");
+        auto q = qkv.accessor<float, 2>();
+        auto tab = table.accessor<float, 2>();
+        at::Tensor x1 = x + bo;
+        for (int h = 0; h < heads; ++h) {
+            at::Tensor A = at::zeros({n, n});
+            auto a = A.accessor<float, 2>();
+            for (int wy = 0; wy < m_gh / w; ++wy)
+                for (int wx = 0; wx < m_gw / w; ++wx) {
+                    // Rolled coordinates (ry, rx) -> token ((ry + sh) % gh, (rx + sw) % gw).
+                    std::vector<int> tok, lab, ly, lx;
+                    for (int i = 0; i < w; ++i)
+                        for (int j = 0; j < w; ++j) {
+                            const int ry = wy * w + i, rx = wx * w + j;
+                            tok.push_back(((ry + sh) % m_gh) * m_gw + (rx + sw) % m_gw);
+                            lab.push_back(region(ry, m_gh, w, sh) * 3 + region(rx, m_gw, w, sw));
+                            ly.push_back(i);
+                            lx.push_back(j);
+                        }
+                    for (std::size_t i = 0; i < tok.size(); ++i) {
+                        std::vector<double> sc;
+                        double top = -1e300, total = 0;
+                        for (std::size_t j = 0; j < tok.size(); ++j) {
+                            double dot = 0;
+                            for (int64_t k = 0; k < dh; ++k) dot += double(q[tok[i]][h * dh + k]) * q[tok[j]][c + h * dh + k];
+                            dot = dot / std::sqrt(double(dh)) + tab[(ly[i] - ly[j] + w - 1) * (2 * w - 1) + lx[i] - lx[j] + w - 1][h];
+                            if (lab[i] != lab[j]) dot -= 100.0;
+                            sc.push_back(dot);
+                            top = std::max(top, dot);
+                        }
+                        for (double& v : sc) total += (v = std::exp(v - top));
+                        for (std::size_t j = 0; j < tok.size(); ++j) a[tok[i]][tok[j]] = float(sc[j] / total);
+                    }
+                }
+            const at::Tensor v = qkv.narrow(1, 2 * c + h * dh, dh);          // [N, dh]
+            const at::Tensor write = at::matmul(v, wo.narrow(1, h * dh, dh).t());  // value of every token in the residual
+            const at::Tensor field = at::matmul(A, write);
+            x1 = x1 + field;
+            m_fields.emplace_back(std::to_string(layer) + "." + std::to_string(h), field);
+            if (h == tokenHead)
+                for (int64_t t = 0; t < n; ++t)
+                    m_fields.emplace_back("tok." + std::to_string(t), A.select(1, t).unsqueeze(1) * write[t].unsqueeze(0));
+        }
+        m_fields.emplace_back("attn_bias." + std::to_string(layer), bo.unsqueeze(0).expand({n, c}));
+        const at::Tensor m = at::linear(at::gelu(at::linear(rows(x1, p + "norm2"), m_sd.at(p + "mlp.fc1.weight"), m_sd.at(p + "mlp.fc1.bias"))),
+                                        m_sd.at(p + "mlp.fc2.weight"), m_sd.at(p + "mlp.fc2.bias"));
+        m_fields.emplace_back("mlp." + std::to_string(layer), m);
+        return x1 + m;
+    }
+
+    const StateDict& m_sd;
+    int m_w;
+    std::vector<int> m_depths, m_heads;
+    int m_gh = 0, m_gw = 0;
+    std::vector<std::pair<std::string, at::Tensor>> m_fields;
+};
 
 }  // namespace
 
@@ -443,6 +586,102 @@ private slots:
         const Decomposition span = decomposeImages(model, pixels, {false, Convention::TextSpan});
         const at::Tensor norm = exact.output.norm(2, 1, true).unsqueeze(1).unsqueeze(1);
         QVERIFY(maxAbsDiff(exact.heads / norm, span.heads) > 1e-4);  // the conventions are different splits
+    }
+
+    // Swin against the naive reimplementation above, on a configuration unlike the oracle's
+    // (window 3, a 48 x 96 input: shifted windows on a non-square grid, three stages): every
+    // term, and one head per source token (materialised and through the score factors).
+    void swinNaiveReference_data() {
+        QTest::addColumn<int>("tokenLayer");
+        QTest::newRow("stage 0, shifted") << 1;
+        QTest::newRow("stage 1, shifted") << 3;
+    }
+
+    void swinNaiveReference() {
+        QFETCH(int, tokenLayer);
+        at::manual_seed(9121);  // the draws below are part of the test: fixed
+        RandomVitSpec spec;
+        spec.layout = RandomLayout::TimmSwin;
+        spec.patchSize = 4;
+        spec.width = 12;
+        spec.swinDepths = {2, 2, 2};
+        spec.swinHeads = {1, 2, 4};
+        spec.window = 3;
+        spec.seed = 17;
+        const StateDict sd = randomVitStateDict(spec);
+        at::NoGradGuard guard;
+        const Model model = buildModel(sd, {{"img_size", 48}}, "random-swin");
+        const at::Tensor pixels = at::randn({2, 3, 48, 96});
+        NaiveSwin naive(sd, 3, {2, 2, 2}, {1, 2, 4});
+        const int tokenHead = tokenLayer == 1 ? 0 : 1;
+        const int stage = tokenLayer / 2;
+        at::Tensor features;
+        const std::map<std::string, at::Tensor> ref = naive.run(pixels[1], tokenLayer, tokenHead, &features);
+        const VisionResult r = encodeImages(model, pixels);
+        QVERIFY(maxAbsDiff(r.output[1], features) < 1e-5);
+        const Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
+        QVERIFY2(dec.maxAbsError < 1e-4, std::to_string(dec.maxAbsError).c_str());
+        std::vector<std::string> names;
+        const at::Tensor terms = termsByComponent(dec, &names, headsPerLayer(model.vision));
+        const double scale = features.abs().max().item<double>();
+        double worst = 0;
+        int compared = 0;
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            QVERIFY2(ref.count(names[i]), names[i].c_str());
+            worst = std::max(worst, maxAbsDiff(terms[1][static_cast<int64_t>(i)], ref.at(names[i])));
+            ++compared;
+        }
+        QCOMPARE(compared, 1 + (1 + 2 + 4) * 2 + 2 * 6 + 2 + 1);  // embed, heads, attn_bias + mlp per layer, 2 mergings, post
+        // One head per source token: stage-s tokens spread over their 2^s x 2^s first-stage patches.
+        const int gw0 = 96 / 4, gwS = gw0 >> stage, f = 1 << stage;
+        const at::Tensor direction = at::randn({model.vision.embedDim()});
+        DecomposeOptions factors;
+        factors.tokenFactors = true;
+        const at::Tensor scores = swinTokenScores(model, decomposeImages(model, pixels, factors), 1, tokenLayer, tokenHead, direction);
+        double worstToken = 0, worstScore = 0;
+        for (const auto& [name, term] : ref) {
+            if (name.rfind("tok.", 0) != 0) continue;
+            const int t = std::stoi(name.substr(4)), ty = t / gwS, tx = t % gwS;
+            for (int dy = 0; dy < f; ++dy)
+                for (int dx = 0; dx < f; ++dx) {
+                    const int64_t patch = int64_t(ty * f + dy) * gw0 + tx * f + dx;
+                    const at::Tensor mine = dec.heads[1][tokenLayer][tokenHead][patch];
+                    worstToken = std::max(worstToken, maxAbsDiff(mine * double(f * f), term));
+                    worstScore = std::max(worstScore, std::abs(scores[patch].item<double>() - at::dot(mine, direction).item<double>()));
+                }
+        }
+        qInfo("terms vs naive %.3g, per-token %.3g, scores %.3g (scale %.3g)", worst, worstToken, worstScore, scale);
+        QVERIFY(worst < 1e-5 * scale);
+        QVERIFY(worstToken < 1e-5 * scale);
+        QVERIFY(worstScore < 1e-5 * scale * direction.abs().sum().item<double>());
+    }
+
+    // Swin on other shapes (torchvision names, four stages, last stage the size of one window,
+    // 2-token windows, two layouts): the sum identity, per head and per token, and inputs that do
+    // not tile into the windows are refused.
+    void swinSumIdentity() {
+        at::manual_seed(9122);  // the draws below are part of the test: fixed
+        for (RandomLayout layout : {RandomLayout::TorchvisionSwin, RandomLayout::TimmSwin}) {
+            RandomVitSpec spec;
+            spec.layout = layout;
+            spec.patchSize = 2;
+            spec.width = 8;
+            spec.swinDepths = {2, 1, 2, 2};
+            spec.swinHeads = {2, 2, 4, 8};
+            spec.window = 2;
+            spec.seed = 23;
+            at::NoGradGuard guard;
+            const Model model = buildModel(randomVitStateDict(spec), nlohmann::json(), "random-swin");
+            QCOMPARE(model.vision.layers(), 7);
+            QCOMPARE(model.vision.headsIn(2), 2);
+            QCOMPARE(model.vision.headsIn(6), 8);
+            for (bool tokens : {false, true}) {
+                const Decomposition dec = decomposeImages(model, at::randn({3, 3, 32, 32}), {tokens, Convention::Exact});
+                QVERIFY2(dec.maxAbsError < 1e-4, std::to_string(dec.maxAbsError).c_str());
+            }
+            QVERIFY_THROWS_EXCEPTION(InputError, encodeImages(model, at::randn({1, 3, 32, 40})));
+            QVERIFY_THROWS_EXCEPTION(InputError, encodeImages(model, at::randn({1, 3, 24, 24})));
+        }
     }
 
     void rejectsBadPixels() {

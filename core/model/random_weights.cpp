@@ -156,6 +156,32 @@ void addSiglip(StateDict& sd, Filler& f, const RandomVitSpec& s) {
     sd[tt.logitBias] = at::full({1}, -10.0);
 }
 
+// Swin through the layout table's SwinNames: stage s has width * 2^s channels.
+void addSwin(StateDict& sd, Filler& f, const LayoutTable& t, const RandomVitSpec& s) {
+    const SwinNames& n = t.swin;
+    int64_t d = s.width;
+    sd[t.patch + ".weight"] = f.normal({d, 3, s.patchSize, s.patchSize}, 0.2);
+    sd[t.patch + ".bias"] = f.bias(d);
+    addNorm(sd, f, n.patchNorm, d);
+    const int64_t table = static_cast<int64_t>(2 * s.window - 1) * (2 * s.window - 1);
+    for (std::size_t st = 0; st < s.swinDepths.size(); ++st) {
+        if (st > 0) {
+            const std::string m = indexed(n.merge, static_cast<int>(st) * n.mergeStep + n.mergeStart);
+            addNorm(sd, f, m + "." + n.mergeNorm, 4 * d);
+            sd[m + "." + n.reduction + ".weight"] = f.linear(2 * d, 4 * d);
+            d *= 2;
+        }
+        const std::string blocks = indexed(n.stage, static_cast<int>(st) * n.stageStep + n.stageStart) + "{i}.";
+        for (int i = 0; i < s.swinDepths[st]; ++i) {
+            addBlock(sd, f, blockNames(t, blocks, i), d, d * s.mlpRatio, false);
+            sd[indexed(blocks, i) + n.relBias] = f.normal({table, s.swinHeads[st]}, 0.5);
+        }
+    }
+    addNorm(sd, f, t.norm, d);
+    sd[t.head + ".weight"] = f.linear(s.numClasses, d);
+    sd[t.head + ".bias"] = f.bias(s.numClasses);
+}
+
 }  // namespace
 
 StateDict randomVitStateDict(const RandomVitSpec& spec) {
@@ -170,6 +196,8 @@ StateDict randomVitStateDict(const RandomVitSpec& spec) {
     case RandomLayout::HfSiglip:
     case RandomLayout::TimmSiglip:
     case RandomLayout::OpenClipSiglip: addSiglip(sd, f, spec); break;
+    case RandomLayout::TimmSwin: addSwin(sd, f, layoutTable(Layout::TimmSwin), spec); break;
+    case RandomLayout::TorchvisionSwin: addSwin(sd, f, layoutTable(Layout::TorchvisionSwin), spec); break;
     }
     return sd;
 }

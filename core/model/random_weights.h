@@ -5,9 +5,11 @@
 // parameter is perturbed so that no decomposition term is trivially zero.
 #include "io/tensor_io.h"
 
+#include <vector>
+
 namespace vitscope {
 
-enum class RandomLayout { OpenAiClip, HfClip, Timm, Dinov2, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip };
+enum class RandomLayout { OpenAiClip, HfClip, Timm, Dinov2, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip, TimmSwin, TorchvisionSwin };
 
 struct RandomVitSpec {
     RandomLayout layout = RandomLayout::OpenAiClip;
@@ -24,6 +26,9 @@ struct RandomVitSpec {
     int textWidth = 32, textLayers = 1, textHeads = 1, contextLength = 77, vocabSize = 49408;
     // SigLIP layouts: the text tower's width must equal the image width (no projections on the
     // image side); HfSiglip / OpenClipSiglip carry a text tower, TimmSiglip is image-only.
+    // Swin layouts: `width` is the first stage's, doubled at every stage; `window` in tokens.
+    std::vector<int> swinDepths{2, 2}, swinHeads{2, 4};
+    int window = 4;
     uint64_t seed = 0;
     bool trainingInit = false;  // gains 1, biases 0, small weights: a starting point for training
 };
