@@ -5,6 +5,7 @@
 #include "image/preprocess.h"
 #include "io/file_util.h"
 #include "io/tensor_io.h"
+#include "model/forward.h"
 #include "model/loader.h"
 #include "test_util.h"
 
@@ -131,9 +132,33 @@ private slots:
         sd["encoder.weight"] = at::zeros({4, 4});
         writeSafetensorsTensors(path("unknown.safetensors"), sd);
         expectError([&] { loadModel(path("unknown.safetensors")); }, path("unknown.safetensors"), "unknown architecture");
-        expectError([&] { loadModel(oracle("swin-tiny/torchvision_swin.pth")); }, "torchvision_swin.pth", "not supported");
+        expectError([&] { loadModel(oracle("maxvit-tiny/torchvision_maxvit.pth")); }, "torchvision_maxvit.pth", "not supported");
         writeFileAtomic(path("notes.txt"), std::string("hello"));
         expectError([&] { loadModel(path("notes.txt")); }, path("notes.txt"), "not a checkpoint");
+    }
+
+    // Swin checkpoints that look right but are not: V2 tensors, a wrong-shaped position table,
+    // a merging with a wrong width, inputs that do not tile into the windows.
+    void swinBadCheckpoints() {
+        const StateDict timm = readSafetensorsFloat(oracle("swin-timm/model.safetensors"));
+        StateDict v2 = timm;
+        v2["layers.0.blocks.0.attn.cpb_mlp.0.weight"] = at::zeros({512, 2});
+        writeSafetensorsTensors(path("swinv2.safetensors"), v2);
+        expectError([&] { loadModel(path("swinv2.safetensors")); }, path("swinv2.safetensors"), "Swin V2");
+        StateDict table = timm;
+        table["layers.1.blocks.0.attn.relative_position_bias_table"] = at::zeros({48, 4});
+        writeSafetensorsTensors(path("swintable.safetensors"), table);
+        expectError([&] { loadModel(path("swintable.safetensors")); }, path("swintable.safetensors"), "relative_position_bias_table");
+        StateDict merge = timm;
+        merge["layers.1.downsample.reduction.weight"] = at::zeros({64, 100});
+        writeSafetensorsTensors(path("swinmerge.safetensors"), merge);
+        expectError([&] { loadModel(path("swinmerge.safetensors")); }, path("swinmerge.safetensors"), "layers.1.downsample.reduction.weight");
+        StateDict heads = timm;
+        heads["layers.1.blocks.1.attn.relative_position_bias_table"] = at::zeros({49, 3});
+        writeSafetensorsTensors(path("swinheads.safetensors"), heads);
+        expectError([&] { loadModel(path("swinheads.safetensors")); }, path("swinheads.safetensors"), "heads");
+        const Model model = loadModel(oracle("swin-timm"));
+        expectError([&] { encodeImages(model, at::zeros({1, 3, 64, 48})); }, "pixels", "windows");
     }
 
     void missingPaths() {

@@ -211,7 +211,7 @@ Model buildModel(const StateDict& tensors, const nlohmann::json& config, const s
         model = loader::buildSwin(t, config, Layout::TimmSwin);
     else if (t.has("features.1.0.attn.relative_position_bias_table") || t.has("features.1.0.attn.cpb_mlp.0.weight"))
         model = loader::buildSwin(t, config, Layout::TorchvisionSwin);
-    else if (t.has("features.0.0.weight") || t.has("stem.conv1.weight") || t.has("stages.0.blocks.0.conv.conv1_1x1.weight"))
+    else if (t.has("stem.0.0.weight") || t.has("stem.conv1.weight") || t.has("stages.0.blocks.0.conv.conv1_1x1.weight"))
         throw ModelError(where, "MaxViT and other convolutional-hybrid towers are not supported yet");
     else
         throw ModelError(where, "unknown architecture (tensors such as: " + someKeys(tensors) + ")");
