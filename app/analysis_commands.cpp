@@ -121,7 +121,7 @@ void runTextSpanCommand(const TextSpanOptions& o) {
             const auto& cached = c.cache->cachedLayers();
             if (o.layers.empty() && std::find(cached.begin(), cached.end(), l) == cached.end()) continue;
             c.cache->cachedIndex(l);  // the layer must be in the cache
-            for (int h = 0; h < c.cache->numHeads(); ++h) components.push_back({Component::Kind::Head, l, h});
+            for (int h = 0; h < c.cache->headsIn(l); ++h) components.push_back({Component::Kind::Head, l, h});
         }
         if (components.empty()) throw InputError(o.cache.cache, "holds none of the last 4 layers' heads; pass --layers or --heads");
     }

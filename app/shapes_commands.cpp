@@ -173,6 +173,10 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--width", o->width, "Width")->capture_default_str();
         sub->add_option("--heads", o->heads, "Attention heads")->capture_default_str();
         sub->add_option("--patch", o->patchSize, "Patch size")->capture_default_str();
+        sub->add_option("--arch", o->arch, "vit, or swin (width = first stage's, doubled per stage)")->capture_default_str();
+        sub->add_option("--depths", o->swinDepths, "Swin: blocks per stage")->delimiter(',')->capture_default_str();
+        sub->add_option("--stage-heads", o->swinHeads, "Swin: heads per stage")->delimiter(',')->capture_default_str();
+        sub->add_option("--window", o->window, "Swin: window side in tokens")->capture_default_str();
         sub->add_option("--warmup", o->warmupSteps, "Warm-up steps")->capture_default_str();
         sub->add_option("--seed", o->seed, "Seed")->capture_default_str();
         sub->add_option("--textures", o->world.textureKinds, "Draw among the first K textures (1: solid only)")->capture_default_str();

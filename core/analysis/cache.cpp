@@ -167,6 +167,7 @@ json settingsJson(const Model& model, const std::vector<int>& layers, Convention
               {"convention", conventionName(convention)},
               {"preprocess", preprocessJson(model.preprocess)}};
     if (v.pool.defined()) s["pool_heads"] = v.pool.heads;
+    if (v.hierarchical()) s["heads_per_layer"] = headsPerLayer(v);
     return s;
 }
 
@@ -410,7 +411,9 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
             const at::Tensor heads = dec.heads.index_select(1, layerIndex.to(device));  // [B, Lc, H, E]
             const at::Tensor rest = uncached.empty() ? at::zeros_like(dec.embed)
                                                      : dec.heads.index_select(1, uncachedIndex.to(device)).sum({1, 2});
-            const at::Tensor other = at::stack({dec.embed, dec.attnBias.sum(1), dec.postBias, rest}, 1);  // [B, 4, E]
+            // Swin: the patch mergings' offsets join the attention biases' slot (components.h).
+            const at::Tensor biases = dec.stageBias.defined() ? dec.attnBias.sum(1) + dec.stageBias.sum(1) : dec.attnBias.sum(1);
+            const at::Tensor other = at::stack({dec.embed, biases, dec.postBias, rest}, 1);  // [B, 4, E]
             headsFile.append(heads.to(at::kCPU, at::kHalf));
             mlpsFile.append(dec.mlps.to(at::kCPU, at::kHalf));
             otherFile.append(other.to(at::kCPU, at::kHalf));
@@ -497,6 +500,7 @@ DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
         m_modelName = m.value("model_name", "");
         m_modelSpec = m.value("model_spec", "");
         m_poolHeads = s.value("pool_heads", 0);
+        if (s.contains("heads_per_layer")) m_headsPerLayer = s.at("heads_per_layer").get<std::vector<int>>();
     } catch (const json::exception& e) {
         throw FormatError(manifestPath, std::string("missing or invalid field (") + e.what() + ")");
     }
@@ -504,6 +508,11 @@ DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
         throw FormatError(manifestPath, "invalid sizes");
     for (int l : m_cachedLayers)
         if (l < 0 || l >= m_layers) throw FormatError(manifestPath, "cached layer " + std::to_string(l) + " is out of range");
+    if (!m_headsPerLayer.empty() && static_cast<int>(m_headsPerLayer.size()) != m_layers)
+        throw FormatError(manifestPath, "heads_per_layer has " + std::to_string(m_headsPerLayer.size()) + " entries for " +
+                                            std::to_string(m_layers) + " layers");
+    for (int h : m_headsPerLayer)
+        if (h < 1 || h > m_heads) throw FormatError(manifestPath, "heads_per_layer holds " + std::to_string(h) + " heads");
     m_paths = readLines(dir + "/paths.txt");
     if (static_cast<int64_t>(m_paths.size()) != m_rows)
         throw FormatError(dir + "/paths.txt", "holds " + std::to_string(m_paths.size()) + " paths for " + std::to_string(m_rows) + " rows");
@@ -522,6 +531,10 @@ DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
 DatasetCache::~DatasetCache() = default;
 
 at::Tensor DatasetCache::heads() const { return m_headsT; }
+
+int DatasetCache::headsIn(int layer) const {
+    return m_headsPerLayer.empty() ? m_heads : m_headsPerLayer.at(static_cast<std::size_t>(layer));
+}
 at::Tensor DatasetCache::mlps() const { return m_mlpsT; }
 at::Tensor DatasetCache::other() const { return m_otherT; }
 at::Tensor DatasetCache::output() const { return m_outputT; }

@@ -70,7 +70,8 @@ public:
     const std::string& dir() const { return m_dir; }
     int64_t size() const { return m_rows; }
     int numLayers() const { return m_layers; }  // all layers of the model
-    int numHeads() const { return m_heads; }
+    int numHeads() const { return m_heads; }  // the largest head count of a layer
+    int headsIn(int layer) const;             // heads of model layer l (Swin: fewer in early stages)
     int embedDim() const { return m_embed; }
     const std::vector<int>& cachedLayers() const { return m_cachedLayers; }
     const std::string& fingerprint() const { return m_fingerprint; }
@@ -96,6 +97,7 @@ private:
     int m_layers = 0, m_heads = 0, m_embed = 0, m_poolHeads = 0;
     Convention m_convention = Convention::Exact;
     std::vector<int> m_cachedLayers;
+    std::vector<int> m_headsPerLayer;  // empty: every layer has m_heads
     std::vector<std::string> m_paths;
     std::vector<std::shared_ptr<MappedFile>> m_files;
     at::Tensor m_headsT, m_mlpsT, m_otherT, m_outputT, m_poolT;

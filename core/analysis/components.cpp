@@ -26,8 +26,8 @@ at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* name
         for (const char* n : {"embed", "attn_bias", "post_bias"}) names->push_back(n);
         if (dec.pooled()) names->push_back("pool.mlp");
     }
-    at::Tensor out =
-        at::cat({dec.heads.reshape({b, L * H, -1}), dec.mlps, dec.embed.unsqueeze(1), dec.attnBias.sum(1, true), dec.postBias.unsqueeze(1)}, 1);
+    const at::Tensor biases = dec.stageBias.defined() ? dec.attnBias.sum(1, true) + dec.stageBias.sum(1, true) : dec.attnBias.sum(1, true);
+    at::Tensor out = at::cat({dec.heads.reshape({b, L * H, -1}), dec.mlps, dec.embed.unsqueeze(1), biases, dec.postBias.unsqueeze(1)}, 1);
     return dec.pooled() ? at::cat({out, dec.poolMlp.unsqueeze(1)}, 1) : out;
 }
 
@@ -81,6 +81,9 @@ Component CacheView::parse(const std::string& name) const {
     c.layer = number(name.substr(0, dot));
     c.head = number(name.substr(dot + 1));
     if (c.layer >= m_cache.numLayers() || c.head >= m_cache.numHeads()) throw InputError("head '" + name + "'", "no such head: " + shape);
+    if (c.head >= m_cache.headsIn(c.layer))
+        throw InputError("head '" + name + "'", "no such head: layer " + std::to_string(c.layer) + " has " +
+                                                    std::to_string(m_cache.headsIn(c.layer)) + " heads");
     m_cache.cachedIndex(c.layer);  // throws when the layer is not cached
     return c;
 }
@@ -107,7 +110,7 @@ std::vector<Component> CacheView::parseList(const std::string& list) const {
 std::vector<Component> CacheView::heads() const {
     std::vector<Component> out;
     for (int l : m_cache.cachedLayers())
-        for (int h = 0; h < m_cache.numHeads(); ++h) out.push_back({Component::Kind::Head, l, h});
+        for (int h = 0; h < m_cache.headsIn(l); ++h) out.push_back({Component::Kind::Head, l, h});
     return out;
 }
 

@@ -22,7 +22,8 @@ struct Component {
 };
 
 // Every term of a decomposition [B, C, D] in the order the per-component aligners use: heads
-// "L.H" (layer-major), "mlp.L", "embed", "attn_bias" (all layers), "post_bias"; names filled.
+// "L.H" (layer-major; Swin's missing heads are zero terms), "mlp.L", "embed", "attn_bias" (all
+// layers; Swin: with the patch mergings' offsets), "post_bias"; names filled.
 at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* names);
 
 class CacheView {

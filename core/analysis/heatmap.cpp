@@ -30,6 +30,9 @@ at::Tensor toClip(const at::Tensor& x, const Aligner* aligner, bool bias) {
     return bias ? y + aligner->bias : y;
 }
 
+Heatmap hierarchicalHeatmap(const Model& model, const at::Tensor& pixels, const at::Tensor& text, const HeatmapParams& params,
+                            const Aligner* aligner);
+
 }  // namespace
 
 const char* heatmapMethodName(HeatmapMethod m) {
@@ -65,6 +68,7 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     if (params.referenceTexts.defined() && params.referenceTexts.size(1) != e)
         throw InputError("reference texts", "embedding dim differs from the model's");
     at::NoGradGuard noGrad;
+    if (v.hierarchical()) return hierarchicalHeatmap(model, pixels, text, params, aligner);
     // The decomposition runs its own forward; the other methods read the traced one.
     ImageTrace trace;
     if (params.method != HeatmapMethod::Decomposition) trace = traceImages(model, pixels);
@@ -147,11 +151,11 @@ namespace {
 // map for the head takes the text back instead of every token forward (scores are linear).
 template <typename HeadScores>
 at::Tensor sumHeadScores(const at::Tensor& text, const HeatmapParams& params, int layers, int rows, int H, const Aligner* aligner,
-                         HeadScores headScores) {
+                         HeadScores headScores, const std::vector<int>& headsInLayer = {}) {
     std::vector<std::pair<int, int>> chosen = params.heads;
     if (chosen.empty())
         for (int l = 0; l < layers; ++l)
-            for (int h = 0; h < H; ++h) chosen.emplace_back(l, h);
+            for (int h = 0; h < (headsInLayer.empty() ? H : headsInLayer[static_cast<std::size_t>(l)]); ++h) chosen.emplace_back(l, h);
     at::Tensor direction = text.to(at::kCPU, at::kFloat);
     if (params.referenceTexts.defined()) direction = direction - params.referenceTexts.to(at::kCPU, at::kFloat).mean(0);
     at::Tensor scores;  // [N]
@@ -166,6 +170,34 @@ at::Tensor sumHeadScores(const at::Tensor& text, const HeatmapParams& params, in
         scores = scores.defined() ? scores + s : s;
     }
     return scores;
+}
+
+// Swin: the decomposition's per-token scores through the score factors (every first-stage patch;
+// a stage-s head's scores spread over the 2^s x 2^s patches its tokens cover), and raw
+// similarity of the last stage's tokens. The attention-based methods and CLIP Surgery assume one
+// global attention over a class token and are refused.
+Heatmap hierarchicalHeatmap(const Model& model, const at::Tensor& pixels, const at::Tensor& text, const HeatmapParams& params,
+                            const Aligner* aligner) {
+    const VisionTower& v = model.vision;
+    if (params.method == HeatmapMethod::Raw) {
+        int gh = 0, gw = 0;
+        const at::Tensor tokens = lastStageTokens(model, pixels, &gh, &gw)[0];
+        at::Tensor f = toClip(tokens.to(at::kCPU), aligner, true);
+        f = f / f.norm(2, 1, true).clamp_min(1e-12);
+        return heatmapFromTokenScores(at::matmul(f, text), 0, gh, gw, pixels.size(2), pixels.size(3));
+    }
+    if (params.method != HeatmapMethod::Decomposition)
+        throw InputError(model.info.weightsPath, std::string("heatmap method '") + heatmapMethodName(params.method) +
+                                                     "' is not defined for Swin's windowed attention (use decomposition or raw)");
+    DecomposeOptions o;
+    o.tokenFactors = true;
+    const Decomposition dec = decomposeImages(model, pixels, o);
+    const int L = v.layers();
+    const at::Tensor scores = sumHeadScores(
+        text, params, L, L, v.heads(), aligner, [&](int l, int h, const at::Tensor& u) { return swinTokenScores(model, dec, 0, l, h, u); },
+        headsPerLayer(v));
+    const int gridH = static_cast<int>(pixels.size(2)) / v.patchSize, gridW = static_cast<int>(pixels.size(3)) / v.patchSize;
+    return heatmapFromTokenScores(scores, 0, gridH, gridW, pixels.size(2), pixels.size(3));
 }
 
 }  // namespace

@@ -96,8 +96,51 @@ void saveOpenClipModel(const Model& model, const std::string& dir) {
 
 namespace vitscope {
 
+namespace {
+
+// Swin in timm's hub names (through the layout table's SwinNames).
+StateDict toTimmSwinStateDict(const Model& model) {
+    const VisionTower& v = model.vision;
+    StateDict sd;
+    auto put = [&](const std::string& name, const at::Tensor& t) {
+        if (t.defined()) sd[name] = t.detach().to(at::kCPU).contiguous();
+    };
+    const LayoutTable& lt = layoutTable(Layout::TimmSwin);
+    const SwinNames& sn = lt.swin;
+    put(lt.patch + ".weight", v.patchW);
+    put(lt.patch + ".bias", v.patchB);
+    put(sn.patchNorm + ".weight", v.swin.patchNormW);
+    put(sn.patchNorm + ".bias", v.swin.patchNormB);
+    for (std::size_t s = 0; s < v.swin.stages.size(); ++s) {
+        const SwinStage& st = v.swin.stages[s];
+        if (s > 0) {
+            const std::string m = indexed(sn.merge, static_cast<int>(s) * sn.mergeStep + sn.mergeStart) + ".";
+            put(m + sn.mergeNorm + ".weight", st.mergeNormW);
+            put(m + sn.mergeNorm + ".bias", st.mergeNormB);
+            put(m + sn.reduction + ".weight", st.mergeW);
+        }
+        const std::string blocks = indexed(sn.stage, static_cast<int>(s) * sn.stageStep + sn.stageStart) + "{i}.";
+        for (int i = 0; i < st.depth; ++i) {
+            const auto l = static_cast<std::size_t>(st.firstLayer + i);
+            Block b = v.encoder.blocks[l];  // shared tensor handles; only read
+            std::vector<std::pair<std::string, at::Tensor*>> named;
+            addBlock(named, blockNames(lt, blocks, i), b);
+            for (const auto& [name, t] : named) put(name, *t);
+            put(indexed(blocks, i) + sn.relBias, v.swin.relBias[l]);
+        }
+    }
+    put(lt.norm + ".weight", v.normW);
+    put(lt.norm + ".bias", v.normB);
+    put(lt.head + ".weight", v.headW);
+    put(lt.head + ".bias", v.headB);
+    return sd;
+}
+
+}  // namespace
+
 StateDict toTimmStateDict(const Model& model) {
     const VisionTower& v = model.vision;
+    if (v.hierarchical()) return toTimmSwinStateDict(model);
     if (model.text || v.proj.defined() || v.lnPreW.defined() || v.posPrefix != 1 + v.numExtraPrefix())
         throw InputError(model.info.weightsPath, "model has parts the timm layout cannot store");
     StateDict sd;
@@ -128,7 +171,7 @@ void saveTimmModel(const Model& model, const std::string& dir, const nlohmann::j
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     writeSafetensorsTensors((std::filesystem::path(dir) / "model.safetensors").string(), toTimmStateDict(model), {{"format", "pt"}});
-    nlohmann::json cfg = {{"architecture", "vit"},
+    nlohmann::json cfg = {{"architecture", model.vision.hierarchical() ? "swin" : "vit"},
                           {"num_heads", model.vision.heads()},
                           {"img_size", model.preprocess.imageSize},
                           {"patch_size", model.vision.patchSize},
@@ -136,6 +179,16 @@ void saveTimmModel(const Model& model, const std::string& dir, const nlohmann::j
                           {"crop_pct", 1.0},
                           {"mean", model.preprocess.mean},
                           {"std", model.preprocess.std}};
+    if (model.vision.hierarchical()) {
+        std::vector<int> depths, heads;
+        for (const SwinStage& st : model.vision.swin.stages) {
+            depths.push_back(st.depth);
+            heads.push_back(st.heads);
+        }
+        cfg["num_heads"] = heads;
+        cfg["model_args"] = {{"img_size", model.preprocess.imageSize}, {"window_size", model.vision.swin.window},
+                             {"embed_dim", model.vision.swin.stages[0].width}, {"depths", depths}, {"num_heads", heads}};
+    }
     cfg.update(extra);
     writeFileAtomic((std::filesystem::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
 }

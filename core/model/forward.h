@@ -135,6 +135,10 @@ at::Tensor pooledOutput(const Model& model, const at::Tensor& residual);
 at::Tensor pooledTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
                              const at::Tensor& direction);
 
+// Swin: the last stage's tokens after the final norm [B, N, E] and that stage's grid (the
+// features the output averages).
+at::Tensor lastStageTokens(const Model& model, const at::Tensor& pixels, int* gridH, int* gridW);
+
 // Swin: per-token scores [N] over the first stage's patches of head (layer, head) of image `index`
 // for a direction [E], from a decomposition made with tokenFactors (equal to the scores of the
 // materialised per-token terms).

@@ -321,6 +321,11 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
 
 namespace vitscope {
 
+at::Tensor lastStageTokens(const Model& model, const at::Tensor& pixels, int* gridH, int* gridW) {
+    if (!model.vision.hierarchical()) throw InputError(model.info.weightsPath, "is not a hierarchical (Swin) model");
+    return swin::finalTokens(model.vision, pixels, gridH, gridW);
+}
+
 at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
                            const at::Tensor& direction) {
     const VisionTower& v = model.vision;

@@ -20,8 +20,15 @@ namespace {
 constexpr uint64_t kAlignSeed = 0xA11C0000ull;
 
 Model initialVit(const VitTrainParams& p) {
+    if (p.arch != "vit" && p.arch != "swin") throw InputError("--arch " + p.arch, "unknown architecture (vit or swin)");
+    const bool swin = p.arch == "swin";
+    if (swin && (p.swinDepths.empty() || p.swinDepths.size() != p.swinHeads.size()))
+        throw InputError("--depths / --stage-heads", "need one depth and one head count per stage");
     RandomVitSpec spec;
-    spec.layout = RandomLayout::Timm;
+    spec.layout = swin ? RandomLayout::TimmSwin : RandomLayout::Timm;
+    spec.swinDepths = p.swinDepths;
+    spec.swinHeads = p.swinHeads;
+    spec.window = p.window;
     spec.imageSize = p.imageSize;
     spec.patchSize = p.patchSize;
     spec.width = p.width;
@@ -29,7 +36,8 @@ Model initialVit(const VitTrainParams& p) {
     spec.numClasses = 16;
     spec.trainingInit = true;
     spec.seed = p.seed;
-    Model model = buildModel(randomVitStateDict(spec), {{"num_heads", p.heads}}, "shapes-vit (initial)");
+    const nlohmann::json config = swin ? nlohmann::json{{"img_size", p.imageSize}} : nlohmann::json{{"num_heads", p.heads}};
+    Model model = buildModel(randomVitStateDict(spec), config, "shapes-" + p.arch + " (initial)");
     model.preprocess.imageSize = p.imageSize;
     model.preprocess.resizeShortest = p.imageSize;
     model.preprocess.mean = {0.5f, 0.5f, 0.5f};

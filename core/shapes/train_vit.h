@@ -7,11 +7,17 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace vitscope::shapes {
 
 struct VitTrainParams {
     std::string outDir;
+    // "vit" (timm ViT: patchSize, width, layers, heads) or "swin" (timm Swin: patchSize, width of
+    // the first stage doubled per stage, swinDepths, swinHeads, window).
+    std::string arch = "vit";
+    std::vector<int> swinDepths{2, 2, 2}, swinHeads{2, 4, 8};
+    int window = 4;
     std::string clipModel;  // for the alignment; empty skips it
     int imageSize = 64, patchSize = 8, width = 128, layers = 4, heads = 4;
     int batch = 256, steps = 600, warmupSteps = 50;
