@@ -238,7 +238,7 @@ void runDecompose(const DecomposeCliOptions& o) {
         embed.push_back(d.embed.cpu());
         postBias.push_back(d.postBias.cpu());
         output.push_back(d.output.cpu());
-        terms.push_back(termsByComponent(d, &names, headsPerLayer(model.vision)).cpu());
+        terms.push_back(termsByComponent(d, &names).cpu());
         if (d.stageBias.defined()) stageBias.push_back(d.stageBias.cpu());
         if (d.pooled()) {
             poolHeads.push_back(d.poolHeads.cpu());

@@ -153,6 +153,8 @@ private slots:
         QTest::newRow("vit") << q(oracle("vit-tiny/torchvision_vit.pth")) << q(oracle("vit-tiny/pixels.npy")) << 14;
         // SigLIP 2 layers x 2 heads: embed + 2 x 4 + post_bias + pool.mlp.
         QTest::newRow("siglip") << q(oracle("siglip-tiny/hf")) << q(oracle("siglip-tiny/pixels.npy")) << 11;
+        // Swin, 3 stages x 2 blocks, heads 2, 4, 8: embed + 28 heads + 6 x (attn_bias, mlp) + 2 mergings + post_bias.
+        QTest::newRow("swin") << q(oracle("swin-tiny/torchvision_swin.pth")) << q(oracle("swin-tiny/pixels.npy")) << 44;
     }
 
     void decomposeTermsContract() {
@@ -179,6 +181,18 @@ private slots:
             QVERIFY(maxAbsDiff(pool.sum(1), output) < 1e-5 * scale);
             QVERIFY(maxAbsDiff(pool.select(1, 3), terms.select(1, 10)) < 1e-7);  // one pool.mlp in both
             QCOMPARE(readNpyTensor((dir + "/pool_heads.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{3, 2, 16, 64}));
+        } else if (std::string(QTest::currentDataTag()) == "swin") {
+            // Layer 0 has 2 heads, layer 5 has 8; the mergings' offsets are their own terms.
+            QCOMPARE(std::vector<std::string>(names.begin() + 1, names.begin() + 5),
+                     (std::vector<std::string>{"0.0", "0.1", "attn_bias.0", "mlp.0"}));
+            QCOMPARE(names[names.size() - 6], std::string("5.7"));
+            QCOMPARE(std::vector<std::string>(names.end() - 3, names.end()),
+                     (std::vector<std::string>{"merge_bias.1", "merge_bias.2", "post_bias"}));
+            const at::Tensor merges = readNpyTensor((dir + "/merge_bias.npy").toStdString());
+            QCOMPARE(merges.sizes().vec(), (std::vector<int64_t>{2, 2, 128}));
+            QVERIFY(maxAbsDiff(merges.select(1, 1), terms.select(1, int64_t(names.size()) - 2)) < 1e-7);
+            // Per-token heads over the first stage's 16 x 16 patches, zero where a layer has no such head.
+            QCOMPARE(readNpyTensor((dir + "/heads.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{2, 6, 8, 256, 128}));
         } else {
             QCOMPARE(names.back(), std::string("post_bias"));
         }

@@ -622,7 +622,7 @@ private slots:
         const Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
         QVERIFY2(dec.maxAbsError < 1e-4, std::to_string(dec.maxAbsError).c_str());
         std::vector<std::string> names;
-        const at::Tensor terms = termsByComponent(dec, &names, headsPerLayer(model.vision));
+        const at::Tensor terms = termsByComponent(dec, &names);
         const double scale = features.abs().max().item<double>();
         double worst = 0;
         int compared = 0;

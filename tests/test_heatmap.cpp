@@ -167,6 +167,54 @@ private slots:
         QVERIFY(std::abs(computeHeatmap(model, px, t, raw).patches.view({16})[5].item<double>() - at::dot(one, t).item<double>()) < 1e-5);
     }
 
+    // Swin: the decomposition map over the first stage's patches equals the materialised
+    // per-token terms' scores and sums over heads; heads a layer lacks and the attention-based
+    // methods are refused; raw similarity reads the last stage's tokens.
+    void swinMaps() {
+        at::manual_seed(9123);  // the draws below are part of the test: fixed
+        RandomVitSpec s;
+        s.layout = RandomLayout::TimmSwin, s.patchSize = 4, s.width = 16, s.swinDepths = {2, 2}, s.swinHeads = {2, 4};
+        s.window = 2, s.seed = 43;
+        const Model model = buildModel(randomVitStateDict(s), {{"img_size", 32}}, "swin");
+        at::NoGradGuard guard;
+        const at::Tensor px = at::randn({1, 3, 32, 32});
+        at::Tensor t = at::randn({32});
+        t = t / t.norm();
+        HeatmapParams p;
+        const Heatmap all = computeHeatmap(model, px, t, p);
+        QCOMPARE(all.patches.sizes().vec(), (std::vector<int64_t>{8, 8}));
+        const Decomposition full = decomposeImages(model, px, {true, Convention::Exact});
+        const at::Tensor expected = at::matmul(full.heads[0].sum(at::IntArrayRef{0, 1}), t).view({8, 8});
+        QVERIFY(maxAbsDiff(all.patches, expected) < 1e-5);
+        at::Tensor sum = at::zeros({8, 8});
+        for (int l = 0; l < 4; ++l)
+            for (int h = 0; h < model.vision.headsIn(l); ++h) {
+                p.heads = {{l, h}};
+                sum += computeHeatmap(model, px, t, p).patches;
+            }
+        QVERIFY(maxAbsDiff(sum, all.patches) < 1e-5);
+        // A stage-1 head's map is constant over each 2 x 2 block of patches.
+        p.heads = {{3, 2}};
+        const at::Tensor stage1 = computeHeatmap(model, px, t, p).patches;
+        QVERIFY(maxAbsDiff(stage1.narrow(0, 0, 1).narrow(1, 0, 1), stage1.narrow(0, 1, 1).narrow(1, 1, 1)) < 1e-7);
+        p.heads = {{0, 3}};  // layer 0 has 2 heads
+        QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(model, px, t, p));
+        for (HeatmapMethod m : {HeatmapMethod::Attention, HeatmapMethod::Rollout, HeatmapMethod::Surgery}) {
+            HeatmapParams q;
+            q.method = m;
+            QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(model, px, t, q));
+        }
+        HeatmapParams raw;
+        raw.method = HeatmapMethod::Raw;
+        const Heatmap r = computeHeatmap(model, px, t, raw);
+        QCOMPARE(r.patches.sizes().vec(), (std::vector<int64_t>{4, 4}));  // the last (second) stage's grid
+        int gh = 0, gw = 0;
+        const at::Tensor tokens = lastStageTokens(model, px, &gh, &gw)[0];
+        QVERIFY(maxAbsDiff(tokens.mean(0), encodeImages(model, px).output[0]) < 1e-5);  // what the output averages
+        QCOMPARE(gh, 4);
+        QVERIFY(std::abs(r.patches.view({16})[3].item<double>() - at::dot(tokens[3] / tokens[3].norm(), t).item<double>()) < 1e-5);
+    }
+
     void overlayLayout() {
         shapes::Scene s;
         const at::Tensor px = scenePixels(4, &s);

@@ -110,11 +110,11 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     });
 }
 
-void AblationPanel::setHeads(int layers, int heads) {
+void AblationPanel::setHeads(int layers, int heads, const std::vector<int>& headsPerLayer) {
     m_silent = true;
     m_heads->clear();
     for (int l = 0; l < layers; ++l)
-        for (int h = 0; h < heads; ++h) {
+        for (int h = 0; h < (headsPerLayer.empty() ? heads : headsPerLayer[static_cast<std::size_t>(l)]); ++h) {
             auto* it = new QListWidgetItem(QString("%1.%2").arg(l).arg(h));
             it->setFlags(it->flags() | Qt::ItemIsUserCheckable);
             it->setCheckState(Qt::Unchecked);

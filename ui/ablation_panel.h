@@ -7,6 +7,8 @@
 #include <QStringList>
 #include <QWidget>
 
+#include <vector>
+
 class QCustomPlot;
 class QLineEdit;
 class QLabel;
@@ -21,7 +23,7 @@ class AblationPanel : public QWidget {
     Q_OBJECT
 public:
     explicit AblationPanel(QWidget* parent = nullptr);
-    void setHeads(int layers, int heads);
+    void setHeads(int layers, int heads, const std::vector<int>& headsPerLayer = {});  // Swin: heads of each layer
     void setTaskText(const QString& text);
     void setOutcome(const AblationOutcome& o);
     void clearOutcome(const QString& why);  // no result shown (another model: its task is set again)

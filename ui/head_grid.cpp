@@ -24,6 +24,8 @@ void HeadGrid::setShape(int layers, int heads, bool poolRow) {
     m_layers = layers;
     m_heads = heads;
     m_poolRow = poolRow && layers > 1;
+    m_rowHeads.clear();
+    m_rowLabels.clear();
     m_values.clear();
     m_mlp.clear();
     m_descriptions.clear();
@@ -31,6 +33,23 @@ void HeadGrid::setShape(int layers, int heads, bool poolRow) {
     m_metric.clear();
     updateGeometry();
     update();
+}
+
+void HeadGrid::setRows(const std::vector<int>& headsPerRow, const QStringList& labels) {
+    m_rowHeads = static_cast<int>(headsPerRow.size()) == m_layers ? headsPerRow : std::vector<int>{};
+    m_rowLabels = labels.size() == m_layers ? labels : QStringList{};
+    updateGeometry();
+    update();
+}
+
+int HeadGrid::headsIn(int layer) const {
+    if (layer < 0 || layer >= m_layers) return 0;
+    return m_rowHeads.empty() ? m_heads : std::min(m_heads, m_rowHeads[static_cast<std::size_t>(layer)]);
+}
+
+QString HeadGrid::rowLabel(int layer) const {
+    if (m_poolRow && layer == m_layers - 1) return tr("pool");
+    return m_rowLabels.isEmpty() ? QString::number(layer) : m_rowLabels[layer];
 }
 
 void HeadGrid::setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp) {
@@ -61,7 +80,7 @@ QList<HeadId> HeadGrid::selection() const { return m_selected; }
 void HeadGrid::setSelection(const QList<HeadId>& heads) {
     m_selected.clear();
     for (const HeadId& h : heads)
-        if (h.layer >= 0 && h.layer < m_layers && h.head >= 0 && h.head < m_heads && !m_selected.contains(h))
+        if (h.layer >= 0 && h.layer < m_layers && h.head >= 0 && h.head < headsIn(h.layer) && !m_selected.contains(h))
             m_selected.push_back(gridHead(h.layer, h.head, m_layers - 1, m_poolRow));
     update();
     emit selectionChanged(m_selected);
@@ -75,7 +94,9 @@ float HeadGrid::value(int layer, int head) const {
 int HeadGrid::labelBand() const {
     QFont f = font();
     f.setPointSizeF(f.pointSizeF() * m_fontScale);
-    return std::max(QFontMetrics(f).horizontalAdvance("MLP"), m_poolRow ? QFontMetrics(f).horizontalAdvance(tr("pool")) : 0) + 12;
+    int wide = std::max(QFontMetrics(f).horizontalAdvance("MLP"), m_poolRow ? QFontMetrics(f).horizontalAdvance(tr("pool")) : 0);
+    for (const QString& label : m_rowLabels) wide = std::max(wide, QFontMetrics(f).horizontalAdvance(label));
+    return wide + 12;
 }
 
 int HeadGrid::barBand() const {
@@ -110,7 +131,9 @@ HeadId HeadGrid::headAt(const QPoint& p) const {
     if (a.isEmpty() || !a.contains(p)) return {};
     const int cell = a.width() / m_heads;
     const int layer = std::min(m_layers - 1, (p.y() - a.top()) / cell);
-    return gridHead(layer, std::min(m_heads - 1, (p.x() - a.left()) / cell), m_layers - 1, m_poolRow);
+    const int head = std::min(m_heads - 1, (p.x() - a.left()) / cell);
+    if (head >= headsIn(layer)) return {};  // Swin: no such head in this layer
+    return gridHead(layer, head, m_layers - 1, m_poolRow);
 }
 
 void HeadGrid::paintEvent(QPaintEvent*) {
@@ -141,7 +164,7 @@ void HeadGrid::paintEvent(QPaintEvent*) {
         p.fillRect(r.adjusted(1, 1, -1, -1), std::isfinite(v) && any ? colormapColor(m_colormap, (v - lo) / span) : palette().mid().color());
     };
     for (int l = 0; l < m_layers; ++l)
-        for (int h = 0; h < m_heads; ++h) fill(cellRect(l, h), value(l, h));
+        for (int h = 0; h < headsIn(l); ++h) fill(cellRect(l, h), value(l, h));
     const int mlpX = a.right() + 1 + kMlpGap;
     for (int l = 0; l < m_layers; ++l) fill({mlpX, a.top() + l * cell, cell, cell}, m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(l)]);
     // Labels.
@@ -160,7 +183,16 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     }
     for (int l = 0; l < m_layers; ++l) {
         const bool pool = m_poolRow && l == m_layers - 1;
-        p.drawText(QRect(0, a.top() + l * cell, labelBand() - 6, cell), Qt::AlignRight | Qt::AlignVCenter, pool ? tr("pool") : QString::number(l));
+        p.drawText(QRect(0, a.top() + l * cell, labelBand() - 6, cell), Qt::AlignRight | Qt::AlignVCenter, pool ? tr("pool") : rowLabel(l));
+    }
+    // Swin: a rule between stages (the label's "sK." changes).
+    for (int l = 1; l < m_rowLabels.size(); ++l) {
+        if (m_rowLabels[l].section('.', 0, 0) == m_rowLabels[l - 1].section('.', 0, 0)) continue;
+        p.save();
+        p.setPen(QPen(palette().text().color(), 1, Qt::DashLine));
+        const int y = a.top() + l * cell;
+        p.drawLine(0, y, mlpX + cell, y);
+        p.restore();
     }
     if (m_poolRow) {  // the pooling row is another decomposition of the output: set it apart
         p.save();
@@ -206,7 +238,7 @@ void HeadGrid::mousePressEvent(QMouseEvent* e) {
         // A layer's label selects the whole layer (ctrl adds it to the selection).
         const int layer = std::min(m_layers - 1, (pos.y() - a.top()) / (a.width() / m_heads));
         if (!(e->modifiers() & Qt::ControlModifier)) m_selected.clear();
-        for (int k = 0; k < m_heads; ++k)
+        for (int k = 0; k < headsIn(layer); ++k)
             if (!m_selected.contains(HeadId{layer, k})) m_selected.push_back(gridHead(layer, k, m_layers - 1, m_poolRow));
         update();
         emit selectionChanged(m_selected);
@@ -216,7 +248,7 @@ void HeadGrid::mousePressEvent(QMouseEvent* e) {
     if (h.layer < 0) return;
     if (e->modifiers() & Qt::ShiftModifier && m_anchor.layer >= 0) {
         for (int l = std::min(m_anchor.layer, h.layer); l <= std::max(m_anchor.layer, h.layer); ++l)
-            for (int k = std::min(m_anchor.head, h.head); k <= std::max(m_anchor.head, h.head); ++k)
+            for (int k = std::min(m_anchor.head, h.head); k <= std::min(std::max(m_anchor.head, h.head), headsIn(l) - 1); ++k)
                 if (!m_selected.contains(HeadId{l, k})) m_selected.push_back(gridHead(l, k, m_layers - 1, m_poolRow));
     } else if (e->modifiers() & Qt::ControlModifier) {
         if (m_selected.contains(h)) m_selected.removeAll(h);
@@ -240,6 +272,7 @@ bool HeadGrid::event(QEvent* e) {
             return true;
         }
         QString tip = QString("<b>head %1</b>").arg(h.name());
+        if (!m_rowLabels.isEmpty() && !h.pool) tip += QString(" (%1.h%2)").arg(m_rowLabels[h.layer]).arg(h.head);
         const float v = value(h.layer, h.head);
         if (std::isfinite(v)) tip += QString("<br>%1: %2").arg(m_metric.toHtmlEscaped()).arg(v, 0, 'g', 4);
         const int i = h.layer * m_heads + h.head;

@@ -19,6 +19,7 @@ struct HeadId {
     bool pool = false;  // SigLIP: a pooling head (the grid's last row, layer = the encoder's depth)
     bool operator==(const HeadId& o) const { return layer == o.layer && head == o.head; }
     QString name() const { return pool ? QString("pool.h%1").arg(head) : QString("%1.%2").arg(layer).arg(head); }
+    bool valid() const { return layer >= 0 && head >= 0; }
 };
 // A grid cell's head: row `encoderLayers` of a grid with a pooling row holds the pooling heads.
 inline HeadId gridHead(int layer, int head, int encoderLayers, bool poolRow) {
@@ -33,6 +34,11 @@ public:
 
     // `layers` rows of `heads` cells; with poolRow the last row is SigLIP's pooling heads ("pool").
     void setShape(int layers, int heads, bool poolRow = false);
+    // Swin: heads of each row (fewer in early stages; the other cells stay empty) and each row's
+    // label ("s2.b3"; rows of one stage form a band). Call after setShape; empty lists: uniform.
+    void setRows(const std::vector<int>& headsPerRow, const QStringList& labels);
+    int headsIn(int layer) const;
+    QString rowLabel(int layer) const;
     bool poolRow() const { return m_poolRow; }
     // values [layers x heads] row-major; mlp [layers] (may be empty). An empty metric clears.
     void setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp);
@@ -68,6 +74,8 @@ private:
 
     int m_layers = 0, m_heads = 0;
     bool m_poolRow = false;
+    std::vector<int> m_rowHeads;
+    QStringList m_rowLabels;
     QString m_metric;
     std::vector<float> m_values, m_mlp;
     QStringList m_descriptions;

@@ -13,6 +13,7 @@
 #include <QComboBox>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QStandardItemModel>
 #include <QDockWidget>
 #include <QFile>
 #include <QFileInfo>
@@ -84,6 +85,20 @@ void MainWindow::applyModel(const ModelSummary& s) {
     m_propertyMlp.clear();
     m_datasetReady = false;
     m_grid->setShape(s.gridLayers(), s.heads, s.poolHeads > 0);
+    if (!s.headsPerLayer.empty()) {
+        QStringList labels;
+        for (const std::string& l : s.layerLabels) labels << QString::fromStdString(l);
+        m_grid->setRows(s.headsPerLayer, labels);
+    }
+    // Swin: CLIP Surgery and the attention baselines assume one global attention over a class
+    // token; the menu keeps them, disabled, with the reason.
+    {
+        auto* items = qobject_cast<QStandardItemModel*>(m_method->model());
+        const bool windowed = !s.headsPerLayer.empty();
+        for (int i : {1, 3, 4})
+            if (QStandardItem* it = items ? items->item(i) : nullptr) it->setEnabled(!windowed);
+        if (windowed && m_method->currentIndex() != 0 && m_method->currentIndex() != 2) m_method->setCurrentIndex(0);
+    }
     m_classroom->setPooled(s.poolHeads > 0);
     // A model without a class token (SigLIP) has its pooling probe where CLIP has the class token.
     m_method->setItemData(3, s.poolHeads > 0 ? tr("The pooling probe's attention over the patches (text-independent)")
@@ -92,7 +107,7 @@ void MainWindow::applyModel(const ModelSummary& s) {
     m_method->setItemData(4, s.poolHeads > 0 ? tr("The pooling probe's attention carried through the rollout of all layers (text-independent)")
                                              : tr("Attention rollout over all layers (text-independent)"),
                           Qt::ToolTipRole);
-    m_ablation->setHeads(s.layers, s.heads);
+    m_ablation->setHeads(s.layers, s.heads, s.headsPerLayer);
     m_statusModel->setText(tr("%1 (%2, %3 layers x %4 heads%5) on %6")
                                .arg(QString::fromStdString(s.name), QString::fromStdString(s.family))
                                .arg(s.layers)

@@ -21,13 +21,19 @@ at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* name
     if (names) {
         names->clear();
         for (int64_t l = 0; l < L; ++l)
-            for (int64_t h = 0; h < H; ++h) names->push_back(std::to_string(l) + "." + std::to_string(h));
+            for (int64_t h = 0; h < dec.headsIn(l); ++h) names->push_back(std::to_string(l) + "." + std::to_string(h));
         for (int64_t l = 0; l < L; ++l) names->push_back("mlp." + std::to_string(l));
         for (const char* n : {"embed", "attn_bias", "post_bias"}) names->push_back(n);
         if (dec.pooled()) names->push_back("pool.mlp");
     }
     const at::Tensor biases = dec.stageBias.defined() ? dec.attnBias.sum(1, true) + dec.stageBias.sum(1, true) : dec.attnBias.sum(1, true);
-    at::Tensor out = at::cat({dec.heads.reshape({b, L * H, -1}), dec.mlps, dec.embed.unsqueeze(1), biases, dec.postBias.unsqueeze(1)}, 1);
+    at::Tensor heads = dec.heads.reshape({b, L * H, -1});
+    if (!dec.headCounts.empty()) {  // only the heads each layer has
+        std::vector<at::Tensor> kept;
+        for (int64_t l = 0; l < L; ++l) kept.push_back(dec.heads.select(1, l).narrow(1, 0, dec.headsIn(l)));
+        heads = at::cat(kept, 1);
+    }
+    at::Tensor out = at::cat({heads, dec.mlps, dec.embed.unsqueeze(1), biases, dec.postBias.unsqueeze(1)}, 1);
     return dec.pooled() ? at::cat({out, dec.poolMlp.unsqueeze(1)}, 1) : out;
 }
 

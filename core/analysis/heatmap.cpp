@@ -191,11 +191,7 @@ Heatmap hierarchicalHeatmap(const Model& model, const at::Tensor& pixels, const 
                                                      "' is not defined for Swin's windowed attention (use decomposition or raw)");
     DecomposeOptions o;
     o.tokenFactors = true;
-    const Decomposition dec = decomposeImages(model, pixels, o);
-    const int L = v.layers();
-    const at::Tensor scores = sumHeadScores(
-        text, params, L, L, v.heads(), aligner, [&](int l, int h, const at::Tensor& u) { return swinTokenScores(model, dec, 0, l, h, u); },
-        headsPerLayer(v));
+    const at::Tensor scores = hierarchicalDecompositionTokenScores(model, decomposeImages(model, pixels, o), text, params, aligner);
     const int gridH = static_cast<int>(pixels.size(2)) / v.patchSize, gridW = static_cast<int>(pixels.size(3)) / v.patchSize;
     return heatmapFromTokenScores(scores, 0, gridH, gridW, pixels.size(2), pixels.size(3));
 }
@@ -217,6 +213,20 @@ at::Tensor pooledDecompositionTokenScores(const Model& model, const Decompositio
     return sumHeadScores(text, params, L, L + 1, H, aligner, [&](int l, int h, const at::Tensor& v) {
         return l == L ? at::matmul(dec.poolHeads[0][h].to(at::kCPU, at::kFloat), v) : pooledTokenScores(model, dec, 0, l, h, v);
     });
+}
+
+at::Tensor hierarchicalDecompositionTokenScores(const Model& model, const Decomposition& dec, const at::Tensor& text,
+                                               const HeatmapParams& params, const Aligner* aligner) {
+    const VisionTower& v = model.vision;
+    if (dec.swinFactors.empty()) throw InputError("decomposition", "per-token scores of a Swin model need its token factors (tokenFactors)");
+    for (const auto& [l, h] : params.heads)
+        if (l >= 0 && l < v.layers() && h >= v.headsIn(l) && h < v.heads())
+            throw InputError("head " + std::to_string(l) + "." + std::to_string(h),
+                             "is not a head of this model: layer " + std::to_string(l) + " has " + std::to_string(v.headsIn(l)) + " heads");
+    const int L = v.layers();
+    return sumHeadScores(
+        text, params, L, L, v.heads(), aligner, [&](int l, int h, const at::Tensor& u) { return swinTokenScores(model, dec, 0, l, h, u); },
+        headsPerLayer(v));
 }
 
 Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width) {

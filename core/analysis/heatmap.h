@@ -45,6 +45,10 @@ at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& t
 // their per-token terms; every encoder head when params.heads is empty.
 at::Tensor pooledDecompositionTokenScores(const Model& model, const Decomposition& dec, const at::Tensor& text,
                                           const HeatmapParams& params, const Aligner* aligner = nullptr);
+// The same for a Swin model from a decomposition made with tokenFactors: scores over the first
+// stage's patches (swinTokenScores); every head of every layer when params.heads is empty.
+at::Tensor hierarchicalDecompositionTokenScores(const Model& model, const Decomposition& dec, const at::Tensor& text,
+                                               const HeatmapParams& params, const Aligner* aligner = nullptr);
 // Token scores [prefix + gh * gw] -> the patch map and its bilinear upsampling to height x width.
 Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width);
 

@@ -174,6 +174,12 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.layers = mdl.vision.layers();
     s.heads = mdl.vision.heads();
     s.poolHeads = mdl.vision.pool.defined() ? mdl.vision.pool.heads : 0;
+    if (mdl.vision.hierarchical()) {
+        s.headsPerLayer = headsPerLayer(mdl.vision);
+        for (std::size_t st = 0; st < mdl.vision.swin.stages.size(); ++st)
+            for (int b = 0; b < mdl.vision.swin.stages[st].depth; ++b)
+                s.layerLabels.push_back("s" + std::to_string(st) + ".b" + std::to_string(b));
+    }
     s.sigmoidScores = mdl.sigmoidScores;
     s.preprocessing = std::string(mdl.preprocess.bilinear ? "bilinear " : "bicubic ") +
                       (mdl.preprocess.squash ? "resize of the whole image to " + std::to_string(mdl.preprocess.imageSize) + " px (no crop)"
@@ -208,9 +214,11 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     const at::Tensor pixels = preprocessImage(rgb, model.preprocess).unsqueeze(0).to(model.vision.patchW.device());
     // SigLIP: per-head terms and the factors of per-token scores (materialising its per-token terms
     // through the pool would cost about one more forward); other models: per-token terms.
+    // Swin: the factors too (a stage-s head's per-token terms over the first stage's patches would
+    // be 4^s times its tokens).
     DecomposeOptions opts;
-    opts.tokens = !model.vision.pool.defined();
-    opts.tokenFactors = model.vision.pool.defined();
+    opts.tokens = !model.vision.pool.defined() && !model.vision.hierarchical();
+    opts.tokenFactors = !opts.tokens;
     Decomposition dec = decomposeImages(model, pixels, opts);
     dec.heads = dec.heads.to(at::kCPU);
     m->imagePath = path;
@@ -230,10 +238,13 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     const int L = model.vision.layers(), H = model.vision.heads(), rows = m->summary.gridLayers();
     at::Tensor norms = at::zeros({rows, H});
     // [rows, H, E]: per-head terms, and SigLIP's pooling heads summed over tokens as the last row.
-    const at::Tensor summed = dec.pooled() ? at::cat({dec.heads[0], dec.poolHeads[0].sum(1).unsqueeze(0).to(at::kCPU)}) : dec.heads[0].sum(2);
+    const at::Tensor summed = dec.pooled()   ? at::cat({dec.heads[0], dec.poolHeads[0].sum(1).unsqueeze(0).to(at::kCPU)})
+                              : dec.heads.dim() == 4 ? dec.heads[0]
+                                                     : dec.heads[0].sum(2);
     for (int l = 0; l < rows; ++l)
         for (int h = 0; h < H; ++h)
-            norms[l][h] = m->mapped(headName(l, h, L)) ? m->clipTerm(summed[l][h], headName(l, h, L)).norm() : at::full({}, NAN);
+            norms[l][h] = h < m->summary.headsIn(l) && m->mapped(headName(l, h, L)) ? m->clipTerm(summed[l][h], headName(l, h, L)).norm()
+                                                                                   : at::full({}, NAN);
     r.headNorms = toGrid(norms);
     for (int l = 0; l < L; ++l) r.mlpNorms.push_back(m->clipTerm(dec.mlps[0][l], "mlp." + std::to_string(l)).norm().item<float>());
     if (dec.pooled()) r.mlpNorms.push_back(m->clipTerm(dec.poolMlp[0], "pool.mlp").norm().item<float>());
@@ -249,7 +260,7 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     const HeatmapMethod method = parseHeatmapMethod(q.method);
     const Model& model = m->model();
     for (const auto& [l, h] : q.heads)
-        if (l < 0 || l >= m->summary.gridLayers() || h < 0 || h >= model.vision.heads())
+        if (l < 0 || l >= m->summary.gridLayers() || h < 0 || h >= m->summary.headsIn(l))
             throw InputError("head " + headName(l, h), "is not a head of this model");
     HeatmapParams p = m->session->params(method, q.heads, q.surgeryBlocks);
     p.referenceTexts = !q.subtractReference ? at::Tensor() : method == HeatmapMethod::Surgery ? m->surgeryReference : m->reference;
@@ -260,8 +271,9 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     Heatmap map;
     if (method == HeatmapMethod::Decomposition) {
         // From the kept per-token terms (SigLIP: token factors): no forward pass.
-        const at::Tensor scores = m->dec.pooled() ? pooledDecompositionTokenScores(model, m->dec, text, p, m->aligner())
-                                                  : decompositionTokenScores(m->dec.heads[0], text, p, m->aligner());
+        const at::Tensor scores = m->dec.pooled()                ? pooledDecompositionTokenScores(model, m->dec, text, p, m->aligner())
+                                  : !m->dec.swinFactors.empty() ? hierarchicalDecompositionTokenScores(model, m->dec, text, p, m->aligner())
+                                                                : decompositionTokenScores(m->dec.heads[0], text, p, m->aligner());
         map = heatmapFromTokenScores(scores, m->prefix, m->gridH, m->gridW, m->pixels.size(2), m->pixels.size(3));
     } else {
         map = computeHeatmap(model, m->pixels, text, p, m->aligner());
@@ -295,6 +307,7 @@ Ledger Explorer::ledger(const std::string& text) {
     g.text = text;
     at::Tensor headScores = at::zeros({L, H});
     const at::Tensor summed = m->dec.heads.dim() == 5 ? m->dec.heads[0].sum(2) : m->dec.heads[0];  // [L, H, E]
+    headScores.fill_(NAN);  // Swin: the cells of heads a layer lacks stay empty
     auto add = [&](const std::string& name, int l, int h, const at::Tensor& term) {
         const double s = at::dot(m->clipTerm(term, name), t).item<double>();
         g.rows.push_back({name, l, h, s});
@@ -304,7 +317,7 @@ Ledger Explorer::ledger(const std::string& text) {
     g.layerTotals.assign(static_cast<std::size_t>(L), 0.0);
     add("embed", -1, -1, m->dec.embed[0]);
     for (int l = 0; l < L; ++l) {
-        for (int h = 0; h < H; ++h) {
+        for (int h = 0; h < m->summary.headsIn(l); ++h) {
             const double s = add(headName(l, h), l, h, summed[l][h]);
             headScores[l][h] = s;
             g.layerTotals[static_cast<std::size_t>(l)] += s;
@@ -314,7 +327,14 @@ Ledger Explorer::ledger(const std::string& text) {
             g.layerTotals[static_cast<std::size_t>(l)] += add("attn_bias." + std::to_string(l), l, -1, m->dec.attnBias[0][l]);
         g.layerTotals[static_cast<std::size_t>(l)] += add("mlp." + std::to_string(l), l, -1, m->dec.mlps[0][l]);
     }
-    if (m->aligner() && m->aligner()->perComponent()) add("attn_bias", -1, -1, m->dec.attnBias[0].sum(0));
+    const bool mergeBiases = m->dec.stageBias.defined() && m->dec.stageBias.size(1) > 0;
+    if (m->aligner() && m->aligner()->perComponent()) {
+        // The aligner's "attn_bias" map covers the patch mergings' offsets too (components.h).
+        const at::Tensor biases = mergeBiases ? m->dec.attnBias[0].sum(0) + m->dec.stageBias[0].sum(0) : m->dec.attnBias[0].sum(0);
+        add("attn_bias", -1, -1, biases);
+    } else if (mergeBiases) {
+        for (int64_t s = 0; s < m->dec.stageBias.size(1); ++s) add("merge_bias." + std::to_string(s + 1), -1, -1, m->dec.stageBias[0][s]);
+    }
     add("post_bias", -1, -1, m->dec.postBias[0]);
     if (m->dec.pooled()) add("pool.mlp", -1, -1, m->dec.poolMlp[0]);  // SigLIP: the MAP MLP completes the sum
     if (m->aligner()) {

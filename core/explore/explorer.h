@@ -35,6 +35,14 @@ struct ModelSummary {
     // every (layer, head) pair the explorer takes or returns), named "pool.hK".
     int poolHeads = 0;
     int gridLayers() const { return layers + (poolHeads > 0 ? 1 : 0); }
+    // Swin: heads of each layer (fewer in early stages) and each layer's stage / block label
+    // ("s2.b3"); empty for plain ViTs (every layer has `heads`).
+    std::vector<int> headsPerLayer;
+    std::vector<std::string> layerLabels;
+    int headsIn(int row) const {
+        if (row == layers && poolHeads > 0) return poolHeads;
+        return headsPerLayer.empty() ? heads : headsPerLayer[static_cast<std::size_t>(row)];
+    }
     bool clip = false;
     bool sigmoidScores = false;      // SigLIP: a probability is sigmoid(scale * cos + bias)
     std::string preprocessing;       // in words, for export records

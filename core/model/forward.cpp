@@ -240,13 +240,13 @@ Decomposition decomposePooled(const VisionTower& v, const DecompositionMaps& map
 
 }  // namespace
 
-at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names, const std::vector<int>& headsInLayer) {
+at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names) {
     const at::Tensor heads = dec.heads.dim() == 5 ? dec.heads.sum(3) : dec.heads;  // [B, L, H, E]
     const int64_t L = heads.size(1), H = heads.size(2);
     std::vector<at::Tensor> parts{dec.embed.unsqueeze(1)};
     if (names) names->assign({"embed"});
     for (int64_t l = 0; l < L; ++l) {
-        const int64_t hl = headsInLayer.empty() ? H : headsInLayer[static_cast<std::size_t>(l)];
+        const int64_t hl = dec.headsIn(l);
         parts.push_back(heads.select(1, l).narrow(1, 0, hl));
         parts.push_back(dec.attnBias.select(1, l).unsqueeze(1));
         parts.push_back(dec.mlps.select(1, l).unsqueeze(1));

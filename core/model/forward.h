@@ -70,6 +70,10 @@ struct Decomposition {
     // ("merge_bias.s" for stages s >= 1), and per layer the per-token score factors.
     at::Tensor stageBias;
     std::vector<SwinLayerFactors> swinFactors;
+    std::vector<int> headCounts;  // heads of each layer when they differ (Swin); empty: all H
+    int headsIn(int64_t layer) const {
+        return headCounts.empty() ? static_cast<int>(heads.size(2)) : headCounts[static_cast<std::size_t>(layer)];
+    }
     bool pooled() const { return poolHeads.defined(); }
 };
 
@@ -77,10 +81,9 @@ struct Decomposition {
 // stable name per component (`decompose` writes them as terms.npy + components.txt):
 //   "embed", then per layer l: "l.h" for each head h, "attn_bias.l", "mlp.l"; then "post_bias";
 //   attention-pooled models add "pool.mlp" (the MAP MLP); Swin adds "merge_bias.s" (stages s >= 1)
-//   before "post_bias" and lists only the heads each layer has (`headsInLayer`, empty = all H).
+//   before "post_bias" and lists only the heads each layer has (Decomposition::headsIn).
 //   Per-token heads are summed over tokens.
-at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names,
-                            const std::vector<int>& headsInLayer = {});
+at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names);
 // Heads of every layer (VisionTower::headsIn), for termsByComponent.
 std::vector<int> headsPerLayer(const VisionTower& v);
 // The pooling head's level of an attention-pooled model [B, P + 2, E]: "pool.h0".., "pool.bias",

@@ -247,6 +247,7 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
     const auto opts = p.last.options();
 
     Decomposition dec;
+    for (int64_t l = 0; l < L; ++l) dec.headCounts.push_back(v.headsIn(static_cast<int>(l)));
     dec.output = at::layer_norm(p.last, {v.width}, v.normW, v.normB, v.normEps).mean(1);
     if (v.headW.defined()) dec.logits = at::linear(dec.output, v.headW, v.headB);
     auto classes = [&](std::size_t s) { return maps.swinG[s].size(0); };
