@@ -649,6 +649,53 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(InputError, CacheView(partial, &aligner));
     }
 
+    // A Swin model saved in timm's hub layout, cached and read through a per-component aligner:
+    // only the heads each layer has are components, the mergings' offsets travel with the
+    // attention biases, and the aligned output is still the sum of the aligned terms.
+    void swinCacheThroughAligner() {
+        at::manual_seed(9124);  // the draws below are part of the test: fixed
+        QTemporaryDir dir;
+        const std::vector<std::string> images = makeImages(dir, 10);
+        RandomVitSpec spec;
+        spec.layout = RandomLayout::TimmSwin, spec.patchSize = 4, spec.width = 16, spec.swinDepths = {1, 2}, spec.swinHeads = {1, 4};
+        spec.window = 4, spec.seed = 44;
+        Model swin = buildModel(randomVitStateDict(spec), {{"img_size", 64}}, "random-swin");
+        swin.preprocess.imageSize = swin.preprocess.resizeShortest = 64;
+        saveTimmModel(swin, dir.path().toStdString() + "/swin");
+        const Model model = loadModel(dir.path().toStdString() + "/swin");
+        QCOMPARE(model.info.family, std::string("swin"));
+        QCOMPARE(headsPerLayer(model.vision), (std::vector<int>{1, 4, 4}));
+        CacheBuildParams p;
+        p.outDir = dir.path().toStdString() + "/cache";
+        buildCache(model, images, p, {});
+        at::NoGradGuard guard;
+        const Decomposition dec = decomposeImages(model, loadAndPreprocess(images, model.preprocess));
+        std::vector<std::string> names;
+        const at::Tensor terms = stackedTerms(dec, &names);
+        QCOMPARE(names.size(), std::size_t(1 + 4 + 4 + 3 + 3));  // heads, MLPs, embed, attn_bias, post_bias
+        QCOMPARE(names[1], std::string("1.0"));
+        QVERIFY(maxAbsDiff(terms.sum(1), dec.output) < 1e-4);
+        const DatasetCache cache(p.outDir);
+        QCOMPARE(cache.headsIn(0), 1);
+        QCOMPARE(cache.headsIn(2), 4);
+        ComponentAlignParams params;
+        params.steps = 3;
+        at::GradMode::set_enabled(true);
+        const Aligner aligner = fitComponentAligner(terms, names, at::randn({10, 16}), params);
+        at::GradMode::set_enabled(false);
+        const CacheView view(cache, &aligner);
+        QCOMPARE(int(view.heads().size()), 9);
+        QVERIFY_THROWS_EXCEPTION(InputError, view.parse("0.1"));
+        QCOMPARE(view.parse("2.3").head, 3);
+        const at::Tensor want = applyToTerms(aligner, terms);
+        QVERIFY2(maxAbsDiff(view.output(), want) < 5e-3 * want.abs().max().item<double>(), "aligned cache output differs");
+        // Unaligned, the cache's terms sum to the model's output (fp16 storage).
+        const CacheView raw(cache, nullptr);
+        at::Tensor sum = raw.cache().other().to(at::kFloat).narrow(1, 1, 2).sum(1);  // attn_bias (+ mergings), post_bias
+        for (const Component& c : raw.allComponents()) sum += raw.terms(c);
+        QVERIFY2(maxAbsDiff(sum, dec.output) < 5e-3 * dec.output.abs().max().item<double>(), "cached terms do not sum to the output");
+    }
+
     void shippedTextResources() {
         const std::vector<std::string> pool = readTextList(test::source("resources/general/descriptions.txt"));
         QVERIFY(pool.size() >= 2000);
