@@ -4,7 +4,11 @@
 // the sgemm rate measured here and the forward's matmul-FLOP bound at that rate.
 // --family siglip: a random SigLIP B/16 (224 px, 196 tokens, width 768, attention-pooled): both
 // of its decompositions (every encoder head through the frozen pool, and the pooling heads).
-// Usage: bench_decompose [--repeats R] [--batches 1,16] [--family clip|siglip]
+// --family swin-t / swin-b: random Swin-T / Swin-B (224 px, window 7, timm layout): forward,
+// per-head decomposition, and what a heatmap needs (per-head terms + token factors, then one
+// text's per-token scores over every head). Swin's materialised per-token terms over the first
+// stage's patches are not measured (hundreds of MB per image; heatmaps use the factors).
+// Usage: bench_decompose [--repeats R] [--batches 1,16] [--family clip|siglip|swin-t|swin-b]
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -55,6 +59,46 @@ double maxRssMb() {
     return u.ru_maxrss / 1024.0;
 }
 
+int benchSwin(const std::string& family, int repeats, const std::vector<int>& batches) {
+    const bool base = family == "swin-b";
+    RandomVitSpec spec;
+    spec.layout = RandomLayout::TimmSwin;
+    spec.patchSize = 4;
+    spec.width = base ? 128 : 96;
+    spec.swinDepths = base ? std::vector<int>{2, 2, 18, 2} : std::vector<int>{2, 2, 6, 2};
+    spec.swinHeads = base ? std::vector<int>{4, 8, 16, 32} : std::vector<int>{3, 6, 12, 24};
+    spec.window = 7;
+    spec.numClasses = 1000;
+    spec.seed = 1;
+    const Model model = buildModel(randomVitStateDict(spec), {{"img_size", 224}}, family);
+    const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
+    std::cout << "random " << (base ? "Swin-B" : "Swin-T") << " (224 px, window 7): " << model.vision.layers() << " blocks, heads "
+              << spec.swinHeads[0] << ".." << spec.swinHeads[3] << ", output dim " << model.vision.embedDim() << "\n"
+              << "threads: ATen intra-op " << atenThreads() << ", OPENBLAS_NUM_THREADS=" << (blas ? blas : "(unset)") << "\n";
+    for (int b : batches) {
+        const at::Tensor pixels = at::randn({b, 3, 224, 224});
+        encodeImages(model, pixels);  // warm-up
+        decomposeImages(model, pixels);
+        const double fwd = bestSeconds(repeats, [&] { encodeImages(model, pixels); }) / b * 1000.0;
+        double err = 0;
+        const double heads = bestSeconds(repeats, [&] { err = decomposeImages(model, pixels).maxAbsError; }) / b * 1000.0;
+        DecomposeOptions lazy;
+        lazy.tokenFactors = true;
+        const double factors = bestSeconds(repeats, [&] { decomposeImages(model, pixels, lazy); }) / b * 1000.0;
+        const at::Tensor t = at::randn({model.vision.embedDim()});
+        const Decomposition d = decomposeImages(model, pixels, lazy);
+        const double scores = bestSeconds(repeats, [&] {
+            for (int l = 0; l < model.vision.layers(); ++l)
+                for (int h = 0; h < model.vision.headsIn(l); ++h) swinTokenScores(model, d, 0, l, h, t);
+        }) * 1000.0;
+        std::cout << "batch " << b << ": forward " << fwd << " ms/image; per-head decomposition " << heads << " ms/image ("
+                  << heads / fwd << "x forward); with token factors " << factors << " ms/image (" << factors / fwd
+                  << "x forward); one text's per-token scores over every head of one image " << scores << " ms; sum error " << err << "\n";
+    }
+    std::cout << "peak RSS " << maxRssMb() << " MB\n";
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,8 +117,9 @@ int main(int argc, char** argv) {
     }
     configureRuntime();
     at::NoGradGuard guard;
+    if (family == "swin-t" || family == "swin-b") return benchSwin(family, repeats, batches);
     if (family != "clip" && family != "siglip") {
-        std::cerr << "bench_decompose: --family is clip or siglip\n";
+        std::cerr << "bench_decompose: --family is clip, siglip, swin-t or swin-b\n";
         return 2;
     }
     const bool siglip = family == "siglip";

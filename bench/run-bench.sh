@@ -12,5 +12,7 @@ for aten in 1 "$cores"; do
     echo "== VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas"
     VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose "$@"
     VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose --family siglip "$@"
+    VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose --family swin-t "$@"
+    VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose --family swin-b "$@"
   done
 done
