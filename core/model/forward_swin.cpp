@@ -172,8 +172,7 @@ void readout(const VisionTower& v, const Pass& p, std::vector<at::Tensor>& rho, 
 
 // sum over tokens t of weight[b, t] * field[b, t] grouped by class: [B, K, C].
 at::Tensor classPool(const at::Tensor& field, const at::Tensor& weight, const at::Tensor& cls, int64_t classes) {
-    const at::Tensor onehot = at::zeros({classes, cls.size(0)}, weight.options()).scatter_(0, cls.view({1, -1}), 1.0);
-    return at::bmm(onehot.unsqueeze(0) * weight.unsqueeze(1), field);
+    return at::zeros({field.size(0), classes, field.size(2)}, field.options()).index_add_(1, cls, field * weight.unsqueeze(2));
 }
 
 // [B, K] per-class readout weight sums (a constant write at every token).
@@ -181,7 +180,29 @@ at::Tensor classWeights(const at::Tensor& weight, const at::Tensor& cls, int64_t
     return at::zeros({weight.size(0), classes}, weight.options()).index_add_(1, cls, weight);
 }
 
-at::Tensor through(const at::Tensor& pooled, const at::Tensor& G) { return at::einsum("bkc,kce->be", {pooled, G}); }
+// Class-pooled fields of one stage, [B, n, K, C] each, sent through the stage's readout maps in
+// one product (the maps are read once per stage, not once per term).
+class StageTerms {
+public:
+    // Returns the index of the field's first term among this stage's terms.
+    int64_t add(const at::Tensor& pooled) {
+        m_parts.push_back(pooled);
+        const int64_t at = m_count;
+        m_count += pooled.size(1);
+        return at;
+    }
+    // [B, n_total, E]
+    at::Tensor through(const at::Tensor& G) const {
+        if (m_parts.empty()) return {};
+        const at::Tensor all = at::cat(m_parts, 1);  // [B, F, K, C]
+        const int64_t b = all.size(0), f = all.size(1);
+        return at::matmul(all.reshape({b * f, -1}), G.reshape({-1, G.size(2)})).view({b, f, G.size(2)});
+    }
+
+private:
+    std::vector<at::Tensor> m_parts;
+    int64_t m_count = 0;
+};
 
 // A stage-s per-token field on the stage grid [B, H, N_s, E] spread evenly over the first
 // stage's patches: [B, H, N_0, E].
@@ -251,62 +272,72 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
     dec.output = at::layer_norm(p.last, {v.width}, v.normW, v.normB, v.normEps).mean(1);
     if (v.headW.defined()) dec.logits = at::linear(dec.output, v.headW, v.headB);
     auto classes = [&](std::size_t s) { return maps.swinG[s].size(0); };
-    dec.embed = through(classPool(p.embed, rho[0], cls[0], classes(0)), maps.swinG[0]);
     dec.heads = options.tokens ? at::zeros({batch, L, H, n0, e}, opts) : at::zeros({batch, L, H, e}, opts);
     dec.attnBias = at::empty({batch, L, e}, opts);
     dec.mlps = at::empty({batch, L, e}, opts);
-    at::Tensor headSum = at::zeros({batch, e}, opts);
-    for (int64_t l = 0; l < L; ++l) {
-        const auto li = static_cast<std::size_t>(l);
-        const auto s = static_cast<std::size_t>(v.stageOf(static_cast<int>(l)));
-        const Block& b = v.encoder.blocks[li];
-        const BlockRecord& rec = p.blocks[li];
-        const Geometry& g = p.geometries[li];
-        const at::Tensor& G = maps.swinG[s];
-        const int64_t K = classes(s), c = sw.stages[s].width, h = sw.stages[s].heads, dh = c / h;
-        const int64_t ww = static_cast<int64_t>(g.w) * g.w;
-        const at::Tensor wWin = rho[s].index_select(1, g.pos);  // [B, W * w^2]
-        const at::Tensor cWin = cls[s].index_select(0, g.pos);
-        // Head h: sum_t rho_t o_t^h W_O[:, h]^T G[k(t)].
-        const at::Tensor pooled = classPool(rec.o, wWin, cWin, K).view({batch, K, h, dh});
-        const at::Tensor z = at::einsum("bkhd,chd->bkhc", {pooled, b.outW.view({c, h, dh})});  // [B, K, H, C]
-        const at::Tensor terms = at::einsum("bkhc,kce->bhe", {z, G});                           // [B, H, E]
-        headSum.add_(terms.sum(1));
-        if (!options.tokens) dec.heads.select(1, l).narrow(1, 0, h).copy_(terms);
-        dec.attnBias.select(1, l).copy_(through(classWeights(rho[s], cls[s], K).unsqueeze(2) * b.outB, G));
-        dec.mlps.select(1, l).copy_(through(classPool(rec.mlp, rho[s], cls[s], K), G));
-        if (options.tokens) {
-            // Source token j of window n: sum over the window's query tokens i of class k of
-            // rho_i a[i, j], times v_j^h W_O[:, h]^T G[k].
-            const at::Tensor onehot = at::zeros({K, cWin.size(0)}, opts).scatter_(0, cWin.view({1, -1}), 1.0);
-            const at::Tensor r = at::einsum("kni,bni,bnhij->bkhnj",
-                                            {onehot.view({K, g.windows, ww}), wWin.view({batch, g.windows, ww}), rec.attn});
-            const at::Tensor y = at::einsum("bnhjd,chd->bhnjc", {rec.values, b.outW.view({c, h, dh})});  // [B, H, W, w^2, C]
-            at::Tensor win = at::zeros({batch, h, g.windows, ww, e}, opts);
-            for (int64_t k = 0; k < K; ++k) win.add_(r.select(1, k).unsqueeze(-1) * at::matmul(y, G[k]));
-            const at::Tensor grid = win.view({batch, h, g.windows * ww, e}).index_select(2, g.inv);  // stage grid order
-            dec.heads.select(1, l).narrow(1, 0, h).copy_(spread(grid, g.gh, g.gw, 1 << s));
-        }
-        if (options.tokenFactors && !options.tokens) {
-            SwinLayerFactors f;
-            f.attn = rec.attn;
-            f.values = rec.values;
-            f.weight = wWin;
-            f.cls = cWin;
-            f.pos = g.pos;
-            f.stage = static_cast<int>(s);
-            f.gridH = g.gh;
-            f.gridW = g.gw;
-            dec.swinFactors.push_back(std::move(f));
-        }
-    }
     const int64_t S = static_cast<int64_t>(sw.stages.size());
     dec.stageBias = at::zeros({batch, std::max<int64_t>(S - 1, 0), e}, opts);
-    for (int64_t s = 1; s < S; ++s) {
-        const SwinStage& st = sw.stages[static_cast<std::size_t>(s)];
-        const at::Tensor offset = at::matmul(st.mergeW, st.mergeNormB);  // [C_s], written at every token
-        const auto si = static_cast<std::size_t>(s);
-        dec.stageBias.select(1, s - 1).copy_(through(classWeights(rho[si], cls[si], classes(si)).unsqueeze(2) * offset, maps.swinG[si]));
+    at::Tensor headSum = at::zeros({batch, e}, opts);
+    for (int64_t si = 0; si < S; ++si) {
+        const auto s = static_cast<std::size_t>(si);
+        const SwinStage& st = sw.stages[s];
+        const at::Tensor& G = maps.swinG[s];
+        const int64_t K = classes(s), c = st.width, h = st.heads, dh = c / h;
+        StageTerms stage;
+        // The stage's first term: the embedding (stage 0) or the merging's offset, written at every token.
+        const int64_t first = si == 0 ? stage.add(classPool(p.embed, rho[0], cls[0], K).unsqueeze(1))
+                                      : stage.add((classWeights(rho[s], cls[s], K).unsqueeze(2) *
+                                                   at::matmul(st.mergeW, st.mergeNormB)).unsqueeze(1));
+        std::vector<int64_t> headAt, biasAt, mlpAt;
+        for (int64_t l = st.firstLayer; l < st.firstLayer + st.depth; ++l) {
+            const auto li = static_cast<std::size_t>(l);
+            const Block& b = v.encoder.blocks[li];
+            const BlockRecord& rec = p.blocks[li];
+            const Geometry& g = p.geometries[li];
+            const at::Tensor wWin = rho[s].index_select(1, g.pos);  // [B, W * w^2]
+            const at::Tensor cWin = cls[s].index_select(0, g.pos);
+            // Head h: sum_t rho_t o_t^h W_O[:, h]^T G[k(t)].
+            const at::Tensor pooled = classPool(rec.o, wWin, cWin, K).view({batch, K, h, dh});
+            headAt.push_back(stage.add(at::einsum("bkhd,chd->bhkc", {pooled, b.outW.view({c, h, dh})})));  // [B, H, K, C]
+            biasAt.push_back(stage.add((classWeights(rho[s], cls[s], K).unsqueeze(2) * b.outB).unsqueeze(1)));
+            mlpAt.push_back(stage.add(classPool(rec.mlp, rho[s], cls[s], K).unsqueeze(1)));
+            if (options.tokens) {
+                // Source token j of window n: sum over the window's query tokens i of class k of
+                // rho_i a[i, j], times v_j^h W_O[:, h]^T G[k].
+                const int64_t ww = static_cast<int64_t>(g.w) * g.w;
+                const at::Tensor onehot = at::zeros({K, cWin.size(0)}, opts).scatter_(0, cWin.view({1, -1}), 1.0);
+                const at::Tensor r = at::einsum("kni,bni,bnhij->bkhnj",
+                                                {onehot.view({K, g.windows, ww}), wWin.view({batch, g.windows, ww}), rec.attn});
+                const at::Tensor y = at::einsum("bnhjd,chd->bhnjc", {rec.values, b.outW.view({c, h, dh})});  // [B, H, W, w^2, C]
+                at::Tensor win = at::zeros({batch, h, g.windows, ww, e}, opts);
+                for (int64_t k = 0; k < K; ++k) win.add_(r.select(1, k).unsqueeze(-1) * at::matmul(y, G[k]));
+                const at::Tensor grid = win.view({batch, h, g.windows * ww, e}).index_select(2, g.inv);  // stage grid order
+                dec.heads.select(1, l).narrow(1, 0, h).copy_(spread(grid, g.gh, g.gw, 1 << s));
+            }
+            if (options.tokenFactors && !options.tokens) {
+                SwinLayerFactors f;
+                f.attn = rec.attn;
+                f.values = rec.values;
+                f.weight = wWin;
+                f.cls = cWin;
+                f.pos = g.pos;
+                f.stage = static_cast<int>(s);
+                f.gridH = g.gh;
+                f.gridW = g.gw;
+                dec.swinFactors.push_back(std::move(f));
+            }
+        }
+        const at::Tensor terms = stage.through(G);  // [B, F, E]
+        if (si == 0) dec.embed = terms.select(1, first).contiguous();
+        else dec.stageBias.select(1, si - 1).copy_(terms.select(1, first));
+        for (int i = 0; i < st.depth; ++i) {
+            const int64_t l = st.firstLayer + i;
+            const at::Tensor heads = terms.narrow(1, headAt[static_cast<std::size_t>(i)], h);
+            headSum.add_(heads.sum(1));
+            if (!options.tokens) dec.heads.select(1, l).narrow(1, 0, h).copy_(heads);
+            dec.attnBias.select(1, l).copy_(terms.select(1, biasAt[static_cast<std::size_t>(i)]));
+            dec.mlps.select(1, l).copy_(terms.select(1, mlpAt[static_cast<std::size_t>(i)]));
+        }
     }
     dec.postBias = v.normB.unsqueeze(0).expand({batch, e}).contiguous();
     const at::Tensor total = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.stageBias.sum(1) + dec.postBias;
