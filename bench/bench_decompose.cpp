@@ -88,8 +88,11 @@ int benchSwin(const std::string& family, int repeats, const std::vector<int>& ba
         const at::Tensor t = at::randn({model.vision.embedDim()});
         const Decomposition d = decomposeImages(model, pixels, lazy);
         const double scores = bestSeconds(repeats, [&] {
-            for (int l = 0; l < model.vision.layers(); ++l)
-                for (int h = 0; h < model.vision.headsIn(l); ++h) swinTokenScores(model, d, 0, l, h, t);
+            for (int l = 0; l < model.vision.layers(); ++l) {
+                std::vector<int> heads;
+                for (int h = 0; h < model.vision.headsIn(l); ++h) heads.push_back(h);
+                swinTokenScores(model, d, 0, l, heads, t.unsqueeze(0).expand({static_cast<int64_t>(heads.size()), -1}));
+            }
         }) * 1000.0;
         std::cout << "batch " << b << ": forward " << fwd << " ms/image; per-head decomposition " << heads << " ms/image ("
                   << heads / fwd << "x forward); with token factors " << factors << " ms/image (" << factors / fwd

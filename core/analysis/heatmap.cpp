@@ -219,14 +219,33 @@ at::Tensor hierarchicalDecompositionTokenScores(const Model& model, const Decomp
                                                const HeatmapParams& params, const Aligner* aligner) {
     const VisionTower& v = model.vision;
     if (dec.swinFactors.empty()) throw InputError("decomposition", "per-token scores of a Swin model need its token factors (tokenFactors)");
-    for (const auto& [l, h] : params.heads)
-        if (l >= 0 && l < v.layers() && h >= v.headsIn(l) && h < v.heads())
-            throw InputError("head " + std::to_string(l) + "." + std::to_string(h),
-                             "is not a head of this model: layer " + std::to_string(l) + " has " + std::to_string(v.headsIn(l)) + " heads");
     const int L = v.layers();
-    return sumHeadScores(
-        text, params, L, L, v.heads(), aligner, [&](int l, int h, const at::Tensor& u) { return swinTokenScores(model, dec, 0, l, h, u); },
-        headsPerLayer(v));
+    // The chosen heads by layer (every head of every layer when none is chosen).
+    std::vector<std::vector<int>> byLayer(static_cast<std::size_t>(L));
+    for (const auto& [l, h] : params.heads) {
+        if (l < 0 || l >= L || h < 0 || h >= v.headsIn(l))
+            throw InputError("head " + std::to_string(l) + "." + std::to_string(h),
+                             l >= 0 && l < L ? "is not a head of this model: layer " + std::to_string(l) + " has " + std::to_string(v.headsIn(l)) + " heads"
+                                             : "is outside the model's " + std::to_string(L) + " layers");
+        byLayer[static_cast<std::size_t>(l)].push_back(h);
+    }
+    if (params.heads.empty())
+        for (int l = 0; l < L; ++l)
+            for (int h = 0; h < v.headsIn(l); ++h) byLayer[static_cast<std::size_t>(l)].push_back(h);
+    at::Tensor direction = text.to(at::kCPU, at::kFloat);
+    if (params.referenceTexts.defined()) direction = direction - params.referenceTexts.to(at::kCPU, at::kFloat).mean(0);
+    at::Tensor scores;
+    for (int l = 0; l < L; ++l) {
+        const std::vector<int>& heads = byLayer[static_cast<std::size_t>(l)];
+        if (heads.empty()) continue;
+        // A per-component aligner's map for each head takes the text back (scores are linear).
+        std::vector<at::Tensor> dirs;
+        for (int h : heads)
+            dirs.push_back(aligner ? at::matmul(aligner->weightFor(Component{Component::Kind::Head, l, h}.name()), direction) : direction);
+        const at::Tensor s = swinTokenScores(model, dec, 0, l, heads, at::stack(dirs)).sum(0).to(at::kCPU, at::kFloat);
+        scores = scores.defined() ? scores + s : s;
+    }
+    return scores;
 }
 
 Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width) {

@@ -147,6 +147,9 @@ at::Tensor lastStageTokens(const Model& model, const at::Tensor& pixels, int* gr
 // materialised per-token terms).
 at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
                            const at::Tensor& direction);
+// Several heads of one layer at once, one direction each (directions [n, E]): [n, N].
+at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, const std::vector<int>& heads,
+                           const at::Tensor& directions);
 
 // tokens [T, S] int64 -> text embeddings [T, E] (unnormalised). CLIP and SigLIP.
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens);

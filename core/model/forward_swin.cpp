@@ -358,31 +358,45 @@ at::Tensor lastStageTokens(const Model& model, const at::Tensor& pixels, int* gr
     return swin::finalTokens(model.vision, pixels, gridH, gridW);
 }
 
-at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
-                           const at::Tensor& direction) {
+at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, const std::vector<int>& heads,
+                           const at::Tensor& directions) {
     const VisionTower& v = model.vision;
     if (!v.hierarchical() || dec.swinFactors.empty())
         throw InputError("decomposition", "per-token scores need a Swin model decomposed with tokenFactors");
-    if (layer < 0 || layer >= v.layers() || head < 0 || head >= v.headsIn(layer))
-        throw InputError("head " + std::to_string(layer) + "." + std::to_string(head), "is not a head of this model");
+    if (layer < 0 || layer >= v.layers()) throw InputError("layer " + std::to_string(layer), "is not a layer of this model");
+    const int64_t n = static_cast<int64_t>(heads.size());
+    if (directions.dim() != 2 || directions.size(0) != n)
+        throw InputError("directions", "expected one direction per head [" + std::to_string(n) + ", E]");
+    for (int head : heads)
+        if (head < 0 || head >= v.headsIn(layer))
+            throw InputError("head " + std::to_string(layer) + "." + std::to_string(head), "is not a head of this model");
     const SwinLayerFactors& f = dec.swinFactors[static_cast<std::size_t>(layer)];
     const at::Tensor& G = decompositionMaps(model, Convention::Exact).swinG[static_cast<std::size_t>(f.stage)];  // [K, C, E]
     const Block& b = v.encoder.blocks[static_cast<std::size_t>(layer)];
-    const int64_t c = G.size(1), h = v.headsIn(layer), dh = c / h;
+    const int64_t K = G.size(0), c = G.size(1), h = v.headsIn(layer), dh = c / h;
     const int64_t windows = f.attn.size(1), ww = f.attn.size(3);
-    // <term of source j, u> = sum_i a[i, j] <kappa_i, v_j>, kappa_i = rho_i W_O[:, h]^T G[k_i] u.
-    const at::Tensor u = direction.to(G.device(), at::kFloat);
-    const at::Tensor gk = at::matmul(at::matmul(G, u), b.outW.narrow(1, head * dh, dh));  // [K, dh]
-    const at::Tensor kappa = (gk.index_select(0, f.cls) * f.weight[index].unsqueeze(1)).view({windows, ww, dh});
-    const at::Tensor vals = f.values[index].select(1, head);  // [W, w^2, dh]
-    const at::Tensor attn = f.attn[index].select(1, head);    // [W, w^2, w^2]
-    const at::Tensor s = (attn * at::matmul(kappa, vals.transpose(1, 2))).sum(1).reshape({-1});  // [W * w^2] by source
-    const at::Tensor grid = at::zeros_like(s).index_copy_(0, f.pos, s);
+    // <term of source j, u> = sum_i a[i, j] <kappa_i, v_j>, kappa_i = rho_i W_O[:, h]^T G[k_i] u:
+    // G is read once for every direction (one product), then each head's slice of W_O.
+    const at::Tensor idx = at::tensor(std::vector<int64_t>(heads.begin(), heads.end()), at::kLong).to(G.device());
+    const at::Tensor gu = at::matmul(G.reshape({K * c, -1}), directions.to(G.device(), at::kFloat).t()).view({K, c, n});
+    const at::Tensor wo = b.outW.view({c, h, dh}).index_select(1, idx);                      // [C, n, dh]
+    const at::Tensor gk = at::einsum("kcn,cnd->nkd", {gu, wo});                              // [n, K, dh]
+    const at::Tensor kappa = gk.index_select(1, f.cls) * f.weight[index].view({1, -1, 1});  // [n, W * w^2, dh]
+    const at::Tensor vals = f.values[index].index_select(1, idx).transpose(0, 1);            // [n, W, w^2, dh]
+    const at::Tensor attn = f.attn[index].index_select(1, idx).transpose(0, 1);              // [n, W, w^2, w^2]
+    const at::Tensor m = at::matmul(kappa.view({n, windows, ww, dh}), vals.transpose(2, 3));  // [n, W, i, j]
+    const at::Tensor s = (attn * m).sum(2).reshape({n, -1});                                  // [n, W * w^2] by source
+    const at::Tensor grid = at::zeros_like(s).index_copy_(1, f.pos, s);
     const int factor = 1 << f.stage;
-    return grid.view({f.gridH, 1, f.gridW, 1})
-               .expand({f.gridH, factor, f.gridW, factor})
-               .reshape({-1})
-               .div(static_cast<double>(factor * factor));
+    return grid.view({n, f.gridH, 1, f.gridW, 1})
+        .expand({n, f.gridH, factor, f.gridW, factor})
+        .reshape({n, -1})
+        .div(static_cast<double>(factor * factor));
+}
+
+at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
+                           const at::Tensor& direction) {
+    return swinTokenScores(model, dec, index, layer, std::vector<int>{head}, direction.view({1, -1}))[0];
 }
 
 }  // namespace vitscope
