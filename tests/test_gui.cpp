@@ -39,6 +39,7 @@
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QUrl>
+#include <QStandardItemModel>
 #include <QtTest/QtTest>
 
 #include <algorithm>
@@ -804,6 +805,95 @@ private slots:
             w.setClassroomMode(true);
             QTest::qWait(300);
             w.grab().save(dir + "/siglip-classroom-1024.png");
+        }
+    }
+
+    // The bundled Swin (shapes-swin, through its aligner): stage rows with only the heads each
+    // block has, the attention-only methods disabled, heatmaps over the first stage's patches, a
+    // complete ledger, clicks on empty cells ignored, exports naming the stages.
+    void swinModelHasStageRows() {
+        m_window.reset();
+        QTemporaryDir data;
+        StartOptions o;
+        o.dataDir = data.path();
+        o.restoreSettings = false;
+        o.device = "cpu";
+        o.model = VITSCOPE_SOURCE_DIR "/models/shapes-swin";
+        MainWindow w(o);
+        QSignalSpy model(&w, &MainWindow::modelReady);
+        QSignalSpy described(&w, &MainWindow::descriptionsReady);
+        QSignalSpy errors(&w, &MainWindow::errorShown);
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(model.wait(kTimeout));
+        const ModelSummary& s = w.modelSummary();
+        QCOMPARE(s.family, std::string("swin"));
+        QCOMPARE(s.headsPerLayer, (std::vector<int>{2, 2, 4, 4, 8, 8}));
+        QCOMPARE(w.grid()->layers(), 6);
+        QCOMPARE(w.grid()->heads(), 8);
+        QCOMPARE(w.grid()->headsIn(0), 2);
+        QCOMPARE(w.grid()->rowLabel(2), QString("s1.b0"));
+        auto* methods = qobject_cast<QStandardItemModel*>(w.findChild<QComboBox*>("methodBox")->model());
+        QVERIFY(methods);
+        for (int i : {1, 3, 4}) QVERIFY2(!methods->item(i)->isEnabled(), qPrintable(methods->item(i)->text()));
+        QVERIFY(methods->item(0)->isEnabled() && methods->item(2)->isEnabled());
+        w.openDataset(data.path() + "/shapes-world/images");
+        QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0 || errors.count() > 0, kTimeout);
+        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
+        QCOMPARE(int(w.descriptions().size()), 28);  // every head the blocks have, no more
+        QSignalSpy ledger(&w, &MainWindow::ledgerReady);
+        QSignalSpy image(&w, &MainWindow::imageReady);
+        QSignalSpy heat(&w, &MainWindow::heatmapReady);
+        w.openImage(data.path() + "/shapes-world/images/000002.png");
+        QVERIFY(image.wait(kTimeout));
+        w.setText("a red circle");
+        QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > 0 && heat.count() > 0, kTimeout);
+        const Ledger& g = w.ledgerView()->ledger();
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.ledgerView()->summaryText()));
+        QVERIFY(std::isnan(g.headScores.at(0, 5)) && std::isfinite(g.headScores.at(5, 7)));
+        QCOMPARE(int(std::count_if(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.head >= 0; })), 28);
+        // The map covers the first stage's 16 x 16 patches.
+        QCOMPARE(w.canvas()->map().rows, 16);
+        QVERIFY(std::all_of(w.canvas()->map().values.begin(), w.canvas()->map().values.end(), [](float v) { return std::isfinite(v); }));
+        // An empty cell (layer 0 has 2 heads) takes no click; a real one opens its panel.
+        QSignalSpy panel(&w, &MainWindow::headPanelReady);
+        const QList<HeadId> before = w.grid()->selection();
+        QTest::mouseClick(w.grid(), Qt::LeftButton, Qt::NoModifier, w.grid()->cellRect(0, 5).center());
+        QCOMPARE(w.grid()->selection(), before);
+        QTest::mouseClick(w.grid(), Qt::LeftButton, Qt::NoModifier, w.grid()->cellRect(4, 7).center());
+        QVERIFY(panel.wait(kTimeout));
+        QCOMPARE(w.grid()->selection().front().name(), QString("4.7"));
+        // The empty cells are drawn as background, the real ones in the colormap.
+        const QImage shot = w.grid()->grab().toImage();
+        const QColor empty = shot.pixelColor(w.grid()->cellRect(0, 5).center());
+        QCOMPARE(empty, w.grid()->palette().base().color());
+        QVERIFY(shot.pixelColor(w.grid()->cellRect(5, 5).center()) != empty);
+        const int maps = heat.count();
+        w.setMethod("raw");
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > maps, kTimeout);
+        QCOMPARE(w.canvas()->map().rows, 4);  // the last stage's tokens
+        w.setMethod("decomposition");
+        QCOMPARE(w.exportData("grid", data.path() + "/grid.json"), QString());
+        QFile gj(data.path() + "/grid.json");
+        QVERIFY(gj.open(QIODevice::ReadOnly));
+        const QByteArray gb = gj.readAll();
+        QVERIFY2(gb.contains("layer 2 (s1.b0)") && gb.contains("null"), gb.constData());
+        QSignalSpy fig(&w, &MainWindow::figureReady);
+        const QString svg = data.path() + "/swin-heads.svg";
+        QCOMPARE(w.exportPanelFigure({"a red circle"}, {HeadId{0, 1}, HeadId{5, 7}}, svg, 96), QString());
+        QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0, kTimeout);
+        QCOMPARE(fig.last().at(1).toString(), QString());
+        QCOMPARE(errors.count(), 0);
+        w.classroom()->setStep(0);
+        QVERIFY2(w.classroom()->body().contains("windows"), qPrintable(w.classroom()->body()));
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
+            const QString dir = qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS");
+            w.grab().save(dir + "/swin-window.png");
+            QFile::copy(svg, dir + "/swin-heads.svg");
+            w.resize(1024, 700);
+            w.setClassroomMode(true);
+            QTest::qWait(300);
+            w.grab().save(dir + "/swin-classroom-1024.png");
         }
     }
 

@@ -30,6 +30,18 @@ const char* const kPooledBodies[] = {
     "The bars show how much each layer adds to the image's match with the text through that pool; "
     "together they sum exactly to the model's score.",
 };
+// Hierarchical models (Swin): window attention, patch merging, the mean of the last tokens.
+const char* const kWindowedBodies[] = {
+    "The image is cut into small square patches. Each patch becomes a token. This model has no class "
+    "token: its layers attend within small windows, every few layers neighbouring tokens merge into "
+    "one (a coarser grid), and at the end the last tokens are averaged.",
+    "Each layer adds its attention and MLP outputs to every token; the merges carry them to the "
+    "coarser grids and the average at the end reads them all. The bars show how much each layer adds "
+    "to the image's match with the text; together they sum exactly to the model's score.",
+    "Inside a layer, each attention head writes its own part. Early layers have few heads over many "
+    "small tokens, later ones many heads over fewer, larger tokens: each row of the grid shows the "
+    "heads its layer has, coloured by how much each wrote for this image.",
+};
 }  // namespace
 
 Classroom::Classroom(QWidget* parent) : QWidget(parent) {
@@ -87,12 +99,19 @@ void Classroom::setPooled(bool pooled) {
     refresh();
 }
 
+void Classroom::setWindowed(bool windowed) {
+    m_windowed = windowed;
+    refresh();
+}
+
 QString Classroom::title() const { return m_title->text(); }
 QString Classroom::body() const { return m_body->text(); }
 
 void Classroom::refresh() {
     m_title->setText(tr(kTitles[m_step]));
-    QString body = m_pooled && m_step < 2 ? tr(kPooledBodies[m_step]) : tr(kBodies[m_step]);
+    QString body = m_windowed && m_step < 3 ? tr(kWindowedBodies[m_step])
+                   : m_pooled && m_step < 2 ? tr(kPooledBodies[m_step])
+                                            : tr(kBodies[m_step]);
     if (!m_facts[m_step].isEmpty()) body += "\n" + m_facts[m_step];
     m_body->setText(body);
     m_prev->setEnabled(m_step > 0);

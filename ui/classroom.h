@@ -19,6 +19,7 @@ public:
     void setFacts(const QString& patches, const QString& layers, const QString& heads, const QString& text);
     // The model pools its tokens with a learned probe (SigLIP) instead of reading a class token.
     void setPooled(bool pooled);
+    void setWindowed(bool windowed);  // Swin: windows, merging, the mean of the last tokens
     QString title() const;
     QString body() const;
 
@@ -33,6 +34,7 @@ private:
     int m_step = 0;
     QString m_facts[StepCount];
     bool m_pooled = false;
+    bool m_windowed = false;
     QLabel* m_title;
     QLabel* m_body;
     QPushButton* m_prev;

@@ -367,6 +367,7 @@ void MainWindow::buildMenus() {
         m_discoveredMenu->clear();
         m_discoveredMenu->addAction(tr("Bundled: shapes-clip"), this, [this] { openModel(QString::fromStdString(bundledModelDir("shapes-clip"))); });
         m_discoveredMenu->addAction(tr("Bundled: shapes-vit (through its aligner)"), this, [this] { openModel(QString::fromStdString(bundledModelDir("shapes-vit"))); });
+        m_discoveredMenu->addAction(tr("Bundled: shapes-swin (Swin, through its aligner)"), this, [this] { openModel(QString::fromStdString(bundledModelDir("shapes-swin"))); });
         m_discoveredMenu->addAction(tr("Bundled: shapes-clip-spurious"), this, [this] { openModel(QString::fromStdString(bundledModelDir("shapes-clip-spurious"))); });
         m_discoveredMenu->addSeparator();
         const std::vector<std::string> found = discoveredModels();

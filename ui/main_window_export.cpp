@@ -12,6 +12,7 @@
 
 #include <qcustomplot.h>
 
+#include <cmath>
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
@@ -125,15 +126,18 @@ QString MainWindow::exportData(const QString& what, const QString& path) {
         return exportMatrix(m_lastHeatmap.patches.values, m_lastHeatmap.patches.rows, m_lastHeatmap.patches.cols, path, {}, r);
     }
     if (what == "grid") {
+        // Swin: the heads a block lacks are NaN (empty cells), its rows named by stage and block.
         std::vector<float> v;
         for (int l = 0; l < m_grid->layers(); ++l)
-            for (int h = 0; h < m_grid->heads(); ++h) v.push_back(m_grid->value(l, h));
+            for (int h = 0; h < m_grid->heads(); ++h) v.push_back(h < m_grid->headsIn(l) ? m_grid->value(l, h) : std::nanf(""));
         QStringList cols;
         for (int h = 0; h < m_grid->heads(); ++h) cols << QString("head %1").arg(h);
         // SigLIP: the last row is the pooling heads (pool.h0..), another decomposition of the output.
         QJsonArray rowNames;
         for (int l = 0; l < m_grid->layers(); ++l)
-            rowNames.append(m_grid->poolRow() && l == m_grid->layers() - 1 ? QString("pool") : QString("layer %1").arg(l));
+            rowNames.append(m_grid->poolRow() && l == m_grid->layers() - 1 ? QString("pool")
+                            : m_grid->rowLabel(l) != QString::number(l) ? QString("layer %1 (%2)").arg(l).arg(m_grid->rowLabel(l))
+                                                                        : QString("layer %1").arg(l));
         r["row_names"] = rowNames;
         return exportMatrix(v, m_grid->layers(), m_grid->heads(), path, cols, r);
     }

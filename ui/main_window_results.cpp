@@ -100,6 +100,7 @@ void MainWindow::applyModel(const ModelSummary& s) {
         if (windowed && m_method->currentIndex() != 0 && m_method->currentIndex() != 2) m_method->setCurrentIndex(0);
     }
     m_classroom->setPooled(s.poolHeads > 0);
+    m_classroom->setWindowed(!s.headsPerLayer.empty());
     // A model without a class token (SigLIP) has its pooling probe where CLIP has the class token.
     m_method->setItemData(3, s.poolHeads > 0 ? tr("The pooling probe's attention over the patches (text-independent)")
                                              : tr("Last layer's class-token attention (text-independent)"),
@@ -166,7 +167,13 @@ void MainWindow::onImage(const QVariant& result) {
                 best = m_image.headNorms.at(l, h), strongest = gridHead(l, h, m_model.layers, m_model.poolHeads > 0);
     m_strongestHead = strongest;
     m_classroom->setFacts(tr("This model cuts its %1 px input into %2 x %3 patches of %4 px.").arg(m_model.imageSize).arg(m_image.gridH).arg(m_image.gridW).arg(m_model.patchSize),
-                          tr("%1 layers, each with %2 heads and an MLP.").arg(m_model.layers).arg(m_model.heads) +
+                          (m_model.headsPerLayer.empty()
+                               ? tr("%1 layers, each with %2 heads and an MLP.").arg(m_model.layers).arg(m_model.heads)
+                               : tr("%1 layers in %2 stages, with %3 to %4 heads and an MLP each.")
+                                     .arg(m_model.layers)
+                                     .arg(QString::fromStdString(m_model.layerLabels.back()).section('.', 0, 0).mid(1).toInt() + 1)
+                                     .arg(m_model.headsPerLayer.front())
+                                     .arg(m_model.headsPerLayer.back())) +
                               (m_model.poolHeads > 0 ? tr(" No class token: %1 pooling heads read every token.").arg(m_model.poolHeads) : QString()),
                           tr("The strongest head for this image is %1.").arg(strongest.name()), QString());
     emit imageReady();
