@@ -180,11 +180,12 @@ void runEmbed(const EmbedOptions& o) {
     const Model model = openModel(o.model);
     const Inputs inputs(model, o.inputs);
     at::NoGradGuard noGrad;
-    std::vector<at::Tensor> outputs, logits;
+    std::vector<at::Tensor> outputs, logits, preLogits;
     for (int64_t start = 0; start < inputs.count(); start += o.inputs.batch) {
         const VisionResult r = encodeImages(model, inputs.batch(start, std::min<int64_t>(o.inputs.batch, inputs.count() - start)));
         outputs.push_back(r.output.cpu());
         if (r.logits.defined()) logits.push_back(r.logits.cpu());
+        if (r.features.defined()) preLogits.push_back(r.features.cpu());
     }
     ensureDir(o.out);
     if (model.isClip()) {
@@ -205,7 +206,10 @@ void runEmbed(const EmbedOptions& o) {
         }
     } else {
         if (!o.texts.empty()) throw InputError(model.info.weightsPath, "--text needs a CLIP model (this one has no text tower)");
-        writeNpyTensor(outPath(o.out, "features.npy"), at::cat(outputs));
+        // MaxViT: features.npy is the head's pre-logits (what timm and torchvision call features),
+        // pooled.npy the normed pool the decomposition sums to.
+        writeNpyTensor(outPath(o.out, "features.npy"), at::cat(preLogits.empty() ? outputs : preLogits));
+        if (!preLogits.empty()) writeNpyTensor(outPath(o.out, "pooled.npy"), at::cat(outputs));
         if (!logits.empty()) writeNpyTensor(outPath(o.out, "logits.npy"), at::cat(logits));
     }
     std::cout << o.out << "\n";
@@ -226,7 +230,7 @@ void runDecompose(const DecomposeCliOptions& o) {
     const Model model = openModel(o.model);
     const Inputs inputs(model, o.inputs);
     at::NoGradGuard noGrad;
-    std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output, terms, poolHeads, poolTerms, stageBias;
+    std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output, terms, poolHeads, poolTerms, stageBias, convs;
     std::vector<std::string> names, poolNames;
     double maxErr = 0;
     for (int64_t start = 0; start < inputs.count(); start += o.inputs.batch) {
@@ -240,6 +244,7 @@ void runDecompose(const DecomposeCliOptions& o) {
         output.push_back(d.output.cpu());
         terms.push_back(termsByComponent(d, &names).cpu());
         if (d.stageBias.defined()) stageBias.push_back(d.stageBias.cpu());
+        if (d.convs.defined()) convs.push_back(d.convs.cpu());
         if (d.pooled()) {
             poolHeads.push_back(d.poolHeads.cpu());
             poolTerms.push_back(poolTermsByComponent(d, &poolNames).cpu());
@@ -260,7 +265,9 @@ void runDecompose(const DecomposeCliOptions& o) {
         for (const std::string& n : list) text += n + "\n";
         writeFileAtomic(outPath(o.out, file), text);
     };
-    if (!stageBias.empty()) writeNpyTensor(outPath(o.out, "merge_bias.npy"), at::cat(stageBias));
+    if (!stageBias.empty())
+        writeNpyTensor(outPath(o.out, model.vision.maxvit.defined() ? "shortcut_bias.npy" : "merge_bias.npy"), at::cat(stageBias));
+    if (!convs.empty()) writeNpyTensor(outPath(o.out, "convs.npy"), at::cat(convs));
     writeNpyTensor(outPath(o.out, "terms.npy"), at::cat(terms));
     writeNames("components.txt", names);
     if (!poolTerms.empty()) {

@@ -300,6 +300,8 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     params.validate();
     if (images.empty()) throw InputError("images", "no images to cache");
     const VisionTower& v = model.vision;
+    if (v.maxvit.defined())
+        throw InputError(model.info.weightsPath, "dataset caches of MaxViT are not supported yet (embed, decompose and heatmap are)");
     const int L = v.layers(), H = v.heads(), E = v.embedDim();
     const std::vector<int> layers = parseLayerSelection(params.layers, L);
     const int Lc = static_cast<int>(layers.size());

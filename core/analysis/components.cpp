@@ -16,6 +16,8 @@ std::string Component::name() const {
 }
 
 at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* names) {
+    if (dec.convs.defined())
+        throw InputError("decomposition", "MaxViT's terms (MBConv branches) are not in the analyses' component list yet; use decompose");
     if (dec.heads.dim() != 4) throw InputError("decomposition", "per-head terms [B, L, H, E] are needed, not per-token ones");
     const int64_t b = dec.heads.size(0), L = dec.heads.size(1), H = dec.heads.size(2);
     if (names) {

@@ -163,6 +163,8 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     }
     auto session = std::make_unique<HeatmapSession>(openHeatmapSession(o));
     const Model& mdl = *session->model;
+    if (mdl.vision.maxvit.defined())
+        throw InputError(spec, "MaxViT opens in vitscope-cli (embed, decompose, heatmap); the application's views do not show it yet");
     ModelSummary s;
     s.spec = spec;
     const fs::path named = fs::path(spec).lexically_normal();

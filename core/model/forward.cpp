@@ -1,7 +1,9 @@
 #include "model/forward.h"
 
 #include "error.h"
+#include "model/forward_maxvit.h"
 #include "model/forward_swin.h"
+#include "model/windows.h"
 
 #include <cmath>
 #include <limits>
@@ -20,11 +22,7 @@ struct LayerRecord {
     at::Tensor mlpAll;    // [B, N, D]
 };
 
-at::Tensor activate(const at::Tensor& x, Activation act) {
-    if (act == Activation::QuickGelu) return x * at::sigmoid(1.702 * x);
-    if (act == Activation::GeluTanh) return at::gelu(x, "tanh");
-    return at::gelu(x);
-}
+using windows::activate;
 
 at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec,
                     at::Tensor* fullAttention = nullptr, bool allTokens = false) {
@@ -246,6 +244,11 @@ at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* 
     std::vector<at::Tensor> parts{dec.embed.unsqueeze(1)};
     if (names) names->assign({"embed"});
     for (int64_t l = 0; l < L; ++l) {
+        if (dec.convs.defined() && dec.layersPerConv > 0 && l % dec.layersPerConv == 0) {
+            const int64_t k = l / dec.layersPerConv;
+            parts.push_back(dec.convs.select(1, k).unsqueeze(1));
+            if (names) names->push_back("conv." + std::to_string(k));
+        }
         const int64_t hl = dec.headsIn(l);
         parts.push_back(heads.select(1, l).narrow(1, 0, hl));
         parts.push_back(dec.attnBias.select(1, l).unsqueeze(1));
@@ -258,7 +261,7 @@ at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* 
     if (dec.stageBias.defined())
         for (int64_t s = 0; s < dec.stageBias.size(1); ++s) {
             parts.push_back(dec.stageBias.select(1, s).unsqueeze(1));
-            if (names) names->push_back("merge_bias." + std::to_string(s + 1));
+            if (names) names->push_back(dec.stageBiasName + "." + std::to_string(s + dec.stageBiasFirst));
         }
     parts.push_back(dec.postBias.unsqueeze(1));
     if (names) names->push_back("post_bias");
@@ -303,7 +306,7 @@ const DecompositionMaps& decompositionMaps(const Model& model, Convention conven
     if (v.hierarchical()) {
         // One convention: the reference decomposes Swin without dividing by the output's norm.
         maps->P = at::eye(v.width, v.normW.options());
-        maps->swinG = swin::readoutMaps(v);
+        maps->swinG = v.maxvit.defined() ? maxvit::readoutMaps(v) : swin::readoutMaps(v);
         slot = maps;
         return *slot;
     }
@@ -348,6 +351,7 @@ at::Tensor positionEmbeddings(const VisionTower& v, int gh, int gw) {
 
 VisionResult encodeImages(const Model& model, const at::Tensor& pixels) {
     const VisionTower& v = model.vision;
+    if (v.maxvit.defined()) return maxvit::encode(v, pixels);
     if (v.hierarchical()) return swin::encode(v, pixels);
     at::Tensor x = embedTokens(v, pixels);
     for (const Block& b : v.encoder.blocks) x = runBlock(b, v.encoder, x, at::Tensor(), nullptr);
@@ -359,6 +363,7 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
     // The reference's SigLIP decomposition uses the raw terms (no final norm to share, no
     // division by the output's norm): both conventions give the exact terms there.
     if (v.pool.defined()) return decomposePooled(v, decompositionMaps(model, Convention::Exact), pixels, options);
+    if (v.maxvit.defined()) return maxvit::decompose(v, decompositionMaps(model, Convention::Exact), pixels, options);
     if (v.hierarchical()) return swin::decompose(v, decompositionMaps(model, Convention::Exact), pixels, options);
     at::Tensor x = embedTokens(v, pixels);
     const at::Tensor embedCls = x.select(1, 0);
@@ -484,6 +489,7 @@ at::Tensor pooledTokenScores(const Model& model, const Decomposition& dec, int64
 
 at::Tensor pooledOutput(const Model& model, const at::Tensor& residual) {
     const VisionTower& v = model.vision;
+    if (v.maxvit.defined()) return at::layer_norm(residual.mean(1), {v.width}, v.normW, v.normB, v.normEps);
     if (v.hierarchical()) return at::layer_norm(residual, {v.width}, v.normW, v.normB, v.normEps).mean(1);
     if (v.pool.defined()) return runPool(v, residual).output;
     return finish(v, residual).output;

@@ -14,6 +14,7 @@ Convention parseConvention(const std::string& name);  // throws InputError
 struct VisionResult {
     at::Tensor output;  // [B, E]: CLIP image embedding (unnormalised) or classifier features (E = D)
     at::Tensor logits;  // [B, C] for classifiers with a head; undefined otherwise
+    at::Tensor features;  // MaxViT: the head's pre-logits (tanh of a Linear of `output`); undefined otherwise
 };
 
 struct DecomposeOptions {
@@ -66,9 +67,17 @@ struct Decomposition {
     // DecomposeOptions::tokenFactors: per layer, r [B, P, H, N] (the pool's weights mixed through
     // the head's attention rows) and the head values [B, H, N, dh]; poolHeads is then per token.
     std::vector<at::Tensor> poolTokenMix, poolTokenValues;
-    // Swin only: the patch mergings' LayerNorm offsets through their Linear, [B, S - 1, E]
-    // ("merge_bias.s" for stages s >= 1), and per layer the per-token score factors.
+    // Swin: the patch mergings' LayerNorm offsets through their Linear, [B, S - 1, E]
+    // ("merge_bias.s" for stages s >= 1); MaxViT: each stage's downsampling shortcut conv's bias,
+    // [B, S, E] ("shortcut_bias.s", zero where the width stays). Per layer the per-token score
+    // factors (Swin and MaxViT).
     at::Tensor stageBias;
+    std::string stageBiasName = "merge_bias";
+    int stageBiasFirst = 1;
+    // MaxViT: each block's MBConv residual branch [B, blocks, E] ("conv.k"; block k precedes the
+    // attention units layersPerConv * k and the next).
+    at::Tensor convs;
+    int layersPerConv = 0;
     std::vector<SwinLayerFactors> swinFactors;
     std::vector<int> headCounts;  // heads of each layer when they differ (Swin); empty: all H
     int headsIn(int64_t layer) const {

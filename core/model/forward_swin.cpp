@@ -11,6 +11,9 @@
 // (final norm, each merging's LayerNorm offset through its Linear) are their own terms.
 #include "model/forward_swin.h"
 
+#include "model/forward_maxvit.h"
+#include "model/windows.h"
+
 #include "error.h"
 
 #include <cmath>
@@ -19,84 +22,7 @@ namespace vitscope::swin {
 
 namespace {
 
-// Window layout of one block's stage grid: window position -> token (roll by the shift included).
-struct Geometry {
-    int gh = 0, gw = 0, w = 0, windows = 0;
-    at::Tensor pos;   // [W * w^2] int64
-    at::Tensor inv;   // [N] int64: token -> window position
-    at::Tensor mask;  // [W, 1, w^2, w^2] shifted-window mask (-100 across regions); undefined without shift
-    at::Tensor rel;   // [w^2, w^2] int64 relative-position index
-};
-
-int region(int i, int n, int w, int shift) { return i < n - w ? 0 : (i < n - shift ? 1 : 2); }
-
-Geometry geometry(int gh, int gw, int w, bool shifted, const at::Device& device) {
-    Geometry g;
-    g.gh = gh;
-    g.gw = gw;
-    g.w = w;
-    g.windows = (gh / w) * (gw / w);
-    // No shift along a side the window already covers (timm and torchvision alike).
-    const int sh = shifted && gh > w ? w / 2 : 0, sw = shifted && gw > w ? w / 2 : 0;
-    const int64_t n = static_cast<int64_t>(gh) * gw, ww = static_cast<int64_t>(w) * w;
-    std::vector<int64_t> pos(static_cast<std::size_t>(n)), label(static_cast<std::size_t>(n));
-    int64_t i = 0;
-    for (int wy = 0; wy < gh / w; ++wy)
-        for (int wx = 0; wx < gw / w; ++wx)
-            for (int a = 0; a < w; ++a)
-                for (int b = 0; b < w; ++b, ++i) {
-                    const int y = wy * w + a, x = wx * w + b;  // in the rolled grid
-                    pos[static_cast<std::size_t>(i)] = static_cast<int64_t>((y + sh) % gh) * gw + (x + sw) % gw;
-                    label[static_cast<std::size_t>(i)] = (sh ? region(y, gh, w, sh) * 3 : 0) + (sw ? region(x, gw, w, sw) : 0);
-                }
-    const auto cpuLong = at::TensorOptions().dtype(at::kLong);
-    const at::Tensor p = at::tensor(pos, cpuLong);
-    g.pos = p.to(device);
-    g.inv = at::empty_like(p).index_copy_(0, p, at::arange(n, cpuLong)).to(device);
-    if (sh || sw) {
-        const at::Tensor lab = at::tensor(label, cpuLong).view({g.windows, ww});
-        g.mask = (lab.unsqueeze(2) != lab.unsqueeze(1)).to(at::kFloat).mul_(-100.0).unsqueeze(1).to(device);
-    }
-    std::vector<int64_t> rel(static_cast<std::size_t>(ww * ww));
-    for (int64_t p1 = 0; p1 < ww; ++p1)
-        for (int64_t p2 = 0; p2 < ww; ++p2)
-            rel[static_cast<std::size_t>(p1 * ww + p2)] = (p1 / w - p2 / w + w - 1) * (2 * w - 1) + (p1 % w - p2 % w + w - 1);
-    g.rel = at::tensor(rel, cpuLong).view({ww, ww}).to(device);
-    return g;
-}
-
-// What the decomposition keeps of one block.
-struct BlockRecord {
-    at::Tensor attn;    // [B, W, H, w^2, w^2]
-    at::Tensor values;  // [B, W, H, w^2, dh]
-    at::Tensor o;       // [B, W * w^2, C] head outputs before the output projection (window layout)
-    at::Tensor mlp;     // [B, N, C]
-};
-
-at::Tensor runBlock(const Block& b, const at::Tensor& table, int heads, const Geometry& g, const Encoder& enc,
-                    const at::Tensor& x, BlockRecord* rec) {
-    const int64_t batch = x.size(0), c = x.size(2), h = heads, dh = c / h, ww = static_cast<int64_t>(g.w) * g.w;
-    const at::Tensor y = at::layer_norm(x, {c}, b.ln1W, b.ln1B, enc.eps).index_select(1, g.pos);  // window layout
-    const at::Tensor qkv = at::linear(y, b.qkvW, b.qkvB).view({batch, g.windows, ww, 3, h, dh}).permute({3, 0, 1, 4, 2, 5});
-    const at::Tensor q = qkv[0] * (1.0 / std::sqrt(static_cast<double>(dh)));
-    const at::Tensor v = qkv[2].contiguous();  // [B, W, H, w^2, dh]
-    at::Tensor scores = at::matmul(q, qkv[1].transpose(-2, -1));  // [B, W, H, w^2, w^2]
-    scores = scores + table.index_select(0, g.rel.reshape({-1})).view({ww, ww, h}).permute({2, 0, 1});
-    if (g.mask.defined()) scores = scores + g.mask;
-    const at::Tensor attn = at::softmax(scores, -1);
-    const at::Tensor o = at::matmul(attn, v).permute({0, 1, 3, 2, 4}).reshape({batch, g.windows * ww, c});
-    const at::Tensor a = at::linear(o, b.outW, b.outB).index_select(1, g.inv);  // back to the token grid
-    const at::Tensor x1 = x + a;
-    const at::Tensor m = at::linear(at::gelu(at::linear(at::layer_norm(x1, {c}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B)),
-                                    b.fc2W, b.fc2B);
-    if (rec) {
-        rec->attn = attn;
-        rec->values = v;
-        rec->o = o;
-        rec->mlp = m;
-    }
-    return x1 + m;
-}
+using namespace windows;
 
 // 2x2 neighbours of a [B, gh * gw, C] grid concatenated in Swin's order: [B, gh/2 * gw/2, 4C].
 at::Tensor gatherMerge(const at::Tensor& x, int gh, int gw) {
@@ -141,9 +67,10 @@ Pass run(const VisionTower& v, const at::Tensor& pixels, bool record) {
         p.gw.push_back(gw);
         for (int i = 0; i < st.depth; ++i) {
             const auto l = static_cast<std::size_t>(st.firstLayer + i);
-            p.geometries.push_back(geometry(gh, gw, sw.window, i % 2 == 1, x.device()));
+            p.geometries.push_back(shiftedWindows(gh, gw, sw.window, i % 2 == 1, x.device()));
             BlockRecord rec;
-            x = runBlock(v.encoder.blocks[l], sw.relBias[l], st.heads, p.geometries.back(), v.encoder, x, record ? &rec : nullptr);
+            const double scale = 1.0 / std::sqrt(static_cast<double>(st.width / st.heads));
+            x = runBlock(v.encoder.blocks[l], sw.relBias[l], st.heads, p.geometries.back(), v.encoder, scale, x, record ? &rec : nullptr);
             if (record) p.blocks.push_back(std::move(rec));
         }
     }
@@ -168,49 +95,6 @@ void readout(const VisionTower& v, const Pass& p, std::vector<at::Tensor>& rho, 
         rho[s - 1] = (rho[s] / sigma).index_select(1, parent);
         cls[s - 1] = child + 4 * cls[s].index_select(0, parent);
     }
-}
-
-// sum over tokens t of weight[b, t] * field[b, t] grouped by class: [B, K, C].
-at::Tensor classPool(const at::Tensor& field, const at::Tensor& weight, const at::Tensor& cls, int64_t classes) {
-    return at::zeros({field.size(0), classes, field.size(2)}, field.options()).index_add_(1, cls, field * weight.unsqueeze(2));
-}
-
-// [B, K] per-class readout weight sums (a constant write at every token).
-at::Tensor classWeights(const at::Tensor& weight, const at::Tensor& cls, int64_t classes) {
-    return at::zeros({weight.size(0), classes}, weight.options()).index_add_(1, cls, weight);
-}
-
-// Class-pooled fields of one stage, [B, n, K, C] each, sent through the stage's readout maps in
-// one product (the maps are read once per stage, not once per term).
-class StageTerms {
-public:
-    // Returns the index of the field's first term among this stage's terms.
-    int64_t add(const at::Tensor& pooled) {
-        m_parts.push_back(pooled);
-        const int64_t at = m_count;
-        m_count += pooled.size(1);
-        return at;
-    }
-    // [B, n_total, E]
-    at::Tensor through(const at::Tensor& G) const {
-        if (m_parts.empty()) return {};
-        const at::Tensor all = at::cat(m_parts, 1);  // [B, F, K, C]
-        const int64_t b = all.size(0), f = all.size(1);
-        return at::matmul(all.reshape({b * f, -1}), G.reshape({-1, G.size(2)})).view({b, f, G.size(2)});
-    }
-
-private:
-    std::vector<at::Tensor> m_parts;
-    int64_t m_count = 0;
-};
-
-// A stage-s per-token field on the stage grid [B, H, N_s, E] spread evenly over the first
-// stage's patches: [B, H, N_0, E].
-at::Tensor spread(const at::Tensor& t, int gh, int gw, int factor) {
-    if (factor == 1) return t;
-    const int64_t batch = t.size(0), h = t.size(1), e = t.size(3);
-    at::Tensor g = t.view({batch, h, gh, 1, gw, 1, e}).expand({batch, h, gh, factor, gw, factor, e});
-    return g.reshape({batch, h, static_cast<int64_t>(gh) * factor * gw * factor, e}) / static_cast<double>(factor * factor);
 }
 
 }  // namespace
@@ -301,19 +185,8 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
             headAt.push_back(stage.add(at::einsum("bkhd,chd->bhkc", {pooled, b.outW.view({c, h, dh})})));  // [B, H, K, C]
             biasAt.push_back(stage.add((classWeights(rho[s], cls[s], K).unsqueeze(2) * b.outB).unsqueeze(1)));
             mlpAt.push_back(stage.add(classPool(rec.mlp, rho[s], cls[s], K).unsqueeze(1)));
-            if (options.tokens) {
-                // Source token j of window n: sum over the window's query tokens i of class k of
-                // rho_i a[i, j], times v_j^h W_O[:, h]^T G[k].
-                const int64_t ww = static_cast<int64_t>(g.w) * g.w;
-                const at::Tensor onehot = at::zeros({K, cWin.size(0)}, opts).scatter_(0, cWin.view({1, -1}), 1.0);
-                const at::Tensor r = at::einsum("kni,bni,bnhij->bkhnj",
-                                                {onehot.view({K, g.windows, ww}), wWin.view({batch, g.windows, ww}), rec.attn});
-                const at::Tensor y = at::einsum("bnhjd,chd->bhnjc", {rec.values, b.outW.view({c, h, dh})});  // [B, H, W, w^2, C]
-                at::Tensor win = at::zeros({batch, h, g.windows, ww, e}, opts);
-                for (int64_t k = 0; k < K; ++k) win.add_(r.select(1, k).unsqueeze(-1) * at::matmul(y, G[k]));
-                const at::Tensor grid = win.view({batch, h, g.windows * ww, e}).index_select(2, g.inv);  // stage grid order
-                dec.heads.select(1, l).narrow(1, 0, h).copy_(spread(grid, g.gh, g.gw, 1 << s));
-            }
+            if (options.tokens)
+                dec.heads.select(1, l).narrow(1, 0, h).copy_(headTokenTerms(rec, g, wWin, cWin, G, b.outW, h, 1 << s));
             if (options.tokenFactors && !options.tokens) {
                 SwinLayerFactors f;
                 f.attn = rec.attn;
@@ -354,8 +227,11 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
 namespace vitscope {
 
 at::Tensor lastStageTokens(const Model& model, const at::Tensor& pixels, int* gridH, int* gridW) {
-    if (!model.vision.hierarchical()) throw InputError(model.info.weightsPath, "is not a hierarchical (Swin) model");
-    return swin::finalTokens(model.vision, pixels, gridH, gridW);
+    const VisionTower& v = model.vision;
+    if (!v.hierarchical()) throw InputError(model.info.weightsPath, "is not a hierarchical (Swin / MaxViT) model");
+    // MaxViT normalises the pooled vector: each token through the same LayerNorm is its analogue.
+    if (v.maxvit.defined()) return at::layer_norm(maxvit::lastTokens(v, pixels, gridH, gridW), {v.width}, v.normW, v.normB, v.normEps);
+    return swin::finalTokens(v, pixels, gridH, gridW);
 }
 
 at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, const std::vector<int>& heads,

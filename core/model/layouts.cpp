@@ -201,12 +201,75 @@ LayoutTable torchvisionSwin() {
     return t;
 }
 
+// timm MaxxVit with the TF-ported settings (maxvit_*_tf_*): MBConv under conv., block / grid
+// attention under attn_block. / attn_grid., a norm + pre-logits + fc head.
+LayoutTable timmMaxVit() {
+    LayoutTable t{};
+    t.name = "timm";
+    MaxVitNames& m = t.maxvit;
+    m.block = "stages.{s}.blocks.{b}.";
+    m.conv = "conv.";
+    m.shortcut = "conv.shortcut.expand";
+    m.preNorm = "pre_norm";
+    m.expand = "conv1_1x1";
+    m.norm1 = "norm1";
+    m.dw = "conv2_kxk";
+    m.norm2 = "norm2";
+    m.se1 = "se.fc1";
+    m.se2 = "se.fc2";
+    m.proj = "conv3_1x1";
+    m.unitBlock = "attn_block.";
+    m.unitGrid = "attn_grid.";
+    m.unit = fused("norm1", "norm2", "attn.qkv.weight", "attn.qkv.bias", "attn.proj", "mlp.fc1", "mlp.fc2");
+    m.relBias = "attn.rel_pos.relative_position_bias_table";
+    m.tableHeadsFirst = true;
+    m.stem1 = "stem.conv1";
+    m.stemNorm = "stem.norm1";
+    m.stem2 = "stem.conv2";
+    m.headNorm = "head.norm";
+    m.preLogits = "head.pre_logits.fc";
+    m.head = "head.fc";
+    return t;
+}
+
+// torchvision maxvit_t: blocks.S.layers.B.layers.{MBconv, window_attention, grid_attention}.
+LayoutTable torchvisionMaxVit() {
+    LayoutTable t{};
+    t.name = "torchvision";
+    MaxVitNames& m = t.maxvit;
+    m.block = "blocks.{s}.layers.{b}.layers.";
+    m.conv = "MBconv.layers.";
+    m.shortcut = "MBconv.proj.1";
+    m.preNorm = "pre_norm";
+    m.expand = "conv_a.0";
+    m.norm1 = "conv_a.1";
+    m.dw = "conv_b.0";
+    m.norm2 = "conv_b.1";
+    m.se1 = "squeeze_excitation.fc1";
+    m.se2 = "squeeze_excitation.fc2";
+    m.proj = "conv_c";
+    m.unitBlock = "window_attention.";
+    m.unitGrid = "grid_attention.";
+    m.unit = fused("attn_layer.0", "mlp_layer.0", "attn_layer.1.to_qkv.weight", "attn_layer.1.to_qkv.bias", "attn_layer.1.merge",
+                   "mlp_layer.1", "mlp_layer.3");
+    m.relBias = "attn_layer.1.relative_position_bias_table";
+    m.tableHeadsFirst = false;
+    m.stem1 = "stem.0.0";
+    m.stemNorm = "stem.0.1";
+    m.stem2 = "stem.1.0";
+    m.headNorm = "classifier.2";
+    m.preLogits = "classifier.3";
+    m.head = "classifier.5";
+    return t;
+}
+
 }  // namespace
 
 const LayoutTable& layoutTable(Layout layout) {
     static const LayoutTable kOpenAi = openAi(), kHf = hfClip(), kTimm = timm(), kTorchvision = torchvision(),
                              kHfSiglip = hfSiglip(), kTimmSiglip = timmSiglip(), kOpenClipSiglip = openClipSiglip(), kTimmSwin = timmSwin(),
-                             kTorchvisionSwin = torchvisionSwin();
+                             kTorchvisionSwin = torchvisionSwin(), kTimmMaxVit = timmMaxVit(),
+                             kTorchvisionMaxVit = torchvisionMaxVit();
     switch (layout) {
     case Layout::OpenAi: return kOpenAi;
     case Layout::HfClip: return kHf;
@@ -217,6 +280,8 @@ const LayoutTable& layoutTable(Layout layout) {
     case Layout::OpenClipSiglip: return kOpenClipSiglip;
     case Layout::TimmSwin: return kTimmSwin;
     case Layout::TorchvisionSwin: return kTorchvisionSwin;
+    case Layout::TimmMaxVit: return kTimmMaxVit;
+    case Layout::TorchvisionMaxVit: return kTorchvisionMaxVit;
     }
     return kOpenAi;
 }

@@ -11,7 +11,7 @@
 
 namespace vitscope {
 
-enum class Layout { OpenAi, HfClip, Timm, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip, TimmSwin, TorchvisionSwin };
+enum class Layout { OpenAi, HfClip, Timm, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip, TimmSwin, TorchvisionSwin, TimmMaxVit, TorchvisionMaxVit };
 
 // The names of one pre-norm block's tensors. Names of a weight + bias pair are prefixes
 // (".weight" / ".bias" appended); the others are full tensor names.
@@ -44,6 +44,20 @@ struct SwinNames {
     std::string patchNorm;             // LayerNorm after the patch embedding
 };
 
+// MaxViT's names. `block` holds "{s}" (stage) and "{b}" (block in the stage); the others are
+// relative to a block (conv, units), to the block's conv (its parts) or absolute (stem, head).
+// BatchNorms are prefixes of weight / bias / running_mean / running_var.
+struct MaxVitNames {
+    std::string block;
+    std::string conv, shortcut;          // the MBConv and its shortcut's 1x1 conv (relative to the block)
+    std::string preNorm, expand, norm1, dw, norm2, se1, se2, proj;  // relative to conv
+    std::string unitBlock, unitGrid;     // the two attention units (relative to the block)
+    BlockNames unit;                     // inside a unit
+    std::string relBias;                 // inside a unit (full name)
+    bool tableHeadsFirst = false;        // [H, 2P-1, 2P-1] (timm's TF bias) or [(2P-1)^2, H] (torchvision)
+    std::string stem1, stemNorm, stem2, headNorm, preLogits, head;
+};
+
 struct LayoutTable {
     const char* name;           // "openai", "hf", "timm", "torchvision"
     std::string visionBlocks;   // block prefix pattern, "{i}" = block index
@@ -58,6 +72,7 @@ struct LayoutTable {
     std::string head;           // classifier prefix; empty when none
     PoolNames pool;             // attention pooling (SigLIP); empty when the output is the class token
     SwinNames swin;             // Swin's stages; empty for plain ViTs
+    MaxVitNames maxvit;         // MaxViT; empty for other families
     // CLIP text tower (empty for image-only layouts).
     std::string textBlocks, tokenEmbedding, textPos, lnFinal, textProj, logitScale;
     std::string logitBias;  // SigLIP's sigmoid bias; empty for CLIP

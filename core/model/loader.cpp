@@ -211,8 +211,10 @@ Model buildModel(const StateDict& tensors, const nlohmann::json& config, const s
         model = loader::buildSwin(t, config, Layout::TimmSwin);
     else if (t.has("features.1.0.attn.relative_position_bias_table") || t.has("features.1.0.attn.cpb_mlp.0.weight"))
         model = loader::buildSwin(t, config, Layout::TorchvisionSwin);
-    else if (t.has("stem.0.0.weight") || t.has("stem.conv1.weight") || t.has("stages.0.blocks.0.conv.conv1_1x1.weight"))
-        throw ModelError(where, "MaxViT and other convolutional-hybrid towers are not supported yet");
+    else if (t.has("stages.0.blocks.0.conv.conv1_1x1.weight"))
+        model = loader::buildMaxVit(t, config, Layout::TimmMaxVit);
+    else if (t.has("blocks.0.layers.0.layers.MBconv.layers.conv_a.0.weight"))
+        model = loader::buildMaxVit(t, config, Layout::TorchvisionMaxVit);
     else
         throw ModelError(where, "unknown architecture (tensors such as: " + someKeys(tensors) + ")");
     model.info.weightsPath = where;
@@ -241,14 +243,17 @@ Model loadModel(const std::string& spec, const CheckpointOptions& options) {
 }
 
 int VisionTower::headsIn(int layer) const {
-    if (!swin.defined()) return encoder.heads;
-    return swin.stages[static_cast<std::size_t>(stageOf(layer))].heads;
+    if (swin.defined()) return swin.stages[static_cast<std::size_t>(stageOf(layer))].heads;
+    if (maxvit.defined()) return maxvit.stages[static_cast<std::size_t>(stageOf(layer))].heads;
+    return encoder.heads;
 }
 
 int VisionTower::stageOf(int layer) const {
     int s = 0;
     for (std::size_t i = 1; i < swin.stages.size(); ++i)
         if (layer >= swin.stages[i].firstLayer) s = static_cast<int>(i);
+    for (std::size_t i = 1; i < maxvit.stages.size(); ++i)
+        if (layer >= maxvit.stages[i].firstLayer) s = static_cast<int>(i);
     return s;
 }
 
@@ -271,6 +276,16 @@ std::vector<at::Tensor*> modelTensorSlots(Model& model) {
     for (SwinStage& st : v.swin.stages)
         for (at::Tensor* t : {&st.mergeNormW, &st.mergeNormB, &st.mergeW}) out.push_back(t);
     for (at::Tensor& t : v.swin.relBias) out.push_back(&t);
+    MaxVitTower& mx = v.maxvit;
+    for (at::Tensor* t : {&mx.stem1W, &mx.stem1B, &mx.stemNorm.scale, &mx.stemNorm.shift, &mx.stem2W, &mx.stem2B, &mx.preLogitsW,
+                          &mx.preLogitsB})
+        out.push_back(t);
+    for (MaxVitStage& st : mx.stages)
+        for (MbConv& c : st.convs)
+            for (at::Tensor* t : {&c.pre.scale, &c.pre.shift, &c.norm1.scale, &c.norm1.shift, &c.norm2.scale, &c.norm2.shift, &c.expandW,
+                                  &c.dwW, &c.seW1, &c.seB1, &c.seW2, &c.seB2, &c.projW, &c.projB, &c.shortW, &c.shortB})
+                out.push_back(t);
+    for (at::Tensor& t : mx.relBias) out.push_back(&t);
     if (model.text) {
         TextTower& tt = *model.text;
         for (at::Tensor* t : {&tt.tokenEmbedding, &tt.pos, &tt.lnFinalW, &tt.lnFinalB, &tt.proj, &tt.projB}) out.push_back(t);

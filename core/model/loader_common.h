@@ -70,5 +70,7 @@ Model buildTimmSiglip(const Tensors& t, const nlohmann::json& config);
 Model buildOpenClipSiglip(const Tensors& t, const nlohmann::json& config);
 // Swin (timm hub layout or torchvision swin_t / swin_s / swin_b); refuses Swin V2.
 Model buildSwin(const Tensors& t, const nlohmann::json& config, Layout layout);
+// MaxViT (timm maxvit_*_tf_* hub layout or torchvision maxvit_t).
+Model buildMaxVit(const Tensors& t, const nlohmann::json& config, Layout layout);
 
 }  // namespace vitscope::loader

@@ -68,6 +68,51 @@ struct SwinTower {
     bool defined() const { return !stages.empty(); }
 };
 
+// Eval-mode BatchNorm folded to a per-channel affine map: y = x * scale + shift.
+struct Affine {
+    at::Tensor scale, shift;  // [C]
+};
+
+// MaxViT's MBConv: pre-norm BatchNorm, 1x1 expansion + BN + activation, depthwise k x k (stride 2
+// in a stage's first block) + BN + activation, squeeze-excitation (SiLU, sigmoid gate), 1x1
+// projection with bias; added to the shortcut: identity, or for a downsampling block an
+// average pool and (when the width changes) a 1x1 conv with bias.
+struct MbConv {
+    Affine pre, norm1, norm2;
+    at::Tensor expandW;                 // [M, Cin, 1, 1]
+    at::Tensor dwW;                     // [M, 1, k, k]
+    at::Tensor seW1, seB1, seW2, seB2;  // [R, M, 1, 1], [R], [M, R, 1, 1], [M]
+    at::Tensor projW, projB;            // [Cout, M, 1, 1], [Cout]
+    at::Tensor shortW, shortB;          // [Cout, Cin, 1, 1], [Cout]; undefined: the channels pass as they are
+    int stride = 1;
+};
+
+// MaxViT: a conv stem, then stages of blocks, each block an MBConv, then block attention (P x P
+// neighbours) and grid attention (P x P tokens spaced across the image), each a pre-norm
+// attention + MLP. VisionTower::encoder.blocks holds the attention units in order (two per
+// block: block, grid); the output decomposed is the mean of the last tokens through the head's
+// LayerNorm (normW / normB), before its pre-logits Linear + tanh.
+struct MaxVitStage {
+    int width = 0, heads = 0, depth = 0;
+    int firstLayer = 0;  // index of the stage's first attention unit in encoder.blocks
+    std::vector<MbConv> convs;
+};
+
+struct MaxVitTower {
+    int partition = 7;            // P
+    bool tfPadding = false;       // timm *_tf_*: TF "same" padding of stride-2 convs (right / bottom)
+    bool poolTwo = true;          // downsampling shortcut: 2x2 average pool (timm), else 3x3 stride 2 pad 1 (torchvision)
+    bool scaleByWidth = false;    // torchvision scales q.k by width^-1/2 (not head width)
+    Activation convActivation = Activation::Gelu;
+    at::Tensor stem1W, stem1B;    // [C, 3, 3, 3] stride 2; bias may be undefined
+    Affine stemNorm;
+    at::Tensor stem2W, stem2B;    // [C, C, 3, 3]
+    std::vector<MaxVitStage> stages;
+    std::vector<at::Tensor> relBias;  // per attention unit, dense [H, P^2, P^2]
+    at::Tensor preLogitsW, preLogitsB;  // head: Linear + tanh after the norm; may be undefined
+    bool defined() const { return !stages.empty(); }
+};
+
 struct ImagePreprocess {
     int imageSize = 224;       // crop size fed to the model
     int resizeShortest = 224;  // the shortest side is resized to this before the center crop
@@ -99,14 +144,15 @@ struct VisionTower {
     // is the largest head count, width the last stage's; the output is the mean over the last
     // stage's tokens after the final norm.
     SwinTower swin;
+    MaxVitTower maxvit;
 
     int layers() const { return static_cast<int>(encoder.blocks.size()); }
     // The largest head count of a layer (every layer's, for plain ViTs).
     int heads() const { return encoder.heads; }
-    bool hierarchical() const { return swin.defined(); }
+    bool hierarchical() const { return swin.defined() || maxvit.defined(); }
     // Heads of layer l (hierarchical towers have fewer heads in early stages).
     int headsIn(int layer) const;
-    // Swin: the stage of layer l; 0 for plain ViTs.
+    // Swin / MaxViT: the stage of layer l; 0 for plain ViTs.
     int stageOf(int layer) const;
     int numRegisters() const { return registers.defined() ? static_cast<int>(registers.size(0)) : 0; }
     int numExtraPrefix() const { return extraPrefix.defined() ? static_cast<int>(extraPrefix.size(0)) : 0; }

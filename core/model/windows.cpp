@@ -1,0 +1,151 @@
+#include "model/windows.h"
+
+#include <cmath>
+
+namespace vitscope::windows {
+
+namespace {
+
+int region(int i, int n, int w, int shift) { return i < n - w ? 0 : (i < n - shift ? 1 : 2); }
+
+}  // namespace
+
+at::Tensor activate(const at::Tensor& x, Activation act) {
+    if (act == Activation::QuickGelu) return x * at::sigmoid(1.702 * x);
+    if (act == Activation::GeluTanh) return at::gelu(x, "tanh");
+    return at::gelu(x);
+}
+
+Geometry shiftedWindows(int gh, int gw, int w, bool shifted, const at::Device& device) {
+    Geometry g;
+    g.gh = gh;
+    g.gw = gw;
+    g.w = w;
+    g.windows = (gh / w) * (gw / w);
+    // No shift along a side the window already covers (timm and torchvision alike).
+    const int sh = shifted && gh > w ? w / 2 : 0, sw = shifted && gw > w ? w / 2 : 0;
+    const int64_t n = static_cast<int64_t>(gh) * gw, ww = static_cast<int64_t>(w) * w;
+    std::vector<int64_t> pos(static_cast<std::size_t>(n)), label(static_cast<std::size_t>(n));
+    int64_t i = 0;
+    for (int wy = 0; wy < gh / w; ++wy)
+        for (int wx = 0; wx < gw / w; ++wx)
+            for (int a = 0; a < w; ++a)
+                for (int b = 0; b < w; ++b, ++i) {
+                    const int y = wy * w + a, x = wx * w + b;  // in the rolled grid
+                    pos[static_cast<std::size_t>(i)] = static_cast<int64_t>((y + sh) % gh) * gw + (x + sw) % gw;
+                    label[static_cast<std::size_t>(i)] = (sh ? region(y, gh, w, sh) * 3 : 0) + (sw ? region(x, gw, w, sw) : 0);
+                }
+    const auto cpuLong = at::TensorOptions().dtype(at::kLong);
+    const at::Tensor p = at::tensor(pos, cpuLong);
+    g.pos = p.to(device);
+    g.inv = at::empty_like(p).index_copy_(0, p, at::arange(n, cpuLong)).to(device);
+    if (sh || sw) {
+        const at::Tensor lab = at::tensor(label, cpuLong).view({g.windows, ww});
+        g.mask = (lab.unsqueeze(2) != lab.unsqueeze(1)).to(at::kFloat).mul_(-100.0).unsqueeze(1).to(device);
+    }
+    std::vector<int64_t> rel(static_cast<std::size_t>(ww * ww));
+    for (int64_t p1 = 0; p1 < ww; ++p1)
+        for (int64_t p2 = 0; p2 < ww; ++p2)
+            rel[static_cast<std::size_t>(p1 * ww + p2)] = (p1 / w - p2 / w + w - 1) * (2 * w - 1) + (p1 % w - p2 % w + w - 1);
+    g.rel = at::tensor(rel, cpuLong).view({ww, ww}).to(device);
+    return g;
+}
+
+at::Tensor runBlock(const Block& b, const at::Tensor& bias, int heads, const Geometry& g, const Encoder& enc, double scale,
+                    const at::Tensor& x, BlockRecord* rec) {
+    const int64_t batch = x.size(0), c = x.size(2), h = heads, dh = c / h, ww = static_cast<int64_t>(g.w) * g.w;
+    const at::Tensor y = at::layer_norm(x, {c}, b.ln1W, b.ln1B, enc.eps).index_select(1, g.pos);  // window layout
+    const at::Tensor qkv = at::linear(y, b.qkvW, b.qkvB).view({batch, g.windows, ww, 3, h, dh}).permute({3, 0, 1, 4, 2, 5});
+    const at::Tensor q = qkv[0] * scale;
+    const at::Tensor v = qkv[2].contiguous();  // [B, W, H, w^2, dh]
+    at::Tensor scores = at::matmul(q, qkv[1].transpose(-2, -1));  // [B, W, H, w^2, w^2]
+    scores = scores + (g.rel.defined() ? bias.index_select(0, g.rel.reshape({-1})).view({ww, ww, h}).permute({2, 0, 1}) : bias);
+    if (g.mask.defined()) scores = scores + g.mask;
+    const at::Tensor attn = at::softmax(scores, -1);
+    const at::Tensor o = at::matmul(attn, v).permute({0, 1, 3, 2, 4}).reshape({batch, g.windows * ww, c});
+    const at::Tensor a = at::linear(o, b.outW, b.outB).index_select(1, g.inv);  // back to the token grid
+    const at::Tensor x1 = x + a;
+    const at::Tensor m = at::linear(activate(at::linear(at::layer_norm(x1, {c}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B), enc.activation),
+                                    b.fc2W, b.fc2B);
+    if (rec) {
+        rec->attn = attn;
+        rec->values = v;
+        rec->o = o;
+        rec->mlp = m;
+    }
+    return x1 + m;
+}
+
+
+Geometry partition(int gh, int gw, int p, bool grid, const at::Device& device) {
+    Geometry g;
+    g.gh = gh;
+    g.gw = gw;
+    g.w = p;
+    g.windows = (gh / p) * (gw / p);
+    const int64_t n = static_cast<int64_t>(gh) * gw;
+    std::vector<int64_t> pos;
+    pos.reserve(static_cast<std::size_t>(n));
+    const int sy = gh / p, sx = gw / p;  // grid: the spacing of a window's tokens
+    for (int wy = 0; wy < sy; ++wy)
+        for (int wx = 0; wx < sx; ++wx)
+            for (int a = 0; a < p; ++a)
+                for (int b = 0; b < p; ++b)
+                    pos.push_back(grid ? static_cast<int64_t>(a * sy + wy) * gw + b * sx + wx : static_cast<int64_t>(wy * p + a) * gw + wx * p + b);
+    const auto cpuLong = at::TensorOptions().dtype(at::kLong);
+    const at::Tensor t = at::tensor(pos, cpuLong);
+    g.pos = t.to(device);
+    g.inv = at::empty_like(t).index_copy_(0, t, at::arange(n, cpuLong)).to(device);
+    return g;
+}
+
+// sum over tokens t of weight[b, t] * field[b, t] grouped by class: [B, K, C].
+at::Tensor classPool(const at::Tensor& field, const at::Tensor& weight, const at::Tensor& cls, int64_t classes) {
+    return at::zeros({field.size(0), classes, field.size(2)}, field.options()).index_add_(1, cls, field * weight.unsqueeze(2));
+}
+
+// [B, K] per-class readout weight sums (a constant write at every token).
+at::Tensor classWeights(const at::Tensor& weight, const at::Tensor& cls, int64_t classes) {
+    return at::zeros({weight.size(0), classes}, weight.options()).index_add_(1, cls, weight);
+}
+
+// Class-pooled fields of one stage, [B, n, K, C] each, sent through the stage's readout maps in
+// one product (the maps are read once per stage, not once per term).
+int64_t StageTerms::add(const at::Tensor& pooled) {
+    m_parts.push_back(pooled);
+    const int64_t at = m_count;
+    m_count += pooled.size(1);
+    return at;
+}
+
+at::Tensor StageTerms::through(const at::Tensor& G) const {
+    if (m_parts.empty()) return {};
+    const at::Tensor all = at::cat(m_parts, 1);  // [B, F, K, C]
+    const int64_t b = all.size(0), f = all.size(1);
+    return at::matmul(all.reshape({b * f, -1}), G.reshape({-1, G.size(2)})).view({b, f, G.size(2)});
+}
+
+// A stage-s per-token field on the stage grid [B, H, N_s, E] spread evenly over the first
+// stage's patches: [B, H, N_0, E].
+at::Tensor spread(const at::Tensor& t, int gh, int gw, int factor) {
+    if (factor == 1) return t;
+    const int64_t batch = t.size(0), h = t.size(1), e = t.size(3);
+    at::Tensor g = t.view({batch, h, gh, 1, gw, 1, e}).expand({batch, h, gh, factor, gw, factor, e});
+    return g.reshape({batch, h, static_cast<int64_t>(gh) * factor * gw * factor, e}) / static_cast<double>(factor * factor);
+}
+
+
+at::Tensor headTokenTerms(const BlockRecord& rec, const Geometry& g, const at::Tensor& wWin, const at::Tensor& cWin, const at::Tensor& G,
+                          const at::Tensor& outW, int64_t heads, int factor) {
+    const int64_t batch = rec.attn.size(0), K = G.size(0), c = G.size(1), e = G.size(2), h = heads, dh = c / h;
+    const int64_t ww = static_cast<int64_t>(g.w) * g.w;
+    const at::Tensor onehot = at::zeros({K, cWin.size(0)}, G.options()).scatter_(0, cWin.view({1, -1}), 1.0);
+    const at::Tensor r = at::einsum("kni,bni,bnhij->bkhnj", {onehot.view({K, g.windows, ww}), wWin.view({batch, g.windows, ww}), rec.attn});
+    const at::Tensor y = at::einsum("bnhjd,chd->bhnjc", {rec.values, outW.view({c, h, dh})});  // [B, H, W, w^2, C]
+    at::Tensor win = at::zeros({batch, h, g.windows, ww, e}, G.options());
+    for (int64_t k = 0; k < K; ++k) win.add_(r.select(1, k).unsqueeze(-1) * at::matmul(y, G[k]));
+    const at::Tensor grid = win.view({batch, h, g.windows * ww, e}).index_select(2, g.inv);  // token grid order
+    return spread(grid, g.gh, g.gw, factor);
+}
+
+}  // namespace vitscope::windows

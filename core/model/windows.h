@@ -1,0 +1,70 @@
+#pragma once
+// Windowed attention shared by the hierarchical towers (Swin's shifted windows, MaxViT's block
+// and grid partitions) and the readout helpers of their decompositions (forward_swin.cpp,
+// forward_maxvit.cpp).
+#include "model/model.h"
+
+#include <vector>
+
+namespace vitscope::windows {
+
+// Window layout of one block's token grid: window position -> token (a shift's roll or a grid
+// partition's stride included), and back.
+struct Geometry {
+    int gh = 0, gw = 0, w = 0, windows = 0;
+    at::Tensor pos;   // [W * w^2] int64
+    at::Tensor inv;   // [N] int64: token -> window position
+    at::Tensor mask;  // [W, 1, w^2, w^2] shifted-window mask (-100 across regions); undefined without shift
+    at::Tensor rel;   // [w^2, w^2] int64 index into a [(2w-1)^2, H] bias table; undefined: dense [H, w^2, w^2] bias
+};
+
+// Swin: w x w windows, rolled by half a window when `shifted` (not along a side the window covers).
+Geometry shiftedWindows(int gh, int gw, int w, bool shifted, const at::Device& device);
+// MaxViT: P x P blocks of neighbours (grid = false), or P x P tokens spaced gh / P apart (grid).
+Geometry partition(int gh, int gw, int p, bool grid, const at::Device& device);
+
+// What a decomposition keeps of one block.
+struct BlockRecord {
+    at::Tensor attn;    // [B, W, H, w^2, w^2]
+    at::Tensor values;  // [B, W, H, w^2, dh]
+    at::Tensor o;       // [B, W * w^2, C] head outputs before the output projection (window layout)
+    at::Tensor mlp;     // [B, N, C]
+};
+
+// One pre-norm block over windows: x [B, N, C] on the token grid. `bias`: Swin's table
+// [(2w-1)^2, H] (g.rel set) or a dense [H, w^2, w^2] bias. `scale` multiplies q.
+at::Tensor runBlock(const Block& b, const at::Tensor& bias, int heads, const Geometry& g, const Encoder& enc, double scale,
+                    const at::Tensor& x, BlockRecord* rec);
+
+at::Tensor activate(const at::Tensor& x, Activation act);
+
+// sum over tokens t of weight[b, t] * field[b, t] grouped by class: [B, K, C].
+at::Tensor classPool(const at::Tensor& field, const at::Tensor& weight, const at::Tensor& cls, int64_t classes);
+// [B, K] per-class readout weight sums (a constant write at every token).
+at::Tensor classWeights(const at::Tensor& weight, const at::Tensor& cls, int64_t classes);
+
+// Class-pooled fields of one stage, [B, n, K, C] each, sent through the stage's readout maps in
+// one product (the maps are read once per stage, not once per term).
+class StageTerms {
+public:
+    // Returns the index of the field's first term among this stage's terms.
+    int64_t add(const at::Tensor& pooled);
+    at::Tensor through(const at::Tensor& G) const;  // [B, n_total, E]
+
+private:
+    std::vector<at::Tensor> m_parts;
+    int64_t m_count = 0;
+};
+
+// A per-token field on a stage grid [B, H, N_s, E] spread evenly over a grid `factor` times
+// finer: [B, H, N_s * factor^2, E].
+at::Tensor spread(const at::Tensor& t, int gh, int gw, int factor);
+
+// A windowed block's heads per source token: source j of window n gets sum over the window's
+// query tokens i of class k of rho_i a[i, j], times v_j^h W_O[:, h]^T G[k]; put back on the
+// token grid and spread `factor` times finer: [B, H, N * factor^2, E]. wWin / cWin: readout
+// weight and class of every window position.
+at::Tensor headTokenTerms(const BlockRecord& rec, const Geometry& g, const at::Tensor& wWin, const at::Tensor& cWin, const at::Tensor& G,
+                          const at::Tensor& outW, int64_t heads, int factor);
+
+}  // namespace vitscope::windows
