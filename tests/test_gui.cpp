@@ -853,7 +853,13 @@ private slots:
         QVERIFY(std::isnan(g.headScores.at(0, 5)) && std::isfinite(g.headScores.at(5, 7)));
         QCOMPARE(int(std::count_if(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.head >= 0; })), 28);
         // The map covers the first stage's 16 x 16 patches.
-        QCOMPARE(w.canvas()->map().rows, 16);
+        auto patchRows = [&](const QString& file) {
+            if (!w.exportData("heatmap", file).isEmpty()) return -1;
+            QFile f(file);
+            if (!f.open(QIODevice::ReadOnly)) return -2;
+            return QJsonDocument::fromJson(f.readAll()).object()["shape"].toArray().at(0).toInt();
+        };
+        QCOMPARE(patchRows(data.path() + "/map.json"), 16);
         QVERIFY(std::all_of(w.canvas()->map().values.begin(), w.canvas()->map().values.end(), [](float v) { return std::isfinite(v); }));
         // An empty cell (layer 0 has 2 heads) takes no click; a real one opens its panel.
         QSignalSpy panel(&w, &MainWindow::headPanelReady);
@@ -871,7 +877,7 @@ private slots:
         const int maps = heat.count();
         w.setMethod("raw");
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > maps, kTimeout);
-        QCOMPARE(w.canvas()->map().rows, 4);  // the last stage's tokens
+        QCOMPARE(patchRows(data.path() + "/raw.json"), 4);  // the last stage's tokens
         w.setMethod("decomposition");
         QCOMPARE(w.exportData("grid", data.path() + "/grid.json"), QString());
         QFile gj(data.path() + "/grid.json");

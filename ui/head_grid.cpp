@@ -169,7 +169,20 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     for (int l = 0; l < m_layers; ++l) fill({mlpX, a.top() + l * cell, cell, cell}, m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(l)]);
     // Labels.
     p.setPen(palette().text().color());
+    // Row and column labels shrink to their cells when the grid is small for its font (classroom
+    // fonts, Swin's many heads): no label runs into its neighbour.
+    auto fitted = [&](const QString& widest, int room) {
+        QFont lf = p.font();
+        const QFontMetrics fm(lf);
+        const double byHeight = fm.height() > room ? double(room) / fm.height() : 1.0;
+        const double byWidth = fm.horizontalAdvance(widest) > room ? double(room) / fm.horizontalAdvance(widest) : 1.0;
+        lf.setPointSizeF(std::max(4.0, lf.pointSizeF() * std::min(byHeight, byWidth)));
+        return lf;
+    };
+    p.save();
+    p.setFont(fitted(QString::number(m_heads - 1), cell));
     for (int h = 0; h < m_heads; ++h) p.drawText(QRect(a.left() + h * cell, 0, cell, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, QString::number(h));
+    p.restore();
     {
         // The column header fits its column (large classroom fonts would run past the edge).
         p.save();
@@ -181,10 +194,18 @@ void HeadGrid::paintEvent(QPaintEvent*) {
         p.drawText(QRect(mlpX + cell / 2 - room / 2, 0, room, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, "MLP");
         p.restore();
     }
+    p.save();
+    {
+        const QFont base = p.font();
+        QFont rf = fitted("0", cell);  // the height bound
+        rf.setPointSizeF(std::min(rf.pointSizeF(), base.pointSizeF()));
+        p.setFont(rf);
+    }
     for (int l = 0; l < m_layers; ++l) {
         const bool pool = m_poolRow && l == m_layers - 1;
         p.drawText(QRect(0, a.top() + l * cell, labelBand() - 6, cell), Qt::AlignRight | Qt::AlignVCenter, pool ? tr("pool") : rowLabel(l));
     }
+    p.restore();
     // Swin: a rule between stages (the label's "sK." changes).
     for (int l = 1; l < m_rowLabels.size(); ++l) {
         if (m_rowLabels[l].section('.', 0, 0) == m_rowLabels[l - 1].section('.', 0, 0)) continue;
