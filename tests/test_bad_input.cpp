@@ -132,7 +132,6 @@ private slots:
         sd["encoder.weight"] = at::zeros({4, 4});
         writeSafetensorsTensors(path("unknown.safetensors"), sd);
         expectError([&] { loadModel(path("unknown.safetensors")); }, path("unknown.safetensors"), "unknown architecture");
-        expectError([&] { loadModel(oracle("maxvit-tiny/torchvision_maxvit.pth")); }, "torchvision_maxvit.pth", "not supported");
         writeFileAtomic(path("notes.txt"), std::string("hello"));
         expectError([&] { loadModel(path("notes.txt")); }, path("notes.txt"), "not a checkpoint");
     }
@@ -159,6 +158,33 @@ private slots:
         expectError([&] { loadModel(path("swinheads.safetensors")); }, path("swinheads.safetensors"), "heads");
         const Model model = loadModel(oracle("swin-timm"));
         expectError([&] { encodeImages(model, at::zeros({1, 3, 64, 48})); }, "pixels", "windows");
+    }
+
+    // MaxViT checkpoints of variants vitscope does not read, and broken ones.
+    void maxvitBadCheckpoints() {
+        const StateDict timm = readSafetensorsFloat(oracle("maxvit-timm/model.safetensors"));
+        StateDict coat;  // no block attention: a CoAtNet-style MaxxVit
+        for (const auto& [name, t] : timm)
+            if (name.find("attn_block") == std::string::npos) coat[name] = t;
+        writeSafetensorsTensors(path("coat.safetensors"), coat);
+        expectError([&] { loadModel(path("coat.safetensors")); }, path("coat.safetensors"), "not supported");
+        StateDict rw = timm;  // a Swin-style [(2P-1)^2, H] table: the *_rw_ variants
+        rw["stages.0.blocks.0.attn_block.attn.rel_pos.relative_position_bias_table"] = at::zeros({9, 1});
+        writeSafetensorsTensors(path("rw.safetensors"), rw);
+        expectError([&] { loadModel(path("rw.safetensors")); }, path("rw.safetensors"), "_rw_");
+        StateDict var = timm;
+        var["stages.1.blocks.0.conv.norm1.running_var"] = -at::ones({256});
+        writeSafetensorsTensors(path("var.safetensors"), var);
+        expectError([&] { loadModel(path("var.safetensors")); }, path("var.safetensors"), "running_var");
+        StateDict part = timm;
+        part["stages.1.blocks.1.attn_grid.attn.rel_pos.relative_position_bias_table"] = at::zeros({2, 5, 5});
+        writeSafetensorsTensors(path("part.safetensors"), part);
+        expectError([&] { loadModel(path("part.safetensors")); }, path("part.safetensors"), "partition");
+        const Model model = loadModel(oracle("maxvit-timm"));
+        expectError([&] { encodeImages(model, at::zeros({1, 3, 64, 72})); }, "pixels", "partitions");
+        CacheBuildParams p;
+        p.outDir = path("maxvit-cache");
+        expectError([&] { buildCache(model, {oracle("clip-tiny/image0.png")}, p, {}); }, "model.safetensors", "not supported yet");
     }
 
     void missingPaths() {

@@ -389,6 +389,24 @@ private slots:
                  qPrintable(message));
     }
 
+    // A safetensors header of 128 (or 384, ...) bytes starts the file with 0x80, pickle's PROTO
+    // opcode: it is still read as safetensors, under any file name.
+    void safetensorsHeaderOf128Bytes() {
+        std::string header = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+        header.resize(128, ' ');
+        std::vector<uint8_t> bytes(8, 0);
+        bytes[0] = 0x80;
+        bytes.insert(bytes.end(), header.begin(), header.end());
+        const float values[2] = {1.5f, -2.0f};
+        const auto* raw = reinterpret_cast<const uint8_t*>(values);
+        bytes.insert(bytes.end(), raw, raw + sizeof values);
+        for (const char* name : {"h128.safetensors", "h128.bin"}) {
+            const Checkpoint ck = loadCheckpoint(write(name, bytes));
+            QCOMPARE(ck.format, CheckpointFormat::Safetensors);
+            QCOMPARE(ck.tensors.at("w")[1].item<float>(), -2.0f);
+        }
+    }
+
     void missingShardIsNamed() {
         const fs::path dir = path("sharded");
         fs::create_directories(dir);

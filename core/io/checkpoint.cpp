@@ -239,11 +239,13 @@ std::vector<NamedTensor> readOneFile(const std::string& path, const CheckpointOp
         }
         return readTorchFile(parseTorchZip(zip, path), options, ck);
     }
-    if (b[0] == 0x80) return readTorchFile(parseTorchFile(b, n, path), options, ck);
-    if ((n >= 9 && b[8] == '{') || endsWith(path, ".safetensors")) {
+    // Safetensors first: its header length is any u64, so its first byte may be 0x80 (a header of
+    // 128, 384... bytes), pickle's PROTO opcode; a legacy torch file never has '{' at byte 8.
+    if ((n >= 9 && b[8] == '{') || (b[0] != 0x80 && endsWith(path, ".safetensors"))) {
         ck.format = CheckpointFormat::Safetensors;
         return readSafetensorsBytes(b, n, ck, path);
     }
+    if (b[0] == 0x80) return readTorchFile(parseTorchFile(b, n, path), options, ck);
     throw FormatError(path, "not a checkpoint (expected safetensors, a torch.save file or a TorchScript archive)");
 }
 
