@@ -285,6 +285,159 @@ private:
     std::vector<std::pair<std::string, at::Tensor>> m_fields;
 };
 
+
+// An independent MaxViT written from timm's names (TF-ported settings), token by token: block
+// and grid partitions built index by index, TF's relative position bias read as its formula
+// says, the downsampling shortcut (2x2 average, 1x1 conv) applied to every residual write, and
+// the head's LayerNorm frozen on the pooled vector. The MBConv branch is one component (it is
+// not decomposed), computed with plain convolutions.
+class NaiveMaxVit {
+public:
+    NaiveMaxVit(const StateDict& sd, int partition, std::vector<int> depths, int headDim)
+        : m_sd(sd), m_p(partition), m_depths(std::move(depths)), m_headDim(headDim) {}
+
+    std::map<std::string, at::Tensor> run(const at::Tensor& image, int tokenLayer, int tokenHead, at::Tensor* pooled) {
+        at::Tensor x = image.unsqueeze(0);
+        x = gelu(bn(conv(x, "stem.conv1", 2), "stem.norm1"));
+        x = conv(x, "stem.conv2", 1);
+        m_gh = static_cast<int>(x.size(2));
+        m_gw = static_cast<int>(x.size(3));
+        at::Tensor X = x[0].flatten(1).t();  // [N, C]
+        m_fields.clear();
+        m_fields.emplace_back("embed", X);
+        int layer = 0, block = 0;
+        for (std::size_t s = 0; s < m_depths.size(); ++s)
+            for (int b = 0; b < m_depths[s]; ++b, ++block) {
+                const std::string p = "stages." + std::to_string(s) + ".blocks." + std::to_string(b) + ".";
+                const at::Tensor br = branch(x, p + "conv.", b == 0 ? 2 : 1);
+                if (b == 0) X = downsample(X, p + "conv.shortcut.expand", static_cast<int>(s));
+                const at::Tensor bt = br[0].flatten(1).t();
+                X = X + bt;
+                m_fields.emplace_back("conv." + std::to_string(block), bt);
+                for (bool grid : {false, true}) {
+                    X = unit(X, p + (grid ? "attn_grid." : "attn_block."), grid, layer, layer == tokenLayer ? tokenHead : -1);
+                    ++layer;
+                }
+                x = X.t().reshape({1, X.size(1), m_gh, m_gw});
+            }
+        const at::Tensor gamma = m_sd.at("head.norm.weight"), beta = m_sd.at("head.norm.bias");
+        const at::Tensor mean = X.mean(0);
+        *pooled = at::layer_norm(mean, {mean.size(0)}, gamma, beta, 1e-5);
+        const at::Tensor sigma = at::sqrt(((mean - mean.mean()) * (mean - mean.mean())).mean() + 1e-5);
+        std::map<std::string, at::Tensor> out;
+        for (const auto& [name, f] : m_fields) {
+            const at::Tensor m = f.mean(0);
+            const at::Tensor term = gamma * (m - m.mean()) / sigma;
+            out[name] = out.count(name) ? out[name] + term : term;
+        }
+        out["post_bias"] = beta;
+        return out;
+    }
+
+private:
+    static at::Tensor gelu(const at::Tensor& x) { return at::gelu(x, "tanh"); }
+    at::Tensor bn(const at::Tensor& x, const std::string& p) const {
+        const auto v = [&](const char* k) { return m_sd.at(p + k).view({1, -1, 1, 1}); };
+        return (x - v(".running_mean")) / at::sqrt(v(".running_var") + 1e-3) * v(".weight") + v(".bias");
+    }
+    // TF "same": a stride-2 3x3 conv pads one row and column at the end, a stride-1 one both sides.
+    at::Tensor conv(const at::Tensor& x, const std::string& p, int stride, int64_t groups = 1) const {
+        const at::Tensor w = m_sd.at(p + ".weight");
+        const at::Tensor b = m_sd.count(p + ".bias") ? m_sd.at(p + ".bias") : at::Tensor();
+        if (w.size(2) == 1) return at::conv2d(x, w, b);
+        const at::Tensor padded = stride == 2 ? at::constant_pad_nd(x, {0, 1, 0, 1}) : at::constant_pad_nd(x, {1, 1, 1, 1});
+        const std::vector<int64_t> st{stride, stride}, zero{0, 0}, one{1, 1};
+        return at::conv2d(padded, w, b, st, zero, one, groups);
+    }
+    at::Tensor branch(const at::Tensor& x, const std::string& c, int stride) const {
+        at::Tensor y = gelu(bn(conv(bn(x, c + "pre_norm"), c + "conv1_1x1", 1), c + "norm1"));
+        y = gelu(bn(conv(y, c + "conv2_kxk", stride, y.size(1)), c + "norm2"));
+        const at::Tensor g = at::sigmoid(conv(at::silu(conv(y.mean({2, 3}, true), c + "se.fc1", 1)), c + "se.fc2", 1));
+        return conv(y * g, c + "conv3_1x1", 1);
+    }
+    // 2x2 average of every field, then the shortcut conv's matrix; its bias a new field.
+    at::Tensor downsample(const at::Tensor& X, const std::string& p, int stage) {
+        const bool expand = m_sd.count(p + ".weight") != 0;
+        const at::Tensor w = expand ? m_sd.at(p + ".weight").flatten(1) : at::Tensor();
+        const int gh = m_gh / 2, gw = m_gw / 2;
+        auto down = [&](const at::Tensor& f) {
+            std::vector<at::Tensor> rows;
+            for (int py = 0; py < gh; ++py)
+                for (int px = 0; px < gw; ++px) {
+                    at::Tensor a = at::zeros({f.size(1)});
+                    for (int dy = 0; dy < 2; ++dy)
+                        for (int dx = 0; dx < 2; ++dx) a += f[(2 * py + dy) * m_gw + 2 * px + dx] / 4.0;
+                    rows.push_back(expand ? at::matmul(w, a) : a);
+                }
+            return at::stack(rows);
+        };
+        at::Tensor next = down(X);
+        for (auto& [name, f] : m_fields) f = down(f);
+        m_gh = gh;
+        m_gw = gw;
+        if (expand) {
+            const at::Tensor bias = m_sd.at(p + ".bias").unsqueeze(0).expand({gh * gw, w.size(0)});
+            next = next + bias;
+            m_fields.emplace_back("shortcut_bias." + std::to_string(stage), bias);
+        }
+        return next;
+    }
+    at::Tensor unit(const at::Tensor& X, const std::string& p, bool grid, int layer, int tokenHead) {
+        const int64_t n = X.size(0), c = X.size(1), heads = c / m_headDim, dh = m_headDim;
+        const auto ln = [&](const at::Tensor& t, const std::string& k) { return at::layer_norm(t, {c}, m_sd.at(p + k + ".weight"), m_sd.at(p + k + ".bias"), 1e-5); };
+        const at::Tensor qkv = at::linear(ln(X, "norm1"), m_sd.at(p + "attn.qkv.weight"), m_sd.at(p + "attn.qkv.bias"));
+        const at::Tensor table = m_sd.at(p + "attn.rel_pos.relative_position_bias_table");  // [H, 2P-1, 2P-1]
+        const at::Tensor wo = m_sd.at(p + "attn.proj.weight"), bo = m_sd.at(p + "attn.proj.bias");
+        const int P = m_p, sy = m_gh / P, sx = m_gw / P;
+        at::Tensor X1 = X + bo;
+        for (int64_t h = 0; h < heads; ++h) {
+            at::Tensor A = at::zeros({n, n});
+            for (int wy = 0; wy < sy; ++wy)
+                for (int wx = 0; wx < sx; ++wx) {
+                    std::vector<int64_t> tok;
+                    std::vector<int> ry, rx;
+                    for (int a = 0; a < P; ++a)
+                        for (int b = 0; b < P; ++b) {
+                            tok.push_back(grid ? int64_t(a * sy + wy) * m_gw + b * sx + wx : int64_t(wy * P + a) * m_gw + wx * P + b);
+                            ry.push_back(a);
+                            rx.push_back(b);
+                        }
+                    for (std::size_t i = 0; i < tok.size(); ++i) {
+                        std::vector<double> sc;
+                        double top = -1e300, total = 0;
+                        for (std::size_t j = 0; j < tok.size(); ++j) {
+                            const double dot = (qkv[tok[i]].narrow(0, h * dh, dh) * qkv[tok[j]].narrow(0, c + h * dh, dh)).sum().item<double>() /
+                                                   std::sqrt(double(dh)) +
+                                               table[h][ry[j] - ry[i] + P - 1][rx[j] - rx[i] + P - 1].item<double>();
+                            sc.push_back(dot);
+                            top = std::max(top, dot);
+                        }
+                        for (double& v : sc) total += (v = std::exp(v - top));
+                        for (std::size_t j = 0; j < tok.size(); ++j) A[tok[i]][tok[j]] = sc[j] / total;
+                    }
+                }
+            const at::Tensor write = at::matmul(qkv.narrow(1, 2 * c + h * dh, dh), wo.narrow(1, h * dh, dh).t());
+            const at::Tensor field = at::matmul(A, write);
+            X1 = X1 + field;
+            m_fields.emplace_back(std::to_string(layer) + "." + std::to_string(h), field);
+            if (h == tokenHead)
+                for (int64_t t = 0; t < n; ++t) m_fields.emplace_back("tok." + std::to_string(t), A.select(1, t).unsqueeze(1) * write[t].unsqueeze(0));
+        }
+        m_fields.emplace_back("attn_bias." + std::to_string(layer), bo.unsqueeze(0).expand({n, c}));
+        const at::Tensor m = at::linear(gelu(at::linear(ln(X1, "norm2"), m_sd.at(p + "mlp.fc1.weight"), m_sd.at(p + "mlp.fc1.bias"))),
+                                        m_sd.at(p + "mlp.fc2.weight"), m_sd.at(p + "mlp.fc2.bias"));
+        m_fields.emplace_back("mlp." + std::to_string(layer), m);
+        return X1 + m;
+    }
+
+    const StateDict& m_sd;
+    int m_p;
+    std::vector<int> m_depths;
+    int m_headDim;
+    int m_gh = 0, m_gw = 0;
+    std::vector<std::pair<std::string, at::Tensor>> m_fields;
+};
+
 }  // namespace
 
 class TestDecompose : public QObject {
@@ -681,6 +834,93 @@ private slots:
             }
             QVERIFY_THROWS_EXCEPTION(InputError, encodeImages(model, at::randn({1, 3, 32, 40})));
             QVERIFY_THROWS_EXCEPTION(InputError, encodeImages(model, at::randn({1, 3, 24, 24})));
+        }
+    }
+
+    // MaxViT against the naive reimplementation above, on a configuration unlike the oracle's
+    // (three stages, one keeping its width so its shortcut has no conv, partition 2, a 64 x 96
+    // input): every term, and one grid-attention head per source token (materialised and
+    // through the score factors).
+    void maxvitNaiveReference() {
+        at::manual_seed(9125);  // the draws below are part of the test: fixed
+        RandomVitSpec spec;
+        spec.layout = RandomLayout::TimmMaxVit;
+        spec.stemWidth = 8;
+        spec.maxvitWidths = {16, 16, 32};
+        spec.maxvitDepths = {1, 1, 2};
+        spec.headDim = 8;
+        spec.partition = 2;
+        spec.seed = 31;
+        const StateDict sd = randomVitStateDict(spec);
+        at::NoGradGuard guard;
+        const Model model = buildModel(sd, nlohmann::json(), "random-maxvit");
+        QCOMPARE(model.info.family, std::string("maxvit"));
+        QCOMPARE(model.vision.layers(), 8);
+        QCOMPARE(headsPerLayer(model.vision), (std::vector<int>{2, 2, 2, 2, 4, 4, 4, 4}));
+        const at::Tensor pixels = at::randn({2, 3, 64, 96});
+        NaiveMaxVit naive(sd, 2, {1, 1, 2}, 8);
+        const int tokenLayer = 3, tokenHead = 1;  // stage 1's grid attention
+        at::Tensor pooled;
+        const std::map<std::string, at::Tensor> ref = naive.run(pixels[1], tokenLayer, tokenHead, &pooled);
+        const VisionResult r = encodeImages(model, pixels);
+        QVERIFY(maxAbsDiff(r.output[1], pooled) < 1e-5);
+        const Decomposition dec = decomposeImages(model, pixels, {true, Convention::Exact});
+        QVERIFY2(dec.maxAbsError < 1e-4, std::to_string(dec.maxAbsError).c_str());
+        std::vector<std::string> names;
+        const at::Tensor terms = termsByComponent(dec, &names);
+        const double scale = pooled.abs().max().item<double>();
+        double worst = 0;
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            // Stage 1 keeps its width: no shortcut conv, a zero term.
+            const at::Tensor want = ref.count(names[i]) ? ref.at(names[i]) : at::zeros_like(pooled);
+            QVERIFY2(ref.count(names[i]) || names[i] == "shortcut_bias.1", names[i].c_str());
+            worst = std::max(worst, maxAbsDiff(terms[1][static_cast<int64_t>(i)], want));
+        }
+        // embed, 4 convs, 24 heads + 2 x 8 (attn_bias, mlp), 3 shortcut biases, post_bias
+        QCOMPARE(int(names.size()), 1 + 4 + 24 + 16 + 3 + 1);
+        const int gw0 = 96 / 4, gwS = gw0 / 2, f = 2;  // stage 1 tokens cover 2 x 2 first-stage patches
+        const at::Tensor direction = at::randn({model.vision.embedDim()});
+        DecomposeOptions factors;
+        factors.tokenFactors = true;
+        const at::Tensor scores = swinTokenScores(model, decomposeImages(model, pixels, factors), 1, tokenLayer, tokenHead, direction);
+        double worstToken = 0, worstScore = 0;
+        for (const auto& [name, term] : ref) {
+            if (name.rfind("tok.", 0) != 0) continue;
+            const int t = std::stoi(name.substr(4)), ty = t / gwS, tx = t % gwS;
+            for (int dy = 0; dy < f; ++dy)
+                for (int dx = 0; dx < f; ++dx) {
+                    const int64_t patch = int64_t(ty * f + dy) * gw0 + tx * f + dx;
+                    const at::Tensor mine = dec.heads[1][tokenLayer][tokenHead][patch];
+                    worstToken = std::max(worstToken, maxAbsDiff(mine * double(f * f), term));
+                    worstScore = std::max(worstScore, std::abs(scores[patch].item<double>() - at::dot(mine, direction).item<double>()));
+                }
+        }
+        qInfo("terms vs naive %.3g, per-token %.3g, scores %.3g (scale %.3g)", worst, worstToken, worstScore, scale);
+        QVERIFY(worst < 1e-5 * scale);
+        QVERIFY(worstToken < 1e-5 * scale);
+        QVERIFY(worstScore < 1e-5 * scale * direction.abs().sum().item<double>());
+    }
+
+    // MaxViT's sum identity in both layouts (torchvision's 3x3 stride-2 pool shortcut gives
+    // edge tokens other weights), per head and per token, and the torchvision scale by width.
+    void maxvitSumIdentity() {
+        at::manual_seed(9126);  // the draws below are part of the test: fixed
+        for (RandomLayout layout : {RandomLayout::TorchvisionMaxVit, RandomLayout::TimmMaxVit}) {
+            RandomVitSpec spec;
+            spec.layout = layout;
+            spec.stemWidth = 8;
+            spec.maxvitWidths = {16, 32};
+            spec.maxvitDepths = {2, 1};
+            spec.headDim = 8;
+            spec.partition = 2;
+            spec.seed = 37;
+            at::NoGradGuard guard;
+            const Model model = buildModel(randomVitStateDict(spec), nlohmann::json(), "random-maxvit");
+            QCOMPARE(model.vision.maxvit.poolTwo, layout == RandomLayout::TimmMaxVit);
+            for (bool tokens : {false, true}) {
+                const Decomposition dec = decomposeImages(model, at::randn({2, 3, 48, 32}), {tokens, Convention::Exact});
+                QVERIFY2(dec.maxAbsError < 1e-4, std::to_string(dec.maxAbsError).c_str());
+            }
         }
     }
 

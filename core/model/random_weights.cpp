@@ -182,6 +182,61 @@ void addSwin(StateDict& sd, Filler& f, const LayoutTable& t, const RandomVitSpec
     sd[t.head + ".bias"] = f.bias(s.numClasses);
 }
 
+// Eval-mode BatchNorm: weight, bias and running statistics (variances positive).
+void addBatchNorm(StateDict& sd, Filler& f, const std::string& p, int64_t c) {
+    sd[p + ".weight"] = f.gain(c);
+    sd[p + ".bias"] = f.bias(c);
+    sd[p + ".running_mean"] = f.normal({c}, 0.2);
+    sd[p + ".running_var"] = 0.5 + f.normal({c}, 0.1).abs();
+}
+
+void addConv(StateDict& sd, Filler& f, const std::string& p, int64_t out, int64_t in, int64_t k, bool bias) {
+    sd[p + ".weight"] = f.normal({out, in, k, k}, 1.0 / std::sqrt(static_cast<double>(in * k * k)));
+    if (bias) sd[p + ".bias"] = f.bias(out);
+}
+
+// MaxViT through the layout table's MaxVitNames (timm's TF-ported names or torchvision's).
+void addMaxVit(StateDict& sd, Filler& f, const LayoutTable& t, const RandomVitSpec& s) {
+    const MaxVitNames& m = t.maxvit;
+    const bool timm = m.tableHeadsFirst;
+    const int64_t stem = s.stemWidth, p = s.partition, side = 2 * p - 1;
+    addConv(sd, f, m.stem1, stem, 3, 3, timm);
+    addBatchNorm(sd, f, m.stemNorm, stem);
+    addConv(sd, f, m.stem2, stem, stem, 3, true);
+    int64_t in = stem;
+    for (std::size_t st = 0; st < s.maxvitWidths.size(); ++st) {
+        const int64_t out = s.maxvitWidths[st], mid = 4 * out, r = out / 4, heads = out / s.headDim;
+        for (int b = 0; b < s.maxvitDepths[st]; ++b) {
+            std::string pre = m.block;
+            pre.replace(pre.find("{s}"), 3, std::to_string(st));
+            pre.replace(pre.find("{b}"), 3, std::to_string(b));
+            const std::string c = pre + m.conv;
+            addBatchNorm(sd, f, c + m.preNorm, in);
+            addConv(sd, f, c + m.expand, mid, in, 1, false);
+            addBatchNorm(sd, f, c + m.norm1, mid);
+            sd[c + m.dw + ".weight"] = f.normal({mid, 1, 3, 3}, 1.0 / 3.0);
+            addBatchNorm(sd, f, c + m.norm2, mid);
+            addConv(sd, f, c + m.se1, r, mid, 1, true);
+            addConv(sd, f, c + m.se2, mid, r, 1, true);
+            addConv(sd, f, c + m.proj, out, mid, 1, true);
+            // timm's shortcut conv only changes the width; torchvision's downsampling block always has one.
+            if (b == 0 && (!timm || in != out)) addConv(sd, f, pre + m.shortcut, out, in, 1, true);
+            in = out;
+            for (const std::string& unit : {m.unitBlock, m.unitGrid}) {
+                BlockNames n = m.unit;
+                for (std::string* x : {&n.ln1, &n.ln2, &n.qkvW, &n.qkvB, &n.out, &n.fc1, &n.fc2}) *x = pre + unit + *x;
+                addBlock(sd, f, n, out, 4 * out, false);
+                sd[pre + unit + m.relBias] = timm ? f.normal({heads, side, side}, 0.5) : f.normal({side * side, heads}, 0.5);
+            }
+        }
+    }
+    addNorm(sd, f, m.headNorm, in);
+    sd[m.preLogits + ".weight"] = f.linear(in, in);
+    sd[m.preLogits + ".bias"] = f.bias(in);
+    sd[m.head + ".weight"] = f.linear(s.numClasses, in);
+    if (timm) sd[m.head + ".bias"] = f.bias(s.numClasses);
+}
+
 }  // namespace
 
 StateDict randomVitStateDict(const RandomVitSpec& spec) {
@@ -198,6 +253,8 @@ StateDict randomVitStateDict(const RandomVitSpec& spec) {
     case RandomLayout::OpenClipSiglip: addSiglip(sd, f, spec); break;
     case RandomLayout::TimmSwin: addSwin(sd, f, layoutTable(Layout::TimmSwin), spec); break;
     case RandomLayout::TorchvisionSwin: addSwin(sd, f, layoutTable(Layout::TorchvisionSwin), spec); break;
+    case RandomLayout::TimmMaxVit: addMaxVit(sd, f, layoutTable(Layout::TimmMaxVit), spec); break;
+    case RandomLayout::TorchvisionMaxVit: addMaxVit(sd, f, layoutTable(Layout::TorchvisionMaxVit), spec); break;
     }
     return sd;
 }

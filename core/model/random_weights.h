@@ -9,7 +9,8 @@
 
 namespace vitscope {
 
-enum class RandomLayout { OpenAiClip, HfClip, Timm, Dinov2, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip, TimmSwin, TorchvisionSwin };
+enum class RandomLayout { OpenAiClip, HfClip, Timm, Dinov2, Torchvision, HfSiglip, TimmSiglip, OpenClipSiglip, TimmSwin, TorchvisionSwin,
+                          TimmMaxVit, TorchvisionMaxVit };
 
 struct RandomVitSpec {
     RandomLayout layout = RandomLayout::OpenAiClip;
@@ -29,6 +30,9 @@ struct RandomVitSpec {
     // Swin layouts: `width` is the first stage's, doubled at every stage; `window` in tokens.
     std::vector<int> swinDepths{2, 2}, swinHeads{2, 4};
     int window = 4;
+    // MaxViT layouts: stem width, each stage's width and blocks, head width, partition size P.
+    int stemWidth = 16, headDim = 16, partition = 2;
+    std::vector<int> maxvitWidths{32, 64}, maxvitDepths{1, 2};
     uint64_t seed = 0;
     bool trainingInit = false;  // gains 1, biases 0, small weights: a starting point for training
 };
