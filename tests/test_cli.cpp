@@ -155,6 +155,9 @@ private slots:
         QTest::newRow("siglip") << q(oracle("siglip-tiny/hf")) << q(oracle("siglip-tiny/pixels.npy")) << 11;
         // Swin, 3 stages x 2 blocks, heads 2, 4, 8: embed + 28 heads + 6 x (attn_bias, mlp) + 2 mergings + post_bias.
         QTest::newRow("swin") << q(oracle("swin-tiny/torchvision_swin.pth")) << q(oracle("swin-tiny/pixels.npy")) << 44;
+        // MaxViT, blocks 1 + 2, two units each with 2 (stage 0) / 4 heads: embed + 3 convs + 20 heads +
+        // 6 x (attn_bias, mlp) + 2 shortcut biases + post_bias.
+        QTest::newRow("maxvit") << q(oracle("maxvit-tiny/torchvision_maxvit.pth")) << q(oracle("maxvit-tiny/pixels.npy")) << 39;
     }
 
     void decomposeTermsContract() {
@@ -170,7 +173,8 @@ private slots:
         QCOMPARE(terms.size(1), int64_t(components));
         QCOMPARE(int64_t(names.size()), terms.size(1));
         QCOMPARE(names.front(), std::string("embed"));
-        QCOMPARE(names[1], std::string("0.0"));
+        const bool maxvit = std::string(QTest::currentDataTag()) == "maxvit";
+        QCOMPARE(names[1], std::string(maxvit ? "conv.0" : "0.0"));
         const double scale = output.abs().max().item<double>();
         QVERIFY(maxAbsDiff(terms.sum(1), output) < 1e-5 * scale);
         if (std::string(QTest::currentDataTag()) == "siglip") {
@@ -193,6 +197,15 @@ private slots:
             QVERIFY(maxAbsDiff(merges.select(1, 1), terms.select(1, int64_t(names.size()) - 2)) < 1e-7);
             // Per-token heads over the first stage's 16 x 16 patches, zero where a layer has no such head.
             QCOMPARE(readNpyTensor((dir + "/heads.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{2, 6, 8, 256, 128}));
+        } else if (maxvit) {
+            QCOMPARE(std::vector<std::string>(names.end() - 3, names.end()),
+                     (std::vector<std::string>{"shortcut_bias.0", "shortcut_bias.1", "post_bias"}));
+            QCOMPARE(readNpyTensor((dir + "/convs.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{3, 3, 64}));
+            QVERIFY(std::find(names.begin(), names.end(), "conv.2") != names.end());
+            // embed pooled.npy beside features.npy (the head's pre-logits)
+            const Run e = cli({"embed", "--model", model, "--pixels", pixels, "--out", dir + "-embed"});
+            QVERIFY2(e.code == 0, qPrintable(e.err));
+            QVERIFY(maxAbsDiff(readNpyTensor((dir + "-embed/pooled.npy").toStdString()), output) < 1e-6);
         } else {
             QCOMPARE(names.back(), std::string("post_bias"));
         }

@@ -202,6 +202,47 @@ private slots:
         }
     }
 
+    // MaxViT (timm's TF-ported code and torchvision's wrote the oracle): the head's pre-logits
+    // (features), the normed pool the decomposition sums to, logits; the decomposition.
+    void maxvitTiny_data() {
+        QTest::addColumn<QString>("spec");
+        QTest::addColumn<QString>("dir");
+        QTest::addColumn<QString>("layout");
+        QTest::newRow("timm") << QString::fromStdString(oracle("maxvit-timm")) << "maxvit-timm" << "timm";
+        QTest::newRow("torchvision") << QString::fromStdString(oracle("maxvit-tiny/torchvision_maxvit.pth")) << "maxvit-tiny" << "torchvision";
+    }
+
+    void maxvitTiny() {
+        QFETCH(QString, spec);
+        QFETCH(QString, dir);
+        QFETCH(QString, layout);
+        at::NoGradGuard guard;
+        const Model model = loadModel(spec.toStdString());
+        QCOMPARE(model.info.family, std::string("maxvit"));
+        QCOMPARE(model.info.layout, layout.toStdString());
+        const VisionTower& v = model.vision;
+        // oracle.json: block channels 32, 64; layers 1, 2; two attention units per block.
+        QCOMPARE(v.layers(), 6);
+        QCOMPARE(v.maxvit.stages.size(), std::size_t(2));
+        QCOMPARE(v.maxvit.partition, layout == "timm" ? 2 : 4);
+        const std::string d = dir.toStdString();
+        const at::Tensor pixels = readNpyTensor(oracle(d + "/pixels.npy"));
+        auto rel = [](const at::Tensor& a, const at::Tensor& b) { return maxAbsDiff(a, b) / b.abs().max().item<double>(); };
+        const VisionResult r = encodeImages(model, pixels);
+        const at::Tensor pooled = readNpyTensor(oracle(d + "/pooled.npy"));
+        const double featRel = rel(r.features, readNpyTensor(oracle(d + "/features.npy")));
+        const double pooledRel = rel(r.output, pooled), logitRel = rel(r.logits, readNpyTensor(oracle(d + "/logits.npy")));
+        qInfo("%s: pre-logits rel %.3g, pooled rel %.3g, logits rel %.3g", qPrintable(layout), featRel, pooledRel, logitRel);
+        QVERIFY(featRel < 1e-4 && pooledRel < 1e-4 && logitRel < 1e-4);
+        for (bool tokens : {false, true}) {
+            const Decomposition dec = decomposeImages(model, pixels, {tokens, Convention::Exact});
+            qInfo("tokens %d: sum identity %.3g", int(tokens), dec.maxAbsError);
+            QVERIFY2(dec.maxAbsError < 1e-4, std::to_string(dec.maxAbsError).c_str());
+            QVERIFY(rel(dec.output, pooled) < 1e-4);
+            QCOMPARE(dec.convs.sizes().vec(), (std::vector<int64_t>{pixels.size(0), 3, 64}));
+        }
+    }
+
     // The checkpoints' own resampling filter: Hugging Face's preprocessor_config "resample" 2 is
     // PIL's BILINEAR (siglip-tiny/hf says so), timm's pretrained_cfg says "bicubic". The filter
     // is PIL's antialiased triangle: a 2-pixel ramp upsampled to 4 gives 0, 64, 191, 255 (worked
