@@ -8,7 +8,8 @@
 // per-head decomposition, and what a heatmap needs (per-head terms + token factors, then one
 // text's per-token scores over every head). Swin's materialised per-token terms over the first
 // stage's patches are not measured (hundreds of MB per image; heatmaps use the factors).
-// Usage: bench_decompose [--repeats R] [--batches 1,16] [--family clip|siglip|swin-t|swin-b]
+// --family maxvit-t: a random maxvit_tiny_tf_224 (timm layout), the same figures.
+// Usage: bench_decompose [--repeats R] [--batches 1,16] [--family clip|siglip|swin-t|swin-b|maxvit-t]
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -60,20 +61,27 @@ double maxRssMb() {
 }
 
 int benchSwin(const std::string& family, int repeats, const std::vector<int>& batches) {
-    const bool base = family == "swin-b";
+    const bool base = family == "swin-b", maxvit = family == "maxvit-t";
     RandomVitSpec spec;
-    spec.layout = RandomLayout::TimmSwin;
+    spec.layout = maxvit ? RandomLayout::TimmMaxVit : RandomLayout::TimmSwin;
     spec.patchSize = 4;
     spec.width = base ? 128 : 96;
     spec.swinDepths = base ? std::vector<int>{2, 2, 18, 2} : std::vector<int>{2, 2, 6, 2};
     spec.swinHeads = base ? std::vector<int>{4, 8, 16, 32} : std::vector<int>{3, 6, 12, 24};
     spec.window = 7;
+    // maxvit_tiny_tf_224: stem 64, widths 64..512, blocks 2, 2, 5, 2, head width 32, partition 7.
+    spec.stemWidth = 64;
+    spec.maxvitWidths = {64, 128, 256, 512};
+    spec.maxvitDepths = {2, 2, 5, 2};
+    spec.headDim = 32;
+    spec.partition = 7;
     spec.numClasses = 1000;
     spec.seed = 1;
     const Model model = buildModel(randomVitStateDict(spec), {{"img_size", 224}}, family);
     const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
-    std::cout << "random " << (base ? "Swin-B" : "Swin-T") << " (224 px, window 7): " << model.vision.layers() << " blocks, heads "
-              << spec.swinHeads[0] << ".." << spec.swinHeads[3] << ", output dim " << model.vision.embedDim() << "\n"
+    std::cout << "random " << (maxvit ? "MaxViT-T (tf)" : base ? "Swin-B" : "Swin-T") << " (224 px, window / partition 7): "
+              << model.vision.layers() << " attention layers, heads " << model.vision.headsIn(0) << ".."
+              << model.vision.headsIn(model.vision.layers() - 1) << ", output dim " << model.vision.embedDim() << "\n"
               << "threads: ATen intra-op " << atenThreads() << ", OPENBLAS_NUM_THREADS=" << (blas ? blas : "(unset)") << "\n";
     for (int b : batches) {
         const at::Tensor pixels = at::randn({b, 3, 224, 224});
@@ -120,9 +128,9 @@ int main(int argc, char** argv) {
     }
     configureRuntime();
     at::NoGradGuard guard;
-    if (family == "swin-t" || family == "swin-b") return benchSwin(family, repeats, batches);
+    if (family == "swin-t" || family == "swin-b" || family == "maxvit-t") return benchSwin(family, repeats, batches);
     if (family != "clip" && family != "siglip") {
-        std::cerr << "bench_decompose: --family is clip, siglip, swin-t or swin-b\n";
+        std::cerr << "bench_decompose: --family is clip, siglip, swin-t, swin-b or maxvit-t\n";
         return 2;
     }
     const bool siglip = family == "siglip";

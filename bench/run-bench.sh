@@ -14,5 +14,6 @@ for aten in 1 "$cores"; do
     VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose --family siglip "$@"
     VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose --family swin-t "$@"
     VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose --family swin-b "$@"
+    VITSCOPE_THREADS=$aten OPENBLAS_NUM_THREADS=$blas build/bin/bench_decompose --family maxvit-t "$@"
   done
 done
