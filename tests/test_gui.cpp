@@ -889,6 +889,31 @@ private slots:
         QCOMPARE(w.exportPanelFigure({"a red circle"}, {HeadId{0, 1}, HeadId{5, 7}}, svg, 96), QString());
         QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0, kTimeout);
         QCOMPARE(fig.last().at(1).toString(), QString());
+        // Retrieval through a stage-2 head, and an ablation of a whole stage's heads.
+        w.grid()->setSelection({HeadId{4, 2}, HeadId{5, 3}});
+        w.runRetrieval("a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0 && w.gallery()->restrictedCount() > 0, kTimeout);
+        QFile colors(VITSCOPE_SOURCE_DIR "/resources/shapes/color.txt");
+        QVERIFY(colors.open(QIODevice::ReadOnly));
+        QFile classes(data.path() + "/colors.tsv");
+        QVERIFY(classes.open(QIODevice::WriteOnly));
+        for (const QByteArray& c : colors.readAll().split('\n'))
+            if (!c.trimmed().isEmpty()) classes.write(c.trimmed() + "\ta " + c.trimmed() + " object\n");
+        classes.close();
+        ensureShapesWorld((data.path() + "/reference").toStdString(), 200, 99, "standard", {});
+        QSignalSpy ablation(&w, &MainWindow::ablationReady);
+        AblationPanel* abl = w.ablationPanel();
+        abl->setTaskForm(data.path() + "/shapes-world/labels.csv", "color", data.path() + "/colors.tsv", "background",
+                         data.path() + "/reference/images");
+        abl->requestTask();
+        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0 || errors.count() > 0, kTimeout);
+        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
+        const AblationOutcome baseline = abl->outcome();
+        QVERIFY2(baseline.accuracyBefore > 0.9, qPrintable(abl->tableText()));
+        for (int l = 4; l < 6; ++l)
+            for (int h = 0; h < 8; ++h) abl->setHeadTicked(QString("%1.%2").arg(l).arg(h), true);
+        QTRY_VERIFY_WITH_TIMEOUT(abl->outcome().ablated.size() == 16, kTimeout);
+        QVERIFY2(abl->outcome().accuracyAfter < baseline.accuracyBefore - 0.02, qPrintable(abl->tableText()));
         QCOMPARE(errors.count(), 0);
         w.classroom()->setStep(0);
         QVERIFY2(w.classroom()->body().contains("windows"), qPrintable(w.classroom()->body()));
