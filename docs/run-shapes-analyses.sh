@@ -7,6 +7,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cli="$here/build/bin/vitscope-cli"
 clip="$here/models/shapes-clip"
 vit="$here/models/shapes-vit"
+swin="$here/models/shapes-swin"
 spur="$here/models/shapes-clip-spurious"
 work=${1:-/tmp/vitscope-analyses}
 rm -rf "$work" && mkdir -p "$work"
@@ -20,6 +21,7 @@ echo "== data (seeds never used for training)"
 echo "== caches"
 "$cli" cache build --model "$clip" --images test/images --out cache-clip 2>/dev/null
 "$cli" cache build --model "$vit" --images test/images --out cache-vit 2>/dev/null
+"$cli" cache build --model "$swin" --images test/images --out cache-swin 2>/dev/null
 "$cli" cache build --model "$clip" --images sp-train/images --out cache-sp-train 2>/dev/null
 "$cli" cache build --model "$clip" --images sp-test/images --out cache-sp-test 2>/dev/null
 
@@ -108,3 +110,14 @@ for p in color shape; do
   echo "-- $p"
   "$cli" rank --cache cache-vit --aligner "$vit/aligner.safetensors" --model "$clip" --property "$p" --out "rank-vit-$p.csv" 2>/dev/null | head -4
 done
+
+echo "== shapes-swin (Swin) through its aligner"
+"$cli" textspan --cache cache-swin --aligner "$swin/aligner.safetensors" --model "$clip" \
+  --texts "$here/resources/shapes/text_pool.txt" --per-head 3 --layers last:2 --out textspan-swin.json 2>/dev/null | tail -17
+for p in color shape; do
+  echo "-- $p"
+  "$cli" rank --cache cache-swin --aligner "$swin/aligner.safetensors" --model "$clip" --property "$p" --out "rank-swin-$p.csv" 2>/dev/null | head -4
+done
+echo "-- retrieval through stage 2's heads"
+"$cli" retrieve --cache cache-swin --aligner "$swin/aligner.safetensors" --model "$clip" --text "a red object" --heads 4.0,4.1,4.2,4.3 \
+  --top 5 --out retrieve-swin.json 2>/dev/null | tail -3
