@@ -137,7 +137,7 @@ void runInfo(const ModelOptions& o) {
                        {"mean", model.preprocess.mean},
                        {"std", model.preprocess.std}};
     j["tokenizer"] = model.tokenizerPath;
-    j["device"] = v.patchW.device().str();
+    j["device"] = v.device().str();
     std::cout << j.dump(2) << "\n";
 }
 

@@ -242,9 +242,9 @@ void runAlign(const AlignOptions& o) {
     for (int64_t start = 0; start < n; start += o.batch) {
         if (job.cancelled()) throw JobCancelled();
         const std::vector<std::string> chunk(images.begin() + start, images.begin() + std::min<int64_t>(n, start + o.batch));
-        const Decomposition dec = decomposeImages(model, loadAndPreprocess(chunk, model.preprocess).to(model.vision.patchW.device()));
+        const Decomposition dec = decomposeImages(model, loadAndPreprocess(chunk, model.preprocess).to(model.vision.device()));
         terms.push_back(stackedTerms(dec, &names).to(at::kCPU, at::kFloat));
-        targets.push_back(encodeImages(clip, loadAndPreprocess(chunk, clip.preprocess).to(clip.vision.patchW.device())).output.to(at::kCPU, at::kFloat));
+        targets.push_back(encodeImages(clip, loadAndPreprocess(chunk, clip.preprocess).to(clip.vision.device())).output.to(at::kCPU, at::kFloat));
         job.report({std::min<int64_t>(n, start + o.batch), n, 0, 0, "align"});
     }
     const at::Tensor x = at::cat(terms), y = at::cat(targets);

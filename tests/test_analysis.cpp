@@ -696,6 +696,53 @@ private slots:
         QVERIFY2(maxAbsDiff(sum, dec.output) < 5e-3 * dec.output.abs().max().item<double>(), "cached terms do not sum to the output");
     }
 
+    // MaxViT cached and read through a per-component aligner: each block's MBConv branch is a
+    // component (conv.K: cached, parsed, ablatable), the shortcut biases travel with the
+    // attention biases, and the aligned output is the sum of the aligned terms.
+    void maxvitCacheThroughAligner() {
+        at::manual_seed(9127);  // the draws below are part of the test: fixed
+        QTemporaryDir dir;
+        const std::vector<std::string> images = makeImages(dir, 10);
+        RandomVitSpec spec;
+        spec.layout = RandomLayout::TimmMaxVit, spec.stemWidth = 8, spec.maxvitWidths = {16, 32}, spec.maxvitDepths = {1, 2};
+        spec.headDim = 8, spec.partition = 2, spec.seed = 45;
+        const std::string modelDir = dir.path().toStdString() + "/maxvit";
+        std::filesystem::create_directories(modelDir);
+        writeSafetensorsTensors(modelDir + "/model.safetensors", randomVitStateDict(spec));
+        writeFileAtomic(modelDir + "/config.json", std::string(R"({"architecture": "maxvit_tiny_tf_224", "model_args": {"img_size": 64}})"));
+        const Model model = loadModel(modelDir);
+        QCOMPARE(model.info.family, std::string("maxvit"));
+        CacheBuildParams p;
+        p.outDir = dir.path().toStdString() + "/cache";
+        buildCache(model, images, p, {});
+        at::NoGradGuard guard;
+        const Decomposition dec = decomposeImages(model, loadAndPreprocess(images, model.preprocess));
+        std::vector<std::string> names;
+        const at::Tensor terms = stackedTerms(dec, &names);
+        // 6 attention units: 2 x 2 + 4 x 4 heads, 6 MLPs, 3 convs, embed, attn_bias, post_bias
+        QCOMPARE(names.size(), std::size_t(20 + 6 + 3 + 3));
+        QVERIFY(std::find(names.begin(), names.end(), "conv.2") != names.end());
+        QVERIFY(maxAbsDiff(terms.sum(1), dec.output) < 1e-4);
+        const DatasetCache cache(p.outDir);
+        QCOMPARE(cache.numConvs(), 3);
+        const CacheView raw(cache, nullptr);
+        QCOMPARE(raw.parse("conv.1").kind, Component::Kind::Conv);
+        QVERIFY_THROWS_EXCEPTION(InputError, raw.parse("conv.3"));
+        at::Tensor sum = cache.other().to(at::kFloat).narrow(1, 1, 2).sum(1);
+        for (const Component& c : raw.allComponents()) sum += raw.terms(c);
+        QVERIFY2(maxAbsDiff(sum, dec.output) < 5e-3 * dec.output.abs().max().item<double>(), "cached terms do not sum to the output");
+        QVERIFY(maxAbsDiff(raw.terms(raw.parse("conv.2")), dec.convs.select(1, 2)) < 5e-3 * dec.convs.abs().max().item<double>());
+        ComponentAlignParams params;
+        params.steps = 3;
+        at::GradMode::set_enabled(true);
+        const Aligner aligner = fitComponentAligner(terms, names, at::randn({10, 16}), params);
+        at::GradMode::set_enabled(false);
+        const CacheView view(cache, &aligner);
+        const at::Tensor want = applyToTerms(aligner, terms);
+        QVERIFY2(maxAbsDiff(view.output(), want) < 5e-3 * want.abs().max().item<double>(), "aligned cache output differs");
+        QVERIFY(maxAbsDiff(decompositionQuery(dec, {}, &aligner), want[0]) < 1e-4 * want.abs().max().item<double>());
+    }
+
     void shippedTextResources() {
         const std::vector<std::string> pool = readTextList(test::source("resources/general/descriptions.txt"));
         QVERIFY(pool.size() >= 2000);

@@ -46,7 +46,8 @@ AblationResult runAblation(const CacheView& scored, const CacheView& reference, 
             return std::find(kinds.begin(), kinds.end(), c.kind) != kinds.end();
         });
     };
-    if (isKind({Component::Kind::PoolHead}) && isKind({Component::Kind::Head, Component::Kind::Mlp, Component::Kind::Embed}))
+    if (isKind({Component::Kind::PoolHead}) &&
+        isKind({Component::Kind::Head, Component::Kind::Mlp, Component::Kind::Embed, Component::Kind::Conv}))
         throw InputError("components", "mix pooling heads with encoder components: the two are decompositions of the same "
                                        "output (ablate one level at a time)");
     at::NoGradGuard noGrad;

@@ -168,6 +168,11 @@ json settingsJson(const Model& model, const std::vector<int>& layers, Convention
               {"preprocess", preprocessJson(model.preprocess)}};
     if (v.pool.defined()) s["pool_heads"] = v.pool.heads;
     if (v.hierarchical()) s["heads_per_layer"] = headsPerLayer(v);
+    if (v.maxvit.defined()) {
+        int blocks = 0;
+        for (const MaxVitStage& st : v.maxvit.stages) blocks += st.depth;
+        s["conv_blocks"] = blocks;
+    }
     return s;
 }
 
@@ -300,8 +305,6 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     params.validate();
     if (images.empty()) throw InputError("images", "no images to cache");
     const VisionTower& v = model.vision;
-    if (v.maxvit.defined())
-        throw InputError(model.info.weightsPath, "dataset caches of MaxViT are not supported yet (embed, decompose and heatmap are)");
     const int L = v.layers(), H = v.heads(), E = v.embedDim();
     const std::vector<int> layers = parseLayerSelection(params.layers, L);
     const int Lc = static_cast<int>(layers.size());
@@ -357,6 +360,10 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     const int P = v.pool.defined() ? v.pool.heads : 0;
     std::unique_ptr<NpyAppender> poolFile;
     if (P > 0) poolFile = std::make_unique<NpyAppender>(dir + "/pool.npy", DType::F16, std::vector<int64_t>{P + 2, E}, progress.rows);
+    // MaxViT: each block's MBConv branch.
+    const int64_t K = settings.value("conv_blocks", 0);
+    std::unique_ptr<NpyAppender> convsFile;
+    if (K > 0) convsFile = std::make_unique<NpyAppender>(dir + "/convs.npy", DType::F16, std::vector<int64_t>{K, E}, progress.rows);
     LineAppender pathsFile(dir + "/paths.txt", progress.pathsBytes);
     LineAppender skippedFile(dir + "/skipped.txt", progress.skippedBytes);
 
@@ -372,14 +379,14 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t total = static_cast<int64_t>(inputs.size());
     const int64_t startInput = progress.nextInput;
-    const at::Device device = v.patchW.device();
+    const at::Device device = v.device();
     // Data first, then the record that says it is there. Syncing every chunk cost up to ~8% of a
     // small model's throughput, so the record is renewed every kSyncSeconds (and at the end or on
     // cancellation): a kill -9 loses at most that much finished work, which the resume redoes.
     constexpr double kSyncSeconds = 2.0;
     auto lastSync = std::chrono::steady_clock::now();
     auto checkpoint = [&] {
-        for (NpyAppender* f : {&headsFile, &mlpsFile, &otherFile, &outputFile, poolFile.get()})
+        for (NpyAppender* f : {&headsFile, &mlpsFile, &otherFile, &outputFile, poolFile.get(), convsFile.get()})
             if (f) f->sync();
         pathsFile.sync();
         skippedFile.sync();
@@ -413,7 +420,8 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
             const at::Tensor heads = dec.heads.index_select(1, layerIndex.to(device));  // [B, Lc, H, E]
             const at::Tensor rest = uncached.empty() ? at::zeros_like(dec.embed)
                                                      : dec.heads.index_select(1, uncachedIndex.to(device)).sum({1, 2});
-            // Swin: the patch mergings' offsets join the attention biases' slot (components.h).
+            // Swin's patch mergings' offsets and MaxViT's shortcut biases join the attention biases'
+            // slot (components.h).
             const at::Tensor biases = dec.stageBias.defined() ? dec.attnBias.sum(1) + dec.stageBias.sum(1) : dec.attnBias.sum(1);
             const at::Tensor other = at::stack({dec.embed, biases, dec.postBias, rest}, 1);  // [B, 4, E]
             headsFile.append(heads.to(at::kCPU, at::kHalf));
@@ -421,6 +429,7 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
             otherFile.append(other.to(at::kCPU, at::kHalf));
             outputFile.append(dec.output.to(at::kCPU, at::kFloat));
             if (poolFile) poolFile->append(poolTermsByComponent(dec, nullptr).to(at::kCPU, at::kHalf));
+            if (convsFile) convsFile->append(dec.convs.to(at::kCPU, at::kHalf));
             for (const std::string& p : chunkPaths) pathsFile.add(p);
             progress.rows += static_cast<int64_t>(pixels.size());
         }
@@ -450,6 +459,7 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     otherFile.finish(progress.rows);
     outputFile.finish(progress.rows);
     if (poolFile) poolFile->finish(progress.rows);
+    if (convsFile) convsFile->finish(progress.rows);
     json manifest = readJson(manifestPath);
     manifest["complete"] = true;
     manifest["rows"] = progress.rows;
@@ -503,6 +513,7 @@ DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
         m_modelSpec = m.value("model_spec", "");
         m_poolHeads = s.value("pool_heads", 0);
         if (s.contains("heads_per_layer")) m_headsPerLayer = s.at("heads_per_layer").get<std::vector<int>>();
+        m_convs = s.value("conv_blocks", 0);
     } catch (const json::exception& e) {
         throw FormatError(manifestPath, std::string("missing or invalid field (") + e.what() + ")");
     }
@@ -528,6 +539,8 @@ DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
     m_otherT = mapNpy(open("other.npy"), DType::F16, {m_rows, 4, m_embed});
     m_outputT = mapNpy(open("output.npy"), DType::F32, {m_rows, m_embed});
     if (m_poolHeads > 0) m_poolT = mapNpy(open("pool.npy"), DType::F16, {m_rows, m_poolHeads + 2, m_embed});
+    if (m_convs < 0 || m_convs > 4096) throw FormatError(manifestPath, "invalid conv_blocks");
+    if (m_convs > 0) m_convsT = mapNpy(open("convs.npy"), DType::F16, {m_rows, m_convs, m_embed});
 }
 
 DatasetCache::~DatasetCache() = default;
@@ -541,6 +554,7 @@ at::Tensor DatasetCache::mlps() const { return m_mlpsT; }
 at::Tensor DatasetCache::other() const { return m_otherT; }
 at::Tensor DatasetCache::output() const { return m_outputT; }
 at::Tensor DatasetCache::pool() const { return m_poolT; }
+at::Tensor DatasetCache::convs() const { return m_convsT; }
 
 int DatasetCache::cachedIndex(int layer) const {
     for (std::size_t i = 0; i < m_cachedLayers.size(); ++i)

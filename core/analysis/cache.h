@@ -85,6 +85,8 @@ public:
     at::Tensor other() const;   // [N, 4, E] fp16, mapped
     at::Tensor output() const;  // [N, E] fp32, mapped
     int numPoolHeads() const { return m_poolHeads; }  // 0 unless the model is attention-pooled
+    int numConvs() const { return m_convs; }          // MaxViT: MBConv blocks; 0 otherwise
+    at::Tensor convs() const;   // [N, K, E] fp16, mapped; undefined without MBConv blocks
     at::Tensor pool() const;    // [N, P + 2, E] fp16, mapped; undefined without a pool
     // Index into cachedLayers() of model layer l; throws InputError when l is not cached.
     int cachedIndex(int layer) const;
@@ -94,13 +96,13 @@ public:
 private:
     std::string m_dir, m_fingerprint, m_modelName, m_modelSpec;
     int64_t m_rows = 0;
-    int m_layers = 0, m_heads = 0, m_embed = 0, m_poolHeads = 0;
+    int m_layers = 0, m_heads = 0, m_embed = 0, m_poolHeads = 0, m_convs = 0;
     Convention m_convention = Convention::Exact;
     std::vector<int> m_cachedLayers;
     std::vector<int> m_headsPerLayer;  // empty: every layer has m_heads
     std::vector<std::string> m_paths;
     std::vector<std::shared_ptr<MappedFile>> m_files;
-    at::Tensor m_headsT, m_mlpsT, m_otherT, m_outputT, m_poolT;
+    at::Tensor m_headsT, m_mlpsT, m_otherT, m_outputT, m_poolT, m_convsT;
 };
 
 }  // namespace vitscope

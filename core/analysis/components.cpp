@@ -11,13 +11,12 @@ std::string Component::name() const {
     case Kind::Embed: return "embed";
     case Kind::PoolHead: return "pool.h" + std::to_string(head);
     case Kind::PoolMlp: return "pool.mlp";
+    case Kind::Conv: return "conv." + std::to_string(layer);
     }
     return "?";
 }
 
 at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* names) {
-    if (dec.convs.defined())
-        throw InputError("decomposition", "MaxViT's terms (MBConv branches) are not in the analyses' component list yet; use decompose");
     if (dec.heads.dim() != 4) throw InputError("decomposition", "per-head terms [B, L, H, E] are needed, not per-token ones");
     const int64_t b = dec.heads.size(0), L = dec.heads.size(1), H = dec.heads.size(2);
     if (names) {
@@ -25,6 +24,8 @@ at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* name
         for (int64_t l = 0; l < L; ++l)
             for (int64_t h = 0; h < dec.headsIn(l); ++h) names->push_back(std::to_string(l) + "." + std::to_string(h));
         for (int64_t l = 0; l < L; ++l) names->push_back("mlp." + std::to_string(l));
+        if (dec.convs.defined())
+            for (int64_t k = 0; k < dec.convs.size(1); ++k) names->push_back("conv." + std::to_string(k));
         for (const char* n : {"embed", "attn_bias", "post_bias"}) names->push_back(n);
         if (dec.pooled()) names->push_back("pool.mlp");
     }
@@ -35,7 +36,8 @@ at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* name
         for (int64_t l = 0; l < L; ++l) kept.push_back(dec.heads.select(1, l).narrow(1, 0, dec.headsIn(l)));
         heads = at::cat(kept, 1);
     }
-    at::Tensor out = at::cat({heads, dec.mlps, dec.embed.unsqueeze(1), biases, dec.postBias.unsqueeze(1)}, 1);
+    const at::Tensor mlps = dec.convs.defined() ? at::cat({dec.mlps, dec.convs}, 1) : dec.mlps;
+    at::Tensor out = at::cat({heads, mlps, dec.embed.unsqueeze(1), biases, dec.postBias.unsqueeze(1)}, 1);
     return dec.pooled() ? at::cat({out, dec.poolMlp.unsqueeze(1)}, 1) : out;
 }
 
@@ -76,6 +78,14 @@ Component CacheView::parse(const std::string& name) const {
     }
     if (name == "embed") {
         c.kind = Component::Kind::Embed;
+        return c;
+    }
+    if (name.rfind("conv.", 0) == 0) {
+        c.kind = Component::Kind::Conv;
+        c.layer = number(name.substr(5));
+        if (c.layer >= m_cache.numConvs())
+            throw InputError("component '" + name + "'", m_cache.numConvs() == 0 ? std::string("the model has no MBConv blocks")
+                                                                                : "no such block: the model has conv.0..conv." + std::to_string(m_cache.numConvs() - 1));
         return c;
     }
     if (name.rfind("mlp.", 0) == 0) {
@@ -125,6 +135,7 @@ std::vector<Component> CacheView::heads() const {
 std::vector<Component> CacheView::allComponents() const {
     std::vector<Component> out = heads();
     for (int l = 0; l < m_cache.numLayers(); ++l) out.push_back({Component::Kind::Mlp, l, -1});
+    for (int k = 0; k < m_cache.numConvs(); ++k) out.push_back({Component::Kind::Conv, k, -1});
     out.push_back({Component::Kind::Embed, -1, -1});
     if (m_cache.numPoolHeads() > 0) out.push_back({Component::Kind::PoolMlp, -1, -1});
     return out;
@@ -155,6 +166,7 @@ at::Tensor CacheView::storedTerms(const Component& c, int64_t start, int64_t cou
     case Component::Kind::Embed: return m_cache.other().narrow(0, start, count).select(1, 0);
     case Component::Kind::PoolHead: return m_cache.pool().narrow(0, start, count).select(1, c.head);
     case Component::Kind::PoolMlp: return m_cache.pool().narrow(0, start, count).select(1, m_cache.numPoolHeads() + 1);
+    case Component::Kind::Conv: return m_cache.convs().narrow(0, start, count).select(1, c.layer);
     }
     return {};
 }

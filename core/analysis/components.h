@@ -14,7 +14,8 @@ struct Component {
     // PoolHead / PoolMlp: the attention-pooling head of SigLIP models ("pool.hK", "pool.mlp").
     // The pooling heads are another decomposition of the same output (TextSpan's level): sums
     // and ablations do not mix them with the encoder's components; pool.mlp belongs to both.
-    enum class Kind { Head, Mlp, Embed, PoolHead, PoolMlp };
+    // Conv: a MaxViT block's MBConv residual branch ("conv.K", K = block index in `layer`).
+    enum class Kind { Head, Mlp, Embed, PoolHead, PoolMlp, Conv };
     Kind kind = Kind::Head;
     int layer = -1, head = -1;
     std::string name() const;  // "L.H" (zero-based layer and head), "mlp.L", "embed", "pool.hK", "pool.mlp"
@@ -22,8 +23,9 @@ struct Component {
 };
 
 // Every term of a decomposition [B, C, D] in the order the per-component aligners use: heads
-// "L.H" (layer-major; Swin's missing heads are zero terms), "mlp.L", "embed", "attn_bias" (all
-// layers; Swin: with the patch mergings' offsets), "post_bias"; names filled.
+// "L.H" (layer-major; only the heads each layer has), "mlp.L", MaxViT's "conv.K", "embed",
+// "attn_bias" (all layers; Swin: with the patch mergings' offsets, MaxViT: with the shortcut
+// convs' biases), "post_bias"; names filled.
 at::Tensor stackedTerms(const Decomposition& dec, std::vector<std::string>* names);
 
 class CacheView {

@@ -162,6 +162,10 @@ at::Tensor decompositionQuery(const Decomposition& dec, const std::vector<Compon
         case Component::Kind::Head: t = dec.heads[0][c.layer][c.head].to(at::kCPU, at::kFloat); break;
         case Component::Kind::Mlp: t = dec.mlps[0][c.layer].to(at::kCPU, at::kFloat); break;
         case Component::Kind::Embed: t = dec.embed[0].to(at::kCPU, at::kFloat); break;
+        case Component::Kind::Conv:
+            if (!dec.convs.defined()) throw InputError(c.name(), "the model has no MBConv blocks");
+            t = dec.convs[0][c.layer].to(at::kCPU, at::kFloat);
+            break;
         case Component::Kind::PoolHead:
         case Component::Kind::PoolMlp: {
             if (!dec.pooled()) throw InputError(c.name(), "the model has no attention-pooling head");

@@ -163,8 +163,6 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     }
     auto session = std::make_unique<HeatmapSession>(openHeatmapSession(o));
     const Model& mdl = *session->model;
-    if (mdl.vision.maxvit.defined())
-        throw InputError(spec, "MaxViT opens in vitscope-cli (embed, decompose, heatmap); the application's views do not show it yet");
     ModelSummary s;
     s.spec = spec;
     const fs::path named = fs::path(spec).lexically_normal();
@@ -172,7 +170,7 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.family = mdl.info.family;
     s.weightsPath = mdl.info.weightsPath;
     s.fingerprint = modelFingerprint(mdl);
-    s.device = mdl.vision.patchW.device().str();
+    s.device = mdl.vision.device().str();
     s.layers = mdl.vision.layers();
     s.heads = mdl.vision.heads();
     s.poolHeads = mdl.vision.pool.defined() ? mdl.vision.pool.heads : 0;
@@ -181,6 +179,11 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
         for (std::size_t st = 0; st < mdl.vision.swin.stages.size(); ++st)
             for (int b = 0; b < mdl.vision.swin.stages[st].depth; ++b)
                 s.layerLabels.push_back("s" + std::to_string(st) + ".b" + std::to_string(b));
+        // MaxViT: two attention units per block, block then grid.
+        for (std::size_t st = 0; st < mdl.vision.maxvit.stages.size(); ++st)
+            for (int b = 0; b < mdl.vision.maxvit.stages[st].depth; ++b)
+                for (const char* unit : {".block", ".grid"})
+                    s.layerLabels.push_back("s" + std::to_string(st) + ".b" + std::to_string(b) + unit);
     }
     s.sigmoidScores = mdl.sigmoidScores;
     s.preprocessing = std::string(mdl.preprocess.bilinear ? "bilinear " : "bicubic ") +
@@ -213,7 +216,7 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     const cv::Mat rgb = loadImageRgb(path);
     const cv::Mat crop = cropForModel(rgb, model.preprocess);
     at::NoGradGuard noGrad;
-    const at::Tensor pixels = preprocessImage(rgb, model.preprocess).unsqueeze(0).to(model.vision.patchW.device());
+    const at::Tensor pixels = preprocessImage(rgb, model.preprocess).unsqueeze(0).to(model.vision.device());
     // SigLIP: per-head terms and the factors of per-token scores (materialising its per-token terms
     // through the pool would cost about one more forward); other models: per-token terms.
     // Swin: the factors too (a stage-s head's per-token terms over the first stage's patches would
@@ -335,8 +338,11 @@ Ledger Explorer::ledger(const std::string& text) {
         const at::Tensor biases = mergeBiases ? m->dec.attnBias[0].sum(0) + m->dec.stageBias[0].sum(0) : m->dec.attnBias[0].sum(0);
         add("attn_bias", -1, -1, biases);
     } else if (mergeBiases) {
-        for (int64_t s = 0; s < m->dec.stageBias.size(1); ++s) add("merge_bias." + std::to_string(s + 1), -1, -1, m->dec.stageBias[0][s]);
+        for (int64_t s = 0; s < m->dec.stageBias.size(1); ++s)
+            add(m->dec.stageBiasName + "." + std::to_string(s + m->dec.stageBiasFirst), -1, -1, m->dec.stageBias[0][s]);
     }
+    if (m->dec.convs.defined())  // MaxViT: each block's MBConv branch
+        for (int64_t k = 0; k < m->dec.convs.size(1); ++k) add("conv." + std::to_string(k), -1, -1, m->dec.convs[0][k]);
     add("post_bias", -1, -1, m->dec.postBias[0]);
     if (m->dec.pooled()) add("pool.mlp", -1, -1, m->dec.poolMlp[0]);  // SigLIP: the MAP MLP completes the sum
     if (m->aligner()) {
@@ -471,7 +477,9 @@ std::vector<ComponentValue> Explorer::propertyScores(const std::string& property
     std::vector<ComponentValue> out;
     for (const ComponentScore& s : scores) {
         const bool pool = s.component.kind == Component::Kind::PoolHead;
-        out.push_back({s.component.name(), pool ? m->summary.layers : s.component.layer,
+        // MaxViT's conv.K has no grid cell (K counts blocks, not layers): layer -1 keeps it out of the grid.
+        const int layer = s.component.kind == Component::Kind::Conv ? -1 : pool ? m->summary.layers : s.component.layer;
+        out.push_back({s.component.name(), layer,
                        s.component.kind == Component::Kind::Head || pool ? s.component.head : -1, s.score});
     }
     return out;
@@ -517,7 +525,7 @@ RetrievalResult Explorer::retrieveImage(const std::string& path, const std::vect
     for (const Component& c : set) r.components.push_back(c.name());
     at::NoGradGuard noGrad;
     const Model& model = m->model();
-    const Decomposition dec = decomposeImages(model, loadAndPreprocess({path}, model.preprocess).to(model.vision.patchW.device()),
+    const Decomposition dec = decomposeImages(model, loadAndPreprocess({path}, model.preprocess).to(model.vision.device()),
                                               {false, m->cache->convention()});
     r.global = toHits(retrieveByImage(*m->view, decompositionQuery(dec, {}, m->aligner()), {}, top));
     if (!set.empty()) r.restricted = toHits(retrieveByImage(*m->view, decompositionQuery(dec, set, m->aligner()), set, top));

@@ -147,6 +147,8 @@ struct VisionTower {
     MaxVitTower maxvit;
 
     int layers() const { return static_cast<int>(encoder.blocks.size()); }
+    // Where the tower's tensors live (every family has a final norm; MaxViT has no patch conv).
+    at::Device device() const { return normW.device(); }
     // The largest head count of a layer (every layer's, for plain ViTs).
     int heads() const { return encoder.heads; }
     bool hierarchical() const { return swin.defined() || maxvit.defined(); }
