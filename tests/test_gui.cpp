@@ -2,7 +2,12 @@
 // loads, the shapes world is cached, an image is dropped, a text typed, a head clicked, a
 // retrieval run, an ablation toggled, figures exported and checked; bad files give messages.
 // LibTorch headers before Qt's (its "slots" macro).
+#include "analysis/alignment.h"
+#include "analysis/components.h"
+#include "image/preprocess.h"
 #include "io/tensor_io.h"
+#include "model/forward.h"
+#include "model/loader.h"
 #include "model/random_weights.h"
 
 #include "ablation_panel.h"
@@ -926,6 +931,76 @@ private slots:
             QTest::qWait(300);
             w.grab().save(dir + "/swin-classroom-1024.png");
         }
+    }
+
+    // MaxViT in the application: the oracle's timm MaxViT with an aligner into shapes-clip fitted
+    // here on 64 scenes (a reference model, not a trained one: the test checks the views, not
+    // what they say). Rows per attention unit labelled block / grid, the ledger complete with the
+    // MBConv branches, a heatmap on the first stage's grid.
+    void maxvitModelInTheApplication() {
+        m_window.reset();
+        QTemporaryDir data;
+        const std::string dir = data.path().toStdString() + "/maxvit";
+        QVERIFY(QDir().mkpath(QString::fromStdString(dir)));
+        for (const char* f : {"model.safetensors", "config.json"})
+            QVERIFY(QFile::copy(QString::fromStdString(VITSCOPE_SOURCE_DIR "/../shared/oracle/maxvit-timm/" + std::string(f)), QString::fromStdString(dir + "/" + f)));
+        {
+            at::NoGradGuard guard;
+            const Model maxvit = loadModel(dir);
+            const Model clip = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+            ensureShapesWorld(data.path().toStdString() + "/fit", 64, 77, "standard", {});
+            std::vector<std::string> images;
+            for (int i = 0; i < 64; ++i) images.push_back(data.path().toStdString() + "/fit/images/" + QString("%1.png").arg(i, 6, 10, QChar('0')).toStdString());
+            std::vector<std::string> names;
+            const at::Tensor terms = stackedTerms(decomposeImages(maxvit, loadAndPreprocess(images, maxvit.preprocess)), &names);
+            const at::Tensor target = encodeImages(clip, loadAndPreprocess(images, clip.preprocess)).output;
+            ComponentAlignParams params;
+            params.steps = 20;
+            at::GradMode::set_enabled(true);
+            Aligner aligner = fitComponentAligner(terms, names, target, params);
+            at::GradMode::set_enabled(false);
+            aligner.settings["clip_model"] = VITSCOPE_SOURCE_DIR "/models/shapes-clip";
+            saveAligner(aligner, dir + "/aligner.safetensors");
+        }
+        StartOptions o;
+        o.dataDir = data.path();
+        o.restoreSettings = false;
+        o.device = "cpu";
+        o.model = QString::fromStdString(dir);
+        MainWindow w(o);
+        QSignalSpy model(&w, &MainWindow::modelReady);
+        QSignalSpy described(&w, &MainWindow::descriptionsReady);
+        QSignalSpy errors(&w, &MainWindow::errorShown);
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(model.wait(kTimeout));
+        QCOMPARE(w.modelSummary().family, std::string("maxvit"));
+        QCOMPARE(w.grid()->layers(), 6);
+        QCOMPARE(w.grid()->rowLabel(0), QString("s0.b0.block"));
+        QCOMPARE(w.grid()->rowLabel(5), QString("s1.b1.grid"));
+        QCOMPARE(w.grid()->headsIn(0), 1);
+        QCOMPARE(w.grid()->headsIn(5), 2);
+        w.openDataset(data.path() + "/shapes-world/images");
+        QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0 || errors.count() > 0, kTimeout);
+        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
+        QCOMPARE(int(w.descriptions().size()), 2 * 1 + 4 * 2);
+        QSignalSpy ledger(&w, &MainWindow::ledgerReady);
+        QSignalSpy image(&w, &MainWindow::imageReady);
+        QSignalSpy heat(&w, &MainWindow::heatmapReady);
+        w.openImage(data.path() + "/shapes-world/images/000002.png");
+        QVERIFY(image.wait(kTimeout));
+        w.setText("a red circle");
+        QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > 0 && heat.count() > 0, kTimeout);
+        const Ledger& g = w.ledgerView()->ledger();
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.ledgerView()->summaryText()));
+        QCOMPARE(int(std::count_if(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.name.rfind("conv.", 0) == 0; })), 3);
+        QVERIFY(std::all_of(w.canvas()->map().values.begin(), w.canvas()->map().values.end(), [](float v) { return std::isfinite(v); }));
+        QSignalSpy panel(&w, &MainWindow::headPanelReady);
+        QTest::mouseClick(w.grid(), Qt::LeftButton, Qt::NoModifier, w.grid()->cellRect(3, 1).center());
+        QVERIFY(panel.wait(kTimeout));
+        QCOMPARE(w.grid()->selection().front().name(), QString("3.1"));
+        QCOMPARE(errors.count(), 0);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/maxvit-window.png");
     }
 
     void cleanupTestCase() { m_window.reset(); }
