@@ -26,6 +26,8 @@ void HeadGrid::setShape(int layers, int heads, bool poolRow) {
     m_poolRow = poolRow && layers > 1;
     m_rowHeads.clear();
     m_rowLabels.clear();
+    m_sideTitle.clear();
+    m_side.clear();
     m_values.clear();
     m_mlp.clear();
     m_descriptions.clear();
@@ -52,11 +54,26 @@ QString HeadGrid::rowLabel(int layer) const {
     return m_rowLabels.isEmpty() ? QString::number(layer) : m_rowLabels[layer];
 }
 
-void HeadGrid::setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp) {
+void HeadGrid::setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp,
+                         const std::vector<float>& side) {
     m_metric = name;
     m_values = values.size() == static_cast<std::size_t>(m_layers * m_heads) ? values : std::vector<float>{};
     m_mlp = mlp.size() == static_cast<std::size_t>(m_layers) ? mlp : std::vector<float>{};
+    m_side = side.size() == static_cast<std::size_t>(m_layers) ? side : std::vector<float>{};
     update();
+}
+
+void HeadGrid::setSideColumn(const QString& title) {
+    m_sideTitle = title;
+    updateGeometry();
+    update();
+}
+
+QRect HeadGrid::sideRect(int layer) const {
+    const QRect a = gridArea();
+    if (a.isEmpty() || m_sideTitle.isEmpty() || layer < 0 || layer >= m_layers) return {};
+    const int cell = a.width() / m_heads;
+    return {a.right() + 1 + kMlpGap + cell + kMlpGap, a.top() + layer * cell, cell, cell};
 }
 
 void HeadGrid::setDescriptions(const QStringList& perHead) {
@@ -107,15 +124,17 @@ int HeadGrid::barBand() const {
 
 QSize HeadGrid::sizeHint() const {
     const int cell = static_cast<int>(34 * m_fontScale);
-    return {labelBand() + (m_heads + 1) * cell + kMlpGap + 8, labelBand() + m_layers * cell + barBand() + 8};
+    const int extra = m_sideTitle.isEmpty() ? 0 : cell + kMlpGap;
+    return {labelBand() + (m_heads + 1) * cell + kMlpGap + extra + 8, labelBand() + m_layers * cell + barBand() + 8};
 }
 
 QSize HeadGrid::minimumSizeHint() const { return {labelBand() + (m_heads + 1) * 10 + kMlpGap, labelBand() + m_layers * 10 + barBand()}; }
 
 QRect HeadGrid::gridArea() const {
-    const int w = width() - labelBand() - kMlpGap - 8, h = height() - labelBand() - barBand() - 8;
+    const int extra = m_sideTitle.isEmpty() ? 0 : 1;
+    const int w = width() - labelBand() - (1 + extra) * kMlpGap - 8, h = height() - labelBand() - barBand() - 8;
     if (m_layers <= 0 || m_heads <= 0) return {};
-    const int cell = std::max(4, std::min(w / (m_heads + 1), h / m_layers));
+    const int cell = std::max(4, std::min(w / (m_heads + 1 + extra), h / m_layers));
     return {labelBand(), labelBand(), cell * m_heads, cell * m_layers};
 }
 
@@ -152,7 +171,7 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     // Heads and the MLP column share one scale so that they compare.
     float lo = 0, hi = 0;
     bool any = false;
-    for (const std::vector<float>* v : {&m_values, &m_mlp})
+    for (const std::vector<float>* v : {&m_values, &m_mlp, &m_side})
         for (float x : *v)
             if (std::isfinite(x)) {
                 lo = any ? std::min(lo, x) : x;
@@ -167,6 +186,13 @@ void HeadGrid::paintEvent(QPaintEvent*) {
         for (int h = 0; h < headsIn(l); ++h) fill(cellRect(l, h), value(l, h));
     const int mlpX = a.right() + 1 + kMlpGap;
     for (int l = 0; l < m_layers; ++l) fill({mlpX, a.top() + l * cell, cell, cell}, m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(l)]);
+    // The side column (MaxViT's MBConv): only the rows that have one.
+    if (!m_sideTitle.isEmpty())
+        for (int l = 0; l < m_layers; ++l) {
+            const float v = m_side.empty() ? std::nanf("") : m_side[static_cast<std::size_t>(l)];
+            if (!m_side.empty() && std::isnan(v)) continue;
+            fill(sideRect(l), v);
+        }
     // Labels.
     p.setPen(palette().text().color());
     // Row and column labels shrink to their cells when the grid is small for its font (classroom
@@ -192,6 +218,13 @@ void HeadGrid::paintEvent(QPaintEvent*) {
         if (wide > room && wide > 0) hf.setPointSizeF(std::max(4.0, hf.pointSizeF() * room / wide));
         p.setFont(hf);
         p.drawText(QRect(mlpX + cell / 2 - room / 2, 0, room, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, "MLP");
+        if (!m_sideTitle.isEmpty()) {
+            const int sideWide = QFontMetrics(hf).horizontalAdvance(m_sideTitle);
+            if (sideWide > room && sideWide > 0) hf.setPointSizeF(std::max(4.0, hf.pointSizeF() * room / sideWide));
+            p.setFont(hf);
+            const QRect s = sideRect(0);
+            p.drawText(QRect(s.center().x() - room / 2, 0, room, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, m_sideTitle);
+        }
         p.restore();
     }
     p.save();
@@ -212,7 +245,7 @@ void HeadGrid::paintEvent(QPaintEvent*) {
         p.save();
         p.setPen(QPen(palette().text().color(), 1, Qt::DashLine));
         const int y = a.top() + l * cell;
-        p.drawLine(0, y, mlpX + cell, y);
+        p.drawLine(0, y, m_sideTitle.isEmpty() ? mlpX + cell : sideRect(0).right(), y);
         p.restore();
     }
     if (m_poolRow) {  // the pooling row is another decomposition of the output: set it apart
@@ -228,7 +261,7 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     p.setBrush(Qt::NoBrush);
     for (const HeadId& h : m_selected) p.drawRect(cellRect(h.layer, h.head).adjusted(1, 1, -2, -2));
     // Colorbar with the metric's name and range.
-    const QRect bar(a.left(), a.bottom() + 10, a.width() + kMlpGap + cell, 10);
+    const QRect bar(a.left(), a.bottom() + 10, a.width() + kMlpGap + cell + (m_sideTitle.isEmpty() ? 0 : kMlpGap + cell), 10);
     for (int x = 0; x < bar.width(); ++x) {
         p.setPen(colormapColor(m_colormap, x / double(std::max(1, bar.width() - 1))));
         p.drawLine(bar.left() + x, bar.top(), bar.left() + x, bar.bottom());

@@ -41,7 +41,12 @@ public:
     QString rowLabel(int layer) const;
     bool poolRow() const { return m_poolRow; }
     // values [layers x heads] row-major; mlp [layers] (may be empty). An empty metric clears.
-    void setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp);
+    void setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp,
+                   const std::vector<float>& side = {});
+    // MaxViT: a second column after the MLP's ("MBConv"), one value per row (NaN: an empty cell,
+    // as for the grid rows of a block's second attention unit). An empty title removes it.
+    void setSideColumn(const QString& title);
+    QRect sideRect(int layer) const;  // the side column's cell of a row; empty without the column
     void setDescriptions(const QStringList& perHead);  // layer-major; tooltips
     void setColormap(ColormapKind kind);
     void setFontScale(double scale);  // classroom mode
@@ -77,7 +82,8 @@ private:
     std::vector<int> m_rowHeads;
     QStringList m_rowLabels;
     QString m_metric;
-    std::vector<float> m_values, m_mlp;
+    std::vector<float> m_values, m_mlp, m_side;
+    QString m_sideTitle;
     QStringList m_descriptions;
     QList<HeadId> m_selected;
     HeadId m_anchor;

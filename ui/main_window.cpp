@@ -767,7 +767,7 @@ void MainWindow::requestMetric() {
 
 void MainWindow::updateGridMetric() {
     switch (m_metric->currentIndex()) {
-    case 0: m_grid->setMetric(tr("direct-effect norm"), m_normValues, m_normMlp); break;
+    case 0: m_grid->setMetric(tr("direct-effect norm"), m_normValues, m_normMlp, m_normConv); break;
     case 1: m_grid->setMetric(tr("score for \"%1\"").arg(QString::fromStdString(m_lastLedger.text)), m_ledgerValues, {}); break;
     case 2: {
         std::vector<float> v(static_cast<std::size_t>(m_model.gridLayers() * m_model.heads), std::nanf(""));
@@ -776,7 +776,7 @@ void MainWindow::updateGridMetric() {
         m_grid->setMetric(tr("TextSpan variance explained"), m_descriptions.empty() ? std::vector<float>{} : v, {});
         break;
     }
-    default: m_grid->setMetric(tr("property score: %1").arg(m_propertyName), m_propertyValues, m_propertyMlp); break;
+    default: m_grid->setMetric(tr("property score: %1").arg(m_propertyName), m_propertyValues, m_propertyMlp, m_propertyConv); break;
     }
 }
 

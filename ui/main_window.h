@@ -183,6 +183,7 @@ private:
     ImageResult m_image;
     std::vector<HeadDescription> m_descriptions;
     std::vector<float> m_normValues, m_normMlp, m_ledgerValues, m_propertyValues, m_propertyMlp;
+    std::vector<float> m_normConv, m_propertyConv;  // MaxViT: the MBConv column per grid row (NaN between blocks)
     QString m_propertyName;
     Ledger m_lastLedger;
     HeatmapResult m_lastHeatmap;

@@ -80,6 +80,8 @@ void MainWindow::applyModel(const ModelSummary& s) {
     if (!m_referenceFile.isEmpty()) loadReferenceTexts(m_referenceFile);
     m_descriptions.clear();
     m_normValues.clear();
+    m_normConv.clear();
+    m_propertyConv.clear();
     m_ledgerValues.clear();
     m_propertyValues.clear();
     m_propertyMlp.clear();
@@ -90,6 +92,7 @@ void MainWindow::applyModel(const ModelSummary& s) {
         for (const std::string& l : s.layerLabels) labels << QString::fromStdString(l);
         m_grid->setRows(s.headsPerLayer, labels);
     }
+    if (s.convBlocks > 0) m_grid->setSideColumn(tr("MBConv"));
     // Swin: CLIP Surgery and the attention baselines assume one global attention over a class
     // token; the menu keeps them, disabled, with the reason.
     {
@@ -156,6 +159,13 @@ void MainWindow::onImage(const QVariant& result) {
     m_canvas->setImage(crop.copy(), QString::fromStdString(m_image.path));
     m_normValues = m_image.headNorms.values;
     m_normMlp = m_image.mlpNorms;
+    // MaxViT: block K's MBConv sits on the row of its first attention unit.
+    m_normConv.clear();
+    if (m_model.convBlocks > 0) {
+        m_normConv.assign(static_cast<std::size_t>(m_model.gridLayers()), std::nanf(""));
+        for (std::size_t k = 0; k < m_image.convNorms.size(); ++k)
+            m_normConv[k * static_cast<std::size_t>(m_model.layersPerConv)] = m_image.convNorms[k];
+    }
     updateGridMetric();
     addRecent("recent/images", QString::fromStdString(m_image.path));
     m_log->appendPlainText(tr("%1 decomposed in %2 ms").arg(QString::fromStdString(m_image.path)).arg(1000 * m_image.seconds, 0, 'f', 1));
@@ -263,12 +273,18 @@ void MainWindow::onRetrieve(const QVariant& result) {
 }
 
 void MainWindow::onProperty(const QVariant& result) {
+    m_propertyConv.clear();
     m_propertyValues.assign(static_cast<std::size_t>(m_model.gridLayers() * m_model.heads), std::nanf(""));
     m_propertyMlp.assign(static_cast<std::size_t>(m_model.gridLayers()), std::nanf(""));
     for (const ComponentValue& c : result.value<std::vector<ComponentValue>>()) {
         if (c.head >= 0 && c.layer >= 0) m_propertyValues[static_cast<std::size_t>(c.layer * m_model.heads + c.head)] = static_cast<float>(c.value);
         else if (c.layer >= 0 && c.name.rfind("mlp.", 0) == 0) m_propertyMlp[static_cast<std::size_t>(c.layer)] = static_cast<float>(c.value);
         else if (c.name == "pool.mlp" && m_model.poolHeads > 0) m_propertyMlp[static_cast<std::size_t>(m_model.layers)] = static_cast<float>(c.value);
+        else if (c.name.rfind("conv.", 0) == 0 && m_model.convBlocks > 0) {
+            if (m_propertyConv.empty()) m_propertyConv.assign(static_cast<std::size_t>(m_model.gridLayers()), std::nanf(""));
+            const std::size_t row = static_cast<std::size_t>(std::stoi(c.name.substr(5)) * m_model.layersPerConv);
+            if (row < m_propertyConv.size()) m_propertyConv[row] = static_cast<float>(c.value);
+        }
     }
     updateGridMetric();
 }

@@ -180,6 +180,8 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
             for (int b = 0; b < mdl.vision.swin.stages[st].depth; ++b)
                 s.layerLabels.push_back("s" + std::to_string(st) + ".b" + std::to_string(b));
         // MaxViT: two attention units per block, block then grid.
+        for (const MaxVitStage& st : mdl.vision.maxvit.stages) s.convBlocks += st.depth;
+        s.layersPerConv = s.convBlocks > 0 ? 2 : 0;
         for (std::size_t st = 0; st < mdl.vision.maxvit.stages.size(); ++st)
             for (int b = 0; b < mdl.vision.maxvit.stages[st].depth; ++b)
                 for (const char* unit : {".block", ".grid"})
@@ -253,6 +255,9 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     r.headNorms = toGrid(norms);
     for (int l = 0; l < L; ++l) r.mlpNorms.push_back(m->clipTerm(dec.mlps[0][l], "mlp." + std::to_string(l)).norm().item<float>());
     if (dec.pooled()) r.mlpNorms.push_back(m->clipTerm(dec.poolMlp[0], "pool.mlp").norm().item<float>());
+    if (dec.convs.defined())
+        for (int64_t k = 0; k < dec.convs.size(1); ++k)
+            r.convNorms.push_back(m->clipTerm(dec.convs[0][k], "conv." + std::to_string(k)).norm().item<float>());
     r.seconds = secondsSince(start);
     return r;
 }

@@ -39,6 +39,8 @@ struct ModelSummary {
     // ("s2.b3"); empty for plain ViTs (every layer has `heads`).
     std::vector<int> headsPerLayer;
     std::vector<std::string> layerLabels;
+    // MaxViT: MBConv blocks; block K precedes grid rows layersPerConv * K and the next.
+    int convBlocks = 0, layersPerConv = 0;
     int headsIn(int row) const {
         if (row == layers && poolHeads > 0) return poolHeads;
         return headsPerLayer.empty() ? heads : headsPerLayer[static_cast<std::size_t>(row)];
@@ -56,6 +58,7 @@ struct ImageResult {
     int gridH = 0, gridW = 0;
     FloatGrid headNorms;      // [L, H] norm of each head's direct contribution (CLIP space); SigLIP: [L + 1, H]
     std::vector<float> mlpNorms;  // per layer; SigLIP: then pool.mlp
+    std::vector<float> convNorms; // MaxViT: per block, its MBConv branch ("conv.K"); empty otherwise
     double seconds = 0;       // decomposition time
 };
 

@@ -140,6 +140,7 @@ StateDict toTimmSwinStateDict(const Model& model) {
 
 StateDict toTimmStateDict(const Model& model) {
     const VisionTower& v = model.vision;
+    if (v.maxvit.defined()) throw InputError(model.info.weightsPath, "MaxViT cannot be written in the timm layout (its BatchNorms are folded)");
     if (v.hierarchical()) return toTimmSwinStateDict(model);
     if (model.text || v.proj.defined() || v.lnPreW.defined() || v.posPrefix != 1 + v.numExtraPrefix())
         throw InputError(model.info.weightsPath, "model has parts the timm layout cannot store");
