@@ -10,6 +10,7 @@
 // stage's patches are not measured (hundreds of MB per image; heatmaps use the factors).
 // --family maxvit-t: a random maxvit_tiny_tf_224 (timm layout), the same figures.
 // Usage: bench_decompose [--repeats R] [--batches 1,16] [--family clip|siglip|swin-t|swin-b|maxvit-t]
+#include "analysis/heatmap.h"
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -95,13 +96,8 @@ int benchSwin(const std::string& family, int repeats, const std::vector<int>& ba
         const double factors = bestSeconds(repeats, [&] { decomposeImages(model, pixels, lazy); }) / b * 1000.0;
         const at::Tensor t = at::randn({model.vision.embedDim()});
         const Decomposition d = decomposeImages(model, pixels, lazy);
-        const double scores = bestSeconds(repeats, [&] {
-            for (int l = 0; l < model.vision.layers(); ++l) {
-                std::vector<int> heads;
-                for (int h = 0; h < model.vision.headsIn(l); ++h) heads.push_back(h);
-                swinTokenScores(model, d, 0, l, heads, t.unsqueeze(0).expand({static_cast<int64_t>(heads.size()), -1}));
-            }
-        }) * 1000.0;
+        HeatmapParams every;  // every head, as the GUI's map
+        const double scores = bestSeconds(repeats, [&] { hierarchicalDecompositionTokenScores(model, d, t, every); }) * 1000.0;
         std::cout << "batch " << b << ": forward " << fwd << " ms/image; per-head decomposition " << heads << " ms/image ("
                   << heads / fwd << "x forward); with token factors " << factors << " ms/image (" << factors / fwd
                   << "x forward); one text's per-token scores over every head of one image " << scores << " ms; sum error " << err << "\n";

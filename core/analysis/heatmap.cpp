@@ -234,16 +234,39 @@ at::Tensor hierarchicalDecompositionTokenScores(const Model& model, const Decomp
             for (int h = 0; h < v.headsIn(l); ++h) byLayer[static_cast<std::size_t>(l)].push_back(h);
     at::Tensor direction = text.to(at::kCPU, at::kFloat);
     if (params.referenceTexts.defined()) direction = direction - params.referenceTexts.to(at::kCPU, at::kFloat).mean(0);
-    at::Tensor scores;
+    // A per-component aligner's map for each head takes the text back (scores are linear). The
+    // directions of a whole stage go through its readout maps in one product.
+    std::vector<at::Tensor> dirs(static_cast<std::size_t>(L));
     for (int l = 0; l < L; ++l) {
-        const std::vector<int>& heads = byLayer[static_cast<std::size_t>(l)];
-        if (heads.empty()) continue;
-        // A per-component aligner's map for each head takes the text back (scores are linear).
-        std::vector<at::Tensor> dirs;
-        for (int h : heads)
-            dirs.push_back(aligner ? at::matmul(aligner->weightFor(Component{Component::Kind::Head, l, h}.name()), direction) : direction);
-        const at::Tensor s = swinTokenScores(model, dec, 0, l, heads, at::stack(dirs)).sum(0).to(at::kCPU, at::kFloat);
-        scores = scores.defined() ? scores + s : s;
+        std::vector<at::Tensor> d;
+        for (int h : byLayer[static_cast<std::size_t>(l)])
+            d.push_back(aligner ? at::matmul(aligner->weightFor(Component{Component::Kind::Head, l, h}.name()), direction) : direction);
+        if (!d.empty()) dirs[static_cast<std::size_t>(l)] = at::stack(d);
+    }
+    at::Tensor scores;
+    for (int l = 0; l < L;) {
+        const int stage = v.stageOf(l);
+        int end = l;
+        std::vector<at::Tensor> stageDirs;
+        while (end < L && v.stageOf(end) == stage) {
+            if (dirs[static_cast<std::size_t>(end)].defined()) stageDirs.push_back(dirs[static_cast<std::size_t>(end)]);
+            ++end;
+        }
+        if (!stageDirs.empty()) {
+            const at::Tensor projected = readoutDirections(model, dec.swinFactors[static_cast<std::size_t>(l)].stage, at::cat(stageDirs));
+            int64_t offset = 0;
+            for (int k = l; k < end; ++k) {
+                const std::vector<int>& heads = byLayer[static_cast<std::size_t>(k)];
+                if (heads.empty()) continue;
+                const int64_t n = static_cast<int64_t>(heads.size());
+                const at::Tensor s = swinTokenScores(model, dec, 0, k, heads, dirs[static_cast<std::size_t>(k)], projected.narrow(2, offset, n))
+                                         .sum(0)
+                                         .to(at::kCPU, at::kFloat);
+                offset += n;
+                scores = scores.defined() ? scores + s : s;
+            }
+        }
+        l = end;
     }
     return scores;
 }

@@ -157,8 +157,12 @@ at::Tensor lastStageTokens(const Model& model, const at::Tensor& pixels, int* gr
 at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, int head,
                            const at::Tensor& direction);
 // Several heads of one layer at once, one direction each (directions [n, E]): [n, N].
+// `projected`, when given, is readoutDirections(model, stage of the layer, directions).
 at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, const std::vector<int>& heads,
-                           const at::Tensor& directions);
+                           const at::Tensor& directions, const at::Tensor& projected = at::Tensor());
+// Stage s's readout maps applied to directions [n, E]: [K, C, n]. One read of the maps for the
+// directions of every head of the stage (the maps are the large operand of per-token scores).
+at::Tensor readoutDirections(const Model& model, int stage, const at::Tensor& directions);
 
 // tokens [T, S] int64 -> text embeddings [T, E] (unnormalised). CLIP and SigLIP.
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens);

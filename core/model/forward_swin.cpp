@@ -234,8 +234,13 @@ at::Tensor lastStageTokens(const Model& model, const at::Tensor& pixels, int* gr
     return swin::finalTokens(v, pixels, gridH, gridW);
 }
 
+at::Tensor readoutDirections(const Model& model, int stage, const at::Tensor& directions) {
+    const at::Tensor& G = decompositionMaps(model, Convention::Exact).swinG.at(static_cast<std::size_t>(stage));  // [K, C, E]
+    return at::matmul(G.reshape({G.size(0) * G.size(1), -1}), directions.to(G.device(), at::kFloat).t()).view({G.size(0), G.size(1), -1});
+}
+
 at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t index, int layer, const std::vector<int>& heads,
-                           const at::Tensor& directions) {
+                           const at::Tensor& directions, const at::Tensor& projected) {
     const VisionTower& v = model.vision;
     if (!v.hierarchical() || dec.swinFactors.empty())
         throw InputError("decomposition", "per-token scores need a Swin model decomposed with tokenFactors");
@@ -254,7 +259,8 @@ at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t
     // <term of source j, u> = sum_i a[i, j] <kappa_i, v_j>, kappa_i = rho_i W_O[:, h]^T G[k_i] u:
     // G is read once for every direction (one product), then each head's slice of W_O.
     const at::Tensor idx = at::tensor(std::vector<int64_t>(heads.begin(), heads.end()), at::kLong).to(G.device());
-    const at::Tensor gu = at::matmul(G.reshape({K * c, -1}), directions.to(G.device(), at::kFloat).t()).view({K, c, n});
+    const at::Tensor gu = projected.defined() ? projected : readoutDirections(model, f.stage, directions);  // [K, C, n]
+    if (gu.size(0) != K || gu.size(1) != c || gu.size(2) != n) throw InputError("projected directions", "do not match the layer's stage");
     const at::Tensor wo = b.outW.view({c, h, dh}).index_select(1, idx);                      // [C, n, dh]
     const at::Tensor gk = at::einsum("kcn,cnd->nkd", {gu, wo});                              // [n, K, dh]
     const at::Tensor kappa = gk.index_select(1, f.cls) * f.weight[index].view({1, -1, 1});  // [n, W * w^2, dh]
