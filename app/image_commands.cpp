@@ -132,7 +132,9 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     const HeatmapSession c = openHeatmapContext(o.model);
     std::vector<HeatmapMethod> methods;
     if (o.methods == "all") {
-        methods = allHeatmapMethods();
+        // "all" of the methods the model defines: Swin and MaxViT have no class-token attention.
+        for (HeatmapMethod m : allHeatmapMethods())
+            if (!c.model->vision.hierarchical() || m == HeatmapMethod::Decomposition || m == HeatmapMethod::Raw) methods.push_back(m);
     } else {
         std::stringstream ss(o.methods);
         std::string m;
@@ -346,7 +348,8 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         auto* sub = app.add_subcommand("evaluate-heatmaps", "Localisation of heatmap methods against ground-truth masks");
         addHeatmapModelOptions(sub, o->model);
         sub->add_option("--dataset", o->dataset, "Folder with labels.csv (columns file, mask, ...) as shapes generate writes")->required();
-        sub->add_option("--methods", o->methods, "all, or a comma list of methods")->capture_default_str();
+        sub->add_option("--methods", o->methods, "all (those the model defines: decomposition and raw for Swin / MaxViT), or a comma list of methods")
+            ->capture_default_str();
         sub->add_option("--prompt", o->prompt, "Text per image; {column} takes a labels.csv value")->capture_default_str();
         sub->add_option("--heads", o->heads, "Decomposition restricted to these heads: L.H,...");
         sub->add_option("--count", o->count, "Only the first N images (0: all)")->capture_default_str();

@@ -121,3 +121,6 @@ done
 echo "-- retrieval through stage 2's heads"
 "$cli" retrieve --cache cache-swin --aligner "$swin/aligner.safetensors" --model "$clip" --text "a red object" --heads 4.0,4.1,4.2,4.3 \
   --top 5 --out retrieve-swin.json 2>/dev/null | tail -3
+echo "-- heatmaps (the methods Swin defines), 200 scenes"
+"$cli" evaluate-heatmaps --model "$swin" --aligner "$swin/aligner.safetensors" --dataset test --count 200 \
+  --prompt "a {color} object" --out eval-swin.csv 2>/dev/null | tail -3

@@ -211,6 +211,24 @@ private slots:
         }
     }
 
+    // Swin through its aligner in evaluate-heatmaps: "all" is the methods Swin defines.
+    void evaluateHeatmapsOnSwin() {
+        const QString world = path("swin-world");
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "12", "--seed", "8"}).code, 0);
+        const QString swin = q(test::source("models/shapes-swin"));
+        const QString aligner = swin + "/aligner.safetensors";
+        const Run r = cli({"evaluate-heatmaps", "--model", swin, "--aligner", aligner, "--dataset", world, "--prompt", "a {color} object",
+                           "--out", path("eval-swin.csv")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const std::string csv = readFileText(path("eval-swin.csv").toStdString());
+        QVERIFY2(csv.find("decomposition,12,") != std::string::npos && csv.find("raw,12,") != std::string::npos, csv.c_str());
+        QVERIFY(csv.find("surgery") == std::string::npos && csv.find("rollout") == std::string::npos);
+        const Run bad = cli({"evaluate-heatmaps", "--model", swin, "--aligner", aligner, "--dataset", world, "--methods", "rollout",
+                             "--out", path("eval-bad.csv")});
+        QCOMPARE(bad.code, 2);
+        QVERIFY2(bad.err.contains("rollout") && !bad.err.trimmed().contains('\n'), qPrintable(bad.err));
+    }
+
     // The model's own scores beside the embeddings: CLIP's scaled cosines against the oracle, and
     // SigLIP's sigmoid(scale * cos + bias) with texts through SentencePiece at its context.
     void embedScoresAreTheModelsOwn() {
