@@ -1013,6 +1013,31 @@ private slots:
         QTest::mouseClick(w.grid(), Qt::LeftButton, Qt::NoModifier, w.grid()->cellRect(3, 1).center());
         QVERIFY(panel.wait(kTimeout));
         QCOMPARE(w.grid()->selection().front().name(), QString("3.1"));
+        // Gallery through a grid-attention head, a figure, and an ablation that takes conv.K too.
+        w.runRetrieval("a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0 && w.gallery()->restrictedCount() > 0, kTimeout);
+        QSignalSpy fig(&w, &MainWindow::figureReady);
+        QCOMPARE(w.exportPanelFigure({"a red circle"}, {HeadId{3, 1}, HeadId{5, 0}}, data.path() + "/maxvit-heads.svg", 96), QString());
+        QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0, kTimeout);
+        QCOMPARE(fig.last().at(1).toString(), QString());
+        QFile colors(VITSCOPE_SOURCE_DIR "/resources/shapes/color.txt");
+        QVERIFY(colors.open(QIODevice::ReadOnly));
+        QFile classes(data.path() + "/colors.tsv");
+        QVERIFY(classes.open(QIODevice::WriteOnly));
+        for (const QByteArray& c : colors.readAll().split('\n'))
+            if (!c.trimmed().isEmpty()) classes.write(c.trimmed() + "\ta " + c.trimmed() + " object\n");
+        classes.close();
+        ensureShapesWorld((data.path() + "/reference").toStdString(), 100, 99, "standard", {});
+        QSignalSpy ablation(&w, &MainWindow::ablationReady);
+        AblationPanel* abl = w.ablationPanel();
+        abl->setTaskForm(data.path() + "/shapes-world/labels.csv", "color", data.path() + "/colors.tsv", "background",
+                         data.path() + "/reference/images");
+        abl->requestTask();
+        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0 || errors.count() > 0, kTimeout);
+        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
+        abl->setHeadTicked("3.1", true);
+        QTRY_VERIFY_WITH_TIMEOUT(abl->outcome().ablated.size() == 1, kTimeout);
+        QVERIFY(std::isfinite(abl->outcome().accuracyAfter));
         QCOMPARE(errors.count(), 0);
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/maxvit-window.png");
     }
