@@ -258,14 +258,17 @@ at::Tensor swinTokenScores(const Model& model, const Decomposition& dec, int64_t
     const int64_t windows = f.attn.size(1), ww = f.attn.size(3);
     // <term of source j, u> = sum_i a[i, j] <kappa_i, v_j>, kappa_i = rho_i W_O[:, h]^T G[k_i] u:
     // G is read once for every direction (one product), then each head's slice of W_O.
+    // Every head of the layer in order (the map of all heads): views, no copies.
+    bool all = n == h;
+    for (int64_t i = 0; all && i < n; ++i) all = heads[static_cast<std::size_t>(i)] == i;
     const at::Tensor idx = at::tensor(std::vector<int64_t>(heads.begin(), heads.end()), at::kLong).to(G.device());
     const at::Tensor gu = projected.defined() ? projected : readoutDirections(model, f.stage, directions);  // [K, C, n]
     if (gu.size(0) != K || gu.size(1) != c || gu.size(2) != n) throw InputError("projected directions", "do not match the layer's stage");
-    const at::Tensor wo = b.outW.view({c, h, dh}).index_select(1, idx);                      // [C, n, dh]
+    const at::Tensor wo = all ? b.outW.view({c, h, dh}) : b.outW.view({c, h, dh}).index_select(1, idx);  // [C, n, dh]
     const at::Tensor gk = at::einsum("kcn,cnd->nkd", {gu, wo});                              // [n, K, dh]
     const at::Tensor kappa = gk.index_select(1, f.cls) * f.weight[index].view({1, -1, 1});  // [n, W * w^2, dh]
-    const at::Tensor vals = f.values[index].index_select(1, idx).transpose(0, 1);            // [n, W, w^2, dh]
-    const at::Tensor attn = f.attn[index].index_select(1, idx).transpose(0, 1);              // [n, W, w^2, w^2]
+    const at::Tensor vals = (all ? f.values[index] : f.values[index].index_select(1, idx)).transpose(0, 1);  // [n, W, w^2, dh]
+    const at::Tensor attn = (all ? f.attn[index] : f.attn[index].index_select(1, idx)).transpose(0, 1);      // [n, W, w^2, w^2]
     const at::Tensor m = at::matmul(kappa.view({n, windows, ww, dh}), vals.transpose(2, 3));  // [n, W, i, j]
     const at::Tensor s = (attn * m).sum(2).reshape({n, -1});                                  // [n, W * w^2] by source
     const at::Tensor grid = at::zeros_like(s).index_copy_(1, f.pos, s);
