@@ -217,7 +217,7 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
         const at::Tensor& w = rho[si + 1];
         const at::Tensor cls = zeros(w.size(1));
         const at::Tensor g = G(s + 1);
-        const int64_t c = st.width, h = st.heads, dh = c / h;
+        const int64_t h = st.heads;
         StageTerms stage;
         const MbConv& first = st.convs.front();
         const int64_t biasAt = first.shortB.defined() ? stage.add((classWeights(w, cls, 1).unsqueeze(2) * first.shortB).unsqueeze(1)) : -1;
@@ -228,27 +228,12 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
                 const int64_t l = st.firstLayer + 2 * b + u;
                 const auto li = static_cast<std::size_t>(l);
                 const Block& bl = v.encoder.blocks[li];
-                const BlockRecord& rec = p.units[li];
-                const Geometry& geo = p.geometries[li];
-                const at::Tensor wWin = w.index_select(1, geo.pos), cWin = cls.index_select(0, geo.pos);
-                const at::Tensor o = classPool(rec.o, wWin, cWin, 1).view({batch, 1, h, dh});
-                headAt.push_back(stage.add(at::einsum("bkhd,chd->bhkc", {o, bl.outW.view({c, h, dh})})));
-                attnAt.push_back(stage.add((classWeights(w, cls, 1).unsqueeze(2) * bl.outB).unsqueeze(1)));
-                mlpAt.push_back(stage.add(classPool(rec.mlp, w, cls, 1).unsqueeze(1)));
-                if (options.tokens)
-                    dec.heads.select(1, l).narrow(1, 0, h).copy_(headTokenTerms(rec, geo, wWin, cWin, g, bl.outW, h, 1 << s));
-                if (options.tokenFactors && !options.tokens) {
-                    SwinLayerFactors f;
-                    f.attn = rec.attn;
-                    f.values = rec.values;
-                    f.weight = wWin;
-                    f.cls = cWin;
-                    f.pos = geo.pos;
-                    f.stage = static_cast<int>(s);
-                    f.gridH = geo.gh;
-                    f.gridW = geo.gw;
-                    dec.swinFactors.push_back(std::move(f));
-                }
+                const BlockTerms t = addBlockTerms(stage, bl, p.units[li], p.geometries[li], w, cls, g, h, static_cast<int>(s),
+                                                   options.tokens ? dec.heads.select(1, l).narrow(1, 0, h) : at::Tensor(),
+                                                   options.tokenFactors && !options.tokens ? &dec.swinFactors : nullptr);
+                headAt.push_back(t.heads);
+                attnAt.push_back(t.bias);
+                mlpAt.push_back(t.mlp);
             }
         }
         const at::Tensor terms = stage.through(g);  // [B, F, E]

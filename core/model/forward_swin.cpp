@@ -166,7 +166,7 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
         const auto s = static_cast<std::size_t>(si);
         const SwinStage& st = sw.stages[s];
         const at::Tensor& G = maps.swinG[s];
-        const int64_t K = classes(s), c = st.width, h = st.heads, dh = c / h;
+        const int64_t K = classes(s), h = st.heads;
         StageTerms stage;
         // The stage's first term: the embedding (stage 0) or the merging's offset, written at every token.
         const int64_t first = si == 0 ? stage.add(classPool(p.embed, rho[0], cls[0], K).unsqueeze(1))
@@ -175,30 +175,12 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
         std::vector<int64_t> headAt, biasAt, mlpAt;
         for (int64_t l = st.firstLayer; l < st.firstLayer + st.depth; ++l) {
             const auto li = static_cast<std::size_t>(l);
-            const Block& b = v.encoder.blocks[li];
-            const BlockRecord& rec = p.blocks[li];
-            const Geometry& g = p.geometries[li];
-            const at::Tensor wWin = rho[s].index_select(1, g.pos);  // [B, W * w^2]
-            const at::Tensor cWin = cls[s].index_select(0, g.pos);
-            // Head h: sum_t rho_t o_t^h W_O[:, h]^T G[k(t)].
-            const at::Tensor pooled = classPool(rec.o, wWin, cWin, K).view({batch, K, h, dh});
-            headAt.push_back(stage.add(at::einsum("bkhd,chd->bhkc", {pooled, b.outW.view({c, h, dh})})));  // [B, H, K, C]
-            biasAt.push_back(stage.add((classWeights(rho[s], cls[s], K).unsqueeze(2) * b.outB).unsqueeze(1)));
-            mlpAt.push_back(stage.add(classPool(rec.mlp, rho[s], cls[s], K).unsqueeze(1)));
-            if (options.tokens)
-                dec.heads.select(1, l).narrow(1, 0, h).copy_(headTokenTerms(rec, g, wWin, cWin, G, b.outW, h, 1 << s));
-            if (options.tokenFactors && !options.tokens) {
-                SwinLayerFactors f;
-                f.attn = rec.attn;
-                f.values = rec.values;
-                f.weight = wWin;
-                f.cls = cWin;
-                f.pos = g.pos;
-                f.stage = static_cast<int>(s);
-                f.gridH = g.gh;
-                f.gridW = g.gw;
-                dec.swinFactors.push_back(std::move(f));
-            }
+            const BlockTerms t = addBlockTerms(stage, v.encoder.blocks[li], p.blocks[li], p.geometries[li], rho[s], cls[s], G, h, static_cast<int>(s),
+                                               options.tokens ? dec.heads.select(1, l).narrow(1, 0, h) : at::Tensor(),
+                                               options.tokenFactors && !options.tokens ? &dec.swinFactors : nullptr);
+            headAt.push_back(t.heads);
+            biasAt.push_back(t.bias);
+            mlpAt.push_back(t.mlp);
         }
         const at::Tensor terms = stage.through(G);  // [B, F, E]
         if (si == 0) dec.embed = terms.select(1, first).contiguous();

@@ -148,4 +148,32 @@ at::Tensor headTokenTerms(const BlockRecord& rec, const Geometry& g, const at::T
     return spread(grid, g.gh, g.gw, factor);
 }
 
+BlockTerms addBlockTerms(StageTerms& stage, const Block& b, const BlockRecord& rec, const Geometry& g, const at::Tensor& rho,
+                         const at::Tensor& cls, const at::Tensor& G, int64_t heads, int stageIndex, at::Tensor tokens,
+                         std::vector<SwinLayerFactors>* factors) {
+    const int64_t batch = rho.size(0), K = G.size(0), c = G.size(1), h = heads, dh = c / h;
+    const at::Tensor wWin = rho.index_select(1, g.pos);  // [B, W * w^2]
+    const at::Tensor cWin = cls.index_select(0, g.pos);
+    BlockTerms out;
+    // Head h: sum_t rho_t o_t^h W_O[:, h]^T G[k(t)].
+    const at::Tensor pooled = classPool(rec.o, wWin, cWin, K).view({batch, K, h, dh});
+    out.heads = stage.add(at::einsum("bkhd,chd->bhkc", {pooled, b.outW.view({c, h, dh})}));  // [B, H, K, C]
+    out.bias = stage.add((classWeights(rho, cls, K).unsqueeze(2) * b.outB).unsqueeze(1));
+    out.mlp = stage.add(classPool(rec.mlp, rho, cls, K).unsqueeze(1));
+    if (tokens.defined()) tokens.copy_(headTokenTerms(rec, g, wWin, cWin, G, b.outW, h, 1 << stageIndex));
+    if (factors) {
+        SwinLayerFactors f;
+        f.attn = rec.attn;
+        f.values = rec.values;
+        f.weight = wWin;
+        f.cls = cWin;
+        f.pos = g.pos;
+        f.stage = stageIndex;
+        f.gridH = g.gh;
+        f.gridW = g.gw;
+        factors->push_back(std::move(f));
+    }
+    return out;
+}
+
 }  // namespace vitscope::windows

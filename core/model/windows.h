@@ -2,6 +2,7 @@
 // Windowed attention shared by the hierarchical towers (Swin's shifted windows, MaxViT's block
 // and grid partitions) and the readout helpers of their decompositions (forward_swin.cpp,
 // forward_maxvit.cpp).
+#include "model/forward.h"
 #include "model/model.h"
 
 #include <vector>
@@ -66,5 +67,16 @@ at::Tensor spread(const at::Tensor& t, int gh, int gw, int factor);
 // weight and class of every window position.
 at::Tensor headTokenTerms(const BlockRecord& rec, const Geometry& g, const at::Tensor& wWin, const at::Tensor& cWin, const at::Tensor& G,
                           const at::Tensor& outW, int64_t heads, int factor);
+
+// One windowed block's share of its stage's terms: its heads [B, H, K, C], attention bias and
+// MLP class-pooled into `stage` (their indices returned); with `tokens` defined ([B, H, N0, E]
+// of the decomposition), its per-token head terms written there; with `factors`, its score
+// factors appended. rho / cls: the stage's readout weights [B, N] and classes [N]; G its maps.
+struct BlockTerms {
+    int64_t heads = -1, bias = -1, mlp = -1;
+};
+BlockTerms addBlockTerms(StageTerms& stage, const Block& b, const BlockRecord& rec, const Geometry& g, const at::Tensor& rho,
+                         const at::Tensor& cls, const at::Tensor& G, int64_t heads, int stageIndex, at::Tensor tokens,
+                         std::vector<SwinLayerFactors>* factors);
 
 }  // namespace vitscope::windows
