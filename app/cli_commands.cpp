@@ -113,11 +113,18 @@ void runInfo(const ModelOptions& o) {
                                                                       : "gelu";
     j["class_token"] = v.hasClassToken();
     if (v.pool.defined()) j["pool"] = {{"kind", "attention (MAP)"}, {"heads", v.pool.heads}, {"mlp", v.pool.fc1W.size(0)}};
-    if (v.hierarchical()) {
+    if (v.swin.defined()) {
         nlohmann::ordered_json stages = nlohmann::ordered_json::array();
         for (const SwinStage& st : v.swin.stages)
             stages.push_back({{"width", st.width}, {"depth", st.depth}, {"heads", st.heads}, {"first_layer", st.firstLayer}});
         j["swin"] = {{"window", v.swin.window}, {"stages", stages}};
+    }
+    if (v.maxvit.defined()) {
+        nlohmann::ordered_json stages = nlohmann::ordered_json::array();
+        for (const MaxVitStage& st : v.maxvit.stages)
+            stages.push_back({{"width", st.width}, {"blocks", st.depth}, {"heads", st.heads}, {"first_layer", st.firstLayer}});
+        j["maxvit"] = {{"partition", v.maxvit.partition}, {"stem", v.maxvit.stem1W.size(0)}, {"stages", stages},
+                       {"attention_units_per_block", 2}};
     }
     j["num_classes"] = model.numClasses;
     if (model.text) {

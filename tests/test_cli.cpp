@@ -202,6 +202,8 @@ private slots:
                      (std::vector<std::string>{"shortcut_bias.0", "shortcut_bias.1", "post_bias"}));
             QCOMPARE(readNpyTensor((dir + "/convs.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{3, 3, 64}));
             QVERIFY(std::find(names.begin(), names.end(), "conv.2") != names.end());
+            const Run info = cli({"info", "--model", model});
+            QVERIFY2(info.code == 0 && info.out.contains("\"partition\": 4") && info.out.contains("\"family\": \"maxvit\""), qPrintable(info.out));
             // embed pooled.npy beside features.npy (the head's pre-logits)
             const Run e = cli({"embed", "--model", model, "--pixels", pixels, "--out", dir + "-embed"});
             QVERIFY2(e.code == 0, qPrintable(e.err));
