@@ -22,11 +22,14 @@
 #include "ledger_view.h"
 #include "main_window.h"
 #include "metatypes.h"
+#include "word_completer.h"
 
 #include <qcustomplot.h>
 
 #include <QCheckBox>
+#include <QAbstractItemView>
 #include <QComboBox>
+#include <QCompleter>
 #include <QLabel>
 #include <QFile>
 #include <QFileInfo>
@@ -244,6 +247,11 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
         QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->message().contains("still the one for \"a blue object\""), kTimeout);
         QCOMPARE(m_window->canvas()->map().caption, caption);
+        // The message says what the model knows: its vocabulary, listed when small (no word is
+        // close to "photo" in the shapes world's 38).
+        QVERIFY2(m_window->canvas()->message().contains("vocabulary of 38 words (it knows: ") &&
+                     m_window->canvas()->message().contains(" circle "),
+                 qPrintable(m_window->canvas()->message()));
         const QColor strip(253, 236, 234);
         auto stripRows = [&](const QImage& img) {
             QList<int> rows;
@@ -265,6 +273,27 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && m_window->canvas()->map().caption.endsWith("a green object"), kTimeout);
         QVERIFY(m_window->canvas()->message().isEmpty());
         QVERIFY(stripRows(m_window->canvas()->grab().toImage().convertToFormat(QImage::Format_RGB32)).isEmpty());
+    }
+
+    // The bundled model reads a word vocabulary: the text box completes the word being typed from
+    // it, and a pick replaces only that word.
+    void textBoxCompletesKnownWords() {
+        WordCompleter* words = m_window->wordCompleter();
+        QVERIFY(words->wordCount() > 20);
+        QLineEdit* edit = m_window->findChild<QComboBox*>("textBox") ? m_window->findChild<QComboBox*>("textBox")->lineEdit() : nullptr;
+        if (!edit) edit = qobject_cast<QLineEdit*>(words->completer()->widget());
+        QVERIFY(edit);
+        edit->setFocus();
+        edit->clear();
+        QTest::keyClicks(edit, "a gre");
+        QTRY_VERIFY_WITH_TIMEOUT(words->completer()->popup()->isVisible(), kTimeout);
+        QCOMPARE(words->completer()->completionPrefix(), QString("gre"));
+        QCOMPARE(words->completer()->currentCompletion(), QString("green"));
+        QTest::keyClick(words->completer()->popup(), Qt::Key_Return);
+        QCOMPARE(edit->text(), QString("a green"));
+        QTest::keyClicks(edit, " objxq");  // no known word starts so: no list
+        QVERIFY(!words->completer()->popup()->isVisible());
+        edit->clear();
     }
 
     void textSpanOnTheReferenceConvention() {

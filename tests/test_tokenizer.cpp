@@ -20,6 +20,39 @@ class TestTokenizer : public QObject {
     Q_OBJECT
 
 private slots:
+    // A word-vocabulary model's unknown word: the message names the closest known words (edit
+    // distance, then a shared prefix), or lists a small vocabulary whole.
+    void unknownWordsSayWhatTheModelKnows() {
+        std::vector<std::string> big;
+        for (int i = 0; i < 70; ++i) big.push_back("w" + std::to_string(i));
+        for (const char* w : {"a", "of", "dog", "dot", "door", "cat", "circle"}) big.push_back(w);
+        const WordTokenizer words = WordTokenizer::fromWords(big);
+        QCOMPARE(int(words.knownWords().size()), 77);
+        QCOMPARE(words.closest("dgo", 2), std::vector<std::string>{"dog"});  // a transposition is one edit; short words allow one
+        QCOMPARE(words.closest("circles", 5).front(), std::string("circle"));
+        try {
+            words.tokenize("a photo of a dgo", 16);
+            QFAIL("an unknown word was read");
+        } catch (const InputError& e) {
+            const std::string m = e.what();
+            QVERIFY2(m.find("'photo'") != std::string::npos && m.find("vocabulary of 77 words") != std::string::npos, m.c_str());
+        }
+        try {
+            words.tokenize("a dgo", 16);
+            QFAIL("an unknown word was read");
+        } catch (const InputError& e) {
+            const std::string m = e.what();
+            QVERIFY2(m.find("'dgo'") != std::string::npos && m.find("(closest: dog") != std::string::npos, m.c_str());
+        }
+        const WordTokenizer small = WordTokenizer::fromWords({"red", "blue", "circle"});
+        try {
+            small.tokenize("a red square", 8);
+            QFAIL("an unknown word was read");
+        } catch (const InputError& e) {
+            QVERIFY2(std::string(e.what()).find("(it knows: red blue circle)") != std::string::npos, e.what());
+        }
+    }
+
     void matchesReference_data() {
         QTest::addColumn<QString>("path");
         QTest::newRow("merges-gz") << QString::fromStdString(oracle("clip-tiny/openai/bpe_simple_vocab_16e6.txt.gz"));

@@ -9,6 +9,7 @@
 #include "ledger_view.h"
 #include "log_sink.h"
 #include "metatypes.h"
+#include "word_completer.h"
 #include "resources.h"
 #include "thumbnails.h"
 
@@ -139,6 +140,7 @@ void MainWindow::buildUi() {
     m_text->setInsertPolicy(QComboBox::NoInsert);
     m_text->setMinimumWidth(220);
     m_text->lineEdit()->setPlaceholderText(tr("type a text, e.g. a red circle"));
+    m_words = new WordCompleter(m_text->lineEdit(), this);
     m_text->setObjectName("textBox");
     // Suggestions from the pool as a popup: typing never has its text completed in place.
     auto* completer = new QCompleter(m_text->model(), m_text);

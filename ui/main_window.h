@@ -22,6 +22,8 @@ class QSlider;
 
 namespace vitscope::ui {
 
+class WordCompleter;
+
 class AblationPanel;
 class Classroom;
 class Gallery;
@@ -84,6 +86,7 @@ public:
     AblationPanel* ablationPanel() const { return m_ablation; }
     Classroom* classroom() const { return m_classroom; }
     const ModelSummary& modelSummary() const { return m_model; }
+    WordCompleter* wordCompleter() const { return m_words; }
     bool datasetReady() const { return m_datasetReady; }
     const std::vector<HeadDescription>& descriptions() const { return m_descriptions; }
     QString lastError() const { return m_lastError; }
@@ -180,6 +183,7 @@ private:
     QMenu* m_discoveredMenu = nullptr;
 
     ModelSummary m_model;
+    WordCompleter* m_words = nullptr;  // the text box's word completion (word-vocabulary models)
     ImageResult m_image;
     std::vector<HeadDescription> m_descriptions;
     std::vector<float> m_normValues, m_normMlp, m_ledgerValues, m_propertyValues, m_propertyMlp;

@@ -8,11 +8,13 @@
 #include "image_canvas.h"
 #include "ledger_view.h"
 #include "metatypes.h"
+#include "word_completer.h"
 
 #include <QCheckBox>
 #include <QComboBox>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QLineEdit>
 #include <QStandardItemModel>
 #include <QDockWidget>
 #include <QFile>
@@ -120,6 +122,15 @@ void MainWindow::applyModel(const ModelSummary& s) {
                                     (s.clip ? QString() : tr(", through its aligner")))
                                .arg(QString::fromStdString(s.device)));
     setWindowTitle(QString("vitscope - %1").arg(QString::fromStdString(s.name)));
+    // Word-vocabulary models complete the word being typed from the words they know.
+    {
+        QStringList words;
+        for (const std::string& w : s.vocabulary) words << QString::fromStdString(w);
+        m_words->setWords(words);
+        m_text->lineEdit()->setToolTip(words.isEmpty() ? QString()
+                                                       : tr("This model knows %1 words; the list completes the word being typed")
+                                                             .arg(words.size()));
+    }
     // The text box offers the pool.
     const QString pool = textPoolFile();
     const QString current = m_text->currentText();

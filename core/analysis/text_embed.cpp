@@ -65,6 +65,11 @@ at::Tensor TextEncoder::encode(const std::vector<std::string>& texts, int batch)
 
 bool TextEncoder::wordVocabulary() const { return dynamic_cast<const WordTokenizer*>(m_tokenizer.get()) != nullptr; }
 
+std::vector<std::string> TextEncoder::vocabulary() const {
+    const auto* words = dynamic_cast<const WordTokenizer*>(m_tokenizer.get());
+    return words ? words->knownWords() : std::vector<std::string>{};
+}
+
 at::Tensor TextEncoder::encodeDescriptions(const std::vector<std::string>& texts) const {
     if (wordVocabulary()) return encode(texts);
     const std::string file = dataFile("resources/templates/classes.txt");

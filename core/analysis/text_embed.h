@@ -32,6 +32,8 @@ public:
     // word-vocabulary models (whose vocabularies lack the templates' words). [k, E].
     at::Tensor encodeDescriptions(const std::vector<std::string>& texts) const;
     bool wordVocabulary() const;
+    // A word-vocabulary model's words (empty for BPE and SentencePiece models, which read any text).
+    std::vector<std::string> vocabulary() const;
 
 private:
     const Model& m_model;

@@ -199,6 +199,7 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.surgeryEnsemble = session->surgeryEnsemble;
     s.aligner = !session->aligner ? std::string() : !o.aligner.empty() ? o.aligner : o.alignerIfNotClip;
     if (session->clip) s.textModel = session->clip->info.weightsPath;
+    s.vocabulary = session->text->vocabulary();
     // Everything of the previous model goes.
     const std::string root = m->cacheRoot;
     *m = Impl{};

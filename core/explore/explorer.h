@@ -50,6 +50,9 @@ struct ModelSummary {
     std::string preprocessing;       // in words, for export records
     bool surgeryEnsemble = false;    // CLIP Surgery's texts through its prompt ensemble (BPE models)
     std::string aligner, textModel;  // non-CLIP models: the aligner and the CLIP model for texts
+    // The text side's words when it has a word vocabulary (the bundled models); empty when it
+    // reads any text (BPE, SentencePiece).
+    std::vector<std::string> vocabulary;
 };
 
 struct ImageResult {

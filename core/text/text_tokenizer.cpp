@@ -74,13 +74,58 @@ int64_t WordTokenizer::find(const std::string& word) const {
     return it != m_sorted.end() && it->first == word ? it->second : -1;
 }
 
+std::vector<std::string> WordTokenizer::knownWords() const {
+    return m_words.size() > 3 ? std::vector<std::string>(m_words.begin() + 1, m_words.end() - 2) : std::vector<std::string>{};
+}
+
+namespace {
+
+// Edit distance with adjacent transpositions ("dgo" -> "dog" is one edit).
+std::size_t editDistance(const std::string& a, const std::string& b) {
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i)
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::vector<std::string> WordTokenizer::closest(const std::string& word, std::size_t count) const {
+    std::vector<std::pair<std::size_t, std::string>> ranked;
+    for (const std::string& w : knownWords()) {
+        const std::size_t d = editDistance(word, w);
+        std::size_t prefix = 0;
+        while (prefix < word.size() && prefix < w.size() && word[prefix] == w[prefix]) ++prefix;
+        const std::size_t allowed = word.size() <= 3 ? 1 : 2;  // two edits make any short word "close"
+        if (d <= allowed || prefix >= 2) ranked.emplace_back(d * 100 + (100 - std::min<std::size_t>(prefix, 99)), w);
+    }
+    std::sort(ranked.begin(), ranked.end());
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < ranked.size() && i < count; ++i) out.push_back(ranked[i].second);
+    return out;
+}
+
 std::vector<int64_t> WordTokenizer::tokenize(const std::string& text, int context) const {
     if (context < 2) throw InputError("tokenize", "context length must be at least 2");
     std::vector<int64_t> ids{static_cast<int64_t>(m_words.size()) - 2};
     for (const std::string& w : splitWordsSimple(text)) {
         const int64_t id = find(w);
-        if (id <= 0 || id >= static_cast<int64_t>(m_words.size()) - 2)
-            throw InputError(text, "word '" + w + "' is not in the model's vocabulary");
+        if (id <= 0 || id >= static_cast<int64_t>(m_words.size()) - 2) {
+            // Say what the model knows: the closest words, else the size of the vocabulary.
+            // Say what the model knows: the closest words, or every word of a small vocabulary.
+            const std::vector<std::string> near = closest(w, 5);
+            const std::vector<std::string> all = knownWords();
+            const bool listAll = near.empty() && all.size() <= 60;
+            std::string hint;
+            for (const std::string& n : listAll ? all : near) hint += (hint.empty() ? "" : " ") + n;
+            throw InputError(text, "word '" + w + "' is not in the model's vocabulary of " + std::to_string(all.size()) + " words" +
+                                       (hint.empty() ? std::string() : (listAll ? " (it knows: " : " (closest: ") + hint + ")"));
+        }
         ids.push_back(id);
     }
     ids.push_back(static_cast<int64_t>(m_words.size()) - 1);

@@ -25,6 +25,11 @@ public:
     std::vector<int64_t> tokenize(const std::string& text, int context) const override;
     std::size_t vocabSize() const override { return m_words.size(); }
     const std::vector<std::string>& words() const { return m_words; }
+    // The vocabulary's words (no <pad>, <start>, <end>), and those closest in spelling to `word`
+    // (edit distance with transpositions <= 2, or 1 for words of up to 3 letters; or a shared
+    // prefix of 2 letters; nearest first, at most `count`).
+    std::vector<std::string> knownWords() const;
+    std::vector<std::string> closest(const std::string& word, std::size_t count) const;
     void save(const std::string& path) const;
 
 private:
