@@ -102,6 +102,44 @@ class TestGui : public QObject {
     QTemporaryDir m_data;
     std::unique_ptr<MainWindow> m_window;
 
+    // The first view (issue: "what a newcomer sees"): a single-object scene of the bundled world
+    // and its own text, the map lighting that object, the strongest head selected with its panel,
+    // the gallery answering the text.
+    void checkOpeningView() {
+        MainWindow& w = *m_window;
+        QTRY_VERIFY_WITH_TIMEOUT(w.canvas()->hasImage() && !w.canvas()->map().values.empty(), kTimeout);
+        const QString text = w.findChild<QComboBox*>("textBox")->currentText();
+        QVERIFY2(QRegularExpression("^a [a-z]+ [a-z]+$").match(text).hasMatch(), qPrintable(text));
+        QVERIFY(w.canvas()->map().caption.endsWith(text));
+        // The scene's labels say one object, with that color and shape.
+        QFile labels(m_data.path() + "/shapes-world/labels.csv");
+        QVERIFY(labels.open(QIODevice::ReadOnly));
+        const QStringList head = QString::fromUtf8(labels.readLine()).trimmed().split(',');
+        const QString file = "images/" + QFileInfo(w.canvas()->imagePath()).fileName();
+        QString mask;
+        while (!labels.atEnd()) {
+            const QStringList row = QString::fromUtf8(labels.readLine()).trimmed().split(',');
+            if (row.value(head.indexOf("file")) != file) continue;
+            QCOMPARE(text, "a " + row.value(head.indexOf("color")) + " " + row.value(head.indexOf("shape")));
+            QVERIFY(row.value(head.indexOf("distractor_shape")).isEmpty());
+            mask = m_data.path() + "/shapes-world/" + row.value(head.indexOf("mask"));
+        }
+        QVERIFY(!mask.isEmpty());
+        // The map's strongest pixel lies on the object.
+        const MapLayer& map = w.canvas()->map();
+        const auto peak = std::max_element(map.values.begin(), map.values.end()) - map.values.begin();
+        const QImage m = QImage(mask).scaled(map.cols, map.rows);
+        QVERIFY2(qGray(m.pixel(int(peak % map.cols), int(peak / map.cols))) > 127, qPrintable(mask));
+        QTRY_VERIFY_WITH_TIMEOUT(!w.grid()->selection().isEmpty(), kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0, kTimeout);
+        QVERIFY2(w.gallery()->resultsFor().contains(text), qPrintable(w.gallery()->resultsFor()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.headPanel()->layer() >= 0, kTimeout);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
+            QTest::qWait(500);  // thumbnails
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/opening-view.png");
+        }
+    }
+
 private slots:
     void initTestCase() {
         QStandardPaths::setTestModeEnabled(true);
@@ -123,6 +161,7 @@ private slots:
         QVERIFY(m_window->modelSummary().clip);
         // The bundled world is generated and cached in the background, then its heads described.
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0, kTimeout);
+        checkOpeningView();
         QVERIFY(m_window->datasetReady());
         QCOMPARE(int(m_window->descriptions().size()), 16);
         QVERIFY(QFile::exists(m_data.path() + "/shapes-world/labels.csv"));

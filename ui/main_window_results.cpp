@@ -187,6 +187,9 @@ void MainWindow::onImage(const QVariant& result) {
             if (m_image.headNorms.at(l, h) > best)
                 best = m_image.headNorms.at(l, h), strongest = gridHead(l, h, m_model.layers, m_model.poolHeads > 0);
     m_strongestHead = strongest;
+    // The opening view (nothing typed yet): its text, the head that writes most for the image
+    // selected (its panel fills once the heads are described) and the gallery for the text.
+    const bool opening = !m_image.openingText.empty() && m_text->currentText().trimmed().isEmpty();
     m_classroom->setFacts(tr("This model cuts its %1 px input into %2 x %3 patches of %4 px.").arg(m_model.imageSize).arg(m_image.gridH).arg(m_image.gridW).arg(m_model.patchSize),
                           (m_model.headsPerLayer.empty()
                                ? tr("%1 layers, each with %2 heads and an MLP.").arg(m_model.layers).arg(m_model.heads)
@@ -198,6 +201,12 @@ void MainWindow::onImage(const QVariant& result) {
                               (m_model.poolHeads > 0 ? tr(" No class token: %1 pooling heads read every token.").arg(m_model.poolHeads) : QString()),
                           tr("The strongest head for this image is %1.").arg(strongest.name()), QString());
     emit imageReady();
+    if (opening) {
+        setText(QString::fromStdString(m_image.openingText));
+        if (strongest.valid()) m_grid->setSelection({strongest});
+        if (m_datasetReady) runRetrieval(QString::fromStdString(m_image.openingText));
+        return;
+    }
     requestHeatmap();
     requestLedger();
 }
@@ -249,8 +258,13 @@ void MainWindow::onDataset(const QVariant& result) {
     statusBar()->showMessage(tr("%1 images ready").arg(d.count), 5000);
     emit datasetReady_();
     if (!m_canvas->hasImage() && d.count > 0) {
-        const std::string first = d.images;
-        m_engine.submit("image", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage(x.datasetPaths().front())); });
+        // The opening view: an image and a text that show what the tool does (Explorer::firstView).
+        m_engine.submit("image", [](Explorer& x, const JobContext&) {
+            const Explorer::FirstView v = x.firstView();
+            ImageResult r = x.analyseImage(v.image);
+            r.openingText = v.text;
+            return QVariant::fromValue(r);
+        });
     }
     describeHeads();
 }

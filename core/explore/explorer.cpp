@@ -433,6 +433,30 @@ DatasetSummary Explorer::openDataset(const std::string& images, const JobContext
 
 bool Explorer::hasDataset() const { return m->view != nullptr; }
 
+Explorer::FirstView Explorer::firstView() const {
+    m->requireDataset();
+    const std::vector<std::string>& paths = m->cache->paths();
+    FirstView v;
+    v.image = paths.front();
+    std::error_code ec;
+    const fs::path labels = fs::path(paths.front()).parent_path().parent_path() / "labels.csv";
+    if (!fs::exists(labels, ec)) return v;
+    try {
+        for (const auto& row : readCsvTable(labels.string())) {
+            const auto get = [&](const char* k) { const auto it = row.find(k); return it == row.end() ? std::string() : it->second; };
+            if (get("file").empty() || get("color").empty() || get("shape").empty() || !get("distractor_shape").empty()) continue;
+            const std::string image = (labels.parent_path() / get("file")).lexically_normal().string();
+            if (std::find(paths.begin(), paths.end(), image) == paths.end()) continue;
+            v.image = image;
+            v.text = "a " + get("color") + " " + get("shape");
+            break;
+        }
+    } catch (const Error&) {
+        // labels.csv of another kind: keep the first image
+    }
+    return v;
+}
+
 const std::vector<std::string>& Explorer::datasetPaths() const {
     m->requireDataset();
     return m->cache->paths();

@@ -62,6 +62,7 @@ struct ImageResult {
     FloatGrid headNorms;      // [L, H] norm of each head's direct contribution (CLIP space); SigLIP: [L + 1, H]
     std::vector<float> mlpNorms;  // per layer; SigLIP: then pool.mlp
     std::vector<float> convNorms; // MaxViT: per block, its MBConv branch ("conv.K"); empty otherwise
+    std::string openingText;      // the opening view's text (Explorer::firstView); empty otherwise
     double seconds = 0;       // decomposition time
 };
 
@@ -202,6 +203,13 @@ public:
     DatasetSummary openDataset(const std::string& images, const JobContext& job, const std::string& convention = "exact");
     bool hasDataset() const;
     const std::vector<std::string>& datasetPaths() const;
+    // The opening view of the open dataset: for a labelled shapes-world folder, the first scene
+    // with one object (no distractor to light instead) and its "a {color} {shape}"; otherwise the
+    // first image and no text.
+    struct FirstView {
+        std::string image, text;
+    };
+    FirstView firstView() const;
 
     // TextSpan over every cached head with a text pool file; kept for the grid and head panel.
     // TextSpan over every cached head (perHead is clamped to the pool size and embedding dim).
