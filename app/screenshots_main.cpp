@@ -57,6 +57,9 @@ int main(int argc, char** argv) {
     w.resize(1500, 950);
     w.show();
     bool ok = waitFor(w, &MainWindow::descriptionsReady);
+    // main.png: the opening view a newcomer sees (a scene, its text, the strongest head, the gallery).
+    settle(2500);
+    ok = ok && shoot(w, out + "/main.png");
     w.openImage(o.dataDir + "/shapes-world/images/000003.png");
     ok = ok && waitFor(w, &MainWindow::imageReady);
     w.grid()->setSelection({HeadId{3, 1}, HeadId{1, 1}, HeadId{2, 1}});
@@ -65,7 +68,6 @@ int main(int argc, char** argv) {
     w.setText("a red object");
     ok = ok && waitFor(w, &MainWindow::ledgerReady);
     settle(1500);  // thumbnails
-    ok = ok && shoot(w, out + "/main.png");
     raise(w, "ledgerDock");
     ok = ok && shoot(w, out + "/ledger.png");
     w.runRetrieval("a blue object");
