@@ -180,6 +180,8 @@ private slots:
         QCOMPARE(v.layers(), 6);
         QCOMPARE(headsPerLayer(v), (std::vector<int>{2, 2, 4, 4, 8, 8}));  // oracle.json: heads 2, 4, 8; depths 2, 2, 2
         QCOMPARE(v.width, 128);
+        // Without a config (torchvision's .pth), the nearest size to 224 the windows tile: 4 x 4 x 4 = 64 px units.
+        QCOMPARE(model.preprocess.imageSize, layout == "timm" ? 64 : 256);
         const std::string d = dir.toStdString();
         const at::Tensor pixels = readNpyTensor(oracle(d + "/pixels.npy"));
         const at::Tensor features = readNpyTensor(oracle(d + "/features.npy"));

@@ -53,6 +53,9 @@ void WordCompleter::insert(const QString& word) {
     int start = 0;
     const QString current = currentWord(&start);
     QString text = m_edit->text();
+    // The combo box's own (whole-text) completion may have put a selected suffix after the cursor.
+    if (m_edit->hasSelectedText() && m_edit->selectionStart() >= start + current.size())
+        text.remove(m_edit->selectionStart(), m_edit->selectedText().size());
     text.replace(start, current.size(), word);
     m_edit->setText(text);
     m_edit->setCursorPosition(start + static_cast<int>(word.size()));

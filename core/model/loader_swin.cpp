@@ -103,7 +103,12 @@ Model buildSwin(const Tensors& t, const nlohmann::json& config, Layout layout) {
     // Input size: the config's (pretrained_cfg.input_size, model_args.img_size), else 224.
     const auto& input = sub(sub(config, "pretrained_cfg"), "input_size");
     int size = input.is_array() && input.size() == 3 && input[2].is_number_integer() ? input[2].get<int>() : 0;
-    if (size <= 0) size = intOr(sub(config, "model_args"), "img_size", intOr(config, "img_size", 224));
+    if (size <= 0) size = intOr(sub(config, "model_args"), "img_size", intOr(config, "img_size", 0));
+    if (size <= 0) {
+        // No config: 224 (the released Swins), or the nearest size this one's windows tile.
+        const int unit = v.patchSize * (1 << (swin.stages.size() - 1)) * swin.window;
+        size = std::max(unit, static_cast<int>(std::lround(224.0 / unit)) * unit);
+    }
     v.imageSize = size;
     setImageNetPreprocess(model, config, size);
     if (!sub(sub(config, "pretrained_cfg"), "crop_pct").is_number() && !sub(config, "crop_pct").is_number()) {
