@@ -46,7 +46,10 @@
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTemporaryDir>
+#include <QToolTip>
 #include <QUrl>
+#include <QHelpEvent>
+#include <QApplication>
 #include <QStandardItemModel>
 #include <QtTest/QtTest>
 
@@ -371,6 +374,24 @@ private slots:
         const QRect row = grid->cellRect(1, 0);
         QTest::mouseClick(grid, Qt::LeftButton, Qt::NoModifier, QPoint(row.left() - 8, row.center().y()));
         QCOMPARE(grid->selection(), (QList<HeadId>{{1, 0}, {1, 1}, {1, 2}, {1, 3}}));
+        // Arrow keys move the selection from the head clicked last, and its panel follows.
+        QTest::mouseClick(grid, Qt::LeftButton, Qt::NoModifier, grid->cellRect(2, 1).center());
+        QVERIFY(panel.wait(kTimeout));
+        grid->setFocus();
+        QTest::keyClick(grid, Qt::Key_Right);
+        QCOMPARE(grid->selection(), (QList<HeadId>{{2, 2}}));
+        QTest::keyClick(grid, Qt::Key_Down);
+        QCOMPARE(grid->selection(), (QList<HeadId>{{3, 2}}));
+        QTest::keyClick(grid, Qt::Key_Down);  // stays in the last row
+        QCOMPARE(grid->selection(), (QList<HeadId>{{3, 2}}));
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->headPanel()->layer() == 3 && m_window->headPanel()->head() == 2, kTimeout);
+        // The MLP column has tooltips too.
+        const QRect mlpCell(grid->cellRect(2, 3).right() + 12, grid->cellRect(2, 3).top(), grid->cellRect(2, 3).width(), grid->cellRect(2, 3).height());
+        QHelpEvent tip(QEvent::ToolTip, mlpCell.center(), grid->mapToGlobal(mlpCell.center()));
+        QApplication::sendEvent(grid, &tip);
+        QTRY_VERIFY_WITH_TIMEOUT(QToolTip::isVisible(), kTimeout);
+        QVERIFY2(QToolTip::text().contains("mlp.2"), qPrintable(QToolTip::text()));
+        QToolTip::hideText();
     }
 
     void retrievalGlobalAndThroughHeads() {

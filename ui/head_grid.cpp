@@ -1,6 +1,7 @@
 #include "head_grid.h"
 
 #include <QHelpEvent>
+#include <QKeyEvent>
 #include <QMouseEvent>
 #include <QPainter>
 #include <QToolTip>
@@ -317,10 +318,54 @@ void HeadGrid::mousePressEvent(QMouseEvent* e) {
     emit headActivated(h);
 }
 
+void HeadGrid::keyPressEvent(QKeyEvent* e) {
+    const int dl = e->key() == Qt::Key_Up ? -1 : e->key() == Qt::Key_Down ? 1 : 0;
+    const int dh = e->key() == Qt::Key_Left ? -1 : e->key() == Qt::Key_Right ? 1 : 0;
+    if ((dl == 0 && dh == 0) || m_layers <= 0) {
+        QWidget::keyPressEvent(e);
+        return;
+    }
+    HeadId from = m_anchor.valid() ? m_anchor : (m_selected.isEmpty() ? HeadId{0, 0} : m_selected.back());
+    int layer = std::clamp(from.layer + dl, 0, m_layers - 1);
+    // Rows with fewer heads (Swin, MaxViT): the nearest head the row has.
+    int head = std::clamp(from.head + dh, 0, std::max(0, headsIn(layer) - 1));
+    if (!m_anchor.valid() && m_selected.isEmpty()) layer = 0, head = 0;
+    const HeadId h = gridHead(layer, head, m_layers - 1, m_poolRow);
+    m_selected = {h};
+    m_anchor = h;
+    update();
+    emit selectionChanged(m_selected);
+    emit headActivated(h);
+}
+
 bool HeadGrid::event(QEvent* e) {
     if (e->type() == QEvent::ToolTip) {
         auto* help = static_cast<QHelpEvent*>(e);
         const HeadId h = headAt(help->pos());
+        // The MLP (and MBConv) column: the layer's value under the metric.
+        const QRect a = gridArea();
+        if (h.layer < 0 && !a.isEmpty()) {
+            const int cell = a.width() / m_heads;
+            const int row = (help->pos().y() - a.top()) / std::max(1, cell);
+            const QRect mlp(a.right() + 1 + kMlpGap, a.top(), cell, a.height());
+            if (row >= 0 && row < m_layers && help->pos().y() >= a.top()) {
+                QString tip;
+                if (mlp.contains(help->pos())) {
+                    const float v = m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(row)];
+                    tip = QString("<b>%1</b>").arg(m_poolRow && row == m_layers - 1 ? QString("pool.mlp") : QString("mlp.%1").arg(row));
+                    if (!m_rowLabels.isEmpty() && !(m_poolRow && row == m_layers - 1)) tip += QString(" (%1)").arg(m_rowLabels[row]);
+                    if (std::isfinite(v)) tip += QString("<br>%1: %2").arg(m_metric.toHtmlEscaped()).arg(v, 0, 'g', 4);
+                } else if (sideRect(row).contains(help->pos()) && !m_side.empty() && std::isfinite(m_side[static_cast<std::size_t>(row)])) {
+                    tip = QString("<b>%1</b> %2<br>%3: %4").arg(m_sideTitle, m_rowLabels.value(row).section('.', 0, 1))
+                              .arg(m_metric.toHtmlEscaped())
+                              .arg(m_side[static_cast<std::size_t>(row)], 0, 'g', 4);
+                }
+                if (!tip.isEmpty()) {
+                    QToolTip::showText(help->globalPos(), tip, this);
+                    return true;
+                }
+            }
+        }
         if (h.layer < 0) {
             QToolTip::hideText();
             return true;

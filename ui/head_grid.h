@@ -69,6 +69,7 @@ signals:
 protected:
     void paintEvent(QPaintEvent*) override;
     void mousePressEvent(QMouseEvent* e) override;
+    void keyPressEvent(QKeyEvent* e) override;  // arrows move the selection to the neighbouring head
     bool event(QEvent* e) override;
 
 private:
