@@ -759,6 +759,7 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(model.count() > 0, kTimeout);
         QVERIFY(errors.count() >= 1);
         QVERIFY2(errors.first().at(0).toString().contains("no-such-model"), qPrintable(errors.first().at(0).toString()));
+        QVERIFY2(!w.statusText().contains("opening " + o.model), qPrintable(w.statusText()));  // not left after the failure
         QCOMPARE(QFileInfo(QString::fromStdString(w.modelSummary().spec)).fileName(), QString("shapes-clip"));
         QSignalSpy described(&w, &MainWindow::descriptionsReady);
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0, kTimeout);

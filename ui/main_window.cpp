@@ -496,6 +496,8 @@ void MainWindow::connectEngine() {
             m_statusJob->clear();
         }
         if (kind == "dataset") m_datasetReady = false;
+        // "opening MODEL" must not outlive a load that failed.
+        if (kind == "model" && m_statusJob->text().startsWith(tr("opening "))) m_statusJob->clear();
         // What the canvas shows stays, with the error beside it saying what it still shows.
         if (kind == "heatmap" && m_canvas->hasImage() && !m_lastHeatmap.text.empty()) {
             showError(tr("%1 (the map shown is still the one for \"%2\")").arg(msg, QString::fromStdString(m_lastHeatmap.text)), true);
