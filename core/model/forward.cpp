@@ -304,7 +304,7 @@ const DecompositionMaps& decompositionMaps(const Model& model, Convention conven
     const VisionTower& v = model.vision;
     auto maps = std::make_shared<DecompositionMaps>();
     if (v.hierarchical()) {
-        // One convention: the reference decomposes Swin without dividing by the output's norm.
+        // One convention: the reference decomposes Swin and MaxViT without dividing by the output's norm.
         maps->P = at::eye(v.width, v.normW.options());
         maps->swinG = v.maxvit.defined() ? maxvit::readoutMaps(v) : swin::readoutMaps(v);
         slot = maps;
@@ -440,7 +440,7 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
 ImageTrace traceImages(const Model& model, const at::Tensor& pixels) {
     const VisionTower& v = model.vision;
     if (v.hierarchical())
-        throw InputError(model.info.weightsPath, "attention traces of windowed (Swin) attention are not available");
+        throw InputError(model.info.weightsPath, "attention traces of windowed attention (Swin, MaxViT) are not available");
     ImageTrace t;
     at::Tensor x = embedTokens(v, pixels);
     t.gridH = static_cast<int>(pixels.size(2)) / v.patchSize;
