@@ -98,6 +98,16 @@ void typeText(MainWindow& w, const QString& text) {
     QTest::keyClick(box->lineEdit(), Qt::Key_Return);
 }
 
+// The shapes world's colors as a classifier file: "color<TAB>a color object" per line.
+bool writeColorClasses(const QString& path) {
+    QFile colors(VITSCOPE_SOURCE_DIR "/resources/shapes/color.txt");
+    QFile classes(path);
+    if (!colors.open(QIODevice::ReadOnly) || !classes.open(QIODevice::WriteOnly)) return false;
+    for (const QByteArray& c : colors.readAll().split('\n'))
+        if (!c.trimmed().isEmpty()) classes.write(c.trimmed() + "\ta " + c.trimmed() + " object\n");
+    return true;
+}
+
 }  // namespace
 
 class TestGui : public QObject {
@@ -692,14 +702,8 @@ private slots:
         QCOMPARE(errors.count(), 1);  // checked before any job starts
         QVERIFY(errors.last().at(0).toString().contains("reference"));
         // Classes: the world's colors, one prompt each.
-        QFile colors(VITSCOPE_SOURCE_DIR "/resources/shapes/color.txt");
-        QVERIFY(colors.open(QIODevice::ReadOnly));
         const QString classes = m_data.path() + "/colors.tsv";
-        QFile out(classes);
-        QVERIFY(out.open(QIODevice::WriteOnly));
-        for (const QByteArray& c : colors.readAll().split('\n'))
-            if (!c.trimmed().isEmpty()) out.write(c.trimmed() + "\ta " + c.trimmed() + " object\n");
-        out.close();
+        QVERIFY(writeColorClasses(classes));
         ensureShapesWorld((m_data.path() + "/reference").toStdString(), 300, 99, "standard", {});
         QSignalSpy ablation(m_window.get(), &MainWindow::ablationReady);
         panel->setTaskForm(m_data.path() + "/shapes-world/labels.csv", "color", classes, "background", m_data.path() + "/reference/images");
@@ -988,13 +992,7 @@ private slots:
         w.grid()->setSelection({HeadId{4, 2}, HeadId{5, 3}});
         w.runRetrieval("a red object");
         QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0 && w.gallery()->restrictedCount() > 0, kTimeout);
-        QFile colors(VITSCOPE_SOURCE_DIR "/resources/shapes/color.txt");
-        QVERIFY(colors.open(QIODevice::ReadOnly));
-        QFile classes(data.path() + "/colors.tsv");
-        QVERIFY(classes.open(QIODevice::WriteOnly));
-        for (const QByteArray& c : colors.readAll().split('\n'))
-            if (!c.trimmed().isEmpty()) classes.write(c.trimmed() + "\ta " + c.trimmed() + " object\n");
-        classes.close();
+        QVERIFY(writeColorClasses(data.path() + "/colors.tsv"));
         ensureShapesWorld((data.path() + "/reference").toStdString(), 200, 99, "standard", {});
         QSignalSpy ablation(&w, &MainWindow::ablationReady);
         AblationPanel* abl = w.ablationPanel();
@@ -1103,13 +1101,7 @@ private slots:
         QCOMPARE(w.exportPanelFigure({"a red circle"}, {HeadId{3, 1}, HeadId{5, 0}}, data.path() + "/maxvit-heads.svg", 96), QString());
         QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0, kTimeout);
         QCOMPARE(fig.last().at(1).toString(), QString());
-        QFile colors(VITSCOPE_SOURCE_DIR "/resources/shapes/color.txt");
-        QVERIFY(colors.open(QIODevice::ReadOnly));
-        QFile classes(data.path() + "/colors.tsv");
-        QVERIFY(classes.open(QIODevice::WriteOnly));
-        for (const QByteArray& c : colors.readAll().split('\n'))
-            if (!c.trimmed().isEmpty()) classes.write(c.trimmed() + "\ta " + c.trimmed() + " object\n");
-        classes.close();
+        QVERIFY(writeColorClasses(data.path() + "/colors.tsv"));
         ensureShapesWorld((data.path() + "/reference").toStdString(), 100, 99, "standard", {});
         QSignalSpy ablation(&w, &MainWindow::ablationReady);
         AblationPanel* abl = w.ablationPanel();

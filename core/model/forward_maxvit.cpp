@@ -253,12 +253,7 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
         block += st.depth;
     }
     dec.postBias = v.normB.unsqueeze(0).expand({batch, e}).contiguous();
-    const at::Tensor total = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.convs.sum(1) + dec.stageBias.sum(1) + dec.postBias;
-    dec.maxAbsError = (total - dec.output).abs().max().item<double>();
-    if (options.tokens) {
-        const at::Tensor tokenTotal = dec.heads.sum(at::IntArrayRef{1, 2, 3});
-        dec.maxAbsError = std::max(dec.maxAbsError, (tokenTotal - headSum).abs().max().item<double>());
-    }
+    dec.maxAbsError = sumIdentityError(dec, headSum, options.tokens);
     return dec;
 }
 

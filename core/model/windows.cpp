@@ -176,4 +176,12 @@ BlockTerms addBlockTerms(StageTerms& stage, const Block& b, const BlockRecord& r
     return out;
 }
 
+double sumIdentityError(const Decomposition& dec, const at::Tensor& headSum, bool tokens) {
+    at::Tensor total = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.stageBias.sum(1) + dec.postBias;
+    if (dec.convs.defined()) total = total + dec.convs.sum(1);
+    double err = (total - dec.output).abs().max().item<double>();
+    if (tokens) err = std::max(err, (dec.heads.sum(at::IntArrayRef{1, 2, 3}) - headSum).abs().max().item<double>());
+    return err;
+}
+
 }  // namespace vitscope::windows

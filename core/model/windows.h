@@ -79,4 +79,8 @@ BlockTerms addBlockTerms(StageTerms& stage, const Block& b, const BlockRecord& r
                          const at::Tensor& cls, const at::Tensor& G, int64_t heads, int stageIndex, at::Tensor tokens,
                          std::vector<SwinLayerFactors>* factors);
 
+// The sum identity of a hierarchical decomposition: max |sum of terms - output| (the heads
+// through `headSum` [B, E]), and with per-token heads also max |their sum - headSum|.
+double sumIdentityError(const Decomposition& dec, const at::Tensor& headSum, bool tokens);
+
 }  // namespace vitscope::windows
