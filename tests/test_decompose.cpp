@@ -438,6 +438,24 @@ private:
     std::vector<std::pair<std::string, at::Tensor>> m_fields;
 };
 
+// The naive per-source-token terms ("tok.T" on a stage grid gwS wide) against one head's terms
+// over the first stage's patches [N0, E] (gw0 wide, f x f patches per stage token, each 1/f^2 of
+// it) and against its per-token scores for `direction`: the largest differences.
+void tokenErrors(const std::map<std::string, at::Tensor>& ref, const at::Tensor& head, const at::Tensor& scores, const at::Tensor& direction,
+                 int gw0, int gwS, int f, double* worstToken, double* worstScore) {
+    for (const auto& [name, term] : ref) {
+        if (name.rfind("tok.", 0) != 0) continue;
+        const int t = std::stoi(name.substr(4)), ty = t / gwS, tx = t % gwS;
+        for (int dy = 0; dy < f; ++dy)
+            for (int dx = 0; dx < f; ++dx) {
+                const int64_t patch = int64_t(ty * f + dy) * gw0 + tx * f + dx;
+                const at::Tensor mine = head[patch];
+                *worstToken = std::max(*worstToken, maxAbsDiff(mine * double(f * f), term));
+                *worstScore = std::max(*worstScore, std::abs(scores[patch].item<double>() - at::dot(mine, direction).item<double>()));
+            }
+    }
+}
+
 }  // namespace
 
 class TestDecompose : public QObject {
@@ -792,17 +810,7 @@ private slots:
         factors.tokenFactors = true;
         const at::Tensor scores = swinTokenScores(model, decomposeImages(model, pixels, factors), 1, tokenLayer, tokenHead, direction);
         double worstToken = 0, worstScore = 0;
-        for (const auto& [name, term] : ref) {
-            if (name.rfind("tok.", 0) != 0) continue;
-            const int t = std::stoi(name.substr(4)), ty = t / gwS, tx = t % gwS;
-            for (int dy = 0; dy < f; ++dy)
-                for (int dx = 0; dx < f; ++dx) {
-                    const int64_t patch = int64_t(ty * f + dy) * gw0 + tx * f + dx;
-                    const at::Tensor mine = dec.heads[1][tokenLayer][tokenHead][patch];
-                    worstToken = std::max(worstToken, maxAbsDiff(mine * double(f * f), term));
-                    worstScore = std::max(worstScore, std::abs(scores[patch].item<double>() - at::dot(mine, direction).item<double>()));
-                }
-        }
+        tokenErrors(ref, dec.heads[1][tokenLayer][tokenHead], scores, direction, gw0, gwS, f, &worstToken, &worstScore);
         qInfo("terms vs naive %.3g, per-token %.3g, scores %.3g (scale %.3g)", worst, worstToken, worstScore, scale);
         QVERIFY(worst < 1e-5 * scale);
         QVERIFY(worstToken < 1e-5 * scale);
@@ -884,17 +892,7 @@ private slots:
         factors.tokenFactors = true;
         const at::Tensor scores = swinTokenScores(model, decomposeImages(model, pixels, factors), 1, tokenLayer, tokenHead, direction);
         double worstToken = 0, worstScore = 0;
-        for (const auto& [name, term] : ref) {
-            if (name.rfind("tok.", 0) != 0) continue;
-            const int t = std::stoi(name.substr(4)), ty = t / gwS, tx = t % gwS;
-            for (int dy = 0; dy < f; ++dy)
-                for (int dx = 0; dx < f; ++dx) {
-                    const int64_t patch = int64_t(ty * f + dy) * gw0 + tx * f + dx;
-                    const at::Tensor mine = dec.heads[1][tokenLayer][tokenHead][patch];
-                    worstToken = std::max(worstToken, maxAbsDiff(mine * double(f * f), term));
-                    worstScore = std::max(worstScore, std::abs(scores[patch].item<double>() - at::dot(mine, direction).item<double>()));
-                }
-        }
+        tokenErrors(ref, dec.heads[1][tokenLayer][tokenHead], scores, direction, gw0, gwS, f, &worstToken, &worstScore);
         qInfo("terms vs naive %.3g, per-token %.3g, scores %.3g (scale %.3g)", worst, worstToken, worstScore, scale);
         QVERIFY(worst < 1e-5 * scale);
         QVERIFY(worstToken < 1e-5 * scale);
