@@ -7,6 +7,7 @@
 #include "demo.h"
 #include "resources.h"
 
+#include "image/codec.h"
 #include "image/preprocess.h"
 #include "io/file_util.h"
 #include "io/tensor_io.h"
@@ -17,7 +18,6 @@
 #include "text/text_tokenizer.h"
 
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <filesystem>
@@ -75,7 +75,7 @@ std::string writeHeatmap(const at::Tensor& patchScores, int g, const cv::Mat& rg
     cv::resize(rgb, image, {side, side}, 0, 0, cv::INTER_NEAREST);
     cv::cvtColor(image, image, cv::COLOR_RGB2BGR);
     cv::addWeighted(image, 0.45, heat, 0.55, 0, overlay);
-    cv::imwrite(path, overlay);
+    writeImage(path, overlay);
     return path;
 }
 
@@ -113,7 +113,7 @@ void runShapesDemo(const std::string& modelDir, const DemoOptions& o) {
     cv::Mat bgr;
     cv::cvtColor(scene.image, bgr, cv::COLOR_RGB2BGR);
     const std::string imagePath = (fs::path(o.out) / "scene.png").string();
-    cv::imwrite(imagePath, bgr);
+    writeImage(imagePath, bgr);
     const Decomposition d = decomposeImages(model, shapes::scenesToPixels({scene}, model.preprocess), {true, Convention::Exact});
     std::cout << "image: " << imagePath << " (" << text << ")\n";
     printHeadNorms(model, d);
@@ -140,7 +140,7 @@ void runRandomDemo(const DemoOptions& o) {
     cv::Mat bgr;
     cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
     const std::string imagePath = (fs::path(o.out) / "image.png").string();
-    cv::imwrite(imagePath, bgr);
+    writeImage(imagePath, bgr);
     const at::Tensor pixels = loadAndPreprocess({imagePath}, model.preprocess);
     at::NoGradGuard noGrad;
     const Decomposition d = decomposeImages(model, pixels, {true, Convention::Exact});

@@ -10,12 +10,12 @@
 #include "cli_common.h"
 #include "explore/explorer.h"
 #include "error.h"
+#include "image/codec.h"
 #include "image/preprocess.h"
 #include "io/file_util.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <filesystem>
@@ -91,7 +91,7 @@ void runHeatmap(const HeatmapOptions& o) {
     const int scale = o.scale > 0 ? o.scale : std::max(1, 384 / crop.cols);
     const std::string title = std::string(heatmapMethodName(method)) + ": " + o.text + (o.heads.empty() ? "" : " [" + o.heads + "]");
     const cv::Mat png = renderOverlay(crop, map.pixels, o.opacity, cmap, scale, title);
-    if (!cv::imwrite(o.out, png)) throw IoError(o.out, "cannot write the PNG");
+    writeImage(o.out, png);
     if (!o.npy.empty()) writeNpyTensor(o.npy, map.patches);
     std::cout << o.out << "\n";
 }

@@ -9,6 +9,7 @@
 #include "analysis/components.h"
 #include "analysis/retrieval.h"
 #include "analysis/textspan.h"
+#include "image/codec.h"
 #include "image/preprocess.h"
 #include "io/npy.h"
 #include "model/export.h"
@@ -19,7 +20,7 @@
 #include "shapes/dataset.h"
 
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
+#include <opencv2/core.hpp>
 
 #include <chrono>
 #include <cstring>
@@ -153,7 +154,7 @@ int main(int argc, char** argv) {
             cv::Mat img(256, 320, CV_8UC3);
             cv::randu(img, 0, 255);
             big.push_back(work + "/bench-vitb/img" + std::to_string(i) + ".png");
-            cv::imwrite(big.back(), img);
+            writeImage(big.back(), img);
         }
         compareCacheToForward("random ViT-B/16", saved, big, 16, work);
         fs::remove_all(modelDir);

@@ -1,12 +1,13 @@
 // vitscope-cli's contract: command names, output files and layouts, exit codes.
 #include "analysis/labels.h"
+#include "image/codec.h"
 #include "io/file_util.h"
 #include "io/tensor_io.h"
 #include "model/random_weights.h"
 #include "test_util.h"
 
 #include <QtTest/QtTest>
-#include <opencv2/imgcodecs.hpp>
+#include <opencv2/core.hpp>
 #include <nlohmann/json.hpp>
 
 using namespace vitscope;
@@ -274,7 +275,7 @@ private slots:
         // pooling head's heatmap is drawn from its per-token terms.
         cv::Mat img8(40, 50, CV_8UC3, cv::Scalar(30, 60, 200));
         img8(cv::Rect(15, 10, 20, 20)).setTo(cv::Scalar(0, 0, 255));
-        QVERIFY(cv::imwrite(path("sig.png").toStdString(), img8));
+        writeImage(path("sig.png").toStdString(), img8);
         const Run ledger = cli({"ledger", "--model", q(dir), "--image", path("sig.png"), "--text", "a red circle", "--out", path("sigledger.json")});
         QVERIFY2(ledger.code == 0, qPrintable(ledger.err));
         const auto lj = nlohmann::json::parse(readFileText(path("sigledger.json").toStdString()));
@@ -387,7 +388,7 @@ private slots:
         r = cli({"heatmap", "--model", clip, "--image", world + "/images/000001.png", "--text", "a red object", "--method", "surgery",
                  "--out", path("map.png"), "--npy", path("map.npy")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
-        const cv::Mat png = cv::imread(path("map.png").toStdString());
+        const cv::Mat png = readImage(path("map.png").toStdString());
         QVERIFY(png.cols > 384 && png.rows > 384);
         QCOMPARE(readNpyTensor(path("map.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{8, 8}));
 

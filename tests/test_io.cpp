@@ -1,6 +1,7 @@
 // safetensors / npy readers and writers: round trips, validation of every header field, and a
 // short bounded fuzz run (the long one is fuzz/run-fuzz.sh under AddressSanitizer).
 #include "error.h"
+#include "image/codec.h"
 #include "io/file_util.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
@@ -12,6 +13,12 @@
 
 #include <cstring>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#if VITSCOPE_HAVE_OPENCV_IMGCODECS
+#include <opencv2/imgcodecs.hpp>
+#endif
+
 using namespace vitscope;
 
 namespace {
@@ -22,6 +29,26 @@ std::vector<uint8_t> withHeader(const std::string& json, std::size_t dataBytes) 
     b.insert(b.end(), json.begin(), json.end());
     b.resize(b.size() + dataBytes, 0);
     return b;
+}
+
+// A JPEG with an EXIF APP1 segment (little-endian TIFF, one IFD entry: Orientation) after SOI.
+std::vector<uint8_t> withOrientation(std::vector<uint8_t> jpg, uint8_t orientation) {
+    const uint8_t exif[] = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 0x2A, 0, 8, 0, 0, 0,
+                            1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0, 0, 0, 0, 0};
+    jpg.insert(jpg.begin() + 2, exif, exif + sizeof(exif));
+    return jpg;
+}
+
+bool samePixels(const cv::Mat& a, const cv::Mat& b) {
+    return a.type() == b.type() && a.size() == b.size() && (a.empty() || cv::norm(a, b, cv::NORM_INF) == 0);
+}
+
+cv::Mat noise(int rows, int cols, int type, uint64_t seed) {
+    cv::Mat m(rows, cols, type);
+    cv::RNG rng(seed);
+    rng.fill(m, cv::RNG::UNIFORM, 0, CV_MAT_DEPTH(type) == CV_16U ? 65536 : 256);
+    cv::GaussianBlur(m, m, {5, 5}, 1.5);  // photo-like content, so JPEG has something to keep
+    return m;
 }
 
 template <typename Fn>
@@ -176,6 +203,74 @@ private slots:
         }
         qInfo("bounded fuzz: %d parsed, %d rejected", parsed, rejected);
         QVERIFY(rejected > 0 && parsed > 0);
+    }
+
+    void builtinCodecsMatchOpenCv() {
+        // The headless build's libpng / libjpeg decoders give OpenCV's pixels, byte for byte.
+        if (!builtin_codecs::available()) QSKIP("built without libpng / libjpeg");
+#if !VITSCOPE_HAVE_OPENCV_IMGCODECS
+        QSKIP("built without OpenCV imgcodecs: nothing to compare with");
+#else
+        auto opencv = [](const std::vector<uint8_t>& b) { return cv::imdecode(b, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH); };
+        int compared = 0;
+        auto check = [&](const std::vector<uint8_t>& bytes, const char* what) {
+            const cv::Mat ours = builtin_codecs::decode(bytes, what), theirs = opencv(bytes);
+            QVERIFY2(!theirs.empty(), what);
+            QVERIFY2(samePixels(ours, theirs), what);
+            ++compared;
+        };
+        for (int type : {CV_8UC3, CV_8UC1, CV_8UC4, CV_16UC3, CV_16UC1}) {
+            std::vector<uint8_t> png;
+            QVERIFY(cv::imencode(".png", noise(37, 53, type, 7 + type), png));
+            check(png, "png");
+        }
+        for (int type : {CV_8UC3, CV_8UC1}) {
+            for (bool progressive : {false, true}) {
+                std::vector<uint8_t> jpg;
+                QVERIFY(cv::imencode(".jpg", noise(45, 61, type, 11 + type), jpg, {cv::IMWRITE_JPEG_PROGRESSIVE, progressive ? 1 : 0}));
+                check(jpg, "jpeg");
+                if (type == CV_8UC3 && !progressive)
+                    for (uint8_t o = 1; o <= 8; ++o) check(withOrientation(jpg, o), "jpeg with EXIF orientation");
+            }
+        }
+        QCOMPARE(compared, 5 + 4 + 8);
+        // Files the builtin encoders write read back the same through OpenCV (PNG: the pixels).
+        const cv::Mat bgr = noise(29, 31, CV_8UC3, 3), gray = noise(29, 31, CV_8UC1, 4);
+        QVERIFY(samePixels(opencv(builtin_codecs::encodePng(bgr, "bgr.png")), bgr));
+        cv::Mat grayAsBgr;
+        cv::cvtColor(gray, grayAsBgr, cv::COLOR_GRAY2BGR);
+        QVERIFY(samePixels(opencv(builtin_codecs::encodePng(gray, "gray.png")), grayAsBgr));
+        check(builtin_codecs::encodeJpeg(bgr, 90, "bgr.jpg"), "builtin jpeg");
+#endif
+    }
+
+    void builtinCodecsRoundTripAndErrors() {
+        if (!builtin_codecs::available()) QSKIP("built without libpng / libjpeg");
+        const cv::Mat bgr = noise(20, 24, CV_8UC3, 5);
+        const std::vector<uint8_t> png = builtin_codecs::encodePng(bgr, "a.png");
+        QVERIFY(samePixels(builtin_codecs::decode(png, "a.png"), bgr));
+        // Rotations as the EXIF orientation says: 6 turns a 20 x 24 image into 24 x 20, clockwise.
+        const std::vector<uint8_t> jpg = builtin_codecs::encodeJpeg(bgr, 95, "a.jpg");
+        const cv::Mat upright = builtin_codecs::decode(jpg, "a.jpg");
+        const cv::Mat turned = builtin_codecs::decode(withOrientation(jpg, 6), "b.jpg");
+        QCOMPARE(turned.rows, 24);
+        QCOMPARE(turned.cols, 20);
+        cv::Mat expected;
+        cv::rotate(upright, expected, cv::ROTATE_90_CLOCKWISE);
+        QVERIFY(samePixels(turned, expected));
+        // Not PNG / JPEG: empty (the caller names the file); corrupt: one line naming the file.
+        QVERIFY(builtin_codecs::decode({'B', 'M', 0, 0}, "x.bmp").empty());
+        std::vector<uint8_t> bad = png;
+        bad[29] ^= 0xFF;  // the IHDR chunk's CRC
+        QVERIFY(errorOf([&] { builtin_codecs::decode(bad, "bad.png"); }).startsWith("bad.png: cannot decode PNG image"));
+        std::vector<uint8_t> badJpeg = jpg;  // its SOF0 frame header claims a width of 0
+        std::size_t sof = 2;
+        while (sof + 9 < badJpeg.size() && !(badJpeg[sof] == 0xFF && badJpeg[sof + 1] == 0xC0)) ++sof;
+        QVERIFY(sof + 9 < badJpeg.size());
+        badJpeg[sof + 7] = badJpeg[sof + 8] = 0;
+        const QString jpegError = errorOf([&] { builtin_codecs::decode(badJpeg, "bad.jpg"); });
+        QVERIFY2(jpegError.startsWith("bad.jpg: cannot decode JPEG image: "), qPrintable(jpegError));
+        QVERIFY(errorOf([&] { builtin_codecs::encodePng(cv::Mat(4, 4, CV_32FC1), "f.png"); }).contains("8-bit gray or BGR"));
     }
 
     void missingAndDirectoryPaths() {

@@ -1,5 +1,6 @@
 // The shapes world: deterministic scenes whose labels agree with their pixels, the spurious
 // splits' co-occurrence rates, captions, and the committed text resources.
+#include "image/codec.h"
 #include "io/file_util.h"
 #include "shapes/dataset.h"
 #include "shapes/world.h"
@@ -8,7 +9,6 @@
 #include "analysis/labels.h"
 
 #include <QtTest/QtTest>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -153,8 +153,8 @@ private slots:
             // Another shape and color; its visible mask never overlaps the object's.
             QVERIFY(row.at("distractor_shape") != row.at("shape") && row.at("distractor_color") != row.at("color"));
             QVERIFY(row.at("distractor_position") != row.at("position"));
-            const cv::Mat object = cv::imread(p.outDir + "/" + row.at("mask"), cv::IMREAD_GRAYSCALE);
-            const cv::Mat other = cv::imread(p.outDir + "/" + row.at("distractor_mask"), cv::IMREAD_GRAYSCALE);
+            const cv::Mat object = readImage(p.outDir + "/" + row.at("mask"), true);
+            const cv::Mat other = readImage(p.outDir + "/" + row.at("distractor_mask"), true);
             QVERIFY(cv::countNonZero(other) > 10);
             cv::Mat both;
             cv::bitwise_and(object, other, both);

@@ -1,9 +1,9 @@
 #include "image/preprocess.h"
 
 #include "error.h"
+#include "image/codec.h"
 #include "io/file_util.h"
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
@@ -209,13 +209,10 @@ cv::Mat decodeImageRgb(const std::vector<uint8_t>& bytes, const std::string& whe
                                         std::to_string(kMaxImagePixels / 1000000) + "-megapixel limit");
     }
     if (isTruncated(bytes)) throw FormatError(where, "image file is truncated (its data ends early)");
-    cv::Mat decoded;
-    try {
-        decoded = cv::imdecode(bytes, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
-    } catch (const cv::Exception& e) {
-        throw FormatError(where, std::string("cannot decode image: ") + e.err);
-    }
-    if (decoded.empty()) throw FormatError(where, "not a readable image (unknown format or corrupt data)");
+    cv::Mat decoded = decodeImageBgr(bytes, where);
+    if (decoded.empty())
+        throw FormatError(where, std::string("not a readable image (unknown format or corrupt data; this build reads images with ") +
+                                     imageCodecsName() + ")");
     if (decoded.depth() == CV_16U) decoded.convertTo(decoded, CV_8U, 1.0 / 257.0);
     else if (decoded.depth() == CV_32F) decoded.convertTo(decoded, CV_8U, 255.0);
     else if (decoded.depth() != CV_8U) decoded.convertTo(decoded, CV_8U);

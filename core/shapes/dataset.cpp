@@ -1,9 +1,9 @@
 #include "shapes/dataset.h"
 
 #include "error.h"
+#include "image/codec.h"
 #include "io/file_util.h"
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <chrono>
@@ -32,8 +32,8 @@ GenerateResult generateDataset(const GenerateParams& p, const std::function<void
         const std::string image = std::string("images/") + name, mask = std::string("masks/") + name;
         cv::Mat bgr;
         cv::cvtColor(scene.image, bgr, cv::COLOR_RGB2BGR);
-        if (!cv::imwrite((fs::path(p.outDir) / image).string(), bgr) || !cv::imwrite((fs::path(p.outDir) / mask).string(), scene.mask))
-            throw IoError((fs::path(p.outDir) / image).string(), "cannot write image");
+        writeImage((fs::path(p.outDir) / image).string(), bgr);
+        writeImage((fs::path(p.outDir) / mask).string(), scene.mask);
         csv += image + "," + mask;
         for (Attribute a : kAttributes) csv += "," + attributeValues(a)[static_cast<std::size_t>(scene.labels.value(a))];
         csv += "," + (scene.labels.group >= 0 ? std::to_string(scene.labels.group) : std::string());
@@ -43,8 +43,7 @@ GenerateResult generateDataset(const GenerateParams& p, const std::function<void
         std::string dmask;
         if (scene.labels.distractor) {
             dmask = std::string("distractor-masks/") + name;
-            if (!cv::imwrite((fs::path(p.outDir) / dmask).string(), scene.distractorMask))
-                throw IoError((fs::path(p.outDir) / dmask).string(), "cannot write image");
+            writeImage((fs::path(p.outDir) / dmask).string(), scene.distractorMask);
         }
         csv += "," + dmask + "\n";
         if (progress && (i % 256 == 255 || i + 1 == p.count)) progress(i + 1, p.count);
