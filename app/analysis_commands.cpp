@@ -392,6 +392,7 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--out", o->params.outDir, "Cache directory (an unfinished one is resumed)")->required();
         sub->add_option("--layers", o->params.layers, "all or last:K (heads of the other layers are kept summed)")->capture_default_str();
         sub->add_option("--batch", o->params.batch, "Images per chunk")->capture_default_str();
+        sub->add_option("--loaders", o->params.loaders, "Image-decoding threads (0: 1 on the CPU, one per core up to 16 on a GPU)")->capture_default_str();
         sub->add_option("--convention", o->convention, "exact or textspan")->capture_default_str();
         sub->callback([&actions, o] { actions.push_back([o] { runCacheBuild(*o); }); });
     }

@@ -1,4 +1,5 @@
-// Parity with ../shared/oracle, written by OpenAI's reference CLIP code and torchvision.
+// Parity with ../shared/oracle, written by OpenAI's reference CLIP code and torchvision. The models
+// run on VITSCOPE_TEST_DEVICE (bench/run-gpu-check.sh sets cuda); the references stay on the CPU.
 #include "image/preprocess.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
@@ -11,6 +12,7 @@
 using namespace vitscope;
 using vitscope::test::maxAbsDiff;
 using vitscope::test::oracle;
+using vitscope::test::testModel;
 
 class TestParity : public QObject {
     Q_OBJECT
@@ -26,16 +28,16 @@ private slots:
     void clipLayouts() {
         QFETCH(QString, spec);
         at::NoGradGuard guard;
-        const Model model = loadModel(spec.toStdString());
+        const Model model = testModel(spec.toStdString());
         QVERIFY(model.isClip());
         const at::Tensor pixels = readNpyTensor(oracle("clip-tiny/pixels.npy"));
-        const at::Tensor images = encodeImages(model, pixels).output;
+        const at::Tensor images = encodeImages(model, pixels).output.cpu();
         const double imageErr = maxAbsDiff(images, readNpyTensor(oracle("clip-tiny/image_embeds.npy")));
         qInfo("image embeds max abs diff %.3g", imageErr);
         QVERIFY(imageErr < 1e-4);
 
         const at::Tensor tokens = readNpyTensor(oracle("clip-tiny/tokens.npy"));
-        const at::Tensor texts = encodeTexts(model, tokens);
+        const at::Tensor texts = encodeTexts(model, tokens).cpu();
         const double textErr = maxAbsDiff(texts, readNpyTensor(oracle("clip-tiny/text_embeds.npy")));
         qInfo("text embeds max abs diff %.3g", textErr);
         QVERIFY(textErr < 1e-4);
@@ -56,7 +58,7 @@ private slots:
     void decompositionTerms() {
         QFETCH(QString, spec);
         at::NoGradGuard guard;
-        const Model model = loadModel(spec.toStdString());
+        const Model model = testModel(spec.toStdString());
         const at::Tensor pixels = readNpyTensor(oracle("clip-tiny/pixels.npy"));
         DecomposeOptions opts;
         opts.tokens = true;
@@ -81,7 +83,7 @@ private slots:
     }
 
     void preprocessingMatchesReference() {
-        const Model model = loadModel(oracle("clip-tiny/open_clip"));
+        const Model model = testModel(oracle("clip-tiny/open_clip"));
         const at::Tensor expected = readNpyTensor(oracle("clip-tiny/pixels.npy"));
         const at::Tensor pixels = loadAndPreprocess(
             {oracle("clip-tiny/image0.png"), oracle("clip-tiny/image1.png"), oracle("clip-tiny/image2.png")},
@@ -107,7 +109,7 @@ private slots:
     void vitTiny() {
         QFETCH(QString, spec);
         at::NoGradGuard guard;
-        const Model model = loadModel(spec.toStdString());
+        const Model model = testModel(spec.toStdString());
         QCOMPARE(model.vision.heads(), 2);
         const at::Tensor pixels = readNpyTensor(oracle("vit-tiny/pixels.npy"));
         const VisionResult r = encodeImages(model, pixels);
@@ -132,7 +134,7 @@ private slots:
     void siglipTiny() {
         QFETCH(QString, spec);
         at::NoGradGuard guard;
-        const Model model = loadModel(spec.toStdString());
+        const Model model = testModel(spec.toStdString());
         QCOMPARE(model.info.family, std::string("siglip"));
         QVERIFY(!model.vision.hasClassToken());
         QCOMPARE(model.vision.pool.heads, 2);
@@ -171,7 +173,7 @@ private slots:
         QFETCH(QString, dir);
         QFETCH(QString, layout);
         at::NoGradGuard guard;
-        const Model model = loadModel(spec.toStdString());
+        const Model model = testModel(spec.toStdString());
         QCOMPARE(model.info.family, std::string("swin"));
         QCOMPARE(model.info.layout, layout.toStdString());
         const VisionTower& v = model.vision;
@@ -219,7 +221,7 @@ private slots:
         QFETCH(QString, dir);
         QFETCH(QString, layout);
         at::NoGradGuard guard;
-        const Model model = loadModel(spec.toStdString());
+        const Model model = testModel(spec.toStdString());
         QCOMPARE(model.info.family, std::string("maxvit"));
         QCOMPARE(model.info.layout, layout.toStdString());
         const VisionTower& v = model.vision;

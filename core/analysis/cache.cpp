@@ -21,7 +21,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
+#include <thread>
 
 namespace vitscope {
 
@@ -217,6 +219,7 @@ Progress readProgress(const std::string& dir) {
 void CacheBuildParams::validate() const {
     if (outDir.empty()) throw InputError("--out", "a cache directory is required");
     if (batch < 1 || batch > 4096) throw InputError("--batch", "must be within 1..4096, got " + std::to_string(batch));
+    if (loaders < 0 || loaders > 256) throw InputError("--loaders", "must be within 0..256 (0: automatic), got " + std::to_string(loaders));
 }
 
 std::vector<std::string> listImages(const std::string& dirOrList) {
@@ -300,6 +303,70 @@ std::string modelFingerprint(const Model& model) {
     return buf;
 }
 
+namespace {
+
+// One chunk of the input list, decoded and preprocessed: the readable images in input order, and
+// the unreadable ones with the reason.
+struct LoadedChunk {
+    std::vector<at::Tensor> pixels;
+    std::vector<std::string> paths;
+    std::vector<std::pair<std::string, std::string>> skipped;
+    int64_t next = 0;  // the input after the chunk
+};
+
+LoadedChunk loadChunk(const std::vector<std::string>& inputs, int64_t from, int64_t to, const ImagePreprocess& prep, int threads) {
+    const int64_t n = to - from;
+    std::vector<at::Tensor> pixels(static_cast<std::size_t>(n));
+    std::vector<std::string> errors(static_cast<std::size_t>(n));
+    auto work = [&](int64_t first) {
+        for (int64_t i = first; i < n; i += threads) {
+            const std::string& path = inputs[static_cast<std::size_t>(from + i)];
+            try {
+                pixels[static_cast<std::size_t>(i)] = preprocessImage(loadImageRgb(path), prep);
+            } catch (const Error& e) {
+                errors[static_cast<std::size_t>(i)] = e.what();
+            } catch (const std::exception& e) {
+                errors[static_cast<std::size_t>(i)] = path + ": " + e.what();
+            }
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads && t < n; ++t) pool.emplace_back(work, t);
+    work(0);
+    for (std::thread& t : pool) t.join();
+    LoadedChunk chunk;
+    chunk.next = to;
+    for (int64_t i = 0; i < n; ++i) {
+        const std::string& path = inputs[static_cast<std::size_t>(from + i)];
+        if (pixels[static_cast<std::size_t>(i)].defined()) {
+            chunk.pixels.push_back(std::move(pixels[static_cast<std::size_t>(i)]));
+            chunk.paths.push_back(path);
+        } else {
+            chunk.skipped.emplace_back(path, errors[static_cast<std::size_t>(i)]);
+        }
+    }
+    return chunk;
+}
+
+// Decoding threads: on a GPU the loaders are what keeps it fed; on the CPU the model's own
+// threads use the cores, and one loader overlaps decoding with the decomposition.
+int defaultLoaders(const at::Device& device) {
+    if (!device.is_cuda()) return 1;
+    return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+}
+
+// `t` as `dtype` on the CPU: converted where it lives (halving what crosses the bus for fp16), then
+// one copy, into pinned memory when it comes from a GPU.
+at::Tensor toHost(const at::Tensor& t, at::ScalarType dtype) {
+    const at::Tensor converted = t.to(dtype).contiguous();
+    if (converted.is_cpu()) return converted;
+    at::Tensor host = at::empty(converted.sizes(), at::TensorOptions().dtype(dtype).pinned_memory(true));
+    host.copy_(converted);
+    return host;
+}
+
+}  // namespace
+
 CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& images, const CacheBuildParams& params,
                             const JobContext& job) {
     params.validate();
@@ -380,12 +447,21 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     const int64_t total = static_cast<int64_t>(inputs.size());
     const int64_t startInput = progress.nextInput;
     const at::Device device = v.device();
+    const int loaders = params.loaders > 0 ? params.loaders : defaultLoaders(device);
     // Data first, then the record that says it is there. Syncing every chunk cost up to ~8% of a
     // small model's throughput, so the record is renewed every kSyncSeconds (and at the end or on
     // cancellation): a kill -9 loses at most that much finished work, which the resume redoes.
     constexpr double kSyncSeconds = 2.0;
     auto lastSync = std::chrono::steady_clock::now();
+    // Three stages overlap: the loaders decode chunk k + 1 while the model decomposes chunk k and a
+    // writer appends chunk k - 1 to the files. Chunks are fixed runs of `batch` inputs (unreadable
+    // ones dropped), so a build and its resumptions cut the list at the same places.
+    std::future<void> writing;
+    auto finishWriting = [&] {
+        if (writing.valid()) writing.get();  // rethrows a write error
+    };
     auto checkpoint = [&] {
+        finishWriting();
         for (NpyAppender* f : {&headsFile, &mlpsFile, &otherFile, &outputFile, poolFile.get(), convsFile.get()})
             if (f) f->sync();
         pathsFile.sync();
@@ -395,28 +471,26 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
         writeProgress(dir, progress);
         lastSync = std::chrono::steady_clock::now();
     };
+    auto load = [&](int64_t from) {
+        return std::async(std::launch::async, loadChunk, std::cref(inputs), from, std::min<int64_t>(total, from + params.batch),
+                          std::cref(model.preprocess), loaders);
+    };
+    std::future<LoadedChunk> pending = load(progress.nextInput);
     while (progress.nextInput < total) {
         if (job.cancelled()) {
             checkpoint();
             result.cancelled = true;
             break;
         }
-        std::vector<at::Tensor> pixels;
-        std::vector<std::string> chunkPaths;
-        int64_t next = progress.nextInput;
-        while (next < total && static_cast<int>(pixels.size()) < params.batch) {
-            const std::string& path = inputs[static_cast<std::size_t>(next++)];
-            try {
-                pixels.push_back(preprocessImage(loadImageRgb(path), model.preprocess));
-                chunkPaths.push_back(path);
-            } catch (const Error& e) {
-                spdlog::warn("skipped {}", e.what());
-                skippedFile.add(path + "\t" + e.what());
-                ++progress.skipped;
-            }
+        LoadedChunk chunk = pending.get();
+        if (chunk.next < total) pending = load(chunk.next);
+        for (const auto& [path, why] : chunk.skipped) {
+            spdlog::warn("skipped {}", why);
+            skippedFile.add(path + "\t" + why);
+            ++progress.skipped;
         }
-        if (!pixels.empty()) {
-            const Decomposition dec = decomposeImages(model, at::stack(pixels).to(device), {false, params.convention});
+        if (!chunk.pixels.empty()) {
+            const Decomposition dec = decomposeImages(model, at::stack(chunk.pixels).to(device), {false, params.convention});
             const at::Tensor heads = dec.heads.index_select(1, layerIndex.to(device));  // [B, Lc, H, E]
             const at::Tensor rest = uncached.empty() ? at::zeros_like(dec.embed)
                                                      : dec.heads.index_select(1, uncachedIndex.to(device)).sum({1, 2});
@@ -424,16 +498,24 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
             // slot (components.h).
             const at::Tensor biases = dec.stageBias.defined() ? dec.attnBias.sum(1) + dec.stageBias.sum(1) : dec.attnBias.sum(1);
             const at::Tensor other = at::stack({dec.embed, biases, dec.postBias, rest}, 1);  // [B, 4, E]
-            headsFile.append(heads.to(at::kCPU, at::kHalf));
-            mlpsFile.append(dec.mlps.to(at::kCPU, at::kHalf));
-            otherFile.append(other.to(at::kCPU, at::kHalf));
-            outputFile.append(dec.output.to(at::kCPU, at::kFloat));
-            if (poolFile) poolFile->append(poolTermsByComponent(dec, nullptr).to(at::kCPU, at::kHalf));
-            if (convsFile) convsFile->append(dec.convs.to(at::kCPU, at::kHalf));
-            for (const std::string& p : chunkPaths) pathsFile.add(p);
-            progress.rows += static_cast<int64_t>(pixels.size());
+            // Converted on the device, one copy each to (pinned, on CUDA) host memory.
+            std::vector<at::Tensor> rows{toHost(heads, at::kHalf), toHost(dec.mlps, at::kHalf), toHost(other, at::kHalf),
+                                         toHost(dec.output, at::kFloat),
+                                         poolFile ? toHost(poolTermsByComponent(dec, nullptr), at::kHalf) : at::Tensor(),
+                                         convsFile ? toHost(dec.convs, at::kHalf) : at::Tensor()};
+            finishWriting();
+            writing = std::async(std::launch::async, [&, rows = std::move(rows), paths = std::move(chunk.paths)] {
+                headsFile.append(rows[0]);
+                mlpsFile.append(rows[1]);
+                otherFile.append(rows[2]);
+                outputFile.append(rows[3]);
+                if (poolFile) poolFile->append(rows[4]);
+                if (convsFile) convsFile->append(rows[5]);
+                for (const std::string& p : paths) pathsFile.add(p);
+            });
+            progress.rows += static_cast<int64_t>(chunk.pixels.size());
         }
-        progress.nextInput = next;
+        progress.nextInput = chunk.next;
         if (progress.nextInput >= total ||
             std::chrono::duration<double>(std::chrono::steady_clock::now() - lastSync).count() >= kSyncSeconds)
             checkpoint();
@@ -446,6 +528,8 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
         jp.etaSeconds = jp.perSecond > 0 ? static_cast<double>(total - progress.nextInput) / jp.perSecond : 0;
         job.report(jp);
     }
+    if (pending.valid()) pending.wait();  // a prefetch past a cancellation: its result is dropped
+    finishWriting();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     result.rows = progress.rows;
     result.skipped = progress.skipped;

@@ -37,6 +37,7 @@ struct CacheBuildParams {
     std::string modelSpec;       // what the user passed to open the model (recorded for later analyses)
     std::string layers = "all";  // "all" or "last:K"
     int batch = 32;
+    int loaders = 0;             // image-decoding threads; 0: 1 on the CPU, one per core (up to 16) on a GPU
     Convention convention = Convention::Exact;
     void validate() const;  // throws InputError
 };
