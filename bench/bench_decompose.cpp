@@ -9,7 +9,10 @@
 // text's per-token scores over every head). Swin's materialised per-token terms over the first
 // stage's patches are not measured (hundreds of MB per image; heatmaps use the factors).
 // --family maxvit-t: a random maxvit_tiny_tf_224 (timm layout), the same figures.
-// Usage: bench_decompose [--repeats R] [--batches 1,16] [--family clip|siglip|swin-t|swin-b|maxvit-t]
+// --family clip-l14: a random CLIP ViT-L/14 (224 px, 24 layers, 16 heads, width 1024, embed 768).
+// --device cuda: everything on the GPU (timings synchronise it), the GEMM rate measured there.
+// Usage: bench_decompose [--repeats R] [--batches 1,16] [--device cpu|cuda]
+//                        [--family clip|clip-l14|siglip|swin-t|swin-b|maxvit-t]
 #include "analysis/heatmap.h"
 #include "model/forward.h"
 #include "model/loader.h"
@@ -30,20 +33,26 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+at::Device g_device(at::kCPU);  // --device
+
 template <typename Fn>
 double bestSeconds(int repeats, Fn fn) {
     double best = 1e30;
     for (int r = 0; r < repeats; ++r) {
+        synchronizeDevice(g_device);
         const auto t0 = Clock::now();
         fn();
+        synchronizeDevice(g_device);
         best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
     }
     return best;
 }
 
+at::Tensor randomOnDevice(at::IntArrayRef sizes) { return at::randn(sizes).to(g_device); }
+
 double sgemmGflops() {
-    const int64_t n = 2048;
-    const at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+    const int64_t n = g_device.is_cuda() ? 8192 : 2048;
+    const at::Tensor a = randomOnDevice({n, n}), b = randomOnDevice({n, n});
     at::Tensor c = at::matmul(a, b);
     const double s = bestSeconds(3, [&] { c = at::matmul(a, b); });
     return 2.0 * n * n * n / s / 1e9;
@@ -78,14 +87,15 @@ int benchSwin(const std::string& family, int repeats, const std::vector<int>& ba
     spec.partition = 7;
     spec.numClasses = 1000;
     spec.seed = 1;
-    const Model model = buildModel(randomVitStateDict(spec), {{"img_size", 224}}, family);
+    Model model = buildModel(randomVitStateDict(spec), {{"img_size", 224}}, family);
+    moveModel(model, g_device);
     const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
     std::cout << "random " << (maxvit ? "MaxViT-T (tf)" : base ? "Swin-B" : "Swin-T") << " (224 px, window / partition 7): "
               << model.vision.layers() << " attention layers, heads " << model.vision.headsIn(0) << ".."
               << model.vision.headsIn(model.vision.layers() - 1) << ", output dim " << model.vision.embedDim() << "\n"
               << "threads: ATen intra-op " << atenThreads() << ", OPENBLAS_NUM_THREADS=" << (blas ? blas : "(unset)") << "\n";
     for (int b : batches) {
-        const at::Tensor pixels = at::randn({b, 3, 224, 224});
+        const at::Tensor pixels = randomOnDevice({b, 3, 224, 224});
         encodeImages(model, pixels);  // warm-up
         decomposeImages(model, pixels);
         const double fwd = bestSeconds(repeats, [&] { encodeImages(model, pixels); }) / b * 1000.0;
@@ -94,7 +104,7 @@ int benchSwin(const std::string& family, int repeats, const std::vector<int>& ba
         DecomposeOptions lazy;
         lazy.tokenFactors = true;
         const double factors = bestSeconds(repeats, [&] { decomposeImages(model, pixels, lazy); }) / b * 1000.0;
-        const at::Tensor t = at::randn({model.vision.embedDim()});
+        const at::Tensor t = randomOnDevice({model.vision.embedDim()});
         const Decomposition d = decomposeImages(model, pixels, lazy);
         HeatmapParams every;  // every head, as the GUI's map
         const double scores = bestSeconds(repeats, [&] { hierarchicalDecompositionTokenScores(model, d, t, every); }) * 1000.0;
@@ -115,6 +125,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
         if (!std::strcmp(argv[i], "--family")) family = argv[i + 1];
+        if (!std::strcmp(argv[i], "--device")) g_device = pickDevice(argv[i + 1]);
         if (!std::strcmp(argv[i], "--batches")) {
             batches.clear();
             std::stringstream ss(argv[i + 1]);
@@ -124,37 +135,40 @@ int main(int argc, char** argv) {
     }
     configureRuntime();
     at::NoGradGuard guard;
+    std::cout << "device: " << g_device << "; LibTorch: " << deviceSummary() << "\n";
     if (family == "swin-t" || family == "swin-b" || family == "maxvit-t") return benchSwin(family, repeats, batches);
-    if (family != "clip" && family != "siglip") {
-        std::cerr << "bench_decompose: --family is clip, siglip, swin-t, swin-b or maxvit-t\n";
+    if (family != "clip" && family != "clip-l14" && family != "siglip") {
+        std::cerr << "bench_decompose: --family is clip, clip-l14, siglip, swin-t, swin-b or maxvit-t\n";
         return 2;
     }
-    const bool siglip = family == "siglip";
+    const bool siglip = family == "siglip", large = family == "clip-l14";
     RandomVitSpec spec;
     spec.layout = siglip ? RandomLayout::TimmSiglip : RandomLayout::OpenAiClip;
     spec.imageSize = 224;
-    spec.patchSize = 16;
-    spec.width = 768;
-    spec.layers = 12;
-    spec.embedDim = 512;
+    spec.patchSize = large ? 14 : 16;
+    spec.width = large ? 1024 : 768;
+    spec.layers = large ? 24 : 12;
+    spec.embedDim = large ? 768 : 512;
     spec.textWidth = 64;
     spec.textLayers = 1;
     spec.seed = 1;
     const nlohmann::json config = siglip ? nlohmann::json{{"model_args", {{"num_heads", 12}}}}
                                          : nlohmann::json{{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}};
-    const Model model = buildModel(randomVitStateDict(spec), config, "random ViT-B/16");
+    Model model = buildModel(randomVitStateDict(spec), config, large ? "random ViT-L/14" : "random ViT-B/16");
+    moveModel(model, g_device);
     const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
-    std::cout << (siglip ? "random SigLIP B/16: " : "random CLIP ViT-B/16: ") << model.vision.layers() << " layers x " << model.vision.heads() << " heads, width "
+    std::cout << (siglip ? "random SigLIP B/16: " : large ? "random CLIP ViT-L/14: " : "random CLIP ViT-B/16: ") << model.vision.layers() << " layers x " << model.vision.heads() << " heads, width "
               << model.vision.width << ", " << model.vision.tokensFor(224) << " tokens\n"
               << "threads: ATen intra-op " << atenThreads() << ", OPENBLAS_NUM_THREADS=" << (blas ? blas : "(unset)") << "\n";
     const double gflops = sgemmGflops();
     const int64_t tokens = model.vision.tokensFor(224);
-    const double gflop = forwardGflop(tokens, 768, 12, 3072, 3 * 16 * 16, 196);
+    const int64_t w = spec.width, patch = spec.patchSize, grid = 224 / patch;
+    const double gflop = forwardGflop(tokens, w, spec.layers, 4 * w, 3 * patch * patch, grid * grid);
     const double boundMs = gflop / gflops * 1000.0;
-    std::cout << "sgemm 2048^2: " << gflops << " GFLOP/s; forward matmul work " << gflop << " GFLOP -> bound " << boundMs
+    std::cout << "sgemm " << (g_device.is_cuda() ? 8192 : 2048) << "^2: " << gflops << " GFLOP/s; forward matmul work " << gflop << " GFLOP -> bound " << boundMs
               << " ms/image\n";
     for (int b : batches) {
-        const at::Tensor pixels = at::randn({b, 3, 224, 224});
+        const at::Tensor pixels = randomOnDevice({b, 3, 224, 224});
         encodeImages(model, pixels);  // warm-up
         const double fwd = bestSeconds(repeats, [&] { encodeImages(model, pixels); }) / b * 1000.0;
         double err = 0;
@@ -168,7 +182,7 @@ int main(int argc, char** argv) {
             // text's per-token scores over every encoder head.
             DecomposeOptions lazy;
             lazy.tokenFactors = true;
-            const at::Tensor t = at::randn({model.vision.width});
+            const at::Tensor t = randomOnDevice({model.vision.width});
             const double ms = bestSeconds(repeats, [&] {
                 const Decomposition d = decomposeImages(model, pixels, lazy);
                 for (int l = 0; l < model.vision.layers(); ++l)

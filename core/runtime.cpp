@@ -4,6 +4,7 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/Context.h>
+#include <torch/cuda.h>
 
 #include <cstdlib>
 #include <malloc.h>
@@ -33,6 +34,15 @@ at::Device pickDevice(const std::string& name) {
     }
     if (name == "auto") return cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
     throw InputError("--device", "unknown device '" + name + "' (cpu, cuda or auto)");
+}
+
+void synchronizeDevice(const at::Device& device) {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+std::string deviceSummary() {
+    if (!at::hasCUDA()) return "CPU only (no CUDA in this LibTorch, or its CUDA library is not linked)";
+    return "CUDA, " + std::to_string(torch::cuda::device_count()) + " device(s)";
 }
 
 }  // namespace vitscope

@@ -20,4 +20,10 @@ int atenThreads();
 // for CUDA without a CUDA-enabled LibTorch.
 at::Device pickDevice(const std::string& name = "auto");
 
+// Waits until the device has finished the work queued on it (a no-op on the CPU): for timings.
+void synchronizeDevice(const at::Device& device);
+
+// What this LibTorch can run on, in words: "CPU only (...)" or "CUDA, N device(s)".
+std::string deviceSummary();
+
 }  // namespace vitscope

@@ -19,7 +19,7 @@ trap 'rm -rf "$work"' EXIT
 arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 
 dev=(libopencv-core-dev libopencv-imgproc-dev libspdlog-dev libfmt-dev libicu-dev nlohmann-json3-dev libcli11-dev
-     libpng-dev libjpeg62-turbo-dev zlib1g-dev libsentencepiece-dev qt6-base-dev qt6-base-dev-tools)
+     libpng-dev libjpeg62-turbo-dev zlib1g-dev libsentencepiece-dev qt6-base-dev qt6-base-dev-tools qmake6 qmake6-bin)
 # The shared libraries the build links (directly or through the -dev packages' CMake files).
 roots=(libopencv_core.so.406 libopencv_imgproc.so.406 libspdlog.so.1.10 libfmt.so.9 libicuuc.so.72 libpng16.so.16
        libjpeg.so.62 libz.so.1 libsentencepiece.so.0 libQt6Core.so.6 libQt6Test.so.6)
