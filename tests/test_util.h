@@ -9,7 +9,7 @@
 
 namespace vitscope::test {
 
-// Path under ../shared/oracle (VITSCOPE_ORACLE_DIR); fails if absent, unless VITSCOPE_ORACLE_PARTIAL
+// Path under ../shared/oracle (VITSCOPE_ORACLE_DIR, configured or from the environment); fails if absent, unless VITSCOPE_ORACLE_PARTIAL
 // is set (a copy of part of the oracle, as bench/run-gpu-check.sh carries: run only the rows it holds).
 std::string oracle(const std::string& relative);
 std::string source(const std::string& relative);  // path under the source tree
