@@ -3,6 +3,7 @@
 // vitscope-cli commands over dataset caches: cache build, textspan, rank, retrieve, ablate.
 #include "analysis/ablation.h"
 #include "analysis/cache.h"
+#include "analysis/cache_shards.h"
 #include "analysis/components.h"
 #include "analysis/labels.h"
 #include "analysis/property.h"
@@ -62,6 +63,8 @@ struct CacheBuildOptions {
     std::string images;
     CacheBuildParams params;
     std::string convention = "exact";
+    std::string shard;  // "I/N"; empty: from the launcher's environment, if any
+    int numShards = 0;  // with JOB_COMPLETION_INDEX
 };
 
 void runCacheBuild(CacheBuildOptions o) {
@@ -70,15 +73,25 @@ void runCacheBuild(CacheBuildOptions o) {
     std::error_code ec;
     o.params.modelSpec = fs::exists(o.model.model, ec) ? fs::absolute(o.model.model).lexically_normal().string() : o.model.model;
     o.params.validate();
+    const ShardSpec shard = resolveShard(o.shard, o.numShards);
     const std::vector<std::string> images = listImages(o.images);
     const Model model = openModel(o.model);
-    const CacheBuildResult r = buildCache(model, images, o.params, interruptibleJob("cache"));
+    std::string where = o.params.outDir;
+    CacheBuildResult r;
+    if (shard.defined()) {
+        const auto [from, to] = shardRange(static_cast<int64_t>(images.size()), o.params.batch, shard.index, shard.count);
+        where += "/shards/" + shardName(shard.index, shard.count);
+        std::cout << "shard " << shard.index << " of " << shard.count << " (from " << shard.source << "): inputs " << from << ".."
+                  << to << " of " << images.size() << "\n";
+        r = buildCacheShard(model, images, o.params, shard, interruptibleJob("cache"));
+    } else {
+        r = buildCache(model, images, o.params, interruptibleJob("cache"));
+    }
     if (r.cancelled) {
-        std::cout << "interrupted: " << r.rows << " images cached in " << o.params.outDir
-                  << "; run the same command to resume\n";
+        std::cout << "interrupted: " << r.rows << " images cached in " << where << "; run the same command to resume\n";
         return;
     }
-    std::cout << r.rows << " images cached in " << o.params.outDir << " (" << r.skipped << " skipped, see skipped.txt)";
+    std::cout << r.rows << " images cached in " << where << " (" << r.skipped << " skipped, see skipped.txt)";
     if (r.imagesPerSecond > 0) std::cout << ", " << static_cast<int>(r.imagesPerSecond * 10) / 10.0 << " images/s";
     if (r.resumed && r.imagesPerSecond == 0) std::cout << ", already complete";
     std::cout << "\n";
@@ -394,7 +407,48 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--batch", o->params.batch, "Images per chunk")->capture_default_str();
         sub->add_option("--loaders", o->params.loaders, "Image-decoding threads (0: 1 on the CPU, one per core up to 16 on a GPU)")->capture_default_str();
         sub->add_option("--convention", o->convention, "exact or textspan")->capture_default_str();
+        sub->add_option("--shard", o->shard,
+                        "Build shard I/N (0-based) into OUT/shards/I-of-N; without it, a Slurm array task, Kubernetes indexed "
+                        "job (with --num-shards) or RANK / WORLD_SIZE process builds its shard");
+        sub->add_option("--num-shards", o->numShards, "Shards of a Kubernetes indexed job (JOB_COMPLETION_INDEX)");
         sub->callback([&actions, o] { actions.push_back([o] { runCacheBuild(*o); }); });
+    }
+    {
+        auto dir = std::make_shared<std::string>();
+        auto count = std::make_shared<int>(0);
+        auto* sub = app.get_subcommand("cache")->add_subcommand("merge", "Merge a sharded build (CACHE/shards) into CACHE, byte-identical to one build");
+        sub->add_option("cache", *dir, "The --out of the shard builds")->required();
+        sub->add_option("--shards", *count, "Shard count to merge when several were started (default: the only one)");
+        sub->callback([&actions, dir, count] {
+            actions.push_back([dir, count] {
+                const MergeResult r = mergeCacheShards(*dir, *count);
+                if (r.alreadyMerged) {
+                    std::cout << *dir << " is already merged from " << r.shards << " shards (" << r.rows << " rows)\n";
+                    return;
+                }
+                std::cout << "merged " << r.shards << " shards into " << *dir << ": " << r.rows << " rows, " << r.skipped << " skipped, "
+                          << r.bytes / 1e6 << " MB of arrays in " << r.seconds << " s ("
+                          << (r.seconds > 0 ? r.bytes / 1e9 / r.seconds : 0.0) << " GB/s)\n";
+            });
+        });
+    }
+    {
+        auto dir = std::make_shared<std::string>();
+        auto* sub = app.get_subcommand("cache")->add_subcommand("status", "A cache's state: complete or not, each shard's progress, missing shards");
+        sub->add_option("cache", *dir, "Cache directory")->required();
+        sub->callback([&actions, dir] {
+            actions.push_back([dir] {
+                const CacheStatus st = cacheStatus(*dir);
+                std::cout << *dir << ": " << (st.complete ? "complete cache, " + std::to_string(st.rows) + " rows" : std::string("no merged cache yet"))
+                          << "\n";
+                for (const ShardState& s : st.shards)
+                    std::cout << "  shard " << shardName(s.index, s.count) << ": inputs " << s.from << ".." << s.to << ", "
+                              << (s.complete ? "complete" : s.started ? "in progress" : "not started") << ", " << s.done << " of "
+                              << s.to - s.from << " inputs done, " << s.rows << " rows" << (s.launcher.empty() ? "" : " (" + s.launcher + ")")
+                              << "\n";
+                for (const std::string& m : st.missing) std::cout << "  shard " << m << ": missing\n";
+            });
+        });
     }
     {
         auto o = std::make_shared<TextSpanOptions>();

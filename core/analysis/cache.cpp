@@ -1,5 +1,7 @@
 #include "analysis/cache.h"
 
+#include "analysis/cache_files.h"
+
 #include "analysis/labels.h"
 
 #include "error.h"
@@ -30,10 +32,50 @@ namespace vitscope {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+namespace cache_files {
+
+std::vector<std::string> readLines(const std::string& path) { return splitLines(readFileText(path)); }
+
+json readJson(const std::string& path) {
+    try {
+        return json::parse(readFileText(path));
+    } catch (const json::exception& e) {
+        throw FormatError(path, std::string("not valid JSON (") + e.what() + ")");
+    }
+}
+
+void writeProgress(const std::string& dir, const Progress& p) {
+    const json j{{"next_input", p.nextInput}, {"rows", p.rows}, {"paths_bytes", p.pathsBytes},
+                 {"skipped_bytes", p.skippedBytes}, {"skipped", p.skipped}};
+    writeFileAtomic(dir + "/progress.json", j.dump(1) + "\n");
+}
+
+Progress readProgress(const std::string& dir) {
+    const std::string path = dir + "/progress.json";
+    const json j = readJson(path);
+    try {
+        Progress p;
+        p.nextInput = j.at("next_input").get<int64_t>();
+        p.rows = j.at("rows").get<int64_t>();
+        p.pathsBytes = j.at("paths_bytes").get<int64_t>();
+        p.skippedBytes = j.at("skipped_bytes").get<int64_t>();
+        p.skipped = j.at("skipped").get<int64_t>();
+        if (p.nextInput < 0 || p.rows < 0 || p.rows > p.nextInput || p.pathsBytes < 0 || p.skippedBytes < 0)
+            throw FormatError(path, "inconsistent counts");
+        return p;
+    } catch (const json::exception& e) {
+        throw FormatError(path, std::string("missing or invalid field (") + e.what() + ")");
+    }
+}
+
+}  // namespace cache_files
+
+using namespace cache_files;
+
 namespace {
 
 constexpr int kFormatVersion = 1;
-constexpr std::size_t kHeaderBytes = 128;  // fixed, so that the final header is written in place
+constexpr std::size_t kHeaderBytes = cache_files::kNpyHeaderBytes;
 const char* const kOtherNames[] = {"embed", "attn_bias", "post_bias", "heads_not_cached"};
 
 std::string sysError(const std::string& what) { return what + ": " + std::strerror(errno); }
@@ -149,7 +191,6 @@ bool isImageFile(const fs::path& p) {
     return kExt.count(ext) > 0;
 }
 
-std::vector<std::string> readLines(const std::string& path) { return splitLines(readFileText(path)); }
 
 json preprocessJson(const ImagePreprocess& p) {
     json j = {{"image_size", p.imageSize}, {"resize_shortest", p.resizeShortest}, {"mean", p.mean}, {"std", p.std}};
@@ -176,42 +217,6 @@ json settingsJson(const Model& model, const std::vector<int>& layers, Convention
         s["conv_blocks"] = blocks;
     }
     return s;
-}
-
-json readJson(const std::string& path) {
-    try {
-        return json::parse(readFileText(path));
-    } catch (const json::exception& e) {
-        throw FormatError(path, std::string("not valid JSON (") + e.what() + ")");
-    }
-}
-
-struct Progress {
-    int64_t nextInput = 0, rows = 0, pathsBytes = 0, skippedBytes = 0, skipped = 0;
-};
-
-void writeProgress(const std::string& dir, const Progress& p) {
-    const json j{{"next_input", p.nextInput}, {"rows", p.rows}, {"paths_bytes", p.pathsBytes},
-                 {"skipped_bytes", p.skippedBytes}, {"skipped", p.skipped}};
-    writeFileAtomic(dir + "/progress.json", j.dump(1) + "\n");
-}
-
-Progress readProgress(const std::string& dir) {
-    const std::string path = dir + "/progress.json";
-    const json j = readJson(path);
-    try {
-        Progress p;
-        p.nextInput = j.at("next_input").get<int64_t>();
-        p.rows = j.at("rows").get<int64_t>();
-        p.pathsBytes = j.at("paths_bytes").get<int64_t>();
-        p.skippedBytes = j.at("skipped_bytes").get<int64_t>();
-        p.skipped = j.at("skipped").get<int64_t>();
-        if (p.nextInput < 0 || p.rows < 0 || p.rows > p.nextInput || p.pathsBytes < 0 || p.skippedBytes < 0)
-            throw FormatError(path, "inconsistent counts");
-        return p;
-    } catch (const json::exception& e) {
-        throw FormatError(path, std::string("missing or invalid field (") + e.what() + ")");
-    }
 }
 
 }  // namespace
