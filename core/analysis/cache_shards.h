@@ -10,7 +10,9 @@
 // them; shard I gets the contiguous chunks [I C / N, (I + 1) C / N). Cutting at chunk boundaries
 // gives every image the same batch neighbours as a single build with that batch, which is what
 // makes the merge byte-identical (a batched matmul's rows may differ in the last bit with its
-// neighbours). Two shards never write the same file.
+// neighbours). The identity also needs the same device, CPU kernels and BLAS threads (OpenBLAS's
+// sums differ in the last bit with its thread count; packaging/slurm sets them from the task's
+// CPUs). Two shards never write the same file.
 #include "analysis/cache.h"
 
 #include <cstdint>
