@@ -4,11 +4,14 @@
 // The images (500 x 375, ImageNet's most common size, smooth seeded noise) are written once into
 // WORK/images and reused by later runs.
 // Usage: bench_cache [--images N] [--batch B] [--loaders T] [--device cpu|cuda] [--family clip|clip-l14]
-//                    [--work DIR]
+//                    [--work DIR] [--save-model DIR]
+// --save-model DIR: write the images and the random model (open_clip layout) into DIR, then stop
+// (bench/run-shard-bench.sh builds caches from them with vitscope-cli, sharded and not).
 #include "analysis/cache.h"
 #include "image/codec.h"
 #include "image/preprocess.h"
 #include "model/forward.h"
+#include "model/export.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
 #include "runtime.h"
@@ -62,7 +65,7 @@ std::vector<std::string> makeImages(const std::string& dir, int64_t n, int threa
 int run(int argc, char** argv) {
     int64_t count = 10000;
     int batch = 64, loaders = 0;
-    std::string family = "clip", work = "bench-cache-work";
+    std::string family = "clip", work = "bench-cache-work", saveModel;
     at::Device device(at::kCPU);
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--images")) count = std::atoll(argv[i + 1]);
@@ -71,6 +74,7 @@ int run(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--device")) device = pickDevice(argv[i + 1]);
         if (!std::strcmp(argv[i], "--family")) family = argv[i + 1];
         if (!std::strcmp(argv[i], "--work")) work = argv[i + 1];
+        if (!std::strcmp(argv[i], "--save-model")) saveModel = argv[i + 1];
     }
     configureRuntime();
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -94,6 +98,12 @@ int run(int argc, char** argv) {
     Model model = buildModel(randomVitStateDict(spec), {{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}},
                              large ? "random ViT-L/14" : "random ViT-B/16");
     model.info.weightsPath.clear();  // in memory only: the cache records it as "unsaved"
+    if (!saveModel.empty()) {
+        fs::create_directories(saveModel);
+        saveOpenClipModel(model, saveModel);
+        std::cout << "model saved in " << saveModel << "\n";
+        return 0;
+    }
     moveModel(model, device);
     std::cout << "model: random CLIP " << (large ? "ViT-L/14" : "ViT-B/16") << ", batch " << batch << "\n";
 
