@@ -133,8 +133,7 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     std::vector<HeatmapMethod> methods;
     if (o.methods == "all") {
         // "all" of the methods the model defines: Swin and MaxViT have no class-token attention.
-        for (HeatmapMethod m : allHeatmapMethods())
-            if (!c.model->vision.hierarchical() || m == HeatmapMethod::Decomposition || m == HeatmapMethod::Raw) methods.push_back(m);
+        methods = heatmapMethodsFor(*c.model);
     } else {
         std::stringstream ss(o.methods);
         std::string m;

@@ -457,7 +457,7 @@ private slots:
         fails({"textspan", "--cache", cache, "--texts", path("empty.txt"), "--out", path("x.json")}, "holds no texts");
         fails({"textspan", "--cache", cache, "--model", q(oracle("clip-tiny/open_clip")), "--texts", pool, "--out", path("x.json")}, "another model");
         fails({"heatmap", "--model", clip, "--image", path("empty.txt"), "--text", "a circle", "--out", path("x.png")}, "empty.txt");
-        fails({"heatmap", "--model", clip, "--image", world + "/images/000001.png", "--text", "a circle", "--method", "gradcam", "--out", path("x.png")}, "gradcam");
+        fails({"heatmap", "--model", clip, "--image", world + "/images/000001.png", "--text", "a circle", "--method", "saliency", "--out", path("x.png")}, "saliency");
         fails({"ablate", "--cache", cache, "--reference", cache, "--labels", world + "/labels.csv", "--label-column", "group", "--classes",
                path("groups.tsv"), "--heads", "3.1", "--out", path("x.json")}, "");
         QFile::copy(cache + "/manifest.json", path("manifest-backup.json"));

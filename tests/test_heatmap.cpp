@@ -84,7 +84,7 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(m_model, at::cat({px, px}), m_text->encode({"a circle"})[0], p));
         p.heads = {{4, 0}};
         QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(m_model, px, m_text->encode({"a circle"})[0], p));
-        QVERIFY_THROWS_EXCEPTION(InputError, parseHeatmapMethod("gradcam"));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseHeatmapMethod("saliency"));
         QVERIFY_THROWS_EXCEPTION(InputError, parseColormap("rainbow"));
     }
 

@@ -150,7 +150,7 @@ void MainWindow::buildUi() {
     m_text->setCompleter(completer);
     m_method = new QComboBox;
     m_method->setObjectName("methodBox");
-    m_method->addItems({"decomposition", "surgery", "raw", "attention", "rollout"});
+    m_method->addItems({"decomposition", "surgery", "raw", "attention", "rollout", "gradcam", "chefer", "legrad"});
     m_method->setItemData(0, tr("Each image token's direct contribution to the image's score for the text: the class token's "
                                 "attention to it times its value, through every (or the selected) head. Not a segmentation "
                                 "of where the text is."), Qt::ToolTipRole);
@@ -159,6 +159,12 @@ void MainWindow::buildUi() {
     m_method->setItemData(2, tr("Similarity of each final token to the text"), Qt::ToolTipRole);
     m_method->setItemData(3, tr("Last layer's class-token attention (text-independent)"), Qt::ToolTipRole);
     m_method->setItemData(4, tr("Attention rollout over all layers (text-independent)"), Qt::ToolTipRole);
+    m_method->setItemData(5, tr("Grad-CAM on the last block's tokens: their features weighted by the text score's mean "
+                                "gradient, ReLU"), Qt::ToolTipRole);
+    m_method->setItemData(6, tr("Chefer et al. 2021: attention weighted by its gradient (positive part, mean over heads), "
+                                "propagated through every layer from the identity"), Qt::ToolTipRole);
+    m_method->setItemData(7, tr("LeGrad: each of the last two layers' own gradient of the text score with respect to its "
+                                "attention, averaged over heads and queries, summed"), Qt::ToolTipRole);
     m_onlySelected = new QCheckBox(tr("Selected heads only"));
     m_onlySelected->setObjectName("onlySelectedHeads");
     m_perHead = new QCheckBox(tr("Per-head maps"));

@@ -95,12 +95,12 @@ void MainWindow::applyModel(const ModelSummary& s) {
         m_grid->setRows(s.headsPerLayer, labels);
     }
     if (s.convBlocks > 0) m_grid->setSideColumn(tr("MBConv"));
-    // Swin: CLIP Surgery and the attention baselines assume one global attention over a class
-    // token; the menu keeps them, disabled, with the reason.
+    // Swin: CLIP Surgery, the attention baselines and the gradient methods assume one global
+    // attention over a class token; the menu keeps them, disabled, with the reason.
     {
         auto* items = qobject_cast<QStandardItemModel*>(m_method->model());
         const bool windowed = !s.headsPerLayer.empty();
-        for (int i : {1, 3, 4})
+        for (int i : {1, 3, 4, 5, 6, 7})
             if (QStandardItem* it = items ? items->item(i) : nullptr) it->setEnabled(!windowed);
         if (windowed && m_method->currentIndex() != 0 && m_method->currentIndex() != 2) m_method->setCurrentIndex(0);
     }

@@ -1,5 +1,6 @@
 #include "analysis/heatmap.h"
 
+#include "analysis/gradient_maps.h"
 #include "error.h"
 
 #include <opencv2/imgproc.hpp>
@@ -42,18 +43,31 @@ const char* heatmapMethodName(HeatmapMethod m) {
     case HeatmapMethod::Raw: return "raw";
     case HeatmapMethod::Attention: return "attention";
     case HeatmapMethod::Rollout: return "rollout";
+    case HeatmapMethod::GradCam: return "gradcam";
+    case HeatmapMethod::Chefer: return "chefer";
+    case HeatmapMethod::LeGrad: return "legrad";
     }
     return "?";
+}
+
+bool isGradientMethod(HeatmapMethod m) { return m == HeatmapMethod::GradCam || m == HeatmapMethod::Chefer || m == HeatmapMethod::LeGrad; }
+
+std::vector<HeatmapMethod> heatmapMethodsFor(const Model& model) {
+    std::vector<HeatmapMethod> out;
+    for (HeatmapMethod m : allHeatmapMethods())
+        if (!model.vision.hierarchical() || m == HeatmapMethod::Decomposition || m == HeatmapMethod::Raw) out.push_back(m);
+    return out;
 }
 
 HeatmapMethod parseHeatmapMethod(const std::string& name) {
     for (HeatmapMethod m : allHeatmapMethods())
         if (name == heatmapMethodName(m)) return m;
-    throw InputError("--method " + name, "unknown heatmap method (decomposition, surgery, raw, attention, rollout)");
+    throw InputError("--method " + name, "unknown heatmap method (decomposition, surgery, raw, attention, rollout, gradcam, chefer, legrad)");
 }
 
 std::vector<HeatmapMethod> allHeatmapMethods() {
-    return {HeatmapMethod::Decomposition, HeatmapMethod::Surgery, HeatmapMethod::Raw, HeatmapMethod::Attention, HeatmapMethod::Rollout};
+    return {HeatmapMethod::Decomposition, HeatmapMethod::Surgery, HeatmapMethod::Raw,    HeatmapMethod::Attention,
+            HeatmapMethod::Rollout,       HeatmapMethod::GradCam, HeatmapMethod::Chefer, HeatmapMethod::LeGrad};
 }
 
 Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::Tensor& textIn, const HeatmapParams& params,
@@ -67,6 +81,20 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     const at::Tensor text = needsText ? textIn.to(at::kCPU, at::kFloat) : at::Tensor();
     if (params.referenceTexts.defined() && params.referenceTexts.size(1) != e)
         throw InputError("reference texts", "embedding dim differs from the model's");
+    if (isGradientMethod(params.method)) {
+        // Gradients need autograd (no NoGradGuard); the map is over the patch tokens.
+        GradientTarget target;
+        target.texts = text.view({1, -1});
+        GradientMapParams g;
+        g.cheferStartLayer = params.cheferStartLayer;
+        g.legradLayers = params.legradLayers;
+        g.legradEmptyText = params.legradEmptyText;
+        const at::Tensor s = params.method == HeatmapMethod::GradCam ? gradCamScores(model, pixels, target, aligner)
+                             : params.method == HeatmapMethod::Chefer ? cheferScores(model, pixels, target, g, aligner)
+                                                                      : legradScores(model, pixels, target, g, aligner);
+        return heatmapFromTokenScores(s[0], 0, static_cast<int>(pixels.size(2)) / v.patchSize, static_cast<int>(pixels.size(3)) / v.patchSize,
+                                      pixels.size(2), pixels.size(3));
+    }
     at::NoGradGuard noGrad;
     if (v.hierarchical()) return hierarchicalHeatmap(model, pixels, text, params, aligner);
     // The decomposition runs its own forward; the other methods read the traced one.

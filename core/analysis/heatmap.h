@@ -1,7 +1,8 @@
 #pragma once
 // Token-importance heatmaps for a text over one image (design.md, "Heatmaps" and "CLIP Surgery"):
-// the decomposition's per-token terms, CLIP Surgery, and the baselines (raw patch-text
-// similarity, last-layer class-token attention, attention rollout).
+// the decomposition's per-token terms, CLIP Surgery, the baselines (raw patch-text similarity,
+// last-layer class-token attention, attention rollout) and the gradient methods (Grad-CAM,
+// Chefer et al. 2021, LeGrad: analysis/gradient_maps.h).
 #include "analysis/alignment.h"
 #include "analysis/components.h"
 #include "model/forward.h"
@@ -10,10 +11,13 @@
 
 namespace vitscope {
 
-enum class HeatmapMethod { Decomposition, Surgery, Raw, Attention, Rollout };
+enum class HeatmapMethod { Decomposition, Surgery, Raw, Attention, Rollout, GradCam, Chefer, LeGrad };
 const char* heatmapMethodName(HeatmapMethod m);
 HeatmapMethod parseHeatmapMethod(const std::string& name);  // throws InputError
 std::vector<HeatmapMethod> allHeatmapMethods();
+bool isGradientMethod(HeatmapMethod m);
+// The methods a model defines: Swin and MaxViT have no class-token attention or plain blocks.
+std::vector<HeatmapMethod> heatmapMethodsFor(const Model& model);
 
 struct HeatmapParams {
     HeatmapMethod method = HeatmapMethod::Decomposition;
@@ -23,6 +27,11 @@ struct HeatmapParams {
     at::Tensor referenceTexts;               // [R, E] unit rows, optional: subtract their mean score
     int surgeryBlocks = 6;                   // CLIP Surgery: the last k blocks (clamped to the model)
     at::Tensor redundantText;                // [E] Surgery with one text: the empty prompt's embedding
+    // Gradient methods (gradient_maps.h): Chefer's first layer (-1: the last only), LeGrad's last
+    // k layers, LeGrad's empty prompt on SigLIP ("a photo of a", unit [E]; undefined: no correction).
+    int cheferStartLayer = 0;
+    int legradLayers = 2;
+    at::Tensor legradEmptyText;
 };
 
 struct Heatmap {

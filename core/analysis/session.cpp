@@ -69,6 +69,7 @@ HeatmapParams HeatmapSession::params(HeatmapMethod method, const std::vector<std
     p.heads = heads;
     p.referenceTexts = method == HeatmapMethod::Surgery && surgeryEnsemble ? surgeryReference : reference;
     p.redundantText = redundant;
+    if (method == HeatmapMethod::LeGrad) p.legradEmptyText = legradEmpty;
     p.surgeryBlocks = surgeryBlocks;
     return p;
 }
@@ -102,6 +103,13 @@ HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
         if (c.surgeryEnsemble) c.surgeryReference = c.textsFor(HeatmapMethod::Surgery, texts);
     }
     c.redundant = c.textsFor(HeatmapMethod::Surgery, {""})[0];
+    if (c.model->vision.pool.defined()) {
+        // LeGrad's SigLIP correction prompt; a word-vocabulary model may not know it (no correction then).
+        try {
+            c.legradEmpty = c.text->encode({"a photo of a"})[0];
+        } catch (const InputError&) {
+        }
+    }
     return c;
 }
 

@@ -49,6 +49,7 @@ struct HeatmapSession {
     std::unique_ptr<TextEncoder> text;
     at::Tensor reference;  // [R, E] reference texts (may be undefined)
     at::Tensor redundant;  // [E] the empty prompt, CLIP Surgery's default redundancy
+    at::Tensor legradEmpty;  // [E] "a photo of a", LeGrad's correction on SigLIP; undefined otherwise
     // CLIP Surgery's texts through its prompt ensemble (resources/templates/surgery.txt: the
     // target, the empty-prompt redundancy and the reference texts), as its reference code does.
     bool surgeryEnsemble = false;

@@ -25,7 +25,7 @@ struct LayerRecord {
 using windows::activate;
 
 at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec,
-                    at::Tensor* fullAttention = nullptr, bool allTokens = false) {
+                    at::Tensor* fullAttention = nullptr, bool allTokens = false, BlockTaps* taps = nullptr) {
     const int64_t batch = x.size(0), n = x.size(1), d = x.size(2);
     const int64_t h = enc.heads, dh = d / h;
     at::Tensor y = at::layer_norm(x, {d}, b.ln1W, b.ln1B, enc.eps);
@@ -36,6 +36,11 @@ at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, con
     at::Tensor scores = at::matmul(q, k.transpose(-2, -1));               // [B, H, N, N]
     if (mask.defined()) scores = scores + mask;
     at::Tensor attn = at::softmax(scores, -1);
+    if (taps) {
+        if (taps->attentionLeaf) attn = attn.detach().requires_grad_(true);
+        taps->normed = y;
+        taps->attention = attn;
+    }
     if (fullAttention) *fullAttention = attn;
     at::Tensor o = at::matmul(attn, v).permute({0, 2, 1, 3}).reshape({batch, n, d});
     at::Tensor a = at::linear(o, b.outW, b.outB);
@@ -75,17 +80,18 @@ at::Tensor poolMlp(const VisionTower& v, const at::Tensor& a) {
                       p.fc2W, p.fc2B);
 }
 
-PoolPass runPool(const VisionTower& v, const at::Tensor& x) {
+PoolPass runPool(const VisionTower& v, const at::Tensor& x, bool attentionLeaf = false, bool finalNorm = true) {
     const AttentionPool& p = v.pool;
     const int64_t batch = x.size(0), n = x.size(1), d = v.width, h = p.heads, dh = d / h;
     PoolPass r;
-    r.normed = at::layer_norm(x, {d}, v.normW, v.normB, v.normEps);
+    r.normed = finalNorm ? at::layer_norm(x, {d}, v.normW, v.normB, v.normEps) : x;
     const at::Tensor q = at::linear(p.probe, p.qkvW.narrow(0, 0, d), p.qkvB.narrow(0, 0, d)).view({h, 1, dh}) *
                          (1.0 / std::sqrt(static_cast<double>(dh)));
     const at::Tensor kv = at::linear(r.normed, p.qkvW.narrow(0, d, 2 * d), p.qkvB.narrow(0, d, 2 * d)).view({batch, n, 2, h, dh});
     const at::Tensor k = kv.select(2, 0).permute({0, 2, 1, 3});              // [B, P, N, dh]
     r.values = kv.select(2, 1).permute({0, 2, 1, 3}).contiguous();           // [B, P, N, dh]
     r.attn = at::softmax(at::matmul(q.unsqueeze(0), k.transpose(-2, -1)).squeeze(2), -1);  // [B, P, N]
+    if (attentionLeaf) r.attn = r.attn.detach().requires_grad_(true);
     const at::Tensor o = at::matmul(r.attn.unsqueeze(2), r.values).squeeze(2).reshape({batch, d});
     r.attnOut = at::linear(o, p.outW, p.outB);
     r.mlp = poolMlp(v, r.attnOut);
@@ -485,6 +491,30 @@ at::Tensor pooledTokenScores(const Model& model, const Decomposition& dec, int64
     const at::Tensor vals = dec.poolTokenValues[static_cast<std::size_t>(layer)][index][head];  // [N, dh]
     const at::Tensor r = dec.poolTokenMix[static_cast<std::size_t>(layer)][index].select(1, head);  // [P, N]
     return (at::matmul(vals, qu.t()) * r.t()).sum(1);                                      // [N]
+}
+
+at::Tensor embedImageTokens(const Model& model, const at::Tensor& pixels) {
+    if (model.vision.hierarchical()) throw InputError(model.info.weightsPath, "token embeddings of windowed models (Swin, MaxViT) are not available");
+    return embedTokens(model.vision, pixels);
+}
+
+at::Tensor runVisionBlock(const Model& model, int layer, const at::Tensor& x, BlockTaps* taps) {
+    const VisionTower& v = model.vision;
+    if (v.hierarchical() || layer < 0 || layer >= v.layers()) throw InputError("layer " + std::to_string(layer), "is not a block of this ViT");
+    return runBlock(v.encoder.blocks[static_cast<std::size_t>(layer)], v.encoder, x, at::Tensor(), nullptr, nullptr, false, taps);
+}
+
+VisionResult outputsFromResidual(const Model& model, const at::Tensor& residual) {
+    if (model.vision.hierarchical()) throw InputError(model.info.weightsPath, "not a plain ViT");
+    return finish(model.vision, residual);
+}
+
+at::Tensor pooledWithAttention(const Model& model, const at::Tensor& residual, bool attentionLeaf, bool finalNorm, at::Tensor* attention) {
+    const VisionTower& v = model.vision;
+    if (!v.pool.defined()) throw InputError(model.info.weightsPath, "has no attention pool");
+    PoolPass r = runPool(v, residual, attentionLeaf, finalNorm);
+    if (attention) *attention = r.attn;
+    return r.output;
 }
 
 at::Tensor pooledOutput(const Model& model, const at::Tensor& residual) {

@@ -137,6 +137,23 @@ ImageTrace traceImages(const Model& model, const at::Tensor& pixels);
 // its probe attended to that token alone (value and output projections, then the MAP MLP).
 at::Tensor finalTokens(const Model& model, const at::Tensor& residual);
 
+// For gradient methods (analysis/gradient_maps.h), plain ViTs only:
+// the residual entering block 0 [B, N, D];
+at::Tensor embedImageTokens(const Model& model, const at::Tensor& pixels);
+// one block on x [B, N, D], keeping its first norm's output [B, N, D] and attention probabilities
+// [B, H, N, N]; with attentionLeaf the attention is a detached copy that requires grad, so the
+// gradient of anything computed from the block's output with respect to it is the block's own;
+struct BlockTaps {
+    at::Tensor normed, attention;
+    bool attentionLeaf = false;
+};
+at::Tensor runVisionBlock(const Model& model, int layer, const at::Tensor& x, BlockTaps* taps);
+// the output (and classifier logits) from a final residual;
+VisionResult outputsFromResidual(const Model& model, const at::Tensor& residual);
+// SigLIP's attention pool on a residual (after the final norm, or on the residual itself as LeGrad
+// pools intermediate layers), its probe attention [B, P, N] kept (a leaf with attentionLeaf).
+at::Tensor pooledWithAttention(const Model& model, const at::Tensor& residual, bool attentionLeaf, bool finalNorm, at::Tensor* attention);
+
 // The model's output from a final residual [B, N, D] -> [B, E]: the class token through the final
 // norm and projection, or (SigLIP) the attention pool over every token.
 at::Tensor pooledOutput(const Model& model, const at::Tensor& residual);
