@@ -40,6 +40,7 @@ struct HeatmapModelOptions {
     int surgeryBlocks = 6;
     std::string surgeryEnsemble = "auto";
     bool squash = false;
+    int cheferStartLayer = 0, legradLayers = 2;
 };
 
 void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
@@ -51,6 +52,10 @@ void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
     sub->add_option("--surgery-ensemble", o.surgeryEnsemble,
                     "CLIP Surgery's 85-template prompt ensemble for its texts: auto (on for BPE models), on, off")
         ->capture_default_str();
+    sub->add_option("--chefer-start-layer", o.cheferStartLayer,
+                    "Chefer: first layer whose attention enters the relevance (-1: the last only, its CLIP notebook's default)")
+        ->capture_default_str();
+    sub->add_option("--legrad-layers", o.legradLayers, "LeGrad: the last K layers (its default layer_index -2)")->capture_default_str();
     sub->add_flag("--squash", o.squash, "Resize the whole image to the input size (no center crop), as CLIP Surgery's demo "
                                         "(SigLIP models always do)");
 }
@@ -67,6 +72,10 @@ HeatmapSession openHeatmapContext(const HeatmapModelOptions& o) {
     s.surgeryEnsemble = o.surgeryEnsemble;
     HeatmapSession c = openHeatmapSession(s);
     if (o.squash) c.model->preprocess.squash = true;  // models that squash already (SigLIP) keep doing so
+    if (o.cheferStartLayer < -1) throw InputError("--chefer-start-layer", "must be -1 (the last layer only) or a layer index");
+    if (o.legradLayers < 1) throw InputError("--legrad-layers", "must be at least 1");
+    c.cheferStartLayer = o.cheferStartLayer;
+    c.legradLayers = o.legradLayers;
     return c;
 }
 

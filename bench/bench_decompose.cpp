@@ -11,8 +11,11 @@
 // --family maxvit-t: a random maxvit_tiny_tf_224 (timm layout), the same figures.
 // --family clip-l14: a random CLIP ViT-L/14 (224 px, 24 layers, 16 heads, width 1024, embed 768).
 // --device cuda: everything on the GPU (timings synchronise it), the GEMM rate measured there.
-// Usage: bench_decompose [--repeats R] [--batches 1,16] [--device cpu|cuda]
+// --gradients 1: also the gradient heatmaps (Grad-CAM, Chefer, LeGrad; one text per image, the
+// whole batch in one backward), per image and as a ratio to the forward.
+// Usage: bench_decompose [--repeats R] [--batches 1,16] [--device cpu|cuda] [--gradients 1]
 //                        [--family clip|clip-l14|siglip|swin-t|swin-b|maxvit-t]
+#include "analysis/gradient_maps.h"
 #include "analysis/heatmap.h"
 #include "model/forward.h"
 #include "model/loader.h"
@@ -122,7 +125,9 @@ int main(int argc, char** argv) {
     int repeats = 3;
     std::vector<int> batches{1, 16};
     std::string family = "clip";
+    bool gradients = false;
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--gradients")) gradients = std::atoi(argv[i + 1]) != 0;
         if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
         if (!std::strcmp(argv[i], "--family")) family = argv[i + 1];
         if (!std::strcmp(argv[i], "--device")) g_device = pickDevice(argv[i + 1]);
@@ -190,6 +195,17 @@ int main(int argc, char** argv) {
             }) / b * 1000.0;
             std::cout << "batch " << b << ": per-head decomposition + token factors + one text's per-token scores " << ms
                       << " ms/image (" << ms / fwd << "x forward)\n";
+        }
+        if (gradients) {
+            at::Tensor texts = randomOnDevice({b, model.vision.embedDim()});
+            texts = texts / texts.norm(2, 1, true);
+            GradientTarget target;
+            target.texts = texts;
+            const double cam = bestSeconds(repeats, [&] { gradCamScores(model, pixels, target); }) / b * 1000.0;
+            const double chefer = bestSeconds(repeats, [&] { cheferScores(model, pixels, target); }) / b * 1000.0;
+            const double legrad = bestSeconds(repeats, [&] { legradScores(model, pixels, target); }) / b * 1000.0;
+            std::cout << "batch " << b << ": Grad-CAM " << cam << " ms/image (" << cam / fwd << "x forward); Chefer " << chefer << " ("
+                      << chefer / fwd << "x); LeGrad (last 2 layers) " << legrad << " (" << legrad / fwd << "x)\n";
         }
         std::cout << "batch " << b << ": forward " << fwd << " ms/image (" << fwd / boundMs << "x bound); per-token decomposition "
                   << dec << " ms/image (" << dec / fwd << "x forward); per-head decomposition " << pooled << " ms/image ("

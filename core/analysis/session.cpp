@@ -70,6 +70,8 @@ HeatmapParams HeatmapSession::params(HeatmapMethod method, const std::vector<std
     p.referenceTexts = method == HeatmapMethod::Surgery && surgeryEnsemble ? surgeryReference : reference;
     p.redundantText = redundant;
     if (method == HeatmapMethod::LeGrad) p.legradEmptyText = legradEmpty;
+    p.cheferStartLayer = cheferStartLayer;
+    p.legradLayers = legradLayers;
     p.surgeryBlocks = surgeryBlocks;
     return p;
 }

@@ -50,6 +50,8 @@ struct HeatmapSession {
     at::Tensor reference;  // [R, E] reference texts (may be undefined)
     at::Tensor redundant;  // [E] the empty prompt, CLIP Surgery's default redundancy
     at::Tensor legradEmpty;  // [E] "a photo of a", LeGrad's correction on SigLIP; undefined otherwise
+    int cheferStartLayer = 0;  // gradient methods' settings (HeatmapParams)
+    int legradLayers = 2;
     // CLIP Surgery's texts through its prompt ensemble (resources/templates/surgery.txt: the
     // target, the empty-prompt redundancy and the reference texts), as its reference code does.
     bool surgeryEnsemble = false;
