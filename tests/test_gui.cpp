@@ -210,11 +210,14 @@ private slots:
         QVERIFY(std::abs(g.total) > 1e-3);
         QVERIFY(m_window->ledgerView()->plot()->plottableCount() == 1 + 4 + 2);
         // Every method draws.
-        for (const QString& method : {"surgery", "raw", "attention", "rollout", "decomposition"}) {
+        for (const QString& method : {"surgery", "raw", "attention", "rollout", "gradcam", "chefer", "legrad", "decomposition"}) {
             const int before = heat.count();
             m_window->setMethod(method);
             QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before, kTimeout);
             QVERIFY(m_window->canvas()->map().caption.startsWith(method));
+            const std::vector<float>& values = m_window->canvas()->map().values;
+            QVERIFY(std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); }));
+            QVERIFY2(*std::max_element(values.begin(), values.end()) > *std::min_element(values.begin(), values.end()), qPrintable(method));
         }
     }
 
@@ -871,7 +874,7 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > maps, kTimeout);
         QVERIFY(w.canvas()->map().values != before);
         QVERIFY(std::all_of(w.canvas()->map().values.begin(), w.canvas()->map().values.end(), [](float v) { return std::isfinite(v); }));
-        for (const QString& method : {"surgery", "raw", "attention", "rollout"}) {
+        for (const QString& method : {"surgery", "raw", "attention", "rollout", "gradcam", "chefer", "legrad"}) {
             const int n = heat.count();
             w.setMethod(method);
             QTRY_VERIFY_WITH_TIMEOUT(heat.count() > n, kTimeout);
@@ -934,7 +937,7 @@ private slots:
         QCOMPARE(w.grid()->rowLabel(2), QString("s1.b0"));
         auto* methods = qobject_cast<QStandardItemModel*>(w.findChild<QComboBox*>("methodBox")->model());
         QVERIFY(methods);
-        for (int i : {1, 3, 4}) QVERIFY2(!methods->item(i)->isEnabled(), qPrintable(methods->item(i)->text()));
+        for (int i : {1, 3, 4, 5, 6, 7}) QVERIFY2(!methods->item(i)->isEnabled(), qPrintable(methods->item(i)->text()));
         QVERIFY(methods->item(0)->isEnabled() && methods->item(2)->isEnabled());
         w.openDataset(data.path() + "/shapes-world/images");
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0 || errors.count() > 0, kTimeout);
