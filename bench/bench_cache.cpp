@@ -85,17 +85,7 @@ int run(int argc, char** argv) {
     std::cout << count << " JPEG images (500 x 375) ready in " << secondsSince(t0) << " s\n";
 
     const bool large = family == "clip-l14";
-    RandomVitSpec spec;
-    spec.layout = RandomLayout::OpenAiClip;
-    spec.imageSize = 224;
-    spec.patchSize = large ? 14 : 16;
-    spec.width = large ? 1024 : 768;
-    spec.layers = large ? 24 : 12;
-    spec.embedDim = large ? 768 : 512;
-    spec.textWidth = 64;
-    spec.textLayers = 1;
-    spec.seed = 1;
-    Model model = buildModel(randomVitStateDict(spec), {{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}},
+    Model model = buildModel(randomVitStateDict(clipBenchSpec(large)), {{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}},
                              large ? "random ViT-L/14" : "random ViT-B/16");
     model.info.weightsPath.clear();  // in memory only: the cache records it as "unsaved"
     if (!saveModel.empty()) {

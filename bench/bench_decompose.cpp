@@ -147,16 +147,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     const bool siglip = family == "siglip", large = family == "clip-l14";
-    RandomVitSpec spec;
-    spec.layout = siglip ? RandomLayout::TimmSiglip : RandomLayout::OpenAiClip;
-    spec.imageSize = 224;
-    spec.patchSize = large ? 14 : 16;
-    spec.width = large ? 1024 : 768;
-    spec.layers = large ? 24 : 12;
-    spec.embedDim = large ? 768 : 512;
-    spec.textWidth = 64;
-    spec.textLayers = 1;
-    spec.seed = 1;
+    RandomVitSpec spec = clipBenchSpec(large);
+    if (siglip) spec.layout = RandomLayout::TimmSiglip;
     const nlohmann::json config = siglip ? nlohmann::json{{"model_args", {{"num_heads", 12}}}}
                                          : nlohmann::json{{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}};
     Model model = buildModel(randomVitStateDict(spec), config, large ? "random ViT-L/14" : "random ViT-B/16");

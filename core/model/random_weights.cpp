@@ -239,6 +239,20 @@ void addMaxVit(StateDict& sd, Filler& f, const LayoutTable& t, const RandomVitSp
 
 }  // namespace
 
+RandomVitSpec clipBenchSpec(bool large) {
+    RandomVitSpec spec;
+    spec.layout = RandomLayout::OpenAiClip;
+    spec.imageSize = 224;
+    spec.patchSize = large ? 14 : 16;
+    spec.width = large ? 1024 : 768;
+    spec.layers = large ? 24 : 12;
+    spec.embedDim = large ? 768 : 512;
+    spec.textWidth = 64;
+    spec.textLayers = 1;
+    spec.seed = 1;
+    return spec;
+}
+
 StateDict randomVitStateDict(const RandomVitSpec& spec) {
     Filler f(spec.seed, spec.trainingInit);
     StateDict sd;

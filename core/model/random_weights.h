@@ -39,4 +39,8 @@ struct RandomVitSpec {
 
 StateDict randomVitStateDict(const RandomVitSpec& spec);
 
+// The benchmarks' released sizes at 224 px, seed 1, with a one-layer text tower of width 64:
+// CLIP ViT-B/16 (width 768, 12 layers, embed 512) or, `large`, ViT-L/14 (1024, 24, 768).
+RandomVitSpec clipBenchSpec(bool large);
+
 }  // namespace vitscope
