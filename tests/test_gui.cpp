@@ -505,6 +505,15 @@ private slots:
         QVERIFY(p.startsWith("%PDF-"));
         QVERIFY(p.size() > 2000);
         QVERIFY(p.contains("/Type /Page") || p.contains("/Type/Page"));
+        // The canvas's PDF holds its pixel images losslessly (no JPEG) and uninterpolated.
+        const QString canvasPdf = out.path() + "/canvas.pdf";
+        QCOMPARE(m_window->exportView("canvas", canvasPdf, 96), QString());
+        QFile cf(canvasPdf);
+        QVERIFY(cf.open(QIODevice::ReadOnly));
+        const QByteArray cp = cf.readAll();
+        QVERIFY(cp.count("/Subtype /Image") >= 2);  // the crop and the map
+        QVERIFY2(!cp.contains("DCTDecode"), "the canvas PDF embeds JPEG images");
+        QVERIFY2(!cp.contains("/Interpolate true"), "the canvas PDF asks readers to interpolate its pixels");
         // Reproducibility record beside every export.
         for (const QString& path : {png, svg, pdf}) {
             QFile r(path + ".json");

@@ -104,6 +104,8 @@ QString exportFigure(const FigurePainter& paint, const QSize& size, const QStrin
         pdf.setCreator("vitscope");
         QCPPainter p;
         if (!p.begin(&pdf)) return QString("%1: cannot write the PDF").arg(path);
+        // Pixel images (the model's crop, the maps) go in losslessly (Qt's default is JPEG).
+        p.setRenderHint(QPainter::LosslessImageRendering, true);
         p.setMode(QCPPainter::pmVectorized);
         p.setMode(QCPPainter::pmNoCaching);
         paint(p, rect);

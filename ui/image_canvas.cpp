@@ -3,6 +3,7 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QMimeData>
+#include <QPaintEngine>
 #include <QPainter>
 #include <QUrl>
 
@@ -83,7 +84,11 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     if (!m.values.empty()) {
         const QImage overlay = colorize(m.values, m.rows, m.cols, m_colormap, m.lo, m.hi, static_cast<int>(std::lround(255 * m_opacity)));
         p.save();
-        p.setRenderHint(QPainter::SmoothPixmapTransform, true);
+        // Smooth on screen; in a PDF or SVG the map's pixels stay pixels (the reader interpolates
+        // nothing), as an image in a paper's figure.
+        const QPaintEngine* engine = p.paintEngine();
+        const bool vector = engine && (engine->type() == QPaintEngine::Pdf || engine->type() == QPaintEngine::SVG);
+        p.setRenderHint(QPainter::SmoothPixmapTransform, !vector);
         p.drawImage(img, overlay);
         p.restore();
     }
