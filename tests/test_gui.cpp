@@ -742,6 +742,11 @@ private slots:
         const AblationOutcome before = m_window->ablationPanel()->outcome();
         QVERIFY(before.ablated.empty());
         QCOMPARE(int(before.groups.size()), 4);  // group x background
+        // The legend sits below the bars, not over them.
+        QCustomPlot* plot = m_window->ablationPanel()->plot();
+        plot->replot();
+        QVERIFY(plot->legend->visible());
+        QVERIFY2(!plot->legend->outerRect().intersects(plot->axisRect()->outerRect()), "the ablation legend covers the chart");
         QCOMPARE(before.accuracyBefore, before.accuracyAfter);
         m_window->ablationPanel()->setHeadTicked("2.3", true);
         QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 1, kTimeout);

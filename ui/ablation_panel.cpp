@@ -1,5 +1,7 @@
 #include "ablation_panel.h"
 
+#include "plot_legend.h"
+
 #include <qcustomplot.h>
 
 #include <QFileDialog>
@@ -233,6 +235,7 @@ void AblationPanel::setOutcome(const AblationOutcome& o) {
     m_plot->xAxis->setRange(0.4, k + 0.6);
     m_plot->yAxis->setRange(0, 105);
     m_plot->yAxis->setLabel(tr("accuracy (%)"));
+    placeLegendBelow(m_plot, 2);
     m_plot->legend->setVisible(true);
     m_plot->legend->setFont(QFont(font().family(), 7));
     m_plot->replot();

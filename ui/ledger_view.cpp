@@ -1,6 +1,7 @@
 #include "ledger_view.h"
 
 #include "colormap.h"
+#include "plot_legend.h"
 
 #include <qcustomplot.h>
 
@@ -79,14 +80,7 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
     m_plot->xAxis->setTicker(ticker);
     m_plot->xAxis->setRange(-0.6, layers + 0.6);
     m_plot->yAxis->setLabel(tr("contribution to the score"));
-    // The legend sits below the chart, in rows, so that it never covers the bars.
-    if (m_plot->plotLayout()->rowCount() == 1) {
-        m_plot->plotLayout()->addElement(1, 0, m_plot->legend);
-        m_plot->plotLayout()->setRowStretchFactor(1, 0.001);
-        m_plot->legend->setWrap(3);
-        m_plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // re-lays the items out
-        m_plot->legend->setBorderPen(Qt::NoPen);
-    }
+    placeLegendBelow(m_plot, 3);
     m_plot->legend->setVisible(heads <= 16);
     m_plot->legend->setFont(QFont(font().family(), 7));
     m_plot->rescaleAxes(true);
