@@ -553,7 +553,7 @@ private slots:
         QVERIFY(hf.open(QIODevice::ReadOnly));
         const QByteArray hs = hf.readAll();
         QVERIFY(hs.contains("head 3.1: a red object") && hs.contains("head 1.2: a square"));
-        QCOMPARE(int(hs.count("<image")), 10);  // 2 rows x (the input + 2 maps of crop and overlay each)
+        QCOMPARE(int(hs.count("<image")), 14);  // 2 rows x (the input + 2 maps of crop, overlay and colorbar each)
         QVERIFY(!m_window->exportPanelFigure({"a red object"}, {HeadId{9, 0}}, out.path() + "/bad.svg", 96).isEmpty());
         // A figure whose text has a word the model does not know fails with a message and writes
         // nothing; the next figure is written under its own name with its own texts (the failed
@@ -582,19 +582,23 @@ private slots:
         QFile rf(out.path() + "/shared.svg.json");
         QVERIFY(rf.open(QIODevice::ReadOnly));
         QVERIFY(QJsonDocument::fromJson(rf.readAll()).object()["shared_colour_scale"].toBool());
-        // The colorbars' range labels: two values shared by all four maps, against eight
-        // different ones when each map has its own scale.
+        // The colorbars' range labels: one bar for all four maps (two labels) when they share a
+        // scale, against a bar per map with different ranges otherwise.
         auto rangeLabels = [](const QString& file) {
             QFile f(file);
-            if (!f.open(QIODevice::ReadOnly)) return QSet<QString>();
-            QSet<QString> values;
+            if (!f.open(QIODevice::ReadOnly)) return QStringList();
+            QStringList values;
             const QRegularExpression number(">\\s*(-?[0-9][0-9.]*(e[-+]?[0-9]+)?)\\s*</text>");
             auto it = number.globalMatch(QString::fromUtf8(f.readAll()));
-            while (it.hasNext()) values.insert(it.next().captured(1));
+            while (it.hasNext()) values << it.next().captured(1);
             return values;
         };
         QCOMPARE(rangeLabels(out.path() + "/shared.svg").size(), 2);
-        QVERIFY(rangeLabels(out.path() + "/heads.svg").size() > 2);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            for (const char* name : {"/shared.svg", "/heads.svg"}) QFile::copy(out.path() + name, qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + name);
+        const QStringList own = rangeLabels(out.path() + "/heads.svg");
+        QCOMPARE(own.size(), 8);
+        QVERIFY(QSet<QString>(own.begin(), own.end()).size() > 2);
     }
 
     void badFilesGiveMessages() {

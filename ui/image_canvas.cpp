@@ -103,11 +103,18 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     const bool fixed = m.lo < m.hi;
     const float lo = fixed ? m.lo : *std::min_element(m.values.begin(), m.values.end());
     const float hi = fixed ? m.hi : *std::max_element(m.values.begin(), m.values.end());
-    const QRect bar(img.right() + 8, img.top(), barW, img.height());
-    for (int y = 0; y < bar.height(); ++y) {
-        p.setPen(colormapColor(m_colormap, 1.0 - y / double(std::max(1, bar.height() - 1))));
-        p.drawLine(bar.left(), bar.top() + y, bar.right(), bar.top() + y);
-    }
+    paintColorbar(p, QRect(img.right() + 8, img.top(), barW, img.height()), labelW, lo, hi);
+}
+
+void ImageCanvas::paintColorbar(QPainter& p, const QRect& bar, int labelW, float lo, float hi) const {
+    // One 1 x 256 image of the colormap stretched over the bar: no seams between rows in vector
+    // exports (a line per row left hairline gaps in SVG / PDF viewers).
+    QImage ramp(1, 256, QImage::Format_RGB32);
+    for (int y = 0; y < 256; ++y) ramp.setPixel(0, y, colormapColor(m_colormap, 1.0 - y / 255.0).rgb());
+    p.save();
+    p.setRenderHint(QPainter::SmoothPixmapTransform, false);
+    p.drawImage(bar, ramp);
+    p.restore();
     p.setPen(palette().text().color());
     p.drawRect(bar.adjusted(0, 0, -1, -1));
     const int fh = p.fontMetrics().height();
@@ -141,7 +148,7 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
     const QRect main(body.left() + 6, body.top() + 6, body.width() - 12, body.height() - rowH - 12);
     MapLayer shown = m_map;
     if (shown.caption.isEmpty()) shown.caption = QString(m_path).section('/', -1);
-    drawMap(p, main, shown, true);
+    drawMap(p, main, shown, m_showBar);
     if (!m_multiples.empty()) {
         const int n = static_cast<int>(m_multiples.size());
         const int w = (target.width() - 12) / n;

@@ -45,6 +45,11 @@ public:
 
     // Draws the canvas into `target` of any painter (screen, SVG, PDF, image).
     void paintTo(QPainter& p, const QRect& target) const;
+    // Without the map's own colorbar (a figure drawing one shared bar for several panels).
+    void setColorbarShown(bool shown) { m_showBar = shown; }
+    // A vertical colorbar of the current colormap in `bar`, its range's ends labelled to the right
+    // within `labelW` pixels.
+    void paintColorbar(QPainter& p, const QRect& bar, int labelW, float lo, float hi) const;
 
     QSize sizeHint() const override { return {520, 460}; }
 
@@ -67,6 +72,7 @@ private:
     ColormapKind m_colormap = ColormapKind::Viridis;
     double m_fontScale = 1.0;
     int m_gridRows = 0, m_gridCols = 0;
+    bool m_showBar = true;
 };
 
 }  // namespace vitscope::ui

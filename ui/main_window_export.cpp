@@ -224,7 +224,6 @@ QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<Head
             emit figureReady(path, err);
             return;
         }
-        const int panelW = 250, panelH = 190, inputW = 180;
         // One colour scale over every map when asked (maps then compare by colour).
         float lo = 0, hi = 0;
         if (sharedScale && !maps.empty()) {
@@ -235,6 +234,11 @@ QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<Head
                 hi = std::max(hi, m.pixels.maxValue());
             }
         }
+        // A shared scale gets one colorbar at the right of the figure instead of one per panel,
+        // and the panels no room for their own.
+        const bool oneBar = sharedScale && !maps.empty() && lo < hi;
+        const int panelH = 190, inputW = 180, panelW = oneBar ? 185 : 250;
+        const int barPanelW = oneBar ? 64 : 0;
         auto paint = [=](QPainter& p, const QRect& r) {
             p.fillRect(r, Qt::white);
             QFont f = p.font();
@@ -244,6 +248,11 @@ QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<Head
             c.setImage(crop, QString());
             c.setOpacity(opacity);
             c.setColormap(cmap);
+            c.setColorbarShown(!oneBar);
+            if (oneBar) {
+                const int top = r.top() + p.fontMetrics().height() + 10;  // level with the maps, below their captions
+                c.paintColorbar(p, QRect(r.right() - barPanelW + 6, top, 12, rows * panelH - (top - r.top()) - 8), barPanelW - 20, lo, hi);
+            }
             for (int row = 0; row < rows; ++row) {
                 for (int col = 0; col < cols; ++col) {
                     if (col == 0) {
@@ -262,7 +271,8 @@ QString MainWindow::exportPanelFigure(const QStringList& texts, const QList<Head
         };
         QJsonObject rr = rec;
         rr["shared_colour_scale"] = sharedScale;
-        const QString err = exportFigure(paint, QSize(inputW + (cols - 1) * panelW, rows * panelH), path, dpi, rr, "vitscope figure");
+        if (oneBar) rr["colour_scale"] = QJsonArray{lo, hi};
+        const QString err = exportFigure(paint, QSize(inputW + (cols - 1) * panelW + barPanelW, rows * panelH), path, dpi, rr, "vitscope figure");
         if (!err.isEmpty()) showError(err);
         emit figureReady(path, err);
     });
