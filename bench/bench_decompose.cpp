@@ -22,6 +22,7 @@
 #include "model/random_weights.h"
 #include "runtime.h"
 
+#include <ATen/record_function.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 using namespace vitscope;
@@ -59,6 +61,104 @@ double sgemmGflops() {
     at::Tensor c = at::matmul(a, b);
     const double s = bestSeconds(3, [&] { c = at::matmul(a, b); });
     return 2.0 * n * n * n / s / 1e9;
+}
+
+// The best rate of the four linear layers of a block on the model's own shapes (tokens x width at
+// this batch): the matrix unit's bound for this forward, as the forward itself sees it.
+double blockLinearGflops(int64_t tokens, int64_t width, int64_t mlp, std::ostream& out) {
+    const std::pair<int64_t, int64_t> shapes[] = {{width, 3 * width}, {width, width}, {width, mlp}, {mlp, width}};
+    const char* names[] = {"qkv", "out-proj", "mlp up", "mlp down"};
+    double best = 0;
+    out << "GEMM rate on the block's shapes at " << tokens << " tokens:";
+    for (int i = 0; i < 4; ++i) {
+        const auto [in, o] = shapes[i];
+        const at::Tensor x = randomOnDevice({tokens, in}), wt = randomOnDevice({o, in}), bias = randomOnDevice({o});
+        at::Tensor y = at::linear(x, wt, bias);
+        const double sec = bestSeconds(3, [&] { y = at::linear(x, wt, bias); });
+        const double rate = 2.0 * tokens * in * o / sec / 1e9;
+        best = std::max(best, rate);
+        out << " " << names[i] << " " << static_cast<int>(rate) << ",";
+    }
+    out << " best " << static_cast<int>(best) << " GFLOP/s\n";
+    return best;
+}
+
+// Where a forward's time goes, by operation: a thread-local RecordFunction observer times every
+// top-level ATen call and names it from its operator and operand shapes.
+struct OpClock : at::ObserverContext {
+    Clock::time_point t0;
+    std::string key;
+    bool top = false;
+};
+thread_local int t_depth = 0;
+thread_local std::map<std::string, double>* t_ops = nullptr;
+thread_local int64_t t_width = 0, t_headDim = 0;
+
+std::string classify(const at::RecordFunction& fn) {
+    const std::string name = fn.name();
+    const auto in = fn.inputs();
+    auto sizes = [&](std::size_t i) { return in.size() > i && in[i].isTensor() ? in[i].toTensor().sizes().vec() : std::vector<int64_t>{}; };
+    if (name == "aten::linear") {
+        const std::vector<int64_t> w = sizes(1);
+        if (w.size() == 2 && w[0] == 3 * t_width && w[1] == t_width) return "qkv";
+        if (w.size() == 2 && w[0] == t_width && w[1] == t_width) return "out-proj";
+        if (w.size() == 2 && w[1] == t_width && w[0] > t_width) return "mlp up";
+        if (w.size() == 2 && w[0] == t_width && w[1] > t_width) return "mlp down";
+        return "linear (other)";
+    }
+    if (name == "aten::matmul") {
+        const std::vector<int64_t> a = sizes(0), b = sizes(1);
+        if (a.size() == 4 && b.size() == 4 && a.back() == t_headDim) return "attention scores (QK^T)";
+        if (a.size() == 4 && b.size() == 4) return "attention x values";
+        return "matmul (other)";
+    }
+    if (name == "aten::softmax") return "softmax";
+    if (name == "aten::layer_norm") return "layer norms";
+    if (name == "aten::gelu" || name == "aten::sigmoid" || name == "aten::mul") return "GELU / scaling (elementwise)";
+    if (name == "aten::add") return "residual adds";
+    if (name == "aten::conv2d" || name == "aten::_convolution") return "patch embedding";
+    return "other (" + name + ")";
+}
+
+std::unique_ptr<at::ObserverContext> opStart(const at::RecordFunction& fn) {
+    auto c = std::make_unique<OpClock>();
+    c->top = t_depth++ == 0;
+    if (c->top) {
+        c->key = classify(fn);
+        c->t0 = Clock::now();
+    }
+    return c;
+}
+
+void opEnd(const at::RecordFunction&, at::ObserverContext* ctx) {
+    auto* c = static_cast<OpClock*>(ctx);
+    --t_depth;
+    if (c->top && t_ops) (*t_ops)[c->key] += std::chrono::duration<double>(Clock::now() - c->t0).count();
+}
+
+void printBreakdown(const Model& model, const at::Tensor& pixels, int repeats) {
+    std::map<std::string, double> ops;
+    t_ops = &ops;
+    t_width = model.vision.width;
+    t_headDim = model.vision.width / model.vision.heads();
+    const at::CallbackHandle handle = at::addThreadLocalCallback(at::RecordFunctionCallback(opStart, opEnd).needsInputs(true));
+    const auto t0 = Clock::now();
+    for (int r = 0; r < repeats; ++r) encodeImages(model, pixels);
+    const double total = std::chrono::duration<double>(Clock::now() - t0).count();
+    at::removeCallback(handle);
+    t_ops = nullptr;
+    std::vector<std::pair<double, std::string>> rows;
+    double timed = 0;
+    for (const auto& [k, v] : ops) {
+        rows.emplace_back(v, k);
+        timed += v;
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    const double per = 1000.0 / repeats / static_cast<double>(pixels.size(0));
+    std::cout << "  forward by operation (batch " << pixels.size(0) << ", observed, ms/image): total " << total * per << " (ops "
+              << timed * per << ")\n";
+    for (const auto& [v, k] : rows)
+        if (v / timed >= 0.002) std::cout << "    " << k << ": " << v * per << " (" << static_cast<int>(1000 * v / timed) / 10.0 << "%)\n";
 }
 
 // Multiply-add FLOPs of the ViT forward's matmuls (patch embedding, qkv, attention, out, MLP).
@@ -161,13 +261,15 @@ int main(int argc, char** argv) {
     const int64_t tokens = model.vision.tokensFor(224);
     const int64_t w = spec.width, patch = spec.patchSize, grid = 224 / patch;
     const double gflop = forwardGflop(tokens, w, spec.layers, 4 * w, 3 * patch * patch, grid * grid);
-    const double boundMs = gflop / gflops * 1000.0;
-    std::cout << "sgemm " << (g_device.is_cuda() ? 8192 : 2048) << "^2: " << gflops << " GFLOP/s; forward matmul work " << gflop << " GFLOP -> bound " << boundMs
-              << " ms/image\n";
+    std::cout << "sgemm " << (g_device.is_cuda() ? 8192 : 2048) << "^2: " << gflops << " GFLOP/s (square; not the bound below); forward matmul work "
+              << gflop << " GFLOP\n";
     for (int b : batches) {
         const at::Tensor pixels = randomOnDevice({b, 3, 224, 224});
         encodeImages(model, pixels);  // warm-up
+        const double boundMs = gflop / blockLinearGflops(b * tokens, w, 4 * w, std::cout) * 1000.0;
+        std::cout << "batch " << b << ": bound at that rate " << boundMs << " ms/image\n";
         const double fwd = bestSeconds(repeats, [&] { encodeImages(model, pixels); }) / b * 1000.0;
+        if (!g_device.is_cuda()) printBreakdown(model, pixels, repeats);
         double err = 0;
         DecomposeOptions opts;
         opts.tokens = true;
