@@ -114,7 +114,8 @@ std::string classify(const at::RecordFunction& fn) {
     }
     if (name == "aten::softmax") return "softmax";
     if (name == "aten::layer_norm") return "layer norms";
-    if (name == "aten::gelu" || name == "aten::sigmoid" || name == "aten::mul") return "GELU / scaling (elementwise)";
+    if (name == "aten::gelu" || name == "aten::sigmoid" || name == "aten::sigmoid_" || name == "aten::mul" || name == "aten::mul_")
+        return "GELU / scaling (elementwise)";
     if (name == "aten::add") return "residual adds";
     if (name == "aten::conv2d" || name == "aten::_convolution") return "patch embedding";
     return "other (" + name + ")";
