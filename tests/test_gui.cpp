@@ -672,10 +672,24 @@ private slots:
         QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
         m_window->setText("a red object");
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0 && !m_window->canvas()->map().values.empty(), kTimeout);
+        const double tickPoints = m_window->ledgerView()->plot()->xAxis->tickLabelFont().pointSizeF();
         m_window->setClassroomMode(true);
         Classroom* c = m_window->classroom();
         QVERIFY(c->isVisible());
         QCOMPARE(c->step(), 0);
+        // Scaled as a whole for a projector: the layers chart's ticks, axis title and legend, the
+        // summary; the view settings leave the toolbar; the titles wrap instead of being cut.
+        QCustomPlot* chart = m_window->ledgerView()->plot();
+        QVERIFY(chart->xAxis->tickLabelFont().pointSizeF() >= 1.5 * tickPoints);
+        QVERIFY(chart->yAxis->labelFont().pointSizeF() >= 1.5 * tickPoints);
+        QVERIFY(chart->legend->font().pointSizeF() >= 1.5 * 7);
+        for (const char* name : {"onlySelectedHeads", "opacityLabel"}) QVERIFY(!m_window->findChild<QWidget*>(name)->isVisible());
+        for (QLabel* l : c->findChildren<QLabel*>()) QVERIFY(l->wordWrap());
+        QTest::qWait(50);
+        for (QLabel* l : c->findChildren<QLabel*>()) {  // not clipped, by its own size or by the panel's
+            QVERIFY2(l->height() >= l->heightForWidth(l->width()), qPrintable(l->text()));
+            QVERIFY2(c->rect().contains(l->geometry()), qPrintable(l->text()));
+        }
         QVERIFY(c->body().contains("8 x 8 patches"));
         QVERIFY(m_window->canvas()->map().values.empty());  // the patches step shows the bare patches
         QTest::keyClick(c, Qt::Key_Right);
@@ -706,6 +720,8 @@ private slots:
         const int before = heat.count();
         QTest::keyClick(m_window.get(), Qt::Key_Escape);
         QVERIFY(!c->isVisible());
+        QCOMPARE(m_window->ledgerView()->plot()->xAxis->tickLabelFont().pointSizeF(), tickPoints);
+        QVERIFY(m_window->findChild<QWidget*>("onlySelectedHeads")->isVisible());
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && !m_window->canvas()->map().values.empty(), kTimeout);
     }
 
@@ -917,6 +933,17 @@ private slots:
         w.classroom()->setStep(0);
         QVERIFY2(w.classroom()->body().contains("no class token") && !w.classroom()->body().contains("class token is added"),
                  qPrintable(w.classroom()->body()));
+        // Its longer text still fits the panel at the offscreen screen's 800 x 800, step after step.
+        w.setClassroomMode(true);
+        for (int step = 0; step < Classroom::StepCount; ++step) {
+            w.classroom()->setStep(step);
+            QTest::qWait(50);
+            for (QLabel* l : w.classroom()->findChildren<QLabel*>()) {
+                QVERIFY2(l->height() >= l->heightForWidth(l->width()), qPrintable(QString("step %1: %2").arg(step).arg(l->text())));
+                QVERIFY2(w.classroom()->rect().contains(l->geometry()), qPrintable(l->text()));
+            }
+        }
+        w.setClassroomMode(false);
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
             const QString dir = qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS");
             w.grab().save(dir + "/siglip-window.png");

@@ -57,8 +57,10 @@ Classroom::Classroom(QWidget* parent) : QWidget(parent) {
     }
     auto* texts = new QVBoxLayout;
     m_title = new QLabel;
+    m_title->setWordWrap(true);  // a projector's 1024 px cut the long titles
     m_body = new QLabel;
     m_body->setWordWrap(true);
+    setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Minimum);  // never squeezed below its wrapped text
     QFont tf = m_title->font();
     tf.setPointSizeF(tf.pointSizeF() * 2.2);
     tf.setBold(true);
@@ -116,6 +118,19 @@ void Classroom::refresh() {
     m_body->setText(body);
     m_prev->setEnabled(m_step > 0);
     m_next->setEnabled(m_step < StepCount - 1);
+    fitTexts();
+}
+
+void Classroom::fitTexts() {
+    for (QLabel* l : {m_title, m_body}) {
+        const int need = l->heightForWidth(l->width());
+        if (need > 0 && l->minimumHeight() != need) l->setMinimumHeight(need);
+    }
+}
+
+void Classroom::resizeEvent(QResizeEvent* e) {
+    QWidget::resizeEvent(e);
+    fitTexts();
 }
 
 void Classroom::keyPressEvent(QKeyEvent* e) {

@@ -23,6 +23,24 @@ LedgerView::LedgerView(QWidget* parent) : QWidget(parent) {
     m_plot->setMinimumHeight(180);
     layout->addWidget(m_summary);
     layout->addWidget(m_plot, 1);
+    applyFonts();
+}
+
+void LedgerView::setFontScale(double scale) {
+    m_fontScale = scale;
+    applyFonts();
+    m_plot->replot();
+}
+
+void LedgerView::applyFonts() {
+    QFont f = font();
+    f.setPointSizeF(f.pointSizeF() * m_fontScale);
+    m_summary->setFont(f);
+    for (QCPAxis* a : {m_plot->xAxis, m_plot->yAxis}) {
+        a->setTickLabelFont(f);
+        a->setLabelFont(f);
+    }
+    m_plot->legend->setFont(QFont(font().family(), qRound(7 * m_fontScale)));
 }
 
 void LedgerView::clear() {
@@ -82,7 +100,7 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
     m_plot->yAxis->setLabel(tr("contribution to the score"));
     placeLegendBelow(m_plot, 3);
     m_plot->legend->setVisible(heads <= 16);
-    m_plot->legend->setFont(QFont(font().family(), 7));
+    applyFonts();
     m_plot->rescaleAxes(true);
     // Stacked bars: the range must cover the running sums of positive and negative parts.
     double lo = 0, hi = 0;

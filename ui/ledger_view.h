@@ -20,11 +20,16 @@ public:
     QCustomPlot* plot() const { return m_plot; }
     const Ledger& ledger() const { return m_ledger; }
     QString summaryText() const;
+    // Classroom mode: every text of the chart (ticks, axis title, legend) and the summary scaled.
+    void setFontScale(double scale);
 
 private:
+    void applyFonts();
+
     QCustomPlot* m_plot;
     QLabel* m_summary;
     Ledger m_ledger;
+    double m_fontScale = 1.0;
 };
 
 }  // namespace vitscope::ui

@@ -183,7 +183,9 @@ void MainWindow::buildUi() {
     viewRow->addWidget(m_onlySelected);
     viewRow->addWidget(m_perHead);
     viewRow->addStretch(1);
-    viewRow->addWidget(new QLabel(tr("opacity")));
+    auto* opacityLabel = new QLabel(tr("opacity"));
+    opacityLabel->setObjectName("opacityLabel");
+    viewRow->addWidget(opacityLabel);
     viewRow->addWidget(m_opacity);
     viewRow->addWidget(m_colormap);
     m_canvas = new ImageCanvas;

@@ -110,6 +110,7 @@ protected:
     void keyPressEvent(QKeyEvent* e) override;
 
 private:
+    std::vector<QWidget*> viewSettings() const;  // the toolbar's second row, off in classroom mode
     void buildUi();
     void buildMenus();
     void connectEngine();

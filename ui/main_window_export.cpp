@@ -389,6 +389,10 @@ void MainWindow::saveSettings() {
     s.setValue("view/method", m_method->currentText());
 }
 
+std::vector<QWidget*> MainWindow::viewSettings() const {
+    return {m_onlySelected, m_perHead, findChild<QWidget*>("opacityLabel"), m_opacity, m_colormap};
+}
+
 void MainWindow::setClassroomMode(bool on) {
     if (on == m_classroomOn) return;
     m_classroomOn = on;
@@ -400,6 +404,9 @@ void MainWindow::setClassroomMode(bool on) {
         centralWidget()->setFont(f);
         m_grid->setFontScale(1.6);
         m_canvas->setFontScale(1.6);
+        m_ledger->setFontScale(1.6);
+        // The view settings stay on the desk: the projector gets the text, the method and the views.
+        for (QWidget* w : viewSettings()) w->hide();
         m_classroom->show();
         m_classroom->setFocus();
         showFullScreen();
@@ -411,6 +418,8 @@ void MainWindow::setClassroomMode(bool on) {
         centralWidget()->setFont(QApplication::font());
         m_grid->setFontScale(1.0);
         m_canvas->setFontScale(1.0);
+        m_ledger->setFontScale(1.0);
+        for (QWidget* w : viewSettings()) w->show();
         m_canvas->setPatchGrid(0, 0);
         showNormal();
         restoreState(m_normalState);

@@ -215,6 +215,12 @@ void MainWindow::onHeatmap(const QVariant& result) {
     const auto maps = result.value<std::vector<HeatmapResult>>();
     if (maps.empty()) return;
     m_lastHeatmap = maps.front();
+    if (m_classroomOn && m_classroom->step() == Classroom::Patches) {
+        // The patches step shows the bare patches: a map that arrives late (asked for before the
+        // step) waits until the walkthrough moves on or ends.
+        emit heatmapReady();
+        return;
+    }
     const HeatmapResult& r = maps.front();
     QString caption = QString("%1: %2").arg(QString::fromStdString(r.method), QString::fromStdString(r.text));
     if (r.method == "decomposition")
