@@ -1,7 +1,10 @@
 #include "classroom.h"
 
 #include <QHBoxLayout>
+
+#include <algorithm>
 #include <QKeyEvent>
+#include <QResizeEvent>
 #include <QLabel>
 #include <QPushButton>
 #include <QVBoxLayout>
@@ -60,7 +63,10 @@ Classroom::Classroom(QWidget* parent) : QWidget(parent) {
     m_title->setWordWrap(true);  // a projector's 1024 px cut the long titles
     m_body = new QLabel;
     m_body->setWordWrap(true);
-    setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Minimum);  // never squeezed below its wrapped text
+    m_body->setAlignment(Qt::AlignLeft | Qt::AlignTop);
+    m_title->installEventFilter(this);
+    m_body->installEventFilter(this);
+    setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Fixed);  // its wrapped texts' height: never squeezed, never padded
     QFont tf = m_title->font();
     tf.setPointSizeF(tf.pointSizeF() * 2.2);
     tf.setBold(true);
@@ -122,15 +128,22 @@ void Classroom::refresh() {
 }
 
 void Classroom::fitTexts() {
+    // From the font's metrics (QLabel::heightForWidth answers at least the minimum height set
+    // before, so a width that grows would never give the height back).
     for (QLabel* l : {m_title, m_body}) {
-        const int need = l->heightForWidth(l->width());
-        if (need > 0 && l->minimumHeight() != need) l->setMinimumHeight(need);
+        const int w = std::max(1, l->contentsRect().width());
+        const int need = l->fontMetrics().boundingRect(QRect(0, 0, w, 100000), Qt::TextWordWrap, l->text()).height() +
+                         l->contentsMargins().top() + l->contentsMargins().bottom() + 2;
+        if (l->minimumHeight() != need) l->setMinimumHeight(need);
     }
 }
 
-void Classroom::resizeEvent(QResizeEvent* e) {
-    QWidget::resizeEvent(e);
-    fitTexts();
+bool Classroom::eventFilter(QObject* watched, QEvent* e) {
+    if (e->type() == QEvent::Resize && (watched == m_title || watched == m_body)) {
+        const auto* r = static_cast<QResizeEvent*>(e);
+        if (r->size().width() != r->oldSize().width()) fitTexts();
+    }
+    return QWidget::eventFilter(watched, e);
 }
 
 void Classroom::keyPressEvent(QKeyEvent* e) {

@@ -28,12 +28,13 @@ signals:
 
 protected:
     void keyPressEvent(QKeyEvent* e) override;
-    void resizeEvent(QResizeEvent* e) override;
+    bool eventFilter(QObject* watched, QEvent* e) override;
 
 private:
     void refresh();
-    // The wrapped texts' heights at the current width become the labels' minimum heights, so the
-    // window's layout gives the banner the room it needs (the canvas below shrinks instead).
+    // The wrapped texts' heights at their current widths become the labels' minimum heights, so
+    // the window's layout gives the banner the room it needs (the canvas below shrinks instead);
+    // redone whenever a label's width changes.
     void fitTexts();
     int m_step = 0;
     QString m_facts[StepCount];
