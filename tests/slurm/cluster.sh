@@ -26,7 +26,14 @@ for b in munged slurmctld slurmd sbatch; do
     command -v "$b" >/dev/null || { echo "cluster.sh: $b is missing (packaging/setup.sh installs munge and slurm-wlm)" >&2; exit 77; }
 done
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# A port nothing listens on (bash's /dev/tcp: no python needed on a fresh machine).
+free_port() {
+    local p
+    while :; do
+        p=$(shuf -i 20000-60000 -n 1)
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+}
 mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
 chmod 700 "$dir/munge"
 head -c 1024 /dev/urandom > "$dir/munge/munge.key"
