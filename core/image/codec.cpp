@@ -1,6 +1,7 @@
 #include "image/codec.h"
 
 #include "error.h"
+#include "image/preprocess.h"
 #include "io/file_util.h"
 
 #include <opencv2/core.hpp>
@@ -14,16 +15,6 @@
 #include <filesystem>
 
 namespace vitscope {
-
-namespace {
-
-std::string lowerExtension(const std::string& path) {
-    std::string ext = std::filesystem::path(path).extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return ext;
-}
-
-}  // namespace
 
 #if VITSCOPE_USE_OPENCV_IMGCODECS
 
@@ -49,6 +40,16 @@ void writeImage(const std::string& path, const cv::Mat& image) {
 
 #else
 
+namespace {
+
+std::string lowerExtension(const std::string& path) {
+    std::string ext = std::filesystem::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return ext;
+}
+
+}  // namespace
+
 const char* imageCodecsName() { return "libpng + libjpeg"; }
 
 cv::Mat decodeImageBgr(const std::vector<uint8_t>& bytes, const std::string& where) { return builtin_codecs::decode(bytes, where); }
@@ -65,13 +66,10 @@ void writeImage(const std::string& path, const cv::Mat& image) {
 #endif
 
 cv::Mat readImage(const std::string& path, bool gray) {
-    cv::Mat bgr = decodeImageBgr(readFileBytes(path), path);
-    if (bgr.empty()) throw FormatError(path, "not a readable image (unknown format or corrupt data)");
-    if (bgr.depth() != CV_8U) bgr.convertTo(bgr, CV_8U, bgr.depth() == CV_16U ? 1.0 / 257.0 : 1.0);
-    if (!gray) return bgr;
-    cv::Mat g;
-    cv::cvtColor(bgr, g, cv::COLOR_BGR2GRAY);
-    return g;
+    // The model's loader (size and truncation checks, 16 bits scaled), then the layout asked for.
+    cv::Mat out;
+    cv::cvtColor(loadImageRgb(path), out, gray ? cv::COLOR_RGB2GRAY : cv::COLOR_RGB2BGR);
+    return out;
 }
 
 }  // namespace vitscope

@@ -28,7 +28,8 @@ cv::Mat decodeImageBgr(const std::vector<uint8_t>& bytes, const std::string& whe
 // OpenCV back end any extension OpenCV knows). Throws IoError naming the file.
 void writeImage(const std::string& path, const cv::Mat& image);
 
-// Reads an image file: BGR 8-bit, or 8-bit gray when `gray`. Throws IoError / FormatError.
+// Reads an image file as loadImageRgb does, returned as 8-bit BGR, or 8-bit gray when `gray`.
+// Throws IoError / FormatError / InputError naming the file.
 cv::Mat readImage(const std::string& path, bool gray = false);
 
 // The libpng / libjpeg back end, callable directly where it is compiled in
