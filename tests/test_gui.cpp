@@ -110,6 +110,18 @@ bool writeColorClasses(const QString& path) {
 
 }  // namespace
 
+// The color-classification ablation task on the window's shapes world (backgrounds as groups),
+// means from a reference split of `references` scenes; waits for its first outcome, fails on an error.
+void startColorAblation(MainWindow& w, const QString& dataDir, int references, QSignalSpy& ablation, QSignalSpy& errors) {
+    QVERIFY(writeColorClasses(dataDir + "/colors.tsv"));
+    ensureShapesWorld((dataDir + "/reference").toStdString(), references, 99, "standard", {});
+    w.ablationPanel()->setTaskForm(dataDir + "/shapes-world/labels.csv", "color", dataDir + "/colors.tsv", "background",
+                                   dataDir + "/reference/images");
+    w.ablationPanel()->requestTask();
+    QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0 || errors.count() > 0, kTimeout);
+    if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
+}
+
 // The height a word-wrapped label's text needs at the label's width (from its font's metrics).
 int wrappedHeight(const QLabel* l) {
     return l->fontMetrics().boundingRect(QRect(0, 0, std::max(1, l->contentsRect().width()), 100000), Qt::TextWordWrap, l->text()).height();
@@ -519,6 +531,7 @@ private slots:
         QVERIFY(cp.count("/Subtype /Image") >= 2);  // the crop and the map
         QVERIFY2(!cp.contains("DCTDecode"), "the canvas PDF embeds JPEG images");
         QVERIFY2(!cp.contains("/Interpolate true"), "the canvas PDF asks readers to interpolate its pixels");
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) QFile::copy(canvasPdf, qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/canvas.pdf");
         // Reproducibility record beside every export.
         for (const QString& path : {png, svg, pdf}) {
             QFile r(path + ".json");
@@ -1046,15 +1059,10 @@ private slots:
         w.grid()->setSelection({HeadId{4, 2}, HeadId{5, 3}});
         w.runRetrieval("a red object");
         QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0 && w.gallery()->restrictedCount() > 0, kTimeout);
-        QVERIFY(writeColorClasses(data.path() + "/colors.tsv"));
-        ensureShapesWorld((data.path() + "/reference").toStdString(), 200, 99, "standard", {});
         QSignalSpy ablation(&w, &MainWindow::ablationReady);
+        startColorAblation(w, data.path(), 200, ablation, errors);
+        if (QTest::currentTestFailed()) return;
         AblationPanel* abl = w.ablationPanel();
-        abl->setTaskForm(data.path() + "/shapes-world/labels.csv", "color", data.path() + "/colors.tsv", "background",
-                         data.path() + "/reference/images");
-        abl->requestTask();
-        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0 || errors.count() > 0, kTimeout);
-        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
         const AblationOutcome baseline = abl->outcome();
         QVERIFY2(baseline.accuracyBefore > 0.9, qPrintable(abl->tableText()));
         for (int l = 4; l < 6; ++l)
@@ -1155,15 +1163,10 @@ private slots:
         QCOMPARE(w.exportPanelFigure({"a red circle"}, {HeadId{3, 1}, HeadId{5, 0}}, data.path() + "/maxvit-heads.svg", 96), QString());
         QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0, kTimeout);
         QCOMPARE(fig.last().at(1).toString(), QString());
-        QVERIFY(writeColorClasses(data.path() + "/colors.tsv"));
-        ensureShapesWorld((data.path() + "/reference").toStdString(), 100, 99, "standard", {});
         QSignalSpy ablation(&w, &MainWindow::ablationReady);
+        startColorAblation(w, data.path(), 100, ablation, errors);
+        if (QTest::currentTestFailed()) return;
         AblationPanel* abl = w.ablationPanel();
-        abl->setTaskForm(data.path() + "/shapes-world/labels.csv", "color", data.path() + "/colors.tsv", "background",
-                         data.path() + "/reference/images");
-        abl->requestTask();
-        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0 || errors.count() > 0, kTimeout);
-        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
         abl->setHeadTicked("3.1", true);
         QTRY_VERIFY_WITH_TIMEOUT(abl->outcome().ablated.size() == 1, kTimeout);
         QVERIFY(std::isfinite(abl->outcome().accuracyAfter));

@@ -38,6 +38,16 @@ std::string errorOf(Fn fn) {
     return "no error";
 }
 
+// `count` shapes-world scenes written under `dir`, as listImages lists them.
+std::vector<std::string> sceneFiles(const std::string& dir, int64_t count, uint64_t seed) {
+    shapes::GenerateParams g;
+    g.outDir = dir;
+    g.count = count;
+    g.seed = seed;
+    shapes::generateDataset(g, {});
+    return listImages(dir + "/images");
+}
+
 const char* const kCacheFiles[] = {"heads.npy", "mlps.npy", "other.npy", "output.npy", "paths.txt", "skipped.txt", "inputs.txt"};
 
 }  // namespace
@@ -101,12 +111,7 @@ private slots:
     void mergeEqualsOneBuild() {
         QTemporaryDir tmp;
         const std::string root = tmp.path().toStdString();
-        shapes::GenerateParams g;
-        g.outDir = root + "/world";
-        g.count = 44;
-        g.seed = 77;
-        shapes::generateDataset(g, {});
-        std::vector<std::string> images = listImages(g.outDir + "/images");
+        std::vector<std::string> images = sceneFiles(root + "/world", 44, 77);
         writeFileAtomic(root + "/world/images/000020b.png", std::string("not an image"));  // skipped, inside shard 1
         images.insert(images.begin() + 21, root + "/world/images/000020b.png");
         const Model model = loadModel(test::source("models/shapes-clip"));
@@ -156,12 +161,7 @@ private slots:
     void mergeRefusesMismatches() {
         QTemporaryDir tmp;
         const std::string root = tmp.path().toStdString();
-        shapes::GenerateParams g;
-        g.outDir = root + "/world";
-        g.count = 20;
-        g.seed = 78;
-        shapes::generateDataset(g, {});
-        const std::vector<std::string> images = listImages(g.outDir + "/images");
+        const std::vector<std::string> images = sceneFiles(root + "/world", 20, 78);
         const Model model = loadModel(test::source("models/shapes-clip"));
         CacheBuildParams p;
         p.batch = 4;

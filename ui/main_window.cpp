@@ -183,9 +183,9 @@ void MainWindow::buildUi() {
     viewRow->addWidget(m_onlySelected);
     viewRow->addWidget(m_perHead);
     viewRow->addStretch(1);
-    auto* opacityLabel = new QLabel(tr("opacity"));
-    opacityLabel->setObjectName("opacityLabel");
-    viewRow->addWidget(opacityLabel);
+    m_opacityLabel = new QLabel(tr("opacity"));
+    m_opacityLabel->setObjectName("opacityLabel");
+    viewRow->addWidget(m_opacityLabel);
     viewRow->addWidget(m_opacity);
     viewRow->addWidget(m_colormap);
     m_canvas = new ImageCanvas;

@@ -169,6 +169,7 @@ private:
     int m_referenceCount = 0;
     QCheckBox* m_perHead;
     QSlider* m_opacity;
+    QLabel* m_opacityLabel;
     QComboBox* m_colormap;
     HeadPanel* m_headPanel;
     LedgerView* m_ledger;

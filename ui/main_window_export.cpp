@@ -390,7 +390,7 @@ void MainWindow::saveSettings() {
 }
 
 std::vector<QWidget*> MainWindow::viewSettings() const {
-    return {m_onlySelected, m_perHead, findChild<QWidget*>("opacityLabel"), m_opacity, m_colormap};
+    return {m_onlySelected, m_perHead, m_opacityLabel, m_opacity, m_colormap};
 }
 
 void MainWindow::setClassroomMode(bool on) {
