@@ -10,6 +10,8 @@
 #include "metatypes.h"
 #include "word_completer.h"
 
+#include <algorithm>
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QProgressBar>
@@ -95,14 +97,14 @@ void MainWindow::applyModel(const ModelSummary& s) {
         m_grid->setRows(s.headsPerLayer, labels);
     }
     if (s.convBlocks > 0) m_grid->setSideColumn(tr("MBConv"));
-    // Swin: CLIP Surgery, the attention baselines and the gradient methods assume one global
-    // attention over a class token; the menu keeps them, disabled, with the reason.
+    // The methods the model defines (core's rule: Swin and MaxViT have no class-token attention);
+    // the menu keeps the others, disabled.
     {
         auto* items = qobject_cast<QStandardItemModel*>(m_method->model());
-        const bool windowed = !s.headsPerLayer.empty();
-        for (int i : {1, 3, 4, 5, 6, 7})
-            if (QStandardItem* it = items ? items->item(i) : nullptr) it->setEnabled(!windowed);
-        if (windowed && m_method->currentIndex() != 0 && m_method->currentIndex() != 2) m_method->setCurrentIndex(0);
+        for (int i = 0; items && i < items->rowCount(); ++i)
+            items->item(i)->setEnabled(std::find(s.heatmapMethods.begin(), s.heatmapMethods.end(), items->item(i)->text().toStdString()) !=
+                                       s.heatmapMethods.end());
+        if (items && !items->item(m_method->currentIndex())->isEnabled()) m_method->setCurrentIndex(0);
     }
     m_classroom->setPooled(s.poolHeads > 0);
     m_classroom->setWindowed(!s.headsPerLayer.empty());

@@ -200,6 +200,7 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.aligner = !session->aligner ? std::string() : !o.aligner.empty() ? o.aligner : o.alignerIfNotClip;
     if (session->clip) s.textModel = session->clip->info.weightsPath;
     s.vocabulary = session->text->vocabulary();
+    for (HeatmapMethod method : heatmapMethodsFor(*session->model)) s.heatmapMethods.push_back(heatmapMethodName(method));
     // Everything of the previous model goes.
     const std::string root = m->cacheRoot;
     *m = Impl{};

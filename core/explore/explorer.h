@@ -53,6 +53,8 @@ struct ModelSummary {
     // The text side's words when it has a word vocabulary (the bundled models); empty when it
     // reads any text (BPE, SentencePiece).
     std::vector<std::string> vocabulary;
+    // The heatmap methods this model defines (heatmapMethodsFor: Swin / MaxViT only decomposition and raw).
+    std::vector<std::string> heatmapMethods;
 };
 
 struct ImageResult {
