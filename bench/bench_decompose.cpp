@@ -112,7 +112,7 @@ std::string classify(const at::RecordFunction& fn) {
         if (a.size() == 4 && b.size() == 4) return "attention x values";
         return "matmul (other)";
     }
-    if (name == "aten::softmax") return "softmax";
+    if (name == "aten::softmax" || name == "aten::_softmax") return "softmax";
     if (name == "aten::layer_norm") return "layer norms";
     if (name == "aten::gelu" || name == "aten::sigmoid" || name == "aten::sigmoid_" || name == "aten::mul" || name == "aten::mul_")
         return "GELU / scaling (elementwise)";
