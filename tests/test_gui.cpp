@@ -29,6 +29,7 @@
 #include <QCheckBox>
 #include <QAbstractItemView>
 #include <QComboBox>
+#include <QDockWidget>
 #include <QCompleter>
 #include <QLabel>
 #include <QFile>
@@ -125,6 +126,38 @@ void startColorAblation(MainWindow& w, const QString& dataDir, int references, Q
 // The height a word-wrapped label's text needs at the label's width (from its font's metrics).
 int wrappedHeight(const QLabel* l) {
     return l->fontMetrics().boundingRect(QRect(0, 0, std::max(1, l->contentsRect().width()), 100000), Qt::TextWordWrap, l->text()).height();
+}
+
+// What of a chart's text a reader would find cut or run together, or "" when all of it shows:
+// legend entries narrower than their text or outside the chart, x labels overlapping each other,
+// the x axis title running off the chart, y labels wider than the room left of the axis.
+QString chartTextProblem(QCustomPlot* plot) {
+    plot->replot();
+    if (plot->legend->visible())
+        for (int i = 0; i < plot->legend->elementCount(); ++i)
+            if (QCPAbstractLegendItem* item = plot->legend->item(i)) {
+                auto* entry = qobject_cast<QCPPlottableLegendItem*>(item);
+                const QString name = entry ? entry->plottable()->name() : QString::number(i);
+                if (item->minimumOuterSizeHint().width() > item->outerRect().width() + 1) return "legend entry " + name + " cut";
+                if (!plot->rect().contains(item->outerRect())) return "legend entry " + name + " outside the chart";
+            }
+    const QFontMetrics xf(plot->xAxis->tickLabelFont());
+    double right = -1e9;
+    const QVector<double> ticks = plot->xAxis->tickVector();
+    const QVector<QString> labels = plot->xAxis->tickVectorLabels();
+    for (int i = 0; i < ticks.size() && i < labels.size(); ++i) {
+        if (!plot->xAxis->range().contains(ticks[i])) continue;
+        const double x = plot->xAxis->coordToPixel(ticks[i]), half = xf.horizontalAdvance(labels[i]) / 2.0;
+        if (x - half < right) return "x labels overlap at '" + labels[i] + "'";
+        right = x + half;
+    }
+    const int title = QFontMetrics(plot->xAxis->labelFont()).horizontalAdvance(plot->xAxis->label());
+    const int centre = plot->axisRect()->rect().center().x();
+    if (centre - title / 2 < 0 || centre + title / 2 > plot->width()) return "x axis title '" + plot->xAxis->label() + "' cut";
+    const QFontMetrics yf(plot->yAxis->tickLabelFont());
+    for (const QString& l : plot->yAxis->tickVectorLabels())
+        if (yf.horizontalAdvance(l) > plot->axisRect()->left()) return "y label '" + l + "' cut";
+    return {};
 }
 
 class TestGui : public QObject {
@@ -671,6 +704,23 @@ private slots:
         auto* method = m_window->findChild<QComboBox*>("methodBox");
         QVERIFY(method);
         QVERIFY(method->width() >= method->sizeHint().width());  // "decomposition" in full
+        // Shrunk from 1400 x 900, the docks kept their share: the canvas is not a strip.
+        QTRY_VERIFY2_WITH_TIMEOUT(m_window->centralWidget()->height() >= m_window->height() / 2,
+                                  qPrintable(QString::number(m_window->centralWidget()->height())), 5000);
+        // The head panel in its narrower dock: texts elided to half the chart, bars visible, no
+        // label or title cut; the same at the narrowest the dock allows.
+        HeadPanel* panel = m_window->headPanel();
+        QVERIFY(panel->barCount() > 0);
+        auto* dock = m_window->findChild<QDockWidget*>("headDock");
+        const int dockWidth = dock->width();
+        for (int width : {0, 1}) {
+            if (width == 1) m_window->resizeDocks({dock}, {dock->minimumSizeHint().width()}, Qt::Horizontal);
+            QTest::qWait(50);
+            QCustomPlot* plot = panel->plot();
+            QCOMPARE(chartTextProblem(plot), QString());
+            QVERIFY2(plot->axisRect()->width() >= plot->width() * 2 / 5, qPrintable(QString("%1 of %2").arg(plot->axisRect()->width()).arg(plot->width())));
+        }
+        m_window->resizeDocks({dock}, {dockWidth}, Qt::Horizontal);
         m_window->resize(before);
     }
 
@@ -701,7 +751,10 @@ private slots:
         QVERIFY(chart->xAxis->tickLabelFont().pointSizeF() >= 1.5 * tickPoints);
         QVERIFY(chart->yAxis->labelFont().pointSizeF() >= 1.5 * tickPoints);
         QVERIFY(chart->legend->font().pointSizeF() >= 1.5 * 7);
-        QVERIFY2(chart->width() >= 250, qPrintable(QString::number(chart->width())));  // the dock widened for it
+        // The ledger's dock widened for it: a third of the screen, or all the centre leaves.
+        auto* ledgerDock = m_window->findChild<QDockWidget*>("ledgerDock");
+        auto room = [&] { return std::min(m_window->width() / 3, m_window->width() - m_window->centralWidget()->minimumSizeHint().width() - 8); };
+        QTRY_VERIFY2_WITH_TIMEOUT(ledgerDock->width() >= room(), qPrintable(QString("%1 < %2").arg(ledgerDock->width()).arg(room())), 5000);
         for (const char* name : {"onlySelectedHeads", "opacityLabel"}) QVERIFY(!m_window->findChild<QWidget*>(name)->isVisible());
         for (QLabel* l : c->findChildren<QLabel*>()) QVERIFY(l->wordWrap());
         QTest::qWait(50);
@@ -709,6 +762,8 @@ private slots:
             QVERIFY2(l->contentsRect().height() >= wrappedHeight(l), qPrintable(l->text()));
             QVERIFY2(c->rect().contains(l->geometry()), qPrintable(l->text()));
         }
+        // The layers chart in its classroom dock: every legend name, layer label and title whole.
+        QCOMPARE(chartTextProblem(chart), QString());
         QVERIFY(c->body().contains("8 x 8 patches"));
         QVERIFY(m_window->canvas()->map().values.empty());  // the patches step shows the bare patches
         QTest::keyClick(c, Qt::Key_Right);

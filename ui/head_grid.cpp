@@ -282,7 +282,16 @@ void HeadGrid::paintEvent(QPaintEvent*) {
         p.restore();
     }
     const QRect nameRow(0, text.top() + p.fontMetrics().height(), width(), p.fontMetrics().height() + 2);
-    p.drawText(nameRow, Qt::AlignHCenter | Qt::AlignTop, p.fontMetrics().elidedText(m_metric.isEmpty() ? tr("no metric") : m_metric, Qt::ElideRight, width() - 4));
+    // The metric's name: smaller type when the panel is narrow (down to the unscaled size), then elided.
+    const QString name = m_metric.isEmpty() ? tr("no metric") : m_metric;
+    p.save();
+    QFont nf = p.font();
+    const int nameWidth = p.fontMetrics().horizontalAdvance(name);
+    if (nameWidth > width() - 4 && nameWidth > 0)
+        nf.setPointSizeF(std::max(font().pointSizeF(), nf.pointSizeF() * (width() - 4) / nameWidth));
+    p.setFont(nf);
+    p.drawText(nameRow, Qt::AlignHCenter | Qt::AlignTop, p.fontMetrics().elidedText(name, Qt::ElideRight, width() - 4));
+    p.restore();
     p.drawText(QRect(0, 0, labelBand(), labelBand()), Qt::AlignCenter, tr("L\\H"));
 }
 

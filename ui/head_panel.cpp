@@ -21,6 +21,7 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     m_plot = new QCustomPlot;
     m_plot->setMinimumHeight(170);
     m_plot->setObjectName("headPlot");
+    m_plot->installEventFilter(this);
     m_images = new QListWidget;
     m_images->setViewMode(QListView::IconMode);
     m_images->setIconSize({64, 64});
@@ -56,8 +57,38 @@ void HeadPanel::clear() {
     m_title->setText(tr("Click a head in the grid"));
     m_plot->clearPlottables();
     m_plot->clearItems();
+    m_pickTexts.clear();
+    m_plot->setToolTip({});
     m_plot->replot();
     m_images->clear();
+}
+
+bool HeadPanel::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == m_plot && event->type() == QEvent::Resize && !m_pickTexts.isEmpty())
+        QMetaObject::invokeMethod(this, [this] { fitToWidth(); }, Qt::QueuedConnection);
+    return QWidget::eventFilter(watched, event);
+}
+
+void HeadPanel::fitToWidth() {
+    auto ticker = m_plot->yAxis->ticker().dynamicCast<QCPAxisTickerText>();
+    if (!ticker || m_pickTexts.isEmpty()) return;
+    // Texts take at most 40% of the chart (elided; the chart's tooltip lists them whole); the bars
+    // keep the rest, with as many value ticks as fit and an axis title that fits under them.
+    const QFontMetrics fm(m_plot->yAxis->tickLabelFont());
+    const int room = std::max(30, m_plot->width() * 2 / 5 - 16);  // the axis' padding beside them
+    const int n = static_cast<int>(m_pickTexts.size());
+    QMap<double, QString> ticks;
+    for (int i = 0; i < n; ++i) ticks.insert(n - i, fm.elidedText(m_pickTexts[i], Qt::ElideRight, room));
+    ticker->setTicks(ticks);
+    m_plot->replot();
+    const int barsWidth = m_plot->axisRect()->width();
+    m_plot->xAxis->ticker()->setTickCount(std::max(2, std::min(5, barsWidth / (fm.horizontalAdvance("100") * 2))));
+    const QFontMetrics lf(m_plot->xAxis->labelFont());
+    QString title = tr("variance explained (%)");
+    if (lf.horizontalAdvance(title) > barsWidth) title = tr("variance (%)");
+    if (lf.horizontalAdvance(title) > barsWidth) title = tr("%");
+    m_plot->xAxis->setLabel(title);
+    m_plot->replot();
 }
 
 void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QString& name) {
@@ -69,6 +100,8 @@ void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QS
     m_plot->clearItems();
     if (!d || d->picks.empty()) {
         m_title->setText(tr("<b>Head %1</b><br>No descriptions yet (Analysis > Describe heads).").arg(label));
+        m_pickTexts.clear();
+        m_plot->setToolTip({});
         m_plot->replot();
         return;
     }
@@ -87,6 +120,8 @@ void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QS
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
     QVector<double> keys, values;
     const int n = static_cast<int>(d->picks.size());
+    m_pickTexts.clear();
+    for (const auto& pick : d->picks) m_pickTexts << QString::fromStdString(pick.text);
     for (int i = 0; i < n; ++i) {
         const double key = n - i;  // first pick on top
         keys << key;
@@ -94,13 +129,16 @@ void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QS
         ticker->addTick(key, QString::fromStdString(d->picks[static_cast<std::size_t>(i)].text));
     }
     bars->setData(keys, values);
+    QStringList tip;
+    for (int i = 0; i < n; ++i) tip << QString("%1  %2%").arg(m_pickTexts[i]).arg(values[i], 0, 'f', 1);
+    m_plot->setToolTip(tip.join('\n'));
     m_plot->yAxis->setTicker(ticker);
     m_plot->yAxis->setRange(0.3, n + 0.7);
     m_plot->xAxis->setLabel(tr("variance explained (%)"));
     double hi = 0;
     for (double v : values) hi = std::max(hi, v);
     m_plot->xAxis->setRange(0, std::max(1.0, hi * 1.15));
-    m_plot->replot();
+    fitToWidth();
 }
 
 void HeadPanel::setTopImages(const std::vector<Hit>& hits) {

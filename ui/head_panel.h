@@ -3,6 +3,7 @@
 // top images from the dataset, and "retrieve with this head".
 #include "explore/explorer.h"
 
+#include <QStringList>
 #include <QWidget>
 
 class QCustomPlot;
@@ -33,10 +34,16 @@ signals:
     void retrieveRequested(int layer, int head);
     void imageActivated(const QString& path);
 
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
 private:
+    void fitToWidth();  // the chart's labels for its current width (narrow docks), then replot
+
     Thumbnails* m_thumbs;
     QLabel* m_title;
     QCustomPlot* m_plot;
+    QStringList m_pickTexts;  // the chart's labels in full, first pick first
     QListWidget* m_images;
     QPushButton* m_retrieve;
     int m_layer = -1, m_head = -1;

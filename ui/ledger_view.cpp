@@ -23,13 +23,30 @@ LedgerView::LedgerView(QWidget* parent) : QWidget(parent) {
     m_plot->setMinimumHeight(180);
     layout->addWidget(m_summary);
     layout->addWidget(m_plot, 1);
+    m_plot->installEventFilter(this);
     applyFonts();
+}
+
+bool LedgerView::eventFilter(QObject* watched, QEvent* event) {
+    // After the plot's own resize handling (queued), so that its axis rect has the new width.
+    if (watched == m_plot && event->type() == QEvent::Resize && !m_tickLabels.isEmpty())
+        QMetaObject::invokeMethod(this, [this] { fitToWidth(); }, Qt::QueuedConnection);
+    return QWidget::eventFilter(watched, event);
+}
+
+void LedgerView::fitToWidth() {
+    if (m_tickLabels.isEmpty()) return;
+    placeLegendBelow(m_plot, 6);
+    m_plot->replot();  // lays out the axis rect at the legend's new height
+    m_tickStep = thinTickLabels(m_plot, m_tickLabels);
+    m_plot->replot();
 }
 
 void LedgerView::setFontScale(double scale) {
     m_fontScale = scale;
     applyFonts();
-    m_plot->replot();
+    if (m_tickLabels.isEmpty()) m_plot->replot();
+    else fitToWidth();
 }
 
 void LedgerView::applyFonts() {
@@ -45,6 +62,7 @@ void LedgerView::applyFonts() {
 
 void LedgerView::clear() {
     m_ledger = {};
+    m_tickLabels.clear();
     m_plot->clearPlottables();
     m_plot->replot();
     m_summary->setText(tr("Open an image and type a text"));
@@ -92,13 +110,14 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
         addBars(tr("h%1").arg(h), headValues[static_cast<std::size_t>(h)], colormapColor(ColormapKind::Viridis, heads > 1 ? h / double(heads - 1) : 0.5));
     addBars(tr("attn bias"), bias, QColor(230, 160, 60));
     addBars(tr("MLP"), mlp, QColor(200, 70, 70));
+    m_tickLabels.clear();
+    m_tickLabels.insert(0, tr("emb"));
+    for (int l = 0; l < layers; ++l) m_tickLabels.insert(l + 1, QString("L%1").arg(l));
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-    ticker->addTick(0, tr("emb"));
-    for (int l = 0; l < layers; ++l) ticker->addTick(l + 1, QString("L%1").arg(l));
+    ticker->setTicks(m_tickLabels);
     m_plot->xAxis->setTicker(ticker);
     m_plot->xAxis->setRange(-0.6, layers + 0.6);
     m_plot->yAxis->setLabel(tr("contribution to the score"));
-    placeLegendBelow(m_plot, 3);
     m_plot->legend->setVisible(heads <= 16);
     applyFonts();
     m_plot->rescaleAxes(true);
@@ -117,7 +136,7 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
     const double pad = 0.08 * std::max(1e-9, hi - lo);
     m_plot->yAxis->setRange(lo - pad, hi + pad);
     m_plot->xAxis->setRange(-0.6, layers + 0.6);
-    m_plot->replot();
+    fitToWidth();
 }
 
 }  // namespace vitscope::ui

@@ -49,6 +49,9 @@
 #include <QDialogButtonBox>
 #include <QDialog>
 #include <QSlider>
+#include <QResizeEvent>
+#include <QScreen>
+#include <QSet>
 #include <QSplitter>
 #include <QStandardPaths>
 #include <QStatusBar>
@@ -223,6 +226,7 @@ void MainWindow::buildUi() {
             d->setWidget(w);
         }
         addDockWidget(area, d);
+        d->installEventFilter(this);
         return d;
     };
     auto* headDock = dock(tr("Head"), "headDock", m_headPanel, Qt::RightDockWidgetArea, true);
@@ -238,7 +242,7 @@ void MainWindow::buildUi() {
     // Dock sizes apply once the window is laid out.
     QTimer::singleShot(0, this, [this, galleryDock, headDock] {
         resizeDocks({galleryDock}, {height() * 2 / 5}, Qt::Vertical);  // the ablation panel fits at 950 px
-        resizeDocks({headDock}, {420}, Qt::Horizontal);
+        resizeDocks({headDock}, {std::min(420, width() * 3 / 10)}, Qt::Horizontal);
     });
     // Status bar: model and device, the running job, progress with cancel.
     m_statusModel = new QLabel(tr("no model"));
@@ -252,7 +256,9 @@ void MainWindow::buildUi() {
     statusBar()->addPermanentWidget(m_statusJob);
     statusBar()->addPermanentWidget(m_progress);
     statusBar()->addPermanentWidget(m_cancel);
-    resize(1400, 900);
+    // 1400 x 900, or the screen's free area when that is smaller (a 1024 x 768 projector).
+    const QRect free = screen() ? screen()->availableGeometry() : QRect(0, 0, 1400, 900);
+    resize(std::min(1400, free.width()), std::min(900, free.height()));
 
     connect(m_cancel, &QPushButton::clicked, this, [this] {
         if (m_longJob) m_engine.cancel(m_longJob);
@@ -822,6 +828,54 @@ void MainWindow::keyPressEvent(QKeyEvent* e) {
         return;
     }
     QMainWindow::keyPressEvent(e);
+}
+
+namespace {
+
+bool verticalArea(Qt::DockWidgetArea a) { return a == Qt::BottomDockWidgetArea || a == Qt::TopDockWidgetArea; }
+
+}  // namespace
+
+bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
+    auto* dock = qobject_cast<QDockWidget*>(watched);
+    if (dock && event->type() == QEvent::Resize && size() == m_laidOutSize && !m_classroomOn && !dock->isFloating() && width() > 0 &&
+        height() > 0)
+        m_dockShare[dock] = verticalArea(dockWidgetArea(dock)) ? dock->height() / double(height()) : dock->width() / double(width());
+    return QMainWindow::eventFilter(watched, event);
+}
+
+void MainWindow::resizeEvent(QResizeEvent* e) {
+    QMainWindow::resizeEvent(e);
+    const QSize before = m_laidOutSize;
+    m_laidOutSize = e->size();
+    if (m_classroomOn) {
+        applyClassroomLayout();
+        return;
+    }
+    if (!before.isValid() || isFullScreen()) return;
+    // The main window's layout gives most of a change to the central widget (at 1024 x 700 the
+    // canvas became a strip under docks still sized for 1400 x 900): give each docked panel its
+    // share of the new size back. One dock per area (tabbed docks share one size).
+    QTimer::singleShot(0, this, [this] {
+        QList<QDockWidget*> vertical, horizontal;
+        QList<int> heights, widths;
+        QSet<Qt::DockWidgetArea> done;
+        for (QDockWidget* d : findChildren<QDockWidget*>()) {
+            if (d->isFloating() || !d->isVisible() || !m_dockShare.contains(d) || d->visibleRegion().isEmpty()) continue;
+            const Qt::DockWidgetArea area = dockWidgetArea(d);
+            if (done.contains(area)) continue;
+            done.insert(area);
+            if (verticalArea(area)) {
+                vertical << d;
+                heights << qRound(m_dockShare[d] * height());
+            } else {
+                horizontal << d;
+                widths << qRound(m_dockShare[d] * width());
+            }
+        }
+        if (!vertical.isEmpty()) resizeDocks(vertical, heights, Qt::Vertical);
+        if (!horizontal.isEmpty()) resizeDocks(horizontal, widths, Qt::Horizontal);
+    });
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {

@@ -4,6 +4,7 @@
 #include "engine.h"
 #include "head_grid.h"
 
+#include <QHash>
 #include <QMainWindow>
 #include <QStringList>
 
@@ -107,6 +108,11 @@ signals:
 
 protected:
     void closeEvent(QCloseEvent* e) override;
+    // The docks keep their share of the window when it is resized (the central view does not
+    // shrink to a strip at 1024 x 700 while the docks keep their 1400 x 900 sizes).
+    void resizeEvent(QResizeEvent* e) override;
+    bool eventFilter(QObject* watched, QEvent* event) override;  // the docks' shares
+    void applyClassroomLayout();
     void keyPressEvent(QKeyEvent* e) override;
 
 private:
@@ -199,6 +205,11 @@ private:
     quint64 m_longJob = 0;
     bool m_classroomOn = false;
     QByteArray m_normalState;
+    QList<int> m_normalSplit;
+    // Each docked panel's share of the window (height for top / bottom docks, width for left /
+    // right), taken whenever a dock changes size while the window keeps its own.
+    QHash<QDockWidget*, double> m_dockShare;
+    QSize m_laidOutSize;  // the grid / canvas splitter outside classroom mode
     std::shared_ptr<PanelSink> m_logSink;
 };
 

@@ -35,6 +35,7 @@
 #include <QDir>
 #include <QStandardPaths>
 #include <QSlider>
+#include <QSplitter>
 #include <QStatusBar>
 
 #include <memory>
@@ -393,6 +394,18 @@ std::vector<QWidget*> MainWindow::viewSettings() const {
     return {m_onlySelected, m_perHead, m_opacityLabel, m_opacity, m_colormap};
 }
 
+void MainWindow::applyClassroomLayout() {
+    // The projector's layout: the grid and the ledger wide enough for their larger text
+    // (cells, legend names, layer labels), the rest for the banner and the image.
+    if (auto* ledgerDock = findChild<QDockWidget*>("ledgerDock"))
+        resizeDocks({ledgerDock}, {std::max(ledgerDock->width(), width() / 3)}, Qt::Horizontal);
+    auto* split = qobject_cast<QSplitter*>(centralWidget());
+    if (split && split->count() == 2) {
+        const int total = split->sizes().value(0) + split->sizes().value(1);
+        split->setSizes({total * 36 / 100, total - total * 36 / 100});
+    }
+}
+
 void MainWindow::setClassroomMode(bool on) {
     if (on == m_classroomOn) return;
     m_classroomOn = on;
@@ -410,6 +423,8 @@ void MainWindow::setClassroomMode(bool on) {
         m_classroom->show();
         m_classroom->setFocus();
         showFullScreen();
+        if (auto* split = qobject_cast<QSplitter*>(centralWidget())) m_normalSplit = split->sizes();
+        applyClassroomLayout();  // again when the full-screen size arrives (resizeEvent)
         const int step = m_classroom->step();
         m_classroom->setStep(step == 0 ? 1 : 0);
         m_classroom->setStep(0);
@@ -423,6 +438,7 @@ void MainWindow::setClassroomMode(bool on) {
         m_canvas->setPatchGrid(0, 0);
         showNormal();
         restoreState(m_normalState);
+        if (auto* split = qobject_cast<QSplitter*>(centralWidget()); split && !m_normalSplit.isEmpty()) split->setSizes(m_normalSplit);
         requestHeatmap();  // the patches step clears the map: leaving brings it back
     }
 }
