@@ -508,14 +508,28 @@ private slots:
         QCOMPARE(m_window->exportView("canvas", png, 192), QString());
         const QImage img(png);
         QVERIFY(!img.isNull());
-        const QSize logical = m_window->canvas()->size().expandedTo(QSize(480, 420));
-        QCOMPARE(img.size(), logical * 2);
+        QCOMPARE(img.height(), std::max(420, m_window->canvas()->height()) * 2);
+        // As wide as its content: the image, colorbar and labels reach the right edge (no empty band).
+        int lastInk = 0;
+        for (int x = 0; x < img.width(); ++x)
+            for (int y = 0; y < img.height(); ++y)
+                if (qGray(img.pixel(x, y)) < 200) {
+                    lastInk = x;
+                    break;
+                }
+        QVERIFY2(lastInk >= img.width() * 9 / 10, qPrintable(QString("ink ends at %1 of %2").arg(lastInk).arg(img.width())));
         QVERIFY(std::abs(img.dotsPerMeterX() - 192 / 0.0254) < 2);
         // SVG: vector elements and the texts of the chart.
         m_window->grid()->setSelection({HeadId{3, 1}});
         emit m_window->grid()->headActivated(HeadId{3, 1});
         const QString svg = out.path() + "/head.svg";
+        // From a dock too narrow for the chart's texts: the figure has them whole all the same.
+        auto* headDock = m_window->findChild<QDockWidget*>("headDock");
+        const int headDockWidth = headDock->width();
+        m_window->resizeDocks({headDock}, {headDock->minimumSizeHint().width()}, Qt::Horizontal);
+        QTest::qWait(50);
         QCOMPARE(m_window->exportView("head", svg, 96), QString());
+        m_window->resizeDocks({headDock}, {headDockWidth}, Qt::Horizontal);
         QFile f(svg);
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QByteArray s = f.readAll();
@@ -525,7 +539,8 @@ private slots:
         for (const HeadDescription& x : m_window->descriptions())
             if (x.layer == 3 && x.index == 1) d = &x;
         QVERIFY(d && !d->picks.empty());
-        QVERIFY2(s.contains(QByteArray::fromStdString(d->picks.front().text)), "the SVG lacks the head's first description");
+        for (const auto& pick : d->picks)
+            QVERIFY2(s.contains(QByteArray::fromStdString(pick.text)), ("the SVG lacks '" + pick.text + "' whole").c_str());
         QVERIFY(s.count("<path") + s.count("<rect") + s.count("<polyline") >= 5);
         QVERIFY2(s.contains("Head 3.1:") && s.contains("texts explain"), "the head chart does not say which head it is");
         // The ledger chart says its text, the model's score and the residual.
@@ -546,6 +561,24 @@ private slots:
         QVERIFY(gf.open(QIODevice::ReadOnly));
         const QByteArray gs = gf.readAll();
         QVERIFY(gs.contains("MLP") && gs.contains("direct-effect norm"));
+        // The grid as a picture: the widget's own aspect (cells stay square), without the
+        // selection's outline, which the screen shows.
+        HeadGrid* grid = m_window->grid();
+        grid->setSelection({HeadId{3, 1}});
+        const QRgb outline = grid->palette().highlight().color().rgb();
+        auto outlinePixels = [outline](const QImage& im) {
+            int n = 0;
+            for (int y = 0; y < im.height(); ++y)
+                for (int x = 0; x < im.width(); ++x) n += (im.pixel(x, y) & 0xffffff) == (outline & 0xffffff);
+            return n;
+        };
+        QVERIFY(outlinePixels(grid->grab().toImage()) > 0);
+        const QString gridPng = out.path() + "/grid.png";
+        QCOMPARE(m_window->exportView("grid", gridPng, 96), QString());
+        const QImage gridImage(gridPng);
+        const double aspect = grid->width() / double(grid->height()), exported = gridImage.width() / double(gridImage.height());
+        QVERIFY2(std::abs(exported / aspect - 1) < 0.02, qPrintable(QString("aspect %1 exported as %2").arg(aspect).arg(exported)));
+        QCOMPARE(outlinePixels(gridImage), 0);
         // PDF: a real document with one page.
         const QString pdf = out.path() + "/ledger.pdf";
         QCOMPARE(m_window->exportView("ledger", pdf, 96), QString());

@@ -123,6 +123,11 @@ int HeadGrid::barBand() const {
     return 14 + 2 * QFontMetrics(f).height() + 6;
 }
 
+void HeadGrid::setSelectionShown(bool shown) {
+    m_showSelection = shown;
+    update();
+}
+
 QSize HeadGrid::sizeHint() const {
     const int cell = static_cast<int>(34 * m_fontScale);
     const int extra = m_sideTitle.isEmpty() ? 0 : cell + kMlpGap;
@@ -260,7 +265,8 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     QPen sel(palette().highlight().color(), std::max(2, cell / 10));
     p.setPen(sel);
     p.setBrush(Qt::NoBrush);
-    for (const HeadId& h : m_selected) p.drawRect(cellRect(h.layer, h.head).adjusted(1, 1, -2, -2));
+    if (m_showSelection)
+        for (const HeadId& h : m_selected) p.drawRect(cellRect(h.layer, h.head).adjusted(1, 1, -2, -2));
     // Colorbar with the metric's name and range.
     const QRect bar(a.left(), a.bottom() + 10, a.width() + kMlpGap + cell + (m_sideTitle.isEmpty() ? 0 : kMlpGap + cell), 10);
     for (int x = 0; x < bar.width(); ++x) {

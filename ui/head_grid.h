@@ -50,6 +50,8 @@ public:
     void setDescriptions(const QStringList& perHead);  // layer-major; tooltips
     void setColormap(ColormapKind kind);
     void setFontScale(double scale);  // classroom mode
+    // Figures draw the grid without the selection's outline (an interaction state, not data).
+    void setSelectionShown(bool shown);
 
     QList<HeadId> selection() const;
     void setSelection(const QList<HeadId>& heads);
@@ -87,6 +89,7 @@ private:
     QString m_sideTitle;
     QStringList m_descriptions;
     QList<HeadId> m_selected;
+    bool m_showSelection = true;
     HeadId m_anchor;
     ColormapKind m_colormap = ColormapKind::Viridis;
     double m_fontScale = 1.0;

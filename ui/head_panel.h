@@ -29,6 +29,8 @@ public:
     int head() const { return m_head; }
     int barCount() const;
     int imageCount() const;
+    // The chart's labels, value ticks and axis title fitted to the plot's current width (docks, exports).
+    void fitToWidth();
 
 signals:
     void retrieveRequested(int layer, int head);
@@ -38,8 +40,6 @@ protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
-    void fitToWidth();  // the chart's labels for its current width (narrow docks), then replot
-
     Thumbnails* m_thumbs;
     QLabel* m_title;
     QCustomPlot* m_plot;

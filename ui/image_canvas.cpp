@@ -164,6 +164,30 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
     p.restore();
 }
 
+QSize ImageCanvas::figureSize(int height) const {
+    // paintTo's and drawMap's geometry run backwards from the height.
+    QFont f = font();
+    f.setPointSizeF(std::max(6.0, f.pointSizeF() * m_fontScale));
+    const QFontMetrics fm(f);
+    const bool withBar = m_showBar && !m_map.values.empty();
+    const int labelW = withBar ? fm.horizontalAdvance("-0.000e+00") : 0;
+    const int captionH = fm.height() + 4;  // a caption is always drawn (the file name without a map)
+    const int n = static_cast<int>(m_multiples.size());
+    int width = height;
+    for (int pass = 0; pass < 6; ++pass) {
+        int messageH = 0;
+        if (!m_message.isEmpty())
+            messageH = std::min(height / 3, fm.boundingRect(QRect(0, 0, std::max(1, width - 16), height / 3), Qt::AlignLeft | Qt::TextWordWrap, m_message).height() + 10);
+        const int bodyH = height - messageH;
+        const int rowH = n == 0 ? 0 : std::min(bodyH / 3, width / n + 20);
+        const int side = std::max(8, bodyH - rowH - 12 - captionH);
+        int boxW = side + labelW + 12;
+        for (int i = 0; i < 3 && withBar; ++i) boxW = side + std::max(12, boxW / 28) + labelW + 12;
+        width = boxW + 12 + 2;
+    }
+    return {width, height};
+}
+
 void ImageCanvas::paintEvent(QPaintEvent*) {
     QPainter p(this);
     paintTo(p, rect());

@@ -45,6 +45,9 @@ public:
 
     // Draws the canvas into `target` of any painter (screen, SVG, PDF, image).
     void paintTo(QPainter& p, const QRect& target) const;
+    // The size of a figure of the canvas `height` pixels tall whose width is what the image,
+    // its colorbar and labels (and the small multiples' row) take: no empty band beside them.
+    QSize figureSize(int height) const;
     // Without the map's own colorbar (a figure drawing one shared bar for several panels).
     void setColorbarShown(bool shown) { m_showBar = shown; }
     // A vertical colorbar of the current colormap in `bar`, its range's ends labelled to the right

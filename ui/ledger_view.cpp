@@ -38,7 +38,7 @@ void LedgerView::fitToWidth() {
     if (m_tickLabels.isEmpty()) return;
     placeLegendBelow(m_plot, 6);
     m_plot->replot();  // lays out the axis rect at the legend's new height
-    m_tickStep = thinTickLabels(m_plot, m_tickLabels);
+    thinTickLabels(m_plot, m_tickLabels);
     m_plot->replot();
 }
 

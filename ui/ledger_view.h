@@ -24,22 +24,20 @@ public:
     // Classroom mode: every text of the chart (ticks, axis title, legend) and the summary scaled.
     void setFontScale(double scale);
 
-    // The x labels shown now (every k-th layer when they would touch) and the legend's columns.
-    int tickLabelStep() const { return m_tickStep; }
+    // The chart's labels, legend and ticks fitted to the plot's current width (docks, exports).
+    void fitToWidth();
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     void applyFonts();
-    void fitToWidth();  // legend columns and x labels for the plot's current width, then replot
 
     QCustomPlot* m_plot;
     QLabel* m_summary;
     Ledger m_ledger;
     double m_fontScale = 1.0;
     QMap<double, QString> m_tickLabels;
-    int m_tickStep = 1;
 };
 
 }  // namespace vitscope::ui

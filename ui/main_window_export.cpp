@@ -38,6 +38,7 @@
 #include <QSplitter>
 #include <QStatusBar>
 
+#include <functional>
 #include <memory>
 
 namespace vitscope::ui {
@@ -81,9 +82,14 @@ QString MainWindow::exportView(const QString& view, const QString& path, int dpi
     FigurePainter paint;
     QSize size;
     QWidget* w = nullptr;
+    std::function<void()> restore;
+    auto refitChart = [this](QWidget* plot) {
+        if (plot == m_headPanel->plot()) m_headPanel->fitToWidth();
+        if (plot == m_ledger->plot()) m_ledger->fitToWidth();
+    };
     if (view == "canvas") {
         if (!m_canvas->hasImage()) return tr("%1: no image to export").arg(path);
-        size = m_canvas->size().expandedTo(QSize(480, 420));
+        size = m_canvas->figureSize(std::max(420, m_canvas->height()));
         ImageCanvas* c = m_canvas;
         paint = [c](QPainter& p, const QRect& r) { c->paintTo(p, r); };
     } else if (view == "grid") w = m_grid;
@@ -97,8 +103,25 @@ QString MainWindow::exportView(const QString& view, const QString& path, int dpi
         // Charts lay themselves out for the figure's size: give them room for their axis titles
         // and labels even when their dock is narrow.
         const bool chart = qobject_cast<QCustomPlot*>(w) != nullptr;
-        size = w->size().expandedTo(chart ? QSize(600, 380) : QSize(320, 240));
-        if (w->size().width() < 50) w->resize(size);
+        if (w->size().width() < 50) w->resize(w->sizeHint());
+        if (chart) {
+            size = w->size().expandedTo(QSize(600, 380));
+            // Fitted at the figure's width (texts elided or layer labels thinned for a narrow dock
+            // are whole in a 600 px figure); the dock's size comes back after the export.
+            const QSize own = w->size();
+            w->resize(size);
+            refitChart(w);
+            restore = [w, own, refitChart] {
+                w->resize(own);
+                refitChart(w);
+            };
+        } else {
+            // Widgets are scaled as pictures: enlarged to the minimum size with their own aspect
+            // (a 210 px wide grid had been stretched 1.5x to 320).
+            const QSize own = w->size(), least(320, 240);
+            const double grow = std::max({1.0, least.width() / double(own.width()), least.height() / double(own.height())});
+            size = QSize(qRound(own.width() * grow), qRound(own.height() * grow));
+        }
         paint = widgetPainter(w);
     }
     // Charts say what they show: the ledger its text, score and residual, the head chart its head.
@@ -115,7 +138,10 @@ QString MainWindow::exportView(const QString& view, const QString& path, int dpi
         };
         size += QSize(0, titleH);
     }
+    if (view == "grid") m_grid->setSelectionShown(false);
     const QString err = exportFigure(paint, size, path, dpi, record(view), QString("vitscope %1").arg(view));
+    if (view == "grid") m_grid->setSelectionShown(true);
+    if (restore) restore();
     emit figureReady(path, err);
     return err;
 }
