@@ -259,6 +259,29 @@ private slots:
         QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(m_window->ledgerView()->summaryText()));
         QVERIFY(std::abs(g.total) > 1e-3);
         QVERIFY(m_window->ledgerView()->plot()->plottableCount() == 1 + 4 + 2);
+        // Hovering a bar says what it is worth: down the last layer's column every segment
+        // names itself with the ledger's own value for it; above the stack, nothing.
+        {
+            LedgerView* lv = m_window->ledgerView();
+            QCustomPlot* plot = lv->plot();
+            lv->fitToWidth();
+            const int x = qRound(plot->xAxis->coordToPixel(4));  // the key of layer 3
+            QSet<QString> seen;
+            for (int y = plot->axisRect()->top(); y <= plot->axisRect()->bottom(); ++y) {
+                const QString t = lv->valueAt(QPoint(x, y));
+                if (!t.isEmpty()) seen.insert(t);
+            }
+            QStringList expected;
+            for (const LedgerRow& r : g.rows)
+                if (r.layer == 3 && r.name.rfind("mlp.", 0) == 0)
+                    expected << QString("L3, MLP: %1").arg(r.score, 0, 'g', 3);
+            QCOMPARE(expected.size(), 1);
+            bool found = false;
+            for (const QString& t : seen) found = found || t.startsWith(expected.front() + " (");
+            QVERIFY2(found, qPrintable(QStringList(seen.values()).join(" | ")));
+            QVERIFY2(seen.size() >= 2, qPrintable(QStringList(seen.values()).join(" | ")));  // heads and the MLP in the column
+            QCOMPARE(lv->valueAt(QPoint(x, plot->axisRect()->top() + 1)), QString());
+        }
         // Every method draws.
         for (const QString& method : {"surgery", "raw", "attention", "rollout", "gradcam", "chefer", "legrad", "decomposition"}) {
             const int before = heat.count();
@@ -616,8 +639,30 @@ private slots:
         QCOMPARE(m_window->exportData("grid", out.path() + "/grid.csv"), QString());
         QFile csv(out.path() + "/grid.csv");
         QVERIFY(csv.open(QIODevice::ReadOnly));
-        QCOMPARE(csv.readAll().count('\n'), 5);  // header + 4 layers
+        const QList<QByteArray> gridLines = csv.readAll().trimmed().split('\n');
+        QCOMPARE(gridLines.size(), 1 + m_window->grid()->layers());
+        QVERIFY2(gridLines[0].startsWith("name,head 0") && gridLines[1].startsWith("layer 0,"), gridLines[0].constData());
         QCOMPARE(m_window->exportData("ledger", out.path() + "/ledger.json"), QString());
+        // The ledger's CSV: each term by name, its layer and head only where it has them, the
+        // scores adding up to the sum of terms.
+        QCOMPARE(m_window->exportData("ledger", out.path() + "/ledger.csv"), QString());
+        QFile lc(out.path() + "/ledger.csv");
+        QVERIFY(lc.open(QIODevice::ReadOnly));
+        const QList<QByteArray> ledgerLines = lc.readAll().trimmed().split('\n');
+        const Ledger& written = m_window->ledgerView()->ledger();
+        QCOMPARE(ledgerLines.front(), QByteArray("name,layer,head,score"));
+        QCOMPARE(ledgerLines.size(), int(written.rows.size()) + 1);
+        double sum = 0;
+        for (int i = 1; i < ledgerLines.size(); ++i) {
+            const QList<QByteArray> cells = ledgerLines[i].split(',');
+            const LedgerRow& row = written.rows[std::size_t(i - 1)];
+            QCOMPARE(cells.size(), 4);
+            QCOMPARE(cells[0].toStdString(), row.name);
+            QCOMPARE(cells[1], row.layer >= 0 ? QByteArray::number(row.layer) : QByteArray());
+            QCOMPARE(cells[2], row.head >= 0 ? QByteArray::number(row.head) : QByteArray());
+            sum += cells[3].toDouble();
+        }
+        QVERIFY2(std::abs(sum - written.sumOfTerms) <= 1e-4 * std::max(1.0, std::abs(written.sumOfTerms)), qPrintable(QString::number(sum)));
         QVERIFY(!m_window->exportView("canvas", out.path() + "/x.bmp", 96).isEmpty());  // unknown format: a message
         // The multi-panel figure of several texts.
         QSignalSpy fig(m_window.get(), &MainWindow::figureReady);

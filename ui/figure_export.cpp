@@ -15,6 +15,7 @@
 #include <QSvgGenerator>
 #include <QWidget>
 
+#include <cmath>
 #include <cstring>
 #include <exception>
 
@@ -137,17 +138,32 @@ QString exportMatrix(const std::vector<float>& values, int rows, int cols, const
     }
     QByteArray out;
     if (suffix == "csv") {
-        if (columnNames.size() == cols) out += columnNames.join(',').toUtf8() + "\n";
+        // Rows named in the record ("mlp.3", "layer 2 (stage 1)") get their name as the first
+        // column; a NaN (no value: a term's head, a block's missing head) is an empty cell.
+        const QJsonArray rowNames = record["row_names"].toArray();
+        const bool named = rowNames.size() == rows;
+        auto quoted = [](QString t) {
+            if (!t.contains(',') && !t.contains('"') && !t.contains('\n')) return t;
+            return "\"" + t.replace("\"", "\"\"") + "\"";
+        };
+        if (columnNames.size() == cols) out += ((named ? QStringList{"name"} : QStringList{}) + columnNames).join(',').toUtf8() + "\n";
         for (int r = 0; r < rows; ++r) {
             QStringList cells;
-            for (int c = 0; c < cols; ++c) cells << QString::number(values[std::size_t(r) * cols + c], 'g', 9);
+            if (named) cells << quoted(rowNames[r].toString());
+            for (int c = 0; c < cols; ++c) {
+                const float v = values[std::size_t(r) * cols + c];
+                cells << (std::isnan(v) ? QString() : QString::number(v, 'g', 9));
+            }
             out += cells.join(',').toUtf8() + "\n";
         }
     } else if (suffix == "json") {
         QJsonArray table;
         for (int r = 0; r < rows; ++r) {
             QJsonArray row;
-            for (int c = 0; c < cols; ++c) row.append(double(values[std::size_t(r) * cols + c]));
+            for (int c = 0; c < cols; ++c) {
+                const float v = values[std::size_t(r) * cols + c];
+                row.append(std::isnan(v) ? QJsonValue() : QJsonValue(double(v)));
+            }
             table.append(row);
         }
         QJsonObject o;

@@ -6,6 +6,8 @@
 #include <qcustomplot.h>
 
 #include <QLabel>
+#include <QMouseEvent>
+#include <QToolTip>
 #include <QVBoxLayout>
 
 #include <cmath>
@@ -24,7 +26,33 @@ LedgerView::LedgerView(QWidget* parent) : QWidget(parent) {
     layout->addWidget(m_summary);
     layout->addWidget(m_plot, 1);
     m_plot->installEventFilter(this);
+    connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
+        const QString text = valueAt(e->position().toPoint());
+        if (text.isEmpty()) QToolTip::hideText();
+        else QToolTip::showText(e->globalPosition().toPoint(), text, m_plot);
+    });
     applyFonts();
+}
+
+QString LedgerView::valueAt(const QPoint& pos) const {
+    // The topmost segment first (stacked bars are added bottom to top).
+    for (int i = m_plot->plottableCount() - 1; i >= 0; --i) {
+        auto* bars = qobject_cast<QCPBars*>(m_plot->plottable(i));
+        if (!bars) continue;
+        QVariant details;
+        if (bars->selectTest(pos, false, &details) < 0) continue;
+        const QCPDataSelection hit = details.value<QCPDataSelection>();
+        if (hit.isEmpty()) continue;
+        const auto point = bars->data()->at(hit.dataRange().begin());
+        const QString where = m_tickLabels.value(point->key, QString::number(point->key));
+        const double share = m_ledger.total != 0 ? 100 * point->value / m_ledger.total : 0;
+        return tr("%1, %2: %3 (%4% of %5)")
+            .arg(where, bars->name())
+            .arg(point->value, 0, 'g', 3)
+            .arg(share, 0, 'f', 1)
+            .arg(m_ledger.total, 0, 'g', 3);
+    }
+    return {};
 }
 
 bool LedgerView::eventFilter(QObject* watched, QEvent* event) {

@@ -24,6 +24,10 @@ public:
     // Classroom mode: every text of the chart (ticks, axis title, legend) and the summary scaled.
     void setFontScale(double scale);
 
+    // What the bar under `pos` (plot coordinates) is worth, e.g. "L3, h1: 0.412 (8.8% of 4.69)";
+    // empty off the bars. The chart's tooltip while the mouse moves.
+    QString valueAt(const QPoint& pos) const;
+
     // The chart's labels, legend and ticks fitted to the plot's current width (docks, exports).
     void fitToWidth();
 

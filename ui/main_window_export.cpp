@@ -171,7 +171,11 @@ QString MainWindow::exportData(const QString& what, const QString& path) {
     if (what == "ledger") {
         if (m_lastLedger.rows.empty()) return tr("%1: no ledger yet").arg(path);
         std::vector<float> v;
-        for (const LedgerRow& row : m_lastLedger.rows) v.insert(v.end(), {float(row.layer), float(row.head), float(row.score)});
+        // A term without a layer (embedding, final biases) or a head (MLP, biases) has none: NaN,
+        // an empty cell in CSV and null in JSON; its name says what it is.
+        const float none = std::nanf("");
+        for (const LedgerRow& row : m_lastLedger.rows)
+            v.insert(v.end(), {row.layer >= 0 ? float(row.layer) : none, row.head >= 0 ? float(row.head) : none, float(row.score)});
         r["total"] = m_lastLedger.total;
         r["sum_of_terms"] = m_lastLedger.sumOfTerms;
         r["residual"] = m_lastLedger.residual;
