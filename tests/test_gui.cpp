@@ -41,6 +41,7 @@
 #include <QLineEdit>
 #include <QListWidget>
 #include <QMimeData>
+#include <QPlainTextEdit>
 #include <QRegularExpression>
 #include <QSet>
 #include <QSettings>
@@ -374,6 +375,14 @@ private slots:
         typeText(*m_window, "a photo of a dog");
         QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
         QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->message().contains("still the one for \"a blue object\""), kTimeout);
+        // The log says it once, in words (no internal job names).
+        auto* log = m_window->findChild<QPlainTextEdit*>();
+        QVERIFY(log);
+        QTRY_VERIFY_WITH_TIMEOUT(log->toPlainText().contains("'photo'"), kTimeout);
+        QTest::qWait(50);  // a second copy would be queued behind the first
+        const QStringList mentions = log->toPlainText().split('\n').filter("'photo'");
+        QVERIFY2(mentions.size() == 1, qPrintable(mentions.join(" || ")));
+        QVERIFY2(!log->toPlainText().contains("job heatmap"), qPrintable(log->toPlainText().right(400)));
         QCOMPARE(m_window->canvas()->map().caption, caption);
         // The message says what the model knows: its vocabulary, listed when small (no word is
         // close to "photo" in the shapes world's 38).
@@ -434,6 +443,7 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0, kTimeout);
         QCOMPARE(QString::fromStdString(m_window->descriptions().front().convention), QString("textspan"));
         QCOMPARE(int(m_window->descriptions().size()), 16);
+        QVERIFY2(m_window->statusText().contains("16 heads described"), qPrintable(m_window->statusText()));
         QSettings().setValue("textspan/convention", "exact");
         m_window->openDataset(m_data.path() + "/shapes-world/images");
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 1, kTimeout);

@@ -118,7 +118,8 @@ void Worker::runNext() {
             emit done(job.id, job.kind, JobWasCancelled, {}, {});
         } catch (const std::exception& e) {
             QString msg = QString::fromStdString(e.what()).split('\n').first().trimmed();
-            spdlog::warn("job {} failed: {}", job.kind.toStdString(), msg.toStdString());
+            // The window reports the failure (once, in words); here only for debugging.
+            spdlog::debug("job {} failed: {}", job.kind.toStdString(), msg.toStdString());
             emit done(job.id, job.kind, JobFailed, {}, msg);
         }
     }

@@ -42,6 +42,8 @@
 #include <QScrollArea>
 
 #include <functional>
+
+#include <spdlog/spdlog.h>
 #include <QTextEdit>
 #include <QAbstractSpinBox>
 #include <QSpinBox>
@@ -510,15 +512,18 @@ void MainWindow::connectEngine() {
             m_statusJob->clear();
         }
         if (kind == "dataset") m_datasetReady = false;
+        const bool logged = !(msg == m_lastFailure && m_lastFailureAt.isValid() && m_lastFailureAt.elapsed() < 3000);
+        m_lastFailure = msg;
+        m_lastFailureAt.start();
         // "opening MODEL" must not outlive a load that failed.
         if (kind == "model" && m_statusJob->text().startsWith(tr("opening "))) m_statusJob->clear();
         // What the canvas shows stays, with the error beside it saying what it still shows.
         if (kind == "heatmap" && m_canvas->hasImage() && !m_lastHeatmap.text.empty()) {
-            showError(tr("%1 (the map shown is still the one for \"%2\")").arg(msg, QString::fromStdString(m_lastHeatmap.text)), true);
+            showError(tr("%1 (the map shown is still the one for \"%2\")").arg(msg, QString::fromStdString(m_lastHeatmap.text)), true, logged);
             return;
         }
         if (kind == "image" && m_canvas->hasImage()) {
-            showError(tr("%1 (still showing %2)").arg(msg, QFileInfo(m_canvas->imagePath()).fileName()), true);
+            showError(tr("%1 (still showing %2)").arg(msg, QFileInfo(m_canvas->imagePath()).fileName()), true, logged);
             return;
         }
         const bool onCanvas = kind == "heatmap" || kind == "image" || kind == "model";
@@ -529,7 +534,7 @@ void MainWindow::connectEngine() {
             m_subtractReference->setChecked(false);
             m_subtractReference->setEnabled(false);
         }
-        showError(msg, onCanvas);
+        showError(msg, onCanvas, logged);
         const QString bundled = QString::fromStdString(bundledModelDir("shapes-clip"));
         if (kind == "model" && m_model.layers == 0 && !bundled.isEmpty() && QFileInfo(m_options.model) != QFileInfo(bundled)) {
             m_options.model = bundled;
@@ -543,17 +548,17 @@ void MainWindow::connectEngine() {
             m_progress->hide();
             m_cancel->hide();
         }
-        m_statusJob->setText(tr("%1 cancelled (finished chunks are kept)").arg(kind));
-        m_log->appendPlainText(QTime::currentTime().toString() + "  " + kind + " cancelled");
+        m_statusJob->setText(tr("%1 cancelled (finished chunks are kept)").arg(jobLabel(kind)));
+        spdlog::info("{} cancelled", jobLabel(kind).toStdString());
     });
-    connect(&m_engine, &Engine::started, this, [this](quint64, const QString& kind) { m_log->appendPlainText(QTime::currentTime().toString() + "  " + kind); });
+    connect(&m_engine, &Engine::started, this, [](quint64, const QString& kind) { spdlog::info("{}...", jobLabel(kind).toStdString()); });
     connect(&m_engine, &Engine::progress, this, [this](quint64 id, const QString& kind, qint64 done, qint64 total, double rate, double eta) {
         if (id != m_longJob) return;
         m_progress->show();
         m_cancel->show();
         m_progress->setRange(0, static_cast<int>(std::min<qint64>(total, 1 << 30)));
         m_progress->setValue(static_cast<int>(std::min<qint64>(done, 1 << 30)));
-        m_statusJob->setText(tr("%1: %2 / %3, %4/s, ETA %5 s").arg(kind).arg(done).arg(total).arg(rate, 0, 'f', 1).arg(eta, 0, 'f', 0));
+        m_statusJob->setText(tr("%1: %2 / %3, %4/s, ETA %5 s").arg(jobLabel(kind)).arg(done).arg(total).arg(rate, 0, 'f', 1).arg(eta, 0, 'f', 0));
     });
 }
 
@@ -565,9 +570,23 @@ void MainWindow::raiseDockOf(QWidget* w) {
         }
 }
 
-void MainWindow::showError(const QString& message, bool onCanvas) {
+QString MainWindow::jobLabel(const QString& kind) {
+    // The engine's job kinds as the log and the status bar say them.
+    static const QHash<QString, QString> labels{
+        {"ablate", tr("ablating heads")},          {"dataset", tr("caching the dataset")},
+        {"demo", tr("making the demo world")},     {"describe", tr("describing heads (TextSpan)")},
+        {"discover", tr("looking for models")},    {"figure", tr("drawing the figure")},
+        {"heatmap", tr("computing the heatmap")},  {"image", tr("decomposing the image")},
+        {"ledger", tr("computing the ledger")},    {"model", tr("opening the model")},
+        {"property", tr("scoring the property")},  {"reference", tr("embedding the reference texts")},
+        {"retrieve", tr("retrieving images")},     {"task", tr("setting up the ablation task")},
+        {"topimages", tr("finding the head's top images")}};
+    return labels.value(kind, kind);
+}
+
+void MainWindow::showError(const QString& message, bool onCanvas, bool logged) {
     m_lastError = message;
-    m_log->appendPlainText(QTime::currentTime().toString() + "  error: " + message);
+    if (logged) spdlog::error("{}", message.toStdString());  // the log panel and the terminal both hear it
     statusBar()->showMessage(message, 10000);
     if (onCanvas) m_canvas->setMessage(message);
     emit errorShown(message);

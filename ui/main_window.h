@@ -4,6 +4,7 @@
 #include "engine.h"
 #include "head_grid.h"
 
+#include <QElapsedTimer>
 #include <QHash>
 #include <QMainWindow>
 #include <QStringList>
@@ -111,6 +112,7 @@ protected:
     // The docks keep their share of the window when it is resized (the central view does not
     // shrink to a strip at 1024 x 700 while the docks keep their 1400 x 900 sizes).
     void resizeEvent(QResizeEvent* e) override;
+    static QString jobLabel(const QString& kind);  // "heatmap" -> "computing the heatmap"
     bool eventFilter(QObject* watched, QEvent* event) override;  // the docks' shares
     void applyClassroomLayout();
     void keyPressEvent(QKeyEvent* e) override;
@@ -139,7 +141,9 @@ private:
 
     // Status bar, log and errorShown; `onCanvas`: also in the canvas's message strip (errors about
     // what the canvas shows: the image, its map, the model).
-    void showError(const QString& message, bool onCanvas = false);
+    // `logged` false: the same failure was just reported by another job (the ledger's and the
+    // heatmap's for one unknown word); the views still show it, the log says it once.
+    void showError(const QString& message, bool onCanvas = false, bool logged = true);
     QString exportFolder() const;  // where export dialogs open
     static void raiseDockOf(QWidget* w);  // brings the dock holding `w` to the front of its tabs
     void requestHeatmap();
@@ -209,6 +213,8 @@ private:
     // Each docked panel's share of the window (height for top / bottom docks, width for left /
     // right), taken whenever a dock changes size while the window keeps its own.
     QHash<QDockWidget*, double> m_dockShare;
+    QString m_lastFailure;  // the last job failure's message and when it came
+    QElapsedTimer m_lastFailureAt;
     QSize m_laidOutSize;  // the grid / canvas splitter outside classroom mode
     std::shared_ptr<PanelSink> m_logSink;
 };

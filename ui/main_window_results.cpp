@@ -1,6 +1,8 @@
 // MainWindow: what happens when the engine's results arrive (one handler per job kind).
 #include "main_window.h"
 
+#include <spdlog/spdlog.h>
+
 #include "ablation_panel.h"
 #include "classroom.h"
 #include "gallery.h"
@@ -291,6 +293,13 @@ void MainWindow::onDescribe(const QVariant& result) {
     updateGridMetric();
     const QList<HeadId> sel = m_grid->selection();
     if (!sel.isEmpty()) showHeadPanel(sel.back());
+    // Say what came of it: how many heads, where to look.
+    const QString said = tr("%1 heads described with TextSpan (%2 texts each): hover a cell for its texts, click it for its chart")
+                             .arg(m_descriptions.size())
+                             .arg(m_descriptions.empty() ? 0 : int(m_descriptions.front().picks.size()));
+    m_statusJob->setText(tr("%1 heads described").arg(m_descriptions.size()));
+    statusBar()->showMessage(said, 15000);
+    spdlog::info("{}", said.toStdString());
     emit descriptionsReady();
 }
 
