@@ -12,6 +12,7 @@
 
 #include "ablation_panel.h"
 #include "classroom.h"
+#include "colormap.h"
 #include "drive.h"
 #include "engine.h"
 #include "error.h"
@@ -488,6 +489,43 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(QToolTip::isVisible(), kTimeout);
         QVERIFY2(QToolTip::text().contains("mlp.2"), qPrintable(QToolTip::text()));
         QToolTip::hideText();
+        // Per-head maps of two heads: named, on one colour scale (their joint range), one
+        // colorbar after them (the colormap's own colours in the row's part of the canvas).
+        m_window->setMethod("decomposition");
+        typeText(*m_window, "a red object");
+        grid->setSelection({HeadId{3, 1}, HeadId{2, 2}});
+        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
+        QCheckBox* perHead = nullptr;
+        for (QCheckBox* b : m_window->findChildren<QCheckBox*>())
+            if (b->text() == "Per-head maps") perHead = b;
+        QVERIFY(perHead);
+        ImageCanvas* canvas = m_window->canvas();
+        QSet<QRgb> ramp;  // a colorbar's pixels are the colormap's own colours (the maps are blended)
+        for (int i = 0; i < 256; ++i) ramp.insert(colormapColor(canvas->colormap(), i / 255.0).rgb() & 0xffffff);
+        auto barPixelsInRow = [&] {
+            const QImage im = canvas->grab().toImage();
+            int n = 0;
+            for (int y = im.height() * 7 / 8; y < im.height(); ++y)  // inside the maps' row
+                for (int x = 0; x < im.width(); ++x) n += ramp.contains(im.pixel(x, y) & 0xffffff);
+            return n;
+        };
+        perHead->setChecked(true);
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0 && canvas->smallMultiples().size() == 2, kTimeout);
+        const std::vector<MapLayer>& maps = canvas->smallMultiples();
+        QCOMPARE(maps[0].caption, QString("head 3.1"));
+        QCOMPARE(maps[1].caption, QString("head 2.2"));
+        float lo = maps[0].values.front(), hi = lo;
+        for (const MapLayer& m : maps)
+            for (float v : m.values) {
+                lo = std::min(lo, v);
+                hi = std::max(hi, v);
+            }
+        QVERIFY(lo < hi);
+        for (const MapLayer& m : maps) QVERIFY(m.lo == lo && m.hi == hi);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) canvas->grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/per-head.png");
+        QVERIFY2(barPixelsInRow() > 100, qPrintable(QString::number(barPixelsInRow())));
+        perHead->setChecked(false);
+        QTRY_VERIFY_WITH_TIMEOUT(canvas->smallMultiples().empty(), kTimeout);
     }
 
     void retrievalGlobalAndThroughHeads() {

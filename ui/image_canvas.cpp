@@ -76,6 +76,7 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     const int captionH = m.caption.isEmpty() ? 0 : p.fontMetrics().height() + 4;
     const int side = std::max(8, std::min(box.width() - barW - labelW - 12, box.height() - captionH));
     const QRect img(box.left(), box.top() + captionH, side, side);
+    p.setPen(palette().text().color());  // captions in the text's colour (a previous frame left a pale pen)
     if (!m.caption.isEmpty())
         p.drawText(QRect(box.left(), box.top(), box.width(), captionH), Qt::AlignLeft | Qt::AlignVCenter,
                    // Elided in the middle: the end of a caption is the text the map is for.
@@ -150,10 +151,22 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
     if (shown.caption.isEmpty()) shown.caption = QString(m_path).section('/', -1);
     drawMap(p, main, shown, m_showBar);
     if (!m_multiples.empty()) {
+        // One row on the maps' shared scale with one colorbar at its end (when they share one).
         const int n = static_cast<int>(m_multiples.size());
-        const int w = (target.width() - 12) / n;
+        const MapLayer& first = m_multiples.front();
+        const bool shared = first.lo < first.hi && std::all_of(m_multiples.begin(), m_multiples.end(), [&](const MapLayer& m) {
+            return m.lo == first.lo && m.hi == first.hi && !m.values.empty();
+        });
+        const int barW = shared ? 12 : 0, labelW = shared ? p.fontMetrics().horizontalAdvance("-0.000e+00") : 0;
+        // Maps side by side (packed, not spread over the width), the colorbar right after them.
+        const int captionH = p.fontMetrics().height() + 4;  // as drawMap lays a map out
+        const int widest = (target.width() - 12 - (shared ? barW + labelW + 12 : 0)) / n;
+        const int side = std::max(8, std::min(widest - 12, rowH - 6 - captionH));
+        const int slot = side + 12;
+        const int top = body.bottom() - rowH;
         for (int i = 0; i < n; ++i)
-            drawMap(p, QRect(body.left() + 6 + i * w, body.bottom() - rowH, w - 6, rowH - 6), m_multiples[static_cast<std::size_t>(i)], false);
+            drawMap(p, QRect(body.left() + 6 + i * slot, top, slot - 6, rowH - 6), m_multiples[static_cast<std::size_t>(i)], false);
+        if (shared) paintColorbar(p, QRect(body.left() + 6 + n * slot - 2, top + captionH, barW, side), labelW, first.lo, first.hi);
     }
     if (messageH > 0) {
         const QRect strip(target.left(), target.bottom() - messageH + 1, target.width(), messageH);

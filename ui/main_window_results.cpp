@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <limits>
+
 #include "ablation_panel.h"
 #include "classroom.h"
 #include "gallery.h"
@@ -240,8 +242,21 @@ void MainWindow::onHeatmap(const QVariant& result) {
     m_canvas->setMap({caption, r.pixels.values, r.pixels.rows, r.pixels.cols});
     std::vector<MapLayer> multiples;
     const QList<HeadId> sel = m_grid->selection();
-    for (std::size_t i = 1; i < maps.size(); ++i)
-        multiples.push_back({i - 1 < std::size_t(sel.size()) ? sel[int(i - 1)].name() : QString(), maps[i].patches.values, maps[i].patches.rows, maps[i].patches.cols});
+    // Per-head maps on one colour scale (the heads' contributions compare directly), one colorbar.
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    for (std::size_t i = 1; i < maps.size(); ++i) {
+        const QString name = i - 1 < std::size_t(sel.size()) ? tr("head %1").arg(sel[int(i - 1)].name()) : QString();
+        multiples.push_back({name, maps[i].patches.values, maps[i].patches.rows, maps[i].patches.cols});
+        for (float v : maps[i].patches.values) {
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+        }
+    }
+    if (lo < hi)
+        for (MapLayer& m : multiples) {
+            m.lo = lo;
+            m.hi = hi;
+        }
     m_canvas->setSmallMultiples(multiples);
     m_log->appendPlainText(tr("heatmap (%1) in %2 ms").arg(QString::fromStdString(r.method)).arg(1000 * r.seconds, 0, 'f', 1));
     emit heatmapReady();
