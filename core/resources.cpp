@@ -56,7 +56,10 @@ std::string propertyWordList(const std::string& name, const Model& textModel) {
         const std::string p = dataFile(dir + name + ".txt");
         if (!p.empty()) return p;
     }
-    throw InputError("--property " + name, "no word list resources/properties/" + name + ".txt; pass --texts FILE");
+    std::string known;
+    for (const std::string& n : propertyNames(textModel)) known += (known.empty() ? "" : ", ") + n;
+    throw InputError("property '" + name + "'", "no word list by that name for this model (it has: " + known +
+                                                    "; a file of texts of your own works too)");
 }
 
 std::vector<std::string> propertyNames(const Model& textModel) {

@@ -28,6 +28,7 @@
 #include <qcustomplot.h>
 
 #include <QCheckBox>
+#include <QAbstractItemModel>
 #include <QAbstractItemView>
 #include <QComboBox>
 #include <QDockWidget>
@@ -570,6 +571,32 @@ private slots:
         emit g->imageQuery(g->globalPath(0));
         QTRY_VERIFY_WITH_TIMEOUT(ready.count() > k && g->result().byImage, kTimeout);
         QCOMPARE(g->resultsFor(), QString("Results for images like %1").arg(QFileInfo(g->result().query.c_str()).fileName()));
+    }
+
+    void propertyScoresByName() {
+        // The property box offers this model's word lists; an unknown name is refused with them
+        // and the grid keeps its label; a known one ranks the heads under its own name.
+        auto* box = m_window->findChild<QLineEdit*>("propertyBox");
+        QVERIFY(box && box->completer());
+        QStringList offered;
+        for (int i = 0; i < box->completer()->model()->rowCount(); ++i) offered << box->completer()->model()->index(i, 0).data().toString();
+        QVERIFY2(offered.contains("color") && offered.contains("shape"), qPrintable(offered.join(",")));
+        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
+        box->setText("colour");
+        QTest::keyClick(box, Qt::Key_Return);
+        QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
+        const QString said = errors.last().at(0).toString();
+        QVERIFY2(said.contains("'colour'") && said.contains("color") && !said.contains("--"), qPrintable(said));
+        QVERIFY(!m_window->grid()->metricName().contains("colour"));
+        box->setText("color");
+        QTest::keyClick(box, Qt::Key_Return);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->grid()->metricName() == "property score: color", kTimeout);
+        int finite = 0;
+        for (int l = 0; l < m_window->grid()->layers(); ++l)
+            for (int h = 0; h < m_window->grid()->heads(); ++h) finite += std::isfinite(m_window->grid()->value(l, h));
+        QCOMPARE(finite, m_window->grid()->layers() * m_window->grid()->heads());
+        m_window->findChild<QComboBox*>("metricBox")->setCurrentIndex(0);  // back to the direct-effect norm
+        QCOMPARE(m_window->grid()->metricName(), QString("direct-effect norm"));
     }
 
     void exportsHoldTheirContent() {

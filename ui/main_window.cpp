@@ -131,6 +131,8 @@ void MainWindow::buildUi() {
     m_metric->addItems({tr("Direct effect (this image)"), tr("Score for the text (this image)"), tr("TextSpan variance explained"), tr("Property score")});
     m_property = new QLineEdit;
     m_property->setPlaceholderText(tr("property: color, shape, texture..."));
+    m_property->setObjectName("propertyBox");
+    m_metric->setObjectName("metricBox");
     m_grid = new HeadGrid;
     leftLayout->addWidget(new QLabel(tr("Grid colour")));
     leftLayout->addWidget(m_metric);
@@ -795,7 +797,17 @@ void MainWindow::requestMetric() {
             updateGridMetric();
             return;
         }
-        m_propertyName = prop;
+        // A name of this model's word lists or a file of texts; anything else is refused here,
+        // with the names, and the grid keeps the scores and label it has.
+        QStringList known;
+        for (const std::string& n : m_model.propertyNames) known << QString::fromStdString(n);
+        if (!known.contains(prop) && !QFileInfo(prop).isFile()) {
+            showError(tr("property '%1': no word list by that name for this model (it has: %2; or give a file of texts, one per line)")
+                          .arg(prop, known.join(", ")));
+            updateGridMetric();
+            return;
+        }
+        m_requestedProperty = prop;
         const std::string p = prop.toStdString();
         m_engine.submit("property", [p](Explorer& x, const JobContext& job) { return QVariant::fromValue(x.propertyScores(p, job)); });
     }

@@ -200,7 +200,8 @@ private:
     std::vector<HeadDescription> m_descriptions;
     std::vector<float> m_normValues, m_normMlp, m_ledgerValues, m_propertyValues, m_propertyMlp;
     std::vector<float> m_normConv, m_propertyConv;  // MaxViT: the MBConv column per grid row (NaN between blocks)
-    QString m_propertyName;
+    QString m_propertyName;         // the property the grid's scores are for
+    QString m_requestedProperty;    // the one being computed (the grid keeps its label until it lands)
     Ledger m_lastLedger;
     HeatmapResult m_lastHeatmap;
     bool m_datasetReady = false;

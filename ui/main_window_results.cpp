@@ -29,6 +29,8 @@
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QSettings>
+#include <QCompleter>
+#include <QLineEdit>
 #include <QStatusBar>
 
 #include <cmath>
@@ -128,6 +130,20 @@ void MainWindow::applyModel(const ModelSummary& s) {
                                     (s.clip ? QString() : tr(", through its aligner")))
                                .arg(QString::fromStdString(s.device)));
     setWindowTitle(QString("vitscope - %1").arg(QString::fromStdString(s.name)));
+    // The property box completes this model's word lists and names a few of them.
+    {
+        QStringList names;
+        for (const std::string& n : s.propertyNames) names << QString::fromStdString(n);
+        auto* completer = new QCompleter(names, m_property);
+        completer->setCaseSensitivity(Qt::CaseInsensitive);
+        completer->setFilterMode(Qt::MatchStartsWith);
+        delete m_property->completer();
+        m_property->setCompleter(completer);
+        m_property->setPlaceholderText(names.isEmpty() ? tr("property: a file of texts")
+                                                       : tr("property: %1...").arg(QStringList(names.mid(0, 3)).join(", ")));
+        m_property->setToolTip(tr("Rank heads by a property: one of this model's word lists (%1) or a file of texts, one per line; Enter")
+                                   .arg(names.join(", ")));
+    }
     // Word-vocabulary models complete the word being typed from the words they know.
     {
         QStringList words;
@@ -330,6 +346,7 @@ void MainWindow::onRetrieve(const QVariant& result) {
 }
 
 void MainWindow::onProperty(const QVariant& result) {
+    m_propertyName = m_requestedProperty;
     m_propertyConv.clear();
     m_propertyValues.assign(static_cast<std::size_t>(m_model.gridLayers() * m_model.heads), std::nanf(""));
     m_propertyMlp.assign(static_cast<std::size_t>(m_model.gridLayers()), std::nanf(""));

@@ -207,8 +207,9 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     m->cacheRoot = root;
     m->session = std::move(session);
     m->summary = s;
+    m->summary.propertyNames = propertyNames(m->textModel());
     spdlog::info("model {} ({} layers x {} heads) on {}", spec, s.layers, s.heads, s.device);
-    return s;
+    return m->summary;
 }
 
 bool Explorer::hasModel() const { return m->session != nullptr; }

@@ -55,6 +55,8 @@ struct ModelSummary {
     std::vector<std::string> vocabulary;
     // The heatmap methods this model defines (heatmapMethodsFor: Swin / MaxViT only decomposition and raw).
     std::vector<std::string> heatmapMethods;
+    // The property word lists that fit this model's text vocabulary (color, shape, ...).
+    std::vector<std::string> propertyNames;
 };
 
 struct ImageResult {
