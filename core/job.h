@@ -24,6 +24,18 @@ struct JobContext {
     void report(const JobProgress& p) const {
         if (progress) progress(p);
     }
+    // The same job with its progress reported under `stage` ("caching the reference split"):
+    // a job of several phases names each, so a bar starting over says why.
+    JobContext staged(const std::string& stage) const {
+        JobContext c = *this;
+        if (progress)
+            c.progress = [inner = progress, stage](const JobProgress& p) {
+                JobProgress named = p;
+                named.stage = stage;
+                inner(named);
+            };
+        return c;
+    }
 };
 
 }  // namespace vitscope

@@ -49,6 +49,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QToolTip>
 #include <QUrl>
@@ -956,6 +957,8 @@ private slots:
     void ablationOnAnyLabelledDataset() {
         QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
         AblationPanel* panel = m_window->ablationPanel();
+        // The open dataset's labels.csv was offered as the task's labels.
+        QCOMPARE(QFileInfo(panel->labelsField()), QFileInfo(m_data.path() + "/shapes-world/labels.csv"));
         panel->setTaskForm(m_data.path() + "/shapes-world/labels.csv", "color", "", "background", "");
         panel->requestTask();
         QCOMPARE(errors.count(), 1);  // checked before any job starts
@@ -971,6 +974,10 @@ private slots:
         const AblationOutcome before = panel->outcome();
         QCOMPARE(int(before.groups.size()), 4);  // the four backgrounds
         QVERIFY2(before.accuracyBefore > 0.9, qPrintable(panel->tableText()));
+        // The table says what its groups are: the group column's name heads it, the tooltip spells one out.
+        auto* table = panel->findChild<QTableWidget*>();
+        QCOMPARE(table->horizontalHeaderItem(0)->text(), QString("background"));
+        QVERIFY2(table->toolTip().contains("background " + QString::fromStdString(before.groups.front().group)), qPrintable(table->toolTip()));
         // Every head of layers 1-3 mean-ablated: color accuracy drops.
         for (int l = 1; l < 4; ++l)
             for (int h = 0; h < 4; ++h) panel->setHeadTicked(QString("%1.%2").arg(l).arg(h), true);
@@ -984,8 +991,16 @@ private slots:
     // Last: the demo replaces the model and dataset.
     void ablationUpdatesAtOnce() {
         QSignalSpy ablation(m_window.get(), &MainWindow::ablationReady);
+        QSignalSpy progress(&m_window->engine(), &Engine::progress);
         m_window->loadSpuriousDemo();
         QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0, 2 * kTimeout);
+        // Its phases are named in order, so a bar that starts over says why.
+        QStringList stages;
+        for (const QList<QVariant>& p : progress)
+            if (stages.isEmpty() || stages.last() != p.at(2).toString()) stages << p.at(2).toString();
+        QVERIFY2(stages.size() >= 2, qPrintable(stages.join(" | ")));
+        for (int i = 0; i < stages.size(); ++i) QVERIFY2(QRegularExpression("^[1-4]/4 ").match(stages[i]).hasMatch(), qPrintable(stages.join(" | ")));
+        QVERIFY2(std::is_sorted(stages.begin(), stages.end()), qPrintable(stages.join(" | ")));
         const AblationOutcome before = m_window->ablationPanel()->outcome();
         QVERIFY(before.ablated.empty());
         QCOMPARE(int(before.groups.size()), 4);  // group x background
@@ -1460,7 +1475,7 @@ private slots:
             engine.submit("model", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip", "cpu")); });
             QTRY_COMPARE_WITH_TIMEOUT(modelReady.count(), 1, 30000);
             engine.submit("dataset", [world](Explorer& x, const JobContext& job) { return QVariant::fromValue(x.openDataset(world + "/images", job)); });
-            QTRY_VERIFY_WITH_TIMEOUT(progress.count() > 1 && progress.last().at(2).toLongLong() > 0, 30000);
+            QTRY_VERIFY_WITH_TIMEOUT(progress.count() > 1 && progress.last().at(3).toLongLong() > 0, 30000);
         }  // the engine's destructor cancels and joins, as closing the window does
         // The build stopped early and its finished chunks are there to resume from.
         QDir caches(dir.path() + "/caches");

@@ -136,6 +136,17 @@ void AblationPanel::setTaskForm(const QString& labels, const QString& column, co
     m_reference->setText(reference);
 }
 
+bool AblationPanel::offerLabels(const QString& labelsCsv) {
+    if (!m_labels->text().trimmed().isEmpty()) return false;
+    m_labels->setText(labelsCsv);
+    setTaskText(tr("The open dataset has labels: %1. Name its label column and a classes file (label<TAB>prompt), "
+                   "optionally group columns and a reference split, then Set task.")
+                    .arg(labelsCsv));
+    return true;
+}
+
+QString AblationPanel::labelsField() const { return m_labels->text(); }
+
 void AblationPanel::setDiscoveryTexts(const QString& spurious, const QString& core) {
     m_spurious->setText(spurious);
     m_core->setText(core);
@@ -195,6 +206,21 @@ void AblationPanel::setOutcome(const AblationOutcome& o) {
     m_outcome = o;
     auto pct = [](double v) { return QString::number(100 * v, 'f', 2) + "%"; };
     m_table->setRowCount(0);
+    // What a group's name is made of: the values of the group columns, in their order.
+    const QStringList columns = commaList(m_groups->text());
+    m_table->setHorizontalHeaderLabels({columns.isEmpty() ? tr("group") : columns.join(" / "), tr("before"), tr("after")});
+    QString example;
+    if (!o.groups.empty()) {
+        const QString name = QString::fromStdString(o.groups.front().group);
+        const QStringList values = name.split('/');
+        QStringList parts;
+        for (int i = 0; i < values.size() && i < columns.size(); ++i) parts << QString("%1 %2").arg(columns[i], values[i]);
+        if (!parts.isEmpty()) example = QString(" (\"%1\": %2)").arg(name, parts.join(tr(" and ")));
+    }
+    m_table->setToolTip(columns.isEmpty() ? QString()
+                                          : tr("Each row: the images whose %1 have the values named%2, their count, and the "
+                                               "accuracy before and after mean-ablating the ticked heads")
+                                                .arg(columns.join(tr(" and ")), example));
     auto addRow = [&](const QString& name, double before, double after) {
         const int r = m_table->rowCount();
         m_table->insertRow(r);

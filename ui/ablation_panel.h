@@ -37,6 +37,10 @@ public:
     void setTaskForm(const QString& labels, const QString& column, const QString& classes, const QString& groups, const QString& reference);
     // Spurious / core descriptions used by "Tick discovered spurious heads" (comma separated).
     void setDiscoveryTexts(const QString& spurious, const QString& core);
+    // A dataset whose folder (or its parent) has a labels.csv: offered in the task form when the
+    // form has none yet. Returns whether it was put in.
+    bool offerLabels(const QString& labelsCsv);
+    QString labelsField() const;
     QStringList spuriousTexts() const;
     QStringList coreTexts() const;
     void requestTask();  // as the "Set task" button

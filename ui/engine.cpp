@@ -108,7 +108,7 @@ void Worker::runNext() {
             const auto now = std::chrono::steady_clock::now();
             if (p.done < p.total && now - *last < std::chrono::milliseconds(100)) return;  // ~10 Hz
             *last = now;
-            emit progress(id, kind, p.done, p.total, p.perSecond, p.etaSeconds);
+            emit progress(id, kind, QString::fromStdString(p.stage), p.done, p.total, p.perSecond, p.etaSeconds);
         };
         // The one place that catches: every failure becomes a message.
         try {

@@ -39,7 +39,7 @@ public:
 
 signals:
     void started(quint64 id, const QString& kind);
-    void progress(quint64 id, const QString& kind, qint64 done, qint64 total, double perSecond, double etaSeconds);
+    void progress(quint64 id, const QString& kind, const QString& stage, qint64 done, qint64 total, double perSecond, double etaSeconds);
     void finished(quint64 id, const QString& kind, const QVariant& result);
     void failed(quint64 id, const QString& kind, const QString& message);
     void cancelled(quint64 id, const QString& kind);
@@ -77,7 +77,7 @@ public slots:
 
 signals:
     void started(quint64 id, const QString& kind);
-    void progress(quint64 id, const QString& kind, qint64 done, qint64 total, double perSecond, double etaSeconds);
+    void progress(quint64 id, const QString& kind, const QString& stage, qint64 done, qint64 total, double perSecond, double etaSeconds);
     void done(quint64 id, const QString& kind, int status, const QVariant& result, const QString& message);
 
 private:

@@ -355,7 +355,7 @@ void MainWindow::buildUi() {
                 for (const QString& g : groups) task.groupColumns.push_back(g.toStdString());
                 task.referenceImages = reference.toStdString();
                 m_longJob = m_engine.submit("task", [task](Explorer& x, const JobContext& job) {
-                    x.setAblationTask(task, job);
+                    x.setAblationTask(task, job.staged("caching the reference images (the means)"));
                     return QVariant::fromValue(x.ablate({}));
                 });
                 m_statusJob->setText(tr("setting up the ablation task (caching the reference images)"));
@@ -554,13 +554,15 @@ void MainWindow::connectEngine() {
         spdlog::info("{} cancelled", jobLabel(kind).toStdString());
     });
     connect(&m_engine, &Engine::started, this, [](quint64, const QString& kind) { spdlog::info("{}...", jobLabel(kind).toStdString()); });
-    connect(&m_engine, &Engine::progress, this, [this](quint64 id, const QString& kind, qint64 done, qint64 total, double rate, double eta) {
+    connect(&m_engine, &Engine::progress, this, [this](quint64 id, const QString& kind, const QString& stage, qint64 done, qint64 total, double rate, double eta) {
         if (id != m_longJob) return;
+        // A named phase of the job ("3/4 caching the test split") or the job itself.
+        const QString what = stage.isEmpty() || !stage.contains(' ') ? jobLabel(kind) : stage;
         m_progress->show();
         m_cancel->show();
         m_progress->setRange(0, static_cast<int>(std::min<qint64>(total, 1 << 30)));
         m_progress->setValue(static_cast<int>(std::min<qint64>(done, 1 << 30)));
-        m_statusJob->setText(tr("%1: %2 / %3, %4/s, ETA %5 s").arg(jobLabel(kind)).arg(done).arg(total).arg(rate, 0, 'f', 1).arg(eta, 0, 'f', 0));
+        m_statusJob->setText(tr("%1: %2 / %3, %4/s, ETA %5 s").arg(what).arg(done).arg(total).arg(rate, 0, 'f', 1).arg(eta, 0, 'f', 0));
     });
 }
 
@@ -667,18 +669,18 @@ void MainWindow::loadSpuriousDemo() {
     m_ablation->setDiscoveryTexts("an object on a grass background, an object on a water background",
                                   "a circle, a square, a hexagon, a heart, a triangle, a diamond, a star, a cross");
     m_longJob = m_engine.submit("demo", [=](Explorer& x, const JobContext& job) {
-        ensureShapesWorld(d + "/train", 2000, 9102, "spurious-train", job);
-        ensureShapesWorld(d + "/test", 2000, 9103, "spurious-test", job);
+        ensureShapesWorld(d + "/train", 2000, 9102, "spurious-train", job.staged("1/4 making the train split"));
+        ensureShapesWorld(d + "/test", 2000, 9103, "spurious-test", job.staged("2/4 making the test split"));
         DemoLoaded r;
         r.model = x.openModel(model, device);
-        r.dataset = x.openDataset(d + "/test/images", job, convention);
+        r.dataset = x.openDataset(d + "/test/images", job.staged("3/4 caching the test split"), convention);
         AblationTask task;
         task.labels = d + "/test/labels.csv";
         task.labelColumn = "group";
         task.classes = classes;
         task.groupColumns = {"group", "background"};
         task.referenceImages = d + "/train/images";
-        x.setAblationTask(task, job);
+        x.setAblationTask(task, job.staged("4/4 caching the train split (the means)"));
         r.outcome = x.ablate({});
         return QVariant::fromValue(r);
     });

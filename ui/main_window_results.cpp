@@ -30,6 +30,7 @@
 #include <QPlainTextEdit>
 #include <QSettings>
 #include <QCompleter>
+#include <QDir>
 #include <QLineEdit>
 #include <QStatusBar>
 
@@ -297,6 +298,10 @@ void MainWindow::onDataset(const QVariant& result) {
                                .arg(QString::fromStdString(d.cacheDir))
                                .arg(d.skipped));
     statusBar()->showMessage(tr("%1 images ready").arg(d.count), 5000);
+    // Labels beside the images (the folder or its parent, as the shapes world and its splits
+    // have them) are offered as an ablation task.
+    for (const QString& dir : {m_datasetFolder, QFileInfo(m_datasetFolder).dir().path()})
+        if (QFileInfo(dir + "/labels.csv").isFile() && m_ablation->offerLabels(QDir(dir).absoluteFilePath("labels.csv"))) break;
     emit datasetReady_();
     if (!m_canvas->hasImage() && d.count > 0) {
         // The opening view: an image and a text that show what the tool does (Explorer::firstView).
