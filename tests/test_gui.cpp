@@ -27,6 +27,7 @@
 
 #include <qcustomplot.h>
 
+#include <QAction>
 #include <QCheckBox>
 #include <QAbstractItemModel>
 #include <QAbstractItemView>
@@ -876,6 +877,34 @@ private slots:
         }
         m_window->resizeDocks({dock}, {dockWidth}, Qt::Horizontal);
         m_window->resize(before);
+    }
+
+    void wholeImageOnDemand() {
+        // A wide photo: the canvas says the model sees its centre square, and View > Whole image
+        // analyses all of it (squashed), remembered, and says so; then back to the crop.
+        const QString previous = m_window->canvas()->imagePath();
+        QImage wide(96, 64, QImage::Format_RGB888);
+        wide.fill(QColor(30, 160, 40));
+        const QString path = m_data.path() + "/wide.png";
+        QVERIFY(wide.save(path));
+        QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);
+        m_window->openImage(path);
+        QVERIFY(imageReady.wait(kTimeout));
+        QVERIFY2(m_window->canvas()->inputNote().contains("the centre 64 x 64 of the 96 x 64 image (16 px cut at the left and right)"),
+                 qPrintable(m_window->canvas()->inputNote()));
+        auto* whole = m_window->findChild<QAction*>("wholeImageAction");
+        QVERIFY(whole && !whole->isChecked());
+        whole->trigger();
+        QVERIFY(imageReady.wait(kTimeout));
+        QVERIFY2(m_window->canvas()->inputNote().contains("the whole 96 x 64 image, squashed to 64 x 64"), qPrintable(m_window->canvas()->inputNote()));
+        QVERIFY(QSettings().value("view/wholeImage").toBool());
+        whole->trigger();
+        QVERIFY(imageReady.wait(kTimeout));
+        QVERIFY(m_window->canvas()->inputNote().contains("centre"));
+        QVERIFY(!QSettings().value("view/wholeImage").toBool());
+        m_window->openImage(previous);
+        QVERIFY(imageReady.wait(kTimeout));
+        QCOMPARE(m_window->canvas()->inputNote(), QString());  // a square image: all of it
     }
 
     void helpListsShortcutsAndViews() {

@@ -265,6 +265,36 @@ private slots:
         QCOMPARE(cv::norm(squashed, resizeBicubicAntialias(rgb, 224, 224), cv::NORM_INF), 0.0);
     }
 
+    void modelInputIsDescribed() {
+        // What of an image the model sees, in words, for the crops torchvision's Resize +
+        // CenterCrop make: CLIP's (224 / 224) and ImageNet's (256 / 224); squash; square.
+        ImagePreprocess clip;
+        QCOMPARE(describeModelInput(640, 480, clip), std::string("the centre 480 x 480 of the 640 x 480 image (80 px cut at the left and right)"));
+        QCOMPARE(describeModelInput(300, 600, clip), std::string("the centre 300 x 300 of the 300 x 600 image (150 px at the top and bottom)"));
+        QCOMPARE(describeModelInput(500, 500, clip), std::string());
+        ImagePreprocess imagenet;
+        imagenet.resizeShortest = 256;
+        // 224 / 256 of the short side: 420 of 480, so 110 px of 640 and 30 px of 480 go at each end.
+        QCOMPARE(describeModelInput(640, 480, imagenet),
+                 std::string("the centre 420 x 420 of the 640 x 480 image (110 px cut at the left and right, 30 px at the top and bottom)"));
+        ImagePreprocess squash;
+        squash.squash = true;
+        QCOMPARE(describeModelInput(640, 480, squash), std::string("the whole 640 x 480 image, squashed to 224 x 224"));
+        // The words match the pixels: a 640 x 480 image green in its centre 480 columns and red /
+        // blue in the 80 at either side crops (CLIP's preprocessing) to green.
+        cv::Mat rgb(480, 640, CV_8UC3, cv::Scalar(0, 200, 0));
+        rgb.colRange(0, 80).setTo(cv::Scalar(200, 0, 0));
+        rgb.colRange(560, 640).setTo(cv::Scalar(0, 0, 200));
+        const cv::Mat crop = cropForModel(rgb, clip);
+        int green = 0;
+        for (int y = 0; y < crop.rows; ++y)
+            for (int x = 0; x < crop.cols; ++x) {
+                const cv::Vec3b v = crop.at<cv::Vec3b>(y, x);
+                green += v[1] > 150 && v[0] < 50 && v[2] < 50;
+            }
+        QVERIFY2(green >= crop.rows * (crop.cols - 2), qPrintable(QString::number(green)));
+    }
+
     void localisationMetrics() {
         QVERIFY(std::abs(averagePrecision(at::tensor({0.9, 0.8, 0.7, 0.6}), at::tensor({1, 0, 1, 0})) - (1.0 + 2.0 / 3.0) / 2) < 1e-9);
         QVERIFY(std::abs(averagePrecision(at::tensor({0.1, 0.8, 0.7}), at::tensor({0, 1, 1})) - 1.0) < 1e-9);

@@ -201,9 +201,25 @@ QSize ImageCanvas::figureSize(int height) const {
     return {width, height};
 }
 
+void ImageCanvas::setInputNote(const QString& note) {
+    m_inputNote = note;
+    update();
+}
+
 void ImageCanvas::paintEvent(QPaintEvent*) {
     QPainter p(this);
-    paintTo(p, rect());
+    if (m_inputNote.isEmpty() || m_crop.isNull()) {
+        paintTo(p, rect());
+        return;
+    }
+    // The note in a strip of its own under the view (screen only; figures show the view alone).
+    const QRect need = p.fontMetrics().boundingRect(QRect(0, 0, width() - 16, height() / 4), Qt::AlignLeft | Qt::TextWordWrap, m_inputNote);
+    const int noteH = std::min(height() / 4, need.height() + 8);
+    paintTo(p, rect().adjusted(0, 0, 0, -noteH));
+    const QRect strip(0, height() - noteH, width(), noteH);
+    p.fillRect(strip, Qt::white);
+    p.setPen(palette().placeholderText().color());
+    p.drawText(strip.adjusted(8, 2, -8, -2), Qt::AlignLeft | Qt::AlignVCenter | Qt::TextWordWrap, m_inputNote);
 }
 
 void ImageCanvas::dragEnterEvent(QDragEnterEvent* e) {

@@ -42,6 +42,9 @@ public:
     double opacity() const { return m_opacity; }
     ColormapKind colormap() const { return m_colormap; }
     QString message() const { return m_message; }
+    // A grey line under the image on screen (not in exports): what of the file the model sees.
+    void setInputNote(const QString& note);
+    QString inputNote() const { return m_inputNote; }
 
     // Draws the canvas into `target` of any painter (screen, SVG, PDF, image).
     void paintTo(QPainter& p, const QRect& target) const;
@@ -68,7 +71,7 @@ private:
     void drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const;
 
     QImage m_crop;
-    QString m_path, m_message;
+    QString m_path, m_message, m_inputNote;
     MapLayer m_map;
     std::vector<MapLayer> m_multiples;
     double m_opacity = 0.55;

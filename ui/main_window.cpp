@@ -448,6 +448,19 @@ void MainWindow::buildMenus() {
     QMenu* view = menuBar()->addMenu(tr("&View"));
     QAction* classroom = view->addAction(tr("&Classroom mode"), QKeySequence(Qt::Key_F11), this, [this] { setClassroomMode(!m_classroomOn); });
     classroom->setCheckable(true);
+    // The model's own preprocessing (the reference's: shortest side resized, centre crop) by
+    // default; the whole image squashed to the input size on demand, remembered.
+    m_wholeImage = view->addAction(tr("&Whole image (squashed, no centre crop)"));
+    m_wholeImage->setObjectName("wholeImageAction");
+    m_wholeImage->setCheckable(true);
+    m_wholeImage->setChecked(QSettings().value("view/wholeImage", false).toBool());
+    m_wholeImage->setToolTip(tr("Analyse the whole image resized to the model's input square instead of the centre crop the "
+                                "model's preprocessing makes (the shapes distort when the image is not square)"));
+    connect(m_wholeImage, &QAction::toggled, this, [this](bool on) {
+        QSettings().setValue("view/wholeImage", on);
+        if (m_canvas->hasImage()) openImage(m_canvas->imagePath());
+    });
+    view->addSeparator();
     for (QDockWidget* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&Guide to the views"), QKeySequence(Qt::Key_F1), this, [this] {
@@ -607,7 +620,11 @@ void MainWindow::openModel(const QString& spec) {
 void MainWindow::openImage(const QString& path) {
     if (path.isEmpty()) return;
     const std::string p = path.toStdString();
-    m_engine.submit("image", [p](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage(p)); });
+    const bool whole = m_wholeImage->isChecked();
+    m_engine.submit("image", [p, whole](Explorer& x, const JobContext&) {
+        x.setWholeImage(whole);
+        return QVariant::fromValue(x.analyseImage(p));
+    });
 }
 
 void MainWindow::openDataset(const QString& folder) {

@@ -17,6 +17,7 @@ class QComboBox;
 class QLabel;
 class QLineEdit;
 class QMenu;
+class QAction;
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
@@ -214,6 +215,7 @@ private:
     // Each docked panel's share of the window (height for top / bottom docks, width for left /
     // right), taken whenever a dock changes size while the window keeps its own.
     QHash<QDockWidget*, double> m_dockShare;
+    QAction* m_wholeImage = nullptr;  // View > Whole image (squash instead of the centre crop)
     QString m_lastFailure;  // the last job failure's message and when it came
     QElapsedTimer m_lastFailureAt;
     QSize m_laidOutSize;  // the grid / canvas splitter outside classroom mode

@@ -191,6 +191,11 @@ void MainWindow::onImage(const QVariant& result) {
     m_image = result.value<ImageResult>();
     const QImage crop(m_image.crop.rgb.data(), m_image.crop.width, m_image.crop.height, 3 * m_image.crop.width, QImage::Format_RGB888);
     m_canvas->setImage(crop.copy(), QString::fromStdString(m_image.path));
+    // Say what of the image the model sees when it is not all of it (or when it is squashed).
+    const QString note = QString::fromStdString(m_image.inputNote);
+    m_canvas->setInputNote(note.isEmpty() ? QString()
+                                          : m_image.wholeImage ? tr("The model sees %1 (View > Whole image).").arg(note)
+                                                               : tr("The model sees %1; View > Whole image analyses all of it.").arg(note));
     m_normValues = m_image.headNorms.values;
     m_normMlp = m_image.mlpNorms;
     // MaxViT: block K's MBConv sits on the row of its first attention unit.
@@ -305,7 +310,8 @@ void MainWindow::onDataset(const QVariant& result) {
     emit datasetReady_();
     if (!m_canvas->hasImage() && d.count > 0) {
         // The opening view: an image and a text that show what the tool does (Explorer::firstView).
-        m_engine.submit("image", [](Explorer& x, const JobContext&) {
+        m_engine.submit("image", [whole = m_wholeImage->isChecked()](Explorer& x, const JobContext&) {
+            x.setWholeImage(whole);
             const Explorer::FirstView v = x.firstView();
             ImageResult r = x.analyseImage(v.image);
             r.openingText = v.text;
@@ -400,7 +406,10 @@ void MainWindow::onDemo(const QVariant& result) {
     m_ablation->setOutcome(r.outcome);
     raiseDockOf(m_ablation);
     emit ablationReady();
-    m_engine.submit("image", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage(x.datasetPaths().front())); });
+    m_engine.submit("image", [whole = m_wholeImage->isChecked()](Explorer& x, const JobContext&) {
+        x.setWholeImage(whole);
+        return QVariant::fromValue(x.analyseImage(x.datasetPaths().front()));
+    });
     describeHeads();
 }
 

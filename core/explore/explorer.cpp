@@ -103,6 +103,7 @@ struct Explorer::Impl {
 
     // Current image.
     std::string imagePath;
+    bool wholeImage = false;  // setWholeImage: squash instead of the model's crop
     at::Tensor pixels;  // [1, 3, S, S]
     Decomposition dec;  // per-token heads [1, L, H, N, E]; SigLIP: per-head terms + token factors
     int gridH = 0, gridW = 0, prefix = 0;
@@ -203,8 +204,10 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     for (HeatmapMethod method : heatmapMethodsFor(*session->model)) s.heatmapMethods.push_back(heatmapMethodName(method));
     // Everything of the previous model goes.
     const std::string root = m->cacheRoot;
+    const bool whole = m->wholeImage;  // a setting of the user's, not of the model
     *m = Impl{};
     m->cacheRoot = root;
+    m->wholeImage = whole;
     m->session = std::move(session);
     m->summary = s;
     m->summary.propertyNames = propertyNames(m->textModel());
@@ -213,15 +216,19 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
 }
 
 bool Explorer::hasModel() const { return m->session != nullptr; }
+void Explorer::setWholeImage(bool whole) { m->wholeImage = whole; }
+bool Explorer::wholeImage() const { return m->wholeImage; }
 const ModelSummary& Explorer::model() const { return m->summary; }
 
 ImageResult Explorer::analyseImage(const std::string& path) {
     const Model& model = m->model();
     const auto start = Clock::now();
     const cv::Mat rgb = loadImageRgb(path);
-    const cv::Mat crop = cropForModel(rgb, model.preprocess);
+    ImagePreprocess prep = model.preprocess;
+    prep.squash = prep.squash || m->wholeImage;
+    const cv::Mat crop = cropForModel(rgb, prep);
     at::NoGradGuard noGrad;
-    const at::Tensor pixels = preprocessImage(rgb, model.preprocess).unsqueeze(0).to(model.vision.device());
+    const at::Tensor pixels = preprocessImage(rgb, prep).unsqueeze(0).to(model.vision.device());
     // SigLIP: per-head terms and the factors of per-token scores (materialising its per-token terms
     // through the pool would cost about one more forward); other models: per-token terms.
     // Swin: the factors too (a stage-s head's per-token terms over the first stage's patches would
@@ -245,6 +252,10 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     r.crop.rgb.assign(packed.data, packed.data + packed.total() * 3);
     r.gridH = m->gridH;
     r.gridW = m->gridW;
+    r.sourceWidth = rgb.cols;
+    r.sourceHeight = rgb.rows;
+    r.inputNote = describeModelInput(rgb.cols, rgb.rows, prep);
+    r.wholeImage = m->wholeImage;
     const int L = model.vision.layers(), H = model.vision.heads(), rows = m->summary.gridLayers();
     at::Tensor norms = at::zeros({rows, H});
     // [rows, H, E]: per-head terms, and SigLIP's pooling heads summed over tokens as the last row.

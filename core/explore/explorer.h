@@ -67,6 +67,9 @@ struct ImageResult {
     std::vector<float> mlpNorms;  // per layer; SigLIP: then pool.mlp
     std::vector<float> convNorms; // MaxViT: per block, its MBConv branch ("conv.K"); empty otherwise
     std::string openingText;      // the opening view's text (Explorer::firstView); empty otherwise
+    int sourceWidth = 0, sourceHeight = 0;
+    std::string inputNote;        // what of the image the model sees (describeModelInput); "" when all of it
+    bool wholeImage = false;      // analysed with setWholeImage(true): squashed, not cropped
     double seconds = 0;       // decomposition time
 };
 
@@ -192,6 +195,10 @@ public:
     // Decomposes one image file (kept for heatmaps and the ledger). Throws InputError naming
     // the file for non-images, corrupt files and images over the size limit.
     ImageResult analyseImage(const std::string& path);
+    // Images analysed from now on: the whole image squashed to the input size instead of the
+    // model's own preprocessing (the reference's centre crop). A named option; off by default.
+    void setWholeImage(bool whole);
+    bool wholeImage() const;
     bool hasImage() const;
 
     HeatmapResult heatmap(const HeatmapRequest& request);

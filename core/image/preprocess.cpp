@@ -259,6 +259,25 @@ cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep) {
     return resized(cv::Rect(left, top, s, s)).clone();
 }
 
+std::string describeModelInput(int width, int height, const ImagePreprocess& prep) {
+    const std::string size = std::to_string(width) + " x " + std::to_string(height);
+    if (prep.squash)
+        return width == height ? std::string()
+                               : "the whole " + size + " image, squashed to " + std::to_string(prep.imageSize) + " x " +
+                                     std::to_string(prep.imageSize);
+    // cropForModel's geometry in the source's pixels: the crop is imageSize / resizeShortest of
+    // the short side, centred.
+    const double scale = static_cast<double>(prep.resizeShortest) / std::min(width, height);
+    const int side = static_cast<int>(std::lround(prep.imageSize / scale));
+    if (side >= width && side >= height) return {};
+    const int cutW = std::max(0, width - side), cutH = std::max(0, height - side);
+    std::string where;
+    if (cutW > 0) where = std::to_string((cutW + 1) / 2) + " px cut at the left and right";
+    if (cutH > 0) where += (where.empty() ? "" : ", ") + std::to_string((cutH + 1) / 2) + " px at the top and bottom";
+    return "the centre " + std::to_string(std::min(side, width)) + " x " + std::to_string(std::min(side, height)) + " of the " + size +
+           " image (" + where + ")";
+}
+
 at::Tensor preprocessImage(const cv::Mat& rgb, const ImagePreprocess& prep) {
     const int s = prep.imageSize;
     cv::Mat crop = cropForModel(rgb, prep);

@@ -25,6 +25,11 @@ cv::Mat resizeAntialias(const cv::Mat& rgb, int width, int height, bool bilinear
 
 // The 8-bit RGB crop [S, S, 3] the model sees (resize + center crop), e.g. to draw heatmaps on.
 cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep);
+
+// What of a width x height image the model sees under `prep`, in a line for a person: "the
+// centre 480 x 480 of the 640 x 480 image (80 px cut at the left and right)", "the whole
+// 640 x 480 image, squashed to 224 x 224", or "" when the crop is the whole image.
+std::string describeModelInput(int width, int height, const ImagePreprocess& prep);
 // [3, S, S] float32 model input.
 at::Tensor preprocessImage(const cv::Mat& rgb, const ImagePreprocess& prep);
 // [B, 3, S, S] for several files.
