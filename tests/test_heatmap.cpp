@@ -7,7 +7,9 @@
 #include "analysis/session.h"
 #include "analysis/text_embed.h"
 #include "error.h"
+#include "image/codec.h"
 #include "image/preprocess.h"
+#include "io/file_util.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
 #include "shapes/world.h"
@@ -293,6 +295,17 @@ private slots:
                 green += v[1] > 150 && v[0] < 50 && v[2] < 50;
             }
         QVERIFY2(green >= crop.rows * (crop.cols - 2), qPrintable(QString::number(green)));
+        // Transparency is noticed in PNGs with an alpha channel, not in opaque PNGs or JPEGs.
+        QTemporaryDir dir;
+        auto bytesOf = [&](const cv::Mat& image, const std::string& name) {
+            const std::string path = dir.path().toStdString() + "/" + name;
+            writeImage(path, image);
+            return readFileBytes(path);
+        };
+        QVERIFY(pngHasTransparency(bytesOf(cv::Mat(8, 8, CV_8UC4, cv::Scalar(10, 20, 30, 0)), "rgba.png")));
+        QVERIFY(!pngHasTransparency(bytesOf(cv::Mat(8, 8, CV_8UC3, cv::Scalar(10, 20, 30)), "rgb.png")));
+        QVERIFY(!pngHasTransparency(bytesOf(cv::Mat(8, 8, CV_8UC3, cv::Scalar(10, 20, 30)), "rgb.jpg")));
+        QVERIFY(!pngHasTransparency({0x89, 'P', 'N', 'G'}));  // a truncated file is not read past its end
     }
 
     void localisationMetrics() {

@@ -11,6 +11,7 @@
 #include "analysis/textspan.h"
 #include "error.h"
 #include "image/preprocess.h"
+#include "io/file_util.h"
 #include "model/forward.h"
 #include "model/loader.h"
 #include "resources.h"
@@ -223,7 +224,8 @@ const ModelSummary& Explorer::model() const { return m->summary; }
 ImageResult Explorer::analyseImage(const std::string& path) {
     const Model& model = m->model();
     const auto start = Clock::now();
-    const cv::Mat rgb = loadImageRgb(path);
+    const std::vector<uint8_t> bytes = readFileBytes(path);
+    const cv::Mat rgb = decodeImageRgb(bytes, path);
     ImagePreprocess prep = model.preprocess;
     prep.squash = prep.squash || m->wholeImage;
     const cv::Mat crop = cropForModel(rgb, prep);
@@ -255,6 +257,9 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     r.sourceWidth = rgb.cols;
     r.sourceHeight = rgb.rows;
     r.inputNote = describeModelInput(rgb.cols, rgb.rows, prep);
+    if (pngHasTransparency(bytes))
+        r.inputNote = (r.inputNote.empty() ? "all of the image" : r.inputNote) +
+                      "; its transparent parts in the colour stored under them (as PIL's convert(\"RGB\") leaves them)";
     r.wholeImage = m->wholeImage;
     const int L = model.vision.layers(), H = model.vision.heads(), rows = m->summary.gridLayers();
     at::Tensor norms = at::zeros({rows, H});

@@ -259,6 +259,23 @@ cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep) {
     return resized(cv::Rect(left, top, s, s)).clone();
 }
 
+bool pngHasTransparency(const std::vector<uint8_t>& bytes) {
+    static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (bytes.size() < 33 || !std::equal(signature, signature + 8, bytes.begin())) return false;
+    const uint8_t colourType = bytes[25];  // IHDR's data starts at 16: width, height, depth, colour type
+    if (colourType == 4 || colourType == 6) return true;
+    // Palette or grey / RGB with a transparent colour: a tRNS chunk before the image data.
+    for (std::size_t at = 8; at + 8 <= bytes.size();) {
+        const uint32_t length = (uint32_t(bytes[at]) << 24) | (uint32_t(bytes[at + 1]) << 16) | (uint32_t(bytes[at + 2]) << 8) | bytes[at + 3];
+        const std::string type(bytes.begin() + static_cast<std::ptrdiff_t>(at + 4), bytes.begin() + static_cast<std::ptrdiff_t>(at + 8));
+        if (type == "tRNS") return true;
+        if (type == "IDAT" || type == "IEND") return false;
+        if (length > bytes.size()) return false;
+        at += 12 + static_cast<std::size_t>(length);
+    }
+    return false;
+}
+
 std::string describeModelInput(int width, int height, const ImagePreprocess& prep) {
     const std::string size = std::to_string(width) + " x " + std::to_string(height);
     if (prep.squash)

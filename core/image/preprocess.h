@@ -30,6 +30,10 @@ cv::Mat cropForModel(const cv::Mat& rgb, const ImagePreprocess& prep);
 // centre 480 x 480 of the 640 x 480 image (80 px cut at the left and right)", "the whole
 // 640 x 480 image, squashed to 224 x 224", or "" when the crop is the whole image.
 std::string describeModelInput(int width, int height, const ImagePreprocess& prep);
+
+// Whether a file's bytes are a PNG with transparency (an alpha channel or a tRNS chunk); the
+// loaders drop it as PIL's convert("RGB") does, so the model sees the colour stored underneath.
+bool pngHasTransparency(const std::vector<uint8_t>& bytes);
 // [3, S, S] float32 model input.
 at::Tensor preprocessImage(const cv::Mat& rgb, const ImagePreprocess& prep);
 // [B, 3, S, S] for several files.
