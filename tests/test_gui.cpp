@@ -934,6 +934,7 @@ private slots:
         QVERIFY(chart->xAxis->tickLabelFont().pointSizeF() >= 1.5 * tickPoints);
         QVERIFY(chart->yAxis->labelFont().pointSizeF() >= 1.5 * tickPoints);
         QVERIFY(chart->legend->font().pointSizeF() >= 1.5 * 7);
+        QVERIFY(QToolTip::font().pointSizeF() >= 1.5 * QApplication::font().pointSizeF());  // tooltips too
         // The ledger's dock widened for it: a third of the screen, or all the centre leaves.
         auto* ledgerDock = m_window->findChild<QDockWidget*>("ledgerDock");
         auto room = [&] { return std::min(m_window->width() / 3, m_window->width() - m_window->centralWidget()->minimumSizeHint().width() - 8); };
@@ -978,6 +979,7 @@ private slots:
         QTest::keyClick(m_window.get(), Qt::Key_Escape);
         QVERIFY(!c->isVisible());
         QCOMPARE(m_window->ledgerView()->plot()->xAxis->tickLabelFont().pointSizeF(), tickPoints);
+        QVERIFY(QToolTip::font().pointSizeF() < 1.5 * QApplication::font().pointSizeF());
         QVERIFY(m_window->findChild<QWidget*>("onlySelectedHeads")->isVisible());
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && !m_window->canvas()->map().values.empty(), kTimeout);
     }

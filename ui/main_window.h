@@ -5,6 +5,7 @@
 #include "head_grid.h"
 
 #include <QElapsedTimer>
+#include <QFont>
 #include <QHash>
 #include <QMainWindow>
 #include <QStringList>
@@ -212,6 +213,7 @@ private:
     bool m_classroomOn = false;
     QByteArray m_normalState;
     QList<int> m_normalSplit;
+    QFont m_normalTooltipFont;  // restored when classroom mode ends
     // Each docked panel's share of the window (height for top / bottom docks, width for left /
     // right), taken whenever a dock changes size while the window keeps its own.
     QHash<QDockWidget*, double> m_dockShare;

@@ -23,6 +23,7 @@
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QTimer>
+#include <QToolTip>
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -448,6 +449,11 @@ void MainWindow::setClassroomMode(bool on) {
         m_grid->setFontScale(1.6);
         m_canvas->setFontScale(1.6);
         m_ledger->setFontScale(1.6);
+        // Tooltips (a grid cell's texts, a bar's value) read from the back of the room too.
+        m_normalTooltipFont = QToolTip::font();
+        QFont tipFont = m_normalTooltipFont;
+        tipFont.setPointSizeF(tipFont.pointSizeF() * 1.6);
+        QToolTip::setFont(tipFont);
         // The view settings stay on the desk: the projector gets the text, the method and the views.
         for (QWidget* w : viewSettings()) w->hide();
         m_classroom->show();
@@ -464,6 +470,7 @@ void MainWindow::setClassroomMode(bool on) {
         m_grid->setFontScale(1.0);
         m_canvas->setFontScale(1.0);
         m_ledger->setFontScale(1.0);
+        QToolTip::setFont(m_normalTooltipFont);
         for (QWidget* w : viewSettings()) w->show();
         m_canvas->setPatchGrid(0, 0);
         showNormal();
