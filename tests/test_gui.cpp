@@ -933,7 +933,7 @@ private slots:
         QCustomPlot* chart = m_window->ledgerView()->plot();
         QVERIFY(chart->xAxis->tickLabelFont().pointSizeF() >= 1.5 * tickPoints);
         QVERIFY(chart->yAxis->labelFont().pointSizeF() >= 1.5 * tickPoints);
-        QVERIFY(chart->legend->font().pointSizeF() >= 1.5 * 7);
+        QVERIFY(chart->legend->font().pointSizeF() >= 1.5 * 0.9 * QApplication::font().pointSizeF());
         QVERIFY(QToolTip::font().pointSizeF() >= 1.5 * QApplication::font().pointSizeF());  // tooltips too
         // The ledger's dock widened for it: a third of the screen, or all the centre leaves.
         auto* ledgerDock = m_window->findChild<QDockWidget*>("ledgerDock");
@@ -1008,6 +1008,9 @@ private slots:
         // The table says what its groups are: the group column's name heads it, the tooltip spells one out.
         auto* table = panel->findChild<QTableWidget*>();
         QCOMPARE(table->horizontalHeaderItem(0)->text(), QString("background"));
+        for (int r = 0; r < table->rowCount(); ++r)  // the names are whole
+            QVERIFY2(table->fontMetrics().horizontalAdvance(table->item(r, 0)->text()) < table->horizontalHeader()->sectionSize(0),
+                     qPrintable(table->item(r, 0)->text()));
         QVERIFY2(table->toolTip().contains("background " + QString::fromStdString(before.groups.front().group)), qPrintable(table->toolTip()));
         // Every head of layers 1-3 mean-ablated: color accuracy drops.
         for (int l = 1; l < 4; ++l)

@@ -48,6 +48,7 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     m_table = new QTableWidget(0, 3);
     m_table->setHorizontalHeaderLabels({tr("group"), tr("before"), tr("after")});
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);  // group names whole
     m_table->verticalHeader()->setVisible(false);
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setMinimumHeight(170);

@@ -85,7 +85,9 @@ void LedgerView::applyFonts() {
         a->setTickLabelFont(f);
         a->setLabelFont(f);
     }
-    m_plot->legend->setFont(QFont(font().family(), qRound(7 * m_fontScale)));
+    QFont legendFont = font();  // a little smaller than the ticks, as a paper's legend
+    legendFont.setPointSizeF(font().pointSizeF() * 0.9 * m_fontScale);
+    m_plot->legend->setFont(legendFont);
 }
 
 void LedgerView::clear() {
