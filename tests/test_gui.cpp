@@ -1031,7 +1031,7 @@ private slots:
         // Its phases are named in order, so a bar that starts over says why.
         QStringList stages;
         for (const QList<QVariant>& p : progress)
-            if (stages.isEmpty() || stages.last() != p.at(2).toString()) stages << p.at(2).toString();
+            if (p.at(1).toString() == "demo" && (stages.isEmpty() || stages.last() != p.at(2).toString())) stages << p.at(2).toString();
         QVERIFY2(stages.size() >= 2, qPrintable(stages.join(" | ")));
         for (int i = 0; i < stages.size(); ++i) QVERIFY2(QRegularExpression("^[1-4]/4 ").match(stages[i]).hasMatch(), qPrintable(stages.join(" | ")));
         QVERIFY2(std::is_sorted(stages.begin(), stages.end()), qPrintable(stages.join(" | ")));
