@@ -51,6 +51,7 @@
 #include <QDialogButtonBox>
 #include <QDialog>
 #include <QSlider>
+#include <QKeyEvent>
 #include <QResizeEvent>
 #include <QScreen>
 #include <QSet>
@@ -148,6 +149,7 @@ void MainWindow::buildUi() {
     m_text->setMinimumWidth(220);
     m_text->lineEdit()->setPlaceholderText(tr("type a text, e.g. a red circle"));
     m_words = new WordCompleter(m_text->lineEdit(), this);
+    m_text->lineEdit()->installEventFilter(this);
     m_text->setObjectName("textBox");
     // Suggestions from the pool as a popup: typing never has its text completed in place.
     auto* completer = new QCompleter(m_text->model(), m_text);
@@ -417,6 +419,7 @@ void MainWindow::buildMenus() {
         exportMenu->addAction(label, this, [this, v] { dialogExport(v); });
     }
     exportMenu->actions().first()->setShortcut(QKeySequence("Ctrl+E"));
+    exportMenu->actions().first()->setObjectName("exportCanvasAction");
     exportMenu->addAction(tr("Figure builder (texts x heads)..."), QKeySequence("Ctrl+Shift+E"), this, [this] { figureBuilder(); });
     QMenu* data = file->addMenu(tr("Export &numbers"));
     for (const auto& [label, what] : QList<QPair<QString, QString>>{{tr("Heatmap (patch scores)..."), "heatmap"}, {tr("Grid metric..."), "grid"}, {tr("Ledger..."), "ledger"}}) {
@@ -887,6 +890,14 @@ bool verticalArea(Qt::DockWidgetArea a) { return a == Qt::BottomDockWidgetArea |
 }  // namespace
 
 bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
+    // The window's Ctrl+E (export) wins over the text box's own binding of it (end of line on X11).
+    if (watched == m_text->lineEdit() && event->type() == QEvent::ShortcutOverride) {
+        const auto* key = static_cast<QKeyEvent*>(event);
+        if (key->key() == Qt::Key_E && key->modifiers() == Qt::ControlModifier) {
+            event->ignore();
+            return true;
+        }
+    }
     auto* dock = qobject_cast<QDockWidget*>(watched);
     if (dock && event->type() == QEvent::Resize && size() == m_laidOutSize && !m_classroomOn && !dock->isFloating() && width() > 0 &&
         height() > 0)
