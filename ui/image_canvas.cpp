@@ -77,10 +77,19 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     const int side = std::max(8, std::min(box.width() - barW - labelW - 12, box.height() - captionH));
     const QRect img(box.left(), box.top() + captionH, side, side);
     p.setPen(palette().text().color());  // captions in the text's colour (a previous frame left a pale pen)
-    if (!m.caption.isEmpty())
+    if (!m.caption.isEmpty()) {
+        // Too long for the box (classroom type, a narrow panel): smaller type down to the
+        // unscaled size first, then elided in the middle (its end is the text the map is for).
+        p.save();
+        QFont f = p.font();
+        const int wide = p.fontMetrics().horizontalAdvance(m.caption);
+        if (wide > box.width() && m_fontScale > 1.0)
+            f.setPointSizeF(std::max(f.pointSizeF() / m_fontScale, f.pointSizeF() * box.width() / wide));
+        p.setFont(f);
         p.drawText(QRect(box.left(), box.top(), box.width(), captionH), Qt::AlignLeft | Qt::AlignVCenter,
-                   // Elided in the middle: the end of a caption is the text the map is for.
                    p.fontMetrics().elidedText(m.caption, Qt::ElideMiddle, box.width()));
+        p.restore();
+    }
     if (!m_crop.isNull()) p.drawImage(img, m_crop);
     if (!m.values.empty()) {
         const QImage overlay = colorize(m.values, m.rows, m.cols, m_colormap, m.lo, m.hi, static_cast<int>(std::lround(255 * m_opacity)));
