@@ -128,6 +128,12 @@ void startColorAblation(MainWindow& w, const QString& dataDir, int references, Q
     if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
 }
 
+// A grabbed widget's pixel at a point in the widget's own (logical) coordinates: grabs are in
+// device pixels (twice as many at a scale factor of 2).
+QColor pixelAt(const QImage& shot, const QPoint& logical) {
+    return shot.pixelColor((QPointF(logical) * shot.devicePixelRatio()).toPoint());
+}
+
 // The height a word-wrapped label's text needs at the label's width (from its font's metrics).
 int wrappedHeight(const QLabel* l) {
     return l->fontMetrics().boundingRect(QRect(0, 0, std::max(1, l->contentsRect().width()), 100000), Qt::TextWordWrap, l->text()).height();
@@ -1294,9 +1300,9 @@ private slots:
         QCOMPARE(w.grid()->selection().front().name(), QString("4.7"));
         // The empty cells are drawn as background, the real ones in the colormap.
         const QImage shot = w.grid()->grab().toImage();
-        const QColor empty = shot.pixelColor(w.grid()->cellRect(0, 5).center());
+        const QColor empty = pixelAt(shot, w.grid()->cellRect(0, 5).center());
         QCOMPARE(empty, w.grid()->palette().base().color());
-        QVERIFY(shot.pixelColor(w.grid()->cellRect(5, 5).center()) != empty);
+        QVERIFY(pixelAt(shot, w.grid()->cellRect(5, 5).center()) != empty);
         const int maps = heat.count();
         w.setMethod("raw");
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > maps, kTimeout);
@@ -1406,7 +1412,7 @@ private slots:
         const QImage shot = w.grid()->grab().toImage();
         for (int row = 0; row < 6; ++row) {
             QVERIFY(!w.grid()->sideRect(row).isEmpty());
-            const bool filled = shot.pixelColor(w.grid()->sideRect(row).center()) != w.grid()->palette().base().color();
+            const bool filled = pixelAt(shot, w.grid()->sideRect(row).center()) != w.grid()->palette().base().color();
             QCOMPARE(filled, row % 2 == 0);
         }
         QSignalSpy panel(&w, &MainWindow::headPanelReady);
