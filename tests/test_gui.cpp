@@ -45,6 +45,7 @@
 #include <QListWidget>
 #include <QMimeData>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QRegularExpression>
 #include <QSet>
 #include <QSettings>
@@ -498,6 +499,20 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(QToolTip::isVisible(), kTimeout);
         QVERIFY2(QToolTip::text().contains("mlp.2"), qPrintable(QToolTip::text()));
         QToolTip::hideText();
+        // Clicking it shows the MLP in the panel with the images where it writes the most; the
+        // heads' selection stays and "Retrieve with this head" is off.
+        const QList<HeadId> selected = grid->selection();
+        QSignalSpy mlpPanel(m_window.get(), &MainWindow::headPanelReady);
+        QTest::mouseClick(grid, Qt::LeftButton, Qt::NoModifier, mlpCell.center());
+        QTRY_VERIFY_WITH_TIMEOUT(mlpPanel.count() > 0 && m_window->headPanel()->imageCount() == 12, kTimeout);
+        QVERIFY2(m_window->headPanel()->titleText().startsWith("mlp.2:"), qPrintable(m_window->headPanel()->titleText()));
+        QCOMPARE(grid->selection(), selected);
+        QCOMPARE(m_window->headPanel()->barCount(), 0);
+        for (QPushButton* b : m_window->headPanel()->findChildren<QPushButton*>())
+            if (b->text() == "Retrieve with this head") QVERIFY(!b->isEnabled());
+        auto* images = m_window->headPanel()->findChild<QListWidget*>();
+        for (int i = 1; i < images->count(); ++i)  // strongest first
+            QVERIFY(images->item(i - 1)->text().toDouble() >= images->item(i)->text().toDouble());
         // Per-head maps of two heads: named, on one colour scale (their joint range), one
         // colorbar after them (the colormap's own colours in the row's part of the canvas).
         m_window->setMethod("decomposition");

@@ -315,7 +315,17 @@ void HeadGrid::mousePressEvent(QMouseEvent* e) {
         return;
     }
     const HeadId h = headAt(pos);
-    if (h.layer < 0) return;
+    if (h.layer < 0) {
+        // The MLP column: its cell names the layer's MLP (the selection of heads stays).
+        if (!a.isEmpty()) {
+            const int cell = a.width() / m_heads;
+            const QRect mlp(a.right() + 1 + kMlpGap, a.top(), cell, a.height());
+            const int row = (pos.y() - a.top()) / std::max(1, cell);
+            if (mlp.contains(pos) && row >= 0 && row < m_layers)
+                emit mlpActivated(m_poolRow && row == m_layers - 1 ? QString("pool.mlp") : QString("mlp.%1").arg(row));
+        }
+        return;
+    }
     if (e->modifiers() & Qt::ShiftModifier && m_anchor.layer >= 0) {
         for (int l = std::min(m_anchor.layer, h.layer); l <= std::max(m_anchor.layer, h.layer); ++l)
             for (int k = std::min(m_anchor.head, h.head); k <= std::min(std::max(m_anchor.head, h.head), headsIn(l) - 1); ++k)

@@ -67,6 +67,7 @@ public:
 signals:
     void selectionChanged(const QList<HeadId>& heads);
     void headActivated(const HeadId& head);  // the head clicked last
+    void mlpActivated(const QString& mlp);    // an MLP cell clicked: "mlp.L" or "pool.mlp"
 
 protected:
     void paintEvent(QPaintEvent*) override;

@@ -45,6 +45,18 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     });
 }
 
+void HeadPanel::showMlp(const QString& name, const QString& detail) {
+    m_layer = m_head = -1;
+    m_retrieve->setEnabled(false);
+    m_plot->clearPlottables();
+    m_plot->clearItems();
+    m_pickTexts.clear();
+    m_plot->setToolTip({});
+    m_plot->replot();
+    m_images->clear();
+    m_title->setText(tr("<b>%1</b>: %2").arg(name.toHtmlEscaped(), detail.toHtmlEscaped()));
+}
+
 QString HeadPanel::titleText() const {
     QTextDocument doc;
     doc.setHtml(m_title->text());

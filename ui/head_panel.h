@@ -22,6 +22,9 @@ public:
     // `name` as shown ("3.1", "pool.h1"); empty: the description's, else "layer.head".
     void showHead(int layer, int head, const HeadDescription* description, const QString& name = {});
     void clear();  // back to "Click a head in the grid" (another model)
+    // An MLP clicked in the grid: its name and what is known of it (no chart: TextSpan describes
+    // heads); its top images follow with setTopImages. "Retrieve with this head" is off.
+    void showMlp(const QString& name, const QString& detail);
     void setTopImages(const std::vector<Hit>& hits);
     QCustomPlot* plot() const { return m_plot; }
     QString titleText() const;  // the panel's title as plain text ("Head 3.1: 10 texts explain ...")

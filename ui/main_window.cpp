@@ -303,6 +303,21 @@ void MainWindow::buildUi() {
         requestMetric();
     });
     connect(m_grid, &HeadGrid::headActivated, this, &MainWindow::showHeadPanel);
+    connect(m_grid, &HeadGrid::mlpActivated, this, [this](const QString& mlp) {
+        const int row = mlp == "pool.mlp" ? m_model.gridLayers() - 1 : mlp.mid(4).toInt();
+        const float v = row >= 0 && row < int(m_normMlp.size()) ? m_normMlp[std::size_t(row)] : std::nanf("");
+        QString detail = std::isfinite(v) ? tr("direct-effect norm %1 on this image. ").arg(v, 0, 'g', 4) : QString();
+        detail += m_datasetReady ? tr("TextSpan describes heads, not MLPs; below, the dataset's images where this MLP writes the most.")
+                                 : tr("TextSpan describes heads, not MLPs; open a dataset for the images where it writes the most.");
+        m_headPanel->showMlp(mlp, detail);
+        raiseDockOf(m_headPanel);
+        if (!m_datasetReady) {
+            emit headPanelReady();
+            return;
+        }
+        const std::string name = mlp.toStdString();
+        m_engine.submit("topimages", [name](Explorer& x, const JobContext&) { return QVariant::fromValue(x.mlpTopImages(name, 12)); });
+    });
     connect(m_grid, &HeadGrid::selectionChanged, this, [this](const QList<HeadId>& heads) {
         QStringList names;
         for (const HeadId& h : heads) names << h.name();

@@ -147,6 +147,17 @@ struct Explorer::Impl {
         return aligner() ? at::matmul(t, aligner()->weightFor(name)) : t;
     }
     DatasetCache& openCacheFor(const std::string& images, const JobContext& job, std::unique_ptr<DatasetCache>& slot, DatasetSummary* out);
+    // The dataset's images where a component writes the most (its terms' norm), strongest first.
+    std::vector<Hit> strongestImages(const Component& c, int top) const {
+        const at::Tensor norms = view->terms(c).norm(2, 1);
+        const at::Tensor order = std::get<1>(norms.topk(std::min<int64_t>(top, norms.size(0))));
+        std::vector<Hit> out;
+        for (int64_t i = 0; i < order.size(0); ++i) {
+            const int64_t row = order[i].item<int64_t>();
+            out.push_back({row, cache->paths()[static_cast<std::size_t>(row)], norms[row].item<double>()});
+        }
+        return out;
+    }
 };
 
 Explorer::Explorer(std::string cacheRoot) : m(std::make_unique<Impl>()) { m->cacheRoot = std::move(cacheRoot); }
@@ -542,14 +553,27 @@ std::vector<Hit> Explorer::headTopImages(int layer, int head, int top) {
             return toHits(retrieveByText(*m->view, m->descriptionTexts[i][0], {c}, top));
     }
     // Not described yet: the images where the head writes the most.
-    const at::Tensor norms = m->view->terms(c).norm(2, 1);
-    const at::Tensor order = std::get<1>(norms.topk(std::min<int64_t>(top, norms.size(0))));
-    std::vector<Hit> out;
-    for (int64_t i = 0; i < order.size(0); ++i) {
-        const int64_t row = order[i].item<int64_t>();
-        out.push_back({row, m->cache->paths()[static_cast<std::size_t>(row)], norms[row].item<double>()});
+    return m->strongestImages(c, top);
+}
+
+std::vector<Hit> Explorer::mlpTopImages(const std::string& mlp, int top) {
+    m->requireDataset();
+    Component c;
+    if (mlp == "pool.mlp" && m->summary.poolHeads > 0) {
+        c.kind = Component::Kind::PoolMlp;
+    } else {
+        int layer = -1;
+        try {
+            if (mlp.rfind("mlp.", 0) == 0 && mlp.size() > 4 && mlp.find_first_not_of("0123456789", 4) == std::string::npos)
+                layer = std::stoi(mlp.substr(4));
+        } catch (const std::exception&) {
+            layer = -1;
+        }
+        if (layer < 0 || layer >= m->summary.layers) throw InputError(mlp, "is not an MLP of this model (mlp.0 .. mlp." + std::to_string(m->summary.layers - 1) + ")");
+        c.kind = Component::Kind::Mlp;
+        c.layer = layer;
     }
-    return out;
+    return m->strongestImages(c, top);
 }
 
 RetrievalResult Explorer::retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top) {

@@ -231,6 +231,9 @@ public:
     std::vector<ComponentValue> propertyScores(const std::string& propertyOrFile, const JobContext& job);
     // The dataset images along a head's first description (its largest term norms before TextSpan).
     std::vector<Hit> headTopImages(int layer, int head, int top);
+    // An MLP's ("mlp.L", SigLIP's "pool.mlp") top images: where it writes the most (the norm of
+    // its direct contribution), as a head's before it is described.
+    std::vector<Hit> mlpTopImages(const std::string& mlp, int top);
     RetrievalResult retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top);
     RetrievalResult retrieveImage(const std::string& path, const std::vector<std::pair<int, int>>& heads, int top);
 
