@@ -274,6 +274,7 @@ private slots:
         QCOMPARE(describeModelInput(640, 480, clip), std::string("the centre 480 x 480 of the 640 x 480 image (80 px cut at the left and right)"));
         QCOMPARE(describeModelInput(300, 600, clip), std::string("the centre 300 x 300 of the 300 x 600 image (150 px at the top and bottom)"));
         QCOMPARE(describeModelInput(500, 500, clip), std::string());
+        QCOMPARE(describeModelInput(0, 480, clip), std::string());  // no image, no words (and no division by zero)
         ImagePreprocess imagenet;
         imagenet.resizeShortest = 256;
         // 224 / 256 of the short side: 420 of 480, so 110 px of 640 and 30 px of 480 go at each end.

@@ -277,6 +277,7 @@ bool pngHasTransparency(const std::vector<uint8_t>& bytes) {
 }
 
 std::string describeModelInput(int width, int height, const ImagePreprocess& prep) {
+    if (width <= 0 || height <= 0 || prep.imageSize <= 0 || prep.resizeShortest <= 0) return {};
     const std::string size = std::to_string(width) + " x " + std::to_string(height);
     if (prep.squash)
         return width == height ? std::string()
