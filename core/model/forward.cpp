@@ -34,7 +34,7 @@ at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, con
     // products on strided views (bench_decompose's breakdown).
     const at::Tensor qkv = at::linear(y, b.qkvW, b.qkvB);  // [B, N, 3D]
     // Without autograd the block reuses its own fresh tensors (softmax over the scores, the
-    // residual adds into the projections): half the live memory at a batch, the same bits.
+    // residual adds into the projections): fewer live tensors at a batch, the same bits.
     // (Timing: no change measurable at ViT-B/16 batch 1 or 16; the elementwise steps are bound
     // by their exps, not by allocation.)
     const bool inPlace = !taps && !(at::GradMode::is_enabled() && (x.requires_grad() || b.qkvW.requires_grad()));
