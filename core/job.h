@@ -13,7 +13,7 @@ struct JobProgress {
     int64_t total = 0;
     double perSecond = 0;  // items per second since the job (or its resumption) started
     double etaSeconds = 0;
-    std::string stage;
+    std::string stage;  // the phase in words, as the status bar shows it ("caching images")
 };
 
 struct JobContext {

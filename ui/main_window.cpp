@@ -587,8 +587,8 @@ void MainWindow::connectEngine() {
     connect(&m_engine, &Engine::started, this, [](quint64, const QString& kind) { spdlog::info("{}...", jobLabel(kind).toStdString()); });
     connect(&m_engine, &Engine::progress, this, [this](quint64 id, const QString& kind, const QString& stage, qint64 done, qint64 total, double rate, double eta) {
         if (id != m_longJob) return;
-        // A named phase of the job ("3/4 caching the test split") or the job itself.
-        const QString what = stage.isEmpty() || !stage.contains(' ') ? jobLabel(kind) : stage;
+        // The job's phase as core names it ("3/4 caching the test split"), else the job.
+        const QString what = stage.isEmpty() ? jobLabel(kind) : stage;
         m_progress->show();
         m_cancel->show();
         m_progress->setRange(0, static_cast<int>(std::min<qint64>(total, 1 << 30)));

@@ -526,7 +526,7 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
             checkpoint();
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         JobProgress jp;
-        jp.stage = "cache";
+        jp.stage = "caching images";
         jp.done = progress.nextInput;
         jp.total = total;
         jp.perSecond = secs > 0 ? static_cast<double>(progress.nextInput - startInput) / secs : 0;

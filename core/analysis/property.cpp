@@ -43,7 +43,7 @@ std::vector<ComponentScore> rankComponents(const CacheView& view, const at::Tens
         if (job.cancelled()) throw JobCancelled();
         out.push_back({components[i], propertyScore(view.terms(components[i]), total, basis)});
         JobProgress p;
-        p.stage = "rank";
+        p.stage = "ranking heads";
         p.done = static_cast<int64_t>(i + 1);
         p.total = static_cast<int64_t>(components.size());
         p.perSecond = p.done / std::max(1e-9, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -106,7 +106,7 @@ std::vector<HeadTexts> runTextSpan(const CacheView& view, const at::Tensor& text
         out.push_back(std::move(h));
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         JobProgress p;
-        p.stage = "textspan";
+        p.stage = "describing heads (TextSpan)";
         p.done = static_cast<int64_t>(i + 1);
         p.total = static_cast<int64_t>(components.size());
         p.perSecond = p.done / std::max(secs, 1e-9);

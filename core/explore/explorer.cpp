@@ -88,7 +88,7 @@ void ensureShapesWorld(const std::string& outDir, int64_t count, uint64_t seed, 
     p.count = count;
     p.seed = seed;
     p.world.split = shapes::parseSplit(split);
-    shapes::generateDataset(p, [&job](int64_t done, int64_t total) { job.report({done, total, 0, 0, "shapes world"}); });
+    shapes::generateDataset(p, [&job](int64_t done, int64_t total) { job.report({done, total, 0, 0, "making the shapes world"}); });
 }
 
 float FloatGrid::minValue() const { return values.empty() ? 0.f : *std::min_element(values.begin(), values.end()); }
