@@ -46,14 +46,7 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
 }
 
 void HeadPanel::showMlp(const QString& name, const QString& detail) {
-    m_layer = m_head = -1;
-    m_retrieve->setEnabled(false);
-    m_plot->clearPlottables();
-    m_plot->clearItems();
-    m_pickTexts.clear();
-    m_plot->setToolTip({});
-    m_plot->replot();
-    m_images->clear();
+    reset();
     m_title->setText(tr("<b>%1</b>: %2").arg(name.toHtmlEscaped(), detail.toHtmlEscaped()));
 }
 
@@ -63,16 +56,20 @@ QString HeadPanel::titleText() const {
     return doc.toPlainText().simplified();
 }
 
-void HeadPanel::clear() {
+void HeadPanel::reset() {
     m_layer = m_head = -1;
     m_retrieve->setEnabled(false);
-    m_title->setText(tr("Click a head in the grid"));
     m_plot->clearPlottables();
     m_plot->clearItems();
     m_pickTexts.clear();
     m_plot->setToolTip({});
     m_plot->replot();
     m_images->clear();
+}
+
+void HeadPanel::clear() {
+    reset();
+    m_title->setText(tr("Click a head in the grid"));
 }
 
 bool HeadPanel::eventFilter(QObject* watched, QEvent* event) {

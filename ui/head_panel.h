@@ -43,6 +43,8 @@ protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
+    void reset();  // no head, no chart, no images, "Retrieve" off (the title is the caller's)
+
     Thumbnails* m_thumbs;
     QLabel* m_title;
     QCustomPlot* m_plot;
