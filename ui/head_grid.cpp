@@ -123,6 +123,8 @@ int HeadGrid::barBand() const {
     return 14 + 2 * QFontMetrics(f).height() + 6;
 }
 
+QString HeadGrid::mlpName(int row) const { return m_poolRow && row == m_layers - 1 ? QString("pool.mlp") : QString("mlp.%1").arg(row); }
+
 void HeadGrid::setSelectionShown(bool shown) {
     m_showSelection = shown;
     update();
@@ -322,7 +324,7 @@ void HeadGrid::mousePressEvent(QMouseEvent* e) {
             const QRect mlp(a.right() + 1 + kMlpGap, a.top(), cell, a.height());
             const int row = (pos.y() - a.top()) / std::max(1, cell);
             if (mlp.contains(pos) && row >= 0 && row < m_layers)
-                emit mlpActivated(m_poolRow && row == m_layers - 1 ? QString("pool.mlp") : QString("mlp.%1").arg(row));
+                emit mlpActivated(row);
         }
         return;
     }
@@ -377,7 +379,7 @@ bool HeadGrid::event(QEvent* e) {
                 QString tip;
                 if (mlp.contains(help->pos())) {
                     const float v = m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(row)];
-                    tip = QString("<b>%1</b>").arg(m_poolRow && row == m_layers - 1 ? QString("pool.mlp") : QString("mlp.%1").arg(row));
+                    tip = QString("<b>%1</b>").arg(mlpName(row));
                     if (!m_rowLabels.isEmpty() && !(m_poolRow && row == m_layers - 1)) tip += QString(" (%1)").arg(m_rowLabels[row]);
                     if (std::isfinite(v)) tip += QString("<br>%1: %2").arg(m_metric.toHtmlEscaped()).arg(v, 0, 'g', 4);
                 } else if (sideRect(row).contains(help->pos()) && !m_side.empty() && std::isfinite(m_side[static_cast<std::size_t>(row)])) {

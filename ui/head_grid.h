@@ -50,6 +50,7 @@ public:
     void setDescriptions(const QStringList& perHead);  // layer-major; tooltips
     void setColormap(ColormapKind kind);
     void setFontScale(double scale);  // classroom mode
+    QString mlpName(int row) const;   // the MLP of a row: "mlp.L", SigLIP's pooling row "pool.mlp"
     // Figures draw the grid without the selection's outline (an interaction state, not data).
     void setSelectionShown(bool shown);
 
@@ -67,7 +68,7 @@ public:
 signals:
     void selectionChanged(const QList<HeadId>& heads);
     void headActivated(const HeadId& head);  // the head clicked last
-    void mlpActivated(const QString& mlp);    // an MLP cell clicked: "mlp.L" or "pool.mlp"
+    void mlpActivated(int row);  // an MLP cell clicked (mlpName(row) names it)
 
 protected:
     void paintEvent(QPaintEvent*) override;

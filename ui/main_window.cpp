@@ -303,8 +303,8 @@ void MainWindow::buildUi() {
         requestMetric();
     });
     connect(m_grid, &HeadGrid::headActivated, this, &MainWindow::showHeadPanel);
-    connect(m_grid, &HeadGrid::mlpActivated, this, [this](const QString& mlp) {
-        const int row = mlp == "pool.mlp" ? m_model.gridLayers() - 1 : mlp.mid(4).toInt();
+    connect(m_grid, &HeadGrid::mlpActivated, this, [this](int row) {
+        const QString mlp = m_grid->mlpName(row);
         const float v = row >= 0 && row < int(m_normMlp.size()) ? m_normMlp[std::size_t(row)] : std::nanf("");
         QString detail = std::isfinite(v) ? tr("direct-effect norm %1 on this image. ").arg(v, 0, 'g', 4) : QString();
         detail += m_datasetReady ? tr("TextSpan describes heads, not MLPs; below, the dataset's images where this MLP writes the most.")
@@ -638,10 +638,14 @@ void MainWindow::openModel(const QString& spec) {
 void MainWindow::openImage(const QString& path) {
     if (path.isEmpty()) return;
     const std::string p = path.toStdString();
-    const bool whole = m_wholeImage->isChecked();
-    m_engine.submit("image", [p, whole](Explorer& x, const JobContext&) {
+    submitImage([p](Explorer& x) { return x.analyseImage(p); });
+}
+
+void MainWindow::submitImage(std::function<ImageResult(Explorer&)> analyse) {
+    // Every image job analyses under View > Whole image as it is when the job is asked for.
+    m_engine.submit("image", [analyse = std::move(analyse), whole = m_wholeImage->isChecked()](Explorer& x, const JobContext&) {
         x.setWholeImage(whole);
-        return QVariant::fromValue(x.analyseImage(p));
+        return QVariant::fromValue(analyse(x));
     });
 }
 

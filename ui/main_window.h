@@ -4,6 +4,8 @@
 #include "engine.h"
 #include "head_grid.h"
 
+#include <functional>
+
 #include <QElapsedTimer>
 #include <QFont>
 #include <QHash>
@@ -114,7 +116,8 @@ protected:
     // The docks keep their share of the window when it is resized (the central view does not
     // shrink to a strip at 1024 x 700 while the docks keep their 1400 x 900 sizes).
     void resizeEvent(QResizeEvent* e) override;
-    static QString jobLabel(const QString& kind);  // "heatmap" -> "computing the heatmap"
+    static QString jobLabel(const QString& kind);
+    void submitImage(std::function<ImageResult(Explorer&)> analyse);  // an "image" job under View > Whole image  // "heatmap" -> "computing the heatmap"
     bool eventFilter(QObject* watched, QEvent* event) override;  // the docks' shares
     void applyClassroomLayout();
     void keyPressEvent(QKeyEvent* e) override;

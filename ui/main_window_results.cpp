@@ -310,12 +310,11 @@ void MainWindow::onDataset(const QVariant& result) {
     emit datasetReady_();
     if (!m_canvas->hasImage() && d.count > 0) {
         // The opening view: an image and a text that show what the tool does (Explorer::firstView).
-        m_engine.submit("image", [whole = m_wholeImage->isChecked()](Explorer& x, const JobContext&) {
-            x.setWholeImage(whole);
+        submitImage([](Explorer& x) {
             const Explorer::FirstView v = x.firstView();
             ImageResult r = x.analyseImage(v.image);
             r.openingText = v.text;
-            return QVariant::fromValue(r);
+            return r;
         });
     }
     describeHeads();
@@ -406,10 +405,7 @@ void MainWindow::onDemo(const QVariant& result) {
     m_ablation->setOutcome(r.outcome);
     raiseDockOf(m_ablation);
     emit ablationReady();
-    m_engine.submit("image", [whole = m_wholeImage->isChecked()](Explorer& x, const JobContext&) {
-        x.setWholeImage(whole);
-        return QVariant::fromValue(x.analyseImage(x.datasetPaths().front()));
-    });
+    submitImage([](Explorer& x) { return x.analyseImage(x.datasetPaths().front()); });
     describeHeads();
 }
 
