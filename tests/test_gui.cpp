@@ -293,6 +293,7 @@ private slots:
             QVERIFY2(found, qPrintable(QStringList(seen.values()).join(" | ")));
             QVERIFY2(seen.size() >= 2, qPrintable(QStringList(seen.values()).join(" | ")));  // heads and the MLP in the column
             QCOMPARE(lv->valueAt(QPoint(x, plot->axisRect()->top() + 1)), QString());
+            QVERIFY(plot->hasMouseTracking());  // the values come on hover, no button held
         }
         // Every method draws.
         for (const QString& method : {"surgery", "raw", "attention", "rollout", "gradcam", "chefer", "legrad", "decomposition"}) {

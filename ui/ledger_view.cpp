@@ -26,6 +26,7 @@ LedgerView::LedgerView(QWidget* parent) : QWidget(parent) {
     layout->addWidget(m_summary);
     layout->addWidget(m_plot, 1);
     m_plot->installEventFilter(this);
+    m_plot->setMouseTracking(true);  // hover values without a button held
     connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
         const QString text = valueAt(e->position().toPoint());
         if (text.isEmpty()) QToolTip::hideText();

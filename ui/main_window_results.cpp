@@ -269,10 +269,8 @@ void MainWindow::onHeatmap(const QVariant& result) {
     for (std::size_t i = 1; i < maps.size(); ++i) {
         const QString name = i - 1 < std::size_t(sel.size()) ? tr("head %1").arg(sel[int(i - 1)].name()) : QString();
         multiples.push_back({name, maps[i].patches.values, maps[i].patches.rows, maps[i].patches.cols});
-        for (float v : maps[i].patches.values) {
-            lo = std::min(lo, v);
-            hi = std::max(hi, v);
-        }
+        lo = std::min(lo, maps[i].patches.minValue());
+        hi = std::max(hi, maps[i].patches.maxValue());
     }
     if (lo < hi)
         for (MapLayer& m : multiples) {
