@@ -106,15 +106,23 @@ std::string classify(const at::RecordFunction& fn) {
         if (w.size() == 2 && w[0] == t_width && w[1] > t_width) return "mlp down";
         return "linear (other)";
     }
+    if (name == "aten::addmm") {  // the MLP's products where QuickGELU runs as one SiLU pass (windows::mlp)
+        const std::vector<int64_t> w = sizes(2);  // the weight, transposed: [in, out]
+        if (w.size() == 2 && w[0] == t_width && w[1] > t_width) return "mlp up";
+        if (w.size() == 2 && w[1] == t_width && w[0] > t_width) return "mlp down";
+        return "linear (other)";
+    }
     if (name == "aten::matmul") {
         const std::vector<int64_t> a = sizes(0), b = sizes(1);
         if (a.size() == 4 && b.size() == 4 && a.back() == t_headDim) return "attention scores (QK^T)";
         if (a.size() == 4 && b.size() == 4) return "attention x values";
         return "matmul (other)";
     }
+    if (name == "vitscope::attention") return "attention: layouts, scores, softmax, x values (split over cores)";
+    if (name == "vitscope::activation") return "GELU (split over cores)";
     if (name == "aten::softmax" || name == "aten::_softmax") return "softmax";
     if (name == "aten::layer_norm") return "layer norms";
-    if (name == "aten::gelu" || name == "aten::sigmoid" || name == "aten::sigmoid_" || name == "aten::mul" || name == "aten::mul_")
+    if (name == "aten::gelu" || name == "aten::silu_" || name == "aten::sigmoid" || name == "aten::sigmoid_" || name == "aten::mul" || name == "aten::mul_")
         return "GELU / scaling (elementwise)";
     if (name == "aten::add") return "residual adds";
     if (name == "aten::conv2d" || name == "aten::_convolution") return "patch embedding";

@@ -1,6 +1,7 @@
 #include "runtime.h"
 
 #include "error.h"
+#include "parallel.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/Context.h>
@@ -21,6 +22,7 @@ void configureRuntime() {
         if (v > 0) threads = v;
     }
     at::set_num_threads(threads);
+    configureBlasWaiting();
 }
 
 int atenThreads() { return at::get_num_threads(); }

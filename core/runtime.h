@@ -13,6 +13,9 @@ namespace vitscope {
 // - glibc malloc keeps large freed blocks for reuse instead of unmapping them: each fresh
 //   mmap of an activation tensor page-faults its pages again, which made batch-16 forwards
 //   2.5x slower per image than batch 1 (GELU over a fresh 39 MB buffer took 11x longer).
+// - OpenBLAS's idle threads wait 2^16 cycles instead of 2^28 before sleeping (parallel.h):
+//   the attention products and elementwise passes split over the cores would otherwise share
+//   them with spinning BLAS threads.
 void configureRuntime();
 int atenThreads();
 

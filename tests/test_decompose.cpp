@@ -5,11 +5,14 @@
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
+#include "parallel.h"
 #include "test_util.h"
 
 #include <QtTest/QtTest>
 
+#include <atomic>
 #include <map>
+#include <stdexcept>
 
 using namespace vitscope;
 using vitscope::test::maxAbsDiff;
@@ -919,6 +922,91 @@ private slots:
                 const Decomposition dec = decomposeImages(model, at::randn({2, 3, 48, 32}), {tokens, Convention::Exact});
                 QVERIFY2(dec.maxAbsError < 1e-4, std::to_string(dec.maxAbsError).c_str());
             }
+        }
+    }
+
+    // The CPU forward splits attention (by image and head range) and the MLP's activation (by
+    // rows) over the cores; with splitting off the same forward runs on one thread. Batch 3
+    // with 2-4 heads: parts begin and end inside an image, some images span two parts.
+    void splitOverCoresMatchesOneCore_data() {
+        QTest::addColumn<int>("index");
+        const auto all = cases();
+        for (int i = 0; i < int(all.size()); ++i) QTest::newRow(all[i].name) << i;
+    }
+
+    void splitOverCoresMatchesOneCore() {
+        if (splitParts() < 2) QSKIP("OpenBLAS runs one thread here (or another BLAS): nothing to split");
+        at::manual_seed(9130);  // the draws below are part of the test: fixed
+        QFETCH(int, index);
+        const Case c = cases()[index];
+        at::NoGradGuard guard;
+        const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
+        const at::Tensor pixels = at::randn({3, 3, c.spec.imageSize, c.spec.imageSize});
+        at::Tensor tokens;
+        if (model.text) tokens = at::randint(1, model.text->tokenEmbedding.size(0), {3, model.text->contextLength}, at::kLong);
+        struct Run {
+            at::Tensor output, heads, mlps, texts;
+        };
+        auto run = [&] {
+            Run r;
+            r.output = encodeImages(model, pixels).output;
+            const Decomposition d = decomposeImages(model, pixels, {true, Convention::Exact});
+            r.heads = d.heads;
+            r.mlps = d.mlps;
+            if (tokens.defined()) r.texts = encodeTexts(model, tokens);
+            return r;
+        };
+        const Run split = run();
+        setSplitEnabled(false);
+        QCOMPARE(splitParts(), 1);
+        const Run one = run();
+        setSplitEnabled(true);
+        const double scale = one.output.abs().max().item<double>();
+        QVERIFY(scale > 1e-3);
+        QVERIFY(maxAbsDiff(split.output, one.output) <= 1e-5 * scale);
+        QVERIFY(maxAbsDiff(split.heads, one.heads) <= 1e-5 * scale);
+        QVERIFY(maxAbsDiff(split.mlps, one.mlps) <= 1e-5 * scale);
+        if (tokens.defined()) QVERIFY(maxAbsDiff(split.texts, one.texts) <= 1e-5 * split.texts.abs().max().item<double>());
+    }
+
+    // splitAcrossCores itself: every index exactly once for ranges shorter and longer than the
+    // number of parts, a part's exception reaches the caller (and the pool still works after),
+    // a split inside a part runs inline, the caller's autograd mode holds in every part.
+    void splitAcrossCoresCoversOnce() {
+        if (splitParts() < 2) QSKIP("OpenBLAS runs one thread here (or another BLAS): nothing to split");
+        for (int64_t n : {1, 2, 3, 7, 1000}) {
+            std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+            std::atomic<int> calls{0}, empty{0};
+            splitAcrossCores(n, [&](int64_t begin, int64_t end) {
+                empty += begin >= end;
+                ++calls;
+                for (int64_t i = begin; i < end; ++i) ++hits[static_cast<std::size_t>(i)];
+            });
+            for (const auto& h : hits) QCOMPARE(h.load(), 1);
+            QCOMPARE(empty.load(), 0);
+            QCOMPARE(calls.load(), static_cast<int>(std::min<int64_t>(n, splitParts())));
+        }
+        bool thrown = false;
+        try {
+            splitAcrossCores(100, [](int64_t begin, int64_t) {
+                if (begin > 0) throw std::runtime_error("part failed");
+            });
+        } catch (const std::runtime_error& e) {
+            thrown = std::string(e.what()) == "part failed";
+        }
+        QVERIFY(thrown);
+        std::atomic<int> inner{0};
+        splitAcrossCores(4, [&](int64_t, int64_t) {
+            splitAcrossCores(10, [&](int64_t begin, int64_t end) {
+                if (begin == 0 && end == 10) ++inner;  // the whole range at once: inline
+            });
+        });
+        QCOMPARE(inner.load(), splitParts() < 4 ? splitParts() : 4);
+        for (bool grad : {false, true}) {
+            at::AutoGradMode mode(grad);
+            std::atomic<int> same{0};
+            splitAcrossCores(2, [&](int64_t, int64_t) { same += at::GradMode::is_enabled() == grad; });
+            QCOMPARE(same.load(), 2);
         }
     }
 

@@ -4,6 +4,9 @@
 #include "model/forward_maxvit.h"
 #include "model/forward_swin.h"
 #include "model/windows.h"
+#include "parallel.h"
+
+#include <ATen/record_function.h>
 
 #include <cmath>
 #include <limits>
@@ -24,47 +27,80 @@ struct LayerRecord {
 
 using windows::activate;
 
+// Attention without autograd on the CPU, split over the cores by (image, head range)
+// (parallel.h): each part scales its q in the qkv buffer, lays out its v, and runs its scores,
+// softmax and attention-weighted values while they are in cache, reading q and k as [N, dh]
+// slices of qkv in place. The same operations as the general path, in the same order.
+// qkv [B, N, 3D] -> scores (softmaxed) [B, H, N, N], v [B, H, N, dh], o [B, N, D].
+void attendSplit(const at::Tensor& qkv, int64_t h, double qScale, const at::Tensor& mask, at::Tensor& scores, at::Tensor& v,
+                 at::Tensor& o) {
+    const int64_t batch = qkv.size(0), n = qkv.size(1), d = qkv.size(2) / 3, dh = d / h;
+    scores = at::empty({batch, h, n, n}, qkv.options());
+    v = at::empty({batch, h, n, dh}, qkv.options());
+    o = at::empty({batch, n, d}, qkv.options());
+    RECORD_FUNCTION("vitscope::attention", std::vector<c10::IValue>());  // one step in bench_decompose's breakdown
+    auto heads = [&](const at::Tensor& rows, int64_t part, int64_t h0, int64_t count) {  // [N, count, dh] -> [count, N, dh]
+        return rows.narrow(1, part * d + h0 * dh, count * dh).view({n, count, dh}).transpose(0, 1);
+    };
+    splitAcrossCores(batch * h, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end;) {
+            const int64_t i = u / h, h0 = u % h, count = std::min(h - h0, end - u);
+            const at::Tensor rows = qkv.select(0, i);  // [N, 3D]
+            const at::Tensor q = heads(rows, 0, h0, count).mul_(qScale);
+            at::Tensor vi = v.select(0, i).narrow(0, h0, count);
+            vi.copy_(heads(rows, 2, h0, count));
+            at::Tensor si = scores.select(0, i).narrow(0, h0, count);
+            at::bmm_out(si, q, heads(rows, 1, h0, count).transpose(1, 2));
+            if (mask.defined()) si.add_(mask);
+            at::_softmax_out(si, si, -1, false);
+            heads(o.select(0, i), 0, h0, count).copy_(at::bmm(si, vi));
+            u += count;
+        }
+    });
+}
+
 at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec,
                     at::Tensor* fullAttention = nullptr, bool allTokens = false, BlockTaps* taps = nullptr) {
     const int64_t batch = x.size(0), n = x.size(1), d = x.size(2);
     const int64_t h = enc.heads, dh = d / h;
     at::Tensor y = at::layer_norm(x, {d}, b.ln1W, b.ln1B, enc.eps);
-    // q (scaled), k^T and v each copied once into the layout its product reads contiguously
-    // ([B, H, N, dh], [B, H, dh, N], [B, H, N, dh]): 40% less attention time at batch 1 than
-    // products on strided views (bench_decompose's breakdown).
     const at::Tensor qkv = at::linear(y, b.qkvW, b.qkvB);  // [B, N, 3D]
     // Without autograd the block reuses its own fresh tensors (softmax over the scores, the
     // residual adds into the projections): fewer live tensors at a batch, the same bits.
-    // (Timing: no change measurable at ViT-B/16 batch 1 or 16; the elementwise steps are bound
-    // by their exps, not by allocation.)
     const bool inPlace = !taps && !(at::GradMode::is_enabled() && (x.requires_grad() || b.qkvW.requires_grad()));
     const double qScale = 1.0 / std::sqrt(static_cast<double>(dh));
-    const at::Tensor qView = qkv.narrow(2, 0, d).view({batch, n, h, dh}).transpose(1, 2);
-    at::Tensor q;
-    if (inPlace) {
-        q = at::empty({batch, h, n, dh}, qkv.options());  // scaled and laid out in one pass
-        at::mul_out(q, qView, at::Scalar(qScale));
+    at::Tensor attn, v, o;
+    if (inPlace && qkv.is_cpu() && (!mask.defined() || mask.dim() == 2) && splitParts() > 1) {
+        attendSplit(qkv, h, qScale, mask, attn, v, o);
     } else {
-        q = (qView * qScale).contiguous();
-    }
-    const at::Tensor kT = qkv.narrow(2, d, d).view({batch, n, h, dh}).permute({0, 2, 3, 1}).contiguous();
-    at::Tensor v = qkv.narrow(2, 2 * d, d).view({batch, n, h, dh}).transpose(1, 2).contiguous();  // [B, H, N, dh]
-    at::Tensor scores = at::matmul(q, kT);                                                          // [B, H, N, N]
-    if (mask.defined()) scores = inPlace ? scores.add_(mask) : scores + mask;
-    at::Tensor attn = inPlace ? at::_softmax_out(scores, scores, -1, false) : at::softmax(scores, -1);
-    if (taps) {
-        if (taps->attentionLeaf) attn = attn.detach().requires_grad_(true);
-        taps->normed = y;
-        taps->attention = attn;
+        // q (scaled), k^T and v each copied once into the layout its product reads contiguously
+        // ([B, H, N, dh], [B, H, dh, N], [B, H, N, dh]): 40% less attention time at batch 1 than
+        // products on strided views (bench_decompose's breakdown).
+        const at::Tensor qView = qkv.narrow(2, 0, d).view({batch, n, h, dh}).transpose(1, 2);
+        at::Tensor q;
+        if (inPlace) {
+            q = at::empty({batch, h, n, dh}, qkv.options());  // scaled and laid out in one pass
+            at::mul_out(q, qView, at::Scalar(qScale));
+        } else {
+            q = (qView * qScale).contiguous();
+        }
+        const at::Tensor kT = qkv.narrow(2, d, d).view({batch, n, h, dh}).permute({0, 2, 3, 1}).contiguous();
+        v = qkv.narrow(2, 2 * d, d).view({batch, n, h, dh}).transpose(1, 2).contiguous();  // [B, H, N, dh]
+        at::Tensor scores = at::matmul(q, kT);                                            // [B, H, N, N]
+        if (mask.defined()) scores = inPlace ? scores.add_(mask) : scores + mask;
+        attn = inPlace ? at::_softmax_out(scores, scores, -1, false) : at::softmax(scores, -1);
+        if (taps) {
+            if (taps->attentionLeaf) attn = attn.detach().requires_grad_(true);
+            taps->normed = y;
+            taps->attention = attn;
+        }
+        o = at::matmul(attn, v).permute({0, 2, 1, 3}).reshape({batch, n, d});
     }
     if (fullAttention) *fullAttention = attn;
-    at::Tensor o = at::matmul(attn, v).permute({0, 2, 1, 3}).reshape({batch, n, d});
     at::Tensor a = at::linear(o, b.outW, b.outB);
     if (b.ls1.defined()) a = inPlace ? a.mul_(b.ls1) : a * b.ls1;
     at::Tensor x1 = inPlace ? a.add_(x) : x + a;
-    at::Tensor m = at::linear(activate(at::linear(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B),
-                                       enc.activation),
-                              b.fc2W, b.fc2B);
+    at::Tensor m = windows::mlp(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation);
     if (b.ls2.defined()) m = inPlace ? m.mul_(b.ls2) : m * b.ls2;
     if (rec && allTokens) {
         rec->attnFull = attn;
@@ -92,8 +128,7 @@ struct PoolPass {
 at::Tensor poolMlp(const VisionTower& v, const at::Tensor& a) {
     const AttentionPool& p = v.pool;
     const int64_t d = a.size(-1);
-    return at::linear(activate(at::linear(at::layer_norm(a, {d}, p.lnW, p.lnB, p.eps), p.fc1W, p.fc1B), v.encoder.activation),
-                      p.fc2W, p.fc2B);
+    return windows::mlp(at::layer_norm(a, {d}, p.lnW, p.lnB, p.eps), p.fc1W, p.fc1B, p.fc2W, p.fc2B, v.encoder.activation);
 }
 
 PoolPass runPool(const VisionTower& v, const at::Tensor& x, bool attentionLeaf = false, bool finalNorm = true) {

@@ -1,5 +1,9 @@
 #include "model/windows.h"
 
+#include "parallel.h"
+
+#include <ATen/record_function.h>
+
 #include <cmath>
 
 namespace vitscope::windows {
@@ -20,6 +24,33 @@ at::Tensor activate(const at::Tensor& x, Activation act) {
     }
     if (act == Activation::GeluTanh) return at::gelu(x, "tanh");
     return at::gelu(x);
+}
+
+at::Tensor mlp(const at::Tensor& x, const at::Tensor& fc1W, const at::Tensor& fc1B, const at::Tensor& fc2W,
+               const at::Tensor& fc2B, Activation act) {
+    const bool grad = at::GradMode::is_enabled() && (x.requires_grad() || fc1W.requires_grad());
+    if (grad || !x.is_cpu() || !fc1B.defined() || !fc2B.defined())
+        return at::linear(activate(at::linear(x, fc1W, fc1B), act), fc2W, fc2B);
+    // The elementwise pass in place, over row ranges split across the cores (parallel.h).
+    constexpr double k = 1.702;
+    const bool quick = act == Activation::QuickGelu;
+    const int64_t d = x.size(-1);
+    at::Tensor hidden = quick ? at::addmm(fc1B * k, x.reshape({-1, d}), fc1W.t(), 1.0, k)  // 1.702 fc1(x)
+                              : at::addmm(fc1B, x.reshape({-1, d}), fc1W.t());
+    const char* approximate = act == Activation::GeluTanh ? "tanh" : "none";
+    {
+        RECORD_FUNCTION("vitscope::activation", std::vector<c10::IValue>());  // one step in bench_decompose's breakdown
+        splitAcrossCores(hidden.size(0), [&](int64_t begin, int64_t end) {
+            at::Tensor rows = hidden.narrow(0, begin, end - begin);
+            if (quick)
+                at::silu_(rows);  // 1.702 QuickGELU(fc1(x))
+            else
+                at::gelu_out(rows, rows, approximate);
+        });
+    }
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = fc2W.size(0);
+    return at::addmm(fc2B, hidden, fc2W.t(), 1.0, quick ? 1.0 / k : 1.0).view(shape);
 }
 
 Geometry shiftedWindows(int gh, int gw, int w, bool shifted, const at::Device& device) {
@@ -71,8 +102,7 @@ at::Tensor runBlock(const Block& b, const at::Tensor& bias, int heads, const Geo
     const at::Tensor o = at::matmul(attn, v).permute({0, 1, 3, 2, 4}).reshape({batch, g.windows * ww, c});
     const at::Tensor a = at::linear(o, b.outW, b.outB).index_select(1, g.inv);  // back to the token grid
     const at::Tensor x1 = x + a;
-    const at::Tensor m = at::linear(activate(at::linear(at::layer_norm(x1, {c}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B), enc.activation),
-                                    b.fc2W, b.fc2B);
+    const at::Tensor m = mlp(at::layer_norm(x1, {c}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation);
     if (rec) {
         rec->attn = attn;
         rec->values = v;
