@@ -20,6 +20,7 @@
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
+#include "parallel.h"
 #include "runtime.h"
 
 #include <ATen/record_function.h>
@@ -224,6 +225,17 @@ int benchSwin(const std::string& family, int repeats, const std::vector<int>& ba
                   << heads / fwd << "x forward); with token factors " << factors << " ms/image (" << factors / fwd
                   << "x forward); one text's per-token scores over every head of one image " << scores << " ms; sum error " << err << "\n";
     }
+    if (model.text && !g_device.is_cuda()) {  // the text tower: one text (what the GUI encodes as you type) and a batch
+        for (int count : {1, 64}) {
+            const at::Tensor tokens = at::randint(1, model.text->tokenEmbedding.size(0), {count, model.text->contextLength}, at::kLong);
+            const double split = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
+            setSplitEnabled(false);
+            const double one = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
+            setSplitEnabled(true);
+            std::cout << "text tower, " << count << (count == 1 ? " text: " : " texts: ") << split << " ms/text; attention on one core "
+                      << one << " ms/text\n";
+        }
+    }
     std::cout << "peak RSS " << maxRssMb() << " MB\n";
     return 0;
 }
@@ -279,6 +291,13 @@ int main(int argc, char** argv) {
         std::cout << "batch " << b << ": bound at that rate " << boundMs << " ms/image\n";
         const double fwd = bestSeconds(repeats, [&] { encodeImages(model, pixels); }) / b * 1000.0;
         if (!g_device.is_cuda()) printBreakdown(model, pixels, repeats);
+        if (!g_device.is_cuda() && splitParts() > 1) {  // the same forward on one thread (parallel.h)
+            setSplitEnabled(false);
+            const double one = bestSeconds(repeats, [&] { encodeImages(model, pixels); }) / b * 1000.0;
+            setSplitEnabled(true);
+            std::cout << "batch " << b << ": forward with attention and GELU on one core (VITSCOPE_SPLIT=0) " << one << " ms/image ("
+                      << one / fwd << "x the split forward)\n";
+        }
         double err = 0;
         DecomposeOptions opts;
         opts.tokens = true;
@@ -313,6 +332,17 @@ int main(int argc, char** argv) {
         std::cout << "batch " << b << ": forward " << fwd << " ms/image (" << fwd / boundMs << "x bound); per-token decomposition "
                   << dec << " ms/image (" << dec / fwd << "x forward); per-head decomposition " << pooled << " ms/image ("
                   << pooled / fwd << "x forward); sum error " << err << "\n";
+    }
+    if (model.text && !g_device.is_cuda()) {  // the text tower: one text (what the GUI encodes as you type) and a batch
+        for (int count : {1, 64}) {
+            const at::Tensor tokens = at::randint(1, model.text->tokenEmbedding.size(0), {count, model.text->contextLength}, at::kLong);
+            const double split = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
+            setSplitEnabled(false);
+            const double one = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
+            setSplitEnabled(true);
+            std::cout << "text tower, " << count << (count == 1 ? " text: " : " texts: ") << split << " ms/text; attention on one core "
+                      << one << " ms/text\n";
+        }
     }
     std::cout << "peak RSS " << maxRssMb() << " MB\n";
     return 0;

@@ -59,6 +59,10 @@ void attendSplit(const at::Tensor& qkv, int64_t h, double qScale, const at::Tens
     });
 }
 
+// Attention products smaller than this (multiply-adds of q k^T) run on one core: waking the split's
+// workers costs more than it saves (one CLIP text: 8 x 77^2 x 64 = 3.0 M).
+constexpr int64_t kSplitMinAttention = int64_t(1) << 23;
+
 at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec,
                     at::Tensor* fullAttention = nullptr, bool allTokens = false, BlockTaps* taps = nullptr) {
     const int64_t batch = x.size(0), n = x.size(1), d = x.size(2);
@@ -70,7 +74,8 @@ at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, con
     const bool inPlace = !taps && !(at::GradMode::is_enabled() && (x.requires_grad() || b.qkvW.requires_grad()));
     const double qScale = 1.0 / std::sqrt(static_cast<double>(dh));
     at::Tensor attn, v, o;
-    if (inPlace && qkv.is_cpu() && (!mask.defined() || mask.dim() == 2) && splitParts() > 1) {
+    if (inPlace && qkv.is_cpu() && qkv.is_contiguous() && (!mask.defined() || mask.dim() == 2) &&
+        batch * h * n * n * dh >= kSplitMinAttention && splitParts() > 1) {
         attendSplit(qkv, h, qScale, mask, attn, v, o);
     } else {
         // q (scaled), k^T and v each copied once into the layout its product reads contiguously
@@ -100,7 +105,7 @@ at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, con
     at::Tensor a = at::linear(o, b.outW, b.outB);
     if (b.ls1.defined()) a = inPlace ? a.mul_(b.ls1) : a * b.ls1;
     at::Tensor x1 = inPlace ? a.add_(x) : x + a;
-    at::Tensor m = windows::mlp(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation);
+    at::Tensor m = windows::mlp(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation, true);
     if (b.ls2.defined()) m = inPlace ? m.mul_(b.ls2) : m * b.ls2;
     if (rec && allTokens) {
         rec->attnFull = attn;
@@ -128,7 +133,7 @@ struct PoolPass {
 at::Tensor poolMlp(const VisionTower& v, const at::Tensor& a) {
     const AttentionPool& p = v.pool;
     const int64_t d = a.size(-1);
-    return windows::mlp(at::layer_norm(a, {d}, p.lnW, p.lnB, p.eps), p.fc1W, p.fc1B, p.fc2W, p.fc2B, v.encoder.activation);
+    return windows::mlp(at::layer_norm(a, {d}, p.lnW, p.lnB, p.eps), p.fc1W, p.fc1B, p.fc2W, p.fc2B, v.encoder.activation, false);
 }
 
 PoolPass runPool(const VisionTower& v, const at::Tensor& x, bool attentionLeaf = false, bool finalNorm = true) {

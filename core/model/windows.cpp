@@ -26,12 +26,15 @@ at::Tensor activate(const at::Tensor& x, Activation act) {
     return at::gelu(x);
 }
 
+// Below this many hidden values a split costs more than it saves (one CLIP text: 77 x 2048).
+constexpr int64_t kSplitMinElements = int64_t(1) << 18;
+
 at::Tensor mlp(const at::Tensor& x, const at::Tensor& fc1W, const at::Tensor& fc1B, const at::Tensor& fc2W,
-               const at::Tensor& fc2B, Activation act) {
+               const at::Tensor& fc2B, Activation act, bool split) {
     const bool grad = at::GradMode::is_enabled() && (x.requires_grad() || fc1W.requires_grad());
     if (grad || !x.is_cpu() || !fc1B.defined() || !fc2B.defined())
         return at::linear(activate(at::linear(x, fc1W, fc1B), act), fc2W, fc2B);
-    // The elementwise pass in place, over row ranges split across the cores (parallel.h).
+    // The elementwise pass in place (over row ranges split across the cores when asked).
     constexpr double k = 1.702;
     const bool quick = act == Activation::QuickGelu;
     const int64_t d = x.size(-1);
@@ -40,13 +43,17 @@ at::Tensor mlp(const at::Tensor& x, const at::Tensor& fc1W, const at::Tensor& fc
     const char* approximate = act == Activation::GeluTanh ? "tanh" : "none";
     {
         RECORD_FUNCTION("vitscope::activation", std::vector<c10::IValue>());  // one step in bench_decompose's breakdown
-        splitAcrossCores(hidden.size(0), [&](int64_t begin, int64_t end) {
+        auto pass = [&](int64_t begin, int64_t end) {
             at::Tensor rows = hidden.narrow(0, begin, end - begin);
             if (quick)
                 at::silu_(rows);  // 1.702 QuickGELU(fc1(x))
             else
                 at::gelu_out(rows, rows, approximate);
-        });
+        };
+        if (split && hidden.numel() >= kSplitMinElements)
+            splitAcrossCores(hidden.size(0), pass);
+        else
+            pass(0, hidden.size(0));
     }
     std::vector<int64_t> shape = x.sizes().vec();
     shape.back() = fc2W.size(0);
@@ -102,7 +109,7 @@ at::Tensor runBlock(const Block& b, const at::Tensor& bias, int heads, const Geo
     const at::Tensor o = at::matmul(attn, v).permute({0, 1, 3, 2, 4}).reshape({batch, g.windows * ww, c});
     const at::Tensor a = at::linear(o, b.outW, b.outB).index_select(1, g.inv);  // back to the token grid
     const at::Tensor x1 = x + a;
-    const at::Tensor m = mlp(at::layer_norm(x1, {c}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation);
+    const at::Tensor m = mlp(at::layer_norm(x1, {c}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation, false);
     if (rec) {
         rec->attn = attn;
         rec->values = v;

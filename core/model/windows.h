@@ -40,12 +40,15 @@ at::Tensor runBlock(const Block& b, const at::Tensor& bias, int heads, const Geo
 at::Tensor activate(const at::Tensor& x, Activation act);
 
 // The two-layer MLP fc2(act(fc1(x))) over x [..., D]. Without autograd on the CPU the activation
-// runs in place, split over the cores; QuickGELU as one SiLU pass: x sigmoid(1.702 x) =
-// silu(1.702 x) / 1.702, the 1.702 taken into fc1's product (its alpha, and the bias scaled) and
-// the 1 / 1.702 into fc2's alpha: one elementwise pass over the hidden layer instead of three
-// (rounding differs from the three-pass form by an ulp or so).
+// runs in place, with `split` over row ranges on every core (parallel.h); QuickGELU as one SiLU
+// pass: x sigmoid(1.702 x) = silu(1.702 x) / 1.702, the 1.702 taken into fc1's product (its
+// alpha, and the bias scaled) and the 1 / 1.702 into fc2's alpha: one elementwise pass over the
+// hidden layer instead of three (rounding differs from the three-pass form by an ulp or so).
+// `split` pays where the products around it are large (ViT blocks: 1.2-1.5 ms/image less on
+// ViT-B/16); between Swin's small products it made a Swin-T forward at batch 1 1.6x slower
+// (OpenBLAS's threads sleep during the split and wake late), so the windowed blocks pass false.
 at::Tensor mlp(const at::Tensor& x, const at::Tensor& fc1W, const at::Tensor& fc1B, const at::Tensor& fc2W,
-               const at::Tensor& fc2B, Activation act);
+               const at::Tensor& fc2B, Activation act, bool split);
 
 // sum over tokens t of weight[b, t] * field[b, t] grouped by class: [B, K, C].
 at::Tensor classPool(const at::Tensor& field, const at::Tensor& weight, const at::Tensor& cls, int64_t classes);
