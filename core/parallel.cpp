@@ -132,6 +132,7 @@ private:
 };
 
 thread_local bool t_inSplit = false;
+std::atomic<int64_t> g_splitsRun{0};
 
 Pool* pool() {
     static Pool* p = [] {
@@ -149,6 +150,8 @@ int splitParts() {
     return p ? p->parts() : 1;
 }
 
+int64_t splitsRun() { return g_splitsRun.load(); }
+
 void setSplitEnabled(bool enabled) { g_enabled = enabled; }
 
 void splitAcrossCores(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
@@ -162,10 +165,12 @@ void splitAcrossCores(int64_t n, const std::function<void(int64_t, int64_t)>& fn
         InSplit() { t_inSplit = true; }
         ~InSplit() { t_inSplit = false; }
     } inSplit;
-    if (!p->run(n, [&fn](int64_t b, int64_t e) {
+    if (p->run(n, [&fn](int64_t b, int64_t e) {
             t_inSplit = true;  // a worker's own nested splits run inline
             fn(b, e);
         }))
+        ++g_splitsRun;
+    else
         fn(0, n);
 }
 

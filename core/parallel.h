@@ -23,6 +23,9 @@ void splitAcrossCores(int64_t n, const std::function<void(int64_t begin, int64_t
 // How many parts a split uses now (1: it runs inline).
 int splitParts();
 
+// How many splits have run on more than one core in this process (tests check that a path split).
+int64_t splitsRun();
+
 // Turns splitting on or off for the process (tests and A/B timings compare the two).
 void setSplitEnabled(bool enabled);
 

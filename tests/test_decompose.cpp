@@ -926,8 +926,9 @@ private slots:
     }
 
     // The CPU forward splits attention (by image and head range) and the MLP's activation (by
-    // rows) over the cores; with splitting off the same forward runs on one thread. Batch 3
-    // with 2-4 heads: parts begin and end inside an image, some images span two parts.
+    // rows) over the cores; with splitting off the same forward runs on one thread. Batch 3 at
+    // a 20 x 20 patch grid (401 tokens and more: above the sizes where the forward splits), 64
+    // texts; 2-4 heads, so parts begin and end inside an image and some images span two parts.
     void splitOverCoresMatchesOneCore_data() {
         QTest::addColumn<int>("index");
         const auto all = cases();
@@ -941,15 +942,18 @@ private slots:
         const Case c = cases()[index];
         at::NoGradGuard guard;
         const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
-        const at::Tensor pixels = at::randn({3, 3, c.spec.imageSize, c.spec.imageSize});
+        const at::Tensor pixels = at::randn({3, 3, 20 * c.spec.patchSize, 20 * c.spec.patchSize});
         at::Tensor tokens;
-        if (model.text) tokens = at::randint(1, model.text->tokenEmbedding.size(0), {3, model.text->contextLength}, at::kLong);
+        if (model.text) tokens = at::randint(1, model.text->tokenEmbedding.size(0), {64, model.text->contextLength}, at::kLong);
         struct Run {
             at::Tensor output, heads, mlps, texts;
+            int64_t splits = 0;  // splits of the plain forward
         };
         auto run = [&] {
             Run r;
+            const int64_t before = splitsRun();
             r.output = encodeImages(model, pixels).output;
+            r.splits = splitsRun() - before;
             const Decomposition d = decomposeImages(model, pixels, {true, Convention::Exact});
             r.heads = d.heads;
             r.mlps = d.mlps;
@@ -961,6 +965,8 @@ private slots:
         QCOMPARE(splitParts(), 1);
         const Run one = run();
         setSplitEnabled(true);
+        QCOMPARE(split.splits, 2 * int64_t(model.vision.layers()));  // attention and activation in every block
+        QCOMPARE(one.splits, int64_t(0));
         const double scale = one.output.abs().max().item<double>();
         QVERIFY(scale > 1e-3);
         QVERIFY(maxAbsDiff(split.output, one.output) <= 1e-5 * scale);
