@@ -270,8 +270,12 @@ int main(int argc, char** argv) {
     const bool siglip = family == "siglip", large = family == "clip-l14";
     RandomVitSpec spec = clipBenchSpec(large);
     if (siglip) spec.layout = RandomLayout::TimmSiglip;
+    if (!siglip) {  // CLIP's own text tower for the text timings: width 512 (L/14: 768), 12 layers, heads of 64
+        spec.textWidth = large ? 768 : 512;
+        spec.textLayers = 12;
+    }
     const nlohmann::json config = siglip ? nlohmann::json{{"model_args", {{"num_heads", 12}}}}
-                                         : nlohmann::json{{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}};
+                                         : nlohmann::json{{"model_cfg", {{"text_cfg", {{"heads", spec.textWidth / 64}}}}}};
     Model model = buildModel(randomVitStateDict(spec), config, large ? "random ViT-L/14" : "random ViT-B/16");
     moveModel(model, g_device);
     const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
