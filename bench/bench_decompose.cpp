@@ -171,6 +171,19 @@ void printBreakdown(const Model& model, const at::Tensor& pixels, int repeats) {
         if (v / timed >= 0.002) std::cout << "    " << k << ": " << v * per << " (" << static_cast<int>(1000 * v / timed) / 10.0 << "%)\n";
 }
 
+// The text tower: one text (what the GUI encodes as you type) and a batch of 64, split and not.
+void printTextTower(const Model& model, int repeats) {
+    for (int count : {1, 64}) {
+        const at::Tensor tokens = at::randint(1, model.text->tokenEmbedding.size(0), {count, model.text->contextLength}, at::kLong);
+        const double split = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
+        setSplitEnabled(false);
+        const double one = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
+        setSplitEnabled(true);
+        std::cout << "text tower, " << count << (count == 1 ? " text: " : " texts: ") << split << " ms/text; nothing split " << one
+                  << " ms/text\n";
+    }
+}
+
 // Multiply-add FLOPs of the ViT forward's matmuls (patch embedding, qkv, attention, out, MLP).
 double forwardGflop(int64_t n, int64_t d, int64_t layers, int64_t mlp, int64_t patchIn, int64_t patches) {
     const double perLayer = 2.0 * n * d * 3 * d + 2.0 * 2 * n * n * d + 2.0 * n * d * d + 2.0 * 2 * n * d * mlp;
@@ -224,17 +237,6 @@ int benchSwin(const std::string& family, int repeats, const std::vector<int>& ba
         std::cout << "batch " << b << ": forward " << fwd << " ms/image; per-head decomposition " << heads << " ms/image ("
                   << heads / fwd << "x forward); with token factors " << factors << " ms/image (" << factors / fwd
                   << "x forward); one text's per-token scores over every head of one image " << scores << " ms; sum error " << err << "\n";
-    }
-    if (model.text && !g_device.is_cuda()) {  // the text tower: one text (what the GUI encodes as you type) and a batch
-        for (int count : {1, 64}) {
-            const at::Tensor tokens = at::randint(1, model.text->tokenEmbedding.size(0), {count, model.text->contextLength}, at::kLong);
-            const double split = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
-            setSplitEnabled(false);
-            const double one = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
-            setSplitEnabled(true);
-            std::cout << "text tower, " << count << (count == 1 ? " text: " : " texts: ") << split << " ms/text; attention on one core "
-                      << one << " ms/text\n";
-        }
     }
     std::cout << "peak RSS " << maxRssMb() << " MB\n";
     return 0;
@@ -337,17 +339,7 @@ int main(int argc, char** argv) {
                   << dec << " ms/image (" << dec / fwd << "x forward); per-head decomposition " << pooled << " ms/image ("
                   << pooled / fwd << "x forward); sum error " << err << "\n";
     }
-    if (model.text && !g_device.is_cuda()) {  // the text tower: one text (what the GUI encodes as you type) and a batch
-        for (int count : {1, 64}) {
-            const at::Tensor tokens = at::randint(1, model.text->tokenEmbedding.size(0), {count, model.text->contextLength}, at::kLong);
-            const double split = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
-            setSplitEnabled(false);
-            const double one = bestSeconds(repeats, [&] { encodeTexts(model, tokens); }) / count * 1000.0;
-            setSplitEnabled(true);
-            std::cout << "text tower, " << count << (count == 1 ? " text: " : " texts: ") << split << " ms/text; attention on one core "
-                      << one << " ms/text\n";
-        }
-    }
+    if (model.text && !g_device.is_cuda()) printTextTower(model, repeats);
     std::cout << "peak RSS " << maxRssMb() << " MB\n";
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <exception>
 #include <mutex>
+#include <pthread.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -133,14 +134,17 @@ private:
 
 thread_local bool t_inSplit = false;
 std::atomic<int64_t> g_splitsRun{0};
+std::atomic<bool> g_forked{false};  // a forked child has none of the pool's threads: it splits inline
 
 Pool* pool() {
     static Pool* p = [] {
         const OpenBlas& blas = OpenBlas::get();
         const int threads = blas.usable() ? blas.getThreads() : 1;
-        return threads > 1 ? new Pool(threads) : nullptr;  // lives as long as the process
+        if (threads < 2) return static_cast<Pool*>(nullptr);
+        pthread_atfork(nullptr, nullptr, [] { g_forked = true; });
+        return new Pool(threads);  // lives as long as the process
     }();
-    return p;
+    return g_forked ? nullptr : p;
 }
 
 }  // namespace

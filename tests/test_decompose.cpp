@@ -13,6 +13,8 @@
 #include <atomic>
 #include <map>
 #include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace vitscope;
 using vitscope::test::maxAbsDiff;
@@ -1014,6 +1016,29 @@ private slots:
             splitAcrossCores(2, [&](int64_t, int64_t) { same += at::GradMode::is_enabled() == grad; });
             QCOMPARE(same.load(), 2);
         }
+    }
+
+    // A child forked from a process whose pool is running has none of its threads: it splits
+    // inline instead of waiting on workers that do not exist (alarm: a hang fails the test).
+    void splitInForkedChildRunsInline() {
+        if (splitParts() < 2) QSKIP("OpenBLAS runs one thread here (or another BLAS): nothing to split");
+        splitAcrossCores(4, [](int64_t, int64_t) {});  // the pool exists and has run
+        const pid_t child = fork();
+        QVERIFY(child >= 0);
+        if (child == 0) {
+            alarm(10);
+            std::atomic<int> calls{0}, covered{0};
+            splitAcrossCores(10, [&](int64_t begin, int64_t end) {
+                ++calls;
+                covered += static_cast<int>(end - begin);
+            });
+            _exit(calls == 1 && covered == 10 && splitParts() == 1 ? 0 : 1);
+        }
+        int status = 0;
+        QCOMPARE(waitpid(child, &status, 0), child);
+        QVERIFY(WIFEXITED(status));
+        QCOMPARE(WEXITSTATUS(status), 0);
+        QVERIFY(splitParts() > 1);  // the parent's pool is untouched
     }
 
     void rejectsBadPixels() {
