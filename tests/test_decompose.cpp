@@ -935,13 +935,18 @@ private slots:
         QTest::addColumn<int>("index");
         const auto all = cases();
         for (int i = 0; i < int(all.size()); ++i) QTest::newRow(all[i].name) << i;
+        const auto siglip = siglipCases();  // attention-pooled: the pool reads every token's attention
+        for (int i = 0; i < int(siglip.size()); ++i) QTest::newRow(siglip[i].name) << int(all.size()) + i;
     }
 
     void splitOverCoresMatchesOneCore() {
         if (splitParts() < 2) QSKIP("OpenBLAS runs one thread here (or another BLAS): nothing to split");
         at::manual_seed(9130);  // the draws below are part of the test: fixed
         QFETCH(int, index);
-        const Case c = cases()[index];
+        const auto all = cases();
+        const auto siglip = siglipCases();
+        const Case c = index < int(all.size()) ? all[index]
+                                               : Case{siglip[index - all.size()].name, siglip[index - all.size()].spec, siglip[index - all.size()].config};
         at::NoGradGuard guard;
         const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
         const at::Tensor pixels = at::randn({3, 3, 20 * c.spec.patchSize, 20 * c.spec.patchSize});
