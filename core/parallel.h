@@ -8,8 +8,9 @@
 //   });
 //
 // ATen itself stays at one intra-op thread (runtime.h says why). With any other BLAS, with
-// OpenBLAS at one thread, while another split is running, from inside a split, or with
-// VITSCOPE_SPLIT=0, fn runs once over the whole range on the calling thread.
+// OpenBLAS at one thread, while another split is running, from inside a split, with
+// VITSCOPE_SPLIT=0 or with ATen at more than one thread (VITSCOPE_THREADS), fn runs once over
+// the whole range on the calling thread.
 #include <cstdint>
 #include <functional>
 

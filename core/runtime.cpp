@@ -22,6 +22,7 @@ void configureRuntime() {
         if (v > 0) threads = v;
     }
     at::set_num_threads(threads);
+    if (threads > 1) setSplitEnabled(false);  // ATen's own threads share out its elementwise work then
     configureBlasWaiting();
 }
 

@@ -80,7 +80,7 @@ at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, con
     } else {
         // q (scaled), k^T and v each copied once into the layout its product reads contiguously
         // ([B, H, N, dh], [B, H, dh, N], [B, H, N, dh]): 40% less attention time at batch 1 than
-        // products on strided views (bench_decompose's breakdown).
+        // at::matmul on the strided 4-D views (bench_decompose's breakdown, session 7).
         const at::Tensor qView = qkv.narrow(2, 0, d).view({batch, n, h, dh}).transpose(1, 2);
         at::Tensor q;
         if (inPlace) {

@@ -44,9 +44,9 @@ at::Tensor activate(const at::Tensor& x, Activation act);
 // pass: x sigmoid(1.702 x) = silu(1.702 x) / 1.702, the 1.702 taken into fc1's product (its
 // alpha, and the bias scaled) and the 1 / 1.702 into fc2's alpha: one elementwise pass over the
 // hidden layer instead of three (rounding differs from the three-pass form by an ulp or so).
-// `split` pays where the products around it are large (ViT blocks: 1.2-1.5 ms/image less on
-// ViT-B/16); between Swin's small products it made a Swin-T forward at batch 1 1.6x slower
-// (OpenBLAS's threads sleep during the split and wake late), so the windowed blocks pass false.
+// `split` pays where the products around it are large (ViT blocks); between Swin's small
+// products it made a Swin-T forward at batch 1 2.2x slower (the products after a split ran
+// slower; README, Performance), so the windowed blocks and the attention pool pass false.
 at::Tensor mlp(const at::Tensor& x, const at::Tensor& fc1W, const at::Tensor& fc1B, const at::Tensor& fc2W,
                const at::Tensor& fc2B, Activation act, bool split);
 
