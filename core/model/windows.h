@@ -43,7 +43,8 @@ at::Tensor activate(const at::Tensor& x, Activation act);
 // runs in place, with `split` over row ranges on every core (parallel.h); QuickGELU as one SiLU
 // pass: x sigmoid(1.702 x) = silu(1.702 x) / 1.702, the 1.702 taken into fc1's product (its
 // alpha, and the bias scaled) and the 1 / 1.702 into fc2's alpha: one elementwise pass over the
-// hidden layer instead of three (rounding differs from the three-pass form by an ulp or so).
+// hidden layer instead of three (rounding differs from the three-pass form by an ulp or so);
+// GELU's tanh form (SigLIP) as x sigmoid(2a) over cache-sized row blocks (windows.cpp).
 // `split` pays where the products around it are large (ViT blocks); between Swin's small
 // products it made a Swin-T forward at batch 1 2.2x slower (the products after a split ran
 // slower; README, Performance), so the windowed blocks and the attention pool pass false.
