@@ -2,11 +2,13 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <pthread.h>
 #include <string>
@@ -43,10 +45,12 @@ std::atomic<bool> g_enabled{[] {
     return !(env && std::string(env) == "0");
 }()};
 
-// Persistent workers (parts - 1 of them; the caller runs part 0). One split at a time.
+// Persistent workers (parts - 1 of them; the caller runs part 0). One split at a time; a split
+// of n < parts items wakes only the n - 1 workers it needs (each waits on its own condition).
 class Pool {
 public:
-    explicit Pool(int parts) : m_parts(parts) {
+    Pool(int parts, int blasThreads) : m_parts(parts), m_blasThreads(blasThreads) {
+        for (int i = 1; i < parts; ++i) m_slots.push_back(std::make_unique<Slot>());
         for (int i = 1; i < parts; ++i) m_workers.emplace_back([this, i] { work(i); });
     }
     ~Pool() {
@@ -54,7 +58,7 @@ public:
             std::lock_guard<std::mutex> lock(m_mutex);
             m_stop = true;
         }
-        m_wake.notify_all();
+        for (auto& slot : m_slots) slot->wake.notify_one();
         for (std::thread& t : m_workers) t.join();
     }
     int parts() const { return m_parts; }
@@ -69,17 +73,19 @@ public:
             const OpenBlas& blas;
             int threads;
             ~Restore() { blas.setThreads(threads); }
-        } restore{blas, m_parts};
+        } restore{blas, m_blasThreads};
         {
             std::lock_guard<std::mutex> lock(m_mutex);
             m_job = &fn;
             m_n = n;
+            m_active = static_cast<int>(std::min<int64_t>(n, m_parts));
             m_grad = at::GradMode::is_enabled();
             m_error = nullptr;
-            m_pending = m_parts - 1;
+            m_pending = m_active - 1;
             ++m_generation;
+            for (int i = 1; i < m_active; ++i) m_slots[static_cast<std::size_t>(i - 1)]->generation = m_generation;
         }
-        m_wake.notify_all();
+        for (int i = 1; i < m_active; ++i) m_slots[static_cast<std::size_t>(i - 1)]->wake.notify_one();
         std::exception_ptr own;
         try {
             runPart(0);
@@ -95,17 +101,23 @@ public:
     }
 
 private:
+    struct Slot {
+        std::condition_variable wake;
+        uint64_t generation = 0;  // the split this worker is asked to take part in
+    };
+
     void runPart(int part) {
-        const int64_t begin = m_n * part / m_parts, end = m_n * (part + 1) / m_parts;
+        const int64_t begin = m_n * part / m_active, end = m_n * (part + 1) / m_active;
         if (begin < end) (*m_job)(begin, end);
     }
     void work(int part) {
+        Slot& slot = *m_slots[static_cast<std::size_t>(part - 1)];
         uint64_t seen = 0;
         for (;;) {
             std::unique_lock<std::mutex> lock(m_mutex);
-            m_wake.wait(lock, [&] { return m_stop || m_generation != seen; });
+            slot.wake.wait(lock, [&] { return m_stop || slot.generation != seen; });
             if (m_stop) return;
-            seen = m_generation;
+            seen = slot.generation;
             const bool grad = m_grad;
             lock.unlock();
             try {
@@ -120,12 +132,14 @@ private:
         }
     }
 
-    const int m_parts;
+    const int m_parts, m_blasThreads;
+    std::vector<std::unique_ptr<Slot>> m_slots;  // worker i waits on m_slots[i - 1]
     std::vector<std::thread> m_workers;
     std::mutex m_busy, m_mutex;
-    std::condition_variable m_wake, m_done;
+    std::condition_variable m_done;
     const std::function<void(int64_t, int64_t)>* m_job = nullptr;
     int64_t m_n = 0;
+    int m_active = 0;
     bool m_grad = false, m_stop = false;
     int m_pending = 0;
     uint64_t m_generation = 0;
@@ -136,13 +150,18 @@ thread_local bool t_inSplit = false;
 std::atomic<int64_t> g_splitsRun{0};
 std::atomic<bool> g_forked{false};  // a forked child has none of the pool's threads: it splits inline
 
+// Parts per split: VITSCOPE_SPLIT=N (N >= 2) or OpenBLAS's thread count.
 Pool* pool() {
     static Pool* p = [] {
         const OpenBlas& blas = OpenBlas::get();
-        const int threads = blas.usable() ? blas.getThreads() : 1;
-        if (threads < 2) return static_cast<Pool*>(nullptr);
+        if (!blas.usable()) return static_cast<Pool*>(nullptr);
+        const int threads = blas.getThreads();
+        const char* env = std::getenv("VITSCOPE_SPLIT");
+        const int asked = env ? std::atoi(env) : 0;
+        const int parts = asked >= 2 ? std::min(asked, 256) : threads;
+        if (parts < 2) return static_cast<Pool*>(nullptr);
         pthread_atfork(nullptr, nullptr, [] { g_forked = true; });
-        return new Pool(threads);  // lives as long as the process
+        return new Pool(parts, threads);  // lives as long as the process
     }();
     return g_forked ? nullptr : p;
 }

@@ -10,7 +10,8 @@
 // ATen itself stays at one intra-op thread (runtime.h says why). With any other BLAS, with
 // OpenBLAS at one thread, while another split is running, from inside a split, with
 // VITSCOPE_SPLIT=0 or with ATen at more than one thread (VITSCOPE_THREADS), fn runs once over
-// the whole range on the calling thread.
+// the whole range on the calling thread. A split has as many parts as OpenBLAS has threads, or
+// N with VITSCOPE_SPLIT=N (N >= 2; tests use it to run more parts than this machine has cores).
 #include <cstdint>
 #include <functional>
 

@@ -987,6 +987,7 @@ private slots:
     // a split inside a part runs inline, the caller's autograd mode holds in every part.
     void splitAcrossCoresCoversOnce() {
         if (splitParts() < 2) QSKIP("OpenBLAS runs one thread here (or another BLAS): nothing to split");
+        qInfo("parts per split: %d", splitParts());
         for (int64_t n : {1, 2, 3, 7, 1000}) {
             std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
             std::atomic<int> calls{0}, empty{0};
