@@ -70,6 +70,19 @@ void HeadGrid::setSideColumn(const QString& title) {
     update();
 }
 
+QRect HeadGrid::mlpRect(int layer) const {
+    const QRect a = gridArea();
+    if (a.isEmpty() || layer < 0 || layer >= m_layers) return {};
+    const int cell = a.width() / m_heads;
+    return {a.right() + 1 + kMlpGap, a.top() + layer * cell, cell, cell};
+}
+
+int HeadGrid::mlpRowAt(const QPoint& pos) const {
+    for (int l = 0; l < m_layers; ++l)
+        if (mlpRect(l).contains(pos)) return l;
+    return -1;
+}
+
 QRect HeadGrid::sideRect(int layer) const {
     const QRect a = gridArea();
     if (a.isEmpty() || m_sideTitle.isEmpty() || layer < 0 || layer >= m_layers) return {};
@@ -192,8 +205,8 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     };
     for (int l = 0; l < m_layers; ++l)
         for (int h = 0; h < headsIn(l); ++h) fill(cellRect(l, h), value(l, h));
-    const int mlpX = a.right() + 1 + kMlpGap;
-    for (int l = 0; l < m_layers; ++l) fill({mlpX, a.top() + l * cell, cell, cell}, m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(l)]);
+    const int mlpX = a.right() + 1 + kMlpGap;  // the MLP column's left edge (labels below use it)
+    for (int l = 0; l < m_layers; ++l) fill(mlpRect(l), m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(l)]);
     // The side column (MaxViT's MBConv): only the rows that have one.
     if (!m_sideTitle.isEmpty())
         for (int l = 0; l < m_layers; ++l) {
@@ -319,13 +332,8 @@ void HeadGrid::mousePressEvent(QMouseEvent* e) {
     const HeadId h = headAt(pos);
     if (h.layer < 0) {
         // The MLP column: its cell names the layer's MLP (the selection of heads stays).
-        if (!a.isEmpty()) {
-            const int cell = a.width() / m_heads;
-            const QRect mlp(a.right() + 1 + kMlpGap, a.top(), cell, a.height());
-            const int row = (pos.y() - a.top()) / std::max(1, cell);
-            if (mlp.contains(pos) && row >= 0 && row < m_layers)
-                emit mlpActivated(row);
-        }
+        const int row = mlpRowAt(pos);
+        if (row >= 0) emit mlpActivated(row);
         return;
     }
     if (e->modifiers() & Qt::ShiftModifier && m_anchor.layer >= 0) {
@@ -374,10 +382,9 @@ bool HeadGrid::event(QEvent* e) {
         if (h.layer < 0 && !a.isEmpty()) {
             const int cell = a.width() / m_heads;
             const int row = (help->pos().y() - a.top()) / std::max(1, cell);
-            const QRect mlp(a.right() + 1 + kMlpGap, a.top(), cell, a.height());
             if (row >= 0 && row < m_layers && help->pos().y() >= a.top()) {
                 QString tip;
-                if (mlp.contains(help->pos())) {
+                if (mlpRect(row).contains(help->pos())) {
                     const float v = m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(row)];
                     tip = QString("<b>%1</b>").arg(mlpName(row));
                     if (!m_rowLabels.isEmpty() && !(m_poolRow && row == m_layers - 1)) tip += QString(" (%1)").arg(m_rowLabels[row]);

@@ -47,6 +47,8 @@ public:
     // as for the grid rows of a block's second attention unit). An empty title removes it.
     void setSideColumn(const QString& title);
     QRect sideRect(int layer) const;  // the side column's cell of a row; empty without the column
+    QRect mlpRect(int layer) const;   // the MLP column's cell of a row
+    int mlpRowAt(const QPoint& pos) const;  // the row of the MLP cell under `pos`, -1 off the column
     void setDescriptions(const QStringList& perHead);  // layer-major; tooltips
     void setColormap(ColormapKind kind);
     void setFontScale(double scale);  // classroom mode

@@ -116,9 +116,9 @@ protected:
     // The docks keep their share of the window when it is resized (the central view does not
     // shrink to a strip at 1024 x 700 while the docks keep their 1400 x 900 sizes).
     void resizeEvent(QResizeEvent* e) override;
-    static QString jobLabel(const QString& kind);
-    void submitImage(std::function<ImageResult(Explorer&)> analyse);  // an "image" job under View > Whole image  // "heatmap" -> "computing the heatmap"
-    bool eventFilter(QObject* watched, QEvent* event) override;  // the docks' shares
+    static QString jobLabel(const QString& kind);  // "heatmap" -> "computing the heatmap"
+    void submitImage(std::function<ImageResult(Explorer&)> analyse);  // an "image" job under View > Whole image
+    bool eventFilter(QObject* watched, QEvent* event) override;  // the docks' shares; Ctrl+E over the text box
     void applyClassroomLayout();
     void keyPressEvent(QKeyEvent* e) override;
 
@@ -215,7 +215,7 @@ private:
     quint64 m_longJob = 0;
     bool m_classroomOn = false;
     QByteArray m_normalState;
-    QList<int> m_normalSplit;
+    QList<int> m_normalSplit;   // the grid / canvas splitter outside classroom mode
     QFont m_normalTooltipFont;  // restored when classroom mode ends
     // Each docked panel's share of the window (height for top / bottom docks, width for left /
     // right), taken whenever a dock changes size while the window keeps its own.
@@ -223,7 +223,7 @@ private:
     QAction* m_wholeImage = nullptr;  // View > Whole image (squash instead of the centre crop)
     QString m_lastFailure;  // the last job failure's message and when it came
     QElapsedTimer m_lastFailureAt;
-    QSize m_laidOutSize;  // the grid / canvas splitter outside classroom mode
+    QSize m_laidOutSize;  // the window's size at its last resize (dock shares are taken at a steady size)
     std::shared_ptr<PanelSink> m_logSink;
 };
 
