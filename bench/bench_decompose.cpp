@@ -123,7 +123,7 @@ std::string classify(const at::RecordFunction& fn) {
     if (name == "vitscope::activation") return "GELU (split over cores)";
     if (name == "aten::softmax" || name == "aten::_softmax") return "softmax";
     if (name == "aten::layer_norm") return "layer norms";
-    if (name == "aten::gelu" || name == "aten::silu_" || name == "aten::sigmoid" || name == "aten::sigmoid_" || name == "aten::mul" || name == "aten::mul_")
+    if (name == "aten::gelu" || name == "aten::sigmoid" || name == "aten::sigmoid_" || name == "aten::mul" || name == "aten::mul_")
         return "GELU / scaling (elementwise)";
     if (name == "aten::add") return "residual adds";
     if (name == "aten::conv2d" || name == "aten::_convolution") return "patch embedding";

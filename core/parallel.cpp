@@ -45,6 +45,8 @@ std::atomic<bool> g_enabled{[] {
     return !(env && std::string(env) == "0");
 }()};
 
+thread_local bool t_inSplit = false;  // this thread runs a part of a split (or is a worker)
+
 // Persistent workers (parts - 1 of them; the caller runs part 0). One split at a time; a split
 // of n < parts items wakes only the n - 1 workers it needs (each waits on its own condition).
 class Pool {
@@ -111,6 +113,7 @@ private:
         if (begin < end) (*m_job)(begin, end);
     }
     void work(int part) {
+        t_inSplit = true;  // a part's own nested splits run inline
         Slot& slot = *m_slots[static_cast<std::size_t>(part - 1)];
         uint64_t seen = 0;
         for (;;) {
@@ -146,7 +149,6 @@ private:
     std::exception_ptr m_error;
 };
 
-thread_local bool t_inSplit = false;
 std::atomic<int64_t> g_splitsRun{0};
 std::atomic<bool> g_forked{false};  // a forked child has none of the pool's threads: it splits inline
 
@@ -188,10 +190,7 @@ void splitAcrossCores(int64_t n, const std::function<void(int64_t, int64_t)>& fn
         InSplit() { t_inSplit = true; }
         ~InSplit() { t_inSplit = false; }
     } inSplit;
-    if (p->run(n, [&fn](int64_t b, int64_t e) {
-            t_inSplit = true;  // a worker's own nested splits run inline
-            fn(b, e);
-        }))
+    if (p->run(n, fn))
         ++g_splitsRun;
     else
         fn(0, n);
