@@ -1,10 +1,13 @@
 // vitscope: the desktop application. Starts on the bundled shapes-world model with no set-up.
-#include "main_window.h"
 #include "classroom.h"
+#include "classroom_mode.h"
+#include "main_window.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QTimer>
+
+#include <memory>
 
 #include <spdlog/spdlog.h>
 
@@ -49,8 +52,8 @@ int main(int argc, char** argv) {
         // Ready when heads are described and the current image has its heatmap and ledger.
         auto shoot = [&w, path, step] {
             if (step >= 0) {
-                w.setClassroomMode(true);
-                w.classroom()->setStep(step);
+                w.classroomMode().setOn(true);
+                w.views().classroom->setStep(step);
             }
             QTimer::singleShot(1500, &w, [&w, path] {
                 const bool ok = w.grab().save(path);
@@ -58,7 +61,14 @@ int main(int argc, char** argv) {
                 QApplication::exit(ok ? 0 : 1);
             });
         };
-        QObject::connect(&w, &vitscope::ui::MainWindow::descriptionsReady, &w, shoot, Qt::SingleShotConnection);
+        // Ready when heads are described and the opening image has its map.
+        auto ready = std::make_shared<bool>(false);
+        QObject::connect(&w.session(), &vitscope::ui::Session::changed, &w, [&w, shoot, ready] {
+            const vitscope::ui::State& s = w.session().state();
+            if (*ready || s.descriptions.empty() || s.map.empty()) return;
+            *ready = true;
+            shoot();
+        });
         QTimer::singleShot(120000, &w, [] {
             std::fprintf(stderr, "screenshot: the window was not ready within 120 s\n");
             QApplication::exit(1);

@@ -5,10 +5,10 @@
 #include "analysis/cache.h"
 #include "analysis/heatmap.h"
 #include "analysis/labels.h"
+#include "analysis/ledger.h"
 #include "analysis/localisation.h"
 #include "analysis/session.h"
 #include "cli_common.h"
-#include "explore/explorer.h"
 #include "error.h"
 #include "image/codec.h"
 #include "image/preprocess.h"
@@ -291,12 +291,23 @@ struct LedgerOptions {
     std::string aligner, image, text, out;
 };
 
-// The completeness ledger the GUI shows, from the same function (Explorer::ledger).
+// The completeness ledger the GUI shows, from the same function (analysis/ledger.h's
+// computeLedger, which the GUI's explorer calls too), on the decomposition the GUI makes.
 void runLedger(const LedgerOptions& o) {
-    Explorer x((fs::temp_directory_path() / "vitscope-ledger").string());
-    x.openModel(o.model.model, o.model.device, o.aligner);
-    x.analyseImage(o.image);
-    const Ledger g = x.ledger(o.text);
+    HeatmapSessionOptions so;
+    so.model = o.model.model;
+    so.tokenizer = o.model.tokenizer;
+    so.device = o.model.device;
+    so.checkpointKey = o.model.checkpointKey;
+    so.aligner = o.aligner;
+    if (so.aligner.empty()) so.alignerIfNotClip = alignerBesideModel(o.model.model);
+    const HeatmapSession session = openHeatmapSession(so);
+    const Model& model = *session.model;
+    at::NoGradGuard noGrad;
+    const at::Tensor pixels = loadAndPreprocess({o.image}, model.preprocess).to(model.vision.device());
+    const Decomposition dec = decomposeImages(model, pixels, imageDecomposeOptions(model));
+    Ledger g = computeLedger(model, dec, session.text->encode({o.text})[0], session.aligner ? &*session.aligner : nullptr);
+    g.text = o.text;
     nlohmann::ordered_json j;
     j["model"] = o.model.model;
     j["image"] = o.image;

@@ -1,6 +1,8 @@
 // vitscope-screenshots: drives the real main window through its main views and grabs each one
 // to a PNG (docs/take-screenshots.sh runs it under Xvfb). Not installed.
 #include "ablation_panel.h"
+#include "classroom_mode.h"
+#include "export_controller.h"
 #include "classroom.h"
 #include "drive.h"
 #include "gallery.h"
@@ -20,11 +22,6 @@
 using namespace vitscope::ui;
 
 namespace {
-
-template <typename Signal>
-bool waitFor(MainWindow& w, Signal signal, int ms = 120000) {
-    return waitForSignal(&w, signal, ms);
-}
 
 bool shoot(QWidget& w, const QString& path) {
     settle(400);
@@ -56,37 +53,41 @@ int main(int argc, char** argv) {
     MainWindow w(o);
     w.resize(1500, 950);
     w.show();
-    bool ok = waitFor(w, &MainWindow::descriptionsReady);
+    Session& s = w.session();
+    const State& st = s.state();
+    const int wait = 120000;
+    bool ok = waitUntil(s, [&] { return !st.descriptions.empty() && !st.map.empty() && !st.focus.topImages.empty(); }, wait);
     // main.png: the opening view a newcomer sees (a scene, its text, the strongest head, the gallery).
     settle(2500);
     ok = ok && shoot(w, out + "/main.png");
-    w.openImage(o.dataDir + "/shapes-world/images/000003.png");
-    ok = ok && waitFor(w, &MainWindow::imageReady);
-    w.grid()->setSelection({HeadId{3, 1}, HeadId{1, 1}, HeadId{2, 1}});
-    emit w.grid()->headActivated(HeadId{3, 1});
-    ok = ok && waitFor(w, &MainWindow::headPanelReady);
-    w.setText("a red object");
-    ok = ok && waitFor(w, &MainWindow::ledgerReady);
+    const QString image = o.dataDir + "/shapes-world/images/000003.png";
+    s.openImage(image);
+    ok = ok && waitUntil(s, [&] { return st.imagePath() == image; }, wait);
+    s.select({HeadId{3, 1}, HeadId{1, 1}, HeadId{2, 1}});
+    s.focusHead(HeadId{3, 1});
+    ok = ok && waitUntil(s, [&] { return !st.focus.topImages.empty(); }, wait);
+    s.setText("a red object");
+    ok = ok && waitUntil(s, [&] { return st.ledger.text == "a red object" && !st.map.empty() && st.map.maps.front().text == "a red object"; }, wait);
     settle(1500);  // thumbnails
     raise(w, "ledgerDock");
     ok = ok && shoot(w, out + "/ledger.png");
-    w.runRetrieval("a blue object");
-    ok = ok && waitFor(w, &MainWindow::retrievalReady);
+    s.retrieveText("a blue object");
+    ok = ok && waitUntil(s, [&] { return st.retrieval.result.query == "a blue object"; }, wait);
     settle(1500);
     ok = ok && shoot(w, out + "/gallery.png");
-    w.exportTextFigure({"a red object", "a blue object", "a circle", "a gray background"}, out + "/figure.png", 150);
-    ok = ok && waitFor(w, &MainWindow::figureReady);
-    w.exportPanelFigure({"a blue object", "a triangle"}, {HeadId{3, 1}, HeadId{2, 1}, HeadId{1, 1}}, out + "/figure-heads.png", 150, true);
-    ok = ok && waitFor(w, &MainWindow::figureReady);
-    w.setClassroomMode(true);
-    w.classroom()->setStep(3);
-    ok = ok && waitFor(w, &MainWindow::heatmapReady);
+    w.exporter().exportPanelFigure({"a red object", "a blue object", "a circle", "a gray background"}, {}, out + "/figure.png", 150);
+    ok = ok && waitForSignal(&w.exporter(), &ExportController::figureWritten, wait);
+    w.exporter().exportPanelFigure({"a blue object", "a triangle"}, {HeadId{3, 1}, HeadId{2, 1}, HeadId{1, 1}}, out + "/figure-heads.png", 150, true);
+    ok = ok && waitForSignal(&w.exporter(), &ExportController::figureWritten, wait);
+    w.classroomMode().setOn(true);
+    w.views().classroom->setStep(3);
+    settle(1500);
     ok = ok && shoot(w, out + "/classroom.png");
-    w.setClassroomMode(false);
-    w.loadSpuriousDemo();
-    ok = ok && waitFor(w, &MainWindow::ablationReady, 300000);
-    emit w.ablationPanel()->discoverRequested(6);
-    ok = ok && waitFor(w, &MainWindow::ablationReady);
+    w.classroomMode().setOn(false);
+    s.loadSpuriousDemo();
+    ok = ok && waitUntil(s, [&] { return st.ablation.taskSet && st.model.name == "shapes-clip-spurious"; }, 300000);
+    emit w.views().ablation->discoverRequested(6);
+    ok = ok && waitUntil(s, [&] { return !st.ablation.ablated.isEmpty() && int(st.ablation.outcome.ablated.size()) == st.ablation.ablated.size(); }, wait);
     settle(500);
     ok = ok && shoot(w, out + "/ablation.png");
     return ok ? 0 : 1;

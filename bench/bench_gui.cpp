@@ -41,10 +41,6 @@ using namespace vitscope::ui;
 
 namespace {
 
-template <typename Signal>
-bool waitFor(MainWindow* w, Signal signal, int ms = 600000) {
-    return waitForSignal(w, signal, ms);
-}
 
 struct Stats {
     double median = 0, p90 = 0, max = 0;
@@ -84,20 +80,23 @@ void measure(const QString& label, const QString& modelDir, const QString& datas
     w.show();
     QElapsedTimer setup;
     setup.start();
-    if (!waitFor(&w, &MainWindow::descriptionsReady)) {
-        std::printf("%s: the dataset was not ready: %s\n", qPrintable(label), qPrintable(w.lastError()));
+    Session& session = w.session();
+    const State& st = session.state();
+    if (!waitUntil(session, [&] { return !st.descriptions.empty(); }, 600000)) {
+        std::printf("%s: the dataset was not ready: %s\n", qPrintable(label), qPrintable(st.message.text));
         return;
     }
     std::printf("\n== %s: dataset cached and heads described in %.1f s\n", qPrintable(label), setup.elapsed() / 1000.0);
     // Head click -> panel updated (descriptions + top images from the cache).
     std::vector<double> click;
-    HeadGrid* grid = w.grid();
+    HeadGrid* grid = w.views().grid;
     for (int i = 0; i < clicks; ++i) {
         const int l = (i * 7) % grid->layers(), h = (i * 3) % grid->heads();
         QElapsedTimer t;
         t.start();
         QTest::mouseClick(grid, Qt::LeftButton, Qt::NoModifier, grid->cellRect(l, h).center());
-        if (!waitFor(&w, &MainWindow::headPanelReady, 10000)) break;
+        // The panel is updated when the clicked head's top images are in.
+        if (!waitUntil(session, [&] { return st.focus.head.layer == l && st.focus.head.head == h && !st.focus.topImages.empty(); }, 10000)) break;
         click.push_back(t.nsecsElapsed() / 1e6);
     }
     const Stats c = stats(click);
@@ -108,9 +107,9 @@ void measure(const QString& label, const QString& modelDir, const QString& datas
     for (const QString& image : dropImages) {
         QElapsedTimer t;
         t.start();
-        dropFile(w.canvas(), image);
-        if (!waitFor(&w, &MainWindow::heatmapReady, 60000)) {
-            std::printf("no heatmap for %s after %.0f ms: %s\n", qPrintable(image), t.nsecsElapsed() / 1e6, qPrintable(w.lastError()));
+        dropFile(w.views().canvas, image);
+        if (!waitUntil(session, [&] { return st.imagePath() == image && !st.map.empty(); }, 60000)) {
+            std::printf("no heatmap for %s after %.0f ms: %s\n", qPrintable(image), t.nsecsElapsed() / 1e6, qPrintable(st.message.text));
             break;
         }
         drop.push_back(t.nsecsElapsed() / 1e6);
@@ -134,8 +133,8 @@ void measure(const QString& label, const QString& modelDir, const QString& datas
         timer.start();
         QElapsedTimer build;
         build.start();
-        w.openDataset(stallDataset);
-        const bool ok = waitFor(&w, &MainWindow::datasetReady_);
+        session.openDataset(stallDataset);
+        const bool ok = waitUntil(session, [&] { return st.dataset.folder == stallDataset; }, 600000);
         timer.stop();
         const Stats g = stats(gaps);
         std::printf("GUI thread during a cache build (%s, %.1f s, %zu ticks): longest gap %.1f ms, p90 %.1f ms\n", ok ? "done" : "NOT DONE",

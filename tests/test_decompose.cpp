@@ -1,6 +1,8 @@
 // The decomposition's sum identity on configurations the test builds (every family, several
 // patch sizes, resolutions, depths and head counts, a DINOv2 layout with LayerScale and
 // registers), both conventions, and an independent naive forward for the timm / DINOv2 layout.
+#include "analysis/ledger.h"
+#include "analysis/session.h"
 #include "error.h"
 #include "model/forward.h"
 #include "model/loader.h"
@@ -467,6 +469,63 @@ class TestDecompose : public QObject {
     Q_OBJECT
 
 private slots:
+
+    // The completeness ledger (analysis/ledger.h, shared by the GUI and `vitscope-cli ledger`),
+    // headless: on every plain and SigLIP layout the terms sum to <output, text>, and each head's
+    // row is its term from the per-head decomposition (another path through the forward than the
+    // per-token terms the ledger reads).
+    void ledgerSumsToTheScoreAndMatchesEachTerm() {
+        at::NoGradGuard guard;
+        std::vector<std::pair<std::string, Model>> models;
+        for (const Case& c : cases()) models.emplace_back(c.name, buildModel(randomVitStateDict(c.spec), c.config, c.name));
+        for (const SiglipCase& c : siglipCases()) models.emplace_back(c.name, buildModel(randomVitStateDict(c.spec), c.config, c.name));
+        at::manual_seed(11);
+        for (const auto& [name, model] : models) {
+            const int S = model.preprocess.imageSize > 0 ? model.preprocess.imageSize : 64;
+            const at::Tensor pixels = at::randn({1, 3, S, S});
+            const Decomposition dec = decomposeImages(model, pixels, imageDecomposeOptions(model));
+            const Decomposition perHead = decomposeImages(model, pixels, {false, Convention::Exact});
+            at::Tensor text = at::randn({model.vision.embedDim()});
+            text = text / text.norm();
+            const Ledger g = computeLedger(model, dec, text, nullptr);
+            const double score = at::dot(encodeImages(model, pixels).output[0], text).item<double>();
+            const double tol = 1e-4 * std::max(1.0, std::abs(score));
+            QVERIFY2(std::abs(g.total - score) <= tol, name.c_str());
+            QVERIFY2(std::abs(g.residual) <= tol, qPrintable(QString("%1: residual %2").arg(name.c_str()).arg(g.residual)));
+            int heads = 0;
+            for (const LedgerRow& r : g.rows) {
+                if (r.head < 0) continue;
+                ++heads;
+                const double expected = at::dot(perHead.heads[0][r.layer][r.head], text).item<double>();
+                QVERIFY2(std::abs(r.score - expected) <= tol, qPrintable(QString("%1 %2: %3 vs %4").arg(name.c_str(), r.name.c_str()).arg(r.score).arg(expected)));
+                QCOMPARE(double(g.headScores.at(r.layer, r.head)), double(float(r.score)));
+            }
+            QCOMPARE(heads, model.vision.layers() * model.vision.heads());
+        }
+    }
+
+    // A non-CLIP model read through the aligner beside it (the bundled shapes-vit): the aligned
+    // terms and the aligner's bias sum to the aligned output's score.
+    void ledgerThroughTheAlignerBesideTheModel() {
+        at::NoGradGuard guard;
+        const std::string spec = VITSCOPE_SOURCE_DIR "/models/shapes-vit";
+        HeatmapSessionOptions o;
+        o.model = spec;
+        o.device = "cpu";
+        o.alignerIfNotClip = alignerBesideModel(spec);
+        QVERIFY(QString::fromStdString(o.alignerIfNotClip).endsWith("aligner.safetensors"));
+        const HeatmapSession session = openHeatmapSession(o);
+        QVERIFY(session.aligner.has_value());
+        const Model& model = *session.model;
+        at::manual_seed(12);
+        const at::Tensor pixels = at::rand({1, 3, model.preprocess.imageSize, model.preprocess.imageSize});
+        const at::Tensor text = session.text->encode({"a red circle"})[0];
+        const Ledger g = computeLedger(model, decomposeImages(model, pixels, imageDecomposeOptions(model)), text, &*session.aligner);
+        QVERIFY(std::any_of(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.name == "aligner_bias"; }));
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(QString::number(g.residual)));
+        QVERIFY(std::abs(g.total) > 1e-3);
+        QVERIFY(alignerBesideModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip").empty());
+    }
     void sumIdentity_data() {
         QTest::addColumn<int>("index");
         QTest::addColumn<int>("sizeFactor");  // 1: native resolution; 2: interpolated position grid

@@ -14,7 +14,6 @@
 #include "classroom.h"
 #include "colormap.h"
 #include "drive.h"
-#include "engine.h"
 #include "error.h"
 #include "figure_export.h"
 #include "gallery.h"
@@ -22,7 +21,12 @@
 #include "image_canvas.h"
 #include "ledger_view.h"
 #include "main_window.h"
-#include "metatypes.h"
+#include "classroom_mode.h"
+#include "controls.h"
+#include "export_controller.h"
+#include "menus.h"
+#include "session.h"
+#include "status_line.h"
 #include "word_completer.h"
 
 #include <qcustomplot.h>
@@ -55,6 +59,9 @@
 #include <QTemporaryDir>
 #include <QToolTip>
 #include <QUrl>
+#include <QDialog>
+#include <QScopeGuard>
+#include <QTimer>
 #include <QHelpEvent>
 #include <QApplication>
 #include <QStandardItemModel>
@@ -115,18 +122,78 @@ bool writeColorClasses(const QString& path) {
     return true;
 }
 
+
+// Counts arrivals of one aspect of the session's state: changes that name it while the state has
+// it (a map, a ledger, descriptions...), not the clearing that precedes them (a new image clears
+// its map). The tests wait on these, never on sleeps.
+class Arrivals : public QObject {
+public:
+    Arrivals(MainWindow& w, Aspect aspect) : m_session(w.session()) {
+        connect(&m_session, &Session::changed, this, [this, aspect](Aspects a) {
+            if ((a & aspect) && has(m_session.state(), aspect)) ++m_count;
+        });
+    }
+    int count() const { return m_count; }
+    bool isEmpty() const { return m_count == 0; }
+    bool wait(int ms) {
+        const int before = m_count;
+        return waitUntil(m_session, [this, before] { return m_count > before; }, ms);
+    }
+
+private:
+    static bool has(const State& s, Aspect a) {
+        switch (a) {
+        case Aspect::Map: return !s.map.empty();
+        case Aspect::Image: return s.hasImage();
+        case Aspect::Ledger: return !s.ledger.rows.empty();
+        case Aspect::Descriptions: return !s.descriptions.empty();
+        case Aspect::Model: return s.hasModel();
+        case Aspect::Dataset: return s.dataset.ready();
+        case Aspect::Retrieval: return !s.retrieval.result.query.empty();
+        case Aspect::Ablation: return s.ablation.taskSet;
+        case Aspect::Focus: return !s.focus.empty();
+        default: return true;
+        }
+    }
+    Session& m_session;
+    int m_count = 0;
+};
+
+// The errors the session reports, in order.
+class ErrorLog : public QObject {
+public:
+    explicit ErrorLog(MainWindow& w) : m_session(w.session()) {
+        connect(&m_session, &Session::changed, this, [this](Aspects a) {
+            if ((a & Aspect::Message) && m_session.state().message.error) m_errors << m_session.state().message.text;
+        });
+    }
+    int count() const { return m_errors.size(); }
+    bool isEmpty() const { return m_errors.isEmpty(); }
+    QString first() const { return m_errors.value(0); }
+    QString last() const { return m_errors.isEmpty() ? QString() : m_errors.last(); }
+    void clear() { m_errors.clear(); }
+    bool wait(int ms) {
+        const int before = count();
+        return waitUntil(m_session, [this, before] { return count() > before; }, ms);
+    }
+
+private:
+    Session& m_session;
+    QStringList m_errors;
+};
+
 }  // namespace
 
 // The color-classification ablation task on the window's shapes world (backgrounds as groups),
 // means from a reference split of `references` scenes; waits for its first outcome, fails on an error.
-void startColorAblation(MainWindow& w, const QString& dataDir, int references, QSignalSpy& ablation, QSignalSpy& errors) {
+void startColorAblation(MainWindow& w, const QString& dataDir, int references, Arrivals& ablation, ErrorLog& errors) {
     QVERIFY(writeColorClasses(dataDir + "/colors.tsv"));
     ensureShapesWorld((dataDir + "/reference").toStdString(), references, 99, "standard", {});
-    w.ablationPanel()->setTaskForm(dataDir + "/shapes-world/labels.csv", "color", dataDir + "/colors.tsv", "background",
+    w.views().ablation->setTaskForm(dataDir + "/shapes-world/labels.csv", "color", dataDir + "/colors.tsv", "background",
                                    dataDir + "/reference/images");
-    w.ablationPanel()->requestTask();
+    w.views().ablation->requestTask();
     QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0 || errors.count() > 0, kTimeout);
-    if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
+    if (errors.count() > 0) QFAIL(qPrintable(errors.first()));
 }
 
 // A grabbed widget's pixel at a point in the widget's own (logical) coordinates: grabs are in
@@ -182,15 +249,15 @@ class TestGui : public QObject {
     // the gallery answering the text.
     void checkOpeningView() {
         MainWindow& w = *m_window;
-        QTRY_VERIFY_WITH_TIMEOUT(w.canvas()->hasImage() && !w.canvas()->map().values.empty(), kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().canvas->hasImage() && !w.views().canvas->map().values.empty(), kTimeout);
         const QString text = w.findChild<QComboBox*>("textBox")->currentText();
         QVERIFY2(QRegularExpression("^a [a-z]+ [a-z]+$").match(text).hasMatch(), qPrintable(text));
-        QVERIFY(w.canvas()->map().caption.endsWith(text));
+        QVERIFY(w.views().canvas->map().caption.endsWith(text));
         // The scene's labels say one object, with that color and shape.
         QFile labels(m_data.path() + "/shapes-world/labels.csv");
         QVERIFY(labels.open(QIODevice::ReadOnly));
         const QStringList head = QString::fromUtf8(labels.readLine()).trimmed().split(',');
-        const QString file = "images/" + QFileInfo(w.canvas()->imagePath()).fileName();
+        const QString file = "images/" + QFileInfo(w.views().canvas->imagePath()).fileName();
         QString mask;
         while (!labels.atEnd()) {
             const QStringList row = QString::fromUtf8(labels.readLine()).trimmed().split(',');
@@ -201,14 +268,14 @@ class TestGui : public QObject {
         }
         QVERIFY(!mask.isEmpty());
         // The map's strongest pixel lies on the object.
-        const MapLayer& map = w.canvas()->map();
+        const MapLayer& map = w.views().canvas->map();
         const auto peak = std::max_element(map.values.begin(), map.values.end()) - map.values.begin();
         const QImage m = QImage(mask).scaled(map.cols, map.rows);
         QVERIFY2(qGray(m.pixel(int(peak % map.cols), int(peak / map.cols))) > 127, qPrintable(mask));
-        QTRY_VERIFY_WITH_TIMEOUT(!w.grid()->selection().isEmpty(), kTimeout);
-        QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0, kTimeout);
-        QVERIFY2(w.gallery()->resultsFor().contains(text), qPrintable(w.gallery()->resultsFor()));
-        QTRY_VERIFY_WITH_TIMEOUT(w.headPanel()->layer() >= 0, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(!w.views().grid->selection().isEmpty(), kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().gallery->globalCount() > 0, kTimeout);
+        QVERIFY2(w.views().gallery->resultsFor().contains(text), qPrintable(w.views().gallery->resultsFor()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().head->layer() >= 0, kTimeout);
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
             QTest::qWait(500);  // thumbnails
             w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/opening-view.png");
@@ -226,35 +293,35 @@ private slots:
         o.restoreSettings = false;
         o.device = "cpu";
         m_window = std::make_unique<MainWindow>(o);
-        QSignalSpy model(m_window.get(), &MainWindow::modelReady);
-        QSignalSpy described(m_window.get(), &MainWindow::descriptionsReady);
+        Arrivals model(*m_window, Aspect::Model);
+        Arrivals described(*m_window, Aspect::Descriptions);
         m_window->resize(1400, 900);
         m_window->show();
         QVERIFY(model.wait(kTimeout));
-        QCOMPARE(m_window->modelSummary().layers, 4);
-        QCOMPARE(m_window->modelSummary().heads, 4);
-        QVERIFY(m_window->modelSummary().clip);
+        QCOMPARE(m_window->state().model.layers, 4);
+        QCOMPARE(m_window->state().model.heads, 4);
+        QVERIFY(m_window->state().model.clip);
         // The bundled world is generated and cached in the background, then its heads described.
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0, kTimeout);
         checkOpeningView();
-        QVERIFY(m_window->datasetReady());
-        QCOMPARE(int(m_window->descriptions().size()), 16);
+        QVERIFY(m_window->state().dataset.ready());
+        QCOMPARE(int(m_window->state().descriptions.size()), 16);
         QVERIFY(QFile::exists(m_data.path() + "/shapes-world/labels.csv"));
     }
 
     void dropImageTypeTextAndReadTheLedger() {
         const QString image = m_data.path() + "/shapes-world/images/000003.png";
         QVERIFY(QFile::exists(image));
-        QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);
-        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
-        QSignalSpy ledger(m_window.get(), &MainWindow::ledgerReady);
-        dropFile(m_window->canvas(), image);
+        Arrivals imageReady(*m_window, Aspect::Image);
+        Arrivals heat(*m_window, Aspect::Map);
+        Arrivals ledger(*m_window, Aspect::Ledger);
+        dropFile(m_window->views().canvas, image);
         QVERIFY(imageReady.wait(kTimeout));
-        QCOMPARE(m_window->canvas()->imagePath(), image);
+        QCOMPARE(m_window->views().canvas->imagePath(), image);
         typeText(*m_window, "a red object");
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0 && ledger.count() > 0, kTimeout);
         // The overlay covers the model's input (64 x 64) with a finite, non-constant map.
-        const MapLayer& map = m_window->canvas()->map();
+        const MapLayer& map = m_window->views().canvas->map();
         QCOMPARE(map.rows, 64);
         QCOMPARE(map.cols, 64);
         float lo = map.values.front(), hi = lo;
@@ -265,16 +332,16 @@ private slots:
         }
         QVERIFY(hi > lo);
         // Completeness: the terms sum to the model's score.
-        const Ledger& g = m_window->ledgerView()->ledger();
+        const Ledger& g = m_window->views().ledger->ledger();
         QCOMPARE(g.text, std::string("a red object"));
         QCOMPARE(int(g.rows.size()), 1 + 16 + 4 + 4 + 1);  // embed, heads, attention biases, MLPs, final bias
-        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(m_window->ledgerView()->summaryText()));
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(m_window->views().ledger->summaryText()));
         QVERIFY(std::abs(g.total) > 1e-3);
-        QVERIFY(m_window->ledgerView()->plot()->plottableCount() == 1 + 4 + 2);
+        QVERIFY(m_window->views().ledger->plot()->plottableCount() == 1 + 4 + 2);
         // Hovering a bar says what it is worth: down the last layer's column every segment
         // names itself with the ledger's own value for it; above the stack, nothing.
         {
-            LedgerView* lv = m_window->ledgerView();
+            LedgerView* lv = m_window->views().ledger;
             QCustomPlot* plot = lv->plot();
             lv->fitToWidth();
             const int x = qRound(plot->xAxis->coordToPixel(4));  // the key of layer 3
@@ -298,10 +365,10 @@ private slots:
         // Every method draws.
         for (const QString& method : {"surgery", "raw", "attention", "rollout", "gradcam", "chefer", "legrad", "decomposition"}) {
             const int before = heat.count();
-            m_window->setMethod(method);
+            m_window->session().setMethod(method);
             QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before, kTimeout);
-            QVERIFY(m_window->canvas()->map().caption.startsWith(method));
-            const std::vector<float>& values = m_window->canvas()->map().values;
+            QVERIFY(m_window->views().canvas->map().caption.startsWith(method));
+            const std::vector<float>& values = m_window->views().canvas->map().values;
             QVERIFY(std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); }));
             QVERIFY2(*std::max_element(values.begin(), values.end()) > *std::min_element(values.begin(), values.end()), qPrintable(method));
         }
@@ -310,38 +377,38 @@ private slots:
     void referenceTextsAreSubtracted() {
         // Analysis > Reference texts: the map becomes the text's map minus the references' mean,
         // and the caption says so; switching it off restores the text's own map.
-        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
-        m_window->setMethod("decomposition");
+        Arrivals heat(*m_window, Aspect::Map);
+        m_window->session().setMethod("decomposition");
         typeText(*m_window, "a red object");
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0, kTimeout);
-        QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->map().caption.endsWith("a red object"), kTimeout);
-        const std::vector<float> own = m_window->canvas()->map().values;
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->views().canvas->map().caption.endsWith("a red object"), kTimeout);
+        const std::vector<float> own = m_window->views().canvas->map().values;
         const QString refs = m_data.path() + "/colors.txt";
         QFile f(refs);
         QVERIFY(f.open(QIODevice::WriteOnly));
         f.write("a red object\na green object\na blue object\na yellow object\n");
         f.close();
-        m_window->loadReferenceTexts(refs);
-        QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->map().caption.contains("mean of 4 reference texts (colors.txt)"), kTimeout);
-        const std::vector<float> subtracted = m_window->canvas()->map().values;
+        m_window->session().loadReferenceTexts(refs);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->views().canvas->map().caption.contains("mean of 4 reference texts (colors.txt)"), kTimeout);
+        const std::vector<float> subtracted = m_window->views().canvas->map().values;
         QCOMPARE(subtracted.size(), own.size());
         double diff = 0;
         for (std::size_t i = 0; i < own.size(); ++i) diff = std::max(diff, double(std::abs(own[i] - subtracted[i])));
         QVERIFY(diff > 1e-4);
         const int before = heat.count();
-        m_window->setSubtractReference(false);
-        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && !m_window->canvas()->map().caption.contains("reference"), kTimeout);
-        QVERIFY(m_window->canvas()->map().values == own);
+        m_window->session().setSubtractReference(false);
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && !m_window->views().canvas->map().caption.contains("reference"), kTimeout);
+        QVERIFY(m_window->views().canvas->map().values == own);
         // An unreadable reference file: a message naming it, and heatmaps stay the text's own.
-        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
-        m_window->loadReferenceTexts(m_data.path() + "/no-such-texts.txt");
+        ErrorLog errors(*m_window);
+        m_window->session().loadReferenceTexts(m_data.path() + "/no-such-texts.txt");
         QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
-        QVERIFY(errors.last().at(0).toString().contains("no-such-texts.txt"));
-        m_window->setSubtractReference(true);
+        QVERIFY(errors.last().contains("no-such-texts.txt"));
+        m_window->session().setSubtractReference(true);
         const int again = heat.count();
         typeText(*m_window, "a red object");
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > again, kTimeout);
-        QVERIFY(!m_window->canvas()->map().caption.contains("reference"));
+        QVERIFY(!m_window->views().canvas->map().caption.contains("reference"));
     }
 
     void pngTextScalesOnceWithDpi() {
@@ -378,15 +445,15 @@ private slots:
         // An unknown word: the last good map stays under its own caption, the error sits in a strip
         // of its own below the view (never over the image or colorbar) and says what is shown; the
         // next good map clears it.
-        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
-        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
-        m_window->setMethod("decomposition");
+        Arrivals heat(*m_window, Aspect::Map);
+        ErrorLog errors(*m_window);
+        m_window->session().setMethod("decomposition");
         typeText(*m_window, "a blue object");
-        QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->map().caption.endsWith("a blue object"), kTimeout);
-        const QString caption = m_window->canvas()->map().caption;
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->views().canvas->map().caption.endsWith("a blue object"), kTimeout);
+        const QString caption = m_window->views().canvas->map().caption;
         typeText(*m_window, "a photo of a dog");
         QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
-        QTRY_VERIFY_WITH_TIMEOUT(m_window->canvas()->message().contains("still the one for \"a blue object\""), kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->views().canvas->message().contains("still the one for \"a blue object\""), kTimeout);
         // The log says it once, in words (no internal job names).
         auto* log = m_window->findChild<QPlainTextEdit*>();
         QVERIFY(log);
@@ -395,12 +462,12 @@ private slots:
         const QStringList mentions = log->toPlainText().split('\n').filter("'photo'");
         QVERIFY2(mentions.size() == 1, qPrintable(mentions.join(" || ")));
         QVERIFY2(!log->toPlainText().contains("job heatmap"), qPrintable(log->toPlainText().right(400)));
-        QCOMPARE(m_window->canvas()->map().caption, caption);
+        QCOMPARE(m_window->views().canvas->map().caption, caption);
         // The message says what the model knows: its vocabulary, listed when small (no word is
         // close to "photo" in the shapes world's 38).
-        QVERIFY2(m_window->canvas()->message().contains("vocabulary of 38 words (it knows: ") &&
-                     m_window->canvas()->message().contains(" circle "),
-                 qPrintable(m_window->canvas()->message()));
+        QVERIFY2(m_window->views().canvas->message().contains("vocabulary of 38 words (it knows: ") &&
+                     m_window->views().canvas->message().contains(" circle "),
+                 qPrintable(m_window->views().canvas->message()));
         const QColor strip(253, 236, 234);
         auto stripRows = [&](const QImage& img) {
             QList<int> rows;
@@ -412,22 +479,22 @@ private slots:
                     }
             return rows;
         };
-        const QImage withError = m_window->canvas()->grab().toImage().convertToFormat(QImage::Format_RGB32);
+        const QImage withError = m_window->views().canvas->grab().toImage().convertToFormat(QImage::Format_RGB32);
         const QList<int> rows = stripRows(withError);
         QVERIFY(rows.size() > 10);
         QCOMPARE(rows.last(), withError.height() - 1);                    // the strip ends at the bottom
         QCOMPARE(rows.last() - rows.first() + 1, int(rows.size()));       // one block, nothing above it
         const int before = heat.count();
         typeText(*m_window, "a green object");
-        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && m_window->canvas()->map().caption.endsWith("a green object"), kTimeout);
-        QVERIFY(m_window->canvas()->message().isEmpty());
-        QVERIFY(stripRows(m_window->canvas()->grab().toImage().convertToFormat(QImage::Format_RGB32)).isEmpty());
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && m_window->views().canvas->map().caption.endsWith("a green object"), kTimeout);
+        QVERIFY(m_window->views().canvas->message().isEmpty());
+        QVERIFY(stripRows(m_window->views().canvas->grab().toImage().convertToFormat(QImage::Format_RGB32)).isEmpty());
     }
 
     // The bundled model reads a word vocabulary: the text box completes the word being typed from
     // it, and a pick replaces only that word.
     void textBoxCompletesKnownWords() {
-        WordCompleter* words = m_window->wordCompleter();
+        WordCompleter* words = m_window->views().text->wordCompleter();
         QVERIFY(words->wordCount() > 20);
         QLineEdit* edit = m_window->findChild<QComboBox*>("textBox") ? m_window->findChild<QComboBox*>("textBox")->lineEdit() : nullptr;
         if (!edit) edit = qobject_cast<QLineEdit*>(words->completer()->widget());
@@ -448,31 +515,36 @@ private slots:
     void textSpanOnTheReferenceConvention() {
         // Analysis > TextSpan settings > Cached terms: textspan rebuilds the dataset's cache under the
         // reference's convention; the descriptions say which convention they ran on.
-        QCOMPARE(QString::fromStdString(m_window->descriptions().front().convention), QString("exact"));
-        QSettings().setValue("textspan/convention", "textspan");
-        QSignalSpy described(m_window.get(), &MainWindow::descriptionsReady);
-        m_window->openDataset(m_data.path() + "/shapes-world/images");
+        QCOMPARE(QString::fromStdString(m_window->state().descriptions.front().convention), QString("exact"));
+        Arrivals described(*m_window, Aspect::Descriptions);
+        // Whatever happens below, the window goes back to the default convention for other tests.
+        auto restore = qScopeGuard([this] {
+            if (m_window->state().textspan.convention != "exact") {
+                m_window->session().setTextSpanSettings({10, 80, "exact"});
+                waitUntil(m_window->session(), [this] { return !m_window->state().descriptions.empty() && m_window->state().descriptions.front().convention == "exact"; }, kTimeout);
+            }
+        });
+        m_window->session().setTextSpanSettings({10, 80, "textspan"});
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0, kTimeout);
-        QCOMPARE(QString::fromStdString(m_window->descriptions().front().convention), QString("textspan"));
-        QCOMPARE(int(m_window->descriptions().size()), 16);
-        QVERIFY2(m_window->statusText().contains("16 heads described"), qPrintable(m_window->statusText()));
-        QSettings().setValue("textspan/convention", "exact");
-        m_window->openDataset(m_data.path() + "/shapes-world/images");
+        QCOMPARE(QString::fromStdString(m_window->state().descriptions.front().convention), QString("textspan"));
+        QCOMPARE(int(m_window->state().descriptions.size()), 16);
+        QVERIFY2(m_window->statusLine().text().contains("16 heads described"), qPrintable(m_window->statusLine().text()));
+        m_window->session().setTextSpanSettings({10, 80, "exact"});
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 1, kTimeout);
-        QCOMPARE(QString::fromStdString(m_window->descriptions().front().convention), QString("exact"));
+        QCOMPARE(QString::fromStdString(m_window->state().descriptions.front().convention), QString("exact"));
     }
 
     void clickHeadShowsItsPanel() {
-        QSignalSpy panel(m_window.get(), &MainWindow::headPanelReady);
-        HeadGrid* grid = m_window->grid();
+        Arrivals panel(*m_window, Aspect::Focus);
+        HeadGrid* grid = m_window->views().grid;
         const QRect cell = grid->cellRect(3, 1);
         QVERIFY(!cell.isEmpty());
         QTest::mouseClick(grid, Qt::LeftButton, Qt::NoModifier, cell.center());
         QVERIFY(panel.wait(kTimeout));
-        QCOMPARE(m_window->headPanel()->layer(), 3);
-        QCOMPARE(m_window->headPanel()->head(), 1);
-        QCOMPARE(m_window->headPanel()->barCount(), 1);
-        QCOMPARE(m_window->headPanel()->imageCount(), 12);
+        QCOMPARE(m_window->views().head->layer(), 3);
+        QCOMPARE(m_window->views().head->head(), 1);
+        QCOMPARE(m_window->views().head->barCount(), 1);
+        QCOMPARE(m_window->views().head->imageCount(), 12);
         // ctrl-click adds, shift-click extends a rectangle.
         QTest::mouseClick(grid, Qt::LeftButton, Qt::ControlModifier, grid->cellRect(2, 2).center());
         QCOMPARE(grid->selection().size(), 2);
@@ -492,7 +564,7 @@ private slots:
         QCOMPARE(grid->selection(), (QList<HeadId>{{3, 2}}));
         QTest::keyClick(grid, Qt::Key_Down);  // stays in the last row
         QCOMPARE(grid->selection(), (QList<HeadId>{{3, 2}}));
-        QTRY_VERIFY_WITH_TIMEOUT(m_window->headPanel()->layer() == 3 && m_window->headPanel()->head() == 2, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->views().head->layer() == 3 && m_window->views().head->head() == 2, kTimeout);
         // The MLP column has tooltips too.
         const QRect mlpCell(grid->cellRect(2, 3).right() + 12, grid->cellRect(2, 3).top(), grid->cellRect(2, 3).width(), grid->cellRect(2, 3).height());
         QHelpEvent tip(QEvent::ToolTip, mlpCell.center(), grid->mapToGlobal(mlpCell.center()));
@@ -503,28 +575,28 @@ private slots:
         // Clicking it shows the MLP in the panel with the images where it writes the most; the
         // heads' selection stays and "Retrieve with this head" is off.
         const QList<HeadId> selected = grid->selection();
-        QSignalSpy mlpPanel(m_window.get(), &MainWindow::headPanelReady);
+        Arrivals mlpPanel(*m_window, Aspect::Focus);
         QTest::mouseClick(grid, Qt::LeftButton, Qt::NoModifier, mlpCell.center());
-        QTRY_VERIFY_WITH_TIMEOUT(mlpPanel.count() > 0 && m_window->headPanel()->imageCount() == 12, kTimeout);
-        QVERIFY2(m_window->headPanel()->titleText().startsWith("mlp.2:"), qPrintable(m_window->headPanel()->titleText()));
+        QTRY_VERIFY_WITH_TIMEOUT(mlpPanel.count() > 0 && m_window->views().head->imageCount() == 12, kTimeout);
+        QVERIFY2(m_window->views().head->titleText().startsWith("mlp.2:"), qPrintable(m_window->views().head->titleText()));
         QCOMPARE(grid->selection(), selected);
-        QCOMPARE(m_window->headPanel()->barCount(), 0);
-        for (QPushButton* b : m_window->headPanel()->findChildren<QPushButton*>())
+        QCOMPARE(m_window->views().head->barCount(), 0);
+        for (QPushButton* b : m_window->views().head->findChildren<QPushButton*>())
             if (b->text() == "Retrieve with this head") QVERIFY(!b->isEnabled());
-        auto* images = m_window->headPanel()->findChild<QListWidget*>();
+        auto* images = m_window->views().head->findChild<QListWidget*>();
         for (int i = 1; i < images->count(); ++i)  // strongest first
             QVERIFY(images->item(i - 1)->text().toDouble() >= images->item(i)->text().toDouble());
         // Per-head maps of two heads: named, on one colour scale (their joint range), one
         // colorbar after them (the colormap's own colours in the row's part of the canvas).
-        m_window->setMethod("decomposition");
+        m_window->session().setMethod("decomposition");
         typeText(*m_window, "a red object");
         grid->setSelection({HeadId{3, 1}, HeadId{2, 2}});
-        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
+        Arrivals heat(*m_window, Aspect::Map);
         QCheckBox* perHead = nullptr;
         for (QCheckBox* b : m_window->findChildren<QCheckBox*>())
             if (b->text() == "Per-head maps") perHead = b;
         QVERIFY(perHead);
-        ImageCanvas* canvas = m_window->canvas();
+        ImageCanvas* canvas = m_window->views().canvas;
         QSet<QRgb> ramp;  // a colorbar's pixels are the colormap's own colours (the maps are blended)
         for (int i = 0; i < 256; ++i) ramp.insert(colormapColor(canvas->colormap(), i / 255.0).rgb() & 0xffffff);
         auto barPixelsInRow = [&] {
@@ -537,8 +609,9 @@ private slots:
         perHead->setChecked(true);
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0 && canvas->smallMultiples().size() == 2, kTimeout);
         const std::vector<MapLayer>& maps = canvas->smallMultiples();
-        QCOMPARE(maps[0].caption, QString("head 3.1"));
-        QCOMPARE(maps[1].caption, QString("head 2.2"));
+        // In head order (layer, then head), whatever order they were selected in.
+        QCOMPARE(maps[0].caption, QString("head 2.2"));
+        QCOMPARE(maps[1].caption, QString("head 3.1"));
         float lo = maps[0].values.front(), hi = lo;
         for (const MapLayer& m : maps)
             for (float v : m.values) {
@@ -554,11 +627,11 @@ private slots:
     }
 
     void retrievalGlobalAndThroughHeads() {
-        m_window->grid()->setSelection({HeadId{3, 1}, HeadId{1, 1}});
-        QSignalSpy ready(m_window.get(), &MainWindow::retrievalReady);
-        m_window->runRetrieval("a blue object");
+        m_window->views().grid->setSelection({HeadId{3, 1}, HeadId{1, 1}});
+        Arrivals ready(*m_window, Aspect::Retrieval);
+        m_window->session().retrieveText("a blue object");
         QVERIFY(ready.wait(kTimeout));
-        Gallery* g = m_window->gallery();
+        Gallery* g = m_window->views().gallery;
         QCOMPARE(g->globalCount(), 20);
         QCOMPARE(g->restrictedCount(), 20);
         QCOMPARE(int(g->result().components.size()), 2);
@@ -571,10 +644,10 @@ private slots:
         }
         // Scores are sorted, and a result opens in the canvas.
         for (std::size_t i = 1; i < g->result().global.size(); ++i) QVERIFY(g->result().global[i - 1].score >= g->result().global[i].score);
-        QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);
+        Arrivals imageReady(*m_window, Aspect::Image);
         emit g->imageActivated(g->restrictedPath(0));
         QVERIFY(imageReady.wait(kTimeout));
-        QCOMPARE(m_window->canvas()->imagePath(), g->restrictedPath(0));
+        QCOMPARE(m_window->views().canvas->imagePath(), g->restrictedPath(0));
         // Results always answer the query and heads shown: the box and the caption name the query,
         // a new head selection runs it again through the new heads, and Ctrl+R's text shows in the box.
         auto* box = g->findChild<QLineEdit*>("galleryQuery");
@@ -582,12 +655,12 @@ private slots:
         QCOMPARE(box->text(), QString("a blue object"));
         QCOMPARE(g->resultsFor(), QString("Results for \"a blue object\""));
         const int n = ready.count();
-        m_window->grid()->setSelection({HeadId{2, 0}});
+        m_window->views().grid->setSelection({HeadId{2, 0}});
         QTRY_VERIFY_WITH_TIMEOUT(ready.count() > n && g->result().components == std::vector<std::string>{"2.0"}, kTimeout);
         QCOMPARE(g->result().query, std::string("a blue object"));
-        m_window->setText("a red object");
+        m_window->session().setText("a red object");
         const int m = ready.count();
-        m_window->runRetrieval("a red object");
+        m_window->session().retrieveText("a red object");
         QTRY_VERIFY_WITH_TIMEOUT(ready.count() > m && g->result().query == "a red object", kTimeout);
         QCOMPARE(box->text(), QString("a red object"));
         // By image: the caption names the image.
@@ -605,32 +678,32 @@ private slots:
         QStringList offered;
         for (int i = 0; i < box->completer()->model()->rowCount(); ++i) offered << box->completer()->model()->index(i, 0).data().toString();
         QVERIFY2(offered.contains("color") && offered.contains("shape"), qPrintable(offered.join(",")));
-        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
+        ErrorLog errors(*m_window);
         box->setText("colour");
         QTest::keyClick(box, Qt::Key_Return);
         QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
-        const QString said = errors.last().at(0).toString();
+        const QString said = errors.last();
         QVERIFY2(said.contains("'colour'") && said.contains("color") && !said.contains("--"), qPrintable(said));
-        QVERIFY(!m_window->grid()->metricName().contains("colour"));
+        QVERIFY(!m_window->views().grid->metricName().contains("colour"));
         box->setText("color");
         QTest::keyClick(box, Qt::Key_Return);
-        QTRY_VERIFY_WITH_TIMEOUT(m_window->grid()->metricName() == "property score: color", kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->views().grid->metricName() == "property score: color", kTimeout);
         int finite = 0;
-        for (int l = 0; l < m_window->grid()->layers(); ++l)
-            for (int h = 0; h < m_window->grid()->heads(); ++h) finite += std::isfinite(m_window->grid()->value(l, h));
-        QCOMPARE(finite, m_window->grid()->layers() * m_window->grid()->heads());
+        for (int l = 0; l < m_window->views().grid->layers(); ++l)
+            for (int h = 0; h < m_window->views().grid->heads(); ++h) finite += std::isfinite(m_window->views().grid->value(l, h));
+        QCOMPARE(finite, m_window->views().grid->layers() * m_window->views().grid->heads());
         m_window->findChild<QComboBox*>("metricBox")->setCurrentIndex(0);  // back to the direct-effect norm
-        QCOMPARE(m_window->grid()->metricName(), QString("direct-effect norm"));
+        QCOMPARE(m_window->views().grid->metricName(), QString("direct-effect norm"));
     }
 
     void exportsHoldTheirContent() {
         QTemporaryDir out;
         // PNG at a chosen DPI: the pixel size follows.
         const QString png = out.path() + "/canvas.png";
-        QCOMPARE(m_window->exportView("canvas", png, 192), QString());
+        QCOMPARE(m_window->exporter().exportView("canvas", png, 192), QString());
         const QImage img(png);
         QVERIFY(!img.isNull());
-        QCOMPARE(img.height(), std::max(420, m_window->canvas()->height()) * 2);
+        QCOMPARE(img.height(), std::max(420, m_window->views().canvas->height()) * 2);
         // As wide as its content: the image, colorbar and labels reach the right edge (no empty band).
         int lastInk = 0;
         for (int x = 0; x < img.width(); ++x)
@@ -642,15 +715,15 @@ private slots:
         QVERIFY2(lastInk >= img.width() * 9 / 10, qPrintable(QString("ink ends at %1 of %2").arg(lastInk).arg(img.width())));
         QVERIFY(std::abs(img.dotsPerMeterX() - 192 / 0.0254) < 2);
         // SVG: vector elements and the texts of the chart.
-        m_window->grid()->setSelection({HeadId{3, 1}});
-        emit m_window->grid()->headActivated(HeadId{3, 1});
+        m_window->views().grid->setSelection({HeadId{3, 1}});
+        emit m_window->views().grid->headActivated(HeadId{3, 1});
         const QString svg = out.path() + "/head.svg";
         // From a dock too narrow for the chart's texts: the figure has them whole all the same.
         auto* headDock = m_window->findChild<QDockWidget*>("headDock");
         const int headDockWidth = headDock->width();
         m_window->resizeDocks({headDock}, {headDock->minimumSizeHint().width()}, Qt::Horizontal);
         QTest::qWait(50);
-        QCOMPARE(m_window->exportView("head", svg, 96), QString());
+        QCOMPARE(m_window->exporter().exportView("head", svg, 96), QString());
         m_window->resizeDocks({headDock}, {headDockWidth}, Qt::Horizontal);
         QFile f(svg);
         QVERIFY(f.open(QIODevice::ReadOnly));
@@ -658,7 +731,7 @@ private slots:
         QVERIFY(s.startsWith("<?xml") && s.contains("<svg"));
         QVERIFY(s.contains("variance explained"));
         const HeadDescription* d = nullptr;
-        for (const HeadDescription& x : m_window->descriptions())
+        for (const HeadDescription& x : m_window->state().descriptions)
             if (x.layer == 3 && x.index == 1) d = &x;
         QVERIFY(d && !d->picks.empty());
         for (const auto& pick : d->picks)
@@ -666,26 +739,26 @@ private slots:
         QVERIFY(s.count("<path") + s.count("<rect") + s.count("<polyline") >= 5);
         QVERIFY2(s.contains("Head 3.1:") && s.contains("texts explain"), "the head chart does not say which head it is");
         // The ledger chart says its text, the model's score and the residual.
-        QSignalSpy ledgerSpy(m_window.get(), &MainWindow::ledgerReady);
-        m_window->setText("a red object");
-        QTRY_VERIFY_WITH_TIMEOUT(ledgerSpy.count() > 0 && m_window->ledgerView()->ledger().text == "a red object", kTimeout);
+        Arrivals ledgerSpy(*m_window, Aspect::Ledger);
+        m_window->session().setText("a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(ledgerSpy.count() > 0 && m_window->views().ledger->ledger().text == "a red object", kTimeout);
         const QString ledgerSvg = out.path() + "/ledger.svg";
-        QCOMPARE(m_window->exportView("ledger", ledgerSvg, 96), QString());
+        QCOMPARE(m_window->exporter().exportView("ledger", ledgerSvg, 96), QString());
         QFile lf(ledgerSvg);
         QVERIFY(lf.open(QIODevice::ReadOnly));
         const QString ls = QString::fromUtf8(lf.readAll());
-        const Ledger& lg = m_window->ledgerView()->ledger();
+        const Ledger& lg = m_window->views().ledger->ledger();
         QVERIFY2(ls.contains("a red object") && ls.contains("residual") && ls.contains(QString::number(lg.total, 'g', 6)),
                  "the ledger chart lacks its text, score or residual");
         const QString gridSvg = out.path() + "/grid.svg";
-        QCOMPARE(m_window->exportView("grid", gridSvg, 96), QString());
+        QCOMPARE(m_window->exporter().exportView("grid", gridSvg, 96), QString());
         QFile gf(gridSvg);
         QVERIFY(gf.open(QIODevice::ReadOnly));
         const QByteArray gs = gf.readAll();
         QVERIFY(gs.contains("MLP") && gs.contains("direct-effect norm"));
         // The grid as a picture: the widget's own aspect (cells stay square), without the
         // selection's outline, which the screen shows.
-        HeadGrid* grid = m_window->grid();
+        HeadGrid* grid = m_window->views().grid;
         grid->setSelection({HeadId{3, 1}});
         const QRgb outline = grid->palette().highlight().color().rgb();
         auto outlinePixels = [outline](const QImage& im) {
@@ -696,14 +769,22 @@ private slots:
         };
         QVERIFY(outlinePixels(grid->grab().toImage()) > 0);
         const QString gridPng = out.path() + "/grid.png";
-        QCOMPARE(m_window->exportView("grid", gridPng, 96), QString());
+        QCOMPARE(m_window->exporter().exportView("grid", gridPng, 96), QString());
         const QImage gridImage(gridPng);
-        const double aspect = grid->width() / double(grid->height()), exported = gridImage.width() / double(gridImage.height());
+        // The grid as tall as its rows and colorbar (a tall dock once left its lower half empty),
+        // with its own aspect: the last row of cells ends near the bottom.
+        const QSize hint = grid->sizeHint();
+        const double aspect = hint.width() / double(hint.height()), exported = gridImage.width() / double(gridImage.height());
         QVERIFY2(std::abs(exported / aspect - 1) < 0.02, qPrintable(QString("aspect %1 exported as %2").arg(aspect).arg(exported)));
+        int lastRow = 0;
+        for (int y = 0; y < gridImage.height(); ++y)
+            for (int x = 0; x < gridImage.width(); ++x)
+                if (qGray(gridImage.pixel(x, y)) < 200) lastRow = y;
+        QVERIFY2(lastRow > gridImage.height() * 8 / 10, qPrintable(QString("ink ends at row %1 of %2").arg(lastRow).arg(gridImage.height())));
         QCOMPARE(outlinePixels(gridImage), 0);
         // PDF: a real document with one page.
         const QString pdf = out.path() + "/ledger.pdf";
-        QCOMPARE(m_window->exportView("ledger", pdf, 96), QString());
+        QCOMPARE(m_window->exporter().exportView("ledger", pdf, 96), QString());
         QFile pf(pdf);
         QVERIFY(pf.open(QIODevice::ReadOnly));
         const QByteArray p = pf.readAll();
@@ -712,7 +793,7 @@ private slots:
         QVERIFY(p.contains("/Type /Page") || p.contains("/Type/Page"));
         // The canvas's PDF holds its pixel images losslessly (no JPEG) and uninterpolated.
         const QString canvasPdf = out.path() + "/canvas.pdf";
-        QCOMPARE(m_window->exportView("canvas", canvasPdf, 96), QString());
+        QCOMPARE(m_window->exporter().exportView("canvas", canvasPdf, 96), QString());
         QFile cf(canvasPdf);
         QVERIFY(cf.open(QIODevice::ReadOnly));
         const QByteArray cp = cf.readAll();
@@ -725,30 +806,30 @@ private slots:
             QFile r(path + ".json");
             QVERIFY2(r.open(QIODevice::ReadOnly), qPrintable(path));
             const QJsonObject o = QJsonDocument::fromJson(r.readAll()).object();
-            QCOMPARE(o["model_fingerprint"].toString(), QString::fromStdString(m_window->modelSummary().fingerprint));
+            QCOMPARE(o["model_fingerprint"].toString(), QString::fromStdString(m_window->state().model.fingerprint));
             QVERIFY(!o["method"].toString().isEmpty());
             QVERIFY(!o["text"].toString().isEmpty());
         }
         // Numbers: the heatmap as .npy / .csv, the ledger as .json.
-        QCOMPARE(m_window->exportData("heatmap", out.path() + "/map.npy"), QString());
+        QCOMPARE(m_window->exporter().exportData("heatmap", out.path() + "/map.npy"), QString());
         QFile npy(out.path() + "/map.npy");
         QVERIFY(npy.open(QIODevice::ReadOnly));
         const QByteArray nb = npy.readAll();
         QVERIFY(nb.startsWith("\x93NUMPY") && nb.contains("(8, 8)"));
-        QCOMPARE(m_window->exportData("grid", out.path() + "/grid.csv"), QString());
+        QCOMPARE(m_window->exporter().exportData("grid", out.path() + "/grid.csv"), QString());
         QFile csv(out.path() + "/grid.csv");
         QVERIFY(csv.open(QIODevice::ReadOnly));
         const QList<QByteArray> gridLines = csv.readAll().trimmed().split('\n');
-        QCOMPARE(gridLines.size(), 1 + m_window->grid()->layers());
+        QCOMPARE(gridLines.size(), 1 + m_window->views().grid->layers());
         QVERIFY2(gridLines[0].startsWith("name,head 0") && gridLines[1].startsWith("layer 0,"), gridLines[0].constData());
-        QCOMPARE(m_window->exportData("ledger", out.path() + "/ledger.json"), QString());
+        QCOMPARE(m_window->exporter().exportData("ledger", out.path() + "/ledger.json"), QString());
         // The ledger's CSV: each term by name, its layer and head only where it has them, the
         // scores adding up to the sum of terms.
-        QCOMPARE(m_window->exportData("ledger", out.path() + "/ledger.csv"), QString());
+        QCOMPARE(m_window->exporter().exportData("ledger", out.path() + "/ledger.csv"), QString());
         QFile lc(out.path() + "/ledger.csv");
         QVERIFY(lc.open(QIODevice::ReadOnly));
         const QList<QByteArray> ledgerLines = lc.readAll().trimmed().split('\n');
-        const Ledger& written = m_window->ledgerView()->ledger();
+        const Ledger& written = m_window->views().ledger->ledger();
         QCOMPARE(ledgerLines.front(), QByteArray("name,layer,head,score"));
         QCOMPARE(ledgerLines.size(), int(written.rows.size()) + 1);
         double sum = 0;
@@ -762,10 +843,10 @@ private slots:
             sum += cells[3].toDouble();
         }
         QVERIFY2(std::abs(sum - written.sumOfTerms) <= 1e-4 * std::max(1.0, std::abs(written.sumOfTerms)), qPrintable(QString::number(sum)));
-        QVERIFY(!m_window->exportView("canvas", out.path() + "/x.bmp", 96).isEmpty());  // unknown format: a message
+        QVERIFY(!m_window->exporter().exportView("canvas", out.path() + "/x.bmp", 96).isEmpty());  // unknown format: a message
         // The multi-panel figure of several texts.
-        QSignalSpy fig(m_window.get(), &MainWindow::figureReady);
-        QCOMPARE(m_window->exportTextFigure({"a red object", "a blue object", "a circle"}, out.path() + "/figure.svg", 96), QString());
+        QSignalSpy fig(&(*m_window).exporter(), &ExportController::figureWritten);
+        QCOMPARE(m_window->exporter().exportPanelFigure({"a red object", "a blue object", "a circle"}, {}, out.path() + "/figure.svg", 96), QString());
         QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0 && fig.last().at(0).toString().endsWith("figure.svg"), kTimeout);
         QCOMPARE(fig.last().at(1).toString(), QString());
         QFile ff(out.path() + "/figure.svg");
@@ -774,7 +855,7 @@ private slots:
         QVERIFY(fs.contains("a blue object") && fs.contains("a circle") && fs.contains("<image"));
         // Texts x heads: 2 rows, the input + 2 head columns, captions name the heads.
         const int before = fig.count();
-        QCOMPARE(m_window->exportPanelFigure({"a red object", "a square"}, {HeadId{3, 1}, HeadId{1, 2}}, out.path() + "/heads.svg", 96), QString());
+        QCOMPARE(m_window->exporter().exportPanelFigure({"a red object", "a square"}, {HeadId{3, 1}, HeadId{1, 2}}, out.path() + "/heads.svg", 96), QString());
         QTRY_VERIFY_WITH_TIMEOUT(fig.count() > before, kTimeout);
         QCOMPARE(fig.last().at(1).toString(), QString());
         QFile hf(out.path() + "/heads.svg");
@@ -782,17 +863,16 @@ private slots:
         const QByteArray hs = hf.readAll();
         QVERIFY(hs.contains("head 3.1: a red object") && hs.contains("head 1.2: a square"));
         QCOMPARE(int(hs.count("<image")), 14);  // 2 rows x (the input + 2 maps of crop, overlay and colorbar each)
-        QVERIFY(!m_window->exportPanelFigure({"a red object"}, {HeadId{9, 0}}, out.path() + "/bad.svg", 96).isEmpty());
+        QVERIFY(!m_window->exporter().exportPanelFigure({"a red object"}, {HeadId{9, 0}}, out.path() + "/bad.svg", 96).isEmpty());
         // A figure whose text has a word the model does not know fails with a message and writes
         // nothing; the next figure is written under its own name with its own texts (the failed
         // one's composition once outlived its job and took the next result: a crash).
         {
-            QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
             const int n = fig.count();
-            QCOMPARE(m_window->exportPanelFigure({"a photo of a dog"}, {}, out.path() + "/unknown.svg", 96), QString());
-            QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, kTimeout);
-            QVERIFY2(errors.last().at(0).toString().contains("dog"), qPrintable(errors.last().at(0).toString()));
-            QCOMPARE(m_window->exportPanelFigure({"a green object", "a star"}, {}, out.path() + "/after.svg", 96), QString());
+            // Refused before any job: the word and its line are named.
+            const QString refused = m_window->exporter().exportPanelFigure({"a photo of a dog"}, {}, out.path() + "/unknown.svg", 96);
+            QVERIFY2(refused.contains("line 1: 'photo'"), qPrintable(refused));
+            QCOMPARE(m_window->exporter().exportPanelFigure({"a green object", "a star"}, {}, out.path() + "/after.svg", 96), QString());
             QTRY_VERIFY_WITH_TIMEOUT(fig.count() > n, kTimeout);
             QCOMPARE(fig.count(), n + 1);
             QVERIFY(fig.last().at(0).toString().endsWith("after.svg"));
@@ -805,7 +885,7 @@ private slots:
         }
         // One colour scale: every colorbar shows the same range, recorded beside the figure.
         const int beforeShared = fig.count();
-        QCOMPARE(m_window->exportPanelFigure({"a red object", "a square"}, {HeadId{3, 1}, HeadId{1, 2}}, out.path() + "/shared.svg", 96, true), QString());
+        QCOMPARE(m_window->exporter().exportPanelFigure({"a red object", "a square"}, {HeadId{3, 1}, HeadId{1, 2}}, out.path() + "/shared.svg", 96, true), QString());
         QTRY_VERIFY_WITH_TIMEOUT(fig.count() > beforeShared && fig.last().at(0).toString().endsWith("shared.svg"), kTimeout);
         QFile rf(out.path() + "/shared.svg.json");
         QVERIFY(rf.open(QIODevice::ReadOnly));
@@ -831,39 +911,39 @@ private slots:
 
     void badFilesGiveMessages() {
         QTemporaryDir dir;
-        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
+        ErrorLog errors(*m_window);
         const QString text = dir.path() + "/notes.png";
         QFile t(text);
         QVERIFY(t.open(QIODevice::WriteOnly));
         t.write("these are notes, not an image\n");
         t.close();
-        dropFile(m_window->canvas(), text);
+        dropFile(m_window->views().canvas, text);
         QVERIFY(errors.wait(kTimeout));
-        QVERIFY2(errors.last().at(0).toString().contains("notes.png"), qPrintable(errors.last().at(0).toString()));
+        QVERIFY2(errors.last().contains("notes.png"), qPrintable(errors.last()));
         const QString corrupt = dir.path() + "/corrupt.png";
         QFile c(corrupt);
         QVERIFY(c.open(QIODevice::WriteOnly));
         c.write(pngHeader(64, 64));
         c.close();
-        dropFile(m_window->canvas(), corrupt);
+        dropFile(m_window->views().canvas, corrupt);
         QVERIFY(errors.wait(kTimeout));
-        QVERIFY(errors.last().at(0).toString().contains("corrupt.png"));
+        QVERIFY(errors.last().contains("corrupt.png"));
         const QString huge = dir.path() + "/huge.png";
         QFile h(huge);
         QVERIFY(h.open(QIODevice::WriteOnly));
         h.write(pngHeader(20000, 20000));
         h.close();
-        dropFile(m_window->canvas(), huge);
+        dropFile(m_window->views().canvas, huge);
         QVERIFY(errors.wait(kTimeout));
-        const QString msg = errors.last().at(0).toString();
+        const QString msg = errors.last();
         QVERIFY2(msg.contains("huge.png") && msg.contains("20000 x 20000"), qPrintable(msg));
         QVERIFY(!msg.contains('\n'));
-        dropFile(m_window->canvas(), dir.path() + "/missing.png");
+        dropFile(m_window->views().canvas, dir.path() + "/missing.png");
         QVERIFY(errors.wait(kTimeout));
-        QVERIFY(errors.last().at(0).toString().contains("missing.png"));
+        QVERIFY(errors.last().contains("missing.png"));
         // Still responsive: a good image loads afterwards.
-        QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);
-        m_window->openImage(m_data.path() + "/shapes-world/images/000001.png");
+        Arrivals imageReady(*m_window, Aspect::Image);
+        m_window->session().openImage(m_data.path() + "/shapes-world/images/000001.png");
         QVERIFY(imageReady.wait(kTimeout));
     }
 
@@ -886,7 +966,7 @@ private slots:
                                   qPrintable(QString::number(m_window->centralWidget()->height())), 5000);
         // The head panel in its narrower dock: texts elided to half the chart, bars visible, no
         // label or title cut; the same at the narrowest the dock allows.
-        HeadPanel* panel = m_window->headPanel();
+        HeadPanel* panel = m_window->views().head;
         QVERIFY(panel->barCount() > 0);
         auto* dock = m_window->findChild<QDockWidget*>("headDock");
         const int dockWidth = dock->width();
@@ -904,55 +984,56 @@ private slots:
     void wholeImageOnDemand() {
         // A wide photo: the canvas says the model sees its centre square, and View > Whole image
         // analyses all of it (squashed), remembered, and says so; then back to the crop.
-        const QString previous = m_window->canvas()->imagePath();
+        const QString previous = m_window->views().canvas->imagePath();
         QImage wide(96, 64, QImage::Format_RGB888);
         wide.fill(QColor(30, 160, 40));
         const QString path = m_data.path() + "/wide.png";
         QVERIFY(wide.save(path));
-        QSignalSpy imageReady(m_window.get(), &MainWindow::imageReady);
-        m_window->openImage(path);
+        Arrivals imageReady(*m_window, Aspect::Image);
+        m_window->session().openImage(path);
         QVERIFY(imageReady.wait(kTimeout));
-        QVERIFY2(m_window->canvas()->inputNote().contains("the centre 64 x 64 of the 96 x 64 image (16 px cut at the left and right)"),
-                 qPrintable(m_window->canvas()->inputNote()));
+        QVERIFY2(m_window->views().canvas->inputNote().contains("the centre 64 x 64 of the 96 x 64 image (16 px cut at the left and right)"),
+                 qPrintable(m_window->views().canvas->inputNote()));
         auto* whole = m_window->findChild<QAction*>("wholeImageAction");
         QVERIFY(whole && !whole->isChecked());
         whole->trigger();
         QVERIFY(imageReady.wait(kTimeout));
-        QVERIFY2(m_window->canvas()->inputNote().contains("the whole 96 x 64 image, squashed to 64 x 64"), qPrintable(m_window->canvas()->inputNote()));
-        QVERIFY(QSettings().value("view/wholeImage").toBool());
+        QVERIFY2(m_window->views().canvas->inputNote().contains("the whole 96 x 64 image, squashed to 64 x 64"), qPrintable(m_window->views().canvas->inputNote()));
+        QVERIFY(m_window->state().view.wholeImage);
+        QVERIFY(whole->isChecked());
         whole->trigger();
         QVERIFY(imageReady.wait(kTimeout));
-        QVERIFY(m_window->canvas()->inputNote().contains("centre"));
-        QVERIFY(!QSettings().value("view/wholeImage").toBool());
-        m_window->openImage(previous);
+        QVERIFY(m_window->views().canvas->inputNote().contains("centre"));
+        QVERIFY(!m_window->state().view.wholeImage);
+        m_window->session().openImage(previous);
         QVERIFY(imageReady.wait(kTimeout));
-        QCOMPARE(m_window->canvas()->inputNote(), QString());  // a square image: all of it
+        QCOMPARE(m_window->views().canvas->inputNote(), QString());  // a square image: all of it
     }
 
     void helpListsShortcutsAndViews() {
         // Help's texts come from the menus themselves and name every view and the README.
-        const QString keys = m_window->shortcutsText();
+        const QString keys = m_window->menus().shortcutsText();
         for (const QString& k : {QString("Ctrl+E"), QString("Ctrl+Shift+E"), QString("Ctrl+R"), QString("F11"), QString("F1")})
             QVERIFY2(keys.contains("<b>" + k + "</b>"), qPrintable(k));
         QVERIFY(keys.contains("Figure builder") && keys.contains("Classroom mode"));
-        const QString guide = m_window->guideText();
+        const QString guide = m_window->menus().guideText();
         for (const char* view : {"Head grid", "Canvas", "Head panel", "Completeness ledger", "Retrieval", "Ablation", "Export"})
             QVERIFY2(guide.contains(view), view);
         QVERIFY(guide.contains("README.md"));
     }
 
     void classroomWalkthrough() {
-        QSignalSpy heat(m_window.get(), &MainWindow::heatmapReady);
-        m_window->setText("a red object");
-        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0 && !m_window->canvas()->map().values.empty(), kTimeout);
-        const double tickPoints = m_window->ledgerView()->plot()->xAxis->tickLabelFont().pointSizeF();
-        m_window->setClassroomMode(true);
-        Classroom* c = m_window->classroom();
+        Arrivals heat(*m_window, Aspect::Map);
+        m_window->session().setText("a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > 0 && !m_window->views().canvas->map().values.empty(), kTimeout);
+        const double tickPoints = m_window->views().ledger->plot()->xAxis->tickLabelFont().pointSizeF();
+        m_window->classroomMode().setOn(true);
+        Classroom* c = m_window->views().classroom;
         QVERIFY(c->isVisible());
         QCOMPARE(c->step(), 0);
         // Scaled as a whole for a projector: the layers chart's ticks, axis title and legend, the
         // summary; the view settings leave the toolbar; the titles wrap instead of being cut.
-        QCustomPlot* chart = m_window->ledgerView()->plot();
+        QCustomPlot* chart = m_window->views().ledger->plot();
         QVERIFY(chart->xAxis->tickLabelFont().pointSizeF() >= 1.5 * tickPoints);
         QVERIFY(chart->yAxis->labelFont().pointSizeF() >= 1.5 * tickPoints);
         QVERIFY(chart->legend->font().pointSizeF() >= 1.5 * 0.9 * QApplication::font().pointSizeF());
@@ -971,7 +1052,7 @@ private slots:
         // The layers chart in its classroom dock: every legend name, layer label and title whole.
         QCOMPARE(chartTextProblem(chart), QString());
         QVERIFY(c->body().contains("8 x 8 patches"));
-        QVERIFY(m_window->canvas()->map().values.empty());  // the patches step shows the bare patches
+        QVERIFY(!m_window->views().canvas->hasMap());  // the patches step shows the bare patches
         QTest::keyClick(c, Qt::Key_Right);
         QCOMPARE(c->step(), 1);
         QTest::keyClick(c, Qt::Key_Right);
@@ -979,8 +1060,8 @@ private slots:
         const QRegularExpression named("strongest head for this image is ([0-9]+\\.[0-9]+)");
         const QRegularExpressionMatch match = named.match(c->body());
         QVERIFY2(match.hasMatch(), qPrintable(c->body()));
-        QCOMPARE(m_window->grid()->selection().size(), qsizetype(1));
-        QCOMPARE(m_window->grid()->selection().front().name(), match.captured(1));
+        QCOMPARE(m_window->views().grid->selection().size(), qsizetype(1));
+        QCOMPARE(m_window->views().grid->selection().front().name(), match.captured(1));
         QTest::keyClick(c, Qt::Key_Right);
         QTest::keyClick(c, Qt::Key_Right);  // stays at the last step
         QCOMPARE(c->step(), 3);
@@ -995,32 +1076,33 @@ private slots:
         QCOMPARE(c->step(), 2);
         QCOMPARE(box->lineEdit()->cursorPosition(), box->lineEdit()->text().size() - 1);
         // Esc leaves and the heatmap comes back.
-        m_window->classroom()->setStep(0);
-        QVERIFY(m_window->canvas()->map().values.empty());
-        const int before = heat.count();
+        m_window->views().classroom->setStep(0);
+        QVERIFY(!m_window->views().canvas->hasMap());
         QTest::keyClick(m_window.get(), Qt::Key_Escape);
         QVERIFY(!c->isVisible());
-        QCOMPARE(m_window->ledgerView()->plot()->xAxis->tickLabelFont().pointSizeF(), tickPoints);
+        QCOMPARE(m_window->views().ledger->plot()->xAxis->tickLabelFont().pointSizeF(), tickPoints);
         QVERIFY(QToolTip::font().pointSizeF() < 1.5 * QApplication::font().pointSizeF());
         QVERIFY(m_window->findChild<QWidget*>("onlySelectedHeads")->isVisible());
-        QTRY_VERIFY_WITH_TIMEOUT(heat.count() > before && !m_window->canvas()->map().values.empty(), kTimeout);
+        QVERIFY(m_window->views().canvas->hasMap());  // the map was kept, not asked for again
+        QVERIFY(!m_window->classroomMode().isOn());
+        QVERIFY(!m_window->findChild<QAction*>("classroomAction")->isChecked());
     }
 
     // Any labelled dataset: the task form (labels.csv, classes, groups, reference split).
     void ablationOnAnyLabelledDataset() {
-        QSignalSpy errors(m_window.get(), &MainWindow::errorShown);
-        AblationPanel* panel = m_window->ablationPanel();
+        ErrorLog errors(*m_window);
+        AblationPanel* panel = m_window->views().ablation;
         // The open dataset's labels.csv was offered as the task's labels.
         QCOMPARE(QFileInfo(panel->labelsField()), QFileInfo(m_data.path() + "/shapes-world/labels.csv"));
         panel->setTaskForm(m_data.path() + "/shapes-world/labels.csv", "color", "", "background", "");
         panel->requestTask();
         QCOMPARE(errors.count(), 1);  // checked before any job starts
-        QVERIFY(errors.last().at(0).toString().contains("reference"));
+        QVERIFY(errors.last().contains("reference"));
         // Classes: the world's colors, one prompt each.
         const QString classes = m_data.path() + "/colors.tsv";
         QVERIFY(writeColorClasses(classes));
         ensureShapesWorld((m_data.path() + "/reference").toStdString(), 300, 99, "standard", {});
-        QSignalSpy ablation(m_window.get(), &MainWindow::ablationReady);
+        Arrivals ablation(*m_window, Aspect::Ablation);
         panel->setTaskForm(m_data.path() + "/shapes-world/labels.csv", "color", classes, "background", m_data.path() + "/reference/images");
         panel->requestTask();
         QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0, kTimeout);
@@ -1041,50 +1123,51 @@ private slots:
         const AblationOutcome after = panel->outcome();
         QCOMPARE(after.accuracyBefore, before.accuracyBefore);
         QVERIFY2(after.accuracyAfter < after.accuracyBefore - 0.02, qPrintable(panel->tableText()));
-        panel->setTicked({});
+        m_window->session().ablate({});
     }
 
     // Last: the demo replaces the model and dataset.
     void ablationUpdatesAtOnce() {
-        QSignalSpy ablation(m_window.get(), &MainWindow::ablationReady);
-        QSignalSpy progress(&m_window->engine(), &Engine::progress);
-        m_window->loadSpuriousDemo();
-        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0, 2 * kTimeout);
+        Arrivals ablation(*m_window, Aspect::Ablation);
         // Its phases are named in order, so a bar that starts over says why.
         QStringList stages;
-        for (const QList<QVariant>& p : progress)
-            if (p.at(1).toString() == "demo" && (stages.isEmpty() || stages.last() != p.at(2).toString())) stages << p.at(2).toString();
+        QObject watching;
+        connect(&m_window->session(), &Session::changed, &watching, [&](Aspects a) {
+            const LongJob& j = m_window->state().job;
+            if ((a & Aspect::Job) && j.running() && j.label.contains("demo") && !j.stage.isEmpty() && (stages.isEmpty() || stages.last() != j.stage))
+                stages << j.stage;
+        });
+        m_window->session().loadSpuriousDemo();
+        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 0, 2 * kTimeout);
         QVERIFY2(stages.size() >= 2, qPrintable(stages.join(" | ")));
         for (int i = 0; i < stages.size(); ++i) QVERIFY2(QRegularExpression("^[1-4]/4 ").match(stages[i]).hasMatch(), qPrintable(stages.join(" | ")));
         QVERIFY2(std::is_sorted(stages.begin(), stages.end()), qPrintable(stages.join(" | ")));
-        const AblationOutcome before = m_window->ablationPanel()->outcome();
+        const AblationOutcome before = m_window->views().ablation->outcome();
         QVERIFY(before.ablated.empty());
         QCOMPARE(int(before.groups.size()), 4);  // group x background
         // The legend sits below the bars, not over them.
-        QCustomPlot* plot = m_window->ablationPanel()->plot();
+        QCustomPlot* plot = m_window->views().ablation->plot();
         plot->replot();
         QVERIFY(plot->legend->visible());
         QVERIFY2(!plot->legend->outerRect().intersects(plot->axisRect()->outerRect()), "the ablation legend covers the chart");
         QCOMPARE(before.accuracyBefore, before.accuracyAfter);
-        m_window->ablationPanel()->setHeadTicked("2.3", true);
-        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > 1, kTimeout);
-        const AblationOutcome after = m_window->ablationPanel()->outcome();
+        m_window->views().ablation->setHeadTicked("2.3", true);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->views().ablation->outcome().ablated.size() == 1, kTimeout);
+        const AblationOutcome after = m_window->views().ablation->outcome();
         QCOMPARE(after.ablated, std::vector<std::string>{"2.3"});
         QCOMPARE(after.accuracyBefore, before.accuracyBefore);
         QVERIFY(after.accuracyAfter != after.accuracyBefore);
         // The discovered heads raise the worst group (the model leans on the background).
-        const int n = ablation.count();
-        emit m_window->ablationPanel()->discoverRequested(6);
-        QTRY_VERIFY_WITH_TIMEOUT(ablation.count() > n, kTimeout);
-        const AblationOutcome discovered = m_window->ablationPanel()->outcome();
+        emit m_window->views().ablation->discoverRequested(6);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->views().ablation->outcome().ablated.size() == 6, kTimeout);
+        const AblationOutcome discovered = m_window->views().ablation->outcome();
         QCOMPARE(int(discovered.ablated.size()), 6);
-        QVERIFY2(discovered.worstAfter > discovered.worstBefore + 0.05, qPrintable(m_window->ablationPanel()->tableText()));
+        QVERIFY2(discovered.worstAfter > discovered.worstBefore + 0.05, qPrintable(m_window->views().ablation->tableText()));
     }
 
     // A second window: a model that does not load falls back to the bundled one; the non-CLIP
     // bundled model is read through its aligner (descriptions, heatmap, ledger).
     void missingModelFallsBackAndNonClipModelsUseTheirAligner() {
-        m_window.reset();
         QTemporaryDir data;
         StartOptions o;
         o.dataDir = data.path();
@@ -1092,58 +1175,57 @@ private slots:
         o.device = "cpu";
         o.model = data.path() + "/no-such-model";
         MainWindow w(o);
-        QSignalSpy errors(&w, &MainWindow::errorShown);
-        QSignalSpy model(&w, &MainWindow::modelReady);
+        ErrorLog errors(w);
+        Arrivals model(w, Aspect::Model);
         w.show();
         QTRY_VERIFY_WITH_TIMEOUT(model.count() > 0, kTimeout);
         QVERIFY(errors.count() >= 1);
-        QVERIFY2(errors.first().at(0).toString().contains("no-such-model"), qPrintable(errors.first().at(0).toString()));
-        QVERIFY2(!w.statusText().contains("opening " + o.model), qPrintable(w.statusText()));  // not left after the failure
-        QCOMPARE(QFileInfo(QString::fromStdString(w.modelSummary().spec)).fileName(), QString("shapes-clip"));
-        QSignalSpy described(&w, &MainWindow::descriptionsReady);
+        QVERIFY2(errors.first().contains("no-such-model"), qPrintable(errors.first()));
+        QVERIFY2(!w.statusLine().text().contains("opening " + o.model), qPrintable(w.statusLine().text()));  // not left after the failure
+        QCOMPARE(QFileInfo(QString::fromStdString(w.state().model.spec)).fileName(), QString("shapes-clip"));
+        Arrivals described(w, Aspect::Descriptions);
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0, kTimeout);
-        w.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        w.session().openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
         QTRY_VERIFY_WITH_TIMEOUT(model.count() > 1, kTimeout);
-        QVERIFY(!w.modelSummary().clip);
-        QVERIFY(QString::fromStdString(w.modelSummary().aligner).endsWith("aligner.safetensors"));
+        QVERIFY(!w.state().model.clip);
+        QVERIFY(QString::fromStdString(w.state().model.aligner).endsWith("aligner.safetensors"));
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 1, kTimeout);
-        QCOMPARE(int(w.descriptions().size()), 16);
-        QSignalSpy ledger(&w, &MainWindow::ledgerReady);
-        QSignalSpy image(&w, &MainWindow::imageReady);
-        w.openImage(data.path() + "/shapes-world/images/000002.png");
+        QCOMPARE(int(w.state().descriptions.size()), 16);
+        Arrivals ledger(w, Aspect::Ledger);
+        Arrivals image(w, Aspect::Image);
+        w.session().openImage(data.path() + "/shapes-world/images/000002.png");
         QVERIFY(image.wait(kTimeout));
-        w.setText("a green object");
+        w.session().setText("a green object");
         QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > 0, kTimeout);
-        const Ledger& g = w.ledgerView()->ledger();
+        const Ledger& g = w.views().ledger->ledger();
         // Through a per-component aligner: the aligned output is the sum of the aligned terms
         // plus the aligner's bias, so the residual is rounding only.
-        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.ledgerView()->summaryText()));
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.views().ledger->summaryText()));
         QVERIFY(std::any_of(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.name == "aligner_bias"; }));
         // Switching the model keeps what the user has open and analyses it again with the new model;
         // nothing of the previous model stays on screen.
-        const QString shown = w.canvas()->imagePath();
-        w.runRetrieval("a green object");
-        QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0, kTimeout);
+        const QString shown = w.views().canvas->imagePath();
+        w.session().retrieveText("a green object");
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().gallery->globalCount() > 0, kTimeout);
         const int images = image.count(), ledgers = ledger.count(), descriptions = described.count();
-        w.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        w.session().openModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
         QTRY_VERIFY_WITH_TIMEOUT(model.count() > 2, kTimeout);
-        QCOMPARE(w.gallery()->globalCount(), 0);
-        QVERIFY(w.gallery()->resultsFor().isEmpty());
+        QCOMPARE(w.views().gallery->globalCount(), 0);
+        QVERIFY(w.views().gallery->resultsFor().isEmpty());
         QTRY_VERIFY_WITH_TIMEOUT(image.count() > images, kTimeout);
-        QCOMPARE(w.canvas()->imagePath(), shown);  // the same image, decomposed by the new model
+        QCOMPARE(w.views().canvas->imagePath(), shown);  // the same image, decomposed by the new model
         QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > ledgers, kTimeout);
-        const Ledger& h = w.ledgerView()->ledger();
+        const Ledger& h = w.views().ledger->ledger();
         QVERIFY(std::none_of(h.rows.begin(), h.rows.end(), [](const LedgerRow& r) { return r.name == "aligner_bias"; }));
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > descriptions, kTimeout);  // the same dataset, described again
-        QVERIFY(w.datasetReady());
-        QCOMPARE(w.gallery()->globalCount(), 0);  // no stale results reappear
+        QVERIFY(w.state().dataset.ready());
+        QCOMPARE(w.views().gallery->globalCount(), 0);  // no stale results reappear
     }
 
     // A SigLIP checkpoint (random weights, Hugging Face layout with its SentencePiece model) in
     // the application: the grid gets a pooling row, the pooling heads are described, clicked and
     // mapped, and the ledger stays complete with pool.mlp.
     void siglipModelHasAPoolingRow() {
-        m_window.reset();
         QTemporaryDir data;
         const std::string dir = data.path().toStdString() + "/siglip";
         QVERIFY(QDir().mkpath(QString::fromStdString(dir)));
@@ -1162,92 +1244,93 @@ private slots:
         o.device = "cpu";
         o.model = QString::fromStdString(dir);
         MainWindow w(o);
-        QSignalSpy model(&w, &MainWindow::modelReady);
-        QSignalSpy described(&w, &MainWindow::descriptionsReady);
-        QSignalSpy errors(&w, &MainWindow::errorShown);
+        Arrivals model(w, Aspect::Model);
+        Arrivals described(w, Aspect::Descriptions);
+        ErrorLog errors(w);
         w.resize(1400, 900);
         w.show();
         QVERIFY(model.wait(kTimeout));
-        QCOMPARE(w.modelSummary().family, std::string("siglip"));
-        QCOMPARE(w.modelSummary().poolHeads, 2);
-        QCOMPARE(w.grid()->layers(), 4);  // 3 layers + the pooling row
-        QVERIFY(w.grid()->poolRow());
-        w.openDataset(data.path() + "/shapes-world/images");  // generated on first use, cached, described
+        QCOMPARE(w.state().model.family, std::string("siglip"));
+        QCOMPARE(w.state().model.poolHeads, 2);
+        QCOMPARE(w.views().grid->layers(), 4);  // 3 layers + the pooling row
+        QVERIFY(w.views().grid->poolRow());
+        w.session().openDataset(data.path() + "/shapes-world/images");  // generated on first use, cached, described
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0 || errors.count() > 0, kTimeout);
-        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
-        QCOMPARE(int(w.descriptions().size()), 3 * 2 + 2);
-        QVERIFY(std::any_of(w.descriptions().begin(), w.descriptions().end(),
+        if (errors.count() > 0) QFAIL(qPrintable(errors.first()));
+        QCOMPARE(int(w.state().descriptions.size()), 3 * 2 + 2);
+        QVERIFY(std::any_of(w.state().descriptions.begin(), w.state().descriptions.end(),
                             [](const HeadDescription& d) { return d.head == "pool.h1" && d.layer == 3 && !d.picks.empty(); }));
-        QSignalSpy ledger(&w, &MainWindow::ledgerReady);
-        QSignalSpy image(&w, &MainWindow::imageReady);
-        QSignalSpy heat(&w, &MainWindow::heatmapReady);
-        w.openImage(data.path() + "/shapes-world/images/000002.png");
+        Arrivals ledger(w, Aspect::Ledger);
+        Arrivals image(w, Aspect::Image);
+        Arrivals heat(w, Aspect::Map);
+        w.session().openImage(data.path() + "/shapes-world/images/000002.png");
         QVERIFY(image.wait(kTimeout));
-        w.setText("a red circle");
-        QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > 0 && heat.count() > 0, kTimeout);
-        const Ledger& g = w.ledgerView()->ledger();
+        w.session().setText("a red circle");
+        QVERIFY(waitUntil(w.session(), [&] { return w.state().ledger.text == "a red circle" && !w.state().map.empty(); }, kTimeout));
+        const Ledger& g = w.views().ledger->ledger();
+        QCOMPARE(g.text, std::string("a red circle"));
         QVERIFY(std::any_of(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.name == "pool.mlp"; }));
-        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.ledgerView()->summaryText()));
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.views().ledger->summaryText()));
         QCOMPARE(g.headScores.rows, 4);
         // The pooling row: a click selects pool.h1 and shows its panel; its map is the pooling
         // head's own (another decomposition than the encoder's heads).
-        QSignalSpy panel(&w, &MainWindow::headPanelReady);
-        QTest::mouseClick(w.grid(), Qt::LeftButton, Qt::NoModifier, w.grid()->cellRect(3, 1).center());
+        Arrivals panel(w, Aspect::Focus);
+        QTest::mouseClick(w.views().grid, Qt::LeftButton, Qt::NoModifier, w.views().grid->cellRect(3, 1).center());
         QVERIFY(panel.wait(kTimeout));
-        QCOMPARE(w.grid()->selection().front().name(), QString("pool.h1"));
-        QCOMPARE(w.headPanel()->layer(), 3);
-        const QString title = w.headPanel()->findChild<QLabel*>("headTitle")->text();
+        QCOMPARE(w.views().grid->selection().front().name(), QString("pool.h1"));
+        QCOMPARE(w.views().head->layer(), 3);
+        const QString title = w.views().head->findChild<QLabel*>("headTitle")->text();
         QVERIFY2(title.contains("pool.h1") && title.contains("not projected"), qPrintable(title));
-        const std::vector<float> before = w.canvas()->map().values;
+        const std::vector<float> before = w.views().canvas->map().values;
         auto* only = w.findChild<QCheckBox*>("onlySelectedHeads");
         QVERIFY(only);
         const int maps = heat.count();
         only->setChecked(true);
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > maps, kTimeout);
-        QVERIFY(w.canvas()->map().values != before);
-        QVERIFY(std::all_of(w.canvas()->map().values.begin(), w.canvas()->map().values.end(), [](float v) { return std::isfinite(v); }));
+        QVERIFY(w.views().canvas->map().values != before);
+        QVERIFY(std::all_of(w.views().canvas->map().values.begin(), w.views().canvas->map().values.end(), [](float v) { return std::isfinite(v); }));
         for (const QString& method : {"surgery", "raw", "attention", "rollout", "gradcam", "chefer", "legrad"}) {
             const int n = heat.count();
-            w.setMethod(method);
+            w.session().setMethod(method);
             QTRY_VERIFY_WITH_TIMEOUT(heat.count() > n, kTimeout);
         }
         // Exports: a pooling head's panel names it; the grid's rows say which is the pooling row.
-        QSignalSpy fig(&w, &MainWindow::figureReady);
+        QSignalSpy fig(&(w).exporter(), &ExportController::figureWritten);
         const QString svg = data.path() + "/pool-heads.svg";
-        QCOMPARE(w.exportPanelFigure({"a red circle"}, {gridHead(3, 1, 3, true), HeadId{2, 0}}, svg, 96), QString());
+        QCOMPARE(w.exporter().exportPanelFigure({"a red circle"}, {gridHead(3, 1, 3, true), HeadId{2, 0}}, svg, 96), QString());
         QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0, kTimeout);
         QCOMPARE(fig.last().at(1).toString(), QString());
         QFile sf(svg);
         QVERIFY(sf.open(QIODevice::ReadOnly));
         const QByteArray sb = sf.readAll();
         QVERIFY(sb.contains("head pool.h1: a red circle") && sb.contains("head 2.0: a red circle"));
-        QCOMPARE(w.exportData("grid", data.path() + "/grid.json"), QString());
+        QCOMPARE(w.exporter().exportData("grid", data.path() + "/grid.json"), QString());
         QFile gj(data.path() + "/grid.json");
         QVERIFY(gj.open(QIODevice::ReadOnly));
         const QByteArray gb = gj.readAll();
         QVERIFY2(gb.contains("\"pool\"") && gb.contains("layer 2"), gb.constData());
         QCOMPARE(errors.count(), 0);
         // The classroom walkthrough tells of the probe, not of a class token.
-        w.classroom()->setStep(0);
-        QVERIFY2(w.classroom()->body().contains("no class token") && !w.classroom()->body().contains("class token is added"),
-                 qPrintable(w.classroom()->body()));
+        w.views().classroom->setStep(0);
+        QVERIFY2(w.views().classroom->body().contains("no class token") && !w.views().classroom->body().contains("class token is added"),
+                 qPrintable(w.views().classroom->body()));
         // Its longer text still fits the panel at the offscreen screen's 800 x 800, step after step.
-        w.setClassroomMode(true);
+        w.classroomMode().setOn(true);
         for (int step = 0; step < Classroom::StepCount; ++step) {
-            w.classroom()->setStep(step);
+            w.views().classroom->setStep(step);
             QTest::qWait(50);
-            for (QLabel* l : w.classroom()->findChildren<QLabel*>()) {
+            for (QLabel* l : w.views().classroom->findChildren<QLabel*>()) {
                 QVERIFY2(l->contentsRect().height() >= wrappedHeight(l), qPrintable(QString("step %1: %2").arg(step).arg(l->text())));
-                QVERIFY2(w.classroom()->rect().contains(l->geometry()), qPrintable(l->text()));
+                QVERIFY2(w.views().classroom->rect().contains(l->geometry()), qPrintable(l->text()));
             }
         }
-        w.setClassroomMode(false);
+        w.classroomMode().setOn(false);
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
             const QString dir = qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS");
             w.grab().save(dir + "/siglip-window.png");
             QFile::copy(svg, dir + "/siglip-pool-heads.svg");
             w.resize(1024, 700);
-            w.setClassroomMode(true);
+            w.classroomMode().setOn(true);
             QTest::qWait(300);
             w.grab().save(dir + "/siglip-classroom-1024.png");
         }
@@ -1257,7 +1340,6 @@ private slots:
     // block has, the attention-only methods disabled, heatmaps over the first stage's patches, a
     // complete ledger, clicks on empty cells ignored, exports naming the stages.
     void swinModelHasStageRows() {
-        m_window.reset();
         QTemporaryDir data;
         StartOptions o;
         o.dataDir = data.path();
@@ -1265,83 +1347,83 @@ private slots:
         o.device = "cpu";
         o.model = VITSCOPE_SOURCE_DIR "/models/shapes-swin";
         MainWindow w(o);
-        QSignalSpy model(&w, &MainWindow::modelReady);
-        QSignalSpy described(&w, &MainWindow::descriptionsReady);
-        QSignalSpy errors(&w, &MainWindow::errorShown);
+        Arrivals model(w, Aspect::Model);
+        Arrivals described(w, Aspect::Descriptions);
+        ErrorLog errors(w);
         w.resize(1400, 900);
         w.show();
         QVERIFY(model.wait(kTimeout));
-        const ModelSummary& s = w.modelSummary();
+        const ModelSummary& s = w.state().model;
         QCOMPARE(s.family, std::string("swin"));
         QCOMPARE(s.headsPerLayer, (std::vector<int>{2, 2, 4, 4, 8, 8}));
-        QCOMPARE(w.grid()->layers(), 6);
-        QCOMPARE(w.grid()->heads(), 8);
-        QCOMPARE(w.grid()->headsIn(0), 2);
-        QCOMPARE(w.grid()->rowLabel(2), QString("s1.b0"));
+        QCOMPARE(w.views().grid->layers(), 6);
+        QCOMPARE(w.views().grid->heads(), 8);
+        QCOMPARE(w.views().grid->headsIn(0), 2);
+        QCOMPARE(w.views().grid->rowLabel(2), QString("s1.b0"));
         auto* methods = qobject_cast<QStandardItemModel*>(w.findChild<QComboBox*>("methodBox")->model());
         QVERIFY(methods);
         for (int i : {1, 3, 4, 5, 6, 7}) QVERIFY2(!methods->item(i)->isEnabled(), qPrintable(methods->item(i)->text()));
         QVERIFY(methods->item(0)->isEnabled() && methods->item(2)->isEnabled());
-        w.openDataset(data.path() + "/shapes-world/images");
+        w.session().openDataset(data.path() + "/shapes-world/images");
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0 || errors.count() > 0, kTimeout);
-        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
-        QCOMPARE(int(w.descriptions().size()), 28);  // every head the blocks have, no more
-        QSignalSpy ledger(&w, &MainWindow::ledgerReady);
-        QSignalSpy image(&w, &MainWindow::imageReady);
-        QSignalSpy heat(&w, &MainWindow::heatmapReady);
-        w.openImage(data.path() + "/shapes-world/images/000002.png");
+        if (errors.count() > 0) QFAIL(qPrintable(errors.first()));
+        QCOMPARE(int(w.state().descriptions.size()), 28);  // every head the blocks have, no more
+        Arrivals ledger(w, Aspect::Ledger);
+        Arrivals image(w, Aspect::Image);
+        Arrivals heat(w, Aspect::Map);
+        w.session().openImage(data.path() + "/shapes-world/images/000002.png");
         QVERIFY(image.wait(kTimeout));
-        w.setText("a red circle");
+        w.session().setText("a red circle");
         QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > 0 && heat.count() > 0, kTimeout);
-        const Ledger& g = w.ledgerView()->ledger();
-        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.ledgerView()->summaryText()));
+        const Ledger& g = w.views().ledger->ledger();
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.views().ledger->summaryText()));
         QVERIFY(std::isnan(g.headScores.at(0, 5)) && std::isfinite(g.headScores.at(5, 7)));
         QCOMPARE(int(std::count_if(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.head >= 0; })), 28);
         // The map covers the first stage's 16 x 16 patches.
         auto patchRows = [&](const QString& file) {
-            if (!w.exportData("heatmap", file).isEmpty()) return -1;
+            if (!w.exporter().exportData("heatmap", file).isEmpty()) return -1;
             QFile f(file);
             if (!f.open(QIODevice::ReadOnly)) return -2;
             return QJsonDocument::fromJson(f.readAll()).object()["shape"].toArray().at(0).toInt();
         };
         QCOMPARE(patchRows(data.path() + "/map.json"), 16);
-        QVERIFY(std::all_of(w.canvas()->map().values.begin(), w.canvas()->map().values.end(), [](float v) { return std::isfinite(v); }));
+        QVERIFY(std::all_of(w.views().canvas->map().values.begin(), w.views().canvas->map().values.end(), [](float v) { return std::isfinite(v); }));
         // An empty cell (layer 0 has 2 heads) takes no click; a real one opens its panel.
-        QSignalSpy panel(&w, &MainWindow::headPanelReady);
-        const QList<HeadId> before = w.grid()->selection();
-        QTest::mouseClick(w.grid(), Qt::LeftButton, Qt::NoModifier, w.grid()->cellRect(0, 5).center());
-        QCOMPARE(w.grid()->selection(), before);
-        QTest::mouseClick(w.grid(), Qt::LeftButton, Qt::NoModifier, w.grid()->cellRect(4, 7).center());
+        Arrivals panel(w, Aspect::Focus);
+        const QList<HeadId> before = w.views().grid->selection();
+        QTest::mouseClick(w.views().grid, Qt::LeftButton, Qt::NoModifier, w.views().grid->cellRect(0, 5).center());
+        QCOMPARE(w.views().grid->selection(), before);
+        QTest::mouseClick(w.views().grid, Qt::LeftButton, Qt::NoModifier, w.views().grid->cellRect(4, 7).center());
         QVERIFY(panel.wait(kTimeout));
-        QCOMPARE(w.grid()->selection().front().name(), QString("4.7"));
+        QCOMPARE(w.views().grid->selection().front().name(), QString("4.7"));
         // The empty cells are drawn as background, the real ones in the colormap.
-        const QImage shot = w.grid()->grab().toImage();
-        const QColor empty = pixelAt(shot, w.grid()->cellRect(0, 5).center());
-        QCOMPARE(empty, w.grid()->palette().base().color());
-        QVERIFY(pixelAt(shot, w.grid()->cellRect(5, 5).center()) != empty);
+        const QImage shot = w.views().grid->grab().toImage();
+        const QColor empty = pixelAt(shot, w.views().grid->cellRect(0, 5).center());
+        QCOMPARE(empty, w.views().grid->palette().base().color());
+        QVERIFY(pixelAt(shot, w.views().grid->cellRect(5, 5).center()) != empty);
         const int maps = heat.count();
-        w.setMethod("raw");
+        w.session().setMethod("raw");
         QTRY_VERIFY_WITH_TIMEOUT(heat.count() > maps, kTimeout);
         QCOMPARE(patchRows(data.path() + "/raw.json"), 4);  // the last stage's tokens
-        w.setMethod("decomposition");
-        QCOMPARE(w.exportData("grid", data.path() + "/grid.json"), QString());
+        w.session().setMethod("decomposition");
+        QCOMPARE(w.exporter().exportData("grid", data.path() + "/grid.json"), QString());
         QFile gj(data.path() + "/grid.json");
         QVERIFY(gj.open(QIODevice::ReadOnly));
         const QByteArray gb = gj.readAll();
         QVERIFY2(gb.contains("layer 2 (s1.b0)") && gb.contains("null"), gb.constData());
-        QSignalSpy fig(&w, &MainWindow::figureReady);
+        QSignalSpy fig(&(w).exporter(), &ExportController::figureWritten);
         const QString svg = data.path() + "/swin-heads.svg";
-        QCOMPARE(w.exportPanelFigure({"a red circle"}, {HeadId{0, 1}, HeadId{5, 7}}, svg, 96), QString());
+        QCOMPARE(w.exporter().exportPanelFigure({"a red circle"}, {HeadId{0, 1}, HeadId{5, 7}}, svg, 96), QString());
         QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0, kTimeout);
         QCOMPARE(fig.last().at(1).toString(), QString());
         // Retrieval through a stage-2 head, and an ablation of a whole stage's heads.
-        w.grid()->setSelection({HeadId{4, 2}, HeadId{5, 3}});
-        w.runRetrieval("a red object");
-        QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0 && w.gallery()->restrictedCount() > 0, kTimeout);
-        QSignalSpy ablation(&w, &MainWindow::ablationReady);
+        w.views().grid->setSelection({HeadId{4, 2}, HeadId{5, 3}});
+        w.session().retrieveText("a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().gallery->globalCount() > 0 && w.views().gallery->restrictedCount() > 0, kTimeout);
+        Arrivals ablation(w, Aspect::Ablation);
         startColorAblation(w, data.path(), 200, ablation, errors);
         if (QTest::currentTestFailed()) return;
-        AblationPanel* abl = w.ablationPanel();
+        AblationPanel* abl = w.views().ablation;
         const AblationOutcome baseline = abl->outcome();
         QVERIFY2(baseline.accuracyBefore > 0.9, qPrintable(abl->tableText()));
         for (int l = 4; l < 6; ++l)
@@ -1349,14 +1431,14 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(abl->outcome().ablated.size() == 16, kTimeout);
         QVERIFY2(abl->outcome().accuracyAfter < baseline.accuracyBefore - 0.02, qPrintable(abl->tableText()));
         QCOMPARE(errors.count(), 0);
-        w.classroom()->setStep(0);
-        QVERIFY2(w.classroom()->body().contains("windows"), qPrintable(w.classroom()->body()));
+        w.views().classroom->setStep(0);
+        QVERIFY2(w.views().classroom->body().contains("windows"), qPrintable(w.views().classroom->body()));
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
             const QString dir = qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS");
             w.grab().save(dir + "/swin-window.png");
             QFile::copy(svg, dir + "/swin-heads.svg");
             w.resize(1024, 700);
-            w.setClassroomMode(true);
+            w.classroomMode().setOn(true);
             QTest::qWait(300);
             w.grab().save(dir + "/swin-classroom-1024.png");
         }
@@ -1367,7 +1449,6 @@ private slots:
     // what they say). Rows per attention unit labelled block / grid, the ledger complete with the
     // MBConv branches, a heatmap on the first stage's grid.
     void maxvitModelInTheApplication() {
-        m_window.reset();
         QTemporaryDir data;
         const std::string dir = data.path().toStdString() + "/maxvit";
         QVERIFY(QDir().mkpath(QString::fromStdString(dir)));
@@ -1397,55 +1478,55 @@ private slots:
         o.device = "cpu";
         o.model = QString::fromStdString(dir);
         MainWindow w(o);
-        QSignalSpy model(&w, &MainWindow::modelReady);
-        QSignalSpy described(&w, &MainWindow::descriptionsReady);
-        QSignalSpy errors(&w, &MainWindow::errorShown);
+        Arrivals model(w, Aspect::Model);
+        Arrivals described(w, Aspect::Descriptions);
+        ErrorLog errors(w);
         w.resize(1400, 900);
         w.show();
         QVERIFY(model.wait(kTimeout));
-        QCOMPARE(w.modelSummary().family, std::string("maxvit"));
-        QCOMPARE(w.grid()->layers(), 6);
-        QCOMPARE(w.grid()->rowLabel(0), QString("s0.b0.block"));
-        QCOMPARE(w.grid()->rowLabel(5), QString("s1.b1.grid"));
-        QCOMPARE(w.grid()->headsIn(0), 1);
-        QCOMPARE(w.grid()->headsIn(5), 2);
-        w.openDataset(data.path() + "/shapes-world/images");
+        QCOMPARE(w.state().model.family, std::string("maxvit"));
+        QCOMPARE(w.views().grid->layers(), 6);
+        QCOMPARE(w.views().grid->rowLabel(0), QString("s0.b0.block"));
+        QCOMPARE(w.views().grid->rowLabel(5), QString("s1.b1.grid"));
+        QCOMPARE(w.views().grid->headsIn(0), 1);
+        QCOMPARE(w.views().grid->headsIn(5), 2);
+        w.session().openDataset(data.path() + "/shapes-world/images");
         QTRY_VERIFY_WITH_TIMEOUT(described.count() > 0 || errors.count() > 0, kTimeout);
-        if (errors.count() > 0) QFAIL(qPrintable(errors.first().at(0).toString()));
-        QCOMPARE(int(w.descriptions().size()), 2 * 1 + 4 * 2);
-        QSignalSpy ledger(&w, &MainWindow::ledgerReady);
-        QSignalSpy image(&w, &MainWindow::imageReady);
-        QSignalSpy heat(&w, &MainWindow::heatmapReady);
-        w.openImage(data.path() + "/shapes-world/images/000002.png");
+        if (errors.count() > 0) QFAIL(qPrintable(errors.first()));
+        QCOMPARE(int(w.state().descriptions.size()), 2 * 1 + 4 * 2);
+        Arrivals ledger(w, Aspect::Ledger);
+        Arrivals image(w, Aspect::Image);
+        Arrivals heat(w, Aspect::Map);
+        w.session().openImage(data.path() + "/shapes-world/images/000002.png");
         QVERIFY(image.wait(kTimeout));
-        w.setText("a red circle");
+        w.session().setText("a red circle");
         QTRY_VERIFY_WITH_TIMEOUT(ledger.count() > 0 && heat.count() > 0, kTimeout);
-        const Ledger& g = w.ledgerView()->ledger();
-        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.ledgerView()->summaryText()));
+        const Ledger& g = w.views().ledger->ledger();
+        QVERIFY2(std::abs(g.residual) <= 1e-4 * std::max(1.0, std::abs(g.total)), qPrintable(w.views().ledger->summaryText()));
         QCOMPARE(int(std::count_if(g.rows.begin(), g.rows.end(), [](const LedgerRow& r) { return r.name.rfind("conv.", 0) == 0; })), 3);
-        QVERIFY(std::all_of(w.canvas()->map().values.begin(), w.canvas()->map().values.end(), [](float v) { return std::isfinite(v); }));
+        QVERIFY(std::all_of(w.views().canvas->map().values.begin(), w.views().canvas->map().values.end(), [](float v) { return std::isfinite(v); }));
         // The MBConv column: a cell on each block's first row (0, 2, 4), none between.
-        const QImage shot = w.grid()->grab().toImage();
+        const QImage shot = w.views().grid->grab().toImage();
         for (int row = 0; row < 6; ++row) {
-            QVERIFY(!w.grid()->sideRect(row).isEmpty());
-            const bool filled = pixelAt(shot, w.grid()->sideRect(row).center()) != w.grid()->palette().base().color();
+            QVERIFY(!w.views().grid->sideRect(row).isEmpty());
+            const bool filled = pixelAt(shot, w.views().grid->sideRect(row).center()) != w.views().grid->palette().base().color();
             QCOMPARE(filled, row % 2 == 0);
         }
-        QSignalSpy panel(&w, &MainWindow::headPanelReady);
-        QTest::mouseClick(w.grid(), Qt::LeftButton, Qt::NoModifier, w.grid()->cellRect(3, 1).center());
+        Arrivals panel(w, Aspect::Focus);
+        QTest::mouseClick(w.views().grid, Qt::LeftButton, Qt::NoModifier, w.views().grid->cellRect(3, 1).center());
         QVERIFY(panel.wait(kTimeout));
-        QCOMPARE(w.grid()->selection().front().name(), QString("3.1"));
+        QCOMPARE(w.views().grid->selection().front().name(), QString("3.1"));
         // Gallery through a grid-attention head, a figure, and an ablation that takes conv.K too.
-        w.runRetrieval("a red object");
-        QTRY_VERIFY_WITH_TIMEOUT(w.gallery()->globalCount() > 0 && w.gallery()->restrictedCount() > 0, kTimeout);
-        QSignalSpy fig(&w, &MainWindow::figureReady);
-        QCOMPARE(w.exportPanelFigure({"a red circle"}, {HeadId{3, 1}, HeadId{5, 0}}, data.path() + "/maxvit-heads.svg", 96), QString());
+        w.session().retrieveText("a red object");
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().gallery->globalCount() > 0 && w.views().gallery->restrictedCount() > 0, kTimeout);
+        QSignalSpy fig(&(w).exporter(), &ExportController::figureWritten);
+        QCOMPARE(w.exporter().exportPanelFigure({"a red circle"}, {HeadId{3, 1}, HeadId{5, 0}}, data.path() + "/maxvit-heads.svg", 96), QString());
         QTRY_VERIFY_WITH_TIMEOUT(fig.count() > 0, kTimeout);
         QCOMPARE(fig.last().at(1).toString(), QString());
-        QSignalSpy ablation(&w, &MainWindow::ablationReady);
+        Arrivals ablation(w, Aspect::Ablation);
         startColorAblation(w, data.path(), 100, ablation, errors);
         if (QTest::currentTestFailed()) return;
-        AblationPanel* abl = w.ablationPanel();
+        AblationPanel* abl = w.views().ablation;
         abl->setHeadTicked("3.1", true);
         QTRY_VERIFY_WITH_TIMEOUT(abl->outcome().ablated.size() == 1, kTimeout);
         QVERIFY(std::isfinite(abl->outcome().accuracyAfter));
@@ -1453,119 +1534,188 @@ private slots:
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/maxvit-window.png");
     }
 
-    void cleanupTestCase() { m_window.reset(); }
-};
-
-// The engine alone: latest request wins, cancellation, failures as messages.
-class TestEngine : public QObject {
-    Q_OBJECT
-private slots:
-    void staleResultsAreDroppedAndWaitingRequestsCoalesced() {
-        QTemporaryDir dir;
-        Engine engine(dir.path());
-        QSignalSpy finished(&engine, &Engine::finished);
-        QSignalSpy dropped(&engine, &Engine::dropped);
-        std::atomic<bool> release{false};
-        // A slow job holds the worker while three requests of one kind queue behind it.
-        engine.submit("slow", [&release](Explorer&, const JobContext&) {
-            while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-            return QVariant(1);
-        });
-        quint64 last = 0;
-        for (int i = 0; i < 3; ++i) last = engine.submit("heatmap", [i](Explorer&, const JobContext&) { return QVariant(100 + i); });
-        QCOMPARE(dropped.count(), 2);  // the first two never run
-        release = true;
-        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, 10000);
-        QCOMPARE(finished.at(1).at(0).toULongLong(), last);
-        QCOMPARE(finished.at(1).at(2).toInt(), 102);
-        // A result that arrives after a newer request of its kind is dropped.
-        std::atomic<bool> go{false};
-        QSignalSpy started(&engine, &Engine::started);
-        const quint64 running = engine.submit("ledger", [&go](Explorer&, const JobContext&) {
-            while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-            return QVariant(1);
-        });
-        // Wait until it runs (a request still waiting would be coalesced instead, another path).
-        QTRY_VERIFY_WITH_TIMEOUT(!started.isEmpty() && started.last().at(0).toULongLong() == running, 10000);
-        const quint64 newest = engine.submit("ledger", [](Explorer&, const JobContext&) { return QVariant(2); });
-        go = true;
-        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 3, 10000);
-        QCOMPARE(finished.last().at(0).toULongLong(), newest);
-        QCOMPARE(dropped.count(), 3);
-        QCOMPARE(dropped.last().at(0).toULongLong(), running);  // its result came after a newer request: dropped
+    // After a model switch every export carries the new model's values or refuses; nothing of the
+    // previous model is written under the new model's fingerprint.
+    void exportsFollowAModelSwitch() {
+        QTemporaryDir data, out;
+        StartOptions o;
+        o.dataDir = data.path();
+        o.restoreSettings = false;
+        o.device = "cpu";
+        MainWindow w(o);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return !st.map.empty() && !st.ledger.rows.empty() && !st.descriptions.empty(); }, kTimeout));
+        const std::string clipPrint = st.model.fingerprint;
+        const QString image = st.imagePath(), text = st.text;
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.hasModel() && st.model.fingerprint != clipPrint; }, kTimeout));
+        // At once: the old model's map, ledger and image are gone, so their exports refuse.
+        QVERIFY(st.map.empty() && st.ledger.rows.empty());
+        QVERIFY(!w.exporter().exportData("heatmap", out.path() + "/h0.csv").isEmpty());
+        QVERIFY(!w.exporter().exportData("ledger", out.path() + "/l0.csv").isEmpty());
+        QVERIFY(!w.exporter().exportView("canvas", out.path() + "/c0.svg").isEmpty());
+        QVERIFY(!QFile::exists(out.path() + "/h0.csv") && !QFile::exists(out.path() + "/l0.csv"));
+        // Then the same image and text, analysed by the new model: its values, its fingerprint.
+        QVERIFY(waitUntil(s, [&] { return st.imagePath() == image && !st.map.empty() && !st.ledger.rows.empty(); }, kTimeout));
+        QCOMPARE(st.text, text);
+        auto record = [&](const QString& file) {
+            QFile f(file + ".json");
+            return f.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(f.readAll()).object() : QJsonObject();
+        };
+        const QString newPrint = QString::fromStdString(st.model.fingerprint);
+        QCOMPARE(w.exporter().exportData("ledger", out.path() + "/ledger.json"), QString());
+        QCOMPARE(record(out.path() + "/ledger.json")["model_fingerprint"].toString(), newPrint);
+        QCOMPARE(record(out.path() + "/ledger.json")["total"].toDouble(), st.ledger.total);
+        QVERIFY(std::any_of(st.ledger.rows.begin(), st.ledger.rows.end(), [](const LedgerRow& r) { return r.name == "aligner_bias"; }));
+        QCOMPARE(w.exporter().exportData("heatmap", out.path() + "/heatmap.csv"), QString());
+        QCOMPARE(record(out.path() + "/heatmap.csv")["model_fingerprint"].toString(), newPrint);
+        QCOMPARE(w.exporter().exportData("grid", out.path() + "/grid.csv"), QString());
+        QCOMPARE(record(out.path() + "/grid.csv")["model_fingerprint"].toString(), newPrint);
+        QCOMPARE(w.exporter().exportView("canvas", out.path() + "/canvas.svg"), QString());
+        QCOMPARE(record(out.path() + "/canvas.svg")["model_fingerprint"].toString(), newPrint);
+        // The grid's numbers are the new model's direct-effect norms, with the MLP column.
+        QFile gf(out.path() + "/grid.csv");
+        QVERIFY(gf.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(gf.readAll()).trimmed().split('\n');
+        QVERIFY2(lines.front().endsWith(",mlp"), qPrintable(lines.front()));
+        QCOMPARE(lines.size(), 1 + st.model.gridLayers());
+        QCOMPARE(lines[1].split(',').value(0).toFloat(), st.image.norms.heads.at(0, 0));
     }
 
-    void cancellationAndFailures() {
-        QTemporaryDir dir;
-        Engine engine(dir.path());
-        QSignalSpy cancelled(&engine, &Engine::cancelled);
-        QSignalSpy failed(&engine, &Engine::failed);
-        QSignalSpy progress(&engine, &Engine::progress);
-        const quint64 id = engine.submit("long", [](Explorer&, const JobContext& job) {
-            for (int i = 0; i < 100000; ++i) {
-                if (job.cancelled()) throw JobCancelled();
-                job.report({i, 100000, 0, 0, "long"});
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // An error never describes a map that is not shown: with no map, the message is the cause
+    // alone; with one, it names the map's text, and that map is on the canvas.
+    void errorsDescribeOnlyTheMapShown() {
+        QTemporaryDir data;
+        StartOptions o;
+        o.dataDir = data.path();
+        o.restoreSettings = false;
+        o.device = "cpu";
+        o.text = "a photo of a dog";  // unknown words from the start: no map ever drawn
+        MainWindow w(o);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        ErrorLog errors(w);
+        QVERIFY(waitUntil(s, [&] { return st.hasModel(); }, kTimeout));
+        // The dataset's first image opens under the text typed: its map fails.
+        QVERIFY(waitUntil(s, [&] { return st.hasImage() && errors.count() > 0; }, kTimeout));
+        QVERIFY(st.map.empty());
+        QVERIFY2(!errors.last().contains("still the one"), qPrintable(errors.last()));
+        QVERIFY2(!w.views().canvas->message().contains("still the one"), qPrintable(w.views().canvas->message()));
+        QVERIFY(!w.views().canvas->hasMap());
+        s.setText("a red object");
+        QVERIFY(waitUntil(s, [&] { return !st.map.empty() && st.map.maps.front().text == "a red object"; }, kTimeout));
+        s.setText("a photo of a cat");
+        QVERIFY(waitUntil(s, [&] { return errors.last().contains("cat"); }, kTimeout));
+        QVERIFY2(w.views().canvas->message().contains("still the one for \"a red object\""), qPrintable(w.views().canvas->message()));
+        QVERIFY(w.views().canvas->map().caption.endsWith("a red object"));
+    }
+
+    // A failed "open image folder as dataset" leaves the open dataset open and in use.
+    void aFailedDatasetOpenKeepsTheDataset() {
+        Session& s = m_window->session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.ready() && !st.descriptions.empty(); }, kTimeout));
+        const QString folder = st.dataset.folder;
+        const std::size_t described = st.descriptions.size();
+        QTemporaryDir empty;
+        ErrorLog errors(*m_window);
+        s.openDataset(empty.path());
+        QVERIFY(errors.wait(kTimeout));
+        QVERIFY2(errors.last().contains(empty.path()) || errors.last().contains("no image"), qPrintable(errors.last()));
+        QCOMPARE(st.dataset.folder, folder);
+        QCOMPARE(st.descriptions.size(), described);
+        QVERIFY(!st.job.running());
+        // And the dataset still answers: retrieval and a head's top images.
+        s.retrieveText("a red object");
+        QVERIFY(waitUntil(s, [&] { return st.retrieval.result.query == "a red object" && !st.retrieval.result.global.empty(); }, kTimeout));
+        s.focusHead(HeadId{3, 1});
+        QVERIFY(waitUntil(s, [&] { return !st.focus.topImages.empty(); }, kTimeout));
+        QCOMPARE(errors.count(), 1);
+    }
+
+    // Nothing shown = nothing drawn: the head panel has no chart without a described head (after a
+    // model switch, for an MLP), and keeps no other head's texts.
+    void theHeadPanelDrawsOnlyWhatItShows() {
+        QTemporaryDir data;
+        StartOptions o;
+        o.dataDir = data.path();
+        o.restoreSettings = false;
+        o.device = "cpu";
+        MainWindow w(o);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        HeadPanel* panel = w.views().head;
+        QVERIFY(waitUntil(s, [&] { return !st.descriptions.empty() && !st.focus.empty(); }, kTimeout));
+        QTRY_VERIFY_WITH_TIMEOUT(panel->barCount() > 0 && panel->plot()->isVisible(), kTimeout);
+        s.focusMlp(2);
+        QCOMPARE(panel->barCount(), 0);
+        QVERIFY(!panel->plot()->isVisible());
+        QVERIFY2(panel->titleText().startsWith("mlp.2"), qPrintable(panel->titleText()));
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit"; }, kTimeout));
+        QVERIFY(!panel->plot()->isVisible());
+        QCOMPARE(panel->barCount(), 0);
+        QCOMPARE(panel->titleText(), QString("Click a head in the grid"));
+    }
+
+    // The property score grid is recomputed for a new dataset (it kept the old numbers), and a
+    // new model clears it.
+    void propertyScoresFollowTheDataset() {
+        Session& s = m_window->session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.ready(); }, kTimeout));
+        const QString original = st.dataset.folder;
+        s.setProperty("color");
+        QVERIFY(waitUntil(s, [&] { return st.scores.property == "color" && !st.scores.grid.empty(); }, kTimeout));
+        const std::vector<float> first = st.scores.grid.heads.values;
+        QTemporaryDir other;
+        ensureShapesWorld((other.path() + "/w").toStdString(), 60, 4242, "standard", {});
+        s.openDataset(other.path() + "/w/images");
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == other.path() + "/w/images"; }, kTimeout));
+        QVERIFY(st.scores.grid.empty());  // the old dataset's scores are gone at once
+        QVERIFY(waitUntil(s, [&] { return st.scores.property == "color" && !st.scores.grid.empty(); }, kTimeout));
+        QVERIFY(st.scores.grid.heads.values != first);
+        QCOMPARE(m_window->views().grid->metricName(), QString("property score: color"));
+        s.openDataset(original);
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == original && !st.scores.grid.empty() && !st.descriptions.empty(); }, kTimeout));
+        s.setMetric(GridMetric::DirectEffect);
+    }
+
+    // Ctrl+E exports the canvas from the text box too (its own binding of the key loses).
+    void ctrlEExportsFromTheTextBox() {
+        TextControls* controls = m_window->views().text;
+        QSignalSpy asked(controls, &TextControls::exportRequested);
+        QLineEdit* edit = controls->textBox()->lineEdit();
+        edit->setFocus();
+        // The export dialog opens (modal): note its title and close it.
+        QString dialogTitle;
+        QTimer closer;
+        closer.setInterval(20);
+        connect(&closer, &QTimer::timeout, this, [&] {
+            if (auto* d = qobject_cast<QDialog*>(QApplication::activeModalWidget())) {
+                dialogTitle = d->windowTitle();
+                d->reject();
             }
-            return QVariant();
         });
-        QTRY_VERIFY_WITH_TIMEOUT(progress.count() > 0, 10000);
-        engine.cancel(id);
-        QTRY_COMPARE_WITH_TIMEOUT(cancelled.count(), 1, 10000);
-        // Progress is throttled to about 10 Hz.
-        QVERIFY(progress.count() < 40);
-        engine.submit("image", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.analyseImage("/nonexistent.png")); });
-        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 10000);
-        QVERIFY(failed.first().at(2).toString().contains("no model"));
+        closer.start();
+        QTest::keyClick(edit, Qt::Key_E, Qt::ControlModifier);
+        closer.stop();
+        QCOMPARE(asked.count(), 1);
+        QCOMPARE(dialogTitle, QString("Export figure"));
+        QVERIFY(m_window->menus().shortcutsText().contains("Ctrl+E"));
     }
 
-    void closingDuringACacheBuildKeepsFinishedChunks() {
-        QTemporaryDir dir;
-        const std::string world = (dir.path() + "/world").toStdString();
-        ensureShapesWorld(world, 3000, 5, "standard", {});
-        std::string cacheDir;
-        {
-            Engine engine(dir.path() + "/caches");
-            QSignalSpy progress(&engine, &Engine::progress);
-            QSignalSpy modelReady(&engine, &Engine::finished);
-            engine.submit("model", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip", "cpu")); });
-            QTRY_COMPARE_WITH_TIMEOUT(modelReady.count(), 1, 30000);
-            engine.submit("dataset", [world](Explorer& x, const JobContext& job) { return QVariant::fromValue(x.openDataset(world + "/images", job)); });
-            QTRY_VERIFY_WITH_TIMEOUT(progress.count() > 1 && progress.last().at(3).toLongLong() > 0, 30000);
-        }  // the engine's destructor cancels and joins, as closing the window does
-        // The build stopped early and its finished chunks are there to resume from.
-        QDir caches(dir.path() + "/caches");
-        QDirIterator it(caches.path(), {"progress.json"}, QDir::Files, QDirIterator::Subdirectories);
-        QVERIFY(it.hasNext());
-        const QString progressFile = it.next();
-        QFile pf(progressFile);
-        QVERIFY(pf.open(QIODevice::ReadOnly));
-        const QJsonObject p = QJsonDocument::fromJson(pf.readAll()).object();
-        const qint64 rows = p["rows"].toInteger();
-        QVERIFY2(rows > 0 && rows < 3000, qPrintable(QString::number(rows)));
-        Engine again(dir.path() + "/caches");
-        QSignalSpy done(&again, &Engine::finished);
-        again.submit("model", [](Explorer& x, const JobContext&) { return QVariant::fromValue(x.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip", "cpu")); });
-        again.submit("dataset", [world](Explorer& x, const JobContext& job) { return QVariant::fromValue(x.openDataset(world + "/images", job)); });
-        QTRY_COMPARE_WITH_TIMEOUT(done.count(), 2, 60000);
-        const DatasetSummary s = done.last().at(2).value<DatasetSummary>();
-        QVERIFY(s.resumed);
-        QCOMPARE(s.count, qint64(3000));
-    }
+    void cleanupTestCase() { m_window.reset(); }
 };
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
-    int status = 0;
-    {
-        TestEngine engine;
-        status |= QTest::qExec(&engine, argc, argv);
-    }
-    {
-        TestGui gui;
-        status |= QTest::qExec(&gui, argc, argv);
-    }
-    return status;
+    TestGui gui;
+    return QTest::qExec(&gui, argc, argv);
 }
 
 #include "test_gui.moc"

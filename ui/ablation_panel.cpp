@@ -1,5 +1,7 @@
 #include "ablation_panel.h"
 
+#include "session.h"
+
 #include "plot_legend.h"
 
 #include <qcustomplot.h>
@@ -29,12 +31,34 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     m_demo = new QPushButton(tr("Load the spurious-split demo"));
     m_task = new QLabel(tr("No task: load the demo, or open a dataset with labels.csv"));
     m_task->setWordWrap(true);
+    buildHeadList();
+    QHBoxLayout* row = buildHeadButtons();
+    buildResultViews();
+    QGroupBox* form = buildTaskForm();
+    setup->addWidget(m_demo);
+    setup->addWidget(form);
+    setup->addWidget(m_task);
+    setup->addStretch(1);
+    layout->addWidget(new QLabel(tr("Heads to mean-ablate")));
+    layout->addWidget(m_heads);
+    layout->addLayout(row);
+    auto* results = new QHBoxLayout;
+    results->addWidget(m_table, 2);
+    results->addWidget(m_plot, 3);
+    layout->addLayout(results, 1);
+    connectControls();
+}
+
+void AblationPanel::buildHeadList() {
     m_heads = new QListWidget;
     m_heads->setObjectName("ablationHeads");
     m_heads->setFlow(QListView::LeftToRight);
     m_heads->setWrapping(true);
     m_heads->setResizeMode(QListView::Adjust);
     m_heads->setMaximumHeight(70);
+}
+
+QHBoxLayout* AblationPanel::buildHeadButtons() {
     auto* row = new QHBoxLayout;
     m_topK = new QSpinBox;
     m_topK->setRange(1, 64);
@@ -45,6 +69,10 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     row->addWidget(m_discover);
     row->addWidget(m_topK);
     row->addWidget(m_clear);
+    return row;
+}
+
+void AblationPanel::buildResultViews() {
     m_table = new QTableWidget(0, 3);
     m_table->setHorizontalHeaderLabels({tr("group"), tr("before"), tr("after")});
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
@@ -55,25 +83,29 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     m_plot = new QCustomPlot;
     m_plot->setObjectName("ablationPlot");
     m_plot->setMinimumHeight(150);
+}
+
+QHBoxLayout* AblationPanel::pathRow(QLineEdit*& edit, const QString& placeholder, bool folder) {
+    auto* row = new QHBoxLayout;
+    edit = new QLineEdit;
+    edit->setPlaceholderText(placeholder);
+    auto* browse = new QPushButton("...");
+    browse->setMaximumWidth(32);
+    QLineEdit* e = edit;
+    connect(browse, &QPushButton::clicked, this, [this, e, folder] {
+        const QString f = folder ? QFileDialog::getExistingDirectory(this, tr("Reference image folder"))
+                                 : QFileDialog::getOpenFileName(this, tr("Choose a file"));
+        if (!f.isEmpty()) e->setText(f);
+    });
+    row->addWidget(edit, 1);
+    row->addWidget(browse);
+    return row;
+}
+
+QGroupBox* AblationPanel::buildTaskForm() {
     // Any dataset with labels: the task form.
     auto* form = new QGroupBox(tr("Task on the open dataset"));
     auto* formLayout = new QFormLayout(form);
-    auto pathRow = [this, form](QLineEdit*& edit, const QString& placeholder, bool folder) {
-        auto* row = new QHBoxLayout;
-        edit = new QLineEdit;
-        edit->setPlaceholderText(placeholder);
-        auto* browse = new QPushButton("...");
-        browse->setMaximumWidth(32);
-        QLineEdit* e = edit;
-        connect(browse, &QPushButton::clicked, this, [this, e, folder] {
-            const QString f = folder ? QFileDialog::getExistingDirectory(this, tr("Reference image folder"))
-                                     : QFileDialog::getOpenFileName(this, tr("Choose a file"));
-            if (!f.isEmpty()) e->setText(f);
-        });
-        row->addWidget(edit, 1);
-        row->addWidget(browse);
-        return row;
-    };
     formLayout->addRow(tr("labels.csv"), pathRow(m_labels, tr("file column + label columns, paths relative to it"), false));
     m_column = new QLineEdit("label");
     formLayout->addRow(tr("label column"), m_column);
@@ -91,17 +123,10 @@ AblationPanel::AblationPanel(QWidget* parent) : QWidget(parent) {
     auto* setTask = new QPushButton(tr("Set task"));
     formLayout->addRow(setTask);
     connect(setTask, &QPushButton::clicked, this, &AblationPanel::requestTask);
-    setup->addWidget(m_demo);
-    setup->addWidget(form);
-    setup->addWidget(m_task);
-    setup->addStretch(1);
-    layout->addWidget(new QLabel(tr("Heads to mean-ablate")));
-    layout->addWidget(m_heads);
-    layout->addLayout(row);
-    auto* results = new QHBoxLayout;
-    results->addWidget(m_table, 2);
-    results->addWidget(m_plot, 3);
-    layout->addLayout(results, 1);
+    return form;
+}
+
+void AblationPanel::connectControls() {
     connect(m_demo, &QPushButton::clicked, this, &AblationPanel::demoRequested);
     connect(m_discover, &QPushButton::clicked, this, [this] { emit discoverRequested(m_topK->value()); });
     connect(m_clear, &QPushButton::clicked, this, [this] {
@@ -135,15 +160,6 @@ void AblationPanel::setTaskForm(const QString& labels, const QString& column, co
     m_classes->setText(classes);
     m_groups->setText(groups);
     m_reference->setText(reference);
-}
-
-bool AblationPanel::offerLabels(const QString& labelsCsv) {
-    if (!m_labels->text().trimmed().isEmpty()) return false;
-    m_labels->setText(labelsCsv);
-    setTaskText(tr("The open dataset has labels: %1. Name its label column and a classes file (label<TAB>prompt), "
-                   "optionally group columns and a reference split, then Set task.")
-                    .arg(labelsCsv));
-    return true;
 }
 
 QString AblationPanel::labelsField() const { return m_labels->text(); }
@@ -200,11 +216,18 @@ void AblationPanel::clearOutcome(const QString& why) {
     m_table->setRowCount(0);
     m_plot->clearPlottables();
     m_plot->replot();
+    m_plot->hide();  // no outcome, no chart (an empty one collapsed and overprinted its labels)
     setTaskText(why);
 }
 
 void AblationPanel::setOutcome(const AblationOutcome& o) {
     m_outcome = o;
+    m_plot->show();
+    fillTable(o);
+    plotBars(o);
+}
+
+void AblationPanel::fillTable(const AblationOutcome& o) {
     auto pct = [](double v) { return QString::number(100 * v, 'f', 2) + "%"; };
     m_table->setRowCount(0);
     // What a group's name is made of: the values of the group columns, in their order.
@@ -232,6 +255,9 @@ void AblationPanel::setOutcome(const AblationOutcome& o) {
     addRow(tr("accuracy"), o.accuracyBefore, o.accuracyAfter);
     if (!o.groups.empty()) addRow(tr("worst group"), o.worstBefore, o.worstAfter);
     for (const GroupAccuracy& g : o.groups) addRow(QString("%1 (%2)").arg(QString::fromStdString(g.group)).arg(g.count), g.before, g.after);
+}
+
+void AblationPanel::plotBars(const AblationOutcome& o) {
     // Grouped bars: before / after per group.
     m_plot->clearPlottables();
     QVector<double> keys, before, after;
@@ -266,6 +292,35 @@ void AblationPanel::setOutcome(const AblationOutcome& o) {
     m_plot->legend->setVisible(true);
     m_plot->legend->setFont(QFont(font().family(), 7));
     m_plot->replot();
+}
+
+void AblationPanel::render(const State& s, QFlags<Aspect> changed) {
+    if (changed & Aspect::Model) setHeads(s.model.layers, s.model.heads, s.model.headsPerLayer);
+    if (!(changed & (Aspect::Ablation | Aspect::Model))) return;
+    const AblationState& a = s.ablation;
+    // The form follows the session's task when that changes (a new dataset offers its labels, the
+    // demo fills it); what the user types stays until then.
+    const AblationTask& t = a.task;
+    if (t.labels != m_shownTask.labels || t.classes != m_shownTask.classes || t.referenceImages != m_shownTask.referenceImages ||
+        t.labelColumn != m_shownTask.labelColumn || t.groupColumns != m_shownTask.groupColumns) {
+        QStringList groups;
+        for (const std::string& g : t.groupColumns) groups << QString::fromStdString(g);
+        setTaskForm(QString::fromStdString(t.labels), QString::fromStdString(t.labelColumn), QString::fromStdString(t.classes),
+                    groups.join(","), QString::fromStdString(t.referenceImages));
+        m_shownTask = t;
+    }
+    if (!a.spuriousTexts.isEmpty()) setDiscoveryTexts(a.spuriousTexts, a.coreTexts);
+    const QString text = !a.taskText.isEmpty() ? a.taskText
+                         : s.hasModel()        ? tr("No task set: give labels.csv, a classes file and a reference split, then Set task "
+                                                    "(or Load the spurious demo).")
+                                               : QString();
+    if (a.taskSet) {
+        setTaskText(text);
+        setOutcome(a.outcome);
+    } else {
+        clearOutcome(text);
+    }
+    setTicked(a.ablated);
 }
 
 }  // namespace vitscope::ui

@@ -10,6 +10,8 @@
 #include <vector>
 
 class QCustomPlot;
+class QGroupBox;
+class QHBoxLayout;
 class QLineEdit;
 class QLabel;
 class QListWidget;
@@ -19,15 +21,15 @@ class QTableWidget;
 
 namespace vitscope::ui {
 
+struct State;
+enum class Aspect : quint32;
+
 class AblationPanel : public QWidget {
     Q_OBJECT
 public:
     explicit AblationPanel(QWidget* parent = nullptr);
-    void setHeads(int layers, int heads, const std::vector<int>& headsPerLayer = {});  // Swin: heads of each layer
-    void setTaskText(const QString& text);
-    void setOutcome(const AblationOutcome& o);
-    void clearOutcome(const QString& why);  // no result shown (another model: its task is set again)
-    void setTicked(const QStringList& names);  // without emitting
+    // The session's model (its heads), task, ticked heads and outcome.
+    void render(const State& s, QFlags<Aspect> changed);
     QStringList ticked() const;
     void setHeadTicked(const QString& name, bool on);  // emits ablationChanged
     const AblationOutcome& outcome() const { return m_outcome; }
@@ -35,11 +37,6 @@ public:
     QString tableText() const;
     // The task form: labels.csv, label column, classes file, group columns, reference images.
     void setTaskForm(const QString& labels, const QString& column, const QString& classes, const QString& groups, const QString& reference);
-    // Spurious / core descriptions used by "Tick discovered spurious heads" (comma separated).
-    void setDiscoveryTexts(const QString& spurious, const QString& core);
-    // A dataset whose folder (or its parent) has a labels.csv: offered in the task form when the
-    // form has none yet. Returns whether it was put in.
-    bool offerLabels(const QString& labelsCsv);
     QString labelsField() const;
     QStringList spuriousTexts() const;
     QStringList coreTexts() const;
@@ -53,6 +50,23 @@ signals:
                        const QString& reference);
 
 private:
+    void setHeads(int layers, int heads, const std::vector<int>& headsPerLayer = {});  // Swin: heads of each layer
+    void setTaskText(const QString& text);
+    void setOutcome(const AblationOutcome& o);
+    void clearOutcome(const QString& why);
+    void setTicked(const QStringList& names);  // without emitting
+    void setDiscoveryTexts(const QString& spurious, const QString& core);
+    // The constructor's parts: the widgets of each area, then the connections.
+    void buildHeadList();
+    QHBoxLayout* buildHeadButtons();  // discover with its top-k, clear
+    void buildResultViews();          // the table and the bar chart
+    QGroupBox* buildTaskForm();
+    QHBoxLayout* pathRow(QLineEdit*& edit, const QString& placeholder, bool folder);  // a path field with "..."
+    void connectControls();
+    // setOutcome's parts.
+    void fillTable(const AblationOutcome& o);
+    void plotBars(const AblationOutcome& o);
+    AblationTask m_shownTask;  // the task the form was last filled from
     QPushButton* m_demo;
     QLabel* m_task;
     QListWidget* m_heads;

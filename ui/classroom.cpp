@@ -1,5 +1,7 @@
 #include "classroom.h"
 
+#include "session.h"
+
 #include <QHBoxLayout>
 
 #include <algorithm>
@@ -150,6 +152,32 @@ void Classroom::keyPressEvent(QKeyEvent* e) {
     if (e->key() == Qt::Key_Right || e->key() == Qt::Key_Space || e->key() == Qt::Key_PageDown) setStep(m_step + 1);
     else if (e->key() == Qt::Key_Left || e->key() == Qt::Key_Backspace || e->key() == Qt::Key_PageUp) setStep(m_step - 1);
     else QWidget::keyPressEvent(e);
+}
+
+
+void Classroom::render(const State& s, QFlags<Aspect> changed) {
+    if (!(changed & (Aspect::Model | Aspect::Image))) return;
+    const ModelSummary& m = s.model;
+    setPooled(m.poolHeads > 0);
+    setWindowed(!m.headsPerLayer.empty());
+    if (!s.hasImage() || !s.hasModel()) {
+        setFacts({}, {}, {}, {});
+        return;
+    }
+    const QString patches = tr("This model cuts its %1 px input into %2 x %3 patches of %4 px.")
+                                .arg(m.imageSize)
+                                .arg(s.image.gridH)
+                                .arg(s.image.gridW)
+                                .arg(m.patchSize);
+    QString layers = m.headsPerLayer.empty()
+                         ? tr("%1 layers, each with %2 heads and an MLP.").arg(m.layers).arg(m.heads)
+                         : tr("%1 layers in %2 stages, with %3 to %4 heads and an MLP each.")
+                               .arg(m.layers)
+                               .arg(QString::fromStdString(m.layerLabels.back()).section('.', 0, 0).mid(1).toInt() + 1)
+                               .arg(m.headsPerLayer.front())
+                               .arg(m.headsPerLayer.back());
+    if (m.poolHeads > 0) layers += tr(" No class token: %1 pooling heads read every token.").arg(m.poolHeads);
+    setFacts(patches, layers, tr("The strongest head for this image is %1.").arg(s.strongestHead().name()), QString());
 }
 
 }  // namespace vitscope::ui

@@ -8,6 +8,9 @@ class QPushButton;
 
 namespace vitscope::ui {
 
+struct State;
+enum class Aspect : quint32;
+
 class Classroom : public QWidget {
     Q_OBJECT
 public:
@@ -15,11 +18,8 @@ public:
     explicit Classroom(QWidget* parent = nullptr);
     int step() const { return m_step; }
     void setStep(int step);
-    // Facts shown in the texts (model shape, strongest head, score...).
-    void setFacts(const QString& patches, const QString& layers, const QString& heads, const QString& text);
-    // The model pools its tokens with a learned probe (SigLIP) instead of reading a class token.
-    void setPooled(bool pooled);
-    void setWindowed(bool windowed);  // Swin: windows, merging, the mean of the last tokens
+    // The session's model and image: the facts the steps state (patches, layers, strongest head).
+    void render(const State& s, QFlags<Aspect> changed);
     QString title() const;
     QString body() const;
 
@@ -31,6 +31,10 @@ protected:
     bool eventFilter(QObject* watched, QEvent* e) override;
 
 private:
+    void setFacts(const QString& patches, const QString& layers, const QString& heads, const QString& text);
+    // The model pools its tokens with a learned probe (SigLIP) instead of reading a class token.
+    void setPooled(bool pooled);
+    void setWindowed(bool windowed);  // Swin: windows, merging, the mean of the last tokens
     void refresh();
     // The wrapped texts' heights at their current widths become the labels' minimum heights, so
     // the window's layout gives the banner the room it needs (the canvas below shrinks instead);

@@ -1,6 +1,9 @@
 #pragma once
 // Driving the application from code (GUI tests, the latency benchmark, the screenshot tool):
-// synthetic file drops and waiting for a window's signal while its event loop runs.
+// synthetic file drops, and waiting for a signal or for the session to reach a state while the
+// event loop runs.
+#include "session.h"
+
 #include <QCoreApplication>
 #include <QDropEvent>
 #include <QEventLoop>
@@ -8,6 +11,8 @@
 #include <QTimer>
 #include <QUrl>
 #include <QWidget>
+
+#include <functional>
 
 namespace vitscope::ui {
 
@@ -42,5 +47,43 @@ inline void settle(int ms) {
     QTimer::singleShot(ms, &loop, &QEventLoop::quit);
     loop.exec();
 }
+
+// Runs the event loop until `done()` holds, checking it now and whenever the session changes;
+// false when `ms` pass first.
+inline bool waitUntil(Session& session, const std::function<bool()>& done, int ms) {
+    if (done()) return true;
+    QEventLoop loop;
+    bool ok = false;
+    auto c = QObject::connect(&session, &Session::changed, &loop, [&] {
+        if (!ok && done()) {
+            ok = true;
+            loop.quit();
+        }
+    });
+    QTimer::singleShot(ms, &loop, &QEventLoop::quit);
+    loop.exec();
+    QObject::disconnect(c);
+    return ok;
+}
+
+// Counts the session's changes that name any of `aspects` (a test's "did the map change again?").
+class AspectCounter : public QObject {
+public:
+    AspectCounter(Session& session, Aspects aspects) : m_session(session) {
+        QObject::connect(&session, &Session::changed, this, [this, aspects](Aspects a) {
+            if (a & aspects) ++m_count;
+        });
+    }
+    int count() const { return m_count; }
+    // Runs the event loop until the count grows past what it is now; false after `ms`.
+    bool wait(int ms) {
+        const int before = m_count;
+        return waitUntil(m_session, [this, before] { return m_count > before; }, ms);
+    }
+
+private:
+    Session& m_session;
+    int m_count = 0;
+};
 
 }  // namespace vitscope::ui

@@ -1,5 +1,7 @@
 #include "gallery.h"
 
+#include "session.h"
+
 #include "thumbnails.h"
 
 #include <QFileDialog>
@@ -40,6 +42,7 @@ Gallery::Gallery(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_thumb
     m_top->setRange(1, 200);
     m_top->setValue(20);
     m_top->setPrefix(tr("top "));
+    connect(m_top, &QSpinBox::valueChanged, this, &Gallery::topChanged);
     row->addWidget(m_query, 1);
     row->addWidget(m_byText);
     row->addWidget(m_byImage);
@@ -131,5 +134,22 @@ int Gallery::globalCount() const { return m_global->count(); }
 int Gallery::restrictedCount() const { return m_restricted->count(); }
 QString Gallery::globalPath(int i) const { return m_global->item(i)->data(Qt::UserRole).toString(); }
 QString Gallery::restrictedPath(int i) const { return m_restricted->item(i)->data(Qt::UserRole).toString(); }
+
+
+void Gallery::render(const State& s, QFlags<Aspect> changed) {
+    if (changed & Aspect::Retrieval) {
+        const RetrievalState& r = s.retrieval;
+        if (r.result.global.empty() && r.result.restricted.empty()) clear();
+        else setResult(r.result);
+        if (!r.byImage) setQueryText(r.query);  // the box shows what is searched (Ctrl+R, "Retrieve with this head")
+        const QSignalBlocker block(m_top);
+        m_top->setValue(r.top);
+    }
+    if (changed & (Aspect::Selection | Aspect::Model)) {
+        QStringList names;
+        for (const HeadId& h : s.selection) names << h.name();
+        setHeadsLabel(names.join(", "));
+    }
+}
 
 }  // namespace vitscope::ui

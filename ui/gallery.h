@@ -13,17 +13,17 @@ class QSpinBox;
 
 namespace vitscope::ui {
 
+struct State;
+enum class Aspect : quint32;
+
 class Thumbnails;
 
 class Gallery : public QWidget {
     Q_OBJECT
 public:
     explicit Gallery(Thumbnails* thumbs, QWidget* parent = nullptr);
-    void setResult(const RetrievalResult& r);
-    void setQueryText(const QString& text);  // the query box shows what is searched
-    void clear();                            // no results (another model or dataset)
+    void render(const State& s, QFlags<Aspect> changed);  // the session's retrieval and selection
     QString resultsFor() const;             // what the shown results answer ("" before any)
-    void setHeadsLabel(const QString& heads);
     QString query() const;
     int top() const;
     int globalCount() const;
@@ -36,8 +36,13 @@ signals:
     void textQuery(const QString& text);
     void imageQuery(const QString& path);
     void imageActivated(const QString& path);
+    void topChanged(int top);
 
 private:
+    void setResult(const RetrievalResult& r);
+    void setQueryText(const QString& text);  // the query box shows what is searched
+    void clear();                            // no results
+    void setHeadsLabel(const QString& heads);
     void fill(QListWidget* list, const std::vector<Hit>& hits);
 
     Thumbnails* m_thumbs;

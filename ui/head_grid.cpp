@@ -1,5 +1,7 @@
 #include "head_grid.h"
 
+#include "session.h"
+
 #include <QHelpEvent>
 #include <QKeyEvent>
 #include <QMouseEvent>
@@ -13,6 +15,16 @@ namespace vitscope::ui {
 
 namespace {
 constexpr int kMlpGap = 10;  // gap before the MLP column
+
+// Row and column labels shrink to their cells when the grid is small for its font (classroom
+// fonts, Swin's many heads): no label runs into its neighbour.
+QFont fittedFont(QFont lf, const QString& widest, int room) {
+    const QFontMetrics fm(lf);
+    const double byHeight = fm.height() > room ? double(room) / fm.height() : 1.0;
+    const double byWidth = fm.horizontalAdvance(widest) > room ? double(room) / fm.horizontalAdvance(widest) : 1.0;
+    lf.setPointSizeF(std::max(4.0, lf.pointSizeF() * std::min(byHeight, byWidth)));
+    return lf;
+}
 }  // namespace
 
 HeadGrid::HeadGrid(QWidget* parent) : QWidget(parent) {
@@ -188,24 +200,38 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     QFont f = font();
     f.setPointSizeF(f.pointSizeF() * m_fontScale);
     p.setFont(f);
-    const int cell = a.width() / m_heads;
+    const ValueScale scale = valueScale();
+    paintCells(p, scale);
+    // Labels.
+    p.setPen(palette().text().color());
+    paintColumnLabels(p);
+    paintRowLabels(p);
+    paintRowRules(p);
+    paintSelection(p);
+    paintColorbar(p, scale);
+    p.drawText(QRect(0, 0, labelBand(), labelBand()), Qt::AlignCenter, tr("L\\H"));
+}
+
+HeadGrid::ValueScale HeadGrid::valueScale() const {
     // Heads and the MLP column share one scale so that they compare.
-    float lo = 0, hi = 0;
-    bool any = false;
+    ValueScale s;
     for (const std::vector<float>* v : {&m_values, &m_mlp, &m_side})
         for (float x : *v)
             if (std::isfinite(x)) {
-                lo = any ? std::min(lo, x) : x;
-                hi = any ? std::max(hi, x) : x;
-                any = true;
+                s.lo = s.any ? std::min(s.lo, x) : x;
+                s.hi = s.any ? std::max(s.hi, x) : x;
+                s.any = true;
             }
-    const float span = hi > lo ? hi - lo : 1.f;
+    return s;
+}
+
+void HeadGrid::paintCells(QPainter& p, const ValueScale& scale) const {
+    const float span = scale.hi > scale.lo ? scale.hi - scale.lo : 1.f;
     auto fill = [&](const QRect& r, float v) {
-        p.fillRect(r.adjusted(1, 1, -1, -1), std::isfinite(v) && any ? colormapColor(m_colormap, (v - lo) / span) : palette().mid().color());
+        p.fillRect(r.adjusted(1, 1, -1, -1), std::isfinite(v) && scale.any ? colormapColor(m_colormap, (v - scale.lo) / span) : palette().mid().color());
     };
     for (int l = 0; l < m_layers; ++l)
         for (int h = 0; h < headsIn(l); ++h) fill(cellRect(l, h), value(l, h));
-    const int mlpX = a.right() + 1 + kMlpGap;  // the MLP column's left edge (labels below use it)
     for (int l = 0; l < m_layers; ++l) fill(mlpRect(l), m_mlp.empty() ? std::nanf("") : m_mlp[static_cast<std::size_t>(l)]);
     // The side column (MaxViT's MBConv): only the rows that have one.
     if (!m_sideTitle.isEmpty())
@@ -214,20 +240,14 @@ void HeadGrid::paintEvent(QPaintEvent*) {
             if (!m_side.empty() && std::isnan(v)) continue;
             fill(sideRect(l), v);
         }
-    // Labels.
-    p.setPen(palette().text().color());
-    // Row and column labels shrink to their cells when the grid is small for its font (classroom
-    // fonts, Swin's many heads): no label runs into its neighbour.
-    auto fitted = [&](const QString& widest, int room) {
-        QFont lf = p.font();
-        const QFontMetrics fm(lf);
-        const double byHeight = fm.height() > room ? double(room) / fm.height() : 1.0;
-        const double byWidth = fm.horizontalAdvance(widest) > room ? double(room) / fm.horizontalAdvance(widest) : 1.0;
-        lf.setPointSizeF(std::max(4.0, lf.pointSizeF() * std::min(byHeight, byWidth)));
-        return lf;
-    };
+}
+
+void HeadGrid::paintColumnLabels(QPainter& p) const {
+    const QRect a = gridArea();
+    const int cell = a.width() / m_heads;
+    const int mlpX = a.right() + 1 + kMlpGap;  // the MLP column's left edge
     p.save();
-    p.setFont(fitted(QString::number(m_heads - 1), cell));
+    p.setFont(fittedFont(p.font(), QString::number(m_heads - 1), cell));
     for (int h = 0; h < m_heads; ++h) p.drawText(QRect(a.left() + h * cell, 0, cell, labelBand() - 4), Qt::AlignHCenter | Qt::AlignBottom, QString::number(h));
     p.restore();
     {
@@ -248,10 +268,15 @@ void HeadGrid::paintEvent(QPaintEvent*) {
         }
         p.restore();
     }
+}
+
+void HeadGrid::paintRowLabels(QPainter& p) const {
+    const QRect a = gridArea();
+    const int cell = a.width() / m_heads;
     p.save();
     {
         const QFont base = p.font();
-        QFont rf = fitted("0", cell);  // the height bound
+        QFont rf = fittedFont(p.font(), "0", cell);  // the height bound
         rf.setPointSizeF(std::min(rf.pointSizeF(), base.pointSizeF()));
         p.setFont(rf);
     }
@@ -260,6 +285,12 @@ void HeadGrid::paintEvent(QPaintEvent*) {
         p.drawText(QRect(0, a.top() + l * cell, labelBand() - 6, cell), Qt::AlignRight | Qt::AlignVCenter, pool ? tr("pool") : rowLabel(l));
     }
     p.restore();
+}
+
+void HeadGrid::paintRowRules(QPainter& p) const {
+    const QRect a = gridArea();
+    const int cell = a.width() / m_heads;
+    const int mlpX = a.right() + 1 + kMlpGap;  // the MLP column's left edge
     // Swin: a rule between stages (the label's "sK." changes).
     for (int l = 1; l < m_rowLabels.size(); ++l) {
         if (m_rowLabels[l].section('.', 0, 0) == m_rowLabels[l - 1].section('.', 0, 0)) continue;
@@ -276,12 +307,20 @@ void HeadGrid::paintEvent(QPaintEvent*) {
         p.drawLine(a.left(), y, mlpX + cell, y);
         p.restore();
     }
-    // Selection.
+}
+
+void HeadGrid::paintSelection(QPainter& p) const {
+    const int cell = gridArea().width() / m_heads;
     QPen sel(palette().highlight().color(), std::max(2, cell / 10));
     p.setPen(sel);
     p.setBrush(Qt::NoBrush);
     if (m_showSelection)
         for (const HeadId& h : m_selected) p.drawRect(cellRect(h.layer, h.head).adjusted(1, 1, -2, -2));
+}
+
+void HeadGrid::paintColorbar(QPainter& p, const ValueScale& scale) const {
+    const QRect a = gridArea();
+    const int cell = a.width() / m_heads;
     // Colorbar with the metric's name and range.
     const QRect bar(a.left(), a.bottom() + 10, a.width() + kMlpGap + cell + (m_sideTitle.isEmpty() ? 0 : kMlpGap + cell), 10);
     for (int x = 0; x < bar.width(); ++x) {
@@ -290,9 +329,9 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     }
     p.setPen(palette().text().color());
     const QRect text(bar.left(), bar.bottom() + 1, bar.width(), height() - bar.bottom() - 1);
-    if (any) {
+    if (scale.any) {
         // The range's two ends never run into each other: smaller type when the bar is narrow.
-        const QString los = QString::number(lo, 'g', 3), his = QString::number(hi, 'g', 3);
+        const QString los = QString::number(scale.lo, 'g', 3), his = QString::number(scale.hi, 'g', 3);
         p.save();
         QFont rf = p.font();
         const int need = p.fontMetrics().horizontalAdvance(los) + p.fontMetrics().horizontalAdvance(his) + 8;
@@ -313,7 +352,6 @@ void HeadGrid::paintEvent(QPaintEvent*) {
     p.setFont(nf);
     p.drawText(nameRow, Qt::AlignHCenter | Qt::AlignTop, p.fontMetrics().elidedText(name, Qt::ElideRight, width() - 4));
     p.restore();
-    p.drawText(QRect(0, 0, labelBand(), labelBand()), Qt::AlignCenter, tr("L\\H"));
 }
 
 void HeadGrid::mousePressEvent(QMouseEvent* e) {
@@ -414,6 +452,39 @@ bool HeadGrid::event(QEvent* e) {
         return true;
     }
     return QWidget::event(e);
+}
+
+
+void HeadGrid::render(const State& s, QFlags<Aspect> changed) {
+    const ModelSummary& m = s.model;
+    if (changed & Aspect::Model) {
+        setShape(m.gridLayers(), m.heads, m.poolHeads > 0);
+        QStringList labels;
+        for (const std::string& l : m.layerLabels) labels << QString::fromStdString(l);
+        setRows(m.headsPerLayer, labels);
+        setSideColumn(m.convBlocks > 0 ? tr("MBConv") : QString());
+    }
+    if (changed & (Aspect::Descriptions | Aspect::Model)) {
+        QStringList tips;
+        for (int i = 0; i < m.gridLayers() * m.heads; ++i) tips << QString();
+        for (const HeadDescription& d : s.descriptions) {
+            QStringList texts;
+            for (const TextPick& p : d.picks) texts << QString::fromStdString(p.text);
+            const int cell = d.layer * m.heads + d.index;
+            if (cell >= 0 && cell < tips.size())
+                tips[cell] = texts.join("; ") + tr("\n(TextSpan on %1-convention terms, text rank %2)").arg(QString::fromStdString(d.convention)).arg(d.rank);
+        }
+        setDescriptions(tips);
+    }
+    if (changed & (Aspect::Grid | Aspect::Image | Aspect::Ledger | Aspect::Descriptions | Aspect::Model | Aspect::Dataset)) {
+        QString name;
+        const GridValues g = s.gridValues(&name);
+        setMetric(name, g.heads.values, g.mlp, g.side);
+    }
+    if ((changed & (Aspect::Selection | Aspect::Model)) && selection() != s.selection) {
+        const QSignalBlocker block(this);
+        setSelection(s.selection);
+    }
 }
 
 }  // namespace vitscope::ui

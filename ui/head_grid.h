@@ -12,7 +12,12 @@
 
 #include <vector>
 
+class QPainter;
+
 namespace vitscope::ui {
+
+struct State;
+enum class Aspect : quint32;
 
 struct HeadId {
     int layer = -1, head = -1;
@@ -31,6 +36,8 @@ class HeadGrid : public QWidget {
     Q_OBJECT
 public:
     explicit HeadGrid(QWidget* parent = nullptr);
+    // The session's model (rows, heads, side columns), descriptions (tooltips), metric values and selection.
+    void render(const State& s, QFlags<Aspect> changed);
 
     // `layers` rows of `heads` cells; with poolRow the last row is SigLIP's pooling heads ("pool").
     void setShape(int layers, int heads, bool poolRow = false);
@@ -40,16 +47,12 @@ public:
     int headsIn(int layer) const;
     QString rowLabel(int layer) const;
     bool poolRow() const { return m_poolRow; }
-    // values [layers x heads] row-major; mlp [layers] (may be empty). An empty metric clears.
-    void setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp,
-                   const std::vector<float>& side = {});
     // MaxViT: a second column after the MLP's ("MBConv"), one value per row (NaN: an empty cell,
     // as for the grid rows of a block's second attention unit). An empty title removes it.
     void setSideColumn(const QString& title);
     QRect sideRect(int layer) const;  // the side column's cell of a row; empty without the column
     QRect mlpRect(int layer) const;   // the MLP column's cell of a row
     int mlpRowAt(const QPoint& pos) const;  // the row of the MLP cell under `pos`, -1 off the column
-    void setDescriptions(const QStringList& perHead);  // layer-major; tooltips
     void setColormap(ColormapKind kind);
     void setFontScale(double scale);  // classroom mode
     QString mlpName(int row) const;   // the MLP of a row: "mlp.L", SigLIP's pooling row "pool.mlp"
@@ -79,10 +82,27 @@ protected:
     bool event(QEvent* e) override;
 
 private:
+    // values [layers x heads] row-major; mlp [layers] (may be empty). An empty metric clears.
+    void setMetric(const QString& name, const std::vector<float>& values, const std::vector<float>& mlp,
+                   const std::vector<float>& side = {});
+    void setDescriptions(const QStringList& perHead);  // layer-major; tooltips
     HeadId headAt(const QPoint& p) const;
     QRect gridArea() const;
     int labelBand() const;  // room for the row / column labels, scaled with the font
     int barBand() const;    // room for the colorbar, its range and the metric's name
+
+    // paintEvent's parts, in drawing order (the painter's font is the scaled one).
+    struct ValueScale {  // the finite values' range over heads, MLP and side column
+        float lo = 0, hi = 0;
+        bool any = false;  // any finite value at all
+    };
+    ValueScale valueScale() const;
+    void paintCells(QPainter& p, const ValueScale& scale) const;  // heads, MLP and side columns
+    void paintColumnLabels(QPainter& p) const;                    // head numbers, "MLP", the side title
+    void paintRowLabels(QPainter& p) const;
+    void paintRowRules(QPainter& p) const;  // Swin's stage rules, the pooling row's rule
+    void paintSelection(QPainter& p) const;
+    void paintColorbar(QPainter& p, const ValueScale& scale) const;  // with its range and the metric's name
 
     int m_layers = 0, m_heads = 0;
     bool m_poolRow = false;

@@ -1,5 +1,9 @@
 #include "head_panel.h"
 
+#include "session.h"
+
+#include <cmath>
+
 #include <QTextDocument>
 
 #include "thumbnails.h"
@@ -64,6 +68,7 @@ void HeadPanel::reset() {
     m_pickTexts.clear();
     m_plot->setToolTip({});
     m_plot->replot();
+    m_plot->hide();  // nothing shown = nothing drawn (no axis of another head's texts)
     m_images->clear();
 }
 
@@ -111,9 +116,10 @@ void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QS
         m_title->setText(tr("<b>Head %1</b><br>No descriptions yet (Analysis > Describe heads).").arg(label));
         m_pickTexts.clear();
         m_plot->setToolTip({});
-        m_plot->replot();
+        m_plot->hide();
         return;
     }
+    m_plot->show();
     const double total = d->picks.back().cumulative;
     const QString projection = d->rank > 0 ? tr("texts projected on the head's top %1 singular directions").arg(d->rank)
                                             : tr("texts not projected (the reference's SigLIP setting)");
@@ -167,5 +173,28 @@ void HeadPanel::setTopImages(const std::vector<Hit>& hits) {
 
 int HeadPanel::barCount() const { return m_plot->plottableCount(); }
 int HeadPanel::imageCount() const { return m_images->count(); }
+
+void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
+    if (!(changed & (Aspect::Focus | Aspect::Descriptions | Aspect::Model | Aspect::Dataset | Aspect::Image))) return;
+    const Focus& f = s.focus;
+    if (f.empty()) {
+        clear();
+        return;
+    }
+    if (!f.mlp.isEmpty()) {
+        const std::size_t row = static_cast<std::size_t>(f.mlpRow);
+        const float v = row < s.image.norms.mlp.size() ? s.image.norms.mlp[row] : NAN;
+        QString detail = std::isfinite(v) ? tr("direct-effect norm %1 on this image. ").arg(v, 0, 'g', 4) : QString();
+        detail += s.dataset.ready() ? tr("TextSpan describes heads, not MLPs; below, the dataset's images where this MLP writes the most.")
+                                    : tr("TextSpan describes heads, not MLPs; open a dataset for the images where it writes the most.");
+        showMlp(f.mlp, detail);
+    } else {
+        const HeadDescription* d = nullptr;
+        for (const HeadDescription& x : s.descriptions)
+            if (x.layer == f.head.layer && x.index == f.head.head) d = &x;
+        showHead(f.head.layer, f.head.head, d, f.head.name());
+    }
+    setTopImages(f.topImages);
+}
 
 }  // namespace vitscope::ui

@@ -13,12 +13,18 @@ class QPushButton;
 
 namespace vitscope::ui {
 
+struct State;
+enum class Aspect : quint32;
+
 class Thumbnails;
 
 class HeadPanel : public QWidget {
     Q_OBJECT
 public:
     explicit HeadPanel(Thumbnails* thumbs, QWidget* parent = nullptr);
+    // The session's focus (a head or an MLP), its descriptions and top images.
+    void render(const State& s, QFlags<Aspect> changed);
+private:
     // `name` as shown ("3.1", "pool.h1"); empty: the description's, else "layer.head".
     void showHead(int layer, int head, const HeadDescription* description, const QString& name = {});
     void clear();  // back to "Click a head in the grid" (another model)
@@ -26,6 +32,8 @@ public:
     // heads); its top images follow with setTopImages. "Retrieve with this head" is off.
     void showMlp(const QString& name, const QString& detail);
     void setTopImages(const std::vector<Hit>& hits);
+
+public:
     QCustomPlot* plot() const { return m_plot; }
     QString titleText() const;  // the panel's title as plain text ("Head 3.1: 10 texts explain ...")
     int layer() const { return m_layer; }

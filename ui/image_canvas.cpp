@@ -1,6 +1,9 @@
 #include "image_canvas.h"
 
+#include "session.h"
+
 #include <QDragEnterEvent>
+#include <QFileInfo>
 #include <QDropEvent>
 #include <QMimeData>
 #include <QPaintEngine>
@@ -9,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace vitscope::ui {
 
@@ -154,12 +158,13 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
     }
     const QRect body = target.adjusted(0, 0, 0, -messageH);
     // Main view on top; small multiples in a row below when present.
-    const int rowH = m_multiples.empty() ? 0 : std::min(body.height() / 3, body.width() / std::max<int>(1, int(m_multiples.size())) + 20);
+    const bool multiples = m_mapShown && !m_multiples.empty();
+    const int rowH = !multiples ? 0 : std::min(body.height() / 3, body.width() / std::max<int>(1, int(m_multiples.size())) + 20);
     const QRect main(body.left() + 6, body.top() + 6, body.width() - 12, body.height() - rowH - 12);
-    MapLayer shown = m_map;
+    MapLayer shown = m_mapShown ? m_map : MapLayer{};
     if (shown.caption.isEmpty()) shown.caption = QString(m_path).section('/', -1);
     drawMap(p, main, shown, m_showBar);
-    if (!m_multiples.empty()) {
+    if (multiples) {
         // One row on the maps' shared scale with one colorbar at its end (when they share one).
         const int n = static_cast<int>(m_multiples.size());
         const MapLayer& first = m_multiples.front();
@@ -240,6 +245,86 @@ void ImageCanvas::dropEvent(QDropEvent* e) {
     if (urls.isEmpty()) return;
     e->acceptProposedAction();
     emit fileDropped(urls.first().toLocalFile());
+}
+
+
+namespace {
+
+// The main map's caption: what it is, for which text, minus what, through which heads.
+QString mapCaption(const State& s) {
+    const HeatmapResult& r = s.map.maps.front();
+    const QString text = QString::fromStdString(r.text);
+    QString caption = r.method == "decomposition" ? QObject::tr("decomposition (score contributions): %1").arg(text)
+                                                  : QString("%1: %2").arg(QString::fromStdString(r.method), text);
+    if (r.method != "attention" && r.method != "rollout" && s.map.referenceCount > 0)
+        caption += QObject::tr(" - mean of %1 reference texts (%2)").arg(s.map.referenceCount).arg(QFileInfo(s.map.referenceFile).fileName());
+    if (!s.map.restrictedTo.isEmpty()) {
+        QStringList names;
+        for (const HeadId& h : s.map.restrictedTo) names << h.name();
+        caption += " [" + names.join(", ") + "]";
+    }
+    return caption;
+}
+
+}  // namespace
+
+void ImageCanvas::render(const State& s, QFlags<Aspect> changed) {
+    if (changed & (Aspect::Image | Aspect::Model)) {
+        if (!s.hasImage()) {
+            m_crop = QImage();
+            m_path.clear();
+            clearMap();
+            setInputNote({});
+            setMessage(s.modelLoading.isEmpty() && s.hasModel() ? tr("Drop an image here, or use File > Open image") : tr("Opening the model..."));
+        } else {
+            const RgbImage& c = s.image.crop;
+            setImage(QImage(c.rgb.data(), c.width, c.height, 3 * c.width, QImage::Format_RGB888).copy(), s.imagePath());
+            // Say what of the image the model sees when it is not all of it (or when it is squashed).
+            const QString note = QString::fromStdString(s.image.inputNote);
+            setInputNote(note.isEmpty()          ? QString()
+                         : s.image.wholeImage    ? tr("The model sees %1 (View > Whole image).").arg(note)
+                                                 : tr("The model sees %1; View > Whole image analyses all of it.").arg(note));
+        }
+    }
+    if (changed & (Aspect::Map | Aspect::Image | Aspect::Model)) {
+        if (s.map.empty() || !s.hasImage()) {
+            clearMap();
+        } else {
+            const HeatmapResult& r = s.map.maps.front();
+            setMap({mapCaption(s), r.pixels.values, r.pixels.rows, r.pixels.cols});
+            // Per-head maps on one colour scale (the heads' contributions compare directly), one colorbar.
+            std::vector<MapLayer> multiples;
+            float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+            for (std::size_t i = 1; i < s.map.maps.size(); ++i) {
+                const FloatGrid& g = s.map.maps[i].patches;
+                const QString name = i - 1 < std::size_t(s.map.heads.size()) ? tr("head %1").arg(s.map.heads[int(i - 1)].name()) : QString();
+                multiples.push_back({name, g.values, g.rows, g.cols});
+                lo = std::min(lo, g.minValue());
+                hi = std::max(hi, g.maxValue());
+            }
+            for (MapLayer& m : multiples)
+                if (lo < hi) m.lo = lo, m.hi = hi;
+            setSmallMultiples(multiples);
+        }
+    }
+    if ((changed & Aspect::Message) && s.message.error && s.message.aboutCanvas) setMessage(s.message.text);
+}
+
+void ImageCanvas::setMapShown(bool shown) {
+    m_mapShown = shown;
+    update();
+}
+
+void ImageCanvas::paintPanel(QPainter& p, const QRect& target, const QImage& crop, const MapLayer& map, double opacity,
+                             ColormapKind colormap, bool colorbar) {
+    ImageCanvas c;
+    c.m_crop = crop;
+    c.m_map = map;
+    c.m_message.clear();
+    c.m_opacity = opacity;
+    c.m_colormap = colormap;
+    c.m_showBar = colorbar;
+    c.paintTo(p, target);
 }
 
 }  // namespace vitscope::ui

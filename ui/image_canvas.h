@@ -12,6 +12,9 @@
 
 namespace vitscope::ui {
 
+struct State;
+enum class Aspect : quint32;
+
 struct MapLayer {
     QString caption;
     std::vector<float> values;  // rows x cols
@@ -24,26 +27,27 @@ class ImageCanvas : public QWidget {
 public:
     explicit ImageCanvas(QWidget* parent = nullptr);
 
-    void setImage(const QImage& crop, const QString& path);
-    void setMap(const MapLayer& map);       // the main overlay (pixels of the crop's size)
-    void setSmallMultiples(const std::vector<MapLayer>& maps);  // patch maps, e.g. one per head
-    void clearMap();
+    // The session's image, map (captioned: method, text, reference subtraction, restriction) and
+    // small multiples, and its errors about them.
+    void render(const State& s, QFlags<Aspect> changed);
+    // A figure's panel: `crop` with `map` over it, as the canvas draws them, into `target`.
+    static void paintPanel(QPainter& p, const QRect& target, const QImage& crop, const MapLayer& map, double opacity,
+                           ColormapKind colormap, bool colorbar);
+    // Classroom mode's patches step shows the bare patches: the map stays in the state, undrawn.
+    void setMapShown(bool shown);
     void setOpacity(double opacity);
     void setColormap(ColormapKind kind);
     void setFontScale(double scale);
-    void setMessage(const QString& text);  // shown over the canvas (errors, "drop an image")
     void setPatchGrid(int rows, int cols);   // draw the patch grid (0: off)
 
     bool hasImage() const { return !m_crop.isNull(); }
-    bool hasMap() const { return !m_map.values.empty(); }
+    bool hasMap() const { return m_mapShown && !m_map.values.empty(); }
     const MapLayer& map() const { return m_map; }
     const std::vector<MapLayer>& smallMultiples() const { return m_multiples; }
     QString imagePath() const { return m_path; }
     double opacity() const { return m_opacity; }
     ColormapKind colormap() const { return m_colormap; }
     QString message() const { return m_message; }
-    // A grey line under the image on screen (not in exports): what of the file the model sees.
-    void setInputNote(const QString& note);
     QString inputNote() const { return m_inputNote; }
 
     // Draws the canvas into `target` of any painter (screen, SVG, PDF, image).
@@ -68,6 +72,14 @@ protected:
     void dropEvent(QDropEvent* e) override;
 
 private:
+    void setImage(const QImage& crop, const QString& path);
+    void setMap(const MapLayer& map);       // the main overlay (pixels of the crop's size)
+    void setSmallMultiples(const std::vector<MapLayer>& maps);  // patch maps, e.g. one per head
+    void clearMap();
+    void setMessage(const QString& text);  // shown over the canvas (errors, "drop an image")
+    // A grey line under the image on screen (not in exports): what of the file the model sees.
+    void setInputNote(const QString& note);
+    bool m_mapShown = true;
     void drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const;
 
     QImage m_crop;

@@ -1,5 +1,7 @@
 #include "ledger_view.h"
 
+#include "session.h"
+
 #include "colormap.h"
 #include "plot_legend.h"
 
@@ -12,6 +14,7 @@
 
 #include <cmath>
 #include <map>
+#include <utility>
 
 namespace vitscope::ui {
 
@@ -108,26 +111,38 @@ QString LedgerView::summaryText() const {
         .arg(m_ledger.residual, 0, 'g', 2);
 }
 
-void LedgerView::setLedger(const Ledger& g, int heads) {
-    m_ledger = g;
-    m_summary->setText(summaryText());
-    m_plot->clearPlottables();
-    const int layers = static_cast<int>(g.layerTotals.size());
-    // Keys: 0 = embedding + final biases, 1..L = layers.
-    std::vector<std::vector<double>> headValues(static_cast<std::size_t>(heads), std::vector<double>(static_cast<std::size_t>(layers + 1), 0.0));
-    std::vector<double> mlp(static_cast<std::size_t>(layers + 1), 0.0), bias(static_cast<std::size_t>(layers + 1), 0.0), other(static_cast<std::size_t>(layers + 1), 0.0);
+namespace {
+// A ledger's scores summed per key (0 = embedding + final biases, 1..L = layers), one series per
+// stacked part.
+struct LayerSums {
+    std::vector<std::vector<double>> heads;  // [H][L + 1]
+    std::vector<double> mlp, bias, other;    // [L + 1]
+};
+
+LayerSums sumByLayer(const Ledger& g, int heads, int layers) {
+    LayerSums s;
+    s.heads.assign(static_cast<std::size_t>(heads), std::vector<double>(static_cast<std::size_t>(layers + 1), 0.0));
+    s.mlp.assign(static_cast<std::size_t>(layers + 1), 0.0);
+    s.bias.assign(static_cast<std::size_t>(layers + 1), 0.0);
+    s.other.assign(static_cast<std::size_t>(layers + 1), 0.0);
     for (const LedgerRow& r : g.rows) {
         const std::size_t key = r.layer >= 0 ? static_cast<std::size_t>(r.layer + 1) : 0;
-        if (r.head >= 0) headValues[static_cast<std::size_t>(r.head)][key] += r.score;
-        else if (r.name.rfind("mlp.", 0) == 0) mlp[key] += r.score;
-        else if (r.name.rfind("attn_bias", 0) == 0 && r.layer >= 0) bias[key] += r.score;
-        else other[key] += r.score;
+        if (r.head >= 0) s.heads[static_cast<std::size_t>(r.head)][key] += r.score;
+        else if (r.name.rfind("mlp.", 0) == 0) s.mlp[key] += r.score;
+        else if (r.name.rfind("attn_bias", 0) == 0 && r.layer >= 0) s.bias[key] += r.score;
+        else s.other[key] += r.score;
     }
+    return s;
+}
+
+// One stacked bar per key, bottom to top: embedding and biases, the heads, attention bias, MLP.
+void addStackedBars(QCustomPlot* plot, const LayerSums& s, int layers) {
+    const int heads = static_cast<int>(s.heads.size());
     QVector<double> keys;
     for (int k = 0; k <= layers; ++k) keys << k;
     QCPBars* below = nullptr;
     auto addBars = [&](const QString& name, const std::vector<double>& v, const QColor& color) {
-        auto* b = new QCPBars(m_plot->xAxis, m_plot->yAxis);
+        auto* b = new QCPBars(plot->xAxis, plot->yAxis);
         b->setName(name);
         b->setData(keys, QVector<double>(v.begin(), v.end()));
         b->setBrush(color);
@@ -136,11 +151,39 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
         if (below) b->moveAbove(below);
         below = b;
     };
-    addBars(tr("emb+bias"), other, QColor(150, 150, 150));
+    addBars(LedgerView::tr("emb+bias"), s.other, QColor(150, 150, 150));
     for (int h = 0; h < heads; ++h)
-        addBars(tr("h%1").arg(h), headValues[static_cast<std::size_t>(h)], colormapColor(ColormapKind::Viridis, heads > 1 ? h / double(heads - 1) : 0.5));
-    addBars(tr("attn bias"), bias, QColor(230, 160, 60));
-    addBars(tr("MLP"), mlp, QColor(200, 70, 70));
+        addBars(LedgerView::tr("h%1").arg(h), s.heads[static_cast<std::size_t>(h)], colormapColor(ColormapKind::Viridis, heads > 1 ? h / double(heads - 1) : 0.5));
+    addBars(LedgerView::tr("attn bias"), s.bias, QColor(230, 160, 60));
+    addBars(LedgerView::tr("MLP"), s.mlp, QColor(200, 70, 70));
+}
+
+// Stacked bars: the range must cover the running sums of positive and negative parts.
+std::pair<double, double> stackedRange(const LayerSums& s, int layers) {
+    double lo = 0, hi = 0;
+    for (int k = 0; k <= layers; ++k) {
+        const std::size_t i = static_cast<std::size_t>(k);
+        double pos = std::max(0.0, s.other[i]) + std::max(0.0, s.mlp[i]) + std::max(0.0, s.bias[i]);
+        double neg = std::min(0.0, s.other[i]) + std::min(0.0, s.mlp[i]) + std::min(0.0, s.bias[i]);
+        for (const std::vector<double>& head : s.heads) {
+            pos += std::max(0.0, head[i]);
+            neg += std::min(0.0, head[i]);
+        }
+        hi = std::max(hi, pos);
+        lo = std::min(lo, neg);
+    }
+    return {lo, hi};
+}
+}  // namespace
+
+void LedgerView::setLedger(const Ledger& g, int heads) {
+    m_ledger = g;
+    m_summary->setText(summaryText());
+    m_plot->clearPlottables();
+    const int layers = static_cast<int>(g.layerTotals.size());
+    // Keys: 0 = embedding + final biases, 1..L = layers.
+    const LayerSums sums = sumByLayer(g, heads, layers);
+    addStackedBars(m_plot, sums, layers);
     m_tickLabels.clear();
     m_tickLabels.insert(0, tr("emb"));
     for (int l = 0; l < layers; ++l) m_tickLabels.insert(l + 1, QString("L%1").arg(l));
@@ -152,22 +195,17 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
     m_plot->legend->setVisible(heads <= 16);
     applyFonts();
     m_plot->rescaleAxes(true);
-    // Stacked bars: the range must cover the running sums of positive and negative parts.
-    double lo = 0, hi = 0;
-    for (int k = 0; k <= layers; ++k) {
-        double pos = std::max(0.0, other[static_cast<std::size_t>(k)]) + std::max(0.0, mlp[static_cast<std::size_t>(k)]) + std::max(0.0, bias[static_cast<std::size_t>(k)]);
-        double neg = std::min(0.0, other[static_cast<std::size_t>(k)]) + std::min(0.0, mlp[static_cast<std::size_t>(k)]) + std::min(0.0, bias[static_cast<std::size_t>(k)]);
-        for (int h = 0; h < heads; ++h) {
-            pos += std::max(0.0, headValues[static_cast<std::size_t>(h)][static_cast<std::size_t>(k)]);
-            neg += std::min(0.0, headValues[static_cast<std::size_t>(h)][static_cast<std::size_t>(k)]);
-        }
-        hi = std::max(hi, pos);
-        lo = std::min(lo, neg);
-    }
+    const auto [lo, hi] = stackedRange(sums, layers);
     const double pad = 0.08 * std::max(1e-9, hi - lo);
     m_plot->yAxis->setRange(lo - pad, hi + pad);
     m_plot->xAxis->setRange(-0.6, layers + 0.6);
     fitToWidth();
+}
+
+void LedgerView::render(const State& s, QFlags<Aspect> changed) {
+    if (!(changed & (Aspect::Ledger | Aspect::Model))) return;
+    if (s.ledger.rows.empty()) clear();
+    else setLedger(s.ledger, s.model.heads);
 }
 
 }  // namespace vitscope::ui

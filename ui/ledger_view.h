@@ -12,12 +12,14 @@ class QLabel;
 
 namespace vitscope::ui {
 
+struct State;
+enum class Aspect : quint32;
+
 class LedgerView : public QWidget {
     Q_OBJECT
 public:
     explicit LedgerView(QWidget* parent = nullptr);
-    void setLedger(const Ledger& ledger, int heads);
-    void clear();
+    void render(const State& s, QFlags<Aspect> changed);  // the session's ledger
     QCustomPlot* plot() const { return m_plot; }
     const Ledger& ledger() const { return m_ledger; }
     QString summaryText() const;
@@ -35,6 +37,8 @@ protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
+    void setLedger(const Ledger& ledger, int heads);
+    void clear();
     void applyFonts();
 
     QCustomPlot* m_plot;

@@ -14,9 +14,12 @@ void PanelSink::sink_it_(const spdlog::details::log_msg& msg) {
     QString line = QString::fromUtf8(formatted.data(), static_cast<int>(formatted.size())).trimmed();
     QPointer<QPlainTextEdit> panel = m_panel;
     if (!panel) return;
+    // Errors in red, warnings in amber: they stand out among the lifecycle lines.
+    const QString colour = msg.level >= spdlog::level::err ? QStringLiteral("#b00020") : msg.level == spdlog::level::warn ? QStringLiteral("#8a5a00") : QString();
+    const QString html = colour.isEmpty() ? line.toHtmlEscaped() : QString("<span style=\"color:%1\">%2</span>").arg(colour, line.toHtmlEscaped());
     QMetaObject::invokeMethod(
-        panel, [panel, line] {
-            if (panel) panel->appendPlainText(line);
+        panel, [panel, html] {
+            if (panel) panel->appendHtml(html);
         },
         Qt::QueuedConnection);
 }

@@ -105,16 +105,9 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     const int L = v.layers();
     at::Tensor scores;  // [N] over all tokens
     switch (params.method) {
-    case HeatmapMethod::Decomposition: {
-        if (v.pool.defined()) {
-            DecomposeOptions o;
-            o.tokenFactors = true;
-            scores = pooledDecompositionTokenScores(model, decomposeImages(model, pixels, o), text, params, aligner);
-        } else {
-            scores = decompositionTokenScores(decomposeImages(model, pixels, {true, Convention::Exact}).heads[0], text, params, aligner);
-        }
+    case HeatmapMethod::Decomposition:
+        scores = decompositionScoresFor(model, decomposeImages(model, pixels, imageDecomposeOptions(model)), text, params, aligner);
         break;
-    }
     case HeatmapMethod::Raw: {
         at::Tensor f = toClip(finalTokens(model, trace.residuals.back())[0].to(at::kCPU), aligner, true);
         f = f / f.norm(2, 1, true).clamp_min(1e-12);
@@ -217,14 +210,19 @@ Heatmap hierarchicalHeatmap(const Model& model, const at::Tensor& pixels, const 
     if (params.method != HeatmapMethod::Decomposition)
         throw InputError(model.info.weightsPath, std::string("heatmap method '") + heatmapMethodName(params.method) +
                                                      "' is not defined for Swin's windowed attention (use decomposition or raw)");
-    DecomposeOptions o;
-    o.tokenFactors = true;
-    const at::Tensor scores = hierarchicalDecompositionTokenScores(model, decomposeImages(model, pixels, o), text, params, aligner);
+    const at::Tensor scores = decompositionScoresFor(model, decomposeImages(model, pixels, imageDecomposeOptions(model)), text, params, aligner);
     const int gridH = static_cast<int>(pixels.size(2)) / v.patchSize, gridW = static_cast<int>(pixels.size(3)) / v.patchSize;
     return heatmapFromTokenScores(scores, 0, gridH, gridW, pixels.size(2), pixels.size(3));
 }
 
 }  // namespace
+
+at::Tensor decompositionScoresFor(const Model& model, const Decomposition& dec, const at::Tensor& text, const HeatmapParams& params,
+                                  const Aligner* aligner) {
+    if (dec.pooled()) return pooledDecompositionTokenScores(model, dec, text, params, aligner);
+    if (!dec.swinFactors.empty()) return hierarchicalDecompositionTokenScores(model, dec, text, params, aligner);
+    return decompositionTokenScores(dec.heads[0], text, params, aligner);
+}
 
 at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& text, const HeatmapParams& params, const Aligner* aligner) {
     if (heads.dim() != 4) throw InputError("per-token head terms", "expected [L, H, N, E]");

@@ -58,6 +58,11 @@ at::Tensor pooledDecompositionTokenScores(const Model& model, const Decompositio
 // stage's patches (swinTokenScores); every head of every layer when params.heads is empty.
 at::Tensor hierarchicalDecompositionTokenScores(const Model& model, const Decomposition& dec, const at::Tensor& text,
                                                const HeatmapParams& params, const Aligner* aligner = nullptr);
+// The decomposition method's per-token scores for any family, from one image's decomposition as
+// imageDecomposeOptions makes it (per-token terms; SigLIP's and Swin's token factors): the one
+// dispatch that computeHeatmap and the GUI's explorer share.
+at::Tensor decompositionScoresFor(const Model& model, const Decomposition& dec, const at::Tensor& text, const HeatmapParams& params,
+                                  const Aligner* aligner = nullptr);
 // Token scores [prefix + gh * gw] -> the patch map and its bilinear upsampling to height x width.
 Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width);
 

@@ -162,4 +162,11 @@ std::vector<std::pair<int, int>> parseHeadPairs(const std::string& list, int lay
     return out;
 }
 
+std::string alignerBesideModel(const std::string& spec) {
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::is_directory(spec, ec) ? std::filesystem::path(spec) : std::filesystem::path(spec).parent_path();
+    const std::filesystem::path beside = dir / "aligner.safetensors";
+    return std::filesystem::exists(beside, ec) ? beside.string() : std::string();
+}
+
 }  // namespace vitscope

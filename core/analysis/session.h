@@ -75,6 +75,10 @@ struct HeatmapSessionOptions {
 
 HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o);
 
+// The aligner a non-CLIP model carries beside its weights: aligner.safetensors in the model's
+// folder (or beside its file); empty when there is none.
+std::string alignerBesideModel(const std::string& spec);
+
 // "L.H,L.H" -> (layer, head) pairs checked against the model's shape; InputError otherwise.
 // "L.H,..." -> (layer, head) pairs. With poolHeads > 0 (SigLIP), "pool.hK" is accepted and stands
 // for the pair (layers, K): the pooling heads are the row after the last layer.

@@ -91,8 +91,30 @@ void ensureShapesWorld(const std::string& outDir, int64_t count, uint64_t seed, 
     shapes::generateDataset(p, [&job](int64_t done, int64_t total) { job.report({done, total, 0, 0, "making the shapes world"}); });
 }
 
-float FloatGrid::minValue() const { return values.empty() ? 0.f : *std::min_element(values.begin(), values.end()); }
-float FloatGrid::maxValue() const { return values.empty() ? 0.f : *std::max_element(values.begin(), values.end()); }
+
+GridValues componentGrid(const ModelSummary& model, const std::vector<ComponentValue>& values) {
+    const std::size_t rows = static_cast<std::size_t>(model.gridLayers());
+    GridValues g;
+    g.heads.rows = model.gridLayers();
+    g.heads.cols = model.heads;
+    g.heads.values.assign(rows * static_cast<std::size_t>(model.heads), NAN);
+    g.mlp.assign(rows, NAN);
+    if (model.convBlocks > 0) g.side.assign(rows, NAN);
+    for (const ComponentValue& c : values) {
+        const float v = static_cast<float>(c.value);
+        if (c.head >= 0 && c.layer >= 0 && c.layer < g.heads.rows && c.head < g.heads.cols) {
+            g.heads.values[static_cast<std::size_t>(c.layer * model.heads + c.head)] = v;
+        } else if (c.layer >= 0 && static_cast<std::size_t>(c.layer) < rows && c.name.rfind("mlp.", 0) == 0) {
+            g.mlp[static_cast<std::size_t>(c.layer)] = v;
+        } else if (c.name == "pool.mlp" && model.poolHeads > 0) {
+            g.mlp[static_cast<std::size_t>(model.layers)] = v;
+        } else if (c.name.rfind("conv.", 0) == 0 && model.convBlocks > 0) {
+            const std::size_t row = static_cast<std::size_t>(std::stoi(c.name.substr(5)) * model.layersPerConv);
+            if (row < rows) g.side[row] = v;
+        }
+    }
+    return g;
+}
 
 struct Explorer::Impl {
     std::string cacheRoot;
@@ -168,12 +190,8 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     o.model = spec;
     o.device = device;
     o.aligner = alignerPath;
-    if (o.aligner.empty()) {
-        // A non-CLIP model directory may carry its aligner (the bundled shapes-vit does).
-        std::error_code ec;
-        const fs::path beside = fs::is_directory(spec, ec) ? fs::path(spec) / "aligner.safetensors" : fs::path(spec).parent_path() / "aligner.safetensors";
-        if (fs::exists(beside, ec)) o.alignerIfNotClip = beside.string();
-    }
+    // A non-CLIP model directory may carry its aligner (the bundled shapes-vit does).
+    if (o.aligner.empty()) o.alignerIfNotClip = alignerBesideModel(spec);
     auto session = std::make_unique<HeatmapSession>(openHeatmapSession(o));
     const Model& mdl = *session->model;
     ModelSummary s;
@@ -242,14 +260,7 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     const cv::Mat crop = cropForModel(rgb, prep);
     at::NoGradGuard noGrad;
     const at::Tensor pixels = preprocessImage(rgb, prep).unsqueeze(0).to(model.vision.device());
-    // SigLIP: per-head terms and the factors of per-token scores (materialising its per-token terms
-    // through the pool would cost about one more forward); other models: per-token terms.
-    // Swin: the factors too (a stage-s head's per-token terms over the first stage's patches would
-    // be 4^s times its tokens).
-    DecomposeOptions opts;
-    opts.tokens = !model.vision.pool.defined() && !model.vision.hierarchical();
-    opts.tokenFactors = !opts.tokens;
-    Decomposition dec = decomposeImages(model, pixels, opts);
+    Decomposition dec = decomposeImages(model, pixels, imageDecomposeOptions(model));
     dec.heads = dec.heads.to(at::kCPU);
     m->imagePath = path;
     m->pixels = pixels;
@@ -282,12 +293,16 @@ ImageResult Explorer::analyseImage(const std::string& path) {
         for (int h = 0; h < H; ++h)
             norms[l][h] = h < m->summary.headsIn(l) && m->mapped(headName(l, h, L)) ? m->clipTerm(summed[l][h], headName(l, h, L)).norm()
                                                                                    : at::full({}, NAN);
-    r.headNorms = toGrid(norms);
-    for (int l = 0; l < L; ++l) r.mlpNorms.push_back(m->clipTerm(dec.mlps[0][l], "mlp." + std::to_string(l)).norm().item<float>());
-    if (dec.pooled()) r.mlpNorms.push_back(m->clipTerm(dec.poolMlp[0], "pool.mlp").norm().item<float>());
-    if (dec.convs.defined())
-        for (int64_t k = 0; k < dec.convs.size(1); ++k)
-            r.convNorms.push_back(m->clipTerm(dec.convs[0][k], "conv." + std::to_string(k)).norm().item<float>());
+    r.norms.heads = toGrid(norms);
+    for (int l = 0; l < L; ++l) r.norms.mlp.push_back(m->clipTerm(dec.mlps[0][l], "mlp." + std::to_string(l)).norm().item<float>());
+    if (dec.pooled()) r.norms.mlp.push_back(m->clipTerm(dec.poolMlp[0], "pool.mlp").norm().item<float>());
+    if (dec.convs.defined()) {
+        r.norms.side.assign(static_cast<std::size_t>(rows), NAN);
+        for (int64_t k = 0; k < dec.convs.size(1); ++k) {
+            const std::size_t row = static_cast<std::size_t>(k * m->summary.layersPerConv);
+            if (row < r.norms.side.size()) r.norms.side[row] = m->clipTerm(dec.convs[0][k], "conv." + std::to_string(k)).norm().item<float>();
+        }
+    }
     r.seconds = secondsSince(start);
     return r;
 }
@@ -311,9 +326,7 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     Heatmap map;
     if (method == HeatmapMethod::Decomposition) {
         // From the kept per-token terms (SigLIP: token factors): no forward pass.
-        const at::Tensor scores = m->dec.pooled()                ? pooledDecompositionTokenScores(model, m->dec, text, p, m->aligner())
-                                  : !m->dec.swinFactors.empty() ? hierarchicalDecompositionTokenScores(model, m->dec, text, p, m->aligner())
-                                                                : decompositionTokenScores(m->dec.heads[0], text, p, m->aligner());
+        const at::Tensor scores = decompositionScoresFor(model, m->dec, text, p, m->aligner());
         map = heatmapFromTokenScores(scores, m->prefix, m->gridH, m->gridW, m->pixels.size(2), m->pixels.size(3));
     } else {
         map = computeHeatmap(model, m->pixels, text, p, m->aligner());
@@ -340,71 +353,8 @@ std::vector<HeatmapResult> Explorer::headHeatmaps(const std::string& text, const
 
 Ledger Explorer::ledger(const std::string& text) {
     m->requireImage();
-    const Model& model = m->model();
-    const at::Tensor t = m->encode(text);
-    const int L = model.vision.layers(), H = model.vision.heads();
-    Ledger g;
+    Ledger g = computeLedger(m->model(), m->dec, m->encode(text), m->aligner());
     g.text = text;
-    at::Tensor headScores = at::zeros({L, H});
-    const at::Tensor summed = m->dec.heads.dim() == 5 ? m->dec.heads[0].sum(2) : m->dec.heads[0];  // [L, H, E]
-    headScores.fill_(NAN);  // Swin: the cells of heads a layer lacks stay empty
-    auto add = [&](const std::string& name, int l, int h, const at::Tensor& term) {
-        const double s = at::dot(m->clipTerm(term, name), t).item<double>();
-        g.rows.push_back({name, l, h, s});
-        g.sumOfTerms += s;
-        return s;
-    };
-    g.layerTotals.assign(static_cast<std::size_t>(L), 0.0);
-    add("embed", -1, -1, m->dec.embed[0]);
-    for (int l = 0; l < L; ++l) {
-        for (int h = 0; h < m->summary.headsIn(l); ++h) {
-            const double s = add(headName(l, h), l, h, summed[l][h]);
-            headScores[l][h] = s;
-            g.layerTotals[static_cast<std::size_t>(l)] += s;
-        }
-        // A per-component aligner maps the attention biases of all layers together.
-        if (!m->aligner() || !m->aligner()->perComponent())
-            g.layerTotals[static_cast<std::size_t>(l)] += add("attn_bias." + std::to_string(l), l, -1, m->dec.attnBias[0][l]);
-        g.layerTotals[static_cast<std::size_t>(l)] += add("mlp." + std::to_string(l), l, -1, m->dec.mlps[0][l]);
-    }
-    const bool mergeBiases = m->dec.stageBias.defined() && m->dec.stageBias.size(1) > 0;
-    if (m->aligner() && m->aligner()->perComponent()) {
-        // The aligner's "attn_bias" map covers the patch mergings' offsets too (components.h).
-        const at::Tensor biases = mergeBiases ? m->dec.attnBias[0].sum(0) + m->dec.stageBias[0].sum(0) : m->dec.attnBias[0].sum(0);
-        add("attn_bias", -1, -1, biases);
-    } else if (mergeBiases) {
-        for (int64_t s = 0; s < m->dec.stageBias.size(1); ++s)
-            add(m->dec.stageBiasName + "." + std::to_string(s + m->dec.stageBiasFirst), -1, -1, m->dec.stageBias[0][s]);
-    }
-    if (m->dec.convs.defined())  // MaxViT: each block's MBConv branch
-        for (int64_t k = 0; k < m->dec.convs.size(1); ++k) add("conv." + std::to_string(k), -1, -1, m->dec.convs[0][k]);
-    add("post_bias", -1, -1, m->dec.postBias[0]);
-    if (m->dec.pooled()) add("pool.mlp", -1, -1, m->dec.poolMlp[0]);  // SigLIP: the MAP MLP completes the sum
-    if (m->aligner()) {
-        // The aligned output is the sum of the aligned terms plus the aligner's bias.
-        const at::Tensor bias = m->aligner()->perComponent() ? m->aligner()->componentBias : m->aligner()->bias;
-        const double b = at::dot(bias.to(at::kCPU, at::kFloat), t).item<double>();  // already in CLIP space
-        g.rows.push_back({"aligner_bias", -1, -1, b});
-        g.sumOfTerms += b;
-        std::vector<std::string> names;
-        Decomposition summedDec = m->dec;
-        summedDec.heads = summed.unsqueeze(0);
-        const at::Tensor out = applyToTerms(*m->aligner(), stackedTerms(summedDec, &names).to(at::kCPU, at::kFloat))[0];
-        g.total = at::dot(out, t).item<double>();
-    } else {
-        g.total = at::dot(m->dec.output[0].to(at::kCPU, at::kFloat), t).item<double>();
-    }
-    g.residual = g.total - g.sumOfTerms;
-    if (m->dec.pooled()) {
-        // The grid's pooling row: each pooling head's score (another decomposition of the same
-        // output, shown beside the ledger, not added to its sum).
-        const at::Tensor pool = m->dec.poolHeads[0].sum(1).to(at::kCPU);  // [P, E]
-        at::Tensor row = at::zeros({1, H});
-        for (int h = 0; h < H; ++h)
-            row[0][h] = m->mapped(headName(L, h, L)) ? at::dot(m->clipTerm(pool[h], headName(L, h, L)), t) : at::full({}, NAN);
-        headScores = at::cat({headScores, row});
-    }
-    g.headScores = toGrid(headScores);
     return g;
 }
 
@@ -447,15 +397,25 @@ DatasetCache& Explorer::Impl::openCacheFor(const std::string& images, const JobC
 }
 
 DatasetSummary Explorer::openDataset(const std::string& images, const JobContext& job, const std::string& convention) {
+    // The open dataset stays open until the new one is cached: a folder that fails (no images,
+    // unreadable, cancelled) leaves everything as it was.
+    const Convention previous = m->convention;
     m->convention = parseConvention(convention);
     DatasetSummary s;
+    std::unique_ptr<DatasetCache> cache;
+    try {
+        m->openCacheFor(images, job, cache, &s);
+    } catch (...) {
+        m->convention = previous;
+        throw;
+    }
     m->view.reset();
     m->descriptions.clear();
     m->descriptionTexts.clear();
     m->ablationReady = false;
     m->refView.reset();
     m->refCache.reset();
-    m->openCacheFor(images, job, m->cache, &s);
+    m->cache = std::move(cache);
     m->view = std::make_unique<CacheView>(*m->cache, m->aligner());
     return s;
 }

@@ -3,6 +3,7 @@
 // the current image's decomposition and the open dataset cache, and answers the GUI's questions
 // with plain value types. Its header has no torch types, so ui/ includes it without LibTorch;
 // every call runs on the GUI's worker thread (ui/worker.h), never on the GUI thread.
+#include "analysis/ledger.h"
 #include "job.h"
 
 #include <cstdint>
@@ -12,15 +13,6 @@
 #include <vector>
 
 namespace vitscope {
-
-// Row-major float grid (a heatmap, an L x H metric).
-struct FloatGrid {
-    int rows = 0, cols = 0;
-    std::vector<float> values;
-    float at(int r, int c) const { return values[static_cast<std::size_t>(r) * cols + c]; }
-    float minValue() const;
-    float maxValue() const;
-};
 
 // 8-bit RGB, rows packed (stride = 3 * width).
 struct RgbImage {
@@ -63,9 +55,10 @@ struct ImageResult {
     std::string path;
     RgbImage crop;            // the model's input crop
     int gridH = 0, gridW = 0;
-    FloatGrid headNorms;      // [L, H] norm of each head's direct contribution (CLIP space); SigLIP: [L + 1, H]
-    std::vector<float> mlpNorms;  // per layer; SigLIP: then pool.mlp
-    std::vector<float> convNorms; // MaxViT: per block, its MBConv branch ("conv.K"); empty otherwise
+    // The norm of each component's direct contribution (CLIP space), as the grid draws it: heads
+    // [L, H] (SigLIP: [L + 1, H]), MLPs per row (SigLIP: the pooling row's is pool.mlp), MaxViT's
+    // MBConv branch of block K on the row of its first attention unit.
+    GridValues norms;
     std::string openingText;      // the opening view's text (Explorer::firstView); empty otherwise
     int sourceWidth = 0, sourceHeight = 0;
     std::string inputNote;        // what of the image the model sees (describeModelInput); "" when all of it
@@ -86,23 +79,6 @@ struct HeatmapResult {
     FloatGrid patches;  // [gh, gw]
     FloatGrid pixels;   // upsampled to the crop
     double seconds = 0;
-};
-
-struct LedgerRow {
-    std::string name;  // "L.H", "mlp.L", "embed", "attn_bias", "post_bias"
-    int layer = -1, head = -1;
-    double score = 0;  // <term, text> in CLIP space
-};
-
-// The score <output, text> of the current image broken into its terms.
-struct Ledger {
-    std::string text;
-    double total = 0;        // <output, text> of the model's actual output
-    double sumOfTerms = 0;   // sum of every row's score
-    double residual = 0;     // total - sumOfTerms
-    std::vector<LedgerRow> rows;
-    FloatGrid headScores;    // [L, H]
-    std::vector<double> layerTotals;  // heads + attention bias + MLP per layer
 };
 
 struct DatasetSummary {
@@ -168,6 +144,11 @@ struct ComponentValue {
     int layer = -1, head = -1;  // head -1 for MLPs / the embedding
     double value = 0;
 };
+
+// Component values (property scores) placed on the grid: heads at their cells (SigLIP's pooling
+// heads on the last row), "mlp.L" / "pool.mlp" in the MLP column, MaxViT's "conv.K" on the row of
+// block K's first attention unit; cells without a value are NaN.
+GridValues componentGrid(const ModelSummary& model, const std::vector<ComponentValue>& values);
 
 // runtime.h's process-wide compute settings, for front-ends that include no torch header.
 void configureComputeRuntime();

@@ -610,4 +610,11 @@ at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens) {
     return at::matmul(pooled, t.proj);
 }
 
+DecomposeOptions imageDecomposeOptions(const Model& model) {
+    DecomposeOptions o;
+    o.tokens = !model.vision.pool.defined() && !model.vision.hierarchical();
+    o.tokenFactors = !o.tokens;
+    return o;
+}
+
 }  // namespace vitscope

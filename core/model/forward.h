@@ -122,6 +122,12 @@ const DecompositionMaps& decompositionMaps(const Model& model, Convention conven
 VisionResult encodeImages(const Model& model, const at::Tensor& pixels);
 Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, const DecomposeOptions& options = {});
 
+// How one image is decomposed for the GUI's views and the ledger: per-token head terms for plain
+// ViTs; per-head terms and token factors for attention-pooled (SigLIP) and windowed (Swin,
+// MaxViT) models, whose per-token terms would cost about one more forward (SigLIP) or 4^s times a
+// stage's tokens (Swin).
+DecomposeOptions imageDecomposeOptions(const Model& model);
+
 // Everything token-level heatmaps need: the residual stream entering each block (and after the
 // last) and every block's full attention.
 struct ImageTrace {

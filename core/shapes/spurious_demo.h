@@ -1,0 +1,29 @@
+#pragma once
+// The spurious-split demo's world: a train and a test split of the shapes world where shape groups
+// go with a background (grass / water), the classes file that makes the eight shapes vote for their
+// group, and the descriptions that discover the spurious heads. The GUI's ablation demo and its
+// tests take every file, seed and text from here.
+#include <cstdint>
+#include <string>
+
+namespace vitscope::shapes {
+
+struct SpuriousDemo {
+    std::string dir;                    // the demo's folder (train/, test/, groups.tsv)
+    std::string trainDir() const { return dir + "/train"; }
+    std::string testDir() const { return dir + "/test"; }
+    std::string classesFile() const { return dir + "/groups.tsv"; }
+    int64_t scenesPerSplit = 2000;
+    uint64_t trainSeed = 9102, testSeed = 9103;
+    std::string labelColumn = "group";
+    std::string groupColumns = "group,background";  // comma separated
+    // "Tick discovered spurious heads": spurious (background) and core (shape) descriptions.
+    std::string spuriousTexts = "an object on a grass background, an object on a water background";
+    std::string coreTexts = "a circle, a square, a hexagon, a heart, a triangle, a diamond, a star, a cross";
+};
+
+// Writes the classes file: the eight shape prompts, each voting for its group ("0<TAB>a circle").
+// Throws IoError naming the file when it cannot be written.
+void writeSpuriousDemoClasses(const SpuriousDemo& demo);
+
+}  // namespace vitscope::shapes

@@ -1,0 +1,193 @@
+#pragma once
+// Every kind of work the GUI asks of the engine, one struct each: its request fields, the type
+// of its result (`Result`), the words the log and status bar use for it (`kLabel`) and `run`,
+// which the engine's worker thread calls with the Explorer. The engine coalesces waiting jobs of
+// the same struct and drops a result older than the latest request of its struct.
+//
+//   engine.run(LedgerJob{"a red circle"}, this, [this](Ledger g) { ... }, [this](const JobFailure& f) { ... });
+#include "explore/explorer.h"
+#include "shapes/spurious_demo.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vitscope::ui {
+
+using HeadPairs = std::vector<std::pair<int, int>>;
+
+struct OpenModelJob {
+    static constexpr const char* kLabel = "opening the model";
+    using Result = ModelSummary;
+    std::string spec, device, aligner;
+    Result run(Explorer& x, const JobContext&) const { return x.openModel(spec, device, aligner); }
+};
+
+// An image file, or (path empty) the opening view of the open dataset (Explorer::firstView).
+struct AnalyseImageJob {
+    static constexpr const char* kLabel = "decomposing the image";
+    using Result = ImageResult;
+    std::string path;
+    bool wholeImage = false;  // View > Whole image, as it was when the job was asked for
+    Result run(Explorer& x, const JobContext&) const {
+        x.setWholeImage(wholeImage);
+        if (!path.empty()) return x.analyseImage(path);
+        const Explorer::FirstView v = x.firstView();
+        ImageResult r = x.analyseImage(v.image);
+        r.openingText = v.text;
+        return r;
+    }
+};
+
+// The canvas's map, then (perHead) one decomposition map per listed head, from the kept terms.
+struct HeatmapJob {
+    static constexpr const char* kLabel = "computing the heatmap";
+    using Result = std::vector<HeatmapResult>;
+    HeatmapRequest request;
+    HeadPairs perHead;
+    Result run(Explorer& x, const JobContext&) const {
+        Result out{x.heatmap(request)};
+        for (const auto& h : perHead) {
+            HeatmapRequest q = request;
+            q.method = "decomposition";
+            q.heads = {h};
+            out.push_back(x.heatmap(q));
+        }
+        return out;
+    }
+};
+
+struct LedgerJob {
+    static constexpr const char* kLabel = "computing the ledger";
+    using Result = Ledger;
+    std::string text;
+    Result run(Explorer& x, const JobContext&) const { return x.ledger(text); }
+};
+
+struct OpenDatasetJob {
+    static constexpr const char* kLabel = "caching the dataset";
+    using Result = DatasetSummary;
+    std::string folder, convention = "exact";
+    std::string worldDir;  // non-empty: the bundled shapes world, generated there on first use
+    Result run(Explorer& x, const JobContext& job) const {
+        if (!worldDir.empty()) ensureShapesWorld(worldDir, 1000, 7777, "standard", job.staged("making the shapes world"));
+        return x.openDataset(folder, job.staged("caching images"), convention);
+    }
+};
+
+struct DescribeHeadsJob {
+    static constexpr const char* kLabel = "describing heads (TextSpan)";
+    using Result = std::vector<HeadDescription>;
+    std::string pool;
+    int perHead = 10, rank = 80;
+    Result run(Explorer& x, const JobContext& job) const { return x.describeHeads(pool, perHead, rank, job); }
+};
+
+// A head's top images (layer, head), or an MLP's ("mlp.L", "pool.mlp") when `mlp` is set.
+struct TopImagesJob {
+    static constexpr const char* kLabel = "finding the top images";
+    using Result = std::vector<Hit>;
+    int layer = -1, head = -1;
+    std::string mlp;
+    Result run(Explorer& x, const JobContext&) const { return mlp.empty() ? x.headTopImages(layer, head, 12) : x.mlpTopImages(mlp, 12); }
+};
+
+struct RetrieveJob {
+    static constexpr const char* kLabel = "retrieving images";
+    using Result = RetrievalResult;
+    std::string query;  // a text, or an image's path when byImage
+    bool byImage = false;
+    HeadPairs heads;
+    int top = 12;
+    Result run(Explorer& x, const JobContext&) const {
+        return byImage ? x.retrieveImage(query, heads, top) : x.retrieveText(query, heads, top);
+    }
+};
+
+struct PropertyScores {
+    std::string property;
+    GridValues grid;
+};
+
+struct PropertyJob {
+    static constexpr const char* kLabel = "scoring the property";
+    using Result = PropertyScores;
+    std::string property;  // a word list's name or a file of texts
+    Result run(Explorer& x, const JobContext& job) const { return {property, componentGrid(x.model(), x.propertyScores(property, job))}; }
+};
+
+struct AblateJob {
+    static constexpr const char* kLabel = "ablating heads";
+    using Result = AblationOutcome;
+    std::vector<std::string> components;
+    Result run(Explorer& x, const JobContext&) const { return x.ablate(components); }
+};
+
+struct DiscoverSpuriousJob {
+    static constexpr const char* kLabel = "discovering spurious heads";
+    using Result = std::vector<ComponentValue>;
+    std::vector<std::string> spurious, core;
+    int k = 4;
+    Result run(Explorer& x, const JobContext&) const { return x.discoverSpurious(spurious, core, k); }
+};
+
+// Sets the ablation task (caching the reference split for the means) and returns the outcome
+// with nothing ablated.
+struct AblationTaskJob {
+    static constexpr const char* kLabel = "setting up the ablation task";
+    using Result = AblationOutcome;
+    AblationTask task;
+    Result run(Explorer& x, const JobContext& job) const {
+        x.setAblationTask(task, job.staged("caching the reference images (the means)"));
+        return x.ablate({});
+    }
+};
+
+struct SpuriousDemoLoaded {
+    ModelSummary model;
+    DatasetSummary dataset;
+    AblationTask task;
+    AblationOutcome outcome;
+};
+
+// The spurious-split demo in one job: its worlds, its model, its test split as the dataset and
+// its ablation task.
+struct SpuriousDemoJob {
+    static constexpr const char* kLabel = "making the spurious-split demo";
+    using Result = SpuriousDemoLoaded;
+    shapes::SpuriousDemo demo;
+    std::string model, device, convention = "exact";
+    Result run(Explorer& x, const JobContext& job) const;
+};
+
+struct ReferenceTextsJob {
+    static constexpr const char* kLabel = "embedding the reference texts";
+    using Result = int;  // how many texts
+    std::string file;
+    Result run(Explorer& x, const JobContext&) const { return x.loadReferenceTexts(file); }
+};
+
+// A figure's maps: for each text, one map as `base` asks, or one decomposition map per column head.
+struct FigureJob {
+    static constexpr const char* kLabel = "drawing the figure";
+    using Result = std::vector<HeatmapResult>;
+    HeatmapRequest base;
+    std::vector<std::string> texts;
+    HeadPairs columns;
+    Result run(Explorer& x, const JobContext&) const {
+        Result out;
+        for (const std::string& t : texts) {
+            HeatmapRequest q = base;
+            q.text = t;
+            if (columns.empty()) out.push_back(x.heatmap(q));
+            for (const auto& h : columns) {
+                q.method = "decomposition";
+                q.heads = {h};
+                out.push_back(x.heatmap(q));
+            }
+        }
+        return out;
+    }
+};
+
+}  // namespace vitscope::ui

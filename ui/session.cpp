@@ -1,0 +1,731 @@
+#include "session.h"
+
+#include "resources.h"
+
+#include <spdlog/spdlog.h>
+
+#include <QDir>
+#include <QFileInfo>
+
+#include <algorithm>
+#include <cmath>
+
+namespace vitscope::ui {
+
+namespace {
+
+QString q(const std::string& s) { return QString::fromStdString(s); }
+std::string s(const QString& q) { return q.toStdString(); }
+
+bool textFree(const QString& method) { return method == "attention" || method == "rollout"; }
+
+// Heads in grid order (layer, then head): small multiples and records list them so.
+QList<HeadId> inHeadOrder(QList<HeadId> heads) {
+    std::sort(heads.begin(), heads.end(), [](const HeadId& a, const HeadId& b) { return a.layer != b.layer ? a.layer < b.layer : a.head < b.head; });
+    return heads;
+}
+
+}  // namespace
+
+// ---- State ----
+
+GridValues State::gridValues(QString* name) const {
+    auto named = [name](const QString& n) {
+        if (name) *name = n;
+    };
+    switch (metric) {
+    case GridMetric::DirectEffect:
+        named(QObject::tr("direct-effect norm"));
+        return image.norms;
+    case GridMetric::TextScore: {
+        named(ledger.rows.empty() ? QObject::tr("score for the text") : QObject::tr("score for \"%1\"").arg(q(ledger.text)));
+        GridValues g;
+        if (ledger.rows.empty()) return g;
+        g.heads = ledger.headScores;
+        g.mlp.assign(static_cast<std::size_t>(model.gridLayers()), NAN);
+        for (const LedgerRow& r : ledger.rows)
+            if (r.layer >= 0 && r.head < 0 && r.name.rfind("mlp.", 0) == 0 && r.layer < model.gridLayers())
+                g.mlp[static_cast<std::size_t>(r.layer)] = static_cast<float>(r.score);
+        return g;
+    }
+    case GridMetric::Variance: {
+        named(QObject::tr("TextSpan variance explained"));
+        GridValues g;
+        if (descriptions.empty()) return g;
+        g.heads.rows = model.gridLayers();
+        g.heads.cols = model.heads;
+        g.heads.values.assign(static_cast<std::size_t>(model.gridLayers() * model.heads), NAN);
+        for (const HeadDescription& d : descriptions)
+            if (!d.picks.empty() && d.layer >= 0 && d.layer < g.heads.rows && d.index >= 0 && d.index < g.heads.cols)
+                g.heads.values[static_cast<std::size_t>(d.layer * model.heads + d.index)] = static_cast<float>(d.picks.back().cumulative);
+        return g;
+    }
+    case GridMetric::Property:
+        named(scores.property.empty() ? QObject::tr("property score") : QObject::tr("property score: %1").arg(q(scores.property)));
+        return scores.grid;
+    }
+    return {};
+}
+
+HeadId State::strongestHead() const {
+    const FloatGrid& n = image.norms.heads;
+    float best = -1;
+    HeadId h;
+    for (int l = 0; l < n.rows; ++l)
+        for (int k = 0; k < n.cols; ++k)
+            if (std::isfinite(n.at(l, k)) && n.at(l, k) > best) best = n.at(l, k), h = gridHead(l, k, model.layers, model.poolHeads > 0);
+    return h;
+}
+
+HeadPairs State::selectedPairs() const {
+    HeadPairs out;
+    for (const HeadId& h : inHeadOrder(selection)) out.emplace_back(h.layer, h.head);
+    return out;
+}
+
+QString State::textPoolFile() const {
+    // The shapes world's own pool for its word-vocabulary models, the general pool otherwise.
+    const bool shapes = !model.vocabulary.empty() && (QFileInfo(q(model.spec) + "/vocab.txt").exists() ||
+                                                      (!model.textModel.empty() && QFileInfo(QFileInfo(q(model.textModel)).path() + "/vocab.txt").exists()));
+    return q(dataFile(shapes ? "resources/shapes/text_pool.txt" : "resources/general/descriptions.txt"));
+}
+
+// ---- Session ----
+
+Session::Session(const SessionOptions& options, QObject* parent)
+    : QObject(parent), m_options(options), m_engine(options.dataDir + "/caches") {
+    qRegisterMetaType<Aspects>();
+    m_state.view = options.view;
+    m_state.textspan = options.textspan;
+    connect(&m_engine, &Engine::started, this, [](quint64, const QString& label) { spdlog::debug("{}...", label.toStdString()); });
+}
+
+Session::~Session() { m_engine.cancelAll(); }
+
+void Session::emitChanged(Aspects a) { emit changed(a); }
+
+void Session::showError(const QString& message, bool aboutCanvas) { fail(message, message, aboutCanvas); }
+
+void Session::fail(const QString& cause, const QString& shown, bool aboutCanvas) {
+    // The heatmap's and the ledger's failure for one unknown word are one error: said (and
+    // logged) once, in the words of the first (which says what the canvas still shows).
+    if (m_state.message.error && cause == m_lastFailure) return;
+    m_lastFailure = cause;
+    spdlog::error("{}", shown.toStdString());
+    m_state.message = {shown, true, aboutCanvas};
+    emitChanged(Aspect::Message);
+}
+
+void Session::showNotice(const QString& message) {
+    m_lastFailure.clear();
+    spdlog::info("{}", message.toStdString());
+    m_state.message = {message, false, false};
+    emitChanged(Aspect::Message);
+}
+
+std::function<void(const JobFailure&)> Session::failure(const QString& what, bool aboutCanvas) {
+    return [this, what, aboutCanvas](const JobFailure& f) {
+        if (f.cancelled) showNotice(tr("%1 cancelled").arg(what));
+        else fail(f.message, f.message, aboutCanvas);
+    };
+}
+
+void Session::startLong(JobHandle h, const QString& label) {
+    m_state.job = {};
+    m_state.job.handle = h;
+    m_state.job.label = label;
+    emitChanged(Aspect::Job);
+}
+
+void Session::endLong(JobHandle h) {
+    if (!(m_state.job.handle == h)) return;
+    m_state.job = {};
+    emitChanged(Aspect::Job);
+}
+
+Engine::Progress Session::progressFor() {
+    return [this](const JobProgress& p) {
+        m_state.job.stage = q(p.stage);
+        m_state.job.done = p.done;
+        m_state.job.total = p.total;
+        m_state.job.perSecond = p.perSecond;
+        m_state.job.eta = p.etaSeconds;
+        emitChanged(Aspect::Job);
+    };
+}
+
+void Session::cancelLongJob() { m_engine.cancel(m_state.job.handle); }
+
+void Session::setStartFiles(const QString& image, const QString& dataset) {
+    m_pendingImage = image;
+    m_pendingDataset = dataset;
+}
+
+// ---- model ----
+
+void Session::openModel(const QString& spec, const QString& aligner) {
+    m_state.modelLoading = spec;
+    emitChanged(Aspect::Job);
+    m_engine.run(
+        OpenModelJob{s(spec), s(m_options.device), s(aligner)}, this, [this](ModelSummary m) { applyModel(m); },
+        [this, spec](const JobFailure& f) {
+            m_state.modelLoading.clear();
+            emitChanged(Aspect::Job);
+            if (f.cancelled) return;
+            const QString bundled = m_options.bundledModel;
+            if (!m_state.hasModel() && !bundled.isEmpty() && QFileInfo(spec) != QFileInfo(bundled)) {
+                showError(tr("%1; opened the bundled %2 instead").arg(f.message, QFileInfo(bundled).fileName()), true);
+                m_pendingDataset.clear();
+                openModel(bundled);
+                return;
+            }
+            showError(m_state.hasModel() ? tr("%1 (still using %2)").arg(f.message, q(m_state.model.name)) : f.message, true);
+        });
+}
+
+void Session::clearModelResults() {
+    m_state.image = {};
+    m_state.map = {};
+    m_state.ledger = {};
+    m_state.selection.clear();
+    m_state.dataset = {};
+    m_state.descriptions.clear();
+    m_state.scores = {};
+    m_state.focus = {};
+    m_state.retrieval = {};
+    m_state.referenceCount = 0;
+    m_state.view.subtractReference = false;
+    m_state.ablation = {};
+}
+
+void Session::applyModel(const ModelSummary& m) {
+    ++m_epoch;  // results asked of the previous model are dropped from now on
+    const QString image = m_state.hasImage() ? m_state.imagePath() : m_pendingImage;
+    QString dataset = m_state.dataset.ready() ? m_state.dataset.folder : m_pendingDataset;
+    m_pendingImage.clear();
+    m_pendingDataset.clear();
+    const bool bundled = QFileInfo(q(m.spec)).fileName().startsWith("shapes-");
+    if (dataset.isEmpty() && bundled) dataset = m_options.dataDir + "/shapes-world/images";
+    clearModelResults();
+    m_state.model = m;
+    m_state.modelLoading.clear();
+    // The methods the model defines (Swin and MaxViT have no class-token attention).
+    if (std::find(m.heatmapMethods.begin(), m.heatmapMethods.end(), s(m_state.view.method)) == m.heatmapMethods.end())
+        m_state.view.method = "decomposition";
+    emitChanged(kAllAspects);
+    if (!m_state.referenceFile.isEmpty()) loadReferenceTexts(m_state.referenceFile);  // embeddings of this model's text side
+    if (!image.isEmpty()) openImage(image);
+    if (!dataset.isEmpty()) openDataset(dataset);
+}
+
+// ---- image, text, view ----
+
+void Session::openImage(const QString& path) {
+    if (path.isEmpty()) return;
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        AnalyseImageJob{s(path), m_state.view.wholeImage}, this,
+        [this, epoch](ImageResult r) {
+            if (current(epoch)) applyImage(std::move(r));
+        },
+        [this](const JobFailure& f) {
+            if (f.cancelled) return;
+            if (m_state.hasImage()) fail(f.message, tr("%1 (still showing %2)").arg(f.message, QFileInfo(m_state.imagePath()).fileName()), true);
+            else fail(f.message, f.message, true);
+        });
+}
+
+void Session::applyImage(ImageResult r) {
+    // The opening view (nothing typed yet): its text, the head that writes most for the image
+    // selected and in the head panel, and the gallery for the text.
+    const bool opening = !r.openingText.empty() && m_state.text.isEmpty();
+    spdlog::info("{} decomposed in {:.1f} ms", r.path, 1000 * r.seconds);
+    m_state.image = std::move(r);
+    m_state.map = {};
+    m_state.ledger = {};
+    Aspects a = Aspect::Image | Aspect::Map | Aspect::Ledger | Aspect::Grid;
+    if (opening) {
+        m_state.text = q(m_state.image.openingText);
+        const HeadId strongest = m_state.strongestHead();
+        if (strongest.valid()) {
+            m_state.selection = {strongest};
+            m_state.focus = {};
+            m_state.focus.head = strongest;
+            a |= Aspect::Selection | Aspect::Focus;
+        }
+        a |= Aspect::Text;
+    }
+    emitChanged(a);
+    if (opening) {
+        requestTopImages();
+        if (m_state.dataset.ready()) retrieveText(m_state.text);
+    }
+    requestMap();
+    requestLedger();
+}
+
+void Session::setText(const QString& text) {
+    m_state.text = text.trimmed();
+    emitChanged(Aspect::Text);
+    requestMap();
+    requestLedger();
+}
+
+void Session::setMethod(const QString& method) {
+    if (method == m_state.view.method) return;
+    m_state.view.method = method;
+    emitChanged(Aspect::View);
+    requestMap();
+}
+
+void Session::setOnlySelected(bool on) {
+    m_state.view.onlySelected = on;
+    emitChanged(Aspect::View);
+    requestMap();
+}
+
+void Session::setPerHead(bool on) {
+    m_state.view.perHead = on;
+    emitChanged(Aspect::View);
+    requestMap();
+}
+
+void Session::setWholeImage(bool on) {
+    m_state.view.wholeImage = on;
+    emitChanged(Aspect::View);
+    if (m_state.hasImage()) openImage(m_state.imagePath());
+}
+
+void Session::setSubtractReference(bool on) {
+    m_state.view.subtractReference = on && m_state.referenceCount > 0;
+    emitChanged(Aspect::View);
+    requestMap();
+}
+
+void Session::loadReferenceTexts(const QString& file) {
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        ReferenceTextsJob{s(file)}, this,
+        [this, epoch, file](int count) {
+            if (!current(epoch)) return;
+            m_state.referenceFile = file;
+            m_state.referenceCount = count;
+            m_state.view.subtractReference = count > 0;
+            emitChanged(Aspect::Reference | Aspect::View);
+            showNotice(tr("%1 reference texts loaded; heatmaps subtract their mean").arg(count));
+            requestMap();
+        },
+        [this](const JobFailure& f) {
+            if (f.cancelled) return;
+            // Unreadable reference texts: nothing to subtract, and nothing to reload for the next model.
+            m_state.referenceFile.clear();
+            m_state.referenceCount = 0;
+            m_state.view.subtractReference = false;
+            emitChanged(Aspect::Reference | Aspect::View);
+            showError(f.message);
+            requestMap();
+        });
+}
+
+void Session::requestMap() {
+    const State& st = m_state;
+    if (!st.hasImage() || (st.text.isEmpty() && !textFree(st.view.method))) return;
+    HeatmapRequest r;
+    r.text = s(st.text);
+    r.method = s(st.view.method);
+    const QList<HeadId> ordered = inHeadOrder(st.selection);
+    if (st.view.onlySelected) r.heads = st.selectedPairs();
+    r.subtractReference = st.view.subtractReference && st.referenceCount > 0;
+    HeadPairs multiples;
+    QList<HeadId> multipleHeads;
+    if (st.view.perHead && st.view.method == "decomposition")
+        for (const HeadId& h : ordered.mid(0, 8)) {
+            multiples.emplace_back(h.layer, h.head);
+            multipleHeads << h;
+        }
+    const QList<HeadId> restricted = st.view.onlySelected ? ordered : QList<HeadId>{};
+    const int refs = r.subtractReference ? st.referenceCount : 0;
+    const QString refFile = st.referenceFile;
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        HeatmapJob{r, multiples}, this,
+        [this, epoch, multipleHeads, restricted, refs, refFile](std::vector<HeatmapResult> maps) {
+            if (!current(epoch) || maps.empty()) return;
+            spdlog::info("heatmap ({}) in {:.1f} ms", maps.front().method, 1000 * maps.front().seconds);
+            m_state.map = {std::move(maps), multipleHeads, restricted, refs, refFile};
+            emitChanged(Aspect::Map);
+        },
+        [this](const JobFailure& f) {
+            if (f.cancelled) return;
+            // What the canvas shows stays; the error says which map that is, when there is one.
+            if (m_state.hasImage() && !m_state.map.empty())
+                fail(f.message, tr("%1 (the map shown is still the one for \"%2\")").arg(f.message, q(m_state.map.maps.front().text)), true);
+            else fail(f.message, f.message, true);
+        });
+}
+
+void Session::requestLedger() {
+    if (!m_state.hasImage() || m_state.text.isEmpty()) return;
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        LedgerJob{s(m_state.text)}, this,
+        [this, epoch](Ledger g) {
+            if (!current(epoch)) return;
+            m_state.ledger = std::move(g);
+            emitChanged(Aspect::Ledger | Aspect::Grid);
+        },
+        [this](const JobFailure& f) {
+            if (!f.cancelled) fail(f.message, f.message, true);
+        });
+}
+
+// ---- selection, head panel, grid ----
+
+void Session::select(const QList<HeadId>& heads) {
+    if (heads == m_state.selection) return;
+    m_state.selection = heads;
+    emitChanged(Aspect::Selection);
+    // The shown results answer the heads shown: the last query again through them.
+    rerunRetrieval();
+    if (m_state.view.onlySelected || m_state.view.perHead) requestMap();
+}
+
+void Session::focusHead(const HeadId& head) {
+    m_state.focus = {};
+    m_state.focus.head = head;
+    emitChanged(Aspect::Focus);
+    requestTopImages();
+}
+
+void Session::focusMlp(int row) {
+    if (row < 0 || row >= m_state.model.gridLayers()) return;
+    m_state.focus = {};
+    m_state.focus.mlpRow = row;
+    m_state.focus.mlp = m_state.model.poolHeads > 0 && row == m_state.model.layers ? QString("pool.mlp") : QString("mlp.%1").arg(row);
+    emitChanged(Aspect::Focus);
+    requestTopImages();
+}
+
+void Session::requestTopImages() {
+    const Focus f = m_state.focus;
+    if (f.empty() || !m_state.dataset.ready()) return;
+    TopImagesJob job;
+    job.layer = f.head.layer;
+    job.head = f.head.head;
+    job.mlp = s(f.mlp);
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        job, this,
+        [this, epoch, f](std::vector<Hit> hits) {
+            if (!current(epoch) || !(m_state.focus.head == f.head) || m_state.focus.mlp != f.mlp) return;
+            m_state.focus.topImages = std::move(hits);
+            emitChanged(Aspect::Focus);
+        },
+        failure(tr("finding the top images")));
+}
+
+void Session::setMetric(GridMetric metric) {
+    m_state.metric = metric;
+    emitChanged(Aspect::Grid);
+    if (metric == GridMetric::Property && s(m_state.property) != m_state.scores.property) requestProperty();
+}
+
+void Session::setProperty(const QString& property) {
+    m_state.property = property.trimmed();
+    m_state.metric = GridMetric::Property;
+    emitChanged(Aspect::Grid);
+    requestProperty();
+}
+
+void Session::requestProperty() {
+    const QString prop = m_state.property;
+    if (prop.isEmpty()) return;
+    if (!m_state.dataset.ready()) {
+        showError(tr("property scores need a dataset (File > Open image folder as dataset)"));
+        return;
+    }
+    // A name of this model's word lists or a file of texts; anything else is refused here, with
+    // the names, and the grid keeps the scores it has.
+    QStringList known;
+    for (const std::string& n : m_state.model.propertyNames) known << q(n);
+    if (!known.contains(prop) && !QFileInfo(prop).isFile()) {
+        showError(tr("property '%1': no word list by that name for this model (it has: %2; or give a file of texts, one per line)")
+                      .arg(prop, known.join(", ")));
+        return;
+    }
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        PropertyJob{s(prop)}, this,
+        [this, epoch](PropertyScores r) {
+            if (!current(epoch)) return;
+            m_state.scores = std::move(r);
+            emitChanged(Aspect::Grid);
+        },
+        failure(tr("scoring the property")));
+}
+
+// ---- dataset, descriptions, retrieval ----
+
+void Session::openDataset(const QString& folder) {
+    if (folder.isEmpty()) return;
+    // The bundled world is generated on first use (only in vitscope's own data folder: a user's
+    // folder is never written to).
+    const bool world = QFileInfo(folder) == QFileInfo(m_options.dataDir + "/shapes-world/images");
+    OpenDatasetJob job{s(folder), s(m_state.textspan.convention), world ? s(QFileInfo(folder).path()) : std::string()};
+    const quint64 epoch = m_epoch;
+    auto handle = std::make_shared<JobHandle>();
+    *handle = m_engine.run(
+        job, this,
+        [this, epoch, folder, handle](DatasetSummary d) {
+            endLong(*handle);
+            if (current(epoch)) applyDataset(folder, d);
+        },
+        [this, handle, folder](const JobFailure& f) {
+            endLong(*handle);
+            if (f.cancelled) showNotice(tr("caching %1 cancelled (finished chunks are kept)").arg(folder));
+            else showError(m_state.dataset.ready() ? tr("%1 (still using %2)").arg(f.message, m_state.dataset.folder) : f.message);
+        },
+        progressFor());
+    startLong(*handle, tr("caching %1").arg(folder));
+}
+
+void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
+    m_state.dataset = {folder, d};
+    m_state.descriptions.clear();
+    m_state.scores = {};
+    m_state.focus.topImages.clear();
+    m_state.retrieval.result = {};
+    // The explorer closed the old task with the old dataset; labels beside the images (the folder
+    // or its parent, as the shapes world and its splits have them) are offered as the new task's.
+    m_state.ablation = {};
+    for (const QString& dir : {folder, QFileInfo(folder).dir().path()})
+        if (QFileInfo(dir + "/labels.csv").isFile()) {
+            m_state.ablation.task.labels = s(QDir(dir).absoluteFilePath("labels.csv"));
+            break;
+        }
+    m_state.ablation.taskText = tr("No task set for %1: give its labels, a classes file and a reference split, then Set task.").arg(folder);
+    spdlog::info("dataset {}: {} images cached in {} ({} skipped)", d.images, d.count, d.cacheDir, d.skipped);
+    emitChanged(Aspect::Dataset | Aspect::Descriptions | Aspect::Grid | Aspect::Focus | Aspect::Retrieval | Aspect::Ablation);
+    showNotice(tr("%1 images ready").arg(d.count));
+    if (!m_state.hasImage() && d.count > 0) {
+        const quint64 epoch = m_epoch;
+        m_engine.run(
+            AnalyseImageJob{{}, m_state.view.wholeImage}, this,
+            [this, epoch](ImageResult r) {
+                if (current(epoch)) applyImage(std::move(r));
+            },
+            failure(tr("opening the first image"), true));
+    }
+    describeHeads();
+    requestTopImages();
+    if (m_state.metric == GridMetric::Property) requestProperty();
+    rerunRetrieval();
+}
+
+void Session::describeHeads() {
+    if (!m_state.dataset.ready()) {
+        showError(tr("TextSpan describes heads over a dataset: open one first (File > Open image folder as dataset)"));
+        return;
+    }
+    const QString pool = m_state.textPoolFile();
+    if (pool.isEmpty()) {
+        showError(tr("no text pool found (resources/)"));
+        return;
+    }
+    const quint64 epoch = m_epoch;
+    auto handle = std::make_shared<JobHandle>();
+    *handle = m_engine.run(
+        DescribeHeadsJob{s(pool), m_state.textspan.perHead, m_state.textspan.rank}, this,
+        [this, epoch, handle](std::vector<HeadDescription> d) {
+            endLong(*handle);
+            if (!current(epoch)) return;
+            m_state.descriptions = std::move(d);
+            emitChanged(Aspect::Descriptions | Aspect::Grid | Aspect::Focus);
+            showNotice(tr("%1 heads described with TextSpan (%2 texts each): hover a cell for its texts, click it for its chart")
+                           .arg(m_state.descriptions.size())
+                           .arg(m_state.descriptions.empty() ? 0 : int(m_state.descriptions.front().picks.size())));
+            requestTopImages();  // a head's top images follow its first description
+        },
+        [this, handle](const JobFailure& f) {
+            endLong(*handle);
+            failure(tr("describing heads"))(f);
+        },
+        progressFor());
+    startLong(*handle, tr("describing heads (TextSpan)"));
+}
+
+void Session::setTextSpanSettings(const TextSpanSettings& t) {
+    const bool recache = t.convention != m_state.textspan.convention;
+    m_state.textspan = t;
+    emitChanged(Aspect::Settings);
+    if (!m_state.dataset.ready()) return;
+    if (recache) openDataset(m_state.dataset.folder);  // describes the heads when cached
+    else describeHeads();
+}
+
+void Session::retrieveText(const QString& text) {
+    if (text.trimmed().isEmpty()) return;
+    m_state.retrieval = {text.trimmed(), false, {}, m_state.retrieval.top};
+    emitChanged(Aspect::Retrieval);
+    rerunRetrieval();
+}
+
+void Session::retrieveImage(const QString& path) {
+    if (path.isEmpty()) return;
+    m_state.retrieval = {path, true, {}, m_state.retrieval.top};
+    emitChanged(Aspect::Retrieval);
+    rerunRetrieval();
+}
+
+void Session::setRetrievalCount(int top) {
+    m_state.retrieval.top = std::max(1, top);
+    emitChanged(Aspect::Retrieval);
+}
+
+void Session::rerunRetrieval() {
+    const RetrievalState& r = m_state.retrieval;
+    if (r.query.isEmpty()) return;
+    if (!m_state.dataset.ready()) {
+        showError(tr("retrieval searches a dataset: open one first (File > Open image folder as dataset)"));
+        return;
+    }
+    const quint64 epoch = m_epoch;
+    const QString query = r.query;
+    m_engine.run(
+        RetrieveJob{s(r.query), r.byImage, m_state.selectedPairs(), r.top}, this,
+        [this, epoch, query](RetrievalResult result) {
+            if (!current(epoch) || m_state.retrieval.query != query) return;
+            m_state.retrieval.result = std::move(result);
+            emitChanged(Aspect::Retrieval);
+        },
+        failure(tr("retrieving images")));
+}
+
+// ---- ablation ----
+
+void Session::setAblationTask(const AblationTask& task) {
+    if (!m_state.dataset.ready()) {
+        showError(tr("open a dataset first (File > Open image folder as dataset)"));
+        return;
+    }
+    if (task.labels.empty() || task.classes.empty() || task.referenceImages.empty()) {
+        showError(tr("an ablation task needs labels.csv, a classes file and a reference image folder"));
+        return;
+    }
+    const quint64 epoch = m_epoch;
+    auto handle = std::make_shared<JobHandle>();
+    *handle = m_engine.run(
+        AblationTaskJob{task}, this,
+        [this, epoch, task, handle](AblationOutcome o) {
+            endLong(*handle);
+            if (!current(epoch)) return;
+            m_state.ablation.task = task;
+            m_state.ablation.taskSet = true;
+            m_state.ablation.ablated.clear();
+            m_state.ablation.outcome = std::move(o);
+            m_state.ablation.taskText = tr("Task set on %1: %2 groups; means from the reference images. Tick heads to ablate.")
+                                            .arg(m_state.dataset.folder)
+                                            .arg(m_state.ablation.outcome.groups.size());
+            emitChanged(Aspect::Ablation);
+        },
+        [this, handle](const JobFailure& f) {
+            endLong(*handle);
+            failure(tr("setting up the ablation task"))(f);
+        },
+        progressFor());
+    startLong(*handle, tr("setting up the ablation task (caching the reference images)"));
+}
+
+void Session::ablate(const QStringList& components) {
+    m_state.ablation.ablated = components;
+    emitChanged(Aspect::Ablation);
+    if (!m_state.ablation.taskSet) {
+        showError(tr("set an ablation task first (Ablation panel: Set task, or Load the spurious demo)"));
+        return;
+    }
+    std::vector<std::string> names;
+    for (const QString& c : components) names.push_back(s(c));
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        AblateJob{names}, this,
+        [this, epoch, components](AblationOutcome o) {
+            if (!current(epoch) || m_state.ablation.ablated != components) return;
+            m_state.ablation.outcome = std::move(o);
+            emitChanged(Aspect::Ablation);
+        },
+        failure(tr("ablating heads")));
+}
+
+void Session::discoverSpurious(const QStringList& spurious, const QStringList& core, int k) {
+    if (spurious.isEmpty() || core.isEmpty()) {
+        showError(tr("discovery needs spurious and core descriptions (Ablation panel)"));
+        return;
+    }
+    if (!m_state.ablation.taskSet) {
+        showError(tr("set an ablation task first: discovery ranks heads on its reference split"));
+        return;
+    }
+    std::vector<std::string> sp, co;
+    for (const QString& t : spurious) sp.push_back(s(t));
+    for (const QString& t : core) co.push_back(s(t));
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        DiscoverSpuriousJob{sp, co, k}, this,
+        [this, epoch](std::vector<ComponentValue> found) {
+            if (!current(epoch)) return;
+            QStringList names;
+            for (const ComponentValue& c : found) names << q(c.name);
+            ablate(names);
+        },
+        failure(tr("discovering spurious heads")));
+}
+
+void Session::loadSpuriousDemo() {
+    const QString model = q(bundledModelDir("shapes-clip-spurious"));
+    if (model.isEmpty()) {
+        showError(tr("models/shapes-clip-spurious is missing from this installation"));
+        return;
+    }
+    SpuriousDemoJob job;
+    job.demo.dir = s(m_options.dataDir + "/spurious-demo");
+    job.model = s(model);
+    job.device = s(m_options.device);
+    job.convention = s(m_state.textspan.convention);
+    auto handle = std::make_shared<JobHandle>();
+    *handle = m_engine.run(
+        job, this,
+        [this, handle, demo = job.demo](SpuriousDemoLoaded r) {
+            endLong(*handle);
+            ++m_epoch;
+            clearModelResults();
+            m_state.model = r.model;
+            m_state.view.method = "decomposition";
+            m_state.dataset = {q(r.dataset.images), r.dataset};
+            m_state.ablation.task = r.task;
+            m_state.ablation.taskSet = true;
+            m_state.ablation.outcome = r.outcome;
+            m_state.ablation.spuriousTexts = q(demo.spuriousTexts);
+            m_state.ablation.coreTexts = q(demo.coreTexts);
+            m_state.ablation.taskText =
+                tr("Spurious-split demo: shapes-clip-spurious (trained where shape groups go with grass / water) classifies %1 "
+                   "spurious-test scenes into shape groups; means from spurious-train. Tick heads, or tick the discovered ones.")
+                    .arg(r.dataset.count);
+            emitChanged(kAllAspects);
+            const quint64 epoch = m_epoch;
+            m_engine.run(
+                AnalyseImageJob{{}, m_state.view.wholeImage}, this,
+                [this, epoch](ImageResult img) {
+                    if (current(epoch)) applyImage(std::move(img));
+                },
+                failure(tr("opening the first image"), true));
+            describeHeads();
+        },
+        [this, handle](const JobFailure& f) {
+            endLong(*handle);
+            failure(tr("loading the spurious-split demo"))(f);
+        },
+        progressFor());
+    startLong(*handle, tr("loading the spurious-split demo"));
+}
+
+}  // namespace vitscope::ui

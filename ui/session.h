@@ -1,0 +1,233 @@
+#pragma once
+// The application's one state and the rules that keep it consistent. Views render from `state()`
+// when `changed(aspects)` names what they show; user intents are the session's methods; only the
+// session (and the export controller, for figures) submit jobs. The follow-on rules live here once:
+// - an image or a text -> its heatmap and ledger;
+// - a model -> what belonged to the old model is cleared, then the current image and dataset are
+//   opened again by the new one; a model that fails to load when none is open -> the bundled one,
+//   said in the status line;
+// - a dataset -> descriptions, top images, retrieval and property scores are computed again;
+// - a failed action leaves the state as it was (its error is the only change).
+#include "engine.h"
+#include "head_grid.h"
+#include "jobs.h"
+
+#include <QFlags>
+#include <QList>
+#include <QObject>
+#include <QString>
+#include <QStringList>
+
+#include <vector>
+
+namespace vitscope::ui {
+
+enum class Aspect : quint32 {
+    Model = 1 << 0,
+    Image = 1 << 1,
+    Text = 1 << 2,
+    View = 1 << 3,  // method, restriction, per-head maps, reference subtraction, whole image
+    Selection = 1 << 4,
+    Dataset = 1 << 5,
+    Descriptions = 1 << 6,
+    Map = 1 << 7,
+    Ledger = 1 << 8,
+    Grid = 1 << 9,  // the grid's metric or its values
+    Focus = 1 << 10,  // the head panel's head / MLP and its top images
+    Retrieval = 1 << 11,
+    Ablation = 1 << 12,
+    Job = 1 << 13,  // the long job: started, progress, ended
+    Message = 1 << 14,  // the last error or notice
+    Reference = 1 << 15,
+    Settings = 1 << 16,  // TextSpan settings
+};
+Q_DECLARE_FLAGS(Aspects, Aspect)
+Q_DECLARE_OPERATORS_FOR_FLAGS(Aspects)
+constexpr Aspects kAllAspects = Aspects(0x1FFFF);
+
+struct ViewSettings {
+    QString method = "decomposition";
+    bool onlySelected = false;  // the map through the selected heads only
+    bool perHead = false;       // small multiples: one decomposition map per selected head (up to 8)
+    bool subtractReference = false;
+    bool wholeImage = false;  // squash the whole image instead of the model's centre crop
+};
+
+struct TextSpanSettings {
+    int perHead = 10, rank = 80;
+    QString convention = "exact";  // of the dataset caches: exact or textspan
+};
+
+enum class GridMetric { DirectEffect = 0, TextScore, Variance, Property };
+
+struct DatasetState {
+    QString folder;  // the open dataset's image folder ("" when none is open)
+    DatasetSummary summary;
+    bool ready() const { return !folder.isEmpty(); }
+};
+
+// The head panel's subject: a head of the grid, or an MLP ("mlp.L"), with its top images.
+struct Focus {
+    HeadId head;
+    QString mlp;
+    int mlpRow = -1;
+    std::vector<Hit> topImages;
+    bool empty() const { return !head.valid() && mlp.isEmpty(); }
+};
+
+struct MapState {
+    std::vector<HeatmapResult> maps;  // front: the canvas's map; then one per head of `heads`
+    QList<HeadId> heads;              // the small multiples' heads, in head order
+    QList<HeadId> restrictedTo;       // the main map's restriction (empty: every head)
+    int referenceCount = 0;           // the reference texts subtracted from it (0: none)
+    QString referenceFile;
+    bool empty() const { return maps.empty(); }
+};
+
+struct RetrievalState {
+    QString query;  // the text, or the query image's path
+    bool byImage = false;
+    RetrievalResult result;  // empty lists until the answer arrives
+    int top = 20;            // results per list
+};
+
+struct AblationState {
+    AblationTask task;  // labels empty: no task
+    QString taskText;   // what the panel says about the task
+    QStringList ablated;
+    AblationOutcome outcome;
+    bool taskSet = false;
+    QString spuriousTexts, coreTexts;  // discovery descriptions (comma separated)
+};
+
+struct LongJob {
+    JobHandle handle;
+    QString label;  // "caching the dataset"
+    QString stage;  // core's name of the phase, when it gives one
+    qint64 done = 0, total = 0;
+    double perSecond = 0, eta = 0;
+    bool running() const { return static_cast<bool>(handle); }
+};
+
+struct Message {
+    QString text;
+    bool error = false;
+    bool aboutCanvas = false;  // about the image, its map or the model: shown on the canvas too
+};
+
+struct State {
+    ModelSummary model;  // layers == 0: none open yet
+    QString modelLoading;  // the spec being opened ("" when none)
+    ImageResult image;     // path empty: no image
+    QString text;
+    ViewSettings view;
+    QList<HeadId> selection;
+    DatasetState dataset;
+    std::vector<HeadDescription> descriptions;
+    MapState map;
+    Ledger ledger;  // rows empty: none
+    GridMetric metric = GridMetric::DirectEffect;
+    QString property;  // the property typed (scores are for `scores.property`)
+    PropertyScores scores;
+    Focus focus;
+    RetrievalState retrieval;
+    AblationState ablation;
+    LongJob job;
+    Message message;
+    QString referenceFile;
+    int referenceCount = 0;
+    TextSpanSettings textspan;
+
+    bool hasModel() const { return model.layers > 0; }
+    bool hasImage() const { return !image.path.empty(); }
+    QString imagePath() const { return QString::fromStdString(image.path); }
+    // The grid's values for the current metric, with its name ("direct-effect norm").
+    GridValues gridValues(QString* name = nullptr) const;
+    HeadId strongestHead() const;  // of the current image
+    HeadPairs selectedPairs() const;
+    QString textPoolFile() const;  // the model's text pool (the shapes world's for its word-vocabulary models)
+};
+
+struct SessionOptions {
+    QString dataDir;  // the shapes world, the demo, the caches
+    QString device = "auto";
+    QString bundledModel;  // the fallback when a model fails to load and none is open
+    ViewSettings view;          // as the settings had them at start
+    TextSpanSettings textspan;
+};
+
+class Session : public QObject {
+    Q_OBJECT
+public:
+    explicit Session(const SessionOptions& options, QObject* parent = nullptr);
+    ~Session() override;
+
+    const State& state() const { return m_state; }
+    Engine& engine() { return m_engine; }
+    const SessionOptions& options() const { return m_options; }
+
+    // Intents. Each changes the state at once where it can and submits the jobs that follow.
+    // The image and dataset the first model opens (the command line's, the last session's).
+    void setStartFiles(const QString& image, const QString& dataset);
+    void openModel(const QString& spec, const QString& aligner = {});
+    void openImage(const QString& path);
+    void openDataset(const QString& folder);
+    void setText(const QString& text);
+    void setMethod(const QString& method);
+    void setOnlySelected(bool on);
+    void setPerHead(bool on);
+    void setWholeImage(bool on);
+    void setSubtractReference(bool on);
+    void loadReferenceTexts(const QString& file);
+    void select(const QList<HeadId>& heads);
+    void focusHead(const HeadId& head);
+    void focusMlp(int row);
+    void setMetric(GridMetric metric);
+    void setProperty(const QString& property);  // a word list's name or a file; computes the scores
+    void retrieveText(const QString& text);
+    void retrieveImage(const QString& path);
+    void setRetrievalCount(int top);
+    void describeHeads();
+    void setTextSpanSettings(const TextSpanSettings& s);
+    void setAblationTask(const AblationTask& task);
+    void ablate(const QStringList& components);
+    void discoverSpurious(const QStringList& spurious, const QStringList& core, int k);
+    void loadSpuriousDemo();
+    void cancelLongJob();
+    void showError(const QString& message, bool aboutCanvas = false);
+    void showNotice(const QString& message);
+
+signals:
+    void changed(vitscope::ui::Aspects aspects);
+
+private:
+    void emitChanged(Aspects a);
+    // A failure: `cause` as the job said it, `shown` with what it means for the views.
+    void fail(const QString& cause, const QString& shown, bool aboutCanvas);
+    void requestMap();
+    void requestLedger();
+    void requestTopImages();
+    void rerunRetrieval();
+    void requestProperty();
+    void startLong(JobHandle h, const QString& label);
+    void endLong(JobHandle h);
+    Engine::Progress progressFor();
+    std::function<void(const JobFailure&)> failure(const QString& what, bool aboutCanvas = false);
+    void applyModel(const ModelSummary& s);
+    void applyImage(ImageResult r);
+    void applyDataset(const QString& folder, const DatasetSummary& d);
+    void clearModelResults();
+    bool current(quint64 epoch) const { return epoch == m_epoch; }
+
+    SessionOptions m_options;
+    Engine m_engine;
+    State m_state;
+    QString m_pendingImage;    // re-opened once the new model is in
+    QString m_pendingDataset;  // likewise
+    QString m_lastFailure;     // the cause of the error shown (a second job failing for it says nothing new)
+    quint64 m_epoch = 0;       // bumped per model: results of another model's requests are dropped
+};
+
+}  // namespace vitscope::ui
+
+Q_DECLARE_METATYPE(vitscope::ui::Aspects)
