@@ -329,10 +329,17 @@ QString ExportController::checkFigure(const QStringList& texts, const QString& h
     QList<HeadId> columns;
     for (const QString& item : heads.split(',', Qt::SkipEmptyParts)) {
         const QString name = item.trimmed();
-        const QStringList lh = name.split('.');
+        HeadId h;
         bool ok1 = false, ok2 = false;
-        const HeadId h{lh.value(0).toInt(&ok1), lh.value(1).toInt(&ok2)};
-        if (lh.size() != 2 || !ok1 || !ok2) return tr("heads: '%1' is not a head name (layer.head, e.g. 3.1)").arg(name);
+        if (name.startsWith("pool.h") && s.model.poolHeads > 0) {  // SigLIP's pooling heads: the grid's last row
+            h = gridHead(s.model.layers, name.mid(6).toInt(&ok2), s.model.layers, true);
+            ok1 = true;
+        } else {
+            const QStringList lh = name.split('.');
+            h = {lh.value(0).toInt(&ok1), lh.value(1).toInt(&ok2)};
+            ok1 = ok1 && lh.size() == 2;
+        }
+        if (!ok1 || !ok2) return tr("heads: '%1' is not a head name (layer.head, e.g. 3.1)").arg(name);
         if (h.layer < 0 || h.layer >= s.model.gridLayers() || h.head < 0 || h.head >= s.model.headsIn(h.layer))
             return tr("heads: %1 is not a head of %2").arg(name, q(s.model.name));
         columns << h;

@@ -59,9 +59,12 @@ void Menus::buildOpen(QMenu* file) {
     // (vitscope-cli align makes one) gives it one.
     file->addAction(tr("Open &aligner for this model..."), this, [this] {
         const State& s = m_session.state();
-        if (!s.hasModel()) return m_session.showError(tr("open a model first, then its aligner"));
-        const QString f = QFileDialog::getOpenFileName(m_window, tr("Open aligner"), {}, tr("Aligners (*.safetensors);;All files (*)"));
-        if (!f.isEmpty()) m_session.openModel(QString::fromStdString(s.model.spec), f);
+        // The model just refused for want of one, else the open model.
+        const QString model = !s.modelNeedingAligner.isEmpty() ? s.modelNeedingAligner : QString::fromStdString(s.model.spec);
+        if (model.isEmpty()) return m_session.showError(tr("open a model first, then its aligner"));
+        const QString f = QFileDialog::getOpenFileName(m_window, tr("Open aligner for %1").arg(QFileInfo(model).fileName()), {},
+                                                       tr("Aligners (*.safetensors);;All files (*)"));
+        if (!f.isEmpty()) m_session.openModel(model, f);
     });
     m_discovered = file->addMenu(tr("&Discovered models"));
     connect(m_discovered, &QMenu::aboutToShow, this, &Menus::fillDiscovered);

@@ -143,8 +143,12 @@ void Session::endLong(JobHandle h) {
     emitChanged(Aspect::Job);
 }
 
-Engine::Progress Session::progressFor() {
-    return [this](const JobProgress& p) {
+Engine::Progress Session::progressFor(const std::shared_ptr<JobHandle>& handle, const QString& label) {
+    // The job that reports is the one the status line shows (a queued long job that started
+    // later must not lend it its label).
+    return [this, handle, label](const JobProgress& p) {
+        m_state.job.handle = *handle;
+        m_state.job.label = label;
         m_state.job.stage = q(p.stage);
         m_state.job.done = p.done;
         m_state.job.total = p.total;
@@ -172,6 +176,16 @@ void Session::openModel(const QString& spec, const QString& aligner) {
             m_state.modelLoading.clear();
             emitChanged(Aspect::Job);
             if (f.cancelled) return;
+            // A classifier or an image-only tower: it opens with an aligner into a CLIP's space,
+            // which the window offers (the command line's --aligner).
+            if (f.message.contains("is not a CLIP model")) {
+                m_state.modelNeedingAligner = spec;
+                const QString why = tr("%1 is not a CLIP model: open an aligner for it (File > Open aligner for this model...) to map it "
+                                       "into CLIP space").arg(QFileInfo(spec).fileName());
+                fail(f.message, m_state.hasModel() ? tr("%1 (still using %2)").arg(why, q(m_state.model.name)) : why, true);
+                if (!m_state.hasModel() && !m_options.bundledModel.isEmpty() && QFileInfo(spec) != QFileInfo(m_options.bundledModel)) openModel(m_options.bundledModel);
+                return;
+            }
             const QString bundled = m_options.bundledModel;
             if (!m_state.hasModel() && !bundled.isEmpty() && QFileInfo(spec) != QFileInfo(bundled)) {
                 showError(tr("%1; opened the bundled %2 instead").arg(f.message, QFileInfo(bundled).fileName()), true);
@@ -199,7 +213,8 @@ void Session::clearModelResults() {
 }
 
 void Session::applyModel(const ModelSummary& m) {
-    ++m_epoch;  // results asked of the previous model are dropped from now on
+    ++m_epoch;
+    if (QFileInfo(q(m.spec)) == QFileInfo(m_state.modelNeedingAligner)) m_state.modelNeedingAligner.clear();  // results asked of the previous model are dropped from now on
     const QString image = m_state.hasImage() ? m_state.imagePath() : m_pendingImage;
     QString dataset = m_state.dataset.ready() ? m_state.dataset.folder : m_pendingDataset;
     m_pendingImage.clear();
@@ -485,7 +500,7 @@ void Session::openDataset(const QString& folder) {
             if (f.cancelled) showNotice(tr("caching %1 cancelled (finished chunks are kept)").arg(folder));
             else showError(m_state.dataset.ready() ? tr("%1 (still using %2)").arg(f.message, m_state.dataset.folder) : f.message);
         },
-        progressFor());
+        progressFor(handle, tr("caching %1").arg(folder)));
     startLong(*handle, tr("caching %1").arg(folder));
 }
 
@@ -550,7 +565,7 @@ void Session::describeHeads() {
             endLong(*handle);
             failure(tr("describing heads"))(f);
         },
-        progressFor());
+        progressFor(handle, tr("describing heads (TextSpan)")));
     startLong(*handle, tr("describing heads (TextSpan)"));
 }
 
@@ -632,7 +647,7 @@ void Session::setAblationTask(const AblationTask& task) {
             endLong(*handle);
             failure(tr("setting up the ablation task"))(f);
         },
-        progressFor());
+        progressFor(handle, tr("setting up the ablation task (caching the reference images)")));
     startLong(*handle, tr("setting up the ablation task (caching the reference images)"));
 }
 
@@ -724,7 +739,7 @@ void Session::loadSpuriousDemo() {
             endLong(*handle);
             failure(tr("loading the spurious-split demo"))(f);
         },
-        progressFor());
+        progressFor(handle, tr("loading the spurious-split demo")));
     startLong(*handle, tr("loading the spurious-split demo"));
 }
 

@@ -118,6 +118,7 @@ struct Message {
 struct State {
     ModelSummary model;  // layers == 0: none open yet
     QString modelLoading;  // the spec being opened ("" when none)
+    QString modelNeedingAligner;  // the last model refused for want of an aligner (File > Open aligner)
     ImageResult image;     // path empty: no image
     QString text;
     ViewSettings view;
@@ -211,7 +212,7 @@ private:
     void requestProperty();
     void startLong(JobHandle h, const QString& label);
     void endLong(JobHandle h);
-    Engine::Progress progressFor();
+    Engine::Progress progressFor(const std::shared_ptr<JobHandle>& handle, const QString& label);
     std::function<void(const JobFailure&)> failure(const QString& what, bool aboutCanvas = false);
     void applyModel(const ModelSummary& s);
     void applyImage(ImageResult r);
