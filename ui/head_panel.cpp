@@ -178,9 +178,17 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
     if (!(changed & (Aspect::Focus | Aspect::Descriptions | Aspect::Model | Aspect::Dataset | Aspect::Image))) return;
     const Focus& f = s.focus;
     if (f.empty()) {
+        m_shownSubject.clear();
         clear();
         return;
     }
+    // Only the top images arrived for the subject shown: the chart stays as drawn.
+    const QString subject = f.mlp.isEmpty() ? f.head.name() : f.mlp;
+    if (changed == QFlags<Aspect>(Aspect::Focus) && subject == m_shownSubject) {
+        setTopImages(f.topImages);
+        return;
+    }
+    m_shownSubject = subject;
     if (!f.mlp.isEmpty()) {
         const std::size_t row = static_cast<std::size_t>(f.mlpRow);
         const float v = row < s.image.norms.mlp.size() ? s.image.norms.mlp[row] : NAN;

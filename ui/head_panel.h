@@ -60,6 +60,7 @@ private:
     QListWidget* m_images;
     QPushButton* m_retrieve;
     int m_layer = -1, m_head = -1;
+    QString m_shownSubject;  // the head or MLP the chart was last drawn for
 };
 
 }  // namespace vitscope::ui
