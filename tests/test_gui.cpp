@@ -471,7 +471,9 @@ private slots:
         auto* log = m_window->findChild<QPlainTextEdit*>();
         QVERIFY(log);
         QTRY_VERIFY_WITH_TIMEOUT(log->toPlainText().contains("'photo'"), kTimeout);
-        QTest::qWait(50);  // a second copy would be queued behind the first
+        // Both jobs (the map's and the ledger's) have ended, and their log lines are delivered.
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->session().engine().idle(), kTimeout);
+        QCoreApplication::sendPostedEvents();
         const QStringList mentions = log->toPlainText().split('\n').filter("'photo'");
         QVERIFY2(mentions.size() == 1, qPrintable(mentions.join(" || ")));
         QVERIFY2(!log->toPlainText().contains("job heatmap"), qPrintable(log->toPlainText().right(400)));

@@ -68,6 +68,7 @@ public:
     void cancel(JobHandle h);
     void cancelAll();
     bool isRunning(JobHandle h) const { return m_pending.contains(h.id); }
+    bool idle() const { return m_pending.isEmpty(); }  // no job waiting, running or with a result on its way
     template <class J>
     bool isLatest(JobHandle h) const {
         const auto it = m_latest.find(std::type_index(typeid(J)));
