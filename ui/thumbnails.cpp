@@ -4,6 +4,7 @@
 #include <QPixmap>
 
 #include <QImageReader>
+#include <QPainter>
 #include <QMetaObject>
 #include <QPointer>
 #include <QThreadPool>
@@ -34,10 +35,18 @@ QImage Thumbnails::get(const QString& path) {
             reader.setScaledSize(size.scaled(side, side, Qt::KeepAspectRatio));
             img = reader.read();
         }
-        if (img.isNull()) {
-            img = QImage(side, side, QImage::Format_RGB32);
-            img.fill(Qt::lightGray);
+        // Every thumbnail is a side x side square (a wide or tall image centred on a light
+        // background): list cells of one size fit each icon whole with its score under it.
+        QImage square(side, side, QImage::Format_RGB32);
+        square.fill(QColor(236, 236, 236));
+        if (!img.isNull()) {
+            QPainter p(&square);
+            const QImage fitted = img.size() == QSize(side, side) ? img : img.scaled(side, side, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+            p.drawImage((side - fitted.width()) / 2, (side - fitted.height()) / 2, fitted);
+        } else {
+            square.fill(Qt::lightGray);
         }
+        img = square;
         QMetaObject::invokeMethod(
             self, [self, path, img] {
                 if (!self) return;
