@@ -12,6 +12,7 @@
 #include "analysis/text_embed.h"
 #include "analysis/textspan.h"
 #include "error.h"
+#include "explore/explorer.h"
 #include "image/preprocess.h"
 #include "io/file_util.h"
 #include "io/npy.h"
@@ -97,6 +98,17 @@ class TestAnalysis : public QObject {
     Q_OBJECT
 
 private slots:
+    // The name the window and status line give a model: what users call it, not a layout folder.
+    void modelsAreNamedAsUsersKnowThem() {
+        QCOMPARE(modelDisplayName("/home/u/.cache/huggingface/hub/models--openai--clip-vit-base-patch16/snapshots/57c216476e/"),
+                 std::string("openai/clip-vit-base-patch16"));
+        QCOMPARE(modelDisplayName("/data/oracle/clip-tiny/hf"), std::string("clip-tiny/hf"));
+        QCOMPARE(modelDisplayName("/data/oracle/clip-tiny/hf/model.safetensors"), std::string("clip-tiny/hf"));
+        QCOMPARE(modelDisplayName("/models/ViT-B-16.pt"), std::string("ViT-B-16"));
+        QCOMPARE(modelDisplayName("/work/models/shapes-clip/"), std::string("shapes-clip"));
+        QCOMPARE(modelDisplayName("/ckpt/deit_small/pytorch_model.bin"), std::string("deit_small"));
+    }
+
     void cacheHoldsTheDecomposition() {
         QTemporaryDir dir;
         const std::vector<std::string> images = makeImages(dir, 40);

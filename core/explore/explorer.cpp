@@ -116,6 +116,34 @@ GridValues componentGrid(const ModelSummary& model, const std::vector<ComponentV
     return g;
 }
 
+std::string modelDisplayName(const std::string& spec) {
+    fs::path p = fs::path(spec).lexically_normal();
+    if (!p.has_filename()) p = p.parent_path();
+    const std::string s = p.string();
+    // A Hugging Face hub snapshot: models--ORG--NAME/snapshots/<hash>[/file] -> ORG/NAME.
+    const std::size_t hub = s.find("models--");
+    if (hub != std::string::npos) {
+        std::string repo = s.substr(hub + 8);
+        repo = repo.substr(0, repo.find('/'));
+        const std::size_t sep = repo.find("--");
+        if (sep != std::string::npos) return repo.substr(0, sep) + "/" + repo.substr(sep + 2);
+    }
+    // A weights file names its folder's model; a folder named after a layout ("hf", "timm") or a
+    // checkpoint file with a generic name is named with its parent ("clip-tiny/hf").
+    const bool file = p.has_extension();
+    const fs::path folder = file ? p.parent_path() : p;
+    const std::string leaf = folder.filename().string();
+    static const std::vector<std::string> generic{"hf", "timm", "open_clip", "openai", "torchvision", "model", "weights", "checkpoint", "."};
+    const bool genericLeaf = std::find(generic.begin(), generic.end(), leaf) != generic.end();
+    std::string name = genericLeaf && folder.has_parent_path() ? folder.parent_path().filename().string() + "/" + leaf : leaf;
+    if (file) {
+        const std::string stem = p.stem().string();
+        static const std::vector<std::string> genericFiles{"model", "pytorch_model", "open_clip_model", "open_clip_pytorch_model", "weights", "checkpoint"};
+        if (std::find(genericFiles.begin(), genericFiles.end(), stem) == genericFiles.end()) name = stem;
+    }
+    return name.empty() ? s : name;
+}
+
 struct Explorer::Impl {
     std::string cacheRoot;
     ModelSummary summary;
@@ -196,8 +224,7 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     const Model& mdl = *session->model;
     ModelSummary s;
     s.spec = spec;
-    const fs::path named = fs::path(spec).lexically_normal();
-    s.name = (named.has_filename() ? named.filename() : named.parent_path().filename()).string();
+    s.name = modelDisplayName(spec);
     s.family = mdl.info.family;
     s.weightsPath = mdl.info.weightsPath;
     s.fingerprint = modelFingerprint(mdl);

@@ -153,6 +153,11 @@ GridValues componentGrid(const ModelSummary& model, const std::vector<ComponentV
 // runtime.h's process-wide compute settings, for front-ends that include no torch header.
 void configureComputeRuntime();
 
+// The name a model is shown by (window title, status line): a hub snapshot's ORG/NAME, a
+// checkpoint file's stem, a folder's name (with its parent's when it is named after a layout,
+// "clip-tiny/hf").
+std::string modelDisplayName(const std::string& spec);
+
 // Models found in the Hugging Face hub cache and ~/.cache/clip (for the model picker).
 std::vector<std::string> discoveredModels();
 
