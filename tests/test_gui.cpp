@@ -1742,6 +1742,36 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.model.fingerprint == before && !st.descriptions.empty() && !st.map.empty(); }, kTimeout));
     }
 
+    // An image or dataset opened while a model loads is opened by that model once it is in (it
+    // was analysed by the new model and then dropped as the old model's); a model that fails
+    // hands them to the open one.
+    void requestsWhileAModelLoadsAreKept() {
+        QTemporaryDir data;
+        ensureShapesWorld((data.path() + "/a").toStdString(), 40, 5151, "standard", {});
+        ensureShapesWorld((data.path() + "/b").toStdString(), 40, 5252, "standard", {});
+        StartOptions o;
+        o.dataDir = data.path();
+        o.restoreSettings = false;
+        o.device = "cpu";
+        o.dataset = data.path() + "/a/images";
+        MainWindow w(o);
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == o.dataset && !st.descriptions.empty(); }, kTimeout));
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        const QString b = data.path() + "/b/images", image = data.path() + "/b/images/000003.png";
+        s.openDataset(b);
+        s.openImage(image);
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && st.dataset.folder == b && st.imagePath() == image; }, kTimeout));
+        // A model that fails: the open model takes what was asked for meanwhile.
+        ErrorLog errors(w);
+        s.openModel(data.path() + "/no-such-model");
+        s.openDataset(o.dataset);
+        QVERIFY(waitUntil(s, [&] { return errors.count() > 0 && st.dataset.folder == o.dataset; }, kTimeout));
+        QCOMPARE(QString::fromStdString(st.model.name), QString("shapes-vit"));
+        QVERIFY2(errors.last().contains("still using shapes-vit"), qPrintable(errors.last()));
+    }
+
     void cleanupTestCase() { m_window.reset(); }
 };
 

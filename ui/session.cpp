@@ -184,6 +184,7 @@ void Session::openModel(const QString& spec, const QString& aligner) {
                                        "into CLIP space").arg(QFileInfo(spec).fileName());
                 fail(f.message, m_state.hasModel() ? tr("%1 (still using %2)").arg(why, q(m_state.model.name)) : why, true);
                 if (!m_state.hasModel() && !m_options.bundledModel.isEmpty() && QFileInfo(spec) != QFileInfo(m_options.bundledModel)) openModel(m_options.bundledModel);
+                else openPending();
                 return;
             }
             const QString bundled = m_options.bundledModel;
@@ -194,7 +195,18 @@ void Session::openModel(const QString& spec, const QString& aligner) {
                 return;
             }
             showError(m_state.hasModel() ? tr("%1 (still using %2)").arg(f.message, q(m_state.model.name)) : f.message, true);
+            openPending();
         });
+}
+
+void Session::openPending() {
+    // What was asked for while a model that then failed was loading: the open model takes it.
+    const QString image = m_pendingImage, dataset = m_pendingDataset;
+    m_pendingImage.clear();
+    m_pendingDataset.clear();
+    if (!m_state.hasModel()) return;
+    openImage(image);
+    openDataset(dataset);
 }
 
 void Session::clearModelResults() {
@@ -215,8 +227,9 @@ void Session::clearModelResults() {
 void Session::applyModel(const ModelSummary& m) {
     ++m_epoch;
     if (QFileInfo(q(m.spec)) == QFileInfo(m_state.modelNeedingAligner)) m_state.modelNeedingAligner.clear();  // results asked of the previous model are dropped from now on
-    const QString image = m_state.hasImage() ? m_state.imagePath() : m_pendingImage;
-    QString dataset = m_state.dataset.ready() ? m_state.dataset.folder : m_pendingDataset;
+    // What was asked for while the model loaded wins over what was open.
+    const QString image = !m_pendingImage.isEmpty() ? m_pendingImage : m_state.hasImage() ? m_state.imagePath() : QString();
+    QString dataset = !m_pendingDataset.isEmpty() ? m_pendingDataset : m_state.dataset.ready() ? m_state.dataset.folder : QString();
     m_pendingImage.clear();
     m_pendingDataset.clear();
     const bool bundled = QFileInfo(q(m.spec)).fileName().startsWith("shapes-");
@@ -237,6 +250,10 @@ void Session::applyModel(const ModelSummary& m) {
 
 void Session::openImage(const QString& path) {
     if (path.isEmpty()) return;
+    if (!m_state.modelLoading.isEmpty()) {  // opened by the model being loaded, once it is in
+        m_pendingImage = path;
+        return;
+    }
     const quint64 epoch = m_epoch;
     m_engine.run(
         AnalyseImageJob{s(path), m_state.view.wholeImage}, this,
@@ -483,6 +500,10 @@ void Session::requestProperty() {
 
 void Session::openDataset(const QString& folder) {
     if (folder.isEmpty()) return;
+    if (!m_state.modelLoading.isEmpty()) {  // cached by the model being loaded, once it is in
+        m_pendingDataset = folder;
+        return;
+    }
     // The bundled world is generated on first use (only in vitscope's own data folder: a user's
     // folder is never written to).
     const bool world = QFileInfo(folder) == QFileInfo(m_options.dataDir + "/shapes-world/images");

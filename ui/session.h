@@ -218,6 +218,7 @@ private:
     void applyImage(ImageResult r);
     void applyDataset(const QString& folder, const DatasetSummary& d);
     void clearModelResults();
+    void openPending();
     bool current(quint64 epoch) const { return epoch == m_epoch; }
 
     SessionOptions m_options;
