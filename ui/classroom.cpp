@@ -119,11 +119,7 @@ QString Classroom::body() const { return m_body->text(); }
 
 void Classroom::refresh() {
     m_title->setText(tr(kTitles[m_step]));
-    QString body = m_windowed && m_step < 3 ? tr(kWindowedBodies[m_step])
-                   : m_pooled && m_step < 2 ? tr(kPooledBodies[m_step])
-                                            : tr(kBodies[m_step]);
-    if (!m_facts[m_step].isEmpty()) body += "\n" + m_facts[m_step];
-    m_body->setText(body);
+    m_body->setText(bodyFor(m_step));
     m_prev->setEnabled(m_step > 0);
     m_next->setEnabled(m_step < StepCount - 1);
     fitTexts();
@@ -131,13 +127,26 @@ void Classroom::refresh() {
 
 void Classroom::fitTexts() {
     // From the font's metrics (QLabel::heightForWidth answers at least the minimum height set
-    // before, so a width that grows would never give the height back).
-    for (QLabel* l : {m_title, m_body}) {
+    // before, so a width that grows would never give the height back). The tallest step's texts
+    // set the height, so the banner, and the picture under it, keep their place through the steps.
+    auto need = [](const QLabel* l, const QString& text) {
         const int w = std::max(1, l->contentsRect().width());
-        const int need = l->fontMetrics().boundingRect(QRect(0, 0, w, 100000), Qt::TextWordWrap, l->text()).height() +
-                         l->contentsMargins().top() + l->contentsMargins().bottom() + 2;
-        if (l->minimumHeight() != need) l->setMinimumHeight(need);
+        return l->fontMetrics().boundingRect(QRect(0, 0, w, 100000), Qt::TextWordWrap, text).height() + l->contentsMargins().top() +
+               l->contentsMargins().bottom() + 2;
+    };
+    int title = 0, body = 0;
+    for (int step = 0; step < StepCount; ++step) {
+        title = std::max(title, need(m_title, tr(kTitles[step])));
+        body = std::max(body, need(m_body, bodyFor(step)));
     }
+    if (m_title->minimumHeight() != title) m_title->setMinimumHeight(title);
+    if (m_body->minimumHeight() != body) m_body->setMinimumHeight(body);
+}
+
+QString Classroom::bodyFor(int step) const {
+    QString body = m_windowed && step < 3 ? tr(kWindowedBodies[step]) : m_pooled && step < 2 ? tr(kPooledBodies[step]) : tr(kBodies[step]);
+    if (!m_facts[step].isEmpty()) body += "\n" + m_facts[step];
+    return body;
 }
 
 bool Classroom::eventFilter(QObject* watched, QEvent* e) {

@@ -36,6 +36,7 @@ private:
     void setPooled(bool pooled);
     void setWindowed(bool windowed);  // Swin: windows, merging, the mean of the last tokens
     void refresh();
+    QString bodyFor(int step) const;  // a step's text with its facts
     // The wrapped texts' heights at their current widths become the labels' minimum heights, so
     // the window's layout gives the banner the room it needs (the canvas below shrinks instead);
     // redone whenever a label's width changes.

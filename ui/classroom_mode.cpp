@@ -40,6 +40,7 @@ void ClassroomMode::scaleFonts(double scale) {
     m_window->centralWidget()->setFont(scale == 1.0 ? QApplication::font() : f);
     m_views.grid->setFontScale(scale == 1.0 ? 1.0 : 1.6);
     m_views.canvas->setFontScale(scale == 1.0 ? 1.0 : 1.6);
+    m_views.canvas->setColorbarRoomKept(scale != 1.0);  // the picture keeps its size through the steps
     m_views.ledger->setFontScale(scale == 1.0 ? 1.0 : 1.6);
 }
 
@@ -48,7 +49,7 @@ void ClassroomMode::setOn(bool on) {
     m_on = on;
     m_leave->setEnabled(on);
     m_docks.setFrozen(on);
-    auto* split = qobject_cast<QSplitter*>(m_window->centralWidget());
+    auto* split = m_window->centralWidget()->findChild<QSplitter*>("centralSplit");
     if (on) {
         m_normalState = m_window->saveState();
         if (split) m_normalSplit = split->sizes();
@@ -87,7 +88,7 @@ void ClassroomMode::relayout() {
     // rest for the banner and the image.
     if (auto* ledgerDock = m_window->findChild<QDockWidget*>("ledgerDock"))
         m_window->resizeDocks({ledgerDock}, {std::max(ledgerDock->width(), m_window->width() / 3)}, Qt::Horizontal);
-    auto* split = qobject_cast<QSplitter*>(m_window->centralWidget());
+    auto* split = m_window->centralWidget()->findChild<QSplitter*>("centralSplit");
     if (split && split->count() == 2) {
         const int total = split->sizes().value(0) + split->sizes().value(1);
         split->setSizes({total * 36 / 100, total - total * 36 / 100});

@@ -46,6 +46,9 @@ TextControls::TextControls(QWidget* parent) : QWidget(parent) {
     m_text->setMinimumWidth(220);
     m_text->setObjectName("textBox");
     m_text->lineEdit()->setPlaceholderText(tr("type a text, e.g. a red circle"));
+    // Both: a key reaches the combo box first when it holds the focus, and it hands the line edit
+    // its shortcut-override events directly (no filter of the line edit sees them then).
+    m_text->installEventFilter(this);
     m_text->lineEdit()->installEventFilter(this);
     m_words = new WordCompleter(m_text->lineEdit(), this);
     // Suggestions from the pool as a popup: typing never has its text completed in place.
@@ -162,7 +165,7 @@ void TextControls::setViewSettingsShown(bool shown) { m_viewRow->setVisible(show
 bool TextControls::eventFilter(QObject* watched, QEvent* event) {
     // Ctrl+E exports the canvas, also from the text box (where X11's line edit binds it to "end of
     // line"): the key comes here as a press and is turned into the export.
-    if (watched == m_text->lineEdit() && (event->type() == QEvent::ShortcutOverride || event->type() == QEvent::KeyPress)) {
+    if ((watched == m_text || watched == m_text->lineEdit()) && (event->type() == QEvent::ShortcutOverride || event->type() == QEvent::KeyPress)) {
         const auto* key = static_cast<QKeyEvent*>(event);
         if (key->key() == Qt::Key_E && key->modifiers() == Qt::ControlModifier) {
             if (event->type() == QEvent::ShortcutOverride) {

@@ -74,7 +74,9 @@ void ImageCanvas::setMessage(const QString& text) {
 }
 
 void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const {
-    withBar = withBar && !m.values.empty();  // no room is kept for the colorbar of a plain image
+    // No room is kept for the colorbar of a plain image, except where the picture must keep its
+    // place and size whether a map is on it or not (classroom mode's steps).
+    withBar = withBar && (!m.values.empty() || m_keepBarRoom);
     const int barW = withBar ? std::max(12, box.width() / 28) : 0;
     const int labelW = withBar ? p.fontMetrics().horizontalAdvance("-0.000e+00") : 0;
     const int captionH = m.caption.isEmpty() ? 0 : p.fontMetrics().height() + 4;
@@ -308,6 +310,11 @@ void ImageCanvas::render(const State& s, QFlags<Aspect> changed) {
         }
     }
     if ((changed & Aspect::Message) && s.message.error && s.message.aboutCanvas) setMessage(s.message.text);
+}
+
+void ImageCanvas::setColorbarRoomKept(bool kept) {
+    m_keepBarRoom = kept;
+    update();
 }
 
 void ImageCanvas::setMapShown(bool shown) {

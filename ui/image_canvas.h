@@ -35,6 +35,8 @@ public:
                            ColormapKind colormap, bool colorbar);
     // Classroom mode's patches step shows the bare patches: the map stays in the state, undrawn.
     void setMapShown(bool shown);
+    // The colorbar's room kept beside a plain image too: the picture keeps its size with or without a map.
+    void setColorbarRoomKept(bool kept);
     void setOpacity(double opacity);
     void setColormap(ColormapKind kind);
     void setFontScale(double scale);
@@ -80,6 +82,7 @@ private:
     // A grey line under the image on screen (not in exports): what of the file the model sees.
     void setInputNote(const QString& note);
     bool m_mapShown = true;
+    bool m_keepBarRoom = false;
     void drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const;
 
     QImage m_crop;

@@ -111,18 +111,24 @@ QWidget* MainWindow::buildCentre() {
     leftLayout->addWidget(m_views.grid, 1);
     auto* centre = new QWidget;
     auto* centreLayout = new QVBoxLayout(centre);
-    m_views.classroom = new Classroom;
-    m_views.classroom->hide();
     m_views.text = new TextControls;
     m_views.canvas = new ImageCanvas;
-    centreLayout->addWidget(m_views.classroom);
     centreLayout->addWidget(m_views.text);
     centreLayout->addWidget(m_views.canvas, 1);
     auto* split = new QSplitter;
+    split->setObjectName("centralSplit");
     split->addWidget(left);
     split->addWidget(centre);
     split->setStretchFactor(1, 1);
-    return split;
+    // The walkthrough's banner spans the grid and the canvas (classroom mode): its texts wrap less.
+    auto* central = new QWidget;
+    auto* layout = new QVBoxLayout(central);
+    layout->setContentsMargins(0, 0, 0, 0);
+    m_views.classroom = new Classroom;
+    m_views.classroom->hide();
+    layout->addWidget(m_views.classroom);
+    layout->addWidget(split, 1);
+    return central;
 }
 
 void MainWindow::buildDocks() {
