@@ -19,6 +19,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <filesystem>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -40,20 +41,41 @@ struct HeatmapModelOptions {
     int surgeryBlocks = 6;
     std::string surgeryEnsemble = "auto";
     bool squash = false;
-    int cheferStartLayer = 0, legradLayers = 2;
+    std::string cheferStartLayer = "auto", gradcamTarget = "auto", labels;
+    int legradLayers = 2;
 };
+
+// "auto" or an integer >= -1 (checked against the model's layers by GradientMapParams::validate).
+std::optional<int> parseStartLayer(const std::string& value) {
+    if (value == "auto") return std::nullopt;
+    try {
+        std::size_t used = 0;
+        const int v = std::stoi(value, &used);
+        if (used == value.size() && v >= -1) return v;
+    } catch (const std::exception&) {
+    }
+    throw InputError("--chefer-start-layer " + value, "must be auto, -1 (the last layer only) or a layer index");
+}
 
 void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
     addModelOptions(sub, o.model);
     sub->add_option("--aligner", o.aligner, "Aligner into CLIP space (non-CLIP models)");
     sub->add_option("--clip", o.clip, "CLIP model for the texts of a non-CLIP model (default: the aligner's)");
-    sub->add_option("--reference-texts", o.referenceTexts, "Texts whose mean score is removed (decomposition) / compared (surgery)");
+    sub->add_option("--reference-texts", o.referenceTexts,
+                    "Texts whose mean score is removed (decomposition, raw) / compared (surgery); Grad-CAM's label list when --labels is not "
+                    "given; refused by chefer and legrad, which use none");
+    sub->add_option("--labels", o.labels, "Grad-CAM's label list (a text file): its target is the text's softmax probability over them "
+                                          "(pytorch-grad-cam's CLIP recipe)");
+    sub->add_option("--gradcam-target", o.gradcamTarget,
+                    "Grad-CAM's score for a text: auto (probability with a label list, else logit), probability or logit")
+        ->capture_default_str();
     sub->add_option("--surgery-blocks", o.surgeryBlocks, "CLIP Surgery: last K blocks")->capture_default_str();
     sub->add_option("--surgery-ensemble", o.surgeryEnsemble,
                     "CLIP Surgery's 85-template prompt ensemble for its texts: auto (on for BPE models), on, off")
         ->capture_default_str();
     sub->add_option("--chefer-start-layer", o.cheferStartLayer,
-                    "Chefer: first layer whose attention enters the relevance (-1: the last only, its CLIP notebook's default)")
+                    "Chefer: first layer whose attention enters the relevance; auto = -1 (the last only, its CLIP notebook) for CLIP and "
+                    "SigLIP, 0 (every layer, its ViT notebook) for supervised ViTs")
         ->capture_default_str();
     sub->add_option("--legrad-layers", o.legradLayers, "LeGrad: the last K layers (its default layer_index -2)")->capture_default_str();
     sub->add_flag("--squash", o.squash, "Resize the whole image to the input size (no center crop), as CLIP Surgery's demo "
@@ -68,14 +90,26 @@ HeatmapSession openHeatmapContext(const HeatmapModelOptions& o) {
     s.aligner = o.aligner;
     s.clip = o.clip;
     s.referenceTexts = o.referenceTexts;
+    s.labels = o.labels;
     s.checkpointKey = o.model.checkpointKey;
     s.surgeryEnsemble = o.surgeryEnsemble;
     HeatmapSession c = openHeatmapSession(s);
     if (o.squash) c.model->preprocess.squash = true;  // models that squash already (SigLIP) keep doing so
-    if (o.cheferStartLayer < -1) throw InputError("--chefer-start-layer", "must be -1 (the last layer only) or a layer index");
     if (o.legradLayers < 1) throw InputError("--legrad-layers", "must be at least 1");
-    c.cheferStartLayer = o.cheferStartLayer;
+    c.cheferStartLayer = parseStartLayer(o.cheferStartLayer);
+    c.gradcamTarget = parseGradCamTarget(o.gradcamTarget);
     c.legradLayers = o.legradLayers;
+    GradientMapParams g;
+    g.cheferStartLayer = c.cheferStartLayer;
+    g.legradLayers = c.legradLayers;
+    try {
+        g.validate(*c.model);
+    } catch (const InputError&) {
+        throw InputError("--chefer-start-layer " + o.cheferStartLayer,
+                         "must be auto, -1 or a layer index below " + std::to_string(c.model->vision.layers()));
+    }
+    if (c.gradcamTarget == GradCamTarget::Probability && !c.labels.defined() && !c.reference.defined())
+        throw InputError("--gradcam-target probability", "needs a label list: --labels FILE or --reference-texts FILE");
     return c;
 }
 
@@ -84,21 +118,46 @@ struct HeatmapOptions {
     std::string image, text, method = "decomposition", heads, out, npy, colormap = "viridis";
     double opacity = 0.55;
     int scale = 0;
+    int64_t classIndex = -1;  // gradient methods on a classifier: its class logit as the score
 };
 
+// Options a method does not use are refused, never ignored (one line naming the option).
+void checkOptionsForMethod(const HeatmapOptions& o, HeatmapMethod method) {
+    const std::string name = heatmapMethodName(method);
+    const bool gradient = isGradientMethod(method);
+    if (o.classIndex >= 0 && !gradient)
+        throw InputError("--class", "is the score of the gradient methods (gradcam, chefer, legrad), not of " + name);
+    if (o.classIndex < 0 && o.text.empty() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout)
+        throw InputError("--text", std::string("is required by ") + name + (gradient ? " (or --class N on a classifier)" : ""));
+    if ((method == HeatmapMethod::Chefer || method == HeatmapMethod::LeGrad) && !o.model.referenceTexts.empty())
+        throw InputError("--reference-texts " + o.model.referenceTexts,
+                         name + " uses no text list (its score is the text's own " + (method == HeatmapMethod::Chefer ? "logit" : "cosine") +
+                             "); drop the option");
+    if (!o.model.labels.empty() && method != HeatmapMethod::GradCam)
+        throw InputError("--labels " + o.model.labels, "is Grad-CAM's label list; " + name + " uses none");
+    if (method == HeatmapMethod::GradCam && !o.model.labels.empty() && !o.model.referenceTexts.empty())
+        throw InputError("--reference-texts " + o.model.referenceTexts, "and --labels both give Grad-CAM a label list; give one");
+    if (method == HeatmapMethod::GradCam && o.classIndex >= 0 && (!o.model.labels.empty() || !o.model.referenceTexts.empty()))
+        throw InputError("--class", "scores a class logit; Grad-CAM's label list (--labels / --reference-texts) is for a text");
+}
+
 void runHeatmap(const HeatmapOptions& o) {
-    const HeatmapSession c = openHeatmapContext(o.model);
     const HeatmapMethod method = parseHeatmapMethod(o.method);
+    checkOptionsForMethod(o, method);
+    const HeatmapSession c = openHeatmapContext(o.model);
     const Colormap cmap = parseColormap(o.colormap);
     if (o.opacity < 0 || o.opacity > 1) throw InputError("--opacity", "must be within 0..1");
     const cv::Mat rgb = loadImageRgb(o.image);
     const cv::Mat crop = cropForModel(rgb, c.model->preprocess);
     const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
-    const at::Tensor text = c.textsFor(method, {o.text})[0];
-    const Heatmap map = computeHeatmap(*c.model, pixels, text, c.params(method, parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads(), c.model->vision.pool.heads), o.model.surgeryBlocks),
-                                       c.aligner ? &*c.aligner : nullptr);
+    const at::Tensor text = o.text.empty() ? at::Tensor() : c.textsFor(method, {o.text})[0];
+    HeatmapParams params = c.params(method, parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads(), c.model->vision.pool.heads),
+                                    o.model.surgeryBlocks);
+    params.classIndex = o.classIndex;
+    const Heatmap map = computeHeatmap(*c.model, pixels, text, params, c.aligner ? &*c.aligner : nullptr);
     const int scale = o.scale > 0 ? o.scale : std::max(1, 384 / crop.cols);
-    const std::string title = std::string(heatmapMethodName(method)) + ": " + o.text + (o.heads.empty() ? "" : " [" + o.heads + "]");
+    const std::string subject = o.classIndex >= 0 ? "class " + std::to_string(o.classIndex) : o.text;
+    const std::string title = std::string(heatmapMethodName(method)) + ": " + subject + (o.heads.empty() ? "" : " [" + o.heads + "]");
     const cv::Mat png = renderOverlay(crop, map.pixels, o.opacity, cmap, scale, title);
     writeImage(o.out, png);
     if (!o.npy.empty()) writeNpyTensor(o.npy, map.patches);
@@ -181,6 +240,16 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     const bool classMean = !o.noClassMean && !c.reference.defined();
     if (classMean) std::printf("maps: prompt minus the mean over %zu class prompts (--no-class-mean: the prompt's own map)\n", prompts.size());
     if (c.surgeryEnsemble) std::printf("CLIP Surgery texts through its 85-template prompt ensemble\n");
+    for (HeatmapMethod m : methods) {
+        if (m == HeatmapMethod::GradCam)
+            std::printf("gradcam: target %s\n", c.labels.defined() ? "the prompt's probability over --labels"
+                                                : c.gradcamTarget == GradCamTarget::Logit ? "the prompt's logit"
+                                                : c.reference.defined() ? "the prompt's probability over --reference-texts"
+                                                : classMean ? "the prompt's probability over the class prompts"
+                                                            : "the prompt's logit (no label list)");
+        if (m == HeatmapMethod::Chefer || m == HeatmapMethod::LeGrad)
+            std::printf("%s: the prompt's own map (its reference subtracts no class mean and uses no text list)\n", heatmapMethodName(m));
+    }
     if (c.model->preprocess.squash) std::printf("images squashed to the input size (no center crop)\n");
     std::vector<LocalisationMeter> meters(methods.size());
     const JobContext job = interruptibleJob("evaluate");
@@ -341,8 +410,11 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         auto* sub = app.add_subcommand("heatmap", "Heatmap of a text over an image (PNG overlay with colorbar, raw .npy)");
         addHeatmapModelOptions(sub, o->model);
         sub->add_option("--image", o->image, "Image file")->required();
-        sub->add_option("--text", o->text, "Text")->required();
-        sub->add_option("--method", o->method, "decomposition, surgery, raw, attention or rollout")->capture_default_str();
+        sub->add_option("--text", o->text, "Text (not needed by attention and rollout, nor with --class)");
+        std::string methods = "The map:";
+        for (HeatmapMethod m : allHeatmapMethods()) methods += std::string("\n  ") + heatmapMethodName(m) + ": " + heatmapMethodSummary(m);
+        sub->add_option("--method", o->method, methods)->capture_default_str();
+        sub->add_option("--class", o->classIndex, "Gradient methods on a classifier: the class whose logit is the score (instead of --text)");
         sub->add_option("--heads", o->heads, "Decomposition restricted to these heads: L.H,...");
         sub->add_option("--opacity", o->opacity, "Overlay opacity 0..1")->capture_default_str();
         sub->add_option("--colormap", o->colormap, "viridis, inferno, jet or turbo")->capture_default_str();

@@ -5,6 +5,7 @@
 // Chefer et al. 2021, LeGrad: analysis/gradient_maps.h).
 #include "analysis/alignment.h"
 #include "analysis/components.h"
+#include "analysis/gradient_maps.h"
 #include "model/forward.h"
 
 #include <opencv2/core.hpp>
@@ -14,6 +15,8 @@ namespace vitscope {
 enum class HeatmapMethod { Decomposition, Surgery, Raw, Attention, Rollout, GradCam, Chefer, LeGrad };
 const char* heatmapMethodName(HeatmapMethod m);
 HeatmapMethod parseHeatmapMethod(const std::string& name);  // throws InputError
+// One line on what a method computes and its reference (for --help and tooltips).
+const char* heatmapMethodSummary(HeatmapMethod m);
 std::vector<HeatmapMethod> allHeatmapMethods();
 bool isGradientMethod(HeatmapMethod m);
 // The methods a model defines: Swin and MaxViT have no class-token attention or plain blocks.
@@ -27,20 +30,32 @@ struct HeatmapParams {
     at::Tensor referenceTexts;               // [R, E] unit rows, optional: subtract their mean score
     int surgeryBlocks = 6;                   // CLIP Surgery: the last k blocks (clamped to the model)
     at::Tensor redundantText;                // [E] Surgery with one text: the empty prompt's embedding
-    // Gradient methods (gradient_maps.h): Chefer's first layer (-1: the last only), LeGrad's last
-    // k layers, LeGrad's empty prompt on SigLIP ("a photo of a", unit [E]; undefined: no correction).
-    int cheferStartLayer = 0;
+    // Gradient methods (gradient_maps.h, GradientMapParams): Chefer's first layer (-1: the last
+    // only; unset: the family's reference default, defaultCheferStartLayer), Grad-CAM's target,
+    // LeGrad's last k layers, LeGrad's empty prompt on SigLIP ("a photo of a", unit [E]; undefined:
+    // no correction).
+    std::optional<int> cheferStartLayer;
+    GradCamTarget gradcamTarget = GradCamTarget::Auto;
     int legradLayers = 2;
     at::Tensor legradEmptyText;
+    // Grad-CAM's label list [T, E] for its probability target; undefined: referenceTexts stand in.
+    at::Tensor labels;
+    // A classifier's class as the gradient methods' score (-1: the text); the text may then be undefined.
+    int64_t classIndex = -1;
+    double textLogitScale = 0;  // the text logit's scale (0: the model's own; set to CLIP's for an aligned tower)
+
+    GradientMapParams gradientParams() const;
 };
 
 struct Heatmap {
     at::Tensor patches;  // [gh, gw] float32 raw scores (higher = more of the text)
-    at::Tensor pixels;   // [S, S] bilinear upsampling of `patches` to the model's input
+    at::Tensor pixels;   // [S, S] bilinear upsampling of `patches` to the model's input (gradient
+                         // methods: min-max normalised after upsampling where the reference does)
 };
 
 // pixels [1, 3, S, S] preprocessed; text [E] unit-norm in the model's (aligned) output space.
-// `aligner` maps a non-CLIP model's terms into CLIP space (decomposition and raw only).
+// `aligner` maps a non-CLIP model's terms into CLIP space. `text` may be undefined for the
+// attention maps and for a gradient method given params.classIndex.
 Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::Tensor& text, const HeatmapParams& params,
                        const Aligner* aligner = nullptr);
 

@@ -71,6 +71,9 @@ HeatmapParams HeatmapSession::params(HeatmapMethod method, const std::vector<std
     p.redundantText = redundant;
     if (method == HeatmapMethod::LeGrad) p.legradEmptyText = legradEmpty;
     p.cheferStartLayer = cheferStartLayer;
+    p.gradcamTarget = gradcamTarget;
+    p.labels = labels;
+    p.textLogitScale = textLogitScale;
     p.legradLayers = legradLayers;
     p.surgeryBlocks = surgeryBlocks;
     return p;
@@ -104,6 +107,8 @@ HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
         c.reference = c.text->encode(texts);
         if (c.surgeryEnsemble) c.surgeryReference = c.textsFor(HeatmapMethod::Surgery, texts);
     }
+    if (!o.labels.empty()) c.labels = c.text->encode(readTextList(o.labels));
+    if (c.clip) c.textLogitScale = c.clip->logitScale;
     c.redundant = c.textsFor(HeatmapMethod::Surgery, {""})[0];
     if (c.model->vision.pool.defined()) {
         // LeGrad's SigLIP correction prompt; a word-vocabulary model may not know it (no correction then).
