@@ -1,0 +1,148 @@
+// Gradient heatmaps against the authors' code, not against our own formulas: tests/data/gradient-maps
+// holds two tiny models and the maps that make_reference.py computes on them by porting
+// Transformer-MM-Explainability's notebooks (Chefer et al., both start layers; the ViT notebook's
+// class logit), pytorch-grad-cam's CLIP and ViT recipes (the label's probability over a label list,
+// the text logit, the class logit) and LeGrad's compute_legrad_clip, each as the reference returns
+// it: upsampled to the image, then min-max normalised. vitscope's defaults (HeatmapParams as the CLI
+// and the GUI leave them) must give those maps within 1e-4.
+#include "analysis/gradient_maps.h"
+#include "analysis/heatmap.h"
+#include "error.h"
+#include "io/tensor_io.h"
+#include "model/loader.h"
+#include "test_util.h"
+
+#include <QtTest/QtTest>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+using namespace vitscope;
+using vitscope::test::maxAbsDiff;
+using vitscope::test::source;
+
+namespace {
+
+const char* kDir = "tests/data/gradient-maps/";
+
+at::Tensor reference(const std::string& name) { return readNpyTensor(source(kDir + name + ".npy")); }
+
+nlohmann::json manifest() {
+    std::ifstream in(source(std::string(kDir) + "reference.json"));
+    return nlohmann::json::parse(in);
+}
+
+at::Tensor minMax(const at::Tensor& x) { return (x - x.min()) / (x.max() - x.min()); }
+
+struct Case {
+    Model model;
+    at::Tensor pixels, labels;
+    int64_t targetLabel = 0, targetClass = 0;
+};
+
+Case load(const char* model) {
+    const nlohmann::json j = manifest();
+    Case c;
+    c.model = loadModel(source(std::string(kDir) + model));
+    c.pixels = readNpyTensor(source(std::string(kDir) + "pixels.npy"));
+    c.labels = readNpyTensor(source(std::string(kDir) + "labels.npy"));
+    c.targetLabel = j.at("target_label").get<int64_t>();
+    c.targetClass = j.at("target_class").get<int64_t>();
+    return c;
+}
+
+// The map as computeHeatmap returns it (no normalisation added here: the reference's own min-max
+// after upsampling is part of what is compared) against the reference, with the gap printed.
+double gap(const Heatmap& h, const std::string& name) {
+    const at::Tensor ref = reference(name);
+    const double d = maxAbsDiff(h.pixels, ref);
+    qInfo("%s: max |ours - reference| %.3g (patch map min-maxed then upsampled: %.3g)", name.c_str(), d,
+          maxAbsDiff(at::upsample_bilinear2d(minMax(h.patches).view({1, 1, h.patches.size(0), h.patches.size(1)}), {ref.size(0), ref.size(1)}, false)[0][0],
+                     ref));
+    return d;
+}
+
+}  // namespace
+
+class TestGradientReferences : public QObject {
+    Q_OBJECT
+
+private slots:
+    void referencesAreDistinct() {
+        // Each option changes the map on these models (else the comparisons below could not fail).
+        QVERIFY(maxAbsDiff(reference("clip_chefer_last"), reference("clip_chefer_all")) > 0.05);
+        QVERIFY(maxAbsDiff(reference("clip_gradcam_probability"), reference("clip_gradcam_logit")) > 0.05);
+    }
+
+    void cheferClipDefaultsToTheLastLayer() {
+        const Case c = load("clip");
+        HeatmapParams p;
+        p.method = HeatmapMethod::Chefer;
+        const at::Tensor text = c.labels[c.targetLabel];
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, text, p), "clip_chefer_last") < 1e-4);
+        p.cheferStartLayer = -1;
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, text, p), "clip_chefer_last") < 1e-4);
+        p.cheferStartLayer = 0;
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, text, p), "clip_chefer_all") < 1e-4);
+        QCOMPARE(defaultCheferStartLayer(c.model), -1);
+    }
+
+    void gradCamClipTargetsTheLabelProbability() {
+        const Case c = load("clip");
+        HeatmapParams p;
+        p.method = HeatmapMethod::GradCam;
+        const at::Tensor text = c.labels[c.targetLabel];
+        p.labels = c.labels;  // --labels
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, text, p), "clip_gradcam_probability") < 1e-4);
+        p.labels = at::Tensor();
+        p.referenceTexts = c.labels;  // --reference-texts stand in for the label list
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, text, p), "clip_gradcam_probability") < 1e-4);
+        // A label list without the text: the text is prepended (the same softmax, reordered).
+        std::vector<at::Tensor> others;
+        for (int64_t i = 0; i < c.labels.size(0); ++i)
+            if (i != c.targetLabel) others.push_back(c.labels[i]);
+        p.referenceTexts = at::stack(others);
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, text, p), "clip_gradcam_probability") < 1e-4);
+        p.gradcamTarget = GradCamTarget::Logit;
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, text, p), "clip_gradcam_logit") < 1e-4);
+        p.referenceTexts = at::Tensor();
+        p.gradcamTarget = GradCamTarget::Auto;  // no label list: the logit
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, text, p), "clip_gradcam_logit") < 1e-4);
+        p.gradcamTarget = GradCamTarget::Probability;  // asked for, with no list: refused
+        QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(c.model, c.pixels, text, p));
+    }
+
+    void legradClip() {
+        const Case c = load("clip");
+        HeatmapParams p;
+        p.method = HeatmapMethod::LeGrad;
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, c.labels[c.targetLabel], p), "clip_legrad") < 1e-4);
+    }
+
+    void supervisedVitKeepsEveryLayerAndTheClassLogit() {
+        const Case c = load("vit");
+        QCOMPARE(defaultCheferStartLayer(c.model), 0);
+        HeatmapParams p;
+        p.classIndex = c.targetClass;
+        p.method = HeatmapMethod::Chefer;
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, at::Tensor(), p), "vit_chefer_class") < 1e-4);
+        p.method = HeatmapMethod::GradCam;
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, at::Tensor(), p), "vit_gradcam_class") < 1e-4);
+        p.classIndex = 99;  // not a class of the model
+        QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(c.model, c.pixels, at::Tensor(), p));
+    }
+
+    void startLayerOutOfRangeIsRefused() {
+        const Case c = load("clip");
+        HeatmapParams p;
+        p.method = HeatmapMethod::Chefer;
+        p.cheferStartLayer = c.model.vision.layers();
+        QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(c.model, c.pixels, c.labels[0], p));
+        p.cheferStartLayer = -2;
+        QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(c.model, c.pixels, c.labels[0], p));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGradientReferences)
+#include "test_gradient_references.moc"
