@@ -70,9 +70,10 @@ class TestGradientReferences : public QObject {
 
 private slots:
     void referencesAreDistinct() {
-        // Each option changes the map on these models (else the comparisons below could not fail).
-        QVERIFY(maxAbsDiff(reference("clip_chefer_last"), reference("clip_chefer_all")) > 0.05);
-        QVERIFY(maxAbsDiff(reference("clip_gradcam_probability"), reference("clip_gradcam_logit")) > 0.05);
+        // Each option changes the map on these models by far more than the tolerance (else the
+        // comparisons below could not tell the defaults apart).
+        QVERIFY(maxAbsDiff(reference("clip_chefer_last"), reference("clip_chefer_all")) > 100 * 1e-4);
+        QVERIFY(maxAbsDiff(reference("clip_gradcam_probability"), reference("clip_gradcam_logit")) > 100 * 1e-4);
     }
 
     void cheferClipDefaultsToTheLastLayer() {
