@@ -82,8 +82,9 @@ void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
                                         "(SigLIP models always do)");
 }
 
-HeatmapSession openHeatmapContext(const HeatmapModelOptions& o) {
+HeatmapSession openHeatmapContext(const HeatmapModelOptions& o, bool needText = true) {
     HeatmapSessionOptions s;
+    s.needText = needText;
     s.model = o.model.model;
     s.tokenizer = o.model.tokenizer;
     s.device = o.model.device;
@@ -144,7 +145,7 @@ void checkOptionsForMethod(const HeatmapOptions& o, HeatmapMethod method) {
 void runHeatmap(const HeatmapOptions& o) {
     const HeatmapMethod method = parseHeatmapMethod(o.method);
     checkOptionsForMethod(o, method);
-    const HeatmapSession c = openHeatmapContext(o.model);
+    const HeatmapSession c = openHeatmapContext(o.model, o.classIndex < 0);
     const Colormap cmap = parseColormap(o.colormap);
     if (o.opacity < 0 || o.opacity > 1) throw InputError("--opacity", "must be within 0..1");
     const cv::Mat rgb = loadImageRgb(o.image);

@@ -1,4 +1,5 @@
 // vitscope-cli's contract: command names, output files and layouts, exit codes.
+#include "analysis/heatmap.h"
 #include "analysis/labels.h"
 #include "image/codec.h"
 #include "io/file_util.h"
@@ -463,6 +464,61 @@ private slots:
         QFile::copy(cache + "/manifest.json", path("manifest-backup.json"));
         writeFileAtomic((cache + "/manifest.json").toStdString(), std::string("{broken"));
         fails({"rank", "--cache", cache, "--property", "color", "--out", path("x.csv")}, "manifest.json");
+    }
+
+    // The gradient methods' options (issue 27): every method in --help, the label list used by
+    // Grad-CAM (from --labels or --reference-texts), options a method does not use refused in one
+    // line, --class on a classifier.
+    void gradientHeatmapOptions() {
+        const QString help = cli({"heatmap", "--help"}).out;
+        for (HeatmapMethod m : allHeatmapMethods()) QVERIFY2(help.contains(QString(heatmapMethodName(m)) + ":"), heatmapMethodName(m));
+        const QString clip = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip";
+        const QString vit = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-vit";
+        const QString world = path("gradient-world");
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "2", "--seed", "27"}).code, 0);
+        const QString image = world + "/images/000001.png";
+        writeFileAtomic(path("labels.txt").toStdString(), std::string("a red object\na blue object\na green object\n"));
+        auto map = [&](const QStringList& extra, const char* npy) {
+            const Run r = cli(QStringList{"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "gradcam", "--out",
+                                          path("g.png"), "--npy", path(npy)} +
+                              extra);
+            if (r.code != 0) qWarning("%s", qPrintable(r.err));
+            return r.code == 0 ? readNpyTensor(path(npy).toStdString()) : at::Tensor();
+        };
+        const at::Tensor viaLabels = map({"--labels", path("labels.txt")}, "labels.npy");
+        const at::Tensor viaReference = map({"--reference-texts", path("labels.txt")}, "reference.npy");
+        const at::Tensor logit = map({"--labels", path("labels.txt"), "--gradcam-target", "logit"}, "logit.npy");
+        const at::Tensor plain = map({}, "plain.npy");
+        QVERIFY(viaLabels.defined() && viaReference.defined() && logit.defined() && plain.defined());
+        QCOMPARE(maxAbsDiff(viaLabels, viaReference), 0.0);  // the reference texts are the label list
+        QVERIFY(maxAbsDiff(viaLabels, logit) > 1e-3);          // and the target is not the logit
+        QCOMPARE(maxAbsDiff(logit, plain), 0.0);               // no list: the logit
+        auto fails = [&](const QStringList& args, const QString& expected) {
+            const Run bad = cli(args);
+            QCOMPARE(bad.code, 2);
+            QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains(expected), qPrintable(bad.err));
+        };
+        for (const char* method : {"chefer", "legrad"})
+            fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", method, "--reference-texts", path("labels.txt"),
+                   "--out", path("x.png")},
+                  "--reference-texts");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "decomposition", "--labels", path("labels.txt"),
+               "--out", path("x.png")},
+              "--labels");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "gradcam", "--gradcam-target", "probability",
+               "--out", path("x.png")},
+              "label list");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "chefer", "--chefer-start-layer", "99",
+               "--out", path("x.png")},
+              "--chefer-start-layer");
+        fails({"heatmap", "--model", clip, "--image", image, "--method", "chefer", "--out", path("x.png")}, "--text");
+        fails({"heatmap", "--model", vit, "--image", image, "--class", "1", "--method", "raw", "--out", path("x.png")}, "--class");
+        // A classifier's class logit: no text needed; the class changes the map.
+        const Run one = cli({"heatmap", "--model", vit, "--image", image, "--class", "1", "--method", "chefer", "--out", path("c1.png"), "--npy", path("c1.npy")});
+        QVERIFY2(one.code == 0, qPrintable(one.err));
+        const Run two = cli({"heatmap", "--model", vit, "--image", image, "--class", "9", "--method", "chefer", "--out", path("c9.png"), "--npy", path("c9.npy")});
+        QVERIFY2(two.code == 0, qPrintable(two.err));
+        QVERIFY(maxAbsDiff(readNpyTensor(path("c1.npy").toStdString()), readNpyTensor(path("c9.npy").toStdString())) > 1e-3);
     }
 
     void demoRunsWithoutDownloads() {

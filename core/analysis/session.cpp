@@ -96,6 +96,7 @@ HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
             throw InputError(alignerPath, "maps " + std::to_string(c.aligner->weight.size(0)) + "-dimensional features, not this model's " +
                                             std::to_string(c.model->vision.embedDim()));
     } else if (!c.model->isClip()) {
+        if (!o.needText) return c;
         throw InputError(o.model, "is not a CLIP model; pass --aligner (and --clip) to map it into CLIP space");
     }
     c.text = std::make_unique<TextEncoder>(*textModel);

@@ -46,7 +46,7 @@ struct HeatmapSession {
     std::unique_ptr<Model> model;
     std::unique_ptr<Model> clip;  // only for non-CLIP models
     std::optional<Aligner> aligner;
-    std::unique_ptr<TextEncoder> text;
+    std::unique_ptr<TextEncoder> text;  // null only when opened with needText false and no text side
     at::Tensor reference;  // [R, E] reference texts (may be undefined)
     at::Tensor redundant;  // [E] the empty prompt, CLIP Surgery's default redundancy
     at::Tensor legradEmpty;  // [E] "a photo of a", LeGrad's correction on SigLIP; undefined otherwise
@@ -78,6 +78,9 @@ struct HeatmapSessionOptions {
     std::string labels;          // a text list file: Grad-CAM's label list (its probability target)
     std::string checkpointKey;   // training checkpoints: the wrapper key to read
     std::string surgeryEnsemble = "auto";  // auto (on for BPE tokenizers, off for word vocabularies), on, off
+    // false: a non-CLIP model without an aligner opens with no text side (a classifier's class
+    // logit as the gradient methods' score); `text` stays null then.
+    bool needText = true;
 };
 
 HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o);
