@@ -163,15 +163,20 @@ at::Tensor cheferScores(const Model& model, const at::Tensor& pixels, const Grad
     const Checked c = check(model, pixels, target, aligner, "Chefer");
     const VisionTower& v = model.vision;
     const int L = v.layers();
+    params.validate(model);
+    const int chosen = params.cheferStartLayer.value_or(defaultCheferStartLayer(model));
+    const int start = chosen < 0 ? L - 1 : chosen;
+    // The layers before the start enter no relevance: run them without a graph.
     at::Tensor x0;
     {
         at::NoGradGuard noGrad;
         x0 = embedImageTokens(model, pixels);
+        for (int l = 0; l < start; ++l) x0 = runVisionBlock(model, l, x0, nullptr);
     }
     at::AutoGradMode grad(true);
     at::Tensor x = x0.detach().requires_grad_(true);
-    std::vector<at::Tensor> attention;
-    for (int l = 0; l < L; ++l) {
+    std::vector<at::Tensor> attention;  // layers start .. L - 1
+    for (int l = start; l < L; ++l) {
         BlockTaps taps;
         x = runVisionBlock(model, l, x, &taps);
         attention.push_back(taps.attention);
@@ -184,11 +189,8 @@ at::Tensor cheferScores(const Model& model, const at::Tensor& pixels, const Grad
     const std::vector<at::Tensor> grads = torch::autograd::grad({score}, inputs);
     const int64_t n = attention.front().size(2);
     at::Tensor rel = at::eye(n, attention.front().options()).expand({c.batch, n, n}).clone();
-    params.validate(model);
-    const int chosen = params.cheferStartLayer.value_or(defaultCheferStartLayer(model));
-    const int start = chosen < 0 ? L - 1 : chosen;
-    for (int l = start; l < L; ++l) {
-        const at::Tensor cam = (grads[static_cast<std::size_t>(l)] * attention[static_cast<std::size_t>(l)].detach()).clamp_min(0).mean(1);
+    for (std::size_t i = 0; i < attention.size(); ++i) {
+        const at::Tensor cam = (grads[i] * attention[i].detach()).clamp_min(0).mean(1);
         rel = rel + at::bmm(cam, rel);
     }
     at::Tensor map;
