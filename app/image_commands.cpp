@@ -41,7 +41,7 @@ struct HeatmapModelOptions {
     int surgeryBlocks = 6;
     std::string surgeryEnsemble = "auto";
     bool squash = false;
-    std::string cheferStartLayer = "auto", gradcamTarget = "auto", labels;
+    std::string cheferStartLayer = "auto", gradcamTarget = "auto", labels, siglipMap = "pool";
     int legradLayers = 2;
 };
 
@@ -77,6 +77,10 @@ void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
                     "Chefer: first layer whose attention enters the relevance; auto = -1 (the last only, its CLIP notebook) for CLIP and "
                     "SigLIP, 0 (every layer, its ViT notebook) for supervised ViTs")
         ->capture_default_str();
+    sub->add_option("--siglip-map", o.siglipMap,
+                    "SigLIP's decomposition map with no --heads: pool (the pooling heads' per-token terms, as TextSpan's SigLIP demo) or "
+                    "encoder (every encoder head through the frozen pool)")
+        ->capture_default_str();
     sub->add_option("--legrad-layers", o.legradLayers, "LeGrad: the last K layers (its default layer_index -2)")->capture_default_str();
     sub->add_flag("--squash", o.squash, "Resize the whole image to the input size (no center crop), as CLIP Surgery's demo "
                                         "(SigLIP models always do)");
@@ -99,6 +103,9 @@ HeatmapSession openHeatmapContext(const HeatmapModelOptions& o, bool needText = 
     if (o.legradLayers < 1) throw InputError("--legrad-layers", "must be at least 1");
     c.cheferStartLayer = parseStartLayer(o.cheferStartLayer);
     c.gradcamTarget = parseGradCamTarget(o.gradcamTarget);
+    c.pooledMap = parsePooledMap(o.siglipMap);
+    if (c.pooledMap != PooledMap::Pool && !c.model->vision.pool.defined())
+        throw InputError("--siglip-map " + o.siglipMap, "applies to attention-pooled models (SigLIP); " + o.model.model + " has none");
     c.legradLayers = o.legradLayers;
     GradientMapParams g;
     g.cheferStartLayer = c.cheferStartLayer;
@@ -134,6 +141,8 @@ void checkOptionsForMethod(const HeatmapOptions& o, HeatmapMethod method) {
         throw InputError("--reference-texts " + o.model.referenceTexts,
                          name + " uses no text list (its score is the text's own " + (method == HeatmapMethod::Chefer ? "logit" : "cosine") +
                              "); drop the option");
+    if (o.model.siglipMap != "pool" && method != HeatmapMethod::Decomposition)
+        throw InputError("--siglip-map " + o.model.siglipMap, "chooses the decomposition map's level; " + name + " has none");
     if (!o.model.labels.empty() && method != HeatmapMethod::GradCam)
         throw InputError("--labels " + o.model.labels, "is Grad-CAM's label list; " + name + " uses none");
     if (method == HeatmapMethod::GradCam && !o.model.labels.empty() && !o.model.referenceTexts.empty())

@@ -512,6 +512,11 @@ private slots:
                "--out", path("x.png")},
               "--chefer-start-layer");
         fails({"heatmap", "--model", clip, "--image", image, "--method", "chefer", "--out", path("x.png")}, "--text");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--siglip-map", "encoder", "--out", path("x.png")},
+              "--siglip-map");  // a CLIP model has no pool
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "raw", "--siglip-map", "encoder",
+               "--out", path("x.png")},
+              "--siglip-map");
         fails({"heatmap", "--model", vit, "--image", image, "--class", "1", "--method", "raw", "--out", path("x.png")}, "--class");
         // A classifier's class logit: no text needed; the class changes the map.
         const Run one = cli({"heatmap", "--model", vit, "--image", image, "--class", "1", "--method", "chefer", "--out", path("c1.png"), "--npy", path("c1.npy")});

@@ -2,8 +2,9 @@
 // holds two tiny models and the maps that make_reference.py computes on them by porting
 // Transformer-MM-Explainability's notebooks (Chefer et al., both start layers; the ViT notebook's
 // class logit), pytorch-grad-cam's CLIP and ViT recipes (the label's probability over a label list,
-// the text logit, the class logit) and LeGrad's compute_legrad_clip, each as the reference returns
-// it: upsampled to the image, then min-max normalised. vitscope's defaults (HeatmapParams as the CLI
+// the text logit, the class logit), LeGrad's compute_legrad_clip and compute_legrad_siglip, each as
+// the reference returns it (upsampled to the image, then min-max normalised; SigLIP's LeGrad the
+// other way round), and the SigLIP decomposition map TextSpan's demo_siglip.ipynb draws. vitscope's defaults (HeatmapParams as the CLI
 // and the GUI leave them) must give those maps within 1e-4.
 #include "analysis/gradient_maps.h"
 #include "analysis/heatmap.h"
@@ -132,6 +133,30 @@ private slots:
         QVERIFY(gap(computeHeatmap(c.model, c.pixels, at::Tensor(), p), "vit_gradcam_class") < 1e-4);
         p.classIndex = 99;  // not a class of the model
         QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(c.model, c.pixels, at::Tensor(), p));
+    }
+
+    void legradSiglipWithItsCorrection() {
+        const Case c = load("siglip");
+        const at::Tensor texts = readNpyTensor(source(std::string(kDir) + "siglip_texts.npy"));  // the text, the empty prompt
+        HeatmapParams p;
+        p.method = HeatmapMethod::LeGrad;
+        p.legradEmptyText = texts[1];
+        QVERIFY(gap(computeHeatmap(c.model, c.pixels, texts[0], p), "siglip_legrad") < 1e-4);
+        p.legradEmptyText = at::Tensor();  // without the correction: another map
+        QVERIFY(maxAbsDiff(computeHeatmap(c.model, c.pixels, texts[0], p).pixels, reference("siglip_legrad")) > 100 * 1e-4);
+    }
+
+    void siglipDecompositionMapIsThePoolHeads() {
+        const Case c = load("siglip");
+        const at::Tensor text = readNpyTensor(source(std::string(kDir) + "siglip_texts.npy"))[0];
+        HeatmapParams p;  // decomposition, no heads chosen
+        const at::Tensor ours = computeHeatmap(c.model, c.pixels, text, p).patches;
+        const at::Tensor ref = reference("siglip_textspan_pool");
+        const double d = maxAbsDiff(minMax(ours), minMax(ref));
+        qInfo("siglip_textspan_pool: max |ours - reference| after min-max %.3g, raw %.3g", d, maxAbsDiff(ours, ref));
+        QVERIFY(d < 1e-4);
+        p.pooledMap = PooledMap::Encoder;  // the encoder level: a named option, another map
+        QVERIFY(maxAbsDiff(minMax(computeHeatmap(c.model, c.pixels, text, p).patches), minMax(ref)) > 100 * 1e-4);
     }
 
     void startLayerOutOfRangeIsRefused() {

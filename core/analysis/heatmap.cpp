@@ -59,6 +59,14 @@ const char* heatmapMethodName(HeatmapMethod m) {
     return "?";
 }
 
+const char* pooledMapName(PooledMap m) { return m == PooledMap::Pool ? "pool" : "encoder"; }
+
+PooledMap parsePooledMap(const std::string& name) {
+    if (name == "pool") return PooledMap::Pool;
+    if (name == "encoder") return PooledMap::Encoder;
+    throw InputError("--siglip-map " + name, "unknown SigLIP map level (pool, encoder)");
+}
+
 const char* heatmapMethodSummary(HeatmapMethod m) {
     switch (m) {
     case HeatmapMethod::Decomposition: return "each token's direct contribution through the decomposed heads (TextSpan)";
@@ -267,7 +275,10 @@ at::Tensor pooledDecompositionTokenScores(const Model& model, const Decompositio
     const int L = model.vision.layers(), H = model.vision.heads();
     if (dec.poolTokenMix.empty() || dec.poolHeads.dim() != 4)
         throw InputError("decomposition", "per-token scores of a pooled model need its token factors (tokenFactors)");
-    return sumHeadScores(text, params, L, L + 1, H, aligner, [&](int l, int h, const at::Tensor& v) {
+    HeatmapParams chosen = params;
+    if (chosen.heads.empty() && chosen.pooledMap == PooledMap::Pool)
+        for (int h = 0; h < static_cast<int>(dec.poolHeads.size(1)); ++h) chosen.heads.emplace_back(L, h);
+    return sumHeadScores(text, chosen, L, L + 1, H, aligner, [&](int l, int h, const at::Tensor& v) {
         return l == L ? at::matmul(dec.poolHeads[0][h].to(at::kCPU, at::kFloat), v) : pooledTokenScores(model, dec, 0, l, h, v);
     });
 }

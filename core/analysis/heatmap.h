@@ -22,11 +22,20 @@ bool isGradientMethod(HeatmapMethod m);
 // The methods a model defines: Swin and MaxViT have no class-token attention or plain blocks.
 std::vector<HeatmapMethod> heatmapMethodsFor(const Model& model);
 
+// An attention-pooled model's (SigLIP's) decomposition map when no heads are chosen: Pool = the
+// pooling heads' per-token terms summed, as clip_text_span's demo_siglip.ipynb draws them
+// (attention_records of compute_siglip.py's PRSHook, i.e. 'pooling_head.attention.out.post', at
+// the text); Encoder = every encoder head's per-token terms through the frozen pool (our level).
+enum class PooledMap { Pool, Encoder };
+const char* pooledMapName(PooledMap m);
+PooledMap parsePooledMap(const std::string& name);  // throws InputError
+
 struct HeatmapParams {
     HeatmapMethod method = HeatmapMethod::Decomposition;
     // Decomposition: heads / MLPs to sum (empty: every head of every layer). Names as in
     // components.h ("L.H", "mlp.L" are accepted; MLP terms have no token split and are ignored).
     std::vector<std::pair<int, int>> heads;  // (layer, head)
+    PooledMap pooledMap = PooledMap::Pool;   // SigLIP, no heads chosen: which level's heads are summed
     at::Tensor referenceTexts;               // [R, E] unit rows, optional: subtract their mean score
     int surgeryBlocks = 6;                   // CLIP Surgery: the last k blocks (clamped to the model)
     at::Tensor redundantText;                // [E] Surgery with one text: the empty prompt's embedding
@@ -66,7 +75,8 @@ at::Tensor decompositionTokenScores(const at::Tensor& heads, const at::Tensor& t
                                     const Aligner* aligner = nullptr);
 // The same for an attention-pooled model (SigLIP) from a decomposition made with tokenFactors:
 // encoder heads from the kept factors (pooledTokenScores), pooling heads (row L, "pool.hK") from
-// their per-token terms; every encoder head when params.heads is empty.
+// their per-token terms; when params.heads is empty, every pooling head (params.pooledMap Pool,
+// the default) or every encoder head (Encoder).
 at::Tensor pooledDecompositionTokenScores(const Model& model, const Decomposition& dec, const at::Tensor& text,
                                           const HeatmapParams& params, const Aligner* aligner = nullptr);
 // The same for a Swin model from a decomposition made with tokenFactors: scores over the first

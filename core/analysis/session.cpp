@@ -75,6 +75,7 @@ HeatmapParams HeatmapSession::params(HeatmapMethod method, const std::vector<std
     p.labels = labels;
     p.textLogitScale = textLogitScale;
     p.legradLayers = legradLayers;
+    p.pooledMap = pooledMap;
     p.surgeryBlocks = surgeryBlocks;
     return p;
 }

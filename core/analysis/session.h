@@ -58,6 +58,7 @@ struct HeatmapSession {
     at::Tensor labels;
     int legradLayers = 2;
     double textLogitScale = 0;
+    PooledMap pooledMap = PooledMap::Pool;  // SigLIP's decomposition map with no heads chosen
     // CLIP Surgery's texts through its prompt ensemble (resources/templates/surgery.txt: the
     // target, the empty-prompt redundancy and the reference texts), as its reference code does.
     bool surgeryEnsemble = false;

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Makes the reference data of test_gradient_references: two tiny models built here (a CLIP in the
-OpenAI / open_clip layout and a supervised timm ViT with a classifier), one input image, a label
+"""Makes the reference data of test_gradient_references: three tiny models built here (a CLIP in the
+OpenAI / open_clip layout, a supervised timm ViT with a classifier, a timm SigLIP tower), one input image, a label
 list, and the heatmaps the authors' code computes on them, each step ported from that code:
 
 - Chefer et al. (hila-chefer/Transformer-MM-Explainability): CLIP_explainability.ipynb, interpret()
@@ -22,6 +22,15 @@ list, and the heatmaps the authors' code computes on them, each step ported from
   normalised, its similarity with the normalised text, the gradient w.r.t. that block's attention
   map, clamp(min 0), mean over heads then over query rows, class column dropped, reshaped,
   F.interpolate(scale_factor=patch, bilinear), summed; legrad/utils.py min_max at the end).
+
+- LeGrad on SigLIP: LeWrapper.compute_legrad_siglip (the timm trunk's attn_pool on each of the
+  last two blocks' outputs, without the final norm; the gradient of the similarity w.r.t. the
+  pool's attn_probs, clamp, mean over heads, the probe's row; the same for the empty prompt's
+  embedding, min_max, patches above 0.8 zeroed; min_max, then F.interpolate).
+- TextSpan's SigLIP map (yossigandelsman/clip_text_span): demo_siglip.ipynb with compute_siglip.py's
+  PRSHook on 'pooling_head.attention.out.post' (utils/siglip/modeling_siglip.py,
+  MultiHeadAttention.forward_per_head: attention probability x value, through each head's slice of
+  out_proj), reshaped to the grid and multiplied by the text, summed over the pooling heads.
 
 Gradients are those autograd gives: a small reverse-mode differentiation over the same forward
 pass, in double precision (Debian's python3 alone: no numpy or torch needed). Interpolation is
@@ -200,7 +209,7 @@ def make_tower(classifier):
 
 def embed(t, pixels):
     """conv1 (stride = kernel = patch), flattened row-major, class token first, positions added."""
-    tokens = [[const(v) for v in t["cls"]]]
+    tokens = [[const(v) for v in t["cls"]]] if t["cls"] else []
     for gy in range(GRID):
         for gx in range(GRID):
             patch = [pixels[c][gy * PATCH + y][gx * PATCH + x] for c in range(3) for y in range(PATCH) for x in range(PATCH)]
@@ -248,6 +257,56 @@ def vit_forward(t, pixels):
         taps.append({})
         xs = block(b, xs, 1e-6, gelu, taps[-1])
     return lin(layer_norm(xs[0], *t["norm"], 1e-6), *t["head"]), taps
+
+
+def gelu_tanh(a):
+    c = math.sqrt(2.0 / math.pi)
+    f = lambda v: 0.5 * v * (1.0 + math.tanh(c * (v + 0.044715 * v ** 3)))
+    df = lambda v: 0.5 * (1.0 + math.tanh(c * (v + 0.044715 * v ** 3))) + \
+        0.5 * v * (1.0 - math.tanh(c * (v + 0.044715 * v ** 3)) ** 2) * c * (1.0 + 3 * 0.044715 * v * v)
+    return unary(a, f, df)
+
+
+def make_siglip():
+    w = WIDTH
+    return {"patch": randn(w, 3, PATCH, PATCH, scale=0.2), "patch_bias": randn(w, scale=0.1), "pos": randn(GRID * GRID, w, scale=0.5),
+            "blocks": [block_weights(w) for _ in range(LAYERS)], "norm": (randn(w, scale=0.1, offset=1.0), randn(w, scale=0.1)),
+            "latent": randn(w, scale=1.0), "q": (randn(w, w, scale=w ** -0.5), randn(w, scale=0.1)),
+            "kv": (randn(2 * w, w, scale=w ** -0.5), randn(2 * w, scale=0.1)), "proj": (randn(w, w, scale=w ** -0.5), randn(w, scale=0.1)),
+            "pool_norm": (randn(w, scale=0.1, offset=1.0), randn(w, scale=0.1)),
+            "fc1": (randn(4 * w, w, scale=w ** -0.5), randn(4 * w, scale=0.1)), "fc2": (randn(w, 4 * w, scale=(4 * w) ** -0.5), randn(w, scale=0.1))}
+
+
+def attn_pool(t, xs, taps):
+    """timm AttentionPoolLatent: q from the latent, k / v from the tokens, proj, x + mlp(norm(x));
+    taps: attn_probs[h][j] and each head's per-token term through proj (out.post)."""
+    q = [sum(r * u for r, u in zip(row, t["latent"])) + b for row, b in zip(*t["q"])]
+    kv = [lin(x, *t["kv"]) for x in xs]
+    scale = DH ** -0.5
+    probs, heads, terms = [], [], []
+    for h in range(HEADS):
+        qh = [u * scale for u in q[h * DH:(h + 1) * DH]]
+        a = softmax([lin(row[h * DH:(h + 1) * DH], [qh])[0] for row in kv])
+        v = [row[WIDTH + h * DH:WIDTH + (h + 1) * DH] for row in kv]
+        probs.append(a)
+        heads.append([dot(a, [v[j][c] for j in range(len(xs))]) for c in range(DH)])
+        w = [row[h * DH:(h + 1) * DH] for row in t["proj"][0]]
+        terms.append([[a[j].v * sum(wr[c] * v[j][c].v for c in range(DH)) for wr in w] for j in range(len(xs))])
+    taps["attn"], taps["terms"] = probs, terms
+    out = lin([u for h in heads for u in h], *t["proj"])
+    mlp = lin([gelu_tanh(u) for u in lin(layer_norm(out, *t["pool_norm"], 1e-6), *t["fc1"])], *t["fc2"])
+    return [add(o, m) for o, m in zip(out, mlp)]
+
+
+def siglip_forward(t, pixels):
+    xs = embed(dict(t, cls=None), pixels)
+    taps = []
+    for b in t["blocks"]:
+        taps.append({})
+        xs = block(b, xs, 1e-6, gelu_tanh, taps[-1])
+        taps[-1]["out"] = xs
+    pool_taps = {}
+    return attn_pool(t, [layer_norm(x, *t["norm"], 1e-6) for x in xs], pool_taps), taps, pool_taps
 
 
 # ---- the references' aggregation ----
@@ -340,6 +399,28 @@ def legrad_clip(t, taps, text, layer_index=-2):
     return min_max(accum)
 
 
+def legrad_siglip(t, taps, text, empty, layer_index=-2, threshold=0.8):
+    start = len(taps) + layer_index
+    n = GRID * GRID
+    accum, accum_empty = [0.0] * n, [0.0] * n
+    for layer in range(start, len(taps)):
+        pool_taps = {}
+        pooled = normalize(attn_pool(t, taps[layer]["out"], pool_taps))
+        flat_attn = [a for h in pool_taps["attn"] for a in h]
+        for target, acc in ((text, accum), (empty, accum_empty)):
+            g = [max(v, 0.0) for v in grad(lin(pooled, [target])[0], flat_attn)]
+            for j in range(n):
+                acc[j] += sum(g[h * n + j] for h in range(HEADS)) / HEADS
+    heat_empty = min_max(grid(accum_empty))
+    res = [[0.0 if e > threshold else v for v, e in zip(rv, re)] for rv, re in zip(grid(accum), heat_empty)]
+    return bilinear(min_max(res), SIZE)
+
+
+def textspan_siglip_map(pool_taps, text):
+    terms = pool_taps["terms"]  # [heads][tokens][E]
+    return grid([sum(sum(a * b for a, b in zip(terms[h][j], text)) for h in range(HEADS)) for j in range(GRID * GRID)])
+
+
 def unit(v):
     n = math.sqrt(sum(x * x for x in v))
     return [f32(x / n) for x in v]
@@ -401,6 +482,25 @@ def main():
     out, taps = vit_forward(vit, pixels)
     maps["vit_chefer_class"] = chefer(out[target_class], taps, 0)
     maps["vit_gradcam_class"] = grad_cam(out[target_class], taps)
+    # SigLIP (timm tower, image only): LeGrad with its "a photo of a" correction, and TextSpan's map.
+    siglip = make_siglip()
+    siglip_text, siglip_empty = unit(randn(WIDTH)), unit(randn(WIDTH))
+    tensors = {"patch_embed.proj.weight": siglip["patch"], "patch_embed.proj.bias": siglip["patch_bias"], "pos_embed": [siglip["pos"]],
+               "norm.weight": siglip["norm"][0], "norm.bias": siglip["norm"][1], "attn_pool.latent": [[siglip["latent"]]]}
+    for ours, theirs in (("q", "q"), ("kv", "kv"), ("proj", "proj"), ("pool_norm", "norm"), ("fc1", "mlp.fc1"), ("fc2", "mlp.fc2")):
+        tensors["attn_pool." + theirs + ".weight"], tensors["attn_pool." + theirs + ".bias"] = siglip[ours]
+    for i, b in enumerate(siglip["blocks"]):
+        p = "blocks." + str(i) + "."
+        for ours, theirs in (("ln1", "norm1"), ("ln2", "norm2"), ("qkv", "attn.qkv"), ("out", "attn.proj"), ("fc1", "mlp.fc1"), ("fc2", "mlp.fc2")):
+            tensors[p + theirs + ".weight"], tensors[p + theirs + ".bias"] = b[ours]
+    write_safetensors("siglip/model.safetensors", tensors)
+    json.dump({"architecture": "vit_siglip", "model_args": {"num_heads": HEADS, "global_pool": "map"},
+               "pretrained_cfg": {"input_size": [3, SIZE, SIZE], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}},
+              open("siglip/config.json", "w"), indent=1)
+    write_npy("siglip_texts.npy", [siglip_text, siglip_empty])
+    _, taps, pool_taps = siglip_forward(siglip, pixels)
+    maps["siglip_legrad"] = legrad_siglip(siglip, taps, siglip_text, siglip_empty)
+    maps["siglip_textspan_pool"] = textspan_siglip_map(pool_taps, siglip_text)
     for name, m in maps.items():
         write_npy(name + ".npy", m)
     json.dump({"image_size": SIZE, "target_label": target_label, "target_class": target_class, "logit_scale": scale,
