@@ -9,6 +9,7 @@
 #include "analysis/gradient_maps.h"
 #include "analysis/heatmap.h"
 #include "error.h"
+#include "explore/explorer.h"
 #include "io/tensor_io.h"
 #include "model/loader.h"
 #include "test_util.h"
@@ -55,6 +56,12 @@ Case load(const char* model) {
 
 // The map as computeHeatmap returns it (no normalisation added here: the reference's own min-max
 // after upsampling is part of what is compared) against the reference, with the gap printed.
+double gridGap(const FloatGrid& a, const FloatGrid& b) {
+    double d = a.values.size() == b.values.size() ? 0.0 : 1e9;
+    for (std::size_t i = 0; i < a.values.size() && i < b.values.size(); ++i) d = std::max(d, std::abs(double(a.values[i]) - b.values[i]));
+    return d;
+}
+
 double gap(const Heatmap& h, const std::string& name) {
     const at::Tensor ref = reference(name);
     const double d = maxAbsDiff(h.pixels, ref);
@@ -157,6 +164,41 @@ private slots:
         QVERIFY(d < 1e-4);
         p.pooledMap = PooledMap::Encoder;  // the encoder level: a named option, another map
         QVERIFY(maxAbsDiff(minMax(computeHeatmap(c.model, c.pixels, text, p).patches), minMax(ref)) > 100 * 1e-4);
+    }
+
+    // What the GUI calls (Explorer::heatmap) carries the same settings, on the bundled models.
+    void explorerRequestCarriesTheSettings() {
+        QTemporaryDir dir;
+        Explorer x(dir.path().toStdString());
+        x.openModel(source("models/shapes-clip"), "cpu");
+        x.analyseImage(vitscope::test::oracle("clip-tiny/image1.png"));
+        HeatmapRequest q;
+        q.text = "a red object";
+        q.method = "chefer";
+        const HeatmapResult byDefault = x.heatmap(q);
+        q.cheferStartLayer = -1;
+        QCOMPARE(gridGap(x.heatmap(q).pixels, byDefault.pixels), 0.0);  // CLIP: the last layer by default
+        q.cheferStartLayer = 0;
+        QVERIFY(gridGap(x.heatmap(q).pixels, byDefault.pixels) > 1e-3);
+        q.method = "gradcam";
+        q.cheferStartLayer.reset();
+        const HeatmapResult logit = x.heatmap(q);
+        q.labels = {"a red object", "a blue object", "a green object"};
+        const HeatmapResult probability = x.heatmap(q);
+        QVERIFY(gridGap(probability.pixels, logit.pixels) > 1e-3);
+        q.gradcamTarget = "logit";
+        QCOMPARE(gridGap(x.heatmap(q).pixels, logit.pixels), 0.0);
+        q.gradcamTarget = "auto";
+        q.classIndex = 1;  // a CLIP model has no classifier
+        QVERIFY_THROWS_EXCEPTION(InputError, x.heatmap(q));
+        x.openModel(source("models/shapes-vit"), "cpu");
+        x.analyseImage(vitscope::test::oracle("clip-tiny/image1.png"));
+        HeatmapRequest c;
+        c.method = "chefer";
+        c.classIndex = 1;  // no text: the class logit
+        const HeatmapResult one = x.heatmap(c);
+        c.classIndex = 9;
+        QVERIFY(gridGap(x.heatmap(c).pixels, one.pixels) > 1e-3);
     }
 
     void startLayerOutOfRangeIsRefused() {

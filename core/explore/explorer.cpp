@@ -304,8 +304,13 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
             throw InputError("head " + headName(l, h), "is not a head of this model");
     HeatmapParams p = m->session->params(method, q.heads, q.surgeryBlocks);
     p.referenceTexts = !q.subtractReference ? at::Tensor() : method == HeatmapMethod::Surgery ? m->surgeryReference : m->reference;
+    if (q.cheferStartLayer) p.cheferStartLayer = q.cheferStartLayer;
+    p.gradcamTarget = parseGradCamTarget(q.gradcamTarget);
+    if (!q.labels.empty()) p.labels = m->session->textsFor(method, q.labels);
+    p.pooledMap = parsePooledMap(q.siglipMap);
+    p.classIndex = isGradientMethod(method) ? q.classIndex : -1;
     const at::Tensor text = q.text.empty() ? at::Tensor() : m->session->textsFor(method, {q.text})[0];
-    if (!text.defined() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout)
+    if (!text.defined() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout && p.classIndex < 0)
         throw InputError("heatmap", "type a text first (only attention and rollout need none)");
     at::NoGradGuard noGrad;
     Heatmap map;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,6 +80,12 @@ struct HeatmapRequest {
     std::vector<std::pair<int, int>> heads;  // restriction (layer, head); empty: all
     int surgeryBlocks = 6;
     bool subtractReference = false;  // the reference texts' mean (set with setReferenceTexts)
+    // The references' settings (HeatmapParams; the defaults below are the references' own):
+    std::optional<int> cheferStartLayer;  // Chefer: -1 the last layer only, N from layer N; unset: the family's default
+    std::string gradcamTarget = "auto";   // Grad-CAM: auto (probability with a label list, else logit), probability, logit
+    std::vector<std::string> labels;      // Grad-CAM's label list; empty: the reference texts stand in when subtractReference
+    std::string siglipMap = "pool";       // SigLIP's decomposition map with no heads: pool (TextSpan's demo) or encoder
+    int64_t classIndex = -1;              // gradient methods on a classifier: the class logit (text may then be empty)
 };
 
 struct HeatmapResult {
