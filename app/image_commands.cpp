@@ -43,6 +43,7 @@ struct HeatmapModelOptions {
     bool squash = false;
     std::string cheferStartLayer = "auto", gradcamTarget = "auto", labels, siglipMap = "pool";
     int legradLayers = 2;
+    int inputSize = 0;
 };
 
 // "auto" or an integer >= -1 (checked against the model's layers by GradientMapParams::validate).
@@ -82,6 +83,10 @@ void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
                     "encoder (every encoder head through the frozen pool)")
         ->capture_default_str();
     sub->add_option("--legrad-layers", o.legradLayers, "LeGrad: the last K layers (its default layer_index -2)")->capture_default_str();
+    sub->add_option("--input-size", o.inputSize,
+                    "Squash the image to N x N and resample the position embeddings (bicubic, antialiased, as timm's "
+                    "resample_abs_pos_embed): LeGrad's reference input (448 in its README); 0: the model's own size")
+        ->capture_default_str();
     sub->add_flag("--squash", o.squash, "Resize the whole image to the input size (no center crop), as CLIP Surgery's demo "
                                         "(SigLIP models always do)");
 }
@@ -100,6 +105,8 @@ HeatmapSession openHeatmapContext(const HeatmapModelOptions& o, bool needText = 
     s.surgeryEnsemble = o.surgeryEnsemble;
     HeatmapSession c = openHeatmapSession(s);
     if (o.squash) c.model->preprocess.squash = true;  // models that squash already (SigLIP) keep doing so
+    if (o.inputSize < 0) throw InputError("--input-size " + std::to_string(o.inputSize), "must be positive (0: the model's own size)");
+    if (o.inputSize > 0) setInputSize(*c.model, o.inputSize);
     if (o.legradLayers < 1) throw InputError("--legrad-layers", "must be at least 1");
     c.cheferStartLayer = parseStartLayer(o.cheferStartLayer);
     c.gradcamTarget = parseGradCamTarget(o.gradcamTarget);

@@ -4,8 +4,8 @@
 // class logit), pytorch-grad-cam's CLIP and ViT recipes (the label's probability over a label list,
 // the text logit, the class logit), LeGrad's compute_legrad_clip and compute_legrad_siglip, each as
 // the reference returns it (upsampled to the image, then min-max normalised; SigLIP's LeGrad the
-// other way round), and the SigLIP decomposition map TextSpan's demo_siglip.ipynb draws. vitscope's defaults (HeatmapParams as the CLI
-// and the GUI leave them) must give those maps within 1e-4.
+// other way round), and the SigLIP decomposition map TextSpan's demo_siglip.ipynb draws. vitscope's defaults
+// (HeatmapParams as the CLI and the GUI leave them) must give those maps within 1e-4.
 #include "analysis/gradient_maps.h"
 #include "analysis/heatmap.h"
 #include "error.h"
@@ -28,14 +28,18 @@ namespace {
 
 const char* kDir = "tests/data/gradient-maps/";
 
-at::Tensor reference(const std::string& name) { return readNpyTensor(source(kDir + name + ".npy")); }
+at::Tensor reference(const std::string& name) {
+    return readNpyTensor(source(kDir + name + ".npy"));
+}
 
 nlohmann::json manifest() {
     std::ifstream in(source(std::string(kDir) + "reference.json"));
     return nlohmann::json::parse(in);
 }
 
-at::Tensor minMax(const at::Tensor& x) { return (x - x.min()) / (x.max() - x.min()); }
+at::Tensor minMax(const at::Tensor& x) {
+    return (x - x.min()) / (x.max() - x.min());
+}
 
 struct Case {
     Model model;
@@ -58,7 +62,8 @@ Case load(const char* model) {
 // after upsampling is part of what is compared) against the reference, with the gap printed.
 double gridGap(const FloatGrid& a, const FloatGrid& b) {
     double d = a.values.size() == b.values.size() ? 0.0 : 1e9;
-    for (std::size_t i = 0; i < a.values.size() && i < b.values.size(); ++i) d = std::max(d, std::abs(double(a.values[i]) - b.values[i]));
+    for (std::size_t i = 0; i < a.values.size() && i < b.values.size(); ++i)
+        d = std::max(d, std::abs(double(a.values[i]) - b.values[i]));
     return d;
 }
 
@@ -66,7 +71,8 @@ double gap(const Heatmap& h, const std::string& name) {
     const at::Tensor ref = reference(name);
     const double d = maxAbsDiff(h.pixels, ref);
     qInfo("%s: max |ours - reference| %.3g (patch map min-maxed then upsampled: %.3g)", name.c_str(), d,
-          maxAbsDiff(at::upsample_bilinear2d(minMax(h.patches).view({1, 1, h.patches.size(0), h.patches.size(1)}), {ref.size(0), ref.size(1)}, false)[0][0],
+          maxAbsDiff(at::upsample_bilinear2d(minMax(h.patches).view({1, 1, h.patches.size(0), h.patches.size(1)}),
+                                             {ref.size(0), ref.size(1)}, false)[0][0],
                      ref));
     return d;
 }
@@ -142,15 +148,33 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(c.model, c.pixels, at::Tensor(), p));
     }
 
+    void legradAtAnotherInputSize() {
+        // LeGrad's LePreprocess squashes to image_size and resamples the position embeddings.
+        Case c = load("clip");
+        const at::Tensor pixels = readNpyTensor(source(std::string(kDir) + "pixels_20px.npy"));
+        setInputSize(c.model, static_cast<int>(pixels.size(2)));
+        QCOMPARE(c.model.preprocess.imageSize, static_cast<int>(pixels.size(2)));
+        HeatmapParams p;
+        p.method = HeatmapMethod::LeGrad;
+        QVERIFY(gap(computeHeatmap(c.model, pixels, c.labels[c.targetLabel], p), "clip_legrad_20px") < 1e-4);
+        c.model.vision.posAntialias = false;  // plain bicubic, for comparison
+        const double plain = maxAbsDiff(computeHeatmap(c.model, pixels, c.labels[c.targetLabel], p).pixels, reference("clip_legrad_20px"));
+        qInfo("plain bicubic positions: max |map - reference| %.3g", plain);
+        QVERIFY(plain > 100 * 1e-4);  // the resampling kernel matters at this tolerance
+        QVERIFY_THROWS_EXCEPTION(InputError, setInputSize(c.model, 21));  // not a multiple of the patch
+    }
+
     void legradSiglipWithItsCorrection() {
         const Case c = load("siglip");
-        const at::Tensor texts = readNpyTensor(source(std::string(kDir) + "siglip_texts.npy"));  // the text, the empty prompt
+        const at::Tensor texts =
+            readNpyTensor(source(std::string(kDir) + "siglip_texts.npy"));  // the text, the empty prompt
         HeatmapParams p;
         p.method = HeatmapMethod::LeGrad;
         p.legradEmptyText = texts[1];
         QVERIFY(gap(computeHeatmap(c.model, c.pixels, texts[0], p), "siglip_legrad") < 1e-4);
         p.legradEmptyText = at::Tensor();  // without the correction: another map
-        QVERIFY(maxAbsDiff(computeHeatmap(c.model, c.pixels, texts[0], p).pixels, reference("siglip_legrad")) > 100 * 1e-4);
+        QVERIFY(maxAbsDiff(computeHeatmap(c.model, c.pixels, texts[0], p).pixels, reference("siglip_legrad")) >
+                100 * 1e-4);
     }
 
     void siglipDecompositionMapIsThePoolHeads() {

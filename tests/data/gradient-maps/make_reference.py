@@ -207,16 +207,58 @@ def make_tower(classifier):
 
 # ---- the forward passes (OpenAI CLIP's VisionTransformer, timm's VisionTransformer) ----
 
+def resample_abs_pos_embed(pos, new, prefix):
+    """timm's layers/pos_embed.py resample_abs_pos_embed (interpolation 'bicubic', antialias=True), as
+    LeGrad's vit_dynamic_size_forward and timm's dynamic_img_size call it: the grid rows through
+    F.interpolate's antialiased bicubic (PyTorch's _upsample_bicubic2d_aa: Keys' cubic with a = -0.5,
+    support 2 scaled by the input / output ratio when it shrinks, weights normalised), prefix kept."""
+    old = int(round(math.sqrt(len(pos) - prefix)))
+
+    def cubic(x, a=-0.5):
+        x = abs(x)
+        if x < 1.0:
+            return ((a + 2) * x - (a + 3)) * x * x + 1
+        if x < 2.0:
+            return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+        return 0.0
+
+    def taps(n_in, n_out):
+        scale = n_in / n_out
+        support = 2.0 * scale if scale >= 1.0 else 2.0
+        invscale = 1.0 / scale if scale >= 1.0 else 1.0
+        out = []
+        for i in range(n_out):
+            center = scale * (i + 0.5)
+            xmin = max(int(center - support + 0.5), 0)
+            xsize = min(int(center + support + 0.5), n_in) - xmin
+            w = [cubic((j + xmin - center + 0.5) * invscale) for j in range(xsize)]
+            total = sum(w)
+            out.append((xmin, [v / total for v in w] if total else w))
+        return out
+
+    g = [pos[prefix + r * old:prefix + (r + 1) * old] for r in range(old)]
+    d = len(pos[0])
+    wt = taps(old, new)
+    rows = [[[sum(w * g[r][x0 + j][c] for j, w in enumerate(ws)) for c in range(d)] for x0, ws in wt] for r in range(old)]
+    cols = [[[sum(w * rows[y0 + j][x][c] for j, w in enumerate(ws)) for c in range(d)] for x in range(new)] for y0, ws in wt]
+    return pos[:prefix] + [cols[y][x] for y in range(new) for x in range(new)]
+
+
 def embed(t, pixels):
-    """conv1 (stride = kernel = patch), flattened row-major, class token first, positions added."""
+    """conv1 (stride = kernel = patch), flattened row-major, class token first, positions added
+    (resampled when the input is not the native size)."""
     tokens = [[const(v) for v in t["cls"]]] if t["cls"] else []
-    for gy in range(GRID):
-        for gx in range(GRID):
+    side = len(pixels[0]) // PATCH
+    pos = t["pos"]
+    if len(pos) != len(tokens) + side * side:
+        pos = resample_abs_pos_embed(pos, side, len(tokens))
+    for gy in range(side):
+        for gx in range(side):
             patch = [pixels[c][gy * PATCH + y][gx * PATCH + x] for c in range(3) for y in range(PATCH) for x in range(PATCH)]
             w = [[t["patch"][o][c][y][x] for c in range(3) for y in range(PATCH) for x in range(PATCH)] for o in range(WIDTH)]
             vals = [sum(a * b for a, b in zip(row, patch)) + (t["patch_bias"][o] if t["patch_bias"] else 0.0) for o, row in enumerate(w)]
             tokens.append([const(v) for v in vals])
-    return [[add(x, const(p)) for x, p in zip(tok, pos)] for tok, pos in zip(tokens, t["pos"])]
+    return [[add(x, const(p)) for x, p in zip(tok, ps)] for tok, ps in zip(tokens, pos)]
 
 
 def block(b, xs, eps, act, taps):
@@ -421,6 +463,12 @@ def textspan_siglip_map(pool_taps, text):
     return grid([sum(sum(a * b for a, b in zip(terms[h][j], text)) for h in range(HEADS)) for j in range(GRID * GRID)])
 
 
+def set_size(size):
+    """The input size the maps below are made at (LeGrad's LePreprocess squashes to image_size)."""
+    global SIZE, GRID, TOKENS
+    SIZE, GRID, TOKENS = size, size // PATCH, 1 + (size // PATCH) ** 2
+
+
 def unit(v):
     n = math.sqrt(sum(x * x for x in v))
     return [f32(x / n) for x in v]
@@ -501,6 +549,16 @@ def main():
     _, taps, pool_taps = siglip_forward(siglip, pixels)
     maps["siglip_legrad"] = legrad_siglip(siglip, taps, siglip_text, siglip_empty)
     maps["siglip_textspan_pool"] = textspan_siglip_map(pool_taps, siglip_text)
+    # LeGrad at another input size (its README's LePreprocess(image_size=448); here 20 px, a 5 x 5
+    # grid): the position embeddings resampled by vit_dynamic_size_forward.
+    native = SIZE
+    big = 20
+    pixels_big = randn(3, big, big)
+    set_size(big)
+    image, taps = clip_forward(clip, pixels_big)
+    maps["clip_legrad_20px"] = legrad_clip(clip, taps, labels[target_label])
+    set_size(native)
+    write_npy("pixels_20px.npy", [pixels_big])
     for name, m in maps.items():
         write_npy(name + ".npy", m)
     json.dump({"image_size": SIZE, "target_label": target_label, "target_class": target_class, "logit_scale": scale,
