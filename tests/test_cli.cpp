@@ -518,6 +518,15 @@ private slots:
                "--out", path("x.png")},
               "--siglip-map");
         fails({"heatmap", "--model", vit, "--image", image, "--class", "1", "--method", "raw", "--out", path("x.png")}, "--class");
+        // LeGrad's input size: a larger grid from resampled position embeddings; sizes off the patch refused.
+        const Run big = cli({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "legrad", "--input-size", "128",
+                             "--out", path("big.png"), "--npy", path("big.npy")});
+        QVERIFY2(big.code == 0, qPrintable(big.err));
+        const at::Tensor native = readNpyTensor(path("plain.npy").toStdString());
+        QCOMPARE(readNpyTensor(path("big.npy").toStdString()).size(0), 2 * native.size(0));
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "legrad", "--input-size", "100",
+               "--out", path("x.png")},
+              "--input-size");
         // A classifier's class logit: no text needed; the class changes the map.
         const Run one = cli({"heatmap", "--model", vit, "--image", image, "--class", "1", "--method", "chefer", "--out", path("c1.png"), "--npy", path("c1.npy")});
         QVERIFY2(one.code == 0, qPrintable(one.err));
