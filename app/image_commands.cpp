@@ -104,6 +104,9 @@ HeatmapSession openHeatmapContext(const HeatmapModelOptions& o, bool needText = 
     s.checkpointKey = o.model.checkpointKey;
     s.surgeryEnsemble = o.surgeryEnsemble;
     HeatmapSession c = openHeatmapSession(s);
+    if (!c.text && (!o.referenceTexts.empty() || !o.labels.empty()))
+        throw InputError(o.referenceTexts.empty() ? "--labels " + o.labels : "--reference-texts " + o.referenceTexts,
+                         "needs a text side to embed the texts, and " + o.model.model + " has none (pass --aligner)");
     if (o.squash) c.model->preprocess.squash = true;  // models that squash already (SigLIP) keep doing so
     if (o.inputSize < 0) throw InputError("--input-size " + std::to_string(o.inputSize), "must be positive (0: the model's own size)");
     if (o.inputSize > 0) setInputSize(*c.model, o.inputSize);
@@ -131,10 +134,19 @@ HeatmapSession openHeatmapContext(const HeatmapModelOptions& o, bool needText = 
 struct HeatmapOptions {
     HeatmapModelOptions model;
     std::string image, text, method = "decomposition", heads, out, npy, colormap = "viridis";
+    std::string pixels, textEmbedding;  // preprocessed pixels / a text embedding as .npy, for towers without a text side
     double opacity = 0.55;
     int scale = 0;
     int64_t classIndex = -1;  // gradient methods on a classifier: its class logit as the score
 };
+
+// Preprocessed pixels [3, S, S] back to 8-bit RGB with the model's mean and std (the overlay's image).
+cv::Mat pixelsToRgb(const at::Tensor& pixels, const ImagePreprocess& prep) {
+    const at::Tensor mean = at::tensor({prep.mean[0], prep.mean[1], prep.mean[2]}).view({3, 1, 1});
+    const at::Tensor std = at::tensor({prep.std[0], prep.std[1], prep.std[2]}).view({3, 1, 1});
+    const at::Tensor rgb = (pixels.to(at::kCPU, at::kFloat) * std + mean).clamp(0, 1).mul(255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+    return cv::Mat(static_cast<int>(rgb.size(0)), static_cast<int>(rgb.size(1)), CV_8UC3, rgb.data_ptr()).clone();
+}
 
 // Options a method does not use are refused, never ignored (one line naming the option).
 void checkOptionsForMethod(const HeatmapOptions& o, HeatmapMethod method) {
@@ -142,8 +154,11 @@ void checkOptionsForMethod(const HeatmapOptions& o, HeatmapMethod method) {
     const bool gradient = isGradientMethod(method);
     if (o.classIndex >= 0 && !gradient)
         throw InputError("--class", "is the score of the gradient methods (gradcam, chefer, legrad), not of " + name);
-    if (o.classIndex < 0 && o.text.empty() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout)
-        throw InputError("--text", std::string("is required by ") + name + (gradient ? " (or --class N on a classifier)" : ""));
+    if (o.image.empty() == o.pixels.empty()) throw InputError("--image / --pixels", "give one of them");
+    if (!o.text.empty() + !o.textEmbedding.empty() + (o.classIndex >= 0) > 1)
+        throw InputError("--text / --text-embedding / --class", "give at most one of them");
+    if (o.classIndex < 0 && o.text.empty() && o.textEmbedding.empty() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout)
+        throw InputError("--text", std::string("is required by ") + name + " (or --text-embedding FILE" + (gradient ? ", or --class N on a classifier)" : ")"));
     if ((method == HeatmapMethod::Chefer || method == HeatmapMethod::LeGrad) && !o.model.referenceTexts.empty())
         throw InputError("--reference-texts " + o.model.referenceTexts,
                          name + " uses no text list (its score is the text's own " + (method == HeatmapMethod::Chefer ? "logit" : "cosine") +
@@ -161,19 +176,37 @@ void checkOptionsForMethod(const HeatmapOptions& o, HeatmapMethod method) {
 void runHeatmap(const HeatmapOptions& o) {
     const HeatmapMethod method = parseHeatmapMethod(o.method);
     checkOptionsForMethod(o, method);
-    const HeatmapSession c = openHeatmapContext(o.model, o.classIndex < 0);
+    const HeatmapSession c = openHeatmapContext(o.model, !o.text.empty());
     const Colormap cmap = parseColormap(o.colormap);
     if (o.opacity < 0 || o.opacity > 1) throw InputError("--opacity", "must be within 0..1");
-    const cv::Mat rgb = loadImageRgb(o.image);
-    const cv::Mat crop = cropForModel(rgb, c.model->preprocess);
-    const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
-    const at::Tensor text = o.text.empty() ? at::Tensor() : c.textsFor(method, {o.text})[0];
+    cv::Mat crop;
+    at::Tensor pixels;
+    if (!o.image.empty()) {
+        const cv::Mat rgb = loadImageRgb(o.image);
+        crop = cropForModel(rgb, c.model->preprocess);
+        pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
+    } else {
+        pixels = readNpyTensor(o.pixels).to(at::kFloat);
+        if (pixels.dim() == 3) pixels = pixels.unsqueeze(0);
+        if (pixels.dim() != 4 || pixels.size(0) != 1 || pixels.size(1) != 3)
+            throw InputError(o.pixels, "expected preprocessed pixels [1, 3, S, S] or [3, S, S], got " + std::to_string(pixels.dim()) + "-D");
+        crop = pixelsToRgb(pixels[0], c.model->preprocess);
+    }
+    at::Tensor text = o.text.empty() ? at::Tensor() : c.textsFor(method, {o.text})[0];
+    if (!o.textEmbedding.empty()) {
+        text = readNpyTensor(o.textEmbedding).to(at::kFloat).reshape({-1});
+        const int64_t e = c.aligner ? c.aligner->weight.size(1) : c.model->vision.embedDim();
+        if (text.size(0) != e || text.norm().item<double>() == 0)
+            throw InputError(o.textEmbedding, "expected one non-zero " + std::to_string(e) + "-dimensional text embedding, got " +
+                                                  std::to_string(text.size(0)) + " values");
+        text = text / text.norm();
+    }
     HeatmapParams params = c.params(method, parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads(), c.model->vision.pool.heads),
                                     o.model.surgeryBlocks);
     params.classIndex = o.classIndex;
     const Heatmap map = computeHeatmap(*c.model, pixels, text, params, c.aligner ? &*c.aligner : nullptr);
     const int scale = o.scale > 0 ? o.scale : std::max(1, 384 / crop.cols);
-    const std::string subject = o.classIndex >= 0 ? "class " + std::to_string(o.classIndex) : o.text;
+    const std::string subject = o.classIndex >= 0 ? "class " + std::to_string(o.classIndex) : !o.textEmbedding.empty() ? o.textEmbedding : o.text;
     const std::string title = std::string(heatmapMethodName(method)) + ": " + subject + (o.heads.empty() ? "" : " [" + o.heads + "]");
     const cv::Mat png = renderOverlay(crop, map.pixels, o.opacity, cmap, scale, title);
     writeImage(o.out, png);
@@ -426,8 +459,11 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         auto o = std::make_shared<HeatmapOptions>();
         auto* sub = app.add_subcommand("heatmap", "Heatmap of a text over an image (PNG overlay with colorbar, raw .npy)");
         addHeatmapModelOptions(sub, o->model);
-        sub->add_option("--image", o->image, "Image file")->required();
+        sub->add_option("--image", o->image, "Image file");
+        sub->add_option("--pixels", o->pixels, "Instead of --image: preprocessed pixels [1, 3, S, S] as .npy");
         sub->add_option("--text", o->text, "Text (not needed by attention and rollout, nor with --class)");
+        sub->add_option("--text-embedding", o->textEmbedding,
+                        "Instead of --text: a text embedding [E] as .npy (normalised here), for towers without a text side");
         std::string methods = "The map:";
         for (HeatmapMethod m : allHeatmapMethods()) methods += std::string("\n  ") + heatmapMethodName(m) + ": " + heatmapMethodSummary(m);
         sub->add_option("--method", o->method, methods)->capture_default_str();

@@ -527,6 +527,22 @@ private slots:
         fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "legrad", "--input-size", "100",
                "--out", path("x.png")},
               "--input-size");
+        // A tower without a text side, from the command line: pixels and a text embedding as .npy
+        // (the reference data's image-only SigLIP; its default map is TextSpan's SigLIP map).
+        const std::string refs = std::string(VITSCOPE_SOURCE_DIR) + "/tests/data/gradient-maps/";
+        writeNpyTensor(path("siglip-text.npy").toStdString(), readNpyTensor(refs + "siglip_texts.npy")[0]);
+        const Run tower = cli({"heatmap", "--model", q(refs + "siglip"), "--pixels", q(refs + "pixels.npy"), "--text-embedding",
+                               path("siglip-text.npy"), "--out", path("tower.png"), "--npy", path("tower.npy")});
+        QVERIFY2(tower.code == 0, qPrintable(tower.err));
+        QVERIFY(maxAbsDiff(readNpyTensor(path("tower.npy").toStdString()), readNpyTensor(refs + "siglip_textspan_pool.npy")) < 1e-5);
+        fails({"heatmap", "--model", q(refs + "siglip"), "--pixels", q(refs + "pixels.npy"), "--text-embedding", path("siglip-text.npy"),
+               "--reference-texts", path("labels.txt"), "--out", path("x.png")},
+              "--reference-texts");
+        fails({"heatmap", "--model", q(refs + "siglip"), "--pixels", q(refs + "labels.npy"), "--text-embedding", path("siglip-text.npy"),
+               "--out", path("x.png")},
+              "labels.npy");
+        fails({"heatmap", "--model", clip, "--image", image, "--pixels", q(refs + "pixels.npy"), "--text", "a red object", "--out", path("x.png")},
+              "--pixels");
         // A classifier's class logit: no text needed; the class changes the map.
         const Run one = cli({"heatmap", "--model", vit, "--image", image, "--class", "1", "--method", "chefer", "--out", path("c1.png"), "--npy", path("c1.npy")});
         QVERIFY2(one.code == 0, qPrintable(one.err));
