@@ -225,6 +225,19 @@ private slots:
         QVERIFY(gridGap(x.heatmap(c).pixels, one.pixels) > 1e-3);
     }
 
+    void siglipPoolTermsAreTextSpans() {
+        // compute_siglip.py's per-token pooling-head terms ('pooling_head.attention.out.post').
+        const Case c = load("siglip");
+        at::NoGradGuard guard;
+        const Decomposition dec = decomposeImages(c.model, c.pixels, {true, Convention::Exact});
+        const at::Tensor ours = dec.poolHeads[0];  // [P, N, E]
+        const at::Tensor ref = readNpyTensor(source(std::string(kDir) + "siglip_pool_terms.npy"));
+        const double d = maxAbsDiff(ours, ref), scale = ref.abs().max().item<double>();
+        qInfo("siglip pool terms: max |ours - reference| %.3g (largest term %.3g)", d, scale);
+        QCOMPARE(ours.sizes().vec(), ref.sizes().vec());
+        QVERIFY(d < 1e-5 * scale);
+    }
+
     void startLayerOutOfRangeIsRefused() {
         const Case c = load("clip");
         HeatmapParams p;

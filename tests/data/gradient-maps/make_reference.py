@@ -30,7 +30,8 @@ list, and the heatmaps the authors' code computes on them, each step ported from
 - TextSpan's SigLIP map (yossigandelsman/clip_text_span): demo_siglip.ipynb with compute_siglip.py's
   PRSHook on 'pooling_head.attention.out.post' (utils/siglip/modeling_siglip.py,
   MultiHeadAttention.forward_per_head: attention probability x value, through each head's slice of
-  out_proj), reshaped to the grid and multiplied by the text, summed over the pooling heads.
+  out_proj), reshaped to the grid and multiplied by the text, summed over the pooling heads; the
+  per-token terms themselves too (siglip_pool_terms.npy).
 
 Gradients are those autograd gives: a small reverse-mode differentiation over the same forward
 pass, in double precision (Debian's python3 alone: no numpy or torch needed). Interpolation is
@@ -549,6 +550,7 @@ def main():
     _, taps, pool_taps = siglip_forward(siglip, pixels)
     maps["siglip_legrad"] = legrad_siglip(siglip, taps, siglip_text, siglip_empty)
     maps["siglip_textspan_pool"] = textspan_siglip_map(pool_taps, siglip_text)
+    write_npy("siglip_pool_terms.npy", pool_taps["terms"])  # out.post: [heads, tokens, E]
     # LeGrad at another input size (its README's LePreprocess(image_size=448); here 20 px, a 5 x 5
     # grid): the position embeddings resampled by vit_dynamic_size_forward.
     native = SIZE
