@@ -212,6 +212,14 @@ private slots:
         QVERIFY(gridGap(probability.pixels, logit.pixels) > 1e-3);
         q.gradcamTarget = "logit";
         QCOMPARE(gridGap(x.heatmap(q).pixels, logit.pixels), 0.0);
+        q.method = "legrad";  // LeGrad's reference input: a larger grid for this map only
+        const int native = x.heatmap(q).patches.rows;
+        q.inputSize = 2 * native * x.model().patchSize;
+        QCOMPARE(x.heatmap(q).patches.rows, 2 * native);
+        q.method = "decomposition";
+        QVERIFY_THROWS_EXCEPTION(InputError, x.heatmap(q));
+        q.inputSize = 0;
+        q.method = "gradcam";
         q.gradcamTarget = "auto";
         q.classIndex = 1;  // a CLIP model has no classifier
         QVERIFY_THROWS_EXCEPTION(InputError, x.heatmap(q));

@@ -314,12 +314,20 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
         throw InputError("heatmap", "type a text first (only attention and rollout need none)");
     at::NoGradGuard noGrad;
     Heatmap map;
+    if (method == HeatmapMethod::Decomposition && q.inputSize > 0)
+        throw InputError("input size", "applies to the maps that run the model; the decomposition map reads the analysed image's terms");
     if (method == HeatmapMethod::Decomposition) {
         // From the kept per-token terms (SigLIP: token factors): no forward pass.
         const at::Tensor scores = m->dec.pooled()                ? pooledDecompositionTokenScores(model, m->dec, text, p, m->aligner())
                                   : !m->dec.swinFactors.empty() ? hierarchicalDecompositionTokenScores(model, m->dec, text, p, m->aligner())
                                                                 : decompositionTokenScores(m->dec.heads[0], text, p, m->aligner());
         map = heatmapFromTokenScores(scores, m->prefix, m->gridH, m->gridW, m->pixels.size(2), m->pixels.size(3));
+    } else if (q.inputSize > 0) {
+        Model sized = model;  // shares the weights; its own preprocessing and position resampling
+        setInputSize(sized, q.inputSize);
+        const cv::Mat rgb = decodeImageRgb(readFileBytes(m->imagePath), m->imagePath);
+        const at::Tensor pixels = preprocessImage(rgb, sized.preprocess).unsqueeze(0).to(model.vision.device());
+        map = computeHeatmap(sized, pixels, text, p, m->aligner());
     } else {
         map = computeHeatmap(model, m->pixels, text, p, m->aligner());
     }

@@ -86,6 +86,11 @@ struct HeatmapRequest {
     std::vector<std::string> labels;      // Grad-CAM's label list; empty: the reference texts stand in when subtractReference
     std::string siglipMap = "pool";       // SigLIP's decomposition map with no heads: pool (TextSpan's demo) or encoder
     int64_t classIndex = -1;              // gradient methods on a classifier: the class logit (text may then be empty)
+    // LeGrad's reference input (448 in its README): the analysed image squashed to inputSize x
+    // inputSize and the position embeddings resampled (setInputSize) for this map only; the
+    // result's grids follow that size (not the analysed crop's). 0: the analysed image as it is.
+    // Methods that run the model only (not the decomposition, which reads the analysed terms).
+    int inputSize = 0;
 };
 
 struct HeatmapResult {
