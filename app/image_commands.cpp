@@ -347,7 +347,8 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
 
 struct AlignOptions {
     ModelOptions model;
-    std::string clip, images, out, mode = "per-component";
+    std::string clip, images, out, mode = "per-component", procedure = "vitscope";
+    bool stepsGiven = false, lrGiven = false;
     double heldOut = 0.2;
     int batch = 32;
     ComponentAlignParams params;
@@ -356,7 +357,11 @@ struct AlignOptions {
 void runAlign(const AlignOptions& o) {
     if (o.mode != "shared" && o.mode != "per-component") throw InputError("--mode " + o.mode, "must be shared or per-component");
     if (!(o.heldOut > 0 && o.heldOut < 1)) throw InputError("--held-out", "must be a fraction within (0, 1)");
-    o.params.validate();
+    ComponentAlignParams params = o.params;
+    params.procedure = parseAlignProcedure(o.procedure);
+    if (params.procedure == AlignProcedure::Reference && (o.stepsGiven || o.lrGiven))
+        throw InputError(o.stepsGiven ? "--steps" : "--lr", "sets vitscope's procedure; the reference procedure runs with its own settings");
+    params.validate();
     const Model model = openModel(o.model);
     const Model clip = openModelOn(o.clip, o.model.device);
     if (!clip.isClip()) throw InputError(o.clip, "is not a CLIP model (the aligner maps into a CLIP image-embedding space)");
@@ -385,7 +390,7 @@ void runAlign(const AlignOptions& o) {
     double cosine = sharedCos;
     if (o.mode == "per-component") {
         at::GradMode::set_enabled(true);
-        aligner = fitComponentAligner(xTrain, names, yTrain, o.params);
+        aligner = fitComponentAligner(xTrain, names, yTrain, params);
         at::GradMode::set_enabled(false);
         cosine = meanCosine(applyToTerms(aligner, xTest), yTest);
     }
@@ -397,7 +402,9 @@ void runAlign(const AlignOptions& o) {
     saveAligner(aligner, o.out);
     std::printf("%lld training / %lld held-out images; held-out cosine to %s: shared map %.4f", static_cast<long long>(n - test),
                 static_cast<long long>(test), o.clip.c_str(), sharedCos);
-    if (o.mode == "per-component") std::printf(", per-component maps %.4f", cosine);
+    if (o.mode == "per-component")
+        std::printf(", per-component maps %.4f (%s procedure, %s steps); orthonormality E * mean((W^T W - I)^2) %.4f", cosine,
+                    o.procedure.c_str(), aligner.settings.at("steps").c_str(), orthonormalityPenalty(aligner.componentWeights));
     std::printf("\n%s\n", o.out.c_str());
 }
 
@@ -506,8 +513,16 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
             ->capture_default_str();
         sub->add_option("--held-out", o->heldOut, "Fraction of images held out")->capture_default_str();
         sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
-        sub->add_option("--steps", o->params.steps, "Per-component: optimisation steps")->capture_default_str();
-        sub->add_option("--lr", o->params.learningRate, "Per-component: Adam learning rate")->capture_default_str();
+        sub->add_option("--procedure", o->procedure,
+                        "Per-component fitting: vitscope (from the shared ridge map, full-batch Adam, --steps / --lr) or reference "
+                        "(vit-decompose's align_with_clip: N(0, 0.02^2) start, Adam lr 3e-4, weight decay 1e-6, batches of 32, "
+                        "2 epochs, stop after 50 batches without improvement)")
+            ->capture_default_str();
+        sub->add_option("--seed", o->params.seed, "Reference procedure: seed of its initial draw and shuffles")->capture_default_str();
+        sub->add_option_function<int>("--steps", [o](int v) { o->params.steps = v, o->stepsGiven = true; },
+                                      "Per-component, vitscope procedure: optimisation steps (300)");
+        sub->add_option_function<double>("--lr", [o](double v) { o->params.learningRate = v, o->lrGiven = true; },
+                                         "Per-component, vitscope procedure: Adam learning rate (0.001)");
         sub->add_option("--ortho", o->params.orthoPenalty, "Per-component: orthonormality penalty lambda")->capture_default_str();
         sub->callback([&actions, o] { actions.push_back([o] { runAlign(*o); }); });
     }
