@@ -1,4 +1,5 @@
 // vitscope-cli's contract: command names, output files and layouts, exit codes.
+#include "analysis/alignment.h"
 #include "analysis/heatmap.h"
 #include "analysis/labels.h"
 #include "image/codec.h"
@@ -549,6 +550,25 @@ private slots:
         const Run two = cli({"heatmap", "--model", vit, "--image", image, "--class", "9", "--method", "chefer", "--out", path("c9.png"), "--npy", path("c9.npy")});
         QVERIFY2(two.code == 0, qPrintable(two.err));
         QVERIFY(maxAbsDiff(readNpyTensor(path("c1.npy").toStdString()), readNpyTensor(path("c9.npy").toStdString())) > 1e-3);
+    }
+
+    // align's two procedures (issue 27, item 6): the reference one records itself and its seed;
+    // vitscope's options are refused with it.
+    void alignProcedures() {
+        const QString vit = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-vit";
+        const QString clip = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip";
+        QCOMPARE(cli({"shapes", "generate", "--out", path("align-world"), "--count", "40", "--seed", "6"}).code, 0);
+        const Run r = cli({"align", "--model", vit, "--clip", clip, "--images", path("align-world") + "/images", "--out", path("ref.safetensors"),
+                           "--procedure", "reference", "--seed", "3"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("reference procedure") && r.out.contains("orthonormality"), qPrintable(r.out));
+        const Aligner a = loadAligner(path("ref.safetensors").toStdString());
+        QCOMPARE(a.settings.at("procedure"), std::string("reference"));
+        QCOMPARE(a.settings.at("seed"), std::string("3"));
+        const Run bad = cli({"align", "--model", vit, "--clip", clip, "--images", path("align-world") + "/images", "--out", path("x.safetensors"),
+                             "--procedure", "reference", "--steps", "10"});
+        QCOMPARE(bad.code, 2);
+        QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains("--steps"), qPrintable(bad.err));
     }
 
     void demoRunsWithoutDownloads() {
