@@ -18,6 +18,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <iostream>
@@ -63,8 +64,8 @@ void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
     sub->add_option("--aligner", o.aligner, "Aligner into CLIP space (non-CLIP models)");
     sub->add_option("--clip", o.clip, "CLIP model for the texts of a non-CLIP model (default: the aligner's)");
     sub->add_option("--reference-texts", o.referenceTexts,
-                    "Texts whose mean score is removed (decomposition, raw) / compared (surgery); Grad-CAM's label list when --labels is not "
-                    "given; refused by chefer and legrad, which use none");
+                    "Texts whose mean score is removed (decomposition) / compared (surgery); Grad-CAM's label list when --labels is not "
+                    "given; refused by the other methods, which use none");
     sub->add_option("--labels", o.labels, "Grad-CAM's label list (a text file): its target is the text's softmax probability over them "
                                           "(pytorch-grad-cam's CLIP recipe)");
     sub->add_option("--gradcam-target", o.gradcamTarget,
@@ -148,6 +149,27 @@ cv::Mat pixelsToRgb(const at::Tensor& pixels, const ImagePreprocess& prep) {
     return cv::Mat(static_cast<int>(rgb.size(0)), static_cast<int>(rgb.size(1)), CV_8UC3, rgb.data_ptr()).clone();
 }
 
+// Options that no method of `methods` uses are refused, never ignored (one line naming the option).
+void checkModelOptionsFor(const HeatmapModelOptions& o, const std::vector<HeatmapMethod>& methods) {
+    auto any = [&](std::initializer_list<HeatmapMethod> users) {
+        for (HeatmapMethod m : methods)
+            if (std::find(users.begin(), users.end(), m) != users.end()) return true;
+        return false;
+    };
+    std::string names;
+    for (HeatmapMethod m : methods) names += (names.empty() ? "" : ", ") + std::string(heatmapMethodName(m));
+    if (!o.referenceTexts.empty() && !any({HeatmapMethod::Decomposition, HeatmapMethod::Surgery, HeatmapMethod::GradCam}))
+        throw InputError("--reference-texts " + o.referenceTexts, "is used by decomposition, surgery and gradcam only, not by " + names +
+                                                                      " (chefer and legrad score the text's own logit / cosine); drop the option");
+    if (o.siglipMap != "pool" && !any({HeatmapMethod::Decomposition}))
+        throw InputError("--siglip-map " + o.siglipMap, "chooses the decomposition map's level; " + names + " has none");
+    if (!o.labels.empty() && !any({HeatmapMethod::GradCam})) throw InputError("--labels " + o.labels, "is Grad-CAM's label list; " + names + " uses none");
+    if (o.gradcamTarget != "auto" && !any({HeatmapMethod::GradCam}))
+        throw InputError("--gradcam-target " + o.gradcamTarget, "sets Grad-CAM's score; " + names + " has none");
+    if (o.cheferStartLayer != "auto" && !any({HeatmapMethod::Chefer}))
+        throw InputError("--chefer-start-layer " + o.cheferStartLayer, "sets Chefer's relevance; " + names + " has none");
+}
+
 // Options a method does not use are refused, never ignored (one line naming the option).
 void checkOptionsForMethod(const HeatmapOptions& o, HeatmapMethod method) {
     const std::string name = heatmapMethodName(method);
@@ -159,14 +181,7 @@ void checkOptionsForMethod(const HeatmapOptions& o, HeatmapMethod method) {
         throw InputError("--text / --text-embedding / --class", "give at most one of them");
     if (o.classIndex < 0 && o.text.empty() && o.textEmbedding.empty() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout)
         throw InputError("--text", std::string("is required by ") + name + " (or --text-embedding FILE" + (gradient ? ", or --class N on a classifier)" : ")"));
-    if ((method == HeatmapMethod::Chefer || method == HeatmapMethod::LeGrad) && !o.model.referenceTexts.empty())
-        throw InputError("--reference-texts " + o.model.referenceTexts,
-                         name + " uses no text list (its score is the text's own " + (method == HeatmapMethod::Chefer ? "logit" : "cosine") +
-                             "); drop the option");
-    if (o.model.siglipMap != "pool" && method != HeatmapMethod::Decomposition)
-        throw InputError("--siglip-map " + o.model.siglipMap, "chooses the decomposition map's level; " + name + " has none");
-    if (!o.model.labels.empty() && method != HeatmapMethod::GradCam)
-        throw InputError("--labels " + o.model.labels, "is Grad-CAM's label list; " + name + " uses none");
+    checkModelOptionsFor(o.model, {method});
     if (method == HeatmapMethod::GradCam && !o.model.labels.empty() && !o.model.referenceTexts.empty())
         throw InputError("--reference-texts " + o.model.referenceTexts, "and --labels both give Grad-CAM a label list; give one");
     if (method == HeatmapMethod::GradCam && o.classIndex >= 0 && (!o.model.labels.empty() || !o.model.referenceTexts.empty()))
@@ -257,6 +272,7 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
         std::string m;
         while (std::getline(ss, m, ',')) methods.push_back(parseHeatmapMethod(m));
     }
+    checkModelOptionsFor(o.model, methods);
     const std::string labelsPath = (fs::path(o.dataset) / "labels.csv").string();
     std::vector<std::map<std::string, std::string>> rows = readCsvTable(labelsPath);
     if (o.count > 0 && static_cast<int64_t>(rows.size()) > o.count) rows.resize(static_cast<std::size_t>(o.count));

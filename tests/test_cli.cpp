@@ -506,6 +506,14 @@ private slots:
         fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "decomposition", "--labels", path("labels.txt"),
                "--out", path("x.png")},
               "--labels");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "raw", "--reference-texts", path("labels.txt"),
+               "--out", path("x.png")},
+              "--reference-texts");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "legrad", "--chefer-start-layer", "0",
+               "--out", path("x.png")},
+              "--chefer-start-layer");
+        fails({"evaluate-heatmaps", "--model", clip, "--dataset", world, "--methods", "chefer,legrad", "--labels", path("labels.txt")}, "--labels");
+        fails({"evaluate-heatmaps", "--model", clip, "--dataset", world, "--methods", "raw", "--gradcam-target", "logit"}, "--gradcam-target");
         fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "gradcam", "--gradcam-target", "probability",
                "--out", path("x.png")},
               "label list");
