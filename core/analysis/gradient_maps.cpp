@@ -42,19 +42,21 @@ at::Tensor minMaxRows(const at::Tensor& x) {
     return (x - lo) / (hi - lo).clamp_min(1e-12);
 }
 
+// The logits' scale of the probability target: CLIP's for an aligned tower (its softmax temperature).
 double textLogitScale(const Model& model, const GradientTarget& target) {
     if (target.logitScale > 0) return target.logitScale;
     return model.isClip() ? model.logitScale : 1.0;
 }
 
 // [B] scores of a model output (and logits) for the target: a class's logit, or the text's logit
-// (scale x cosine) in the (aligned) output space; `logit` false: the plain cosine (LeGrad).
+// (CLIP / SigLIP: the model's scale x cosine; an aligned tower: the cosine, as before issue 27) in
+// the (aligned) output space; `logit` false: the plain cosine (LeGrad).
 at::Tensor targetScores(const Model& model, const VisionResult& r, const GradientTarget& target, const Aligner* aligner, bool logit) {
     if (target.classIndex >= 0) return r.logits.select(1, target.classIndex);
     at::Tensor out = aligner ? aligner->apply(r.output.to(at::kCPU)) : r.output;
     out = out / out.norm(2, -1, true).clamp_min(1e-12);
     const at::Tensor cosine = (out * target.texts.to(out.device(), at::kFloat)).sum(-1);
-    return logit ? cosine * textLogitScale(model, target) : cosine;
+    return logit && model.isClip() ? cosine * model.logitScale : cosine;
 }
 
 // [B] pytorch-grad-cam's CLIP target: softmax over the label list of the image's logits (scale x

@@ -42,7 +42,7 @@ struct GradientTarget {
     // Grad-CAM's probability target: the label list [T, E] (unit rows) the softmax runs over; a
     // text that is not one of them (within 1e-6) is prepended to them.
     at::Tensor labels;
-    double logitScale = 0;  // the text logit's scale (0: the model's own; CLIP's for an aligned tower)
+    double logitScale = 0;  // the probability target's logit scale (0: the model's own; CLIP's for an aligned tower)
 };
 
 // Grad-CAM's score for a text: Auto = Probability where a label list is given, else Logit.

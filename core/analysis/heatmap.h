@@ -51,7 +51,7 @@ struct HeatmapParams {
     at::Tensor labels;
     // A classifier's class as the gradient methods' score (-1: the text); the text may then be undefined.
     int64_t classIndex = -1;
-    double textLogitScale = 0;  // the text logit's scale (0: the model's own; set to CLIP's for an aligned tower)
+    double textLogitScale = 0;  // Grad-CAM's probability target: the logits' scale (0: the model's own; CLIP's for an aligned tower)
 
     GradientMapParams gradientParams() const;
 };
