@@ -195,6 +195,8 @@ private slots:
         QTemporaryDir dir;
         Explorer x(dir.path().toStdString());
         x.openModel(source("models/shapes-clip"), "cpu");
+        QCOMPARE(x.model().heatmapMethodSummaries.size(), x.model().heatmapMethods.size());
+        QCOMPARE(x.model().cheferDefaultStartLayer, -1);
         x.analyseImage(vitscope::test::oracle("clip-tiny/image1.png"));
         HeatmapRequest q;
         q.text = "a red object";
@@ -224,6 +226,7 @@ private slots:
         q.classIndex = 1;  // a CLIP model has no classifier
         QVERIFY_THROWS_EXCEPTION(InputError, x.heatmap(q));
         x.openModel(source("models/shapes-vit"), "cpu");
+        QCOMPARE(x.model().cheferDefaultStartLayer, 0);  // a supervised ViT: every layer
         x.analyseImage(vitscope::test::oracle("clip-tiny/image1.png"));
         HeatmapRequest c;
         c.method = "chefer";

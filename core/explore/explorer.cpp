@@ -213,7 +213,11 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.aligner = !session->aligner ? std::string() : !o.aligner.empty() ? o.aligner : o.alignerIfNotClip;
     if (session->clip) s.textModel = session->clip->info.weightsPath;
     s.vocabulary = session->text->vocabulary();
-    for (HeatmapMethod method : heatmapMethodsFor(*session->model)) s.heatmapMethods.push_back(heatmapMethodName(method));
+    for (HeatmapMethod method : heatmapMethodsFor(*session->model)) {
+        s.heatmapMethods.push_back(heatmapMethodName(method));
+        s.heatmapMethodSummaries.push_back(heatmapMethodSummary(method));
+    }
+    s.cheferDefaultStartLayer = defaultCheferStartLayer(*session->model);
     // Everything of the previous model goes.
     const std::string root = m->cacheRoot;
     const bool whole = m->wholeImage;  // a setting of the user's, not of the model

@@ -56,6 +56,8 @@ struct ModelSummary {
     std::vector<std::string> vocabulary;
     // The heatmap methods this model defines (heatmapMethodsFor: Swin / MaxViT only decomposition and raw).
     std::vector<std::string> heatmapMethods;
+    std::vector<std::string> heatmapMethodSummaries;  // one line each (what it computes, its reference), for tooltips
+    int cheferDefaultStartLayer = 0;  // the family's reference default: -1 (CLIP / SigLIP, last layer only) or 0 (every layer)
     // The property word lists that fit this model's text vocabulary (color, shape, ...).
     std::vector<std::string> propertyNames;
 };
