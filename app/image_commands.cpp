@@ -18,7 +18,9 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -40,65 +42,187 @@ struct HeatmapModelOptions {
     int surgeryBlocks = 6;
     std::string surgeryEnsemble = "auto";
     bool squash = false;
-    int cheferStartLayer = 0, legradLayers = 2;
+    std::string cheferStartLayer = "auto", gradcamTarget = "auto", labels, siglipMap = "pool";
+    int legradLayers = 2;
+    int inputSize = 0;
 };
+
+// "auto" or an integer >= -1 (checked against the model's layers by GradientMapParams::validate).
+std::optional<int> parseStartLayer(const std::string& value) {
+    if (value == "auto") return std::nullopt;
+    try {
+        std::size_t used = 0;
+        const int v = std::stoi(value, &used);
+        if (used == value.size() && v >= -1) return v;
+    } catch (const std::exception&) {
+    }
+    throw InputError("--chefer-start-layer " + value, "must be auto, -1 (the last layer only) or a layer index");
+}
 
 void addHeatmapModelOptions(CLI::App* sub, HeatmapModelOptions& o) {
     addModelOptions(sub, o.model);
     sub->add_option("--aligner", o.aligner, "Aligner into CLIP space (non-CLIP models)");
     sub->add_option("--clip", o.clip, "CLIP model for the texts of a non-CLIP model (default: the aligner's)");
-    sub->add_option("--reference-texts", o.referenceTexts, "Texts whose mean score is removed (decomposition) / compared (surgery)");
+    sub->add_option("--reference-texts", o.referenceTexts,
+                    "Texts whose mean score is removed (decomposition) / compared (surgery); Grad-CAM's label list when --labels is not "
+                    "given; refused by the other methods, which use none");
+    sub->add_option("--labels", o.labels, "Grad-CAM's label list (a text file): its target is the text's softmax probability over them "
+                                          "(pytorch-grad-cam's CLIP recipe)");
+    sub->add_option("--gradcam-target", o.gradcamTarget,
+                    "Grad-CAM's score for a text: auto (probability with a label list, else logit), probability or logit")
+        ->capture_default_str();
     sub->add_option("--surgery-blocks", o.surgeryBlocks, "CLIP Surgery: last K blocks")->capture_default_str();
     sub->add_option("--surgery-ensemble", o.surgeryEnsemble,
                     "CLIP Surgery's 85-template prompt ensemble for its texts: auto (on for BPE models), on, off")
         ->capture_default_str();
     sub->add_option("--chefer-start-layer", o.cheferStartLayer,
-                    "Chefer: first layer whose attention enters the relevance (-1: the last only, its CLIP notebook's default)")
+                    "Chefer: first layer whose attention enters the relevance; auto = -1 (the last only, its CLIP notebook) for CLIP and "
+                    "SigLIP, 0 (every layer, its ViT notebook) for supervised ViTs")
+        ->capture_default_str();
+    sub->add_option("--siglip-map", o.siglipMap,
+                    "SigLIP's decomposition map with no --heads: pool (the pooling heads' per-token terms, as TextSpan's SigLIP demo) or "
+                    "encoder (every encoder head through the frozen pool)")
         ->capture_default_str();
     sub->add_option("--legrad-layers", o.legradLayers, "LeGrad: the last K layers (its default layer_index -2)")->capture_default_str();
+    sub->add_option("--input-size", o.inputSize,
+                    "Squash the image to N x N and resample the position embeddings (bicubic, antialiased, as timm's "
+                    "resample_abs_pos_embed): LeGrad's reference input (448 in its README); 0: the model's own size")
+        ->capture_default_str();
     sub->add_flag("--squash", o.squash, "Resize the whole image to the input size (no center crop), as CLIP Surgery's demo "
                                         "(SigLIP models always do)");
 }
 
-HeatmapSession openHeatmapContext(const HeatmapModelOptions& o) {
+HeatmapSession openHeatmapContext(const HeatmapModelOptions& o, bool needText = true) {
     HeatmapSessionOptions s;
+    s.needText = needText;
     s.model = o.model.model;
     s.tokenizer = o.model.tokenizer;
     s.device = o.model.device;
     s.aligner = o.aligner;
     s.clip = o.clip;
     s.referenceTexts = o.referenceTexts;
+    s.labels = o.labels;
     s.checkpointKey = o.model.checkpointKey;
     s.surgeryEnsemble = o.surgeryEnsemble;
     HeatmapSession c = openHeatmapSession(s);
+    if (!c.text && (!o.referenceTexts.empty() || !o.labels.empty()))
+        throw InputError(o.referenceTexts.empty() ? "--labels " + o.labels : "--reference-texts " + o.referenceTexts,
+                         "needs a text side to embed the texts, and " + o.model.model + " has none (pass --aligner)");
     if (o.squash) c.model->preprocess.squash = true;  // models that squash already (SigLIP) keep doing so
-    if (o.cheferStartLayer < -1) throw InputError("--chefer-start-layer", "must be -1 (the last layer only) or a layer index");
+    if (o.inputSize < 0) throw InputError("--input-size " + std::to_string(o.inputSize), "must be positive (0: the model's own size)");
+    if (o.inputSize > 0) setInputSize(*c.model, o.inputSize);
     if (o.legradLayers < 1) throw InputError("--legrad-layers", "must be at least 1");
-    c.cheferStartLayer = o.cheferStartLayer;
+    c.cheferStartLayer = parseStartLayer(o.cheferStartLayer);
+    c.gradcamTarget = parseGradCamTarget(o.gradcamTarget);
+    c.pooledMap = parsePooledMap(o.siglipMap);
+    if (c.pooledMap != PooledMap::Pool && !c.model->vision.pool.defined())
+        throw InputError("--siglip-map " + o.siglipMap, "applies to attention-pooled models (SigLIP); " + o.model.model + " has none");
     c.legradLayers = o.legradLayers;
+    GradientMapParams g;
+    g.cheferStartLayer = c.cheferStartLayer;
+    g.legradLayers = c.legradLayers;
+    try {
+        g.validate(*c.model);
+    } catch (const InputError&) {
+        throw InputError("--chefer-start-layer " + o.cheferStartLayer,
+                         "must be auto, -1 or a layer index below " + std::to_string(c.model->vision.layers()));
+    }
+    if (c.gradcamTarget == GradCamTarget::Probability && !c.labels.defined() && !c.reference.defined())
+        throw InputError("--gradcam-target probability", "needs a label list: --labels FILE or --reference-texts FILE");
     return c;
 }
 
 struct HeatmapOptions {
     HeatmapModelOptions model;
     std::string image, text, method = "decomposition", heads, out, npy, colormap = "viridis";
+    std::string pixels, textEmbedding;  // preprocessed pixels / a text embedding as .npy, for towers without a text side
     double opacity = 0.55;
     int scale = 0;
+    int64_t classIndex = -1;  // gradient methods on a classifier: its class logit as the score
 };
 
+// Preprocessed pixels [3, S, S] back to 8-bit RGB with the model's mean and std (the overlay's image).
+cv::Mat pixelsToRgb(const at::Tensor& pixels, const ImagePreprocess& prep) {
+    const at::Tensor mean = at::tensor({prep.mean[0], prep.mean[1], prep.mean[2]}).view({3, 1, 1});
+    const at::Tensor std = at::tensor({prep.std[0], prep.std[1], prep.std[2]}).view({3, 1, 1});
+    const at::Tensor rgb = (pixels.to(at::kCPU, at::kFloat) * std + mean).clamp(0, 1).mul(255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+    return cv::Mat(static_cast<int>(rgb.size(0)), static_cast<int>(rgb.size(1)), CV_8UC3, rgb.data_ptr()).clone();
+}
+
+// Options that no method of `methods` uses are refused, never ignored (one line naming the option).
+void checkModelOptionsFor(const HeatmapModelOptions& o, const std::vector<HeatmapMethod>& methods) {
+    auto any = [&](std::initializer_list<HeatmapMethod> users) {
+        for (HeatmapMethod m : methods)
+            if (std::find(users.begin(), users.end(), m) != users.end()) return true;
+        return false;
+    };
+    std::string names;
+    for (HeatmapMethod m : methods) names += (names.empty() ? "" : ", ") + std::string(heatmapMethodName(m));
+    if (!o.referenceTexts.empty() && !any({HeatmapMethod::Decomposition, HeatmapMethod::Surgery, HeatmapMethod::GradCam}))
+        throw InputError("--reference-texts " + o.referenceTexts, "is used by decomposition, surgery and gradcam only, not by " + names +
+                                                                      " (chefer and legrad score the text's own logit / cosine); drop the option");
+    if (o.siglipMap != "pool" && !any({HeatmapMethod::Decomposition}))
+        throw InputError("--siglip-map " + o.siglipMap, "chooses the decomposition map's level; " + names + " has none");
+    if (!o.labels.empty() && !any({HeatmapMethod::GradCam})) throw InputError("--labels " + o.labels, "is Grad-CAM's label list; " + names + " uses none");
+    if (o.gradcamTarget != "auto" && !any({HeatmapMethod::GradCam}))
+        throw InputError("--gradcam-target " + o.gradcamTarget, "sets Grad-CAM's score; " + names + " has none");
+    if (o.cheferStartLayer != "auto" && !any({HeatmapMethod::Chefer}))
+        throw InputError("--chefer-start-layer " + o.cheferStartLayer, "sets Chefer's relevance; " + names + " has none");
+}
+
+// Options a method does not use are refused, never ignored (one line naming the option).
+void checkOptionsForMethod(const HeatmapOptions& o, HeatmapMethod method) {
+    const std::string name = heatmapMethodName(method);
+    const bool gradient = isGradientMethod(method);
+    if (o.classIndex >= 0 && !gradient)
+        throw InputError("--class", "is the score of the gradient methods (gradcam, chefer, legrad), not of " + name);
+    if (o.image.empty() == o.pixels.empty()) throw InputError("--image / --pixels", "give one of them");
+    if (!o.text.empty() + !o.textEmbedding.empty() + (o.classIndex >= 0) > 1)
+        throw InputError("--text / --text-embedding / --class", "give at most one of them");
+    if (o.classIndex < 0 && o.text.empty() && o.textEmbedding.empty() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout)
+        throw InputError("--text", std::string("is required by ") + name + " (or --text-embedding FILE" + (gradient ? ", or --class N on a classifier)" : ")"));
+    checkModelOptionsFor(o.model, {method});
+    if (method == HeatmapMethod::GradCam && !o.model.labels.empty() && !o.model.referenceTexts.empty())
+        throw InputError("--reference-texts " + o.model.referenceTexts, "and --labels both give Grad-CAM a label list; give one");
+    if (method == HeatmapMethod::GradCam && o.classIndex >= 0 && (!o.model.labels.empty() || !o.model.referenceTexts.empty()))
+        throw InputError("--class", "scores a class logit; Grad-CAM's label list (--labels / --reference-texts) is for a text");
+}
+
 void runHeatmap(const HeatmapOptions& o) {
-    const HeatmapSession c = openHeatmapContext(o.model);
     const HeatmapMethod method = parseHeatmapMethod(o.method);
+    checkOptionsForMethod(o, method);
+    const HeatmapSession c = openHeatmapContext(o.model, !o.text.empty());
     const Colormap cmap = parseColormap(o.colormap);
     if (o.opacity < 0 || o.opacity > 1) throw InputError("--opacity", "must be within 0..1");
-    const cv::Mat rgb = loadImageRgb(o.image);
-    const cv::Mat crop = cropForModel(rgb, c.model->preprocess);
-    const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
-    const at::Tensor text = c.textsFor(method, {o.text})[0];
-    const Heatmap map = computeHeatmap(*c.model, pixels, text, c.params(method, parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads(), c.model->vision.pool.heads), o.model.surgeryBlocks),
-                                       c.aligner ? &*c.aligner : nullptr);
+    cv::Mat crop;
+    at::Tensor pixels;
+    if (!o.image.empty()) {
+        const cv::Mat rgb = loadImageRgb(o.image);
+        crop = cropForModel(rgb, c.model->preprocess);
+        pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
+    } else {
+        pixels = readNpyTensor(o.pixels).to(at::kFloat);
+        if (pixels.dim() == 3) pixels = pixels.unsqueeze(0);
+        if (pixels.dim() != 4 || pixels.size(0) != 1 || pixels.size(1) != 3)
+            throw InputError(o.pixels, "expected preprocessed pixels [1, 3, S, S] or [3, S, S], got " + std::to_string(pixels.dim()) + "-D");
+        crop = pixelsToRgb(pixels[0], c.model->preprocess);
+    }
+    at::Tensor text = o.text.empty() ? at::Tensor() : c.textsFor(method, {o.text})[0];
+    if (!o.textEmbedding.empty()) {
+        text = readNpyTensor(o.textEmbedding).to(at::kFloat).reshape({-1});
+        const int64_t e = c.aligner ? c.aligner->weight.size(1) : c.model->vision.embedDim();
+        if (text.size(0) != e || text.norm().item<double>() == 0)
+            throw InputError(o.textEmbedding, "expected one non-zero " + std::to_string(e) + "-dimensional text embedding, got " +
+                                                  std::to_string(text.size(0)) + " values");
+        text = text / text.norm();
+    }
+    HeatmapParams params = c.params(method, parseHeadPairs(o.heads, c.model->vision.layers(), c.model->vision.heads(), c.model->vision.pool.heads),
+                                    o.model.surgeryBlocks);
+    params.classIndex = o.classIndex;
+    const Heatmap map = computeHeatmap(*c.model, pixels, text, params, c.aligner ? &*c.aligner : nullptr);
     const int scale = o.scale > 0 ? o.scale : std::max(1, 384 / crop.cols);
-    const std::string title = std::string(heatmapMethodName(method)) + ": " + o.text + (o.heads.empty() ? "" : " [" + o.heads + "]");
+    const std::string subject = o.classIndex >= 0 ? "class " + std::to_string(o.classIndex) : !o.textEmbedding.empty() ? o.textEmbedding : o.text;
+    const std::string title = std::string(heatmapMethodName(method)) + ": " + subject + (o.heads.empty() ? "" : " [" + o.heads + "]");
     const cv::Mat png = renderOverlay(crop, map.pixels, o.opacity, cmap, scale, title);
     writeImage(o.out, png);
     if (!o.npy.empty()) writeNpyTensor(o.npy, map.patches);
@@ -148,6 +272,7 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
         std::string m;
         while (std::getline(ss, m, ',')) methods.push_back(parseHeatmapMethod(m));
     }
+    checkModelOptionsFor(o.model, methods);
     const std::string labelsPath = (fs::path(o.dataset) / "labels.csv").string();
     std::vector<std::map<std::string, std::string>> rows = readCsvTable(labelsPath);
     if (o.count > 0 && static_cast<int64_t>(rows.size()) > o.count) rows.resize(static_cast<std::size_t>(o.count));
@@ -181,6 +306,16 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     const bool classMean = !o.noClassMean && !c.reference.defined();
     if (classMean) std::printf("maps: prompt minus the mean over %zu class prompts (--no-class-mean: the prompt's own map)\n", prompts.size());
     if (c.surgeryEnsemble) std::printf("CLIP Surgery texts through its 85-template prompt ensemble\n");
+    for (HeatmapMethod m : methods) {
+        if (m == HeatmapMethod::GradCam)
+            std::printf("gradcam: target %s\n", c.labels.defined() ? "the prompt's probability over --labels"
+                                                : c.gradcamTarget == GradCamTarget::Logit ? "the prompt's logit"
+                                                : c.reference.defined() ? "the prompt's probability over --reference-texts"
+                                                : classMean ? "the prompt's probability over the class prompts"
+                                                            : "the prompt's logit (no label list)");
+        if (m == HeatmapMethod::Chefer || m == HeatmapMethod::LeGrad)
+            std::printf("%s: the prompt's own map (its reference subtracts no class mean and uses no text list)\n", heatmapMethodName(m));
+    }
     if (c.model->preprocess.squash) std::printf("images squashed to the input size (no center crop)\n");
     std::vector<LocalisationMeter> meters(methods.size());
     const JobContext job = interruptibleJob("evaluate");
@@ -228,7 +363,8 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
 
 struct AlignOptions {
     ModelOptions model;
-    std::string clip, images, out, mode = "per-component";
+    std::string clip, images, out, mode = "per-component", procedure = "vitscope";
+    bool stepsGiven = false, lrGiven = false;
     double heldOut = 0.2;
     int batch = 32;
     ComponentAlignParams params;
@@ -237,7 +373,11 @@ struct AlignOptions {
 void runAlign(const AlignOptions& o) {
     if (o.mode != "shared" && o.mode != "per-component") throw InputError("--mode " + o.mode, "must be shared or per-component");
     if (!(o.heldOut > 0 && o.heldOut < 1)) throw InputError("--held-out", "must be a fraction within (0, 1)");
-    o.params.validate();
+    ComponentAlignParams params = o.params;
+    params.procedure = parseAlignProcedure(o.procedure);
+    if (params.procedure == AlignProcedure::Reference && (o.stepsGiven || o.lrGiven))
+        throw InputError(o.stepsGiven ? "--steps" : "--lr", "sets vitscope's procedure; the reference procedure runs with its own settings");
+    params.validate();
     const Model model = openModel(o.model);
     const Model clip = openModelOn(o.clip, o.model.device);
     if (!clip.isClip()) throw InputError(o.clip, "is not a CLIP model (the aligner maps into a CLIP image-embedding space)");
@@ -266,7 +406,7 @@ void runAlign(const AlignOptions& o) {
     double cosine = sharedCos;
     if (o.mode == "per-component") {
         at::GradMode::set_enabled(true);
-        aligner = fitComponentAligner(xTrain, names, yTrain, o.params);
+        aligner = fitComponentAligner(xTrain, names, yTrain, params);
         at::GradMode::set_enabled(false);
         cosine = meanCosine(applyToTerms(aligner, xTest), yTest);
     }
@@ -278,7 +418,9 @@ void runAlign(const AlignOptions& o) {
     saveAligner(aligner, o.out);
     std::printf("%lld training / %lld held-out images; held-out cosine to %s: shared map %.4f", static_cast<long long>(n - test),
                 static_cast<long long>(test), o.clip.c_str(), sharedCos);
-    if (o.mode == "per-component") std::printf(", per-component maps %.4f", cosine);
+    if (o.mode == "per-component")
+        std::printf(", per-component maps %.4f (%s procedure, %s steps); orthonormality E * mean((W^T W - I)^2) %.4f", cosine,
+                    o.procedure.c_str(), aligner.settings.at("steps").c_str(), orthonormalityPenalty(aligner.componentWeights));
     std::printf("\n%s\n", o.out.c_str());
 }
 
@@ -351,9 +493,15 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         auto o = std::make_shared<HeatmapOptions>();
         auto* sub = app.add_subcommand("heatmap", "Heatmap of a text over an image (PNG overlay with colorbar, raw .npy)");
         addHeatmapModelOptions(sub, o->model);
-        sub->add_option("--image", o->image, "Image file")->required();
-        sub->add_option("--text", o->text, "Text")->required();
-        sub->add_option("--method", o->method, "decomposition, surgery, raw, attention or rollout")->capture_default_str();
+        sub->add_option("--image", o->image, "Image file");
+        sub->add_option("--pixels", o->pixels, "Instead of --image: preprocessed pixels [1, 3, S, S] as .npy");
+        sub->add_option("--text", o->text, "Text (not needed by attention and rollout, nor with --class)");
+        sub->add_option("--text-embedding", o->textEmbedding,
+                        "Instead of --text: a text embedding [E] as .npy (normalised here), for towers without a text side");
+        std::string methods = "The map:";
+        for (HeatmapMethod m : allHeatmapMethods()) methods += std::string("\n  ") + heatmapMethodName(m) + ": " + heatmapMethodSummary(m);
+        sub->add_option("--method", o->method, methods)->capture_default_str();
+        sub->add_option("--class", o->classIndex, "Gradient methods on a classifier: the class whose logit is the score (instead of --text)");
         sub->add_option("--heads", o->heads, "Decomposition restricted to these heads: L.H,...");
         sub->add_option("--opacity", o->opacity, "Overlay opacity 0..1")->capture_default_str();
         sub->add_option("--colormap", o->colormap, "viridis, inferno, jet or turbo")->capture_default_str();
@@ -392,8 +540,16 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
             ->capture_default_str();
         sub->add_option("--held-out", o->heldOut, "Fraction of images held out")->capture_default_str();
         sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
-        sub->add_option("--steps", o->params.steps, "Per-component: optimisation steps")->capture_default_str();
-        sub->add_option("--lr", o->params.learningRate, "Per-component: Adam learning rate")->capture_default_str();
+        sub->add_option("--procedure", o->procedure,
+                        "Per-component fitting: vitscope (from the shared ridge map, full-batch Adam, --steps / --lr) or reference "
+                        "(vit-decompose's align_with_clip: N(0, 0.02^2) start, Adam lr 3e-4, weight decay 1e-6, batches of 32, "
+                        "2 epochs, stop after 50 batches without improvement)")
+            ->capture_default_str();
+        sub->add_option("--seed", o->params.seed, "Reference procedure: seed of its initial draw and shuffles")->capture_default_str();
+        sub->add_option_function<int>("--steps", [o](int v) { o->params.steps = v, o->stepsGiven = true; },
+                                      "Per-component, vitscope procedure: optimisation steps (300)");
+        sub->add_option_function<double>("--lr", [o](double v) { o->params.learningRate = v, o->lrGiven = true; },
+                                         "Per-component, vitscope procedure: Adam learning rate (0.001)");
         sub->add_option("--ortho", o->params.orthoPenalty, "Per-component: orthonormality penalty lambda")->capture_default_str();
         sub->callback([&actions, o] { actions.push_back([o] { runAlign(*o); }); });
     }

@@ -330,10 +330,14 @@ int main(int argc, char** argv) {
             GradientTarget target;
             target.texts = texts;
             const double cam = bestSeconds(repeats, [&] { gradCamScores(model, pixels, target); }) / b * 1000.0;
-            const double chefer = bestSeconds(repeats, [&] { cheferScores(model, pixels, target); }) / b * 1000.0;
+            GradientMapParams everyLayer;
+            everyLayer.cheferStartLayer = 0;
+            const double chefer = bestSeconds(repeats, [&] { cheferScores(model, pixels, target, everyLayer); }) / b * 1000.0;
+            const double cheferLast = bestSeconds(repeats, [&] { cheferScores(model, pixels, target); }) / b * 1000.0;
             const double legrad = bestSeconds(repeats, [&] { legradScores(model, pixels, target); }) / b * 1000.0;
-            std::cout << "batch " << b << ": Grad-CAM " << cam << " ms/image (" << cam / fwd << "x forward); Chefer " << chefer << " ("
-                      << chefer / fwd << "x); LeGrad (last 2 layers) " << legrad << " (" << legrad / fwd << "x)\n";
+            std::cout << "batch " << b << ": Grad-CAM " << cam << " ms/image (" << cam / fwd << "x forward); Chefer every layer " << chefer
+                      << " (" << chefer / fwd << "x), from its default start layer " << cheferLast << " (" << cheferLast / fwd
+                      << "x); LeGrad (last 2 layers) " << legrad << " (" << legrad / fwd << "x)\n";
         }
         std::cout << "batch " << b << ": forward " << fwd << " ms/image (" << fwd / boundMs << "x bound); per-token decomposition "
                   << dec << " ms/image (" << dec / fwd << "x forward); per-head decomposition " << pooled << " ms/image ("

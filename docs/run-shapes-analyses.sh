@@ -69,13 +69,13 @@ echo "== the same, each prompt's own map (no class-prompt mean subtracted)"
 echo "== text grounding: prompts for the distractor, scored on its mask"
 "$cli" evaluate-heatmaps --model "$clip" --dataset test --prompt "a {color} object" --target distractor 2>/dev/null | tail -5
 "$cli" evaluate-heatmaps --model "$clip" --dataset test --prompt "a {color} object" --target distractor --no-class-mean 2>/dev/null | tail -5
-echo "== gradient methods' settings: LeGrad's layers, Chefer from the last layer only"
+echo "== gradient methods' settings: LeGrad's layers, Chefer through every layer"
 for k in 1 3 4; do
   "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --methods legrad \
     --legrad-layers $k 2>/dev/null | tail -1
 done
 "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --methods chefer \
-  --chefer-start-layer -1 2>/dev/null | tail -1
+  --chefer-start-layer 0 2>/dev/null | tail -1
 echo "== CLIP Surgery settings: last K blocks, then same-attribute reference texts"
 for k in 1 2 3 4; do
   "$cli" evaluate-heatmaps --model "$clip" --dataset test --count 500 --prompt "a {color} object" --methods surgery \

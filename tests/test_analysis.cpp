@@ -607,6 +607,38 @@ private slots:
             QVERIFY(std::abs(recorded - expected) < 1e-5 * std::max(1.0, expected));
         }
         QVERIFY_THROWS_EXCEPTION(InputError, per.weightFor("3.3"));
+        // vit-decompose's procedure (align_with_clip as get_clip_and_aligner calls it): a small
+        // random start, minibatches for a number of epochs, an early stop; seeded.
+        {
+            at::GradMode::set_enabled(true);
+            ComponentAlignParams ref;
+            ref.procedure = AlignProcedure::Reference;
+            ref.orthoPenalty = 0;
+            ref.patience = 100000;
+            const Aligner a = fitComponentAligner(xTrain, names, yTrain, ref);
+            const int64_t batches = (xTrain.size(0) + ref.batch - 1) / ref.batch;
+            QCOMPARE(std::stoll(a.settings.at("steps")), ref.epochs * batches);  // every batch of every epoch
+            QCOMPARE(maxAbsDiff(fitComponentAligner(xTrain, names, yTrain, ref).componentWeights, a.componentWeights), 0.0);
+            ComponentAlignParams other = ref;
+            other.seed = ref.seed + 1;
+            QVERIFY(maxAbsDiff(fitComponentAligner(xTrain, names, yTrain, other).componentWeights, a.componentWeights) > 1e-4);
+            ComponentAlignParams still = ref;  // a vanishing step: the maps stay at the N(0, s^2) draw
+            still.referenceLearningRate = 1e-12;
+            const at::Tensor drawn = fitComponentAligner(xTrain, names, yTrain, still).componentWeights;
+            qInfo("reference start: std %.4f (N(0, %.2f^2))", drawn.std().item<double>(), still.initScale);
+            QVERIFY(std::abs(drawn.std().item<double>() - still.initScale) < 0.1 * still.initScale);
+            ComponentAlignParams impatient = ref;
+            impatient.patience = 1;  // stops at the first batch whose loss is no new minimum
+            QVERIFY(std::stoll(fitComponentAligner(xTrain, names, yTrain, impatient).settings.at("steps")) < ref.epochs * batches);
+            ComponentAlignParams longer = ref;  // given more epochs at a larger rate it fits the maps
+            longer.epochs = 30;
+            longer.referenceLearningRate = 1e-2;
+            const double cos = meanCosine(applyToTerms(fitComponentAligner(xTrain, names, yTrain, longer), xTest), yTest);
+            at::GradMode::set_enabled(false);
+            qInfo("reference procedure, 30 epochs at lr 1e-2: held-out cosine %.4f", cos);
+            QVERIFY(cos > 0.95);
+            QVERIFY_THROWS_EXCEPTION(InputError, parseAlignProcedure("sgd"));
+        }
         QTemporaryDir dir;
         const std::string path = dir.path().toStdString() + "/aligner.safetensors";
         saveAligner(per, path);

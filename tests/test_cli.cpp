@@ -1,4 +1,6 @@
 // vitscope-cli's contract: command names, output files and layouts, exit codes.
+#include "analysis/alignment.h"
+#include "analysis/heatmap.h"
 #include "analysis/labels.h"
 #include "image/codec.h"
 #include "io/file_util.h"
@@ -463,6 +465,118 @@ private slots:
         QFile::copy(cache + "/manifest.json", path("manifest-backup.json"));
         writeFileAtomic((cache + "/manifest.json").toStdString(), std::string("{broken"));
         fails({"rank", "--cache", cache, "--property", "color", "--out", path("x.csv")}, "manifest.json");
+    }
+
+    // The gradient methods' options (issue 27): every method in --help, the label list used by
+    // Grad-CAM (from --labels or --reference-texts), options a method does not use refused in one
+    // line, --class on a classifier.
+    void gradientHeatmapOptions() {
+        const QString help = cli({"heatmap", "--help"}).out;
+        for (HeatmapMethod m : allHeatmapMethods()) QVERIFY2(help.contains(QString(heatmapMethodName(m)) + ":"), heatmapMethodName(m));
+        const QString clip = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip";
+        const QString vit = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-vit";
+        const QString world = path("gradient-world");
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "2", "--seed", "27"}).code, 0);
+        const QString image = world + "/images/000001.png";
+        writeFileAtomic(path("labels.txt").toStdString(), std::string("a red object\na blue object\na green object\n"));
+        auto map = [&](const QStringList& extra, const char* npy) {
+            const Run r = cli(QStringList{"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "gradcam", "--out",
+                                          path("g.png"), "--npy", path(npy)} +
+                              extra);
+            if (r.code != 0) qWarning("%s", qPrintable(r.err));
+            return r.code == 0 ? readNpyTensor(path(npy).toStdString()) : at::Tensor();
+        };
+        const at::Tensor viaLabels = map({"--labels", path("labels.txt")}, "labels.npy");
+        const at::Tensor viaReference = map({"--reference-texts", path("labels.txt")}, "reference.npy");
+        const at::Tensor logit = map({"--labels", path("labels.txt"), "--gradcam-target", "logit"}, "logit.npy");
+        const at::Tensor plain = map({}, "plain.npy");
+        QVERIFY(viaLabels.defined() && viaReference.defined() && logit.defined() && plain.defined());
+        QCOMPARE(maxAbsDiff(viaLabels, viaReference), 0.0);  // the reference texts are the label list
+        QVERIFY(maxAbsDiff(viaLabels, logit) > 1e-3);          // and the target is not the logit
+        QCOMPARE(maxAbsDiff(logit, plain), 0.0);               // no list: the logit
+        auto fails = [&](const QStringList& args, const QString& expected) {
+            const Run bad = cli(args);
+            QCOMPARE(bad.code, 2);
+            QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains(expected), qPrintable(bad.err));
+        };
+        for (const char* method : {"chefer", "legrad"})
+            fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", method, "--reference-texts", path("labels.txt"),
+                   "--out", path("x.png")},
+                  "--reference-texts");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "decomposition", "--labels", path("labels.txt"),
+               "--out", path("x.png")},
+              "--labels");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "raw", "--reference-texts", path("labels.txt"),
+               "--out", path("x.png")},
+              "--reference-texts");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "legrad", "--chefer-start-layer", "0",
+               "--out", path("x.png")},
+              "--chefer-start-layer");
+        fails({"evaluate-heatmaps", "--model", clip, "--dataset", world, "--methods", "chefer,legrad", "--labels", path("labels.txt")}, "--labels");
+        fails({"evaluate-heatmaps", "--model", clip, "--dataset", world, "--methods", "raw", "--gradcam-target", "logit"}, "--gradcam-target");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "gradcam", "--gradcam-target", "probability",
+               "--out", path("x.png")},
+              "label list");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "chefer", "--chefer-start-layer", "99",
+               "--out", path("x.png")},
+              "--chefer-start-layer");
+        fails({"heatmap", "--model", clip, "--image", image, "--method", "chefer", "--out", path("x.png")}, "--text");
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--siglip-map", "encoder", "--out", path("x.png")},
+              "--siglip-map");  // a CLIP model has no pool
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "raw", "--siglip-map", "encoder",
+               "--out", path("x.png")},
+              "--siglip-map");
+        fails({"heatmap", "--model", vit, "--image", image, "--class", "1", "--method", "raw", "--out", path("x.png")}, "--class");
+        // LeGrad's input size: a larger grid from resampled position embeddings; sizes off the patch refused.
+        const Run big = cli({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "legrad", "--input-size", "128",
+                             "--out", path("big.png"), "--npy", path("big.npy")});
+        QVERIFY2(big.code == 0, qPrintable(big.err));
+        const at::Tensor native = readNpyTensor(path("plain.npy").toStdString());
+        QCOMPARE(readNpyTensor(path("big.npy").toStdString()).size(0), 2 * native.size(0));
+        fails({"heatmap", "--model", clip, "--image", image, "--text", "a red object", "--method", "legrad", "--input-size", "100",
+               "--out", path("x.png")},
+              "--input-size");
+        // A tower without a text side, from the command line: pixels and a text embedding as .npy
+        // (the reference data's image-only SigLIP; its default map is TextSpan's SigLIP map).
+        const std::string refs = std::string(VITSCOPE_SOURCE_DIR) + "/tests/data/gradient-maps/";
+        writeNpyTensor(path("siglip-text.npy").toStdString(), readNpyTensor(refs + "siglip_texts.npy")[0]);
+        const Run tower = cli({"heatmap", "--model", q(refs + "siglip"), "--pixels", q(refs + "pixels.npy"), "--text-embedding",
+                               path("siglip-text.npy"), "--out", path("tower.png"), "--npy", path("tower.npy")});
+        QVERIFY2(tower.code == 0, qPrintable(tower.err));
+        QVERIFY(maxAbsDiff(readNpyTensor(path("tower.npy").toStdString()), readNpyTensor(refs + "siglip_textspan_pool.npy")) < 1e-5);
+        fails({"heatmap", "--model", q(refs + "siglip"), "--pixels", q(refs + "pixels.npy"), "--text-embedding", path("siglip-text.npy"),
+               "--reference-texts", path("labels.txt"), "--out", path("x.png")},
+              "--reference-texts");
+        fails({"heatmap", "--model", q(refs + "siglip"), "--pixels", q(refs + "labels.npy"), "--text-embedding", path("siglip-text.npy"),
+               "--out", path("x.png")},
+              "labels.npy");
+        fails({"heatmap", "--model", clip, "--image", image, "--pixels", q(refs + "pixels.npy"), "--text", "a red object", "--out", path("x.png")},
+              "--pixels");
+        // A classifier's class logit: no text needed; the class changes the map.
+        const Run one = cli({"heatmap", "--model", vit, "--image", image, "--class", "1", "--method", "chefer", "--out", path("c1.png"), "--npy", path("c1.npy")});
+        QVERIFY2(one.code == 0, qPrintable(one.err));
+        const Run two = cli({"heatmap", "--model", vit, "--image", image, "--class", "9", "--method", "chefer", "--out", path("c9.png"), "--npy", path("c9.npy")});
+        QVERIFY2(two.code == 0, qPrintable(two.err));
+        QVERIFY(maxAbsDiff(readNpyTensor(path("c1.npy").toStdString()), readNpyTensor(path("c9.npy").toStdString())) > 1e-3);
+    }
+
+    // align's two procedures (issue 27, item 6): the reference one records itself and its seed;
+    // vitscope's options are refused with it.
+    void alignProcedures() {
+        const QString vit = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-vit";
+        const QString clip = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip";
+        QCOMPARE(cli({"shapes", "generate", "--out", path("align-world"), "--count", "40", "--seed", "6"}).code, 0);
+        const Run r = cli({"align", "--model", vit, "--clip", clip, "--images", path("align-world") + "/images", "--out", path("ref.safetensors"),
+                           "--procedure", "reference", "--seed", "3"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("reference procedure") && r.out.contains("orthonormality"), qPrintable(r.out));
+        const Aligner a = loadAligner(path("ref.safetensors").toStdString());
+        QCOMPARE(a.settings.at("procedure"), std::string("reference"));
+        QCOMPARE(a.settings.at("seed"), std::string("3"));
+        const Run bad = cli({"align", "--model", vit, "--clip", clip, "--images", path("align-world") + "/images", "--out", path("x.safetensors"),
+                             "--procedure", "reference", "--steps", "10"});
+        QCOMPARE(bad.code, 2);
+        QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains("--steps"), qPrintable(bad.err));
     }
 
     void demoRunsWithoutDownloads() {

@@ -104,6 +104,7 @@ private slots:
         at::Tensor t = at::randn({64});
         t = t / t.norm();
         HeatmapParams p;
+        p.pooledMap = PooledMap::Encoder;  // the encoder level: every encoder head through the frozen pool
         const Heatmap all = computeHeatmap(model, px, t, p);
         QCOMPARE(all.patches.sizes().vec(), (std::vector<int64_t>{4, 4}));
         at::Tensor sum = at::zeros({4, 4});
@@ -134,6 +135,10 @@ private slots:
         const at::Tensor expected = at::matmul(dec.poolHeads[0].sum(0), t).view({4, 4});  // [N] -> grid
         QVERIFY(maxAbsDiff(poolMap, expected) < 1e-5);
         QVERIFY(maxAbsDiff(poolMap, all.patches) > 1e-4);  // another decomposition, not a copy
+        // By default (no heads chosen) the map is the pooling heads', as TextSpan's SigLIP demo draws it.
+        QVERIFY(maxAbsDiff(computeHeatmap(model, px, t, HeatmapParams{}).patches, expected) < 1e-5);
+        QCOMPARE(parsePooledMap(pooledMapName(PooledMap::Encoder)), PooledMap::Encoder);
+        QVERIFY_THROWS_EXCEPTION(InputError, parsePooledMap("tokens"));
         p.heads = {{4, 0}};
         QVERIFY_THROWS_EXCEPTION(InputError, computeHeatmap(model, px, t, p));
         QVERIFY_THROWS_EXCEPTION(InputError, parseHeadPairs("pool.h2", 3, 2, 2));

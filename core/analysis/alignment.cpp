@@ -4,6 +4,7 @@
 #include "io/tensor_io.h"
 
 #include <nlohmann/json.hpp>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/optim/adam.h>
 
 namespace vitscope {
@@ -37,8 +38,23 @@ at::Tensor Aligner::weightFor(const std::string& component) const {
 
 void ComponentAlignParams::validate() const {
     if (steps < 1 || steps > 1000000) throw InputError("--steps", "must be within 1..1000000");
-    if (!(learningRate > 0)) throw InputError("--lr", "must be positive");
+    if (!(learningRate > 0) || !(referenceLearningRate > 0)) throw InputError("--lr", "must be positive");
     if (orthoPenalty < 0) throw InputError("--ortho", "must not be negative");
+    if (batch < 1 || epochs < 1 || patience < 1 || weightDecay < 0 || !(initScale > 0))
+        throw InputError("align", "the reference procedure's batch, epochs, patience, weight decay and initial scale must be positive");
+}
+
+const char* alignProcedureName(AlignProcedure p) { return p == AlignProcedure::Reference ? "reference" : "vitscope"; }
+
+AlignProcedure parseAlignProcedure(const std::string& name) {
+    if (name == "reference") return AlignProcedure::Reference;
+    if (name == "vitscope") return AlignProcedure::Vitscope;
+    throw InputError("--procedure " + name, "unknown alignment procedure (reference, vitscope)");
+}
+
+double orthonormalityPenalty(const at::Tensor& w) {
+    const at::Tensor gram = at::matmul(w.transpose(1, 2).to(at::kDouble), w.to(at::kDouble));
+    return static_cast<double>(w.size(2)) * (gram - at::eye(w.size(2), gram.options()).unsqueeze(0)).pow(2).mean().item<double>();
 }
 
 at::Tensor applyToTerms(const Aligner& aligner, const at::Tensor& terms) {
@@ -52,25 +68,60 @@ Aligner fitComponentAligner(const at::Tensor& terms, const std::vector<std::stri
     if (terms.dim() != 3 || terms.size(0) != clipEmbeddings.size(0) || static_cast<int64_t>(names.size()) != terms.size(1))
         throw InputError("align", "terms [N, C, D], names C and embeddings [N, E] do not agree");
     const Aligner shared = fitSharedAligner(terms.sum(1), clipEmbeddings);
-    const int64_t c = terms.size(1), d = terms.size(2), e = clipEmbeddings.size(1);
-    at::Tensor w = shared.weight.unsqueeze(0).expand({c, d, e}).clone().set_requires_grad(true);
-    at::Tensor b = shared.bias.clone().set_requires_grad(true);
+    const int64_t n = terms.size(0), c = terms.size(1), d = terms.size(2), e = clipEmbeddings.size(1);
+    const bool reference = params.procedure == AlignProcedure::Reference;
+    at::Generator gen = at::detail::createCPUGenerator(params.seed);
+    at::Tensor w = reference ? (at::randn({c, d, e}, gen) * params.initScale).set_requires_grad(true)
+                             : shared.weight.unsqueeze(0).expand({c, d, e}).clone().set_requires_grad(true);
+    at::Tensor b = reference ? (at::randn({e}, gen) * params.initScale).set_requires_grad(true) : shared.bias.clone().set_requires_grad(true);
     const at::Tensor x = terms.to(at::kFloat);
     const at::Tensor y = clipEmbeddings.to(at::kFloat);
     const at::Tensor yn = y / y.norm(2, 1, true);
     const at::Tensor eye = at::eye(e).unsqueeze(0);
-    torch::optim::Adam optimizer({w, b}, torch::optim::AdamOptions(params.learningRate));
-    double lastLoss = 0;
-    for (int step = 0; step < params.steps; ++step) {
-        const at::Tensor pred = at::einsum("ncd,cde->ne", {x, w}) + b;
-        const at::Tensor cosine = (pred / pred.norm(2, 1, true).clamp_min(1e-12) * yn).sum(1);
+    // The loss on rows `rows` (all when undefined); the bias, split as b / C over the components
+    // by the reference, sums to b.
+    auto lossOn = [&](const at::Tensor& rows) {
+        const at::Tensor xs = rows.defined() ? x.index_select(0, rows) : x;
+        const at::Tensor ys = rows.defined() ? yn.index_select(0, rows) : yn;
+        const at::Tensor pred = at::einsum("ncd,cde->ne", {xs, w}) + b;
+        const at::Tensor cosine = (pred / pred.norm(2, 1, true).clamp_min(1e-12) * ys).sum(1);
         const at::Tensor gram = at::matmul(w.transpose(1, 2), w);  // [C, E, E]
         // As the reference scales it: E * mean((W^T W - I)^2) over every component and entry.
-        const at::Tensor loss = (1.0 - cosine).mean() + params.orthoPenalty * static_cast<double>(e) * (gram - eye).pow(2).mean();
-        optimizer.zero_grad();
-        loss.backward();
-        optimizer.step();
-        lastLoss = loss.item<double>();
+        return (1.0 - cosine).mean() + params.orthoPenalty * static_cast<double>(e) * (gram - eye).pow(2).mean();
+    };
+    double lastLoss = 0;
+    int64_t stepsRun = 0;
+    if (!reference) {
+        torch::optim::Adam optimizer({w, b}, torch::optim::AdamOptions(params.learningRate));
+        for (int step = 0; step < params.steps; ++step, ++stepsRun) {
+            const at::Tensor loss = lossOn({});
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+            lastLoss = loss.item<double>();
+        }
+    } else {
+        torch::optim::Adam optimizer({w, b}, torch::optim::AdamOptions(params.referenceLearningRate).weight_decay(params.weightDecay));
+        double minLoss = 10000.0;
+        int withoutProgress = 0;
+        bool stop = false;
+        for (int epoch = 0; epoch < params.epochs && !stop; ++epoch) {
+            const at::Tensor order = at::randperm(n, gen);
+            for (int64_t start = 0; start < n && !stop; start += params.batch, ++stepsRun) {
+                const at::Tensor loss = lossOn(order.narrow(0, start, std::min<int64_t>(params.batch, n - start)));
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+                lastLoss = loss.item<double>();
+                if (lastLoss < minLoss) {
+                    minLoss = lastLoss;
+                    withoutProgress = 0;
+                } else {
+                    ++withoutProgress;
+                }
+                stop = withoutProgress == params.patience;
+            }
+        }
     }
     Aligner a;
     a.componentWeights = w.detach();
@@ -79,13 +130,23 @@ Aligner fitComponentAligner(const at::Tensor& terms, const std::vector<std::stri
     a.weight = shared.weight;
     a.bias = shared.bias;
     a.settings = {{"mode", "per-component"},
-                  {"method", "Adam on mean(1 - cosine) + lambda * E * mean((W_c^T W_c - I)^2) (the reference's loss), "
-                             "from the shared ridge map"},
-                  {"steps", std::to_string(params.steps)},
-                  {"lr", std::to_string(params.learningRate)},
+                  {"procedure", alignProcedureName(params.procedure)},
+                  {"method", reference ? "vit-decompose's align_with_clip: N(0, 0.02^2) start, Adam with weight decay on shuffled "
+                                         "minibatches, early stop; the loss mean(1 - cosine) + lambda * E * mean((W_c^T W_c - I)^2)"
+                                       : "Adam on mean(1 - cosine) + lambda * E * mean((W_c^T W_c - I)^2) (the reference's loss), "
+                                         "from the shared ridge map"},
+                  {"steps", std::to_string(stepsRun)},
+                  {"lr", std::to_string(reference ? params.referenceLearningRate : params.learningRate)},
                   {"lambda", std::to_string(params.orthoPenalty)},
                   {"images", std::to_string(terms.size(0))},
                   {"final_loss", std::to_string(lastLoss)}};
+    if (reference) {
+        a.settings["batch"] = std::to_string(params.batch);
+        a.settings["epochs"] = std::to_string(params.epochs);
+        a.settings["patience"] = std::to_string(params.patience);
+        a.settings["weight_decay"] = std::to_string(params.weightDecay);
+        a.settings["seed"] = std::to_string(params.seed);
+    }
     return a;
 }
 

@@ -33,14 +33,32 @@ struct Aligner {
 // normalised first, as the aligned output is compared by cosine).
 Aligner fitSharedAligner(const at::Tensor& features, const at::Tensor& clipEmbeddings, double lambda = 1e-3);
 
+// How the per-component maps are fitted (both minimise the same loss):
+// - Vitscope: from the shared ridge map, full-batch Adam for `steps` steps at `learningRate`.
+// - Reference: vit-decompose's helpers/model_utils.py align_with_clip with the settings its
+//   get_clip_and_aligner passes: weights and bias drawn from N(0, 0.02^2), Adam (lr 3e-4, weight
+//   decay 1e-6) on shuffled minibatches of 32 for 2 epochs, stopped after 50 batches without a new
+//   lowest batch loss.
+enum class AlignProcedure { Vitscope, Reference };
+const char* alignProcedureName(AlignProcedure p);
+AlignProcedure parseAlignProcedure(const std::string& name);  // throws InputError
+
 struct ComponentAlignParams {
-    int steps = 300;
-    double learningRate = 1e-3;
+    AlignProcedure procedure = AlignProcedure::Vitscope;
+    int steps = 300;             // Vitscope
+    double learningRate = 1e-3;  // Vitscope
     // lambda of the reference's loss (vit-decompose, cos_sim_loss with orthonormalize = 1):
     // mean(1 - cos) + lambda * E * mean over C x E x E of (W_c^T W_c - I)^2.
     double orthoPenalty = 1.0;
+    // Reference: its settings (get_clip_and_aligner) and the seed of its draws and shuffles.
+    double referenceLearningRate = 3e-4, weightDecay = 1e-6, initScale = 0.02;
+    int batch = 32, epochs = 2, patience = 50;
+    uint64_t seed = 0;
     void validate() const;
 };
+
+// The orthonormality term of the loss for per-component maps [C, D, E]: E * mean((W^T W - I)^2).
+double orthonormalityPenalty(const at::Tensor& componentWeights);
 
 // terms [N, C, D] (the exact decomposition of each image: their sum is the model's output),
 // names C component names, targets [N, E] CLIP embeddings. Starts from the shared ridge map.

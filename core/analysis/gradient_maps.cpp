@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
+#include <sstream>
 
 namespace vitscope {
 
@@ -30,6 +31,8 @@ Checked check(const Model& model, const at::Tensor& pixels, const GradientTarget
         const int64_t e = aligner ? aligner->weight.size(1) : v.embedDim();
         if (!target.texts.defined() || target.texts.dim() != 2 || target.texts.size(0) != c.batch || target.texts.size(1) != e)
             throw InputError("texts", "expected one " + std::to_string(e) + "-dimensional text embedding per image");
+        if (target.labels.defined() && (target.labels.dim() != 2 || target.labels.size(1) != e || target.labels.size(0) < 1))
+            throw InputError("labels", "expected a list of " + std::to_string(e) + "-dimensional text embeddings");
     }
     return c;
 }
@@ -39,14 +42,40 @@ at::Tensor minMaxRows(const at::Tensor& x) {
     return (x - lo) / (hi - lo).clamp_min(1e-12);
 }
 
+// The logits' scale of the probability target: CLIP's for an aligned tower (its softmax temperature).
+double textLogitScale(const Model& model, const GradientTarget& target) {
+    if (target.logitScale > 0) return target.logitScale;
+    return model.isClip() ? model.logitScale : 1.0;
+}
+
 // [B] scores of a model output (and logits) for the target: a class's logit, or the text's logit
-// (scale x cosine) in the (aligned) output space.
+// (CLIP / SigLIP: the model's scale x cosine; an aligned tower: the cosine, as before issue 27) in
+// the (aligned) output space; `logit` false: the plain cosine (LeGrad).
 at::Tensor targetScores(const Model& model, const VisionResult& r, const GradientTarget& target, const Aligner* aligner, bool logit) {
     if (target.classIndex >= 0) return r.logits.select(1, target.classIndex);
     at::Tensor out = aligner ? aligner->apply(r.output.to(at::kCPU)) : r.output;
     out = out / out.norm(2, -1, true).clamp_min(1e-12);
     const at::Tensor cosine = (out * target.texts.to(out.device(), at::kFloat)).sum(-1);
     return logit && model.isClip() ? cosine * model.logitScale : cosine;
+}
+
+// [B] pytorch-grad-cam's CLIP target: softmax over the label list of the image's logits (scale x
+// cosine; a SigLIP bias would cancel), at the target text's position (prepended when absent).
+at::Tensor labelProbabilities(const Model& model, const VisionResult& r, const GradientTarget& target, const Aligner* aligner) {
+    at::Tensor out = aligner ? aligner->apply(r.output.to(at::kCPU)) : r.output;
+    out = out / out.norm(2, -1, true).clamp_min(1e-12);
+    const at::Tensor labels = target.labels.to(out.device(), at::kFloat);
+    const at::Tensor texts = target.texts.to(out.device(), at::kFloat);
+    std::vector<at::Tensor> rows;
+    for (int64_t b = 0; b < texts.size(0); ++b) {
+        const at::Tensor gap = (labels - texts[b].unsqueeze(0)).abs().amax(1);
+        const int64_t same = gap.argmin().item<int64_t>();
+        const bool inside = gap[same].item<double>() < 1e-6;
+        const at::Tensor list = inside ? labels : at::cat({texts[b].unsqueeze(0), labels});
+        const at::Tensor logits = at::matmul(out[b], list.t()) * textLogitScale(model, target);
+        rows.push_back(at::softmax(logits, 0)[inside ? same : 0]);
+    }
+    return at::stack(rows);
 }
 
 VisionResult resultWithPool(const Model& model, const at::Tensor& residual, at::Tensor* poolAttention) {
@@ -67,8 +96,50 @@ std::vector<at::Tensor> residuals(const Model& model, const at::Tensor& pixels) 
 
 }  // namespace
 
-at::Tensor gradCamScores(const Model& model, const at::Tensor& pixels, const GradientTarget& target, const Aligner* aligner) {
+const char* gradCamTargetName(GradCamTarget t) {
+    switch (t) {
+    case GradCamTarget::Auto: return "auto";
+    case GradCamTarget::Probability: return "probability";
+    case GradCamTarget::Logit: return "logit";
+    }
+    return "?";
+}
+
+GradCamTarget parseGradCamTarget(const std::string& name) {
+    for (GradCamTarget t : {GradCamTarget::Auto, GradCamTarget::Probability, GradCamTarget::Logit})
+        if (name == gradCamTargetName(t)) return t;
+    throw InputError("--gradcam-target " + name, "unknown Grad-CAM target (auto, probability, logit)");
+}
+
+int defaultCheferStartLayer(const Model& model) {
+    return model.info.family == "clip" || model.info.family == "siglip" || model.isClip() ? -1 : 0;
+}
+
+void GradientMapParams::validate(const Model& model) const {
+    const int L = model.vision.layers();
+    if (cheferStartLayer && (*cheferStartLayer < -1 || *cheferStartLayer >= L))
+        throw InputError("chefer start layer " + std::to_string(*cheferStartLayer),
+                         "must be -1 (the last layer only) or a layer index below " + std::to_string(L));
+    if (legradLayers < 1) throw InputError("legrad layers " + std::to_string(legradLayers), "must be at least 1 (the last k layers)");
+}
+
+std::string GradientMapParams::toString() const {
+    std::ostringstream s;
+    s << "chefer_start_layer=" << (cheferStartLayer ? std::to_string(*cheferStartLayer) : std::string("auto"))
+      << " gradcam_target=" << gradCamTargetName(gradcamTarget) << " legrad_layers=" << legradLayers
+      << " legrad_correction=" << (legradEmptyText.defined() ? "on" : "off");
+    return s.str();
+}
+
+bool gradientMapUpsampledMinMax(const Model& model, bool legrad) { return !(legrad && model.vision.pool.defined()); }
+
+at::Tensor gradCamScores(const Model& model, const at::Tensor& pixels, const GradientTarget& target, const GradientMapParams& params,
+                         const Aligner* aligner) {
     const Checked c = check(model, pixels, target, aligner, "Grad-CAM");
+    const bool probability = target.classIndex < 0 && (params.gradcamTarget == GradCamTarget::Probability ||
+                                                       (params.gradcamTarget == GradCamTarget::Auto && target.labels.defined()));
+    if (probability && !target.labels.defined())
+        throw InputError("Grad-CAM target probability", "needs a label list (--labels FILE or --reference-texts FILE)");
     const int L = model.vision.layers();
     at::Tensor x;
     {
@@ -81,7 +152,7 @@ at::Tensor gradCamScores(const Model& model, const at::Tensor& pixels, const Gra
     BlockTaps taps;
     const at::Tensor y = runVisionBlock(model, L - 1, x, &taps);
     const VisionResult r = model.vision.pool.defined() ? resultWithPool(model, y, nullptr) : outputsFromResidual(model, y);
-    const at::Tensor score = targetScores(model, r, target, aligner, true).sum();
+    const at::Tensor score = (probability ? labelProbabilities(model, r, target, aligner) : targetScores(model, r, target, aligner, true)).sum();
     const at::Tensor g = torch::autograd::grad({score}, {taps.normed})[0];
     const int64_t prefix = g.size(1) - c.patches;
     const at::Tensor a = taps.normed.detach().narrow(1, prefix, c.patches);  // [B, n, D]
@@ -94,15 +165,20 @@ at::Tensor cheferScores(const Model& model, const at::Tensor& pixels, const Grad
     const Checked c = check(model, pixels, target, aligner, "Chefer");
     const VisionTower& v = model.vision;
     const int L = v.layers();
+    params.validate(model);
+    const int chosen = params.cheferStartLayer.value_or(defaultCheferStartLayer(model));
+    const int start = chosen < 0 ? L - 1 : chosen;
+    // The layers before the start enter no relevance: run them without a graph.
     at::Tensor x0;
     {
         at::NoGradGuard noGrad;
         x0 = embedImageTokens(model, pixels);
+        for (int l = 0; l < start; ++l) x0 = runVisionBlock(model, l, x0, nullptr);
     }
     at::AutoGradMode grad(true);
     at::Tensor x = x0.detach().requires_grad_(true);
-    std::vector<at::Tensor> attention;
-    for (int l = 0; l < L; ++l) {
+    std::vector<at::Tensor> attention;  // layers start .. L - 1
+    for (int l = start; l < L; ++l) {
         BlockTaps taps;
         x = runVisionBlock(model, l, x, &taps);
         attention.push_back(taps.attention);
@@ -115,9 +191,8 @@ at::Tensor cheferScores(const Model& model, const at::Tensor& pixels, const Grad
     const std::vector<at::Tensor> grads = torch::autograd::grad({score}, inputs);
     const int64_t n = attention.front().size(2);
     at::Tensor rel = at::eye(n, attention.front().options()).expand({c.batch, n, n}).clone();
-    const int start = params.cheferStartLayer < 0 ? L - 1 : std::min(params.cheferStartLayer, L - 1);
-    for (int l = start; l < L; ++l) {
-        const at::Tensor cam = (grads[static_cast<std::size_t>(l)] * attention[static_cast<std::size_t>(l)].detach()).clamp_min(0).mean(1);
+    for (std::size_t i = 0; i < attention.size(); ++i) {
+        const at::Tensor cam = (grads[i] * attention[i].detach()).clamp_min(0).mean(1);
         rel = rel + at::bmm(cam, rel);
     }
     at::Tensor map;

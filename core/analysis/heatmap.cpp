@@ -36,6 +36,15 @@ Heatmap hierarchicalHeatmap(const Model& model, const at::Tensor& pixels, const 
 
 }  // namespace
 
+GradientMapParams HeatmapParams::gradientParams() const {
+    GradientMapParams g;
+    g.cheferStartLayer = cheferStartLayer;
+    g.gradcamTarget = gradcamTarget;
+    g.legradLayers = legradLayers;
+    g.legradEmptyText = legradEmptyText;
+    return g;
+}
+
 const char* heatmapMethodName(HeatmapMethod m) {
     switch (m) {
     case HeatmapMethod::Decomposition: return "decomposition";
@@ -46,6 +55,28 @@ const char* heatmapMethodName(HeatmapMethod m) {
     case HeatmapMethod::GradCam: return "gradcam";
     case HeatmapMethod::Chefer: return "chefer";
     case HeatmapMethod::LeGrad: return "legrad";
+    }
+    return "?";
+}
+
+const char* pooledMapName(PooledMap m) { return m == PooledMap::Pool ? "pool" : "encoder"; }
+
+PooledMap parsePooledMap(const std::string& name) {
+    if (name == "pool") return PooledMap::Pool;
+    if (name == "encoder") return PooledMap::Encoder;
+    throw InputError("--siglip-map " + name, "unknown SigLIP map level (pool, encoder)");
+}
+
+const char* heatmapMethodSummary(HeatmapMethod m) {
+    switch (m) {
+    case HeatmapMethod::Decomposition: return "each token's direct contribution through the decomposed heads (TextSpan)";
+    case HeatmapMethod::Surgery: return "CLIP Surgery: value-value attention in the last blocks and feature surgery";
+    case HeatmapMethod::Raw: return "each token's own final feature against the text";
+    case HeatmapMethod::Attention: return "the class token's (SigLIP: the pool's) last-layer attention, no text";
+    case HeatmapMethod::Rollout: return "attention rollout over every layer, no text";
+    case HeatmapMethod::GradCam: return "Grad-CAM on the last block's first norm (pytorch-grad-cam); target: the label's probability over --labels, else the text's logit";
+    case HeatmapMethod::Chefer: return "Chefer et al. 2021 relevance (Transformer-MM-Explainability); CLIP: last layer, ViT: every layer";
+    case HeatmapMethod::LeGrad: return "LeGrad: gradients of each last layer's feature w.r.t. its attention (WalBouss/LeGrad)";
     }
     return "?";
 }
@@ -75,7 +106,8 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     if (pixels.dim() != 4 || pixels.size(0) != 1) throw InputError("pixels", "a heatmap takes one image [1, 3, S, S]");
     const VisionTower& v = model.vision;
     const int64_t e = aligner ? aligner->weight.size(1) : v.embedDim();
-    const bool needsText = params.method != HeatmapMethod::Attention && params.method != HeatmapMethod::Rollout;
+    const bool classTarget = isGradientMethod(params.method) && params.classIndex >= 0;
+    const bool needsText = params.method != HeatmapMethod::Attention && params.method != HeatmapMethod::Rollout && !classTarget;
     if (needsText && (textIn.dim() != 1 || textIn.size(0) != e))
         throw InputError("text", "expected a " + std::to_string(e) + "-dimensional text embedding (another CLIP model, or a missing aligner?)");
     const at::Tensor text = needsText ? textIn.to(at::kCPU, at::kFloat) : at::Tensor();
@@ -84,16 +116,21 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     if (isGradientMethod(params.method)) {
         // Gradients need autograd (no NoGradGuard); the map is over the patch tokens.
         GradientTarget target;
-        target.texts = text.view({1, -1});
-        GradientMapParams g;
-        g.cheferStartLayer = params.cheferStartLayer;
-        g.legradLayers = params.legradLayers;
-        g.legradEmptyText = params.legradEmptyText;
-        const at::Tensor s = params.method == HeatmapMethod::GradCam ? gradCamScores(model, pixels, target, aligner)
+        if (classTarget) target.classIndex = params.classIndex;
+        else target.texts = text.view({1, -1});
+        target.labels = params.labels.defined() ? params.labels : params.referenceTexts;
+        target.logitScale = params.textLogitScale;
+        const GradientMapParams g = params.gradientParams();
+        const at::Tensor s = params.method == HeatmapMethod::GradCam ? gradCamScores(model, pixels, target, g, aligner)
                              : params.method == HeatmapMethod::Chefer ? cheferScores(model, pixels, target, g, aligner)
                                                                       : legradScores(model, pixels, target, g, aligner);
-        return heatmapFromTokenScores(s[0], 0, static_cast<int>(pixels.size(2)) / v.patchSize, static_cast<int>(pixels.size(3)) / v.patchSize,
-                                      pixels.size(2), pixels.size(3));
+        Heatmap h = heatmapFromTokenScores(s[0], 0, static_cast<int>(pixels.size(2)) / v.patchSize, static_cast<int>(pixels.size(3)) / v.patchSize,
+                                           pixels.size(2), pixels.size(3));
+        if (gradientMapUpsampledMinMax(model, params.method == HeatmapMethod::LeGrad)) {
+            const at::Tensor lo = h.pixels.min(), hi = h.pixels.max();
+            h.pixels = (h.pixels - lo) / (hi - lo).clamp_min(1e-12);
+        }
+        return h;
     }
     at::NoGradGuard noGrad;
     if (v.hierarchical()) return hierarchicalHeatmap(model, pixels, text, params, aligner);
@@ -236,7 +273,10 @@ at::Tensor pooledDecompositionTokenScores(const Model& model, const Decompositio
     const int L = model.vision.layers(), H = model.vision.heads();
     if (dec.poolTokenMix.empty() || dec.poolHeads.dim() != 4)
         throw InputError("decomposition", "per-token scores of a pooled model need its token factors (tokenFactors)");
-    return sumHeadScores(text, params, L, L + 1, H, aligner, [&](int l, int h, const at::Tensor& v) {
+    HeatmapParams chosen = params;
+    if (chosen.heads.empty() && chosen.pooledMap == PooledMap::Pool)
+        for (int h = 0; h < static_cast<int>(dec.poolHeads.size(1)); ++h) chosen.heads.emplace_back(L, h);
+    return sumHeadScores(text, chosen, L, L + 1, H, aligner, [&](int l, int h, const at::Tensor& v) {
         return l == L ? at::matmul(dec.poolHeads[0][h].to(at::kCPU, at::kFloat), v) : pooledTokenScores(model, dec, 0, l, h, v);
     });
 }

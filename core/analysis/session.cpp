@@ -71,7 +71,11 @@ HeatmapParams HeatmapSession::params(HeatmapMethod method, const std::vector<std
     p.redundantText = redundant;
     if (method == HeatmapMethod::LeGrad) p.legradEmptyText = legradEmpty;
     p.cheferStartLayer = cheferStartLayer;
+    p.gradcamTarget = gradcamTarget;
+    p.labels = labels;
+    p.textLogitScale = textLogitScale;
     p.legradLayers = legradLayers;
+    p.pooledMap = pooledMap;
     p.surgeryBlocks = surgeryBlocks;
     return p;
 }
@@ -93,6 +97,7 @@ HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
             throw InputError(alignerPath, "maps " + std::to_string(c.aligner->weight.size(0)) + "-dimensional features, not this model's " +
                                             std::to_string(c.model->vision.embedDim()));
     } else if (!c.model->isClip()) {
+        if (!o.needText) return c;
         throw InputError(o.model, "is not a CLIP model; pass --aligner (and --clip) to map it into CLIP space");
     }
     c.text = std::make_unique<TextEncoder>(*textModel);
@@ -104,6 +109,8 @@ HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
         c.reference = c.text->encode(texts);
         if (c.surgeryEnsemble) c.surgeryReference = c.textsFor(HeatmapMethod::Surgery, texts);
     }
+    if (!o.labels.empty()) c.labels = c.text->encode(readTextList(o.labels));
+    if (c.clip) c.textLogitScale = c.clip->logitScale;
     c.redundant = c.textsFor(HeatmapMethod::Surgery, {""})[0];
     if (c.model->vision.pool.defined()) {
         // LeGrad's SigLIP correction prompt; a word-vocabulary model may not know it (no correction then).

@@ -46,12 +46,19 @@ struct HeatmapSession {
     std::unique_ptr<Model> model;
     std::unique_ptr<Model> clip;  // only for non-CLIP models
     std::optional<Aligner> aligner;
-    std::unique_ptr<TextEncoder> text;
+    std::unique_ptr<TextEncoder> text;  // null only when opened with needText false and no text side
     at::Tensor reference;  // [R, E] reference texts (may be undefined)
     at::Tensor redundant;  // [E] the empty prompt, CLIP Surgery's default redundancy
     at::Tensor legradEmpty;  // [E] "a photo of a", LeGrad's correction on SigLIP; undefined otherwise
-    int cheferStartLayer = 0;  // gradient methods' settings (HeatmapParams)
+    // Gradient methods' settings (HeatmapParams): Chefer's start layer (unset: the family's
+    // reference default), Grad-CAM's target and label list [T, E] (undefined: the reference texts
+    // stand in), LeGrad's layers, and the text logit's scale (CLIP's, for an aligned tower).
+    std::optional<int> cheferStartLayer;
+    GradCamTarget gradcamTarget = GradCamTarget::Auto;
+    at::Tensor labels;
     int legradLayers = 2;
+    double textLogitScale = 0;
+    PooledMap pooledMap = PooledMap::Pool;  // SigLIP's decomposition map with no heads chosen
     // CLIP Surgery's texts through its prompt ensemble (resources/templates/surgery.txt: the
     // target, the empty-prompt redundancy and the reference texts), as its reference code does.
     bool surgeryEnsemble = false;
@@ -69,8 +76,12 @@ struct HeatmapSessionOptions {
     // carries beside its weights); decided after the model is read, so it is read once.
     std::string alignerIfNotClip;
     std::string referenceTexts;  // a text list file
+    std::string labels;          // a text list file: Grad-CAM's label list (its probability target)
     std::string checkpointKey;   // training checkpoints: the wrapper key to read
     std::string surgeryEnsemble = "auto";  // auto (on for BPE tokenizers, off for word vocabularies), on, off
+    // false: a non-CLIP model without an aligner opens with no text side (a classifier's class
+    // logit as the gradient methods' score); `text` stays null then.
+    bool needText = true;
 };
 
 HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o);

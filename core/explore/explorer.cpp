@@ -258,7 +258,11 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.aligner = !session->aligner ? std::string() : !o.aligner.empty() ? o.aligner : o.alignerIfNotClip;
     if (session->clip) s.textModel = session->clip->info.weightsPath;
     s.vocabulary = session->text->vocabulary();
-    for (HeatmapMethod method : heatmapMethodsFor(*session->model)) s.heatmapMethods.push_back(heatmapMethodName(method));
+    for (HeatmapMethod method : heatmapMethodsFor(*session->model)) {
+        s.heatmapMethods.push_back(heatmapMethodName(method));
+        s.heatmapMethodSummaries.push_back(heatmapMethodSummary(method));
+    }
+    s.cheferDefaultStartLayer = defaultCheferStartLayer(*session->model);
     // Everything of the previous model goes.
     const std::string root = m->cacheRoot;
     const bool whole = m->wholeImage;  // a setting of the user's, not of the model
@@ -346,15 +350,28 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
             throw InputError("head " + headName(l, h), "is not a head of this model");
     HeatmapParams p = m->session->params(method, q.heads, q.surgeryBlocks);
     p.referenceTexts = !q.subtractReference ? at::Tensor() : method == HeatmapMethod::Surgery ? m->surgeryReference : m->reference;
+    if (q.cheferStartLayer) p.cheferStartLayer = q.cheferStartLayer;
+    p.gradcamTarget = parseGradCamTarget(q.gradcamTarget);
+    if (!q.labels.empty()) p.labels = m->session->textsFor(method, q.labels);
+    p.pooledMap = parsePooledMap(q.siglipMap);
+    p.classIndex = isGradientMethod(method) ? q.classIndex : -1;
     const at::Tensor text = q.text.empty() ? at::Tensor() : m->session->textsFor(method, {q.text})[0];
-    if (!text.defined() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout)
+    if (!text.defined() && method != HeatmapMethod::Attention && method != HeatmapMethod::Rollout && p.classIndex < 0)
         throw InputError("heatmap", "type a text first (only attention and rollout need none)");
     at::NoGradGuard noGrad;
     Heatmap map;
+    if (method == HeatmapMethod::Decomposition && q.inputSize > 0)
+        throw InputError("input size", "applies to the maps that run the model; the decomposition map reads the analysed image's terms");
     if (method == HeatmapMethod::Decomposition) {
         // From the kept per-token terms (SigLIP: token factors): no forward pass.
         const at::Tensor scores = decompositionScoresFor(model, m->dec, text, p, m->aligner());
         map = heatmapFromTokenScores(scores, m->prefix, m->gridH, m->gridW, m->pixels.size(2), m->pixels.size(3));
+    } else if (q.inputSize > 0) {
+        Model sized = model;  // shares the weights; its own preprocessing and position resampling
+        setInputSize(sized, q.inputSize);
+        const cv::Mat rgb = decodeImageRgb(readFileBytes(m->imagePath), m->imagePath);
+        const at::Tensor pixels = preprocessImage(rgb, sized.preprocess).unsqueeze(0).to(model.vision.device());
+        map = computeHeatmap(sized, pixels, text, p, m->aligner());
     } else {
         map = computeHeatmap(model, m->pixels, text, p, m->aligner());
     }

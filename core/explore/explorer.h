@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +48,8 @@ struct ModelSummary {
     std::vector<std::string> vocabulary;
     // The heatmap methods this model defines (heatmapMethodsFor: Swin / MaxViT only decomposition and raw).
     std::vector<std::string> heatmapMethods;
+    std::vector<std::string> heatmapMethodSummaries;  // one line each (what it computes, its reference), for tooltips
+    int cheferDefaultStartLayer = 0;  // the family's reference default: -1 (CLIP / SigLIP, last layer only) or 0 (every layer)
     // The property word lists that fit this model's text vocabulary (color, shape, ...).
     std::vector<std::string> propertyNames;
 };
@@ -72,6 +75,17 @@ struct HeatmapRequest {
     std::vector<std::pair<int, int>> heads;  // restriction (layer, head); empty: all
     int surgeryBlocks = 6;
     bool subtractReference = false;  // the reference texts' mean (set with setReferenceTexts)
+    // The references' settings (HeatmapParams; the defaults below are the references' own):
+    std::optional<int> cheferStartLayer;  // Chefer: -1 the last layer only, N from layer N; unset: the family's default
+    std::string gradcamTarget = "auto";   // Grad-CAM: auto (probability with a label list, else logit), probability, logit
+    std::vector<std::string> labels;      // Grad-CAM's label list; empty: the reference texts stand in when subtractReference
+    std::string siglipMap = "pool";       // SigLIP's decomposition map with no heads: pool (TextSpan's demo) or encoder
+    int64_t classIndex = -1;              // gradient methods on a classifier: the class logit (text may then be empty)
+    // LeGrad's reference input (448 in its README): the analysed image squashed to inputSize x
+    // inputSize and the position embeddings resampled (setInputSize) for this map only; the
+    // result's grids follow that size (not the analysed crop's). 0: the analysed image as it is.
+    // Methods that run the model only (not the decomposition, which reads the analysed terms).
+    int inputSize = 0;
 };
 
 struct HeatmapResult {

@@ -406,9 +406,21 @@ at::Tensor positionEmbeddings(const VisionTower& v, int gh, int gw) {
     const auto native = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(g))));
     if (gh == native && gw == native) return v.pos;
     at::Tensor grid = v.pos.narrow(0, v.posPrefix, g).reshape({1, native, native, d}).permute({0, 3, 1, 2});
-    grid = at::upsample_bicubic2d(grid, {gh, gw}, false);
+    grid = v.posAntialias ? at::_upsample_bicubic2d_aa(grid, {gh, gw}, false) : at::upsample_bicubic2d(grid, {gh, gw}, false);
     grid = grid.permute({0, 2, 3, 1}).reshape({gh * gw, d});
     return v.posPrefix > 0 ? at::cat({v.pos.narrow(0, 0, v.posPrefix), grid}) : grid;
+}
+
+void setInputSize(Model& model, int size) {
+    VisionTower& v = model.vision;
+    if (v.hierarchical())
+        throw InputError(model.info.weightsPath, "--input-size resamples a plain ViT's position embeddings; Swin and MaxViT have none to resample");
+    if (size <= 0 || v.patchSize <= 0 || size % v.patchSize != 0)
+        throw InputError("--input-size " + std::to_string(size), "must be a positive multiple of the patch size " + std::to_string(v.patchSize));
+    v.posAntialias = true;
+    model.preprocess.imageSize = size;
+    model.preprocess.resizeShortest = size;
+    model.preprocess.squash = true;
 }
 
 VisionResult encodeImages(const Model& model, const at::Tensor& pixels) {

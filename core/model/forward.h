@@ -193,4 +193,10 @@ at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens);
 // Position embeddings for a grid of gh x gw patches: [posPrefix + gh*gw, D].
 at::Tensor positionEmbeddings(const VisionTower& vision, int gh, int gw);
 
+// LeGrad's input size (its README's LePreprocess(image_size=448)): the whole image squashed to
+// size x size, the position embeddings resampled as timm's resample_abs_pos_embed (bicubic,
+// antialias) does for its dynamic-size forward. Plain ViTs (CLIP, SigLIP, DeiT / DINO / timm);
+// InputError for Swin / MaxViT and for a size that is not a multiple of the patch.
+void setInputSize(Model& model, int size);
+
 }  // namespace vitscope

@@ -133,6 +133,9 @@ struct VisionTower {
     at::Tensor registers;    // [R, D] register tokens without position embeddings; may be undefined
     at::Tensor pos;          // [Q + G*G, D], Q = prefix tokens that have position embeddings (0, 1 or 1+X)
     int posPrefix = 1;
+    // Position embeddings at another grid: plain bicubic (false), or antialiased bicubic as timm's
+    // resample_abs_pos_embed and LeGrad's dynamic-size forward (true; setInputSize sets it).
+    bool posAntialias = false;
     at::Tensor lnPreW, lnPreB;  // undefined when the model has no ln_pre
     Encoder encoder;
     at::Tensor normW, normB;  // final norm (ln_post / norm / encoder.ln)
