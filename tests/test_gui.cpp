@@ -1782,6 +1782,37 @@ private slots:
         QVERIFY2(errors.last().contains("still using shapes-vit"), qPrintable(errors.last()));
     }
 
+    // Analysis > Heatmap settings reach the maps: Chefer's first layer (the family's reference
+    // default, CLIP's notebook: the last layer) and its alternative; the caption and the export
+    // record say which.
+    void heatmapSettingsReachTheMaps() {
+        Session& s = m_window->session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.hasImage() && !st.text.isEmpty() && st.model.clip; }, kTimeout));
+        QCOMPARE(st.model.cheferDefaultStartLayer, -1);
+        auto restore = qScopeGuard([&] {
+            s.setMapOptions({});
+            s.setMethod("decomposition");
+        });
+        s.setMethod("chefer");
+        QVERIFY(waitUntil(s, [&] { return !st.map.empty() && st.map.maps.front().method == "chefer"; }, kTimeout));
+        QVERIFY2(m_window->views().canvas->map().caption.contains("(last layer)"), qPrintable(m_window->views().canvas->map().caption));
+        const std::vector<float> lastLayer = st.map.maps.front().patches.values;
+        MapOptions every;
+        every.cheferStartLayer = 0;
+        s.setMapOptions(every);
+        QVERIFY(waitUntil(s, [&] { return !st.map.empty() && st.map.options.cheferStartLayer == 0; }, kTimeout));
+        QVERIFY2(m_window->views().canvas->map().caption.contains("(every layer)"), qPrintable(m_window->views().canvas->map().caption));
+        QVERIFY(st.map.maps.front().patches.values != lastLayer);
+        QTemporaryDir out;
+        QCOMPARE(m_window->exporter().exportData("heatmap", out.path() + "/chefer.csv"), QString());
+        QFile rf(out.path() + "/chefer.csv.json");
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        const QJsonObject options = QJsonDocument::fromJson(rf.readAll()).object()["map_options"].toObject();
+        QCOMPARE(options["chefer_start_layer"].toInt(), 0);
+        QCOMPARE(options["chefer_start_layer_is_reference_default"].toBool(), false);
+    }
+
     void cleanupTestCase() { m_window.reset(); }
 };
 

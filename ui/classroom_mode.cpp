@@ -52,6 +52,9 @@ void ClassroomMode::setOn(bool on) {
     auto* split = m_window->centralWidget()->findChild<QSplitter*>("centralSplit");
     if (on) {
         m_normalState = m_window->saveState();
+        m_wasMaximized = m_window->isMaximized();
+        m_normalMetric = static_cast<int>(m_session.state().metric);
+        m_views.canvas->dismissMessage();  // an earlier error does not take over the walkthrough
         if (split) m_normalSplit = split->sizes();
         for (QDockWidget* d : m_window->findChildren<QDockWidget*>()) d->setVisible(d->widget() == m_views.ledger);
         scaleFonts(1.5);
@@ -75,8 +78,9 @@ void ClassroomMode::setOn(bool on) {
         m_views.text->setViewSettingsShown(true);
         m_views.canvas->setPatchGrid(0, 0);
         m_views.canvas->setMapShown(true);
-        m_window->showNormal();
+        m_wasMaximized ? m_window->showMaximized() : m_window->showNormal();
         m_window->restoreState(m_normalState);
+        m_session.setMetric(static_cast<GridMetric>(m_normalMetric));  // the walkthrough's heads step chose its own
         if (split && !m_normalSplit.isEmpty()) split->setSizes(m_normalSplit);
     }
     emit toggled(on);

@@ -41,6 +41,8 @@ private:
     QAction* m_leave;  // Esc, enabled while on
     bool m_on = false;
     QByteArray m_normalState;
+    bool m_wasMaximized = false;
+    int m_normalMetric = 0;  // GridMetric before the walkthrough set its own
     QList<int> m_normalSplit;
     QFont m_normalTooltipFont;
 };

@@ -127,6 +127,11 @@ void TextControls::render(const State& s, QFlags<Aspect> changed) {
             const std::string name = items->item(i)->text().toStdString();
             items->item(i)->setEnabled(std::find(s.model.heatmapMethods.begin(), s.model.heatmapMethods.end(), name) != s.model.heatmapMethods.end());
         }
+        // Each method's one-line summary and reference, as the model's family defines it.
+        for (std::size_t i = 0; i < s.model.heatmapMethods.size() && i < s.model.heatmapMethodSummaries.size(); ++i) {
+            const int row = m_method->findText(QString::fromStdString(s.model.heatmapMethods[i]));
+            if (row >= 0) m_method->setItemData(row, QString::fromStdString(s.model.heatmapMethodSummaries[i]), Qt::ToolTipRole);
+        }
         // A model without a class token (SigLIP) has its pooling probe where CLIP has the class token.
         const bool pooled = s.model.poolHeads > 0;
         m_method->setItemData(3, pooled ? tr("The pooling probe's attention over the patches (text-independent)")

@@ -118,6 +118,14 @@ QJsonObject ExportController::record(const QString& view) const {
     r["image"] = s.imagePath();
     r["text"] = s.text;
     r["method"] = s.view.method;
+    {
+        const MapOptions& o = s.view.map;
+        r["map_options"] = QJsonObject{{"chefer_start_layer", o.cheferStartLayer ? *o.cheferStartLayer : s.model.cheferDefaultStartLayer},
+                                       {"chefer_start_layer_is_reference_default", !o.cheferStartLayer.has_value()},
+                                       {"gradcam_target", o.gradcamTarget},
+                                       {"siglip_map", o.siglipMap},
+                                       {"input_size", o.inputSize}};
+    }
     if (s.view.method == "surgery") r["surgery_prompt_ensemble"] = s.model.surgeryEnsemble;
     r["preprocessing"] = q(s.model.preprocessing);
     r["whole_image"] = s.view.wholeImage;
@@ -371,6 +379,7 @@ QString ExportController::exportPanelFigure(const QStringList& texts, const QLis
     job.base.method = heads.isEmpty() ? s.view.method.toStdString() : std::string("decomposition");
     if (heads.isEmpty() && s.view.onlySelected) job.base.heads = s.selectedPairs();
     job.base.subtractReference = s.view.subtractReference && s.referenceCount > 0;
+    applyMapOptions(s.view.map, job.base);
     for (const QString& t : texts)
         if (!t.trimmed().isEmpty()) job.texts.push_back(t.trimmed().toStdString());
     for (const HeadId& h : heads) job.columns.emplace_back(h.layer, h.head);

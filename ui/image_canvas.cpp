@@ -252,14 +252,35 @@ void ImageCanvas::dropEvent(QDropEvent* e) {
 
 namespace {
 
+// What of a map's settings a reader needs to know (the references' options it was made with).
+QString methodSettings(const State& s) {
+    const HeatmapResult& r = s.map.maps.front();
+    const MapOptions& o = s.map.options;
+    QString out;
+    if (r.method == "chefer") {
+        const int start = o.cheferStartLayer.value_or(s.model.cheferDefaultStartLayer);
+        out += start < 0 ? QObject::tr(" (last layer)") : start == 0 ? QObject::tr(" (every layer)") : QObject::tr(" (from layer %1)").arg(start);
+    } else if (r.method == "gradcam") {
+        const bool labels = s.map.referenceCount > 0 && o.gradcamTarget != "logit";
+        out += labels ? QObject::tr(" (probability over %1 reference texts)").arg(s.map.referenceCount) : QObject::tr(" (the text's logit)");
+    } else if (r.method == "decomposition" && s.model.poolHeads > 0 && s.map.restrictedTo.isEmpty()) {
+        out += o.siglipMap == "encoder" ? QObject::tr(" (encoder heads through the frozen pool)") : QObject::tr(" (pooling heads' per-token terms)");
+    }
+    if (o.inputSize > 0 && (r.method == "gradcam" || r.method == "chefer" || r.method == "legrad")) out += QObject::tr(" at %1 px").arg(o.inputSize);
+    return out;
+}
+
 // The main map's caption: what it is, for which text, minus what, through which heads.
 QString mapCaption(const State& s) {
     const HeatmapResult& r = s.map.maps.front();
     const QString text = QString::fromStdString(r.text);
     QString caption = r.method == "decomposition" ? QObject::tr("decomposition (score contributions): %1").arg(text)
                                                   : QString("%1: %2").arg(QString::fromStdString(r.method), text);
-    if (r.method != "attention" && r.method != "rollout" && s.map.referenceCount > 0)
+    // Only the decomposition and CLIP Surgery subtract the reference texts (Grad-CAM takes them as
+    // its label list, said with its settings; the others read no text list).
+    if ((r.method == "decomposition" || r.method == "surgery") && s.map.referenceCount > 0)
         caption += QObject::tr(" - mean of %1 reference texts (%2)").arg(s.map.referenceCount).arg(QFileInfo(s.map.referenceFile).fileName());
+    caption += methodSettings(s);
     if (!s.map.restrictedTo.isEmpty()) {
         QStringList names;
         for (const HeadId& h : s.map.restrictedTo) names << h.name();
@@ -311,6 +332,8 @@ void ImageCanvas::render(const State& s, QFlags<Aspect> changed) {
     }
     if ((changed & Aspect::Message) && s.message.error && s.message.aboutCanvas) setMessage(s.message.text);
 }
+
+void ImageCanvas::dismissMessage() { setMessage({}); }
 
 void ImageCanvas::setColorbarRoomKept(bool kept) {
     m_keepBarRoom = kept;

@@ -37,6 +37,7 @@ public:
     void setMapShown(bool shown);
     // The colorbar's room kept beside a plain image too: the picture keeps its size with or without a map.
     void setColorbarRoomKept(bool kept);
+    void dismissMessage();  // the message strip goes until the next error
     void setOpacity(double opacity);
     void setColormap(ColormapKind kind);
     void setFontScale(double scale);

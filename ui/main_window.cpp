@@ -59,6 +59,10 @@ SessionOptions sessionOptions(const StartOptions& o) {
     so.textspan.perHead = s.value("textspan/perHead", 10).toInt();
     so.textspan.rank = s.value("textspan/rank", 80).toInt();
     so.textspan.convention = s.value("textspan/convention", "exact").toString();
+    if (s.contains("heatmap/cheferStartLayer")) so.view.map.cheferStartLayer = s.value("heatmap/cheferStartLayer").toInt();
+    so.view.map.gradcamTarget = s.value("heatmap/gradcamTarget", "auto").toString();
+    so.view.map.siglipMap = s.value("heatmap/siglipMap", "pool").toString();
+    so.view.map.inputSize = s.value("heatmap/inputSize", 0).toInt();
     return so;
 }
 
@@ -246,8 +250,11 @@ void MainWindow::openDropped(const QString& path) {
 void MainWindow::fitScreen() {
     // 1400 x 900, or the screen's free area when that is smaller (a 1024 x 768 projector); once
     // shown, the frame (title bar included) is brought inside the screen too.
+    // The frame is not known before a window manager has framed the window: room for a title bar
+    // is kept at once, and the check below corrects what remains.
     const QRect free = screen() ? screen()->availableGeometry() : QRect(0, 0, 1400, 900);
-    resize(std::min(1400, free.width()), std::min(900, free.height()));
+    const int titleBar = 40;
+    resize(std::min(1400, free.width()), std::min(900, free.height() - (free.height() < 900 + titleBar ? titleBar : 0)));
     QTimer::singleShot(0, this, [this] {
         if (!screen() || isFullScreen()) return;
         const QRect avail = screen()->availableGeometry(), frame = frameGeometry();
@@ -279,6 +286,11 @@ void MainWindow::saveSettings() {
     s.setValue("textspan/perHead", st.textspan.perHead);
     s.setValue("textspan/rank", st.textspan.rank);
     s.setValue("textspan/convention", st.textspan.convention);
+    if (st.view.map.cheferStartLayer) s.setValue("heatmap/cheferStartLayer", *st.view.map.cheferStartLayer);
+    else s.remove("heatmap/cheferStartLayer");
+    s.setValue("heatmap/gradcamTarget", st.view.map.gradcamTarget);
+    s.setValue("heatmap/siglipMap", st.view.map.siglipMap);
+    s.setValue("heatmap/inputSize", st.view.map.inputSize);
     if (st.hasModel()) s.setValue("session/model", QString::fromStdString(st.model.spec));
     if (st.dataset.ready()) s.setValue("session/dataset", st.dataset.folder);
 }

@@ -113,6 +113,7 @@ void Menus::buildAnalysis() {
     QMenu* analysis = m_window->menuBar()->addMenu(tr("&Analysis"));
     analysis->addAction(tr("&Describe heads (TextSpan)"), &m_session, &Session::describeHeads);
     analysis->addAction(tr("TextSpan &settings..."), this, &Menus::textSpanSettings);
+    analysis->addAction(tr("&Heatmap settings..."), this, &Menus::heatmapSettings);
     analysis->addAction(tr("&Retrieve by the current text"), QKeySequence("Ctrl+R"), this, [this] { m_session.retrieveText(m_session.state().text); });
     analysis->addAction(tr("Reference texts for heatmaps..."), this, [this] {
         const QString f = QFileDialog::getOpenFileName(m_window, tr("Reference texts (one per line)"));
@@ -265,6 +266,53 @@ void Menus::textSpanSettings() {
     connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
     if (dialog.exec() == QDialog::Accepted) m_session.setTextSpanSettings({perHead->value(), rank->value(), convention->currentData().toString()});
+}
+
+void Menus::heatmapSettings() {
+    const State& st = m_session.state();
+    const MapOptions current = st.view.map;
+    QDialog dialog(m_window);
+    dialog.setWindowTitle(tr("Heatmap settings"));
+    auto* form = new QFormLayout(&dialog);
+    // Chefer's first layer: the family's reference notebook by default (CLIP / SigLIP: the last
+    // layer only, supervised ViTs: every layer).
+    auto* chefer = new QComboBox(&dialog);
+    chefer->setObjectName("cheferStartLayer");
+    chefer->addItem(tr("the reference's for this model (%1)").arg(st.model.cheferDefaultStartLayer < 0 ? tr("last layer") : tr("every layer")), QVariant());
+    chefer->addItem(tr("last layer only (CLIP notebook)"), -1);
+    for (int l = 0; l < std::max(1, st.model.layers); ++l)
+        chefer->addItem(l == 0 ? tr("every layer (ViT notebook)") : tr("from layer %1").arg(l), l);
+    chefer->setCurrentIndex(current.cheferStartLayer ? std::max(0, chefer->findData(*current.cheferStartLayer)) : 0);
+    auto* target = new QComboBox(&dialog);
+    target->addItem(tr("auto: probability over the reference texts when loaded (pytorch-grad-cam's CLIP recipe), else the text's logit"), "auto");
+    target->addItem(tr("probability over the reference texts"), "probability");
+    target->addItem(tr("the text's logit"), "logit");
+    target->setCurrentIndex(std::max(0, target->findData(current.gradcamTarget)));
+    auto* siglip = new QComboBox(&dialog);
+    siglip->addItem(tr("pooling heads' per-token terms (TextSpan's SigLIP demo)"), "pool");
+    siglip->addItem(tr("encoder heads through the frozen pool"), "encoder");
+    siglip->setCurrentIndex(current.siglipMap == "encoder" ? 1 : 0);
+    auto* size = new QSpinBox(&dialog);
+    size->setRange(0, 1024);
+    size->setSingleStep(16);
+    size->setSpecialValueText(tr("as analysed"));
+    size->setValue(current.inputSize);
+    size->setToolTip(tr("Gradient maps on the image squashed to N x N with the position embeddings resampled; LeGrad's reference uses 448"));
+    form->addRow(tr("Chefer: first layer"), chefer);
+    form->addRow(tr("Grad-CAM: target"), target);
+    form->addRow(tr("SigLIP decomposition map"), siglip);
+    form->addRow(tr("Gradient maps: input side (px)"), size);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    form->addRow(buttons);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    if (dialog.exec() != QDialog::Accepted) return;
+    MapOptions o;
+    if (chefer->currentData().isValid()) o.cheferStartLayer = chefer->currentData().toInt();
+    o.gradcamTarget = target->currentData().toString();
+    o.siglipMap = siglip->currentData().toString();
+    o.inputSize = size->value();
+    m_session.setMapOptions(o);
 }
 
 }  // namespace vitscope::ui

@@ -25,6 +25,7 @@ public:
     QString shortcutsText() const;  // Help > Keyboard shortcuts (from the menus' actions)
     QString guideText() const;      // Help > Guide to the views
     void textSpanSettings();        // Analysis > TextSpan settings (a dialog)
+    void heatmapSettings();         // Analysis > Heatmap settings (a dialog)
 
 private:
     void buildFile();

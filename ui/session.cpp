@@ -90,6 +90,14 @@ QString State::textPoolFile() const {
     return q(dataFile(shapes ? "resources/shapes/text_pool.txt" : "resources/general/descriptions.txt"));
 }
 
+void applyMapOptions(const MapOptions& o, HeatmapRequest& r) {
+    r.cheferStartLayer = o.cheferStartLayer;
+    r.gradcamTarget = o.gradcamTarget.toStdString();
+    r.siglipMap = o.siglipMap.toStdString();
+    const bool gradient = r.method == "gradcam" || r.method == "chefer" || r.method == "legrad";
+    r.inputSize = gradient ? o.inputSize : 0;  // the decomposition reads the analysed terms
+}
+
 // ---- Session ----
 
 Session::Session(const SessionOptions& options, QObject* parent)
@@ -328,6 +336,13 @@ void Session::setWholeImage(bool on) {
     if (m_state.hasImage()) openImage(m_state.imagePath());
 }
 
+void Session::setMapOptions(const MapOptions& options) {
+    if (options == m_state.view.map) return;
+    m_state.view.map = options;
+    emitChanged(Aspect::View);
+    requestMap();
+}
+
 void Session::setSubtractReference(bool on) {
     m_state.view.subtractReference = on && m_state.referenceCount > 0;
     emitChanged(Aspect::View);
@@ -368,6 +383,7 @@ void Session::requestMap() {
     const QList<HeadId> ordered = inHeadOrder(st.selection);
     if (st.view.onlySelected) r.heads = st.selectedPairs();
     r.subtractReference = st.view.subtractReference && st.referenceCount > 0;
+    applyMapOptions(st.view.map, r);
     HeadPairs multiples;
     QList<HeadId> multipleHeads;
     if (st.view.perHead && st.view.method == "decomposition")
@@ -378,13 +394,14 @@ void Session::requestMap() {
     const QList<HeadId> restricted = st.view.onlySelected ? ordered : QList<HeadId>{};
     const int refs = r.subtractReference ? st.referenceCount : 0;
     const QString refFile = st.referenceFile;
+    const MapOptions options = st.view.map;
     const quint64 epoch = m_epoch;
     m_engine.run(
         HeatmapJob{r, multiples}, this,
-        [this, epoch, multipleHeads, restricted, refs, refFile](std::vector<HeatmapResult> maps) {
+        [this, epoch, multipleHeads, restricted, refs, refFile, options](std::vector<HeatmapResult> maps) {
             if (!current(epoch) || maps.empty()) return;
             spdlog::info("heatmap ({}) in {:.1f} ms", maps.front().method, 1000 * maps.front().seconds);
-            m_state.map = {std::move(maps), multipleHeads, restricted, refs, refFile};
+            m_state.map = {std::move(maps), multipleHeads, restricted, refs, refFile, options};
             emitChanged(Aspect::Map);
         },
         [this](const JobFailure& f) {

@@ -18,6 +18,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <optional>
 #include <vector>
 
 namespace vitscope::ui {
@@ -45,7 +46,20 @@ Q_DECLARE_FLAGS(Aspects, Aspect)
 Q_DECLARE_OPERATORS_FOR_FLAGS(Aspects)
 constexpr Aspects kAllAspects = Aspects(0x1FFFF);
 
+// The maps' own settings (HeatmapRequest): the references' defaults unless changed (Analysis >
+// Heatmap settings).
+struct MapOptions {
+    std::optional<int> cheferStartLayer;  // -1 last layer only, N from layer N; unset: the family's reference default
+    QString gradcamTarget = "auto";       // auto (probability over the reference texts when loaded, else the logit), probability, logit
+    QString siglipMap = "pool";           // SigLIP's decomposition map: pool (TextSpan's demo) or encoder
+    int inputSize = 0;                    // gradient methods' input side (LeGrad's reference: 448); 0: as analysed
+    bool operator==(const MapOptions& o) const {
+        return cheferStartLayer == o.cheferStartLayer && gradcamTarget == o.gradcamTarget && siglipMap == o.siglipMap && inputSize == o.inputSize;
+    }
+};
+
 struct ViewSettings {
+    MapOptions map;
     QString method = "decomposition";
     bool onlySelected = false;  // the map through the selected heads only
     bool perHead = false;       // small multiples: one decomposition map per selected head (up to 8)
@@ -57,6 +71,9 @@ struct TextSpanSettings {
     int perHead = 10, rank = 80;
     QString convention = "exact";  // of the dataset caches: exact or textspan
 };
+
+// The map options into a request (the input size only for the methods that run the model).
+void applyMapOptions(const MapOptions& options, HeatmapRequest& request);
 
 enum class GridMetric { DirectEffect = 0, TextScore, Variance, Property };
 
@@ -81,6 +98,7 @@ struct MapState {
     QList<HeadId> restrictedTo;       // the main map's restriction (empty: every head)
     int referenceCount = 0;           // the reference texts subtracted from it (0: none)
     QString referenceFile;
+    MapOptions options;  // the map options it was made with
     bool empty() const { return maps.empty(); }
 };
 
@@ -179,6 +197,7 @@ public:
     void setPerHead(bool on);
     void setWholeImage(bool on);
     void setSubtractReference(bool on);
+    void setMapOptions(const MapOptions& options);
     void loadReferenceTexts(const QString& file);
     void select(const QList<HeadId>& heads);
     void focusHead(const HeadId& head);
