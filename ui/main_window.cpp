@@ -14,6 +14,7 @@
 #include "log_sink.h"
 #include "menus.h"
 #include "resources.h"
+#include "settings.h"
 #include "status_line.h"
 #include "thumbnails.h"
 
@@ -46,30 +47,10 @@ StartOptions resolved(StartOptions o) {
     return o;
 }
 
-// The settings of the last session, read once (the session keeps them from then on).
-SessionOptions sessionOptions(const StartOptions& o) {
-    SessionOptions so;
-    so.dataDir = o.dataDir;
-    so.device = o.device;
-    so.bundledModel = QString::fromStdString(bundledModelDir("shapes-clip"));
-    if (!o.restoreSettings) return so;
-    QSettings s;
-    so.view.method = s.value("view/method", "decomposition").toString();
-    so.view.wholeImage = s.value("view/wholeImage", false).toBool();
-    so.textspan.perHead = s.value("textspan/perHead", 10).toInt();
-    so.textspan.rank = s.value("textspan/rank", 80).toInt();
-    so.textspan.convention = s.value("textspan/convention", "exact").toString();
-    if (s.contains("heatmap/cheferStartLayer")) so.view.map.cheferStartLayer = s.value("heatmap/cheferStartLayer").toInt();
-    so.view.map.gradcamTarget = s.value("heatmap/gradcamTarget", "auto").toString();
-    so.view.map.siglipMap = s.value("heatmap/siglipMap", "pool").toString();
-    so.view.map.inputSize = s.value("heatmap/inputSize", 0).toInt();
-    return so;
-}
-
 }  // namespace
 
 MainWindow::MainWindow(const StartOptions& options, QWidget* parent)
-    : QMainWindow(parent), m_options(resolved(options)), m_session(new Session(sessionOptions(m_options), this)) {
+    : QMainWindow(parent), m_options(resolved(options)), m_session(new Session(restoredSessionOptions(m_options.dataDir, m_options.device, m_options.restoreSettings), this)) {
     setObjectName("vitscopeMain");
     setWindowTitle("vitscope");
     m_views.thumbs = new Thumbnails(72, this);
@@ -281,16 +262,7 @@ void MainWindow::saveSettings() {
     if (!m_classroom->isOn()) s.setValue("window/state", saveState());
     s.setValue("view/colormap", m_views.text->colormapName());
     s.setValue("view/opacity", qRound(100 * m_views.text->opacity()));
-    s.setValue("view/method", st.view.method);
-    s.setValue("view/wholeImage", st.view.wholeImage);
-    s.setValue("textspan/perHead", st.textspan.perHead);
-    s.setValue("textspan/rank", st.textspan.rank);
-    s.setValue("textspan/convention", st.textspan.convention);
-    if (st.view.map.cheferStartLayer) s.setValue("heatmap/cheferStartLayer", *st.view.map.cheferStartLayer);
-    else s.remove("heatmap/cheferStartLayer");
-    s.setValue("heatmap/gradcamTarget", st.view.map.gradcamTarget);
-    s.setValue("heatmap/siglipMap", st.view.map.siglipMap);
-    s.setValue("heatmap/inputSize", st.view.map.inputSize);
+    saveSessionSettings(st);
     if (st.hasModel()) s.setValue("session/model", QString::fromStdString(st.model.spec));
     if (st.dataset.ready()) s.setValue("session/dataset", st.dataset.folder);
 }
