@@ -1613,6 +1613,9 @@ private slots:
         QVERIFY(!w.views().canvas->hasMap());
         s.setText("a red object");
         QVERIFY(waitUntil(s, [&] { return !st.map.empty() && st.map.maps.front().text == "a red object"; }, kTimeout));
+        // The map asked for came: the error about the earlier one is gone from the status line too.
+        QVERIFY2(!st.message.error, qPrintable(st.message.text));
+        QCOMPARE(w.statusLine().message(), QString());
         s.setText("a photo of a cat");
         QVERIFY(waitUntil(s, [&] { return errors.last().contains("cat"); }, kTimeout));
         QVERIFY2(w.views().canvas->message().contains("still the one for \"a red object\""), qPrintable(w.views().canvas->message()));

@@ -125,7 +125,13 @@ void Classroom::refresh() {
     fitTexts();
 }
 
+void Classroom::showEvent(QShowEvent* e) {
+    QWidget::showEvent(e);
+    fitTexts();  // skipped while hidden (every new image updates the facts)
+}
+
 void Classroom::fitTexts() {
+    if (!isVisible()) return;
     // From the font's metrics (QLabel::heightForWidth answers at least the minimum height set
     // before, so a width that grows would never give the height back). The tallest step's texts
     // set the height, so the banner, and the picture under it, keep their place through the steps.

@@ -182,10 +182,12 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
         clear();
         return;
     }
-    // Only the top images arrived for the subject shown: the chart stays as drawn.
+    // The same subject with its texts as drawn: a new image matters to an MLP's line only, top
+    // images arriving to the list only; the chart stays (redrawing it cost a dropped image ~4 ms).
     const QString subject = f.mlp.isEmpty() ? f.head.name() : f.mlp;
-    if (changed == QFlags<Aspect>(Aspect::Focus) && subject == m_shownSubject) {
-        setTopImages(f.topImages);
+    const bool sameTexts = subject == m_shownSubject && !(changed & (Aspect::Descriptions | Aspect::Model | Aspect::Dataset));
+    if (sameTexts && (!(changed & Aspect::Image) || f.mlp.isEmpty())) {
+        if (changed & Aspect::Focus) setTopImages(f.topImages);
         return;
     }
     m_shownSubject = subject;

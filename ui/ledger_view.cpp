@@ -98,7 +98,7 @@ void LedgerView::clear() {
     m_ledger = {};
     m_tickLabels.clear();
     m_plot->clearPlottables();
-    m_plot->replot();
+    m_plot->replot(QCustomPlot::rpQueuedReplot);  // coalesced with the next ledger's, which usually follows at once
     m_summary->setText(tr("Open an image and type a text"));
 }
 

@@ -124,6 +124,13 @@ void Session::fail(const QString& cause, const QString& shown, bool aboutCanvas)
     emitChanged(Aspect::Message);
 }
 
+void Session::clearCanvasError() {
+    if (!m_state.message.error || !m_state.message.aboutCanvas) return;
+    m_lastFailure.clear();
+    m_state.message = {};
+    emitChanged(Aspect::Message);
+}
+
 void Session::showNotice(const QString& message) {
     m_lastFailure.clear();
     spdlog::info("{}", message.toStdString());
@@ -403,6 +410,7 @@ void Session::requestMap() {
             spdlog::info("heatmap ({}) in {:.1f} ms", maps.front().method, 1000 * maps.front().seconds);
             m_state.map = {std::move(maps), multipleHeads, restricted, refs, refFile, options};
             emitChanged(Aspect::Map);
+            clearCanvasError();  // the map asked for came: an error about an earlier one no longer applies
         },
         [this](const JobFailure& f) {
             if (f.cancelled) return;

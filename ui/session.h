@@ -237,6 +237,7 @@ private:
     void applyImage(ImageResult r);
     void applyDataset(const QString& folder, const DatasetSummary& d);
     void clearModelResults();
+    void clearCanvasError();
     void openPending();
     bool current(quint64 epoch) const { return epoch == m_epoch; }
 
