@@ -628,14 +628,14 @@ void Session::retrieveText(const QString& text) {
     if (text.trimmed().isEmpty()) return;
     m_state.retrieval = {text.trimmed(), false, {}, m_state.retrieval.top};
     emitChanged(Aspect::Retrieval);
-    rerunRetrieval();
+    rerunRetrieval(true);
 }
 
 void Session::retrieveImage(const QString& path) {
     if (path.isEmpty()) return;
     m_state.retrieval = {path, true, {}, m_state.retrieval.top};
     emitChanged(Aspect::Retrieval);
-    rerunRetrieval();
+    rerunRetrieval(true);
 }
 
 void Session::setRetrievalCount(int top) {
@@ -643,11 +643,12 @@ void Session::setRetrievalCount(int top) {
     emitChanged(Aspect::Retrieval);
 }
 
-void Session::rerunRetrieval() {
+void Session::rerunRetrieval(bool asked) {
     const RetrievalState& r = m_state.retrieval;
     if (r.query.isEmpty()) return;
     if (!m_state.dataset.ready()) {
-        showError(tr("retrieval searches a dataset: open one first (File > Open image folder as dataset)"));
+        // Said when a search is asked for, not again at every selection change.
+        if (asked) showError(tr("retrieval searches a dataset: open one first (File > Open image folder as dataset)"));
         return;
     }
     const quint64 epoch = m_epoch;

@@ -227,7 +227,7 @@ private:
     void requestMap();
     void requestLedger();
     void requestTopImages();
-    void rerunRetrieval();
+    void rerunRetrieval(bool asked = false);  // asked: a search the user just asked for
     void requestProperty();
     void startLong(JobHandle h, const QString& label);
     void endLong(JobHandle h);
