@@ -203,9 +203,16 @@ void LedgerView::setLedger(const Ledger& g, int heads) {
 }
 
 void LedgerView::render(const State& s, QFlags<Aspect> changed) {
-    if (!(changed & (Aspect::Ledger | Aspect::Model))) return;
-    if (s.ledger.rows.empty()) clear();
-    else setLedger(s.ledger, s.model.heads);
+    if (!(changed & (Aspect::Ledger | Aspect::Model | Aspect::Message))) return;
+    if (!s.ledger.rows.empty()) {
+        if (changed & (Aspect::Ledger | Aspect::Model)) setLedger(s.ledger, s.model.heads);
+        return;
+    }
+    // A new image's ledger is on its way (tens of ms): the chart waits for it instead of being
+    // redrawn empty in between (a replot that competed with the map for the cores), and says so.
+    // Another model, or a failure, clears it.
+    if ((changed & Aspect::Model) || s.message.error || !s.hasImage()) clear();
+    else if (!m_ledger.rows.empty()) m_summary->setText(tr("computing the ledger of %1...").arg(s.imagePath().section('/', -1)));
 }
 
 }  // namespace vitscope::ui
