@@ -996,6 +996,31 @@ private slots:
         m_window->resize(before);
     }
 
+    // Made smaller and larger again, the docks come back to their share of the window (they kept
+    // the squeezed size, ~190 px, and the head dock's tabs read "He...").
+    void docksKeepTheirShareWhenTheWindowGrowsBack() {
+        const QSize before = m_window->size();
+        m_window->resize(1400, 900);
+        QTRY_COMPARE_WITH_TIMEOUT(m_window->size(), QSize(1400, 900), 5000);
+        auto* head = m_window->findChild<QDockWidget*>("headDock");
+        auto* gallery = m_window->findChild<QDockWidget*>("galleryDock");
+        QVERIFY(head && gallery);
+        // The user sets the docks' sizes (a share each is taken from this).
+        m_window->resizeDocks({head}, {400}, Qt::Horizontal);
+        m_window->resizeDocks({gallery}, {330}, Qt::Vertical);
+        QTRY_VERIFY_WITH_TIMEOUT(head->width() > 300 && gallery->height() > 250, 5000);
+        QCoreApplication::sendPostedEvents();
+        const int headWidth = head->width(), galleryHeight = gallery->height();
+        m_window->resize(1024, 700);
+        QTRY_COMPARE_WITH_TIMEOUT(m_window->size(), QSize(1024, 700), 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(head->width() < headWidth, 5000);
+        m_window->resize(1400, 900);
+        QTRY_COMPARE_WITH_TIMEOUT(m_window->size(), QSize(1400, 900), 5000);
+        QTRY_VERIFY2_WITH_TIMEOUT(std::abs(head->width() - headWidth) <= 12 && std::abs(gallery->height() - galleryHeight) <= 12,
+                                  qPrintable(QString("head %1 (was %2), gallery %3 (was %4)").arg(head->width()).arg(headWidth).arg(gallery->height()).arg(galleryHeight)), 5000);
+        m_window->resize(before);
+    }
+
     void wholeImageOnDemand() {
         // A wide photo: the canvas says the model sees its centre square, and View > Whole image
         // analyses all of it (squashed), remembered, and says so; then back to the crop.

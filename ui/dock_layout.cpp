@@ -37,7 +37,8 @@ bool DockLayout::eventFilter(QObject* watched, QEvent* event) {
     // A dock's share is taken when the user resizes it while the window keeps its size.
     auto* dock = qobject_cast<QDockWidget*>(watched);
     const QSize size = m_window->size();
-    if (dock && event->type() == QEvent::Resize && size == m_laidOut && !m_frozen && !dock->isFloating() && size.width() > 0 && size.height() > 0)
+    if (dock && event->type() == QEvent::Resize && size == m_laidOut && !m_frozen && !m_settling && !dock->isFloating() && size.width() > 0 &&
+        size.height() > 0)
         m_share[dock] = verticalArea(m_window->dockWidgetArea(dock)) ? dock->height() / double(size.height()) : dock->width() / double(size.width());
     return QObject::eventFilter(watched, event);
 }
@@ -46,7 +47,13 @@ void DockLayout::windowResized(const QSize& size) {
     const QSize before = m_laidOut;
     m_laidOut = size;
     if (!before.isValid() || m_frozen || m_window->isFullScreen()) return;
-    QTimer::singleShot(0, this, [this] { applyShares(); });
+    // The layout squeezes the docks first (a window made smaller gives them less): those sizes are
+    // not the user's, so no share is taken until the shares are applied and laid out.
+    m_settling = true;
+    QTimer::singleShot(0, this, [this] {
+        applyShares();
+        QTimer::singleShot(0, this, [this] { m_settling = false; });
+    });
 }
 
 void DockLayout::applyShares() {

@@ -31,6 +31,7 @@ private:
     QHash<QDockWidget*, double> m_share;  // height share (top / bottom docks) or width share (left / right)
     QSize m_laidOut;                      // the window's size at its last resize
     bool m_frozen = false;
+    bool m_settling = false;  // the window was just resized: the docks' sizes now are the layout's, not the user's
 };
 
 }  // namespace vitscope::ui
