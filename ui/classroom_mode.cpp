@@ -15,6 +15,7 @@
 #include <QKeyEvent>
 #include <QLineEdit>
 #include <QMainWindow>
+#include <QMenuBar>
 #include <QPlainTextEdit>
 #include <QSplitter>
 #include <QTextEdit>
@@ -32,6 +33,16 @@ ClassroomMode::ClassroomMode(QMainWindow* window, Session& session, const Views&
     window->addAction(m_leave);
     connect(m_leave, &QAction::triggered, this, [this] { setOn(false); });
     connect(m_views.classroom, &Classroom::stepChanged, this, &ClassroomMode::onStep);
+    // A menu closed with Esc leaves the menu bar holding the keyboard: its next Esc leaves too
+    // (it had taken three presses).
+    window->menuBar()->installEventFilter(this);
+}
+
+bool ClassroomMode::eventFilter(QObject* watched, QEvent* event) {
+    if (m_on && watched == m_window->menuBar() && event->type() == QEvent::KeyPress &&
+        static_cast<QKeyEvent*>(event)->key() == Qt::Key_Escape)
+        QMetaObject::invokeMethod(this, [this] { setOn(false); }, Qt::QueuedConnection);
+    return QObject::eventFilter(watched, event);
 }
 
 void ClassroomMode::scaleFonts(double scale) {

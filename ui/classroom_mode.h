@@ -30,6 +30,9 @@ public:
 signals:
     void toggled(bool on);
 
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;  // Esc on the menu bar
+
 private:
     void onStep(int step);
     void scaleFonts(double scale);
