@@ -22,6 +22,7 @@ packages=(
   libbenchmark-dev libicu-dev zlib1g-dev libsentencepiece-dev libpng-dev libjpeg62-turbo-dev
   slurm-wlm munge parallel
   xvfb xauth
+  python3
 )
 missing=()
 for p in "${packages[@]}"; do
