@@ -282,6 +282,17 @@ void Session::openImage(const QString& path) {
         });
 }
 
+void Session::openFirstView() {
+    // The open dataset's opening view (Explorer::firstView: a scene and its text).
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        AnalyseImageJob{{}, m_state.view.wholeImage}, this,
+        [this, epoch](ImageResult r) {
+            if (current(epoch)) applyImage(std::move(r));
+        },
+        failure(tr("opening the first image"), true));
+}
+
 void Session::applyImage(ImageResult r) {
     // The opening view (nothing typed yet): its text, the head that writes most for the image
     // selected and in the head panel, and the gallery for the text.
@@ -534,20 +545,15 @@ void Session::openDataset(const QString& folder) {
     const bool world = QFileInfo(folder) == QFileInfo(m_options.dataDir + "/shapes-world/images");
     OpenDatasetJob job{s(folder), s(m_state.textspan.convention), world ? s(QFileInfo(folder).path()) : std::string()};
     const quint64 epoch = m_epoch;
-    auto handle = std::make_shared<JobHandle>();
-    *handle = m_engine.run(
-        job, this,
-        [this, epoch, folder, handle](DatasetSummary d) {
-            endLong(*handle);
+    runLong(
+        job, tr("caching %1").arg(folder),
+        [this, epoch, folder](DatasetSummary d) {
             if (current(epoch)) applyDataset(folder, d);
         },
-        [this, handle, folder](const JobFailure& f) {
-            endLong(*handle);
+        [this, folder](const JobFailure& f) {
             if (f.cancelled) showNotice(tr("caching %1 cancelled (finished chunks are kept)").arg(folder));
             else showError(m_state.dataset.ready() ? tr("%1 (still using %2)").arg(f.message, m_state.dataset.folder) : f.message);
-        },
-        progressFor(handle, tr("caching %1").arg(folder)));
-    startLong(*handle, tr("caching %1").arg(folder));
+        });
 }
 
 void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
@@ -568,15 +574,7 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
     spdlog::info("dataset {}: {} images cached in {} ({} skipped)", d.images, d.count, d.cacheDir, d.skipped);
     emitChanged(Aspect::Dataset | Aspect::Descriptions | Aspect::Grid | Aspect::Focus | Aspect::Retrieval | Aspect::Ablation);
     showNotice(tr("%1 images ready").arg(d.count));
-    if (!m_state.hasImage() && d.count > 0) {
-        const quint64 epoch = m_epoch;
-        m_engine.run(
-            AnalyseImageJob{{}, m_state.view.wholeImage}, this,
-            [this, epoch](ImageResult r) {
-                if (current(epoch)) applyImage(std::move(r));
-            },
-            failure(tr("opening the first image"), true));
-    }
+    if (!m_state.hasImage() && d.count > 0) openFirstView();
     describeHeads();
     requestTopImages();
     if (m_state.metric == GridMetric::Property) requestProperty();
@@ -594,11 +592,9 @@ void Session::describeHeads() {
         return;
     }
     const quint64 epoch = m_epoch;
-    auto handle = std::make_shared<JobHandle>();
-    *handle = m_engine.run(
-        DescribeHeadsJob{s(pool), m_state.textspan.perHead, m_state.textspan.rank}, this,
-        [this, epoch, handle](std::vector<HeadDescription> d) {
-            endLong(*handle);
+    runLong(
+        DescribeHeadsJob{s(pool), m_state.textspan.perHead, m_state.textspan.rank}, tr("describing heads (TextSpan)"),
+        [this, epoch](std::vector<HeadDescription> d) {
             if (!current(epoch)) return;
             m_state.descriptions = std::move(d);
             emitChanged(Aspect::Descriptions | Aspect::Grid | Aspect::Focus);
@@ -607,12 +603,9 @@ void Session::describeHeads() {
                            .arg(m_state.descriptions.empty() ? 0 : int(m_state.descriptions.front().picks.size())));
             requestTopImages();  // a head's top images follow its first description
         },
-        [this, handle](const JobFailure& f) {
-            endLong(*handle);
+        [this](const JobFailure& f) {
             failure(tr("describing heads"))(f);
-        },
-        progressFor(handle, tr("describing heads (TextSpan)")));
-    startLong(*handle, tr("describing heads (TextSpan)"));
+        });
 }
 
 void Session::setTextSpanSettings(const TextSpanSettings& t) {
@@ -675,11 +668,9 @@ void Session::setAblationTask(const AblationTask& task) {
         return;
     }
     const quint64 epoch = m_epoch;
-    auto handle = std::make_shared<JobHandle>();
-    *handle = m_engine.run(
-        AblationTaskJob{task}, this,
-        [this, epoch, task, handle](AblationOutcome o) {
-            endLong(*handle);
+    runLong(
+        AblationTaskJob{task}, tr("setting up the ablation task (caching the reference images)"),
+        [this, epoch, task](AblationOutcome o) {
             if (!current(epoch)) return;
             m_state.ablation.task = task;
             m_state.ablation.taskSet = true;
@@ -690,12 +681,9 @@ void Session::setAblationTask(const AblationTask& task) {
                                             .arg(m_state.ablation.outcome.groups.size());
             emitChanged(Aspect::Ablation);
         },
-        [this, handle](const JobFailure& f) {
-            endLong(*handle);
+        [this](const JobFailure& f) {
             failure(tr("setting up the ablation task"))(f);
-        },
-        progressFor(handle, tr("setting up the ablation task (caching the reference images)")));
-    startLong(*handle, tr("setting up the ablation task (caching the reference images)"));
+        });
 }
 
 void Session::ablate(const QStringList& components) {
@@ -753,11 +741,9 @@ void Session::loadSpuriousDemo() {
     job.model = s(model);
     job.device = s(m_options.device);
     job.convention = s(m_state.textspan.convention);
-    auto handle = std::make_shared<JobHandle>();
-    *handle = m_engine.run(
-        job, this,
-        [this, handle, demo = job.demo](SpuriousDemoLoaded r) {
-            endLong(*handle);
+    runLong(
+        job, tr("loading the spurious-split demo"),
+        [this, demo = job.demo](SpuriousDemoLoaded r) {
             ++m_epoch;
             clearModelResults();
             m_state.model = r.model;
@@ -773,21 +759,12 @@ void Session::loadSpuriousDemo() {
                    "spurious-test scenes into shape groups; means from spurious-train. Tick heads, or tick the discovered ones.")
                     .arg(r.dataset.count);
             emitChanged(kAllAspects);
-            const quint64 epoch = m_epoch;
-            m_engine.run(
-                AnalyseImageJob{{}, m_state.view.wholeImage}, this,
-                [this, epoch](ImageResult img) {
-                    if (current(epoch)) applyImage(std::move(img));
-                },
-                failure(tr("opening the first image"), true));
+            openFirstView();
             describeHeads();
         },
-        [this, handle](const JobFailure& f) {
-            endLong(*handle);
+        [this](const JobFailure& f) {
             failure(tr("loading the spurious-split demo"))(f);
-        },
-        progressFor(handle, tr("loading the spurious-split demo")));
-    startLong(*handle, tr("loading the spurious-split demo"));
+        });
 }
 
 }  // namespace vitscope::ui

@@ -229,6 +229,25 @@ private:
     void requestTopImages();
     void rerunRetrieval(bool asked = false);  // asked: a search the user just asked for
     void requestProperty();
+    // A long job: the status line names it and its progress, Cancel reaches it; `done` or `failed`
+    // runs when it ends (after the status line has let it go).
+    template <class J>
+    void runLong(J job, const QString& label, std::function<void(typename J::Result)> done, std::function<void(const JobFailure&)> failed) {
+        auto handle = std::make_shared<JobHandle>();
+        *handle = m_engine.run(
+            std::move(job), this,
+            [this, handle, done = std::move(done)](typename J::Result r) {
+                endLong(*handle);
+                done(std::move(r));
+            },
+            [this, handle, failed = std::move(failed)](const JobFailure& f) {
+                endLong(*handle);
+                failed(f);
+            },
+            progressFor(handle, label));
+        startLong(*handle, label);
+    }
+    void openFirstView();
     void startLong(JobHandle h, const QString& label);
     void endLong(JobHandle h);
     Engine::Progress progressFor(const std::shared_ptr<JobHandle>& handle, const QString& label);
