@@ -1,5 +1,7 @@
 #include "analysis/alignment.h"
 
+#include <algorithm>
+
 #include "error.h"
 #include "io/tensor_io.h"
 
@@ -55,6 +57,16 @@ AlignProcedure parseAlignProcedure(const std::string& name) {
 double orthonormalityPenalty(const at::Tensor& w) {
     const at::Tensor gram = at::matmul(w.transpose(1, 2).to(at::kDouble), w.to(at::kDouble));
     return static_cast<double>(w.size(2)) * (gram - at::eye(w.size(2), gram.options()).unsqueeze(0)).pow(2).mean().item<double>();
+}
+
+at::Tensor alignedTerm(const at::Tensor& term, const std::string& component, const Aligner* aligner) {
+    const at::Tensor t = term.to(at::kCPU, at::kFloat);
+    return aligner ? at::matmul(t, aligner->weightFor(component)) : t;
+}
+
+bool alignerMaps(const Aligner* aligner, const std::string& component) {
+    return !aligner || !aligner->perComponent() ||
+           std::find(aligner->components.begin(), aligner->components.end(), component) != aligner->components.end();
 }
 
 at::Tensor applyToTerms(const Aligner& aligner, const at::Tensor& terms) {

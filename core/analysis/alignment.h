@@ -66,6 +66,12 @@ Aligner fitComponentAligner(const at::Tensor& terms, const std::vector<std::stri
                             const ComponentAlignParams& params);
 // sum_c terms[:, c] W_c + b for a per-component aligner (x W + b of the summed terms otherwise).
 at::Tensor applyToTerms(const Aligner& aligner, const at::Tensor& terms);
+// One component's term [E or D] in CLIP space: through the aligner's map of that component (as
+// it is without an aligner), on the CPU in float.
+at::Tensor alignedTerm(const at::Tensor& term, const std::string& component, const Aligner* aligner);
+// Whether a component's term can be shown in CLIP space: a per-component aligner maps the
+// encoder's components only, not SigLIP's pooling heads (another decomposition).
+bool alignerMaps(const Aligner* aligner, const std::string& component);
 
 double meanCosine(const at::Tensor& a, const at::Tensor& b);
 

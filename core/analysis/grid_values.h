@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <vector>
 
+namespace at {
+class Tensor;
+}
+
 namespace vitscope {
 
 // Row-major float grid (a heatmap, an L x H metric).
@@ -14,6 +18,9 @@ struct FloatGrid {
     float maxValue() const { return values.empty() ? 0.f : *std::max_element(values.begin(), values.end()); }
     bool empty() const { return values.empty(); }
 };
+
+// A [rows, cols] tensor (a vector: one row) as a float grid, copied to the CPU.
+FloatGrid toFloatGrid(const at::Tensor& t);
 
 // One value per cell of the layer x head grid and its side columns, as the grid draws them:
 // heads [rows, H] (NaN: no head there), one MLP value per row, and MaxViT's MBConv per row (block

@@ -11,29 +11,7 @@ namespace vitscope {
 
 namespace {
 
-// A component's term in CLIP space [E] (through the aligner's map of that component).
-at::Tensor clipTerm(const at::Tensor& term, const std::string& name, const Aligner* aligner) {
-    const at::Tensor t = term.to(at::kCPU, at::kFloat);
-    return aligner ? at::matmul(t, aligner->weightFor(name)) : t;
-}
-
-// Whether a per-component aligner has a map for the component (it maps the encoder's components
-// only, not SigLIP's pooling heads).
-bool mapped(const std::string& name, const Aligner* aligner) {
-    return !aligner || !aligner->perComponent() ||
-           std::find(aligner->components.begin(), aligner->components.end(), name) != aligner->components.end();
-}
-
 std::string headName(int l, int h) { return Component{Component::Kind::Head, l, h}.name(); }
-
-FloatGrid toGrid(const at::Tensor& t) {
-    const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
-    FloatGrid g;
-    g.rows = static_cast<int>(c.size(0));
-    g.cols = static_cast<int>(c.size(1));
-    g.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-    return g;
-}
 
 // The model's score for the text: the output's, or the aligned terms' sum for a non-CLIP model.
 double modelScore(const Decomposition& dec, const at::Tensor& summedHeads, const at::Tensor& text, const Aligner* aligner) {
@@ -52,7 +30,7 @@ at::Tensor poolRow(const Decomposition& dec, const at::Tensor& text, const Align
     at::Tensor row = at::full({1, heads}, NAN);
     for (int h = 0; h < std::min<int>(heads, static_cast<int>(pool.size(0))); ++h) {
         const std::string name = Component{Component::Kind::PoolHead, -1, h}.name();
-        if (mapped(name, aligner)) row[0][h] = at::dot(clipTerm(pool[h], name, aligner), text);
+        if (alignerMaps(aligner, name)) row[0][h] = at::dot(alignedTerm(pool[h], name, aligner), text);
     }
     return row;
 }
@@ -68,7 +46,7 @@ Ledger computeLedger(const Model& model, const Decomposition& dec, const at::Ten
     at::Tensor headScores = at::full({L, H}, NAN);  // Swin: the cells of heads a layer lacks stay empty
     const at::Tensor summed = dec.heads.dim() == 5 ? dec.heads[0].sum(2) : dec.heads[0];  // [L, H, E]
     auto add = [&](const std::string& name, int l, int h, const at::Tensor& term) {
-        const double s = at::dot(clipTerm(term, name, aligner), text).item<double>();
+        const double s = at::dot(alignedTerm(term, name, aligner), text).item<double>();
         g.rows.push_back({name, l, h, s});
         g.sumOfTerms += s;
         return s;
@@ -109,7 +87,7 @@ Ledger computeLedger(const Model& model, const Decomposition& dec, const at::Ten
     g.total = modelScore(dec, summed, text, aligner);
     g.residual = g.total - g.sumOfTerms;
     if (dec.pooled()) headScores = at::cat({headScores, poolRow(dec, text, aligner, H)});
-    g.headScores = toGrid(headScores);
+    g.headScores = toFloatGrid(headScores);
     return g;
 }
 

@@ -36,14 +36,6 @@ using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-FloatGrid toGrid(const at::Tensor& t) {
-    const at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
-    FloatGrid g;
-    g.rows = static_cast<int>(c.dim() == 2 ? c.size(0) : 1);
-    g.cols = static_cast<int>(c.dim() == 2 ? c.size(1) : c.numel());
-    g.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-    return g;
-}
 
 // Grid coordinates -> components and names: row `layers` of a SigLIP grid is its pooling heads.
 Component gridComponent(int l, int h, int layers) {
@@ -187,15 +179,9 @@ struct Explorer::Impl {
     }
     // Whether a component's term can be shown in CLIP space: a per-component aligner maps the
     // encoder's components only, not SigLIP's pooling heads (another decomposition).
-    bool mapped(const std::string& name) const {
-        return !aligner() || !aligner()->perComponent() ||
-               std::find(aligner()->components.begin(), aligner()->components.end(), name) != aligner()->components.end();
-    }
+    bool mapped(const std::string& name) const { return alignerMaps(aligner(), name); }
     // A component's summed term of the current image in CLIP space [E].
-    at::Tensor clipTerm(const at::Tensor& term, const std::string& name) const {
-        const at::Tensor t = term.to(at::kCPU, at::kFloat);
-        return aligner() ? at::matmul(t, aligner()->weightFor(name)) : t;
-    }
+    at::Tensor clipTerm(const at::Tensor& term, const std::string& name) const { return alignedTerm(term, name, aligner()); }
     DatasetCache& openCacheFor(const std::string& images, const JobContext& job, std::unique_ptr<DatasetCache>& slot, DatasetSummary* out);
     // The dataset's images where a component writes the most (its terms' norm), strongest first.
     std::vector<Hit> strongestImages(const Component& c, int top) const {
@@ -324,7 +310,7 @@ ImageResult Explorer::analyseImage(const std::string& path) {
         for (int h = 0; h < H; ++h)
             norms[l][h] = h < m->summary.headsIn(l) && m->mapped(headName(l, h, L)) ? m->clipTerm(summed[l][h], headName(l, h, L)).norm()
                                                                                    : at::full({}, NAN);
-    r.norms.heads = toGrid(norms);
+    r.norms.heads = toFloatGrid(norms);
     for (int l = 0; l < L; ++l) r.norms.mlp.push_back(m->clipTerm(dec.mlps[0][l], "mlp." + std::to_string(l)).norm().item<float>());
     if (dec.pooled()) r.norms.mlp.push_back(m->clipTerm(dec.poolMlp[0], "pool.mlp").norm().item<float>());
     if (dec.convs.defined()) {
@@ -378,8 +364,8 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     HeatmapResult r;
     r.method = q.method;
     r.text = q.text;
-    r.patches = toGrid(map.patches);
-    r.pixels = toGrid(map.pixels);
+    r.patches = toFloatGrid(map.patches);
+    r.pixels = toFloatGrid(map.pixels);
     r.seconds = secondsSince(start);
     return r;
 }
