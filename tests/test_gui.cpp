@@ -184,6 +184,15 @@ private:
 
 }  // namespace
 
+// A window's start for a test: its own data folder, no saved settings, the CPU.
+StartOptions testStart(const QString& dataDir) {
+    StartOptions o;
+    o.dataDir = dataDir;
+    o.restoreSettings = false;
+    o.device = "cpu";
+    return o;
+}
+
 // Opens `image` with `text` in the window and waits until its map and ledger are the ones shown
 // (an opening view still arriving for another image does not count).
 bool showImageAndText(MainWindow& w, const QString& image, const QString& text) {
@@ -301,10 +310,7 @@ private slots:
         QCoreApplication::setOrganizationName("vitscope-test");
         QCoreApplication::setApplicationName("vitscope-test");
         QVERIFY(m_data.isValid());
-        StartOptions o;
-        o.dataDir = m_data.path();
-        o.restoreSettings = false;
-        o.device = "cpu";
+        StartOptions o = testStart(m_data.path());
         m_window = std::make_unique<MainWindow>(o);
         Arrivals model(*m_window, Aspect::Model);
         Arrivals described(*m_window, Aspect::Descriptions);
@@ -1210,10 +1216,7 @@ private slots:
     // bundled model is read through its aligner (descriptions, heatmap, ledger).
     void missingModelFallsBackAndNonClipModelsUseTheirAligner() {
         QTemporaryDir data;
-        StartOptions o;
-        o.dataDir = data.path();
-        o.restoreSettings = false;
-        o.device = "cpu";
+        StartOptions o = testStart(data.path());
         o.model = data.path() + "/no-such-model";
         MainWindow w(o);
         ErrorLog errors(w);
@@ -1276,10 +1279,7 @@ private slots:
         config.write(R"({"model_type": "siglip", "vision_config": {"num_attention_heads": 2}, "text_config": {"num_attention_heads": 2}})");
         config.close();
         QVERIFY(QFile::copy(VITSCOPE_SOURCE_DIR "/tests/data/siglip-spm/spiece.model", QString::fromStdString(dir + "/spiece.model")));
-        StartOptions o;
-        o.dataDir = data.path();
-        o.restoreSettings = false;
-        o.device = "cpu";
+        StartOptions o = testStart(data.path());
         o.model = QString::fromStdString(dir);
         MainWindow w(o);
         Arrivals model(w, Aspect::Model);
@@ -1376,10 +1376,7 @@ private slots:
     // complete ledger, clicks on empty cells ignored, exports naming the stages.
     void swinModelHasStageRows() {
         QTemporaryDir data;
-        StartOptions o;
-        o.dataDir = data.path();
-        o.restoreSettings = false;
-        o.device = "cpu";
+        StartOptions o = testStart(data.path());
         o.model = VITSCOPE_SOURCE_DIR "/models/shapes-swin";
         MainWindow w(o);
         Arrivals model(w, Aspect::Model);
@@ -1504,10 +1501,7 @@ private slots:
             aligner.settings["clip_model"] = VITSCOPE_SOURCE_DIR "/models/shapes-clip";
             saveAligner(aligner, dir + "/aligner.safetensors");
         }
-        StartOptions o;
-        o.dataDir = data.path();
-        o.restoreSettings = false;
-        o.device = "cpu";
+        StartOptions o = testStart(data.path());
         o.model = QString::fromStdString(dir);
         MainWindow w(o);
         Arrivals model(w, Aspect::Model);
@@ -1567,10 +1561,7 @@ private slots:
     // previous model is written under the new model's fingerprint.
     void exportsFollowAModelSwitch() {
         QTemporaryDir data, out;
-        StartOptions o;
-        o.dataDir = data.path();
-        o.restoreSettings = false;
-        o.device = "cpu";
+        StartOptions o = testStart(data.path());
         MainWindow w(o);
         w.show();
         Session& s = w.session();
@@ -1619,10 +1610,7 @@ private slots:
     // alone; with one, it names the map's text, and that map is on the canvas.
     void errorsDescribeOnlyTheMapShown() {
         QTemporaryDir data;
-        StartOptions o;
-        o.dataDir = data.path();
-        o.restoreSettings = false;
-        o.device = "cpu";
+        StartOptions o = testStart(data.path());
         o.text = "a photo of a dog";  // unknown words from the start: no map ever drawn
         MainWindow w(o);
         w.show();
@@ -1674,10 +1662,7 @@ private slots:
     // model switch, for an MLP), and keeps no other head's texts.
     void theHeadPanelDrawsOnlyWhatItShows() {
         QTemporaryDir data;
-        StartOptions o;
-        o.dataDir = data.path();
-        o.restoreSettings = false;
-        o.device = "cpu";
+        StartOptions o = testStart(data.path());
         MainWindow w(o);
         w.show();
         Session& s = w.session();
@@ -1787,10 +1772,7 @@ private slots:
         QTemporaryDir data;
         ensureShapesWorld((data.path() + "/a").toStdString(), 40, 5151, "standard", {});
         ensureShapesWorld((data.path() + "/b").toStdString(), 40, 5252, "standard", {});
-        StartOptions o;
-        o.dataDir = data.path();
-        o.restoreSettings = false;
-        o.device = "cpu";
+        StartOptions o = testStart(data.path());
         o.dataset = data.path() + "/a/images";
         MainWindow w(o);
         Session& s = w.session();
