@@ -145,7 +145,7 @@ void TextControls::render(const State& s, QFlags<Aspect> changed) {
         const QString typed = m_text->currentText();
         const QSignalBlocker blockText(m_text);
         m_text->clear();
-        m_text->addItems(poolTexts(s.textPoolFile()));
+        if (s.hasModel()) m_text->addItems(poolTexts(s.textPoolFile()));  // the pool of the model's text side
         m_text->setEditText(typed);
     }
     if (changed & (Aspect::View | Aspect::Model)) {

@@ -66,24 +66,4 @@ inline bool waitUntil(Session& session, const std::function<bool()>& done, int m
     return ok;
 }
 
-// Counts the session's changes that name any of `aspects` (a test's "did the map change again?").
-class AspectCounter : public QObject {
-public:
-    AspectCounter(Session& session, Aspects aspects) : m_session(session) {
-        QObject::connect(&session, &Session::changed, this, [this, aspects](Aspects a) {
-            if (a & aspects) ++m_count;
-        });
-    }
-    int count() const { return m_count; }
-    // Runs the event loop until the count grows past what it is now; false after `ms`.
-    bool wait(int ms) {
-        const int before = m_count;
-        return waitUntil(m_session, [this, before] { return m_count > before; }, ms);
-    }
-
-private:
-    Session& m_session;
-    int m_count = 0;
-};
-
 }  // namespace vitscope::ui

@@ -24,6 +24,14 @@
 namespace vitscope::ui {
 
 namespace {
+// OK / Cancel at the foot of a settings dialog's form.
+void addOkCancel(QDialog& dialog, QFormLayout* form) {
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    form->addRow(buttons);
+    QObject::connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    QObject::connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+}
+
 QString bundled(const char* name) { return QString::fromStdString(bundledModelDir(name)); }
 }  // namespace
 
@@ -261,10 +269,7 @@ void Menus::textSpanSettings() {
     form->addRow(tr("Texts per head"), perHead);
     form->addRow(tr("Text projection rank"), rank);
     form->addRow(tr("Cached terms"), convention);
-    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
-    form->addRow(buttons);
-    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
-    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    addOkCancel(dialog, form);
     if (dialog.exec() == QDialog::Accepted) m_session.setTextSpanSettings({perHead->value(), rank->value(), convention->currentData().toString()});
 }
 
@@ -302,10 +307,7 @@ void Menus::heatmapSettings() {
     form->addRow(tr("Grad-CAM: target"), target);
     form->addRow(tr("SigLIP decomposition map"), siglip);
     form->addRow(tr("Gradient maps: input side (px)"), size);
-    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
-    form->addRow(buttons);
-    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
-    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    addOkCancel(dialog, form);
     if (dialog.exec() != QDialog::Accepted) return;
     MapOptions o;
     if (chefer->currentData().isValid()) o.cheferStartLayer = chefer->currentData().toInt();
