@@ -50,7 +50,8 @@ JobContext interruptibleJob(const std::string& what) {
         const auto now = std::chrono::steady_clock::now();
         if (p.done < p.total && now - *last < std::chrono::milliseconds(100)) return;
         *last = now;
-        std::fprintf(stderr, "\r%s %lld / %lld  %.1f/s  ETA %.0f s   ", what.c_str(), static_cast<long long>(p.done),
+        const std::string label = p.stage.empty() ? what : what + " (" + p.stage + ")";
+        std::fprintf(stderr, "\r%s %lld / %lld  %.1f/s  ETA %.0f s   ", label.c_str(), static_cast<long long>(p.done),
                      static_cast<long long>(p.total), p.perSecond, p.etaSeconds);
         if (p.done >= p.total) std::fprintf(stderr, "\n");
         std::fflush(stderr);

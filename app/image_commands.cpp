@@ -1,6 +1,7 @@
 // vitscope-cli commands that run the model on images: heatmap, evaluate-heatmaps, align.
 #include "image_commands.h"
 
+#include "analysis/align_fit.h"
 #include "analysis/alignment.h"
 #include "analysis/cache.h"
 #include "analysis/heatmap.h"
@@ -372,55 +373,25 @@ struct AlignOptions {
 
 void runAlign(const AlignOptions& o) {
     if (o.mode != "shared" && o.mode != "per-component") throw InputError("--mode " + o.mode, "must be shared or per-component");
-    if (!(o.heldOut > 0 && o.heldOut < 1)) throw InputError("--held-out", "must be a fraction within (0, 1)");
-    ComponentAlignParams params = o.params;
-    params.procedure = parseAlignProcedure(o.procedure);
-    if (params.procedure == AlignProcedure::Reference && (o.stepsGiven || o.lrGiven))
+    AlignerFitOptions fit;
+    fit.perComponent = o.mode == "per-component";
+    fit.heldOut = o.heldOut;
+    fit.batch = o.batch;
+    fit.params = o.params;
+    fit.params.procedure = parseAlignProcedure(o.procedure);
+    if (fit.params.procedure == AlignProcedure::Reference && (o.stepsGiven || o.lrGiven))
         throw InputError(o.stepsGiven ? "--steps" : "--lr", "sets vitscope's procedure; the reference procedure runs with its own settings");
-    params.validate();
+    fit.validate();
     const Model model = openModel(o.model);
     const Model clip = openModelOn(o.clip, o.model.device);
-    if (!clip.isClip()) throw InputError(o.clip, "is not a CLIP model (the aligner maps into a CLIP image-embedding space)");
     const std::vector<std::string> images = listImages(o.images);
-    const int64_t n = static_cast<int64_t>(images.size());
-    const int64_t test = std::max<int64_t>(1, static_cast<int64_t>(n * o.heldOut));
-    if (n - test < 2) throw InputError(o.images, "too few images to fit and test an aligner (" + std::to_string(n) + ")");
-    at::NoGradGuard noGrad;
-    std::vector<at::Tensor> terms, targets;
-    std::vector<std::string> names;
-    const JobContext job = interruptibleJob("align: decompose");
-    for (int64_t start = 0; start < n; start += o.batch) {
-        if (job.cancelled()) throw JobCancelled();
-        const std::vector<std::string> chunk(images.begin() + start, images.begin() + std::min<int64_t>(n, start + o.batch));
-        const Decomposition dec = decomposeImages(model, loadAndPreprocess(chunk, model.preprocess).to(model.vision.device()));
-        terms.push_back(stackedTerms(dec, &names).to(at::kCPU, at::kFloat));
-        targets.push_back(encodeImages(clip, loadAndPreprocess(chunk, clip.preprocess).to(clip.vision.device())).output.to(at::kCPU, at::kFloat));
-        job.report({std::min<int64_t>(n, start + o.batch), n, 0, 0, "align"});
-    }
-    const at::Tensor x = at::cat(terms), y = at::cat(targets);
-    const at::Tensor xTrain = x.narrow(0, 0, n - test), yTrain = y.narrow(0, 0, n - test);
-    const at::Tensor xTest = x.narrow(0, n - test, test), yTest = y.narrow(0, n - test, test);
-    Aligner shared = fitSharedAligner(xTrain.sum(1), yTrain);
-    const double sharedCos = meanCosine(shared.apply(xTest.sum(1)), yTest);
-    Aligner aligner = shared;
-    double cosine = sharedCos;
-    if (o.mode == "per-component") {
-        at::GradMode::set_enabled(true);
-        aligner = fitComponentAligner(xTrain, names, yTrain, params);
-        at::GradMode::set_enabled(false);
-        cosine = meanCosine(applyToTerms(aligner, xTest), yTest);
-    }
-    aligner.settings["clip_model"] = o.clip;
-    aligner.settings["model"] = o.model.model;
-    aligner.settings["held_out_images"] = std::to_string(test);
-    aligner.settings["held_out_cosine"] = std::to_string(cosine);
-    aligner.settings["held_out_cosine_shared"] = std::to_string(sharedCos);
-    saveAligner(aligner, o.out);
-    std::printf("%lld training / %lld held-out images; held-out cosine to %s: shared map %.4f", static_cast<long long>(n - test),
-                static_cast<long long>(test), o.clip.c_str(), sharedCos);
-    if (o.mode == "per-component")
-        std::printf(", per-component maps %.4f (%s procedure, %s steps); orthonormality E * mean((W^T W - I)^2) %.4f", cosine,
-                    o.procedure.c_str(), aligner.settings.at("steps").c_str(), orthonormalityPenalty(aligner.componentWeights));
+    const AlignerFit f = fitAlignerOnImages(model, o.model.model, clip, o.clip, images, fit, interruptibleJob("align"));
+    saveAligner(f.aligner, o.out);
+    std::printf("%lld training / %lld held-out images; held-out cosine to %s: shared map %.4f", static_cast<long long>(f.trained),
+                static_cast<long long>(f.heldOut), o.clip.c_str(), f.sharedCosine);
+    if (fit.perComponent)
+        std::printf(", per-component maps %.4f (%s procedure, %s steps); orthonormality E * mean((W^T W - I)^2) %.4f", f.cosine,
+                    o.procedure.c_str(), f.aligner.settings.at("steps").c_str(), orthonormalityPenalty(f.aligner.componentWeights));
     std::printf("\n%s\n", o.out.c_str());
 }
 

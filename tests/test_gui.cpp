@@ -1765,6 +1765,46 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.model.fingerprint == before && !st.descriptions.empty() && !st.map.empty(); }, kTimeout));
     }
 
+    // File > Fit an aligner: the classifier refused for want of an aligner gets one fitted into
+    // the open CLIP model's space on the open dataset, saved where asked, and opens through it.
+    void aClassifierGetsAnAlignerFittedOnTheOpenDataset() {
+        QTemporaryDir data, bare;
+        for (const char* f : {"config.json", "model.safetensors"})
+            QVERIFY(QFile::copy(QString(VITSCOPE_SOURCE_DIR "/models/shapes-vit/") + f, bare.path() + "/" + f));
+        ensureShapesWorld((data.path() + "/a").toStdString(), 60, 6161, "standard", {});
+        StartOptions o = testStart(data.path());
+        o.dataset = data.path() + "/a/images";
+        MainWindow w(o);
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == o.dataset && !st.descriptions.empty(); }, kTimeout));
+        const std::string clipSpec = st.model.spec, clipFingerprint = st.model.fingerprint;
+        const QString out = bare.path() + "/fitted.safetensors";
+        ErrorLog errors(w);
+        s.fitAligner(out);  // no model has been refused yet: nothing to fit (said at once)
+        QCOMPARE(errors.count(), 1);
+        QVERIFY2(errors.last().contains("open the classifier first"), qPrintable(errors.last()));
+        s.openModel(bare.path());
+        QVERIFY(errors.wait(kTimeout));
+        QVERIFY2(errors.last().contains("Fit an aligner"), qPrintable(errors.last()));
+        QCOMPARE(st.model.fingerprint, clipFingerprint);
+        s.fitAligner(out);
+        QVERIFY(waitUntil(s, [&] { return st.model.aligner == out.toStdString() && st.hasModel() && !st.descriptions.empty(); }, kTimeout));
+        QVERIFY(!st.model.clip);
+        QVERIFY(st.modelNeedingAligner.isEmpty());
+        QCOMPARE(st.dataset.folder, o.dataset);  // the dataset follows the new model
+        // The file records what it was fitted on, and maps into the CLIP model's space better
+        // than chance (random directions in the embedding space have cosine ~0).
+        const Aligner a = loadAligner(out.toStdString());
+        QVERIFY(a.perComponent());
+        QCOMPARE(a.settings.at("clip_model"), clipSpec);
+        QCOMPARE(a.settings.at("held_out_images"), std::string("12"));  // 20% of 60
+        QVERIFY2(std::stod(a.settings.at("held_out_cosine")) > 0.5, a.settings.at("held_out_cosine").c_str());
+        // The decomposition through it sums to the score.
+        QVERIFY(waitUntil(s, [&] { return !st.ledger.rows.empty(); }, kTimeout));
+        QVERIFY(std::abs(st.ledger.residual) <= 1e-4 * std::max(1.0, std::abs(st.ledger.total)));
+    }
+
     // An image or dataset opened while a model loads is opened by that model once it is in (it
     // was analysed by the new model and then dropped as the old model's); a model that fails
     // hands them to the open one.

@@ -75,6 +75,14 @@ struct OpenDatasetJob {
     }
 };
 
+// An aligner for a non-CLIP model, fitted into the open CLIP model's space on the open dataset.
+struct FitAlignerJob {
+    static constexpr const char* kLabel = "fitting an aligner";
+    using Result = AlignerFitSummary;
+    std::string model, out;
+    Result run(Explorer& x, const JobContext& job) const { return x.fitAligner(model, out, job); }
+};
+
 struct DescribeHeadsJob {
     static constexpr const char* kLabel = "describing heads (TextSpan)";
     using Result = std::vector<HeadDescription>;

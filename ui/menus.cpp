@@ -74,6 +74,15 @@ void Menus::buildOpen(QMenu* file) {
                                                        tr("Aligners (*.safetensors);;All files (*)"));
         if (!f.isEmpty()) m_session.openModel(model, f);
     });
+    file->addAction(tr("&Fit an aligner for this model on the open dataset..."), this, [this] {
+        const State& s = m_session.state();
+        if (s.modelNeedingAligner.isEmpty()) return m_session.fitAligner({});  // says what to open first
+        const QFileInfo model(s.modelNeedingAligner);
+        const QString dir = model.isDir() ? model.filePath() : model.path();
+        const QString f = QFileDialog::getSaveFileName(m_window, tr("Save the aligner for %1").arg(model.fileName()), dir + "/aligner.safetensors",
+                                                       tr("Aligners (*.safetensors)"));
+        if (!f.isEmpty()) m_session.fitAligner(f);
+    });
     m_discovered = file->addMenu(tr("&Discovered models"));
     connect(m_discovered, &QMenu::aboutToShow, this, &Menus::fillDiscovered);
     file->addAction(tr("Open &image..."), QKeySequence::Open, this, [this] {

@@ -195,8 +195,8 @@ void Session::openModel(const QString& spec, const QString& aligner) {
             // which the window offers (the command line's --aligner).
             if (f.message.contains("is not a CLIP model")) {
                 m_state.modelNeedingAligner = spec;
-                const QString why = tr("%1 is not a CLIP model: open an aligner for it (File > Open aligner for this model...) to map it "
-                                       "into CLIP space").arg(QFileInfo(spec).fileName());
+                const QString why = tr("%1 is not a CLIP model: open an aligner for it (File > Open aligner for this model...) or fit one "
+                                       "on the open dataset (File > Fit an aligner...) to map it into CLIP space").arg(QFileInfo(spec).fileName());
                 fail(f.message, m_state.hasModel() ? tr("%1 (still using %2)").arg(why, q(m_state.model.name)) : why, true);
                 if (!m_state.hasModel() && !m_options.bundledModel.isEmpty() && QFileInfo(spec) != QFileInfo(m_options.bundledModel)) openModel(m_options.bundledModel);
                 else openPending();
@@ -261,6 +261,33 @@ void Session::applyModel(const ModelSummary& m) {
     if (!dataset.isEmpty()) openDataset(dataset);
 }
 
+void Session::fitAligner(const QString& out) {
+    const QString model = m_state.modelNeedingAligner;
+    if (model.isEmpty()) return showError(tr("no model is waiting for an aligner: open the classifier first (File > Open model...), then fit its aligner"));
+    if (!m_state.hasModel() || !m_state.model.clip)
+        return showError(tr("open the CLIP model to align %1 into first: the aligner maps into the open model's space").arg(QFileInfo(model).fileName()));
+    if (!m_state.dataset.ready()) return showError(tr("open an image folder as dataset first: the aligner is fitted on its images"));
+    const quint64 epoch = m_epoch;
+    runLong(
+        FitAlignerJob{s(model), s(out)}, tr("fitting an aligner for %1 on %2").arg(QFileInfo(model).fileName(), m_state.dataset.folder),
+        [this, epoch, model](AlignerFitSummary r) {
+            const QString figures = tr("held-out cosine %1, one shared map %2; %3 images fitted, %4 held out")
+                                        .arg(r.cosine, 0, 'f', 4)
+                                        .arg(r.sharedCosine, 0, 'f', 4)
+                                        .arg(r.trained)
+                                        .arg(r.heldOut);
+            spdlog::info("aligner for {} saved to {}: {}", r.model, r.path, figures.toStdString());
+            if (!current(epoch))  // another model was opened meanwhile: it stays
+                return showNotice(tr("aligner saved to %1 (%2): open it with File > Open aligner").arg(q(r.path), figures));
+            showNotice(tr("aligner saved (%1): opening %2 through it").arg(figures, QFileInfo(model).fileName()));
+            openModel(model, q(r.path));
+        },
+        [this](const JobFailure& f) {
+            if (f.cancelled) showNotice(tr("fitting the aligner cancelled: nothing was saved"));
+            else showError(f.message);
+        });
+}
+
 // ---- image, text, view ----
 
 void Session::openImage(const QString& path) {
@@ -313,13 +340,15 @@ void Session::applyImage(ImageResult r) {
         }
         a |= Aspect::Text;
     }
+    // The map and the ledger are asked for before the views draw the new image, so the worker
+    // computes them while this thread renders.
+    requestMap();
+    requestLedger();
     emitChanged(a);
     if (opening) {
         requestTopImages();
         if (m_state.dataset.ready()) retrieveText(m_state.text);
     }
-    requestMap();
-    requestLedger();
 }
 
 void Session::setText(const QString& text) {

@@ -189,6 +189,10 @@ public:
     // The image and dataset the first model opens (the command line's, the last session's).
     void setStartFiles(const QString& image, const QString& dataset);
     void openModel(const QString& spec, const QString& aligner = {});
+    // Fits an aligner for the model last refused for want of one, into the open CLIP model's space,
+    // on the open dataset's images (vitscope-cli align); saved at `out`, then that model opens
+    // through it.
+    void fitAligner(const QString& out);
     void openImage(const QString& path);
     void openDataset(const QString& folder);
     void setText(const QString& text);

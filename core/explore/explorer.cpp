@@ -1,6 +1,7 @@
 #include "explore/explorer.h"
 
 #include "analysis/ablation.h"
+#include "analysis/align_fit.h"
 #include "analysis/cache.h"
 #include "analysis/components.h"
 #include "analysis/heatmap.h"
@@ -260,6 +261,17 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     m->summary.propertyNames = propertyNames(m->textModel());
     spdlog::info("model {} ({} layers x {} heads) on {}", spec, s.layers, s.heads, s.device);
     return m->summary;
+}
+
+AlignerFitSummary Explorer::fitAligner(const std::string& spec, const std::string& out, const JobContext& job) {
+    const Model& clip = m->model();
+    if (!clip.isClip()) throw InputError(m->summary.name, "is not a CLIP model: open the CLIP model to align into first");
+    m->requireDataset();
+    const Model model = openModelOn(spec, clip.vision.device().is_cuda() ? "cuda" : "cpu");
+    if (model.isClip()) throw InputError(spec, "is a CLIP model: it has a text side and needs no aligner");
+    const AlignerFit fit = fitAlignerOnImages(model, spec, clip, m->summary.spec, m->cache->paths(), {}, job);
+    saveAligner(fit.aligner, out);
+    return {out, spec, m->summary.spec, fit.trained, fit.heldOut, fit.cosine, fit.sharedCosine};
 }
 
 bool Explorer::hasModel() const { return m->session != nullptr; }

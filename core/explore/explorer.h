@@ -179,6 +179,13 @@ std::vector<std::string> discoveredModels();
 // (labels.csv written last) is there. split: standard, spurious-train or spurious-test.
 void ensureShapesWorld(const std::string& outDir, int64_t count, uint64_t seed, const std::string& split, const JobContext& job);
 
+// An aligner fitted by Explorer::fitAligner (vitscope-cli align's figures).
+struct AlignerFitSummary {
+    std::string path, model, clipModel;
+    int64_t trained = 0, heldOut = 0;
+    double cosine = 0, sharedCosine = 0;  // held out: per-component maps, one shared ridge map
+};
+
 class Explorer {
 public:
     explicit Explorer(std::string cacheRoot);
@@ -191,6 +198,10 @@ public:
     ModelSummary openModel(const std::string& spec, const std::string& device = "auto", const std::string& aligner = {});
     bool hasModel() const;
     const ModelSummary& model() const;
+    // Fits an aligner for `model` (a non-CLIP model) into the open model's space (a CLIP model)
+    // on the open dataset's images, as `vitscope-cli align` does with its defaults, and saves it
+    // at `out`. The open model, image and dataset stay as they are.
+    AlignerFitSummary fitAligner(const std::string& model, const std::string& out, const JobContext& job);
 
     // Decomposes one image file (kept for heatmaps and the ledger). Throws InputError naming
     // the file for non-images, corrupt files and images over the size limit.
