@@ -1172,6 +1172,43 @@ private slots:
         m_window->session().ablate({});
     }
 
+    // A task set on one model is that model's: after a switch the form offers only the
+    // dataset's labels again, no head stays ticked, the table and chart are gone and the chart's
+    // export is refused.
+    void ablationFormClearsOnAModelSwitch() {
+        QTemporaryDir data;
+        ensureShapesWorld((data.path() + "/world").toStdString(), 60, 7171, "standard", {});
+        ensureShapesWorld((data.path() + "/reference").toStdString(), 60, 7272, "standard", {});
+        const QString classes = data.path() + "/colors.tsv", labels = data.path() + "/world/labels.csv";
+        QVERIFY(writeColorClasses(classes));
+        StartOptions o = testStart(data.path());
+        o.dataset = data.path() + "/world/images";
+        MainWindow w(o);
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == o.dataset && st.hasImage(); }, kTimeout));
+        AblationPanel* panel = w.views().ablation;
+        panel->setTaskForm(labels, "color", classes, "background", data.path() + "/reference/images");
+        panel->requestTask();
+        QVERIFY(waitUntil(s, [&] { return st.ablation.taskSet; }, kTimeout));
+        panel->setHeadTicked("1.2", true);
+        QVERIFY(waitUntil(s, [&] { return panel->outcome().ablated.size() == 1; }, kTimeout));
+        QVERIFY(!panel->plot()->isHidden());
+        QVERIFY(!panel->tableText().isEmpty());
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && st.dataset.folder == o.dataset; }, kTimeout));
+        QVERIFY(!st.ablation.taskSet);
+        QVERIFY(panel->ticked().isEmpty());
+        QVERIFY(panel->outcome().groups.empty());
+        QVERIFY(panel->plot()->isHidden());
+        QCOMPARE(QFileInfo(panel->labelsField()), QFileInfo(labels));  // offered again, for the new model
+        for (const QLineEdit* field : panel->findChildren<QLineEdit*>())
+            QVERIFY2(!field->text().contains("colors.tsv") && !field->text().contains("reference"), qPrintable(field->text()));
+        const QString refused = w.exporter().exportView("ablation", data.path() + "/ablation.png");
+        QVERIFY2(refused.contains("no ablation outcome"), qPrintable(refused));
+        QVERIFY(!QFileInfo::exists(data.path() + "/ablation.png"));
+    }
+
     // Last: the demo replaces the model and dataset.
     void ablationUpdatesAtOnce() {
         Arrivals ablation(*m_window, Aspect::Ablation);
