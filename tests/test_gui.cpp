@@ -1099,8 +1099,14 @@ private slots:
         QCOMPARE(chartTextProblem(chart), QString());
         QVERIFY(c->body().contains("8 x 8 patches"));
         QVERIFY(!m_window->views().canvas->hasMap());  // the patches step shows the bare patches
+        ImageCanvas* canvas = m_window->views().canvas;
+        canvas->repaint();
+        const QRect picture = canvas->shownPicture();
+        QVERIFY(picture.width() > 0 && picture.width() == picture.height());
         QTest::keyClick(c, Qt::Key_Right);
         QCOMPARE(c->step(), 1);
+        canvas->repaint();
+        QCOMPARE(canvas->shownPicture(), picture);  // the picture keeps its place and size through the steps
         QTest::keyClick(c, Qt::Key_Right);
         // Step 3 names the strongest head and highlights it in the grid.
         const QRegularExpression named("strongest head for this image is ([0-9]+\\.[0-9]+)");
@@ -1111,6 +1117,14 @@ private slots:
         QTest::keyClick(c, Qt::Key_Right);
         QTest::keyClick(c, Qt::Key_Right);  // stays at the last step
         QCOMPARE(c->step(), 3);
+        // Reading the map: it is where it was, and the largest thing on screen (larger than the
+        // ledger's plot).
+        canvas->repaint();
+        QCOMPARE(canvas->shownPicture(), picture);
+        QVERIFY(canvas->hasMap());
+        const QRect plotArea = chart->axisRect()->rect();
+        QVERIFY2(picture.width() * picture.height() > plotArea.width() * plotArea.height(),
+                 qPrintable(QString("map %1 px square, ledger plot %2 x %3 (window %4 x %5)").arg(picture.width()).arg(plotArea.width()).arg(plotArea.height()).arg(m_window->width()).arg(m_window->height())));
         QTest::keyClick(c, Qt::Key_Left);
         QCOMPARE(c->step(), 2);
         // In the text box the arrows edit the text, even at its end.

@@ -80,8 +80,14 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     const int barW = withBar ? std::max(12, box.width() / 28) : 0;
     const int labelW = withBar ? p.fontMetrics().horizontalAdvance("-0.000e+00") : 0;
     const int captionH = m.caption.isEmpty() ? 0 : p.fontMetrics().height() + 4;
-    const int side = std::max(8, std::min(box.width() - barW - labelW - 12, box.height() - captionH));
+    const int besideSide = std::min(box.width() - barW - labelW - 12, box.height() - captionH);
+    // Classroom mode: the colorbar goes below the picture where that leaves the picture larger
+    // (a projector's panel is taller than wide once the grid and the ledger have their room).
+    const int belowSide = std::min(box.width(), box.height() - captionH - barW - p.fontMetrics().height() - 10);
+    const bool below = withBar && m_keepBarRoom && belowSide > besideSide;
+    const int side = std::max(8, below ? belowSide : besideSide);
     const QRect img(box.left(), box.top() + captionH, side, side);
+    if (p.device() == this) m_shownPicture = img;
     p.setPen(palette().text().color());  // captions in the text's colour (a previous frame left a pale pen)
     if (!m.caption.isEmpty()) {
         // Too long for the box (classroom type, a narrow panel): smaller type down to the
@@ -119,7 +125,23 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     const bool fixed = m.lo < m.hi;
     const float lo = fixed ? m.lo : *std::min_element(m.values.begin(), m.values.end());
     const float hi = fixed ? m.hi : *std::max_element(m.values.begin(), m.values.end());
-    paintColorbar(p, QRect(img.right() + 8, img.top(), barW, img.height()), labelW, lo, hi);
+    if (below) paintColorbarBelow(p, QRect(img.left(), img.bottom() + 6, img.width(), barW), lo, hi);
+    else paintColorbar(p, QRect(img.right() + 8, img.top(), barW, img.height()), labelW, lo, hi);
+}
+
+void ImageCanvas::paintColorbarBelow(QPainter& p, const QRect& bar, float lo, float hi) const {
+    // Low values at the left end, high at the right, each end's value under it.
+    QImage ramp(256, 1, QImage::Format_RGB32);
+    for (int x = 0; x < 256; ++x) ramp.setPixel(x, 0, colormapColor(m_colormap, x / 255.0).rgb());
+    p.save();
+    p.setRenderHint(QPainter::SmoothPixmapTransform, false);
+    p.drawImage(bar, ramp);
+    p.restore();
+    p.setPen(palette().text().color());
+    p.drawRect(bar.adjusted(0, 0, -1, -1));
+    const QRect labels(bar.left(), bar.bottom() + 2, bar.width(), p.fontMetrics().height());
+    p.drawText(labels, Qt::AlignLeft | Qt::AlignTop, QString::number(lo, 'g', 3));
+    p.drawText(labels, Qt::AlignRight | Qt::AlignTop, QString::number(hi, 'g', 3));
 }
 
 void ImageCanvas::paintColorbar(QPainter& p, const QRect& bar, int labelW, float lo, float hi) const {

@@ -52,6 +52,8 @@ public:
     ColormapKind colormap() const { return m_colormap; }
     QString message() const { return m_message; }
     QString inputNote() const { return m_inputNote; }
+    // Where the picture (the crop under the map) was last drawn on screen, in widget coordinates.
+    QRect shownPicture() const { return m_shownPicture; }
 
     // Draws the canvas into `target` of any painter (screen, SVG, PDF, image).
     void paintTo(QPainter& p, const QRect& target) const;
@@ -63,6 +65,7 @@ public:
     // A vertical colorbar of the current colormap in `bar`, its range's ends labelled to the right
     // within `labelW` pixels.
     void paintColorbar(QPainter& p, const QRect& bar, int labelW, float lo, float hi) const;
+    void paintColorbarBelow(QPainter& p, const QRect& bar, float lo, float hi) const;  // horizontal, under the picture
 
     QSize sizeHint() const override { return {520, 460}; }
 
@@ -84,6 +87,7 @@ private:
     void setInputNote(const QString& note);
     bool m_mapShown = true;
     bool m_keepBarRoom = false;
+    mutable QRect m_shownPicture;  // set by drawing on the widget itself
     void drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const;
 
     QImage m_crop;
