@@ -236,13 +236,23 @@ void MainWindow::fitScreen() {
     const QRect free = screen() ? screen()->availableGeometry() : QRect(0, 0, 1400, 900);
     const int titleBar = 40;
     resize(std::min(1400, free.width()), std::min(900, free.height() - (free.height() < 900 + titleBar ? titleBar : 0)));
-    QTimer::singleShot(0, this, [this] {
-        if (!screen() || isFullScreen()) return;
-        const QRect avail = screen()->availableGeometry(), frame = frameGeometry();
-        const int over = frame.height() - avail.height(), overW = frame.width() - avail.width();
-        if (over > 0 || overW > 0) resize(width() - std::max(0, overW), height() - std::max(0, over));
-        if (over > 0 || overW > 0) move(avail.topLeft());
-    });
+    m_awaitingFrame = true;
+    QTimer::singleShot(0, this, &MainWindow::fitFrame);  // where the frame is known at once
+}
+
+void MainWindow::fitFrame() {
+    if (!screen() || isFullScreen()) return;
+    const QRect avail = screen()->availableGeometry(), frame = frameGeometry();
+    if (frame != geometry()) m_awaitingFrame = false;  // framed: this is the last correction
+    const int over = frame.height() - avail.height(), overW = frame.width() - avail.width();
+    if (over > 0 || overW > 0) resize(width() - std::max(0, overW), height() - std::max(0, over));
+    if (over > 0 || overW > 0 || !avail.contains(frameGeometry().topLeft())) move(avail.topLeft());
+}
+
+void MainWindow::moveEvent(QMoveEvent* e) {
+    QMainWindow::moveEvent(e);
+    // A window manager frames the window after it is shown (the client area moves into the frame).
+    if (m_awaitingFrame && frameGeometry() != geometry()) fitFrame();
 }
 
 void MainWindow::resizeEvent(QResizeEvent* e) {

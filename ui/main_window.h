@@ -44,6 +44,7 @@ public:
 protected:
     void closeEvent(QCloseEvent* e) override;
     void resizeEvent(QResizeEvent* e) override;
+    void moveEvent(QMoveEvent* e) override;
     void keyPressEvent(QKeyEvent* e) override;
 
 private:
@@ -54,6 +55,7 @@ private:
     void onChanged(Aspects changed);
     void openDropped(const QString& path);
     void fitScreen();
+    void fitFrame();  // the frame (title bar, borders) brought inside the screen's free area
     void saveSettings();
 
     StartOptions m_options;
@@ -65,6 +67,7 @@ private:
     Menus* m_menus = nullptr;
     StatusLine* m_status = nullptr;
     std::shared_ptr<PanelSink> m_logSink;
+    bool m_awaitingFrame = false;  // fitScreen ran; the window manager has not framed the window yet
 };
 
 }  // namespace vitscope::ui
