@@ -1476,6 +1476,8 @@ private slots:
         QTest::mouseClick(w.views().grid, Qt::LeftButton, Qt::NoModifier, w.views().grid->cellRect(4, 7).center());
         QVERIFY(panel.wait(kTimeout));
         QCOMPARE(w.views().grid->selection().front().name(), QString("4.7"));
+        // The panel names the head as the grid's rows do too.
+        QVERIFY2(w.views().head->titleText().startsWith("Head 4.7 (s2.b0, head 7)"), qPrintable(w.views().head->titleText()));
         // The empty cells are drawn as background, the real ones in the colormap.
         const QImage shot = w.views().grid->grab().toImage();
         const QColor empty = pixelAt(shot, w.views().grid->cellRect(0, 5).center());

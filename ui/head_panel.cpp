@@ -202,7 +202,11 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
         const HeadDescription* d = nullptr;
         for (const HeadDescription& x : s.descriptions)
             if (x.layer == f.head.layer && x.index == f.head.head) d = &x;
-        showHead(f.head.layer, f.head.head, d, f.head.name());
+        // Hierarchical towers label their grid rows by stage and block ("s2.b0"): the title says both.
+        const auto row = static_cast<std::size_t>(f.head.layer);
+        QString name = f.head.name();
+        if (row < s.model.layerLabels.size()) name += QString(" (%1, head %2)").arg(QString::fromStdString(s.model.layerLabels[row])).arg(f.head.head);
+        showHead(f.head.layer, f.head.head, d, name);
     }
     setTopImages(f.topImages);
 }
