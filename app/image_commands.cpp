@@ -14,12 +14,18 @@
 #include "image/codec.h"
 #include "image/preprocess.h"
 #include "io/file_util.h"
+#include "io/imagenet_seg.h"
+#include "resources.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
 
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <filesystem>
 #include <optional>
 #include <iostream>
@@ -360,6 +366,229 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     }
 }
 
+// ---- evaluate imagenet-seg ----
+
+// The named protocols of the ImageNet segmentation benchmark (the reference code defines each):
+// - textspan: compute_segmentations.py (TextSpan): the image through the model's own
+//   preprocessing (centre crop), the mask squashed to the input size (nearest, PIL's rule); the
+//   class is the model's top-1 over the class prompts and its map is minus the mean over every
+//   class's map; negatives clipped, min-max, foreground above the mean.
+// - chefer: baselines/ViT/imagenet_seg_eval.py (Chefer et al.): image and mask both squashed to
+//   the input size; the predicted class's own map; min-max only.
+struct SegProtocol {
+    std::string name;
+    bool cropImage = true, classMean = true, clipNegatives = true;
+};
+
+SegProtocol segProtocol(const std::string& name) {
+    if (name == "textspan") return {name, true, true, true};
+    if (name == "chefer") return {name, false, false, false};
+    throw InputError("--protocol " + name, "must be textspan or chefer (LeGrad publishes no evaluation script of its own)");
+}
+
+struct EvaluateSegOptions {
+    HeatmapModelOptions model;
+    std::string data, protocol = "textspan", methods = "all", classes, templates, out;
+    int64_t limit = 0;
+};
+
+// The image in the space the class prompts live in: the model's output, or its terms through
+// the aligner for a non-CLIP model. [E]
+at::Tensor imageInTextSpace(const HeatmapSession& c, const at::Tensor& pixels) {
+    at::NoGradGuard noGrad;
+    if (!c.aligner) return encodeImages(*c.model, pixels.to(c.model->vision.device())).output.to(at::kCPU, at::kFloat)[0];
+    std::vector<std::string> names;
+    const Decomposition dec = decomposeImages(*c.model, pixels.to(c.model->vision.device()));
+    return applyToTerms(*c.aligner, stackedTerms(dec, &names).to(at::kCPU, at::kFloat))[0];
+}
+
+// What a run depends on: a finished image of a run with the same key is not computed again.
+nlohmann::ordered_json segRunKey(const EvaluateSegOptions& o, const SegProtocol& p, const std::vector<HeatmapMethod>& methods,
+                                 const std::string& modelHash, const std::string& dataHash, const std::vector<std::string>& classes,
+                                 const std::string& templatesUsed) {
+    nlohmann::ordered_json names = nlohmann::ordered_json::array();
+    for (HeatmapMethod m : methods) names.push_back(heatmapMethodName(m));
+    std::string joined;
+    for (const std::string& c : classes) joined += c + "\n";
+    return {{"benchmark", "imagenet-seg"},
+            {"protocol", p.name},
+            {"methods", names},
+            {"model_sha256", modelHash},
+            {"data_sha256", dataHash},
+            {"classes_sha256", sha256Hex(joined)},
+            {"templates", templatesUsed},
+            {"aligner", o.model.aligner},
+            {"chefer_start_layer", o.model.cheferStartLayer},
+            {"gradcam_target", o.model.gradcamTarget},
+            {"legrad_layers", o.model.legradLayers},
+            {"surgery_blocks", o.model.surgeryBlocks},
+            {"input_size", o.model.inputSize}};
+}
+
+nlohmann::json sampleJson(const LocalisationSample& x) {
+    return nlohmann::json::array({x.correct, x.pixels, x.interFg, x.unionFg, x.interBg, x.unionBg, x.ap, x.hit});
+}
+
+LocalisationSample sampleFrom(const nlohmann::json& j) {
+    LocalisationSample x;
+    double* f[] = {&x.correct, &x.pixels, &x.interFg, &x.unionFg, &x.interBg, &x.unionBg, &x.ap, &x.hit};
+    for (std::size_t i = 0; i < 8; ++i) *f[i] = j.at(i).get<double>();
+    return x;
+}
+
+// Finished images of an earlier run into `out` (progress.jsonl: its key, then one line per
+// image); a run with another key is refused, a torn last line (a killed run) ignored.
+std::map<int64_t, std::vector<LocalisationSample>> resumeSeg(const std::string& progress, const nlohmann::ordered_json& key,
+                                                             std::size_t methods) {
+    std::map<int64_t, std::vector<LocalisationSample>> done;
+    std::ifstream in(progress);
+    if (!in) return done;
+    std::string line;
+    if (!std::getline(in, line)) return done;
+    nlohmann::json first = nlohmann::json::parse(line, nullptr, false);
+    if (first.is_discarded() || !first.contains("key") || first["key"] != nlohmann::json::parse(key.dump()))
+        throw InputError(progress, "belongs to a run with other settings (model, data, protocol, methods or classes): use another --out");
+    while (std::getline(in, line)) {
+        const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.contains("index") || !j.contains("samples") || j["samples"].size() != methods) break;
+        std::vector<LocalisationSample> row;
+        for (const auto& s : j["samples"]) row.push_back(sampleFrom(s));
+        done[j["index"].get<int64_t>()] = row;
+    }
+    return done;
+}
+
+void writeSegTables(const std::string& out, const SegProtocol& p, const std::vector<HeatmapMethod>& methods,
+                    const std::vector<LocalisationMeter>& meters) {
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    std::string md = "| method | images | pixel accuracy (%) | mIoU | mAP | pointing game |\n|---|---|---|---|---|---|\n";
+    std::string csv = "method,images,pixel_accuracy,miou,map,pointing_game\n";
+    char buf[256];
+    for (std::size_t m = 0; m < methods.size(); ++m) {
+        const LocalisationMeter& r = meters[m];
+        rows.push_back({{"method", heatmapMethodName(methods[m])},
+                        {"images", r.images()},
+                        {"pixel_accuracy", 100 * r.pixelAccuracy()},
+                        {"miou", r.meanIoU()},
+                        {"map", r.meanAveragePrecision()},
+                        {"pointing_game", r.pointingGame()}});
+        std::snprintf(buf, sizeof buf, "| %s | %lld | %.2f | %.4f | %.4f | %.4f |\n", heatmapMethodName(methods[m]),
+                      static_cast<long long>(r.images()), 100 * r.pixelAccuracy(), r.meanIoU(), r.meanAveragePrecision(), r.pointingGame());
+        md += buf;
+        std::snprintf(buf, sizeof buf, "%s,%lld,%.6f,%.6f,%.6f,%.6f\n", heatmapMethodName(methods[m]), static_cast<long long>(r.images()),
+                      100 * r.pixelAccuracy(), r.meanIoU(), r.meanAveragePrecision(), r.pointingGame());
+        csv += buf;
+    }
+    const nlohmann::ordered_json results{{"benchmark", "imagenet-seg"}, {"protocol", p.name}, {"rows", rows}};
+    writeFileAtomic(out + "/results.json", results.dump(2) + "\n");
+    writeFileAtomic(out + "/results.md", "ImageNet segmentation, protocol " + p.name + " (pixel accuracy in percent; mIoU and mAP over "
+                                          "background and foreground as fractions)\n\n" + md);
+    writeFileAtomic(out + "/results.csv", csv);
+}
+
+void runEvaluateSeg(const EvaluateSegOptions& o) {
+    const SegProtocol protocol = segProtocol(o.protocol);
+    if (o.limit < 0) throw InputError("--limit", "must be 0 (every image) or positive");
+    const ImagenetSegFile data(o.data);
+    HeatmapModelOptions mo = o.model;
+    if (!protocol.cropImage) mo.squash = true;
+    const HeatmapSession c = openHeatmapContext(mo);
+    std::vector<HeatmapMethod> methods;
+    if (o.methods == "all") {
+        methods = heatmapMethodsFor(*c.model);
+    } else {
+        std::stringstream ss(o.methods);
+        std::string m;
+        while (std::getline(ss, m, ',')) methods.push_back(parseHeatmapMethod(m));
+    }
+    checkModelOptionsFor(o.model, methods);
+    if (o.classes.empty()) throw InputError("--classes", "is needed: the class names (or prompts), one per line, in the label order");
+    const std::vector<std::string> classes = readTextList(o.classes);
+    std::vector<std::string> templates;
+    std::string templatesUsed = "none (each class line is its prompt)";
+    if (!o.templates.empty()) {
+        templates = readTextList(o.templates);
+        templatesUsed = o.templates;
+    } else if (!c.text->wordVocabulary() && !dataFile("resources/templates/classes.txt").empty()) {
+        templates = readTextList(dataFile("resources/templates/classes.txt"));
+        templatesUsed = "resources/templates/classes.txt";
+    }
+    if (c.text->wordVocabulary() && !templates.empty())
+        throw InputError("--templates " + o.templates, "cannot be read by a word-vocabulary model: pass class prompts in --classes");
+    const at::Tensor table = c.text->encodeEnsemble(classes, templates);  // [C, E]
+    std::map<bool, at::Tensor> surgeryTable;
+    auto tableFor = [&](HeatmapMethod m) -> at::Tensor {
+        if (m != HeatmapMethod::Surgery || !c.surgeryEnsemble) return table;
+        if (!surgeryTable.count(true)) surgeryTable[true] = c.textsFor(m, classes);
+        return surgeryTable[true];
+    };
+    ensureDir(o.out);
+    std::printf("hashing the model and %s for the record\n", o.data.c_str());
+    const std::string modelHash = fileSha256(c.model->info.weightsPath), dataHash = fileSha256(o.data);
+    const nlohmann::ordered_json key = segRunKey(o, protocol, methods, modelHash, dataHash, classes, templatesUsed);
+    const std::string progress = o.out + "/progress.jsonl";
+    std::map<int64_t, std::vector<LocalisationSample>> done = resumeSeg(progress, key, methods.size());
+    if (done.empty()) writeFileAtomic(progress, nlohmann::json{{"key", key}}.dump() + "\n");
+    else std::printf("resuming: %zu images already evaluated in %s\n", done.size(), progress.c_str());
+    std::ofstream log(progress, std::ios::app);
+    const int64_t n = o.limit > 0 ? std::min(o.limit, data.size()) : data.size();
+    std::vector<LocalisationMeter> meters(methods.size(), LocalisationMeter(protocol.clipNegatives));
+    const int64_t side = c.model->preprocess.imageSize;
+    const JobContext job = interruptibleJob("imagenet-seg");
+    const auto start = std::chrono::steady_clock::now();
+    int64_t fresh = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        if (job.cancelled()) throw JobCancelled();
+        if (const auto it = done.find(i); it != done.end()) {
+            for (std::size_t m = 0; m < methods.size(); ++m) meters[m].add(it->second[m]);
+            continue;
+        }
+        const cv::Mat rgb = data.image(i), maskFull = data.mask(i);
+        if (maskFull.rows != rgb.rows || maskFull.cols != rgb.cols)
+            throw FormatError(o.data, "mask " + std::to_string(i) + " is " + std::to_string(maskFull.cols) + " x " +
+                                          std::to_string(maskFull.rows) + ", its image " + std::to_string(rgb.cols) + " x " +
+                                          std::to_string(rgb.rows));
+        const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
+        cv::Mat maskSquashed;
+        cv::resize(maskFull, maskSquashed, cv::Size(static_cast<int>(side), static_cast<int>(side)), 0, 0, cv::INTER_NEAREST_EXACT);
+        const at::Tensor mask = at::from_blob(maskSquashed.data, {side, side}, at::kByte).clone();
+        const int64_t chosen = at::matmul(table, imageInTextSpace(c, pixels)).argmax().item<int64_t>();
+        nlohmann::json samples = nlohmann::json::array();
+        for (std::size_t m = 0; m < methods.size(); ++m) {
+            HeatmapParams params = c.params(methods[m], {}, o.model.surgeryBlocks);
+            const at::Tensor t = tableFor(methods[m]);
+            if (protocol.classMean) params.referenceTexts = t;
+            const Heatmap map = computeHeatmap(*c.model, pixels, t[chosen], params, c.aligner ? &*c.aligner : nullptr);
+            samples.push_back(sampleJson(meters[m].add(map.pixels, mask)));
+        }
+        log << nlohmann::json{{"index", i}, {"class", chosen}, {"samples", samples}}.dump() << "\n" << std::flush;
+        ++fresh;
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double rate = secs > 0 ? fresh / secs : 0;
+        job.report({i + 1, n, rate, rate > 0 ? (n - i - 1) / rate : 0, {}});
+    }
+    writeSegTables(o.out, protocol, methods, meters);
+    const std::time_t now = std::time(nullptr);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    nlohmann::ordered_json record = key;
+    record["vitscope_version"] = "0.1.0";
+    record["model"] = o.model.model.model;
+    record["weights"] = c.model->info.weightsPath;
+    record["data"] = o.data;
+    record["images"] = n;
+    record["classes_file"] = o.classes;
+    record["class_count"] = classes.size();
+    record["image_preprocessing"] = protocol.cropImage ? "the model's own (resize, centre crop)" : "squashed to the input size";
+    record["mask_preprocessing"] = "squashed to the input size, nearest neighbour (PIL's rule)";
+    record["map"] = std::string(protocol.classMean ? "the top-1 class's map minus the mean of every class's map; " : "the top-1 class's map; ") +
+                    (protocol.clipNegatives ? "negatives clipped, " : "") + "min-max, foreground above the mean";
+    record["metrics"] = "pixel_accuracy in percent; miou = mean of background and foreground IoU, areas pooled; map = mean over images of the two-channel AP; pointing_game = share of maxima on the object (vitscope's extra)";
+    record["date"] = date;
+    writeFileAtomic(o.out + "/record.json", record.dump(2) + "\n");
+    std::cout << readFileText(o.out + "/results.md") << o.out << "/results.json\n";
+}
+
 // ---- align ----
 
 struct AlignOptions {
@@ -480,6 +709,21 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         sub->add_option("--out", o->out, "Output PNG")->required();
         sub->add_option("--npy", o->npy, "Also write the patch-level map [gh, gw] as .npy");
         sub->callback([&actions, o] { actions.push_back([o] { runHeatmap(*o); }); });
+    }
+    {
+        auto* evaluate = app.add_subcommand("evaluate", "Benchmarks that reproduce the papers' tables from the datasets' own files");
+        evaluate->require_subcommand(1);
+        auto seg = std::make_shared<EvaluateSegOptions>();
+        auto* imseg = evaluate->add_subcommand("imagenet-seg", "ImageNet segmentation (gtsegs_ijcv.mat): pixel accuracy, mIoU, mAP per heatmap method");
+        addHeatmapModelOptions(imseg, seg->model);
+        imseg->add_option("--data", seg->data, "gtsegs_ijcv.mat (MATLAB 7.3 / HDF5, Guillaumin et al.'s layout)")->required();
+        imseg->add_option("--protocol", seg->protocol, "textspan (compute_segmentations.py) or chefer (imagenet_seg_eval.py)")->capture_default_str();
+        imseg->add_option("--methods", seg->methods, "all (those the model defines), or a comma list of methods")->capture_default_str();
+        imseg->add_option("--classes", seg->classes, "Class names (or prompts for word-vocabulary models), one per line, in label order")->required();
+        imseg->add_option("--templates", seg->templates, "Prompt templates with {} (default: resources/templates/classes.txt for BPE models)");
+        imseg->add_option("--limit", seg->limit, "Only the first N images (0: all)")->capture_default_str();
+        imseg->add_option("--out", seg->out, "Folder for results.json / .md / .csv, record.json and progress.jsonl (resumed)")->required();
+        imseg->callback([seg, &actions] { actions.push_back([seg] { runEvaluateSeg(*seg); }); });
     }
     {
         auto o = std::make_shared<EvaluateHeatmapsOptions>();

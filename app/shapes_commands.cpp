@@ -1,5 +1,8 @@
 #include "shapes_commands.h"
 
+#include "analysis/labels.h"
+#include "image/preprocess.h"
+#include "io/imagenet_seg.h"
 #include "model/loader.h"
 #include "shapes/dataset.h"
 #include "shapes/specialisation.h"
@@ -12,6 +15,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -118,6 +122,26 @@ void runSpecialisation(const std::string& spec, int64_t count, int lastLayers) {
     }
 }
 
+// A shapes world folder (labels.csv with its file and mask columns) as an ImageNet-S-style
+// .mat, so `evaluate imagenet-seg` runs on a fresh machine.
+void runImagenetSegExport(const std::string& world, const std::string& out, int64_t count) {
+    const std::string labels = (std::filesystem::path(world) / "labels.csv").string();
+    std::vector<std::map<std::string, std::string>> rows = readCsvTable(labels);
+    if (count > 0 && static_cast<int64_t>(rows.size()) > count) rows.resize(static_cast<std::size_t>(count));
+    std::vector<cv::Mat> images, masks;
+    for (const auto& row : rows) {
+        if (!row.count("file") || !row.count("mask")) throw FormatError(labels, "needs the columns file and mask");
+        images.push_back(loadImageRgb((std::filesystem::path(world) / row.at("file")).string()));
+        const cv::Mat m = loadImageRgb((std::filesystem::path(world) / row.at("mask")).string());
+        cv::Mat gray(m.rows, m.cols, CV_8UC1);
+        for (int y = 0; y < m.rows; ++y)
+            for (int x = 0; x < m.cols; ++x) gray.at<uint8_t>(y, x) = m.at<cv::Vec3b>(y, x)[0] > 127 ? 1 : 0;
+        masks.push_back(gray);
+    }
+    writeImagenetSegFile(out, images, masks);
+    std::printf("%zu scenes of %s in the ImageNet segmentation layout\n%s\n", images.size(), world.c_str(), out.c_str());
+}
+
 }  // namespace
 
 void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -132,6 +156,16 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--split", o->split, "standard, spurious-train or spurious-test")->capture_default_str();
         sub->add_option("--size", o->params.world.imageSize, "Image side in pixels")->capture_default_str()->check(CLI::Range(16, 1024));
         sub->callback([&actions, o] { actions.push_back([o] { runGenerate(*o); }); });
+    }
+    {
+        auto world = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+        auto count = std::make_shared<int64_t>(0);
+        auto* sub = shapesCmd->add_subcommand("imagenet-seg", "Write a generated world's scenes and masks as an ImageNet-S-style .mat "
+                                                              "(gtsegs_ijcv.mat's layout) for evaluate imagenet-seg");
+        sub->add_option("--world", *world, "A folder shapes generate wrote (labels.csv, images/, masks/)")->required();
+        sub->add_option("--out", *out, "Output .mat")->required();
+        sub->add_option("--count", *count, "Only the first N scenes (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
+        sub->callback([&actions, world, out, count] { actions.push_back([world, out, count] { runImagenetSegExport(*world, *out, *count); }); });
     }
     {
         auto o = std::make_shared<shapes::ClipTrainParams>();

@@ -5,11 +5,14 @@
 #include "image/codec.h"
 #include "io/file_util.h"
 #include "io/tensor_io.h"
+#include "model/loader.h"
 #include "model/random_weights.h"
+#include "resources.h"
 #include "test_util.h"
 
 #include <QtTest/QtTest>
 #include <opencv2/core.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 using namespace vitscope;
@@ -214,6 +217,51 @@ private slots:
         } else {
             QCOMPARE(names.back(), std::string("post_bias"));
         }
+    }
+
+    // evaluate imagenet-seg on the tiny file in the real layout (tests/data/imagenet-seg): one
+    // row per method the model defines, the record names the data by its SHA-256, a second run
+    // resumes the first, a run with other settings into the same folder is refused.
+    void evaluateImagenetSeg() {
+        const QString data = q(vitscope::test::source("tests/data/imagenet-seg/tiny.mat"));
+        const QString classes = path("seg-classes.txt"), out = path("seg-run");
+        {
+            QFile f(classes);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("a red circle\na blue square\na green circle\na yellow star\n");
+        }
+        const QStringList common{"evaluate", "imagenet-seg", "--model", q(bundledModelDir()), "--data", data, "--classes", classes, "--out", out};
+        const Run first = cli(common + QStringList{"--limit", "2"});
+        QVERIFY2(first.code == 0, qPrintable(first.err));
+        const Run second = cli(common);
+        QVERIFY2(second.code == 0, qPrintable(second.err));
+        QVERIFY2(second.out.contains("resuming: 2 images already evaluated"), qPrintable(second.out));
+        QFile rf(out + "/results.json");
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        const auto results = nlohmann::json::parse(rf.readAll().toStdString());
+        QCOMPARE(results["protocol"].get<std::string>(), std::string("textspan"));
+        const Model model = loadModel(bundledModelDir());
+        QCOMPARE(results["rows"].size(), heatmapMethodsFor(model).size());
+        for (const auto& row : results["rows"]) {
+            QCOMPARE(row["images"].get<int>(), 3);
+            const double acc = row["pixel_accuracy"].get<double>(), miou = row["miou"].get<double>(), ap = row["map"].get<double>();
+            QVERIFY2(acc > 0 && acc <= 100 && miou > 0 && miou <= 1 && ap > 0 && ap <= 1, row.dump().c_str());
+        }
+        QFile recf(out + "/record.json");
+        QVERIFY(recf.open(QIODevice::ReadOnly));
+        const auto record = nlohmann::json::parse(recf.readAll().toStdString());
+        std::ifstream ej(vitscope::test::source("tests/data/imagenet-seg/expected.json"));
+        QCOMPARE(record["data_sha256"].get<std::string>(), nlohmann::json::parse(ej)["file_sha256"].get<std::string>());
+        QCOMPARE(record["model_sha256"].get<std::string>(), fileSha256(model.info.weightsPath));
+        QCOMPARE(record["class_count"].get<int>(), 4);
+        for (const char* f : {"results.md", "results.csv", "progress.jsonl"}) QVERIFY2(QFileInfo::exists(out + "/" + f), f);
+        // Another protocol into the same folder: refused, naming the progress file.
+        const Run other = cli(common + QStringList{"--protocol", "chefer"});
+        QCOMPARE(other.code, 2);
+        QVERIFY2(other.err.contains("progress.jsonl") && other.err.contains("other settings"), qPrintable(other.err));
+        const Run unknown = cli(common + QStringList{"--protocol", "legrad"});
+        QCOMPARE(unknown.code, 2);
+        QVERIFY2(unknown.err.contains("LeGrad publishes no evaluation script"), qPrintable(unknown.err));
     }
 
     // Swin through its aligner in evaluate-heatmaps: "all" is the methods Swin defines.

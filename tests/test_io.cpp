@@ -3,6 +3,7 @@
 #include "error.h"
 #include "image/codec.h"
 #include "io/file_util.h"
+#include "io/imagenet_seg.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "io/tensor_io.h"
@@ -12,6 +13,8 @@
 #include <QtTest/QtTest>
 
 #include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -73,6 +76,55 @@ private:
     std::string path(const char* name) { return (m_dir.path() + "/" + name).toStdString(); }
 
 private slots:
+    // The ImageNet segmentation file's layout (tests/data/imagenet-seg/make_mat.py writes it as
+    // the real one is, object references and MATLAB's column order included): every scene's
+    // pixels and mask as the references' reader returns them.
+    void imagenetSegReader() {
+        const std::string dir = vitscope::test::source("tests/data/imagenet-seg");
+        std::ifstream in(dir + "/expected.json");
+        QVERIFY(in.good());
+        const nlohmann::json expected = nlohmann::json::parse(in);
+        QCOMPARE(fileSha256(dir + "/tiny.mat"), expected["file_sha256"].get<std::string>());
+        const ImagenetSegFile f(dir + "/tiny.mat");
+        QCOMPARE(f.size(), int64_t(expected["scenes"].size()));
+        for (int64_t i = 0; i < f.size(); ++i) {
+            const auto& e = expected["scenes"][static_cast<std::size_t>(i)];
+            const cv::Mat img = f.image(i), mask = f.mask(i);
+            QCOMPARE(img.rows, e["height"].get<int>());
+            QCOMPARE(img.cols, e["width"].get<int>());
+            QCOMPARE(mask.rows, img.rows);
+            QCOMPARE(mask.cols, img.cols);
+            QVERIFY(img.isContinuous() && mask.isContinuous());
+            QCOMPARE(sha256Hex(std::string(reinterpret_cast<const char*>(img.data), img.total() * 3)), e["image_sha256"].get<std::string>());
+            QCOMPARE(sha256Hex(std::string(reinterpret_cast<const char*>(mask.data), mask.total())), e["mask_sha256"].get<std::string>());
+            QCOMPARE(cv::countNonZero(mask), e["object_pixels"].get<int>());
+        }
+        // FIPS 180-4's own examples.
+        QCOMPARE(sha256Hex("abc"), std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+        QCOMPARE(sha256Hex(""), std::string("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+        QCOMPARE(sha256Hex(std::string(1000000, 'a')), std::string("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
+    }
+
+    void imagenetSegReaderRefusesOtherFiles() {
+        // Not HDF5, an HDF5 file of another layout (a safetensors file is neither), a missing file.
+        writeFileAtomic(path("text.mat"), std::string("MATLAB 5.0 MAT-file, not HDF5"));
+        const QString notHdf5 = errorOf([&] { ImagenetSegFile f(path("text.mat")); });
+        QVERIFY2(notHdf5.contains("text.mat") && notHdf5.contains("not an HDF5 file"), qPrintable(notHdf5));
+        bool missing = false;
+        try {
+            ImagenetSegFile f(path("absent.mat"));
+        } catch (const IoError& e) {
+            missing = QString(e.what()).contains("absent.mat");
+        }
+        QVERIFY(missing);
+        // The real layout with one dataset gone: a truncated copy of tiny.mat keeps its header
+        // but loses the rest.
+        const std::vector<uint8_t> whole = readFileBytes(vitscope::test::source("tests/data/imagenet-seg/tiny.mat"));
+        writeFileAtomic(path("cut.mat"), std::vector<uint8_t>(whole.begin(), whole.begin() + 2048));
+        const QString cut = errorOf([&] { ImagenetSegFile f(path("cut.mat")); });
+        QVERIFY2(cut.contains("cut.mat") && !cut.startsWith("wrong exception") && cut != "no error", qPrintable(cut));
+    }
+
     void safetensorsRoundTrip() {
         at::manual_seed(9102);  // the draws below are part of the test: fixed
         StateDict t;

@@ -27,28 +27,43 @@ double averagePrecision(const at::Tensor& scores, const at::Tensor& labels) {
     return ap;
 }
 
-void LocalisationMeter::add(const at::Tensor& mapIn, const at::Tensor& maskIn) {
+LocalisationSample LocalisationMeter::add(const at::Tensor& mapIn, const at::Tensor& maskIn) {
     if (mapIn.sizes() != maskIn.sizes()) throw InputError("heatmap", "map and mask sizes differ");
     const at::Tensor raw = mapIn.to(at::kCPU, at::kDouble);
     const at::Tensor mask = maskIn.to(at::kCPU).ne(0);
-    // Clip at 0, then min-max normalise; a flat map (0 / 0 in the reference) is all zero.
-    const at::Tensor clipped = raw.clamp_min(0);
+    // Clip at 0 (unless asked not to), then min-max normalise; a flat map (0 / 0 in the
+    // reference) is all zero.
+    const at::Tensor clipped = m_clip ? raw.clamp_min(0) : raw;
     const double lo = clipped.min().item<double>(), hi = clipped.max().item<double>();
     const bool flat = !(hi > lo);
     const at::Tensor unit = flat ? at::zeros_like(clipped) : (clipped - lo) / (hi - lo);
     // Foreground above the map's mean (a flat map predicts background everywhere).
     const at::Tensor pred = flat ? at::zeros_like(mask) : unit.gt(unit.mean());
-    m_correct += pred.eq(mask).sum().item<double>();
-    m_pixels += static_cast<double>(mask.numel());
-    m_interFg += (pred & mask).sum().item<double>();
-    m_unionFg += (pred | mask).sum().item<double>();
-    m_interBg += (~pred & ~mask).sum().item<double>();
-    m_unionBg += (~pred | ~mask).sum().item<double>();
+    LocalisationSample x;
+    x.correct = pred.eq(mask).sum().item<double>();
+    x.pixels = static_cast<double>(mask.numel());
+    x.interFg = (pred & mask).sum().item<double>();
+    x.unionFg = (pred | mask).sum().item<double>();
+    x.interBg = (~pred & ~mask).sum().item<double>();
+    x.unionBg = (~pred | ~mask).sum().item<double>();
     // Two channels: background scored by 1 - map, foreground by the map.
     const at::Tensor scores = at::cat({(1.0 - unit).flatten(), unit.flatten()});
     const at::Tensor targets = at::cat({(~mask).flatten(), mask.flatten()});
-    m_ap += averagePrecision(flat ? at::zeros_like(scores) : scores, targets);
-    m_hits += mask.flatten()[raw.flatten().argmax().item<int64_t>()].item<bool>() ? 1.0 : 0.0;
+    x.ap = averagePrecision(flat ? at::zeros_like(scores) : scores, targets);
+    x.hit = mask.flatten()[raw.flatten().argmax().item<int64_t>()].item<bool>() ? 1.0 : 0.0;
+    add(x);
+    return x;
+}
+
+void LocalisationMeter::add(const LocalisationSample& x) {
+    m_correct += x.correct;
+    m_pixels += x.pixels;
+    m_interFg += x.interFg;
+    m_unionFg += x.unionFg;
+    m_interBg += x.interBg;
+    m_unionBg += x.unionBg;
+    m_ap += x.ap;
+    m_hits += x.hit;
     ++m_images;
 }
 

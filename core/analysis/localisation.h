@@ -11,11 +11,20 @@
 
 namespace vitscope {
 
+// One image's share of every pooled sum (kept by benchmark runs so that they resume).
+struct LocalisationSample {
+    double correct = 0, pixels = 0, interFg = 0, unionFg = 0, interBg = 0, unionBg = 0, ap = 0, hit = 0;
+};
+
 class LocalisationMeter {
 public:
+    // clipNegatives false: min-max only, as Chefer et al.'s imagenet_seg_eval.py (its relevance
+    // maps are non-negative); TextSpan's compute_segmentations.py clips at 0 first (the default).
+    explicit LocalisationMeter(bool clipNegatives = true) : m_clip(clipNegatives) {}
     // map [S, S] float (any scale), mask [S, S] (non-zero = object). Throws InputError on a size
     // mismatch.
-    void add(const at::Tensor& map, const at::Tensor& mask);
+    LocalisationSample add(const at::Tensor& map, const at::Tensor& mask);  // returns the image's share
+    void add(const LocalisationSample& sample);
     int64_t images() const { return m_images; }
     double pixelAccuracy() const;  // correct pixels / pixels, pooled over images
     double meanIoU() const;        // mean of the background and foreground IoU, areas pooled over images
@@ -23,6 +32,7 @@ public:
     double pointingGame() const;   // fraction of images whose maximum falls on the object
 
 private:
+    bool m_clip = true;
     int64_t m_images = 0;
     double m_correct = 0, m_pixels = 0, m_ap = 0, m_hits = 0;
     double m_interFg = 0, m_unionFg = 0, m_interBg = 0, m_unionBg = 0;

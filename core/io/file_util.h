@@ -15,4 +15,9 @@ std::vector<std::string> splitLines(const std::string& text);
 void writeFileAtomic(const std::string& path, const std::vector<uint8_t>& bytes);
 void writeFileAtomic(const std::string& path, const std::string& text);
 
+// SHA-256 (FIPS 180-4) of a file's bytes as 64 lowercase hex digits, read in chunks (for the
+// records that name a checkpoint or a data file); throws IoError naming the path.
+std::string fileSha256(const std::string& path);
+std::string sha256Hex(const std::string& bytes);
+
 }  // namespace vitscope
