@@ -388,7 +388,8 @@ const DecompositionMaps& decompositionMaps(const Model& model, Convention conven
     const VisionTower& v = model.vision;
     auto maps = std::make_shared<DecompositionMaps>();
     if (v.hierarchical()) {
-        // One convention: the reference decomposes Swin and MaxViT without dividing by the output's norm.
+        // vitscope's exact readout maps, used for exact and textspan alike (TextSpan has no Swin /
+        // MaxViT convention). vit-decompose's terms are not these (vit_decompose.h): they need no maps.
         maps->P = at::eye(v.width, v.normW.options());
         maps->swinG = v.maxvit.defined() ? maxvit::readoutMaps(v) : swin::readoutMaps(v);
         slot = maps;
