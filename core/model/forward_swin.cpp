@@ -221,7 +221,7 @@ Decomposition decomposeReference(const VisionTower& v, const at::Tensor& pixels,
         if (si > options.fromStage) {  // the merging: neighbours gathered, LayerNorm, Linear (no bias)
             const int gh = p.gh[s - 1], gw = p.gw[s - 1];
             fields.map([&](const at::Tensor& f) {
-                return gatherMerge(f.flatten(0, 1), gh, gw).view({batch, f.size(1), -1, 4 * f.size(3)});
+                return gatherMerge(f.flatten(0, 1).contiguous(), gh, gw).reshape({batch, f.size(1), -1, 4 * f.size(3)});
             });
             fields.layerNorm(p.mergeIn[s], st.mergeNormW, st.mergeNormB);
             fields.linear(st.mergeW, at::Tensor());
