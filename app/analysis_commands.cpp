@@ -63,12 +63,14 @@ struct CacheBuildOptions {
     std::string images;
     CacheBuildParams params;
     std::string convention = "exact";
+    std::string fromBlock;  // vit-decompose's detach block "S,B"
     std::string shard;  // "I/N"; empty: from the launcher's environment, if any
     int numShards = 0;  // with JOB_COMPLETION_INDEX
 };
 
 void runCacheBuild(CacheBuildOptions o) {
     o.params.convention = parseConvention(o.convention);
+    if (!o.fromBlock.empty()) parseFromBlock(o.fromBlock, &o.params.fromStage, &o.params.fromBlock);
     // Recorded so that later analyses find the model from any working directory.
     std::error_code ec;
     o.params.modelSpec = fs::exists(o.model.model, ec) ? fs::absolute(o.model.model).lexically_normal().string() : o.model.model;
@@ -307,7 +309,7 @@ void runRetrieve(const RetrieveOptions& o) {
             const Model model = openModelOn(c.cache->modelSpec(), o.cache.clip.device);
             c.cache->checkModel(model);
             at::NoGradGuard noGrad;
-            const Decomposition dec = decomposeImages(model, loadAndPreprocess({o.image}, model.preprocess), {false, c.cache->convention()});
+            const Decomposition dec = decomposeImages(model, loadAndPreprocess({o.image}, model.preprocess), c.cache->decomposeOptions());
             const Aligner* al = c.aligner ? &*c.aligner : nullptr;
             qGlobal = decompositionQuery(dec, {}, al);
             if (!set.empty()) qSet = decompositionQuery(dec, set, al);
@@ -406,7 +408,8 @@ void registerAnalysis(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--layers", o->params.layers, "all or last:K (heads of the other layers are kept summed)")->capture_default_str();
         sub->add_option("--batch", o->params.batch, "Images per chunk")->capture_default_str();
         sub->add_option("--loaders", o->params.loaders, "Image-decoding threads (0: 1 on the CPU, one per core up to 16 on a GPU)")->capture_default_str();
-        sub->add_option("--convention", o->convention, "exact or textspan")->capture_default_str();
+        sub->add_option("--convention", o->convention, "exact, textspan or vit-decompose (Swin / MaxViT)")->capture_default_str();
+        sub->add_option("--from-block", o->fromBlock, "With vit-decompose: its detach block STAGE,BLOCK (default 0,0)");
         sub->add_option("--shard", o->shard,
                         "Build shard I/N (0-based) into OUT/shards/I-of-N; without it, a Slurm array task, Kubernetes indexed "
                         "job (with --num-shards) or RANK / WORLD_SIZE process builds its shard");

@@ -228,18 +228,20 @@ struct DecomposeCliOptions {
     std::string out;
     bool tokens = false;
     std::string convention = "exact";
+    std::string fromBlock;  // vit-decompose's detach block "S,B"
 };
 
 void runDecompose(const DecomposeCliOptions& o) {
     DecomposeOptions opts;
     opts.tokens = o.tokens;
     opts.convention = parseConvention(o.convention);
+    if (!o.fromBlock.empty()) parseFromBlock(o.fromBlock, &opts.fromStage, &opts.fromBlock);
     const Model model = openModel(o.model);
     const Inputs inputs(model, o.inputs);
     at::NoGradGuard noGrad;
     std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output, terms, poolHeads, poolTerms, stageBias, convs;
     std::vector<std::string> names, poolNames;
-    double maxErr = 0;
+    double maxErr = 0, miss = 0;
     for (int64_t start = 0; start < inputs.count(); start += o.inputs.batch) {
         const int64_t n = std::min<int64_t>(o.inputs.batch, inputs.count() - start);
         const Decomposition d = decomposeImages(model, inputs.batch(start, n), opts);
@@ -257,6 +259,7 @@ void runDecompose(const DecomposeCliOptions& o) {
             poolTerms.push_back(poolTermsByComponent(d, &poolNames).cpu());
         }
         maxErr = std::max(maxErr, d.maxAbsError);
+        miss = std::max(miss, d.outputMiss);
         spdlog::info("decomposed images {}..{} (max abs error {:.3g})", start, start + n - 1, d.maxAbsError);
     }
     ensureDir(o.out);
@@ -284,7 +287,12 @@ void runDecompose(const DecomposeCliOptions& o) {
     }
     nlohmann::ordered_json summary;
     summary["max_abs_error"] = maxErr;
-    summary["convention"] = o.convention;
+    summary["convention"] = conventionName(opts.convention);
+    if (opts.convention == Convention::VitDecompose) {
+        // The reference's terms sum to its walker's value (max_abs_error), not to the output.
+        summary["from_block"] = {opts.fromStage, opts.fromBlock};
+        summary["output_miss"] = miss;
+    }
     summary["tokens"] = o.tokens;
     summary["images"] = inputs.count();
     summary["heads_shape"] = allHeads.sizes().vec();
@@ -333,7 +341,10 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
         addInputOptions(sub, o->inputs);
         sub->add_option("--out", o->out, "Output directory")->required();
         sub->add_flag("--tokens", o->tokens, "Keep per-token head terms [B, L, H, N, E]");
-        sub->add_option("--convention", o->convention, "exact or textspan")->capture_default_str();
+        sub->add_option("--convention", o->convention,
+                        "exact, textspan or vit-decompose (Swin / MaxViT: the reference's terms; output_miss in summary.json)")
+            ->capture_default_str();
+        sub->add_option("--from-block", o->fromBlock, "vit-decompose's detach block STAGE,BLOCK (default 0,0; its Swin-B runs 2,14)");
         sub->callback([&actions, o] { actions.push_back([o] { runDecompose(*o); }); });
     }
     registerAnalysis(app, actions);

@@ -631,6 +631,7 @@ void runAlign(const AlignOptions& o) {
 struct LedgerOptions {
     ModelOptions model;
     std::string aligner, image, text, out;
+    std::string convention, fromBlock;  // empty: the GUI's decomposition (exact)
 };
 
 // The completeness ledger the GUI shows, from the same function (analysis/ledger.h's
@@ -647,13 +648,23 @@ void runLedger(const LedgerOptions& o) {
     const Model& model = *session.model;
     at::NoGradGuard noGrad;
     const at::Tensor pixels = loadAndPreprocess({o.image}, model.preprocess).to(model.vision.device());
-    const Decomposition dec = decomposeImages(model, pixels, imageDecomposeOptions(model));
+    DecomposeOptions decOptions = imageDecomposeOptions(model);
+    if (!o.convention.empty()) decOptions.convention = parseConvention(o.convention);
+    if (!o.fromBlock.empty()) parseFromBlock(o.fromBlock, &decOptions.fromStage, &decOptions.fromBlock);
+    if (decOptions.convention == Convention::VitDecompose) decOptions.tokenFactors = false;
+    const Decomposition dec = decomposeImages(model, pixels, decOptions);
     Ledger g = computeLedger(model, dec, session.text->encode({o.text})[0], session.aligner ? &*session.aligner : nullptr);
     g.text = o.text;
     nlohmann::ordered_json j;
     j["model"] = o.model.model;
     j["image"] = o.image;
     j["text"] = g.text;
+    j["convention"] = conventionName(dec.convention);
+    if (dec.convention == Convention::VitDecompose) {
+        // Its terms sum to its walker's value, not to the model's output: how far, in the output space.
+        j["from_block"] = {decOptions.fromStage, decOptions.fromBlock};
+        j["output_miss"] = dec.outputMiss;
+    }
     j["score"] = g.total;
     j["sum_of_terms"] = g.sumOfTerms;
     j["residual"] = g.residual;
@@ -687,6 +698,8 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         sub->add_option("--image", o->image, "Image file")->required();
         sub->add_option("--text", o->text, "Text")->required();
         sub->add_option("--out", o->out, "Output .json or .csv")->required();
+        sub->add_option("--convention", o->convention, "exact (default) or vit-decompose (Swin / MaxViT; records output_miss)");
+        sub->add_option("--from-block", o->fromBlock, "With vit-decompose: its detach block STAGE,BLOCK (default 0,0)");
         sub->callback([&actions, o] { actions.push_back([o] { runLedger(*o); }); });
     }
     {

@@ -148,6 +148,22 @@ private slots:
         QCOMPARE(readNpyTensor(path("dec2/heads.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{4, 3, 2, 128}));
     }
 
+    // --convention vit-decompose: the reference walker's terms (tests/data/vit-decompose, the
+    // generator's port of it) and a summary that names the convention, the detach block and the miss.
+    void decomposeVitDecompose() {
+        const std::string data = std::string(VITSCOPE_SOURCE_DIR) + "/tests/data/vit-decompose/";
+        const Run r = cli({"decompose", "--model", q(data + "swin"), "--pixels", q(data + "swin_pixels.npy"), "--out", path("vd"),
+                           "--convention", "vit-decompose", "--from-block", "1,1"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const at::Tensor ref = readNpyTensor(data + "swin_1_1_terms.npy");
+        QVERIFY(maxAbsDiff(readNpyTensor(path("vd/terms.npy").toStdString()), ref) < 1e-4 * ref.abs().max().item<double>());
+        QCOMPARE(readFileText(path("vd/components.txt").toStdString()), std::string("init\n3.0\n3.1\n3.2\n3.3\nmlp.3\n"));
+        const auto summary = nlohmann::json::parse(readFileText(path("vd/summary.json").toStdString()));
+        QCOMPARE(summary["convention"].get<std::string>(), std::string("vit-decompose"));
+        QCOMPARE(summary["from_block"].get<std::vector<int>>(), (std::vector<int>{1, 1}));
+        QVERIFY(std::abs(summary["output_miss"].get<double>() - 0.0358) < 1e-3);
+    }
+
     // One output contract for every family: terms.npy [B, C, E] with components.txt (C names)
     // summing over C to output.npy; SigLIP adds the pooling head's own level.
     void decomposeTermsContract_data() {
@@ -354,6 +370,21 @@ private slots:
         QTest::newRow("wrong-pixels") << QStringList{"embed", "--model", q(oracle("clip-tiny/hf")), "--pixels",
                                                      q(oracle("clip-tiny/tokens.npy")), "--out", "/tmp/x"}
                                       << "expected pixels";
+        const QString swin = q(VITSCOPE_SOURCE_DIR) + "/tests/data/vit-decompose/swin";
+        const QString swinPixels = q(VITSCOPE_SOURCE_DIR) + "/tests/data/vit-decompose/swin_pixels.npy";
+        QTest::newRow("bad-from-block") << QStringList{"decompose", "--model", swin, "--pixels", swinPixels, "--out", "/tmp/x",
+                                                       "--convention", "vit-decompose", "--from-block", "2"}
+                                        << "--from-block 2: expected STAGE,BLOCK";
+        QTest::newRow("from-block-outside") << QStringList{"decompose", "--model", swin, "--pixels", swinPixels, "--out", "/tmp/x",
+                                                           "--convention", "vit-decompose", "--from-block", "2,0"}
+                                            << "is not a block of this Swin";
+        QTest::newRow("from-block-without-vit-decompose") << QStringList{"decompose", "--model", swin, "--pixels", swinPixels, "--out",
+                                                                         "/tmp/x", "--from-block", "1,0"}
+                                                          << "needs --convention vit-decompose";
+        QTest::newRow("vit-decompose-on-vit") << QStringList{"decompose", "--model", q(oracle("vit-tiny/timm_vit.safetensors")), "--pixels",
+                                                             q(oracle("vit-tiny/pixels.npy")), "--out", "/tmp/x", "--convention",
+                                                             "vit-decompose"}
+                                              << "is built for Swin and MaxViT only";
         QTest::newRow("unknown-flag") << QStringList{"info", "--modle", "x"} << "";
         QTest::newRow("no-command") << QStringList{} << "";
     }

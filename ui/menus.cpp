@@ -271,10 +271,12 @@ void Menus::textSpanSettings() {
     auto* convention = new QComboBox(&dialog);
     convention->addItem(tr("exact (each term centred by its own mean)"), "exact");
     convention->addItem(tr("textspan (the TextSpan reference's data)"), "textspan");
-    convention->setCurrentIndex(current.convention == "textspan" ? 1 : 0);
+    convention->addItem(tr("vit-decompose (Swin / MaxViT: the vit-decompose reference's terms)"), "vit-decompose");
+    convention->setCurrentIndex(std::max(0, convention->findData(current.convention)));
     convention->setToolTip(tr("The decomposition convention of the dataset caches TextSpan, ranking and retrieval read; textspan "
                               "shares the final norm's mean and offset over the layer terms and divides by the output norm, as the "
-                              "reference code does. Changing it rebuilds the dataset's cache."));
+                              "reference code does; vit-decompose (Swin and MaxViT only) gives that walker's terms, which miss the "
+                              "output (README, \"vit-decompose's convention\"). Changing it rebuilds the dataset's cache."));
     form->addRow(tr("Texts per head"), perHead);
     form->addRow(tr("Text projection rank"), rank);
     form->addRow(tr("Cached terms"), convention);

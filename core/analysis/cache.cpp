@@ -200,7 +200,8 @@ json preprocessJson(const ImagePreprocess& p) {
     return j;
 }
 
-json settingsJson(const Model& model, const std::vector<int>& layers, Convention convention) {
+json settingsJson(const Model& model, const std::vector<int>& layers, const CacheBuildParams& params) {
+    const Convention convention = params.convention;
     const VisionTower& v = model.vision;
     json s = {{"fingerprint", modelFingerprint(model)},
               {"layers", v.layers()},
@@ -209,6 +210,7 @@ json settingsJson(const Model& model, const std::vector<int>& layers, Convention
               {"cached_layers", layers},
               {"convention", conventionName(convention)},
               {"preprocess", preprocessJson(model.preprocess)}};
+    if (convention == Convention::VitDecompose) s["from_block"] = {params.fromStage, params.fromBlock};
     if (v.pool.defined()) s["pool_heads"] = v.pool.heads;
     if (v.hierarchical()) s["heads_per_layer"] = headsPerLayer(v);
     if (v.maxvit.defined()) {
@@ -220,6 +222,14 @@ json settingsJson(const Model& model, const std::vector<int>& layers, Convention
 }
 
 }  // namespace
+
+DecomposeOptions DatasetCache::decomposeOptions() const {
+    DecomposeOptions o;
+    o.convention = m_convention;
+    o.fromStage = m_fromStage;
+    o.fromBlock = m_fromBlock;
+    return o;
+}
 
 void CacheBuildParams::validate() const {
     if (outDir.empty()) throw InputError("--out", "a cache directory is required");
@@ -385,7 +395,7 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
     fs::create_directories(dir, ec);
     if (ec) throw IoError(dir, "cannot create directory: " + ec.message());
 
-    const json settings = settingsJson(model, layers, params.convention);
+    const json settings = settingsJson(model, layers, params);
     const std::string manifestPath = dir + "/manifest.json";
     CacheBuildResult result;
     Progress progress;
@@ -495,7 +505,11 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
             ++progress.skipped;
         }
         if (!chunk.pixels.empty()) {
-            const Decomposition dec = decomposeImages(model, at::stack(chunk.pixels).to(device), {false, params.convention});
+            DecomposeOptions decOptions;
+            decOptions.convention = params.convention;
+            decOptions.fromStage = params.fromStage;
+            decOptions.fromBlock = params.fromBlock;
+            const Decomposition dec = decomposeImages(model, at::stack(chunk.pixels).to(device), decOptions);
             const at::Tensor heads = dec.heads.index_select(1, layerIndex.to(device));  // [B, Lc, H, E]
             const at::Tensor rest = uncached.empty() ? at::zeros_like(dec.embed)
                                                      : dec.heads.index_select(1, uncachedIndex.to(device)).sum({1, 2});
@@ -597,6 +611,10 @@ DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
         m_embed = s.at("embed_dim").get<int>();
         m_cachedLayers = s.at("cached_layers").get<std::vector<int>>();
         m_convention = parseConvention(s.at("convention").get<std::string>());
+        if (s.contains("from_block")) {
+            m_fromStage = s.at("from_block").at(0).get<int>();
+            m_fromBlock = s.at("from_block").at(1).get<int>();
+        }
         m_rows = m.at("rows").get<int64_t>();
         m_modelName = m.value("model_name", "");
         m_modelSpec = m.value("model_spec", "");

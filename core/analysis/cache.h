@@ -39,6 +39,7 @@ struct CacheBuildParams {
     int batch = 32;
     int loaders = 0;             // image-decoding threads; 0: 1 on the CPU, one per core (up to 16) on a GPU
     Convention convention = Convention::Exact;
+    int fromStage = 0, fromBlock = 0;  // vit-decompose's detach block (recorded in the manifest)
     void validate() const;  // throws InputError
 };
 
@@ -79,6 +80,8 @@ public:
     const std::string& modelName() const { return m_modelName; }
     const std::string& modelSpec() const { return m_modelSpec; }  // as passed to cache build; may be empty
     Convention convention() const { return m_convention; }
+    // The options that decompose an image as this cache's rows were (convention, detach block).
+    DecomposeOptions decomposeOptions() const;
     const std::vector<std::string>& paths() const { return m_paths; }
 
     at::Tensor heads() const;   // [N, Lc, H, E] fp16, mapped
@@ -99,6 +102,7 @@ private:
     int64_t m_rows = 0;
     int m_layers = 0, m_heads = 0, m_embed = 0, m_poolHeads = 0, m_convs = 0;
     Convention m_convention = Convention::Exact;
+    int m_fromStage = 0, m_fromBlock = 0;
     std::vector<int> m_cachedLayers;
     std::vector<int> m_headsPerLayer;  // empty: every layer has m_heads
     std::vector<std::string> m_paths;

@@ -45,16 +45,18 @@ Ledger computeLedger(const Model& model, const Decomposition& dec, const at::Ten
     Ledger g;
     at::Tensor headScores = at::full({L, H}, NAN);  // Swin: the cells of heads a layer lacks stay empty
     const at::Tensor summed = dec.heads.dim() == 5 ? dec.heads[0].sum(2) : dec.heads[0];  // [L, H, E]
+    // vit-decompose: `init` (aligned as the embedding), the layers from its detach block, no biases.
+    const bool reference = dec.convention == Convention::VitDecompose;
     auto add = [&](const std::string& name, int l, int h, const at::Tensor& term) {
-        const double s = at::dot(alignedTerm(term, name, aligner), text).item<double>();
+        const double s = at::dot(alignedTerm(term, name == "init" ? "embed" : name, aligner), text).item<double>();
         g.rows.push_back({name, l, h, s});
         g.sumOfTerms += s;
         return s;
     };
     const bool perComponent = aligner && aligner->perComponent();
     g.layerTotals.assign(static_cast<std::size_t>(L), 0.0);
-    add("embed", -1, -1, dec.embed[0]);
-    for (int l = 0; l < L; ++l) {
+    add(reference ? "init" : "embed", -1, -1, dec.embed[0]);
+    for (int l = reference ? dec.firstLayer : 0; l < L; ++l) {
         double& total = g.layerTotals[static_cast<std::size_t>(l)];
         for (int h = 0; h < headsIn(l); ++h) {
             const double s = add(headName(l, h), l, h, summed[l][h]);
@@ -62,20 +64,20 @@ Ledger computeLedger(const Model& model, const Decomposition& dec, const at::Ten
             total += s;
         }
         // A per-component aligner maps the attention biases of all layers together.
-        if (!perComponent) total += add("attn_bias." + std::to_string(l), l, -1, dec.attnBias[0][l]);
+        if (!perComponent && !reference) total += add("attn_bias." + std::to_string(l), l, -1, dec.attnBias[0][l]);
         total += add("mlp." + std::to_string(l), l, -1, dec.mlps[0][l]);
     }
     const bool mergeBiases = dec.stageBias.defined() && dec.stageBias.size(1) > 0;
-    if (perComponent) {
+    if (perComponent && !reference) {
         // The aligner's "attn_bias" map covers the patch mergings' offsets too (components.h).
         add("attn_bias", -1, -1, mergeBiases ? dec.attnBias[0].sum(0) + dec.stageBias[0].sum(0) : dec.attnBias[0].sum(0));
-    } else if (mergeBiases) {
+    } else if (mergeBiases && !reference) {
         for (int64_t s = 0; s < dec.stageBias.size(1); ++s)
             add(dec.stageBiasName + "." + std::to_string(s + dec.stageBiasFirst), -1, -1, dec.stageBias[0][s]);
     }
     if (dec.convs.defined())  // MaxViT: each block's MBConv branch
-        for (int64_t k = 0; k < dec.convs.size(1); ++k) add("conv." + std::to_string(k), -1, -1, dec.convs[0][k]);
-    add("post_bias", -1, -1, dec.postBias[0]);
+        for (int64_t k = reference ? dec.firstConv : 0; k < dec.convs.size(1); ++k) add("conv." + std::to_string(k), -1, -1, dec.convs[0][k]);
+    if (!reference) add("post_bias", -1, -1, dec.postBias[0]);
     if (dec.pooled()) add("pool.mlp", -1, -1, dec.poolMlp[0]);  // SigLIP: the pool's MLP completes the sum
     if (aligner) {
         // The aligned output is the sum of the aligned terms plus the aligner's bias (already in CLIP space).

@@ -600,7 +600,7 @@ RetrievalResult Explorer::retrieveImage(const std::string& path, const std::vect
     at::NoGradGuard noGrad;
     const Model& model = m->model();
     const Decomposition dec = decomposeImages(model, loadAndPreprocess({path}, model.preprocess).to(model.vision.device()),
-                                              {false, m->cache->convention()});
+                                              m->cache->decomposeOptions());
     r.global = toHits(retrieveByImage(*m->view, decompositionQuery(dec, {}, m->aligner()), {}, top));
     if (!set.empty()) r.restricted = toHits(retrieveByImage(*m->view, decompositionQuery(dec, set, m->aligner()), set, top));
     return r;

@@ -113,7 +113,7 @@ struct HeadDescription {
     int layer = -1, index = -1;
     double totalVariance = 0;
     std::vector<TextPick> picks;
-    std::string convention;  // of the cached terms TextSpan ran on ("exact" / "textspan")
+    std::string convention;  // of the cached terms TextSpan ran on ("exact" / "textspan" / "vit-decompose")
     int rank = 0;            // the text projection's rank (TextSpanParams::rank); 0: not projected (SigLIP pooling heads)
 };
 
@@ -220,8 +220,9 @@ public:
     int loadReferenceTexts(const std::string& file);  // a text list file
 
     // Builds (or resumes, or reuses) the cache of an image folder under the cache root and opens it.
-    // `convention`: of the cached terms, "exact" (vitscope's) or "textspan" (the TextSpan
-    // reference's data); each has its own cache. Reference splits opened later follow it.
+    // `convention`: of the cached terms, "exact" (vitscope's), "textspan" (the TextSpan
+    // reference's data) or "vit-decompose" (Swin / MaxViT: that reference's terms, detach block
+    // 0,0); each has its own cache. Reference splits opened later follow it.
     DatasetSummary openDataset(const std::string& images, const JobContext& job, const std::string& convention = "exact");
     bool hasDataset() const;
     const std::vector<std::string>& datasetPaths() const;

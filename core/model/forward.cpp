@@ -303,9 +303,10 @@ Decomposition decomposePooled(const VisionTower& v, const DecompositionMaps& map
 at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* names) {
     const at::Tensor heads = dec.heads.dim() == 5 ? dec.heads.sum(3) : dec.heads;  // [B, L, H, E]
     const int64_t L = heads.size(1), H = heads.size(2);
+    const bool reference = dec.convention == Convention::VitDecompose;  // init, heads, MLPs, MBConvs; no biases
     std::vector<at::Tensor> parts{dec.embed.unsqueeze(1)};
-    if (names) names->assign({"embed"});
-    for (int64_t l = 0; l < L; ++l) {
+    if (names) names->assign({reference ? "init" : "embed"});
+    for (int64_t l = reference ? dec.firstLayer : 0; l < L; ++l) {
         if (dec.convs.defined() && dec.layersPerConv > 0 && l % dec.layersPerConv == 0) {
             const int64_t k = l / dec.layersPerConv;
             parts.push_back(dec.convs.select(1, k).unsqueeze(1));
@@ -313,13 +314,14 @@ at::Tensor termsByComponent(const Decomposition& dec, std::vector<std::string>* 
         }
         const int64_t hl = dec.headsIn(l);
         parts.push_back(heads.select(1, l).narrow(1, 0, hl));
-        parts.push_back(dec.attnBias.select(1, l).unsqueeze(1));
+        if (!reference) parts.push_back(dec.attnBias.select(1, l).unsqueeze(1));
         parts.push_back(dec.mlps.select(1, l).unsqueeze(1));
         if (!names) continue;
         for (int64_t h = 0; h < hl; ++h) names->push_back(std::to_string(l) + "." + std::to_string(h));
-        names->push_back("attn_bias." + std::to_string(l));
+        if (!reference) names->push_back("attn_bias." + std::to_string(l));
         names->push_back("mlp." + std::to_string(l));
     }
+    if (reference) return at::cat(parts, 1);
     if (dec.stageBias.defined())
         for (int64_t s = 0; s < dec.stageBias.size(1); ++s) {
             parts.push_back(dec.stageBias.select(1, s).unsqueeze(1));
@@ -352,12 +354,32 @@ at::Tensor poolTermsByComponent(const Decomposition& dec, std::vector<std::strin
     return at::cat({heads, dec.poolBias.unsqueeze(1), dec.poolMlp.unsqueeze(1)}, 1);
 }
 
-const char* conventionName(Convention c) { return c == Convention::Exact ? "exact" : "textspan"; }
+const char* conventionName(Convention c) {
+    switch (c) {
+    case Convention::Exact: return "exact";
+    case Convention::TextSpan: return "textspan";
+    case Convention::VitDecompose: return "vit-decompose";
+    }
+    return "exact";
+}
 
 Convention parseConvention(const std::string& name) {
     if (name == "exact") return Convention::Exact;
     if (name == "textspan") return Convention::TextSpan;
-    throw InputError("--convention", "unknown convention '" + name + "' (exact or textspan)");
+    if (name == "vit-decompose") return Convention::VitDecompose;
+    throw InputError("--convention", "unknown convention '" + name + "' (exact, textspan or vit-decompose)");
+}
+
+void parseFromBlock(const std::string& text, int* stage, int* block) {
+    const auto comma = text.find(',');
+    auto number = [&](const std::string& part) {
+        if (part.empty() || part.size() > 6 || part.find_first_not_of("0123456789") != std::string::npos)
+            throw InputError("--from-block " + text, "expected STAGE,BLOCK (two non-negative integers, e.g. 2,14)");
+        return std::stoi(part);
+    };
+    if (comma == std::string::npos) number("");
+    *stage = number(text.substr(0, comma));
+    *block = number(text.substr(comma + 1));
 }
 
 const DecompositionMaps& decompositionMaps(const Model& model, Convention convention) {
@@ -366,7 +388,8 @@ const DecompositionMaps& decompositionMaps(const Model& model, Convention conven
     const VisionTower& v = model.vision;
     auto maps = std::make_shared<DecompositionMaps>();
     if (v.hierarchical()) {
-        // One convention: the reference decomposes Swin and MaxViT without dividing by the output's norm.
+        // vitscope's exact readout maps, used for exact and textspan alike (TextSpan has no Swin /
+        // MaxViT convention). vit-decompose's terms are not these (vit_decompose.h): they need no maps.
         maps->P = at::eye(v.width, v.normW.options());
         maps->swinG = v.maxvit.defined() ? maxvit::readoutMaps(v) : swin::readoutMaps(v);
         slot = maps;
@@ -436,6 +459,14 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
     const VisionTower& v = model.vision;
     // The reference's SigLIP decomposition uses the raw terms (no final norm to share, no
     // division by the output's norm): both conventions give the exact terms there.
+    if (options.convention == Convention::VitDecompose) {
+        if (!v.hierarchical())
+            throw InputError("--convention vit-decompose", "is built for Swin and MaxViT only; this is a " + model.info.family + " model");
+        if (options.tokens) throw InputError("--tokens", "per-token terms are not built under --convention vit-decompose");
+        return v.maxvit.defined() ? maxvit::decomposeReference(v, pixels, options) : swin::decomposeReference(v, pixels, options);
+    }
+    if (options.fromStage != 0 || options.fromBlock != 0)
+        throw InputError("--from-block", "is vit-decompose's detach block: it needs --convention vit-decompose");
     if (v.pool.defined()) return decomposePooled(v, decompositionMaps(model, Convention::Exact), pixels, options);
     if (v.maxvit.defined()) return maxvit::decompose(v, decompositionMaps(model, Convention::Exact), pixels, options);
     if (v.hierarchical()) return swin::decompose(v, decompositionMaps(model, Convention::Exact), pixels, options);

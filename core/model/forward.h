@@ -7,9 +7,14 @@
 
 namespace vitscope {
 
-enum class Convention { Exact, TextSpan };
+// exact: vitscope's (each term centred by its own mean, biases their own terms); textspan: the
+// TextSpan reference's (plain ViTs); vitdecompose: vit-decompose's (SriramB-98/vit-decompose,
+// helpers/linear_decompose.py) for Swin and MaxViT (vit_decompose.h says what it computes).
+enum class Convention { Exact, TextSpan, VitDecompose };
 const char* conventionName(Convention c);
 Convention parseConvention(const std::string& name);  // throws InputError
+// "--from-block S,B" (vit-decompose's detach block: stage S, block B, zero-based); throws InputError.
+void parseFromBlock(const std::string& text, int* stage, int* block);
 
 struct VisionResult {
     at::Tensor output;  // [B, E]: CLIP image embedding (unnormalised) or classifier features (E = D)
@@ -20,6 +25,10 @@ struct VisionResult {
 struct DecomposeOptions {
     bool tokens = false;  // keep per-token head terms [B, L, H, N, E] instead of [B, L, H, E]
     Convention convention = Convention::Exact;
+    // vit-decompose only: its detach block (stage, block). Everything before it is one `init`
+    // term (the residual entering that block); the reference's Swin-B runs use (2, 14), its
+    // MaxViT-S runs (2, 3).
+    int fromStage = 0, fromBlock = 0;
     // Attention-pooled models, with tokens = false: keep what per-token *scores* need instead of
     // the per-token terms (Decomposition::poolTokenFactors; pooledTokenScores), and the pooling
     // heads per token. Materialising the encoder's per-token terms through the pool costs about
@@ -60,6 +69,14 @@ struct Decomposition {
     at::Tensor output;    // [B, E] the model's output (divided by its norm under textspan)
     at::Tensor logits;    // classifiers only
     double maxAbsError = 0;  // max |sum of terms - output| (both decompositions of pooled models)
+    // vit-decompose: the terms sum to the reference walker's own value (maxAbsError), which misses
+    // the model's output by this much: max over images of |sum of terms - output| / |output|.
+    double outputMiss = 0;
+    Convention convention = Convention::Exact;
+    // vit-decompose: `embed` is the reference's `init` (the residual entering its detach block,
+    // through the rest of the tower); layers before firstLayer and MBConvs before firstConv are
+    // part of it (zero here, not components); no bias terms.
+    int firstLayer = 0, firstConv = 0;
     // Attention-pooled models only (undefined otherwise).
     at::Tensor poolHeads;  // [B, P, E] or [B, P, N, E]
     at::Tensor poolBias;   // [B, E]

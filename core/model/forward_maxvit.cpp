@@ -12,6 +12,7 @@
 #include "model/forward_maxvit.h"
 
 #include "error.h"
+#include "model/vit_decompose.h"
 #include "model/windows.h"
 
 #include <cmath>
@@ -65,6 +66,7 @@ at::Tensor tokens(const at::Tensor& x) { return x.permute({0, 2, 3, 1}).reshape(
 struct Pass {
     at::Tensor embed;                  // [B, N_stem, C_stem] the stem's output
     std::vector<at::Tensor> convs;     // per block: the MBConv branch [B, N_s, C_s]
+    std::vector<at::Tensor> blockIn;   // per block: its input [B, N, C] (the level before it)
     std::vector<BlockRecord> units;    // per attention unit (when recording)
     std::vector<Geometry> geometries;  // per attention unit
     std::vector<int> gh, gw;           // per level: stem, then each stage
@@ -88,6 +90,7 @@ Pass run(const VisionTower& v, const at::Tensor& pixels, bool record) {
     for (const MaxVitStage& st : mx.stages) {
         for (int b = 0; b < st.depth; ++b) {
             const MbConv& c = st.convs[static_cast<std::size_t>(b)];
+            if (record) p.blockIn.push_back(tokens(x));
             const at::Tensor br = branch(mx, c, x);
             x = shortcut(mx, c, x, true) + br;
             if (record) p.convs.push_back(tokens(br));
@@ -254,6 +257,70 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
     }
     dec.postBias = v.normB.unsqueeze(0).expand({batch, e}).contiguous();
     dec.maxAbsError = sumIdentityError(dec, headSum, options.tokens);
+    return dec;
+}
+
+Decomposition decomposeReference(const VisionTower& v, const at::Tensor& pixels, const DecomposeOptions& options) {
+    const MaxVitTower& mx = v.maxvit;
+    const int64_t S = static_cast<int64_t>(mx.stages.size());
+    if (options.fromStage < 0 || options.fromStage >= S || options.fromBlock < 0 ||
+        options.fromBlock >= mx.stages[static_cast<std::size_t>(options.fromStage)].depth)
+        throw InputError("--from-block " + std::to_string(options.fromStage) + "," + std::to_string(options.fromBlock),
+                         "is not a block of this MaxViT (" + std::to_string(S) + " stages)");
+    const Pass p = run(v, pixels, true);
+    const int64_t batch = p.last.size(0), L = v.layers();
+    int64_t firstBlock = options.fromBlock, blocks = 0;
+    for (int64_t s = 0; s < S; ++s) {
+        if (s < options.fromStage) firstBlock += mx.stages[static_cast<std::size_t>(s)].depth;
+        blocks += mx.stages[static_cast<std::size_t>(s)].depth;
+    }
+    vitdecompose::Fields fields;
+    vitdecompose::TermIndex index;
+    index.heads.assign(static_cast<std::size_t>(L), -1);
+    index.mlps.assign(static_cast<std::size_t>(L), -1);
+    index.convs.assign(static_cast<std::size_t>(blocks), -1);
+    fields.add(p.blockIn[static_cast<std::size_t>(firstBlock)].unsqueeze(1));  // init
+    int64_t block = 0;
+    for (int64_t s = 0; s < S; ++s) {
+        const MaxVitStage& st = mx.stages[static_cast<std::size_t>(s)];
+        for (int b = 0; b < st.depth; ++b, ++block) {
+            if (block < firstBlock) continue;
+            const MbConv& c = st.convs[static_cast<std::size_t>(b)];
+            if (c.stride > 1) {  // the shortcut's pool on every term
+                const auto lvl = static_cast<std::size_t>(s);  // level s: the grid before stage s
+                const int64_t gh = p.gh[lvl], gw = p.gw[lvl];
+                fields.map([&](const at::Tensor& f) {
+                    const at::Tensor grid = f.reshape({-1, gh, gw, f.size(3)}).permute({0, 3, 1, 2});
+                    const at::Tensor pooled = pool(mx, grid);
+                    return pooled.permute({0, 2, 3, 1}).reshape({batch, f.size(1), -1, f.size(3)});
+                });
+            }
+            if (c.shortW.defined()) fields.linear(c.shortW.flatten(1), c.shortB);
+            index.convs[static_cast<std::size_t>(block)] = fields.count();
+            fields.add(p.convs[static_cast<std::size_t>(block)].unsqueeze(1));
+            for (int u = 0; u < 2; ++u) {
+                const auto li = static_cast<std::size_t>(st.firstLayer + 2 * b + u);
+                index.heads[li] = fields.count();
+                fields.add(vitdecompose::headFields(v.encoder.blocks[li], p.units[li], p.geometries[li], st.heads));
+                index.mlps[li] = fields.count();
+                fields.add(p.units[li].mlp.unsqueeze(1));
+            }
+        }
+    }
+    const at::Tensor terms = fields.meanOverTokens();  // [B, K, C]: the mean of the last tokens
+    Decomposition dec;
+    for (int64_t l = 0; l < L; ++l) dec.headCounts.push_back(v.headsIn(static_cast<int>(l)));
+    dec.output = p.last.mean(1);
+    if (v.headW.defined()) {
+        const at::Tensor normed = at::layer_norm(dec.output, {v.width}, v.normW, v.normB, v.normEps);
+        const at::Tensor pre = mx.preLogitsW.defined() ? at::tanh(at::linear(normed, mx.preLogitsW, mx.preLogitsB)) : normed;
+        dec.logits = at::linear(pre, v.headW, v.headB);
+    }
+    dec.layersPerConv = 2;
+    dec.stageBias = at::zeros({batch, S, terms.size(2)}, terms.options());
+    dec.stageBiasName = "shortcut_bias";
+    dec.stageBiasFirst = 0;
+    vitdecompose::fill(dec, terms, index, fields.sum().mean(1), v.heads());
     return dec;
 }
 

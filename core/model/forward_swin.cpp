@@ -12,6 +12,7 @@
 #include "model/forward_swin.h"
 
 #include "model/forward_maxvit.h"
+#include "model/vit_decompose.h"
 #include "model/windows.h"
 
 #include "error.h"
@@ -196,6 +197,56 @@ Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, con
     }
     dec.postBias = v.normB.unsqueeze(0).expand({batch, e}).contiguous();
     dec.maxAbsError = sumIdentityError(dec, headSum, options.tokens);
+    return dec;
+}
+
+Decomposition decomposeReference(const VisionTower& v, const at::Tensor& pixels, const DecomposeOptions& options) {
+    const SwinTower& sw = v.swin;
+    const int64_t S = static_cast<int64_t>(sw.stages.size());
+    if (options.fromStage < 0 || options.fromStage >= S || options.fromBlock < 0 ||
+        options.fromBlock >= sw.stages[static_cast<std::size_t>(options.fromStage)].depth)
+        throw InputError("--from-block " + std::to_string(options.fromStage) + "," + std::to_string(options.fromBlock),
+                         "is not a block of this Swin (" + std::to_string(S) + " stages)");
+    const Pass p = run(v, pixels, true);
+    const int64_t batch = p.last.size(0), L = v.layers();
+    const int first = sw.stages[static_cast<std::size_t>(options.fromStage)].firstLayer + options.fromBlock;
+    vitdecompose::Fields fields;
+    vitdecompose::TermIndex index;
+    index.heads.assign(static_cast<std::size_t>(L), -1);
+    index.mlps.assign(static_cast<std::size_t>(L), -1);
+    fields.add(p.blocks[static_cast<std::size_t>(first)].input.unsqueeze(1));  // init
+    for (int64_t si = options.fromStage; si < S; ++si) {
+        const auto s = static_cast<std::size_t>(si);
+        const SwinStage& st = sw.stages[s];
+        if (si > options.fromStage) {  // the merging: neighbours gathered, LayerNorm, Linear (no bias)
+            const int gh = p.gh[s - 1], gw = p.gw[s - 1];
+            fields.map([&](const at::Tensor& f) {
+                return gatherMerge(f.flatten(0, 1).contiguous(), gh, gw).reshape({batch, f.size(1), -1, 4 * f.size(3)});
+            });
+            fields.layerNorm(p.mergeIn[s], st.mergeNormW, st.mergeNormB);
+            fields.linear(st.mergeW, at::Tensor());
+        }
+        for (int l = std::max(st.firstLayer, first); l < st.firstLayer + st.depth; ++l) {
+            const auto li = static_cast<std::size_t>(l);
+            index.heads[li] = fields.count();
+            fields.add(vitdecompose::headFields(v.encoder.blocks[li], p.blocks[li], p.geometries[li], st.heads));
+            index.mlps[li] = fields.count();
+            fields.add(p.blocks[li].mlp.unsqueeze(1));
+        }
+    }
+    // The final norm's statistics are the forward's (the value the walker carries), its input the
+    // terms' sum: the two differ where the heads re-normalised their block's input.
+    const at::Tensor termSum = fields.sum();
+    fields.layerNorm(p.last, v.normW, v.normB);
+    const at::Tensor terms = fields.meanOverTokens();  // [B, K, E]
+    Decomposition dec;
+    for (int64_t l = 0; l < L; ++l) dec.headCounts.push_back(v.headsIn(static_cast<int>(l)));
+    dec.output = at::layer_norm(p.last, {v.width}, v.normW, v.normB, v.normEps).mean(1);
+    if (v.headW.defined()) dec.logits = at::linear(dec.output, v.headW, v.headB);
+    dec.stageBias = at::zeros({batch, std::max<int64_t>(S - 1, 0), terms.size(2)}, terms.options());
+    const at::Tensor coeff = v.normW / at::sqrt(p.last.var(2, true, true) + 1e-5);
+    const at::Tensor walker = (coeff * (termSum - p.last.mean(2, true)) + v.normB).mean(1);
+    vitdecompose::fill(dec, terms, index, walker, v.heads());
     return dec;
 }
 

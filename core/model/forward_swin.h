@@ -9,6 +9,8 @@ void checkSize(const VisionTower& v, int64_t height, int64_t width);
 VisionResult encode(const VisionTower& v, const at::Tensor& pixels);
 Decomposition decompose(const VisionTower& v, const DecompositionMaps& maps, const at::Tensor& pixels,
                         const DecomposeOptions& options);
+// vit-decompose's terms (Convention::VitDecompose, vit_decompose.h) from options.fromStage / fromBlock on.
+Decomposition decomposeReference(const VisionTower& v, const at::Tensor& pixels, const DecomposeOptions& options);
 // Per stage, the readout maps G_s [K_s, C_s, E] (DecompositionMaps::swinG).
 std::vector<at::Tensor> readoutMaps(const VisionTower& v);
 // The final norm applied to every last-stage token: [B, N_last, E] and that stage's grid.

@@ -129,6 +129,7 @@ at::Tensor runBlock(const Block& b, const at::Tensor& bias, int heads, const Geo
         rec->values = v;
         rec->o = o;
         rec->mlp = m;
+        rec->input = x;
     }
     return x1 + m;
 }

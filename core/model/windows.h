@@ -30,6 +30,7 @@ struct BlockRecord {
     at::Tensor values;  // [B, W, H, w^2, dh]
     at::Tensor o;       // [B, W * w^2, C] head outputs before the output projection (window layout)
     at::Tensor mlp;     // [B, N, C]
+    at::Tensor input;   // [B, N, C] the block's input (vit-decompose's head terms re-normalise it)
 };
 
 // One pre-norm block over windows: x [B, N, C] on the token grid. `bias`: Swin's table
