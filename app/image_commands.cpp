@@ -593,7 +593,7 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
 
 struct AlignOptions {
     ModelOptions model;
-    std::string clip, images, out, mode = "per-component", procedure = "vitscope";
+    std::string clip, images, out, mode = "per-component", procedure = "vitscope", convention = "exact", fromBlock;
     bool stepsGiven = false, lrGiven = false;
     double heldOut = 0.2;
     int batch = 32;
@@ -608,6 +608,11 @@ void runAlign(const AlignOptions& o) {
     fit.batch = o.batch;
     fit.params = o.params;
     fit.params.procedure = parseAlignProcedure(o.procedure);
+    fit.decompose.convention = parseConvention(o.convention);
+    if (!o.fromBlock.empty()) {
+        if (fit.decompose.convention != Convention::VitDecompose) throw InputError("--from-block", "applies to --convention vit-decompose only");
+        parseFromBlock(o.fromBlock, &fit.decompose.fromStage, &fit.decompose.fromBlock);
+    }
     if (fit.params.procedure == AlignProcedure::Reference && (o.stepsGiven || o.lrGiven))
         throw InputError(o.stepsGiven ? "--steps" : "--lr", "sets vitscope's procedure; the reference procedure runs with its own settings");
     fit.validate();
@@ -774,6 +779,10 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
                         "2 epochs, stop after 50 batches without improvement)")
             ->capture_default_str();
         sub->add_option("--seed", o->params.seed, "Reference procedure: seed of its initial draw and shuffles")->capture_default_str();
+        sub->add_option("--convention", o->convention,
+                        "Terms fitted on: exact, or vit-decompose (Swin, MaxViT: its components after the detach block)")
+            ->capture_default_str();
+        sub->add_option("--from-block", o->fromBlock, "With vit-decompose: its detach block STAGE,BLOCK (default 0,0)");
         sub->add_option_function<int>("--steps", [o](int v) { o->params.steps = v, o->stepsGiven = true; },
                                       "Per-component, vitscope procedure: optimisation steps (300)");
         sub->add_option_function<double>("--lr", [o](double v) { o->params.learningRate = v, o->lrGiven = true; },

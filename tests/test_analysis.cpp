@@ -638,6 +638,37 @@ private slots:
             qInfo("reference procedure, 30 epochs at lr 1e-2: held-out cosine %.4f", cos);
             QVERIFY(cos > 0.95);
             QVERIFY_THROWS_EXCEPTION(InputError, parseAlignProcedure("sgd"));
+            // Its bias split: the reference's Aligner gives component c the term x_c W_c + b / C.
+            // A component whose training terms are all zero (vitscope's empty bias slots under
+            // vit-decompose's convention) is not one of its components and gets no share.
+            at::Tensor xZero = xTrain.clone();
+            xZero.select(1, 4).zero_();
+            at::GradMode::set_enabled(true);
+            const Aligner split = fitComponentAligner(xZero, names, yTrain, ref);
+            at::GradMode::set_enabled(false);
+            QCOMPARE(split.biasSharedBy, (std::vector<std::string>{"0.0", "0.1", "mlp.0", "embed"}));
+            const at::Tensor sample = xTest[0];
+            at::Tensor total = split.biasLeft(split.components);
+            for (int64_t i = 0; i < 4; ++i) {
+                const at::Tensor expected = at::matmul(sample[i], split.componentWeights[i]) + split.componentBias / 4.0;  // its formula
+                const at::Tensor got = alignedTerm(sample[i], names[static_cast<std::size_t>(i)], &split);
+                QVERIFY2(maxAbsDiff(got, expected) < 1e-6, names[static_cast<std::size_t>(i)].c_str());
+                total = total + got;
+            }
+            QVERIFY(maxAbsDiff(alignedTerm(sample[4], "post_bias", &split), at::matmul(sample[4], split.componentWeights[4])) < 1e-6);
+            total = total + alignedTerm(sample[4], "post_bias", &split);
+            QVERIFY(maxAbsDiff(split.biasLeft(split.components), at::zeros({e})) < 1e-6);  // every share handed out
+            QVERIFY(maxAbsDiff(total, applyToTerms(split, sample.unsqueeze(0))[0]) < 1e-5);  // the sum is unchanged
+            QVERIFY(per.biasSharedBy.empty());  // vitscope's procedure keeps the bias whole
+            QVERIFY(maxAbsDiff(alignedTerm(sample[0], "0.0", &per), at::matmul(sample[0], per.componentWeights[0])) < 1e-6);
+            QTemporaryDir splitDir;
+            const std::string splitPath = splitDir.path().toStdString() + "/split.safetensors";
+            saveAligner(split, splitPath);
+            QCOMPARE(loadAligner(splitPath).biasSharedBy, split.biasSharedBy);
+            writeSafetensorsTensors(splitPath, {{"weight", split.weight}, {"bias", split.bias}, {"component_weights", split.componentWeights},
+                                                {"component_bias", split.componentBias}},
+                                    {{"components", nlohmann::json(names).dump()}, {"bias_shared_by", "[\"9.9\"]"}});
+            QVERIFY_THROWS_EXCEPTION(FormatError, loadAligner(splitPath));
         }
         QTemporaryDir dir;
         const std::string path = dir.path().toStdString() + "/aligner.safetensors";

@@ -12,6 +12,8 @@ namespace vitscope {
 void AlignerFitOptions::validate() const {
     if (!(heldOut > 0 && heldOut < 1)) throw InputError("--held-out", "must be a fraction within (0, 1)");
     if (batch < 1) throw InputError("--batch", "must be at least 1");
+    if (decompose.tokens) throw InputError("align", "fits on per-head terms, not per-token ones");
+    if (decompose.convention == Convention::TextSpan) throw InputError("--convention textspan", "is not an aligner convention (exact or vit-decompose)");
     params.validate();
 }
 
@@ -29,7 +31,7 @@ AlignerFit fitAlignerOnImages(const Model& model, const std::string& modelName, 
     for (int64_t start = 0; start < n; start += o.batch) {
         if (job.cancelled()) throw JobCancelled();
         const std::vector<std::string> chunk(images.begin() + start, images.begin() + std::min<int64_t>(n, start + o.batch));
-        const Decomposition dec = decomposeImages(model, loadAndPreprocess(chunk, model.preprocess).to(model.vision.device()));
+        const Decomposition dec = decomposeImages(model, loadAndPreprocess(chunk, model.preprocess).to(model.vision.device()), o.decompose);
         terms.push_back(stackedTerms(dec, &names).to(at::kCPU, at::kFloat));
         targets.push_back(encodeImages(clip, loadAndPreprocess(chunk, clip.preprocess).to(clip.vision.device())).output.to(at::kCPU, at::kFloat));
         decomposing.report({std::min<int64_t>(n, start + o.batch), n, 0, 0, {}});
@@ -50,6 +52,9 @@ AlignerFit fitAlignerOnImages(const Model& model, const std::string& modelName, 
         fit.cosine = meanCosine(applyToTerms(fit.aligner, xTest), yTest);
     }
     if (job.cancelled()) throw JobCancelled();
+    fit.aligner.settings["convention"] = conventionName(o.decompose.convention);
+    if (o.decompose.convention == Convention::VitDecompose)
+        fit.aligner.settings["from_block"] = std::to_string(o.decompose.fromStage) + "," + std::to_string(o.decompose.fromBlock);
     fit.aligner.settings["clip_model"] = clipName;
     fit.aligner.settings["model"] = modelName;
     fit.aligner.settings["held_out_images"] = std::to_string(test);

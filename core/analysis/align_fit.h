@@ -3,6 +3,7 @@
 // GUI's "Fit an aligner for this model" (one function, two front ends).
 #include "analysis/alignment.h"
 #include "job.h"
+#include "model/forward.h"
 #include "model/model.h"
 
 #include <string>
@@ -15,6 +16,9 @@ struct AlignerFitOptions {
     double heldOut = 0.2;      // the fraction of the images (the last ones, in listImages order) held out
     int batch = 32;            // images decomposed at a time
     ComponentAlignParams params;
+    // The terms the maps are fitted on: vitscope's exact convention, or (Swin, MaxViT)
+    // vit-decompose's with its detach block (its own aligners map the components after it).
+    DecomposeOptions decompose;
     void validate() const;     // throws InputError naming the setting
 };
 

@@ -59,9 +59,23 @@ double orthonormalityPenalty(const at::Tensor& w) {
     return static_cast<double>(w.size(2)) * (gram - at::eye(w.size(2), gram.options()).unsqueeze(0)).pow(2).mean().item<double>();
 }
 
+at::Tensor Aligner::biasShare(const std::string& component) const {
+    const at::Tensor b = (perComponent() ? componentBias : bias).to(at::kCPU, at::kFloat);
+    if (std::find(biasSharedBy.begin(), biasSharedBy.end(), component) == biasSharedBy.end()) return at::zeros_like(b);
+    return b / static_cast<double>(biasSharedBy.size());
+}
+
+at::Tensor Aligner::biasLeft(const std::vector<std::string>& names) const {
+    at::Tensor left = (perComponent() ? componentBias : bias).to(at::kCPU, at::kFloat).clone();
+    for (const std::string& n : names) left -= biasShare(n);
+    return left;
+}
+
 at::Tensor alignedTerm(const at::Tensor& term, const std::string& component, const Aligner* aligner) {
     const at::Tensor t = term.to(at::kCPU, at::kFloat);
-    return aligner ? at::matmul(t, aligner->weightFor(component)) : t;
+    if (!aligner) return t;
+    const at::Tensor y = at::matmul(t, aligner->weightFor(component).to(at::kCPU, at::kFloat));
+    return aligner->biasSharedBy.empty() ? y : y + aligner->biasShare(component);
 }
 
 bool alignerMaps(const Aligner* aligner, const std::string& component) {
@@ -153,6 +167,10 @@ Aligner fitComponentAligner(const at::Tensor& terms, const std::vector<std::stri
                   {"images", std::to_string(terms.size(0))},
                   {"final_loss", std::to_string(lastLoss)}};
     if (reference) {
+        // Its Aligner adds b / C to every component's term: over the components that write
+        // something (always-zero bias slots of the vit-decompose convention are not its components).
+        for (int64_t i = 0; i < c; ++i)
+            if (terms.select(1, i).abs().max().item<double>() > 0) a.biasSharedBy.push_back(names[static_cast<std::size_t>(i)]);
         a.settings["batch"] = std::to_string(params.batch);
         a.settings["epochs"] = std::to_string(params.epochs);
         a.settings["patience"] = std::to_string(params.patience);
@@ -173,6 +191,7 @@ void saveAligner(const Aligner& aligner, const std::string& path) {
         tensors["component_weights"] = aligner.componentWeights;
         tensors["component_bias"] = aligner.componentBias;
         meta["components"] = nlohmann::json(aligner.components).dump();
+        if (!aligner.biasSharedBy.empty()) meta["bias_shared_by"] = nlohmann::json(aligner.biasSharedBy).dump();
     }
     writeSafetensorsTensors(path, tensors, meta);
 }
@@ -201,6 +220,17 @@ Aligner loadAligner(const std::string& path) {
             a.componentBias.dim() != 1 || a.componentBias.size(0) != a.weight.size(1))
             throw FormatError(path, "'component_weights' must be [C, D, E] with one name per component");
         a.settings.erase("components");
+        if (meta.count("bias_shared_by")) {
+            try {
+                a.biasSharedBy = nlohmann::json::parse(meta.at("bias_shared_by")).get<std::vector<std::string>>();
+            } catch (const std::exception&) {
+                throw FormatError(path, "'bias_shared_by' in its metadata is not a list of component names");
+            }
+            for (const std::string& n : a.biasSharedBy)
+                if (std::find(a.components.begin(), a.components.end(), n) == a.components.end())
+                    throw FormatError(path, "'bias_shared_by' names '" + n + "', which is not one of its components");
+            a.settings.erase("bias_shared_by");
+        }
     }
     return a;
 }

@@ -22,7 +22,18 @@ struct Aligner {
     at::Tensor componentBias;
     std::vector<std::string> components;
 
+    // The components whose aligned terms each carry componentBias / n (n = their count), as the
+    // reference's per-component Aligner adds its bias (vit-decompose helpers/model_utils.py:
+    // x_c W_c + b / C); empty: the bias is kept whole, beside the terms (vitscope's procedure).
+    // The reference procedure shares it over the components whose training terms are not all zero
+    // (vitscope's always-zero bias slots under the vit-decompose convention carry none).
+    std::vector<std::string> biasSharedBy;
+
     bool perComponent() const { return componentWeights.defined(); }
+    // The bias share a component's aligned term carries [E] (zeros when it carries none).
+    at::Tensor biasShare(const std::string& component) const;
+    // The part of the bias that none of `components` carries (all of it for vitscope's aligners).
+    at::Tensor biasLeft(const std::vector<std::string>& components) const;
     at::Tensor apply(const at::Tensor& x) const { return at::matmul(x, weight) + bias; }
     // The map of one component by name (the shared map for a shared aligner); throws InputError
     // when a per-component aligner has no map of that name.

@@ -155,7 +155,8 @@ at::Tensor CacheView::align(const at::Tensor& x, bool withBias) const {
 
 at::Tensor CacheView::alignComponent(const at::Tensor& x, const std::string& name) const {
     if (!m_aligner) return x;
-    return at::matmul(x, m_aligner->weightFor(name));
+    const at::Tensor y = at::matmul(x, m_aligner->weightFor(name));
+    return m_aligner->biasSharedBy.empty() ? y : y + m_aligner->biasShare(name);  // the reference procedure's b / C
 }
 
 at::Tensor CacheView::storedTerms(const Component& c, int64_t start, int64_t count) const {
@@ -183,8 +184,11 @@ at::Tensor CacheView::terms(const Component& c, int64_t start, int64_t count) co
 at::Tensor CacheView::output(int64_t start, int64_t count) const {
     if (count < 0) count = size() - start;
     if (!m_aligner || !m_aligner->perComponent()) return align(m_cache.output().narrow(0, start, count).to(at::kFloat), true);
-    // Per-component maps: the aligned output is the sum of the aligned terms.
-    at::Tensor sum = m_aligner->componentBias.unsqueeze(0).expand({count, embedDim()}).clone();
+    // Per-component maps: the aligned output is the sum of the aligned terms and what of the
+    // bias they do not carry.
+    std::vector<std::string> names{"attn_bias", "post_bias"};
+    for (const Component& c : allComponents()) names.push_back(c.name());
+    at::Tensor sum = m_aligner->biasLeft(names).unsqueeze(0).expand({count, embedDim()}).clone();
     for (const Component& c : allComponents()) sum += terms(c, start, count);
     const at::Tensor other = m_cache.other().narrow(0, start, count).to(at::kFloat);
     sum += alignComponent(other.select(1, 1), "attn_bias") + alignComponent(other.select(1, 2), "post_bias");

@@ -47,8 +47,10 @@ Ledger computeLedger(const Model& model, const Decomposition& dec, const at::Ten
     const at::Tensor summed = dec.heads.dim() == 5 ? dec.heads[0].sum(2) : dec.heads[0];  // [L, H, E]
     // vit-decompose: `init` (aligned as the embedding), the layers from its detach block, no biases.
     const bool reference = dec.convention == Convention::VitDecompose;
+    std::vector<std::string> aligned;  // the aligner's components the rows are (their bias shares are in them)
     auto add = [&](const std::string& name, int l, int h, const at::Tensor& term) {
-        const double s = at::dot(alignedTerm(term, name == "init" ? "embed" : name, aligner), text).item<double>();
+        aligned.push_back(name == "init" ? "embed" : name);
+        const double s = at::dot(alignedTerm(term, aligned.back(), aligner), text).item<double>();
         g.rows.push_back({name, l, h, s});
         g.sumOfTerms += s;
         return s;
@@ -80,9 +82,9 @@ Ledger computeLedger(const Model& model, const Decomposition& dec, const at::Ten
     if (!reference) add("post_bias", -1, -1, dec.postBias[0]);
     if (dec.pooled()) add("pool.mlp", -1, -1, dec.poolMlp[0]);  // SigLIP: the pool's MLP completes the sum
     if (aligner) {
-        // The aligned output is the sum of the aligned terms plus the aligner's bias (already in CLIP space).
-        const at::Tensor bias = perComponent ? aligner->componentBias : aligner->bias;
-        const double b = at::dot(bias.to(at::kCPU, at::kFloat), text).item<double>();
+        // The aligned output is the sum of the aligned terms plus the aligner's bias (already in
+        // CLIP space), less the shares the rows carry (the reference procedure's b / C).
+        const double b = at::dot(aligner->biasLeft(aligned), text).item<double>();
         g.rows.push_back({"aligner_bias", -1, -1, b});
         g.sumOfTerms += b;
     }
