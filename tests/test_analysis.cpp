@@ -716,6 +716,16 @@ private slots:
         QVERIFY2(maxAbsDiff(view.output(), want) < 5e-3 * want.abs().max().item<double>(), "aligned cache output differs");
         // The query of a fresh image (first of the batch) goes through the same maps.
         QVERIFY(maxAbsDiff(decompositionQuery(dec, {}, &aligner), want[0]) < 1e-4 * want.abs().max().item<double>());
+        // The reference procedure's bias split: each component's term carries b / C, the output
+        // (the terms' sum) is unchanged.
+        Aligner split = aligner;
+        split.biasSharedBy = names;
+        const CacheView splitView(cache, &split);
+        QVERIFY2(maxAbsDiff(splitView.output(), want) < 5e-3 * want.abs().max().item<double>(), "split output differs");
+        const Component head{Component::Kind::Head, 1, 0};
+        const at::Tensor expected = at::matmul(splitView.storedTerms(head).to(at::kFloat), aligner.weightFor("1.0")) +
+                                    aligner.componentBias / static_cast<double>(names.size());
+        QVERIFY(maxAbsDiff(splitView.terms(head), expected) < 1e-5 * std::max(1.0, expected.abs().max().item<double>()));
         // Partial caches cannot be read through per-component maps.
         p.outDir = dir.path().toStdString() + "/cache-last";
         p.layers = "last:1";

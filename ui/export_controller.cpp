@@ -177,7 +177,7 @@ void ExportController::exportDialog(const QString& view) {
     int dpi = s.value("export/dpi", 300).toInt();
     if (path.endsWith(".png", Qt::CaseInsensitive)) {
         bool ok = false;
-        dpi = QInputDialog::getInt(m_window, tr("PNG resolution"), tr("Dots per inch"), dpi, 24, 1200, 1, &ok);
+        dpi = QInputDialog::getInt(m_window, tr("PNG resolution"), tr("Dots per inch of the PNG (300 for print, 96 for screens):"), dpi, 24, 1200, 1, &ok);
         if (!ok) return;
         s.setValue("export/dpi", dpi);
     }
