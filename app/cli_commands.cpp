@@ -1,6 +1,7 @@
 #include "cli_commands.h"
 
 #include "analysis_commands.h"
+#include "benchmark_commands.h"
 #include "image_commands.h"
 #include "cli_common.h"
 
@@ -349,6 +350,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
     }
     registerAnalysis(app, actions);
     registerImageCommands(app, actions);
+    registerBenchmarks(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);
 }

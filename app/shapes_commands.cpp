@@ -142,6 +142,25 @@ void runImagenetSegExport(const std::string& world, const std::string& out, int6
     std::printf("%zu scenes of %s in the ImageNet segmentation layout\n%s\n", images.size(), world.c_str(), out.c_str());
 }
 
+// A shapes world folder as an ImageNet-style class-folder dataset (OUT/<value of COLUMN>/<file>),
+// so `evaluate zero-shot` / `evaluate ablations` run on a fresh machine.
+void runClassFolders(const std::string& world, const std::string& column, const std::string& out) {
+    const std::string labels = (std::filesystem::path(world) / "labels.csv").string();
+    const std::vector<std::map<std::string, std::string>> rows = readCsvTable(labels);
+    if (rows.empty()) throw InputError(labels, "lists no images");
+    if (!rows.front().count(column) || !rows.front().count("file")) throw FormatError(labels, "has no column '" + column + "' (or no file column)");
+    std::error_code ec;
+    for (const auto& row : rows) {
+        if (row.at(column).empty()) throw FormatError(labels, "a row has an empty '" + column + "'");
+        const std::filesystem::path dir = std::filesystem::path(out) / row.at(column);
+        std::filesystem::create_directories(dir, ec);
+        const std::filesystem::path from = std::filesystem::path(world) / row.at("file");
+        std::filesystem::copy_file(from, dir / from.filename(), std::filesystem::copy_options::overwrite_existing, ec);
+        if (ec) throw IoError((dir / from.filename()).string(), "cannot be written (" + ec.message() + ")");
+    }
+    std::printf("%zu scenes of %s in class folders by %s\n%s\n", rows.size(), world.c_str(), column.c_str(), out.c_str());
+}
+
 }  // namespace
 
 void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -166,6 +185,15 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--out", *out, "Output .mat")->required();
         sub->add_option("--count", *count, "Only the first N scenes (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
         sub->callback([&actions, world, out, count] { actions.push_back([world, out, count] { runImagenetSegExport(*world, *out, *count); }); });
+    }
+    {
+        auto world = std::make_shared<std::string>(), column = std::make_shared<std::string>("shape"), out = std::make_shared<std::string>();
+        auto* sub = shapesCmd->add_subcommand("class-folders", "Copy a generated world's scenes into one folder per class (ImageNet's "
+                                                               "val/<class>/ layout) for evaluate zero-shot / ablations");
+        sub->add_option("--world", *world, "A folder shapes generate wrote (labels.csv, images/)")->required();
+        sub->add_option("--column", *column, "The labels.csv column whose values are the classes")->capture_default_str();
+        sub->add_option("--out", *out, "Output folder")->required();
+        sub->callback([&actions, world, column, out] { actions.push_back([world, column, out] { runClassFolders(*world, *column, *out); }); });
     }
     {
         auto o = std::make_shared<shapes::ClipTrainParams>();

@@ -1,5 +1,7 @@
 // vitscope-cli's contract: command names, output files and layouts, exit codes.
 #include "analysis/alignment.h"
+#include "analysis/cache.h"
+#include "analysis/text_embed.h"
 #include "analysis/heatmap.h"
 #include "analysis/labels.h"
 #include "image/codec.h"
@@ -12,6 +14,7 @@
 
 #include <QtTest/QtTest>
 #include <opencv2/core.hpp>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -278,6 +281,64 @@ private slots:
         const Run unknown = cli(common + QStringList{"--protocol", "legrad"});
         QCOMPARE(unknown.code, 2);
         QVERIFY2(unknown.err.contains("LeGrad publishes no evaluation script"), qPrintable(unknown.err));
+    }
+
+    // evaluate ablations on class folders (shapes class-folders writes ImageNet's val/<class>/
+    // layout): every row against a port of compute_ablations.py's sums on the cache's own arrays.
+    void evaluateAblations() {
+        const QString world = path("zs-world"), val = path("zs-val"), out = path("zs-run"), classes = path("zs-classes.txt");
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "160", "--seed", "7373"}).code, 0);
+        QCOMPARE(cli({"shapes", "class-folders", "--world", world, "--out", val}).code, 0);
+        const std::vector<std::string> folders{"circle", "cross", "diamond", "heart", "hexagon", "square", "star", "triangle"};
+        std::vector<std::string> names;
+        {
+            QFile f(classes);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            for (const std::string& c : folders) {
+                names.push_back("a " + c);
+                f.write(("a " + c + "\n").c_str());
+            }
+        }
+        const Run r = cli({"evaluate", "ablations", "--model", q(bundledModelDir()), "--data", val, "--classes", classes, "--out", out});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QFile rf(out + "/results.json");
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        const auto rows = nlohmann::json::parse(rf.readAll().toStdString())["rows"];
+        QCOMPARE(int(rows.size()), 2 + 4);  // baseline, MLPs, attention layers 0-0 .. 0-3
+        // The port: the reference's sums (its `mlps` holds the embedding as its first row; layers
+        // ablated cumulatively; means over the evaluated images) on the cache's arrays.
+        const DatasetCache cache((out + "/cache").toStdString());
+        const Model model = loadModel(bundledModelDir());
+        const at::Tensor cls = TextEncoder(model).encodeEnsemble(names, {});
+        std::vector<int64_t> labels;
+        for (const std::string& p : cache.paths())
+            labels.push_back(std::find(folders.begin(), folders.end(), std::filesystem::path(p).parent_path().filename().string()) - folders.begin());
+        const at::Tensor y = at::tensor(labels, at::kLong);
+        auto top1 = [&](const at::Tensor& rep) { return 100.0 * at::matmul(rep, cls.t()).argmax(1).eq(y).sum().item<double>() / y.size(0); };
+        const at::Tensor outRep = cache.output().to(at::kFloat);
+        const at::Tensor mlps = cache.mlps().to(at::kFloat).sum(1) + cache.other().to(at::kFloat).select(1, 0);
+        const at::Tensor layers = cache.heads().to(at::kFloat).sum(2);  // [N, L, E]
+        std::vector<double> want{top1(outRep), top1(outRep - mlps + mlps.mean(0))};
+        at::Tensor ablated = outRep.clone();
+        for (int64_t l = 0; l < layers.size(1); ++l) {
+            ablated = ablated - layers.select(1, l) + layers.select(1, l).mean(0);
+            want.push_back(top1(ablated));
+        }
+        for (std::size_t i = 0; i < want.size(); ++i)  // one image's flip at most (float order of the sums)
+            QVERIFY2(std::abs(rows[i]["top1"].get<double>() - want[i]) <= 100.0 / y.size(0) + 1e-9,
+                     qPrintable(QString("%1: %2 vs %3").arg(q(rows[i]["row"].get<std::string>())).arg(rows[i]["top1"].get<double>()).arg(want[i])));
+        QVERIFY2(want[0] > want[1] && want[0] > want.back(), "ablating should cost accuracy on this model");
+        // A class list of another length, a folder without class folders: one line each.
+        QFile bad(path("zs-bad.txt"));
+        QVERIFY(bad.open(QIODevice::WriteOnly));
+        bad.write("a circle\n");
+        bad.close();
+        const Run wrong = cli({"evaluate", "zero-shot", "--model", q(bundledModelDir()), "--data", val, "--classes", path("zs-bad.txt"), "--out", out});
+        QCOMPARE(wrong.code, 2);
+        QVERIFY2(wrong.err.contains("zs-bad.txt") && wrong.err.contains("8 class folders"), qPrintable(wrong.err));
+        const Run flat = cli({"evaluate", "zero-shot", "--model", q(bundledModelDir()), "--data", world + "/images", "--out", path("zs-flat")});
+        QCOMPARE(flat.code, 2);
+        QVERIFY2(flat.err.contains("one folder per class"), qPrintable(flat.err));
     }
 
     // Swin through its aligner in evaluate-heatmaps: "all" is the methods Swin defines.
