@@ -7,14 +7,18 @@
 #include "analysis/session.h"
 #include "analysis/text_embed.h"
 #include "cli_common.h"
+#include "heatmap_options.h"
+#include "image/preprocess.h"
 #include "error.h"
 #include "io/file_util.h"
 #include "resources.h"
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -157,6 +161,147 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     std::cout << readFileText(o.out + "/results.md") << o.out << "/results.json\n";
 }
 
+// ---- evaluate ovseg ----
+
+struct OvsegOptions {
+    HeatmapModelOptions model;
+    std::string data, classes, method = "surgery", masks = "palette", split = "val", out;
+    int64_t limit = 0;
+};
+
+// PASCAL VOC's palette: index i's colour from its bits, three at a time, high bits first.
+std::map<uint32_t, int> vocPaletteIndex() {
+    std::map<uint32_t, int> index;
+    for (int i = 0; i < 256; ++i) {
+        int r = 0, g = 0, b = 0, c = i;
+        for (int j = 0; j < 8; ++j, c >>= 3) {
+            r |= ((c >> 0) & 1) << (7 - j);
+            g |= ((c >> 1) & 1) << (7 - j);
+            b |= ((c >> 2) & 1) << (7 - j);
+        }
+        index[static_cast<uint32_t>(r << 16 | g << 8 | b)] = i;
+    }
+    return index;
+}
+
+// A mask's class indices: palette PNGs (SegmentationClass) decode to the palette's colours, gray
+// ones (SegmentationClassAug) hold the index itself. 255 is "ignore".
+cv::Mat readClassMask(const std::string& path, bool palette, int classes) {
+    static const std::map<uint32_t, int> colours = vocPaletteIndex();
+    const cv::Mat rgb = loadImageRgb(path);
+    cv::Mat out(rgb.rows, rgb.cols, CV_8UC1);
+    for (int y = 0; y < rgb.rows; ++y)
+        for (int x = 0; x < rgb.cols; ++x) {
+            const cv::Vec3b p = rgb.at<cv::Vec3b>(y, x);
+            int v = p[0];
+            if (palette) {
+                const auto it = colours.find(static_cast<uint32_t>(p[0] << 16 | p[1] << 8 | p[2]));
+                if (it == colours.end()) throw FormatError(path, "has a colour that is not in VOC's palette (gray masks: --masks gray)");
+                v = it->second;
+            } else if (p[0] != p[1] || p[1] != p[2]) {
+                throw FormatError(path, "is not a gray mask (palette masks: --masks palette)");
+            }
+            if (v != 255 && v >= classes)
+                throw FormatError(path, "holds class " + std::to_string(v) + ", the class list has " + std::to_string(classes));
+            out.at<uint8_t>(y, x) = static_cast<uint8_t>(v);
+        }
+    return out;
+}
+
+void runOvseg(const OvsegOptions& o) {
+    if (o.masks != "palette" && o.masks != "gray") throw InputError("--masks " + o.masks, "must be palette or gray");
+    if (o.limit < 0) throw InputError("--limit", "must be 0 (every image) or positive");
+    const fs::path root(o.data);
+    const std::string listFile = (root / "ImageSets" / "Segmentation" / (o.split + ".txt")).string();
+    std::vector<std::string> ids = readTextList(listFile);
+    if (o.limit > 0 && static_cast<int64_t>(ids.size()) > o.limit) ids.resize(static_cast<std::size_t>(o.limit));
+    const std::vector<std::string> names = readTextList(o.classes);
+    if (names.size() < 2 || names.size() > 255) throw InputError(o.classes, "needs 2 to 255 classes, one per line in mask-index order");
+    HeatmapModelOptions mo = o.model;
+    mo.squash = true;  // the map covers the whole image, then is resized to the mask
+    const HeatmapSession c = openHeatmapContext(mo);
+    const HeatmapMethod method = parseHeatmapMethod(o.method);
+    if (method == HeatmapMethod::Attention || method == HeatmapMethod::Rollout)
+        throw InputError("--method " + o.method, "takes no text: every class would get the same map (use a text-conditioned method)");
+    checkModelOptionsFor(o.model, {method});
+    const at::Tensor table = c.textsFor(method, names);  // [C, E]
+    const int64_t C = table.size(0);
+    ensureDir(o.out);
+    std::vector<double> inter(static_cast<std::size_t>(C), 0.0), uni(static_cast<std::size_t>(C), 0.0);
+    double correct = 0, labelled = 0;
+    const JobContext job = interruptibleJob("ovseg");
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (job.cancelled()) throw JobCancelled();
+        const std::string image = (root / "JPEGImages" / (ids[i] + ".jpg")).string();
+        const std::string maskPath = (root / "SegmentationClass" / (ids[i] + ".png")).string();
+        const cv::Mat rgb = loadImageRgb(image), mask = readClassMask(maskPath, o.masks == "palette", static_cast<int>(C));
+        if (mask.rows != rgb.rows || mask.cols != rgb.cols) throw FormatError(maskPath, "is not the size of its image");
+        const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
+        std::vector<at::Tensor> maps;
+        for (int64_t k = 0; k < C; ++k) {
+            HeatmapParams params = c.params(method, {}, o.model.surgeryBlocks);
+            params.referenceTexts = table;  // the class set: Surgery's redundancy, the decomposition's mean, Grad-CAM's labels
+            maps.push_back(computeHeatmap(*c.model, pixels, table[k], params, c.aligner ? &*c.aligner : nullptr).pixels.to(at::kFloat));
+        }
+        const at::Tensor stacked = at::stack(maps).unsqueeze(0);  // [1, C, S, S]
+        const at::Tensor up = at::upsample_bilinear2d(stacked, {rgb.rows, rgb.cols}, false);
+        const at::Tensor pred = up[0].argmax(0).to(at::kByte).contiguous();
+        const at::Tensor gt = at::from_blob(const_cast<uint8_t*>(mask.ptr<uint8_t>()), {mask.rows, mask.cols}, at::kByte).clone();
+        const at::Tensor valid = gt.ne(255);
+        for (int64_t k = 0; k < C; ++k) {
+            const at::Tensor p = pred.eq(k) & valid, g = gt.eq(k);
+            inter[static_cast<std::size_t>(k)] += (p & g).sum().item<double>();
+            uni[static_cast<std::size_t>(k)] += (p | g).sum().item<double>();
+        }
+        correct += (pred.eq(gt) & valid).sum().item<double>();
+        labelled += valid.sum().item<double>();
+        job.report({static_cast<int64_t>(i + 1), static_cast<int64_t>(ids.size()), 0, 0, {}});
+    }
+    nlohmann::ordered_json perClass = nlohmann::ordered_json::object();
+    double sum = 0;
+    int present = 0;
+    for (int64_t k = 0; k < C; ++k) {
+        if (uni[static_cast<std::size_t>(k)] <= 0) continue;  // neither predicted nor present: no IoU
+        const double iou = inter[static_cast<std::size_t>(k)] / uni[static_cast<std::size_t>(k)];
+        perClass[names[static_cast<std::size_t>(k)]] = iou;
+        sum += iou;
+        ++present;
+    }
+    const double miou = present ? sum / present : 0, acc = labelled > 0 ? 100.0 * correct / labelled : 0;
+    const nlohmann::ordered_json results{{"benchmark", "ovseg"}, {"protocol", "argmax"},
+                                         {"rows", {{{"method", o.method}, {"images", ids.size()}, {"miou", miou}, {"pixel_accuracy", acc}, {"class_iou", perClass}}}}};
+    writeFileAtomic(o.out + "/results.json", results.dump(2) + "\n");
+    char line[256];
+    std::snprintf(line, sizeof line, "| %s | %zu | %.4f | %.2f |\n", o.method.c_str(), ids.size(), miou, acc);
+    writeFileAtomic(o.out + "/results.md", "Open-vocabulary segmentation by argmax over the class maps\n\n| method | images | mIoU | pixel accuracy (%) |\n|---|---|---|---|\n" + std::string(line));
+    std::snprintf(line, sizeof line, "method,images,miou,pixel_accuracy\n%s,%zu,%.6f,%.6f\n", o.method.c_str(), ids.size(), miou, acc);
+    writeFileAtomic(o.out + "/results.csv", line);
+    std::string joined;
+    for (const std::string& n : names) joined += n + "\n";
+    const std::time_t now = std::time(nullptr);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    const nlohmann::ordered_json record{
+        {"benchmark", "ovseg"},
+        {"protocol", "argmax over the classes' maps as the method returns them (CLIP Surgery's paper; it released no evaluation "
+                     "code), the whole image squashed to the input, maps resized bilinearly to the mask; mask value 255 ignored; "
+                     "mIoU over the classes predicted or present"},
+        {"method", o.method},
+        {"vitscope_version", "0.1.0"},
+        {"model", o.model.model.model},
+        {"model_sha256", fileSha256(c.model->info.weightsPath)},
+        {"data", o.data},
+        {"split", listFile},
+        {"split_sha256", fileSha256(listFile)},
+        {"masks", o.masks},
+        {"classes", o.classes},
+        {"classes_sha256", sha256Hex(joined)},
+        {"images", ids.size()},
+        {"date", date}};
+    writeFileAtomic(o.out + "/record.json", record.dump(2) + "\n");
+    std::cout << readFileText(o.out + "/results.md") << o.out << "/results.json\n";
+}
+
 }  // namespace
 
 void registerBenchmarks(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -176,6 +321,19 @@ void registerBenchmarks(CLI::App& app, std::vector<std::function<void()>>& actio
         sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
         sub->add_option("--out", o->out, "Folder for results.json / .md / .csv, record.json and the dataset cache (resumed)")->required();
         sub->callback([&actions, o, ablations] { actions.push_back([o, ablations] { runZeroShot(*o, ablations); }); });
+    }
+    {
+        auto o = std::make_shared<OvsegOptions>();
+        auto* sub = evaluate->add_subcommand("ovseg", "Open-vocabulary segmentation by argmax over class maps (PASCAL VOC layout)");
+        addHeatmapModelOptions(sub, o->model);
+        sub->add_option("--data", o->data, "VOC-style folder: JPEGImages/, SegmentationClass/, ImageSets/Segmentation/SPLIT.txt")->required();
+        sub->add_option("--classes", o->classes, "Class prompts in mask-index order (0: background for VOC), one per line")->required();
+        sub->add_option("--method", o->method, "The heatmap method whose class maps are compared")->capture_default_str();
+        sub->add_option("--masks", o->masks, "palette (SegmentationClass) or gray (SegmentationClassAug)")->capture_default_str();
+        sub->add_option("--split", o->split, "ImageSets/Segmentation/SPLIT.txt")->capture_default_str();
+        sub->add_option("--limit", o->limit, "Only the first N images (0: all)")->capture_default_str();
+        sub->add_option("--out", o->out, "Folder for results.json / .md / .csv and record.json")->required();
+        sub->callback([&actions, o] { actions.push_back([o] { runOvseg(*o); }); });
     }
 }
 

@@ -1,8 +1,10 @@
 #include "shapes_commands.h"
 
 #include "analysis/labels.h"
+#include "image/codec.h"
 #include "image/preprocess.h"
 #include "io/imagenet_seg.h"
+#include "io/file_util.h"
 #include "model/loader.h"
 #include "shapes/dataset.h"
 #include "shapes/specialisation.h"
@@ -16,6 +18,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <opencv2/imgproc.hpp>
+#include <set>
 #include <iostream>
 #include <memory>
 
@@ -161,6 +165,61 @@ void runClassFolders(const std::string& world, const std::string& column, const 
     std::printf("%zu scenes of %s in class folders by %s\n%s\n", rows.size(), world.c_str(), column.c_str(), out.c_str());
 }
 
+// A shapes world folder in PASCAL VOC's segmentation layout (JPEGImages/, SegmentationClass/ in
+// VOC's palette colours, ImageSets/Segmentation/val.txt) with classes.txt ("a background", then
+// one prompt per value of `column`, sorted: "a <shape>", or "a <color> object"): the main object
+// and the distractor labelled by their own values.
+void runVocExport(const std::string& world, const std::string& out, const std::string& column) {
+    const std::string labels = (std::filesystem::path(world) / "labels.csv").string();
+    const std::vector<std::map<std::string, std::string>> rows = readCsvTable(labels);
+    if (rows.empty()) throw InputError(labels, "lists no images");
+    for (const std::string& col : {std::string("file"), std::string("mask"), column})
+        if (!rows.front().count(col)) throw FormatError(labels, "has no column '" + col + "'");
+    const std::string distractor = "distractor_" + column;
+    std::set<std::string> shapeSet;
+    for (const auto& r : rows) {
+        shapeSet.insert(r.at(column));
+        if (r.count(distractor) && !r.at(distractor).empty()) shapeSet.insert(r.at(distractor));
+    }
+    const std::vector<std::string> shapeList(shapeSet.begin(), shapeSet.end());
+    auto colour = [](int i) {  // VOC's palette
+        int r = 0, g = 0, b = 0;
+        for (int j = 0, c = i; j < 8; ++j, c >>= 3) {
+            r |= ((c >> 0) & 1) << (7 - j);
+            g |= ((c >> 1) & 1) << (7 - j);
+            b |= ((c >> 2) & 1) << (7 - j);
+        }
+        return cv::Vec3b(static_cast<uint8_t>(b), static_cast<uint8_t>(g), static_cast<uint8_t>(r));  // BGR for imwrite
+    };
+    const std::filesystem::path root(out);
+    for (const char* d : {"JPEGImages", "SegmentationClass", "ImageSets/Segmentation"}) std::filesystem::create_directories(root / d);
+    std::string ids, classes = "a background\n";
+    for (const std::string& sh : shapeList) classes += column == "shape" ? "a " + sh + "\n" : "a " + sh + " object\n";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        const std::string id = std::filesystem::path(r.at("file")).stem().string();
+        cv::Mat rgb = loadImageRgb((std::filesystem::path(world) / r.at("file")).string()), bgr;
+        cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+        cv::Mat mask(rgb.rows, rgb.cols, CV_8UC3, cv::Scalar(0, 0, 0));
+        auto paint = [&](const std::string& maskFile, const std::string& shape) {
+            const cv::Mat m = loadImageRgb((std::filesystem::path(world) / maskFile).string());
+            const int k = 1 + static_cast<int>(std::find(shapeList.begin(), shapeList.end(), shape) - shapeList.begin());
+            for (int y = 0; y < m.rows; ++y)
+                for (int x = 0; x < m.cols; ++x)
+                    if (m.at<cv::Vec3b>(y, x)[0] > 127) mask.at<cv::Vec3b>(y, x) = colour(k);
+        };
+        paint(r.at("mask"), r.at(column));
+        if (r.count("distractor_mask") && !r.at("distractor_mask").empty()) paint(r.at("distractor_mask"), r.at(distractor));
+        writeImage((root / "JPEGImages" / (id + ".jpg")).string(), bgr);  // JPEG, quality 95
+        writeImage((root / "SegmentationClass" / (id + ".png")).string(), mask);
+        ids += id + "\n";
+    }
+    writeFileAtomic((root / "ImageSets/Segmentation/val.txt").string(), ids);
+    writeFileAtomic((root / "classes.txt").string(), classes);
+    std::printf("%zu scenes of %s in the VOC segmentation layout (%zu classes with the background)\n%s\n", rows.size(), world.c_str(),
+                shapeList.size() + 1, out.c_str());
+}
+
 }  // namespace
 
 void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -194,6 +253,14 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--column", *column, "The labels.csv column whose values are the classes")->capture_default_str();
         sub->add_option("--out", *out, "Output folder")->required();
         sub->callback([&actions, world, column, out] { actions.push_back([world, column, out] { runClassFolders(*world, *column, *out); }); });
+    }
+    {
+        auto world = std::make_shared<std::string>(), out = std::make_shared<std::string>(), column = std::make_shared<std::string>("color");
+        auto* sub = shapesCmd->add_subcommand("voc", "Write a generated world in PASCAL VOC's segmentation layout for evaluate ovseg");
+        sub->add_option("--world", *world, "A folder shapes generate wrote (labels.csv, images/, masks/)")->required();
+        sub->add_option("--column", *column, "The attribute whose values are the classes: color or shape")->capture_default_str();
+        sub->add_option("--out", *out, "Output folder")->required();
+        sub->callback([&actions, world, out, column] { actions.push_back([world, out, column] { runVocExport(*world, *out, *column); }); });
     }
     {
         auto o = std::make_shared<shapes::ClipTrainParams>();

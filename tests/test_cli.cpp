@@ -341,6 +341,47 @@ private slots:
         QVERIFY2(flat.err.contains("one folder per class"), qPrintable(flat.err));
     }
 
+    // evaluate ovseg on the shapes world in PASCAL VOC's layout (shapes voc): the table and the
+    // record; masks outside the palette or the class list are refused in one line naming the file.
+    void evaluateOvseg() {
+        const QString world = path("voc-world"), voc = path("voc"), out = path("voc-run");
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "24", "--seed", "4242"}).code, 0);
+        QCOMPARE(cli({"shapes", "voc", "--world", world, "--out", voc}).code, 0);
+        const QStringList common{"evaluate", "ovseg", "--model", q(bundledModelDir()), "--data", voc, "--classes", voc + "/classes.txt"};
+        const Run r = cli(common + QStringList{"--method", "decomposition", "--out", out});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QFile rf(out + "/results.json");
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        const auto row = nlohmann::json::parse(rf.readAll().toStdString())["rows"][0];
+        QCOMPARE(row["images"].get<int>(), 24);
+        const double miou = row["miou"].get<double>(), acc = row["pixel_accuracy"].get<double>();
+        QVERIFY2(miou > 0 && miou <= 1 && acc > 0 && acc <= 100, row.dump().c_str());
+        QVERIFY(row["class_iou"].contains("a background"));
+        QFile recf(out + "/record.json");
+        QVERIFY(recf.open(QIODevice::ReadOnly));
+        const auto record = nlohmann::json::parse(recf.readAll().toStdString());
+        QCOMPARE(record["split_sha256"].get<std::string>(), fileSha256((voc + "/ImageSets/Segmentation/val.txt").toStdString()));
+        QVERIFY(record["protocol"].get<std::string>().find("released no evaluation code") != std::string::npos);
+        const Run textless = cli(common + QStringList{"--method", "rollout", "--out", out});
+        QCOMPARE(textless.code, 2);
+        QVERIFY2(textless.err.contains("takes no text"), qPrintable(textless.err));
+        // Two classes only: the masks hold more.
+        QFile few(path("voc-few.txt"));
+        QVERIFY(few.open(QIODevice::WriteOnly));
+        few.write("a background\na red object\n");
+        few.close();
+        const Run tooFew = cli({"evaluate", "ovseg", "--model", q(bundledModelDir()), "--data", voc, "--classes", path("voc-few.txt"), "--out", out});
+        QCOMPARE(tooFew.code, 2);
+        QVERIFY2(tooFew.err.contains("SegmentationClass") && tooFew.err.contains("the class list has 2"), qPrintable(tooFew.err));
+        // A mask in colours outside VOC's palette.
+        const std::string first = readFileText((voc + "/ImageSets/Segmentation/val.txt").toStdString()).substr(0, 6);
+        cv::Mat odd(8, 8, CV_8UC3, cv::Scalar(10, 200, 30));
+        writeImage((voc + "/SegmentationClass/" + q(first) + ".png").toStdString(), odd);
+        const Run palette = cli(common + QStringList{"--out", out});
+        QCOMPARE(palette.code, 2);
+        QVERIFY2(palette.err.contains(q(first) + ".png") && palette.err.contains("palette"), qPrintable(palette.err));
+    }
+
     // Swin through its aligner in evaluate-heatmaps: "all" is the methods Swin defines.
     void evaluateHeatmapsOnSwin() {
         const QString world = path("swin-world");
