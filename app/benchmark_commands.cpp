@@ -34,6 +34,7 @@ namespace {
 struct ZeroShotOptions {
     ModelOptions model;
     std::string aligner, data, classes, templates, out, convention = "exact";
+    std::string cache;  // a cache built beforehand (e.g. sharded on Slurm with cache build, then merged)
     int batch = 32;
     int64_t perClass = 0;
 };
@@ -80,14 +81,18 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     ensureDir(o.out);
     // The dataset cache: built, or resumed, or reused.
     CacheBuildParams params;
-    params.outDir = o.out + "/cache";
+    params.outDir = o.cache.empty() ? o.out + "/cache" : o.cache;
     std::error_code ec;
     params.modelSpec = fs::exists(o.model.model, ec) ? fs::absolute(o.model.model).lexically_normal().string() : o.model.model;
     params.batch = o.batch;
     params.convention = parseConvention(o.convention);
     params.validate();
     std::string weights;
-    {
+    if (!o.cache.empty() && !o.convention.empty() && o.convention != "exact")
+        throw InputError("--convention " + o.convention, "is the cache's own with --cache (set it when building the cache)");
+    if (!o.cache.empty()) {
+        weights = openModel(o.model).info.weightsPath;  // the cache must be this model's (checked when it opens)
+    } else {
         const Model model = openModel(o.model);
         weights = model.info.weightsPath;
         const CacheBuildResult r = buildCache(model, images, params, interruptibleJob("cache"));
@@ -99,9 +104,14 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     const CacheSession s = openCacheSession({params.outDir, o.aligner, {}, o.model.tokenizer, o.model.device}, true);
     // Each cached row's label (unreadable images are skipped by the cache).
     std::map<std::string, int64_t> labelOf;
-    for (std::size_t i = 0; i < images.size(); ++i) labelOf[images[i]] = labels[i];
+    auto key = [](const std::string& p) { return fs::weakly_canonical(p).string(); };  // however the paths were spelled
+    for (std::size_t i = 0; i < images.size(); ++i) labelOf[key(images[i])] = labels[i];
     std::vector<int64_t> rowLabels;
-    for (const std::string& p : s.cache->paths()) rowLabels.push_back(labelOf.at(p));
+    for (const std::string& p : s.cache->paths()) {
+        const auto it = labelOf.find(key(p));
+        if (it == labelOf.end()) throw InputError(params.outDir, "caches " + p + ", which is not an image of " + o.data + " (as listed)");
+        rowLabels.push_back(it->second);
+    }
     std::vector<std::string> templates;
     std::string templatesUsed = "none (each class line is its prompt)";
     if (!o.templates.empty()) {
@@ -317,6 +327,8 @@ void registerBenchmarks(CLI::App& app, std::vector<std::function<void()>>& actio
         sub->add_option("--classes", o->classes, "Class names in label order, one per line (default: the folder names)");
         sub->add_option("--templates", o->templates, "Prompt templates with {} (default: resources/templates/classes.txt for BPE models)");
         sub->add_option("--convention", o->convention, "Terms cached: exact or textspan (the reference's)")->capture_default_str();
+        sub->add_option("--cache", o->cache, "A finished cache of these images (e.g. built on Slurm with cache build --shard and merged) "
+                                             "instead of building one in OUT/cache");
         sub->add_option("--per-class", o->perClass, "Only the first N images of each class (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
         sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
         sub->add_option("--out", o->out, "Folder for results.json / .md / .csv, record.json and the dataset cache (resumed)")->required();

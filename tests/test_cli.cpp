@@ -328,6 +328,15 @@ private slots:
             QVERIFY2(std::abs(rows[i]["top1"].get<double>() - want[i]) <= 100.0 / y.size(0) + 1e-9,
                      qPrintable(QString("%1: %2 vs %3").arg(q(rows[i]["row"].get<std::string>())).arg(rows[i]["top1"].get<double>()).arg(want[i])));
         QVERIFY2(want[0] > want[1] && want[0] > want.back(), "ablating should cost accuracy on this model");
+        // A cache built beforehand (as cache build writes it, e.g. sharded on Slurm): the same table.
+        const QString prebuilt = path("zs-prebuilt");
+        QCOMPARE(cli({"cache", "build", "--model", q(bundledModelDir()), "--images", val, "--out", prebuilt}).code, 0);
+        const Run again = cli({"evaluate", "ablations", "--model", q(bundledModelDir()), "--data", val, "--classes", classes, "--cache", prebuilt,
+                               "--out", path("zs-run2")});
+        QVERIFY2(again.code == 0, qPrintable(again.err));
+        QFile rf2(path("zs-run2") + "/results.json");
+        QVERIFY(rf2.open(QIODevice::ReadOnly));
+        QCOMPARE(nlohmann::json::parse(rf2.readAll().toStdString())["rows"], rows);
         // A class list of another length, a folder without class folders: one line each.
         QFile bad(path("zs-bad.txt"));
         QVERIFY(bad.open(QIODevice::WriteOnly));
