@@ -79,8 +79,8 @@ struct OpenDatasetJob {
 struct FitAlignerJob {
     static constexpr const char* kLabel = "fitting an aligner";
     using Result = AlignerFitSummary;
-    std::string model, out;
-    Result run(Explorer& x, const JobContext& job) const { return x.fitAligner(model, out, job); }
+    std::string model, out, procedure = "vitscope";
+    Result run(Explorer& x, const JobContext& job) const { return x.fitAligner(model, out, procedure, job); }
 };
 
 struct DescribeHeadsJob {

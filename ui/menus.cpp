@@ -11,6 +11,7 @@
 #include <QDialogButtonBox>
 #include <QDockWidget>
 #include <QFileDialog>
+#include <QInputDialog>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QMainWindow>
@@ -81,7 +82,13 @@ void Menus::buildOpen(QMenu* file) {
         const QString dir = model.isDir() ? model.filePath() : model.path();
         const QString f = QFileDialog::getSaveFileName(m_window, tr("Save the aligner for %1").arg(model.fileName()), dir + "/aligner.safetensors",
                                                        tr("Aligners (*.safetensors)"));
-        if (!f.isEmpty()) m_session.fitAligner(f);
+        if (f.isEmpty()) return;
+        // The CLI's align --procedure: vitscope's (the default) or vit-decompose's.
+        const QStringList procedures{tr("vitscope (from the shared ridge map; the default)"),
+                                     tr("reference (vit-decompose's align_with_clip, its bias split over the components)")};
+        bool ok = false;
+        const QString p = QInputDialog::getItem(m_window, tr("Fitting procedure"), tr("How the per-component maps are fitted:"), procedures, 0, false, &ok);
+        if (ok) m_session.fitAligner(f, procedures.indexOf(p) == 1 ? "reference" : "vitscope");
     });
     m_discovered = file->addMenu(tr("&Discovered models"));
     connect(m_discovered, &QMenu::aboutToShow, this, &Menus::fillDiscovered);

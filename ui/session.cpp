@@ -261,7 +261,7 @@ void Session::applyModel(const ModelSummary& m) {
     if (!dataset.isEmpty()) openDataset(dataset);
 }
 
-void Session::fitAligner(const QString& out) {
+void Session::fitAligner(const QString& out, const QString& procedure) {
     const QString model = m_state.modelNeedingAligner;
     if (model.isEmpty()) return showError(tr("no model is waiting for an aligner: open the classifier first (File > Open model...), then fit its aligner"));
     if (!m_state.hasModel() || !m_state.model.clip)
@@ -269,7 +269,7 @@ void Session::fitAligner(const QString& out) {
     if (!m_state.dataset.ready()) return showError(tr("open an image folder as dataset first: the aligner is fitted on its images"));
     const quint64 epoch = m_epoch;
     runLong(
-        FitAlignerJob{s(model), s(out)}, tr("fitting an aligner for %1 on %2").arg(QFileInfo(model).fileName(), m_state.dataset.folder),
+        FitAlignerJob{s(model), s(out), s(procedure)}, tr("fitting an aligner for %1 on %2").arg(QFileInfo(model).fileName(), m_state.dataset.folder),
         [this, epoch, model](AlignerFitSummary r) {
             const QString figures = tr("held-out cosine %1, one shared map %2; %3 images fitted, %4 held out")
                                         .arg(r.cosine, 0, 'f', 4)

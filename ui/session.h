@@ -192,7 +192,7 @@ public:
     // Fits an aligner for the model last refused for want of one, into the open CLIP model's space,
     // on the open dataset's images (vitscope-cli align); saved at `out`, then that model opens
     // through it.
-    void fitAligner(const QString& out);
+    void fitAligner(const QString& out, const QString& procedure = "vitscope");  // or "reference" (align --procedure)
     void openImage(const QString& path);
     void openDataset(const QString& folder);
     void setText(const QString& text);

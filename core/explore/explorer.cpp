@@ -263,13 +263,15 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     return m->summary;
 }
 
-AlignerFitSummary Explorer::fitAligner(const std::string& spec, const std::string& out, const JobContext& job) {
+AlignerFitSummary Explorer::fitAligner(const std::string& spec, const std::string& out, const std::string& procedure, const JobContext& job) {
+    AlignerFitOptions options;
+    options.params.procedure = parseAlignProcedure(procedure);
     const Model& clip = m->model();
     if (!clip.isClip()) throw InputError(m->summary.name, "is not a CLIP model: open the CLIP model to align into first");
     m->requireDataset();
     const Model model = openModelOn(spec, clip.vision.device().is_cuda() ? "cuda" : "cpu");
     if (model.isClip()) throw InputError(spec, "is a CLIP model: it has a text side and needs no aligner");
-    const AlignerFit fit = fitAlignerOnImages(model, spec, clip, m->summary.spec, m->cache->paths(), {}, job);
+    const AlignerFit fit = fitAlignerOnImages(model, spec, clip, m->summary.spec, m->cache->paths(), options, job);
     saveAligner(fit.aligner, out);
     return {out, spec, m->summary.spec, fit.trained, fit.heldOut, fit.cosine, fit.sharedCosine};
 }

@@ -201,7 +201,8 @@ public:
     // Fits an aligner for `model` (a non-CLIP model) into the open model's space (a CLIP model)
     // on the open dataset's images, as `vitscope-cli align` does with its defaults, and saves it
     // at `out`. The open model, image and dataset stay as they are.
-    AlignerFitSummary fitAligner(const std::string& model, const std::string& out, const JobContext& job);
+    // `procedure`: "vitscope" (the default) or "reference" (vit-decompose's, with its bias split).
+    AlignerFitSummary fitAligner(const std::string& model, const std::string& out, const std::string& procedure, const JobContext& job);
 
     // Decomposes one image file (kept for heatmaps and the ledger). Throws InputError naming
     // the file for non-images, corrupt files and images over the size limit.
