@@ -195,13 +195,23 @@ void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
     cp.validate();
     std::vector<std::string> paths;
     for (const WaterbirdsSample& s : samples) paths.push_back(s.path);
+    {
+        std::error_code ec;
+        const std::string cacheProgress = cp.outDir + "/progress.json";
+        if (fs::is_regular_file(cacheProgress, ec)) {
+            const nlohmann::json j = nlohmann::json::parse(readFileText(cacheProgress), nullptr, false);
+            if (!j.is_discarded() && j.contains("next_input"))
+                std::printf("resuming: %lld of %zu images already decomposed in %s\n", static_cast<long long>(j["next_input"].get<int64_t>()),
+                            samples.size(), cp.outDir.c_str());
+        }
+    }
+    std::fflush(stdout);
     const CacheBuildResult built = buildCache(model, paths, cp, interruptibleJob("waterbirds"));
     if (built.cancelled) {
         std::printf("interrupted: %lld of %zu images decomposed in %s; run the same command to resume\n", static_cast<long long>(built.rows),
                     samples.size(), cp.outDir.c_str());
         throw JobCancelled();
     }
-    if (built.resumed) std::printf("resumed: images decomposed before were not computed again\n");
     if (built.skipped > 0) {
         const std::string skipped = readFileText(cp.outDir + "/skipped.txt");
         throw FormatError(skipped.substr(0, skipped.find('\t')), "could not be read as an image (" + std::to_string(built.skipped) + " skipped, see " + cp.outDir + "/skipped.txt)");

@@ -325,7 +325,7 @@ private slots:
         QVERIFY(QFile::remove(out + "/results.json"));
         const Run again = cli(common + QStringList{"--heads", heads, "--out", out});
         QVERIFY2(again.code == 0, qPrintable(again.err));
-        QVERIFY2(again.out.contains("resuming the run") && again.out.contains("not computed again"), qPrintable(again.out));
+        QVERIFY2(again.out.contains("resuming the run") && again.out.contains("resuming: 8 of 8 images already decomposed"), qPrintable(again.out));
         QCOMPARE(readJson(out + "/results.json")["rows"], results["rows"]);
         // Other settings into the same folder: refused, naming the progress file.
         const Run other = cli(common + QStringList{"--heads", "2.0", "--out", out});
@@ -394,6 +394,39 @@ private slots:
         const auto j = nlohmann::json::parse(f.readAll().toStdString());
         QVERIFY2(j["heads_source"].get<std::string>().find("discovered") != std::string::npos, j.dump().c_str());
         QCOMPARE(j["ranked"].size(), std::size_t(3));
+    }
+
+    // An interrupted run (SIGTERM, as Ctrl-C) keeps the images it decomposed; the same command
+    // resumes from them and the finished table counts every image once.
+    void waterbirdsResumesAnInterruptedRun() {
+        const QString world = path("wb-big"), out = path("wb-interrupted");
+        QCOMPARE(cli({"shapes", "waterbirds", "--out", world, "--count", "1500"}).code, 0);
+        const QStringList args{"evaluate", "waterbirds", "--model", q(vitscope::test::source("models/shapes-clip-spurious")), "--data", world,
+                               "--classes", world + "/classes.tsv", "--spurious", world + "/spurious.txt", "--core", world + "/core.txt",
+                               "--batch", "16", "--out", out};
+        QProcess p;
+        p.start(VITSCOPE_CLI, args);
+        QByteArray err;
+        for (int i = 0; i < 1200 && p.state() != QProcess::NotRunning && !err.contains("caching images"); ++i) {
+            p.waitForReadyRead(50);
+            err += p.readAllStandardError();
+        }
+        QTest::qWait(300);
+        p.terminate();
+        QVERIFY(p.waitForFinished(60000));
+        if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0) QSKIP("the run finished before it could be interrupted");
+        const Run resumed = cli(args);
+        QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
+        const QRegularExpressionMatch m = QRegularExpression("resuming: (\\d+) of 1500 images already decomposed").match(resumed.out);
+        QVERIFY2(m.hasMatch(), qPrintable(resumed.out));
+        const int before = m.captured(1).toInt();
+        QVERIFY2(before > 0 && before < 1500, qPrintable(resumed.out));
+        QFile f(out + "/results.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        int total = 0;
+        const nlohmann::json counts = nlohmann::json::parse(f.readAll().toStdString())["group_counts"];
+        for (auto it = counts.begin(); it != counts.end(); ++it) total += it.value().get<int>();
+        QCOMPARE(total, 1500);
     }
 
     // Swin through its aligner in evaluate-heatmaps: "all" is the methods Swin defines.
