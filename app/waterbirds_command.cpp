@@ -21,6 +21,8 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <regex>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -73,6 +75,25 @@ ZeroShotClassifier waterbirdsClassifier(const std::string& file, const TextEncod
     }
     c.prompts = text.encode(prompts);
     return c;
+}
+
+// --heads: a file or an inline list of heads, as L.H or as the reference writes them, (L, H);
+// separated by commas, spaces or lines; '#' starts a comment line in a file.
+std::vector<std::string> headList(const std::string& arg) {
+    std::error_code ec;
+    std::string text;
+    if (fs::is_regular_file(arg, ec))
+        for (const std::string& line : readTextList(arg)) text += line + "\n";
+    else
+        text = arg;
+    text = std::regex_replace(text, std::regex(R"(\(\s*(\d+)\s*,\s*(\d+)\s*\))"), "$1.$2");
+    for (char& c : text)
+        if (c == ',') c = ' ';
+    std::istringstream in(text);
+    std::vector<std::string> out;
+    for (std::string name; in >> name;) out.push_back(name);
+    if (out.empty()) throw InputError("--heads " + arg, "lists no head (L.H or (L, H))");
+    return out;
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -167,7 +188,16 @@ void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
     const std::vector<std::string> spurious = textsOrFile(o.spurious.empty() ? kSpuriousWords : o.spurious);
     const std::vector<std::string> core = textsOrFile(o.core.empty() ? kCoreWords : o.core);
     std::vector<std::string> headNames;
-    if (!o.heads.empty()) headNames = textsOrFile(o.heads);
+    if (!o.heads.empty()) headNames = headList(o.heads);
+    for (const std::string& h : headNames) {  // checked before any image is decomposed
+        int layer = -1, head = -1;
+        char tail = 0;
+        if (std::sscanf(h.c_str(), "%d.%d%c", &layer, &head, &tail) != 2) continue;  // other names: checked on the cache
+        if (layer < 0 || layer >= model.vision.layers() || head < 0 || head >= model.vision.headsIn(layer))
+            throw InputError("--heads " + o.heads, "names head " + h + ", which " + o.model.model + " lacks (" +
+                                                       std::to_string(model.vision.layers()) + " layers x " +
+                                                       std::to_string(model.vision.heads()) + " heads)");
+    }
     ensureDir(o.out);
     std::printf("hashing the model and %s for the record\n", o.data.c_str());
     const std::string modelHash = fileSha256(model.info.weightsPath), dHash = dataHash(o.data, samples);

@@ -290,7 +290,7 @@ private slots:
         {
             QFile f(heads);
             QVERIFY(f.open(QIODevice::WriteOnly));
-            f.write("# TextSpan-style head list\n2.1\n1.0\n");
+            f.write("# heads as the reference writes them, (layer, head), or as vitscope names them\n(2, 1)\n1.0\n");
         }
         const QStringList common{"evaluate", "waterbirds", "--model", model, "--data", data};
         const Run first = cli(common + QStringList{"--heads", heads, "--out", out});
@@ -331,6 +331,10 @@ private slots:
         const Run other = cli(common + QStringList{"--heads", "2.0", "--out", out});
         QCOMPARE(other.code, 2);
         QVERIFY2(other.err.contains("progress.jsonl") && other.err.contains("other settings"), qPrintable(other.err));
+        // The reference's own list for ViT-B-16 (resources/waterbirds) is read, and refused by a 3-layer model, naming the head.
+        const Run b16 = cli(common + QStringList{"--heads", q(vitscope::test::source("resources/waterbirds/textspan-heads-ViT-B-16.txt")), "--out", path("wb-b16")});
+        QCOMPARE(b16.code, 2);
+        QVERIFY2(b16.err.contains("11.6") && !b16.err.trimmed().contains('\n'), qPrintable(b16.err));
         // vit-decompose: its top components by spurious minus bird words, before and after.
         const Run vd = cli(common + QStringList{"--protocol", "vit-decompose", "--top", "3", "--out", path("wb-vd")});
         QVERIFY2(vd.code == 0, qPrintable(vd.err));

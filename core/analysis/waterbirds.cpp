@@ -4,6 +4,7 @@
 #include "error.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 
@@ -20,6 +21,15 @@ int smallInt(const std::string& file, int line, const std::string& column, const
     std::string range = "0";
     for (int v = 1; v <= maxValue; ++v) range += (v == maxValue ? " or " : ", ") + std::to_string(v);
     throw FormatError(file, "line " + std::to_string(line) + ": column " + column + " is '" + value + "', not " + range);
+}
+
+// torchvision's ImageFolder extensions (IMG_EXTENSIONS), case-insensitive: other files are not samples.
+bool isImageFile(const fs::path& p) {
+    std::string ext = p.extension().string();
+    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char* e : {".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
+        if (ext == e) return true;
+    return false;
 }
 
 }  // namespace
@@ -63,7 +73,7 @@ std::vector<WaterbirdsSample> readWaterbirdsFolders(const std::string& root) {
     for (int c = 0; c < 2; ++c) {
         std::vector<fs::path> files;
         for (const auto& e : fs::directory_iterator(fs::path(root) / classes[static_cast<std::size_t>(c)]))
-            if (e.is_regular_file()) files.push_back(e.path());
+            if (e.is_regular_file() && isImageFile(e.path())) files.push_back(e.path());
         std::sort(files.begin(), files.end());
         for (const fs::path& f : files) {
             const std::string stem = f.stem().string();

@@ -38,7 +38,8 @@ struct WaterbirdsSample {
 // file and the problem (missing column, a value that is not 0 / 1 / 2, a missing image).
 std::vector<WaterbirdsSample> readWaterbirdsMetadata(const std::string& root, int split);
 
-// vit-decompose's archives (datasets/clean_waterbirds.py, an ImageFolder): ROOT/CLASS/NAME, the
+// vit-decompose's archives (datasets/clean_waterbirds.py, an ImageFolder): ROOT/CLASS/NAME (files
+// with ImageFolder's image extensions), the
 // class index the folder's rank among the sorted subfolders (two of them), the place 1 when the
 // file name's last '_' field before the extension is "water", else 0.
 std::vector<WaterbirdsSample> readWaterbirdsFolders(const std::string& root);
