@@ -45,7 +45,8 @@ const char* kCoreWords = "bird,finch,hummingbird,crow,sparrow,swan,albatross,pel
 
 // Texts as the references embed them: template ensembles for BPE models when templates are
 // given, each text as it is otherwise (word-vocabulary models). [T, E] unit rows.
-at::Tensor embedTexts(const TextEncoder& text, const std::vector<std::string>& texts, const std::vector<std::string>& templates) {
+at::Tensor embedTexts(const TextEncoder& text, const std::vector<std::string>& texts,
+                      const std::vector<std::string>& templates) {
     if (text.wordVocabulary() || templates.empty()) return text.encode(texts);
     return text.encodeEnsemble(texts, templates);
 }
@@ -53,12 +54,16 @@ at::Tensor embedTexts(const TextEncoder& text, const std::vector<std::string>& t
 // --classes: two class names in label order (landbird, waterbird; each a template ensemble), or
 // "label<TAB>prompt" lines whose label is 0 / 1 or the class name (several prompts may vote for
 // one class). Default: the references' class names.
-ZeroShotClassifier waterbirdsClassifier(const std::string& file, const TextEncoder& text, const std::vector<std::string>& templates) {
-    const std::vector<std::string> lines = file.empty() ? std::vector<std::string>{"landbird", "waterbird"} : readTextList(file);
+ZeroShotClassifier waterbirdsClassifier(const std::string& file, const TextEncoder& text,
+                                        const std::vector<std::string>& templates) {
+    const std::vector<std::string> lines =
+        file.empty() ? std::vector<std::string>{"landbird", "waterbird"} : readTextList(file);
     ZeroShotClassifier c;
     const bool tabbed = lines.front().find('\t') != std::string::npos;
     if (!tabbed) {
-        if (lines.size() != 2) throw FormatError(file, "holds " + std::to_string(lines.size()) + " class names; Waterbirds has two (landbird, waterbird)");
+        if (lines.size() != 2)
+            throw FormatError(file, "holds " + std::to_string(lines.size()) +
+                                        " class names; Waterbirds has two (landbird, waterbird)");
         c.prompts = embedTexts(text, lines, templates);
         c.promptClass = {0, 1};
         return c;
@@ -66,11 +71,15 @@ ZeroShotClassifier waterbirdsClassifier(const std::string& file, const TextEncod
     std::vector<std::string> prompts;
     for (const std::string& line : lines) {
         const std::size_t tab = line.find('\t');
-        if (tab == std::string::npos) throw FormatError(file, "line '" + line + "' is not label<TAB>prompt like the lines before it");
+        if (tab == std::string::npos)
+            throw FormatError(file, "line '" + line + "' is not label<TAB>prompt like the lines before it");
         const std::string label = line.substr(0, tab);
-        if (label == "0" || label == "landbird") c.promptClass.push_back(0);
-        else if (label == "1" || label == "waterbird") c.promptClass.push_back(1);
-        else throw FormatError(file, "label '" + label + "' is not 0, 1, landbird or waterbird");
+        if (label == "0" || label == "landbird")
+            c.promptClass.push_back(0);
+        else if (label == "1" || label == "waterbird")
+            c.promptClass.push_back(1);
+        else
+            throw FormatError(file, "label '" + label + "' is not 0, 1, landbird or waterbird");
         prompts.push_back(line.substr(tab + 1));
     }
     c.prompts = text.encode(prompts);
@@ -119,7 +128,9 @@ bool claimRunFolder(const std::string& progress, const ojson& key) {
     if (in && std::getline(in, line)) {
         const nlohmann::json first = nlohmann::json::parse(line, nullptr, false);
         if (first.is_discarded() || !first.contains("key") || first["key"] != nlohmann::json::parse(key.dump()))
-            throw InputError(progress, "belongs to a run with other settings (model, data, protocol, heads, classes or words): use another --out");
+            throw InputError(progress,
+                             "belongs to a run with other settings (model, data, protocol, heads, classes or words): "
+                             "use another --out");
         return true;
     }
     writeFileAtomic(progress, nlohmann::json{{"key", key}}.dump() + "\n");
@@ -137,31 +148,152 @@ ojson accuracyJson(const std::string& setting, const WaterbirdsAccuracy& a) {
 
 void writeTables(const std::string& out, WaterbirdsProtocol p, const WaterbirdsResult& r, const ojson& extra) {
     const bool ts = p == WaterbirdsProtocol::TextSpan;
-    const ojson rows = ojson::array({accuracyJson(ts ? "Baseline" : "before", r.before), accuracyJson(ts ? "Replaced" : "after", r.after)});
-    std::string md = "| setting | landbird on land | landbird on water | waterbird on land | waterbird on water | full | worst group | average group |\n"
-                     "|---|---|---|---|---|---|---|---|\n";
-    std::string csv = "setting,landbird_on_land,landbird_on_water,waterbird_on_land,waterbird_on_water,full,worst_group,average_group\n";
+    const ojson rows = ojson::array(
+        {accuracyJson(ts ? "Baseline" : "before", r.before), accuracyJson(ts ? "Replaced" : "after", r.after)});
+    std::string md =
+        "| setting | landbird on land | landbird on water | waterbird on land | waterbird on water | full | worst "
+        "group | average group |\n"
+        "|---|---|---|---|---|---|---|---|\n";
+    std::string csv =
+        "setting,landbird_on_land,landbird_on_water,waterbird_on_land,waterbird_on_water,full,worst_group,average_"
+        "group\n";
     char buf[256];
     for (const auto& row : rows) {
         const std::string s = row["setting"].get<std::string>();
-        const double v[7] = {row["landbird_on_land"], row["landbird_on_water"], row["waterbird_on_land"], row["waterbird_on_water"],
-                             row["full"], row["worst_group"], row["average_group"]};
-        std::snprintf(buf, sizeof buf, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", s.c_str(), v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+        const double v[7] = {row["landbird_on_land"],
+                             row["landbird_on_water"],
+                             row["waterbird_on_land"],
+                             row["waterbird_on_water"],
+                             row["full"],
+                             row["worst_group"],
+                             row["average_group"]};
+        std::snprintf(buf, sizeof buf, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", s.c_str(), v[0],
+                      v[1], v[2], v[3], v[4], v[5], v[6]);
         md += buf;
-        std::snprintf(buf, sizeof buf, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", s.c_str(), v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+        std::snprintf(buf, sizeof buf, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", s.c_str(), v[0], v[1], v[2], v[3],
+                      v[4], v[5], v[6]);
         csv += buf;
     }
     ojson counts = ojson::object();
     for (std::size_t g = 0; g < 4; ++g) counts[waterbirdsGroupNames()[g]] = r.before.count[g];
-    ojson results{{"benchmark", "waterbirds"}, {"protocol", waterbirdsProtocolName(p)}, {"rows", rows}, {"group_counts", counts}};
+    ojson results{
+        {"benchmark", "waterbirds"}, {"protocol", waterbirdsProtocolName(p)}, {"rows", rows}, {"group_counts", counts}};
     for (const auto& [k, v] : extra.items()) results[k] = v;
     writeFileAtomic(out + "/results.json", results.dump(2) + "\n");
     std::string countLine = "images per group:";
-    for (std::size_t g = 0; g < 4; ++g) countLine += " " + waterbirdsGroupNames()[g] + " " + std::to_string(r.before.count[g]) + (g < 3 ? "," : "");
-    writeFileAtomic(out + "/results.md", std::string("Waterbirds, protocol ") + waterbirdsProtocolName(p) +
-                                             " (accuracy in percent; full = all images, average group = unweighted mean of the groups)\n\n" +
-                                             md + "\n" + countLine + "\n");
+    for (std::size_t g = 0; g < 4; ++g)
+        countLine += " " + waterbirdsGroupNames()[g] + " " + std::to_string(r.before.count[g]) + (g < 3 ? "," : "");
+    writeFileAtomic(out + "/results.md",
+                    std::string("Waterbirds, protocol ") + waterbirdsProtocolName(p) +
+                        " (accuracy in percent; full = all images, average group = unweighted mean of the groups)\n\n" +
+                        md + "\n" + countLine + "\n");
     writeFileAtomic(out + "/results.csv", csv);
+}
+
+// The texts a run needs, embedded as the references embed them.
+struct WaterbirdsTexts {
+    ZeroShotClassifier classifier;
+    at::Tensor spurious, core;  // [k, E] unit rows
+    std::vector<std::string> spuriousWords, coreWords, heads;
+    std::string templatesUsed = "none (each text as it is)";
+};
+
+WaterbirdsTexts loadTexts(const WaterbirdsOptions& o, const Model& model) {
+    const TextEncoder text(model);
+    WaterbirdsTexts t;
+    std::vector<std::string> templates;
+    if (!o.templates.empty()) {
+        if (text.wordVocabulary())
+            throw InputError("--templates " + o.templates,
+                             "cannot be read by a word-vocabulary model: give prompts in --classes");
+        templates = readTextList(o.templates), t.templatesUsed = o.templates;
+    } else if (!text.wordVocabulary() && !dataFile("resources/templates/classes.txt").empty()) {
+        templates = readTextList(dataFile("resources/templates/classes.txt")),
+        t.templatesUsed = "resources/templates/classes.txt";
+    }
+    t.classifier = waterbirdsClassifier(o.classes, text, templates);
+    t.spuriousWords = textsOrFile(o.spurious.empty() ? kSpuriousWords : o.spurious);
+    t.coreWords = textsOrFile(o.core.empty() ? kCoreWords : o.core);
+    t.spurious = embedTexts(text, t.spuriousWords, templates);
+    t.core = embedTexts(text, t.coreWords, templates);
+    if (!o.heads.empty()) t.heads = headList(o.heads);
+    for (const std::string& h : t.heads) {  // checked before any image is decomposed
+        int layer = -1, head = -1;
+        char tail = 0;
+        if (std::sscanf(h.c_str(), "%d.%d%c", &layer, &head, &tail) != 2)
+            continue;  // other names: checked on the cache
+        if (layer < 0 || layer >= model.vision.layers() || head < 0 || head >= model.vision.headsIn(layer))
+            throw InputError("--heads " + o.heads, "names head " + h + ", which " + o.model.model + " lacks (" +
+                                                       std::to_string(model.vision.layers()) + " layers x " +
+                                                       std::to_string(model.vision.heads()) + " heads)");
+    }
+    return t;
+}
+
+// The evaluated images decomposed into OUT/cache (resumed where an earlier run stopped); throws
+// JobCancelled when interrupted, FormatError naming an image that could not be read.
+std::string decomposeSamples(const WaterbirdsOptions& o, const Model& model,
+                             const std::vector<WaterbirdsSample>& samples, Convention convention) {
+    CacheBuildParams cp;
+    cp.outDir = o.out + "/cache";
+    cp.modelSpec = o.model.model;
+    cp.convention = convention;
+    cp.batch = o.batch;
+    cp.validate();
+    std::error_code ec;
+    if (fs::is_regular_file(cp.outDir + "/progress.json", ec)) {
+        const nlohmann::json j = nlohmann::json::parse(readFileText(cp.outDir + "/progress.json"), nullptr, false);
+        if (!j.is_discarded() && j.contains("next_input"))
+            std::printf("resuming: %lld of %zu images already decomposed in %s\n",
+                        static_cast<long long>(j["next_input"].get<int64_t>()), samples.size(), cp.outDir.c_str());
+    }
+    std::fflush(stdout);
+    std::vector<std::string> paths;
+    for (const WaterbirdsSample& s : samples) paths.push_back(s.path);
+    const CacheBuildResult built = buildCache(model, paths, cp, interruptibleJob("waterbirds"));
+    if (built.cancelled) {
+        std::printf("interrupted: %lld of %zu images decomposed in %s; run the same command to resume\n",
+                    static_cast<long long>(built.rows), samples.size(), cp.outDir.c_str());
+        throw JobCancelled();
+    }
+    if (built.skipped > 0) {
+        const std::string skipped = readFileText(cp.outDir + "/skipped.txt");
+        throw FormatError(skipped.substr(0, skipped.find('\t')), "could not be read as an image (" +
+                                                                     std::to_string(built.skipped) + " skipped, see " +
+                                                                     cp.outDir + "/skipped.txt)");
+    }
+    std::ofstream(o.out + "/progress.jsonl", std::ios::app)
+        << nlohmann::json{{"decomposed", built.rows}}.dump() << "\n";
+    return cp.outDir;
+}
+
+void writeRecord(const WaterbirdsOptions& o, const Model& model, ojson record, const std::string& layout,
+                 const ojson& extra) {
+    const bool ts = record["protocol"] == "textspan";
+    const std::time_t now = std::time(nullptr);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    record["vitscope_version"] = "0.1.0";
+    record["model"] = o.model.model;
+    record["weights"] = model.info.weightsPath;
+    record["data"] = o.data;
+    record["classes_file"] = o.classes.empty() ? "default: landbird, waterbird" : o.classes;
+    record["heads_source"] = extra["heads_source"];
+    record["ablated"] = extra["ablated"];
+    record["evaluated_split"] = layout;
+    record["means"] = "over the evaluated images (as both references)";
+    record["protocol_definition"] =
+        ts ? "clip_text_span compute_use_specific_heads.py: Replaced mean-ablates the listed heads, every head outside "
+             "the last 4 layers, "
+             "every MLP and the embedding; textspan-convention terms"
+           : "vit-decompose zs_spur_correlation.py: top components by variance_attributed(spurious) - "
+             "variance_attributed(core) "
+             "mean-ablated; ranked among every head, MLP and the embedding of vitscope's exact decomposition";
+    record["metrics"] =
+        "accuracy in percent; full = all images; worst_group = min over the four groups; average_group = their "
+        "unweighted mean";
+    record["date"] = date;
+    writeFileAtomic(o.out + "/record.json", record.dump(2) + "\n");
 }
 
 void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
@@ -170,123 +302,60 @@ void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
     params.top = o.top;
     if (o.limit < 0) throw InputError("--limit", "must be 0 (every image) or positive");
     if (!o.heads.empty() && params.protocol != WaterbirdsProtocol::TextSpan)
-        throw InputError("--heads " + o.heads, "is textspan's head list; vit-decompose ranks its own components (drop --heads)");
+        throw InputError("--heads " + o.heads,
+                         "is textspan's head list; vit-decompose ranks its own components (drop --heads)");
     std::string layout;
     std::vector<WaterbirdsSample> samples = readWaterbirds(o.data, 2, &layout);
-    if (o.limit > 0 && static_cast<int64_t>(samples.size()) > o.limit) samples.resize(static_cast<std::size_t>(o.limit));
+    if (o.limit > 0 && static_cast<int64_t>(samples.size()) > o.limit)
+        samples.resize(static_cast<std::size_t>(o.limit));
     const Model model = openModel(o.model);
-    const TextEncoder text(model);
-    std::vector<std::string> templates;
-    std::string templatesUsed = "none (each text as it is)";
-    if (!o.templates.empty()) {
-        if (text.wordVocabulary()) throw InputError("--templates " + o.templates, "cannot be read by a word-vocabulary model: give prompts in --classes");
-        templates = readTextList(o.templates), templatesUsed = o.templates;
-    } else if (!text.wordVocabulary() && !dataFile("resources/templates/classes.txt").empty()) {
-        templates = readTextList(dataFile("resources/templates/classes.txt")), templatesUsed = "resources/templates/classes.txt";
-    }
-    const ZeroShotClassifier classifier = waterbirdsClassifier(o.classes, text, templates);
-    const std::vector<std::string> spurious = textsOrFile(o.spurious.empty() ? kSpuriousWords : o.spurious);
-    const std::vector<std::string> core = textsOrFile(o.core.empty() ? kCoreWords : o.core);
-    std::vector<std::string> headNames;
-    if (!o.heads.empty()) headNames = headList(o.heads);
-    for (const std::string& h : headNames) {  // checked before any image is decomposed
-        int layer = -1, head = -1;
-        char tail = 0;
-        if (std::sscanf(h.c_str(), "%d.%d%c", &layer, &head, &tail) != 2) continue;  // other names: checked on the cache
-        if (layer < 0 || layer >= model.vision.layers() || head < 0 || head >= model.vision.headsIn(layer))
-            throw InputError("--heads " + o.heads, "names head " + h + ", which " + o.model.model + " lacks (" +
-                                                       std::to_string(model.vision.layers()) + " layers x " +
-                                                       std::to_string(model.vision.heads()) + " heads)");
-    }
+    const WaterbirdsTexts texts = loadTexts(o, model);
     ensureDir(o.out);
     std::printf("hashing the model and %s for the record\n", o.data.c_str());
-    const std::string modelHash = fileSha256(model.info.weightsPath), dHash = dataHash(o.data, samples);
-    const Convention convention = params.protocol == WaterbirdsProtocol::TextSpan ? Convention::TextSpan : Convention::Exact;
-    const ojson key{{"benchmark", "waterbirds"},
-                    {"protocol", waterbirdsProtocolName(params.protocol)},
-                    {"layout", layout},
-                    {"images", samples.size()},
-                    {"model_sha256", modelHash},
-                    {"data_sha256", dHash},
-                    {"classes_sha256", sha256Hex(o.classes.empty() ? "landbird\nwaterbird\n" : readFileText(o.classes))},
-                    {"templates", templatesUsed},
-                    {"heads", joined(headNames)},
-                    {"top", o.top},
-                    {"spurious", joined(spurious)},
-                    {"core", joined(core)},
-                    {"convention", conventionName(convention)}};
-    const std::string progress = o.out + "/progress.jsonl";
-    if (claimRunFolder(progress, key)) std::printf("resuming the run in %s\n", o.out.c_str());
-    CacheBuildParams cp;
-    cp.outDir = o.out + "/cache";
-    cp.modelSpec = o.model.model;
-    cp.convention = convention;
-    cp.batch = o.batch;
-    cp.validate();
-    std::vector<std::string> paths;
-    for (const WaterbirdsSample& s : samples) paths.push_back(s.path);
-    {
-        std::error_code ec;
-        const std::string cacheProgress = cp.outDir + "/progress.json";
-        if (fs::is_regular_file(cacheProgress, ec)) {
-            const nlohmann::json j = nlohmann::json::parse(readFileText(cacheProgress), nullptr, false);
-            if (!j.is_discarded() && j.contains("next_input"))
-                std::printf("resuming: %lld of %zu images already decomposed in %s\n", static_cast<long long>(j["next_input"].get<int64_t>()),
-                            samples.size(), cp.outDir.c_str());
-        }
-    }
-    std::fflush(stdout);
-    const CacheBuildResult built = buildCache(model, paths, cp, interruptibleJob("waterbirds"));
-    if (built.cancelled) {
-        std::printf("interrupted: %lld of %zu images decomposed in %s; run the same command to resume\n", static_cast<long long>(built.rows),
-                    samples.size(), cp.outDir.c_str());
-        throw JobCancelled();
-    }
-    if (built.skipped > 0) {
-        const std::string skipped = readFileText(cp.outDir + "/skipped.txt");
-        throw FormatError(skipped.substr(0, skipped.find('\t')), "could not be read as an image (" + std::to_string(built.skipped) + " skipped, see " + cp.outDir + "/skipped.txt)");
-    }
-    std::ofstream(progress, std::ios::app) << nlohmann::json{{"decomposed", built.rows}}.dump() << "\n";
-    const DatasetCache cache(cp.outDir);
+    const bool ts = params.protocol == WaterbirdsProtocol::TextSpan;
+    const Convention convention = ts ? Convention::TextSpan : Convention::Exact;
+    const ojson key{
+        {"benchmark", "waterbirds"},
+        {"protocol", waterbirdsProtocolName(params.protocol)},
+        {"layout", layout},
+        {"images", samples.size()},
+        {"model_sha256", fileSha256(model.info.weightsPath)},
+        {"data_sha256", dataHash(o.data, samples)},
+        {"classes_sha256", sha256Hex(o.classes.empty() ? "landbird\nwaterbird\n" : readFileText(o.classes))},
+        {"templates", texts.templatesUsed},
+        {"heads", joined(texts.heads)},
+        {"top", o.top},
+        {"spurious", joined(texts.spuriousWords)},
+        {"core", joined(texts.coreWords)},
+        {"convention", conventionName(convention)}};
+    if (claimRunFolder(o.out + "/progress.jsonl", key)) std::printf("resuming the run in %s\n", o.out.c_str());
+    const DatasetCache cache(decomposeSamples(o, model, samples, convention));
     const CacheView view(cache, nullptr);
     std::map<std::string, const WaterbirdsSample*> byPath;
     for (const WaterbirdsSample& s : samples) byPath[s.path] = &s;
     std::vector<int> y, place;
     for (const std::string& p : cache.paths()) {
         const auto it = byPath.find(p);
-        if (it == byPath.end()) throw InputError(cp.outDir, "holds image " + p + ", which the data does not list");
+        if (it == byPath.end()) throw InputError(cache.dir(), "holds image " + p + ", which the data does not list");
         y.push_back(it->second->y), place.push_back(it->second->place);
     }
-    std::string headList;
-    for (const std::string& h : headNames) headList += (headList.empty() ? "" : ",") + h;
-    if (!headList.empty()) params.heads = view.parseList(headList);
-    const WaterbirdsResult r = runWaterbirds(view, classifier, y, place, params, embedTexts(text, spurious, templates), embedTexts(text, core, templates));
+    std::string headNames;
+    for (const std::string& h : texts.heads) headNames += (headNames.empty() ? "" : ",") + h;
+    if (!headNames.empty()) params.heads = view.parseList(headNames);
+    const WaterbirdsResult r = runWaterbirds(view, texts.classifier, y, place, params, texts.spurious, texts.core);
     ojson ablated = ojson::array(), ranked = ojson::array();
     for (const Component& c : r.ablated) ablated.push_back(c.name());
-    for (const ComponentScore& s : r.ranked) ranked.push_back({{"component", s.component.name()}, {"score_difference", s.score}});
-    const bool ts = params.protocol == WaterbirdsProtocol::TextSpan;
+    for (const ComponentScore& s : r.ranked)
+        ranked.push_back({{"component", s.component.name()}, {"score_difference", s.score}});
+    const std::string discovered =
+        "discovered by vitscope: top heads of the last 4 layers by score(spurious) - score(core) on the evaluated "
+        "images";
     const ojson extra{{"ablated", ablated},
                       {"ranked", ranked},
-                      {"heads_source", ts ? (r.headsDiscovered ? "discovered by vitscope: top heads of the last 4 layers by score(spurious) - score(core) on the evaluated images" : "--heads " + o.heads) : "none (vit-decompose ranks every component)"}};
+                      {"heads_source", ts ? (r.headsDiscovered ? discovered : "--heads " + o.heads)
+                                          : "none (vit-decompose ranks every component)"}};
     writeTables(o.out, params.protocol, r, extra);
-    const std::time_t now = std::time(nullptr);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    ojson record = key;
-    record["vitscope_version"] = "0.1.0";
-    record["model"] = o.model.model;
-    record["weights"] = model.info.weightsPath;
-    record["data"] = o.data;
-    record["classes_file"] = o.classes.empty() ? "default: landbird, waterbird" : o.classes;
-    record["heads_source"] = extra["heads_source"];
-    record["ablated"] = ablated;
-    record["evaluated_split"] = layout;
-    record["means"] = "over the evaluated images (as both references)";
-    record["protocol_definition"] = ts ? "clip_text_span compute_use_specific_heads.py: Replaced mean-ablates the listed heads, every head outside the last 4 layers, every MLP and the embedding; textspan-convention terms"
-                                       : "vit-decompose zs_spur_correlation.py: top components by variance_attributed(spurious) - variance_attributed(core) mean-ablated; ranked among every head, MLP and the embedding of vitscope's exact decomposition";
-    record["metrics"] = "accuracy in percent; full = all images; worst_group = min over the four groups; average_group = their unweighted mean";
-    record["date"] = date;
-    writeFileAtomic(o.out + "/record.json", record.dump(2) + "\n");
+    writeRecord(o, model, key, layout, extra);
     std::cout << readFileText(o.out + "/results.md") << o.out << "/results.json\n";
 }
 
@@ -294,21 +363,35 @@ void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
 
 void registerWaterbirds(CLI::App* evaluate, std::vector<std::function<void()>>& actions) {
     auto o = std::make_shared<WaterbirdsOptions>();
-    auto* sub = evaluate->add_subcommand("waterbirds", "Waterbirds (group-DRO metadata.csv or vit-decompose's class folders): group "
-                                                       "accuracies before and after mean-ablating spurious components");
+    auto* sub = evaluate->add_subcommand("waterbirds",
+                                         "Waterbirds (group-DRO metadata.csv or vit-decompose's class folders): group "
+                                         "accuracies before and after mean-ablating spurious components");
     addModelOptions(sub, o->model);
-    sub->add_option("--data", o->data, "Folder with metadata.csv (img_id, img_filename, y, split, place, place_filename; the test split "
-                                       "is evaluated) or vit-decompose's class folders")->required();
-    sub->add_option("--protocol", o->protocol, "textspan (compute_use_specific_heads.py) or vit-decompose (zs_spur_correlation.py)")->capture_default_str();
-    sub->add_option("--heads", o->heads, "textspan: the heads to replace, a file of L.H (or a comma list); default: vitscope's discovery (recorded)");
-    sub->add_option("--top", o->top, "vit-decompose: components ablated; textspan: heads discovered without --heads")->capture_default_str();
-    sub->add_option("--classes", o->classes, "Two class names in label order, or label<TAB>prompt lines (default: landbird, waterbird)");
-    sub->add_option("--templates", o->templates, "Prompt templates with {} (default: resources/templates/classes.txt for BPE models)");
-    sub->add_option("--spurious", o->spurious, "Spurious words, a file or a comma list (default: vit-decompose's water, ocean, ...)");
-    sub->add_option("--core", o->core, "Core words, a file or a comma list (default: vit-decompose's bird, finch, ...)");
+    sub->add_option("--data", o->data,
+                    "Folder with metadata.csv (img_id, img_filename, y, split, place, place_filename; the test split "
+                    "is evaluated) or vit-decompose's class folders")
+        ->required();
+    sub->add_option("--protocol", o->protocol,
+                    "textspan (compute_use_specific_heads.py) or vit-decompose (zs_spur_correlation.py)")
+        ->capture_default_str();
+    sub->add_option(
+        "--heads", o->heads,
+        "textspan: the heads to replace, a file of L.H (or a comma list); default: vitscope's discovery (recorded)");
+    sub->add_option("--top", o->top, "vit-decompose: components ablated; textspan: heads discovered without --heads")
+        ->capture_default_str();
+    sub->add_option("--classes", o->classes,
+                    "Two class names in label order, or label<TAB>prompt lines (default: landbird, waterbird)");
+    sub->add_option("--templates", o->templates,
+                    "Prompt templates with {} (default: resources/templates/classes.txt for BPE models)");
+    sub->add_option("--spurious", o->spurious,
+                    "Spurious words, a file or a comma list (default: vit-decompose's water, ocean, ...)");
+    sub->add_option("--core", o->core,
+                    "Core words, a file or a comma list (default: vit-decompose's bird, finch, ...)");
     sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
     sub->add_option("--limit", o->limit, "Only the first N images (0: all)")->capture_default_str();
-    sub->add_option("--out", o->out, "Folder for results.json / .md / .csv, record.json, progress.jsonl and the image cache (resumed)")->required();
+    sub->add_option("--out", o->out,
+                    "Folder for results.json / .md / .csv, record.json, progress.jsonl and the image cache (resumed)")
+        ->required();
     sub->callback([o, &actions] { actions.push_back([o] { runEvaluateWaterbirds(*o); }); });
 }
 

@@ -20,7 +20,8 @@ int smallInt(const std::string& file, int line, const std::string& column, const
         if (value == std::to_string(v)) return v;
     std::string range = "0";
     for (int v = 1; v <= maxValue; ++v) range += (v == maxValue ? " or " : ", ") + std::to_string(v);
-    throw FormatError(file, "line " + std::to_string(line) + ": column " + column + " is '" + value + "', not " + range);
+    throw FormatError(file,
+                      "line " + std::to_string(line) + ": column " + column + " is '" + value + "', not " + range);
 }
 
 // torchvision's ImageFolder extensions (IMG_EXTENSIONS), case-insensitive: other files are not samples.
@@ -39,7 +40,10 @@ std::vector<WaterbirdsSample> readWaterbirdsMetadata(const std::string& root, in
     const auto rows = readCsvTable(file);
     if (rows.empty()) throw FormatError(file, "has a header but no rows");
     for (const char* column : {"img_id", "img_filename", "y", "split", "place", "place_filename"})
-        if (!rows.front().count(column)) throw FormatError(file, std::string("has no column ") + column + " (group-DRO's metadata.csv has img_id, img_filename, y, split, place, place_filename)");
+        if (!rows.front().count(column))
+            throw FormatError(
+                file, std::string("has no column ") + column +
+                          " (group-DRO's metadata.csv has img_id, img_filename, y, split, place, place_filename)");
     std::vector<WaterbirdsSample> out;
     int line = 1;
     for (const auto& row : rows) {
@@ -64,7 +68,8 @@ std::vector<WaterbirdsSample> readWaterbirdsFolders(const std::string& root) {
     std::error_code ec;
     if (!fs::is_directory(root, ec)) throw IoError(root, "is not a folder");
     std::vector<std::string> classes;
-    for (const auto& e : fs::directory_iterator(root)) if (e.is_directory()) classes.push_back(e.path().filename().string());
+    for (const auto& e : fs::directory_iterator(root))
+        if (e.is_directory()) classes.push_back(e.path().filename().string());
     std::sort(classes.begin(), classes.end());
     if (classes.size() != 2)
         throw FormatError(root, "has no metadata.csv and " + std::to_string(classes.size()) +
@@ -79,7 +84,8 @@ std::vector<WaterbirdsSample> readWaterbirdsFolders(const std::string& root) {
             const std::string stem = f.stem().string();
             const std::size_t us = stem.rfind('_');
             if (us == std::string::npos)
-                throw FormatError(f.string(), "has no _water / _land suffix (vit-decompose's archives name the place last)");
+                throw FormatError(f.string(),
+                                  "has no _water / _land suffix (vit-decompose's archives name the place last)");
             out.push_back({fs::absolute(f).lexically_normal().string(), c, stem.substr(us + 1) == "water" ? 1 : 0});
         }
     }
@@ -99,13 +105,17 @@ std::vector<WaterbirdsSample> readWaterbirds(const std::string& root, int split,
 }
 
 const std::vector<std::string>& waterbirdsGroupNames() {
-    static const std::vector<std::string> names{"landbird_on_land", "landbird_on_water", "waterbird_on_land", "waterbird_on_water"};
+    static const std::vector<std::string> names{"landbird_on_land", "landbird_on_water", "waterbird_on_land",
+                                                "waterbird_on_water"};
     return names;
 }
 
-std::string waterbirdsGroup(int y, int place) { return waterbirdsGroupNames()[static_cast<std::size_t>(2 * y + place)]; }
+std::string waterbirdsGroup(int y, int place) {
+    return waterbirdsGroupNames()[static_cast<std::size_t>(2 * y + place)];
+}
 
-WaterbirdsAccuracy waterbirdsAccuracy(const at::Tensor& predicted, const std::vector<int>& y, const std::vector<int>& place) {
+WaterbirdsAccuracy waterbirdsAccuracy(const at::Tensor& predicted, const std::vector<int>& y,
+                                      const std::vector<int>& place) {
     const int64_t n = predicted.size(0);
     if (static_cast<int64_t>(y.size()) != n || static_cast<int64_t>(place.size()) != n)
         throw InputError("waterbirds labels", "count differs from the predictions'");
@@ -116,7 +126,8 @@ WaterbirdsAccuracy waterbirdsAccuracy(const at::Tensor& predicted, const std::ve
     std::vector<int64_t> correct(4, 0);
     int64_t total = 0;
     for (int64_t i = 0; i < n; ++i) {
-        const std::size_t g = static_cast<std::size_t>(2 * y[static_cast<std::size_t>(i)] + place[static_cast<std::size_t>(i)]);
+        const std::size_t g =
+            static_cast<std::size_t>(2 * y[static_cast<std::size_t>(i)] + place[static_cast<std::size_t>(i)]);
         const bool ok = pp[i] == y[static_cast<std::size_t>(i)];
         correct[g] += ok, a.count[g] += 1, total += ok;
     }
@@ -130,18 +141,23 @@ WaterbirdsAccuracy waterbirdsAccuracy(const at::Tensor& predicted, const std::ve
         a.averageGroup += a.group[g];
         ++present;
     }
-    if (present > 0) a.averageGroup /= present;
-    else a.worstGroup = 0;
+    if (present > 0)
+        a.averageGroup /= present;
+    else
+        a.worstGroup = 0;
     return a;
 }
 
 WaterbirdsProtocol parseWaterbirdsProtocol(const std::string& name) {
     if (name == "textspan") return WaterbirdsProtocol::TextSpan;
     if (name == "vit-decompose") return WaterbirdsProtocol::VitDecompose;
-    throw InputError("--protocol " + name, "must be textspan (compute_use_specific_heads.py) or vit-decompose (zs_spur_correlation.py)");
+    throw InputError("--protocol " + name,
+                     "must be textspan (compute_use_specific_heads.py) or vit-decompose (zs_spur_correlation.py)");
 }
 
-const char* waterbirdsProtocolName(WaterbirdsProtocol p) { return p == WaterbirdsProtocol::TextSpan ? "textspan" : "vit-decompose"; }
+const char* waterbirdsProtocolName(WaterbirdsProtocol p) {
+    return p == WaterbirdsProtocol::TextSpan ? "textspan" : "vit-decompose";
+}
 
 void WaterbirdsParams::validate() const {
     if (top < 1) throw InputError("--top", "must be at least 1");
@@ -150,8 +166,8 @@ void WaterbirdsParams::validate() const {
         throw InputError("--heads", "is textspan's head list; vit-decompose ranks its own components (drop --heads)");
 }
 
-std::vector<Component> textspanReplacedComponents(int layers, const std::vector<int>& headsPerLayer, const std::vector<Component>& listed,
-                                                  int lastLayers) {
+std::vector<Component> textspanReplacedComponents(int layers, const std::vector<int>& headsPerLayer,
+                                                  const std::vector<Component>& listed, int lastLayers) {
     std::vector<Component> out;
     auto add = [&](const Component& c) {
         if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
@@ -167,10 +183,12 @@ std::vector<Component> textspanReplacedComponents(int layers, const std::vector<
 }
 
 at::Tensor predictClasses(const at::Tensor& outputs, const ZeroShotClassifier& classifier) {
-    if (classifier.prompts.size(0) != static_cast<int64_t>(classifier.promptClass.size()) || classifier.prompts.size(0) == 0)
+    if (classifier.prompts.size(0) != static_cast<int64_t>(classifier.promptClass.size()) ||
+        classifier.prompts.size(0) == 0)
         throw InputError("classes", "no prompts, or prompts without a class");
     const at::Tensor best = at::matmul(outputs.to(at::kFloat), classifier.prompts.to(at::kFloat).t()).argmax(1);
-    const at::Tensor map = at::tensor(std::vector<int64_t>(classifier.promptClass.begin(), classifier.promptClass.end()));
+    const at::Tensor map =
+        at::tensor(std::vector<int64_t>(classifier.promptClass.begin(), classifier.promptClass.end()));
     return map.index_select(0, best);
 }
 
@@ -178,8 +196,8 @@ namespace {
 
 // The heads a textspan run ablates when no list is given: the top `k` heads of the last layers
 // by score(spurious) - score(core), as discoverSpuriousComponents ranks them.
-std::vector<ComponentScore> discoverTextspanHeads(const CacheView& view, const at::Tensor& spurious, const at::Tensor& core, int k,
-                                                  int lastLayers) {
+std::vector<ComponentScore> discoverTextspanHeads(const CacheView& view, const at::Tensor& spurious,
+                                                  const at::Tensor& core, int k, int lastLayers) {
     const int first = view.cache().numLayers() - lastLayers;
     const std::vector<ComponentScore> all =
         discoverSpuriousComponents(view, spurious, core, static_cast<int>(view.heads().size()), true);
@@ -192,17 +210,19 @@ std::vector<ComponentScore> discoverTextspanHeads(const CacheView& view, const a
 }  // namespace
 
 WaterbirdsResult runWaterbirds(const CacheView& view, const ZeroShotClassifier& classifier, const std::vector<int>& y,
-                               const std::vector<int>& place, const WaterbirdsParams& params, const at::Tensor& spurious,
-                               const at::Tensor& core) {
+                               const std::vector<int>& place, const WaterbirdsParams& params,
+                               const at::Tensor& spurious, const at::Tensor& core) {
     params.validate();
     at::NoGradGuard noGrad;
     WaterbirdsResult r;
     const DatasetCache& cache = view.cache();
     if (params.protocol == WaterbirdsProtocol::TextSpan) {
         if (cache.convention() != Convention::TextSpan)
-            throw InputError(cache.dir(), "is not a textspan-convention cache; the textspan protocol sums the reference's terms");
+            throw InputError(cache.dir(),
+                             "is not a textspan-convention cache; the textspan protocol sums the reference's terms");
         if (static_cast<int>(cache.cachedLayers().size()) != cache.numLayers())
-            throw InputError(cache.dir(), "caches only some layers; the textspan protocol ablates the heads of every layer");
+            throw InputError(cache.dir(),
+                             "caches only some layers; the textspan protocol ablates the heads of every layer");
         std::vector<Component> listed = params.heads;
         if (listed.empty()) {
             r.ranked = discoverTextspanHeads(view, spurious, core, params.top, params.lastLayers);

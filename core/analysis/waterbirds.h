@@ -54,15 +54,16 @@ const std::vector<std::string>& waterbirdsGroupNames();
 std::string waterbirdsGroup(int y, int place);
 
 struct WaterbirdsAccuracy {
-    std::vector<double> group;    // the four groups, in waterbirdsGroupNames() order (fractions)
-    std::vector<int64_t> count;   // images per group
-    double full = 0;              // all images (weighted by group size)
-    double worstGroup = 0;        // min over the groups that have images
-    double averageGroup = 0;      // unweighted mean over the groups that have images
+    std::vector<double> group;   // the four groups, in waterbirdsGroupNames() order (fractions)
+    std::vector<int64_t> count;  // images per group
+    double full = 0;             // all images (weighted by group size)
+    double worstGroup = 0;       // min over the groups that have images
+    double averageGroup = 0;     // unweighted mean over the groups that have images
 };
 
 // Accuracy of predicted classes [N] (int64) against the samples' y.
-WaterbirdsAccuracy waterbirdsAccuracy(const at::Tensor& predicted, const std::vector<int>& y, const std::vector<int>& place);
+WaterbirdsAccuracy waterbirdsAccuracy(const at::Tensor& predicted, const std::vector<int>& y,
+                                      const std::vector<int>& place);
 
 enum class WaterbirdsProtocol { TextSpan, VitDecompose };
 WaterbirdsProtocol parseWaterbirdsProtocol(const std::string& name);  // throws InputError naming --protocol
@@ -78,13 +79,14 @@ struct WaterbirdsParams {
 
 // The components textspan's "Replaced" mean-ablates: the listed heads, every head of the
 // layers before the last `lastLayers` (headsIn(l) heads in layer l), every MLP and the embedding.
-std::vector<Component> textspanReplacedComponents(int layers, const std::vector<int>& headsPerLayer, const std::vector<Component>& listed,
-                                                  int lastLayers);
+std::vector<Component> textspanReplacedComponents(int layers, const std::vector<int>& headsPerLayer,
+                                                  const std::vector<Component>& listed, int lastLayers);
 
 struct WaterbirdsResult {
     WaterbirdsAccuracy before, after;
     std::vector<Component> ablated;
-    std::vector<ComponentScore> ranked;  // vit-decompose (and a discovered textspan list): the top components and their score differences
+    std::vector<ComponentScore>
+        ranked;  // vit-decompose (and a discovered textspan list): the top components and their score differences
     bool headsDiscovered = false;
 };
 
@@ -94,7 +96,7 @@ at::Tensor predictClasses(const at::Tensor& outputs, const ZeroShotClassifier& c
 // The protocol on a cache of the evaluated images (rows in the labels' order). `spurious` and
 // `core` [k, E] (unit rows) rank the components (vit-decompose; textspan without a head list).
 WaterbirdsResult runWaterbirds(const CacheView& view, const ZeroShotClassifier& classifier, const std::vector<int>& y,
-                               const std::vector<int>& place, const WaterbirdsParams& params, const at::Tensor& spurious,
-                               const at::Tensor& core);
+                               const std::vector<int>& place, const WaterbirdsParams& params,
+                               const at::Tensor& spurious, const at::Tensor& core);
 
 }  // namespace vitscope
