@@ -207,9 +207,9 @@ WaterbirdsTexts loadTexts(const WaterbirdsOptions& o, const Model& model) {
             throw InputError("--templates " + o.templates,
                              "cannot be read by a word-vocabulary model: give prompts in --classes");
         templates = readTextList(o.templates), t.templatesUsed = o.templates;
-    } else if (!text.wordVocabulary() && !dataFile("resources/templates/classes.txt").empty()) {
-        templates = readTextList(dataFile("resources/templates/classes.txt")),
-        t.templatesUsed = "resources/templates/classes.txt";
+    } else if (!text.wordVocabulary() && !dataFile("resources/templates/openai-imagenet.txt").empty()) {
+        templates = readTextList(dataFile("resources/templates/openai-imagenet.txt")),
+        t.templatesUsed = "resources/templates/openai-imagenet.txt";
     }
     t.classifier = waterbirdsClassifier(o.classes, text, templates);
     t.spuriousWords = textsOrFile(o.spurious.empty() ? kSpuriousWords : o.spurious);
@@ -382,7 +382,7 @@ void registerWaterbirds(CLI::App* evaluate, std::vector<std::function<void()>>& 
     sub->add_option("--classes", o->classes,
                     "Two class names in label order, or label<TAB>prompt lines (default: landbird, waterbird)");
     sub->add_option("--templates", o->templates,
-                    "Prompt templates with {} (default: resources/templates/classes.txt for BPE models)");
+                    "Prompt templates with {} (default: resources/templates/openai-imagenet.txt for BPE models)");
     sub->add_option("--spurious", o->spurious,
                     "Spurious words, a file or a comma list (default: vit-decompose's water, ocean, ...)");
     sub->add_option("--core", o->core,

@@ -320,6 +320,7 @@ private slots:
         QCOMPARE(record["data_sha256"].get<std::string>(), fileSha256(data.toStdString() + "/metadata.csv"));
         QCOMPARE(record["model_sha256"].get<std::string>(), fileSha256(loadModel(oracle("clip-tiny/hf")).info.weightsPath));
         QCOMPARE(record["images"].get<int>(), 8);
+        QCOMPARE(record["templates"].get<std::string>(), std::string("resources/templates/openai-imagenet.txt"));  // the references' 80
         for (const char* f : {"results.md", "results.csv", "progress.jsonl", "cache/manifest.json"}) QVERIFY2(QFileInfo::exists(out + "/" + f), f);
         // A rerun decomposes nothing again and gives the same table.
         QVERIFY(QFile::remove(out + "/results.json"));
