@@ -129,7 +129,7 @@ bool claimRunFolder(const std::string& progress, const ojson& key) {
         const nlohmann::json first = nlohmann::json::parse(line, nullptr, false);
         if (first.is_discarded() || !first.contains("key") || first["key"] != nlohmann::json::parse(key.dump()))
             throw InputError(progress,
-                             "belongs to a run with other settings (model, data, protocol, heads, classes or words): "
+                             "belongs to a run with other settings (model, data, --limit, protocol, heads, classes or words): "
                              "use another --out");
         return true;
     }
