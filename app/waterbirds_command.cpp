@@ -6,6 +6,7 @@
 #include "analysis/cache.h"
 #include "analysis/components.h"
 #include "analysis/labels.h"
+#include "analysis/session.h"
 #include "analysis/text_embed.h"
 #include "analysis/waterbirds.h"
 #include "cli_common.h"
@@ -21,6 +22,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -34,7 +36,7 @@ using ojson = nlohmann::ordered_json;
 
 struct WaterbirdsOptions {
     ModelOptions model;
-    std::string data, protocol = "textspan", heads, classes, templates, spurious, core, out;
+    std::string data, protocol = "textspan", heads, classes, templates, spurious, core, out, aligner, clip;
     int64_t limit = 0;
     int top = 10, batch = 32;
 };
@@ -128,9 +130,10 @@ bool claimRunFolder(const std::string& progress, const ojson& key) {
     if (in && std::getline(in, line)) {
         const nlohmann::json first = nlohmann::json::parse(line, nullptr, false);
         if (first.is_discarded() || !first.contains("key") || first["key"] != nlohmann::json::parse(key.dump()))
-            throw InputError(progress,
-                             "belongs to a run with other settings (model, data, --limit, protocol, heads, classes or words): "
-                             "use another --out");
+            throw InputError(
+                progress,
+                "belongs to a run with other settings (model, data, --limit, protocol, heads, classes or words): "
+                "use another --out");
         return true;
     }
     writeFileAtomic(progress, nlohmann::json{{"key", key}}.dump() + "\n");
@@ -198,9 +201,32 @@ struct WaterbirdsTexts {
     std::string templatesUsed = "none (each text as it is)";
 };
 
-WaterbirdsTexts loadTexts(const WaterbirdsOptions& o, const Model& model) {
-    const TextEncoder text(model);
+// The words and the head list: what the options say, before any model is opened.
+WaterbirdsTexts readTextOptions(const WaterbirdsOptions& o) {
     WaterbirdsTexts t;
+    t.spuriousWords = textsOrFile(o.spurious.empty() ? kSpuriousWords : o.spurious);
+    t.coreWords = textsOrFile(o.core.empty() ? kCoreWords : o.core);
+    if (!o.heads.empty()) t.heads = headList(o.heads);
+    return t;
+}
+
+// The head list against the model, before any image is decomposed (names other than L.H are
+// checked on the cache).
+void checkHeads(const WaterbirdsOptions& o, const Model& model, const std::vector<std::string>& heads) {
+    for (const std::string& h : heads) {
+        int layer = -1, head = -1;
+        char tail = 0;
+        if (std::sscanf(h.c_str(), "%d.%d%c", &layer, &head, &tail) != 2) continue;
+        if (layer < 0 || layer >= model.vision.layers() || head < 0 || head >= model.vision.headsIn(layer))
+            throw InputError("--heads " + o.heads, "names head " + h + ", which " + o.model.model + " lacks (" +
+                                                       std::to_string(model.vision.layers()) + " layers x " +
+                                                       std::to_string(model.vision.heads()) + " heads)");
+    }
+}
+
+// The texts embedded by the CLIP model's text side: the words, and the class prompts unless a
+// linear head classifies (non-CLIP models).
+void embedTextOptions(const WaterbirdsOptions& o, const TextEncoder& text, bool withClasses, WaterbirdsTexts& t) {
     std::vector<std::string> templates;
     if (!o.templates.empty()) {
         if (text.wordVocabulary())
@@ -208,34 +234,21 @@ WaterbirdsTexts loadTexts(const WaterbirdsOptions& o, const Model& model) {
                              "cannot be read by a word-vocabulary model: give prompts in --classes");
         templates = readTextList(o.templates), t.templatesUsed = o.templates;
     } else if (!text.wordVocabulary() && !dataFile("resources/templates/openai-imagenet.txt").empty()) {
-        templates = readTextList(dataFile("resources/templates/openai-imagenet.txt")),
+        templates = readTextList(dataFile("resources/templates/openai-imagenet.txt"));
         t.templatesUsed = "resources/templates/openai-imagenet.txt";
     }
-    t.classifier = waterbirdsClassifier(o.classes, text, templates);
-    t.spuriousWords = textsOrFile(o.spurious.empty() ? kSpuriousWords : o.spurious);
-    t.coreWords = textsOrFile(o.core.empty() ? kCoreWords : o.core);
+    if (withClasses) t.classifier = waterbirdsClassifier(o.classes, text, templates);
     t.spurious = embedTexts(text, t.spuriousWords, templates);
     t.core = embedTexts(text, t.coreWords, templates);
-    if (!o.heads.empty()) t.heads = headList(o.heads);
-    for (const std::string& h : t.heads) {  // checked before any image is decomposed
-        int layer = -1, head = -1;
-        char tail = 0;
-        if (std::sscanf(h.c_str(), "%d.%d%c", &layer, &head, &tail) != 2)
-            continue;  // other names: checked on the cache
-        if (layer < 0 || layer >= model.vision.layers() || head < 0 || head >= model.vision.headsIn(layer))
-            throw InputError("--heads " + o.heads, "names head " + h + ", which " + o.model.model + " lacks (" +
-                                                       std::to_string(model.vision.layers()) + " layers x " +
-                                                       std::to_string(model.vision.heads()) + " heads)");
-    }
-    return t;
 }
 
-// The evaluated images decomposed into OUT/cache (resumed where an earlier run stopped); throws
+// Images decomposed into OUT/FOLDER (resumed where an earlier run stopped); throws
 // JobCancelled when interrupted, FormatError naming an image that could not be read.
 std::string decomposeSamples(const WaterbirdsOptions& o, const Model& model,
-                             const std::vector<WaterbirdsSample>& samples, Convention convention) {
+                             const std::vector<WaterbirdsSample>& samples, Convention convention,
+                             const std::string& folder) {
     CacheBuildParams cp;
-    cp.outDir = o.out + "/cache";
+    cp.outDir = o.out + "/" + folder;
     cp.modelSpec = o.model.model;
     cp.convention = convention;
     cp.batch = o.batch;
@@ -296,53 +309,98 @@ void writeRecord(const WaterbirdsOptions& o, const Model& model, ojson record, c
     writeFileAtomic(o.out + "/record.json", record.dump(2) + "\n");
 }
 
+// y and place of every cached row, found by path among the samples.
+void rowLabels(const DatasetCache& cache, const std::vector<WaterbirdsSample>& samples, std::vector<int>* y,
+               std::vector<int>* place) {
+    std::map<std::string, const WaterbirdsSample*> byPath;
+    for (const WaterbirdsSample& s : samples) byPath[s.path] = &s;
+    for (const std::string& p : cache.paths()) {
+        const auto it = byPath.find(p);
+        if (it == byPath.end()) throw InputError(cache.dir(), "holds image " + p + ", which the data does not list");
+        y->push_back(it->second->y), place->push_back(it->second->place);
+    }
+}
+
+// vit-decompose's head for a non-CLIP model, trained on the decomposed train split (split 0).
+LinearHead trainHead(const WaterbirdsOptions& o, const Model& model, const std::vector<WaterbirdsSample>& train,
+                     ojson* record) {
+    const DatasetCache cache(decomposeSamples(o, model, train, Convention::Exact, "cache-train"));
+    std::vector<int> y, place;
+    rowLabels(cache, train, &y, &place);
+    const at::Tensor features = cache.output().to(at::kFloat);
+    const LinearHead head = trainLinearHead(features, y, 2, {});
+    const double accuracy = waterbirdsAccuracy(head.predict(features), y, place).full;
+    (*record)["classifier"] =
+        "linear head (vit-decompose get_head): trained on split 0, " + std::to_string(train.size()) +
+        " images in file order, 10 epochs, batches of 64, Adam lr 1e-3, weight decay 1e-6, seed 0; train accuracy " +
+        std::to_string(100 * accuracy) + "%";
+    return head;
+}
+
 void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
     WaterbirdsParams params;
     params.protocol = parseWaterbirdsProtocol(o.protocol);
     params.top = o.top;
+    const bool ts = params.protocol == WaterbirdsProtocol::TextSpan, aligned = !o.aligner.empty();
     if (o.limit < 0) throw InputError("--limit", "must be 0 (every image) or positive");
-    if (!o.heads.empty() && params.protocol != WaterbirdsProtocol::TextSpan)
+    if (!o.heads.empty() && !ts)
         throw InputError("--heads " + o.heads,
                          "is textspan's head list; vit-decompose ranks its own components (drop --heads)");
+    if (aligned && ts)
+        throw InputError(
+            "--aligner",
+            "the textspan protocol is CLIP's (compute_use_specific_heads.py); use --protocol vit-decompose");
+    if (aligned && !o.classes.empty())
+        throw InputError("--classes " + o.classes, "is for CLIP models; a non-CLIP model's linear head classifies y");
+    if (!aligned && !o.clip.empty())
+        throw InputError("--clip " + o.clip, "is the text side of a non-CLIP model; give it with --aligner");
     std::string layout;
-    std::vector<WaterbirdsSample> samples = readWaterbirds(o.data, 2, &layout);
+    std::vector<WaterbirdsSample> samples = readWaterbirds(o.data, 2, &layout), train;
     if (o.limit > 0 && static_cast<int64_t>(samples.size()) > o.limit)
         samples.resize(static_cast<std::size_t>(o.limit));
+    if (aligned) {
+        if (layout.find("metadata.csv") == std::string::npos)
+            throw InputError("--aligner", "a non-CLIP model's linear head trains on metadata.csv's split 0; " + o.data +
+                                              " has class folders");
+        train = readWaterbirdsMetadata(o.data, 0);
+    }
     const Model model = openModel(o.model);
-    const WaterbirdsTexts texts = loadTexts(o, model);
+    WaterbirdsTexts texts = readTextOptions(o);
+    if (!aligned) embedTextOptions(o, TextEncoder(model), true, texts);
+    checkHeads(o, model, texts.heads);
     ensureDir(o.out);
     std::printf("hashing the model and %s for the record\n", o.data.c_str());
-    const bool ts = params.protocol == WaterbirdsProtocol::TextSpan;
     const Convention convention = ts ? Convention::TextSpan : Convention::Exact;
-    const ojson key{
-        {"benchmark", "waterbirds"},
-        {"protocol", waterbirdsProtocolName(params.protocol)},
-        {"layout", layout},
-        {"images", samples.size()},
-        {"model_sha256", fileSha256(model.info.weightsPath)},
-        {"data_sha256", dataHash(o.data, samples)},
-        {"classes_sha256", sha256Hex(o.classes.empty() ? "landbird\nwaterbird\n" : readFileText(o.classes))},
-        {"templates", texts.templatesUsed},
-        {"heads", joined(texts.heads)},
-        {"top", o.top},
-        {"spurious", joined(texts.spuriousWords)},
-        {"core", joined(texts.coreWords)},
-        {"convention", conventionName(convention)}};
+    ojson key{{"benchmark", "waterbirds"},
+              {"protocol", waterbirdsProtocolName(params.protocol)},
+              {"layout", layout},
+              {"images", samples.size()},
+              {"model_sha256", fileSha256(model.info.weightsPath)},
+              {"data_sha256", dataHash(o.data, samples)},
+              {"classes_sha256", sha256Hex(o.classes.empty() ? "landbird\nwaterbird\n" : readFileText(o.classes))},
+              {"templates", o.templates.empty() ? "default" : o.templates},
+              {"heads", joined(texts.heads)},
+              {"top", o.top},
+              {"spurious", joined(texts.spuriousWords)},
+              {"core", joined(texts.coreWords)},
+              {"convention", conventionName(convention)},
+              {"aligner_sha256", aligned ? fileSha256(o.aligner) : ""},
+              {"clip", o.clip}};
     if (claimRunFolder(o.out + "/progress.jsonl", key)) std::printf("resuming the run in %s\n", o.out.c_str());
-    const DatasetCache cache(decomposeSamples(o, model, samples, convention));
-    const CacheView view(cache, nullptr);
-    std::map<std::string, const WaterbirdsSample*> byPath;
-    for (const WaterbirdsSample& s : samples) byPath[s.path] = &s;
+    const std::string cacheDir = decomposeSamples(o, model, samples, convention, "cache");
+    ojson record = key;
+    record["classifier"] = "zero-shot: the class prompts' template ensembles";
+    std::optional<LinearHead> head;
+    if (aligned) head = trainHead(o, model, train, &record);
+    const CacheSession session = openCacheSession({cacheDir, o.aligner, o.clip, "", o.model.device}, aligned);
+    if (aligned) embedTextOptions(o, *session.text, false, texts);
     std::vector<int> y, place;
-    for (const std::string& p : cache.paths()) {
-        const auto it = byPath.find(p);
-        if (it == byPath.end()) throw InputError(cache.dir(), "holds image " + p + ", which the data does not list");
-        y.push_back(it->second->y), place.push_back(it->second->place);
-    }
+    rowLabels(*session.cache, samples, &y, &place);
     std::string headNames;
     for (const std::string& h : texts.heads) headNames += (headNames.empty() ? "" : ",") + h;
-    if (!headNames.empty()) params.heads = view.parseList(headNames);
-    const WaterbirdsResult r = runWaterbirds(view, texts.classifier, y, place, params, texts.spurious, texts.core);
+    if (!headNames.empty()) params.heads = session.view->parseList(headNames);
+    const WaterbirdsResult r = runWaterbirds(*session.view, texts.classifier, y, place, params, texts.spurious,
+                                             texts.core, head ? &*head : nullptr);
     ojson ablated = ojson::array(), ranked = ojson::array();
     for (const Component& c : r.ablated) ablated.push_back(c.name());
     for (const ComponentScore& s : r.ranked)
@@ -355,7 +413,8 @@ void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
                       {"heads_source", ts ? (r.headsDiscovered ? discovered : "--heads " + o.heads)
                                           : "none (vit-decompose ranks every component)"}};
     writeTables(o.out, params.protocol, r, extra);
-    writeRecord(o, model, key, layout, extra);
+    record["templates_used"] = texts.templatesUsed;
+    writeRecord(o, model, record, layout, extra);
     std::cout << readFileText(o.out + "/results.md") << o.out << "/results.json\n";
 }
 
@@ -377,6 +436,10 @@ void registerWaterbirds(CLI::App* evaluate, std::vector<std::function<void()>>& 
     sub->add_option(
         "--heads", o->heads,
         "textspan: the heads to replace, a file of L.H (or a comma list); default: vitscope's discovery (recorded)");
+    sub->add_option("--aligner", o->aligner,
+                    "vit-decompose on a non-CLIP model: its aligner into CLIP space (ranking); a linear head trained "
+                    "on split 0 classifies");
+    sub->add_option("--clip", o->clip, "With --aligner: the CLIP model for the words (default: the aligner's)");
     sub->add_option("--top", o->top, "vit-decompose: components ablated; textspan: heads discovered without --heads")
         ->capture_default_str();
     sub->add_option("--classes", o->classes,

@@ -198,6 +198,16 @@ private slots:
         QCOMPARE(folders[1].place, 1);  // bird_001_water
         QCOMPARE(folders[2].y, 1);
         QCOMPARE(folders[2].place, 0);
+        // vit-decompose's linear head for non-CLIP models learns a separable two-class set.
+        at::manual_seed(2812);
+        const at::Tensor features = at::randn({256, 6});
+        std::vector<int> classes;
+        for (int64_t i = 0; i < 256; ++i) classes.push_back(features[i][2].item<float>() - 0.5f * features[i][4].item<float>() > 0.3f);
+        const LinearHead head = trainLinearHead(features, classes, 2, {200, 64, 1e-2, 1e-6, 0});
+        const at::Tensor predicted = head.predict(features);
+        int correct = 0;
+        for (int64_t i = 0; i < 256; ++i) correct += predicted[i].item<int64_t>() == classes[static_cast<std::size_t>(i)];
+        QVERIFY2(correct >= 250, qPrintable(QString::number(correct)));
         const auto rows = waterbirdsAccuracy(at::tensor(std::vector<int64_t>{0, 1, 1, 1}), {0, 0, 1, 1}, {0, 1, 0, 1});
         QCOMPARE(rows.worstGroup, 0.0);
         QCOMPARE(rows.averageGroup, 0.75);

@@ -320,7 +320,7 @@ private slots:
         QCOMPARE(record["data_sha256"].get<std::string>(), fileSha256(data.toStdString() + "/metadata.csv"));
         QCOMPARE(record["model_sha256"].get<std::string>(), fileSha256(loadModel(oracle("clip-tiny/hf")).info.weightsPath));
         QCOMPARE(record["images"].get<int>(), 8);
-        QCOMPARE(record["templates"].get<std::string>(), std::string("resources/templates/openai-imagenet.txt"));  // the references' 80
+        QCOMPARE(record["templates_used"].get<std::string>(), std::string("resources/templates/openai-imagenet.txt"));  // the references' 80
         for (const char* f : {"results.md", "results.csv", "progress.jsonl", "cache/manifest.json"}) QVERIFY2(QFileInfo::exists(out + "/" + f), f);
         // A rerun decomposes nothing again and gives the same table.
         QVERIFY(QFile::remove(out + "/results.json"));
@@ -399,6 +399,25 @@ private slots:
         const auto j = nlohmann::json::parse(f.readAll().toStdString());
         QVERIFY2(j["heads_source"].get<std::string>().find("discovered") != std::string::npos, j.dump().c_str());
         QCOMPARE(j["ranked"].size(), std::size_t(3));
+        // A non-CLIP model (vit-decompose's own case): ranked through its aligner, classified by a
+        // linear head trained on split 0; textspan and class folders are refused with it.
+        const QString vit = q(vitscope::test::source("models/shapes-vit")), aligner = vit + "/aligner.safetensors";
+        const QStringList nonClip{"evaluate", "waterbirds", "--model", vit, "--aligner", aligner, "--data", world,
+                                  "--spurious", world + "/spurious.txt", "--core", world + "/core.txt", "--top", "3"};
+        const Run v = cli(nonClip + QStringList{"--protocol", "vit-decompose", "--out", path("wb-vit")});
+        QVERIFY2(v.code == 0, qPrintable(v.err));
+        QFile rf(path("wb-vit") + "/record.json");
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        const auto record = nlohmann::json::parse(rf.readAll().toStdString());
+        QVERIFY2(record["classifier"].get<std::string>().find("linear head") != std::string::npos, record.dump().c_str());
+        QVERIFY(!record["aligner_sha256"].get<std::string>().empty());
+        const Run ts = cli(nonClip + QStringList{"--out", path("wb-vit-ts")});
+        QCOMPARE(ts.code, 2);
+        QVERIFY2(ts.err.contains("--aligner") && ts.err.contains("textspan"), qPrintable(ts.err));
+        const Run folders = cli({"evaluate", "waterbirds", "--model", vit, "--aligner", aligner, "--data",
+                                 q(vitscope::test::source("tests/data/waterbirds/folders")), "--protocol", "vit-decompose", "--out", path("wb-vit-f")});
+        QCOMPARE(folders.code, 2);
+        QVERIFY2(folders.err.contains("split 0"), qPrintable(folders.err));
     }
 
     // An interrupted run (SIGTERM, as Ctrl-C) keeps the images it decomposed; the same command

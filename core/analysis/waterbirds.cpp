@@ -3,6 +3,8 @@
 #include "analysis/labels.h"
 #include "error.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -209,10 +211,42 @@ std::vector<ComponentScore> discoverTextspanHeads(const CacheView& view, const a
 
 }  // namespace
 
+at::Tensor LinearHead::predict(const at::Tensor& features) const {
+    return at::addmm(bias, features.to(at::kFloat), weight.t()).argmax(1);
+}
+
+LinearHead trainLinearHead(const at::Tensor& features, const std::vector<int>& labels, int classes,
+                           const LinearHeadParams& p) {
+    const int64_t n = features.size(0), d = features.size(1);
+    if (static_cast<int64_t>(labels.size()) != n || n == 0)
+        throw InputError("linear head", "needs one label per training image");
+    if (p.epochs < 1 || p.batch < 1) throw InputError("linear head", "epochs and batch must be at least 1");
+    torch::manual_seed(p.seed);
+    torch::nn::Linear linear(torch::nn::LinearOptions(d, classes).bias(true));
+    torch::optim::Adam adam(linear->parameters(),
+                            torch::optim::AdamOptions(p.learningRate).weight_decay(p.weightDecay));
+    const at::Tensor x = features.to(at::kFloat).contiguous();
+    const at::Tensor t = at::tensor(std::vector<int64_t>(labels.begin(), labels.end()));
+    for (int e = 0; e < p.epochs; ++e)
+        for (int64_t start = 0; start < n; start += p.batch) {
+            const int64_t count = std::min<int64_t>(p.batch, n - start);
+            const at::Tensor loss = torch::nn::functional::cross_entropy(linear->forward(x.narrow(0, start, count)),
+                                                                         t.narrow(0, start, count));
+            adam.zero_grad();
+            loss.backward();
+            adam.step();
+        }
+    return {linear->weight.detach().clone(), linear->bias.detach().clone()};
+}
+
 WaterbirdsResult runWaterbirds(const CacheView& view, const ZeroShotClassifier& classifier, const std::vector<int>& y,
                                const std::vector<int>& place, const WaterbirdsParams& params,
-                               const at::Tensor& spurious, const at::Tensor& core) {
+                               const at::Tensor& spurious, const at::Tensor& core, const LinearHead* head) {
     params.validate();
+    if (head && params.protocol == WaterbirdsProtocol::TextSpan)
+        throw InputError(
+            "--aligner",
+            "the textspan protocol is CLIP's (compute_use_specific_heads.py); use --protocol vit-decompose");
     at::NoGradGuard noGrad;
     WaterbirdsResult r;
     const DatasetCache& cache = view.cache();
@@ -236,13 +270,18 @@ WaterbirdsResult runWaterbirds(const CacheView& view, const ZeroShotClassifier& 
         r.ranked = discoverSpuriousComponents(view, spurious, core, params.top, false);
         for (const ComponentScore& s : r.ranked) r.ablated.push_back(s.component);
     }
-    at::Tensor out = view.output();
-    r.before = waterbirdsAccuracy(predictClasses(out, classifier), y, place);
+    // The head reads the model's own representation; the zero-shot classifier the CLIP output.
+    const auto termsOf = [&](const Component& c) { return head ? view.storedTerms(c).to(at::kFloat) : view.terms(c); };
+    const auto predict = [&](const at::Tensor& out) {
+        return head ? head->predict(out) : predictClasses(out, classifier);
+    };
+    at::Tensor out = head ? cache.output().to(at::kFloat) : view.output();
+    r.before = waterbirdsAccuracy(predict(out), y, place);
     for (const Component& c : r.ablated) {
-        const at::Tensor t = view.terms(c);
+        const at::Tensor t = termsOf(c);
         out = out - t + t.mean(0, true);  // means over the evaluated images, as both references
     }
-    r.after = waterbirdsAccuracy(predictClasses(out, classifier), y, place);
+    r.after = waterbirdsAccuracy(predict(out), y, place);
     return r;
 }
 

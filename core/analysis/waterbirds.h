@@ -93,10 +93,29 @@ struct WaterbirdsResult {
 // Predicted class per row of outputs [N, E] (the class of the most similar prompt).
 at::Tensor predictClasses(const at::Tensor& outputs, const ZeroShotClassifier& classifier);
 
+// vit-decompose's classifier for non-CLIP models (helpers/model_utils.py get_head, called with
+// epochs=10 by zs_spur_correlation.py): a linear layer with bias on the model's own
+// representation (PyTorch's default initialisation), trained by cross-entropy with Adam (lr 1e-3,
+// weight decay 1e-6 as L2) over batches of 64 in the given order.
+struct LinearHead {
+    at::Tensor weight, bias;                               // [C, D], [C]
+    at::Tensor predict(const at::Tensor& features) const;  // [N, D] -> classes [N] int64
+};
+struct LinearHeadParams {
+    int epochs = 10, batch = 64;
+    double learningRate = 1e-3, weightDecay = 1e-6;
+    uint64_t seed = 0;
+};
+LinearHead trainLinearHead(const at::Tensor& features, const std::vector<int>& labels, int classes,
+                           const LinearHeadParams& params);
+
 // The protocol on a cache of the evaluated images (rows in the labels' order). `spurious` and
-// `core` [k, E] (unit rows) rank the components (vit-decompose; textspan without a head list).
+// `core` [k, E] (unit rows) rank the components in CLIP space (through the view's aligner for a
+// non-CLIP model: vit-decompose's clip_aligner_head). With `head` (non-CLIP models), predictions
+// are the head's on the model's own representation (the stored, unaligned terms, ablated
+// there); otherwise the zero-shot classifier's on the CLIP output.
 WaterbirdsResult runWaterbirds(const CacheView& view, const ZeroShotClassifier& classifier, const std::vector<int>& y,
                                const std::vector<int>& place, const WaterbirdsParams& params,
-                               const at::Tensor& spurious, const at::Tensor& core);
+                               const at::Tensor& spurious, const at::Tensor& core, const LinearHead* head = nullptr);
 
 }  // namespace vitscope
