@@ -263,7 +263,7 @@ std::string decomposeSamples(const WaterbirdsOptions& o, const Model& model,
     std::fflush(stdout);
     std::vector<std::string> paths;
     for (const WaterbirdsSample& s : samples) paths.push_back(s.path);
-    const CacheBuildResult built = buildCache(model, paths, cp, interruptibleJob("waterbirds"));
+    const CacheBuildResult built = buildCache(model, paths, cp, interruptibleJob(folder == "cache" ? "waterbirds" : "waterbirds, train split"));
     if (built.cancelled) {
         std::printf("interrupted: %lld of %zu images decomposed in %s; run the same command to resume\n",
                     static_cast<long long>(built.rows), samples.size(), cp.outDir.c_str());
