@@ -20,6 +20,7 @@
 #include "resources.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
+#include "waterbirds_command.h"
 
 #include <opencv2/imgproc.hpp>
 
@@ -623,6 +624,7 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         imseg->add_option("--limit", seg->limit, "Only the first N images (0: all)")->capture_default_str();
         imseg->add_option("--out", seg->out, "Folder for results.json / .md / .csv, record.json and progress.jsonl (resumed)")->required();
         imseg->callback([seg, &actions] { actions.push_back([seg] { runEvaluateSeg(*seg); }); });
+        registerWaterbirds(evaluate, actions);
     }
     {
         auto o = std::make_shared<EvaluateHeatmapsOptions>();

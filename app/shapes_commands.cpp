@@ -8,6 +8,7 @@
 #include "model/loader.h"
 #include "shapes/dataset.h"
 #include "shapes/specialisation.h"
+#include "shapes/spurious_demo.h"
 #include "shapes/train_clip.h"
 #include "shapes/train_vit.h"
 #include "shapes/zero_shot.h"
@@ -261,6 +262,23 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--column", *column, "The attribute whose values are the classes: color or shape")->capture_default_str();
         sub->add_option("--out", *out, "Output folder")->required();
         sub->callback([&actions, world, out, column] { actions.push_back([world, out, column] { runVocExport(*world, *out, *column); }); });
+    }
+    {
+        auto out = std::make_shared<std::string>();
+        auto count = std::make_shared<int64_t>(500);
+        auto seed = std::make_shared<uint64_t>(9200);
+        auto* sub = shapesCmd->add_subcommand("waterbirds", "Write the spurious world in Waterbirds' group-DRO layout (metadata.csv) for "
+                                                            "evaluate waterbirds, with classes.tsv, spurious.txt and core.txt");
+        sub->add_option("--out", *out, "Output folder")->required();
+        sub->add_option("--count", *count, "Scenes per split (train, val, test)")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1000000)));
+        sub->add_option("--seed", *seed, "Seed of the train split (val: +1, test: +2)")->capture_default_str();
+        sub->callback([&actions, out, count, seed] {
+            actions.push_back([out, count, seed] {
+                const int64_t rows = shapes::writeWaterbirdsWorld(*out, *count, *seed);
+                std::printf("%lld scenes in the Waterbirds layout (spurious-train as split 0, spurious-test as 1 and 2)\n%s/metadata.csv\n",
+                            static_cast<long long>(rows), out->c_str());
+            });
+        });
     }
     {
         auto o = std::make_shared<shapes::ClipTrainParams>();

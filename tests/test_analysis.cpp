@@ -11,6 +11,7 @@
 #include "analysis/retrieval.h"
 #include "analysis/text_embed.h"
 #include "analysis/textspan.h"
+#include "analysis/waterbirds.h"
 #include "error.h"
 #include "explore/explorer.h"
 #include "image/preprocess.h"
@@ -25,6 +26,7 @@
 #include "test_util.h"
 
 #include <QtTest/QtTest>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <set>
@@ -107,6 +109,109 @@ private slots:
         QCOMPARE(modelDisplayName("/models/ViT-B-16.pt"), std::string("ViT-B-16"));
         QCOMPARE(modelDisplayName("/work/models/shapes-clip/"), std::string("shapes-clip"));
         QCOMPARE(modelDisplayName("/ckpt/deit_small/pytorch_model.bin"), std::string("deit_small"));
+    }
+
+    // Waterbirds against numpy ports of both references' evaluation code on the same fixed arrays
+    // (tests/data/waterbirds/make_tiny.py): clip_text_span's full_accuracy with Baseline and
+    // Replaced (the listed heads, every head outside the last 4 layers, every MLP and the
+    // embedding mean-ablated), and vit-decompose's variance_attributed ranking, top-3
+    // mean-ablation, group accuracies, worst and average group.
+    void waterbirdsMatchesReferencePorts() {
+        const std::string dir = vitscope::test::source("tests/data/waterbirds/port");
+        const at::Tensor attns = readNpyTensor(dir + "/attns.npy"), mlps = readNpyTensor(dir + "/mlps.npy");  // [b, L, H, d], [b, L + 1, d]
+        const at::Tensor labels = readNpyTensor(dir + "/labels.npy").to(at::kLong);
+        const nlohmann::json expected = nlohmann::json::parse(readFileText(dir + "/expected.json"));
+        const int64_t b = attns.size(0), layers = attns.size(1), heads = attns.size(2);
+        std::vector<int> y, place;
+        for (int64_t i = 0; i < b; ++i) y.push_back(static_cast<int>(labels[i][0].item<int64_t>())), place.push_back(static_cast<int>(labels[i][1].item<int64_t>()));
+        ZeroShotClassifier classifier{readNpyTensor(dir + "/classifier.npy").t().contiguous(), {0, 1}};
+        auto termOf = [&](const Component& c) {
+            if (c.kind == Component::Kind::Head) return attns.select(1, c.layer).select(1, c.head);
+            return mlps.select(1, c.kind == Component::Kind::Embed ? 0 : c.layer + 1);
+        };
+        const at::Tensor output = attns.sum({1, 2}) + mlps.sum(1);
+        auto ablate = [&](const std::vector<Component>& cs) {
+            at::Tensor out = output.clone();
+            for (const Component& c : cs) out += termOf(c).mean(0, true) - termOf(c);
+            return waterbirdsAccuracy(predictClasses(out, classifier), y, place);
+        };
+        auto compareTextspan = [&](const WaterbirdsAccuracy& a, const nlohmann::json& e) {
+            for (int i = 0; i < 2; ++i)
+                for (int j = 0; j < 2; ++j) {
+                    const std::string key = "(" + std::to_string(i) + ", " + std::to_string(j) + ")";
+                    QVERIFY2(std::abs(100 * a.group[static_cast<std::size_t>(2 * i + j)] - e[key].get<double>()) < 1e-9, key.c_str());
+                }
+            QVERIFY(std::abs(100 * a.full - e["full"].get<double>()) < 1e-9);
+        };
+        compareTextspan(waterbirdsAccuracy(predictClasses(output, classifier), y, place), expected["textspan"]["Baseline"]);
+        std::vector<Component> listed;
+        for (const auto& h : expected["textspan"]["heads"]) {
+            const std::string n = h.get<std::string>();
+            listed.push_back({Component::Kind::Head, std::stoi(n.substr(0, n.find('.'))), std::stoi(n.substr(n.find('.') + 1))});
+        }
+        const std::vector<Component> replaced =
+            textspanReplacedComponents(static_cast<int>(layers), std::vector<int>(static_cast<std::size_t>(layers), static_cast<int>(heads)), listed, 4);
+        QCOMPARE(replaced.size(), std::size_t(2 + 2 * heads + 1 + layers));  // listed, layers 0-1, embed, MLPs
+        compareTextspan(ablate(replaced), expected["textspan"]["Replaced"]);
+
+        // vit-decompose: vitscope's property score is the correlation; the reference divides a
+        // biased covariance by unbiased standard deviations, (n - 1) / n times it (same ranking).
+        std::vector<Component> all;
+        for (int l = 0; l < layers; ++l)
+            for (int h = 0; h < heads; ++h) all.push_back({Component::Kind::Head, l, h});
+        all.push_back({Component::Kind::Embed, -1, -1});
+        for (int l = 0; l < layers; ++l) all.push_back({Component::Kind::Mlp, l, -1});
+        const at::Tensor qs = propertyBasis(readNpyTensor(dir + "/spurious.npy")), qc = propertyBasis(readNpyTensor(dir + "/core.npy"));
+        std::vector<std::pair<double, Component>> scored;
+        for (const Component& c : all) scored.push_back({propertyScore(termOf(c), output, qs) - propertyScore(termOf(c), output, qc), c});
+        std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& x) { return a.first > x.first; });
+        std::vector<Component> top;
+        for (std::size_t k = 0; k < 3; ++k) {
+            QCOMPARE(scored[k].second.name(), expected["vit_decompose"]["top"][k].get<std::string>());
+            QVERIFY(std::abs(scored[k].first * (b - 1) / b - expected["vit_decompose"]["score_difference"][k].get<double>()) < 1e-5);
+            top.push_back(scored[k].second);
+        }
+        auto compareGroups = [&](const WaterbirdsAccuracy& a, const nlohmann::json& e) {
+            for (std::size_t g = 0; g < 4; ++g) QVERIFY(std::abs(a.group[g] - e[waterbirdsGroupNames()[g]].get<double>()) < 1e-9);
+            QVERIFY(std::abs(a.worstGroup - e["worst_group"].get<double>()) < 1e-9);
+            QVERIFY(std::abs(a.averageGroup - e["average_group"].get<double>()) < 1e-9);
+        };
+        compareGroups(waterbirdsAccuracy(predictClasses(output, classifier), y, place), expected["vit_decompose"]["before"]);
+        compareGroups(ablate(top), expected["vit_decompose"]["after"]);
+    }
+
+    // The two layouts' readers: group-DRO's test split with its (y, place), vit-decompose's class
+    // folders with the place from the file name; bad metadata is one error naming the file.
+    void waterbirdsLayouts() {
+        const std::string root = vitscope::test::source("tests/data/waterbirds");
+        std::string layout;
+        const auto test = readWaterbirds(root + "/groupdro", 2, &layout);
+        QCOMPARE(test.size(), std::size_t(8));
+        QVERIFY2(layout.find("metadata.csv") != std::string::npos, layout.c_str());
+        QCOMPARE(test.front().y, 0);
+        QVERIFY(test.front().path.find("Nuthatch_0005.png") != std::string::npos);
+        QCOMPARE(readWaterbirdsMetadata(root + "/groupdro", 0).size(), std::size_t(2));
+        const auto folders = readWaterbirds(root + "/folders", 2, &layout);
+        QCOMPARE(folders.size(), std::size_t(4));
+        QCOMPARE(layout, std::string("vit-decompose class folders"));
+        QCOMPARE(folders[1].y, 0);
+        QCOMPARE(folders[1].place, 1);  // bird_001_water
+        QCOMPARE(folders[2].y, 1);
+        QCOMPARE(folders[2].place, 0);
+        // vit-decompose's linear head for non-CLIP models learns a separable two-class set.
+        at::manual_seed(2812);
+        const at::Tensor features = at::randn({256, 6});
+        std::vector<int> classes;
+        for (int64_t i = 0; i < 256; ++i) classes.push_back(features[i][2].item<float>() - 0.5f * features[i][4].item<float>() > 0.3f);
+        const LinearHead head = trainLinearHead(features, classes, 2, {200, 64, 1e-2, 1e-6, 0});
+        const at::Tensor predicted = head.predict(features);
+        int correct = 0;
+        for (int64_t i = 0; i < 256; ++i) correct += predicted[i].item<int64_t>() == classes[static_cast<std::size_t>(i)];
+        QVERIFY2(correct >= 250, qPrintable(QString::number(correct)));
+        const auto rows = waterbirdsAccuracy(at::tensor(std::vector<int64_t>{0, 1, 1, 1}), {0, 0, 1, 1}, {0, 1, 0, 1});
+        QCOMPARE(rows.worstGroup, 0.0);
+        QCOMPARE(rows.averageGroup, 0.75);
+        QCOMPARE(rows.full, 0.75);
     }
 
     void cacheHoldsTheDecomposition() {

@@ -391,6 +391,179 @@ private slots:
         QVERIFY2(palette.err.contains(q(first) + ".png") && palette.err.contains("palette"), qPrintable(palette.err));
     }
 
+    // evaluate waterbirds end to end on the tiny data in both layouts (tests/data/waterbirds):
+    // both protocols, the tables' metrics consistent with the group accuracies, the record
+    // naming the data by SHA-256, a rerun resuming from the image cache, other settings into the
+    // same folder refused, bad metadata a one-line error naming the file and the problem.
+    void evaluateWaterbirds() {
+        const QString data = q(vitscope::test::source("tests/data/waterbirds/groupdro"));
+        const QString model = q(oracle("clip-tiny/hf")), heads = path("wb-heads.txt"), out = path("wb-textspan");
+        {
+            QFile f(heads);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("# heads as the reference writes them, (layer, head), or as vitscope names them\n(2, 1)\n1.0\n");
+        }
+        const QStringList common{"evaluate", "waterbirds", "--model", model, "--data", data};
+        const Run first = cli(common + QStringList{"--heads", heads, "--out", out});
+        QVERIFY2(first.code == 0, qPrintable(first.err));
+        auto readJson = [](const QString& file) {
+            QFile f(file);
+            return f.open(QIODevice::ReadOnly) ? nlohmann::json::parse(f.readAll().toStdString()) : nlohmann::json();
+        };
+        const auto results = readJson(out + "/results.json");
+        QCOMPARE(results["protocol"].get<std::string>(), std::string("textspan"));
+        QCOMPARE(results["rows"][0]["setting"].get<std::string>(), std::string("Baseline"));
+        QCOMPARE(results["rows"][1]["setting"].get<std::string>(), std::string("Replaced"));
+        const char* groups[] = {"landbird_on_land", "landbird_on_water", "waterbird_on_land", "waterbird_on_water"};
+        for (const char* g : groups) QCOMPARE(results["group_counts"][g].get<int>(), 2);
+        for (const auto& row : results["rows"]) {
+            double sum = 0, worst = 100;
+            for (const char* g : groups) sum += row[g].get<double>(), worst = std::min(worst, row[g].get<double>());
+            QVERIFY(std::abs(row["average_group"].get<double>() - sum / 4) < 1e-9);
+            QVERIFY(std::abs(row["full"].get<double>() - sum / 4) < 1e-9);  // equal groups: full = the mean
+            QVERIFY(std::abs(row["worst_group"].get<double>() - worst) < 1e-9);
+        }
+        const std::vector<std::string> ablated = results["ablated"].get<std::vector<std::string>>();
+        for (const char* c : {"2.1", "1.0", "embed", "mlp.0", "mlp.2"})
+            QVERIFY2(std::find(ablated.begin(), ablated.end(), c) != ablated.end(), c);
+        QCOMPARE(ablated.size(), std::size_t(2 + 1 + 3));  // 3 layers, all among the last 4: no other head
+        const auto record = readJson(out + "/record.json");
+        QCOMPARE(record["data_sha256"].get<std::string>(), fileSha256(data.toStdString() + "/metadata.csv"));
+        QCOMPARE(record["model_sha256"].get<std::string>(), fileSha256(loadModel(oracle("clip-tiny/hf")).info.weightsPath));
+        QCOMPARE(record["images"].get<int>(), 8);
+        QCOMPARE(record["templates_used"].get<std::string>(), std::string("resources/templates/openai-imagenet.txt"));  // the references' 80
+        for (const char* f : {"results.md", "results.csv", "progress.jsonl", "cache/manifest.json"}) QVERIFY2(QFileInfo::exists(out + "/" + f), f);
+        // A rerun decomposes nothing again and gives the same table.
+        QVERIFY(QFile::remove(out + "/results.json"));
+        const Run again = cli(common + QStringList{"--heads", heads, "--out", out});
+        QVERIFY2(again.code == 0, qPrintable(again.err));
+        QVERIFY2(again.out.contains("resuming the run") && again.out.contains("resuming: 8 of 8 images already decomposed"), qPrintable(again.out));
+        QCOMPARE(readJson(out + "/results.json")["rows"], results["rows"]);
+        // Other settings into the same folder: refused, naming the progress file.
+        const Run other = cli(common + QStringList{"--heads", "2.0", "--out", out});
+        QCOMPARE(other.code, 2);
+        QVERIFY2(other.err.contains("progress.jsonl") && other.err.contains("other settings"), qPrintable(other.err));
+        // The reference's own list for ViT-B-16 (resources/waterbirds) is read, and refused by a 3-layer model, naming the head.
+        const Run b16 = cli(common + QStringList{"--heads", q(vitscope::test::source("resources/waterbirds/textspan-heads-ViT-B-16.txt")), "--out", path("wb-b16")});
+        QCOMPARE(b16.code, 2);
+        QVERIFY2(b16.err.contains("11.6") && !b16.err.trimmed().contains('\n'), qPrintable(b16.err));
+        // vit-decompose: its top components by spurious minus bird words, before and after.
+        const Run vd = cli(common + QStringList{"--protocol", "vit-decompose", "--top", "3", "--out", path("wb-vd")});
+        QVERIFY2(vd.code == 0, qPrintable(vd.err));
+        const auto vdr = readJson(path("wb-vd") + "/results.json");
+        QCOMPARE(vdr["rows"][0]["setting"].get<std::string>(), std::string("before"));
+        QCOMPARE(vdr["ranked"].size(), std::size_t(3));
+        QCOMPARE(vdr["ablated"].size(), std::size_t(3));
+        QVERIFY(vdr["ranked"][0]["score_difference"].get<double>() >= vdr["ranked"][2]["score_difference"].get<double>());
+        // The textspan head list is refused by vit-decompose, not ignored.
+        const Run mixed = cli(common + QStringList{"--protocol", "vit-decompose", "--heads", heads, "--out", path("wb-mixed")});
+        QCOMPARE(mixed.code, 2);
+        QVERIFY2(mixed.err.contains("--heads"), qPrintable(mixed.err));
+        // vit-decompose's own archives: class folders, the place in the file name.
+        const Run folders = cli({"evaluate", "waterbirds", "--model", model, "--data", q(vitscope::test::source("tests/data/waterbirds/folders")),
+                                 "--protocol", "vit-decompose", "--top", "2", "--out", path("wb-folders")});
+        QVERIFY2(folders.code == 0, qPrintable(folders.err));
+        QCOMPARE(readJson(path("wb-folders") + "/record.json")["layout"].get<std::string>(), std::string("vit-decompose class folders"));
+        for (const char* g : groups) QCOMPARE(readJson(path("wb-folders") + "/results.json")["group_counts"][g].get<int>(), 1);
+        // Bad metadata: one line naming the file and what is wrong.
+        const std::string meta = readFileText(data.toStdString() + "/metadata.csv");
+        auto badRun = [&](const char* name, const std::string& text) -> Run {
+            const QString dir = path(name);
+            QDir().mkpath(dir);
+            writeFileAtomic(dir.toStdString() + "/metadata.csv", text);
+            return cli({"evaluate", "waterbirds", "--model", model, "--data", dir, "--out", dir + "/out"});
+        };
+        std::string noPlace = meta;
+        noPlace.replace(noPlace.find(",place,"), 7, ",where,");
+        const Run missing = badRun("wb-bad1", noPlace);
+        QCOMPARE(missing.code, 2);
+        QVERIFY2(missing.err.contains("metadata.csv") && missing.err.contains("no column place") && !missing.err.trimmed().contains('\n'),
+                 qPrintable(missing.err));
+        std::string badY = meta;
+        badY.replace(badY.find(",0,0,0,"), 7, ",7,0,0,");
+        const Run value = badRun("wb-bad2", badY);
+        QCOMPARE(value.code, 2);
+        QVERIFY2(value.err.contains("metadata.csv") && value.err.contains("line 2") && value.err.contains("column y"), qPrintable(value.err));
+        const Run noImage = badRun("wb-bad3", meta);  // the images are not beside this copy
+        QCOMPARE(noImage.code, 2);
+        QVERIFY2(noImage.err.contains("metadata.csv") && noImage.err.contains("Nuthatch_0005.png") && noImage.err.contains("is not in"),
+                 qPrintable(noImage.err));
+    }
+
+    // The shapes world in the Waterbirds layout, evaluated on the spurious model with the world's
+    // own classes and descriptions (the fresh-machine route of docs/measure-waterbirds.sh).
+    void shapesWaterbirdsWorld() {
+        const QString world = path("wb-world");
+        const Run w = cli({"shapes", "waterbirds", "--out", world, "--count", "6"});
+        QVERIFY2(w.code == 0, qPrintable(w.err));
+        const auto rows = readCsvTable((world + "/metadata.csv").toStdString());
+        QCOMPARE(rows.size(), std::size_t(18));
+        QCOMPARE(rows[0].at("split"), std::string("0"));
+        QCOMPARE(rows[17].at("split"), std::string("2"));
+        for (const auto& r : rows) QCOMPARE(r.at("place") == "1", r.at("place_filename").rfind("water", 0) == 0);
+        const Run e = cli({"evaluate", "waterbirds", "--model", q(vitscope::test::source("models/shapes-clip-spurious")), "--data", world,
+                           "--classes", world + "/classes.tsv", "--spurious", world + "/spurious.txt", "--core", world + "/core.txt",
+                           "--top", "3", "--out", path("wb-shapes")});
+        QVERIFY2(e.code == 0, qPrintable(e.err));
+        QFile f(path("wb-shapes") + "/results.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const auto j = nlohmann::json::parse(f.readAll().toStdString());
+        QVERIFY2(j["heads_source"].get<std::string>().find("discovered") != std::string::npos, j.dump().c_str());
+        QCOMPARE(j["ranked"].size(), std::size_t(3));
+        // A non-CLIP model (vit-decompose's own case): ranked through its aligner, classified by a
+        // linear head trained on split 0; textspan and class folders are refused with it.
+        const QString vit = q(vitscope::test::source("models/shapes-vit")), aligner = vit + "/aligner.safetensors";
+        const QStringList nonClip{"evaluate", "waterbirds", "--model", vit, "--aligner", aligner, "--data", world,
+                                  "--spurious", world + "/spurious.txt", "--core", world + "/core.txt", "--top", "3"};
+        const Run v = cli(nonClip + QStringList{"--protocol", "vit-decompose", "--out", path("wb-vit")});
+        QVERIFY2(v.code == 0, qPrintable(v.err));
+        QFile rf(path("wb-vit") + "/record.json");
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        const auto record = nlohmann::json::parse(rf.readAll().toStdString());
+        QVERIFY2(record["classifier"].get<std::string>().find("linear head") != std::string::npos, record.dump().c_str());
+        QVERIFY(!record["aligner_sha256"].get<std::string>().empty());
+        const Run ts = cli(nonClip + QStringList{"--out", path("wb-vit-ts")});
+        QCOMPARE(ts.code, 2);
+        QVERIFY2(ts.err.contains("--aligner") && ts.err.contains("textspan"), qPrintable(ts.err));
+        const Run folders = cli({"evaluate", "waterbirds", "--model", vit, "--aligner", aligner, "--data",
+                                 q(vitscope::test::source("tests/data/waterbirds/folders")), "--protocol", "vit-decompose", "--out", path("wb-vit-f")});
+        QCOMPARE(folders.code, 2);
+        QVERIFY2(folders.err.contains("split 0"), qPrintable(folders.err));
+    }
+
+    // An interrupted run (SIGTERM, as Ctrl-C) keeps the images it decomposed; the same command
+    // resumes from them and the finished table counts every image once.
+    void waterbirdsResumesAnInterruptedRun() {
+        const QString world = path("wb-big"), out = path("wb-interrupted");
+        QCOMPARE(cli({"shapes", "waterbirds", "--out", world, "--count", "1500"}).code, 0);
+        const QStringList args{"evaluate", "waterbirds", "--model", q(vitscope::test::source("models/shapes-clip-spurious")), "--data", world,
+                               "--classes", world + "/classes.tsv", "--spurious", world + "/spurious.txt", "--core", world + "/core.txt",
+                               "--batch", "16", "--out", out};
+        QProcess p;
+        p.start(VITSCOPE_CLI, args);
+        QByteArray err;
+        for (int i = 0; i < 1200 && p.state() != QProcess::NotRunning && !err.contains("caching images"); ++i) {
+            p.waitForReadyRead(50);
+            err += p.readAllStandardError();
+        }
+        QTest::qWait(300);
+        p.terminate();
+        QVERIFY(p.waitForFinished(60000));
+        if (p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0) QSKIP("the run finished before it could be interrupted");
+        const Run resumed = cli(args);
+        QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
+        const QRegularExpressionMatch m = QRegularExpression("resuming: (\\d+) of 1500 images already decomposed").match(resumed.out);
+        QVERIFY2(m.hasMatch(), qPrintable(resumed.out));
+        const int before = m.captured(1).toInt();
+        QVERIFY2(before > 0 && before < 1500, qPrintable(resumed.out));
+        QFile f(out + "/results.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        int total = 0;
+        const nlohmann::json counts = nlohmann::json::parse(f.readAll().toStdString())["group_counts"];
+        for (auto it = counts.begin(); it != counts.end(); ++it) total += it.value().get<int>();
+        QCOMPARE(total, 1500);
+    }
+
     // Swin through its aligner in evaluate-heatmaps: "all" is the methods Swin defines.
     void evaluateHeatmapsOnSwin() {
         const QString world = path("swin-world");

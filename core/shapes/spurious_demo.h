@@ -26,4 +26,12 @@ struct SpuriousDemo {
 // Throws IoError naming the file when it cannot be written.
 void writeSpuriousDemoClasses(const SpuriousDemo& demo);
 
+// The spurious world in the Waterbirds layout of group-DRO (metadata.csv: img_id, img_filename,
+// y, split, place, place_filename), so `evaluate waterbirds` runs on a fresh machine: split 0
+// (train) from spurious-train, splits 1 and 2 (val, test) from spurious-test, `perSplit` scenes
+// each; y = the shape group, place = 1 on water, 0 on grass. Beside it: classes.tsv (the eight
+// shape prompts voting for their group), spurious.txt and core.txt (the demo's descriptions).
+// Returns the rows written; throws IoError naming a file that cannot be written.
+int64_t writeWaterbirdsWorld(const std::string& dir, int64_t perSplit, uint64_t seed);
+
 }  // namespace vitscope::shapes
