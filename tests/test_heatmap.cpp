@@ -331,6 +331,16 @@ private slots:
         QCOMPARE(inverted.pointingGame(), 0.0);
         QCOMPARE(inverted.pixelAccuracy(), 0.0);
         QVERIFY_THROWS_EXCEPTION(InputError, perfect.add(at::zeros({3, 3}), mask));
+        // Chefer et al.'s imagenet_seg_eval.py normalises without clipping: a map whose object is
+        // less negative than its background still finds it; clipped at 0 (TextSpan's rule) the
+        // whole map is 0 and nothing is found.
+        const at::Tensor negative = at::where(mask.to(at::kBool), at::full({10, 10}, -0.2), at::full({10, 10}, -1.0));
+        LocalisationMeter chefer(false), textspan;
+        chefer.add(negative, mask);
+        textspan.add(negative, mask);
+        QCOMPARE(chefer.pixelAccuracy(), 1.0);
+        QCOMPARE(chefer.meanIoU(), 1.0);
+        QCOMPARE(textspan.pixelAccuracy(), 0.91);  // all background predicted: the 9 object pixels missed
     }
 
     void localisationMatchesReferenceFormula() {
