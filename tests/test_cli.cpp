@@ -6,6 +6,7 @@
 #include "analysis/labels.h"
 #include "image/codec.h"
 #include "io/file_util.h"
+#include "io/imagenet_seg.h"
 #include "io/tensor_io.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -242,6 +243,7 @@ private slots:
     // row per method the model defines, the record names the data by its SHA-256, a second run
     // resumes the first, a run with other settings into the same folder is refused.
     void evaluateImagenetSeg() {
+        if (!imagenetSegSupported()) QSKIP("this build has no HDF5 (libhdf5-dev)");
         const QString data = q(vitscope::test::source("tests/data/imagenet-seg/tiny.mat"));
         const QString classes = path("seg-classes.txt"), out = path("seg-run");
         {

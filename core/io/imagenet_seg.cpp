@@ -2,13 +2,19 @@
 
 #include "error.h"
 
+#if VITSCOPE_HAVE_HDF5
 #include <H5Cpp.h>
+#endif
 
 #include <cstdio>
 #include <filesystem>
 #include <vector>
 
 namespace vitscope {
+
+#if VITSCOPE_HAVE_HDF5
+
+bool imagenetSegSupported() { return true; }
 
 struct ImagenetSegFile::Impl {
     std::string path;
@@ -176,5 +182,29 @@ void writeImagenetSegFile(const std::string& path, const std::vector<cv::Mat>& i
     }
     if (std::rename(partial.c_str(), path.c_str()) != 0) throw IoError(path, "cannot be written");
 }
+
+#else  // no HDF5 in this build
+
+bool imagenetSegSupported() { return false; }
+
+struct ImagenetSegFile::Impl {
+    std::string path;
+};
+
+ImagenetSegFile::ImagenetSegFile(const std::string& path) : m(std::make_unique<Impl>()) {
+    m->path = path;
+    throw InputError(path, "cannot be read: this build has no HDF5 support (install libhdf5-dev and rebuild)");
+}
+ImagenetSegFile::~ImagenetSegFile() = default;
+int64_t ImagenetSegFile::size() const { return 0; }
+const std::string& ImagenetSegFile::path() const { return m->path; }
+cv::Mat ImagenetSegFile::image(int64_t) const { return {}; }
+cv::Mat ImagenetSegFile::mask(int64_t) const { return {}; }
+
+void writeImagenetSegFile(const std::string& path, const std::vector<cv::Mat>&, const std::vector<cv::Mat>&) {
+    throw InputError(path, "cannot be written: this build has no HDF5 support (install libhdf5-dev and rebuild)");
+}
+
+#endif
 
 }  // namespace vitscope

@@ -12,6 +12,9 @@
 
 namespace vitscope {
 
+// Whether this build reads and writes the layout (built with libhdf5's C++ API).
+bool imagenetSegSupported();
+
 class ImagenetSegFile {
 public:
     // Throws IoError for a missing file and FormatError naming the file for anything else.
