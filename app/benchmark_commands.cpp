@@ -112,18 +112,8 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
         if (it == labelOf.end()) throw InputError(params.outDir, "caches " + p + ", which is not an image of " + o.data + " (as listed)");
         rowLabels.push_back(it->second);
     }
-    std::vector<std::string> templates;
-    std::string templatesUsed = "none (each class line is its prompt)";
-    if (!o.templates.empty()) {
-        templates = readTextList(o.templates);
-        templatesUsed = o.templates;
-    } else if (!s.text->wordVocabulary() && !dataFile("resources/templates/classes.txt").empty()) {
-        templates = readTextList(dataFile("resources/templates/classes.txt"));
-        templatesUsed = "resources/templates/classes.txt";
-    }
-    if (s.text->wordVocabulary() && !templates.empty())
-        throw InputError("--templates " + o.templates, "cannot be read by a word-vocabulary model: pass class prompts in --classes");
-    const at::Tensor classifier = s.text->encodeEnsemble(names, templates);
+    std::string templatesUsed;
+    const at::Tensor classifier = classTable(*s.text, names, o.templates, &templatesUsed);
     const std::vector<AblationTableRow> rows = zeroShotAblationTable(*s.view, classifier, rowLabels, ablations);
     // The tables and the record.
     const std::string benchmark = ablations ? "ablations" : "zero-shot";
@@ -179,17 +169,12 @@ struct OvsegOptions {
     int64_t limit = 0;
 };
 
-// PASCAL VOC's palette: index i's colour from its bits, three at a time, high bits first.
+// Colour -> class index of VOC's palette.
 std::map<uint32_t, int> vocPaletteIndex() {
     std::map<uint32_t, int> index;
     for (int i = 0; i < 256; ++i) {
-        int r = 0, g = 0, b = 0, c = i;
-        for (int j = 0; j < 8; ++j, c >>= 3) {
-            r |= ((c >> 0) & 1) << (7 - j);
-            g |= ((c >> 1) & 1) << (7 - j);
-            b |= ((c >> 2) & 1) << (7 - j);
-        }
-        index[static_cast<uint32_t>(r << 16 | g << 8 | b)] = i;
+        const std::array<uint8_t, 3> c = vocPaletteRgb(i);
+        index[static_cast<uint32_t>(c[0] << 16 | c[1] << 8 | c[2])] = i;
     }
     return index;
 }

@@ -59,4 +59,14 @@ JobContext interruptibleJob(const std::string& what) {
     return job;
 }
 
+std::array<uint8_t, 3> vocPaletteRgb(int index) {
+    int r = 0, g = 0, b = 0;
+    for (int j = 0, c = index; j < 8; ++j, c >>= 3) {
+        r |= ((c >> 0) & 1) << (7 - j);
+        g |= ((c >> 1) & 1) << (7 - j);
+        b |= ((c >> 2) & 1) << (7 - j);
+    }
+    return {static_cast<uint8_t>(r), static_cast<uint8_t>(g), static_cast<uint8_t>(b)};
+}
+
 }  // namespace vitscope::cli

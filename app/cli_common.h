@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <array>
 #include <atomic>
+#include <cstdint>
 #include <string>
 
 namespace vitscope::cli {
@@ -24,6 +26,10 @@ void ensureDir(const std::string& dir);
 // A job context whose cancel flag is set by Ctrl-C / SIGTERM and whose progress is a one-line
 // bar on stderr (done / total, items/s, ETA), redrawn at most ~10 times a second.
 JobContext interruptibleJob(const std::string& what);
+
+// PASCAL VOC's segmentation palette: class index i's colour (R, G, B) from its bits, three at a
+// time, high bits first (what its SegmentationClass PNGs decode to).
+std::array<uint8_t, 3> vocPaletteRgb(int index);
 const std::atomic<bool>& interruptFlag();
 
 }  // namespace vitscope::cli

@@ -2,9 +2,11 @@
 
 #include "error.h"
 #include "model/forward.h"
+#include "resources.h"
 
 #include <algorithm>
 #include <optional>
+#include <sstream>
 
 namespace vitscope::cli {
 
@@ -115,6 +117,30 @@ void checkModelOptionsFor(const HeatmapModelOptions& o, const std::vector<Heatma
         throw InputError("--gradcam-target " + o.gradcamTarget, "sets Grad-CAM's score; " + names + " has none");
     if (o.cheferStartLayer != "auto" && !any({HeatmapMethod::Chefer}))
         throw InputError("--chefer-start-layer " + o.cheferStartLayer, "sets Chefer's relevance; " + names + " has none");
+}
+
+std::vector<HeatmapMethod> parseMethodList(const std::string& list, const Model& model) {
+    if (list == "all") return heatmapMethodsFor(model);
+    std::vector<HeatmapMethod> methods;
+    std::stringstream ss(list);
+    std::string m;
+    while (std::getline(ss, m, ',')) methods.push_back(parseHeatmapMethod(m));
+    return methods;
+}
+
+at::Tensor classTable(const TextEncoder& text, const std::vector<std::string>& names, const std::string& templatesFile, std::string* used) {
+    std::vector<std::string> templates;
+    *used = "none (each class line is its prompt)";
+    if (!templatesFile.empty()) {
+        if (text.wordVocabulary())
+            throw InputError("--templates " + templatesFile, "cannot be read by a word-vocabulary model: pass class prompts in --classes");
+        templates = readTextList(templatesFile);
+        *used = templatesFile;
+    } else if (!text.wordVocabulary() && !dataFile("resources/templates/classes.txt").empty()) {
+        templates = readTextList(dataFile("resources/templates/classes.txt"));
+        *used = "resources/templates/classes.txt";
+    }
+    return text.encodeEnsemble(names, templates);
 }
 
 }  // namespace vitscope::cli

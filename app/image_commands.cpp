@@ -152,15 +152,7 @@ std::string fillPrompt(const std::string& prompt, const std::map<std::string, st
 
 void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
     const HeatmapSession c = openHeatmapContext(o.model);
-    std::vector<HeatmapMethod> methods;
-    if (o.methods == "all") {
-        // "all" of the methods the model defines: Swin and MaxViT have no class-token attention.
-        methods = heatmapMethodsFor(*c.model);
-    } else {
-        std::stringstream ss(o.methods);
-        std::string m;
-        while (std::getline(ss, m, ',')) methods.push_back(parseHeatmapMethod(m));
-    }
+    const std::vector<HeatmapMethod> methods = parseMethodList(o.methods, *c.model);
     checkModelOptionsFor(o.model, methods);
     const std::string labelsPath = (fs::path(o.dataset) / "labels.csv").string();
     std::vector<std::map<std::string, std::string>> rows = readCsvTable(labelsPath);
@@ -375,29 +367,12 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
     HeatmapModelOptions mo = o.model;
     if (!protocol.cropImage) mo.squash = true;
     const HeatmapSession c = openHeatmapContext(mo);
-    std::vector<HeatmapMethod> methods;
-    if (o.methods == "all") {
-        methods = heatmapMethodsFor(*c.model);
-    } else {
-        std::stringstream ss(o.methods);
-        std::string m;
-        while (std::getline(ss, m, ',')) methods.push_back(parseHeatmapMethod(m));
-    }
+    const std::vector<HeatmapMethod> methods = parseMethodList(o.methods, *c.model);
     checkModelOptionsFor(o.model, methods);
     if (o.classes.empty()) throw InputError("--classes", "is needed: the class names (or prompts), one per line, in the label order");
     const std::vector<std::string> classes = readTextList(o.classes);
-    std::vector<std::string> templates;
-    std::string templatesUsed = "none (each class line is its prompt)";
-    if (!o.templates.empty()) {
-        templates = readTextList(o.templates);
-        templatesUsed = o.templates;
-    } else if (!c.text->wordVocabulary() && !dataFile("resources/templates/classes.txt").empty()) {
-        templates = readTextList(dataFile("resources/templates/classes.txt"));
-        templatesUsed = "resources/templates/classes.txt";
-    }
-    if (c.text->wordVocabulary() && !templates.empty())
-        throw InputError("--templates " + o.templates, "cannot be read by a word-vocabulary model: pass class prompts in --classes");
-    const at::Tensor table = c.text->encodeEnsemble(classes, templates);  // [C, E]
+    std::string templatesUsed;
+    const at::Tensor table = classTable(*c.text, classes, o.templates, &templatesUsed);  // [C, E]
     std::map<bool, at::Tensor> surgeryTable;
     auto tableFor = [&](HeatmapMethod m) -> at::Tensor {
         if (m != HeatmapMethod::Surgery || !c.surgeryEnsemble) return table;

@@ -1,6 +1,7 @@
 #include "shapes_commands.h"
 
 #include "analysis/labels.h"
+#include "cli_common.h"
 #include "image/codec.h"
 #include "image/preprocess.h"
 #include "io/imagenet_seg.h"
@@ -183,14 +184,9 @@ void runVocExport(const std::string& world, const std::string& out, const std::s
         if (r.count(distractor) && !r.at(distractor).empty()) shapeSet.insert(r.at(distractor));
     }
     const std::vector<std::string> shapeList(shapeSet.begin(), shapeSet.end());
-    auto colour = [](int i) {  // VOC's palette
-        int r = 0, g = 0, b = 0;
-        for (int j = 0, c = i; j < 8; ++j, c >>= 3) {
-            r |= ((c >> 0) & 1) << (7 - j);
-            g |= ((c >> 1) & 1) << (7 - j);
-            b |= ((c >> 2) & 1) << (7 - j);
-        }
-        return cv::Vec3b(static_cast<uint8_t>(b), static_cast<uint8_t>(g), static_cast<uint8_t>(r));  // BGR for imwrite
+    auto colour = [](int i) {  // VOC's palette, BGR for writeImage
+        const std::array<uint8_t, 3> c = vocPaletteRgb(i);
+        return cv::Vec3b(c[2], c[1], c[0]);
     };
     const std::filesystem::path root(out);
     for (const char* d : {"JPEGImages", "SegmentationClass", "ImageSets/Segmentation"}) std::filesystem::create_directories(root / d);
