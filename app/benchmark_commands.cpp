@@ -4,9 +4,11 @@
 
 #include "analysis/ablation_table.h"
 #include "analysis/cache.h"
+#include "analysis/cache_shards.h"
 #include "analysis/session.h"
 #include "analysis/text_embed.h"
 #include "cli_common.h"
+#include "benchmark_progress.h"
 #include "heatmap_options.h"
 #include "image/preprocess.h"
 #include "error.h"
@@ -166,6 +168,7 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
 struct OvsegOptions {
     HeatmapModelOptions model;
     std::string data, classes, method = "surgery", masks = "palette", split = "val", out;
+    std::string shard;  // "I/N"; empty: from a Slurm job array's environment, if any
     int64_t limit = 0;
 };
 
@@ -222,11 +225,33 @@ void runOvseg(const OvsegOptions& o) {
     const at::Tensor table = c.textsFor(method, names);  // [C, E]
     const int64_t C = table.size(0);
     ensureDir(o.out);
+    std::string joined;
+    for (const std::string& n : names) joined += n + "\n";
+    const std::string modelHash = fileSha256(c.model->info.weightsPath), splitHash = fileSha256(listFile);
+    const nlohmann::ordered_json key{{"benchmark", "ovseg"}, {"method", o.method},    {"model_sha256", modelHash},
+                                     {"split_sha256", splitHash}, {"masks", o.masks}, {"classes_sha256", sha256Hex(joined)},
+                                     {"aligner", o.model.aligner}, {"surgery_blocks", o.model.surgeryBlocks}};
+    const ShardSpec shard = resolveShard(o.shard, 0);
+    ImageProgress progress(o.out, key, shard.defined() ? shardName(shard.index, shard.count) : std::string());
+    if (!progress.done().empty()) std::printf("resuming: %zu images already evaluated in %s\n", progress.done().size(), o.out.c_str());
     std::vector<double> inter(static_cast<std::size_t>(C), 0.0), uni(static_cast<std::size_t>(C), 0.0);
     double correct = 0, labelled = 0;
+    auto add = [&](const nlohmann::json& r) {
+        for (int64_t k = 0; k < C; ++k) {
+            inter[static_cast<std::size_t>(k)] += r.at("inter").at(static_cast<std::size_t>(k)).get<double>();
+            uni[static_cast<std::size_t>(k)] += r.at("union").at(static_cast<std::size_t>(k)).get<double>();
+        }
+        correct += r.at("correct").get<double>();
+        labelled += r.at("labelled").get<double>();
+    };
     const JobContext job = interruptibleJob("ovseg");
     for (std::size_t i = 0; i < ids.size(); ++i) {
         if (job.cancelled()) throw JobCancelled();
+        if (const auto it = progress.done().find(static_cast<int64_t>(i)); it != progress.done().end()) {
+            add(it->second);
+            continue;
+        }
+        if (shard.defined() && static_cast<int>(i % static_cast<std::size_t>(shard.count)) != shard.index) continue;
         const std::string image = (root / "JPEGImages" / (ids[i] + ".jpg")).string();
         const std::string maskPath = (root / "SegmentationClass" / (ids[i] + ".png")).string();
         const cv::Mat rgb = loadImageRgb(image), mask = readClassMask(maskPath, o.masks == "palette", static_cast<int>(C));
@@ -243,14 +268,21 @@ void runOvseg(const OvsegOptions& o) {
         const at::Tensor pred = up[0].argmax(0).to(at::kByte).contiguous();
         const at::Tensor gt = at::from_blob(const_cast<uint8_t*>(mask.ptr<uint8_t>()), {mask.rows, mask.cols}, at::kByte).clone();
         const at::Tensor valid = gt.ne(255);
+        nlohmann::json result{{"inter", nlohmann::json::array()}, {"union", nlohmann::json::array()}};
         for (int64_t k = 0; k < C; ++k) {
             const at::Tensor p = pred.eq(k) & valid, g = gt.eq(k);
-            inter[static_cast<std::size_t>(k)] += (p & g).sum().item<double>();
-            uni[static_cast<std::size_t>(k)] += (p | g).sum().item<double>();
+            result["inter"].push_back((p & g).sum().item<double>());
+            result["union"].push_back((p | g).sum().item<double>());
         }
-        correct += (pred.eq(gt) & valid).sum().item<double>();
-        labelled += valid.sum().item<double>();
+        result["correct"] = (pred.eq(gt) & valid).sum().item<double>();
+        result["labelled"] = valid.sum().item<double>();
+        progress.record(static_cast<int64_t>(i), result);
+        add(result);
         job.report({static_cast<int64_t>(i + 1), static_cast<int64_t>(ids.size()), 0, 0, {}});
+    }
+    if (shard.defined()) {  // the tables come from a run without --shard once every shard is done
+        std::printf("shard done: %s; run the command without --shard to gather the shards into the tables\n", progress.file().c_str());
+        return;
     }
     nlohmann::ordered_json perClass = nlohmann::ordered_json::object();
     double sum = 0;
@@ -271,8 +303,6 @@ void runOvseg(const OvsegOptions& o) {
     writeFileAtomic(o.out + "/results.md", "Open-vocabulary segmentation by argmax over the class maps\n\n| method | images | mIoU | pixel accuracy (%) |\n|---|---|---|---|\n" + std::string(line));
     std::snprintf(line, sizeof line, "method,images,miou,pixel_accuracy\n%s,%zu,%.6f,%.6f\n", o.method.c_str(), ids.size(), miou, acc);
     writeFileAtomic(o.out + "/results.csv", line);
-    std::string joined;
-    for (const std::string& n : names) joined += n + "\n";
     const std::time_t now = std::time(nullptr);
     char date[32];
     std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -284,10 +314,10 @@ void runOvseg(const OvsegOptions& o) {
         {"method", o.method},
         {"vitscope_version", "0.1.0"},
         {"model", o.model.model.model},
-        {"model_sha256", fileSha256(c.model->info.weightsPath)},
+        {"model_sha256", modelHash},
         {"data", o.data},
         {"split", listFile},
-        {"split_sha256", fileSha256(listFile)},
+        {"split_sha256", splitHash},
         {"masks", o.masks},
         {"classes", o.classes},
         {"classes_sha256", sha256Hex(joined)},
@@ -329,7 +359,9 @@ void registerBenchmarks(CLI::App& app, std::vector<std::function<void()>>& actio
         sub->add_option("--masks", o->masks, "palette (SegmentationClass) or gray (SegmentationClassAug)")->capture_default_str();
         sub->add_option("--split", o->split, "ImageSets/Segmentation/SPLIT.txt")->capture_default_str();
         sub->add_option("--limit", o->limit, "Only the first N images (0: all)")->capture_default_str();
-        sub->add_option("--out", o->out, "Folder for results.json / .md / .csv and record.json")->required();
+        sub->add_option("--out", o->out, "Folder for results.json / .md / .csv, record.json and progress*.jsonl (resumed)")->required();
+        sub->add_option("--shard", o->shard, "I/N: evaluate every N-th image from I only (default: a Slurm job array's task); "
+                                             "a run without it gathers the shards into the tables");
         sub->callback([&actions, o] { actions.push_back([o] { runOvseg(*o); }); });
     }
 }

@@ -1,11 +1,13 @@
 // vitscope-cli commands that run the model on images: heatmap, evaluate-heatmaps, align.
 #include "image_commands.h"
 
+#include "benchmark_progress.h"
 #include "heatmap_options.h"
 
 #include "analysis/align_fit.h"
 #include "analysis/alignment.h"
 #include "analysis/cache.h"
+#include "analysis/cache_shards.h"
 #include "analysis/heatmap.h"
 #include "analysis/labels.h"
 #include "analysis/ledger.h"
@@ -263,6 +265,7 @@ SegProtocol segProtocol(const std::string& name) {
 struct EvaluateSegOptions {
     HeatmapModelOptions model;
     std::string data, protocol = "textspan", methods = "all", classes, templates, out;
+    std::string shard;  // "I/N"; empty: from a Slurm job array's environment, if any
     int64_t limit = 0;
 };
 
@@ -308,28 +311,6 @@ LocalisationSample sampleFrom(const nlohmann::json& j) {
     double* f[] = {&x.correct, &x.pixels, &x.interFg, &x.unionFg, &x.interBg, &x.unionBg, &x.ap, &x.hit};
     for (std::size_t i = 0; i < 8; ++i) *f[i] = j.at(i).get<double>();
     return x;
-}
-
-// Finished images of an earlier run into `out` (progress.jsonl: its key, then one line per
-// image); a run with another key is refused, a torn last line (a killed run) ignored.
-std::map<int64_t, std::vector<LocalisationSample>> resumeSeg(const std::string& progress, const nlohmann::ordered_json& key,
-                                                             std::size_t methods) {
-    std::map<int64_t, std::vector<LocalisationSample>> done;
-    std::ifstream in(progress);
-    if (!in) return done;
-    std::string line;
-    if (!std::getline(in, line)) return done;
-    nlohmann::json first = nlohmann::json::parse(line, nullptr, false);
-    if (first.is_discarded() || !first.contains("key") || first["key"] != nlohmann::json::parse(key.dump()))
-        throw InputError(progress, "belongs to a run with other settings (model, data, protocol, methods or classes): use another --out");
-    while (std::getline(in, line)) {
-        const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.contains("index") || !j.contains("samples") || j["samples"].size() != methods) break;
-        std::vector<LocalisationSample> row;
-        for (const auto& s : j["samples"]) row.push_back(sampleFrom(s));
-        done[j["index"].get<int64_t>()] = row;
-    }
-    return done;
 }
 
 void writeSegTables(const std::string& out, const SegProtocol& p, const std::vector<HeatmapMethod>& methods,
@@ -383,11 +364,10 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
     std::printf("hashing the model and %s for the record\n", o.data.c_str());
     const std::string modelHash = fileSha256(c.model->info.weightsPath), dataHash = fileSha256(o.data);
     const nlohmann::ordered_json key = segRunKey(o, protocol, methods, modelHash, dataHash, classes, templatesUsed);
-    const std::string progress = o.out + "/progress.jsonl";
-    std::map<int64_t, std::vector<LocalisationSample>> done = resumeSeg(progress, key, methods.size());
-    if (done.empty()) writeFileAtomic(progress, nlohmann::json{{"key", key}}.dump() + "\n");
-    else std::printf("resuming: %zu images already evaluated in %s\n", done.size(), progress.c_str());
-    std::ofstream log(progress, std::ios::app);
+    const ShardSpec shard = resolveShard(o.shard, 0);
+    ImageProgress progress(o.out, key, shard.defined() ? shardName(shard.index, shard.count) : std::string());
+    if (!progress.done().empty()) std::printf("resuming: %zu images already evaluated in %s\n", progress.done().size(), o.out.c_str());
+    if (shard.defined()) std::printf("shard %d of %d (from %s): every %d-th image\n", shard.index, shard.count, shard.source.c_str(), shard.count);
     const int64_t n = o.limit > 0 ? std::min(o.limit, data.size()) : data.size();
     std::vector<LocalisationMeter> meters(methods.size(), LocalisationMeter(protocol.clipNegatives));
     const int64_t side = c.model->preprocess.imageSize;
@@ -396,10 +376,13 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
     int64_t fresh = 0;
     for (int64_t i = 0; i < n; ++i) {
         if (job.cancelled()) throw JobCancelled();
-        if (const auto it = done.find(i); it != done.end()) {
-            for (std::size_t m = 0; m < methods.size(); ++m) meters[m].add(it->second[m]);
+        if (const auto it = progress.done().find(i); it != progress.done().end()) {
+            const nlohmann::json& samples = it->second.at("samples");
+            if (samples.size() != methods.size()) throw FormatError(o.out, "a progress line of image " + std::to_string(i) + " is incomplete");
+            for (std::size_t m = 0; m < methods.size(); ++m) meters[m].add(sampleFrom(samples[m]));
             continue;
         }
+        if (shard.defined() && i % shard.count != shard.index) continue;  // another shard's image
         const cv::Mat rgb = data.image(i), maskFull = data.mask(i);
         if (maskFull.rows != rgb.rows || maskFull.cols != rgb.cols)
             throw FormatError(o.data, "mask " + std::to_string(i) + " is " + std::to_string(maskFull.cols) + " x " +
@@ -418,11 +401,15 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
             const Heatmap map = computeHeatmap(*c.model, pixels, t[chosen], params, c.aligner ? &*c.aligner : nullptr);
             samples.push_back(sampleJson(meters[m].add(map.pixels, mask)));
         }
-        log << nlohmann::json{{"index", i}, {"class", chosen}, {"samples", samples}}.dump() << "\n" << std::flush;
+        progress.record(i, {{"class", chosen}, {"samples", samples}});
         ++fresh;
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double rate = secs > 0 ? fresh / secs : 0;
         job.report({i + 1, n, rate, rate > 0 ? (n - i - 1) / rate : 0, {}});
+    }
+    if (shard.defined()) {  // the tables come from a run without --shard once every shard is done
+        std::printf("shard done: %s; run the command without --shard to gather the shards into the tables\n", progress.file().c_str());
+        return;
     }
     writeSegTables(o.out, protocol, methods, meters);
     const std::time_t now = std::time(nullptr);
@@ -597,7 +584,9 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         imseg->add_option("--classes", seg->classes, "Class names (or prompts for word-vocabulary models), one per line, in label order")->required();
         imseg->add_option("--templates", seg->templates, "Prompt templates with {} (default: resources/templates/classes.txt for BPE models)");
         imseg->add_option("--limit", seg->limit, "Only the first N images (0: all)")->capture_default_str();
-        imseg->add_option("--out", seg->out, "Folder for results.json / .md / .csv, record.json and progress.jsonl (resumed)")->required();
+        imseg->add_option("--out", seg->out, "Folder for results.json / .md / .csv, record.json and progress*.jsonl (resumed)")->required();
+        imseg->add_option("--shard", seg->shard, "I/N: evaluate every N-th image from I only (default: a Slurm job array's task); "
+                                                  "a run without it gathers the shards into the tables");
         imseg->callback([seg, &actions] { actions.push_back([seg] { runEvaluateSeg(*seg); }); });
         registerWaterbirds(evaluate, actions);
     }

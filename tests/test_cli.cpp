@@ -276,6 +276,19 @@ private slots:
         QCOMPARE(record["model_sha256"].get<std::string>(), fileSha256(model.info.weightsPath));
         QCOMPARE(record["class_count"].get<int>(), 4);
         for (const char* f : {"results.md", "results.csv", "progress.jsonl"}) QVERIFY2(QFileInfo::exists(out + "/" + f), f);
+        // Sharded (a Slurm job array's tasks), then gathered by a run without --shard: the same table.
+        const QString sharded = path("seg-sharded");
+        const QStringList shardArgs{"evaluate", "imagenet-seg", "--model", q(bundledModelDir()), "--data", data, "--classes", classes, "--out", sharded};
+        for (const char* sh : {"0/2", "1/2"}) {
+            const Run part = cli(shardArgs + QStringList{"--shard", sh});
+            QVERIFY2(part.code == 0 && part.out.contains("shard done"), qPrintable(part.err + part.out));
+        }
+        QVERIFY(!QFileInfo::exists(sharded + "/results.json"));
+        const Run gathered = cli(shardArgs);
+        QVERIFY2(gathered.code == 0 && gathered.out.contains("resuming: 3 images"), qPrintable(gathered.err + gathered.out));
+        QFile sf(sharded + "/results.json");
+        QVERIFY(sf.open(QIODevice::ReadOnly));
+        QCOMPARE(nlohmann::json::parse(sf.readAll().toStdString())["rows"], results["rows"]);
         // Another protocol into the same folder: refused, naming the progress file.
         const Run other = cli(common + QStringList{"--protocol", "chefer"});
         QCOMPARE(other.code, 2);
@@ -368,12 +381,26 @@ private slots:
         const double miou = row["miou"].get<double>(), acc = row["pixel_accuracy"].get<double>();
         QVERIFY2(miou > 0 && miou <= 1 && acc > 0 && acc <= 100, row.dump().c_str());
         QVERIFY(row["class_iou"].contains("a background"));
+        const Run otherMethod = cli(common + QStringList{"--method", "surgery", "--out", out});  // another run's folder
+        QCOMPARE(otherMethod.code, 2);
+        QVERIFY2(otherMethod.err.contains("progress.jsonl") && otherMethod.err.contains("other settings"), qPrintable(otherMethod.err));
+        // Sharded, then gathered: the same figures.
+        const QString sharded = path("voc-sharded");
+        const QStringList shardArgs = common + QStringList{"--method", "decomposition", "--out", sharded};
+        for (const char* sh : {"0/3", "1/3", "2/3"}) QCOMPARE(cli(shardArgs + QStringList{"--shard", sh}).code, 0);
+        const Run gathered = cli(shardArgs);
+        QVERIFY2(gathered.code == 0 && gathered.out.contains("resuming: 24 images"), qPrintable(gathered.err + gathered.out));
+        QFile sf(sharded + "/results.json");
+        QVERIFY(sf.open(QIODevice::ReadOnly));
+        const auto sharedRow = nlohmann::json::parse(sf.readAll().toStdString())["rows"][0];
+        QCOMPARE(sharedRow["miou"].get<double>(), miou);
+        QCOMPARE(sharedRow["pixel_accuracy"].get<double>(), acc);
         QFile recf(out + "/record.json");
         QVERIFY(recf.open(QIODevice::ReadOnly));
         const auto record = nlohmann::json::parse(recf.readAll().toStdString());
         QCOMPARE(record["split_sha256"].get<std::string>(), fileSha256((voc + "/ImageSets/Segmentation/val.txt").toStdString()));
         QVERIFY(record["protocol"].get<std::string>().find("released no evaluation code") != std::string::npos);
-        const Run textless = cli(common + QStringList{"--method", "rollout", "--out", out});
+        const Run textless = cli(common + QStringList{"--method", "rollout", "--out", path("voc-rollout")});
         QCOMPARE(textless.code, 2);
         QVERIFY2(textless.err.contains("takes no text"), qPrintable(textless.err));
         // Two classes only: the masks hold more.
@@ -381,14 +408,14 @@ private slots:
         QVERIFY(few.open(QIODevice::WriteOnly));
         few.write("a background\na red object\n");
         few.close();
-        const Run tooFew = cli({"evaluate", "ovseg", "--model", q(bundledModelDir()), "--data", voc, "--classes", path("voc-few.txt"), "--out", out});
+        const Run tooFew = cli({"evaluate", "ovseg", "--model", q(bundledModelDir()), "--data", voc, "--classes", path("voc-few.txt"), "--out", path("voc-few")});
         QCOMPARE(tooFew.code, 2);
         QVERIFY2(tooFew.err.contains("SegmentationClass") && tooFew.err.contains("the class list has 2"), qPrintable(tooFew.err));
         // A mask in colours outside VOC's palette.
         const std::string first = readFileText((voc + "/ImageSets/Segmentation/val.txt").toStdString()).substr(0, 6);
         cv::Mat odd(8, 8, CV_8UC3, cv::Scalar(10, 200, 30));
         writeImage((voc + "/SegmentationClass/" + q(first) + ".png").toStdString(), odd);
-        const Run palette = cli(common + QStringList{"--out", out});
+        const Run palette = cli(common + QStringList{"--out", path("voc-palette")});
         QCOMPARE(palette.code, 2);
         QVERIFY2(palette.err.contains(q(first) + ".png") && palette.err.contains("palette"), qPrintable(palette.err));
     }
