@@ -93,7 +93,10 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     if (!o.cache.empty() && !o.convention.empty() && o.convention != "exact")
         throw InputError("--convention " + o.convention, "is the cache's own with --cache (set it when building the cache)");
     if (!o.cache.empty()) {
-        weights = openModel(o.model).info.weightsPath;  // the cache must be this model's (checked when it opens)
+        const Model model = openModel(o.model);
+        weights = model.info.weightsPath;
+        if (DatasetCache(o.cache).fingerprint() != modelFingerprint(model))
+            throw InputError(o.cache, "was built with another model than " + o.model.model);
     } else {
         const Model model = openModel(o.model);
         weights = model.info.weightsPath;

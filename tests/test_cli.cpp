@@ -352,6 +352,10 @@ private slots:
         QFile rf2(path("zs-run2") + "/results.json");
         QVERIFY(rf2.open(QIODevice::ReadOnly));
         QCOMPARE(nlohmann::json::parse(rf2.readAll().toStdString())["rows"], rows);
+        const Run otherModel = cli({"evaluate", "ablations", "--model", q(bundledModelDir("shapes-clip-spurious")), "--data", val, "--classes",
+                                    classes, "--cache", prebuilt, "--out", path("zs-run3")});
+        QCOMPARE(otherModel.code, 2);
+        QVERIFY2(otherModel.err.contains("was built with another model"), qPrintable(otherModel.err));
         // A class list of another length, a folder without class folders: one line each.
         QFile bad(path("zs-bad.txt"));
         QVERIFY(bad.open(QIODevice::WriteOnly));
