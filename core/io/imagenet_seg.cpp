@@ -33,6 +33,7 @@ struct ImagenetSegFile::Impl {
         hsize_t dims[2];
         space.getSimpleExtentDims(dims);
         if (dims[1] != 1) bad(std::string(name) + " is not an [N, 1] dataset");
+        if (dims[0] > 100000000) bad(std::string(name) + " claims " + std::to_string(dims[0]) + " entries");
         std::vector<hobj_ref_t> refs(dims[0]);
         if (!refs.empty()) set.read(refs.data(), H5::PredType::STD_REF_OBJ);
         return refs;
