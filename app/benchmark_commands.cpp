@@ -7,6 +7,7 @@
 #include "analysis/cache_shards.h"
 #include "analysis/session.h"
 #include "analysis/text_embed.h"
+#include "model/forward.h"
 #include "cli_common.h"
 #include "benchmark_progress.h"
 #include "heatmap_options.h"
@@ -37,6 +38,7 @@ struct ZeroShotOptions {
     ModelOptions model;
     std::string aligner, data, classes, templates, out, convention = "exact";
     std::string cache;  // a cache built beforehand (e.g. sharded on Slurm with cache build, then merged)
+    bool classToken = false;  // ablations: the reference's class-token rows (one per-token pass over the images)
     int batch = 32;
     int64_t perClass = 0;
 };
@@ -62,6 +64,31 @@ std::vector<std::string> classFolders(const std::string& data, int64_t perClass,
         }
     }
     return folders;
+}
+
+// Each image's attention term from its class token, per layer, summed over heads [N, L, E]: what
+// the reference's `cls_attn` holds (a per-token pass, as caches keep no per-token terms). Plain
+// CLIP ViTs with a class token only.
+at::Tensor classTokenTerms(const ZeroShotOptions& o, const std::vector<std::string>& paths, Convention convention) {
+    if (!o.aligner.empty()) throw InputError("--class-token", "needs a CLIP model's own output space (not through --aligner)");
+    const Model model = openModel(o.model);
+    if (!model.isClip() || model.vision.hierarchical() || model.vision.pool.defined())
+        throw InputError("--class-token", "needs a CLIP ViT with a class token; " + o.model.model + " is not one");
+    DecomposeOptions opts;
+    opts.tokens = true;
+    opts.convention = convention;
+    at::NoGradGuard noGrad;
+    std::vector<at::Tensor> rows;
+    const JobContext job = interruptibleJob("class-token terms");
+    const int64_t n = static_cast<int64_t>(paths.size()), batch = 8;
+    for (int64_t start = 0; start < n; start += batch) {
+        if (job.cancelled()) throw JobCancelled();
+        const std::vector<std::string> chunk(paths.begin() + start, paths.begin() + std::min(n, start + batch));
+        const Decomposition dec = decomposeImages(model, loadAndPreprocess(chunk, model.preprocess).to(model.vision.device()), opts);
+        rows.push_back(dec.heads.select(3, 0).sum(2).to(at::kCPU, at::kFloat));  // [b, L, E]: token 0 is the class token
+        job.report({std::min(n, start + batch), n, 0, 0, {}});
+    }
+    return at::cat(rows);
 }
 
 void runZeroShot(const ZeroShotOptions& o, bool ablations) {
@@ -119,7 +146,8 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     }
     std::string templatesUsed;
     const at::Tensor classifier = classTable(*s.text, names, o.templates, &templatesUsed);
-    const std::vector<AblationTableRow> rows = zeroShotAblationTable(*s.view, classifier, rowLabels, ablations);
+    const at::Tensor clsTerms = ablations && o.classToken ? classTokenTerms(o, s.cache->paths(), s.cache->convention()) : at::Tensor();
+    const std::vector<AblationTableRow> rows = zeroShotAblationTable(*s.view, classifier, rowLabels, ablations, clsTerms);
     // The tables and the record.
     const std::string benchmark = ablations ? "ablations" : "zero-shot";
     nlohmann::ordered_json jr = nlohmann::ordered_json::array();
@@ -145,8 +173,9 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
     const nlohmann::ordered_json record{
         {"benchmark", benchmark},
-        {"protocol", ablations ? "textspan (compute_ablations.py: means over the evaluated images; MLP rows include the embedding term; "
-                                 "attention layers ablated cumulatively; no class-token row)"
+        {"protocol", ablations ? std::string("textspan (compute_ablations.py: means over the evaluated images; MLP rows include the embedding "
+                                             "term; attention layers ablated cumulatively; ") +
+                                     (o.classToken ? "class-token rows from a per-token pass)" : "no class-token rows: --class-token)")
                                : "the model's top-1 / top-5 over the class prompts"},
         {"vitscope_version", "0.1.0"},
         {"model", o.model.model},
@@ -349,6 +378,8 @@ void registerBenchmarks(CLI::App& app, std::vector<std::function<void()>>& actio
                                              "instead of building one in OUT/cache");
         sub->add_option("--per-class", o->perClass, "Only the first N images of each class (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
         sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+        if (ablations)
+            sub->add_flag("--class-token", o->classToken, "Also the reference's class-token rows (a per-token pass over the images; CLIP ViTs)");
         sub->add_option("--out", o->out, "Folder for results.json / .md / .csv, record.json and the dataset cache (resumed)")->required();
         sub->callback([&actions, o, ablations] { actions.push_back([o, ablations] { runZeroShot(*o, ablations); }); });
     }

@@ -8,6 +8,8 @@
 #include "io/file_util.h"
 #include "io/imagenet_seg.h"
 #include "io/tensor_io.h"
+#include "image/preprocess.h"
+#include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
 #include "resources.h"
@@ -352,6 +354,29 @@ private slots:
         QFile rf2(path("zs-run2") + "/results.json");
         QVERIFY(rf2.open(QIODevice::ReadOnly));
         QCOMPARE(nlohmann::json::parse(rf2.readAll().toStdString())["rows"], rows);
+        // The reference's class-token rows: its `cls_attn` (each layer's term from the class token,
+        // summed over heads) replaced by its mean, alone and with the MLPs.
+        const Run withCls = cli({"evaluate", "ablations", "--model", q(bundledModelDir()), "--data", val, "--classes", classes, "--class-token",
+                                 "--out", path("zs-cls")});
+        QVERIFY2(withCls.code == 0, qPrintable(withCls.err));
+        QFile cf(path("zs-cls") + "/results.json");
+        QVERIFY(cf.open(QIODevice::ReadOnly));
+        const auto clsRows = nlohmann::json::parse(cf.readAll().toStdString())["rows"];
+        QCOMPARE(int(clsRows.size()), 2 + 4 + 2);
+        {
+            at::NoGradGuard noGrad;
+            DecomposeOptions opts;
+            opts.tokens = true;
+            const Decomposition dec = decomposeImages(model, loadAndPreprocess(cache.paths(), model.preprocess), opts);
+            // Its token axis sums to the cached per-head terms (fp16 storage), token 0 the class token.
+            QVERIFY(maxAbsDiff(dec.heads.sum(3).sum(2), layers) < 2e-2 * layers.abs().max().item<double>());
+            const at::Tensor clsSum = dec.heads.select(3, 0).sum(2).sum(1).to(at::kFloat);  // [N, E]
+            const at::Tensor withoutCls = outRep - clsSum + clsSum.mean(0);
+            const double wantCls = top1(withoutCls), wantBoth = top1(withoutCls - mlps + mlps.mean(0));
+            QVERIFY2(std::abs(clsRows[6]["top1"].get<double>() - wantCls) <= 100.0 / y.size(0) + 1e-9, clsRows[6].dump().c_str());
+            QVERIFY2(std::abs(clsRows[7]["top1"].get<double>() - wantBoth) <= 100.0 / y.size(0) + 1e-9, clsRows[7].dump().c_str());
+            QCOMPARE(clsRows[6]["row"].get<std::string>(), std::string("class token mean-ablated"));
+        }
         const Run otherModel = cli({"evaluate", "ablations", "--model", q(bundledModelDir("shapes-clip-spurious")), "--data", val, "--classes",
                                     classes, "--cache", prebuilt, "--out", path("zs-run3")});
         QCOMPARE(otherModel.code, 2);

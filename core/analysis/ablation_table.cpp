@@ -22,7 +22,7 @@ void score(const at::Tensor& rep, const at::Tensor& classes, const at::Tensor& l
 }  // namespace
 
 std::vector<AblationTableRow> zeroShotAblationTable(const CacheView& view, const at::Tensor& classesIn, const std::vector<int64_t>& labelsIn,
-                                                    bool ablations) {
+                                                    bool ablations, const at::Tensor& classTokenIn) {
     const int64_t n = view.size();
     if (static_cast<int64_t>(labelsIn.size()) != n) throw InputError("labels", "one label per cached image is needed");
     if (n == 0) throw InputError("cache", "holds no images");
@@ -51,8 +51,16 @@ std::vector<AblationTableRow> zeroShotAblationTable(const CacheView& view, const
         for (int l = 0; l < L; ++l)
             for (const Component& c : layerHeads[static_cast<std::size_t>(l)]) layerMean[static_cast<std::size_t>(l)] += view.terms(c).mean(0);
     }
+    const bool cls = ablations && classTokenIn.defined();
+    at::Tensor clsSum, clsMean;  // [N, E] the class token's terms summed over layers, and their mean
+    if (cls) {
+        if (classTokenIn.dim() != 3 || classTokenIn.size(0) != n || classTokenIn.size(1) != L || classTokenIn.size(2) != view.embedDim())
+            throw InputError("class-token terms", "must be [images, layers, E] for the cached images");
+        clsSum = classTokenIn.to(at::kCPU, at::kFloat).sum(1);
+        clsMean = clsSum.mean(0);
+    }
     // Pass 2, in chunks of rows: each row's variants scored.
-    const std::size_t rows = ablations ? static_cast<std::size_t>(2 + L) : 1;
+    const std::size_t rows = ablations ? static_cast<std::size_t>(2 + L + (cls ? 2 : 0)) : 1;
     std::vector<double> top1(rows, 0.0), top5(rows, 0.0);
     const int64_t chunk = 1024;
     for (int64_t s = 0; s < n; s += chunk) {
@@ -64,6 +72,11 @@ std::vector<AblationTableRow> zeroShotAblationTable(const CacheView& view, const
         at::Tensor mlps = at::zeros_like(out);
         for (const Component& c : mlpLike) mlps += view.terms(c, s, m);
         score(out - mlps + mlpMean, classes, lab, &top1[1], &top5[1]);
+        if (cls) {
+            const at::Tensor withoutCls = out - clsSum.narrow(0, s, m) + clsMean;
+            score(withoutCls, classes, lab, &top1[static_cast<std::size_t>(2 + L)], &top5[static_cast<std::size_t>(2 + L)]);
+            score(withoutCls - mlps + mlpMean, classes, lab, &top1[static_cast<std::size_t>(3 + L)], &top5[static_cast<std::size_t>(3 + L)]);
+        }
         at::Tensor ablated = out.clone();
         for (int l = 0; l < L; ++l) {
             at::Tensor layer = at::zeros_like(out);
@@ -74,7 +87,12 @@ std::vector<AblationTableRow> zeroShotAblationTable(const CacheView& view, const
     }
     std::vector<AblationTableRow> out;
     for (std::size_t r = 0; r < rows; ++r) {
-        const std::string name = r == 0 ? "baseline" : r == 1 ? "MLPs mean-ablated" : "attention layers 0-" + std::to_string(r - 2) + " mean-ablated";
+        const int li = static_cast<int>(r) - 2;
+        const std::string name = r == 0 ? "baseline"
+                                 : r == 1 ? "MLPs mean-ablated"
+                                 : li < L ? "attention layers 0-" + std::to_string(li) + " mean-ablated"
+                                 : li == L ? "class token mean-ablated"
+                                           : "MLPs and class token mean-ablated";
         out.push_back({name, 100.0 * top1[r] / static_cast<double>(n), 100.0 * top5[r] / static_cast<double>(n)});
     }
     return out;

@@ -8,7 +8,10 @@
 //   its first row) replaced by their means;
 // - attention layers 0..l mean-ablated, for each layer l: every head of layers 0..l replaced by its
 //   layer's mean (cumulative, as the reference's loop does).
-// The reference's "class token" row needs per-token terms, which caches do not keep: not built.
+// - with `classToken` [N, L, E] (each image's per-layer attention term from its class token,
+//   summed over heads): "class token mean-ablated" and "MLPs and class token mean-ablated", the
+//   reference's "+ CLS ablation" and "+ MLPs + CLS ablation" rows (caches keep no per-token
+//   terms, so the caller decomposes the images per token for them).
 #include "analysis/components.h"
 
 #include <string>
@@ -25,6 +28,6 @@ struct AblationTableRow {
 // (0..C-1). `ablations` false: the baseline row only (zero-shot accuracy). Needs every layer
 // cached for the ablation rows (InputError otherwise).
 std::vector<AblationTableRow> zeroShotAblationTable(const CacheView& view, const at::Tensor& classes, const std::vector<int64_t>& labels,
-                                                    bool ablations);
+                                                    bool ablations, const at::Tensor& classToken = {});
 
 }  // namespace vitscope
