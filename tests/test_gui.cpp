@@ -1841,6 +1841,18 @@ private slots:
         QVERIFY(errors.wait(kTimeout));
         QVERIFY2(errors.last().contains("Fit an aligner"), qPrintable(errors.last()));
         QCOMPARE(st.model.fingerprint, clipFingerprint);
+        // Another model asked for while the aligner is fitted: that model opens, the aligner is
+        // saved and offered, the classifier is not opened over the user's choice.
+        const QString spurious = VITSCOPE_SOURCE_DIR "/models/shapes-clip-spurious", early = bare.path() + "/early.safetensors";
+        s.fitAligner(early);
+        s.openModel(spurious);
+        QVERIFY(waitUntil(s, [&] { return st.message.text.contains("open it with File > Open aligner"); }, kTimeout));
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-clip-spurious" && st.dataset.folder == o.dataset && !st.descriptions.empty(); },
+                          kTimeout));
+        QVERIFY(QFileInfo(early).isFile());
+        QCOMPARE(st.modelNeedingAligner, bare.path());
+        s.openModel(QString::fromStdString(clipSpec));
+        QVERIFY(waitUntil(s, [&] { return st.model.fingerprint == clipFingerprint && !st.descriptions.empty(); }, kTimeout));
         s.fitAligner(out);
         QVERIFY(waitUntil(s, [&] { return st.model.aligner == out.toStdString() && st.hasModel() && !st.descriptions.empty(); }, kTimeout));
         QVERIFY(!st.model.clip);

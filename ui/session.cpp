@@ -277,7 +277,7 @@ void Session::fitAligner(const QString& out, const QString& procedure) {
                                         .arg(r.trained)
                                         .arg(r.heldOut);
             spdlog::info("aligner for {} saved to {}: {}", r.model, r.path, figures.toStdString());
-            if (!current(epoch))  // another model was opened meanwhile: it stays
+            if (!current(epoch) || !m_state.modelLoading.isEmpty())  // another model was opened or asked for meanwhile: it wins
                 return showNotice(tr("aligner saved to %1 (%2): open it with File > Open aligner").arg(q(r.path), figures));
             showNotice(tr("aligner saved (%1): opening %2 through it").arg(figures, QFileInfo(model).fileName()));
             openModel(model, q(r.path));
