@@ -69,9 +69,8 @@ std::vector<std::string> classFolders(const std::string& data, int64_t perClass,
 // Each image's attention term from its class token, per layer, summed over heads [N, L, E]: what
 // the reference's `cls_attn` holds (a per-token pass, as caches keep no per-token terms). Plain
 // CLIP ViTs with a class token only.
-at::Tensor classTokenTerms(const ZeroShotOptions& o, const std::vector<std::string>& paths, Convention convention) {
+at::Tensor classTokenTerms(const ZeroShotOptions& o, const Model& model, const std::vector<std::string>& paths, Convention convention) {
     if (!o.aligner.empty()) throw InputError("--class-token", "needs a CLIP model's own output space (not through --aligner)");
-    const Model model = openModel(o.model);
     if (!model.isClip() || model.vision.hierarchical() || model.vision.pool.defined())
         throw InputError("--class-token", "needs a CLIP ViT with a class token; " + o.model.model + " is not one");
     DecomposeOptions opts;
@@ -116,17 +115,13 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     params.batch = o.batch;
     params.convention = parseConvention(o.convention);
     params.validate();
-    std::string weights;
     if (!o.cache.empty() && !o.convention.empty() && o.convention != "exact")
         throw InputError("--convention " + o.convention, "is the cache's own with --cache (set it when building the cache)");
+    const Model model = openModel(o.model);
     if (!o.cache.empty()) {
-        const Model model = openModel(o.model);
-        weights = model.info.weightsPath;
         if (DatasetCache(o.cache).fingerprint() != modelFingerprint(model))
             throw InputError(o.cache, "was built with another model than " + o.model.model);
     } else {
-        const Model model = openModel(o.model);
-        weights = model.info.weightsPath;
         const CacheBuildResult r = buildCache(model, images, params, interruptibleJob("cache"));
         if (r.cancelled) {
             std::cout << "interrupted: " << r.rows << " images cached in " << params.outDir << "; run the same command to resume\n";
@@ -146,7 +141,7 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     }
     std::string templatesUsed;
     const at::Tensor classifier = classTable(*s.text, names, o.templates, &templatesUsed);
-    const at::Tensor clsTerms = ablations && o.classToken ? classTokenTerms(o, s.cache->paths(), s.cache->convention()) : at::Tensor();
+    const at::Tensor clsTerms = ablations && o.classToken ? classTokenTerms(o, model, s.cache->paths(), s.cache->convention()) : at::Tensor();
     const std::vector<AblationTableRow> rows = zeroShotAblationTable(*s.view, classifier, rowLabels, ablations, clsTerms);
     // The tables and the record.
     const std::string benchmark = ablations ? "ablations" : "zero-shot";
@@ -168,9 +163,7 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     std::string list, joined;
     for (const std::string& p : s.cache->paths()) list += fs::relative(p, o.data).string() + "\n";
     for (const std::string& n : names) joined += n + "\n";
-    const std::time_t now = std::time(nullptr);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    const std::string date = utcNow();
     const nlohmann::ordered_json record{
         {"benchmark", benchmark},
         {"protocol", ablations ? std::string("textspan (compute_ablations.py: means over the evaluated images; MLP rows include the embedding "
@@ -179,7 +172,7 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
                                : "the model's top-1 / top-5 over the class prompts"},
         {"vitscope_version", "0.1.0"},
         {"model", o.model.model},
-        {"model_sha256", fileSha256(weights)},
+        {"model_sha256", fileSha256(model.info.weightsPath)},
         {"aligner", o.aligner},
         {"convention", o.convention},
         {"data", o.data},
@@ -276,6 +269,8 @@ void runOvseg(const OvsegOptions& o) {
         correct += r.at("correct").get<double>();
         labelled += r.at("labelled").get<double>();
     };
+    HeatmapParams params = c.params(method, {}, o.model.surgeryBlocks);
+    params.referenceTexts = table;  // the class set: Surgery's redundancy, the decomposition's mean, Grad-CAM's labels
     const JobContext job = interruptibleJob("ovseg");
     for (std::size_t i = 0; i < ids.size(); ++i) {
         if (job.cancelled()) throw JobCancelled();
@@ -290,11 +285,8 @@ void runOvseg(const OvsegOptions& o) {
         if (mask.rows != rgb.rows || mask.cols != rgb.cols) throw FormatError(maskPath, "is not the size of its image");
         const at::Tensor pixels = preprocessImage(rgb, c.model->preprocess).unsqueeze(0);
         std::vector<at::Tensor> maps;
-        for (int64_t k = 0; k < C; ++k) {
-            HeatmapParams params = c.params(method, {}, o.model.surgeryBlocks);
-            params.referenceTexts = table;  // the class set: Surgery's redundancy, the decomposition's mean, Grad-CAM's labels
+        for (int64_t k = 0; k < C; ++k)
             maps.push_back(computeHeatmap(*c.model, pixels, table[k], params, c.aligner ? &*c.aligner : nullptr).pixels.to(at::kFloat));
-        }
         const at::Tensor stacked = at::stack(maps).unsqueeze(0);  // [1, C, S, S]
         const at::Tensor up = at::upsample_bilinear2d(stacked, {rgb.rows, rgb.cols}, false);
         const at::Tensor pred = up[0].argmax(0).to(at::kByte).contiguous();
@@ -335,9 +327,7 @@ void runOvseg(const OvsegOptions& o) {
     writeFileAtomic(o.out + "/results.md", "Open-vocabulary segmentation by argmax over the class maps\n\n| method | images | mIoU | pixel accuracy (%) |\n|---|---|---|---|\n" + std::string(line));
     std::snprintf(line, sizeof line, "method,images,miou,pixel_accuracy\n%s,%zu,%.6f,%.6f\n", o.method.c_str(), ids.size(), miou, acc);
     writeFileAtomic(o.out + "/results.csv", line);
-    const std::time_t now = std::time(nullptr);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    const std::string date = utcNow();
     const nlohmann::ordered_json record{
         {"benchmark", "ovseg"},
         {"protocol", "argmax over the classes' maps as the method returns them (CLIP Surgery's paper; it released no evaluation "

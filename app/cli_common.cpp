@@ -1,5 +1,7 @@
 #include "cli_common.h"
 
+#include <ctime>
+
 #include "analysis/session.h"
 #include "error.h"
 #include "model/loader.h"
@@ -67,6 +69,13 @@ std::array<uint8_t, 3> vocPaletteRgb(int index) {
         b |= ((c >> 2) & 1) << (7 - j);
     }
     return {static_cast<uint8_t>(r), static_cast<uint8_t>(g), static_cast<uint8_t>(b)};
+}
+
+std::string utcNow() {
+    const std::time_t now = std::time(nullptr);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    return date;
 }
 
 }  // namespace vitscope::cli

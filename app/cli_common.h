@@ -27,6 +27,9 @@ void ensureDir(const std::string& dir);
 // bar on stderr (done / total, items/s, ETA), redrawn at most ~10 times a second.
 JobContext interruptibleJob(const std::string& what);
 
+// The current UTC time as ISO 8601 ("2026-12-06T18:00:00Z"), for the benchmarks' records.
+std::string utcNow();
+
 // PASCAL VOC's segmentation palette: class index i's colour (R, G, B) from its bits, three at a
 // time, high bits first (what its SegmentationClass PNGs decode to).
 std::array<uint8_t, 3> vocPaletteRgb(int index);

@@ -12,6 +12,7 @@
 #include "analysis/labels.h"
 #include "analysis/ledger.h"
 #include "analysis/localisation.h"
+#include "analysis/retrieval.h"
 #include "analysis/session.h"
 #include "cli_common.h"
 #include "error.h"
@@ -274,9 +275,7 @@ struct EvaluateSegOptions {
 at::Tensor imageInTextSpace(const HeatmapSession& c, const at::Tensor& pixels) {
     at::NoGradGuard noGrad;
     if (!c.aligner) return encodeImages(*c.model, pixels.to(c.model->vision.device())).output.to(at::kCPU, at::kFloat)[0];
-    std::vector<std::string> names;
-    const Decomposition dec = decomposeImages(*c.model, pixels.to(c.model->vision.device()));
-    return applyToTerms(*c.aligner, stackedTerms(dec, &names).to(at::kCPU, at::kFloat))[0];
+    return decompositionQuery(decomposeImages(*c.model, pixels.to(c.model->vision.device())), {}, &*c.aligner);
 }
 
 // What a run depends on: a finished image of a run with the same key is not computed again.
@@ -412,9 +411,7 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
         return;
     }
     writeSegTables(o.out, protocol, methods, meters);
-    const std::time_t now = std::time(nullptr);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    const std::string date = utcNow();
     nlohmann::ordered_json record = key;
     record["vitscope_version"] = "0.1.0";
     record["model"] = o.model.model.model;

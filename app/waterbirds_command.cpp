@@ -283,9 +283,7 @@ std::string decomposeSamples(const WaterbirdsOptions& o, const Model& model,
 void writeRecord(const WaterbirdsOptions& o, const Model& model, ojson record, const std::string& layout,
                  const ojson& extra) {
     const bool ts = record["protocol"] == "textspan";
-    const std::time_t now = std::time(nullptr);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    const std::string date = utcNow();
     record["vitscope_version"] = "0.1.0";
     record["model"] = o.model.model;
     record["weights"] = model.info.weightsPath;
