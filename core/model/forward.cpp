@@ -23,6 +23,9 @@ struct LayerRecord {
     // Attention-pooled models keep every token (the pool reads them all).
     at::Tensor attnFull;  // [B, H, N, N]
     at::Tensor mlpAll;    // [B, N, D]
+    // Second-order neuron effects: the MLP's activations [B, N, M] (after the non-linearity).
+    bool keepHidden = false;
+    at::Tensor hidden;
 };
 
 using windows::activate;
@@ -105,7 +108,13 @@ at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, con
     at::Tensor a = at::linear(o, b.outW, b.outB);
     if (b.ls1.defined()) a = inPlace ? a.mul_(b.ls1) : a * b.ls1;
     at::Tensor x1 = inPlace ? a.add_(x) : x + a;
-    at::Tensor m = windows::mlp(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation, true);
+    at::Tensor m;
+    if (rec && rec->keepHidden) {
+        rec->hidden = windows::activate(at::linear(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B), enc.activation);
+        m = at::linear(rec->hidden, b.fc2W, b.fc2B);
+    } else {
+        m = windows::mlp(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation, true);
+    }
     if (b.ls2.defined()) m = inPlace ? m.mul_(b.ls2) : m * b.ls2;
     if (rec && allTokens) {
         rec->attnFull = attn;
@@ -540,6 +549,33 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
     const at::Tensor total = dec.embed + headSum + dec.attnBias.sum(1) + dec.mlps.sum(1) + dec.postBias;
     dec.maxAbsError = (total - dec.output).abs().max().item<double>();
     return dec;
+}
+
+NeuronTrace traceNeurons(const Model& model, const at::Tensor& pixels, int layer) {
+    const VisionTower& v = model.vision;
+    if (v.hierarchical() || v.pool.defined() || !v.hasClassToken())
+        throw InputError(model.info.weightsPath, "second-order neuron effects need a plain ViT with a class token (not Swin, MaxViT or SigLIP)");
+    if (layer < 0 || layer >= v.layers())
+        throw InputError("--layer " + std::to_string(layer), "is not a layer of this model (0.." + std::to_string(v.layers() - 1) + ")");
+    NeuronTrace t;
+    t.layer = layer;
+    at::Tensor x = embedTokens(v, pixels);
+    const int64_t d = v.width;
+    for (int l = 0; l < v.layers(); ++l) {
+        LayerRecord rec;
+        rec.keepHidden = l == layer;
+        if (l > layer) {
+            // ln_1's statistics at every token, as the forward computes them (biased variance).
+            t.lnMean.push_back(x.mean(2));
+            t.lnSigma.push_back(at::sqrt(x.var(2, false) + v.encoder.eps));
+        }
+        x = runBlock(v.encoder.blocks[static_cast<std::size_t>(l)], v.encoder, x, at::Tensor(), l >= layer ? &rec : nullptr);
+        if (l == layer) t.hidden = rec.hidden;
+        if (l > layer) t.attnRow.push_back(rec.attnRow);
+    }
+    t.cls = x.select(1, 0).contiguous();
+    t.result = finish(v, x);
+    return t;
 }
 
 ImageTrace traceImages(const Model& model, const at::Tensor& pixels) {

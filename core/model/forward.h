@@ -145,6 +145,20 @@ Decomposition decomposeImages(const Model& model, const at::Tensor& pixels, cons
 // stage's tokens (Swin).
 DecomposeOptions imageDecomposeOptions(const Model& model);
 
+// What the second-order effects of block `layer`'s MLP neurons need from one forward pass (plain
+// ViTs with a class token; analysis/second_order.h): the block's MLP activations, and for every
+// later block its class-token attention row and its first norm's statistics at every token.
+struct NeuronTrace {
+    int layer = 0;
+    at::Tensor hidden;                  // [B, N, M] block `layer`'s MLP activations (after the non-linearity)
+    std::vector<at::Tensor> attnRow;    // blocks layer+1.. : [B, H, N] class-token attention rows
+    std::vector<at::Tensor> lnMean;     // blocks layer+1.. : [B, N] mean of the residual entering the block
+    std::vector<at::Tensor> lnSigma;    // blocks layer+1.. : [B, N] sqrt(biased variance + eps) of it
+    at::Tensor cls;                     // [B, D] final class-token residual
+    VisionResult result;
+};
+NeuronTrace traceNeurons(const Model& model, const at::Tensor& pixels, int layer);
+
 // Everything token-level heatmaps need: the residual stream entering each block (and after the
 // last) and every block's full attention.
 struct ImageTrace {

@@ -1,0 +1,242 @@
+// Second-order neuron effects (analysis/second_order.h) against a naive port of the reference's
+// hook (second_order_lens, prs_second_order_neurons_hook.py: per (later layer, head) pair, every
+// neuron's write as a [b, tokens, neurons, value] tensor pushed through ln_1, the head and ln_post
+// with the even shares it uses), and the sum over a layer's neurons against the layer's whole MLP
+// output taken as one component through the same paths, on configurations the test builds.
+#include "analysis/second_order.h"
+#include "error.h"
+#include "model/forward.h"
+#include "model/loader.h"
+#include "model/random_weights.h"
+#include "model/windows.h"
+#include "test_util.h"
+
+#include <QtTest/QtTest>
+
+using namespace vitscope;
+using vitscope::test::maxAbsDiff;
+
+namespace {
+
+struct Case {
+    const char* name;
+    RandomVitSpec spec;
+    nlohmann::json config;
+};
+
+std::vector<Case> clipCases() {
+    std::vector<Case> out;
+    RandomVitSpec s;
+    s.layout = RandomLayout::OpenAiClip, s.imageSize = 48, s.patchSize = 16, s.width = 64, s.layers = 4, s.embedDim = 24, s.seed = 21;
+    out.push_back({"openai-clip-quickgelu-4layers", s, {{"model_cfg", {{"vision_cfg", {{"head_width", 16}}}, {"text_cfg", {{"heads", 1}}}, {"quick_gelu", true}}}}});
+    s = {};
+    s.layout = RandomLayout::HfClip, s.imageSize = 32, s.patchSize = 8, s.width = 48, s.layers = 3, s.embedDim = 20, s.seed = 22;
+    out.push_back({"hf-clip-p8-3heads", s, {{"vision_config", {{"num_attention_heads", 3}, {"hidden_act", "gelu"}}}, {"text_config", {{"num_attention_heads", 1}}}}});
+    return out;
+}
+
+std::vector<Case> otherCases() {
+    std::vector<Case> out;
+    RandomVitSpec s;
+    s.layout = RandomLayout::Dinov2, s.imageSize = 28, s.patchSize = 14, s.width = 48, s.layers = 3, s.registers = 2, s.layerScale = true, s.seed = 23;
+    out.push_back({"dinov2-layerscale-registers", s, {{"num_heads", 3}}});
+    s = {};
+    s.layout = RandomLayout::Timm, s.imageSize = 32, s.patchSize = 16, s.width = 32, s.layers = 3, s.seed = 24;
+    out.push_back({"timm-vit", s, {{"num_heads", 2}}});
+    return out;
+}
+
+at::Tensor layerNormOf(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps) {
+    const at::Tensor mean = x.mean(-1, true);
+    return (x - mean) / at::sqrt((x * x).mean(-1, true) - mean * mean + eps) * w + b;
+}
+
+// Block m's MLP activations [B, N, M], recomputed from the residual entering it and the block's
+// attention (checked against the residual leaving it).
+at::Tensor hiddenOf(const Model& model, const ImageTrace& tr, int m) {
+    const VisionTower& v = model.vision;
+    const Block& b = v.encoder.blocks[static_cast<std::size_t>(m)];
+    const int64_t d = v.width, h = v.heads(), dh = d / h;
+    const at::Tensor x = tr.residuals[static_cast<std::size_t>(m)];
+    const at::Tensor y = layerNormOf(x, b.ln1W, b.ln1B, v.encoder.eps);
+    const at::Tensor val = at::linear(y, b.qkvW.narrow(0, 2 * d, d), b.qkvB.narrow(0, 2 * d, d));  // [B, N, D]
+    const at::Tensor vh = val.view({x.size(0), x.size(1), h, dh}).transpose(1, 2);                // [B, H, N, dh]
+    const at::Tensor o = at::matmul(tr.attention[static_cast<std::size_t>(m)], vh).transpose(1, 2).reshape({x.size(0), x.size(1), d});
+    at::Tensor a = at::linear(o, b.outW, b.outB);
+    if (b.ls1.defined()) a = a * b.ls1;
+    const at::Tensor x1 = x + a;
+    const at::Tensor hidden = windows::activate(at::linear(layerNormOf(x1, b.ln2W, b.ln2B, v.encoder.eps), b.fc1W, b.fc1B), v.encoder.activation);
+    at::Tensor mlp = at::linear(hidden, b.fc2W, b.fc2B);
+    if (b.ls2.defined()) mlp = mlp * b.ls2;
+    const double miss = maxAbsDiff(x1 + mlp, tr.residuals[static_cast<std::size_t>(m) + 1]);
+    if (miss > 1e-3) throw std::runtime_error("the test's block recomputation misses the forward by " + std::to_string(miss));
+    return hidden;
+}
+
+// The reference's hook, step by step (SecondOrderPrsNeurons.apply_attention_head_and_project_layer_neurons,
+// summed over (layer, head) as compute_second_order_neuron_prs.py does): [B, neurons, E].
+at::Tensor referenceHookPort(const Model& model, const at::Tensor& pixels, int mlpLayer) {
+    const VisionTower& v = model.vision;
+    const ImageTrace tr = traceImages(model, pixels);
+    const at::Tensor representation = encodeImages(model, pixels).output;  // encode_image(normalize=False)
+    const int64_t d = v.width, H = v.heads(), dh = d / H;
+    const int L = v.layers();
+    const at::Tensor gelu = hiddenOf(model, tr, mlpLayer);  // log_post_gelu
+    const int64_t neurons = gelu.size(2);
+    const Block& mb = v.encoder.blocks[static_cast<std::size_t>(mlpLayer)];
+    // apply_mlp_post
+    at::Tensor mlpOutputs = at::einsum("btn,nm->btnm", {gelu, mb.fc2W.t()}) + (mb.fc2B / static_cast<double>(neurons)).view({1, 1, 1, d});
+    const at::Tensor z = tr.residuals.back().select(1, 0);
+    const at::Tensor postMean = z.mean(-1, true);                                     // [b, 1]
+    const at::Tensor postStd = at::sqrt((z * z).mean(-1, true) - postMean * postMean + v.normEps);
+    at::Tensor total = at::zeros({pixels.size(0), neurons, v.embedDim()});
+    for (int layer = mlpLayer + 1; layer < L; ++layer) {
+        const Block& b = v.encoder.blocks[static_cast<std::size_t>(layer)];
+        const at::Tensor x = tr.residuals[static_cast<std::size_t>(layer)];
+        const at::Tensor lnMean = x.mean(-1, true);                                    // [b, t, 1]
+        const at::Tensor lnStd = at::sqrt((x * x).mean(-1, true) - lnMean * lnMean + v.encoder.eps);
+        for (int64_t head = 0; head < H; ++head) {
+            // normalize_before_attention_per_neuron
+            const double normTerm = (1 + layer * 2) * static_cast<double>(neurons);
+            const at::Tensor centred = mlpOutputs - lnMean.unsqueeze(2) / normTerm;
+            const at::Tensor normalized = b.ln1W * centred / lnStd.unsqueeze(2) + b.ln1B / normTerm;
+            // apply_attention_matrix_per_neuron
+            const at::Tensor vWeight = b.qkvW.narrow(0, 2 * d, d).reshape({H, dh, d});
+            const at::Tensor vBias = b.qkvB.narrow(0, 2 * d, d).reshape({1, H, 1, dh});
+            at::Tensor val = at::einsum("bnxc,dc->bnxd", {normalized, vWeight[head]});
+            val = val + vBias.select(1, head) / ((1 + layer * 2) * static_cast<double>(neurons));
+            const at::Tensor attnMap = tr.attention[static_cast<std::size_t>(layer)];  // [B, H, N, N]
+            const at::Tensor xh = at::einsum("bnm,bmxc->bnxc", {attnMap.select(1, head), val});
+            at::Tensor ret = at::einsum("bnxc,dc->bnxd", {xh, b.outW.reshape({d, H, dh}).select(1, head)});
+            ret = ret + b.outB.view({1, 1, 1, d}) / ((1 + layer * 2) * static_cast<double>(H * neurons));
+            // project_attentions_to_output_per_neuron
+            const double normalization = (1 + layer * 2) * (1 + L * 2) * static_cast<double>(H * neurons);
+            const at::Tensor meanCentred = ret.select(1, 0) - postMean.unsqueeze(1) / normalization;
+            const at::Tensor postLn = v.normW * meanCentred / postStd.unsqueeze(1) + v.normB / normalization;
+            const at::Tensor projected = at::matmul(postLn, v.proj) * 100.0;
+            total += projected / representation.norm(2, -1).view({-1, 1, 1});
+        }
+    }
+    return total;
+}
+
+// The layer's whole MLP output as one component through every later single head, straight to
+// the output, in either convention (forward.h's exact / textspan bookkeeping at each norm).
+at::Tensor wholeMlpThroughHeads(const Model& model, const at::Tensor& pixels, int m, bool reference) {
+    const VisionTower& v = model.vision;
+    const ImageTrace tr = traceImages(model, pixels);
+    const at::Tensor hidden = hiddenOf(model, tr, m);
+    const Block& mb = v.encoder.blocks[static_cast<std::size_t>(m)];
+    at::Tensor mlp = reference ? at::linear(hidden, mb.fc2W, mb.fc2B) : at::linear(hidden, mb.fc2W);
+    if (mb.ls2.defined()) mlp = mlp * mb.ls2;
+    const int64_t d = v.width, H = v.heads(), dh = d / H;
+    const int L = v.layers();
+    const at::Tensor P = v.proj.defined() ? v.proj : at::eye(d);
+    const at::Tensor z = tr.residuals.back().select(1, 0);
+    const at::Tensor sPost = at::sqrt(z.var(1, false) + v.normEps).unsqueeze(1);
+    at::Tensor total = at::zeros({pixels.size(0), P.size(1)});
+    for (int l = m + 1; l < L; ++l) {
+        const Block& b = v.encoder.blocks[static_cast<std::size_t>(l)];
+        const at::Tensor x = tr.residuals[static_cast<std::size_t>(l)];
+        const at::Tensor mu = x.mean(-1, true), s = at::sqrt(x.var(-1, false, true) + v.encoder.eps);
+        const double k = 1 + 2 * l;
+        const at::Tensor normed = reference ? b.ln1W * (mlp - mu / k) / s + b.ln1B / k : b.ln1W * (mlp - mlp.mean(-1, true)) / s;
+        for (int64_t h = 0; h < H; ++h) {
+            at::Tensor val = at::linear(normed, b.qkvW.narrow(0, 2 * d + h * dh, dh));
+            if (reference) val = val + b.qkvB.narrow(0, 2 * d + h * dh, dh) / k;
+            const at::Tensor row = at::matmul(tr.attention[static_cast<std::size_t>(l)].select(1, h).select(1, 0).unsqueeze(1), val).squeeze(1);  // [B, dh]
+            at::Tensor o = at::linear(row, b.outW.narrow(1, h * dh, dh));
+            if (reference) o = o + b.outB / (k * H);
+            if (b.ls1.defined()) o = o * b.ls1;
+            const double kp = k * (1 + 2 * L) * H;
+            const at::Tensor p = reference ? v.normW * (o - z.mean(1, true) / kp) / sPost + v.normB / kp
+                                           : v.normW * (o - o.mean(1, true)) / sPost;
+            total += at::matmul(p, P);
+        }
+    }
+    if (reference) total = total * 100.0 / encodeImages(model, pixels).output.norm(2, 1, true);
+    return total;
+}
+
+double relativeMiss(const at::Tensor& got, const at::Tensor& expected) {
+    return maxAbsDiff(got, expected) / std::max(1e-12, expected.abs().max().item<double>());
+}
+
+}  // namespace
+
+class TestNeurons : public QObject {
+    Q_OBJECT
+private slots:
+    void matchesTheReferenceHook() {
+        at::manual_seed(31);
+        for (const Case& c : clipCases()) {
+            const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
+            const at::Tensor pixels = at::randn({2, 3, c.spec.imageSize, c.spec.imageSize});
+            for (int layer : {0, model.vision.layers() - 2}) {
+                const at::Tensor expected = referenceHookPort(model, pixels, layer);
+                SecondOrderSettings s;
+                s.layer = layer;
+                const SecondOrderEffects got = SecondOrderLens(model, s).compute(pixels);
+                QCOMPARE(got.effects.sizes().vec(), expected.sizes().vec());
+                const double miss = relativeMiss(got.effects, expected);
+                QVERIFY2(miss < 1e-5, qPrintable(QString("%1 layer %2: relative miss %3").arg(c.name).arg(layer).arg(miss)));
+                // The shares every neuron gets (biases, norm means and offsets) dominate the mean over neurons.
+                const double shared = relativeMiss(got.effects.mean(1), expected.mean(1));
+                QVERIFY2(shared < 1e-5, qPrintable(QString("%1 layer %2: mean over neurons misses by %3").arg(c.name).arg(layer).arg(shared)));
+                QVERIFY(maxAbsDiff(got.norms, expected.norm(2, 2)) < 1e-4 * expected.norm(2, 2).max().item<double>());
+                // Kept and rebuilt image-independent maps give the same effects.
+                s.cacheBytes = 0;
+                const SecondOrderLens rebuilt(model, s);
+                QCOMPARE(rebuilt.keptBytes(), int64_t(0));
+                QVERIFY(relativeMiss(rebuilt.compute(pixels).effects, expected) < 1e-5);
+            }
+        }
+    }
+
+    void neuronsSumToTheWholeMlp() {
+        at::manual_seed(32);
+        std::vector<Case> cases = clipCases();
+        for (const Case& c : otherCases()) cases.push_back(c);
+        for (const Case& c : cases) {
+            const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
+            const at::Tensor pixels = at::randn({2, 3, c.spec.imageSize, c.spec.imageSize});
+            for (NeuronConvention conv : {NeuronConvention::Reference, NeuronConvention::Exact}) {
+                for (int layer = 0; layer + 1 < model.vision.layers(); ++layer) {
+                    SecondOrderSettings s;
+                    s.layer = layer;
+                    s.convention = conv;
+                    const SecondOrderEffects got = SecondOrderLens(model, s).compute(pixels);
+                    const at::Tensor expected = wholeMlpThroughHeads(model, pixels, layer, conv == NeuronConvention::Reference);
+                    const double miss = relativeMiss(got.effects.sum(1), expected);
+                    QVERIFY2(miss < 1e-5, qPrintable(QString("%1 %2 layer %3: relative miss %4").arg(c.name, neuronConventionName(conv)).arg(layer).arg(miss)));
+                    // Every neuron has its own effect (not one shared vector).
+                    QVERIFY(got.effects.select(0, 0).std(0).max().item<double>() > 1e-6);
+                }
+            }
+        }
+    }
+
+    void refusesWhatHasNoSecondOrderEffect() {
+        const Case c = clipCases().front();
+        const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
+        SecondOrderSettings s;
+        s.layer = model.vision.layers() - 1;
+        try {
+            SecondOrderLens lens(model, s);
+            QFAIL("the last block was accepted");
+        } catch (const InputError& e) {
+            QVERIFY2(QString(e.what()).contains("last block"), e.what());
+        }
+        s.layer = model.vision.layers();
+        QVERIFY_THROWS_EXCEPTION(InputError, SecondOrderLens(model, s));
+        s.layer = 0;
+        RandomVitSpec swin;
+        swin.layout = RandomLayout::TimmSwin, swin.imageSize = 32, swin.patchSize = 4, swin.width = 16, swin.seed = 25;
+        const Model swinModel = buildModel(randomVitStateDict(swin), nlohmann::json(), "random-swin");
+        QVERIFY_THROWS_EXCEPTION(InputError, SecondOrderLens(swinModel, s));
+        QVERIFY_THROWS_EXCEPTION(InputError, parseNeuronConvention("textspan"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestNeurons)
+#include "test_neurons.moc"
