@@ -3,6 +3,7 @@
 #include "analysis_commands.h"
 #include "benchmark_commands.h"
 #include "image_commands.h"
+#include "neuron_commands.h"
 #include "cli_common.h"
 
 #include "demo.h"
@@ -29,19 +30,6 @@ namespace vitscope::cli {
 
 namespace {
 
-struct InputOptions {
-    std::vector<std::string> images;
-    std::string pixels;
-    int batch = 16;
-};
-
-void addInputOptions(CLI::App* sub, InputOptions& o) {
-    auto* images = sub->add_option("--image", o.images, "Image files");
-    auto* pixels = sub->add_option("--pixels", o.pixels, "Preprocessed pixels .npy [B, 3, H, W] float32");
-    images->excludes(pixels);
-    sub->add_option("--batch", o.batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
-}
-
 std::unique_ptr<TextTokenizer> openTokenizer(const Model& model) {
     if (model.tokenizerPath.empty())
         throw InputError(model.info.weightsPath, "no tokenizer found beside the model; pass --tokenizer");
@@ -56,33 +44,6 @@ at::Tensor tokenizeAll(const TextTokenizer& tok, const std::vector<std::string>&
     }
     return out;
 }
-
-// The inputs, read one batch at a time so that memory stays bounded for long image lists.
-class Inputs {
-public:
-    Inputs(const Model& model, const InputOptions& in) : m_model(model), m_in(in) {
-        if (!in.pixels.empty()) {
-            m_pixels = readNpyTensor(in.pixels);
-            if (m_pixels.dim() != 4 || m_pixels.size(1) != 3)
-                throw InputError(in.pixels, "expected pixels [B, 3, H, W], got " + std::to_string(m_pixels.dim()) + "-D array");
-            if (!at::isFloatingType(m_pixels.scalar_type())) throw InputError(in.pixels, "expected float pixels");
-            m_pixels = m_pixels.to(at::kFloat);
-        } else if (in.images.empty()) {
-            throw InputError("inputs", "give --image FILE... or --pixels X.npy");
-        }
-    }
-    int64_t count() const { return m_pixels.defined() ? m_pixels.size(0) : static_cast<int64_t>(m_in.images.size()); }
-    at::Tensor batch(int64_t start, int64_t n) const {
-        if (m_pixels.defined()) return m_pixels.narrow(0, start, n);
-        const std::vector<std::string> paths(m_in.images.begin() + start, m_in.images.begin() + start + n);
-        return loadAndPreprocess(paths, m_model.preprocess);
-    }
-
-private:
-    const Model& m_model;
-    const InputOptions& m_in;
-    at::Tensor m_pixels;
-};
 
 std::string outPath(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 
@@ -350,6 +311,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
     }
     registerAnalysis(app, actions);
     registerImageCommands(app, actions);
+    registerNeuronCommands(app, actions);
     registerBenchmarks(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);

@@ -4,6 +4,8 @@
 
 #include "analysis/session.h"
 #include "error.h"
+#include "image/preprocess.h"
+#include "io/tensor_io.h"
 #include "model/loader.h"
 #include "runtime.h"
 
@@ -21,6 +23,33 @@ std::atomic<bool> g_interrupted{false};
 void onInterrupt(int) { g_interrupted.store(true); }
 
 }  // namespace
+
+void addInputOptions(CLI::App* sub, InputOptions& o) {
+    auto* images = sub->add_option("--image", o.images, "Image files");
+    auto* pixels = sub->add_option("--pixels", o.pixels, "Preprocessed pixels .npy [B, 3, H, W] float32");
+    images->excludes(pixels);
+    sub->add_option("--batch", o.batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+}
+
+Inputs::Inputs(const Model& model, const InputOptions& in) : m_model(model), m_in(in) {
+    if (!in.pixels.empty()) {
+        m_pixels = readNpyTensor(in.pixels);
+        if (m_pixels.dim() != 4 || m_pixels.size(1) != 3)
+            throw InputError(in.pixels, "expected pixels [B, 3, H, W], got " + std::to_string(m_pixels.dim()) + "-D array");
+        if (!at::isFloatingType(m_pixels.scalar_type())) throw InputError(in.pixels, "expected float pixels");
+        m_pixels = m_pixels.to(at::kFloat);
+    } else if (in.images.empty()) {
+        throw InputError("inputs", "give --image FILE... or --pixels X.npy");
+    }
+}
+
+int64_t Inputs::count() const { return m_pixels.defined() ? m_pixels.size(0) : static_cast<int64_t>(m_in.images.size()); }
+
+at::Tensor Inputs::batch(int64_t start, int64_t n) const {
+    if (m_pixels.defined()) return m_pixels.narrow(0, start, n);
+    const std::vector<std::string> paths(m_in.images.begin() + start, m_in.images.begin() + start + n);
+    return loadAndPreprocess(paths, m_model.preprocess);
+}
 
 void addModelOptions(CLI::App* sub, ModelOptions& o, bool required) {
     auto* opt = sub->add_option("--model", o.model, "Checkpoint file, model directory, hub id (ORG/NAME) or ~/.cache/clip name");
@@ -48,13 +77,26 @@ JobContext interruptibleJob(const std::string& what) {
     JobContext job;
     job.cancel = &g_interrupted;
     auto last = std::make_shared<std::chrono::steady_clock::time_point>();
-    job.progress = [what, last](const JobProgress& p) {
+    // Where a job reports no rate, the bar measures it from the job's first report.
+    struct Start {
+        std::chrono::steady_clock::time_point when;
+        int64_t done = -1;
+    };
+    auto start = std::make_shared<Start>();
+    job.progress = [what, last, start](const JobProgress& p) {
         const auto now = std::chrono::steady_clock::now();
+        if (start->done < 0 || p.done < start->done) *start = {now, p.done};
         if (p.done < p.total && now - *last < std::chrono::milliseconds(100)) return;
         *last = now;
+        double rate = p.perSecond, eta = p.etaSeconds;
+        const double secs = std::chrono::duration<double>(now - start->when).count();
+        if (rate <= 0 && secs > 0 && p.done > start->done) {
+            rate = static_cast<double>(p.done - start->done) / secs;
+            eta = static_cast<double>(p.total - p.done) / rate;
+        }
         const std::string label = p.stage.empty() ? what : what + " (" + p.stage + ")";
         std::fprintf(stderr, "\r%s %lld / %lld  %.1f/s  ETA %.0f s   ", label.c_str(), static_cast<long long>(p.done),
-                     static_cast<long long>(p.total), p.perSecond, p.etaSeconds);
+                     static_cast<long long>(p.total), rate, eta);
         if (p.done >= p.total) std::fprintf(stderr, "\n");
         std::fflush(stderr);
     };

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace vitscope::cli {
 
@@ -20,6 +21,27 @@ struct ModelOptions {
 };
 
 void addModelOptions(CLI::App* sub, ModelOptions& o, bool required = true);
+
+// --image FILE... or --pixels X.npy, and --batch.
+struct InputOptions {
+    std::vector<std::string> images;
+    std::string pixels;
+    int batch = 16;
+};
+void addInputOptions(CLI::App* sub, InputOptions& o);
+
+// The inputs, read one batch at a time so that memory stays bounded for long image lists.
+class Inputs {
+public:
+    Inputs(const Model& model, const InputOptions& in);  // reads --pixels; InputError when neither is given
+    int64_t count() const;
+    at::Tensor batch(int64_t start, int64_t n) const;  // [n, 3, H, W] on the CPU
+
+private:
+    const Model& m_model;
+    const InputOptions& m_in;
+    at::Tensor m_pixels;
+};
 Model openModel(const ModelOptions& o);
 void ensureDir(const std::string& dir);
 

@@ -3,6 +3,7 @@
 #include "analysis/cache.h"
 #include "analysis/text_embed.h"
 #include "analysis/heatmap.h"
+#include "analysis/second_order.h"
 #include "analysis/labels.h"
 #include "image/codec.h"
 #include "io/file_util.h"
@@ -24,6 +25,7 @@
 using namespace vitscope;
 using vitscope::test::maxAbsDiff;
 using vitscope::test::oracle;
+using vitscope::test::source;
 
 namespace {
 
@@ -152,6 +154,56 @@ private slots:
                                 q(oracle("vit-tiny/pixels.npy")), "--out", path("dec2"), "--convention", "textspan"});
         QCOMPARE(pooled.code, 0);
         QCOMPARE(readNpyTensor(path("dec2/heads.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{4, 3, 2, 128}));
+    }
+
+    // second-order: effects.npy / norms.npy as the lens computes them in-process, a run that
+    // resumes into its own output (rows lost after the recorded count are recomputed), refusals.
+    void secondOrder() {
+        const std::string model = source("models/shapes-clip");
+        at::manual_seed(41);
+        const at::Tensor pixels = at::randn({5, 3, 64, 64});
+        writeNpyTensor(path("so_pixels.npy").toStdString(), pixels);
+        const Run r = cli({"second-order", "--model", q(model), "--pixels", path("so_pixels.npy"), "--layer", "1", "--batch", "2",
+                           "--out", path("so")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const Model m = loadModel(model);
+        SecondOrderSettings s;
+        s.layer = 1;
+        const SecondOrderEffects expected = SecondOrderLens(m, s).compute(pixels);
+        const std::string effectsFile = path("so/effects.npy").toStdString();
+        const at::Tensor effects = readNpyTensor(effectsFile);
+        QCOMPARE(effects.sizes().vec(), (std::vector<int64_t>{5, m.vision.encoder.blocks[1].fc2W.size(1), m.vision.embedDim()}));
+        QVERIFY(maxAbsDiff(effects, expected.effects) < 1e-5 * expected.effects.abs().max().item<double>());
+        QVERIFY(maxAbsDiff(readNpyTensor(path("so/norms.npy").toStdString()), expected.norms) < 1e-5 * expected.norms.max().item<double>());
+        auto summary = nlohmann::json::parse(readFileText(path("so/summary.json").toStdString()));
+        QCOMPARE(summary["images_done"].get<int>(), 5);
+        QCOMPARE(summary["convention"].get<std::string>(), std::string("reference"));
+        // An interrupted run as the command leaves it: 2 images recorded, the rest of the file stale.
+        summary["images_done"] = 2;
+        writeFileAtomic(path("so/summary.json").toStdString(), summary.dump(2));
+        {
+            std::fstream f(effectsFile, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(-4096, std::ios::end);
+            const std::string zeros(4096, '\0');
+            f.write(zeros.data(), 4096);
+        }
+        const Run resumed = cli({"second-order", "--model", q(model), "--pixels", path("so_pixels.npy"), "--layer", "1", "--batch", "2",
+                                 "--out", path("so")});
+        QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
+        QVERIFY2(resumed.out.contains("resuming after 2 of 5"), qPrintable(resumed.out));
+        QVERIFY(maxAbsDiff(readNpyTensor(effectsFile), expected.effects) < 1e-5 * expected.effects.abs().max().item<double>());
+        // Another run into the same output, the last block, the scale under the exact convention.
+        const Run other = cli({"second-order", "--model", q(model), "--pixels", path("so_pixels.npy"), "--layer", "0", "--out", path("so")});
+        QCOMPARE(other.code, 2);
+        QVERIFY2(other.err.contains("another second-order run"), qPrintable(other.err));
+        const Run last = cli({"second-order", "--model", q(model), "--pixels", path("so_pixels.npy"), "--layer",
+                              QString::number(m.vision.layers() - 1), "--out", path("so_last")});
+        QCOMPARE(last.code, 2);
+        QVERIFY2(last.err.contains("last block"), qPrintable(last.err));
+        const Run scaled = cli({"second-order", "--model", q(model), "--pixels", path("so_pixels.npy"), "--layer", "0", "--convention",
+                                "exact", "--coefficient", "10", "--out", path("so_exact")});
+        QCOMPARE(scaled.code, 2);
+        QVERIFY2(scaled.err.contains("--coefficient"), qPrintable(scaled.err));
     }
 
     // --convention vit-decompose: the reference walker's terms (tests/data/vit-decompose, the

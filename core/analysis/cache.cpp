@@ -8,6 +8,7 @@
 #include "image/preprocess.h"
 #include "io/file_util.h"
 #include "io/npy.h"
+#include "io/npy_appender.h"
 #include "io/safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -75,83 +76,9 @@ using namespace cache_files;
 namespace {
 
 constexpr int kFormatVersion = 1;
-constexpr std::size_t kHeaderBytes = cache_files::kNpyHeaderBytes;
 const char* const kOtherNames[] = {"embed", "attn_bias", "post_bias", "heads_not_cached"};
 
 std::string sysError(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-// A .npy file written row by row: a fixed-size header (rows = 0 until finish()), appended rows,
-// truncation to a known row count when a build resumes.
-class NpyAppender {
-public:
-    NpyAppender(const std::string& path, DType dtype, std::vector<int64_t> rowShape, int64_t resumeRows)
-        : m_path(path), m_dtype(dtype), m_rowShape(std::move(rowShape)) {
-        m_rowBytes = static_cast<int64_t>(dtypeSize(dtype));
-        for (int64_t d : m_rowShape) m_rowBytes *= d;
-        m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (m_fd < 0) throw IoError(path, sysError("cannot open for writing"));
-        if (resumeRows == 0) {
-            if (::ftruncate(m_fd, 0) != 0) throw IoError(path, sysError("cannot truncate"));
-            writeHeader(0);
-        } else {
-            struct stat st {};
-            ::fstat(m_fd, &st);
-            const int64_t need = static_cast<int64_t>(kHeaderBytes) + resumeRows * m_rowBytes;
-            if (st.st_size < need)
-                throw FormatError(path, "holds fewer rows than progress.json records (" + std::to_string(st.st_size) +
-                                            " bytes, need " + std::to_string(need) + "); delete the cache and build it again");
-            if (::ftruncate(m_fd, need) != 0) throw IoError(path, sysError("cannot truncate"));
-        }
-        ::lseek(m_fd, 0, SEEK_END);
-    }
-    ~NpyAppender() {
-        if (m_fd >= 0) ::close(m_fd);
-    }
-    NpyAppender(const NpyAppender&) = delete;
-    NpyAppender& operator=(const NpyAppender&) = delete;
-
-    void append(const at::Tensor& rows) {
-        const at::Tensor t = rows.contiguous();
-        if (t.numel() * static_cast<int64_t>(t.element_size()) % m_rowBytes != 0)
-            throw InputError(m_path, "row size mismatch while appending");
-        writeAll(t.data_ptr(), static_cast<std::size_t>(t.numel()) * t.element_size());
-    }
-    void sync() {
-        if (::fsync(m_fd) != 0) throw IoError(m_path, sysError("cannot flush"));
-    }
-    void finish(int64_t rows) {
-        writeHeader(rows);
-        sync();
-    }
-
-private:
-    void writeHeader(int64_t rows) {
-        std::vector<int64_t> shape{rows};
-        shape.insert(shape.end(), m_rowShape.begin(), m_rowShape.end());
-        const std::string header = npyHeaderBytes(m_dtype, shape, kHeaderBytes);
-        if (header.size() != kHeaderBytes) throw InputError(m_path, "npy header does not fit its fixed size");
-        if (::pwrite(m_fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size()))
-            throw IoError(m_path, sysError("cannot write header"));
-    }
-    void writeAll(const void* data, std::size_t n) {
-        const char* p = static_cast<const char*>(data);
-        while (n > 0) {
-            const ssize_t w = ::write(m_fd, p, n);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                throw IoError(m_path, sysError("cannot write"));
-            }
-            p += w;
-            n -= static_cast<std::size_t>(w);
-        }
-    }
-
-    std::string m_path;
-    DType m_dtype;
-    std::vector<int64_t> m_rowShape;
-    int64_t m_rowBytes = 0;
-    int m_fd = -1;
-};
 
 // A text file that lines are appended to and that is truncated back to a recorded size on resume.
 class LineAppender {
@@ -433,10 +360,10 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
         writeFileAtomic(manifestPath, manifest.dump(1) + "\n");
     }
 
-    NpyAppender headsFile(dir + "/heads.npy", DType::F16, {Lc, H, E}, progress.rows);
-    NpyAppender mlpsFile(dir + "/mlps.npy", DType::F16, {L, E}, progress.rows);
-    NpyAppender otherFile(dir + "/other.npy", DType::F16, {4, E}, progress.rows);
-    NpyAppender outputFile(dir + "/output.npy", DType::F32, {E}, progress.rows);
+    NpyAppender headsFile(dir + "/heads.npy", DType::F16, {Lc, H, E}, progress.rows, kNpyHeaderBytes);
+    NpyAppender mlpsFile(dir + "/mlps.npy", DType::F16, {L, E}, progress.rows, kNpyHeaderBytes);
+    NpyAppender otherFile(dir + "/other.npy", DType::F16, {4, E}, progress.rows, kNpyHeaderBytes);
+    NpyAppender outputFile(dir + "/output.npy", DType::F32, {E}, progress.rows, kNpyHeaderBytes);
     // Attention-pooled models (SigLIP): the pooling heads, pool.bias and pool.mlp; pool.mlp also
     // completes the encoder-level rows (heads + mlps + other + pool.mlp = output).
     const int P = v.pool.defined() ? v.pool.heads : 0;
