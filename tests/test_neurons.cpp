@@ -3,7 +3,9 @@
 // neuron's write as a [b, tokens, neurons, value] tensor pushed through ln_1, the head and ln_post
 // with the even shares it uses), and the sum over a layer's neurons against the layer's whole MLP
 // output taken as one component through the same paths, on configurations the test builds.
+#include "analysis/neurons.h"
 #include "analysis/second_order.h"
+#include "io/tensor_io.h"
 #include "error.h"
 #include "model/forward.h"
 #include "model/loader.h"
@@ -214,6 +216,49 @@ private slots:
                 }
             }
         }
+    }
+
+    // compute_pcas.py's directions, norms and images (tests/data/neurons/make_reference.py), also
+    // with fewer images than the top-k (its sign rule still compares with top_k // 2).
+    void principalDirectionsMatchTheReference() {
+        const std::string data = vitscope::test::source("tests/data/neurons/");
+        for (const char* name : {"large", "small"}) {
+            const std::string p = data + name;
+            const NeuronDirections got = neuronPrincipalDirections(readNpyTensor(p + "_effects.npy"), 100);
+            const at::Tensor pca = readNpyTensor(p + "_pca.npy");
+            QVERIFY2(maxAbsDiff(got.directions, pca) < 1e-4, qPrintable(QString("%1: %2").arg(name).arg(maxAbsDiff(got.directions, pca))));
+            QVERIFY(maxAbsDiff(got.topNorms, readNpyTensor(p + "_top_norms.npy")) < 1e-4);
+            QVERIFY(at::equal(got.topImages, readNpyTensor(p + "_top_images.npy")));
+        }
+    }
+
+    // The sparse text decomposition against sklearn's SparseCoder (omp) on the reference's dictionary.
+    void sparseTextsMatchSklearn() {
+        const std::string data = vitscope::test::source("tests/data/neurons/");
+        const at::Tensor dictionary = referenceTextDictionary(readNpyTensor(data + "texts.npy"), 100.0);
+        const SparseCodes codes = orthogonalMatchingPursuit(dictionary, readNpyTensor(data + "large_pca.npy"), 5);
+        const at::Tensor expected = readNpyTensor(data + "decomposition.npy");  // [M, T] dense
+        at::Tensor dense = at::zeros_like(expected);
+        for (int64_t r = 0; r < dense.size(0); ++r)
+            for (int64_t j = 0; j < 5; ++j) {
+                const int64_t i = codes.indices[r][j].item<int64_t>();
+                QVERIFY(i >= 0);
+                dense[r][i] = codes.values[r][j];
+            }
+        QVERIFY2(maxAbsDiff(dense, expected) < 1e-5 * expected.abs().max().item<double>(),
+                 qPrintable(QString("max diff %1").arg(maxAbsDiff(dense, expected))));
+        std::vector<std::string> names;
+        for (int i = 0; i < 60; ++i) names.push_back("text " + std::to_string(i));
+        const std::vector<NeuronText> top = topTexts(codes, 0, names, 3);
+        QCOMPARE(top.size(), std::size_t(3));
+        const at::Tensor row = expected[0].abs();
+        QCOMPARE(top[0].index, row.argmax().item<int64_t>());
+        QVERIFY(std::abs(top[0].coefficient) >= std::abs(top[1].coefficient) && std::abs(top[1].coefficient) >= std::abs(top[2].coefficient));
+        // A target that is one atom stops after it (the rest of its list is empty).
+        const SparseCodes one = orthogonalMatchingPursuit(dictionary, dictionary.narrow(0, 7, 1), 5);
+        QCOMPARE(one.indices[0][0].item<int64_t>(), int64_t(7));
+        QVERIFY(std::abs(one.values[0][0].item<double>() - 1.0) < 1e-9);
+        QCOMPARE(one.indices[0][1].item<int64_t>(), int64_t(-1));
     }
 
     void refusesWhatHasNoSecondOrderEffect() {
