@@ -3,6 +3,7 @@
 #include "analysis/cache.h"
 #include "analysis/text_embed.h"
 #include "analysis/heatmap.h"
+#include "analysis/neurons.h"
 #include "analysis/second_order.h"
 #include "analysis/labels.h"
 #include "image/codec.h"
@@ -192,6 +193,29 @@ private slots:
         QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
         QVERIFY2(resumed.out.contains("resuming after 2 of 5"), qPrintable(resumed.out));
         QVERIFY(maxAbsDiff(readNpyTensor(effectsFile), expected.effects) < 1e-5 * expected.effects.abs().max().item<double>());
+        // neurons describe on the run: compute_pcas.py's directions of the effects, a text list per neuron.
+        writeFileAtomic(path("so_texts.txt").toStdString(), "a red circle\na blue square\na green star\na yellow heart\na striped circle\n");
+        const Run described = cli({"neurons", "describe", "--model", q(model), "--effects", path("so"), "--texts", path("so_texts.txt"),
+                                   "--top-k", "4", "--components", "3", "--out", path("so_desc")});
+        QVERIFY2(described.code == 0, qPrintable(described.err));
+        const NeuronDirections dirs = neuronPrincipalDirections(expected.effects, 4);
+        QVERIFY(maxAbsDiff(readNpyTensor(path("so_desc/directions.npy").toStdString()), dirs.directions) < 1e-4);
+        QVERIFY(at::equal(readNpyTensor(path("so_desc/top_images.npy").toStdString()), dirs.topImages));
+        const auto decomposition = nlohmann::json::parse(readFileText(path("so_desc/decomposition.json").toStdString()));
+        QCOMPARE(static_cast<int64_t>(decomposition.size()), dirs.directions.size(0));
+        QCOMPARE(decomposition["0"].size(), std::size_t(3));
+        QVERIFY(std::abs(decomposition["0"][0][1].get<double>()) >= std::abs(decomposition["0"][2][1].get<double>()));
+        QVERIFY(readFileText(path("so_desc/neurons.md").toStdString()).find("| " + std::to_string(dirs.topNorms.select(1, 3).argmax().item<int64_t>()) + " |") != std::string::npos);
+        const Run tooMany = cli({"neurons", "describe", "--model", q(model), "--effects", path("so"), "--texts", path("so_texts.txt"),
+                                 "--components", "6", "--out", path("so_desc2")});
+        QCOMPARE(tooMany.code, 2);
+        QVERIFY2(tooMany.err.contains("so_texts.txt"), qPrintable(tooMany.err));
+        summary["images_done"] = 4;
+        writeFileAtomic(path("so/summary.json").toStdString(), summary.dump(2));
+        const Run unfinished = cli({"neurons", "describe", "--model", q(model), "--effects", path("so"), "--texts", path("so_texts.txt"),
+                                    "--out", path("so_desc3")});
+        QCOMPARE(unfinished.code, 2);
+        QVERIFY2(unfinished.err.contains("not a finished second-order run"), qPrintable(unfinished.err));
         // Another run into the same output, the last block, the scale under the exact convention.
         const Run other = cli({"second-order", "--model", q(model), "--pixels", path("so_pixels.npy"), "--layer", "0", "--out", path("so")});
         QCOMPARE(other.code, 2);
