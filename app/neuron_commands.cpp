@@ -91,6 +91,12 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
     }
     NpyAppender effects((fs::path(o.out) / "effects.npy").string(), DType::F32, {M, E}, done);
     NpyAppender norms((fs::path(o.out) / "norms.npy").string(), DType::F32, {M}, done);
+    NpyAppender outputs((fs::path(o.out) / "output.npy").string(), DType::F32, {E}, done);
+    if (!o.inputs.images.empty()) {  // the images in row order, for retrieval and the neurons' top images
+        std::string list;
+        for (const std::string& p : o.inputs.images) list += fs::absolute(p).lexically_normal().string() + "\n";
+        writeFileAtomic((fs::path(o.out) / "paths.txt").string(), list);
+    }
     nlohmann::ordered_json summary;
     summary["key"] = key;
     summary["model_path"] = model.info.weightsPath;
@@ -104,6 +110,7 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
     auto save = [&](int64_t rows) {
         effects.finish(rows);
         norms.finish(rows);
+        outputs.finish(rows);
         summary["images_done"] = rows;
         writeFileAtomic(summaryPath, summary.dump(2) + "\n");
     };
@@ -119,6 +126,7 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
         const SecondOrderEffects r = lens.compute(inputs.batch(start, count).to(model.vision.device()));
         effects.append(r.effects.to(at::kCPU, at::kFloat));
         norms.append(r.norms.to(at::kCPU, at::kFloat));
+        outputs.append(r.output.to(at::kCPU, at::kFloat));
         save(start + count);
         job.report({start + count, n, 0, 0, {}});
     }
@@ -218,7 +226,8 @@ void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& a
     auto o = std::make_shared<SecondOrderCliOptions>();
     auto* sub = app.add_subcommand("second-order",
                                    "Second-order effects of a layer's MLP neurons through every later attention head "
-                                   "(second_order_lens): effects.npy [B, neurons, E], norms.npy [B, neurons]");
+                                   "(second_order_lens): effects.npy [B, neurons, E], norms.npy [B, neurons], output.npy [B, E] (the model's output), "
+                                   "paths.txt (with --image)");
     addModelOptions(sub, o->model);
     addInputOptions(sub, o->inputs);
     sub->add_option("--layer", o->layer, "The MLP block whose neurons are analysed (0-based; not the last block)")->required();

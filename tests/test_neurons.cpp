@@ -261,6 +261,47 @@ private slots:
         QCOMPARE(one.indices[0][1].item<int64_t>(), int64_t(-1));
     }
 
+    // compute_ablations.py's rows on validation effects with training statistics (make_reference.py).
+    void ablationTableMatchesTheReference() {
+        const std::string data = vitscope::test::source("tests/data/neurons/");
+        const NeuronDirections train = neuronPrincipalDirections(readNpyTensor(data + "large_effects.npy"), 100);
+        NeuronAblationMeter meter(train, readNpyTensor(data + "classifier.npy"), 5.0);
+        const at::Tensor effects = readNpyTensor(data + "val_effects.npy"), output = readNpyTensor(data + "val_output.npy"),
+                         labels = readNpyTensor(data + "val_labels.npy");
+        meter.add(effects.narrow(0, 0, 50), output.narrow(0, 0, 50), labels.narrow(0, 0, 50));  // in two batches
+        meter.add(effects.narrow(0, 50, 70), output.narrow(0, 50, 70), labels.narrow(0, 50, 70));
+        const at::Tensor expected = readNpyTensor(data + "ablation_top1.npy");
+        const auto rows = meter.top1();
+        QCOMPARE(rows.size(), std::size_t(6));
+        QCOMPARE(meter.images(), int64_t(120));
+        for (std::size_t i = 0; i < rows.size(); ++i)
+            QVERIFY2(std::abs(rows[i].second - expected[static_cast<int64_t>(i)].item<double>()) < 1e-3,
+                     qPrintable(QString("%1: %2 vs %3").arg(rows[i].first.c_str()).arg(rows[i].second).arg(expected[static_cast<int64_t>(i)].item<double>())));
+    }
+
+    // A neuron whose effects vary along the property's span (and with the total) ranks first;
+    // direction scores through a neuron set are the sums of its effects' dot products.
+    void neuronRankingAndScores() {
+        at::manual_seed(51);
+        const int64_t n = 200, m = 5, e = 12;
+        at::Tensor effects = 0.5 * at::randn({n, m, e});
+        const at::Tensor property = at::zeros({2, e});
+        property[0][3] = 1;
+        property[1][7] = 1;
+        const at::Tensor signal = at::randn({n, 2});
+        effects.select(1, 2).select(1, 3).add_(3 * signal.select(1, 0));
+        effects.select(1, 2).select(1, 7).add_(3 * signal.select(1, 1));
+        const at::Tensor total = effects.sum(1) + 0.1 * at::randn({n, e});
+        const auto ranked = rankNeurons(effects, total, property);
+        QCOMPARE(ranked.size(), std::size_t(m));
+        QCOMPARE(ranked.front().first, int64_t(2));
+        QVERIFY(ranked.front().second > 0.9 && ranked[1].second < 0.5);
+        const at::Tensor direction = at::randn({e});
+        const at::Tensor scores = neuronDirectionScores(effects, {1, 3}, direction);
+        QVERIFY(maxAbsDiff(scores, at::matmul(effects.select(1, 1) + effects.select(1, 3), direction)) < 1e-4);
+        QVERIFY_THROWS_EXCEPTION(InputError, neuronDirectionScores(effects, {5}, direction));
+    }
+
     void refusesWhatHasNoSecondOrderEffect() {
         const Case c = clipCases().front();
         const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);

@@ -1,5 +1,6 @@
 #include "analysis/neurons.h"
 
+#include "analysis/property.h"
 #include "error.h"
 
 #include <algorithm>
@@ -99,6 +100,76 @@ std::vector<NeuronText> topTexts(const SparseCodes& codes, int64_t row, const st
     }
     std::stable_sort(out.begin(), out.end(), [](const NeuronText& a, const NeuronText& b) { return std::abs(a.coefficient) > std::abs(b.coefficient); });
     if (static_cast<int>(out.size()) > count) out.resize(static_cast<std::size_t>(count));
+    return out;
+}
+
+at::Tensor neuronTotal(const at::Tensor& output, NeuronConvention convention, double coefficient) {
+    if (convention == NeuronConvention::Exact) return output;
+    return coefficient * output / output.norm(2, 1, true);
+}
+
+std::vector<std::pair<int64_t, double>> rankNeurons(const at::Tensor& effects, const at::Tensor& total, const at::Tensor& descriptions,
+                                                    const JobContext& job) {
+    if (effects.dim() != 3 || total.dim() != 2 || total.size(0) != effects.size(0) || total.size(1) != effects.size(2))
+        throw InputError("effects", "need [images, neurons, E] and a total [images, E] of the same images");
+    const int64_t n = effects.size(0), m = effects.size(1), e = effects.size(2);
+    const at::Tensor basis = propertyBasis(descriptions.to(at::kFloat));
+    const at::Tensor whole = total.to(at::kFloat);
+    std::vector<std::pair<int64_t, double>> out;
+    const int64_t slice = std::max<int64_t>(1, std::min<int64_t>(m, (int64_t(256) << 20) / std::max<int64_t>(1, n * e * 4)));
+    for (int64_t m0 = 0; m0 < m; m0 += slice) {
+        if (job.cancelled()) throw JobCancelled();
+        const int64_t s = std::min(slice, m - m0);
+        const at::Tensor x = effects.narrow(1, m0, s).to(at::kFloat).contiguous();
+        for (int64_t j = 0; j < s; ++j) out.emplace_back(m0 + j, propertyScore(x.select(1, j), whole, basis));
+        job.report({m0 + s, m, 0, 0, "neuron property scores"});
+    }
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    return out;
+}
+
+at::Tensor neuronDirectionScores(const at::Tensor& effects, const std::vector<int64_t>& neurons, const at::Tensor& direction) {
+    if (effects.dim() != 3 || direction.numel() != effects.size(2)) throw InputError("effects", "need [images, neurons, E] and a direction [E]");
+    at::Tensor scores = at::zeros({effects.size(0)}, at::kDouble);
+    const at::Tensor d = direction.to(at::kFloat).flatten();
+    for (int64_t n : neurons) {
+        if (n < 0 || n >= effects.size(1))
+            throw InputError("--neurons", "neuron " + std::to_string(n) + " is not one of the layer's " + std::to_string(effects.size(1)));
+        scores += at::matmul(effects.select(1, n).to(at::kFloat), d).to(at::kDouble);
+    }
+    return scores;
+}
+
+NeuronAblationMeter::NeuronAblationMeter(const NeuronDirections& train, const at::Tensor& classifier, double coefficient)
+    : m_mean(train.mean.to(at::kFloat)), m_threshold(train.topNorms.select(1, 0).to(at::kFloat)), m_directions(train.directions.to(at::kFloat)),
+      m_classifier(classifier.to(at::kFloat)), m_coefficient(coefficient), m_correct(6, 0) {}
+
+void NeuronAblationMeter::add(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels) {
+    if (effects.dim() != 3 || effects.size(1) != m_mean.size(0) || effects.size(2) != m_mean.size(1))
+        throw InputError("effects", "do not match the training neurons' statistics (neurons or embedding size)");
+    const at::Tensor phi = effects.to(at::kFloat);
+    const at::Tensor rep = m_coefficient * output.to(at::kFloat) / output.to(at::kFloat).norm(2, 1, true);  // [B, E]
+    const at::Tensor centred = phi - m_mean.unsqueeze(0);                                                     // [B, M, E]
+    const at::Tensor withoutAll = rep - phi.sum(1) + m_mean.sum(0).unsqueeze(0);
+    const at::Tensor significant = (centred.norm(2, 2) > m_threshold.unsqueeze(0)).unsqueeze(2).to(at::kFloat);  // [B, M, 1]
+    const at::Tensor sigSum = (centred * significant).sum(1), insigSum = (centred * (1 - significant)).sum(1);
+    const at::Tensor projected = ((centred * m_directions.unsqueeze(0)).sum(2, true) * m_directions.unsqueeze(0)).sum(1);
+    const at::Tensor reps[6] = {rep, withoutAll, withoutAll + insigSum, withoutAll + sigSum, withoutAll + projected, rep - phi.sum(1)};
+    const at::Tensor y = labels.to(at::kLong).flatten();
+    for (int i = 0; i < 6; ++i) m_correct[static_cast<std::size_t>(i)] += (at::matmul(reps[i], m_classifier.t()).argmax(1) == y).sum().item<int64_t>();
+    m_images += y.size(0);
+}
+
+std::vector<std::pair<std::string, double>> NeuronAblationMeter::top1() const {
+    static const char* const names[6] = {"baseline",
+                                         "all neurons mean-ablated",
+                                         "significant neurons mean-ablated",
+                                         "insignificant neurons mean-ablated",
+                                         "neurons projected on their principal direction",
+                                         "all neurons zero-ablated"};
+    std::vector<std::pair<std::string, double>> out;
+    for (int i = 0; i < 6; ++i)
+        out.emplace_back(names[i], m_images > 0 ? 100.0 * static_cast<double>(m_correct[static_cast<std::size_t>(i)]) / static_cast<double>(m_images) : 0.0);
     return out;
 }
 

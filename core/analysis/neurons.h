@@ -9,11 +9,13 @@
 //   coefficients) over a dictionary of text embeddings centred over the texts and with every
 //   *column* (embedding dimension) scaled to norm `coefficient` (its np.linalg.norm(axis=0));
 //   the texts listed by |coefficient|, largest first.
+#include "analysis/second_order.h"
 #include "job.h"
 
 #include <ATen/ATen.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vitscope {
@@ -50,5 +52,41 @@ struct NeuronText {
     std::string text;
 };
 std::vector<NeuronText> topTexts(const SparseCodes& codes, int64_t row, const std::vector<std::string>& texts, int count);
+
+// The representation the effects of one convention add up within: the reference's effects are in
+// units of coefficient / |output| (the whole is coefficient * output / |output|); exact: the output.
+at::Tensor neuronTotal(const at::Tensor& output, NeuronConvention convention, double coefficient);
+
+// Beyond CLIP's property score (analysis/property.h) of every neuron: its effects [N, E] against the
+// total [N, E] along the descriptions' span. effects [N, M, E] (may be memory-mapped). Returns
+// (neuron, score), best first.
+std::vector<std::pair<int64_t, double>> rankNeurons(const at::Tensor& effects, const at::Tensor& total, const at::Tensor& descriptions,
+                                                    const JobContext& job = {});
+
+// Every image's score for a direction [E] through a set of neurons: sum over them of
+// <effect, direction> [N].
+at::Tensor neuronDirectionScores(const at::Tensor& effects, const std::vector<int64_t>& neurons, const at::Tensor& direction);
+
+// compute_ablations.py's table (second_order_lens), zero-shot top-1 over a classifier [C, E] with
+// each image's representation coefficient * output / |output| (reference convention):
+// "baseline"; "all neurons mean-ablated" (every effect replaced by its training mean);
+// "significant neurons mean-ablated" and "insignificant neurons mean-ablated" (significant: the
+// centred effect's norm above the neuron's k-th largest training norm, topNorms[:, 0]);
+// "neurons projected on their principal direction" (each centred effect replaced by its
+// projection on the direction). vitscope adds "all neurons zero-ablated".
+class NeuronAblationMeter {
+public:
+    NeuronAblationMeter(const NeuronDirections& train, const at::Tensor& classifier, double coefficient = 100.0);
+    // effects [B, M, E] in the reference convention with the same coefficient, output [B, E], labels [B].
+    void add(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels);
+    std::vector<std::pair<std::string, double>> top1() const;  // percent, in the order above
+    int64_t images() const { return m_images; }
+
+private:
+    at::Tensor m_mean, m_threshold, m_directions, m_classifier;
+    double m_coefficient;
+    std::vector<int64_t> m_correct;
+    int64_t m_images = 0;
+};
 
 }  // namespace vitscope

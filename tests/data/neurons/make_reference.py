@@ -19,7 +19,8 @@ def effects(images, neurons, dim):
     # A few shared directions with per-image weights plus noise: each neuron has a clear first direction.
     basis = rng.standard_normal((neurons, 3, dim))
     weights = rng.standard_normal((images, neurons, 3)) * np.array([3.0, 1.0, 0.5])
-    return (np.einsum("inb,nbd->ind", weights, basis) + 0.3 * rng.standard_normal((images, neurons, dim))).astype(np.float32)
+    offset = 2.0 * rng.standard_normal((1, neurons, dim))  # each neuron's mean effect
+    return (offset + np.einsum("inb,nbd->ind", weights, basis) + 0.3 * rng.standard_normal((images, neurons, dim))).astype(np.float32)
 
 
 def pcas(neurons_arr, top_k_pca):
@@ -53,3 +54,42 @@ dictionary = 100.0 * dictionary / np.linalg.norm(dictionary, axis=0, keepdims=Tr
 pca = np.load(os.path.join(here, "large_pca.npy"))
 coder = SparseCoder(transform_algorithm="omp", dictionary=dictionary, transform_alpha=1e-4, transform_n_nonzero_coefs=5)
 np.save(os.path.join(here, "decomposition.npy"), np.ascontiguousarray(coder.transform(pca), dtype=np.float32))
+
+# compute_ablations.py's arithmetic on validation effects, with the training statistics of "large".
+train = np.load(os.path.join(here, "large_effects.npy"))
+neurons_mean = train.mean(axis=0)
+pcas = np.load(os.path.join(here, "large_pca.npy"))
+norms = np.load(os.path.join(here, "large_top_norms.npy"))
+# Validation effects from the training distribution: some neurons above their threshold, some below.
+val = (train[rng.permutation(150)[:120]] + 0.2 * rng.standard_normal((120, 6, 16))).astype(np.float32)
+output = rng.standard_normal((120, 16)).astype(np.float32)
+classifier = rng.standard_normal((16, 5)).astype(np.float32)  # [d, classes] as the reference stores it
+labels = rng.integers(0, 5, 120).astype(np.int64)
+coefficient = 5.0  # (100 in the reference) small, so that the effects change predictions and every row differs
+representation = coefficient * output / np.linalg.norm(output, axis=-1)[:, np.newaxis]
+mlp_results = val
+mlp_results_mean_ablated = mlp_results - neurons_mean[np.newaxis, :, :]
+mlp_results_norm = np.linalg.norm(mlp_results_mean_ablated, axis=-1)
+representation_wo_sig = representation - mlp_results.sum(axis=1) + neurons_mean.sum(axis=0)[np.newaxis, :]
+without_neurons = representation_wo_sig @ classifier
+representation_wo_insig = representation_wo_sig.copy()
+representation_pc = representation_wo_sig.copy()
+for b in range(val.shape[0]):
+    indices = mlp_results_norm[b] > norms[:, 0]
+    sig_sum = mlp_results_mean_ablated[b][indices].sum(axis=0)
+    insig_sum = mlp_results_mean_ablated[b][np.logical_not(indices)].sum(axis=0)
+    representation_wo_sig[b] += insig_sum
+    representation_wo_insig[b] += sig_sum
+    representation_pc[b] += (np.einsum("nd,nd->n", mlp_results_mean_ablated[b], pcas)[:, np.newaxis] * pcas).sum(axis=0)
+zero = representation - mlp_results.sum(axis=1)  # vitscope's extra row
+rows = [representation, representation - mlp_results.sum(axis=1) + neurons_mean.sum(axis=0)[np.newaxis, :], representation_wo_sig,
+        representation_wo_insig, representation_pc, zero]
+# Each image labelled by one row's prediction (image i by row i % 6), so every row scores differently.
+labels = np.array([(rows[i % 6][i] @ classifier).argmax() for i in range(val.shape[0])], dtype=np.int64)
+top1 = np.array([100.0 * np.mean((r @ classifier).argmax(axis=1) == labels) for r in rows], dtype=np.float32)
+np.save(os.path.join(here, "val_effects.npy"), val)
+np.save(os.path.join(here, "val_output.npy"), output)
+np.save(os.path.join(here, "classifier.npy"), np.ascontiguousarray(classifier.T))
+np.save(os.path.join(here, "val_labels.npy"), labels)
+np.save(os.path.join(here, "ablation_top1.npy"), top1)
+print("ablation top-1:", top1)
