@@ -14,6 +14,7 @@
 #include "io/npy_appender.h"
 #include "io/safetensors.h"
 #include "io/tensor_io.h"
+#include "resources.h"
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -141,28 +143,60 @@ struct DescribeOptions {
 
 // neurons describe: compute_pcas.py + compute_sparse_decomposition.py on a finished second-order
 // run's effects (memory-mapped: a dataset's tensor need not fit in memory).
-void runDescribe(const DescribeOptions& o) {
-    const std::string summaryPath = (fs::path(o.effects) / "summary.json").string();
-    nlohmann::json run;
+// A finished second-order run (its effects memory-mapped: a dataset's tensor need not fit in memory),
+// checked against the model given for its texts.
+struct SecondOrderRun {
+    nlohmann::json summary;
+    std::unique_ptr<MappedFile> file;
+    at::Tensor effects;  // [N, M, E] float32, mapped
+    at::Tensor output;   // [N, E]
+    std::vector<std::string> paths;  // empty for --pixels runs
+    NeuronConvention convention = NeuronConvention::Reference;
+    double coefficient = 100.0;
+    at::Tensor total() const { return neuronTotal(output, convention, coefficient); }
+};
+
+SecondOrderRun openSecondOrderRun(const std::string& dir, const Model& model, const std::string& modelArg) {
+    SecondOrderRun r;
+    const std::string summaryPath = (fs::path(dir) / "summary.json").string();
     try {
         std::ifstream in(summaryPath);
         if (!in) throw IoError(summaryPath, "cannot be read (is --effects a second-order output folder?)");
-        run = nlohmann::json::parse(in);
+        r.summary = nlohmann::json::parse(in);
+        if (!r.summary.contains("key") || !r.summary.contains("images") ||
+            r.summary.value("images_done", int64_t(-1)) != r.summary["images"].get<int64_t>())
+            throw InputError(dir, "is not a finished second-order run; run the same second-order command to finish it");
+        if (r.summary["key"].value("model", std::string()) != modelFingerprint(model))
+            throw InputError(dir, "holds effects of another model than " + modelArg + " (texts must be embedded by the same CLIP)");
+        r.convention = parseNeuronConvention(r.summary.value("convention", std::string("reference")));
+        if (r.convention == NeuronConvention::Reference) r.coefficient = r.summary.at("coefficient").get<double>();
     } catch (const nlohmann::json::exception& e) {
         throw FormatError(summaryPath, std::string("is not a second-order summary (") + e.what() + ")");
     }
-    if (!run.contains("key") || !run.contains("images") || run.value("images_done", int64_t(-1)) != run["images"].get<int64_t>())
-        throw InputError(o.effects, "is not a finished second-order run; run the same second-order command to finish it");
+    r.file = std::make_unique<MappedFile>((fs::path(dir) / "effects.npy").string());
+    const NpyHeader h = parseNpyHeader(r.file->data(), r.file->size(), r.file->path());
+    if (h.dtype != DType::F32 || h.shape.size() != 3 || h.shape[0] != r.summary["images"].get<int64_t>())
+        throw FormatError(r.file->path(), "is not this run's effects array [images, neurons, E] float32");
+    r.effects = at::from_blob(const_cast<uint8_t*>(r.file->data() + h.dataOffset), h.shape, at::kFloat);
+    r.output = readNpyTensor((fs::path(dir) / "output.npy").string()).to(at::kFloat);
+    if (r.output.dim() != 2 || r.output.size(0) != h.shape[0] || r.output.size(1) != h.shape[2])
+        throw FormatError((fs::path(dir) / "output.npy").string(), "does not match the run's effects");
+    const std::string list = (fs::path(dir) / "paths.txt").string();
+    std::error_code ec;
+    if (fs::exists(list, ec)) {
+        r.paths = splitLines(readFileText(list));
+        if (static_cast<int64_t>(r.paths.size()) != h.shape[0]) throw FormatError(list, "does not list the run's images");
+    }
+    return r;
+}
+
+void runDescribe(const DescribeOptions& o) {
     const Model model = openModel(o.model);
-    if (run["key"].value("model", std::string()) != modelFingerprint(model))
-        throw InputError(o.effects, "holds effects of another model than " + o.model.model + " (the texts must be embedded by the same CLIP)");
+    const SecondOrderRun run = openSecondOrderRun(o.effects, model, o.model.model);
     const std::vector<std::string> texts = readTextList(o.texts);
     if (o.components > static_cast<int>(texts.size()))
         throw InputError("--components " + std::to_string(o.components), "is more than the " + std::to_string(texts.size()) + " texts of " + o.texts);
-    const MappedFile file((fs::path(o.effects) / "effects.npy").string());
-    const NpyHeader h = parseNpyHeader(file.data(), file.size(), file.path());
-    if (h.dtype != DType::F32 || h.shape.size() != 3) throw FormatError(file.path(), "is not a second-order effects array [images, neurons, E] float32");
-    const at::Tensor effects = at::from_blob(const_cast<uint8_t*>(file.data() + h.dataOffset), h.shape, at::kFloat);
+    const at::Tensor& effects = run.effects;
     const JobContext job = interruptibleJob("neurons");
     const NeuronDirections dirs = neuronPrincipalDirections(effects, o.topK, job);
     const TextEncoder encoder(model);
@@ -176,7 +210,7 @@ void runDescribe(const DescribeOptions& o) {
     writeNpyTensor(out("top_images.npy"), dirs.topImages);
     writeNpyTensor(out("mean.npy"), dirs.mean);
     nlohmann::ordered_json decomposition;  // the reference's json: neuron -> [(text index, coefficient, text)], largest |coefficient| first
-    std::string md = "# Neurons of layer " + std::to_string(run.value("layer", -1)) + " (" + run.value("convention", std::string()) +
+    std::string md = "# Neurons of layer " + std::to_string(run.summary.value("layer", -1)) + " (" + neuronConventionName(run.convention) +
                      " convention), largest centred effect first: principal direction of the top " + std::to_string(o.topK) + " images, sparse text decomposition (" +
                      std::to_string(o.components) + " texts)\n\n| neuron | largest centred norm | texts (coefficient) |\n|---|---|---|\n";
     std::vector<std::string> rows(static_cast<std::size_t>(dirs.directions.size(0)));
@@ -201,7 +235,115 @@ void runDescribe(const DescribeOptions& o) {
     const at::Tensor order = dirs.topNorms.select(1, dirs.topNorms.size(1) - 1).argsort(0, true);
     for (int64_t i = 0; i < order.size(0); ++i) md += rows[static_cast<std::size_t>(order[i].item<int64_t>())];
     writeFileAtomic(out("decomposition.json"), decomposition.dump() + "\n");
+    nlohmann::ordered_json summary;
+    summary["second_order"] = run.summary["key"];
+    summary["effects"] = fs::absolute(o.effects).lexically_normal().string();
+    summary["layer"] = run.summary.value("layer", -1);
+    summary["convention"] = neuronConventionName(run.convention);
+    summary["coefficient"] = run.coefficient;
+    summary["top_k"] = o.topK;
+    summary["components"] = o.components;
+    summary["texts"] = o.texts;
+    summary["texts_sha256"] = fileSha256(o.texts);
+    writeFileAtomic(out("summary.json"), summary.dump(2) + "\n");
     writeFileAtomic(out("neurons.md"), md);
+    std::cout << o.out << "\n";
+}
+
+struct NeuronRankOptions {
+    ModelOptions model;
+    std::string effects, property, texts, out;
+};
+
+// neurons rank: every neuron of the run by Beyond CLIP's property score (as `rank` ranks components).
+void runNeuronRank(const NeuronRankOptions& o) {
+    const Model model = openModel(o.model);
+    if (o.property.empty() && o.texts.empty()) throw InputError("neurons rank", "give --property NAME or --texts FILE");
+    const SecondOrderRun run = openSecondOrderRun(o.effects, model, o.model.model);
+    const std::string file = o.texts.empty() ? propertyWordList(o.property, model) : o.texts;
+    const TextEncoder encoder(model);
+    const auto ranked = rankNeurons(run.effects, run.total(), encoder.encodeDescriptions(readTextList(file)), interruptibleJob("rank neurons"));
+    const int layer = run.summary.value("layer", -1);
+    std::string csv = "rank,neuron,layer,score\n";
+    for (std::size_t i = 0; i < ranked.size(); ++i) {
+        std::ostringstream line;
+        line << i + 1 << "," << ranked[i].first << "," << layer << "," << ranked[i].second << "\n";
+        csv += line.str();
+    }
+    writeFileAtomic(o.out, csv);
+    for (std::size_t i = 0; i < std::min<std::size_t>(10, ranked.size()); ++i)
+        std::cout << i + 1 << ". neuron " << layer << "." << ranked[i].first << "  " << ranked[i].second << "\n";
+    std::cout << o.out << "\n";
+}
+
+struct NeuronRetrieveOptions {
+    ModelOptions model;
+    std::string effects, text, neurons, out;
+    int top = 20;
+    int count = 0;  // the first N of --neurons (0: all)
+};
+
+// "3,17,40" or a file of neuron indices (one per line; a `neurons rank` CSV's second column).
+std::vector<int64_t> parseNeuronList(const std::string& arg) {
+    std::error_code ec;
+    std::vector<std::string> items;
+    if (fs::is_regular_file(arg, ec)) {
+        for (const std::string& line : splitLines(readFileText(arg))) {
+            if (line.empty() || line.rfind("rank,", 0) == 0) continue;
+            const std::size_t comma = line.find(',');
+            items.push_back(comma == std::string::npos ? line : line.substr(comma + 1, line.find(',', comma + 1) - comma - 1));
+        }
+    } else {
+        std::stringstream ss(arg);
+        std::string item;
+        while (std::getline(ss, item, ',')) items.push_back(item);
+    }
+    std::vector<int64_t> out;
+    for (const std::string& item : items) {
+        std::size_t used = 0;
+        long long v = -1;
+        try {
+            v = std::stoll(item, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used == 0 || used != item.size() || v < 0) throw InputError("--neurons " + arg, "'" + item + "' is not a neuron index");
+        out.push_back(v);
+    }
+    if (out.empty()) throw InputError("--neurons " + arg, "lists no neuron");
+    return out;
+}
+
+// neurons retrieve: the run's images by a text through a set of neurons (sum of their effects'
+// scores), beside global retrieval (cosine of the outputs).
+void runNeuronRetrieve(const NeuronRetrieveOptions& o) {
+    const Model model = openModel(o.model);
+    const SecondOrderRun run = openSecondOrderRun(o.effects, model, o.model.model);
+    std::vector<int64_t> neurons = parseNeuronList(o.neurons);
+    if (o.count > 0 && static_cast<int>(neurons.size()) > o.count) neurons.resize(static_cast<std::size_t>(o.count));
+    const TextEncoder encoder(model);
+    const at::Tensor text = encoder.encode({o.text}).select(0, 0);
+    const at::Tensor through = neuronDirectionScores(run.effects, neurons, text);
+    const at::Tensor global = at::matmul(run.output / run.output.norm(2, 1, true), text).to(at::kDouble);
+    const int64_t k = std::min<int64_t>(o.top, through.size(0));
+    auto hits = [&](const at::Tensor& scores) {
+        nlohmann::ordered_json a = nlohmann::ordered_json::array();
+        const auto [values, rows] = scores.topk(k);
+        for (int64_t i = 0; i < k; ++i) {
+            const int64_t row = rows[i].item<int64_t>();
+            a.push_back({{"row", row}, {"path", run.paths.empty() ? std::string() : run.paths[static_cast<std::size_t>(row)]},
+                         {"score", values[i].item<double>()}});
+        }
+        return a;
+    };
+    nlohmann::ordered_json j;
+    j["text"] = o.text;
+    j["layer"] = run.summary.value("layer", -1);
+    j["neurons"] = neurons;
+    j["through_neurons"] = hits(through);
+    j["global"] = hits(global);
+    writeFileAtomic(o.out, j.dump(2) + "\n");
+    for (const auto& h : j["through_neurons"]) std::cout << h["row"] << "  " << h["score"] << "  " << h["path"].get<std::string>() << "\n";
     std::cout << o.out << "\n";
 }
 
@@ -222,6 +364,29 @@ void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& a
         sub->add_option("--show", o->show, "Texts per neuron in neurons.md")->capture_default_str()->check(CLI::Range(1, 1000));
         sub->add_option("--out", o->out, "Output folder: directions.npy, top_norms.npy, top_images.npy, mean.npy, decomposition.json, neurons.md")->required();
         sub->callback([&actions, o] { actions.push_back([o] { runDescribe(*o); }); });
+        {
+            auto r = std::make_shared<NeuronRankOptions>();
+            auto* rank = neurons->add_subcommand("rank", "Rank a second-order run's neurons by a property's score (Beyond CLIP's, as `rank` ranks heads)");
+            addModelOptions(rank, r->model);
+            rank->add_option("--effects", r->effects, "A finished second-order output folder")->required();
+            auto* prop = rank->add_option("--property", r->property, "A property name (color, shape, texture, ...: the bundled word lists)");
+            auto* words = rank->add_option("--texts", r->texts, "Or a file of the property's descriptions");
+            prop->excludes(words);
+            rank->add_option("--out", r->out, "CSV: rank,neuron,layer,score")->required();
+            rank->callback([&actions, r] { actions.push_back([r] { runNeuronRank(*r); }); });
+        }
+        {
+            auto r = std::make_shared<NeuronRetrieveOptions>();
+            auto* ret = neurons->add_subcommand("retrieve", "A second-order run's images by a text through chosen neurons, beside global retrieval");
+            addModelOptions(ret, r->model);
+            ret->add_option("--effects", r->effects, "A finished second-order output folder")->required();
+            ret->add_option("--text", r->text, "The query text")->required();
+            ret->add_option("--neurons", r->neurons, "Neuron indices \"3,17\", or a file of them (one per line, or a neurons rank CSV)")->required();
+            ret->add_option("--count", r->count, "Only the first N of --neurons (e.g. the top of a ranking; 0: all)")->capture_default_str()->check(CLI::Range(0, 1000000));
+            ret->add_option("--top", r->top, "Images to list")->capture_default_str()->check(CLI::Range(1, 1000000));
+            ret->add_option("--out", r->out, "JSON: the hits through the neurons and the global ones")->required();
+            ret->callback([&actions, r] { actions.push_back([r] { runNeuronRetrieve(*r); }); });
+        }
     }
     auto o = std::make_shared<SecondOrderCliOptions>();
     auto* sub = app.add_subcommand("second-order",

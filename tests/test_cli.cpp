@@ -206,6 +206,30 @@ private slots:
         QCOMPARE(decomposition["0"].size(), std::size_t(3));
         QVERIFY(std::abs(decomposition["0"][0][1].get<double>()) >= std::abs(decomposition["0"][2][1].get<double>()));
         QVERIFY(readFileText(path("so_desc/neurons.md").toStdString()).find("| " + std::to_string(dirs.topNorms.select(1, 3).argmax().item<int64_t>()) + " |") != std::string::npos);
+        // neurons rank / retrieve over the run: the in-process ranking and scores.
+        const Run ranked = cli({"neurons", "rank", "--model", q(model), "--effects", path("so"), "--texts", path("so_texts.txt"),
+                                "--out", path("so_rank.csv")});
+        QVERIFY2(ranked.code == 0, qPrintable(ranked.err));
+        const at::Tensor output = readNpyTensor(path("so/output.npy").toStdString());
+        QVERIFY(maxAbsDiff(output, expected.output) < 1e-5 * expected.output.abs().max().item<double>());
+        const TextEncoder encoder(m);
+        const auto inProcess = rankNeurons(expected.effects, neuronTotal(expected.output, NeuronConvention::Reference, 100.0),
+                                           encoder.encodeDescriptions(readTextList(path("so_texts.txt").toStdString())));
+        const std::vector<std::string> rankLines = splitLines(readFileText(path("so_rank.csv").toStdString()));
+        QCOMPARE(rankLines.size(), inProcess.size() + 1);
+        QVERIFY2(rankLines[1].rfind("1," + std::to_string(inProcess[0].first) + ",1,", 0) == 0, rankLines[1].c_str());
+        const Run retrieved = cli({"neurons", "retrieve", "--model", q(model), "--effects", path("so"), "--text", "a red circle", "--neurons",
+                                   path("so_rank.csv"), "--count", "2", "--top", "3", "--out", path("so_ret.json")});
+        QVERIFY2(retrieved.code == 0, qPrintable(retrieved.err));
+        const auto hits = nlohmann::json::parse(readFileText(path("so_ret.json").toStdString()));
+        QCOMPARE(hits["neurons"].get<std::vector<int64_t>>(), (std::vector<int64_t>{inProcess[0].first, inProcess[1].first}));
+        const at::Tensor scores = neuronDirectionScores(expected.effects, {inProcess[0].first, inProcess[1].first}, encoder.encode({"a red circle"})[0]);
+        QCOMPARE(hits["through_neurons"][0]["row"].get<int64_t>(), scores.argmax().item<int64_t>());
+        QVERIFY(std::abs(hits["through_neurons"][0]["score"].get<double>() - scores.max().item<double>()) < 1e-4 * scores.abs().max().item<double>());
+        const Run badList = cli({"neurons", "retrieve", "--model", q(model), "--effects", path("so"), "--text", "a red circle", "--neurons",
+                                 "3,x", "--out", path("so_ret2.json")});
+        QCOMPARE(badList.code, 2);
+        QVERIFY2(badList.err.contains("'x' is not a neuron index"), qPrintable(badList.err));
         const Run tooMany = cli({"neurons", "describe", "--model", q(model), "--effects", path("so"), "--texts", path("so_texts.txt"),
                                  "--components", "6", "--out", path("so_desc2")});
         QCOMPARE(tooMany.code, 2);
