@@ -394,6 +394,59 @@ private slots:
         QVERIFY2(flat.err.contains("one folder per class"), qPrintable(flat.err));
     }
 
+    // ImageNet's flat validation folder with the devkit's or Kaggle's ground truth (shapes
+    // imagenet-val writes both, the IDs in reverse sorted order and an inner synset first, as
+    // traps): the same tables as the class folders of the same images; the record hashes the
+    // ground-truth files; folders that disagree with the ground truth are refused in one line.
+    void evaluateFlatImagenetVal() {
+        const QString world = path("flat-world"), folders = path("flat-cf"), flat = path("flat-val"), classes = path("flat-classes.txt");
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "96", "--seed", "7474"}).code, 0);
+        QCOMPARE(cli({"shapes", "class-folders", "--world", world, "--out", folders}).code, 0);
+        const Run exported = cli({"shapes", "imagenet-val", "--world", world, "--out", flat});
+        QVERIFY2(exported.code == 0, qPrintable(exported.err));
+        QVERIFY(QFileInfo::exists(flat + "/val/ILSVRC2012_val_00000096.png"));
+        writeFileAtomic(classes.toStdString(), "a circle\na cross\na diamond\na heart\na hexagon\na square\na star\na triangle\n");
+        auto rowsOf = [&](const QStringList& args, const char* out) {
+            const Run r = cli(QStringList{"evaluate", "ablations", "--model", q(bundledModelDir()), "--batch", "1", "--out", path(out)} + args);
+            if (r.code != 0) qWarning("%s", qPrintable(r.err));
+            QFile f(path(out) + "/results.json");
+            return f.open(QIODevice::ReadOnly) ? nlohmann::json::parse(f.readAll().toStdString())["rows"] : nlohmann::json();
+        };
+        const QString devkit = flat + "/ILSVRC2012_devkit_t12";
+        const auto want = rowsOf({"--data", folders, "--classes", classes}, "flat-run-cf");
+        QCOMPARE(int(want.size()), 6);
+        QVERIFY2(want[0]["top1"].get<double>() > 50, want.dump().c_str());  // the bundled model knows its shapes
+        QCOMPARE(rowsOf({"--data", flat + "/val", "--ground-truth", devkit, "--classes", classes}, "flat-run-devkit"), want);
+        // Kaggle's CSV, and the default class names (meta.mat's / the mapping's first words = the folder names).
+        QCOMPARE(rowsOf({"--data", flat + "/val", "--ground-truth", flat + "/LOC_val_solution.csv", "--classes", classes}, "flat-run-kaggle"), want);
+        QCOMPARE(rowsOf({"--data", flat + "/val", "--ground-truth", devkit + "/data/meta.mat"}, "flat-run-names"),
+                 rowsOf({"--data", folders}, "flat-run-cf-names"));
+        QFile rf(path("flat-run-devkit") + "/record.json");
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        const auto record = nlohmann::json::parse(rf.readAll().toStdString());
+        const auto files = record["ground_truth"]["files"];
+        QCOMPARE(int(files.size()), 2);
+        QCOMPARE(files[0]["sha256"].get<std::string>(), fileSha256((devkit + "/data/ILSVRC2012_validation_ground_truth.txt").toStdString()));
+        QCOMPARE(files[1]["sha256"].get<std::string>(), fileSha256((devkit + "/data/meta.mat").toStdString()));
+        QCOMPARE(record["ground_truth"]["layout"].get<std::string>(), std::string("devkit"));
+        // A folder missing an image, a stray image, a class list of another length: one line each.
+        const QStringList common{"evaluate", "zero-shot", "--model", q(bundledModelDir()), "--data", flat + "/val", "--ground-truth", devkit};
+        QVERIFY(QFile::rename(flat + "/val/ILSVRC2012_val_00000007.png", path("val7.png")));
+        const Run fewer = cli(common + QStringList{"--out", path("flat-bad1")});
+        QCOMPARE(fewer.code, 2);
+        QVERIFY2(fewer.err.contains("holds 95 images") && fewer.err.contains("ILSVRC2012_val_00000007 is missing") && !fewer.err.trimmed().contains('\n'),
+                 qPrintable(fewer.err));
+        QVERIFY(QFile::rename(path("val7.png"), flat + "/val/ILSVRC2012_val_00000097.png"));
+        const Run stray = cli(common + QStringList{"--out", path("flat-bad2")});
+        QCOMPARE(stray.code, 2);
+        QVERIFY2(stray.err.contains("ILSVRC2012_val_00000097.png: has no line in the ground truth"), qPrintable(stray.err));
+        QVERIFY(QFile::rename(flat + "/val/ILSVRC2012_val_00000097.png", flat + "/val/ILSVRC2012_val_00000007.png"));
+        writeFileAtomic(path("flat-one.txt").toStdString(), "a circle\n");
+        const Run count = cli(common + QStringList{"--classes", path("flat-one.txt"), "--out", path("flat-bad3")});
+        QCOMPARE(count.code, 2);
+        QVERIFY2(count.err.contains("ILSVRC2012_devkit_t12 has 8 classes"), qPrintable(count.err));
+    }
+
     // evaluate ovseg on the shapes world in PASCAL VOC's layout (shapes voc): the table and the
     // record; masks outside the palette or the class list are refused in one line naming the file.
     void evaluateOvseg() {
