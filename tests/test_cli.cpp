@@ -32,8 +32,12 @@ struct Run {
     QString out, err;
 };
 
-Run cli(const QStringList& args) {
+// With extra environment variables (a Slurm job array's task).
+Run cliWith(const QStringList& args, const QMap<QString, QString>& env) {
     QProcess p;
+    QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+    for (auto it = env.begin(); it != env.end(); ++it) e.insert(it.key(), it.value());
+    p.setProcessEnvironment(e);
     p.start(VITSCOPE_CLI, args);
     Run r;
     if (!p.waitForFinished(120000)) return r;
@@ -42,6 +46,8 @@ Run cli(const QStringList& args) {
     r.err = QString::fromUtf8(p.readAllStandardError());
     return r;
 }
+
+Run cli(const QStringList& args) { return cliWith(args, {}); }
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
@@ -599,6 +605,49 @@ private slots:
         QCOMPARE(noImage.code, 2);
         QVERIFY2(noImage.err.contains("metadata.csv") && noImage.err.contains("Nuthatch_0005.png") && noImage.err.contains("is not in"),
                  qPrintable(noImage.err));
+    }
+
+    // evaluate waterbirds sharded as a Slurm job array runs it (--shard I/N, or the array's
+    // variables), then gathered by a run without --shard: the direct run's table, for 2 and 3
+    // shards; a shard the array did not run is built by the gathering run.
+    void waterbirdsSharded() {
+        const QString data = q(vitscope::test::source("tests/data/waterbirds/groupdro"));
+        const QStringList common{"evaluate", "waterbirds", "--model", q(oracle("clip-tiny/hf")), "--data", data, "--heads", "2.1,1.0", "--batch", "2"};
+        auto rowsOf = [](const QString& out) {
+            QFile f(out + "/results.json");
+            return f.open(QIODevice::ReadOnly) ? nlohmann::json::parse(f.readAll().toStdString())["rows"] : nlohmann::json();
+        };
+        const Run direct = cli(common + QStringList{"--out", path("wbs-direct")});
+        QVERIFY2(direct.code == 0, qPrintable(direct.err));
+        const auto want = rowsOf(path("wbs-direct"));
+        QCOMPARE(int(want.size()), 2);
+        // 2 shards through --shard.
+        const QString two = path("wbs-2");
+        for (const char* sh : {"0/2", "1/2"}) {
+            const Run part = cli(common + QStringList{"--shard", sh, "--out", two});
+            QVERIFY2(part.code == 0 && part.out.contains("shard done"), qPrintable(part.err + part.out));
+        }
+        QVERIFY(QFileInfo::exists(two + "/progress-0-of-2.jsonl") && QFileInfo::exists(two + "/progress-1-of-2.jsonl"));
+        QVERIFY(!QFileInfo::exists(two + "/results.json"));
+        const Run gathered = cli(common + QStringList{"--out", two});
+        QVERIFY2(gathered.code == 0 && gathered.out.contains("gathered 2 shards") && gathered.out.contains("(0 finished by this run)"),
+                 qPrintable(gathered.err + gathered.out));
+        QCOMPARE(rowsOf(two), want);
+        // 3 shards: task 0 by --shard, task 1 from a Slurm job array's variables, task 2 never run.
+        const QString three = path("wbs-3");
+        QCOMPARE(cli(common + QStringList{"--shard", "0/3", "--out", three}).code, 0);
+        const Run slurm = cliWith(common + QStringList{"--out", three},
+                                  {{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_COUNT", "3"}});
+        QVERIFY2(slurm.code == 0 && slurm.out.contains("progress-1-of-3.jsonl"), qPrintable(slurm.err + slurm.out));
+        const Run rest = cli(common + QStringList{"--out", three});
+        QVERIFY2(rest.code == 0 && rest.out.contains("gathered 3 shards") && rest.out.contains("(1 finished by this run)"),
+                 qPrintable(rest.err + rest.out));
+        QCOMPARE(rowsOf(three), want);
+        // A shard of other settings into the same folder: refused, naming its progress file.
+        const Run other = cli(QStringList{"evaluate", "waterbirds", "--model", q(oracle("clip-tiny/hf")), "--data", data, "--heads", "2.0",
+                                          "--batch", "2", "--shard", "0/2", "--out", two});
+        QCOMPARE(other.code, 2);
+        QVERIFY2(other.err.contains("progress") && other.err.contains("other settings"), qPrintable(other.err));
     }
 
     // The shapes world in the Waterbirds layout, evaluated on the spurious model with the world's
