@@ -232,15 +232,17 @@ void embedTextOptions(const WaterbirdsOptions& o, const TextEncoder& text, bool 
 // with `shard` that shard's part (OUT/FOLDER/shards/I-of-N, returned); a run without a shard
 // first gathers the shards a job array left (building what they did not finish) into the cache.
 // Throws JobCancelled when interrupted, FormatError naming an image that could not be read.
-std::string decomposeSamples(const WaterbirdsOptions& o, const Model& model, const std::vector<WaterbirdsSample>& samples,
-                             Convention convention, const std::string& folder, const ShardSpec& shard) {
+std::string decomposeSamples(const WaterbirdsOptions& o, const Model& model,
+                             const std::vector<WaterbirdsSample>& samples, Convention convention,
+                             const std::string& folder, const ShardSpec& shard) {
     CacheBuildParams cp;
     cp.outDir = o.out + "/" + folder;
     cp.modelSpec = o.model.model;
     cp.convention = convention;
     cp.batch = o.batch;
     cp.validate();
-    const std::string where = shard.defined() ? cp.outDir + "/shards/" + shardName(shard.index, shard.count) : cp.outDir;
+    const std::string where =
+        shard.defined() ? cp.outDir + "/shards/" + shardName(shard.index, shard.count) : cp.outDir;
     std::error_code ec;
     if (fs::is_regular_file(where + "/progress.json", ec)) {
         const nlohmann::json j = nlohmann::json::parse(readFileText(where + "/progress.json"), nullptr, false);
@@ -269,8 +271,9 @@ std::string decomposeSamples(const WaterbirdsOptions& o, const Model& model, con
     }
     if (built.skipped > 0) {
         const std::string skipped = readFileText(where + "/skipped.txt");
-        throw FormatError(skipped.substr(0, skipped.find('\t')), "could not be read as an image (" + std::to_string(built.skipped) +
-                                                                     " skipped, see " + where + "/skipped.txt)");
+        throw FormatError(skipped.substr(0, skipped.find('\t')), "could not be read as an image (" +
+                                                                     std::to_string(built.skipped) + " skipped, see " +
+                                                                     where + "/skipped.txt)");
     }
     return where;
 }
@@ -384,9 +387,11 @@ void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
         std::printf("resuming the run in %s\n", o.out.c_str());
     const ImageProgress progress(o.out, key, progressName);  // refuses a folder of other settings
     const std::string cacheDir = decomposeSamples(o, model, samples, convention, "cache", shard);
-    const std::string trainDir = aligned ? decomposeSamples(o, model, train, Convention::Exact, "cache-train", shard) : "";
+    const std::string trainDir =
+        aligned ? decomposeSamples(o, model, train, Convention::Exact, "cache-train", shard) : "";
     if (shard.defined()) {  // the tables come from a run without --shard once the shards are done
-        std::printf("shard done: %s; run the command without --shard to gather the shards into the tables\n", progress.file().c_str());
+        std::printf("shard done: %s; run the command without --shard to gather the shards into the tables\n",
+                    progress.file().c_str());
         return;
     }
     ojson record = key;

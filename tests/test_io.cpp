@@ -58,11 +58,11 @@ cv::Mat noise(int rows, int cols, int type, uint64_t seed) {
     return m;
 }
 
-template <typename Fn>
+template <typename E = FormatError, typename Fn>
 QString errorOf(Fn fn) {
     try {
         fn();
-    } catch (const FormatError& e) {
+    } catch (const E& e) {
         return QString::fromStdString(e.what());
     } catch (const std::exception& e) {
         return "wrong exception type: " + QString::fromStdString(e.what());
@@ -163,21 +163,11 @@ private slots:
         const std::vector<int64_t> got = labelImages(gt, images, "/val");
         QCOMPARE(got[0], labels.at("ILSVRC2012_val_00000001"));
         QCOMPARE(got[8], labels.at("ILSVRC2012_val_00000009"));
-        auto inputError = [](auto fn) -> QString {
-            try {
-                fn();
-            } catch (const InputError& e) {
-                return QString::fromStdString(e.what());
-            } catch (const std::exception& e) {
-                return "wrong exception type: " + QString::fromStdString(e.what());
-            }
-            return "no error";
-        };
-        const QString fewer = inputError([&] { labelImages(gt, std::vector<std::string>(images.begin(), images.end() - 1), "/val"); });
+        const QString fewer = errorOf<InputError>([&] { labelImages(gt, std::vector<std::string>(images.begin(), images.end() - 1), "/val"); });
         QVERIFY2(fewer.startsWith("/val: holds 8 images") && fewer.contains("lists 9") && fewer.contains("ILSVRC2012_val_00000009 is missing") &&
                      fewer.contains("ILSVRC2012_validation_ground_truth.txt"), qPrintable(fewer));
         images.push_back("/val/ILSVRC2012_val_00000010.JPEG");
-        const QString extra = inputError([&] { labelImages(gt, images, "/val"); });
+        const QString extra = errorOf<InputError>([&] { labelImages(gt, images, "/val"); });
         QVERIFY2(extra.startsWith("/val/ILSVRC2012_val_00000010.JPEG: has no line in the ground truth"), qPrintable(extra));
     }
 
@@ -197,13 +187,7 @@ private slots:
         const QString word = devkit("dk-word", "3\nfour\n");
         QVERIFY2(word.contains("ground_truth.txt: line 2: 'four' is not an ILSVRC2012_ID"), qPrintable(word));
         std::filesystem::create_directories(path("dk-none"));
-        bool missing = false;
-        try {
-            readImagenetGroundTruth(path("dk-none"));
-        } catch (const InputError& e) {
-            missing = QString(e.what()).contains("holds neither the devkit");
-        }
-        QVERIFY(missing);
+        QVERIFY(errorOf<InputError>([&] { readImagenetGroundTruth(path("dk-none")); }).contains("holds neither the devkit"));
         // Kaggle's CSV: a wnid outside LOC_synset_mapping.txt, an image twice, another header.
         auto kaggle = [&](const char* name, const std::string& csv) {
             const std::string d = path(name);

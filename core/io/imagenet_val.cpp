@@ -35,7 +35,9 @@ std::string valImageName(int64_t line) {
     return buf;
 }
 
-std::string lineWhere(int64_t line) { return "line " + std::to_string(line) + ": "; }
+std::string lineWhere(int64_t line) {
+    return "line " + std::to_string(line) + ": ";
+}
 
 // Fills wnids (sorted) and names from the classes, in any order.
 void setClasses(ImagenetGroundTruth& gt, std::vector<std::pair<std::string, std::string>> wnidWords) {
@@ -49,8 +51,12 @@ void setClasses(ImagenetGroundTruth& gt, std::vector<std::pair<std::string, std:
 ImagenetGroundTruth readDevkit(const fs::path& dataDir) {
     const std::string meta = (dataDir / "meta.mat").string(), truth = (dataDir / kDevkitTruth).string();
     std::error_code ec;
-    if (!fs::is_regular_file(meta, ec)) throw IoError(meta, "not found (the devkit's data/ folder holds meta.mat and " + std::string(kDevkitTruth) + ")");
-    if (!fs::is_regular_file(truth, ec)) throw IoError(truth, "not found (the devkit's data/ folder holds meta.mat and " + std::string(kDevkitTruth) + ")");
+    if (!fs::is_regular_file(meta, ec))
+        throw IoError(meta,
+                      "not found (the devkit's data/ folder holds meta.mat and " + std::string(kDevkitTruth) + ")");
+    if (!fs::is_regular_file(truth, ec))
+        throw IoError(truth,
+                      "not found (the devkit's data/ folder holds meta.mat and " + std::string(kDevkitTruth) + ")");
     const std::vector<DevkitClass> classes = readDevkitClasses(meta);
     ImagenetGroundTruth gt;
     gt.layout = "devkit";
@@ -60,7 +66,8 @@ ImagenetGroundTruth readDevkit(const fs::path& dataDir) {
     setClasses(gt, wnidWords);
     std::vector<int64_t> labelOfId(classes.size() + 1, -1);  // ILSVRC2012_ID -> index of its wnid in the sorted list
     for (const DevkitClass& c : classes)
-        labelOfId[static_cast<std::size_t>(c.id)] = std::lower_bound(gt.wnids.begin(), gt.wnids.end(), c.wnid) - gt.wnids.begin();
+        labelOfId[static_cast<std::size_t>(c.id)] =
+            std::lower_bound(gt.wnids.begin(), gt.wnids.end(), c.wnid) - gt.wnids.begin();
     const std::vector<std::string> lines = splitLines(readFileText(truth));
     if (lines.empty()) throw FormatError(truth, "is empty");
     for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -70,7 +77,8 @@ ImagenetGroundTruth readDevkit(const fs::path& dataDir) {
             throw FormatError(truth, lineWhere(line) + "'" + s.substr(0, 40) + "' is not an ILSVRC2012_ID");
         const int64_t id = std::stoll(s);
         if (id < 1 || id > static_cast<int64_t>(classes.size()))
-            throw FormatError(truth, lineWhere(line) + "ILSVRC2012_ID " + s + " is not a class of " + meta + " (1.." + std::to_string(classes.size()) + ")");
+            throw FormatError(truth, lineWhere(line) + "ILSVRC2012_ID " + s + " is not a class of " + meta + " (1.." +
+                                         std::to_string(classes.size()) + ")");
         gt.labelOf[valImageName(line)] = labelOfId[static_cast<std::size_t>(id)];
     }
     return gt;
@@ -92,7 +100,8 @@ ImagenetGroundTruth readKaggle(const fs::path& csv) {
             const std::size_t space = s.find(' ');
             const std::string wnid = s.substr(0, space);
             if (wnid.empty() || !known.insert(wnid).second)
-                throw FormatError(mappingFile.string(), lineWhere(static_cast<int64_t>(i) + 1) + (wnid.empty() ? "no wnid" : "wnid " + wnid + " repeated"));
+                throw FormatError(mappingFile.string(), lineWhere(static_cast<int64_t>(i) + 1) +
+                                                            (wnid.empty() ? "no wnid" : "wnid " + wnid + " repeated"));
             wnidWords.emplace_back(wnid, space == std::string::npos ? "" : s.substr(space + 1));
         }
     }
@@ -105,11 +114,14 @@ ImagenetGroundTruth readKaggle(const fs::path& csv) {
         const std::string s = trimmed(lines[i]);
         const std::size_t comma = s.find(',');
         const std::string image = trimmed(s.substr(0, comma));
-        const std::string wnid = comma == std::string::npos ? "" : trimmed(s.substr(comma + 1)).substr(0, trimmed(s.substr(comma + 1)).find(' '));
+        const std::string wnid = comma == std::string::npos
+                                     ? ""
+                                     : trimmed(s.substr(comma + 1)).substr(0, trimmed(s.substr(comma + 1)).find(' '));
         if (image.empty() || wnid.empty()) throw FormatError(csv.string(), lineWhere(line) + "is not ImageId,wnid ...");
         if (!known.empty() && !known.count(wnid))
             throw FormatError(csv.string(), lineWhere(line) + "wnid " + wnid + " is not in " + mappingFile.string());
-        if (!wnidOf.emplace(image, wnid).second) throw FormatError(csv.string(), lineWhere(line) + "image " + image + " is listed twice");
+        if (!wnidOf.emplace(image, wnid).second)
+            throw FormatError(csv.string(), lineWhere(line) + "image " + image + " is listed twice");
     }
     if (wnidOf.empty()) throw FormatError(csv.string(), "lists no image");
     if (known.empty()) {  // no mapping file: the wnids present are the classes
@@ -136,23 +148,30 @@ std::vector<DevkitClass> readDevkitClasses(const std::string& metaMat) {
         DevkitClass c;
         const double id = synsets.field(i, "ILSVRC2012_ID").scalar(at + "ILSVRC2012_ID");
         const MatValue& wnid = synsets.field(i, "WNID");
-        if (wnid.kind != MatValue::Kind::Char || wnid.text.empty()) throw FormatError(metaMat, at + "WNID is not a string");
+        if (wnid.kind != MatValue::Kind::Char || wnid.text.empty())
+            throw FormatError(metaMat, at + "WNID is not a string");
         const MatValue& words = synsets.field(i, "words");
-        if (id != static_cast<double>(static_cast<int64_t>(id))) throw FormatError(metaMat, at + "ILSVRC2012_ID is not an integer");
+        if (id != static_cast<double>(static_cast<int64_t>(id)))
+            throw FormatError(metaMat, at + "ILSVRC2012_ID is not an integer");
         c.id = static_cast<int64_t>(id);
         c.wnid = wnid.text;
         c.words = words.kind == MatValue::Kind::Char ? words.text : "";
         leaves.push_back(c);
     }
-    if (leaves.size() < 2) throw FormatError(metaMat, "has " + std::to_string(leaves.size()) + " leaf synsets (num_children == 0); the classes need two or more");
+    if (leaves.size() < 2)
+        throw FormatError(metaMat, "has " + std::to_string(leaves.size()) +
+                                       " leaf synsets (num_children == 0); the classes need two or more");
     std::vector<bool> seenId(leaves.size() + 1, false);
     std::set<std::string> seenWnid;
     for (const DevkitClass& c : leaves) {
         if (c.id < 1 || c.id > static_cast<int64_t>(leaves.size()))
-            throw FormatError(metaMat, "leaf synset " + c.wnid + " has ILSVRC2012_ID " + std::to_string(c.id) + ", outside 1.." +
-                                           std::to_string(leaves.size()) + " (the number of leaf synsets)");
-        if (seenId[static_cast<std::size_t>(c.id)]) throw FormatError(metaMat, "ILSVRC2012_ID " + std::to_string(c.id) + " belongs to two leaf synsets");
-        if (!seenWnid.insert(c.wnid).second) throw FormatError(metaMat, "WNID " + c.wnid + " belongs to two leaf synsets");
+            throw FormatError(metaMat, "leaf synset " + c.wnid + " has ILSVRC2012_ID " + std::to_string(c.id) +
+                                           ", outside 1.." + std::to_string(leaves.size()) +
+                                           " (the number of leaf synsets)");
+        if (seenId[static_cast<std::size_t>(c.id)])
+            throw FormatError(metaMat, "ILSVRC2012_ID " + std::to_string(c.id) + " belongs to two leaf synsets");
+        if (!seenWnid.insert(c.wnid).second)
+            throw FormatError(metaMat, "WNID " + c.wnid + " belongs to two leaf synsets");
         seenId[static_cast<std::size_t>(c.id)] = true;
     }
     return leaves;
@@ -166,13 +185,15 @@ ImagenetGroundTruth readImagenetGroundTruth(const std::string& path) {
         if (fs::is_regular_file(p / kKaggleSolution, ec)) return readKaggle(p / kKaggleSolution);
         if (fs::is_regular_file(p / "data" / "meta.mat", ec)) return readDevkit(p / "data");
         if (fs::is_regular_file(p / "meta.mat", ec)) return readDevkit(p);
-        throw InputError(path, "holds neither the devkit (data/meta.mat, data/" + std::string(kDevkitTruth) + ") nor " + kKaggleSolution);
+        throw InputError(path, "holds neither the devkit (data/meta.mat, data/" + std::string(kDevkitTruth) + ") nor " +
+                                   kKaggleSolution);
     }
     if (p.extension() == ".csv") return readKaggle(p);
     return readDevkit(p.parent_path().empty() ? fs::path(".") : p.parent_path());
 }
 
-std::vector<int64_t> labelImages(const ImagenetGroundTruth& gt, const std::vector<std::string>& images, const std::string& data) {
+std::vector<int64_t> labelImages(const ImagenetGroundTruth& gt, const std::vector<std::string>& images,
+                                 const std::string& data) {
     std::vector<int64_t> labels;
     std::set<std::string> seen;
     for (const std::string& image : images) {
@@ -189,8 +210,9 @@ std::vector<int64_t> labelImages(const ImagenetGroundTruth& gt, const std::vecto
                 missing = name;
                 break;
             }
-        throw InputError(data, "holds " + std::to_string(labels.size()) + " images, the ground truth " + gt.files.front() + " lists " +
-                                   std::to_string(gt.labelOf.size()) + " (" + missing + " is missing)");
+        throw InputError(data, "holds " + std::to_string(labels.size()) + " images, the ground truth " +
+                                   gt.files.front() + " lists " + std::to_string(gt.labelOf.size()) + " (" + missing +
+                                   " is missing)");
     }
     return labels;
 }

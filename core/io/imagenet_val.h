@@ -24,9 +24,9 @@ struct DevkitClass {
 };
 
 struct ImagenetGroundTruth {
-    std::string layout;                      // "devkit" or "kaggle"
-    std::vector<std::string> wnids;          // sorted: the label order
-    std::vector<std::string> names;          // per class, its first name (the words up to a comma); the wnid without one
+    std::string layout;              // "devkit" or "kaggle"
+    std::vector<std::string> wnids;  // sorted: the label order
+    std::vector<std::string> names;  // per class, its first name (the words up to a comma); the wnid without one
     std::map<std::string, int64_t> labelOf;  // image name without extension -> label
     std::vector<std::string> files;          // the files read (for the record's hashes)
 };
@@ -42,6 +42,7 @@ ImagenetGroundTruth readImagenetGroundTruth(const std::string& path);
 
 // Each image's label by its file name; InputError naming the image without a ground-truth line,
 // or `data` and the first image missing when the folder and the ground truth disagree in count.
-std::vector<int64_t> labelImages(const ImagenetGroundTruth& gt, const std::vector<std::string>& images, const std::string& data);
+std::vector<int64_t> labelImages(const ImagenetGroundTruth& gt, const std::vector<std::string>& images,
+                                 const std::string& data);
 
 }  // namespace vitscope

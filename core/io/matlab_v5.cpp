@@ -14,38 +14,98 @@ namespace {
 
 // Data types (MATLAB's "MAT-File Format", table 1-1) and array classes (table 1-3).
 enum : uint32_t {
-    miINT8 = 1, miUINT8 = 2, miINT16 = 3, miUINT16 = 4, miINT32 = 5, miUINT32 = 6, miSINGLE = 7, miDOUBLE = 9,
-    miINT64 = 12, miUINT64 = 13, miMATRIX = 14, miCOMPRESSED = 15, miUTF8 = 16, miUTF16 = 17, miUTF32 = 18
+    miINT8 = 1,
+    miUINT8 = 2,
+    miINT16 = 3,
+    miUINT16 = 4,
+    miINT32 = 5,
+    miUINT32 = 6,
+    miSINGLE = 7,
+    miDOUBLE = 9,
+    miINT64 = 12,
+    miUINT64 = 13,
+    miMATRIX = 14,
+    miCOMPRESSED = 15,
+    miUTF8 = 16,
+    miUTF16 = 17,
+    miUTF32 = 18
 };
 enum : uint32_t { mxCELL = 1, mxSTRUCT = 2, mxCHAR = 4, mxDOUBLE = 6, mxUINT64 = 15, mxOPAQUE = 17 };
 constexpr int kMaxDepth = 32;
 constexpr uint32_t kMaxFieldNameLength = 256;
 
-uint32_t le32(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
+uint32_t le32(const uint8_t* p) {
+    return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
 
 // Bytes per value of a numeric storage type; 0 for the others.
 std::size_t storageSize(uint32_t type) {
     switch (type) {
-    case miINT8: case miUINT8: case miUTF8: return 1;
-    case miINT16: case miUINT16: case miUTF16: return 2;
-    case miINT32: case miUINT32: case miSINGLE: case miUTF32: return 4;
-    case miDOUBLE: case miINT64: case miUINT64: return 8;
-    default: return 0;
+        case miINT8:
+        case miUINT8:
+        case miUTF8:
+            return 1;
+        case miINT16:
+        case miUINT16:
+        case miUTF16:
+            return 2;
+        case miINT32:
+        case miUINT32:
+        case miSINGLE:
+        case miUTF32:
+            return 4;
+        case miDOUBLE:
+        case miINT64:
+        case miUINT64:
+            return 8;
+        default:
+            return 0;
     }
 }
 
 double storedValue(uint32_t type, const uint8_t* p) {
     switch (type) {
-    case miINT8: return static_cast<int8_t>(p[0]);
-    case miUINT8: return p[0];
-    case miINT16: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case miUINT16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
-    case miINT32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case miUINT32: return le32(p);
-    case miSINGLE: { float v; std::memcpy(&v, p, 4); return v; }
-    case miINT64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    case miUINT64: { uint64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    default: { double v; std::memcpy(&v, p, 8); return v; }
+        case miINT8:
+            return static_cast<int8_t>(p[0]);
+        case miUINT8:
+            return p[0];
+        case miINT16: {
+            int16_t v;
+            std::memcpy(&v, p, 2);
+            return v;
+        }
+        case miUINT16: {
+            uint16_t v;
+            std::memcpy(&v, p, 2);
+            return v;
+        }
+        case miINT32: {
+            int32_t v;
+            std::memcpy(&v, p, 4);
+            return v;
+        }
+        case miUINT32:
+            return le32(p);
+        case miSINGLE: {
+            float v;
+            std::memcpy(&v, p, 4);
+            return v;
+        }
+        case miINT64: {
+            int64_t v;
+            std::memcpy(&v, p, 8);
+            return static_cast<double>(v);
+        }
+        case miUINT64: {
+            uint64_t v;
+            std::memcpy(&v, p, 8);
+            return static_cast<double>(v);
+        }
+        default: {
+            double v;
+            std::memcpy(&v, p, 8);
+            return v;
+        }
     }
 }
 
@@ -56,7 +116,8 @@ void appendUtf8(std::string& out, uint32_t c) {
     } else if (c < 0x800) {
         out += static_cast<char>(0xc0 | c >> 6), out += static_cast<char>(0x80 | (c & 0x3f));
     } else if (c < 0x10000) {
-        out += static_cast<char>(0xe0 | c >> 12), out += static_cast<char>(0x80 | (c >> 6 & 0x3f)), out += static_cast<char>(0x80 | (c & 0x3f));
+        out += static_cast<char>(0xe0 | c >> 12), out += static_cast<char>(0x80 | (c >> 6 & 0x3f)),
+            out += static_cast<char>(0x80 | (c & 0x3f));
     } else {
         c = std::min<uint32_t>(c, 0x10ffff);
         out += static_cast<char>(0xf0 | c >> 18), out += static_cast<char>(0x80 | (c >> 12 & 0x3f));
@@ -81,7 +142,8 @@ std::vector<uint8_t> inflateElement(const Element& e, const std::string& where) 
     while (ret != Z_STREAM_END) {
         if (out.size() >= kMaxMatInflated) {
             inflateEnd(&zs);
-            throw FormatError(where, "a compressed element inflates to more than " + std::to_string(kMaxMatInflated >> 20) + " MiB");
+            throw FormatError(
+                where, "a compressed element inflates to more than " + std::to_string(kMaxMatInflated >> 20) + " MiB");
         }
         const std::size_t have = out.size();
         out.resize(std::min(kMaxMatInflated, std::max<std::size_t>(have * 2, 65536)));
@@ -101,7 +163,8 @@ std::vector<uint8_t> inflateElement(const Element& e, const std::string& where) 
 
 class Reader {
 public:
-    Reader(const uint8_t* bytes, std::size_t size, const std::string& where) : m_p(bytes), m_end(bytes + size), m_where(where) {}
+    Reader(const uint8_t* bytes, std::size_t size, const std::string& where)
+        : m_p(bytes), m_end(bytes + size), m_where(where) {}
     bool atEnd() const { return m_p == m_end; }
     std::size_t left() const { return static_cast<std::size_t>(m_end - m_p); }
 
@@ -118,7 +181,8 @@ public:
         }
         e.type = a, e.size = b, e.data = m_p + 8;
         if (e.size > left() - 8)
-            fail(what + ": element of " + std::to_string(e.size) + " bytes, only " + std::to_string(left() - 8) + " left (truncated)");
+            fail(what + ": element of " + std::to_string(e.size) + " bytes, only " + std::to_string(left() - 8) +
+                 " left (truncated)");
         m_p += 8 + e.size;
         const std::size_t pad = e.type == miCOMPRESSED ? 0 : (8 - e.size % 8) % 8;  // compressed data is not padded
         m_p += std::min(pad, left());
@@ -163,7 +227,7 @@ public:
         } else if (cls == mxCELL) {
             v.kind = MatValue::Kind::Cell;
             readElements(r, v, v.numel(), depth);
-        } else if (cls <= mxOPAQUE) {  // objects, sparse arrays, functions
+        } else if (cls <= mxOPAQUE) {        // objects, sparse arrays, functions
             v.kind = MatValue::Kind::Other;  // not read: its element's size skips it
         } else {
             r.fail("unknown array class " + std::to_string(cls));
@@ -174,7 +238,8 @@ public:
 private:
     void readDims(Reader& r, MatValue& v) {
         const Element dims = r.next("dimensions");
-        if (dims.type != miINT32 || dims.size < 8 || dims.size % 4 != 0) r.fail("dimensions are not 2 or more int32 values");
+        if (dims.type != miINT32 || dims.size < 8 || dims.size % 4 != 0)
+            r.fail("dimensions are not 2 or more int32 values");
         int64_t numel = 1;
         for (std::size_t i = 0; i < dims.size; i += 4) {
             int32_t d;
@@ -194,7 +259,8 @@ private:
         if (size == 0 || re.type == miUTF8 || re.type == miUTF16 || re.type == miUTF32)
             r.fail("numeric data stored as type " + std::to_string(re.type));
         if (re.size != static_cast<std::size_t>(v.numel()) * size)
-            r.fail("numeric data of " + std::to_string(re.size) + " bytes for " + std::to_string(v.numel()) + " elements");
+            r.fail("numeric data of " + std::to_string(re.size) + " bytes for " + std::to_string(v.numel()) +
+                   " elements");
         v.numbers.resize(static_cast<std::size_t>(v.numel()));
         for (std::size_t i = 0; i < v.numbers.size(); ++i) v.numbers[i] = storedValue(re.type, re.data + i * size);
         if (complex) r.next("imaginary part");  // the real part is what is read
@@ -203,15 +269,19 @@ private:
     void readChars(Reader& r, MatValue& v) {
         v.kind = MatValue::Kind::Char;
         const Element c = r.next("characters");
-        const std::size_t n = static_cast<std::size_t>(v.numel()), rows = v.numel() ? static_cast<std::size_t>(v.dims[0]) : 0;
-        const std::size_t unit = c.type == miUINT16 || c.type == miUTF16 ? 2 : c.type == miUINT8 || c.type == miINT8 || c.type == miUTF8 ? 1 : 0;
+        const std::size_t n = static_cast<std::size_t>(v.numel()),
+                          rows = v.numel() ? static_cast<std::size_t>(v.dims[0]) : 0;
+        const std::size_t unit = c.type == miUINT16 || c.type == miUTF16                     ? 2
+                                 : c.type == miUINT8 || c.type == miINT8 || c.type == miUTF8 ? 1
+                                                                                             : 0;
         if (unit == 0) r.fail("characters stored as type " + std::to_string(c.type));
         if (c.type == miUTF8 && c.size != n) {  // multi-byte characters: one row of UTF-8 as it is
             if (rows > 1 || n == 0) r.fail("a char array of several rows in UTF-8 with non-ASCII characters");
             v.text.assign(reinterpret_cast<const char*>(c.data), c.size);
             return;
         }
-        if (c.size != n * unit) r.fail("char data of " + std::to_string(c.size) + " bytes for " + std::to_string(n) + " characters");
+        if (c.size != n * unit)
+            r.fail("char data of " + std::to_string(c.size) + " bytes for " + std::to_string(n) + " characters");
         const std::size_t cols = rows ? n / rows : 0;
         for (std::size_t row = 0; row < rows; ++row) {
             if (row > 0) v.text += '\n';
@@ -230,24 +300,29 @@ private:
         if (len == 0 || len > kMaxFieldNameLength) r.fail("field name length " + std::to_string(len));
         const Element names = r.next("field names");
         if (names.type != miINT8 && names.type != miUINT8) r.fail("field names are not int8 text");
-        if (names.size % len != 0) r.fail("field names of " + std::to_string(names.size) + " bytes, not a multiple of " + std::to_string(len));
+        if (names.size % len != 0)
+            r.fail("field names of " + std::to_string(names.size) + " bytes, not a multiple of " + std::to_string(len));
         for (std::size_t i = 0; i < names.size; i += len) {
             const char* s = reinterpret_cast<const char*>(names.data + i);
             v.fieldNames.emplace_back(s, strnlen(s, len));
         }
         const std::size_t fields = v.fieldNames.size();
         if (fields > 0 && static_cast<std::size_t>(v.numel()) > r.left() / 8 / fields)
-            r.fail(std::to_string(v.numel()) + " struct elements of " + std::to_string(fields) + " fields in " + std::to_string(r.left()) + " bytes");
+            r.fail(std::to_string(v.numel()) + " struct elements of " + std::to_string(fields) + " fields in " +
+                   std::to_string(r.left()) + " bytes");
         readElements(r, v, v.numel() * static_cast<int64_t>(fields), depth);
     }
 
     // `count` miMATRIX elements (a cell's or a struct's), each at least a tag.
     void readElements(Reader& r, MatValue& v, int64_t count, int depth) {
-        if (static_cast<uint64_t>(count) > r.left() / 8) r.fail(std::to_string(count) + " array elements in " + std::to_string(r.left()) + " bytes");
+        if (static_cast<uint64_t>(count) > r.left() / 8)
+            r.fail(std::to_string(count) + " array elements in " + std::to_string(r.left()) + " bytes");
         v.elements.reserve(static_cast<std::size_t>(count));
         for (int64_t i = 0; i < count; ++i) {
             const Element e = r.next("element " + std::to_string(i));
-            if (e.type != miMATRIX) r.fail("element " + std::to_string(i) + " of a struct or cell is not an array (type " + std::to_string(e.type) + ")");
+            if (e.type != miMATRIX)
+                r.fail("element " + std::to_string(i) + " of a struct or cell is not an array (type " +
+                       std::to_string(e.type) + ")");
             v.elements.push_back(parse(e, depth + 1, nullptr));
         }
     }
@@ -267,8 +342,10 @@ const MatValue& MatValue::field(int64_t index, const std::string& name) const {
     if (kind != Kind::Struct) throw FormatError(where, "'" + name + "' is read from an array that is not a struct");
     const auto it = std::find(fieldNames.begin(), fieldNames.end(), name);
     if (it == fieldNames.end()) throw FormatError(where, "the struct has no field '" + name + "'");
-    if (index < 0 || index >= numel()) throw FormatError(where, "struct element " + std::to_string(index) + " is out of range");
-    return elements[static_cast<std::size_t>(index) * fieldNames.size() + static_cast<std::size_t>(it - fieldNames.begin())];
+    if (index < 0 || index >= numel())
+        throw FormatError(where, "struct element " + std::to_string(index) + " is out of range");
+    return elements[static_cast<std::size_t>(index) * fieldNames.size() +
+                    static_cast<std::size_t>(it - fieldNames.begin())];
 }
 
 double MatValue::scalar(const std::string& what) const {
@@ -288,7 +365,8 @@ MatFile parseMatV5(const uint8_t* bytes, std::size_t size, const std::string& wh
     if (std::memcmp(bytes, "MATLAB 7.3", 10) == 0 || (bytes[126] == 'I' && bytes[127] == 'M' && version == 0x0200))
         throw FormatError(where, "is a MATLAB 7.3 (HDF5) MAT-file; a level-5 file is needed (MATLAB: save -v7)");
     if (bytes[126] == 'M' && bytes[127] == 'I') throw FormatError(where, "is a big-endian MAT-file (not supported)");
-    if (bytes[126] != 'I' || bytes[127] != 'M' || version != 0x0100) throw FormatError(where, "is not a level-5 MAT-file (no MATLAB 5.0 header)");
+    if (bytes[126] != 'I' || bytes[127] != 'M' || version != 0x0100)
+        throw FormatError(where, "is not a level-5 MAT-file (no MATLAB 5.0 header)");
     MatFile file;
     file.where = where;
     Reader top(bytes + 128, size - 128, where);
@@ -300,7 +378,8 @@ MatFile parseMatV5(const uint8_t* bytes, std::size_t size, const std::string& wh
             const std::vector<uint8_t> inflated = inflateElement(e, where);
             Reader inner(inflated.data(), inflated.size(), where);
             const Element m = inner.next("compressed variable");
-            if (m.type != miMATRIX) inner.fail("a compressed element holds type " + std::to_string(m.type) + ", not an array");
+            if (m.type != miMATRIX)
+                inner.fail("a compressed element holds type " + std::to_string(m.type) + ", not an array");
             MatValue v = parser.parse(m, 0, &name);
             file.variables.emplace_back(name, std::move(v));
         } else if (e.type == miMATRIX) {
@@ -342,8 +421,8 @@ void putElement(std::vector<uint8_t>& out, uint32_t type, const void* data, std:
 
 std::vector<uint8_t> matrixElement(const std::string& name, const MatValue& v) {
     std::vector<uint8_t> body;
-    const uint32_t cls = v.kind == MatValue::Kind::Numeric ? mxDOUBLE
-                         : v.kind == MatValue::Kind::Char  ? mxCHAR
+    const uint32_t cls = v.kind == MatValue::Kind::Numeric  ? mxDOUBLE
+                         : v.kind == MatValue::Kind::Char   ? mxCHAR
                          : v.kind == MatValue::Kind::Struct ? mxSTRUCT
                                                             : mxCELL;
     if (v.kind == MatValue::Kind::Other) throw InputError(name, "cannot write an array of class Other");
@@ -357,7 +436,8 @@ std::vector<uint8_t> matrixElement(const std::string& name, const MatValue& v) {
     } else if (v.kind == MatValue::Kind::Char) {  // UTF-16, as MATLAB writes it
         std::vector<uint8_t> units;
         for (const char c : v.text) {
-            if (static_cast<unsigned char>(c) >= 0x80 || c == '\n') throw InputError(name, "writes one row of ASCII text only");
+            if (static_cast<unsigned char>(c) >= 0x80 || c == '\n')
+                throw InputError(name, "writes one row of ASCII text only");
             units.push_back(static_cast<uint8_t>(c)), units.push_back(0);
         }
         putElement(body, miUINT16, units.data(), units.size());
@@ -366,7 +446,8 @@ std::vector<uint8_t> matrixElement(const std::string& name, const MatValue& v) {
             const int32_t len = 64;
             putElement(body, miINT32, &len, 4);
             std::vector<char> names(v.fieldNames.size() * 64, 0);
-            for (std::size_t f = 0; f < v.fieldNames.size(); ++f) std::memcpy(&names[f * 64], v.fieldNames[f].data(), std::min<std::size_t>(63, v.fieldNames[f].size()));
+            for (std::size_t f = 0; f < v.fieldNames.size(); ++f)
+                std::memcpy(&names[f * 64], v.fieldNames[f].data(), std::min<std::size_t>(63, v.fieldNames[f].size()));
             putElement(body, miINT8, names.data(), names.size());
         }
         for (const MatValue& e : v.elements) {
@@ -415,7 +496,8 @@ MatValue matStruct(const std::vector<std::string>& fields, int64_t numel, std::v
     v.dims = {numel, 1};
     v.fieldNames = fields;
     v.elements = std::move(elements);
-    if (v.elements.size() != static_cast<std::size_t>(numel) * fields.size()) throw InputError("matStruct", "needs numel x fields elements");
+    if (v.elements.size() != static_cast<std::size_t>(numel) * fields.size())
+        throw InputError("matStruct", "needs numel x fields elements");
     return v;
 }
 
