@@ -14,6 +14,7 @@
 #include "image/preprocess.h"
 #include "error.h"
 #include "io/file_util.h"
+#include "io/imagenet_val.h"
 #include "resources.h"
 
 #include <nlohmann/json.hpp>
@@ -38,6 +39,7 @@ struct ZeroShotOptions {
     ModelOptions model;
     std::string aligner, data, classes, templates, out, convention = "exact";
     std::string cache;  // a cache built beforehand (e.g. sharded on Slurm with cache build, then merged)
+    std::string groundTruth;  // a flat --data folder's labels: the devkit or Kaggle's LOC_val_solution.csv
     bool classToken = false;  // ablations: the reference's class-token rows (one per-token pass over the images)
     int batch = 32;
     int64_t perClass = 0;
@@ -90,21 +92,57 @@ at::Tensor classTokenTerms(const ZeroShotOptions& o, const Model& model, const s
     return at::cat(rows);
 }
 
-void runZeroShot(const ZeroShotOptions& o, bool ablations) {
-    std::vector<std::string> images;
+// The evaluated images, their labels and the classes in label order with their default names:
+// class folders, or a flat folder labelled by --ground-truth (the wnids sorted, as the class
+// folders' names are).
+struct LabelledImages {
+    std::vector<std::string> images, classes, defaultNames;
     std::vector<int64_t> labels;
-    const std::vector<std::string> folders = classFolders(o.data, o.perClass, &images, &labels);
-    std::vector<std::string> names;
+    ImagenetGroundTruth truth;  // with --ground-truth
+};
+
+LabelledImages labelledImages(const ZeroShotOptions& o) {
+    LabelledImages d;
+    if (o.groundTruth.empty()) {
+        d.classes = classFolders(o.data, o.perClass, &d.images, &d.labels);
+        for (std::string f : d.classes) {
+            std::replace(f.begin(), f.end(), '_', ' ');
+            d.defaultNames.push_back(f);
+        }
+        return d;
+    }
+    d.truth = readImagenetGroundTruth(o.groundTruth);
+    d.classes = d.truth.wnids;
+    d.defaultNames = d.truth.names;
+    const std::vector<std::string> all = listImages(o.data);
+    const std::vector<int64_t> labels = labelImages(d.truth, all, o.data);
+    std::vector<int64_t> kept(d.classes.size(), 0);
+    for (std::size_t i = 0; i < all.size(); ++i) {  // --per-class: the first N of each class in file-name order
+        if (o.perClass > 0 && kept[static_cast<std::size_t>(labels[i])]++ >= o.perClass) continue;
+        d.images.push_back(all[i]);
+        d.labels.push_back(labels[i]);
+    }
+    return d;
+}
+
+// The record's account of --ground-truth: its layout and each file it read by SHA-256.
+nlohmann::ordered_json groundTruthRecord(const std::string& arg, const ImagenetGroundTruth& truth) {
+    if (arg.empty()) return "none: class folders";
+    nlohmann::ordered_json files = nlohmann::ordered_json::array();
+    for (const std::string& f : truth.files) files.push_back({{"file", f}, {"sha256", fileSha256(f)}});
+    return {{"argument", arg}, {"layout", truth.layout}, {"files", files}};
+}
+
+void runZeroShot(const ZeroShotOptions& o, bool ablations) {
+    const LabelledImages data = labelledImages(o);
+    const std::vector<std::string>& images = data.images;
+    std::vector<std::string> names = data.defaultNames;
     if (!o.classes.empty()) {
         names = readTextList(o.classes);
-        if (names.size() != folders.size())
-            throw InputError(o.classes, "lists " + std::to_string(names.size()) + " classes, " + o.data + " has " +
-                                            std::to_string(folders.size()) + " class folders");
-    } else {
-        for (std::string f : folders) {
-            std::replace(f.begin(), f.end(), '_', ' ');
-            names.push_back(f);
-        }
+        if (names.size() != data.classes.size())
+            throw InputError(o.classes, "lists " + std::to_string(names.size()) + " classes, " +
+                                            (o.groundTruth.empty() ? o.data + " has " + std::to_string(data.classes.size()) + " class folders"
+                                                                   : o.groundTruth + " has " + std::to_string(data.classes.size()) + " classes"));
     }
     ensureDir(o.out);
     // The dataset cache: built, or resumed, or reused.
@@ -132,7 +170,7 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
     // Each cached row's label (unreadable images are skipped by the cache).
     std::map<std::string, int64_t> labelOf;
     auto key = [](const std::string& p) { return fs::weakly_canonical(p).string(); };  // however the paths were spelled
-    for (std::size_t i = 0; i < images.size(); ++i) labelOf[key(images[i])] = labels[i];
+    for (std::size_t i = 0; i < images.size(); ++i) labelOf[key(images[i])] = data.labels[i];
     std::vector<int64_t> rowLabels;
     for (const std::string& p : s.cache->paths()) {
         const auto it = labelOf.find(key(p));
@@ -178,10 +216,13 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
         {"data", o.data},
         {"images", rowLabels.size()},
         {"image_list_sha256", sha256Hex(list)},
-        {"classes", o.classes.empty() ? "the class folders' names" : o.classes},
+        {"classes", !o.classes.empty() ? o.classes : o.groundTruth.empty() ? "the class folders' names" : "the ground truth's first class names"},
         {"classes_sha256", sha256Hex(joined)},
         {"templates", templatesUsed},
-        {"labels", "the sorted class folders' order"},
+        {"labels", o.groundTruth.empty() ? "the sorted class folders' order"
+                                         : data.truth.layout == "devkit" ? "the sorted wnids of meta.mat's leaf synsets (ILSVRC2012_IDs mapped through it)"
+                                                                         : "the sorted wnids (LOC_synset_mapping.txt's, else those of LOC_val_solution.csv)"},
+        {"ground_truth", groundTruthRecord(o.groundTruth, data.truth)},
         {"cache", params.outDir},
         {"date", date}};
     writeFileAtomic(o.out + "/record.json", record.dump(2) + "\n");
@@ -360,8 +401,13 @@ void registerBenchmarks(CLI::App& app, std::vector<std::function<void()>>& actio
                                                        : "Zero-shot top-1 / top-5 on a class-folder dataset (ImageNet val/<wnid>/*.JPEG)");
         addModelOptions(sub, o->model);
         sub->add_option("--aligner", o->aligner, "Aligner into CLIP space (non-CLIP models)");
-        sub->add_option("--data", o->data, "One folder per class, sorted names in label order (ImageNet's val/<wnid>/)")->required();
-        sub->add_option("--classes", o->classes, "Class names in label order, one per line (default: the folder names)");
+        sub->add_option("--data", o->data, "One folder per class, sorted names in label order (ImageNet's val/<wnid>/); "
+                                            "with --ground-truth, the flat folder (val/ILSVRC2012_val_00000001.JPEG ...)")->required();
+        sub->add_option("--ground-truth", o->groundTruth, "The flat --data folder's labels: the devkit folder (ILSVRC2012_devkit_t12: "
+                                                          "data/meta.mat + data/ILSVRC2012_validation_ground_truth.txt) or Kaggle's "
+                                                          "LOC_val_solution.csv (LOC_synset_mapping.txt beside it, if any); labels are "
+                                                          "the sorted wnids");
+        sub->add_option("--classes", o->classes, "Class names in label order, one per line (default: the folder names, or the ground truth's first class names)");
         sub->add_option("--templates", o->templates, "Prompt templates with {} (default: resources/templates/classes.txt for BPE models)");
         sub->add_option("--convention", o->convention, "Terms cached: exact or textspan (the reference's)")->capture_default_str();
         sub->add_option("--cache", o->cache, "A finished cache of these images (e.g. built on Slurm with cache build --shard and merged) "

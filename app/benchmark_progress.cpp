@@ -21,7 +21,7 @@ ImageProgress::ImageProgress(const std::string& out, const nlohmann::ordered_jso
         if (!std::getline(in, line)) continue;
         const nlohmann::json first = nlohmann::json::parse(line, nullptr, false);
         if (first.is_discarded() || !first.contains("key") || first["key"] != want)
-            throw InputError(e.path().string(), "belongs to a run with other settings (model, data, protocol, methods or classes): use another --out");
+            throw InputError(e.path().string(), "belongs to a run with other settings (model, data, protocol or its options): use another --out");
         while (std::getline(in, line)) {  // a torn last line (a killed run) ends the file's share
             const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
             if (j.is_discarded() || !j.contains("index") || !j.contains("result")) break;

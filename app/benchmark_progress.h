@@ -1,7 +1,8 @@
 #pragma once
 // The finished images of a per-image benchmark run (evaluate imagenet-seg, ovseg), kept so that a
 // run resumes and shards: OUT/progress.jsonl (or OUT/progress-I-of-N.jsonl for shard I of N)
-// holds the run's key on its first line, then one line per finished image. Every file of OUT
+// holds the run's key on its first line, then one line per finished image (evaluate waterbirds
+// keeps its images in shard caches and uses the key only). Every file of OUT
 // with the same key counts, so a run without --shard after the shards (of a Slurm job array)
 // only adds what they left; a file of another key is refused.
 #include <nlohmann/json.hpp>

@@ -5,6 +5,7 @@
 #include "image/codec.h"
 #include "image/preprocess.h"
 #include "io/imagenet_seg.h"
+#include "io/matlab_v5.h"
 #include "io/file_util.h"
 #include "model/loader.h"
 #include "shapes/dataset.h"
@@ -16,6 +17,7 @@
 #include "text/text_tokenizer.h"
 #include "error.h"
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -148,23 +150,71 @@ void runImagenetSegExport(const std::string& world, const std::string& out, int6
     std::printf("%zu scenes of %s in the ImageNet segmentation layout\n%s\n", images.size(), world.c_str(), out.c_str());
 }
 
-// A shapes world folder as an ImageNet-style class-folder dataset (OUT/<value of COLUMN>/<file>),
-// so `evaluate zero-shot` / `evaluate ablations` run on a fresh machine.
-void runClassFolders(const std::string& world, const std::string& column, const std::string& out) {
+// The rows of a world's labels.csv, each with its file and a non-empty class in `column`.
+std::vector<std::map<std::string, std::string>> classRows(const std::string& world, const std::string& column) {
     const std::string labels = (std::filesystem::path(world) / "labels.csv").string();
     const std::vector<std::map<std::string, std::string>> rows = readCsvTable(labels);
     if (rows.empty()) throw InputError(labels, "lists no images");
     if (!rows.front().count(column) || !rows.front().count("file")) throw FormatError(labels, "has no column '" + column + "' (or no file column)");
-    std::error_code ec;
-    for (const auto& row : rows) {
+    for (const auto& row : rows)
         if (row.at(column).empty()) throw FormatError(labels, "a row has an empty '" + column + "'");
-        const std::filesystem::path dir = std::filesystem::path(out) / row.at(column);
-        std::filesystem::create_directories(dir, ec);
+    return rows;
+}
+
+void copyScene(const std::filesystem::path& from, const std::filesystem::path& to) {
+    std::error_code ec;
+    std::filesystem::create_directories(to.parent_path(), ec);
+    std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) throw IoError(to.string(), "cannot be written (" + ec.message() + ")");
+}
+
+// A shapes world folder as an ImageNet-style class-folder dataset (OUT/<value of COLUMN>/<file>),
+// so `evaluate zero-shot` / `evaluate ablations` run on a fresh machine.
+void runClassFolders(const std::string& world, const std::string& column, const std::string& out) {
+    const std::vector<std::map<std::string, std::string>> rows = classRows(world, column);
+    for (const auto& row : rows) {
         const std::filesystem::path from = std::filesystem::path(world) / row.at("file");
-        std::filesystem::copy_file(from, dir / from.filename(), std::filesystem::copy_options::overwrite_existing, ec);
-        if (ec) throw IoError((dir / from.filename()).string(), "cannot be written (" + ec.message() + ")");
+        copyScene(from, std::filesystem::path(out) / row.at(column) / from.filename());
     }
     std::printf("%zu scenes of %s in class folders by %s\n%s\n", rows.size(), world.c_str(), column.c_str(), out.c_str());
+}
+
+// A shapes world folder as ImageNet's flat validation folder with both ground truths users have:
+// OUT/val/ILSVRC2012_val_NNNNNNNN.<ext> in the world's order, the devkit
+// (OUT/ILSVRC2012_devkit_t12/data/meta.mat, level 5, and ILSVRC2012_validation_ground_truth.txt)
+// and Kaggle's OUT/LOC_val_solution.csv + LOC_synset_mapping.txt. The classes (the values of
+// COLUMN, standing for wnids) get their ILSVRC2012_IDs in reverse sorted order and an inner
+// synset is listed first, as traps for a reader that numbers the classes by ID or keeps every synset.
+void runImagenetValExport(const std::string& world, const std::string& column, const std::string& out) {
+    const std::vector<std::map<std::string, std::string>> rows = classRows(world, column);
+    std::set<std::string> classSet;
+    for (const auto& row : rows) classSet.insert(row.at(column));
+    const std::vector<std::string> classes(classSet.begin(), classSet.end());
+    const int64_t K = static_cast<int64_t>(classes.size());
+    auto idOf = [&](const std::string& c) { return K - (std::lower_bound(classes.begin(), classes.end(), c) - classes.begin()); };
+    const std::vector<std::string> fields{"ILSVRC2012_ID", "WNID", "words", "num_children"};
+    std::vector<MatValue> elements{matScalar(static_cast<double>(K + 1)), matString("shape"), matString("shape"), matScalar(static_cast<double>(K))};
+    for (const std::string& c : classes)
+        for (MatValue v : {matScalar(static_cast<double>(idOf(c))), matString(c), matString(c + ", a " + c), matScalar(0)}) elements.push_back(v);
+    const std::filesystem::path data = std::filesystem::path(out) / "ILSVRC2012_devkit_t12" / "data";
+    std::error_code ec;
+    std::filesystem::create_directories(data, ec);
+    writeMatV5((data / "meta.mat").string(), {{"synsets", matStruct(fields, K + 1, elements)}});
+    std::string truth, solution = "ImageId,PredictionString\n", mapping;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const std::filesystem::path from = std::filesystem::path(world) / rows[i].at("file");
+        char name[40];
+        std::snprintf(name, sizeof name, "ILSVRC2012_val_%08zu", i + 1);
+        copyScene(from, std::filesystem::path(out) / "val" / (name + from.extension().string()));
+        truth += std::to_string(idOf(rows[i].at(column))) + "\n";
+        solution += std::string(name) + "," + rows[i].at(column) + " 0 0 10 10 \n";
+    }
+    for (const std::string& c : classes) mapping += c + " " + c + ", a " + c + "\n";
+    writeFileAtomic((data / "ILSVRC2012_validation_ground_truth.txt").string(), truth);
+    writeFileAtomic((std::filesystem::path(out) / "LOC_val_solution.csv").string(), solution);
+    writeFileAtomic((std::filesystem::path(out) / "LOC_synset_mapping.txt").string(), mapping);
+    std::printf("%zu scenes of %s as ImageNet's flat val/ folder, %lld classes by %s, with the devkit and Kaggle's ground truth\n%s\n",
+                rows.size(), world.c_str(), static_cast<long long>(K), column.c_str(), out.c_str());
 }
 
 // A shapes world folder in PASCAL VOC's segmentation layout (JPEGImages/, SegmentationClass/ in
@@ -250,6 +300,15 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
         sub->add_option("--column", *column, "The labels.csv column whose values are the classes")->capture_default_str();
         sub->add_option("--out", *out, "Output folder")->required();
         sub->callback([&actions, world, column, out] { actions.push_back([world, column, out] { runClassFolders(*world, *column, *out); }); });
+    }
+    {
+        auto world = std::make_shared<std::string>(), column = std::make_shared<std::string>("shape"), out = std::make_shared<std::string>();
+        auto* sub = shapesCmd->add_subcommand("imagenet-val", "Write a generated world as ImageNet's flat val/ folder with the devkit's "
+                                                              "and Kaggle's ground truth for evaluate zero-shot / ablations --ground-truth");
+        sub->add_option("--world", *world, "A folder shapes generate wrote (labels.csv, images/)")->required();
+        sub->add_option("--column", *column, "The labels.csv column whose values are the classes (standing for wnids)")->capture_default_str();
+        sub->add_option("--out", *out, "Output folder: val/, ILSVRC2012_devkit_t12/data/, LOC_val_solution.csv, LOC_synset_mapping.txt")->required();
+        sub->callback([&actions, world, column, out] { actions.push_back([world, column, out] { runImagenetValExport(*world, *column, *out); }); });
     }
     {
         auto world = std::make_shared<std::string>(), out = std::make_shared<std::string>(), column = std::make_shared<std::string>("color");

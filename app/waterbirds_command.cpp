@@ -4,11 +4,13 @@
 #include "waterbirds_command.h"
 
 #include "analysis/cache.h"
+#include "analysis/cache_shards.h"
 #include "analysis/components.h"
 #include "analysis/labels.h"
 #include "analysis/session.h"
 #include "analysis/text_embed.h"
 #include "analysis/waterbirds.h"
+#include "benchmark_progress.h"
 #include "cli_common.h"
 #include "error.h"
 #include "io/file_util.h"
@@ -37,6 +39,7 @@ using ojson = nlohmann::ordered_json;
 struct WaterbirdsOptions {
     ModelOptions model;
     std::string data, protocol = "textspan", heads, classes, templates, spurious, core, out, aligner, clip;
+    std::string shard;  // "I/N"; empty: from a Slurm job array's environment, if any
     int64_t limit = 0;
     int top = 10, batch = 32;
 };
@@ -121,23 +124,6 @@ std::string dataHash(const std::string& root, const std::vector<WaterbirdsSample
     std::string listing;
     for (const WaterbirdsSample& s : samples) listing += s.path + "\t" + std::to_string(fs::file_size(s.path)) + "\n";
     return sha256Hex(listing);
-}
-
-// progress.jsonl's first line is the run's key; a run with another key into the same folder is refused.
-bool claimRunFolder(const std::string& progress, const ojson& key) {
-    std::ifstream in(progress);
-    std::string line;
-    if (in && std::getline(in, line)) {
-        const nlohmann::json first = nlohmann::json::parse(line, nullptr, false);
-        if (first.is_discarded() || !first.contains("key") || first["key"] != nlohmann::json::parse(key.dump()))
-            throw InputError(
-                progress,
-                "belongs to a run with other settings (model, data, --limit, protocol, heads, classes or words): "
-                "use another --out");
-        return true;
-    }
-    writeFileAtomic(progress, nlohmann::json{{"key", key}}.dump() + "\n");
-    return false;
 }
 
 ojson accuracyJson(const std::string& setting, const WaterbirdsAccuracy& a) {
@@ -242,42 +228,54 @@ void embedTextOptions(const WaterbirdsOptions& o, const TextEncoder& text, bool 
     t.core = embedTexts(text, t.coreWords, templates);
 }
 
-// Images decomposed into OUT/FOLDER (resumed where an earlier run stopped); throws
-// JobCancelled when interrupted, FormatError naming an image that could not be read.
+// Images decomposed into OUT/FOLDER (resumed where an earlier run stopped): the whole cache, or
+// with `shard` that shard's part (OUT/FOLDER/shards/I-of-N, returned); a run without a shard
+// first gathers the shards a job array left (building what they did not finish) into the cache.
+// Throws JobCancelled when interrupted, FormatError naming an image that could not be read.
 std::string decomposeSamples(const WaterbirdsOptions& o, const Model& model,
                              const std::vector<WaterbirdsSample>& samples, Convention convention,
-                             const std::string& folder) {
+                             const std::string& folder, const ShardSpec& shard) {
     CacheBuildParams cp;
     cp.outDir = o.out + "/" + folder;
     cp.modelSpec = o.model.model;
     cp.convention = convention;
     cp.batch = o.batch;
     cp.validate();
+    const std::string where =
+        shard.defined() ? cp.outDir + "/shards/" + shardName(shard.index, shard.count) : cp.outDir;
     std::error_code ec;
-    if (fs::is_regular_file(cp.outDir + "/progress.json", ec)) {
-        const nlohmann::json j = nlohmann::json::parse(readFileText(cp.outDir + "/progress.json"), nullptr, false);
+    if (fs::is_regular_file(where + "/progress.json", ec)) {
+        const nlohmann::json j = nlohmann::json::parse(readFileText(where + "/progress.json"), nullptr, false);
         if (!j.is_discarded() && j.contains("next_input"))
             std::printf("resuming: %lld of %zu images already decomposed in %s\n",
-                        static_cast<long long>(j["next_input"].get<int64_t>()), samples.size(), cp.outDir.c_str());
+                        static_cast<long long>(j["next_input"].get<int64_t>()), samples.size(), where.c_str());
     }
     std::fflush(stdout);
     std::vector<std::string> paths;
     for (const WaterbirdsSample& s : samples) paths.push_back(s.path);
-    const CacheBuildResult built = buildCache(model, paths, cp, interruptibleJob(folder == "cache" ? "waterbirds" : "waterbirds, train split"));
+    const JobContext job = interruptibleJob(folder == "cache" ? "waterbirds" : "waterbirds, train split");
+    CacheBuildResult built;
+    if (shard.defined()) {
+        built = buildCacheShard(model, paths, cp, shard, job);
+    } else {
+        const GatherResult g = gatherCacheShards(model, paths, cp, job);
+        if (g.gathered)
+            std::printf("gathered %d shards into %s (%d finished by this run)\n", g.shards, cp.outDir.c_str(), g.built);
+        built.cancelled = g.cancelled;
+        if (!g.cancelled) built = buildCache(model, paths, cp, job);
+    }
     if (built.cancelled) {
         std::printf("interrupted: %lld of %zu images decomposed in %s; run the same command to resume\n",
-                    static_cast<long long>(built.rows), samples.size(), cp.outDir.c_str());
+                    static_cast<long long>(built.rows), samples.size(), where.c_str());
         throw JobCancelled();
     }
     if (built.skipped > 0) {
-        const std::string skipped = readFileText(cp.outDir + "/skipped.txt");
+        const std::string skipped = readFileText(where + "/skipped.txt");
         throw FormatError(skipped.substr(0, skipped.find('\t')), "could not be read as an image (" +
                                                                      std::to_string(built.skipped) + " skipped, see " +
-                                                                     cp.outDir + "/skipped.txt)");
+                                                                     where + "/skipped.txt)");
     }
-    std::ofstream(o.out + "/progress.jsonl", std::ios::app)
-        << nlohmann::json{{"decomposed", built.rows}}.dump() << "\n";
-    return cp.outDir;
+    return where;
 }
 
 void writeRecord(const WaterbirdsOptions& o, const Model& model, ojson record, const std::string& layout,
@@ -320,9 +318,8 @@ void rowLabels(const DatasetCache& cache, const std::vector<WaterbirdsSample>& s
 }
 
 // vit-decompose's head for a non-CLIP model, trained on the decomposed train split (split 0).
-LinearHead trainHead(const WaterbirdsOptions& o, const Model& model, const std::vector<WaterbirdsSample>& train,
-                     ojson* record) {
-    const DatasetCache cache(decomposeSamples(o, model, train, Convention::Exact, "cache-train"));
+LinearHead trainHead(const std::string& cacheDir, const std::vector<WaterbirdsSample>& train, ojson* record) {
+    const DatasetCache cache(cacheDir);
     std::vector<int> y, place;
     rowLabels(cache, train, &y, &place);
     const at::Tensor features = cache.output().to(at::kFloat);
@@ -362,6 +359,7 @@ void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
                                               " has class folders");
         train = readWaterbirdsMetadata(o.data, 0);
     }
+    const ShardSpec shard = resolveShard(o.shard, 0);
     const Model model = openModel(o.model);
     WaterbirdsTexts texts = readTextOptions(o);
     if (!aligned) embedTextOptions(o, TextEncoder(model), true, texts);
@@ -384,12 +382,22 @@ void runEvaluateWaterbirds(const WaterbirdsOptions& o) {
               {"convention", conventionName(convention)},
               {"aligner_sha256", aligned ? fileSha256(o.aligner) : ""},
               {"clip", o.clip}};
-    if (claimRunFolder(o.out + "/progress.jsonl", key)) std::printf("resuming the run in %s\n", o.out.c_str());
-    const std::string cacheDir = decomposeSamples(o, model, samples, convention, "cache");
+    const std::string progressName = shard.defined() ? shardName(shard.index, shard.count) : std::string();
+    if (fs::exists(o.out + "/progress" + (progressName.empty() ? "" : "-" + progressName) + ".jsonl"))
+        std::printf("resuming the run in %s\n", o.out.c_str());
+    const ImageProgress progress(o.out, key, progressName);  // refuses a folder of other settings
+    const std::string cacheDir = decomposeSamples(o, model, samples, convention, "cache", shard);
+    const std::string trainDir =
+        aligned ? decomposeSamples(o, model, train, Convention::Exact, "cache-train", shard) : "";
+    if (shard.defined()) {  // the tables come from a run without --shard once the shards are done
+        std::printf("shard done: %s; run the command without --shard to gather the shards into the tables\n",
+                    progress.file().c_str());
+        return;
+    }
     ojson record = key;
     record["classifier"] = "zero-shot: the class prompts' template ensembles";
     std::optional<LinearHead> head;
-    if (aligned) head = trainHead(o, model, train, &record);
+    if (aligned) head = trainHead(trainDir, train, &record);
     const CacheSession session = openCacheSession({cacheDir, o.aligner, o.clip, "", o.model.device}, aligned);
     if (aligned) embedTextOptions(o, *session.text, false, texts);
     std::vector<int> y, place;
@@ -450,6 +458,9 @@ void registerWaterbirds(CLI::App* evaluate, std::vector<std::function<void()>>& 
                     "Core words, a file or a comma list (default: vit-decompose's bird, finch, ...)");
     sub->add_option("--batch", o->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
     sub->add_option("--limit", o->limit, "Only the first N images (0: all)")->capture_default_str();
+    sub->add_option("--shard", o->shard,
+                    "I/N: decompose shard I of N of the images (default: a Slurm job array's task); a run without it "
+                    "gathers the shards (finishing what they left) into the tables");
     sub->add_option("--out", o->out,
                     "Folder for results.json / .md / .csv, record.json, progress.jsonl and the image cache (resumed)")
         ->required();

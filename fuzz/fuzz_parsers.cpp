@@ -1,11 +1,13 @@
 // Mutation fuzzing of the torch-free parsers: safetensors, .npy, torch.save files (zip and
-// legacy, through the restricted pickle reader), bare pickles and the CLIP tokenizer.
+// legacy, through the restricted pickle reader), bare pickles, MATLAB level-5 files (ImageNet's
+// devkit meta.mat) and the CLIP tokenizer.
 // Every input must either parse or raise vitscope::Error; anything else (a crash, a sanitizer
 // report, another exception type) fails the run. Usage:
 //   fuzz_parsers --iterations N --seed S --oracle DIR
 // Run under AddressSanitizer + UBSan with fuzz/run-fuzz.sh.
 #include "error.h"
 #include "io/file_util.h"
+#include "io/matlab_v5.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "io/torch_file.h"
@@ -82,6 +84,23 @@ std::vector<std::vector<uint8_t>> torchSeeds() {
     return seeds;
 }
 
+// MAT-files: a devkit-like struct array (uncompressed, as writeMatV5 writes it) and scipy's
+// compressed meta.mat of the tests' tiny devkit.
+std::vector<std::vector<uint8_t>> matSeeds() {
+    std::vector<MatValue> elements;
+    for (int i = 0; i < 3; ++i)
+        for (MatValue v : {matScalar(i + 1), matString("n0" + std::to_string(i)), matString("a, b"), matScalar(0)}) elements.push_back(v);
+    MatValue cell;
+    cell.kind = MatValue::Kind::Cell;
+    cell.dims = {1, 2};
+    cell.elements = {matString("x"), matScalar(2.5)};
+    const std::string path = "/tmp/vitscope-fuzz-seed.mat";
+    writeMatV5(path, {{"synsets", matStruct({"ILSVRC2012_ID", "WNID", "words", "num_children"}, 3, elements)}, {"c", cell}});
+    std::vector<std::vector<uint8_t>> seeds{readFileBytes(path)};
+    seeds.push_back(readFileBytes(VITSCOPE_SOURCE_DIR "/tests/data/imagenet-devkit/ILSVRC2012_devkit_t12/data/meta.mat"));
+    return seeds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -126,7 +145,8 @@ int main(int argc, char** argv) {
             pickles.emplace_back(zip.bytes(zip.entries[0]), zip.bytes(zip.entries[0]) + zip.entries[0].size);
         }
     }
-    Stats st, npy, tok, torchFile, pickle;
+    const std::vector<std::vector<uint8_t>> mats = matSeeds();
+    Stats st, npy, tok, torchFile, pickle, mat;
     fuzz::Mutator mutator(seed);
     const auto start = std::chrono::steady_clock::now();
     for (long i = 0; i < iterations; ++i) {
@@ -150,6 +170,8 @@ int main(int argc, char** argv) {
         if (!torchOk) return 1;
         const std::vector<uint8_t> p = mutator.mutate(pickles[static_cast<std::size_t>(i) % pickles.size()]);
         if (!runOne(p, [](const std::vector<uint8_t>& b) { readPickle(b.data(), b.size(), "fuzz"); }, pickle)) return 1;
+        const std::vector<uint8_t> m = mutator.mutate(mats[static_cast<std::size_t>(i) % mats.size()]);
+        if (!runOne(m, [](const std::vector<uint8_t>& b) { parseMatV5(b.data(), b.size(), "fuzz"); }, mat)) return 1;
     }
     if (!tokenizerPath.empty()) {
         const ClipTokenizer tokenizer = ClipTokenizer::fromPath(tokenizerPath);
@@ -172,6 +194,7 @@ int main(int argc, char** argv) {
               << " parsed, " << torchFile.rejected << " rejected)\n"
               << "pickles: " << pickle.parsed + pickle.rejected << " inputs (" << pickle.parsed << " parsed, "
               << pickle.rejected << " rejected)\n"
+              << "MAT-files: " << mat.parsed + mat.rejected << " inputs (" << mat.parsed << " parsed, " << mat.rejected << " rejected)\n"
               << "tokenizer: " << tok.parsed + tok.rejected << " inputs\n"
               << "time: " << secs << " s\n";
     return 0;

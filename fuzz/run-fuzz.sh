@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Long fuzz run of the safetensors, npy, torch.save (zip, legacy, pickle) and tokenizer parsers
+# Long fuzz run of the safetensors, npy, torch.save (zip, legacy, pickle), MAT-file and tokenizer parsers
 # under AddressSanitizer + UBSan.
 # Usage: fuzz/run-fuzz.sh [ITERATIONS] (default 100000 per parser)
 set -euo pipefail

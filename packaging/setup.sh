@@ -22,7 +22,7 @@ packages=(
   libbenchmark-dev libicu-dev zlib1g-dev libsentencepiece-dev libpng-dev libjpeg62-turbo-dev libhdf5-dev
   slurm-wlm munge parallel
   xvfb xauth
-  python3 python3-h5py
+  python3 python3-h5py python3-scipy
 )
 missing=()
 for p in "${packages[@]}"; do

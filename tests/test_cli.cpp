@@ -35,8 +35,12 @@ struct Run {
     QString out, err;
 };
 
-Run cli(const QStringList& args) {
+// With extra environment variables (a Slurm job array's task).
+Run cliWith(const QStringList& args, const QMap<QString, QString>& env) {
     QProcess p;
+    QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+    for (auto it = env.begin(); it != env.end(); ++it) e.insert(it.key(), it.value());
+    p.setProcessEnvironment(e);
     p.start(VITSCOPE_CLI, args);
     Run r;
     if (!p.waitForFinished(120000)) return r;
@@ -45,6 +49,8 @@ Run cli(const QStringList& args) {
     r.err = QString::fromUtf8(p.readAllStandardError());
     return r;
 }
+
+Run cli(const QStringList& args) { return cliWith(args, {}); }
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
@@ -494,6 +500,59 @@ private slots:
         QVERIFY2(flat.err.contains("one folder per class"), qPrintable(flat.err));
     }
 
+    // ImageNet's flat validation folder with the devkit's or Kaggle's ground truth (shapes
+    // imagenet-val writes both, the IDs in reverse sorted order and an inner synset first, as
+    // traps): the same tables as the class folders of the same images; the record hashes the
+    // ground-truth files; folders that disagree with the ground truth are refused in one line.
+    void evaluateFlatImagenetVal() {
+        const QString world = path("flat-world"), folders = path("flat-cf"), flat = path("flat-val"), classes = path("flat-classes.txt");
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "96", "--seed", "7474"}).code, 0);
+        QCOMPARE(cli({"shapes", "class-folders", "--world", world, "--out", folders}).code, 0);
+        const Run exported = cli({"shapes", "imagenet-val", "--world", world, "--out", flat});
+        QVERIFY2(exported.code == 0, qPrintable(exported.err));
+        QVERIFY(QFileInfo::exists(flat + "/val/ILSVRC2012_val_00000096.png"));
+        writeFileAtomic(classes.toStdString(), "a circle\na cross\na diamond\na heart\na hexagon\na square\na star\na triangle\n");
+        auto rowsOf = [&](const QStringList& args, const char* out) {
+            const Run r = cli(QStringList{"evaluate", "ablations", "--model", q(bundledModelDir()), "--batch", "1", "--out", path(out)} + args);
+            if (r.code != 0) qWarning("%s", qPrintable(r.err));
+            QFile f(path(out) + "/results.json");
+            return f.open(QIODevice::ReadOnly) ? nlohmann::json::parse(f.readAll().toStdString())["rows"] : nlohmann::json();
+        };
+        const QString devkit = flat + "/ILSVRC2012_devkit_t12";
+        const auto want = rowsOf({"--data", folders, "--classes", classes}, "flat-run-cf");
+        QCOMPARE(int(want.size()), 6);
+        QVERIFY2(want[0]["top1"].get<double>() > 50, want.dump().c_str());  // the bundled model knows its shapes
+        QCOMPARE(rowsOf({"--data", flat + "/val", "--ground-truth", devkit, "--classes", classes}, "flat-run-devkit"), want);
+        // Kaggle's CSV, and the default class names (meta.mat's / the mapping's first words = the folder names).
+        QCOMPARE(rowsOf({"--data", flat + "/val", "--ground-truth", flat + "/LOC_val_solution.csv", "--classes", classes}, "flat-run-kaggle"), want);
+        QCOMPARE(rowsOf({"--data", flat + "/val", "--ground-truth", devkit + "/data/meta.mat"}, "flat-run-names"),
+                 rowsOf({"--data", folders}, "flat-run-cf-names"));
+        QFile rf(path("flat-run-devkit") + "/record.json");
+        QVERIFY(rf.open(QIODevice::ReadOnly));
+        const auto record = nlohmann::json::parse(rf.readAll().toStdString());
+        const auto files = record["ground_truth"]["files"];
+        QCOMPARE(int(files.size()), 2);
+        QCOMPARE(files[0]["sha256"].get<std::string>(), fileSha256((devkit + "/data/ILSVRC2012_validation_ground_truth.txt").toStdString()));
+        QCOMPARE(files[1]["sha256"].get<std::string>(), fileSha256((devkit + "/data/meta.mat").toStdString()));
+        QCOMPARE(record["ground_truth"]["layout"].get<std::string>(), std::string("devkit"));
+        // A folder missing an image, a stray image, a class list of another length: one line each.
+        const QStringList common{"evaluate", "zero-shot", "--model", q(bundledModelDir()), "--data", flat + "/val", "--ground-truth", devkit};
+        QVERIFY(QFile::rename(flat + "/val/ILSVRC2012_val_00000007.png", path("val7.png")));
+        const Run fewer = cli(common + QStringList{"--out", path("flat-bad1")});
+        QCOMPARE(fewer.code, 2);
+        QVERIFY2(fewer.err.contains("holds 95 images") && fewer.err.contains("ILSVRC2012_val_00000007 is missing") && !fewer.err.trimmed().contains('\n'),
+                 qPrintable(fewer.err));
+        QVERIFY(QFile::rename(path("val7.png"), flat + "/val/ILSVRC2012_val_00000097.png"));
+        const Run stray = cli(common + QStringList{"--out", path("flat-bad2")});
+        QCOMPARE(stray.code, 2);
+        QVERIFY2(stray.err.contains("ILSVRC2012_val_00000097.png: has no line in the ground truth"), qPrintable(stray.err));
+        QVERIFY(QFile::rename(flat + "/val/ILSVRC2012_val_00000097.png", flat + "/val/ILSVRC2012_val_00000007.png"));
+        writeFileAtomic(path("flat-one.txt").toStdString(), "a circle\n");
+        const Run count = cli(common + QStringList{"--classes", path("flat-one.txt"), "--out", path("flat-bad3")});
+        QCOMPARE(count.code, 2);
+        QVERIFY2(count.err.contains("ILSVRC2012_devkit_t12 has 8 classes"), qPrintable(count.err));
+    }
+
     // evaluate ovseg on the shapes world in PASCAL VOC's layout (shapes voc): the table and the
     // record; masks outside the palette or the class list are refused in one line naming the file.
     void evaluateOvseg() {
@@ -646,6 +705,49 @@ private slots:
         QCOMPARE(noImage.code, 2);
         QVERIFY2(noImage.err.contains("metadata.csv") && noImage.err.contains("Nuthatch_0005.png") && noImage.err.contains("is not in"),
                  qPrintable(noImage.err));
+    }
+
+    // evaluate waterbirds sharded as a Slurm job array runs it (--shard I/N, or the array's
+    // variables), then gathered by a run without --shard: the direct run's table, for 2 and 3
+    // shards; a shard the array did not run is built by the gathering run.
+    void waterbirdsSharded() {
+        const QString data = q(vitscope::test::source("tests/data/waterbirds/groupdro"));
+        const QStringList common{"evaluate", "waterbirds", "--model", q(oracle("clip-tiny/hf")), "--data", data, "--heads", "2.1,1.0", "--batch", "2"};
+        auto rowsOf = [](const QString& out) {
+            QFile f(out + "/results.json");
+            return f.open(QIODevice::ReadOnly) ? nlohmann::json::parse(f.readAll().toStdString())["rows"] : nlohmann::json();
+        };
+        const Run direct = cli(common + QStringList{"--out", path("wbs-direct")});
+        QVERIFY2(direct.code == 0, qPrintable(direct.err));
+        const auto want = rowsOf(path("wbs-direct"));
+        QCOMPARE(int(want.size()), 2);
+        // 2 shards through --shard.
+        const QString two = path("wbs-2");
+        for (const char* sh : {"0/2", "1/2"}) {
+            const Run part = cli(common + QStringList{"--shard", sh, "--out", two});
+            QVERIFY2(part.code == 0 && part.out.contains("shard done"), qPrintable(part.err + part.out));
+        }
+        QVERIFY(QFileInfo::exists(two + "/progress-0-of-2.jsonl") && QFileInfo::exists(two + "/progress-1-of-2.jsonl"));
+        QVERIFY(!QFileInfo::exists(two + "/results.json"));
+        const Run gathered = cli(common + QStringList{"--out", two});
+        QVERIFY2(gathered.code == 0 && gathered.out.contains("gathered 2 shards") && gathered.out.contains("(0 finished by this run)"),
+                 qPrintable(gathered.err + gathered.out));
+        QCOMPARE(rowsOf(two), want);
+        // 3 shards: task 0 by --shard, task 1 from a Slurm job array's variables, task 2 never run.
+        const QString three = path("wbs-3");
+        QCOMPARE(cli(common + QStringList{"--shard", "0/3", "--out", three}).code, 0);
+        const Run slurm = cliWith(common + QStringList{"--out", three},
+                                  {{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_COUNT", "3"}});
+        QVERIFY2(slurm.code == 0 && slurm.out.contains("progress-1-of-3.jsonl"), qPrintable(slurm.err + slurm.out));
+        const Run rest = cli(common + QStringList{"--out", three});
+        QVERIFY2(rest.code == 0 && rest.out.contains("gathered 3 shards") && rest.out.contains("(1 finished by this run)"),
+                 qPrintable(rest.err + rest.out));
+        QCOMPARE(rowsOf(three), want);
+        // A shard of other settings into the same folder: refused, naming its progress file.
+        const Run other = cli(QStringList{"evaluate", "waterbirds", "--model", q(oracle("clip-tiny/hf")), "--data", data, "--heads", "2.0",
+                                          "--batch", "2", "--shard", "0/2", "--out", two});
+        QCOMPARE(other.code, 2);
+        QVERIFY2(other.err.contains("progress") && other.err.contains("other settings"), qPrintable(other.err));
     }
 
     // The shapes world in the Waterbirds layout, evaluated on the spurious model with the world's

@@ -4,6 +4,8 @@
 #include "image/codec.h"
 #include "io/file_util.h"
 #include "io/imagenet_seg.h"
+#include "io/imagenet_val.h"
+#include "io/matlab_v5.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "io/tensor_io.h"
@@ -12,7 +14,9 @@
 
 #include <QtTest/QtTest>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -54,11 +58,11 @@ cv::Mat noise(int rows, int cols, int type, uint64_t seed) {
     return m;
 }
 
-template <typename Fn>
+template <typename E = FormatError, typename Fn>
 QString errorOf(Fn fn) {
     try {
         fn();
-    } catch (const FormatError& e) {
+    } catch (const E& e) {
         return QString::fromStdString(e.what());
     } catch (const std::exception& e) {
         return "wrong exception type: " + QString::fromStdString(e.what());
@@ -125,6 +129,143 @@ private slots:
         writeFileAtomic(path("cut.mat"), std::vector<uint8_t>(whole.begin(), whole.begin() + 2048));
         const QString cut = errorOf([&] { ImagenetSegFile f(path("cut.mat")); });
         QVERIFY2(cut.contains("cut.mat") && !cut.startsWith("wrong exception") && cut != "no error", qPrintable(cut));
+    }
+
+    // ImageNet's devkit as scipy.io.savemat writes meta.mat (compressed, chars in UTF-8, IDs in
+    // double and uint16; tests/data/imagenet-devkit/make_devkit.py) and Kaggle's CSV of the same
+    // images: the leaf synsets in the file's order, and every image's label in the sorted-wnid
+    // order, which is not the ILSVRC2012_ID order.
+    void imagenetDevkitGroundTruth() {
+        const std::string dir = vitscope::test::source("tests/data/imagenet-devkit");
+        std::ifstream in(dir + "/expected.json");
+        QVERIFY(in.good());
+        const nlohmann::json expected = nlohmann::json::parse(in);
+        const std::vector<DevkitClass> leaves = readDevkitClasses(dir + "/ILSVRC2012_devkit_t12/data/meta.mat");
+        QCOMPARE(leaves.size(), std::size_t(4));  // the 2 inner synsets (num_children > 0) left out
+        for (std::size_t i = 0; i < leaves.size(); ++i) {
+            QCOMPARE(leaves[i].id, expected["leaf_ids"][i].get<int64_t>());
+            QCOMPARE(leaves[i].wnid, expected["leaf_wnids"][i].get<std::string>());
+        }
+        QCOMPARE(leaves[3].words, std::string("English springer, English springer spaniel"));
+        const std::map<std::string, int64_t> labels = expected["labels"].get<std::map<std::string, int64_t>>();
+        for (const std::string& arg : {dir + "/ILSVRC2012_devkit_t12", dir + "/ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt",
+                                        dir + "/kaggle/LOC_val_solution.csv", dir + "/kaggle"}) {
+            const ImagenetGroundTruth gt = readImagenetGroundTruth(arg);
+            QCOMPARE(gt.wnids, expected["wnids"].get<std::vector<std::string>>());
+            QCOMPARE(gt.names, expected["names"].get<std::vector<std::string>>());
+            QCOMPARE(gt.labelOf, labels);
+            QCOMPARE(gt.files.size(), std::size_t(2));
+        }
+        // Images by file name (any extension, any folder), refusals naming the file.
+        std::vector<std::string> images;
+        for (const auto& [name, label] : labels) images.push_back("/val/" + name + ".JPEG");
+        const ImagenetGroundTruth gt = readImagenetGroundTruth(dir + "/ILSVRC2012_devkit_t12");
+        const std::vector<int64_t> got = labelImages(gt, images, "/val");
+        QCOMPARE(got[0], labels.at("ILSVRC2012_val_00000001"));
+        QCOMPARE(got[8], labels.at("ILSVRC2012_val_00000009"));
+        const QString fewer = errorOf<InputError>([&] { labelImages(gt, std::vector<std::string>(images.begin(), images.end() - 1), "/val"); });
+        QVERIFY2(fewer.startsWith("/val: holds 8 images") && fewer.contains("lists 9") && fewer.contains("ILSVRC2012_val_00000009 is missing") &&
+                     fewer.contains("ILSVRC2012_validation_ground_truth.txt"), qPrintable(fewer));
+        images.push_back("/val/ILSVRC2012_val_00000010.JPEG");
+        const QString extra = errorOf<InputError>([&] { labelImages(gt, images, "/val"); });
+        QVERIFY2(extra.startsWith("/val/ILSVRC2012_val_00000010.JPEG: has no line in the ground truth"), qPrintable(extra));
+    }
+
+    void imagenetGroundTruthRefusals() {
+        const std::string dir = vitscope::test::source("tests/data/imagenet-devkit");
+        const std::string meta = readFileText(dir + "/ILSVRC2012_devkit_t12/data/meta.mat");
+        auto devkit = [&](const char* name, const std::string& truth) {
+            const std::string d = path(name);
+            std::filesystem::create_directories(d + "/data");
+            writeFileAtomic(d + "/data/meta.mat", meta);
+            writeFileAtomic(d + "/data/ILSVRC2012_validation_ground_truth.txt", truth);
+            return errorOf([&] { readImagenetGroundTruth(d); });
+        };
+        const QString id = devkit("dk-id", "3\n2\n7\n");
+        QVERIFY2(id.contains("dk-id/data/ILSVRC2012_validation_ground_truth.txt: line 3: ILSVRC2012_ID 7 is not a class") && id.contains("(1..4)"),
+                 qPrintable(id));
+        const QString word = devkit("dk-word", "3\nfour\n");
+        QVERIFY2(word.contains("ground_truth.txt: line 2: 'four' is not an ILSVRC2012_ID"), qPrintable(word));
+        std::filesystem::create_directories(path("dk-none"));
+        QVERIFY(errorOf<InputError>([&] { readImagenetGroundTruth(path("dk-none")); }).contains("holds neither the devkit"));
+        // Kaggle's CSV: a wnid outside LOC_synset_mapping.txt, an image twice, another header.
+        auto kaggle = [&](const char* name, const std::string& csv) {
+            const std::string d = path(name);
+            std::filesystem::create_directories(d);
+            writeFileAtomic(d + "/LOC_synset_mapping.txt", readFileText(dir + "/kaggle/LOC_synset_mapping.txt"));
+            writeFileAtomic(d + "/LOC_val_solution.csv", csv);
+            return errorOf([&] { readImagenetGroundTruth(d + "/LOC_val_solution.csv"); });
+        };
+        const QString wnid = kaggle("kg-wnid", "ImageId,PredictionString\nILSVRC2012_val_00000001,n01440764 1 2 3 4\nILSVRC2012_val_00000002,n09999999 1 2 3 4\n");
+        QVERIFY2(wnid.contains("LOC_val_solution.csv: line 3: wnid n09999999 is not in") && wnid.contains("LOC_synset_mapping.txt"), qPrintable(wnid));
+        const QString twice = kaggle("kg-twice", "ImageId,PredictionString\nILSVRC2012_val_00000001,n01440764 1\nILSVRC2012_val_00000001,n01440764 1\n");
+        QVERIFY2(twice.contains("line 3: image ILSVRC2012_val_00000001 is listed twice"), qPrintable(twice));
+        const QString header = kaggle("kg-header", "id,label\n");
+        QVERIFY2(header.contains("LOC_val_solution.csv: does not start with the header"), qPrintable(header));
+    }
+
+    // The level-5 reader on its own writer's files (structs, cells, strings, numbers) and on
+    // broken ones: every bad file is one FormatError naming the file, never a crash or a huge
+    // allocation.
+    void matlabV5() {
+        MatValue cell;
+        cell.kind = MatValue::Kind::Cell;
+        cell.dims = {1, 2};
+        cell.elements = {matString("x y"), matScalar(-2.5)};
+        std::vector<MatValue> elements;
+        for (int i = 0; i < 3; ++i)
+            for (MatValue v : {matScalar(10 + i), matString("n0" + std::to_string(i)), cell}) elements.push_back(v);
+        writeMatV5(path("round.mat"), {{"s", matStruct({"ILSVRC2012_ID", "WNID", "c"}, 3, elements)}, {"pi", matScalar(3.25)}});
+        const MatFile f = readMatV5(path("round.mat"));
+        QCOMPARE(f.variables.size(), std::size_t(2));
+        QCOMPARE(f.at("pi").scalar("pi"), 3.25);
+        const MatValue& s = f.at("s");
+        QCOMPARE(s.numel(), int64_t(3));
+        QCOMPARE(s.field(2, "ILSVRC2012_ID").scalar("id"), 12.0);
+        QCOMPARE(s.field(1, "WNID").text, std::string("n01"));
+        QCOMPARE(s.field(0, "c").elements[0].text, std::string("x y"));
+        QCOMPARE(s.field(0, "c").elements[1].scalar("c{2}"), -2.5);
+        QVERIFY(errorOf([&] { s.field(0, "words"); }).contains("no field 'words'"));
+        QVERIFY(errorOf([&] { f.at("synsets"); }).endsWith("round.mat: holds no variable 'synsets'"));
+        // Every truncation of both files (this writer's and scipy's compressed one).
+        const std::vector<uint8_t> mine = readFileBytes(path("round.mat"));
+        const std::vector<uint8_t> scipy = readFileBytes(vitscope::test::source("tests/data/imagenet-devkit/ILSVRC2012_devkit_t12/data/meta.mat"));
+        for (const auto* whole : {&mine, &scipy})
+            for (std::size_t n = 0; n < whole->size(); n += 3) {
+                const QString e = errorOf([&] { parseMatV5(whole->data(), n, "cut.mat"); });
+                QVERIFY2(e == "no error" || (e.startsWith("cut.mat: ") && !e.contains('\n')), qPrintable(QString::number(n) + ": " + e));  // whole variables may remain
+            }
+        // Not level 5: MATLAB 7.3 (HDF5), big-endian, text; an absurd struct size; corrupt zlib.
+        auto headerError = [&](std::vector<uint8_t> b) { return errorOf([&] { parseMatV5(b.data(), b.size(), "x.mat"); }); };
+        std::vector<uint8_t> v73 = mine;
+        std::memcpy(v73.data(), "MATLAB 7.3 MAT-file", 19);
+        QVERIFY(headerError(v73).contains("MATLAB 7.3 (HDF5)"));
+        std::vector<uint8_t> big = mine;
+        big[126] = 'M', big[127] = 'I';
+        QVERIFY(headerError(big).contains("big-endian"));
+        QVERIFY(headerError(std::vector<uint8_t>(200, 'a')).contains("not a level-5 MAT-file"));
+        std::vector<uint8_t> huge = mine;  // s's dimensions [3, 1] -> [2^30, 1]: more elements than bytes
+        const uint8_t dims[8] = {3, 0, 0, 0, 1, 0, 0, 0};
+        const auto at = std::search(huge.begin() + 128, huge.end(), dims, dims + 8);
+        QVERIFY(at != huge.end());
+        at[3] = 0x40;
+        QVERIFY2(headerError(huge).contains("struct elements"), qPrintable(headerError(huge)));
+        std::vector<uint8_t> zip = scipy;
+        for (std::size_t i = 140; i < 180; ++i) zip[i] ^= 0x5a;
+        QVERIFY2(headerError(zip).contains("compressed element is corrupt"), qPrintable(headerError(zip)));
+        // Mutations parse or raise FormatError; nothing else.
+        fuzz::Mutator mutator(7);
+        int parsed = 0, rejected = 0;
+        for (int i = 0; i < 4000; ++i) {
+            const std::vector<uint8_t> in = mutator.mutate(i % 2 ? mine : scipy);
+            try {
+                parseMatV5(in.data(), in.size(), "fuzz");
+                ++parsed;
+            } catch (const FormatError&) {
+                ++rejected;
+            }
+        }
+        QVERIFY(parsed > 0 && rejected > 0);
     }
 
     void safetensorsRoundTrip() {

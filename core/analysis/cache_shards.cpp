@@ -437,4 +437,32 @@ MergeResult mergeCacheShards(const std::string& dir, int count) {
     return result;
 }
 
+GatherResult gatherCacheShards(const Model& model, const std::vector<std::string>& images, const CacheBuildParams& params,
+                               const JobContext& job) {
+    GatherResult g;
+    const std::string& dir = params.outDir;
+    if (!fs::is_directory(shardsDir(dir)) || fs::exists(dir + "/manifest.json")) return g;  // no shards, or merged already
+    const std::vector<ShardRecord> records = findRecords(dir);
+    if (records.empty()) return g;
+    const int count = records.front().count;
+    if (std::any_of(records.begin(), records.end(), [&](const ShardRecord& r) { return r.count != count; }))
+        throw InputError(shardsDir(dir), "holds shards of several counts; delete the ones of the count not wanted");
+    g.gathered = true;
+    g.shards = count;
+    const std::vector<ShardState> states = cacheStatus(dir).shards;
+    for (int i = 0; i < count; ++i) {
+        const auto it = std::find_if(states.begin(), states.end(), [&](const ShardState& s) { return s.index == i; });
+        if (it != states.end() && it->complete) continue;
+        ShardSpec spec;
+        spec.index = i, spec.count = count, spec.source = "gathering run (the shard was not finished)";
+        if (buildCacheShard(model, images, params, spec, job).cancelled) {
+            g.cancelled = true;
+            return g;
+        }
+        ++g.built;
+    }
+    mergeCacheShards(dir, count);
+    return g;
+}
+
 }  // namespace vitscope

@@ -78,4 +78,16 @@ struct MergeResult {
 // or mismatched.
 MergeResult mergeCacheShards(const std::string& dir, int count = 0);
 
+// What a run without --shard does with the shards a job array left in params.outDir: builds the
+// shards that are unfinished or were never started (each resumes where it stopped), then merges
+// them into params.outDir (mergeCacheShards). Nothing when params.outDir holds no shards or is a
+// cache already. Throws InputError as buildCacheShard and mergeCacheShards do (another list,
+// batch or model, shards of several counts).
+struct GatherResult {
+    bool gathered = false, cancelled = false;
+    int shards = 0, built = 0;  // the shard count, and the shards this run built (or finished)
+};
+GatherResult gatherCacheShards(const Model& model, const std::vector<std::string>& images, const CacheBuildParams& params,
+                               const JobContext& job);
+
 }  // namespace vitscope
