@@ -13,10 +13,14 @@
 // --device cuda: everything on the GPU (timings synchronise it), the GEMM rate measured there.
 // --gradients 1: also the gradient heatmaps (Grad-CAM, Chefer, LeGrad; one text per image, the
 // whole batch in one backward), per image and as a ratio to the forward.
+// --second-order 0,10: also every neuron's second-order effect for those MLP layers
+// (analysis/second_order.h, reference convention): ms per image, the extra time over the forward as
+// a ratio of the forward, the image-independent maps' build time and size, and memory per image.
 // Usage: bench_decompose [--repeats R] [--batches 1,16] [--device cpu|cuda] [--gradients 1]
-//                        [--family clip|clip-l14|siglip|swin-t|swin-b|maxvit-t]
+//                        [--family clip|clip-l14|siglip|swin-t|swin-b|maxvit-t] [--second-order LAYERS]
 #include "analysis/gradient_maps.h"
 #include "analysis/heatmap.h"
+#include "analysis/second_order.h"
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -249,7 +253,13 @@ int main(int argc, char** argv) {
     std::vector<int> batches{1, 16};
     std::string family = "clip";
     bool gradients = false;
+    std::vector<int> neuronLayers;
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--second-order")) {
+            std::stringstream ss(argv[i + 1]);
+            std::string item;
+            while (std::getline(ss, item, ',')) neuronLayers.push_back(std::atoi(item.c_str()));
+        }
         if (!std::strcmp(argv[i], "--gradients")) gradients = std::atoi(argv[i + 1]) != 0;
         if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
         if (!std::strcmp(argv[i], "--family")) family = argv[i + 1];
@@ -342,6 +352,23 @@ int main(int argc, char** argv) {
         std::cout << "batch " << b << ": forward " << fwd << " ms/image (" << fwd / boundMs << "x bound); per-token decomposition "
                   << dec << " ms/image (" << dec / fwd << "x forward); per-head decomposition " << pooled << " ms/image ("
                   << pooled / fwd << "x forward); sum error " << err << "\n";
+        for (int layer : neuronLayers) {
+            SecondOrderSettings s;
+            s.layer = layer;
+            const auto t0 = Clock::now();
+            const SecondOrderLens lens(model, s);
+            synchronizeDevice(g_device);
+            const double buildMs = std::chrono::duration<double>(Clock::now() - t0).count() * 1000.0;
+            const double ms = bestSeconds(repeats, [&] { lens.compute(pixels); }) / b * 1000.0;
+            // What one image holds: the layer's activations [N, M], the effects [M, E] and the
+            // attention-weighted activations per later head [M, H] (float32).
+            const int64_t M = lens.neurons(), E = model.vision.embedDim(), later = model.vision.layers() - 1 - layer;
+            const double perImageMb = 4.0 * (tokens * M + 2 * M * E + later * model.vision.heads() * M) / 1e6;
+            std::cout << "batch " << b << ": second-order effects of layer " << layer << " (" << M << " neurons through " << later << " x "
+                      << model.vision.heads() << " heads) " << ms << " ms/image (" << ms / fwd << "x forward; " << (ms - fwd) / fwd
+                      << "x forward beyond it); maps built once in " << buildMs << " ms, " << lens.keptBytes() / 1e6 << " MB kept; ~"
+                      << perImageMb << " MB per image\n";
+        }
     }
     if (model.text && !g_device.is_cuda()) printTextTower(model, repeats);
     std::cout << "peak RSS " << maxRssMb() << " MB\n";
