@@ -92,39 +92,6 @@ at::Tensor classTokenTerms(const ZeroShotOptions& o, const Model& model, const s
     return at::cat(rows);
 }
 
-// The evaluated images, their labels and the classes in label order with their default names:
-// class folders, or a flat folder labelled by --ground-truth (the wnids sorted, as the class
-// folders' names are).
-struct LabelledImages {
-    std::vector<std::string> images, classes, defaultNames;
-    std::vector<int64_t> labels;
-    ImagenetGroundTruth truth;  // with --ground-truth
-};
-
-LabelledImages labelledImages(const ZeroShotOptions& o) {
-    LabelledImages d;
-    if (o.groundTruth.empty()) {
-        d.classes = classFolders(o.data, o.perClass, &d.images, &d.labels);
-        for (std::string f : d.classes) {
-            std::replace(f.begin(), f.end(), '_', ' ');
-            d.defaultNames.push_back(f);
-        }
-        return d;
-    }
-    d.truth = readImagenetGroundTruth(o.groundTruth);
-    d.classes = d.truth.wnids;
-    d.defaultNames = d.truth.names;
-    const std::vector<std::string> all = listImages(o.data);
-    const std::vector<int64_t> labels = labelImages(d.truth, all, o.data);
-    std::vector<int64_t> kept(d.classes.size(), 0);
-    for (std::size_t i = 0; i < all.size(); ++i) {  // --per-class: the first N of each class in file-name order
-        if (o.perClass > 0 && kept[static_cast<std::size_t>(labels[i])]++ >= o.perClass) continue;
-        d.images.push_back(all[i]);
-        d.labels.push_back(labels[i]);
-    }
-    return d;
-}
-
 // The record's account of --ground-truth: its layout and each file it read by SHA-256.
 nlohmann::ordered_json groundTruthRecord(const std::string& arg, const ImagenetGroundTruth& truth) {
     if (arg.empty()) return "none: class folders";
@@ -134,7 +101,7 @@ nlohmann::ordered_json groundTruthRecord(const std::string& arg, const ImagenetG
 }
 
 void runZeroShot(const ZeroShotOptions& o, bool ablations) {
-    const LabelledImages data = labelledImages(o);
+    const LabelledImages data = labelledImages(o.data, o.groundTruth, o.perClass);
     const std::vector<std::string>& images = data.images;
     std::vector<std::string> names = data.defaultNames;
     if (!o.classes.empty()) {
@@ -391,6 +358,31 @@ void runOvseg(const OvsegOptions& o) {
 }
 
 }  // namespace
+
+LabelledImages labelledImages(const std::string& data, const std::string& groundTruth, int64_t perClass) {
+    LabelledImages d;
+    if (groundTruth.empty()) {
+        d.classes = classFolders(data, perClass, &d.images, &d.labels);
+        for (std::string f : d.classes) {
+            std::replace(f.begin(), f.end(), '_', ' ');
+            d.defaultNames.push_back(f);
+        }
+        return d;
+    }
+    d.truth = readImagenetGroundTruth(groundTruth);
+    d.classes = d.truth.wnids;
+    d.defaultNames = d.truth.names;
+    const std::vector<std::string> all = listImages(data);
+    const std::vector<int64_t> labels = labelImages(d.truth, all, data);
+    std::vector<int64_t> kept(d.classes.size(), 0);
+    for (std::size_t i = 0; i < all.size(); ++i) {  // --per-class: the first N of each class in file-name order
+        if (perClass > 0 && kept[static_cast<std::size_t>(labels[i])]++ >= perClass) continue;
+        d.images.push_back(all[i]);
+        d.labels.push_back(labels[i]);
+    }
+    return d;
+}
+
 
 void registerBenchmarks(CLI::App& app, std::vector<std::function<void()>>& actions) {
     CLI::App* evaluate = app.get_subcommand("evaluate");

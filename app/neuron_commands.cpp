@@ -6,8 +6,14 @@
 
 #include "analysis/cache.h"
 #include "analysis/neurons.h"
+#include "analysis/heatmap.h"
 #include "analysis/second_order.h"
 #include "analysis/text_embed.h"
+#include "benchmark_commands.h"
+#include "benchmark_progress.h"
+#include "heatmap_options.h"
+#include "image/codec.h"
+#include "image/preprocess.h"
 #include "cli_common.h"
 #include "error.h"
 #include "io/file_util.h"
@@ -18,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -118,6 +125,8 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
     };
     const JobContext job = interruptibleJob("second-order effects");
     job.report({done, n, 0, 0, {}});
+    double seconds = 0;  // this invocation's time per batch: reading the images, the forward and the effects
+    int64_t computed = 0;
     for (int64_t start = done; start < n; start += o.inputs.batch) {
         if (job.cancelled()) {
             save(start);
@@ -125,7 +134,12 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
             return;
         }
         const int64_t count = std::min<int64_t>(o.inputs.batch, n - start);
+        const auto t0 = std::chrono::steady_clock::now();
         const SecondOrderEffects r = lens.compute(inputs.batch(start, count).to(model.vision.device()));
+        (void)r.effects.sum().item<float>();  // (synchronises a GPU before the clock is read)
+        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        computed += count;
+        summary["seconds_per_image"] = seconds / static_cast<double>(computed);
         effects.append(r.effects.to(at::kCPU, at::kFloat));
         norms.append(r.norms.to(at::kCPU, at::kFloat));
         outputs.append(r.output.to(at::kCPU, at::kFloat));
@@ -347,6 +361,171 @@ void runNeuronRetrieve(const NeuronRetrieveOptions& o) {
     std::cout << o.out << "\n";
 }
 
+struct NeuronAblateOptions {
+    ModelOptions model;
+    std::string describe, data, groundTruth, classes, templates, out;
+    int64_t perClass = 0;
+    int batch = 16;
+};
+
+nlohmann::json readJsonFile(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw IoError(path, "cannot be read");
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw FormatError(path, std::string("is not JSON (") + e.what() + ")");
+    }
+}
+
+// neurons ablate: compute_ablations.py's table on labelled images (class folders, or ImageNet's flat
+// val folder with --ground-truth), with the training statistics of a `neurons describe` output.
+// Resumes: OUT/progress.jsonl keeps each evaluated image's rows.
+void runNeuronAblate(const NeuronAblateOptions& o) {
+    const std::string summaryPath = (fs::path(o.describe) / "summary.json").string();
+    const nlohmann::json desc = readJsonFile(summaryPath);
+    if (!desc.contains("second_order") || !desc.contains("layer")) throw FormatError(summaryPath, "is not a neurons describe summary");
+    if (desc.value("convention", std::string()) != "reference")
+        throw InputError(o.describe, "was described from exact-convention effects; the ablation table is the reference convention's arithmetic");
+    const Model model = openModel(o.model);
+    if (desc["second_order"].value("model", std::string()) != modelFingerprint(model))
+        throw InputError(o.describe, "describes another model's neurons than " + o.model.model);
+    NeuronDirections train;
+    const auto in = [&](const char* name) { return readNpyTensor((fs::path(o.describe) / name).string()).to(at::kFloat); };
+    train.mean = in("mean.npy");
+    train.topNorms = in("top_norms.npy");
+    train.directions = in("directions.npy");
+    SecondOrderSettings s;
+    s.layer = desc["layer"].get<int>();
+    s.coefficient = desc.value("coefficient", 100.0);
+    const SecondOrderLens lens(model, s);
+    if (train.mean.dim() != 2 || train.mean.size(0) != lens.neurons() || train.mean.sizes() != train.directions.sizes() ||
+        train.topNorms.size(0) != lens.neurons())
+        throw FormatError(o.describe, "holds statistics of another shape than the layer's neurons");
+    const LabelledImages data = labelledImages(o.data, o.groundTruth, o.perClass);
+    std::vector<std::string> names = data.defaultNames;
+    if (!o.classes.empty()) {
+        names = readTextList(o.classes);
+        if (names.size() != data.classes.size())
+            throw InputError(o.classes, "lists " + std::to_string(names.size()) + " classes, the data has " + std::to_string(data.classes.size()));
+    }
+    const TextEncoder encoder(model);
+    std::string templatesUsed;
+    const at::Tensor classifier = classTable(encoder, names, o.templates, &templatesUsed);
+    NeuronAblationMeter meter(train, classifier, s.coefficient);
+    ensureDir(o.out);
+    nlohmann::ordered_json key;
+    key["describe"] = desc["second_order"];
+    key["train_statistics_sha256"] = fileSha256((fs::path(o.describe) / "mean.npy").string()) + fileSha256((fs::path(o.describe) / "top_norms.npy").string()) +
+                                     fileSha256((fs::path(o.describe) / "directions.npy").string());
+    std::string list;
+    for (const std::string& p : data.images) list += fs::absolute(p).lexically_normal().string() + "\n";
+    key["images_sha256"] = sha256Hex(list);
+    key["classes_sha256"] = sha256Hex(nlohmann::json(names).dump());
+    key["templates"] = templatesUsed;
+    ImageProgress progress(o.out, key, "");
+    const int64_t n = static_cast<int64_t>(data.images.size());
+    std::vector<int64_t> todo;
+    for (int64_t i = 0; i < n; ++i)
+        if (!progress.done().count(i)) todo.push_back(i);
+    if (!progress.done().empty()) std::cout << "resuming: " << progress.done().size() << " images already evaluated in " << o.out << "\n";
+    const JobContext job = interruptibleJob("neuron ablations");
+    job.report({n - static_cast<int64_t>(todo.size()), n, 0, 0, {}});
+    for (std::size_t start = 0; start < todo.size(); start += static_cast<std::size_t>(o.batch)) {
+        if (job.cancelled()) {
+            std::cout << "interrupted; run the same command to resume\n";
+            return;
+        }
+        const std::size_t end = std::min(todo.size(), start + static_cast<std::size_t>(o.batch));
+        std::vector<std::string> paths;
+        std::vector<int64_t> labels;
+        for (std::size_t i = start; i < end; ++i) {
+            paths.push_back(data.images[static_cast<std::size_t>(todo[i])]);
+            labels.push_back(data.labels[static_cast<std::size_t>(todo[i])]);
+        }
+        const SecondOrderEffects r = lens.compute(loadAndPreprocess(paths, model.preprocess).to(model.vision.device()));
+        const at::Tensor ok = meter.correct(r.effects.cpu(), r.output.cpu(), at::tensor(labels, at::kLong)).to(at::kInt);
+        for (std::size_t i = start; i < end; ++i) {
+            const at::Tensor row = ok.select(0, static_cast<int64_t>(i - start));
+            progress.record(todo[i], std::vector<int>(row.data_ptr<int>(), row.data_ptr<int>() + row.numel()));
+        }
+        job.report({n - static_cast<int64_t>(todo.size() - end), n, 0, 0, {}});
+    }
+    // The table from every image's rows (this run's and any earlier run's).
+    std::vector<int64_t> correct(NeuronAblationMeter::rowNames().size(), 0);
+    for (const auto& [index, rows] : progress.done())
+        for (std::size_t j = 0; j < correct.size(); ++j) correct[j] += rows.at(j).get<int>();
+    const double images = static_cast<double>(progress.done().size());
+    nlohmann::ordered_json rowsJson = nlohmann::ordered_json::array();
+    std::string md = "Neuron ablations of layer " + std::to_string(s.layer) + " (second_order_lens compute_ablations.py), " +
+                     std::to_string(progress.done().size()) + " images, " + std::to_string(names.size()) + " classes\n\n| row | top-1 (%) |\n|---|---|\n";
+    for (std::size_t j = 0; j < correct.size(); ++j) {
+        const double top1 = images > 0 ? 100.0 * static_cast<double>(correct[j]) / images : 0.0;
+        rowsJson.push_back({{"row", NeuronAblationMeter::rowNames()[j]}, {"images", progress.done().size()}, {"top1", top1}});
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "| %s | %.2f |\n", NeuronAblationMeter::rowNames()[j].c_str(), top1);
+        md += buf;
+    }
+    writeFileAtomic((fs::path(o.out) / "results.json").string(),
+                    nlohmann::ordered_json{{"analysis", "neuron ablations"}, {"layer", s.layer}, {"rows", rowsJson}}.dump(2) + "\n");
+    writeFileAtomic((fs::path(o.out) / "results.md").string(), md);
+    nlohmann::ordered_json record;
+    record["model"] = o.model.model;
+    record["model_sha256"] = fileSha256(model.info.weightsPath);
+    record["describe"] = fs::absolute(o.describe).lexically_normal().string();
+    record["layer"] = s.layer;
+    record["coefficient"] = s.coefficient;
+    record["data"] = o.data;
+    record["ground_truth"] = o.groundTruth.empty() ? "none: class folders" : o.groundTruth;
+    record["classes"] = o.classes.empty() ? "the data's class names" : o.classes;
+    record["templates"] = templatesUsed;
+    record["protocol"] = "second_order_lens compute_ablations.py: training means, norms and principal directions from `neurons describe`; "
+                         "significant = centred norm above the neuron's k-th largest training norm; plus zero ablation";
+    record["date"] = utcNow();
+    writeFileAtomic((fs::path(o.out) / "record.json").string(), record.dump(2) + "\n");
+    std::cout << md;
+}
+
+struct NeuronMapOptions {
+    ModelOptions model;
+    std::vector<std::string> describe;
+    std::string image, text, out, npy, colormap = "viridis";
+    int topNeurons = 200;
+};
+
+// neurons map: compute_segmentation.py's map of one image for a text (the neurons whose principal
+// directions best match the text, their mean activation at each patch), as a PNG overlay.
+void runNeuronMap(const NeuronMapOptions& o) {
+    const Model model = openModel(o.model);
+    std::vector<int> layers;
+    std::vector<at::Tensor> directions;
+    for (const std::string& dir : o.describe) {
+        const nlohmann::json desc = readJsonFile((fs::path(dir) / "summary.json").string());
+        if (!desc.contains("second_order") || !desc.contains("layer")) throw FormatError(dir + "/summary.json", "is not a neurons describe summary");
+        if (desc["second_order"].value("model", std::string()) != modelFingerprint(model))
+            throw InputError(dir, "describes another model's neurons than " + o.model.model);
+        const int layer = desc["layer"].get<int>();
+        if (std::find(layers.begin(), layers.end(), layer) != layers.end()) throw InputError(dir, "describes layer " + std::to_string(layer) + " again");
+        layers.push_back(layer);
+        directions.push_back(readNpyTensor((fs::path(dir) / "directions.npy").string()).to(at::kFloat));
+    }
+    const TextEncoder encoder(model);
+    const std::vector<LayerNeuron> neurons = neuronsForText(layers, directions, encoder.encode({o.text}).select(0, 0), o.topNeurons);
+    const cv::Mat rgb = loadImageRgb(o.image);
+    const at::Tensor pixels = preprocessImage(rgb, model.preprocess).unsqueeze(0).to(model.vision.device());
+    const at::Tensor patches = neuronActivationMap(model, pixels, neurons)[0];
+    const Heatmap map = heatmapFromTokenScores(patches.flatten(), 0, static_cast<int>(patches.size(0)), static_cast<int>(patches.size(1)),
+                                               pixels.size(2), pixels.size(3));
+    const cv::Mat crop = cropForModel(rgb, model.preprocess);
+    std::string layerList;
+    for (int l : layers) layerList += (layerList.empty() ? "" : ",") + std::to_string(l);
+    const cv::Mat png = renderOverlay(crop, map.pixels, 0.6, parseColormap(o.colormap), std::max(1, 384 / crop.cols),
+                                      "neurons (" + std::to_string(o.topNeurons) + " of layers " + layerList + "): " + o.text);
+    writeImage(o.out, png);
+    if (!o.npy.empty()) writeNpyTensor(o.npy, map.patches);
+    std::cout << o.out << "\n";
+}
+
 }  // namespace
 
 void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -374,6 +553,35 @@ void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& a
             prop->excludes(words);
             rank->add_option("--out", r->out, "CSV: rank,neuron,layer,score")->required();
             rank->callback([&actions, r] { actions.push_back([r] { runNeuronRank(*r); }); });
+        }
+        {
+            auto r = std::make_shared<NeuronAblateOptions>();
+            auto* abl = neurons->add_subcommand("ablate", "compute_ablations.py's table: zero-shot accuracy with a layer's neurons mean-ablated "
+                                                          "(all, significant, insignificant), projected on their directions, or zero-ablated");
+            addModelOptions(abl, r->model);
+            abl->add_option("--describe", r->describe, "A neurons describe output of the training images (means, norms, directions)")->required();
+            abl->add_option("--data", r->data, "Evaluation images: class folders (val/<class>/...), or the flat folder with --ground-truth")->required();
+            abl->add_option("--ground-truth", r->groundTruth, "The flat --data folder's labels: the ImageNet devkit folder or Kaggle's LOC_val_solution.csv");
+            abl->add_option("--classes", r->classes, "Class names in label order, one per line (default: the data's)");
+            abl->add_option("--templates", r->templates, "Prompt templates, one per line with {} (default: the bundled ones)");
+            abl->add_option("--per-class", r->perClass, "Only the first N images of each class (0: all)")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+            abl->add_option("--batch", r->batch, "Images per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+            abl->add_option("--out", r->out, "Folder for results.json / .md, record.json and progress.jsonl (resumed)")->required();
+            abl->callback([&actions, r] { actions.push_back([r] { runNeuronAblate(*r); }); });
+        }
+        {
+            auto r = std::make_shared<NeuronMapOptions>();
+            auto* map = neurons->add_subcommand("map", "compute_segmentation.py's neuron map of an image for a text: the mean activation, at each "
+                                                       "patch, of the neurons whose principal directions best match the text");
+            addModelOptions(map, r->model);
+            map->add_option("--describe", r->describe, "neurons describe outputs, one per layer (the reference uses layers 8, 9, 10 of ViT-B)")->required();
+            map->add_option("--image", r->image, "Image file")->required();
+            map->add_option("--text", r->text, "The text (a class prompt in the reference)")->required();
+            map->add_option("--top-neurons", r->topNeurons, "Neurons averaged (the reference's top_neurons)")->capture_default_str();
+            map->add_option("--colormap", r->colormap, "viridis, inferno, jet or turbo")->capture_default_str();
+            map->add_option("--npy", r->npy, "Also write the patch map [gh, gw] as .npy");
+            map->add_option("--out", r->out, "PNG overlay")->required();
+            map->callback([&actions, r] { actions.push_back([r] { runNeuronMap(*r); }); });
         }
         {
             auto r = std::make_shared<NeuronRetrieveOptions>();

@@ -31,7 +31,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("reference")
 parser.add_argument("cli", nargs="?", default="build/bin/vitscope-cli")
 parser.add_argument("--layers", default="9,10")
-parser.add_argument("--images", type=int, default=2)
+parser.add_argument("--images", type=int, default=1)
 parser.add_argument("--work", default="/tmp/vitscope-second-order")
 args = parser.parse_args()
 
@@ -44,14 +44,19 @@ from prs_second_order_neurons_hook import hook_prs_logger  # noqa: E402
 os.makedirs(args.work, exist_ok=True)
 torch.manual_seed(0)
 model, _, _ = create_model_and_transforms("ViT-B-16", pretrained=None, force_quick_gelu=True)
-model.eval()
 with torch.no_grad():
-    for name, p in model.visual.named_parameters():
-        if name.endswith("bias") or "ln" in name:
-            p.add_(0.05 * torch.randn_like(p))
+    # Its LayerNorm leaves gains and offsets uninitialised (torch.empty: released weights fill them);
+    # every gain near 1 and every bias and offset small and non-zero, so that no share is trivially zero.
+    for name, p in model.named_parameters():
+        if ".ln_" in name or name.startswith("visual.ln") or name.startswith("ln_final"):
+            p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.05 * torch.randn_like(p))
+        elif name.endswith("bias"):
+            p.copy_(0.05 * torch.randn_like(p))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+state = model.state_dict()
 model_dir = os.path.join(args.work, "model")
 os.makedirs(model_dir, exist_ok=True)
-torch.save(model.state_dict(), os.path.join(model_dir, "open_clip_pytorch_model.bin"))
+torch.save(state, os.path.join(model_dir, "open_clip_pytorch_model.bin"))
 with open(os.path.join(model_dir, "open_clip_config.json"), "w") as f:
     json.dump({"model_cfg": {"embed_dim": 512, "quick_gelu": True,
                              "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 16},
@@ -62,6 +67,10 @@ torch.set_num_threads(os.cpu_count())
 print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ViT-B-16, {args.images} images")
 
 for layer in [int(x) for x in args.layers.split(",")]:
+    # A fresh model per layer: the reference's hooks stay registered on the model they were given.
+    model, _, _ = create_model_and_transforms("ViT-B-16", pretrained=None, force_quick_gelu=True)
+    model.load_state_dict(state)
+    model.eval()
     prs = hook_prs_logger(model, layer, "cpu")
     heads = model.visual.transformer.resblocks[0].attn.num_heads
     results = []
@@ -85,9 +94,12 @@ for layer in [int(x) for x in args.layers.split(",")]:
     start = time.time()
     subprocess.run([args.cli, "second-order", "--model", model_dir, "--pixels", os.path.join(args.work, "pixels.npy"),
                     "--layer", str(layer), "--batch", "1", "--out", out], check=True, env=env, stdout=subprocess.DEVNULL)
-    ours_seconds = (time.time() - start) / args.images
+    command_seconds = (time.time() - start) / args.images
+    with open(os.path.join(out, "summary.json")) as f:
+        ours_seconds = json.load(f)["seconds_per_image"]
     ours = np.load(os.path.join(out, "effects.npy"))
     miss = np.abs(ours - reference).max() / np.abs(reference).max()
     print(f"layer {layer}: reference {reference_seconds:.2f} s/image, vitscope-cli second-order {ours_seconds:.3f} s/image "
-          f"(whole command, model loading included, batch 1): {reference_seconds / ours_seconds:.0f}x; "
+          f"(forward and effects at batch 1; the whole command {command_seconds:.2f} s/image with model loading and the "
+          f"image-independent maps): {reference_seconds / ours_seconds:.0f}x; "
           f"effects {reference.shape}, largest difference / largest effect {miss:.2e}")

@@ -408,6 +408,69 @@ private slots:
 
     // evaluate ablations on class folders (shapes class-folders writes ImageNet's val/<class>/
     // layout): every row against a port of compute_ablations.py's sums on the cache's own arrays.
+    // neurons ablate: compute_ablations.py's rows as the in-process meter gives them on the same
+    // images with the training statistics of `neurons describe`; the run resumes.
+    void neuronAblations() {
+        const QString train = path("na-train"), world = path("na-world"), val = path("na-val"), texts = path("na-texts.txt");
+        QCOMPARE(cli({"shapes", "generate", "--out", train, "--count", "60", "--seed", "8181"}).code, 0);
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "48", "--seed", "8282"}).code, 0);
+        QCOMPARE(cli({"shapes", "class-folders", "--world", world, "--out", val}).code, 0);
+        QStringList args{"second-order", "--model", q(bundledModelDir()), "--layer", "1", "--out", path("na-so"), "--image"};
+        for (const QString& f : QDir(train + "/images").entryList({"*.png"}, QDir::Files, QDir::Name)) args << train + "/images/" + f;
+        const Run so = cli(args);
+        QVERIFY2(so.code == 0, qPrintable(so.err));
+        writeFileAtomic(texts.toStdString(), "a circle\na square\na star\n");
+        const Run d = cli({"neurons", "describe", "--model", q(bundledModelDir()), "--effects", path("na-so"), "--texts", texts, "--top-k", "20",
+                           "--components", "2", "--out", path("na-desc")});
+        QVERIFY2(d.code == 0, qPrintable(d.err));
+        const Run r = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("na-desc"), "--data", val, "--batch", "7",
+                           "--out", path("na-run")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto rows = nlohmann::json::parse(readFileText(path("na-run/results.json").toStdString()))["rows"];
+        QCOMPARE(int(rows.size()), 6);
+        // In process: the class folders in label order, the lens on all images at once, the meter.
+        const Model model = loadModel(bundledModelDir());
+        std::vector<std::string> images, names;
+        std::vector<int64_t> labels;
+        const QStringList classes = QDir(val).entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name);
+        for (int c = 0; c < classes.size(); ++c) {
+            names.push_back(classes[c].toStdString());
+            for (const QString& f : QDir(val + "/" + classes[c]).entryList(QDir::Files, QDir::Name)) {
+                images.push_back((val + "/" + classes[c] + "/" + f).toStdString());
+                labels.push_back(c);
+            }
+        }
+        NeuronDirections stats;
+        stats.mean = readNpyTensor(path("na-desc/mean.npy").toStdString());
+        stats.topNorms = readNpyTensor(path("na-desc/top_norms.npy").toStdString());
+        stats.directions = readNpyTensor(path("na-desc/directions.npy").toStdString());
+        NeuronAblationMeter meter(stats, TextEncoder(model).encodeEnsemble(names, {}));
+        SecondOrderSettings s;
+        s.layer = 1;
+        const SecondOrderEffects e = SecondOrderLens(model, s).compute(loadAndPreprocess(images, model.preprocess));
+        meter.add(e.effects, e.output, at::tensor(labels, at::kLong));
+        const auto expected = meter.top1();
+        for (int i = 0; i < 6; ++i) {
+            QCOMPARE(rows[i]["row"].get<std::string>(), expected[static_cast<std::size_t>(i)].first);
+            QVERIFY2(std::abs(rows[i]["top1"].get<double>() - expected[static_cast<std::size_t>(i)].second) < 1e-9,
+                     qPrintable(QString("%1: %2 vs %3").arg(expected[static_cast<std::size_t>(i)].first.c_str()).arg(rows[i]["top1"].get<double>()).arg(expected[static_cast<std::size_t>(i)].second)));
+        }
+        // An interrupted run as a kill leaves it: the last 20 images' lines lost.
+        std::vector<std::string> lines = splitLines(readFileText(path("na-run/progress.jsonl").toStdString()));
+        lines.resize(lines.size() - 20);
+        std::string kept;
+        for (const std::string& l : lines) kept += l + "\n";
+        writeFileAtomic(path("na-run/progress.jsonl").toStdString(), kept);
+        const Run resumed = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("na-desc"), "--data", val, "--batch", "7",
+                                 "--out", path("na-run")});
+        QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
+        QVERIFY2(resumed.out.contains("resuming: 28 images"), qPrintable(resumed.out));
+        QCOMPARE(nlohmann::json::parse(readFileText(path("na-run/results.json").toStdString()))["rows"], rows);
+        const Run other = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("na-desc"), "--data", val, "--per-class", "2",
+                               "--out", path("na-run")});
+        QCOMPARE(other.code, 2);
+    }
+
     void evaluateAblations() {
         const QString world = path("zs-world"), val = path("zs-val"), out = path("zs-run"), classes = path("zs-classes.txt");
         QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "160", "--seed", "7373"}).code, 0);

@@ -302,6 +302,36 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(InputError, neuronDirectionScores(effects, {5}, direction));
     }
 
+    // compute_segmentation.py's neuron map: the neurons with the largest |direction . text| over the
+    // layers given, and the mean of their activations at the patch tokens (recomputed here).
+    void neuronMapForAText() {
+        at::manual_seed(61);
+        const Case c = clipCases().front();
+        const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
+        const int64_t M = model.vision.encoder.blocks[0].fc2W.size(1), E = model.vision.embedDim();
+        const std::vector<at::Tensor> dirs{at::randn({M, E}), at::randn({M, E})};
+        const at::Tensor text = at::randn({E});
+        const std::vector<LayerNeuron> picked = neuronsForText({1, 2}, dirs, text, 40);
+        QCOMPARE(picked.size(), std::size_t(40));
+        // The reference's selection: argsort(|pcas @ t|)[-40:], index i -> (layer i // M + first, neuron i % M).
+        const at::Tensor order = at::matmul(at::cat(dirs), text).abs().argsort();
+        for (int64_t j = order.size(0) - 40; j < order.size(0); ++j) {
+            const int64_t i = order[j].item<int64_t>();
+            const LayerNeuron want{static_cast<int>(i / M) + 1, i % M};
+            QVERIFY(std::find(picked.begin(), picked.end(), want) != picked.end());
+        }
+        const at::Tensor pixels = at::randn({2, 3, c.spec.imageSize, c.spec.imageSize});
+        const at::Tensor map = neuronActivationMap(model, pixels, picked);
+        const ImageTrace tr = traceImages(model, pixels);
+        const at::Tensor h1 = hiddenOf(model, tr, 1), h2 = hiddenOf(model, tr, 2);
+        at::Tensor sum = at::zeros({2, h1.size(1)});
+        for (const LayerNeuron& n : picked) sum += (n.layer == 1 ? h1 : h2).select(2, n.neuron);
+        const int g = c.spec.imageSize / c.spec.patchSize;
+        QCOMPARE(map.sizes().vec(), (std::vector<int64_t>{2, g, g}));
+        QVERIFY(maxAbsDiff(map, (sum / 40.0).narrow(1, 1, g * g).reshape({2, g, g})) < 1e-5);
+        QVERIFY_THROWS_EXCEPTION(InputError, neuronsForText({1, 2}, dirs, text, int(2 * M + 1)));
+    }
+
     void refusesWhatHasNoSecondOrderEffect() {
         const Case c = clipCases().front();
         const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);

@@ -2,6 +2,7 @@
 
 #include "analysis/property.h"
 #include "error.h"
+#include "model/forward.h"
 
 #include <algorithm>
 #include <cmath>
@@ -144,7 +145,7 @@ NeuronAblationMeter::NeuronAblationMeter(const NeuronDirections& train, const at
     : m_mean(train.mean.to(at::kFloat)), m_threshold(train.topNorms.select(1, 0).to(at::kFloat)), m_directions(train.directions.to(at::kFloat)),
       m_classifier(classifier.to(at::kFloat)), m_coefficient(coefficient), m_correct(6, 0) {}
 
-void NeuronAblationMeter::add(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels) {
+at::Tensor NeuronAblationMeter::correct(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels) const {
     if (effects.dim() != 3 || effects.size(1) != m_mean.size(0) || effects.size(2) != m_mean.size(1))
         throw InputError("effects", "do not match the training neurons' statistics (neurons or embedding size)");
     const at::Tensor phi = effects.to(at::kFloat);
@@ -156,21 +157,79 @@ void NeuronAblationMeter::add(const at::Tensor& effects, const at::Tensor& outpu
     const at::Tensor projected = ((centred * m_directions.unsqueeze(0)).sum(2, true) * m_directions.unsqueeze(0)).sum(1);
     const at::Tensor reps[6] = {rep, withoutAll, withoutAll + insigSum, withoutAll + sigSum, withoutAll + projected, rep - phi.sum(1)};
     const at::Tensor y = labels.to(at::kLong).flatten();
-    for (int i = 0; i < 6; ++i) m_correct[static_cast<std::size_t>(i)] += (at::matmul(reps[i], m_classifier.t()).argmax(1) == y).sum().item<int64_t>();
-    m_images += y.size(0);
+    std::vector<at::Tensor> columns;
+    for (const at::Tensor& r : reps) columns.push_back(at::matmul(r, m_classifier.t()).argmax(1) == y);
+    return at::stack(columns, 1);  // [B, 6]
+}
+
+void NeuronAblationMeter::add(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels) {
+    const at::Tensor c = correct(effects, output, labels).sum(0);
+    for (int i = 0; i < 6; ++i) m_correct[static_cast<std::size_t>(i)] += c[i].item<int64_t>();
+    m_images += labels.numel();
+}
+
+const std::vector<std::string>& NeuronAblationMeter::rowNames() {
+    static const std::vector<std::string> names{"baseline",
+                                                "all neurons mean-ablated",
+                                                "significant neurons mean-ablated",
+                                                "insignificant neurons mean-ablated",
+                                                "neurons projected on their principal direction",
+                                                "all neurons zero-ablated"};
+    return names;
 }
 
 std::vector<std::pair<std::string, double>> NeuronAblationMeter::top1() const {
-    static const char* const names[6] = {"baseline",
-                                         "all neurons mean-ablated",
-                                         "significant neurons mean-ablated",
-                                         "insignificant neurons mean-ablated",
-                                         "neurons projected on their principal direction",
-                                         "all neurons zero-ablated"};
     std::vector<std::pair<std::string, double>> out;
     for (int i = 0; i < 6; ++i)
-        out.emplace_back(names[i], m_images > 0 ? 100.0 * static_cast<double>(m_correct[static_cast<std::size_t>(i)]) / static_cast<double>(m_images) : 0.0);
+        out.emplace_back(rowNames()[static_cast<std::size_t>(i)],
+                         m_images > 0 ? 100.0 * static_cast<double>(m_correct[static_cast<std::size_t>(i)]) / static_cast<double>(m_images) : 0.0);
     return out;
+}
+
+std::vector<LayerNeuron> neuronsForText(const std::vector<int>& layers, const std::vector<at::Tensor>& directions, const at::Tensor& text,
+                                        int count) {
+    if (layers.empty() || layers.size() != directions.size()) throw InputError("neuron map", "needs each layer's principal directions");
+    std::vector<at::Tensor> all;
+    for (const at::Tensor& d : directions) {
+        if (d.dim() != 2 || d.size(1) != text.numel()) throw InputError("neuron map", "directions and the text differ in dimension");
+        all.push_back(d.to(at::kFloat));
+    }
+    const at::Tensor scores = at::matmul(at::cat(all), text.to(at::kFloat).flatten()).abs();  // [sum M]
+    if (count < 1 || count > scores.size(0))
+        throw InputError("--top-neurons " + std::to_string(count), "must be between 1 and the " + std::to_string(scores.size(0)) + " neurons");
+    const at::Tensor picked = std::get<1>(scores.topk(count));
+    std::vector<LayerNeuron> out;
+    for (int64_t i = 0; i < count; ++i) {
+        int64_t index = picked[i].item<int64_t>();
+        std::size_t l = 0;
+        while (index >= directions[l].size(0)) index -= directions[l++].size(0);
+        out.push_back({layers[l], index});
+    }
+    return out;
+}
+
+at::Tensor neuronActivationMap(const Model& model, const at::Tensor& pixels, const std::vector<LayerNeuron>& neurons) {
+    if (neurons.empty()) throw InputError("neuron map", "no neurons chosen");
+    std::vector<int> layers;
+    for (const LayerNeuron& n : neurons)
+        if (std::find(layers.begin(), layers.end(), n.layer) == layers.end()) layers.push_back(n.layer);
+    at::NoGradGuard noGrad;
+    const std::vector<at::Tensor> acts = mlpActivations(model, pixels, layers);  // [B, N, M] each
+    at::Tensor sum;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        std::vector<int64_t> idx;
+        for (const LayerNeuron& n : neurons)
+            if (n.layer == layers[i]) {
+                if (n.neuron < 0 || n.neuron >= acts[i].size(2))
+                    throw InputError("neuron map", "layer " + std::to_string(n.layer) + " has no neuron " + std::to_string(n.neuron));
+                idx.push_back(n.neuron);
+            }
+        const at::Tensor part = acts[i].index_select(2, at::tensor(idx, at::kLong).to(acts[i].device())).sum(2);  // [B, N]
+        sum = sum.defined() ? sum + part : part;
+    }
+    const int gh = static_cast<int>(pixels.size(2)) / model.vision.patchSize, gw = static_cast<int>(pixels.size(3)) / model.vision.patchSize;
+    const int64_t prefix = sum.size(1) - int64_t(gh) * gw;
+    return (sum.narrow(1, prefix, int64_t(gh) * gw) / static_cast<double>(neurons.size())).reshape({sum.size(0), gh, gw}).cpu();
 }
 
 }  // namespace vitscope

@@ -10,6 +10,7 @@
 //   *column* (embedding dimension) scaled to norm `coefficient` (its np.linalg.norm(axis=0));
 //   the texts listed by |coefficient|, largest first.
 #include "analysis/second_order.h"
+#include "model/model.h"
 #include "job.h"
 
 #include <ATen/ATen.h>
@@ -79,6 +80,9 @@ public:
     NeuronAblationMeter(const NeuronDirections& train, const at::Tensor& classifier, double coefficient = 100.0);
     // effects [B, M, E] in the reference convention with the same coefficient, output [B, E], labels [B].
     void add(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels);
+    // Whether each image is classified correctly under each row: [B, 6] bool (add() counts these).
+    at::Tensor correct(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels) const;
+    static const std::vector<std::string>& rowNames();
     std::vector<std::pair<std::string, double>> top1() const;  // percent, in the order above
     int64_t images() const { return m_images; }
 
@@ -88,5 +92,18 @@ private:
     std::vector<int64_t> m_correct;
     int64_t m_images = 0;
 };
+
+// second_order_lens's neuron segmentation (compute_segmentation.py): among the neurons of several
+// layers, the `count` whose principal directions have the largest |<direction, text>| (its
+// max_directions = pcas @ classifier, for one class column), and per image the mean of their
+// activations at every patch token (unsigned, as its SwitchLogger records them) [B, gh, gw].
+struct LayerNeuron {
+    int layer = 0;
+    int64_t neuron = 0;
+    bool operator==(const LayerNeuron& o) const { return layer == o.layer && neuron == o.neuron; }
+};
+std::vector<LayerNeuron> neuronsForText(const std::vector<int>& layers, const std::vector<at::Tensor>& directions, const at::Tensor& text,
+                                        int count);
+at::Tensor neuronActivationMap(const Model& model, const at::Tensor& pixels, const std::vector<LayerNeuron>& neurons);
 
 }  // namespace vitscope

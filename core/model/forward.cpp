@@ -8,6 +8,7 @@
 
 #include <ATen/record_function.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -576,6 +577,28 @@ NeuronTrace traceNeurons(const Model& model, const at::Tensor& pixels, int layer
     t.cls = x.select(1, 0).contiguous();
     t.result = finish(v, x);
     return t;
+}
+
+std::vector<at::Tensor> mlpActivations(const Model& model, const at::Tensor& pixels, const std::vector<int>& layers) {
+    const VisionTower& v = model.vision;
+    if (v.hierarchical() || v.pool.defined())
+        throw InputError(model.info.weightsPath, "MLP activations per token are read from plain ViTs (not Swin, MaxViT or SigLIP)");
+    int last = -1;
+    for (int l : layers) {
+        if (l < 0 || l >= v.layers())
+            throw InputError("--layer " + std::to_string(l), "is not a layer of this model (0.." + std::to_string(v.layers() - 1) + ")");
+        last = std::max(last, l);
+    }
+    std::vector<at::Tensor> out(layers.size());
+    at::Tensor x = embedTokens(v, pixels);
+    for (int l = 0; l <= last; ++l) {  // the blocks after the last asked for are not run
+        LayerRecord rec;
+        rec.keepHidden = std::find(layers.begin(), layers.end(), l) != layers.end();
+        x = runBlock(v.encoder.blocks[static_cast<std::size_t>(l)], v.encoder, x, at::Tensor(), rec.keepHidden ? &rec : nullptr);
+        for (std::size_t i = 0; i < layers.size(); ++i)
+            if (layers[i] == l) out[i] = rec.hidden;
+    }
+    return out;
 }
 
 ImageTrace traceImages(const Model& model, const at::Tensor& pixels) {

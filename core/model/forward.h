@@ -159,6 +159,10 @@ struct NeuronTrace {
 };
 NeuronTrace traceNeurons(const Model& model, const at::Tensor& pixels, int layer);
 
+// The MLP activations (after the non-linearity) of the given blocks at every token, [B, N, M]
+// each, in the order asked; the blocks after the last one asked for are not run. Plain ViTs.
+std::vector<at::Tensor> mlpActivations(const Model& model, const at::Tensor& pixels, const std::vector<int>& layers);
+
 // Everything token-level heatmaps need: the residual stream entering each block (and after the
 // last) and every block's full attention.
 struct ImageTrace {

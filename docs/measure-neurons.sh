@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The second-order lens on the bundled shapes-world CLIP (4 blocks: layers 0-2 have second-order
+# effects): every neuron's effect over 2,000 training scenes (seed 4242), the principal directions
+# and text decompositions (neurons describe, the shapes text pool), neurons ranked for colour and
+# shape, compute_ablations.py's table on 1,000 held-out scenes (seed 9101) in class folders (the
+# eight shapes, "a <shape>"), and one scene's neuron map for "a red circle".
+# Usage: docs/measure-neurons.sh [WORK] (default /tmp/vitscope-neurons).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cli="$here/build/bin/vitscope-cli"
+model="$here/models/shapes-clip"
+work=${1:-/tmp/vitscope-neurons}
+rm -rf "$work" && mkdir -p "$work"
+cd "$work"
+"$cli" shapes generate --out train --count 2000 --seed 4242 >/dev/null 2>&1
+"$cli" shapes generate --out test --count 1000 --seed 9101 >/dev/null 2>&1
+"$cli" shapes class-folders --world test --out val >/dev/null
+"$cli" shapes text-resources --out texts >/dev/null
+ls val | sed 's/^/a /' > classes.txt
+for layer in 0 1 2; do
+  start=$(date +%s.%N)
+  "$cli" second-order --model "$model" --image train/images/*.png --layer "$layer" --batch 64 --out "so-$layer" >/dev/null 2>&1
+  end=$(date +%s.%N)
+  echo "== layer $layer: second-order effects of 2,000 scenes in $(echo "$end - $start" | bc) s (command total)"
+  "$cli" neurons describe --model "$model" --effects "so-$layer" --texts texts/text_pool.txt --components 8 --show 3 --out "desc-$layer" >/dev/null 2>&1
+  echo "-- the 5 neurons with the largest centred effects (neurons.md)"
+  sed -n '5,9p' "desc-$layer/neurons.md"
+  for property in color shape; do
+    "$cli" neurons rank --model "$model" --effects "so-$layer" --property "$property" --out "rank-$layer-$property.csv" >/dev/null 2>&1
+    echo "-- $property: best neurons $(sed -n '2,4p' "rank-$layer-$property.csv" | cut -d, -f2,4 | tr '\n' ' ')"
+  done
+  "$cli" neurons ablate --model "$model" --describe "desc-$layer" --data val --classes classes.txt --out "ablate-$layer" >/dev/null 2>&1
+  tail -n +3 "ablate-$layer/results.md"
+done
+"$cli" neurons map --model "$model" --describe desc-0 --describe desc-1 --describe desc-2 --image test/images/000000.png \
+  --text "a red circle" --top-neurons 50 --out map.png --npy map.npy >/dev/null
+echo "map of test/images/000000.png for \"a red circle\": $work/map.png ($(sed -n 2p test/labels.csv | cut -d, -f3-5))"
