@@ -37,6 +37,16 @@ namespace vitscope::cli {
 
 namespace {
 
+nlohmann::json readJsonFile(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw IoError(path, "cannot be read");
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw FormatError(path, std::string("is not JSON (") + e.what() + ")");
+    }
+}
+
 struct SecondOrderCliOptions {
     ModelOptions model;
     InputOptions inputs;
@@ -81,14 +91,8 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
     int64_t done = 0;
     std::error_code ec;
     if (fs::exists(summaryPath, ec)) {
-        nlohmann::json old;
-        try {
-            std::ifstream in(summaryPath);
-            old = nlohmann::json::parse(in);
-        } catch (const nlohmann::json::exception& e) {
-            throw FormatError(summaryPath, std::string("is not a second-order summary (") + e.what() + ")");
-        }
-        if (!old.contains("key") || old["key"] != nlohmann::json(key))
+        const nlohmann::json old = readJsonFile(summaryPath);
+        if (!old.is_object() || !old.contains("key") || old["key"] != nlohmann::json(key))
             throw InputError(o.out, "holds the output of another second-order run (model, layer, convention or inputs differ); choose another --out");
         done = old.value("images_done", int64_t(0));
         if (done < 0 || done > n) throw FormatError(summaryPath, "records an impossible image count");
@@ -367,16 +371,6 @@ struct NeuronAblateOptions {
     int64_t perClass = 0;
     int batch = 16;
 };
-
-nlohmann::json readJsonFile(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw IoError(path, "cannot be read");
-    try {
-        return nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-        throw FormatError(path, std::string("is not JSON (") + e.what() + ")");
-    }
-}
 
 // neurons ablate: compute_ablations.py's table on labelled images (class folders, or ImageNet's flat
 // val folder with --ground-truth), with the training statistics of a `neurons describe` output.
