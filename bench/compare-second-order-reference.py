@@ -58,7 +58,9 @@ model_dir = os.path.join(args.work, "model")
 os.makedirs(model_dir, exist_ok=True)
 torch.save(state, os.path.join(model_dir, "open_clip_pytorch_model.bin"))
 with open(os.path.join(model_dir, "open_clip_config.json"), "w") as f:
-    json.dump({"model_cfg": {"embed_dim": 512, "quick_gelu": True,
+    # Its factory honours force_quick_gelu only for OpenAI's released weights: this model has the activation its config names.
+    quick = type(model.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
+    json.dump({"model_cfg": {"embed_dim": 512, "quick_gelu": quick,
                              "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 16},
                              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12}}}, f)
 pixels = torch.randn(args.images, 3, 224, 224)

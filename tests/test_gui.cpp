@@ -4,6 +4,9 @@
 // LibTorch headers before Qt's (its "slots" macro).
 #include "analysis/alignment.h"
 #include "analysis/components.h"
+#include "analysis/second_order.h"
+#include "analysis/text_embed.h"
+#include "image/codec.h"
 #include "image/preprocess.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
@@ -1732,6 +1735,52 @@ private slots:
         QVERIFY(!panel->plot()->isVisible());
         QCOMPARE(panel->barCount(), 0);
         QCOMPARE(panel->titleText(), QString("Click a head in the grid"));
+    }
+
+    // An MLP in the panel lists its neurons by second-order effect on the open image (the core
+    // lens's ranking and scores), says why where there are none (the last block), and follows a
+    // new image.
+    void mlpCellListsItsNeurons() {
+        QTemporaryDir data;
+        StartOptions o = testStart(data.path());
+        MainWindow w(o);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        HeadPanel* panel = w.views().head;
+        QVERIFY(waitUntil(s, [&] { return !st.image.path.empty() && !st.text.isEmpty(); }, kTimeout));
+        s.focusMlp(1);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->neuronList()->isVisible() && panel->neuronList()->count() == 12, kTimeout);
+        QVERIFY2(panel->neuronsText().contains("512 neurons") && panel->neuronsText().contains(st.text), qPrintable(panel->neuronsText()));
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        const at::Tensor pixels = preprocessImage(loadImageRgb(st.image.path), model.preprocess).unsqueeze(0);
+        SecondOrderSettings so;
+        so.layer = 1;
+        const SecondOrderEffects e = SecondOrderLens(model, so).compute(pixels);
+        const at::Tensor norms = e.norms[0];
+        QCOMPARE(panel->neuronList()->item(0)->data(Qt::UserRole).toLongLong(), norms.argmax().item<int64_t>());
+        const NeuronRow& first = st.focus.neurons.rows.front();
+        QVERIFY(std::abs(first.norm - norms.max().item<double>()) < 1e-4 * first.norm);
+        const at::Tensor text = TextEncoder(model).encode({st.text.toStdString()})[0];
+        QVERIFY(std::abs(first.textScore - at::dot(e.effects[0][first.neuron], text).item<double>()) < 1e-4 * std::max(1.0, std::abs(first.textScore)));
+        // The last block: no attention head reads it.
+        s.focusMlp(3);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->neuronsText().contains("last block"), kTimeout);
+        QVERIFY(!panel->neuronList()->isVisible());
+        // A new image: the list is the new image's (never the last one's while it computes).
+        s.focusMlp(1);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->neuronList()->count() == 12, kTimeout);
+        QTemporaryDir imgs;
+        const std::string next = (imgs.path() + "/scene.png").toStdString();
+        cv::Mat red(64, 64, CV_8UC3, cv::Scalar(0, 0, 220));
+        writeImage(next, red);
+        Arrivals arrived(w, Aspect::Image);
+        s.openImage(QString::fromStdString(next));
+        QTRY_VERIFY_WITH_TIMEOUT(arrived.count() > 0, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(st.focus.neurons.layer == 1 && panel->neuronList()->count() == 12, kTimeout);
+        const at::Tensor redPixels = preprocessImage(loadImageRgb(next), model.preprocess).unsqueeze(0);
+        QCOMPARE(panel->neuronList()->item(0)->data(Qt::UserRole).toLongLong(),
+                 SecondOrderLens(model, so).compute(redPixels).norms[0].argmax().item<int64_t>());
     }
 
     // The property score grid is recomputed for a new dataset (it kept the old numbers), and a

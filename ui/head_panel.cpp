@@ -33,10 +33,20 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     m_images->setGridSize(QSize(78, 90));
     m_images->setUniformItemSizes(true);
     m_images->setMinimumHeight(90);
+    m_neuronsLabel = new QLabel;
+    m_neuronsLabel->setObjectName("neuronsLabel");
+    m_neuronsLabel->setWordWrap(true);
+    m_neurons = new QListWidget;
+    m_neurons->setObjectName("neuronList");
+    m_neurons->setMinimumHeight(80);
+    m_neuronsLabel->hide();
+    m_neurons->hide();
     m_retrieve = new QPushButton(tr("Retrieve with this head"));
     m_retrieve->setEnabled(false);
     layout->addWidget(m_title);
     layout->addWidget(m_plot, 2);
+    layout->addWidget(m_neuronsLabel);
+    layout->addWidget(m_neurons, 2);
     layout->addWidget(new QLabel(tr("Top images")));
     layout->addWidget(m_images, 1);
     layout->addWidget(m_retrieve);
@@ -70,6 +80,42 @@ void HeadPanel::reset() {
     m_plot->replot();
     m_plot->hide();  // nothing shown = nothing drawn (no axis of another head's texts)
     m_images->clear();
+    m_neurons->clear();
+    m_neuronsLabel->hide();
+    m_neurons->hide();
+}
+
+QString HeadPanel::neuronsText() const { return m_neuronsLabel->text(); }
+
+void HeadPanel::setNeurons(const Focus& f) {
+    m_neurons->clear();
+    m_neuronsLabel->setVisible(!f.mlp.isEmpty());
+    m_neurons->setVisible(false);
+    if (f.mlp.isEmpty()) return;
+    const NeuronList& n = f.neurons;
+    if (n.layer != f.mlpRow) {
+        m_neuronsLabel->setText(tr("Neurons: computing their second-order effects on this image..."));
+        return;
+    }
+    if (!n.unavailable.empty()) {
+        m_neuronsLabel->setText(tr("Neurons: %1.").arg(QString::fromStdString(n.unavailable)));
+        return;
+    }
+    const bool scored = !n.rows.empty() && std::isfinite(n.rows.front().textScore);
+    m_neuronsLabel->setText(scored ? tr("Its %1 neurons' largest second-order effects on this image (through the later heads; "
+                                        "|effect| and the score for \"%2\", units of 100 / |output|):")
+                                         .arg(n.neurons)
+                                         .arg(QString::fromStdString(n.text))
+                                   : tr("Its %1 neurons' largest second-order effects on this image (through the later heads; "
+                                        "|effect|, units of 100 / |output|):")
+                                         .arg(n.neurons));
+    for (const NeuronRow& r : n.rows) {
+        const QString line = scored ? tr("neuron %1   %2   %3").arg(r.neuron).arg(r.norm, 0, 'f', 3).arg(r.textScore, 0, 'f', 3, QChar(' '))
+                                    : tr("neuron %1   %2").arg(r.neuron).arg(r.norm, 0, 'f', 3);
+        auto* item = new QListWidgetItem(line, m_neurons);
+        item->setData(Qt::UserRole, static_cast<qlonglong>(r.neuron));
+    }
+    m_neurons->setVisible(true);
 }
 
 void HeadPanel::clear() {
@@ -187,7 +233,10 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
     const QString subject = f.mlp.isEmpty() ? f.head.name() : f.mlp;
     const bool sameTexts = subject == m_shownSubject && !(changed & (Aspect::Descriptions | Aspect::Model | Aspect::Dataset));
     if (sameTexts && (!(changed & Aspect::Image) || f.mlp.isEmpty())) {
-        if (changed & Aspect::Focus) setTopImages(f.topImages);
+        if (changed & Aspect::Focus) {
+            setTopImages(f.topImages);
+            setNeurons(f);
+        }
         return;
     }
     m_shownSubject = subject;
@@ -209,6 +258,7 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
         showHead(f.head.layer, f.head.head, d, name);
     }
     setTopImages(f.topImages);
+    setNeurons(f);
 }
 
 }  // namespace vitscope::ui

@@ -14,6 +14,7 @@ class QPushButton;
 namespace vitscope::ui {
 
 struct State;
+struct Focus;
 enum class Aspect : quint32;
 
 class Thumbnails;
@@ -32,6 +33,8 @@ private:
     // heads); its top images follow with setTopImages. "Retrieve with this head" is off.
     void showMlp(const QString& name, const QString& detail);
     void setTopImages(const std::vector<Hit>& hits);
+    // The focused MLP's neurons by second-order effect on the image (hidden for heads).
+    void setNeurons(const Focus& f);
 
 public:
     QCustomPlot* plot() const { return m_plot; }
@@ -40,6 +43,8 @@ public:
     int head() const { return m_head; }
     int barCount() const;
     int imageCount() const;
+    QListWidget* neuronList() const { return m_neurons; }
+    QString neuronsText() const;  // the neuron list's heading
     // The chart's labels, value ticks and axis title fitted to the plot's current width (docks, exports).
     void fitToWidth();
 
@@ -58,6 +63,8 @@ private:
     QCustomPlot* m_plot;
     QStringList m_pickTexts;  // the chart's labels in full, first pick first
     QListWidget* m_images;
+    QLabel* m_neuronsLabel;
+    QListWidget* m_neurons;
     QPushButton* m_retrieve;
     int m_layer = -1, m_head = -1;
     QString m_shownSubject;  // the head or MLP the chart was last drawn for

@@ -100,6 +100,15 @@ struct TopImagesJob {
     Result run(Explorer& x, const JobContext&) const { return mlp.empty() ? x.headTopImages(layer, head, 12) : x.mlpTopImages(mlp, 12); }
 };
 
+// The open image's neurons of an MLP by second-order effect, scored for the text.
+struct NeuronsJob {
+    static constexpr const char* kLabel = "computing the neurons' second-order effects";
+    using Result = NeuronList;
+    int layer = -1;
+    std::string text;
+    Result run(Explorer& x, const JobContext&) const { return x.mlpNeurons(layer, text, 12); }
+};
+
 struct RetrieveJob {
     static constexpr const char* kLabel = "retrieving images";
     using Result = RetrievalResult;

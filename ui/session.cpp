@@ -328,6 +328,7 @@ void Session::applyImage(ImageResult r) {
     m_state.image = std::move(r);
     m_state.map = {};
     m_state.ledger = {};
+    m_state.focus.neurons = {};  // the last image's: asked for again below
     Aspects a = Aspect::Image | Aspect::Map | Aspect::Ledger | Aspect::Grid;
     if (opening) {
         m_state.text = q(m_state.image.openingText);
@@ -344,6 +345,7 @@ void Session::applyImage(ImageResult r) {
     // computes them while this thread renders.
     requestMap();
     requestLedger();
+    requestNeurons();
     emitChanged(a);
     if (opening) {
         requestTopImages();
@@ -356,6 +358,7 @@ void Session::setText(const QString& text) {
     emitChanged(Aspect::Text);
     requestMap();
     requestLedger();
+    requestNeurons();
 }
 
 void Session::setMethod(const QString& method) {
@@ -501,6 +504,24 @@ void Session::focusMlp(int row) {
     m_state.focus.mlp = m_state.model.poolHeads > 0 && row == m_state.model.layers ? QString("pool.mlp") : QString("mlp.%1").arg(row);
     emitChanged(Aspect::Focus);
     requestTopImages();
+    requestNeurons();
+}
+
+void Session::requestNeurons() {
+    const Focus f = m_state.focus;
+    if (f.mlp.isEmpty() || f.mlpRow < 0 || f.mlpRow >= m_state.model.layers || m_state.image.path.empty()) return;
+    NeuronsJob job;
+    job.layer = f.mlpRow;
+    job.text = s(m_state.text);
+    const quint64 epoch = m_epoch;
+    m_engine.run(
+        job, this,
+        [this, epoch, f](NeuronList list) {
+            if (!current(epoch) || m_state.focus.mlp != f.mlp) return;
+            m_state.focus.neurons = std::move(list);
+            emitChanged(Aspect::Focus);
+        },
+        failure(tr("computing the neurons' effects")));
 }
 
 void Session::requestTopImages() {

@@ -89,6 +89,7 @@ struct Focus {
     QString mlp;
     int mlpRow = -1;
     std::vector<Hit> topImages;
+    NeuronList neurons;  // an MLP's neurons on the open image (layer -1 until they arrive)
     bool empty() const { return !head.valid() && mlp.isEmpty(); }
 };
 
@@ -231,6 +232,7 @@ private:
     void requestMap();
     void requestLedger();
     void requestTopImages();
+    void requestNeurons();  // the focused MLP's neurons for the open image and text
     void rerunRetrieval(bool asked = false);  // asked: a search the user just asked for
     void requestProperty();
     // A long job: the status line names it and its progress, Cancel reaches it; `done` or `failed`

@@ -54,6 +54,7 @@ public:
     SecondOrderLens(const Model& model, const SecondOrderSettings& settings);
     SecondOrderEffects compute(const at::Tensor& pixels) const;
     int neurons() const { return m_neurons; }
+    int layer() const { return m_s.layer; }
     // Bytes of the image-independent maps kept (0 when they are rebuilt per batch).
     int64_t keptBytes() const;
 

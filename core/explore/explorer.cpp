@@ -1,5 +1,7 @@
 #include "explore/explorer.h"
 
+#include "analysis/second_order.h"
+
 #include "analysis/ablation.h"
 #include "analysis/align_fit.h"
 #include "analysis/cache.h"
@@ -157,6 +159,9 @@ struct Explorer::Impl {
     std::unique_ptr<CacheView> view;
     std::vector<HeadDescription> descriptions;
     std::vector<at::Tensor> descriptionTexts;  // per description: [k, E]
+
+    // Second-order effects of one layer's neurons (its image-independent maps kept between images).
+    std::unique_ptr<SecondOrderLens> lens;
 
     // Ablation.
     std::unique_ptr<DatasetCache> refCache;
@@ -558,6 +563,43 @@ std::vector<Hit> Explorer::headTopImages(int layer, int head, int top) {
     }
     // Not described yet: the images where the head writes the most.
     return m->strongestImages(c, top);
+}
+
+NeuronList Explorer::mlpNeurons(int layer, const std::string& text, int top) {
+    m->requireImage();
+    const Model& model = m->model();
+    NeuronList out;
+    out.layer = layer;
+    out.text = text;
+    const VisionTower& v = model.vision;
+    if (layer < 0 || layer >= v.layers()) throw InputError("mlp." + std::to_string(layer), "is not an MLP of this model");
+    if (v.hierarchical() || v.pool.defined() || !v.hasClassToken()) {
+        out.unavailable = "second-order effects of neurons are computed for plain ViTs with a class token";
+        return out;
+    }
+    out.neurons = static_cast<int>(v.encoder.blocks[static_cast<std::size_t>(layer)].fc2W.size(1));
+    if (layer == v.layers() - 1) {
+        out.unavailable = "the last block's neurons have no second-order effect (no attention head reads them)";
+        return out;
+    }
+    if (!m->lens || m->lens->layer() != layer) {
+        SecondOrderSettings settings;
+        settings.layer = layer;
+        m->lens.reset();  // one layer's maps at a time
+        m->lens = std::make_unique<SecondOrderLens>(model, settings);
+    }
+    at::NoGradGuard noGrad;
+    const SecondOrderEffects r = m->lens->compute(m->pixels);
+    const at::Tensor effects = r.effects[0].to(at::kCPU, at::kFloat);  // [M, E]
+    const at::Tensor norms = r.norms[0].to(at::kCPU, at::kDouble);
+    const bool scored = !text.empty() && !m->aligner();
+    const at::Tensor scores = scored ? at::matmul(effects, m->encode(text).to(at::kCPU, at::kFloat)).to(at::kDouble) : at::Tensor();
+    const at::Tensor order = std::get<1>(norms.topk(std::min<int64_t>(top, norms.size(0))));
+    for (int64_t i = 0; i < order.size(0); ++i) {
+        const int64_t n = order[i].item<int64_t>();
+        out.rows.push_back({n, norms[n].item<double>(), scored ? scores[n].item<double>() : std::nan("")});
+    }
+    return out;
 }
 
 std::vector<Hit> Explorer::mlpTopImages(const std::string& mlp, int top) {

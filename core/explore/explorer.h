@@ -123,6 +123,21 @@ struct Hit {
     double score = 0;
 };
 
+// The neurons of one MLP by their second-order effect on the open image (analysis/second_order.h,
+// the reference's convention: units of 100 / |output|), largest first.
+struct NeuronRow {
+    int64_t neuron = 0;
+    double norm = 0;       // |effect|
+    double textScore = 0;  // <effect, text>; NaN without a text or through an aligner
+};
+struct NeuronList {
+    int layer = -1;
+    std::string text;
+    int neurons = 0;              // the layer's
+    std::vector<NeuronRow> rows;  // the `top` largest effects
+    std::string unavailable;      // why there are none (the last block, a windowed or pooled model)
+};
+
 struct RetrievalResult {
     std::string query;     // the text, or the query image's path
     bool byImage = false;
@@ -247,6 +262,9 @@ public:
     // An MLP's ("mlp.L", SigLIP's "pool.mlp") top images: where it writes the most (the norm of
     // its direct contribution), as a head's before it is described.
     std::vector<Hit> mlpTopImages(const std::string& mlp, int top);
+    // The open image's neurons of block `layer` by second-order effect, with their scores for `text`
+    // (may be empty). Not an error where there is no such effect: NeuronList::unavailable says why.
+    NeuronList mlpNeurons(int layer, const std::string& text, int top);
     RetrievalResult retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top);
     RetrievalResult retrieveImage(const std::string& path, const std::vector<std::pair<int, int>>& heads, int top);
 
