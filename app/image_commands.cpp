@@ -125,8 +125,9 @@ void runHeatmap(const HeatmapOptions& o) {
     if (map.registerScores.defined()) {
         // The registers' own scores stay out of the map; say where the map's mass would have gone.
         const double registers = map.registerScores.abs().sum().item<double>(), patches = map.patches.abs().sum().item<double>();
-        spdlog::info("test-time register tokens: {:.1f}% of the |score| mass, kept out of the map",
-                     100.0 * registers / std::max(registers + patches, 1e-30));
+        const double share = registers / std::max(registers + patches, 1e-30);
+        spdlog::log(share > 0.5 ? spdlog::level::warn : spdlog::level::info,
+                    "test-time register tokens: {:.1f}% of the |score| mass, kept out of the map", 100.0 * share);
     }
     std::cout << o.out << "\n";
 }
