@@ -42,11 +42,6 @@ std::vector<Case> cases() {
 
 Model modelOf(const Case& c) { return buildModel(randomVitStateDict(c.spec), c.config, c.name); }
 
-at::Tensor layerNormOf(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps) {
-    const at::Tensor mean = x.mean(-1, true);
-    return (x - mean) / at::sqrt((x * x).mean(-1, true) - mean * mean + eps) * w + b;
-}
-
 // activate_on_registers for one image, in plain loops: hidden [N, M] changed in place.
 void interveneByHand(at::Tensor hidden, const std::vector<int64_t>& neurons, int K, double scale, RegisterNormalValues mode) {
     auto a = hidden.accessor<float, 2>();
@@ -83,13 +78,13 @@ at::Tensor portedOutput(const Model& plain, const at::Tensor& pixels, const std:
     const int64_t n = x.size(1);
     for (int l = 0; l < v.layers(); ++l) {
         const Block& b = v.encoder.blocks[static_cast<std::size_t>(l)];
-        const at::Tensor y = layerNormOf(x, b.ln1W, b.ln1B, v.encoder.eps);
+        const at::Tensor y = at::layer_norm(x, {d}, b.ln1W, b.ln1B, v.encoder.eps);
         const at::Tensor qkv = at::linear(y, b.qkvW, b.qkvB).view({batch, n, 3, h, dh}).permute({2, 0, 3, 1, 4});  // [3, B, H, N, dh]
         const at::Tensor attn = at::softmax(at::matmul(qkv[0], qkv[1].transpose(-1, -2)) / std::sqrt(static_cast<double>(dh)), -1);
         at::Tensor a = at::linear(at::matmul(attn, qkv[2]).transpose(1, 2).reshape({batch, n, d}), b.outW, b.outB);
         if (b.ls1.defined()) a = a * b.ls1;
         const at::Tensor x1 = x + a;
-        at::Tensor hidden = windows::activate(at::linear(layerNormOf(x1, b.ln2W, b.ln2B, v.encoder.eps), b.fc1W, b.fc1B), v.encoder.activation)
+        at::Tensor hidden = windows::activate(at::linear(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, v.encoder.eps), b.fc1W, b.fc1B), v.encoder.activation)
                                 .contiguous();
         if (chosen.count(l))
             for (int64_t i = 0; i < batch; ++i) interveneByHand(hidden[i], chosen.at(l), K, scale, mode);
