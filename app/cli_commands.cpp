@@ -4,6 +4,7 @@
 #include "benchmark_commands.h"
 #include "image_commands.h"
 #include "neuron_commands.h"
+#include "register_commands.h"
 #include "cli_common.h"
 
 #include "demo.h"
@@ -143,10 +144,12 @@ struct EmbedOptions {
     InputOptions inputs;
     std::vector<std::string> texts;
     std::string out;
+    TestTimeRegisterOptions registers;
 };
 
 void runEmbed(const EmbedOptions& o) {
-    const Model model = openModel(o.model);
+    Model model = openModel(o.model);
+    applyTestTimeRegisterOptions(model, o.registers);
     const Inputs inputs(model, o.inputs);
     at::NoGradGuard noGrad;
     std::vector<at::Tensor> outputs, logits, preLogits;
@@ -191,6 +194,7 @@ struct DecomposeCliOptions {
     bool tokens = false;
     std::string convention = "exact";
     std::string fromBlock;  // vit-decompose's detach block "S,B"
+    TestTimeRegisterOptions registers;
 };
 
 void runDecompose(const DecomposeCliOptions& o) {
@@ -198,7 +202,8 @@ void runDecompose(const DecomposeCliOptions& o) {
     opts.tokens = o.tokens;
     opts.convention = parseConvention(o.convention);
     if (!o.fromBlock.empty()) parseFromBlock(o.fromBlock, &opts.fromStage, &opts.fromBlock);
-    const Model model = openModel(o.model);
+    Model model = openModel(o.model);
+    const int registerTokens = applyTestTimeRegisterOptions(model, o.registers);
     const Inputs inputs(model, o.inputs);
     at::NoGradGuard noGrad;
     std::vector<at::Tensor> heads, attnBias, mlps, embed, postBias, output, terms, poolHeads, poolTerms, stageBias, convs;
@@ -256,6 +261,10 @@ void runDecompose(const DecomposeCliOptions& o) {
         summary["output_miss"] = miss;
     }
     summary["tokens"] = o.tokens;
+    if (registerTokens > 0) {
+        // The registers are the last tokens of the per-token terms: their own tokens in the sum.
+        summary["test_time_registers"] = registerTokens;
+    }
     summary["images"] = inputs.count();
     summary["heads_shape"] = allHeads.sizes().vec();
     summary["components"] = names.size();
@@ -292,6 +301,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
         sub->add_option("--text", o->texts, "Text to embed (repeatable, CLIP / SigLIP); adds logits_per_image.npy and probs.npy "
                                             "(softmax over the texts for CLIP, sigmoid per pair for SigLIP)");
         sub->add_option("--out", o->out, "Output directory")->required();
+        addTestTimeRegisterOptions(sub, o->registers);
         sub->callback([&actions, o] { actions.push_back([o] { runEmbed(*o); }); });
     }
     {
@@ -307,11 +317,13 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
                         "exact, textspan or vit-decompose (Swin / MaxViT: the reference's terms; output_miss in summary.json)")
             ->capture_default_str();
         sub->add_option("--from-block", o->fromBlock, "vit-decompose's detach block STAGE,BLOCK (default 0,0; its Swin-B runs 2,14)");
+        addTestTimeRegisterOptions(sub, o->registers);
         sub->callback([&actions, o] { actions.push_back([o] { runDecompose(*o); }); });
     }
     registerAnalysis(app, actions);
     registerImageCommands(app, actions);
     registerNeuronCommands(app, actions);
+    registerRegisterCommands(app, actions);
     registerBenchmarks(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);

@@ -3,6 +3,7 @@
 
 #include "benchmark_progress.h"
 #include "heatmap_options.h"
+#include "register_commands.h"
 
 #include "analysis/align_fit.h"
 #include "analysis/alignment.h"
@@ -32,6 +33,7 @@
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <filesystem>
 #include <optional>
 #include <iostream>
@@ -52,6 +54,7 @@ struct HeatmapOptions {
     double opacity = 0.55;
     int scale = 0;
     int64_t classIndex = -1;  // gradient methods on a classifier: its class logit as the score
+    TestTimeRegisterOptions registers;
 };
 
 // Preprocessed pixels [3, S, S] back to 8-bit RGB with the model's mean and std (the overlay's image).
@@ -84,6 +87,7 @@ void runHeatmap(const HeatmapOptions& o) {
     const HeatmapMethod method = parseHeatmapMethod(o.method);
     checkOptionsForMethod(o, method);
     const HeatmapSession c = openHeatmapContext(o.model, !o.text.empty());
+    applyTestTimeRegisterOptions(*c.model, o.registers);
     const Colormap cmap = parseColormap(o.colormap);
     if (o.opacity < 0 || o.opacity > 1) throw InputError("--opacity", "must be within 0..1");
     cv::Mat crop;
@@ -118,6 +122,13 @@ void runHeatmap(const HeatmapOptions& o) {
     const cv::Mat png = renderOverlay(crop, map.pixels, o.opacity, cmap, scale, title);
     writeImage(o.out, png);
     if (!o.npy.empty()) writeNpyTensor(o.npy, map.patches);
+    if (map.registerScores.defined()) {
+        // The registers' own scores stay out of the map; say where the map's mass would have gone.
+        const double registers = map.registerScores.abs().sum().item<double>(), patches = map.patches.abs().sum().item<double>();
+        const double share = registers / std::max(registers + patches, 1e-30);
+        spdlog::log(share > 0.5 ? spdlog::level::warn : spdlog::level::info,
+                    "test-time register tokens: {:.1f}% of the |score| mass, kept out of the map", 100.0 * share);
+    }
     std::cout << o.out << "\n";
 }
 
@@ -567,6 +578,7 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         sub->add_option("--scale", o->scale, "Enlarge the model's crop by this factor (default: to ~384 px)");
         sub->add_option("--out", o->out, "Output PNG")->required();
         sub->add_option("--npy", o->npy, "Also write the patch-level map [gh, gw] as .npy");
+        addTestTimeRegisterOptions(sub, o->registers);
         sub->callback([&actions, o] { actions.push_back([o] { runHeatmap(*o); }); });
     }
     {

@@ -113,6 +113,9 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
     const at::Tensor text = needsText ? textIn.to(at::kCPU, at::kFloat) : at::Tensor();
     if (params.referenceTexts.defined() && params.referenceTexts.size(1) != e)
         throw InputError("reference texts", "embedding dim differs from the model's");
+    if (isGradientMethod(params.method) && v.suffixTokens() > 0)
+        throw InputError("--test-time-registers", std::string("is not built for the gradient method '") + heatmapMethodName(params.method) +
+                                                      "' (decomposition, surgery, raw, attention and rollout take it)");
     if (isGradientMethod(params.method)) {
         // Gradients need autograd (no NoGradGuard); the map is over the patch tokens.
         GradientTarget target;
@@ -198,7 +201,7 @@ Heatmap computeHeatmap(const Model& model, const at::Tensor& pixels, const at::T
         break;
     }
     }
-    return heatmapFromTokenScores(scores, prefix, gridH, gridW, pixels.size(2), pixels.size(3));
+    return heatmapFromTokenScores(scores, prefix, gridH, gridW, pixels.size(2), pixels.size(3), v.suffixTokens());
 }
 
 namespace {
@@ -337,12 +340,13 @@ at::Tensor hierarchicalDecompositionTokenScores(const Model& model, const Decomp
     return scores;
 }
 
-Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width) {
-    if (scores.dim() != 1 || scores.size(0) != prefix + static_cast<int64_t>(gridH) * gridW)
+Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width, int suffix) {
+    if (scores.dim() != 1 || scores.size(0) != prefix + static_cast<int64_t>(gridH) * gridW + suffix)
         throw InputError("token scores", "do not match a " + std::to_string(gridH) + " x " + std::to_string(gridW) + " grid");
     Heatmap out;
     out.patches = scores.to(at::kCPU, at::kFloat).contiguous().narrow(0, prefix, gridH * gridW).reshape({gridH, gridW}).contiguous();
     out.pixels = at::upsample_bilinear2d(out.patches.view({1, 1, gridH, gridW}), {height, width}, false)[0][0].contiguous();
+    if (suffix > 0) out.registerScores = scores.to(at::kCPU, at::kFloat).narrow(0, prefix + static_cast<int64_t>(gridH) * gridW, suffix).clone();
     return out;
 }
 

@@ -60,6 +60,7 @@ struct Heatmap {
     at::Tensor patches;  // [gh, gw] float32 raw scores (higher = more of the text)
     at::Tensor pixels;   // [S, S] bilinear upsampling of `patches` to the model's input (gradient
                          // methods: min-max normalised after upsampling where the reference does)
+    at::Tensor registerScores;  // [K] the test-time register tokens' scores, kept out of the map; undefined without
 };
 
 // pixels [1, 3, S, S] preprocessed; text [E] unit-norm in the model's (aligned) output space.
@@ -88,8 +89,9 @@ at::Tensor hierarchicalDecompositionTokenScores(const Model& model, const Decomp
 // dispatch that computeHeatmap and the GUI's explorer share.
 at::Tensor decompositionScoresFor(const Model& model, const Decomposition& dec, const at::Tensor& text, const HeatmapParams& params,
                                   const Aligner* aligner = nullptr);
-// Token scores [prefix + gh * gw] -> the patch map and its bilinear upsampling to height x width.
-Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width);
+// Token scores [prefix + gh * gw + suffix] -> the patch map and its bilinear upsampling to height x
+// width (the suffix: test-time register tokens, left out of the map).
+Heatmap heatmapFromTokenScores(const at::Tensor& scores, int prefix, int gridH, int gridW, int64_t height, int64_t width, int suffix = 0);
 
 enum class Colormap { Viridis, Inferno, Jet, Turbo };
 Colormap parseColormap(const std::string& name);  // throws InputError

@@ -228,7 +228,7 @@ at::Tensor neuronActivationMap(const Model& model, const at::Tensor& pixels, con
         sum = sum.defined() ? sum + part : part;
     }
     const int gh = static_cast<int>(pixels.size(2)) / model.vision.patchSize, gw = static_cast<int>(pixels.size(3)) / model.vision.patchSize;
-    const int64_t prefix = sum.size(1) - int64_t(gh) * gw;
+    const int64_t prefix = model.vision.prefixTokens();  // (test-time registers follow the patches)
     return (sum.narrow(1, prefix, int64_t(gh) * gw) / static_cast<double>(neurons.size())).reshape({sum.size(0), gh, gw}).cpu();
 }
 

@@ -110,9 +110,11 @@ at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, con
     if (b.ls1.defined()) a = inPlace ? a.mul_(b.ls1) : a * b.ls1;
     at::Tensor x1 = inPlace ? a.add_(x) : x + a;
     at::Tensor m;
-    if (rec && rec->keepHidden) {
-        rec->hidden = windows::activate(at::linear(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B), enc.activation);
-        m = at::linear(rec->hidden, b.fc2W, b.fc2B);
+    if ((rec && rec->keepHidden) || b.registerNeurons.defined()) {
+        at::Tensor hidden = windows::activate(at::linear(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B), enc.activation);
+        if (b.registerNeurons.defined()) hidden = activateOnRegisters(hidden, b.registerNeurons, enc.testTimeRegisters);
+        if (rec && rec->keepHidden) rec->hidden = hidden;
+        m = at::linear(hidden, b.fc2W, b.fc2B);
     } else {
         m = windows::mlp(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation, true);
     }
@@ -201,6 +203,9 @@ at::Tensor embedTokens(const VisionTower& v, const at::Tensor& pixels) {
         const int64_t q = (v.cls.defined() ? 1 : 0) + v.numExtraPrefix();
         x = at::cat({x.narrow(1, 0, q), v.registers.unsqueeze(0).expand({batch, -1, d}), x.narrow(1, q, x.size(1) - q)}, 1);
     }
+    // Test-time registers: zero tokens after every other token, before ln_pre (the reference appends
+    // them to the position-embedded tokens).
+    if (v.suffixTokens() > 0) x = at::cat({x, at::zeros({batch, v.suffixTokens(), d}, x.options())}, 1);
     if (v.lnPreW.defined()) x = at::layer_norm(x, {d}, v.lnPreW, v.lnPreB, v.encoder.eps);
     return x;
 }
@@ -601,7 +606,7 @@ std::vector<at::Tensor> mlpActivations(const Model& model, const at::Tensor& pix
     return out;
 }
 
-ImageTrace traceImages(const Model& model, const at::Tensor& pixels) {
+ImageTrace traceImages(const Model& model, const at::Tensor& pixels, bool keepHidden) {
     const VisionTower& v = model.vision;
     if (v.hierarchical())
         throw InputError(model.info.weightsPath, "attention traces of windowed attention (Swin, MaxViT) are not available");
@@ -609,13 +614,17 @@ ImageTrace traceImages(const Model& model, const at::Tensor& pixels) {
     at::Tensor x = embedTokens(v, pixels);
     t.gridH = static_cast<int>(pixels.size(2)) / v.patchSize;
     t.gridW = static_cast<int>(pixels.size(3)) / v.patchSize;
-    t.prefix = static_cast<int>(x.size(1)) - t.gridH * t.gridW;
+    t.suffix = v.suffixTokens();
+    t.prefix = static_cast<int>(x.size(1)) - t.gridH * t.gridW - t.suffix;
     t.residuals.push_back(x);
     for (const Block& b : v.encoder.blocks) {
         at::Tensor attn;
-        x = runBlock(b, v.encoder, x, at::Tensor(), nullptr, &attn);
+        LayerRecord rec;
+        rec.keepHidden = keepHidden;
+        x = runBlock(b, v.encoder, x, at::Tensor(), keepHidden ? &rec : nullptr, &attn);
         t.residuals.push_back(x);
         t.attention.push_back(attn);
+        if (keepHidden) t.hidden.push_back(rec.hidden);
     }
     if (v.pool.defined()) t.poolAttention = runPool(v, x).attn;
     return t;
@@ -681,6 +690,30 @@ at::Tensor pooledOutput(const Model& model, const at::Tensor& residual) {
     if (v.hierarchical()) return at::layer_norm(residual, {v.width}, v.normW, v.normB, v.normEps).mean(1);
     if (v.pool.defined()) return runPool(v, residual).output;
     return finish(v, residual).output;
+}
+
+at::Tensor activateOnRegisters(const at::Tensor& hidden, const at::Tensor& neurons, const TestTimeRegisters& r) {
+    const int64_t batch = hidden.size(0), n = hidden.size(1), K = r.count;
+    if (K < 1 || n < K + 2) throw InputError("--test-time-registers " + std::to_string(K), "needs at least one register token after the patches");
+    const at::Tensor index = neurons.to(hidden.device());
+    at::Tensor sub = hidden.index_select(2, index);  // [B, N, k], a copy
+    const int64_t k = sub.size(2);
+    // sign_max over every token and every chosen neuron of the layer: one value per image.
+    const at::Tensor hi = sub.amax({1, 2}), lo = sub.amin({1, 2});
+    const at::Tensor top = at::where(hi.abs() > lo.abs(), hi, lo) * r.scale;  // [B]
+    at::Tensor patches = sub.narrow(1, 1, n - 1 - K);                         // every token after the first, before the registers
+    switch (r.normalValues) {
+    case RegisterNormalValues::Zero: patches.zero_(); break;
+    case RegisterNormalValues::Mean: patches.copy_(patches.mean(1, true).expand_as(patches)); break;
+    case RegisterNormalValues::OnlyOutliers: {
+        const at::Tensor mean = patches.mean(1, true), spread = patches.std(1, /*unbiased=*/true, true);
+        patches.copy_(at::where(patches > mean + spread, mean.expand_as(patches), patches));
+        break;
+    }
+    case RegisterNormalValues::Same: break;
+    }
+    sub.narrow(1, n - K, K).copy_(top.view({batch, 1, 1}).expand({batch, K, k}));
+    return hidden.index_copy(2, index, sub);
 }
 
 at::Tensor encodeTexts(const Model& model, const at::Tensor& tokens) {

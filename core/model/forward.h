@@ -169,10 +169,19 @@ struct ImageTrace {
     std::vector<at::Tensor> residuals;  // L + 1 x [B, N, D]
     std::vector<at::Tensor> attention;  // L x [B, H, N, N]
     at::Tensor poolAttention;           // [B, P, N]: the pooling probe's attention (SigLIP); undefined otherwise
+    std::vector<at::Tensor> hidden;     // keepHidden: L x [B, N, M] MLP activations (after any register intervention)
     int gridH = 0, gridW = 0;
     int prefix = 0;  // tokens before the patch tokens (class, distillation, registers)
+    int suffix = 0;  // test-time register tokens after the patch tokens
 };
-ImageTrace traceImages(const Model& model, const at::Tensor& pixels);
+ImageTrace traceImages(const Model& model, const at::Tensor& pixels, bool keepHidden = false);
+
+// The test-time-register intervention on one block's MLP activations hidden [B, N, M] (the last
+// r.count tokens are the registers), as the reference's activate_on_registers does it per image:
+// s = sign_max over every token and every neuron of `neurons` (int64 [k]; the larger in magnitude
+// of the max and the min, the min on a tie); the registers get r.scale * s at those neurons, the
+// tokens between the first and the registers get r.normalValues. Returns a new tensor.
+at::Tensor activateOnRegisters(const at::Tensor& hidden, const at::Tensor& neurons, const TestTimeRegisters& r);
 // The final norm and projection applied to every token of a residual [B, N, D] -> [B, N, E].
 // Attention-pooled models: each token's feature is the output the pooling head would give if
 // its probe attended to that token alone (value and output projections, then the MAP MLP).

@@ -17,6 +17,17 @@ namespace vitscope {
 
 enum class Activation { Gelu, QuickGelu, GeluTanh };  // GeluTanh: tanh-approximated GELU (SigLIP)
 
+// Test-time registers (analysis/registers.h; Jiang et al., "Vision Transformers Don't Need Trained
+// Registers"): what the patch tokens' activations of a register neuron become (the reference's
+// activate_on_registers, normal_values): zero, their mean over the patches, only the values above
+// mean + std replaced by the mean, or kept as they are.
+enum class RegisterNormalValues { Zero, Mean, OnlyOutliers, Same };
+struct TestTimeRegisters {
+    int count = 0;       // K zero tokens appended after every other token (0: off)
+    double scale = 1.0;  // the registers' activation = scale * sign_max over tokens and neurons
+    RegisterNormalValues normalValues = RegisterNormalValues::Zero;
+};
+
 struct Block {
     at::Tensor ln1W, ln1B;     // [D]
     at::Tensor qkvW, qkvB;     // [3D, D], [3D] (q, k, v stacked)
@@ -25,6 +36,7 @@ struct Block {
     at::Tensor fc1W, fc1B;     // [M, D], [M]
     at::Tensor fc2W, fc2B;     // [D, M], [D]
     at::Tensor ls1, ls2;       // LayerScale gammas [D]; undefined when the model has none
+    at::Tensor registerNeurons;  // int64 [k]: MLP neurons moved onto the test-time registers; undefined: none
 };
 
 struct Encoder {
@@ -32,6 +44,7 @@ struct Encoder {
     int heads = 0;
     Activation activation = Activation::Gelu;
     double eps = 1e-6;
+    TestTimeRegisters testTimeRegisters;  // vision encoders only; the blocks' registerNeurons say where
 };
 
 // Multi-head attention pooling (SigLIP's "MAP" head): a learned probe attends over every token
@@ -161,6 +174,8 @@ struct VisionTower {
     int stageOf(int layer) const;
     int numRegisters() const { return registers.defined() ? static_cast<int>(registers.size(0)) : 0; }
     int numExtraPrefix() const { return extraPrefix.defined() ? static_cast<int>(extraPrefix.size(0)) : 0; }
+    // Test-time register tokens after the patch tokens (analysis/registers.h); 0 for the plain model.
+    int suffixTokens() const { return encoder.testTimeRegisters.count; }
     int embedDim() const { return proj.defined() ? static_cast<int>(proj.size(1)) : width; }
     int gridFor(int imageSize) const { return imageSize / patchSize; }
     bool hasClassToken() const { return cls.defined(); }
