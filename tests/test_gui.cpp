@@ -1763,6 +1763,7 @@ private slots:
         QVERIFY(std::abs(first.norm - norms.max().item<double>()) < 1e-4 * first.norm);
         const at::Tensor text = TextEncoder(model).encode({st.text.toStdString()})[0];
         QVERIFY(std::abs(first.textScore - at::dot(e.effects[0][first.neuron], text).item<double>()) < 1e-4 * std::max(1.0, std::abs(first.textScore)));
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neurons.png");
         // The last block: no attention head reads it.
         s.focusMlp(3);
         QTRY_VERIFY_WITH_TIMEOUT(panel->neuronsText().contains("last block"), kTimeout);

@@ -502,14 +502,23 @@ void Session::focusMlp(int row) {
     m_state.focus = {};
     m_state.focus.mlpRow = row;
     m_state.focus.mlp = m_state.model.poolHeads > 0 && row == m_state.model.layers ? QString("pool.mlp") : QString("mlp.%1").arg(row);
+    requestNeurons();  // (says at once where there is nothing to compute)
     emitChanged(Aspect::Focus);
     requestTopImages();
-    requestNeurons();
 }
 
 void Session::requestNeurons() {
     const Focus f = m_state.focus;
-    if (f.mlp.isEmpty() || f.mlpRow < 0 || f.mlpRow >= m_state.model.layers || m_state.image.path.empty()) return;
+    if (f.mlp.isEmpty()) return;
+    const char* none = f.mlpRow < 0 || f.mlpRow >= m_state.model.layers ? "the pooling head's MLP is not one of the encoder's blocks"
+                       : m_state.image.path.empty()                      ? "open an image to see their effects on it"
+                                                                         : nullptr;
+    if (none) {
+        m_state.focus.neurons = {};
+        m_state.focus.neurons.layer = f.mlpRow;
+        m_state.focus.neurons.unavailable = none;
+        return;
+    }
     NeuronsJob job;
     job.layer = f.mlpRow;
     job.text = s(m_state.text);
