@@ -10,6 +10,7 @@
 
 #include <qcustomplot.h>
 
+#include <QFontDatabase>
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
@@ -39,6 +40,7 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     m_neurons = new QListWidget;
     m_neurons->setObjectName("neuronList");
     m_neurons->setMinimumHeight(80);
+    m_neurons->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));  // the columns line up
     m_neuronsLabel->hide();
     m_neurons->hide();
     m_retrieve = new QPushButton(tr("Retrieve with this head"));
@@ -102,16 +104,15 @@ void HeadPanel::setNeurons(const Focus& f) {
         return;
     }
     const bool scored = !n.rows.empty() && std::isfinite(n.rows.front().textScore);
-    m_neuronsLabel->setText(scored ? tr("Its %1 neurons' largest second-order effects on this image (through the later heads; "
-                                        "|effect| and the score for \"%2\", units of 100 / |output|):")
+    m_neuronsLabel->setText(scored ? tr("Its %1 neurons by second-order effect on this image (|effect|, score for \"%2\"):")
                                          .arg(n.neurons)
                                          .arg(QString::fromStdString(n.text))
-                                   : tr("Its %1 neurons' largest second-order effects on this image (through the later heads; "
-                                        "|effect|, units of 100 / |output|):")
-                                         .arg(n.neurons));
+                                   : tr("Its %1 neurons by second-order effect on this image (|effect|):").arg(n.neurons));
+    m_neurons->setToolTip(tr("Neuron, the size of its effect on the output through the later attention heads and (with a CLIP "
+                             "model) its score for the text, in units of 100 / |output| (second_order_lens's convention)"));
     for (const NeuronRow& r : n.rows) {
-        const QString line = scored ? tr("neuron %1   %2   %3").arg(r.neuron).arg(r.norm, 0, 'f', 3).arg(r.textScore, 0, 'f', 3, QChar(' '))
-                                    : tr("neuron %1   %2").arg(r.neuron).arg(r.norm, 0, 'f', 3);
+        const QString line = scored ? QString("%1 %2 %3").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2).arg(r.textScore, 9, 'f', 3)
+                                    : QString("%1 %2").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2);
         auto* item = new QListWidgetItem(line, m_neurons);
         item->setData(Qt::UserRole, static_cast<qlonglong>(r.neuron));
     }
