@@ -5,6 +5,7 @@
 #include "neuron_commands.h"
 
 #include "analysis/cache.h"
+#include "analysis/cache_shards.h"
 #include "analysis/neurons.h"
 #include "analysis/heatmap.h"
 #include "analysis/second_order.h"
@@ -30,6 +31,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <tuple>
 
 namespace fs = std::filesystem;
 
@@ -54,6 +56,7 @@ struct SecondOrderCliOptions {
     int layer = -1;
     double coefficient = 100.0;
     bool coefficientGiven = false;
+    std::string shard;  // "I/N"; empty: a Slurm job array's task, if any
 };
 
 // What makes two runs the same: resuming is allowed only into the output of this key.
@@ -74,48 +77,41 @@ nlohmann::ordered_json runKey(const SecondOrderCliOptions& o, const Model& model
     return key;
 }
 
-void runSecondOrder(const SecondOrderCliOptions& o) {
-    const Model model = openModel(o.model);
-    SecondOrderSettings s;
-    s.layer = o.layer;
-    s.convention = parseNeuronConvention(o.convention);
-    s.coefficient = o.coefficient;
-    if (o.coefficientGiven && s.convention == NeuronConvention::Exact)
-        throw InputError("--coefficient", "scales the reference convention only; the exact convention stays in output units");
-    const SecondOrderLens lens(model, s);
-    const Inputs inputs(model, o.inputs);
-    const int64_t n = inputs.count(), M = lens.neurons(), E = model.vision.embedDim();
-    const nlohmann::ordered_json key = runKey(o, model, n);
-    ensureDir(o.out);
-    const std::string summaryPath = (fs::path(o.out) / "summary.json").string();
+// Rows [from, to) of the inputs as a run of its own in `dir` (summary.json holds `key` and the
+// rows done: it resumes, and refuses another run's folder). False when interrupted.
+bool computeRange(const SecondOrderLens& lens, const Model& model, const Inputs& inputs, const SecondOrderCliOptions& o, int64_t from,
+                  int64_t to, const std::string& dir, const nlohmann::ordered_json& key) {
+    const int64_t n = to - from, M = lens.neurons(), E = model.vision.embedDim();
+    ensureDir(dir);
+    const std::string summaryPath = (fs::path(dir) / "summary.json").string();
     int64_t done = 0;
     std::error_code ec;
     if (fs::exists(summaryPath, ec)) {
         const nlohmann::json old = readJsonFile(summaryPath);
         if (!old.is_object() || !old.contains("key") || old["key"] != nlohmann::json(key))
-            throw InputError(o.out, "holds the output of another second-order run (model, layer, convention or inputs differ); choose another --out");
+            throw InputError(dir, "holds the output of another second-order run (model, layer, convention or inputs differ); choose another --out");
         done = old.value("images_done", int64_t(0));
         if (done < 0 || done > n) throw FormatError(summaryPath, "records an impossible image count");
         if (done == n) {
-            std::cout << o.out << " already holds this run's " << n << " images\n";
-            return;
+            std::cout << dir << " already holds this run's " << n << " images\n";
+            return true;
         }
-        std::cout << "resuming after " << done << " of " << n << " images in " << o.out << "\n";
+        std::cout << "resuming after " << done << " of " << n << " images in " << dir << "\n";
     }
-    NpyAppender effects((fs::path(o.out) / "effects.npy").string(), DType::F32, {M, E}, done);
-    NpyAppender norms((fs::path(o.out) / "norms.npy").string(), DType::F32, {M}, done);
-    NpyAppender outputs((fs::path(o.out) / "output.npy").string(), DType::F32, {E}, done);
+    NpyAppender effects((fs::path(dir) / "effects.npy").string(), DType::F32, {M, E}, done);
+    NpyAppender norms((fs::path(dir) / "norms.npy").string(), DType::F32, {M}, done);
+    NpyAppender outputs((fs::path(dir) / "output.npy").string(), DType::F32, {E}, done);
     if (!o.inputs.images.empty()) {  // the images in row order, for retrieval and the neurons' top images
         std::string list;
-        for (const std::string& p : o.inputs.images) list += fs::absolute(p).lexically_normal().string() + "\n";
-        writeFileAtomic((fs::path(o.out) / "paths.txt").string(), list);
+        for (int64_t i = from; i < to; ++i) list += fs::absolute(o.inputs.images[static_cast<std::size_t>(i)]).lexically_normal().string() + "\n";
+        writeFileAtomic((fs::path(dir) / "paths.txt").string(), list);
     }
     nlohmann::ordered_json summary;
     summary["key"] = key;
     summary["model_path"] = model.info.weightsPath;
     summary["layer"] = o.layer;
-    summary["convention"] = neuronConventionName(s.convention);
-    summary["coefficient"] = s.convention == NeuronConvention::Reference ? nlohmann::json(o.coefficient) : nlohmann::json();
+    summary["convention"] = neuronConventionName(lens.convention());
+    summary["coefficient"] = lens.convention() == NeuronConvention::Reference ? nlohmann::json(o.coefficient) : nlohmann::json();
     summary["neurons"] = M;
     summary["embed_dim"] = E;
     summary["images"] = n;
@@ -127,6 +123,7 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
         summary["images_done"] = rows;
         writeFileAtomic(summaryPath, summary.dump(2) + "\n");
     };
+    save(done);  // (a run of no rows, an empty shard, is finished as it starts)
     const JobContext job = interruptibleJob("second-order effects");
     job.report({done, n, 0, 0, {}});
     double seconds = 0;  // this invocation's time per batch: reading the images, the forward and the effects
@@ -135,11 +132,11 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
         if (job.cancelled()) {
             save(start);
             std::cout << "interrupted after " << start << " of " << n << " images; run the same command to resume\n";
-            return;
+            return false;
         }
         const int64_t count = std::min<int64_t>(o.inputs.batch, n - start);
         const auto t0 = std::chrono::steady_clock::now();
-        const SecondOrderEffects r = lens.compute(inputs.batch(start, count).to(model.vision.device()));
+        const SecondOrderEffects r = lens.compute(inputs.batch(from + start, count).to(model.vision.device()));
         (void)r.effects.sum().item<float>();  // (synchronises a GPU before the clock is read)
         seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         computed += count;
@@ -151,6 +148,106 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
         job.report({start + count, n, 0, 0, {}});
     }
     std::cout << summary.dump() << "\n";
+    return true;
+}
+
+// Shards cut the inputs at multiples of this many images, whatever --batch each task uses.
+constexpr int kShardChunk = 64;
+
+// The shard count of OUT/shards/I-of-N folders (0: none); InputError when they disagree.
+int shardCountIn(const std::string& dir) {
+    int count = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        const std::size_t of = name.find("-of-");
+        if (!e.is_directory() || of == std::string::npos) continue;
+        const int n = std::atoi(name.c_str() + of + 4);
+        if (n < 1 || (count != 0 && n != count)) throw InputError(dir, "holds shards of different counts (" + name + "); remove the stray ones");
+        count = n;
+    }
+    return count;
+}
+
+// The shards' files one after another into OUT (they are finished runs of consecutive rows).
+void mergeShards(const std::string& out, int count, int64_t M, int64_t E) {
+    NpyAppender effects((fs::path(out) / "effects.npy").string(), DType::F32, {M, E}, 0);
+    NpyAppender norms((fs::path(out) / "norms.npy").string(), DType::F32, {M}, 0);
+    NpyAppender outputs((fs::path(out) / "output.npy").string(), DType::F32, {E}, 0);
+    std::string paths;
+    int64_t rows = 0;
+    for (int i = 0; i < count; ++i) {
+        const fs::path dir = fs::path(out) / "shards" / shardName(i, count);
+        for (auto [file, appender, row] : {std::make_tuple("effects.npy", &effects, M * E), std::make_tuple("norms.npy", &norms, M),
+                                           std::make_tuple("output.npy", &outputs, E)}) {
+            const MappedFile mapped((dir / file).string());
+            const NpyHeader h = parseNpyHeader(mapped.data(), mapped.size(), mapped.path());
+            if (h.dtype != DType::F32 || h.shape.empty()) throw FormatError(mapped.path(), "is not a second-order array");
+            const at::Tensor all = at::from_blob(const_cast<uint8_t*>(mapped.data() + h.dataOffset), {h.shape[0], row}, at::kFloat);
+            for (int64_t r = 0; r < h.shape[0]; r += 256) appender->append(all.narrow(0, r, std::min<int64_t>(256, h.shape[0] - r)));
+            if (std::string(file) == "output.npy") rows += h.shape[0];
+        }
+        std::error_code ec;
+        if (fs::exists(dir / "paths.txt", ec)) paths += readFileText((dir / "paths.txt").string());
+    }
+    effects.finish(rows);
+    norms.finish(rows);
+    outputs.finish(rows);
+    if (!paths.empty()) writeFileAtomic((fs::path(out) / "paths.txt").string(), paths);
+}
+
+void runSecondOrder(const SecondOrderCliOptions& o) {
+    const Model model = openModel(o.model);
+    SecondOrderSettings s;
+    s.layer = o.layer;
+    s.convention = parseNeuronConvention(o.convention);
+    s.coefficient = o.coefficient;
+    if (o.coefficientGiven && s.convention == NeuronConvention::Exact)
+        throw InputError("--coefficient", "scales the reference convention only; the exact convention stays in output units");
+    const ShardSpec shard = resolveShard(o.shard, 0);
+    const SecondOrderLens lens(model, s);
+    const Inputs inputs(model, o.inputs);
+    const int64_t n = inputs.count();
+    const nlohmann::ordered_json key = runKey(o, model, n);
+    auto shardKey = [&](int i, int count) {
+        nlohmann::ordered_json k = key;
+        k["shard"] = shardName(i, count);
+        return k;
+    };
+    if (shard.defined()) {  // one task of a sharded run: its rows into OUT/shards/I-of-N
+        const auto [from, to] = shardRange(n, kShardChunk, shard.index, shard.count);
+        computeRange(lens, model, inputs, o, from, to, (fs::path(o.out) / "shards" / shardName(shard.index, shard.count)).string(),
+                     shardKey(shard.index, shard.count));
+        return;
+    }
+    const std::string shards = (fs::path(o.out) / "shards").string();
+    const int count = shardCountIn(shards);
+    if (count == 0) {
+        computeRange(lens, model, inputs, o, 0, n, o.out, key);
+        return;
+    }
+    // After the shards: finish what they left (unfinished or never started), then merge.
+    const std::string summaryPath = (fs::path(o.out) / "summary.json").string();
+    std::error_code ec;
+    if (fs::exists(summaryPath, ec) && readJsonFile(summaryPath).value("images_done", int64_t(-1)) == n &&
+        readJsonFile(summaryPath).value("key", nlohmann::json()) == nlohmann::json(key)) {
+        std::cout << o.out << " already holds this run's " << n << " images\n";
+        return;
+    }
+    for (int i = 0; i < count; ++i) {
+        const auto [from, to] = shardRange(n, kShardChunk, i, count);
+        if (!computeRange(lens, model, inputs, o, from, to, (fs::path(shards) / shardName(i, count)).string(), shardKey(i, count))) return;
+    }
+    mergeShards(o.out, count, lens.neurons(), model.vision.embedDim());
+    nlohmann::ordered_json summary = readJsonFile((fs::path(shards) / shardName(0, count) / "summary.json").string());
+    summary["key"] = key;
+    summary["images"] = n;
+    summary["images_done"] = n;
+    summary["effects_shape"] = {n, lens.neurons(), model.vision.embedDim()};
+    summary["merged_shards"] = count;
+    summary.erase("seconds_per_image");
+    writeFileAtomic(summaryPath, summary.dump(2) + "\n");
+    std::cout << "merged " << count << " shards: " << summary.dump() << "\n";
 }
 
 struct DescribeOptions {
@@ -604,6 +701,8 @@ void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& a
                     "exact: vitscope's (each write centred, biases apart, output units)")
         ->capture_default_str();
     auto* coefficient = sub->add_option("--coefficient", o->coefficient, "The reference convention's scale (its hook's coefficient)")->capture_default_str();
+    sub->add_option("--shard", o->shard, "I/N: this task's part into OUT/shards/I-of-N (default: a Slurm job array's task); "
+                                         "the same command without it afterwards finishes what is left and merges");
     sub->callback([&actions, o, coefficient] {
         o->coefficientGiven = coefficient->count() > 0;
         actions.push_back([o] { runSecondOrder(*o); });

@@ -260,6 +260,34 @@ private slots:
         QVERIFY2(scaled.err.contains("--coefficient"), qPrintable(scaled.err));
     }
 
+    // second-order --shard: tasks 0 and 2 of 3, then the command without --shard computes the
+    // task never run and merges; the merged files are the direct run's, byte for byte.
+    void secondOrderSharded() {
+        const std::string model = source("models/shapes-clip");
+        at::manual_seed(43);
+        writeNpyTensor(path("sos_pixels.npy").toStdString(), at::randn({130, 3, 64, 64}));
+        const QStringList common{"second-order", "--model", q(model), "--pixels", path("sos_pixels.npy"), "--layer", "2", "--batch", "32"};
+        const Run direct = cli(QStringList(common) << "--out" << path("sos_direct"));
+        QVERIFY2(direct.code == 0, qPrintable(direct.err));
+        for (const char* shard : {"0/3", "2/3"}) {
+            const Run r = cli(QStringList(common) << "--shard" << shard << "--out" << path("sos"));
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+        }
+        QVERIFY(!QFile::exists(path("sos/shards/1-of-3")));
+        const Run gathered = cli(QStringList(common) << "--out" << path("sos"));
+        QVERIFY2(gathered.code == 0, qPrintable(gathered.err));
+        QVERIFY2(gathered.out.contains("merged 3 shards"), qPrintable(gathered.out));
+        for (const char* file : {"effects.npy", "norms.npy", "output.npy"})
+            QVERIFY2(readFileText(path("sos/").toStdString() + file) == readFileText(path("sos_direct/").toStdString() + file), file);
+        const auto summary = nlohmann::json::parse(readFileText(path("sos/summary.json").toStdString()));
+        QCOMPARE(summary["images_done"].get<int>(), 130);
+        // describe reads the merged run as any other.
+        writeFileAtomic(path("sos_texts.txt").toStdString(), "a red circle\na blue square\na green star\n");
+        const Run d = cli({"neurons", "describe", "--model", q(model), "--effects", path("sos"), "--texts", path("sos_texts.txt"), "--components",
+                           "2", "--out", path("sos_desc")});
+        QVERIFY2(d.code == 0, qPrintable(d.err));
+    }
+
     // --convention vit-decompose: the reference walker's terms (tests/data/vit-decompose, the
     // generator's port of it) and a summary that names the convention, the detach block and the miss.
     void decomposeVitDecompose() {
