@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
     ok = ok && waitUntil(s, [&] { return st.retrieval.result.query == "a blue object"; }, wait);
     settle(1500);
     ok = ok && shoot(w, out + "/gallery.png");
+    // neurons.png: an MLP clicked, its neurons by second-order effect on the scene, scored for the text.
+    s.focusMlp(1);
+    ok = ok && waitUntil(s, [&] { return st.focus.neurons.layer == 1 && !st.focus.neurons.rows.empty(); }, wait);
+    raise(w, "headDock");
+    settle(1500);
+    ok = ok && shoot(w, out + "/neurons.png");
     w.exporter().exportPanelFigure({"a red object", "a blue object", "a circle", "a gray background"}, {}, out + "/figure.png", 150);
     ok = ok && waitForSignal(&w.exporter(), &ExportController::figureWritten, wait);
     w.exporter().exportPanelFigure({"a blue object", "a triangle"}, {HeadId{3, 1}, HeadId{2, 1}, HeadId{1, 1}}, out + "/figure-heads.png", 150, true);
