@@ -23,11 +23,7 @@ using vitscope::test::maxAbsDiff;
 
 namespace {
 
-struct Case {
-    const char* name;
-    RandomVitSpec spec;
-    nlohmann::json config;
-};
+using Case = vitscope::test::RandomCase;
 
 std::vector<Case> cases() {
     std::vector<Case> out;
@@ -119,11 +115,7 @@ at::Tensor naiveTimmFeatures(const StateDict& sd, int heads, const at::Tensor& i
     return ln(tokens[0], sd.at("norm.weight"), sd.at("norm.bias"));
 }
 
-struct SiglipCase {
-    const char* name;
-    RandomVitSpec spec;
-    nlohmann::json config;
-};
+using SiglipCase = vitscope::test::RandomCase;
 
 std::vector<SiglipCase> siglipCases() {
     std::vector<SiglipCase> out;

@@ -20,11 +20,7 @@ using vitscope::test::maxAbsDiff;
 
 namespace {
 
-struct Case {
-    const char* name;
-    RandomVitSpec spec;
-    nlohmann::json config;
-};
+using Case = vitscope::test::RandomCase;
 
 std::vector<Case> clipCases() {
     std::vector<Case> out;

@@ -23,11 +23,7 @@ namespace {
 
 at::Tensor data(const std::string& name) { return readNpyTensor(test::source("tests/data/registers/" + name)); }
 
-struct Case {
-    const char* name;
-    RandomVitSpec spec;
-    nlohmann::json config;
-};
+using Case = vitscope::test::RandomCase;
 
 std::vector<Case> cases() {
     std::vector<Case> out;

@@ -1,8 +1,10 @@
 #pragma once
 // Shared helpers for the Qt Test suites: oracle paths, tensor comparisons, temp dirs.
 #include "model/model.h"
+#include "model/random_weights.h"
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 #include <QTemporaryDir>
 
 #include <string>
@@ -21,5 +23,12 @@ Model testModel(const std::string& spec);
 double maxAbsDiff(const at::Tensor& a, const at::Tensor& b);
 double minRowCosine(const at::Tensor& a, const at::Tensor& b);
 bool sameShape(const at::Tensor& a, const at::Tensor& b);
+
+// A configuration a test builds: random weights in a checkpoint layout and the config its loader reads.
+struct RandomCase {
+    const char* name;
+    RandomVitSpec spec;
+    nlohmann::json config;
+};
 
 }  // namespace vitscope::test
