@@ -49,6 +49,30 @@ nlohmann::json readJsonFile(const std::string& path) {
     }
 }
 
+// A `neurons describe` output's summary.json, its fields checked (FormatError naming the file).
+struct DescribeSummary {
+    nlohmann::json secondOrder;  // the described run's key
+    std::string model, convention;
+    int layer = -1;
+    double coefficient = 100.0;
+};
+
+DescribeSummary readDescribeSummary(const std::string& dir) {
+    const std::string path = (fs::path(dir) / "summary.json").string();
+    const nlohmann::json j = readJsonFile(path);
+    try {
+        DescribeSummary d;
+        d.secondOrder = j.at("second_order");
+        d.model = d.secondOrder.at("model").get<std::string>();
+        d.layer = j.at("layer").get<int>();
+        d.convention = j.at("convention").get<std::string>();
+        d.coefficient = j.value("coefficient", 100.0);
+        return d;
+    } catch (const nlohmann::json::exception& e) {
+        throw FormatError(path, std::string("is not a neurons describe summary (") + e.what() + ")");
+    }
+}
+
 struct SecondOrderCliOptions {
     ModelOptions model;
     InputOptions inputs;
@@ -90,7 +114,11 @@ bool computeRange(const SecondOrderLens& lens, const Model& model, const Inputs&
         const nlohmann::json old = readJsonFile(summaryPath);
         if (!old.is_object() || !old.contains("key") || old["key"] != nlohmann::json(key))
             throw InputError(dir, "holds the output of another second-order run (model, layer, convention or inputs differ); choose another --out");
-        done = old.value("images_done", int64_t(0));
+        try {
+            done = old.value("images_done", int64_t(0));
+        } catch (const nlohmann::json::exception&) {
+            throw FormatError(summaryPath, "records no image count");
+        }
         if (done < 0 || done > n) throw FormatError(summaryPath, "records an impossible image count");
         if (done == n) {
             std::cout << dir << " already holds this run's " << n << " images\n";
@@ -229,8 +257,9 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
     // After the shards: finish what they left (unfinished or never started), then merge.
     const std::string summaryPath = (fs::path(o.out) / "summary.json").string();
     std::error_code ec;
-    if (fs::exists(summaryPath, ec) && readJsonFile(summaryPath).value("images_done", int64_t(-1)) == n &&
-        readJsonFile(summaryPath).value("key", nlohmann::json()) == nlohmann::json(key)) {
+    const nlohmann::json merged = fs::exists(summaryPath, ec) ? readJsonFile(summaryPath) : nlohmann::json::object();
+    if (merged.is_object() && merged.contains("images_done") && merged["images_done"] == nlohmann::json(n) &&
+        merged.value("key", nlohmann::json()) == nlohmann::json(key)) {
         std::cout << o.out << " already holds this run's " << n << " images\n";
         return;
     }
@@ -473,22 +502,19 @@ struct NeuronAblateOptions {
 // val folder with --ground-truth), with the training statistics of a `neurons describe` output.
 // Resumes: OUT/progress.jsonl keeps each evaluated image's rows.
 void runNeuronAblate(const NeuronAblateOptions& o) {
-    const std::string summaryPath = (fs::path(o.describe) / "summary.json").string();
-    const nlohmann::json desc = readJsonFile(summaryPath);
-    if (!desc.contains("second_order") || !desc.contains("layer")) throw FormatError(summaryPath, "is not a neurons describe summary");
-    if (desc.value("convention", std::string()) != "reference")
+    const DescribeSummary desc = readDescribeSummary(o.describe);
+    if (desc.convention != "reference")
         throw InputError(o.describe, "was described from exact-convention effects; the ablation table is the reference convention's arithmetic");
     const Model model = openModel(o.model);
-    if (desc["second_order"].value("model", std::string()) != modelFingerprint(model))
-        throw InputError(o.describe, "describes another model's neurons than " + o.model.model);
+    if (desc.model != modelFingerprint(model)) throw InputError(o.describe, "describes another model's neurons than " + o.model.model);
     NeuronDirections train;
     const auto in = [&](const char* name) { return readNpyTensor((fs::path(o.describe) / name).string()).to(at::kFloat); };
     train.mean = in("mean.npy");
     train.topNorms = in("top_norms.npy");
     train.directions = in("directions.npy");
     SecondOrderSettings s;
-    s.layer = desc["layer"].get<int>();
-    s.coefficient = desc.value("coefficient", 100.0);
+    s.layer = desc.layer;
+    s.coefficient = desc.coefficient;
     const SecondOrderLens lens(model, s);
     if (train.mean.dim() != 2 || train.mean.size(0) != lens.neurons() || train.mean.sizes() != train.directions.sizes() ||
         train.topNorms.size(0) != lens.neurons())
@@ -506,7 +532,7 @@ void runNeuronAblate(const NeuronAblateOptions& o) {
     NeuronAblationMeter meter(train, classifier, s.coefficient);
     ensureDir(o.out);
     nlohmann::ordered_json key;
-    key["describe"] = desc["second_order"];
+    key["describe"] = desc.secondOrder;
     key["train_statistics_sha256"] = fileSha256((fs::path(o.describe) / "mean.npy").string()) + fileSha256((fs::path(o.describe) / "top_norms.npy").string()) +
                                      fileSha256((fs::path(o.describe) / "directions.npy").string());
     std::string list;
@@ -591,11 +617,9 @@ void runNeuronMap(const NeuronMapOptions& o) {
     std::vector<int> layers;
     std::vector<at::Tensor> directions;
     for (const std::string& dir : o.describe) {
-        const nlohmann::json desc = readJsonFile((fs::path(dir) / "summary.json").string());
-        if (!desc.contains("second_order") || !desc.contains("layer")) throw FormatError(dir + "/summary.json", "is not a neurons describe summary");
-        if (desc["second_order"].value("model", std::string()) != modelFingerprint(model))
-            throw InputError(dir, "describes another model's neurons than " + o.model.model);
-        const int layer = desc["layer"].get<int>();
+        const DescribeSummary desc = readDescribeSummary(dir);
+        if (desc.model != modelFingerprint(model)) throw InputError(dir, "describes another model's neurons than " + o.model.model);
+        const int layer = desc.layer;
         if (std::find(layers.begin(), layers.end(), layer) != layers.end()) throw InputError(dir, "describes layer " + std::to_string(layer) + " again");
         layers.push_back(layer);
         directions.push_back(readNpyTensor((fs::path(dir) / "directions.npy").string()).to(at::kFloat));
