@@ -81,6 +81,7 @@ struct SecondOrderCliOptions {
     double coefficient = 100.0;
     bool coefficientGiven = false;
     std::string shard;  // "I/N"; empty: a Slurm job array's task, if any
+    double mapsBudgetGb = 1.0;  // SecondOrderSettings::cacheBytes
 };
 
 // What makes two runs the same: resuming is allowed only into the output of this key.
@@ -230,6 +231,8 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
     s.layer = o.layer;
     s.convention = parseNeuronConvention(o.convention);
     s.coefficient = o.coefficient;
+    if (!(o.mapsBudgetGb >= 0)) throw InputError("--maps-budget", "must be 0 or more GB");
+    s.cacheBytes = static_cast<int64_t>(o.mapsBudgetGb * 1e9);
     if (o.coefficientGiven && s.convention == NeuronConvention::Exact)
         throw InputError("--coefficient", "scales the reference convention only; the exact convention stays in output units");
     const ShardSpec shard = resolveShard(o.shard, 0);
@@ -725,6 +728,8 @@ void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& a
                     "exact: vitscope's (each write centred, biases apart, output units)")
         ->capture_default_str();
     auto* coefficient = sub->add_option("--coefficient", o->coefficient, "The reference convention's scale (its hook's coefficient)")->capture_default_str();
+    sub->add_option("--maps-budget", o->mapsBudgetGb, "GB of image-independent maps kept between batches (beyond it they are rebuilt "
+                                                    "for every batch: ViT-L/14's layer 0 needs 4.6)")->capture_default_str();
     sub->add_option("--shard", o->shard, "I/N: this task's part into OUT/shards/I-of-N (default: a Slurm job array's task); "
                                          "the same command without it afterwards finishes what is left and merges");
     sub->callback([&actions, o, coefficient] {

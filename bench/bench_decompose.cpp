@@ -13,7 +13,7 @@
 // --device cuda: everything on the GPU (timings synchronise it), the GEMM rate measured there.
 // --gradients 1: also the gradient heatmaps (Grad-CAM, Chefer, LeGrad; one text per image, the
 // whole batch in one backward), per image and as a ratio to the forward.
-// --second-order 0,10: also every neuron's second-order effect for those MLP layers
+// --second-order 0,10 [--maps-budget GB]: also every neuron's second-order effect for those MLP layers
 // (analysis/second_order.h, reference convention): ms per image, the extra time over the forward as
 // a ratio of the forward, the image-independent maps' build time and size, and memory per image.
 // Usage: bench_decompose [--repeats R] [--batches 1,16] [--device cpu|cuda] [--gradients 1]
@@ -254,7 +254,9 @@ int main(int argc, char** argv) {
     std::string family = "clip";
     bool gradients = false;
     std::vector<int> neuronLayers;
+    double mapsBudget = 1.073741824;  // GB (SecondOrderSettings' default, 1 GiB)
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--maps-budget")) mapsBudget = std::atof(argv[i + 1]);
         if (!std::strcmp(argv[i], "--second-order")) {
             std::stringstream ss(argv[i + 1]);
             std::string item;
@@ -355,6 +357,7 @@ int main(int argc, char** argv) {
         for (int layer : neuronLayers) {
             SecondOrderSettings s;
             s.layer = layer;
+            s.cacheBytes = static_cast<int64_t>(mapsBudget * 1e9);
             const auto t0 = Clock::now();
             const SecondOrderLens lens(model, s);
             synchronizeDevice(g_device);
