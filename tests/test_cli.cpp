@@ -182,6 +182,14 @@ private slots:
         QCOMPARE(effects.sizes().vec(), (std::vector<int64_t>{5, m.vision.encoder.blocks[1].fc2W.size(1), m.vision.embedDim()}));
         QVERIFY(maxAbsDiff(effects, expected.effects) < 1e-5 * expected.effects.abs().max().item<double>());
         QVERIFY(maxAbsDiff(readNpyTensor(path("so/norms.npy").toStdString()), expected.norms) < 1e-5 * expected.norms.max().item<double>());
+        // No maps kept (rebuilt for every batch): the same effects.
+        const Run rebuilt = cli({"second-order", "--model", q(model), "--pixels", path("so_pixels.npy"), "--layer", "1", "--batch", "2",
+                                 "--maps-budget", "0", "--out", path("so_rebuilt")});
+        QVERIFY2(rebuilt.code == 0, qPrintable(rebuilt.err));
+        QVERIFY(maxAbsDiff(readNpyTensor(path("so_rebuilt/effects.npy").toStdString()), expected.effects) <
+                1e-5 * expected.effects.abs().max().item<double>());
+        QCOMPARE(cli({"second-order", "--model", q(model), "--pixels", path("so_pixels.npy"), "--layer", "1", "--maps-budget", "-1", "--out",
+                      path("so_bad")}).code, 2);
         auto summary = nlohmann::json::parse(readFileText(path("so/summary.json").toStdString()));
         QCOMPARE(summary["images_done"].get<int>(), 5);
         QCOMPARE(summary["convention"].get<std::string>(), std::string("reference"));
