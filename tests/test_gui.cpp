@@ -1782,6 +1782,33 @@ private slots:
         const at::Tensor redPixels = preprocessImage(loadImageRgb(next), model.preprocess).unsqueeze(0);
         QCOMPARE(panel->neuronList()->item(0)->data(Qt::UserRole).toLongLong(),
                  SecondOrderLens(model, so).compute(redPixels).norms[0].argmax().item<int64_t>());
+        // Another dataset in the middle: the list is the image's, it stays (the top images follow).
+        QTemporaryDir other;
+        ensureShapesWorld((other.path() + "/w").toStdString(), 40, 5151, "standard", {});
+        s.focusMlp(2);
+        s.openDataset(other.path() + "/w/images");
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == other.path() + "/w/images" && !st.focus.topImages.empty(); }, kTimeout));
+        QTRY_VERIFY_WITH_TIMEOUT(st.focus.neurons.layer == 2 && panel->neuronList()->count() == 12, kTimeout);
+        // Another model asked for while the neurons compute: nothing of the old model's stays.
+        s.focusMlp(1);
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
+        QCOMPARE(panel->titleText(), QString("Click a head in the grid"));
+        QVERIFY(!panel->neuronList()->isVisible() && st.focus.neurons.layer == -1);
+        // A classifier through its aligner: sizes only (no text score in its own space).
+        s.focusMlp(1);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->neuronList()->count() == 12, kTimeout);
+        QVERIFY2(!panel->neuronsText().contains("score for"), qPrintable(panel->neuronsText()));
+        const Model vit = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        const at::Tensor vitPixels = preprocessImage(loadImageRgb(st.image.path), vit.preprocess).unsqueeze(0);
+        QCOMPARE(panel->neuronList()->item(0)->data(Qt::UserRole).toLongLong(),
+                 SecondOrderLens(vit, so).compute(vitPixels).norms[0].argmax().item<int64_t>());
+        // Swin: no second-order lens; the panel says so.
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-swin");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-swin" && !st.image.path.empty(); }, kTimeout));
+        s.focusMlp(0);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->neuronsText().contains("plain ViTs"), kTimeout);
+        QVERIFY(!panel->neuronList()->isVisible());
     }
 
     // The property score grid is recomputed for a new dataset (it kept the old numbers), and a
