@@ -1759,11 +1759,18 @@ private slots:
         const SecondOrderEffects e = SecondOrderLens(model, so).compute(pixels);
         const at::Tensor norms = e.norms[0];
         QCOMPARE(panel->neuronList()->item(0)->data(Qt::UserRole).toLongLong(), norms.argmax().item<int64_t>());
-        const NeuronRow& first = st.focus.neurons.rows.front();
+        const NeuronRow first = st.focus.neurons.rows.front();  // (a copy: the state moves on)
         QVERIFY(std::abs(first.norm - norms.max().item<double>()) < 1e-4 * first.norm);
         const at::Tensor text = TextEncoder(model).encode({st.text.toStdString()})[0];
         QVERIFY(std::abs(first.textScore - at::dot(e.effects[0][first.neuron], text).item<double>()) < 1e-4 * std::max(1.0, std::abs(first.textScore)));
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neurons.png");
+        // Another text: the same neurons (the image's), scored for the new text.
+        s.setText("a blue square");
+        QTRY_VERIFY_WITH_TIMEOUT(st.focus.neurons.text == "a blue square" && panel->neuronsText().contains("a blue square"), kTimeout);
+        const NeuronRow rescored = st.focus.neurons.rows.front();
+        QCOMPARE(rescored.neuron, first.neuron);
+        const at::Tensor blue = TextEncoder(model).encode({"a blue square"})[0];
+        QVERIFY(std::abs(rescored.textScore - at::dot(e.effects[0][rescored.neuron], blue).item<double>()) < 1e-4 * std::max(1.0, std::abs(rescored.textScore)));
         // The last block: no attention head reads it.
         s.focusMlp(3);
         QTRY_VERIFY_WITH_TIMEOUT(panel->neuronsText().contains("last block"), kTimeout);

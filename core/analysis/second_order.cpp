@@ -77,6 +77,9 @@ SecondOrderEffects SecondOrderLens::compute(const at::Tensor& pixels) const {
     // attention-weighted activation the write w_n carries through that head.
     std::vector<at::Tensor> weights;  // per later block [M, B, H]
     at::Tensor constant = at::zeros({batch, e}, maps.P.options());  // reference: what every neuron shares, times M
+    // The final norm's mean and offset through the projection (each path gets a share of it).
+    const at::Tensor postShare = reference ? at::matmul((-t.cls.mean(1, true) / sPost) * v.normW.unsqueeze(0) + v.normB.unsqueeze(0), maps.P)
+                                           : at::Tensor();
     for (int l = m_s.layer + 1; l < L; ++l) {
         const std::size_t i = static_cast<std::size_t>(l - m_s.layer - 1);
         const at::Tensor aw = t.attnRow[i] / t.lnSigma[i].unsqueeze(1);  // [B, H, N]
@@ -93,7 +96,6 @@ SecondOrderEffects SecondOrderLens::compute(const at::Tensor& pixels) const {
         const at::Tensor values = at::einsum("hkd,bhd->bhk", {wv, in}) + b.qkvB.narrow(0, 2 * d, d).view({h, dh}) / k;  // [B, H, dh]
         const at::Tensor& F = maps.headMaps[static_cast<std::size_t>(l)];
         constant += (at::einsum("bhk,hke->be", {values, F}) + maps.biasTerms[static_cast<std::size_t>(l)].unsqueeze(0) / k) / sPost;
-        const at::Tensor postShare = at::matmul((-t.cls.mean(1, true) / sPost) * v.normW.unsqueeze(0) + v.normB.unsqueeze(0), maps.P);
         constant += postShare / (k * (1.0 + 2.0 * L));
     }
     at::Tensor acc;  // [M, B, E]

@@ -160,8 +160,10 @@ struct Explorer::Impl {
     std::vector<HeadDescription> descriptions;
     std::vector<at::Tensor> descriptionTexts;  // per description: [k, E]
 
-    // Second-order effects of one layer's neurons (its image-independent maps kept between images).
+    // Second-order effects of one layer's neurons (its image-independent maps kept between images),
+    // and the current image's effects for that layer (a new text only rescores them).
     std::unique_ptr<SecondOrderLens> lens;
+    at::Tensor neuronEffects;  // [M, E] of the current image and lens->layer(); undefined: not computed
 
     // Ablation.
     std::unique_ptr<DatasetCache> refCache;
@@ -300,6 +302,7 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     dec.heads = dec.heads.to(at::kCPU);
     m->imagePath = path;
     m->pixels = pixels;
+    m->neuronEffects = at::Tensor();  // the last image's
     m->dec = dec;
     m->gridH = static_cast<int>(pixels.size(2)) / model.vision.patchSize;
     m->gridW = static_cast<int>(pixels.size(3)) / model.vision.patchSize;
@@ -586,12 +589,13 @@ NeuronList Explorer::mlpNeurons(int layer, const std::string& text, int top) {
         SecondOrderSettings settings;
         settings.layer = layer;
         m->lens.reset();  // one layer's maps at a time
+        m->neuronEffects = at::Tensor();
         m->lens = std::make_unique<SecondOrderLens>(model, settings);
     }
     at::NoGradGuard noGrad;
-    const SecondOrderEffects r = m->lens->compute(m->pixels);
-    const at::Tensor effects = r.effects[0].to(at::kCPU, at::kFloat);  // [M, E]
-    const at::Tensor norms = r.norms[0].to(at::kCPU, at::kDouble);
+    if (!m->neuronEffects.defined()) m->neuronEffects = m->lens->compute(m->pixels).effects[0].to(at::kCPU, at::kFloat);
+    const at::Tensor& effects = m->neuronEffects;  // [M, E]
+    const at::Tensor norms = effects.norm(2, 1).to(at::kDouble);
     const bool scored = !text.empty() && !m->aligner();
     const at::Tensor scores = scored ? at::matmul(effects, m->encode(text).to(at::kCPU, at::kFloat)).to(at::kDouble) : at::Tensor();
     const at::Tensor order = std::get<1>(norms.topk(std::min<int64_t>(top, norms.size(0))));
