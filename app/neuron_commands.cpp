@@ -31,7 +31,6 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
-#include <tuple>
 
 namespace fs = std::filesystem;
 
@@ -199,29 +198,11 @@ int shardCountIn(const std::string& dir) {
 }
 
 // The shards' files one after another into OUT (they are finished runs of consecutive rows).
-void mergeShards(const std::string& out, int count, int64_t M, int64_t E) {
-    NpyAppender effects((fs::path(out) / "effects.npy").string(), DType::F32, {M, E}, 0);
-    NpyAppender norms((fs::path(out) / "norms.npy").string(), DType::F32, {M}, 0);
-    NpyAppender outputs((fs::path(out) / "output.npy").string(), DType::F32, {E}, 0);
-    std::string paths;
-    int64_t rows = 0;
-    for (int i = 0; i < count; ++i) {
-        const fs::path dir = fs::path(out) / "shards" / shardName(i, count);
-        for (auto [file, appender, row] : {std::make_tuple("effects.npy", &effects, M * E), std::make_tuple("norms.npy", &norms, M),
-                                           std::make_tuple("output.npy", &outputs, E)}) {
-            const MappedFile mapped((dir / file).string());
-            const NpyHeader h = parseNpyHeader(mapped.data(), mapped.size(), mapped.path());
-            if (h.dtype != DType::F32 || h.shape.empty()) throw FormatError(mapped.path(), "is not a second-order array");
-            const at::Tensor all = at::from_blob(const_cast<uint8_t*>(mapped.data() + h.dataOffset), {h.shape[0], row}, at::kFloat);
-            for (int64_t r = 0; r < h.shape[0]; r += 256) appender->append(all.narrow(0, r, std::min<int64_t>(256, h.shape[0] - r)));
-            if (std::string(file) == "output.npy") rows += h.shape[0];
-        }
-        std::error_code ec;
-        if (fs::exists(dir / "paths.txt", ec)) paths += readFileText((dir / "paths.txt").string());
-    }
-    effects.finish(rows);
-    norms.finish(rows);
-    outputs.finish(rows);
+void mergeShards(const std::string& out, int count, int64_t rows) {
+    std::vector<std::string> dirs;
+    for (int i = 0; i < count; ++i) dirs.push_back((fs::path(out) / "shards" / shardName(i, count)).string());
+    for (const char* name : {"effects.npy", "norms.npy", "output.npy"}) mergeArray(dirs, name, (fs::path(out) / name).string(), rows);
+    const std::string paths = concatenated(dirs, "paths.txt");
     if (!paths.empty()) writeFileAtomic((fs::path(out) / "paths.txt").string(), paths);
 }
 
@@ -270,7 +251,7 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
         const auto [from, to] = shardRange(n, kShardChunk, i, count);
         if (!computeRange(lens, model, inputs, o, from, to, (fs::path(shards) / shardName(i, count)).string(), shardKey(i, count))) return;
     }
-    mergeShards(o.out, count, lens.neurons(), model.vision.embedDim());
+    mergeShards(o.out, count, n);
     nlohmann::ordered_json summary = readJsonFile((fs::path(shards) / shardName(0, count) / "summary.json").string());
     summary["key"] = key;
     summary["images"] = n;

@@ -143,6 +143,8 @@ void appendFileRange(int out, const std::string& in, uint64_t offset, uint64_t l
     ::close(fd);
 }
 
+}  // namespace
+
 // One merged array: the fixed-size header for `rows` rows, then each shard's data in order.
 uint64_t mergeArray(const std::vector<std::string>& shardDirs, const std::string& name, const std::string& outPath, int64_t rows) {
     NpyHeader first;
@@ -193,7 +195,6 @@ std::string concatenated(const std::vector<std::string>& shardDirs, const std::s
     return out;
 }
 
-}  // namespace
 
 ShardSpec resolveShard(const std::string& flag, int numShards, const EnvironmentLookup& env) {
     if (!flag.empty()) {

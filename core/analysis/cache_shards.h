@@ -45,6 +45,13 @@ std::string shardName(int index, int count);
 // FNV-1a over the list's lines: shards of one build must agree on it.
 std::string imageListHash(const std::vector<std::string>& images);
 
+// The shards' array `name` (each written with the fixed 128-byte header, as the cache and
+// second-order write them) concatenated into `outPath` with a header for `rows` rows; FormatError
+// when the shards disagree in row shape or hold other than `rows` rows. Returns the data bytes.
+uint64_t mergeArray(const std::vector<std::string>& shardDirs, const std::string& name, const std::string& outPath, int64_t rows);
+// The shards' text files `name` one after another (the missing ones skipped).
+std::string concatenated(const std::vector<std::string>& shardDirs, const std::string& name);
+
 // Builds (or resumes) shard `shard` of the cache params.outDir over the whole list `images`.
 CacheBuildResult buildCacheShard(const Model& model, const std::vector<std::string>& images, const CacheBuildParams& params,
                                  const ShardSpec& shard, const JobContext& job);
