@@ -265,8 +265,8 @@ void runSecondOrder(const SecondOrderCliOptions& o) {
 
 struct DescribeOptions {
     ModelOptions model;
-    std::string effects, texts, out;
-    int topK = 100, components = 32, show = 5;
+    std::string effects, summary, texts, out;
+    int topK = 0, components = 32, show = 5;  // topK 0: 100 from effects, the summary's own from a summary
 };
 
 // neurons describe: compute_pcas.py + compute_sparse_decomposition.py on a finished second-order
@@ -318,18 +318,60 @@ SecondOrderRun openSecondOrderRun(const std::string& dir, const Model& model, co
     return r;
 }
 
+// What describe reads: a second-order run's effects (reduced here) or a `neurons summarise` output.
+struct DescribedNeurons {
+    NeuronDirections dirs;
+    nlohmann::json key;  // the run's
+    int layer = -1;
+    NeuronConvention convention = NeuronConvention::Reference;
+    double coefficient = 100.0;
+    std::string source;
+};
+
+DescribedNeurons describedNeurons(const DescribeOptions& o, const Model& model) {
+    DescribedNeurons d;
+    if (!o.effects.empty()) {
+        const SecondOrderRun run = openSecondOrderRun(o.effects, model, o.model.model);
+        d.dirs = neuronPrincipalDirections(run.effects, o.topK > 0 ? o.topK : 100, interruptibleJob("neurons"));
+        d.key = run.summary["key"];
+        d.layer = run.summary.value("layer", -1);
+        d.convention = run.convention;
+        d.coefficient = run.coefficient;
+        d.source = o.effects;
+        return d;
+    }
+    const DescribeSummary sum = readDescribeSummary(o.summary);
+    if (sum.model != modelFingerprint(model)) throw InputError(o.summary, "summarises another model's neurons than " + o.model.model);
+    const auto in = [&](const char* name) { return readNpyTensor((fs::path(o.summary) / name).string()); };
+    d.dirs.directions = in("directions.npy").to(at::kFloat);
+    d.dirs.topNorms = in("top_norms.npy").to(at::kFloat);
+    d.dirs.topImages = in("top_images.npy").to(at::kLong);
+    d.dirs.mean = in("mean.npy").to(at::kFloat);
+    if (d.dirs.directions.dim() != 2 || d.dirs.mean.sizes() != d.dirs.directions.sizes() || d.dirs.topNorms.dim() != 2 ||
+        d.dirs.topNorms.size(0) != d.dirs.directions.size(0) || d.dirs.topImages.sizes() != d.dirs.topNorms.sizes())
+        throw FormatError(o.summary, "holds arrays of different neuron counts or shapes");
+    d.key = sum.secondOrder;
+    d.layer = sum.layer;
+    d.convention = parseNeuronConvention(sum.convention);
+    d.coefficient = sum.coefficient;
+    d.source = o.summary;
+    return d;
+}
+
 void runDescribe(const DescribeOptions& o) {
+    if (o.effects.empty() == o.summary.empty()) throw InputError("neurons describe", "give --effects DIR or --summary DIR (one of them)");
     const Model model = openModel(o.model);
-    const SecondOrderRun run = openSecondOrderRun(o.effects, model, o.model.model);
     const std::vector<std::string> texts = readTextList(o.texts);
     if (o.components > static_cast<int>(texts.size()))
         throw InputError("--components " + std::to_string(o.components), "is more than the " + std::to_string(texts.size()) + " texts of " + o.texts);
-    const at::Tensor& effects = run.effects;
-    const JobContext job = interruptibleJob("neurons");
-    const NeuronDirections dirs = neuronPrincipalDirections(effects, o.topK, job);
+    const DescribedNeurons described = describedNeurons(o, model);
+    const NeuronDirections& dirs = described.dirs;
+    const int topK = o.summary.empty() ? (o.topK > 0 ? o.topK : 100) : readJsonFile((fs::path(o.summary) / "summary.json").string()).value("top_k", 0);
+    if (!o.summary.empty() && o.topK > 0 && o.topK != topK)
+        throw InputError("--top-k " + std::to_string(o.topK), o.summary + " was summarised with top-k " + std::to_string(topK) + "; run neurons summarise again");
     const TextEncoder encoder(model);
     const at::Tensor textEmbeds = encoder.encode(texts);
-    if (textEmbeds.size(1) != effects.size(2)) throw InputError(o.texts, "embeds to another dimension than the effects");
+    if (textEmbeds.size(1) != dirs.directions.size(1)) throw InputError(o.texts, "embeds to another dimension than the effects");
     const SparseCodes codes = orthogonalMatchingPursuit(referenceTextDictionary(textEmbeds, 100.0), dirs.directions, o.components);
     ensureDir(o.out);
     const auto out = [&](const char* name) { return (fs::path(o.out) / name).string(); };
@@ -338,8 +380,8 @@ void runDescribe(const DescribeOptions& o) {
     writeNpyTensor(out("top_images.npy"), dirs.topImages);
     writeNpyTensor(out("mean.npy"), dirs.mean);
     nlohmann::ordered_json decomposition;  // the reference's json: neuron -> [(text index, coefficient, text)], largest |coefficient| first
-    std::string md = "# Neurons of layer " + std::to_string(run.summary.value("layer", -1)) + " (" + neuronConventionName(run.convention) +
-                     " convention), largest centred effect first: principal direction of the top " + std::to_string(o.topK) + " images, sparse text decomposition (" +
+    std::string md = "# Neurons of layer " + std::to_string(described.layer) + " (" + neuronConventionName(described.convention) +
+                     " convention), largest centred effect first: principal direction of the top " + std::to_string(topK) + " images, sparse text decomposition (" +
                      std::to_string(o.components) + " texts)\n\n| neuron | largest centred norm | texts (coefficient) |\n|---|---|---|\n";
     std::vector<std::string> rows(static_cast<std::size_t>(dirs.directions.size(0)));
     for (int64_t n = 0; n < dirs.directions.size(0); ++n) {
@@ -364,18 +406,86 @@ void runDescribe(const DescribeOptions& o) {
     for (int64_t i = 0; i < order.size(0); ++i) md += rows[static_cast<std::size_t>(order[i].item<int64_t>())];
     writeFileAtomic(out("decomposition.json"), decomposition.dump() + "\n");
     nlohmann::ordered_json summary;
-    summary["second_order"] = run.summary["key"];
-    summary["effects"] = fs::absolute(o.effects).lexically_normal().string();
-    summary["layer"] = run.summary.value("layer", -1);
-    summary["convention"] = neuronConventionName(run.convention);
-    summary["coefficient"] = run.coefficient;
-    summary["top_k"] = o.topK;
+    summary["second_order"] = described.key;
+    summary[o.effects.empty() ? "summary" : "effects"] = fs::absolute(described.source).lexically_normal().string();
+    summary["layer"] = described.layer;
+    summary["convention"] = neuronConventionName(described.convention);
+    summary["coefficient"] = described.coefficient;
+    summary["top_k"] = topK;
     summary["components"] = o.components;
     summary["texts"] = o.texts;
     summary["texts_sha256"] = fileSha256(o.texts);
     writeFileAtomic(out("summary.json"), summary.dump(2) + "\n");
     writeFileAtomic(out("neurons.md"), md);
     std::cout << o.out << "\n";
+}
+
+struct SummariseOptions {
+    ModelOptions model;
+    InputOptions inputs;
+    std::string out;
+    int layer = -1, topK = 100;
+    double mapsBudgetGb = 1.0;
+};
+
+// neurons summarise: what `neurons describe` reads from a second-order run's effects (each neuron's
+// mean, top-k images and principal direction), in two passes over the images without storing the
+// [N, M, E] tensor; resumable through OUT/state.safetensors.
+void runSummarise(const SummariseOptions& o) {
+    const Model model = openModel(o.model);
+    SecondOrderSettings s;
+    s.layer = o.layer;
+    if (!(o.mapsBudgetGb >= 0)) throw InputError("--maps-budget", "must be 0 or more GB");
+    s.cacheBytes = static_cast<int64_t>(o.mapsBudgetGb * 1e9);
+    const SecondOrderLens lens(model, s);
+    const Inputs inputs(model, o.inputs);
+    const int64_t n = inputs.count();
+    SecondOrderCliOptions keyOptions;
+    keyOptions.inputs = o.inputs;
+    keyOptions.layer = o.layer;
+    nlohmann::ordered_json key = runKey(keyOptions, model, n);
+    key["top_k"] = o.topK;
+    ensureDir(o.out);
+    const auto out = [&](const char* name) { return (fs::path(o.out) / name).string(); };
+    std::error_code ec;
+    if (fs::exists(out("summary.json"), ec)) {
+        const nlohmann::json old = readJsonFile(out("summary.json"));
+        if (old.is_object() && old.value("second_order", nlohmann::json()) == nlohmann::json(key)) {
+            std::cout << o.out << " already holds this summary\n";
+            return;
+        }
+        throw InputError(o.out, "holds another neuron summary or describe output; choose another --out");
+    }
+    NeuronDirections dirs;
+    try {
+        dirs = summariseNeurons(
+            lens, n, [&](int64_t start, int64_t count) { return inputs.batch(start, count).to(model.vision.device()); }, o.topK,
+            o.inputs.batch, interruptibleJob("neuron summary"), out("state.safetensors"), key.dump());
+    } catch (const JobCancelled&) {
+        std::cout << "interrupted; the finished part is in " << out("state.safetensors") << ": run the same command to resume\n";
+        return;
+    }
+    writeNpyTensor(out("directions.npy"), dirs.directions);
+    writeNpyTensor(out("top_norms.npy"), dirs.topNorms);
+    writeNpyTensor(out("top_images.npy"), dirs.topImages);
+    writeNpyTensor(out("mean.npy"), dirs.mean);
+    if (!o.inputs.images.empty()) {
+        std::string list;
+        for (const std::string& p : o.inputs.images) list += fs::absolute(p).lexically_normal().string() + "\n";
+        writeFileAtomic(out("paths.txt"), list);
+    }
+    nlohmann::ordered_json summary;
+    summary["second_order"] = key;
+    summary["model_path"] = model.info.weightsPath;
+    summary["layer"] = o.layer;
+    summary["convention"] = neuronConventionName(lens.convention());
+    summary["coefficient"] = s.coefficient;
+    summary["top_k"] = o.topK;
+    summary["images"] = n;
+    summary["kept_bytes"] = dirs.directions.size(0) * std::min<int64_t>(o.topK, n) * dirs.directions.size(1) * 4;
+    writeFileAtomic(out("summary.json"), summary.dump(2) + "\n");
+    fs::remove(out("state.safetensors"), ec);
+    std::cout << summary.dump() << "\n";
 }
 
 struct NeuronRankOptions {
@@ -635,13 +745,27 @@ void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& a
         auto* sub = neurons->add_subcommand("describe", "Each neuron's principal direction (compute_pcas.py) and its sparse text "
                                                         "decomposition (compute_sparse_decomposition.py, OMP)");
         addModelOptions(sub, o->model);
-        sub->add_option("--effects", o->effects, "A finished second-order output folder (effects.npy, summary.json)")->required();
+        auto* effects = sub->add_option("--effects", o->effects, "A finished second-order output folder (effects.npy, summary.json)");
+        auto* summarised = sub->add_option("--summary", o->summary, "Or a `neurons summarise` output folder (its directions and top images are used as they are)");
+        effects->excludes(summarised);
         sub->add_option("--texts", o->texts, "Text pool, one per line (the reference uses its 30k.txt)")->required();
-        sub->add_option("--top-k", o->topK, "Images per neuron for its principal direction (the reference's top_k_pca)")->capture_default_str()->check(CLI::Range(1, 1000000));
+        sub->add_option("--top-k", o->topK, "Images per neuron for its principal direction (the reference's top_k_pca; default 100, a summary's own)")->check(CLI::Range(1, 1000000));
         sub->add_option("--components", o->components, "Texts per neuron in the sparse decomposition (the reference's components)")->capture_default_str()->check(CLI::Range(1, 100000));
         sub->add_option("--show", o->show, "Texts per neuron in neurons.md")->capture_default_str()->check(CLI::Range(1, 1000));
         sub->add_option("--out", o->out, "Output folder: directions.npy, top_norms.npy, top_images.npy, mean.npy, decomposition.json, neurons.md")->required();
         sub->callback([&actions, o] { actions.push_back([o] { runDescribe(*o); }); });
+        {
+            auto r = std::make_shared<SummariseOptions>();
+            auto* sum = neurons->add_subcommand("summarise", "Each neuron's mean, top images and principal direction over images (what describe "
+                                                             "reads from effects), in two passes without storing the effects");
+            addModelOptions(sum, r->model);
+            addInputOptions(sum, r->inputs);
+            sum->add_option("--layer", r->layer, "The MLP block whose neurons are summarised (0-based; not the last block)")->required();
+            sum->add_option("--top-k", r->topK, "Images per neuron kept for its principal direction (the reference's top_k_pca)")->capture_default_str()->check(CLI::Range(1, 100000));
+            sum->add_option("--maps-budget", r->mapsBudgetGb, "GB of image-independent maps kept between batches")->capture_default_str();
+            sum->add_option("--out", r->out, "Output folder: directions.npy, top_norms.npy, top_images.npy, mean.npy, paths.txt, summary.json (resumes)")->required();
+            sum->callback([&actions, r] { actions.push_back([r] { runSummarise(*r); }); });
+        }
         {
             auto r = std::make_shared<NeuronRankOptions>();
             auto* rank = neurons->add_subcommand("rank", "Rank a second-order run's neurons by a property's score (Beyond CLIP's, as `rank` ranks heads)");

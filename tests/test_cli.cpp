@@ -491,6 +491,36 @@ private slots:
             QVERIFY2(std::abs(rows[i]["top1"].get<double>() - expected[static_cast<std::size_t>(i)].second) < 1e-9,
                      qPrintable(QString("%1: %2 vs %3").arg(expected[static_cast<std::size_t>(i)].first.c_str()).arg(rows[i]["top1"].get<double>()).arg(expected[static_cast<std::size_t>(i)].second)));
         }
+        // neurons summarise: the same statistics without the effects tensor, and the same table from them.
+        QStringList sumArgs{"neurons", "summarise", "--model", q(bundledModelDir()), "--layer", "1", "--top-k", "20", "--batch", "7",
+                            "--out", path("na-sum"), "--image"};
+        sumArgs << args.mid(args.indexOf("--image") + 1);
+        const Run summarised = cli(sumArgs);
+        QVERIFY2(summarised.code == 0, qPrintable(summarised.err));
+        for (const char* array : {"directions.npy", "top_norms.npy", "mean.npy"}) {
+            const double d = maxAbsDiff(readNpyTensor((path("na-sum/") + array).toStdString()), readNpyTensor((path("na-desc/") + array).toStdString()));
+            QVERIFY2(d < 1e-4, qPrintable(QString("%1 differs by %2").arg(array).arg(d)));
+        }
+        QVERIFY(at::equal(readNpyTensor(path("na-sum/top_images.npy").toStdString()), readNpyTensor(path("na-desc/top_images.npy").toStdString())));
+        QVERIFY(!QFile::exists(path("na-sum/state.safetensors")));
+        const Run again = cli(sumArgs);
+        QVERIFY2(again.code == 0 && again.out.contains("already holds"), qPrintable(again.out + again.err));
+        const Run fromSummary = cli({"neurons", "describe", "--model", q(bundledModelDir()), "--summary", path("na-sum"), "--texts", texts,
+                                     "--components", "2", "--out", path("na-sum-desc")});
+        QVERIFY2(fromSummary.code == 0, qPrintable(fromSummary.err));
+        QCOMPARE(nlohmann::json::parse(readFileText(path("na-sum-desc/decomposition.json").toStdString())).size(),
+                 nlohmann::json::parse(readFileText(path("na-desc/decomposition.json").toStdString())).size());
+        const Run wrongK = cli({"neurons", "describe", "--model", q(bundledModelDir()), "--summary", path("na-sum"), "--texts", texts,
+                                "--top-k", "10", "--components", "2", "--out", path("na-sum-desc2")});
+        QCOMPARE(wrongK.code, 2);
+        QVERIFY2(wrongK.err.contains("top-k 20"), qPrintable(wrongK.err));
+        const Run neither = cli({"neurons", "describe", "--model", q(bundledModelDir()), "--texts", texts, "--components", "2", "--out", path("na-sum-desc3")});
+        QCOMPARE(neither.code, 2);
+        QVERIFY2(neither.err.contains("--summary DIR"), qPrintable(neither.err));
+        const Run fromSum = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("na-sum"), "--data", val, "--batch", "7",
+                                 "--out", path("na-run-sum")});
+        QVERIFY2(fromSum.code == 0, qPrintable(fromSum.err));
+        QCOMPARE(nlohmann::json::parse(readFileText(path("na-run-sum/results.json").toStdString()))["rows"], rows);
         // An interrupted run as a kill leaves it: the last 20 images' lines lost.
         std::vector<std::string> lines = splitLines(readFileText(path("na-run/progress.jsonl").toStdString()));
         lines.resize(lines.size() - 20);

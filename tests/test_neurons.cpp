@@ -228,6 +228,45 @@ private slots:
         }
     }
 
+    // The streamed summary (two passes, batches of 7, its state saved and restored into a new builder
+    // in each pass) against compute_pcas.py's outputs on the same effects.
+    void streamedSummaryMatchesTheReference() {
+        const std::string data = vitscope::test::source("tests/data/neurons/");
+        const QTemporaryDir tmp;
+        const std::string state = (tmp.path() + "/state.safetensors").toStdString();
+        for (const char* name : {"large", "small"}) {
+            const std::string p = data + name;
+            const at::Tensor effects = readNpyTensor(p + "_effects.npy");
+            const int64_t n = effects.size(0), m = effects.size(1), e = effects.size(2);
+            auto builder = std::make_unique<NeuronSummaryBuilder>(n, m, e, 100);
+            for (int pass = 1; pass <= 2; ++pass) {
+                for (int64_t start = 0; start < n; start += 7) {
+                    builder->add(effects.narrow(0, start, std::min<int64_t>(7, n - start)));
+                    if (start == 14) {  // an interruption: a new builder resumes from the saved state
+                        builder->save(state, name);
+                        builder = std::make_unique<NeuronSummaryBuilder>(n, m, e, 100);
+                        QVERIFY(builder->restore(state, name));
+                        QCOMPARE(builder->pass(), pass);
+                        QCOMPARE(builder->done(), int64_t(21));
+                    }
+                }
+            }
+            QCOMPARE(builder->pass(), 3);
+            const NeuronDirections got = builder->finish();
+            const at::Tensor pca = readNpyTensor(p + "_pca.npy");
+            QVERIFY2(maxAbsDiff(got.directions, pca) < 1e-4, qPrintable(QString("%1: %2").arg(name).arg(maxAbsDiff(got.directions, pca))));
+            QVERIFY(maxAbsDiff(got.topNorms, readNpyTensor(p + "_top_norms.npy")) < 1e-4);
+            QVERIFY(at::equal(got.topImages, readNpyTensor(p + "_top_images.npy")));
+            QVERIFY(maxAbsDiff(got.mean, effects.mean(0)) < 1e-5);
+            NeuronSummaryBuilder other(n, m, e, 100);
+            QVERIFY_THROWS_EXCEPTION(FormatError, other.restore(state, "another key"));
+            NeuronSummaryBuilder otherK(n, m, e, 50);
+            QVERIFY_THROWS_EXCEPTION(FormatError, otherK.restore(state, name));
+            QVERIFY(!other.restore(state + ".none", name));
+            QVERIFY_THROWS_EXCEPTION(InputError, other.finish());
+        }
+    }
+
     // The sparse text decomposition against sklearn's SparseCoder (omp) on the reference's dictionary.
     void sparseTextsMatchSklearn() {
         const std::string data = vitscope::test::source("tests/data/neurons/");

@@ -3,12 +3,28 @@
 #include "analysis/property.h"
 #include "error.h"
 #include "model/forward.h"
+#include "io/safetensors.h"
+#include "io/tensor_io.h"
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 namespace vitscope {
+
+namespace {
+
+// The first principal direction (no centring) of each neuron's picked effects [s, k, E], signed so
+// that more than topK / 2 of them project positively (compute_pcas.py's rule).
+at::Tensor signedFirstDirection(const at::Tensor& picked, int topK) {
+    const at::Tensor vh = std::get<2>(at::linalg_svd(picked, false));  // [s, min(k, E), E]
+    const at::Tensor first = vh.select(1, 0);                          // [s, E]
+    const at::Tensor positive = (at::matmul(picked, first.unsqueeze(2)).squeeze(2) > 0).sum(1);  // [s]
+    return at::where((positive > topK / 2).unsqueeze(1), first, -first);
+}
+
+}  // namespace
 
 NeuronDirections neuronPrincipalDirections(const at::Tensor& effects, int topK, const JobContext& job) {
     if (effects.dim() != 3) throw InputError("effects", "expected [images, neurons, E]");
@@ -32,17 +48,149 @@ NeuronDirections neuronPrincipalDirections(const at::Tensor& effects, int topK, 
         const at::Tensor norms = centred.norm(2, 2);                                // [N, s]
         const at::Tensor order = std::get<1>(norms.sort(0)).narrow(0, n - k, k);     // [k, s] ascending, the largest k
         const at::Tensor picked = centred.permute({1, 0, 2}).gather(1, order.t().unsqueeze(2).expand({s, k, e}));  // [s, k, E]
-        const at::Tensor vh = std::get<2>(at::linalg_svd(picked, false));          // [s, min(k, E), E]
-        at::Tensor first = vh.select(1, 0);                                        // [s, E]
-        const at::Tensor positive = (at::matmul(picked, first.unsqueeze(2)).squeeze(2) > 0).sum(1);  // [s]
-        first = at::where((positive > topK / 2).unsqueeze(1), first, -first);
-        out.directions.narrow(0, m0, s).copy_(first);
+        out.directions.narrow(0, m0, s).copy_(signedFirstDirection(picked, topK));
         out.topNorms.narrow(0, m0, s).copy_(norms.gather(0, order).t());
         out.topImages.narrow(0, m0, s).copy_(order.t());
         out.mean.narrow(0, m0, s).copy_(mean);
         job.report({m0 + s, m, 0, 0, "principal directions"});
     }
     return out;
+}
+
+NeuronSummaryBuilder::NeuronSummaryBuilder(int64_t images, int64_t neurons, int64_t dim, int topK)
+    : m_images(images), m_neurons(neurons), m_dim(dim), m_k(std::min<int64_t>(topK, images)), m_topK(topK) {
+    if (topK < 1) throw InputError("--top-k", "must be at least 1");
+    if (images < 1 || neurons < 1 || dim < 1) throw InputError("neuron summary", "needs images, neurons and an embedding");
+    m_sum = at::zeros({neurons, dim}, at::kDouble);
+}
+
+void NeuronSummaryBuilder::add(const at::Tensor& effects) {
+    if (m_pass > 2) throw InputError("neuron summary", "both passes are finished");
+    if (effects.dim() != 3 || effects.size(1) != m_neurons || effects.size(2) != m_dim || effects.size(0) > m_images - m_done)
+        throw InputError("neuron summary", "effects of the wrong shape or beyond the pass's images");
+    const int64_t b = effects.size(0);
+    const at::Tensor x = effects.to(at::kCPU, at::kFloat);
+    if (m_pass == 1) {
+        m_sum += x.to(at::kDouble).sum(0);
+        if ((m_done += b) < m_images) return;
+        m_mean = (m_sum / static_cast<double>(m_images)).to(at::kFloat);
+        m_sum = at::Tensor();
+        m_topNorms = at::full({m_neurons, m_k}, -std::numeric_limits<float>::infinity(), at::kFloat);
+        m_topImages = at::full({m_neurons, m_k}, -1, at::kLong);
+        m_topEffects = at::zeros({m_neurons, m_k, m_dim}, at::kFloat);
+        m_pass = 2;
+        m_done = 0;
+        return;
+    }
+    const at::Tensor centred = (x - m_mean.unsqueeze(0)).permute({1, 0, 2});  // [M, B, E]
+    const at::Tensor norms = at::cat({m_topNorms, centred.norm(2, 2)}, 1);    // [M, k + B]
+    const at::Tensor rows = at::arange(m_done, m_done + b, at::kLong).unsqueeze(0).expand({m_neurons, b});
+    const at::Tensor keep = std::get<1>(norms.topk(m_k, 1));                  // [M, k]
+    m_topImages = at::cat({m_topImages, rows}, 1).gather(1, keep);
+    m_topEffects = at::cat({m_topEffects, centred}, 1).gather(1, keep.unsqueeze(2).expand({m_neurons, m_k, m_dim})).contiguous();
+    m_topNorms = norms.gather(1, keep);
+    if ((m_done += b) == m_images) m_pass = 3;
+}
+
+NeuronDirections NeuronSummaryBuilder::finish() const {
+    if (m_pass != 3) throw InputError("neuron summary", "the second pass over the images is not finished");
+    NeuronDirections out;
+    const auto [sorted, order] = m_topNorms.sort(1);  // ascending, as the reference's np.sort(...)[-k:]
+    out.topNorms = sorted;
+    out.topImages = m_topImages.gather(1, order);
+    out.mean = m_mean;
+    out.directions = at::empty({m_neurons, m_dim}, at::kFloat);
+    for (int64_t m0 = 0; m0 < m_neurons; m0 += 256) {  // SVDs in slices of neurons
+        const int64_t s = std::min<int64_t>(256, m_neurons - m0);
+        const at::Tensor picked = m_topEffects.narrow(0, m0, s).gather(1, order.narrow(0, m0, s).unsqueeze(2).expand({s, m_k, m_dim}));
+        out.directions.narrow(0, m0, s).copy_(signedFirstDirection(picked, m_topK));
+    }
+    return out;
+}
+
+void NeuronSummaryBuilder::save(const std::string& path, const std::string& key) const {
+    StateDict t;
+    if (m_pass == 1) {
+        t["sum"] = m_sum;
+    } else {
+        t["mean"] = m_mean;
+        t["top_norms"] = m_topNorms;
+        t["top_images"] = m_topImages;
+        t["top_effects"] = m_topEffects;
+    }
+    const std::map<std::string, std::string> meta{{"key", key},
+                                                  {"pass", std::to_string(m_pass)},
+                                                  {"done", std::to_string(m_done)},
+                                                  {"shape", std::to_string(m_images) + "," + std::to_string(m_neurons) + "," + std::to_string(m_dim) + "," +
+                                                                std::to_string(m_topK)}};
+    writeSafetensorsTensors(path, t, meta);
+}
+
+bool NeuronSummaryBuilder::restore(const std::string& path, const std::string& key) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return false;
+    const SafetensorsFile file(path);
+    const auto& meta = file.view().metadata;
+    const auto field = [&](const char* name) {
+        const auto it = meta.find(name);
+        if (it == meta.end()) throw FormatError(path, std::string("is not a neuron summary's saved state (no ") + name + ")");
+        return it->second;
+    };
+    const std::string shape = std::to_string(m_images) + "," + std::to_string(m_neurons) + "," + std::to_string(m_dim) + "," + std::to_string(m_topK);
+    if (field("key") != key || field("shape") != shape) throw FormatError(path, "holds the state of another neuron summary (model, layer, images or top-k differ)");
+    const auto tensor = [&](const char* name, at::ScalarType type, std::vector<int64_t> sizes) {
+        const TensorEntry* e = file.view().find(name);
+        if (!e) throw FormatError(path, std::string("lacks ") + name);
+        at::Tensor t = entryToTensor(file.view(), *e);
+        if (t.scalar_type() != type || t.sizes().vec() != sizes) throw FormatError(path, std::string(name) + " has the wrong type or shape");
+        return t;
+    };
+    int pass = 0;
+    int64_t done = -1;
+    try {
+        pass = std::stoi(field("pass"));
+        done = std::stoll(field("done"));
+    } catch (const std::exception&) {
+        throw FormatError(path, "records no pass or image count");
+    }
+    if (pass < 1 || pass > 2 || done < 0 || done >= m_images) throw FormatError(path, "records an impossible pass or image count");
+    if (pass == 1) {
+        m_sum = tensor("sum", at::kDouble, {m_neurons, m_dim});
+    } else {
+        m_mean = tensor("mean", at::kFloat, {m_neurons, m_dim});
+        m_topNorms = tensor("top_norms", at::kFloat, {m_neurons, m_k});
+        m_topImages = tensor("top_images", at::kLong, {m_neurons, m_k});
+        m_topEffects = tensor("top_effects", at::kFloat, {m_neurons, m_k, m_dim});
+        m_sum = at::Tensor();
+    }
+    m_pass = pass;
+    m_done = done;
+    return true;
+}
+
+NeuronDirections summariseNeurons(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int topK, int batch,
+                                  const JobContext& job, const std::string& statePath, const std::string& key, int64_t saveEvery) {
+    if (batch < 1) throw InputError("--batch", "must be at least 1");
+    NeuronSummaryBuilder b(count, lens.neurons(), lens.embedDim(), topK);
+    if (!statePath.empty()) b.restore(statePath, key);
+    int64_t sinceSave = 0;
+    at::NoGradGuard noGrad;
+    while (b.pass() < 3) {
+        if (job.cancelled()) {
+            if (!statePath.empty()) b.save(statePath, key);
+            throw JobCancelled();
+        }
+        const int64_t start = b.done(), n = std::min<int64_t>(batch, count - start);
+        b.add(lens.compute(pixels(start, n)).effects);
+        sinceSave += n;
+        if (!statePath.empty() && b.pass() < 3 && (sinceSave >= saveEvery || b.done() == 0)) {  // (done 0: pass 1 just ended)
+            b.save(statePath, key);
+            sinceSave = 0;
+        }
+        const int64_t progress = b.pass() == 3 ? 2 * count : (b.pass() - 1) * count + b.done();
+        job.report({progress, 2 * count, 0, 0, b.pass() == 1 ? "neuron means (pass 1 of 2)" : "neurons' top images (pass 2 of 2)"});
+    }
+    return b.finish();
 }
 
 at::Tensor referenceTextDictionary(const at::Tensor& texts, double coefficient) {

@@ -15,6 +15,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,48 @@ struct NeuronDirections {
 // effects [N, M, E] (float32, may be a memory map of second-order's effects.npy): read in slices
 // of neurons, so a dataset's tensor need not fit in memory. Cancellable (JobCancelled).
 NeuronDirections neuronPrincipalDirections(const at::Tensor& effects, int topK, const JobContext& job = {});
+
+// The same summary without the [N, M, E] tensor: the effects arrive a batch at a time in two
+// passes over the images (the first for each neuron's mean, the second for its top-k centred
+// effects), and finish() gives what neuronPrincipalDirections gives on the whole tensor (the mean
+// accumulated in float64). Holds M x k x E floats of top effects (ViT-B/16, k = 100: 629 MB).
+// save() / restore() keep the state between runs (a safetensors file), so a cancelled build
+// resumes where it stopped.
+class NeuronSummaryBuilder {
+public:
+    NeuronSummaryBuilder(int64_t images, int64_t neurons, int64_t dim, int topK);
+    int pass() const { return m_pass; }       // 1: means, 2: top effects, 3: finished
+    int64_t done() const { return m_done; }   // images of the current pass added
+    int64_t images() const { return m_images; }
+    // effects [B, M, E] of the next B images of the current pass (pass 1 then pass 2, each in
+    // image order from 0); the pass ends after the last image.
+    void add(const at::Tensor& effects);
+    NeuronDirections finish() const;  // after pass 2
+    void save(const std::string& path, const std::string& key) const;
+    // False (and nothing changed) when `path` does not exist; FormatError naming it when it holds
+    // another build's state (its key or sizes differ) or is damaged.
+    bool restore(const std::string& path, const std::string& key);
+
+private:
+    int64_t m_images, m_neurons, m_dim, m_k;
+    int m_topK;
+    int m_pass = 1;
+    int64_t m_done = 0;
+    at::Tensor m_sum;                 // pass 1: [M, E] float64
+    at::Tensor m_mean;                // from pass 2: [M, E] float32
+    at::Tensor m_topNorms;            // [M, k] float32 (unordered; -inf until filled)
+    at::Tensor m_topImages;           // [M, k] int64
+    at::Tensor m_topEffects;          // [M, k, E] float32 centred
+};
+
+// Both passes of a NeuronSummaryBuilder over `count` images (pixels(start, n) -> [n, 3, S, S]) through
+// `lens`, `batch` images per forward; with a state path, the state is saved there every
+// `saveEvery` images and when cancelled (then JobCancelled), and a saved state of the same key
+// is resumed.
+using NeuronPixelBatches = std::function<at::Tensor(int64_t start, int64_t n)>;
+NeuronDirections summariseNeurons(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int topK, int batch,
+                                  const JobContext& job, const std::string& statePath = {}, const std::string& key = {},
+                                  int64_t saveEvery = 512);
 
 // The reference's text dictionary: texts [T, E] centred over the texts, each column scaled to
 // norm `coefficient`.

@@ -55,6 +55,7 @@ public:
     SecondOrderEffects compute(const at::Tensor& pixels) const;
     int neurons() const { return m_neurons; }
     int layer() const { return m_s.layer; }
+    int64_t embedDim() const { return m_model.vision.embedDim(); }  // E of the effects
     NeuronConvention convention() const { return m_s.convention; }
     // Bytes of the image-independent maps kept (0 when they are rebuilt per batch).
     int64_t keptBytes() const;
