@@ -4,6 +4,8 @@
 // LibTorch headers before Qt's (its "slots" macro).
 #include "analysis/alignment.h"
 #include "analysis/components.h"
+#include "analysis/cache.h"
+#include "analysis/neurons.h"
 #include "analysis/second_order.h"
 #include "analysis/text_embed.h"
 #include "image/codec.h"
@@ -1816,6 +1818,93 @@ private slots:
         s.focusMlp(0);
         QTRY_VERIFY_WITH_TIMEOUT(panel->neuronsText().contains("plain ViTs"), kTimeout);
         QVERIFY(!panel->neuronList()->isVisible());
+    }
+
+    // A neuron clicked in the MLP's list: its activation map on the canvas (the model's own
+    // activations), its top images and texts over the dataset (compute_pcas.py's directions of the
+    // dataset's effects, computed here in one piece); Enter picks another; a text, another dataset
+    // and another model each take the neuron's state with them.
+    void neuronClickShowsItsMapAndDataset() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        HeadPanel* panel = w.views().head;
+        QVERIFY(waitUntil(s, [&] { return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        const QImage textMap = w.views().canvas->grab().toImage();
+        s.focusMlp(1);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->neuronList()->isVisible() && panel->neuronList()->count() == 12, kTimeout);
+        QListWidget* list = panel->neuronList();
+        const qint64 n = list->item(1)->data(Qt::UserRole).toLongLong();
+        QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, list->visualItemRect(list->item(1)).center());
+        QTRY_COMPARE_WITH_TIMEOUT(st.focus.neuron, n, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(!st.map.empty() && st.map.maps.front().method == "neuron", kTimeout);
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        const at::Tensor pixels = preprocessImage(loadImageRgb(st.image.path), model.preprocess).unsqueeze(0);
+        const at::Tensor expectedMap = neuronActivationMap(model, pixels, {{1, n}})[0];
+        const FloatGrid& shown = st.map.maps.front().patches;
+        QCOMPARE(int64_t(shown.values.size()), expectedMap.numel());
+        const at::Tensor got = at::from_blob(const_cast<float*>(shown.values.data()), {expectedMap.numel()}, at::kFloat).clone();
+        QVERIFY((got - expectedMap.flatten()).abs().max().item<double>() < 1e-4 * std::max(1.0, expectedMap.abs().max().item<double>()));
+        QTRY_VERIFY_WITH_TIMEOUT(st.focus.detail.neuron == n, 5 * kTimeout);
+        // In process: every dataset image's effects at once, the reference's directions.
+        const std::vector<std::string> paths = DatasetCache(st.dataset.summary.cacheDir).paths();
+        SecondOrderSettings so;
+        so.layer = 1;
+        const SecondOrderEffects e = SecondOrderLens(model, so).compute(loadAndPreprocess(paths, model.preprocess));
+        const NeuronDirections dirs = neuronPrincipalDirections(e.effects, 100);
+        const NeuronDetail detail = st.focus.detail;
+        QCOMPARE(int64_t(detail.topImages.size()), dirs.topImages.size(1));
+        QCOMPARE(detail.topImages.front().row, dirs.topImages[n][dirs.topImages.size(1) - 1].item<int64_t>());
+        QCOMPARE(detail.topImages.front().path, paths[static_cast<std::size_t>(detail.topImages.front().row)]);
+        QVERIFY(!detail.texts.empty());
+        const std::vector<std::string> pool = readTextList(st.textPoolFile().toStdString());
+        const SparseCodes codes = orthogonalMatchingPursuit(referenceTextDictionary(TextEncoder(model).encode(pool), 100.0),
+                                                            dirs.directions.narrow(0, n, 1), 32);
+        QCOMPARE(detail.texts.front().text, topTexts(codes, 0, pool, 1).front().text);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->barCount() == 1 && panel->imageCount() == int(detail.topImages.size()), kTimeout);
+        QVERIFY2(panel->titleText().contains(QString("neuron %1").arg(n)), qPrintable(panel->titleText()));
+        QVERIFY(panel->plot()->isVisible());
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().canvas->grab().toImage() != textMap, kTimeout);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron.png");
+        // The keyboard: the next row and Enter; the layer's summary is kept (no second pass over the images).
+        list->setFocus();
+        list->setCurrentRow(3);
+        const qint64 other = list->item(3)->data(Qt::UserRole).toLongLong();
+        QTest::keyClick(list, Qt::Key_Return);
+        QTRY_COMPARE_WITH_TIMEOUT(st.focus.detail.neuron, other, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(st.map.maps.front().text == "mlp.1 neuron " + std::to_string(other), kTimeout);
+        QCOMPARE(st.focus.detail.topImages.front().row, dirs.topImages[other][dirs.topImages.size(1) - 1].item<int64_t>());
+        // Another dataset: the detail is the new images'.
+        QTemporaryDir second;
+        ensureShapesWorld((second.path() + "/w").toStdString(), 30, 6161, "standard", {});
+        s.openDataset(second.path() + "/w/images");
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == second.path() + "/w/images" && st.focus.detail.neuron == other; }, 5 * kTimeout));
+        QCOMPARE(st.focus.detail.images, int64_t(30));
+        QCOMPARE(int64_t(st.focus.detail.topImages.size()), int64_t(30));
+        QVERIFY(st.focus.detail.topImages.front().path.find(second.path().toStdString()) == 0);
+        // A text: its own map again, the neuron let go.
+        s.setText("a red circle");
+        QTRY_VERIFY_WITH_TIMEOUT(!st.map.empty() && st.map.maps.front().method == "decomposition" && st.map.maps.front().text == "a red circle", kTimeout);
+        QCOMPARE(st.focus.neuron, qint64(-1));
+        QVERIFY(!panel->titleText().contains("neuron"));
+        // Another model with a neuron focused: nothing of it stays.
+        list->setCurrentRow(0);
+        QTest::keyClick(list, Qt::Key_Return);
+        QTRY_VERIFY_WITH_TIMEOUT(st.focus.neuron >= 0 && st.map.maps.front().method == "neuron", kTimeout);
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty() && !st.map.empty(); }, kTimeout));
+        QCOMPARE(st.focus.neuron, qint64(-1));
+        QVERIFY(st.map.maps.front().method != "neuron");
+        // Through an aligner: top images, no texts (the neurons' space is the classifier's).
+        s.focusMlp(1);
+        QTRY_VERIFY_WITH_TIMEOUT(list->count() == 12, kTimeout);
+        list->setCurrentRow(0);
+        QTest::keyClick(list, Qt::Key_Return);
+        QTRY_VERIFY_WITH_TIMEOUT(st.focus.detail.neuron >= 0, 5 * kTimeout);
+        QVERIFY(st.focus.detail.texts.empty() && !st.focus.detail.textsUnavailable.empty() && !st.focus.detail.topImages.empty());
+        QVERIFY2(panel->titleText().contains("no texts"), qPrintable(panel->titleText()));
     }
 
     // The property score grid is recomputed for a new dataset (it kept the old numbers), and a

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include <QFileInfo>
 #include <QTextDocument>
 
 #include "thumbnails.h"
@@ -55,6 +56,8 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     connect(m_retrieve, &QPushButton::clicked, this, [this] { emit retrieveRequested(m_layer, m_head); });
     connect(m_images, &QListWidget::itemActivated, this, [this](QListWidgetItem* it) { emit imageActivated(it->data(Qt::UserRole).toString()); });
     connect(m_images, &QListWidget::itemClicked, this, [this](QListWidgetItem* it) { emit imageActivated(it->data(Qt::UserRole).toString()); });
+    for (auto signal : {&QListWidget::itemClicked, &QListWidget::itemActivated})
+        connect(m_neurons, signal, this, [this](QListWidgetItem* it) { emit neuronActivated(it->data(Qt::UserRole).toLongLong()); });
     connect(m_thumbs, &Thumbnails::ready, this, [this](const QString& path, const QImage& img) {
         for (int i = 0; i < m_images->count(); ++i)
             if (m_images->item(i)->data(Qt::UserRole).toString() == path) m_images->item(i)->setIcon(QPixmap::fromImage(img));
@@ -115,6 +118,7 @@ void HeadPanel::setNeurons(const Focus& f) {
                                     : QString("%1 %2").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2);
         auto* item = new QListWidgetItem(line, m_neurons);
         item->setData(Qt::UserRole, static_cast<qlonglong>(r.neuron));
+        if (r.neuron == f.neuron) m_neurons->setCurrentItem(item);
     }
     m_neurons->setVisible(true);
 }
@@ -145,9 +149,9 @@ void HeadPanel::fitToWidth() {
     const int barsWidth = m_plot->axisRect()->width();
     m_plot->xAxis->ticker()->setTickCount(std::max(2, std::min(5, barsWidth / (fm.horizontalAdvance("100") * 2))));
     const QFontMetrics lf(m_plot->xAxis->labelFont());
-    QString title = tr("variance explained (%)");
-    if (lf.horizontalAdvance(title) > barsWidth) title = tr("variance (%)");
-    if (lf.horizontalAdvance(title) > barsWidth) title = tr("%");
+    QString title = m_axisTitle;
+    if (lf.horizontalAdvance(title) > barsWidth) title = m_axisShort;
+    if (lf.horizontalAdvance(title) > barsWidth) title = m_axisShort.section(' ', -1);
     m_plot->xAxis->setLabel(title);
     m_plot->replot();
 }
@@ -175,32 +179,84 @@ void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QS
                          .arg(d->picks.size())
                          .arg(100 * total, 0, 'f', 1)
                          .arg(QString::fromStdString(d->convention), projection));
+    QStringList texts;
+    QVector<double> values;
+    for (const auto& pick : d->picks) {
+        texts << QString::fromStdString(pick.text);
+        values << 100 * pick.explained;
+    }
+    drawBars(texts, values, tr("variance explained (%)"), tr("variance (%)"));
+}
+
+void HeadPanel::drawBars(const QStringList& texts, const QVector<double>& values, const QString& axisTitle, const QString& shortTitle) {
+    m_plot->clearPlottables();
+    m_plot->clearItems();
+    m_plot->show();
     auto* bars = new QCPBars(m_plot->yAxis, m_plot->xAxis);  // horizontal bars
-    bars->setName("explained variance");
+    bars->setName(axisTitle);
     bars->setBrush(QColor(59, 82, 139));
     bars->setPen(Qt::NoPen);
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-    QVector<double> keys, values;
-    const int n = static_cast<int>(d->picks.size());
-    m_pickTexts.clear();
-    for (const auto& pick : d->picks) m_pickTexts << QString::fromStdString(pick.text);
+    QVector<double> keys;
+    const int n = static_cast<int>(texts.size());
+    m_pickTexts = texts;
     for (int i = 0; i < n; ++i) {
-        const double key = n - i;  // first pick on top
-        keys << key;
-        values << 100 * d->picks[static_cast<std::size_t>(i)].explained;
-        ticker->addTick(key, QString::fromStdString(d->picks[static_cast<std::size_t>(i)].text));
+        keys << n - i;  // first on top
+        ticker->addTick(n - i, texts[i]);
     }
     bars->setData(keys, values);
     QStringList tip;
-    for (int i = 0; i < n; ++i) tip << QString("%1  %2%").arg(m_pickTexts[i]).arg(values[i], 0, 'f', 1);
+    for (int i = 0; i < n; ++i) tip << QString("%1  %2").arg(texts[i]).arg(values[i], 0, 'g', 3);
     m_plot->setToolTip(tip.join('\n'));
     m_plot->yAxis->setTicker(ticker);
     m_plot->yAxis->setRange(0.3, n + 0.7);
-    m_plot->xAxis->setLabel(tr("variance explained (%)"));
-    double hi = 0;
-    for (double v : values) hi = std::max(hi, v);
-    m_plot->xAxis->setRange(0, std::max(1.0, hi * 1.15));
+    m_axisTitle = axisTitle;
+    m_axisShort = shortTitle;
+    m_plot->xAxis->setLabel(axisTitle);
+    double lo = 0, hi = 0;
+    for (double v : values) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+    }
+    if (hi - lo <= 0) hi = 1;  // (no bars, or all zero)
+    m_plot->xAxis->setRange(lo * 1.15, hi * 1.15);
     fitToWidth();
+}
+
+void HeadPanel::showNeuron(const State& s) {
+    const Focus& f = s.focus;
+    const QString name = tr("%1, neuron %2").arg(f.mlp).arg(f.neuron);
+    m_layer = m_head = -1;
+    m_retrieve->setEnabled(false);
+    const NeuronDetail& d = f.detail;
+    const bool arrived = d.neuron == f.neuron && d.layer == f.mlpRow;
+    QString detail;
+    if (!arrived) {
+        detail = !f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...");
+        m_plot->clearPlottables();
+        m_pickTexts.clear();
+        m_plot->setToolTip({});
+        m_plot->hide();
+        setTopImages({});
+    } else {
+        detail = tr("over the dataset's %1 images, the principal direction of its effects on its top %2").arg(d.images).arg(std::min<int64_t>(d.topK, d.images));
+        if (!d.texts.empty()) {
+            detail += tr(", as texts of %1 (orthogonal matching pursuit, coefficients)").arg(QFileInfo(QString::fromStdString(d.pool)).fileName());
+            QStringList texts;
+            QVector<double> values;
+            for (const WeightedText& t : d.texts) {
+                texts << QString::fromStdString(t.text);
+                values << t.weight;
+            }
+            drawBars(texts, values, tr("coefficient in its direction"), tr("coefficient"));
+        } else {
+            detail += tr("; no texts: %1").arg(QString::fromStdString(d.textsUnavailable));
+            m_plot->hide();
+        }
+        detail += tr(". Below, those images, largest effect first.");
+        setTopImages(d.topImages);
+    }
+    m_title->setText(tr("<b>%1</b>: its activation on the canvas; %2").arg(name.toHtmlEscaped(), detail.toHtmlEscaped()));
 }
 
 void HeadPanel::setTopImages(const std::vector<Hit>& hits) {
@@ -231,6 +287,12 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
     }
     // The same subject with its texts as drawn: a new image matters to an MLP's line only, top
     // images arriving to the list only; the chart stays (redrawing it cost a dropped image ~4 ms).
+    if (f.neuron >= 0) {  // redrawn with every change of the focus: its detail arrives later
+        m_shownSubject = QString("%1/%2").arg(f.mlp).arg(f.neuron);
+        showNeuron(s);
+        setNeurons(f);
+        return;
+    }
     const QString subject = f.mlp.isEmpty() ? f.head.name() : f.mlp;
     const bool sameTexts = subject == m_shownSubject && !(changed & (Aspect::Descriptions | Aspect::Model | Aspect::Dataset));
     if (sameTexts && (!(changed & Aspect::Image) || f.mlp.isEmpty())) {

@@ -35,6 +35,10 @@ private:
     void setTopImages(const std::vector<Hit>& hits);
     // The focused MLP's neurons by second-order effect on the image (hidden for heads).
     void setNeurons(const Focus& f);
+    // A neuron of the focused MLP: its texts as bars, its top images over the dataset.
+    void showNeuron(const State& s);
+    // Horizontal bars, first on top (`values` may be negative), labelled by `texts`.
+    void drawBars(const QStringList& texts, const QVector<double>& values, const QString& axisTitle, const QString& shortTitle);
 
 public:
     QCustomPlot* plot() const { return m_plot; }
@@ -51,6 +55,7 @@ public:
 signals:
     void retrieveRequested(int layer, int head);
     void imageActivated(const QString& path);
+    void neuronActivated(qint64 neuron);  // a neuron of the list clicked or chosen with Enter
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
@@ -68,6 +73,7 @@ private:
     QPushButton* m_retrieve;
     int m_layer = -1, m_head = -1;
     QString m_shownSubject;  // the head or MLP the chart was last drawn for
+    QString m_axisTitle, m_axisShort;  // the chart's value axis title, and a shorter one for narrow charts
 };
 
 }  // namespace vitscope::ui

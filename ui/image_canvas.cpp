@@ -297,6 +297,7 @@ QString mapCaption(const State& s) {
     const HeatmapResult& r = s.map.maps.front();
     const QString text = QString::fromStdString(r.text);
     QString caption = r.method == "decomposition" ? QObject::tr("decomposition (score contributions): %1").arg(text)
+                      : r.method == "neuron"      ? QObject::tr("%1: activation at each patch").arg(text)
                                                   : QString("%1: %2").arg(QString::fromStdString(r.method), text);
     // Only the decomposition and CLIP Surgery subtract the reference texts (Grad-CAM takes them as
     // its label list, said with its settings; the others read no text list).

@@ -109,6 +109,16 @@ struct NeuronsJob {
     Result run(Explorer& x, const JobContext&) const { return x.mlpNeurons(layer, text, 12); }
 };
 
+// One neuron over the open dataset: its top images and texts (the layer's summary built on first use).
+struct NeuronDetailJob {
+    static constexpr const char* kLabel = "summarising the neurons over the dataset";
+    using Result = NeuronDetail;
+    int layer = -1;
+    int64_t neuron = -1;
+    std::string pool;
+    Result run(Explorer& x, const JobContext& job) const { return x.neuronDetail(layer, neuron, pool, job); }
+};
+
 struct RetrieveJob {
     static constexpr const char* kLabel = "retrieving images";
     using Result = RetrievalResult;

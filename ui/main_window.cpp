@@ -181,6 +181,8 @@ void MainWindow::wirePanels() {
         m_session->retrieveText(text.isEmpty() ? QString("an object") : text);
     });
     connect(m_views.head, &HeadPanel::imageActivated, s, &Session::openImage);
+    // Queued: the focus change refills the list whose item is still handling its click.
+    connect(m_views.head, &HeadPanel::neuronActivated, s, &Session::focusNeuron, Qt::QueuedConnection);
     connect(m_views.gallery, &Gallery::imageActivated, s, &Session::openImage);
     connect(m_views.gallery, &Gallery::textQuery, s, &Session::retrieveText);
     connect(m_views.gallery, &Gallery::imageQuery, s, &Session::retrieveImage);

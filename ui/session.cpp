@@ -355,6 +355,7 @@ void Session::applyImage(ImageResult r) {
 
 void Session::setText(const QString& text) {
     m_state.text = text.trimmed();
+    dropNeuron();  // a text asks for its own map
     emitChanged(Aspect::Text);
     requestMap();
     requestLedger();
@@ -364,6 +365,7 @@ void Session::setText(const QString& text) {
 void Session::setMethod(const QString& method) {
     if (method == m_state.view.method) return;
     m_state.view.method = method;
+    dropNeuron();
     emitChanged(Aspect::View);
     requestMap();
 }
@@ -426,22 +428,28 @@ void Session::loadReferenceTexts(const QString& file) {
 
 void Session::requestMap() {
     const State& st = m_state;
-    if (!st.hasImage() || (st.text.isEmpty() && !textFree(st.view.method))) return;
+    const bool neuron = st.focus.neuron >= 0 && st.focus.mlpRow >= 0;
+    if (!st.hasImage() || (st.text.isEmpty() && !textFree(st.view.method) && !neuron)) return;
     HeatmapRequest r;
     r.text = s(st.text);
     r.method = s(st.view.method);
+    if (neuron) {
+        r.method = "neuron";
+        r.neuronLayer = st.focus.mlpRow;
+        r.neuron = st.focus.neuron;
+    }
     const QList<HeadId> ordered = inHeadOrder(st.selection);
     if (st.view.onlySelected) r.heads = st.selectedPairs();
     r.subtractReference = st.view.subtractReference && st.referenceCount > 0;
     applyMapOptions(st.view.map, r);
     HeadPairs multiples;
     QList<HeadId> multipleHeads;
-    if (st.view.perHead && st.view.method == "decomposition")
+    if (st.view.perHead && r.method == "decomposition")
         for (const HeadId& h : ordered.mid(0, 8)) {
             multiples.emplace_back(h.layer, h.head);
             multipleHeads << h;
         }
-    const QList<HeadId> restricted = st.view.onlySelected ? ordered : QList<HeadId>{};
+    const QList<HeadId> restricted = st.view.onlySelected && !neuron ? ordered : QList<HeadId>{};
     const int refs = r.subtractReference ? st.referenceCount : 0;
     const QString refFile = st.referenceFile;
     const MapOptions options = st.view.map;
@@ -491,20 +499,24 @@ void Session::select(const QList<HeadId>& heads) {
 }
 
 void Session::focusHead(const HeadId& head) {
+    const bool hadNeuron = m_state.focus.neuron >= 0;
     m_state.focus = {};
     m_state.focus.head = head;
     emitChanged(Aspect::Focus);
     requestTopImages();
+    if (hadNeuron) requestMap();  // the text's map again
 }
 
 void Session::focusMlp(int row) {
     if (row < 0 || row >= m_state.model.gridLayers()) return;
+    const bool hadNeuron = m_state.focus.neuron >= 0;
     m_state.focus = {};
     m_state.focus.mlpRow = row;
     m_state.focus.mlp = m_state.model.poolHeads > 0 && row == m_state.model.layers ? QString("pool.mlp") : QString("mlp.%1").arg(row);
     requestNeurons();  // (says at once where there is nothing to compute)
     emitChanged(Aspect::Focus);
     requestTopImages();
+    if (hadNeuron) requestMap();
 }
 
 void Session::requestNeurons() {
@@ -531,6 +543,52 @@ void Session::requestNeurons() {
             emitChanged(Aspect::Focus);
         },
         failure(tr("computing the neurons' effects")));
+}
+
+void Session::focusNeuron(qint64 neuron) {
+    if (m_state.focus.mlp.isEmpty() || m_state.focus.mlpRow < 0 || neuron < 0) return;
+    m_state.focus.neuron = neuron;
+    m_state.focus.detail = {};
+    m_state.focus.detailNote.clear();
+    emitChanged(Aspect::Focus);
+    requestMap();
+    requestNeuronDetail();
+}
+
+void Session::dropNeuron() {
+    if (m_state.focus.neuron < 0) return;
+    m_state.focus.neuron = -1;
+    m_state.focus.detail = {};
+    m_state.focus.detailNote.clear();
+    emitChanged(Aspect::Focus);
+}
+
+void Session::requestNeuronDetail() {
+    const Focus f = m_state.focus;
+    if (f.neuron < 0) return;
+    if (!m_state.dataset.ready()) {
+        m_state.focus.detailNote = tr("open a dataset for its top images and texts");
+        return;
+    }
+    NeuronDetailJob job;
+    job.layer = f.mlpRow;
+    job.neuron = f.neuron;
+    job.pool = s(m_state.textPoolFile());
+    const quint64 epoch = m_epoch;
+    const auto same = [this, f] { return m_state.focus.mlpRow == f.mlpRow && m_state.focus.neuron == f.neuron; };
+    runLong(
+        job, tr("summarising the neurons of %1 over the dataset").arg(f.mlp),
+        [this, epoch, same](NeuronDetail d) {
+            if (!current(epoch) || !same()) return;
+            m_state.focus.detail = std::move(d);
+            emitChanged(Aspect::Focus);
+        },
+        [this, same](const JobFailure& fail) {
+            if (!same()) return;
+            m_state.focus.detailNote = fail.cancelled ? tr("cancelled; click the neuron again to resume (the finished part is kept)") : fail.message;
+            emitChanged(Aspect::Focus);
+            if (!fail.cancelled) showError(tr("summarising the neurons: %1").arg(fail.message));
+        });
 }
 
 void Session::requestTopImages() {
@@ -620,6 +678,8 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
     m_state.descriptions.clear();
     m_state.scores = {};
     m_state.focus.topImages.clear();
+    m_state.focus.detail = {};  // the old dataset's
+    m_state.focus.detailNote.clear();
     m_state.retrieval.result = {};
     // The explorer closed the old task with the old dataset; labels beside the images (the folder
     // or its parent, as the shapes world and its splits have them) are offered as the new task's.
@@ -636,6 +696,7 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
     if (!m_state.hasImage() && d.count > 0) openFirstView();
     describeHeads();
     requestTopImages();
+    requestNeuronDetail();
     if (m_state.metric == GridMetric::Property) requestProperty();
     rerunRetrieval();
 }

@@ -90,6 +90,11 @@ struct Focus {
     int mlpRow = -1;
     std::vector<Hit> topImages;
     NeuronList neurons;  // an MLP's neurons on the open image (layer -1 until they arrive)
+    // One of the MLP's neurons (-1: none): the canvas shows its activation map, the panel its
+    // dataset detail (detail.neuron -1 until it arrives or without a dataset).
+    qint64 neuron = -1;
+    NeuronDetail detail;
+    QString detailNote;  // why there is no detail (no dataset, a failure)
     bool empty() const { return !head.valid() && mlp.isEmpty(); }
 };
 
@@ -207,6 +212,9 @@ public:
     void select(const QList<HeadId>& heads);
     void focusHead(const HeadId& head);
     void focusMlp(int row);
+    // A neuron of the focused MLP: its activation map on the canvas (until another text, method or
+    // focus), its top images and texts over the open dataset in the head panel.
+    void focusNeuron(qint64 neuron);
     void setMetric(GridMetric metric);
     void setProperty(const QString& property);  // a word list's name or a file; computes the scores
     void retrieveText(const QString& text);
@@ -233,6 +241,8 @@ private:
     void requestLedger();
     void requestTopImages();
     void requestNeurons();  // the focused MLP's neurons for the open image and text
+    void requestNeuronDetail();  // the focused neuron over the open dataset
+    void dropNeuron();           // back from a neuron's map to the text's
     void rerunRetrieval(bool asked = false);  // asked: a search the user just asked for
     void requestProperty();
     // A long job: the status line names it and its progress, Cancel reaches it; `done` or `failed`

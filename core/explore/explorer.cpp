@@ -1,6 +1,7 @@
 #include "explore/explorer.h"
 
 #include "analysis/second_order.h"
+#include "analysis/neurons.h"
 
 #include "analysis/ablation.h"
 #include "analysis/align_fit.h"
@@ -15,12 +16,14 @@
 #include "error.h"
 #include "image/preprocess.h"
 #include "io/file_util.h"
+#include "io/tensor_io.h"
 #include "model/forward.h"
 #include "model/loader.h"
 #include "resources.h"
 #include "runtime.h"
 #include "shapes/dataset.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -28,6 +31,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 
 namespace fs = std::filesystem;
 
@@ -164,6 +168,12 @@ struct Explorer::Impl {
     // and the current image's effects for that layer (a new text only rescores them).
     std::unique_ptr<SecondOrderLens> lens;
     at::Tensor neuronEffects;  // [M, E] of the current image and lens->layer(); undefined: not computed
+    std::map<int, NeuronDirections> neuronSummaries;  // per layer, over the open dataset
+    std::string neuronPool;                           // the pool file of the dictionary below
+    std::vector<std::string> neuronPoolTexts;
+    at::Tensor neuronDictionary;                      // referenceTextDictionary of the pool's embeddings
+    SecondOrderLens& lensFor(int layer);
+    const NeuronDirections& neuronSummary(int layer, const JobContext& job);
 
     // Ablation.
     std::unique_ptr<DatasetCache> refCache;
@@ -350,6 +360,7 @@ bool Explorer::hasImage() const { return m->pixels.defined(); }
 
 HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     m->requireImage();
+    if (q.method == "neuron") return neuronMap(q.neuronLayer, q.neuron);
     const auto start = Clock::now();
     const HeatmapMethod method = parseHeatmapMethod(q.method);
     const Model& model = m->model();
@@ -464,6 +475,7 @@ DatasetSummary Explorer::openDataset(const std::string& images, const JobContext
     m->view.reset();
     m->descriptions.clear();
     m->descriptionTexts.clear();
+    m->neuronSummaries.clear();
     m->ablationReady = false;
     m->refView.reset();
     m->refCache.reset();
@@ -568,6 +580,120 @@ std::vector<Hit> Explorer::headTopImages(int layer, int head, int top) {
     return m->strongestImages(c, top);
 }
 
+namespace {
+
+// Why block `layer`'s neurons have no second-order effect to show ("" when they have one).
+std::string neuronsUnavailable(const VisionTower& v, int layer) {
+    if (v.hierarchical() || v.pool.defined() || !v.hasClassToken()) return "second-order effects of neurons are computed for plain ViTs with a class token";
+    if (layer == v.layers() - 1) return "the last block's neurons have no second-order effect (no attention head reads them)";
+    return {};
+}
+
+void checkNeuron(const VisionTower& v, int layer, int64_t neuron) {
+    if (layer < 0 || layer >= v.layers()) throw InputError("mlp." + std::to_string(layer), "is not an MLP of this model");
+    const int64_t count = v.encoder.blocks[static_cast<std::size_t>(layer)].fc2W.size(1);
+    if (neuron < 0 || neuron >= count)
+        throw InputError("neuron " + std::to_string(neuron), "is not one of mlp." + std::to_string(layer) + "'s " + std::to_string(count));
+}
+
+}  // namespace
+
+SecondOrderLens& Explorer::Impl::lensFor(int layer) {
+    if (!lens || lens->layer() != layer) {
+        SecondOrderSettings settings;
+        settings.layer = layer;
+        lens.reset();  // one layer's maps at a time
+        neuronEffects = at::Tensor();
+        lens = std::make_unique<SecondOrderLens>(model(), settings);
+    }
+    return *lens;
+}
+
+const NeuronDirections& Explorer::Impl::neuronSummary(int layer, const JobContext& job) {
+    if (const auto it = neuronSummaries.find(layer); it != neuronSummaries.end()) return it->second;
+    constexpr int kTopK = 100;  // compute_pcas.py's top_k_pca
+    const std::vector<std::string>& paths = cache->paths();
+    const fs::path dir = fs::path(cache->dir()) / "neurons" / ("layer-" + std::to_string(layer));
+    const nlohmann::ordered_json key{{"model", summary.fingerprint}, {"cache", cache->fingerprint()}, {"layer", layer}, {"top_k", kTopK},
+                                     {"convention", "reference"},     {"images", paths.size()}};
+    const auto file = [&](const char* name) { return (dir / name).string(); };
+    std::error_code ec;
+    NeuronDirections d;
+    if (fs::exists(file("summary.json"), ec) && nlohmann::json::parse(readFileText(file("summary.json")), nullptr, false) == nlohmann::json(key)) {
+        d.directions = readNpyTensor(file("directions.npy")).to(at::kFloat);
+        d.topNorms = readNpyTensor(file("top_norms.npy")).to(at::kFloat);
+        d.topImages = readNpyTensor(file("top_images.npy")).to(at::kLong);
+        d.mean = readNpyTensor(file("mean.npy")).to(at::kFloat);
+        if (d.topImages.dim() != 2 || d.topImages.size(0) != d.directions.size(0) || d.topImages.max().item<int64_t>() >= static_cast<int64_t>(paths.size()))
+            throw FormatError(dir.string(), "holds a damaged neuron summary; remove the folder to build it again");
+    } else {
+        fs::create_directories(dir, ec);
+        const Model& mdl = model();
+        const ImagePreprocess prep = mdl.preprocess;
+        const auto pixels = [&](int64_t start, int64_t n) {
+            return loadAndPreprocess(std::vector<std::string>(paths.begin() + start, paths.begin() + start + n), prep).to(mdl.vision.device());
+        };
+        d = summariseNeurons(lensFor(layer), static_cast<int64_t>(paths.size()), pixels, kTopK, 16, job, file("state.safetensors"), key.dump());
+        writeNpyTensor(file("directions.npy"), d.directions);
+        writeNpyTensor(file("top_norms.npy"), d.topNorms);
+        writeNpyTensor(file("top_images.npy"), d.topImages);
+        writeNpyTensor(file("mean.npy"), d.mean);
+        writeFileAtomic(file("summary.json"), key.dump(2) + "\n");  // last: the others are complete
+        fs::remove(file("state.safetensors"), ec);
+    }
+    return neuronSummaries[layer] = d;
+}
+
+NeuronDetail Explorer::neuronDetail(int layer, int64_t neuron, const std::string& poolFile, const JobContext& job) {
+    m->requireDataset();
+    const VisionTower& v = m->model().vision;
+    checkNeuron(v, layer, neuron);
+    if (const std::string why = neuronsUnavailable(v, layer); !why.empty()) throw InputError("mlp." + std::to_string(layer), why);
+    const NeuronDirections& d = m->neuronSummary(layer, job);
+    NeuronDetail out;
+    out.layer = layer;
+    out.neuron = neuron;
+    out.topK = 100;
+    out.images = static_cast<int64_t>(m->cache->paths().size());
+    for (int64_t j = d.topImages.size(1) - 1; j >= 0; --j) {  // stored ascending
+        const int64_t row = d.topImages[neuron][j].item<int64_t>();
+        out.topImages.push_back({row, m->cache->paths()[static_cast<std::size_t>(row)], d.topNorms[neuron][j].item<double>()});
+    }
+    if (m->aligner()) {
+        out.textsUnavailable = "texts need the model's own CLIP space (this model reaches it through an aligner, which maps components, not neurons)";
+        return out;
+    }
+    if (m->neuronPool != poolFile) {
+        m->neuronPoolTexts = readTextList(poolFile);
+        m->neuronDictionary = referenceTextDictionary(m->session->text->encode(m->neuronPoolTexts).to(at::kCPU, at::kFloat), 100.0);
+        m->neuronPool = poolFile;
+    }
+    out.pool = poolFile;
+    const int components = static_cast<int>(std::min<int64_t>({32, m->neuronDictionary.size(0), m->neuronDictionary.size(1)}));  // the reference's 32
+    const SparseCodes codes = orthogonalMatchingPursuit(m->neuronDictionary, d.directions.narrow(0, neuron, 1), components);
+    for (const NeuronText& t : topTexts(codes, 0, m->neuronPoolTexts, 10)) out.texts.push_back({t.text, t.coefficient});
+    return out;
+}
+
+HeatmapResult Explorer::neuronMap(int layer, int64_t neuron) {
+    m->requireImage();
+    const auto start = Clock::now();
+    const Model& model = m->model();
+    checkNeuron(model.vision, layer, neuron);
+    if (model.vision.hierarchical() || !model.vision.hasClassToken())
+        throw InputError("neuron map", "is computed for plain ViTs with a class token");
+    const at::Tensor patches = neuronActivationMap(model, m->pixels, {{layer, neuron}})[0];
+    const Heatmap map = heatmapFromTokenScores(patches.flatten(), 0, static_cast<int>(patches.size(0)), static_cast<int>(patches.size(1)),
+                                               m->pixels.size(2), m->pixels.size(3));
+    HeatmapResult r;
+    r.method = "neuron";
+    r.text = "mlp." + std::to_string(layer) + " neuron " + std::to_string(neuron);
+    r.patches = toFloatGrid(map.patches);
+    r.pixels = toFloatGrid(map.pixels);
+    r.seconds = secondsSince(start);
+    return r;
+}
+
 NeuronList Explorer::mlpNeurons(int layer, const std::string& text, int top) {
     m->requireImage();
     const Model& model = m->model();
@@ -576,24 +702,12 @@ NeuronList Explorer::mlpNeurons(int layer, const std::string& text, int top) {
     out.text = text;
     const VisionTower& v = model.vision;
     if (layer < 0 || layer >= v.layers()) throw InputError("mlp." + std::to_string(layer), "is not an MLP of this model");
-    if (v.hierarchical() || v.pool.defined() || !v.hasClassToken()) {
-        out.unavailable = "second-order effects of neurons are computed for plain ViTs with a class token";
-        return out;
-    }
+    out.unavailable = neuronsUnavailable(v, layer);
+    if (!out.unavailable.empty()) return out;
     out.neurons = static_cast<int>(v.encoder.blocks[static_cast<std::size_t>(layer)].fc2W.size(1));
-    if (layer == v.layers() - 1) {
-        out.unavailable = "the last block's neurons have no second-order effect (no attention head reads them)";
-        return out;
-    }
-    if (!m->lens || m->lens->layer() != layer) {
-        SecondOrderSettings settings;
-        settings.layer = layer;
-        m->lens.reset();  // one layer's maps at a time
-        m->neuronEffects = at::Tensor();
-        m->lens = std::make_unique<SecondOrderLens>(model, settings);
-    }
+    SecondOrderLens& lens = m->lensFor(layer);
     at::NoGradGuard noGrad;
-    if (!m->neuronEffects.defined()) m->neuronEffects = m->lens->compute(m->pixels).effects[0].to(at::kCPU, at::kFloat);
+    if (!m->neuronEffects.defined()) m->neuronEffects = lens.compute(m->pixels).effects[0].to(at::kCPU, at::kFloat);
     const at::Tensor& effects = m->neuronEffects;  // [M, E]
     const at::Tensor norms = effects.norm(2, 1).to(at::kDouble);
     const bool scored = !text.empty() && !m->aligner();

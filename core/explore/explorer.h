@@ -86,6 +86,9 @@ struct HeatmapRequest {
     // result's grids follow that size (not the analysed crop's). 0: the analysed image as it is.
     // Methods that run the model only (not the decomposition, which reads the analysed terms).
     int inputSize = 0;
+    // method "neuron": the activation map of neuron `neuron` of block `neuronLayer` (no text needed).
+    int neuronLayer = -1;
+    int64_t neuron = -1;
 };
 
 struct HeatmapResult {
@@ -136,6 +139,23 @@ struct NeuronList {
     int neurons = 0;              // the layer's
     std::vector<NeuronRow> rows;  // the `top` largest effects
     std::string unavailable;      // why there are none (the last block, a windowed or pooled model)
+};
+
+// One neuron over the open dataset (second_order_lens: compute_pcas.py's principal direction of
+// its top images, compute_sparse_decomposition.py's texts for it), in the reference's convention.
+struct WeightedText {
+    std::string text;
+    double weight = 0;
+};
+struct NeuronDetail {
+    int layer = -1;
+    int64_t neuron = -1;
+    std::vector<WeightedText> texts;  // its sparse text decomposition, largest |coefficient| first
+    std::vector<Hit> topImages;       // the images of its largest centred effects, largest first (score: the norm)
+    int topK = 0;                     // images behind its principal direction
+    int64_t images = 0;               // of the dataset
+    std::string pool;                 // the texts' pool file
+    std::string textsUnavailable;     // why there are no texts (a model whose output is not CLIP's space)
 };
 
 struct RetrievalResult {
@@ -265,6 +285,14 @@ public:
     // The open image's neurons of block `layer` by second-order effect, with their scores for `text`
     // (may be empty). Not an error where there is no such effect: NeuronList::unavailable says why.
     NeuronList mlpNeurons(int layer, const std::string& text, int top);
+    // Neuron `neuron` of block `layer` over the open dataset: its top images and (a CLIP model) its
+    // texts from `poolFile`. The layer's summary (every neuron's mean, top images, principal
+    // direction: analysis/neurons.h) is built on first use in two passes over the dataset's images
+    // (cancellable; saved under the cache folder, resumed, reused by later sessions) and kept.
+    NeuronDetail neuronDetail(int layer, int64_t neuron, const std::string& poolFile, const JobContext& job);
+    // The neuron's activation at every patch of the open image (compute_segmentation.py's map of
+    // one neuron); heatmap() answers the method "neuron" with it.
+    HeatmapResult neuronMap(int layer, int64_t neuron);
     RetrievalResult retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top);
     RetrievalResult retrieveImage(const std::string& path, const std::vector<std::pair<int, int>>& heads, int top);
 
