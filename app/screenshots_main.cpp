@@ -81,6 +81,12 @@ int main(int argc, char** argv) {
     raise(w, "headDock");
     settle(1500);
     ok = ok && shoot(w, out + "/neurons.png");
+    // neuron.png: its strongest neuron clicked: its activation map, its texts and top images over the dataset.
+    if (ok) s.focusNeuron(st.focus.neurons.rows.front().neuron);
+    ok = ok && waitUntil(s, [&] { return st.focus.detail.neuron >= 0 && !st.map.empty() && st.map.maps.front().method == "neuron"; }, 300000);
+    settle(1500);
+    ok = ok && shoot(w, out + "/neuron.png");
+    s.focusHead(HeadId{3, 1});
     w.exporter().exportPanelFigure({"a red object", "a blue object", "a circle", "a gray background"}, {}, out + "/figure.png", 150);
     ok = ok && waitForSignal(&w.exporter(), &ExportController::figureWritten, wait);
     w.exporter().exportPanelFigure({"a blue object", "a triangle"}, {HeadId{3, 1}, HeadId{2, 1}, HeadId{1, 1}}, out + "/figure-heads.png", 150, true);

@@ -42,6 +42,7 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     m_neurons->setObjectName("neuronList");
     m_neurons->setMinimumHeight(80);
     m_neurons->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));  // the columns line up
+    m_neurons->setMaximumHeight(QFontMetrics(m_neurons->font()).lineSpacing() * 7 + 8);  // the top images keep room below
     m_neuronsLabel->hide();
     m_neurons->hide();
     m_retrieve = new QPushButton(tr("Retrieve with this head"));
@@ -49,7 +50,7 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     layout->addWidget(m_title);
     layout->addWidget(m_plot, 2);
     layout->addWidget(m_neuronsLabel);
-    layout->addWidget(m_neurons, 2);
+    layout->addWidget(m_neurons, 1);
     layout->addWidget(new QLabel(tr("Top images")));
     layout->addWidget(m_images, 1);
     layout->addWidget(m_retrieve);
