@@ -6,6 +6,7 @@
 #include "analysis/components.h"
 #include "analysis/cache.h"
 #include "analysis/neurons.h"
+#include "analysis/registers.h"
 #include "analysis/second_order.h"
 #include "analysis/text_embed.h"
 #include "image/codec.h"
@@ -1818,6 +1819,51 @@ private slots:
         s.focusMlp(0);
         QTRY_VERIFY_WITH_TIMEOUT(panel->neuronsText().contains("plain ViTs"), kTimeout);
         QVERIFY(!panel->neuronList()->isVisible());
+    }
+
+    // The token-norm view: the norms of a block's output tokens (the register reference's
+    // detection block, then the focused row's), keyboard-reachable in the method box; the bundled
+    // model has no outlier token, so no map warns; Swin has no such view.
+    void tokenNormView() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return !st.image.path.empty() && !st.map.empty(); }, kTimeout));
+        QVERIFY(st.map.maps.front().warning.empty());
+        auto* box = w.findChild<QComboBox*>("methodBox");
+        QVERIFY(box);
+        box->setFocus();
+        const int row = box->findText("token-norms");
+        QVERIFY(row >= 0);
+        box->setCurrentIndex(row);
+        QTRY_VERIFY_WITH_TIMEOUT(!st.map.empty() && st.map.maps.front().method == "token-norms", kTimeout);
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        const at::Tensor pixels = preprocessImage(loadImageRgb(st.image.path), model.preprocess).unsqueeze(0);
+        const RegisterFindParams p = registerFindDefaults(model);
+        const TokenNormReport t = tokenNorms(model, pixels, p);
+        const auto shownPatches = [&] {
+            const FloatGrid& g = st.map.maps.front().patches;
+            return at::from_blob(const_cast<float*>(g.values.data()), {int64_t(g.values.size())}, at::kFloat).clone();
+        };
+        const int64_t grid = int64_t(t.gridH) * t.gridW;
+        const int detection = p.detectionLayer(model.vision.layers());
+        QVERIFY(QString::fromStdString(st.map.maps.front().text).startsWith(QString("block %1 output").arg(detection)));
+        QVERIFY((shownPatches() - t.norms[detection].narrow(0, t.prefix, grid)).abs().max().item<double>() < 1e-4);
+        // A row in focus: that block's norms.
+        s.focusHead(HeadId{1, 2});
+        QTRY_VERIFY_WITH_TIMEOUT(QString::fromStdString(st.map.maps.front().text).startsWith("block 1 output"), kTimeout);
+        QVERIFY((shownPatches() - t.norms[1].narrow(0, t.prefix, grid)).abs().max().item<double>() < 1e-4);
+        const QImage first = w.views().canvas->grab().toImage();
+        s.focusMlp(2);
+        QTRY_VERIFY_WITH_TIMEOUT(QString::fromStdString(st.map.maps.front().text).startsWith("block 2 output"), kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().canvas->grab().toImage() != first, kTimeout);
+        // Swin: the method is off and the map falls back to the decomposition.
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-swin");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-swin" && !st.image.path.empty() && !st.map.empty(); }, kTimeout));
+        QVERIFY(st.map.maps.front().method != "token-norms");
+        QVERIFY(std::find(st.model.heatmapMethods.begin(), st.model.heatmapMethods.end(), "token-norms") == st.model.heatmapMethods.end());
     }
 
     // A neuron clicked in the MLP's list: its activation map on the canvas (the model's own

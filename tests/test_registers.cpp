@@ -287,6 +287,16 @@ private slots:
         QVERIFY(errorOf([&] { computeHeatmap(m, pixels, text / text.norm(), hp); }).contains("--test-time-registers"));
     }
 
+    // The heatmap warning's share: the positive mass on the masked patches over all positive mass.
+    void outlierMassShareOfAMap() {
+        const at::Tensor map = at::tensor({3.0f, -1.0f, 1.0f, 0.0f, 4.0f, -2.0f}).reshape({2, 3});
+        const at::Tensor mask = at::tensor({1, 0, 0, 1, 1, 1}).to(at::kBool);
+        QCOMPARE(outlierMassShare(map, mask), 7.0 / 8.0);  // (3 + 0 + 4 + 0) of (3 + 1 + 4)
+        QCOMPARE(outlierMassShare(map, at::zeros({6}, at::kBool)), 0.0);
+        QCOMPARE(outlierMassShare(-map.abs(), mask), 0.0);  // no positive mass
+        QVERIFY_THROWS_EXCEPTION(InputError, outlierMassShare(map, at::zeros({4}, at::kBool)));
+    }
+
     void refusals() {
         const Case c = cases().front();
         Model m = modelOf(c);

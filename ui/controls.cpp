@@ -20,7 +20,7 @@ namespace vitscope::ui {
 
 namespace {
 
-const char* const kMethods[] = {"decomposition", "surgery", "raw", "attention", "rollout", "gradcam", "chefer", "legrad"};
+const char* const kMethods[] = {"decomposition", "surgery", "raw", "attention", "rollout", "gradcam", "chefer", "legrad", "token-norms"};
 
 // The text pool's lines (up to 3,000), the text box's suggestions.
 QStringList poolTexts(const QString& file) {
@@ -82,7 +82,9 @@ void TextControls::buildMethods() {
         tr("Grad-CAM on the last block's tokens: their features weighted by the text score's mean gradient, ReLU"),
         tr("Chefer et al. 2021: attention weighted by its gradient (positive part, mean over heads), propagated from the identity"),
         tr("LeGrad: each of the last two layers' own gradient of the text score with respect to its attention, averaged over heads "
-           "and queries, summed")};
+           "and queries, summed"),
+        tr("The norm of every patch token at a block's output (the grid row in focus, else the block the register reference reads): "
+           "high-norm outlier tokens, which test-time registers move off the image (text-independent)")};
     for (int i = 0; i < tips.size(); ++i) m_method->setItemData(i, tips[i], Qt::ToolTipRole);
 }
 

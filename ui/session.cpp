@@ -17,7 +17,7 @@ namespace {
 QString q(const std::string& s) { return QString::fromStdString(s); }
 std::string s(const QString& q) { return q.toStdString(); }
 
-bool textFree(const QString& method) { return method == "attention" || method == "rollout"; }
+bool textFree(const QString& method) { return method == "attention" || method == "rollout" || method == "token-norms"; }
 
 // Heads in grid order (layer, then head): small multiples and records list them so.
 QList<HeadId> inHeadOrder(QList<HeadId> heads) {
@@ -433,6 +433,7 @@ void Session::requestMap() {
     HeatmapRequest r;
     r.text = s(st.text);
     r.method = s(st.view.method);
+    if (r.method == "token-norms") r.normLayer = st.focus.mlpRow >= 0 ? st.focus.mlpRow : st.focus.head.valid() ? st.focus.head.layer : -1;
     if (neuron) {
         r.method = "neuron";
         r.neuronLayer = st.focus.mlpRow;
@@ -462,6 +463,7 @@ void Session::requestMap() {
             m_state.map = {std::move(maps), multipleHeads, restricted, refs, refFile, options};
             emitChanged(Aspect::Map);
             clearCanvasError();  // the map asked for came: an error about an earlier one no longer applies
+            if (!m_state.map.maps.front().warning.empty()) showNotice(tr("Map: %1").arg(q(m_state.map.maps.front().warning)));
         },
         [this](const JobFailure& f) {
             if (f.cancelled) return;
@@ -504,7 +506,7 @@ void Session::focusHead(const HeadId& head) {
     m_state.focus.head = head;
     emitChanged(Aspect::Focus);
     requestTopImages();
-    if (hadNeuron) requestMap();  // the text's map again
+    if (hadNeuron || m_state.view.method == "token-norms") requestMap();  // the text's map again; token norms follow the row
 }
 
 void Session::focusMlp(int row) {
@@ -516,7 +518,7 @@ void Session::focusMlp(int row) {
     requestNeurons();  // (says at once where there is nothing to compute)
     emitChanged(Aspect::Focus);
     requestTopImages();
-    if (hadNeuron) requestMap();
+    if (hadNeuron || m_state.view.method == "token-norms") requestMap();
 }
 
 void Session::requestNeurons() {

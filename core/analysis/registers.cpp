@@ -216,6 +216,14 @@ std::vector<RegisterNeuron> applyTestTimeRegisters(Model& model, const TestTimeR
     return chosen;
 }
 
+double outlierMassShare(const at::Tensor& patchMap, const at::Tensor& outlierPatches) {
+    if (patchMap.numel() != outlierPatches.numel()) throw InputError("outlier mask", "does not match the map's patches");
+    const at::Tensor positive = patchMap.flatten().to(at::kCPU, at::kDouble).clamp_min(0);
+    const double total = positive.sum().item<double>();
+    if (!(total > 0)) return 0;
+    return positive.masked_select(outlierPatches.flatten().to(at::kCPU, at::kBool)).sum().item<double>() / total;
+}
+
 TokenNormReport tokenNorms(const Model& model, const at::Tensor& pixels, const RegisterFindParams& params) {
     params.validate(model);
     if (pixels.dim() != 4 || pixels.size(0) != 1) throw InputError("pixels", "token norms take one image [1, 3, S, S]");

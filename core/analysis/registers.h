@@ -106,4 +106,9 @@ struct TokenNormReport {
 };
 TokenNormReport tokenNorms(const Model& model, const at::Tensor& pixels, const RegisterFindParams& params);
 
+// The share of a patch map's positive mass that sits on the outlier patches (mask [gh * gw] bool,
+// e.g. TokenNormReport::outliers without the prefix and suffix tokens); 0 when the map has no
+// positive mass. A heatmap warns when it is over one half.
+double outlierMassShare(const at::Tensor& patchMap, const at::Tensor& outlierPatches);
+
 }  // namespace vitscope

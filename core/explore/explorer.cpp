@@ -2,6 +2,7 @@
 
 #include "analysis/second_order.h"
 #include "analysis/neurons.h"
+#include "analysis/registers.h"
 
 #include "analysis/ablation.h"
 #include "analysis/align_fit.h"
@@ -169,6 +170,12 @@ struct Explorer::Impl {
     std::unique_ptr<SecondOrderLens> lens;
     at::Tensor neuronEffects;  // [M, E] of the current image and lens->layer(); undefined: not computed
     std::map<int, NeuronDirections> neuronSummaries;  // per layer, over the open dataset
+    // The current image's high-norm outlier patches (registers.h's detection), [gh * gw] bool;
+    // undefined until a map asks (then empty for models without them: hierarchical, pooled).
+    at::Tensor outlierPatches;
+    std::string outlierWhere;  // "norm > 30 at block 11"
+    void findOutliers();
+    std::string outlierWarning(const at::Tensor& patchMap);
     std::string neuronPool;                           // the pool file of the dictionary below
     std::vector<std::string> neuronPoolTexts;
     at::Tensor neuronDictionary;                      // referenceTextDictionary of the pool's embeddings
@@ -266,6 +273,11 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
         s.heatmapMethods.push_back(heatmapMethodName(method));
         s.heatmapMethodSummaries.push_back(heatmapMethodSummary(method));
     }
+    if (!mdl.vision.hierarchical() && mdl.vision.hasClassToken()) {
+        s.heatmapMethods.push_back("token-norms");
+        s.heatmapMethodSummaries.push_back("The norm of every patch token at a block's output: high-norm outlier tokens (Jiang et al., "
+                                           "test-time registers, NeurIPS 2025; the grid row in focus, else the block their reference reads)");
+    }
     s.cheferDefaultStartLayer = defaultCheferStartLayer(*session->model);
     // Everything of the previous model goes.
     const std::string root = m->cacheRoot;
@@ -313,6 +325,7 @@ ImageResult Explorer::analyseImage(const std::string& path) {
     m->imagePath = path;
     m->pixels = pixels;
     m->neuronEffects = at::Tensor();  // the last image's
+    m->outlierPatches = at::Tensor();
     m->dec = dec;
     m->gridH = static_cast<int>(pixels.size(2)) / model.vision.patchSize;
     m->gridW = static_cast<int>(pixels.size(3)) / model.vision.patchSize;
@@ -361,6 +374,7 @@ bool Explorer::hasImage() const { return m->pixels.defined(); }
 HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     m->requireImage();
     if (q.method == "neuron") return neuronMap(q.neuronLayer, q.neuron);
+    if (q.method == "token-norms") return tokenNormMap(q.normLayer);
     const auto start = Clock::now();
     const HeatmapMethod method = parseHeatmapMethod(q.method);
     const Model& model = m->model();
@@ -397,6 +411,56 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     HeatmapResult r;
     r.method = q.method;
     r.text = q.text;
+    r.patches = toFloatGrid(map.patches);
+    r.pixels = toFloatGrid(map.pixels);
+    if (q.inputSize == 0) r.warning = m->outlierWarning(map.patches);
+    r.seconds = secondsSince(start);
+    return r;
+}
+
+void Explorer::Impl::findOutliers() {
+    const Model& mdl = model();
+    const VisionTower& v = mdl.vision;
+    if (v.hierarchical() || v.pool.defined() || !v.hasClassToken()) {
+        outlierPatches = at::zeros({0}, at::kBool);
+        return;
+    }
+    const RegisterFindParams p = registerFindDefaults(mdl);
+    const TokenNormReport t = tokenNorms(mdl, pixels, p);
+    outlierPatches = t.outliers.narrow(0, t.prefix, int64_t(t.gridH) * t.gridW).clone();
+    char where[96];
+    std::snprintf(where, sizeof where, "norm > %g at block %d", p.registerNormThreshold, p.detectionLayer(v.layers()));
+    outlierWhere = where;
+}
+
+std::string Explorer::Impl::outlierWarning(const at::Tensor& patchMap) {
+    if (!outlierPatches.defined()) findOutliers();
+    if (outlierPatches.numel() == 0 || outlierPatches.numel() != patchMap.numel() || !outlierPatches.any().item<bool>()) return {};
+    const double share = outlierMassShare(patchMap, outlierPatches);
+    if (share <= 0.5) return {};
+    char text[256];
+    std::snprintf(text, sizeof text, "%.0f%% of the map's positive mass sits on %lld high-norm outlier token(s) (%s): artefact tokens, not the object",
+                  100 * share, static_cast<long long>(outlierPatches.sum().item<int64_t>()), outlierWhere.c_str());
+    return text;
+}
+
+HeatmapResult Explorer::tokenNormMap(int layer) {
+    m->requireImage();
+    const auto start = Clock::now();
+    const Model& model = m->model();
+    const VisionTower& v = model.vision;
+    if (v.hierarchical() || !v.hasClassToken()) throw InputError("token norms", "are shown for plain ViTs with a class token");
+    RegisterFindParams p = registerFindDefaults(model);
+    const int block = layer >= 0 && layer < v.layers() ? layer : p.detectionLayer(v.layers());
+    const TokenNormReport t = tokenNorms(model, m->pixels, p);
+    const Heatmap map = heatmapFromTokenScores(t.norms[block], t.prefix, t.gridH, t.gridW, m->pixels.size(2), m->pixels.size(3), t.suffix);
+    HeatmapResult r;
+    r.method = "token-norms";
+    char text[200];
+    std::snprintf(text, sizeof text, "block %d output (max / median %.2f, %lld token(s) with norm > %g; class-token attention on them %.0f%%)", block,
+                  t.maxOverMedian[block].item<double>(), static_cast<long long>((t.norms[block] > p.registerNormThreshold).sum().item<int64_t>()),
+                  p.registerNormThreshold, 100 * t.clsShare[block].item<double>());
+    r.text = text;
     r.patches = toFloatGrid(map.patches);
     r.pixels = toFloatGrid(map.pixels);
     r.seconds = secondsSince(start);

@@ -89,10 +89,16 @@ struct HeatmapRequest {
     // method "neuron": the activation map of neuron `neuron` of block `neuronLayer` (no text needed).
     int neuronLayer = -1;
     int64_t neuron = -1;
+    // method "token-norms": the norms of block normLayer's output tokens (-1: the block the register
+    // reference reads, RegisterFindParams' detection layer).
+    int normLayer = -1;
 };
 
 struct HeatmapResult {
     std::string method, text;
+    // Plain ViTs: said when most of the map's positive mass sits on high-norm outlier tokens (the
+    // register reference's threshold at its detection block): artefacts, not the object.
+    std::string warning;
     FloatGrid patches;  // [gh, gw]
     FloatGrid pixels;   // upsampled to the crop
     double seconds = 0;
@@ -293,6 +299,9 @@ public:
     // The neuron's activation at every patch of the open image (compute_segmentation.py's map of
     // one neuron); heatmap() answers the method "neuron" with it.
     HeatmapResult neuronMap(int layer, int64_t neuron);
+    // The norms of block `layer`'s output tokens of the open image (-1: the register reference's
+    // detection block); heatmap() answers the method "token-norms" with it.
+    HeatmapResult tokenNormMap(int layer);
     RetrievalResult retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top);
     RetrievalResult retrieveImage(const std::string& path, const std::vector<std::pair<int, int>>& heads, int top);
 
