@@ -8,6 +8,7 @@
 #include "analysis/neurons.h"
 #include "analysis/registers.h"
 #include "analysis/second_order.h"
+#include "analysis/heatmap.h"
 #include "analysis/text_embed.h"
 #include "image/codec.h"
 #include "image/preprocess.h"
@@ -1864,6 +1865,93 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-swin" && !st.image.path.empty() && !st.map.empty(); }, kTimeout));
         QVERIFY(st.map.maps.front().method != "token-norms");
         QVERIFY(std::find(st.model.heatmapMethods.begin(), st.model.heatmapMethods.end(), "token-norms") == st.model.heatmapMethods.end());
+    }
+
+    // View > Test-time registers beside the map. A model without outlier tokens: refused, said,
+    // nothing changed. The bundled model: the register neurons found over the dataset give a second
+    // map, the same text's map of the intervened model computed here in one piece; off again, and
+    // another model, take it away.
+    void registersBesideTheMap() {
+        QTemporaryDir data;
+        // A copy of the bundled model with every write into the residual stream scaled down: no token
+        // reaches the reference's norm threshold.
+        const auto copyModel = [&](const QString& name, const std::function<void(StateDict&)>& change) {
+            const QString dir = data.path() + "/" + name;
+            if (!QDir().mkpath(dir)) return QString();
+            for (const char* f : {"open_clip_config.json", "vocab.txt"})
+                if (!QFile::copy(QString(VITSCOPE_SOURCE_DIR "/models/shapes-clip/") + f, dir + "/" + f)) return QString();
+            StateDict weights = readSafetensorsFloat(VITSCOPE_SOURCE_DIR "/models/shapes-clip/open_clip_model.safetensors");
+            change(weights);
+            writeSafetensorsTensors((dir + "/open_clip_model.safetensors").toStdString(), weights);
+            return dir;
+        };
+        const QString quiet = copyModel("shapes-clip-quiet", [](StateDict& w) {
+            for (auto& [name, t] : w)
+                if (name.rfind("visual.", 0) == 0 && (name.find("c_proj") != std::string::npos || name.find("out_proj") != std::string::npos ||
+                                                      name.find("conv1") != std::string::npos || name.find("embedding") != std::string::npos))
+                    t = t * 0.01;
+        });
+        QVERIFY(!quiet.isEmpty());
+        {
+            StartOptions o = testStart(data.path());
+            o.model = quiet;
+            MainWindow w(o);
+            w.show();
+            Session& s = w.session();
+            const State& st = s.state();
+            QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-clip-quiet" && st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+            ErrorLog errors(w);
+            auto* action = w.findChild<QAction*>("registersAction");
+            QVERIFY(action && action->isEnabled());
+            action->trigger();
+            QTRY_VERIFY_WITH_TIMEOUT(errors.count() > 0, 3 * kTimeout);
+            QVERIFY2(errors.first().contains("Test-time registers") && errors.first().contains("threshold"), qPrintable(errors.first()));
+            QVERIFY(!st.view.registersBeside && !st.registers && !action->isChecked() && st.map.maps.size() == 1);
+        }
+        // The bundled model: its last block's tokens sit near the reference's threshold (norm 30, set
+        // for ViT-B), so most images have tokens above it and the search finds register neurons.
+        const QString dir = VITSCOPE_SOURCE_DIR "/models/shapes-clip";
+        StartOptions o = testStart(data.path());
+        o.model = dir;
+        MainWindow w(o);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-clip" && st.dataset.ready() && !st.map.empty() && !st.text.isEmpty() && !st.job.running(); }, kTimeout));
+        const std::vector<HeatmapResult> before = st.map.maps;
+        const QImage plain = w.views().canvas->grab().toImage();
+        auto* action = w.findChild<QAction*>("registersAction");
+        action->trigger();
+        QVERIFY(waitUntil(s, [&] { return st.registers.has_value() && st.map.withRegisters && st.map.maps.size() == 2; }, 5 * kTimeout));
+        QVERIFY(action->isChecked() && !st.registers->neurons.empty());
+        // In process: the register neurons over the dataset's images, the intervened model's map.
+        const Model model = loadModel(dir.toStdString());
+        std::vector<std::string> paths = DatasetCache(st.dataset.summary.cacheDir).paths();
+        const RegisterFindParams find = registerFindDefaults(model);
+        if (static_cast<int>(paths.size()) > find.processedImageCnt) paths.resize(static_cast<std::size_t>(find.processedImageCnt));
+        Model intervened = model;
+        const auto used = applyTestTimeRegisters(intervened, testTimeRegisterDefaults(model), findRegisterNeurons(model, paths, find, {}));
+        QCOMPARE(QString::fromStdString(st.registers->neurons.front()), QString("%1.%2").arg(used.front().layer).arg(used.front().neuron));
+        const at::Tensor pixels = preprocessImage(loadImageRgb(st.image.path), model.preprocess).unsqueeze(0);
+        const Heatmap expected = computeHeatmap(intervened, pixels, TextEncoder(model).encode({st.text.toStdString()})[0], HeatmapParams{});
+        const FloatGrid& got = st.map.maps[1].patches;
+        QCOMPARE(int64_t(got.values.size()), expected.patches.numel());
+        const at::Tensor gotT = at::from_blob(const_cast<float*>(got.values.data()), {expected.patches.numel()}, at::kFloat).clone();
+        QVERIFY((gotT - expected.patches.flatten()).abs().max().item<double>() < 1e-4 * std::max(1.0, expected.patches.abs().max().item<double>()));
+        QVERIFY(st.map.maps[0].patches.values == before.front().patches.values);  // the model's own map is unchanged
+        QVERIFY(st.map.maps[1].patches.values != before.front().patches.values);
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().canvas->grab().toImage() != plain, kTimeout);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/registers.png");
+        // Off: the one map again; on again: no second search.
+        action->trigger();
+        QVERIFY(waitUntil(s, [&] { return !st.map.withRegisters && st.map.maps.size() == 1; }, kTimeout));
+        action->trigger();
+        QVERIFY(waitUntil(s, [&] { return st.map.withRegisters && st.map.maps.size() == 2; }, kTimeout));
+        QVERIFY(!st.job.running());
+        // Another model: the intervened model goes with the old one.
+        s.openModel(quiet);
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-clip-quiet" && !st.map.empty(); }, kTimeout));
+        QVERIFY(!st.registers && !st.view.registersBeside && !action->isChecked() && st.map.maps.size() == 1);
     }
 
     // A neuron clicked in the MLP's list: its activation map on the canvas (the model's own

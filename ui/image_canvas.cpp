@@ -339,11 +339,14 @@ void ImageCanvas::render(const State& s, QFlags<Aspect> changed) {
             const HeatmapResult& r = s.map.maps.front();
             setMap({mapCaption(s), r.pixels.values, r.pixels.rows, r.pixels.cols});
             // Per-head maps on one colour scale (the heads' contributions compare directly), one colorbar.
+            // With test-time registers: the model's map and the intervened model's side by side, on one scale.
             std::vector<MapLayer> multiples;
             float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-            for (std::size_t i = 1; i < s.map.maps.size(); ++i) {
+            for (std::size_t i = s.map.withRegisters ? 0 : 1; i < s.map.maps.size(); ++i) {
                 const FloatGrid& g = s.map.maps[i].patches;
-                const QString name = i - 1 < std::size_t(s.map.heads.size()) ? tr("head %1").arg(s.map.heads[int(i - 1)].name()) : QString();
+                const QString name = s.map.withRegisters ? (i == 0 ? tr("the model") : tr("with register"))
+                                     : i - 1 < std::size_t(s.map.heads.size()) ? tr("head %1").arg(s.map.heads[int(i - 1)].name())
+                                                                               : QString();
                 multiples.push_back({name, g.values, g.rows, g.cols});
                 lo = std::min(lo, g.minValue());
                 hi = std::max(hi, g.maxValue());

@@ -45,8 +45,14 @@ struct HeatmapJob {
     using Result = std::vector<HeatmapResult>;
     HeatmapRequest request;
     HeadPairs perHead;
+    bool withRegisters = false;  // then the second map: the same through the test-time-register model
     Result run(Explorer& x, const JobContext&) const {
         Result out{x.heatmap(request)};
+        if (withRegisters) {
+            HeatmapRequest q = request;
+            q.withRegisters = true;
+            out.push_back(x.heatmap(q));
+        }
         for (const auto& h : perHead) {
             HeatmapRequest q = request;
             q.method = "decomposition";
@@ -107,6 +113,13 @@ struct NeuronsJob {
     int layer = -1;
     std::string text;
     Result run(Explorer& x, const JobContext&) const { return x.mlpNeurons(layer, text, 12); }
+};
+
+// The register neurons over the open dataset, and the test-time-register model kept beside the model.
+struct FindRegistersJob {
+    static constexpr const char* kLabel = "finding the register neurons";
+    using Result = RegisterSummary;
+    Result run(Explorer& x, const JobContext& job) const { return x.findTestTimeRegisters(job); }
 };
 
 // One neuron over the open dataset: its top images and texts (the layer's summary built on first use).

@@ -166,6 +166,12 @@ void Menus::buildView() {
     m_whole->setToolTip(tr("Analyse the whole image resized to the model's input square instead of the centre crop the model's "
                            "preprocessing makes (the shapes distort when the image is not square)"));
     connect(m_whole, &QAction::triggered, &m_session, &Session::setWholeImage);
+    m_registers = view->addAction(tr("Test-time &registers beside the map"));
+    m_registers->setObjectName("registersAction");
+    m_registers->setCheckable(true);
+    m_registers->setToolTip(tr("The map beside the same map of the test-time-register model (Jiang et al., NeurIPS 2025): one extra token "
+                               "takes the register neurons' activations, found over the open dataset the first time"));
+    connect(m_registers, &QAction::triggered, &m_session, &Session::setRegistersBeside);
     view->addSeparator();
     for (QDockWidget* d : m_window->findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
 }
@@ -194,6 +200,8 @@ void Menus::render(const State& s, QFlags<Aspect> changed) {
         m_subtract->setToolTip(s.referenceCount > 0 ? tr("Heatmaps show the text's map minus the mean map of %1 texts from %2").arg(s.referenceCount).arg(s.referenceFile)
                                                     : tr("Load reference texts first (Analysis > Reference texts for heatmaps...)"));
         m_whole->setChecked(s.view.wholeImage);
+        m_registers->setChecked(s.view.registersBeside);
+        m_registers->setEnabled(s.model.registers);
     }
     if ((changed & Aspect::Model) && s.hasModel()) addRecent("recent/models", QString::fromStdString(s.model.spec));
     if ((changed & Aspect::Image) && s.hasImage()) addRecent("recent/images", s.imagePath());

@@ -46,6 +46,7 @@ private:
     QMenu* m_discovered = nullptr;
     QAction* m_subtract = nullptr;
     QAction* m_whole = nullptr;
+    QAction* m_registers = nullptr;
     QAction* m_classroomAction = nullptr;
 };
 

@@ -236,6 +236,8 @@ void Session::clearModelResults() {
     m_state.retrieval = {};
     m_state.referenceCount = 0;
     m_state.view.subtractReference = false;
+    m_state.view.registersBeside = false;  // the explorer dropped the intervened model with the model
+    m_state.registers.reset();
     m_state.ablation = {};
 }
 
@@ -370,6 +372,40 @@ void Session::setMethod(const QString& method) {
     requestMap();
 }
 
+void Session::setRegistersBeside(bool on) {
+    if (!on || m_state.registers) {
+        m_state.view.registersBeside = on;
+        emitChanged(Aspect::View);
+        requestMap();
+        return;
+    }
+    if (!m_state.dataset.ready()) {
+        emitChanged(Aspect::View);  // (the menu's tick goes back)
+        showError(tr("Test-time registers: their register neurons are found over a dataset; open one first (File > Open image folder as dataset)"));
+        return;
+    }
+    const quint64 epoch = m_epoch;
+    runLong(
+        FindRegistersJob{}, tr("finding the register neurons (test-time registers)"),
+        [this, epoch](RegisterSummary r) {
+            if (!current(epoch)) return;
+            QStringList neurons;
+            for (const std::string& n : r.neurons) neurons << q(n);
+            showNotice(tr("Test-time register: neurons %1, found on %2 images with outlier tokens (of %3 read)")
+                           .arg(neurons.join(", "))
+                           .arg(r.imagesWithOutliers)
+                           .arg(r.images));
+            m_state.registers = std::move(r);
+            m_state.view.registersBeside = true;
+            emitChanged(Aspect::View);
+            requestMap();
+        },
+        [this](const JobFailure& f) {
+            emitChanged(Aspect::View);  // still off
+            if (!f.cancelled) showError(tr("Test-time registers: %1").arg(f.message));
+        });
+}
+
 void Session::setOnlySelected(bool on) {
     m_state.view.onlySelected = on;
     emitChanged(Aspect::View);
@@ -445,7 +481,8 @@ void Session::requestMap() {
     applyMapOptions(st.view.map, r);
     HeadPairs multiples;
     QList<HeadId> multipleHeads;
-    if (st.view.perHead && r.method == "decomposition")
+    const bool withRegisters = st.view.registersBeside && st.registers && !neuron;
+    if (st.view.perHead && r.method == "decomposition" && !withRegisters)
         for (const HeadId& h : ordered.mid(0, 8)) {
             multiples.emplace_back(h.layer, h.head);
             multipleHeads << h;
@@ -456,11 +493,11 @@ void Session::requestMap() {
     const MapOptions options = st.view.map;
     const quint64 epoch = m_epoch;
     m_engine.run(
-        HeatmapJob{r, multiples}, this,
-        [this, epoch, multipleHeads, restricted, refs, refFile, options](std::vector<HeatmapResult> maps) {
+        HeatmapJob{r, multiples, withRegisters}, this,
+        [this, epoch, multipleHeads, restricted, refs, refFile, options, withRegisters](std::vector<HeatmapResult> maps) {
             if (!current(epoch) || maps.empty()) return;
             spdlog::info("heatmap ({}) in {:.1f} ms", maps.front().method, 1000 * maps.front().seconds);
-            m_state.map = {std::move(maps), multipleHeads, restricted, refs, refFile, options};
+            m_state.map = {std::move(maps), multipleHeads, withRegisters, restricted, refs, refFile, options};
             emitChanged(Aspect::Map);
             clearCanvasError();  // the map asked for came: an error about an earlier one no longer applies
             if (!m_state.map.maps.front().warning.empty()) showNotice(tr("Map: %1").arg(q(m_state.map.maps.front().warning)));

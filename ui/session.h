@@ -65,6 +65,7 @@ struct ViewSettings {
     bool perHead = false;       // small multiples: one decomposition map per selected head (up to 8)
     bool subtractReference = false;
     bool wholeImage = false;  // squash the whole image instead of the model's centre crop
+    bool registersBeside = false;  // the map and the same through the test-time-register model, side by side
 };
 
 struct TextSpanSettings {
@@ -101,6 +102,7 @@ struct Focus {
 struct MapState {
     std::vector<HeatmapResult> maps;  // front: the canvas's map; then one per head of `heads`
     QList<HeadId> heads;              // the small multiples' heads, in head order
+    bool withRegisters = false;       // maps[1]: the main map through the test-time-register model
     QList<HeadId> restrictedTo;       // the main map's restriction (empty: every head)
     int referenceCount = 0;           // the reference texts subtracted from it (0: none)
     QString referenceFile;
@@ -162,6 +164,7 @@ struct State {
     QString referenceFile;
     int referenceCount = 0;
     TextSpanSettings textspan;
+    std::optional<RegisterSummary> registers;  // the test-time-register model the explorer keeps
 
     bool hasModel() const { return model.layers > 0; }
     bool hasImage() const { return !image.path.empty(); }
@@ -206,6 +209,9 @@ public:
     void setOnlySelected(bool on);
     void setPerHead(bool on);
     void setWholeImage(bool on);
+    // The map beside the same through the test-time-register model (its register neurons found
+    // over the open dataset the first time); a model without outlier tokens is refused, said.
+    void setRegistersBeside(bool on);
     void setSubtractReference(bool on);
     void setMapOptions(const MapOptions& options);
     void loadReferenceTexts(const QString& file);

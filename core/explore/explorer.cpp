@@ -173,6 +173,7 @@ struct Explorer::Impl {
     // The current image's high-norm outlier patches (registers.h's detection), [gh * gw] bool;
     // undefined until a map asks (then empty for models without them: hierarchical, pooled).
     at::Tensor outlierPatches;
+    std::unique_ptr<Model> registerModel;  // the test-time-register model (findTestTimeRegisters)
     std::string outlierWhere;  // "norm > 30 at block 11"
     void findOutliers();
     std::string outlierWarning(const at::Tensor& patchMap);
@@ -273,7 +274,8 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
         s.heatmapMethods.push_back(heatmapMethodName(method));
         s.heatmapMethodSummaries.push_back(heatmapMethodSummary(method));
     }
-    if (!mdl.vision.hierarchical() && mdl.vision.hasClassToken()) {
+    s.registers = !mdl.vision.hierarchical() && mdl.vision.hasClassToken() && !mdl.vision.pool.defined();
+    if (s.registers) {
         s.heatmapMethods.push_back("token-norms");
         s.heatmapMethodSummaries.push_back("The norm of every patch token at a block's output: high-norm outlier tokens (Jiang et al., "
                                            "test-time registers, NeurIPS 2025; the grid row in focus, else the block their reference reads)");
@@ -374,7 +376,9 @@ bool Explorer::hasImage() const { return m->pixels.defined(); }
 HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     m->requireImage();
     if (q.method == "neuron") return neuronMap(q.neuronLayer, q.neuron);
-    if (q.method == "token-norms") return tokenNormMap(q.normLayer);
+    if (q.withRegisters && !m->registerModel) throw InputError("test-time registers", "none found yet (View > Test-time registers beside the map)");
+    if (q.method == "token-norms") return tokenNormMap(q.normLayer, q.withRegisters);
+    if (q.withRegisters && q.method == "neuron") throw InputError("test-time registers", "a neuron's map is shown for the model itself");
     const auto start = Clock::now();
     const HeatmapMethod method = parseHeatmapMethod(q.method);
     const Model& model = m->model();
@@ -395,7 +399,10 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     Heatmap map;
     if (method == HeatmapMethod::Decomposition && q.inputSize > 0)
         throw InputError("input size", "applies to the maps that run the model; the decomposition map reads the analysed image's terms");
-    if (method == HeatmapMethod::Decomposition) {
+    if (q.withRegisters) {
+        if (q.inputSize > 0) throw InputError("test-time registers", "are mapped at the analysed input size");
+        map = computeHeatmap(*m->registerModel, m->pixels, text, p, m->aligner());
+    } else if (method == HeatmapMethod::Decomposition) {
         // From the kept per-token terms (SigLIP: token factors): no forward pass.
         const at::Tensor scores = decompositionScoresFor(model, m->dec, text, p, m->aligner());
         map = heatmapFromTokenScores(scores, m->prefix, m->gridH, m->gridW, m->pixels.size(2), m->pixels.size(3));
@@ -413,7 +420,8 @@ HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     r.text = q.text;
     r.patches = toFloatGrid(map.patches);
     r.pixels = toFloatGrid(map.pixels);
-    if (q.inputSize == 0) r.warning = m->outlierWarning(map.patches);
+    if (q.inputSize == 0 && !q.withRegisters) r.warning = m->outlierWarning(map.patches);
+    if (q.withRegisters) r.text += " (test-time register)";
     r.seconds = secondsSince(start);
     return r;
 }
@@ -444,10 +452,11 @@ std::string Explorer::Impl::outlierWarning(const at::Tensor& patchMap) {
     return text;
 }
 
-HeatmapResult Explorer::tokenNormMap(int layer) {
+HeatmapResult Explorer::tokenNormMap(int layer, bool withRegisters) {
     m->requireImage();
     const auto start = Clock::now();
-    const Model& model = m->model();
+    if (withRegisters && !m->registerModel) throw InputError("test-time registers", "none found yet");
+    const Model& model = withRegisters ? *m->registerModel : m->model();
     const VisionTower& v = model.vision;
     if (v.hierarchical() || !v.hasClassToken()) throw InputError("token norms", "are shown for plain ViTs with a class token");
     RegisterFindParams p = registerFindDefaults(model);
@@ -456,6 +465,7 @@ HeatmapResult Explorer::tokenNormMap(int layer) {
     const Heatmap map = heatmapFromTokenScores(t.norms[block], t.prefix, t.gridH, t.gridW, m->pixels.size(2), m->pixels.size(3), t.suffix);
     HeatmapResult r;
     r.method = "token-norms";
+    r.warning.clear();
     char text[200];
     std::snprintf(text, sizeof text, "block %d output (max / median %.2f, %lld token(s) with norm > %g; class-token attention on them %.0f%%)", block,
                   t.maxOverMedian[block].item<double>(), static_cast<long long>((t.norms[block] > p.registerNormThreshold).sum().item<int64_t>()),
@@ -707,6 +717,29 @@ const NeuronDirections& Explorer::Impl::neuronSummary(int layer, const JobContex
     }
     return neuronSummaries[layer] = d;
 }
+
+RegisterSummary Explorer::findTestTimeRegisters(const JobContext& job) {
+    m->requireDataset();
+    const Model& model = m->model();
+    if (model.vision.hierarchical() || model.vision.pool.defined() || !model.vision.hasClassToken())
+        throw InputError("test-time registers", "are defined for plain ViTs with a class token");
+    RegisterFindParams find = registerFindDefaults(model);
+    std::vector<std::string> paths = m->cache->paths();
+    if (static_cast<int>(paths.size()) > find.processedImageCnt) paths.resize(static_cast<std::size_t>(find.processedImageCnt));
+    RegisterSummary out;
+    const std::vector<RegisterNeuron> ranked = findRegisterNeurons(model, paths, find, job, &out.imagesWithOutliers);
+    auto intervened = std::make_unique<Model>(model);  // shares the weights
+    const TestTimeRegisterParams params = testTimeRegisterDefaults(model);
+    for (const RegisterNeuron& r : applyTestTimeRegisters(*intervened, params, ranked))
+        out.neurons.push_back(std::to_string(r.layer) + "." + std::to_string(r.neuron));
+    out.images = static_cast<int>(paths.size());
+    out.settings = find.toString() + "; " + params.toString();
+    m->registerModel = std::move(intervened);
+    return out;
+}
+
+void Explorer::dropTestTimeRegisters() { m->registerModel.reset(); }
+bool Explorer::hasTestTimeRegisters() const { return m->registerModel != nullptr; }
 
 NeuronDetail Explorer::neuronDetail(int layer, int64_t neuron, const std::string& poolFile, const JobContext& job) {
     m->requireDataset();

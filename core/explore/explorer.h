@@ -39,6 +39,7 @@ struct ModelSummary {
         return headsPerLayer.empty() ? heads : headsPerLayer[static_cast<std::size_t>(row)];
     }
     bool clip = false;
+    bool registers = false;          // plain ViTs with a class token: token norms and test-time registers apply
     bool sigmoidScores = false;      // SigLIP: a probability is sigmoid(scale * cos + bias)
     std::string preprocessing;       // in words, for export records
     bool surgeryEnsemble = false;    // CLIP Surgery's texts through its prompt ensemble (BPE models)
@@ -89,6 +90,8 @@ struct HeatmapRequest {
     // method "neuron": the activation map of neuron `neuron` of block `neuronLayer` (no text needed).
     int neuronLayer = -1;
     int64_t neuron = -1;
+    // The map of the test-time-register model (findTestTimeRegisters) instead of the model's.
+    bool withRegisters = false;
     // method "token-norms": the norms of block normLayer's output tokens (-1: the block the register
     // reference reads, RegisterFindParams' detection layer).
     int normLayer = -1;
@@ -162,6 +165,13 @@ struct NeuronDetail {
     int64_t images = 0;               // of the dataset
     std::string pool;                 // the texts' pool file
     std::string textsUnavailable;     // why there are no texts (a model whose output is not CLIP's space)
+};
+
+// The test-time-register model the explorer keeps (analysis/registers.h, the reference's defaults).
+struct RegisterSummary {
+    int images = 0, imagesWithOutliers = 0;  // read to find the register neurons
+    std::vector<std::string> neurons;        // "layer.neuron", those the intervention uses, best first
+    std::string settings;                    // the find and intervention parameters in words
 };
 
 struct RetrievalResult {
@@ -301,7 +311,14 @@ public:
     HeatmapResult neuronMap(int layer, int64_t neuron);
     // The norms of block `layer`'s output tokens of the open image (-1: the register reference's
     // detection block); heatmap() answers the method "token-norms" with it.
-    HeatmapResult tokenNormMap(int layer);
+    HeatmapResult tokenNormMap(int layer, bool withRegisters = false);
+    // Finds the register neurons over the open dataset's images (find_register_neurons with the
+    // family's defaults, at most its 500 images) and keeps the test-time-register model (one
+    // register token) beside the model: HeatmapRequest::withRegisters maps through it. InputError
+    // (the state unchanged) where the model has no outlier tokens on these images.
+    RegisterSummary findTestTimeRegisters(const JobContext& job);
+    void dropTestTimeRegisters();
+    bool hasTestTimeRegisters() const;
     RetrievalResult retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top);
     RetrievalResult retrieveImage(const std::string& path, const std::vector<std::pair<int, int>>& heads, int top);
 
