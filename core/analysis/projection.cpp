@@ -136,6 +136,8 @@ Layout layoutPoints(const PointMatrix& x, LayoutMethod method, uint64_t seed, co
 void TsneParams::validate(int64_t points) const {
     if (!(perplexity > 0)) throw InputError("perplexity", "must be positive");
     if (points < 4) throw InputError("points", "t-SNE needs at least 4 points, got " + std::to_string(points));
+    if (perplexity >= static_cast<double>(points))
+        throw InputError("perplexity", std::to_string(static_cast<int>(perplexity)) + " must be below the number of points (" + std::to_string(points) + "), as sklearn requires");
     if (!(earlyExaggeration >= 1)) throw InputError("early exaggeration", "must be at least 1");
     if (iterations < 1 || exaggerationIterations < 0 || exaggerationIterations > iterations)
         throw InputError("iterations", "need 0 <= exaggerated iterations <= iterations, iterations >= 1");
