@@ -59,9 +59,14 @@ Layout projectLayout(const ProjectOptions& o, const CacheSession& c, const std::
         const at::Tensor texts = c.text->encode({o.textX[0], o.textX[1], o.textY[0], o.textY[1]});
         return heads ? headTextAxesLayout(*c.view, texts, comps) : textAxesLayout(*c.view, texts, comps);
     }
+    // Refused before the points are read (and a progress line drawn).
+    const int64_t n = heads ? static_cast<int64_t>(comps.empty() ? c.view->heads().size() : comps.size()) : c.view->size();
+    const LayoutMethod method = parseLayoutMethod(o.method);
+    if (method == LayoutMethod::Tsne) TsneParams{}.validate(n);
+    if (method == LayoutMethod::Umap) UmapParams{}.validate(n);
     const JobContext job = interruptibleJob("project");
     const PointMatrix x = heads ? headPoints(*c.view, comps, job.staged("points")) : imagePoints(*c.view, comps, job.staged("points"));
-    return layoutPoints(x, parseLayoutMethod(o.method), o.seed, job);
+    return layoutPoints(x, method, o.seed, job);
 }
 
 void runProject(const ProjectOptions& o) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -73,59 +74,74 @@ at::Tensor linearCka(const at::Tensor& a, const at::Tensor& b, const JobContext&
     return at::where(denom > 0, cross / denom.clamp_min(1e-300), at::zeros_like(cross));
 }
 
-std::vector<int> maximumAssignment(const std::vector<double>& score, int rows, int cols) {
-    if (rows < 0 || cols < 0 || score.size() != static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols))
-        throw InputError("assignment", "score matrix of " + std::to_string(score.size()) + " values is not " + std::to_string(rows) + " x " + std::to_string(cols));
-    if (rows == 0 || cols == 0) return std::vector<int>(static_cast<std::size_t>(rows), -1);
-    // Minimise -score with rows <= cols (transpose otherwise): potentials u, v; way[] keeps the
-    // alternating path found by a Dijkstra-like scan over the columns for each new row.
-    const bool flip = rows > cols;
-    const int n = flip ? cols : rows, m = flip ? rows : cols;
-    auto cost = [&](int i, int j) {
-        const double s = flip ? score[static_cast<std::size_t>(j) * cols + i] : score[static_cast<std::size_t>(i) * cols + j];
-        return std::isnan(s) ? 0.0 : -s;
-    };
-    const double inf = std::numeric_limits<double>::infinity();
-    std::vector<double> u(static_cast<std::size_t>(n + 1), 0), v(static_cast<std::size_t>(m + 1), 0);
-    std::vector<int> owner(static_cast<std::size_t>(m + 1), 0), way(static_cast<std::size_t>(m + 1), 0);  // owner[j]: row (1-based) on column j
-    for (int i = 1; i <= n; ++i) {
-        owner[0] = i;
+namespace {
+
+// Minimum-cost assignment of n rows to m >= n columns by shortest augmenting paths with
+// potentials u (rows) and v (columns); owner[j] is the row (1-based) on column j, 0 for none.
+class Hungarian {
+public:
+    Hungarian(int n, int m, std::function<double(int, int)> cost)
+        : m_n(n), m_m(m), m_cost(std::move(cost)), m_u(static_cast<std::size_t>(n + 1)), m_v(static_cast<std::size_t>(m + 1)),
+          m_owner(static_cast<std::size_t>(m + 1)), m_way(static_cast<std::size_t>(m + 1)) {
+        for (int i = 1; i <= n; ++i) addRow(i);
+    }
+    int ownerOf(int column) const { return m_owner[static_cast<std::size_t>(column + 1)] - 1; }  // -1: free
+
+private:
+    // A Dijkstra-like scan from row i over the columns, then the path's edges flipped.
+    void addRow(int i) {
+        m_owner[0] = i;
         int j0 = 0;
-        std::vector<double> minv(static_cast<std::size_t>(m + 1), inf);
-        std::vector<char> used(static_cast<std::size_t>(m + 1), 0);
+        std::vector<double> minv(static_cast<std::size_t>(m_m + 1), std::numeric_limits<double>::infinity());
+        std::vector<char> used(static_cast<std::size_t>(m_m + 1), 0);
         do {
             used[static_cast<std::size_t>(j0)] = 1;
-            const int i0 = owner[static_cast<std::size_t>(j0)];
-            double delta = inf;
+            const int i0 = m_owner[static_cast<std::size_t>(j0)];
+            double delta = std::numeric_limits<double>::infinity();
             int j1 = 0;
-            for (int j = 1; j <= m; ++j) {
+            for (int j = 1; j <= m_m; ++j) {
                 if (used[static_cast<std::size_t>(j)]) continue;
-                const double cur = cost(i0 - 1, j - 1) - u[static_cast<std::size_t>(i0)] - v[static_cast<std::size_t>(j)];
-                if (cur < minv[static_cast<std::size_t>(j)]) minv[static_cast<std::size_t>(j)] = cur, way[static_cast<std::size_t>(j)] = j0;
+                const double cur = m_cost(i0 - 1, j - 1) - m_u[static_cast<std::size_t>(i0)] - m_v[static_cast<std::size_t>(j)];
+                if (cur < minv[static_cast<std::size_t>(j)]) minv[static_cast<std::size_t>(j)] = cur, m_way[static_cast<std::size_t>(j)] = j0;
                 if (minv[static_cast<std::size_t>(j)] < delta) delta = minv[static_cast<std::size_t>(j)], j1 = j;
             }
-            for (int j = 0; j <= m; ++j) {
+            for (int j = 0; j <= m_m; ++j) {
                 if (used[static_cast<std::size_t>(j)]) {
-                    u[static_cast<std::size_t>(owner[static_cast<std::size_t>(j)])] += delta;
-                    v[static_cast<std::size_t>(j)] -= delta;
+                    m_u[static_cast<std::size_t>(m_owner[static_cast<std::size_t>(j)])] += delta;
+                    m_v[static_cast<std::size_t>(j)] -= delta;
                 } else {
                     minv[static_cast<std::size_t>(j)] -= delta;
                 }
             }
             j0 = j1;
-        } while (owner[static_cast<std::size_t>(j0)] != 0);
-        do {  // flip the path's matched and unmatched edges
-            const int j1 = way[static_cast<std::size_t>(j0)];
-            owner[static_cast<std::size_t>(j0)] = owner[static_cast<std::size_t>(j1)];
-            j0 = j1;
-        } while (j0 != 0);
+        } while (m_owner[static_cast<std::size_t>(j0)] != 0);
+        for (int j1 = m_way[static_cast<std::size_t>(j0)]; j0 != 0; j0 = j1, j1 = m_way[static_cast<std::size_t>(j0)])
+            m_owner[static_cast<std::size_t>(j0)] = m_owner[static_cast<std::size_t>(j1)];
     }
+    int m_n, m_m;
+    std::function<double(int, int)> m_cost;
+    std::vector<double> m_u, m_v;
+    std::vector<int> m_owner, m_way;
+};
+
+}  // namespace
+
+std::vector<int> maximumAssignment(const std::vector<double>& score, int rows, int cols) {
+    if (rows < 0 || cols < 0 || score.size() != static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols))
+        throw InputError("assignment", "score matrix of " + std::to_string(score.size()) + " values is not " + std::to_string(rows) + " x " + std::to_string(cols));
     std::vector<int> out(static_cast<std::size_t>(rows), -1);
-    for (int j = 1; j <= m; ++j) {
-        const int i = owner[static_cast<std::size_t>(j)];
-        if (i == 0) continue;
-        if (flip) out[static_cast<std::size_t>(j - 1)] = i - 1;
-        else out[static_cast<std::size_t>(i - 1)] = j - 1;
+    if (rows == 0 || cols == 0) return out;
+    // Minimise -score with the smaller side as rows (NaN counts as 0).
+    const bool flip = rows > cols;
+    const Hungarian h(flip ? cols : rows, flip ? rows : cols, [&](int i, int j) {
+        const double s = flip ? score[static_cast<std::size_t>(j) * cols + i] : score[static_cast<std::size_t>(i) * cols + j];
+        return std::isnan(s) ? 0.0 : -s;
+    });
+    for (int j = 0; j < (flip ? rows : cols); ++j) {
+        const int i = h.ownerOf(j);
+        if (i < 0) continue;
+        if (flip) out[static_cast<std::size_t>(j)] = i;
+        else out[static_cast<std::size_t>(i)] = j;
     }
     return out;
 }

@@ -61,15 +61,16 @@ std::pair<double, double> smoothRow(const float* d, int k, double meanAll) {
     return {rho, std::max(mid, floor)};
 }
 
-// Memberships of the directed kNN edges, then the fuzzy union a + b - a b of both directions.
-Graph fuzzyGraph(const KnnGraph& knn) {
+using Rows = std::vector<std::vector<std::pair<int32_t, double>>>;
+
+// Memberships of the directed kNN edges: row i's targets (sorted) with exp(-(d - rho_i) / sigma_i).
+Rows memberships(const KnnGraph& knn) {
     const int64_t n = knn.n;
     const int k = knn.k;
     double meanAll = 0;
     for (float d : knn.distance) meanAll += d;
     meanAll /= static_cast<double>(knn.distance.size());
-    // Row i's directed edges, sorted by target, with their membership.
-    std::vector<std::vector<std::pair<int32_t, double>>> out(static_cast<std::size_t>(n));
+    Rows out(static_cast<std::size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
         const float* d = &knn.distance[static_cast<std::size_t>(i * k)];
         const auto [rho, sigma] = smoothRow(d, k, meanAll);
@@ -81,24 +82,29 @@ Graph fuzzyGraph(const KnnGraph& knn) {
         }
         std::sort(out[static_cast<std::size_t>(i)].begin(), out[static_cast<std::size_t>(i)].end());
     }
+    return out;
+}
+
+// The fuzzy union a + b - a b of both directions, as edges sorted by head then tail.
+Graph fuzzyGraph(const KnnGraph& knn) {
+    const Rows out = memberships(knn);
     auto membership = [&](int32_t from, int32_t to) {
         const auto& row = out[static_cast<std::size_t>(from)];
         const auto it = std::lower_bound(row.begin(), row.end(), std::make_pair(to, -1.0));
         return it != row.end() && it->first == to ? it->second : 0.0;
     };
-    std::vector<std::vector<std::pair<int32_t, double>>> sym(static_cast<std::size_t>(n));
-    for (int64_t i = 0; i < n; ++i)
-        for (const auto& [t, a] : out[static_cast<std::size_t>(i)]) {
+    Rows sym(out.size());
+    for (std::size_t i = 0; i < out.size(); ++i)
+        for (const auto& [t, a] : out[i]) {
             const double b = membership(t, static_cast<int32_t>(i));
-            const double w = a + b - a * b;
-            sym[static_cast<std::size_t>(i)].push_back({t, w});
-            if (b == 0) sym[static_cast<std::size_t>(t)].push_back({static_cast<int32_t>(i), w});  // the reverse edge exists only here
+            sym[i].push_back({t, a + b - a * b});
+            if (b == 0) sym[static_cast<std::size_t>(t)].push_back({static_cast<int32_t>(i), a});  // the reverse edge exists only here
         }
     Graph g;
-    g.n = n;
-    for (int64_t i = 0; i < n; ++i) {
-        std::sort(sym[static_cast<std::size_t>(i)].begin(), sym[static_cast<std::size_t>(i)].end());
-        for (const auto& [t, w] : sym[static_cast<std::size_t>(i)])
+    g.n = knn.n;
+    for (std::size_t i = 0; i < sym.size(); ++i) {
+        std::sort(sym[i].begin(), sym[i].end());
+        for (const auto& [t, w] : sym[i])
             if (w > 0) g.head.push_back(static_cast<int32_t>(i)), g.tail.push_back(t), g.weight.push_back(w);
     }
     return g;
@@ -174,47 +180,53 @@ void optimise(const Graph& g, Layout& y, int epochs, const UmapParams& p, const 
 
 }  // namespace
 
+namespace {
+
+// Residuals of 1 / (1 + a x^2b) against ys, and their Jacobian in (a, b) when asked.
+double curveResiduals(const std::vector<double>& xs, const std::vector<double>& ys, double a, double b, Eigen::VectorXd& r,
+                      Eigen::MatrixXd* jac) {
+    const auto n = static_cast<int64_t>(xs.size());
+    r.resize(n);
+    if (jac) jac->resize(n, 2);
+    for (int64_t i = 0; i < n; ++i) {
+        const double x = xs[static_cast<std::size_t>(i)], p = x > 0 ? std::pow(x, 2 * b) : 0.0, den = 1 + a * p;
+        r[i] = 1 / den - ys[static_cast<std::size_t>(i)];
+        if (jac) {
+            (*jac)(i, 0) = -p / (den * den);
+            (*jac)(i, 1) = x > 0 ? -a * p * 2 * std::log(x) / (den * den) : 0.0;
+        }
+    }
+    return r.squaredNorm();
+}
+
+}  // namespace
+
 std::pair<double, double> umapCurve(double spread, double minDist) {
     // Levenberg-Marquardt least squares of 1 / (1 + a x^2b) against the target curve on 300
     // points of [0, 3 spread], from a = b = 1 (scipy's curve_fit, as find_ab_params calls it).
     std::vector<double> xs(300), ys(300);
-    for (int i = 0; i < 300; ++i) {
-        xs[i] = 3.0 * spread * i / 299.0;
+    for (std::size_t i = 0; i < 300; ++i) {
+        xs[i] = 3.0 * spread * static_cast<double>(i) / 299.0;
         ys[i] = xs[i] < minDist ? 1.0 : std::exp(-(xs[i] - minDist) / spread);
     }
-    auto residuals = [&](double a, double b, Eigen::VectorXd& r, Eigen::MatrixXd* jac) {
-        r.resize(300);
-        if (jac) jac->resize(300, 2);
-        for (int i = 0; i < 300; ++i) {
-            const double p = xs[i] > 0 ? std::pow(xs[i], 2 * b) : 0.0, den = 1 + a * p;
-            r[i] = 1 / den - ys[i];
-            if (jac) {
-                (*jac)(i, 0) = -p / (den * den);
-                (*jac)(i, 1) = xs[i] > 0 ? -a * p * 2 * std::log(xs[i]) / (den * den) : 0.0;
-            }
-        }
-        return r.squaredNorm();
-    };
     double a = 1, b = 1, lambda = 1e-3;
     Eigen::VectorXd r, rTry;
     Eigen::MatrixXd j;
-    double cost = residuals(a, b, r, &j);
-    for (int it = 0; it < 500; ++it) {
-        const Eigen::Matrix2d jtj = j.transpose() * j;
-        Eigen::Matrix2d damped = jtj;
+    double cost = curveResiduals(xs, ys, a, b, r, &j);
+    for (int it = 0; it < 500 && lambda < 1e12; ++it) {
+        Eigen::Matrix2d damped = j.transpose() * j;
         damped.diagonal() *= 1 + lambda;
         const Eigen::Vector2d step = damped.ldlt().solve(-j.transpose() * r);
-        const double tryCost = residuals(a + step[0], b + step[1], rTry, nullptr);
-        if (tryCost < cost) {
-            a += step[0], b += step[1];
-            const bool done = cost - tryCost < 1e-15 * std::max(1.0, cost);
-            cost = residuals(a, b, r, &j);
-            lambda = std::max(lambda / 10, 1e-12);
-            if (done) break;
-        } else {
+        const double tryCost = curveResiduals(xs, ys, a + step[0], b + step[1], rTry, nullptr);
+        if (tryCost >= cost) {
             lambda *= 10;
-            if (lambda > 1e12) break;
+            continue;
         }
+        a += step[0], b += step[1];
+        const bool done = cost - tryCost < 1e-15 * std::max(1.0, cost);
+        cost = curveResiduals(xs, ys, a, b, r, &j);
+        lambda = std::max(lambda / 10, 1e-12);
+        if (done) break;
     }
     return {a, b};
 }
