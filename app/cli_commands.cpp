@@ -4,6 +4,7 @@
 #include "benchmark_commands.h"
 #include "image_commands.h"
 #include "neuron_commands.h"
+#include "projection_commands.h"
 #include "register_commands.h"
 #include "cli_common.h"
 
@@ -324,6 +325,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
     registerImageCommands(app, actions);
     registerNeuronCommands(app, actions);
     registerRegisterCommands(app, actions);
+    registerProjectionCommands(app, actions);
     registerBenchmarks(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);

@@ -18,7 +18,7 @@ packages=(
   cmake ninja-build ccache g++ pkg-config
   libtorch-dev libopenblas0-pthread
   qt6-base-dev qt6-svg-dev libqcustomplot-dev libqcustomplot2.1-qt6
-  libopencv-dev libspdlog-dev libeigen3-dev nlohmann-json3-dev libcli11-dev
+  libopencv-dev libspdlog-dev libeigen3-dev libhnswlib-dev nlohmann-json3-dev libcli11-dev
   libbenchmark-dev libicu-dev zlib1g-dev libsentencepiece-dev libpng-dev libjpeg62-turbo-dev libhdf5-dev
   slurm-wlm munge parallel
   xvfb xauth

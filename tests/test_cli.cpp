@@ -21,6 +21,7 @@
 #include <opencv2/core.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 using namespace vitscope;
@@ -1329,6 +1330,84 @@ private slots:
                              "--procedure", "reference", "--steps", "10"});
         QCOMPARE(bad.code, 2);
         QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains("--steps"), qPrintable(bad.err));
+    }
+
+    // project and compare (issue 30) end to end on the bundled models: [N, 2] float32 layouts in
+    // the cache's order (one row per head with --points heads), text axes through heads, a model
+    // matched with itself, CLIP against the supervised ViT through its aligner; bad input refused.
+    void projectAndCompare() {
+        const QString clip = q(source("models/shapes-clip")), vit = q(source("models/shapes-vit"));
+        const QString world = path("project-world"), cache = path("project-cache"), vitCache = path("project-vit");
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "40", "--seed", "12"}).code, 0);
+        QCOMPARE(cli({"cache", "build", "--model", clip, "--images", world + "/images", "--out", cache}).code, 0);
+        QCOMPARE(cli({"cache", "build", "--model", vit, "--images", world + "/images", "--out", vitCache}).code, 0);
+        for (const char* method : {"pca", "umap", "tsne"}) {
+            const Run r = cli({"project", "--cache", cache, "--method", method, "--seed", "3", "--out", path("layout.npy")});
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+            const at::Tensor y = readNpyTensor(path("layout.npy").toStdString());
+            QCOMPARE(y.scalar_type(), at::kFloat);
+            QCOMPARE(y.sizes().vec(), (std::vector<int64_t>{40, 2}));
+            QVERIFY(at::isfinite(y).all().item<bool>());
+        }
+        Run r = cli({"project", "--cache", cache, "--method", "umap", "--points", "heads", "--out", path("heads.npy")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(readNpyTensor(path("heads.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{16, 2}));
+        r = cli({"project", "--cache", cache, "--method", "text-axes", "--component", "3.1,3.2", "--text-x", "a red object", "a blue object",
+                 "--text-y", "a circle", "a square", "--out", path("axes.npy")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        // x = the retrieval score of text A minus that of text B through the same heads, for every image.
+        std::map<int64_t, double> scores[2];
+        for (int t = 0; t < 2; ++t) {
+            r = cli({"retrieve", "--cache", cache, "--text", t == 0 ? "a red object" : "a blue object", "--heads", "3.1,3.2", "--top", "40",
+                     "--out", path("axes-ret.json")});
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+            const auto hits = nlohmann::json::parse(readFileText(path("axes-ret.json").toStdString()));
+            for (const auto& hit : hits["restricted"]) scores[t][hit["row"].get<int64_t>()] = hit["score"].get<double>();
+        }
+        const at::Tensor axes = readNpyTensor(path("axes.npy").toStdString());
+        QCOMPARE(scores[0].size(), std::size_t(40));
+        for (int64_t row = 0; row < 40; ++row)
+            QVERIFY(std::abs(axes[row][0].item<double>() - (scores[0][row] - scores[1][row])) < 1e-4);
+        // The ViT's cache through its aligner (found beside the model), projected in CLIP space.
+        r = cli({"project", "--cache", vitCache, "--method", "pca", "--component", "mlp.3", "--out", path("vit.npy")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+
+        r = cli({"compare", "--model", clip, "--model", clip, "--cache-a", cache, "--cache-b", cache, "--out", path("self")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const at::Tensor cka = readNpyTensor(path("self/cka.npy").toStdString());
+        QCOMPARE(cka.sizes().vec(), (std::vector<int64_t>{16, 16}));
+        const QStringList lines = QString::fromStdString(readFileText(path("self/assignment.txt").toStdString())).trimmed().split('\n');
+        QCOMPARE(lines.size(), 16);
+        for (const QString& line : lines) {
+            const QStringList f = line.split(' ');
+            QCOMPARE(f.size(), 3);
+            QCOMPARE(f[0], f[1]);
+            QVERIFY(std::abs(f[2].toDouble() - 1) < 1e-4);
+        }
+        QCOMPARE(QString::fromStdString(readFileText(path("self/heads_a.txt").toStdString())).split('\n')[5], QString("1.1"));
+        r = cli({"compare", "--model", clip, "--model", vit, "--cache-a", cache, "--cache-b", vitCache, "--out", path("clip-vit")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto summary = nlohmann::json::parse(readFileText(path("clip-vit/summary.json").toStdString()));
+        QCOMPARE(summary["images"].get<int>(), 40);
+        QVERIFY(summary["mean_assigned_cka"].get<double>() > 0 && summary["mean_assigned_cka"].get<double>() < 1);
+
+        auto fails = [&](const QStringList& args, const QString& expected) {
+            const Run bad = cli(args);
+            QCOMPARE(bad.code, 2);
+            QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains(expected), qPrintable(bad.err));
+        };
+        fails({"project", "--cache", cache, "--method", "mds", "--out", path("x.npy")}, "unknown layout method 'mds'");
+        fails({"project", "--cache", cache, "--method", "text-axes", "--text-x", "a", "b", "--out", path("x.npy")}, "--text-y");
+        fails({"project", "--cache", cache, "--method", "pca", "--component", "9.9", "--out", path("x.npy")}, "9.9");
+        fails({"project", "--cache", cache, "--method", "pca", "--points", "tokens", "--out", path("x.npy")}, "--points");
+        fails({"project", "--cache", path("nowhere"), "--method", "pca", "--out", path("x.npy")}, "nowhere");
+        QCOMPARE(cli({"shapes", "generate", "--out", path("project-world2"), "--count", "12", "--seed", "13"}).code, 0);
+        QCOMPARE(cli({"cache", "build", "--model", clip, "--images", path("project-world2") + "/images", "--out", path("project-cache2")}).code, 0);
+        fails({"project", "--cache", path("project-cache2"), "--method", "tsne", "--out", path("x.npy")}, "perplexity");
+        fails({"compare", "--model", clip, "--model", clip, "--cache-a", cache, "--cache-b", path("project-cache2"), "--out", path("x")},
+              "different images");
+        fails({"compare", "--model", clip, "--cache-a", cache, "--cache-b", cache, "--out", path("x")}, "--model");
+        fails({"compare", "--model", clip, "--model", clip, "--cache-a", cache, "--cache-b", vitCache, "--out", path("x")}, "project-vit");
     }
 
     void demoRunsWithoutDownloads() {

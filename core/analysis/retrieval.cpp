@@ -107,21 +107,28 @@ void checkQuery(const CacheView& view, const at::Tensor& q) {
 
 }  // namespace
 
-std::vector<RetrievalHit> retrieveByText(const CacheView& view, const at::Tensor& text, const std::vector<Component>& components,
-                                         int top) {
+at::Tensor textScores(const CacheView& view, const at::Tensor& text, const std::vector<Component>& components) {
     checkQuery(view, text);
+    at::NoGradGuard noGrad;
     const at::Tensor t = text.to(at::kFloat);
     if (!components.empty()) {
         // <sum_c aligned term_c, t> = sum_c <stored term_c, W_c t>: one pass over the fp16 rows.
-        at::NoGradGuard noGrad;
         at::Tensor scores = at::zeros({view.size()}, at::kFloat);
         for (const Component& c : components) accumulateDots(view.storedTerms(c), view.pullBack(c, t), scores);
-        return topRows(view, [&](int64_t start, int64_t n) { return scores.narrow(0, start, n); }, top);
+        return scores;
     }
-    return topRows(view, [&](int64_t start, int64_t n) {
-        const at::Tensor out = view.output(start, n);
-        return at::matmul(out / out.norm(2, 1, true).clamp_min(1e-12), t);
-    }, top);
+    std::vector<at::Tensor> parts;
+    for (int64_t start = 0; start < view.size(); start += kChunk) {
+        const at::Tensor out = view.output(start, std::min(kChunk, view.size() - start));
+        parts.push_back(at::matmul(out / out.norm(2, 1, true).clamp_min(1e-12), t));
+    }
+    return parts.empty() ? at::zeros({0}, at::kFloat) : at::cat(parts);
+}
+
+std::vector<RetrievalHit> retrieveByText(const CacheView& view, const at::Tensor& text, const std::vector<Component>& components,
+                                         int top) {
+    const at::Tensor scores = textScores(view, text, components);
+    return topRows(view, [&](int64_t start, int64_t n) { return scores.narrow(0, start, n); }, top);
 }
 
 std::vector<RetrievalHit> retrieveByImage(const CacheView& view, const at::Tensor& query, const std::vector<Component>& components,

@@ -18,6 +18,10 @@ struct RetrievalHit {
 // through a float matmul.
 void accumulateDots(const at::Tensor& stored, const at::Tensor& v, at::Tensor& scores);
 
+// Every row's text score, the one retrieveByText ranks by: sum over `components` of
+// <term_c(row), text>, or (no components) the cosine of the row's output with the text. [N] float.
+at::Tensor textScores(const CacheView& view, const at::Tensor& text, const std::vector<Component>& components);
+
 // text [E] unit-norm, in the cache's (aligned) space.
 std::vector<RetrievalHit> retrieveByText(const CacheView& view, const at::Tensor& text, const std::vector<Component>& components,
                                          int top);

@@ -1,0 +1,107 @@
+// Benchmark of the projector's layouts, printing its figures: PCA, UMAP and t-SNE of N points
+// (default 100,000) of CLIP-like dimension (default 512): a mixture of 100 clusters of different
+// sizes and spreads in a 64-dimensional subspace plus isotropic noise, rows scaled to unit norm
+// (as CLIP embeddings are). For each layout: wall time by stage (the kNN graph included) and the
+// trustworthiness (k = 10) of the layout over a 5,000-point subsample (the points and their
+// layout positions restricted to it; the exact O(N^2) figure over all points is out of reach).
+// Usage: bench_projection [--points N] [--dim D] [--methods pca,umap,tsne] [--seed S]
+#include "analysis/projection.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+
+using namespace vitscope;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+PointMatrix clusteredPoints(int64_t n, int64_t dim, uint64_t seed) {
+    std::mt19937_64 gen(seed);
+    std::normal_distribution<float> normal;
+    std::uniform_real_distribution<float> uniform(0.3f, 1.5f);
+    const int clusters = 100, latent = 64;
+    Eigen::MatrixXf basis(latent, dim), centres(clusters, latent);
+    for (int64_t i = 0; i < basis.size(); ++i) basis.data()[i] = normal(gen) / std::sqrt(static_cast<float>(latent));
+    for (int64_t i = 0; i < centres.size(); ++i) centres.data()[i] = 3 * normal(gen);
+    std::vector<float> spread(clusters), weight(clusters);
+    for (int c = 0; c < clusters; ++c) spread[static_cast<std::size_t>(c)] = uniform(gen), weight[static_cast<std::size_t>(c)] = uniform(gen);
+    std::discrete_distribution<int> pick(weight.begin(), weight.end());
+    PointMatrix x(n, dim);
+    Eigen::RowVectorXf z(latent);
+    for (int64_t i = 0; i < n; ++i) {
+        const int c = pick(gen);
+        for (int j = 0; j < latent; ++j) z[j] = centres(c, j) + spread[static_cast<std::size_t>(c)] * normal(gen);
+        x.row(i) = z * basis;
+        for (int64_t j = 0; j < dim; ++j) x(i, j) += 0.3f * normal(gen) / std::sqrt(static_cast<float>(dim)) * 8;
+        x.row(i).normalize();
+    }
+    return x;
+}
+
+// A job whose progress prints each stage's wall time when the stage changes.
+struct StageClock {
+    std::string stage;
+    Clock::time_point start = Clock::now(), total = Clock::now();
+    std::map<std::string, double> seconds;
+    JobContext job() {
+        JobContext j;
+        j.progress = [this](const JobProgress& p) {
+            if (p.stage == stage) return;
+            lap();
+            stage = p.stage;
+        };
+        return j;
+    }
+    void lap() {
+        const auto now = Clock::now();
+        if (!stage.empty()) seconds[stage] += std::chrono::duration<double>(now - start).count();
+        start = now;
+    }
+};
+
+double subsampleTrust(const PointMatrix& x, const Layout& y, uint64_t seed) {
+    const int64_t m = std::min<int64_t>(5000, x.rows());
+    std::vector<int64_t> rows(static_cast<std::size_t>(x.rows()));
+    for (int64_t i = 0; i < x.rows(); ++i) rows[static_cast<std::size_t>(i)] = i;
+    std::shuffle(rows.begin(), rows.end(), std::mt19937_64(seed + 1));
+    PointMatrix xs(m, x.cols()), ys(m, 2);
+    for (int64_t i = 0; i < m; ++i) xs.row(i) = x.row(rows[static_cast<std::size_t>(i)]), ys.row(i) = y.row(rows[static_cast<std::size_t>(i)]);
+    return trustworthiness(xs, ys, 10);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int64_t n = 100000, dim = 512;
+    uint64_t seed = 0;
+    std::string methods = "pca,umap,tsne";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--points")) n = std::stoll(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--dim")) dim = std::stoll(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--methods")) methods = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--seed")) seed = std::stoull(argv[i + 1]);
+    }
+    std::printf("bench_projection: %lld points x %lld dims (100 clusters in a 64-d subspace + noise, unit rows), %u hardware threads\n",
+                static_cast<long long>(n), static_cast<long long>(dim), std::thread::hardware_concurrency());
+    const PointMatrix x = clusteredPoints(n, dim, seed);
+    std::stringstream list(methods);
+    for (std::string m; std::getline(list, m, ',');) {
+        StageClock clock;
+        const auto t0 = Clock::now();
+        const Layout y = layoutPoints(x, parseLayoutMethod(m), seed, clock.job());
+        clock.lap();
+        const double total = std::chrono::duration<double>(Clock::now() - t0).count();
+        std::printf("%-5s %8.1f s in all", m.c_str(), total);
+        for (const auto& [stage, s] : clock.seconds) std::printf("; %s %.1f s", stage.c_str(), s);
+        std::printf("; trustworthiness (k 10, 5,000-point subsample) %.4f\n", subsampleTrust(x, y, seed));
+        std::fflush(stdout);
+    }
+    return 0;
+}

@@ -1,0 +1,93 @@
+#include "analysis/projection_points.h"
+
+#include "analysis/retrieval.h"
+#include "error.h"
+#include "io/tensor_io.h"
+
+namespace vitscope {
+
+namespace {
+
+constexpr int64_t kChunk = 16384;
+
+PointMatrix toPoints(const at::Tensor& t) {
+    const at::Tensor c = t.to(at::kFloat).contiguous();
+    PointMatrix m(c.size(0), c.size(1));
+    std::copy(c.data_ptr<float>(), c.data_ptr<float>() + c.numel(), m.data());
+    return m;
+}
+
+std::vector<Component> orHeads(const CacheView& view, const std::vector<Component>& components) {
+    if (!components.empty()) return components;
+    std::vector<Component> heads = view.heads();
+    if (heads.empty()) throw InputError(view.cache().dir(), "caches no heads");
+    return heads;
+}
+
+void checkTexts(const CacheView& view, const at::Tensor& texts) {
+    if (texts.dim() != 2 || texts.size(0) != 4 || texts.size(1) != view.embedDim())
+        throw InputError("text axes", "expected 4 texts (A, B for x; C, D for y) of dimension " + std::to_string(view.embedDim()));
+}
+
+}  // namespace
+
+PointMatrix imagePoints(const CacheView& view, const std::vector<Component>& components, const JobContext& job) {
+    at::NoGradGuard noGrad;
+    if (view.size() < 1) throw InputError(view.cache().dir(), "holds no images");
+    std::vector<at::Tensor> parts;
+    for (int64_t start = 0; start < view.size(); start += kChunk) {
+        if (job.cancelled()) throw JobCancelled();
+        const int64_t n = std::min(kChunk, view.size() - start);
+        at::Tensor sum;
+        if (components.empty()) sum = view.output(start, n);
+        for (const Component& c : components) {
+            const at::Tensor t = view.terms(c, start, n);
+            sum = sum.defined() ? sum.add_(t) : t.clone();
+        }
+        parts.push_back(sum);
+        job.report({start + n, view.size(), 0, 0, "reading points"});
+    }
+    return toPoints(at::cat(parts));
+}
+
+PointMatrix headPoints(const CacheView& view, const std::vector<Component>& components, const JobContext& job) {
+    at::NoGradGuard noGrad;
+    const std::vector<Component> heads = orHeads(view, components);
+    if (view.size() < 1) throw InputError(view.cache().dir(), "holds no images");
+    at::Tensor out = at::zeros({static_cast<int64_t>(heads.size()), view.embedDim()}, at::kDouble);
+    for (std::size_t h = 0; h < heads.size(); ++h) {
+        if (job.cancelled()) throw JobCancelled();
+        for (int64_t start = 0; start < view.size(); start += kChunk)
+            out[static_cast<int64_t>(h)] += view.terms(heads[h], start, std::min(kChunk, view.size() - start)).to(at::kDouble).sum(0);
+        job.report({static_cast<int64_t>(h) + 1, static_cast<int64_t>(heads.size()), 0, 0, "mean head directions"});
+    }
+    return toPoints(out / out.norm(2, 1, true).clamp_min(1e-300));
+}
+
+Layout textAxesLayout(const CacheView& view, const at::Tensor& texts, const std::vector<Component>& components) {
+    checkTexts(view, texts);
+    const at::Tensor x = textScores(view, texts[0], components) - textScores(view, texts[1], components);
+    const at::Tensor y = textScores(view, texts[2], components) - textScores(view, texts[3], components);
+    return toPoints(at::stack({x, y}, 1));
+}
+
+Layout headTextAxesLayout(const CacheView& view, const at::Tensor& texts, const std::vector<Component>& components) {
+    checkTexts(view, texts);
+    const std::vector<Component> heads = orHeads(view, components);
+    at::Tensor out = at::zeros({static_cast<int64_t>(heads.size()), 2}, at::kDouble);
+    for (std::size_t h = 0; h < heads.size(); ++h) {
+        for (int axis = 0; axis < 2; ++axis) {
+            const at::Tensor d = textScores(view, texts[2 * axis], {heads[h]}) - textScores(view, texts[2 * axis + 1], {heads[h]});
+            out[static_cast<int64_t>(h)][axis] = d.to(at::kDouble).mean();
+        }
+    }
+    return toPoints(out);
+}
+
+void writeLayoutNpy(const std::string& path, const Layout& layout) {
+    at::Tensor t = at::empty({layout.rows(), 2}, at::kFloat);
+    std::copy(layout.data(), layout.data() + layout.size(), t.data_ptr<float>());
+    writeNpyTensor(path, t);
+}
+
+}  // namespace vitscope

@@ -1,0 +1,38 @@
+#pragma once
+// What the projector lays out, from a dataset cache (in CLIP space: through the aligner for
+// non-CLIP models): the images (the whole representation, one component's contribution, or the
+// sum over chosen components) or the heads (one point per head), and the text-axes layout.
+//
+//   const CacheView view(cache, aligner);
+//   PointMatrix x = imagePoints(view, view.parseList("3.1,3.2"), job);  // [N, E]
+//   Layout y = umapLayout(x, UmapParams{}, job);
+//   Layout t = textAxesLayout(view, texts /*[4, E]: A, B, C, D*/, view.parseList("3.1"));
+#include "analysis/components.h"
+#include "analysis/projection.h"
+#include "job.h"
+
+#include <vector>
+
+namespace vitscope {
+
+// One row per cached image [N, E]: the output when `components` is empty, else the sum of the
+// components' terms.
+PointMatrix imagePoints(const CacheView& view, const std::vector<Component>& components, const JobContext& job);
+
+// One row per component [C, E] (every cached head when `components` is empty): the component's
+// mean contribution over the images, scaled to unit length (its mean direction).
+PointMatrix headPoints(const CacheView& view, const std::vector<Component>& components, const JobContext& job);
+
+// Text axes for the images: x = score(A) - score(B), y = score(C) - score(D), each score the one
+// retrieval ranks by (textScores: through `components`, or the output's cosine when empty).
+// texts [4, E] unit rows A, B, C, D in the cache's (CLIP) space. [N, 2].
+Layout textAxesLayout(const CacheView& view, const at::Tensor& texts, const std::vector<Component>& components);
+
+// Text axes for heads: each head's mean over the images of the same score differences through
+// that head alone. [C, 2] (every cached head when `components` is empty).
+Layout headTextAxesLayout(const CacheView& view, const at::Tensor& texts, const std::vector<Component>& components);
+
+// A layout as the CLI writes it: [N, 2] float32 .npy.
+void writeLayoutNpy(const std::string& path, const Layout& layout);
+
+}  // namespace vitscope
