@@ -8,6 +8,9 @@
 #include "analysis/neurons.h"
 #include "analysis/registers.h"
 #include "analysis/second_order.h"
+#include "analysis/projection.h"
+#include "analysis/projection_points.h"
+#include "analysis/retrieval.h"
 #include "analysis/heatmap.h"
 #include "analysis/text_embed.h"
 #include "image/codec.h"
@@ -28,10 +31,12 @@
 #include "image_canvas.h"
 #include "ledger_view.h"
 #include "main_window.h"
+#include "views.h"
 #include "classroom_mode.h"
 #include "controls.h"
 #include "export_controller.h"
 #include "menus.h"
+#include "projector.h"
 #include "session.h"
 #include "status_line.h"
 #include "word_completer.h"
@@ -1952,6 +1957,101 @@ private slots:
         s.openModel(quiet);
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-clip-quiet" && !st.map.empty(); }, kTimeout));
         QVERIFY(!st.registers && !st.view.registersBeside && !action->isChecked() && st.map.maps.size() == 1);
+    }
+
+    // The projector: PCA of the dataset as core lays it out, coloured by the text's scores (again
+    // for a new text); a click on a point opens its image; a rectangle picks the images inside
+    // it; through the selected heads (again when they change); text axes equal to the scores'
+    // differences; another dataset is laid out again, another model clears it.
+    void projectorLaysOutTheDataset() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.resize(1400, 1000);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.ready() && !st.text.isEmpty() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        Projector* p = w.views().projector;
+        raiseDockOf(p);
+        auto* method = p->findChild<QComboBox*>("projectorMethod");
+        method->setCurrentText("pca");
+        QTest::mouseClick(p->findChild<QPushButton*>("projectorLayOut"), Qt::LeftButton);
+        QVERIFY(waitUntil(s, [&] { return !st.projection.result.x.empty() && !st.projection.computing; }, kTimeout));
+        const DatasetCache cache(st.dataset.summary.cacheDir);
+        const CacheView view(cache, nullptr);
+        const Layout pca = pcaLayout(imagePoints(view, {}, {}));
+        const ProjectionResult r = st.projection.result;
+        QCOMPARE(int64_t(r.x.size()), int64_t(pca.rows()));
+        for (Eigen::Index i = 0; i < pca.rows(); ++i)
+            QVERIFY(std::abs(r.x[std::size_t(i)] - pca(i, 0)) < 1e-4 && std::abs(r.y[std::size_t(i)] - pca(i, 1)) < 1e-4);
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        const TextEncoder encoder(model);
+        const auto scoresOf = [&](const std::string& text, const std::vector<Component>& set) {
+            return textScores(view, encoder.encode({text})[0], set);
+        };
+        const at::Tensor colour = scoresOf(st.text.toStdString(), {});
+        QCOMPARE(int64_t(r.color.size()), colour.numel());
+        QVERIFY((at::from_blob(const_cast<float*>(r.color.data()), {colour.numel()}, at::kFloat) - colour).abs().max().item<double>() < 1e-5);
+        // A click on the rightmost point opens its image.
+        const int right = int(std::max_element(r.x.begin(), r.x.end()) - r.x.begin());
+        QPointF at;
+        QVERIFY(p->pointPosition(right, &at));
+        QTest::mouseClick(p->plot(), Qt::LeftButton, {}, at.toPoint());
+        QVERIFY(waitUntil(s, [&] { return st.image.path == r.paths[std::size_t(right)]; }, kTimeout));
+        // Select, and a rectangle over the left half of the plot: the images left of its middle.
+        QTest::mouseClick(p->findChild<QPushButton*>("projectorSelect"), Qt::LeftButton);
+        const QRect area = p->plot()->axisRect()->rect();
+        const QPoint from(area.left() + 2, area.top() + 2), to(area.center().x(), area.bottom() - 2);
+        QTest::mousePress(p->plot(), Qt::LeftButton, {}, from);
+        QMouseEvent move(QEvent::MouseMove, QPointF(to), p->plot()->mapToGlobal(QPointF(to)), Qt::NoButton, Qt::LeftButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(p->plot(), &move);
+        QTest::mouseRelease(p->plot(), Qt::LeftButton, {}, to);
+        QVERIFY(waitUntil(s, [&] { return !st.projection.picked.isEmpty(); }, kTimeout));
+        // The points inside the dragged rectangle (a pixel's slack at its edges either way).
+        const auto inside = [&](std::size_t i, double slack) {
+            const double px = p->plot()->xAxis->coordToPixel(r.x[i]), py = p->plot()->yAxis->coordToPixel(r.y[i]);
+            return px >= from.x() - slack && px <= to.x() + slack && py >= from.y() - slack && py <= to.y() + slack;
+        };
+        for (std::size_t i = 0; i < r.x.size(); ++i) {
+            const bool picked = st.projection.picked.contains(int(i));
+            QVERIFY2(!inside(i, -1.5) || picked, qPrintable(QString("row %1 inside the rectangle, not picked").arg(i)));
+            QVERIFY2(inside(i, 1.5) || !picked, qPrintable(QString("row %1 outside the rectangle, picked").arg(i)));
+        }
+        QCOMPARE(p->picked()->count(), std::min<int>(200, st.projection.picked.size()));
+        // Another text: the colours are its scores.
+        s.setText("a blue square");
+        QVERIFY(waitUntil(s, [&] { return st.projection.result.request.colorText == "a blue square"; }, kTimeout));
+        const at::Tensor blue = scoresOf("a blue square", {});
+        QVERIFY((at::from_blob(const_cast<float*>(st.projection.result.color.data()), {blue.numel()}, at::kFloat) - blue).abs().max().item<double>() < 1e-5);
+        // Through the selected heads, laid out again when the selection changes.
+        s.select({HeadId{3, 1}});
+        p->findChild<QComboBox*>("projectorPoints")->setCurrentIndex(1);
+        QTest::mouseClick(p->findChild<QPushButton*>("projectorLayOut"), Qt::LeftButton);
+        QVERIFY(waitUntil(s, [&] { return st.projection.result.components == std::vector<std::string>{"3.1"}; }, kTimeout));
+        const Layout through = pcaLayout(imagePoints(view, view.parseList("3.1"), {}));
+        QVERIFY(std::abs(st.projection.result.x[0] - through(0, 0)) < 1e-4 && std::abs(st.projection.result.y[5] - through(5, 1)) < 1e-4);
+        s.select({HeadId{2, 0}});
+        QVERIFY(waitUntil(s, [&] { return st.projection.result.components == std::vector<std::string>{"2.0"}; }, kTimeout));
+        // Text axes: x = score(A) - score(B), y = score(C) - score(D), through the heads.
+        method->setCurrentText("text-axes");
+        const char* texts[4] = {"a red circle", "a blue circle", "a star", "a square"};
+        for (int i = 0; i < 4; ++i) p->findChild<QLineEdit*>(QString("projectorAxis%1").arg(i))->setText(texts[i]);
+        QTest::mouseClick(p->findChild<QPushButton*>("projectorLayOut"), Qt::LeftButton);
+        QVERIFY(waitUntil(s, [&] { return st.projection.result.request.method == "text-axes" && !st.projection.computing; }, kTimeout));
+        const std::vector<Component> head = view.parseList("2.0");
+        const at::Tensor ax = scoresOf(texts[0], head) - scoresOf(texts[1], head), ay = scoresOf(texts[2], head) - scoresOf(texts[3], head);
+        QVERIFY(std::abs(st.projection.result.x[7] - ax[7].item<double>()) < 1e-4 && std::abs(st.projection.result.y[7] - ay[7].item<double>()) < 1e-4);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/projector.png");
+        // Another dataset: laid out again (its images); another model: cleared.
+        QTemporaryDir other;
+        ensureShapesWorld((other.path() + "/w").toStdString(), 30, 7171, "standard", {});
+        s.openDataset(other.path() + "/w/images");
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == other.path() + "/w/images" && st.projection.result.x.size() == 30; }, kTimeout));
+        QVERIFY(st.projection.picked.isEmpty());
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
+        QVERIFY(st.projection.result.x.empty() && !st.projection.made);
+        QCOMPARE(p->plot()->graphCount(), 0);
     }
 
     // A neuron clicked in the MLP's list: its activation map on the canvas (the model's own

@@ -122,6 +122,23 @@ struct FindRegistersJob {
     Result run(Explorer& x, const JobContext& job) const { return x.findTestTimeRegisters(job); }
 };
 
+// The projector's layout of the open dataset.
+struct ProjectJob {
+    static constexpr const char* kLabel = "laying out the dataset";
+    using Result = ProjectionResult;
+    ProjectionRequest request;
+    Result run(Explorer& x, const JobContext& job) const { return x.project(request, job); }
+};
+
+// The projected images' scores for a text (their colours).
+struct ProjectionColorJob {
+    static constexpr const char* kLabel = "scoring the projected images";
+    using Result = std::vector<float>;
+    std::string text;
+    HeadPairs heads;
+    Result run(Explorer& x, const JobContext&) const { return x.imageScores(text, heads); }
+};
+
 // One neuron over the open dataset: its top images and texts (the layer's summary built on first use).
 struct NeuronDetailJob {
     static constexpr const char* kLabel = "summarising the neurons over the dataset";

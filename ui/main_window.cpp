@@ -13,6 +13,7 @@
 #include "ledger_view.h"
 #include "log_sink.h"
 #include "menus.h"
+#include "projector.h"
 #include "resources.h"
 #include "settings.h"
 #include "status_line.h"
@@ -121,6 +122,7 @@ void MainWindow::buildDocks() {
     m_views.ledger = new LedgerView;
     m_views.gallery = new Gallery(m_views.thumbs);
     m_views.ablation = new AblationPanel;
+    m_views.projector = new Projector(m_views.thumbs);
     m_views.log = new QPlainTextEdit;
     m_views.log->setReadOnly(true);
     m_views.log->setMaximumBlockCount(2000);
@@ -130,8 +132,10 @@ void MainWindow::buildDocks() {
     auto* ledger = m_docks->add(tr("Completeness ledger"), "ledgerDock", m_views.ledger, Qt::RightDockWidgetArea);
     auto* gallery = m_docks->add(tr("Retrieval"), "galleryDock", m_views.gallery, Qt::BottomDockWidgetArea);
     auto* ablation = m_docks->add(tr("Ablation"), "ablationDock", m_views.ablation, Qt::BottomDockWidgetArea, true);
+    auto* projector = m_docks->add(tr("Projector"), "projectorDock", m_views.projector, Qt::BottomDockWidgetArea);
     auto* log = m_docks->add(tr("Log"), "logDock", m_views.log, Qt::BottomDockWidgetArea);
-    tabifyDockWidget(gallery, ablation);
+    tabifyDockWidget(gallery, projector);
+    tabifyDockWidget(projector, ablation);
     tabifyDockWidget(ablation, log);
     gallery->raise();
     tabifyDockWidget(head, ledger);
@@ -181,6 +185,10 @@ void MainWindow::wirePanels() {
         m_session->retrieveText(text.isEmpty() ? QString("an object") : text);
     });
     connect(m_views.head, &HeadPanel::imageActivated, s, &Session::openImage);
+    connect(m_views.projector, &Projector::imageActivated, s, &Session::openImage);
+    connect(m_views.projector, &Projector::rowsPicked, s, &Session::pickProjected);
+    connect(m_views.projector, &Projector::layoutRequested, s,
+            [s](const ProjectorRequest& r) { s->project(r.method, r.throughSelected, r.axes); });
     // Queued: the focus change refills the list whose item is still handling its click.
     connect(m_views.head, &HeadPanel::neuronActivated, s, &Session::focusNeuron, Qt::QueuedConnection);
     connect(m_views.gallery, &Gallery::imageActivated, s, &Session::openImage);

@@ -238,6 +238,7 @@ void Session::clearModelResults() {
     m_state.view.subtractReference = false;
     m_state.view.registersBeside = false;  // the explorer dropped the intervened model with the model
     m_state.registers.reset();
+    m_state.projection = {};
     m_state.ablation = {};
 }
 
@@ -358,6 +359,7 @@ void Session::applyImage(ImageResult r) {
 void Session::setText(const QString& text) {
     m_state.text = text.trimmed();
     dropNeuron();  // a text asks for its own map
+    recolourProjection();
     emitChanged(Aspect::Text);
     requestMap();
     requestLedger();
@@ -535,6 +537,80 @@ void Session::select(const QList<HeadId>& heads) {
     // The shown results answer the heads shown: the last query again through them.
     rerunRetrieval();
     if (m_state.view.onlySelected || m_state.view.perHead) requestMap();
+    if (m_state.projection.throughSelected && !m_state.projection.result.x.empty()) requestProjection();  // through the new heads
+}
+
+void Session::project(const QString& method, bool throughSelected, const QStringList& axes) {
+    ProjectionRequest r;
+    r.method = s(method);
+    if (method == "text-axes")
+        for (const QString& a : axes) r.axes.push_back(s(a.trimmed()));
+    runProjection(r, throughSelected);
+}
+
+void Session::requestProjection() {
+    if (!m_state.projection.made || !m_state.dataset.ready()) return;
+    runProjection(m_state.projection.request, m_state.projection.throughSelected);
+}
+
+void Session::runProjection(ProjectionRequest r, bool throughSelected) {
+    if (!m_state.dataset.ready()) {
+        showError(tr("The projector lays out a dataset: open one first (File > Open image folder as dataset)"));
+        return;
+    }
+    r.heads.clear();
+    if (throughSelected) {
+        r.heads = m_state.selectedPairs();
+        if (r.heads.empty()) {
+            showError(tr("Projector: select heads in the grid first, or lay out the whole representation"));
+            return;
+        }
+    }
+    r.colorText = s(m_state.text);
+    m_state.projection.computing = true;
+    emitChanged(Aspect::Projection);
+    const quint64 epoch = m_epoch;
+    const QString folder = m_state.dataset.folder;
+    runLong(
+        ProjectJob{r}, tr("laying out the dataset (%1)").arg(q(r.method)),
+        [this, epoch, throughSelected, folder](ProjectionResult res) {
+            if (!current(epoch) || folder != m_state.dataset.folder) return;  // another dataset's: its own layout follows
+            m_state.projection.request = res.request;
+            m_state.projection.made = true;
+            m_state.projection.throughSelected = throughSelected;
+            m_state.projection.result = std::move(res);
+            m_state.projection.computing = false;
+            m_state.projection.picked.clear();
+            emitChanged(Aspect::Projection);
+        },
+        [this](const JobFailure& f) {
+            m_state.projection.computing = false;  // the layout shown stays
+            emitChanged(Aspect::Projection);
+            if (!f.cancelled) showError(tr("Projector: %1").arg(f.message));
+        });
+}
+
+void Session::recolourProjection() {
+    const ProjectionResult& r = m_state.projection.result;
+    if (r.x.empty() || m_state.text.isEmpty() || r.request.colorText == s(m_state.text)) return;
+    const quint64 epoch = m_epoch;
+    const std::string text = s(m_state.text);
+    const ProjectionRequest asked = r.request;
+    m_engine.run(
+        ProjectionColorJob{text, asked.heads}, this,
+        [this, epoch, text, asked](std::vector<float> scores) {
+            ProjectionResult& now = m_state.projection.result;
+            if (!current(epoch) || now.request.method != asked.method || now.request.heads != asked.heads || scores.size() != now.x.size()) return;
+            now.color = std::move(scores);
+            now.request.colorText = text;
+            emitChanged(Aspect::Projection);
+        },
+        failure(tr("colouring the projection")));
+}
+
+void Session::pickProjected(const QVector<int>& rows) {
+    m_state.projection.picked = rows;
+    emitChanged(Aspect::Projection);
 }
 
 void Session::focusHead(const HeadId& head) {
@@ -719,6 +795,8 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
     m_state.focus.topImages.clear();
     m_state.focus.detail = {};  // the old dataset's
     m_state.focus.detailNote.clear();
+    m_state.projection.result = {};  // laid out again below when one was asked for
+    m_state.projection.picked.clear();
     m_state.retrieval.result = {};
     // The explorer closed the old task with the old dataset; labels beside the images (the folder
     // or its parent, as the shapes world and its splits have them) are offered as the new task's.
@@ -730,12 +808,13 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
         }
     m_state.ablation.taskText = tr("No task set for %1: give its labels, a classes file and a reference split, then Set task.").arg(folder);
     spdlog::info("dataset {}: {} images cached in {} ({} skipped)", d.images, d.count, d.cacheDir, d.skipped);
-    emitChanged(Aspect::Dataset | Aspect::Descriptions | Aspect::Grid | Aspect::Focus | Aspect::Retrieval | Aspect::Ablation);
+    emitChanged(Aspect::Dataset | Aspect::Descriptions | Aspect::Grid | Aspect::Focus | Aspect::Retrieval | Aspect::Ablation | Aspect::Projection);
     showNotice(tr("%1 images ready").arg(d.count));
     if (!m_state.hasImage() && d.count > 0) openFirstView();
     describeHeads();
     requestTopImages();
     requestNeuronDetail();
+    requestProjection();
     if (m_state.metric == GridMetric::Property) requestProperty();
     rerunRetrieval();
 }

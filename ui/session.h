@@ -41,10 +41,11 @@ enum class Aspect : quint32 {
     Message = 1 << 14,  // the last error or notice
     Reference = 1 << 15,
     Settings = 1 << 16,  // TextSpan settings
+    Projection = 1 << 17,  // the projector's layout, colours and picked images
 };
 Q_DECLARE_FLAGS(Aspects, Aspect)
 Q_DECLARE_OPERATORS_FOR_FLAGS(Aspects)
-constexpr Aspects kAllAspects = Aspects(0x1FFFF);
+constexpr Aspects kAllAspects = Aspects(0x3FFFF);
 
 // The maps' own settings (HeatmapRequest): the references' defaults unless changed (Analysis >
 // Heatmap settings).
@@ -126,6 +127,15 @@ struct AblationState {
     QString spuriousTexts, coreTexts;  // discovery descriptions (comma separated)
 };
 
+struct ProjectionState {
+    ProjectionRequest request;  // the last layout made (when `made`)
+    bool made = false;          // a layout was made for this model: another dataset is laid out the same way
+    bool throughSelected = false;  // its points: the selected heads (re-laid out when they change)
+    ProjectionResult result;    // x empty until it arrives
+    bool computing = false;
+    QVector<int> picked;        // rows picked in the plot
+};
+
 struct LongJob {
     JobHandle handle;
     QString label;  // "caching the dataset"
@@ -165,6 +175,7 @@ struct State {
     int referenceCount = 0;
     TextSpanSettings textspan;
     std::optional<RegisterSummary> registers;  // the test-time-register model the explorer keeps
+    ProjectionState projection;
 
     bool hasModel() const { return model.layers > 0; }
     bool hasImage() const { return !image.path.empty(); }
@@ -212,6 +223,10 @@ public:
     // The map beside the same through the test-time-register model (its register neurons found
     // over the open dataset the first time); a model without outlier tokens is refused, said.
     void setRegistersBeside(bool on);
+    // The projector: lays out the open dataset's images (method pca | umap | tsne | text-axes, through
+    // the selected heads or the whole representation, coloured by the text); picks rows of it.
+    void project(const QString& method, bool throughSelected, const QStringList& axes);
+    void pickProjected(const QVector<int>& rows);
     void setSubtractReference(bool on);
     void setMapOptions(const MapOptions& options);
     void loadReferenceTexts(const QString& file);
@@ -248,6 +263,9 @@ private:
     void requestTopImages();
     void requestNeurons();  // the focused MLP's neurons for the open image and text
     void requestNeuronDetail();  // the focused neuron over the open dataset
+    void requestProjection();    // the projection's request again (another dataset, selection)
+    void recolourProjection();   // the text's scores as the points' colours
+    void runProjection(ProjectionRequest request, bool throughSelected);
     void dropNeuron();           // back from a neuron's map to the text's
     void rerunRetrieval(bool asked = false);  // asked: a search the user just asked for
     void requestProperty();

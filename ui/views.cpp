@@ -8,6 +8,7 @@
 #include "head_panel.h"
 #include "image_canvas.h"
 #include "ledger_view.h"
+#include "projector.h"
 #include "session.h"
 
 #include <QDockWidget>
@@ -24,6 +25,7 @@ void Views::render(const State& s, QFlags<Aspect> changed) const {
     ledger->render(s, changed);
     gallery->render(s, changed);
     ablation->render(s, changed);
+    projector->render(s, changed);
 }
 
 void raiseDockOf(QWidget* w) {

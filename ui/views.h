@@ -18,6 +18,7 @@ class HeadPanel;
 class ImageCanvas;
 class LedgerView;
 class TextControls;
+class Projector;
 class Thumbnails;
 
 struct Views {
@@ -31,6 +32,7 @@ struct Views {
     LedgerView* ledger = nullptr;
     Gallery* gallery = nullptr;
     AblationPanel* ablation = nullptr;
+    Projector* projector = nullptr;
     QPlainTextEdit* log = nullptr;
 
     void render(const State& s, QFlags<Aspect> changed) const;

@@ -2,6 +2,8 @@
 
 #include "analysis/second_order.h"
 #include "analysis/neurons.h"
+#include "analysis/projection.h"
+#include "analysis/projection_points.h"
 #include "analysis/registers.h"
 
 #include "analysis/ablation.h"
@@ -835,6 +837,44 @@ std::vector<Hit> Explorer::mlpTopImages(const std::string& mlp, int top) {
         c.layer = layer;
     }
     return m->strongestImages(c, top);
+}
+
+ProjectionResult Explorer::project(const ProjectionRequest& q, const JobContext& job) {
+    m->requireDataset();
+    const auto start = Clock::now();
+    const std::vector<Component> set = toComponents(q.heads, m->summary.layers);
+    Layout layout;
+    if (q.method == "text-axes") {
+        if (q.axes.size() != 4) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
+        std::vector<at::Tensor> texts;
+        for (const std::string& t : q.axes) {
+            if (t.empty()) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
+            texts.push_back(m->encode(t));
+        }
+        layout = textAxesLayout(*m->view, at::stack(texts), set);
+    } else {
+        layout = layoutPoints(imagePoints(*m->view, set, job), parseLayoutMethod(q.method), q.seed, job);
+    }
+    ProjectionResult r;
+    r.request = q;
+    for (const Component& c : set) r.components.push_back(c.name());
+    r.paths = m->cache->paths();
+    r.x.resize(static_cast<std::size_t>(layout.rows()));
+    r.y.resize(static_cast<std::size_t>(layout.rows()));
+    for (Eigen::Index i = 0; i < layout.rows(); ++i) {
+        r.x[static_cast<std::size_t>(i)] = layout(i, 0);
+        r.y[static_cast<std::size_t>(i)] = layout(i, 1);
+    }
+    if (!q.colorText.empty()) r.color = imageScores(q.colorText, q.heads);
+    r.seconds = secondsSince(start);
+    return r;
+}
+
+std::vector<float> Explorer::imageScores(const std::string& text, const std::vector<std::pair<int, int>>& heads) {
+    m->requireDataset();
+    const at::Tensor scores =
+        textScores(*m->view, m->encode(text), toComponents(heads, m->summary.layers)).to(at::kCPU, at::kFloat).contiguous();
+    return std::vector<float>(scores.data_ptr<float>(), scores.data_ptr<float>() + scores.numel());
 }
 
 RetrievalResult Explorer::retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top) {

@@ -174,6 +174,24 @@ struct RegisterSummary {
     std::string settings;                    // the find and intervention parameters in words
 };
 
+// The projector: the open dataset's images laid out in 2-D (analysis/projection.h, the references'
+// defaults), coloured by a text's score.
+struct ProjectionRequest {
+    std::string method = "umap";             // pca | umap | tsne | text-axes
+    std::vector<std::pair<int, int>> heads;  // points: the sum of these heads' terms; empty: the whole representation
+    std::string colorText;                   // colour: each image's score for it (through the heads); empty: none
+    std::vector<std::string> axes;           // text-axes: A, B, C, D (x = A - B, y = C - D)
+    uint64_t seed = 0;
+};
+struct ProjectionResult {
+    ProjectionRequest request;
+    std::vector<std::string> components;  // the points' components ("" list: the whole representation)
+    std::vector<float> x, y;              // per cached image, in the cache's order
+    std::vector<std::string> paths;
+    std::vector<float> color;             // per image (empty without a colour text)
+    double seconds = 0;
+};
+
 struct RetrievalResult {
     std::string query;     // the text, or the query image's path
     bool byImage = false;
@@ -319,6 +337,10 @@ public:
     RegisterSummary findTestTimeRegisters(const JobContext& job);
     void dropTestTimeRegisters();
     bool hasTestTimeRegisters() const;
+    // The open dataset's images laid out (cancellable; deterministic for the seed).
+    ProjectionResult project(const ProjectionRequest& request, const JobContext& job);
+    // Every cached image's score for a text (retrieval's: through the heads, else the output's cosine).
+    std::vector<float> imageScores(const std::string& text, const std::vector<std::pair<int, int>>& heads);
     RetrievalResult retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top);
     RetrievalResult retrieveImage(const std::string& path, const std::vector<std::pair<int, int>>& heads, int top);
 

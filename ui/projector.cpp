@@ -1,0 +1,246 @@
+#include "projector.h"
+
+#include "colormap.h"
+#include "session.h"
+#include "thumbnails.h"
+
+#include <qcustomplot.h>
+
+#include <QComboBox>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <cmath>
+
+namespace vitscope::ui {
+
+namespace {
+
+constexpr int kBins = 9;  // colour steps of the text score (one scatter graph each)
+
+std::string joinNames(const std::vector<std::string>& names) {
+    std::string out;
+    for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
+}  // namespace
+
+Projector::Projector(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_thumbs(thumbs) {
+    auto* layout = new QVBoxLayout(this);
+    auto* row = new QHBoxLayout;
+    m_method = new QComboBox;
+    m_method->setObjectName("projectorMethod");
+    m_method->addItems({"umap", "tsne", "pca", "text-axes"});
+    m_method->setToolTip(tr("UMAP and t-SNE with their references' defaults (umap-learn, scikit-learn), PCA, or text axes: "
+                            "x = score of A minus score of B, y = C minus D"));
+    m_points = new QComboBox;
+    m_points->setObjectName("projectorPoints");
+    m_points->addItems({tr("whole representation"), tr("selected heads")});
+    m_points->setToolTip(tr("What each image is: its whole representation, or the sum of the selected heads' contributions"));
+    m_layOut = new QPushButton(tr("Lay out"));
+    m_layOut->setObjectName("projectorLayOut");
+    m_select = new QPushButton(tr("Select"));
+    m_select->setObjectName("projectorSelect");
+    m_select->setCheckable(true);
+    m_select->setToolTip(tr("Drag a rectangle to pick images (off: drag pans, the wheel zooms, a click opens an image)"));
+    row->addWidget(new QLabel(tr("Layout")));
+    row->addWidget(m_method);
+    row->addWidget(m_points);
+    row->addWidget(m_layOut);
+    row->addWidget(m_select);
+    row->addStretch(1);
+    layout->addLayout(row);
+    m_axesRow = new QWidget;
+    auto* axes = new QHBoxLayout(m_axesRow);
+    axes->setContentsMargins(0, 0, 0, 0);
+    const char* names[4] = {"x: A", "minus B", "y: C", "minus D"};
+    for (int i = 0; i < 4; ++i) {
+        axes->addWidget(new QLabel(tr(names[i])));
+        m_axes[i] = new QLineEdit;
+        m_axes[i]->setObjectName(QString("projectorAxis%1").arg(i));
+        axes->addWidget(m_axes[i], 1);
+        connect(m_axes[i], &QLineEdit::returnPressed, this, &Projector::requestLayout);
+    }
+    m_axesRow->hide();
+    layout->addWidget(m_axesRow);
+    m_status = new QLabel(tr("Open a dataset, then Lay out."));
+    m_status->setWordWrap(true);
+    layout->addWidget(m_status);
+    m_plot = new QCustomPlot;
+    m_plot->setObjectName("projectorPlot");
+    m_plot->setMinimumHeight(160);
+    m_plot->setInteractions(QCP::Interactions(QCP::iRangeDrag) | QCP::iRangeZoom);
+    m_plot->xAxis->setTickLabels(false);
+    m_plot->yAxis->setTickLabels(false);
+    layout->addWidget(m_plot, 3);
+    m_picked = new QListWidget;
+    m_picked->setObjectName("projectorPicked");
+    m_picked->setViewMode(QListView::IconMode);
+    m_picked->setIconSize({48, 48});
+    m_picked->setResizeMode(QListView::Adjust);
+    m_picked->setMaximumHeight(80);
+    m_picked->hide();
+    layout->addWidget(m_picked, 1);
+    connect(m_method, &QComboBox::currentTextChanged, this, [this](const QString& m) { m_axesRow->setVisible(m == "text-axes"); });
+    connect(m_layOut, &QPushButton::clicked, this, &Projector::requestLayout);
+    connect(m_select, &QPushButton::toggled, this, [this](bool on) { m_plot->setSelectionRectMode(on ? QCP::srmCustom : QCP::srmNone); });
+    connect(m_plot->selectionRect(), &QCPSelectionRect::accepted, this, [this](const QRect& r, QMouseEvent*) { pickInRect(r); });
+    // A click (press and release in one place, not selecting) opens the nearest point's image within 8 px.
+    connect(m_plot, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) { m_pressed = e->position(); });
+    connect(m_plot, &QCustomPlot::mouseRelease, this, [this](QMouseEvent* e) {
+        if (m_select->isChecked() || (e->position() - m_pressed).manhattanLength() > 4) return;
+        const int row = nearestRow(e->position(), 8);
+        if (row >= 0) emit imageActivated(m_paths.value(row));
+    });
+    for (auto signal : {&QListWidget::itemClicked, &QListWidget::itemActivated})
+        connect(m_picked, signal, this, [this](QListWidgetItem* it) { emit imageActivated(it->data(Qt::UserRole).toString()); });
+    connect(m_thumbs, &Thumbnails::ready, this, [this](const QString& path, const QImage& img) {
+        for (int i = 0; i < m_picked->count(); ++i)
+            if (m_picked->item(i)->data(Qt::UserRole).toString() == path) m_picked->item(i)->setIcon(QPixmap::fromImage(img));
+    });
+}
+
+void Projector::requestLayout() {
+    QStringList axes;
+    for (QLineEdit* e : m_axes) axes << e->text().trimmed();
+    emit layoutRequested({m_method->currentText(), m_points->currentIndex() == 1, axes});
+}
+
+QString Projector::statusText() const { return m_status->text(); }
+
+int Projector::nearestRow(const QPointF& pixel, double within) const {
+    int best = -1;
+    double bestD = within * within;
+    for (std::size_t i = 0; i < m_x.size(); ++i) {
+        const double dx = m_plot->xAxis->coordToPixel(m_x[i]) - pixel.x(), dy = m_plot->yAxis->coordToPixel(m_y[i]) - pixel.y();
+        if (dx * dx + dy * dy <= bestD) {
+            bestD = dx * dx + dy * dy;
+            best = int(i);
+        }
+    }
+    return best;
+}
+
+bool Projector::pointPosition(int row, QPointF* pixel) const {
+    if (row < 0 || row >= int(m_x.size())) return false;
+    *pixel = {m_plot->xAxis->coordToPixel(m_x[std::size_t(row)]), m_plot->yAxis->coordToPixel(m_y[std::size_t(row)])};
+    return true;
+}
+
+void Projector::pickInRect(const QRectF& r) {
+    const double x0 = m_plot->xAxis->pixelToCoord(r.left()), x1 = m_plot->xAxis->pixelToCoord(r.right());
+    const double y0 = m_plot->yAxis->pixelToCoord(r.bottom()), y1 = m_plot->yAxis->pixelToCoord(r.top());
+    QVector<int> rows;
+    for (std::size_t i = 0; i < m_x.size(); ++i)
+        if (m_x[i] >= std::min(x0, x1) && m_x[i] <= std::max(x0, x1) && m_y[i] >= std::min(y0, y1) && m_y[i] <= std::max(y0, y1))
+            rows << int(i);
+    emit rowsPicked(rows);
+}
+
+void Projector::render(const State& s, QFlags<Aspect> changed) {
+    if (!(changed & (Aspect::Projection | Aspect::Model | Aspect::Dataset))) return;
+    const ProjectionState& p = s.projection;
+    m_layOut->setEnabled(s.dataset.ready());
+    if (!p.computing && p.result.x.empty()) {
+        m_status->setText(s.dataset.ready() ? tr("%1 images: choose a layout, then Lay out.").arg(s.dataset.summary.count)
+                                            : tr("Open a dataset (File > Open image folder as dataset), then Lay out."));
+    }
+    if (p.computing) m_status->setText(tr("laying out %1...").arg(QString::fromStdString(p.request.method)));
+    draw(s);
+    showPicked(s);
+}
+
+void Projector::draw(const State& s) {
+    const ProjectionResult& r = s.projection.result;
+    m_plot->clearGraphs();
+    m_bins.clear();
+    m_binRows.clear();
+    m_x = r.x;
+    m_y = r.y;
+    m_paths.clear();
+    for (const std::string& p : r.paths) m_paths << QString::fromStdString(p);
+    if (r.x.empty()) {
+        m_plot->replot();
+        return;
+    }
+    const bool coloured = r.color.size() == r.x.size();
+    float lo = 0, hi = 1;
+    if (coloured) {
+        lo = *std::min_element(r.color.begin(), r.color.end());
+        hi = *std::max_element(r.color.begin(), r.color.end());
+    }
+    const int bins = coloured && hi > lo ? kBins : 1;
+    m_binRows.assign(static_cast<std::size_t>(bins), {});
+    for (std::size_t i = 0; i < r.x.size(); ++i) {
+        const int b = bins == 1 ? 0 : std::min(bins - 1, int((r.color[i] - lo) / (hi - lo) * bins));
+        m_binRows[static_cast<std::size_t>(b)].push_back(int(i));
+    }
+    // Each graph's points sorted by x, as QCPGraph keeps them: a click's data index is then the row's place.
+    std::vector<QVector<double>> xs(static_cast<std::size_t>(bins)), ys(static_cast<std::size_t>(bins));
+    for (std::size_t b = 0; b < m_binRows.size(); ++b) {
+        std::vector<int>& rows = m_binRows[b];
+        std::stable_sort(rows.begin(), rows.end(), [&](int i, int j) { return r.x[std::size_t(i)] < r.x[std::size_t(j)]; });
+        for (int i : rows) {
+            xs[b] << r.x[std::size_t(i)];
+            ys[b] << r.y[std::size_t(i)];
+        }
+    }
+    const int size = r.x.size() > 20000 ? 2 : r.x.size() > 2000 ? 4 : 6;
+    for (int b = 0; b < bins; ++b) {
+        QCPGraph* g = m_plot->addGraph();
+        g->setLineStyle(QCPGraph::lsNone);
+        const QColor c = bins == 1 ? QColor(59, 82, 139) : colormapColor(ColormapKind::Viridis, (b + 0.5) / bins);
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, c, size));
+        g->setData(xs[std::size_t(b)], ys[std::size_t(b)], true);
+        m_bins.push_back(g);
+    }
+    m_plot->rescaleAxes();
+    m_plot->xAxis->scaleRange(1.08);
+    m_plot->yAxis->scaleRange(1.08);
+    const ProjectionRequest& q = r.request;
+    const QString what = r.components.empty() ? tr("whole representation") : tr("heads %1").arg(QString::fromStdString(joinNames(r.components)));
+    if (q.method == "text-axes") {
+        m_plot->xAxis->setLabel(QString("\"%1\" - \"%2\"").arg(QString::fromStdString(q.axes[0]), QString::fromStdString(q.axes[1])));
+        m_plot->yAxis->setLabel(QString("\"%1\" - \"%2\"").arg(QString::fromStdString(q.axes[2]), QString::fromStdString(q.axes[3])));
+        m_plot->xAxis->setTickLabels(true);
+        m_plot->yAxis->setTickLabels(true);
+    } else {
+        m_plot->xAxis->setLabel(QString());
+        m_plot->yAxis->setLabel(QString());
+        m_plot->xAxis->setTickLabels(false);
+        m_plot->yAxis->setTickLabels(false);
+    }
+    m_status->setText(tr("%1 images, %2 of the %3 (%4 s)%5")
+                          .arg(r.x.size())
+                          .arg(QString::fromStdString(q.method), what)
+                          .arg(r.seconds, 0, 'f', 1)
+                          .arg(coloured ? tr("; colour: score for \"%1\" (%2 .. %3)").arg(QString::fromStdString(q.colorText)).arg(lo, 0, 'g', 3).arg(hi, 0, 'g', 3)
+                                        : QString()));
+    m_plot->replot();
+}
+
+void Projector::showPicked(const State& s) {
+    const QVector<int>& rows = s.projection.picked;
+    m_picked->clear();
+    m_picked->setVisible(!rows.isEmpty());
+    for (int row : rows) {
+        if (row < 0 || row >= m_paths.size()) continue;
+        const QString path = m_paths[row];
+        auto* item = new QListWidgetItem(QFileInfo(path).fileName(), m_picked);
+        item->setData(Qt::UserRole, path);
+        item->setToolTip(path);
+        const QImage img = m_thumbs->get(path);
+        item->setIcon(img.isNull() ? thumbnailPlaceholder(m_picked->iconSize()) : QPixmap::fromImage(img));
+        if (m_picked->count() >= 200) break;  // a strip, not a gallery of thousands
+    }
+    if (!rows.isEmpty()) m_status->setText(m_status->text().section(" | ", 0, 0) + tr(" | %1 picked").arg(rows.size()));
+}
+
+}  // namespace vitscope::ui

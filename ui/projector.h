@@ -1,0 +1,71 @@
+#pragma once
+// The projector: the open dataset's images laid out in 2-D (PCA, UMAP, t-SNE, or text axes),
+// through the whole representation or the selected heads, coloured by the text's score. A click
+// opens an image; a rectangle (Select) picks images, listed under the plot with their thumbnails.
+#include <QFlags>
+#include <QStringList>
+#include <QVector>
+#include <QWidget>
+
+class QComboBox;
+class QCustomPlot;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QPushButton;
+class QCPGraph;
+
+namespace vitscope::ui {
+
+struct State;
+enum class Aspect : quint32;
+class Thumbnails;
+
+struct ProjectorRequest {
+    QString method;         // pca | umap | tsne | text-axes
+    bool throughSelected;   // the selected heads' summed terms instead of the whole representation
+    QStringList axes;       // text-axes: A, B, C, D
+};
+
+class Projector : public QWidget {
+    Q_OBJECT
+public:
+    explicit Projector(Thumbnails* thumbs, QWidget* parent = nullptr);
+    void render(const State& s, QFlags<Aspect> changed);
+
+    QCustomPlot* plot() const { return m_plot; }
+    QListWidget* picked() const { return m_picked; }
+    QString statusText() const;
+    // Plot coordinates of a shown point (tests, synthetic clicks); false when there is none.
+    bool pointPosition(int row, QPointF* pixel) const;
+
+signals:
+    void layoutRequested(const vitscope::ui::ProjectorRequest& request);
+    void imageActivated(const QString& path);
+    void rowsPicked(const QVector<int>& rows);
+
+private:
+    void requestLayout();
+    void draw(const State& s);
+    void showPicked(const State& s);
+    void pickInRect(const QRectF& pixels);
+    int nearestRow(const QPointF& pixel, double within) const;  // -1: none that near
+
+    Thumbnails* m_thumbs;
+    QComboBox* m_method;
+    QComboBox* m_points;
+    QLineEdit* m_axes[4];
+    QWidget* m_axesRow;
+    QPushButton* m_layOut;
+    QPushButton* m_select;
+    QLabel* m_status;
+    QCustomPlot* m_plot;
+    QListWidget* m_picked;
+    std::vector<QCPGraph*> m_bins;     // points by colour bin (one colour per graph)
+    std::vector<std::vector<int>> m_binRows;  // each graph's data index -> the image's row
+    std::vector<float> m_x, m_y;       // shown, per row
+    QStringList m_paths;
+    QPointF m_pressed;
+};
+
+}  // namespace vitscope::ui
