@@ -75,6 +75,13 @@ int main(int argc, char** argv) {
     ok = ok && waitUntil(s, [&] { return st.retrieval.result.query == "a blue object"; }, wait);
     settle(1500);
     ok = ok && shoot(w, out + "/gallery.png");
+    // projector.png: the dataset's UMAP, coloured by the text's score.
+    s.project("umap", false, {});
+    ok = ok && waitUntil(s, [&] { return !st.projection.result.x.empty(); }, 300000);
+    raise(w, "projectorDock");
+    settle(1000);
+    ok = ok && shoot(w, out + "/projector.png");
+    raise(w, "galleryDock");
     // neurons.png: an MLP clicked, its neurons by second-order effect on the scene, scored for the text.
     s.focusMlp(1);
     ok = ok && waitUntil(s, [&] { return st.focus.neurons.layer == 1 && !st.focus.neurons.rows.empty(); }, wait);

@@ -216,6 +216,12 @@ void Projector::draw(const State& s) {
         m_plot->yAxis->setLabel(QString());
         m_plot->xAxis->setTickLabels(false);
         m_plot->yAxis->setTickLabels(false);
+        // A layout's distances the same both ways: the finer axis widened to the coarser one's scale.
+        m_plot->replot();  // (the axis rect's size)
+        const double xPerPixel = m_plot->xAxis->range().size() / std::max(1, m_plot->axisRect()->width());
+        const double yPerPixel = m_plot->yAxis->range().size() / std::max(1, m_plot->axisRect()->height());
+        if (xPerPixel > yPerPixel) m_plot->yAxis->setScaleRatio(m_plot->xAxis, 1.0);
+        else m_plot->xAxis->setScaleRatio(m_plot->yAxis, 1.0);
     }
     m_status->setText(tr("%1 images, %2 of the %3 (%4 s)%5")
                           .arg(r.x.size())
