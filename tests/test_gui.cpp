@@ -9,6 +9,7 @@
 #include "analysis/registers.h"
 #include "analysis/second_order.h"
 #include "analysis/projection.h"
+#include "analysis/head_matching.h"
 #include "analysis/projection_points.h"
 #include "analysis/retrieval.h"
 #include "analysis/heatmap.h"
@@ -37,6 +38,7 @@
 #include "export_controller.h"
 #include "menus.h"
 #include "projector.h"
+#include "comparison_view.h"
 #include "session.h"
 #include "status_line.h"
 #include "word_completer.h"
@@ -2052,6 +2054,69 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(st.projection.result.x.empty() && !st.projection.made);
         QCOMPARE(p->plot()->graphCount(), 0);
+    }
+
+    // The Comparison dock: the model against itself assigns every head to itself (CKA 1); against
+    // shapes-vit (through its aligner) the matrix is core's matchHeads over the two caches; the
+    // focused head names its matches; a model that does not load leaves the comparison; another
+    // dataset compares again, another model clears it.
+    void comparisonMatchesHeads() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        s.compareHeads(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        QVERIFY(waitUntil(s, [&] { return st.comparison.has_value() && !st.comparing; }, 3 * kTimeout));
+        {
+            const HeadComparison c = *st.comparison;
+            QCOMPARE(c.headsA, c.headsB);
+            QCOMPARE(int(c.headsA.size()), 16);
+            for (std::size_t i = 0; i < c.headsA.size(); ++i) {
+                QCOMPARE(c.assigned[i], int(i));
+                QVERIFY2(c.ckaAt(i, i) > 0.9999, qPrintable(QString::number(c.ckaAt(i, i))));
+            }
+        }
+        s.compareHeads(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.comparison && st.comparison->modelB == "shapes-vit" && !st.comparing; }, 3 * kTimeout));
+        const HeadComparison c = *st.comparison;
+        // In process: both caches (the explorer built shapes-vit's beside the open one's), core's matching.
+        const Model vit = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        const DatasetCache cacheA(st.dataset.summary.cacheDir);
+        const std::string dirB = (QFileInfo(QString::fromStdString(st.dataset.summary.cacheDir)).dir().path() + "/../" +
+                                  QString::fromStdString(modelFingerprint(vit).substr(0, 16)) + "/" +
+                                  QFileInfo(QString::fromStdString(st.dataset.summary.cacheDir)).fileName()).toStdString();
+        const DatasetCache cacheB(dirB);
+        const Aligner aligner = loadAligner(VITSCOPE_SOURCE_DIR "/models/shapes-vit/aligner.safetensors");
+        const HeadMatching m = matchHeads(CacheView(cacheA, nullptr), CacheView(cacheB, &aligner), HeadMatchParams{}, {});
+        QCOMPARE(c.cka.size(), m.cka.size());
+        for (std::size_t i = 0; i < c.cka.size(); ++i) QVERIFY(std::abs(c.cka[i] - m.cka[i]) < 1e-9);
+        for (const HeadPair& p : m.assignment) QCOMPARE(c.assigned[std::size_t(p.a)], p.b);
+        ComparisonView* view = w.views().comparison;
+        QTRY_COMPARE_WITH_TIMEOUT(view->pairs()->count(), int(m.assignment.size()), kTimeout);
+        s.focusHead(HeadId{3, 1});
+        QTRY_VERIFY_WITH_TIMEOUT(view->focusText().startsWith("Head 3.1: best match in shapes-vit is "), kTimeout);
+        const std::size_t row = std::size_t(std::find(c.headsA.begin(), c.headsA.end(), "3.1") - c.headsA.begin());
+        QVERIFY(view->focusText().contains(QString("assigned %1").arg(QString::fromStdString(c.headsB[std::size_t(c.assigned[row])]))));
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
+            raiseDockOf(view);
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/comparison.png");
+        }
+        // A folder that is no model: said, the comparison stays.
+        ErrorLog errors(w);
+        s.compareHeads(data.path() + "/no-model-here");
+        QVERIFY(errors.wait(kTimeout));
+        QVERIFY(st.comparison && st.comparison->modelB == "shapes-vit" && !st.comparing);
+        // Another dataset: compared again over its images; another model: cleared.
+        QTemporaryDir other;
+        ensureShapesWorld((other.path() + "/w").toStdString(), 30, 8181, "standard", {});
+        s.openDataset(other.path() + "/w/images");
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == other.path() + "/w/images" && st.comparison && st.comparison->images == 30; }, 3 * kTimeout));
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
+        QVERIFY(!st.comparison);
+        QCOMPARE(view->pairs()->count(), 0);
     }
 
     // A neuron clicked in the MLP's list: its activation map on the canvas (the model's own

@@ -122,6 +122,14 @@ struct FindRegistersJob {
     Result run(Explorer& x, const JobContext& job) const { return x.findTestTimeRegisters(job); }
 };
 
+// The open model's heads against another model's.
+struct CompareJob {
+    static constexpr const char* kLabel = "comparing the heads";
+    using Result = HeadComparison;
+    std::string spec;
+    Result run(Explorer& x, const JobContext& job) const { return x.compareHeads(spec, job); }
+};
+
 // The projector's layout of the open dataset.
 struct ProjectJob {
     static constexpr const char* kLabel = "laying out the dataset";

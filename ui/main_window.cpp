@@ -14,6 +14,7 @@
 #include "log_sink.h"
 #include "menus.h"
 #include "projector.h"
+#include "comparison_view.h"
 #include "resources.h"
 #include "settings.h"
 #include "status_line.h"
@@ -22,6 +23,7 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QKeyEvent>
 #include <QPlainTextEdit>
@@ -30,6 +32,7 @@
 #include <QSplitter>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QFileDialog>
 #include <QTimer>
 #include <QVBoxLayout>
 
@@ -123,6 +126,7 @@ void MainWindow::buildDocks() {
     m_views.gallery = new Gallery(m_views.thumbs);
     m_views.ablation = new AblationPanel;
     m_views.projector = new Projector(m_views.thumbs);
+    m_views.comparison = new ComparisonView;
     m_views.log = new QPlainTextEdit;
     m_views.log->setReadOnly(true);
     m_views.log->setMaximumBlockCount(2000);
@@ -135,7 +139,9 @@ void MainWindow::buildDocks() {
     auto* projector = m_docks->add(tr("Projector"), "projectorDock", m_views.projector, Qt::BottomDockWidgetArea);
     auto* log = m_docks->add(tr("Log"), "logDock", m_views.log, Qt::BottomDockWidgetArea);
     tabifyDockWidget(gallery, projector);
-    tabifyDockWidget(projector, ablation);
+    auto* comparison = m_docks->add(tr("Comparison"), "comparisonDock", m_views.comparison, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(projector, comparison);
+    tabifyDockWidget(comparison, ablation);
     tabifyDockWidget(ablation, log);
     gallery->raise();
     tabifyDockWidget(head, ledger);
@@ -187,6 +193,10 @@ void MainWindow::wirePanels() {
     connect(m_views.head, &HeadPanel::imageActivated, s, &Session::openImage);
     connect(m_views.projector, &Projector::imageActivated, s, &Session::openImage);
     connect(m_views.projector, &Projector::rowsPicked, s, &Session::pickProjected);
+    connect(m_views.comparison, &ComparisonView::compareRequested, this, [this, s] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Compare the heads with the model in..."));
+        if (!dir.isEmpty()) s->compareHeads(dir);
+    });
     connect(m_views.projector, &Projector::layoutRequested, s,
             [s](const ProjectorRequest& r) { s->project(r.method, r.throughSelected, r.axes); });
     // Queued: the focus change refills the list whose item is still handling its click.

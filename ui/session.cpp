@@ -239,6 +239,8 @@ void Session::clearModelResults() {
     m_state.view.registersBeside = false;  // the explorer dropped the intervened model with the model
     m_state.registers.reset();
     m_state.projection = {};
+    m_state.comparison.reset();
+    m_state.comparing = false;
     m_state.ablation = {};
 }
 
@@ -608,6 +610,30 @@ void Session::recolourProjection() {
         failure(tr("colouring the projection")));
 }
 
+void Session::compareHeads(const QString& spec) {
+    if (!m_state.dataset.ready()) {
+        showError(tr("Heads are compared over a dataset: open one first (File > Open image folder as dataset)"));
+        return;
+    }
+    m_state.comparing = true;
+    emitChanged(Aspect::Comparison);
+    const quint64 epoch = m_epoch;
+    const QString folder = m_state.dataset.folder;
+    runLong(
+        CompareJob{s(spec)}, tr("comparing the heads with %1").arg(QFileInfo(spec).fileName()),
+        [this, epoch, folder](HeadComparison c) {
+            if (!current(epoch) || folder != m_state.dataset.folder) return;
+            m_state.comparison = std::move(c);
+            m_state.comparing = false;
+            emitChanged(Aspect::Comparison);
+        },
+        [this](const JobFailure& f) {
+            m_state.comparing = false;  // the comparison shown stays
+            emitChanged(Aspect::Comparison);
+            if (!f.cancelled) showError(tr("Comparing the heads: %1").arg(f.message));
+        });
+}
+
 void Session::pickProjected(const QVector<int>& rows) {
     m_state.projection.picked = rows;
     emitChanged(Aspect::Projection);
@@ -815,6 +841,11 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
     requestTopImages();
     requestNeuronDetail();
     requestProjection();
+    if (m_state.comparison) {  // the same comparison over the new images
+        const QString spec = q(m_state.comparison->specB);
+        m_state.comparison.reset();
+        compareHeads(spec);
+    }
     if (m_state.metric == GridMetric::Property) requestProperty();
     rerunRetrieval();
 }

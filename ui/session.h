@@ -42,10 +42,11 @@ enum class Aspect : quint32 {
     Reference = 1 << 15,
     Settings = 1 << 16,  // TextSpan settings
     Projection = 1 << 17,  // the projector's layout, colours and picked images
+    Comparison = 1 << 18,  // the head comparison with another model
 };
 Q_DECLARE_FLAGS(Aspects, Aspect)
 Q_DECLARE_OPERATORS_FOR_FLAGS(Aspects)
-constexpr Aspects kAllAspects = Aspects(0x3FFFF);
+constexpr Aspects kAllAspects = Aspects(0x7FFFF);
 
 // The maps' own settings (HeatmapRequest): the references' defaults unless changed (Analysis >
 // Heatmap settings).
@@ -176,6 +177,8 @@ struct State {
     TextSpanSettings textspan;
     std::optional<RegisterSummary> registers;  // the test-time-register model the explorer keeps
     ProjectionState projection;
+    std::optional<HeadComparison> comparison;  // the open model's heads against another model's
+    bool comparing = false;
 
     bool hasModel() const { return model.layers > 0; }
     bool hasImage() const { return !image.path.empty(); }
@@ -227,6 +230,9 @@ public:
     // the selected heads or the whole representation, coloured by the text); picks rows of it.
     void project(const QString& method, bool throughSelected, const QStringList& axes);
     void pickProjected(const QVector<int>& rows);
+    // The open model's heads against the model `spec`'s over the open dataset (caching it with that
+    // model first); again for another dataset; cleared by another model.
+    void compareHeads(const QString& spec);
     void setSubtractReference(bool on);
     void setMapOptions(const MapOptions& options);
     void loadReferenceTexts(const QString& file);

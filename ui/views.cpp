@@ -9,6 +9,7 @@
 #include "image_canvas.h"
 #include "ledger_view.h"
 #include "projector.h"
+#include "comparison_view.h"
 #include "session.h"
 
 #include <QDockWidget>
@@ -26,6 +27,7 @@ void Views::render(const State& s, QFlags<Aspect> changed) const {
     gallery->render(s, changed);
     ablation->render(s, changed);
     projector->render(s, changed);
+    comparison->render(s, changed);
 }
 
 void raiseDockOf(QWidget* w) {

@@ -18,6 +18,7 @@ class HeadPanel;
 class ImageCanvas;
 class LedgerView;
 class TextControls;
+class ComparisonView;
 class Projector;
 class Thumbnails;
 
@@ -33,6 +34,7 @@ struct Views {
     Gallery* gallery = nullptr;
     AblationPanel* ablation = nullptr;
     Projector* projector = nullptr;
+    ComparisonView* comparison = nullptr;
     QPlainTextEdit* log = nullptr;
 
     void render(const State& s, QFlags<Aspect> changed) const;

@@ -4,6 +4,8 @@
 #include "analysis/neurons.h"
 #include "analysis/projection.h"
 #include "analysis/projection_points.h"
+#include "analysis/head_matching.h"
+#include "analysis/alignment.h"
 #include "analysis/registers.h"
 
 #include "analysis/ablation.h"
@@ -35,6 +37,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -164,6 +167,7 @@ struct Explorer::Impl {
     // Dataset.
     std::unique_ptr<DatasetCache> cache;
     std::unique_ptr<CacheView> view;
+    std::string datasetFolder;
     std::vector<HeadDescription> descriptions;
     std::vector<at::Tensor> descriptionTexts;  // per description: [k, E]
 
@@ -557,6 +561,7 @@ DatasetSummary Explorer::openDataset(const std::string& images, const JobContext
     m->refCache.reset();
     m->cache = std::move(cache);
     m->view = std::make_unique<CacheView>(*m->cache, m->aligner());
+    m->datasetFolder = images;
     return s;
 }
 
@@ -868,6 +873,39 @@ ProjectionResult Explorer::project(const ProjectionRequest& q, const JobContext&
     if (!q.colorText.empty()) r.color = imageScores(q.colorText, q.heads);
     r.seconds = secondsSince(start);
     return r;
+}
+
+HeadComparison Explorer::compareHeads(const std::string& spec, const JobContext& job) {
+    m->requireDataset();
+    const Model other = openModelOn(spec, m->model().vision.device().is_cuda() ? "cuda" : "cpu");
+    const std::string alignerPath = other.isClip() ? std::string() : alignerBesideModel(spec);
+    if (!other.isClip() && alignerPath.empty())
+        throw InputError(spec, "is not a CLIP model and has no aligner.safetensors beside it: heads are compared in CLIP space");
+    std::optional<Aligner> aligner;
+    if (!alignerPath.empty()) aligner = loadAligner(alignerPath);
+    CacheBuildParams p;
+    p.outDir = (fs::path(m->cacheRoot) / modelFingerprint(other).substr(0, 16) /
+                (folderKey(m->datasetFolder) + (m->convention == Convention::Exact ? "" : std::string("-") + conventionName(m->convention))))
+                   .string();
+    p.convention = m->convention;
+    p.modelSpec = fs::exists(spec) ? fs::absolute(spec).lexically_normal().string() : spec;
+    p.validate();
+    const CacheBuildResult built = buildCache(other, m->cache->paths(), p, job);
+    if (built.cancelled) throw JobCancelled();
+    const DatasetCache cacheB(p.outDir);
+    const CacheView viewB(cacheB, aligner ? &*aligner : nullptr);
+    const HeadMatching match = matchHeads(*m->view, viewB, HeadMatchParams{}, job);
+    HeadComparison out;
+    out.modelA = m->summary.name;
+    out.modelB = modelDisplayName(spec);
+    out.specB = spec;
+    for (const Component& c : match.headsA) out.headsA.push_back(c.name());
+    for (const Component& c : match.headsB) out.headsB.push_back(c.name());
+    out.cka = match.cka;
+    out.assigned.assign(match.headsA.size(), -1);
+    for (const HeadPair& pair : match.assignment) out.assigned[static_cast<std::size_t>(pair.a)] = pair.b;
+    out.images = static_cast<int64_t>(match.rowsA.size());
+    return out;
 }
 
 std::vector<float> Explorer::imageScores(const std::string& text, const std::vector<std::pair<int, int>>& heads) {

@@ -192,6 +192,18 @@ struct ProjectionResult {
     double seconds = 0;
 };
 
+// The open model's heads against another model's over the open dataset (analysis/head_matching.h):
+// linear CKA of every pair in the shared CLIP space and the one-to-one assignment.
+struct HeadComparison {
+    std::string modelA, modelB;            // display names
+    std::string specB;
+    std::vector<std::string> headsA, headsB;  // components.txt order of each
+    std::vector<double> cka;                  // [headsA, headsB] row-major
+    std::vector<int> assigned;                // per head of A: its head of B (-1: none)
+    int64_t images = 0;
+    double ckaAt(std::size_t a, std::size_t b) const { return cka[a * headsB.size() + b]; }
+};
+
 struct RetrievalResult {
     std::string query;     // the text, or the query image's path
     bool byImage = false;
@@ -339,6 +351,9 @@ public:
     bool hasTestTimeRegisters() const;
     // The open dataset's images laid out (cancellable; deterministic for the seed).
     ProjectionResult project(const ProjectionRequest& request, const JobContext& job);
+    // Caches the open dataset with the model `spec` (a CLIP model, or one with its aligner beside
+    // it), then matches every head of the open model with every head of it (cancellable).
+    HeadComparison compareHeads(const std::string& spec, const JobContext& job);
     // Every cached image's score for a text (retrieval's: through the heads, else the output's cosine).
     std::vector<float> imageScores(const std::string& text, const std::vector<std::pair<int, int>>& heads);
     RetrievalResult retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top);

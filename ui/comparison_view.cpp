@@ -1,0 +1,138 @@
+#include "comparison_view.h"
+
+#include "colormap.h"
+#include "session.h"
+
+#include <qcustomplot.h>
+
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QListWidget>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+namespace vitscope::ui {
+
+ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
+    auto* layout = new QVBoxLayout(this);
+    auto* row = new QHBoxLayout;
+    m_title = new QLabel(tr("Compare the open model's heads with another model's over the open dataset."));
+    m_title->setWordWrap(true);
+    auto* compare = new QPushButton(tr("Compare with a model..."));
+    compare->setObjectName("compareButton");
+    row->addWidget(m_title, 1);
+    row->addWidget(compare);
+    layout->addLayout(row);
+    m_focus = new QLabel;
+    m_focus->setObjectName("comparisonFocus");
+    m_focus->setWordWrap(true);
+    layout->addWidget(m_focus);
+    auto* body = new QHBoxLayout;
+    m_plot = new QCustomPlot;
+    m_plot->setObjectName("comparisonPlot");
+    m_plot->setMinimumHeight(160);
+    body->addWidget(m_plot, 3);
+    m_scale = new QCPColorScale(m_plot);
+    m_scale->setLabel(tr("linear CKA"));
+    m_scale->setDataRange(QCPRange(0, 1));
+    m_plot->plotLayout()->addElement(0, 1, m_scale);
+    m_scale->setVisible(false);
+    m_pairs = new QListWidget;
+    m_pairs->setObjectName("comparisonPairs");
+    m_pairs->setToolTip(tr("The one-to-one assignment (Hungarian) maximising the summed CKA"));
+    body->addWidget(m_pairs, 1);
+    layout->addLayout(body, 1);
+    connect(compare, &QPushButton::clicked, this, &ComparisonView::compareRequested);
+}
+
+QString ComparisonView::focusText() const { return m_focus->text(); }
+
+void ComparisonView::render(const State& s, QFlags<Aspect> changed) {
+    if (changed & (Aspect::Comparison | Aspect::Model)) draw(s);
+    if (changed & (Aspect::Comparison | Aspect::Model | Aspect::Focus | Aspect::Selection)) showFocus(s);
+}
+
+void ComparisonView::draw(const State& s) {
+    m_plot->clearPlottables();
+    m_plot->clearItems();
+    m_map = nullptr;
+    m_pairs->clear();
+    if (!s.comparison) {
+        m_title->setText(s.comparing ? tr("comparing...") : tr("Compare the open model's heads with another model's over the open dataset."));
+        m_scale->setVisible(false);
+        m_plot->replot();
+        return;
+    }
+    const HeadComparison& c = *s.comparison;
+    const int na = int(c.headsA.size()), nb = int(c.headsB.size());
+    m_title->setText(tr("Linear CKA of every head pair over %1 images: rows %2, columns %3; outlined: the one-to-one assignment")
+                         .arg(c.images)
+                         .arg(QString::fromStdString(c.modelA), QString::fromStdString(c.modelB)));
+    m_map = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);
+    m_map->data()->setSize(nb, na);
+    m_map->data()->setRange(QCPRange(0, nb - 1), QCPRange(0, na - 1));
+    for (int a = 0; a < na; ++a)
+        for (int b = 0; b < nb; ++b) m_map->data()->setCell(b, na - 1 - a, c.ckaAt(std::size_t(a), std::size_t(b)));  // first head on top
+    QCPColorGradient viridis;
+    viridis.clearColorStops();
+    for (int i = 0; i <= 10; ++i) viridis.setColorStopAt(i / 10.0, colormapColor(ColormapKind::Viridis, i / 10.0));
+    m_map->setGradient(viridis);
+    m_map->setColorScale(m_scale);
+    m_scale->setGradient(viridis);
+    m_scale->setVisible(true);
+    m_map->setDataRange(QCPRange(0, 1));
+    m_map->setInterpolate(false);
+    const auto ticks = [](int n, bool reversed, const std::vector<std::string>& names) {
+        QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
+        const int step = std::max(1, n / 16);  // at most ~16 labels
+        for (int i = 0; i < n; i += step) t->addTick(reversed ? n - 1 - i : i, QString::fromStdString(names[std::size_t(i)]));
+        return t;
+    };
+    m_plot->xAxis->setTicker(ticks(nb, false, c.headsB));
+    m_plot->yAxis->setTicker(ticks(na, true, c.headsA));
+    m_plot->xAxis->setLabel(QString::fromStdString(c.modelB));
+    m_plot->yAxis->setLabel(QString::fromStdString(c.modelA));
+    m_plot->xAxis->setRange(-0.5, nb - 0.5);
+    m_plot->yAxis->setRange(-0.5, na - 0.5);
+    for (int a = 0; a < na; ++a) {
+        const int b = c.assigned[std::size_t(a)];
+        if (b < 0) continue;
+        auto* box = new QCPItemRect(m_plot);
+        box->topLeft->setCoords(b - 0.5, na - 1 - a + 0.5);
+        box->bottomRight->setCoords(b + 0.5, na - 1 - a - 0.5);
+        box->setPen(QPen(Qt::white, 1.5));
+        m_pairs->addItem(QString("%1 - %2  %3").arg(QString::fromStdString(c.headsA[std::size_t(a)]), QString::fromStdString(c.headsB[std::size_t(b)]))
+                             .arg(c.ckaAt(std::size_t(a), std::size_t(b)), 0, 'f', 3));
+    }
+    m_plot->replot();
+}
+
+void ComparisonView::showFocus(const State& s) {
+    if (!s.comparison || !s.focus.head.valid()) {
+        m_focus->setText(s.comparison ? tr("Click a head in the grid for its matches in %1.").arg(QString::fromStdString(s.comparison->modelB)) : QString());
+        return;
+    }
+    const HeadComparison& c = *s.comparison;
+    const std::string name = s.focus.head.name().toStdString();
+    const auto it = std::find(c.headsA.begin(), c.headsA.end(), name);
+    if (it == c.headsA.end()) {
+        m_focus->setText(tr("Head %1 is not among the compared heads.").arg(s.focus.head.name()));
+        return;
+    }
+    const std::size_t a = std::size_t(it - c.headsA.begin());
+    std::size_t best = 0;
+    for (std::size_t b = 1; b < c.headsB.size(); ++b)
+        if (c.ckaAt(a, b) > c.ckaAt(a, best)) best = b;
+    const int assigned = c.assigned[a];
+    m_focus->setText(tr("Head %1: best match in %2 is %3 (CKA %4)%5")
+                         .arg(s.focus.head.name(), QString::fromStdString(c.modelB), QString::fromStdString(c.headsB[best]))
+                         .arg(c.ckaAt(a, best), 0, 'f', 3)
+                         .arg(assigned < 0 ? tr("; not assigned")
+                                           : tr("; assigned %1 (CKA %2)").arg(QString::fromStdString(c.headsB[std::size_t(assigned)])).arg(c.ckaAt(a, std::size_t(assigned)), 0, 'f', 3)));
+    for (int i = 0; i < m_pairs->count(); ++i)
+        if (m_pairs->item(i)->text().startsWith(s.focus.head.name() + " - ")) m_pairs->setCurrentRow(i);
+}
+
+}  // namespace vitscope::ui
