@@ -94,6 +94,13 @@ int main(int argc, char** argv) {
     settle(1500);
     ok = ok && shoot(w, out + "/neuron.png");
     s.focusHead(HeadId{3, 1});
+    // registers.png: the map beside the same map of the test-time-register model.
+    s.setRegistersBeside(true);
+    ok = ok && waitUntil(s, [&] { return st.map.withRegisters && st.map.maps.size() == 2; }, 300000);
+    settle(1000);
+    ok = ok && shoot(w, out + "/registers.png");
+    s.setRegistersBeside(false);
+    ok = ok && waitUntil(s, [&] { return !st.map.withRegisters; }, wait);
     w.exporter().exportPanelFigure({"a red object", "a blue object", "a circle", "a gray background"}, {}, out + "/figure.png", 150);
     ok = ok && waitForSignal(&w.exporter(), &ExportController::figureWritten, wait);
     w.exporter().exportPanelFigure({"a blue object", "a triangle"}, {HeadId{3, 1}, HeadId{2, 1}, HeadId{1, 1}}, out + "/figure-heads.png", 150, true);
