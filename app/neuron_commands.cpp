@@ -362,9 +362,9 @@ void runDescribe(const DescribeOptions& o) {
     if (o.effects.empty() == o.summary.empty()) throw InputError("neurons describe", "give --effects DIR or --summary DIR (one of them)");
     const Model model = openModel(o.model);
     const std::vector<std::string> texts = readTextList(o.texts);
+    const DescribedNeurons described = describedNeurons(o, model);  // (an unfinished run is refused first)
     if (o.components > static_cast<int>(texts.size()))
         throw InputError("--components " + std::to_string(o.components), "is more than the " + std::to_string(texts.size()) + " texts of " + o.texts);
-    const DescribedNeurons described = describedNeurons(o, model);
     const NeuronDirections& dirs = described.dirs;
     const int topK = o.summary.empty() ? (o.topK > 0 ? o.topK : 100) : readJsonFile((fs::path(o.summary) / "summary.json").string()).value("top_k", 0);
     if (!o.summary.empty() && o.topK > 0 && o.topK != topK)

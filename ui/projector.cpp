@@ -70,6 +70,10 @@ Projector::Projector(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     }
     m_axesRow->hide();
     layout->addWidget(m_axesRow);
+    buildPlot(layout);
+}
+
+void Projector::buildPlot(QVBoxLayout* layout) {
     m_status = new QLabel(tr("Open a dataset, then Lay out."));
     m_status->setWordWrap(true);
     layout->addWidget(m_status);
@@ -176,7 +180,24 @@ void Projector::draw(const State& s) {
         lo = *std::min_element(r.color.begin(), r.color.end());
         hi = *std::max_element(r.color.begin(), r.color.end());
     }
-    const int bins = coloured && hi > lo ? kBins : 1;
+    addScatter(r, coloured ? kBins : 1, lo, hi);
+    m_plot->rescaleAxes();
+    m_plot->xAxis->scaleRange(1.08);
+    m_plot->yAxis->scaleRange(1.08);
+    const ProjectionRequest& q = r.request;
+    const QString what = r.components.empty() ? tr("whole representation") : tr("heads %1").arg(QString::fromStdString(joinNames(r.components)));
+    labelAxes(q);
+    m_status->setText(tr("%1 images, %2 of the %3 (%4 s)%5")
+                          .arg(r.x.size())
+                          .arg(QString::fromStdString(q.method), what)
+                          .arg(r.seconds, 0, 'f', 1)
+                          .arg(coloured ? tr("; colour: score for \"%1\" (%2 .. %3)").arg(QString::fromStdString(q.colorText)).arg(lo, 0, 'g', 3).arg(hi, 0, 'g', 3)
+                                        : QString()));
+    m_plot->replot();
+}
+
+void Projector::addScatter(const ProjectionResult& r, int requestedBins, float lo, float hi) {
+    const int bins = hi > lo ? requestedBins : 1;
     m_binRows.assign(static_cast<std::size_t>(bins), {});
     for (std::size_t i = 0; i < r.x.size(); ++i) {
         const int b = bins == 1 ? 0 : std::min(bins - 1, int((r.color[i] - lo) / (hi - lo) * bins));
@@ -201,11 +222,9 @@ void Projector::draw(const State& s) {
         g->setData(xs[std::size_t(b)], ys[std::size_t(b)], true);
         m_bins.push_back(g);
     }
-    m_plot->rescaleAxes();
-    m_plot->xAxis->scaleRange(1.08);
-    m_plot->yAxis->scaleRange(1.08);
-    const ProjectionRequest& q = r.request;
-    const QString what = r.components.empty() ? tr("whole representation") : tr("heads %1").arg(QString::fromStdString(joinNames(r.components)));
+}
+
+void Projector::labelAxes(const ProjectionRequest& q) {
     if (q.method == "text-axes") {
         m_plot->xAxis->setLabel(QString("\"%1\" - \"%2\"").arg(QString::fromStdString(q.axes[0]), QString::fromStdString(q.axes[1])));
         m_plot->yAxis->setLabel(QString("\"%1\" - \"%2\"").arg(QString::fromStdString(q.axes[2]), QString::fromStdString(q.axes[3])));
@@ -223,13 +242,6 @@ void Projector::draw(const State& s) {
         if (xPerPixel > yPerPixel) m_plot->yAxis->setScaleRatio(m_plot->xAxis, 1.0);
         else m_plot->xAxis->setScaleRatio(m_plot->yAxis, 1.0);
     }
-    m_status->setText(tr("%1 images, %2 of the %3 (%4 s)%5")
-                          .arg(r.x.size())
-                          .arg(QString::fromStdString(q.method), what)
-                          .arg(r.seconds, 0, 'f', 1)
-                          .arg(coloured ? tr("; colour: score for \"%1\" (%2 .. %3)").arg(QString::fromStdString(q.colorText)).arg(lo, 0, 'g', 3).arg(hi, 0, 'g', 3)
-                                        : QString()));
-    m_plot->replot();
 }
 
 void Projector::showPicked(const State& s) {

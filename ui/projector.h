@@ -2,6 +2,8 @@
 // The projector: the open dataset's images laid out in 2-D (PCA, UMAP, t-SNE, or text axes),
 // through the whole representation or the selected heads, coloured by the text's score. A click
 // opens an image; a rectangle (Select) picks images, listed under the plot with their thumbnails.
+#include "explore/explorer.h"
+
 #include <QFlags>
 #include <QStringList>
 #include <QVector>
@@ -13,6 +15,7 @@ class QLabel;
 class QLineEdit;
 class QListWidget;
 class QPushButton;
+class QVBoxLayout;
 class QCPGraph;
 
 namespace vitscope::ui {
@@ -49,6 +52,10 @@ private:
     void draw(const State& s);
     void showPicked(const State& s);
     void pickInRect(const QRectF& pixels);
+    void buildPlot(QVBoxLayout* layout);
+    // One scatter graph per colour bin of the scores (one graph when uncoloured).
+    void addScatter(const vitscope::ProjectionResult& r, int bins, float lo, float hi);
+    void labelAxes(const vitscope::ProjectionRequest& q);  // text axes titled and ticked; layouts on equal scales
     int nearestRow(const QPointF& pixel, double within) const;  // -1: none that near
 
     Thumbnails* m_thumbs;
