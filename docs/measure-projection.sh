@@ -18,7 +18,7 @@ for m in shapes-clip shapes-clip-spurious shapes-vit shapes-swin; do
   "$cli" cache build --model "$here/models/$m" --images scenes/images --out "cache-$m" >/dev/null 2>&1
 done
 compare() {  # A B
-  "$cli" compare --model "$here/models/$1" --model "$here/models/$2" --cache-a "cache-$1" --cache-b "cache-$2" --out "cmp-$1-$2" >/dev/null
+  "$cli" compare --model "$here/models/$1" --model "$here/models/$2" --cache-a "cache-$1" --cache-b "cache-$2" --out "cmp-$1-$2" >/dev/null 2>&1
   /usr/bin/python3 - "cmp-$1-$2" "$1" "$2" <<'PY'
 import json, sys
 import numpy as np
@@ -38,7 +38,7 @@ compare shapes-vit shapes-swin
 echo "== project: the shapes-clip cache (500 images, whole representation), wall time and trustworthiness (k 10)"
 for method in pca umap tsne; do
   start=$(date +%s.%N)
-  "$cli" project --cache cache-shapes-clip --method "$method" --seed 0 --out "layout-$method.npy" >/dev/null
+  "$cli" project --cache cache-shapes-clip --method "$method" --seed 0 --out "layout-$method.npy" >/dev/null 2>&1
   end=$(date +%s.%N)
   /usr/bin/python3 -c '
 import sys, numpy as np

@@ -165,6 +165,7 @@ private slots:
         const Layout y = layoutPoints(x, parseLayoutMethod(method.toStdString()), 0, {});
         QVERIFY(y.allFinite());
         const double got = trustworthiness(x, y, 10), want = meanOf(reference()[set.toStdString()][method.toStdString()]);
+        qInfo("%s %s: trustworthiness %.4f, reference mean %.4f", qPrintable(set), qPrintable(method), got, want);  // docs/results-analyses.md
         QVERIFY2(std::abs(got - want) <= 0.02, qPrintable(QString("%1 %2: %3 vs reference %4").arg(set, method).arg(got).arg(want)));
     }
 
