@@ -134,6 +134,7 @@ std::string classify(const at::RecordFunction& fn) {
     if (name == "aten::gelu" || name == "aten::sigmoid" || name == "aten::sigmoid_" || name == "aten::mul" || name == "aten::mul_")
         return "GELU / scaling (elementwise)";
     if (name == "aten::add") return "residual adds";
+    if (name == "aten::to" || name == "aten::_to_copy") return "type conversions (reduced precision)";
     if (name == "aten::conv2d" || name == "aten::_convolution") return "patch embedding";
     return "other (" + name + ")";
 }
@@ -339,6 +340,7 @@ int benchPrecision(const std::string& family, const std::string& list, int repea
             const PrecisionTiming t = timePrecision(m, m.precision, pixels, gflop, tokens, repeats);
             if (&m == &models.front().second) first = t;
             printPrecision(name, b, t, first);
+            if (!g_device.is_cuda()) printBreakdown(m, pixels, repeats);
             if (!m.vision.encoder.blocks.front().reduced()) continue;
             Encoder& enc = m.vision.encoder;
             enc.reducedAttention = !enc.reducedAttention;

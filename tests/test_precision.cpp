@@ -16,6 +16,9 @@
 #include <cstdlib>
 
 using namespace vitscope;
+using vitscope::test::maxAbsDiff;
+using vitscope::test::minRowCosine;
+using vitscope::test::source;
 
 namespace {
 
@@ -49,9 +52,13 @@ std::vector<Case> cases() {
     return out;
 }
 
-// The bundled model's bf16 floors (bundledBf16AboveFloors): MEASURE_ME
-constexpr double FLOOR_COSINE_MIN = 0.99, FLOOR_FIRST_PICK = 0.5, FLOOR_RANK = 0.9, FLOOR_RETRIEVAL = 0.8, FLOOR_HEATMAP = 0.9;
-constexpr double FLOOR_ZERO_SHOT_GAP = 0.05;
+// The bundled model's bf16 floors (bundledBf16AboveFloors), each below what was measured here
+// (2026-12-06, AMD EPYC with avx512_bf16, 96 scenes; the README's table has 128): sum identity
+// 4.2e-7 (fp32's 4.4e-7), feature cosine min 0.99995, TextSpan first pick 16 / 16 heads and the
+// same 10-text list 13 / 16, property rank correlation 1.000, retrieval top-10 overlap 0.994,
+// heatmap correlation 1.000, zero-shot 0.973 in both.
+constexpr double kFloorIdentity = 1e-5, kFloorCosineMin = 0.9995, kFloorFirstPick = 0.9, kFloorSameList = 0.5;
+constexpr double kFloorRank = 0.99, kFloorRetrieval = 0.95, kFloorHeatmap = 0.99, kFloorZeroShotGap = 0.02;
 
 // Sets an environment variable for the scope of one test.
 struct ScopedEnv {
@@ -112,13 +119,14 @@ private slots:
               "heatmap corr %.3f, pointing %.2f / %.2f, zero-shot %.3f / %.3f",
               a.identityFp32, a.identityReduced, a.cosineMean, a.cosineMin, a.firstPick, a.sameList, a.rankCorrelation,
               a.retrievalOverlap, a.heatmapCorrelation, a.pointingFp32, a.pointingReduced, a.zeroShotFp32, a.zeroShotReduced);
-        QVERIFY(a.identityReduced < 1e-5);
-        QVERIFY(a.cosineMin > FLOOR_COSINE_MIN);
-        QVERIFY(a.firstPick >= FLOOR_FIRST_PICK);
-        QVERIFY(a.rankCorrelation > FLOOR_RANK);
-        QVERIFY(a.retrievalOverlap > FLOOR_RETRIEVAL);
-        QVERIFY(a.heatmapCorrelation > FLOOR_HEATMAP);
-        QVERIFY(std::abs(a.zeroShotReduced - a.zeroShotFp32) < FLOOR_ZERO_SHOT_GAP);
+        QVERIFY(a.identityReduced < kFloorIdentity);
+        QVERIFY(a.cosineMin > kFloorCosineMin);
+        QVERIFY(a.firstPick >= kFloorFirstPick);
+        QVERIFY(a.sameList >= kFloorSameList);
+        QVERIFY(a.rankCorrelation > kFloorRank);
+        QVERIFY(a.retrievalOverlap > kFloorRetrieval);
+        QVERIFY(a.heatmapCorrelation > kFloorHeatmap);
+        QVERIFY(std::abs(a.zeroShotReduced - a.zeroShotFp32) < kFloorZeroShotGap);
     }
 
     // A CPU without bf16 units (masked): auto picks fp32, bf16 / tf32 / fp16 are refused with one
