@@ -40,6 +40,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 using namespace vitscope;
@@ -262,6 +263,8 @@ at::ScalarType gemmType(Precision p) { return p == Precision::Bf16 ? at::kBFloat
 
 double precisionBound(Precision p, int64_t tokens, int64_t width, int64_t mlp) {
     if (g_device.is_cuda()) at::globalContext().setAllowTF32CuBLAS(p == Precision::Tf32);
+    std::optional<ReducedPrecisionThreads> team;  // the reduced products' own thread team (runtime.h), as in the forward
+    if (gemmType(p) != at::kFloat) team.emplace();
     const std::pair<int64_t, int64_t> shapes[] = {{width, 3 * width}, {width, width}, {width, mlp}, {mlp, width}};
     double best = 0;
     for (const auto& [in, o] : shapes) {

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <dlfcn.h>
 #include <malloc.h>
-#include <unistd.h>
 #include <string>
 
 namespace vitscope {
@@ -63,8 +62,8 @@ const Omp& omp() {
         Omp r;
         r.set = reinterpret_cast<OmpSet>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
         r.get = reinterpret_cast<OmpGet>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
-        const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        r.team = cores > 1 ? static_cast<int>(cores) : 0;
+        // Default: one thread, as ATen's (README, "Reduced precision": on the shared 2-core machine a
+        // team of 2 spinning beside other processes made the bf16 forward 2.4x slower than one).
         if (const char* env = std::getenv("VITSCOPE_REDUCED_THREADS")) r.team = std::atoi(env) > 1 ? std::atoi(env) : 0;
         if (!r.set || !r.get) r.team = 0;
         return r;

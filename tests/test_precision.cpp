@@ -2,6 +2,7 @@
 // bundled model's bf16 agreement above stated floors, the device checks (auto, refusals) with the
 // CPU's bf16 units masked, and the Explorer's setting.
 #include "analysis/precision_agreement.h"
+#include "analysis/cache.h"
 #include "analysis/session.h"
 #include "error.h"
 #include "explore/explorer.h"
@@ -9,6 +10,7 @@
 #include "model/loader.h"
 #include "model/precision.h"
 #include "model/random_weights.h"
+#include "shapes/dataset.h"
 #include "test_util.h"
 
 #include <QtTest/QtTest>
@@ -165,10 +167,22 @@ private slots:
     // The GUI's setting: the Explorer opens models in the precision set, and says so.
     void explorerOpensInThePrecisionSet() {
         if (!cpuHasBf16()) QSKIP("this CPU has no bf16 units");
-        Explorer e(QDir::tempPath().toStdString() + "/vitscope-precision-test");
+        QTemporaryDir dir;
+        shapes::GenerateParams g;
+        g.outDir = dir.path().toStdString() + "/world";
+        g.count = 12;
+        shapes::generateDataset(g);
+        Explorer e(dir.path().toStdString() + "/caches");
         QCOMPARE(e.precision(), std::string("fp32"));
+        QCOMPARE(e.openModel(source("models/shapes-clip"), "cpu").precision, std::string("fp32"));
+        const DatasetSummary f = e.openDataset(g.outDir + "/images", {});
+        QCOMPARE(DatasetCache(f.cacheDir).precision(), std::string("fp32"));
         e.setPrecision("bf16");
         QCOMPARE(e.openModel(source("models/shapes-clip"), "cpu").precision, std::string("bf16"));
+        // The same images in bf16: a cache of its own beside the fp32 one, which says so.
+        const DatasetSummary s = e.openDataset(g.outDir + "/images", {});
+        QVERIFY(s.cacheDir != f.cacheDir);
+        QCOMPARE(DatasetCache(s.cacheDir).precision(), std::string("bf16"));
         QVERIFY_THROWS_EXCEPTION(InputError, e.setPrecision("fp64"));
     }
 };

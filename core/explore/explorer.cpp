@@ -438,7 +438,8 @@ DatasetCache& Explorer::Impl::openCacheFor(const std::string& images, const JobC
     const Model& mdl = model();
     CacheBuildParams p;
     p.outDir = (fs::path(cacheRoot) / summary.fingerprint.substr(0, 16) /
-                (folderKey(images) + (convention == Convention::Exact ? "" : std::string("-") + conventionName(convention))))
+                (folderKey(images) + (convention == Convention::Exact ? "" : std::string("-") + conventionName(convention)) +
+                 (mdl.precision == Precision::Fp32 ? "" : std::string("-") + precisionName(mdl.precision))))
                    .string();
     p.convention = convention;
     p.modelSpec = fs::exists(summary.spec) ? fs::absolute(summary.spec).lexically_normal().string() : summary.spec;

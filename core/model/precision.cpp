@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 namespace vitscope {
@@ -72,6 +73,8 @@ double productSeconds(Precision p, const at::Device& device) {
     const at::ScalarType type = p == Precision::Fp32 || p == Precision::Tf32 ? at::kFloat : reducedType(p);
     const auto options = at::TensorOptions().device(device).dtype(type);
     const at::Tensor x = at::randn({788, 768}, options), w = at::randn({2304, 768}, options);
+    std::optional<ReducedPrecisionThreads> team;  // as the reduced forward runs its products (runtime.h)
+    if (type != at::kFloat) team.emplace();
     double best = 1e30;
     for (int i = 0; i < 4; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
