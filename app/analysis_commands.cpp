@@ -52,7 +52,8 @@ void addCacheOptions(CLI::App* sub, CacheOptions& o) {
 
 CacheSession openCache(const CacheOptions& o, bool needText) {
     CacheSession s = openCacheSession({o.cache, o.aligner, o.clip.model, o.clip.tokenizer, o.clip.device}, needText);
-    std::cerr << "cache " << o.cache << ": terms computed in " << s.cache->precision() << "\n";
+    // On stdout: stderr holds only errors (one line each).
+    std::cout << "cache " << o.cache << ": terms computed in " << s.cache->precision() << "\n";
     return s;
 }
 

@@ -39,7 +39,8 @@ Model randomModel(const std::string& name) {
         spec.numClasses = 1000;
         config = {{"img_size", 224}};
     } else if (name != "vit-b16" && name != "vit-l14") {
-        throw InputError("--models " + name, "unknown model (shapes-clip, shapes-vit, shapes-swin, vit-b16, vit-l14, siglip, swin-b)");
+        throw InputError("--models " + name,
+                         "unknown model (shapes-clip, shapes-vit, shapes-swin, vit-b16, vit-l14, siglip, swin-b)");
     }
     spec.seed = 1;
     return buildModel(randomVitStateDict(spec), config, "random " + name);
@@ -72,18 +73,20 @@ std::string sci(double v) {
 }
 
 void printRow(const std::string& name, const AgreementResult& a, double seconds) {
-    std::cout << "| " << name << " | " << sci(a.identityFp32) << " / " << sci(a.identityReduced) << " | " << fig(a.cosineMean, 5) << " ("
-              << fig(a.cosineMin, 5) << ") | " << fig(a.firstPick, 2) << " / " << fig(a.sameList, 2) << " (" << a.textspanHeads << ") | "
-              << fig(a.rankCorrelation) << " | " << fig(a.retrievalOverlap) << " | " << fig(a.heatmapCorrelation) << " | "
-              << fig(a.pointingFp32, 2) << " / " << fig(a.pointingReduced, 2) << " | " << fig(a.zeroShotFp32) << " / "
-              << fig(a.zeroShotReduced) << " |" << std::endl;
+    std::cout << "| " << name << " | " << sci(a.identityFp32) << " / " << sci(a.identityReduced) << " | "
+              << fig(a.cosineMean, 5) << " (" << fig(a.cosineMin, 5) << ") | " << fig(a.firstPick, 2) << " / "
+              << fig(a.sameList, 2) << " (" << a.textspanHeads << ") | " << fig(a.rankCorrelation) << " | "
+              << fig(a.retrievalOverlap) << " | " << fig(a.heatmapCorrelation) << " | " << fig(a.pointingFp32, 2)
+              << " / " << fig(a.pointingReduced, 2) << " | " << fig(a.zeroShotFp32) << " / " << fig(a.zeroShotReduced)
+              << " |" << std::endl;
     std::cerr << name << ": " << seconds << " s\n";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string precision = "bf16", device = "cpu", models = "shapes-clip,shapes-vit,shapes-swin,vit-b16,vit-l14,siglip,swin-b";
+    std::string precision = "bf16", device = "cpu",
+                models = "shapes-clip,shapes-vit,shapes-swin,vit-b16,vit-l14,siglip,swin-b";
     AgreementParams params;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--precision")) precision = argv[i + 1];
@@ -96,8 +99,10 @@ int main(int argc, char** argv) {
     try {
         std::cout << "precision " << precision << " vs fp32 on " << deviceDescription(device) << ", " << params.images
                   << " held-out shapes-world scenes\n\n"
-                  << "| model | sum identity fp32 / reduced | feature cosine mean (min) | TextSpan first pick / same list (heads) | "
-                     "property rank corr. | retrieval top-10 overlap | heatmap corr. | pointing fp32 / reduced | zero-shot fp32 / reduced |\n"
+                  << "| model | sum identity fp32 / reduced | feature cosine mean (min) | TextSpan first pick / same "
+                     "list (heads) | "
+                     "property rank corr. | retrieval top-10 overlap | heatmap corr. | pointing fp32 / reduced | "
+                     "zero-shot fp32 / reduced |\n"
                   << "|---|---|---|---|---|---|---|---|---|\n";
         std::stringstream list(models);
         std::string name;

@@ -85,7 +85,7 @@ private slots:
         QCOMPARE(DatasetCache(path("p-cache").toStdString()).precision(), std::string("bf16"));
         const QString pool = QString(VITSCOPE_SOURCE_DIR) + "/resources/shapes/text_pool.txt";
         r = cli({"textspan", "--cache", path("p-cache"), "--texts", pool, "--per-head", "2", "--out", path("p-heads.json")});
-        QVERIFY2(r.code == 0 && r.err.contains("terms computed in bf16"), qPrintable(r.err));
+        QVERIFY2(r.code == 0 && r.out.contains("terms computed in bf16"), qPrintable(r.out + r.err));
         r = cli({"decompose", "--model", model, "--pixels", pixels, "--out", path("p-dec"), "--precision", "bf16"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY(nlohmann::json::parse(readFileText(path("p-dec/summary.json").toStdString()))["max_abs_error"].get<double>() < 1e-4);

@@ -1,8 +1,8 @@
 // Reduced precision (model/precision.h): the exact sum identity in bf16 for every family, the
 // bundled model's bf16 agreement above stated floors, the device checks (auto, refusals) with the
 // CPU's bf16 units masked, and the Explorer's setting.
-#include "analysis/precision_agreement.h"
 #include "analysis/cache.h"
+#include "analysis/precision_agreement.h"
 #include "analysis/session.h"
 #include "error.h"
 #include "explore/explorer.h"
@@ -35,7 +35,11 @@ std::vector<Case> cases() {
     std::vector<Case> out;
     RandomVitSpec s;
     s.layout = RandomLayout::OpenAiClip, s.imageSize = 96, s.patchSize = 16, s.width = 128, s.layers = 3, s.seed = 1;
-    out.push_back({"openai-clip-quickgelu", s, {{"model_cfg", {{"vision_cfg", {{"head_width", 32}}}, {"text_cfg", {{"heads", 1}}}, {"quick_gelu", true}}}}, 96});
+    out.push_back(
+        {"openai-clip-quickgelu",
+         s,
+         {{"model_cfg", {{"vision_cfg", {{"head_width", 32}}}, {"text_cfg", {{"heads", 1}}}, {"quick_gelu", true}}}},
+         96});
     s = {};
     s.layout = RandomLayout::Dinov2, s.imageSize = 56, s.patchSize = 14, s.width = 96, s.layers = 3, s.registers = 4;
     s.layerScale = true, s.seed = 5;
@@ -44,11 +48,13 @@ std::vector<Case> cases() {
     s.layout = RandomLayout::TimmSiglip, s.imageSize = 64, s.patchSize = 16, s.width = 64, s.layers = 4, s.seed = 22;
     out.push_back({"timm-siglip", s, {{"model_args", {{"num_heads", 4}, {"act_layer", "gelu_tanh"}}}}, 64});
     s = {};
-    s.layout = RandomLayout::TimmSwin, s.patchSize = 2, s.width = 8, s.swinDepths = {2, 1, 2, 2}, s.swinHeads = {2, 2, 4, 8};
+    s.layout = RandomLayout::TimmSwin, s.patchSize = 2, s.width = 8, s.swinDepths = {2, 1, 2, 2},
+    s.swinHeads = {2, 2, 4, 8};
     s.window = 2, s.seed = 23;
     out.push_back({"timm-swin", s, nlohmann::json(), 32});
     s = {};
-    s.layout = RandomLayout::TimmMaxVit, s.stemWidth = 8, s.maxvitWidths = {16, 32}, s.maxvitDepths = {2, 1}, s.headDim = 8;
+    s.layout = RandomLayout::TimmMaxVit, s.stemWidth = 8, s.maxvitWidths = {16, 32}, s.maxvitDepths = {2, 1},
+    s.headDim = 8;
     s.partition = 2, s.seed = 37;
     out.push_back({"timm-maxvit", s, nlohmann::json(), 32});
     return out;
@@ -117,10 +123,13 @@ private slots:
         p.images = 96;
         p.zeroShotImages = 300;
         const AgreementResult a = measureAgreement(f, r, p);
-        qInfo("identity %.3g / %.3g, cosine %.5f (min %.5f), first pick %.2f, same list %.2f, rank corr %.3f, retrieval %.3f, "
-              "heatmap corr %.3f, pointing %.2f / %.2f, zero-shot %.3f / %.3f",
-              a.identityFp32, a.identityReduced, a.cosineMean, a.cosineMin, a.firstPick, a.sameList, a.rankCorrelation,
-              a.retrievalOverlap, a.heatmapCorrelation, a.pointingFp32, a.pointingReduced, a.zeroShotFp32, a.zeroShotReduced);
+        qInfo(
+            "identity %.3g / %.3g, cosine %.5f (min %.5f), first pick %.2f, same list %.2f, rank corr %.3f, retrieval "
+            "%.3f, "
+            "heatmap corr %.3f, pointing %.2f / %.2f, zero-shot %.3f / %.3f",
+            a.identityFp32, a.identityReduced, a.cosineMean, a.cosineMin, a.firstPick, a.sameList, a.rankCorrelation,
+            a.retrievalOverlap, a.heatmapCorrelation, a.pointingFp32, a.pointingReduced, a.zeroShotFp32,
+            a.zeroShotReduced);
         QVERIFY(a.identityReduced < kFloorIdentity);
         QVERIFY(a.cosineMin > kFloorCosineMin);
         QVERIFY(a.firstPick >= kFloorFirstPick);

@@ -54,9 +54,13 @@ Run decomposeAll(const Model& m, const std::vector<Scene>& scenes, int batch) {
     return r;
 }
 
-at::Tensor unitRows(const at::Tensor& x) { return x / x.norm(2, 1, true).clamp_min(1e-12); }
+at::Tensor unitRows(const at::Tensor& x) {
+    return x / x.norm(2, 1, true).clamp_min(1e-12);
+}
 
-bool hasTexts(const Model& m) { return m.isClip() && !m.tokenizerPath.empty(); }
+bool hasTexts(const Model& m) {
+    return m.isClip() && !m.tokenizerPath.empty();
+}
 
 // The text pool [T, E]: the shapes world's phrases through the fp32 model's text tower, or
 // random unit directions for a model without one.
@@ -83,7 +87,8 @@ std::vector<at::Tensor> properties(const Model& m, const at::Tensor& pool) {
 }
 
 double pearson(const at::Tensor& a, const at::Tensor& b) {
-    const at::Tensor x = a.flatten().to(at::kDouble) - a.to(at::kDouble).mean(), y = b.flatten().to(at::kDouble) - b.to(at::kDouble).mean();
+    const at::Tensor x = a.flatten().to(at::kDouble) - a.to(at::kDouble).mean(),
+                     y = b.flatten().to(at::kDouble) - b.to(at::kDouble).mean();
     const double den = (x.norm() * y.norm()).item<double>();
     return den > 0 ? (x * y).sum().item<double>() / den : 1.0;
 }
@@ -109,7 +114,8 @@ std::vector<int64_t> lastHeads(const std::vector<std::string>& names, int totalL
     return out;
 }
 
-void compareTextSpan(const Run& f, const Run& r, const at::Tensor& pool, int totalLayers, const AgreementParams& p, AgreementResult& out) {
+void compareTextSpan(const Run& f, const Run& r, const at::Tensor& pool, int totalLayers, const AgreementParams& p,
+                     AgreementResult& out) {
     TextSpanParams tp;
     tp.perHead = p.perHead;
     const std::vector<int64_t> heads = lastHeads(f.names, totalLayers, p.textspanLayers);
@@ -146,7 +152,8 @@ double compareRanking(const Run& f, const Run& r, const std::vector<at::Tensor>&
 double compareRetrieval(const Run& f, const Run& r, const at::Tensor& pool, int queries) {
     const int64_t q = std::min<int64_t>(queries, pool.size(0)), k = std::min<int64_t>(10, f.output.size(0));
     const at::Tensor texts = pool.narrow(0, 0, q).t();
-    const at::Tensor tf = std::get<1>(unitRows(f.output).matmul(texts).topk(k, 0)), tr = std::get<1>(unitRows(r.output).matmul(texts).topk(k, 0));
+    const at::Tensor tf = std::get<1>(unitRows(f.output).matmul(texts).topk(k, 0)),
+                     tr = std::get<1>(unitRows(r.output).matmul(texts).topk(k, 0));
     double overlap = 0;
     for (int64_t j = 0; j < q; ++j) {
         std::set<int64_t> a;
@@ -170,8 +177,10 @@ void compareHeatmaps(const Model& fm, const Model& rm, const std::vector<Scene>&
     for (int i = 0; i < n; ++i) {
         const int shape = scenes[static_cast<std::size_t>(i)].labels.value(shapes::Attribute::Shape);
         const at::Tensor text = hasTexts(fm) ? shapeTexts[shape] : shapeTexts[0];
-        const Heatmap a = computeHeatmap(fm, pixelsFor(fm, scenes, static_cast<std::size_t>(i), 1), text.to(fm.vision.device()), {});
-        const Heatmap b = computeHeatmap(rm, pixelsFor(rm, scenes, static_cast<std::size_t>(i), 1), text.to(rm.vision.device()), {});
+        const Heatmap a =
+            computeHeatmap(fm, pixelsFor(fm, scenes, static_cast<std::size_t>(i), 1), text.to(fm.vision.device()), {});
+        const Heatmap b =
+            computeHeatmap(rm, pixelsFor(rm, scenes, static_cast<std::size_t>(i), 1), text.to(rm.vision.device()), {});
         corr += pearson(a.patches.cpu(), b.patches.cpu());
         pf += pointsAtObject(a, scenes[static_cast<std::size_t>(i)]) ? 1 : 0;
         pr += pointsAtObject(b, scenes[static_cast<std::size_t>(i)]) ? 1 : 0;
@@ -194,9 +203,11 @@ double zeroShotMean(const Model& m, int images) {
 }  // namespace
 
 void AgreementParams::validate() const {
-    if (images < 12 || batch < 1 || heatmapImages < 0 || textspanLayers < 1 || perHead < 1 || retrievalQueries < 1 || zeroShotImages < 0 ||
-        randomTexts < 30)
-        throw InputError("agreement", "needs images >= 12, batch >= 1, textspan layers >= 1, texts per head >= 1, random texts >= 30");
+    if (images < 12 || batch < 1 || heatmapImages < 0 || textspanLayers < 1 || perHead < 1 || retrievalQueries < 1 ||
+        zeroShotImages < 0 || randomTexts < 30)
+        throw InputError(
+            "agreement",
+            "needs images >= 12, batch >= 1, textspan layers >= 1, texts per head >= 1, random texts >= 30");
 }
 
 AgreementResult measureAgreement(const Model& fp32, const Model& reduced, const AgreementParams& p) {

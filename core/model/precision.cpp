@@ -30,14 +30,18 @@ std::string cpuinfoField(const std::string& key) {
     return {};
 }
 
-bool hasFlag(const std::string& flags, const std::string& flag) { return (" " + flags + " ").find(" " + flag + " ") != std::string::npos; }
+bool hasFlag(const std::string& flags, const std::string& flag) {
+    return (" " + flags + " ").find(" " + flag + " ") != std::string::npos;
+}
 
 bool bf16Masked() {
     const char* env = std::getenv("VITSCOPE_MASK_CPU_BF16");
     return env && std::string(env) != "0" && std::string(env) != "";
 }
 
-at::ScalarType reducedType(Precision p) { return p == Precision::Fp16 ? at::kHalf : at::kBFloat16; }
+at::ScalarType reducedType(Precision p) {
+    return p == Precision::Fp16 ? at::kHalf : at::kBFloat16;
+}
 
 // Whether LibTorch runs a matmul of this type on the device at all (LibTorch 1.13's CPU has no
 // fp16 matmul: "addmm_impl_cpu_" not implemented for 'Half').
@@ -119,10 +123,14 @@ std::string& defaultName() {
 
 const char* precisionName(Precision p) {
     switch (p) {
-    case Precision::Fp32: return "fp32";
-    case Precision::Bf16: return "bf16";
-    case Precision::Fp16: return "fp16";
-    case Precision::Tf32: return "tf32";
+        case Precision::Fp32:
+            return "fp32";
+        case Precision::Bf16:
+            return "bf16";
+        case Precision::Fp16:
+            return "fp16";
+        case Precision::Tf32:
+            return "tf32";
     }
     return "fp32";
 }
@@ -151,7 +159,9 @@ std::string deviceDescription(const std::string& device) {
     for (const char* f : {"amx_bf16", "avx512_bf16"})
         if (hasFlag(flags, f) && !bf16Masked()) units += std::string(units.empty() ? "" : " ") + f;
     return "CPU (" + (model.empty() ? std::string("unknown model") : model) + ", " +
-           (units.empty() ? std::string(bf16Masked() ? "bf16 units masked by VITSCOPE_MASK_CPU_BF16" : "no bf16 units") : units) + ")";
+           (units.empty() ? std::string(bf16Masked() ? "bf16 units masked by VITSCOPE_MASK_CPU_BF16" : "no bf16 units")
+                          : units) +
+           ")";
 }
 
 std::vector<std::string> supportedPrecisions(const std::string& device) {
@@ -175,7 +185,9 @@ void setDefaultPrecision(const std::string& name) {
     defaultName() = name;
 }
 
-const std::string& defaultPrecision() { return defaultName(); }
+const std::string& defaultPrecision() {
+    return defaultName();
+}
 
 namespace {
 
@@ -210,7 +222,8 @@ void reduceEncoder(Encoder& e, at::ScalarType type, ExactRows rows) {
 void roundOtherWeights(Model& model, at::ScalarType type) {
     VisionTower& v = model.vision;
     AttentionPool& p = v.pool;
-    for (at::Tensor* t : {&v.patchW, &v.proj, &v.headW, &p.qkvW, &p.outW, &p.fc1W, &p.fc2W}) (void)roundInPlace(*t, type);
+    for (at::Tensor* t : {&v.patchW, &v.proj, &v.headW, &p.qkvW, &p.outW, &p.fc1W, &p.fc2W})
+        (void)roundInPlace(*t, type);
     for (SwinStage& st : v.swin.stages) (void)roundInPlace(st.mergeW, type);
     if (model.text) (void)roundInPlace(model.text->proj, type);
 }
@@ -222,16 +235,17 @@ void applyPrecision(Model& model, Precision p) {
     const std::string name = device.is_cuda() ? "cuda" : "cpu";
     if (model.precision == p) return;
     if (model.precision != Precision::Fp32 && model.precision != Precision::Tf32)
-        throw InputError("--precision " + std::string(precisionName(p)), std::string("the model is already rounded to ") +
-                                                                             precisionName(model.precision) + "; open it again");
+        throw InputError(
+            "--precision " + std::string(precisionName(p)),
+            std::string("the model is already rounded to ") + precisionName(model.precision) + "; open it again");
     (void)resolvePrecision(precisionName(p), name);  // refuses what the device lacks
     if (device.is_cuda()) at::globalContext().setAllowTF32CuBLAS(p == Precision::Tf32);
     if (p == Precision::Bf16 || p == Precision::Fp16) {
         const at::ScalarType type = reducedType(p);
         VisionTower& v = model.vision;
         const ExactRows rows = v.pool.defined() || v.hierarchical() ? ExactRows::Every
-                               : v.hasClassToken()                   ? ExactRows::ClassToken
-                                                                     : ExactRows::Every;
+                               : v.hasClassToken()                  ? ExactRows::ClassToken
+                                                                    : ExactRows::Every;
         reduceEncoder(v.encoder, type, rows);
         if (model.text) reduceEncoder(model.text->encoder, type, ExactRows::None);
         roundOtherWeights(model, type);
