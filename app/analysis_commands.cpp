@@ -51,7 +51,10 @@ void addCacheOptions(CLI::App* sub, CacheOptions& o) {
 }
 
 CacheSession openCache(const CacheOptions& o, bool needText) {
-    return openCacheSession({o.cache, o.aligner, o.clip.model, o.clip.tokenizer, o.clip.device}, needText);
+    CacheSession s = openCacheSession({o.cache, o.aligner, o.clip.model, o.clip.tokenizer, o.clip.device}, needText);
+    // On stdout: stderr holds only errors (one line each).
+    std::cout << "cache " << o.cache << ": terms computed in " << s.cache->precision() << "\n";
+    return s;
 }
 
 std::vector<std::string> groupColumnList(const std::string& arg) { return arg.empty() ? std::vector<std::string>{} : textsOrFile(arg); }
@@ -306,7 +309,7 @@ void runRetrieve(const RetrieveOptions& o) {
             qGlobal = cachedQuery(*c.view, row, {});
             if (!set.empty()) qSet = cachedQuery(*c.view, row, set);
         } else {
-            const Model model = openModelOn(c.cache->modelSpec(), o.cache.clip.device);
+            const Model model = openModelOn(c.cache->modelSpec(), o.cache.clip.device, {}, {}, c.cache->precision());
             c.cache->checkModel(model);
             at::NoGradGuard noGrad;
             const Decomposition dec = decomposeImages(model, loadAndPreprocess({o.image}, model.preprocess), c.cache->decomposeOptions());

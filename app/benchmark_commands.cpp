@@ -191,6 +191,7 @@ void runZeroShot(const ZeroShotOptions& o, bool ablations) {
                                                                          : "the sorted wnids (LOC_synset_mapping.txt's, else those of LOC_val_solution.csv)"},
         {"ground_truth", groundTruthRecord(o.groundTruth, data.truth)},
         {"cache", params.outDir},
+        {"precision", s.cache->precision()},  // what the cache's terms were computed in
         {"date", date}};
     writeFileAtomic(o.out + "/record.json", record.dump(2) + "\n");
     std::cout << readFileText(o.out + "/results.md") << o.out << "/results.json\n";

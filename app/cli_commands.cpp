@@ -109,6 +109,7 @@ void runInfo(const ModelOptions& o) {
                        {"std", model.preprocess.std}};
     j["tokenizer"] = model.tokenizerPath;
     j["device"] = v.device().str();
+    j["precision"] = precisionName(model.precision);
     std::cout << j.dump(2) << "\n";
 }
 
@@ -256,6 +257,7 @@ void runDecompose(const DecomposeCliOptions& o) {
     nlohmann::ordered_json summary;
     summary["max_abs_error"] = maxErr;
     summary["convention"] = conventionName(opts.convention);
+    summary["precision"] = precisionName(model.precision);
     if (opts.convention == Convention::VitDecompose) {
         // The reference's terms sum to its walker's value (max_abs_error), not to the output.
         summary["from_block"] = {opts.fromStage, opts.fromBlock};

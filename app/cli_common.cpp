@@ -7,6 +7,7 @@
 #include "image/preprocess.h"
 #include "io/tensor_io.h"
 #include "model/loader.h"
+#include "model/precision.h"
 #include "runtime.h"
 
 #include <chrono>
@@ -56,12 +57,18 @@ void addModelOptions(CLI::App* sub, ModelOptions& o, bool required) {
     if (required) opt->required();
     sub->add_option("--tokenizer", o.tokenizer, "BPE merges .gz, a directory with vocab.json + merges.txt, or a SentencePiece .model");
     sub->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
+    sub->add_option("--precision", o.precision,
+                    "Weights and matmuls: fp32, bf16, fp16, tf32 (CUDA) or auto (the fastest this device has, measured at start-up); "
+                    "LayerNorm statistics, softmax and sums stay fp32")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "bf16", "fp16", "tf32", "auto"}))
+        ->each([](const std::string& name) { setDefaultPrecision(name); });  // every model the command opens
     sub->add_option("--checkpoint-key", o.checkpointKey,
                     "Training checkpoint: the key holding the weights (e.g. student; default: state_dict, model, "
                     "teacher, model_state_dict, module, state_dict_ema, model_ema, student, the first present)");
 }
 
-Model openModel(const ModelOptions& o) { return openModelOn(o.model, o.device, o.tokenizer, o.checkpointKey); }
+Model openModel(const ModelOptions& o) { return openModelOn(o.model, o.device, o.tokenizer, o.checkpointKey, o.precision); }
 
 void ensureDir(const std::string& dir) {
     std::error_code ec;

@@ -18,6 +18,8 @@ struct ModelOptions {
     std::string tokenizer;
     std::string device = "auto";
     std::string checkpointKey;
+    // fp32, bf16, fp16, tf32 or auto (model/precision.h); every model the command opens uses it.
+    std::string precision = "fp32";
 };
 
 void addModelOptions(CLI::App* sub, ModelOptions& o, bool required = true);

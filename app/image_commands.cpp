@@ -427,6 +427,7 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
     record["vitscope_version"] = "0.1.0";
     record["model"] = o.model.model.model;
     record["weights"] = c.model->info.weightsPath;
+    record["precision"] = precisionName(c.model->precision);
     record["data"] = o.data;
     record["images"] = n;
     record["classes_file"] = o.classes;

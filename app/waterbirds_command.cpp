@@ -285,6 +285,7 @@ void writeRecord(const WaterbirdsOptions& o, const Model& model, ojson record, c
     record["vitscope_version"] = "0.1.0";
     record["model"] = o.model.model;
     record["weights"] = model.info.weightsPath;
+    record["precision"] = precisionName(model.precision);
     record["data"] = o.data;
     record["classes_file"] = o.classes.empty() ? "default: landbird, waterbird" : o.classes;
     record["heads_source"] = extra["heads_source"];

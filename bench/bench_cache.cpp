@@ -4,7 +4,9 @@
 // The images (500 x 375, ImageNet's most common size, smooth seeded noise) are written once into
 // WORK/images and reused by later runs.
 // Usage: bench_cache [--images N] [--batch B] [--loaders T] [--device cpu|cuda] [--family clip|clip-l14]
-//                    [--work DIR] [--save-model DIR]
+//                    [--work DIR] [--save-model DIR] [--precision fp32,bf16]
+// --precision: each listed precision in turn (model/precision.h), the same weights and images: its
+// forward, decomposition and cache build rates, and the build's images/s against the first's.
 // --save-model DIR: write the images and the random model (open_clip layout) into DIR, then stop
 // (bench/run-shard-bench.sh builds caches from them with vitscope-cli, sharded and not).
 #include "analysis/cache.h"
@@ -13,6 +15,7 @@
 #include "model/forward.h"
 #include "model/export.h"
 #include "model/loader.h"
+#include "model/precision.h"
 #include "model/random_weights.h"
 #include "runtime.h"
 
@@ -24,6 +27,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 using namespace vitscope;
@@ -60,12 +64,50 @@ std::vector<std::string> makeImages(const std::string& dir, int64_t n, int threa
     return paths;
 }
 
+// The plain forward and the per-head decomposition at the build's batch (no files, no decoding),
+// then the cache build itself; returns the build's images/s.
+double measureBuild(const Model& model, const std::vector<std::string>& images, const std::string& family, const std::string& work,
+                    int batch, int loaders, const at::Device& device) {
+    auto t0 = Clock::now();
+    {
+        at::NoGradGuard guard;
+        const at::Tensor pixels = at::randn({batch, 3, 224, 224}).to(device);
+        encodeImages(model, pixels);
+        decomposeImages(model, pixels);
+        const int reps = device.is_cuda() ? 10 : 2;
+        synchronizeDevice(device);
+        t0 = Clock::now();
+        for (int r = 0; r < reps; ++r) encodeImages(model, pixels);
+        synchronizeDevice(device);
+        const double fwdRate = reps * batch / secondsSince(t0);
+        t0 = Clock::now();
+        for (int r = 0; r < reps; ++r) decomposeImages(model, pixels);
+        synchronizeDevice(device);
+        const double decRate = reps * batch / secondsSince(t0);
+        std::cout << precisionName(model.precision) << ": forward " << fwdRate << " images/s; per-head decomposition " << decRate << " images/s\n";
+    }
+    const std::string out = work + "/cache-" + family + "-" + std::to_string(images.size());
+    fs::remove_all(out);
+    CacheBuildParams params;
+    params.outDir = out;
+    params.batch = batch;
+    params.loaders = loaders;
+    const CacheBuildResult r = buildCache(model, images, params, {});
+    std::uintmax_t bytes = 0;
+    for (const auto& e : fs::directory_iterator(out))
+        if (e.is_regular_file()) bytes += e.file_size();
+    std::cout << precisionName(model.precision) << ": cache build " << r.rows << " images in " << r.seconds << " s = " << r.imagesPerSecond
+              << " images/s (" << bytes / 1e9 << " GB written)\n";
+    fs::remove_all(out);
+    return r.imagesPerSecond;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
     int64_t count = 10000;
     int batch = 64, loaders = 0;
-    std::string family = "clip", work = "bench-cache-work", saveModel;
+    std::string family = "clip", work = "bench-cache-work", saveModel, precisions = "fp32";
     at::Device device(at::kCPU);
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--images")) count = std::atoll(argv[i + 1]);
@@ -75,6 +117,7 @@ int run(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--family")) family = argv[i + 1];
         if (!std::strcmp(argv[i], "--work")) work = argv[i + 1];
         if (!std::strcmp(argv[i], "--save-model")) saveModel = argv[i + 1];
+        if (!std::strcmp(argv[i], "--precision")) precisions = argv[i + 1];
     }
     configureRuntime();
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -104,38 +147,16 @@ int run(int argc, char** argv) {
     const double decodeRate = static_cast<double>(decodeCount) / secondsSince(t0);
     std::cout << "decode + preprocess: " << decodeRate << " images/s on " << cores << " threads (" << decodeCount << " images)\n";
 
-    // The plain forward and the per-head decomposition at the build's batch (no files, no decoding).
-    {
-        at::NoGradGuard guard;
-        const at::Tensor pixels = at::randn({batch, 3, 224, 224}).to(device);
-        encodeImages(model, pixels);
-        decomposeImages(model, pixels);
-        const int reps = device.is_cuda() ? 10 : 2;
-        synchronizeDevice(device);
-        t0 = Clock::now();
-        for (int r = 0; r < reps; ++r) encodeImages(model, pixels);
-        synchronizeDevice(device);
-        const double fwdRate = reps * batch / secondsSince(t0);
-        t0 = Clock::now();
-        for (int r = 0; r < reps; ++r) decomposeImages(model, pixels);
-        synchronizeDevice(device);
-        const double decRate = reps * batch / secondsSince(t0);
-        std::cout << "forward: " << fwdRate << " images/s; per-head decomposition: " << decRate << " images/s\n";
+    // Each precision in turn (--precision fp32,bf16): the same weights, the same images.
+    double firstRate = 0;
+    std::stringstream list(precisions);
+    for (std::string item; std::getline(list, item, ',');) {
+        Model m = model;
+        applyPrecision(m, resolvePrecision(item, device.is_cuda() ? "cuda" : "cpu"));
+        const double rate = measureBuild(m, images, family, work, batch, loaders, device);
+        if (firstRate == 0) firstRate = rate;
+        std::cout << precisionName(m.precision) << ": cache build " << rate << " images/s, " << rate / firstRate << "x the first precision's\n";
     }
-
-    const std::string out = work + "/cache-" + family + "-" + std::to_string(count);
-    fs::remove_all(out);
-    CacheBuildParams params;
-    params.outDir = out;
-    params.batch = batch;
-    params.loaders = loaders;
-    const CacheBuildResult r = buildCache(model, images, params, {});
-    std::uintmax_t bytes = 0;
-    for (const auto& e : fs::directory_iterator(out))
-        if (e.is_regular_file()) bytes += e.file_size();
-    std::cout << "cache build: " << r.rows << " images in " << r.seconds << " s = " << r.imagesPerSecond << " images/s ("
-              << bytes / 1e9 << " GB written)\n";
-    fs::remove_all(out);
     return 0;
 }
 

@@ -16,13 +16,17 @@
 // --second-order 0,10 [--maps-budget GB]: also every neuron's second-order effect for those MLP layers
 // (analysis/second_order.h, reference convention): ms per image, the extra time over the forward as
 // a ratio of the forward, the image-independent maps' build time and size, and memory per image.
+// --precision fp32,bf16 (clip / clip-l14): each precision's forward and per-head decomposition
+// against its own GEMM bound and the images/s ratios, in one run (benchPrecision below).
 // Usage: bench_decompose [--repeats R] [--batches 1,16] [--device cpu|cuda] [--gradients 1]
 //                        [--family clip|clip-l14|siglip|swin-t|swin-b|maxvit-t] [--second-order LAYERS]
+//                        [--precision fp32,bf16,auto]
 #include "analysis/gradient_maps.h"
 #include "analysis/heatmap.h"
 #include "analysis/second_order.h"
 #include "model/forward.h"
 #include "model/loader.h"
+#include "model/precision.h"
 #include "model/random_weights.h"
 #include "parallel.h"
 #include "runtime.h"
@@ -36,6 +40,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 using namespace vitscope;
@@ -130,6 +135,7 @@ std::string classify(const at::RecordFunction& fn) {
     if (name == "aten::gelu" || name == "aten::sigmoid" || name == "aten::sigmoid_" || name == "aten::mul" || name == "aten::mul_")
         return "GELU / scaling (elementwise)";
     if (name == "aten::add") return "residual adds";
+    if (name == "aten::to" || name == "aten::_to_copy") return "type conversions (reduced precision)";
     if (name == "aten::conv2d" || name == "aten::_convolution") return "patch embedding";
     return "other (" + name + ")";
 }
@@ -246,6 +252,109 @@ int benchSwin(const std::string& family, int repeats, const std::vector<int>& ba
     return 0;
 }
 
+
+// --precision fp32,bf16: the same random ViT-B/16 (clip) or ViT-L/14 (clip-l14) in each precision
+// (model/precision.h), in one run: each precision's GEMM bound measured the same way (the block's
+// four linear shapes, best rate, in that precision's type), its forward and per-head decomposition
+// (what a cache build computes) against that bound, and the images/s ratios to the first precision.
+// For bf16 the attention products are timed both ways (reduced and fp32 attention). On the CPU also
+// fp32's matmul through oneDNN (at::mkldnn_linear) beside ATen's own path (OpenBLAS).
+at::ScalarType gemmType(Precision p) { return p == Precision::Bf16 ? at::kBFloat16 : p == Precision::Fp16 ? at::kHalf : at::kFloat; }
+
+double precisionBound(Precision p, int64_t tokens, int64_t width, int64_t mlp) {
+    if (g_device.is_cuda()) at::globalContext().setAllowTF32CuBLAS(p == Precision::Tf32);
+    std::optional<ReducedPrecisionThreads> team;  // the reduced products' own thread team (runtime.h), as in the forward
+    if (gemmType(p) != at::kFloat) team.emplace();
+    const std::pair<int64_t, int64_t> shapes[] = {{width, 3 * width}, {width, width}, {width, mlp}, {mlp, width}};
+    double best = 0;
+    for (const auto& [in, o] : shapes) {
+        const auto opt = at::TensorOptions().device(g_device).dtype(gemmType(p));
+        const at::Tensor x = at::randn({tokens, in}, opt), wt = at::randn({o, in}, opt), bias = at::randn({o}, opt);
+        at::Tensor y = at::linear(x, wt, bias);
+        best = std::max(best, 2.0 * tokens * in * o / bestSeconds(3, [&] { y = at::linear(x, wt, bias); }) / 1e9);
+    }
+    return best;
+}
+
+void printOneDnnFp32(int64_t tokens, int64_t width) {
+    const at::Tensor x = at::randn({tokens, width}), w = at::randn({3 * width, width}), b = at::randn({3 * width});
+    const double flop = 2.0 * tokens * width * 3 * width;
+    at::Tensor y = at::linear(x, w, b);
+    const double blas = flop / bestSeconds(5, [&] { y = at::linear(x, w, b); }) / 1e9;
+    try {
+        const at::Tensor wm = w.to_mkldnn(), bm = b.to_mkldnn();
+        y = at::mkldnn_linear(x.to_mkldnn(), wm, bm).to_dense();
+        const double dnnl = flop / bestSeconds(5, [&] { y = at::mkldnn_linear(x.to_mkldnn(), wm, bm).to_dense(); }) / 1e9;
+        std::cout << "fp32 qkv product [" << tokens << ", " << width << "] x [" << width << ", " << 3 * width << "]: ATen's path (BLAS) "
+                  << blas << " GFLOP/s, oneDNN (at::mkldnn_linear, layouts converted per call) " << dnnl << " GFLOP/s (" << dnnl / blas
+                  << "x)\n";
+    } catch (const c10::Error& e) {
+        std::cout << "fp32 qkv product: ATen's path (BLAS) " << blas << " GFLOP/s; oneDNN's fp32 linear unavailable: "
+                  << std::string(e.what()).substr(0, 120) << "\n";
+    }
+}
+
+struct PrecisionTiming {
+    double forward = 0, decompose = 0, bound = 0, error = 0;
+};
+
+PrecisionTiming timePrecision(const Model& model, Precision p, const at::Tensor& pixels, double gflop, int64_t tokens, int repeats) {
+    const int64_t b = pixels.size(0), w = model.vision.width;
+    PrecisionTiming t;
+    t.bound = gflop / precisionBound(p, b * tokens, w, 4 * w) * 1000.0;
+    if (g_device.is_cuda()) at::globalContext().setAllowTF32CuBLAS(p == Precision::Tf32);
+    encodeImages(model, pixels);  // warm-up
+    t.forward = bestSeconds(repeats, [&] { encodeImages(model, pixels); }) / b * 1000.0;
+    t.decompose = bestSeconds(repeats, [&] {
+        const Decomposition d = decomposeImages(model, pixels);
+        t.error = d.maxAbsError / d.output.abs().max().item<double>();
+    }) / b * 1000.0;
+    return t;
+}
+
+void printPrecision(const std::string& name, int b, const PrecisionTiming& t, const PrecisionTiming& first) {
+    std::cout << "batch " << b << " " << name << ": forward " << t.forward << " ms/image (" << 1000.0 / t.forward << " images/s, "
+              << t.forward / t.bound << "x its own GEMM bound of " << t.bound << " ms/image); per-head decomposition " << t.decompose
+              << " ms/image (" << 1000.0 / t.decompose << " images/s); sum error " << t.error << " of max |output|; images/s vs the first: forward "
+              << first.forward / t.forward << "x, decomposition " << first.decompose / t.decompose << "x\n";
+}
+
+int benchPrecision(const std::string& family, const std::string& list, int repeats, const std::vector<int>& batches) {
+    const bool large = family == "clip-l14";
+    const RandomVitSpec spec = clipBenchSpec(large);
+    const Model base = buildModel(randomVitStateDict(spec), nlohmann::json::object(), large ? "random ViT-L/14" : "random ViT-B/16");
+    std::vector<std::pair<std::string, Model>> models;
+    std::stringstream ss(list);
+    for (std::string item; std::getline(ss, item, ',');) {
+        Model m = base;
+        moveModel(m, g_device);
+        applyPrecision(m, resolvePrecision(item, g_device.is_cuda() ? "cuda" : "cpu"));
+        models.emplace_back(item == "auto" ? std::string("auto=") + precisionName(m.precision) : item, std::move(m));
+    }
+    const char* blas = std::getenv("OPENBLAS_NUM_THREADS");
+    std::cout << (large ? "random CLIP ViT-L/14" : "random CLIP ViT-B/16") << " on " << deviceDescription(g_device.is_cuda() ? "cuda" : "cpu")
+              << "; threads: ATen intra-op " << atenThreads() << ", OPENBLAS_NUM_THREADS=" << (blas ? blas : "(unset)") << "\n";
+    const int64_t tokens = base.vision.tokensFor(224), w = spec.width, grid = 224 / spec.patchSize;
+    const double gflop = forwardGflop(tokens, w, spec.layers, 4 * w, 3 * spec.patchSize * spec.patchSize, grid * grid);
+    for (int b : batches) {
+        const at::Tensor pixels = randomOnDevice({b, 3, 224, 224});
+        PrecisionTiming first;
+        for (auto& [name, m] : models) {
+            const PrecisionTiming t = timePrecision(m, m.precision, pixels, gflop, tokens, repeats);
+            if (&m == &models.front().second) first = t;
+            printPrecision(name, b, t, first);
+            if (!g_device.is_cuda()) printBreakdown(m, pixels, repeats);
+            if (!m.vision.encoder.blocks.front().reduced()) continue;
+            Encoder& enc = m.vision.encoder;
+            enc.reducedAttention = !enc.reducedAttention;
+            const PrecisionTiming other = timePrecision(m, m.precision, pixels, gflop, tokens, repeats);
+            enc.reducedAttention = !enc.reducedAttention;
+            printPrecision(name + (enc.reducedAttention ? " (attention in fp32)" : " (attention in the reduced type)"), b, other, first);
+        }
+        if (!g_device.is_cuda()) printOneDnnFp32(b * tokens, w);
+    }
+    return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -254,6 +363,7 @@ int main(int argc, char** argv) {
     std::string family = "clip";
     bool gradients = false;
     std::vector<int> neuronLayers;
+    std::string precisions;  // --precision fp32,bf16
     double mapsBudget = 1.073741824;  // GB (SecondOrderSettings' default, 1 GiB)
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--maps-budget")) mapsBudget = std::atof(argv[i + 1]);
@@ -262,6 +372,7 @@ int main(int argc, char** argv) {
             std::string item;
             while (std::getline(ss, item, ',')) neuronLayers.push_back(std::atoi(item.c_str()));
         }
+        if (!std::strcmp(argv[i], "--precision")) precisions = argv[i + 1];
         if (!std::strcmp(argv[i], "--gradients")) gradients = std::atoi(argv[i + 1]) != 0;
         if (!std::strcmp(argv[i], "--repeats")) repeats = std::atoi(argv[i + 1]);
         if (!std::strcmp(argv[i], "--family")) family = argv[i + 1];
@@ -277,6 +388,7 @@ int main(int argc, char** argv) {
     at::NoGradGuard guard;
     std::cout << "device: " << g_device << "; LibTorch: " << deviceSummary() << "\n";
     if (family == "swin-t" || family == "swin-b" || family == "maxvit-t") return benchSwin(family, repeats, batches);
+    if (!precisions.empty()) return benchPrecision(family, precisions, repeats, batches);
     if (family != "clip" && family != "clip-l14" && family != "siglip") {
         std::cerr << "bench_decompose: --family is clip, clip-l14, siglip, swin-t, swin-b or maxvit-t\n";
         return 2;

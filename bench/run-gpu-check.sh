@@ -11,7 +11,10 @@
 #          tolerances as on the CPU: 1e-4 absolute or relative, as each test states);
 #       3. times a random CLIP ViT-B/16 and ViT-L/14 at batch 1 and 64: forward, per-head and
 #          per-token decomposition, their ratios, the GEMM rate (bench_decompose);
-#       4. builds a 10,000-image cache (500 x 375 JPEGs) with ViT-B/16 and prints images/s (bench_cache);
+#          3b. the same per precision (fp32, tf32, bf16, fp16, auto; bench_decompose --precision) and
+#          what each changes (precision_agreement, the README's agreement table);
+#       4. builds a 10,000-image cache (500 x 375 JPEGs) with ViT-B/16 and prints images/s (bench_cache),
+#          in fp32, tf32 and bf16 on a GPU;
 #       5. the whole core suite on the CPU against that LibTorch (rows needing oracle files that
 #          did not travel fail for that reason alone).
 #   Every log goes to $OUT (default ./gpu-check-out); summary.txt holds the figures. --quick: small
@@ -89,9 +92,28 @@ for family in clip clip-l14; do
     grep -E 'random|sgemm|batch|RSS' "$OUT/decompose-$family.log" >> "$summary"
 done
 
+# 3b. Reduced precision (model/precision.h): each precision's forward and decomposition against its
+#     own GEMM bound, images/s ratios to fp32 (bench_decompose --precision), the cache build per
+#     precision (bench_cache --precision), and what each changes (precision_agreement: sum identity,
+#     feature cosine, TextSpan, ranking, retrieval, heatmaps, zero-shot) on the bundled and random
+#     released-size models. On the CPU only the precisions it has.
+if [ "$device" = cuda ]; then precisions=fp32,tf32,bf16,fp16,auto; reduced="tf32 bf16 fp16"; else precisions=fp32,auto; reduced=bf16; fi
+for family in clip clip-l14; do
+    "$bin/bench_decompose" --device "$device" --family "$family" --batches "$batches" --repeats "$reps" --precision "$precisions" \
+        > "$OUT/precision-$family.log" 2>&1 || say "bench_decompose --precision $family: FAILED"
+    grep -E 'random|batch|fp32 qkv' "$OUT/precision-$family.log" >> "$summary"
+done
+if [ $quick = 1 ]; then agree_models=shapes-clip,shapes-vit; agree_images=32; else agree_models=shapes-clip,shapes-vit,shapes-swin,vit-b16,vit-l14,siglip,swin-b; agree_images=128; fi
+for p in $reduced; do
+    "$bin/precision_agreement" --device "$device" --precision "$p" --models "$agree_models" --images "$agree_images" \
+        > "$OUT/agreement-$p.log" 2>&1 || say "precision_agreement $p: FAILED"
+    cat "$OUT/agreement-$p.log" >> "$summary"
+done
+
 # 4. A 10,000-image cache.
 if [ $quick = 1 ]; then images=300; batch=16; else images=10000; batch=64; fi
-"$bin/bench_cache" --device "$device" --images "$images" --batch "$batch" --work "${TMPDIR:-/tmp}/vitscope-bench-cache" > "$OUT/cache.log" 2>&1 \
+if [ "$device" = cuda ]; then cache_precisions=fp32,tf32,bf16; else cache_precisions=fp32; fi
+"$bin/bench_cache" --device "$device" --images "$images" --batch "$batch" --precision "$cache_precisions" --work "${TMPDIR:-/tmp}/vitscope-bench-cache" > "$OUT/cache.log" 2>&1 \
     || say "bench_cache: FAILED"
 grep -E 'images|forward|cache build|decode' "$OUT/cache.log" >> "$summary"
 

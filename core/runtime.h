@@ -26,6 +26,23 @@ at::Device pickDevice(const std::string& name = "auto");
 // Waits until the device has finished the work queued on it (a no-op on the CPU): for timings.
 void synchronizeDevice(const at::Device& device);
 
+// While alive, on the calling thread, with VITSCOPE_REDUCED_THREADS=N (N >= 2): its OpenMP team -
+// oneDNN's bf16 / fp16 products and ATen's elementwise passes - at N threads instead of ATen's one
+// intra-op thread (above), for the reduced-precision blocks (model/precision.h), whose products
+// are oneDNN's, not OpenBLAS's. Unset: one thread (measured on the shared 2-core machine, README,
+// "Reduced precision": a team of 2 lost to other processes' load). Found through the OpenMP
+// runtime LibTorch loaded (no-op without one).
+class ReducedPrecisionThreads {
+public:
+    ReducedPrecisionThreads();
+    ~ReducedPrecisionThreads();
+    ReducedPrecisionThreads(const ReducedPrecisionThreads&) = delete;
+    ReducedPrecisionThreads& operator=(const ReducedPrecisionThreads&) = delete;
+
+private:
+    int m_previous = 0;
+};
+
 // What this LibTorch can run on, in words: "CPU only (...)" or "CUDA, N device(s)".
 std::string deviceSummary();
 

@@ -13,6 +13,7 @@
 #include "image/preprocess.h"
 #include "model/forward.h"
 #include "model/loader.h"
+#include "model/precision.h"
 #include "model/random_weights.h"
 #include "resources.h"
 #include "test_util.h"
@@ -65,6 +66,32 @@ private:
     QString path(const char* name) { return m_dir.path() + "/" + name; }
 
 private slots:
+    // --precision through the shared model options: a bf16 cache records it and the analyses that
+    // open it say so; a masked CPU refuses bf16 in one line naming the device; tf32 is CUDA's.
+    void precisionFlag() {
+        const QString clip = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip", pixels = q(oracle("vit-tiny/pixels.npy"));
+        const QString model = q(oracle("vit-tiny/timm_vit.safetensors"));
+        Run r = cliWith({"decompose", "--model", model, "--pixels", pixels, "--out", path("p-bf16"), "--precision", "bf16"},
+                        {{"VITSCOPE_MASK_CPU_BF16", "1"}});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.trimmed().contains("CPU (") && !r.err.trimmed().contains('\n'), qPrintable(r.err));
+        r = cli({"decompose", "--model", model, "--pixels", pixels, "--out", path("p-tf32"), "--precision", "tf32"});
+        QVERIFY2(r.code == 2 && r.err.contains("CUDA"), qPrintable(r.err));
+        if (!cpuHasBf16()) QSKIP("this CPU has no bf16 units");
+        QCOMPARE(cli({"shapes", "generate", "--out", path("p-world"), "--count", "12", "--seed", "8"}).code, 0);
+        r = cli({"cache", "build", "--model", clip, "--images", path("p-world") + "/images", "--out", path("p-cache"), "--precision", "bf16"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto manifest = nlohmann::json::parse(readFileText(path("p-cache/manifest.json").toStdString()));
+        QCOMPARE(manifest["precision"].get<std::string>(), std::string("bf16"));
+        QCOMPARE(DatasetCache(path("p-cache").toStdString()).precision(), std::string("bf16"));
+        const QString pool = QString(VITSCOPE_SOURCE_DIR) + "/resources/shapes/text_pool.txt";
+        r = cli({"textspan", "--cache", path("p-cache"), "--texts", pool, "--per-head", "2", "--out", path("p-heads.json")});
+        QVERIFY2(r.code == 0 && r.out.contains("terms computed in bf16"), qPrintable(r.out + r.err));
+        r = cli({"decompose", "--model", model, "--pixels", pixels, "--out", path("p-dec"), "--precision", "bf16"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(nlohmann::json::parse(readFileText(path("p-dec/summary.json").toStdString()))["max_abs_error"].get<double>() < 1e-4);
+    }
+
     void info() {
         const Run r = cli({"info", "--model", q(oracle("clip-tiny/hf"))});
         QCOMPARE(r.code, 0);

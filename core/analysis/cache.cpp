@@ -138,6 +138,8 @@ json settingsJson(const Model& model, const std::vector<int>& layers, const Cach
               {"convention", conventionName(convention)},
               {"preprocess", preprocessJson(model.preprocess)}};
     if (convention == Convention::VitDecompose) s["from_block"] = {params.fromStage, params.fromBlock};
+    // A reduced-precision build is another cache (fp32 ones keep the settings they had before).
+    if (model.precision != Precision::Fp32) s["precision"] = precisionName(model.precision);
     if (v.pool.defined()) s["pool_heads"] = v.pool.heads;
     if (v.hierarchical()) s["heads_per_layer"] = headsPerLayer(v);
     if (v.maxvit.defined()) {
@@ -355,7 +357,7 @@ CacheBuildResult buildCache(const Model& model, const std::vector<std::string>& 
         writeProgress(dir, progress);
         const json manifest{{"format", "vitscope-cache"}, {"version", kFormatVersion}, {"complete", false},
                             {"model_name", model.info.weightsPath}, {"model_spec", params.modelSpec},
-                            {"family", model.info.family},
+                            {"family", model.info.family}, {"precision", precisionName(model.precision)},
                             {"settings", settings}, {"inputs", inputs.size()}};
         writeFileAtomic(manifestPath, manifest.dump(1) + "\n");
     }
@@ -545,6 +547,7 @@ DatasetCache::DatasetCache(const std::string& dir) : m_dir(dir) {
         m_rows = m.at("rows").get<int64_t>();
         m_modelName = m.value("model_name", "");
         m_modelSpec = m.value("model_spec", "");
+        m_precision = m.value("precision", "fp32");
         m_poolHeads = s.value("pool_heads", 0);
         if (s.contains("heads_per_layer")) m_headsPerLayer = s.at("heads_per_layer").get<std::vector<int>>();
         m_convs = s.value("conv_blocks", 0);

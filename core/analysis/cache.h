@@ -16,6 +16,7 @@
 //   pool.npy        [N, P + 2, E] fp16, attention-pooled models (SigLIP) only: the pooling heads
 //                   pool.h0.., pool.bias, pool.mlp (TextSpan's level; they sum to the output). The
 //                   encoder-level rows need pool.mlp too: heads + mlps + other + pool.mlp = output.
+//   (manifest.json also records "precision": the model's, model/precision.h)
 //   progress.json   rows written so far (rewritten atomically after each chunk)
 //
 // A build streams in chunks, stops between chunks when cancelled, and resumes from
@@ -80,6 +81,9 @@ public:
     const std::string& modelName() const { return m_modelName; }
     const std::string& modelSpec() const { return m_modelSpec; }  // as passed to cache build; may be empty
     Convention convention() const { return m_convention; }
+    // The precision the rows were computed in ("fp32", "bf16"...; manifest "precision", fp32 for
+    // caches from before it was recorded). Every cache stores its terms as fp16 / fp32 on disk.
+    const std::string& precision() const { return m_precision; }
     // The options that decompose an image as this cache's rows were (convention, detach block).
     DecomposeOptions decomposeOptions() const;
     const std::vector<std::string>& paths() const { return m_paths; }
@@ -98,7 +102,7 @@ public:
     void checkModel(const Model& model) const;
 
 private:
-    std::string m_dir, m_fingerprint, m_modelName, m_modelSpec;
+    std::string m_dir, m_fingerprint, m_modelName, m_modelSpec, m_precision = "fp32";
     int64_t m_rows = 0;
     int m_layers = 0, m_heads = 0, m_embed = 0, m_poolHeads = 0, m_convs = 0;
     Convention m_convention = Convention::Exact;

@@ -2,6 +2,7 @@
 
 #include "error.h"
 #include "model/loader.h"
+#include "model/precision.h"
 #include "resources.h"
 #include "runtime.h"
 
@@ -29,12 +30,15 @@ std::string resolveRecordedModel(const std::string& spec, const std::string& ali
 }  // namespace
 
 Model openModelOn(const std::string& spec, const std::string& device, const std::string& tokenizer,
-                  const std::string& checkpointKey) {
+                  const std::string& checkpointKey, const std::string& precision) {
     CheckpointOptions options;
     options.checkpointKey = checkpointKey;
+    const std::string wanted = precision.empty() ? defaultPrecision() : precision;
+    const Precision p = resolvePrecision(wanted, device);  // before the load: a refusal costs nothing
     Model model = loadModel(spec, options);
     if (!tokenizer.empty()) model.tokenizerPath = tokenizer;
     moveModel(model, pickDevice(device));
+    applyPrecision(model, p);
     return model;
 }
 
@@ -82,7 +86,7 @@ HeatmapParams HeatmapSession::params(HeatmapMethod method, const std::vector<std
 
 HeatmapSession openHeatmapSession(const HeatmapSessionOptions& o) {
     HeatmapSession c;
-    c.model = std::make_unique<Model>(openModelOn(o.model, o.device, o.tokenizer, o.checkpointKey));
+    c.model = std::make_unique<Model>(openModelOn(o.model, o.device, o.tokenizer, o.checkpointKey, o.precision));
     const Model* textModel = c.model.get();
     const std::string alignerPath = !o.aligner.empty() ? o.aligner : c.model->isClip() ? std::string() : o.alignerIfNotClip;
     if (!alignerPath.empty()) {

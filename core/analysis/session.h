@@ -17,10 +17,11 @@
 
 namespace vitscope {
 
-// Loads a model and moves it to `device` ("cpu", "cuda" or "auto"); `tokenizer` overrides the
-// tokenizer found beside it.
+// Loads a model, moves it to `device` ("cpu", "cuda" or "auto") and puts it in `precision`
+// (model/precision.h; empty: defaultPrecision(), the CLI's --precision); `tokenizer` overrides the
+// tokenizer found beside it. A precision the device lacks: InputError naming the device.
 Model openModelOn(const std::string& spec, const std::string& device, const std::string& tokenizer = {},
-                  const std::string& checkpointKey = {});
+                  const std::string& checkpointKey = {}, const std::string& precision = {});
 
 struct CacheSession {
     std::unique_ptr<DatasetCache> cache;
@@ -78,6 +79,7 @@ struct HeatmapSessionOptions {
     std::string referenceTexts;  // a text list file
     std::string labels;          // a text list file: Grad-CAM's label list (its probability target)
     std::string checkpointKey;   // training checkpoints: the wrapper key to read
+    std::string precision;       // the image model's (model/precision.h); empty: defaultPrecision()
     std::string surgeryEnsemble = "auto";  // auto (on for BPE tokenizers, off for word vocabularies), on, off
     // false: a non-CLIP model without an aligner opens with no text side (a classifier's class
     // logit as the gradient methods' score); `text` stays null then.

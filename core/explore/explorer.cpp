@@ -156,6 +156,7 @@ struct Explorer::Impl {
     at::Tensor reference;                     // [R, E] reference texts
     at::Tensor surgeryReference;              // the same through CLIP Surgery's prompt ensemble (when on)
     Convention convention = Convention::Exact;  // of the dataset caches opened
+    std::string precision = "fp32";             // setPrecision: models opened from now on
 
     // Current image.
     std::string imagePath;
@@ -231,11 +232,19 @@ struct Explorer::Impl {
 Explorer::Explorer(std::string cacheRoot) : m(std::make_unique<Impl>()) { m->cacheRoot = std::move(cacheRoot); }
 Explorer::~Explorer() = default;
 
+void Explorer::setPrecision(const std::string& name) {
+    if (name != "auto") (void)parsePrecision(name);  // InputError for an unknown name; support is checked at openModel
+    m->precision = name;
+}
+
+const std::string& Explorer::precision() const { return m->precision; }
+
 ModelSummary Explorer::openModel(const std::string& spec, const std::string& device, const std::string& alignerPath) {
     HeatmapSessionOptions o;
     o.model = spec;
     o.device = device;
     o.aligner = alignerPath;
+    o.precision = m->precision;
     // A non-CLIP model directory may carry its aligner (the bundled shapes-vit does).
     if (o.aligner.empty()) o.alignerIfNotClip = alignerBesideModel(spec);
     auto session = std::make_unique<HeatmapSession>(openHeatmapSession(o));
@@ -247,6 +256,7 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.weightsPath = mdl.info.weightsPath;
     s.fingerprint = modelFingerprint(mdl);
     s.device = mdl.vision.device().str();
+    s.precision = precisionName(mdl.precision);
     s.layers = mdl.vision.layers();
     s.heads = mdl.vision.heads();
     s.poolHeads = mdl.vision.pool.defined() ? mdl.vision.pool.heads : 0;
@@ -519,7 +529,8 @@ DatasetCache& Explorer::Impl::openCacheFor(const std::string& images, const JobC
     const Model& mdl = model();
     CacheBuildParams p;
     p.outDir = (fs::path(cacheRoot) / summary.fingerprint.substr(0, 16) /
-                (folderKey(images) + (convention == Convention::Exact ? "" : std::string("-") + conventionName(convention))))
+                (folderKey(images) + (convention == Convention::Exact ? "" : std::string("-") + conventionName(convention)) +
+                 (mdl.precision == Precision::Fp32 ? "" : std::string("-") + precisionName(mdl.precision))))
                    .string();
     p.convention = convention;
     p.modelSpec = fs::exists(summary.spec) ? fs::absolute(summary.spec).lexically_normal().string() : summary.spec;

@@ -23,6 +23,7 @@ struct RgbImage {
 
 struct ModelSummary {
     std::string spec, name, family, weightsPath, fingerprint, device;
+    std::string precision = "fp32";  // what the model runs in (model/precision.h)
     int layers = 0, heads = 0, imageSize = 0, patchSize = 0, embedDim = 0;
     // SigLIP: the attention-pooling head's heads. They are row `layers` of the head grid (and of
     // every (layer, head) pair the explorer takes or returns), named "pool.hK".
@@ -278,6 +279,12 @@ public:
     // beside it) and the CLIP model recorded in it. Closes the image and dataset of the old model.
     ModelSummary openModel(const std::string& spec, const std::string& device = "auto", const std::string& aligner = {});
     bool hasModel() const;
+    // The precision models are opened in from now on ("fp32", "bf16", "fp16", "tf32" or "auto";
+    // supportedPrecisions(device) in model/precision.h lists what a device has). Takes effect at
+    // the next openModel (reopen the model to switch); an unsupported name fails there with one
+    // line naming the device. Default fp32.
+    void setPrecision(const std::string& name);
+    const std::string& precision() const;
     const ModelSummary& model() const;
     // Fits an aligner for `model` (a non-CLIP model) into the open model's space (a CLIP model)
     // on the open dataset's images, as `vitscope-cli align` does with its defaults, and saves it

@@ -5,6 +5,7 @@
 #include "model/forward_swin.h"
 #include "model/windows.h"
 #include "parallel.h"
+#include "runtime.h"
 
 #include <ATen/record_function.h>
 
@@ -67,8 +68,93 @@ void attendSplit(const at::Tensor& qkv, int64_t h, double qScale, const at::Tens
 // workers costs more than it saves (one CLIP text: 8 x 77^2 x 64 = 3.0 M).
 constexpr int64_t kSplitMinAttention = int64_t(1) << 23;
 
+// Reduced-precision attention (model/precision.h) of qkv [B, N, 3D] in the reduced type:
+// probabilities [B, H, N, N] fp32 (softmax in fp32), values [B, H, N, dh] as fp32 (the rounded
+// values, for the decomposition) and the head outputs o [B, N, D] in the reduced type (undefined
+// with exactRows Every: the caller forms them in fp32).
+struct ReducedAttention {
+    at::Tensor attn, values, o;
+};
+
+ReducedAttention attendReduced(const at::Tensor& qkv, const Encoder& enc, const at::Tensor& mask) {
+    const int64_t batch = qkv.size(0), n = qkv.size(1), d = qkv.size(2) / 3, h = enc.heads, dh = d / h;
+    const double qScale = 1.0 / std::sqrt(static_cast<double>(dh));
+    ReducedAttention r;
+    if (!enc.reducedAttention) {  // q, k, v to fp32: the fp32 attention of the rounded values
+        // (Not split over the cores as the fp32 path is: the block's OpenMP team already spans them.)
+        const at::Tensor qkvF = qkv.to(at::kFloat);
+        const at::Tensor q = (qkvF.narrow(2, 0, d).view({batch, n, h, dh}).transpose(1, 2) * qScale).contiguous();
+        const at::Tensor kT = qkvF.narrow(2, d, d).view({batch, n, h, dh}).permute({0, 2, 3, 1}).contiguous();
+        r.values = qkvF.narrow(2, 2 * d, d).view({batch, n, h, dh}).transpose(1, 2).contiguous();
+        at::Tensor scores = at::matmul(q, kT);
+        if (mask.defined()) scores.add_(mask);
+        r.attn = at::_softmax_out(scores, scores, -1, false);
+        if (enc.exactRows != ExactRows::Every)
+            r.o = at::matmul(r.attn, r.values).permute({0, 2, 1, 3}).reshape({batch, n, d}).to(qkv.scalar_type());
+        return r;
+    }
+    const at::Tensor q = (qkv.narrow(2, 0, d).view({batch, n, h, dh}).transpose(1, 2) * qScale).contiguous();
+    const at::Tensor kT = qkv.narrow(2, d, d).view({batch, n, h, dh}).permute({0, 2, 3, 1}).contiguous();
+    const at::Tensor v = qkv.narrow(2, 2 * d, d).view({batch, n, h, dh}).transpose(1, 2).contiguous();
+    at::Tensor scores = at::matmul(q, kT).to(at::kFloat);  // [B, H, N, N]
+    if (mask.defined()) scores.add_(mask);
+    r.attn = at::_softmax_out(scores, scores, -1, false);
+    r.values = v.to(at::kFloat);
+    if (enc.exactRows != ExactRows::Every)
+        r.o = at::matmul(r.attn.to(qkv.scalar_type()), v).permute({0, 2, 1, 3}).reshape({batch, n, d});
+    return r;
+}
+
+// The attention branch's output [B, N, D] fp32 (before LayerScale): through the reduced weights,
+// with the rows of enc.exactRows formed and projected in fp32 (precision.h says why).
+at::Tensor reducedAttentionOutput(const Block& b, const Encoder& enc, const ReducedAttention& r) {
+    const int64_t batch = r.attn.size(0), h = r.attn.size(1), n = r.attn.size(2), dh = r.values.size(3);
+    if (enc.exactRows == ExactRows::Every) {
+        const at::Tensor o = at::matmul(r.attn, r.values).permute({0, 2, 1, 3}).reshape({batch, n, h * dh});
+        return at::linear(o, b.outW, b.outB);
+    }
+    at::Tensor a = at::linear(r.o, b.outWr, b.outBr).to(at::kFloat);
+    if (enc.exactRows == ExactRows::ClassToken) {
+        const at::Tensor oCls = at::matmul(r.attn.narrow(2, 0, 1), r.values).reshape({batch, h * dh});  // [B, D]
+        a.select(1, 0).copy_(at::linear(oCls, b.outW, b.outB));
+    }
+    return a;
+}
+
+// runBlock with the block's reduced weights (no autograd): LayerNorm in fp32, products in the
+// reduced type, the residual stream and the records in fp32.
+at::Tensor runBlockReduced(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec,
+                           at::Tensor* fullAttention, bool allTokens) {
+    const ReducedPrecisionThreads threads;
+    const int64_t d = x.size(2);
+    const at::ScalarType type = b.qkvWr.scalar_type();
+    const at::Tensor qkv = at::linear(at::layer_norm(x, {d}, b.ln1W, b.ln1B, enc.eps).to(type), b.qkvWr, b.qkvBr);
+    const ReducedAttention r = attendReduced(qkv, enc, mask);
+    if (fullAttention) *fullAttention = r.attn;
+    at::Tensor a = reducedAttentionOutput(b, enc, r);
+    if (b.ls1.defined()) a.mul_(b.ls1);
+    at::Tensor x1 = a.add_(x);
+    at::Tensor hidden = windows::activate(at::linear(at::layer_norm(x1, {d}, b.ln2W, b.ln2B, enc.eps).to(type), b.fc1Wr, b.fc1Br), enc.activation);
+    if (b.registerNeurons.defined()) hidden = activateOnRegisters(hidden, b.registerNeurons, enc.testTimeRegisters);
+    if (rec && rec->keepHidden) rec->hidden = hidden.to(at::kFloat);
+    at::Tensor m = at::linear(hidden, b.fc2Wr, b.fc2Br).to(at::kFloat);
+    if (b.ls2.defined()) m.mul_(b.ls2);
+    if (rec && allTokens) {
+        rec->attnFull = r.attn;
+        rec->values = r.values;
+        rec->mlpAll = m;
+    } else if (rec) {
+        rec->attnRow = r.attn.select(2, 0).contiguous();
+        rec->values = r.values;
+        rec->mlpCls = m.select(1, 0).contiguous();
+    }
+    return x1.add_(m);
+}
+
 at::Tensor runBlock(const Block& b, const Encoder& enc, const at::Tensor& x, const at::Tensor& mask, LayerRecord* rec,
                     at::Tensor* fullAttention = nullptr, bool allTokens = false, BlockTaps* taps = nullptr) {
+    if (b.reduced() && !taps && !(at::GradMode::is_enabled() && x.requires_grad()))
+        return runBlockReduced(b, enc, x, mask, rec, fullAttention, allTokens);
     const int64_t batch = x.size(0), n = x.size(1), d = x.size(2);
     const int64_t h = enc.heads, dh = d / h;
     at::Tensor y = at::layer_norm(x, {d}, b.ln1W, b.ln1B, enc.eps);

@@ -262,7 +262,8 @@ std::vector<at::Tensor*> modelTensorSlots(Model& model) {
     auto addEncoder = [&](Encoder& e) {
         for (Block& b : e.blocks)
             for (at::Tensor* t : {&b.ln1W, &b.ln1B, &b.qkvW, &b.qkvB, &b.outW, &b.outB, &b.ln2W, &b.ln2B, &b.fc1W, &b.fc1B,
-                                  &b.fc2W, &b.fc2B, &b.ls1, &b.ls2})
+                                  &b.fc2W, &b.fc2B, &b.ls1, &b.ls2, &b.qkvWr, &b.qkvBr, &b.outWr, &b.outBr, &b.fc1Wr,
+                                  &b.fc1Br, &b.fc2Wr, &b.fc2Br})
                 out.push_back(t);
     };
     VisionTower& v = model.vision;

@@ -4,6 +4,8 @@
 //
 // Shapes use fixed letters: B batch, L layer, H head, N token (0 = class token), D width,
 // E output / embedding dim, P pixels, T texts, S text positions.
+#include "model/precision.h"
+
 #include <ATen/ATen.h>
 
 #include <array>
@@ -28,6 +30,8 @@ struct TestTimeRegisters {
     RegisterNormalValues normalValues = RegisterNormalValues::Zero;
 };
 
+enum class ExactRows { None, ClassToken, Every };
+
 struct Block {
     at::Tensor ln1W, ln1B;     // [D]
     at::Tensor qkvW, qkvB;     // [3D, D], [3D] (q, k, v stacked)
@@ -37,6 +41,11 @@ struct Block {
     at::Tensor fc2W, fc2B;     // [D, M], [D]
     at::Tensor ls1, ls2;       // LayerScale gammas [D]; undefined when the model has none
     at::Tensor registerNeurons;  // int64 [k]: MLP neurons moved onto the test-time registers; undefined: none
+    // Reduced precision (model/precision.h): the matmul weights and biases in bf16 / fp16, the fp32
+    // slots above then holding the same rounded values (the decomposition's maps read those).
+    // Undefined in fp32 and tf32.
+    at::Tensor qkvWr, qkvBr, outWr, outBr, fc1Wr, fc1Br, fc2Wr, fc2Br;
+    bool reduced() const { return qkvWr.defined(); }
 };
 
 struct Encoder {
@@ -45,6 +54,14 @@ struct Encoder {
     Activation activation = Activation::Gelu;
     double eps = 1e-6;
     TestTimeRegisters testTimeRegisters;  // vision encoders only; the blocks' registerNeurons say where
+    // Reduced precision: the attention products (q k^T, A v) in the blocks' reduced type too, the
+    // softmax in fp32 (model/precision.h); false: q, k, v go to fp32 for the attention.
+    bool reducedAttention = false;
+    // Reduced precision: the tokens whose attention output is formed in fp32 from the fp32
+    // probabilities and the rounded values, and projected in fp32 through the rounded weights, so
+    // that the per-head terms sum to it exactly: the class token (plain ViTs), every token (the
+    // decomposition reads every token: attention-pooled and windowed towers) or none (texts).
+    ExactRows exactRows = ExactRows::None;
 };
 
 // Multi-head attention pooling (SigLIP's "MAP" head): a learned probe attends over every token
@@ -233,6 +250,7 @@ struct Model {
     // (decompositionMaps()). Code that changes weights in place must reset them. Like the rest
     // of the model, owned by one thread at a time.
     mutable std::shared_ptr<const DecompositionMaps> mapsCache[2];
+    Precision precision = Precision::Fp32;  // applyPrecision (model/precision.h) sets it
     bool isClip() const { return text.has_value(); }
 };
 

@@ -1,6 +1,7 @@
 #include "model/windows.h"
 
 #include "parallel.h"
+#include "runtime.h"
 
 #include <ATen/record_function.h>
 
@@ -74,6 +75,18 @@ at::Tensor mlp(const at::Tensor& x, const at::Tensor& fc1W, const at::Tensor& fc
     return at::addmm(fc2B, hidden, fc2W.t(), 1.0, quick ? 1.0 / k : 1.0).view(shape);
 }
 
+at::Tensor reducedLinear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+    const ReducedPrecisionThreads threads;
+    return at::linear(x.to(w.scalar_type()), w, b);
+}
+
+at::Tensor blockMlp(const Block& b, const at::Tensor& x, Activation act, bool split) {
+    if (!b.reduced()) return mlp(x, b.fc1W, b.fc1B, b.fc2W, b.fc2B, act, split);
+    const ReducedPrecisionThreads threads;
+    const at::Tensor hidden = activate(reducedLinear(x, b.fc1Wr, b.fc1Br), act);
+    return at::linear(hidden, b.fc2Wr, b.fc2Br).to(at::kFloat);
+}
+
 Geometry shiftedWindows(int gh, int gw, int w, bool shifted, const at::Device& device) {
     Geometry g;
     g.gh = gh;
@@ -113,7 +126,11 @@ at::Tensor runBlock(const Block& b, const at::Tensor& bias, int heads, const Geo
                     const at::Tensor& x, BlockRecord* rec) {
     const int64_t batch = x.size(0), c = x.size(2), h = heads, dh = c / h, ww = static_cast<int64_t>(g.w) * g.w;
     const at::Tensor y = at::layer_norm(x, {c}, b.ln1W, b.ln1B, enc.eps).index_select(1, g.pos);  // window layout
-    const at::Tensor qkv = at::linear(y, b.qkvW, b.qkvB).view({batch, g.windows, ww, 3, h, dh}).permute({3, 0, 1, 4, 2, 5});
+    // Reduced precision (model/precision.h): the q/k/v and MLP products in the reduced type; the
+    // attention and its output projection in fp32 from the rounded values and weights (every
+    // token's attention output is split over heads by the decomposition).
+    const at::Tensor qkvOut = b.reduced() ? reducedLinear(y, b.qkvWr, b.qkvBr).to(at::kFloat) : at::linear(y, b.qkvW, b.qkvB);
+    const at::Tensor qkv = qkvOut.view({batch, g.windows, ww, 3, h, dh}).permute({3, 0, 1, 4, 2, 5});
     const at::Tensor q = qkv[0] * scale;
     const at::Tensor v = qkv[2].contiguous();  // [B, W, H, w^2, dh]
     at::Tensor scores = at::matmul(q, qkv[1].transpose(-2, -1));  // [B, W, H, w^2, w^2]
@@ -123,7 +140,7 @@ at::Tensor runBlock(const Block& b, const at::Tensor& bias, int heads, const Geo
     const at::Tensor o = at::matmul(attn, v).permute({0, 1, 3, 2, 4}).reshape({batch, g.windows * ww, c});
     const at::Tensor a = at::linear(o, b.outW, b.outB).index_select(1, g.inv);  // back to the token grid
     const at::Tensor x1 = x + a;
-    const at::Tensor m = mlp(at::layer_norm(x1, {c}, b.ln2W, b.ln2B, enc.eps), b.fc1W, b.fc1B, b.fc2W, b.fc2B, enc.activation, false);
+    const at::Tensor m = blockMlp(b, at::layer_norm(x1, {c}, b.ln2W, b.ln2B, enc.eps), enc.activation, false);
     if (rec) {
         rec->attn = attn;
         rec->values = v;

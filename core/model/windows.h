@@ -52,6 +52,14 @@ at::Tensor activate(const at::Tensor& x, Activation act);
 at::Tensor mlp(const at::Tensor& x, const at::Tensor& fc1W, const at::Tensor& fc1B, const at::Tensor& fc2W,
                const at::Tensor& fc2B, Activation act, bool split);
 
+// A block's MLP (mlp above); with the block's reduced-precision weights (model/precision.h) its
+// products run in the reduced type and the output comes back as fp32.
+at::Tensor blockMlp(const Block& b, const at::Tensor& x, Activation act, bool split);
+
+// x (fp32) through a reduced-precision weight w and bias b: the product in w's type, on every core
+// (runtime.h, ReducedPrecisionThreads); the result stays in w's type.
+at::Tensor reducedLinear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
+
 // sum over tokens t of weight[b, t] * field[b, t] grouped by class: [B, K, C].
 at::Tensor classPool(const at::Tensor& field, const at::Tensor& weight, const at::Tensor& cls, int64_t classes);
 // [B, K] per-class readout weight sums (a constant write at every token).
