@@ -20,6 +20,7 @@
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
+#include "model/precision.h"
 
 #include "ablation_panel.h"
 #include "classroom.h"
@@ -2117,6 +2118,45 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(!st.comparison);
         QCOMPARE(view->pairs()->count(), 0);
+    }
+
+    // Analysis > Precision: bf16 (where the CPU has it) reopens the model, image and dataset in it
+    // (the cache in its own folder); a precision the device lacks is off in the menu and, asked
+    // for anyway, refused with the device named while the model stays; fp32 again.
+    void precisionMenuReopensTheModel() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        QCOMPARE(st.model.precision, std::string("fp32"));
+        const std::vector<std::string> has = supportedPrecisions("cpu");
+        const bool bf16 = std::find(has.begin(), has.end(), "bf16") != has.end();
+        auto* bfAction = w.findChild<QAction*>("precision-bf16");
+        QVERIFY(bfAction);
+        QCOMPARE(bfAction->isEnabled(), bf16);
+        ErrorLog errors(w);
+        if (bf16) {
+            bfAction->trigger();
+            QVERIFY(waitUntil(s, [&] {
+                return st.model.precision == "bf16" && !st.image.path.empty() && st.dataset.ready() && !st.map.empty() && !st.job.running();
+            }, 3 * kTimeout));
+            QVERIFY2(QString::fromStdString(st.dataset.summary.cacheDir).endsWith("-bf16"), st.dataset.summary.cacheDir.c_str());
+            QCOMPARE(st.precision, QString("bf16"));
+            QVERIFY(bfAction->isChecked());
+        }
+        const QString before = st.precision;
+        QVERIFY(!w.findChild<QAction*>("precision-fp16")->isEnabled());  // LibTorch 1.13 has no CPU fp16 products
+        s.setPrecision("fp16");
+        QVERIFY(errors.wait(kTimeout));
+        QVERIFY2(errors.last().contains("fp16") && errors.last().contains("CPU", Qt::CaseInsensitive), qPrintable(errors.last()));
+        QCOMPARE(st.precision, before);
+        QCOMPARE(QString::fromStdString(st.model.precision), before);
+        QVERIFY(st.modelLoading.isEmpty());
+        s.setPrecision("fp32");
+        QVERIFY(waitUntil(s, [&] { return st.model.precision == "fp32" && !st.map.empty() && !st.job.running(); }, 3 * kTimeout));
+        QVERIFY(w.findChild<QAction*>("precision-fp32")->isChecked());
     }
 
     // A neuron clicked in the MLP's list: its activation map on the canvas (the model's own

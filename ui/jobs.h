@@ -20,7 +20,17 @@ struct OpenModelJob {
     static constexpr const char* kLabel = "opening the model";
     using Result = ModelSummary;
     std::string spec, device, aligner;
-    Result run(Explorer& x, const JobContext&) const { return x.openModel(spec, device, aligner); }
+    std::string precision = "fp32";  // model/precision.h's names; a failure leaves the explorer's setting as it was
+    Result run(Explorer& x, const JobContext&) const {
+        const std::string before = x.precision();
+        x.setPrecision(precision);
+        try {
+            return x.openModel(spec, device, aligner);
+        } catch (...) {
+            x.setPrecision(before);
+            throw;
+        }
+    }
 };
 
 // An image file, or (path empty) the opening view of the open dataset (Explorer::firstView).

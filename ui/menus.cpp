@@ -1,11 +1,13 @@
 #include "menus.h"
 
 #include "classroom_mode.h"
+#include "model/precision.h"
 #include "export_controller.h"
 #include "resources.h"
 #include "session.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QComboBox>
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -138,6 +140,22 @@ void Menus::buildAnalysis() {
     analysis->addAction(tr("&Describe heads (TextSpan)"), &m_session, &Session::describeHeads);
     analysis->addAction(tr("TextSpan &settings..."), this, &Menus::textSpanSettings);
     analysis->addAction(tr("&Heatmap settings..."), this, &Menus::heatmapSettings);
+    // The model's precision (model/precision.h): what this device has is enabled; fp32 by default.
+    QMenu* precision = analysis->addMenu(tr("&Precision"));
+    auto* group = new QActionGroup(precision);
+    const std::vector<std::string> supported = supportedPrecisions(m_session.options().device.toStdString());
+    for (const char* name : {"fp32", "bf16", "fp16", "tf32", "auto"}) {
+        QAction* a = precision->addAction(name);
+        a->setObjectName(QString("precision-%1").arg(name));
+        a->setCheckable(true);
+        a->setActionGroup(group);
+        const bool has = std::string(name) == "auto" || std::find(supported.begin(), supported.end(), name) != supported.end();
+        a->setEnabled(has);
+        a->setToolTip(has ? tr("Weights and matrix products in %1; norms, softmax and every sum in fp32").arg(name)
+                          : tr("%1 lacks %2").arg(QString::fromStdString(deviceDescription(m_session.options().device.toStdString())), name));
+        connect(a, &QAction::triggered, this, [this, a] { m_session.setPrecision(a->text()); });
+        m_precision.push_back(a);
+    }
     analysis->addAction(tr("&Retrieve by the current text"), QKeySequence("Ctrl+R"), this, [this] { m_session.retrieveText(m_session.state().text); });
     analysis->addAction(tr("Reference texts for heatmaps..."), this, [this] {
         const QString f = QFileDialog::getOpenFileName(m_window, tr("Reference texts (one per line)"));
@@ -194,12 +212,13 @@ void Menus::buildHelp() {
 }
 
 void Menus::render(const State& s, QFlags<Aspect> changed) {
-    if (changed & (Aspect::Reference | Aspect::View | Aspect::Model)) {
+    if (changed & (Aspect::Reference | Aspect::View | Aspect::Model | Aspect::Settings)) {
         m_subtract->setEnabled(s.referenceCount > 0);
         m_subtract->setChecked(s.view.subtractReference);
         m_subtract->setToolTip(s.referenceCount > 0 ? tr("Heatmaps show the text's map minus the mean map of %1 texts from %2").arg(s.referenceCount).arg(s.referenceFile)
                                                     : tr("Load reference texts first (Analysis > Reference texts for heatmaps...)"));
         m_whole->setChecked(s.view.wholeImage);
+        for (QAction* a : m_precision) a->setChecked(a->text() == s.precision);
         m_registers->setChecked(s.view.registersBeside);
         m_registers->setEnabled(s.model.registers);
     }

@@ -3,6 +3,8 @@
 // Every action goes to the session or the export controller; check marks follow the state.
 #include <QFlags>
 #include <QObject>
+
+#include <vector>
 #include <QString>
 
 class QAction;
@@ -47,6 +49,7 @@ private:
     QAction* m_subtract = nullptr;
     QAction* m_whole = nullptr;
     QAction* m_registers = nullptr;
+    std::vector<QAction*> m_precision;  // Analysis > Precision, one per name
     QAction* m_classroomAction = nullptr;
 };
 

@@ -186,7 +186,7 @@ void Session::openModel(const QString& spec, const QString& aligner) {
     m_state.modelLoading = spec;
     emitChanged(Aspect::Job);
     m_engine.run(
-        OpenModelJob{s(spec), s(m_options.device), s(aligner)}, this, [this](ModelSummary m) { applyModel(m); },
+        OpenModelJob{s(spec), s(m_options.device), s(aligner), s(m_state.precision)}, this, [this](ModelSummary m) { applyModel(m); },
         [this, spec](const JobFailure& f) {
             m_state.modelLoading.clear();
             emitChanged(Aspect::Job);
@@ -608,6 +608,33 @@ void Session::recolourProjection() {
             emitChanged(Aspect::Projection);
         },
         failure(tr("colouring the projection")));
+}
+
+void Session::setPrecision(const QString& precision) {
+    if (precision == m_state.precision) return;
+    if (!m_state.hasModel()) {
+        m_state.precision = precision;
+        emitChanged(Aspect::Settings);
+        return;
+    }
+    m_pendingImage = m_state.imagePath();
+    m_pendingDataset = m_state.dataset.folder;
+    m_state.modelLoading = q(m_state.model.spec);
+    emitChanged(Aspect::Job);
+    m_engine.run(
+        OpenModelJob{m_state.model.spec, s(m_options.device), m_state.model.aligner, s(precision)}, this,
+        [this, precision](ModelSummary m) {
+            m_state.precision = precision;
+            applyModel(m);
+            showNotice(tr("%1 now runs in %2").arg(q(m.name), q(m.precision)));
+        },
+        [this, precision](const JobFailure& f) {
+            m_state.modelLoading.clear();
+            m_pendingImage.clear();
+            m_pendingDataset.clear();
+            emitChanged(Aspect::Job | Aspect::Settings);  // (the menu's choice goes back)
+            if (!f.cancelled) showError(tr("Precision %1: %2 (still %3 in %4)").arg(precision, f.message, q(m_state.model.name), m_state.precision));
+        });
 }
 
 void Session::compareHeads(const QString& spec) {

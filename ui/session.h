@@ -177,6 +177,7 @@ struct State {
     TextSpanSettings textspan;
     std::optional<RegisterSummary> registers;  // the test-time-register model the explorer keeps
     ProjectionState projection;
+    QString precision = "fp32";  // what models open in (Analysis > Precision); fp32 by default
     std::optional<HeadComparison> comparison;  // the open model's heads against another model's
     bool comparing = false;
 
@@ -233,6 +234,9 @@ public:
     // The open model's heads against the model `spec`'s over the open dataset (caching it with that
     // model first); again for another dataset; cleared by another model.
     void compareHeads(const QString& spec);
+    // The open model again in another precision (fp32, bf16, fp16, tf32, auto); one the device
+    // lacks is refused, said, and the model stays as it was.
+    void setPrecision(const QString& precision);
     void setSubtractReference(bool on);
     void setMapOptions(const MapOptions& options);
     void loadReferenceTexts(const QString& file);

@@ -46,7 +46,7 @@ void StatusLine::render(const State& s, QFlags<Aspect> changed) {
                                              .arg(m.heads)
                                              .arg((m.poolHeads > 0 ? tr(", attention-pooled (%1 pooling heads)").arg(m.poolHeads) : QString()) +
                                                   (m.clip ? QString() : tr(", through its aligner")))
-                                             .arg(QString::fromStdString(m.device)));
+                                             .arg(QString::fromStdString(m.device) + (m.precision == "fp32" ? QString() : ", " + QString::fromStdString(m.precision))));
     }
     if (changed & Aspect::Message) showMessage(s.message.text, s.message.error);
     if (changed & (Aspect::Job | Aspect::Model)) {
