@@ -342,14 +342,7 @@ DescribedNeurons describedNeurons(const DescribeOptions& o, const Model& model) 
     }
     const DescribeSummary sum = readDescribeSummary(o.summary);
     if (sum.model != modelFingerprint(model)) throw InputError(o.summary, "summarises another model's neurons than " + o.model.model);
-    const auto in = [&](const char* name) { return readNpyTensor((fs::path(o.summary) / name).string()); };
-    d.dirs.directions = in("directions.npy").to(at::kFloat);
-    d.dirs.topNorms = in("top_norms.npy").to(at::kFloat);
-    d.dirs.topImages = in("top_images.npy").to(at::kLong);
-    d.dirs.mean = in("mean.npy").to(at::kFloat);
-    if (d.dirs.directions.dim() != 2 || d.dirs.mean.sizes() != d.dirs.directions.sizes() || d.dirs.topNorms.dim() != 2 ||
-        d.dirs.topNorms.size(0) != d.dirs.directions.size(0) || d.dirs.topImages.sizes() != d.dirs.topNorms.sizes())
-        throw FormatError(o.summary, "holds arrays of different neuron counts or shapes");
+    d.dirs = readNeuronDirections(o.summary);
     d.key = sum.secondOrder;
     d.layer = sum.layer;
     d.convention = parseNeuronConvention(sum.convention);
@@ -375,10 +368,7 @@ void runDescribe(const DescribeOptions& o) {
     const SparseCodes codes = orthogonalMatchingPursuit(referenceTextDictionary(textEmbeds, 100.0), dirs.directions, o.components);
     ensureDir(o.out);
     const auto out = [&](const char* name) { return (fs::path(o.out) / name).string(); };
-    writeNpyTensor(out("directions.npy"), dirs.directions);
-    writeNpyTensor(out("top_norms.npy"), dirs.topNorms);
-    writeNpyTensor(out("top_images.npy"), dirs.topImages);
-    writeNpyTensor(out("mean.npy"), dirs.mean);
+    writeNeuronDirections(o.out, dirs);
     nlohmann::ordered_json decomposition;  // the reference's json: neuron -> [(text index, coefficient, text)], largest |coefficient| first
     std::string md = "# Neurons of layer " + std::to_string(described.layer) + " (" + neuronConventionName(described.convention) +
                      " convention), largest centred effect first: principal direction of the top " + std::to_string(topK) + " images, sparse text decomposition (" +
@@ -465,10 +455,7 @@ void runSummarise(const SummariseOptions& o) {
         std::cout << "interrupted; the finished part is in " << out("state.safetensors") << ": run the same command to resume\n";
         return;
     }
-    writeNpyTensor(out("directions.npy"), dirs.directions);
-    writeNpyTensor(out("top_norms.npy"), dirs.topNorms);
-    writeNpyTensor(out("top_images.npy"), dirs.topImages);
-    writeNpyTensor(out("mean.npy"), dirs.mean);
+    writeNeuronDirections(o.out, dirs);
     if (!o.inputs.images.empty()) {
         std::string list;
         for (const std::string& p : o.inputs.images) list += fs::absolute(p).lexically_normal().string() + "\n";
@@ -601,11 +588,7 @@ void runNeuronAblate(const NeuronAblateOptions& o) {
         throw InputError(o.describe, "was described from exact-convention effects; the ablation table is the reference convention's arithmetic");
     const Model model = openModel(o.model);
     if (desc.model != modelFingerprint(model)) throw InputError(o.describe, "describes another model's neurons than " + o.model.model);
-    NeuronDirections train;
-    const auto in = [&](const char* name) { return readNpyTensor((fs::path(o.describe) / name).string()).to(at::kFloat); };
-    train.mean = in("mean.npy");
-    train.topNorms = in("top_norms.npy");
-    train.directions = in("directions.npy");
+    const NeuronDirections train = readNeuronDirections(o.describe);
     SecondOrderSettings s;
     s.layer = desc.layer;
     s.coefficient = desc.coefficient;

@@ -200,6 +200,9 @@ private:
 }  // namespace
 
 // A window's start for a test: its own data folder, no saved settings, the CPU.
+// A view's numbers as a 1-D tensor, to compare with core's.
+at::Tensor floatTensor(const std::vector<float>& values) { return at::tensor(at::ArrayRef<float>(values)); }
+
 StartOptions testStart(const QString& dataDir) {
     StartOptions o;
     o.dataDir = dataDir;
@@ -1854,7 +1857,7 @@ private slots:
         const TokenNormReport t = tokenNorms(model, pixels, p);
         const auto shownPatches = [&] {
             const FloatGrid& g = st.map.maps.front().patches;
-            return at::from_blob(const_cast<float*>(g.values.data()), {int64_t(g.values.size())}, at::kFloat).clone();
+            return floatTensor(g.values);
         };
         const int64_t grid = int64_t(t.gridH) * t.gridW;
         const int detection = p.detectionLayer(model.vision.layers());
@@ -1944,7 +1947,7 @@ private slots:
         const Heatmap expected = computeHeatmap(intervened, pixels, TextEncoder(model).encode({st.text.toStdString()})[0], HeatmapParams{});
         const FloatGrid& got = st.map.maps[1].patches;
         QCOMPARE(int64_t(got.values.size()), expected.patches.numel());
-        const at::Tensor gotT = at::from_blob(const_cast<float*>(got.values.data()), {expected.patches.numel()}, at::kFloat).clone();
+        const at::Tensor gotT = floatTensor(got.values);
         QVERIFY((gotT - expected.patches.flatten()).abs().max().item<double>() < 1e-4 * std::max(1.0, expected.patches.abs().max().item<double>()));
         QVERIFY(st.map.maps[0].patches.values == before.front().patches.values);  // the model's own map is unchanged
         QVERIFY(st.map.maps[1].patches.values != before.front().patches.values);
@@ -1994,7 +1997,7 @@ private slots:
         };
         const at::Tensor colour = scoresOf(st.text.toStdString(), {});
         QCOMPARE(int64_t(r.color.size()), colour.numel());
-        QVERIFY((at::from_blob(const_cast<float*>(r.color.data()), {colour.numel()}, at::kFloat) - colour).abs().max().item<double>() < 1e-5);
+        QVERIFY((floatTensor(r.color) - colour).abs().max().item<double>() < 1e-5);
         // A click on the rightmost point opens its image.
         const int right = int(std::max_element(r.x.begin(), r.x.end()) - r.x.begin());
         QPointF at;
@@ -2025,7 +2028,8 @@ private slots:
         s.setText("a blue square");
         QVERIFY(waitUntil(s, [&] { return st.projection.result.request.colorText == "a blue square"; }, kTimeout));
         const at::Tensor blue = scoresOf("a blue square", {});
-        QVERIFY((at::from_blob(const_cast<float*>(st.projection.result.color.data()), {blue.numel()}, at::kFloat) - blue).abs().max().item<double>() < 1e-5);
+        QCOMPARE(int64_t(st.projection.result.color.size()), blue.numel());
+        QVERIFY((floatTensor(st.projection.result.color) - blue).abs().max().item<double>() < 1e-5);
         // Through the selected heads, laid out again when the selection changes.
         s.select({HeadId{3, 1}});
         p->findChild<QComboBox*>("projectorPoints")->setCurrentIndex(1);
@@ -2184,7 +2188,7 @@ private slots:
         const at::Tensor expectedMap = neuronActivationMap(model, pixels, {{1, n}})[0];
         const FloatGrid& shown = st.map.maps.front().patches;
         QCOMPARE(int64_t(shown.values.size()), expectedMap.numel());
-        const at::Tensor got = at::from_blob(const_cast<float*>(shown.values.data()), {expectedMap.numel()}, at::kFloat).clone();
+        const at::Tensor got = floatTensor(shown.values);
         QVERIFY((got - expectedMap.flatten()).abs().max().item<double>() < 1e-4 * std::max(1.0, expectedMap.abs().max().item<double>()));
         QTRY_VERIFY_WITH_TIMEOUT(st.focus.detail.neuron == n, 5 * kTimeout);
         // In process: every dataset image's effects at once, the reference's directions.

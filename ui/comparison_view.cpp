@@ -5,6 +5,7 @@
 
 #include <qcustomplot.h>
 
+#include <QFileDialog>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QListWidget>
@@ -44,7 +45,10 @@ ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
     m_pairs->setToolTip(tr("The one-to-one assignment (Hungarian) maximising the summed CKA"));
     body->addWidget(m_pairs, 1);
     layout->addLayout(body, 1);
-    connect(compare, &QPushButton::clicked, this, &ComparisonView::compareRequested);
+    connect(compare, &QPushButton::clicked, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Compare the heads with the model in..."));
+        if (!dir.isEmpty()) emit compareRequested(dir);
+    });
 }
 
 QString ComparisonView::focusText() const { return m_focus->text(); }

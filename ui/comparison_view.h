@@ -26,7 +26,7 @@ public:
     QString focusText() const;
 
 signals:
-    void compareRequested();  // "Compare with a model..." pressed
+    void compareRequested(const QString& modelFolder);  // "Compare with a model..." and a folder chosen
 
 private:
     void draw(const State& s);

@@ -23,7 +23,6 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
-#include <QFileDialog>
 #include <QFileInfo>
 #include <QKeyEvent>
 #include <QPlainTextEdit>
@@ -181,24 +180,12 @@ void MainWindow::wireViews() {
 
 void MainWindow::wirePanels() {
     Session* s = m_session;
-    connect(m_views.head, &HeadPanel::retrieveRequested, this, [this](int l, int h) {
-        const State& st = m_session->state();
-        const HeadId head = gridHead(l, h, st.model.layers, st.model.poolHeads > 0);
-        m_session->select({head});
-        QString text = st.text;
-        for (const HeadDescription& d : st.descriptions)
-            if (text.isEmpty() && d.layer == l && d.index == h && !d.picks.empty()) text = QString::fromStdString(d.picks.front().text);
-        m_session->retrieveText(text.isEmpty() ? QString("an object") : text);
-    });
+    connect(m_views.head, &HeadPanel::retrieveRequested, s, &Session::retrieveWithHead);
     connect(m_views.head, &HeadPanel::imageActivated, s, &Session::openImage);
     connect(m_views.projector, &Projector::imageActivated, s, &Session::openImage);
     connect(m_views.projector, &Projector::rowsPicked, s, &Session::pickProjected);
-    connect(m_views.comparison, &ComparisonView::compareRequested, this, [this, s] {
-        const QString dir = QFileDialog::getExistingDirectory(this, tr("Compare the heads with the model in..."));
-        if (!dir.isEmpty()) s->compareHeads(dir);
-    });
-    connect(m_views.projector, &Projector::layoutRequested, s,
-            [s](const ProjectorRequest& r) { s->project(r.method, r.throughSelected, r.axes); });
+    connect(m_views.comparison, &ComparisonView::compareRequested, s, &Session::compareHeads);
+    connect(m_views.projector, &Projector::layoutRequested, s, &Session::project);
     // Queued: the focus change refills the list whose item is still handling its click.
     connect(m_views.head, &HeadPanel::neuronActivated, s, &Session::focusNeuron, Qt::QueuedConnection);
     connect(m_views.gallery, &Gallery::imageActivated, s, &Session::openImage);

@@ -114,7 +114,7 @@ void Projector::buildPlot(QVBoxLayout* layout) {
 void Projector::requestLayout() {
     QStringList axes;
     for (QLineEdit* e : m_axes) axes << e->text().trimmed();
-    emit layoutRequested({m_method->currentText(), m_points->currentIndex() == 1, axes});
+    emit layoutRequested(m_method->currentText(), m_points->currentIndex() == 1, axes);
 }
 
 QString Projector::statusText() const { return m_status->text(); }
@@ -164,8 +164,6 @@ void Projector::render(const State& s, QFlags<Aspect> changed) {
 void Projector::draw(const State& s) {
     const ProjectionResult& r = s.projection.result;
     m_plot->clearGraphs();
-    m_bins.clear();
-    m_binRows.clear();
     m_x = r.x;
     m_y = r.y;
     m_paths.clear();
@@ -198,20 +196,11 @@ void Projector::draw(const State& s) {
 
 void Projector::addScatter(const ProjectionResult& r, int requestedBins, float lo, float hi) {
     const int bins = hi > lo ? requestedBins : 1;
-    m_binRows.assign(static_cast<std::size_t>(bins), {});
-    for (std::size_t i = 0; i < r.x.size(); ++i) {
-        const int b = bins == 1 ? 0 : std::min(bins - 1, int((r.color[i] - lo) / (hi - lo) * bins));
-        m_binRows[static_cast<std::size_t>(b)].push_back(int(i));
-    }
-    // Each graph's points sorted by x, as QCPGraph keeps them: a click's data index is then the row's place.
     std::vector<QVector<double>> xs(static_cast<std::size_t>(bins)), ys(static_cast<std::size_t>(bins));
-    for (std::size_t b = 0; b < m_binRows.size(); ++b) {
-        std::vector<int>& rows = m_binRows[b];
-        std::stable_sort(rows.begin(), rows.end(), [&](int i, int j) { return r.x[std::size_t(i)] < r.x[std::size_t(j)]; });
-        for (int i : rows) {
-            xs[b] << r.x[std::size_t(i)];
-            ys[b] << r.y[std::size_t(i)];
-        }
+    for (std::size_t i = 0; i < r.x.size(); ++i) {
+        const auto b = static_cast<std::size_t>(bins == 1 ? 0 : std::min(bins - 1, int((r.color[i] - lo) / (hi - lo) * bins)));
+        xs[b] << r.x[i];
+        ys[b] << r.y[i];
     }
     const int size = r.x.size() > 20000 ? 2 : r.x.size() > 2000 ? 4 : 6;
     for (int b = 0; b < bins; ++b) {
@@ -219,8 +208,7 @@ void Projector::addScatter(const ProjectionResult& r, int requestedBins, float l
         g->setLineStyle(QCPGraph::lsNone);
         const QColor c = bins == 1 ? QColor(59, 82, 139) : colormapColor(ColormapKind::Viridis, (b + 0.5) / bins);
         g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, c, size));
-        g->setData(xs[std::size_t(b)], ys[std::size_t(b)], true);
-        m_bins.push_back(g);
+        g->setData(xs[std::size_t(b)], ys[std::size_t(b)]);  // (QCPGraph sorts them by x)
     }
 }
 

@@ -16,19 +16,12 @@ class QLineEdit;
 class QListWidget;
 class QPushButton;
 class QVBoxLayout;
-class QCPGraph;
 
 namespace vitscope::ui {
 
 struct State;
 enum class Aspect : quint32;
 class Thumbnails;
-
-struct ProjectorRequest {
-    QString method;         // pca | umap | tsne | text-axes
-    bool throughSelected;   // the selected heads' summed terms instead of the whole representation
-    QStringList axes;       // text-axes: A, B, C, D
-};
 
 class Projector : public QWidget {
     Q_OBJECT
@@ -43,7 +36,9 @@ public:
     bool pointPosition(int row, QPointF* pixel) const;
 
 signals:
-    void layoutRequested(const vitscope::ui::ProjectorRequest& request);
+    // method pca | umap | tsne | text-axes; the selected heads' summed terms instead of the whole
+    // representation; text axes A, B, C, D.
+    void layoutRequested(const QString& method, bool throughSelected, const QStringList& axes);
     void imageActivated(const QString& path);
     void rowsPicked(const QVector<int>& rows);
 
@@ -68,8 +63,6 @@ private:
     QLabel* m_status;
     QCustomPlot* m_plot;
     QListWidget* m_picked;
-    std::vector<QCPGraph*> m_bins;     // points by colour bin (one colour per graph)
-    std::vector<std::vector<int>> m_binRows;  // each graph's data index -> the image's row
     std::vector<float> m_x, m_y;       // shown, per row
     QStringList m_paths;
     QPointF m_pressed;

@@ -920,6 +920,14 @@ void Session::retrieveText(const QString& text) {
     rerunRetrieval(true);
 }
 
+void Session::retrieveWithHead(int layer, int head) {
+    select({gridHead(layer, head, m_state.model.layers, m_state.model.poolHeads > 0)});
+    QString text = m_state.text;
+    for (const HeadDescription& d : m_state.descriptions)
+        if (text.isEmpty() && d.layer == layer && d.index == head && !d.picks.empty()) text = QString::fromStdString(d.picks.front().text);
+    retrieveText(text.isEmpty() ? QString("an object") : text);
+}
+
 void Session::retrieveImage(const QString& path) {
     if (path.isEmpty()) return;
     m_state.retrieval = {path, true, {}, m_state.retrieval.top};

@@ -249,6 +249,9 @@ public:
     void setMetric(GridMetric metric);
     void setProperty(const QString& property);  // a word list's name or a file; computes the scores
     void retrieveText(const QString& text);
+    // The head panel's "Retrieve with this head": the head selected, the text (else its first
+    // description, else "an object") retrieved through it.
+    void retrieveWithHead(int layer, int head);
     void retrieveImage(const QString& path);
     void setRetrievalCount(int top);
     void describeHeads();

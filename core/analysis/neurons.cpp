@@ -57,6 +57,27 @@ NeuronDirections neuronPrincipalDirections(const at::Tensor& effects, int topK, 
     return out;
 }
 
+void writeNeuronDirections(const std::string& dir, const NeuronDirections& d) {
+    const auto file = [&](const char* name) { return (std::filesystem::path(dir) / name).string(); };
+    writeNpyTensor(file("directions.npy"), d.directions);
+    writeNpyTensor(file("top_norms.npy"), d.topNorms);
+    writeNpyTensor(file("top_images.npy"), d.topImages);
+    writeNpyTensor(file("mean.npy"), d.mean);
+}
+
+NeuronDirections readNeuronDirections(const std::string& dir) {
+    const auto file = [&](const char* name) { return (std::filesystem::path(dir) / name).string(); };
+    NeuronDirections d;
+    d.directions = readNpyTensor(file("directions.npy")).to(at::kFloat);
+    d.topNorms = readNpyTensor(file("top_norms.npy")).to(at::kFloat);
+    d.topImages = readNpyTensor(file("top_images.npy")).to(at::kLong);
+    d.mean = readNpyTensor(file("mean.npy")).to(at::kFloat);
+    if (d.directions.dim() != 2 || d.mean.sizes() != d.directions.sizes() || d.topNorms.dim() != 2 ||
+        d.topNorms.size(0) != d.directions.size(0) || d.topImages.sizes() != d.topNorms.sizes())
+        throw FormatError(dir, "holds neuron arrays of different neuron counts or shapes");
+    return d;
+}
+
 NeuronSummaryBuilder::NeuronSummaryBuilder(int64_t images, int64_t neurons, int64_t dim, int topK)
     : m_images(images), m_neurons(neurons), m_dim(dim), m_k(std::min<int64_t>(topK, images)), m_topK(topK) {
     if (topK < 1) throw InputError("--top-k", "must be at least 1");

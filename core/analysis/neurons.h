@@ -33,6 +33,12 @@ struct NeuronDirections {
 // of neurons, so a dataset's tensor need not fit in memory. Cancellable (JobCancelled).
 NeuronDirections neuronPrincipalDirections(const at::Tensor& effects, int topK, const JobContext& job = {});
 
+// The four arrays in `dir` (what `neurons describe` and `neurons summarise` write, and the GUI's
+// neuron cache keeps): directions.npy, top_norms.npy, top_images.npy, mean.npy. Reading checks
+// their shapes agree ([M, E], [M, k], [M, k] int64, [M, E]); FormatError naming `dir` otherwise.
+void writeNeuronDirections(const std::string& dir, const NeuronDirections& d);
+NeuronDirections readNeuronDirections(const std::string& dir);
+
 // The same summary without the [N, M, E] tensor: the effects arrive a batch at a time in two
 // passes over the images (the first for each neuron's mean, the second for its top-k centred
 // effects), and finish() gives what neuronPrincipalDirections gives on the whole tensor (the mean

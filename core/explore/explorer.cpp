@@ -712,11 +712,8 @@ const NeuronDirections& Explorer::Impl::neuronSummary(int layer, const JobContex
     std::error_code ec;
     NeuronDirections d;
     if (fs::exists(file("summary.json"), ec) && nlohmann::json::parse(readFileText(file("summary.json")), nullptr, false) == nlohmann::json(key)) {
-        d.directions = readNpyTensor(file("directions.npy")).to(at::kFloat);
-        d.topNorms = readNpyTensor(file("top_norms.npy")).to(at::kFloat);
-        d.topImages = readNpyTensor(file("top_images.npy")).to(at::kLong);
-        d.mean = readNpyTensor(file("mean.npy")).to(at::kFloat);
-        if (d.topImages.dim() != 2 || d.topImages.size(0) != d.directions.size(0) || d.topImages.max().item<int64_t>() >= static_cast<int64_t>(paths.size()))
+        d = readNeuronDirections(dir.string());
+        if (d.topImages.max().item<int64_t>() >= static_cast<int64_t>(paths.size()))
             throw FormatError(dir.string(), "holds a damaged neuron summary; remove the folder to build it again");
     } else {
         fs::create_directories(dir, ec);
@@ -726,10 +723,7 @@ const NeuronDirections& Explorer::Impl::neuronSummary(int layer, const JobContex
             return loadAndPreprocess(std::vector<std::string>(paths.begin() + start, paths.begin() + start + n), prep).to(mdl.vision.device());
         };
         d = summariseNeurons(lensFor(layer), static_cast<int64_t>(paths.size()), pixels, kTopK, 16, job, file("state.safetensors"), key.dump());
-        writeNpyTensor(file("directions.npy"), d.directions);
-        writeNpyTensor(file("top_norms.npy"), d.topNorms);
-        writeNpyTensor(file("top_images.npy"), d.topImages);
-        writeNpyTensor(file("mean.npy"), d.mean);
+        writeNeuronDirections(dir.string(), d);
         writeFileAtomic(file("summary.json"), key.dump(2) + "\n");  // last: the others are complete
         fs::remove(file("state.safetensors"), ec);
     }
