@@ -2163,6 +2163,26 @@ private slots:
         QVERIFY(w.findChild<QAction*>("precision-fp32")->isChecked());
     }
 
+    // The head panel's "Retrieve with this head": the head selected, the text retrieved through it.
+    void retrieveWithThisHead() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.ready() && !st.text.isEmpty() && !st.job.running(); }, kTimeout));
+        s.focusHead(HeadId{2, 1});
+        QPushButton* button = nullptr;
+        for (QPushButton* b : w.views().head->findChildren<QPushButton*>())
+            if (b->text() == "Retrieve with this head") button = b;
+        QVERIFY(button);
+        QTRY_VERIFY_WITH_TIMEOUT(button->isEnabled(), kTimeout);
+        QTest::mouseClick(button, Qt::LeftButton);
+        QVERIFY(waitUntil(s, [&] { return st.retrieval.query == st.text && !st.retrieval.result.restricted.empty(); }, kTimeout));
+        QCOMPARE(st.selection, (QList<HeadId>{HeadId{2, 1}}));
+        QCOMPARE(st.retrieval.result.components, std::vector<std::string>{"2.1"});
+    }
+
     // A neuron clicked in the MLP's list: its activation map on the canvas (the model's own
     // activations), its top images and texts over the dataset (compute_pcas.py's directions of the
     // dataset's effects, computed here in one piece); Enter picks another; a text, another dataset
