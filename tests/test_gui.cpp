@@ -13,6 +13,7 @@
 #include "analysis/projection_points.h"
 #include "analysis/retrieval.h"
 #include "analysis/heatmap.h"
+#include "analysis/labels.h"
 #include "analysis/text_embed.h"
 #include "image/codec.h"
 #include "image/preprocess.h"
@@ -85,6 +86,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
+#include <set>
 #include <thread>
 
 using namespace vitscope;
@@ -2048,13 +2051,62 @@ private slots:
         const std::vector<Component> head = view.parseList("2.0");
         const at::Tensor ax = scoresOf(texts[0], head) - scoresOf(texts[1], head), ay = scoresOf(texts[2], head) - scoresOf(texts[3], head);
         QVERIFY(std::abs(st.projection.result.x[7] - ax[7].item<double>()) < 1e-4 && std::abs(st.projection.result.y[7] - ay[7].item<double>()) < 1e-4);
-        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/projector.png");
-        // Another dataset: laid out again (its images); another model: cleared.
+        // Coloured by a labels.csv column: each point's value is its image's row, one legend entry per value.
+        auto* colourBox = p->findChild<QComboBox*>("projectorColour");
+        const int colourAt = colourBox->findData(QString("color"));
+        QVERIFY2(colourAt > 0, "the dataset's labels.csv columns are offered");
+        colourBox->setCurrentIndex(colourAt);
+        emit colourBox->activated(colourAt);
+        QVERIFY(waitUntil(s, [&] { return st.projection.result.labels.size() == st.projection.result.x.size(); }, kTimeout));
+        {
+            const ProjectionResult& now = st.projection.result;
+            const QString labelsFile = QFileInfo(st.dataset.folder).dir().filePath("labels.csv");
+            std::map<QString, QString> colourOf;
+            for (const auto& row : readCsvTable(labelsFile.toStdString()))
+                colourOf[QFileInfo(QFileInfo(labelsFile).dir().filePath(QString::fromStdString(row.at("file")))).canonicalFilePath()] = QString::fromStdString(row.at("color"));
+            std::set<std::string> values;
+            for (std::size_t i = 0; i < now.paths.size(); ++i) {
+                QCOMPARE(QString::fromStdString(now.labels[i]), colourOf.at(QFileInfo(QString::fromStdString(now.paths[i])).canonicalFilePath()));
+                values.insert(now.labels[i]);
+            }
+            QVERIFY(now.color.empty());
+            QCOMPARE(p->plot()->graphCount(), int(std::min<std::size_t>(values.size(), 10)));
+            QVERIFY(p->plot()->legend->visible());
+            int counted = 0;
+            std::set<QRgb> colours;
+            for (int g = 0; g < p->plot()->graphCount(); ++g) {
+                counted += p->plot()->graph(g)->dataCount();
+                colours.insert(p->plot()->graph(g)->scatterStyle().pen().color().rgb());
+                const QString name = p->plot()->graph(g)->name();
+                QVERIFY2(name.endsWith(QString("(%1)").arg(p->plot()->graph(g)->dataCount())), qPrintable(name));
+            }
+            QCOMPARE(counted, int(now.x.size()));
+            QCOMPARE(int(colours.size()), p->plot()->graphCount());
+            QVERIFY(p->statusText().contains("labels column \"color\""));
+            // Another text leaves the labels' colours; the figure export says what colours it.
+            s.setText("a green heart");
+            QVERIFY(waitUntil(s, [&] { return !st.map.empty() && st.map.maps.front().text == "a green heart" && !st.job.running(); }, kTimeout));
+            QVERIFY(st.projection.result.color.empty() && st.projection.result.labels.size() == now.x.size());
+            QTemporaryDir out;
+            const QString svg = out.path() + "/projector.svg";
+            QCOMPARE(w.exporter().exportView("projector", svg, 96), QString());
+            QFile record(svg + ".json");
+            QVERIFY(record.open(QIODevice::ReadOnly));
+            const QJsonObject proj = QJsonDocument::fromJson(record.readAll()).object().value("projection").toObject();
+            QCOMPARE(proj.value("colour").toString(), QString("color"));
+            QCOMPARE(proj.value("method").toString(), QString("text-axes"));
+        }
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
+            raiseDockOf(p);
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/projector.png");
+        }
+        // Another dataset: laid out again (its images, still coloured by the column); another model: cleared.
         QTemporaryDir other;
         ensureShapesWorld((other.path() + "/w").toStdString(), 30, 7171, "standard", {});
         s.openDataset(other.path() + "/w/images");
         QVERIFY(waitUntil(s, [&] { return st.dataset.folder == other.path() + "/w/images" && st.projection.result.x.size() == 30; }, kTimeout));
         QVERIFY(st.projection.picked.isEmpty());
+        QCOMPARE(st.projection.result.labels.size(), std::size_t(30));
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(st.projection.result.x.empty() && !st.projection.made);
@@ -2104,6 +2156,17 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(view->focusText().startsWith("Head 3.1: best match in shapes-vit is "), kTimeout);
         const std::size_t row = std::size_t(std::find(c.headsA.begin(), c.headsA.end(), "3.1") - c.headsA.begin());
         QVERIFY(view->focusText().contains(QString("assigned %1").arg(QString::fromStdString(c.headsB[std::size_t(c.assigned[row])]))));
+        {  // File > Export figure > Head comparison: the matrix with its heading, and its record
+            QTemporaryDir out;
+            const QString png = out.path() + "/comparison.png";
+            QCOMPARE(w.exporter().exportView("comparison", png, 96), QString());
+            QVERIFY(QImage(png).width() >= 600);
+            QFile record(png + ".json");
+            QVERIFY(record.open(QIODevice::ReadOnly));
+            const QJsonObject cmp = QJsonDocument::fromJson(record.readAll()).object().value("comparison").toObject();
+            QCOMPARE(cmp.value("model_b").toString(), QString::fromStdString(c.specB));
+            QCOMPARE(cmp.value("images").toInt(), int(c.images));
+        }
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
             raiseDockOf(view);
             w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/comparison.png");

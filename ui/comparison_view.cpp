@@ -52,6 +52,7 @@ ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
 }
 
 QString ComparisonView::focusText() const { return m_focus->text(); }
+QString ComparisonView::titleText() const { return m_title->text(); }
 
 void ComparisonView::render(const State& s, QFlags<Aspect> changed) {
     if (changed & (Aspect::Comparison | Aspect::Model)) draw(s);
@@ -88,29 +89,49 @@ void ComparisonView::draw(const State& s) {
     m_scale->setVisible(true);
     m_map->setDataRange(QCPRange(0, 1));
     m_map->setInterpolate(false);
-    const auto ticks = [](int n, bool reversed, const std::vector<std::string>& names) {
-        QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
-        const int step = std::max(1, n / 16);  // at most ~16 labels
-        for (int i = 0; i < n; i += step) t->addTick(reversed ? n - 1 - i : i, QString::fromStdString(names[std::size_t(i)]));
-        return t;
-    };
-    m_plot->xAxis->setTicker(ticks(nb, false, c.headsB));
-    m_plot->yAxis->setTicker(ticks(na, true, c.headsA));
+    m_headsA = c.headsA;
+    m_headsB = c.headsB;
     m_plot->xAxis->setLabel(QString::fromStdString(c.modelB));
     m_plot->yAxis->setLabel(QString::fromStdString(c.modelA));
     m_plot->xAxis->setRange(-0.5, nb - 0.5);
     m_plot->yAxis->setRange(-0.5, na - 0.5);
+    retick();
     for (int a = 0; a < na; ++a) {
         const int b = c.assigned[std::size_t(a)];
         if (b < 0) continue;
         auto* box = new QCPItemRect(m_plot);
-        box->topLeft->setCoords(b - 0.5, na - 1 - a + 0.5);
-        box->bottomRight->setCoords(b + 0.5, na - 1 - a - 0.5);
+        // Inset a little, so that an outline on the matrix's edge is not cut by the axis rect.
+        box->topLeft->setCoords(b - 0.45, na - 1 - a + 0.45);
+        box->bottomRight->setCoords(b + 0.45, na - 1 - a - 0.45);
         box->setPen(QPen(Qt::white, 1.5));
         m_pairs->addItem(QString("%1 - %2  %3").arg(QString::fromStdString(c.headsA[std::size_t(a)]), QString::fromStdString(c.headsB[std::size_t(b)]))
                              .arg(c.ckaAt(std::size_t(a), std::size_t(b)), 0, 'f', 3));
     }
     m_plot->replot();
+}
+
+void ComparisonView::resizeEvent(QResizeEvent* e) {
+    QWidget::resizeEvent(e);
+    if (m_map) {
+        retick();
+        m_plot->replot();
+    }
+}
+
+void ComparisonView::retick() {
+    m_plot->replot();  // (the axis rect's size)
+    const auto ticks = [](const std::vector<std::string>& names, bool reversed, int pixels, int perLabel) {
+        QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
+        const int n = int(names.size());
+        const int step = std::max(1, (n * perLabel + std::max(pixels, 1) - 1) / std::max(pixels, 1));
+        for (int i = 0; i < n; i += step) t->addTick(reversed ? n - 1 - i : i, QString::fromStdString(names[std::size_t(i)]));
+        return t;
+    };
+    const QFontMetrics fm(m_plot->yAxis->tickLabelFont());
+    int widest = 0;
+    for (const std::string& h : m_headsB) widest = std::max(widest, fm.horizontalAdvance(QString::fromStdString(h)));
+    m_plot->xAxis->setTicker(ticks(m_headsB, false, m_plot->axisRect()->width(), widest + 8));
+    m_plot->yAxis->setTicker(ticks(m_headsA, true, m_plot->axisRect()->height(), fm.height() + 2));
 }
 
 void ComparisonView::showFocus(const State& s) {

@@ -5,6 +5,9 @@
 #include <QFlags>
 #include <QWidget>
 
+#include <string>
+#include <vector>
+
 class QCustomPlot;
 class QCPColorMap;
 class QCPColorScale;
@@ -24,12 +27,17 @@ public:
     QCustomPlot* plot() const { return m_plot; }
     QListWidget* pairs() const { return m_pairs; }
     QString focusText() const;
+    QString titleText() const;  // what the matrix shows (figure headings)
 
 signals:
     void compareRequested(const QString& modelFolder);  // "Compare with a model..." and a folder chosen
 
+protected:
+    void resizeEvent(QResizeEvent* e) override;
+
 private:
     void draw(const State& s);
+    void retick();  // head labels as many as the axes have room for
     void showFocus(const State& s);
 
     QLabel* m_title;
@@ -38,6 +46,7 @@ private:
     QCPColorMap* m_map = nullptr;
     QCPColorScale* m_scale = nullptr;
     QListWidget* m_pairs;
+    std::vector<std::string> m_headsA, m_headsB;  // the matrix's rows and columns
 };
 
 }  // namespace vitscope::ui

@@ -1,12 +1,14 @@
 #include "export_controller.h"
 
 #include "ablation_panel.h"
+#include "comparison_view.h"
 #include "controls.h"
 #include "figure_export.h"
 #include "gallery.h"
 #include "head_panel.h"
 #include "image_canvas.h"
 #include "ledger_view.h"
+#include "projector.h"
 #include "session.h"
 
 #include <qcustomplot.h>
@@ -151,6 +153,21 @@ QJsonObject ExportController::record(const QString& view) const {
         ts["text_pool"] = s.textPoolFile();
         r["textspan"] = ts;
     }
+    if (view == "projector" && !s.projection.result.x.empty()) {
+        const ProjectionResult& p = s.projection.result;
+        QStringList components;
+        for (const std::string& c : p.components) components << q(c);
+        r["projection"] = QJsonObject{{"method", q(p.request.method)},
+                                      {"points", components.isEmpty() ? QString("whole representation") : components.join(",")},
+                                      {"colour", q(p.labels.empty() ? p.request.colorText : p.request.colorColumn)},
+                                      {"colour_kind", p.labels.empty() ? QString("text score") : QString("labels.csv column")},
+                                      {"images", int(p.x.size())},
+                                      {"seed", QString::number(p.request.seed)}};
+    }
+    if (view == "comparison" && s.comparison) {
+        const HeadComparison& c = *s.comparison;
+        r["comparison"] = QJsonObject{{"model_b", q(c.specB)}, {"images", qint64(c.images)}, {"measure", "linear CKA"}, {"assignment", "Hungarian, maximum summed CKA"}};
+    }
     return r;
 }
 
@@ -217,6 +234,14 @@ QString ExportController::exportView(const QString& view, const QString& path, i
     } else if (view == "ablation") {
         if (!s.ablation.taskSet) return tr("%1: no ablation outcome to export (set a task first)").arg(path);
         w = m_views.ablation->plot();
+    } else if (view == "projector") {
+        if (s.projection.result.x.empty()) return tr("%1: no layout to export (open a dataset, then Lay out)").arg(path);
+        w = m_views.projector->plot();
+        heading = m_views.projector->statusText();
+    } else if (view == "comparison") {
+        if (!s.comparison) return tr("%1: no comparison to export (Compare with a model... first)").arg(path);
+        w = m_views.comparison->plot();
+        heading = m_views.comparison->titleText();
     } else if (view == "gallery") {
         w = m_views.gallery;
     } else if (view == "window") {

@@ -157,6 +157,13 @@ struct ProjectionColorJob {
     Result run(Explorer& x, const JobContext&) const { return x.imageScores(text, heads); }
 };
 
+struct ProjectionLabelsJob {
+    static constexpr const char* kLabel = "reading the projected images' labels";
+    using Result = std::vector<std::string>;
+    std::string column;
+    Result run(Explorer& x, const JobContext&) const { return x.imageLabels(column); }
+};
+
 // One neuron over the open dataset: its top images and texts (the layer's summary built on first use).
 struct NeuronDetailJob {
     static constexpr const char* kLabel = "summarising the neurons over the dataset";

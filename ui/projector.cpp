@@ -13,9 +13,11 @@
 #include <QLineEdit>
 #include <QListWidget>
 #include <QPushButton>
+#include <QSignalBlocker>
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 
 namespace vitscope::ui {
@@ -53,7 +55,12 @@ Projector::Projector(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     row->addWidget(new QLabel(tr("Layout")));
     row->addWidget(m_method);
     row->addWidget(m_points);
+    m_colour = new QComboBox;
+    m_colour->setObjectName("projectorColour");
+    m_colour->addItem(tr("colour: text score"), QString());
+    m_colour->setToolTip(tr("Colour the points by the text's score, or by a column of the dataset's labels.csv"));
     row->addWidget(m_layOut);
+    row->addWidget(m_colour);
     row->addWidget(m_select);
     row->addStretch(1);
     layout->addLayout(row);
@@ -83,6 +90,11 @@ void Projector::buildPlot(QVBoxLayout* layout) {
     m_plot->setInteractions(QCP::Interactions(QCP::iRangeDrag) | QCP::iRangeZoom);
     m_plot->xAxis->setTickLabels(false);
     m_plot->yAxis->setTickLabels(false);
+    QFont legendFont = font();
+    legendFont.setPointSizeF(legendFont.pointSizeF() * 0.85);
+    m_plot->legend->setFont(legendFont);
+    m_plot->legend->setBrush(QColor(255, 255, 255, 210));
+    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     layout->addWidget(m_plot, 3);
     m_picked = new QListWidget;
     m_picked->setObjectName("projectorPicked");
@@ -94,6 +106,7 @@ void Projector::buildPlot(QVBoxLayout* layout) {
     layout->addWidget(m_picked, 1);
     connect(m_method, &QComboBox::currentTextChanged, this, [this](const QString& m) { m_axesRow->setVisible(m == "text-axes"); });
     connect(m_layOut, &QPushButton::clicked, this, &Projector::requestLayout);
+    connect(m_colour, &QComboBox::activated, this, [this](int i) { emit colourRequested(m_colour->itemData(i).toString()); });
     connect(m_select, &QPushButton::toggled, this, [this](bool on) { m_plot->setSelectionRectMode(on ? QCP::srmCustom : QCP::srmNone); });
     connect(m_plot->selectionRect(), &QCPSelectionRect::accepted, this, [this](const QRect& r, QMouseEvent*) { pickInRect(r); });
     // A click (press and release in one place, not selecting) opens the nearest point's image within 8 px.
@@ -152,6 +165,7 @@ void Projector::render(const State& s, QFlags<Aspect> changed) {
     if (!(changed & (Aspect::Projection | Aspect::Model | Aspect::Dataset))) return;
     const ProjectionState& p = s.projection;
     m_layOut->setEnabled(s.dataset.ready());
+    offerColumns(s);
     if (!p.computing && p.result.x.empty()) {
         m_status->setText(s.dataset.ready() ? tr("%1 images: choose a layout, then Lay out.").arg(s.dataset.summary.count)
                                             : tr("Open a dataset (File > Open image folder as dataset), then Lay out."));
@@ -178,7 +192,15 @@ void Projector::draw(const State& s) {
         lo = *std::min_element(r.color.begin(), r.color.end());
         hi = *std::max_element(r.color.begin(), r.color.end());
     }
-    addScatter(r, coloured ? kBins : 1, lo, hi);
+    const bool byLabels = r.labels.size() == r.x.size();
+    QString colourText;
+    if (byLabels) {
+        colourText = addCategories(r);
+    } else {
+        addScatter(r, coloured ? kBins : 1, lo, hi);
+        if (coloured) colourText = tr("; colour: score for \"%1\" (%2 .. %3)").arg(QString::fromStdString(r.request.colorText)).arg(lo, 0, 'g', 3).arg(hi, 0, 'g', 3);
+    }
+    m_plot->legend->setVisible(byLabels);
     m_plot->rescaleAxes();
     m_plot->xAxis->scaleRange(1.08);
     m_plot->yAxis->scaleRange(1.08);
@@ -189,8 +211,7 @@ void Projector::draw(const State& s) {
                           .arg(r.x.size())
                           .arg(QString::fromStdString(q.method), what)
                           .arg(r.seconds, 0, 'f', 1)
-                          .arg(coloured ? tr("; colour: score for \"%1\" (%2 .. %3)").arg(QString::fromStdString(q.colorText)).arg(lo, 0, 'g', 3).arg(hi, 0, 'g', 3)
-                                        : QString()));
+                          .arg(colourText));
     m_plot->replot();
 }
 
@@ -210,6 +231,58 @@ void Projector::addScatter(const ProjectionResult& r, int requestedBins, float l
         g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, c, size));
         g->setData(xs[std::size_t(b)], ys[std::size_t(b)]);  // (QCPGraph sorts them by x)
     }
+}
+
+void Projector::offerColumns(const State& s) {
+    QStringList columns;
+    for (const std::string& c : s.dataset.summary.labelColumns) columns << QString::fromStdString(c);
+    QStringList offered;
+    for (int i = 1; i < m_colour->count(); ++i) offered << m_colour->itemData(i).toString();
+    if (offered != columns) {
+        const QSignalBlocker block(m_colour);
+        while (m_colour->count() > 1) m_colour->removeItem(1);
+        for (const QString& c : columns) m_colour->addItem(tr("colour: %1").arg(c), c);
+    }
+    const int at = m_colour->findData(s.projection.colourColumn);
+    const QSignalBlocker block(m_colour);
+    m_colour->setCurrentIndex(std::max(0, at));
+}
+
+QString Projector::addCategories(const ProjectionResult& r) {
+    static const QColor palette[10] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189},
+                                       {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+    std::map<std::string, int> counts;
+    for (const std::string& v : r.labels) ++counts[v];
+    std::vector<std::pair<int, std::string>> byCount;
+    for (const auto& [v, n] : counts) byCount.emplace_back(-n, v);
+    std::sort(byCount.begin(), byCount.end());  // most frequent first, then by name
+    const std::size_t shown = std::min<std::size_t>(byCount.size(), byCount.size() > 10 ? 9 : 10);  // the 10th colour for "other"
+    std::map<std::string, int> index;
+    for (std::size_t k = 0; k < shown; ++k) index[byCount[k].second] = int(k);
+    const int groups = int(shown) + (byCount.size() > shown ? 1 : 0);
+    std::vector<QVector<double>> xs(static_cast<std::size_t>(groups)), ys(static_cast<std::size_t>(groups));
+    for (std::size_t i = 0; i < r.x.size(); ++i) {
+        const auto it = index.find(r.labels[i]);
+        const std::size_t g = it == index.end() ? std::size_t(groups - 1) : std::size_t(it->second);
+        xs[g] << r.x[i];
+        ys[g] << r.y[i];
+    }
+    const int size = r.x.size() > 20000 ? 2 : r.x.size() > 2000 ? 4 : 6;
+    // Values that all name colours (the shapes world's "color" column) are drawn in those colours.
+    bool named = true;
+    for (std::size_t k = 0; k < shown; ++k) named = named && QColor::isValidColorName(QString::fromStdString(byCount[k].second));
+    for (int g = 0; g < groups; ++g) {
+        QCPGraph* graph = m_plot->addGraph();
+        graph->setLineStyle(QCPGraph::lsNone);
+        const QColor c = g >= int(shown) ? QColor(190, 190, 190)
+                         : named       ? QColor::fromString(QString::fromStdString(byCount[std::size_t(g)].second))
+                                       : palette[g];
+        graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, c, size));
+        graph->setData(xs[std::size_t(g)], ys[std::size_t(g)]);
+        const QString value = g < int(shown) ? QString::fromStdString(byCount[std::size_t(g)].second) : tr("other");
+        graph->setName(QString("%1 (%2)").arg(value.isEmpty() ? tr("no label") : value).arg(xs[std::size_t(g)].size()));
+    }
+    return tr("; colour: labels column \"%1\" (%2 values)").arg(QString::fromStdString(r.request.colorColumn)).arg(counts.size());
 }
 
 void Projector::labelAxes(const ProjectionRequest& q) {

@@ -41,6 +41,7 @@ signals:
     void layoutRequested(const QString& method, bool throughSelected, const QStringList& axes);
     void imageActivated(const QString& path);
     void rowsPicked(const QVector<int>& rows);
+    void colourRequested(const QString& column);  // a labels.csv column; "": the text's score
 
 private:
     void requestLayout();
@@ -50,12 +51,16 @@ private:
     void buildPlot(QVBoxLayout* layout);
     // One scatter graph per colour bin of the scores (one graph when uncoloured).
     void addScatter(const vitscope::ProjectionResult& r, int bins, float lo, float hi);
+    // One graph per value of the labels column (the 10 most frequent; the rest as "other"), in the legend.
+    QString addCategories(const vitscope::ProjectionResult& r);
+    void offerColumns(const State& s);
     void labelAxes(const vitscope::ProjectionRequest& q);  // text axes titled and ticked; layouts on equal scales
     int nearestRow(const QPointF& pixel, double within) const;  // -1: none that near
 
     Thumbnails* m_thumbs;
     QComboBox* m_method;
     QComboBox* m_points;
+    QComboBox* m_colour;
     QLineEdit* m_axes[4];
     QWidget* m_axesRow;
     QPushButton* m_layOut;

@@ -569,6 +569,7 @@ void Session::runProjection(ProjectionRequest r, bool throughSelected) {
         }
     }
     r.colorText = s(m_state.text);
+    r.colorColumn = s(m_state.projection.colourColumn);
     m_state.projection.computing = true;
     emitChanged(Aspect::Projection);
     const quint64 epoch = m_epoch;
@@ -592,8 +593,45 @@ void Session::runProjection(ProjectionRequest r, bool throughSelected) {
         });
 }
 
+void Session::colourProjectionBy(const QString& column) {
+    if (column == m_state.projection.colourColumn) return;
+    if (!column.isEmpty() && std::find(m_state.dataset.summary.labelColumns.begin(), m_state.dataset.summary.labelColumns.end(), s(column)) ==
+                                 m_state.dataset.summary.labelColumns.end()) {
+        showError(tr("Projector: the dataset's labels have no column '%1'").arg(column));
+        return;
+    }
+    m_state.projection.colourColumn = column;
+    ProjectionResult& r = m_state.projection.result;
+    if (column.isEmpty()) {  // back to the text's score
+        r.labels.clear();
+        r.request.colorColumn.clear();
+        r.request.colorText.clear();
+        emitChanged(Aspect::Projection);
+        recolourProjection();
+        return;
+    }
+    if (r.x.empty()) {
+        emitChanged(Aspect::Projection);
+        return;
+    }
+    const quint64 epoch = m_epoch;
+    const std::vector<std::string> paths = r.paths;
+    m_engine.run(
+        ProjectionLabelsJob{s(column)}, this,
+        [this, epoch, paths, column](std::vector<std::string> labels) {
+            ProjectionResult& now = m_state.projection.result;
+            if (!current(epoch) || now.paths != paths || column != m_state.projection.colourColumn) return;
+            now.labels = std::move(labels);
+            now.color.clear();
+            now.request.colorColumn = s(column);
+            emitChanged(Aspect::Projection);
+        },
+        failure(tr("colouring the projection")));
+}
+
 void Session::recolourProjection() {
     const ProjectionResult& r = m_state.projection.result;
+    if (!m_state.projection.colourColumn.isEmpty()) return;  // coloured by a labels column
     if (r.x.empty() || m_state.text.isEmpty() || r.request.colorText == s(m_state.text)) return;
     const quint64 epoch = m_epoch;
     const std::string text = s(m_state.text);
@@ -854,11 +892,10 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
     // The explorer closed the old task with the old dataset; labels beside the images (the folder
     // or its parent, as the shapes world and its splits have them) are offered as the new task's.
     m_state.ablation = {};
-    for (const QString& dir : {folder, QFileInfo(folder).dir().path()})
-        if (QFileInfo(dir + "/labels.csv").isFile()) {
-            m_state.ablation.task.labels = s(QDir(dir).absoluteFilePath("labels.csv"));
-            break;
-        }
+    m_state.ablation.task.labels = d.labelsFile;
+    const auto& columns = d.labelColumns;
+    if (std::find(columns.begin(), columns.end(), s(m_state.projection.colourColumn)) == columns.end())
+        m_state.projection.colourColumn.clear();  // the new dataset's labels lack it: coloured by the text
     m_state.ablation.taskText = tr("No task set for %1: give its labels, a classes file and a reference split, then Set task.").arg(folder);
     spdlog::info("dataset {}: {} images cached in {} ({} skipped)", d.images, d.count, d.cacheDir, d.skipped);
     emitChanged(Aspect::Dataset | Aspect::Descriptions | Aspect::Grid | Aspect::Focus | Aspect::Retrieval | Aspect::Ablation | Aspect::Projection);

@@ -135,6 +135,7 @@ struct ProjectionState {
     ProjectionResult result;    // x empty until it arrives
     bool computing = false;
     QVector<int> picked;        // rows picked in the plot
+    QString colourColumn;       // the points' colour: this labels.csv column ("": the text's score)
 };
 
 struct LongJob {
@@ -231,6 +232,8 @@ public:
     // the selected heads or the whole representation, coloured by the text); picks rows of it.
     void project(const QString& method, bool throughSelected, const QStringList& axes);
     void pickProjected(const QVector<int>& rows);
+    // The projected points coloured by a column of the dataset's labels.csv ("": by the text's score).
+    void colourProjectionBy(const QString& column);
     // The open model's heads against the model `spec`'s over the open dataset (caching it with that
     // model first); again for another dataset; cleared by another model.
     void compareHeads(const QString& spec);

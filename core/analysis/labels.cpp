@@ -67,6 +67,44 @@ std::vector<std::map<std::string, std::string>> readCsvTable(const std::string& 
     return rows;
 }
 
+std::string labelsBeside(const std::string& imageFolder) {
+    std::error_code ec;
+    const fs::path folder(imageFolder);
+    for (const fs::path& dir : {folder, folder.parent_path()})
+        if (!dir.empty() && fs::is_regular_file(dir / "labels.csv", ec)) return fs::absolute(dir / "labels.csv").lexically_normal().string();
+    return {};
+}
+
+std::vector<std::string> labelColumns(const std::string& labelsFile) {
+    const std::string text = readFileText(labelsFile);
+    if (text.find('\0') != std::string::npos) throw FormatError(labelsFile, "not a CSV file (holds NUL bytes)");
+    std::size_t pos = 0;
+    std::vector<std::string> columns;
+    for (std::string& c : csvRecord(text, pos, labelsFile, 1))
+        if (c != "file" && !c.empty()) columns.push_back(std::move(c));
+    return columns;
+}
+
+std::vector<std::string> columnForPaths(const std::string& labelsFile, const std::string& column, const std::vector<std::string>& paths) {
+    const std::vector<std::map<std::string, std::string>> rows = readCsvTable(labelsFile);
+    const fs::path base = fs::path(labelsFile).parent_path();
+    std::map<std::string, std::string> byPath;
+    for (const auto& row : rows) {
+        const auto f = row.find("file");
+        if (f == row.end()) throw FormatError(labelsFile, "has no file column");
+        const auto v = row.find(column);
+        if (v == row.end()) throw InputError(labelsFile, "has no column '" + column + "'");
+        byPath[fs::weakly_canonical(base / f->second).string()] = v->second;
+    }
+    std::vector<std::string> out;
+    out.reserve(paths.size());
+    for (const std::string& p : paths) {
+        const auto it = byPath.find(fs::weakly_canonical(p).string());
+        out.push_back(it == byPath.end() ? std::string() : it->second);
+    }
+    return out;
+}
+
 std::vector<std::string> textsOrFile(const std::string& arg) {
     std::error_code ec;
     if (fs::is_regular_file(arg, ec)) return readTextList(arg);

@@ -14,6 +14,15 @@ namespace vitscope {
 // each) as column -> value maps. Throws FormatError naming the file and line on ragged rows.
 std::vector<std::map<std::string, std::string>> readCsvTable(const std::string& path);
 
+// The labels.csv of an image folder: in the folder or in its parent (as the shapes world and its
+// splits keep it); "" when there is none.
+std::string labelsBeside(const std::string& imageFolder);
+// A labels table's columns other than "file", in the header's order.
+std::vector<std::string> labelColumns(const std::string& labelsFile);
+// The value of `column` for every path ("" where the table has no row for it); rows are matched by
+// the "file" column, relative to the table's folder. Throws naming the file for a missing column.
+std::vector<std::string> columnForPaths(const std::string& labelsFile, const std::string& column, const std::vector<std::string>& paths);
+
 // A file of texts (readTextList), or a comma-separated list given inline.
 std::vector<std::string> textsOrFile(const std::string& arg);
 

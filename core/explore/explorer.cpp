@@ -573,7 +573,23 @@ DatasetSummary Explorer::openDataset(const std::string& images, const JobContext
     m->cache = std::move(cache);
     m->view = std::make_unique<CacheView>(*m->cache, m->aligner());
     m->datasetFolder = images;
+    s.labelsFile = labelsBeside(images);
+    if (!s.labelsFile.empty()) {
+        try {
+            s.labelColumns = labelColumns(s.labelsFile);
+        } catch (const Error& e) {
+            spdlog::warn("{}", e.what());  // the dataset opens without its labels
+            s.labelsFile.clear();
+        }
+    }
     return s;
+}
+
+std::vector<std::string> Explorer::imageLabels(const std::string& column) const {
+    m->requireDataset();
+    const std::string file = labelsBeside(m->datasetFolder);
+    if (file.empty()) throw InputError(m->datasetFolder, "has no labels.csv beside its images (in the folder or its parent)");
+    return columnForPaths(file, column, m->cache->paths());
 }
 
 bool Explorer::hasDataset() const { return m->view != nullptr; }
@@ -875,7 +891,8 @@ ProjectionResult Explorer::project(const ProjectionRequest& q, const JobContext&
         r.x[static_cast<std::size_t>(i)] = layout(i, 0);
         r.y[static_cast<std::size_t>(i)] = layout(i, 1);
     }
-    if (!q.colorText.empty()) r.color = imageScores(q.colorText, q.heads);
+    if (!q.colorColumn.empty()) r.labels = imageLabels(q.colorColumn);
+    else if (!q.colorText.empty()) r.color = imageScores(q.colorText, q.heads);
     r.seconds = secondsSince(start);
     return r;
 }

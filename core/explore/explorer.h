@@ -110,6 +110,8 @@ struct HeatmapResult {
 
 struct DatasetSummary {
     std::string images, cacheDir;
+    std::string labelsFile;                  // labels.csv beside the images (analysis/labels.h labelsBeside); "" when none
+    std::vector<std::string> labelColumns;   // its columns other than "file"
     int64_t count = 0, skipped = 0;
     std::vector<int> cachedLayers;
     bool resumed = false;
@@ -181,6 +183,7 @@ struct ProjectionRequest {
     std::string method = "umap";             // pca | umap | tsne | text-axes
     std::vector<std::pair<int, int>> heads;  // points: the sum of these heads' terms; empty: the whole representation
     std::string colorText;                   // colour: each image's score for it (through the heads); empty: none
+    std::string colorColumn;                 // or: a column of the dataset's labels.csv (then colorText is not scored)
     std::vector<std::string> axes;           // text-axes: A, B, C, D (x = A - B, y = C - D)
     uint64_t seed = 0;
 };
@@ -190,6 +193,7 @@ struct ProjectionResult {
     std::vector<float> x, y;              // per cached image, in the cache's order
     std::vector<std::string> paths;
     std::vector<float> color;             // per image (empty without a colour text)
+    std::vector<std::string> labels;      // per image, request.colorColumn's value ("": no row); empty without a column
     double seconds = 0;
 };
 
@@ -362,6 +366,8 @@ public:
     // it), then matches every head of the open model with every head of it (cancellable).
     HeadComparison compareHeads(const std::string& spec, const JobContext& job);
     // Every cached image's score for a text (retrieval's: through the heads, else the output's cosine).
+    // The open dataset's labels.csv column for every cached image, in the cache's order.
+    std::vector<std::string> imageLabels(const std::string& column) const;
     std::vector<float> imageScores(const std::string& text, const std::vector<std::pair<int, int>>& heads);
     RetrievalResult retrieveText(const std::string& text, const std::vector<std::pair<int, int>>& heads, int top);
     RetrievalResult retrieveImage(const std::string& path, const std::vector<std::pair<int, int>>& heads, int top);
