@@ -108,6 +108,29 @@ void paintFigure(QPainter& p, const QRect& r, const FigureLayout& f, const Figur
 ExportController::ExportController(QMainWindow* window, Session& session, const Views& views)
     : QObject(window), m_window(window), m_session(session), m_views(views) {}
 
+namespace {
+
+// What the projector's and the comparison's figures show, in their records.
+void addDockRecord(const State& s, const QString& view, QJsonObject& r) {
+    if (view == "projector" && !s.projection.result.x.empty()) {
+        const ProjectionResult& p = s.projection.result;
+        QStringList components;
+        for (const std::string& c : p.components) components << q(c);
+        r["projection"] = QJsonObject{{"method", q(p.request.method)},
+                                      {"points", components.isEmpty() ? QString("whole representation") : components.join(",")},
+                                      {"colour", q(p.labels.empty() ? p.request.colorText : p.request.colorColumn)},
+                                      {"colour_kind", p.labels.empty() ? QString("text score") : QString("labels.csv column")},
+                                      {"images", int(p.x.size())},
+                                      {"seed", QString::number(p.request.seed)}};
+    }
+    if (view == "comparison" && s.comparison) {
+        const HeadComparison& c = *s.comparison;
+        r["comparison"] = QJsonObject{{"model_b", q(c.specB)}, {"images", qint64(c.images)}, {"measure", "linear CKA"}, {"assignment", "Hungarian, maximum summed CKA"}};
+    }
+}
+
+}  // namespace
+
 QJsonObject ExportController::record(const QString& view) const {
     const State& s = m_session.state();
     QJsonObject r;
@@ -153,21 +176,7 @@ QJsonObject ExportController::record(const QString& view) const {
         ts["text_pool"] = s.textPoolFile();
         r["textspan"] = ts;
     }
-    if (view == "projector" && !s.projection.result.x.empty()) {
-        const ProjectionResult& p = s.projection.result;
-        QStringList components;
-        for (const std::string& c : p.components) components << q(c);
-        r["projection"] = QJsonObject{{"method", q(p.request.method)},
-                                      {"points", components.isEmpty() ? QString("whole representation") : components.join(",")},
-                                      {"colour", q(p.labels.empty() ? p.request.colorText : p.request.colorColumn)},
-                                      {"colour_kind", p.labels.empty() ? QString("text score") : QString("labels.csv column")},
-                                      {"images", int(p.x.size())},
-                                      {"seed", QString::number(p.request.seed)}};
-    }
-    if (view == "comparison" && s.comparison) {
-        const HeadComparison& c = *s.comparison;
-        r["comparison"] = QJsonObject{{"model_b", q(c.specB)}, {"images", qint64(c.images)}, {"measure", "linear CKA"}, {"assignment", "Hungarian, maximum summed CKA"}};
-    }
+    addDockRecord(s, view, r);
     return r;
 }
 
