@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     settle(1500);
     ok = ok && shoot(w, out + "/gallery.png");
     // projector.png: the dataset's UMAP, coloured by the text's score.
-    s.project("umap", false, {});
+    s.project("umap", "whole", {});
     ok = ok && waitUntil(s, [&] { return !st.projection.result.x.empty(); }, 300000);
     raise(w, "projectorDock");
     settle(1000);

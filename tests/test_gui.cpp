@@ -2107,6 +2107,35 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.dataset.folder == other.path() + "/w/images" && st.projection.result.x.size() == 30; }, kTimeout));
         QVERIFY(st.projection.picked.isEmpty());
         QCOMPARE(st.projection.result.labels.size(), std::size_t(30));
+        // Heads as points: each head's unit mean direction over the images (core's headPoints), laid
+        // out and labelled; a click focuses a head, picked points become the grid's selection.
+        method->setCurrentText("pca");
+        p->findChild<QComboBox*>("projectorPoints")->setCurrentIndex(2);
+        QTest::mouseClick(p->findChild<QPushButton*>("projectorLayOut"), Qt::LeftButton);
+        QVERIFY(waitUntil(s, [&] { return st.projection.result.pointNames.size() == 16 && !st.projection.computing; }, kTimeout));
+        {
+            const ProjectionResult hr = st.projection.result;
+            const DatasetCache otherCache(st.dataset.summary.cacheDir);
+            const CacheView otherView(otherCache, nullptr);
+            const Layout heads = pcaLayout(headPoints(otherView, {}, {}));
+            for (Eigen::Index i = 0; i < heads.rows(); ++i) {
+                QCOMPARE(hr.pointNames[std::size_t(i)], otherView.heads()[std::size_t(i)].name());
+                QVERIFY(std::abs(hr.x[std::size_t(i)] - heads(i, 0)) < 1e-4 && std::abs(hr.y[std::size_t(i)] - heads(i, 1)) < 1e-4);
+            }
+            QCOMPARE(hr.labels[5], std::string("layer 1"));
+            QVERIFY(p->statusText().startsWith("16 heads"));
+            QVERIFY(!p->findChild<QComboBox*>("projectorColour")->isEnabled());
+            QTest::mouseClick(p->findChild<QPushButton*>("projectorSelect"), Qt::LeftButton);  // Select off: a click opens
+            QVERIFY(!p->findChild<QPushButton*>("projectorSelect")->isChecked());
+            QPointF at5;
+            QVERIFY(p->pointPosition(5, &at5));
+            QTest::mouseClick(p->plot(), Qt::LeftButton, {}, at5.toPoint());
+            QVERIFY(waitUntil(s, [&] { return st.focus.head.name() == QString::fromStdString(hr.pointNames[5]); }, kTimeout));
+            emit p->rowsPicked({2, 9});
+            QCOMPARE(st.selection, (QList<HeadId>{HeadId{0, 2}, HeadId{2, 1}}));
+            QVERIFY(p->picked()->isHidden());
+            if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) p->grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/projector-heads.png");
+        }
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(st.projection.result.x.empty() && !st.projection.made);

@@ -187,6 +187,7 @@ void MainWindow::wirePanels() {
     connect(m_views.comparison, &ComparisonView::compareRequested, s, &Session::compareHeads);
     connect(m_views.projector, &Projector::layoutRequested, s, &Session::project);
     connect(m_views.projector, &Projector::colourRequested, s, &Session::colourProjectionBy);
+    connect(m_views.projector, &Projector::headActivated, s, &Session::focusHead);
     // Queued: the focus change refills the list whose item is still handling its click.
     connect(m_views.head, &HeadPanel::neuronActivated, s, &Session::focusNeuron, Qt::QueuedConnection);
     connect(m_views.gallery, &Gallery::imageActivated, s, &Session::openImage);

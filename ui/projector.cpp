@@ -44,8 +44,9 @@ Projector::Projector(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
                             "x = score of A minus score of B, y = C minus D"));
     m_points = new QComboBox;
     m_points->setObjectName("projectorPoints");
-    m_points->addItems({tr("whole representation"), tr("selected heads")});
-    m_points->setToolTip(tr("What each image is: its whole representation, or the sum of the selected heads' contributions"));
+    m_points->addItems({tr("whole representation"), tr("selected heads"), tr("heads as points")});
+    m_points->setToolTip(tr("What each image is: its whole representation, or the sum of the selected heads' contributions; "
+                            "or the heads themselves, each its mean direction over the images (a click focuses a head, Select picks heads)"));
     m_layOut = new QPushButton(tr("Lay out"));
     m_layOut->setObjectName("projectorLayOut");
     m_select = new QPushButton(tr("Select"));
@@ -114,7 +115,13 @@ void Projector::buildPlot(QVBoxLayout* layout) {
     connect(m_plot, &QCustomPlot::mouseRelease, this, [this](QMouseEvent* e) {
         if (m_select->isChecked() || (e->position() - m_pressed).manhattanLength() > 4) return;
         const int row = nearestRow(e->position(), 8);
-        if (row >= 0) emit imageActivated(m_paths.value(row));
+        if (row < 0) return;
+        if (row < int(m_pointNames.size())) {  // a head
+            const QStringList lh = m_pointNames[row].split('.');
+            if (lh.size() == 2) emit headActivated(HeadId{lh[0].toInt(), lh[1].toInt()});
+        } else if (row < m_paths.size()) {
+            emit imageActivated(m_paths[row]);
+        }
     });
     for (auto signal : {&QListWidget::itemClicked, &QListWidget::itemActivated})
         connect(m_picked, signal, this, [this](QListWidgetItem* it) { emit imageActivated(it->data(Qt::UserRole).toString()); });
@@ -127,7 +134,8 @@ void Projector::buildPlot(QVBoxLayout* layout) {
 void Projector::requestLayout() {
     QStringList axes;
     for (QLineEdit* e : m_axes) axes << e->text().trimmed();
-    emit layoutRequested(m_method->currentText(), m_points->currentIndex() == 1, axes);
+    static const char* points[3] = {"whole", "selected", "heads"};
+    emit layoutRequested(m_method->currentText(), points[std::clamp(m_points->currentIndex(), 0, 2)], axes);
 }
 
 QString Projector::statusText() const { return m_status->text(); }
@@ -182,6 +190,9 @@ void Projector::draw(const State& s) {
     m_y = r.y;
     m_paths.clear();
     for (const std::string& p : r.paths) m_paths << QString::fromStdString(p);
+    m_pointNames.clear();
+    for (const std::string& n : r.pointNames) m_pointNames << QString::fromStdString(n);
+    m_plot->clearItems();
     if (r.x.empty()) {
         m_plot->replot();
         return;
@@ -202,14 +213,18 @@ void Projector::draw(const State& s) {
     }
     m_plot->legend->setVisible(byLabels);
     m_plot->rescaleAxes();
-    m_plot->xAxis->scaleRange(1.08);
-    m_plot->yAxis->scaleRange(1.08);
+    const double margin = r.pointNames.empty() ? 1.08 : 1.25;  // room for the heads' names
+    m_plot->xAxis->scaleRange(margin);
+    m_plot->yAxis->scaleRange(margin);
     const ProjectionRequest& q = r.request;
-    const QString what = r.components.empty() ? tr("whole representation") : tr("heads %1").arg(QString::fromStdString(joinNames(r.components)));
+    const QString what = !r.pointNames.empty() ? tr("heads' mean directions")
+                         : r.components.empty() ? tr("whole representation")
+                                                : tr("heads %1").arg(QString::fromStdString(joinNames(r.components)));
+    if (!r.pointNames.empty()) nameHeads(r);
     labelAxes(q);
-    m_status->setText(tr("%1 images, %2 of the %3 (%4 s)%5")
+    m_status->setText(tr("%1 %2, %3 of the %4 (%5 s)%6")
                           .arg(r.x.size())
-                          .arg(QString::fromStdString(q.method), what)
+                          .arg(r.pointNames.empty() ? tr("images") : tr("heads"), QString::fromStdString(q.method), what)
                           .arg(r.seconds, 0, 'f', 1)
                           .arg(colourText));
     m_plot->replot();
@@ -233,6 +248,18 @@ void Projector::addScatter(const ProjectionResult& r, int requestedBins, float l
     }
 }
 
+void Projector::nameHeads(const ProjectionResult& r) {
+    if (r.pointNames.size() > 200) return;  // a cloud of labels says nothing
+    for (std::size_t i = 0; i < r.pointNames.size(); ++i) {
+        auto* label = new QCPItemText(m_plot);
+        label->position->setCoords(r.x[i], r.y[i]);
+        label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+        label->setPadding(QMargins(4, 0, 0, 2));
+        label->setText(QString::fromStdString(r.pointNames[i]));
+        label->setClipToAxisRect(true);
+    }
+}
+
 void Projector::offerColumns(const State& s) {
     QStringList columns;
     for (const std::string& c : s.dataset.summary.labelColumns) columns << QString::fromStdString(c);
@@ -243,6 +270,7 @@ void Projector::offerColumns(const State& s) {
         while (m_colour->count() > 1) m_colour->removeItem(1);
         for (const QString& c : columns) m_colour->addItem(tr("colour: %1").arg(c), c);
     }
+    m_colour->setEnabled(s.projection.result.pointNames.empty());  // heads as points: coloured by layer
     const int at = m_colour->findData(s.projection.colourColumn);
     const QSignalBlocker block(m_colour);
     m_colour->setCurrentIndex(std::max(0, at));
@@ -282,6 +310,7 @@ QString Projector::addCategories(const ProjectionResult& r) {
         const QString value = g < int(shown) ? QString::fromStdString(byCount[std::size_t(g)].second) : tr("other");
         graph->setName(QString("%1 (%2)").arg(value.isEmpty() ? tr("no label") : value).arg(xs[std::size_t(g)].size()));
     }
+    if (!r.pointNames.empty()) return tr("; colour: layer");
     return tr("; colour: labels column \"%1\" (%2 values)").arg(QString::fromStdString(r.request.colorColumn)).arg(counts.size());
 }
 
@@ -308,7 +337,7 @@ void Projector::labelAxes(const ProjectionRequest& q) {
 void Projector::showPicked(const State& s) {
     const QVector<int>& rows = s.projection.picked;
     m_picked->clear();
-    m_picked->setVisible(!rows.isEmpty());
+    m_picked->setVisible(!rows.isEmpty() && !m_paths.isEmpty());  // picked heads show as the grid's selection
     for (int row : rows) {
         if (row < 0 || row >= m_paths.size()) continue;
         const QString path = m_paths[row];

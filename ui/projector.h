@@ -3,6 +3,7 @@
 // through the whole representation or the selected heads, coloured by the text's score. A click
 // opens an image; a rectangle (Select) picks images, listed under the plot with their thumbnails.
 #include "explore/explorer.h"
+#include "head_grid.h"
 
 #include <QFlags>
 #include <QStringList>
@@ -38,7 +39,8 @@ public:
 signals:
     // method pca | umap | tsne | text-axes; the selected heads' summed terms instead of the whole
     // representation; text axes A, B, C, D.
-    void layoutRequested(const QString& method, bool throughSelected, const QStringList& axes);
+    void layoutRequested(const QString& method, const QString& points, const QStringList& axes);  // points: whole | selected | heads
+    void headActivated(const HeadId& head);  // heads as points: a click on one
     void imageActivated(const QString& path);
     void rowsPicked(const QVector<int>& rows);
     void colourRequested(const QString& column);  // a labels.csv column; "": the text's score
@@ -54,6 +56,7 @@ private:
     // One graph per value of the labels column (the 10 most frequent; the rest as "other"), in the legend.
     QString addCategories(const vitscope::ProjectionResult& r);
     void offerColumns(const State& s);
+    void nameHeads(const vitscope::ProjectionResult& r);  // heads as points: each labelled with its name
     void labelAxes(const vitscope::ProjectionRequest& q);  // text axes titled and ticked; layouts on equal scales
     int nearestRow(const QPointF& pixel, double within) const;  // -1: none that near
 
@@ -70,6 +73,7 @@ private:
     QListWidget* m_picked;
     std::vector<float> m_x, m_y;       // shown, per row
     QStringList m_paths;
+    QStringList m_pointNames;  // heads as points: each point's head
     QPointF m_pressed;
 };
 

@@ -542,12 +542,13 @@ void Session::select(const QList<HeadId>& heads) {
     if (m_state.projection.throughSelected && !m_state.projection.result.x.empty()) requestProjection();  // through the new heads
 }
 
-void Session::project(const QString& method, bool throughSelected, const QStringList& axes) {
+void Session::project(const QString& method, const QString& points, const QStringList& axes) {
     ProjectionRequest r;
     r.method = s(method);
+    r.headsAsPoints = points == "heads";
     if (method == "text-axes")
         for (const QString& a : axes) r.axes.push_back(s(a.trimmed()));
-    runProjection(r, throughSelected);
+    runProjection(r, points == "selected");
 }
 
 void Session::requestProjection() {
@@ -569,7 +570,7 @@ void Session::runProjection(ProjectionRequest r, bool throughSelected) {
         }
     }
     r.colorText = s(m_state.text);
-    r.colorColumn = s(m_state.projection.colourColumn);
+    r.colorColumn = r.headsAsPoints ? std::string() : s(m_state.projection.colourColumn);  // heads: coloured by layer
     m_state.projection.computing = true;
     emitChanged(Aspect::Projection);
     const quint64 epoch = m_epoch;
@@ -602,6 +603,10 @@ void Session::colourProjectionBy(const QString& column) {
     }
     m_state.projection.colourColumn = column;
     ProjectionResult& r = m_state.projection.result;
+    if (!r.pointNames.empty()) {  // heads as points stay coloured by layer; image layouts take the column
+        emitChanged(Aspect::Projection);
+        return;
+    }
     if (column.isEmpty()) {  // back to the text's score
         r.labels.clear();
         r.request.colorColumn.clear();
@@ -631,7 +636,7 @@ void Session::colourProjectionBy(const QString& column) {
 
 void Session::recolourProjection() {
     const ProjectionResult& r = m_state.projection.result;
-    if (!m_state.projection.colourColumn.isEmpty()) return;  // coloured by a labels column
+    if (!m_state.projection.colourColumn.isEmpty() || !r.pointNames.empty()) return;  // coloured by a labels column, or heads by layer
     if (r.x.empty() || m_state.text.isEmpty() || r.request.colorText == s(m_state.text)) return;
     const quint64 epoch = m_epoch;
     const std::string text = s(m_state.text);
@@ -700,6 +705,19 @@ void Session::compareHeads(const QString& spec) {
 }
 
 void Session::pickProjected(const QVector<int>& rows) {
+    const std::vector<std::string>& names = m_state.projection.result.pointNames;
+    if (!names.empty()) {  // heads as points: the picked heads become the grid's selection
+        QList<HeadId> heads;
+        for (int row : rows)
+            if (row >= 0 && row < int(names.size())) {
+                const QStringList lh = q(names[std::size_t(row)]).split('.');
+                if (lh.size() == 2) heads << HeadId{lh[0].toInt(), lh[1].toInt()};
+            }
+        m_state.projection.picked = rows;
+        emitChanged(Aspect::Projection);
+        select(heads);
+        return;
+    }
     m_state.projection.picked = rows;
     emitChanged(Aspect::Projection);
 }

@@ -230,7 +230,9 @@ public:
     void setRegistersBeside(bool on);
     // The projector: lays out the open dataset's images (method pca | umap | tsne | text-axes, through
     // the selected heads or the whole representation, coloured by the text); picks rows of it.
-    void project(const QString& method, bool throughSelected, const QStringList& axes);
+    // points: "whole" (the whole representation), "selected" (the selected heads' sum), "heads" (the
+    // heads themselves, each its mean direction; a click focuses one, a rectangle selects them).
+    void project(const QString& method, const QString& points, const QStringList& axes);
     void pickProjected(const QVector<int>& rows);
     // The projected points coloured by a column of the dataset's labels.csv ("": by the text's score).
     void colourProjectionBy(const QString& column);

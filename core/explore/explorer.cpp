@@ -868,6 +868,7 @@ std::vector<Hit> Explorer::mlpTopImages(const std::string& mlp, int top) {
 ProjectionResult Explorer::project(const ProjectionRequest& q, const JobContext& job) {
     m->requireDataset();
     const auto start = Clock::now();
+    if (q.headsAsPoints) return projectHeads(q, job);
     const std::vector<Component> set = toComponents(q.heads, m->summary.layers);
     Layout layout;
     if (q.method == "text-axes") {
@@ -893,6 +894,35 @@ ProjectionResult Explorer::project(const ProjectionRequest& q, const JobContext&
     }
     if (!q.colorColumn.empty()) r.labels = imageLabels(q.colorColumn);
     else if (!q.colorText.empty()) r.color = imageScores(q.colorText, q.heads);
+    r.seconds = secondsSince(start);
+    return r;
+}
+
+ProjectionResult Explorer::projectHeads(const ProjectionRequest& q, const JobContext& job) {
+    const auto start = Clock::now();
+    const std::vector<Component> heads = m->view->heads();  // every cached head
+    Layout layout;
+    if (q.method == "text-axes") {
+        if (q.axes.size() != 4) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
+        std::vector<at::Tensor> texts;
+        for (const std::string& t : q.axes) {
+            if (t.empty()) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
+            texts.push_back(m->encode(t));
+        }
+        layout = headTextAxesLayout(*m->view, at::stack(texts), heads);
+    } else {
+        layout = layoutPoints(headPoints(*m->view, heads, job), parseLayoutMethod(q.method), q.seed, job);
+    }
+    ProjectionResult r;
+    r.request = q;
+    r.request.colorColumn = "layer";
+    for (Eigen::Index i = 0; i < layout.rows(); ++i) {
+        const Component& c = heads[static_cast<std::size_t>(i)];
+        r.pointNames.push_back(c.name());
+        r.labels.push_back("layer " + std::to_string(c.layer));
+        r.x.push_back(layout(i, 0));
+        r.y.push_back(layout(i, 1));
+    }
     r.seconds = secondsSince(start);
     return r;
 }

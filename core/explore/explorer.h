@@ -182,6 +182,7 @@ struct RegisterSummary {
 struct ProjectionRequest {
     std::string method = "umap";             // pca | umap | tsne | text-axes
     std::vector<std::pair<int, int>> heads;  // points: the sum of these heads' terms; empty: the whole representation
+    bool headsAsPoints = false;              // points: the heads themselves (each its unit mean direction), `heads` ignored
     std::string colorText;                   // colour: each image's score for it (through the heads); empty: none
     std::string colorColumn;                 // or: a column of the dataset's labels.csv (then colorText is not scored)
     std::vector<std::string> axes;           // text-axes: A, B, C, D (x = A - B, y = C - D)
@@ -194,6 +195,7 @@ struct ProjectionResult {
     std::vector<std::string> paths;
     std::vector<float> color;             // per image (empty without a colour text)
     std::vector<std::string> labels;      // per image, request.colorColumn's value ("": no row); empty without a column
+    std::vector<std::string> pointNames;  // headsAsPoints: each point's head ("3.1"); labels then name its layer
     double seconds = 0;
 };
 
@@ -362,6 +364,7 @@ public:
     bool hasTestTimeRegisters() const;
     // The open dataset's images laid out (cancellable; deterministic for the seed).
     ProjectionResult project(const ProjectionRequest& request, const JobContext& job);
+    ProjectionResult projectHeads(const ProjectionRequest& request, const JobContext& job);  // headsAsPoints
     // Caches the open dataset with the model `spec` (a CLIP model, or one with its aligner beside
     // it), then matches every head of the open model with every head of it (cancellable).
     HeadComparison compareHeads(const std::string& spec, const JobContext& job);
