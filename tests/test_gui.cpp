@@ -2083,6 +2083,11 @@ private slots:
             QCOMPARE(counted, int(now.x.size()));
             QCOMPARE(int(colours.size()), p->plot()->graphCount());
             QVERIFY(p->statusText().contains("labels column \"color\""));
+            // Hovering a point shows its image, name and value.
+            const QString tip = p->hoverText(3);
+            QVERIFY2(tip.contains("<img src=") && tip.contains(QFileInfo(QString::fromStdString(now.paths[3])).fileName()) &&
+                         tip.contains("color: " + QString::fromStdString(now.labels[3])),
+                     qPrintable(tip));
             // Another text leaves the labels' colours; the figure export says what colours it.
             s.setText("a green heart");
             QVERIFY(waitUntil(s, [&] { return !st.map.empty() && st.map.maps.front().text == "a green heart" && !st.job.running(); }, kTimeout));

@@ -14,6 +14,8 @@
 #include <QListWidget>
 #include <QPushButton>
 #include <QSignalBlocker>
+#include <QToolTip>
+#include <QUrl>
 #include <QVBoxLayout>
 
 #include <algorithm>
@@ -123,12 +125,31 @@ void Projector::buildPlot(QVBoxLayout* layout) {
             emit imageActivated(m_paths[row]);
         }
     });
+    connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
+        if (e->buttons() != Qt::NoButton) return;
+        const int row = nearestRow(e->position(), 8);
+        const QString tip = hoverText(row);
+        if (tip.isEmpty()) QToolTip::hideText();
+        else QToolTip::showText(e->globalPosition().toPoint(), tip, m_plot);
+    });
     for (auto signal : {&QListWidget::itemClicked, &QListWidget::itemActivated})
         connect(m_picked, signal, this, [this](QListWidgetItem* it) { emit imageActivated(it->data(Qt::UserRole).toString()); });
     connect(m_thumbs, &Thumbnails::ready, this, [this](const QString& path, const QImage& img) {
         for (int i = 0; i < m_picked->count(); ++i)
             if (m_picked->item(i)->data(Qt::UserRole).toString() == path) m_picked->item(i)->setIcon(QPixmap::fromImage(img));
     });
+}
+
+QString Projector::hoverText(int row) const {
+    if (row < 0) return {};
+    if (row < m_pointNames.size()) return tr("head %1 (click: its descriptions)").arg(m_pointNames[row]);
+    if (row >= m_paths.size()) return {};
+    // The image itself (rich text loads the file), its name and what colours it.
+    QString detail;
+    if (row < int(m_colourValues.size())) detail = m_colourValues[std::size_t(row)];
+    return QString("<img src=\"%1\" width=\"96\" height=\"96\"><br>%2%3")
+        .arg(QUrl::fromLocalFile(m_paths[row]).toString().toHtmlEscaped(), QFileInfo(m_paths[row]).fileName().toHtmlEscaped(),
+             detail.isEmpty() ? QString() : "<br>" + detail.toHtmlEscaped());
 }
 
 void Projector::requestLayout() {
@@ -192,6 +213,11 @@ void Projector::draw(const State& s) {
     for (const std::string& p : r.paths) m_paths << QString::fromStdString(p);
     m_pointNames.clear();
     for (const std::string& n : r.pointNames) m_pointNames << QString::fromStdString(n);
+    m_colourValues.clear();
+    for (std::size_t i = 0; i < r.labels.size(); ++i)
+        m_colourValues.push_back(QString("%1: %2").arg(QString::fromStdString(r.request.colorColumn), QString::fromStdString(r.labels[i])));
+    for (std::size_t i = 0; i < r.color.size(); ++i)
+        m_colourValues.push_back(tr("score for \"%1\": %2").arg(QString::fromStdString(r.request.colorText)).arg(r.color[i], 0, 'g', 3));
     m_plot->clearItems();
     if (r.x.empty()) {
         m_plot->replot();

@@ -35,6 +35,7 @@ public:
     QString statusText() const;
     // Plot coordinates of a shown point (tests, synthetic clicks); false when there is none.
     bool pointPosition(int row, QPointF* pixel) const;
+    QString hoverText(int row) const;  // the tooltip over a point: the image's thumbnail, name and colour value
 
 signals:
     // method pca | umap | tsne | text-axes; the selected heads' summed terms instead of the whole
@@ -74,6 +75,7 @@ private:
     std::vector<float> m_x, m_y;       // shown, per row
     QStringList m_paths;
     QStringList m_pointNames;  // heads as points: each point's head
+    std::vector<QString> m_colourValues;  // per image: what colours it, in words (hover)
     QPointF m_pressed;
 };
 
