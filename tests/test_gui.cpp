@@ -2027,6 +2027,40 @@ private slots:
             QVERIFY2(inside(i, 1.5) || !picked, qPrintable(QString("row %1 outside the rectangle, picked").arg(i)));
         }
         QCOMPARE(p->picked()->count(), std::min<int>(200, st.projection.picked.size()));
+        // A lasso: a triangle over the right of the plot picks the points inside it.
+        {
+            const QRect now = p->plot()->axisRect()->rect();  // (the picked strip took some of the plot's height)
+            const QCPRange xBefore = p->plot()->xAxis->range();
+            const QPolygonF triangle{QPointF(now.center().x(), now.top() + 2), QPointF(now.right() - 2, now.top() + 2),
+                                     QPointF(now.right() - 2, now.bottom() - 2)};
+            QTest::mousePress(p->plot(), Qt::LeftButton, {}, triangle[0].toPoint());
+            for (const QPointF& corner : {triangle[1], triangle[2]}) {
+                QMouseEvent drag(QEvent::MouseMove, corner, p->plot()->mapToGlobal(corner), Qt::NoButton, Qt::LeftButton, Qt::NoModifier);
+                QCoreApplication::sendEvent(p->plot(), &drag);
+            }
+            QTest::mouseRelease(p->plot(), Qt::LeftButton, {}, triangle[2].toPoint());
+            QVERIFY(waitUntil(s, [&] { return !st.projection.picked.isEmpty() && st.projection.picked != QVector<int>{}; }, kTimeout));
+            const QCPRange xShown = p->plot()->xAxis->range();
+            int inTriangle = 0;
+            for (std::size_t i = 0; i < r.x.size(); ++i) {
+                const QPointF at(p->plot()->xAxis->coordToPixel(r.x[i]), p->plot()->yAxis->coordToPixel(r.y[i]));
+                const bool picked = st.projection.picked.contains(int(i));
+                const bool inside = triangle.containsPoint(at, Qt::OddEvenFill);
+                inTriangle += inside;
+                // (a pixel's slack at its edges either way)
+                double edge = 1e9;
+                for (int k = 0; k < 3; ++k) {
+                    const QPointF a = triangle[k], b = triangle[(k + 1) % 3], ab = b - a;
+                    const double t = std::clamp(QPointF::dotProduct(at - a, ab) / QPointF::dotProduct(ab, ab), 0.0, 1.0);
+                    const QPointF d = at - (a + t * ab);
+                    edge = std::min(edge, std::hypot(d.x(), d.y()));
+                }
+                QVERIFY2(picked == inside || edge < 1.5, qPrintable(QString("row %1 at (%2, %3): picked %4, inside %5").arg(i).arg(at.x()).arg(at.y()).arg(picked).arg(inside)));
+            }
+            QVERIFY(inTriangle > 0);
+            QCOMPARE(xShown, xBefore);  // a pick leaves the view as it was
+            QCOMPARE(p->plot()->plottableCount(), p->plot()->graphCount());  // the lasso's outline is gone
+        }
         // Another text: the colours are its scores.
         s.setText("a blue square");
         QVERIFY(waitUntil(s, [&] { return st.projection.result.request.colorText == "a blue square"; }, kTimeout));

@@ -54,7 +54,7 @@ Projector::Projector(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     m_select = new QPushButton(tr("Select"));
     m_select->setObjectName("projectorSelect");
     m_select->setCheckable(true);
-    m_select->setToolTip(tr("Drag a rectangle to pick images (off: drag pans, the wheel zooms, a click opens an image)"));
+    m_select->setToolTip(tr("Draw around points to pick them (a lasso; a straight drag picks its rectangle). Off: drag pans, the wheel zooms, a click opens an image"));
     row->addWidget(new QLabel(tr("Layout")));
     row->addWidget(m_method);
     row->addWidget(m_points);
@@ -110,12 +110,28 @@ void Projector::buildPlot(QVBoxLayout* layout) {
     connect(m_method, &QComboBox::currentTextChanged, this, [this](const QString& m) { m_axesRow->setVisible(m == "text-axes"); });
     connect(m_layOut, &QPushButton::clicked, this, &Projector::requestLayout);
     connect(m_colour, &QComboBox::activated, this, [this](int i) { emit colourRequested(m_colour->itemData(i).toString()); });
-    connect(m_select, &QPushButton::toggled, this, [this](bool on) { m_plot->setSelectionRectMode(on ? QCP::srmCustom : QCP::srmNone); });
-    connect(m_plot->selectionRect(), &QCPSelectionRect::accepted, this, [this](const QRect& r, QMouseEvent*) { pickInRect(r); });
+    // Select: a lasso (the pressed button's path) picks the points inside it; a path with no area,
+    // the rectangle from press to release. Off: drag pans, the wheel zooms.
+    connect(m_select, &QPushButton::toggled, this, [this](bool on) {
+        m_plot->setInteractions(on ? QCP::Interactions(QCP::iRangeZoom) : QCP::Interactions(QCP::iRangeDrag) | QCP::iRangeZoom);
+    });
     // A click (press and release in one place, not selecting) opens the nearest point's image within 8 px.
-    connect(m_plot, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) { m_pressed = e->position(); });
+    connect(m_plot, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
+        m_pressed = e->position();
+        m_lasso = QPolygonF{e->position()};
+    });
+    connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
+        if (!m_select->isChecked() || !(e->buttons() & Qt::LeftButton) || m_lasso.isEmpty()) return;
+        m_lasso << e->position();
+        drawLasso();
+    });
     connect(m_plot, &QCustomPlot::mouseRelease, this, [this](QMouseEvent* e) {
-        if (m_select->isChecked() || (e->position() - m_pressed).manhattanLength() > 4) return;
+        if (m_select->isChecked()) {
+            m_lasso << e->position();
+            pickInLasso();
+            return;
+        }
+        if ((e->position() - m_pressed).manhattanLength() > 4) return;
         const int row = nearestRow(e->position(), 8);
         if (row < 0) return;
         if (row < int(m_pointNames.size())) {  // a head
@@ -180,13 +196,44 @@ bool Projector::pointPosition(int row, QPointF* pixel) const {
     return true;
 }
 
-void Projector::pickInRect(const QRectF& r) {
-    const double x0 = m_plot->xAxis->pixelToCoord(r.left()), x1 = m_plot->xAxis->pixelToCoord(r.right());
-    const double y0 = m_plot->yAxis->pixelToCoord(r.bottom()), y1 = m_plot->yAxis->pixelToCoord(r.top());
+void Projector::drawLasso() {
+    if (!m_lassoCurve) {
+        m_lassoCurve = new QCPCurve(m_plot->xAxis, m_plot->yAxis);
+        m_lassoCurve->setPen(QPen(QColor(40, 40, 40), 1, Qt::DashLine));
+        m_lassoCurve->removeFromLegend();
+    }
+    QVector<double> xs, ys;
+    for (const QPointF& p : m_lasso) {
+        xs << m_plot->xAxis->pixelToCoord(p.x());
+        ys << m_plot->yAxis->pixelToCoord(p.y());
+    }
+    xs << xs.front();
+    ys << ys.front();
+    m_lassoCurve->setData(xs, ys);
+    m_plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void Projector::pickInLasso() {
+    QPolygonF area = m_lasso;
+    m_lasso.clear();
+    if (m_lassoCurve) {
+        m_plot->removePlottable(m_lassoCurve);
+        m_lassoCurve = nullptr;
+        m_plot->replot();
+    }
+    const QRectF box = area.boundingRect();
+    if (box.width() < 3 && box.height() < 3) return;  // a click, not a pick
+    // A path without area (a straight drag): the rectangle it spans.
+    double twiceArea = 0;
+    for (int i = 0; i < area.size(); ++i) {
+        const QPointF& a = area[i];
+        const QPointF& b = area[(i + 1) % area.size()];
+        twiceArea += a.x() * b.y() - b.x() * a.y();
+    }
+    if (std::abs(twiceArea) < 0.25 * box.width() * box.height()) area = QPolygonF(box);
     QVector<int> rows;
     for (std::size_t i = 0; i < m_x.size(); ++i)
-        if (m_x[i] >= std::min(x0, x1) && m_x[i] <= std::max(x0, x1) && m_y[i] >= std::min(y0, y1) && m_y[i] <= std::max(y0, y1))
-            rows << int(i);
+        if (area.containsPoint({m_plot->xAxis->coordToPixel(m_x[i]), m_plot->yAxis->coordToPixel(m_y[i])}, Qt::OddEvenFill)) rows << int(i);
     emit rowsPicked(rows);
 }
 
@@ -200,15 +247,25 @@ void Projector::render(const State& s, QFlags<Aspect> changed) {
                                             : tr("Open a dataset (File > Open image folder as dataset), then Lay out."));
     }
     if (p.computing) m_status->setText(tr("laying out %1...").arg(QString::fromStdString(p.request.method)));
-    draw(s);
+    // Drawn again only for another layout or other colours: a pick keeps the view as zoomed.
+    const ProjectionResult& r = p.result;
+    const bool same = r.x == m_x && r.y == m_y && r.color == m_drawnColor && r.labels == m_drawnLabels && r.pointNames == m_drawnNames &&
+                      r.request.colorText == m_drawnColorText && !r.x.empty();
+    if (!same) draw(s);
     showPicked(s);
 }
 
 void Projector::draw(const State& s) {
     const ProjectionResult& r = s.projection.result;
     m_plot->clearGraphs();
+    m_plot->clearPlottables();
+    m_lassoCurve = nullptr;
     m_x = r.x;
     m_y = r.y;
+    m_drawnColor = r.color;
+    m_drawnLabels = r.labels;
+    m_drawnNames = r.pointNames;
+    m_drawnColorText = r.request.colorText;
     m_paths.clear();
     for (const std::string& p : r.paths) m_paths << QString::fromStdString(p);
     m_pointNames.clear();

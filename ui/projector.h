@@ -1,16 +1,18 @@
 #pragma once
 // The projector: the open dataset's images laid out in 2-D (PCA, UMAP, t-SNE, or text axes),
 // through the whole representation or the selected heads, coloured by the text's score. A click
-// opens an image; a rectangle (Select) picks images, listed under the plot with their thumbnails.
+// opens an image; a lasso (Select) picks images, listed under the plot with their thumbnails.
 #include "explore/explorer.h"
 #include "head_grid.h"
 
 #include <QFlags>
+#include <QPolygonF>
 #include <QStringList>
 #include <QVector>
 #include <QWidget>
 
 class QComboBox;
+class QCPCurve;
 class QCustomPlot;
 class QLabel;
 class QLineEdit;
@@ -50,7 +52,8 @@ private:
     void requestLayout();
     void draw(const State& s);
     void showPicked(const State& s);
-    void pickInRect(const QRectF& pixels);
+    void drawLasso();
+    void pickInLasso();
     void buildPlot(QVBoxLayout* layout);
     // One scatter graph per colour bin of the scores (one graph when uncoloured).
     void addScatter(const vitscope::ProjectionResult& r, int bins, float lo, float hi);
@@ -73,10 +76,15 @@ private:
     QCustomPlot* m_plot;
     QListWidget* m_picked;
     std::vector<float> m_x, m_y;       // shown, per row
+    std::vector<float> m_drawnColor;   // what the shown plot was drawn from (render redraws only for another)
+    std::vector<std::string> m_drawnLabels, m_drawnNames;
+    std::string m_drawnColorText;
     QStringList m_paths;
     QStringList m_pointNames;  // heads as points: each point's head
     std::vector<QString> m_colourValues;  // per image: what colours it, in words (hover)
     QPointF m_pressed;
+    QPolygonF m_lasso;                 // the select drag's path, in pixels
+    QCPCurve* m_lassoCurve = nullptr;  // drawn while dragging
 };
 
 }  // namespace vitscope::ui
