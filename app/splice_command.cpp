@@ -39,6 +39,7 @@ struct SpliceOptions {
     std::string aligner, clip, vocab, imageMean, component, solver = "skl", out;
     SpliceParams params;
     int show = 8;
+    int vocabSize = 0;  // > 0: the last K lines only (the reference's vocabulary_size)
 };
 
 // The model with its text side (the aligner's CLIP for non-CLIP models, as retrieve / heatmap).
@@ -102,7 +103,10 @@ void printConcepts(const SpliceResult& r, const std::vector<std::string>& concep
 void runSpliceCommand(SpliceOptions o) {
     o.params.solver = parseSpliceSolver(o.solver);
     o.params.validate();
-    const std::vector<std::string> concepts = readTextList(o.vocab);
+    std::vector<std::string> concepts = readTextList(o.vocab);
+    if (o.vocabSize < 0) throw InputError("--vocab-size", "must be >= 0 (0: every line)");
+    if (o.vocabSize > 0 && o.vocabSize < static_cast<int>(concepts.size()))
+        concepts.erase(concepts.begin(), concepts.end() - o.vocabSize);
     const HeatmapSession s = openSpliceModel(o.model, o.aligner, o.clip);
     const at::Tensor vocab = embedVocabulary(*s.text, concepts, o.vocab);
     const at::Tensor mean = readMean(o.imageMean, vocab.size(1));
@@ -139,6 +143,10 @@ at::Tensor cachedTargets(const SpliceMeanOptions& o) {
     CacheSessionOptions c;
     c.cache = o.cache;
     c.aligner = o.aligner;
+    if (c.aligner.empty()) {  // a non-CLIP cache: the aligner beside its model (as project does)
+        const DatasetCache cache(o.cache);
+        if (!cache.modelSpec().empty()) c.aligner = alignerBesideModel(cache.modelSpec());
+    }
     c.device = o.model.device;
     const CacheSession s = openCacheSession(c, false);
     if (o.component.empty()) return s.view->output();
@@ -180,7 +188,10 @@ void registerSpliceCommands(CLI::App& app, std::vector<std::function<void()>>& a
         addInputOptions(sub, o->inputs);
         sub->add_option("--aligner", o->aligner, "Aligner into CLIP space (non-CLIP models; default: the one beside the model)");
         sub->add_option("--clip", o->clip, "CLIP model for the vocabulary of a non-CLIP model (default: the aligner's)");
-        sub->add_option("--vocab", o->vocab, "Concept vocabulary: a text file, one concept per line (embedded as it is)")->required();
+        sub->add_option("--vocab", o->vocab, "Concept vocabulary: a text file, one concept per line (embedded as it is; empty lines and # comments skipped)")->required();
+        sub->add_option("--vocab-size", o->vocabSize,
+                        "Only the last K concepts (the reference's vocabulary_size: its files run from least to most frequent; 0: all)")
+            ->capture_default_str();
         sub->add_option("--image-mean", o->imageMean, "Mean of normalised embeddings (or component terms) over a dataset, .npy [E] (splice-mean)")
             ->required();
         sub->add_option("--l1", o->params.l1, "l1 penalty (the reference's l1_penalty; sklearn alpha = l1 / (2 E))")->capture_default_str();

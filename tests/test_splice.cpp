@@ -46,10 +46,10 @@ Model randomClip() {
 class TestSplice : public QObject {
     Q_OBJECT
 private slots:
-    // Every l1 of the reference data: weights within 1e-4 of the reference's (float32 sklearn); on
-    // the images where sklearn converged, within 1e-6 of its float64 solution (where it stops at
-    // max_iter, the stopping point depends on rounding: the 1e-4 bound only); the cosine within
-    // 1e-5; all weights >= 0.
+    // Every l1 of the reference data: weights within 1e-4 of the reference's (float32 sklearn) and
+    // 1e-5 of sklearn's float64 solution (at l1 0.01 one image runs to max_iter and the others take
+    // hundreds of epochs: rounding moves the stopping point by ~1e-6); the cosine within 1e-5;
+    // all weights >= 0.
     void matchesSklearnLasso() {
         const nlohmann::json rec = referenceRecord();
         const std::vector<double> l1s = rec.at("l1").get<std::vector<double>>();
@@ -60,19 +60,12 @@ private slots:
             const at::Tensor ref = readNpyTensor(data("weights_" + suffix));
             QVERIFY(vitscope::test::sameShape(r.weights, ref));
             const double vsReference = maxAbsDiff(r.weights, ref);
-            const at::Tensor ref64 = readNpyTensor(data("weights64_" + suffix));
-            const std::vector<bool> converged = rec.at("converged_" + std::to_string(k)).get<std::vector<bool>>();
-            double vs64 = 0;
-            for (std::size_t b = 0; b < converged.size(); ++b) {
-                const double d = maxAbsDiff(r.weights[static_cast<int64_t>(b)], ref64[static_cast<int64_t>(b)]);
-                vs64 = std::max(vs64, converged[b] ? d : 0.0);
-                QVERIFY(d < 1e-4);
-            }
+            const double vs64 = maxAbsDiff(r.weights, readNpyTensor(data("weights64_" + suffix)));
             const double cos = maxAbsDiff(r.cosine, readNpyTensor(data("cosine_" + suffix)));
-            qInfo("l1 %.3g: |w - sklearn float32| %.3g, |w - sklearn float64| %.3g (converged images), |cos - ref| %.3g, nonzero %lld", l1s[k], vsReference, vs64,
+            qInfo("l1 %.3g: |w - sklearn float32| %.3g, |w - sklearn float64| %.3g, |cos - ref| %.3g, nonzero %lld", l1s[k], vsReference, vs64,
                   cos, static_cast<long long>((r.weights > 0).sum().item<int64_t>()));
             QVERIFY2(vsReference < 1e-4, qPrintable(QString::number(vsReference)));
-            QVERIFY2(vs64 < 1e-6, qPrintable(QString::number(vs64)));
+            QVERIFY2(vs64 < 1e-5, qPrintable(QString::number(vs64)));
             QVERIFY2(cos < 1e-5, qPrintable(QString::number(cos)));
             QVERIFY(r.weights.min().item<double>() >= 0.0);
             QVERIFY(r.cosine.max().item<double>() <= 1.0 + 1e-6);

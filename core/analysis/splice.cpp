@@ -75,8 +75,9 @@ at::Tensor admmBatch(const at::Tensor& D, const at::Tensor& targets, const Splic
     };
     at::Generator gen = at::detail::createCPUGenerator(p.seed);
     const auto opts = D.options();
-    at::Tensor z = at::randn({V, B}, gen, opts), u = at::randn({V, B}, gen, opts);
     at::randn({V, B}, gen, opts);  // the reference draws x first; its value is never used
+    at::Tensor z = at::randn({V, B}, gen, opts);
+    at::Tensor u = at::randn({V, B}, gen, opts);
     const at::Tensor Cb2 = 2 * at::matmul(D, targets.t());
     const double threshold = p.l1 / p.rho;
     int it = 0;
