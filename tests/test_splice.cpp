@@ -163,7 +163,7 @@ private slots:
         const at::Tensor mean = spliceMean(offset + 0.6 * at::randn({500, E}, g));
         const at::Tensor codes = at::rand({B, V}, g).gt(1.0 - 8.0 / V).to(at::kFloat) * at::rand({B, V}, g);
         const at::Tensor images = offset + at::matmul(codes, vocab / vocab.norm(2, 1, true)) + 0.2 * at::randn({B, E}, g);
-        for (double l1 : {0.25, 0.01}) {
+        for (double l1 : {0.25, 0.1}) {
             SpliceParams p;
             p.l1 = l1;
             QElapsedTimer t;
