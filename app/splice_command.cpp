@@ -149,11 +149,14 @@ at::Tensor cachedTargets(const SpliceMeanOptions& o) {
     }
     c.device = o.model.device;
     const CacheSession s = openCacheSession(c, false);
-    if (o.component.empty()) return s.view->output();
+    // Copies: the session's memory maps close when it goes.
+    if (o.component.empty()) return s.view->output().to(at::kFloat).clone();
+    if (o.component.find('@') != std::string::npos || o.component.rfind("neuron.", 0) == 0)
+        throw InputError(o.cache, "holds per-head sums, not '" + o.component + "': make its mean from images (--model M --image ...)");
     if (s.cache->convention() != Convention::Exact)
         throw InputError(o.cache, "holds terms of the " + std::string(conventionName(s.cache->convention())) +
                                       " convention; splice decomposes components under the exact one (rebuild the cache, or use --model with images)");
-    return s.view->terms(s.view->parse(o.component));
+    return s.view->terms(s.view->parse(o.component)).clone();
 }
 
 void runSpliceMean(const SpliceMeanOptions& o) {
