@@ -12,8 +12,8 @@
 #include "io/tensor_io.h"
 #include "model/forward.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -74,8 +74,8 @@ at::Tensor readMean(const std::string& path, int64_t e) {
         throw InputError(path, std::string("not a readable .npy image mean (") + err.what() + ")");
     }
     if (m.numel() != e || (m.dim() != 1 && !(m.dim() == 2 && m.size(0) == 1)) || !at::isFloatingType(m.scalar_type()))
-        throw InputError(path, "image mean must be a float array of " + std::to_string(e) + " values (the embedding size); it has shape " +
-                                   c10::str(m.sizes()));
+        throw InputError(path, "image mean must be a float array of " + std::to_string(e) +
+                                   " values (the embedding size); it has shape " + c10::str(m.sizes()));
     return m.reshape({e}).to(at::kFloat);
 }
 
@@ -84,7 +84,8 @@ at::Tensor collectTargets(const HeatmapSession& s, const InputOptions& in, const
     std::vector<at::Tensor> parts;
     for (int64_t start = 0; start < inputs.count(); start += in.batch) {
         const int64_t n = std::min<int64_t>(in.batch, inputs.count() - start);
-        parts.push_back(spliceTargetsFor(*s.model, s.aligner ? &*s.aligner : nullptr, inputs.batch(start, n), component));
+        parts.push_back(
+            spliceTargetsFor(*s.model, s.aligner ? &*s.aligner : nullptr, inputs.batch(start, n), component));
     }
     if (parts.empty()) throw InputError("inputs", "no images");
     return at::cat(parts);
@@ -93,7 +94,8 @@ at::Tensor collectTargets(const HeatmapSession& s, const InputOptions& in, const
 void printConcepts(const SpliceResult& r, const std::vector<std::string>& concepts, int show) {
     for (int64_t b = 0; b < r.weights.size(0); ++b) {
         const std::vector<SpliceConcept> top = spliceConcepts(r.weights[b], concepts, -1);
-        std::printf("image %lld: cosine %.4f, %zu concepts", static_cast<long long>(b), r.cosine[b].item<double>(), top.size());
+        std::printf("image %lld: cosine %.4f, %zu concepts", static_cast<long long>(b), r.cosine[b].item<double>(),
+                    top.size());
         for (std::size_t i = 0; i < top.size() && static_cast<int>(i) < show; ++i)
             std::printf("%s %s %.4f", i == 0 ? ":" : ",", top[i].text.c_str(), top[i].weight);
         std::printf("\n");
@@ -152,15 +154,18 @@ at::Tensor cachedTargets(const SpliceMeanOptions& o) {
     // Copies: the session's memory maps close when it goes.
     if (o.component.empty()) return s.view->output().to(at::kFloat).clone();
     if (o.component.find('@') != std::string::npos || o.component.rfind("neuron.", 0) == 0)
-        throw InputError(o.cache, "holds per-head sums, not '" + o.component + "': make its mean from images (--model M --image ...)");
+        throw InputError(o.cache, "holds per-head sums, not '" + o.component +
+                                      "': make its mean from images (--model M --image ...)");
     if (s.cache->convention() != Convention::Exact)
         throw InputError(o.cache, "holds terms of the " + std::string(conventionName(s.cache->convention())) +
-                                      " convention; splice decomposes components under the exact one (rebuild the cache, or use --model with images)");
+                                      " convention; splice decomposes components under the exact one (rebuild the "
+                                      "cache, or use --model with images)");
     return s.view->terms(s.view->parse(o.component)).clone();
 }
 
 void runSpliceMean(const SpliceMeanOptions& o) {
-    if (o.cache.empty() == o.model.model.empty()) throw InputError("splice-mean", "give exactly one of --cache or --model (with images)");
+    if (o.cache.empty() == o.model.model.empty())
+        throw InputError("splice-mean", "give exactly one of --cache or --model (with images)");
     at::Tensor targets;
     if (!o.cache.empty()) {
         targets = cachedTargets(o);
@@ -171,54 +176,74 @@ void runSpliceMean(const SpliceMeanOptions& o) {
     const at::Tensor mean = spliceMean(targets);
     writeNpyTensor(o.out, mean);
     std::printf("mean of %lld normalised %s over %s: |mean| %.4f\n%s\n", static_cast<long long>(targets.size(0)),
-                o.component.empty() ? "outputs" : ("'" + o.component + "' terms").c_str(), o.cache.empty() ? "the images" : o.cache.c_str(),
-                mean.norm().item<double>(), o.out.c_str());
+                o.component.empty() ? "outputs" : ("'" + o.component + "' terms").c_str(),
+                o.cache.empty() ? "the images" : o.cache.c_str(), mean.norm().item<double>(), o.out.c_str());
 }
 
 const char* kComponentHelp =
-    "Decompose a component's term instead of the output: embed, L.H (head), L.H@T (head at token T, 0 = class token), mlp.L, "
+    "Decompose a component's term instead of the output: embed, L.H (head), L.H@T (head at token T, 0 = class token), "
+    "mlp.L, "
     "attn_bias.L, post_bias, neuron.L.N (second-order effect, CLIP models); zero-based";
+
+void addSpliceCommand(CLI::App& app, std::vector<std::function<void()>>& actions) {
+    auto o = std::make_shared<SpliceOptions>();
+    auto* sub = app.add_subcommand(
+        "splice", "SpLiCE: sparse non-negative decomposition of images (or a component) over a text vocabulary");
+    sub->footer(std::string("Writes DIR/weights.npy [B, vocabulary] float32, DIR/cosine.npy [B] (cosine of the "
+                            "reconstruction with the "
+                            "normalised embedding) and DIR/splice.json. ") +
+                kCentring);
+    addModelOptions(sub, o->model);
+    addInputOptions(sub, o->inputs);
+    sub->add_option("--aligner", o->aligner,
+                    "Aligner into CLIP space (non-CLIP models; default: the one beside the model)");
+    sub->add_option("--clip", o->clip, "CLIP model for the vocabulary of a non-CLIP model (default: the aligner's)");
+    sub->add_option("--vocab", o->vocab,
+                    "Concept vocabulary: a text file, one concept per line (embedded as it is; empty lines and # "
+                    "comments skipped)")
+        ->required();
+    sub->add_option("--vocab-size", o->vocabSize,
+                    "Only the last K concepts (the reference's vocabulary_size: its files run from least to most "
+                    "frequent; 0: all)")
+        ->capture_default_str();
+    sub->add_option("--image-mean", o->imageMean,
+                    "Mean of normalised embeddings (or component terms) over a dataset, .npy [E] (splice-mean)")
+        ->required();
+    sub->add_option("--l1", o->params.l1, "l1 penalty (the reference's l1_penalty; sklearn alpha = l1 / (2 E))")
+        ->capture_default_str();
+    sub->add_option("--component", o->component, kComponentHelp);
+    sub->add_option("--solver", o->solver,
+                    "skl (the reference's default: sklearn's Lasso by coordinate descent) or admm")
+        ->capture_default_str();
+    sub->add_option("--max-iter", o->params.maxIter, "skl: maximum epochs")->capture_default_str();
+    sub->add_option("--tol", o->params.tol, "skl: duality-gap tolerance; admm: residual tolerance")
+        ->capture_default_str();
+    sub->add_option("--show", o->show, "Concepts printed per image")->capture_default_str();
+    sub->add_option("--out", o->out, "Output folder")->required();
+    sub->callback([&actions, o] { actions.push_back([o] { runSpliceCommand(*o); }); });
+}
+
+void addSpliceMeanCommand(CLI::App& app, std::vector<std::function<void()>>& actions) {
+    auto o = std::make_shared<SpliceMeanOptions>();
+    auto* sub = app.add_subcommand(
+        "splice-mean", "The mean of normalised embeddings (or a component's terms) that splice --image-mean reads");
+    sub->footer(kCentring);
+    sub->add_option("--cache", o->cache,
+                    "Dataset cache (vitscope-cli cache build): its outputs or cached component terms");
+    addModelOptions(sub, o->model, false);
+    addInputOptions(sub, o->inputs);
+    sub->add_option("--aligner", o->aligner, "Aligner into CLIP space (non-CLIP models / caches)");
+    sub->add_option("--clip", o->clip, "CLIP model of a non-CLIP model's aligner (default: the aligner's)");
+    sub->add_option("--component", o->component, kComponentHelp);
+    sub->add_option("--out", o->out, "Output MEAN.npy [E] float32")->required();
+    sub->callback([&actions, o] { actions.push_back([o] { runSpliceMean(*o); }); });
+}
 
 }  // namespace
 
 void registerSpliceCommands(CLI::App& app, std::vector<std::function<void()>>& actions) {
-    {
-        auto o = std::make_shared<SpliceOptions>();
-        auto* sub = app.add_subcommand("splice", "SpLiCE: sparse non-negative decomposition of images (or a component) over a text vocabulary");
-        sub->footer(std::string("Writes DIR/weights.npy [B, vocabulary] float32, DIR/cosine.npy [B] (cosine of the reconstruction with the "
-                                "normalised embedding) and DIR/splice.json. ") + kCentring);
-        addModelOptions(sub, o->model);
-        addInputOptions(sub, o->inputs);
-        sub->add_option("--aligner", o->aligner, "Aligner into CLIP space (non-CLIP models; default: the one beside the model)");
-        sub->add_option("--clip", o->clip, "CLIP model for the vocabulary of a non-CLIP model (default: the aligner's)");
-        sub->add_option("--vocab", o->vocab, "Concept vocabulary: a text file, one concept per line (embedded as it is; empty lines and # comments skipped)")->required();
-        sub->add_option("--vocab-size", o->vocabSize,
-                        "Only the last K concepts (the reference's vocabulary_size: its files run from least to most frequent; 0: all)")
-            ->capture_default_str();
-        sub->add_option("--image-mean", o->imageMean, "Mean of normalised embeddings (or component terms) over a dataset, .npy [E] (splice-mean)")
-            ->required();
-        sub->add_option("--l1", o->params.l1, "l1 penalty (the reference's l1_penalty; sklearn alpha = l1 / (2 E))")->capture_default_str();
-        sub->add_option("--component", o->component, kComponentHelp);
-        sub->add_option("--solver", o->solver, "skl (the reference's default: sklearn's Lasso by coordinate descent) or admm")->capture_default_str();
-        sub->add_option("--max-iter", o->params.maxIter, "skl: maximum epochs")->capture_default_str();
-        sub->add_option("--tol", o->params.tol, "skl: duality-gap tolerance; admm: residual tolerance")->capture_default_str();
-        sub->add_option("--show", o->show, "Concepts printed per image")->capture_default_str();
-        sub->add_option("--out", o->out, "Output folder")->required();
-        sub->callback([&actions, o] { actions.push_back([o] { runSpliceCommand(*o); }); });
-    }
-    {
-        auto o = std::make_shared<SpliceMeanOptions>();
-        auto* sub = app.add_subcommand("splice-mean", "The mean of normalised embeddings (or a component's terms) that splice --image-mean reads");
-        sub->footer(kCentring);
-        sub->add_option("--cache", o->cache, "Dataset cache (vitscope-cli cache build): its outputs or cached component terms");
-        addModelOptions(sub, o->model, false);
-        addInputOptions(sub, o->inputs);
-        sub->add_option("--aligner", o->aligner, "Aligner into CLIP space (non-CLIP models / caches)");
-        sub->add_option("--clip", o->clip, "CLIP model of a non-CLIP model's aligner (default: the aligner's)");
-        sub->add_option("--component", o->component, kComponentHelp);
-        sub->add_option("--out", o->out, "Output MEAN.npy [E] float32")->required();
-        sub->callback([&actions, o] { actions.push_back([o] { runSpliceMean(*o); }); });
-    }
+    addSpliceCommand(app, actions);
+    addSpliceMeanCommand(app, actions);
 }
 
 }  // namespace vitscope::cli

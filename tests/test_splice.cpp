@@ -20,7 +20,9 @@ using vitscope::test::maxAbsDiff;
 
 namespace {
 
-std::string data(const std::string& file) { return vitscope::test::source("tests/data/splice/" + file); }
+std::string data(const std::string& file) {
+    return vitscope::test::source("tests/data/splice/" + file);
+}
 
 nlohmann::json referenceRecord() {
     std::ifstream in(data("reference.json"));
@@ -31,12 +33,14 @@ SpliceResult solve(double l1, SpliceSolver solver = SpliceSolver::Skl) {
     SpliceParams p;
     p.l1 = l1;
     p.solver = solver;
-    return runSplice(readNpyTensor(data("vocab.npy")), readNpyTensor(data("mean.npy")), readNpyTensor(data("embeddings.npy")), p);
+    return runSplice(readNpyTensor(data("vocab.npy")), readNpyTensor(data("mean.npy")),
+                     readNpyTensor(data("embeddings.npy")), p);
 }
 
 Model randomClip() {
     RandomVitSpec s;
-    s.layout = RandomLayout::OpenAiClip, s.imageSize = 32, s.patchSize = 16, s.width = 32, s.layers = 3, s.embedDim = 24, s.seed = 31;
+    s.layout = RandomLayout::OpenAiClip, s.imageSize = 32, s.patchSize = 16, s.width = 32, s.layers = 3,
+    s.embedDim = 24, s.seed = 31;
     const nlohmann::json config = {{"model_cfg", {{"vision_cfg", {{"head_width", 16}}}, {"text_cfg", {{"heads", 1}}}}}};
     return buildModel(randomVitStateDict(s), config, "random-clip");
 }
@@ -62,8 +66,8 @@ private slots:
             const double vsReference = maxAbsDiff(r.weights, ref);
             const double vs64 = maxAbsDiff(r.weights, readNpyTensor(data("weights64_" + suffix)));
             const double cos = maxAbsDiff(r.cosine, readNpyTensor(data("cosine_" + suffix)));
-            qInfo("l1 %.3g: |w - sklearn float32| %.3g, |w - sklearn float64| %.3g, |cos - ref| %.3g, nonzero %lld", l1s[k], vsReference, vs64,
-                  cos, static_cast<long long>((r.weights > 0).sum().item<int64_t>()));
+            qInfo("l1 %.3g: |w - sklearn float32| %.3g, |w - sklearn float64| %.3g, |cos - ref| %.3g, nonzero %lld",
+                  l1s[k], vsReference, vs64, cos, static_cast<long long>((r.weights > 0).sum().item<int64_t>()));
             QVERIFY2(vsReference < 1e-4, qPrintable(QString::number(vsReference)));
             QVERIFY2(vs64 < 1e-5, qPrintable(QString::number(vs64)));
             QVERIFY2(cos < 1e-5, qPrintable(QString::number(cos)));
@@ -109,7 +113,8 @@ private slots:
     void badInputIsRefused() {
         const at::Tensor v = readNpyTensor(data("vocab.npy")), x = readNpyTensor(data("embeddings.npy"));
         QVERIFY_THROWS_EXCEPTION(InputError, runSplice(v, at::zeros({7}), x, SpliceParams{}));
-        QVERIFY_THROWS_EXCEPTION(InputError, runSplice(v, readNpyTensor(data("mean.npy")), at::zeros({2, 5}), SpliceParams{}));
+        QVERIFY_THROWS_EXCEPTION(InputError,
+                                 runSplice(v, readNpyTensor(data("mean.npy")), at::zeros({2, 5}), SpliceParams{}));
         SpliceParams p;
         p.l1 = -1;
         QVERIFY_THROWS_EXCEPTION(InputError, p.validate());
@@ -136,7 +141,9 @@ private slots:
         QVERIFY(maxAbsDiff(out, encodeImages(model, pixels).output) < 1e-5);
         std::vector<std::string> names;
         const at::Tensor terms = termsByComponent(decomposeImages(model, pixels, DecomposeOptions{}), &names);
-        const auto index = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) - names.begin(); };
+        const auto index = [&](const std::string& n) {
+            return std::find(names.begin(), names.end(), n) - names.begin();
+        };
         const at::Tensor head = spliceTargetsFor(model, nullptr, pixels, "1.1");
         QVERIFY(maxAbsDiff(head, terms.select(1, index("1.1"))) < 1e-6);
         QVERIFY(maxAbsDiff(spliceTargetsFor(model, nullptr, pixels, "mlp.2"), terms.select(1, index("mlp.2"))) < 1e-6);
@@ -155,14 +162,16 @@ private slots:
     // vocabulary size and l1 0.25): VITSCOPE_SPLICE_BENCH=1 build/bin/test_splice benchVitBSize.
     // Built data: the vocabulary shares an offset and the images are sparse mixtures of it plus noise.
     void benchVitBSize() {
-        if (qEnvironmentVariableIsEmpty("VITSCOPE_SPLICE_BENCH")) QSKIP("set VITSCOPE_SPLICE_BENCH=1 to time SpLiCE at V = 10,000, E = 512");
+        if (qEnvironmentVariableIsEmpty("VITSCOPE_SPLICE_BENCH"))
+            QSKIP("set VITSCOPE_SPLICE_BENCH=1 to time SpLiCE at V = 10,000, E = 512");
         const int64_t V = 10000, E = 512, B = 8;
         at::Generator g = at::detail::createCPUGenerator(7);
         const at::Tensor vocab = at::randn({V, E}, g) + 0.8 * at::randn({1, E}, g);
         const at::Tensor offset = at::randn({1, E}, g);
         const at::Tensor mean = spliceMean(offset + 0.6 * at::randn({500, E}, g));
         const at::Tensor codes = at::rand({B, V}, g).gt(1.0 - 8.0 / V).to(at::kFloat) * at::rand({B, V}, g);
-        const at::Tensor images = offset + at::matmul(codes, vocab / vocab.norm(2, 1, true)) + 0.2 * at::randn({B, E}, g);
+        const at::Tensor images =
+            offset + at::matmul(codes, vocab / vocab.norm(2, 1, true)) + 0.2 * at::randn({B, E}, g);
         for (double l1 : {0.25, 0.1}) {
             SpliceParams p;
             p.l1 = l1;
@@ -170,14 +179,19 @@ private slots:
             t.start();
             const SpliceResult r = runSplice(vocab, mean, images, p);
             const double perImage = static_cast<double>(t.elapsed()) / 1000.0 / static_cast<double>(B);
-            qInfo("V %lld E %lld l1 %.2f skl: %.3f s per image (%d cores), epochs %d..%d, nonzero %.1f per image, cosine %.4f", static_cast<long long>(V),
-                  static_cast<long long>(E), l1, perImage, splitParts(), *std::min_element(r.iterations.begin(), r.iterations.end()),
-                  *std::max_element(r.iterations.begin(), r.iterations.end()), (r.weights > 0).sum().item<double>() / B, r.cosine.mean().item<double>());
+            qInfo(
+                "V %lld E %lld l1 %.2f skl: %.3f s per image (%d cores), epochs %d..%d, nonzero %.1f per image, cosine "
+                "%.4f",
+                static_cast<long long>(V), static_cast<long long>(E), l1, perImage, splitParts(),
+                *std::min_element(r.iterations.begin(), r.iterations.end()),
+                *std::max_element(r.iterations.begin(), r.iterations.end()), (r.weights > 0).sum().item<double>() / B,
+                r.cosine.mean().item<double>());
             p.solver = SpliceSolver::Admm;
             t.restart();
             const SpliceResult a = runSplice(vocab, mean, images, p);
-            qInfo("  admm: %.3f s per image (batch of %lld), %d iterations, |admm - skl| %.3g", static_cast<double>(t.elapsed()) / 1000.0 / B,
-                  static_cast<long long>(B), a.iterations.front(), maxAbsDiff(a.weights, r.weights));
+            qInfo("  admm: %.3f s per image (batch of %lld), %d iterations, |admm - skl| %.3g",
+                  static_cast<double>(t.elapsed()) / 1000.0 / B, static_cast<long long>(B), a.iterations.front(),
+                  maxAbsDiff(a.weights, r.weights));
         }
     }
 };

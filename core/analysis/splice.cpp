@@ -16,7 +16,9 @@ namespace vitscope {
 namespace {
 
 // torch.nn.functional.normalize(x, dim=-1): x / max(|x|, 1e-12), rows of a 2-D tensor.
-at::Tensor normalizeRows(const at::Tensor& x) { return x / x.norm(2, -1, true).clamp_min(1e-12); }
+at::Tensor normalizeRows(const at::Tensor& x) {
+    return x / x.norm(2, -1, true).clamp_min(1e-12);
+}
 
 double dot(const double* a, const double* b, int64_t n) {
     double s = 0;
@@ -96,7 +98,9 @@ at::Tensor admmBatch(const at::Tensor& D, const at::Tensor& targets, const Splic
 
 }  // namespace
 
-const char* spliceSolverName(SpliceSolver s) { return s == SpliceSolver::Admm ? "admm" : "skl"; }
+const char* spliceSolverName(SpliceSolver s) {
+    return s == SpliceSolver::Admm ? "admm" : "skl";
+}
 
 SpliceSolver parseSpliceSolver(const std::string& name) {
     if (name == "skl") return SpliceSolver::Skl;
@@ -133,8 +137,8 @@ at::Tensor spliceMean(const at::Tensor& embeddings) {
     return normalizeRows(embeddings.to(at::kCPU, at::kDouble)).mean(0).to(at::kFloat);
 }
 
-std::vector<double> lassoPositive(const at::Tensor& dictionary, const std::vector<double>& y, double alpha, int maxIter, double tol,
-                                  int* epochs) {
+std::vector<double> lassoPositive(const at::Tensor& dictionary, const std::vector<double>& y, double alpha, int maxIter,
+                                  double tol, int* epochs) {
     const int64_t V = dictionary.size(0), E = dictionary.size(1);
     const double* X = dictionary.data_ptr<double>();  // column j of sklearn's X = row j of D
     std::vector<double> colNorm2(static_cast<std::size_t>(V)), w(static_cast<std::size_t>(V), 0.0), R = y;
@@ -151,13 +155,14 @@ std::vector<double> lassoPositive(const at::Tensor& dictionary, const std::vecto
     return w;
 }
 
-SpliceResult runSplice(const at::Tensor& vocabulary, const at::Tensor& mean, const at::Tensor& embeddings, const SpliceParams& params,
-                       const JobContext& job) {
+SpliceResult runSplice(const at::Tensor& vocabulary, const at::Tensor& mean, const at::Tensor& embeddings,
+                       const SpliceParams& params, const JobContext& job) {
     params.validate();
     const at::Tensor D = spliceDictionary(vocabulary);
     const int64_t V = D.size(0), E = D.size(1);
     if (mean.dim() != 1 || mean.size(0) != E)
-        throw InputError("image mean", "has " + std::to_string(mean.numel()) + " values; the vocabulary's embeddings have " + std::to_string(E));
+        throw InputError("image mean", "has " + std::to_string(mean.numel()) +
+                                           " values; the vocabulary's embeddings have " + std::to_string(E));
     if (embeddings.dim() != 2 || embeddings.size(1) != E)
         throw InputError("embeddings", "must be [B, " + std::to_string(E) + "] (the vocabulary's embedding size)");
     const at::Tensor m = mean.to(at::kCPU, at::kDouble).unsqueeze(0);
@@ -175,8 +180,8 @@ SpliceResult runSplice(const at::Tensor& vocabulary, const at::Tensor& mean, con
         splitAcrossCores(B, [&](int64_t begin, int64_t end) {
             for (int64_t b = begin; b < end && !job.cancelled(); ++b) {
                 const double* t = targets[b].data_ptr<double>();
-                const std::vector<double> wb = lassoPositive(D, std::vector<double>(t, t + E), alpha, params.maxIter, params.tol,
-                                                             &iterations[static_cast<std::size_t>(b)]);
+                const std::vector<double> wb = lassoPositive(D, std::vector<double>(t, t + E), alpha, params.maxIter,
+                                                             params.tol, &iterations[static_cast<std::size_t>(b)]);
                 std::copy(wb.begin(), wb.end(), w[b].data_ptr<double>());
             }
         });
@@ -190,14 +195,17 @@ SpliceResult runSplice(const at::Tensor& vocabulary, const at::Tensor& mean, con
     return r;
 }
 
-std::vector<SpliceConcept> spliceConcepts(const at::Tensor& weightsRow, const std::vector<std::string>& texts, int count) {
+std::vector<SpliceConcept> spliceConcepts(const at::Tensor& weightsRow, const std::vector<std::string>& texts,
+                                          int count) {
     const at::Tensor w = weightsRow.to(at::kCPU, at::kDouble).contiguous();
-    if (w.numel() != static_cast<int64_t>(texts.size())) throw InputError("weights", "do not match the vocabulary's size");
+    if (w.numel() != static_cast<int64_t>(texts.size()))
+        throw InputError("weights", "do not match the vocabulary's size");
     std::vector<SpliceConcept> out;
     const double* p = w.data_ptr<double>();
     for (int64_t i = 0; i < w.numel(); ++i)
         if (p[i] > 0) out.push_back({i, texts[static_cast<std::size_t>(i)], p[i]});
-    std::stable_sort(out.begin(), out.end(), [](const SpliceConcept& a, const SpliceConcept& b) { return a.weight > b.weight; });
+    std::stable_sort(out.begin(), out.end(),
+                     [](const SpliceConcept& a, const SpliceConcept& b) { return a.weight > b.weight; });
     if (count >= 0 && static_cast<int>(out.size()) > count) out.resize(static_cast<std::size_t>(count));
     return out;
 }
@@ -205,7 +213,8 @@ std::vector<SpliceConcept> spliceConcepts(const at::Tensor& weightsRow, const st
 namespace {
 
 // "a.b.c" -> numbers after `prefix` split at '.', or an InputError naming the component.
-std::vector<int> componentNumbers(const std::string& name, std::size_t skip, std::size_t count, const std::string& form) {
+std::vector<int> componentNumbers(const std::string& name, std::size_t skip, std::size_t count,
+                                  const std::string& form) {
     std::vector<int> out;
     std::string rest = name.substr(skip) + ".";
     for (std::size_t pos = 0; pos < rest.size();) {
@@ -220,32 +229,38 @@ std::vector<int> componentNumbers(const std::string& name, std::size_t skip, std
 }
 
 // neuron.L.N: the neuron's second-order effect (exact convention: its own write, in output units).
-at::Tensor neuronTargets(const Model& model, const Aligner* aligner, const at::Tensor& pixels, const std::string& name) {
-    if (aligner || !model.isClip()) throw InputError("component '" + name + "'", "neurons need a CLIP model (no aligner maps a neuron's effect)");
+at::Tensor neuronTargets(const Model& model, const Aligner* aligner, const at::Tensor& pixels,
+                         const std::string& name) {
+    if (aligner || !model.isClip())
+        throw InputError("component '" + name + "'", "neurons need a CLIP model (no aligner maps a neuron's effect)");
     const std::vector<int> ln = componentNumbers(name, 7, 2, "neuron.LAYER.NEURON");
     SecondOrderSettings s;
     s.layer = ln[0];
     s.convention = NeuronConvention::Exact;
     const SecondOrderLens lens(model, s);
     if (ln[1] >= lens.neurons())
-        throw InputError("component '" + name + "'", "no such neuron: block " + std::to_string(ln[0]) + " has " + std::to_string(lens.neurons()));
+        throw InputError("component '" + name + "'",
+                         "no such neuron: block " + std::to_string(ln[0]) + " has " + std::to_string(lens.neurons()));
     return lens.compute(pixels).effects.select(1, ln[1]).to(at::kCPU, at::kFloat);
 }
 
 // L.H@T: head L.H's term from source token T.
-at::Tensor headTokenTargets(const Model& model, const Aligner* aligner, const at::Tensor& pixels, const std::string& name) {
+at::Tensor headTokenTargets(const Model& model, const Aligner* aligner, const at::Tensor& pixels,
+                            const std::string& name) {
     const std::size_t at = name.find('@');
     const std::vector<int> lh = componentNumbers(name.substr(0, at), 0, 2, "LAYER.HEAD@TOKEN");
     const std::vector<int> t = componentNumbers(name.substr(at + 1), 0, 1, "LAYER.HEAD@TOKEN");
     DecomposeOptions o;
     o.tokens = true;
     if (model.vision.pool.defined() || model.vision.hierarchical())
-        throw InputError("component '" + name + "'", "per-token heads need a plain ViT (no attention pool, not Swin / MaxViT)");
+        throw InputError("component '" + name + "'",
+                         "per-token heads need a plain ViT (no attention pool, not Swin / MaxViT)");
     const Decomposition dec = decomposeImages(model, pixels, o);
     const int64_t L = dec.heads.size(1), H = dec.heads.size(2), N = dec.heads.size(3);
     if (lh[0] >= L || lh[1] >= H || t[0] >= N)
-        throw InputError("component '" + name + "'", "out of range: the model has " + std::to_string(L) + " layers x " + std::to_string(H) +
-                                                         " heads and " + std::to_string(N) + " tokens (zero-based)");
+        throw InputError("component '" + name + "'", "out of range: the model has " + std::to_string(L) + " layers x " +
+                                                         std::to_string(H) + " heads and " + std::to_string(N) +
+                                                         " tokens (zero-based)");
     const at::Tensor term = dec.heads.select(1, lh[0]).select(1, lh[1]).select(1, t[0]).to(at::kCPU, at::kFloat);
     if (!aligner) return term;
     return at::matmul(term, aligner->weightFor(name.substr(0, at)).to(at::kCPU, at::kFloat));
@@ -253,7 +268,8 @@ at::Tensor headTokenTargets(const Model& model, const Aligner* aligner, const at
 
 }  // namespace
 
-at::Tensor spliceTargetsFor(const Model& model, const Aligner* aligner, const at::Tensor& pixels, const std::string& component) {
+at::Tensor spliceTargetsFor(const Model& model, const Aligner* aligner, const at::Tensor& pixels,
+                            const std::string& component) {
     at::NoGradGuard noGrad;
     const at::Tensor x = pixels.to(model.vision.device());
     if (component.rfind("neuron.", 0) == 0) return neuronTargets(model, aligner, x, component);
@@ -261,15 +277,18 @@ at::Tensor spliceTargetsFor(const Model& model, const Aligner* aligner, const at
     if (component.empty() && !aligner) return encodeImages(model, x).output.to(at::kCPU, at::kFloat);
     const Decomposition dec = decomposeImages(model, x, DecomposeOptions{});
     std::vector<std::string> names;
-    const at::Tensor terms = (aligner ? stackedTerms(dec, &names) : termsByComponent(dec, &names)).to(at::kCPU, at::kFloat);
+    const at::Tensor terms =
+        (aligner ? stackedTerms(dec, &names) : termsByComponent(dec, &names)).to(at::kCPU, at::kFloat);
     if (component.empty()) return applyToTerms(*aligner, terms);  // the output through the aligner
     const auto it = std::find(names.begin(), names.end(), component);
     if (it == names.end())
-        throw InputError("component '" + component + "'",
-                         "unknown: names are embed, L.H, L.H@T, mlp.L, attn_bias, post_bias (aligned: attn_bias is one term), "
-                         "neuron.L.N; zero-based");
+        throw InputError(
+            "component '" + component + "'",
+            "unknown: names are embed, L.H, L.H@T, mlp.L, attn_bias, post_bias (aligned: attn_bias is one term), "
+            "neuron.L.N; zero-based");
     const at::Tensor term = terms.select(1, it - names.begin());
-    if (aligner && !alignerMaps(aligner, component)) throw InputError("component '" + component + "'", "the aligner has no map for it");
+    if (aligner && !alignerMaps(aligner, component))
+        throw InputError("component '" + component + "'", "the aligner has no map for it");
     return aligner ? alignedTerm(term, component, aligner) : term;
 }
 

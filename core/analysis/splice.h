@@ -44,18 +44,18 @@ SpliceSolver parseSpliceSolver(const std::string& name);  // "skl" | "admm"; thr
 struct SpliceParams {
     double l1 = 0.01;  // the reference's SPLICE default l1_penalty (its examples use 0.15 to 0.35)
     SpliceSolver solver = SpliceSolver::Skl;
-    int maxIter = 10000;  // skl: sklearn epochs (the reference's max_iter)
-    double tol = 1e-6;    // skl: duality gap tolerance, relative to |y|^2; ADMM: residual tolerance
-    double rho = 5.0;         // ADMM: the reference's rho
-    int admmMaxIter = 2000;   // ADMM: the reference's max_iter
-    uint64_t seed = 0;        // ADMM: seed of the random start (the reference draws randn)
-    void validate() const;    // throws InputError naming the field
+    int maxIter = 10000;     // skl: sklearn epochs (the reference's max_iter)
+    double tol = 1e-6;       // skl: duality gap tolerance, relative to |y|^2; ADMM: residual tolerance
+    double rho = 5.0;        // ADMM: the reference's rho
+    int admmMaxIter = 2000;  // ADMM: the reference's max_iter
+    uint64_t seed = 0;       // ADMM: seed of the random start (the reference draws randn)
+    void validate() const;   // throws InputError naming the field
     std::string toString() const;
 };
 
 struct SpliceResult {
-    at::Tensor weights;  // [B, V] float32, >= 0
-    at::Tensor cosine;   // [B] float32
+    at::Tensor weights;           // [B, V] float32, >= 0
+    at::Tensor cosine;            // [B] float32
     std::vector<int> iterations;  // per image (skl: epochs; ADMM: the batch's iterations)
 };
 
@@ -67,14 +67,14 @@ at::Tensor spliceMean(const at::Tensor& embeddings);
 
 // vocabulary [V, E] (raw text embeddings), mean [E], embeddings [B, E]. Images are solved in
 // parallel (core/parallel.h); cancellation is checked between images.
-SpliceResult runSplice(const at::Tensor& vocabulary, const at::Tensor& mean, const at::Tensor& embeddings, const SpliceParams& params,
-                       const JobContext& job = {});
+SpliceResult runSplice(const at::Tensor& vocabulary, const at::Tensor& mean, const at::Tensor& embeddings,
+                       const SpliceParams& params, const JobContext& job = {});
 
 // sklearn's Lasso(positive=True, fit_intercept=False) by its coordinate descent, for one target:
 // X = D^T (dictionary [V, E] double, contiguous), y [E] double; alpha as sklearn's. Returns w [V]
 // and the epochs run in *epochs.
-std::vector<double> lassoPositive(const at::Tensor& dictionary, const std::vector<double>& y, double alpha, int maxIter, double tol,
-                                  int* epochs);
+std::vector<double> lassoPositive(const at::Tensor& dictionary, const std::vector<double>& y, double alpha, int maxIter,
+                                  double tol, int* epochs);
 
 // The concepts of one row of weights, largest first, zero weights left out (at most `count`).
 struct SpliceConcept {
@@ -82,7 +82,8 @@ struct SpliceConcept {
     std::string text;
     double weight = 0;
 };
-std::vector<SpliceConcept> spliceConcepts(const at::Tensor& weightsRow, const std::vector<std::string>& texts, int count);
+std::vector<SpliceConcept> spliceConcepts(const at::Tensor& weightsRow, const std::vector<std::string>& texts,
+                                          int count);
 
 struct Model;
 struct Aligner;
@@ -93,6 +94,7 @@ struct Aligner;
 // neuron N of block L: its second-order effect, analysis/second_order.h, exact convention; plain
 // CLIP ViTs). Non-CLIP models go through `aligner` (the output through the whole aligner, a
 // component through its map); null for CLIP models. Throws InputError naming the component.
-at::Tensor spliceTargetsFor(const Model& model, const Aligner* aligner, const at::Tensor& pixels, const std::string& component);
+at::Tensor spliceTargetsFor(const Model& model, const Aligner* aligner, const at::Tensor& pixels,
+                            const std::string& component);
 
 }  // namespace vitscope
