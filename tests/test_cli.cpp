@@ -1437,6 +1437,56 @@ private slots:
         fails({"compare", "--model", clip, "--model", clip, "--cache-a", cache, "--cache-b", vitCache, "--out", path("x")}, "project-vit");
     }
 
+    // splice on the bundled CLIP: the output and a head, with means from images and from a cache
+    // (the same images: the same output mean); weights [B, V] >= 0, cosine in (0, 1]; a vocabulary
+    // word the model lacks and a wrong-size mean are one-line errors naming the file.
+    void spliceWritesWeights() {
+        const QString clip = q(source("models/shapes-clip")), world = path("sp-world"), vocab = q(source("resources/shapes/concepts.txt"));
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "12", "--seed", "3131"}).code, 0);
+        QStringList images;
+        for (const QString& f : QDir(world + "/images").entryList({"*.png"}, QDir::Files, QDir::Name)) images << world + "/images/" + f;
+        QCOMPARE(images.size(), 12);
+        Run r = cli(QStringList{"splice-mean", "--model", clip, "--out", path("sp-mean.npy"), "--image"} + images);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = cli({"cache", "build", "--model", clip, "--images", world + "/images", "--out", path("sp-cache")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = cli({"splice-mean", "--cache", path("sp-cache"), "--out", path("sp-mean-cache.npy")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const at::Tensor mean = readNpyTensor(path("sp-mean.npy").toStdString());
+        QCOMPARE(mean.sizes().vec(), std::vector<int64_t>{64});
+        QVERIFY(maxAbsDiff(mean, readNpyTensor(path("sp-mean-cache.npy").toStdString())) < 1e-5);
+        const QStringList three{images[0], images[1], images[2]};
+        r = cli(QStringList{"splice", "--model", clip, "--vocab", vocab, "--image-mean", path("sp-mean.npy"), "--l1", "0.15", "--out",
+                            path("sp-out"), "--image"} + three);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("image 0: cosine"), qPrintable(r.out));
+        const int64_t concepts = static_cast<int64_t>(readTextList(vocab.toStdString()).size());
+        for (const QString& dir : {path("sp-out"), path("sp-head")}) {
+            if (dir == path("sp-head")) {
+                r = cli(QStringList{"splice-mean", "--model", clip, "--component", "3.1", "--out", path("sp-mean-head.npy"), "--image"} + images);
+                QVERIFY2(r.code == 0, qPrintable(r.err));
+                r = cli(QStringList{"splice", "--model", clip, "--vocab", vocab, "--image-mean", path("sp-mean-head.npy"), "--component", "3.1",
+                                    "--out", dir, "--image"} + three);
+                QVERIFY2(r.code == 0, qPrintable(r.err));
+            }
+            const at::Tensor w = readNpyTensor((dir + "/weights.npy").toStdString());
+            const at::Tensor c = readNpyTensor((dir + "/cosine.npy").toStdString());
+            QCOMPARE(w.sizes().vec(), (std::vector<int64_t>{3, concepts}));
+            QCOMPARE(c.sizes().vec(), std::vector<int64_t>{3});
+            QCOMPARE(w.scalar_type(), at::kFloat);
+            QVERIFY(w.min().item<double>() >= 0.0 && w.max().item<double>() > 0.0);
+            QVERIFY(c.min().item<double>() > 0.0 && c.max().item<double>() <= 1.0 + 1e-6);
+        }
+        writeFileAtomic(path("sp-bad-vocab.txt").toStdString(), "circle\nzebra\n");
+        r = cli(QStringList{"splice", "--model", clip, "--vocab", path("sp-bad-vocab.txt"), "--image-mean", path("sp-mean.npy"), "--out",
+                            path("sp-x"), "--image", images[0]});
+        QVERIFY2(r.code == 2 && r.err.trimmed().count('\n') == 0 && r.err.contains(path("sp-bad-vocab.txt")), qPrintable(r.err));
+        writeNpyTensor(path("sp-mean-7.npy").toStdString(), at::zeros({7}));
+        r = cli(QStringList{"splice", "--model", clip, "--vocab", vocab, "--image-mean", path("sp-mean-7.npy"), "--out", path("sp-x"), "--image",
+                            images[0]});
+        QVERIFY2(r.code == 2 && r.err.trimmed().count('\n') == 0 && r.err.contains(path("sp-mean-7.npy")), qPrintable(r.err));
+    }
+
     void demoRunsWithoutDownloads() {
         const Run r = cli({"demo", "--random", "--out", path("demo")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
