@@ -5,6 +5,7 @@
 #include "image_commands.h"
 #include "neuron_commands.h"
 #include "projection_commands.h"
+#include "sae_commands.h"
 #include "register_commands.h"
 #include "cli_common.h"
 
@@ -328,6 +329,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
     registerNeuronCommands(app, actions);
     registerRegisterCommands(app, actions);
     registerProjectionCommands(app, actions);
+    registerSaeCommands(app, actions);
     registerBenchmarks(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);
