@@ -1475,10 +1475,10 @@ private slots:
                 QVERIFY(std::abs(attr[b][r2].to(at::kDouble).sum().item<double>() - pre[b][j].item<double>()) < 1e-4);
             }
         }
-        const Run bad = cli({"sae", "attribute", "--sae", q(source("tests/data/sae/prisma-layer2")), "--model",
+        const Run bad = cli({"sae", "attribute", "--sae", q(source("tests/data/sae/prisma-output")), "--model",
                              q(source("models/shapes-vit")), "--pixels", path("sae-pixels.npy"), "--out", path("sae-bad")});
         QCOMPARE(bad.code, 2);
-        QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains("prisma-layer2"), qPrintable(bad.err));
+        QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains("prisma-output"), qPrintable(bad.err));
     }
 
     void demoRunsWithoutDownloads() {
