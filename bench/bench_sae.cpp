@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
     }
     at::NoGradGuard noGrad;
     at::manual_seed(0);
-    std::cout << "threads: ATen intra-op " << at::get_num_threads() << ", device " << g_device.str() << "\n";
+    std::cout << "threads: ATen intra-op " << atenThreads() << ", device " << g_device.str() << "\n";
     Model clip = loadModel(std::string(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip");
     moveModel(clip, g_device);
     benchModel("shapes-clip (64 px)", clip, 64, batches, repeats);

@@ -3,7 +3,10 @@
 // encode; attribution rows sum to the pre-activations (site output and layer:L, with and without
 // layer_norm); decomposeResidual's terms sum to the traced residual; active ordering and padding;
 // bad files give one-line errors naming the file.
+#include "analysis/cache.h"
 #include "analysis/sae.h"
+#include "image/preprocess.h"
+#include "shapes/dataset.h"
 #include "error.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
@@ -212,6 +215,7 @@ private slots:
         const SaeAttribution a = attributeSaeImages(model, sae, px);
         checkAttribution(a, site.terms.size(1));
         QVERIFY(a.active.size(1) > 0);
+        qInfo("%s: %lld active rows, max |row sum - pre| %.3g", qPrintable(file), static_cast<long long>(a.active.size(1)), a.maxAbsError);
         // The encoded site is the model's own value: the output, or the traced residual.
         const at::Tensor x = sae.atOutput() ? encodeImages(model, px).output
                                             : traceImages(model, px).residuals[static_cast<std::size_t>(sae.layer + 1)].select(1, 0);
@@ -287,6 +291,36 @@ private slots:
         const at::Tensor sim = saeConceptSimilarity(sae, texts);
         QCOMPARE(sim.sizes().vec(), (std::vector<int64_t>{6, 128}));
         QCOMPARE(names[1].texts[0], sim.select(1, 10).argmax().item<int64_t>());
+    }
+
+    // A latent's top images over a cache: the cached outputs encoded, as encoding the images gives.
+    void topImagesFromACache() {
+        QTemporaryDir dir;
+        shapes::GenerateParams g;
+        g.outDir = dir.path().toStdString() + "/world";
+        g.count = 12;
+        g.seed = 77;
+        shapes::generateDataset(g, {});
+        const std::vector<std::string> images = listImages(g.outDir + "/images");
+        const Model& model = shapesClip();
+        CacheBuildParams p;
+        p.outDir = dir.path().toStdString() + "/cache";
+        buildCache(model, images, p, {});
+        const DatasetCache cache(p.outDir);
+        const SparseAutoencoder sae = loadSae(data("prisma-output"));
+        at::NoGradGuard guard;
+        const at::Tensor latents = encodeSae(sae, encodeImages(model, loadAndPreprocess(images, model.preprocess)).output).latents;
+        const int64_t j = (latents != 0).sum(0).argmax().item<int64_t>();
+        const SaeTopImages top = topSaeImages(cache, sae, j, 3);
+        QCOMPARE(top.rows.size(), std::size_t(3));
+        const auto want = at::topk(latents.select(1, j), 3);
+        for (int i = 0; i < 3; ++i) {
+            QVERIFY(std::abs(top.values[static_cast<std::size_t>(i)] - std::get<0>(want)[i].item<float>()) < 1e-5);
+            QCOMPARE(top.paths[static_cast<std::size_t>(i)], images[static_cast<std::size_t>(top.rows[static_cast<std::size_t>(i)])]);
+        }
+        QVERIFY(top.values[0] > 0 && top.values[0] >= top.values[2]);
+        const std::string err = errorOf<InputError>([&] { topSaeImages(cache, loadSae(data("prisma-layer2")), 0, 3); });
+        QVERIFY2(err.find("layer:2") != std::string::npos, err.c_str());
     }
 
     void refusesWrongSite() {
