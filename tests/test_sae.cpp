@@ -11,6 +11,7 @@
 #include "io/tensor_io.h"
 #include "model/forward.h"
 #include "model/loader.h"
+#include "model/random_weights.h"
 #include "model/residual_decompose.h"
 #include "test_util.h"
 
@@ -195,6 +196,39 @@ private slots:
         }
         const std::string err = errorOf<InputError>([&] { decomposeResidual(model, px, 4); });
         QVERIFY2(err.find("layer:4") != std::string::npos, err.c_str());
+    }
+
+    // Other plain-ViT families the test builds: DINOv2 with LayerScale and registers, timm ViT,
+    // HF CLIP; an SAE on DINOv2's residual attributes exactly too.
+    void residualOfOtherFamilies() {
+        std::vector<test::RandomCase> cases;
+        RandomVitSpec s;
+        s.layout = RandomLayout::Dinov2, s.imageSize = 28, s.patchSize = 14, s.width = 48, s.layers = 3, s.registers = 2, s.layerScale = true, s.seed = 23;
+        cases.push_back({"dinov2-layerscale-registers", s, {{"num_heads", 3}}});
+        s = {};
+        s.layout = RandomLayout::Timm, s.imageSize = 32, s.patchSize = 16, s.width = 32, s.layers = 3, s.seed = 24;
+        cases.push_back({"timm-vit", s, {{"num_heads", 2}}});
+        s = {};
+        s.layout = RandomLayout::HfClip, s.imageSize = 32, s.patchSize = 8, s.width = 48, s.layers = 3, s.embedDim = 20, s.seed = 22;
+        cases.push_back({"hf-clip", s, {{"vision_config", {{"num_attention_heads", 3}, {"hidden_act", "gelu"}}}, {"text_config", {{"num_attention_heads", 1}}}}});
+        for (const test::RandomCase& c : cases) {
+            const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
+            at::manual_seed(c.spec.seed);
+            const at::Tensor px = at::randn({2, 3, c.spec.imageSize, c.spec.imageSize});
+            const ImageTrace trace = traceImages(model, px);
+            const ResidualDecomposition dec = decomposeResidual(model, px, 1);
+            const double err = maxAbsDiff(residualTermsByComponent(dec, nullptr).sum(1), trace.residuals[2].select(1, 0));
+            QVERIFY2(err < 1e-4, qPrintable(QString("%1: %2").arg(c.name).arg(err)));
+            SparseAutoencoder sae;
+            sae.path = c.name;
+            sae.layer = 1;
+            at::manual_seed(1);
+            sae.W_enc = at::randn({c.spec.width, 40}), sae.b_enc = at::randn({40}) * 0.1;
+            sae.W_dec = sae.W_enc.t().contiguous(), sae.b_dec = at::randn({c.spec.width}) * 0.1;
+            sae.activation = SaeActivation::TopKReLU, sae.k = 6, sae.normalize = SaeNormalize::LayerNorm;
+            const SaeAttribution a = attributeSaeImages(model, sae, px);
+            checkAttribution(a, 1 + 2 * (model.vision.heads() + 2));
+        }
     }
 
     void attributionRowsSumToPreactivations_data() {
