@@ -46,6 +46,26 @@ void writeLines(const std::string& path, const std::vector<std::string>& lines) 
     if (!out) throw IoError(path, "cannot be written");
 }
 
+void writeAttributeSummary(const std::string& path, const AttributeOptions& o, const SparseAutoencoder& sae,
+                           int64_t images, int64_t rows, double maxError) {
+    const nlohmann::ordered_json summary = {{"sae", o.sae},
+                                            {"layout", sae.layout},
+                                            {"site", sae.site()},
+                                            {"hook", sae.hookName},
+                                            {"d_in", sae.dIn()},
+                                            {"d_sae", sae.dSae()},
+                                            {"activation", saeActivationName(sae.activation)},
+                                            {"k", sae.k},
+                                            {"normalize", saeNormalizeName(sae.normalize)},
+                                            {"model", o.model.model},
+                                            {"images", images},
+                                            {"rows", rows},
+                                            {"max_abs_error", maxError}};
+    std::ofstream out(path);
+    out << summary.dump(2) << "\n";
+    if (!out) throw IoError(path, "cannot be written");
+}
+
 void runAttribute(const AttributeOptions& o) {
     const SparseAutoencoder sae = loadSae(o.sae);
     const Model model = openModel(o.model);
@@ -73,14 +93,10 @@ void runAttribute(const AttributeOptions& o) {
     writeNpyTensor((out / "attribution.npy").string(), padRows(attribution, rows, 0.0));
     writeNpyTensor((out / "active.npy").string(), padRows(active, rows, -1.0));
     writeLines((out / "components.txt").string(), components);
-    nlohmann::ordered_json summary = {{"sae", o.sae}, {"layout", sae.layout}, {"site", sae.site()}, {"hook", sae.hookName},
-                                      {"d_in", sae.dIn()}, {"d_sae", sae.dSae()}, {"activation", saeActivationName(sae.activation)},
-                                      {"k", sae.k}, {"normalize", saeNormalizeName(sae.normalize)}, {"model", o.model.model},
-                                      {"images", inputs.count()}, {"rows", rows}, {"max_abs_error", maxError}};
-    std::ofstream((out / "summary.json").string()) << summary.dump(2) << "\n";
+    writeAttributeSummary((out / "summary.json").string(), o, sae, inputs.count(), rows, maxError);
     std::cout << sae.describe() << "\n"
-              << inputs.count() << " images, up to " << rows << " active latents each; rows sum to the pre-activations within "
-              << maxError << "\n";
+              << inputs.count() << " images, up to " << rows
+              << " active latents each; rows sum to the pre-activations within " << maxError << "\n";
 }
 
 struct DescribeOptions {
@@ -106,7 +122,8 @@ std::vector<int64_t> parseLatentList(const std::string& text) {
 
 void runDescribe(const DescribeOptions& o) {
     const SparseAutoencoder sae = loadSae(o.sae);
-    if (!sae.atOutput()) throw InputError(o.sae, "names latents in CLIP space: it needs an SAE on the output, not " + sae.site());
+    if (!sae.atOutput())
+        throw InputError(o.sae, "names latents in CLIP space: it needs an SAE on the output, not " + sae.site());
     const std::vector<int64_t> which = parseLatentList(o.latents);
     const Model model = openModel(o.model);
     checkSaeFitsModel(model, sae);
@@ -122,27 +139,35 @@ void runDescribe(const DescribeOptions& o) {
         out << "\n";
     }
     if (!out) throw IoError(o.out, "cannot be written");
-    std::cout << sae.describe() << "\n" << names.size() << " latents named from " << pool.size() << " texts -> " << o.out << "\n";
+    std::cout << sae.describe() << "\n"
+              << names.size() << " latents named from " << pool.size() << " texts -> " << o.out << "\n";
 }
 
 void addAttribute(CLI::App& family, std::vector<std::function<void()>>& actions) {
     auto o = std::make_shared<AttributeOptions>();
-    auto* sub = family.add_subcommand("attribute", "Active latents of images, each pre-activation split exactly over the model's "
-                                                   "components (and the SAE's own constant)");
-    sub->add_option("--sae", o->sae, "SAE file or folder: vitscope .safetensors, ViT-Prisma folder, SAELens folder, MSAE .pth")->required();
+    auto* sub = family.add_subcommand("attribute",
+                                      "Active latents of images, each pre-activation split exactly over the model's "
+                                      "components (and the SAE's own constant)");
+    sub->add_option("--sae", o->sae,
+                    "SAE file or folder: vitscope .safetensors, ViT-Prisma folder, SAELens folder, MSAE .pth")
+        ->required();
     addModelOptions(sub, o->model);
     addInputOptions(sub, o->inputs);
-    sub->add_option("--out", o->out, "Output folder: latents.npy, preacts.npy [B, S]; attribution.npy [B, R, C], active.npy [B, R], "
-                                     "components.txt, summary.json")->required();
+    sub->add_option("--out", o->out,
+                    "Output folder: latents.npy, preacts.npy [B, S]; attribution.npy [B, R, C], active.npy [B, R], "
+                    "components.txt, summary.json")
+        ->required();
     sub->callback([&actions, o] { actions.push_back([o] { runAttribute(*o); }); });
 }
 
 void addDescribe(CLI::App& family, std::vector<std::function<void()>>& actions) {
     auto o = std::make_shared<DescribeOptions>();
-    auto* sub = family.add_subcommand("describe", "Name an output SAE's latents by their decoder direction's nearest texts (MSAE's naming)");
+    auto* sub = family.add_subcommand(
+        "describe", "Name an output SAE's latents by their decoder direction's nearest texts (MSAE's naming)");
     sub->add_option("--sae", o->sae, "SAE on the model's output")->required();
     addModelOptions(sub, o->model);
-    sub->add_option("--texts", o->texts, "Text pool, one text per line (e.g. resources/general/descriptions.txt)")->required();
+    sub->add_option("--texts", o->texts, "Text pool, one text per line (e.g. resources/general/descriptions.txt)")
+        ->required();
     sub->add_option("--latents", o->latents, "Comma-separated latents (default: all)");
     sub->add_option("--top", o->top, "Texts listed per latent")->capture_default_str();
     sub->add_option("--out", o->out, "Output .tsv: latent, name, score, next texts")->required();

@@ -65,9 +65,9 @@ void benchModel(const std::string& name, const Model& model, int size, const std
             layer = std::min(layer, seconds([&] { attributeSaeImages(model, atLayer, px); }));
         }
         for (const auto& [sae, t] : {std::make_pair(&atOutput, output), std::make_pair(&atLayer, layer)})
-            std::cout << name << "  batch " << b << "  site " << sae->site() << " (" << sae->dIn() << " -> " << sae->dSae() << ", k "
-                      << sae->k << "): forward " << forward * 1e3 / b << " ms/image, attribution " << t * 1e3 / b
-                      << " ms/image, ratio " << t / forward << "\n";
+            std::cout << name << "  batch " << b << "  site " << sae->site() << " (" << sae->dIn() << " -> "
+                      << sae->dSae() << ", k " << sae->k << "): forward " << forward * 1e3 / b
+                      << " ms/image, attribution " << t * 1e3 / b << " ms/image, ratio " << t / forward << "\n";
     }
 }
 
@@ -84,9 +84,12 @@ int main(int argc, char** argv) {
     std::vector<int> batches{1, 8};
     int repeats = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--batch")) batches = parseList(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--repeats")) repeats = std::stoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--device")) g_device = at::Device(argv[i + 1]);
+        if (!std::strcmp(argv[i], "--batch"))
+            batches = parseList(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--repeats"))
+            repeats = std::stoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--device"))
+            g_device = at::Device(argv[i + 1]);
     }
     at::NoGradGuard noGrad;
     at::manual_seed(0);
@@ -94,7 +97,8 @@ int main(int argc, char** argv) {
     Model clip = loadModel(std::string(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip");
     moveModel(clip, g_device);
     benchModel("shapes-clip (64 px)", clip, 64, batches, repeats);
-    Model vitb = buildModel(randomVitStateDict(clipBenchSpec(false)), {{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}}, "random ViT-B/16");
+    Model vitb = buildModel(randomVitStateDict(clipBenchSpec(false)), {{"model_cfg", {{"text_cfg", {{"heads", 1}}}}}},
+                            "random ViT-B/16");
     moveModel(vitb, g_device);
     benchModel("random CLIP ViT-B/16 (224 px)", vitb, 224, batches, repeats);
     return 0;

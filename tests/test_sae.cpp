@@ -5,14 +5,14 @@
 // bad files give one-line errors naming the file.
 #include "analysis/cache.h"
 #include "analysis/sae.h"
-#include "image/preprocess.h"
-#include "shapes/dataset.h"
 #include "error.h"
+#include "image/preprocess.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
 #include "model/residual_decompose.h"
+#include "shapes/dataset.h"
 #include "test_util.h"
 
 #include <QtTest/QtTest>
@@ -26,7 +26,9 @@ using vitscope::test::source;
 
 namespace {
 
-std::string data(const std::string& name) { return source("tests/data/sae/" + name); }
+std::string data(const std::string& name) {
+    return source("tests/data/sae/" + name);
+}
 
 const Model& shapesClip() {
     static const Model model = loadModel(source("models/shapes-clip"));
@@ -78,13 +80,16 @@ void checkAttribution(const SaeAttribution& a, int64_t components) {
                 continue;
             }
             QVERIFY(j >= 0);
-            if (r > 0) QVERIFY(a.latents[b][a.active[b][r - 1].item<int64_t>()].item<float>() >= a.latents[b][j].item<float>());
+            if (r > 0)
+                QVERIFY(a.latents[b][a.active[b][r - 1].item<int64_t>()].item<float>() >=
+                        a.latents[b][j].item<float>());
             const double pre = a.pre[b][j].item<double>();
             worst = std::max(worst, std::abs(a.attribution[b][r].to(at::kDouble).sum().item<double>() - pre));
             scale = std::max(scale, a.attribution[b][r].abs().max().item<double>());
         }
     }
-    QVERIFY2(worst <= 2e-6 * scale * components, qPrintable(QString("row sums miss by %1 (scale %2)").arg(worst).arg(scale)));
+    QVERIFY2(worst <= 2e-6 * scale * components,
+             qPrintable(QString("row sums miss by %1 (scale %2)").arg(worst).arg(scale)));
 }
 
 }  // namespace
@@ -98,14 +103,27 @@ private slots:
         QTest::addColumn<int>("width");
         QTest::addColumn<QString>("layout");
         QTest::addColumn<QString>("site");
-        QTest::newRow("prisma weights.pt") << "prisma-output" << "prisma-output" << 64 << "prisma" << "output";
-        QTest::newRow("prisma n_images") << "prisma-layer2" << "prisma-layer2" << 128 << "prisma" << "layer:2";
-        QTest::newRow("prisma file") << "prisma-layer2/n_images_1000.pt" << "prisma-layer2" << 128 << "prisma" << "layer:2";
-        QTest::newRow("saelens 6 topk") << "saelens-layer1" << "saelens-layer1" << 128 << "saelens" << "layer:1";
-        QTest::newRow("saelens 3 relu") << "saelens-output" << "saelens-output" << 64 << "saelens" << "output";
-        QTest::newRow("msae matryoshka")
-            << "msae/128_64_TopKReLU_8_RW_False_True_30.0_cc3m.pth" << "msae" << 64 << "msae" << "output";
-        QTest::newRow("vitscope") << "vitscope-layer3.safetensors" << "vitscope-layer3" << 128 << "vitscope" << "layer:3";
+        QTest::newRow("prisma weights.pt") << "prisma-output"
+                                           << "prisma-output" << 64 << "prisma"
+                                           << "output";
+        QTest::newRow("prisma n_images") << "prisma-layer2"
+                                         << "prisma-layer2" << 128 << "prisma"
+                                         << "layer:2";
+        QTest::newRow("prisma file") << "prisma-layer2/n_images_1000.pt"
+                                     << "prisma-layer2" << 128 << "prisma"
+                                     << "layer:2";
+        QTest::newRow("saelens 6 topk") << "saelens-layer1"
+                                        << "saelens-layer1" << 128 << "saelens"
+                                        << "layer:1";
+        QTest::newRow("saelens 3 relu") << "saelens-output"
+                                        << "saelens-output" << 64 << "saelens"
+                                        << "output";
+        QTest::newRow("msae matryoshka") << "msae/128_64_TopKReLU_8_RW_False_True_30.0_cc3m.pth"
+                                         << "msae" << 64 << "msae"
+                                         << "output";
+        QTest::newRow("vitscope") << "vitscope-layer3.safetensors"
+                                  << "vitscope-layer3" << 128 << "vitscope"
+                                  << "layer:3";
     }
     void loadsAndEncodesEachLayout() {
         QFETCH(QString, file);
@@ -130,7 +148,8 @@ private slots:
     // What each layout's settings read as (the generator's choices).
     void layoutSettings() {
         const SparseAutoencoder prisma = loadSae(data("prisma-output"));
-        QVERIFY(prisma.activation == SaeActivation::TopKReLU && prisma.k == 8 && prisma.normalize == SaeNormalize::LayerNorm);
+        QVERIFY(prisma.activation == SaeActivation::TopKReLU && prisma.k == 8 &&
+                prisma.normalize == SaeNormalize::LayerNorm);
         const SparseAutoencoder lens = loadSae(data("saelens-output"));
         QVERIFY(!lens.subtractDecoderBias && lens.activation == SaeActivation::ReLU);
         const SparseAutoencoder msae = loadSae(data("msae/128_64_TopKReLU_8_RW_False_True_30.0_cc3m.pth"));
@@ -158,24 +177,34 @@ private slots:
         const at::Tensor x = readNpyTensor(data("inputs_64.npy"));
         QCOMPARE(maxAbsDiff(encodeSae(back, x).latents, readNpyTensor(data("prisma-output.latents.npy"))) < 1e-5, true);
         // MSAE's input scaling has no field in vitscope's format: refused, not dropped.
-        const std::string err = errorOf<InputError>([&] { writeSae(path, loadSae(data("msae/128_64_TopKReLU_8_RW_False_True_30.0_cc3m.pth"))); });
+        const std::string err = errorOf<InputError>(
+            [&] { writeSae(path, loadSae(data("msae/128_64_TopKReLU_8_RW_False_True_30.0_cc3m.pth"))); });
         QVERIFY2(err.find(path) != std::string::npos, err.c_str());
     }
 
     void badFilesGiveOneLineErrors() {
         const std::string missing = errorOf<FormatError>([] { loadSae(data("bad/missing-key")); });
-        QVERIFY2(missing.find("bad/missing-key/weights.pt") != std::string::npos && missing.find("b_enc") != std::string::npos, missing.c_str());
+        QVERIFY2(missing.find("bad/missing-key/weights.pt") != std::string::npos &&
+                     missing.find("b_enc") != std::string::npos,
+                 missing.c_str());
         const std::string shape = errorOf<FormatError>([] { loadSae(data("bad/wrong-shape")); });
-        QVERIFY2(shape.find("bad/wrong-shape") != std::string::npos && shape.find("b_dec is [63]") != std::string::npos, shape.c_str());
+        QVERIFY2(shape.find("bad/wrong-shape") != std::string::npos && shape.find("b_dec is [63]") != std::string::npos,
+                 shape.c_str());
         const std::string hook = errorOf<InputError>([] { loadSae(data("bad/mlp-out")); });
-        QVERIFY2(hook.find("bad/mlp-out/config.json") != std::string::npos && hook.find("blocks.1.hook_mlp_out") != std::string::npos, hook.c_str());
+        QVERIFY2(hook.find("bad/mlp-out/config.json") != std::string::npos &&
+                     hook.find("blocks.1.hook_mlp_out") != std::string::npos,
+                 hook.c_str());
         QTemporaryDir dir;
         std::ofstream(dir.filePath("notes.txt").toStdString()) << "no SAE here\n";
         const std::string unknown = errorOf<FormatError>([&] { loadSae(dir.path().toStdString()); });
-        QVERIFY2(unknown.find(dir.path().toStdString()) != std::string::npos && unknown.find("unknown SAE layout") != std::string::npos, unknown.c_str());
-        const std::string other = errorOf<FormatError>([] { loadSae(source("models/shapes-clip/open_clip_model.safetensors")); });
+        QVERIFY2(unknown.find(dir.path().toStdString()) != std::string::npos &&
+                     unknown.find("unknown SAE layout") != std::string::npos,
+                 unknown.c_str());
+        const std::string other =
+            errorOf<FormatError>([] { loadSae(source("models/shapes-clip/open_clip_model.safetensors")); });
         QVERIFY2(other.find("unknown SAE layout") != std::string::npos, other.c_str());
-        for (const std::string& m : {missing, shape, hook, unknown, other}) QVERIFY2(m.find('\n') == std::string::npos, m.c_str());
+        for (const std::string& m : {missing, shape, hook, unknown, other})
+            QVERIFY2(m.find('\n') == std::string::npos, m.c_str());
     }
 
     void residualTermsSumToTheTrace() {
@@ -190,7 +219,8 @@ private slots:
             QCOMPARE(names[1], std::string("0.0"));
             QCOMPARE(names.back(), "mlp." + std::to_string(layer));
             const at::Tensor traced = trace.residuals[static_cast<std::size_t>(layer + 1)].select(1, 0);
-            QVERIFY2(maxAbsDiff(terms.sum(1), traced) < 1e-4, qPrintable(QString::number(maxAbsDiff(terms.sum(1), traced))));
+            QVERIFY2(maxAbsDiff(terms.sum(1), traced) < 1e-4,
+                     qPrintable(QString::number(maxAbsDiff(terms.sum(1), traced))));
             const ResidualDecomposition perToken = decomposeResidual(model, px, layer, true);
             QVERIFY(maxAbsDiff(perToken.heads.sum(3), dec.heads) < 1e-5);
         }
@@ -203,21 +233,27 @@ private slots:
     void residualOfOtherFamilies() {
         std::vector<test::RandomCase> cases;
         RandomVitSpec s;
-        s.layout = RandomLayout::Dinov2, s.imageSize = 28, s.patchSize = 14, s.width = 48, s.layers = 3, s.registers = 2, s.layerScale = true, s.seed = 23;
+        s.layout = RandomLayout::Dinov2, s.imageSize = 28, s.patchSize = 14, s.width = 48, s.layers = 3,
+        s.registers = 2, s.layerScale = true, s.seed = 23;
         cases.push_back({"dinov2-layerscale-registers", s, {{"num_heads", 3}}});
         s = {};
         s.layout = RandomLayout::Timm, s.imageSize = 32, s.patchSize = 16, s.width = 32, s.layers = 3, s.seed = 24;
         cases.push_back({"timm-vit", s, {{"num_heads", 2}}});
         s = {};
-        s.layout = RandomLayout::HfClip, s.imageSize = 32, s.patchSize = 8, s.width = 48, s.layers = 3, s.embedDim = 20, s.seed = 22;
-        cases.push_back({"hf-clip", s, {{"vision_config", {{"num_attention_heads", 3}, {"hidden_act", "gelu"}}}, {"text_config", {{"num_attention_heads", 1}}}}});
+        s.layout = RandomLayout::HfClip, s.imageSize = 32, s.patchSize = 8, s.width = 48, s.layers = 3, s.embedDim = 20,
+        s.seed = 22;
+        cases.push_back({"hf-clip",
+                         s,
+                         {{"vision_config", {{"num_attention_heads", 3}, {"hidden_act", "gelu"}}},
+                          {"text_config", {{"num_attention_heads", 1}}}}});
         for (const test::RandomCase& c : cases) {
             const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
             at::manual_seed(c.spec.seed);
             const at::Tensor px = at::randn({2, 3, c.spec.imageSize, c.spec.imageSize});
             const ImageTrace trace = traceImages(model, px);
             const ResidualDecomposition dec = decomposeResidual(model, px, 1);
-            const double err = maxAbsDiff(residualTermsByComponent(dec, nullptr).sum(1), trace.residuals[2].select(1, 0));
+            const double err =
+                maxAbsDiff(residualTermsByComponent(dec, nullptr).sum(1), trace.residuals[2].select(1, 0));
             QVERIFY2(err < 1e-4, qPrintable(QString("%1: %2").arg(c.name).arg(err)));
             SparseAutoencoder sae;
             sae.path = c.name;
@@ -249,10 +285,12 @@ private slots:
         const SaeAttribution a = attributeSaeImages(model, sae, px);
         checkAttribution(a, site.terms.size(1));
         QVERIFY(a.active.size(1) > 0);
-        qInfo("%s: %lld active rows, max |row sum - pre| %.3g", qPrintable(file), static_cast<long long>(a.active.size(1)), a.maxAbsError);
+        qInfo("%s: %lld active rows, max |row sum - pre| %.3g", qPrintable(file),
+              static_cast<long long>(a.active.size(1)), a.maxAbsError);
         // The encoded site is the model's own value: the output, or the traced residual.
-        const at::Tensor x = sae.atOutput() ? encodeImages(model, px).output
-                                            : traceImages(model, px).residuals[static_cast<std::size_t>(sae.layer + 1)].select(1, 0);
+        const at::Tensor x =
+            sae.atOutput() ? encodeImages(model, px).output
+                           : traceImages(model, px).residuals[static_cast<std::size_t>(sae.layer + 1)].select(1, 0);
         QVERIFY(maxAbsDiff(a.pre, preInDouble(sae, x)) < 1e-4);
         // The constant column is the SAE's own: b_enc - b_dec W_enc (- the MSAE mean's share).
         if (!sae.inputMean.defined() && sae.subtractDecoderBias) {
@@ -343,14 +381,16 @@ private slots:
         const DatasetCache cache(p.outDir);
         const SparseAutoencoder sae = loadSae(data("prisma-output"));
         at::NoGradGuard guard;
-        const at::Tensor latents = encodeSae(sae, encodeImages(model, loadAndPreprocess(images, model.preprocess)).output).latents;
+        const at::Tensor latents =
+            encodeSae(sae, encodeImages(model, loadAndPreprocess(images, model.preprocess)).output).latents;
         const int64_t j = (latents != 0).sum(0).argmax().item<int64_t>();
         const SaeTopImages top = topSaeImages(cache, sae, j, 3);
         QCOMPARE(top.rows.size(), std::size_t(3));
         const auto want = at::topk(latents.select(1, j), 3);
         for (int i = 0; i < 3; ++i) {
             QVERIFY(std::abs(top.values[static_cast<std::size_t>(i)] - std::get<0>(want)[i].item<float>()) < 1e-5);
-            QCOMPARE(top.paths[static_cast<std::size_t>(i)], images[static_cast<std::size_t>(top.rows[static_cast<std::size_t>(i)])]);
+            QCOMPARE(top.paths[static_cast<std::size_t>(i)],
+                     images[static_cast<std::size_t>(top.rows[static_cast<std::size_t>(i)])]);
         }
         QVERIFY(top.values[0] > 0 && top.values[0] >= top.values[2]);
         const std::string err = errorOf<InputError>([&] { topSaeImages(cache, loadSae(data("prisma-layer2")), 0, 3); });

@@ -28,7 +28,8 @@ at::Tensor normFactor(const SparseAutoencoder& sae, const at::Tensor& y) {
         const at::Tensor centred = y - y.mean(-1, true);
         return 1.0 / (centred.std(-1, true, true) + kNormEps);
     }
-    if (sae.normalize == SaeNormalize::ConstantNorm) return std::sqrt(static_cast<double>(y.size(-1))) / y.norm(2, -1, true);
+    if (sae.normalize == SaeNormalize::ConstantNorm)
+        return std::sqrt(static_cast<double>(y.size(-1))) / y.norm(2, -1, true);
     return at::ones({y.size(0), 1}, y.options());
 }
 
@@ -66,27 +67,35 @@ std::vector<int64_t> activeLatents(const at::Tensor& latents) {
 
 const char* saeActivationName(SaeActivation a) {
     switch (a) {
-    case SaeActivation::TopKReLU: return "topk";
-    case SaeActivation::TopK: return "topk-no-relu";
-    case SaeActivation::ReLU: return "relu";
+        case SaeActivation::TopKReLU:
+            return "topk";
+        case SaeActivation::TopK:
+            return "topk-no-relu";
+        case SaeActivation::ReLU:
+            return "relu";
     }
     return "?";
 }
 
 const char* saeNormalizeName(SaeNormalize n) {
     switch (n) {
-    case SaeNormalize::None: return "none";
-    case SaeNormalize::LayerNorm: return "layer_norm";
-    case SaeNormalize::ConstantNorm: return "constant_norm";
+        case SaeNormalize::None:
+            return "none";
+        case SaeNormalize::LayerNorm:
+            return "layer_norm";
+        case SaeNormalize::ConstantNorm:
+            return "constant_norm";
     }
     return "?";
 }
 
-std::string SparseAutoencoder::site() const { return layer < 0 ? "output" : "layer:" + std::to_string(layer); }
+std::string SparseAutoencoder::site() const {
+    return layer < 0 ? "output" : "layer:" + std::to_string(layer);
+}
 
 std::string SparseAutoencoder::describe() const {
-    std::string s = layout + " SAE at " + site() + ", " + std::to_string(dIn()) + " -> " + std::to_string(dSae()) + ", " +
-                    saeActivationName(activation);
+    std::string s = layout + " SAE at " + site() + ", " + std::to_string(dIn()) + " -> " + std::to_string(dSae()) +
+                    ", " + saeActivationName(activation);
     if (activation != SaeActivation::ReLU) s += " k=" + std::to_string(k);
     s += std::string(", normalize ") + saeNormalizeName(normalize);
     if (!subtractDecoderBias) s += ", b_dec not subtracted";
@@ -109,10 +118,13 @@ void validateSae(const SparseAutoencoder& sae) {
         for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
         return out + "]";
     };
-    if (!sae.W_enc.defined() || sae.W_enc.dim() != 2) throw FormatError(sae.path, "W_enc is not a matrix [d_in, d_sae]: " + str(shape(sae.W_enc)));
+    if (!sae.W_enc.defined() || sae.W_enc.dim() != 2)
+        throw FormatError(sae.path, "W_enc is not a matrix [d_in, d_sae]: " + str(shape(sae.W_enc)));
     const int64_t d = sae.W_enc.size(0), s = sae.W_enc.size(1);
     const auto expect = [&](const char* name, const at::Tensor& t, std::vector<int64_t> want) {
-        if (shape(t) != want) throw FormatError(sae.path, std::string(name) + " is " + str(shape(t)) + ", expected " + str(want) + " (W_enc is " + str({d, s}) + ")");
+        if (shape(t) != want)
+            throw FormatError(sae.path, std::string(name) + " is " + str(shape(t)) + ", expected " + str(want) +
+                                            " (W_enc is " + str({d, s}) + ")");
     };
     expect("b_enc", sae.b_enc, {s});
     expect("W_dec", sae.W_dec, {s, d});
@@ -124,7 +136,8 @@ void validateSae(const SparseAutoencoder& sae) {
 
 SaeEncoding encodeSae(const SparseAutoencoder& sae, const at::Tensor& x) {
     if (x.dim() != 2 || x.size(1) != sae.dIn())
-        throw InputError(sae.path, "encodes vectors of width " + std::to_string(sae.dIn()) + ", got " + std::to_string(x.dim() == 2 ? x.size(1) : -1));
+        throw InputError(sae.path, "encodes vectors of width " + std::to_string(sae.dIn()) + ", got " +
+                                       std::to_string(x.dim() == 2 ? x.size(1) : -1));
     at::Tensor y = preprocessInput(sae, x);
     if (sae.normalize == SaeNormalize::LayerNorm) {
         y = y - y.mean(-1, true);
@@ -153,9 +166,10 @@ SaeLinearForm linearizeSae(const SparseAutoencoder& sae, const at::Tensor& x) {
     return form;
 }
 
-SaeAttribution attributeSae(const SparseAutoencoder& sae, const at::Tensor& terms, const std::vector<std::string>& names,
-                            const at::Tensor& x) {
-    if (terms.dim() != 3 || terms.size(0) != x.size(0) || terms.size(2) != sae.dIn() || static_cast<std::size_t>(terms.size(1)) != names.size())
+SaeAttribution attributeSae(const SparseAutoencoder& sae, const at::Tensor& terms,
+                            const std::vector<std::string>& names, const at::Tensor& x) {
+    if (terms.dim() != 3 || terms.size(0) != x.size(0) || terms.size(2) != sae.dIn() ||
+        static_cast<std::size_t>(terms.size(1)) != names.size())
         throw InputError(sae.path, "attribution terms must be [B, C, " + std::to_string(sae.dIn()) + "] with C names");
     const SaeEncoding enc = encodeSae(sae, x);
     const SaeLinearForm form = linearizeSae(sae, x);
@@ -179,7 +193,7 @@ SaeAttribution attributeSae(const SparseAutoencoder& sae, const at::Tensor& term
         if (idx.empty()) continue;
         const auto r = static_cast<int64_t>(idx.size());
         const at::Tensor sel = at::tensor(idx, at::kLong).to(sae.W_enc.device());
-        const at::Tensor w = formColumns(form, sae.W_enc.index_select(1, sel));  // [D, R]
+        const at::Tensor w = formColumns(form, sae.W_enc.index_select(1, sel));      // [D, R]
         const at::Tensor parts = at::matmul(t.select(0, b), w).t() * form.scale[b];  // [R, C]
         const at::Tensor bias = form.bias.select(0, b).index_select(0, sel);
         at::Tensor dst = out.attribution.select(0, b).narrow(0, 0, r);
@@ -196,14 +210,17 @@ void checkSaeFitsModel(const Model& model, const SparseAutoencoder& sae) {
     const VisionTower& v = model.vision;
     if (sae.atOutput()) {
         if (sae.dIn() != v.embedDim())
-            throw InputError(sae.path, "reads " + std::to_string(sae.dIn()) + "-wide outputs, but " + model.info.family + " model " +
-                                           model.info.weightsPath + " outputs " + std::to_string(v.embedDim()));
+            throw InputError(sae.path, "reads " + std::to_string(sae.dIn()) + "-wide outputs, but " +
+                                           model.info.family + " model " + model.info.weightsPath + " outputs " +
+                                           std::to_string(v.embedDim()));
         return;
     }
     if (sae.layer >= v.layers())
-        throw InputError(sae.path, "reads the residual after block " + std::to_string(sae.layer) + ", but the model has " + std::to_string(v.layers()) + " blocks");
+        throw InputError(sae.path, "reads the residual after block " + std::to_string(sae.layer) +
+                                       ", but the model has " + std::to_string(v.layers()) + " blocks");
     if (sae.dIn() != v.width)
-        throw InputError(sae.path, "reads a " + std::to_string(sae.dIn()) + "-wide residual stream, but the model's is " + std::to_string(v.width));
+        throw InputError(sae.path, "reads a " + std::to_string(sae.dIn()) +
+                                       "-wide residual stream, but the model's is " + std::to_string(v.width));
 }
 
 SaeSiteTerms saeSiteTerms(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels, bool tokens) {
@@ -232,29 +249,39 @@ SaeAttribution attributeSaeImages(const Model& model, const SparseAutoencoder& s
     return attributeSae(sae, s.terms, s.names, s.x);
 }
 
-at::Tensor saeLatentTokenMap(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels, int64_t latent) {
+at::Tensor saeLatentTokenMap(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels,
+                             int64_t latent) {
     if (latent < 0 || latent >= sae.dSae())
-        throw InputError("latent " + std::to_string(latent), "is not a latent of " + sae.path + " (0.." + std::to_string(sae.dSae() - 1) + ")");
+        throw InputError("latent " + std::to_string(latent),
+                         "is not a latent of " + sae.path + " (0.." + std::to_string(sae.dSae() - 1) + ")");
     const SaeSiteTerms s = saeSiteTerms(model, sae, pixels, true);
     if (!s.tokenHeads.defined() || s.tokenHeads.dim() != 5)
         throw InputError(model.info.weightsPath, "has no per-token head terms for a latent's token map");
     const SaeLinearForm form = linearizeSae(sae, s.x);
     const at::Tensor w = formColumns(form, sae.W_enc.select(1, latent).unsqueeze(1)).squeeze(1);  // [D]
-    const at::Tensor perToken = s.tokenHeads.sum(at::IntArrayRef{1, 2});                      // [B, N, D]
+    const at::Tensor perToken = s.tokenHeads.sum(at::IntArrayRef{1, 2});                          // [B, N, D]
     return (at::matmul(perToken.to(w.device()), w) * form.scale.unsqueeze(1)).to(at::kCPU);
 }
 
 SaeTopImages topSaeImages(const DatasetCache& cache, const SparseAutoencoder& sae, int64_t latent, int count) {
-    if (!sae.atOutput()) throw InputError(sae.path, "top images from a cache need an SAE on the output (the cache stores outputs), not " + sae.site());
+    if (!sae.atOutput())
+        throw InputError(
+            sae.path,
+            "top images from a cache need an SAE on the output (the cache stores outputs), not " + sae.site());
     if (cache.convention() != Convention::Exact)
-        throw InputError(cache.dir(), "stores normalised outputs (textspan convention): build the cache with --convention exact");
-    if (cache.embedDim() != sae.dIn()) throw InputError(cache.dir(), "holds " + std::to_string(cache.embedDim()) + "-wide outputs, the SAE reads " + std::to_string(sae.dIn()));
-    if (latent < 0 || latent >= sae.dSae()) throw InputError("latent " + std::to_string(latent), "is not a latent of " + sae.path);
+        throw InputError(cache.dir(),
+                         "stores normalised outputs (textspan convention): build the cache with --convention exact");
+    if (cache.embedDim() != sae.dIn())
+        throw InputError(cache.dir(), "holds " + std::to_string(cache.embedDim()) + "-wide outputs, the SAE reads " +
+                                          std::to_string(sae.dIn()));
+    if (latent < 0 || latent >= sae.dSae())
+        throw InputError("latent " + std::to_string(latent), "is not a latent of " + sae.path);
     const at::Tensor outputs = cache.output();
     std::vector<float> values(static_cast<std::size_t>(cache.size()));
     for (int64_t start = 0; start < cache.size(); start += 1024) {
         const int64_t n = std::min<int64_t>(1024, cache.size() - start);
-        const at::Tensor col = encodeSae(sae, outputs.narrow(0, start, n)).latents.select(1, latent).to(at::kCPU).contiguous();
+        const at::Tensor col =
+            encodeSae(sae, outputs.narrow(0, start, n)).latents.select(1, latent).to(at::kCPU).contiguous();
         std::copy(col.data_ptr<float>(), col.data_ptr<float>() + n, values.begin() + start);
     }
     std::vector<int64_t> order(values.size());

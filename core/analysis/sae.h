@@ -59,26 +59,26 @@ const char* saeNormalizeName(SaeNormalize n);    // "none" / "layer_norm" / "con
 
 struct SparseAutoencoder {
     std::string path;
-    std::string layout;           // "vitscope", "prisma", "saelens", "msae"
-    std::string hookName;         // as the file names it (Prisma / SAELens); empty otherwise
-    int layer = -1;               // site "layer:L": L; -1 for "output"
-    at::Tensor W_enc, b_enc;      // [D, S], [S]
-    at::Tensor W_dec, b_dec;      // [S, D], [D]
+    std::string layout;       // "vitscope", "prisma", "saelens", "msae"
+    std::string hookName;     // as the file names it (Prisma / SAELens); empty otherwise
+    int layer = -1;           // site "layer:L": L; -1 for "output"
+    at::Tensor W_enc, b_enc;  // [D, S], [S]
+    at::Tensor W_dec, b_dec;  // [S, D], [D]
     SaeActivation activation = SaeActivation::ReLU;
-    int k = 0;                    // TopK's k
+    int k = 0;  // TopK's k
     SaeNormalize normalize = SaeNormalize::None;
     bool subtractDecoderBias = true;
-    at::Tensor inputMean;         // [D] MSAE's mean_center; undefined otherwise
-    double inputScale = 1.0;      // MSAE's scaling_factor
-    double softCap = 0.0;         // MSAE's latent_soft_cap (0: none)
-    std::string objective = "topk";      // vitscope files: "topk" / "matryoshka"
-    std::vector<int64_t> groups;         // Matryoshka prefix widths (vitscope files, MSAE nesting)
+    at::Tensor inputMean;                         // [D] MSAE's mean_center; undefined otherwise
+    double inputScale = 1.0;                      // MSAE's scaling_factor
+    double softCap = 0.0;                         // MSAE's latent_soft_cap (0: none)
+    std::string objective = "topk";               // vitscope files: "topk" / "matryoshka"
+    std::vector<int64_t> groups;                  // Matryoshka prefix widths (vitscope files, MSAE nesting)
     std::map<std::string, std::string> metadata;  // vitscope files: every metadata entry
 
     int64_t dIn() const { return W_enc.size(0); }
     int64_t dSae() const { return W_enc.size(1); }
     bool atOutput() const { return layer < 0; }
-    std::string site() const;  // "output" or "layer:L"
+    std::string site() const;      // "output" or "layer:L"
     std::string describe() const;  // one line: layout, site, widths, activation, normalisation
 };
 
@@ -105,7 +105,7 @@ SaeEncoding encodeSae(const SparseAutoencoder& sae, const at::Tensor& x);
 struct SaeLinearForm {
     at::Tensor scale;  // [B] s
     bool centre = false;
-    at::Tensor bias;   // [B, S] sae_bias
+    at::Tensor bias;  // [B, S] sae_bias
 };
 SaeLinearForm linearizeSae(const SparseAutoencoder& sae, const at::Tensor& x);
 
@@ -115,12 +115,12 @@ struct SaeAttribution {
     at::Tensor active;       // [B, R] int64: latent of each row, by activation (largest first); -1 past the count
     at::Tensor attribution;  // [B, R, C]: C - 1 components then sae_bias; zero rows past the count
     std::vector<std::string> components;  // C names, the last "sae_bias"
-    double maxAbsError = 0;  // max |row sum - pre-activation| over active rows
+    double maxAbsError = 0;               // max |row sum - pre-activation| over active rows
 };
 // Active latents of x [B, D] (sum over C of terms [B, C, D]) with their pre-activations split
 // over the terms. `names` names the C terms.
-SaeAttribution attributeSae(const SparseAutoencoder& sae, const at::Tensor& terms, const std::vector<std::string>& names,
-                            const at::Tensor& x);
+SaeAttribution attributeSae(const SparseAutoencoder& sae, const at::Tensor& terms,
+                            const std::vector<std::string>& names, const at::Tensor& x);
 
 // What an SAE's site reads from the model, decomposed: terms [B, C, D] summing to x [B, D].
 // tokenHeads (tokens = true): the per-token head terms [B, L', H, N, D].
@@ -131,7 +131,8 @@ struct SaeSiteTerms {
 };
 // Site output: the exact decomposition (termsByComponent); site layer:L: decomposeResidual.
 // Throws InputError when the SAE's width is not the site's.
-SaeSiteTerms saeSiteTerms(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels, bool tokens = false);
+SaeSiteTerms saeSiteTerms(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels,
+                          bool tokens = false);
 void checkSaeFitsModel(const Model& model, const SparseAutoencoder& sae);
 // The whole attribution of images [B, 3, H, W].
 SaeAttribution attributeSaeImages(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels);
@@ -139,7 +140,8 @@ SaeAttribution attributeSaeImages(const Model& model, const SparseAutoencoder& s
 // A latent's pre-activation split over image tokens: [B, N], the sum over layers and heads of
 // the per-token head terms through s P(.) . W_enc[:, latent] (the heads' share of the
 // pre-activation; embedding, biases and MLPs are not token-resolved).
-at::Tensor saeLatentTokenMap(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels, int64_t latent);
+at::Tensor saeLatentTokenMap(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels,
+                             int64_t latent);
 
 // A latent's top images over a dataset cache (site output, exact-convention cache): the cached
 // outputs encoded, the `count` rows with the largest activation (ties: lower row first).

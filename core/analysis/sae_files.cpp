@@ -50,7 +50,8 @@ at::Tensor takeTensor(const StateDict& sd, const std::string& name, const std::s
     return it->second.to(at::kFloat).contiguous();
 }
 
-void takeStandardWeights(SparseAutoencoder& sae, const StateDict& sd, const std::string& path, const std::string& layout) {
+void takeStandardWeights(SparseAutoencoder& sae, const StateDict& sd, const std::string& path,
+                         const std::string& layout) {
     const std::string needs = "a " + layout + " SAE needs W_enc, b_enc, W_dec, b_dec";
     sae.W_enc = takeTensor(sd, "W_enc", path, needs);
     sae.b_enc = takeTensor(sd, "b_enc", path, needs);
@@ -68,18 +69,22 @@ int mapHookPoint(const std::string& hook, const std::string& path) {
         const int l = std::stoi(m[1].str());
         if (m[2].str() == "hook_resid_post") return l;
         if (l >= 1) return l - 1;
-        throw InputError(path, "hook point " + hook + " (the residual entering block 0) has no vitscope site; mapped: "
-                                                      "blocks.L.hook_resid_post, blocks.L.hook_resid_pre (L >= 1), hook_post_head_pre_normalize");
+        throw InputError(
+            path, "hook point " + hook +
+                      " (the residual entering block 0) has no vitscope site; mapped: "
+                      "blocks.L.hook_resid_post, blocks.L.hook_resid_pre (L >= 1), hook_post_head_pre_normalize");
     }
-    throw InputError(path, "hook point " + hook + " has no vitscope site; mapped: blocks.L.hook_resid_post, "
-                                                  "blocks.L.hook_resid_pre (L >= 1), hook_post_head_pre_normalize");
+    throw InputError(path, "hook point " + hook +
+                               " has no vitscope site; mapped: blocks.L.hook_resid_post, "
+                               "blocks.L.hook_resid_pre (L >= 1), hook_post_head_pre_normalize");
 }
 
 SaeNormalize parseNormalize(const std::string& name, const std::string& path) {
     if (name == "none" || name.empty() || name == "expected_average_only_in") return SaeNormalize::None;
     if (name == "layer_norm") return SaeNormalize::LayerNorm;
     if (name == "constant_norm_rescale") return SaeNormalize::ConstantNorm;
-    throw FormatError(path, "normalize_activations '" + name + "' is not one of none, layer_norm, constant_norm_rescale, expected_average_only_in");
+    throw FormatError(path, "normalize_activations '" + name +
+                                "' is not one of none, layer_norm, constant_norm_rescale, expected_average_only_in");
 }
 
 std::string normalizeKey(const Json& cfg) {
@@ -100,9 +105,11 @@ std::string prismaWeights(const fs::path& dir) {
     for (const auto& e : fs::directory_iterator(dir)) {
         std::smatch m;
         const std::string name = e.path().filename().string();
-        if (std::regex_match(name, m, snapshot) && std::stoll(m[1].str()) > bestN) bestN = std::stoll(m[1].str()), best = e.path().string();
+        if (std::regex_match(name, m, snapshot) && std::stoll(m[1].str()) > bestN)
+            bestN = std::stoll(m[1].str()), best = e.path().string();
     }
-    if (best.empty()) throw FormatError(dir.string(), "has config.json but no weights.pt or n_images_N.pt (a ViT-Prisma SAE folder)");
+    if (best.empty())
+        throw FormatError(dir.string(), "has config.json but no weights.pt or n_images_N.pt (a ViT-Prisma SAE folder)");
     return best;
 }
 
@@ -113,7 +120,8 @@ void readPrismaActivation(SparseAutoencoder& sae, const Json& cfg, const std::st
     } else if (act == "topk") {
         sae.activation = SaeActivation::TopKReLU;
         const Json kwargs = cfg.value("activation_fn_kwargs", Json::object());
-        if (!kwargs.contains("k")) throw FormatError(path, "activation_fn_str is topk but activation_fn_kwargs has no 'k'");
+        if (!kwargs.contains("k"))
+            throw FormatError(path, "activation_fn_str is topk but activation_fn_kwargs has no 'k'");
         sae.k = kwargs.at("k").get<int>();
     } else {
         throw InputError(path, "activation_fn_str '" + act + "' is not supported (relu, topk)");
@@ -133,7 +141,8 @@ SparseAutoencoder loadPrisma(const std::string& configPath, const std::string& w
     if (!layer.is_number_integer()) throw FormatError(configPath, "has no integer 'hook_point_layer'");
     if (cfg.contains("hook_point_head_index") && !cfg.at("hook_point_head_index").is_null())
         throw InputError(configPath, "reads one head (hook_point_head_index): no vitscope site");
-    sae.hookName = "blocks." + std::to_string(layer.get<int>()) + "." + configValue<std::string>(cfg, "layer_subtype", configPath);
+    sae.hookName =
+        "blocks." + std::to_string(layer.get<int>()) + "." + configValue<std::string>(cfg, "layer_subtype", configPath);
     sae.layer = mapHookPoint(sae.hookName, configPath);
     readPrismaActivation(sae, cfg, configPath);
     sae.normalize = parseNormalize(normalizeKey(cfg), configPath);
@@ -141,7 +150,8 @@ SparseAutoencoder loadPrisma(const std::string& configPath, const std::string& w
     takeStandardWeights(sae, ck.tensors, weightsPath, "ViT-Prisma");
     const int64_t dIn = configValue<int64_t>(cfg, "d_in", configPath);
     if (sae.W_enc.dim() == 2 && sae.W_enc.size(0) != dIn)
-        throw FormatError(weightsPath, "W_enc has " + std::to_string(sae.W_enc.size(0)) + " inputs but config.json says d_in " + std::to_string(dIn));
+        throw FormatError(weightsPath, "W_enc has " + std::to_string(sae.W_enc.size(0)) +
+                                           " inputs but config.json says d_in " + std::to_string(dIn));
     return sae;
 }
 
@@ -157,7 +167,7 @@ std::string saelensHook(const Json& cfg, const std::string& path) {
 void readSaelensActivation(SparseAutoencoder& sae, const Json& cfg, const std::string& path) {
     std::string arch = cfg.value("architecture", std::string("standard"));
     const std::string fn = cfg.contains("activation_fn_str") ? cfg.value("activation_fn_str", std::string("relu"))
-                                                              : cfg.value("activation_fn", std::string("relu"));
+                                                             : cfg.value("activation_fn", std::string("relu"));
     int k = cfg.contains("k") && cfg.at("k").is_number_integer() ? cfg.at("k").get<int>() : 0;
     if (fn == "topk" && cfg.contains("activation_fn_kwargs") && cfg.at("activation_fn_kwargs").contains("k")) {
         arch = "topk";  // handle_pre_6_0_config
@@ -170,7 +180,8 @@ void readSaelensActivation(SparseAutoencoder& sae, const Json& cfg, const std::s
         sae.activation = SaeActivation::TopKReLU;
         sae.k = k;
     } else {
-        throw InputError(path, "SAELens architecture '" + arch + "' (activation " + fn + ") is not supported (standard relu, topk)");
+        throw InputError(
+            path, "SAELens architecture '" + arch + "' (activation " + fn + ") is not supported (standard relu, topk)");
     }
 }
 
@@ -190,8 +201,10 @@ SparseAutoencoder loadSaelens(const fs::path& dir) {
     takeStandardWeights(sae, readSafetensorsFloat(weights), weights, "SAELens");
     const int64_t dIn = configValue<int64_t>(cfg, "d_in", cfgPath), dSae = configValue<int64_t>(cfg, "d_sae", cfgPath);
     if (sae.W_enc.dim() != 2 || sae.W_enc.size(0) != dIn || sae.W_enc.size(1) != dSae)
-        throw FormatError(weights, "W_enc is not [d_in, d_sae] = [" + std::to_string(dIn) + ", " + std::to_string(dSae) + "] as cfg.json says");
-    if (sae.activation == SaeActivation::TopKReLU && cfg.value("rescale_acts_by_decoder_norm", false) && sae.W_dec.dim() == 2) {
+        throw FormatError(weights, "W_enc is not [d_in, d_sae] = [" + std::to_string(dIn) + ", " +
+                                       std::to_string(dSae) + "] as cfg.json says");
+    if (sae.activation == SaeActivation::TopKReLU && cfg.value("rescale_acts_by_decoder_norm", false) &&
+        sae.W_dec.dim() == 2) {
         // TopKSAE.encode: hidden_pre * |W_dec[j]| before the TopK, folded into the encoder.
         const at::Tensor norms = sae.W_dec.norm(2, 1);
         sae.W_enc = sae.W_enc * norms.unsqueeze(0);
@@ -216,7 +229,10 @@ void readMsaeName(SparseAutoencoder& sae, const std::string& path) {
     std::vector<std::string> parts = splitOn(stem, '_');
     std::size_t i = 2;
     const auto next = [&]() -> std::string {
-        if (i >= parts.size()) throw FormatError(path, "is not named as MSAE names its checkpoints ({latents}_{inputs}_{activation}[_k]_{tied}_{normalize}_{soft_cap}_...)");
+        if (i >= parts.size())
+            throw FormatError(path,
+                              "is not named as MSAE names its checkpoints "
+                              "({latents}_{inputs}_{activation}[_k]_{tied}_{normalize}_{soft_cap}_...)");
         return parts[i++];
     };
     next();
@@ -244,14 +260,18 @@ void readMsaePreprocessing(SparseAutoencoder& sae, const std::string& path) {
     const MappedFile file(path);
     const TorchFile tf = parseTorchFile(file.data(), file.size(), path);
     const PickleData& p = tf.pickle;
-    if (p.at(p.root).kind != PickleKind::Dict) throw FormatError(path, "is not an MSAE checkpoint (a dict with model, mean_center, scaling_factor)");
+    if (p.at(p.root).kind != PickleKind::Dict)
+        throw FormatError(path, "is not an MSAE checkpoint (a dict with model, mean_center, scaling_factor)");
     const uint32_t scale = p.dictGet(p.root, "scaling_factor"), mean = p.dictGet(p.root, "mean_center");
     if (scale == kNoValue) throw FormatError(path, "has no 'scaling_factor' (an MSAE checkpoint)");
     if (mean == kNoValue) throw FormatError(path, "has no 'mean_center' (an MSAE checkpoint)");
     const PickleValue& s = p.at(scale);
-    if (s.kind == PickleKind::Float) sae.inputScale = s.number;
-    else if (s.kind == PickleKind::Int) sae.inputScale = static_cast<double>(s.integer);
-    else throw FormatError(path, "'scaling_factor' is not a number");
+    if (s.kind == PickleKind::Float)
+        sae.inputScale = s.number;
+    else if (s.kind == PickleKind::Int)
+        sae.inputScale = static_cast<double>(s.integer);
+    else
+        throw FormatError(path, "'scaling_factor' is not a number");
     const PickleValue& m = p.at(mean);
     if (m.kind == PickleKind::Tensor) {
         const PickleTensor& t = p.tensors[m.tensor];
@@ -262,7 +282,8 @@ void readMsaePreprocessing(SparseAutoencoder& sae, const std::string& path) {
         if (t.storageNumel > 0) std::memcpy(storage.data_ptr(), st.data + base * 4, t.storageNumel * 4);
         sae.inputMean = storage.as_strided(t.sizes, t.strides, t.offset).clone();
     } else if (m.kind == PickleKind::Float || m.kind == PickleKind::Int) {
-        sae.inputMean = at::full({1}, m.kind == PickleKind::Float ? m.number : static_cast<double>(m.integer), at::kFloat);
+        sae.inputMean =
+            at::full({1}, m.kind == PickleKind::Float ? m.number : static_cast<double>(m.integer), at::kFloat);
     } else {
         throw FormatError(path, "'mean_center' is not a tensor or a number");
     }
@@ -277,13 +298,16 @@ SparseAutoencoder loadMsae(const std::string& path) {
     CheckpointOptions options;
     options.checkpointKey = "model";
     const Checkpoint ck = loadCheckpoint(path, options);
-    const std::string needs = "an MSAE checkpoint's model holds pre_bias, encoder, latent_bias and decoder (or tied weights)";
+    const std::string needs =
+        "an MSAE checkpoint's model holds pre_bias, encoder, latent_bias and decoder (or tied weights)";
     sae.W_enc = takeTensor(ck.tensors, "encoder", path, needs);
     sae.b_enc = takeTensor(ck.tensors, "latent_bias", path, needs);
     sae.b_dec = takeTensor(ck.tensors, "pre_bias", path, needs);
-    sae.W_dec = ck.tensors.count("decoder") ? takeTensor(ck.tensors, "decoder", path, needs) : sae.W_enc.t().contiguous();
+    sae.W_dec =
+        ck.tensors.count("decoder") ? takeTensor(ck.tensors, "decoder", path, needs) : sae.W_enc.t().contiguous();
     readMsaePreprocessing(sae, path);
-    if (sae.inputMean.numel() == 1 && sae.W_enc.dim() == 2) sae.inputMean = sae.inputMean.expand({sae.W_enc.size(0)}).contiguous();
+    if (sae.inputMean.numel() == 1 && sae.W_enc.dim() == 2)
+        sae.inputMean = sae.inputMean.expand({sae.W_enc.size(0)}).contiguous();
     return sae;
 }
 
@@ -308,15 +332,18 @@ std::vector<int64_t> parseGroups(const std::string& text, const std::string& pat
     return out;
 }
 
-SparseAutoencoder loadVitscope(const std::string& path, const StateDict& sd, const std::map<std::string, std::string>& meta) {
+SparseAutoencoder loadVitscope(const std::string& path, const StateDict& sd,
+                               const std::map<std::string, std::string>& meta) {
     SparseAutoencoder sae;
     sae.path = path;
     sae.layout = "vitscope";
     sae.metadata = meta;
-    if (metaValue(meta, "version", path) != "1") throw FormatError(path, "vitscope SAE version " + meta.at("version") + " is not 1");
+    if (metaValue(meta, "version", path) != "1")
+        throw FormatError(path, "vitscope SAE version " + meta.at("version") + " is not 1");
     sae.layer = parseSaeSite(metaValue(meta, "site", path), path);
     const std::string act = metaValue(meta, "activation", path);
-    if (act != "topk" && act != "relu") throw FormatError(path, "metadata activation '" + act + "' is not topk or relu");
+    if (act != "topk" && act != "relu")
+        throw FormatError(path, "metadata activation '" + act + "' is not topk or relu");
     sae.activation = act == "topk" ? SaeActivation::TopKReLU : SaeActivation::ReLU;
     try {
         sae.k = std::stoi(metaValue(meta, "k", path));
@@ -324,7 +351,8 @@ SparseAutoencoder loadVitscope(const std::string& path, const StateDict& sd, con
         throw FormatError(path, "metadata k is not an integer");
     }
     const std::string norm = metaValue(meta, "normalize", path);
-    if (norm != "none" && norm != "layer_norm") throw FormatError(path, "metadata normalize '" + norm + "' is not none or layer_norm");
+    if (norm != "none" && norm != "layer_norm")
+        throw FormatError(path, "metadata normalize '" + norm + "' is not none or layer_norm");
     sae.normalize = norm == "layer_norm" ? SaeNormalize::LayerNorm : SaeNormalize::None;
     sae.objective = meta.count("objective") ? meta.at("objective") : "topk";
     sae.groups = parseGroups(meta.count("groups") ? meta.at("groups") : "", path);
@@ -340,13 +368,16 @@ SparseAutoencoder loadSaeFile(const std::string& path) {
         const StateDict sd = readSafetensorsFloat(path, &meta);
         if (meta.count("format") && meta.at("format") == "vitscope-sae") return loadVitscope(path, sd, meta);
         if (fs::exists(dir / "cfg.json")) return loadSaelens(dir);
-        throw FormatError(path, "unknown SAE layout: a safetensors file without format=vitscope-sae metadata and no SAELens cfg.json beside it");
+        throw FormatError(path,
+                          "unknown SAE layout: a safetensors file without format=vitscope-sae metadata and no SAELens "
+                          "cfg.json beside it");
     }
     if (ext == ".pt" || ext == ".pth") {
         if (fs::exists(dir / "config.json")) return loadPrisma((dir / "config.json").string(), path);
         return loadMsae(path);
     }
-    throw FormatError(path, "unknown SAE layout (a vitscope .safetensors, a ViT-Prisma or SAELens folder, or an MSAE .pth)");
+    throw FormatError(path,
+                      "unknown SAE layout (a vitscope .safetensors, a ViT-Prisma or SAELens folder, or an MSAE .pth)");
 }
 
 }  // namespace
@@ -356,9 +387,14 @@ SparseAutoencoder loadSae(const std::string& path) {
     SparseAutoencoder sae;
     if (fs::is_directory(path)) {
         const fs::path dir(path);
-        if (fs::exists(dir / "cfg.json") && fs::exists(dir / "sae_weights.safetensors")) sae = loadSaelens(dir);
-        else if (fs::exists(dir / "config.json")) sae = loadPrisma((dir / "config.json").string(), prismaWeights(dir));
-        else throw FormatError(path, "unknown SAE layout: the folder has neither config.json (ViT-Prisma) nor cfg.json + sae_weights.safetensors (SAELens)");
+        if (fs::exists(dir / "cfg.json") && fs::exists(dir / "sae_weights.safetensors"))
+            sae = loadSaelens(dir);
+        else if (fs::exists(dir / "config.json"))
+            sae = loadPrisma((dir / "config.json").string(), prismaWeights(dir));
+        else
+            throw FormatError(path,
+                              "unknown SAE layout: the folder has neither config.json (ViT-Prisma) nor cfg.json + "
+                              "sae_weights.safetensors (SAELens)");
     } else {
         sae = loadSaeFile(path);
     }
@@ -370,7 +406,8 @@ void writeSae(const std::string& path, const SparseAutoencoder& sae) {
     validateSae(sae);
     if (sae.inputMean.defined() || sae.inputScale != 1.0 || sae.softCap != 0.0 || !sae.subtractDecoderBias ||
         sae.normalize == SaeNormalize::ConstantNorm || sae.activation == SaeActivation::TopK)
-        throw InputError(path, "vitscope's SAE format has no field for this " + sae.layout + " SAE's settings (" + sae.describe() + ")");
+        throw InputError(path, "vitscope's SAE format has no field for this " + sae.layout + " SAE's settings (" +
+                                   sae.describe() + ")");
     std::map<std::string, std::string> meta = sae.metadata;
     meta["format"] = "vitscope-sae";
     meta["version"] = "1";
@@ -384,8 +421,12 @@ void writeSae(const std::string& path, const SparseAutoencoder& sae) {
     meta["groups"] = groups;
     for (const char* key : {"model", "seed", "steps"})
         if (!meta.count(key)) meta[key] = "";
-    writeSafetensorsTensors(path, {{"W_enc", sae.W_enc.contiguous()}, {"b_enc", sae.b_enc.contiguous()},
-                                   {"W_dec", sae.W_dec.contiguous()}, {"b_dec", sae.b_dec.contiguous()}}, meta);
+    writeSafetensorsTensors(path,
+                            {{"W_enc", sae.W_enc.contiguous()},
+                             {"b_enc", sae.b_enc.contiguous()},
+                             {"W_dec", sae.W_dec.contiguous()},
+                             {"b_dec", sae.b_dec.contiguous()}},
+                            meta);
 }
 
 }  // namespace vitscope

@@ -12,10 +12,12 @@ namespace {
 void checkResidualModel(const Model& model, int layer) {
     const VisionTower& v = model.vision;
     if (v.hierarchical() || v.pool.defined() || !v.hasClassToken())
-        throw InputError(model.info.weightsPath, "the residual stream at the class token is decomposed for plain ViTs with a class token "
-                                                 "(not Swin, MaxViT or attention-pooled SigLIP)");
+        throw InputError(model.info.weightsPath,
+                         "the residual stream at the class token is decomposed for plain ViTs with a class token "
+                         "(not Swin, MaxViT or attention-pooled SigLIP)");
     if (layer < 0 || layer >= v.layers())
-        throw InputError("layer:" + std::to_string(layer), "is not a block of this model (0.." + std::to_string(v.layers() - 1) + ")");
+        throw InputError("layer:" + std::to_string(layer),
+                         "is not a block of this model (0.." + std::to_string(v.layers() - 1) + ")");
 }
 
 // One block's class-token terms from the residual x entering it [B, N, D] and its taps: per-head
@@ -28,7 +30,8 @@ struct BlockTerms {
 
 BlockTerms blockTerms(const VisionTower& v, const Block& b, const at::Tensor& x, const BlockTaps& taps, bool tokens) {
     const int64_t batch = x.size(0), n = x.size(1), d = v.width, h = v.heads(), dh = d / h;
-    const at::Tensor values = at::linear(taps.normed, b.qkvW.narrow(0, 2 * d, d), b.qkvB.narrow(0, 2 * d, d)).view({batch, n, h, dh});
+    const at::Tensor values =
+        at::linear(taps.normed, b.qkvW.narrow(0, 2 * d, d), b.qkvB.narrow(0, 2 * d, d)).view({batch, n, h, dh});
     const at::Tensor row = taps.attention.select(2, 0);  // [B, H, N]
     const at::Tensor wo = (b.ls1.defined() ? b.outW * b.ls1.unsqueeze(1) : b.outW).view({d, h, dh});
     BlockTerms t;

@@ -17,11 +17,11 @@ namespace vitscope {
 
 struct ResidualDecomposition {
     int layer = 0;
-    at::Tensor embed;     // [B, D] the class token entering block 0 (after ln_pre)
-    at::Tensor heads;     // [B, L', H, D] or [B, L', H, N, D] with tokens (L' = layer + 1)
-    at::Tensor attnBias;  // [B, L', D]
-    at::Tensor mlps;      // [B, L', D]
-    at::Tensor residual;  // [B, D] the traced residual after block `layer` at the class token
+    at::Tensor embed;        // [B, D] the class token entering block 0 (after ln_pre)
+    at::Tensor heads;        // [B, L', H, D] or [B, L', H, N, D] with tokens (L' = layer + 1)
+    at::Tensor attnBias;     // [B, L', D]
+    at::Tensor mlps;         // [B, L', D]
+    at::Tensor residual;     // [B, D] the traced residual after block `layer` at the class token
     double maxAbsError = 0;  // max |sum of terms - residual|
 };
 
