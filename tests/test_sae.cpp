@@ -60,6 +60,8 @@ at::Tensor preInDouble(const SparseAutoencoder& sae, const at::Tensor& xIn) {
     if (sae.normalize == SaeNormalize::LayerNorm) {
         x = x - x.mean(-1, true);
         x = x / (x.std(-1, true, true) + 1e-5);
+    } else if (sae.normalize == SaeNormalize::ConstantNorm) {
+        x = x * std::sqrt(static_cast<double>(x.size(1))) / x.norm(2, 1, true);
     }
     if (sae.subtractDecoderBias) x = x - sae.b_dec.to(at::kDouble);
     return at::matmul(x, sae.W_enc.to(at::kDouble)) + sae.b_enc.to(at::kDouble);
@@ -121,6 +123,9 @@ private slots:
         QTest::newRow("msae matryoshka") << "msae/128_64_TopKReLU_8_RW_False_True_30.0_cc3m.pth"
                                          << "msae" << 64 << "msae"
                                          << "output";
+        QTest::newRow("saelens constant norm") << "saelens-constnorm"
+                                               << "saelens-constnorm" << 128 << "saelens"
+                                               << "layer:0";
         QTest::newRow("vitscope") << "vitscope-layer3.safetensors"
                                   << "vitscope-layer3" << 128 << "vitscope"
                                   << "layer:3";
@@ -275,6 +280,7 @@ private slots:
         QTest::newRow("layer:2, no norm, relu") << "prisma-layer2";
         QTest::newRow("layer:1, no norm, topk rescaled") << "saelens-layer1";
         QTest::newRow("layer:3, layer_norm, topk") << "vitscope-layer3.safetensors";
+        QTest::newRow("layer:0 (resid_pre 1), constant norm, relu") << "saelens-constnorm";
     }
     void attributionRowsSumToPreactivations() {
         QFETCH(QString, file);

@@ -128,6 +128,16 @@ void readPrismaActivation(SparseAutoencoder& sae, const Json& cfg, const std::st
     }
 }
 
+// blocks.{hook_point_layer}.{layer_subtype} (VisionModelSAERunnerConfig.hook_point).
+std::string prismaHook(const Json& cfg, const std::string& path) {
+    if (cfg.contains("hook_point_head_index") && !cfg.at("hook_point_head_index").is_null())
+        throw InputError(path, "reads one head (hook_point_head_index): no vitscope site");
+    Json layer = cfg.contains("hook_point_layer") ? cfg.at("hook_point_layer") : Json();
+    if (layer.is_array() && layer.size() == 1) layer = layer.at(0);
+    if (!layer.is_number_integer()) throw FormatError(path, "has no integer 'hook_point_layer'");
+    return "blocks." + std::to_string(layer.get<int>()) + "." + configValue<std::string>(cfg, "layer_subtype", path);
+}
+
 SparseAutoencoder loadPrisma(const std::string& configPath, const std::string& weightsPath) {
     const Json cfg = readJson(configPath);
     SparseAutoencoder sae;
@@ -136,13 +146,7 @@ SparseAutoencoder loadPrisma(const std::string& configPath, const std::string& w
     if (cfg.value("is_transcoder", false)) throw InputError(configPath, "is a transcoder, not an SAE");
     const std::string arch = cfg.value("architecture", std::string("standard"));
     if (arch != "standard") throw InputError(configPath, "architecture '" + arch + "' is not supported (standard)");
-    Json layer = cfg.contains("hook_point_layer") ? cfg.at("hook_point_layer") : Json();
-    if (layer.is_array() && layer.size() == 1) layer = layer.at(0);
-    if (!layer.is_number_integer()) throw FormatError(configPath, "has no integer 'hook_point_layer'");
-    if (cfg.contains("hook_point_head_index") && !cfg.at("hook_point_head_index").is_null())
-        throw InputError(configPath, "reads one head (hook_point_head_index): no vitscope site");
-    sae.hookName =
-        "blocks." + std::to_string(layer.get<int>()) + "." + configValue<std::string>(cfg, "layer_subtype", configPath);
+    sae.hookName = prismaHook(cfg, configPath);
     sae.layer = mapHookPoint(sae.hookName, configPath);
     readPrismaActivation(sae, cfg, configPath);
     sae.normalize = parseNormalize(normalizeKey(cfg), configPath);

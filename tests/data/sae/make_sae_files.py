@@ -16,6 +16,7 @@ SAELens / vitscope files are written by a small writer below). Outputs are commi
   msae/128_64_TopKReLU_8_RW_False_True_30.0_cc3m.pth
                        MSAE Matryoshka checkpoint as its train.py saves it (mean_center, scaling
                        factor), input normalisation on, latent soft cap 30
+  saelens-constnorm/   SAELens >= 6: standard ReLU, constant_norm_rescale, blocks.1.hook_resid_pre
   vitscope-layer3.safetensors   vitscope's own file, layer:3, topk k=5, layer_norm
   inputs_64.npy, inputs_128.npy   [5, d] float32 inputs
   NAME.pre.npy, NAME.latents.npy  reference pre-activations / latents for each SAE
@@ -89,6 +90,8 @@ def prisma_encode(sd, cfg, x):
 def saelens_encode(sd, cfg, x):
     if cfg.get("normalize_activations") == "layer_norm":
         x = layer_norm_in(x)
+    elif cfg.get("normalize_activations") == "constant_norm_rescale":  # run_time_activation_norm_fn_in
+        x = x * (cfg["d_in"] ** 0.5) / x.norm(dim=-1, keepdim=True)
     if cfg.get("apply_b_dec_to_input", True):
         x = x - sd["b_dec"]
     pre = x @ sd["W_enc"] + sd["b_enc"]
@@ -209,6 +212,15 @@ def main():
     cfg = prisma_config(1, "hook_mlp_out", 64, 2, "relu", 0, "none")
     json.dump(cfg, open(os.path.join(bad, "mlp-out", "config.json"), "w"))
     torch.save(sd, os.path.join(bad, "mlp-out", "weights.pt"))
+
+    # SAELens >= 6, standard ReLU with constant_norm_rescale, blocks.1.hook_resid_pre (= layer:0)
+    os.makedirs(os.path.join(HERE, "saelens-constnorm"), exist_ok=True)
+    cfg = {"d_in": 128, "d_sae": 32, "apply_b_dec_to_input": True, "normalize_activations": "constant_norm_rescale",
+           "architecture": "standard", "metadata": {"sae_lens_version": "6.5.0", "hook_name": "blocks.1.hook_resid_pre"}}
+    sd = rand_sae(128, 32)
+    json.dump(cfg, open(os.path.join(HERE, "saelens-constnorm", "cfg.json"), "w"), indent=2)
+    write_safetensors(os.path.join(HERE, "saelens-constnorm", "sae_weights.safetensors"), sd)
+    save_ref("saelens-constnorm", *saelens_encode(sd, cfg, inputs[128]))
 
 
 if __name__ == "__main__":
