@@ -25,6 +25,24 @@ struct AttributeOptions {
     ModelOptions model;
     InputOptions inputs;
     std::string sae, out;
+    bool maps = false;  // also maps.npy [B, R, N]: each row's latent split over image tokens
+};
+
+// What the batches of sae attribute give, joined at the end (rows padded to the largest count).
+struct AttributeParts {
+    std::vector<at::Tensor> latents, pre, attribution, active, maps;
+    std::vector<std::string> components;
+    int64_t rows = 0;
+    double maxError = 0;
+    void add(const SaeAttribution& a) {
+        latents.push_back(a.latents);
+        pre.push_back(a.pre);
+        attribution.push_back(a.attribution);
+        active.push_back(a.active);
+        components = a.components;
+        rows = std::max(rows, a.active.size(1));
+        maxError = std::max(maxError, a.maxAbsError);
+    }
 };
 
 // Batches of rows [b, r, ...] padded to R rows (-1 / zeros past each batch's own).
@@ -72,27 +90,22 @@ void runAttribute(const AttributeOptions& o) {
     checkSaeFitsModel(model, sae);
     const Inputs inputs(model, o.inputs);
     ensureDir(o.out);
-    std::vector<at::Tensor> latents, pre, attribution, active;
-    std::vector<std::string> components;
-    int64_t rows = 0;
-    double maxError = 0;
+    AttributeParts parts;
     for (int64_t start = 0; start < inputs.count(); start += o.inputs.batch) {
         const int64_t n = std::min<int64_t>(o.inputs.batch, inputs.count() - start);
-        const SaeAttribution a = attributeSaeImages(model, sae, inputs.batch(start, n));
-        latents.push_back(a.latents);
-        pre.push_back(a.pre);
-        attribution.push_back(a.attribution);
-        active.push_back(a.active);
-        components = a.components;
-        rows = std::max(rows, a.active.size(1));
-        maxError = std::max(maxError, a.maxAbsError);
+        const at::Tensor pixels = inputs.batch(start, n);
+        parts.add(attributeSaeImages(model, sae, pixels));
+        if (o.maps) parts.maps.push_back(saeTokenMaps(model, sae, pixels, parts.active.back()));
     }
     const fs::path out(o.out);
-    writeNpyTensor((out / "latents.npy").string(), at::cat(latents, 0));
-    writeNpyTensor((out / "preacts.npy").string(), at::cat(pre, 0));
-    writeNpyTensor((out / "attribution.npy").string(), padRows(attribution, rows, 0.0));
-    writeNpyTensor((out / "active.npy").string(), padRows(active, rows, -1.0));
-    writeLines((out / "components.txt").string(), components);
+    const int64_t rows = parts.rows;
+    const double maxError = parts.maxError;
+    writeNpyTensor((out / "latents.npy").string(), at::cat(parts.latents, 0));
+    writeNpyTensor((out / "preacts.npy").string(), at::cat(parts.pre, 0));
+    writeNpyTensor((out / "attribution.npy").string(), padRows(parts.attribution, rows, 0.0));
+    writeNpyTensor((out / "active.npy").string(), padRows(parts.active, rows, -1.0));
+    if (o.maps) writeNpyTensor((out / "maps.npy").string(), padRows(parts.maps, rows, 0.0));
+    writeLines((out / "components.txt").string(), parts.components);
     writeAttributeSummary((out / "summary.json").string(), o, sae, inputs.count(), rows, maxError);
     std::cout << sae.describe() << "\n"
               << inputs.count() << " images, up to " << rows
@@ -153,6 +166,10 @@ void addAttribute(CLI::App& family, std::vector<std::function<void()>>& actions)
         ->required();
     addModelOptions(sub, o->model);
     addInputOptions(sub, o->inputs);
+    sub->add_flag(
+        "--maps", o->maps,
+        "Also maps.npy [B, R, N]: each active latent's pre-activation split over image tokens (the heads' share; "
+        "one more decomposition with per-token terms)");
     sub->add_option("--out", o->out,
                     "Output folder: latents.npy, preacts.npy [B, S]; attribution.npy [B, R, C], active.npy [B, R], "
                     "components.txt, summary.json")

@@ -1438,19 +1438,21 @@ private slots:
     }
 
     // sae attribute: the arrays and their contract (rows by activation, -1 / zero padding, every
-    // row summing to its pre-activation, sae_bias last); an SAE whose width is not the model's is
+    // row summing to its pre-activation, sae_bias last, --maps summing to the heads' columns); an SAE whose width is not the model's is
     // refused in one line naming the file.
     void saeAttributeWritesArrays() {
         at::manual_seed(41);
         writeNpyTensor(path("sae-pixels.npy").toStdString(), at::randn({3, 3, 64, 64}));
         const QString model = q(source("models/shapes-clip")), out = path("sae-attr");
         const Run r = cli({"sae", "attribute", "--sae", q(source("tests/data/sae/prisma-output")), "--model", model, "--pixels",
-                           path("sae-pixels.npy"), "--batch", "2", "--out", out});
+                           path("sae-pixels.npy"), "--batch", "2", "--maps", "--out", out});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         const at::Tensor latents = readNpyTensor((out + "/latents.npy").toStdString());
         const at::Tensor pre = readNpyTensor((out + "/preacts.npy").toStdString());
         const at::Tensor attr = readNpyTensor((out + "/attribution.npy").toStdString());
         const at::Tensor active = readNpyTensor((out + "/active.npy").toStdString());
+        const at::Tensor maps = readNpyTensor((out + "/maps.npy").toStdString());
+        QCOMPARE(maps.sizes().vec(), (std::vector<int64_t>{3, active.size(1), 65}));
         QCOMPARE(latents.sizes().vec(), (std::vector<int64_t>{3, 128}));
         QCOMPARE(pre.sizes().vec(), (std::vector<int64_t>{3, 128}));
         QCOMPARE(active.scalar_type(), at::kLong);
@@ -1473,6 +1475,11 @@ private slots:
                 }
                 QVERIFY(latents[b][j].item<float>() > 0);
                 QVERIFY(std::abs(attr[b][r2].to(at::kDouble).sum().item<double>() - pre[b][j].item<double>()) < 1e-4);
+                double heads = 0;  // the head columns ("L.H") are what the token map splits
+                for (std::size_t c = 0; c < comps.size(); ++c)
+                    if (std::isdigit(static_cast<unsigned char>(comps[c][0])))
+                        heads += attr[b][r2][static_cast<int64_t>(c)].item<double>();
+                QVERIFY(std::abs(maps[b][r2].sum().item<double>() - heads) < 1e-4);
             }
         }
         const Run bad = cli({"sae", "attribute", "--sae", q(source("tests/data/sae/prisma-output")), "--model",

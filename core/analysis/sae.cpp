@@ -249,18 +249,34 @@ SaeAttribution attributeSaeImages(const Model& model, const SparseAutoencoder& s
     return attributeSae(sae, s.terms, s.names, s.x);
 }
 
+at::Tensor saeTokenMaps(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels,
+                        const at::Tensor& active) {
+    const SaeSiteTerms s = saeSiteTerms(model, sae, pixels, true);
+    if (!s.tokenHeads.defined() || s.tokenHeads.dim() != 5)
+        throw InputError(model.info.weightsPath, "has no per-token head terms for a latent's token map");
+    if (active.dim() != 2 || active.size(0) != s.x.size(0))
+        throw InputError("active", "must be [B, R] latents for the " + std::to_string(s.x.size(0)) + " images");
+    if (active.numel() > 0 && active.max().item<int64_t>() >= sae.dSae())
+        throw InputError("latent " + std::to_string(active.max().item<int64_t>()),
+                         "is not a latent of " + sae.path + " (0.." + std::to_string(sae.dSae() - 1) + ")");
+    const at::Device device = sae.W_enc.device();
+    const int64_t batch = active.size(0), rows = active.size(1), d = sae.dIn();
+    const SaeLinearForm form = linearizeSae(sae, s.x);
+    const at::Tensor perToken = s.tokenHeads.sum(at::IntArrayRef{1, 2}).to(device);  // [B, N, D]
+    const at::Tensor idx = active.to(device, at::kLong).clamp_min(0).flatten();
+    const at::Tensor w = formColumns(form, sae.W_enc).index_select(1, idx).view({d, batch, rows}).permute({1, 0, 2});
+    at::Tensor maps = at::bmm(perToken, w).transpose(1, 2) * form.scale.view({batch, 1, 1});  // [B, R, N]
+    maps.masked_fill_((active.to(device) < 0).unsqueeze(2), 0.0);
+    return maps.to(at::kCPU).contiguous();
+}
+
 at::Tensor saeLatentTokenMap(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels,
                              int64_t latent) {
     if (latent < 0 || latent >= sae.dSae())
         throw InputError("latent " + std::to_string(latent),
                          "is not a latent of " + sae.path + " (0.." + std::to_string(sae.dSae() - 1) + ")");
-    const SaeSiteTerms s = saeSiteTerms(model, sae, pixels, true);
-    if (!s.tokenHeads.defined() || s.tokenHeads.dim() != 5)
-        throw InputError(model.info.weightsPath, "has no per-token head terms for a latent's token map");
-    const SaeLinearForm form = linearizeSae(sae, s.x);
-    const at::Tensor w = formColumns(form, sae.W_enc.select(1, latent).unsqueeze(1)).squeeze(1);  // [D]
-    const at::Tensor perToken = s.tokenHeads.sum(at::IntArrayRef{1, 2});                          // [B, N, D]
-    return (at::matmul(perToken.to(w.device()), w) * form.scale.unsqueeze(1)).to(at::kCPU);
+    const at::Tensor active = at::full({pixels.size(0), 1}, latent, at::kLong);
+    return saeTokenMaps(model, sae, pixels, active).squeeze(1);
 }
 
 SaeTopImages topSaeImages(const DatasetCache& cache, const SparseAutoencoder& sae, int64_t latent, int count) {

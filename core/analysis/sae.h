@@ -142,6 +142,10 @@ SaeAttribution attributeSaeImages(const Model& model, const SparseAutoencoder& s
 // pre-activation; embedding, biases and MLPs are not token-resolved).
 at::Tensor saeLatentTokenMap(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels,
                              int64_t latent);
+// The same for several latents per image (active [B, R] int64, -1 rows give zeros): [B, R, N],
+// from one decomposition.
+at::Tensor saeTokenMaps(const Model& model, const SparseAutoencoder& sae, const at::Tensor& pixels,
+                        const at::Tensor& active);
 
 // A latent's top images over a dataset cache (site output, exact-convention cache): the cached
 // outputs encoded, the `count` rows with the largest activation (ties: lower row first).
