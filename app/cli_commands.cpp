@@ -5,6 +5,7 @@
 #include "image_commands.h"
 #include "neuron_commands.h"
 #include "projection_commands.h"
+#include "sae_commands.h"
 #include "register_commands.h"
 #include "splice_command.h"
 #include "cli_common.h"
@@ -330,6 +331,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
     registerRegisterCommands(app, actions);
     registerProjectionCommands(app, actions);
     registerSpliceCommands(app, actions);
+    registerSaeCommands(app, actions);
     registerBenchmarks(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);

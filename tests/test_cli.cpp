@@ -1487,6 +1487,57 @@ private slots:
         QVERIFY2(r.code == 2 && r.err.trimmed().count('\n') == 0 && r.err.contains(path("sp-mean-7.npy")), qPrintable(r.err));
     }
 
+    // sae attribute: the arrays and their contract (rows by activation, -1 / zero padding, every
+    // row summing to its pre-activation, sae_bias last, --maps summing to the heads' columns); an SAE whose width is not the model's is
+    // refused in one line naming the file.
+    void saeAttributeWritesArrays() {
+        at::manual_seed(41);
+        writeNpyTensor(path("sae-pixels.npy").toStdString(), at::randn({3, 3, 64, 64}));
+        const QString model = q(source("models/shapes-clip")), out = path("sae-attr");
+        const Run r = cli({"sae", "attribute", "--sae", q(source("tests/data/sae/prisma-output")), "--model", model, "--pixels",
+                           path("sae-pixels.npy"), "--batch", "2", "--maps", "--out", out});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const at::Tensor latents = readNpyTensor((out + "/latents.npy").toStdString());
+        const at::Tensor pre = readNpyTensor((out + "/preacts.npy").toStdString());
+        const at::Tensor attr = readNpyTensor((out + "/attribution.npy").toStdString());
+        const at::Tensor active = readNpyTensor((out + "/active.npy").toStdString());
+        const at::Tensor maps = readNpyTensor((out + "/maps.npy").toStdString());
+        QCOMPARE(maps.sizes().vec(), (std::vector<int64_t>{3, active.size(1), 65}));
+        QCOMPARE(latents.sizes().vec(), (std::vector<int64_t>{3, 128}));
+        QCOMPARE(pre.sizes().vec(), (std::vector<int64_t>{3, 128}));
+        QCOMPARE(active.scalar_type(), at::kLong);
+        QCOMPARE(active.size(1), attr.size(1));
+        QCOMPARE(active.size(1), int64_t(8));  // TopK 8: every image has at most 8
+        std::ifstream names((out + "/components.txt").toStdString());
+        std::vector<std::string> comps;
+        for (std::string line; std::getline(names, line);) comps.push_back(line);
+        QCOMPARE(int64_t(comps.size()), attr.size(2));
+        QCOMPARE(comps.front(), std::string("embed"));
+        QCOMPARE(comps.back(), std::string("sae_bias"));
+        for (int64_t b = 0; b < 3; ++b) {
+            const int64_t count = (latents[b] != 0).sum().item<int64_t>();
+            for (int64_t r2 = 0; r2 < active.size(1); ++r2) {
+                const int64_t j = active[b][r2].item<int64_t>();
+                if (r2 >= count) {
+                    QCOMPARE(j, int64_t(-1));
+                    QCOMPARE(attr[b][r2].abs().sum().item<double>(), 0.0);
+                    continue;
+                }
+                QVERIFY(latents[b][j].item<float>() > 0);
+                QVERIFY(std::abs(attr[b][r2].to(at::kDouble).sum().item<double>() - pre[b][j].item<double>()) < 1e-4);
+                double heads = 0;  // the head columns ("L.H") are what the token map splits
+                for (std::size_t c = 0; c < comps.size(); ++c)
+                    if (std::isdigit(static_cast<unsigned char>(comps[c][0])))
+                        heads += attr[b][r2][static_cast<int64_t>(c)].item<double>();
+                QVERIFY(std::abs(maps[b][r2].sum().item<double>() - heads) < 1e-4);
+            }
+        }
+        const Run bad = cli({"sae", "attribute", "--sae", q(source("tests/data/sae/prisma-output")), "--model",
+                             q(source("models/shapes-vit")), "--pixels", path("sae-pixels.npy"), "--out", path("sae-bad")});
+        QCOMPARE(bad.code, 2);
+        QVERIFY2(bad.err.trimmed().count('\n') == 0 && bad.err.contains("prisma-output"), qPrintable(bad.err));
+    }
+
     void demoRunsWithoutDownloads() {
         const Run r = cli({"demo", "--random", "--out", path("demo")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
