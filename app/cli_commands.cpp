@@ -6,6 +6,7 @@
 #include "neuron_commands.h"
 #include "projection_commands.h"
 #include "register_commands.h"
+#include "sae_train_command.h"
 #include "cli_common.h"
 
 #include "demo.h"
@@ -328,6 +329,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
     registerNeuronCommands(app, actions);
     registerRegisterCommands(app, actions);
     registerProjectionCommands(app, actions);
+    registerSaeTrainCommands(app, actions);
     registerBenchmarks(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);
