@@ -11,7 +11,7 @@ namespace vitscope {
 
 namespace {
 
-std::string canonical(const fs::path& p) {
+std::string canonicalText(const fs::path& p) {
     std::error_code ec;
     const fs::path c = fs::weakly_canonical(fs::absolute(p), ec);
     return (ec ? p : c).lexically_normal().string();
@@ -73,11 +73,11 @@ std::map<std::string, std::vector<std::string>> rowAttributes(const std::string&
     for (std::size_t i = 0; i < table.size(); ++i) {
         const auto it = table[i].find("file");
         if (it == table[i].end()) throw InputError(labelsCsv, "has no file column");
-        byPath[canonical(folder / it->second)] = i;
+        byPath[canonicalText(folder / it->second)] = i;
     }
     std::map<std::string, std::vector<std::string>> out;
     for (const std::string& path : paths) {
-        const auto row = byPath.find(canonical(path));
+        const auto row = byPath.find(canonicalText(path));
         if (row == byPath.end()) throw InputError(labelsCsv, "lists no row for " + path);
         for (const std::string& c : columns) {
             const auto cell = table[row->second].find(c);
