@@ -104,7 +104,9 @@ std::vector<std::string> splitColumns(const std::string& text) {
 nlohmann::ordered_json purityJson(const SaePurity& r) {
     nlohmann::ordered_json j{{"threshold", r.threshold}, {"min_active", r.minActive}, {"latents", r.latents},
                              {"alive", r.alive}, {"dead", r.dead}};
-    for (std::size_t a = 0; a < r.attributes.size(); ++a) j["pure"][r.attributes[a]] = r.pure[a];
+    for (std::size_t a = 0; a < r.attributes.size(); ++a)
+        j["attributes"][r.attributes[a]] = {{"pure", r.pure[a]}, {"values", r.values[a]}, {"values_with_a_pure_latent", r.covered[a]},
+                                            {"majority_share", r.majority[a]}};
     nlohmann::ordered_json latents = nlohmann::ordered_json::array();
     for (int64_t w = 0; w < r.latents; ++w) {
         nlohmann::ordered_json l{{"latent", w}, {"active", r.activeCount[w].item<int64_t>()}};
@@ -134,6 +136,9 @@ void reportPurity(const PurityOptions& o, const DatasetCache& cache, const at::T
               << " rows\nlatents: " << r.latents << ", alive (active on >= " << r.minActive << " rows) " << r.alive << ", dead " << r.dead
               << "\npurity >= " << std::setprecision(2) << r.threshold << " (alive latents):";
     for (std::size_t a = 0; a < r.attributes.size(); ++a) std::cout << " " << r.attributes[a] << " " << r.pure[a];
+    std::cout << "\nvalues with a pure latent:";
+    for (std::size_t a = 0; a < r.attributes.size(); ++a)
+        std::cout << " " << r.attributes[a] << " " << r.covered[a] << "/" << r.values[a] << " (majority " << r.majority[a] << ")";
     std::cout << "\n";
     if (o.report.empty()) return;
     nlohmann::ordered_json j = std::move(extra);

@@ -241,6 +241,9 @@ private slots:
         QVERIFY(std::abs(r.precision[1][0].item<double>() - 1.0) < 1e-12);
         QVERIFY(std::abs(r.precision[1][1].item<double>() - 0.5) < 1e-12);
         QCOMPARE(r.pure, (std::vector<int64_t>{2, 0}));
+        QCOMPARE(r.values, (std::vector<int64_t>{3, 3}));
+        QCOMPARE(r.covered, (std::vector<int64_t>{2, 0}));  // red (latent 0) and green (latent 1)
+        QVERIFY(std::abs(r.majority[0] - 0.5) < 1e-12 && std::abs(r.majority[1] - 1.0 / 3.0) < 1e-12);
         QCOMPARE(saePurity(latents, labels, 0.6, 3).alive, int64_t(1));
     }
 

@@ -3,6 +3,7 @@
 #include "analysis/labels.h"
 #include "error.h"
 
+#include <algorithm>
 #include <filesystem>
 
 namespace fs = std::filesystem;
@@ -35,8 +36,15 @@ void bestValues(const at::Tensor& active, const std::vector<std::string>& values
     r->precision.select(1, static_cast<int64_t>(a)).copy_(share * alive.to(at::kDouble));
     r->pure[a] = ((share >= r->threshold) & alive).sum().item<int64_t>();
     const at::Tensor arg = std::get<1>(best);
-    for (int64_t w = 0; w < r->latents; ++w)
-        r->bestValue[static_cast<std::size_t>(w)][a] = names[static_cast<std::size_t>(arg[w].item<int64_t>())];
+    std::vector<bool> hit(names.size(), false);
+    for (int64_t w = 0; w < r->latents; ++w) {
+        const auto v = static_cast<std::size_t>(arg[w].item<int64_t>());
+        r->bestValue[static_cast<std::size_t>(w)][a] = names[v];
+        if (alive[w].item<bool>() && share[w].item<double>() >= r->threshold) hit[v] = true;
+    }
+    r->values.push_back(static_cast<int64_t>(names.size()));
+    r->covered.push_back(static_cast<int64_t>(std::count(hit.begin(), hit.end(), true)));
+    r->majority.push_back(onehot.sum(0).max().item<double>() / static_cast<double>(values.size()));
 }
 
 }  // namespace

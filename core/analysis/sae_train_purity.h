@@ -17,6 +17,8 @@ struct SaePurity {
     int64_t minActive = 1;
     int64_t latents = 0, alive = 0, dead = 0;  // dead: never active; alive: active on >= minActive rows
     std::vector<int64_t> pure;                 // per attribute: alive latents at or above the threshold
+    std::vector<int64_t> values, covered;      // per attribute: its values; those some pure latent has as best value
+    std::vector<double> majority;              // per attribute: share of its most frequent value (a latent firing at random)
     at::Tensor activeCount;                    // [W] int64: rows where each latent is active
     at::Tensor precision;                      // [W, A] float64: best value's precision (0 for latents not alive)
     std::vector<std::vector<std::string>> bestValue;  // [W][A]
