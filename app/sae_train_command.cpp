@@ -46,9 +46,16 @@ struct PurityCliOptions {
 
 // Core's field names as the flags that set them, so an error names what the user typed.
 [[noreturn]] void rethrowAsFlag(const InputError& e) {
-    static const std::map<std::string, std::string> flags = {
-        {"site", "--at"}, {"k", "--k"}, {"width", "--width"}, {"epochs", "--epochs"}, {"batch", "--batch"}, {"lr", "--lr"},
-        {"normalize", "--normalize"}, {"groups", "--groups"}, {"weighting", "--weighting"}, {"out", "--out"}};
+    static const std::map<std::string, std::string> flags = {{"site", "--at"},
+                                                             {"k", "--k"},
+                                                             {"width", "--width"},
+                                                             {"epochs", "--epochs"},
+                                                             {"batch", "--batch"},
+                                                             {"lr", "--lr"},
+                                                             {"normalize", "--normalize"},
+                                                             {"groups", "--groups"},
+                                                             {"weighting", "--weighting"},
+                                                             {"out", "--out"}};
     const auto it = flags.find(e.where());
     if (it == flags.end()) throw e;
     const std::string what = e.what();
@@ -69,12 +76,18 @@ std::vector<int> parseIntList(const std::string& text, const std::string& flag) 
 void fillParams(TrainOptions& o) {
     SaeTrainParams& p = o.params;
     p.site = o.at;
-    if (o.kind == "topk") p.kind = SaeKind::TopK;
-    else if (o.kind == "matryoshka") p.kind = SaeKind::Matryoshka;
-    else throw InputError("--kind", "'" + o.kind + "' is neither topk nor matryoshka");
-    if (o.nesting == "k") p.nesting = SaeNesting::K;
-    else if (o.nesting == "prefix") p.nesting = SaeNesting::Prefix;
-    else throw InputError("--nesting", "'" + o.nesting + "' is neither k nor prefix");
+    if (o.kind == "topk")
+        p.kind = SaeKind::TopK;
+    else if (o.kind == "matryoshka")
+        p.kind = SaeKind::Matryoshka;
+    else
+        throw InputError("--kind", "'" + o.kind + "' is neither topk nor matryoshka");
+    if (o.nesting == "k")
+        p.nesting = SaeNesting::K;
+    else if (o.nesting == "prefix")
+        p.nesting = SaeNesting::Prefix;
+    else
+        throw InputError("--nesting", "'" + o.nesting + "' is neither k nor prefix");
     if (!o.groups.empty()) p.groups = parseIntList(o.groups, "--groups");
     p.resume = !o.noResume;
     try {
@@ -102,10 +115,15 @@ std::vector<std::string> splitColumns(const std::string& text) {
 }
 
 nlohmann::ordered_json purityJson(const SaePurity& r) {
-    nlohmann::ordered_json j{{"threshold", r.threshold}, {"min_active", r.minActive}, {"latents", r.latents},
-                             {"alive", r.alive}, {"dead", r.dead}};
+    nlohmann::ordered_json j{{"threshold", r.threshold},
+                             {"min_active", r.minActive},
+                             {"latents", r.latents},
+                             {"alive", r.alive},
+                             {"dead", r.dead}};
     for (std::size_t a = 0; a < r.attributes.size(); ++a)
-        j["attributes"][r.attributes[a]] = {{"pure", r.pure[a]}, {"values", r.values[a]}, {"values_with_a_pure_latent", r.covered[a]},
+        j["attributes"][r.attributes[a]] = {{"pure", r.pure[a]},
+                                            {"values", r.values[a]},
+                                            {"values_with_a_pure_latent", r.covered[a]},
                                             {"majority_share", r.majority[a]}};
     nlohmann::ordered_json latents = nlohmann::ordered_json::array();
     for (int64_t w = 0; w < r.latents; ++w) {
@@ -129,16 +147,19 @@ void reportPurity(const PurityOptions& o, const DatasetCache& cache, const at::T
     }
     const SaeFile sae = readSaeFile(saePath);
     const at::Tensor latents = saeEncode(sae, rows);
-    const SaePurity r = saePurity(latents, rowAttributes(labels, cache.paths(), splitColumns(o.columns)), o.threshold, o.minActive);
+    const SaePurity r =
+        saePurity(latents, rowAttributes(labels, cache.paths(), splitColumns(o.columns)), o.threshold, o.minActive);
     const at::Tensor recon = saeDecode(sae, latents, rows);
     const double fvu = (rows - recon).pow(2).sum().item<double>() / (rows - rows.mean(0)).pow(2).sum().item<double>();
-    std::cout << std::fixed << std::setprecision(4) << "reconstruction: variance explained " << 1.0 - fvu << " over " << rows.size(0)
-              << " rows\nlatents: " << r.latents << ", alive (active on >= " << r.minActive << " rows) " << r.alive << ", dead " << r.dead
-              << "\npurity >= " << std::setprecision(2) << r.threshold << " (alive latents):";
+    std::cout << std::fixed << std::setprecision(4) << "reconstruction: variance explained " << 1.0 - fvu << " over "
+              << rows.size(0) << " rows\nlatents: " << r.latents << ", alive (active on >= " << r.minActive << " rows) "
+              << r.alive << ", dead " << r.dead << "\npurity >= " << std::setprecision(2) << r.threshold
+              << " (alive latents):";
     for (std::size_t a = 0; a < r.attributes.size(); ++a) std::cout << " " << r.attributes[a] << " " << r.pure[a];
     std::cout << "\nvalues with a pure latent:";
     for (std::size_t a = 0; a < r.attributes.size(); ++a)
-        std::cout << " " << r.attributes[a] << " " << r.covered[a] << "/" << r.values[a] << " (majority " << r.majority[a] << ")";
+        std::cout << " " << r.attributes[a] << " " << r.covered[a] << "/" << r.values[a] << " (majority "
+                  << r.majority[a] << ")";
     std::cout << "\n";
     if (o.report.empty()) return;
     nlohmann::ordered_json j = std::move(extra);
@@ -151,7 +172,8 @@ void reportPurity(const PurityOptions& o, const DatasetCache& cache, const at::T
 std::unique_ptr<Model> modelFor(const std::string& site, ModelOptions m, const DatasetCache& cache) {
     if (site == "output") return nullptr;
     if (m.model.empty()) m.model = cache.modelSpec();
-    if (m.model.empty()) throw InputError("--model", "--at " + site + " needs the model (the cache does not record one)");
+    if (m.model.empty())
+        throw InputError("--model", "--at " + site + " needs the model (the cache does not record one)");
     return std::make_unique<Model>(openModel(m));
 }
 
@@ -160,19 +182,24 @@ void runTrain(TrainOptions o) {
     const DatasetCache cache(o.cache);
     const std::unique_ptr<Model> model = modelFor(o.params.site, o.model, cache);
     o.params.model = model ? o.model.model.empty() ? cache.modelSpec() : o.model.model : cache.modelSpec();
-    const at::Tensor rows = saeActivations(cache, o.params.site, model.get(), interruptibleJob("sae train: activations"));
-    std::cerr << "sae train: " << rows.size(0) << " rows of " << rows.size(1) << " at " << o.params.site << "; " << o.params.toString() << "\n";
+    const at::Tensor rows =
+        saeActivations(cache, o.params.site, model.get(), interruptibleJob("sae train: activations"));
+    std::cerr << "sae train: " << rows.size(0) << " rows of " << rows.size(1) << " at " << o.params.site << "; "
+              << o.params.toString() << "\n";
     SaeTrainResult r;
     try {
         r = trainSae(rows, o.params, interruptibleJob("sae train"));
     } catch (const JobCancelled&) {
-        std::cerr << "sae train: stopped; " << o.params.out << ".ckpt holds the finished steps (the same command resumes)\n";
+        std::cerr << "sae train: stopped; " << o.params.out
+                  << ".ckpt holds the finished steps (the same command resumes)\n";
         throw;
     }
     std::cout << o.params.out << "\n"
-              << "steps " << r.steps << (r.resumedAt ? " (resumed at " + std::to_string(r.resumedAt) + ")" : std::string())
+              << "steps " << r.steps
+              << (r.resumedAt ? " (resumed at " + std::to_string(r.resumedAt) + ")" : std::string())
               << ", last batch loss " << r.finalLoss << ", " << r.seconds << " s\n";
-    reportPurity(o.purity, cache, rows, o.params.out, {{"sae", o.params.out}, {"cache", o.cache}, {"training", o.params.toString()}});
+    reportPurity(o.purity, cache, rows, o.params.out,
+                 {{"sae", o.params.out}, {"cache", o.cache}, {"training", o.params.toString()}});
 }
 
 void runPurity(const PurityCliOptions& o) {
@@ -185,18 +212,24 @@ void runPurity(const PurityCliOptions& o) {
 }
 
 void addPurityFlags(CLI::App* sub, PurityOptions& o) {
-    sub->add_option("--labels", o.labels, "labels.csv of the cached images (default: the one beside their images/ folder)");
-    sub->add_option("--columns", o.columns, "Attributes (labels.csv columns) to measure purity for")->capture_default_str();
-    sub->add_option("--threshold", o.threshold, "A latent is pure for an attribute when its best value's precision reaches this")
+    sub->add_option("--labels", o.labels,
+                    "labels.csv of the cached images (default: the one beside their images/ folder)");
+    sub->add_option("--columns", o.columns, "Attributes (labels.csv columns) to measure purity for")
         ->capture_default_str();
-    sub->add_option("--min-active", o.minActive, "Latents active on fewer rows are not counted as alive")->capture_default_str();
+    sub->add_option("--threshold", o.threshold,
+                    "A latent is pure for an attribute when its best value's precision reaches this")
+        ->capture_default_str();
+    sub->add_option("--min-active", o.minActive, "Latents active on fewer rows are not counted as alive")
+        ->capture_default_str();
     sub->add_option("--report", o.report, "Write the figures and every latent's best values as JSON");
 }
 
 void addTrainFlags(CLI::App* sub, TrainOptions& o) {
     SaeTrainParams& p = o.params;
     sub->add_option("--cache", o.cache, "Dataset cache (vitscope-cli cache build)")->required();
-    sub->add_option("--at", o.at, "Site: output (the image embedding before L2 normalisation) or layer:L (residual after block L, class token)")
+    sub->add_option("--at", o.at,
+                    "Site: output (the image embedding before L2 normalisation) or layer:L (residual after block L, "
+                    "class token)")
         ->capture_default_str();
     sub->add_option("--kind", o.kind, "topk (Gao et al. 2024) or matryoshka (MSAE)")->capture_default_str();
     sub->add_option("--k", p.k, "TopK's k (matryoshka: the first nested k)")->capture_default_str();
@@ -206,15 +239,20 @@ void addTrainFlags(CLI::App* sub, TrainOptions& o) {
     sub->add_option("--batch", p.batch, "Rows per step")->capture_default_str();
     sub->add_option("--lr", p.lr, "Learning rate")->capture_default_str();
     sub->add_option("--seed", p.seed, "Seed of the initialisation and the batch order")->capture_default_str();
-    sub->add_option("--normalize", p.normalize, "none or layer_norm (per vector, as ViT-Prisma)")->capture_default_str();
+    sub->add_option("--normalize", p.normalize, "none or layer_norm (per vector, as ViT-Prisma)")
+        ->capture_default_str();
     sub->add_option("--aux-k", p.auxK, "topk: AuxK's k (clipped to the width; 0: no AuxK loss)")->capture_default_str();
     sub->add_option("--aux-coef", p.auxCoef, "topk: AuxK loss weight")->capture_default_str();
-    sub->add_option("--dead-tokens", p.deadTokens, "topk: a latent is dead after this many rows without firing")->capture_default_str();
-    sub->add_option("--nesting", o.nesting, "matryoshka: k (MSAE's nested k) or prefix (nested dictionary prefixes)")->capture_default_str();
+    sub->add_option("--dead-tokens", p.deadTokens, "topk: a latent is dead after this many rows without firing")
+        ->capture_default_str();
+    sub->add_option("--nesting", o.nesting, "matryoshka: k (MSAE's nested k) or prefix (nested dictionary prefixes)")
+        ->capture_default_str();
     sub->add_option("--groups", o.groups, "matryoshka: the levels, ascending (default: k, 2k, ... up to the width)");
-    sub->add_option("--weighting", p.weighting, "matryoshka: UW (uniform) or RW (reversed 1..n)")->capture_default_str();
+    sub->add_option("--weighting", p.weighting, "matryoshka: UW (uniform) or RW (reversed 1..n)")
+        ->capture_default_str();
     sub->add_option("--clip-grad", p.clipGrad, "matryoshka: gradient norm clip (0: none)")->capture_default_str();
-    sub->add_option("--checkpoint-every", p.checkpointEvery, "Steps between checkpoints (0: only when interrupted)")->capture_default_str();
+    sub->add_option("--checkpoint-every", p.checkpointEvery, "Steps between checkpoints (0: only when interrupted)")
+        ->capture_default_str();
     sub->add_flag("--no-resume", o.noResume, "Start over even when OUT.ckpt exists");
 }
 
@@ -230,8 +268,10 @@ void registerSaeTrainCommands(CLI::App& app, std::vector<std::function<void()>>&
     }
     {
         auto o = std::make_shared<TrainOptions>();
-        auto* sub = sae->add_subcommand("train", "Train a TopK or Matryoshka SAE on a cache's activations (a vitscope SAE file); "
-                                                 "prints its reconstruction and ground-truth purity when labels.csv is found");
+        auto* sub =
+            sae->add_subcommand("train",
+                                "Train a TopK or Matryoshka SAE on a cache's activations (a vitscope SAE file); "
+                                "prints its reconstruction and ground-truth purity when labels.csv is found");
         addTrainFlags(sub, *o);
         addModelOptions(sub, o->model, false);
         addPurityFlags(sub, o->purity);
@@ -239,7 +279,8 @@ void registerSaeTrainCommands(CLI::App& app, std::vector<std::function<void()>>&
     }
     {
         auto o = std::make_shared<PurityCliOptions>();
-        auto* sub = sae->add_subcommand("purity", "Ground-truth purity of an SAE's latents over a cache with labels.csv");
+        auto* sub =
+            sae->add_subcommand("purity", "Ground-truth purity of an SAE's latents over a cache with labels.csv");
         sub->add_option("--sae", o->sae, "vitscope SAE file")->required();
         sub->add_option("--cache", o->cache, "Dataset cache")->required();
         addModelOptions(sub, o->model, false);

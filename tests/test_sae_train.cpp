@@ -135,7 +135,8 @@ private slots:
             std::vector<float> v(pre[i].data_ptr<float>(), pre[i].data_ptr<float>() + 40);
             std::sort(v.begin(), v.end());
             const float sixth = v[40 - 6];
-            for (int64_t j = 0; j < 40; ++j) QCOMPARE(f[i][j].item<float>(), pre[i][j].item<float>() >= sixth ? pre[i][j].item<float>() : 0.f);
+            for (int64_t j = 0; j < 40; ++j)
+                QCOMPARE(f[i][j].item<float>(), pre[i][j].item<float>() >= sixth ? pre[i][j].item<float>() : 0.f);
         }
         // Through a trained file: at most k active, and exactly k where the k largest are positive.
         at::Tensor dirs;
@@ -172,7 +173,8 @@ private slots:
         QCOMPARE(r.steps, int64_t(4 * 7));  // ceil(200 / 32) per epoch: the last partial batch kept
         // The file's encoding reproduces the trainer's figure (standardisation folded in).
         const at::Tensor recon = saeDecode(f, saeEncode(f, rows), rows);
-        const double fvu = (rows - recon).pow(2).sum().item<double>() / (rows - rows.mean(0)).pow(2).sum().item<double>();
+        const double fvu =
+            (rows - recon).pow(2).sum().item<double>() / (rows - rows.mean(0)).pow(2).sum().item<double>();
         QVERIFY(std::abs(fvu - r.fvu) < 1e-6);
         QVERIFY(fvu < 0.9);
     }
@@ -180,7 +182,8 @@ private slots:
     void matryoshkaLossIsTheWeightedPrefixSum() {
         const at::Tensor x = at::tensor({1.0f, -2.0f, 0.5f, 0.0f, 1.0f, 3.0f}).reshape({2, 3});
         const at::Tensor pre = at::tensor({0.5f, -1.0f, 2.0f, 0.25f, 1.5f, 0.75f, -0.5f, 0.1f}).reshape({2, 4});
-        const at::Tensor wDec = at::tensor({1.f, 0.f, 0.f, 0.f, 1.f, 0.f, 0.f, 0.f, 1.f, 1.f, 1.f, 1.f}).reshape({4, 3});
+        const at::Tensor wDec =
+            at::tensor({1.f, 0.f, 0.f, 0.f, 1.f, 0.f, 0.f, 0.f, 1.f, 1.f, 1.f, 1.f}).reshape({4, 3});
         const at::Tensor bPre = at::tensor({0.1f, 0.0f, -0.1f});
         // By hand, row by row: keep the entries listed, decode, NMSE = mean (r - x)^2 / mean x^2.
         auto nmse = [&](const std::vector<std::vector<int>>& keep) {
@@ -189,7 +192,8 @@ private slots:
                 double num = 0, den = 0;
                 for (int j = 0; j < 3; ++j) {
                     double r = bPre[j].item<double>();
-                    for (int l : keep[static_cast<std::size_t>(i)]) r += std::max(0.0, pre[i][l].item<double>()) * wDec[l][j].item<double>();
+                    for (int l : keep[static_cast<std::size_t>(i)])
+                        r += std::max(0.0, pre[i][l].item<double>()) * wDec[l][j].item<double>();
                     num += std::pow(r - x[i][j].item<double>(), 2) / 3;
                     den += std::pow(x[i][j].item<double>(), 2) / 3;
                 }
@@ -219,8 +223,9 @@ private slots:
             p.deadTokens = 6400;
             const SaeTrainResult r = trainSae(rows, p, {});
             const at::Tensor best = bestCosines(dirs, readSaeFile(p.out).wDec);
-            qInfo("%s: planted-direction cosines min %.4f mean %.4f, FVU %.4f, dead %lld", kind == SaeKind::TopK ? "topk" : "matryoshka",
-                  best.min().item<double>(), best.mean().item<double>(), r.fvu, static_cast<long long>(r.dead));
+            qInfo("%s: planted-direction cosines min %.4f mean %.4f, FVU %.4f, dead %lld",
+                  kind == SaeKind::TopK ? "topk" : "matryoshka", best.min().item<double>(), best.mean().item<double>(),
+                  r.fvu, static_cast<long long>(r.dead));
             QVERIFY2((best > 0.9).all().item<bool>(), "a planted direction has no decoder row within cosine 0.9");
         }
     }
@@ -228,8 +233,9 @@ private slots:
     void purityCountsByHand() {
         // 6 rows, 3 latents: latent 0 fires on rows 0-2 (red, red, blue), latent 1 on rows 3-4
         // (green, green), latent 2 never.
-        const at::Tensor latents = at::tensor({1.f, 0.f, 0.f, 2.f, 0.f, 0.f, 0.5f, 0.f, 0.f, 0.f, 1.f, 0.f, 0.f, 3.f, 0.f, 0.f, 0.f, 0.f})
-                                       .reshape({6, 3});
+        const at::Tensor latents =
+            at::tensor({1.f, 0.f, 0.f, 2.f, 0.f, 0.f, 0.5f, 0.f, 0.f, 0.f, 1.f, 0.f, 0.f, 3.f, 0.f, 0.f, 0.f, 0.f})
+                .reshape({6, 3});
         const std::map<std::string, std::vector<std::string>> labels = {
             {"color", {"red", "red", "blue", "green", "green", "red"}}, {"shape", {"a", "b", "c", "a", "b", "c"}}};
         const SaePurity r = saePurity(latents, labels, 0.6);

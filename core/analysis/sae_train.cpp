@@ -40,12 +40,15 @@ void validateLevels(const SaeTrainParams& p) {
     const std::vector<int> levels = p.levels();
     for (std::size_t i = 0; i < levels.size(); ++i) {
         if (levels[i] < 1 || levels[i] > p.width)
-            throw InputError("groups", "level " + std::to_string(levels[i]) + " is outside 1.." + std::to_string(p.width));
+            throw InputError("groups",
+                             "level " + std::to_string(levels[i]) + " is outside 1.." + std::to_string(p.width));
         if (i > 0 && levels[i] <= levels[i - 1]) throw InputError("groups", "levels must ascend: " + joinInts(levels));
     }
     if (p.nesting == SaeNesting::K && levels.front() != p.k)
-        throw InputError("groups", "the first nested k (" + std::to_string(levels.front()) + ") must be --k (" + std::to_string(p.k) + ")");
-    if (p.weighting != "UW" && p.weighting != "RW") throw InputError("weighting", "'" + p.weighting + "' is neither UW nor RW");
+        throw InputError("groups", "the first nested k (" + std::to_string(levels.front()) + ") must be --k (" +
+                                       std::to_string(p.k) + ")");
+    if (p.weighting != "UW" && p.weighting != "RW")
+        throw InputError("weighting", "'" + p.weighting + "' is neither UW nor RW");
 }
 
 }  // namespace
@@ -60,7 +63,8 @@ void SaeTrainParams::validate() const {
     if (!(lr > 0)) throw InputError("lr", "must be positive");
     if (normalize != "none" && normalize != "layer_norm")
         throw InputError("normalize", "'" + normalize + "' is neither none nor layer_norm");
-    if (auxK < 0 || auxCoef < 0 || deadTokens < 0) throw InputError("aux-k", "aux-k, aux-coef and dead-tokens must be non-negative");
+    if (auxK < 0 || auxCoef < 0 || deadTokens < 0)
+        throw InputError("aux-k", "aux-k, aux-coef and dead-tokens must be non-negative");
     if (checkpointEvery < 0) throw InputError("checkpoint-every", "must be non-negative");
     if (kind == SaeKind::Matryoshka) validateLevels(*this);
     if (out.empty()) throw InputError("out", "is required");
@@ -77,21 +81,25 @@ std::vector<int> SaeTrainParams::levels() const {
 
 std::string SaeTrainParams::toString() const {
     std::ostringstream s;
-    s << "site=" << site << " kind=" << (kind == SaeKind::TopK ? "topk" : "matryoshka") << " k=" << k << " width=" << width
-      << " epochs=" << epochs << " batch=" << batch << " lr=" << lr << " seed=" << seed << " normalize=" << normalize;
-    if (kind == SaeKind::TopK) s << " aux_k=" << auxK << " aux_coef=" << auxCoef << " dead_tokens=" << deadTokens;
+    s << "site=" << site << " kind=" << (kind == SaeKind::TopK ? "topk" : "matryoshka") << " k=" << k
+      << " width=" << width << " epochs=" << epochs << " batch=" << batch << " lr=" << lr << " seed=" << seed
+      << " normalize=" << normalize;
+    if (kind == SaeKind::TopK)
+        s << " aux_k=" << auxK << " aux_coef=" << auxCoef << " dead_tokens=" << deadTokens;
     else
         s << " nesting=" << (nesting == SaeNesting::K ? "k" : "prefix") << " levels=" << joinInts(levels())
           << " weighting=" << weighting << " clip_grad=" << clipGrad << " decay_time=" << decayTime;
     return s.str();
 }
 
-at::Tensor saeActivations(const DatasetCache& cache, const std::string& site, const Model* model, const JobContext& job) {
+at::Tensor saeActivations(const DatasetCache& cache, const std::string& site, const Model* model,
+                          const JobContext& job) {
     const int layer = parseSite(site);
     if (layer < 0) {
         if (cache.convention() == Convention::TextSpan)
-            throw InputError(cache.dir(), "was built under the textspan convention, whose output.npy is L2-normalised; "
-                                          "rebuild it with --convention exact for --at output");
+            throw InputError(cache.dir(),
+                             "was built under the textspan convention, whose output.npy is L2-normalised; "
+                             "rebuild it with --convention exact for --at output");
         return cache.output().to(at::kFloat).clone();
     }
     if (!model) throw InputError("model", "--at layer:L needs the model (the cache holds no residual stream)");
@@ -106,7 +114,8 @@ at::Tensor saeActivations(const DatasetCache& cache, const std::string& site, co
         if (job.cancelled()) throw JobCancelled();
         const int64_t n = std::min<int64_t>(batch, static_cast<int64_t>(paths.size()) - start);
         const std::vector<std::string> chunk(paths.begin() + start, paths.begin() + start + n);
-        const ImageTrace t = traceImages(*model, loadAndPreprocess(chunk, model->preprocess).to(model->vision.device()));
+        const ImageTrace t =
+            traceImages(*model, loadAndPreprocess(chunk, model->preprocess).to(model->vision.device()));
         if (t.prefix < 1) throw InputError("site", site + ": the model has no class token");
         rows.push_back(t.residuals[static_cast<std::size_t>(layer) + 1].select(1, 0).to(at::kCPU, at::kFloat));
         job.report({start + n, static_cast<int64_t>(paths.size()), 0, 0, "computing the residual stream"});
@@ -124,8 +133,10 @@ at::Tensor matryoshkaLoss(const at::Tensor& x, const at::Tensor& pre, const at::
     if (params.nesting == SaeNesting::Prefix) prefixLatents = topkRelu(pre, params.k);
     for (std::size_t i = 0; i < levels.size(); ++i) {
         at::Tensor recon;
-        if (params.nesting == SaeNesting::K) recon = at::matmul(topkRelu(pre, levels[i]), wDec) + bPre;
-        else recon = at::matmul(prefixLatents.narrow(1, 0, levels[i]), wDec.narrow(0, 0, levels[i])) + bPre;
+        if (params.nesting == SaeNesting::K)
+            recon = at::matmul(topkRelu(pre, levels[i]), wDec) + bPre;
+        else
+            recon = at::matmul(prefixLatents.narrow(1, 0, levels[i]), wDec.narrow(0, 0, levels[i])) + bPre;
         const double w = params.weighting == "UW" ? 1.0 : static_cast<double>(levels.size() - i);
         total = total + ((recon - x).pow(2).mean(1) / denom).mean() * w;
         weightSum += w;
@@ -149,7 +160,9 @@ SaeTrainResult trainSae(const at::Tensor& rows, const SaeTrainParams& params, co
                 trainer.saveCheckpoint();
                 throw JobCancelled();
             }
-            result.finalLoss = trainer.trainStep(order.narrow(0, b * params.batch, std::min<int64_t>(params.batch, rows.size(0) - b * params.batch)), epoch);
+            result.finalLoss = trainer.trainStep(
+                order.narrow(0, b * params.batch, std::min<int64_t>(params.batch, rows.size(0) - b * params.batch)),
+                epoch);
             if (params.checkpointEvery > 0 && trainer.step() % params.checkpointEvery == 0 && trainer.step() < total)
                 trainer.saveCheckpoint();
             job.report({trainer.step(), total, 0, 0, "training the SAE"});

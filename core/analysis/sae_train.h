@@ -56,30 +56,30 @@ enum class SaeNesting { K, Prefix };  // matryoshka levels: nested k (MSAE) or d
 struct SaeTrainParams {
     std::string site = "output";  // "output" or "layer:L" (recorded in the file)
     SaeKind kind = SaeKind::TopK;
-    int k = 32;                   // TopK's k (matryoshka, nesting k: the first level's)
-    int width = 256;              // d_sae
-    int epochs = 50;              // passes over the rows
+    int k = 32;       // TopK's k (matryoshka, nesting k: the first level's)
+    int width = 256;  // d_sae
+    int epochs = 50;  // passes over the rows
     int batch = 256;
-    double lr = 1e-4;             // both references' defaults for these objectives
+    double lr = 1e-4;  // both references' defaults for these objectives
     uint64_t seed = 0;
     std::string normalize = "none";  // or "layer_norm" (per vector, before everything else)
     // topk
-    int auxK = 256;                    // clipped to the width
+    int auxK = 256;  // clipped to the width
     double auxCoef = 1.0 / 32.0;
-    int64_t deadTokens = 10'000'000;   // a latent is dead after deadTokens / batch idle steps
+    int64_t deadTokens = 10'000'000;  // a latent is dead after deadTokens / batch idle steps
     // matryoshka
     SaeNesting nesting = SaeNesting::K;
-    std::vector<int> groups;           // nested k's or prefix widths, ascending; empty: k, 2k, ..., width
-    std::string weighting = "UW";      // UW (uniform) or RW (reversed 1..n)
+    std::vector<int> groups;       // nested k's or prefix widths, ascending; empty: k, 2k, ..., width
+    std::string weighting = "UW";  // UW (uniform) or RW (reversed 1..n)
     double clipGrad = 1.0;
     double decayTime = 0.8;
     // file and checkpointing
-    std::string out;                   // the SAE file; OUT.ckpt holds the checkpoint
-    std::string model;                 // recorded in the file
-    int checkpointEvery = 200;         // steps; 0: only on cancellation
-    bool resume = true;                // continue from OUT.ckpt when its settings match
+    std::string out;            // the SAE file; OUT.ckpt holds the checkpoint
+    std::string model;          // recorded in the file
+    int checkpointEvery = 200;  // steps; 0: only on cancellation
+    bool resume = true;         // continue from OUT.ckpt when its settings match
 
-    void validate() const;             // throws InputError naming the field
+    void validate() const;  // throws InputError naming the field
     std::string toString() const;
     // The levels the matryoshka loss sums over (validated params): nested k's or prefix widths.
     std::vector<int> levels() const;
@@ -88,8 +88,8 @@ struct SaeTrainParams {
 struct SaeTrainResult {
     int64_t steps = 0, resumedAt = 0;  // resumedAt: the step the checkpoint held (0: fresh)
     double finalLoss = 0;
-    double fvu = 0;                    // fraction of variance unexplained over all rows
-    int64_t dead = 0;                  // latents never active over the rows
+    double fvu = 0;    // fraction of variance unexplained over all rows
+    int64_t dead = 0;  // latents never active over the rows
     double seconds = 0;
 };
 
@@ -97,7 +97,8 @@ struct SaeTrainResult {
 // L2 normalisation; caches built under the textspan convention are refused: theirs is
 // normalised); "layer:L" is the residual stream after block L at the class token, which a cache
 // does not hold: computed with `model` (required then) from the cache's images, in batches.
-at::Tensor saeActivations(const DatasetCache& cache, const std::string& site, const Model* model, const JobContext& job);
+at::Tensor saeActivations(const DatasetCache& cache, const std::string& site, const Model* model,
+                          const JobContext& job);
 
 // Trains on rows [N, D] and writes params.out. Throws JobCancelled after checkpointing.
 SaeTrainResult trainSae(const at::Tensor& rows, const SaeTrainParams& params, const JobContext& job);

@@ -15,9 +15,12 @@ namespace {
 
 const char* const kParamNames[] = {"w_enc", "b_enc", "w_dec", "b_pre"};
 
-std::string checkpointPath(const SaeTrainParams& p) { return p.out + ".ckpt"; }
+std::string checkpointPath(const SaeTrainParams& p) {
+    return p.out + ".ckpt";
+}
 
-void writeAtomically(const std::string& path, const StateDict& tensors, const std::map<std::string, std::string>& metadata) {
+void writeAtomically(const std::string& path, const StateDict& tensors,
+                     const std::map<std::string, std::string>& metadata) {
     const std::string tmp = path + ".tmp";
     writeSafetensorsTensors(tmp, tensors, metadata);
     std::error_code ec;
@@ -97,11 +100,21 @@ SaeFile SaeTrainer::file() const {
     const bool matryoshka = m_p.kind == SaeKind::Matryoshka;
     std::string levels;
     for (int l : m_p.levels()) levels += (levels.empty() ? "" : ",") + std::to_string(l);
-    f.metadata = {{"format", "vitscope-sae"}, {"version", "1"}, {"site", m_p.site}, {"activation", "topk"},
-                  {"k", std::to_string(m_p.k)}, {"normalize", m_p.normalize}, {"objective", matryoshka ? "matryoshka" : "topk"},
-                  {"groups", matryoshka && m_p.nesting == SaeNesting::Prefix ? levels : ""}, {"model", m_p.model},
-                  {"seed", std::to_string(m_p.seed)}, {"steps", std::to_string(m_step)}, {"training", m_p.toString()},
-                  {"d_in", std::to_string(m_rows.size(1))}, {"d_sae", std::to_string(m_p.width)}, {"rows", std::to_string(m_rows.size(0))}};
+    f.metadata = {{"format", "vitscope-sae"},
+                  {"version", "1"},
+                  {"site", m_p.site},
+                  {"activation", "topk"},
+                  {"k", std::to_string(m_p.k)},
+                  {"normalize", m_p.normalize},
+                  {"objective", matryoshka ? "matryoshka" : "topk"},
+                  {"groups", matryoshka && m_p.nesting == SaeNesting::Prefix ? levels : ""},
+                  {"model", m_p.model},
+                  {"seed", std::to_string(m_p.seed)},
+                  {"steps", std::to_string(m_step)},
+                  {"training", m_p.toString()},
+                  {"d_in", std::to_string(m_rows.size(1))},
+                  {"d_sae", std::to_string(m_p.width)},
+                  {"rows", std::to_string(m_rows.size(0))}};
     if (matryoshka) {
         f.metadata["nesting"] = m_p.nesting == SaeNesting::K ? "k" : "prefix";
         if (m_p.nesting == SaeNesting::K) f.metadata["nested_k"] = levels;
@@ -133,9 +146,10 @@ SaeFile readSaeFile(const std::string& path) {
     f.wDec = need(t, "W_dec", path);
     f.bDec = need(t, "b_dec", path);
     const int64_t d = f.wEnc.dim() == 2 ? f.wEnc.size(0) : -1, w = f.wEnc.dim() == 2 ? f.wEnc.size(1) : -1;
-    if (d < 1 || f.bEnc.sizes() != at::IntArrayRef{w} || f.wDec.sizes() != at::IntArrayRef{w, d} || f.bDec.sizes() != at::IntArrayRef{d})
-        throw FormatError(path, "has inconsistent shapes: W_enc " + shapeText(f.wEnc) + ", b_enc " + shapeText(f.bEnc) + ", W_dec " +
-                                    shapeText(f.wDec) + ", b_dec " + shapeText(f.bDec));
+    if (d < 1 || f.bEnc.sizes() != at::IntArrayRef{w} || f.wDec.sizes() != at::IntArrayRef{w, d} ||
+        f.bDec.sizes() != at::IntArrayRef{d})
+        throw FormatError(path, "has inconsistent shapes: W_enc " + shapeText(f.wEnc) + ", b_enc " + shapeText(f.bEnc) +
+                                    ", W_dec " + shapeText(f.wDec) + ", b_dec " + shapeText(f.bDec));
     f.topk = f.metadata["activation"] == "topk";
     f.layerNorm = f.metadata["normalize"] == "layer_norm";
     try {
@@ -143,13 +157,15 @@ SaeFile readSaeFile(const std::string& path) {
     } catch (const std::exception&) {
         throw FormatError(path, "has no valid k");
     }
-    if (f.topk && (f.k < 1 || f.k > w)) throw FormatError(path, "has k " + std::to_string(f.k) + " outside 1.." + std::to_string(w));
+    if (f.topk && (f.k < 1 || f.k > w))
+        throw FormatError(path, "has k " + std::to_string(f.k) + " outside 1.." + std::to_string(w));
     return f;
 }
 
 at::Tensor saeEncode(const SaeFile& sae, const at::Tensor& x) {
     if (x.dim() != 2 || x.size(1) != sae.wEnc.size(0))
-        throw InputError("sae", "inputs " + shapeText(x) + " do not match the SAE's d_in " + std::to_string(sae.wEnc.size(0)));
+        throw InputError("sae",
+                         "inputs " + shapeText(x) + " do not match the SAE's d_in " + std::to_string(sae.wEnc.size(0)));
     const at::Tensor in = sae.layerNorm ? layerNormRows(x) : x;
     const at::Tensor pre = at::matmul(in - sae.bDec, sae.wEnc) + sae.bEnc;
     return sae.topk ? topkRelu(pre, sae.k) : pre.relu();

@@ -28,7 +28,8 @@ void bestValues(const at::Tensor& active, const std::vector<std::string>& values
         if (added) names.push_back(v);
         code.push_back(it->second);
     }
-    const at::Tensor onehot = at::one_hot(at::tensor(code, at::kLong), static_cast<int64_t>(names.size())).to(at::kDouble);
+    const at::Tensor onehot =
+        at::one_hot(at::tensor(code, at::kLong), static_cast<int64_t>(names.size())).to(at::kDouble);
     const at::Tensor counts = at::matmul(active.t(), onehot);  // [W, V]
     const auto best = counts.max(1);
     const at::Tensor share = std::get<0>(best) / r->activeCount.to(at::kDouble).clamp_min(1);
@@ -49,8 +50,8 @@ void bestValues(const at::Tensor& active, const std::vector<std::string>& values
 
 }  // namespace
 
-SaePurity saePurity(const at::Tensor& latents, const std::map<std::string, std::vector<std::string>>& labels, double threshold,
-                    int64_t minActive) {
+SaePurity saePurity(const at::Tensor& latents, const std::map<std::string, std::vector<std::string>>& labels,
+                    double threshold, int64_t minActive) {
     if (latents.dim() != 2) throw InputError("latents", "need [N, W]");
     SaePurity r;
     r.threshold = threshold;
@@ -66,14 +67,16 @@ SaePurity saePurity(const at::Tensor& latents, const std::map<std::string, std::
     std::size_t a = 0;
     for (const auto& [name, values] : labels) {
         if (static_cast<int64_t>(values.size()) != latents.size(0))
-            throw InputError(name, std::to_string(values.size()) + " labels for " + std::to_string(latents.size(0)) + " rows");
+            throw InputError(
+                name, std::to_string(values.size()) + " labels for " + std::to_string(latents.size(0)) + " rows");
         r.attributes.push_back(name);
         bestValues(active, values, a++, &r);
     }
     return r;
 }
 
-std::map<std::string, std::vector<std::string>> rowAttributes(const std::string& labelsCsv, const std::vector<std::string>& paths,
+std::map<std::string, std::vector<std::string>> rowAttributes(const std::string& labelsCsv,
+                                                              const std::vector<std::string>& paths,
                                                               const std::vector<std::string>& columns) {
     const auto table = readCsvTable(labelsCsv);
     const fs::path folder = fs::path(labelsCsv).parent_path();

@@ -18,9 +18,9 @@ struct SaePurity {
     int64_t latents = 0, alive = 0, dead = 0;  // dead: never active; alive: active on >= minActive rows
     std::vector<int64_t> pure;                 // per attribute: alive latents at or above the threshold
     std::vector<int64_t> values, covered;      // per attribute: its values; those some pure latent has as best value
-    std::vector<double> majority;              // per attribute: share of its most frequent value (a latent firing at random)
-    at::Tensor activeCount;                    // [W] int64: rows where each latent is active
-    at::Tensor precision;                      // [W, A] float64: best value's precision (0 for latents not alive)
+    std::vector<double> majority;  // per attribute: share of its most frequent value (a latent firing at random)
+    at::Tensor activeCount;        // [W] int64: rows where each latent is active
+    at::Tensor precision;          // [W, A] float64: best value's precision (0 for latents not alive)
     std::vector<std::vector<std::string>> bestValue;  // [W][A]
 };
 
@@ -30,7 +30,8 @@ SaePurity saePurity(const at::Tensor& latents, const std::map<std::string, std::
 
 // The `columns` of labels.csv (a "file" column relative to its folder) for each cached path,
 // matched by the canonical path. InputError naming the file for a path it lacks or a missing column.
-std::map<std::string, std::vector<std::string>> rowAttributes(const std::string& labelsCsv, const std::vector<std::string>& paths,
+std::map<std::string, std::vector<std::string>> rowAttributes(const std::string& labelsCsv,
+                                                              const std::vector<std::string>& paths,
                                                               const std::vector<std::string>& columns);
 
 }  // namespace vitscope

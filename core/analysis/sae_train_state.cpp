@@ -16,7 +16,7 @@ namespace vitscope {
 namespace {
 
 constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kAdamEps = 6.25e-10;  // both references' Adam
-constexpr int64_t kMedianRows = 32768;                                // train.py's stats sample slice
+constexpr int64_t kMedianRows = 32768;                               // train.py's stats sample slice
 
 uint64_t splitmix64(uint64_t* state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
@@ -84,8 +84,10 @@ SaeTrainer::SaeTrainer(const at::Tensor& rows, const SaeTrainParams& params) : m
     at::NoGradGuard guard;
     prepareData();
     at::manual_seed(m_p.seed);
-    if (m_p.kind == SaeKind::TopK) initTopK();
-    else initMatryoshka();
+    if (m_p.kind == SaeKind::TopK)
+        initTopK();
+    else
+        initMatryoshka();
     for (at::Tensor* t : {&m_wEnc, &m_bEnc, &m_wDec, &m_bPre}) {
         *t = t->contiguous().detach().requires_grad_(true);
         m_expAvg.push_back(at::zeros_like(*t));
@@ -99,7 +101,8 @@ void SaeTrainer::prepareData() {
     if (m_p.kind == SaeKind::Matryoshka) {
         m_mean = m_x.mean(0);
         const at::Tensor centred = m_x - m_mean;
-        const double meanSquaredNorm = centred.to(at::kDouble).pow(2).sum().item<double>() / static_cast<double>(m_x.size(0));
+        const double meanSquaredNorm =
+            centred.to(at::kDouble).pow(2).sum().item<double>() / static_cast<double>(m_x.size(0));
         m_scale = std::sqrt(static_cast<double>(d)) / meanSquaredNorm;  // SAEDataset: target_norm / avg squared norm
         m_x = centred * m_scale;
     } else {
@@ -178,8 +181,10 @@ double SaeTrainer::learningRate(int epoch) const {
 double SaeTrainer::trainStep(const at::Tensor& indices, int epoch) {
     const at::Tensor x = m_x.index_select(0, indices);
     at::Tensor loss;
-    if (m_p.kind == SaeKind::TopK) loss = lossTopK(x);
-    else loss = matryoshkaLoss(x, at::matmul(x - m_bPre, m_wEnc) + m_bEnc, m_wDec, m_bPre, m_p);
+    if (m_p.kind == SaeKind::TopK)
+        loss = lossTopK(x);
+    else
+        loss = matryoshkaLoss(x, at::matmul(x - m_bPre, m_wEnc) + m_bEnc, m_wDec, m_bPre, m_p);
     loss.backward();
     at::NoGradGuard guard;
     normaliseDecoder();

@@ -48,14 +48,14 @@ private:
     std::string checkpointKey() const;
 
     SaeTrainParams m_p;
-    at::Tensor m_rows;              // as given [N, D]
-    at::Tensor m_x;                 // prepared [N, D]: layer-normed, standardised (matryoshka)
-    at::Tensor m_mean;              // matryoshka's mean [D] (zeros for topk)
-    double m_scale = 1.0;           // matryoshka's scaling factor
-    double m_mseScale = 1.0;        // topk: 1 / mean((mean(x) - x)^2)
+    at::Tensor m_rows;                          // as given [N, D]
+    at::Tensor m_x;                             // prepared [N, D]: layer-normed, standardised (matryoshka)
+    at::Tensor m_mean;                          // matryoshka's mean [D] (zeros for topk)
+    double m_scale = 1.0;                       // matryoshka's scaling factor
+    double m_mseScale = 1.0;                    // topk: 1 / mean((mean(x) - x)^2)
     at::Tensor m_wEnc, m_bEnc, m_wDec, m_bPre;  // [D, W], [W], [W, D], [D]
     std::vector<at::Tensor> m_expAvg, m_expAvgSq;
-    at::Tensor m_lastActive;        // int64 [W]: steps since each latent last fired (topk)
+    at::Tensor m_lastActive;  // int64 [W]: steps since each latent last fired (topk)
     int64_t m_step = 0;
     uint64_t m_dataHash = 0;
 };
