@@ -47,3 +47,9 @@ run topk-output --at output --kind topk --k 8 --width 128 --epochs 200 --batch 2
 run matryoshka-output --at output --kind matryoshka --k 8 --width 128 --epochs 200 --batch 256 --lr 1e-3
 run matryoshka-prefix-output --at output --kind matryoshka --nesting prefix --groups 16,32,64,128 --k 8 --width 128 --epochs 200 --batch 256 --lr 1e-3
 run topk-layer2 --at layer:2 --kind topk --k 8 --width 128 --epochs 200 --batch 256 --lr 1e-3 --dead-tokens 100000
+# The references' learning rate (1e-4) for the same 3,000 / 3,200 steps, for comparison (not kept).
+for kind in topk matryoshka; do
+  echo "== $kind at lr 1e-4 (the references' default):"
+  "$cli" sae train --cache "$work/train-cache" --out "$work/$kind-lr1e-4.safetensors" --seed 0 --at output --kind "$kind" --k 8 \
+    --width 128 --epochs 200 --batch 256 --lr 1e-4 --dead-tokens 100000 2>/dev/null | sed -n '3p'
+done
