@@ -32,6 +32,11 @@
 //   The file folds the standardisation into the weights (W_enc * s, W_dec / s, b_dec = mean +
 //   b_pre / s) and records k = the smallest level's k (as MSAE's file name does).
 //
+// Where this is not the references: the rows are read in epochs in a seeded order (Gao streams
+// activations; MSAE shuffles with torch's generator); CPU float32 (no fp16 GradScaler, no EMA,
+// which Gao's Config leaves off); the geometric median is Weiszfeld's iteration as geom_median
+// runs it; the two Adam updates are written out (the same arithmetic as torch's single-tensor path).
+//
 // Deterministic for a seed (torch::manual_seed for the initialisation, a seeded permutation per
 // epoch), checkpointed to OUT.ckpt every `checkpointEvery` steps and on cancellation (weights,
 // Adam moments, dead-latent counters, step); a run with the same settings resumes from it and
