@@ -181,7 +181,7 @@ void runTrain(TrainOptions o) {
     fillParams(o);
     const DatasetCache cache(o.cache);
     const std::unique_ptr<Model> model = modelFor(o.params.site, o.model, cache);
-    o.params.model = model ? o.model.model.empty() ? cache.modelSpec() : o.model.model : cache.modelSpec();
+    o.params.model = o.model.model.empty() ? cache.modelSpec() : o.model.model;  // recorded in the file
     const at::Tensor rows =
         saeActivations(cache, o.params.site, model.get(), interruptibleJob("sae train: activations"));
     std::cerr << "sae train: " << rows.size(0) << " rows of " << rows.size(1) << " at " << o.params.site << "; "
