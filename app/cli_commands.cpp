@@ -8,6 +8,7 @@
 #include "sae_commands.h"
 #include "register_commands.h"
 #include "splice_command.h"
+#include "sae_train_command.h"
 #include "cli_common.h"
 
 #include "demo.h"
@@ -332,6 +333,7 @@ void registerCommands(CLI::App& app, std::vector<std::function<void()>>& actions
     registerProjectionCommands(app, actions);
     registerSpliceCommands(app, actions);
     registerSaeCommands(app, actions);
+    registerSaeTrainCommands(app, actions);
     registerBenchmarks(app, actions);
     registerDemo(app, actions);
     registerShapes(app, actions);

@@ -6,6 +6,7 @@
 #include "analysis/neurons.h"
 #include "analysis/second_order.h"
 #include "analysis/labels.h"
+#include "analysis/sae_train.h"
 #include "image/codec.h"
 #include "io/file_util.h"
 #include "io/imagenet_seg.h"
@@ -1550,6 +1551,43 @@ private slots:
             QVERIFY(shapes.out.contains("zero-shot accuracy on 500 held-out scenes"));
             QVERIFY(QFileInfo(path("demo-shapes/heatmap.png")).size() > 1000);
         }
+    }
+    // sae train on a cache of 40 shapes-world scenes: a vitscope SAE file with the settings in its
+    // metadata, the purity figures from the world's labels.csv, the same through sae purity and at
+    // a layer (computed with the cache's model); bad --at / --kind / --k refused in one line.
+    void saeTrainWritesAFile() {
+        const QString clip = QString(VITSCOPE_SOURCE_DIR) + "/models/shapes-clip";
+        QCOMPARE(cli({"shapes", "generate", "--out", path("sae-world"), "--count", "40", "--seed", "5"}).code, 0);
+        Run r = cli({"cache", "build", "--model", clip, "--images", path("sae-world") + "/images", "--out", path("sae-cache")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const QStringList base = {"sae", "train", "--cache", path("sae-cache"), "--width", "32", "--epochs", "3", "--batch", "8"};
+        r = cli(base + QStringList{"--kind", "topk", "--k", "4", "--out", path("sae.safetensors"), "--report", path("sae.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("variance explained") && r.out.contains("purity >= 0.90") && r.out.contains("color"), qPrintable(r.out));
+        std::map<std::string, std::string> meta;
+        const StateDict t = readSafetensorsFloat(path("sae.safetensors").toStdString(), &meta);
+        QCOMPARE(t.at("W_enc").sizes(), (at::IntArrayRef{64, 32}));
+        QCOMPARE(t.at("W_dec").sizes(), (at::IntArrayRef{32, 64}));
+        QCOMPARE(meta.at("format"), std::string("vitscope-sae"));
+        QCOMPARE(meta.at("site"), std::string("output"));
+        QCOMPARE(meta.at("k"), std::string("4"));
+        QCOMPARE(meta.at("objective"), std::string("topk"));
+        QCOMPARE(meta.at("steps"), std::string("15"));  // 3 epochs x 40 / 8
+        const auto report = nlohmann::json::parse(readFileText(path("sae.json").toStdString()));
+        QCOMPARE(report["purity"]["latents"].get<int>(), 32);
+        QCOMPARE(report["purity"]["per_latent"].size(), std::size_t(32));
+        const Run purity = cli({"sae", "purity", "--sae", path("sae.safetensors"), "--cache", path("sae-cache")});
+        QVERIFY2(purity.code == 0 && purity.out == r.out.mid(r.out.indexOf("reconstruction:")), qPrintable(purity.out + purity.err));
+        r = cli(base + QStringList{"--kind", "matryoshka", "--k", "4", "--at", "layer:1", "--out", path("sae-l1.safetensors")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(readSaeFile(path("sae-l1.safetensors").toStdString()).wEnc.size(0), int64_t(128));
+        for (const QStringList& bad : {QStringList{"--at", "layer:x"}, QStringList{"--kind", "relu"}, QStringList{"--k", "33"}}) {
+            r = cli(base + bad + QStringList{"--out", path("bad.safetensors")});
+            QCOMPARE(r.code, 2);
+            QVERIFY2(r.err.contains(bad.front()) && r.err.trimmed().count('\n') == 0, qPrintable(r.err));
+        }
+        r = cli({"sae", "attribute"});
+        QVERIFY2(r.code == 2 && r.err.trimmed().count('\n') == 0, qPrintable(r.err));
     }
 };
 
