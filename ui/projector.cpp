@@ -107,6 +107,10 @@ void Projector::buildPlot(QVBoxLayout* layout) {
     m_picked->setMaximumHeight(80);
     m_picked->hide();
     layout->addWidget(m_picked, 1);
+    connectPlot();
+}
+
+void Projector::connectPlot() {
     connect(m_method, &QComboBox::currentTextChanged, this, [this](const QString& m) { m_axesRow->setVisible(m == "text-axes"); });
     connect(m_layOut, &QPushButton::clicked, this, &Projector::requestLayout);
     connect(m_colour, &QComboBox::activated, this, [this](int i) { emit colourRequested(m_colour->itemData(i).toString()); });
@@ -141,6 +145,10 @@ void Projector::buildPlot(QVBoxLayout* layout) {
             emit imageActivated(m_paths[row]);
         }
     });
+    connectHover();
+}
+
+void Projector::connectHover() {
     connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
         if (e->buttons() != Qt::NoButton) return;
         const int row = nearestRow(e->position(), 8);

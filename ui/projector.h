@@ -55,6 +55,8 @@ private:
     void drawLasso();
     void pickInLasso();
     void buildPlot(QVBoxLayout* layout);
+    void connectPlot();   // layout, colour, select, click and lasso
+    void connectHover();  // tooltips, the picked strip's clicks and thumbnails
     // One scatter graph per colour bin of the scores (one graph when uncoloured).
     void addScatter(const vitscope::ProjectionResult& r, int bins, float lo, float hi);
     // One graph per value of the labels column (the 10 most frequent; the rest as "other"), in the legend.
