@@ -14,6 +14,8 @@
 #include "analysis/retrieval.h"
 #include "analysis/heatmap.h"
 #include "analysis/labels.h"
+#include "analysis/sae.h"
+#include "analysis/splice.h"
 #include "analysis/text_embed.h"
 #include "image/codec.h"
 #include "image/preprocess.h"
@@ -26,6 +28,7 @@
 #include "ablation_panel.h"
 #include "classroom.h"
 #include "colormap.h"
+#include "concept_panel.h"
 #include "drive.h"
 #include "error.h"
 #include "figure_export.h"
@@ -2318,6 +2321,118 @@ private slots:
     // activations), its top images and texts over the dataset (compute_pcas.py's directions of the
     // dataset's effects, computed here in one piece); Enter picks another; a text, another dataset
     // and another model each take the neuron's state with them.
+    // The Concepts panel. SpLiCE: Decompose lists the image's concepts with core's runSplice
+    // weights (the vocabulary, the dataset's image mean), a click makes a concept the text. An
+    // SAE: its active latents are core's attribution's; a click maps the latent (core's token
+    // map), puts its split on the grid (summing to its pre-activation) and lists its top images;
+    // a search by text ranks latents by decoder direction; a bad file leaves the SAE open; another
+    // model closes it.
+    void conceptPanelSpliceAndSae() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.resize(1400, 1000);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return !st.image.path.empty() && st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        ConceptPanel* panel = w.views().concepts;
+        raiseDockOf(panel);
+        QTest::mouseClick(panel->findChild<QPushButton*>("conceptDecompose"), Qt::LeftButton);
+        QVERIFY(waitUntil(s, [&] { return st.concepts.splice.has_value() && !st.concepts.computing; }, kTimeout));
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        const at::Tensor pixels = preprocessImage(loadImageRgb(st.image.path), model.preprocess).unsqueeze(0);
+        const DatasetCache cache(st.dataset.summary.cacheDir);
+        {
+            const std::vector<std::string> vocabTexts = readTextList(VITSCOPE_SOURCE_DIR "/resources/shapes/concepts.txt");
+            const at::Tensor vocab = TextEncoder(model).encode(vocabTexts);
+            const at::Tensor mean = spliceMean(CacheView(cache, nullptr).output());
+            SpliceParams params;
+            params.l1 = 0.15;
+            const SpliceResult r = runSplice(vocab, mean, spliceTargetsFor(model, nullptr, pixels, ""), params);
+            const SpliceView& v = *st.concepts.splice;
+            QCOMPARE(int64_t(v.concepts.size()), (r.weights[0] > 0).sum().item<int64_t>());
+            QVERIFY(!v.concepts.empty());
+            for (const ConceptWeight& c : v.concepts) {
+                QCOMPARE(c.text, vocabTexts[std::size_t(c.index)]);
+                QVERIFY(std::abs(c.weight - r.weights[0][c.index].item<double>()) < 1e-5);
+            }
+            QVERIFY(std::abs(v.cosine - r.cosine[0].item<double>()) < 1e-5);
+            QCOMPARE(panel->list()->count(), int(v.concepts.size()));
+            QListWidget* list = panel->list();
+            QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, list->visualItemRect(list->item(0)).center());
+            QTRY_COMPARE_WITH_TIMEOUT(st.text, QString::fromStdString(v.concepts.front().text), kTimeout);
+        }
+        // An SAE on the output: the image's active latents, exactly core's attribution.
+        const QString saePath = VITSCOPE_SOURCE_DIR "/models/shapes-clip/sae/topk-output.safetensors";
+        s.openSae(saePath);
+        QVERIFY(waitUntil(s, [&] { return st.concepts.sae && st.concepts.latents && !st.concepts.computing; }, kTimeout));
+        const SparseAutoencoder sae = loadSae(saePath.toStdString());
+        const SaeAttribution a = attributeSaeImages(model, sae, pixels);
+        const SaeImageLatents shown = *st.concepts.latents;
+        QVERIFY(!shown.active.empty());
+        QVERIFY(shown.maxAbsError < 1e-4);
+        for (std::size_t i = 0; i < shown.active.size(); ++i) {
+            QCOMPARE(shown.active[i].latent, a.active[0][int64_t(i)].item<int64_t>());
+            QVERIFY(std::abs(shown.active[i].activation - a.latents[0][shown.active[i].latent].item<double>()) < 1e-5);
+            QVERIFY(!shown.active[i].name.empty());  // an output SAE of a CLIP model: named by the pool
+        }
+        QCOMPARE(panel->list()->count(), int(shown.active.size()));
+        // A click on a latent: its map, its split on the grid, its top images.
+        const QImage before = w.views().canvas->grab().toImage();
+        QListWidget* list = panel->list();
+        QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, list->visualItemRect(list->item(0)).center());
+        const int64_t latent = shown.active.front().latent;
+        QVERIFY(waitUntil(s, [&] { return st.concepts.detail && !st.map.empty() && st.map.maps.front().method == "sae-latent" && !st.job.running(); }, kTimeout));
+        const at::Tensor tokens = saeLatentTokenMap(model, sae, pixels, latent)[0];
+        const FloatGrid& patches = st.map.maps.front().patches;
+        const at::Tensor expected = tokens.narrow(0, tokens.size(0) - int64_t(patches.values.size()), int64_t(patches.values.size()));
+        QVERIFY((floatTensor(patches.values) - expected).abs().max().item<double>() < 1e-4 * std::max(1.0, expected.abs().max().item<double>()));
+        QVERIFY(w.views().canvas->grab().toImage() != before);
+        const SaeLatentDetail& d = *st.concepts.detail;
+        double sum = 0;
+        for (float v : d.grid.heads.values)
+            if (!std::isnan(v)) sum += v;
+        for (float v : d.grid.mlp)
+            if (!std::isnan(v)) sum += v;
+        for (const ComponentValue& v : d.others) sum += v.value;
+        QVERIFY2(std::abs(sum - a.pre[0][latent].item<double>()) < 1e-4, qPrintable(QString("%1 vs %2").arg(sum).arg(a.pre[0][latent].item<double>())));
+        QCOMPARE(st.metric, GridMetric::Latent);
+        QCOMPARE(w.views().gridControls->findChild<QComboBox*>("metricBox")->currentIndex(), int(GridMetric::Latent));
+        const SaeTopImages top = topSaeImages(cache, sae, latent, 12);
+        QCOMPARE(int(d.topImages.size()), int(top.rows.size()));
+        for (std::size_t i = 0; i < top.rows.size(); ++i) QCOMPARE(d.topImages[i].path, top.paths[i]);
+        QTRY_COMPARE_WITH_TIMEOUT(panel->topImages()->count(), int(top.rows.size()), kTimeout);
+        QVERIFY(panel->detailText().startsWith(QString("Latent %1").arg(latent)));
+        // Search by text: the latents whose decoder direction is nearest.
+        auto* search = panel->findChild<QLineEdit*>("conceptSearch");
+        QVERIFY(search->isEnabled());
+        search->setText("red");
+        QTest::keyClick(search, Qt::Key_Return);
+        QVERIFY(waitUntil(s, [&] { return !st.concepts.found.empty(); }, kTimeout));
+        const at::Tensor sim = saeConceptSimilarity(sae, TextEncoder(model).encode({"red"}))[0];
+        QCOMPARE(st.concepts.found.front().latent, sim.argmax().item<int64_t>());
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/concepts.png");
+        // A file that is no SAE: said in one line, the open SAE stays.
+        QTemporaryDir bad;
+        QFile junk(bad.path() + "/junk.safetensors");
+        QVERIFY(junk.open(QIODevice::WriteOnly));
+        junk.write("not a safetensors file at all");
+        junk.close();
+        s.openSae(junk.fileName());
+        QVERIFY(waitUntil(s, [&] { return st.message.error && st.message.text.contains("junk.safetensors"); }, kTimeout));
+        QCOMPARE(QString::fromStdString(st.concepts.sae->path), saePath);
+        // Another image: its latents; another model: the SAE (this model's) is closed.
+        const std::vector<std::string> paths = cache.paths();
+        s.openImage(QString::fromStdString(paths[7]));
+        QVERIFY(waitUntil(s, [&] { return st.image.path == paths[7] && st.concepts.latents && !st.concepts.computing && st.concepts.detail && !st.job.running(); }, kTimeout));
+        const at::Tensor pixels7 = preprocessImage(loadImageRgb(paths[7]), model.preprocess).unsqueeze(0);
+        QCOMPARE(st.concepts.latents->active.front().latent, attributeSaeImages(model, sae, pixels7).active[0][0].item<int64_t>());
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
+        QVERIFY(!st.concepts.sae && !st.concepts.latents && st.concepts.latent < 0);
+        QVERIFY(panel->statusText().contains("previous model"));
+    }
+
     void neuronClickShowsItsMapAndDataset() {
         QTemporaryDir data;
         MainWindow w(testStart(data.path()));

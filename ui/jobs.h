@@ -157,6 +157,44 @@ struct ProjectionColorJob {
     Result run(Explorer& x, const JobContext&) const { return x.imageScores(text, heads); }
 };
 
+struct SpliceJob {
+    static constexpr const char* kLabel = "decomposing the image into concepts (SpLiCE)";
+    using Result = SpliceView;
+    std::string vocabFile;
+    double l1 = 0.15;
+    Result run(Explorer& x, const JobContext& job) const { return x.spliceImage(vocabFile, l1, job); }
+};
+
+struct OpenSaeJob {
+    static constexpr const char* kLabel = "opening the sparse autoencoder";
+    using Result = SaeSummary;
+    std::string path;
+    Result run(Explorer& x, const JobContext&) const { return x.openSae(path); }
+};
+
+struct SaeLatentsJob {
+    static constexpr const char* kLabel = "attributing the image's latents";
+    using Result = SaeImageLatents;
+    std::string poolFile;  // the texts that name the latents
+    Result run(Explorer& x, const JobContext&) const { return x.saeLatents(poolFile); }
+};
+
+struct SaeLatentJob {
+    static constexpr const char* kLabel = "tracing the latent";
+    using Result = SaeLatentDetail;
+    int64_t latent = -1;
+    int top = 12;
+    Result run(Explorer& x, const JobContext&) const { return x.saeLatent(latent, top); }
+};
+
+struct SaeSearchJob {
+    static constexpr const char* kLabel = "searching the latents";
+    using Result = std::vector<SaeLatentRow>;
+    std::string text;
+    int count = 20;
+    Result run(Explorer& x, const JobContext&) const { return x.searchSaeLatents(text, count); }
+};
+
 struct ProjectionLabelsJob {
     static constexpr const char* kLabel = "reading the projected images' labels";
     using Result = std::vector<std::string>;

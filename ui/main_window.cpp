@@ -15,6 +15,7 @@
 #include "menus.h"
 #include "projector.h"
 #include "comparison_view.h"
+#include "concept_panel.h"
 #include "resources.h"
 #include "settings.h"
 #include "status_line.h"
@@ -126,6 +127,7 @@ void MainWindow::buildDocks() {
     m_views.ablation = new AblationPanel;
     m_views.projector = new Projector(m_views.thumbs);
     m_views.comparison = new ComparisonView;
+    m_views.concepts = new ConceptPanel(m_views.thumbs);
     m_views.log = new QPlainTextEdit;
     m_views.log->setReadOnly(true);
     m_views.log->setMaximumBlockCount(2000);
@@ -144,6 +146,7 @@ void MainWindow::buildDocks() {
     tabifyDockWidget(ablation, log);
     gallery->raise();
     tabifyDockWidget(head, ledger);
+    tabifyDockWidget(ledger, m_docks->add(tr("Concepts"), "conceptsDock", m_views.concepts, Qt::RightDockWidgetArea));
     head->raise();
     // Dock sizes apply once the window is laid out.
     QTimer::singleShot(0, this, [this, gallery, head] {
@@ -188,6 +191,7 @@ void MainWindow::wirePanels() {
     connect(m_views.projector, &Projector::layoutRequested, s, &Session::project);
     connect(m_views.projector, &Projector::colourRequested, s, &Session::colourProjectionBy);
     connect(m_views.projector, &Projector::headActivated, s, &Session::focusHead);
+    m_views.concepts->connectTo(s);
     // Queued: the focus change refills the list whose item is still handling its click.
     connect(m_views.head, &HeadPanel::neuronActivated, s, &Session::focusNeuron, Qt::QueuedConnection);
     connect(m_views.gallery, &Gallery::imageActivated, s, &Session::openImage);

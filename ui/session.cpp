@@ -60,6 +60,9 @@ GridValues State::gridValues(QString* name) const {
                 g.heads.values[static_cast<std::size_t>(d.layer * model.heads + d.index)] = static_cast<float>(d.picks.back().cumulative);
         return g;
     }
+    case GridMetric::Latent:
+        named(concepts.detail ? QObject::tr("latent %1's pre-activation share").arg(concepts.detail->row.latent) : QObject::tr("latent (choose one)"));
+        return concepts.detail ? concepts.detail->grid : GridValues{};
     case GridMetric::Property:
         named(scores.property.empty() ? QObject::tr("property score") : QObject::tr("property score: %1").arg(q(scores.property)));
         return scores.grid;
@@ -242,6 +245,13 @@ void Session::clearModelResults() {
     m_state.comparison.reset();
     m_state.comparing = false;
     m_state.ablation = {};
+    const ConceptState was = m_state.concepts;  // the explorer closed the SAE with the model; the settings stay
+    m_state.concepts = {};
+    m_state.concepts.mode = was.mode;
+    m_state.concepts.spliceAsked = was.spliceAsked;
+    m_state.concepts.vocabFile = was.vocabFile;
+    m_state.concepts.l1 = was.l1;
+    if (was.sae) m_state.concepts.note = tr("The SAE %1 was for the previous model: open one for this model.").arg(q(was.sae->path));
 }
 
 void Session::applyModel(const ModelSummary& m) {
@@ -351,6 +361,7 @@ void Session::applyImage(ImageResult r) {
     requestMap();
     requestLedger();
     requestNeurons();
+    requestConcepts();
     emitChanged(a);
     if (opening) {
         requestTopImages();
@@ -361,6 +372,7 @@ void Session::applyImage(ImageResult r) {
 void Session::setText(const QString& text) {
     m_state.text = text.trimmed();
     dropNeuron();  // a text asks for its own map
+    dropLatent();
     recolourProjection();
     emitChanged(Aspect::Text);
     requestMap();
@@ -372,6 +384,7 @@ void Session::setMethod(const QString& method) {
     if (method == m_state.view.method) return;
     m_state.view.method = method;
     dropNeuron();
+    dropLatent();
     emitChanged(Aspect::View);
     requestMap();
 }
@@ -468,7 +481,8 @@ void Session::loadReferenceTexts(const QString& file) {
 
 void Session::requestMap() {
     const State& st = m_state;
-    const bool neuron = st.focus.neuron >= 0 && st.focus.mlpRow >= 0;
+    const bool latent = st.concepts.latent >= 0 && st.concepts.sae.has_value();
+    const bool neuron = (st.focus.neuron >= 0 && st.focus.mlpRow >= 0) || latent;  // a map that needs no text
     if (!st.hasImage() || (st.text.isEmpty() && !textFree(st.view.method) && !neuron)) return;
     HeatmapRequest r;
     r.text = s(st.text);
@@ -478,6 +492,10 @@ void Session::requestMap() {
         r.method = "neuron";
         r.neuronLayer = st.focus.mlpRow;
         r.neuron = st.focus.neuron;
+    }
+    if (latent) {
+        r.method = "sae-latent";
+        r.saeLatent = st.concepts.latent;
     }
     const QList<HeadId> ordered = inHeadOrder(st.selection);
     if (st.view.onlySelected) r.heads = st.selectedPairs();
@@ -923,6 +941,10 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
     requestTopImages();
     requestNeuronDetail();
     requestProjection();
+    if (m_state.hasImage()) {  // SpLiCE's image mean and a latent's top images come from the dataset
+        requestConcepts();
+        requestLatentDetail();
+    }
     if (m_state.comparison) {  // the same comparison over the new images
         const QString spec = q(m_state.comparison->specB);
         m_state.comparison.reset();

@@ -43,10 +43,11 @@ enum class Aspect : quint32 {
     Settings = 1 << 16,  // TextSpan settings
     Projection = 1 << 17,  // the projector's layout, colours and picked images
     Comparison = 1 << 18,  // the head comparison with another model
+    Concepts = 1 << 19,    // the concept panel: SpLiCE's concepts, the SAE and its latents
 };
 Q_DECLARE_FLAGS(Aspects, Aspect)
 Q_DECLARE_OPERATORS_FOR_FLAGS(Aspects)
-constexpr Aspects kAllAspects = Aspects(0x7FFFF);
+constexpr Aspects kAllAspects = Aspects(0xFFFFF);
 
 // The maps' own settings (HeatmapRequest): the references' defaults unless changed (Analysis >
 // Heatmap settings).
@@ -78,7 +79,7 @@ struct TextSpanSettings {
 // The map options into a request (the input size only for the methods that run the model).
 void applyMapOptions(const MapOptions& options, HeatmapRequest& request);
 
-enum class GridMetric { DirectEffect = 0, TextScore, Variance, Property };
+enum class GridMetric { DirectEffect = 0, TextScore, Variance, Property, Latent };
 
 struct DatasetState {
     QString folder;  // the open dataset's image folder ("" when none is open)
@@ -138,6 +139,24 @@ struct ProjectionState {
     QString colourColumn;       // the points' colour: this labels.csv column ("": the text's score)
 };
 
+// The concept panel: SpLiCE's sparse text decomposition of the open image, or an SAE's latents.
+// Nothing runs until it is asked for (Decompose, Open SAE); then it follows every image.
+struct ConceptState {
+    QString mode = "splice";  // splice | sae
+    bool spliceAsked = false;
+    QString vocabFile;        // "": the model's default (Session::defaultVocabulary)
+    double l1 = 0.15;         // the reference's scripts' value (its SPLICE class default: 0.01)
+    std::optional<SpliceView> splice;  // of the open image
+    std::optional<SaeSummary> sae;
+    std::optional<SaeImageLatents> latents;  // of the open image
+    QString query;                       // the latent search's text
+    std::vector<SaeLatentRow> found;     // its answer
+    qint64 latent = -1;                  // chosen: its map on the canvas, its split on the grid
+    std::optional<SaeLatentDetail> detail;
+    bool computing = false;
+    QString note;  // why nothing is shown (no dataset, a failure)
+};
+
 struct LongJob {
     JobHandle handle;
     QString label;  // "caching the dataset"
@@ -179,6 +198,7 @@ struct State {
     std::optional<RegisterSummary> registers;  // the test-time-register model the explorer keeps
     ProjectionState projection;
     QString precision = "fp32";  // what models open in (Analysis > Precision); fp32 by default
+    ConceptState concepts;
     std::optional<HeadComparison> comparison;  // the open model's heads against another model's
     bool comparing = false;
 
@@ -242,6 +262,15 @@ public:
     // The open model again in another precision (fp32, bf16, fp16, tf32, auto); one the device
     // lacks is refused, said, and the model stays as it was.
     void setPrecision(const QString& precision);
+    // The concept panel (ui/session_concepts.cpp): SpLiCE with a vocabulary and l1 ("" vocabulary:
+    // the model's default); an SAE file or folder (refused, said, when it does not fit the model);
+    // a latent chosen (its map, its split on the grid, its top images); latents searched by text.
+    void setConceptMode(const QString& mode);
+    void decomposeConcepts(const QString& vocabFile, double l1);
+    void openSae(const QString& path);
+    void chooseLatent(qint64 latent);
+    void searchLatents(const QString& text);
+    QString defaultVocabulary() const;
     void setSubtractReference(bool on);
     void setMapOptions(const MapOptions& options);
     void loadReferenceTexts(const QString& file);
@@ -285,6 +314,9 @@ private:
     void recolourProjection();   // the text's scores as the points' colours
     void runProjection(ProjectionRequest request, bool throughSelected);
     void dropNeuron();           // back from a neuron's map to the text's
+    void dropLatent();           // back from a latent's map to the text's
+    void requestConcepts();      // the open image's concepts or latents (when asked for once)
+    void requestLatentDetail();
     void rerunRetrieval(bool asked = false);  // asked: a search the user just asked for
     void requestProperty();
     // A long job: the status line names it and its progress, Cancel reaches it; `done` or `failed`

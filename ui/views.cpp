@@ -10,6 +10,7 @@
 #include "ledger_view.h"
 #include "projector.h"
 #include "comparison_view.h"
+#include "concept_panel.h"
 #include "session.h"
 
 #include <QDockWidget>
@@ -28,6 +29,7 @@ void Views::render(const State& s, QFlags<Aspect> changed) const {
     ablation->render(s, changed);
     projector->render(s, changed);
     comparison->render(s, changed);
+    concepts->render(s, changed);
 }
 
 void raiseDockOf(QWidget* w) {

@@ -19,6 +19,7 @@ class ImageCanvas;
 class LedgerView;
 class TextControls;
 class ComparisonView;
+class ConceptPanel;
 class Projector;
 class Thumbnails;
 
@@ -35,6 +36,7 @@ struct Views {
     AblationPanel* ablation = nullptr;
     Projector* projector = nullptr;
     ComparisonView* comparison = nullptr;
+    ConceptPanel* concepts = nullptr;
     QPlainTextEdit* log = nullptr;
 
     void render(const State& s, QFlags<Aspect> changed) const;

@@ -1,4 +1,5 @@
 #include "explore/explorer.h"
+#include "explore/concepts.h"
 
 #include "analysis/second_order.h"
 #include "analysis/neurons.h"
@@ -189,6 +190,14 @@ struct Explorer::Impl {
     at::Tensor neuronDictionary;                      // referenceTextDictionary of the pool's embeddings
     SecondOrderLens& lensFor(int layer);
     const NeuronDirections& neuronSummary(int layer, const JobContext& job);
+
+    // Concept dictionaries (SpLiCE's vocabulary and mean, the open SAE and the image's attribution).
+    ConceptDictionaries concepts;
+    std::string conceptKey;  // the open image as the concepts key it (path and crop setting)
+    ConceptContext conceptContext() {
+        conceptKey = imagePath + (wholeImage ? "#whole" : "");
+        return ConceptContext{model(), summary, pixels, conceptKey, gridH, gridW, prefix, aligner(), session->text.get(), cache.get(), view.get()};
+    }
 
     // Ablation.
     std::unique_ptr<DatasetCache> refCache;
@@ -392,6 +401,7 @@ bool Explorer::hasImage() const { return m->pixels.defined(); }
 HeatmapResult Explorer::heatmap(const HeatmapRequest& q) {
     m->requireImage();
     if (q.method == "neuron") return neuronMap(q.neuronLayer, q.neuron);
+    if (q.method == "sae-latent") return m->concepts.latentHeatmap(m->conceptContext(), q.saeLatent);
     if (q.withRegisters && !m->registerModel) throw InputError("test-time registers", "none found yet (View > Test-time registers beside the map)");
     if (q.method == "token-norms") return tokenNormMap(q.normLayer, q.withRegisters);
     if (q.withRegisters && q.method == "neuron") throw InputError("test-time registers", "a neuron's map is shown for the model itself");
@@ -583,6 +593,30 @@ DatasetSummary Explorer::openDataset(const std::string& images, const JobContext
         }
     }
     return s;
+}
+
+SpliceView Explorer::spliceImage(const std::string& vocabFile, double l1, const JobContext& job) {
+    m->requireImage();
+    return m->concepts.splice(m->conceptContext(), vocabFile, l1, job);
+}
+
+SaeSummary Explorer::openSae(const std::string& path) { return m->concepts.openSae(m->model(), m->summary, path); }
+
+void Explorer::closeSae() { m->concepts.close(); }
+
+SaeImageLatents Explorer::saeLatents(const std::string& poolFile) {
+    m->requireImage();
+    return m->concepts.latents(m->conceptContext(), poolFile);
+}
+
+SaeLatentDetail Explorer::saeLatent(int64_t latent, int topImages) {
+    m->requireImage();
+    return m->concepts.latent(m->conceptContext(), latent, topImages);
+}
+
+std::vector<SaeLatentRow> Explorer::searchSaeLatents(const std::string& text, int count) {
+    m->requireImage();
+    return m->concepts.search(m->conceptContext(), text, count);
 }
 
 std::vector<std::string> Explorer::imageLabels(const std::string& column) const {

@@ -93,6 +93,9 @@ struct HeatmapRequest {
     int64_t neuron = -1;
     // The map of the test-time-register model (findTestTimeRegisters) instead of the model's.
     bool withRegisters = false;
+    // method "sae-latent": the open SAE's latent `saeLatent`, its pre-activation's share per image
+    // token (the heads' part; analysis/sae.h saeLatentTokenMap). No text needed.
+    int64_t saeLatent = -1;
     // method "token-norms": the norms of block normLayer's output tokens (-1: the block the register
     // reference reads, RegisterFindParams' detection layer).
     int normLayer = -1;
@@ -247,6 +250,44 @@ struct ComponentValue {
     double value = 0;
 };
 
+// Concept dictionaries on the open image (core/explore/concepts.h): SpLiCE's sparse text
+// decomposition, and a sparse autoencoder's active latents traced exactly to the components.
+struct ConceptWeight {
+    int64_t index = -1;  // the vocabulary line
+    std::string text;
+    double weight = 0;
+};
+struct SpliceView {
+    std::vector<ConceptWeight> concepts;  // non-zero weights, largest first
+    double cosine = 0;                    // the reconstruction's cosine with the image (the reference's)
+    double l1 = 0;
+    int64_t vocabulary = 0, meanImages = 0;  // vocabulary lines; the images the mean came from
+    std::string vocabFile, settings;
+};
+struct SaeSummary {
+    std::string path, layout, site, description;
+    int64_t dIn = 0, dSae = 0;
+    bool named = false;  // its latents are named by texts (an output SAE of a CLIP model)
+};
+struct SaeLatentRow {
+    int64_t latent = -1;
+    double activation = 0, pre = 0;
+    std::string name;  // the nearest text of its decoder direction (MSAE's naming); "" when unnamed
+    double nameScore = 0;
+};
+struct SaeImageLatents {
+    std::vector<SaeLatentRow> active;  // by activation, largest first
+    double maxAbsError = 0;            // max |row sum - pre-activation| over the rows (exactness)
+    std::string namingPool;            // the texts the names come from
+};
+struct SaeLatentDetail {
+    SaeLatentRow row;     // on the open image (activation 0 when it is not active there)
+    GridValues grid;      // its pre-activation's share per head and MLP, as the grid draws values
+    std::vector<ComponentValue> others;  // embed, attention biases, post_bias, sae_bias
+    std::vector<Hit> topImages;  // over the open dataset (output SAEs), score: the activation
+    std::string topNote;         // why there are none
+};
+
 // Component values (property scores) placed on the grid: heads at their cells (SigLIP's pooling
 // heads on the last row), "mlp.L" / "pool.mlp" in the MLP column, MaxViT's "conv.K" on the row of
 // block K's first attention unit; cells without a value are NaN.
@@ -369,6 +410,19 @@ public:
     // it), then matches every head of the open model with every head of it (cancellable).
     HeadComparison compareHeads(const std::string& spec, const JobContext& job);
     // Every cached image's score for a text (retrieval's: through the heads, else the output's cosine).
+    // SpLiCE on the open image's output (analysis/splice.h, the reference's settings but l1): the
+    // vocabulary's lines embedded as they are, the image mean over the open dataset's outputs.
+    SpliceView spliceImage(const std::string& vocabFile, double l1, const JobContext& job);
+    // A sparse autoencoder for this model (analysis/sae.h: vitscope / ViT-Prisma / SAELens / MSAE
+    // files); refused when its width is not the model's at its site. Kept until another model.
+    SaeSummary openSae(const std::string& path);
+    void closeSae();
+    // The open image's active latents, named by the pool's texts when the SAE allows it.
+    SaeImageLatents saeLatents(const std::string& poolFile);
+    SaeLatentDetail saeLatent(int64_t latent, int topImages);
+    // Latents whose decoder direction is nearest the text (output SAEs of CLIP models), best first.
+    std::vector<SaeLatentRow> searchSaeLatents(const std::string& text, int count);
+
     // The open dataset's labels.csv column for every cached image, in the cache's order.
     std::vector<std::string> imageLabels(const std::string& column) const;
     std::vector<float> imageScores(const std::string& text, const std::vector<std::pair<int, int>>& heads);

@@ -1,0 +1,265 @@
+#include "concept_panel.h"
+
+#include "session.h"
+#include "thumbnails.h"
+
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMenu>
+#include <QPushButton>
+#include <QStackedWidget>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+namespace vitscope::ui {
+
+namespace {
+
+QString q(const std::string& s) { return QString::fromStdString(s); }
+constexpr int kLatentRole = Qt::UserRole + 1;  // an item's latent (SAE rows)
+constexpr int kTextRole = Qt::UserRole + 2;    // an item's concept (SpLiCE rows)
+
+}  // namespace
+
+ConceptPanel::ConceptPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_thumbs(thumbs) {
+    auto* layout = new QVBoxLayout(this);
+    m_mode = new QComboBox;
+    m_mode->setObjectName("conceptMode");
+    m_mode->addItem(tr("SpLiCE concepts"), "splice");
+    m_mode->addItem(tr("SAE latents"), "sae");
+    m_mode->setToolTip(tr("SpLiCE: the image as a sparse non-negative sum of concept texts (Bhalla et al., NeurIPS 2024). "
+                          "SAE: a sparse autoencoder's active latents, each traced exactly to the heads and tokens that write it."));
+    layout->addWidget(m_mode);
+    m_rows = new QStackedWidget;
+    m_rows->addWidget(buildSpliceRow());
+    m_rows->addWidget(buildSaeRow());
+    layout->addWidget(m_rows);
+    m_status = new QLabel(tr("Decompose the image into concepts, or open an SAE."));
+    m_status->setObjectName("conceptStatus");
+    m_status->setWordWrap(true);
+    layout->addWidget(m_status);
+    m_list = new QListWidget;
+    m_list->setObjectName("conceptList");
+    layout->addWidget(m_list, 3);
+    m_detail = new QLabel;
+    m_detail->setObjectName("conceptDetail");
+    m_detail->setWordWrap(true);
+    m_detail->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    layout->addWidget(m_detail);
+    m_top = new QListWidget;
+    m_top->setObjectName("conceptTopImages");
+    m_top->setViewMode(QListView::IconMode);
+    m_top->setIconSize({56, 56});
+    m_top->setResizeMode(QListView::Adjust);
+    m_top->setMaximumHeight(150);
+    m_top->hide();
+    layout->addWidget(m_top, 1);
+    connect(m_mode, &QComboBox::activated, this, [this](int i) { emit modeChosen(m_mode->itemData(i).toString()); });
+    connect(m_list, &QListWidget::itemClicked, this, &ConceptPanel::activate);
+    connect(m_list, &QListWidget::itemActivated, this, &ConceptPanel::activate);
+    connect(m_top, &QListWidget::itemClicked, this, [this](QListWidgetItem* it) { emit imageActivated(it->data(Qt::UserRole).toString()); });
+    connect(m_thumbs, &Thumbnails::ready, this, [this](const QString& path, const QImage& img) {
+        for (int i = 0; i < m_top->count(); ++i)
+            if (m_top->item(i)->data(Qt::UserRole).toString() == path) m_top->item(i)->setIcon(QPixmap::fromImage(img));
+    });
+}
+
+QWidget* ConceptPanel::buildSpliceRow() {
+    auto* w = new QWidget;
+    auto* v = new QVBoxLayout(w);
+    v->setContentsMargins(0, 0, 0, 0);
+    m_vocab = new QLabel;
+    m_vocab->setWordWrap(true);
+    v->addWidget(m_vocab);
+    auto* row = new QHBoxLayout;
+    auto* choose = new QPushButton(tr("Vocabulary..."));
+    choose->setObjectName("conceptVocabulary");
+    choose->setToolTip(tr("A text file, one concept per line (embedded as it is, as the reference does)"));
+    m_l1 = new QDoubleSpinBox;
+    m_l1->setObjectName("conceptL1");
+    m_l1->setDecimals(3);
+    m_l1->setRange(0.001, 2.0);
+    m_l1->setSingleStep(0.05);
+    m_l1->setValue(0.15);
+    m_l1->setPrefix("l1 ");
+    m_l1->setToolTip(tr("Sparsity: the reference's l1 penalty (its scripts use 0.15; its SPLICE class default is 0.01)"));
+    m_decompose = new QPushButton(tr("Decompose"));
+    m_decompose->setObjectName("conceptDecompose");
+    row->addWidget(choose);
+    row->addWidget(m_l1);
+    row->addWidget(m_decompose, 1);
+    v->addLayout(row);
+    connect(choose, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Concept vocabulary (one per line)"), {}, tr("Text files (*.txt);;All files (*)"));
+        if (f.isEmpty()) return;
+        m_vocabFile = f;
+        emit decomposeRequested(m_vocabFile, m_l1->value());
+    });
+    connect(m_decompose, &QPushButton::clicked, this, [this] { emit decomposeRequested(m_vocabFile, m_l1->value()); });
+    return w;
+}
+
+QWidget* ConceptPanel::buildSaeRow() {
+    auto* w = new QWidget;
+    auto* v = new QVBoxLayout(w);
+    v->setContentsMargins(0, 0, 0, 0);
+    m_sae = new QLabel(tr("No SAE open."));
+    m_sae->setObjectName("conceptSae");
+    m_sae->setWordWrap(true);
+    v->addWidget(m_sae);
+    auto* row = new QHBoxLayout;
+    auto* open = new QPushButton(tr("Open SAE..."));
+    open->setObjectName("conceptOpenSae");
+    open->setToolTip(tr("A vitscope .safetensors, a ViT-Prisma folder (config.json + weights.pt), a SAELens folder "
+                        "(cfg.json + sae_weights.safetensors) or an MSAE .pth"));
+    auto* menu = new QMenu(open);
+    menu->addAction(tr("File..."), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Sparse autoencoder"), {}, tr("SAE files (*.safetensors *.pt *.pth);;All files (*)"));
+        if (!f.isEmpty()) emit saeChosen(f);
+    });
+    menu->addAction(tr("Folder (ViT-Prisma, SAELens)..."), this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Sparse autoencoder folder"));
+        if (!d.isEmpty()) emit saeChosen(d);
+    });
+    open->setMenu(menu);
+    m_search = new QLineEdit;
+    m_search->setObjectName("conceptSearch");
+    m_search->setPlaceholderText(tr("search latents by text"));
+    m_search->setToolTip(tr("Latents whose decoder direction is nearest the text (SAEs on a CLIP model's output); Enter"));
+    row->addWidget(open);
+    row->addWidget(m_search, 1);
+    v->addLayout(row);
+    connect(m_search, &QLineEdit::returnPressed, this, [this] { emit latentSearch(m_search->text()); });
+    return w;
+}
+
+void ConceptPanel::connectTo(Session* s) {
+    connect(this, &ConceptPanel::modeChosen, s, &Session::setConceptMode);
+    connect(this, &ConceptPanel::decomposeRequested, s, &Session::decomposeConcepts);
+    connect(this, &ConceptPanel::saeChosen, s, &Session::openSae);
+    connect(this, &ConceptPanel::conceptActivated, s, &Session::setText);
+    connect(this, &ConceptPanel::latentActivated, s, &Session::chooseLatent, Qt::QueuedConnection);  // (the list refills)
+    connect(this, &ConceptPanel::latentSearch, s, &Session::searchLatents);
+    connect(this, &ConceptPanel::imageActivated, s, &Session::openImage);
+}
+
+QString ConceptPanel::statusText() const { return m_status->text(); }
+QString ConceptPanel::detailText() const { return m_detail->text(); }
+
+void ConceptPanel::activate(QListWidgetItem* item) {
+    if (!item) return;
+    if (item->data(kLatentRole).isValid()) emit latentActivated(item->data(kLatentRole).toLongLong());
+    else if (item->data(kTextRole).isValid()) emit conceptActivated(item->data(kTextRole).toString());
+}
+
+void ConceptPanel::render(const State& s, QFlags<Aspect> changed) {
+    if (!(changed & (Aspect::Concepts | Aspect::Model | Aspect::Image | Aspect::Dataset))) return;
+    const ConceptState& c = s.concepts;
+    const int page = c.mode == "sae" ? 1 : 0;
+    m_mode->setCurrentIndex(page);
+    m_rows->setCurrentIndex(page);
+    if (!m_vocabFile.isEmpty() && c.vocabFile.isEmpty()) m_vocabFile.clear();  // another model: its default again
+    m_vocab->setText(tr("Vocabulary: %1").arg(c.vocabFile.isEmpty() ? tr("the model's default") : QFileInfo(c.vocabFile).fileName()));
+    m_decompose->setEnabled(s.hasImage());
+    m_sae->setText(c.sae ? q(c.sae->description) : tr("No SAE open."));
+    m_search->setEnabled(c.sae && c.sae->named);
+    if (page == 0) showSplice(s);
+    else showLatents(s);
+    showDetail(s);
+}
+
+void ConceptPanel::showSplice(const State& s) {
+    const ConceptState& c = s.concepts;
+    m_list->clear();
+    if (!c.note.isEmpty()) m_status->setText(c.note);
+    else if (c.computing) m_status->setText(tr("decomposing..."));
+    else if (!c.splice) m_status->setText(tr("Decompose: the image as a sparse non-negative sum of the vocabulary's concepts (SpLiCE)."));
+    if (!c.splice) return;
+    const SpliceView& v = *c.splice;
+    if (!c.computing && c.note.isEmpty())
+        m_status->setText(tr("%1 of %2 concepts, l1 %3; reconstruction cosine %4 (image mean over %5 dataset images). Click one for its map.")
+                              .arg(v.concepts.size())
+                              .arg(v.vocabulary)
+                              .arg(v.l1)
+                              .arg(v.cosine, 0, 'f', 3)
+                              .arg(v.meanImages));
+    const double top = v.concepts.empty() ? 1.0 : v.concepts.front().weight;
+    for (const ConceptWeight& w : v.concepts) {
+        const int bar = int(std::lround(12 * w.weight / std::max(top, 1e-12)));
+        auto* item = new QListWidgetItem(QString("%1  %2  %3").arg(w.weight, 6, 'f', 3).arg(QString(bar, QChar(0x2588)), -12).arg(q(w.text)), m_list);
+        item->setData(kTextRole, q(w.text));
+        item->setToolTip(tr("weight %1 (vocabulary line %2): click to map it").arg(w.weight, 0, 'g', 4).arg(w.index + 1));
+    }
+}
+
+void ConceptPanel::showLatents(const State& s) {
+    const ConceptState& c = s.concepts;
+    m_list->clear();
+    if (!c.note.isEmpty()) m_status->setText(c.note);
+    else if (!c.sae) m_status->setText(tr("Open an SAE (vitscope, ViT-Prisma, SAELens or MSAE files) for this model."));
+    else if (c.computing) m_status->setText(tr("attributing the latents..."));
+    else if (c.latents)
+        m_status->setText(tr("%1 active latents of %2 on this image (pre-activations split exactly over the components: max error %3). Click one.")
+                              .arg(c.latents->active.size())
+                              .arg(c.sae->dSae)
+                              .arg(c.latents->maxAbsError, 0, 'g', 2));
+    const auto add = [this, &c](const SaeLatentRow& r, const QString& prefix) {
+        const QString name = r.name.empty() ? QString() : QString("  \"%1\" (%2)").arg(q(r.name)).arg(r.nameScore, 0, 'f', 2);
+        auto* item = new QListWidgetItem(QString("%1#%2  %3%4").arg(prefix).arg(r.latent).arg(r.activation, 0, 'f', 3).arg(name), m_list);
+        item->setData(kLatentRole, qint64(r.latent));
+        item->setToolTip(tr("latent %1: activation %2, pre-activation %3").arg(r.latent).arg(r.activation, 0, 'g', 4).arg(r.pre, 0, 'g', 4));
+        if (r.latent == c.latent) m_list->setCurrentItem(item);
+    };
+    if (c.latents)
+        for (const SaeLatentRow& r : c.latents->active) add(r, QString());
+    if (!c.found.empty()) {
+        auto* head = new QListWidgetItem(tr("Nearest \"%1\" (decoder direction):").arg(c.query), m_list);
+        head->setFlags(Qt::NoItemFlags);
+        for (const SaeLatentRow& r : c.found) add(r, "  ");
+    }
+}
+
+void ConceptPanel::showDetail(const State& s) {
+    const ConceptState& c = s.concepts;
+    m_top->clear();
+    const bool shown = c.mode == "sae" && c.detail.has_value();
+    m_top->setVisible(shown && !c.detail->topImages.empty());
+    if (!shown) {
+        m_detail->setText(c.mode == "sae" && c.latent >= 0 ? tr("tracing latent %1...").arg(c.latent) : QString());
+        return;
+    }
+    const SaeLatentDetail& d = *c.detail;
+    double heads = 0, mlps = 0;
+    for (float v : d.grid.heads.values)
+        if (!std::isnan(v)) heads += v;
+    for (float v : d.grid.mlp)
+        if (!std::isnan(v)) mlps += v;
+    QStringList rest;
+    for (const ComponentValue& v : d.others) rest << QString("%1 %2").arg(q(v.name)).arg(v.value, 0, 'f', 3);
+    m_detail->setText(tr("Latent %1%2: pre-activation %3 = heads %4 + MLPs %5 + %6. The grid shows each head's share; the canvas, "
+                         "each image token's (through the heads).%7")
+                          .arg(d.row.latent)
+                          .arg(d.row.name.empty() ? QString() : QString(" \"%1\"").arg(q(d.row.name)))
+                          .arg(d.row.pre, 0, 'f', 3)
+                          .arg(heads, 0, 'f', 3)
+                          .arg(mlps, 0, 'f', 3)
+                          .arg(rest.join(" + "))
+                          .arg(d.topNote.empty() ? QString() : "\n" + tr("No top images: %1").arg(q(d.topNote))));
+    for (const Hit& h : d.topImages) {
+        const QString path = q(h.path);
+        auto* item = new QListWidgetItem(QString::number(h.score, 'f', 2), m_top);
+        item->setData(Qt::UserRole, path);
+        item->setToolTip(path);
+        const QImage img = m_thumbs->get(path);
+        item->setIcon(img.isNull() ? thumbnailPlaceholder(m_top->iconSize()) : QPixmap::fromImage(img));
+    }
+}
+
+}  // namespace vitscope::ui
