@@ -47,6 +47,7 @@ ConceptPanel::ConceptPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent
     layout->addWidget(m_status);
     m_list = new QListWidget;
     m_list->setObjectName("conceptList");
+    m_list->setMinimumHeight(110);
     layout->addWidget(m_list, 3);
     m_detail = new QLabel;
     m_detail->setObjectName("conceptDetail");
@@ -241,8 +242,10 @@ void ConceptPanel::showDetail(const State& s) {
         if (!std::isnan(v)) heads += v;
     for (float v : d.grid.mlp)
         if (!std::isnan(v)) mlps += v;
-    QStringList rest;
-    for (const ComponentValue& v : d.others) rest << QString("%1 %2").arg(q(v.name)).arg(v.value, 0, 'f', 3);
+    // The rest grouped: the embedding, the model's bias terms, the SAE's own constant.
+    double embed = 0, biases = 0, saeBias = 0;
+    for (const ComponentValue& v : d.others) (v.name == "embed" ? embed : v.name == "sae_bias" ? saeBias : biases) += v.value;
+    const QString rest = tr("embed %1 + biases %2 + SAE constant %3").arg(embed, 0, 'f', 3).arg(biases, 0, 'f', 3).arg(saeBias, 0, 'f', 3);
     m_detail->setText(tr("Latent %1%2: pre-activation %3 = heads %4 + MLPs %5 + %6. The grid shows each head's share; the canvas, "
                          "each image token's (through the heads).%7")
                           .arg(d.row.latent)
@@ -250,7 +253,7 @@ void ConceptPanel::showDetail(const State& s) {
                           .arg(d.row.pre, 0, 'f', 3)
                           .arg(heads, 0, 'f', 3)
                           .arg(mlps, 0, 'f', 3)
-                          .arg(rest.join(" + "))
+                          .arg(rest)
                           .arg(d.topNote.empty() ? QString() : "\n" + tr("No top images: %1").arg(q(d.topNote))));
     for (const Hit& h : d.topImages) {
         const QString path = q(h.path);
