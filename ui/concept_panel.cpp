@@ -47,7 +47,7 @@ ConceptPanel::ConceptPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent
     layout->addWidget(m_status);
     m_list = new QListWidget;
     m_list->setObjectName("conceptList");
-    m_list->setMinimumHeight(110);
+    m_list->setMinimumHeight(70);
     layout->addWidget(m_list, 3);
     m_detail = new QLabel;
     m_detail->setObjectName("conceptDetail");
@@ -57,9 +57,9 @@ ConceptPanel::ConceptPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent
     m_top = new QListWidget;
     m_top->setObjectName("conceptTopImages");
     m_top->setViewMode(QListView::IconMode);
-    m_top->setIconSize({56, 56});
+    m_top->setIconSize({44, 44});
     m_top->setResizeMode(QListView::Adjust);
-    m_top->setMaximumHeight(150);
+    m_top->setMaximumHeight(76);
     m_top->hide();
     layout->addWidget(m_top, 1);
     connect(m_mode, &QComboBox::activated, this, [this](int i) { emit modeChosen(m_mode->itemData(i).toString()); });
@@ -185,12 +185,13 @@ void ConceptPanel::showSplice(const State& s) {
     if (!c.splice) return;
     const SpliceView& v = *c.splice;
     if (!c.computing && c.note.isEmpty())
-        m_status->setText(tr("%1 of %2 concepts, l1 %3; reconstruction cosine %4 (image mean over %5 dataset images). Click one for its map.")
+        m_status->setText(tr("%1 of %2 concepts (l1 %3), cosine %4; click one for its map")
                               .arg(v.concepts.size())
                               .arg(v.vocabulary)
                               .arg(v.l1)
-                              .arg(v.cosine, 0, 'f', 3)
-                              .arg(v.meanImages));
+                              .arg(v.cosine, 0, 'f', 3));
+    m_status->setToolTip(tr("The reconstruction's cosine with the image, as the reference computes it; the image mean over the %1 images "
+                            "of the open dataset").arg(v.meanImages));
     const double top = v.concepts.empty() ? 1.0 : v.concepts.front().weight;
     for (const ConceptWeight& w : v.concepts) {
         const int bar = int(std::lround(12 * w.weight / std::max(top, 1e-12)));
@@ -207,7 +208,7 @@ void ConceptPanel::showLatents(const State& s) {
     else if (!c.sae) m_status->setText(tr("Open an SAE (vitscope, ViT-Prisma, SAELens or MSAE files) for this model."));
     else if (c.computing) m_status->setText(tr("attributing the latents..."));
     else if (c.latents)
-        m_status->setText(tr("%1 active latents of %2 on this image (pre-activations split exactly over the components: max error %3). Click one.")
+        m_status->setText(tr("%1 of %2 latents active (split over the components to %3); click one")
                               .arg(c.latents->active.size())
                               .arg(c.sae->dSae)
                               .arg(c.latents->maxAbsError, 0, 'g', 2));
@@ -246,8 +247,10 @@ void ConceptPanel::showDetail(const State& s) {
     double embed = 0, biases = 0, saeBias = 0;
     for (const ComponentValue& v : d.others) (v.name == "embed" ? embed : v.name == "sae_bias" ? saeBias : biases) += v.value;
     const QString rest = tr("embed %1 + biases %2 + SAE constant %3").arg(embed, 0, 'f', 3).arg(biases, 0, 'f', 3).arg(saeBias, 0, 'f', 3);
-    m_detail->setText(tr("Latent %1%2: pre-activation %3 = heads %4 + MLPs %5 + %6. The grid shows each head's share; the canvas, "
-                         "each image token's (through the heads).%7")
+    m_detail->setToolTip(tr("The latent's pre-activation split exactly over the model's components (the SAE's input "
+                            "normalisation frozen at this image). The grid shows each head's share, the canvas each image token's "
+                            "(through the heads); below, the dataset's images where it is largest."));
+    m_detail->setText(tr("Latent %1%2: pre-activation %3 = heads %4 + MLPs %5 + %6.%7")
                           .arg(d.row.latent)
                           .arg(d.row.name.empty() ? QString() : QString(" \"%1\"").arg(q(d.row.name)))
                           .arg(d.row.pre, 0, 'f', 3)
