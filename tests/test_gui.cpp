@@ -2361,6 +2361,20 @@ private slots:
             QListWidget* list = panel->list();
             QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, list->visualItemRect(list->item(0)).center());
             QTRY_COMPARE_WITH_TIMEOUT(st.text, QString::fromStdString(v.concepts.front().text), kTimeout);
+            // Of the focused head: its term, centred by its own mean over the dataset.
+            s.focusHead(HeadId{3, 1});
+            panel->findChild<QComboBox*>("conceptOf")->setCurrentIndex(1);
+            QTest::mouseClick(panel->findChild<QPushButton*>("conceptDecompose"), Qt::LeftButton);
+            QVERIFY(waitUntil(s, [&] { return st.concepts.splice && st.concepts.splice->component == "3.1" && !st.concepts.computing; }, kTimeout));
+            const CacheView view(cache, nullptr);
+            const SpliceResult h = runSplice(vocab, spliceMean(view.terms(view.parse("3.1"))), spliceTargetsFor(model, nullptr, pixels, "3.1"), params);
+            const SpliceView& hv = *st.concepts.splice;
+            QCOMPARE(int64_t(hv.concepts.size()), (h.weights[0] > 0).sum().item<int64_t>());
+            for (const ConceptWeight& c : hv.concepts) QVERIFY(std::abs(c.weight - h.weights[0][c.index].item<double>()) < 1e-5);
+            QVERIFY(panel->statusText().startsWith("head 3.1: "));
+            // Another head in focus: decomposed again.
+            s.focusHead(HeadId{2, 0});
+            QVERIFY(waitUntil(s, [&] { return st.concepts.splice && st.concepts.splice->component == "2.0" && !st.concepts.computing; }, kTimeout));
         }
         // An SAE on the output: the image's active latents, exactly core's attribution.
         const QString saePath = VITSCOPE_SOURCE_DIR "/models/shapes-clip/sae/topk-output.safetensors";

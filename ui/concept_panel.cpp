@@ -91,19 +91,26 @@ QWidget* ConceptPanel::buildSpliceRow() {
     m_l1->setValue(0.15);
     m_l1->setPrefix("l1 ");
     m_l1->setToolTip(tr("Sparsity: the reference's l1 penalty (its scripts use 0.15; its SPLICE class default is 0.01)"));
+    m_of = new QComboBox;
+    m_of->setObjectName("conceptOf");
+    m_of->addItems({tr("the image"), tr("the focused head")});
+    m_of->setToolTip(tr("What SpLiCE decomposes: the image's embedding (centred by the dataset's mean, as the reference does), or "
+                        "the focused head's contribution, centred by that head's own mean over the dataset (its image-independent "
+                        "part would otherwise dominate every decomposition)"));
     m_decompose = new QPushButton(tr("Decompose"));
     m_decompose->setObjectName("conceptDecompose");
     row->addWidget(choose);
     row->addWidget(m_l1);
+    row->addWidget(m_of);
     row->addWidget(m_decompose, 1);
     v->addLayout(row);
     connect(choose, &QPushButton::clicked, this, [this] {
         const QString f = QFileDialog::getOpenFileName(this, tr("Concept vocabulary (one per line)"), {}, tr("Text files (*.txt);;All files (*)"));
         if (f.isEmpty()) return;
         m_vocabFile = f;
-        emit decomposeRequested(m_vocabFile, m_l1->value());
+        emit decomposeRequested(m_vocabFile, m_l1->value(), m_of->currentIndex() == 1);
     });
-    connect(m_decompose, &QPushButton::clicked, this, [this] { emit decomposeRequested(m_vocabFile, m_l1->value()); });
+    connect(m_decompose, &QPushButton::clicked, this, [this] { emit decomposeRequested(m_vocabFile, m_l1->value(), m_of->currentIndex() == 1); });
     return w;
 }
 
@@ -169,6 +176,7 @@ void ConceptPanel::render(const State& s, QFlags<Aspect> changed) {
     if (!m_vocabFile.isEmpty() && c.vocabFile.isEmpty()) m_vocabFile.clear();  // another model: its default again
     m_vocab->setText(tr("Vocabulary: %1").arg(c.vocabFile.isEmpty() ? tr("the model's default") : QFileInfo(c.vocabFile).fileName()));
     m_decompose->setEnabled(s.hasImage());
+    m_of->setCurrentIndex(c.ofFocusedHead ? 1 : 0);
     m_sae->setText(c.sae ? q(c.sae->description) : tr("No SAE open."));
     m_search->setEnabled(c.sae && c.sae->named);
     if (page == 0) showSplice(s);
@@ -185,7 +193,8 @@ void ConceptPanel::showSplice(const State& s) {
     if (!c.splice) return;
     const SpliceView& v = *c.splice;
     if (!c.computing && c.note.isEmpty())
-        m_status->setText(tr("%1 of %2 concepts (l1 %3), cosine %4; click one for its map")
+        m_status->setText(tr("%1%2 of %3 concepts (l1 %4), cosine %5; click one for its map")
+                              .arg(v.component.empty() ? QString() : tr("head %1: ").arg(q(v.component)))
                               .arg(v.concepts.size())
                               .arg(v.vocabulary)
                               .arg(v.l1)

@@ -40,7 +40,7 @@ public:
 
 signals:
     void modeChosen(const QString& mode);                     // splice | sae
-    void decomposeRequested(const QString& vocab, double l1);  // vocab "": the model's default
+    void decomposeRequested(const QString& vocab, double l1, bool ofFocusedHead);  // vocab "": the model's default
     void saeChosen(const QString& path);
     void conceptActivated(const QString& text);  // a SpLiCE concept: the text
     void latentActivated(qint64 latent);
@@ -61,6 +61,7 @@ private:
     QLabel* m_vocab;
     QString m_vocabFile;  // chosen with Vocabulary... ("" : the model's default)
     QDoubleSpinBox* m_l1;
+    QComboBox* m_of;  // the image, or the head in focus
     QPushButton* m_decompose;
     QLabel* m_sae;
     QLineEdit* m_search;

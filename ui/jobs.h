@@ -162,7 +162,8 @@ struct SpliceJob {
     using Result = SpliceView;
     std::string vocabFile;
     double l1 = 0.15;
-    Result run(Explorer& x, const JobContext& job) const { return x.spliceImage(vocabFile, l1, job); }
+    std::string component;  // "" : the image's output
+    Result run(Explorer& x, const JobContext& job) const { return x.spliceImage(vocabFile, l1, component, job); }
 };
 
 struct OpenSaeJob {

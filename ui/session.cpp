@@ -747,6 +747,7 @@ void Session::focusHead(const HeadId& head) {
     emitChanged(Aspect::Focus);
     requestTopImages();
     if (hadNeuron || m_state.view.method == "token-norms") requestMap();  // the text's map again; token norms follow the row
+    if (m_state.concepts.ofFocusedHead && m_state.concepts.mode == "splice") requestConcepts();  // SpLiCE of this head
 }
 
 void Session::focusMlp(int row) {

@@ -146,6 +146,7 @@ struct ConceptState {
     bool spliceAsked = false;
     QString vocabFile;        // "": the model's default (Session::defaultVocabulary)
     double l1 = 0.15;         // the reference's scripts' value (its SPLICE class default: 0.01)
+    bool ofFocusedHead = false;  // SpLiCE of the head in focus (centred by its dataset mean) instead of the image
     std::optional<SpliceView> splice;  // of the open image
     std::optional<SaeSummary> sae;
     std::optional<SaeImageLatents> latents;  // of the open image
@@ -266,7 +267,7 @@ public:
     // the model's default); an SAE file or folder (refused, said, when it does not fit the model);
     // a latent chosen (its map, its split on the grid, its top images); latents searched by text.
     void setConceptMode(const QString& mode);
-    void decomposeConcepts(const QString& vocabFile, double l1);
+    void decomposeConcepts(const QString& vocabFile, double l1, bool ofFocusedHead = false);
     void openSae(const QString& path);
     void chooseLatent(qint64 latent);
     void searchLatents(const QString& text);

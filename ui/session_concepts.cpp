@@ -30,7 +30,7 @@ void Session::setConceptMode(const QString& mode) {
     requestConcepts();
 }
 
-void Session::decomposeConcepts(const QString& vocabFile, double l1) {
+void Session::decomposeConcepts(const QString& vocabFile, double l1, bool ofFocusedHead) {
     if (!vocabFile.isEmpty() && !QFileInfo(vocabFile).isFile()) {
         showError(tr("%1: no such vocabulary file (one concept per line)").arg(vocabFile));
         return;
@@ -39,6 +39,7 @@ void Session::decomposeConcepts(const QString& vocabFile, double l1) {
     m_state.concepts.spliceAsked = true;
     m_state.concepts.vocabFile = vocabFile;
     m_state.concepts.l1 = l1;
+    m_state.concepts.ofFocusedHead = ofFocusedHead;
     emitChanged(Aspect::Concepts);
     requestConcepts();
 }
@@ -68,8 +69,16 @@ void Session::requestConcepts() {
     };
     if (c.mode == "splice") {
         const QString vocab = c.vocabFile.isEmpty() ? defaultVocabulary() : c.vocabFile;
+        const HeadId head = m_state.focus.head;
+        if (c.ofFocusedHead && !head.valid()) {
+            c.computing = false;
+            c.splice.reset();
+            c.note = tr("Click a head in the grid: SpLiCE decomposes its contribution.");
+            emitChanged(Aspect::Concepts);
+            return;
+        }
         m_engine.run(
-            SpliceJob{s(vocab), c.l1}, this,
+            SpliceJob{s(vocab), c.l1, c.ofFocusedHead ? s(head.name()) : std::string()}, this,
             [this, epoch, image](SpliceView v) {
                 if (!current(epoch) || image != m_state.imagePath()) return;
                 m_state.concepts.splice = std::move(v);

@@ -51,7 +51,8 @@ HeatmapResult latentMap(const ConceptContext& c, const SparseAutoencoder& s, int
 
 }  // namespace
 
-SpliceView ConceptDictionaries::splice(const ConceptContext& c, const std::string& vocabFile, double l1, const JobContext& job) {
+SpliceView ConceptDictionaries::splice(const ConceptContext& c, const std::string& vocabFile, double l1, const std::string& component,
+                                       const JobContext& job) {
     if (!c.text) throw InputError(c.summary.spec, "has no text side for SpLiCE's vocabulary (open a CLIP model, or an aligner beside the model)");
     if (!c.view) throw InputError("SpLiCE", "needs the image mean of a dataset: open one (File > Open image folder as dataset)");
     SpliceParams params;
@@ -65,11 +66,15 @@ SpliceView ConceptDictionaries::splice(const ConceptContext& c, const std::strin
         m_vocab = vocab;
         m_vocabFile = vocabFile;
     }
-    if (c.cache->dir() != m_meanOf) {
-        m_mean = spliceMean(c.view->output());
-        m_meanOf = c.cache->dir();
+    const std::string meanOf = c.cache->dir() + "#" + component;
+    if (meanOf != m_meanOf) {
+        if (!component.empty() && c.cache->convention() != Convention::Exact)
+            throw InputError(c.cache->dir(), "holds terms of the textspan convention; a component's SpLiCE reads exact-convention terms "
+                                             "(Analysis > TextSpan settings: convention exact)");
+        m_mean = spliceMean(component.empty() ? c.view->output() : c.view->terms(c.view->parse(component)));
+        m_meanOf = meanOf;
     }
-    const at::Tensor target = spliceTargetsFor(c.model, c.aligner, c.pixels, "");
+    const at::Tensor target = spliceTargetsFor(c.model, c.aligner, c.pixels, component);
     const SpliceResult r = runSplice(m_vocab, m_mean, target, params, job);
     SpliceView out;
     for (const SpliceConcept& k : spliceConcepts(r.weights[0], m_vocabTexts, static_cast<int>(m_vocabTexts.size())))
@@ -80,6 +85,7 @@ SpliceView ConceptDictionaries::splice(const ConceptContext& c, const std::strin
     out.meanImages = c.view->size();
     out.vocabFile = vocabFile;
     out.settings = params.toString();
+    out.component = component;
     return out;
 }
 

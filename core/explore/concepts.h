@@ -36,7 +36,8 @@ struct ConceptContext {
 
 class ConceptDictionaries {
 public:
-    SpliceView splice(const ConceptContext& c, const std::string& vocabFile, double l1, const JobContext& job);
+    SpliceView splice(const ConceptContext& c, const std::string& vocabFile, double l1, const std::string& component,
+                      const JobContext& job);
 
     SaeSummary openSae(const Model& model, const ModelSummary& summary, const std::string& path);
     void close();  // another model: nothing of the old one's
@@ -62,7 +63,7 @@ private:
     std::string m_vocabFile;            // SpLiCE: the vocabulary embedded
     std::vector<std::string> m_vocabTexts;
     at::Tensor m_vocab;                 // [V, E]
-    std::string m_meanOf;               // SpLiCE: the dataset the image mean came from
+    std::string m_meanOf;               // SpLiCE: the dataset (and component) the mean came from
     at::Tensor m_mean;                  // [E]
 };
 

@@ -595,9 +595,9 @@ DatasetSummary Explorer::openDataset(const std::string& images, const JobContext
     return s;
 }
 
-SpliceView Explorer::spliceImage(const std::string& vocabFile, double l1, const JobContext& job) {
+SpliceView Explorer::spliceImage(const std::string& vocabFile, double l1, const std::string& component, const JobContext& job) {
     m->requireImage();
-    return m->concepts.splice(m->conceptContext(), vocabFile, l1, job);
+    return m->concepts.splice(m->conceptContext(), vocabFile, l1, component, job);
 }
 
 SaeSummary Explorer::openSae(const std::string& path) { return m->concepts.openSae(m->model(), m->summary, path); }

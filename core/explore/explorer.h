@@ -263,6 +263,7 @@ struct SpliceView {
     double l1 = 0;
     int64_t vocabulary = 0, meanImages = 0;  // vocabulary lines; the images the mean came from
     std::string vocabFile, settings;
+    std::string component;  // "" : the image's output
 };
 struct SaeSummary {
     std::string path, layout, site, description;
@@ -412,7 +413,10 @@ public:
     // Every cached image's score for a text (retrieval's: through the heads, else the output's cosine).
     // SpLiCE on the open image's output (analysis/splice.h, the reference's settings but l1): the
     // vocabulary's lines embedded as they are, the image mean over the open dataset's outputs.
-    SpliceView spliceImage(const std::string& vocabFile, double l1, const JobContext& job);
+    // component: "" (the image's output) or a component's term ("L.H", "mlp.L", "embed"), centred by
+    // that component's own mean over the open dataset (its exact-convention cache), as
+    // analysis/splice.h explains.
+    SpliceView spliceImage(const std::string& vocabFile, double l1, const std::string& component, const JobContext& job);
     // A sparse autoencoder for this model (analysis/sae.h: vitscope / ViT-Prisma / SAELens / MSAE
     // files); refused when its width is not the model's at its site. Kept until another model.
     SaeSummary openSae(const std::string& path);
