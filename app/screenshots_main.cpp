@@ -12,6 +12,7 @@
 
 #include <QApplication>
 #include <QDir>
+#include <QFileInfo>
 #include <QDockWidget>
 #include <QEventLoop>
 #include <QTimer>
@@ -101,6 +102,16 @@ int main(int argc, char** argv) {
     ok = ok && shoot(w, out + "/registers.png");
     s.setRegistersBeside(false);
     ok = ok && waitUntil(s, [&] { return !st.map.withRegisters; }, wait);
+    // concepts.png: the bundled SAE's latents on the scene, the strongest traced to heads and tokens.
+    s.openSae(QFileInfo(QString::fromStdString(st.model.spec)).absoluteFilePath() + "/sae/topk-output.safetensors");
+    ok = ok && waitUntil(s, [&] { return st.concepts.latents && !st.concepts.latents->active.empty() && !st.concepts.computing; }, wait);
+    if (ok) s.chooseLatent(st.concepts.latents->active.front().latent);
+    ok = ok && waitUntil(s, [&] { return st.concepts.detail && !st.map.empty() && st.map.maps.front().method == "sae-latent"; }, wait);
+    raise(w, "conceptsDock");
+    settle(1500);
+    ok = ok && shoot(w, out + "/concepts.png");
+    raise(w, "headDock");
+    s.setText("a red object");
     w.exporter().exportPanelFigure({"a red object", "a blue object", "a circle", "a gray background"}, {}, out + "/figure.png", 150);
     ok = ok && waitForSignal(&w.exporter(), &ExportController::figureWritten, wait);
     w.exporter().exportPanelFigure({"a blue object", "a triangle"}, {HeadId{3, 1}, HeadId{2, 1}, HeadId{1, 1}}, out + "/figure-heads.png", 150, true);

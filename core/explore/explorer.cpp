@@ -213,6 +213,16 @@ struct Explorer::Impl {
     const Model& textModel() const { return session->clip ? *session->clip : *session->model; }
     const Aligner* aligner() const { return session && session->aligner ? &*session->aligner : nullptr; }
     at::Tensor encode(const std::string& text) const { return session->text->encode({text})[0]; }
+    // The projector's text axes A, B, C, D as [4, E].
+    at::Tensor axisTexts(const std::vector<std::string>& axes) const {
+        if (axes.size() != 4) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
+        std::vector<at::Tensor> texts;
+        for (const std::string& t : axes) {
+            if (t.empty()) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
+            texts.push_back(encode(t));
+        }
+        return at::stack(texts);
+    }
     void requireImage() const {
         if (!pixels.defined()) throw InputError("vitscope", "no image is open");
     }
@@ -906,13 +916,7 @@ ProjectionResult Explorer::project(const ProjectionRequest& q, const JobContext&
     const std::vector<Component> set = toComponents(q.heads, m->summary.layers);
     Layout layout;
     if (q.method == "text-axes") {
-        if (q.axes.size() != 4) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
-        std::vector<at::Tensor> texts;
-        for (const std::string& t : q.axes) {
-            if (t.empty()) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
-            texts.push_back(m->encode(t));
-        }
-        layout = textAxesLayout(*m->view, at::stack(texts), set);
+        layout = textAxesLayout(*m->view, m->axisTexts(q.axes), set);
     } else {
         layout = layoutPoints(imagePoints(*m->view, set, job), parseLayoutMethod(q.method), q.seed, job);
     }
@@ -937,13 +941,7 @@ ProjectionResult Explorer::projectHeads(const ProjectionRequest& q, const JobCon
     const std::vector<Component> heads = m->view->heads();  // every cached head
     Layout layout;
     if (q.method == "text-axes") {
-        if (q.axes.size() != 4) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
-        std::vector<at::Tensor> texts;
-        for (const std::string& t : q.axes) {
-            if (t.empty()) throw InputError("text axes", "need four texts: A and B for x, C and D for y");
-            texts.push_back(m->encode(t));
-        }
-        layout = headTextAxesLayout(*m->view, at::stack(texts), heads);
+        layout = headTextAxesLayout(*m->view, m->axisTexts(q.axes), heads);
     } else {
         layout = layoutPoints(headPoints(*m->view, heads, job), parseLayoutMethod(q.method), q.seed, job);
     }
