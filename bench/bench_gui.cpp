@@ -17,6 +17,11 @@
 #include "head_panel.h"
 #include "image_canvas.h"
 #include "main_window.h"
+#include "projector.h"
+#include "session.h"
+#include "thumbnails.h"
+
+#include <qcustomplot.h>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -31,6 +36,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 #include <cstdio>
 #include <filesystem>
 #include <vector>
@@ -144,6 +150,81 @@ void measure(const QString& label, const QString& modelDir, const QString& datas
 
 }  // namespace
 
+// One interaction's frames: `step` changes the view, then the plot is drawn at once (ms each).
+template <class Step>
+Stats frames(QCustomPlot* plot, int count, Step step) {
+    std::vector<double> t;
+    for (int i = 0; i < count; ++i) {
+        QElapsedTimer timer;
+        timer.start();
+        step(i);
+        plot->replot(QCustomPlot::rpImmediateRefresh);
+        QCoreApplication::processEvents();
+        t.push_back(timer.nsecsElapsed() / 1e6);
+    }
+    return stats(t);
+}
+
+// The projector with `points` images (seeded blobs), coloured by a score (9 bins) and by a labels
+// column (10 values + other): the first draw, then pan, zoom, hover and lasso frame times.
+void measureProjector(int points) {
+    Thumbnails thumbs(64);
+    Projector p(&thumbs);
+    p.resize(1200, 700);
+    p.show();
+    State s;
+    ProjectionResult& r = s.projection.result;
+    r.request.method = "umap";
+    std::mt19937 rng(7);
+    std::normal_distribution<float> g(0.f, 1.f);
+    for (int i = 0; i < points; ++i) {
+        const int blob = i % 12;
+        r.x.push_back(3.f * float(blob % 4) + g(rng));
+        r.y.push_back(3.f * float(blob / 4) + g(rng));
+        r.paths.push_back("image" + std::to_string(i) + ".png");
+        r.color.push_back(g(rng));
+    }
+    for (const char* kind : {"score", "labels"}) {
+        if (std::string(kind) == "labels") {
+            r.color.clear();
+            r.request.colorColumn = "value";
+            for (int i = 0; i < points; ++i) r.labels.push_back("v" + std::to_string(i % 14));
+        }
+        QElapsedTimer first;
+        first.start();
+        p.render(s, Aspect::Projection);
+        QCoreApplication::processEvents();
+        const double drawMs = first.nsecsElapsed() / 1e6;
+        QCustomPlot* plot = p.plot();
+        const Stats pan = frames(plot, 60, [plot](int i) { plot->xAxis->moveRange((i % 2 ? -1 : 1) * 0.05 * plot->xAxis->range().size()); });
+        const Stats zoom = frames(plot, 60, [plot](int i) { plot->xAxis->scaleRange(i % 2 ? 1.05 : 1 / 1.05); });
+        const QRect area = plot->axisRect()->rect();
+        const Stats hover = frames(plot, 60, [plot, area](int i) {
+            const QPointF at(area.left() + (i * 37) % area.width(), area.top() + (i * 53) % area.height());
+            QMouseEvent move(QEvent::MouseMove, at, plot->mapToGlobal(at), Qt::NoButton, Qt::NoButton, Qt::NoModifier);
+            QCoreApplication::sendEvent(plot, &move);
+        });
+        p.findChild<QPushButton*>("projectorSelect")->setChecked(true);
+        const QPointF c = area.center();
+        QTest::mousePress(plot, Qt::LeftButton, {}, c.toPoint());
+        const Stats lasso = frames(plot, 60, [plot, c](int i) {
+            const double a = 6.283 * i / 60, rad = 150;
+            const QPointF at = c + QPointF(rad * std::cos(a), rad * std::sin(a));
+            QMouseEvent move(QEvent::MouseMove, at, plot->mapToGlobal(at), Qt::NoButton, Qt::LeftButton, Qt::NoModifier);
+            QCoreApplication::sendEvent(plot, &move);
+        });
+        QElapsedTimer pick;
+        pick.start();
+        QTest::mouseRelease(plot, Qt::LeftButton, {}, c.toPoint());
+        const double pickMs = pick.nsecsElapsed() / 1e6;
+        p.findChild<QPushButton*>("projectorSelect")->setChecked(false);
+        std::printf("projector, %d points coloured by %s: first draw %.0f ms; frame median / p90 (fps at the median): pan %.1f / %.1f ms "
+                    "(%.0f), zoom %.1f / %.1f (%.0f), hover %.1f / %.1f (%.0f), lasso %.1f / %.1f (%.0f); lasso pick %.0f ms\n",
+                    points, kind, drawMs, pan.median, pan.p90, 1000 / pan.median, zoom.median, zoom.p90, 1000 / zoom.median, hover.median,
+                    hover.p90, 1000 / hover.median, lasso.median, lasso.p90, 1000 / lasso.median, pickMs);
+    }
+}
+
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
     QApplication::setOrganizationName("vitscope-bench");
@@ -155,6 +236,10 @@ int main(int argc, char** argv) {
         const std::string a = argv[i];
         if (a == "--images" && i + 1 < argc) images = std::atoi(argv[++i]);
         if (a == "--skip-vitb") vitb = false;
+        if (a == "--projector" && i + 1 < argc) {  // the projector's frame times only
+            measureProjector(std::atoi(argv[++i]));
+            return 0;
+        }
     }
     QTemporaryDir work;
     const QString dataDir = work.path() + "/data";
