@@ -6,7 +6,7 @@
 #include "analysis/neurons.h"
 #include "analysis/second_order.h"
 #include "analysis/labels.h"
-#include "analysis/sae_train.h"
+#include "analysis/sae.h"
 #include "image/codec.h"
 #include "io/file_util.h"
 #include "io/imagenet_seg.h"
@@ -1580,7 +1580,7 @@ private slots:
         QVERIFY2(purity.code == 0 && purity.out == r.out.mid(r.out.indexOf("reconstruction:")), qPrintable(purity.out + purity.err));
         r = cli(base + QStringList{"--kind", "matryoshka", "--k", "4", "--at", "layer:1", "--out", path("sae-l1.safetensors")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
-        QCOMPARE(readSaeFile(path("sae-l1.safetensors").toStdString()).wEnc.size(0), int64_t(128));
+        QCOMPARE(loadSae(path("sae-l1.safetensors").toStdString()).dIn(), int64_t(128));
         for (const QStringList& bad : {QStringList{"--at", "layer:x"}, QStringList{"--kind", "relu"}, QStringList{"--k", "33"}}) {
             r = cli(base + bad + QStringList{"--out", path("bad.safetensors")});
             QCOMPARE(r.code, 2);
