@@ -41,6 +41,21 @@ at::Tensor pixels(int64_t batch, uint64_t seed) {
     return at::randn({batch, 3, 64, 64});
 }
 
+// `count` shapes-world scenes in DIR/world and their exact-convention cache by shapes-clip in
+// DIR/cache; the scenes' paths.
+std::vector<std::string> shapesCache(const std::string& dir, int64_t count, uint64_t seed) {
+    shapes::GenerateParams g;
+    g.outDir = dir + "/world";
+    g.count = count;
+    g.seed = seed;
+    shapes::generateDataset(g, {});
+    const std::vector<std::string> images = listImages(g.outDir + "/images");
+    CacheBuildParams p;
+    p.outDir = dir + "/cache";
+    buildCache(shapesClip(), images, p, {});
+    return images;
+}
+
 // The message of what `f` throws as E ("" when it throws nothing or something else).
 template <typename E, typename F>
 std::string errorOf(F f) {
@@ -375,17 +390,9 @@ private slots:
     // A latent's top images over a cache: the cached outputs encoded, as encoding the images gives.
     void topImagesFromACache() {
         QTemporaryDir dir;
-        shapes::GenerateParams g;
-        g.outDir = dir.path().toStdString() + "/world";
-        g.count = 12;
-        g.seed = 77;
-        shapes::generateDataset(g, {});
-        const std::vector<std::string> images = listImages(g.outDir + "/images");
+        const std::vector<std::string> images = shapesCache(dir.path().toStdString(), 12, 77);
         const Model& model = shapesClip();
-        CacheBuildParams p;
-        p.outDir = dir.path().toStdString() + "/cache";
-        buildCache(model, images, p, {});
-        const DatasetCache cache(p.outDir);
+        const DatasetCache cache(dir.path().toStdString() + "/cache");
         const SparseAutoencoder sae = loadSae(data("prisma-output"));
         at::NoGradGuard guard;
         const at::Tensor latents =
@@ -410,20 +417,12 @@ private slots:
     // model's own value at the site.
     void trainedSaeAttributesScenes() {
         QTemporaryDir dir;
-        shapes::GenerateParams g;
-        g.outDir = dir.path().toStdString() + "/world";
-        g.count = 32;
-        g.seed = 31;
-        shapes::generateDataset(g, {});
-        const std::vector<std::string> images = listImages(g.outDir + "/images");
+        const std::vector<std::string> images = shapesCache(dir.path().toStdString(), 32, 31);
         const Model& model = shapesClip();
-        CacheBuildParams c;
-        c.outDir = dir.path().toStdString() + "/cache";
-        buildCache(model, images, c, {});
         SaeTrainParams t;
         t.k = 4, t.width = 32, t.epochs = 3, t.batch = 8, t.lr = 1e-3, t.seed = 3;
         t.out = dir.path().toStdString() + "/tiny.safetensors";
-        const SaeTrainResult trained = trainSae(saeActivations(DatasetCache(c.outDir), "output", nullptr, {}), t, {});
+        const SaeTrainResult trained = trainSae(saeActivations(DatasetCache(dir.path().toStdString() + "/cache"), "output", nullptr, {}), t, {});
         QCOMPARE(trained.steps, int64_t(12));  // 3 epochs x 32 / 8
         const std::vector<std::string> files = {t.out, source("models/shapes-clip/sae/topk-output.safetensors"),
                                                 source("models/shapes-clip/sae/matryoshka-output.safetensors"),
