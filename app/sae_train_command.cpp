@@ -208,11 +208,10 @@ void runPurity(const PurityCliOptions& o) {
     const SparseAutoencoder sae = loadSae(o.sae);
     const std::unique_ptr<Model> model = modelFor(sae.site(), o.model, cache);
     if (model) checkSaeFitsModel(*model, sae);
-    const at::Tensor rows =
-        saeActivations(cache, sae.site(), model.get(), interruptibleJob("sae purity: activations"));
+    const at::Tensor rows = saeActivations(cache, sae.site(), model.get(), interruptibleJob("sae purity: activations"));
     if (rows.size(1) != sae.dIn())
-        throw InputError(o.sae, "reads " + std::to_string(sae.dIn()) + "-wide vectors, but the cache's " +
-                                    sae.site() + " rows are " + std::to_string(rows.size(1)) + " wide");
+        throw InputError(o.sae, "reads " + std::to_string(sae.dIn()) + "-wide vectors, but the cache's " + sae.site() +
+                                    " rows are " + std::to_string(rows.size(1)) + " wide");
     std::cerr << "sae purity: " << sae.describe() << "\n";
     reportPurity(o.purity, cache, rows, sae, {{"sae", o.sae}, {"cache", o.cache}, {"layout", sae.layout}});
 }

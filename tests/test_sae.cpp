@@ -422,7 +422,8 @@ private slots:
         SaeTrainParams t;
         t.k = 4, t.width = 32, t.epochs = 3, t.batch = 8, t.lr = 1e-3, t.seed = 3;
         t.out = dir.path().toStdString() + "/tiny.safetensors";
-        const SaeTrainResult trained = trainSae(saeActivations(DatasetCache(dir.path().toStdString() + "/cache"), "output", nullptr, {}), t, {});
+        const SaeTrainResult trained =
+            trainSae(saeActivations(DatasetCache(dir.path().toStdString() + "/cache"), "output", nullptr, {}), t, {});
         QCOMPARE(trained.steps, int64_t(12));  // 3 epochs x 32 / 8
         const std::vector<std::string> files = {t.out, source("models/shapes-clip/sae/topk-output.safetensors"),
                                                 source("models/shapes-clip/sae/matryoshka-output.safetensors"),

@@ -104,8 +104,7 @@ SparseAutoencoder SaeTrainer::sae() const {
     if (matryoshka) {
         sae.metadata["nesting"] = m_p.nesting == SaeNesting::K ? "k" : "prefix";
         if (m_p.nesting == SaeNesting::K) sae.metadata["nested_k"] = levels;
-        sae.metadata["standardisation"] =
-            "mean-centred, scaled by " + std::to_string(s) + " (folded into the weights)";
+        sae.metadata["standardisation"] = "mean-centred, scaled by " + std::to_string(s) + " (folded into the weights)";
     }
     return sae;
 }

@@ -34,7 +34,7 @@ public:
     // The trained SAE as its file holds it (standardisation folded in, the metadata recorded).
     SparseAutoencoder sae() const;
     void writeFile() const;  // writeSae to params.out
-    // Over all rows, through the file's encoding (encodeSae, decodeSae): fraction of variance unexplained, dead latents.
+    // Over all rows, through the file's encoding (encodeSae, decodeSae): variance unexplained, dead latents.
     void evaluate(double* fvu, int64_t* dead) const;
 
 private:
