@@ -1,6 +1,7 @@
 #include "sae_train_command.h"
 
 #include "analysis/cache.h"
+#include "analysis/sae.h"
 #include "analysis/sae_train.h"
 #include "analysis/sae_train_purity.h"
 #include "cli_common.h"
@@ -137,19 +138,18 @@ nlohmann::ordered_json purityJson(const SaePurity& r) {
     return j;
 }
 
-// Encodes the rows with the SAE file and prints (and writes, with --report) the purity figures.
-void reportPurity(const PurityOptions& o, const DatasetCache& cache, const at::Tensor& rows, const std::string& saePath,
-                  nlohmann::ordered_json extra) {
+// Encodes the rows with the SAE and prints (and writes, with --report) the purity figures.
+void reportPurity(const PurityOptions& o, const DatasetCache& cache, const at::Tensor& rows,
+                  const SparseAutoencoder& sae, nlohmann::ordered_json extra) {
     const std::string labels = findLabels(o, cache);
     if (labels.empty()) {
         std::cout << "purity: no labels.csv beside the cached images (give --labels)\n";
         return;
     }
-    const SaeFile sae = readSaeFile(saePath);
-    const at::Tensor latents = saeEncode(sae, rows);
+    const at::Tensor latents = encodeSae(sae, rows).latents;
     const SaePurity r =
         saePurity(latents, rowAttributes(labels, cache.paths(), splitColumns(o.columns)), o.threshold, o.minActive);
-    const at::Tensor recon = saeDecode(sae, latents, rows);
+    const at::Tensor recon = decodeSae(sae, latents, rows);
     const double fvu = (rows - recon).pow(2).sum().item<double>() / (rows - rows.mean(0)).pow(2).sum().item<double>();
     std::cout << std::fixed << std::setprecision(4) << "reconstruction: variance explained " << 1.0 - fvu << " over "
               << rows.size(0) << " rows\nlatents: " << r.latents << ", alive (active on >= " << r.minActive << " rows) "
@@ -173,7 +173,7 @@ std::unique_ptr<Model> modelFor(const std::string& site, ModelOptions m, const D
     if (site == "output") return nullptr;
     if (m.model.empty()) m.model = cache.modelSpec();
     if (m.model.empty())
-        throw InputError("--model", "--at " + site + " needs the model (the cache does not record one)");
+        throw InputError("--model", "site " + site + " needs the model (the cache does not record one)");
     return std::make_unique<Model>(openModel(m));
 }
 
@@ -198,17 +198,22 @@ void runTrain(TrainOptions o) {
               << "steps " << r.steps
               << (r.resumedAt ? " (resumed at " + std::to_string(r.resumedAt) + ")" : std::string())
               << ", last batch loss " << r.finalLoss << ", " << r.seconds << " s\n";
-    reportPurity(o.purity, cache, rows, o.params.out,
+    reportPurity(o.purity, cache, rows, loadSae(o.params.out),
                  {{"sae", o.params.out}, {"cache", o.cache}, {"training", o.params.toString()}});
 }
 
+// Any layout loadSae reads: its site's rows from the cache (layer:L computed with the model).
 void runPurity(const PurityCliOptions& o) {
     const DatasetCache cache(o.cache);
-    const SaeFile sae = readSaeFile(o.sae);
-    const std::string site = sae.metadata.count("site") ? sae.metadata.at("site") : "output";
-    const std::unique_ptr<Model> model = modelFor(site, o.model, cache);
-    const at::Tensor rows = saeActivations(cache, site, model.get(), interruptibleJob("sae purity: activations"));
-    reportPurity(o.purity, cache, rows, o.sae, {{"sae", o.sae}, {"cache", o.cache}});
+    const SparseAutoencoder sae = loadSae(o.sae);
+    const std::unique_ptr<Model> model = modelFor(sae.site(), o.model, cache);
+    if (model) checkSaeFitsModel(*model, sae);
+    const at::Tensor rows = saeActivations(cache, sae.site(), model.get(), interruptibleJob("sae purity: activations"));
+    if (rows.size(1) != sae.dIn())
+        throw InputError(o.sae, "reads " + std::to_string(sae.dIn()) + "-wide vectors, but the cache's " + sae.site() +
+                                    " rows are " + std::to_string(rows.size(1)) + " wide");
+    std::cerr << "sae purity: " << sae.describe() << "\n";
+    reportPurity(o.purity, cache, rows, sae, {{"sae", o.sae}, {"cache", o.cache}, {"layout", sae.layout}});
 }
 
 void addPurityFlags(CLI::App* sub, PurityOptions& o) {
@@ -281,7 +286,8 @@ void registerSaeTrainCommands(CLI::App& app, std::vector<std::function<void()>>&
         auto o = std::make_shared<PurityCliOptions>();
         auto* sub =
             sae->add_subcommand("purity", "Ground-truth purity of an SAE's latents over a cache with labels.csv");
-        sub->add_option("--sae", o->sae, "vitscope SAE file")->required();
+        sub->add_option("--sae", o->sae, "SAE file or folder (vitscope, ViT-Prisma, SAELens, MSAE; as sae attribute)")
+            ->required();
         sub->add_option("--cache", o->cache, "Dataset cache")->required();
         addModelOptions(sub, o->model, false);
         addPurityFlags(sub, o->purity);

@@ -12,7 +12,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cli="$here/build/bin/vitscope-cli"
-model=models/shapes-clip  # relative to the repository, as the SAE files record it
+model=models/shapes-clip  # relative to the repository; sae train --model records it so in the SAE files
 work=${1:-/tmp/vitscope-sae}
 rm -rf "$work" && mkdir -p "$work"
 work=$(cd "$work" && pwd)
@@ -26,7 +26,7 @@ run() {  # name, then sae train flags
   shift
   echo "== $name: sae train $*"
   start=$(date +%s.%N)
-  "$cli" sae train --cache "$work/train-cache" --out "$work/$name.safetensors" --seed 0 "$@" --report "$work/$name-train.json" 2>/dev/null |
+  "$cli" sae train --cache "$work/train-cache" --model "$model" --out "$work/$name.safetensors" --seed 0 "$@" --report "$work/$name-train.json" 2>/dev/null |
     sed -n '2,$p'
   echo "   ($(echo "$(date +%s.%N) - $start" | bc) s in all, this machine)"
   echo "-- held-out scenes:"

@@ -6,7 +6,7 @@
 #include "analysis/neurons.h"
 #include "analysis/second_order.h"
 #include "analysis/labels.h"
-#include "analysis/sae_train.h"
+#include "analysis/sae.h"
 #include "image/codec.h"
 #include "io/file_util.h"
 #include "io/imagenet_seg.h"
@@ -1578,9 +1578,18 @@ private slots:
         QCOMPARE(report["purity"]["per_latent"].size(), std::size_t(32));
         const Run purity = cli({"sae", "purity", "--sae", path("sae.safetensors"), "--cache", path("sae-cache")});
         QVERIFY2(purity.code == 0 && purity.out == r.out.mid(r.out.indexOf("reconstruction:")), qPrintable(purity.out + purity.err));
+        // Any layout loadSae reads: a ViT-Prisma folder at the output, a SAELens one at layer:1 (the cache's model).
+        for (const char* other : {"prisma-output", "saelens-layer1"}) {
+            const Run p = cli({"sae", "purity", "--sae", q(source(std::string("tests/data/sae/") + other)), "--cache",
+                               path("sae-cache"), "--report", path("other.json")});
+            QVERIFY2(p.code == 0 && p.out.contains("purity >= 0.90") && p.out.contains("variance explained"),
+                     qPrintable(p.out + p.err));
+            const auto j = nlohmann::json::parse(readFileText(path("other.json").toStdString()));
+            QCOMPARE(j["purity"]["latents"].get<int>(), other == std::string("prisma-output") ? 128 : 48);  // d_sae
+        }
         r = cli(base + QStringList{"--kind", "matryoshka", "--k", "4", "--at", "layer:1", "--out", path("sae-l1.safetensors")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
-        QCOMPARE(readSaeFile(path("sae-l1.safetensors").toStdString()).wEnc.size(0), int64_t(128));
+        QCOMPARE(loadSae(path("sae-l1.safetensors").toStdString()).dIn(), int64_t(128));
         for (const QStringList& bad : {QStringList{"--at", "layer:x"}, QStringList{"--kind", "relu"}, QStringList{"--k", "33"}}) {
             r = cli(base + bad + QStringList{"--out", path("bad.safetensors")});
             QCOMPARE(r.code, 2);

@@ -5,6 +5,7 @@
 // bad files give one-line errors naming the file.
 #include "analysis/cache.h"
 #include "analysis/sae.h"
+#include "analysis/sae_train.h"
 #include "error.h"
 #include "image/preprocess.h"
 #include "io/tensor_io.h"
@@ -38,6 +39,21 @@ const Model& shapesClip() {
 at::Tensor pixels(int64_t batch, uint64_t seed) {
     at::manual_seed(seed);
     return at::randn({batch, 3, 64, 64});
+}
+
+// `count` shapes-world scenes in DIR/world and their exact-convention cache by shapes-clip in
+// DIR/cache; the scenes' paths.
+std::vector<std::string> shapesCache(const std::string& dir, int64_t count, uint64_t seed) {
+    shapes::GenerateParams g;
+    g.outDir = dir + "/world";
+    g.count = count;
+    g.seed = seed;
+    shapes::generateDataset(g, {});
+    const std::vector<std::string> images = listImages(g.outDir + "/images");
+    CacheBuildParams p;
+    p.outDir = dir + "/cache";
+    buildCache(shapesClip(), images, p, {});
+    return images;
 }
 
 // The message of what `f` throws as E ("" when it throws nothing or something else).
@@ -374,17 +390,9 @@ private slots:
     // A latent's top images over a cache: the cached outputs encoded, as encoding the images gives.
     void topImagesFromACache() {
         QTemporaryDir dir;
-        shapes::GenerateParams g;
-        g.outDir = dir.path().toStdString() + "/world";
-        g.count = 12;
-        g.seed = 77;
-        shapes::generateDataset(g, {});
-        const std::vector<std::string> images = listImages(g.outDir + "/images");
+        const std::vector<std::string> images = shapesCache(dir.path().toStdString(), 12, 77);
         const Model& model = shapesClip();
-        CacheBuildParams p;
-        p.outDir = dir.path().toStdString() + "/cache";
-        buildCache(model, images, p, {});
-        const DatasetCache cache(p.outDir);
+        const DatasetCache cache(dir.path().toStdString() + "/cache");
         const SparseAutoencoder sae = loadSae(data("prisma-output"));
         at::NoGradGuard guard;
         const at::Tensor latents =
@@ -401,6 +409,84 @@ private slots:
         QVERIFY(top.values[0] > 0 && top.values[0] >= top.values[2]);
         const std::string err = errorOf<InputError>([&] { topSaeImages(cache, loadSae(data("prisma-layer2")), 0, 3); });
         QVERIFY2(err.find("layer:2") != std::string::npos, err.c_str());
+    }
+
+    // A TopK SAE trained here on a small shapes-world cache at the output, and the bundled
+    // models/shapes-clip/sae/ files: attributing scenes splits every active latent's
+    // pre-activation exactly (rows sum to it within 1e-4), and the latents are encodeSae of the
+    // model's own value at the site.
+    void trainedSaeAttributesScenes() {
+        QTemporaryDir dir;
+        const std::vector<std::string> images = shapesCache(dir.path().toStdString(), 32, 31);
+        const Model& model = shapesClip();
+        SaeTrainParams t;
+        t.k = 4, t.width = 32, t.epochs = 3, t.batch = 8, t.lr = 1e-3, t.seed = 3;
+        t.out = dir.path().toStdString() + "/tiny.safetensors";
+        const SaeTrainResult trained =
+            trainSae(saeActivations(DatasetCache(dir.path().toStdString() + "/cache"), "output", nullptr, {}), t, {});
+        QCOMPARE(trained.steps, int64_t(12));  // 3 epochs x 32 / 8
+        const std::vector<std::string> files = {t.out, source("models/shapes-clip/sae/topk-output.safetensors"),
+                                                source("models/shapes-clip/sae/matryoshka-output.safetensors"),
+                                                source("models/shapes-clip/sae/topk-layer2.safetensors")};
+        const at::Tensor px = loadAndPreprocess({images.begin(), images.begin() + 6}, model.preprocess);
+        at::NoGradGuard guard;
+        for (const std::string& file : files) {
+            const SparseAutoencoder sae = loadSae(file);
+            const SaeAttribution a = attributeSaeImages(model, sae, px);
+            QVERIFY2(a.active.size(1) > 0, file.c_str());
+            int64_t rows = 0;
+            for (int64_t b = 0; b < a.active.size(0); ++b)
+                for (int64_t r = 0; r < a.active.size(1); ++r) {
+                    const int64_t j = a.active[b][r].item<int64_t>();
+                    if (j < 0) continue;
+                    const double sum = a.attribution[b][r].to(at::kDouble).sum().item<double>();
+                    QVERIFY2(std::abs(sum - a.pre[b][j].item<double>()) <= 1e-4, file.c_str());
+                    ++rows;
+                }
+            QCOMPARE(rows, (a.latents != 0).sum().item<int64_t>());
+            const at::Tensor x =
+                sae.atOutput() ? encodeImages(model, px).output
+                               : traceImages(model, px).residuals[static_cast<std::size_t>(sae.layer + 1)].select(1, 0);
+            const SaeEncoding e = encodeSae(sae, x);
+            QVERIFY2(maxAbsDiff(a.latents, e.latents) < 1e-4, file.c_str());
+            QVERIFY2(maxAbsDiff(a.pre, e.pre) < 1e-4, file.c_str());
+        }
+    }
+
+    // decodeSae undoes each encoding step: through a dictionary that passes its input on
+    // (W_enc = [I, -I], W_dec = [I; -I], ReLU: ReLU(y) - ReLU(-y) = y), decoding the latents gives
+    // the input back through the inverse steps, computed here in double from sae.h's definition.
+    void decodeUndoesTheEncoding() {
+        const int64_t d = 6;
+        SparseAutoencoder sae;
+        sae.path = "pass-through";
+        sae.W_enc = at::cat({at::eye(d), -at::eye(d)}, 1);
+        sae.W_dec = sae.W_enc.t().contiguous();
+        sae.b_enc = at::zeros({2 * d});
+        sae.b_dec = at::linspace(-0.5, 0.5, d);
+        at::manual_seed(5);
+        const at::Tensor x = at::randn({4, d}) * 3 + 1;
+        const at::Tensor xd = x.to(at::kDouble);
+        for (SaeNormalize n : {SaeNormalize::None, SaeNormalize::LayerNorm, SaeNormalize::ConstantNorm})
+            for (bool msae : {false, true}) {
+                sae.normalize = n;
+                sae.inputMean = msae ? at::linspace(0.2, -0.3, d) : at::Tensor();
+                sae.inputScale = msae ? 0.7 : 1.0;
+                at::Tensor y = msae ? (xd - sae.inputMean.to(at::kDouble)) * 0.7 : xd;
+                at::Tensor want = y;  // normalise, then the inverse with the same statistics
+                if (n == SaeNormalize::LayerNorm) {
+                    const at::Tensor mu = y.mean(1, true), sd = (y - mu).std(1, true, true);
+                    want = (y - mu) / (sd + 1e-5) * sd + mu;
+                }
+                if (msae) want = want / 0.7 + sae.inputMean.to(at::kDouble);
+                const at::Tensor got = decodeSae(sae, encodeSae(sae, x).latents, x);
+                QVERIFY(maxAbsDiff(got, want) < 1e-5);
+            }
+        // SAELens's apply_b_dec_to_input off: b_dec is added on decoding only.
+        sae.normalize = SaeNormalize::None, sae.inputMean = at::Tensor(), sae.inputScale = 1.0;
+        sae.subtractDecoderBias = false;
+        QVERIFY(maxAbsDiff(decodeSae(sae, encodeSae(sae, x).latents, x), xd + sae.b_dec.to(at::kDouble)) < 1e-5);
+        QVERIFY(!errorOf<InputError>([&] { decodeSae(sae, at::zeros({4, d}), x); }).empty());
     }
 
     void refusesWrongSite() {

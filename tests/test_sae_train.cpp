@@ -2,6 +2,7 @@
 // an uninterrupted one, TopK keeps the k largest, the Matryoshka loss against sums written out
 // here, planted dictionary directions recovered, purity against counts done by hand, and bad
 // settings refused naming the field.
+#include "analysis/sae.h"
 #include "analysis/sae_train.h"
 #include "analysis/sae_train_purity.h"
 #include "analysis/sae_train_state.h"
@@ -143,10 +144,11 @@ private slots:
         const at::Tensor rows = plantedRows(300, 12, 5, 0.05, 5, &dirs);
         SaeTrainParams p = small(SaeKind::TopK, "topk.safetensors");
         trainSae(rows, p, {});
-        const SaeFile sae = readSaeFile(p.out);
+        const SparseAutoencoder sae = loadSae(p.out);
         QCOMPARE(sae.k, 3);
-        const at::Tensor latents = saeEncode(sae, rows);
-        const at::Tensor pre2 = at::matmul(rows - sae.bDec, sae.wEnc) + sae.bEnc;
+        QVERIFY(sae.activation == SaeActivation::TopKReLU);
+        const at::Tensor latents = encodeSae(sae, rows).latents;
+        const at::Tensor pre2 = at::matmul(rows - sae.b_dec, sae.W_enc) + sae.b_enc;
         const at::Tensor positiveInTop = (std::get<0>(pre2.topk(3, 1)) > 0).sum(1);
         QVERIFY(((latents > 0).sum(1) == positiveInTop).all().item<bool>());
         QVERIFY(((latents > 0).sum(1) <= 3).all().item<bool>());
@@ -159,9 +161,12 @@ private slots:
         p.site = "layer:2";
         p.model = "some/model";
         const SaeTrainResult r = trainSae(rows, p, {});
-        const SaeFile f = readSaeFile(p.out);
-        QCOMPARE(f.wEnc.sizes(), (at::IntArrayRef{10, 24}));
-        QCOMPARE(f.wDec.sizes(), (at::IntArrayRef{24, 10}));
+        const SparseAutoencoder f = loadSae(p.out);
+        QCOMPARE(f.layout, std::string("vitscope"));
+        QCOMPARE(f.site(), std::string("layer:2"));
+        QCOMPARE(f.objective, std::string("matryoshka"));
+        QCOMPARE(f.W_enc.sizes(), (at::IntArrayRef{10, 24}));
+        QCOMPARE(f.W_dec.sizes(), (at::IntArrayRef{24, 10}));
         QCOMPARE(f.metadata.at("format"), std::string("vitscope-sae"));
         QCOMPARE(f.metadata.at("version"), std::string("1"));
         QCOMPARE(f.metadata.at("site"), std::string("layer:2"));
@@ -172,7 +177,7 @@ private slots:
         QCOMPARE(f.metadata.at("steps"), std::to_string(r.steps));
         QCOMPARE(r.steps, int64_t(4 * 7));  // ceil(200 / 32) per epoch: the last partial batch kept
         // The file's encoding reproduces the trainer's figure (standardisation folded in).
-        const at::Tensor recon = saeDecode(f, saeEncode(f, rows), rows);
+        const at::Tensor recon = decodeSae(f, encodeSae(f, rows).latents, rows);
         const double fvu =
             (rows - recon).pow(2).sum().item<double>() / (rows - rows.mean(0)).pow(2).sum().item<double>();
         QVERIFY(std::abs(fvu - r.fvu) < 1e-6);
@@ -222,7 +227,7 @@ private slots:
             p.k = 2, p.width = 16, p.epochs = kind == SaeKind::TopK ? 30 : 60, p.batch = 64, p.lr = 3e-3;
             p.deadTokens = 6400;
             const SaeTrainResult r = trainSae(rows, p, {});
-            const at::Tensor best = bestCosines(dirs, readSaeFile(p.out).wDec);
+            const at::Tensor best = bestCosines(dirs, loadSae(p.out).W_dec);
             qInfo("%s: planted-direction cosines min %.4f mean %.4f, FVU %.4f, dead %lld",
                   kind == SaeKind::TopK ? "topk" : "matryoshka", best.min().item<double>(), best.mean().item<double>(),
                   r.fvu, static_cast<long long>(r.dead));

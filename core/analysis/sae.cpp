@@ -106,7 +106,8 @@ std::string SparseAutoencoder::describe() const {
 
 int parseSaeSite(const std::string& site, const std::string& where) {
     if (site == "output") return -1;
-    if (site.rfind("layer:", 0) == 0 && site.size() > 6 && std::all_of(site.begin() + 6, site.end(), ::isdigit))
+    if (site.rfind("layer:", 0) == 0 && site.size() > 6 && site.size() < 12 &&
+        std::all_of(site.begin() + 6, site.end(), ::isdigit))
         return std::stoi(site.substr(6));
     throw InputError(where, "SAE site '" + site + "' is not output or layer:L");
 }
@@ -150,6 +151,23 @@ SaeEncoding encodeSae(const SparseAutoencoder& sae, const at::Tensor& x) {
     e.pre = at::matmul(y, sae.W_enc) + sae.b_enc;
     e.latents = activate(sae, e.pre);
     return e;
+}
+
+at::Tensor decodeSae(const SparseAutoencoder& sae, const at::Tensor& latents, const at::Tensor& x) {
+    if (latents.dim() != 2 || latents.size(1) != sae.dSae() || x.dim() != 2 || x.size(1) != sae.dIn() ||
+        latents.size(0) != x.size(0))
+        throw InputError(sae.path, "decodes [B, " + std::to_string(sae.dSae()) + "] latents of [B, " +
+                                       std::to_string(sae.dIn()) + "] inputs");
+    at::Tensor out = at::matmul(latents.to(sae.W_dec.device(), at::kFloat), sae.W_dec) + sae.b_dec;
+    const at::Tensor y = preprocessInput(sae, x);
+    if (sae.normalize == SaeNormalize::LayerNorm) {
+        const at::Tensor mean = y.mean(-1, true);
+        out = out * (y - mean).std(-1, true, true) + mean;
+    } else if (sae.normalize == SaeNormalize::ConstantNorm) {
+        out = out / normFactor(sae, y);
+    }
+    if (sae.inputScale != 1.0) out = out / sae.inputScale;
+    return sae.inputMean.defined() ? out + sae.inputMean : out;
 }
 
 SaeLinearForm linearizeSae(const SparseAutoencoder& sae, const at::Tensor& x) {

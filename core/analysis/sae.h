@@ -99,6 +99,11 @@ struct SaeEncoding {
 };
 // x [B, D] (any float type; computed in float32 on the SAE's device).
 SaeEncoding encodeSae(const SparseAutoencoder& sae, const at::Tensor& x);
+// The reconstruction of x [B, D] from its latents [B, S]: latents @ W_dec + b_dec, then the
+// encoding's steps undone with x's statistics (as ViT-Prisma / SAELens / MSAE decode): layer_norm
+// times x's std (without the 1e-5) plus its mean, constant_norm divided by sqrt(D) / |x|, MSAE's
+// preprocessing by / inputScale + inputMean. [B, D] float32.
+at::Tensor decodeSae(const SparseAutoencoder& sae, const at::Tensor& latents, const at::Tensor& x);
 
 // The affine form of the pre-activation at x with the normalisation frozen: pre = s * P(x) @ W_enc
 // + bias, per image.

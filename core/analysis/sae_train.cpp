@@ -4,6 +4,7 @@
 #include "analysis/sae_train.h"
 
 #include "analysis/cache.h"
+#include "analysis/sae.h"
 #include "analysis/sae_train_state.h"
 #include "error.h"
 #include "image/preprocess.h"
@@ -18,17 +19,6 @@
 namespace vitscope {
 
 namespace {
-
-// The layer of "layer:L", -1 for "output"; InputError naming the field otherwise.
-int parseSite(const std::string& site) {
-    if (site == "output") return -1;
-    const std::string prefix = "layer:";
-    if (site.rfind(prefix, 0) == 0 && site.size() > prefix.size()) {
-        const std::string digits = site.substr(prefix.size());
-        if (digits.find_first_not_of("0123456789") == std::string::npos && digits.size() < 6) return std::stoi(digits);
-    }
-    throw InputError("site", "'" + site + "' is neither output nor layer:L");
-}
 
 std::string joinInts(const std::vector<int>& v) {
     std::string s;
@@ -54,7 +44,7 @@ void validateLevels(const SaeTrainParams& p) {
 }  // namespace
 
 void SaeTrainParams::validate() const {
-    parseSite(site);
+    parseSaeSite(site, "site");
     if (width < 1) throw InputError("width", "must be at least 1");
     if (k < 1 || k > width)
         throw InputError("k", std::to_string(k) + " must be between 1 and the width (" + std::to_string(width) + ")");
@@ -94,7 +84,7 @@ std::string SaeTrainParams::toString() const {
 
 at::Tensor saeActivations(const DatasetCache& cache, const std::string& site, const Model* model,
                           const JobContext& job) {
-    const int layer = parseSite(site);
+    const int layer = parseSaeSite(site, "site");
     if (layer < 0) {
         if (cache.convention() == Convention::TextSpan)
             throw InputError(cache.dir(),

@@ -1,7 +1,8 @@
 #pragma once
 // Training small sparse autoencoders (SAEs) on a dataset cache's activations, written in
-// vitscope's own SAE file (one safetensors: W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae,
-// d_in], b_dec [d_in], metadata format "vitscope-sae").
+// vitscope's own SAE file through writeSae (analysis/sae.h: one safetensors, W_enc [d_in, d_sae],
+// b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in], metadata format "vitscope-sae"); read it
+// back with loadSae, encode with encodeSae, reconstruct with decodeSae.
 //
 //   SaeTrainParams p;  p.kind = SaeKind::TopK;  p.k = 8;  p.width = 256;
 //   at::Tensor x = saeActivations(cache, "output", nullptr, job);   // [N, D]
@@ -46,7 +47,6 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -113,18 +113,5 @@ SaeTrainResult trainSae(const at::Tensor& rows, const SaeTrainParams& params, co
 // ReLU(TopK_k(pre)) restricted to its first levels[i] latents (nesting prefix).
 at::Tensor matryoshkaLoss(const at::Tensor& x, const at::Tensor& pre, const at::Tensor& wDec, const at::Tensor& bPre,
                           const SaeTrainParams& params);
-
-// A vitscope SAE file read back (tensors float32 and metadata), checked for the four tensors.
-struct SaeFile {
-    at::Tensor wEnc, bEnc, wDec, bDec;
-    std::map<std::string, std::string> metadata;
-    int k = 0;
-    bool topk = true, layerNorm = false;
-};
-SaeFile readSaeFile(const std::string& path);  // FormatError naming the file
-// The spec's encoding: normalise (layer_norm), pre = (x - b_dec) W_enc + b_enc, TopK (k) then
-// ReLU, or ReLU. x [N, D] -> [N, d_sae]. (A private copy; sae.h's encodeSae is the shared one.)
-at::Tensor saeEncode(const SaeFile& sae, const at::Tensor& x);
-at::Tensor saeDecode(const SaeFile& sae, const at::Tensor& latents, const at::Tensor& x);
 
 }  // namespace vitscope

@@ -1,11 +1,10 @@
-// The trainer's checkpoint (OUT.ckpt) and the SAE file (vitscope's format), written and read.
+// The trainer's checkpoint (OUT.ckpt), written and read, and the trained SAE (written by writeSae).
 #include "analysis/sae_train_state.h"
 
 #include "error.h"
 #include "io/tensor_io.h"
 
 #include <filesystem>
-#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -19,25 +18,10 @@ std::string checkpointPath(const SaeTrainParams& p) {
     return p.out + ".ckpt";
 }
 
-void writeAtomically(const std::string& path, const StateDict& tensors,
-                     const std::map<std::string, std::string>& metadata) {
-    const std::string tmp = path + ".tmp";
-    writeSafetensorsTensors(tmp, tensors, metadata);
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) throw IoError(path, "cannot be written (" + ec.message() + ")");
-}
-
 const at::Tensor& need(const StateDict& t, const std::string& name, const std::string& path) {
     const auto it = t.find(name);
     if (it == t.end()) throw FormatError(path, "has no tensor " + name);
     return it->second;
-}
-
-std::string shapeText(const at::Tensor& t) {
-    std::ostringstream s;
-    s << t.sizes();
-    return s.str();
 }
 
 }  // namespace
@@ -56,7 +40,8 @@ void SaeTrainer::saveCheckpoint() const {
         t[std::string("exp_avg_sq.") + kParamNames[i]] = m_expAvgSq[i];
     }
     t["last_active"] = m_lastActive;
-    writeAtomically(checkpointPath(m_p), t, {{"key", checkpointKey()}, {"step", std::to_string(m_step)}});
+    // writeSafetensorsTensors writes PATH.partial and renames it: never half a checkpoint.
+    writeSafetensorsTensors(checkpointPath(m_p), t, {{"key", checkpointKey()}, {"step", std::to_string(m_step)}});
 }
 
 void SaeTrainer::removeCheckpoint() const {
@@ -88,95 +73,53 @@ int64_t SaeTrainer::resume() {
     return m_step;
 }
 
-SaeFile SaeTrainer::file() const {
-    SaeFile f;
+SparseAutoencoder SaeTrainer::sae() const {
+    SparseAutoencoder sae;
+    sae.path = m_p.out;
+    sae.layout = "vitscope";
+    sae.layer = parseSaeSite(m_p.site, "site");
     const double s = m_scale;
-    f.wEnc = (m_wEnc.detach() * s).contiguous();
-    f.bEnc = m_bEnc.detach().clone();
-    f.wDec = (m_wDec.detach() / s).contiguous();
-    f.bDec = m_mean + m_bPre.detach() / s;
-    f.k = m_p.k;
-    f.layerNorm = m_p.normalize == "layer_norm";
+    sae.W_enc = (m_wEnc.detach() * s).contiguous();
+    sae.b_enc = m_bEnc.detach().clone();
+    sae.W_dec = (m_wDec.detach() / s).contiguous();
+    sae.b_dec = m_mean + m_bPre.detach() / s;
+    sae.activation = SaeActivation::TopKReLU;
+    sae.k = m_p.k;
+    sae.normalize = m_p.normalize == "layer_norm" ? SaeNormalize::LayerNorm : SaeNormalize::None;
     const bool matryoshka = m_p.kind == SaeKind::Matryoshka;
+    sae.objective = matryoshka ? "matryoshka" : "topk";
     std::string levels;
-    for (int l : m_p.levels()) levels += (levels.empty() ? "" : ",") + std::to_string(l);
-    f.metadata = {{"format", "vitscope-sae"},
-                  {"version", "1"},
-                  {"site", m_p.site},
-                  {"activation", "topk"},
-                  {"k", std::to_string(m_p.k)},
-                  {"normalize", m_p.normalize},
-                  {"objective", matryoshka ? "matryoshka" : "topk"},
-                  {"groups", matryoshka && m_p.nesting == SaeNesting::Prefix ? levels : ""},
-                  {"model", m_p.model},
-                  {"seed", std::to_string(m_p.seed)},
-                  {"steps", std::to_string(m_step)},
-                  {"training", m_p.toString()},
-                  {"d_in", std::to_string(m_rows.size(1))},
-                  {"d_sae", std::to_string(m_p.width)},
-                  {"rows", std::to_string(m_rows.size(0))}};
-    if (matryoshka) {
-        f.metadata["nesting"] = m_p.nesting == SaeNesting::K ? "k" : "prefix";
-        if (m_p.nesting == SaeNesting::K) f.metadata["nested_k"] = levels;
-        f.metadata["standardisation"] = "mean-centred, scaled by " + std::to_string(s) + " (folded into the weights)";
+    for (int l : m_p.levels()) {
+        levels += (levels.empty() ? "" : ",") + std::to_string(l);
+        if (matryoshka && m_p.nesting == SaeNesting::Prefix) sae.groups.push_back(l);
     }
-    return f;
+    // writeSae adds format, version, site, activation, k, normalize, objective and groups.
+    sae.metadata = {{"model", m_p.model},
+                    {"seed", std::to_string(m_p.seed)},
+                    {"steps", std::to_string(m_step)},
+                    {"training", m_p.toString()},
+                    {"d_in", std::to_string(m_rows.size(1))},
+                    {"d_sae", std::to_string(m_p.width)},
+                    {"rows", std::to_string(m_rows.size(0))}};
+    if (matryoshka) {
+        sae.metadata["nesting"] = m_p.nesting == SaeNesting::K ? "k" : "prefix";
+        if (m_p.nesting == SaeNesting::K) sae.metadata["nested_k"] = levels;
+        sae.metadata["standardisation"] = "mean-centred, scaled by " + std::to_string(s) + " (folded into the weights)";
+    }
+    return sae;
 }
 
 void SaeTrainer::writeFile() const {
-    const SaeFile f = file();
-    writeAtomically(m_p.out, {{"W_enc", f.wEnc}, {"b_enc", f.bEnc}, {"W_dec", f.wDec}, {"b_dec", f.bDec}}, f.metadata);
+    writeSae(m_p.out, sae());
 }
 
 void SaeTrainer::evaluate(double* fvu, int64_t* dead) const {
     at::NoGradGuard guard;
-    const SaeFile f = file();
-    const at::Tensor latents = saeEncode(f, m_rows);
-    const at::Tensor recon = saeDecode(f, latents, m_rows);
+    const SparseAutoencoder s = sae();
+    const at::Tensor latents = encodeSae(s, m_rows).latents;
+    const at::Tensor recon = decodeSae(s, latents, m_rows);
     *fvu = (m_rows - recon).pow(2).sum().item<double>() / (m_rows - m_rows.mean(0)).pow(2).sum().item<double>();
     *dead = ((latents > 0).sum(0) == 0).sum().item<int64_t>();
-}
-
-SaeFile readSaeFile(const std::string& path) {
-    SaeFile f;
-    const StateDict t = readSafetensorsFloat(path, &f.metadata);
-    if (f.metadata["format"] != "vitscope-sae") throw FormatError(path, "is not a vitscope SAE file (metadata format)");
-    f.wEnc = need(t, "W_enc", path);
-    f.bEnc = need(t, "b_enc", path);
-    f.wDec = need(t, "W_dec", path);
-    f.bDec = need(t, "b_dec", path);
-    const int64_t d = f.wEnc.dim() == 2 ? f.wEnc.size(0) : -1, w = f.wEnc.dim() == 2 ? f.wEnc.size(1) : -1;
-    if (d < 1 || f.bEnc.sizes() != at::IntArrayRef{w} || f.wDec.sizes() != at::IntArrayRef{w, d} ||
-        f.bDec.sizes() != at::IntArrayRef{d})
-        throw FormatError(path, "has inconsistent shapes: W_enc " + shapeText(f.wEnc) + ", b_enc " + shapeText(f.bEnc) +
-                                    ", W_dec " + shapeText(f.wDec) + ", b_dec " + shapeText(f.bDec));
-    f.topk = f.metadata["activation"] == "topk";
-    f.layerNorm = f.metadata["normalize"] == "layer_norm";
-    try {
-        f.k = f.topk ? std::stoi(f.metadata["k"]) : 0;
-    } catch (const std::exception&) {
-        throw FormatError(path, "has no valid k");
-    }
-    if (f.topk && (f.k < 1 || f.k > w))
-        throw FormatError(path, "has k " + std::to_string(f.k) + " outside 1.." + std::to_string(w));
-    return f;
-}
-
-at::Tensor saeEncode(const SaeFile& sae, const at::Tensor& x) {
-    if (x.dim() != 2 || x.size(1) != sae.wEnc.size(0))
-        throw InputError("sae",
-                         "inputs " + shapeText(x) + " do not match the SAE's d_in " + std::to_string(sae.wEnc.size(0)));
-    const at::Tensor in = sae.layerNorm ? layerNormRows(x) : x;
-    const at::Tensor pre = at::matmul(in - sae.bDec, sae.wEnc) + sae.bEnc;
-    return sae.topk ? topkRelu(pre, sae.k) : pre.relu();
-}
-
-at::Tensor saeDecode(const SaeFile& sae, const at::Tensor& latents, const at::Tensor& x) {
-    const at::Tensor out = at::matmul(latents, sae.wDec) + sae.bDec;
-    if (!sae.layerNorm) return out;
-    at::Tensor mean, std;
-    layerNormRows(x, &mean, &std);
-    return out * std + mean;
 }
 
 }  // namespace vitscope

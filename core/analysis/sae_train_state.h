@@ -2,6 +2,7 @@
 // The SAE trainer's state and steps (analysis/sae_train.h describes the objectives): prepared
 // rows, the four parameters, Adam's moments (torch's Adam / AdamW update, written out so the
 // checkpoint is one safetensors file), the dead-latent counters and the step.
+#include "analysis/sae.h"
 #include "analysis/sae_train.h"
 
 #include <ATen/ATen.h>
@@ -30,9 +31,10 @@ public:
     double trainStep(const at::Tensor& indices, int epoch);
     void saveCheckpoint() const;
     void removeCheckpoint() const;
-    SaeFile file() const;  // the weights in the file's convention (standardisation folded in)
-    void writeFile() const;
-    // Over all rows, through the file's encoding: fraction of variance unexplained, dead latents.
+    // The trained SAE as its file holds it (standardisation folded in, the metadata recorded).
+    SparseAutoencoder sae() const;
+    void writeFile() const;  // writeSae to params.out
+    // Over all rows, through the file's encoding (encodeSae, decodeSae): variance unexplained, dead latents.
     void evaluate(double* fvu, int64_t* dead) const;
 
 private:
