@@ -2173,6 +2173,8 @@ private slots:
             QVERIFY(p->pointPosition(5, &at5));
             QTest::mouseClick(p->plot(), Qt::LeftButton, {}, at5.toPoint());
             QVERIFY(waitUntil(s, [&] { return st.focus.head.name() == QString::fromStdString(hr.pointNames[5]); }, kTimeout));
+            QCOMPARE(st.selection.size(), 1);  // the clicked head is selected too
+            QCOMPARE(st.selection.front().name(), QString::fromStdString(hr.pointNames[5]));
             emit p->rowsPicked({2, 9});
             QCOMPARE(st.selection, (QList<HeadId>{HeadId{0, 2}, HeadId{2, 1}}));
             QVERIFY(p->picked()->isHidden());
@@ -2227,6 +2229,10 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(view->focusText().startsWith("Head 3.1: best match in shapes-vit is "), kTimeout);
         const std::size_t row = std::size_t(std::find(c.headsA.begin(), c.headsA.end(), "3.1") - c.headsA.begin());
         QVERIFY(view->focusText().contains(QString("assigned %1").arg(QString::fromStdString(c.headsB[std::size_t(c.assigned[row])]))));
+        // Every cell names its pair and CKA (the axes thin their labels).
+        QCOMPARE(view->cellText(1, 2), QString("%1 (shapes-clip) vs %2 (shapes-vit): CKA %3")
+                                           .arg(QString::fromStdString(c.headsA[1]), QString::fromStdString(c.headsB[2]))
+                                           .arg(c.ckaAt(1, 2), 0, 'f', 3));
         {  // File > Export figure > Head comparison: the matrix with its heading, and its record
             QTemporaryDir out;
             const QString png = out.path() + "/comparison.png";
@@ -2425,7 +2431,33 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return !st.concepts.found.empty(); }, kTimeout));
         const at::Tensor sim = saeConceptSimilarity(sae, TextEncoder(model).encode({"red"}))[0];
         QCOMPARE(st.concepts.found.front().latent, sim.argmax().item<int64_t>());
+        QVERIFY(std::abs(st.concepts.found.front().similarity - sim.max().item<double>()) < 1e-5);
+        QVERIFY(!st.concepts.found.front().name.empty());  // named by the pool, as the image's latents
+        // A vocabulary that fails leaves the one in use (said, the list kept).
+        {
+            QTemporaryDir vocabDir;
+            QFile empty(vocabDir.path() + "/empty.txt");
+            QVERIFY(empty.open(QIODevice::WriteOnly));
+            empty.close();
+            const SpliceView kept = *st.concepts.splice;
+            s.decomposeConcepts(empty.fileName(), 0.15);
+            QVERIFY(waitUntil(s, [&] { return st.message.error && st.message.text.contains("empty.txt") && !st.concepts.computing; }, kTimeout));
+            QVERIFY(st.concepts.vocabFile.isEmpty());  // the model's default, still in use
+            QCOMPARE(st.concepts.splice->concepts.size(), kept.concepts.size());
+            s.setConceptMode("sae");
+            QVERIFY(waitUntil(s, [&] { return st.concepts.latents && !st.concepts.computing && !st.job.running(); }, kTimeout));
+        }
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/concepts.png");
+        // Another SAE (at layer 2): the old latent's map and grid colours go.
+        s.openSae(VITSCOPE_SOURCE_DIR "/models/shapes-clip/sae/topk-layer2.safetensors");
+        QVERIFY(waitUntil(s, [&] { return st.concepts.sae && st.concepts.sae->site == "layer:2" && st.concepts.latents && !st.concepts.computing; }, kTimeout));
+        QCOMPARE(st.concepts.latent, qint64(-1));
+        QVERIFY(st.metric != GridMetric::Latent);
+        QVERIFY(waitUntil(s, [&] { return !st.map.empty() && st.map.maps.front().method != "sae-latent" && !st.job.running(); }, kTimeout));
+        s.openSae(saePath);
+        QVERIFY(waitUntil(s, [&] { return st.concepts.sae && st.concepts.sae->site == "output" && st.concepts.latents && !st.concepts.computing; }, kTimeout));
+        s.chooseLatent(latent);
+        QVERIFY(waitUntil(s, [&] { return st.concepts.detail && st.metric == GridMetric::Latent; }, kTimeout));
         // A file that is no SAE: said in one line, the open SAE stays.
         QTemporaryDir bad;
         QFile junk(bad.path() + "/junk.safetensors");
@@ -2444,6 +2476,7 @@ private slots:
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(!st.concepts.sae && !st.concepts.latents && st.concepts.latent < 0);
+        QCOMPARE(st.metric, GridMetric::DirectEffect);  // the latent's colours were the old model's
         QVERIFY(panel->statusText().contains("previous model"));
     }
 

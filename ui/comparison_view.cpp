@@ -10,6 +10,7 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
+#include <QToolTip>
 #include <QVBoxLayout>
 
 #include <cmath>
@@ -45,6 +46,16 @@ ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
     m_pairs->setToolTip(tr("The one-to-one assignment (Hungarian) maximising the summed CKA"));
     body->addWidget(m_pairs, 1);
     layout->addLayout(body, 1);
+    // Every cell names its pair (the axes thin their labels to the room they have).
+    connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
+        const int b = int(std::lround(m_plot->xAxis->pixelToCoord(e->position().x())));
+        const int a = int(m_headsA.size()) - 1 - int(std::lround(m_plot->yAxis->pixelToCoord(e->position().y())));
+        if (!m_map || a < 0 || b < 0 || a >= int(m_headsA.size()) || b >= int(m_headsB.size())) {
+            QToolTip::hideText();
+            return;
+        }
+        QToolTip::showText(e->globalPosition().toPoint(), cellText(a, b), m_plot);
+    });
     connect(compare, &QPushButton::clicked, this, [this] {
         const QString dir = QFileDialog::getExistingDirectory(this, tr("Compare the heads with the model in..."));
         if (!dir.isEmpty()) emit compareRequested(dir);
@@ -53,6 +64,13 @@ ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
 
 QString ComparisonView::focusText() const { return m_focus->text(); }
 QString ComparisonView::titleText() const { return m_title->text(); }
+
+QString ComparisonView::cellText(int a, int b) const {
+    if (a < 0 || b < 0 || a >= int(m_headsA.size()) || b >= int(m_headsB.size())) return {};
+    return tr("%1 (%2) vs %3 (%4): CKA %5")
+        .arg(QString::fromStdString(m_headsA[std::size_t(a)]), m_modelA, QString::fromStdString(m_headsB[std::size_t(b)]), m_modelB)
+        .arg(m_cka[std::size_t(a) * m_headsB.size() + std::size_t(b)], 0, 'f', 3);
+}
 
 void ComparisonView::render(const State& s, QFlags<Aspect> changed) {
     if (changed & (Aspect::Comparison | Aspect::Model)) draw(s);
@@ -67,6 +85,12 @@ void ComparisonView::draw(const State& s) {
     if (!s.comparison) {
         m_title->setText(s.comparing ? tr("comparing...") : tr("Compare the open model's heads with another model's over the open dataset."));
         m_scale->setVisible(false);
+        m_headsA.clear();
+        m_headsB.clear();
+        for (QCPAxis* axis : {m_plot->xAxis, m_plot->yAxis}) {  // no model names or heads of a comparison not shown
+            axis->setLabel(QString());
+            axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        }
         m_plot->replot();
         return;
     }
@@ -91,6 +115,11 @@ void ComparisonView::draw(const State& s) {
     m_map->setInterpolate(false);
     m_headsA = c.headsA;
     m_headsB = c.headsB;
+    m_modelA = QString::fromStdString(c.modelA);
+    m_modelB = QString::fromStdString(c.modelB);
+    m_cka.assign(std::size_t(na) * std::size_t(nb), 0.0);
+    for (int a = 0; a < na; ++a)
+        for (int b = 0; b < nb; ++b) m_cka[std::size_t(a) * std::size_t(nb) + std::size_t(b)] = c.ckaAt(std::size_t(a), std::size_t(b));
     m_plot->xAxis->setLabel(QString::fromStdString(c.modelB));
     m_plot->yAxis->setLabel(QString::fromStdString(c.modelA));
     m_plot->xAxis->setRange(-0.5, nb - 0.5);

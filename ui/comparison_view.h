@@ -28,6 +28,7 @@ public:
     QListWidget* pairs() const { return m_pairs; }
     QString focusText() const;
     QString titleText() const;  // what the matrix shows (figure headings)
+    QString cellText(int row, int column) const;  // a cell's pair and CKA (its tooltip); "" outside
 
 signals:
     void compareRequested(const QString& modelFolder);  // "Compare with a model..." and a folder chosen
@@ -47,6 +48,8 @@ private:
     QCPColorScale* m_scale = nullptr;
     QListWidget* m_pairs;
     std::vector<std::string> m_headsA, m_headsB;  // the matrix's rows and columns
+    QString m_modelA, m_modelB;
+    std::vector<double> m_cka;  // rows x columns
 };
 
 }  // namespace vitscope::ui

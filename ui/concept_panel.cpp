@@ -101,13 +101,25 @@ QWidget* ConceptPanel::buildSpliceRow() {
     m_decompose->setObjectName("conceptDecompose");
     row->addWidget(choose);
     row->addWidget(m_l1);
-    row->addWidget(m_of);
-    row->addWidget(m_decompose, 1);
     v->addLayout(row);
-    connect(choose, &QPushButton::clicked, this, [this] {
+    auto* second = new QHBoxLayout;  // two rows: the dock stays narrow enough for a 1024 px window
+    second->addWidget(m_of);
+    second->addWidget(m_decompose, 1);
+    v->addLayout(second);
+    auto* vocabMenu = new QMenu(choose);
+    vocabMenu->addAction(tr("File..."), this, [this] {
         const QString f = QFileDialog::getOpenFileName(this, tr("Concept vocabulary (one per line)"), {}, tr("Text files (*.txt);;All files (*)"));
         if (f.isEmpty()) return;
         m_vocabFile = f;
+        emit decomposeRequested(m_vocabFile, m_l1->value(), m_of->currentIndex() == 1);
+    });
+    vocabMenu->addAction(tr("The model's default"), this, [this] {
+        m_vocabFile.clear();
+        emit decomposeRequested(m_vocabFile, m_l1->value(), m_of->currentIndex() == 1);
+    });
+    choose->setMenu(vocabMenu);
+    connect(m_l1, &QDoubleSpinBox::editingFinished, this, [this] {  // another l1: decomposed again
+        if (std::abs(m_l1->value() - m_stateL1) < 1e-9) return;
         emit decomposeRequested(m_vocabFile, m_l1->value(), m_of->currentIndex() == 1);
     });
     connect(m_decompose, &QPushButton::clicked, this, [this] { emit decomposeRequested(m_vocabFile, m_l1->value(), m_of->currentIndex() == 1); });
@@ -173,8 +185,10 @@ void ConceptPanel::render(const State& s, QFlags<Aspect> changed) {
     const int page = c.mode == "sae" ? 1 : 0;
     m_mode->setCurrentIndex(page);
     m_rows->setCurrentIndex(page);
-    if (!m_vocabFile.isEmpty() && c.vocabFile.isEmpty()) m_vocabFile.clear();  // another model: its default again
+    m_vocabFile = c.vocabFile;  // the one in use (a file that failed is not)
     m_vocab->setText(tr("Vocabulary: %1").arg(c.vocabFile.isEmpty() ? tr("the model's default") : QFileInfo(c.vocabFile).fileName()));
+    m_stateL1 = c.l1;
+    if (!m_l1->hasFocus()) m_l1->setValue(c.l1);
     m_decompose->setEnabled(s.hasImage());
     m_of->setCurrentIndex(c.ofFocusedHead ? 1 : 0);
     m_sae->setText(c.sae ? q(c.sae->description) : tr("No SAE open."));
@@ -201,10 +215,8 @@ void ConceptPanel::showSplice(const State& s) {
                               .arg(v.cosine, 0, 'f', 3));
     m_status->setToolTip(tr("The reconstruction's cosine with the image, as the reference computes it; the image mean over the %1 images "
                             "of the open dataset").arg(v.meanImages));
-    const double top = v.concepts.empty() ? 1.0 : v.concepts.front().weight;
     for (const ConceptWeight& w : v.concepts) {
-        const int bar = int(std::lround(12 * w.weight / std::max(top, 1e-12)));
-        auto* item = new QListWidgetItem(QString("%1  %2  %3").arg(w.weight, 6, 'f', 3).arg(QString(bar, QChar(0x2588)), -12).arg(q(w.text)), m_list);
+        auto* item = new QListWidgetItem(QString("%1   %2").arg(w.weight, 0, 'f', 3).arg(q(w.text)), m_list);
         item->setData(kTextRole, q(w.text));
         item->setToolTip(tr("weight %1 (vocabulary line %2): click to map it").arg(w.weight, 0, 'g', 4).arg(w.index + 1));
     }
@@ -221,19 +233,21 @@ void ConceptPanel::showLatents(const State& s) {
                               .arg(c.latents->active.size())
                               .arg(c.sae->dSae)
                               .arg(c.latents->maxAbsError, 0, 'g', 2));
-    const auto add = [this, &c](const SaeLatentRow& r, const QString& prefix) {
+    const auto add = [this, &c](const SaeLatentRow& r, bool found) {
         const QString name = r.name.empty() ? QString() : QString("  \"%1\" (%2)").arg(q(r.name)).arg(r.nameScore, 0, 'f', 2);
-        auto* item = new QListWidgetItem(QString("%1#%2  %3%4").arg(prefix).arg(r.latent).arg(r.activation, 0, 'f', 3).arg(name), m_list);
+        const QString lead = found ? tr("  cos %1  ").arg(r.similarity, 0, 'f', 2) : QString();
+        auto* item = new QListWidgetItem(QString("%1#%2  %3%4").arg(lead).arg(r.latent).arg(r.activation, 0, 'f', 3).arg(name), m_list);
         item->setData(kLatentRole, qint64(r.latent));
         item->setToolTip(tr("latent %1: activation %2, pre-activation %3").arg(r.latent).arg(r.activation, 0, 'g', 4).arg(r.pre, 0, 'g', 4));
         if (r.latent == c.latent) m_list->setCurrentItem(item);
     };
     if (c.latents)
-        for (const SaeLatentRow& r : c.latents->active) add(r, QString());
+        for (const SaeLatentRow& r : c.latents->active) add(r, false);
     if (!c.found.empty()) {
-        auto* head = new QListWidgetItem(tr("Nearest \"%1\" (decoder direction):").arg(c.query), m_list);
+        auto* head = new QListWidgetItem(tr("Nearest \"%1\" by decoder direction (cosine, activation here, name):").arg(c.query), m_list);
         head->setFlags(Qt::NoItemFlags);
-        for (const SaeLatentRow& r : c.found) add(r, "  ");
+        for (const SaeLatentRow& r : c.found) add(r, true);
+        if (c.latents.has_value() && c.latents->active.size() > 6) m_list->scrollToItem(head, QAbstractItemView::PositionAtTop);
     }
 }
 

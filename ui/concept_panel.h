@@ -61,6 +61,7 @@ private:
     QLabel* m_vocab;
     QString m_vocabFile;  // chosen with Vocabulary... ("" : the model's default)
     QDoubleSpinBox* m_l1;
+    double m_stateL1 = 0.15;  // the session's l1 (an edit to another value decomposes again)
     QComboBox* m_of;  // the image, or the head in focus
     QPushButton* m_decompose;
     QLabel* m_sae;

@@ -116,11 +116,14 @@ void addDockRecord(const State& s, const QString& view, QJsonObject& r) {
         const ProjectionResult& p = s.projection.result;
         QStringList components;
         for (const std::string& c : p.components) components << q(c);
+        const bool heads = !p.pointNames.empty();
         r["projection"] = QJsonObject{{"method", q(p.request.method)},
-                                      {"points", components.isEmpty() ? QString("whole representation") : components.join(",")},
+                                      {"points", heads ? QString("heads (each its mean direction over the dataset)")
+                                                 : components.isEmpty() ? QString("whole representation")
+                                                                        : components.join(",")},
                                       {"colour", q(p.labels.empty() ? p.request.colorText : p.request.colorColumn)},
-                                      {"colour_kind", p.labels.empty() ? QString("text score") : QString("labels.csv column")},
-                                      {"images", int(p.x.size())},
+                                      {"colour_kind", heads ? QString("layer") : p.labels.empty() ? QString("text score") : QString("labels.csv column")},
+                                      {heads ? "heads" : "images", int(p.x.size())},
                                       {"seed", QString::number(p.request.seed)}};
     }
     if (view == "comparison" && s.comparison) {

@@ -190,7 +190,7 @@ void MainWindow::wirePanels() {
     connect(m_views.comparison, &ComparisonView::compareRequested, s, &Session::compareHeads);
     connect(m_views.projector, &Projector::layoutRequested, s, &Session::project);
     connect(m_views.projector, &Projector::colourRequested, s, &Session::colourProjectionBy);
-    connect(m_views.projector, &Projector::headActivated, s, &Session::focusHead);
+    connect(m_views.projector, &Projector::headActivated, m_views.grid, &HeadGrid::headActivated);  // as a grid click
     m_views.concepts->connectTo(s);
     // Queued: the focus change refills the list whose item is still handling its click.
     connect(m_views.head, &HeadPanel::neuronActivated, s, &Session::focusNeuron, Qt::QueuedConnection);
@@ -223,7 +223,7 @@ void MainWindow::onChanged(Aspects changed) {
     if (changed & Aspect::Model)
         setWindowTitle(s.hasModel() ? QString("vitscope - %1 (%2)").arg(QString::fromStdString(s.model.name), QString::fromStdString(s.model.family))
                                     : QString("vitscope"));
-    if ((changed & Aspect::Retrieval) && !s.retrieval.result.global.empty()) raiseDockOf(m_views.gallery);
+    if ((changed & Aspect::Retrieval) && !std::exchange(m_galleryFilled, !s.retrieval.result.global.empty()) && m_galleryFilled) raiseDockOf(m_views.gallery);
     if ((changed & Aspect::Ablation) && s.ablation.taskSet && s.ablation.ablated.isEmpty()) raiseDockOf(m_views.ablation);
 }
 

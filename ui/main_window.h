@@ -67,6 +67,7 @@ private:
     Menus* m_menus = nullptr;
     StatusLine* m_status = nullptr;
     std::shared_ptr<PanelSink> m_logSink;
+    bool m_galleryFilled = false;  // the gallery comes to the front for a new answer, not a rerun through other heads
     bool m_awaitingFrame = false;  // fitScreen ran; the window manager has not framed the window yet
 };
 

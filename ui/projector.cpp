@@ -138,8 +138,9 @@ void Projector::connectPlot() {
         if ((e->position() - m_pressed).manhattanLength() > 4) return;
         const int row = nearestRow(e->position(), 8);
         if (row < 0) return;
-        if (row < int(m_pointNames.size())) {  // a head
+        if (row < int(m_pointNames.size())) {  // a head: selected and in focus
             const QStringList lh = m_pointNames[row].split('.');
+            emit rowsPicked({row});
             if (lh.size() == 2) emit headActivated(HeadId{lh[0].toInt(), lh[1].toInt()});
         } else if (row < m_paths.size()) {
             emit imageActivated(m_paths[row]);
@@ -285,6 +286,7 @@ void Projector::draw(const State& s) {
         m_colourValues.push_back(tr("score for \"%1\": %2").arg(QString::fromStdString(r.request.colorText)).arg(r.color[i], 0, 'g', 3));
     m_plot->clearItems();
     if (r.x.empty()) {
+        m_plot->legend->setVisible(false);
         m_plot->replot();
         return;
     }

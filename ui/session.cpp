@@ -245,6 +245,7 @@ void Session::clearModelResults() {
     m_state.comparison.reset();
     m_state.comparing = false;
     m_state.ablation = {};
+    if (m_state.metric == GridMetric::Latent) m_state.metric = GridMetric::DirectEffect;  // the latent was the old model's
     const ConceptState was = m_state.concepts;  // the explorer closed the SAE with the model; the settings stay
     m_state.concepts = {};
     m_state.concepts.mode = was.mode;

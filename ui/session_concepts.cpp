@@ -62,6 +62,9 @@ void Session::requestConcepts() {
     const QString image = m_state.imagePath();
     auto failed = [this, epoch](const JobFailure& f) {
         if (!current(epoch)) return;
+        ConceptState& now = m_state.concepts;
+        if (now.mode == "splice" && now.splice)  // a vocabulary that failed is not the one in use
+            now.vocabFile = now.splice->vocabFile == s(defaultVocabulary()) ? QString() : q(now.splice->vocabFile);
         m_state.concepts.computing = false;
         m_state.concepts.note = f.cancelled ? tr("cancelled") : f.message;
         emitChanged(Aspect::Concepts);
@@ -110,6 +113,9 @@ void Session::openSae(const QString& path) {
         OpenSaeJob{s(path)}, this,
         [this, epoch](SaeSummary sum) {
             if (!current(epoch)) return;
+            const bool hadLatent = m_state.concepts.latent >= 0;
+            dropLatent();  // the old SAE's latent: its map and grid go
+            if (hadLatent) requestMap();
             ConceptState& c = m_state.concepts;
             c.mode = "sae";
             c.sae = std::move(sum);

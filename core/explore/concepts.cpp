@@ -227,10 +227,11 @@ std::vector<SaeLatentRow> ConceptDictionaries::search(const ConceptContext& c, c
     std::vector<SaeLatentRow> out;
     for (int64_t i = 0; i < k; ++i) {
         const int64_t j = std::get<1>(top)[i].item<int64_t>();
-        SaeLatentRow r{j, a ? a->latents[0][j].item<double>() : 0.0, a ? a->pre[0][j].item<double>() : 0.0, text,
+        SaeLatentRow r{j, a ? a->latents[0][j].item<double>() : 0.0, a ? a->pre[0][j].item<double>() : 0.0, {}, 0,
                        std::get<0>(top)[i].item<double>()};
         out.push_back(r);
     }
+    nameRows(out);  // by the naming pool, when the image's latents were named
     return out;
 }
 

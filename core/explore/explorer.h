@@ -275,6 +275,7 @@ struct SaeLatentRow {
     double activation = 0, pre = 0;
     std::string name;  // the nearest text of its decoder direction (MSAE's naming); "" when unnamed
     double nameScore = 0;
+    double similarity = 0;  // searchSaeLatents: the searched text's cosine with its decoder direction
 };
 struct SaeImageLatents {
     std::vector<SaeLatentRow> active;  // by activation, largest first
