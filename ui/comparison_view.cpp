@@ -84,14 +84,7 @@ void ComparisonView::draw(const State& s) {
     m_pairs->clear();
     if (!s.comparison) {
         m_title->setText(s.comparing ? tr("comparing...") : tr("Compare the open model's heads with another model's over the open dataset."));
-        m_scale->setVisible(false);
-        m_headsA.clear();
-        m_headsB.clear();
-        for (QCPAxis* axis : {m_plot->xAxis, m_plot->yAxis}) {  // no model names or heads of a comparison not shown
-            axis->setLabel(QString());
-            axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-        }
-        m_plot->replot();
+        clearAxes();
         return;
     }
     const HeadComparison& c = *s.comparison;
@@ -135,6 +128,17 @@ void ComparisonView::draw(const State& s) {
         box->setPen(QPen(Qt::white, 1.5));
         m_pairs->addItem(QString("%1 - %2  %3").arg(QString::fromStdString(c.headsA[std::size_t(a)]), QString::fromStdString(c.headsB[std::size_t(b)]))
                              .arg(c.ckaAt(std::size_t(a), std::size_t(b)), 0, 'f', 3));
+    }
+    m_plot->replot();
+}
+
+void ComparisonView::clearAxes() {
+    m_scale->setVisible(false);
+    m_headsA.clear();
+    m_headsB.clear();
+    for (QCPAxis* axis : {m_plot->xAxis, m_plot->yAxis}) {  // no model names or heads of a comparison not shown
+        axis->setLabel(QString());
+        axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
     }
     m_plot->replot();
 }

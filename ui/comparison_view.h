@@ -39,6 +39,7 @@ protected:
 private:
     void draw(const State& s);
     void retick();  // head labels as many as the axes have room for
+    void clearAxes();  // no comparison: no model names, no heads
     void showFocus(const State& s);
 
     QLabel* m_title;
