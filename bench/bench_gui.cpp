@@ -218,6 +218,8 @@ void measureProjector(int points) {
         QTest::mouseRelease(plot, Qt::LeftButton, {}, c.toPoint());
         const double pickMs = pick.nsecsElapsed() / 1e6;
         p.findChild<QPushButton*>("projectorSelect")->setChecked(false);
+        if (qEnvironmentVariableIsSet("VITSCOPE_BENCH_SHOTS"))  // what was timed, to look at
+            p.grab().save(qEnvironmentVariable("VITSCOPE_BENCH_SHOTS") + QString("/projector-%1.png").arg(kind));
         std::printf("projector, %d points coloured by %s: first draw %.0f ms; frame median / p90 (fps at the median): pan %.1f / %.1f ms "
                     "(%.0f), zoom %.1f / %.1f (%.0f), hover %.1f / %.1f (%.0f), lasso %.1f / %.1f (%.0f); lasso pick %.0f ms\n",
                     points, kind, drawMs, pan.median, pan.p90, 1000 / pan.median, zoom.median, zoom.p90, 1000 / zoom.median, hover.median,

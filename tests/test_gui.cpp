@@ -36,6 +36,7 @@
 #include "head_panel.h"
 #include "image_canvas.h"
 #include "ledger_view.h"
+#include "thumbnails.h"
 #include "main_window.h"
 #include "views.h"
 #include "classroom_mode.h"
@@ -2184,6 +2185,37 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(st.projection.result.x.empty() && !st.projection.made);
         QCOMPARE(p->plot()->graphCount(), 0);
+    }
+
+    // Many points (above 20,000) are drawn as pixels of the graphs' colours: a synthetic layout of
+    // two colour groups, each point's pixel in its group's colour, the legend with both.
+    void projectorDrawsManyPointsAsPixels() {
+        Thumbnails thumbs(32);
+        Projector p(&thumbs);
+        p.resize(900, 600);
+        p.show();
+        State s;
+        ProjectionResult& r = s.projection.result;
+        r.request.method = "pca";
+        r.request.colorColumn = "color";
+        for (int i = 0; i < 30000; ++i) {  // two bands: red on the left, blue on the right
+            const bool red = i % 2 == 0;
+            r.x.push_back(float((red ? 0 : 10) + (i % 97) / 97.0));
+            r.y.push_back(float((i / 97) % 50));
+            r.paths.push_back("p" + std::to_string(i) + ".png");
+            r.labels.push_back(red ? "red" : "blue");
+        }
+        p.render(s, Aspect::Projection);
+        QCOMPARE(p.plot()->graphCount(), 2);
+        QVERIFY(p.plot()->legend->visible());
+        const QImage img = p.plot()->grab().toImage();
+        for (int i : {727, 824, 1212, 1309}) {  // points off the grid lines (drawn over the points)
+            QPointF at;
+            QVERIFY(p.pointPosition(i, &at));
+            const QColor c = img.pixelColor(at.toPoint());
+            const QColor want = i % 2 == 0 ? QColor("red") : QColor("blue");
+            QVERIFY2(c == want, qPrintable(QString("point %1 at (%2, %3): %4, not %5").arg(i).arg(at.x()).arg(at.y()).arg(c.name(), want.name())));
+        }
     }
 
     // The Comparison dock: the model against itself assigns every head to itself (CKA 1); against

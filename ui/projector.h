@@ -56,7 +56,9 @@ private:
     void pickInLasso();
     void buildPlot(QVBoxLayout* layout);
     void connectPlot();   // layout, colour, select, click and lasso
-    void connectHover();  // tooltips, the picked strip's clicks and thumbnails
+    void connectHover();  // tooltips, the picked strip's clicks and thumbnails; the points as pixels
+    void paintPoints();
+    void keepRows(const vitscope::ProjectionResult& r);  // each row's path, head and colour value (clicks, hover)   // many points: drawn as pixels into the axis rect's background
     // One scatter graph per colour bin of the scores (one graph when uncoloured).
     void addScatter(const vitscope::ProjectionResult& r, int bins, float lo, float hi);
     // One graph per value of the labels column (the 10 most frequent; the rest as "other"), in the legend.
@@ -85,6 +87,7 @@ private:
     QStringList m_pointNames;  // heads as points: each point's head
     std::vector<QString> m_colourValues;  // per image: what colours it, in words (hover)
     QPointF m_pressed;
+    bool m_raster = false;             // many points: drawn by paintPoints, not the graphs
     QPolygonF m_lasso;                 // the select drag's path, in pixels
     QCPCurve* m_lassoCurve = nullptr;  // drawn while dragging
 };
