@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # GUI latency benchmark under Xvfb (a real X server). Usage: bench/run-bench-gui.sh [--images N] [--skip-vitb]
+# (or --projector N: the projector's frame times at N points only)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
