@@ -2505,6 +2505,16 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.image.path == paths[7] && st.concepts.latents && !st.concepts.computing && st.concepts.detail && !st.job.running(); }, kTimeout));
         const at::Tensor pixels7 = preprocessImage(loadImageRgb(paths[7]), model.preprocess).unsqueeze(0);
         QCOMPARE(st.concepts.latents->active.front().latent, attributeSaeImages(model, sae, pixels7).active[0][0].item<int64_t>());
+        // Another dataset: the chosen latent's top images are the new dataset's.
+        QTemporaryDir other;
+        ensureShapesWorld((other.path() + "/w").toStdString(), 30, 7272, "standard", {});
+        s.openDataset(other.path() + "/w/images");
+        QVERIFY(waitUntil(s, [&] {
+            return st.dataset.folder == other.path() + "/w/images" && st.concepts.detail && !st.concepts.detail->topImages.empty() &&
+                   QString::fromStdString(st.concepts.detail->topImages.front().path).startsWith(other.path());
+        }, 3 * kTimeout));
+        const SaeTopImages otherTop = topSaeImages(DatasetCache(st.dataset.summary.cacheDir), sae, latent, 12);
+        for (std::size_t i = 0; i < otherTop.rows.size(); ++i) QCOMPARE(st.concepts.detail->topImages[i].path, otherTop.paths[i]);
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(!st.concepts.sae && !st.concepts.latents && st.concepts.latent < 0);

@@ -111,6 +111,7 @@ void ConceptDictionaries::close() {
     m_sae.reset();
     m_attributed.clear();
     m_attribution = {};
+    m_terms = {};
     m_pool.clear();
     m_poolTexts.clear();
     m_similarity = at::Tensor();
@@ -128,7 +129,8 @@ const SparseAutoencoder& ConceptDictionaries::sae() const {
 const SaeAttribution& ConceptDictionaries::attribution(const ConceptContext& c) {
     const SparseAutoencoder& s = sae();
     if (m_attributed != c.imagePath || !m_attribution.pre.defined()) {
-        m_attribution = attributeSaeImages(c.model, s, c.pixels);
+        m_terms = saeSiteTerms(c.model, s, c.pixels);
+        m_attribution = attributeSae(s, m_terms.terms, m_terms.names, m_terms.x);
         m_attributed = c.imagePath;
     }
     return m_attribution;
@@ -184,7 +186,7 @@ SaeLatentDetail ConceptDictionaries::latent(const ConceptContext& c, int64_t lat
     }
     // Its pre-activation split over the components (active or not, the split is exact): the
     // linear form with the SAE's normalisation frozen at this image, each term centred like x.
-    const SaeSiteTerms t = saeSiteTerms(c.model, s, c.pixels);
+    const SaeSiteTerms& t = m_terms;  // (attribution() above decomposed this image)
     const SaeLinearForm form = linearizeSae(s, t.x);
     at::Tensor terms = t.terms[0].to(at::kCPU, at::kFloat);  // [C, D]
     if (form.centre) terms = terms - terms.mean(1, true);

@@ -56,6 +56,7 @@ private:
 
     std::optional<SparseAutoencoder> m_sae;
     std::string m_attributed;  // the image path m_attribution belongs to
+    SaeSiteTerms m_terms;  // the open image's decomposed site (one forward per image; latent() reuses it)
     SaeAttribution m_attribution;
     std::string m_pool;                 // the naming pool's file
     std::vector<std::string> m_poolTexts;
