@@ -45,6 +45,7 @@
 #include "menus.h"
 #include "projector.h"
 #include "comparison_view.h"
+#include "partner_view.h"
 #include "session.h"
 #include "status_line.h"
 #include "word_completer.h"
@@ -2294,6 +2295,135 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(!st.comparison);
         QCOMPARE(view->pairs()->count(), 0);
+    }
+
+    // The compared model stays open beside the open one (the Second model dock): its grid, canvas
+    // and ledger for the same image and text are what an explorer of its own computes; the
+    // selection, a restriction, a property and a retrieval reach it through the head assignment;
+    // its grid's clicks select the open model's assigned heads; it follows the image, text and
+    // dataset; a method it lacks is said; another model closes it.
+    void secondModelSideBySide() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        PartnerView* view = w.views().partner;
+        QVERIFY(!view->grid()->isVisible());
+        const QString vitSpec = VITSCOPE_SOURCE_DIR "/models/shapes-vit";
+        s.compareHeads(vitSpec);
+        const auto settled = [&](const QString& text) {
+            return waitUntil(s, [&] {
+                return st.comparison && !st.comparing && st.partner.open() && st.partner.image.path == st.image.path &&
+                       st.partner.map.text == text.toStdString() && !st.partner.ledger.rows.empty() && st.partner.ledger.text == text.toStdString() &&
+                       !st.job.running();
+            }, 3 * kTimeout);
+        };
+        QVERIFY(settled(st.text));
+        raiseDockOf(view);
+        QTRY_VERIFY_WITH_TIMEOUT(view->grid()->isVisible(), kTimeout);
+        // An explorer of its own on the same cache root (the caches are built): the reference.
+        Explorer ref((data.path() + "/caches").toStdString());
+        ref.openModel(vitSpec.toStdString(), "cpu");
+        ref.openDataset(st.dataset.folder.toStdString(), {});
+        const auto sameMap = [](const FloatGrid& a, const FloatGrid& b) {
+            if (a.rows != b.rows || a.cols != b.cols || a.values.size() != b.values.size()) return false;
+            for (std::size_t i = 0; i < a.values.size(); ++i)
+                if (std::abs(a.values[i] - b.values[i]) > 1e-5f * (1 + std::abs(b.values[i]))) return false;
+            return true;
+        };
+        const auto checkView = [&](const std::vector<std::pair<int, int>>& heads) {
+            ref.analyseImage(st.image.path);
+            HeatmapRequest r;
+            r.text = st.text.toStdString();
+            r.heads = heads;
+            const HeatmapResult expected = ref.heatmap(r);
+            QVERIFY2(sameMap(st.partner.map.patches, expected.patches),
+                     qPrintable(QString("heads %7: %1 x %2 vs %3 x %4, first %5 vs %6").arg(st.partner.map.patches.rows).arg(st.partner.map.patches.cols)
+                                    .arg(expected.patches.rows).arg(expected.patches.cols).arg(st.partner.map.patches.values.at(0)).arg(expected.patches.values.at(0)).arg(heads.size())));
+            const Ledger lg = ref.ledger(r.text);
+            QVERIFY(std::abs(st.partner.ledger.total - lg.total) < 1e-6);
+            QCOMPARE(st.partner.ledger.rows.size(), lg.rows.size());
+            QCOMPARE(view->canvas()->imagePath(), st.imagePath());
+            QVERIFY(view->canvas()->hasMap());
+            QCOMPARE(view->ledger()->ledger().total, st.partner.ledger.total);
+        };
+        checkView({});
+        QCOMPARE(view->grid()->layers(), st.partner.model.gridLayers());
+        QVERIFY(view->titleText().startsWith("shapes-vit beside shapes-clip"));
+        // The selection reaches its grid through the assignment; its clicks come back.
+        const HeadComparison c = *st.comparison;
+        s.select({HeadId{3, 1}});
+        const auto mapped = c.assignedInB({{3, 1}});
+        QCOMPARE(int(mapped.size()), 1);
+        QTRY_COMPARE_WITH_TIMEOUT(view->grid()->selection(), (QList<HeadId>{HeadId{mapped[0].first, mapped[0].second}}), kTimeout);
+        const std::pair<int, int> cellB{2, 0};
+        QTest::mouseClick(view->grid(), Qt::LeftButton, Qt::NoModifier, view->grid()->cellRect(cellB.first, cellB.second).center());
+        const auto back = c.assignedInA({cellB});
+        QCOMPARE(int(back.size()), 1);
+        QTRY_COMPARE_WITH_TIMEOUT(st.selection, (QList<HeadId>{HeadId{back[0].first, back[0].second}}), kTimeout);
+        QCOMPARE(st.focus.head, (HeadId{back[0].first, back[0].second}));
+        QCOMPARE(view->grid()->selection(), (QList<HeadId>{HeadId{cellB.first, cellB.second}}));
+        // The map through the selection: through its assigned heads there.
+        s.setOnlySelected(true);
+        QVERIFY(waitUntil(s, [&] { return st.partner.mapHeads == std::vector<std::pair<int, int>>{cellB}; }, kTimeout));
+        QVERIFY(settled(st.text));
+        QVERIFY(view->canvas()->map().caption.endsWith(QString("[%1.%2]").arg(cellB.first).arg(cellB.second)));
+        checkView({cellB});
+        s.setOnlySelected(false);
+        QVERIFY(waitUntil(s, [&] { return st.partner.mapHeads.empty(); }, kTimeout));
+        // Another image and another text: followed.
+        s.openImage(QString::fromStdString(ref.datasetPaths()[5]));
+        s.setText("a blue square");
+        QVERIFY(settled("a blue square"));
+        QCOMPARE(st.partner.image.path, ref.datasetPaths()[5]);
+        checkView({});
+        // A property: both models ranked side by side.
+        s.setProperty("color");
+        QVERIFY(waitUntil(s, [&] { return st.partner.scores.property == "color" && st.scores.property == "color"; }, 3 * kTimeout));
+        {
+            const GridValues g = componentGrid(ref.model(), ref.propertyScores("color", {}));
+            QCOMPARE(st.partner.scores.grid.heads.values.size(), g.heads.values.size());
+            for (std::size_t i = 0; i < g.heads.values.size(); ++i)
+                QVERIFY(std::isnan(g.heads.values[i]) ? std::isnan(st.partner.scores.grid.heads.values[i])
+                                                      : std::abs(g.heads.values[i] - st.partner.scores.grid.heads.values[i]) < 1e-5);
+            QTRY_VERIFY_WITH_TIMEOUT(view->ranking()->rowCount() == 16, kTimeout);
+            std::size_t best = 0;
+            for (std::size_t i = 0; i < g.heads.values.size(); ++i)
+                if (g.heads.values[i] > g.heads.values[best]) best = i;
+            QCOMPARE(view->ranking()->item(0, 3)->text(), QString("%1.%2").arg(best / std::size_t(g.heads.cols)).arg(best % std::size_t(g.heads.cols)));
+            QCOMPARE(view->grid()->metricName(), QString("property score: color"));
+        }
+        // Retrieval through the selection: through its assigned heads there.
+        s.select({HeadId{3, 1}, HeadId{2, 2}});
+        s.retrieveText("a red object");
+        QVERIFY(waitUntil(s, [&] { return st.partner.retrieval.query == "a red object" && !st.job.running(); }, 3 * kTimeout));
+        QTest::qWait(0);
+        {
+            const RetrievalResult expected = ref.retrieveText("a red object", c.assignedInB({{3, 1}, {2, 2}}), st.retrieval.top);
+            QCOMPARE(st.partner.retrieval.restricted.size(), expected.restricted.size());
+            for (std::size_t i = 0; i < expected.restricted.size(); ++i) QCOMPARE(st.partner.retrieval.restricted[i].path, expected.restricted[i].path);
+            QCOMPARE(view->hitsB()->count(), int(expected.restricted.size()));
+            QVERIFY(view->retrievalText().contains("through its assigned heads"));
+        }
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/second-model.png");
+        // A method the compared model lacks: its decomposition, said.
+        s.compareHeads(VITSCOPE_SOURCE_DIR "/models/shapes-swin");
+        QVERIFY(waitUntil(s, [&] { return st.comparison && st.comparison->modelB == "shapes-swin" && !st.comparing && st.partner.open(); }, 3 * kTimeout));
+        s.setMethod("attention");
+        QVERIFY(waitUntil(s, [&] { return !st.partner.mapNote.isEmpty() && st.partner.map.method == "decomposition"; }, 3 * kTimeout));
+        QTRY_VERIFY_WITH_TIMEOUT(view->titleText().contains("has no attention map"), kTimeout);
+        QCOMPARE(view->grid()->layers(), st.partner.model.gridLayers());
+        // Another dataset: compared and opened again over it; another model: closed.
+        QTemporaryDir world;
+        ensureShapesWorld((world.path() + "/w").toStdString(), 30, 8282, "standard", {});
+        s.openDataset(world.path() + "/w/images");
+        QVERIFY(waitUntil(s, [&] { return st.comparison && st.comparison->images == 30 && st.partner.open() && !st.comparing; }, 3 * kTimeout));
+        s.openModel(vitSpec);
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
+        QVERIFY(!st.partner.open());
+        QTRY_VERIFY_WITH_TIMEOUT(!view->grid()->isVisible(), kTimeout);
     }
 
     // Analysis > Precision: bf16 (where the CPU has it) reopens the model, image and dataset in it

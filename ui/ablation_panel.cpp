@@ -323,4 +323,22 @@ void AblationPanel::render(const State& s, QFlags<Aspect> changed) {
     setTicked(a.ablated);
 }
 
+void AblationPanel::connectTo(Session* s) {
+    connect(this, &AblationPanel::demoRequested, s, &Session::loadSpuriousDemo);
+    connect(this, &AblationPanel::ablationChanged, s, &Session::ablate);
+    connect(this, &AblationPanel::discoverRequested, s, [this, s](int k) {
+        s->discoverSpurious(spuriousTexts(), coreTexts(), k);
+    });
+    connect(this, &AblationPanel::taskRequested, s,
+            [s](const QString& labels, const QString& column, const QString& classes, const QStringList& groups, const QString& reference) {
+                AblationTask task;
+                task.labels = labels.toStdString();
+                task.labelColumn = column.isEmpty() ? "label" : column.toStdString();
+                task.classes = classes.toStdString();
+                for (const QString& g : groups) task.groupColumns.push_back(g.toStdString());
+                task.referenceImages = reference.toStdString();
+                s->setAblationTask(task);
+            });
+}
+
 }  // namespace vitscope::ui

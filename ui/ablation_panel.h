@@ -23,6 +23,7 @@ namespace vitscope::ui {
 
 struct State;
 enum class Aspect : quint32;
+class Session;
 
 class AblationPanel : public QWidget {
     Q_OBJECT
@@ -30,6 +31,7 @@ public:
     explicit AblationPanel(QWidget* parent = nullptr);
     // The session's model (its heads), task, ticked heads and outcome.
     void render(const State& s, QFlags<Aspect> changed);
+    void connectTo(Session* session);  // its demo, task, ablation and discovery requests
     QStringList ticked() const;
     void setHeadTicked(const QString& name, bool on);  // emits ablationChanged
     const AblationOutcome& outcome() const { return m_outcome; }

@@ -89,7 +89,8 @@ void ComparisonView::draw(const State& s) {
     }
     const HeadComparison& c = *s.comparison;
     const int na = int(c.headsA.size()), nb = int(c.headsB.size());
-    m_title->setText(tr("Linear CKA of every head pair over %1 images: rows %2, columns %3; outlined: the one-to-one assignment")
+    m_title->setText(tr("Linear CKA of every head pair over %1 images: rows %2, columns %3; outlined: the one-to-one assignment "
+                        "(%3 stays open beside %2 in the Second model tab)")
                          .arg(c.images)
                          .arg(QString::fromStdString(c.modelA), QString::fromStdString(c.modelB)));
     m_map = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);

@@ -1,6 +1,37 @@
 #include "jobs.h"
 
+#include "error.h"
+
 namespace vitscope::ui {
+
+namespace {
+
+Explorer& partnerOf(Explorer& x) {
+    Explorer* p = x.partner();
+    if (!p) throw InputError("vitscope", "no model is open beside this one (compare the heads with one first)");
+    return *p;
+}
+
+}  // namespace
+
+PartnerAnswer PartnerViewJob::run(Explorer& x, const JobContext&) const {
+    Explorer& p = partnerOf(x);
+    PartnerAnswer out;
+    if (analyse || !p.hasImage()) {
+        p.setWholeImage(wholeImage);
+        out.image = p.analyseImage(path);
+    }
+    if (mapped) out.map = p.heatmap(map);
+    if (!map.text.empty()) out.ledger = p.ledger(map.text);
+    return out;
+}
+
+PropertyScores PartnerPropertyJob::run(Explorer& x, const JobContext& job) const {
+    Explorer& p = partnerOf(x);
+    return {property, componentGrid(p.model(), p.propertyScores(property, job))};
+}
+
+RetrievalResult PartnerRetrieveJob::run(Explorer& x, const JobContext& job) const { return query.run(partnerOf(x), job); }
 
 SpuriousDemoLoaded SpuriousDemoJob::run(Explorer& x, const JobContext& job) const {
     ensureShapesWorld(demo.trainDir(), demo.scenesPerSplit, demo.trainSeed, "spurious-train", job.staged("1/4 making the train split"));

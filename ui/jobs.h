@@ -237,6 +237,36 @@ struct PropertyJob {
     Result run(Explorer& x, const JobContext& job) const { return {property, componentGrid(x.model(), x.propertyScores(property, job))}; }
 };
 
+// The comparison's second model (Explorer::partner) on the open image and text: the same view
+// through it, side by side with the open model's.
+struct PartnerAnswer {
+    ImageResult image;  // path empty: the image it has already (not analysed again)
+    HeatmapResult map;  // method empty: no map (no text)
+    Ledger ledger;      // rows empty: no text
+};
+struct PartnerViewJob {
+    static constexpr const char* kLabel = "the second model's view";
+    using Result = PartnerAnswer;
+    std::string path;
+    bool wholeImage = false, analyse = true;  // analyse: the image is new to it
+    HeatmapRequest map;                       // text empty: the image only (a text-free method still maps)
+    bool mapped = true;                       // false: no map (a method it lacks, a neuron's map)
+    Result run(Explorer& x, const JobContext&) const;
+};
+struct PartnerPropertyJob {
+    static constexpr const char* kLabel = "scoring the property on the second model";
+    using Result = PropertyScores;
+    std::string property;
+    Result run(Explorer& x, const JobContext& job) const;
+};
+// Retrieval on the second model through the heads assigned to the open model's selection.
+struct PartnerRetrieveJob {
+    static constexpr const char* kLabel = "retrieving through the matched heads";
+    using Result = RetrievalResult;
+    RetrieveJob query;
+    Result run(Explorer& x, const JobContext& job) const;
+};
+
 struct AblateJob {
     static constexpr const char* kLabel = "ablating heads";
     using Result = AblationOutcome;

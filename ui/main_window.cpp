@@ -16,6 +16,7 @@
 #include "projector.h"
 #include "comparison_view.h"
 #include "concept_panel.h"
+#include "partner_view.h"
 #include "resources.h"
 #include "settings.h"
 #include "status_line.h"
@@ -127,6 +128,7 @@ void MainWindow::buildDocks() {
     m_views.ablation = new AblationPanel;
     m_views.projector = new Projector(m_views.thumbs);
     m_views.comparison = new ComparisonView;
+    m_views.partner = new PartnerView(m_views.thumbs);
     m_views.concepts = new ConceptPanel(m_views.thumbs);
     m_views.log = new QPlainTextEdit;
     m_views.log->setReadOnly(true);
@@ -142,7 +144,9 @@ void MainWindow::buildDocks() {
     tabifyDockWidget(gallery, projector);
     auto* comparison = m_docks->add(tr("Comparison"), "comparisonDock", m_views.comparison, Qt::BottomDockWidgetArea);
     tabifyDockWidget(projector, comparison);
-    tabifyDockWidget(comparison, ablation);
+    auto* partner = m_docks->add(tr("Second model"), "partnerDock", m_views.partner, Qt::BottomDockWidgetArea);
+    tabifyDockWidget(comparison, partner);
+    tabifyDockWidget(partner, ablation);
     tabifyDockWidget(ablation, log);
     gallery->raise();
     tabifyDockWidget(head, ledger);
@@ -198,21 +202,8 @@ void MainWindow::wirePanels() {
     connect(m_views.gallery, &Gallery::textQuery, s, &Session::retrieveText);
     connect(m_views.gallery, &Gallery::imageQuery, s, &Session::retrieveImage);
     connect(m_views.gallery, &Gallery::topChanged, s, &Session::setRetrievalCount);
-    connect(m_views.ablation, &AblationPanel::demoRequested, s, &Session::loadSpuriousDemo);
-    connect(m_views.ablation, &AblationPanel::ablationChanged, s, &Session::ablate);
-    connect(m_views.ablation, &AblationPanel::discoverRequested, this, [this](int k) {
-        m_session->discoverSpurious(m_views.ablation->spuriousTexts(), m_views.ablation->coreTexts(), k);
-    });
-    connect(m_views.ablation, &AblationPanel::taskRequested, this,
-            [this](const QString& labels, const QString& column, const QString& classes, const QStringList& groups, const QString& reference) {
-                AblationTask task;
-                task.labels = labels.toStdString();
-                task.labelColumn = column.isEmpty() ? "label" : column.toStdString();
-                task.classes = classes.toStdString();
-                for (const QString& g : groups) task.groupColumns.push_back(g.toStdString());
-                task.referenceImages = reference.toStdString();
-                m_session->setAblationTask(task);
-            });
+    m_views.ablation->connectTo(s);
+    m_views.partner->connectTo(s);
 }
 
 void MainWindow::onChanged(Aspects changed) {

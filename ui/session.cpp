@@ -244,6 +244,8 @@ void Session::clearModelResults() {
     m_state.projection = {};
     m_state.comparison.reset();
     m_state.comparing = false;
+    m_state.partner = {};
+    m_partnerKey.clear();
     m_state.ablation = {};
     if (m_state.metric == GridMetric::Latent) m_state.metric = GridMetric::DirectEffect;  // the latent was the old model's
     const ConceptState was = m_state.concepts;  // the explorer closed the SAE with the model; the settings stay
@@ -481,6 +483,7 @@ void Session::loadReferenceTexts(const QString& file) {
 }
 
 void Session::requestMap() {
+    requestPartner();  // the compared model's view follows every change of the map's request
     const State& st = m_state;
     const bool latent = st.concepts.latent >= 0 && st.concepts.sae.has_value();
     const bool neuron = (st.focus.neuron >= 0 && st.focus.mlpRow >= 0) || latent;  // a map that needs no text
@@ -712,9 +715,15 @@ void Session::compareHeads(const QString& spec) {
         CompareJob{s(spec)}, tr("comparing the heads with %1").arg(QFileInfo(spec).fileName()),
         [this, epoch, folder](HeadComparison c) {
             if (!current(epoch) || folder != m_state.dataset.folder) return;
+            m_state.partner = {};
+            m_state.partner.model = c.summaryB;
+            m_partnerKey.clear();
             m_state.comparison = std::move(c);
             m_state.comparing = false;
-            emitChanged(Aspect::Comparison);
+            emitChanged(Aspect::Comparison | Aspect::Partner);
+            requestPartner();  // the compared model beside the open one: the same image, text and selection
+            requestPartnerProperty();
+            requestPartnerRetrieval();
         },
         [this](const JobFailure& f) {
             m_state.comparing = false;  // the comparison shown stays
@@ -857,6 +866,7 @@ void Session::setMetric(GridMetric metric) {
     m_state.metric = metric;
     emitChanged(Aspect::Grid);
     if (metric == GridMetric::Property && s(m_state.property) != m_state.scores.property) requestProperty();
+    else if (metric == GridMetric::Property && m_state.partner.scores.property != m_state.scores.property) requestPartnerProperty();
 }
 
 void Session::setProperty(const QString& property) {
@@ -889,6 +899,7 @@ void Session::requestProperty() {
             if (!current(epoch)) return;
             m_state.scores = std::move(r);
             emitChanged(Aspect::Grid);
+            requestPartnerProperty();
         },
         failure(tr("scoring the property")));
 }
@@ -950,6 +961,9 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
     if (m_state.comparison) {  // the same comparison over the new images
         const QString spec = q(m_state.comparison->specB);
         m_state.comparison.reset();
+        m_state.partner = {};  // the explorer closed it with the old dataset
+        m_partnerKey.clear();
+        emitChanged(Aspect::Partner);
         compareHeads(spec);
     }
     if (m_state.metric == GridMetric::Property) requestProperty();
@@ -1037,6 +1051,7 @@ void Session::rerunRetrieval(bool asked) {
             emitChanged(Aspect::Retrieval);
         },
         failure(tr("retrieving images")));
+    requestPartnerRetrieval();
 }
 
 // ---- ablation ----

@@ -44,10 +44,11 @@ enum class Aspect : quint32 {
     Projection = 1 << 17,  // the projector's layout, colours and picked images
     Comparison = 1 << 18,  // the head comparison with another model
     Concepts = 1 << 19,    // the concept panel: SpLiCE's concepts, the SAE and its latents
+    Partner = 1 << 20,     // the compared model's view of the same image and text
 };
 Q_DECLARE_FLAGS(Aspects, Aspect)
 Q_DECLARE_OPERATORS_FOR_FLAGS(Aspects)
-constexpr Aspects kAllAspects = Aspects(0xFFFFF);
+constexpr Aspects kAllAspects = Aspects(0x1FFFFF);
 
 // The maps' own settings (HeatmapRequest): the references' defaults unless changed (Analysis >
 // Heatmap settings).
@@ -158,6 +159,21 @@ struct ConceptState {
     QString note;  // why nothing is shown (no dataset, a failure)
 };
 
+// The compared model beside the open one (Session::compareHeads keeps it open): the open image,
+// text and method through it, its ledger, the property's scores, and retrieval through the heads
+// assigned to the open model's selection.
+struct PartnerState {
+    ModelSummary model;  // layers 0: none
+    ImageResult image;
+    HeatmapResult map;   // method empty: none
+    QString mapNote;     // why its map is not the open model's method ("" when it is)
+    std::vector<std::pair<int, int>> mapHeads;  // the heads its map went through (empty: all)
+    Ledger ledger;
+    PropertyScores scores;
+    RetrievalResult retrieval;
+    bool open() const { return model.layers > 0; }
+};
+
 struct LongJob {
     JobHandle handle;
     QString label;  // "caching the dataset"
@@ -202,6 +218,7 @@ struct State {
     ConceptState concepts;
     std::optional<HeadComparison> comparison;  // the open model's heads against another model's
     bool comparing = false;
+    PartnerState partner;  // the compared model's side (open while `comparison` is)
 
     bool hasModel() const { return model.layers > 0; }
     bool hasImage() const { return !image.path.empty(); }
@@ -260,6 +277,9 @@ public:
     // The open model's heads against the model `spec`'s over the open dataset (caching it with that
     // model first); again for another dataset; cleared by another model.
     void compareHeads(const QString& spec);
+    // Heads of the compared model clicked in its grid: the open model's heads assigned to them
+    // become the selection (and the first the focus).
+    void selectPartnerHeads(const QList<HeadId>& headsOfB);
     // The open model again in another precision (fp32, bf16, fp16, tf32, auto); one the device
     // lacks is refused, said, and the model stays as it was.
     void setPrecision(const QString& precision);
@@ -318,6 +338,12 @@ private:
     void dropLatent();           // back from a latent's map to the text's
     void requestConcepts();      // the open image's concepts or latents (when asked for once)
     void requestLatentDetail();
+    // The compared model's side (ui/session_partner.cpp): its view of the image and text, its
+    // property scores, its retrieval through the heads matched to the selection.
+    void requestPartner();
+    void requestPartnerProperty();
+    void requestPartnerRetrieval();
+    QString m_partnerKey;  // what the partner's view was last asked for
     void rerunRetrieval(bool asked = false);  // asked: a search the user just asked for
     void requestProperty();
     // A long job: the status line names it and its progress, Cancel reaches it; `done` or `failed`

@@ -11,6 +11,7 @@
 #include "projector.h"
 #include "comparison_view.h"
 #include "concept_panel.h"
+#include "partner_view.h"
 #include "session.h"
 
 #include <QDockWidget>
@@ -29,6 +30,7 @@ void Views::render(const State& s, QFlags<Aspect> changed) const {
     ablation->render(s, changed);
     projector->render(s, changed);
     comparison->render(s, changed);
+    partner->render(s, changed);
     concepts->render(s, changed);
 }
 

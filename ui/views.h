@@ -20,6 +20,7 @@ class LedgerView;
 class TextControls;
 class ComparisonView;
 class ConceptPanel;
+class PartnerView;
 class Projector;
 class Thumbnails;
 
@@ -36,6 +37,7 @@ struct Views {
     AblationPanel* ablation = nullptr;
     Projector* projector = nullptr;
     ComparisonView* comparison = nullptr;
+    PartnerView* partner = nullptr;
     ConceptPanel* concepts = nullptr;
     QPlainTextEdit* log = nullptr;
 

@@ -199,6 +199,9 @@ struct Explorer::Impl {
         return ConceptContext{model(), summary, pixels, conceptKey, gridH, gridW, prefix, aligner(), session->text.get(), cache.get(), view.get()};
     }
 
+    // The compared model (compareHeads), on the same dataset.
+    std::unique_ptr<Explorer> partner;
+
     // Ablation.
     std::unique_ptr<DatasetCache> refCache;
     std::unique_ptr<CacheView> refView;
@@ -318,10 +321,12 @@ ModelSummary Explorer::openModel(const std::string& spec, const std::string& dev
     s.cheferDefaultStartLayer = defaultCheferStartLayer(*session->model);
     // Everything of the previous model goes.
     const std::string root = m->cacheRoot;
-    const bool whole = m->wholeImage;  // a setting of the user's, not of the model
+    const bool whole = m->wholeImage;  // settings of the user's, not of the model
+    const std::string precision = m->precision;
     *m = Impl{};
     m->cacheRoot = root;
     m->wholeImage = whole;
+    m->precision = precision;
     m->session = std::move(session);
     m->summary = s;
     m->summary.propertyNames = propertyNames(m->textModel());
@@ -584,6 +589,7 @@ DatasetSummary Explorer::openDataset(const std::string& images, const JobContext
         throw;
     }
     m->view.reset();
+    m->partner.reset();  // compared over the old images
     m->descriptions.clear();
     m->descriptionTexts.clear();
     m->neuronSummaries.clear();
@@ -959,38 +965,67 @@ ProjectionResult Explorer::projectHeads(const ProjectionRequest& q, const JobCon
     return r;
 }
 
+std::vector<std::pair<int, int>> HeadComparison::assignedInB(const std::vector<std::pair<int, int>>& cellsOfA) const {
+    std::vector<std::pair<int, int>> out;
+    for (const auto& cell : cellsOfA) {
+        const auto it = std::find(cellsA.begin(), cellsA.end(), cell);
+        if (it == cellsA.end()) continue;
+        const int b = assigned[static_cast<std::size_t>(it - cellsA.begin())];
+        if (b >= 0) out.push_back(cellsB[static_cast<std::size_t>(b)]);
+    }
+    return out;
+}
+
+std::vector<std::pair<int, int>> HeadComparison::assignedInA(const std::vector<std::pair<int, int>>& cellsOfB) const {
+    std::vector<std::pair<int, int>> out;
+    for (const auto& cell : cellsOfB) {
+        const auto it = std::find(cellsB.begin(), cellsB.end(), cell);
+        if (it == cellsB.end()) continue;
+        const auto a = std::find(assigned.begin(), assigned.end(), static_cast<int>(it - cellsB.begin()));
+        if (a != assigned.end()) out.push_back(cellsA[static_cast<std::size_t>(a - assigned.begin())]);
+    }
+    return out;
+}
+
+namespace {
+
+std::vector<std::pair<int, int>> gridCells(const std::vector<Component>& heads, int layers) {
+    std::vector<std::pair<int, int>> out;
+    for (const Component& c : heads) out.emplace_back(c.kind == Component::Kind::PoolHead ? layers : c.layer, c.head);
+    return out;
+}
+
+}  // namespace
+
 HeadComparison Explorer::compareHeads(const std::string& spec, const JobContext& job) {
     m->requireDataset();
-    const Model other = openModelOn(spec, m->model().vision.device().is_cuda() ? "cuda" : "cpu");
-    const std::string alignerPath = other.isClip() ? std::string() : alignerBesideModel(spec);
-    if (!other.isClip() && alignerPath.empty())
+    // The second model opens in an explorer of its own (the open one stays as it is if this fails).
+    auto other = std::make_unique<Explorer>(m->cacheRoot);
+    other->setPrecision(m->precision);
+    other->setWholeImage(m->wholeImage);
+    const ModelSummary b = other->openModel(spec, m->model().vision.device().is_cuda() ? "cuda" : "cpu");
+    if (!b.clip && b.aligner.empty())
         throw InputError(spec, "is not a CLIP model and has no aligner.safetensors beside it: heads are compared in CLIP space");
-    std::optional<Aligner> aligner;
-    if (!alignerPath.empty()) aligner = loadAligner(alignerPath);
-    CacheBuildParams p;
-    p.outDir = (fs::path(m->cacheRoot) / modelFingerprint(other).substr(0, 16) /
-                (folderKey(m->datasetFolder) + (m->convention == Convention::Exact ? "" : std::string("-") + conventionName(m->convention))))
-                   .string();
-    p.convention = m->convention;
-    p.modelSpec = fs::exists(spec) ? fs::absolute(spec).lexically_normal().string() : spec;
-    p.validate();
-    const CacheBuildResult built = buildCache(other, m->cache->paths(), p, job);
-    if (built.cancelled) throw JobCancelled();
-    const DatasetCache cacheB(p.outDir);
-    const CacheView viewB(cacheB, aligner ? &*aligner : nullptr);
-    const HeadMatching match = matchHeads(*m->view, viewB, HeadMatchParams{}, job);
+    other->openDataset(m->datasetFolder, job, conventionName(m->convention));
+    const HeadMatching match = matchHeads(*m->view, *other->m->view, HeadMatchParams{}, job);
     HeadComparison out;
     out.modelA = m->summary.name;
-    out.modelB = modelDisplayName(spec);
+    out.modelB = b.name;
     out.specB = spec;
+    out.summaryB = b;
     for (const Component& c : match.headsA) out.headsA.push_back(c.name());
     for (const Component& c : match.headsB) out.headsB.push_back(c.name());
+    out.cellsA = gridCells(match.headsA, m->summary.layers);
+    out.cellsB = gridCells(match.headsB, b.layers);
     out.cka = match.cka;
     out.assigned.assign(match.headsA.size(), -1);
     for (const HeadPair& pair : match.assignment) out.assigned[static_cast<std::size_t>(pair.a)] = pair.b;
     out.images = static_cast<int64_t>(match.rowsA.size());
+    m->partner = std::move(other);
     return out;
 }
+
+Explorer* Explorer::partner() { return m->partner.get(); }
 
 std::vector<float> Explorer::imageScores(const std::string& text, const std::vector<std::pair<int, int>>& heads) {
     m->requireDataset();

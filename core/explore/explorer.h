@@ -211,7 +211,14 @@ struct HeadComparison {
     std::vector<double> cka;                  // [headsA, headsB] row-major
     std::vector<int> assigned;                // per head of A: its head of B (-1: none)
     int64_t images = 0;
+    // Each head's grid cell (layer, head), in headsA / headsB order (SigLIP's pooling heads: row `layers`).
+    std::vector<std::pair<int, int>> cellsA, cellsB;
+    ModelSummary summaryB;  // the second model as Explorer::partner() opened it
     double ckaAt(std::size_t a, std::size_t b) const { return cka[a * headsB.size() + b]; }
+    // The heads of B assigned to these heads of A (grid cells, A's order; unassigned heads left out),
+    // and the heads of A assigned to these heads of B.
+    std::vector<std::pair<int, int>> assignedInB(const std::vector<std::pair<int, int>>& cellsOfA) const;
+    std::vector<std::pair<int, int>> assignedInA(const std::vector<std::pair<int, int>>& cellsOfB) const;
 };
 
 struct RetrievalResult {
@@ -410,7 +417,10 @@ public:
     ProjectionResult projectHeads(const ProjectionRequest& request, const JobContext& job);  // headsAsPoints
     // Caches the open dataset with the model `spec` (a CLIP model, or one with its aligner beside
     // it), then matches every head of the open model with every head of it (cancellable).
+    // The compared model is kept open beside this one, on the same dataset (its own explorer, asked
+    // the same questions for the side-by-side views) until another comparison, model or dataset.
     HeadComparison compareHeads(const std::string& spec, const JobContext& job);
+    Explorer* partner();  // nullptr when no comparison is open
     // Every cached image's score for a text (retrieval's: through the heads, else the output's cosine).
     // SpLiCE on the open image's output (analysis/splice.h, the reference's settings but l1): the
     // vocabulary's lines embedded as they are, the image mean over the open dataset's outputs.
