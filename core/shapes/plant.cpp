@@ -189,13 +189,12 @@ PlantedNeuron plantRegister(Model& model, const PlantParams& p, const FitScenes&
     return r;
 }
 
-// The property's text direction: t(<color> prompt) - mean over the colour prompts, unit [E].
+// The property's text direction: t(<color> prompt) - the mean over the world's text pool (the
+// centring of the second-order lens's text dictionary), unit [E].
 at::Tensor colourDirection(const Model& model, const std::string& colour) {
-    std::vector<std::string> prompts;
-    const std::vector<std::string>& values = attributeValues(Attribute::Color);
-    for (std::size_t v = 0; v < values.size(); ++v) prompts.push_back(singleAttributePrompt(Attribute::Color, static_cast<int>(v)));
-    const at::Tensor t = TextEncoder(model).encode(prompts).to(at::kDouble);
-    const at::Tensor d = t[valueIndex(Attribute::Color, colour)] - t.mean(0);
+    const TextEncoder encoder(model);
+    const at::Tensor t = encoder.encode({singleAttributePrompt(Attribute::Color, valueIndex(Attribute::Color, colour))}).to(at::kDouble);
+    const at::Tensor d = t[0] - encoder.encode(textPool()).to(at::kDouble).mean(0);
     return d / d.norm();
 }
 

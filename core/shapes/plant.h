@@ -17,7 +17,7 @@
 //   patch covered by a <propertyColor> object" (class token: 0), firing above propertyThreshold,
 //   times propertyGain; its output weight w is chosen so that, through every later attention head
 //   with LayerNorm statistics frozen (the second-order lens's paths), it reaches the output along
-//   the text direction t(<color>) - mean of the colour prompts' t: least squares of
+//   the text direction t("a <color> object") - mean over the world's text pool: least squares of
 //   proj^T diag(g_post) C W_O^h W_V^h diag(g_1) C w on that direction for every later head h, with
 //   rows asking the mean class-token query's key response q^h . W_K^h diag(g_1) C w to be 0 (so
 //   the write barely moves the attention), C centring; scaled to |w| = propertyWrite.
@@ -41,8 +41,8 @@ struct PlantParams {
     double ridge = 1e-2;       // ridge strength, times the number of rows
     int registerLayer = 1;     // block of the register neuron
     double registerShare = 0.08;   // share of the fitting scenes' patch tokens where it fires
-    double registerGain = 80;      // its input weights and bias: gain x (probe - threshold)
-    double registerWrite = 30;     // |its output weight|
+    double registerGain = 200;     // its input weights and bias: gain x (probe - threshold)
+    double registerWrite = 12;     // |its output weight|
     int propertyLayer = 2;         // block of the property neuron (not the last)
     std::string propertyColor = "red";
     double propertyThreshold = 0.2;  // the probe's value (share of the patch covered) where it starts to fire
