@@ -7,8 +7,10 @@
 #include "io/imagenet_seg.h"
 #include "io/matlab_v5.h"
 #include "io/file_util.h"
+#include "model/export.h"
 #include "model/loader.h"
 #include "shapes/dataset.h"
+#include "shapes/plant.h"
 #include "shapes/specialisation.h"
 #include "shapes/spurious_demo.h"
 #include "shapes/train_clip.h"
@@ -267,6 +269,50 @@ void runVocExport(const std::string& world, const std::string& out, const std::s
                 shapeList.size() + 1, out.c_str());
 }
 
+struct PlantOptions {
+    std::string model, out;
+    shapes::PlantParams params;
+};
+
+// shapes plant: the model with its planted register and property neurons (shapes/plant.h) in the
+// open_clip layout, its tokenizer file beside it and planted.json (the ground truth).
+void runPlant(const PlantOptions& o) {
+    Model model = loadModel(o.model);
+    if (model.tokenizerPath.empty()) throw InputError(o.model, "no tokenizer beside the model");
+    const shapes::PlantResult r = shapes::plantMechanisms(model, o.params);
+    saveOpenClipModel(model, o.out);
+    const std::filesystem::path vocab(model.tokenizerPath);
+    copyScene(vocab, std::filesystem::path(o.out) / vocab.filename());
+    writeFileAtomic((std::filesystem::path(o.out) / "planted.json").string(), shapes::plantRecord(r, o.params).dump(2) + "\n");
+    std::printf("register neuron %d.%d (fires on %.1f%% of the fitting patches, %.1f%% of them plain background)\n", r.registerNeuron.layer,
+                r.registerNeuron.neuron, 100 * r.registerNeuron.firingShare, 100 * r.registerNeuron.precision);
+    std::printf("property neuron %d.%d (%s; fires on %.1f%% of the fitting patches, %.1f%% of them show the colour; direction cosine %.3f)\n",
+                r.propertyNeuron.layer, r.propertyNeuron.neuron, o.params.propertyColor.c_str(), 100 * r.propertyNeuron.firingShare,
+                100 * r.propertyNeuron.precision, r.directionCosine);
+    std::printf("%s\n", o.out.c_str());
+}
+
+void addPlant(CLI::App* shapesCmd, std::vector<std::function<void()>>& actions) {
+    auto o = std::make_shared<PlantOptions>();
+    auto* sub = shapesCmd->add_subcommand("plant", "Derive a CLIP with a planted register neuron (outlier tokens on plain background) and a "
+                                                   "property neuron (one colour through the later heads), with planted.json");
+    sub->add_option("--model", o->model, "The CLIP to derive from (models/shapes-clip)")->required();
+    sub->add_option("--out", o->out, "Output model directory")->required();
+    shapes::PlantParams& p = o->params;
+    sub->add_option("--seed", p.seed, "Seed of the fitting scenes and of the register direction")->capture_default_str();
+    sub->add_option("--scenes", p.scenes, "Fitting scenes")->capture_default_str();
+    sub->add_option("--register-layer", p.registerLayer, "Block of the register neuron")->capture_default_str();
+    sub->add_option("--register-share", p.registerShare, "Share of the fitting patches where the register neuron fires")->capture_default_str();
+    sub->add_option("--register-gain", p.registerGain, "Register neuron: gain on (probe - threshold)")->capture_default_str();
+    sub->add_option("--register-write", p.registerWrite, "Register neuron: norm of its output weight")->capture_default_str();
+    sub->add_option("--property-layer", p.propertyLayer, "Block of the property neuron (not the last)")->capture_default_str();
+    sub->add_option("--property-color", p.propertyColor, "The colour the property neuron carries")->capture_default_str();
+    sub->add_option("--property-threshold", p.propertyThreshold, "Property probe value where it fires")->capture_default_str();
+    sub->add_option("--property-gain", p.propertyGain, "Property neuron: gain on (probe - threshold)")->capture_default_str();
+    sub->add_option("--property-write", p.propertyWrite, "Property neuron: norm of its output weight")->capture_default_str();
+    sub->callback([&actions, o] { actions.push_back([o] { runPlant(*o); }); });
+}
+
 }  // namespace
 
 void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) {
@@ -335,6 +381,7 @@ void registerShapes(CLI::App& app, std::vector<std::function<void()>>& actions) 
             });
         });
     }
+    addPlant(shapesCmd, actions);
     {
         auto o = std::make_shared<shapes::ClipTrainParams>();
         auto* sub = shapesCmd->add_subcommand("train-clip", "Train the shapes-world CLIP model (resumes from OUT/checkpoint)");
