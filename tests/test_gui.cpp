@@ -2034,10 +2034,14 @@ private slots:
         QCOMPARE(p->picked()->count(), std::min<int>(200, st.projection.picked.size()));
         // A lasso: a triangle over the right of the plot picks the points inside it.
         {
-            const QRect now = p->plot()->axisRect()->rect();  // (the picked strip took some of the plot's height)
+            // Over the points as drawn now (the picked strip took some of the plot's height, and the
+            // equal axis scales may leave empty bands beside them).
+            QRectF now;
+            for (std::size_t i = 0; i < r.x.size(); ++i)
+                now |= QRectF(p->plot()->xAxis->coordToPixel(r.x[i]), p->plot()->yAxis->coordToPixel(r.y[i]), 1, 1);
+            now &= QRectF(p->plot()->axisRect()->rect()).adjusted(2, 2, -2, -2);
             const QCPRange xBefore = p->plot()->xAxis->range();
-            const QPolygonF triangle{QPointF(now.center().x(), now.top() + 2), QPointF(now.right() - 2, now.top() + 2),
-                                     QPointF(now.right() - 2, now.bottom() - 2)};
+            const QPolygonF triangle{QPointF(now.center().x(), now.top()), QPointF(now.right(), now.top()), QPointF(now.right(), now.bottom())};
             QTest::mousePress(p->plot(), Qt::LeftButton, {}, triangle[0].toPoint());
             for (const QPointF& corner : {triangle[1], triangle[2]}) {
                 QMouseEvent drag(QEvent::MouseMove, corner, p->plot()->mapToGlobal(corner), Qt::NoButton, Qt::LeftButton, Qt::NoModifier);
@@ -2295,6 +2299,62 @@ private slots:
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(!st.comparison);
         QCOMPARE(view->pairs()->count(), 0);
+    }
+
+    // Points picked in the projector are ringed in the plot, and the grid turns to what separates
+    // them from the other images: per head and MLP, the distance of the two groups' mean terms over
+    // the terms' root-mean-square spread (a port here, in loops); a new layout drops both.
+    void projectorPicksColourTheGrid() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        QVERIFY(waitUntil(s, [&] { return st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        s.project("pca", "whole", {});
+        QVERIFY(waitUntil(s, [&] { return !st.projection.result.x.empty() && !st.projection.computing; }, kTimeout));
+        QVector<int> rows;
+        for (int i = 0; i < 40; ++i) rows << 3 * i + 1;
+        s.pickProjected(rows);
+        QVERIFY(waitUntil(s, [&] { return st.metric == GridMetric::Separation && st.projection.separationOf == 40; }, kTimeout));
+        QCOMPARE(w.views().projector->highlighted(), 40);
+        QTRY_COMPARE_WITH_TIMEOUT(w.views().grid->metricName(), QString("separates the 40 picked images"), kTimeout);
+        const DatasetCache cache(st.dataset.summary.cacheDir);
+        const CacheView view(cache, nullptr);
+        const auto port = [&](const Component& c) {
+            const at::Tensor t = view.terms(c).to(at::kDouble).contiguous();
+            const int64_t n = t.size(0), e = t.size(1);
+            const double* x = t.data_ptr<double>();
+            std::vector<double> in(std::size_t(e), 0), out(std::size_t(e), 0), all(std::size_t(e), 0);
+            for (int64_t r = 0; r < n; ++r) {
+                const bool picked = rows.contains(int(r));
+                for (int64_t d = 0; d < e; ++d) (picked ? in : out)[std::size_t(d)] += x[r * e + d] / (picked ? 40.0 : double(n - 40));
+                for (int64_t d = 0; d < e; ++d) all[std::size_t(d)] += x[r * e + d] / double(n);
+            }
+            double diff = 0, spread = 0;
+            for (int64_t d = 0; d < e; ++d) diff += (in[std::size_t(d)] - out[std::size_t(d)]) * (in[std::size_t(d)] - out[std::size_t(d)]);
+            for (int64_t r = 0; r < n; ++r)
+                for (int64_t d = 0; d < e; ++d) spread += (x[r * e + d] - all[std::size_t(d)]) * (x[r * e + d] - all[std::size_t(d)]) / double(n);
+            return std::sqrt(diff) / std::sqrt(spread);
+        };
+        const GridValues g = st.projection.separation;
+        QCOMPARE(g.heads.rows, 4);
+        for (int l = 0; l < 4; ++l) {
+            for (int h = 0; h < 4; ++h) {
+                const double expected = port(Component{Component::Kind::Head, l, h});
+                QVERIFY2(std::abs(g.heads.at(l, h) - expected) < 1e-5 * (1 + expected), qPrintable(QString("%1.%2: %3 vs %4").arg(l).arg(h).arg(g.heads.at(l, h)).arg(expected)));
+            }
+            QVERIFY(std::abs(g.mlp[std::size_t(l)] - port(Component{Component::Kind::Mlp, l, -1})) < 1e-5);
+        }
+        // None or every image is refused by the core function (the session asks for neither).
+        QVERIFY_EXCEPTION_THROWN(selectionSeparation(view, {}, {}, {}), InputError);
+        QVERIFY_EXCEPTION_THROWN(selectionSeparation(view, {int64_t(cache.size())}, {}, {}), InputError);
+        // Another layout: the picks and what separated them go.
+        s.project("umap", "whole", {});
+        QVERIFY(waitUntil(s, [&] { return st.projection.request.method == "umap" && !st.projection.result.x.empty() && !st.projection.computing; }, 3 * kTimeout));
+        QVERIFY(st.projection.picked.isEmpty() && st.projection.separationOf == 0);
+        QCOMPARE(w.views().projector->highlighted(), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(w.views().grid->metricName(), QString("separates the picked images (pick some in the Projector)"), kTimeout);
     }
 
     // The compared model stays open beside the open one (the Second model dock): its grid, canvas

@@ -192,7 +192,7 @@ GridControls::GridControls(QWidget* parent) : QWidget(parent) {
     m_metric = new QComboBox;
     m_metric->setObjectName("metricBox");
     m_metric->addItems({tr("Direct effect (this image)"), tr("Score for the text (this image)"), tr("TextSpan variance explained"),
-                        tr("Property score"), tr("Latent's share (Concepts panel)")});
+                        tr("Property score"), tr("Latent's share (Concepts panel)"), tr("Picked vs. the rest (Projector)")});
     m_property = new QLineEdit;
     m_property->setObjectName("propertyBox");
     m_property->setPlaceholderText(tr("property: color, shape, texture..."));

@@ -267,6 +267,14 @@ struct PartnerRetrieveJob {
     Result run(Explorer& x, const JobContext& job) const;
 };
 
+// The projector's picked images against the rest: which heads and MLPs separate them.
+struct SeparationJob {
+    static constexpr const char* kLabel = "finding what separates the picked images";
+    using Result = GridValues;
+    std::vector<int64_t> rows;
+    Result run(Explorer& x, const JobContext& job) const { return componentGrid(x.model(), x.selectionSeparation(rows, job)); }
+};
+
 struct AblateJob {
     static constexpr const char* kLabel = "ablating heads";
     using Result = AblationOutcome;

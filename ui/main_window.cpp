@@ -144,7 +144,7 @@ void MainWindow::buildDocks() {
     tabifyDockWidget(gallery, projector);
     auto* comparison = m_docks->add(tr("Comparison"), "comparisonDock", m_views.comparison, Qt::BottomDockWidgetArea);
     tabifyDockWidget(projector, comparison);
-    auto* partner = m_docks->add(tr("Second model"), "partnerDock", m_views.partner, Qt::BottomDockWidgetArea);
+    auto* partner = m_docks->add(tr("Second model"), "partnerDock", m_views.partner, Qt::BottomDockWidgetArea, true);
     tabifyDockWidget(comparison, partner);
     tabifyDockWidget(partner, ablation);
     tabifyDockWidget(ablation, log);

@@ -161,15 +161,18 @@ void Projector::paintPoints() {
     img.fill(Qt::transparent);
     for (int g = 0; g < m_plot->graphCount(); ++g) {
         const QCPGraph* graph = m_plot->graph(g);
+        const bool ring = graph == m_pickedGraph;  // picked: a 6 x 6 black frame around the point
         const QRgb c = graph->scatterStyle().pen().color().rgba();
         for (auto it = graph->data()->constBegin(); it != graph->data()->constEnd(); ++it) {
             // The 2 x 2 pixels ending at the point's nearest pixel (as a 2 px disc covers it); the axis
             // rect draws its background one pixel up, hence the row's + 1.
             const int px = qRound(m_plot->xAxis->coordToPixel(it->key)) - 1 - area.left();
             const int py = qRound(m_plot->yAxis->coordToPixel(it->value)) - area.top();
-            for (int dy = 0; dy < 2; ++dy)
-                for (int dx = 0; dx < 2; ++dx)
-                    if (px + dx >= 0 && py + dy >= 0 && px + dx < img.width() && py + dy < img.height())
+            const int from = ring ? -2 : 0, to = ring ? 4 : 2;
+            for (int dy = from; dy < to; ++dy)
+                for (int dx = from; dx < to; ++dx)
+                    if ((!ring || dx == from || dy == from || dx == to - 1 || dy == to - 1) && px + dx >= 0 && py + dy >= 0 &&
+                        px + dx < img.width() && py + dy < img.height())
                         reinterpret_cast<QRgb*>(img.scanLine(py + dy))[px + dx] = c;
         }
     }
@@ -298,6 +301,7 @@ void Projector::draw(const State& s) {
     m_plot->clearGraphs();
     m_plot->clearPlottables();
     m_lassoCurve = nullptr;
+    m_pickedGraph = nullptr;
     m_x = r.x;
     m_y = r.y;
     m_drawnColor = r.color;
@@ -326,6 +330,7 @@ void Projector::draw(const State& s) {
         if (coloured) colourText = tr("; colour: score for \"%1\" (%2 .. %3)").arg(QString::fromStdString(r.request.colorText)).arg(lo, 0, 'g', 3).arg(hi, 0, 'g', 3);
     }
     m_plot->legend->setVisible(byLabels);
+    if (byLabels) fitLegend();
     // Many points: the graphs keep the data and the legend, and the points are drawn as pixels into
     // the axis rect's background at every replot (paintPoints): QCustomPlot's per-point shapes take
     // ~200 ms a frame at 100,000 points.
@@ -465,8 +470,47 @@ void Projector::labelAxes(const ProjectionRequest& q) {
     }
 }
 
+void Projector::resizeEvent(QResizeEvent* e) {
+    QWidget::resizeEvent(e);
+    if (m_plot->legend->visible() && m_plot->legend->itemCount() > 0) fitLegend();
+}
+
+int Projector::highlighted() const { return m_pickedGraph ? m_pickedGraph->dataCount() : 0; }
+
+void Projector::ringPicked(const QVector<int>& rows) {
+    if (!m_pickedGraph && rows.isEmpty()) return;
+    if (!m_pickedGraph) {
+        m_pickedGraph = m_plot->addGraph();
+        m_pickedGraph->setName(tr("picked"));
+        m_pickedGraph->removeFromLegend();
+        m_pickedGraph->setLineStyle(QCPGraph::lsNone);
+        m_pickedGraph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::black, 1.5), Qt::NoBrush, 9));
+    }
+    QVector<double> xs, ys;
+    for (int row : rows)
+        if (row >= 0 && std::size_t(row) < m_x.size()) {
+            xs << m_x[std::size_t(row)];
+            ys << m_y[std::size_t(row)];
+        }
+    m_pickedGraph->setData(xs, ys, true);
+    m_pickedGraph->setVisible(!m_raster);  // pixel mode: paintPoints frames them
+    m_plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void Projector::fitLegend() {
+    // One column while it fits the plot's height, more columns otherwise (a short dock at 1024 x 768).
+    m_plot->replot();  // (the axis rect's and the legend's sizes)
+    const int entries = m_plot->legend->itemCount();
+    const int rowHeight = std::max(1, QFontMetrics(m_plot->legend->font()).height() + 4);
+    const int fit = std::max(1, (m_plot->axisRect()->height() - 12) / rowHeight);
+    m_plot->legend->setFillOrder(QCPLegend::foRowsFirst, false);
+    m_plot->legend->setWrap(std::min(entries, fit));
+    m_plot->legend->setFillOrder(QCPLegend::foRowsFirst, true);
+}
+
 void Projector::showPicked(const State& s) {
     const QVector<int>& rows = s.projection.picked;
+    ringPicked(rows);
     m_picked->clear();
     m_picked->setVisible(!rows.isEmpty() && !m_paths.isEmpty());  // picked heads show as the grid's selection
     for (int row : rows) {

@@ -13,6 +13,7 @@
 
 class QComboBox;
 class QCPCurve;
+class QCPGraph;
 class QCustomPlot;
 class QLabel;
 class QLineEdit;
@@ -38,6 +39,7 @@ public:
     // Plot coordinates of a shown point (tests, synthetic clicks); false when there is none.
     bool pointPosition(int row, QPointF* pixel) const;
     QString hoverText(int row) const;  // the tooltip over a point: the image's thumbnail, name and colour value
+    int highlighted() const;           // the picked points ringed in the plot
 
 signals:
     // method pca | umap | tsne | text-axes; the selected heads' summed terms instead of the whole
@@ -47,6 +49,9 @@ signals:
     void imageActivated(const QString& path);
     void rowsPicked(const QVector<int>& rows);
     void colourRequested(const QString& column);  // a labels.csv column; "": the text's score
+
+protected:
+    void resizeEvent(QResizeEvent* e) override;
 
 private:
     void requestLayout();
@@ -90,6 +95,9 @@ private:
     bool m_raster = false;             // many points: drawn by paintPoints, not the graphs
     QPolygonF m_lasso;                 // the select drag's path, in pixels
     QCPCurve* m_lassoCurve = nullptr;  // drawn while dragging
+    QCPGraph* m_pickedGraph = nullptr;  // the picked points, ringed (out of the legend)
+    void ringPicked(const QVector<int>& rows);
+    void fitLegend();  // the labels' legend in as many columns as the plot's height needs
 };
 
 }  // namespace vitscope::ui

@@ -63,6 +63,10 @@ GridValues State::gridValues(QString* name) const {
     case GridMetric::Latent:
         named(concepts.detail ? QObject::tr("latent %1's pre-activation share").arg(concepts.detail->row.latent) : QObject::tr("latent (choose one)"));
         return concepts.detail ? concepts.detail->grid : GridValues{};
+    case GridMetric::Separation:
+        named(projection.separationOf > 0 ? QObject::tr("separates the %1 picked images").arg(projection.separationOf)
+                                          : QObject::tr("separates the picked images (pick some in the Projector)"));
+        return projection.separation;
     case GridMetric::Property:
         named(scores.property.empty() ? QObject::tr("property score") : QObject::tr("property score: %1").arg(q(scores.property)));
         return scores.grid;
@@ -247,7 +251,8 @@ void Session::clearModelResults() {
     m_state.partner = {};
     m_partnerKey.clear();
     m_state.ablation = {};
-    if (m_state.metric == GridMetric::Latent) m_state.metric = GridMetric::DirectEffect;  // the latent was the old model's
+    if (m_state.metric == GridMetric::Latent || m_state.metric == GridMetric::Separation)
+        m_state.metric = GridMetric::DirectEffect;  // the latent and the picked images were the old model's
     const ConceptState was = m_state.concepts;  // the explorer closed the SAE with the model; the settings stay
     m_state.concepts = {};
     m_state.concepts.mode = was.mode;
@@ -607,7 +612,9 @@ void Session::runProjection(ProjectionRequest r, bool throughSelected) {
             m_state.projection.result = std::move(res);
             m_state.projection.computing = false;
             m_state.projection.picked.clear();
-            emitChanged(Aspect::Projection);
+            m_state.projection.separation = {};
+            m_state.projection.separationOf = 0;
+            emitChanged(Aspect::Projection | Aspect::Grid);
         },
         [this](const JobFailure& f) {
             m_state.projection.computing = false;  // the layout shown stays
@@ -747,7 +754,28 @@ void Session::pickProjected(const QVector<int>& rows) {
         return;
     }
     m_state.projection.picked = rows;
-    emitChanged(Aspect::Projection);
+    m_state.projection.separation = {};
+    m_state.projection.separationOf = 0;
+    emitChanged(Aspect::Projection | Aspect::Grid);
+    requestSeparation();
+}
+
+void Session::requestSeparation() {
+    // The grid shows which heads and MLPs set the picked images apart from the others.
+    const QVector<int>& rows = m_state.projection.picked;
+    if (rows.isEmpty() || rows.size() >= int(m_state.projection.result.x.size()) || !m_state.dataset.ready()) return;
+    const quint64 epoch = m_epoch;
+    const QVector<int> asked = rows;
+    m_engine.run(
+        SeparationJob{std::vector<int64_t>(rows.begin(), rows.end())}, this,
+        [this, epoch, asked](GridValues g) {
+            if (!current(epoch) || m_state.projection.picked != asked) return;
+            m_state.projection.separation = std::move(g);
+            m_state.projection.separationOf = int(asked.size());
+            m_state.metric = GridMetric::Separation;
+            emitChanged(Aspect::Grid | Aspect::Projection);
+        },
+        failure(tr("comparing the picked images with the rest")));
 }
 
 void Session::focusHead(const HeadId& head) {
@@ -937,6 +965,8 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
     m_state.focus.detailNote.clear();
     m_state.projection.result = {};  // laid out again below when one was asked for
     m_state.projection.picked.clear();
+    m_state.projection.separation = {};
+    m_state.projection.separationOf = 0;
     m_state.retrieval.result = {};
     // The explorer closed the old task with the old dataset; labels beside the images (the folder
     // or its parent, as the shapes world and its splits have them) are offered as the new task's.

@@ -80,7 +80,7 @@ struct TextSpanSettings {
 // The map options into a request (the input size only for the methods that run the model).
 void applyMapOptions(const MapOptions& options, HeatmapRequest& request);
 
-enum class GridMetric { DirectEffect = 0, TextScore, Variance, Property, Latent };
+enum class GridMetric { DirectEffect = 0, TextScore, Variance, Property, Latent, Separation };
 
 struct DatasetState {
     QString folder;  // the open dataset's image folder ("" when none is open)
@@ -138,6 +138,10 @@ struct ProjectionState {
     bool computing = false;
     QVector<int> picked;        // rows picked in the plot
     QString colourColumn;       // the points' colour: this labels.csv column ("": the text's score)
+    // How far each head's and MLP's contributions to the picked images are from the rest's (the
+    // grid's metric Separation); empty until images are picked.
+    GridValues separation;
+    int separationOf = 0;  // the picked images it is for
 };
 
 // The concept panel: SpLiCE's sparse text decomposition of the open image, or an SAE's latents.
@@ -332,6 +336,7 @@ private:
     void requestNeurons();  // the focused MLP's neurons for the open image and text
     void requestNeuronDetail();  // the focused neuron over the open dataset
     void requestProjection();    // the projection's request again (another dataset, selection)
+    void requestSeparation();    // what separates the picked images (the grid's metric Separation)
     void recolourProjection();   // the text's scores as the points' colours
     void runProjection(ProjectionRequest request, bool throughSelected);
     void dropNeuron();           // back from a neuron's map to the text's

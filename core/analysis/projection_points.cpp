@@ -84,6 +84,38 @@ Layout headTextAxesLayout(const CacheView& view, const at::Tensor& texts, const 
     return toPoints(out);
 }
 
+std::vector<ComponentScore> selectionSeparation(const CacheView& view, const std::vector<int64_t>& rows, const std::vector<Component>& components,
+                                                const JobContext& job) {
+    at::NoGradGuard noGrad;
+    const int64_t n = view.size();
+    at::Tensor inGroup = at::zeros({n}, at::kBool);
+    for (int64_t r : rows) {
+        if (r < 0 || r >= n) throw InputError("selection", "row " + std::to_string(r) + " is not an image of the cache (" + std::to_string(n) + " images)");
+        inGroup[r] = true;
+    }
+    const int64_t picked = inGroup.sum().item<int64_t>();
+    if (picked == 0 || picked == n) throw InputError("selection", "pick some of the images, not none or all, to compare them with the rest");
+    std::vector<Component> set = components;
+    if (set.empty()) {
+        set = view.heads();
+        for (const Component& c : view.poolHeads()) set.push_back(c);
+        for (const Component& c : view.allComponents())
+            if (c.kind == Component::Kind::Mlp || c.kind == Component::Kind::PoolMlp || c.kind == Component::Kind::Conv) set.push_back(c);
+    }
+    const at::Tensor weight = inGroup.to(at::kDouble).unsqueeze(1);
+    std::vector<ComponentScore> out;
+    for (std::size_t i = 0; i < set.size(); ++i) {
+        if (job.cancelled()) throw JobCancelled();
+        const at::Tensor t = view.terms(set[i]).to(at::kDouble);  // [N, E]
+        const at::Tensor sumIn = (t * weight).sum(0), sumAll = t.sum(0);
+        const at::Tensor meanIn = sumIn / double(picked), meanOut = (sumAll - sumIn) / double(n - picked);
+        const double spread = std::sqrt((t - sumAll / double(n)).pow(2).sum(1).mean().item<double>());
+        out.push_back({set[i], spread > 0 ? (meanIn - meanOut).norm().item<double>() / spread : 0.0});
+        job.report({static_cast<int64_t>(i) + 1, static_cast<int64_t>(set.size()), 0, 0, "separation of the picked images"});
+    }
+    return out;
+}
+
 void writeLayoutNpy(const std::string& path, const Layout& layout) {
     at::Tensor t = at::empty({layout.rows(), 2}, at::kFloat);
     std::copy(layout.data(), layout.data() + layout.size(), t.data_ptr<float>());

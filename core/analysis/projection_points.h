@@ -9,6 +9,7 @@
 //   Layout t = textAxesLayout(view, texts /*[4, E]: A, B, C, D*/, view.parseList("3.1"));
 #include "analysis/components.h"
 #include "analysis/projection.h"
+#include "analysis/property.h"
 #include "job.h"
 
 #include <vector>
@@ -31,6 +32,14 @@ Layout textAxesLayout(const CacheView& view, const at::Tensor& texts, const std:
 // Text axes for heads: each head's mean over the images of the same score differences through
 // that head alone. [C, 2] (every cached head when `components` is empty).
 Layout headTextAxesLayout(const CacheView& view, const at::Tensor& texts, const std::vector<Component>& components);
+
+// How far apart each component's contributions are for the images `rows` and for the other
+// images: the distance between the two groups' mean terms over the root-mean-square distance of
+// all the terms to their mean (a standardised mean difference; 0: the same mean). The heads and
+// MLPs that separate a picked group of the projector. Every cached head and MLP when `components`
+// is empty. InputError when `rows` is empty, holds every image or a row outside the cache.
+std::vector<ComponentScore> selectionSeparation(const CacheView& view, const std::vector<int64_t>& rows, const std::vector<Component>& components,
+                                                const JobContext& job);
 
 // A layout as the CLI writes it: [N, 2] float32 .npy.
 void writeLayoutNpy(const std::string& path, const Layout& layout);

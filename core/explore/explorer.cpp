@@ -232,6 +232,17 @@ struct Explorer::Impl {
     void requireDataset() const {
         if (!view) throw InputError("vitscope", "no dataset is open");
     }
+    // Scores of components as the grid places them.
+    std::vector<ComponentValue> componentValues(const std::vector<ComponentScore>& scores) const {
+        std::vector<ComponentValue> out;
+        for (const ComponentScore& s : scores) {
+            const bool pool = s.component.kind == Component::Kind::PoolHead;
+            // MaxViT's conv.K has no grid cell (K counts blocks, not layers): layer -1 keeps it out of the grid.
+            const int layer = s.component.kind == Component::Kind::Conv ? -1 : pool ? summary.layers : s.component.layer;
+            out.push_back({s.component.name(), layer, s.component.kind == Component::Kind::Head || pool ? s.component.head : -1, s.score});
+        }
+        return out;
+    }
     // Whether a component's term can be shown in CLIP space: a per-component aligner maps the
     // encoder's components only, not SigLIP's pooling heads (another decomposition).
     bool mapped(const std::string& name) const { return alignerMaps(aligner(), name); }
@@ -715,15 +726,12 @@ std::vector<ComponentValue> Explorer::propertyScores(const std::string& property
     for (const Component& c : m->view->poolHeads()) components.push_back(c);  // SigLIP: the grid's pooling row too
     const std::vector<ComponentScore> scores =
         rankComponents(*m->view, m->session->text->encodeDescriptions(readTextList(file)), components, job);
-    std::vector<ComponentValue> out;
-    for (const ComponentScore& s : scores) {
-        const bool pool = s.component.kind == Component::Kind::PoolHead;
-        // MaxViT's conv.K has no grid cell (K counts blocks, not layers): layer -1 keeps it out of the grid.
-        const int layer = s.component.kind == Component::Kind::Conv ? -1 : pool ? m->summary.layers : s.component.layer;
-        out.push_back({s.component.name(), layer,
-                       s.component.kind == Component::Kind::Head || pool ? s.component.head : -1, s.score});
-    }
-    return out;
+    return m->componentValues(scores);
+}
+
+std::vector<ComponentValue> Explorer::selectionSeparation(const std::vector<int64_t>& rows, const JobContext& job) {
+    m->requireDataset();
+    return m->componentValues(vitscope::selectionSeparation(*m->view, rows, {}, job));
 }
 
 std::vector<Hit> Explorer::headTopImages(int layer, int head, int top) {

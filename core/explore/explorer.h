@@ -421,6 +421,9 @@ public:
     // the same questions for the side-by-side views) until another comparison, model or dataset.
     HeadComparison compareHeads(const std::string& spec, const JobContext& job);
     Explorer* partner();  // nullptr when no comparison is open
+    // How far each head's and MLP's contributions to the images `rows` (the cache's order) are from
+    // its contributions to the other images (analysis/projection_points.h selectionSeparation).
+    std::vector<ComponentValue> selectionSeparation(const std::vector<int64_t>& rows, const JobContext& job);
     // Every cached image's score for a text (retrieval's: through the heads, else the output's cosine).
     // SpLiCE on the open image's output (analysis/splice.h, the reference's settings but l1): the
     // vocabulary's lines embedded as they are, the image mean over the open dataset's outputs.
