@@ -2467,7 +2467,14 @@ private slots:
             QCOMPARE(view->hitsB()->count(), int(expected.restricted.size()));
             QVERIFY(view->retrievalText().contains("through its assigned heads"));
         }
-        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/second-model.png");
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
+            raiseDockOf(view);
+            for (int tab = 0; tab < 3; ++tab) {
+                view->tabs()->setCurrentIndex(tab);
+                QTest::qWait(50);
+                w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + QString("/second-model-%1.png").arg(tab));
+            }
+        }
         // A method the compared model lacks: its decomposition, said.
         s.compareHeads(VITSCOPE_SOURCE_DIR "/models/shapes-swin");
         QVERIFY(waitUntil(s, [&] { return st.comparison && st.comparison->modelB == "shapes-swin" && !st.comparing && st.partner.open(); }, 3 * kTimeout));
