@@ -221,6 +221,31 @@ StartOptions testStart(const QString& dataDir) {
 
 // Opens `image` with `text` in the window and waits until its map and ledger are the ones shown
 // (an opening view still arriving for another image does not count).
+// The open model (any family) compared with the bundled CLIP, which then stays open beside it:
+// the assignment one-to-one, the Second model dock's grid, map and ledger for the same image and
+// text, the selection carried to its grid through the assignment.
+void compareWithBundledClip(MainWindow& w) {
+    Session& s = w.session();
+    const State& st = s.state();
+    s.setText("a red circle");
+    s.compareHeads(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+    QVERIFY(waitUntil(s, [&] {
+        return st.comparison && !st.comparing && st.partner.open() && st.partner.map.text == "a red circle" && !st.partner.ledger.rows.empty() &&
+               st.partner.image.path == st.image.path;
+    }, 3 * kTimeout));
+    const HeadComparison& c = *st.comparison;
+    QCOMPARE(c.cellsA.size(), c.headsA.size());
+    QCOMPARE(int(std::count_if(c.assigned.begin(), c.assigned.end(), [](int b) { return b >= 0; })), int(std::min(c.headsA.size(), c.headsB.size())));
+    PartnerView* view = w.views().partner;
+    QCOMPARE(view->grid()->layers(), 4);
+    QTRY_VERIFY_WITH_TIMEOUT(view->canvas()->hasMap() && view->ledger()->ledger().rows.size() == st.partner.ledger.rows.size(), kTimeout);
+    QVERIFY(std::abs(st.partner.ledger.residual) < 1e-4 * (1 + std::abs(st.partner.ledger.total)));
+    const auto [l, h] = c.cellsA.front();
+    s.select({gridHead(l, h, st.model.layers, st.model.poolHeads > 0)});
+    const auto b = c.assignedInB({{l, h}});
+    if (!b.empty()) QTRY_COMPARE_WITH_TIMEOUT(view->grid()->selection(), (QList<HeadId>{HeadId{b[0].first, b[0].second}}), kTimeout);
+}
+
 bool showImageAndText(MainWindow& w, const QString& image, const QString& text) {
     w.session().openImage(image);
     if (!waitUntil(w.session(), [&] { return w.state().imagePath() == image; }, kTimeout)) return false;
@@ -1437,6 +1462,8 @@ private slots:
             }
         }
         w.classroomMode().setOn(false);
+        compareWithBundledClip(w);
+        if (QTest::currentTestFailed()) return;
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
             const QString dir = qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS");
             w.grab().save(dir + "/siglip-window.png");
@@ -1633,6 +1660,8 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(abl->outcome().ablated.size() == 1, kTimeout);
         QVERIFY(std::isfinite(abl->outcome().accuracyAfter));
         QCOMPARE(errors.count(), 0);
+        compareWithBundledClip(w);
+        if (QTest::currentTestFailed()) return;
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/maxvit-window.png");
     }
 
