@@ -2,6 +2,7 @@
 #include "analysis/projection.h"
 #include "error.h"
 
+#include <ATen/ATen.h>
 #include <hnswlib/hnswlib.h>
 
 #include <algorithm>
@@ -14,7 +15,7 @@ namespace vitscope {
 
 namespace {
 
-constexpr int64_t kRowBlock = 256;
+constexpr int64_t kRowBlock = 2048;
 
 using Pair = std::pair<float, int32_t>;  // (squared distance, index), ordered by distance then index
 
@@ -35,21 +36,103 @@ void keepNearest(std::vector<Pair>& cand, int64_t self, int k, bool includeSelf,
     }
 }
 
-void exactNeighbors(const PointMatrix& x, int k, bool includeSelf, KnnGraph& g, const JobContext& job) {
-    const int64_t n = x.rows();
-    const Eigen::VectorXf norms = x.rowwise().squaredNorm();
-    std::vector<Pair> cand(static_cast<std::size_t>(n));
-    for (int64_t start = 0; start < n; start += kRowBlock) {
-        if (job.cancelled()) throw JobCancelled();
-        const int64_t rows = std::min(kRowBlock, n - start);
-        const Eigen::MatrixXf dots = x.middleRows(start, rows) * x.transpose();  // [rows, n]
-        for (int64_t r = 0; r < rows; ++r) {
-            const int64_t i = start + r;
-            cand.resize(static_cast<std::size_t>(n));
-            for (int64_t j = 0; j < n; ++j) cand[static_cast<std::size_t>(j)] = {norms[i] + norms[j] - 2 * dots(r, j), static_cast<int32_t>(j)};
-            keepNearest(cand, i, k, includeSelf, &g.index[static_cast<std::size_t>(i * k)], &g.distance[static_cast<std::size_t>(i * k)]);
+// The k nearest of each row seen so far: a max-heap of (squared distance, index) per row, and the
+// row's current worst as a quick filter. The kept set is the k smallest in that total order,
+// whatever order the candidates come in, so threads and blocks cannot change it.
+struct RowHeaps {
+    int cap = 0;
+    std::vector<Pair> heap;     // [n, cap]
+    std::vector<int> size;      // [n]
+    std::vector<float> worst;   // [n], +inf until the heap is full
+    RowHeaps(int64_t n, int c)
+        : cap(c), heap(static_cast<std::size_t>(n * c)), size(static_cast<std::size_t>(n), 0),
+          worst(static_cast<std::size_t>(n), c > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity()) {}
+    void offer(int64_t row, float d, int32_t j) {
+        Pair* h = &heap[static_cast<std::size_t>(row * cap)];
+        int& s = size[static_cast<std::size_t>(row)];
+        const Pair p{d, j};
+        if (s < cap) {
+            h[s++] = p;
+            std::push_heap(h, h + s);
+        } else if (p < h[0]) {
+            std::pop_heap(h, h + s);
+            h[s - 1] = p;
+            std::push_heap(h, h + s);
+        } else {
+            return;
         }
-        job.report({start + rows, n, 0, 0, "nearest neighbours (exact)"});
+        if (s == cap) worst[static_cast<std::size_t>(row)] = h[0].first;
+    }
+};
+
+// One block of dot products [rows of I, rows of J]: offers each J point to the I rows (rowSide)
+// or each I point to the J rows (the other side of the symmetric distance), never a point to itself.
+struct DotBlock {
+    const float* dots;
+    int64_t i0, rows, j0, cols;
+    const float* norms;
+};
+
+void offerRowSide(const DotBlock& b, RowHeaps& h) {
+    for (int64_t r = 0; r < b.rows; ++r) {
+        const int64_t i = b.i0 + r;
+        const float* g = b.dots + r * b.cols;
+        const float ni = b.norms[i], *nj = b.norms + b.j0;
+        for (int64_t c = 0; c < b.cols; ++c) {
+            const float d = ni + nj[c] - 2 * g[c];
+            if (d <= h.worst[static_cast<std::size_t>(i)] && b.j0 + c != i) h.offer(i, d, static_cast<int32_t>(b.j0 + c));
+        }
+    }
+}
+
+void offerColumnSide(const DotBlock& b, RowHeaps& h) {
+    const float* worst = h.worst.data() + b.j0;
+    for (int64_t r = 0; r < b.rows; ++r) {
+        const int64_t i = b.i0 + r;
+        const float* g = b.dots + r * b.cols;
+        const float ni = b.norms[i], *nj = b.norms + b.j0;
+        for (int64_t c = 0; c < b.cols; ++c) {
+            const float d = ni + nj[c] - 2 * g[c];
+            if (d <= worst[c] && b.j0 + c != i) h.offer(b.j0 + c, d, static_cast<int32_t>(i));
+        }
+    }
+}
+
+// Exact neighbours from blocked dot products (BLAS through ATen), each pair of blocks once: the
+// block [I, J] (I <= J) serves I's rows and, transposed, J's rows. The two sides touch different
+// rows, so they run on two threads; the GEMM itself is BLAS-threaded.
+void exactNeighbors(const PointMatrix& x, int k, bool includeSelf, KnnGraph& g, const JobContext& job) {
+    const int64_t n = x.rows(), f = x.cols();
+    const Eigen::VectorXf norms = x.rowwise().squaredNorm();
+    RowHeaps heaps(n, k - (includeSelf ? 1 : 0));
+    const at::Tensor all = at::from_blob(const_cast<float*>(x.data()), {n, f}, at::kFloat);
+    const bool twoThreads = std::thread::hardware_concurrency() > 1;
+    for (int64_t i0 = 0; i0 < n; i0 += kRowBlock) {
+        if (job.cancelled()) throw JobCancelled();
+        const int64_t rows = std::min(kRowBlock, n - i0);
+        const at::Tensor a = all.narrow(0, i0, rows);
+        for (int64_t j0 = i0; j0 < n; j0 += kRowBlock) {
+            const int64_t cols = std::min(kRowBlock, n - j0);
+            const at::Tensor dots = at::mm(a, all.narrow(0, j0, cols).t()).contiguous();
+            const DotBlock b{dots.data_ptr<float>(), i0, rows, j0, cols, norms.data()};
+            if (j0 == i0) {
+                offerRowSide(b, heaps);
+            } else if (twoThreads) {
+                std::thread other([&] { offerColumnSide(b, heaps); });
+                offerRowSide(b, heaps);
+                other.join();
+            } else {
+                offerRowSide(b, heaps);
+                offerColumnSide(b, heaps);
+            }
+        }
+        job.report({i0 + rows, n, 0, 0, "nearest neighbours (exact)"});
+    }
+    std::vector<Pair> cand;
+    for (int64_t i = 0; i < n; ++i) {
+        const Pair* h = &heaps.heap[static_cast<std::size_t>(i * heaps.cap)];
+        cand.assign(h, h + heaps.size[static_cast<std::size_t>(i)]);
+        keepNearest(cand, i, k, includeSelf, &g.index[static_cast<std::size_t>(i * k)], &g.distance[static_cast<std::size_t>(i * k)]);
     }
 }
 

@@ -239,17 +239,21 @@ Layout umapLayout(const PointMatrix& x, const UmapParams& params, const JobConte
     kp.exactBelow = params.exactKnnBelow;
     kp.seed = params.seed;
     const int k = static_cast<int>(std::min<int64_t>(params.neighbors, n - 1));
-    Graph g = fuzzyGraph(nearestNeighbors(x, k, kp, job.staged("UMAP neighbours")));
+    const KnnGraph knn = nearestNeighbors(x, k, kp, job.staged("UMAP neighbours"));
+    job.staged("UMAP fuzzy graph").report({0, 1, 0, 0, ""});
+    Graph g = fuzzyGraph(knn);
     if (g.weight.empty()) throw InputError("points", "all " + std::to_string(n) + " points coincide: no layout");
     const int epochs = params.epochs > 0 ? params.epochs : (n <= 10000 ? 500 : 200);
     pruneWeak(g, epochs);
     Random rng(params.seed);
+    job.staged("UMAP spectral initialisation").report({0, 1, 0, 0, ""});
     const Eigen::MatrixXd init = umap_detail::spectralLayout(x, g, 2, rng, job.staged("UMAP spectral initialisation"));
     const double expansion = 10.0 / std::max(init.cwiseAbs().maxCoeff(), 1e-300);
     Layout y(n, 2);
     for (int64_t i = 0; i < n; ++i)
         for (int d = 0; d < 2; ++d) y(i, d) = static_cast<float>(init(i, d) * expansion) + static_cast<float>(1e-4 * rng.normal());
     const auto [a, b] = umapCurve(params.spread, params.minDist);
+    job.staged("UMAP epochs").report({0, epochs, 0, 0, ""});
     optimise(g, y, epochs, params, {a, b, params.repulsion}, rng, job.staged("UMAP epochs"));
     return y;
 }
