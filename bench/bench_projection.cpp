@@ -5,7 +5,7 @@
 // trustworthiness (k = 10) of the layout over a 5,000-point subsample (the points and their
 // layout positions restricted to it; the exact O(N^2) figure over all points is out of reach).
 // Times are wall clock with the process's CPU time (all threads) beside them.
-// Usage: bench_projection [--points N] [--dim D] [--methods pca,umap,tsne] [--seed S]
+// Usage: bench_projection [--points N] [--dim D] [--methods pca,umap,tsne[,knn]] [--seed S]
 #include "analysis/projection.h"
 
 #include <chrono>
@@ -112,6 +112,13 @@ int main(int argc, char** argv) {
         StageClock clock;
         const auto t0 = Clock::now();
         const double cpu0 = cpuSeconds();
+        if (m == "knn") {  // the UMAP graph's neighbour search alone (k 15, self included)
+            KnnParams p;
+            p.includeSelf = true;
+            nearestNeighbors(x, 15, p, {});
+            std::printf("knn   %8.1f s (CPU %.1f s)\n", std::chrono::duration<double>(Clock::now() - t0).count(), cpuSeconds() - cpu0);
+            continue;
+        }
         const Layout y = layoutPoints(x, parseLayoutMethod(m), seed, clock.job());
         clock.lap();
         const double total = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -6,8 +6,11 @@
 #include <hnswlib/hnswlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <thread>
 
@@ -98,36 +101,59 @@ void offerColumnSide(const DotBlock& b, RowHeaps& h) {
     }
 }
 
-// Exact neighbours from blocked dot products (BLAS through ATen), each pair of blocks once: the
-// block [I, J] (I <= J) serves I's rows and, transposed, J's rows. The two sides touch different
-// rows, so they run on two threads; the GEMM itself is BLAS-threaded.
+// One block pair [I, J] (I <= J): its dot products through BLAS (ATen's mm), offered to I's rows
+// and, when J is another block, to J's rows. A row block's lock keeps two workers off its heaps
+// at once; the heaps keep the same neighbours whatever order the blocks come in.
+void blockPair(const at::Tensor& all, const float* norms, int64_t i0, int64_t j0, RowHeaps& heaps, std::vector<std::mutex>& locks) {
+    const int64_t n = all.size(0), rows = std::min(kRowBlock, n - i0), cols = std::min(kRowBlock, n - j0);
+    const at::Tensor dots = at::mm(all.narrow(0, i0, rows), all.narrow(0, j0, cols).t()).contiguous();
+    const DotBlock b{dots.data_ptr<float>(), i0, rows, j0, cols, norms};
+    {
+        const std::lock_guard<std::mutex> hold(locks[static_cast<std::size_t>(i0 / kRowBlock)]);
+        offerRowSide(b, heaps);
+    }
+    if (j0 != i0) {
+        const std::lock_guard<std::mutex> hold(locks[static_cast<std::size_t>(j0 / kRowBlock)]);
+        offerColumnSide(b, heaps);
+    }
+}
+
+// Exact neighbours from blocked dot products, each pair of blocks once (the distance is
+// symmetric), the pairs shared among the hardware threads (each GEMM on one). Progress and the
+// cancel check on the calling thread, which works too.
 void exactNeighbors(const PointMatrix& x, int k, bool includeSelf, KnnGraph& g, const JobContext& job) {
-    const int64_t n = x.rows(), f = x.cols();
+    const int64_t n = x.rows(), blocks = (n + kRowBlock - 1) / kRowBlock;
     const Eigen::VectorXf norms = x.rowwise().squaredNorm();
     RowHeaps heaps(n, k - (includeSelf ? 1 : 0));
-    const at::Tensor all = at::from_blob(const_cast<float*>(x.data()), {n, f}, at::kFloat);
-    const bool twoThreads = std::thread::hardware_concurrency() > 1;
-    for (int64_t i0 = 0; i0 < n; i0 += kRowBlock) {
-        if (job.cancelled()) throw JobCancelled();
-        const int64_t rows = std::min(kRowBlock, n - i0);
-        const at::Tensor a = all.narrow(0, i0, rows);
-        for (int64_t j0 = i0; j0 < n; j0 += kRowBlock) {
-            const int64_t cols = std::min(kRowBlock, n - j0);
-            const at::Tensor dots = at::mm(a, all.narrow(0, j0, cols).t()).contiguous();
-            const DotBlock b{dots.data_ptr<float>(), i0, rows, j0, cols, norms.data()};
-            if (j0 == i0) {
-                offerRowSide(b, heaps);
-            } else if (twoThreads) {
-                std::thread other([&] { offerColumnSide(b, heaps); });
-                offerRowSide(b, heaps);
-                other.join();
-            } else {
-                offerRowSide(b, heaps);
-                offerColumnSide(b, heaps);
-            }
+    const at::Tensor all = at::from_blob(const_cast<float*>(x.data()), {n, x.cols()}, at::kFloat);
+    std::vector<std::pair<int64_t, int64_t>> pairs;
+    for (int64_t i = 0; i < blocks; ++i)
+        for (int64_t j = i; j < blocks; ++j) pairs.push_back({i * kRowBlock, j * kRowBlock});
+    std::vector<std::mutex> locks(static_cast<std::size_t>(blocks));
+    std::atomic<std::size_t> next{0}, done{0};
+    std::atomic<bool> stop{false};
+    std::exception_ptr failed;  // a helper's error (out of memory), rethrown here
+    std::mutex failedLock;
+    auto work = [&] {
+        try {
+            for (std::size_t p; !stop && (p = next++) < pairs.size(); ++done) blockPair(all, norms.data(), pairs[p].first, pairs[p].second, heaps, locks);
+        } catch (...) {
+            const std::lock_guard<std::mutex> hold(failedLock);
+            failed = std::current_exception();
+            stop = true;
         }
-        job.report({i0 + rows, n, 0, 0, "nearest neighbours (exact)"});
+    };
+    const auto helpers = std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), static_cast<int64_t>(pairs.size())) - 1;
+    std::vector<std::thread> pool;
+    for (int64_t t = 0; t < helpers; ++t) pool.emplace_back(work);
+    for (std::size_t p; !stop && (p = next++) < pairs.size(); ++done) {
+        stop = job.cancelled();
+        if (!stop) blockPair(all, norms.data(), pairs[p].first, pairs[p].second, heaps, locks);
+        job.report({static_cast<int64_t>(done), static_cast<int64_t>(pairs.size()), 0, 0, "nearest neighbours (exact)"});
     }
+    for (std::thread& t : pool) t.join();
+    if (failed) std::rethrow_exception(failed);
+    if (stop) throw JobCancelled();
     std::vector<Pair> cand;
     for (int64_t i = 0; i < n; ++i) {
         const Pair* h = &heaps.heap[static_cast<std::size_t>(i * heaps.cap)];
