@@ -4,10 +4,12 @@
 // (as CLIP embeddings are). For each layout: wall time by stage (the kNN graph included) and the
 // trustworthiness (k = 10) of the layout over a 5,000-point subsample (the points and their
 // layout positions restricted to it; the exact O(N^2) figure over all points is out of reach).
-// Usage: bench_projection [--points N] [--dim D] [--methods pca,umap,tsne] [--seed S]
+// Times are wall clock with the process's CPU time (all threads) beside them.
+// Usage: bench_projection [--points N] [--dim D] [--methods pca,umap,tsne[,knn]] [--seed S]
 #include "analysis/projection.h"
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -45,11 +47,20 @@ PointMatrix clusteredPoints(int64_t n, int64_t dim, uint64_t seed) {
     return x;
 }
 
-// A job whose progress prints each stage's wall time when the stage changes.
+// The process's CPU time (all threads) in seconds: on a shared machine the wall time depends on
+// the load, the CPU time much less.
+double cpuSeconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// A job whose progress records each stage's wall and CPU time when the stage changes.
 struct StageClock {
     std::string stage;
-    Clock::time_point start = Clock::now(), total = Clock::now();
-    std::map<std::string, double> seconds;
+    Clock::time_point start = Clock::now();
+    double cpuStart = cpuSeconds();
+    std::map<std::string, std::pair<double, double>> seconds;  // stage -> (wall, CPU)
     JobContext job() {
         JobContext j;
         j.progress = [this](const JobProgress& p) {
@@ -61,8 +72,13 @@ struct StageClock {
     }
     void lap() {
         const auto now = Clock::now();
-        if (!stage.empty()) seconds[stage] += std::chrono::duration<double>(now - start).count();
+        const double cpu = cpuSeconds();
+        if (!stage.empty()) {
+            seconds[stage].first += std::chrono::duration<double>(now - start).count();
+            seconds[stage].second += cpu - cpuStart;
+        }
         start = now;
+        cpuStart = cpu;
     }
 };
 
@@ -95,11 +111,19 @@ int main(int argc, char** argv) {
     for (std::string m; std::getline(list, m, ',');) {
         StageClock clock;
         const auto t0 = Clock::now();
+        const double cpu0 = cpuSeconds();
+        if (m == "knn") {  // the UMAP graph's neighbour search alone (k 15, self included)
+            KnnParams p;
+            p.includeSelf = true;
+            nearestNeighbors(x, 15, p, {});
+            std::printf("knn   %8.1f s (CPU %.1f s)\n", std::chrono::duration<double>(Clock::now() - t0).count(), cpuSeconds() - cpu0);
+            continue;
+        }
         const Layout y = layoutPoints(x, parseLayoutMethod(m), seed, clock.job());
         clock.lap();
         const double total = std::chrono::duration<double>(Clock::now() - t0).count();
-        std::printf("%-5s %8.1f s in all", m.c_str(), total);
-        for (const auto& [stage, s] : clock.seconds) std::printf("; %s %.1f s", stage.c_str(), s);
+        std::printf("%-5s %8.1f s in all (CPU %.1f s)", m.c_str(), total, cpuSeconds() - cpu0);
+        for (const auto& [stage, s] : clock.seconds) std::printf("; %s %.1f s (CPU %.1f s)", stage.c_str(), s.first, s.second);
         std::printf("; trustworthiness (k 10, 5,000-point subsample) %.4f\n", subsampleTrust(x, y, seed));
         std::fflush(stdout);
     }

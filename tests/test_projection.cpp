@@ -196,6 +196,37 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(JobCancelled, tsneLayout(x, TsneParams{}, job));
     }
 
+    // The exact path (blocked dot products, each block pair once, more than one block and a
+    // short last one) against a direct double-precision search: points on an integer grid, so
+    // that every distance is exact in float and ties (coincident points among them) are many,
+    // broken by index.
+    void exactNeighboursAreTheBruteForceOnes() {
+        for (const int side : {3, 10}) {
+            std::mt19937 gen(static_cast<unsigned>(side));
+            std::uniform_int_distribution<int> coord(0, side - 1);
+            PointMatrix x(2600, 4);
+            for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(coord(gen));
+            for (const bool self : {false, true}) {
+                KnnParams p;
+                p.includeSelf = self;
+                const int k = 12;
+                const KnnGraph g = nearestNeighbors(x, k, p, {});
+                for (int64_t i = 0; i < x.rows(); i += 7) {
+                    std::vector<std::pair<double, int32_t>> all;
+                    for (int64_t j = 0; j < x.rows(); ++j)
+                        if (j != i) all.push_back({(x.row(i) - x.row(j)).cast<double>().squaredNorm(), static_cast<int32_t>(j)});
+                    std::sort(all.begin(), all.end());
+                    if (self) all.insert(all.begin(), {0.0, static_cast<int32_t>(i)});
+                    for (int j = 0; j < k; ++j) {
+                        const std::size_t at = static_cast<std::size_t>(i * k + j);
+                        QCOMPARE(g.index[at], all[static_cast<std::size_t>(j)].second);
+                        QCOMPARE(g.distance[at], static_cast<float>(std::sqrt(all[static_cast<std::size_t>(j)].first)));
+                    }
+                }
+            }
+        }
+    }
+
     // The HNSW path: the same graph for the same seed, and nearly the exact neighbours.
     void approximateNeighboursAreDeterministicAndClose() {
         std::mt19937 gen(3);

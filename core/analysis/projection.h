@@ -36,11 +36,16 @@ PcaResult principalComponents(const PointMatrix& x, int k);
 Layout pcaLayout(const PointMatrix& x);
 
 // Nearest neighbours by Euclidean distance: [N, k] indices and distances, nearest first (ties by
-// index). Exact (blocked brute force) below `exactBelow` points, hnswlib's HNSW graph above,
-// built on one thread with `seed` (so the same for the same seed).
+// index). Exact below `exactBelow` points: blocked dot products through BLAS (ATen's mm), each
+// pair of blocks once, a bounded heap per row; the same result whatever the thread count.
+// hnswlib's HNSW graph above, built on one thread with `seed` (so the same for the same seed).
+// The default switch point is where the exact search (O(N^2 F)) stops being the faster of the two
+// on 512-dimensional points (bench/bench_projection.cpp: 100,000 points exact in about a minute
+// of CPU, HNSW several); umap-learn itself uses NN-descent (approximate) above 4,096 points.
+constexpr int64_t kExactKnnBelow = 250000;
 struct KnnParams {
     bool includeSelf = false;  // umap-learn's graph lists each point as its own first neighbour
-    int64_t exactBelow = 4096;
+    int64_t exactBelow = kExactKnnBelow;
     int hnswM = 16, efConstruction = 200, efSearch = 0;  // efSearch 0: max(2 k, 64)
     uint64_t seed = 0;
 };
@@ -60,7 +65,7 @@ struct TsneParams {
     double learningRate = 0;           // 0: sklearn's 'auto', max(N / exaggeration / 4, 50)
     double theta = 0.5;                // Barnes-Hut angle
     uint64_t seed = 0;
-    int64_t exactKnnBelow = 4096;
+    int64_t exactKnnBelow = kExactKnnBelow;
     void validate(int64_t points) const;  // throws InputError naming the field
     std::string toString() const;
 };
@@ -75,7 +80,7 @@ struct UmapParams {
     int negativeSampleRate = 5;
     double learningRate = 1.0, repulsion = 1.0;
     uint64_t seed = 0;
-    int64_t exactKnnBelow = 4096;
+    int64_t exactKnnBelow = kExactKnnBelow;
     void validate(int64_t points) const;
     std::string toString() const;
 };

@@ -258,7 +258,9 @@ Layout tsneLayout(const PointMatrix& x, const TsneParams& params, const JobConte
     kp.exactBelow = params.exactKnnBelow;
     kp.seed = params.seed;
     const int k = static_cast<int>(std::min<int64_t>(n - 1, static_cast<int64_t>(3 * params.perplexity + 1)));
-    const SparseP p = jointProbabilities(nearestNeighbors(x, k, kp, job.staged("t-SNE neighbours")), params.perplexity);
+    const KnnGraph knn = nearestNeighbors(x, k, kp, job.staged("t-SNE neighbours"));
+    job.staged("t-SNE affinities and PCA init").report({0, 1, 0, 0, ""});
+    const SparseP p = jointProbabilities(knn, params.perplexity);
     // PCA initialisation, scaled so that the first axis has standard deviation 1e-4.
     const Eigen::MatrixXd init = principalComponents(x, 2).scores;
     const double mean0 = init.col(0).mean();
@@ -268,6 +270,7 @@ Layout tsneLayout(const PointMatrix& x, const TsneParams& params, const JobConte
         for (int d = 0; d < 2; ++d) y[static_cast<std::size_t>(2 * i + d)] = static_cast<float>(init(i, d)) / std::max(std::abs(std0), 1e-300) * 1e-4;
     const double rate = params.learningRate > 0 ? params.learningRate : std::max(n / params.earlyExaggeration / 4, 50.0);
     const JobContext it = job.staged("t-SNE iterations");
+    it.report({0, params.iterations, 0, 0, ""});
     descend(p, {0, params.exaggerationIterations, 0.5, params.earlyExaggeration}, rate, params.theta, y, params.iterations, it);
     descend(p, {params.exaggerationIterations, params.iterations, 0.8, 1.0}, rate, params.theta, y, params.iterations, it);
     Layout out(n, 2);

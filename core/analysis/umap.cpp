@@ -126,10 +126,15 @@ struct Curve {
 
 double clip4(double v) { return std::clamp(v, -4.0, 4.0); }
 
+// d2^b for d2 > 0 as exp(b log d2): within a few ulps of std::pow (the layout is float) at less
+// than half its cost, which dominates the epochs.
+double powPositive(double d2, double b) { return std::exp(b * std::log(d2)); }
+
 void attract(float* cur, float* other, const Curve& c, double alpha) {
     const double dx = cur[0] - other[0], dy = cur[1] - other[1], d2 = dx * dx + dy * dy;
     if (d2 <= 0) return;
-    const double coeff = -2.0 * c.a * c.b * std::pow(d2, c.b - 1.0) / (c.a * std::pow(d2, c.b) + 1.0);
+    const double p = powPositive(d2, c.b);  // d2^(b - 1) = d2^b / d2: one power, not two
+    const double coeff = -2.0 * c.a * c.b * (p / d2) / (c.a * p + 1.0);
     const double gx = clip4(coeff * dx) * alpha, gy = clip4(coeff * dy) * alpha;
     cur[0] += static_cast<float>(gx), cur[1] += static_cast<float>(gy);
     other[0] -= static_cast<float>(gx), other[1] -= static_cast<float>(gy);
@@ -139,39 +144,52 @@ void repel(float* cur, const float* other, bool self, const Curve& c, double alp
     const double dx = cur[0] - other[0], dy = cur[1] - other[1], d2 = dx * dx + dy * dy;
     if (d2 <= 0 && self) return;
     if (d2 > 0) {
-        const double coeff = 2.0 * c.gamma * c.b / ((0.001 + d2) * (c.a * std::pow(d2, c.b) + 1.0));
+        const double coeff = 2.0 * c.gamma * c.b / ((0.001 + d2) * (c.a * powPositive(d2, c.b) + 1.0));
         cur[0] += static_cast<float>(clip4(coeff * dx) * alpha), cur[1] += static_cast<float>(clip4(coeff * dy) * alpha);
     } else {
         cur[0] += static_cast<float>(4.0 * alpha), cur[1] += static_cast<float>(4.0 * alpha);  // coincident points: umap-learn's push
     }
 }
 
+// An edge's sampling schedule (umap-learn's epochs_per_sample and next-sample epochs), packed
+// with its ends so that an epoch's pass over the edges reads one array.
+struct Scheduled {
+    double perSample, nextSample, perNegative, nextNegative;
+    int32_t head, tail;
+};
+
+std::vector<Scheduled> schedule(const Graph& g, int epochs, int negativeRate) {
+    const double wmax = *std::max_element(g.weight.begin(), g.weight.end());
+    std::vector<Scheduled> out(g.weight.size());
+    for (std::size_t e = 0; e < out.size(); ++e) {
+        const double samples = epochs * g.weight[e] / wmax;
+        Scheduled& s = out[e];
+        s.perSample = samples > 0 ? epochs / samples : -1;
+        s.perNegative = s.perSample / negativeRate;
+        s.nextSample = s.perSample, s.nextNegative = s.perNegative;
+        s.head = g.head[e], s.tail = g.tail[e];
+    }
+    return out;
+}
+
 // umap-learn's optimize_layout_euclidean, sequential (as it runs with a fixed random_state).
 void optimise(const Graph& g, Layout& y, int epochs, const UmapParams& p, const Curve& c, Random& rng, const JobContext& job) {
-    const std::size_t m = g.weight.size();
-    const double wmax = *std::max_element(g.weight.begin(), g.weight.end());
-    std::vector<double> perSample(m, -1), nextSample(m), perNegative(m), nextNegative(m);
-    for (std::size_t e = 0; e < m; ++e) {
-        const double samples = epochs * g.weight[e] / wmax;
-        if (samples > 0) perSample[e] = epochs / samples;
-        perNegative[e] = perSample[e] / p.negativeSampleRate;
-        nextSample[e] = perSample[e], nextNegative[e] = perNegative[e];
-    }
+    std::vector<Scheduled> edges = schedule(g, epochs, p.negativeSampleRate);
     const auto n = static_cast<uint64_t>(y.rows());
     double alpha = p.learningRate;
     for (int epoch = 0; epoch < epochs; ++epoch) {
         if (job.cancelled()) throw JobCancelled();
-        for (std::size_t e = 0; e < m; ++e) {
-            if (nextSample[e] > epoch) continue;
-            float* cur = y.row(g.head[e]).data();
-            attract(cur, y.row(g.tail[e]).data(), c, alpha);
-            nextSample[e] += perSample[e];
-            const int negatives = p.negativeSampleRate > 0 ? static_cast<int>((epoch - nextNegative[e]) / perNegative[e]) : 0;
-            for (int s = 0; s < negatives; ++s) {
-                const auto k = static_cast<int64_t>(rng.next() % n);
-                repel(cur, y.row(k).data(), k == g.head[e], c, alpha);
+        for (Scheduled& s : edges) {
+            if (s.nextSample > epoch) continue;
+            float* cur = y.row(s.head).data();
+            attract(cur, y.row(s.tail).data(), c, alpha);
+            s.nextSample += s.perSample;
+            const int negatives = p.negativeSampleRate > 0 ? static_cast<int>((epoch - s.nextNegative) / s.perNegative) : 0;
+            for (int k = 0; k < negatives; ++k) {
+                const auto other = static_cast<int64_t>(rng.next() % n);
+                repel(cur, y.row(other).data(), other == s.head, c, alpha);
             }
-            nextNegative[e] += negatives * perNegative[e];
+            s.nextNegative += negatives * s.perNegative;
         }
         alpha = p.learningRate * (1.0 - static_cast<double>(epoch + 1) / epochs);
         if (epoch % 5 == 0 || epoch + 1 == epochs) job.report({epoch + 1, epochs, 0, 0, "UMAP epochs"});
@@ -239,17 +257,21 @@ Layout umapLayout(const PointMatrix& x, const UmapParams& params, const JobConte
     kp.exactBelow = params.exactKnnBelow;
     kp.seed = params.seed;
     const int k = static_cast<int>(std::min<int64_t>(params.neighbors, n - 1));
-    Graph g = fuzzyGraph(nearestNeighbors(x, k, kp, job.staged("UMAP neighbours")));
+    const KnnGraph knn = nearestNeighbors(x, k, kp, job.staged("UMAP neighbours"));
+    job.staged("UMAP fuzzy graph").report({0, 1, 0, 0, ""});
+    Graph g = fuzzyGraph(knn);
     if (g.weight.empty()) throw InputError("points", "all " + std::to_string(n) + " points coincide: no layout");
     const int epochs = params.epochs > 0 ? params.epochs : (n <= 10000 ? 500 : 200);
     pruneWeak(g, epochs);
     Random rng(params.seed);
+    job.staged("UMAP spectral initialisation").report({0, 1, 0, 0, ""});
     const Eigen::MatrixXd init = umap_detail::spectralLayout(x, g, 2, rng, job.staged("UMAP spectral initialisation"));
     const double expansion = 10.0 / std::max(init.cwiseAbs().maxCoeff(), 1e-300);
     Layout y(n, 2);
     for (int64_t i = 0; i < n; ++i)
         for (int d = 0; d < 2; ++d) y(i, d) = static_cast<float>(init(i, d) * expansion) + static_cast<float>(1e-4 * rng.normal());
     const auto [a, b] = umapCurve(params.spread, params.minDist);
+    job.staged("UMAP epochs").report({0, epochs, 0, 0, ""});
     optimise(g, y, epochs, params, {a, b, params.repulsion}, rng, job.staged("UMAP epochs"));
     return y;
 }
