@@ -2496,6 +2496,18 @@ private slots:
             QCOMPARE(view->hitsB()->count(), int(expected.restricted.size()));
             QVERIFY(view->retrievalText().contains("through its assigned heads"));
         }
+        {  // File > Export figure > Both models' maps: the two canvases side by side, and the record
+            QTemporaryDir out;
+            const QString png = out.path() + "/two.png";
+            QCOMPARE(w.exporter().exportView("second-model", png, 96), QString());
+            const QImage two(png);
+            QVERIFY(two.width() > 2 * two.height() * 9 / 10);
+            QFile record(png + ".json");
+            QVERIFY(record.open(QIODevice::ReadOnly));
+            const QJsonObject second = QJsonDocument::fromJson(record.readAll()).object().value("second_model").toObject();
+            QCOMPARE(second.value("model").toString(), vitSpec);
+            QCOMPARE(second.value("text").toString(), st.text);
+        }
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
             raiseDockOf(view);
             for (int tab = 0; tab < 3; ++tab) {
@@ -2503,6 +2515,7 @@ private slots:
                 QTest::qWait(50);
                 w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + QString("/second-model-%1.png").arg(tab));
             }
+            w.exporter().exportView("second-model", qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/second-model-export.svg", 96);
         }
         // A method the compared model lacks: its decomposition, said.
         s.compareHeads(VITSCOPE_SOURCE_DIR "/models/shapes-swin");

@@ -2,6 +2,7 @@
 
 #include "ablation_panel.h"
 #include "comparison_view.h"
+#include "partner_view.h"
 #include "controls.h"
 #include "figure_export.h"
 #include "gallery.h"
@@ -130,6 +131,16 @@ void addDockRecord(const State& s, const QString& view, QJsonObject& r) {
         const HeadComparison& c = *s.comparison;
         r["comparison"] = QJsonObject{{"model_b", q(c.specB)}, {"images", qint64(c.images)}, {"measure", "linear CKA"}, {"assignment", "Hungarian, maximum summed CKA"}};
     }
+    if (view == "second-model" && s.comparison && s.partner.open()) {
+        QStringList heads;
+        for (const auto& [l, h] : s.partner.mapHeads) heads << QString("%1.%2").arg(l).arg(h);
+        r["second_model"] = QJsonObject{{"model", q(s.partner.model.spec)},
+                                        {"fingerprint", q(s.partner.model.fingerprint)},
+                                        {"method", q(s.partner.map.method)},
+                                        {"text", q(s.partner.map.text)},
+                                        {"heads", heads.isEmpty() ? QString("all") : heads.join(",")},
+                                        {"note", s.partner.mapNote}};
+    }
 }
 
 }  // namespace
@@ -254,6 +265,28 @@ QString ExportController::exportView(const QString& view, const QString& path, i
         if (!s.comparison) return tr("%1: no comparison to export (Compare with a model... first)").arg(path);
         w = m_views.comparison->plot();
         heading = m_views.comparison->titleText();
+    } else if (view == "second-model") {  // both models' maps of the image, side by side
+        if (!s.comparison || !s.partner.open() || !s.hasImage() || s.partner.map.method.empty())
+            return tr("%1: no second model's map to export (Compare with a model..., then open an image and a text)").arg(path);
+        const ImageCanvas* a = m_views.canvas;
+        const ImageCanvas* b = m_views.partner->canvas();
+        const int h = std::max(420, a->height()), title = 24;  // each panel headed by its model's name
+        const QSize sa = a->figureSize(h), sb = b->figureSize(h);
+        const QString nameA = q(s.model.name), nameB = q(s.partner.model.name) + (s.partner.mapNote.isEmpty() ? QString() : " (" + s.partner.mapNote + ")");
+        return exportFigure(
+            [=](QPainter& p, const QRect& r) {
+                p.save();
+                QFont f = p.font();
+                f.setBold(true);
+                p.setFont(f);
+                p.setPen(Qt::black);
+                p.drawText(QRect(r.left(), r.top(), sa.width(), title), Qt::AlignLeft | Qt::AlignVCenter, nameA);
+                p.drawText(QRect(r.left() + sa.width(), r.top(), r.width() - sa.width(), title), Qt::AlignLeft | Qt::AlignVCenter, nameB);
+                p.restore();
+                a->paintTo(p, QRect(r.left(), r.top() + title, sa.width(), r.height() - title));
+                b->paintTo(p, QRect(r.left() + sa.width(), r.top() + title, r.width() - sa.width(), r.height() - title));
+            },
+            QSize(sa.width() + sb.width(), h + title), path, dpi, record(view), "vitscope two models");
     } else if (view == "gallery") {
         w = m_views.gallery;
     } else if (view == "window") {

@@ -125,7 +125,8 @@ void Menus::buildExport(QMenu* file) {
     const QList<QPair<QString, QString>> views{{tr("Image and heatmap..."), "canvas"}, {tr("Head grid..."), "grid"},
                                               {tr("Ledger chart..."), "ledger"},       {tr("Head descriptions chart..."), "head"},
                                               {tr("Ablation chart..."), "ablation"},   {tr("Projector..."), "projector"},
-                                              {tr("Head comparison..."), "comparison"}, {tr("Whole window..."), "window"}};
+                                              {tr("Head comparison..."), "comparison"}, {tr("Both models' maps..."), "second-model"},
+                                              {tr("Whole window..."), "window"}};
     for (const auto& [label, view] : views) figures->addAction(label, this, [this, v = view] { m_export.exportDialog(v); });
     QAction* canvas = figures->actions().first();
     canvas->setShortcut(QKeySequence("Ctrl+E"));
