@@ -233,6 +233,32 @@ void ExportController::numbersDialog(const QString& what) {
 }
 
 
+// Both models' maps of the image, side by side (the Second model dock's canvas beside the window's).
+QString ExportController::exportTwoModels(const QString& path, int dpi) {
+    const State& s = m_session.state();
+    if (!s.comparison || !s.partner.open() || !s.hasImage() || s.partner.map.method.empty())
+        return tr("%1: no second model's map to export (Compare with a model..., then open an image and a text)").arg(path);
+    const ImageCanvas* a = m_views.canvas;
+    const ImageCanvas* b = m_views.partner->canvas();
+    const int h = std::max(420, a->height()), title = 24;  // each panel headed by its model's name
+    const QSize sa = a->figureSize(h), sb = b->figureSize(h);
+    const QString nameA = q(s.model.name), nameB = q(s.partner.model.name) + (s.partner.mapNote.isEmpty() ? QString() : " (" + s.partner.mapNote + ")");
+    return exportFigure(
+        [=](QPainter& p, const QRect& r) {
+            p.save();
+            QFont f = p.font();
+            f.setBold(true);
+            p.setFont(f);
+            p.setPen(Qt::black);
+            p.drawText(QRect(r.left(), r.top(), sa.width(), title), Qt::AlignLeft | Qt::AlignVCenter, nameA);
+            p.drawText(QRect(r.left() + sa.width(), r.top(), r.width() - sa.width(), title), Qt::AlignLeft | Qt::AlignVCenter, nameB);
+            p.restore();
+            a->paintTo(p, QRect(r.left(), r.top() + title, sa.width(), r.height() - title));
+            b->paintTo(p, QRect(r.left() + sa.width(), r.top() + title, r.width() - sa.width(), r.height() - title));
+        },
+        QSize(sa.width() + sb.width(), h + title), path, dpi, record("second-model"), "vitscope two models");
+}
+
 QString ExportController::exportView(const QString& view, const QString& path, int dpi) {
     const State& s = m_session.state();
     QWidget* w = nullptr;
@@ -265,28 +291,8 @@ QString ExportController::exportView(const QString& view, const QString& path, i
         if (!s.comparison) return tr("%1: no comparison to export (Compare with a model... first)").arg(path);
         w = m_views.comparison->plot();
         heading = m_views.comparison->titleText();
-    } else if (view == "second-model") {  // both models' maps of the image, side by side
-        if (!s.comparison || !s.partner.open() || !s.hasImage() || s.partner.map.method.empty())
-            return tr("%1: no second model's map to export (Compare with a model..., then open an image and a text)").arg(path);
-        const ImageCanvas* a = m_views.canvas;
-        const ImageCanvas* b = m_views.partner->canvas();
-        const int h = std::max(420, a->height()), title = 24;  // each panel headed by its model's name
-        const QSize sa = a->figureSize(h), sb = b->figureSize(h);
-        const QString nameA = q(s.model.name), nameB = q(s.partner.model.name) + (s.partner.mapNote.isEmpty() ? QString() : " (" + s.partner.mapNote + ")");
-        return exportFigure(
-            [=](QPainter& p, const QRect& r) {
-                p.save();
-                QFont f = p.font();
-                f.setBold(true);
-                p.setFont(f);
-                p.setPen(Qt::black);
-                p.drawText(QRect(r.left(), r.top(), sa.width(), title), Qt::AlignLeft | Qt::AlignVCenter, nameA);
-                p.drawText(QRect(r.left() + sa.width(), r.top(), r.width() - sa.width(), title), Qt::AlignLeft | Qt::AlignVCenter, nameB);
-                p.restore();
-                a->paintTo(p, QRect(r.left(), r.top() + title, sa.width(), r.height() - title));
-                b->paintTo(p, QRect(r.left() + sa.width(), r.top() + title, r.width() - sa.width(), r.height() - title));
-            },
-            QSize(sa.width() + sb.width(), h + title), path, dpi, record(view), "vitscope two models");
+    } else if (view == "second-model") {
+        return exportTwoModels(path, dpi);
     } else if (view == "gallery") {
         w = m_views.gallery;
     } else if (view == "window") {

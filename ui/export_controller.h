@@ -46,6 +46,7 @@ private:
     QString finishExport(const QString& path, const QString& error);  // says it in the status line
     QString exportWidget(const QString& view, QWidget* w, const QString& heading, const QString& path, int dpi);
     QString exportGridData(const QString& path, QJsonObject record);
+    QString exportTwoModels(const QString& path, int dpi);  // "second-model": both models' maps side by side
 
     QMainWindow* m_window;
     Session& m_session;
