@@ -17,18 +17,31 @@
 
 namespace vitscope::ui {
 
-namespace {
-QListWidget* makeList() {
+QListWidget* hitList(int side) {
     auto* l = new QListWidget;
     l->setViewMode(QListView::IconMode);
-    l->setIconSize({72, 72});
+    l->setIconSize({side, side});
     l->setResizeMode(QListView::Adjust);
-    l->setGridSize(QSize(86, 98));
+    l->setGridSize(QSize(side + 14, side + 26));
     l->setUniformItemSizes(true);
     l->setMovement(QListView::Static);
     return l;
 }
-}  // namespace
+
+void fillHitList(QListWidget* list, const std::vector<Hit>& hits, Thumbnails* thumbs) {
+    list->clear();
+    for (const Hit& h : hits) {
+        const QString path = QString::fromStdString(h.path);
+        auto* item = new QListWidgetItem(QString::number(h.score, 'f', 3));
+        item->setData(Qt::UserRole, path);
+        item->setToolTip(QString("%1\nscore %2").arg(path).arg(h.score));
+        const QImage img = thumbs->get(path);
+        // A placeholder of the icon's size until the thumbnail arrives: with uniform item sizes the
+        // first item sizes them all, and an icon-less first item made every cell a thin strip.
+        item->setIcon(img.isNull() ? thumbnailPlaceholder(list->iconSize()) : QPixmap::fromImage(img));
+        list->addItem(item);
+    }
+}
 
 Gallery::Gallery(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_thumbs(thumbs) {
     auto* layout = new QVBoxLayout(this);
@@ -55,8 +68,8 @@ Gallery::Gallery(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_thumb
     auto* grid = new QGridLayout;
     m_heads = new QLabel(tr("Through the selected heads (select heads in the grid)"));
     m_heads->setWordWrap(true);
-    m_global = makeList();
-    m_restricted = makeList();
+    m_global = hitList(72);
+    m_restricted = hitList(72);
     grid->addWidget(new QLabel(tr("Whole representation")), 0, 0);
     grid->addWidget(m_heads, 0, 1);
     grid->addWidget(m_global, 1, 0);
@@ -87,21 +100,6 @@ void Gallery::setHeadsLabel(const QString& heads) {
     m_heads->setText(heads.isEmpty() ? tr("Through the selected heads (select heads in the grid)") : tr("Through heads %1").arg(heads));
 }
 
-void Gallery::fill(QListWidget* list, const std::vector<Hit>& hits) {
-    list->clear();
-    for (const Hit& h : hits) {
-        const QString path = QString::fromStdString(h.path);
-        auto* item = new QListWidgetItem(QString::number(h.score, 'f', 3));
-        item->setData(Qt::UserRole, path);
-        item->setToolTip(QString("%1\nscore %2").arg(path).arg(h.score));
-        const QImage img = m_thumbs->get(path);
-        // A placeholder of the icon's size until the thumbnail arrives: with uniform item sizes the
-        // first item sizes them all, and an icon-less first item made every cell a thin strip.
-        item->setIcon(img.isNull() ? thumbnailPlaceholder(list->iconSize()) : QPixmap::fromImage(img));
-        list->addItem(item);
-    }
-}
-
 void Gallery::setQueryText(const QString& text) { m_query->setText(text); }
 
 void Gallery::clear() {
@@ -123,8 +121,8 @@ void Gallery::setResult(const RetrievalResult& r) {
         m_resultsFor->setToolTip(QString());
         m_query->setText(q);
     }
-    fill(m_global, r.global);
-    fill(m_restricted, r.restricted);
+    fillHitList(m_global, r.global, m_thumbs);
+    fillHitList(m_restricted, r.restricted, m_thumbs);
     QStringList names;
     for (const std::string& c : r.components) names << QString::fromStdString(c);
     setHeadsLabel(names.join(", "));

@@ -18,6 +18,11 @@ enum class Aspect : quint32;
 
 class Thumbnails;
 
+// A list of image thumbnails `side` pixels wide, each with its score under it (retrieval hits),
+// and its filling: a click gives the path (Qt::UserRole); placeholders until a thumbnail loads.
+QListWidget* hitList(int side);
+void fillHitList(QListWidget* list, const std::vector<Hit>& hits, Thumbnails* thumbs);
+
 class Gallery : public QWidget {
     Q_OBJECT
 public:
@@ -43,7 +48,6 @@ private:
     void setQueryText(const QString& text);  // the query box shows what is searched
     void clear();                            // no results
     void setHeadsLabel(const QString& heads);
-    void fill(QListWidget* list, const std::vector<Hit>& hits);
 
     Thumbnails* m_thumbs;
     QLabel* m_resultsFor = nullptr;

@@ -1,5 +1,6 @@
 #include "partner_view.h"
 
+#include "gallery.h"
 #include "head_grid.h"
 #include "image_canvas.h"
 #include "ledger_view.h"
@@ -45,30 +46,6 @@ std::vector<RankedHead> rankHeads(const GridValues& g, const ModelSummary& m) {
         }
     std::stable_sort(out.begin(), out.end(), [](const RankedHead& a, const RankedHead& b) { return a.score > b.score; });
     return out;
-}
-
-QListWidget* thumbList() {
-    auto* l = new QListWidget;
-    l->setViewMode(QListView::IconMode);
-    l->setIconSize({64, 64});
-    l->setResizeMode(QListView::Adjust);
-    l->setGridSize(QSize(76, 88));
-    l->setUniformItemSizes(true);
-    l->setMovement(QListView::Static);
-    return l;
-}
-
-void fillHits(QListWidget* list, const std::vector<Hit>& hits, Thumbnails* thumbs) {
-    list->clear();
-    for (const Hit& h : hits) {
-        const QString path = q(h.path);
-        auto* item = new QListWidgetItem(QString::number(h.score, 'f', 3));
-        item->setData(Qt::UserRole, path);
-        item->setToolTip(QString("%1\nscore %2").arg(path).arg(h.score));
-        const QImage img = thumbs->get(path);
-        item->setIcon(img.isNull() ? thumbnailPlaceholder(list->iconSize()) : QPixmap::fromImage(img));
-        list->addItem(item);
-    }
 }
 
 }  // namespace
@@ -129,8 +106,8 @@ PartnerView::PartnerView(Thumbnails* thumbs, QWidget* parent) : QWidget(parent),
     auto* retrievalLayout = new QVBoxLayout(retrieval);
     m_retrievalNote = new QLabel;
     m_retrievalNote->setWordWrap(true);
-    m_hitsA = thumbList();
-    m_hitsB = thumbList();
+    m_hitsA = hitList(64);
+    m_hitsB = hitList(64);
     auto* lists = new QHBoxLayout;
     lists->addWidget(m_hitsA);
     lists->addWidget(m_hitsB);
@@ -246,8 +223,8 @@ void PartnerView::showRetrieval(const State& s) {
                                               .arg(q(a.query), q(s.model.name), q(s.partner.model.name))
                                               .arg(shared)
                                               .arg(hitsB.size()));
-    fillHits(m_hitsA, hitsA, m_thumbs);
-    fillHits(m_hitsB, hitsB, m_thumbs);
+    fillHitList(m_hitsA, hitsA, m_thumbs);
+    fillHitList(m_hitsB, hitsB, m_thumbs);
 }
 
 }  // namespace vitscope::ui
