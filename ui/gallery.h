@@ -43,6 +43,7 @@ private:
     void setQueryText(const QString& text);  // the query box shows what is searched
     void clear();                            // no results
     void setHeadsLabel(const QString& heads);
+    bool throughNeurons() const;  // the result is through neurons ("mlp.L/N"), not heads
     void fill(QListWidget* list, const std::vector<Hit>& hits);
 
     Thumbnails* m_thumbs;

@@ -4,6 +4,7 @@
 #include "model/precision.h"
 #include "export_controller.h"
 #include "resources.h"
+#include "neuron_tools.h"
 #include "session.h"
 
 #include <QAction>
@@ -44,6 +45,8 @@ Menus::Menus(QMainWindow* window, Session& session, ExportController& exporter, 
     buildAnalysis();
     buildView();
     buildHelp();
+    // The head panel's neuron tools reach the session here (the main window is at its size limit).
+    for (NeuronTools* tools : window->findChildren<NeuronTools*>()) tools->connectTo(&session);
 }
 
 void Menus::buildFile() {
@@ -191,6 +194,12 @@ void Menus::buildView() {
     m_registers->setToolTip(tr("The map beside the same map of the test-time-register model (Jiang et al., NeurIPS 2025): one extra token "
                                "takes the register neurons' activations, found over the open dataset the first time"));
     connect(m_registers, &QAction::triggered, &m_session, &Session::setRegistersBeside);
+    m_normBlocks = view->addAction(tr("Token &norms of every block"));
+    m_normBlocks->setObjectName("normBlocksAction");
+    m_normBlocks->setCheckable(true);
+    m_normBlocks->setToolTip(tr("Under the token-norm map, every block's output token norms of the image on one scale, each with its max / "
+                                "median; tokens over the register reference's outlier threshold outlined (plain ViTs with a class token)"));
+    connect(m_normBlocks, &QAction::triggered, &m_session, &Session::setTokenNormsPerBlock);
     view->addSeparator();
     for (QDockWidget* d : m_window->findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
 }
@@ -223,6 +232,7 @@ void Menus::render(const State& s, QFlags<Aspect> changed) {
         m_registers->setChecked(s.view.registersBeside);
         m_registers->setEnabled(s.model.registers);
     }
+    if (changed & (Aspect::Neurons | Aspect::Model)) m_normBlocks->setChecked(s.neuronTools.normsPerBlock);
     if ((changed & Aspect::Model) && s.hasModel()) addRecent("recent/models", QString::fromStdString(s.model.spec));
     if ((changed & Aspect::Image) && s.hasImage()) addRecent("recent/images", s.imagePath());
     if ((changed & Aspect::Dataset) && s.dataset.ready()) addRecent("recent/datasets", s.dataset.folder);
