@@ -16,6 +16,7 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
+#include <QSignalBlocker>
 #include <QVBoxLayout>
 
 namespace vitscope::ui {
@@ -99,6 +100,7 @@ QString HeadPanel::neuronsText() const { return m_neuronsLabel->text(); }
 
 void HeadPanel::setNeurons(const State& s) {
     const Focus& f = s.focus;
+    const QSignalBlocker block(m_neurons);  // filling is not ticking (itemChanged)
     m_neurons->clear();
     m_neuronsLabel->setVisible(!f.mlp.isEmpty());
     m_neurons->setVisible(false);

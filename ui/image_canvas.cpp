@@ -144,6 +144,17 @@ void ImageCanvas::outlineMarked(QPainter& p, const QRect& img, const MapLayer& m
     p.restore();
 }
 
+void ImageCanvas::paintMark(QPainter& p, const QRect& bar, int labelW, const MapLayer& m) {
+    if (!(m.mark >= m.lo && m.mark <= m.hi) || m.lo >= m.hi) return;  // the mark across the bar, its value beside it
+    const int y = bar.bottom() - int(std::lround((m.mark - m.lo) / (m.hi - m.lo) * bar.height()));
+    p.save();
+    p.setPen(QPen(QColor(230, 20, 20), 2));
+    p.drawLine(bar.left() - 3, y, bar.right() + 3, y);
+    const int fh = p.fontMetrics().height();
+    p.drawText(QRect(bar.right() + 4, y - fh / 2, labelW, fh), Qt::AlignLeft | Qt::AlignVCenter, QString::number(m.mark, 'g', 3));
+    p.restore();
+}
+
 void ImageCanvas::paintColorbarBelow(QPainter& p, const QRect& bar, float lo, float hi) const {
     // Low values at the left end, high at the right, each end's value under it.
     QImage ramp(256, 1, QImage::Format_RGB32);
@@ -222,13 +233,7 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
         if (shared) {
             const QRect bar(body.left() + 6 + n * slot - 2, top + captionH, barW, side);
             paintColorbar(p, bar, labelW, first.lo, first.hi);
-            if (first.mark >= first.lo && first.mark <= first.hi) {  // the threshold across the bar, its value beside it
-                const int y = bar.bottom() - int(std::lround((first.mark - first.lo) / (first.hi - first.lo) * bar.height()));
-                p.setPen(QPen(QColor(230, 20, 20), 2));
-                p.drawLine(bar.left() - 3, y, bar.right() + 3, y);
-                p.drawText(QRect(bar.right() + 4, y - p.fontMetrics().height() / 2, labelW, p.fontMetrics().height()), Qt::AlignLeft | Qt::AlignVCenter,
-                           QString::number(first.mark, 'g', 3));
-            }
+            paintMark(p, bar, labelW, first);
         }
     }
     if (messageH > 0) {

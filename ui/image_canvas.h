@@ -95,6 +95,7 @@ private:
     void drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const;
     // The cells of a patch map over its mark, outlined on the picture `img`.
     static void outlineMarked(QPainter& p, const QRect& img, const MapLayer& m);
+    static void paintMark(QPainter& p, const QRect& bar, int labelW, const MapLayer& m);  // the mark on a colorbar
 
     QImage m_crop;
     QString m_path, m_message, m_inputNote;

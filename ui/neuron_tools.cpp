@@ -37,7 +37,9 @@ NeuronTools::NeuronTools(QListWidget* list, QWidget* parent) : QWidget(parent), 
     connect(m_order, qOverload<int>(&QComboBox::activated), this, [this](int i) { emit rankRequested(m_order->itemData(i).toString()); });
     connect(m_retrieve, &QPushButton::clicked, this, &NeuronTools::retrieveRequested);
     connect(m_list, &QListWidget::itemChanged, this, [this] {
-        if (!m_filling) emit ticksChanged(ticked());
+        if (m_filling) return;
+        const QList<qint64> now = ticked();
+        if (now != m_ticks) emit ticksChanged(now);
     });
 }
 

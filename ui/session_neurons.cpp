@@ -6,6 +6,8 @@
 // own neurons (focusMlp); another image computes its token norms again (applyImage).
 #include "session.h"
 
+#include <spdlog/spdlog.h>
+
 namespace vitscope::ui {
 
 namespace {
@@ -46,6 +48,7 @@ void Session::requestNeuronRanking() {
     runLong(
         RankNeuronsJob{layer, s(property)}, tr("ranking the neurons of mlp.%1 by %2").arg(layer).arg(property),
         [this, epoch, same](NeuronRanking ranking) {
+            spdlog::info("mlp.{} neurons ranked by {} over {} images in {:.1f} s", ranking.layer, ranking.property, ranking.images, ranking.seconds);
             if (!current(epoch) || !same()) return;
             m_state.neuronTools.rank.ranking = std::move(ranking);
             m_state.neuronTools.rank.computing = false;
