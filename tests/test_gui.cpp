@@ -2812,9 +2812,7 @@ private slots:
                 QCOMPARE(m[b].lo, 0.0f);
                 QVERIFY(std::abs(m[b].hi - top) < 1e-4);
                 QCOMPARE(m[b].mark, float(p.registerNormThreshold));
-                QVERIFY2(m[b].caption.contains(QString("max %1").arg(want.max().item<double>(), 0, 'f', 1)) &&
-                             m[b].caption.contains(QString("med %1").arg(want.median().item<double>(), 0, 'f', 1)),
-                         qPrintable(m[b].caption));
+                QCOMPARE(m[b].caption, QString("b%1 %2 / %3").arg(b).arg(want.max().item<double>(), 0, 'f', 1).arg(want.median().item<double>(), 0, 'f', 1));
             }
             const TokenNormBlocks& blocks = *st.neuronTools.normBlocks;
             for (std::size_t b = 0; b < blocks.maxOverMedian.size(); ++b)

@@ -151,7 +151,8 @@ void ImageCanvas::paintMark(QPainter& p, const QRect& bar, int labelW, const Map
     p.setPen(QPen(QColor(230, 20, 20), 2));
     p.drawLine(bar.left() - 3, y, bar.right() + 3, y);
     const int fh = p.fontMetrics().height();
-    p.drawText(QRect(bar.right() + 4, y - fh / 2, labelW, fh), Qt::AlignLeft | Qt::AlignVCenter, QString::number(m.mark, 'g', 3));
+    if (y - fh / 2 > bar.top() + fh && y + fh / 2 < bar.bottom() - fh)  // (not over the ends' labels)
+        p.drawText(QRect(bar.right() + 4, y - fh / 2, labelW, fh), Qt::AlignLeft | Qt::AlignVCenter, QString::number(m.mark, 'g', 3));
     p.restore();
 }
 
@@ -368,7 +369,7 @@ bool normBlocksShown(const State& s) {
 }
 
 // Every block's output token norms on one scale (0 to the largest norm of any block), each captioned
-// with its block, max and median, the outlier threshold marked.
+// "bL max / median", the outlier threshold marked.
 std::vector<MapLayer> normBlockLayers(const State& s) {
     const TokenNormBlocks& b = *s.neuronTools.normBlocks;
     std::vector<MapLayer> out;
@@ -376,7 +377,7 @@ std::vector<MapLayer> normBlockLayers(const State& s) {
     for (const HeatmapResult& r : b.maps) hi = std::max(hi, r.patches.maxValue());
     for (std::size_t i = 0; i < b.maps.size(); ++i) {
         const FloatGrid& g = b.maps[i].patches;
-        const QString caption = QObject::tr("b%1 max %2 med %3").arg(i).arg(b.maxNorm[i], 0, 'f', 1).arg(b.medianNorm[i], 0, 'f', 1);
+        const QString caption = QObject::tr("b%1 %2 / %3").arg(i).arg(b.maxNorm[i], 0, 'f', 1).arg(b.medianNorm[i], 0, 'f', 1);
         MapLayer m{caption, g.values, g.rows, g.cols, 0.0f, hi};
         m.mark = static_cast<float>(b.threshold);
         out.push_back(std::move(m));
@@ -411,7 +412,8 @@ void ImageCanvas::render(const State& s, QFlags<Aspect> changed) {
             const HeatmapResult& r = s.map.maps.front();
             QString caption = mapCaption(s);
             if (normBlocksShown(s))
-                caption += tr("; below, every block on one scale (outlined: norm > %1)").arg(s.neuronTools.normBlocks->threshold, 0, 'g', 3);
+                caption += tr("; below, every block on one scale, captioned max / median (outlined: norm > %1)")
+                               .arg(s.neuronTools.normBlocks->threshold, 0, 'g', 3);
             setMap({caption, r.pixels.values, r.pixels.rows, r.pixels.cols});
             setSmallMultiples(normBlocksShown(s) ? normBlockLayers(s) : mapMultiples(s));
         }

@@ -4,6 +4,7 @@
 
 #include <QComboBox>
 #include <QHBoxLayout>
+#include <QVBoxLayout>
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
@@ -20,20 +21,24 @@ QString q(const std::string& s) { return QString::fromStdString(s); }
 }  // namespace
 
 NeuronTools::NeuronTools(QListWidget* list, QWidget* parent) : QWidget(parent), m_list(list) {
-    auto* row = new QHBoxLayout(this);
-    row->setContentsMargins(0, 0, 0, 0);
+    auto* rows = new QVBoxLayout(this);  // two rows: the panel stays as narrow as its dock
+    rows->setContentsMargins(0, 0, 0, 0);
+    auto* row = new QHBoxLayout;
     m_order = new QComboBox;
     m_order->setObjectName("neuronOrderBox");
     m_order->setToolTip(tr("Order the neurons by their second-order effect on the open image, or by a property's score over the open "
                            "dataset (Beyond CLIP's score of each neuron's effects, as vitscope-cli neurons rank computes it)"));
-    m_order->addItem(tr("by effect on this image"), QString());
+    m_order->addItem(tr("effect on this image"), QString());
+    m_order->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_order->setMinimumContentsLength(12);
     m_retrieve = new QPushButton(tr("Retrieve through these neurons"));
     m_retrieve->setObjectName("neuronRetrieveButton");
     m_retrieve->setToolTip(tr("The text's images in the open dataset through the ticked neurons (else the neuron clicked), beside "
                               "global retrieval (vitscope-cli neurons retrieve)"));
-    row->addWidget(new QLabel(tr("Order:")));
+    row->addWidget(new QLabel(tr("Order by")));
     row->addWidget(m_order, 1);
-    row->addWidget(m_retrieve);
+    rows->addLayout(row);
+    rows->addWidget(m_retrieve, 0, Qt::AlignLeft);
     connect(m_order, qOverload<int>(&QComboBox::activated), this, [this](int i) { emit rankRequested(m_order->itemData(i).toString()); });
     connect(m_retrieve, &QPushButton::clicked, this, &NeuronTools::retrieveRequested);
     connect(m_list, &QListWidget::itemChanged, this, [this] {
@@ -64,7 +69,7 @@ QList<qint64> NeuronTools::ticked() const {
 void NeuronTools::setProperties(const State& s) {
     const QSignalBlocker block(m_order);
     while (m_order->count() > 1) m_order->removeItem(1);
-    for (const std::string& p : s.model.propertyNames) m_order->addItem(tr("by property: %1 (dataset)").arg(q(p)), q(p));
+    for (const std::string& p : s.model.propertyNames) m_order->addItem(tr("%1 over the dataset").arg(q(p)), q(p));
 }
 
 void NeuronTools::render(const State& s, QFlags<Aspect> changed) {
