@@ -552,7 +552,9 @@ void runNeuronRetrieve(const NeuronRetrieveOptions& o) {
     auto hits = [&](const at::Tensor& s) {
         nlohmann::ordered_json a = nlohmann::ordered_json::array();
         for (const auto& [row, score] : topScores(s, o.top))
-            a.push_back({{"row", row}, {"path", run.paths.empty() ? std::string() : run.paths[static_cast<std::size_t>(row)]}, {"score", score}});
+            a.push_back({{"row", row},
+                         {"path", run.paths.empty() ? std::string() : run.paths[static_cast<std::size_t>(row)]},
+                         {"score", score}});
         return a;
     };
     nlohmann::ordered_json j;

@@ -3,52 +3,52 @@
 // retrieval run, an ablation toggled, figures exported and checked; bad files give messages.
 // LibTorch headers before Qt's (its "slots" macro).
 #include "analysis/alignment.h"
-#include "analysis/components.h"
 #include "analysis/cache.h"
-#include "analysis/neurons.h"
-#include "analysis/registers.h"
-#include "analysis/second_order.h"
-#include "analysis/projection.h"
+#include "analysis/components.h"
 #include "analysis/head_matching.h"
-#include "analysis/projection_points.h"
-#include "analysis/retrieval.h"
 #include "analysis/heatmap.h"
 #include "analysis/labels.h"
+#include "analysis/neurons.h"
+#include "analysis/projection.h"
+#include "analysis/projection_points.h"
+#include "analysis/registers.h"
+#include "analysis/retrieval.h"
 #include "analysis/sae.h"
+#include "analysis/second_order.h"
 #include "analysis/splice.h"
 #include "analysis/text_embed.h"
-#include "resources.h"
 #include "image/codec.h"
 #include "image/preprocess.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
 #include "model/loader.h"
-#include "model/random_weights.h"
 #include "model/precision.h"
+#include "model/random_weights.h"
+#include "resources.h"
 
 #include "ablation_panel.h"
 #include "classroom.h"
+#include "classroom_mode.h"
 #include "colormap.h"
+#include "comparison_view.h"
 #include "concept_panel.h"
+#include "controls.h"
 #include "drive.h"
 #include "error.h"
+#include "export_controller.h"
 #include "figure_export.h"
 #include "gallery.h"
 #include "head_panel.h"
 #include "image_canvas.h"
 #include "ledger_view.h"
-#include "thumbnails.h"
 #include "main_window.h"
-#include "views.h"
-#include "classroom_mode.h"
-#include "controls.h"
-#include "export_controller.h"
 #include "menus.h"
 #include "neuron_tools.h"
 #include "projector.h"
-#include "comparison_view.h"
 #include "session.h"
 #include "status_line.h"
+#include "thumbnails.h"
+#include "views.h"
 #include "word_completer.h"
 
 #include <qcustomplot.h>
@@ -2620,7 +2620,13 @@ private slots:
         Session& s = w.session();
         const State& st = s.state();
         HeadPanel* panel = w.views().head;
-        QVERIFY(waitUntil(s, [&] { return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        QVERIFY(waitUntil(
+            s,
+            [&] {
+                return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() &&
+                       !st.job.running();
+            },
+            kTimeout));
         s.focusMlp(1);
         QTRY_VERIFY_WITH_TIMEOUT(panel->neuronList()->isVisible() && panel->neuronList()->count() == 12, kTimeout);
         NeuronTools* tools = panel->neuronTools();
@@ -2636,8 +2642,10 @@ private slots:
         const auto expected = [&](int layer, const std::string& cacheDir) {
             SecondOrderSettings so;
             so.layer = layer;
-            const SecondOrderEffects e = SecondOrderLens(model, so).compute(loadAndPreprocess(DatasetCache(cacheDir).paths(), model.preprocess));
-            const at::Tensor descriptions = TextEncoder(model).encodeDescriptions(readTextList(propertyWordList("color", model)));
+            const SecondOrderEffects e =
+                SecondOrderLens(model, so).compute(loadAndPreprocess(DatasetCache(cacheDir).paths(), model.preprocess));
+            const at::Tensor descriptions =
+                TextEncoder(model).encodeDescriptions(readTextList(propertyWordList("color", model)));
             return rankNeurons(e.effects, neuronTotal(e.output, NeuronConvention::Reference, 100.0), descriptions);
         };
         const auto want = expected(1, st.dataset.summary.cacheDir);
@@ -2645,7 +2653,7 @@ private slots:
         QCOMPARE(shown.images, int64_t(1000));
         std::map<int64_t, double> byNeuron(want.begin(), want.end());
         for (std::size_t i = 0; i < shown.scores.size(); ++i) {
-            QVERIFY(std::abs(shown.scores[i].second - want[i].second) < 1e-4);                      // the same order of scores
+            QVERIFY(std::abs(shown.scores[i].second - want[i].second) < 1e-4);  // the same order of scores
             QVERIFY(std::abs(shown.scores[i].second - byNeuron.at(shown.scores[i].first)) < 1e-4);  // each neuron's own
         }
         QVERIFY(want.front().second > 0.2 && want.front().second > want.back().second + 0.2);  // a ranking, not noise
@@ -2654,8 +2662,10 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(list->isVisible() && list->count() == 100, kTimeout);
         QCOMPARE(list->item(0)->data(Qt::UserRole).toLongLong(), shown.scores.front().first);
         QVERIFY(list->item(0)->text().contains(QString::number(shown.scores.front().second, 'f', 4)));
-        QVERIFY2(panel->neuronsText().contains("\"color\"") && panel->neuronsText().contains("1000 images"), qPrintable(panel->neuronsText()));
-        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron-ranking.png");
+        QVERIFY2(panel->neuronsText().contains("\"color\"") && panel->neuronsText().contains("1000 images"),
+                 qPrintable(panel->neuronsText()));
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron-ranking.png");
         QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, list->visualItemRect(list->item(1)).center());
         QTRY_COMPARE_WITH_TIMEOUT(st.focus.neuron, qint64(shown.scores[1].first), kTimeout);
         QTRY_VERIFY_WITH_TIMEOUT(!st.map.empty() && st.map.maps.front().method == "neuron", kTimeout);
@@ -2668,9 +2678,13 @@ private slots:
         QTemporaryDir second;
         ensureShapesWorld((second.path() + "/w").toStdString(), 40, 5151, "standard", {});
         s.openDataset(second.path() + "/w/images");
-        QVERIFY(waitUntil(s, [&] {
-            return st.dataset.folder == second.path() + "/w/images" && st.neuronTools.rank.ranking.layer == 2 && st.neuronTools.rank.ranking.images == 40;
-        }, 5 * kTimeout));
+        QVERIFY(waitUntil(
+            s,
+            [&] {
+                return st.dataset.folder == second.path() + "/w/images" && st.neuronTools.rank.ranking.layer == 2 &&
+                       st.neuronTools.rank.ranking.images == 40;
+            },
+            5 * kTimeout));
         const auto small = expected(2, st.dataset.summary.cacheDir);
         QVERIFY(std::abs(st.neuronTools.rank.ranking.scores.front().second - small.front().second) < 1e-4);
         QCOMPARE(st.neuronTools.rank.ranking.scores.size(), small.size());
@@ -2680,7 +2694,9 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(panel->neuronsText().contains("last block"), kTimeout);
         // Another model: nothing of the ranking stays; through an aligner the texts are not the neurons' space.
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
-        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && st.dataset.ready() && !st.image.path.empty(); }, 2 * kTimeout));
+        QVERIFY(waitUntil(
+            s, [&] { return st.model.name == "shapes-vit" && st.dataset.ready() && !st.image.path.empty(); },
+            2 * kTimeout));
         QVERIFY(st.neuronTools.rank.property.isEmpty() && st.neuronTools.rank.ranking.layer == -1);
         s.focusMlp(1);
         QTRY_VERIFY_WITH_TIMEOUT(order->currentIndex() == 0 && tools->isVisible(), kTimeout);
@@ -2700,13 +2716,20 @@ private slots:
         const State& st = s.state();
         HeadPanel* panel = w.views().head;
         Gallery* gallery = w.views().gallery;
-        QVERIFY(waitUntil(s, [&] { return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        QVERIFY(waitUntil(
+            s,
+            [&] {
+                return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() &&
+                       !st.job.running();
+            },
+            kTimeout));
         s.focusMlp(1);
         QListWidget* list = panel->neuronList();
         QTRY_VERIFY_WITH_TIMEOUT(list->isVisible() && list->count() == 12, kTimeout);
         QPushButton* button = panel->neuronTools()->retrieveButton();
         QVERIFY(!button->isEnabled());  // nothing ticked or clicked yet
-        const qint64 a = list->item(0)->data(Qt::UserRole).toLongLong(), b = list->item(2)->data(Qt::UserRole).toLongLong();
+        const qint64 a = list->item(0)->data(Qt::UserRole).toLongLong(),
+                     b = list->item(2)->data(Qt::UserRole).toLongLong();
         QVERIFY(list->item(0)->flags() & Qt::ItemIsUserCheckable);
         list->item(0)->setCheckState(Qt::Checked);
         QTRY_COMPARE_WITH_TIMEOUT(st.neuronTools.ticked, QList<qint64>{a}, kTimeout);
@@ -2722,15 +2745,20 @@ private slots:
         const auto check = [&](const std::string& cacheDir) {
             SecondOrderSettings so;
             so.layer = 1;
-            const SecondOrderEffects e = SecondOrderLens(model, so).compute(loadAndPreprocess(DatasetCache(cacheDir).paths(), model.preprocess));
-            const std::vector<int64_t> neurons(st.neuronTools.retrieval.neurons.begin(), st.neuronTools.retrieval.neurons.end());
-            const NeuronRetrievalScores want = neuronRetrievalScores(e.effects, e.output, neurons, TextEncoder(model).encode({text})[0]);
-            const auto through = topScores(want.through, st.retrieval.top), global = topScores(want.global, st.retrieval.top);
+            const SecondOrderEffects e =
+                SecondOrderLens(model, so).compute(loadAndPreprocess(DatasetCache(cacheDir).paths(), model.preprocess));
+            const std::vector<int64_t> neurons(st.neuronTools.retrieval.neurons.begin(),
+                                               st.neuronTools.retrieval.neurons.end());
+            const NeuronRetrievalScores want =
+                neuronRetrievalScores(e.effects, e.output, neurons, TextEncoder(model).encode({text})[0]);
+            const auto through = topScores(want.through, st.retrieval.top),
+                       global = topScores(want.global, st.retrieval.top);
             const RetrievalResult& r = st.retrieval.result;
             QCOMPARE(r.restricted.size(), through.size());
             QCOMPARE(r.global.size(), global.size());
             for (std::size_t i = 0; i < through.size(); ++i) {
-                QVERIFY(std::abs(r.restricted[i].score - through[i].second) < 1e-4 * std::max(1.0, std::abs(through[i].second)));
+                QVERIFY(std::abs(r.restricted[i].score - through[i].second) <
+                        1e-4 * std::max(1.0, std::abs(through[i].second)));
                 QVERIFY(std::abs(r.global[i].score - global[i].second) < 1e-5);
             }
             QCOMPARE(r.restricted.front().row, through.front().first);
@@ -2760,9 +2788,13 @@ private slots:
         QTemporaryDir second;
         ensureShapesWorld((second.path() + "/w").toStdString(), 40, 5252, "standard", {});
         s.openDataset(second.path() + "/w/images");
-        QVERIFY(waitUntil(s, [&] {
-            return st.dataset.folder == second.path() + "/w/images" && st.neuronTools.retrieval.dataset == st.dataset.folder && !st.job.running();
-        }, 5 * kTimeout));
+        QVERIFY(waitUntil(
+            s,
+            [&] {
+                return st.dataset.folder == second.path() + "/w/images" &&
+                       st.neuronTools.retrieval.dataset == st.dataset.folder && !st.job.running();
+            },
+            5 * kTimeout));
         QVERIFY(st.retrieval.result.restricted.front().path.find(second.path().toStdString()) == 0);
         check(st.dataset.summary.cacheDir);
         // A text searched in the gallery: through the selected heads again.
@@ -2772,10 +2804,14 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(heads->text().startsWith("Through heads"), kTimeout);
         // Another model: no ticks, no neuron retrieval.
         s.retrieveThroughNeurons();
-        QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.retrieval.active && !st.job.running() && !st.retrieval.result.restricted.empty(), 5 * kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            st.neuronTools.retrieval.active && !st.job.running() && !st.retrieval.result.restricted.empty(),
+            5 * kTimeout);
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
-        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && st.dataset.ready(); }, 2 * kTimeout));
-        QVERIFY(!st.neuronTools.retrieval.active && st.neuronTools.ticked.isEmpty() && st.retrieval.result.restricted.empty());
+        QVERIFY(waitUntil(
+            s, [&] { return st.model.name == "shapes-vit" && st.dataset.ready(); }, 2 * kTimeout));
+        QVERIFY(!st.neuronTools.retrieval.active && st.neuronTools.ticked.isEmpty() &&
+                st.retrieval.result.restricted.empty());
     }
 
     // View > Token norms of every block: under the token-norm map, one map per block on one scale
@@ -2790,11 +2826,14 @@ private slots:
         Session& s = w.session();
         const State& st = s.state();
         ImageCanvas* canvas = w.views().canvas;
-        QVERIFY(waitUntil(s, [&] { return !st.image.path.empty() && !st.map.empty() && st.dataset.ready(); }, kTimeout));
+        QVERIFY(waitUntil(
+            s, [&] { return !st.image.path.empty() && !st.map.empty() && st.dataset.ready(); }, kTimeout));
         auto* action = w.findChild<QAction*>("normBlocksAction");
         QVERIFY(action && action->isEnabled() && !action->isChecked());
         action->trigger();
-        QTRY_VERIFY_WITH_TIMEOUT(st.view.method == "token-norms" && st.neuronTools.normBlocks && canvas->smallMultiples().size() == 4, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            st.view.method == "token-norms" && st.neuronTools.normBlocks && canvas->smallMultiples().size() == 4,
+            kTimeout);
         QVERIFY(action->isChecked());
         const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
         bool outliers = false;  // a block's token over the threshold (then outlined)
@@ -2812,7 +2851,10 @@ private slots:
                 QCOMPARE(m[b].lo, 0.0f);
                 QVERIFY(std::abs(m[b].hi - top) < 1e-4);
                 QCOMPARE(m[b].mark, float(p.registerNormThreshold));
-                QCOMPARE(m[b].caption, QString("b%1 %2 / %3").arg(b).arg(want.max().item<double>(), 0, 'f', 1).arg(want.median().item<double>(), 0, 'f', 1));
+                QCOMPARE(m[b].caption, QString("b%1 %2 / %3")
+                                           .arg(b)
+                                           .arg(want.max().item<double>(), 0, 'f', 1)
+                                           .arg(want.median().item<double>(), 0, 'f', 1));
             }
             const TokenNormBlocks& blocks = *st.neuronTools.normBlocks;
             for (std::size_t b = 0; b < blocks.maxOverMedian.size(); ++b)
@@ -2841,7 +2883,9 @@ private slots:
         const std::vector<std::string> paths = DatasetCache(st.dataset.summary.cacheDir).paths();
         const QString other = QString::fromStdString(paths[5] == st.image.path ? paths[6] : paths[5]);
         s.openImage(other);
-        QTRY_VERIFY_WITH_TIMEOUT(st.imagePath() == other && st.neuronTools.normBlocksImage == other && canvas->smallMultiples().size() == 4, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            st.imagePath() == other && st.neuronTools.normBlocksImage == other && canvas->smallMultiples().size() == 4,
+            kTimeout);
         check(other);
         // Off: the row goes, the map stays the token norms.
         action->trigger();
@@ -2850,8 +2894,10 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(canvas->smallMultiples().size() == 4, kTimeout);
         // Another model: cleared; Swin has no token norms: refused with the reason, left off.
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-swin");
-        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-swin" && !st.image.path.empty() && !st.map.empty(); }, kTimeout));
-        QVERIFY(!st.neuronTools.normsPerBlock && !st.neuronTools.normBlocks && canvas->smallMultiples().empty() && !action->isChecked());
+        QVERIFY(waitUntil(
+            s, [&] { return st.model.name == "shapes-swin" && !st.image.path.empty() && !st.map.empty(); }, kTimeout));
+        QVERIFY(!st.neuronTools.normsPerBlock && !st.neuronTools.normBlocks && canvas->smallMultiples().empty() &&
+                !action->isChecked());
         ErrorLog errors(w);
         action->trigger();  // (said at once)
         QCOMPARE(errors.count(), 1);

@@ -6,8 +6,8 @@
 #include "analysis/neurons.h"
 #include "analysis/property.h"
 #include "analysis/second_order.h"
-#include "io/tensor_io.h"
 #include "error.h"
+#include "io/tensor_io.h"
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -348,7 +348,8 @@ private slots:
         const auto batched = scorer.ranked();
         for (std::size_t i = 0; i < ranked.size(); ++i) {
             const double whole = propertyScore(effects.select(1, ranked[i].first).contiguous(), total, basis);
-            QVERIFY2(std::abs(ranked[i].second - whole) < 1e-5, qPrintable(QString("%1 vs %2").arg(ranked[i].second).arg(whole)));
+            QVERIFY2(std::abs(ranked[i].second - whole) < 1e-5,
+                     qPrintable(QString("%1 vs %2").arg(ranked[i].second).arg(whole)));
             QCOMPARE(batched[i].first, ranked[i].first);
             QVERIFY(std::abs(batched[i].second - ranked[i].second) < 1e-9);
         }

@@ -129,13 +129,16 @@ void Gallery::setResult(const RetrievalResult& r) {
     for (const std::string& c : r.components) names << QString::fromStdString(c);
     if (throughNeurons()) {  // "mlp.L/N" each (Session::retrieveThroughNeurons)
         for (QString& n : names) n = n.section('/', 1);
-        m_heads->setText(tr("Through neurons %1 of %2").arg(names.join(", "), QString::fromStdString(r.components.front()).section('/', 0, 0)));
+        m_heads->setText(tr("Through neurons %1 of %2")
+                             .arg(names.join(", "), QString::fromStdString(r.components.front()).section('/', 0, 0)));
         return;
     }
     setHeadsLabel(names.join(", "));
 }
 
-bool Gallery::throughNeurons() const { return !m_result.components.empty() && m_result.components.front().find('/') != std::string::npos; }
+bool Gallery::throughNeurons() const {
+    return !m_result.components.empty() && m_result.components.front().find('/') != std::string::npos;
+}
 
 int Gallery::globalCount() const { return m_global->count(); }
 int Gallery::restrictedCount() const { return m_restricted->count(); }

@@ -289,7 +289,9 @@ int HeadPanel::imageCount() const { return m_images->count(); }
 
 void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
     if (changed & (Aspect::Focus | Aspect::Model | Aspect::Neurons)) m_tools->render(s, changed);
-    if (!(changed & (Aspect::Focus | Aspect::Descriptions | Aspect::Model | Aspect::Dataset | Aspect::Image | Aspect::Neurons))) return;
+    if (!(changed &
+          (Aspect::Focus | Aspect::Descriptions | Aspect::Model | Aspect::Dataset | Aspect::Image | Aspect::Neurons)))
+        return;
     const Focus& f = s.focus;
     if (f.empty()) {
         m_shownSubject.clear();

@@ -131,7 +131,9 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
 }
 
 void ImageCanvas::outlineMarked(QPainter& p, const QRect& img, const MapLayer& m) {
-    if (!std::isfinite(m.mark) || m.rows < 1 || m.cols < 1 || m.values.size() != std::size_t(m.rows) * std::size_t(m.cols)) return;
+    if (!std::isfinite(m.mark) || m.rows < 1 || m.cols < 1 ||
+        m.values.size() != std::size_t(m.rows) * std::size_t(m.cols))
+        return;
     p.save();
     p.setPen(QPen(QColor(230, 20, 20), 2));
     p.setBrush(Qt::NoBrush);
@@ -139,7 +141,8 @@ void ImageCanvas::outlineMarked(QPainter& p, const QRect& img, const MapLayer& m
         for (int c = 0; c < m.cols; ++c)
             if (m.values[std::size_t(r) * std::size_t(m.cols) + std::size_t(c)] > m.mark)
                 p.drawRect(QRect(QPoint(img.left() + c * img.width() / m.cols, img.top() + r * img.height() / m.rows),
-                                 QPoint(img.left() + (c + 1) * img.width() / m.cols - 1, img.top() + (r + 1) * img.height() / m.rows - 1))
+                                 QPoint(img.left() + (c + 1) * img.width() / m.cols - 1,
+                                        img.top() + (r + 1) * img.height() / m.rows - 1))
                                .adjusted(1, 1, -1, -1));
     p.restore();
 }
@@ -152,7 +155,8 @@ void ImageCanvas::paintMark(QPainter& p, const QRect& bar, int labelW, const Map
     p.drawLine(bar.left() - 3, y, bar.right() + 3, y);
     const int fh = p.fontMetrics().height();
     if (y - fh / 2 > bar.top() + fh && y + fh / 2 < bar.bottom() - fh)  // (not over the ends' labels)
-        p.drawText(QRect(bar.right() + 4, y - fh / 2, labelW, fh), Qt::AlignLeft | Qt::AlignVCenter, QString::number(m.mark, 'g', 3));
+        p.drawText(QRect(bar.right() + 4, y - fh / 2, labelW, fh), Qt::AlignLeft | Qt::AlignVCenter,
+                   QString::number(m.mark, 'g', 3));
     p.restore();
 }
 
@@ -351,8 +355,9 @@ std::vector<MapLayer> mapMultiples(const State& s) {
     for (std::size_t i = s.map.withRegisters ? 0 : 1; i < s.map.maps.size(); ++i) {
         const FloatGrid& g = s.map.maps[i].patches;
         const QString name = s.map.withRegisters ? (i == 0 ? QObject::tr("the model") : QObject::tr("with register"))
-                             : i - 1 < std::size_t(s.map.heads.size()) ? QObject::tr("head %1").arg(s.map.heads[int(i - 1)].name())
-                                                                       : QString();
+                             : i - 1 < std::size_t(s.map.heads.size())
+                                 ? QObject::tr("head %1").arg(s.map.heads[int(i - 1)].name())
+                                 : QString();
         multiples.push_back({name, g.values, g.rows, g.cols});
         lo = std::min(lo, g.minValue());
         hi = std::max(hi, g.maxValue());
@@ -365,7 +370,8 @@ std::vector<MapLayer> mapMultiples(const State& s) {
 // View > Token norms of every block, under a token-norm map of the same image.
 bool normBlocksShown(const State& s) {
     const NeuronToolsState& t = s.neuronTools;
-    return t.normsPerBlock && t.normBlocks && t.normBlocksImage == s.imagePath() && !s.map.empty() && s.map.maps.front().method == "token-norms";
+    return t.normsPerBlock && t.normBlocks && t.normBlocksImage == s.imagePath() && !s.map.empty() &&
+           s.map.maps.front().method == "token-norms";
 }
 
 // Every block's output token norms on one scale (0 to the largest norm of any block), each captioned
@@ -377,7 +383,8 @@ std::vector<MapLayer> normBlockLayers(const State& s) {
     for (const HeatmapResult& r : b.maps) hi = std::max(hi, r.patches.maxValue());
     for (std::size_t i = 0; i < b.maps.size(); ++i) {
         const FloatGrid& g = b.maps[i].patches;
-        const QString caption = QObject::tr("b%1 %2 / %3").arg(i).arg(b.maxNorm[i], 0, 'f', 1).arg(b.medianNorm[i], 0, 'f', 1);
+        const QString caption =
+            QObject::tr("b%1 %2 / %3").arg(i).arg(b.maxNorm[i], 0, 'f', 1).arg(b.medianNorm[i], 0, 'f', 1);
         MapLayer m{caption, g.values, g.rows, g.cols, 0.0f, hi};
         m.mark = static_cast<float>(b.threshold);
         out.push_back(std::move(m));

@@ -330,7 +330,9 @@ struct NeuronRetrieveJob {
     std::vector<int64_t> neurons;
     std::string text;
     int top = 12;
-    Result run(Explorer& x, const JobContext& job) const { return x.retrieveThroughNeurons(layer, neurons, text, top, job); }
+    Result run(Explorer& x, const JobContext& job) const {
+        return x.retrieveThroughNeurons(layer, neurons, text, top, job);
+    }
 };
 
 // Every block's output token norms of the open image.

@@ -197,8 +197,9 @@ void Menus::buildView() {
     m_normBlocks = view->addAction(tr("Token &norms of every block"));
     m_normBlocks->setObjectName("normBlocksAction");
     m_normBlocks->setCheckable(true);
-    m_normBlocks->setToolTip(tr("Under the token-norm map, every block's output token norms of the image on one scale, each with its max / "
-                                "median; tokens over the register reference's outlier threshold outlined (plain ViTs with a class token)"));
+    m_normBlocks->setToolTip(
+        tr("Under the token-norm map, every block's output token norms of the image on one scale, each with its max / "
+           "median; tokens over the register reference's outlier threshold outlined (plain ViTs with a class token)"));
     connect(m_normBlocks, &QAction::triggered, &m_session, &Session::setTokenNormsPerBlock);
     view->addSeparator();
     for (QDockWidget* d : m_window->findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());

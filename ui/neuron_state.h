@@ -17,7 +17,7 @@ struct NeuronRankState {
     QString property;       // the property the list is ordered by ("": by effect on the open image)
     NeuronRanking ranking;  // ranking.layer -1 until it arrives (for the focused MLP and the open dataset)
     bool computing = false;
-    QString note;           // why there is no ranking (no dataset, an aligner, a failure)
+    QString note;  // why there is no ranking (no dataset, an aligner, a failure)
 };
 
 struct NeuronRetrievalState {
@@ -30,12 +30,12 @@ struct NeuronRetrievalState {
 
 struct NeuronToolsState {
     NeuronRankState rank;
-    int tickedLayer = -1;    // the MLP the ticks are of
-    QList<qint64> ticked;    // the neurons ticked in the list, in the order ticked
+    int tickedLayer = -1;  // the MLP the ticks are of
+    QList<qint64> ticked;  // the neurons ticked in the list, in the order ticked
     NeuronRetrievalState retrieval;
-    bool normsPerBlock = false;         // View > Token norms of every block
+    bool normsPerBlock = false;                 // View > Token norms of every block
     std::optional<TokenNormBlocks> normBlocks;  // of the open image (when asked for)
-    QString normBlocksImage;            // the image they are of
+    QString normBlocksImage;                    // the image they are of
 };
 
 }  // namespace vitscope::ui

@@ -4,11 +4,11 @@
 
 #include <QComboBox>
 #include <QHBoxLayout>
-#include <QVBoxLayout>
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
 #include <QSignalBlocker>
+#include <QVBoxLayout>
 
 namespace vitscope::ui {
 
@@ -16,7 +16,9 @@ namespace {
 
 constexpr int kRankedRows = 100;  // the ranking's rows shown (the best first)
 
-QString q(const std::string& s) { return QString::fromStdString(s); }
+QString q(const std::string& s) {
+    return QString::fromStdString(s);
+}
 
 }  // namespace
 
@@ -26,20 +28,23 @@ NeuronTools::NeuronTools(QListWidget* list, QWidget* parent) : QWidget(parent), 
     auto* row = new QHBoxLayout;
     m_order = new QComboBox;
     m_order->setObjectName("neuronOrderBox");
-    m_order->setToolTip(tr("Order the neurons by their second-order effect on the open image, or by a property's score over the open "
-                           "dataset (Beyond CLIP's score of each neuron's effects, as vitscope-cli neurons rank computes it)"));
+    m_order->setToolTip(
+        tr("Order the neurons by their second-order effect on the open image, or by a property's score over the open "
+           "dataset (Beyond CLIP's score of each neuron's effects, as vitscope-cli neurons rank computes it)"));
     m_order->addItem(tr("effect on this image"), QString());
     m_order->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
     m_order->setMinimumContentsLength(12);
     m_retrieve = new QPushButton(tr("Retrieve through these neurons"));
     m_retrieve->setObjectName("neuronRetrieveButton");
-    m_retrieve->setToolTip(tr("The text's images in the open dataset through the ticked neurons (else the neuron clicked), beside "
-                              "global retrieval (vitscope-cli neurons retrieve)"));
+    m_retrieve->setToolTip(
+        tr("The text's images in the open dataset through the ticked neurons (else the neuron clicked), beside "
+           "global retrieval (vitscope-cli neurons retrieve)"));
     row->addWidget(new QLabel(tr("Order by")));
     row->addWidget(m_order, 1);
     rows->addLayout(row);
     rows->addWidget(m_retrieve, 0, Qt::AlignLeft);
-    connect(m_order, qOverload<int>(&QComboBox::activated), this, [this](int i) { emit rankRequested(m_order->itemData(i).toString()); });
+    connect(m_order, qOverload<int>(&QComboBox::activated), this,
+            [this](int i) { emit rankRequested(m_order->itemData(i).toString()); });
     connect(m_retrieve, &QPushButton::clicked, this, &NeuronTools::retrieveRequested);
     connect(m_list, &QListWidget::itemChanged, this, [this] {
         if (m_filling) return;
@@ -84,7 +89,8 @@ void NeuronTools::render(const State& s, QFlags<Aspect> changed) {
     }
     const bool ticks = t.tickedLayer == f.mlpRow && !t.ticked.isEmpty();
     m_retrieve->setEnabled(!f.mlp.isEmpty() && (ticks || f.neuron >= 0));
-    m_retrieve->setText(ticks ? tr("Retrieve through %n ticked neuron(s)", nullptr, int(t.ticked.size())) : tr("Retrieve through this neuron"));
+    m_retrieve->setText(ticks ? tr("Retrieve through %n ticked neuron(s)", nullptr, int(t.ticked.size()))
+                              : tr("Retrieve through this neuron"));
 }
 
 bool NeuronTools::fillRanked(const State& s, QLabel* label) {
@@ -100,13 +106,16 @@ bool NeuronTools::fillRanked(const State& s, QLabel* label) {
         label->setText(tr("Neurons: ranking them by \"%1\" over the dataset's images...").arg(r.property));
         return true;
     }
-    label->setText(tr("Its %1 neurons by property score for \"%2\" over %3 images (the best %4; second-order effects, Beyond CLIP's score):")
+    label->setText(tr("Its %1 neurons by property score for \"%2\" over %3 images (the best %4; second-order effects, "
+                      "Beyond CLIP's score):")
                        .arg(r.ranking.scores.size())
                        .arg(r.property)
                        .arg(r.ranking.images)
                        .arg(std::min<std::size_t>(kRankedRows, r.ranking.scores.size())));
-    m_list->setToolTip(tr("Neuron and its property score: the mean correlation, over the property's text directions, of the neuron's "
-                          "second-order effect with the whole representation across the dataset's images (1: carries the property's variation)"));
+    m_list->setToolTip(
+        tr("Neuron and its property score: the mean correlation, over the property's text directions, of the neuron's "
+           "second-order effect with the whole representation across the dataset's images (1: carries the property's "
+           "variation)"));
     for (std::size_t i = 0; i < r.ranking.scores.size() && i < std::size_t(kRankedRows); ++i) {
         const auto& [neuron, score] = r.ranking.scores[i];
         auto* item = new QListWidgetItem(QString("%1 %2").arg(neuron, 6).arg(score, 9, 'f', 4), m_list);
@@ -125,7 +134,8 @@ void NeuronTools::decorate(const State& s) {
     for (int i = 0; i < m_list->count(); ++i) {
         QListWidgetItem* it = m_list->item(i);
         it->setFlags(it->flags() | Qt::ItemIsUserCheckable);
-        it->setCheckState(ofThis && t.ticked.contains(it->data(Qt::UserRole).toLongLong()) ? Qt::Checked : Qt::Unchecked);
+        it->setCheckState(ofThis && t.ticked.contains(it->data(Qt::UserRole).toLongLong()) ? Qt::Checked
+                                                                                           : Qt::Unchecked);
     }
     m_filling = false;
 }

@@ -12,8 +12,12 @@ namespace vitscope::ui {
 
 namespace {
 
-QString q(const std::string& s) { return QString::fromStdString(s); }
-std::string s(const QString& q) { return q.toStdString(); }
+QString q(const std::string& s) {
+    return QString::fromStdString(s);
+}
+std::string s(const QString& q) {
+    return q.toStdString();
+}
 
 }  // namespace
 
@@ -29,7 +33,8 @@ void Session::rankNeuronsBy(const QString& property) {
 void Session::requestNeuronRanking() {
     NeuronRankState& r = m_state.neuronTools.rank;
     const int layer = m_state.focus.mlpRow;
-    if (r.property.isEmpty() || m_state.focus.mlp.isEmpty() || (r.ranking.layer == layer && r.ranking.layer >= 0)) return;
+    if (r.property.isEmpty() || m_state.focus.mlp.isEmpty() || (r.ranking.layer == layer && r.ranking.layer >= 0))
+        return;
     r.ranking = {};
     r.note.clear();
     r.computing = false;
@@ -48,7 +53,8 @@ void Session::requestNeuronRanking() {
     runLong(
         RankNeuronsJob{layer, s(property)}, tr("ranking the neurons of mlp.%1 by %2").arg(layer).arg(property),
         [this, epoch, same](NeuronRanking ranking) {
-            spdlog::info("mlp.{} neurons ranked by {} over {} images in {:.1f} s", ranking.layer, ranking.property, ranking.images, ranking.seconds);
+            spdlog::info("mlp.{} neurons ranked by {} over {} images in {:.1f} s", ranking.layer, ranking.property,
+                         ranking.images, ranking.seconds);
             if (!current(epoch) || !same()) return;
             m_state.neuronTools.rank.ranking = std::move(ranking);
             m_state.neuronTools.rank.computing = false;
@@ -78,10 +84,13 @@ void Session::retrieveThroughNeurons() {
     QList<qint64> neurons = t.tickedLayer == f.mlpRow && !f.mlp.isEmpty() ? t.ticked : QList<qint64>{};
     if (neurons.isEmpty() && f.neuron >= 0) neurons = {f.neuron};
     if (f.mlp.isEmpty() || neurons.isEmpty())
-        return showError(tr("Retrieval through neurons: click an MLP cell, then tick its neurons (or click one) in the head panel"));
-    if (!m_state.dataset.ready()) return showError(tr("retrieval searches a dataset: open one first (File > Open image folder as dataset)"));
+        return showError(
+            tr("Retrieval through neurons: click an MLP cell, then tick its neurons (or click one) in the head panel"));
+    if (!m_state.dataset.ready())
+        return showError(tr("retrieval searches a dataset: open one first (File > Open image folder as dataset)"));
     QString text = m_state.text;
-    if (text.isEmpty() && f.detail.neuron == f.neuron && !f.detail.texts.empty()) text = q(f.detail.texts.front().text);  // the neuron's own text
+    if (text.isEmpty() && f.detail.neuron == f.neuron && !f.detail.texts.empty())
+        text = q(f.detail.texts.front().text);  // the neuron's own text
     if (text.isEmpty()) return showError(tr("Retrieval through neurons: type a text first"));
     m_state.neuronTools.retrieval = {true, f.mlpRow, neurons, text, {}};
     m_state.retrieval = {text, false, {}, m_state.retrieval.top};
@@ -92,13 +101,15 @@ void Session::retrieveThroughNeurons() {
 void Session::rerunNeuronRetrieval() {
     const NeuronRetrievalState& n = m_state.neuronTools.retrieval;
     if (!n.active || !m_state.dataset.ready()) return;
-    if (n.dataset == m_state.dataset.folder && !m_state.retrieval.result.global.empty()) return;  // (the selection changed: not about neurons)
+    if (n.dataset == m_state.dataset.folder && !m_state.retrieval.result.global.empty())
+        return;  // (the selection changed: not about neurons)
     const quint64 epoch = m_epoch;
     const QString folder = m_state.dataset.folder, text = n.text;
     NeuronRetrieveJob job{n.layer, {}, s(text), m_state.retrieval.top};
     for (qint64 neuron : n.neurons) job.neurons.push_back(neuron);
     runLong(
-        job, tr("retrieving \"%1\" through %n neuron(s) of mlp.%2", nullptr, int(n.neurons.size())).arg(text).arg(n.layer),
+        job,
+        tr("retrieving \"%1\" through %n neuron(s) of mlp.%2", nullptr, int(n.neurons.size())).arg(text).arg(n.layer),
         [this, epoch, folder, text](RetrievalResult r) {
             NeuronRetrievalState& now = m_state.neuronTools.retrieval;
             if (!current(epoch) || !now.active || now.text != text || m_state.dataset.folder != folder) return;
@@ -127,8 +138,10 @@ void Session::setTokenNormsPerBlock(bool on) {
     NeuronToolsState& t = m_state.neuronTools;
     if (on && !m_state.model.registers) {
         emitChanged(Aspect::Neurons);  // (the menu's tick goes back)
-        return showError(tr("Token norms of every block: %1 has no plain class-token blocks whose output tokens the register reference "
-                            "reads (Swin, MaxViT and SigLIP have none)").arg(q(m_state.model.name)));
+        return showError(tr("Token norms of every block: %1 has no plain class-token blocks whose output tokens the "
+                            "register reference "
+                            "reads (Swin, MaxViT and SigLIP have none)")
+                             .arg(q(m_state.model.name)));
     }
     t.normsPerBlock = on;
     t.normBlocks.reset();

@@ -289,9 +289,10 @@ NeuronPropertyScorer::NeuronPropertyScorer(const at::Tensor& descriptions, int64
 }
 
 void NeuronPropertyScorer::add(const at::Tensor& effects, const at::Tensor& total) {
-    if (effects.dim() != 3 || total.dim() != 2 || total.size(0) != effects.size(0) || total.size(1) != effects.size(2) ||
-        effects.size(1) != m_s.size(0) || effects.size(2) != m_basis.size(1))
-        throw InputError("effects", "need [images, neurons, E] and a total [images, E] of the same images, neurons and E");
+    if (effects.dim() != 3 || total.dim() != 2 || total.size(0) != effects.size(0) ||
+        total.size(1) != effects.size(2) || effects.size(1) != m_s.size(0) || effects.size(2) != m_basis.size(1))
+        throw InputError("effects",
+                         "need [images, neurons, E] and a total [images, E] of the same images, neurons and E");
     const at::Tensor s = at::matmul(effects.to(at::kFloat), m_basis.t()).to(at::kDouble);  // [B, M, r]
     const at::Tensor t = at::matmul(total.to(at::kFloat), m_basis.t()).to(at::kDouble);    // [B, r]
     m_s += s.sum(0);
@@ -305,7 +306,7 @@ void NeuronPropertyScorer::add(const at::Tensor& effects, const at::Tensor& tota
 std::vector<std::pair<int64_t, double>> NeuronPropertyScorer::ranked() const {
     if (m_images < 1) throw InputError("neuron property scores", "no images were added");
     const double n = static_cast<double>(m_images);
-    const at::Tensor covariance = m_st - m_s * (m_t / n).unsqueeze(0);                 // [M, r]
+    const at::Tensor covariance = m_st - m_s * (m_t / n).unsqueeze(0);  // [M, r]
     const at::Tensor varS = (m_ss - m_s * m_s / n).clamp_min(0), varT = (m_tt - m_t * m_t / n).clamp_min(0);
     const at::Tensor denom = (varS.sqrt() * varT.sqrt().unsqueeze(0)).clamp_min(1e-20);  // propertyScore's
     const at::Tensor score = (covariance / denom).mean(1);
@@ -322,7 +323,8 @@ std::vector<std::pair<int64_t, double>> rankNeurons(const at::Tensor& effects, c
         throw InputError("effects", "need [images, neurons, E] and a total [images, E] of the same images");
     const int64_t n = effects.size(0), m = effects.size(1), e = effects.size(2);
     NeuronPropertyScorer scorer(descriptions, m);
-    const int64_t slice = std::max<int64_t>(1, std::min<int64_t>(n, (int64_t(256) << 20) / std::max<int64_t>(1, m * e * 4)));
+    const int64_t slice =
+        std::max<int64_t>(1, std::min<int64_t>(n, (int64_t(256) << 20) / std::max<int64_t>(1, m * e * 4)));
     for (int64_t i0 = 0; i0 < n; i0 += slice) {
         if (job.cancelled()) throw JobCancelled();
         const int64_t s = std::min(slice, n - i0);
@@ -344,12 +346,13 @@ at::Tensor neuronDirectionScores(const at::Tensor& effects, const std::vector<in
     return scores;
 }
 
-NeuronRetrievalScores neuronRetrievalScores(const at::Tensor& effects, const at::Tensor& output, const std::vector<int64_t>& neurons,
-                                            const at::Tensor& text) {
+NeuronRetrievalScores neuronRetrievalScores(const at::Tensor& effects, const at::Tensor& output,
+                                            const std::vector<int64_t>& neurons, const at::Tensor& text) {
     if (output.dim() != 2 || output.size(0) != effects.size(0) || output.size(1) != text.numel())
         throw InputError("output", "needs [images, E] of the effects' images and the text's E");
     const at::Tensor o = output.to(at::kFloat);
-    return {neuronDirectionScores(effects, neurons, text), at::matmul(o / o.norm(2, 1, true), text.to(at::kFloat).flatten()).to(at::kDouble)};
+    return {neuronDirectionScores(effects, neurons, text),
+            at::matmul(o / o.norm(2, 1, true), text.to(at::kFloat).flatten()).to(at::kDouble)};
 }
 
 std::vector<std::pair<int64_t, double>> topScores(const at::Tensor& scores, int64_t k) {
@@ -360,8 +363,9 @@ std::vector<std::pair<int64_t, double>> topScores(const at::Tensor& scores, int6
     return out;
 }
 
-void forEachSecondOrderBatch(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int batch, const JobContext& job,
-                             const std::string& stage, const std::function<void(int64_t start, const SecondOrderEffects&)>& add) {
+void forEachSecondOrderBatch(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int batch,
+                             const JobContext& job, const std::string& stage,
+                             const std::function<void(int64_t start, const SecondOrderEffects&)>& add) {
     if (batch < 1) throw InputError("--batch", "must be at least 1");
     at::NoGradGuard noGrad;
     for (int64_t start = 0; start < count; start += batch) {

@@ -120,9 +120,9 @@ public:
     std::vector<std::pair<int64_t, double>> ranked() const;  // (neuron, score), best first
 
 private:
-    at::Tensor m_basis;                        // [r, E]
-    at::Tensor m_s, m_ss, m_st;                // [M, r] float64: sums of s, s^2, s * t
-    at::Tensor m_t, m_tt;                      // [r] float64
+    at::Tensor m_basis;          // [r, E]
+    at::Tensor m_s, m_ss, m_st;  // [M, r] float64: sums of s, s^2, s * t
+    at::Tensor m_t, m_tt;        // [r] float64
     int64_t m_images = 0;
 };
 
@@ -142,15 +142,16 @@ at::Tensor neuronDirectionScores(const at::Tensor& effects, const std::vector<in
 struct NeuronRetrievalScores {
     at::Tensor through, global;
 };
-NeuronRetrievalScores neuronRetrievalScores(const at::Tensor& effects, const at::Tensor& output, const std::vector<int64_t>& neurons,
-                                            const at::Tensor& text);
+NeuronRetrievalScores neuronRetrievalScores(const at::Tensor& effects, const at::Tensor& output,
+                                            const std::vector<int64_t>& neurons, const at::Tensor& text);
 // The `k` highest scores [N] as (image, score), highest first.
 std::vector<std::pair<int64_t, double>> topScores(const at::Tensor& scores, int64_t k);
 
 // One pass of `lens` over `count` images (pixels(start, n)), `batch` at a time: `add` gets each
 // batch's first image and its effects. Cancellable (JobCancelled); progress reported as `stage`.
-void forEachSecondOrderBatch(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int batch, const JobContext& job,
-                             const std::string& stage, const std::function<void(int64_t start, const SecondOrderEffects&)>& add);
+void forEachSecondOrderBatch(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int batch,
+                             const JobContext& job, const std::string& stage,
+                             const std::function<void(int64_t start, const SecondOrderEffects&)>& add);
 
 // compute_ablations.py's table (second_order_lens), zero-shot top-1 over a classifier [C, E] with
 // each image's representation coefficient * output / |output| (reference convention):

@@ -324,7 +324,7 @@ struct AlignerFitSummary {
 // rankNeurons: `neurons rank`'s numbers), best first.
 struct NeuronRanking {
     int layer = -1;
-    std::string property;  // as asked: a word list's name or a file
+    std::string property;                            // as asked: a word list's name or a file
     std::vector<std::pair<int64_t, double>> scores;  // (neuron, score), every neuron of the layer
     int64_t images = 0;
     double seconds = 0;
@@ -332,11 +332,11 @@ struct NeuronRanking {
 
 // Every block's output token norms of the open image (analysis/registers.h tokenNorms), one map each.
 struct TokenNormBlocks {
-    std::vector<HeatmapResult> maps;  // per block in order: method "token-norms", text "block L"
+    std::vector<HeatmapResult> maps;                         // per block in order: method "token-norms", text "block L"
     std::vector<double> maxOverMedian, maxNorm, medianNorm;  // per block, over the patch tokens
-    std::vector<int64_t> outliers;    // per block: tokens whose norm is over the threshold
-    double threshold = 0;             // the register reference's outlier threshold (RegisterFindParams)
-    int detectionLayer = -1;          // the block where the reference reads the outliers
+    std::vector<int64_t> outliers;                           // per block: tokens whose norm is over the threshold
+    double threshold = 0;     // the register reference's outlier threshold (RegisterFindParams)
+    int detectionLayer = -1;  // the block where the reference reads the outliers
 };
 
 class Explorer {
@@ -470,8 +470,8 @@ public:
     NeuronRanking rankLayerNeurons(int layer, const std::string& propertyOrFile, const JobContext& job);
     // The dataset's images by `text` through the neurons of block `layer` beside global retrieval,
     // as `neurons retrieve` gives them. components: "mlp.L/N" per neuron.
-    RetrievalResult retrieveThroughNeurons(int layer, const std::vector<int64_t>& neurons, const std::string& text, int top,
-                                           const JobContext& job);
+    RetrievalResult retrieveThroughNeurons(int layer, const std::vector<int64_t>& neurons, const std::string& text,
+                                           int top, const JobContext& job);
     // Every block's output token norms of the open image on one shared scale (InputError on models
     // without class-token blocks: Swin, MaxViT, SigLIP).
     TokenNormBlocks tokenNormBlocks();
