@@ -31,7 +31,7 @@ struct NeuronRetrievalState {
 struct NeuronToolsState {
     NeuronRankState rank;
     int tickedLayer = -1;  // the MLP the ticks are of
-    QList<qint64> ticked;  // the neurons ticked in the list, in the order ticked
+    QList<qint64> ticked;  // the neurons ticked in the list (rows not shown keep theirs)
     NeuronRetrievalState retrieval;
     bool normsPerBlock = false;                 // View > Token norms of every block
     std::optional<TokenNormBlocks> normBlocks;  // of the open image (when asked for)
