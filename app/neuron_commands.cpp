@@ -548,25 +548,21 @@ void runNeuronRetrieve(const NeuronRetrieveOptions& o) {
     if (o.count > 0 && static_cast<int>(neurons.size()) > o.count) neurons.resize(static_cast<std::size_t>(o.count));
     const TextEncoder encoder(model);
     const at::Tensor text = encoder.encode({o.text}).select(0, 0);
-    const at::Tensor through = neuronDirectionScores(run.effects, neurons, text);
-    const at::Tensor global = at::matmul(run.output / run.output.norm(2, 1, true), text).to(at::kDouble);
-    const int64_t k = std::min<int64_t>(o.top, through.size(0));
-    auto hits = [&](const at::Tensor& scores) {
+    const NeuronRetrievalScores scores = neuronRetrievalScores(run.effects, run.output, neurons, text);
+    auto hits = [&](const at::Tensor& s) {
         nlohmann::ordered_json a = nlohmann::ordered_json::array();
-        const auto [values, rows] = scores.topk(k);
-        for (int64_t i = 0; i < k; ++i) {
-            const int64_t row = rows[i].item<int64_t>();
-            a.push_back({{"row", row}, {"path", run.paths.empty() ? std::string() : run.paths[static_cast<std::size_t>(row)]},
-                         {"score", values[i].item<double>()}});
-        }
+        for (const auto& [row, score] : topScores(s, o.top))
+            a.push_back({{"row", row},
+                         {"path", run.paths.empty() ? std::string() : run.paths[static_cast<std::size_t>(row)]},
+                         {"score", score}});
         return a;
     };
     nlohmann::ordered_json j;
     j["text"] = o.text;
     j["layer"] = run.summary.value("layer", -1);
     j["neurons"] = neurons;
-    j["through_neurons"] = hits(through);
-    j["global"] = hits(global);
+    j["through_neurons"] = hits(scores.through);
+    j["global"] = hits(scores.global);
     writeFileAtomic(o.out, j.dump(2) + "\n");
     for (const auto& h : j["through_neurons"]) std::cout << h["row"] << "  " << h["score"] << "  " << h["path"].get<std::string>() << "\n";
     std::cout << o.out << "\n";

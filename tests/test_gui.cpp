@@ -3,18 +3,18 @@
 // retrieval run, an ablation toggled, figures exported and checked; bad files give messages.
 // LibTorch headers before Qt's (its "slots" macro).
 #include "analysis/alignment.h"
-#include "analysis/components.h"
 #include "analysis/cache.h"
-#include "analysis/neurons.h"
-#include "analysis/registers.h"
-#include "analysis/second_order.h"
-#include "analysis/projection.h"
+#include "analysis/components.h"
 #include "analysis/head_matching.h"
-#include "analysis/projection_points.h"
-#include "analysis/retrieval.h"
 #include "analysis/heatmap.h"
 #include "analysis/labels.h"
+#include "analysis/neurons.h"
+#include "analysis/projection.h"
+#include "analysis/projection_points.h"
+#include "analysis/registers.h"
+#include "analysis/retrieval.h"
 #include "analysis/sae.h"
+#include "analysis/second_order.h"
 #include "analysis/splice.h"
 #include "analysis/text_embed.h"
 #include "image/codec.h"
@@ -22,32 +22,34 @@
 #include "io/tensor_io.h"
 #include "model/forward.h"
 #include "model/loader.h"
-#include "model/random_weights.h"
 #include "model/precision.h"
+#include "model/random_weights.h"
+#include "resources.h"
 
 #include "ablation_panel.h"
 #include "classroom.h"
+#include "classroom_mode.h"
 #include "colormap.h"
+#include "comparison_view.h"
 #include "concept_panel.h"
+#include "controls.h"
 #include "drive.h"
 #include "error.h"
+#include "export_controller.h"
 #include "figure_export.h"
 #include "gallery.h"
 #include "head_panel.h"
 #include "image_canvas.h"
 #include "ledger_view.h"
-#include "thumbnails.h"
 #include "main_window.h"
-#include "views.h"
-#include "classroom_mode.h"
-#include "controls.h"
-#include "export_controller.h"
 #include "menus.h"
+#include "neuron_tools.h"
 #include "projector.h"
-#include "comparison_view.h"
 #include "partner_view.h"
 #include "session.h"
 #include "status_line.h"
+#include "thumbnails.h"
+#include "views.h"
 #include "word_completer.h"
 
 #include <qcustomplot.h>
@@ -2842,6 +2844,304 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(st.focus.detail.neuron >= 0, 5 * kTimeout);
         QVERIFY(st.focus.detail.texts.empty() && !st.focus.detail.textsUnavailable.empty() && !st.focus.detail.topImages.empty());
         QVERIFY2(panel->titleText().contains("no texts"), qPrintable(panel->titleText()));
+    }
+
+    // The MLP's neurons ordered by a property over the open dataset (the head panel's order box):
+    // the scores are core's rankNeurons over every dataset image's second-order effects (what
+    // `neurons rank` computes on a second-order run of those images); a click still opens a neuron.
+    // Another MLP and another dataset rank again; the last block and a model through an aligner
+    // are refused with their reasons; another model clears the ranking.
+    void neuronRankingByAProperty() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.resize(1400, 900);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        HeadPanel* panel = w.views().head;
+        QVERIFY(waitUntil(
+            s,
+            [&] {
+                return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() &&
+                       !st.job.running();
+            },
+            kTimeout));
+        s.focusMlp(1);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->neuronList()->isVisible() && panel->neuronList()->count() == 12, kTimeout);
+        NeuronTools* tools = panel->neuronTools();
+        QVERIFY(tools->isVisible());
+        QComboBox* order = tools->orderBox();
+        const int color = order->findData("color");
+        QVERIFY2(color > 0, "the model's property names are offered");
+        order->setCurrentIndex(color);
+        emit order->activated(color);
+        QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.rank.ranking.layer == 1, 5 * kTimeout);
+        const NeuronRanking shown = st.neuronTools.rank.ranking;
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        const auto expected = [&](int layer, const std::string& cacheDir) {
+            SecondOrderSettings so;
+            so.layer = layer;
+            const SecondOrderEffects e =
+                SecondOrderLens(model, so).compute(loadAndPreprocess(DatasetCache(cacheDir).paths(), model.preprocess));
+            const at::Tensor descriptions =
+                TextEncoder(model).encodeDescriptions(readTextList(propertyWordList("color", model)));
+            return rankNeurons(e.effects, neuronTotal(e.output, NeuronConvention::Reference, 100.0), descriptions);
+        };
+        const auto want = expected(1, st.dataset.summary.cacheDir);
+        QCOMPARE(shown.scores.size(), want.size());
+        QCOMPARE(shown.images, int64_t(1000));
+        std::map<int64_t, double> byNeuron(want.begin(), want.end());
+        for (std::size_t i = 0; i < shown.scores.size(); ++i) {
+            QVERIFY(std::abs(shown.scores[i].second - want[i].second) < 1e-4);  // the same order of scores
+            QVERIFY(std::abs(shown.scores[i].second - byNeuron.at(shown.scores[i].first)) < 1e-4);  // each neuron's own
+        }
+        QVERIFY(want.front().second > 0.2 && want.front().second > want.back().second + 0.2);  // a ranking, not noise
+        // The list: the best first, its score, the property and the images in the heading.
+        QListWidget* list = panel->neuronList();
+        QTRY_VERIFY_WITH_TIMEOUT(list->isVisible() && list->count() == 100, kTimeout);
+        QCOMPARE(list->item(0)->data(Qt::UserRole).toLongLong(), shown.scores.front().first);
+        QVERIFY(list->item(0)->text().contains(QString::number(shown.scores.front().second, 'f', 4)));
+        QVERIFY2(panel->neuronsText().contains("\"color\"") && panel->neuronsText().contains("1000 images"),
+                 qPrintable(panel->neuronsText()));
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron-ranking.png");
+        QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, list->visualItemRect(list->item(1)).center());
+        QTRY_COMPARE_WITH_TIMEOUT(st.focus.neuron, qint64(shown.scores[1].first), kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(!st.map.empty() && st.map.maps.front().method == "neuron", kTimeout);
+        // Another MLP: its own neurons ranked by the same property.
+        s.focusMlp(2);
+        QVERIFY(st.neuronTools.rank.ranking.layer != 2);
+        QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.rank.ranking.layer == 2, 5 * kTimeout);
+        QCOMPARE(order->currentData().toString(), QString("color"));
+        // Another dataset: ranked again over its images.
+        QTemporaryDir second;
+        ensureShapesWorld((second.path() + "/w").toStdString(), 40, 5151, "standard", {});
+        s.openDataset(second.path() + "/w/images");
+        QVERIFY(waitUntil(
+            s,
+            [&] {
+                return st.dataset.folder == second.path() + "/w/images" && st.neuronTools.rank.ranking.layer == 2 &&
+                       st.neuronTools.rank.ranking.images == 40;
+            },
+            5 * kTimeout));
+        const auto small = expected(2, st.dataset.summary.cacheDir);
+        QVERIFY(std::abs(st.neuronTools.rank.ranking.scores.front().second - small.front().second) < 1e-4);
+        QCOMPARE(st.neuronTools.rank.ranking.scores.size(), small.size());
+        // The last block: no second-order effect, said in the panel.
+        s.focusMlp(3);
+        QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.rank.note.contains("last block"), kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(panel->neuronsText().contains("last block"), kTimeout);
+        // Another model: nothing of the ranking stays; through an aligner the texts are not the neurons' space.
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(
+            s, [&] { return st.model.name == "shapes-vit" && st.dataset.ready() && !st.image.path.empty(); },
+            2 * kTimeout));
+        QVERIFY(st.neuronTools.rank.property.isEmpty() && st.neuronTools.rank.ranking.layer == -1);
+        s.focusMlp(1);
+        QTRY_VERIFY_WITH_TIMEOUT(order->currentIndex() == 0 && tools->isVisible(), kTimeout);
+        s.rankNeuronsBy("color");
+        QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.rank.note.contains("aligner"), kTimeout);
+    }
+
+    // "Retrieve through these neurons": the ticked neurons' hits for the text beside global hits in
+    // the Retrieval dock, core's neuronRetrievalScores over every dataset image (`neurons retrieve`'s
+    // numbers); again over another dataset; a text search goes back to heads; another model clears it.
+    void neuronRetrievalFillsTheGallery() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.resize(1400, 900);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        HeadPanel* panel = w.views().head;
+        Gallery* gallery = w.views().gallery;
+        QVERIFY(waitUntil(
+            s,
+            [&] {
+                return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() &&
+                       !st.job.running();
+            },
+            kTimeout));
+        s.focusMlp(1);
+        QListWidget* list = panel->neuronList();
+        QTRY_VERIFY_WITH_TIMEOUT(list->isVisible() && list->count() == 12, kTimeout);
+        QPushButton* button = panel->neuronTools()->retrieveButton();
+        QVERIFY(!button->isEnabled());  // nothing ticked or clicked yet
+        const qint64 a = list->item(0)->data(Qt::UserRole).toLongLong(),
+                     b = list->item(2)->data(Qt::UserRole).toLongLong();
+        QVERIFY(list->item(0)->flags() & Qt::ItemIsUserCheckable);
+        list->item(0)->setCheckState(Qt::Checked);
+        QTRY_COMPARE_WITH_TIMEOUT(st.neuronTools.ticked, QList<qint64>{a}, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(list->count() == 12 && list->item(0)->checkState() == Qt::Checked, kTimeout);
+        list->item(2)->setCheckState(Qt::Checked);
+        QTRY_COMPARE_WITH_TIMEOUT(st.neuronTools.ticked.size(), 2, kTimeout);
+        QVERIFY(st.neuronTools.ticked.contains(a) && st.neuronTools.ticked.contains(b));
+        QVERIFY(button->isEnabled() && button->text().contains("2 ticked"));
+        const std::string text = st.text.toStdString();
+        button->click();
+        QTRY_VERIFY_WITH_TIMEOUT(!st.retrieval.result.restricted.empty() && !st.job.running(), 5 * kTimeout);
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        const auto check = [&](const std::string& cacheDir) {
+            SecondOrderSettings so;
+            so.layer = 1;
+            const SecondOrderEffects e =
+                SecondOrderLens(model, so).compute(loadAndPreprocess(DatasetCache(cacheDir).paths(), model.preprocess));
+            const std::vector<int64_t> neurons(st.neuronTools.retrieval.neurons.begin(),
+                                               st.neuronTools.retrieval.neurons.end());
+            const NeuronRetrievalScores want =
+                neuronRetrievalScores(e.effects, e.output, neurons, TextEncoder(model).encode({text})[0]);
+            const auto through = topScores(want.through, st.retrieval.top),
+                       global = topScores(want.global, st.retrieval.top);
+            const RetrievalResult& r = st.retrieval.result;
+            QCOMPARE(r.restricted.size(), through.size());
+            QCOMPARE(r.global.size(), global.size());
+            for (std::size_t i = 0; i < through.size(); ++i) {
+                QVERIFY(std::abs(r.restricted[i].score - through[i].second) <
+                        1e-4 * std::max(1.0, std::abs(through[i].second)));
+                QVERIFY(std::abs(r.global[i].score - global[i].second) < 1e-5);
+            }
+            QCOMPARE(r.restricted.front().row, through.front().first);
+            QCOMPARE(r.global.front().row, global.front().first);
+        };
+        check(st.dataset.summary.cacheDir);
+        QCOMPARE(st.retrieval.result.query, text);
+        QTRY_COMPARE_WITH_TIMEOUT(gallery->restrictedCount(), int(st.retrieval.result.restricted.size()), kTimeout);
+        QCOMPARE(gallery->globalCount(), int(st.retrieval.result.global.size()));
+        QLabel* heads = nullptr;
+        for (QLabel* l : gallery->findChildren<QLabel*>())
+            if (l->text().startsWith("Through neurons")) heads = l;
+        QVERIFY2(heads && heads->text().contains("mlp.1"), "the gallery names the neurons");
+        // Heads selected meanwhile: the neurons' hits stay, named as such.
+        s.select({HeadId{3, 1}});
+        QTest::qWait(200);
+        QVERIFY(heads->text().startsWith("Through neurons") && !st.retrieval.result.restricted.empty());
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
+            QTest::qWait(500);  // thumbnails
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron-retrieval.png");
+            w.resize(1024, 768);
+            QTest::qWait(300);
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron-retrieval-1024.png");
+            w.resize(1400, 900);
+        }
+        // Another dataset: the same neurons and text over its images.
+        QTemporaryDir second;
+        ensureShapesWorld((second.path() + "/w").toStdString(), 40, 5252, "standard", {});
+        s.openDataset(second.path() + "/w/images");
+        QVERIFY(waitUntil(
+            s,
+            [&] {
+                return st.dataset.folder == second.path() + "/w/images" &&
+                       st.neuronTools.retrieval.dataset == st.dataset.folder && !st.job.running();
+            },
+            5 * kTimeout));
+        QVERIFY(st.retrieval.result.restricted.front().path.find(second.path().toStdString()) == 0);
+        check(st.dataset.summary.cacheDir);
+        // A text searched in the gallery: through the selected heads again.
+        s.retrieveText("a red circle");
+        QTRY_VERIFY_WITH_TIMEOUT(st.retrieval.result.components == std::vector<std::string>{"3.1"}, kTimeout);
+        QVERIFY(!st.neuronTools.retrieval.active);
+        QTRY_VERIFY_WITH_TIMEOUT(heads->text().startsWith("Through heads"), kTimeout);
+        // Another model: no ticks, no neuron retrieval.
+        s.retrieveThroughNeurons();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            st.neuronTools.retrieval.active && !st.job.running() && !st.retrieval.result.restricted.empty(),
+            5 * kTimeout);
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(
+            s, [&] { return st.model.name == "shapes-vit" && st.dataset.ready(); }, 2 * kTimeout));
+        QVERIFY(!st.neuronTools.retrieval.active && st.neuronTools.ticked.isEmpty() &&
+                st.retrieval.result.restricted.empty());
+    }
+
+    // View > Token norms of every block: under the token-norm map, one map per block on one scale
+    // (0 to the largest norm), captioned with its max and median, the outlier threshold marked; the
+    // numbers are core's tokenNorms. It follows the image; another model clears it; a model without
+    // token norms refuses it with the reason.
+    void tokenNormsOfEveryBlock() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.resize(1400, 900);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        ImageCanvas* canvas = w.views().canvas;
+        QVERIFY(waitUntil(
+            s, [&] { return !st.image.path.empty() && !st.map.empty() && st.dataset.ready(); }, kTimeout));
+        auto* action = w.findChild<QAction*>("normBlocksAction");
+        QVERIFY(action && action->isEnabled() && !action->isChecked());
+        action->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            st.view.method == "token-norms" && st.neuronTools.normBlocks && canvas->smallMultiples().size() == 4,
+            kTimeout);
+        QVERIFY(action->isChecked());
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        bool outliers = false;  // a block's token over the threshold (then outlined)
+        const auto check = [&](const QString& image) {
+            const at::Tensor pixels = preprocessImage(loadImageRgb(image.toStdString()), model.preprocess).unsqueeze(0);
+            const RegisterFindParams p = registerFindDefaults(model);
+            const TokenNormReport t = tokenNorms(model, pixels, p);
+            const int64_t grid = int64_t(t.gridH) * t.gridW;
+            const std::vector<MapLayer>& m = canvas->smallMultiples();
+            QCOMPARE(int64_t(m.size()), t.norms.size(0));
+            const double top = t.norms.narrow(1, t.prefix, grid).max().item<double>();
+            for (std::size_t b = 0; b < m.size(); ++b) {
+                const at::Tensor want = t.norms[int64_t(b)].narrow(0, t.prefix, grid);
+                QVERIFY((floatTensor(m[b].values) - want).abs().max().item<double>() < 1e-4);
+                QCOMPARE(m[b].lo, 0.0f);
+                QVERIFY(std::abs(m[b].hi - top) < 1e-4);
+                QCOMPARE(m[b].mark, float(p.registerNormThreshold));
+                QCOMPARE(m[b].caption, QString("b%1 %2 / %3")
+                                           .arg(b)
+                                           .arg(want.max().item<double>(), 0, 'f', 1)
+                                           .arg(want.median().item<double>(), 0, 'f', 1));
+            }
+            const TokenNormBlocks& blocks = *st.neuronTools.normBlocks;
+            for (std::size_t b = 0; b < blocks.maxOverMedian.size(); ++b)
+                QVERIFY(std::abs(blocks.maxOverMedian[b] - t.maxOverMedian[int64_t(b)].item<double>()) < 1e-4);
+            outliers = top > p.registerNormThreshold;
+        };
+        check(st.imagePath());
+        QVERIFY(canvas->map().caption.contains("every block on one scale"));
+        // Outlined cells (red) where a block has tokens over the threshold; the row is drawn.
+        const QImage shot = canvas->grab().toImage();
+        int red = 0;
+        for (int y = shot.height() * 2 / 3; y < shot.height(); ++y)
+            for (int x = 0; x < shot.width(); ++x) {
+                const QColor c = shot.pixelColor(x, y);
+                red += c.red() > 200 && c.green() < 60 && c.blue() < 60;
+            }
+        QVERIFY2(outliers == (red > 20), qPrintable(QString("outliers %1, red pixels %2").arg(outliers).arg(red)));
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) {
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/token-norm-blocks.png");
+            w.resize(1024, 768);
+            QTest::qWait(300);
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/token-norm-blocks-1024.png");
+            w.resize(1400, 900);
+        }
+        // Another image: its own blocks.
+        const std::vector<std::string> paths = DatasetCache(st.dataset.summary.cacheDir).paths();
+        const QString other = QString::fromStdString(paths[5] == st.image.path ? paths[6] : paths[5]);
+        s.openImage(other);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            st.imagePath() == other && st.neuronTools.normBlocksImage == other && canvas->smallMultiples().size() == 4,
+            kTimeout);
+        check(other);
+        // Off: the row goes, the map stays the token norms.
+        action->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(canvas->smallMultiples().empty() && !st.neuronTools.normsPerBlock, kTimeout);
+        action->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(canvas->smallMultiples().size() == 4, kTimeout);
+        // Another model: cleared; Swin has no token norms: refused with the reason, left off.
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-swin");
+        QVERIFY(waitUntil(
+            s, [&] { return st.model.name == "shapes-swin" && !st.image.path.empty() && !st.map.empty(); }, kTimeout));
+        QVERIFY(!st.neuronTools.normsPerBlock && !st.neuronTools.normBlocks && canvas->smallMultiples().empty() &&
+                !action->isChecked());
+        ErrorLog errors(w);
+        action->trigger();  // (said at once)
+        QCOMPARE(errors.count(), 1);
+        QVERIFY2(errors.last().contains("Swin"), qPrintable(errors.last()));
+        QVERIFY(!st.neuronTools.normsPerBlock && !action->isChecked());
     }
 
     // The property score grid is recomputed for a new dataset (it kept the old numbers), and a

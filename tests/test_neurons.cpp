@@ -4,9 +4,10 @@
 // with the even shares it uses), and the sum over a layer's neurons against the layer's whole MLP
 // output taken as one component through the same paths, on configurations the test builds.
 #include "analysis/neurons.h"
+#include "analysis/property.h"
 #include "analysis/second_order.h"
-#include "io/tensor_io.h"
 #include "error.h"
+#include "io/tensor_io.h"
 #include "model/forward.h"
 #include "model/loader.h"
 #include "model/random_weights.h"
@@ -335,6 +336,33 @@ private slots:
         const at::Tensor scores = neuronDirectionScores(effects, {1, 3}, direction);
         QVERIFY(maxAbsDiff(scores, at::matmul(effects.select(1, 1) + effects.select(1, 3), direction)) < 1e-4);
         QVERIFY_THROWS_EXCEPTION(InputError, neuronDirectionScores(effects, {5}, direction));
+        // Each score is Beyond CLIP's property score of the neuron's effects (property.h, in one
+        // piece), also when the images arrive in uneven batches (the GUI's pass over a dataset).
+        const at::Tensor basis = propertyBasis(property);
+        NeuronPropertyScorer scorer(property, m);
+        for (int64_t i0 = 0; i0 < n; i0 += 37) {
+            const int64_t b = std::min<int64_t>(37, n - i0);
+            scorer.add(effects.narrow(0, i0, b), total.narrow(0, i0, b));
+        }
+        QCOMPARE(scorer.images(), n);
+        const auto batched = scorer.ranked();
+        for (std::size_t i = 0; i < ranked.size(); ++i) {
+            const double whole = propertyScore(effects.select(1, ranked[i].first).contiguous(), total, basis);
+            QVERIFY2(std::abs(ranked[i].second - whole) < 1e-5,
+                     qPrintable(QString("%1 vs %2").arg(ranked[i].second).arg(whole)));
+            QCOMPARE(batched[i].first, ranked[i].first);
+            QVERIFY(std::abs(batched[i].second - ranked[i].second) < 1e-9);
+        }
+        QVERIFY_THROWS_EXCEPTION(InputError, scorer.add(effects.narrow(1, 0, 3), total));
+        // neurons retrieve's two scores: through the neurons, and the output's cosine with the text.
+        const at::Tensor output = at::randn({n, e});
+        const NeuronRetrievalScores r = neuronRetrievalScores(effects, output, {1, 3}, direction);
+        QVERIFY(maxAbsDiff(r.through, scores) < 1e-9);
+        QVERIFY(maxAbsDiff(r.global, at::matmul(output / output.norm(2, 1, true), direction)) < 1e-5);
+        const auto top = topScores(r.global, 5);
+        QCOMPARE(top.size(), std::size_t(5));
+        QCOMPARE(top.front().first, r.global.argmax().item<int64_t>());
+        QVERIFY(top[0].second >= top[1].second && top[3].second >= top[4].second);
     }
 
     // compute_segmentation.py's neuron map: the neurons with the largest |direction . text| over the

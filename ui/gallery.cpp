@@ -125,7 +125,17 @@ void Gallery::setResult(const RetrievalResult& r) {
     fillHitList(m_restricted, r.restricted, m_thumbs);
     QStringList names;
     for (const std::string& c : r.components) names << QString::fromStdString(c);
+    if (throughNeurons()) {  // "mlp.L/N" each (Session::retrieveThroughNeurons)
+        for (QString& n : names) n = n.section('/', 1);
+        m_heads->setText(tr("Through neurons %1 of %2")
+                             .arg(names.join(", "), QString::fromStdString(r.components.front()).section('/', 0, 0)));
+        return;
+    }
     setHeadsLabel(names.join(", "));
+}
+
+bool Gallery::throughNeurons() const {
+    return !m_result.components.empty() && m_result.components.front().find('/') != std::string::npos;
 }
 
 int Gallery::globalCount() const { return m_global->count(); }
@@ -143,7 +153,7 @@ void Gallery::render(const State& s, QFlags<Aspect> changed) {
         const QSignalBlocker block(m_top);
         m_top->setValue(r.top);
     }
-    if (changed & (Aspect::Selection | Aspect::Model)) {
+    if ((changed & (Aspect::Selection | Aspect::Model)) && !(throughNeurons() && !(changed & Aspect::Model))) {
         QStringList names;
         for (const HeadId& h : s.selection) names << h.name();
         setHeadsLabel(names.join(", "));

@@ -48,6 +48,7 @@ private:
     void setQueryText(const QString& text);  // the query box shows what is searched
     void clear();                            // no results
     void setHeadsLabel(const QString& heads);
+    bool throughNeurons() const;  // the result is through neurons ("mlp.L/N"), not heads
 
     Thumbnails* m_thumbs;
     QLabel* m_resultsFor = nullptr;

@@ -1,5 +1,6 @@
 #include "head_panel.h"
 
+#include "neuron_tools.h"
 #include "session.h"
 
 #include <cmath>
@@ -15,6 +16,7 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
+#include <QSignalBlocker>
 #include <QVBoxLayout>
 
 namespace vitscope::ui {
@@ -45,11 +47,14 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     m_neurons->setMaximumHeight(QFontMetrics(m_neurons->font()).lineSpacing() * 7 + 8);  // the top images keep room below
     m_neuronsLabel->hide();
     m_neurons->hide();
+    m_tools = new NeuronTools(m_neurons);
+    m_tools->hide();
     m_retrieve = new QPushButton(tr("Retrieve with this head"));
     m_retrieve->setEnabled(false);
     layout->addWidget(m_title);
     layout->addWidget(m_plot, 2);
     layout->addWidget(m_neuronsLabel);
+    layout->addWidget(m_tools);
     layout->addWidget(m_neurons, 1);
     layout->addWidget(new QLabel(tr("Top images")));
     layout->addWidget(m_images, 1);
@@ -93,11 +98,14 @@ void HeadPanel::reset() {
 
 QString HeadPanel::neuronsText() const { return m_neuronsLabel->text(); }
 
-void HeadPanel::setNeurons(const Focus& f) {
+void HeadPanel::setNeurons(const State& s) {
+    const Focus& f = s.focus;
+    const QSignalBlocker block(m_neurons);  // filling is not ticking (itemChanged)
     m_neurons->clear();
     m_neuronsLabel->setVisible(!f.mlp.isEmpty());
     m_neurons->setVisible(false);
     if (f.mlp.isEmpty()) return;
+    if (m_tools->fillRanked(s, m_neuronsLabel)) return m_tools->decorate(s);
     const NeuronList& n = f.neurons;
     if (n.layer != f.mlpRow) {
         m_neuronsLabel->setText(tr("Neurons: computing their second-order effects on this image..."));
@@ -121,6 +129,7 @@ void HeadPanel::setNeurons(const Focus& f) {
         item->setData(Qt::UserRole, static_cast<qlonglong>(r.neuron));
         if (r.neuron == f.neuron) m_neurons->setCurrentItem(item);
     }
+    m_tools->decorate(s);
     m_neurons->setVisible(true);
 }
 
@@ -279,7 +288,10 @@ int HeadPanel::barCount() const { return m_plot->plottableCount(); }
 int HeadPanel::imageCount() const { return m_images->count(); }
 
 void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
-    if (!(changed & (Aspect::Focus | Aspect::Descriptions | Aspect::Model | Aspect::Dataset | Aspect::Image))) return;
+    if (changed & (Aspect::Focus | Aspect::Model | Aspect::Neurons)) m_tools->render(s, changed);
+    if (!(changed &
+          (Aspect::Focus | Aspect::Descriptions | Aspect::Model | Aspect::Dataset | Aspect::Image | Aspect::Neurons)))
+        return;
     const Focus& f = s.focus;
     if (f.empty()) {
         m_shownSubject.clear();
@@ -291,16 +303,14 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
     if (f.neuron >= 0) {  // redrawn with every change of the focus: its detail arrives later
         m_shownSubject = QString("%1/%2").arg(f.mlp).arg(f.neuron);
         showNeuron(s);
-        setNeurons(f);
+        setNeurons(s);
         return;
     }
     const QString subject = f.mlp.isEmpty() ? f.head.name() : f.mlp;
     const bool sameTexts = subject == m_shownSubject && !(changed & (Aspect::Descriptions | Aspect::Model | Aspect::Dataset));
     if (sameTexts && (!(changed & Aspect::Image) || f.mlp.isEmpty())) {
-        if (changed & Aspect::Focus) {
-            setTopImages(f.topImages);
-            setNeurons(f);
-        }
+        if (changed & Aspect::Focus) setTopImages(f.topImages);
+        if (changed & (Aspect::Focus | Aspect::Neurons)) setNeurons(s);
         return;
     }
     m_shownSubject = subject;
@@ -322,7 +332,7 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
         showHead(f.head.layer, f.head.head, d, name);
     }
     setTopImages(f.topImages);
-    setNeurons(f);
+    setNeurons(s);
 }
 
 }  // namespace vitscope::ui

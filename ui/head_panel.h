@@ -18,6 +18,7 @@ struct Focus;
 enum class Aspect : quint32;
 
 class Thumbnails;
+class NeuronTools;
 
 class HeadPanel : public QWidget {
     Q_OBJECT
@@ -34,7 +35,8 @@ private:
     void showMlp(const QString& name, const QString& detail);
     void setTopImages(const std::vector<Hit>& hits);
     // The focused MLP's neurons by second-order effect on the image (hidden for heads).
-    void setNeurons(const Focus& f);
+    // With a property chosen, the ranking over the dataset (NeuronTools); the rows ticked either way.
+    void setNeurons(const State& s);
     // A neuron of the focused MLP: its texts as bars, its top images over the dataset.
     void showNeuron(const State& s);
     // Horizontal bars, first on top (`values` may be negative), labelled by `texts`.
@@ -48,6 +50,7 @@ public:
     int barCount() const;
     int imageCount() const;
     QListWidget* neuronList() const { return m_neurons; }
+    NeuronTools* neuronTools() const { return m_tools; }
     QString neuronsText() const;  // the neuron list's heading
     // The chart's labels, value ticks and axis title fitted to the plot's current width (docks, exports).
     void fitToWidth();
@@ -70,6 +73,7 @@ private:
     QListWidget* m_images;
     QLabel* m_neuronsLabel;
     QListWidget* m_neurons;
+    NeuronTools* m_tools;
     QPushButton* m_retrieve;
     int m_layer = -1, m_head = -1;
     QString m_shownSubject;  // the head or MLP the chart was last drawn for

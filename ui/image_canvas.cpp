@@ -113,6 +113,7 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
         p.setRenderHint(QPainter::SmoothPixmapTransform, !vector);
         p.drawImage(img, overlay);
         p.restore();
+        outlineMarked(p, img, m);
     }
     if (m_gridRows > 0 && m_gridCols > 0) {
         p.setPen(QPen(QColor(255, 255, 255, 200), 1));
@@ -127,6 +128,36 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
     const float hi = fixed ? m.hi : *std::max_element(m.values.begin(), m.values.end());
     if (below) paintColorbarBelow(p, QRect(img.left(), img.bottom() + 6, img.width(), barW), lo, hi);
     else paintColorbar(p, QRect(img.right() + 8, img.top(), barW, img.height()), labelW, lo, hi);
+}
+
+void ImageCanvas::outlineMarked(QPainter& p, const QRect& img, const MapLayer& m) {
+    if (!std::isfinite(m.mark) || m.rows < 1 || m.cols < 1 ||
+        m.values.size() != std::size_t(m.rows) * std::size_t(m.cols))
+        return;
+    p.save();
+    p.setPen(QPen(QColor(230, 20, 20), 2));
+    p.setBrush(Qt::NoBrush);
+    for (int r = 0; r < m.rows; ++r)
+        for (int c = 0; c < m.cols; ++c)
+            if (m.values[std::size_t(r) * std::size_t(m.cols) + std::size_t(c)] > m.mark)
+                p.drawRect(QRect(QPoint(img.left() + c * img.width() / m.cols, img.top() + r * img.height() / m.rows),
+                                 QPoint(img.left() + (c + 1) * img.width() / m.cols - 1,
+                                        img.top() + (r + 1) * img.height() / m.rows - 1))
+                               .adjusted(1, 1, -1, -1));
+    p.restore();
+}
+
+void ImageCanvas::paintMark(QPainter& p, const QRect& bar, int labelW, const MapLayer& m) {
+    if (!(m.mark >= m.lo && m.mark <= m.hi) || m.lo >= m.hi) return;  // the mark across the bar, its value beside it
+    const int y = bar.bottom() - int(std::lround((m.mark - m.lo) / (m.hi - m.lo) * bar.height()));
+    p.save();
+    p.setPen(QPen(QColor(230, 20, 20), 2));
+    p.drawLine(bar.left() - 3, y, bar.right() + 3, y);
+    const int fh = p.fontMetrics().height();
+    if (y - fh / 2 > bar.top() + fh && y + fh / 2 < bar.bottom() - fh)  // (not over the ends' labels)
+        p.drawText(QRect(bar.right() + 4, y - fh / 2, labelW, fh), Qt::AlignLeft | Qt::AlignVCenter,
+                   QString::number(m.mark, 'g', 3));
+    p.restore();
 }
 
 void ImageCanvas::paintColorbarBelow(QPainter& p, const QRect& bar, float lo, float hi) const {
@@ -204,7 +235,11 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
         const int top = body.bottom() - rowH;
         for (int i = 0; i < n; ++i)
             drawMap(p, QRect(body.left() + 6 + i * slot, top, slot - 6, rowH - 6), m_multiples[static_cast<std::size_t>(i)], false);
-        if (shared) paintColorbar(p, QRect(body.left() + 6 + n * slot - 2, top + captionH, barW, side), labelW, first.lo, first.hi);
+        if (shared) {
+            const QRect bar(body.left() + 6 + n * slot - 2, top + captionH, barW, side);
+            paintColorbar(p, bar, labelW, first.lo, first.hi);
+            paintMark(p, bar, labelW, first);
+        }
     }
     if (messageH > 0) {
         const QRect strip(target.left(), target.bottom() - messageH + 1, target.width(), messageH);
@@ -312,6 +347,51 @@ QString mapCaption(const State& s) {
     return caption;
 }
 
+// Per-head maps on one colour scale (the heads' contributions compare directly), one colorbar.
+// With test-time registers: the model's map and the intervened model's side by side, on one scale.
+std::vector<MapLayer> mapMultiples(const State& s) {
+    std::vector<MapLayer> multiples;
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    for (std::size_t i = s.map.withRegisters ? 0 : 1; i < s.map.maps.size(); ++i) {
+        const FloatGrid& g = s.map.maps[i].patches;
+        const QString name = s.map.withRegisters ? (i == 0 ? QObject::tr("the model") : QObject::tr("with register"))
+                             : i - 1 < std::size_t(s.map.heads.size())
+                                 ? QObject::tr("head %1").arg(s.map.heads[int(i - 1)].name())
+                                 : QString();
+        multiples.push_back({name, g.values, g.rows, g.cols});
+        lo = std::min(lo, g.minValue());
+        hi = std::max(hi, g.maxValue());
+    }
+    for (MapLayer& m : multiples)
+        if (lo < hi) m.lo = lo, m.hi = hi;
+    return multiples;
+}
+
+// View > Token norms of every block, under a token-norm map of the same image.
+bool normBlocksShown(const State& s) {
+    const NeuronToolsState& t = s.neuronTools;
+    return t.normsPerBlock && t.normBlocks && t.normBlocksImage == s.imagePath() && !s.map.empty() &&
+           s.map.maps.front().method == "token-norms";
+}
+
+// Every block's output token norms on one scale (0 to the largest norm of any block), each captioned
+// "bL max / median", the outlier threshold marked.
+std::vector<MapLayer> normBlockLayers(const State& s) {
+    const TokenNormBlocks& b = *s.neuronTools.normBlocks;
+    std::vector<MapLayer> out;
+    float hi = 0;
+    for (const HeatmapResult& r : b.maps) hi = std::max(hi, r.patches.maxValue());
+    for (std::size_t i = 0; i < b.maps.size(); ++i) {
+        const FloatGrid& g = b.maps[i].patches;
+        const QString caption =
+            QObject::tr("b%1 %2 / %3").arg(i).arg(b.maxNorm[i], 0, 'f', 1).arg(b.medianNorm[i], 0, 'f', 1);
+        MapLayer m{caption, g.values, g.rows, g.cols, 0.0f, hi};
+        m.mark = static_cast<float>(b.threshold);
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
 }  // namespace
 
 void ImageCanvas::render(const State& s, QFlags<Aspect> changed) {
@@ -337,23 +417,12 @@ void ImageCanvas::render(const State& s, QFlags<Aspect> changed) {
             clearMap();
         } else {
             const HeatmapResult& r = s.map.maps.front();
-            setMap({mapCaption(s), r.pixels.values, r.pixels.rows, r.pixels.cols});
-            // Per-head maps on one colour scale (the heads' contributions compare directly), one colorbar.
-            // With test-time registers: the model's map and the intervened model's side by side, on one scale.
-            std::vector<MapLayer> multiples;
-            float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-            for (std::size_t i = s.map.withRegisters ? 0 : 1; i < s.map.maps.size(); ++i) {
-                const FloatGrid& g = s.map.maps[i].patches;
-                const QString name = s.map.withRegisters ? (i == 0 ? tr("the model") : tr("with register"))
-                                     : i - 1 < std::size_t(s.map.heads.size()) ? tr("head %1").arg(s.map.heads[int(i - 1)].name())
-                                                                               : QString();
-                multiples.push_back({name, g.values, g.rows, g.cols});
-                lo = std::min(lo, g.minValue());
-                hi = std::max(hi, g.maxValue());
-            }
-            for (MapLayer& m : multiples)
-                if (lo < hi) m.lo = lo, m.hi = hi;
-            setSmallMultiples(multiples);
+            QString caption = mapCaption(s);
+            if (normBlocksShown(s))
+                caption += tr("; below, every block on one scale, captioned max / median (outlined: norm > %1)")
+                               .arg(s.neuronTools.normBlocks->threshold, 0, 'g', 3);
+            setMap({caption, r.pixels.values, r.pixels.rows, r.pixels.cols});
+            setSmallMultiples(normBlocksShown(s) ? normBlockLayers(s) : mapMultiples(s));
         }
     }
     if ((changed & Aspect::Message) && s.message.error && s.message.aboutCanvas) setMessage(s.message.text);

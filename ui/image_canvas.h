@@ -8,6 +8,7 @@
 #include <QString>
 #include <QWidget>
 
+#include <limits>
 #include <vector>
 
 namespace vitscope::ui {
@@ -20,6 +21,9 @@ struct MapLayer {
     std::vector<float> values;  // rows x cols
     int rows = 0, cols = 0;
     float lo = 0, hi = 0;       // colour scale; lo == hi: the map's own min / max
+    // A value marked on the map (its cells over it outlined) and on the shared colorbar of a row
+    // of small multiples (the outlier threshold of token norms); NaN: none.
+    float mark = std::numeric_limits<float>::quiet_NaN();
 };
 
 class ImageCanvas : public QWidget {
@@ -89,6 +93,9 @@ private:
     bool m_keepBarRoom = false;
     mutable QRect m_shownPicture;  // set by drawing on the widget itself
     void drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const;
+    // The cells of a patch map over its mark, outlined on the picture `img`.
+    static void outlineMarked(QPainter& p, const QRect& img, const MapLayer& m);
+    static void paintMark(QPainter& p, const QRect& bar, int labelW, const MapLayer& m);  // the mark on a colorbar
 
     QImage m_crop;
     QString m_path, m_message, m_inputNote;

@@ -349,4 +349,35 @@ struct FigureJob {
     }
 };
 
+// ---- The neuron tools (ui/session_neurons.cpp) ----
+
+// The layer's neurons by a property's score over the open dataset (a pass of its second-order lens).
+struct RankNeuronsJob {
+    static constexpr const char* kLabel = "ranking the neurons by a property";
+    using Result = NeuronRanking;
+    int layer = -1;
+    std::string property;
+    Result run(Explorer& x, const JobContext& job) const { return x.rankLayerNeurons(layer, property, job); }
+};
+
+// The open dataset's images by a text through neurons of one layer, beside global hits.
+struct NeuronRetrieveJob {
+    static constexpr const char* kLabel = "retrieving through the neurons";
+    using Result = RetrievalResult;
+    int layer = -1;
+    std::vector<int64_t> neurons;
+    std::string text;
+    int top = 12;
+    Result run(Explorer& x, const JobContext& job) const {
+        return x.retrieveThroughNeurons(layer, neurons, text, top, job);
+    }
+};
+
+// Every block's output token norms of the open image.
+struct TokenNormBlocksJob {
+    static constexpr const char* kLabel = "computing the token norms of every block";
+    using Result = TokenNormBlocks;
+    Result run(Explorer& x, const JobContext&) const { return x.tokenNormBlocks(); }
+};
+
 }  // namespace vitscope::ui

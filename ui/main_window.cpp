@@ -13,6 +13,7 @@
 #include "ledger_view.h"
 #include "log_sink.h"
 #include "menus.h"
+#include "neuron_tools.h"
 #include "projector.h"
 #include "comparison_view.h"
 #include "concept_panel.h"
@@ -196,6 +197,7 @@ void MainWindow::wirePanels() {
     connect(m_views.projector, &Projector::colourRequested, s, &Session::colourProjectionBy);
     connect(m_views.projector, &Projector::headActivated, m_views.grid, &HeadGrid::headActivated);  // as a grid click
     m_views.concepts->connectTo(s);
+    m_views.head->neuronTools()->connectTo(s);
     // Queued: the focus change refills the list whose item is still handling its click.
     connect(m_views.head, &HeadPanel::neuronActivated, s, &Session::focusNeuron, Qt::QueuedConnection);
     connect(m_views.gallery, &Gallery::imageActivated, s, &Session::openImage);

@@ -192,6 +192,13 @@ void Menus::buildView() {
     m_registers->setToolTip(tr("The map beside the same map of the test-time-register model (Jiang et al., NeurIPS 2025): one extra token "
                                "takes the register neurons' activations, found over the open dataset the first time"));
     connect(m_registers, &QAction::triggered, &m_session, &Session::setRegistersBeside);
+    m_normBlocks = view->addAction(tr("Token &norms of every block"));
+    m_normBlocks->setObjectName("normBlocksAction");
+    m_normBlocks->setCheckable(true);
+    m_normBlocks->setToolTip(
+        tr("Under the token-norm map, every block's output token norms of the image on one scale, each with its max / "
+           "median; tokens over the register reference's outlier threshold outlined (plain ViTs with a class token)"));
+    connect(m_normBlocks, &QAction::triggered, &m_session, &Session::setTokenNormsPerBlock);
     view->addSeparator();
     for (QDockWidget* d : m_window->findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
 }
@@ -224,6 +231,7 @@ void Menus::render(const State& s, QFlags<Aspect> changed) {
         m_registers->setChecked(s.view.registersBeside);
         m_registers->setEnabled(s.model.registers);
     }
+    if (changed & (Aspect::Neurons | Aspect::Model)) m_normBlocks->setChecked(s.neuronTools.normsPerBlock);
     if ((changed & Aspect::Model) && s.hasModel()) addRecent("recent/models", QString::fromStdString(s.model.spec));
     if ((changed & Aspect::Image) && s.hasImage()) addRecent("recent/images", s.imagePath());
     if ((changed & Aspect::Dataset) && s.dataset.ready()) addRecent("recent/datasets", s.dataset.folder);

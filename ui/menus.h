@@ -49,6 +49,7 @@ private:
     QAction* m_subtract = nullptr;
     QAction* m_whole = nullptr;
     QAction* m_registers = nullptr;
+    QAction* m_normBlocks = nullptr;
     std::vector<QAction*> m_precision;  // Analysis > Precision, one per name
     QAction* m_classroomAction = nullptr;
 };

@@ -250,6 +250,7 @@ void Session::clearModelResults() {
     m_state.comparing = false;
     m_state.partner = {};
     m_partnerKey.clear();
+    m_state.neuronTools = {};  // the old model's rankings, retrieval and token norms (session_neurons.cpp)
     m_state.ablation = {};
     if (m_state.metric == GridMetric::Latent || m_state.metric == GridMetric::Separation)
         m_state.metric = GridMetric::DirectEffect;  // the latent and the picked images were the old model's
@@ -370,6 +371,7 @@ void Session::applyImage(ImageResult r) {
     requestLedger();
     requestNeurons();
     requestConcepts();
+    requestNormBlocks();
     emitChanged(a);
     if (opening) {
         requestTopImages();
@@ -795,6 +797,7 @@ void Session::focusMlp(int row) {
     m_state.focus.mlpRow = row;
     m_state.focus.mlp = m_state.model.poolHeads > 0 && row == m_state.model.layers ? QString("pool.mlp") : QString("mlp.%1").arg(row);
     requestNeurons();  // (says at once where there is nothing to compute)
+    requestNeuronRanking();  // by the property chosen, for this MLP
     emitChanged(Aspect::Focus);
     requestTopImages();
     if (hadNeuron || m_state.view.method == "token-norms") requestMap();
@@ -997,6 +1000,7 @@ void Session::applyDataset(const QString& folder, const DatasetSummary& d) {
         compareHeads(spec);
     }
     if (m_state.metric == GridMetric::Property) requestProperty();
+    neuronsFollowDataset();
     rerunRetrieval();
 }
 
@@ -1038,6 +1042,7 @@ void Session::setTextSpanSettings(const TextSpanSettings& t) {
 
 void Session::retrieveText(const QString& text) {
     if (text.trimmed().isEmpty()) return;
+    m_state.neuronTools.retrieval = {};  // through heads from now on
     m_state.retrieval = {text.trimmed(), false, {}, m_state.retrieval.top};
     emitChanged(Aspect::Retrieval);
     rerunRetrieval(true);
@@ -1053,6 +1058,7 @@ void Session::retrieveWithHead(int layer, int head) {
 
 void Session::retrieveImage(const QString& path) {
     if (path.isEmpty()) return;
+    m_state.neuronTools.retrieval = {};
     m_state.retrieval = {path, true, {}, m_state.retrieval.top};
     emitChanged(Aspect::Retrieval);
     rerunRetrieval(true);
@@ -1064,6 +1070,7 @@ void Session::setRetrievalCount(int top) {
 }
 
 void Session::rerunRetrieval(bool asked) {
+    if (m_state.neuronTools.retrieval.active) return rerunNeuronRetrieval();  // through neurons (session_neurons.cpp)
     const RetrievalState& r = m_state.retrieval;
     if (r.query.isEmpty()) return;
     if (!m_state.dataset.ready()) {

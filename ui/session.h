@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "head_grid.h"
 #include "jobs.h"
+#include "neuron_state.h"
 
 #include <QFlags>
 #include <QList>
@@ -45,10 +46,11 @@ enum class Aspect : quint32 {
     Comparison = 1 << 18,  // the head comparison with another model
     Concepts = 1 << 19,    // the concept panel: SpLiCE's concepts, the SAE and its latents
     Partner = 1 << 20,     // the compared model's view of the same image and text
+    Neurons = 1 << 21,     // the neuron tools: a property ranking, ticked neurons, token norms of every block
 };
 Q_DECLARE_FLAGS(Aspects, Aspect)
 Q_DECLARE_OPERATORS_FOR_FLAGS(Aspects)
-constexpr Aspects kAllAspects = Aspects(0x1FFFFF);
+constexpr Aspects kAllAspects = Aspects(0x3FFFFF);
 
 // The maps' own settings (HeatmapRequest): the references' defaults unless changed (Analysis >
 // Heatmap settings).
@@ -223,6 +225,7 @@ struct State {
     std::optional<HeadComparison> comparison;  // the open model's heads against another model's
     bool comparing = false;
     PartnerState partner;  // the compared model's side (open while `comparison` is)
+    NeuronToolsState neuronTools;  // ui/session_neurons.cpp
 
     bool hasModel() const { return model.layers > 0; }
     bool hasImage() const { return !image.path.empty(); }
@@ -323,6 +326,18 @@ public:
     void showError(const QString& message, bool aboutCanvas = false);
     void showNotice(const QString& message);
 
+    // The neuron tools (ui/session_neurons.cpp). The focused MLP's neurons ordered by a property's
+    // score over the open dataset ("": by their effect on the open image, as before); ranked again
+    // for another MLP or dataset, cleared by another model.
+    void rankNeuronsBy(const QString& property);
+    void tickNeurons(const QList<qint64>& neurons);  // of the focused MLP
+    // The Retrieval dock: the text's hits through the ticked neurons (else the focused neuron)
+    // beside global hits (`neurons retrieve`'s numbers); again for another dataset.
+    void retrieveThroughNeurons();
+    // Token norms of every block of the open image as small multiples on one scale (the method
+    // becomes token-norms); refused, said, on models without them (Swin, MaxViT, SigLIP).
+    void setTokenNormsPerBlock(bool on);
+
 signals:
     void changed(vitscope::ui::Aspects aspects);
 
@@ -381,6 +396,11 @@ private:
     void clearCanvasError();
     void openPending();
     bool current(quint64 epoch) const { return epoch == m_epoch; }
+    // The neuron tools' follow-on rules (ui/session_neurons.cpp).
+    void requestNeuronRanking();   // for the focused MLP (nothing when it is already there)
+    void rerunNeuronRetrieval();   // for the open dataset (nothing when it is already there)
+    void requestNormBlocks();      // for the open image, when asked for
+    void neuronsFollowDataset();   // the ranking and the neuron retrieval of the new dataset
 
     SessionOptions m_options;
     Engine m_engine;

@@ -278,24 +278,60 @@ at::Tensor neuronTotal(const at::Tensor& output, NeuronConvention convention, do
     return coefficient * output / output.norm(2, 1, true);
 }
 
+NeuronPropertyScorer::NeuronPropertyScorer(const at::Tensor& descriptions, int64_t neurons)
+    : m_basis(propertyBasis(descriptions.to(at::kFloat))) {
+    const int64_t r = m_basis.size(0);
+    m_s = at::zeros({neurons, r}, at::kDouble);
+    m_ss = at::zeros({neurons, r}, at::kDouble);
+    m_st = at::zeros({neurons, r}, at::kDouble);
+    m_t = at::zeros({r}, at::kDouble);
+    m_tt = at::zeros({r}, at::kDouble);
+}
+
+void NeuronPropertyScorer::add(const at::Tensor& effects, const at::Tensor& total) {
+    if (effects.dim() != 3 || total.dim() != 2 || total.size(0) != effects.size(0) ||
+        total.size(1) != effects.size(2) || effects.size(1) != m_s.size(0) || effects.size(2) != m_basis.size(1))
+        throw InputError("effects",
+                         "need [images, neurons, E] and a total [images, E] of the same images, neurons and E");
+    const at::Tensor s = at::matmul(effects.to(at::kFloat), m_basis.t()).to(at::kDouble);  // [B, M, r]
+    const at::Tensor t = at::matmul(total.to(at::kFloat), m_basis.t()).to(at::kDouble);    // [B, r]
+    m_s += s.sum(0);
+    m_ss += (s * s).sum(0);
+    m_st += (s * t.unsqueeze(1)).sum(0);
+    m_t += t.sum(0);
+    m_tt += (t * t).sum(0);
+    m_images += effects.size(0);
+}
+
+std::vector<std::pair<int64_t, double>> NeuronPropertyScorer::ranked() const {
+    if (m_images < 1) throw InputError("neuron property scores", "no images were added");
+    const double n = static_cast<double>(m_images);
+    const at::Tensor covariance = m_st - m_s * (m_t / n).unsqueeze(0);  // [M, r]
+    const at::Tensor varS = (m_ss - m_s * m_s / n).clamp_min(0), varT = (m_tt - m_t * m_t / n).clamp_min(0);
+    const at::Tensor denom = (varS.sqrt() * varT.sqrt().unsqueeze(0)).clamp_min(1e-20);  // propertyScore's
+    const at::Tensor score = (covariance / denom).mean(1);
+    std::vector<std::pair<int64_t, double>> out;
+    const double* v = score.contiguous().data_ptr<double>();
+    for (int64_t i = 0; i < score.size(0); ++i) out.emplace_back(i, v[i]);
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    return out;
+}
+
 std::vector<std::pair<int64_t, double>> rankNeurons(const at::Tensor& effects, const at::Tensor& total, const at::Tensor& descriptions,
                                                     const JobContext& job) {
     if (effects.dim() != 3 || total.dim() != 2 || total.size(0) != effects.size(0) || total.size(1) != effects.size(2))
         throw InputError("effects", "need [images, neurons, E] and a total [images, E] of the same images");
     const int64_t n = effects.size(0), m = effects.size(1), e = effects.size(2);
-    const at::Tensor basis = propertyBasis(descriptions.to(at::kFloat));
-    const at::Tensor whole = total.to(at::kFloat);
-    std::vector<std::pair<int64_t, double>> out;
-    const int64_t slice = std::max<int64_t>(1, std::min<int64_t>(m, (int64_t(256) << 20) / std::max<int64_t>(1, n * e * 4)));
-    for (int64_t m0 = 0; m0 < m; m0 += slice) {
+    NeuronPropertyScorer scorer(descriptions, m);
+    const int64_t slice =
+        std::max<int64_t>(1, std::min<int64_t>(n, (int64_t(256) << 20) / std::max<int64_t>(1, m * e * 4)));
+    for (int64_t i0 = 0; i0 < n; i0 += slice) {
         if (job.cancelled()) throw JobCancelled();
-        const int64_t s = std::min(slice, m - m0);
-        const at::Tensor x = effects.narrow(1, m0, s).to(at::kFloat).contiguous();
-        for (int64_t j = 0; j < s; ++j) out.emplace_back(m0 + j, propertyScore(x.select(1, j), whole, basis));
-        job.report({m0 + s, m, 0, 0, "neuron property scores"});
+        const int64_t s = std::min(slice, n - i0);
+        scorer.add(effects.narrow(0, i0, s), total.narrow(0, i0, s));
+        job.report({i0 + s, n, 0, 0, "neuron property scores"});
     }
-    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    return out;
+    return scorer.ranked();
 }
 
 at::Tensor neuronDirectionScores(const at::Tensor& effects, const std::vector<int64_t>& neurons, const at::Tensor& direction) {
@@ -308,6 +344,36 @@ at::Tensor neuronDirectionScores(const at::Tensor& effects, const std::vector<in
         scores += at::matmul(effects.select(1, n).to(at::kFloat), d).to(at::kDouble);
     }
     return scores;
+}
+
+NeuronRetrievalScores neuronRetrievalScores(const at::Tensor& effects, const at::Tensor& output,
+                                            const std::vector<int64_t>& neurons, const at::Tensor& text) {
+    if (output.dim() != 2 || output.size(0) != effects.size(0) || output.size(1) != text.numel())
+        throw InputError("output", "needs [images, E] of the effects' images and the text's E");
+    const at::Tensor o = output.to(at::kFloat);
+    return {neuronDirectionScores(effects, neurons, text),
+            at::matmul(o / o.norm(2, 1, true), text.to(at::kFloat).flatten()).to(at::kDouble)};
+}
+
+std::vector<std::pair<int64_t, double>> topScores(const at::Tensor& scores, int64_t k) {
+    const int64_t n = std::min<int64_t>(std::max<int64_t>(k, 0), scores.numel());
+    const auto [values, rows] = scores.flatten().topk(n);
+    std::vector<std::pair<int64_t, double>> out;
+    for (int64_t i = 0; i < n; ++i) out.emplace_back(rows[i].item<int64_t>(), values[i].item<double>());
+    return out;
+}
+
+void forEachSecondOrderBatch(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int batch,
+                             const JobContext& job, const std::string& stage,
+                             const std::function<void(int64_t start, const SecondOrderEffects&)>& add) {
+    if (batch < 1) throw InputError("--batch", "must be at least 1");
+    at::NoGradGuard noGrad;
+    for (int64_t start = 0; start < count; start += batch) {
+        if (job.cancelled()) throw JobCancelled();
+        const int64_t n = std::min<int64_t>(batch, count - start);
+        add(start, lens.compute(pixels(start, n)));
+        job.report({start + n, count, 0, 0, stage});
+    }
 }
 
 NeuronAblationMeter::NeuronAblationMeter(const NeuronDirections& train, const at::Tensor& classifier, double coefficient)

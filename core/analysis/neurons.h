@@ -107,15 +107,51 @@ std::vector<NeuronText> topTexts(const SparseCodes& codes, int64_t row, const st
 // units of coefficient / |output| (the whole is coefficient * output / |output|); exact: the output.
 at::Tensor neuronTotal(const at::Tensor& output, NeuronConvention convention, double coefficient);
 
-// Beyond CLIP's property score (analysis/property.h) of every neuron: its effects [N, E] against the
-// total [N, E] along the descriptions' span. effects [N, M, E] (may be memory-mapped). Returns
-// (neuron, score), best first.
+// Beyond CLIP's property score (analysis/property.h propertyScore) of every neuron, with the images
+// arriving a batch at a time: the neuron's effects and the total projected on the orthonormal basis
+// of the descriptions' span, and per direction the correlation over the images from running sums
+// (float64), averaged over the directions. Holds [M, r] sums, not the effects.
+class NeuronPropertyScorer {
+public:
+    NeuronPropertyScorer(const at::Tensor& descriptions, int64_t neurons);
+    // effects [B, M, E] and the same images' total [B, E].
+    void add(const at::Tensor& effects, const at::Tensor& total);
+    int64_t images() const { return m_images; }
+    std::vector<std::pair<int64_t, double>> ranked() const;  // (neuron, score), best first
+
+private:
+    at::Tensor m_basis;          // [r, E]
+    at::Tensor m_s, m_ss, m_st;  // [M, r] float64: sums of s, s^2, s * t
+    at::Tensor m_t, m_tt;        // [r] float64
+    int64_t m_images = 0;
+};
+
+// Every neuron's property score: effects [N, M, E] (may be memory-mapped) against the total [N, E]
+// along the descriptions' span, through a NeuronPropertyScorer (what `neurons rank` and the GUI's
+// ranking over a dataset compute). Returns (neuron, score), best first.
 std::vector<std::pair<int64_t, double>> rankNeurons(const at::Tensor& effects, const at::Tensor& total, const at::Tensor& descriptions,
                                                     const JobContext& job = {});
 
 // Every image's score for a direction [E] through a set of neurons: sum over them of
 // <effect, direction> [N].
 at::Tensor neuronDirectionScores(const at::Tensor& effects, const std::vector<int64_t>& neurons, const at::Tensor& direction);
+
+// `neurons retrieve`'s two scores of every image for a text [E] (the GUI's neuron retrieval computes
+// them a batch of images at a time): through the neurons (neuronDirectionScores) and global (the
+// cosine of the output [N, E] with the text). float64 [N] each.
+struct NeuronRetrievalScores {
+    at::Tensor through, global;
+};
+NeuronRetrievalScores neuronRetrievalScores(const at::Tensor& effects, const at::Tensor& output,
+                                            const std::vector<int64_t>& neurons, const at::Tensor& text);
+// The `k` highest scores [N] as (image, score), highest first.
+std::vector<std::pair<int64_t, double>> topScores(const at::Tensor& scores, int64_t k);
+
+// One pass of `lens` over `count` images (pixels(start, n)), `batch` at a time: `add` gets each
+// batch's first image and its effects. Cancellable (JobCancelled); progress reported as `stage`.
+void forEachSecondOrderBatch(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int batch,
+                             const JobContext& job, const std::string& stage,
+                             const std::function<void(int64_t start, const SecondOrderEffects&)>& add);
 
 // compute_ablations.py's table (second_order_lens), zero-shot top-1 over a classifier [C, E] with
 // each image's representation coefficient * output / |output| (reference convention):

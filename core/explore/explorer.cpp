@@ -1112,4 +1112,126 @@ std::vector<ComponentValue> Explorer::discoverSpurious(const std::vector<std::st
     return out;
 }
 
+// ---- Neurons over the open dataset, token norms of every block (explorer.h's last block) ----
+
+namespace {
+
+// The layer whose neurons a dataset pass reads: refused (one line) where it has no second-order
+// effect, or where texts would not be in the neurons' space (an aligner maps components only).
+void checkNeuronPass(const VisionTower& v, int layer, bool aligned, const char* what) {
+    if (layer < 0 || layer >= v.layers())
+        throw InputError("mlp." + std::to_string(layer), "is not an MLP of this model");
+    if (const std::string why = neuronsUnavailable(v, layer); !why.empty())
+        throw InputError("mlp." + std::to_string(layer), why);
+    if (aligned)
+        throw InputError(what,
+                         "needs texts in the model's own CLIP space (this model reaches it through an aligner, which "
+                         "maps components, not neurons)");
+}
+
+}  // namespace
+
+NeuronRanking Explorer::rankLayerNeurons(int layer, const std::string& propertyOrFile, const JobContext& job) {
+    m->requireDataset();
+    const auto start = Clock::now();
+    const Model& model = m->model();
+    checkNeuronPass(model.vision, layer, m->aligner() != nullptr, "ranking neurons by a property");
+    std::error_code ec;
+    const std::string file =
+        fs::is_regular_file(propertyOrFile, ec) ? propertyOrFile : propertyWordList(propertyOrFile, m->textModel());
+    const at::Tensor descriptions = m->session->text->encodeDescriptions(readTextList(file)).to(at::kCPU, at::kFloat);
+    SecondOrderLens& lens = m->lensFor(layer);
+    NeuronPropertyScorer scorer(descriptions, lens.neurons());
+    const std::vector<std::string>& paths = m->cache->paths();
+    const auto pixels = [&](int64_t first, int64_t n) {
+        return loadAndPreprocess(std::vector<std::string>(paths.begin() + first, paths.begin() + first + n),
+                                 model.preprocess)
+            .to(model.vision.device());
+    };
+    forEachSecondOrderBatch(lens, static_cast<int64_t>(paths.size()), pixels, 16, job, "neurons' property scores",
+                            [&](int64_t, const SecondOrderEffects& e) {
+                                const at::Tensor output = e.output.to(at::kCPU, at::kFloat);
+                                scorer.add(e.effects.to(at::kCPU, at::kFloat),
+                                           neuronTotal(output, lens.convention(), 100.0));
+                            });
+    NeuronRanking out;
+    out.layer = layer;
+    out.property = propertyOrFile;
+    out.scores = scorer.ranked();
+    out.images = scorer.images();
+    out.seconds = secondsSince(start);
+    return out;
+}
+
+RetrievalResult Explorer::retrieveThroughNeurons(int layer, const std::vector<int64_t>& neurons,
+                                                 const std::string& text, int top, const JobContext& job) {
+    m->requireDataset();
+    const Model& model = m->model();
+    checkNeuronPass(model.vision, layer, m->aligner() != nullptr, "retrieval through neurons");
+    if (neurons.empty()) throw InputError("retrieval through neurons", "choose a neuron first");
+    if (text.empty()) throw InputError("retrieval through neurons", "type a text first");
+    for (int64_t n : neurons) checkNeuron(model.vision, layer, n);
+    const at::Tensor t = m->encode(text).to(at::kCPU, at::kFloat);
+    SecondOrderLens& lens = m->lensFor(layer);
+    const std::vector<std::string>& paths = m->cache->paths();
+    std::vector<at::Tensor> through, global;
+    const auto pixels = [&](int64_t first, int64_t n) {
+        return loadAndPreprocess(std::vector<std::string>(paths.begin() + first, paths.begin() + first + n),
+                                 model.preprocess)
+            .to(model.vision.device());
+    };
+    forEachSecondOrderBatch(lens, static_cast<int64_t>(paths.size()), pixels, 16, job, "retrieving through the neurons",
+                            [&](int64_t, const SecondOrderEffects& e) {
+                                const NeuronRetrievalScores s = neuronRetrievalScores(
+                                    e.effects.to(at::kCPU, at::kFloat), e.output.to(at::kCPU), neurons, t);
+                                through.push_back(s.through);
+                                global.push_back(s.global);
+                            });
+    RetrievalResult r;
+    r.query = text;
+    for (int64_t n : neurons) r.components.push_back("mlp." + std::to_string(layer) + "/" + std::to_string(n));
+    const auto hits = [&](const std::vector<at::Tensor>& scores) {
+        std::vector<Hit> out;
+        for (const auto& [row, score] : topScores(at::cat(scores), top))
+            out.push_back({row, paths[static_cast<std::size_t>(row)], score});
+        return out;
+    };
+    r.restricted = hits(through);
+    r.global = hits(global);
+    return r;
+}
+
+TokenNormBlocks Explorer::tokenNormBlocks() {
+    m->requireImage();
+    const auto start = Clock::now();
+    const Model& model = m->model();
+    const VisionTower& v = model.vision;
+    if (v.hierarchical() || v.pool.defined() || !v.hasClassToken())
+        throw InputError("token norms of every block",
+                         "are shown for plain ViTs with a class token (not Swin, MaxViT or SigLIP)");
+    const RegisterFindParams p = registerFindDefaults(model);
+    const TokenNormReport t = tokenNorms(model, m->pixels, p);
+    TokenNormBlocks out;
+    out.threshold = p.registerNormThreshold;
+    out.detectionLayer = p.detectionLayer(v.layers());
+    const int64_t grid = int64_t(t.gridH) * t.gridW;
+    for (int64_t b = 0; b < t.norms.size(0); ++b) {
+        const Heatmap map = heatmapFromTokenScores(t.norms[b], t.prefix, t.gridH, t.gridW, m->pixels.size(2),
+                                                   m->pixels.size(3), t.suffix);
+        const at::Tensor patches = t.norms[b].narrow(0, t.prefix, grid);
+        HeatmapResult r;
+        r.method = "token-norms";
+        r.text = "block " + std::to_string(b);
+        r.patches = toFloatGrid(map.patches);
+        r.pixels = toFloatGrid(map.pixels);
+        out.maps.push_back(std::move(r));
+        out.maxOverMedian.push_back(t.maxOverMedian[b].item<double>());
+        out.maxNorm.push_back(patches.max().item<double>());
+        out.medianNorm.push_back(patches.median().item<double>());
+        out.outliers.push_back((t.norms[b] > p.registerNormThreshold).sum().item<int64_t>());
+    }
+    if (!out.maps.empty()) out.maps.front().seconds = secondsSince(start);
+    return out;
+}
+
 }  // namespace vitscope

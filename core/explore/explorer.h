@@ -324,6 +324,28 @@ struct AlignerFitSummary {
     double cosine = 0, sharedCosine = 0;  // held out: per-component maps, one shared ridge map
 };
 
+// ---- Neuron ranking and retrieval over the open dataset, token norms of every block ----
+// (Explorer::rankLayerNeurons / retrieveThroughNeurons / tokenNormBlocks, at the end of explorer.cpp)
+
+// A layer's neurons by Beyond CLIP's property score over the open dataset (analysis/neurons.h
+// rankNeurons: `neurons rank`'s numbers), best first.
+struct NeuronRanking {
+    int layer = -1;
+    std::string property;                            // as asked: a word list's name or a file
+    std::vector<std::pair<int64_t, double>> scores;  // (neuron, score), every neuron of the layer
+    int64_t images = 0;
+    double seconds = 0;
+};
+
+// Every block's output token norms of the open image (analysis/registers.h tokenNorms), one map each.
+struct TokenNormBlocks {
+    std::vector<HeatmapResult> maps;                         // per block in order: method "token-norms", text "block L"
+    std::vector<double> maxOverMedian, maxNorm, medianNorm;  // per block, over the patch tokens
+    std::vector<int64_t> outliers;                           // per block: tokens whose norm is over the threshold
+    double threshold = 0;     // the register reference's outlier threshold (RegisterFindParams)
+    int detectionLayer = -1;  // the block where the reference reads the outliers
+};
+
 class Explorer {
 public:
     explicit Explorer(std::string cacheRoot);
@@ -452,6 +474,20 @@ public:
     AblationOutcome ablate(const std::vector<std::string>& components);
     // Heads ranked by score(spurious) - score(core) on the reference split; the top k.
     std::vector<ComponentValue> discoverSpurious(const std::vector<std::string>& spurious, const std::vector<std::string>& core, int k);
+
+    // ---- Neurons over the open dataset (a pass of the layer's second-order lens over its images;
+    // cancellable) and token norms of every block ----
+    // The layer's neurons ranked by a property (a word list's name or a file of descriptions), as
+    // `neurons rank` ranks a second-order run of the same images. InputError where the layer has no
+    // second-order effect or the model reaches CLIP space through an aligner.
+    NeuronRanking rankLayerNeurons(int layer, const std::string& propertyOrFile, const JobContext& job);
+    // The dataset's images by `text` through the neurons of block `layer` beside global retrieval,
+    // as `neurons retrieve` gives them. components: "mlp.L/N" per neuron.
+    RetrievalResult retrieveThroughNeurons(int layer, const std::vector<int64_t>& neurons, const std::string& text,
+                                           int top, const JobContext& job);
+    // Every block's output token norms of the open image on one shared scale (InputError on models
+    // without class-token blocks: Swin, MaxViT, SigLIP).
+    TokenNormBlocks tokenNormBlocks();
 
 private:
     struct Impl;
