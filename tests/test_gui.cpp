@@ -246,6 +246,13 @@ void compareWithBundledClip(MainWindow& w) {
     s.select({gridHead(l, h, st.model.layers, st.model.poolHeads > 0)});
     const auto b = c.assignedInB({{l, h}});
     if (!b.empty()) QTRY_COMPARE_WITH_TIMEOUT(view->grid()->selection(), (QList<HeadId>{HeadId{b[0].first, b[0].second}}), kTimeout);
+    // The projector on the same family: the images through the selected head, and the heads as points.
+    s.project("pca", "selected", {});
+    QVERIFY(waitUntil(s, [&] { return !st.projection.computing && int64_t(st.projection.result.x.size()) == st.dataset.summary.count; }, 3 * kTimeout));
+    QCOMPARE(int(st.projection.result.components.size()), 1);
+    s.project("pca", "heads", {});
+    QVERIFY(waitUntil(s, [&] { return !st.projection.computing && !st.projection.result.pointNames.empty(); }, 3 * kTimeout));
+    QCOMPARE(st.projection.result.pointNames.size(), st.projection.result.x.size());
 }
 
 bool showImageAndText(MainWindow& w, const QString& image, const QString& text) {
