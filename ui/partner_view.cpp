@@ -166,16 +166,16 @@ void PartnerView::render(const State& s, QFlags<Aspect> changed) {
 
 void PartnerView::showRanking(const State& s) {
     m_ranking->setRowCount(0);
-    m_ranking->setHorizontalHeaderLabels({q(s.model.name), tr("score"), tr("its head in %1 (rank)").arg(q(s.partner.model.name)),
-                                          q(s.partner.model.name), tr("score")});
+    m_ranking->setHorizontalHeaderLabels({q(s.model.name), tr("score"), tr("assigned (rank)"), q(s.partner.model.name), tr("score")});
     if (s.metric != GridMetric::Property || s.scores.property.empty() || s.partner.scores.property != s.scores.property) {
         m_rankingNote->setText(s.metric == GridMetric::Property ? tr("scoring the property on both models...")
                                                                 : tr("Colour the grid by a property (Grid: property score) to rank both models' heads by it."));
         return;
     }
     const std::vector<RankedHead> a = rankHeads(s.scores.grid, s.model), b = rankHeads(s.partner.scores.grid, s.partner.model);
-    m_rankingNote->setText(tr("Heads by their score for the property \"%1\", largest first; the middle column: the head of %2 assigned to the head on the left")
-                               .arg(q(s.scores.property), q(s.partner.model.name)));
+    m_rankingNote->setText(tr("Heads by their score for the property \"%1\", largest first; \"assigned\": the head of %2 assigned to the head of "
+                              "%3 on its left, and its rank in %2")
+                               .arg(q(s.scores.property), q(s.partner.model.name), q(s.model.name)));
     const int rows = int(std::max(a.size(), b.size()));
     m_ranking->setRowCount(rows);
     for (int r = 0; r < rows; ++r) {
@@ -214,7 +214,7 @@ void PartnerView::showRetrieval(const State& s) {
     QStringList headsB;
     for (const HeadId& h : partnerSide(s).selection) headsB << h.name();
     m_retrievalNote->setText(restricted ? tr("\"%1\": left %2 through %3, right %4 through its assigned heads %5; %6 of %7 images in both")
-                                              .arg(q(a.query), q(s.model.name), QString::number(s.selection.size()) + tr(" selected heads"),
+                                              .arg(q(a.query), q(s.model.name), tr("the selected heads (%1)").arg(s.selection.size()),
                                                    q(s.partner.model.name), headsB.join(", "))
                                               .arg(shared)
                                               .arg(hitsB.size())
