@@ -2224,10 +2224,14 @@ private slots:
             QVERIFY(p->picked()->isHidden());
             if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) p->grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/projector-heads.png");
         }
+        auto* select = p->findChild<QPushButton*>("projectorSelect");
+        if (!select->isChecked()) QTest::mouseClick(select, Qt::LeftButton);
+        QVERIFY(select->isChecked());
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
         QVERIFY(st.projection.result.x.empty() && !st.projection.made);
         QCOMPARE(p->plot()->graphCount(), 0);
+        QVERIFY(!select->isChecked());  // nothing to pick in the new model's empty projector
     }
 
     // Many points (above 20,000) are drawn as pixels of the graphs' colours: a synthetic layout of

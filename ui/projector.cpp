@@ -282,6 +282,7 @@ void Projector::render(const State& s, QFlags<Aspect> changed) {
     if (!(changed & (Aspect::Projection | Aspect::Model | Aspect::Dataset))) return;
     const ProjectionState& p = s.projection;
     m_layOut->setEnabled(s.dataset.ready());
+    if ((changed & Aspect::Model) && p.result.x.empty()) m_select->setChecked(false);  // nothing to pick: drag pans again
     offerColumns(s);
     if (!p.computing && p.result.x.empty()) {
         m_status->setText(s.dataset.ready() ? tr("%1 images: choose a layout, then Lay out.").arg(s.dataset.summary.count)
