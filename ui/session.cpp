@@ -17,7 +17,6 @@ namespace {
 QString q(const std::string& s) { return QString::fromStdString(s); }
 std::string s(const QString& q) { return q.toStdString(); }
 
-bool textFree(const QString& method) { return method == "attention" || method == "rollout" || method == "token-norms"; }
 
 // Heads in grid order (layer, then head): small multiples and records list them so.
 QList<HeadId> inHeadOrder(QList<HeadId> heads) {

@@ -79,6 +79,9 @@ struct TextSpanSettings {
     QString convention = "exact";  // of the dataset caches: exact or textspan
 };
 
+// The map methods that need no text (attention, rollout, token norms).
+inline bool textFree(const QString& method) { return method == "attention" || method == "rollout" || method == "token-norms"; }
+
 // The map options into a request (the input size only for the methods that run the model).
 void applyMapOptions(const MapOptions& options, HeatmapRequest& request);
 

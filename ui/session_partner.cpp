@@ -12,8 +12,6 @@ namespace {
 QString q(const std::string& s) { return QString::fromStdString(s); }
 std::string s(const QString& q) { return q.toStdString(); }
 
-bool textFreeMethod(const std::string& method) { return method == "attention" || method == "rollout" || method == "token-norms"; }
-
 }  // namespace
 
 void Session::requestPartner() {
@@ -30,7 +28,7 @@ void Session::requestPartner() {
     }
     if (st.view.onlySelected) r.heads = st.comparison->assignedInB(st.selectedPairs());
     applyMapOptions(st.view.map, r);
-    const bool mapped = !r.text.empty() || textFreeMethod(r.method);
+    const bool mapped = !r.text.empty() || textFree(q(r.method));
     QStringList heads;
     for (const auto& [l, h] : r.heads) heads << QString("%1.%2").arg(l).arg(h);
     const QString key = QStringList{st.imagePath(), st.view.wholeImage ? "whole" : "crop", st.text, st.view.method, q(r.method), heads.join(','),
