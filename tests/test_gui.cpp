@@ -2397,6 +2397,20 @@ private slots:
         QVERIFY(st.projection.picked.isEmpty() && st.projection.separationOf == 0);
         QCOMPARE(w.views().projector->highlighted(), 0);
         QTRY_COMPARE_WITH_TIMEOUT(w.views().grid->metricName(), QString("separates the picked images (pick some in the Projector)"), kTimeout);
+        // Picks on another dataset's layout, then that dataset replaced in the middle: the picks and
+        // their separation go with it; another model goes back to the direct effect.
+        s.pickProjected({0, 1, 2, 3, 4});
+        QVERIFY(waitUntil(s, [&] { return st.projection.separationOf == 5; }, kTimeout));
+        QTemporaryDir other;
+        ensureShapesWorld((other.path() + "/w").toStdString(), 30, 8383, "standard", {});
+        s.openDataset(other.path() + "/w/images");
+        QVERIFY(waitUntil(s, [&] { return st.dataset.folder == other.path() + "/w/images" && !st.job.running(); }, 3 * kTimeout));
+        QVERIFY(st.projection.picked.isEmpty() && st.projection.separationOf == 0 && st.projection.separation.heads.values.empty());
+        QTRY_COMPARE_WITH_TIMEOUT(w.views().projector->highlighted(), 0, kTimeout);
+        s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
+        QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit" && !st.image.path.empty(); }, kTimeout));
+        QVERIFY(st.metric == GridMetric::DirectEffect);
+        QTRY_COMPARE_WITH_TIMEOUT(w.views().grid->metricName(), QString("direct-effect norm"), kTimeout);
     }
 
     // The compared model stays open beside the open one (the Second model dock): its grid, canvas
