@@ -212,7 +212,7 @@ void PartnerView::showRetrieval(const State& s) {
     for (const Hit& h : hitsB)
         shared += std::any_of(hitsA.begin(), hitsA.end(), [&](const Hit& x) { return x.path == h.path; }) ? 1 : 0;
     QStringList headsB;
-    for (const HeadId& h : partnerSide(s).selection) headsB << h.name();
+    for (const HeadId& h : headIds(s.comparison->assignedInB(s.selectedPairs()), s.partner.model)) headsB << h.name();
     m_retrievalNote->setText(restricted ? tr("\"%1\": left %2 through %3, right %4 through its assigned heads %5; %6 of %7 images in both")
                                               .arg(q(a.query), q(s.model.name), tr("the selected heads (%1)").arg(s.selection.size()),
                                                    q(s.partner.model.name), headsB.join(", "))
