@@ -2263,6 +2263,106 @@ private slots:
             const QColor want = i % 2 == 0 ? QColor("red") : QColor("blue");
             QVERIFY2(c == want, qPrintable(QString("point %1 at (%2, %3): %4, not %5").arg(i).arg(at.x()).arg(at.y()).arg(c.name(), want.name())));
         }
+        // The raster is kept between frames of the same view; a pan (from the keyboard) draws the
+        // points where they are now, not where they were.
+        p.plot()->setFocus();
+        const double before = p.plot()->xAxis->range().lower;
+        QTest::keyClick(p.plot(), Qt::Key_Right, Qt::ShiftModifier);
+        QVERIFY(p.plot()->xAxis->range().lower > before);
+        const QImage panned = p.plot()->grab().toImage();
+        int checked = 0;
+        for (int i : {727, 824, 1212, 1309, 2001, 2002}) {
+            QPointF at;
+            QVERIFY(p.pointPosition(i, &at));
+            if (!p.plot()->axisRect()->rect().adjusted(2, 2, -2, -2).contains(at.toPoint())) continue;
+            ++checked;
+            const QColor want = i % 2 == 0 ? QColor("red") : QColor("blue");
+            QVERIFY2(panned.pixelColor(at.toPoint()) == want, qPrintable(QString("point %1 after the pan: %2").arg(i).arg(panned.pixelColor(at.toPoint()).name())));
+        }
+        QVERIFY(checked >= 4);
+    }
+
+    // The projector from the keyboard: Tab reaches the plot, arrows move a cursor from point to
+    // point (the nearest one in the arrow's direction), Space picks and unpicks, Enter opens,
+    // Escape clears, Ctrl+A picks the points in view, + zooms around the cursor.
+    void projectorFromTheKeyboard() {
+        Thumbnails thumbs(32);
+        Projector p(&thumbs);
+        p.resize(700, 600);
+        p.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&p));
+        State s;
+        ProjectionResult& r = s.projection.result;
+        r.request.method = "pca";
+        for (int i = 0; i < 25; ++i) {  // a 5 x 5 grid, row i at (i % 5, i / 5)
+            r.x.push_back(float(i % 5));
+            r.y.push_back(float(i / 5));
+            r.paths.push_back("p" + std::to_string(i) + ".png");
+        }
+        p.render(s, Aspect::Projection);
+        QVector<int> picked;
+        QString opened;
+        connect(&p, &Projector::rowsPicked, &p, [&](const QVector<int>& rows) {
+            picked = rows;
+            s.projection.picked = rows;
+            p.render(s, Aspect::Projection);
+        });
+        connect(&p, &Projector::imageActivated, &p, [&](const QString& path) { opened = path; });
+        auto* select = p.findChild<QPushButton*>("projectorSelect");
+        select->setFocus();
+        QTest::keyClick(select, Qt::Key_Tab);
+        QCOMPARE(QApplication::focusWidget(), static_cast<QWidget*>(p.plot()));
+        QCOMPARE(p.cursorRow(), -1);
+        QTest::keyClick(p.plot(), Qt::Key_Right);  // the first step: the point nearest the middle
+        QCOMPARE(p.cursorRow(), 12);
+        QTest::keyClick(p.plot(), Qt::Key_Right);
+        QCOMPARE(p.cursorRow(), 13);
+        QTest::keyClick(p.plot(), Qt::Key_Up);  // up the screen: a larger y
+        QCOMPARE(p.cursorRow(), 18);
+        QTest::keyClick(p.plot(), Qt::Key_Space);
+        QCOMPARE(picked, QVector<int>({18}));
+        QCOMPARE(p.highlighted(), 1);
+        QTest::keyClick(p.plot(), Qt::Key_Left);
+        QCOMPARE(p.cursorRow(), 17);
+        QTest::keyClick(p.plot(), Qt::Key_Space);
+        QCOMPARE(picked, QVector<int>({18, 17}));
+        QTest::keyClick(p.plot(), Qt::Key_Space);  // again: unpicked
+        QCOMPARE(picked, QVector<int>({18}));
+        for (int i = 0; i < 4; ++i) QTest::keyClick(p.plot(), Qt::Key_Left);  // stops at the edge
+        QCOMPARE(p.cursorRow(), 15);
+        QTest::keyClick(p.plot(), Qt::Key_Return);
+        QCOMPARE(opened, QString("p15.png"));
+        // The cursor is drawn: a red ring around its point, and nowhere else.
+        QPointF at;
+        QVERIFY(p.pointPosition(15, &at));
+        const QImage img = p.plot()->grab().toImage();
+        const auto reddish = [&](const QPoint& c, int radius) {
+            int n = 0;
+            for (int y = c.y() - radius; y <= c.y() + radius; ++y)
+                for (int x = c.x() - radius; x <= c.x() + radius; ++x) {
+                    const QColor q = img.pixelColor(x, y);
+                    n += q.red() > 150 && q.green() < 90 && q.blue() < 90;
+                }
+            return n;
+        };
+        QVERIFY(reddish(at.toPoint(), 9) > 10);
+        QPointF other;
+        QVERIFY(p.pointPosition(13, &other));
+        QCOMPARE(reddish(other.toPoint(), 9), 0);
+        QTest::keyClick(p.plot(), Qt::Key_Escape);
+        QVERIFY(picked.isEmpty());
+        QTest::keyClick(p.plot(), Qt::Key_A, Qt::ControlModifier);
+        QCOMPARE(picked.size(), 25);
+        const double width = p.plot()->xAxis->range().size();
+        QTest::keyClick(p.plot(), Qt::Key_Plus);
+        QVERIFY(std::abs(p.plot()->xAxis->range().size() - width / 1.25) < 1e-9);
+        QPointF zoomed;  // around the cursor: its point stays where it was
+        QVERIFY(p.pointPosition(15, &zoomed));
+        QVERIFY2((zoomed - at).manhattanLength() < 1.5, qPrintable(QString("(%1, %2) -> (%3, %4)").arg(at.x()).arg(at.y()).arg(zoomed.x()).arg(zoomed.y())));
+        for (int i = 0; i < 3; ++i) QTest::keyClick(p.plot(), Qt::Key_Plus);
+        QTest::keyClick(p.plot(), Qt::Key_Escape);
+        QTest::keyClick(p.plot(), Qt::Key_A, Qt::ControlModifier);  // fewer points in a closer view
+        QVERIFY2(picked.size() > 0 && picked.size() < 25 && picked.contains(15), qPrintable(QString::number(picked.size())));
     }
 
     // The Comparison dock: the model against itself assigns every head to itself (CKA 1); against

@@ -91,6 +91,10 @@ void Projector::buildPlot(QVBoxLayout* layout) {
     m_plot = new QCustomPlot;
     m_plot->setObjectName("projectorPlot");
     m_plot->setMinimumHeight(160);
+    m_plot->setFocusPolicy(Qt::StrongFocus);  // Tab reaches the points (projector_keys.cpp)
+    m_plot->installEventFilter(this);
+    m_plot->setToolTip(tr("Keyboard: arrows move from point to point, Space picks or unpicks, Enter opens, Ctrl+A picks the "
+                          "points in view, Escape clears the picks, Shift+arrows pan, + and - zoom, Home shows every point"));
     m_plot->setInteractions(QCP::Interactions(QCP::iRangeDrag) | QCP::iRangeZoom);
     m_plot->xAxis->setTickLabels(false);
     m_plot->yAxis->setTickLabels(false);
@@ -137,17 +141,20 @@ void Projector::connectPlot() {
             return;
         }
         if ((e->position() - m_pressed).manhattanLength() > 4) return;
-        const int row = nearestRow(e->position(), 8);
-        if (row < 0) return;
-        if (row < int(m_pointNames.size())) {  // a head: selected and in focus
-            const QStringList lh = m_pointNames[row].split('.');
-            emit rowsPicked({row});
-            if (lh.size() == 2) emit headActivated(HeadId{lh[0].toInt(), lh[1].toInt()});
-        } else if (row < m_paths.size()) {
-            emit imageActivated(m_paths[row]);
-        }
+        activateRow(nearestRow(e->position(), 8));
     });
     connectHover();
+}
+
+void Projector::activateRow(int row) {
+    if (row < 0) return;
+    if (row < int(m_pointNames.size())) {  // a head: selected and in focus
+        const QStringList lh = m_pointNames[row].split('.');
+        emit rowsPicked({row});
+        if (lh.size() == 2) emit headActivated(HeadId{lh[0].toInt(), lh[1].toInt()});
+    } else if (row < m_paths.size()) {
+        emit imageActivated(m_paths[row]);
+    }
 }
 
 void Projector::paintPoints() {
@@ -157,10 +164,19 @@ void Projector::paintPoints() {
         return;
     }
     const QRect area = rect->rect();
+    const double range[4] = {m_plot->xAxis->range().lower, m_plot->xAxis->range().upper, m_plot->yAxis->range().lower,
+                             m_plot->yAxis->range().upper};
+    if (m_paintedVersion == m_pointsVersion && m_paintedRect == area && std::equal(range, range + 4, m_paintedRange) &&
+        !rect->background().isNull())
+        return;  // the same points in the same view: the raster stands
+    m_paintedVersion = m_pointsVersion;
+    m_paintedRect = area;
+    std::copy(range, range + 4, m_paintedRange);
     QImage img(area.size(), QImage::Format_ARGB32_Premultiplied);
     img.fill(Qt::transparent);
     for (int g = 0; g < m_plot->graphCount(); ++g) {
         const QCPGraph* graph = m_plot->graph(g);
+        if (graph == m_cursorGraph) continue;  // drawn by QCustomPlot (one point)
         const bool ring = graph == m_pickedGraph;  // picked: a 6 x 6 black frame around the point
         const QRgb c = graph->scatterStyle().pen().color().rgba();
         for (auto it = graph->data()->constBegin(); it != graph->data()->constEnd(); ++it) {
@@ -303,6 +319,9 @@ void Projector::draw(const State& s) {
     m_plot->clearPlottables();
     m_lassoCurve = nullptr;
     m_pickedGraph = nullptr;
+    m_cursorGraph = nullptr;
+    m_cursor = -1;
+    ++m_pointsVersion;
     m_x = r.x;
     m_y = r.y;
     m_drawnColor = r.color;
@@ -494,6 +513,7 @@ void Projector::ringPicked(const QVector<int>& rows) {
             ys << m_y[std::size_t(row)];
         }
     m_pickedGraph->setData(xs, ys, true);
+    ++m_pointsVersion;  // pixel mode frames them in the raster
     m_pickedGraph->setVisible(!m_raster);  // pixel mode: paintPoints frames them
     m_plot->replot(QCustomPlot::rpQueuedReplot);
 }
@@ -511,6 +531,7 @@ void Projector::fitLegend() {
 
 void Projector::showPicked(const State& s) {
     const QVector<int>& rows = s.projection.picked;
+    m_pickedRows = rows;
     ringPicked(rows);
     m_picked->clear();
     m_picked->setVisible(!rows.isEmpty() && !m_paths.isEmpty());  // picked heads show as the grid's selection

@@ -1,7 +1,9 @@
 #pragma once
 // The projector: the open dataset's images laid out in 2-D (PCA, UMAP, t-SNE, or text axes),
 // through the whole representation or the selected heads, coloured by the text's score. A click
-// opens an image; a lasso (Select) picks images, listed under the plot with their thumbnails.
+// opens an image; a lasso (Select) picks images, listed under the plot with their thumbnails. The
+// keyboard reaches every point too (projector_keys.cpp): arrows move a cursor from point to point,
+// Space picks, Enter opens, Shift+arrows pan, +/- zoom.
 #include "explore/explorer.h"
 #include "head_grid.h"
 
@@ -40,6 +42,7 @@ public:
     bool pointPosition(int row, QPointF* pixel) const;
     QString hoverText(int row) const;  // the tooltip over a point: the image's thumbnail, name and colour value
     int highlighted() const;           // the picked points ringed in the plot
+    int cursorRow() const { return m_cursor; }  // the keyboard's point; -1: none
 
 signals:
     // method pca | umap | tsne | text-axes; the selected heads' summed terms instead of the whole
@@ -52,6 +55,7 @@ signals:
 
 protected:
     void resizeEvent(QResizeEvent* e) override;
+    bool eventFilter(QObject* watched, QEvent* e) override;  // the plot's keys
 
 private:
     void requestLayout();
@@ -72,6 +76,21 @@ private:
     void nameHeads(const vitscope::ProjectionResult& r);  // heads as points: each labelled with its name
     void labelAxes(const vitscope::ProjectionRequest& q);  // text axes titled and ticked; layouts on equal scales
     int nearestRow(const QPointF& pixel, double within) const;  // -1: none that near
+    void activateRow(int row);  // as a click on it: a head in focus, an image opened
+    // The keyboard (projector_keys.cpp): the cursor, picks, pan and zoom.
+    bool handleKey(int key, Qt::KeyboardModifiers mods);
+    int rowToward(int dx, int dy) const;  // the nearest point from the cursor in an arrow's direction
+    void placeCursor(int row);
+    void pickVisible();
+    void zoomBy(double factor);
+    int m_cursor = -1;
+    QCPGraph* m_cursorGraph = nullptr;
+    QVector<int> m_pickedRows;  // as the state has them (Space adds to or takes from them)
+    // Pixel mode: the points' raster is kept while the view and the points are the same (a lasso
+    // frame or a hover redraws the plot, not the points).
+    quint64 m_pointsVersion = 0, m_paintedVersion = ~quint64(0);
+    double m_paintedRange[4] = {0, 0, 0, 0};  // x lower, upper, y lower, upper
+    QRect m_paintedRect;
 
     Thumbnails* m_thumbs;
     QComboBox* m_method;
