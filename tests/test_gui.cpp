@@ -2644,6 +2644,20 @@ private slots:
             }
             w.exporter().exportView("second-model", qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/second-model-export.svg", 96);
         }
+        {  // At 1024 x 768 the dock shows all of both models' grid and map, without scrolling.
+            const QSize was = w.size();
+            w.resize(1024, 768);
+            raiseDockOf(view);
+            const auto bottomIn = [&](QWidget* x) { return x->mapTo(&w, QPoint(0, x->height())).y(); };
+            const int dockBottom = bottomIn(view->parentWidget());
+            QTRY_VERIFY_WITH_TIMEOUT(w.height() == 768 && view->isVisible() && bottomIn(view) <= dockBottom + 1, kTimeout);
+            QVERIFY2(bottomIn(view->grid()) <= dockBottom && bottomIn(view->canvas()) <= dockBottom && view->canvas()->height() >= 120,
+                     qPrintable(QString("grid to %1, map to %2 (%3 high), dock to %4").arg(bottomIn(view->grid())).arg(bottomIn(view->canvas()))
+                                    .arg(view->canvas()->height()).arg(dockBottom)));
+            if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+                w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/second-model-1024.png");
+            w.resize(was);
+        }
         // A method the compared model lacks: its decomposition, said.
         s.compareHeads(VITSCOPE_SOURCE_DIR "/models/shapes-swin");
         QVERIFY(waitUntil(s, [&] { return st.comparison && st.comparison->modelB == "shapes-swin" && !st.comparing && st.partner.open(); }, 3 * kTimeout));

@@ -310,12 +310,21 @@ void HeadGrid::paintRowRules(QPainter& p) const {
 }
 
 void HeadGrid::paintSelection(QPainter& p) const {
-    const int cell = gridArea().width() / m_heads;
-    QPen sel(palette().highlight().color(), std::max(2, cell / 10));
-    p.setPen(sel);
+    if (!m_showSelection) return;
+    // The highlight between a dark line outside and a white one inside: it reads on every colour of
+    // the map (the highlight alone vanished on blue-green cells).
+    const int cell = gridArea().width() / m_heads, w = std::max(2, cell / 10);
     p.setBrush(Qt::NoBrush);
-    if (m_showSelection)
-        for (const HeadId& h : m_selected) p.drawRect(cellRect(h.layer, h.head).adjusted(1, 1, -2, -2));
+    for (const HeadId& h : m_selected) {
+        const QRect r = cellRect(h.layer, h.head);
+        p.setPen(QPen(QColor(20, 20, 20), 1));
+        p.drawRect(r.adjusted(0, 0, -1, -1));
+        p.setPen(QPen(palette().highlight().color(), w, Qt::SolidLine, Qt::SquareCap, Qt::MiterJoin));
+        const int in = 1 + w / 2;
+        p.drawRect(r.adjusted(in, in, -in - 1, -in - 1));
+        p.setPen(QPen(Qt::white, 1));
+        p.drawRect(r.adjusted(1 + w, 1 + w, -2 - w, -2 - w));
+    }
 }
 
 void HeadGrid::paintColorbar(QPainter& p, const ValueScale& scale) const {

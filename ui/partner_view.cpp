@@ -7,6 +7,8 @@
 #include "session.h"
 #include "thumbnails.h"
 
+#include <qcustomplot.h>
+
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -114,6 +116,10 @@ PartnerView::PartnerView(Thumbnails* thumbs, QWidget* parent) : QWidget(parent),
     retrievalLayout->addWidget(m_retrievalNote);
     retrievalLayout->addLayout(lists, 1);
     m_tabs->addTab(retrieval, tr("Retrieval"));
+    // Smaller floors than the main views': the dock shares the window's height with the main map (at
+    // 1024 x 768 about 250 px), and the canvas and chart scale down to it.
+    m_canvas->setMinimumSize(160, 120);
+    m_ledger->plot()->setMinimumHeight(110);
     body->addWidget(m_grid, 2);
     body->addWidget(m_canvas, 3);
     body->addWidget(m_tabs, 3);
