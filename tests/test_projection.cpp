@@ -169,6 +169,62 @@ private slots:
         QVERIFY2(std::abs(got - want) <= 0.02, qPrintable(QString("%1 %2: %3 vs reference %4").arg(set, method).arg(got).arg(want)));
     }
 
+    // sklearn's stopping rule (_gradient_descent: a check every 50 iterations; a stage stops when
+    // its best check is more than n_iter_without_progress iterations back, 250 in the exaggerated
+    // stage, 300 after), ported here over our own checks: the run stops where the rule says. On
+    // these small sets sklearn's TSNE stops early on two of four (tsne_stop.json); ours on some.
+    void tsneStopsAsSklearnsRuleSays() {
+        const nlohmann::json ref = nlohmann::json::parse(readFileText(data("tsne_stop.json")));
+        const auto ruleStop = [](const std::vector<std::pair<int, double>>& checks, int exaggerated, int total) {
+            int stop = total;
+            double best = 1e300;
+            int bestIter = 0, stageStart = 0;
+            for (const auto& [ran, error] : checks) {
+                const int i = ran - 1;  // sklearn's loop index
+                const bool second = i >= exaggerated;
+                if (second && stageStart < exaggerated) best = 1e300, bestIter = stageStart = exaggerated;  // a new stage
+                if (error < best) best = error, bestIter = i;
+                else if (i - bestIter > (second ? 300 : 250)) {
+                    if (!second) return -1;  // not in these runs: the exaggerated stage never stalls that long
+                    stop = ran;
+                    break;
+                }
+            }
+            return stop;
+        };
+        int early = 0, sklearnEarly = 0;
+        for (const nlohmann::json& c : ref["cases"]) {
+            TsneParams p;
+            p.perplexity = c["perplexity"].get<double>();
+            TsneReport r;
+            QVERIFY(tsneLayout(loadPoints(c["points"].get<std::string>()), p, {}, &r).allFinite());
+            const int want = ruleStop(r.checks, p.exaggerationIterations, p.iterations);
+            qInfo("%s: %d iterations (sklearn's own run: %d), KL %.4f (sklearn's %.4f)", c["points"].get<std::string>().c_str(), r.iterations,
+                  c["n_iter"].get<int>() + 1, r.kl, c["kl_divergence"].get<double>());
+            QCOMPARE(r.iterations, want);
+            QCOMPARE(r.checks.back().first, r.iterations);
+            QCOMPARE(r.kl, r.checks.back().second);
+            QVERIFY(r.kl > 0 && r.kl < 1);
+            early += r.iterations < 1000;
+            sklearnEarly += c["n_iter"].get<int>() + 1 < 1000;
+        }
+        QVERIFY(early > 0 && sklearnEarly > 0);
+        // A stage of more than `withoutProgress` iterations without a better check ends at the
+        // first check past it: 0 iterations allowed -> the first check that is no better.
+        TsneParams p;
+        p.perplexity = 5;
+        p.exaggerationIterations = 0;
+        p.withoutProgress = 0;
+        TsneReport r;
+        tsneLayout(loadPoints("stop_c.npy"), p, {}, &r);
+        int firstWorse = 0;
+        for (std::size_t k = 1; k < r.checks.size() && !firstWorse; ++k)
+            if (!(r.checks[k].second < std::min_element(r.checks.begin(), r.checks.begin() + long(k), [](auto& a, auto& b) { return a.second < b.second; })->second))
+                firstWorse = r.checks[k].first;
+        QVERIFY(firstWorse > 0);
+        QCOMPARE(r.iterations, firstWorse);
+    }
+
     void layoutsAreDeterministicForASeed() {
         const PointMatrix x = loadPoints("roll.npy").topRows(300);
         for (LayoutMethod m : {LayoutMethod::Umap, LayoutMethod::Tsne}) {

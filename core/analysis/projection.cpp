@@ -143,13 +143,15 @@ void TsneParams::validate(int64_t points) const {
         throw InputError("iterations", "need 0 <= exaggerated iterations <= iterations, iterations >= 1");
     if (learningRate < 0) throw InputError("learning rate", "must be positive (0: auto)");
     if (!(theta >= 0 && theta <= 1)) throw InputError("theta", "must be in [0, 1]");
+    if (withoutProgress < 0 || !(minGradNorm >= 0)) throw InputError("stopping rule", "iterations without progress and the gradient norm must not be negative");
 }
 
 std::string TsneParams::toString() const {
     std::ostringstream s;
     s << "t-SNE (Barnes-Hut): perplexity " << perplexity << ", early exaggeration " << earlyExaggeration << " for " << exaggerationIterations
       << " iterations, " << iterations << " iterations, learning rate " << (learningRate > 0 ? std::to_string(learningRate) : "auto")
-      << ", theta " << theta << ", PCA init, seed " << seed;
+      << ", theta " << theta << ", stop after " << withoutProgress << " iterations without progress or at gradient norm " << minGradNorm
+      << ", PCA init, seed " << seed;
     return s.str();
 }
 

@@ -64,6 +64,11 @@ struct TsneParams {
     int iterations = 1000;             // in all, the exaggerated ones included
     double learningRate = 0;           // 0: sklearn's 'auto', max(N / exaggeration / 4, 50)
     double theta = 0.5;                // Barnes-Hut angle
+    // sklearn's stop: every 50 iterations the KL divergence is computed; a stage ends when its best
+    // check is more than this many iterations back (the exaggerated stage: its own length), or when
+    // the gradient's norm is at most minGradNorm.
+    int withoutProgress = 300;
+    double minGradNorm = 1e-7;
     uint64_t seed = 0;
     int64_t exactKnnBelow = kExactKnnBelow;
     void validate(int64_t points) const;  // throws InputError naming the field
@@ -71,7 +76,14 @@ struct TsneParams {
 };
 // Barnes-Hut t-SNE (van der Maaten 2014) with sklearn's schedule, gains and PCA initialisation
 // (scaled to a standard deviation of 1e-4 along its first axis).
-Layout tsneLayout(const PointMatrix& x, const TsneParams& params, const JobContext& job);
+// `report` (when given): the iterations run (sklearn's n_iter_ + 1), the KL divergence at the last
+// check, and every check's (iterations run, divergence).
+struct TsneReport {
+    int iterations = 0;
+    double kl = 0;
+    std::vector<std::pair<int, double>> checks;
+};
+Layout tsneLayout(const PointMatrix& x, const TsneParams& params, const JobContext& job, TsneReport* report = nullptr);
 
 struct UmapParams {
     int neighbors = 15;

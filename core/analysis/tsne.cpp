@@ -193,8 +193,25 @@ void QuadTree::repulsion(double x, double y, double theta2, double force[2], dou
     }
 }
 
-// The KL gradient [N, 2] (sklearn's: 4 (attraction - repulsion / Z)), points split over threads.
-void gradient(const SparseP& p, double exaggeration, const std::vector<double>& y, double theta, std::vector<double>& grad) {
+// KL(P || Q) over P's edges with Q's normaliser z (sklearn's Barnes-Hut error: each p_ij and q_ij
+// floored at float32's smallest normal number; P exaggerated as the stage has it).
+double divergence(const SparseP& p, double exaggeration, const std::vector<double>& y, double z) {
+    const double tiny = std::numeric_limits<float>::min();
+    double c = 0;
+    for (std::size_t i = 0; i + 1 < p.rowStart.size(); ++i)
+        for (int64_t e = p.rowStart[i]; e < p.rowStart[i + 1]; ++e) {
+            const std::size_t j = static_cast<std::size_t>(p.col[static_cast<std::size_t>(e)]);
+            const double dx = y[2 * i] - y[2 * j], dy = y[2 * i + 1] - y[2 * j + 1];
+            const double pij = exaggeration * p.val[static_cast<std::size_t>(e)], qij = 1 / (1 + dx * dx + dy * dy) / z;
+            c += pij * std::log(std::max(pij, tiny) / std::max(qij, tiny));
+        }
+    return c;
+}
+
+// The KL gradient [N, 2] (sklearn's: 4 (attraction - repulsion / Z)), points split over threads;
+// with `error`, the divergence too.
+void gradient(const SparseP& p, double exaggeration, const std::vector<double>& y, double theta, std::vector<double>& grad,
+              double* error = nullptr) {
     const int64_t n = static_cast<int64_t>(y.size() / 2);
     const QuadTree tree(y);
     std::vector<double> sumQ(static_cast<std::size_t>(n));
@@ -221,6 +238,7 @@ void gradient(const SparseP& p, double exaggeration, const std::vector<double>& 
     for (std::thread& th : pool) th.join();
     double z = 0;
     for (double s : sumQ) z += s;  // in order: the same sum whatever the thread count
+    if (error) *error = divergence(p, exaggeration, y, z);
     for (int64_t i = 0; i < 2 * n; ++i) grad[static_cast<std::size_t>(i)] = 4 * (grad[static_cast<std::size_t>(i)] - grad[static_cast<std::size_t>(i + 2 * n)] / z);
     grad.resize(static_cast<std::size_t>(2 * n));
 }
@@ -228,14 +246,23 @@ void gradient(const SparseP& p, double exaggeration, const std::vector<double>& 
 struct Stage {
     int from, to;
     double momentum, exaggeration;
+    int withoutProgress;
 };
 
-// sklearn's _gradient_descent for one stage (gains and update start afresh each stage).
-void descend(const SparseP& p, const Stage& s, double rate, double theta, std::vector<double>& y, int total, const JobContext& job) {
+// sklearn's _gradient_descent for one stage (gains and update start afresh each stage): every 50th
+// iteration a check (the divergence; the stage stops when its best check is more than
+// `withoutProgress` iterations back, or at a gradient norm of at most minGradNorm). Returns the
+// last iteration run.
+int descend(const SparseP& p, const Stage& s, double rate, const TsneParams& params, std::vector<double>& y, TsneReport& report,
+            const JobContext& job) {
     std::vector<double> update(y.size(), 0), gains(y.size(), 1), grad;
+    double best = std::numeric_limits<double>::max();
+    int bestIter = s.from;
     for (int it = s.from; it < s.to; ++it) {
         if (job.cancelled()) throw JobCancelled();
-        gradient(p, s.exaggeration, y, theta, grad);
+        const bool check = (it + 1) % 50 == 0;
+        double error = 0;
+        gradient(p, s.exaggeration, y, params.theta, grad, check || it + 1 == s.to ? &error : nullptr);
         double norm2 = 0;
         for (std::size_t c = 0; c < y.size(); ++c) {
             const bool same = update[c] * grad[c] < 0;  // moving against the gradient: speed up
@@ -244,14 +271,25 @@ void descend(const SparseP& p, const Stage& s, double rate, double theta, std::v
             update[c] = s.momentum * update[c] - rate * gains[c] * grad[c];
             y[c] += update[c];
         }
-        if (it % 10 == 0 || it + 1 == s.to) job.report({it + 1, total, 0, 0, "t-SNE iterations"});
-        if (std::sqrt(norm2) <= 1e-7) break;
+        report.iterations = it + 1;
+        if (check || it + 1 == s.to) report.kl = error;
+        if (it % 10 == 0 || it + 1 == s.to) job.report({it + 1, params.iterations, 0, 0, "t-SNE iterations"});
+        if (!check) continue;
+        report.checks.emplace_back(it + 1, error);
+        if (error < best) {
+            best = error;
+            bestIter = it;
+        } else if (it - bestIter > s.withoutProgress) {
+            return it;
+        }
+        if (std::sqrt(norm2) <= params.minGradNorm) return it;
     }
+    return s.to - 1;
 }
 
 }  // namespace
 
-Layout tsneLayout(const PointMatrix& x, const TsneParams& params, const JobContext& job) {
+Layout tsneLayout(const PointMatrix& x, const TsneParams& params, const JobContext& job, TsneReport* report) {
     const int64_t n = x.rows();
     params.validate(n);
     KnnParams kp;
@@ -271,8 +309,11 @@ Layout tsneLayout(const PointMatrix& x, const TsneParams& params, const JobConte
     const double rate = params.learningRate > 0 ? params.learningRate : std::max(n / params.earlyExaggeration / 4, 50.0);
     const JobContext it = job.staged("t-SNE iterations");
     it.report({0, params.iterations, 0, 0, ""});
-    descend(p, {0, params.exaggerationIterations, 0.5, params.earlyExaggeration}, rate, params.theta, y, params.iterations, it);
-    descend(p, {params.exaggerationIterations, params.iterations, 0.8, 1.0}, rate, params.theta, y, params.iterations, it);
+    TsneReport ran;
+    const int last = descend(p, {0, params.exaggerationIterations, 0.5, params.earlyExaggeration, params.exaggerationIterations}, rate,
+                             params, y, ran, it);
+    descend(p, {last + 1, params.iterations, 0.8, 1.0, params.withoutProgress}, rate, params, y, ran, it);
+    if (report) *report = ran;
     Layout out(n, 2);
     for (int64_t i = 0; i < n; ++i) out(i, 0) = static_cast<float>(y[static_cast<std::size_t>(2 * i)]), out(i, 1) = static_cast<float>(y[static_cast<std::size_t>(2 * i + 1)]);
     return out;
