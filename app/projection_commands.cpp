@@ -34,6 +34,7 @@ struct ProjectOptions {
     std::string cache, aligner, clipModel, tokenizer, device = "auto";
     std::string method, component, points = "images", out;
     uint64_t seed = 0;
+    int directions = 3;  // head-directions: per head
     std::vector<std::string> textX, textY;
 };
 
@@ -45,7 +46,9 @@ std::string alignerFor(const std::string& cacheDir, const std::string& given) {
 }
 
 void checkProjectOptions(const ProjectOptions& o) {
-    if (o.points != "images" && o.points != "heads") throw InputError("--points", "'" + o.points + "': expected images or heads");
+    if (o.points != "images" && o.points != "heads" && o.points != "head-directions")
+        throw InputError("--points", "'" + o.points + "': expected images, heads or head-directions");
+    if (o.points != "head-directions" && o.directions != 3) throw InputError("--directions", "only with --points head-directions");
     const bool axes = o.method == "text-axes";
     if (!axes) parseLayoutMethod(o.method);
     if (axes && (o.textX.size() != 2 || o.textY.size() != 2))
@@ -54,7 +57,18 @@ void checkProjectOptions(const ProjectOptions& o) {
 }
 
 Layout projectLayout(const ProjectOptions& o, const CacheSession& c, const std::vector<Component>& comps) {
-    const bool heads = o.points == "heads";
+    const bool heads = o.points == "heads", directions = o.points == "head-directions";
+    if (directions) {
+        const int64_t n = static_cast<int64_t>(comps.empty() ? c.view->heads().size() : comps.size()) * o.directions;
+        const bool axes = o.method == "text-axes";
+        const LayoutMethod method = axes ? LayoutMethod::Pca : parseLayoutMethod(o.method);
+        if (method == LayoutMethod::Tsne) TsneParams{}.validate(n);
+        if (method == LayoutMethod::Umap) UmapParams{}.validate(n);
+        const JobContext job = interruptibleJob("project");
+        const PointMatrix d = headDirectionPoints(*c.view, comps, o.directions, job.staged("points"));
+        if (axes) return directionTextAxesLayout(d, c.text->encode({o.textX[0], o.textX[1], o.textY[0], o.textY[1]}));
+        return layoutPoints(d, method, o.seed, job);
+    }
     if (o.method == "text-axes") {
         const at::Tensor texts = c.text->encode({o.textX[0], o.textX[1], o.textY[0], o.textY[1]});
         return heads ? headTextAxesLayout(*c.view, texts, comps) : textAxesLayout(*c.view, texts, comps);
@@ -80,7 +94,7 @@ void runProject(const ProjectOptions& o) {
     if (!o.out.empty() && fs::path(o.out).has_parent_path()) ensureDir(fs::path(o.out).parent_path().string());
     writeLayoutNpy(o.out, y);
     std::printf("%s layout of %lld %s (%s) in %.2f s: %s\n", o.method.c_str(), static_cast<long long>(y.rows()), o.points.c_str(),
-                o.component.empty() ? (o.points == "heads" ? "every cached head" : "whole representation") : o.component.c_str(), seconds,
+                o.component.empty() ? (o.points == "images" ? "whole representation" : "every cached head") : o.component.c_str(), seconds,
                 o.out.c_str());
 }
 
@@ -187,8 +201,10 @@ void addProject(CLI::App& app, std::vector<std::function<void()>>& actions) {
     sub->add_option("--component", o->component,
                     "Images: this component's contribution (L.H, mlp.L, embed), or the sum over a comma list; heads: these "
                     "components only; text axes: scores through these (default: the whole representation / every cached head)");
-    sub->add_option("--points", o->points, "images (one row per cached image, in the cache's order) or heads (one row per head, "
-                                           "components.txt order: its mean contribution direction)")->capture_default_str();
+    sub->add_option("--points", o->points, "images (one row per cached image, in the cache's order), heads (one row per head, "
+                                           "components.txt order: its mean contribution direction) or head-directions (per head "
+                                           "its top --directions principal directions, TextSpan's span: row h * K + k)")->capture_default_str();
+    sub->add_option("--directions", o->directions, "head-directions: principal directions per head")->capture_default_str();
     sub->add_option("--seed", o->seed, "Seed of UMAP / t-SNE (the same seed gives the same layout)")->capture_default_str();
     sub->add_option("--text-x", o->textX, "Text axes: x = score(A) - score(B)")->expected(2);
     sub->add_option("--text-y", o->textY, "Text axes: y = score(C) - score(D)")->expected(2);

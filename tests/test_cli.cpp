@@ -1380,6 +1380,9 @@ private slots:
         Run r = cli({"project", "--cache", cache, "--method", "umap", "--points", "heads", "--out", path("heads.npy")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QCOMPARE(readNpyTensor(path("heads.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{16, 2}));
+        r = cli({"project", "--cache", cache, "--method", "pca", "--points", "head-directions", "--directions", "2", "--out", path("dirs.npy")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(readNpyTensor(path("dirs.npy").toStdString()).sizes().vec(), (std::vector<int64_t>{32, 2}));
         r = cli({"project", "--cache", cache, "--method", "text-axes", "--component", "3.1,3.2", "--text-x", "a red object", "a blue object",
                  "--text-y", "a circle", "a square", "--out", path("axes.npy")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
@@ -1428,6 +1431,9 @@ private slots:
         fails({"project", "--cache", cache, "--method", "text-axes", "--text-x", "a", "b", "--out", path("x.npy")}, "--text-y");
         fails({"project", "--cache", cache, "--method", "pca", "--component", "9.9", "--out", path("x.npy")}, "9.9");
         fails({"project", "--cache", cache, "--method", "pca", "--points", "tokens", "--out", path("x.npy")}, "--points");
+        fails({"project", "--cache", cache, "--method", "pca", "--directions", "2", "--out", path("x.npy")}, "--directions");
+        fails({"project", "--cache", cache, "--method", "pca", "--points", "head-directions", "--directions", "0", "--out", path("x.npy")},
+              "--directions");
         fails({"project", "--cache", path("nowhere"), "--method", "pca", "--out", path("x.npy")}, "nowhere");
         QCOMPARE(cli({"shapes", "generate", "--out", path("project-world2"), "--count", "12", "--seed", "13"}).code, 0);
         QCOMPARE(cli({"cache", "build", "--model", clip, "--images", path("project-world2") + "/images", "--out", path("project-cache2")}).code, 0);

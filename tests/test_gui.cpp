@@ -2224,6 +2224,39 @@ private slots:
             QVERIFY(p->picked()->isHidden());
             if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) p->grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/projector-heads.png");
         }
+        // Heads' principal directions: three points a head (core's headDirectionPoints), named
+        // "L.H #k"; a click on a head's second direction focuses that head, picks select each head once.
+        p->findChild<QComboBox*>("projectorPoints")->setCurrentIndex(3);
+        QTest::mouseClick(p->findChild<QPushButton*>("projectorLayOut"), Qt::LeftButton);
+        QVERIFY(waitUntil(s, [&] { return st.projection.result.pointNames.size() == 48 && !st.projection.computing; }, kTimeout));
+        {
+            const ProjectionResult dr = st.projection.result;
+            const DatasetCache dirCache(st.dataset.summary.cacheDir);
+            const CacheView dirView(dirCache, nullptr);
+            const Layout dirs = pcaLayout(headDirectionPoints(dirView, {}, 3, {}));
+            for (Eigen::Index i = 0; i < dirs.rows(); ++i)
+                QVERIFY(std::abs(dr.x[std::size_t(i)] - dirs(i, 0)) < 1e-4 && std::abs(dr.y[std::size_t(i)] - dirs(i, 1)) < 1e-4);
+            QCOMPARE(dr.pointNames[16], std::string("1.1 #2"));
+            QVERIFY2(p->statusText().contains("principal directions"), qPrintable(p->statusText()));
+            // A second direction with no other point within 5 px: a click there is unambiguous.
+            int row = -1;
+            QPointF at;
+            for (int i = 1; i < 48 && row < 0; i += 3) {
+                QPointF pi, pj;
+                QVERIFY(p->pointPosition(i, &pi));
+                bool alone = true;
+                for (int j = 0; j < 48; ++j) alone = alone && (j == i || !p->pointPosition(j, &pj) || QLineF(pi, pj).length() > 5);
+                if (alone) row = i, at = pi;
+            }
+            QVERIFY(row >= 0);
+            const QString head = QString::fromStdString(dr.pointNames[std::size_t(row)]).section(' ', 0, 0);
+            QTest::mouseClick(p->plot(), Qt::LeftButton, {}, at.toPoint());
+            QVERIFY(waitUntil(s, [&] { return st.focus.head.name() == head; }, kTimeout));
+            emit p->rowsPicked({15, 16, 17, 0});
+            QCOMPARE(st.selection, (QList<HeadId>{HeadId{1, 1}, HeadId{0, 0}}));
+            if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+                p->grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/projector-head-directions.png");
+        }
         auto* select = p->findChild<QPushButton*>("projectorSelect");
         if (!select->isChecked()) QTest::mouseClick(select, Qt::LeftButton);
         QVERIFY(select->isChecked());

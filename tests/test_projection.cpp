@@ -379,6 +379,29 @@ private slots:
         QCOMPARE(heads.rows(), int64_t(16));
         QVERIFY(std::abs(heads.row(5).norm() - 1) < 1e-5);
         QCOMPARE(headTextAxesLayout(view, texts, {}).rows(), int64_t(16));
+        // Heads' principal directions: the right singular vectors of each head's uncentred terms
+        // (TextSpan's np.linalg.svd(data), vh[:k]), here from a direct SVD; signed towards the mean.
+        const std::vector<Component> two = view.parseList("3.1,0.2");
+        const PointMatrix dirs = headDirectionPoints(view, two, 3, {});
+        QCOMPARE(dirs.rows(), int64_t(6));
+        for (std::size_t h = 0; h < two.size(); ++h) {
+            const at::Tensor t = view.terms(two[h]).to(at::kDouble);
+            const at::Tensor vh = std::get<2>(at::linalg_svd(t, false));  // [E, E] rows by singular value, descending
+            for (int k = 0; k < 3; ++k) {
+                const at::Tensor ours = at::tensor(std::vector<float>(dirs.row(long(h) * 3 + k).data(), dirs.row(long(h) * 3 + k).data() + dirs.cols())).to(at::kDouble);
+                const double cosine = at::dot(ours, vh[k]).item<double>();
+                QVERIFY2(std::abs(std::abs(cosine) - 1) < 1e-5, qPrintable(QString("%1 direction %2: |cos| %3").arg(QString::fromStdString(two[h].name())).arg(k).arg(cosine)));
+                QVERIFY(at::dot(ours, t.sum(0)).item<double>() >= 0);
+            }
+        }
+        const Layout dAxes = directionTextAxesLayout(dirs, texts);
+        for (int64_t r = 0; r < dirs.rows(); ++r) {
+            double x = 0;
+            for (int64_t d = 0; d < dirs.cols(); ++d) x += double(dirs(r, d)) * (texts[0][d].item<double>() - texts[1][d].item<double>());
+            QVERIFY(std::abs(dAxes(r, 0) - x) < 1e-5);
+        }
+        QVERIFY_THROWS_EXCEPTION(InputError, headDirectionPoints(view, two, 0, {}));
+        QVERIFY_THROWS_EXCEPTION(InputError, headDirectionPoints(view, two, int(view.embedDim()) + 1, {}));
 
         const HeadMatching self = matchHeads(view, view, HeadMatchParams{}, {});
         QCOMPARE(self.assignment.size(), std::size_t(16));

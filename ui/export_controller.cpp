@@ -119,7 +119,10 @@ void addDockRecord(const State& s, const QString& view, QJsonObject& r) {
         for (const std::string& c : p.components) components << q(c);
         const bool heads = !p.pointNames.empty();
         r["projection"] = QJsonObject{{"method", q(p.request.method)},
-                                      {"points", heads ? QString("heads (each its mean direction over the dataset)")
+                                      {"points", p.request.headDirections > 0
+                                                     ? QString("heads (each its top %1 principal directions: right singular vectors of its terms)")
+                                                           .arg(p.request.headDirections)
+                                                 : heads ? QString("heads (each its mean direction over the dataset)")
                                                  : components.isEmpty() ? QString("whole representation")
                                                                         : components.join(",")},
                                       {"colour", q(p.labels.empty() ? p.request.colorText : p.request.colorColumn)},

@@ -47,9 +47,11 @@ Projector::Projector(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
                             "x = score of A minus score of B, y = C minus D"));
     m_points = new QComboBox;
     m_points->setObjectName("projectorPoints");
-    m_points->addItems({tr("whole representation"), tr("selected heads"), tr("heads as points")});
+    m_points->addItems({tr("whole representation"), tr("selected heads"), tr("heads as points"), tr("heads' principal directions")});
     m_points->setToolTip(tr("What each image is: its whole representation, or the sum of the selected heads' contributions; "
-                            "or the heads themselves, each its mean direction over the images (a click focuses a head, Select picks heads)"));
+                            "or the heads themselves, each its mean direction over the images, or each head's top 3 principal "
+                            "directions (TextSpan's span: the right singular vectors of its terms), one point each "
+                            "(a click focuses a head, Select picks heads)"));
     m_layOut = new QPushButton(tr("Lay out"));
     m_layOut->setObjectName("projectorLayOut");
     m_select = new QPushButton(tr("Select"));
@@ -149,7 +151,7 @@ void Projector::connectPlot() {
 void Projector::activateRow(int row) {
     if (row < 0) return;
     if (row < int(m_pointNames.size())) {  // a head: selected and in focus
-        const QStringList lh = m_pointNames[row].split('.');
+        const QStringList lh = m_pointNames[row].section(' ', 0, 0).split('.');  // "3.1" or "3.1 #2"
         emit rowsPicked({row});
         if (lh.size() == 2) emit headActivated(HeadId{lh[0].toInt(), lh[1].toInt()});
     } else if (row < m_paths.size()) {
@@ -215,7 +217,11 @@ void Projector::connectHover() {
 
 QString Projector::hoverText(int row) const {
     if (row < 0) return {};
-    if (row < m_pointNames.size()) return tr("head %1 (click: its descriptions)").arg(m_pointNames[row]);
+    if (row < m_pointNames.size()) {
+        const QString head = m_pointNames[row].section(' ', 0, 0), k = m_pointNames[row].section('#', 1, 1);
+        return k.isEmpty() ? tr("head %1 (click: its descriptions)").arg(head)
+                           : tr("head %1, its principal direction %2 (click: its descriptions)").arg(head, k);
+    }
     if (row >= m_paths.size()) return {};
     // The image itself (rich text loads the file), its name and what colours it.
     QString detail;
@@ -228,8 +234,8 @@ QString Projector::hoverText(int row) const {
 void Projector::requestLayout() {
     QStringList axes;
     for (QLineEdit* e : m_axes) axes << e->text().trimmed();
-    static const char* points[3] = {"whole", "selected", "heads"};
-    emit layoutRequested(m_method->currentText(), points[std::clamp(m_points->currentIndex(), 0, 2)], axes);
+    static const char* points[4] = {"whole", "selected", "heads", "head-directions"};
+    emit layoutRequested(m_method->currentText(), points[std::clamp(m_points->currentIndex(), 0, 3)], axes);
 }
 
 QString Projector::statusText() const { return m_status->text(); }
@@ -360,18 +366,20 @@ void Projector::draw(const State& s) {
     const double margin = r.pointNames.empty() ? 1.08 : 1.25;  // room for the heads' names
     m_plot->xAxis->scaleRange(margin);
     m_plot->yAxis->scaleRange(margin);
-    const ProjectionRequest& q = r.request;
-    const QString what = !r.pointNames.empty() ? tr("heads' mean directions")
-                         : r.components.empty() ? tr("whole representation")
-                                                : tr("heads %1").arg(QString::fromStdString(joinNames(r.components)));
     if (!r.pointNames.empty()) nameHeads(r);
-    labelAxes(q);
-    m_status->setText(tr("%1 %2, %3 of the %4 (%5 s)%6")
-                          .arg(r.x.size())
-                          .arg(r.pointNames.empty() ? tr("images") : tr("heads"), QString::fromStdString(q.method), what)
-                          .arg(r.seconds, 0, 'f', 1)
-                          .arg(colourText));
+    labelAxes(r.request);
+    m_status->setText(describe(r) + colourText);
     m_plot->replot();
+}
+
+QString Projector::describe(const ProjectionResult& r) const {
+    const ProjectionRequest& q = r.request;
+    const QString what = q.headDirections > 0  ? tr("heads' top %1 principal directions").arg(q.headDirections)
+                         : !r.pointNames.empty() ? tr("heads' mean directions")
+                         : r.components.empty()  ? tr("whole representation")
+                                                 : tr("heads %1").arg(QString::fromStdString(joinNames(r.components)));
+    const QString points = r.pointNames.empty() ? tr("images") : q.headDirections > 0 ? tr("points") : tr("heads");
+    return tr("%1 %2, %3 of the %4 (%5 s)").arg(r.x.size()).arg(points, QString::fromStdString(q.method), what).arg(r.seconds, 0, 'f', 1);
 }
 
 void Projector::keepRows(const ProjectionResult& r) {

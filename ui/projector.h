@@ -74,6 +74,7 @@ private:
     QString addCategories(const vitscope::ProjectionResult& r);
     void offerColumns(const State& s);
     void nameHeads(const vitscope::ProjectionResult& r);  // heads as points: each labelled with its name
+    QString describe(const vitscope::ProjectionResult& r) const;  // the status line: what was laid out, how, in what time
     void labelAxes(const vitscope::ProjectionRequest& q);  // text axes titled and ticked; layouts on equal scales
     int nearestRow(const QPointF& pixel, double within) const;  // -1: none that near
     void activateRow(int row);  // as a click on it: a head in focus, an image opened

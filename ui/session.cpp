@@ -573,7 +573,8 @@ void Session::select(const QList<HeadId>& heads) {
 void Session::project(const QString& method, const QString& points, const QStringList& axes) {
     ProjectionRequest r;
     r.method = s(method);
-    r.headsAsPoints = points == "heads";
+    r.headsAsPoints = points == "heads" || points == "head-directions";
+    r.headDirections = points == "head-directions" ? 3 : 0;  // each head's top 3 principal directions
     if (method == "text-axes")
         for (const QString& a : axes) r.axes.push_back(s(a.trimmed()));
     runProjection(r, points == "selected");
@@ -746,8 +747,8 @@ void Session::pickProjected(const QVector<int>& rows) {
         QList<HeadId> heads;
         for (int row : rows)
             if (row >= 0 && row < int(names.size())) {
-                const QStringList lh = q(names[std::size_t(row)]).split('.');
-                if (lh.size() == 2) heads << HeadId{lh[0].toInt(), lh[1].toInt()};
+                const QStringList lh = q(names[std::size_t(row)]).section(' ', 0, 0).split('.');  // "3.1" or "3.1 #2"
+                if (lh.size() == 2 && !heads.contains(HeadId{lh[0].toInt(), lh[1].toInt()})) heads << HeadId{lh[0].toInt(), lh[1].toInt()};
             }
         m_state.projection.picked = rows;
         emitChanged(Aspect::Projection);

@@ -64,6 +64,38 @@ PointMatrix headPoints(const CacheView& view, const std::vector<Component>& comp
     return toPoints(out / out.norm(2, 1, true).clamp_min(1e-300));
 }
 
+PointMatrix headDirectionPoints(const CacheView& view, const std::vector<Component>& components, int perHead, const JobContext& job) {
+    at::NoGradGuard noGrad;
+    const std::vector<Component> heads = orHeads(view, components);
+    if (view.size() < 1) throw InputError(view.cache().dir(), "holds no images");
+    const int64_t e = view.embedDim();
+    if (perHead < 1 || perHead > e) throw InputError("--directions", "must be in 1.." + std::to_string(e) + ", got " + std::to_string(perHead));
+    at::Tensor out = at::empty({static_cast<int64_t>(heads.size()) * perHead, e}, at::kDouble);
+    for (std::size_t h = 0; h < heads.size(); ++h) {
+        if (job.cancelled()) throw JobCancelled();
+        at::Tensor gram = at::zeros({e, e}, at::kDouble), sum = at::zeros({e}, at::kDouble);
+        for (int64_t start = 0; start < view.size(); start += kChunk) {
+            const at::Tensor t = view.terms(heads[h], start, std::min(kChunk, view.size() - start)).to(at::kDouble);
+            gram.add_(at::matmul(t.t(), t));
+            sum.add_(t.sum(0));
+        }
+        // X^T X's eigenvectors are X's right singular vectors; eigh sorts ascending.
+        const at::Tensor v = std::get<1>(at::linalg_eigh(gram)).flip({1}).narrow(1, 0, perHead).t();  // [K, E]
+        const at::Tensor sign = at::where(at::matmul(v, sum) < 0, -1.0, 1.0).unsqueeze(1);
+        out.narrow(0, static_cast<int64_t>(h) * perHead, perHead).copy_(v * sign);
+        job.report({static_cast<int64_t>(h) + 1, static_cast<int64_t>(heads.size()), 0, 0, "principal head directions"});
+    }
+    return toPoints(out);
+}
+
+Layout directionTextAxesLayout(const PointMatrix& directions, const at::Tensor& texts) {
+    if (texts.dim() != 2 || texts.size(0) != 4 || texts.size(1) != directions.cols())
+        throw InputError("text axes", "expected 4 texts (A, B for x; C, D for y) of dimension " + std::to_string(directions.cols()));
+    const at::Tensor d = at::from_blob(const_cast<float*>(directions.data()), {directions.rows(), directions.cols()}, at::kFloat).to(at::kDouble);
+    const at::Tensor t = texts.to(at::kDouble);
+    return toPoints(at::stack({at::matmul(d, t[0] - t[1]), at::matmul(d, t[2] - t[3])}, 1));
+}
+
 Layout textAxesLayout(const CacheView& view, const at::Tensor& texts, const std::vector<Component>& components) {
     checkTexts(view, texts);
     const at::Tensor x = textScores(view, texts[0], components) - textScores(view, texts[1], components);

@@ -24,6 +24,13 @@ PointMatrix imagePoints(const CacheView& view, const std::vector<Component>& com
 // mean contribution over the images, scaled to unit length (its mean direction).
 PointMatrix headPoints(const CacheView& view, const std::vector<Component>& components, const JobContext& job);
 
+// The heads' TextSpan principal directions: for each component (every cached head when
+// `components` is empty), the top `perHead` right singular vectors of its uncentred terms over the
+// images [N, E] (the span TextSpan projects its texts onto), each signed so that the terms' mean
+// projection on it is not negative. [C * perHead, E], head h's k-th direction at row h * perHead + k.
+// InputError when perHead is not in 1..E.
+PointMatrix headDirectionPoints(const CacheView& view, const std::vector<Component>& components, int perHead, const JobContext& job);
+
 // Text axes for the images: x = score(A) - score(B), y = score(C) - score(D), each score the one
 // retrieval ranks by (textScores: through `components`, or the output's cosine when empty).
 // texts [4, E] unit rows A, B, C, D in the cache's (CLIP) space. [N, 2].
@@ -40,6 +47,9 @@ Layout headTextAxesLayout(const CacheView& view, const at::Tensor& texts, const 
 // is empty. InputError when `rows` is empty, holds every image or a row outside the cache.
 std::vector<ComponentScore> selectionSeparation(const CacheView& view, const std::vector<int64_t>& rows, const std::vector<Component>& components,
                                                 const JobContext& job);
+
+// Text axes for unit directions [P, E] (headDirectionPoints): x = <d, A> - <d, B>, y = <d, C> - <d, D>.
+Layout directionTextAxesLayout(const PointMatrix& directions, const at::Tensor& texts);
 
 // A layout as the CLI writes it: [N, 2] float32 .npy.
 void writeLayoutNpy(const std::string& path, const Layout& layout);

@@ -953,8 +953,12 @@ ProjectionResult Explorer::project(const ProjectionRequest& q, const JobContext&
 ProjectionResult Explorer::projectHeads(const ProjectionRequest& q, const JobContext& job) {
     const auto start = Clock::now();
     const std::vector<Component> heads = m->view->heads();  // every cached head
+    const int k = std::max(1, q.headDirections);
     Layout layout;
-    if (q.method == "text-axes") {
+    if (q.headDirections > 0) {
+        const PointMatrix d = headDirectionPoints(*m->view, heads, q.headDirections, job);
+        layout = q.method == "text-axes" ? directionTextAxesLayout(d, m->axisTexts(q.axes)) : layoutPoints(d, parseLayoutMethod(q.method), q.seed, job);
+    } else if (q.method == "text-axes") {
         layout = headTextAxesLayout(*m->view, m->axisTexts(q.axes), heads);
     } else {
         layout = layoutPoints(headPoints(*m->view, heads, job), parseLayoutMethod(q.method), q.seed, job);
@@ -963,8 +967,8 @@ ProjectionResult Explorer::projectHeads(const ProjectionRequest& q, const JobCon
     r.request = q;
     r.request.colorColumn = "layer";
     for (Eigen::Index i = 0; i < layout.rows(); ++i) {
-        const Component& c = heads[static_cast<std::size_t>(i)];
-        r.pointNames.push_back(c.name());
+        const Component& c = heads[static_cast<std::size_t>(i / k)];
+        r.pointNames.push_back(q.headDirections > 0 ? c.name() + " #" + std::to_string(i % k + 1) : c.name());
         r.labels.push_back("layer " + std::to_string(c.layer));
         r.x.push_back(layout(i, 0));
         r.y.push_back(layout(i, 1));

@@ -186,6 +186,7 @@ struct ProjectionRequest {
     std::string method = "umap";             // pca | umap | tsne | text-axes
     std::vector<std::pair<int, int>> heads;  // points: the sum of these heads' terms; empty: the whole representation
     bool headsAsPoints = false;              // points: the heads themselves (each its unit mean direction), `heads` ignored
+    int headDirections = 0;                  // headsAsPoints: 0 - the mean direction; K - each head's top K principal directions
     std::string colorText;                   // colour: each image's score for it (through the heads); empty: none
     std::string colorColumn;                 // or: a column of the dataset's labels.csv (then colorText is not scored)
     std::vector<std::string> axes;           // text-axes: A, B, C, D (x = A - B, y = C - D)
@@ -198,7 +199,7 @@ struct ProjectionResult {
     std::vector<std::string> paths;
     std::vector<float> color;             // per image (empty without a colour text)
     std::vector<std::string> labels;      // per image, request.colorColumn's value ("": no row); empty without a column
-    std::vector<std::string> pointNames;  // headsAsPoints: each point's head ("3.1"); labels then name its layer
+    std::vector<std::string> pointNames;  // headsAsPoints: each point's head ("3.1"; "3.1 #2": its 2nd direction); labels name its layer
     double seconds = 0;
 };
 
