@@ -82,6 +82,18 @@ int main(int argc, char** argv) {
     raise(w, "projectorDock");
     settle(1000);
     ok = ok && shoot(w, out + "/projector.png");
+    // projector-picked.png: coloured by labels.csv's colour column, the red scenes picked (ringed),
+    // the grid showing which heads set them apart.
+    s.colourProjectionBy("color");
+    ok = ok && waitUntil(s, [&] { return st.projection.result.labels.size() == st.projection.result.x.size() && !st.projection.computing; }, wait);
+    QVector<int> red;
+    for (std::size_t i = 0; ok && i < st.projection.result.labels.size(); ++i)
+        if (st.projection.result.labels[i] == "red") red << int(i);
+    s.pickProjected(red);
+    ok = ok && !red.isEmpty() && waitUntil(s, [&] { return st.projection.separationOf == red.size(); }, wait);
+    settle(1000);
+    ok = ok && shoot(w, out + "/projector-picked.png");
+    s.pickProjected({});
     raise(w, "galleryDock");
     // neurons.png: an MLP clicked, its neurons by second-order effect on the scene, scored for the text.
     s.focusMlp(1);
