@@ -22,9 +22,9 @@
 #include "io/file_util.h"
 #include "io/imagenet_seg.h"
 #include "resources.h"
-#include "seg_methods.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
+#include "seg_methods.h"
 #include "waterbirds_command.h"
 
 #include <opencv2/imgproc.hpp>
@@ -307,18 +307,18 @@ nlohmann::ordered_json segRunKey(const EvaluateSegOptions& o, const SegProtocol&
     std::string joined;
     for (const std::string& c : classes) joined += c + "\n";
     nlohmann::ordered_json key{{"benchmark", "imagenet-seg"},
-            {"protocol", p.name},
-            {"methods", names},
-            {"model_sha256", modelHash},
-            {"data_sha256", dataHash},
-            {"classes_sha256", sha256Hex(joined)},
-            {"templates", templatesUsed},
-            {"aligner", o.model.aligner},
-            {"chefer_start_layer", o.model.cheferStartLayer},
-            {"gradcam_target", o.model.gradcamTarget},
-            {"legrad_layers", o.model.legradLayers},
-            {"surgery_blocks", o.model.surgeryBlocks},
-            {"input_size", o.model.inputSize}};
+                               {"protocol", p.name},
+                               {"methods", names},
+                               {"model_sha256", modelHash},
+                               {"data_sha256", dataHash},
+                               {"classes_sha256", sha256Hex(joined)},
+                               {"templates", templatesUsed},
+                               {"aligner", o.model.aligner},
+                               {"chefer_start_layer", o.model.cheferStartLayer},
+                               {"gradcam_target", o.model.gradcamTarget},
+                               {"legrad_layers", o.model.legradLayers},
+                               {"surgery_blocks", o.model.surgeryBlocks},
+                               {"input_size", o.model.inputSize}};
     if (neurons) {  // (absent otherwise: the runs from before the neurons method still resume)
         key["neuron_describe"] = neurons->described().key;
         key["neuron_count"] = neurons->count();

@@ -31,27 +31,32 @@ DescribeSummary readDescribeSummary(const std::string& dir) {
     }
 }
 
-DescribedLayers readDescribedLayers(const std::vector<std::string>& dirs, const Model& model, const std::string& modelArg) {
+DescribedLayers readDescribedLayers(const std::vector<std::string>& dirs, const Model& model,
+                                    const std::string& modelArg) {
     if (dirs.empty()) throw InputError("--describe", "needs neurons describe outputs, one per layer");
     DescribedLayers out;
     out.key = nlohmann::json::array();
     const VisionTower& v = model.vision;
     for (const std::string& dir : dirs) {
         const DescribeSummary desc = readDescribeSummary(dir);
-        if (desc.model != modelFingerprint(model)) throw InputError(dir, "describes another model's neurons than " + modelArg);
+        if (desc.model != modelFingerprint(model))
+            throw InputError(dir, "describes another model's neurons than " + modelArg);
         const int layer = desc.layer;
         if (std::find(out.layers.begin(), out.layers.end(), layer) != out.layers.end())
             throw InputError(dir, "describes layer " + std::to_string(layer) + " again");
-        if (layer < 0 || layer >= v.layers() || v.hierarchical()) throw InputError(dir, "describes a layer this model does not have");
+        if (layer < 0 || layer >= v.layers() || v.hierarchical())
+            throw InputError(dir, "describes a layer this model does not have");
         const std::string file = (fs::path(dir) / "directions.npy").string();
         const at::Tensor d = readNpyTensor(file).to(at::kFloat);
         const int64_t neurons = v.encoder.blocks[static_cast<std::size_t>(layer)].fc2W.size(1);
         if (d.dim() != 2 || d.size(0) != neurons || d.size(1) != v.embedDim())
-            throw FormatError(file, "is not the directions [" + std::to_string(neurons) + ", " + std::to_string(v.embedDim()) + "] of layer " +
-                                        std::to_string(layer) + "'s neurons");
+            throw FormatError(file, "is not the directions [" + std::to_string(neurons) + ", " +
+                                        std::to_string(v.embedDim()) + "] of layer " + std::to_string(layer) +
+                                        "'s neurons");
         out.layers.push_back(layer);
         out.directions.push_back(d);
-        out.key.push_back({{"second_order", desc.secondOrder}, {"layer", layer}, {"directions_sha256", fileSha256(file)}});
+        out.key.push_back(
+            {{"second_order", desc.secondOrder}, {"layer", layer}, {"directions_sha256", fileSha256(file)}});
     }
     return out;
 }

@@ -29,6 +29,7 @@ struct DescribedLayers {
     std::vector<at::Tensor> directions;
     nlohmann::json key;  // per folder: its run's key and the SHA-256 of its directions.npy
 };
-DescribedLayers readDescribedLayers(const std::vector<std::string>& dirs, const Model& model, const std::string& modelArg);
+DescribedLayers readDescribedLayers(const std::vector<std::string>& dirs, const Model& model,
+                                    const std::string& modelArg);
 
 }  // namespace vitscope::cli

@@ -26,8 +26,11 @@ std::vector<SegMethod> parseSegMethods(const std::string& list, const Model& mod
     bool neurons = false;
     for (const SegMethod& m : methods) neurons = neurons || !m.heatmap;
     if (neurons && !describeGiven)
-        throw InputError("--methods neurons", "needs --describe DIR[,DIR...]: the neurons describe outputs of the layers whose neurons map the class");
-    if (!neurons && describeGiven) throw InputError("--describe", "is read by the neurons method only (add neurons to --methods)");
+        throw InputError(
+            "--methods neurons",
+            "needs --describe DIR[,DIR...]: the neurons describe outputs of the layers whose neurons map the class");
+    if (!neurons && describeGiven)
+        throw InputError("--describe", "is read by the neurons method only (add neurons to --methods)");
     return methods;
 }
 
@@ -38,20 +41,23 @@ std::vector<HeatmapMethod> heatmapMethodsOf(const std::vector<SegMethod>& method
     return out;
 }
 
-NeuronSegMethod::NeuronSegMethod(const std::vector<std::string>& describe, int count, const Model& model, const std::string& modelArg,
-                                 const at::Tensor& table)
+NeuronSegMethod::NeuronSegMethod(const std::vector<std::string>& describe, int count, const Model& model,
+                                 const std::string& modelArg, const at::Tensor& table)
     : m_described(readDescribedLayers(describe, model, modelArg)), m_count(count) {
     if (table.dim() != 2 || table.size(1) != model.vision.embedDim())
-        throw InputError("--methods neurons", "needs the class texts in the model's own output space (a CLIP model, no aligner)");
+        throw InputError("--methods neurons",
+                         "needs the class texts in the model's own output space (a CLIP model, no aligner)");
     int64_t total = 0;
     for (const at::Tensor& d : m_described.directions) total += d.size(0);
     if (count < 1 || count > total)
-        throw InputError("--neuron-count " + std::to_string(count), "must be between 1 and the " + std::to_string(total) + " neurons described");
+        throw InputError("--neuron-count " + std::to_string(count),
+                         "must be between 1 and the " + std::to_string(total) + " neurons described");
     m_perClass = neuronsPerClass(m_described.layers, m_described.directions, table.to(at::kCPU, at::kFloat), count);
 }
 
 Heatmap NeuronSegMethod::map(const Model& model, const at::Tensor& pixels, int64_t chosen, bool classMean) const {
-    if (chosen < 0 || chosen >= static_cast<int64_t>(m_perClass.size())) throw InputError("neurons method", "the chosen class is not in the table");
+    if (chosen < 0 || chosen >= static_cast<int64_t>(m_perClass.size()))
+        throw InputError("neurons method", "the chosen class is not in the table");
     at::Tensor patches;  // [gh, gw]
     if (classMean) {
         const at::Tensor maps = neuronActivationMaps(model, pixels, m_perClass)[0];  // [C, gh, gw]
@@ -59,8 +65,8 @@ Heatmap NeuronSegMethod::map(const Model& model, const at::Tensor& pixels, int64
     } else {
         patches = neuronActivationMaps(model, pixels, {m_perClass[static_cast<std::size_t>(chosen)]})[0][0];
     }
-    return heatmapFromTokenScores(patches.flatten(), 0, static_cast<int>(patches.size(0)), static_cast<int>(patches.size(1)), pixels.size(2),
-                                  pixels.size(3));
+    return heatmapFromTokenScores(patches.flatten(), 0, static_cast<int>(patches.size(0)),
+                                  static_cast<int>(patches.size(1)), pixels.size(2), pixels.size(3));
 }
 
 }  // namespace vitscope::cli

@@ -29,7 +29,8 @@ std::vector<HeatmapMethod> heatmapMethodsOf(const std::vector<SegMethod>& method
 class NeuronSegMethod {
 public:
     // table [C, E]: the class texts in the model's output space (the reference's classifier).
-    NeuronSegMethod(const std::vector<std::string>& describe, int count, const Model& model, const std::string& modelArg, const at::Tensor& table);
+    NeuronSegMethod(const std::vector<std::string>& describe, int count, const Model& model,
+                    const std::string& modelArg, const at::Tensor& table);
     // The map of class `chosen` for pixels [1, 3, S, S] (on the model's device); with `classMean`,
     // minus the mean of every class's map (the textspan protocol's reference).
     Heatmap map(const Model& model, const at::Tensor& pixels, int64_t chosen, bool classMean) const;

@@ -624,9 +624,10 @@ private slots:
         QVERIFY(QDir().mkpath(path("nx-odd")));
         for (const char* f : {"directions.npy", "top_norms.npy", "top_images.npy", "mean.npy"})
             QVERIFY(QFile::copy(path("nx-desc/") + f, path("nx-odd/") + f));
-        std::string summary = readFileText(path("nx-desc/summary.json").toStdString());
-        summary.replace(summary.find("\"exact\""), 7, "\"textspan\"");
-        writeFileAtomic(path("nx-odd/summary.json").toStdString(), summary);
+        auto summary = nlohmann::json::parse(readFileText(path("nx-desc/summary.json").toStdString()));
+        QCOMPARE(summary["convention"].get<std::string>(), std::string("exact"));
+        summary["convention"] = "textspan";
+        writeFileAtomic(path("nx-odd/summary.json").toStdString(), summary.dump());
         const Run odd = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("nx-odd"), "--data", val, "--out", path("nx-odd-run")});
         QCOMPARE(odd.code, 2);
         QVERIFY2(odd.err.contains("nx-odd") && odd.err.contains("textspan") && odd.err.count('\n') <= 1, qPrintable(odd.err));
@@ -688,9 +689,9 @@ private slots:
             cv::Mat squashed;
             cv::resize(data.mask(i), squashed, cv::Size(int(S), int(S)), 0, 0, cv::INTER_NEAREST_EXACT);
             const at::Tensor mask = at::from_blob(squashed.data, {S, S}, at::kByte).clone();
-            meter.add(res, mask);
+            meter.add(got, mask);  // (the AP ranks pixels: the command's own map, not the port's equal-to-rounding one)
             // compute_segmentation.py's counts: min-max, foreground above 0.5.
-            const at::Tensor unit = (res - res.min()) / (res.max() - res.min());
+            const at::Tensor unit = (got - got.min()) / (got.max() - got.min());
             const at::Tensor pred = unit.gt(0.5), fg = mask.ne(0);
             correct += pred.eq(fg).sum().item<double>();
             labeled += double(S * S);
