@@ -53,3 +53,8 @@ for protocol in second-order-lens textspan; do
   echo "== imagenet-seg, protocol $protocol, neurons of layers 0-2 (200 per class) beside the heatmap methods ($(echo "$end - $start" | bc) s)"
   tail -n +3 "seg-$protocol/results.md"
 done
+for count in 34 1536; do  # the reference's share (200 of 9,216 neurons ~ 34 of 1,536), and every neuron
+  "$cli" evaluate imagenet-seg --model "$model" --data shapes-seg.mat --classes seg-classes.txt --protocol second-order-lens \
+    --methods neurons --describe desc-0,desc-1,desc-2 --neuron-count "$count" --out "seg-neurons-$count" >/dev/null 2>&1
+  echo "-- second-order-lens protocol, $count neurons per class: $(tail -1 "seg-neurons-$count/results.md")"
+done
