@@ -663,6 +663,11 @@ private slots:
         QVERIFY2(first.code == 0, qPrintable(first.err));
         const Run second = cli(common + QStringList{"--maps", path("ns-maps")});
         QVERIFY2(second.code == 0 && second.out.contains("resuming: 3 images"), qPrintable(second.err + second.out));
+        QStringList textspan = common;
+        textspan.replace(textspan.indexOf("second-order-lens"), "textspan");
+        textspan.replace(textspan.indexOf(path("ns-run")), path("ns-run-textspan"));
+        const Run third = cli(textspan + QStringList{"--maps", path("ns-maps-textspan")});
+        QVERIFY2(third.code == 0, qPrintable(third.err));
         // The port, image by image.
         const Model model = loadModel(bundledModelDir());
         const std::vector<std::string> names{"a red circle", "a blue square", "a green star", "a yellow triangle"};
@@ -675,17 +680,26 @@ private slots:
         for (int64_t i = 0; i < data.size(); ++i) {
             const at::Tensor pixels = preprocessImage(data.image(i), model.preprocess).unsqueeze(0);
             const int64_t chosen = at::matmul(encodeImages(model, pixels).output, classifier.t()).argmax(1).item<int64_t>();
-            const at::Tensor order = at::matmul(pcas, classifier[chosen]).abs().argsort();  // np.argsort(np.abs(max_directions[:, i]))[-40:]
             const std::vector<at::Tensor> acts = mlpActivations(model, pixels, {1, 2});
-            std::vector<at::Tensor> recorded;
-            for (int64_t j = order.size(0) - 40; j < order.size(0); ++j) {
-                const int64_t k = order[j].item<int64_t>();
-                recorded.push_back(acts[static_cast<std::size_t>(k / M)][0].select(1, k % M));  // [N]
-            }
-            const at::Tensor results = at::stack(recorded).mean(0).narrow(0, 1, g * g).reshape({1, 1, g, g});
+            const auto classMap = [&](int64_t cls) {  // [1, 1, g, g]: the mean of the class's recorded activations at the patches
+                const at::Tensor order = at::matmul(pcas, classifier[cls]).abs().argsort();  // np.argsort(np.abs(max_directions[:, i]))[-40:]
+                std::vector<at::Tensor> recorded;
+                for (int64_t j = order.size(0) - 40; j < order.size(0); ++j) {
+                    const int64_t k = order[j].item<int64_t>();
+                    recorded.push_back(acts[static_cast<std::size_t>(k / M)][0].select(1, k % M));  // [N]
+                }
+                return at::stack(recorded).mean(0).narrow(0, 1, g * g).reshape({1, 1, g, g});
+            };
+            const at::Tensor results = classMap(chosen);
             const at::Tensor res = at::upsample_bilinear2d(results, {S, S}, false, double(p), double(p))[0][0];
             const at::Tensor got = readNpyTensor((path("ns-maps/neurons/") + QString::number(i) + ".npy").toStdString());
             QVERIFY2(maxAbsDiff(got, res) < 1e-5 * res.abs().max().item<double>(), qPrintable(QString("image %1: %2").arg(i).arg(maxAbsDiff(got, res))));
+            // The textspan protocol: minus the mean of every class's map.
+            at::Tensor mean = at::zeros_like(results);
+            for (int64_t cls = 0; cls < classifier.size(0); ++cls) mean += classMap(cls) / double(classifier.size(0));
+            const at::Tensor centred = at::upsample_bilinear2d(results - mean, {S, S}, false, double(p), double(p))[0][0];
+            const at::Tensor gotCentred = readNpyTensor((path("ns-maps-textspan/neurons/") + QString::number(i) + ".npy").toStdString());
+            QVERIFY2(maxAbsDiff(gotCentred, centred) < 1e-5 * res.abs().max().item<double>(), qPrintable(QString("image %1 (textspan)").arg(i)));
             cv::Mat squashed;
             cv::resize(data.mask(i), squashed, cv::Size(int(S), int(S)), 0, 0, cv::INTER_NEAREST_EXACT);
             const at::Tensor mask = at::from_blob(squashed.data, {S, S}, at::kByte).clone();
