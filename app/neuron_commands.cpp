@@ -390,7 +390,7 @@ void runDescribe(const DescribeOptions& o) {
 struct SummariseOptions {
     ModelOptions model;
     InputOptions inputs;
-    std::string out;
+    std::string out, convention = "reference";
     int layer = -1, topK = 100;
     double mapsBudgetGb = 1.0;
 };
@@ -402,6 +402,7 @@ void runSummarise(const SummariseOptions& o) {
     const Model model = openModel(o.model);
     SecondOrderSettings s;
     s.layer = o.layer;
+    s.convention = parseNeuronConvention(o.convention);
     if (!(o.mapsBudgetGb >= 0)) throw InputError("--maps-budget", "must be 0 or more GB");
     s.cacheBytes = static_cast<int64_t>(o.mapsBudgetGb * 1e9);
     const SecondOrderLens lens(model, s);
@@ -410,6 +411,7 @@ void runSummarise(const SummariseOptions& o) {
     SecondOrderCliOptions keyOptions;
     keyOptions.inputs = o.inputs;
     keyOptions.layer = o.layer;
+    keyOptions.convention = neuronConventionName(s.convention);
     nlohmann::ordered_json key = runKey(keyOptions, model, n);
     key["top_k"] = o.topK;
     ensureDir(o.out);
@@ -732,6 +734,8 @@ void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& a
             addInputOptions(sum, r->inputs);
             sum->add_option("--layer", r->layer, "The MLP block whose neurons are summarised (0-based; not the last block)")->required();
             sum->add_option("--top-k", r->topK, "Images per neuron kept for its principal direction (the reference's top_k_pca)")->capture_default_str()->check(CLI::Range(1, 100000));
+            sum->add_option("--convention", r->convention, "The effects summarised: reference (second_order_lens's) or exact (vitscope's), as second-order's")
+                ->capture_default_str();
             sum->add_option("--maps-budget", r->mapsBudgetGb, "GB of image-independent maps kept between batches")->capture_default_str();
             sum->add_option("--out", r->out, "Output folder: directions.npy, top_norms.npy, top_images.npy, mean.npy, paths.txt, summary.json (resumes)")->required();
             sum->callback([&actions, r] { actions.push_back([r] { runSummarise(*r); }); });

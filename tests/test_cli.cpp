@@ -620,6 +620,18 @@ private slots:
             QVERIFY2(std::abs(rows[i]["top1"].get<double>() - expected[static_cast<std::size_t>(i)].second) < 1e-9,
                      qPrintable(QString("%1: %2 vs %3").arg(expected[static_cast<std::size_t>(i)].first.c_str()).arg(rows[i]["top1"].get<double>()).arg(expected[static_cast<std::size_t>(i)].second)));
         }
+        // neurons summarise --convention exact: the same statistics without the effects tensor, the same table.
+        QStringList sumArgs{"neurons", "summarise", "--model", q(bundledModelDir()), "--layer", "2", "--convention", "exact", "--top-k", "10",
+                            "--out", path("nx-sum"), "--image"};
+        sumArgs << args.mid(args.indexOf("--image") + 1);
+        const Run summarised = cli(sumArgs);
+        QVERIFY2(summarised.code == 0, qPrintable(summarised.err));
+        QVERIFY(maxAbsDiff(readNpyTensor(path("nx-sum/mean.npy").toStdString()), stats.mean) < 1e-5 * stats.mean.abs().max().item<double>());
+        const Run fromSum = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("nx-sum"), "--data", val, "--out", path("nx-run-sum")});
+        QVERIFY2(fromSum.code == 0, qPrintable(fromSum.err));
+        const auto sumResults = nlohmann::json::parse(readFileText(path("nx-run-sum/results.json").toStdString()));
+        QCOMPARE(sumResults["convention"].get<std::string>(), std::string("exact"));
+        QCOMPARE(sumResults["rows"], rows);
         // Another convention's name in the describe output: refused in one line naming the folder.
         QVERIFY(QDir().mkpath(path("nx-odd")));
         for (const char* f : {"directions.npy", "top_norms.npy", "top_images.npy", "mean.npy"})
