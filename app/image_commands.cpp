@@ -652,7 +652,7 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
             ->delimiter(',');
         imseg->add_option("--neuron-count", seg->neuronCount, "The neurons method: neurons averaged per class (the reference's top_neurons)")
             ->capture_default_str();
-        imseg->add_option("--maps", seg->maps, "Also write each evaluated image's map per method, before normalisation: DIR/METHOD/INDEX.npy [S, S]");
+        imseg->add_option("--maps", seg->maps, "Also write each evaluated image's map per method as scored, before the protocol's clip and min-max: DIR/METHOD/INDEX.npy [S, S]");
         imseg->add_option("--classes", seg->classes, "Class names (or prompts for word-vocabulary models), one per line, in label order")->required();
         imseg->add_option("--templates", seg->templates, "Prompt templates with {} (default: resources/templates/classes.txt for BPE models)");
         imseg->add_option("--limit", seg->limit, "Only the first N images (0: all)")->capture_default_str();
