@@ -24,6 +24,7 @@
 #include "resources.h"
 #include "io/tensor_io.h"
 #include "model/forward.h"
+#include "seg_methods.h"
 #include "waterbirds_command.h"
 
 #include <opencv2/imgproc.hpp>
@@ -263,21 +264,29 @@ void runEvaluateHeatmaps(const EvaluateHeatmapsOptions& o) {
 //   class's map; negatives clipped, min-max, foreground above the mean.
 // - chefer: baselines/ViT/imagenet_seg_eval.py (Chefer et al.): image and mask both squashed to
 //   the input size; the predicted class's own map; min-max only.
+// - second-order-lens: compute_segmentation.py (second_order_lens): the model's own preprocessing,
+//   the mask squashed (nearest); the class is the model's top-1 and its own map is scored; min-max
+//   only (its clip is commented out), foreground above 0.5 (not the mean).
 struct SegProtocol {
     std::string name;
     bool cropImage = true, classMean = true, clipNegatives = true;
+    ForegroundThreshold threshold = ForegroundThreshold::Mean;
 };
 
 SegProtocol segProtocol(const std::string& name) {
-    if (name == "textspan") return {name, true, true, true};
-    if (name == "chefer") return {name, false, false, false};
-    throw InputError("--protocol " + name, "must be textspan or chefer (LeGrad publishes no evaluation script of its own)");
+    if (name == "textspan") return {name, true, true, true, ForegroundThreshold::Mean};
+    if (name == "chefer") return {name, false, false, false, ForegroundThreshold::Mean};
+    if (name == "second-order-lens") return {name, true, false, false, ForegroundThreshold::Half};
+    throw InputError("--protocol " + name, "must be textspan, chefer or second-order-lens (LeGrad publishes no evaluation script of its own)");
 }
 
 struct EvaluateSegOptions {
     HeatmapModelOptions model;
     std::string data, protocol = "textspan", methods = "all", classes, templates, out;
     std::string shard;  // "I/N"; empty: from a Slurm job array's environment, if any
+    std::string maps;   // folder for each image's map per method (METHOD/INDEX.npy); empty: none
+    std::vector<std::string> describe;  // the neurons method's `neurons describe` outputs
+    int neuronCount = 200;              // the neurons method's K (the reference's top_neurons)
     int64_t limit = 0;
 };
 
@@ -290,26 +299,31 @@ at::Tensor imageInTextSpace(const HeatmapSession& c, const at::Tensor& pixels) {
 }
 
 // What a run depends on: a finished image of a run with the same key is not computed again.
-nlohmann::ordered_json segRunKey(const EvaluateSegOptions& o, const SegProtocol& p, const std::vector<HeatmapMethod>& methods,
+nlohmann::ordered_json segRunKey(const EvaluateSegOptions& o, const SegProtocol& p, const std::vector<SegMethod>& methods,
                                  const std::string& modelHash, const std::string& dataHash, const std::vector<std::string>& classes,
-                                 const std::string& templatesUsed) {
+                                 const std::string& templatesUsed, const NeuronSegMethod* neurons) {
     nlohmann::ordered_json names = nlohmann::ordered_json::array();
-    for (HeatmapMethod m : methods) names.push_back(heatmapMethodName(m));
+    for (const SegMethod& m : methods) names.push_back(m.name);
     std::string joined;
     for (const std::string& c : classes) joined += c + "\n";
-    return {{"benchmark", "imagenet-seg"},
-            {"protocol", p.name},
-            {"methods", names},
-            {"model_sha256", modelHash},
-            {"data_sha256", dataHash},
-            {"classes_sha256", sha256Hex(joined)},
-            {"templates", templatesUsed},
-            {"aligner", o.model.aligner},
-            {"chefer_start_layer", o.model.cheferStartLayer},
-            {"gradcam_target", o.model.gradcamTarget},
-            {"legrad_layers", o.model.legradLayers},
-            {"surgery_blocks", o.model.surgeryBlocks},
-            {"input_size", o.model.inputSize}};
+    nlohmann::ordered_json key{{"benchmark", "imagenet-seg"},
+                               {"protocol", p.name},
+                               {"methods", names},
+                               {"model_sha256", modelHash},
+                               {"data_sha256", dataHash},
+                               {"classes_sha256", sha256Hex(joined)},
+                               {"templates", templatesUsed},
+                               {"aligner", o.model.aligner},
+                               {"chefer_start_layer", o.model.cheferStartLayer},
+                               {"gradcam_target", o.model.gradcamTarget},
+                               {"legrad_layers", o.model.legradLayers},
+                               {"surgery_blocks", o.model.surgeryBlocks},
+                               {"input_size", o.model.inputSize}};
+    if (neurons) {  // (absent otherwise: the runs from before the neurons method still resume)
+        key["neuron_describe"] = neurons->described().key;
+        key["neuron_count"] = neurons->count();
+    }
+    return key;
 }
 
 nlohmann::json sampleJson(const LocalisationSample& x) {
@@ -323,7 +337,7 @@ LocalisationSample sampleFrom(const nlohmann::json& j) {
     return x;
 }
 
-void writeSegTables(const std::string& out, const SegProtocol& p, const std::vector<HeatmapMethod>& methods,
+void writeSegTables(const std::string& out, const SegProtocol& p, const std::vector<SegMethod>& methods,
                     const std::vector<LocalisationMeter>& meters) {
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     std::string md = "| method | images | pixel accuracy (%) | mIoU | mAP | pointing game |\n|---|---|---|---|---|---|\n";
@@ -331,16 +345,16 @@ void writeSegTables(const std::string& out, const SegProtocol& p, const std::vec
     char buf[256];
     for (std::size_t m = 0; m < methods.size(); ++m) {
         const LocalisationMeter& r = meters[m];
-        rows.push_back({{"method", heatmapMethodName(methods[m])},
+        rows.push_back({{"method", methods[m].name},
                         {"images", r.images()},
                         {"pixel_accuracy", 100 * r.pixelAccuracy()},
                         {"miou", r.meanIoU()},
                         {"map", r.meanAveragePrecision()},
                         {"pointing_game", r.pointingGame()}});
-        std::snprintf(buf, sizeof buf, "| %s | %lld | %.2f | %.4f | %.4f | %.4f |\n", heatmapMethodName(methods[m]),
+        std::snprintf(buf, sizeof buf, "| %s | %lld | %.2f | %.4f | %.4f | %.4f |\n", methods[m].name.c_str(),
                       static_cast<long long>(r.images()), 100 * r.pixelAccuracy(), r.meanIoU(), r.meanAveragePrecision(), r.pointingGame());
         md += buf;
-        std::snprintf(buf, sizeof buf, "%s,%lld,%.6f,%.6f,%.6f,%.6f\n", heatmapMethodName(methods[m]), static_cast<long long>(r.images()),
+        std::snprintf(buf, sizeof buf, "%s,%lld,%.6f,%.6f,%.6f,%.6f\n", methods[m].name.c_str(), static_cast<long long>(r.images()),
                       100 * r.pixelAccuracy(), r.meanIoU(), r.meanAveragePrecision(), r.pointingGame());
         csv += buf;
     }
@@ -351,6 +365,56 @@ void writeSegTables(const std::string& out, const SegProtocol& p, const std::vec
     writeFileAtomic(out + "/results.csv", csv);
 }
 
+// One image's map per method (the protocol's normalisation and threshold are the meter's).
+struct SegImageContext {
+    const HeatmapSession& c;
+    const EvaluateSegOptions& o;
+    const SegProtocol& protocol;
+    const std::vector<SegMethod>& methods;
+    const std::function<at::Tensor(HeatmapMethod)>& tableFor;
+    const NeuronSegMethod* neurons;
+};
+
+Heatmap segMethodMap(const SegImageContext& x, std::size_t m, const at::Tensor& pixels, int64_t chosen) {
+    const Model& model = *x.c.model;
+    if (!x.methods[m].heatmap) return x.neurons->map(model, pixels.to(model.vision.device()), chosen, x.protocol.classMean);
+    const HeatmapMethod method = *x.methods[m].heatmap;
+    HeatmapParams params = x.c.params(method, {}, x.o.model.surgeryBlocks);
+    const at::Tensor t = x.tableFor(method);
+    if (x.protocol.classMean) params.referenceTexts = t;
+    return computeHeatmap(model, pixels, t[chosen], params, x.c.aligner ? &*x.c.aligner : nullptr);
+}
+
+void writeSegRecord(const EvaluateSegOptions& o, const SegProtocol& protocol, const HeatmapSession& c, nlohmann::ordered_json record,
+                    int64_t n, std::size_t classCount, const NeuronSegMethod* neurons) {
+    record["vitscope_version"] = "0.1.0";
+    record["model"] = o.model.model.model;
+    record["weights"] = c.model->info.weightsPath;
+    record["precision"] = precisionName(c.model->precision);
+    record["data"] = o.data;
+    record["images"] = n;
+    record["classes_file"] = o.classes;
+    record["class_count"] = classCount;
+    record["image_preprocessing"] = protocol.cropImage ? "the model's own (resize, centre crop)" : "squashed to the input size";
+    record["mask_preprocessing"] = "squashed to the input size, nearest neighbour (PIL's rule)";
+    record["map"] = std::string(protocol.classMean ? "the top-1 class's map minus the mean of every class's map; " : "the top-1 class's map; ") +
+                    (protocol.clipNegatives ? "negatives clipped, " : "") + "min-max, foreground above " +
+                    (protocol.threshold == ForegroundThreshold::Half ? "0.5" : "the mean");
+    if (neurons) {
+        nlohmann::json dirs = nlohmann::json::array();
+        for (const std::string& d : o.describe) dirs.push_back(std::filesystem::absolute(d).lexically_normal().string());
+        record["neurons"] = {{"describe", dirs},
+                             {"layers", neurons->described().layers},
+                             {"count", neurons->count()},
+                             {"map", "second_order_lens compute_segmentation.py: the class's count neurons of the layers with the largest "
+                                     "|principal direction . class text|, their mean activation (after the non-linearity) at every patch, "
+                                     "bilinear to the input"}};
+    }
+    record["metrics"] = "pixel_accuracy in percent; miou = mean of background and foreground IoU, areas pooled; map = mean over images of the two-channel AP; pointing_game = share of maxima on the object (vitscope's extra)";
+    record["date"] = utcNow();
+    writeFileAtomic(o.out + "/record.json", record.dump(2) + "\n");
+}
+
 void runEvaluateSeg(const EvaluateSegOptions& o) {
     const SegProtocol protocol = segProtocol(o.protocol);
     if (o.limit < 0) throw InputError("--limit", "must be 0 (every image) or positive");
@@ -358,14 +422,16 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
     HeatmapModelOptions mo = o.model;
     if (!protocol.cropImage) mo.squash = true;
     const HeatmapSession c = openHeatmapContext(mo);
-    const std::vector<HeatmapMethod> methods = parseMethodList(o.methods, *c.model);
-    checkModelOptionsFor(o.model, methods);
+    const std::vector<SegMethod> methods = parseSegMethods(o.methods, *c.model, !o.describe.empty());
+    checkModelOptionsFor(o.model, heatmapMethodsOf(methods));
     if (o.classes.empty()) throw InputError("--classes", "is needed: the class names (or prompts), one per line, in the label order");
     const std::vector<std::string> classes = readTextList(o.classes);
     std::string templatesUsed;
     const at::Tensor table = classTable(*c.text, classes, o.templates, &templatesUsed);  // [C, E]
+    std::optional<NeuronSegMethod> neurons;
+    if (!o.describe.empty()) neurons.emplace(o.describe, o.neuronCount, *c.model, o.model.model.model, table);
     std::map<bool, at::Tensor> surgeryTable;
-    auto tableFor = [&](HeatmapMethod m) -> at::Tensor {
+    const std::function<at::Tensor(HeatmapMethod)> tableFor = [&](HeatmapMethod m) -> at::Tensor {
         if (m != HeatmapMethod::Surgery || !c.surgeryEnsemble) return table;
         if (!surgeryTable.count(true)) surgeryTable[true] = c.textsFor(m, classes);
         return surgeryTable[true];
@@ -373,13 +439,16 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
     ensureDir(o.out);
     std::printf("hashing the model and %s for the record\n", o.data.c_str());
     const std::string modelHash = fileSha256(c.model->info.weightsPath), dataHash = fileSha256(o.data);
-    const nlohmann::ordered_json key = segRunKey(o, protocol, methods, modelHash, dataHash, classes, templatesUsed);
+    const nlohmann::ordered_json key = segRunKey(o, protocol, methods, modelHash, dataHash, classes, templatesUsed, neurons ? &*neurons : nullptr);
     const ShardSpec shard = resolveShard(o.shard, 0);
     ImageProgress progress(o.out, key, shard.defined() ? shardName(shard.index, shard.count) : std::string());
     if (!progress.done().empty()) std::printf("resuming: %zu images already evaluated in %s\n", progress.done().size(), o.out.c_str());
     if (shard.defined()) std::printf("shard %d of %d (from %s): every %d-th image\n", shard.index, shard.count, shard.source.c_str(), shard.count);
+    if (!o.maps.empty())
+        for (const SegMethod& m : methods) ensureDir(o.maps + "/" + m.name);
     const int64_t n = o.limit > 0 ? std::min(o.limit, data.size()) : data.size();
-    std::vector<LocalisationMeter> meters(methods.size(), LocalisationMeter(protocol.clipNegatives));
+    std::vector<LocalisationMeter> meters(methods.size(), LocalisationMeter(protocol.clipNegatives, protocol.threshold));
+    const SegImageContext context{c, o, protocol, methods, tableFor, neurons ? &*neurons : nullptr};
     const int64_t side = c.model->preprocess.imageSize;
     const JobContext job = interruptibleJob("imagenet-seg");
     const auto start = std::chrono::steady_clock::now();
@@ -405,10 +474,8 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
         const int64_t chosen = at::matmul(table, imageInTextSpace(c, pixels)).argmax().item<int64_t>();
         nlohmann::json samples = nlohmann::json::array();
         for (std::size_t m = 0; m < methods.size(); ++m) {
-            HeatmapParams params = c.params(methods[m], {}, o.model.surgeryBlocks);
-            const at::Tensor t = tableFor(methods[m]);
-            if (protocol.classMean) params.referenceTexts = t;
-            const Heatmap map = computeHeatmap(*c.model, pixels, t[chosen], params, c.aligner ? &*c.aligner : nullptr);
+            const Heatmap map = segMethodMap(context, m, pixels, chosen);
+            if (!o.maps.empty()) writeNpyTensor(o.maps + "/" + methods[m].name + "/" + std::to_string(i) + ".npy", map.pixels);
             samples.push_back(sampleJson(meters[m].add(map.pixels, mask)));
         }
         progress.record(i, {{"class", chosen}, {"samples", samples}});
@@ -422,23 +489,7 @@ void runEvaluateSeg(const EvaluateSegOptions& o) {
         return;
     }
     writeSegTables(o.out, protocol, methods, meters);
-    const std::string date = utcNow();
-    nlohmann::ordered_json record = key;
-    record["vitscope_version"] = "0.1.0";
-    record["model"] = o.model.model.model;
-    record["weights"] = c.model->info.weightsPath;
-    record["precision"] = precisionName(c.model->precision);
-    record["data"] = o.data;
-    record["images"] = n;
-    record["classes_file"] = o.classes;
-    record["class_count"] = classes.size();
-    record["image_preprocessing"] = protocol.cropImage ? "the model's own (resize, centre crop)" : "squashed to the input size";
-    record["mask_preprocessing"] = "squashed to the input size, nearest neighbour (PIL's rule)";
-    record["map"] = std::string(protocol.classMean ? "the top-1 class's map minus the mean of every class's map; " : "the top-1 class's map; ") +
-                    (protocol.clipNegatives ? "negatives clipped, " : "") + "min-max, foreground above the mean";
-    record["metrics"] = "pixel_accuracy in percent; miou = mean of background and foreground IoU, areas pooled; map = mean over images of the two-channel AP; pointing_game = share of maxima on the object (vitscope's extra)";
-    record["date"] = date;
-    writeFileAtomic(o.out + "/record.json", record.dump(2) + "\n");
+    writeSegRecord(o, protocol, c, key, n, classes.size(), neurons ? &*neurons : nullptr);
     std::cout << readFileText(o.out + "/results.md") << o.out << "/results.json\n";
 }
 
@@ -589,8 +640,19 @@ void registerImageCommands(CLI::App& app, std::vector<std::function<void()>>& ac
         auto* imseg = evaluate->add_subcommand("imagenet-seg", "ImageNet segmentation (gtsegs_ijcv.mat): pixel accuracy, mIoU, mAP per heatmap method");
         addHeatmapModelOptions(imseg, seg->model);
         imseg->add_option("--data", seg->data, "gtsegs_ijcv.mat (MATLAB 7.3 / HDF5, Guillaumin et al.'s layout)")->required();
-        imseg->add_option("--protocol", seg->protocol, "textspan (compute_segmentations.py) or chefer (imagenet_seg_eval.py)")->capture_default_str();
-        imseg->add_option("--methods", seg->methods, "all (those the model defines), or a comma list of methods")->capture_default_str();
+        imseg->add_option("--protocol", seg->protocol,
+                          "textspan (compute_segmentations.py), chefer (imagenet_seg_eval.py) or second-order-lens (compute_segmentation.py: "
+                          "the class's own map, min-max, foreground above 0.5)")
+            ->capture_default_str();
+        imseg->add_option("--methods", seg->methods,
+                          "all (those the model defines, and neurons with --describe), or a comma list of methods; neurons: "
+                          "second_order_lens's neuron segmentation")
+            ->capture_default_str();
+        imseg->add_option("--describe", seg->describe, "The neurons method: neurons describe outputs, one per layer (the reference: layers 8, 9, 10 of ViT-B)")
+            ->delimiter(',');
+        imseg->add_option("--neuron-count", seg->neuronCount, "The neurons method: neurons averaged per class (the reference's top_neurons)")
+            ->capture_default_str();
+        imseg->add_option("--maps", seg->maps, "Also write each evaluated image's map per method as scored, before the protocol's clip and min-max: DIR/METHOD/INDEX.npy [S, S]");
         imseg->add_option("--classes", seg->classes, "Class names (or prompts for word-vocabulary models), one per line, in label order")->required();
         imseg->add_option("--templates", seg->templates, "Prompt templates with {} (default: resources/templates/classes.txt for BPE models)");
         imseg->add_option("--limit", seg->limit, "Only the first N images (0: all)")->capture_default_str();

@@ -13,6 +13,7 @@
 #include "benchmark_commands.h"
 #include "benchmark_progress.h"
 #include "heatmap_options.h"
+#include "neuron_describe.h"
 #include "image/codec.h"
 #include "image/preprocess.h"
 #include "cli_common.h"
@@ -45,30 +46,6 @@ nlohmann::json readJsonFile(const std::string& path) {
         return nlohmann::json::parse(in);
     } catch (const nlohmann::json::exception& e) {
         throw FormatError(path, std::string("is not JSON (") + e.what() + ")");
-    }
-}
-
-// A `neurons describe` output's summary.json, its fields checked (FormatError naming the file).
-struct DescribeSummary {
-    nlohmann::json secondOrder;  // the described run's key
-    std::string model, convention;
-    int layer = -1;
-    double coefficient = 100.0;
-};
-
-DescribeSummary readDescribeSummary(const std::string& dir) {
-    const std::string path = (fs::path(dir) / "summary.json").string();
-    const nlohmann::json j = readJsonFile(path);
-    try {
-        DescribeSummary d;
-        d.secondOrder = j.at("second_order");
-        d.model = d.secondOrder.at("model").get<std::string>();
-        d.layer = j.at("layer").get<int>();
-        d.convention = j.at("convention").get<std::string>();
-        d.coefficient = j.value("coefficient", 100.0);
-        return d;
-    } catch (const nlohmann::json::exception& e) {
-        throw FormatError(path, std::string("is not a neurons describe summary (") + e.what() + ")");
     }
 }
 
@@ -413,7 +390,7 @@ void runDescribe(const DescribeOptions& o) {
 struct SummariseOptions {
     ModelOptions model;
     InputOptions inputs;
-    std::string out;
+    std::string out, convention = "reference";
     int layer = -1, topK = 100;
     double mapsBudgetGb = 1.0;
 };
@@ -425,6 +402,7 @@ void runSummarise(const SummariseOptions& o) {
     const Model model = openModel(o.model);
     SecondOrderSettings s;
     s.layer = o.layer;
+    s.convention = parseNeuronConvention(o.convention);
     if (!(o.mapsBudgetGb >= 0)) throw InputError("--maps-budget", "must be 0 or more GB");
     s.cacheBytes = static_cast<int64_t>(o.mapsBudgetGb * 1e9);
     const SecondOrderLens lens(model, s);
@@ -433,6 +411,7 @@ void runSummarise(const SummariseOptions& o) {
     SecondOrderCliOptions keyOptions;
     keyOptions.inputs = o.inputs;
     keyOptions.layer = o.layer;
+    keyOptions.convention = neuronConventionName(s.convention);
     nlohmann::ordered_json key = runKey(keyOptions, model, n);
     key["top_k"] = o.topK;
     ensureDir(o.out);
@@ -575,19 +554,72 @@ struct NeuronAblateOptions {
     int batch = 16;
 };
 
+// What each convention's table is (results.md, record.json).
+std::string ablationRepresentation(NeuronConvention c, double coefficient) {
+    if (c == NeuronConvention::Exact)
+        return "exact convention: representation = the model's output, effects in output units (each neuron's centred write "
+               "through every later head, biases apart), so zero ablation removes the layer's MLP write from those paths";
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%g", coefficient);
+    return std::string("reference convention: representation = ") + buf + " * output / |output|, effects scaled alike (compute_ablations.py)";
+}
+
+// neurons ablate's tables from every image's rows (this run's and any earlier run's).
+void writeNeuronAblationTables(const NeuronAblateOptions& o, const ImageProgress& progress, const SecondOrderSettings& s,
+                               NeuronConvention convention, std::size_t classes, const std::string& templatesUsed, const std::string& modelHash) {
+    std::vector<int64_t> correct(NeuronAblationMeter::rowNames().size(), 0);
+    for (const auto& [index, rows] : progress.done())
+        for (std::size_t j = 0; j < correct.size(); ++j) correct[j] += rows.at(j).get<int>();
+    const double images = static_cast<double>(progress.done().size());
+    const std::string conv = neuronConventionName(convention);
+    nlohmann::ordered_json rowsJson = nlohmann::ordered_json::array();
+    std::string md = "Neuron ablations of layer " + std::to_string(s.layer) + " (second_order_lens compute_ablations.py, " + conv +
+                     " convention), " + std::to_string(progress.done().size()) + " images, " + std::to_string(classes) + " classes\n\n" +
+                     ablationRepresentation(convention, s.coefficient) + ".\n\n| row | top-1 (%) |\n|---|---|\n";
+    for (std::size_t j = 0; j < correct.size(); ++j) {
+        const double top1 = images > 0 ? 100.0 * static_cast<double>(correct[j]) / images : 0.0;
+        rowsJson.push_back({{"row", NeuronAblationMeter::rowNames()[j]}, {"images", progress.done().size()}, {"top1", top1}});
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "| %s | %.2f |\n", NeuronAblationMeter::rowNames()[j].c_str(), top1);
+        md += buf;
+    }
+    writeFileAtomic((fs::path(o.out) / "results.json").string(),
+                    nlohmann::ordered_json{{"analysis", "neuron ablations"}, {"layer", s.layer}, {"convention", conv}, {"rows", rowsJson}}.dump(2) + "\n");
+    writeFileAtomic((fs::path(o.out) / "results.md").string(), md);
+    nlohmann::ordered_json record;
+    record["model"] = o.model.model;
+    record["model_sha256"] = modelHash;
+    record["describe"] = fs::absolute(o.describe).lexically_normal().string();
+    record["layer"] = s.layer;
+    record["convention"] = conv;
+    record["representation"] = ablationRepresentation(convention, s.coefficient);
+    record["coefficient"] = convention == NeuronConvention::Reference ? nlohmann::json(s.coefficient) : nlohmann::json();
+    record["data"] = o.data;
+    record["ground_truth"] = o.groundTruth.empty() ? "none: class folders" : o.groundTruth;
+    record["classes"] = o.classes.empty() ? "the data's class names" : o.classes;
+    record["templates"] = templatesUsed;
+    record["protocol"] = "second_order_lens compute_ablations.py: training means, norms and principal directions from `neurons describe`; "
+                         "significant = centred norm above the neuron's k-th largest training norm; plus zero ablation";
+    record["date"] = utcNow();
+    writeFileAtomic((fs::path(o.out) / "record.json").string(), record.dump(2) + "\n");
+    std::cout << md;
+}
+
 // neurons ablate: compute_ablations.py's table on labelled images (class folders, or ImageNet's flat
 // val folder with --ground-truth), with the training statistics of a `neurons describe` output.
 // Resumes: OUT/progress.jsonl keeps each evaluated image's rows.
 void runNeuronAblate(const NeuronAblateOptions& o) {
     const DescribeSummary desc = readDescribeSummary(o.describe);
-    if (desc.convention != "reference")
-        throw InputError(o.describe, "was described from exact-convention effects; the ablation table is the reference convention's arithmetic");
+    if (desc.convention != "reference" && desc.convention != "exact")
+        throw InputError(o.describe, "records the convention '" + desc.convention + "'; the ablation table knows reference and exact effects");
+    const NeuronConvention convention = parseNeuronConvention(desc.convention);
     const Model model = openModel(o.model);
     if (desc.model != modelFingerprint(model)) throw InputError(o.describe, "describes another model's neurons than " + o.model.model);
     const NeuronDirections train = readNeuronDirections(o.describe);
     SecondOrderSettings s;
     s.layer = desc.layer;
     s.coefficient = desc.coefficient;
+    s.convention = convention;
     const SecondOrderLens lens(model, s);
     if (train.mean.dim() != 2 || train.mean.size(0) != lens.neurons() || train.mean.sizes() != train.directions.sizes() ||
         train.topNorms.size(0) != lens.neurons())
@@ -602,7 +634,7 @@ void runNeuronAblate(const NeuronAblateOptions& o) {
     const TextEncoder encoder(model);
     std::string templatesUsed;
     const at::Tensor classifier = classTable(encoder, names, o.templates, &templatesUsed);
-    NeuronAblationMeter meter(train, classifier, s.coefficient);
+    NeuronAblationMeter meter(train, classifier, s.coefficient, convention);
     ensureDir(o.out);
     nlohmann::ordered_json key;
     key["describe"] = desc.secondOrder;
@@ -641,39 +673,7 @@ void runNeuronAblate(const NeuronAblateOptions& o) {
         }
         job.report({n - static_cast<int64_t>(todo.size() - end), n, 0, 0, {}});
     }
-    // The table from every image's rows (this run's and any earlier run's).
-    std::vector<int64_t> correct(NeuronAblationMeter::rowNames().size(), 0);
-    for (const auto& [index, rows] : progress.done())
-        for (std::size_t j = 0; j < correct.size(); ++j) correct[j] += rows.at(j).get<int>();
-    const double images = static_cast<double>(progress.done().size());
-    nlohmann::ordered_json rowsJson = nlohmann::ordered_json::array();
-    std::string md = "Neuron ablations of layer " + std::to_string(s.layer) + " (second_order_lens compute_ablations.py), " +
-                     std::to_string(progress.done().size()) + " images, " + std::to_string(names.size()) + " classes\n\n| row | top-1 (%) |\n|---|---|\n";
-    for (std::size_t j = 0; j < correct.size(); ++j) {
-        const double top1 = images > 0 ? 100.0 * static_cast<double>(correct[j]) / images : 0.0;
-        rowsJson.push_back({{"row", NeuronAblationMeter::rowNames()[j]}, {"images", progress.done().size()}, {"top1", top1}});
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "| %s | %.2f |\n", NeuronAblationMeter::rowNames()[j].c_str(), top1);
-        md += buf;
-    }
-    writeFileAtomic((fs::path(o.out) / "results.json").string(),
-                    nlohmann::ordered_json{{"analysis", "neuron ablations"}, {"layer", s.layer}, {"rows", rowsJson}}.dump(2) + "\n");
-    writeFileAtomic((fs::path(o.out) / "results.md").string(), md);
-    nlohmann::ordered_json record;
-    record["model"] = o.model.model;
-    record["model_sha256"] = fileSha256(model.info.weightsPath);
-    record["describe"] = fs::absolute(o.describe).lexically_normal().string();
-    record["layer"] = s.layer;
-    record["coefficient"] = s.coefficient;
-    record["data"] = o.data;
-    record["ground_truth"] = o.groundTruth.empty() ? "none: class folders" : o.groundTruth;
-    record["classes"] = o.classes.empty() ? "the data's class names" : o.classes;
-    record["templates"] = templatesUsed;
-    record["protocol"] = "second_order_lens compute_ablations.py: training means, norms and principal directions from `neurons describe`; "
-                         "significant = centred norm above the neuron's k-th largest training norm; plus zero ablation";
-    record["date"] = utcNow();
-    writeFileAtomic((fs::path(o.out) / "record.json").string(), record.dump(2) + "\n");
-    std::cout << md;
+    writeNeuronAblationTables(o, progress, s, convention, names.size(), templatesUsed, fileSha256(model.info.weightsPath));
 }
 
 struct NeuronMapOptions {
@@ -687,16 +687,9 @@ struct NeuronMapOptions {
 // directions best match the text, their mean activation at each patch), as a PNG overlay.
 void runNeuronMap(const NeuronMapOptions& o) {
     const Model model = openModel(o.model);
-    std::vector<int> layers;
-    std::vector<at::Tensor> directions;
-    for (const std::string& dir : o.describe) {
-        const DescribeSummary desc = readDescribeSummary(dir);
-        if (desc.model != modelFingerprint(model)) throw InputError(dir, "describes another model's neurons than " + o.model.model);
-        const int layer = desc.layer;
-        if (std::find(layers.begin(), layers.end(), layer) != layers.end()) throw InputError(dir, "describes layer " + std::to_string(layer) + " again");
-        layers.push_back(layer);
-        directions.push_back(readNpyTensor((fs::path(dir) / "directions.npy").string()).to(at::kFloat));
-    }
+    const DescribedLayers described = readDescribedLayers(o.describe, model, o.model.model);
+    const std::vector<int>& layers = described.layers;
+    const std::vector<at::Tensor>& directions = described.directions;
     const TextEncoder encoder(model);
     const std::vector<LayerNeuron> neurons = neuronsForText(layers, directions, encoder.encode({o.text}).select(0, 0), o.topNeurons);
     const cv::Mat rgb = loadImageRgb(o.image);
@@ -741,6 +734,8 @@ void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& a
             addInputOptions(sum, r->inputs);
             sum->add_option("--layer", r->layer, "The MLP block whose neurons are summarised (0-based; not the last block)")->required();
             sum->add_option("--top-k", r->topK, "Images per neuron kept for its principal direction (the reference's top_k_pca)")->capture_default_str()->check(CLI::Range(1, 100000));
+            sum->add_option("--convention", r->convention, "The effects summarised: reference (second_order_lens's) or exact (vitscope's), as second-order's")
+                ->capture_default_str();
             sum->add_option("--maps-budget", r->mapsBudgetGb, "GB of image-independent maps kept between batches")->capture_default_str();
             sum->add_option("--out", r->out, "Output folder: directions.npy, top_norms.npy, top_images.npy, mean.npy, paths.txt, summary.json (resumes)")->required();
             sum->callback([&actions, r] { actions.push_back([r] { runSummarise(*r); }); });

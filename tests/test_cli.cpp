@@ -6,6 +6,7 @@
 #include "analysis/neurons.h"
 #include "analysis/second_order.h"
 #include "analysis/labels.h"
+#include "analysis/localisation.h"
 #include "analysis/sae.h"
 #include "image/codec.h"
 #include "io/file_util.h"
@@ -21,6 +22,7 @@
 
 #include <QtTest/QtTest>
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -56,6 +58,43 @@ Run cliWith(const QStringList& args, const QMap<QString, QString>& env) {
 Run cli(const QStringList& args) { return cliWith(args, {}); }
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
+
+// neurons ablate's table as the in-process meter gives it: the class folders of `val` in label
+// order (their names the prompts), the lens of `layer` in `convention` on all images at once, the
+// training statistics of the describe output `describe`.
+std::vector<std::pair<std::string, double>> inProcessNeuronAblation(const Model& model, const QString& val, const QString& describe, int layer,
+                                                                    NeuronConvention convention) {
+    std::vector<std::string> images, names;
+    std::vector<int64_t> labels;
+    const QStringList classes = QDir(val).entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name);
+    for (int c = 0; c < classes.size(); ++c) {
+        names.push_back(classes[c].toStdString());
+        for (const QString& f : QDir(val + "/" + classes[c]).entryList(QDir::Files, QDir::Name)) {
+            images.push_back((val + "/" + classes[c] + "/" + f).toStdString());
+            labels.push_back(c);
+        }
+    }
+    NeuronDirections stats;
+    stats.mean = readNpyTensor((describe + "/mean.npy").toStdString());
+    stats.topNorms = readNpyTensor((describe + "/top_norms.npy").toStdString());
+    stats.directions = readNpyTensor((describe + "/directions.npy").toStdString());
+    NeuronAblationMeter meter(stats, TextEncoder(model).encodeEnsemble(names, {}), 100.0, convention);
+    SecondOrderSettings s;
+    s.layer = layer;
+    s.convention = convention;
+    const SecondOrderEffects e = SecondOrderLens(model, s).compute(loadAndPreprocess(images, model.preprocess));
+    meter.add(e.effects, e.output, at::tensor(labels, at::kLong));
+    return meter.top1();
+}
+
+// The first row of results.json's `rows` that differs from `expected` (name or top-1 beyond 1e-9); empty when none does.
+QString ablationRowsDiffer(const nlohmann::json& rows, const std::vector<std::pair<std::string, double>>& expected) {
+    if (rows.size() != expected.size()) return QString("%1 rows, expected %2").arg(rows.size()).arg(expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i)
+        if (rows[i]["row"].get<std::string>() != expected[i].first || std::abs(rows[i]["top1"].get<double>() - expected[i].second) >= 1e-9)
+            return QString("%1: %2 vs %3").arg(expected[i].first.c_str()).arg(rows[i]["top1"].get<double>()).arg(expected[i].second);
+    return {};
+}
 
 }  // namespace
 
@@ -495,31 +534,8 @@ private slots:
         QCOMPARE(int(rows.size()), 6);
         // In process: the class folders in label order, the lens on all images at once, the meter.
         const Model model = loadModel(bundledModelDir());
-        std::vector<std::string> images, names;
-        std::vector<int64_t> labels;
-        const QStringList classes = QDir(val).entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name);
-        for (int c = 0; c < classes.size(); ++c) {
-            names.push_back(classes[c].toStdString());
-            for (const QString& f : QDir(val + "/" + classes[c]).entryList(QDir::Files, QDir::Name)) {
-                images.push_back((val + "/" + classes[c] + "/" + f).toStdString());
-                labels.push_back(c);
-            }
-        }
-        NeuronDirections stats;
-        stats.mean = readNpyTensor(path("na-desc/mean.npy").toStdString());
-        stats.topNorms = readNpyTensor(path("na-desc/top_norms.npy").toStdString());
-        stats.directions = readNpyTensor(path("na-desc/directions.npy").toStdString());
-        NeuronAblationMeter meter(stats, TextEncoder(model).encodeEnsemble(names, {}));
-        SecondOrderSettings s;
-        s.layer = 1;
-        const SecondOrderEffects e = SecondOrderLens(model, s).compute(loadAndPreprocess(images, model.preprocess));
-        meter.add(e.effects, e.output, at::tensor(labels, at::kLong));
-        const auto expected = meter.top1();
-        for (int i = 0; i < 6; ++i) {
-            QCOMPARE(rows[i]["row"].get<std::string>(), expected[static_cast<std::size_t>(i)].first);
-            QVERIFY2(std::abs(rows[i]["top1"].get<double>() - expected[static_cast<std::size_t>(i)].second) < 1e-9,
-                     qPrintable(QString("%1: %2 vs %3").arg(expected[static_cast<std::size_t>(i)].first.c_str()).arg(rows[i]["top1"].get<double>()).arg(expected[static_cast<std::size_t>(i)].second)));
-        }
+        const QString differ = ablationRowsDiffer(rows, inProcessNeuronAblation(model, val, path("na-desc"), 1, NeuronConvention::Reference));
+        QVERIFY2(differ.isEmpty(), qPrintable(differ));
         // neurons summarise: the same statistics without the effects tensor, and the same table from them.
         QStringList sumArgs{"neurons", "summarise", "--model", q(bundledModelDir()), "--layer", "1", "--top-k", "20", "--batch", "7",
                             "--out", path("na-sum"), "--image"};
@@ -564,6 +580,171 @@ private slots:
         const Run other = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("na-desc"), "--data", val, "--per-class", "2",
                                "--out", path("na-run")});
         QCOMPARE(other.code, 2);
+    }
+
+    // neurons ablate on exact-convention statistics: the six rows as the in-process meter gives them
+    // in that convention (the output itself as the representation, effects in output units), the
+    // convention recorded; a describe output of an unknown convention is refused naming it.
+    void neuronAblationsExact() {
+        const QString train = path("nx-train"), world = path("nx-world"), val = path("nx-val"), texts = path("nx-texts.txt");
+        QCOMPARE(cli({"shapes", "generate", "--out", train, "--count", "40", "--seed", "8383"}).code, 0);
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "32", "--seed", "8484"}).code, 0);
+        QCOMPARE(cli({"shapes", "class-folders", "--world", world, "--out", val}).code, 0);
+        QStringList args{"second-order", "--model", q(bundledModelDir()), "--layer", "2", "--convention", "exact", "--out", path("nx-so"), "--image"};
+        for (const QString& f : QDir(train + "/images").entryList({"*.png"}, QDir::Files, QDir::Name)) args << train + "/images/" + f;
+        const Run so = cli(args);
+        QVERIFY2(so.code == 0, qPrintable(so.err));
+        writeFileAtomic(texts.toStdString(), "a circle\na square\na star\n");
+        const Run d = cli({"neurons", "describe", "--model", q(bundledModelDir()), "--effects", path("nx-so"), "--texts", texts, "--top-k", "10",
+                           "--components", "2", "--out", path("nx-desc")});
+        QVERIFY2(d.code == 0, qPrintable(d.err));
+        const Run r = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("nx-desc"), "--data", val, "--batch", "5",
+                           "--out", path("nx-run")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto results = nlohmann::json::parse(readFileText(path("nx-run/results.json").toStdString()));
+        QCOMPARE(results["convention"].get<std::string>(), std::string("exact"));
+        QCOMPARE(nlohmann::json::parse(readFileText(path("nx-run/record.json").toStdString()))["convention"].get<std::string>(), std::string("exact"));
+        QVERIFY(readFileText(path("nx-run/results.md").toStdString()).find("exact convention") != std::string::npos);
+        const Model model = loadModel(bundledModelDir());
+        const auto rows = results["rows"];
+        const QString differ = ablationRowsDiffer(rows, inProcessNeuronAblation(model, val, path("nx-desc"), 2, NeuronConvention::Exact));
+        QVERIFY2(differ.isEmpty(), qPrintable(differ));
+        // neurons summarise --convention exact: the same statistics without the effects tensor, the same table.
+        QStringList sumArgs{"neurons", "summarise", "--model", q(bundledModelDir()), "--layer", "2", "--convention", "exact", "--top-k", "10",
+                            "--out", path("nx-sum"), "--image"};
+        sumArgs << args.mid(args.indexOf("--image") + 1);
+        const Run summarised = cli(sumArgs);
+        QVERIFY2(summarised.code == 0, qPrintable(summarised.err));
+        const at::Tensor mean = readNpyTensor(path("nx-desc/mean.npy").toStdString());
+        QVERIFY(maxAbsDiff(readNpyTensor(path("nx-sum/mean.npy").toStdString()), mean) < 1e-5 * mean.abs().max().item<double>());
+        const Run fromSum = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("nx-sum"), "--data", val, "--out", path("nx-run-sum")});
+        QVERIFY2(fromSum.code == 0, qPrintable(fromSum.err));
+        const auto sumResults = nlohmann::json::parse(readFileText(path("nx-run-sum/results.json").toStdString()));
+        QCOMPARE(sumResults["convention"].get<std::string>(), std::string("exact"));
+        QCOMPARE(sumResults["rows"], rows);
+        // Another convention's name in the describe output: refused in one line naming the folder.
+        QVERIFY(QDir().mkpath(path("nx-odd")));
+        for (const char* f : {"directions.npy", "top_norms.npy", "top_images.npy", "mean.npy"})
+            QVERIFY(QFile::copy(path("nx-desc/") + f, path("nx-odd/") + f));
+        auto summary = nlohmann::json::parse(readFileText(path("nx-desc/summary.json").toStdString()));
+        QCOMPARE(summary["convention"].get<std::string>(), std::string("exact"));
+        summary["convention"] = "textspan";
+        writeFileAtomic(path("nx-odd/summary.json").toStdString(), summary.dump());
+        const Run odd = cli({"neurons", "ablate", "--model", q(bundledModelDir()), "--describe", path("nx-odd"), "--data", val, "--out", path("nx-odd-run")});
+        QCOMPARE(odd.code, 2);
+        QVERIFY2(odd.err.contains("nx-odd") && odd.err.contains("textspan") && odd.err.count('\n') <= 1, qPrintable(odd.err));
+    }
+
+    // evaluate imagenet-seg --methods neurons (second_order_lens compute_segmentation.py) under its
+    // own protocol on a generated .mat: each image's map against a port of the reference's
+    // arithmetic from the activations (its class, its neurons, their mean at the patches, bilinear
+    // by the patch size), the table against LocalisationMeter on those maps and against the
+    // reference's threshold at 0.5; the run resumes; bad --describe inputs are refused in one line.
+    void evaluateImagenetSegNeurons() {
+        if (!imagenetSegSupported()) QSKIP("this build has no HDF5 (libhdf5-dev)");
+        const QString train = path("ns-train"), world = path("ns-world"), texts = path("ns-texts.txt"), classes = path("ns-classes.txt");
+        QCOMPARE(cli({"shapes", "generate", "--out", train, "--count", "30", "--seed", "8585"}).code, 0);
+        QCOMPARE(cli({"shapes", "generate", "--out", world, "--count", "5", "--seed", "8686"}).code, 0);
+        QCOMPARE(cli({"shapes", "imagenet-seg", "--world", world, "--out", path("ns.mat")}).code, 0);
+        writeFileAtomic(texts.toStdString(), "a circle\na square\na star\n");
+        writeFileAtomic(classes.toStdString(), "a red circle\na blue square\na green star\na yellow triangle\n");
+        QStringList describe;
+        for (const char* layer : {"1", "2"}) {
+            QStringList args{"second-order", "--model", q(bundledModelDir()), "--layer", layer, "--out", path("ns-so") + layer, "--image"};
+            for (const QString& f : QDir(train + "/images").entryList({"*.png"}, QDir::Files, QDir::Name)) args << train + "/images/" + f;
+            QCOMPARE(cli(args).code, 0);
+            const Run d = cli({"neurons", "describe", "--model", q(bundledModelDir()), "--effects", path("ns-so") + layer, "--texts", texts, "--top-k",
+                               "10", "--components", "2", "--out", path("ns-desc") + layer});
+            QVERIFY2(d.code == 0, qPrintable(d.err));
+            describe << path("ns-desc") + layer;
+        }
+        const QStringList common{"evaluate", "imagenet-seg", "--model", q(bundledModelDir()), "--data", path("ns.mat"), "--classes", classes,
+                                 "--protocol", "second-order-lens", "--methods", "decomposition,neurons", "--describe", describe.join(","),
+                                 "--neuron-count", "40", "--out", path("ns-run")};
+        const Run first = cli(common + QStringList{"--limit", "3", "--maps", path("ns-maps")});
+        QVERIFY2(first.code == 0, qPrintable(first.err));
+        const Run second = cli(common + QStringList{"--maps", path("ns-maps")});
+        QVERIFY2(second.code == 0 && second.out.contains("resuming: 3 images"), qPrintable(second.err + second.out));
+        QStringList textspan = common;
+        textspan.replace(textspan.indexOf("second-order-lens"), "textspan");
+        textspan.replace(textspan.indexOf(path("ns-run")), path("ns-run-textspan"));
+        const Run third = cli(textspan + QStringList{"--maps", path("ns-maps-textspan")});
+        QVERIFY2(third.code == 0, qPrintable(third.err));
+        // The port, image by image.
+        const Model model = loadModel(bundledModelDir());
+        const std::vector<std::string> names{"a red circle", "a blue square", "a green star", "a yellow triangle"};
+        const at::Tensor classifier = TextEncoder(model).encodeEnsemble(names, {});  // [C, E]
+        const at::Tensor pcas = at::cat({readNpyTensor(path("ns-desc1/directions.npy").toStdString()), readNpyTensor(path("ns-desc2/directions.npy").toStdString())});
+        const int64_t M = pcas.size(0) / 2, S = model.preprocess.imageSize, p = model.vision.patchSize, g = S / p;
+        const ImagenetSegFile data(path("ns.mat").toStdString());
+        LocalisationMeter meter(false, ForegroundThreshold::Half);
+        double correct = 0, labeled = 0, inter[2] = {0, 0}, uni[2] = {0, 0};
+        for (int64_t i = 0; i < data.size(); ++i) {
+            const at::Tensor pixels = preprocessImage(data.image(i), model.preprocess).unsqueeze(0);
+            const int64_t chosen = at::matmul(encodeImages(model, pixels).output, classifier.t()).argmax(1).item<int64_t>();
+            const std::vector<at::Tensor> acts = mlpActivations(model, pixels, {1, 2});
+            const auto classMap = [&](int64_t cls) {  // [1, 1, g, g]: the mean of the class's recorded activations at the patches
+                const at::Tensor order = at::matmul(pcas, classifier[cls]).abs().argsort();  // np.argsort(np.abs(max_directions[:, i]))[-40:]
+                std::vector<at::Tensor> recorded;
+                for (int64_t j = order.size(0) - 40; j < order.size(0); ++j) {
+                    const int64_t k = order[j].item<int64_t>();
+                    recorded.push_back(acts[static_cast<std::size_t>(k / M)][0].select(1, k % M));  // [N]
+                }
+                return at::stack(recorded).mean(0).narrow(0, 1, g * g).reshape({1, 1, g, g});
+            };
+            const at::Tensor results = classMap(chosen);
+            const at::Tensor res = at::upsample_bilinear2d(results, {S, S}, false, double(p), double(p))[0][0];
+            const at::Tensor got = readNpyTensor((path("ns-maps/neurons/") + QString::number(i) + ".npy").toStdString());
+            QVERIFY2(maxAbsDiff(got, res) < 1e-5 * res.abs().max().item<double>(), qPrintable(QString("image %1: %2").arg(i).arg(maxAbsDiff(got, res))));
+            // The textspan protocol: minus the mean of every class's map.
+            at::Tensor mean = at::zeros_like(results);
+            for (int64_t cls = 0; cls < classifier.size(0); ++cls) mean += classMap(cls) / double(classifier.size(0));
+            const at::Tensor centred = at::upsample_bilinear2d(results - mean, {S, S}, false, double(p), double(p))[0][0];
+            const at::Tensor gotCentred = readNpyTensor((path("ns-maps-textspan/neurons/") + QString::number(i) + ".npy").toStdString());
+            QVERIFY2(maxAbsDiff(gotCentred, centred) < 1e-5 * res.abs().max().item<double>(), qPrintable(QString("image %1 (textspan)").arg(i)));
+            cv::Mat squashed;
+            cv::resize(data.mask(i), squashed, cv::Size(int(S), int(S)), 0, 0, cv::INTER_NEAREST_EXACT);
+            const at::Tensor mask = at::from_blob(squashed.data, {S, S}, at::kByte).clone();
+            meter.add(got, mask);  // (the AP ranks pixels: the command's own map, not the port's equal-to-rounding one)
+            // compute_segmentation.py's counts: min-max, foreground above 0.5.
+            const at::Tensor unit = (got - got.min()) / (got.max() - got.min());
+            const at::Tensor pred = unit.gt(0.5), fg = mask.ne(0);
+            correct += pred.eq(fg).sum().item<double>();
+            labeled += double(S * S);
+            inter[0] += (~pred & ~fg).sum().item<double>(), uni[0] += (~pred | ~fg).sum().item<double>();
+            inter[1] += (pred & fg).sum().item<double>(), uni[1] += (pred | fg).sum().item<double>();
+            QVERIFY(QFileInfo::exists(path("ns-maps/decomposition/") + QString::number(i) + ".npy"));
+        }
+        const auto rows = nlohmann::json::parse(readFileText(path("ns-run/results.json").toStdString()))["rows"];
+        QCOMPARE(int(rows.size()), 2);
+        const auto& row = rows[1];
+        QCOMPARE(row["method"].get<std::string>(), std::string("neurons"));
+        QCOMPARE(row["images"].get<int64_t>(), data.size());
+        QVERIFY2(std::abs(row["pixel_accuracy"].get<double>() - 100 * meter.pixelAccuracy()) < 1e-9, row.dump().c_str());
+        QVERIFY(std::abs(row["miou"].get<double>() - meter.meanIoU()) < 1e-9);
+        QVERIFY(std::abs(row["map"].get<double>() - meter.meanAveragePrecision()) < 1e-9);
+        QVERIFY(std::abs(row["pointing_game"].get<double>() - meter.pointingGame()) < 1e-9);
+        QVERIFY(std::abs(meter.pixelAccuracy() - correct / labeled) < 1e-12);
+        QVERIFY(std::abs(meter.meanIoU() - 0.5 * (inter[0] / uni[0] + inter[1] / uni[1])) < 1e-12);
+        const auto record = nlohmann::json::parse(readFileText(path("ns-run/record.json").toStdString()));
+        QCOMPARE(record["neuron_count"].get<int>(), 40);
+        QCOMPARE(record["neurons"]["layers"], nlohmann::json({1, 2}));
+        QVERIFY(record["map"].get<std::string>().find("above 0.5") != std::string::npos);
+        // Bad inputs: the neurons method without --describe, a missing folder, another model's output,
+        // a directions file of another shape; each one line naming what is wrong.
+        const QStringList base{"evaluate", "imagenet-seg", "--model", q(bundledModelDir()), "--data", path("ns.mat"), "--classes", classes, "--out", path("ns-bad")};
+        const Run noDescribe = cli(base + QStringList{"--methods", "neurons"});
+        QVERIFY2(noDescribe.code == 2 && noDescribe.err.contains("--describe"), qPrintable(noDescribe.err));
+        const Run missing = cli(base + QStringList{"--methods", "neurons", "--describe", path("ns-none")});
+        QVERIFY2(missing.code == 2 && missing.err.contains("ns-none"), qPrintable(missing.err));
+        const Run otherModel = cli({"evaluate", "imagenet-seg", "--model", q(vitscope::test::source("models/shapes-clip-planted")), "--data", path("ns.mat"),
+                                    "--classes", classes, "--out", path("ns-bad2"), "--methods", "neurons", "--describe", describe.join(",")});
+        QVERIFY2(otherModel.code == 2 && otherModel.err.contains("ns-desc1") && otherModel.err.contains("another model"), qPrintable(otherModel.err));
+        QVERIFY(QDir().mkpath(path("ns-cut")));
+        QVERIFY(QFile::copy(path("ns-desc1/summary.json"), path("ns-cut/summary.json")));
+        writeNpyTensor(path("ns-cut/directions.npy").toStdString(), pcas.narrow(0, 0, 7));
+        const Run cut = cli(base + QStringList{"--methods", "neurons", "--describe", path("ns-cut")});
+        QVERIFY2(cut.code == 2 && cut.err.contains("ns-cut/directions.npy") && cut.err.count('\n') <= 1, qPrintable(cut.err));
     }
 
     void evaluateAblations() {

@@ -157,6 +157,63 @@ at::Tensor wholeMlpThroughHeads(const Model& model, const at::Tensor& pixels, in
     return total;
 }
 
+// The model's output with block m's MLP write (its bias apart) taken out of what every later
+// block's attention carries to the class token, built from the model's own pieces: at each later
+// block l, the class token's attention output with ln_1 read from the residual minus that write
+// (ln_1's scale frozen at the forward pass, its mean taken anew), the attention weights as they
+// were; the final norm likewise (scale frozen, mean anew). Later MLPs and chains of heads still
+// read the real residual: the paths the lens counts, and only those, lose the write.
+at::Tensor outputWithoutMlpThroughHeads(const Model& model, const at::Tensor& pixels, int m) {
+    const VisionTower& v = model.vision;
+    const ImageTrace tr = traceImages(model, pixels);
+    const Block& mb = v.encoder.blocks[static_cast<std::size_t>(m)];
+    at::Tensor write = at::linear(hiddenOf(model, tr, m), mb.fc2W);  // [B, N, D]
+    if (mb.ls2.defined()) write = write * mb.ls2;
+    const int64_t d = v.width, H = v.heads(), dh = d / H, B = pixels.size(0);
+    at::Tensor z = tr.residuals.back().select(1, 0).clone();  // [B, D]
+    for (int l = m + 1; l < v.layers(); ++l) {
+        const Block& b = v.encoder.blocks[static_cast<std::size_t>(l)];
+        const at::Tensor x = tr.residuals[static_cast<std::size_t>(l)];
+        const at::Tensor s = at::sqrt(x.var(-1, false, true) + v.encoder.eps);
+        const auto classOutput = [&](const at::Tensor& in) {  // the block's attention output at the class token [B, D]
+            const at::Tensor normed = b.ln1W * (in - in.mean(-1, true)) / s + b.ln1B;
+            const at::Tensor val = at::linear(normed, b.qkvW.narrow(0, 2 * d, d), b.qkvB.narrow(0, 2 * d, d)).view({B, -1, H, dh}).transpose(1, 2);
+            const at::Tensor row = at::matmul(tr.attention[static_cast<std::size_t>(l)].narrow(2, 0, 1), val);  // [B, H, 1, dh]
+            at::Tensor o = at::linear(row.transpose(1, 2).reshape({B, d}), b.outW, b.outB);
+            return b.ls1.defined() ? o * b.ls1 : o;
+        };
+        z -= classOutput(x) - classOutput(x - write);
+    }
+    const at::Tensor zReal = tr.residuals.back().select(1, 0);
+    const at::Tensor sPost = at::sqrt(zReal.var(1, false, true) + v.normEps);
+    const at::Tensor P = v.proj.defined() ? v.proj : at::eye(d);
+    return at::matmul(v.normW * (z - z.mean(1, true)) / sPost + v.normB, P);
+}
+
+// compute_ablations.py's six representations, image by image as its loop builds them (float64),
+// from each image's representation: coefficient * output / |output| (reference) or the output
+// itself (exact convention).
+at::Tensor ablationRowsPort(const at::Tensor& effects, const at::Tensor& output, const NeuronDirections& train, double coefficient, bool reference) {
+    const at::Tensor phi = effects.to(at::kDouble), out = output.to(at::kDouble);
+    const at::Tensor neuronsMean = train.mean.to(at::kDouble), norms = train.topNorms.to(at::kDouble), pcas = train.directions.to(at::kDouble);
+    const at::Tensor representation = reference ? coefficient * out / out.norm(2, -1, true) : out;
+    const at::Tensor meanAblated = phi - neuronsMean.unsqueeze(0);
+    const at::Tensor mlpNorm = meanAblated.norm(2, -1);
+    const at::Tensor withoutNeurons = representation - phi.sum(1) + neuronsMean.sum(0).unsqueeze(0);
+    at::Tensor withoutSig = withoutNeurons.clone(), withoutInsig = withoutNeurons.clone(), pc = withoutNeurons.clone();
+    for (int64_t b = 0; b < phi.size(0); ++b) {
+        at::Tensor sig = at::zeros({phi.size(2)}, at::kDouble), insig = at::zeros({phi.size(2)}, at::kDouble);
+        for (int64_t n = 0; n < phi.size(1); ++n) {
+            const at::Tensor c = meanAblated[b][n];
+            (mlpNorm[b][n].item<double>() > norms[n][0].item<double>() ? sig : insig) += c;
+            pc[b] += at::dot(c, pcas[n]) * pcas[n];
+        }
+        withoutSig[b] += insig;
+        withoutInsig[b] += sig;
+    }
+    return at::stack({representation, withoutNeurons, withoutSig, withoutInsig, pc, representation - phi.sum(1)}, 1);  // [B, 6, E]
+}
+
 double relativeMiss(const at::Tensor& got, const at::Tensor& expected) {
     return maxAbsDiff(got, expected) / std::max(1e-12, expected.abs().max().item<double>());
 }
@@ -313,6 +370,85 @@ private slots:
         for (std::size_t i = 0; i < rows.size(); ++i)
             QVERIFY2(std::abs(rows[i].second - expected[static_cast<int64_t>(i)].item<double>()) < 1e-3,
                      qPrintable(QString("%1: %2 vs %3").arg(rows[i].first.c_str()).arg(rows[i].second).arg(expected[static_cast<int64_t>(i)].item<double>())));
+    }
+
+    // compute_ablations.py's six rows in both conventions on a built model: training statistics from
+    // the lens on some images, the rows of others against a per-image port of the reference's loop.
+    void ablationRowsInBothConventions() {
+        at::manual_seed(71);
+        const Case c = clipCases().front();
+        const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
+        const at::Tensor trainPixels = at::randn({24, 3, c.spec.imageSize, c.spec.imageSize});
+        const at::Tensor valPixels = at::randn({10, 3, c.spec.imageSize, c.spec.imageSize});
+        const at::Tensor classifier = at::randn({5, model.vision.embedDim()});
+        for (NeuronConvention conv : {NeuronConvention::Reference, NeuronConvention::Exact}) {
+            SecondOrderSettings s;
+            s.layer = 1;
+            s.convention = conv;
+            s.coefficient = 40.0;
+            const SecondOrderLens lens(model, s);
+            const NeuronDirections train = neuronPrincipalDirections(lens.compute(trainPixels).effects, 8);
+            const SecondOrderEffects val = lens.compute(valPixels);
+            // Some neurons of the evaluated images above their threshold and some below: both sums are used.
+            const at::Tensor above = (val.effects - train.mean.unsqueeze(0)).norm(2, 2) > train.topNorms.select(1, 0).unsqueeze(0);
+            QVERIFY(above.any().item<bool>() && !above.all().item<bool>());
+            const NeuronAblationMeter meter(train, classifier, s.coefficient, conv);
+            QVERIFY(meter.convention() == conv);
+            const at::Tensor got = meter.representations(val.effects, val.output);
+            const at::Tensor expected = ablationRowsPort(val.effects, val.output, train, s.coefficient, conv == NeuronConvention::Reference);
+            QCOMPARE(got.sizes().vec(), (std::vector<int64_t>{10, 6, model.vision.embedDim()}));
+            const double miss = relativeMiss(got.to(at::kDouble), expected);
+            QVERIFY2(miss < 1e-5, qPrintable(QString("%1: relative miss %2").arg(neuronConventionName(conv)).arg(miss)));
+            // Every row is its own representation, and correct() is each row's argmax against the labels.
+            for (int64_t r = 1; r < 6; ++r) QVERIFY(maxAbsDiff(expected.select(1, r), expected.select(1, 0)) > 1e-3 * expected.abs().max().item<double>());
+            const at::Tensor labels = at::randint(0, 5, {10}, at::kLong);
+            const at::Tensor want = at::matmul(expected.to(at::kFloat), classifier.t()).argmax(2) == labels.unsqueeze(1);
+            QVERIFY(at::equal(meter.correct(val.effects, val.output, labels), want));
+        }
+        // The reference convention's representation is scaled (rows differ by the coefficient), the exact one is the output.
+        const NeuronAblationMeter exact(NeuronDirections{at::zeros({2, 3}), at::ones({2, 1}), at::zeros({2, 1}, at::kLong), at::zeros({2, 3})},
+                                        at::eye(3), 100.0, NeuronConvention::Exact);
+        const at::Tensor out = at::tensor({3.0f, 4.0f, 0.0f}).view({1, 3});
+        QVERIFY(maxAbsDiff(exact.representations(at::zeros({1, 2, 3}), out).select(1, 0), out) < 1e-7);
+        QVERIFY_THROWS_EXCEPTION(InputError, exact.representations(at::zeros({1, 3, 3}), out));
+    }
+
+    // What the exact convention buys: zero-ablating all of a layer's neurons is the forward pass with
+    // that MLP's write taken out of the paths the lens counts (built here from the model's pieces),
+    // so the table's zero-ablated row classifies as that intervened model does. The reference
+    // convention's effects also carry even shares of biases and norm means: not that intervention.
+    void exactZeroAblationIsTheIntervention() {
+        at::manual_seed(72);
+        std::vector<Case> cases = clipCases();
+        for (const Case& c : otherCases()) cases.push_back(c);
+        for (const Case& c : cases) {
+            const Model model = buildModel(randomVitStateDict(c.spec), c.config, c.name);
+            const at::Tensor pixels = at::randn({12, 3, c.spec.imageSize, c.spec.imageSize});
+            for (int layer = 0; layer + 1 < model.vision.layers(); ++layer) {
+                const at::Tensor intervened = outputWithoutMlpThroughHeads(model, pixels, layer);
+                QVERIFY(relativeMiss(outputWithoutMlpThroughHeads(model, pixels, model.vision.layers() - 1), encodeImages(model, pixels).output) < 1e-5);
+                SecondOrderSettings s;
+                s.layer = layer;
+                s.convention = NeuronConvention::Exact;
+                const SecondOrderEffects e = SecondOrderLens(model, s).compute(pixels);
+                const NeuronDirections train = neuronPrincipalDirections(e.effects, 4);
+                const at::Tensor classifier = at::randn({7, intervened.size(1)});
+                const at::Tensor labels = at::matmul(intervened, classifier.t()).argmax(1);  // the intervened model's classes
+                NeuronAblationMeter meter(train, classifier, 100.0, NeuronConvention::Exact);
+                const at::Tensor zero = meter.representations(e.effects, e.output).select(1, 5);
+                const double miss = relativeMiss(zero, intervened);
+                QVERIFY2(miss < 1e-5, qPrintable(QString("%1 layer %2: relative miss %3").arg(c.name).arg(layer).arg(miss)));
+                meter.add(e.effects, e.output, labels);
+                QCOMPARE(meter.top1()[5].second, 100.0);
+                // The write matters: it moves the output by more than rounding.
+                QVERIFY(relativeMiss(e.output, intervened) > 1e-3);
+                s.convention = NeuronConvention::Reference;
+                const SecondOrderEffects r = SecondOrderLens(model, s).compute(pixels);
+                const NeuronAblationMeter reference(neuronPrincipalDirections(r.effects, 4), classifier, 100.0);
+                const at::Tensor back = reference.representations(r.effects, r.output).select(1, 5) * r.output.norm(2, 1, true) / 100.0;
+                QVERIFY2(relativeMiss(back, intervened) > 1e-3, qPrintable(QString("%1 layer %2").arg(c.name).arg(layer)));
+            }
+        }
     }
 
     // A neuron whose effects vary along the property's span (and with the total) ranks first;

@@ -37,8 +37,9 @@ LocalisationSample LocalisationMeter::add(const at::Tensor& mapIn, const at::Ten
     const double lo = clipped.min().item<double>(), hi = clipped.max().item<double>();
     const bool flat = !(hi > lo);
     const at::Tensor unit = flat ? at::zeros_like(clipped) : (clipped - lo) / (hi - lo);
-    // Foreground above the map's mean (a flat map predicts background everywhere).
-    const at::Tensor pred = flat ? at::zeros_like(mask) : unit.gt(unit.mean());
+    // Foreground above the map's mean, or above 0.5 (a flat map predicts background everywhere).
+    const double threshold = m_threshold == ForegroundThreshold::Half ? 0.5 : (flat ? 0.0 : unit.mean().item<double>());
+    const at::Tensor pred = flat ? at::zeros_like(mask) : unit.gt(threshold);
     LocalisationSample x;
     x.correct = pred.eq(mask).sum().item<double>();
     x.pixels = static_cast<double>(mask.numel());

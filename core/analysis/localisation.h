@@ -7,9 +7,15 @@
 // computed per image over both channels ([1 - map, map] scored against [background, foreground],
 // ties grouped as sklearn's average_precision_score does) and averaged over images. The
 // pointing game (does the raw map's maximum fall on the object?) is an extra column.
+// second_order_lens's compute_segmentation.py shares these utilities but thresholds its min-max
+// map at 0.5 instead of its mean (ForegroundThreshold::Half).
 #include <ATen/ATen.h>
 
 namespace vitscope {
+
+// Where the normalised map turns foreground: above its own mean (TextSpan, Chefer et al.) or above
+// 0.5 (second_order_lens's compute_segmentation.py).
+enum class ForegroundThreshold { Mean, Half };
 
 // One image's share of every pooled sum (kept by benchmark runs so that they resume).
 struct LocalisationSample {
@@ -20,7 +26,8 @@ class LocalisationMeter {
 public:
     // clipNegatives false: min-max only, as Chefer et al.'s imagenet_seg_eval.py (its relevance
     // maps are non-negative); TextSpan's compute_segmentations.py clips at 0 first (the default).
-    explicit LocalisationMeter(bool clipNegatives = true) : m_clip(clipNegatives) {}
+    explicit LocalisationMeter(bool clipNegatives = true, ForegroundThreshold threshold = ForegroundThreshold::Mean)
+        : m_clip(clipNegatives), m_threshold(threshold) {}
     // map [S, S] float (any scale), mask [S, S] (non-zero = object). Throws InputError on a size
     // mismatch.
     LocalisationSample add(const at::Tensor& map, const at::Tensor& mask);  // returns the image's share
@@ -33,6 +40,7 @@ public:
 
 private:
     bool m_clip = true;
+    ForegroundThreshold m_threshold = ForegroundThreshold::Mean;
     int64_t m_images = 0;
     double m_correct = 0, m_pixels = 0, m_ap = 0, m_hits = 0;
     double m_interFg = 0, m_unionFg = 0, m_interBg = 0, m_unionBg = 0;

@@ -376,25 +376,29 @@ void forEachSecondOrderBatch(const SecondOrderLens& lens, int64_t count, const N
     }
 }
 
-NeuronAblationMeter::NeuronAblationMeter(const NeuronDirections& train, const at::Tensor& classifier, double coefficient)
+NeuronAblationMeter::NeuronAblationMeter(const NeuronDirections& train, const at::Tensor& classifier, double coefficient,
+                                         NeuronConvention convention)
     : m_mean(train.mean.to(at::kFloat)), m_threshold(train.topNorms.select(1, 0).to(at::kFloat)), m_directions(train.directions.to(at::kFloat)),
-      m_classifier(classifier.to(at::kFloat)), m_coefficient(coefficient), m_correct(6, 0) {}
+      m_classifier(classifier.to(at::kFloat)), m_coefficient(coefficient), m_convention(convention), m_correct(6, 0) {}
 
-at::Tensor NeuronAblationMeter::correct(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels) const {
+at::Tensor NeuronAblationMeter::representations(const at::Tensor& effects, const at::Tensor& output) const {
     if (effects.dim() != 3 || effects.size(1) != m_mean.size(0) || effects.size(2) != m_mean.size(1))
         throw InputError("effects", "do not match the training neurons' statistics (neurons or embedding size)");
+    if (output.dim() != 2 || output.size(0) != effects.size(0) || output.size(1) != effects.size(2))
+        throw InputError("output", "needs [images, E] of the effects' images");
     const at::Tensor phi = effects.to(at::kFloat);
-    const at::Tensor rep = m_coefficient * output.to(at::kFloat) / output.to(at::kFloat).norm(2, 1, true);  // [B, E]
-    const at::Tensor centred = phi - m_mean.unsqueeze(0);                                                     // [B, M, E]
+    const at::Tensor rep = neuronTotal(output.to(at::kFloat), m_convention, m_coefficient);  // [B, E]
+    const at::Tensor centred = phi - m_mean.unsqueeze(0);                                     // [B, M, E]
     const at::Tensor withoutAll = rep - phi.sum(1) + m_mean.sum(0).unsqueeze(0);
     const at::Tensor significant = (centred.norm(2, 2) > m_threshold.unsqueeze(0)).unsqueeze(2).to(at::kFloat);  // [B, M, 1]
     const at::Tensor sigSum = (centred * significant).sum(1), insigSum = (centred * (1 - significant)).sum(1);
     const at::Tensor projected = ((centred * m_directions.unsqueeze(0)).sum(2, true) * m_directions.unsqueeze(0)).sum(1);
-    const at::Tensor reps[6] = {rep, withoutAll, withoutAll + insigSum, withoutAll + sigSum, withoutAll + projected, rep - phi.sum(1)};
-    const at::Tensor y = labels.to(at::kLong).flatten();
-    std::vector<at::Tensor> columns;
-    for (const at::Tensor& r : reps) columns.push_back(at::matmul(r, m_classifier.t()).argmax(1) == y);
-    return at::stack(columns, 1);  // [B, 6]
+    return at::stack({rep, withoutAll, withoutAll + insigSum, withoutAll + sigSum, withoutAll + projected, rep - phi.sum(1)}, 1);
+}
+
+at::Tensor NeuronAblationMeter::correct(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels) const {
+    const at::Tensor logits = at::matmul(representations(effects, output), m_classifier.t());  // [B, 6, C]
+    return logits.argmax(2) == labels.to(at::kLong).flatten().unsqueeze(1);                     // [B, 6]
 }
 
 void NeuronAblationMeter::add(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels) {
@@ -443,28 +447,48 @@ std::vector<LayerNeuron> neuronsForText(const std::vector<int>& layers, const st
     return out;
 }
 
-at::Tensor neuronActivationMap(const Model& model, const at::Tensor& pixels, const std::vector<LayerNeuron>& neurons) {
-    if (neurons.empty()) throw InputError("neuron map", "no neurons chosen");
+std::vector<std::vector<LayerNeuron>> neuronsPerClass(const std::vector<int>& layers, const std::vector<at::Tensor>& directions,
+                                                      const at::Tensor& table, int count) {
+    if (table.dim() != 2) throw InputError("neuron map", "needs a class table [classes, E]");
+    std::vector<std::vector<LayerNeuron>> out;
+    for (int64_t c = 0; c < table.size(0); ++c) out.push_back(neuronsForText(layers, directions, table[c], count));
+    return out;
+}
+
+at::Tensor neuronActivationMaps(const Model& model, const at::Tensor& pixels, const std::vector<std::vector<LayerNeuron>>& sets) {
     std::vector<int> layers;
-    for (const LayerNeuron& n : neurons)
-        if (std::find(layers.begin(), layers.end(), n.layer) == layers.end()) layers.push_back(n.layer);
+    for (const std::vector<LayerNeuron>& set : sets) {
+        if (set.empty()) throw InputError("neuron map", "no neurons chosen");
+        for (const LayerNeuron& n : set)
+            if (std::find(layers.begin(), layers.end(), n.layer) == layers.end()) layers.push_back(n.layer);
+    }
     at::NoGradGuard noGrad;
     const std::vector<at::Tensor> acts = mlpActivations(model, pixels, layers);  // [B, N, M] each
-    at::Tensor sum;
-    for (std::size_t i = 0; i < layers.size(); ++i) {
-        std::vector<int64_t> idx;
-        for (const LayerNeuron& n : neurons)
-            if (n.layer == layers[i]) {
-                if (n.neuron < 0 || n.neuron >= acts[i].size(2))
-                    throw InputError("neuron map", "layer " + std::to_string(n.layer) + " has no neuron " + std::to_string(n.neuron));
-                idx.push_back(n.neuron);
-            }
-        const at::Tensor part = acts[i].index_select(2, at::tensor(idx, at::kLong).to(acts[i].device())).sum(2);  // [B, N]
-        sum = sum.defined() ? sum + part : part;
+    std::vector<at::Tensor> maps;
+    for (const std::vector<LayerNeuron>& set : sets) {
+        at::Tensor sum;
+        for (std::size_t i = 0; i < layers.size(); ++i) {
+            std::vector<int64_t> idx;
+            for (const LayerNeuron& n : set)
+                if (n.layer == layers[i]) {
+                    if (n.neuron < 0 || n.neuron >= acts[i].size(2))
+                        throw InputError("neuron map", "layer " + std::to_string(n.layer) + " has no neuron " + std::to_string(n.neuron));
+                    idx.push_back(n.neuron);
+                }
+            if (idx.empty()) continue;
+            const at::Tensor part = acts[i].index_select(2, at::tensor(idx, at::kLong).to(acts[i].device())).sum(2);  // [B, N]
+            sum = sum.defined() ? sum + part : part;
+        }
+        maps.push_back(sum / static_cast<double>(set.size()));
     }
     const int gh = static_cast<int>(pixels.size(2)) / model.vision.patchSize, gw = static_cast<int>(pixels.size(3)) / model.vision.patchSize;
     const int64_t prefix = model.vision.prefixTokens();  // (test-time registers follow the patches)
-    return (sum.narrow(1, prefix, int64_t(gh) * gw) / static_cast<double>(neurons.size())).reshape({sum.size(0), gh, gw}).cpu();
+    const at::Tensor all = at::stack(maps, 1);            // [B, sets, N]
+    return all.narrow(2, prefix, int64_t(gh) * gw).reshape({all.size(0), all.size(1), gh, gw}).cpu();
+}
+
+at::Tensor neuronActivationMap(const Model& model, const at::Tensor& pixels, const std::vector<LayerNeuron>& neurons) {
+    return neuronActivationMaps(model, pixels, {neurons}).select(1, 0);
 }
 
 }  // namespace vitscope

@@ -153,27 +153,39 @@ void forEachSecondOrderBatch(const SecondOrderLens& lens, int64_t count, const N
                              const JobContext& job, const std::string& stage,
                              const std::function<void(int64_t start, const SecondOrderEffects&)>& add);
 
-// compute_ablations.py's table (second_order_lens), zero-shot top-1 over a classifier [C, E] with
-// each image's representation coefficient * output / |output| (reference convention):
+// compute_ablations.py's table (second_order_lens), zero-shot top-1 over a classifier [C, E]:
 // "baseline"; "all neurons mean-ablated" (every effect replaced by its training mean);
 // "significant neurons mean-ablated" and "insignificant neurons mean-ablated" (significant: the
 // centred effect's norm above the neuron's k-th largest training norm, topNorms[:, 0]);
 // "neurons projected on their principal direction" (each centred effect replaced by its
 // projection on the direction). vitscope adds "all neurons zero-ablated".
+// The convention is the effects' (SecondOrderLens's, and the training statistics'):
+// - reference (the default, compute_ablations.py's arithmetic): each image's representation is
+//   coefficient * output / |output|, and the effects are in those units (the lens's coefficient);
+// - exact: the representation is the output itself and the effects are in output units. What it
+//   buys: the layer's effects then add up to exactly what its MLP writes (bias apart) into the
+//   output through every later single head, so "zero-ablated" is the forward pass with that write
+//   removed from those paths (attention and norm scales frozen), not the removal of the even shares
+//   of biases and norm means that the reference's effects also carry.
 class NeuronAblationMeter {
 public:
-    NeuronAblationMeter(const NeuronDirections& train, const at::Tensor& classifier, double coefficient = 100.0);
-    // effects [B, M, E] in the reference convention with the same coefficient, output [B, E], labels [B].
+    NeuronAblationMeter(const NeuronDirections& train, const at::Tensor& classifier, double coefficient = 100.0,
+                        NeuronConvention convention = NeuronConvention::Reference);
+    // effects [B, M, E] in the meter's convention (reference: with the same coefficient), output [B, E], labels [B].
     void add(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels);
+    // Each row's representation of each image: [B, 6, E] in the order of rowNames().
+    at::Tensor representations(const at::Tensor& effects, const at::Tensor& output) const;
     // Whether each image is classified correctly under each row: [B, 6] bool (add() counts these).
     at::Tensor correct(const at::Tensor& effects, const at::Tensor& output, const at::Tensor& labels) const;
     static const std::vector<std::string>& rowNames();
     std::vector<std::pair<std::string, double>> top1() const;  // percent, in the order above
     int64_t images() const { return m_images; }
+    NeuronConvention convention() const { return m_convention; }
 
 private:
     at::Tensor m_mean, m_threshold, m_directions, m_classifier;
     double m_coefficient;
+    NeuronConvention m_convention;
     std::vector<int64_t> m_correct;
     int64_t m_images = 0;
 };
@@ -190,5 +202,11 @@ struct LayerNeuron {
 std::vector<LayerNeuron> neuronsForText(const std::vector<int>& layers, const std::vector<at::Tensor>& directions, const at::Tensor& text,
                                         int count);
 at::Tensor neuronActivationMap(const Model& model, const at::Tensor& pixels, const std::vector<LayerNeuron>& neurons);
+// Its max_per_class: neuronsForText for every class row of table [C, E] (image-independent).
+std::vector<std::vector<LayerNeuron>> neuronsPerClass(const std::vector<int>& layers, const std::vector<at::Tensor>& directions,
+                                                      const at::Tensor& table, int count);
+// The maps of several neuron sets from one forward pass: [B, sets, gh, gw] (set s as
+// neuronActivationMap of sets[s]).
+at::Tensor neuronActivationMaps(const Model& model, const at::Tensor& pixels, const std::vector<std::vector<LayerNeuron>>& sets);
 
 }  // namespace vitscope
