@@ -6,6 +6,7 @@
 
 #include "analysis/cache.h"
 #include "analysis/cache_shards.h"
+#include "analysis/neuron_shards.h"
 #include "analysis/neurons.h"
 #include "analysis/heatmap.h"
 #include "analysis/second_order.h"
@@ -393,11 +394,59 @@ struct SummariseOptions {
     std::string out, convention = "reference";
     int layer = -1, topK = 100;
     double mapsBudgetGb = 1.0;
+    std::string shard;  // "I/N"; empty: a Slurm job array's task, if any
 };
+
+// The files of a finished summary (one run's or merged shards'): the same bytes either way.
+void writeSummary(const SummariseOptions& o, const Model& model, const SecondOrderSettings& s, const nlohmann::ordered_json& key, int64_t n,
+                  const NeuronDirections& dirs) {
+    const auto out = [&](const char* name) { return (fs::path(o.out) / name).string(); };
+    writeNeuronDirections(o.out, dirs);
+    if (!o.inputs.images.empty()) {
+        std::string list;
+        for (const std::string& p : o.inputs.images) list += fs::absolute(p).lexically_normal().string() + "\n";
+        writeFileAtomic(out("paths.txt"), list);
+    }
+    nlohmann::ordered_json summary;
+    summary["second_order"] = key;
+    summary["model_path"] = model.info.weightsPath;
+    summary["layer"] = o.layer;
+    summary["convention"] = neuronConventionName(s.convention);
+    summary["coefficient"] = s.coefficient;
+    summary["top_k"] = o.topK;
+    summary["images"] = n;
+    summary["kept_bytes"] = dirs.directions.size(0) * std::min<int64_t>(o.topK, n) * dirs.directions.size(1) * 4;
+    writeFileAtomic(out("summary.json"), summary.dump(2) + "\n");
+    std::cout << summary.dump() << "\n";
+}
+
+// One task of a sharded summary: what it did, and what is left.
+void runSummariseShard(const NeuronShardPlan& plan, const ShardSpec& shard) {
+    const std::string name = shardName(shard.index, shard.count);
+    NeuronShardOutcome r;
+    try {
+        r = runNeuronShard(plan, shard.index, shard.count, interruptibleJob("neuron summary"));
+    } catch (const JobCancelled&) {
+        std::cout << "interrupted; shard " << name << "'s finished part is in " << neuronShardState(plan.dir, shard.index, shard.count)
+                  << ": run the same command to resume\n";
+        return;
+    }
+    std::cout << "shard " << name << " (images " << r.from << ".." << r.to << ", chosen by " << shard.source << ")";
+    if (r.resumedPass > 0) std::cout << ", resumed in pass " << r.resumedPass << " after " << r.resumedDone << " images";
+    if (r.finished) {
+        std::cout << ": both passes done; the command without --shard merges the shards once all are done\n";
+        return;
+    }
+    std::cout << ": pass 1 done; pass 2 needs the mean of every image and waits on shard";
+    for (const std::string& w : r.waitingOn) std::cout << " " << w;
+    std::cout << ": run the tasks again after them (or the command without --shard, which finishes what is left)\n";
+}
 
 // neurons summarise: what `neurons describe` reads from a second-order run's effects (each neuron's
 // mean, top-k images and principal direction), in two passes over the images without storing the
-// [N, M, E] tensor; resumable through OUT/state.safetensors.
+// [N, M, E] tensor; resumable through OUT/state.safetensors. Sharded (--shard or a Slurm job
+// array): each task's part in OUT/shards/I-of-N (analysis/neuron_shards.h), then the command
+// without --shard finishes what the tasks left and merges: the files equal one run's.
 void runSummarise(const SummariseOptions& o) {
     const Model model = openModel(o.model);
     SecondOrderSettings s;
@@ -405,6 +454,7 @@ void runSummarise(const SummariseOptions& o) {
     s.convention = parseNeuronConvention(o.convention);
     if (!(o.mapsBudgetGb >= 0)) throw InputError("--maps-budget", "must be 0 or more GB");
     s.cacheBytes = static_cast<int64_t>(o.mapsBudgetGb * 1e9);
+    const ShardSpec shard = resolveShard(o.shard, 0);
     const SecondOrderLens lens(model, s);
     const Inputs inputs(model, o.inputs);
     const int64_t n = inputs.count();
@@ -425,33 +475,35 @@ void runSummarise(const SummariseOptions& o) {
         }
         throw InputError(o.out, "holds another neuron summary or describe output; choose another --out");
     }
-    NeuronDirections dirs;
-    try {
-        dirs = summariseNeurons(
-            lens, n, [&](int64_t start, int64_t count) { return inputs.batch(start, count).to(model.vision.device()); }, o.topK,
-            o.inputs.batch, interruptibleJob("neuron summary"), out("state.safetensors"), key.dump());
-    } catch (const JobCancelled&) {
-        std::cout << "interrupted; the finished part is in " << out("state.safetensors") << ": run the same command to resume\n";
+    NeuronShardPlan plan;
+    plan.lens = &lens;
+    plan.pixels = [&](int64_t start, int64_t count) { return inputs.batch(start, count).to(model.vision.device()); };
+    plan.images = n;
+    plan.topK = o.topK;
+    plan.batch = o.inputs.batch;
+    plan.dir = out("shards");
+    plan.key = key.dump();
+    if (shard.defined()) {
+        runSummariseShard(plan, shard);
         return;
     }
-    writeNeuronDirections(o.out, dirs);
-    if (!o.inputs.images.empty()) {
-        std::string list;
-        for (const std::string& p : o.inputs.images) list += fs::absolute(p).lexically_normal().string() + "\n";
-        writeFileAtomic(out("paths.txt"), list);
+    const int shards = shardCountIn(plan.dir);
+    NeuronDirections dirs;
+    try {
+        dirs = shards > 0 ? mergeNeuronShards(plan, shards, interruptibleJob("neuron summary"))
+                          : summariseNeurons(lens, n, plan.pixels, o.topK, o.inputs.batch, interruptibleJob("neuron summary"),
+                                             out("state.safetensors"), plan.key);
+    } catch (const JobCancelled&) {
+        std::cout << "interrupted; the finished part is in " << (shards > 0 ? plan.dir : out("state.safetensors"))
+                  << ": run the same command to resume\n";
+        return;
     }
-    nlohmann::ordered_json summary;
-    summary["second_order"] = key;
-    summary["model_path"] = model.info.weightsPath;
-    summary["layer"] = o.layer;
-    summary["convention"] = neuronConventionName(lens.convention());
-    summary["coefficient"] = s.coefficient;
-    summary["top_k"] = o.topK;
-    summary["images"] = n;
-    summary["kept_bytes"] = dirs.directions.size(0) * std::min<int64_t>(o.topK, n) * dirs.directions.size(1) * 4;
-    writeFileAtomic(out("summary.json"), summary.dump(2) + "\n");
+    writeSummary(o, model, s, key, n, dirs);
     fs::remove(out("state.safetensors"), ec);
-    std::cout << summary.dump() << "\n";
+    if (shards > 0) {
+        fs::remove_all(plan.dir, ec);  // (the shards' candidates: M x k x E floats each)
+        std::cout << "merged " << shards << " shards\n";
+    }
 }
 
 struct NeuronRankOptions {
@@ -737,6 +789,9 @@ void registerNeuronCommands(CLI::App& app, std::vector<std::function<void()>>& a
             sum->add_option("--convention", r->convention, "The effects summarised: reference (second_order_lens's) or exact (vitscope's), as second-order's")
                 ->capture_default_str();
             sum->add_option("--maps-budget", r->mapsBudgetGb, "GB of image-independent maps kept between batches")->capture_default_str();
+            sum->add_option("--shard", r->shard,
+                            "I/N: this task's part of the images into OUT/shards/I-of-N (default: a Slurm job array's task); pass 2 waits for "
+                            "every shard's pass 1, and the command without --shard finishes what the tasks left and merges");
             sum->add_option("--out", r->out, "Output folder: directions.npy, top_norms.npy, top_images.npy, mean.npy, paths.txt, summary.json (resumes)")->required();
             sum->callback([&actions, r] { actions.push_back([r] { runSummarise(*r); }); });
         }

@@ -4,6 +4,7 @@
 // with the even shares it uses), and the sum over a layer's neurons against the layer's whole MLP
 // output taken as one component through the same paths, on configurations the test builds.
 #include "analysis/neurons.h"
+#include "analysis/ordered_sum.h"
 #include "analysis/property.h"
 #include "analysis/second_order.h"
 #include "error.h"
@@ -322,6 +323,129 @@ private slots:
             QVERIFY_THROWS_EXCEPTION(FormatError, otherK.restore(state, name));
             QVERIFY(!other.restore(state + ".none", name));
             QVERIFY_THROWS_EXCEPTION(InputError, other.finish());
+        }
+    }
+
+    // OrderedSum: the same bits however the items are cut into parts (at multiples of the leaf) and
+    // batches, with a state saved and restored mid-leaf; close to the float64 sum; refusals.
+    void orderedSumIgnoresHowItIsSplit() {
+        at::manual_seed(31);
+        const int64_t n = 203, leaf = 8;
+        // Values over 12 orders of magnitude, so that summation order shows in the last bits.
+        const at::Tensor x = at::randn({n, 3, 2}, at::kDouble) * at::pow(10.0, at::randint(-6, 7, {n, 1, 1}).to(at::kDouble));
+        OrderedSum whole(leaf);
+        whole.add(0, x);
+        whole.close();
+        const at::Tensor want = whole.total();
+        QVERIFY(maxAbsDiff(want, x.sum(0)) < 1e-9 * x.abs().sum().item<double>());
+        QVERIFY(!at::equal(want, x.flip(0).cumsum(0)[n - 1]));  // (the order matters for these values)
+        const QTemporaryDir tmp;
+        const std::string state = (tmp.path() + "/sum.safetensors").toStdString();
+        for (const std::vector<int64_t>& cuts : std::vector<std::vector<int64_t>>{{0, 8, 203}, {0, 64, 72, 136, 203}, {0, 200, 203}, {0, 96, 96, 203}}) {
+            OrderedSum joined(leaf);
+            for (std::size_t p = 0; p + 1 < cuts.size(); ++p) {
+                OrderedSum part(leaf);
+                for (int64_t i = cuts[p]; i < cuts[p + 1]; i += 5) {
+                    part.add(i, x.narrow(0, i, std::min<int64_t>(5, cuts[p + 1] - i)));
+                    if (i == cuts[p] + 10) {  // an interruption mid-leaf: a new part resumes from the saved state
+                        StateDict t;
+                        part.save(t, "sum");
+                        writeSafetensorsTensors(state, t);
+                        const SafetensorsFile file(state);
+                        OrderedSum again(leaf);
+                        again.restore(file.view(), "sum", state);
+                        part = again;
+                    }
+                }
+                part.close();
+                joined.absorb(part);
+            }
+            QVERIFY2(at::equal(joined.total(), want), qPrintable(QString("cut at %1 parts").arg(cuts.size() - 1)));
+        }
+        OrderedSum a(leaf), b(leaf);
+        QVERIFY_THROWS_EXCEPTION(InputError, a.add(3, x.narrow(0, 3, 2)));  // a part starts at a multiple of the leaf
+        a.add(0, x.narrow(0, 0, 8));
+        QVERIFY_THROWS_EXCEPTION(InputError, a.add(9, x.narrow(0, 9, 1)));  // and follows on
+        b.add(16, x.narrow(0, 16, 8));
+        a.close();
+        b.close();
+        QVERIFY_THROWS_EXCEPTION(InputError, a.absorb(b));  // a gap
+        StateDict t;
+        b.save(t, "sum");
+        t["sum.0.7"] = t.at("sum.0.2");  // a block beyond its items
+        writeSafetensorsTensors(state, t);
+        const SafetensorsFile file(state);
+        OrderedSum c(leaf);
+        QVERIFY_THROWS_EXCEPTION(FormatError, c.restore(file.view(), "sum", state));
+    }
+
+    // A summary cut into parts (shards) at multiples of kChunk, one part empty, each part batched
+    // otherwise than the one builder and one interrupted and resumed in each pass, joined in image
+    // order: the one builder's four arrays bit for bit, ties between images in different parts
+    // included. Refusals: a part's state in another part's builder, a part joined out of order.
+    void summaryPartsJoinToOneBuilder() {
+        at::manual_seed(32);
+        const int64_t n = 300, m = 6, e = 16, chunk = NeuronSummaryBuilder::kChunk;
+        at::Tensor effects = at::randn({n, m, e}) * at::pow(10.0, at::randint(-2, 3, {n, m, 1})).to(at::kFloat);
+        effects[250] = effects[20];  // equal centred norms in two parts: the earlier image wins
+        effects[251] = effects[21];
+        auto feed = [&](NeuronSummaryBuilder& b, int64_t step, const std::function<void(int64_t)>& after) {
+            while (b.pass() < 3 && !b.waitingForMean()) {
+                const int64_t start = b.from() + b.done();
+                b.add(effects.narrow(0, start, std::min<int64_t>(step, b.to() - start)));
+                if (after) after(start);
+            }
+        };
+        NeuronSummaryBuilder one(n, m, e, 20);
+        feed(one, 7, {});
+        const NeuronDirections want = one.finish();
+        const std::vector<int64_t> cuts{0, chunk, chunk, 3 * chunk, n};
+        const QTemporaryDir tmp;
+        const std::string state = (tmp.path() + "/part.safetensors").toStdString();
+        std::vector<std::unique_ptr<NeuronSummaryBuilder>> parts;
+        std::vector<OrderedSum> sums;
+        for (std::size_t p = 0; p + 1 < cuts.size(); ++p) {
+            parts.push_back(std::make_unique<NeuronSummaryBuilder>(n, m, e, 20, cuts[p], cuts[p + 1]));
+            feed(*parts.back(), 5, [&](int64_t start) {
+                if (p == 2 && start == cuts[p] + 30) {  // interrupted: a new builder of the part resumes
+                    parts.back()->save(state, "k");
+                    parts.back() = std::make_unique<NeuronSummaryBuilder>(n, m, e, 20, cuts[p], cuts[p + 1]);
+                    QVERIFY(parts.back()->restore(state, "k"));
+                }
+            });
+            QVERIFY(parts.back()->waitingForMean());
+            sums.push_back(parts.back()->sums());
+        }
+        const at::Tensor mean = NeuronSummaryBuilder::meanOf(sums, n);
+        QVERIFY(at::equal(mean, want.mean));
+        QVERIFY_THROWS_EXCEPTION(InputError, NeuronSummaryBuilder::meanOf({sums[0], sums[2]}, n));
+        for (std::size_t p = 0; p < parts.size(); ++p) {
+            parts[p]->setMean(mean);
+            feed(*parts[p], 3, [&](int64_t start) {
+                if (p == 2 && start == cuts[p] + 60) {
+                    parts[p]->save(state, "k");
+                    NeuronSummaryBuilder other(n, m, e, 20, cuts[3], cuts[4]);
+                    QVERIFY_THROWS_EXCEPTION(FormatError, other.restore(state, "k"));  // another part's state
+                    parts[p] = std::make_unique<NeuronSummaryBuilder>(n, m, e, 20, cuts[p], cuts[p + 1]);
+                    QVERIFY(parts[p]->restore(state, "k"));
+                    QCOMPARE(parts[p]->pass(), 2);
+                }
+            });
+            QCOMPARE(parts[p]->pass(), 3);
+        }
+        QVERIFY_THROWS_EXCEPTION(InputError, parts[0]->absorb(*parts[2]));  // out of order
+        QVERIFY_THROWS_EXCEPTION(InputError, parts[0]->finish());           // a part is not the whole
+        for (std::size_t p = 1; p < parts.size(); ++p) parts[0]->absorb(*parts[p]);
+        const NeuronDirections got = parts[0]->finish();
+        QVERIFY(at::equal(got.directions, want.directions));
+        QVERIFY(at::equal(got.topNorms, want.topNorms));
+        QVERIFY(at::equal(got.topImages, want.topImages));
+        QVERIFY(at::equal(got.mean, want.mean));
+        // The duplicated images tie; where they are among a neuron's top, the earlier one is kept first.
+        const at::Tensor top = want.topImages;
+        for (int64_t j = 0; j < m; ++j) {
+            const at::Tensor row = top[j];
+            QVERIFY(!(row == 250).any().item<bool>() || (row == 20).any().item<bool>());
         }
     }
 

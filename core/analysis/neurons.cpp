@@ -78,45 +78,143 @@ NeuronDirections readNeuronDirections(const std::string& dir) {
     return d;
 }
 
-NeuronSummaryBuilder::NeuronSummaryBuilder(int64_t images, int64_t neurons, int64_t dim, int topK)
-    : m_images(images), m_neurons(neurons), m_dim(dim), m_k(std::min<int64_t>(topK, images)), m_topK(topK) {
+namespace {
+
+std::string shapeTextOf(int64_t images, int64_t neurons, int64_t dim, int topK, int64_t from, int64_t to) {
+    return std::to_string(images) + "," + std::to_string(neurons) + "," + std::to_string(dim) + "," + std::to_string(topK) + "," +
+           std::to_string(from) + "-" + std::to_string(to);
+}
+
+struct SavedState {
+    int pass = 0;
+    int64_t done = -1;
+};
+
+// A saved summary state's pass and image count, after its key and shape are checked against ours.
+SavedState checkedState(const SafetensorsFile& file, const std::string& key, const std::string& shape) {
+    const auto& meta = file.view().metadata;
+    const auto field = [&](const char* name) {
+        const auto it = meta.find(name);
+        if (it == meta.end()) throw FormatError(file.path(), std::string("is not a neuron summary's saved state (no ") + name + ")");
+        return it->second;
+    };
+    if (field("key") != key || field("shape") != shape)
+        throw FormatError(file.path(), "holds the state of another neuron summary (model, layer, convention, images, top-k or shard differ)");
+    SavedState s;
+    try {
+        s.pass = std::stoi(field("pass"));
+        s.done = std::stoll(field("done"));
+    } catch (const std::exception&) {
+        throw FormatError(file.path(), "records no pass or image count");
+    }
+    return s;
+}
+
+at::Tensor stateTensor(const SafetensorsFile& file, const char* name, at::ScalarType type, const std::vector<int64_t>& sizes) {
+    const TensorEntry* e = file.view().find(name);
+    if (!e) throw FormatError(file.path(), std::string("lacks ") + name);
+    at::Tensor t = entryToTensor(file.view(), *e);
+    if (t.scalar_type() != type || t.sizes().vec() != sizes) throw FormatError(file.path(), std::string(name) + " has the wrong type or shape");
+    return t;
+}
+
+}  // namespace
+
+namespace {
+
+// The k best candidates per neuron (norms [M, c], images [M, c], effects [M, c, E], the real
+// images in increasing order along c): the larger norm first, the earlier image among equal norms
+// (a stable sort); returned in image order (unfilled places, image -1, first).
+void keepTop(at::Tensor& norms, at::Tensor& images, at::Tensor& effects, int64_t k) {
+    const at::Tensor best = std::get<1>(norms.sort(true, 1, true)).narrow(1, 0, k);     // [M, k]
+    const at::Tensor inOrder = std::get<1>(images.gather(1, best).sort(true, 1, false));  // by image
+    const at::Tensor keep = best.gather(1, inOrder);
+    norms = norms.gather(1, keep);
+    images = images.gather(1, keep);
+    effects = effects.gather(1, keep.unsqueeze(2).expand({keep.size(0), k, effects.size(2)})).contiguous();
+}
+
+}  // namespace
+
+NeuronSummaryBuilder::NeuronSummaryBuilder(int64_t images, int64_t neurons, int64_t dim, int topK, int64_t from, int64_t to)
+    : m_images(images), m_neurons(neurons), m_dim(dim), m_k(std::min<int64_t>(topK, images)), m_topK(topK), m_from(from),
+      m_to(to < 0 ? images : to) {
     if (topK < 1) throw InputError("--top-k", "must be at least 1");
     if (images < 1 || neurons < 1 || dim < 1) throw InputError("neuron summary", "needs images, neurons and an embedding");
-    m_sum = at::zeros({neurons, dim}, at::kDouble);
+    if (m_from < 0 || m_from > m_to || m_to > images || m_from % kChunk != 0)
+        throw InputError("neuron summary", "a part must lie within the images and start at a multiple of " + std::to_string(kChunk));
+    if (size() == 0) {  // an empty part: its pass 1 is finished as it starts
+        m_sum.close();
+        m_pass = 2;
+    }
 }
 
 void NeuronSummaryBuilder::add(const at::Tensor& effects) {
     if (m_pass > 2) throw InputError("neuron summary", "both passes are finished");
-    if (effects.dim() != 3 || effects.size(1) != m_neurons || effects.size(2) != m_dim || effects.size(0) > m_images - m_done)
+    if (waitingForMean()) throw InputError("neuron summary", "pass 2 needs the mean of every part's pass 1 first");
+    if (effects.dim() != 3 || effects.size(1) != m_neurons || effects.size(2) != m_dim || effects.size(0) > size() - m_done)
         throw InputError("neuron summary", "effects of the wrong shape or beyond the pass's images");
     const int64_t b = effects.size(0);
     const at::Tensor x = effects.to(at::kCPU, at::kFloat);
     if (m_pass == 1) {
-        m_sum += x.to(at::kDouble).sum(0);
-        if ((m_done += b) < m_images) return;
-        m_mean = (m_sum / static_cast<double>(m_images)).to(at::kFloat);
-        m_sum = at::Tensor();
-        m_topNorms = at::full({m_neurons, m_k}, -std::numeric_limits<float>::infinity(), at::kFloat);
-        m_topImages = at::full({m_neurons, m_k}, -1, at::kLong);
-        m_topEffects = at::zeros({m_neurons, m_k, m_dim}, at::kFloat);
+        m_sum.add(m_from + m_done, x);
+        if ((m_done += b) < size()) return;
+        m_sum.close();
         m_pass = 2;
         m_done = 0;
+        if (whole()) setMean(meanOf({m_sum}, m_images));
         return;
     }
     const at::Tensor centred = (x - m_mean.unsqueeze(0)).permute({1, 0, 2});  // [M, B, E]
-    const at::Tensor norms = at::cat({m_topNorms, centred.norm(2, 2)}, 1);    // [M, k + B]
-    const at::Tensor rows = at::arange(m_done, m_done + b, at::kLong).unsqueeze(0).expand({m_neurons, b});
-    const at::Tensor keep = std::get<1>(norms.topk(m_k, 1));                  // [M, k]
-    m_topImages = at::cat({m_topImages, rows}, 1).gather(1, keep);
-    m_topEffects = at::cat({m_topEffects, centred}, 1).gather(1, keep.unsqueeze(2).expand({m_neurons, m_k, m_dim})).contiguous();
-    m_topNorms = norms.gather(1, keep);
-    if ((m_done += b) == m_images) m_pass = 3;
+    const at::Tensor rows = at::arange(m_from + m_done, m_from + m_done + b, at::kLong).unsqueeze(0).expand({m_neurons, b});
+    at::Tensor norms = at::cat({m_topNorms, centred.norm(2, 2)}, 1);  // [M, k + B]
+    at::Tensor images = at::cat({m_topImages, rows}, 1);
+    at::Tensor top = at::cat({m_topEffects, centred}, 1);
+    keepTop(norms, images, top, m_k);
+    m_topNorms = norms;
+    m_topImages = images;
+    m_topEffects = top;
+    if ((m_done += b) == size()) m_pass = 3;
+}
+
+at::Tensor NeuronSummaryBuilder::meanOf(const std::vector<OrderedSum>& parts, int64_t images) {
+    OrderedSum all(kChunk);
+    for (const OrderedSum& p : parts) all.absorb(p);
+    if (all.empty() || all.next() != images) throw InputError("neuron summary", "the parts' sums do not cover the images");
+    return (all.total() / static_cast<double>(images)).to(at::kFloat);
+}
+
+void NeuronSummaryBuilder::setMean(const at::Tensor& mean) {
+    if (!waitingForMean()) throw InputError("neuron summary", "the mean is set once, when pass 1 is finished");
+    if (mean.dim() != 2 || mean.size(0) != m_neurons || mean.size(1) != m_dim) throw InputError("neuron summary", "mean of the wrong shape");
+    m_mean = mean.to(at::kCPU, at::kFloat).contiguous();
+    m_topNorms = at::full({m_neurons, m_k}, -std::numeric_limits<float>::infinity(), at::kFloat);
+    m_topImages = at::full({m_neurons, m_k}, -1, at::kLong);
+    m_topEffects = at::zeros({m_neurons, m_k, m_dim}, at::kFloat);
+    if (size() == 0) m_pass = 3;
+}
+
+void NeuronSummaryBuilder::absorb(const NeuronSummaryBuilder& later) {
+    if (m_pass != 3 || later.m_pass != 3) throw InputError("neuron summary", "only finished parts can be joined");
+    if (later.shapeText() != shapeTextOf(m_images, m_neurons, m_dim, m_topK, later.m_from, later.m_to) || later.m_from != m_to)
+        throw InputError("neuron summary", "the later part is not of the same summary or does not start where this one ends");
+    if (!at::equal(later.m_mean, m_mean)) throw InputError("neuron summary", "the parts were summarised with different means");
+    m_sum.absorb(later.m_sum);
+    at::Tensor norms = at::cat({m_topNorms, later.m_topNorms}, 1);
+    at::Tensor images = at::cat({m_topImages, later.m_topImages}, 1);
+    at::Tensor top = at::cat({m_topEffects, later.m_topEffects}, 1);
+    keepTop(norms, images, top, m_k);
+    m_topNorms = norms;
+    m_topImages = images;
+    m_topEffects = top;
+    m_to = later.m_to;
+    m_done = size();
 }
 
 NeuronDirections NeuronSummaryBuilder::finish() const {
-    if (m_pass != 3) throw InputError("neuron summary", "the second pass over the images is not finished");
+    if (m_pass != 3 || !whole()) throw InputError("neuron summary", "the second pass over the images is not finished");
     NeuronDirections out;
-    const auto [sorted, order] = m_topNorms.sort(1);  // ascending, as the reference's np.sort(...)[-k:]
+    const auto [sorted, order] = m_topNorms.sort(true, 1, false);  // ascending, as the reference's np.sort(...)[-k:]
     out.topNorms = sorted;
     out.topImages = m_topImages.gather(1, order);
     out.mean = m_mean;
@@ -129,21 +227,19 @@ NeuronDirections NeuronSummaryBuilder::finish() const {
     return out;
 }
 
+std::string NeuronSummaryBuilder::shapeText() const { return shapeTextOf(m_images, m_neurons, m_dim, m_topK, m_from, m_to); }
+
 void NeuronSummaryBuilder::save(const std::string& path, const std::string& key) const {
     StateDict t;
-    if (m_pass == 1) {
-        t["sum"] = m_sum;
-    } else {
+    m_sum.save(t, "sum");
+    if (m_mean.defined()) {
         t["mean"] = m_mean;
         t["top_norms"] = m_topNorms;
         t["top_images"] = m_topImages;
         t["top_effects"] = m_topEffects;
     }
-    const std::map<std::string, std::string> meta{{"key", key},
-                                                  {"pass", std::to_string(m_pass)},
-                                                  {"done", std::to_string(m_done)},
-                                                  {"shape", std::to_string(m_images) + "," + std::to_string(m_neurons) + "," + std::to_string(m_dim) + "," +
-                                                                std::to_string(m_topK)}};
+    const std::map<std::string, std::string> meta{
+        {"key", key}, {"pass", std::to_string(m_pass)}, {"done", std::to_string(m_done)}, {"shape", shapeText()}};
     writeSafetensorsTensors(path, t, meta);
 }
 
@@ -151,42 +247,65 @@ bool NeuronSummaryBuilder::restore(const std::string& path, const std::string& k
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) return false;
     const SafetensorsFile file(path);
-    const auto& meta = file.view().metadata;
-    const auto field = [&](const char* name) {
-        const auto it = meta.find(name);
-        if (it == meta.end()) throw FormatError(path, std::string("is not a neuron summary's saved state (no ") + name + ")");
-        return it->second;
-    };
-    const std::string shape = std::to_string(m_images) + "," + std::to_string(m_neurons) + "," + std::to_string(m_dim) + "," + std::to_string(m_topK);
-    if (field("key") != key || field("shape") != shape) throw FormatError(path, "holds the state of another neuron summary (model, layer, images or top-k differ)");
-    const auto tensor = [&](const char* name, at::ScalarType type, std::vector<int64_t> sizes) {
-        const TensorEntry* e = file.view().find(name);
-        if (!e) throw FormatError(path, std::string("lacks ") + name);
-        at::Tensor t = entryToTensor(file.view(), *e);
-        if (t.scalar_type() != type || t.sizes().vec() != sizes) throw FormatError(path, std::string(name) + " has the wrong type or shape");
-        return t;
-    };
-    int pass = 0;
-    int64_t done = -1;
-    try {
-        pass = std::stoi(field("pass"));
-        done = std::stoll(field("done"));
-    } catch (const std::exception&) {
-        throw FormatError(path, "records no pass or image count");
-    }
-    if (pass < 1 || pass > 2 || done < 0 || done >= m_images) throw FormatError(path, "records an impossible pass or image count");
-    if (pass == 1) {
-        m_sum = tensor("sum", at::kDouble, {m_neurons, m_dim});
+    const SavedState s = checkedState(file, key, shapeText());
+    if (s.pass < 1 || s.pass > 3 || s.done < 0 || s.done > size() || (s.pass == 1 && s.done == size()) || (s.pass == 3 && s.done != size()))
+        throw FormatError(path, "records an impossible pass or image count");
+    OrderedSum sum(kChunk);
+    sum.restore(file.view(), "sum", path);
+    const bool sumsAgree = s.pass == 1 ? !sum.closed() && (s.done == 0 ? sum.empty() : sum.next() == m_from + s.done)
+                                       : sum.closed() && (size() == 0 ? sum.empty() : sum.next() == m_to);
+    const bool hasMean = file.view().find("mean") != nullptr;
+    if (!sumsAgree || (s.pass == 1 && hasMean) || ((s.pass == 3 || s.done > 0) && s.pass > 1 && !hasMean))
+        throw FormatError(path, "holds sums or means that do not match its pass");
+    if (hasMean) {
+        m_mean = stateTensor(file, "mean", at::kFloat, {m_neurons, m_dim});
+        m_topNorms = stateTensor(file, "top_norms", at::kFloat, {m_neurons, m_k});
+        m_topImages = stateTensor(file, "top_images", at::kLong, {m_neurons, m_k});
+        m_topEffects = stateTensor(file, "top_effects", at::kFloat, {m_neurons, m_k, m_dim});
     } else {
-        m_mean = tensor("mean", at::kFloat, {m_neurons, m_dim});
-        m_topNorms = tensor("top_norms", at::kFloat, {m_neurons, m_k});
-        m_topImages = tensor("top_images", at::kLong, {m_neurons, m_k});
-        m_topEffects = tensor("top_effects", at::kFloat, {m_neurons, m_k, m_dim});
-        m_sum = at::Tensor();
+        m_mean = m_topNorms = m_topImages = m_topEffects = at::Tensor();
     }
-    m_pass = pass;
-    m_done = done;
+    m_sum = std::move(sum);
+    m_pass = s.pass;
+    m_done = s.done;
     return true;
+}
+
+bool NeuronSummaryBuilder::finishedSums(const std::string& path, const std::string& key, OrderedSum& out) const {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return false;
+    const SafetensorsFile file(path);
+    if (checkedState(file, key, shapeText()).pass < 2) return false;
+    OrderedSum sum(kChunk);
+    sum.restore(file.view(), "sum", path);
+    if (!sum.closed()) throw FormatError(path, "records pass 2 but its sums are not closed");
+    out = std::move(sum);
+    return true;
+}
+
+void feedNeuronSummary(NeuronSummaryBuilder& b, const SecondOrderLens& lens, const NeuronPixelBatches& pixels, int batch,
+                       const JobContext& job, const std::string& statePath, const std::string& key, int64_t saveEvery) {
+    if (batch < 1) throw InputError("--batch", "must be at least 1");
+    const int64_t size = b.to() - b.from(), chunk = NeuronSummaryBuilder::kChunk;
+    int64_t sinceSave = 0;
+    at::NoGradGuard noGrad;
+    while (b.pass() < 3 && !b.waitingForMean()) {
+        if (job.cancelled()) {
+            if (!statePath.empty()) b.save(statePath, key);
+            throw JobCancelled();
+        }
+        const int64_t start = b.from() + b.done(), chunkEnd = (start / chunk + 1) * chunk;
+        const int64_t n = std::min<int64_t>({batch, b.to() - start, chunkEnd - start});
+        b.add(lens.compute(pixels(start, n)).effects);
+        sinceSave += n;
+        const bool passEnded = b.pass() == 3 ? !b.whole() : b.done() == 0;  // (done 0 in pass 2: pass 1 just ended)
+        if (!statePath.empty() && (sinceSave >= saveEvery || passEnded)) {
+            b.save(statePath, key);
+            sinceSave = 0;
+        }
+        const int64_t progress = b.pass() == 3 ? 2 * size : (b.pass() - 1) * size + b.done();
+        job.report({progress, 2 * size, 0, 0, b.pass() == 1 ? "neuron means (pass 1 of 2)" : "neurons' top images (pass 2 of 2)"});
+    }
 }
 
 NeuronDirections summariseNeurons(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int topK, int batch,
@@ -194,23 +313,7 @@ NeuronDirections summariseNeurons(const SecondOrderLens& lens, int64_t count, co
     if (batch < 1) throw InputError("--batch", "must be at least 1");
     NeuronSummaryBuilder b(count, lens.neurons(), lens.embedDim(), topK);
     if (!statePath.empty()) b.restore(statePath, key);
-    int64_t sinceSave = 0;
-    at::NoGradGuard noGrad;
-    while (b.pass() < 3) {
-        if (job.cancelled()) {
-            if (!statePath.empty()) b.save(statePath, key);
-            throw JobCancelled();
-        }
-        const int64_t start = b.done(), n = std::min<int64_t>(batch, count - start);
-        b.add(lens.compute(pixels(start, n)).effects);
-        sinceSave += n;
-        if (!statePath.empty() && b.pass() < 3 && (sinceSave >= saveEvery || b.done() == 0)) {  // (done 0: pass 1 just ended)
-            b.save(statePath, key);
-            sinceSave = 0;
-        }
-        const int64_t progress = b.pass() == 3 ? 2 * count : (b.pass() - 1) * count + b.done();
-        job.report({progress, 2 * count, 0, 0, b.pass() == 1 ? "neuron means (pass 1 of 2)" : "neurons' top images (pass 2 of 2)"});
-    }
+    feedNeuronSummary(b, lens, pixels, batch, job, statePath, key, saveEvery);
     return b.finish();
 }
 

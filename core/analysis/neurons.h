@@ -9,6 +9,7 @@
 //   coefficients) over a dictionary of text embeddings centred over the texts and with every
 //   *column* (embedding dimension) scaled to norm `coefficient` (its np.linalg.norm(axis=0));
 //   the texts listed by |coefficient|, largest first.
+#include "analysis/ordered_sum.h"
 #include "analysis/second_order.h"
 #include "model/model.h"
 #include "job.h"
@@ -45,30 +46,59 @@ NeuronDirections readNeuronDirections(const std::string& dir);
 // accumulated in float64). Holds M x k x E floats of top effects (ViT-B/16, k = 100: 629 MB).
 // save() / restore() keep the state between runs (a safetensors file), so a cancelled build
 // resumes where it stopped.
+//
+// Shards: a builder of a part [from, to) of the images (from a multiple of kChunk) runs pass 1 on
+// its images and then waits for the mean of all of them (meanOf every part's sums(), in image
+// order; setMean), runs pass 2 on its images, and absorb() joins finished parts in image order.
+// The joined parts finish() to one builder's result bit for bit: the sums are OrderedSums of
+// kChunk-image leaves (their rounding fixed by the images' positions), and the top-k is a total
+// order (larger centred norm first, the earlier image among equal norms), kept in image order.
 class NeuronSummaryBuilder {
 public:
-    NeuronSummaryBuilder(int64_t images, int64_t neurons, int64_t dim, int topK);
+    static constexpr int64_t kChunk = 64;  // images per leaf of the sums; parts start at a multiple
+    // A summary of all `images`, or of the part [from, to) of them (to -1: all).
+    NeuronSummaryBuilder(int64_t images, int64_t neurons, int64_t dim, int topK, int64_t from = 0, int64_t to = -1);
     int pass() const { return m_pass; }       // 1: means, 2: top effects, 3: finished
-    int64_t done() const { return m_done; }   // images of the current pass added
+    int64_t done() const { return m_done; }   // images of the part of the current pass added
     int64_t images() const { return m_images; }
-    // effects [B, M, E] of the next B images of the current pass (pass 1 then pass 2, each in
-    // image order from 0); the pass ends after the last image.
+    int64_t from() const { return m_from; }
+    int64_t to() const { return m_to; }
+    bool whole() const { return m_from == 0 && m_to == m_images; }
+    // A part whose pass 1 is finished, before setMean.
+    bool waitingForMean() const { return m_pass == 2 && !m_mean.defined(); }
+    // effects [B, M, E] of the part's next B images of the current pass (pass 1 then pass 2, each in
+    // image order from `from`); the pass ends after the part's last image. A whole builder starts
+    // pass 2 by itself.
     void add(const at::Tensor& effects);
-    NeuronDirections finish() const;  // after pass 2
+    const OrderedSum& sums() const { return m_sum; }  // pass 1's (closed once it ended)
+    // The mean over `images` images of closed parts' sums, given in image order: [M, E] float32.
+    static at::Tensor meanOf(const std::vector<OrderedSum>& parts, int64_t images);
+    void setMean(const at::Tensor& mean);  // starts pass 2 of a waiting part
+    // A finished part that starts where this finished one ends, summarised with the same mean.
+    void absorb(const NeuronSummaryBuilder& later);
+    NeuronDirections finish() const;  // after pass 2 of all images (one builder or joined parts)
     void save(const std::string& path, const std::string& key) const;
     // False (and nothing changed) when `path` does not exist; FormatError naming it when it holds
-    // another build's state (its key or sizes differ) or is damaged.
+    // another build's state (its key, sizes or part differ) or is damaged.
     bool restore(const std::string& path, const std::string& key);
+    // The pass-1 sums saved in `path` by a builder of this one's sizes, part and key, when that
+    // builder's pass 1 is finished (false otherwise, and when there is no file); reads nothing else.
+    bool finishedSums(const std::string& path, const std::string& key, OrderedSum& out) const;
 
 private:
+    std::string shapeText() const;
+    int64_t size() const { return m_to - m_from; }
+    void startPassTwo();
+
     int64_t m_images, m_neurons, m_dim, m_k;
     int m_topK;
+    int64_t m_from, m_to;
     int m_pass = 1;
     int64_t m_done = 0;
-    at::Tensor m_sum;                 // pass 1: [M, E] float64
+    OrderedSum m_sum{kChunk};         // pass 1: [M, E] float64 per leaf
     at::Tensor m_mean;                // from pass 2: [M, E] float32
-    at::Tensor m_topNorms;            // [M, k] float32 (unordered; -inf until filled)
-    at::Tensor m_topImages;           // [M, k] int64
+    at::Tensor m_topNorms;            // [M, k] float32, in image order (-inf until filled)
+    at::Tensor m_topImages;           // [M, k] int64 (-1 until filled)
     at::Tensor m_topEffects;          // [M, k, E] float32 centred
 };
 
@@ -80,6 +110,14 @@ using NeuronPixelBatches = std::function<at::Tensor(int64_t start, int64_t n)>;
 NeuronDirections summariseNeurons(const SecondOrderLens& lens, int64_t count, const NeuronPixelBatches& pixels, int topK, int batch,
                                   const JobContext& job, const std::string& statePath = {}, const std::string& key = {},
                                   int64_t saveEvery = 512);
+// Feeds `b` its part's images (pixels(start, n), start counted over all images) until it finishes
+// or waits for the mean: batches of at most `batch` that never straddle a multiple of kChunk, so
+// every image has the same batch neighbours however the images are cut into parts (a batched
+// matmul's rows may differ in the last bit with their neighbours). With a state path: saved every
+// `saveEvery` images, when pass 1 ends, when a part (not the whole) finishes, and when cancelled
+// (then JobCancelled).
+void feedNeuronSummary(NeuronSummaryBuilder& b, const SecondOrderLens& lens, const NeuronPixelBatches& pixels, int batch,
+                       const JobContext& job, const std::string& statePath = {}, const std::string& key = {}, int64_t saveEvery = 512);
 
 // The reference's text dictionary: texts [T, E] centred over the texts, each column scaled to
 // norm `coefficient`.
