@@ -364,6 +364,89 @@ private slots:
         QVERIFY2(d.code == 0, qPrintable(d.err));
     }
 
+    // neurons summarise in 3 shards as a Slurm job array runs it twice (the second array chained
+    // with afterok): in the first, tasks 0 and 1 finish pass 1 and wait for the mean, task 2 (the
+    // last, chosen by the array's variables) finishes both passes; in the second, task 0 resumes
+    // with pass 2; task 1 never runs again, and the command without --shard finishes it and
+    // merges. Every file equals one run's byte for byte. Shards of another summary are refused.
+    void neuronSummaryShards() {
+        at::manual_seed(47);
+        writeNpyTensor(path("nss_pixels.npy").toStdString(), at::randn({200, 3, 64, 64}));
+        const QStringList common{"neurons", "summarise", "--model", q(bundledModelDir()), "--pixels", path("nss_pixels.npy"), "--layer", "1",
+                                 "--top-k", "20", "--batch", "7"};
+        const Run direct = cli(common + QStringList{"--out", path("nss_direct")});
+        QVERIFY2(direct.code == 0, qPrintable(direct.err));
+        const QStringList sharded = common + QStringList{"--out", path("nss")};
+        const Run t0 = cli(sharded + QStringList{"--shard", "0/3"});
+        QVERIFY2(t0.code == 0 && t0.out.contains("shard 0-of-3 (images 0..64") && t0.out.contains("pass 1 done") &&
+                     t0.out.contains("waits on shard 1-of-3 2-of-3"),
+                 qPrintable(t0.err + t0.out));
+        const Run t1 = cliWith(sharded, {{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_COUNT", "3"}});
+        QVERIFY2(t1.code == 0 && t1.out.contains("shard 1-of-3 (images 64..128, chosen by SLURM_ARRAY_TASK_ID=1") &&
+                     t1.out.contains("waits on shard 2-of-3"),
+                 qPrintable(t1.err + t1.out));
+        const Run t2 = cliWith(sharded, {{"SLURM_ARRAY_TASK_ID", "7"}, {"SLURM_ARRAY_TASK_MIN", "5"}, {"SLURM_ARRAY_TASK_COUNT", "3"}});
+        QVERIFY2(t2.code == 0 && t2.out.contains("shard 2-of-3 (images 128..200") && t2.out.contains("both passes done"), qPrintable(t2.err + t2.out));
+        const Run again = cli(sharded + QStringList{"--shard", "0/3"});
+        QVERIFY2(again.code == 0 && again.out.contains("resumed in pass 2 after 0 images") && again.out.contains("both passes done"),
+                 qPrintable(again.err + again.out));
+        QVERIFY(!QFile::exists(path("nss/summary.json")));
+        // A task of another summary (top-k, layer) into these shards: refused in one line naming the shard's state.
+        for (const QStringList& other : {QStringList{"--top-k", "10"}, QStringList{"--layer", "2"}}) {
+            QStringList args = sharded + QStringList{"--shard", "1/3"};
+            for (int i = 0; i < other.size(); i += 2) args[args.indexOf(other[i]) + 1] = other[i + 1];
+            const Run r = cli(args);
+            QCOMPARE(r.code, 2);
+            QVERIFY2(r.err.contains(path("nss/shards/1-of-3/state.safetensors")) && r.err.contains("another neuron summary") && r.err.count('\n') <= 1,
+                     qPrintable(r.err));
+        }
+        const Run merged = cli(sharded);
+        QVERIFY2(merged.code == 0 && merged.out.contains("merged 3 shards"), qPrintable(merged.err + merged.out));
+        for (const char* file : {"directions.npy", "top_norms.npy", "top_images.npy", "mean.npy", "summary.json"})
+            QVERIFY2(readFileText(path("nss/").toStdString() + file) == readFileText(path("nss_direct/").toStdString() + file), file);
+        QVERIFY(!QFileInfo::exists(path("nss/shards")));
+        const Run late = cli(sharded + QStringList{"--shard", "1/3"});  // a task requeued after the merge
+        QVERIFY2(late.code == 0 && late.out.contains("already holds this summary"), qPrintable(late.err + late.out));
+        // Shards of two counts in one folder: the merge names the stray one.
+        QCOMPARE(cli(sharded.mid(0, sharded.size() - 1) + QStringList{path("nss_mixed"), "--shard", "0/2"}).code, 0);
+        QCOMPARE(cli(sharded.mid(0, sharded.size() - 1) + QStringList{path("nss_mixed"), "--shard", "0/3"}).code, 0);
+        const Run mixed = cli(sharded.mid(0, sharded.size() - 1) + QStringList{path("nss_mixed")});
+        QCOMPARE(mixed.code, 2);
+        QVERIFY2(mixed.err.contains("different counts"), qPrintable(mixed.err));
+    }
+
+    // A shard interrupted (SIGTERM, as Slurm's preemption or Ctrl-C) in pass 1 saves its state; the
+    // same command resumes after the images it had, and the merged files equal one run's.
+    void neuronSummaryShardResumes() {
+        at::manual_seed(48);
+        writeNpyTensor(path("nsr_pixels.npy").toStdString(), at::randn({640, 3, 64, 64}));
+        const QStringList common{"neurons", "summarise", "--model", q(bundledModelDir()), "--pixels", path("nsr_pixels.npy"), "--layer", "2",
+                                 "--top-k", "5", "--batch", "1"};
+        const QStringList shard0 = common + QStringList{"--out", path("nsr"), "--shard", "0/2"};
+        QProcess p;
+        p.start(VITSCOPE_CLI, shard0);
+        QByteArray err;
+        const QRegularExpression started("pass 1 of 2\\)\\) ([1-9]\\d*) / ");
+        for (int i = 0; i < 2400 && p.state() != QProcess::NotRunning && !started.match(QString::fromUtf8(err)).hasMatch(); ++i) {
+            p.waitForReadyRead(50);
+            err += p.readAllStandardError();
+        }
+        p.terminate();
+        QVERIFY(p.waitForFinished(60000));
+        const QString out = QString::fromUtf8(p.readAllStandardOutput());
+        if (!out.contains("interrupted")) QSKIP("the shard finished before it could be interrupted");
+        QVERIFY2(out.contains("run the same command to resume"), qPrintable(out));
+        const Run resumed = cli(shard0);
+        const QRegularExpressionMatch m = QRegularExpression("resumed in pass 1 after (\\d+) images").match(resumed.out);
+        QVERIFY2(resumed.code == 0 && m.hasMatch() && m.captured(1).toInt() > 0 && m.captured(1).toInt() < 320, qPrintable(resumed.err + resumed.out));
+        const Run merged = cli(common + QStringList{"--out", path("nsr")});  // (shard 1 never ran: the merge runs it)
+        QVERIFY2(merged.code == 0 && merged.out.contains("merged 2 shards"), qPrintable(merged.err + merged.out));
+        const Run direct = cli(common + QStringList{"--out", path("nsr_direct")});
+        QVERIFY2(direct.code == 0, qPrintable(direct.err));
+        for (const char* file : {"directions.npy", "top_norms.npy", "top_images.npy", "mean.npy", "summary.json"})
+            QVERIFY2(readFileText(path("nsr/").toStdString() + file) == readFileText(path("nsr_direct/").toStdString() + file), file);
+    }
+
     // --convention vit-decompose: the reference walker's terms (tests/data/vit-decompose, the
     // generator's port of it) and a summary that names the convention, the detach block and the miss.
     void decomposeVitDecompose() {

@@ -32,7 +32,7 @@ NeuronSummaryBuilder resumed(const NeuronShardPlan& p, int index, int count, con
         if (info) *info = {false, {}, 0, 0, b.from(), b.to()};
         if (b.waitingForMean()) b.save(state, key);  // (an empty part: its pass 1 is finished as it starts)
     }
-    feedNeuronSummary(b, *p.lens, p.pixels, p.batch, job.staged("shard " + shardName(index, count)), state, key, p.saveEvery);
+    feedNeuronSummary(b, *p.lens, p.pixels, p.batch, job, state, key, p.saveEvery);
     return b;
 }
 
@@ -43,7 +43,7 @@ void finishWith(NeuronSummaryBuilder& b, const at::Tensor& mean, const NeuronSha
         b.setMean(mean);
         if (b.pass() == 3) b.save(state, key);  // (an empty part)
     }
-    feedNeuronSummary(b, *p.lens, p.pixels, p.batch, job.staged("shard " + shardName(index, count)), state, key, p.saveEvery);
+    feedNeuronSummary(b, *p.lens, p.pixels, p.batch, job, state, key, p.saveEvery);
 }
 
 }  // namespace
