@@ -179,6 +179,7 @@ void NeuronSummaryBuilder::add(const at::Tensor& effects) {
 
 at::Tensor NeuronSummaryBuilder::meanOf(const std::vector<OrderedSum>& parts, int64_t images) {
     OrderedSum all(kChunk);
+    all.close();  // (an empty part the parts join)
     for (const OrderedSum& p : parts) all.absorb(p);
     if (all.empty() || all.next() != images) throw InputError("neuron summary", "the parts' sums do not cover the images");
     return (all.total() / static_cast<double>(images)).to(at::kFloat);

@@ -60,14 +60,16 @@ set -e
 [ $status -eq 0 ] || exit $status
 trap '"$src/tests/slurm/cluster.sh" stop "$cluster"' EXIT
 eval "$env_line"
+# Waits (at most $1 seconds) until the queue is empty.
+wait_for_jobs() {
+    for _ in $(seq $(($1 * 5))); do
+        [ -z "$(squeue -h -o %i)" ] && return
+        sleep 0.2
+    done
+    echo "FAIL: jobs still queued after $1 s"; squeue; tail -20 "$cluster/slurmctld.log"; exit 1
+}
 VITSCOPE_CLI=$cli SBATCH_ARGS="--cpus-per-task=1" "$src/packaging/slurm/submit.sh" 3 "$model" "$work/world" "$work/out" --batch 8 | tee "$work/submit.txt"
-for _ in $(seq 600); do
-    [ -z "$(squeue -h -o %i)" ] && break
-    sleep 0.2
-done
-if [ -n "$(squeue -h -o %i)" ]; then
-    echo "FAIL: jobs still queued after 120 s"; squeue; tail -20 "$cluster/slurmctld.log"; exit 1
-fi
+wait_for_jobs 120
 for job in $(grep -o '[0-9]\+' "$work/submit.txt" | head -1) $(grep -o 'merge job [0-9]\+' "$work/submit.txt" | grep -o '[0-9]\+'); do
     scontrol show job "$job" | grep -o 'JobState=[A-Z]*' | sort | uniq -c
     scontrol show job "$job" | grep -q 'JobState=COMPLETED' || { echo "FAIL: job $job did not complete"; cat "$work"/out/slurm-*.out; exit 1; }
@@ -79,13 +81,7 @@ echo "Slurm array of 3 + afterok merge: the merged cache equals a single build b
 
 VITSCOPE_CLI=$cli SBATCH_ARGS="--cpus-per-task=1" "$src/packaging/slurm/submit-summarise.sh" 3 "$work/summary" "${summarise[@]:2}" |
     tee "$work/submit-summarise.txt"
-for _ in $(seq 900); do
-    [ -z "$(squeue -h -o %i)" ] && break
-    sleep 0.2
-done
-if [ -n "$(squeue -h -o %i)" ]; then
-    echo "FAIL: summary jobs still queued after 180 s"; squeue; tail -20 "$cluster/slurmctld.log"; exit 1
-fi
+wait_for_jobs 180
 for job in $(grep -o 'array [0-9]\+\|job [0-9]\+' "$work/submit-summarise.txt" | grep -o '[0-9]\+'); do
     states=$(scontrol show job "$job" | grep -o 'JobState=[A-Z]*' | sort -u)
     [ "$states" = "JobState=COMPLETED" ] || { echo "FAIL: job $job: $states"; cat "$work"/summary/slurm-*.out; exit 1; }
