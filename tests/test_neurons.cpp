@@ -389,16 +389,17 @@ private slots:
         at::Tensor effects = at::randn({n, m, e}) * at::pow(10.0, at::randint(-2, 3, {n, m, 1})).to(at::kFloat);
         effects[250] = effects[20];  // equal centred norms in two parts: the earlier image wins
         effects[251] = effects[21];
-        auto feed = [&](NeuronSummaryBuilder& b, int64_t step, const std::function<void(int64_t)>& after) {
-            while (b.pass() < 3 && !b.waitingForMean()) {
-                const int64_t start = b.from() + b.done();
-                b.add(effects.narrow(0, start, std::min<int64_t>(step, b.to() - start)));
+        // (`after` may replace the builder: it is looked up again every batch)
+        auto feed = [&](std::unique_ptr<NeuronSummaryBuilder>& b, int64_t step, const std::function<void(int64_t)>& after) {
+            while (b->pass() < 3 && !b->waitingForMean()) {
+                const int64_t start = b->from() + b->done();
+                b->add(effects.narrow(0, start, std::min<int64_t>(step, b->to() - start)));
                 if (after) after(start);
             }
         };
-        NeuronSummaryBuilder one(n, m, e, 20);
+        auto one = std::make_unique<NeuronSummaryBuilder>(n, m, e, 20);
         feed(one, 7, {});
-        const NeuronDirections want = one.finish();
+        const NeuronDirections want = one->finish();
         const std::vector<int64_t> cuts{0, chunk, chunk, 3 * chunk, n};
         const QTemporaryDir tmp;
         const std::string state = (tmp.path() + "/part.safetensors").toStdString();
@@ -406,7 +407,7 @@ private slots:
         std::vector<OrderedSum> sums;
         for (std::size_t p = 0; p + 1 < cuts.size(); ++p) {
             parts.push_back(std::make_unique<NeuronSummaryBuilder>(n, m, e, 20, cuts[p], cuts[p + 1]));
-            feed(*parts.back(), 5, [&](int64_t start) {
+            feed(parts.back(), 5, [&](int64_t start) {
                 if (p == 2 && start == cuts[p] + 30) {  // interrupted: a new builder of the part resumes
                     parts.back()->save(state, "k");
                     parts.back() = std::make_unique<NeuronSummaryBuilder>(n, m, e, 20, cuts[p], cuts[p + 1]);
@@ -421,7 +422,7 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(InputError, NeuronSummaryBuilder::meanOf({sums[0], sums[2]}, n));
         for (std::size_t p = 0; p < parts.size(); ++p) {
             parts[p]->setMean(mean);
-            feed(*parts[p], 3, [&](int64_t start) {
+            feed(parts[p], 3, [&](int64_t start) {
                 if (p == 2 && start == cuts[p] + 60) {
                     parts[p]->save(state, "k");
                     NeuronSummaryBuilder other(n, m, e, 20, cuts[3], cuts[4]);
@@ -433,7 +434,7 @@ private slots:
             });
             QCOMPARE(parts[p]->pass(), 3);
         }
-        QVERIFY_THROWS_EXCEPTION(InputError, parts[0]->absorb(*parts[2]));  // out of order
+        QVERIFY_THROWS_EXCEPTION(InputError, parts[0]->absorb(*parts[3]));  // out of order
         QVERIFY_THROWS_EXCEPTION(InputError, parts[0]->finish());           // a part is not the whole
         for (std::size_t p = 1; p < parts.size(); ++p) parts[0]->absorb(*parts[p]);
         const NeuronDirections got = parts[0]->finish();

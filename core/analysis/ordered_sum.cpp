@@ -50,9 +50,12 @@ void OrderedSum::close() {
 }
 
 void OrderedSum::absorb(const OrderedSum& later) {
-    if (!m_closed || !later.m_closed) throw InputError("ordered sum", "only closed parts can be joined");
+    if ((!m_closed && !empty()) || !later.m_closed) throw InputError("ordered sum", "only closed parts can be joined");
     if (later.m_leaf != m_leaf) throw InputError("ordered sum", "parts of different leaf sizes cannot be joined");
-    if (later.empty()) return;
+    if (later.empty()) {
+        m_closed = true;
+        return;
+    }
     if (empty()) {
         *this = later;
         return;

@@ -33,7 +33,8 @@ public:
     // The part ends here: its last leaf, even a short one, is complete. Nothing may follow but
     // absorb().
     void close();
-    // A closed part that starts where this closed one ends (or either holds no item).
+    // A closed part that starts where this closed one ends (or either holds no item; a part of no
+    // item need not be closed).
     void absorb(const OrderedSum& later);
     // The sum of every item added (float64, the items' shape; undefined when there were none).
     at::Tensor total() const;
