@@ -305,7 +305,7 @@ void feedNeuronSummary(NeuronSummaryBuilder& b, const SecondOrderLens& lens, con
             sinceSave = 0;
         }
         const int64_t progress = b.pass() == 3 ? 2 * size : (b.pass() - 1) * size + b.done();
-        job.report({progress, 2 * size, 0, 0, b.pass() == 1 ? "neuron means (pass 1 of 2)" : "neurons' top images (pass 2 of 2)"});
+        job.report({progress, 2 * size, 0, 0, b.pass() == 1 || b.waitingForMean() ? "neuron means (pass 1 of 2)" : "neurons' top images (pass 2 of 2)"});
     }
 }
 
