@@ -1789,7 +1789,8 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(panel->barCount() > 0 && panel->plot()->isVisible(), kTimeout);
         s.focusMlp(2);
         QCOMPARE(panel->barCount(), 0);
-        QVERIFY(!panel->plot()->isVisible());
+        // (an MLP keeps the chart's place for its neurons' texts: a note, no axes)
+        QVERIFY(!panel->plot()->isVisible() || (!panel->plot()->xAxis->visible() && !panel->plot()->yAxis->visible()));
         QVERIFY2(panel->titleText().startsWith("mlp.2"), qPrintable(panel->titleText()));
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit"; }, kTimeout));

@@ -2,6 +2,7 @@
 // The selected head: its TextSpan descriptions with the variance each explains (bar chart), its
 // top images from the dataset, and "retrieve with this head".
 #include "explore/explorer.h"
+#include "neuron_tools.h"
 
 #include <QStringList>
 #include <QWidget>
@@ -18,7 +19,6 @@ struct Focus;
 enum class Aspect : quint32;
 
 class Thumbnails;
-class NeuronTools;
 
 class HeadPanel : public QWidget {
     Q_OBJECT
@@ -39,6 +39,14 @@ private:
     void setNeurons(const State& s);
     // A neuron of the focused MLP: its texts as bars, its top images over the dataset.
     void showNeuron(const State& s);
+    void imageNeuronRows(const State& s, QString* heading, std::vector<NeuronLine>* rows) const;
+    // The list's rows: the same rows keep their items, ticks and scroll position.
+    void fillNeuronList(const std::vector<NeuronLine>& rows, qint64 current);
+    // A label's text; within one subject it keeps its height (and the room `longest` will need).
+    void setStableText(QLabel* label, const QString& text, const QString& longest = {});
+    QString neuronDetailText(const NeuronDetail& d) const;
+    // The chart in its place with a note in it instead of bars (axes hidden).
+    void showPlotNote(const QString& note);
     // Horizontal bars, first on top (`values` may be negative), labelled by `texts`.
     void drawBars(const QStringList& texts, const QVector<double>& values, const QString& axisTitle, const QString& shortTitle);
 
@@ -77,6 +85,8 @@ private:
     QPushButton* m_retrieve;
     int m_layer = -1, m_head = -1;
     QString m_shownSubject;  // the head or MLP the chart was last drawn for
+    QString m_stableSubject;  // the head or MLP the labels' room is kept for (setStableText)
+    bool m_sameSubject = false;
     QString m_axisTitle, m_axisShort;  // the chart's value axis title, and a shorter one for narrow charts
 };
 

@@ -9,7 +9,24 @@
 #include <QStatusBar>
 #include <QTimer>
 
+#include <cmath>
+
 namespace vitscope::ui {
+
+namespace {
+
+// A rate as a reader takes it in: "0.4/s" for slow jobs, "230/s" for fast ones.
+QString rateText(double perSecond) {
+    return QString::number(perSecond, 'f', perSecond < 10 ? 1 : 0);
+}
+
+QString etaText(double seconds) {
+    if (seconds < 1) return QObject::tr("< 1 s");
+    if (seconds < 120) return QObject::tr("%1 s").arg(std::lround(seconds));
+    return QObject::tr("%1 min").arg(std::lround(seconds / 60));
+}
+
+}  // namespace
 
 StatusLine::StatusLine(QStatusBar* bar, Session& session) : QObject(bar) {
     m_model = new QLabel(tr("no model"));
@@ -61,8 +78,9 @@ void StatusLine::render(const State& s, QFlags<Aspect> changed) {
         const QString what = j.stage.isEmpty() ? j.label : j.stage;
         m_job->setText(!s.modelLoading.isEmpty() ? tr("opening %1").arg(s.modelLoading)
                        : !j.running()            ? QString()
-                       : progress ? tr("%1: %2 / %3, %4/s, ETA %5 s").arg(what).arg(j.done).arg(j.total).arg(j.perSecond, 0, 'f', 1).arg(j.eta, 0, 'f', 0)
-                                  : what);
+                       : !progress            ? what
+                       : j.perSecond > 0      ? tr("%1: %2 / %3, %4/s, ETA %5").arg(what).arg(j.done).arg(j.total).arg(rateText(j.perSecond), etaText(j.eta))
+                                              : tr("%1: %2 / %3").arg(what).arg(j.done).arg(j.total));  // (no rate known yet)
     }
 }
 
