@@ -85,15 +85,7 @@ void ComparisonView::draw(const State& s) {
     if (!s.comparison) {
         m_title->setText(s.comparing ? tr("comparing...") : tr("Compare the open model's heads with another model's over the open dataset."));
         clearAxes();
-        // An empty state that says what to do, not axes of a matrix that is not there.
-        auto* note = new QCPItemText(m_plot);
-        note->position->setType(QCPItemPosition::ptAxisRectRatio);
-        note->position->setCoords(0.5, 0.5);
-        note->setText(s.comparing ? tr("Matching the heads over the open dataset...\nthe matrix follows when it is done.")
-                                  : tr("No comparison yet.\nClick \"Compare with a model...\" and choose a model's folder:\n"
-                                       "every head pair's linear CKA over the open dataset appears here."));
-        note->setColor(palette().placeholderText().color());
-        m_plot->replot();
+        showEmptyState(s.comparing);
         return;
     }
     const HeadComparison& c = *s.comparison;
@@ -141,6 +133,18 @@ void ComparisonView::draw(const State& s) {
         m_pairs->addItem(QString("%1 - %2  %3").arg(QString::fromStdString(c.headsA[std::size_t(a)]), QString::fromStdString(c.headsB[std::size_t(b)]))
                              .arg(c.ckaAt(std::size_t(a), std::size_t(b)), 0, 'f', 3));
     }
+    m_plot->replot();
+}
+
+void ComparisonView::showEmptyState(bool comparing) {
+    // What to do, not the axes of a matrix that is not there.
+    auto* note = new QCPItemText(m_plot);
+    note->position->setType(QCPItemPosition::ptAxisRectRatio);
+    note->position->setCoords(0.5, 0.5);
+    note->setText(comparing ? tr("Matching the heads over the open dataset...\nthe matrix follows when it is done.")
+                            : tr("No comparison yet.\nClick \"Compare with a model...\" and choose a model's folder:\n"
+                                 "every head pair's linear CKA over the open dataset appears here."));
+    note->setColor(palette().placeholderText().color());
     m_plot->replot();
 }
 

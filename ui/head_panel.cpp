@@ -156,7 +156,9 @@ void HeadPanel::setNeurons(const State& s) {
     QString heading, pending;
     std::vector<NeuronLine> rows;
     if (!m_tools->rankedRows(s, &heading, &rows, &pending)) imageNeuronRows(s, &heading, &rows);
-    setStableText(m_neuronsLabel, pending.isEmpty() ? heading : pending + " " + heading);
+    // A ranking on its way changes nothing above the list (the status line shows its progress).
+    setStableText(m_neuronsLabel, heading);
+    m_neuronsLabel->setToolTip(pending);
     if (f.neuron < 0) {  // the chart's place is kept for the neuron a click opens (the list does not move)
         if (f.neurons.unavailable.empty()) showPlotNote(tr("a neuron's texts: click it in the list below"));
         else m_plot->hide();

@@ -279,13 +279,22 @@ void ImageCanvas::paintMultiples(QPainter& p, const QRect& body, int height) con
         const int widest = (body.width() - 12 - (shared ? barW + labelW + 12 : 0)) / n;
         int lines = 1;
         QStringList whole;
-        for (MapLayer& m : maps) {
-            whole << m.caption;
-            m.caption = fittedCaption(p.fontMetrics(), m, widest - 12);
-            lines = std::max(lines, int(m.caption.count('\n')) + 1);
+        for (const MapLayer& m : maps) whole << m.caption;
+        // The captions fitted to the maps' width, which their lines' height narrows: until it holds.
+        int captionH = 0, side = 0;
+        for (int pass = 0, before = -1; pass < 4 && lines != before; ++pass) {
+            before = lines;
+            captionH = lines * p.fontMetrics().height() + 4;  // as drawMap lays a map out
+            side = std::max(8, std::min(widest - 12, rowH - 6 - captionH));
+            lines = 1;
+            for (std::size_t i = 0; i < maps.size(); ++i) {
+                maps[i].caption = whole[int(i)];
+                maps[i].caption = fittedCaption(p.fontMetrics(), maps[i], side + 6);
+                lines = std::max(lines, int(maps[i].caption.count('\n')) + 1);
+            }
         }
-        const int captionH = lines * p.fontMetrics().height() + 4;  // as drawMap lays a map out
-        const int side = std::max(8, std::min(widest - 12, rowH - 6 - captionH));
+        captionH = lines * p.fontMetrics().height() + 4;
+        side = std::max(8, std::min(widest - 12, rowH - 6 - captionH));
         const int slot = side + 12;
         const int top = body.bottom() - height + row * rowH;
         for (int i = 0; i < n; ++i) {
