@@ -93,8 +93,8 @@ JobContext interruptibleJob(const std::string& what) {
         *last = now;
         const std::string label = p.stage.empty() ? what : what + " (" + p.stage + ")";
         if (p.perSecond > 0)
-            std::fprintf(stderr, "\r%s %lld / %lld  %.1f/s  ETA %.0f s   ", label.c_str(), static_cast<long long>(p.done),
-                         static_cast<long long>(p.total), p.perSecond, p.etaSeconds);
+            std::fprintf(stderr, "\r%s %lld / %lld  %.1f/s  ETA %.0f s   ", label.c_str(),
+                         static_cast<long long>(p.done), static_cast<long long>(p.total), p.perSecond, p.etaSeconds);
         else  // (no rate known yet)
             std::fprintf(stderr, "\r%s %lld / %lld   ", label.c_str(), static_cast<long long>(p.done),
                          static_cast<long long>(p.total));

@@ -379,7 +379,7 @@ private slots:
         const at::Tensor total = effects.sum(1) + 0.1 * at::randn({n, e});
         const at::Tensor basis = NeuronSpanStatistics::spanBasis(at::cat({color, shape}), 100);
         QCOMPARE(basis.size(0), int64_t(7));
-        QVERIFY(maxAbsDiff(at::matmul(basis, basis.t()), at::eye(7)) < 1e-5);  // orthonormal rows
+        QVERIFY(maxAbsDiff(at::matmul(basis, basis.t()), at::eye(7)) < 1e-5);                       // orthonormal rows
         QCOMPARE(NeuronSpanStatistics::spanBasis(at::cat({color, shape}), 5).size(0), int64_t(5));  // capped
         NeuronSpanStatistics stats(basis, m);
         const int64_t empty = stats.bytes();

@@ -118,8 +118,9 @@ void HeadPanel::imageNeuronRows(const State& s, QString* heading, std::vector<Ne
     m_neurons->setToolTip(tr("Neuron, the size of its effect on the output through the later attention heads and (with a CLIP "
                              "model) its score for the text, in units of 100 / |output| (second_order_lens's convention)"));
     for (const NeuronRow& r : n.rows)
-        rows->push_back({r.neuron, scored ? QString("%1 %2 %3").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2).arg(r.textScore, 9, 'f', 3)
-                                          : QString("%1 %2").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2)});
+        rows->push_back(
+            {r.neuron, scored ? QString("%1 %2 %3").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2).arg(r.textScore, 9, 'f', 3)
+                              : QString("%1 %2").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2)});
 }
 
 void HeadPanel::fillNeuronList(const std::vector<NeuronLine>& rows, qint64 current) {
@@ -160,8 +161,10 @@ void HeadPanel::setNeurons(const State& s) {
     setStableText(m_neuronsLabel, heading);
     m_neuronsLabel->setToolTip(pending);
     if (f.neuron < 0) {  // the chart's place is kept for the neuron a click opens (the list does not move)
-        if (f.neurons.unavailable.empty()) showPlotNote(tr("a neuron's texts: click it in the list below"));
-        else m_plot->hide();
+        if (f.neurons.unavailable.empty())
+            showPlotNote(tr("a neuron's texts: click it in the list below"));
+        else
+            m_plot->hide();
     }
     fillNeuronList(rows, f.neuron);
     m_tools->decorate(s);
@@ -172,7 +175,8 @@ void HeadPanel::setStableText(QLabel* label, const QString& text, const QString&
     // Within one subject a label never shrinks (the rows under it would move up under the pointer);
     // `longest`: a text it will grow to, whose room is kept from now on.
     label->setText(text);
-    const int width = layout()->contentsRect().width() - label->contentsMargins().left() - label->contentsMargins().right();
+    const int width =
+        layout()->contentsRect().width() - label->contentsMargins().left() - label->contentsMargins().right();
     if (width < 50) {  // not laid out yet: nothing to keep
         label->setMinimumHeight(0);
         return;
@@ -292,9 +296,12 @@ void HeadPanel::drawBars(const QStringList& texts, const QVector<double>& values
 
 // What the title says of a neuron's dataset detail `d` (arrived or not).
 QString HeadPanel::neuronDetailText(const NeuronDetail& d) const {
-    QString detail = tr("over the dataset's %1 images, the principal direction of its effects on its top %2").arg(d.images).arg(std::min<int64_t>(d.topK, d.images));
+    QString detail = tr("over the dataset's %1 images, the principal direction of its effects on its top %2")
+                         .arg(d.images)
+                         .arg(std::min<int64_t>(d.topK, d.images));
     if (!d.texts.empty() || d.textsUnavailable.empty())
-        detail += tr(", as texts of %1 (orthogonal matching pursuit, coefficients)").arg(QFileInfo(QString::fromStdString(d.pool)).fileName());
+        detail += tr(", as texts of %1 (orthogonal matching pursuit, coefficients)")
+                      .arg(QFileInfo(QString::fromStdString(d.pool)).fileName());
     else
         detail += tr("; no texts: %1").arg(QString::fromStdString(d.textsUnavailable));
     return detail + tr(". Below, those images, largest effect first.");
@@ -316,8 +323,10 @@ void HeadPanel::showNeuron(const State& s) {
         expected.images = s.dataset.summary.count;
         expected.topK = std::max<int>(1, int(std::min<int64_t>(100, expected.images)));
         expected.pool = s.textPoolFile().toStdString();
-        setStableText(m_title, title(!f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...")),
-                      title(neuronDetailText(expected)));
+        setStableText(
+            m_title,
+            title(!f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...")),
+            title(neuronDetailText(expected)));
         showPlotNote(f.detailNote.isEmpty() ? tr("its texts: when the summary is done") : tr("no texts"));
         setTopImages({});
         return;

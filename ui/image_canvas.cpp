@@ -3,9 +3,9 @@
 #include "session.h"
 
 #include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QFileInfo>
 #include <QHelpEvent>
-#include <QDropEvent>
 #include <QMimeData>
 #include <QPaintEngine>
 #include <QPainter>
@@ -103,8 +103,10 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
             f.setPointSizeF(std::max(f.pointSizeF() / m_fontScale, f.pointSizeF() * box.width() / wide));
         p.setFont(f);
         QStringList shown;
-        for (const QString& line : m.caption.split('\n')) shown << p.fontMetrics().elidedText(line, Qt::ElideMiddle, box.width());
-        p.drawText(QRect(box.left(), box.top(), box.width(), captionH), Qt::AlignLeft | Qt::AlignVCenter, shown.join('\n'));
+        for (const QString& line : m.caption.split('\n'))
+            shown << p.fontMetrics().elidedText(line, Qt::ElideMiddle, box.width());
+        p.drawText(QRect(box.left(), box.top(), box.width(), captionH), Qt::AlignLeft | Qt::AlignVCenter,
+                   shown.join('\n'));
         p.restore();
     }
     if (!m_crop.isNull()) p.drawImage(img, m_crop);
@@ -254,7 +256,8 @@ static QString fittedCaption(const QFontMetrics& fm, const MapLayer& m, int widt
     if (fm.horizontalAdvance(m.caption) <= width || m.shortCaptions.isEmpty()) return m.caption;
     for (const QString& form : m.shortCaptions) {
         const QStringList lines = form.split('\n');
-        if (std::all_of(lines.begin(), lines.end(), [&](const QString& l) { return fm.horizontalAdvance(l) <= width; })) return form;
+        if (std::all_of(lines.begin(), lines.end(), [&](const QString& l) { return fm.horizontalAdvance(l) <= width; }))
+            return form;
     }
     return m.shortCaptions.last();
 }
@@ -264,9 +267,10 @@ void ImageCanvas::paintMultiples(QPainter& p, const QRect& body, int height) con
     int rows = 1;
     for (const MapLayer& m : m_multiples) rows = std::max(rows, 1 + m.row);
     const MapLayer& first = m_multiples.front();
-    const bool shared = first.lo < first.hi && std::all_of(m_multiples.begin(), m_multiples.end(), [&](const MapLayer& m) {
-        return m.lo == first.lo && m.hi == first.hi && !m.values.empty();
-    });
+    const bool shared =
+        first.lo < first.hi && std::all_of(m_multiples.begin(), m_multiples.end(), [&](const MapLayer& m) {
+            return m.lo == first.lo && m.hi == first.hi && !m.values.empty();
+        });
     const int barW = shared ? 12 : 0, labelW = shared ? p.fontMetrics().horizontalAdvance("-0.000e+00") : 0;
     const int rowH = height / rows;
     for (int row = 0; row < rows; ++row) {
@@ -474,9 +478,10 @@ std::vector<MapLayer> normBlockLayers(const State& s) {
             const QString name = row == 0 ? QString("b%1").arg(i) : QObject::tr("b%1 reg").arg(i);
             const QString numbers = QString("%1 / %2").arg(b.maxNorm[i], 0, 'f', 1).arg(b.medianNorm[i], 0, 'f', 1);
             MapLayer m{name + " " + numbers, g.values, g.rows, g.cols, 0.0f, hi};
-            m.shortCaptions = QStringList{name + "\n" + numbers,
-                                          name + "\n" + QString("%1/%2").arg(b.maxNorm[i], 0, 'g', 2).arg(b.medianNorm[i], 0, 'g', 2),
-                                          row == 0 ? name : QString("b%1r").arg(i)};
+            m.shortCaptions =
+                QStringList{name + "\n" + numbers,
+                            name + "\n" + QString("%1/%2").arg(b.maxNorm[i], 0, 'g', 2).arg(b.medianNorm[i], 0, 'g', 2),
+                            row == 0 ? name : QString("b%1r").arg(i)};
             m.mark = static_cast<float>(b.threshold);
             m.row = int(row);
             out.push_back(std::move(m));
@@ -512,7 +517,8 @@ void ImageCanvas::render(const State& s, QFlags<Aspect> changed) {
             const HeatmapResult& r = s.map.maps.front();
             QString caption = mapCaption(s);
             if (registerBlocksShown(s))
-                caption += tr("; below, every block of the model and (second row) of the test-time-register model on one scale, "
+                caption += tr("; below, every block of the model and (second row) of the test-time-register model on "
+                              "one scale, "
                               "captioned max / median (outlined: norm > %1)")
                                .arg(s.neuronTools.normBlocks->threshold, 0, 'g', 3);
             else if (normBlocksShown(s))

@@ -5,8 +5,8 @@
 #include "colormap.h"
 
 #include <QImage>
-#include <QStringList>
 #include <QString>
+#include <QStringList>
 #include <QWidget>
 
 #include <limits>
@@ -107,7 +107,7 @@ private:
     // and drawn into the bottom `height` pixels of `body`.
     int multiplesHeight(int bodyH, int width) const;
     void paintMultiples(QPainter& p, const QRect& body, int height) const;
-    mutable std::vector<QRect> m_shownMultiples;  // set by drawing on the widget itself
+    mutable std::vector<QRect> m_shownMultiples;       // set by drawing on the widget itself
     mutable QStringList m_shownCaptions, m_shownTips;  // drawn, and whole (the tooltips)
     // The cells of a patch map over its mark, outlined on the picture `img`.
     static void outlineMarked(QPainter& p, const QRect& img, const MapLayer& m);

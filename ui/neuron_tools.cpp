@@ -103,7 +103,8 @@ bool NeuronTools::rankedRows(const State& s, QString* heading, std::vector<Neuro
         return true;
     }
     if (r.ranking.layer != f.mlpRow) {  // the image's rows stay where they are until it arrives
-        *pending = tr("Ranking them by \"%1\" over the dataset's images (the list follows when it is done).").arg(r.property);
+        *pending =
+            tr("Ranking them by \"%1\" over the dataset's images (the list follows when it is done).").arg(r.property);
         return false;
     }
     *heading = tr("Its %1 neurons by property score for \"%2\" over %3 images (the best %4; second-order effects, "

@@ -51,7 +51,8 @@ void Session::requestNeuronRanking() {
         return now.property == property && m_state.focus.mlpRow == layer && m_state.dataset.folder == folder;
     };
     runLong(
-        RankNeuronsJob{layer, s(property)}, tr("ranking the neurons of %1 by %2").arg(m_state.mlpLabel(layer), property),
+        RankNeuronsJob{layer, s(property)},
+        tr("ranking the neurons of %1 by %2").arg(m_state.mlpLabel(layer), property),
         [this, epoch, same](NeuronRanking ranking) {
             spdlog::info("mlp.{} neurons ranked by {} over {} images in {:.1f} s", ranking.layer, ranking.property,
                          ranking.images, ranking.seconds);
@@ -109,7 +110,8 @@ void Session::rerunNeuronRetrieval() {
     for (qint64 neuron : n.neurons) job.neurons.push_back(neuron);
     runLong(
         job,
-        tr("retrieving \"%1\" through %n neuron(s) of %2", nullptr, int(n.neurons.size())).arg(text, m_state.mlpLabel(n.layer)),
+        tr("retrieving \"%1\" through %n neuron(s) of %2", nullptr, int(n.neurons.size()))
+            .arg(text, m_state.mlpLabel(n.layer)),
         [this, epoch, folder, text](RetrievalResult r) {
             NeuronRetrievalState& now = m_state.neuronTools.retrieval;
             if (!current(epoch) || !now.active || now.text != text || m_state.dataset.folder != folder) return;

@@ -78,9 +78,14 @@ void StatusLine::render(const State& s, QFlags<Aspect> changed) {
         const QString what = j.stage.isEmpty() ? j.label : j.stage;
         m_job->setText(!s.modelLoading.isEmpty() ? tr("opening %1").arg(s.modelLoading)
                        : !j.running()            ? QString()
-                       : !progress            ? what
-                       : j.perSecond > 0      ? tr("%1: %2 / %3, %4/s, ETA %5").arg(what).arg(j.done).arg(j.total).arg(rateText(j.perSecond), etaText(j.eta))
-                                              : tr("%1: %2 / %3").arg(what).arg(j.done).arg(j.total));  // (no rate known yet)
+                       : !progress               ? what
+                       : j.perSecond > 0
+                           ? tr("%1: %2 / %3, %4/s, ETA %5")
+                                 .arg(what)
+                                 .arg(j.done)
+                                 .arg(j.total)
+                                 .arg(rateText(j.perSecond), etaText(j.eta))
+                           : tr("%1: %2 / %3").arg(what).arg(j.done).arg(j.total));  // (no rate known yet)
     }
 }
 

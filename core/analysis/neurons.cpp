@@ -317,8 +317,10 @@ std::vector<std::pair<int64_t, double>> NeuronPropertyScorer::ranked() const {
     return out;
 }
 
-NeuronSpanStatistics::NeuronSpanStatistics(const at::Tensor& basis, int64_t neurons) : m_basis(basis.to(at::kFloat).contiguous()) {
-    if (basis.dim() != 2 || basis.size(0) < 1) throw InputError("neuron statistics", "need a basis [R, E] of at least one row");
+NeuronSpanStatistics::NeuronSpanStatistics(const at::Tensor& basis, int64_t neurons)
+    : m_basis(basis.to(at::kFloat).contiguous()) {
+    if (basis.dim() != 2 || basis.size(0) < 1)
+        throw InputError("neuron statistics", "need a basis [R, E] of at least one row");
     const int64_t r = m_basis.size(0);
     m_s = at::zeros({neurons, r}, at::kDouble);
     m_ss = at::zeros({neurons, r, r}, at::kDouble);
@@ -358,12 +360,13 @@ int64_t NeuronSpanStatistics::bytes() const {
 }
 
 void NeuronSpanStatistics::add(const at::Tensor& effects, const at::Tensor& total) {
-    if (effects.dim() != 3 || total.dim() != 2 || total.size(0) != effects.size(0) || total.size(1) != effects.size(2) ||
-        effects.size(1) != m_s.size(0) || effects.size(2) != m_basis.size(1))
-        throw InputError("effects", "need [images, neurons, E] and a total [images, E] of the same images, neurons and E");
+    if (effects.dim() != 3 || total.dim() != 2 || total.size(0) != effects.size(0) ||
+        total.size(1) != effects.size(2) || effects.size(1) != m_s.size(0) || effects.size(2) != m_basis.size(1))
+        throw InputError("effects",
+                         "need [images, neurons, E] and a total [images, E] of the same images, neurons and E");
     const at::Tensor s = at::matmul(effects.to(at::kFloat), m_basis.t()).to(at::kDouble);  // [B, M, R]
     const at::Tensor t = at::matmul(total.to(at::kFloat), m_basis.t()).to(at::kDouble);    // [B, R]
-    const at::Tensor byNeuron = s.permute({1, 2, 0});                                       // [M, R, B]
+    const at::Tensor byNeuron = s.permute({1, 2, 0});                                      // [M, R, B]
     m_s += s.sum(0);
     m_ss += at::matmul(byNeuron, byNeuron.transpose(1, 2));
     m_st += at::matmul(byNeuron, t.unsqueeze(0));
@@ -372,16 +375,17 @@ void NeuronSpanStatistics::add(const at::Tensor& effects, const at::Tensor& tota
     m_images += effects.size(0);
 }
 
-std::vector<std::pair<int64_t, double>> NeuronSpanStatistics::ranked(const at::Tensor& descriptions, double tolerance) const {
+std::vector<std::pair<int64_t, double>> NeuronSpanStatistics::ranked(const at::Tensor& descriptions,
+                                                                     double tolerance) const {
     if (m_images < 1 || descriptions.dim() != 2 || descriptions.size(1) != m_basis.size(1)) return {};
     const at::Tensor q = propertyBasis(descriptions).to(at::kDouble);  // [r, E]
     const at::Tensor u = m_basis.to(at::kDouble);
     const at::Tensor a = at::matmul(q, u.t());  // [r, R]: each direction's coordinates in U
     if ((q - at::matmul(a, u)).abs().max().item<double>() > tolerance) return {};
     const double n = static_cast<double>(m_images);
-    const at::Tensor at_ = a.t();                                             // [R, r]
-    const auto quadratic = [&](const at::Tensor& m) {                         // a_j^T m a_j per j
-        return (at::matmul(m, at_) * at_).sum(-2);                            // [M, r] or [r]
+    const at::Tensor at_ = a.t();                      // [R, r]
+    const auto quadratic = [&](const at::Tensor& m) {  // a_j^T m a_j per j
+        return (at::matmul(m, at_) * at_).sum(-2);     // [M, r] or [r]
     };
     const at::Tensor sumS = at::matmul(m_s, at_), sumT = at::matmul(m_t, at_);  // [M, r], [r]
     const at::Tensor covariance = quadratic(m_st) - sumS * (sumT / n).unsqueeze(0);

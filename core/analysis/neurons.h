@@ -149,10 +149,10 @@ public:
     int64_t bytes() const;
 
 private:
-    at::Tensor m_basis;          // [R, E] float32
-    at::Tensor m_s;              // [M, R] float64
-    at::Tensor m_ss, m_st;       // [M, R, R] float64
-    at::Tensor m_t, m_tt;        // [R], [R, R] float64
+    at::Tensor m_basis;     // [R, E] float32
+    at::Tensor m_s;         // [M, R] float64
+    at::Tensor m_ss, m_st;  // [M, R, R] float64
+    at::Tensor m_t, m_tt;   // [R], [R, R] float64
     int64_t m_images = 0;
 };
 

@@ -1184,7 +1184,8 @@ NeuronRanking Explorer::rankLayerNeurons(int layer, const std::string& propertyO
         forEachSecondOrderBatch(lens, static_cast<int64_t>(paths.size()), pixels, 16, job, "neurons' property scores",
                                 [&](int64_t, const SecondOrderEffects& e) {
                                     const at::Tensor effects = e.effects.to(at::kCPU, at::kFloat);
-                                    const at::Tensor total = neuronTotal(e.output.to(at::kCPU, at::kFloat), lens.convention(), 100.0);
+                                    const at::Tensor total =
+                                        neuronTotal(e.output.to(at::kCPU, at::kFloat), lens.convention(), 100.0);
                                     scorer.add(effects, total);
                                     stats->add(effects, total);
                                 });
