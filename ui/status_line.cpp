@@ -15,8 +15,9 @@ namespace vitscope::ui {
 
 namespace {
 
-// A rate as a reader takes it in: "0.4/s" for slow jobs, "230/s" for fast ones.
+// A rate as a reader takes it in: "0.04/s", "0.4/s" for slow jobs, "230/s" for fast ones.
 QString rateText(double perSecond) {
+    if (perSecond < 0.1) return QString::number(perSecond, 'g', 2);  // (never "0.0")
     return QString::number(perSecond, 'f', perSecond < 10 ? 1 : 0);
 }
 
