@@ -409,9 +409,9 @@ private slots:
         const auto any = at::randn({5, e});
         QVERIFY(std::abs(whole.ranked(any).front().second - rankNeurons(effects, total, any).front().second) < 1e-5);
         // The budget's rank: the largest whose sums fit.
-        const int64_t r = NeuronSpanStatistics::rankForBudget(m, 100000);
+        const int64_t r = NeuronSpanStatistics::rankForBudget(m, 20000);
         const auto size = [&](int64_t k) { return NeuronSpanStatistics(at::eye(k), m).bytes(); };
-        QVERIFY(r < e && size(r) <= 100000 && size(r + 1) > 100000);
+        QVERIFY(r < e && size(r) <= 20000 && size(r + 1) > 20000);
     }
 
     // A job that reports no rate gets one measured from its stage's first report; none (0) until
