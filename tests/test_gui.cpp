@@ -2894,7 +2894,7 @@ private slots:
         QTest::keyClick(list, Qt::Key_Return);
         QTRY_VERIFY_WITH_TIMEOUT(st.focus.detail.neuron >= 0, 5 * kTimeout);
         QVERIFY(st.focus.detail.texts.empty() && !st.focus.detail.textsUnavailable.empty() && !st.focus.detail.topImages.empty());
-        QVERIFY2(panel->titleText().contains("no texts"), qPrintable(panel->titleText()));
+        QVERIFY2(panel->imagesText().contains("no texts"), qPrintable(panel->imagesText()));
     }
 
     // The MLP's neurons ordered by a property over the open dataset (the head panel's order box):

@@ -57,7 +57,13 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     layout->addWidget(m_neuronsLabel);
     layout->addWidget(m_tools);
     layout->addWidget(m_neurons, 1);
-    layout->addWidget(new QLabel(tr("Top images")));
+    m_imagesLabel = new QLabel(tr("Top images"));
+    m_imagesLabel->setObjectName("topImagesLabel");
+    m_imagesLabel->setWordWrap(true);
+    // Two lines, whatever it says (a neuron's summary arriving must not move anything: the dock's
+    // scroll bar coming or going would reflow the list above); the whole story is its tooltip.
+    m_imagesLabel->setFixedHeight(2 * m_imagesLabel->fontMetrics().lineSpacing() + 4);
+    layout->addWidget(m_imagesLabel);
     layout->addWidget(m_images, 1);
     layout->addWidget(m_retrieve);
     connect(m_retrieve, &QPushButton::clicked, this, [this] { emit retrieveRequested(m_layer, m_head); });
@@ -92,12 +98,15 @@ void HeadPanel::reset() {
     m_plot->replot();
     m_plot->hide();  // nothing shown = nothing drawn (no axis of another head's texts)
     m_images->clear();
+    m_imagesLabel->setText(tr("Top images"));
+    m_imagesLabel->setToolTip({});
     m_neurons->clear();
     m_neuronsLabel->hide();
     m_neurons->hide();
 }
 
 QString HeadPanel::neuronsText() const { return m_neuronsLabel->text(); }
+QString HeadPanel::imagesText() const { return m_imagesLabel->text() + " " + m_imagesLabel->toolTip(); }
 
 // The image's rows: the MLP's neurons by second-order effect on the open image (none while they compute).
 void HeadPanel::imageNeuronRows(const State& s, QString* heading, std::vector<NeuronLine>* rows) const {
@@ -158,7 +167,7 @@ void HeadPanel::setNeurons(const State& s) {
     std::vector<NeuronLine> rows;
     if (!m_tools->rankedRows(s, &heading, &rows, &pending)) imageNeuronRows(s, &heading, &rows);
     // A ranking on its way changes nothing above the list (the status line shows its progress).
-    setStableText(m_neuronsLabel, heading);
+    m_neuronsLabel->setText(heading);
     m_neuronsLabel->setToolTip(pending);
     if (f.neuron < 0) {  // the chart's place is kept for the neuron a click opens (the list does not move)
         if (f.neurons.unavailable.empty())
@@ -169,27 +178,6 @@ void HeadPanel::setNeurons(const State& s) {
     fillNeuronList(rows, f.neuron);
     m_tools->decorate(s);
     m_neurons->setVisible(!rows.empty());
-}
-
-void HeadPanel::setStableText(QLabel* label, const QString& text, const QString& longest) {
-    // Within one subject a label never shrinks (the rows under it would move up under the pointer);
-    // `longest`: a text it will grow to, whose room is kept from now on.
-    label->setText(text);
-    const int width =
-        layout()->contentsRect().width() - label->contentsMargins().left() - label->contentsMargins().right();
-    if (width < 50) {  // not laid out yet: nothing to keep
-        label->setMinimumHeight(0);
-        return;
-    }
-    int need = label->heightForWidth(width);
-    if (!longest.isEmpty()) {
-        QLabel probe;
-        probe.setFont(label->font());
-        probe.setWordWrap(true);
-        probe.setText(longest);
-        need = std::max(need, probe.heightForWidth(width));
-    }
-    label->setMinimumHeight(m_sameSubject ? std::max(label->minimumHeight(), need) : need);
 }
 
 void HeadPanel::clear() {
@@ -304,36 +292,30 @@ QString HeadPanel::neuronDetailText(const NeuronDetail& d) const {
                       .arg(QFileInfo(QString::fromStdString(d.pool)).fileName());
     else
         detail += tr("; no texts: %1").arg(QString::fromStdString(d.textsUnavailable));
-    return detail + tr(". Below, those images, largest effect first.");
+    return detail + tr("; below, those images, largest effect first.");
 }
 
 void HeadPanel::showNeuron(const State& s) {
     const Focus& f = s.focus;
     const QString name = tr("%1, neuron %2").arg(s.mlpLabel(f.mlpRow)).arg(f.neuron);
-    const auto title = [&](const QString& detail) {
-        return tr("<b>%1</b>: its activation on the canvas; %2").arg(name.toHtmlEscaped(), detail.toHtmlEscaped());
-    };
     m_layer = m_head = -1;
     m_retrieve->setEnabled(false);
+    // Nothing above the list changes when the layer's summary arrives: the title is the same, the
+    // chart keeps its place (a note in it until then), what the summary says goes under the list.
+    m_title->setText(tr("<b>%1</b>: its activation on the canvas; over the dataset, its texts above and its top "
+                              "images below")
+                               .arg(name.toHtmlEscaped()));
     const NeuronDetail& d = f.detail;
-    // The chart keeps its place whatever arrives (a note in it until then): the list under it
-    // stays under the pointer while the layer's summary runs.
     if (d.neuron != f.neuron || d.layer != f.mlpRow) {
-        NeuronDetail expected;  // what the title will say: its room is kept now
-        expected.images = s.dataset.summary.count;
-        expected.topK = std::max<int>(1, int(std::min<int64_t>(100, expected.images)));
-        expected.pool = s.textPoolFile().toStdString();
-        setStableText(
-            m_title,
-            title(!f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...")),
-            title(neuronDetailText(expected)));
+        const QString why = !f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...");
         showPlotNote(f.detailNote.isEmpty() ? tr("its texts: when the summary is done") : tr("no texts"));
+        m_imagesLabel->setText(tr("Top images: %1").arg(why));
+        m_imagesLabel->setToolTip({});
         setTopImages({});
         return;
     }
-    setStableText(m_title, title(neuronDetailText(d)));
     if (d.texts.empty()) {
-        showPlotNote(tr("no texts for this model"));
+        showPlotNote(tr("no texts: %1").arg(QString::fromStdString(d.textsUnavailable)));
     } else {
         QStringList texts;
         QVector<double> values;
@@ -343,6 +325,10 @@ void HeadPanel::showNeuron(const State& s) {
         }
         drawBars(texts, values, tr("coefficient in its direction"), tr("coefficient"));
     }
+    m_imagesLabel->setText(tr("Top images: its largest centred effects over the dataset's %1 images%2 (hover: how)")
+                               .arg(d.images)
+                               .arg(d.texts.empty() ? tr("; no texts") : QString()));
+    m_imagesLabel->setToolTip(neuronDetailText(d));
     setTopImages(d.topImages);
 }
 
@@ -386,10 +372,6 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
           (Aspect::Focus | Aspect::Descriptions | Aspect::Model | Aspect::Dataset | Aspect::Image | Aspect::Neurons)))
         return;
     const Focus& f = s.focus;
-    // One subject for the labels' room (setStableText): a head, or an MLP with its neurons.
-    const QString stable = f.empty() ? QString() : f.mlp.isEmpty() ? f.head.name() : f.mlp;
-    m_sameSubject = stable == m_stableSubject;
-    m_stableSubject = stable;
     if (f.empty()) {
         m_shownSubject.clear();
         clear();

@@ -42,8 +42,6 @@ private:
     void imageNeuronRows(const State& s, QString* heading, std::vector<NeuronLine>* rows) const;
     // The list's rows: the same rows keep their items, ticks and scroll position.
     void fillNeuronList(const std::vector<NeuronLine>& rows, qint64 current);
-    // A label's text; within one subject it keeps its height (and the room `longest` will need).
-    void setStableText(QLabel* label, const QString& text, const QString& longest = {});
     QString neuronDetailText(const NeuronDetail& d) const;
     // The chart in its place with a note in it instead of bars (axes hidden).
     void showPlotNote(const QString& note);
@@ -60,6 +58,7 @@ public:
     QListWidget* neuronList() const { return m_neurons; }
     NeuronTools* neuronTools() const { return m_tools; }
     QString neuronsText() const;  // the neuron list's heading
+    QString imagesText() const;   // the top images' heading (a neuron's: what its summary is)
     // The chart's labels, value ticks and axis title fitted to the plot's current width (docks, exports).
     void fitToWidth();
 
@@ -78,6 +77,7 @@ private:
     QLabel* m_title;
     QCustomPlot* m_plot;
     QStringList m_pickTexts;  // the chart's labels in full, first pick first
+    QLabel* m_imagesLabel;
     QListWidget* m_images;
     QLabel* m_neuronsLabel;
     QListWidget* m_neurons;
@@ -85,8 +85,6 @@ private:
     QPushButton* m_retrieve;
     int m_layer = -1, m_head = -1;
     QString m_shownSubject;  // the head or MLP the chart was last drawn for
-    QString m_stableSubject;  // the head or MLP the labels' room is kept for (setStableText)
-    bool m_sameSubject = false;
     QString m_axisTitle, m_axisShort;  // the chart's value axis title, and a shorter one for narrow charts
 };
 

@@ -89,7 +89,8 @@ void NeuronTools::render(const State& s, QFlags<Aspect> changed) {
     }
     const bool ticks = t.tickedLayer == f.mlpRow && !t.ticked.isEmpty();
     m_retrieve->setEnabled(!f.mlp.isEmpty() && (ticks || f.neuron >= 0));
-    m_retrieve->setText(ticks ? tr("Retrieve through %n ticked neuron(s)", nullptr, int(t.ticked.size()))
+    // Never wider than "...this neuron": a tick must not widen the panel (its list would reflow).
+    m_retrieve->setText(ticks ? tr("Retrieve through %n ticked", nullptr, int(t.ticked.size()))
                               : tr("Retrieve through this neuron"));
 }
 
