@@ -2300,6 +2300,7 @@ private slots:
                 for (int x = 0; x < shot.width(); ++x)
                     if (qGray(shot.pixel(x, y)) < 200) (y > shot.height() * 3 / 10 && y < shot.height() * 7 / 10 ? dark : darkLow)++;
             QVERIFY2(dark > 30 && darkLow == 0, qPrintable(QString("%1 %2").arg(dark).arg(darkLow)));
+            if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) shot.save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/comparison-empty.png");
         }
         s.compareHeads(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
         QVERIFY(waitUntil(s, [&] { return st.comparison.has_value() && !st.comparing; }, 3 * kTimeout));
@@ -3036,6 +3037,8 @@ private slots:
         QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, point);
         QTRY_COMPARE_WITH_TIMEOUT(st.focus.neuron, n, kTimeout);
         QTest::qWait(50);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron-summarising.png");
         list->item(11)->setCheckState(Qt::Checked);  // a second tick while the summary runs
         QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.ticked == QList<qint64>{ticked}, kTimeout);
         QTRY_VERIFY_WITH_TIMEOUT(st.focus.detail.neuron == n && panel->barCount() == 1, 5 * kTimeout);
@@ -3051,6 +3054,8 @@ private slots:
         QCOMPARE(list->mapTo(&w, QPoint(0, 0)), samples.front().at);
         QVERIFY(list->itemAt(point) == aimed && list->item(11)->checkState() == Qt::Checked);
         QVERIFY(panel->plot()->isVisible());
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron-summarised.png");
         // A ranking by a property: the image's rows stay (same items) until it arrives; the status
         // line's rate is measured (never "0.0/s" nor "ETA 0 s").
         QListWidgetItem* first = list->item(0);

@@ -340,9 +340,18 @@ void HeadPanel::showPlotNote(const QString& note) {
     m_plot->xAxis->setVisible(false);
     m_plot->yAxis->setVisible(false);
     auto* text = new QCPItemText(m_plot);
-    text->position->setType(QCPItemPosition::ptAxisRectRatio);
+    text->position->setType(QCPItemPosition::ptViewportRatio);  // the plot's middle, whatever its margins
     text->position->setCoords(0.5, 0.5);
-    text->setText(note);
+    text->setClipToAxisRect(false);
+    // Wrapped to the plot's width (a note is never cut).
+    const QFontMetrics fm(text->font());
+    QStringList lines{QString()};
+    for (const QString& word : note.split(' ', Qt::SkipEmptyParts)) {
+        const QString longer = lines.back().isEmpty() ? word : lines.back() + ' ' + word;
+        if (!lines.back().isEmpty() && fm.horizontalAdvance(longer) > m_plot->width() - 16) lines << word;
+        else lines.back() = longer;
+    }
+    text->setText(lines.join('\n'));
     text->setColor(palette().placeholderText().color());
     m_plot->show();
     m_plot->replot();
