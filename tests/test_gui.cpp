@@ -3034,6 +3034,7 @@ private slots:
             samples.push_back({st.focus.detail.neuron == n, list->mapTo(&w, QPoint(0, 0)), bar->value(), list->itemAt(point)});
         });
         poll.start(10);
+        const QPoint beforeClick = list->mapTo(&w, QPoint(0, 0));  // the click itself moves nothing either
         QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, point);
         QTRY_COMPARE_WITH_TIMEOUT(st.focus.neuron, n, kTimeout);
         QTest::qWait(50);
@@ -3052,6 +3053,7 @@ private slots:
             QVERIFY(x.under == aimed);  // the same item: never re-filled
         }
         QCOMPARE(list->mapTo(&w, QPoint(0, 0)), samples.front().at);
+        QCOMPARE(samples.front().at, beforeClick);
         QVERIFY(list->itemAt(point) == aimed && list->item(11)->checkState() == Qt::Checked);
         QVERIFY(panel->plot()->isVisible());
         if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))

@@ -182,6 +182,7 @@ void HeadPanel::setNeurons(const State& s) {
 
 void HeadPanel::clear() {
     reset();
+    m_title->setMinimumHeight(0);
     m_title->setText(tr("Click a head in the grid"));
 }
 
@@ -214,6 +215,7 @@ void HeadPanel::fitToWidth() {
 }
 
 void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QString& name) {
+    m_title->setMinimumHeight(0);  // (an MLP's room is not a head's)
     const QString label = !name.isEmpty() ? name : d ? QString::fromStdString(d->head) : QString("%1.%2").arg(layer).arg(head);
     m_layer = layer;
     m_head = head;
@@ -295,16 +297,39 @@ QString HeadPanel::neuronDetailText(const NeuronDetail& d) const {
     return detail + tr("; below, those images, largest effect first.");
 }
 
+QString HeadPanel::neuronTitle(const State& s, qint64 neuron) const {
+    const QString name = tr("%1, neuron %2").arg(s.mlpLabel(s.focus.mlpRow)).arg(neuron);
+    return tr("<b>%1</b>: its activation on the canvas; over the dataset, its texts above and its top images below")
+        .arg(name.toHtmlEscaped());
+}
+
+void HeadPanel::keepTitleRoom(const QStringList& texts, bool growOnly) {
+    // The title's height is enough for each of `texts` at its width: an MLP's title keeps the room
+    // its neurons' titles need, so a click on a neuron moves nothing under it.
+    const int width = m_title->width();
+    if (width < 50) {  // not laid out yet
+        m_title->setMinimumHeight(0);
+        return;
+    }
+    QLabel probe;
+    probe.setFont(m_title->font());
+    probe.setWordWrap(true);
+    int need = growOnly ? m_title->minimumHeight() : 0;
+    for (const QString& t : texts) {
+        probe.setText(t);
+        need = std::max(need, probe.heightForWidth(width));
+    }
+    m_title->setMinimumHeight(need);
+}
+
 void HeadPanel::showNeuron(const State& s) {
     const Focus& f = s.focus;
-    const QString name = tr("%1, neuron %2").arg(s.mlpLabel(f.mlpRow)).arg(f.neuron);
     m_layer = m_head = -1;
     m_retrieve->setEnabled(false);
     // Nothing above the list changes when the layer's summary arrives: the title is the same, the
     // chart keeps its place (a note in it until then), what the summary says goes under the list.
-    m_title->setText(tr("<b>%1</b>: its activation on the canvas; over the dataset, its texts above and its top "
-                              "images below")
-                               .arg(name.toHtmlEscaped()));
+    m_title->setText(neuronTitle(s, f.neuron));
+    keepTitleRoom({m_title->text()}, true);
     const NeuronDetail& d = f.detail;
     if (d.neuron != f.neuron || d.layer != f.mlpRow) {
         const QString why = !f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...");
@@ -409,6 +434,7 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
         detail += s.dataset.ready() ? tr("TextSpan describes heads, not MLPs; below, the dataset's images where this MLP writes the most.")
                                     : tr("TextSpan describes heads, not MLPs; open a dataset for the images where it writes the most.");
         showMlp(s.mlpLabel(f.mlpRow), detail);
+        keepTitleRoom({m_title->text(), neuronTitle(s, 99999)});
     } else {
         const HeadDescription* d = nullptr;
         for (const HeadDescription& x : s.descriptions)

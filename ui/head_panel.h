@@ -43,6 +43,9 @@ private:
     // The list's rows: the same rows keep their items, ticks and scroll position.
     void fillNeuronList(const std::vector<NeuronLine>& rows, qint64 current);
     QString neuronDetailText(const NeuronDetail& d) const;
+    QString neuronTitle(const State& s, qint64 neuron) const;
+    // The title's minimum height: what each of `texts` needs at its width (growOnly: never less than now).
+    void keepTitleRoom(const QStringList& texts, bool growOnly = false);
     // The chart in its place with a note in it instead of bars (axes hidden).
     void showPlotNote(const QString& note);
     // Horizontal bars, first on top (`values` may be negative), labelled by `texts`.
