@@ -106,7 +106,9 @@ void HeadPanel::reset() {
 }
 
 QString HeadPanel::neuronsText() const { return m_neuronsLabel->text(); }
-QString HeadPanel::imagesText() const { return m_imagesLabel->text() + " " + m_imagesLabel->toolTip(); }
+QString HeadPanel::imagesText() const {
+    return m_imagesLabel->text() + " " + m_imagesLabel->toolTip();
+}
 
 // The image's rows: the MLP's neurons by second-order effect on the open image (none while they compute).
 void HeadPanel::imageNeuronRows(const State& s, QString* heading, std::vector<NeuronLine>* rows) const {
@@ -332,7 +334,8 @@ void HeadPanel::showNeuron(const State& s) {
     keepTitleRoom({m_title->text()}, true);
     const NeuronDetail& d = f.detail;
     if (d.neuron != f.neuron || d.layer != f.mlpRow) {
-        const QString why = !f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...");
+        const QString why =
+            !f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...");
         showPlotNote(f.detailNote.isEmpty() ? tr("its texts: when the summary is done") : tr("no texts"));
         m_imagesLabel->setText(tr("Top images: %1").arg(why));
         m_imagesLabel->setToolTip({});
@@ -373,8 +376,10 @@ void HeadPanel::showPlotNote(const QString& note) {
     QStringList lines{QString()};
     for (const QString& word : note.split(' ', Qt::SkipEmptyParts)) {
         const QString longer = lines.back().isEmpty() ? word : lines.back() + ' ' + word;
-        if (!lines.back().isEmpty() && fm.horizontalAdvance(longer) > m_plot->width() - 16) lines << word;
-        else lines.back() = longer;
+        if (!lines.back().isEmpty() && fm.horizontalAdvance(longer) > m_plot->width() - 16)
+            lines << word;
+        else
+            lines.back() = longer;
     }
     text->setText(lines.join('\n'));
     text->setColor(palette().placeholderText().color());

@@ -54,7 +54,8 @@ StatusLine::StatusLine(QStatusBar* bar, Session& session) : QObject(bar) {
     bar->addPermanentWidget(m_cancel);
     // The bar's height is the same with a long job's Cancel and progress bar as without: a job
     // starting or ending never resizes the docks above it (the head panel's list stays put).
-    const int tallest = std::max({m_cancel->sizeHint().height(), m_progress->sizeHint().height(), m_job->sizeHint().height()});
+    const int tallest =
+        std::max({m_cancel->sizeHint().height(), m_progress->sizeHint().height(), m_job->sizeHint().height()});
     bar->setMinimumHeight(tallest + 2 * bar->style()->pixelMetric(QStyle::PM_LayoutVerticalSpacing, nullptr, bar) + 4);
     connect(m_cancel, &QPushButton::clicked, &session, &Session::cancelLongJob);
     connect(m_expire, &QTimer::timeout, this, [this] { showMessage({}, false); });
