@@ -84,26 +84,20 @@ JobContext interruptibleJob(const std::string& what) {
     JobContext job;
     job.cancel = &g_interrupted;
     auto last = std::make_shared<std::chrono::steady_clock::time_point>();
-    // Where a job reports no rate, the bar measures it from the job's first report.
-    struct Start {
-        std::chrono::steady_clock::time_point when;
-        int64_t done = -1;
-    };
-    auto start = std::make_shared<Start>();
-    job.progress = [what, last, start](const JobProgress& p) {
+    // Where a job reports no rate, the bar measures it from the stage's first report.
+    auto rate = std::make_shared<ProgressRate>();
+    job.progress = [what, last, rate](const JobProgress& reported) {
         const auto now = std::chrono::steady_clock::now();
-        if (start->done < 0 || p.done < start->done) *start = {now, p.done};
+        const JobProgress p = rate->fill(reported, now);
         if (p.done < p.total && now - *last < std::chrono::milliseconds(100)) return;
         *last = now;
-        double rate = p.perSecond, eta = p.etaSeconds;
-        const double secs = std::chrono::duration<double>(now - start->when).count();
-        if (rate <= 0 && secs > 0 && p.done > start->done) {
-            rate = static_cast<double>(p.done - start->done) / secs;
-            eta = static_cast<double>(p.total - p.done) / rate;
-        }
         const std::string label = p.stage.empty() ? what : what + " (" + p.stage + ")";
-        std::fprintf(stderr, "\r%s %lld / %lld  %.1f/s  ETA %.0f s   ", label.c_str(), static_cast<long long>(p.done),
-                     static_cast<long long>(p.total), rate, eta);
+        if (p.perSecond > 0)
+            std::fprintf(stderr, "\r%s %lld / %lld  %.1f/s  ETA %.0f s   ", label.c_str(),
+                         static_cast<long long>(p.done), static_cast<long long>(p.total), p.perSecond, p.etaSeconds);
+        else  // (no rate known yet)
+            std::fprintf(stderr, "\r%s %lld / %lld   ", label.c_str(), static_cast<long long>(p.done),
+                         static_cast<long long>(p.total));
         if (p.done >= p.total) std::fprintf(stderr, "\n");
         std::fflush(stderr);
     };

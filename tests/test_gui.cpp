@@ -73,6 +73,7 @@
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScrollBar>
 #include <QRegularExpression>
 #include <QSet>
 #include <QSettings>
@@ -1540,6 +1541,13 @@ private slots:
         QCOMPARE(w.views().grid->selection().front().name(), QString("4.7"));
         // The panel names the head as the grid's rows do too.
         QVERIFY2(w.views().head->titleText().startsWith("Head 4.7 (s2.b0, head 7)"), qPrintable(w.views().head->titleText()));
+        // ... and an MLP as the grid's row (s2.b1), never "mlp.5", in the panel and its neuron heading.
+        w.session().focusMlp(5);
+        QTRY_VERIFY_WITH_TIMEOUT(w.views().head->neuronsText().contains("plain ViTs"), kTimeout);
+        QVERIFY2(w.views().head->titleText().startsWith("s2.b1.mlp"), qPrintable(w.views().head->titleText()));
+        QVERIFY(!w.views().head->titleText().contains("mlp.5") && !w.views().head->neuronsText().contains("mlp.5"));
+        QCOMPARE(w.state().mlpLabel(5), QString("s2.b1.mlp"));
+        w.session().focusHead(HeadId{4, 7});
         // The empty cells are drawn as background, the real ones in the colormap.
         const QImage shot = w.views().grid->grab().toImage();
         const QColor empty = pixelAt(shot, w.views().grid->cellRect(0, 5).center());
@@ -1789,7 +1797,8 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(panel->barCount() > 0 && panel->plot()->isVisible(), kTimeout);
         s.focusMlp(2);
         QCOMPARE(panel->barCount(), 0);
-        QVERIFY(!panel->plot()->isVisible());
+        // (an MLP keeps the chart's place for its neurons' texts: a note, no axes)
+        QVERIFY(!panel->plot()->isVisible() || (!panel->plot()->xAxis->visible() && !panel->plot()->yAxis->visible()));
         QVERIFY2(panel->titleText().startsWith("mlp.2"), qPrintable(panel->titleText()));
         s.openModel(VITSCOPE_SOURCE_DIR "/models/shapes-vit");
         QVERIFY(waitUntil(s, [&] { return st.model.name == "shapes-vit"; }, kTimeout));
@@ -2409,8 +2418,26 @@ private slots:
         Session& s = w.session();
         const State& st = s.state();
         QVERIFY(waitUntil(s, [&] { return st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        // Before any comparison: an empty state saying what to do, no axes (of 0-15 ticks) drawn.
+        QCustomPlot* plot = w.views().comparison->plot();
+        QVERIFY(!plot->xAxis->visible() && !plot->yAxis->visible() && plot->plottableCount() == 0);
+        QCOMPARE(plot->itemCount(), 1);
+        auto* note = qobject_cast<QCPItemText*>(plot->item(0));
+        QVERIFY2(note && note->text().contains("Compare with a model..."), qPrintable(note ? note->text() : QString()));
+        {
+            plot->resize(400, 240);
+            plot->replot();
+            const QImage shot = plot->grab().toImage();
+            int dark = 0, darkLow = 0;  // text pixels: in the middle band, none along the bottom (an axis' labels)
+            for (int y = 0; y < shot.height(); ++y)
+                for (int x = 0; x < shot.width(); ++x)
+                    if (qGray(shot.pixel(x, y)) < 200) (y > shot.height() * 3 / 10 && y < shot.height() * 7 / 10 ? dark : darkLow)++;
+            QVERIFY2(dark > 30 && darkLow == 0, qPrintable(QString("%1 %2").arg(dark).arg(darkLow)));
+            if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) shot.save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/comparison-empty.png");
+        }
         s.compareHeads(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
         QVERIFY(waitUntil(s, [&] { return st.comparison.has_value() && !st.comparing; }, 3 * kTimeout));
+        QVERIFY(plot->xAxis->visible() && plot->yAxis->visible() && plot->plottableCount() == 1);
         {
             const HeadComparison c = *st.comparison;
             QCOMPARE(c.headsA, c.headsB);
@@ -3015,7 +3042,7 @@ private slots:
         QTest::keyClick(list, Qt::Key_Return);
         QTRY_VERIFY_WITH_TIMEOUT(st.focus.detail.neuron >= 0, 5 * kTimeout);
         QVERIFY(st.focus.detail.texts.empty() && !st.focus.detail.textsUnavailable.empty() && !st.focus.detail.topImages.empty());
-        QVERIFY2(panel->titleText().contains("no texts"), qPrintable(panel->titleText()));
+        QVERIFY2(panel->imagesText().contains("no texts"), qPrintable(panel->imagesText()));
     }
 
     // The MLP's neurons ordered by a property over the open dataset (the head panel's order box):
@@ -3113,6 +3140,127 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT(order->currentIndex() == 0 && tools->isVisible(), kTimeout);
         s.rankNeuronsBy("color");
         QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.rank.note.contains("aligner"), kTimeout);
+    }
+
+    // Issue 29, a new user's walk: while a neuron's dataset summary and a ranking run, the head
+    // panel's list stays where it is (the rows under the pointer, the scroll, the ticks), so a second
+    // click lands on the row aimed at; the status line never says "0.0/s, ETA 0 s" (a measured rate
+    // or none); a second property of the same MLP is ranked from the layer's cache, with core's numbers.
+    void neuronPanelStaysPutWhileResultsArrive() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.resize(1400, 900);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        HeadPanel* panel = w.views().head;
+        QVERIFY(waitUntil(
+            s, [&] { return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() && !st.job.running(); },
+            kTimeout));
+        s.focusMlp(1);
+        QListWidget* list = panel->neuronList();
+        QTRY_VERIFY_WITH_TIMEOUT(list->isVisible() && list->count() == 12, kTimeout);
+        QTest::qWait(100);  // (laid out)
+        QScrollBar* bar = list->verticalScrollBar();
+        QVERIFY(bar->maximum() > 0);
+        bar->setValue(bar->maximum());  // the last rows, as a user scrolls to them
+        QListWidgetItem* aimed = list->item(10);
+        const qint64 n = aimed->data(Qt::UserRole).toLongLong(), ticked = list->item(11)->data(Qt::UserRole).toLongLong();
+        const QPoint point = list->visualItemRect(aimed).center();  // in the viewport
+        // Every 10 ms: where the list is in the window, its scroll, the item under the point.
+        struct Sample {
+            bool arrived;
+            QPoint at;
+            int scroll;
+            QListWidgetItem* under;
+        };
+        std::vector<Sample> samples;
+        QTimer poll;
+        QObject::connect(&poll, &QTimer::timeout, [&] {
+            if (st.focus.neuron != n) return;
+            samples.push_back({st.focus.detail.neuron == n, list->mapTo(&w, QPoint(0, 0)), bar->value(), list->itemAt(point)});
+        });
+        poll.start(10);
+        const QPoint beforeClick = list->mapTo(&w, QPoint(0, 0));  // the click itself moves nothing either
+        QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, point);
+        QTRY_COMPARE_WITH_TIMEOUT(st.focus.neuron, n, kTimeout);
+        QTest::qWait(50);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron-summarising.png");
+        list->item(11)->setCheckState(Qt::Checked);  // a second tick while the summary runs
+        QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.ticked == QList<qint64>{ticked}, kTimeout);
+        QTRY_VERIFY_WITH_TIMEOUT(st.focus.detail.neuron == n && panel->barCount() == 1, 5 * kTimeout);
+        QTest::qWait(100);
+        poll.stop();
+        const auto pending = std::count_if(samples.begin(), samples.end(), [](const Sample& x) { return !x.arrived; });
+        QVERIFY2(pending > 0 && pending < long(samples.size()), qPrintable(QString("%1 of %2").arg(pending).arg(samples.size())));
+        for (const Sample& x : samples) {
+            QCOMPARE(x.at, samples.front().at);
+            QCOMPARE(x.scroll, samples.front().scroll);
+            QVERIFY(x.under == aimed);  // the same item: never re-filled
+        }
+        QCOMPARE(list->mapTo(&w, QPoint(0, 0)), samples.front().at);
+        QCOMPARE(samples.front().at, beforeClick);
+        QVERIFY(list->itemAt(point) == aimed && list->item(11)->checkState() == Qt::Checked);
+        QVERIFY(panel->plot()->isVisible());
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/neuron-summarised.png");
+        // A ranking by a property: the image's rows stay (same items) until it arrives; the status
+        // line's rate is measured (never "0.0/s" nor "ETA 0 s").
+        QListWidgetItem* first = list->item(0);
+        const QPoint before = list->mapTo(&w, QPoint(0, 0));
+        std::vector<QString> lines;
+        int sameRows = 0, running = 0, moved = 0;
+        QTimer watch;
+        QObject::connect(&watch, &QTimer::timeout, [&] {
+            if (!st.job.running() || st.neuronTools.rank.ranking.layer == 1) return;
+            ++running;
+            lines.push_back(w.statusLine().text());
+            sameRows += list->isVisible() && list->item(0) == first;
+            moved += list->mapTo(&w, QPoint(0, 0)) != before;
+        });
+        watch.start(10);
+        s.rankNeuronsBy("color");
+        QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.rank.ranking.layer == 1 && !st.job.running(), 5 * kTimeout);
+        watch.stop();
+        QVERIFY(running > 0);
+        QCOMPARE(sameRows, running);  // the image's rows stayed, in their place, while the ranking ran
+        QCOMPARE(moved, 0);
+        bool sawRate = false;
+        for (const QString& l : lines) {
+            QVERIFY2(!l.contains("0.0/s") && !l.contains("ETA 0 s"), qPrintable(l));
+            const QRegularExpressionMatch rate = QRegularExpression("([0-9.]+)/s, ETA").match(l);
+            sawRate |= rate.hasMatch() && rate.captured(1).toDouble() > 0;
+        }
+        QVERIFY2(sawRate || lines.size() < 30, qPrintable(lines.empty() ? QString() : lines.back()));
+        const NeuronRanking colour = st.neuronTools.rank.ranking;
+        QVERIFY(!colour.cached && colour.cacheRank == st.model.embedDim && colour.cacheBytes > 0);
+        // Another property of the same MLP: from the layer's cache (no pass), core's numbers.
+        s.rankNeuronsBy("shape");
+        QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.rank.ranking.layer == 1 && st.neuronTools.rank.property == "shape", 5 * kTimeout);
+        const NeuronRanking shape = st.neuronTools.rank.ranking;
+        QVERIFY(shape.cached);
+        QVERIFY2(panel->neuronsText().contains("cached"), qPrintable(panel->neuronsText()));
+        qInfo("neuron ranking of mlp.1 over %lld images: first property %.2f s (a pass), second %.3f s (cache of %lld directions, %.1f MB)",
+              static_cast<long long>(shape.images), colour.seconds, shape.seconds, static_cast<long long>(shape.cacheRank),
+              shape.cacheBytes / 1048576.0);
+        QVERIFY(shape.seconds < colour.seconds);
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        SecondOrderSettings so;
+        so.layer = 1;
+        const SecondOrderEffects e =
+            SecondOrderLens(model, so).compute(loadAndPreprocess(DatasetCache(st.dataset.summary.cacheDir).paths(), model.preprocess));
+        const auto want = rankNeurons(e.effects, neuronTotal(e.output, NeuronConvention::Reference, 100.0),
+                                      TextEncoder(model).encodeDescriptions(readTextList(propertyWordList("shape", model))));
+        QCOMPARE(shape.scores.size(), want.size());
+        for (std::size_t i = 0; i < want.size(); ++i) QVERIFY(std::abs(shape.scores[i].second - want[i].second) < 1e-4);
+        // Another dataset: not from the old one's cache.
+        QTemporaryDir second;
+        ensureShapesWorld((second.path() + "/w").toStdString(), 40, 5353, "standard", {});
+        s.openDataset(second.path() + "/w/images");
+        QVERIFY(waitUntil(
+            s, [&] { return st.dataset.folder == second.path() + "/w/images" && st.neuronTools.rank.ranking.images == 40; }, 5 * kTimeout));
+        QVERIFY(!st.neuronTools.rank.ranking.cached);
     }
 
     // "Retrieve through these neurons": the ticked neurons' hits for the text beside global hits in
@@ -3314,6 +3462,83 @@ private slots:
         QCOMPARE(errors.count(), 1);
         QVERIFY2(errors.last().contains("Swin"), qPrintable(errors.last()));
         QVERIFY(!st.neuronTools.normsPerBlock && !action->isChecked());
+    }
+
+    // View > Token norms of every block at 1024 x 768: each block's caption readable (its whole
+    // caption or a shorter form whose every line fits the map, never cut; the whole one as its
+    // tooltip). With View > Test-time registers too: a second row, the intervened model's blocks, on
+    // the same scale (core's tokenNorms of the test-time-register model).
+    void tokenNormRowsReadableAndWithRegisters() {
+        QTemporaryDir data;
+        MainWindow w(testStart(data.path()));
+        w.resize(1024, 768);
+        w.show();
+        Session& s = w.session();
+        const State& st = s.state();
+        ImageCanvas* canvas = w.views().canvas;
+        QVERIFY(waitUntil(s, [&] { return !st.image.path.empty() && !st.map.empty() && st.dataset.ready() && !st.job.running(); }, kTimeout));
+        w.findChild<QAction*>("normBlocksAction")->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(st.neuronTools.normBlocks && canvas->smallMultiples().size() == 4, kTimeout);
+        const auto readable = [&](int count) {
+            canvas->grab();  // (painted on the widget: what it drew is recorded)
+            canvas->repaint();
+            const std::vector<MapLayer>& m = canvas->smallMultiples();
+            QCOMPARE(int(canvas->shownMultiples().size()), count);
+            QCOMPARE(int(canvas->shownMultipleCaptions().size()), count);
+            QFont f = canvas->font();
+            const QFontMetrics fm(f);
+            for (int i = 0; i < count; ++i) {
+                const QString shown = canvas->shownMultipleCaptions()[i];
+                QVERIFY2(shown == m[std::size_t(i)].caption || m[std::size_t(i)].shortCaptions.contains(shown), qPrintable(shown));
+                QVERIFY2(!shown.contains(QChar(0x2026)), qPrintable(shown));
+                for (const QString& line : shown.split('\n'))
+                    QVERIFY2(fm.horizontalAdvance(line) <= canvas->shownMultiples()[std::size_t(i)].width(), qPrintable(line));
+                QVERIFY2(shown.startsWith(QString("b%1").arg(i % 4)), qPrintable(shown));
+                QVERIFY2(shown.contains('/'), qPrintable(shown));  // max / median kept
+            }
+        };
+        readable(4);
+        QHelpEvent help(QEvent::ToolTip, canvas->shownMultiples()[1].center(), canvas->mapToGlobal(canvas->shownMultiples()[1].center()));
+        QApplication::sendEvent(canvas, &help);
+        QTRY_COMPARE_WITH_TIMEOUT(QToolTip::text(), canvas->smallMultiples()[1].caption, kTimeout);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/token-norm-blocks-1024-captions.png");
+        // Test-time registers too: both rows.
+        w.findChild<QAction*>("registersAction")->trigger();
+        QVERIFY(waitUntil(s, [&] {
+            return st.registers && st.map.withRegisters && st.neuronTools.normBlocksRegisters && canvas->smallMultiples().size() == 8;
+        }, 5 * kTimeout));
+        QCOMPARE(st.map.maps.front().method, std::string("token-norms"));
+        QVERIFY2(canvas->map().caption.contains("second row"), qPrintable(canvas->map().caption));
+        const std::vector<MapLayer> m = canvas->smallMultiples();
+        const Model model = loadModel(VITSCOPE_SOURCE_DIR "/models/shapes-clip");
+        std::vector<std::string> paths = DatasetCache(st.dataset.summary.cacheDir).paths();
+        const RegisterFindParams find = registerFindDefaults(model);
+        if (static_cast<int>(paths.size()) > find.processedImageCnt) paths.resize(static_cast<std::size_t>(find.processedImageCnt));
+        Model intervened = model;
+        applyTestTimeRegisters(intervened, testTimeRegisterDefaults(model), findRegisterNeurons(model, paths, find, {}));
+        const at::Tensor pixels = preprocessImage(loadImageRgb(st.image.path), model.preprocess).unsqueeze(0);
+        const TokenNormReport plain = tokenNorms(model, pixels, find), reg = tokenNorms(intervened, pixels, registerFindDefaults(intervened));
+        const int64_t grid = int64_t(plain.gridH) * plain.gridW;
+        const double top = std::max(plain.norms.narrow(1, plain.prefix, grid).max().item<double>(), reg.norms.narrow(1, reg.prefix, grid).max().item<double>());
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            const TokenNormReport& t = i < 4 ? plain : reg;
+            QCOMPARE(m[i].row, i < 4 ? 0 : 1);
+            QVERIFY((floatTensor(m[i].values) - t.norms[int64_t(i % 4)].narrow(0, t.prefix, grid)).abs().max().item<double>() < 1e-4);
+            QCOMPARE(m[i].lo, 0.0f);
+            QVERIFY(std::abs(m[i].hi - top) < 1e-4);  // one scale for both rows
+        }
+        QVERIFY(m[4].caption.startsWith("b0 reg"));
+        readable(8);
+        const std::vector<QRect> boxes = canvas->shownMultiples();
+        QVERIFY(boxes[4].top() > boxes[0].bottom() - 6 && canvas->rect().contains(boxes[7]));  // the second row under the first
+        const QImage shot = canvas->grab().toImage();
+        QVERIFY(pixelAt(shot, boxes[5].center()) != pixelAt(shot, QPoint(canvas->width() - 2, boxes[5].center().y())));  // drawn
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS"))
+            w.grab().save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/token-norm-blocks-registers-1024.png");
+        // Registers off: the one row again.
+        w.findChild<QAction*>("registersAction")->trigger();
+        QTRY_VERIFY_WITH_TIMEOUT(!st.map.withRegisters && canvas->smallMultiples().size() == 4, kTimeout);
     }
 
     // The property score grid is recomputed for a new dataset (it kept the old numbers), and a

@@ -628,6 +628,77 @@ private slots:
 
     // compute_segmentation.py's neuron map: the neurons with the largest |direction . text| over the
     // layers given, and the mean of their activations at the patch tokens (recomputed here).
+    // The ranking cache: every neuron's sums along a basis U give, for any property whose span lies
+    // in span(U), the scores a pass over the effects gives (propertyScore of each neuron in one
+    // piece); a property outside span(U) is refused (empty), and the size does not grow with the images.
+    void spanStatisticsRankLikeAPass() {
+        at::manual_seed(29);
+        const int64_t n = 300, m = 7, e = 24;
+        const at::Tensor effects = at::randn({n, m, e});
+        const at::Tensor color = at::randn({3, e}), shape = at::randn({4, e});
+        effects.select(1, 5).add_(at::matmul(at::randn({n, 3}), color));  // neuron 5 carries "color"
+        const at::Tensor total = effects.sum(1) + 0.1 * at::randn({n, e});
+        const at::Tensor basis = NeuronSpanStatistics::spanBasis(at::cat({color, shape}), 100);
+        QCOMPARE(basis.size(0), int64_t(7));
+        QVERIFY(maxAbsDiff(at::matmul(basis, basis.t()), at::eye(7)) < 1e-5);                       // orthonormal rows
+        QCOMPARE(NeuronSpanStatistics::spanBasis(at::cat({color, shape}), 5).size(0), int64_t(5));  // capped
+        NeuronSpanStatistics stats(basis, m);
+        const int64_t empty = stats.bytes();
+        QVERIFY(stats.ranked(color).empty());  // no image yet
+        for (int64_t i0 = 0; i0 < n; i0 += 64) {
+            const int64_t b = std::min<int64_t>(64, n - i0);
+            stats.add(effects.narrow(0, i0, b), total.narrow(0, i0, b));
+        }
+        QCOMPARE(stats.images(), n);
+        QCOMPARE(stats.bytes(), empty);
+        QCOMPARE(stats.bytes(), int64_t(8 * (m * 7 + 2 * m * 7 * 7 + 7 + 7 * 7)));
+        for (const at::Tensor& property : {color, shape, at::cat({shape.narrow(0, 0, 2), color.narrow(0, 1, 1)})}) {
+            const auto pass = rankNeurons(effects, total, property);
+            const auto cached = stats.ranked(property);
+            QCOMPARE(cached.size(), pass.size());
+            for (std::size_t i = 0; i < pass.size(); ++i) {
+                QCOMPARE(cached[i].first, pass[i].first);
+                QVERIFY2(std::abs(cached[i].second - pass[i].second) < 1e-5,
+                         qPrintable(QString("%1 vs %2").arg(cached[i].second).arg(pass[i].second)));
+            }
+        }
+        QCOMPARE(stats.ranked(color).front().first, int64_t(5));
+        QVERIFY(stats.ranked(at::randn({2, e})).empty());  // outside span(U)
+        // The whole space: every property.
+        NeuronSpanStatistics whole(at::eye(e), m);
+        whole.add(effects, total);
+        const auto any = at::randn({5, e});
+        QVERIFY(std::abs(whole.ranked(any).front().second - rankNeurons(effects, total, any).front().second) < 1e-5);
+        // The budget's rank: the largest whose sums fit.
+        const int64_t r = NeuronSpanStatistics::rankForBudget(m, 20000);
+        const auto size = [&](int64_t k) { return NeuronSpanStatistics(at::eye(k), m).bytes(); };
+        QVERIFY(r < e && size(r) <= 20000 && size(r + 1) > 20000);
+    }
+
+    // A job that reports no rate gets one measured from its stage's first report; none (0) until
+    // the count has moved; a new stage or a count going back starts again; a job's own rate stays.
+    void progressRateIsMeasuredOrNone() {
+        using C = ProgressRate::Clock;
+        const C::time_point t0{};
+        ProgressRate rate;
+        JobProgress p = rate.fill({16, 1000, 0, 0, "pass"}, t0);
+        QCOMPARE(p.perSecond, 0.0);
+        p = rate.fill({16, 1000, 0, 0, "pass"}, t0 + std::chrono::seconds(1));
+        QCOMPARE(p.perSecond, 0.0);  // nothing done since
+        p = rate.fill({48, 1000, 0, 0, "pass"}, t0 + std::chrono::seconds(2));
+        QCOMPARE(p.perSecond, 16.0);
+        QCOMPARE(p.etaSeconds, 952.0 / 16.0);
+        p = rate.fill({10, 500, 0, 0, "second pass"}, t0 + std::chrono::seconds(3));
+        QCOMPARE(p.perSecond, 0.0);
+        p = rate.fill({30, 500, 0, 0, "second pass"}, t0 + std::chrono::milliseconds(3500));
+        QCOMPARE(p.perSecond, 40.0);
+        p = rate.fill({5, 500, 0, 0, "second pass"}, t0 + std::chrono::seconds(4));  // went back
+        QCOMPARE(p.perSecond, 0.0);
+        p = rate.fill({50, 500, 7.0, 3.0, "second pass"}, t0 + std::chrono::seconds(5));
+        QCOMPARE(p.perSecond, 7.0);
+        QCOMPARE(p.etaSeconds, 3.0);
+    }
+
     void neuronMapForAText() {
         at::manual_seed(61);
         const Case c = clipCases().front();

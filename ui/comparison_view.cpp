@@ -85,6 +85,7 @@ void ComparisonView::draw(const State& s) {
     if (!s.comparison) {
         m_title->setText(s.comparing ? tr("comparing...") : tr("Compare the open model's heads with another model's over the open dataset."));
         clearAxes();
+        showEmptyState(s.comparing);
         return;
     }
     const HeadComparison& c = *s.comparison;
@@ -105,6 +106,8 @@ void ComparisonView::draw(const State& s) {
     m_map->setColorScale(m_scale);
     m_scale->setGradient(viridis);
     m_scale->setVisible(true);
+    m_plot->xAxis->setVisible(true);
+    m_plot->yAxis->setVisible(true);
     m_map->setDataRange(QCPRange(0, 1));
     m_map->setInterpolate(false);
     m_headsA = c.headsA;
@@ -133,6 +136,18 @@ void ComparisonView::draw(const State& s) {
     m_plot->replot();
 }
 
+void ComparisonView::showEmptyState(bool comparing) {
+    // What to do, not the axes of a matrix that is not there.
+    auto* note = new QCPItemText(m_plot);
+    note->position->setType(QCPItemPosition::ptAxisRectRatio);
+    note->position->setCoords(0.5, 0.5);
+    note->setText(comparing ? tr("Matching the heads over the open dataset...\nthe matrix follows when it is done.")
+                            : tr("No comparison yet.\nClick \"Compare with a model...\" and choose a model's folder:\n"
+                                 "every head pair's linear CKA over the open dataset appears here."));
+    note->setColor(palette().placeholderText().color());
+    m_plot->replot();
+}
+
 void ComparisonView::clearAxes() {
     m_scale->setVisible(false);
     m_headsA.clear();
@@ -140,6 +155,7 @@ void ComparisonView::clearAxes() {
     for (QCPAxis* axis : {m_plot->xAxis, m_plot->yAxis}) {  // no model names or heads of a comparison not shown
         axis->setLabel(QString());
         axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        axis->setVisible(false);  // (nor 0-5 ticks of nothing)
     }
     m_plot->replot();
 }

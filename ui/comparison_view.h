@@ -40,6 +40,7 @@ private:
     void draw(const State& s);
     void retick();  // head labels as many as the axes have room for
     void clearAxes();  // no comparison: no model names, no heads
+    void showEmptyState(bool comparing);  // a note of what to do in the plot's place
     void showFocus(const State& s);
 
     QLabel* m_title;

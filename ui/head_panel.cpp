@@ -16,6 +16,7 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
+#include <QScrollBar>
 #include <QSignalBlocker>
 #include <QVBoxLayout>
 
@@ -56,7 +57,13 @@ HeadPanel::HeadPanel(Thumbnails* thumbs, QWidget* parent) : QWidget(parent), m_t
     layout->addWidget(m_neuronsLabel);
     layout->addWidget(m_tools);
     layout->addWidget(m_neurons, 1);
-    layout->addWidget(new QLabel(tr("Top images")));
+    m_imagesLabel = new QLabel(tr("Top images"));
+    m_imagesLabel->setObjectName("topImagesLabel");
+    m_imagesLabel->setWordWrap(true);
+    // Two lines, whatever it says (a neuron's summary arriving must not move anything: the dock's
+    // scroll bar coming or going would reflow the list above); the whole story is its tooltip.
+    m_imagesLabel->setFixedHeight(2 * m_imagesLabel->fontMetrics().lineSpacing() + 4);
+    layout->addWidget(m_imagesLabel);
     layout->addWidget(m_images, 1);
     layout->addWidget(m_retrieve);
     connect(m_retrieve, &QPushButton::clicked, this, [this] { emit retrieveRequested(m_layer, m_head); });
@@ -91,50 +98,93 @@ void HeadPanel::reset() {
     m_plot->replot();
     m_plot->hide();  // nothing shown = nothing drawn (no axis of another head's texts)
     m_images->clear();
+    m_imagesLabel->setText(tr("Top images"));
+    m_imagesLabel->setToolTip({});
     m_neurons->clear();
     m_neuronsLabel->hide();
     m_neurons->hide();
 }
 
 QString HeadPanel::neuronsText() const { return m_neuronsLabel->text(); }
+QString HeadPanel::imagesText() const {
+    return m_imagesLabel->text() + " " + m_imagesLabel->toolTip();
+}
 
-void HeadPanel::setNeurons(const State& s) {
-    const Focus& f = s.focus;
-    const QSignalBlocker block(m_neurons);  // filling is not ticking (itemChanged)
-    m_neurons->clear();
-    m_neuronsLabel->setVisible(!f.mlp.isEmpty());
-    m_neurons->setVisible(false);
-    if (f.mlp.isEmpty()) return;
-    if (m_tools->fillRanked(s, m_neuronsLabel)) return m_tools->decorate(s);
-    const NeuronList& n = f.neurons;
-    if (n.layer != f.mlpRow) {
-        m_neuronsLabel->setText(tr("Neurons: computing their second-order effects on this image..."));
+// The image's rows: the MLP's neurons by second-order effect on the open image (none while they compute).
+void HeadPanel::imageNeuronRows(const State& s, QString* heading, std::vector<NeuronLine>* rows) const {
+    const NeuronList& n = s.focus.neurons;
+    if (n.layer != s.focus.mlpRow) {
+        *heading = tr("Neurons: computing their second-order effects on this image...");
         return;
     }
     if (!n.unavailable.empty()) {
-        m_neuronsLabel->setText(tr("Neurons: %1.").arg(QString::fromStdString(n.unavailable)));
+        *heading = tr("Neurons: %1.").arg(QString::fromStdString(n.unavailable));
         return;
     }
     const bool scored = !n.rows.empty() && std::isfinite(n.rows.front().textScore);
-    m_neuronsLabel->setText(scored ? tr("Its %1 neurons by second-order effect on this image (|effect|, score for \"%2\"):")
-                                         .arg(n.neurons)
-                                         .arg(QString::fromStdString(n.text))
-                                   : tr("Its %1 neurons by second-order effect on this image (|effect|):").arg(n.neurons));
+    *heading = scored ? tr("Its %1 neurons by second-order effect on this image (|effect|, score for \"%2\"):")
+                            .arg(n.neurons)
+                            .arg(QString::fromStdString(n.text))
+                      : tr("Its %1 neurons by second-order effect on this image (|effect|):").arg(n.neurons);
     m_neurons->setToolTip(tr("Neuron, the size of its effect on the output through the later attention heads and (with a CLIP "
                              "model) its score for the text, in units of 100 / |output| (second_order_lens's convention)"));
-    for (const NeuronRow& r : n.rows) {
-        const QString line = scored ? QString("%1 %2 %3").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2).arg(r.textScore, 9, 'f', 3)
-                                    : QString("%1 %2").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2);
-        auto* item = new QListWidgetItem(line, m_neurons);
-        item->setData(Qt::UserRole, static_cast<qlonglong>(r.neuron));
-        if (r.neuron == f.neuron) m_neurons->setCurrentItem(item);
+    for (const NeuronRow& r : n.rows)
+        rows->push_back(
+            {r.neuron, scored ? QString("%1 %2 %3").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2).arg(r.textScore, 9, 'f', 3)
+                              : QString("%1 %2").arg(r.neuron, 6).arg(r.norm, 8, 'f', 2)});
+}
+
+void HeadPanel::fillNeuronList(const std::vector<NeuronLine>& rows, qint64 current) {
+    // The same rows stay the same items (a result streaming in, a tick): no refill, no scroll.
+    bool same = int(rows.size()) == m_neurons->count();
+    for (int i = 0; same && i < m_neurons->count(); ++i)
+        same = m_neurons->item(i)->data(Qt::UserRole).toLongLong() == rows[std::size_t(i)].neuron &&
+               m_neurons->item(i)->text() == rows[std::size_t(i)].text;
+    const QSignalBlocker block(m_neurons);  // filling is not ticking (itemChanged)
+    if (!same) {
+        m_neurons->clear();
+        for (const NeuronLine& r : rows) {
+            auto* item = new QListWidgetItem(r.text, m_neurons);
+            item->setData(Qt::UserRole, static_cast<qlonglong>(r.neuron));
+        }
     }
+    const int scroll = m_neurons->verticalScrollBar()->value();
+    QListWidgetItem* now = nullptr;
+    for (int i = 0; i < m_neurons->count(); ++i)
+        if (m_neurons->item(i)->data(Qt::UserRole).toLongLong() == current) now = m_neurons->item(i);
+    if (m_neurons->currentItem() != now) m_neurons->setCurrentItem(now);
+    if (same) m_neurons->verticalScrollBar()->setValue(scroll);  // (setCurrentItem scrolls to it)
+}
+
+void HeadPanel::setNeurons(const State& s) {
+    const Focus& f = s.focus;
+    m_neuronsLabel->setVisible(!f.mlp.isEmpty());
+    if (f.mlp.isEmpty()) {
+        const QSignalBlocker block(m_neurons);
+        m_neurons->clear();
+        m_neurons->setVisible(false);
+        return;
+    }
+    QString heading, pending;
+    std::vector<NeuronLine> rows;
+    if (!m_tools->rankedRows(s, &heading, &rows, &pending)) imageNeuronRows(s, &heading, &rows);
+    // A ranking on its way changes nothing above the list (the status line shows its progress).
+    m_neuronsLabel->setText(heading);
+    m_neuronsLabel->setToolTip(pending);
+    if (f.neuron < 0) {  // the chart's place is kept for the neuron a click opens (the list does not move)
+        if (f.neurons.unavailable.empty())
+            showPlotNote(tr("a neuron's texts: click it in the list below"));
+        else
+            m_plot->hide();
+    }
+    fillNeuronList(rows, f.neuron);
     m_tools->decorate(s);
-    m_neurons->setVisible(true);
+    m_neurons->setVisible(!rows.empty());
 }
 
 void HeadPanel::clear() {
     reset();
+    m_title->setMinimumHeight(0);
     m_title->setText(tr("Click a head in the grid"));
 }
 
@@ -167,6 +217,7 @@ void HeadPanel::fitToWidth() {
 }
 
 void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QString& name) {
+    m_title->setMinimumHeight(0);  // (an MLP's room is not a head's)
     const QString label = !name.isEmpty() ? name : d ? QString::fromStdString(d->head) : QString("%1.%2").arg(layer).arg(head);
     m_layer = layer;
     m_head = head;
@@ -201,6 +252,8 @@ void HeadPanel::showHead(int layer, int head, const HeadDescription* d, const QS
 void HeadPanel::drawBars(const QStringList& texts, const QVector<double>& values, const QString& axisTitle, const QString& shortTitle) {
     m_plot->clearPlottables();
     m_plot->clearItems();
+    m_plot->xAxis->setVisible(true);
+    m_plot->yAxis->setVisible(true);
     m_plot->show();
     auto* bars = new QCPBars(m_plot->yAxis, m_plot->xAxis);  // horizontal bars
     bars->setName(axisTitle);
@@ -233,40 +286,105 @@ void HeadPanel::drawBars(const QStringList& texts, const QVector<double>& values
     fitToWidth();
 }
 
+// What the title says of a neuron's dataset detail `d` (arrived or not).
+QString HeadPanel::neuronDetailText(const NeuronDetail& d) const {
+    QString detail = tr("over the dataset's %1 images, the principal direction of its effects on its top %2")
+                         .arg(d.images)
+                         .arg(std::min<int64_t>(d.topK, d.images));
+    if (!d.texts.empty() || d.textsUnavailable.empty())
+        detail += tr(", as texts of %1 (orthogonal matching pursuit, coefficients)")
+                      .arg(QFileInfo(QString::fromStdString(d.pool)).fileName());
+    else
+        detail += tr("; no texts: %1").arg(QString::fromStdString(d.textsUnavailable));
+    return detail + tr("; below, those images, largest effect first.");
+}
+
+QString HeadPanel::neuronTitle(const State& s, qint64 neuron) const {
+    const QString name = tr("%1, neuron %2").arg(s.mlpLabel(s.focus.mlpRow)).arg(neuron);
+    return tr("<b>%1</b>: its activation on the canvas; over the dataset, its texts above and its top images below")
+        .arg(name.toHtmlEscaped());
+}
+
+void HeadPanel::keepTitleRoom(const QStringList& texts, bool growOnly) {
+    // The title's height is enough for each of `texts` at its width: an MLP's title keeps the room
+    // its neurons' titles need, so a click on a neuron moves nothing under it.
+    const int width = m_title->width();
+    if (width < 50) {  // not laid out yet
+        m_title->setMinimumHeight(0);
+        return;
+    }
+    QLabel probe;
+    probe.setFont(m_title->font());
+    probe.setWordWrap(true);
+    int need = growOnly ? m_title->minimumHeight() : 0;
+    for (const QString& t : texts) {
+        probe.setText(t);
+        need = std::max(need, probe.heightForWidth(width));
+    }
+    m_title->setMinimumHeight(need);
+}
+
 void HeadPanel::showNeuron(const State& s) {
     const Focus& f = s.focus;
-    const QString name = tr("%1, neuron %2").arg(f.mlp).arg(f.neuron);
     m_layer = m_head = -1;
     m_retrieve->setEnabled(false);
+    // Nothing above the list changes when the layer's summary arrives: the title is the same, the
+    // chart keeps its place (a note in it until then), what the summary says goes under the list.
+    m_title->setText(neuronTitle(s, f.neuron));
+    keepTitleRoom({m_title->text()}, true);
     const NeuronDetail& d = f.detail;
-    const bool arrived = d.neuron == f.neuron && d.layer == f.mlpRow;
-    QString detail;
-    if (!arrived) {
-        detail = !f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...");
-        m_plot->clearPlottables();
-        m_pickTexts.clear();
-        m_plot->setToolTip({});
-        m_plot->hide();
+    if (d.neuron != f.neuron || d.layer != f.mlpRow) {
+        const QString why =
+            !f.detailNote.isEmpty() ? f.detailNote : tr("summarising the layer's neurons over the dataset...");
+        showPlotNote(f.detailNote.isEmpty() ? tr("its texts: when the summary is done") : tr("no texts"));
+        m_imagesLabel->setText(tr("Top images: %1").arg(why));
+        m_imagesLabel->setToolTip({});
         setTopImages({});
-    } else {
-        detail = tr("over the dataset's %1 images, the principal direction of its effects on its top %2").arg(d.images).arg(std::min<int64_t>(d.topK, d.images));
-        if (!d.texts.empty()) {
-            detail += tr(", as texts of %1 (orthogonal matching pursuit, coefficients)").arg(QFileInfo(QString::fromStdString(d.pool)).fileName());
-            QStringList texts;
-            QVector<double> values;
-            for (const WeightedText& t : d.texts) {
-                texts << QString::fromStdString(t.text);
-                values << t.weight;
-            }
-            drawBars(texts, values, tr("coefficient in its direction"), tr("coefficient"));
-        } else {
-            detail += tr("; no texts: %1").arg(QString::fromStdString(d.textsUnavailable));
-            m_plot->hide();
-        }
-        detail += tr(". Below, those images, largest effect first.");
-        setTopImages(d.topImages);
+        return;
     }
-    m_title->setText(tr("<b>%1</b>: its activation on the canvas; %2").arg(name.toHtmlEscaped(), detail.toHtmlEscaped()));
+    if (d.texts.empty()) {
+        showPlotNote(tr("no texts: %1").arg(QString::fromStdString(d.textsUnavailable)));
+    } else {
+        QStringList texts;
+        QVector<double> values;
+        for (const WeightedText& t : d.texts) {
+            texts << QString::fromStdString(t.text);
+            values << t.weight;
+        }
+        drawBars(texts, values, tr("coefficient in its direction"), tr("coefficient"));
+    }
+    m_imagesLabel->setText(tr("Top images: its largest centred effects over the dataset's %1 images%2 (hover: how)")
+                               .arg(d.images)
+                               .arg(d.texts.empty() ? tr("; no texts") : QString()));
+    m_imagesLabel->setToolTip(neuronDetailText(d));
+    setTopImages(d.topImages);
+}
+
+void HeadPanel::showPlotNote(const QString& note) {
+    m_plot->clearPlottables();
+    m_plot->clearItems();
+    m_pickTexts.clear();
+    m_plot->setToolTip({});
+    m_plot->xAxis->setVisible(false);
+    m_plot->yAxis->setVisible(false);
+    auto* text = new QCPItemText(m_plot);
+    text->position->setType(QCPItemPosition::ptViewportRatio);  // the plot's middle, whatever its margins
+    text->position->setCoords(0.5, 0.5);
+    text->setClipToAxisRect(false);
+    // Wrapped to the plot's width (a note is never cut).
+    const QFontMetrics fm(text->font());
+    QStringList lines{QString()};
+    for (const QString& word : note.split(' ', Qt::SkipEmptyParts)) {
+        const QString longer = lines.back().isEmpty() ? word : lines.back() + ' ' + word;
+        if (!lines.back().isEmpty() && fm.horizontalAdvance(longer) > m_plot->width() - 16)
+            lines << word;
+        else
+            lines.back() = longer;
+    }
+    text->setText(lines.join('\n'));
+    text->setColor(palette().placeholderText().color());
+    m_plot->show();
+    m_plot->replot();
 }
 
 void HeadPanel::setTopImages(const std::vector<Hit>& hits) {
@@ -320,7 +438,8 @@ void HeadPanel::render(const State& s, QFlags<Aspect> changed) {
         QString detail = std::isfinite(v) ? tr("direct-effect norm %1 on this image. ").arg(v, 0, 'g', 4) : QString();
         detail += s.dataset.ready() ? tr("TextSpan describes heads, not MLPs; below, the dataset's images where this MLP writes the most.")
                                     : tr("TextSpan describes heads, not MLPs; open a dataset for the images where it writes the most.");
-        showMlp(f.mlp, detail);
+        showMlp(s.mlpLabel(f.mlpRow), detail);
+        keepTitleRoom({m_title->text(), neuronTitle(s, 99999)});
     } else {
         const HeadDescription* d = nullptr;
         for (const HeadDescription& x : s.descriptions)

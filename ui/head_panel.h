@@ -2,6 +2,7 @@
 // The selected head: its TextSpan descriptions with the variance each explains (bar chart), its
 // top images from the dataset, and "retrieve with this head".
 #include "explore/explorer.h"
+#include "neuron_tools.h"
 
 #include <QStringList>
 #include <QWidget>
@@ -18,7 +19,6 @@ struct Focus;
 enum class Aspect : quint32;
 
 class Thumbnails;
-class NeuronTools;
 
 class HeadPanel : public QWidget {
     Q_OBJECT
@@ -39,6 +39,15 @@ private:
     void setNeurons(const State& s);
     // A neuron of the focused MLP: its texts as bars, its top images over the dataset.
     void showNeuron(const State& s);
+    void imageNeuronRows(const State& s, QString* heading, std::vector<NeuronLine>* rows) const;
+    // The list's rows: the same rows keep their items, ticks and scroll position.
+    void fillNeuronList(const std::vector<NeuronLine>& rows, qint64 current);
+    QString neuronDetailText(const NeuronDetail& d) const;
+    QString neuronTitle(const State& s, qint64 neuron) const;
+    // The title's minimum height: what each of `texts` needs at its width (growOnly: never less than now).
+    void keepTitleRoom(const QStringList& texts, bool growOnly = false);
+    // The chart in its place with a note in it instead of bars (axes hidden).
+    void showPlotNote(const QString& note);
     // Horizontal bars, first on top (`values` may be negative), labelled by `texts`.
     void drawBars(const QStringList& texts, const QVector<double>& values, const QString& axisTitle, const QString& shortTitle);
 
@@ -52,6 +61,7 @@ public:
     QListWidget* neuronList() const { return m_neurons; }
     NeuronTools* neuronTools() const { return m_tools; }
     QString neuronsText() const;  // the neuron list's heading
+    QString imagesText() const;   // the top images' heading (a neuron's: what its summary is)
     // The chart's labels, value ticks and axis title fitted to the plot's current width (docks, exports).
     void fitToWidth();
 
@@ -70,6 +80,7 @@ private:
     QLabel* m_title;
     QCustomPlot* m_plot;
     QStringList m_pickTexts;  // the chart's labels in full, first pick first
+    QLabel* m_imagesLabel;
     QListWidget* m_images;
     QLabel* m_neuronsLabel;
     QListWidget* m_neurons;

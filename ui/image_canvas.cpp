@@ -3,16 +3,19 @@
 #include "session.h"
 
 #include <QDragEnterEvent>
-#include <QFileInfo>
 #include <QDropEvent>
+#include <QFileInfo>
+#include <QHelpEvent>
 #include <QMimeData>
 #include <QPaintEngine>
 #include <QPainter>
+#include <QToolTip>
 #include <QUrl>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 namespace vitscope::ui {
 
@@ -73,13 +76,14 @@ void ImageCanvas::setMessage(const QString& text) {
     update();
 }
 
-void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const {
+void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar, int captionLines) const {
     // No room is kept for the colorbar of a plain image, except where the picture must keep its
     // place and size whether a map is on it or not (classroom mode's steps).
     withBar = withBar && (!m.values.empty() || m_keepBarRoom);
     const int barW = withBar ? std::max(12, box.width() / 28) : 0;
     const int labelW = withBar ? p.fontMetrics().horizontalAdvance("-0.000e+00") : 0;
-    const int captionH = m.caption.isEmpty() ? 0 : p.fontMetrics().height() + 4;
+    const int lines = captionLines > 0 ? captionLines : int(m.caption.count('\n')) + 1;
+    const int captionH = m.caption.isEmpty() ? 0 : lines * p.fontMetrics().height() + 4;
     const int besideSide = std::min(box.width() - barW - labelW - 12, box.height() - captionH);
     // Classroom mode: the colorbar goes below the picture where that leaves the picture larger
     // (a projector's panel is taller than wide once the grid and the ledger have their room).
@@ -98,8 +102,11 @@ void ImageCanvas::drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool
         if (wide > box.width() && m_fontScale > 1.0)
             f.setPointSizeF(std::max(f.pointSizeF() / m_fontScale, f.pointSizeF() * box.width() / wide));
         p.setFont(f);
+        QStringList shown;
+        for (const QString& line : m.caption.split('\n'))
+            shown << p.fontMetrics().elidedText(line, Qt::ElideMiddle, box.width());
         p.drawText(QRect(box.left(), box.top(), box.width(), captionH), Qt::AlignLeft | Qt::AlignVCenter,
-                   p.fontMetrics().elidedText(m.caption, Qt::ElideMiddle, box.width()));
+                   shown.join('\n'));
         p.restore();
     }
     if (!m_crop.isNull()) p.drawImage(img, m_crop);
@@ -212,35 +219,18 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
         messageH = std::min(target.height() / 3, need.height() + 10);
     }
     const QRect body = target.adjusted(0, 0, 0, -messageH);
-    // Main view on top; small multiples in a row below when present.
-    const bool multiples = m_mapShown && !m_multiples.empty();
-    const int rowH = !multiples ? 0 : std::min(body.height() / 3, body.width() / std::max<int>(1, int(m_multiples.size())) + 20);
-    const QRect main(body.left() + 6, body.top() + 6, body.width() - 12, body.height() - rowH - 12);
+    // Main view on top; small multiples in rows below when present.
+    const int rowsH = multiplesHeight(body.height(), body.width());
+    const QRect main(body.left() + 6, body.top() + 6, body.width() - 12, body.height() - rowsH - 12);
     MapLayer shown = m_mapShown ? m_map : MapLayer{};
     if (shown.caption.isEmpty()) shown.caption = QString(m_path).section('/', -1);
     drawMap(p, main, shown, m_showBar);
-    if (multiples) {
-        // One row on the maps' shared scale with one colorbar at its end (when they share one).
-        const int n = static_cast<int>(m_multiples.size());
-        const MapLayer& first = m_multiples.front();
-        const bool shared = first.lo < first.hi && std::all_of(m_multiples.begin(), m_multiples.end(), [&](const MapLayer& m) {
-            return m.lo == first.lo && m.hi == first.hi && !m.values.empty();
-        });
-        const int barW = shared ? 12 : 0, labelW = shared ? p.fontMetrics().horizontalAdvance("-0.000e+00") : 0;
-        // Maps side by side (packed, not spread over the width), the colorbar right after them.
-        const int captionH = p.fontMetrics().height() + 4;  // as drawMap lays a map out
-        const int widest = (target.width() - 12 - (shared ? barW + labelW + 12 : 0)) / n;
-        const int side = std::max(8, std::min(widest - 12, rowH - 6 - captionH));
-        const int slot = side + 12;
-        const int top = body.bottom() - rowH;
-        for (int i = 0; i < n; ++i)
-            drawMap(p, QRect(body.left() + 6 + i * slot, top, slot - 6, rowH - 6), m_multiples[static_cast<std::size_t>(i)], false);
-        if (shared) {
-            const QRect bar(body.left() + 6 + n * slot - 2, top + captionH, barW, side);
-            paintColorbar(p, bar, labelW, first.lo, first.hi);
-            paintMark(p, bar, labelW, first);
-        }
+    if (p.device() == this) {
+        m_shownMultiples.clear();
+        m_shownCaptions.clear();
+        m_shownTips.clear();
     }
+    if (rowsH > 0) paintMultiples(p, body, rowsH);
     if (messageH > 0) {
         const QRect strip(target.left(), target.bottom() - messageH + 1, target.width(), messageH);
         p.fillRect(strip, QColor(253, 236, 234));
@@ -248,6 +238,98 @@ void ImageCanvas::paintTo(QPainter& p, const QRect& target) const {
         p.drawText(strip.adjusted(8, 4, -8, -4), Qt::AlignVCenter | Qt::AlignLeft | Qt::TextWordWrap, m_message);
     }
     p.restore();
+}
+
+int ImageCanvas::multiplesHeight(int bodyH, int width) const {
+    if (!m_mapShown || m_multiples.empty()) return 0;
+    int rows = 1;
+    std::map<int, int> perRow;
+    for (const MapLayer& m : m_multiples) rows = std::max(rows, 1 + m.row), ++perRow[m.row];
+    int n = 1;
+    for (const auto& [row, count] : perRow) n = std::max(n, count);
+    return rows == 1 ? std::min(bodyH / 3, width / n + 20) : std::min(bodyH / 2, rows * (width / n + 20));
+}
+
+// The caption of a small multiple `width` pixels wide: its own where it fits, else the first of its
+// shorter forms whose every line fits, else the shortest.
+static QString fittedCaption(const QFontMetrics& fm, const MapLayer& m, int width) {
+    if (fm.horizontalAdvance(m.caption) <= width || m.shortCaptions.isEmpty()) return m.caption;
+    for (const QString& form : m.shortCaptions) {
+        const QStringList lines = form.split('\n');
+        if (std::all_of(lines.begin(), lines.end(), [&](const QString& l) { return fm.horizontalAdvance(l) <= width; }))
+            return form;
+    }
+    return m.shortCaptions.last();
+}
+
+void ImageCanvas::paintMultiples(QPainter& p, const QRect& body, int height) const {
+    // Rows of maps on their shared scale, each row with one colorbar at its end (when they share one).
+    int rows = 1;
+    for (const MapLayer& m : m_multiples) rows = std::max(rows, 1 + m.row);
+    const MapLayer& first = m_multiples.front();
+    const bool shared =
+        first.lo < first.hi && std::all_of(m_multiples.begin(), m_multiples.end(), [&](const MapLayer& m) {
+            return m.lo == first.lo && m.hi == first.hi && !m.values.empty();
+        });
+    const int barW = shared ? 12 : 0, labelW = shared ? p.fontMetrics().horizontalAdvance("-0.000e+00") : 0;
+    const int rowH = height / rows;
+    for (int row = 0; row < rows; ++row) {
+        std::vector<MapLayer> maps;
+        for (const MapLayer& m : m_multiples)
+            if (m.row == row) maps.push_back(m);
+        if (maps.empty()) continue;
+        const int n = static_cast<int>(maps.size());
+        // Maps side by side (packed, not spread over the width), the colorbar right after them.
+        const int widest = (body.width() - 12 - (shared ? barW + labelW + 12 : 0)) / n;
+        int lines = 1;
+        QStringList whole;
+        for (const MapLayer& m : maps) whole << m.caption;
+        // The captions fitted to the maps' width, which their lines' height narrows: until it holds.
+        int captionH = 0, side = 0;
+        for (int pass = 0, before = -1; pass < 4 && lines != before; ++pass) {
+            before = lines;
+            captionH = lines * p.fontMetrics().height() + 4;  // as drawMap lays a map out
+            side = std::max(8, std::min(widest - 12, rowH - 6 - captionH));
+            lines = 1;
+            for (std::size_t i = 0; i < maps.size(); ++i) {
+                maps[i].caption = whole[int(i)];
+                maps[i].caption = fittedCaption(p.fontMetrics(), maps[i], side + 6);
+                lines = std::max(lines, int(maps[i].caption.count('\n')) + 1);
+            }
+        }
+        captionH = lines * p.fontMetrics().height() + 4;
+        side = std::max(8, std::min(widest - 12, rowH - 6 - captionH));
+        const int slot = side + 12;
+        const int top = body.bottom() - height + row * rowH;
+        for (int i = 0; i < n; ++i) {
+            const QRect box(body.left() + 6 + i * slot, top, slot - 6, rowH - 6);
+            drawMap(p, box, maps[std::size_t(i)], false, lines);
+            if (p.device() == this) {
+                m_shownMultiples.push_back(box);
+                m_shownCaptions << maps[std::size_t(i)].caption;
+                m_shownTips << whole[i];
+            }
+        }
+        if (shared) {
+            const QRect bar(body.left() + 6 + n * slot - 2, top + captionH, barW, side);
+            paintColorbar(p, bar, labelW, first.lo, first.hi);
+            paintMark(p, bar, labelW, first);
+        }
+    }
+}
+
+bool ImageCanvas::event(QEvent* e) {
+    if (e->type() == QEvent::ToolTip) {
+        const QPoint at = static_cast<QHelpEvent*>(e)->pos();
+        for (std::size_t i = 0; i < m_shownMultiples.size() && int(i) < m_shownTips.size(); ++i)
+            if (m_shownMultiples[i].contains(at)) {
+                QToolTip::showText(static_cast<QHelpEvent*>(e)->globalPos(), m_shownTips[int(i)], this);
+                return true;
+            }
+        QToolTip::hideText();
+        return true;
+    }
+    return QWidget::event(e);
 }
 
 QSize ImageCanvas::figureSize(int height) const {
@@ -265,7 +347,7 @@ QSize ImageCanvas::figureSize(int height) const {
         if (!m_message.isEmpty())
             messageH = std::min(height / 3, fm.boundingRect(QRect(0, 0, std::max(1, width - 16), height / 3), Qt::AlignLeft | Qt::TextWordWrap, m_message).height() + 10);
         const int bodyH = height - messageH;
-        const int rowH = n == 0 ? 0 : std::min(bodyH / 3, width / n + 20);
+        const int rowH = n == 0 ? 0 : multiplesHeight(bodyH, width);
         const int side = std::max(8, bodyH - rowH - 12 - captionH);
         int boxW = side + labelW + 12;
         for (int i = 0; i < 3 && withBar; ++i) boxW = side + std::max(12, boxW / 28) + labelW + 12;
@@ -374,20 +456,36 @@ bool normBlocksShown(const State& s) {
            s.map.maps.front().method == "token-norms";
 }
 
-// Every block's output token norms on one scale (0 to the largest norm of any block), each captioned
-// "bL max / median", the outlier threshold marked.
+// ... and with test-time registers beside: the intervened model's blocks in a second row.
+bool registerBlocksShown(const State& s) {
+    return normBlocksShown(s) && s.map.withRegisters && s.neuronTools.normBlocksRegisters;
+}
+
+// Every block's output token norms on one scale (0 to the largest norm of any block of any row), each
+// captioned "bL max / median" (shorter where a map is narrow: two lines, then rounded, then "bL"),
+// the outlier threshold marked; a second row for the test-time-register model ("bL reg ...").
 std::vector<MapLayer> normBlockLayers(const State& s) {
-    const TokenNormBlocks& b = *s.neuronTools.normBlocks;
-    std::vector<MapLayer> out;
+    std::vector<const TokenNormBlocks*> rows{&*s.neuronTools.normBlocks};
+    if (registerBlocksShown(s)) rows.push_back(&*s.neuronTools.normBlocksRegisters);
     float hi = 0;
-    for (const HeatmapResult& r : b.maps) hi = std::max(hi, r.patches.maxValue());
-    for (std::size_t i = 0; i < b.maps.size(); ++i) {
-        const FloatGrid& g = b.maps[i].patches;
-        const QString caption =
-            QObject::tr("b%1 %2 / %3").arg(i).arg(b.maxNorm[i], 0, 'f', 1).arg(b.medianNorm[i], 0, 'f', 1);
-        MapLayer m{caption, g.values, g.rows, g.cols, 0.0f, hi};
-        m.mark = static_cast<float>(b.threshold);
-        out.push_back(std::move(m));
+    for (const TokenNormBlocks* b : rows)
+        for (const HeatmapResult& r : b->maps) hi = std::max(hi, r.patches.maxValue());
+    std::vector<MapLayer> out;
+    for (std::size_t row = 0; row < rows.size(); ++row) {
+        const TokenNormBlocks& b = *rows[row];
+        for (std::size_t i = 0; i < b.maps.size(); ++i) {
+            const FloatGrid& g = b.maps[i].patches;
+            const QString name = row == 0 ? QString("b%1").arg(i) : QObject::tr("b%1 reg").arg(i);
+            const QString numbers = QString("%1 / %2").arg(b.maxNorm[i], 0, 'f', 1).arg(b.medianNorm[i], 0, 'f', 1);
+            MapLayer m{name + " " + numbers, g.values, g.rows, g.cols, 0.0f, hi};
+            m.shortCaptions =
+                QStringList{name + "\n" + numbers,
+                            name + "\n" + QString("%1/%2").arg(b.maxNorm[i], 0, 'g', 2).arg(b.medianNorm[i], 0, 'g', 2),
+                            row == 0 ? name : QString("b%1r").arg(i)};
+            m.mark = static_cast<float>(b.threshold);
+            m.row = int(row);
+            out.push_back(std::move(m));
+        }
     }
     return out;
 }
@@ -418,7 +516,12 @@ void ImageCanvas::render(const State& s, QFlags<Aspect> changed) {
         } else {
             const HeatmapResult& r = s.map.maps.front();
             QString caption = mapCaption(s);
-            if (normBlocksShown(s))
+            if (registerBlocksShown(s))
+                caption += tr("; below, every block of the model and (second row) of the test-time-register model on "
+                              "one scale, "
+                              "captioned max / median (outlined: norm > %1)")
+                               .arg(s.neuronTools.normBlocks->threshold, 0, 'g', 3);
+            else if (normBlocksShown(s))
                 caption += tr("; below, every block on one scale, captioned max / median (outlined: norm > %1)")
                                .arg(s.neuronTools.normBlocks->threshold, 0, 'g', 3);
             setMap({caption, r.pixels.values, r.pixels.rows, r.pixels.cols});

@@ -6,6 +6,7 @@
 
 #include <QImage>
 #include <QString>
+#include <QStringList>
 #include <QWidget>
 
 #include <limits>
@@ -24,6 +25,10 @@ struct MapLayer {
     // A value marked on the map (its cells over it outlined) and on the shared colorbar of a row
     // of small multiples (the outlier threshold of token norms); NaN: none.
     float mark = std::numeric_limits<float>::quiet_NaN();
+    // A small multiple's shorter captions, tried in order where the caption does not fit its map's
+    // width ("\n" breaks a line); the whole caption is the map's tooltip.
+    QStringList shortCaptions;
+    int row = 0;  // small multiples: the row it is drawn in (0: the first under the main map)
 };
 
 class ImageCanvas : public QWidget {
@@ -58,6 +63,9 @@ public:
     QString inputNote() const { return m_inputNote; }
     // Where the picture (the crop under the map) was last drawn on screen, in widget coordinates.
     QRect shownPicture() const { return m_shownPicture; }
+    // The small multiples as last drawn on screen: each one's box and the caption drawn over it.
+    const std::vector<QRect>& shownMultiples() const { return m_shownMultiples; }
+    const QStringList& shownMultipleCaptions() const { return m_shownCaptions; }
 
     // Draws the canvas into `target` of any painter (screen, SVG, PDF, image).
     void paintTo(QPainter& p, const QRect& target) const;
@@ -77,6 +85,7 @@ signals:
     void fileDropped(const QString& path);
 
 protected:
+    bool event(QEvent* e) override;  // a small multiple's whole caption as its tooltip
     void paintEvent(QPaintEvent*) override;
     void dragEnterEvent(QDragEnterEvent* e) override;
     void dropEvent(QDropEvent* e) override;
@@ -92,7 +101,14 @@ private:
     bool m_mapShown = true;
     bool m_keepBarRoom = false;
     mutable QRect m_shownPicture;  // set by drawing on the widget itself
-    void drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar) const;
+    // captionLines: the lines the caption's band holds (0: the caption's own; a row's maps share one).
+    void drawMap(QPainter& p, const QRect& box, const MapLayer& m, bool withBar, int captionLines = 0) const;
+    // The small multiples' rows under the main map: their height in a body of `bodyH` x `width`,
+    // and drawn into the bottom `height` pixels of `body`.
+    int multiplesHeight(int bodyH, int width) const;
+    void paintMultiples(QPainter& p, const QRect& body, int height) const;
+    mutable std::vector<QRect> m_shownMultiples;       // set by drawing on the widget itself
+    mutable QStringList m_shownCaptions, m_shownTips;  // drawn, and whole (the tooltips)
     // The cells of a patch map over its mark, outlined on the picture `img`.
     static void outlineMarked(QPainter& p, const QRect& img, const MapLayer& m);
     static void paintMark(QPainter& p, const QRect& bar, int labelW, const MapLayer& m);  // the mark on a colorbar

@@ -6,6 +6,8 @@
 //
 //   engine.run(LedgerJob{"a red circle"}, this, [this](Ledger g) { ... }, [this](const JobFailure& f) { ... });
 #include "explore/explorer.h"
+
+#include <optional>
 #include "shapes/spurious_demo.h"
 
 #include <string>
@@ -373,11 +375,21 @@ struct NeuronRetrieveJob {
     }
 };
 
-// Every block's output token norms of the open image.
+// Every block's output token norms of the open image, and (withRegisters) the same through the
+// test-time-register model.
+struct TokenNormRows {
+    TokenNormBlocks model;
+    std::optional<TokenNormBlocks> registers;
+};
 struct TokenNormBlocksJob {
     static constexpr const char* kLabel = "computing the token norms of every block";
-    using Result = TokenNormBlocks;
-    Result run(Explorer& x, const JobContext&) const { return x.tokenNormBlocks(); }
+    using Result = TokenNormRows;
+    bool withRegisters = false;
+    Result run(Explorer& x, const JobContext&) const {
+        TokenNormRows r{x.tokenNormBlocks(), std::nullopt};
+        if (withRegisters) r.registers = x.tokenNormBlocks(true);
+        return r;
+    }
 };
 
 }  // namespace vitscope::ui

@@ -35,6 +35,9 @@ struct NeuronToolsState {
     NeuronRetrievalState retrieval;
     bool normsPerBlock = false;                 // View > Token norms of every block
     std::optional<TokenNormBlocks> normBlocks;  // of the open image (when asked for)
+    // The same through the test-time-register model (while View > Test-time registers is on too):
+    // the canvas shows it as a second row under the model's.
+    std::optional<TokenNormBlocks> normBlocksRegisters;
     QString normBlocksImage;                    // the image they are of
 };
 

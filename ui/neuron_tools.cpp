@@ -89,40 +89,40 @@ void NeuronTools::render(const State& s, QFlags<Aspect> changed) {
     }
     const bool ticks = t.tickedLayer == f.mlpRow && !t.ticked.isEmpty();
     m_retrieve->setEnabled(!f.mlp.isEmpty() && (ticks || f.neuron >= 0));
-    m_retrieve->setText(ticks ? tr("Retrieve through %n ticked neuron(s)", nullptr, int(t.ticked.size()))
+    // Never wider than "...this neuron": a tick must not widen the panel (its list would reflow).
+    m_retrieve->setText(ticks ? tr("Retrieve through %n ticked", nullptr, int(t.ticked.size()))
                               : tr("Retrieve through this neuron"));
 }
 
-bool NeuronTools::fillRanked(const State& s, QLabel* label) {
+bool NeuronTools::rankedRows(const State& s, QString* heading, std::vector<NeuronLine>* rows, QString* pending) {
     const NeuronRankState& r = s.neuronTools.rank;
     const Focus& f = s.focus;
+    pending->clear();
     if (r.property.isEmpty() || f.mlp.isEmpty()) return false;
-    m_list->setVisible(false);
     if (!r.note.isEmpty()) {
-        label->setText(tr("Neurons by \"%1\": %2").arg(r.property, r.note));
+        *heading = tr("Neurons by \"%1\": %2").arg(r.property, r.note);
         return true;
     }
-    if (r.ranking.layer != f.mlpRow) {
-        label->setText(tr("Neurons: ranking them by \"%1\" over the dataset's images...").arg(r.property));
-        return true;
+    if (r.ranking.layer != f.mlpRow) {  // the image's rows stay where they are until it arrives
+        *pending =
+            tr("Ranking them by \"%1\" over the dataset's images (the list follows when it is done).").arg(r.property);
+        return false;
     }
-    label->setText(tr("Its %1 neurons by property score for \"%2\" over %3 images (the best %4; second-order effects, "
-                      "Beyond CLIP's score):")
-                       .arg(r.ranking.scores.size())
-                       .arg(r.property)
-                       .arg(r.ranking.images)
-                       .arg(std::min<std::size_t>(kRankedRows, r.ranking.scores.size())));
+    *heading = tr("Its %1 neurons by property score for \"%2\" over %3 images (the best %4; second-order effects, "
+                  "Beyond CLIP's score%5):")
+                   .arg(r.ranking.scores.size())
+                   .arg(r.property)
+                   .arg(r.ranking.images)
+                   .arg(std::min<std::size_t>(kRankedRows, r.ranking.scores.size()))
+                   .arg(r.ranking.cached ? tr("; from the layer's cached sums") : QString());
     m_list->setToolTip(
         tr("Neuron and its property score: the mean correlation, over the property's text directions, of the neuron's "
            "second-order effect with the whole representation across the dataset's images (1: carries the property's "
            "variation)"));
     for (std::size_t i = 0; i < r.ranking.scores.size() && i < std::size_t(kRankedRows); ++i) {
         const auto& [neuron, score] = r.ranking.scores[i];
-        auto* item = new QListWidgetItem(QString("%1 %2").arg(neuron, 6).arg(score, 9, 'f', 4), m_list);
-        item->setData(Qt::UserRole, static_cast<qlonglong>(neuron));
-        if (neuron == f.neuron) m_list->setCurrentItem(item);
+        rows->push_back({neuron, QString("%1 %2").arg(neuron, 6).arg(score, 9, 'f', 4)});
     }
-    m_list->setVisible(true);
     return true;
 }
 

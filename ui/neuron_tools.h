@@ -7,12 +7,20 @@
 #include <QList>
 #include <QWidget>
 
+#include <vector>
+
 class QComboBox;
-class QLabel;
 class QListWidget;
 class QPushButton;
 
 namespace vitscope::ui {
+
+// A row of the head panel's neuron list: the neuron and its line.
+struct NeuronLine {
+    qint64 neuron = -1;
+    QString text;
+    bool operator==(const NeuronLine& o) const { return neuron == o.neuron && text == o.text; }
+};
 
 struct State;
 enum class Aspect : quint32;
@@ -24,9 +32,10 @@ public:
     // `list`: the head panel's neuron list, whose rows get ticks.
     explicit NeuronTools(QListWidget* list, QWidget* parent = nullptr);
     void render(const State& s, QFlags<Aspect> changed);
-    // With a property chosen: the list holds the ranking (or `label` says why not yet) and true;
-    // false when the list is the image's (the head panel fills it). Ticks either way (decorate).
-    bool fillRanked(const State& s, QLabel* label);
+    // With a property chosen and its ranking (or the reason there is none) there: true, with the
+    // list's heading and rows (none with a reason). False otherwise: the list stays the image's (the
+    // head panel's), and `pending` says a ranking is on its way (""). Ticks either way (decorate).
+    bool rankedRows(const State& s, QString* heading, std::vector<NeuronLine>* rows, QString* pending);
     void decorate(const State& s);  // the rows' ticks from the state
     // Its intents to the session's methods (the one line of wiring for it, Menus').
     void connectTo(Session* session);

@@ -89,6 +89,13 @@ HeadPairs State::selectedPairs() const {
     return out;
 }
 
+QString State::mlpLabel(int row) const {
+    if (model.poolHeads > 0 && row == model.layers) return "pool.mlp";
+    // Hierarchical towers: the grid's row label ("s2.b1"), as the grid's tooltip names its heads (s2.b1.h0).
+    if (row >= 0 && std::size_t(row) < model.layerLabels.size()) return q(model.layerLabels[std::size_t(row)]) + ".mlp";
+    return QString("mlp.%1").arg(row);
+}
+
 QString State::textPoolFile() const {
     // The shapes world's own pool for its word-vocabulary models, the general pool otherwise.
     const bool shapes = !model.vocabulary.empty() && (QFileInfo(q(model.spec) + "/vocab.txt").exists() ||
@@ -167,7 +174,10 @@ void Session::endLong(JobHandle h) {
 Engine::Progress Session::progressFor(const std::shared_ptr<JobHandle>& handle, const QString& label) {
     // The job that reports is the one the status line shows (a queued long job that started
     // later must not lend it its label).
-    return [this, handle, label](const JobProgress& p) {
+    // A job that reports no rate gets one measured here (none shown until it is known).
+    auto rate = std::make_shared<ProgressRate>();
+    return [this, handle, label, rate](const JobProgress& reported) {
+        const JobProgress p = rate->fill(reported, ProgressRate::Clock::now());
         m_state.job.handle = *handle;
         m_state.job.label = label;
         m_state.job.stage = q(p.stage);
@@ -403,6 +413,7 @@ void Session::setRegistersBeside(bool on) {
         m_state.view.registersBeside = on;
         emitChanged(Aspect::View);
         requestMap();
+        requestNormBlocks();  // every block's norms: a second row for the intervened model, or none
         return;
     }
     if (!m_state.dataset.ready()) {
@@ -425,6 +436,7 @@ void Session::setRegistersBeside(bool on) {
             m_state.view.registersBeside = true;
             emitChanged(Aspect::View);
             requestMap();
+            requestNormBlocks();
         },
         [this](const JobFailure& f) {
             emitChanged(Aspect::View);  // still off
@@ -861,7 +873,7 @@ void Session::requestNeuronDetail() {
     const quint64 epoch = m_epoch;
     const auto same = [this, f] { return m_state.focus.mlpRow == f.mlpRow && m_state.focus.neuron == f.neuron; };
     runLong(
-        job, tr("summarising the neurons of %1 over the dataset").arg(f.mlp),
+        job, tr("summarising the neurons of %1 over the dataset").arg(m_state.mlpLabel(f.mlpRow)),
         [this, epoch, same](NeuronDetail d) {
             if (!current(epoch) || !same()) return;
             m_state.focus.detail = std::move(d);

@@ -237,7 +237,9 @@ struct State {
     GridValues gridValues(QString* name = nullptr) const;
     HeadId strongestHead() const;  // of the current image
     HeadPairs selectedPairs() const;
-    QString textPoolFile() const;  // the model's text pool (the shapes world's for its word-vocabulary models)
+    QString textPoolFile() const;
+    // An MLP as the grid names its row: "mlp.L", "pool.mlp", a hierarchical tower's "s2.b1.mlp".
+    QString mlpLabel(int row) const;  // the model's text pool (the shapes world's for its word-vocabulary models)
 };
 
 struct SessionOptions {

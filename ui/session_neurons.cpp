@@ -51,7 +51,8 @@ void Session::requestNeuronRanking() {
         return now.property == property && m_state.focus.mlpRow == layer && m_state.dataset.folder == folder;
     };
     runLong(
-        RankNeuronsJob{layer, s(property)}, tr("ranking the neurons of mlp.%1 by %2").arg(layer).arg(property),
+        RankNeuronsJob{layer, s(property)},
+        tr("ranking the neurons of %1 by %2").arg(m_state.mlpLabel(layer), property),
         [this, epoch, same](NeuronRanking ranking) {
             spdlog::info("mlp.{} neurons ranked by {} over {} images in {:.1f} s", ranking.layer, ranking.property,
                          ranking.images, ranking.seconds);
@@ -109,7 +110,8 @@ void Session::rerunNeuronRetrieval() {
     for (qint64 neuron : n.neurons) job.neurons.push_back(neuron);
     runLong(
         job,
-        tr("retrieving \"%1\" through %n neuron(s) of mlp.%2", nullptr, int(n.neurons.size())).arg(text).arg(n.layer),
+        tr("retrieving \"%1\" through %n neuron(s) of %2", nullptr, int(n.neurons.size()))
+            .arg(text, m_state.mlpLabel(n.layer)),
         [this, epoch, folder, text](RetrievalResult r) {
             NeuronRetrievalState& now = m_state.neuronTools.retrieval;
             if (!current(epoch) || !now.active || now.text != text || m_state.dataset.folder != folder) return;
@@ -145,6 +147,7 @@ void Session::setTokenNormsPerBlock(bool on) {
     }
     t.normsPerBlock = on;
     t.normBlocks.reset();
+    t.normBlocksRegisters.reset();
     t.normBlocksImage.clear();
     emitChanged(Aspect::Neurons | Aspect::Map);
     if (!on) return;
@@ -155,14 +158,17 @@ void Session::setTokenNormsPerBlock(bool on) {
 void Session::requestNormBlocks() {
     if (!m_state.neuronTools.normsPerBlock || !m_state.hasImage()) return;
     m_state.neuronTools.normBlocks.reset();  // the last image's (or the same file cropped otherwise)
+    m_state.neuronTools.normBlocksRegisters.reset();
     const quint64 epoch = m_epoch;
     const QString image = m_state.imagePath();
+    const bool registers = m_state.view.registersBeside && m_state.registers;  // a second row
     m_engine.run(
-        TokenNormBlocksJob{}, this,
-        [this, epoch, image](TokenNormBlocks blocks) {
+        TokenNormBlocksJob{registers}, this,
+        [this, epoch, image](TokenNormRows rows) {
             NeuronToolsState& t = m_state.neuronTools;
             if (!current(epoch) || !t.normsPerBlock || m_state.imagePath() != image) return;
-            t.normBlocks = std::move(blocks);
+            t.normBlocks = std::move(rows.model);
+            t.normBlocksRegisters = std::move(rows.registers);
             t.normBlocksImage = image;
             emitChanged(Aspect::Map | Aspect::Neurons);
         },

@@ -7,9 +7,29 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QStatusBar>
+#include <QStyle>
 #include <QTimer>
 
+#include <algorithm>
+#include <cmath>
+
 namespace vitscope::ui {
+
+namespace {
+
+// A rate as a reader takes it in: "0.04/s", "0.4/s" for slow jobs, "230/s" for fast ones.
+QString rateText(double perSecond) {
+    if (perSecond < 0.1) return QString::number(perSecond, 'g', 2);  // (never "0.0")
+    return QString::number(perSecond, 'f', perSecond < 10 ? 1 : 0);
+}
+
+QString etaText(double seconds) {
+    if (seconds < 1) return QObject::tr("< 1 s");
+    if (seconds < 120) return QObject::tr("%1 s").arg(std::lround(seconds));
+    return QObject::tr("%1 min").arg(std::lround(seconds / 60));
+}
+
+}  // namespace
 
 StatusLine::StatusLine(QStatusBar* bar, Session& session) : QObject(bar) {
     m_model = new QLabel(tr("no model"));
@@ -32,6 +52,11 @@ StatusLine::StatusLine(QStatusBar* bar, Session& session) : QObject(bar) {
     bar->addPermanentWidget(m_job);
     bar->addPermanentWidget(m_progress);
     bar->addPermanentWidget(m_cancel);
+    // The bar's height is the same with a long job's Cancel and progress bar as without: a job
+    // starting or ending never resizes the docks above it (the head panel's list stays put).
+    const int tallest =
+        std::max({m_cancel->sizeHint().height(), m_progress->sizeHint().height(), m_job->sizeHint().height()});
+    bar->setMinimumHeight(tallest + 2 * bar->style()->pixelMetric(QStyle::PM_LayoutVerticalSpacing, nullptr, bar) + 4);
     connect(m_cancel, &QPushButton::clicked, &session, &Session::cancelLongJob);
     connect(m_expire, &QTimer::timeout, this, [this] { showMessage({}, false); });
 }
@@ -61,8 +86,14 @@ void StatusLine::render(const State& s, QFlags<Aspect> changed) {
         const QString what = j.stage.isEmpty() ? j.label : j.stage;
         m_job->setText(!s.modelLoading.isEmpty() ? tr("opening %1").arg(s.modelLoading)
                        : !j.running()            ? QString()
-                       : progress ? tr("%1: %2 / %3, %4/s, ETA %5 s").arg(what).arg(j.done).arg(j.total).arg(j.perSecond, 0, 'f', 1).arg(j.eta, 0, 'f', 0)
-                                  : what);
+                       : !progress               ? what
+                       : j.perSecond > 0
+                           ? tr("%1: %2 / %3, %4/s, ETA %5")
+                                 .arg(what)
+                                 .arg(j.done)
+                                 .arg(j.total)
+                                 .arg(rateText(j.perSecond), etaText(j.eta))
+                           : tr("%1: %2 / %3").arg(what).arg(j.done).arg(j.total));  // (no rate known yet)
     }
 }
 

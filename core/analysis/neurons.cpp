@@ -421,6 +421,89 @@ std::vector<std::pair<int64_t, double>> NeuronPropertyScorer::ranked() const {
     return out;
 }
 
+NeuronSpanStatistics::NeuronSpanStatistics(const at::Tensor& basis, int64_t neurons)
+    : m_basis(basis.to(at::kFloat).contiguous()) {
+    if (basis.dim() != 2 || basis.size(0) < 1)
+        throw InputError("neuron statistics", "need a basis [R, E] of at least one row");
+    const int64_t r = m_basis.size(0);
+    m_s = at::zeros({neurons, r}, at::kDouble);
+    m_ss = at::zeros({neurons, r, r}, at::kDouble);
+    m_st = at::zeros({neurons, r, r}, at::kDouble);
+    m_t = at::zeros({r}, at::kDouble);
+    m_tt = at::zeros({r, r}, at::kDouble);
+}
+
+at::Tensor NeuronSpanStatistics::spanBasis(const at::Tensor& descriptions, int64_t maxRank) {
+    if (descriptions.dim() != 2 || descriptions.size(0) < 1) throw InputError("property texts", "no descriptions");
+    const at::Tensor d = descriptions.to(at::kDouble);
+    const int64_t cap = std::min(std::max<int64_t>(maxRank, 1), d.size(1));
+    std::vector<at::Tensor> rows;
+    for (int64_t i = 0; i < d.size(0) && static_cast<int64_t>(rows.size()) < cap; ++i) {
+        at::Tensor v = d[i].clone();
+        const double size = v.norm().item<double>();
+        for (int pass = 0; pass < 2 && !rows.empty(); ++pass) {  // twice: Gram-Schmidt's lost orthogonality
+            const at::Tensor u = at::stack(rows);
+            v -= at::matmul(u.t(), at::matmul(u, v));
+        }
+        const double left = v.norm().item<double>();
+        if (left > 1e-6 * std::max(size, 1e-30)) rows.push_back(v / left);
+    }
+    if (rows.empty()) throw InputError("property texts", "the descriptions are all zero");
+    return at::stack(rows).to(at::kFloat);
+}
+
+int64_t NeuronSpanStatistics::rankForBudget(int64_t neurons, int64_t bytes) {
+    int64_t r = 1;
+    const auto size = [&](int64_t k) { return 8 * (neurons * k + 2 * neurons * k * k + k + k * k); };
+    while (size(r + 1) <= bytes) ++r;
+    return r;
+}
+
+int64_t NeuronSpanStatistics::bytes() const {
+    return 8 * (m_s.numel() + m_ss.numel() + m_st.numel() + m_t.numel() + m_tt.numel());
+}
+
+void NeuronSpanStatistics::add(const at::Tensor& effects, const at::Tensor& total) {
+    if (effects.dim() != 3 || total.dim() != 2 || total.size(0) != effects.size(0) ||
+        total.size(1) != effects.size(2) || effects.size(1) != m_s.size(0) || effects.size(2) != m_basis.size(1))
+        throw InputError("effects",
+                         "need [images, neurons, E] and a total [images, E] of the same images, neurons and E");
+    const at::Tensor s = at::matmul(effects.to(at::kFloat), m_basis.t()).to(at::kDouble);  // [B, M, R]
+    const at::Tensor t = at::matmul(total.to(at::kFloat), m_basis.t()).to(at::kDouble);    // [B, R]
+    const at::Tensor byNeuron = s.permute({1, 2, 0});                                      // [M, R, B]
+    m_s += s.sum(0);
+    m_ss += at::matmul(byNeuron, byNeuron.transpose(1, 2));
+    m_st += at::matmul(byNeuron, t.unsqueeze(0));
+    m_t += t.sum(0);
+    m_tt += at::matmul(t.t(), t);
+    m_images += effects.size(0);
+}
+
+std::vector<std::pair<int64_t, double>> NeuronSpanStatistics::ranked(const at::Tensor& descriptions,
+                                                                     double tolerance) const {
+    if (m_images < 1 || descriptions.dim() != 2 || descriptions.size(1) != m_basis.size(1)) return {};
+    const at::Tensor q = propertyBasis(descriptions).to(at::kDouble);  // [r, E]
+    const at::Tensor u = m_basis.to(at::kDouble);
+    const at::Tensor a = at::matmul(q, u.t());  // [r, R]: each direction's coordinates in U
+    if ((q - at::matmul(a, u)).abs().max().item<double>() > tolerance) return {};
+    const double n = static_cast<double>(m_images);
+    const at::Tensor at_ = a.t();                      // [R, r]
+    const auto quadratic = [&](const at::Tensor& m) {  // a_j^T m a_j per j
+        return (at::matmul(m, at_) * at_).sum(-2);     // [M, r] or [r]
+    };
+    const at::Tensor sumS = at::matmul(m_s, at_), sumT = at::matmul(m_t, at_);  // [M, r], [r]
+    const at::Tensor covariance = quadratic(m_st) - sumS * (sumT / n).unsqueeze(0);
+    const at::Tensor varS = (quadratic(m_ss) - sumS * sumS / n).clamp_min(0);
+    const at::Tensor varT = (quadratic(m_tt) - sumT * sumT / n).clamp_min(0);
+    const at::Tensor denom = (varS.sqrt() * varT.sqrt().unsqueeze(0)).clamp_min(1e-20);  // propertyScore's
+    const at::Tensor score = (covariance / denom).mean(1).contiguous();
+    std::vector<std::pair<int64_t, double>> out;
+    const double* v = score.data_ptr<double>();
+    for (int64_t i = 0; i < score.size(0); ++i) out.emplace_back(i, v[i]);
+    std::stable_sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+    return out;
+}
+
 std::vector<std::pair<int64_t, double>> rankNeurons(const at::Tensor& effects, const at::Tensor& total, const at::Tensor& descriptions,
                                                     const JobContext& job) {
     if (effects.dim() != 3 || total.dim() != 2 || total.size(0) != effects.size(0) || total.size(1) != effects.size(2))

@@ -164,6 +164,36 @@ private:
     int64_t m_images = 0;
 };
 
+// Every neuron's running sums of its effects and the total projected on a fixed orthonormal basis
+// U [R, E] (float64: sum s, sum s s^T, sum s t^T per neuron; sum t, sum t t^T), over the images
+// added. Any property whose descriptions lie in span(U) then gets NeuronPropertyScorer's scores
+// from these sums alone: along a unit direction q = a U, sum (e.q)^2 = a^T (sum s s^T) a and so on.
+// The images are read once for every such property (the GUI's ranking cache); the size does not
+// grow with the images: 8 (M R + 2 M R^2 + R + R^2) bytes (bytes()).
+class NeuronSpanStatistics {
+public:
+    NeuronSpanStatistics(const at::Tensor& basis, int64_t neurons);  // basis [R, E], orthonormal rows
+    // The orthonormal basis of the span of `descriptions` [k, E] rows, in order, as far as it fits
+    // `maxRank` (the rows after the first that would exceed it are left out): a ranking cache's U.
+    static at::Tensor spanBasis(const at::Tensor& descriptions, int64_t maxRank);
+    // The largest R whose sums for `neurons` fit `bytes`.
+    static int64_t rankForBudget(int64_t neurons, int64_t bytes);
+    void add(const at::Tensor& effects, const at::Tensor& total);  // [B, M, E], [B, E]
+    // NeuronPropertyScorer's ranking for `descriptions` [k, E] (propertyBasis of them); empty when
+    // their span leaves span(U) (a direction's part outside it over `tolerance`) or no image was added.
+    std::vector<std::pair<int64_t, double>> ranked(const at::Tensor& descriptions, double tolerance = 1e-4) const;
+    int64_t images() const { return m_images; }
+    int64_t rank() const { return m_basis.size(0); }
+    int64_t bytes() const;
+
+private:
+    at::Tensor m_basis;     // [R, E] float32
+    at::Tensor m_s;         // [M, R] float64
+    at::Tensor m_ss, m_st;  // [M, R, R] float64
+    at::Tensor m_t, m_tt;   // [R], [R, R] float64
+    int64_t m_images = 0;
+};
+
 // Every neuron's property score: effects [N, M, E] (may be memory-mapped) against the total [N, E]
 // along the descriptions' span, through a NeuronPropertyScorer (what `neurons rank` and the GUI's
 // ranking over a dataset compute). Returns (neuron, score), best first.

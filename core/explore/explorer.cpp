@@ -190,6 +190,11 @@ struct Explorer::Impl {
     at::Tensor neuronDictionary;                      // referenceTextDictionary of the pool's embeddings
     SecondOrderLens& lensFor(int layer);
     const NeuronDirections& neuronSummary(int layer, const JobContext& job);
+    // The ranking cache of one layer (rankLayerNeurons): its sums for the model, dataset, layer and
+    // convention `rankKey` says.
+    std::string rankKey;
+    std::unique_ptr<NeuronSpanStatistics> rankStats;
+    at::Tensor rankBasis(const at::Tensor& asked, int64_t neurons);
 
     // Concept dictionaries (SpLiCE's vocabulary and mean, the open SAE and the image's attribution).
     ConceptDictionaries concepts;
@@ -604,6 +609,8 @@ DatasetSummary Explorer::openDataset(const std::string& images, const JobContext
     m->descriptions.clear();
     m->descriptionTexts.clear();
     m->neuronSummaries.clear();
+    m->rankStats.reset();
+    m->rankKey.clear();
     m->ablationReady = false;
     m->refView.reset();
     m->refCache.reset();
@@ -1135,6 +1142,21 @@ void checkNeuronPass(const VisionTower& v, int layer, bool aligned, const char* 
 
 }  // namespace
 
+// The ranking cache's basis: the whole embedding where its sums fit the budget, else the asked
+// property's span, then the model's other properties' (in name order) as far as the rank allows.
+at::Tensor Explorer::Impl::rankBasis(const at::Tensor& asked, int64_t neurons) {
+    constexpr int64_t kRankCacheBytes = int64_t(256) << 20;
+    const int64_t dim = asked.size(1), rank = NeuronSpanStatistics::rankForBudget(neurons, kRankCacheBytes);
+    if (rank >= dim) return at::eye(dim, at::kFloat);
+    at::Tensor basis = NeuronSpanStatistics::spanBasis(asked, rank);
+    for (const std::string& name : summary.propertyNames) {
+        if (basis.size(0) >= rank) break;
+        const at::Tensor more = session->text->encodeDescriptions(readTextList(propertyWordList(name, textModel())));
+        basis = NeuronSpanStatistics::spanBasis(at::cat({basis, more.to(at::kCPU, at::kFloat)}), rank);
+    }
+    return basis;
+}
+
 NeuronRanking Explorer::rankLayerNeurons(int layer, const std::string& propertyOrFile, const JobContext& job) {
     m->requireDataset();
     const auto start = Clock::now();
@@ -1145,24 +1167,39 @@ NeuronRanking Explorer::rankLayerNeurons(int layer, const std::string& propertyO
         fs::is_regular_file(propertyOrFile, ec) ? propertyOrFile : propertyWordList(propertyOrFile, m->textModel());
     const at::Tensor descriptions = m->session->text->encodeDescriptions(readTextList(file)).to(at::kCPU, at::kFloat);
     SecondOrderLens& lens = m->lensFor(layer);
-    NeuronPropertyScorer scorer(descriptions, lens.neurons());
     const std::vector<std::string>& paths = m->cache->paths();
-    const auto pixels = [&](int64_t first, int64_t n) {
-        return loadAndPreprocess(std::vector<std::string>(paths.begin() + first, paths.begin() + first + n),
-                                 model.preprocess)
-            .to(model.vision.device());
-    };
-    forEachSecondOrderBatch(lens, static_cast<int64_t>(paths.size()), pixels, 16, job, "neurons' property scores",
-                            [&](int64_t, const SecondOrderEffects& e) {
-                                const at::Tensor output = e.output.to(at::kCPU, at::kFloat);
-                                scorer.add(e.effects.to(at::kCPU, at::kFloat),
-                                           neuronTotal(output, lens.convention(), 100.0));
-                            });
+    const std::string key = m->summary.fingerprint + "|" + m->cache->fingerprint() + "|" + std::to_string(layer) + "|" +
+                            neuronConventionName(lens.convention()) + "|" + std::to_string(paths.size());
     NeuronRanking out;
     out.layer = layer;
     out.property = propertyOrFile;
-    out.scores = scorer.ranked();
-    out.images = scorer.images();
+    if (m->rankStats && m->rankKey == key) out.scores = m->rankStats->ranked(descriptions);
+    out.cached = !out.scores.empty();
+    if (!out.cached) {  // a pass over the images: this property's scores, and the cache for the next
+        m->rankStats.reset();
+        m->rankKey.clear();
+        auto stats = std::make_unique<NeuronSpanStatistics>(m->rankBasis(descriptions, lens.neurons()), lens.neurons());
+        NeuronPropertyScorer scorer(descriptions, lens.neurons());
+        const auto pixels = [&](int64_t first, int64_t n) {
+            return loadAndPreprocess(std::vector<std::string>(paths.begin() + first, paths.begin() + first + n),
+                                     model.preprocess)
+                .to(model.vision.device());
+        };
+        forEachSecondOrderBatch(lens, static_cast<int64_t>(paths.size()), pixels, 16, job, "neurons' property scores",
+                                [&](int64_t, const SecondOrderEffects& e) {
+                                    const at::Tensor effects = e.effects.to(at::kCPU, at::kFloat);
+                                    const at::Tensor total =
+                                        neuronTotal(e.output.to(at::kCPU, at::kFloat), lens.convention(), 100.0);
+                                    scorer.add(effects, total);
+                                    stats->add(effects, total);
+                                });
+        out.scores = scorer.ranked();
+        m->rankStats = std::move(stats);
+        m->rankKey = key;
+    }
+    out.images = m->rankStats->images();
+    out.cacheRank = m->rankStats->rank();
+    out.cacheBytes = m->rankStats->bytes();
     out.seconds = secondsSince(start);
     return out;
 }
@@ -1205,10 +1242,11 @@ RetrievalResult Explorer::retrieveThroughNeurons(int layer, const std::vector<in
     return r;
 }
 
-TokenNormBlocks Explorer::tokenNormBlocks() {
+TokenNormBlocks Explorer::tokenNormBlocks(bool withRegisters) {
     m->requireImage();
     const auto start = Clock::now();
-    const Model& model = m->model();
+    if (withRegisters && !m->registerModel) throw InputError("test-time registers", "none found yet");
+    const Model& model = withRegisters ? *m->registerModel : m->model();
     const VisionTower& v = model.vision;
     if (v.hierarchical() || v.pool.defined() || !v.hasClassToken())
         throw InputError("token norms of every block",

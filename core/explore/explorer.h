@@ -336,6 +336,11 @@ struct NeuronRanking {
     std::vector<std::pair<int64_t, double>> scores;  // (neuron, score), every neuron of the layer
     int64_t images = 0;
     double seconds = 0;
+    // The layer's ranking cache (Explorer::rankLayerNeurons): every neuron's sums along a basis of
+    // `cacheRank` directions, `cacheBytes` in memory; `cached`: this ranking came from them (no pass
+    // over the images).
+    bool cached = false;
+    int64_t cacheRank = 0, cacheBytes = 0;
 };
 
 // Every block's output token norms of the open image (analysis/registers.h tokenNorms), one map each.
@@ -480,7 +485,11 @@ public:
     // cancellable) and token norms of every block ----
     // The layer's neurons ranked by a property (a word list's name or a file of descriptions), as
     // `neurons rank` ranks a second-order run of the same images. InputError where the layer has no
-    // second-order effect or the model reaches CLIP space through an aligner.
+    // second-order effect or the model reaches CLIP space through an aligner. The pass over the
+    // images also keeps the layer's ranking cache (analysis/neurons.h NeuronSpanStatistics: at most
+    // 256 MB, one layer; along the whole embedding where that fits, else the property's span and the
+    // model's other properties' as far as it does), so another property of the same layer, dataset,
+    // model and convention is ranked from it without a pass; any other key builds it again.
     NeuronRanking rankLayerNeurons(int layer, const std::string& propertyOrFile, const JobContext& job);
     // The dataset's images by `text` through the neurons of block `layer` beside global retrieval,
     // as `neurons retrieve` gives them. components: "mlp.L/N" per neuron.
@@ -488,7 +497,7 @@ public:
                                            int top, const JobContext& job);
     // Every block's output token norms of the open image on one shared scale (InputError on models
     // without class-token blocks: Swin, MaxViT, SigLIP).
-    TokenNormBlocks tokenNormBlocks();
+    TokenNormBlocks tokenNormBlocks(bool withRegisters = false);  // of the test-time-register model
 
 private:
     struct Impl;
