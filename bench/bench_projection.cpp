@@ -119,8 +119,12 @@ int main(int argc, char** argv) {
             std::printf("knn   %8.1f s (CPU %.1f s)\n", std::chrono::duration<double>(Clock::now() - t0).count(), cpuSeconds() - cpu0);
             continue;
         }
-        const Layout y = layoutPoints(x, parseLayoutMethod(m), seed, clock.job());
+        TsneReport ran;  // t-SNE: how many iterations sklearn's stopping rule let run
+        TsneParams tp;
+        tp.seed = seed;
+        const Layout y = m == "tsne" ? tsneLayout(x, tp, clock.job(), &ran) : layoutPoints(x, parseLayoutMethod(m), seed, clock.job());
         clock.lap();
+        if (m == "tsne") std::printf("tsne  %d iterations run, KL %.4f at the last check\n", ran.iterations, ran.kl);
         const double total = std::chrono::duration<double>(Clock::now() - t0).count();
         std::printf("%-5s %8.1f s in all (CPU %.1f s)", m.c_str(), total, cpuSeconds() - cpu0);
         for (const auto& [stage, s] : clock.seconds) std::printf("; %s %.1f s (CPU %.1f s)", stage.c_str(), s.first, s.second);
