@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
     settle(1000);
     ok = ok && shoot(w, out + "/projector-picked.png");
     s.pickProjected({});
+    s.setMetric(GridMetric::DirectEffect);
     raise(w, "galleryDock");
     // neurons.png: an MLP clicked, its neurons by second-order effect on the scene, scored for the text.
     s.focusMlp(1);

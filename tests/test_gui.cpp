@@ -2324,6 +2324,53 @@ private slots:
         QVERIFY(checked >= 4);
     }
 
+    // A labels column's legend on a short plot (a bottom dock at 1024 x 768): every entry inside
+    // the plot's axis rect, in as many columns as that takes.
+    void projectorLegendFitsAShortPlot() {
+        Thumbnails thumbs(32);
+        Projector p(&thumbs);
+        p.resize(900, 250);
+        p.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&p));
+        State s;
+        ProjectionResult& r = s.projection.result;
+        r.request.method = "umap";
+        r.request.colorColumn = "value";
+        for (int i = 0; i < 600; ++i) {
+            r.x.push_back(float(i % 30));
+            r.y.push_back(float(i / 30));
+            r.paths.push_back("p" + std::to_string(i) + ".png");
+            r.labels.push_back("value " + std::to_string(i % 12));  // 12 values: 9 named, "other"
+        }
+        p.render(s, Aspect::Projection);
+        QCustomPlot* plot = p.plot();
+        QVERIFY(plot->legend->visible() && plot->graphCount() == 10);
+        const QRect inside = plot->axisRect()->rect();
+        int entries = 0;
+        for (int i = 0; i < plot->legend->itemCount(); ++i) {
+            if (!plot->legend->item(i)) continue;  // an empty cell of the last column
+            ++entries;
+            const QRect item = plot->legend->item(i)->outerRect();
+            QVERIFY2(inside.contains(item), qPrintable(QString("entry %1 at %2,%3 %4x%5 outside the plot %6,%7 %8x%9").arg(i).arg(item.x()).arg(item.y())
+                                                           .arg(item.width()).arg(item.height()).arg(inside.x()).arg(inside.y()).arg(inside.width()).arg(inside.height())));
+        }
+        QCOMPARE(entries, 10);
+        QVERIFY(plot->legend->wrap() < 10);  // more than one column
+        // Picks show their strip under the plot, which gets shorter: the legend follows.
+        p.resize(900, 330);
+        QTRY_VERIFY(plot->legend->wrap() == 10);  // one column fits the taller plot
+        const int tall = plot->axisRect()->height();
+        for (int i = 0; i < 30; ++i) s.projection.picked << i;
+        p.render(s, Aspect::Projection);
+        QTRY_VERIFY(plot->axisRect()->height() < tall);
+        const auto allInside = [&] {
+            for (int i = 0; i < plot->legend->itemCount(); ++i)
+                if (plot->legend->item(i) && !plot->axisRect()->rect().contains(plot->legend->item(i)->outerRect())) return false;
+            return true;
+        };
+        QTRY_VERIFY(allInside());
+    }
+
     // The projector from the keyboard: Tab reaches the plot, arrows move a cursor from point to
     // point (the nearest one in the arrow's direction), Space picks and unpicks, Enter opens,
     // Escape clears, Ctrl+A picks the points in view, + zooms around the cursor.

@@ -498,10 +498,7 @@ void Projector::labelAxes(const ProjectionRequest& q) {
     }
 }
 
-void Projector::resizeEvent(QResizeEvent* e) {
-    QWidget::resizeEvent(e);
-    if (m_plot->legend->visible() && m_plot->legend->itemCount() > 0) fitLegend();
-}
+
 
 int Projector::highlighted() const { return m_pickedGraph ? m_pickedGraph->dataCount() : 0; }
 
@@ -529,12 +526,18 @@ void Projector::ringPicked(const QVector<int>& rows) {
 void Projector::fitLegend() {
     // One column while it fits the plot's height, more columns otherwise (a short dock at 1024 x 768).
     m_plot->replot();  // (the axis rect's and the legend's sizes)
-    const int entries = m_plot->legend->itemCount();
+    int entries = 0;  // (itemCount counts the grid's empty cells too)
+    for (int i = 0; i < m_plot->legend->itemCount(); ++i) entries += m_plot->legend->item(i) != nullptr;
     const int rowHeight = std::max(1, QFontMetrics(m_plot->legend->font()).height() + 4);
-    const int fit = std::max(1, (m_plot->axisRect()->height() - 12) / rowHeight);
-    m_plot->legend->setFillOrder(QCPLegend::foRowsFirst, false);
-    m_plot->legend->setWrap(std::min(entries, fit));
-    m_plot->legend->setFillOrder(QCPLegend::foRowsFirst, true);
+    int fit = std::min(entries, std::max(1, (m_plot->axisRect()->height() - 12) / rowHeight));
+    // The estimate first, then a row less while the legend as laid out is still taller than the plot.
+    for (;; --fit) {
+        m_plot->legend->setFillOrder(QCPLegend::foRowsFirst, false);
+        m_plot->legend->setWrap(fit);
+        m_plot->legend->setFillOrder(QCPLegend::foRowsFirst, true);
+        m_plot->replot();
+        if (fit <= 1 || m_plot->legend->outerRect().height() <= m_plot->axisRect()->height() - 4) break;
+    }
 }
 
 void Projector::showPicked(const State& s) {

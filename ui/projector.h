@@ -54,7 +54,6 @@ signals:
     void colourRequested(const QString& column);  // a labels.csv column; "": the text's score
 
 protected:
-    void resizeEvent(QResizeEvent* e) override;
     bool eventFilter(QObject* watched, QEvent* e) override;  // the plot's keys
 
 private:

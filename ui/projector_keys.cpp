@@ -7,6 +7,7 @@
 #include <qcustomplot.h>
 
 #include <QKeyEvent>
+#include <QMetaObject>
 #include <QToolTip>
 
 #include <cmath>
@@ -30,6 +31,10 @@ bool isProjectorKey(int key, Qt::KeyboardModifiers mods) {
 }  // namespace
 
 bool Projector::eventFilter(QObject* watched, QEvent* e) {
+    // The plot resized without the projector (the picked strip shown or hidden): the legend's
+    // columns again, once the plot has taken its new size.
+    if (watched == m_plot && e->type() == QEvent::Resize && m_plot->legend->visible())
+        QMetaObject::invokeMethod(this, [this] { fitLegend(); }, Qt::QueuedConnection);
     if (watched == m_plot && (e->type() == QEvent::KeyPress || e->type() == QEvent::ShortcutOverride)) {
         auto* k = static_cast<QKeyEvent*>(e);
         if (m_x.empty() || !isProjectorKey(k->key(), k->modifiers())) return QWidget::eventFilter(watched, e);
