@@ -322,6 +322,17 @@ QString chartTextProblem(QCustomPlot* plot) {
     return {};
 }
 
+// A projector of its own (no main window), shown at w x h, and the state it renders.
+struct LoneProjector {
+    Thumbnails thumbs{32};
+    Projector p{&thumbs};
+    State s;
+    LoneProjector(int w, int h) {
+        p.resize(w, h);
+        p.show();
+    }
+};
+
 class TestGui : public QObject {
     Q_OBJECT
     QTemporaryDir m_data;
@@ -2279,11 +2290,9 @@ private slots:
     // Many points (above 20,000) are drawn as pixels of the graphs' colours: a synthetic layout of
     // two colour groups, each point's pixel in its group's colour, the legend with both.
     void projectorDrawsManyPointsAsPixels() {
-        Thumbnails thumbs(32);
-        Projector p(&thumbs);
-        p.resize(900, 600);
-        p.show();
-        State s;
+        LoneProjector lone(900, 600);
+        Projector& p = lone.p;
+        State& s = lone.s;
         ProjectionResult& r = s.projection.result;
         r.request.method = "pca";
         r.request.colorColumn = "color";
@@ -2327,12 +2336,10 @@ private slots:
     // A labels column's legend on a short plot (a bottom dock at 1024 x 768): every entry inside
     // the plot's axis rect, in as many columns as that takes.
     void projectorLegendFitsAShortPlot() {
-        Thumbnails thumbs(32);
-        Projector p(&thumbs);
-        p.resize(900, 250);
-        p.show();
+        LoneProjector lone(900, 250);
+        Projector& p = lone.p;
         QVERIFY(QTest::qWaitForWindowExposed(&p));
-        State s;
+        State& s = lone.s;
         ProjectionResult& r = s.projection.result;
         r.request.method = "umap";
         r.request.colorColumn = "value";
@@ -2375,12 +2382,10 @@ private slots:
     // point (the nearest one in the arrow's direction), Space picks and unpicks, Enter opens,
     // Escape clears, Ctrl+A picks the points in view, + zooms around the cursor.
     void projectorFromTheKeyboard() {
-        Thumbnails thumbs(32);
-        Projector p(&thumbs);
-        p.resize(700, 600);
-        p.show();
+        LoneProjector lone(700, 600);
+        Projector& p = lone.p;
         QVERIFY(QTest::qWaitForWindowExposed(&p));
-        State s;
+        State& s = lone.s;
         ProjectionResult& r = s.projection.result;
         r.request.method = "pca";
         for (int i = 0; i < 25; ++i) {  // a 5 x 5 grid, row i at (i % 5, i / 5)
