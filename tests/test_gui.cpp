@@ -2195,7 +2195,16 @@ private slots:
             QVERIFY(st.projection.result.color.empty() && st.projection.result.labels.size() == now.x.size());
             QTemporaryDir out;
             const QString svg = out.path() + "/projector.svg";
+            p->plot()->setFocus();  // the keyboard's cursor on a point: on screen, not in the figure
+            QTest::keyClick(p->plot(), Qt::Key_Right);
+            QVERIFY(p->cursorRow() >= 0);
             QCOMPARE(w.exporter().exportView("projector", svg, 96), QString());
+            {
+                QFile figure(svg);
+                QVERIFY(figure.open(QIODevice::ReadOnly));
+                QVERIFY(!figure.readAll().toLower().contains("#c81e1e"));
+            }
+            QVERIFY(p->plot()->graph(p->plot()->graphCount() - 1)->visible());  // back on screen
             QFile record(svg + ".json");
             QVERIFY(record.open(QIODevice::ReadOnly));
             const QJsonObject proj = QJsonDocument::fromJson(record.readAll()).object().value("projection").toObject();

@@ -288,8 +288,11 @@ QString ExportController::exportView(const QString& view, const QString& path, i
         w = m_views.ablation->plot();
     } else if (view == "projector") {
         if (s.projection.result.x.empty()) return tr("%1: no layout to export (open a dataset, then Lay out)").arg(path);
-        w = m_views.projector->plot();
         heading = m_views.projector->statusText();
+        m_views.projector->setCursorShown(false);  // the keyboard's cursor is the screen's, not the figure's
+        const QString failed = exportWidget(view, m_views.projector->plot(), heading, path, dpi);
+        m_views.projector->setCursorShown(true);
+        return failed;
     } else if (view == "comparison") {
         if (!s.comparison) return tr("%1: no comparison to export (Compare with a model... first)").arg(path);
         w = m_views.comparison->plot();

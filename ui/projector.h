@@ -43,6 +43,7 @@ public:
     QString hoverText(int row) const;  // the tooltip over a point: the image's thumbnail, name and colour value
     int highlighted() const;           // the picked points ringed in the plot
     int cursorRow() const { return m_cursor; }  // the keyboard's point; -1: none
+    void setCursorShown(bool shown);             // figures leave the cursor out
 
 signals:
     // method pca | umap | tsne | text-axes; the selected heads' summed terms instead of the whole

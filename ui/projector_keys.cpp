@@ -137,6 +137,12 @@ void Projector::placeCursor(int row) {
     if (m_plot->isVisible()) QToolTip::showText(m_plot->mapToGlobal(at.toPoint()), what, m_plot);
 }
 
+void Projector::setCursorShown(bool shown) {
+    if (!m_cursorGraph) return;
+    m_cursorGraph->setVisible(shown);
+    m_plot->replot();
+}
+
 void Projector::pickVisible() {
     QVector<int> rows;
     for (std::size_t i = 0; i < m_x.size(); ++i)
