@@ -145,7 +145,8 @@ void MainWindow::buildDocks() {
     tabifyDockWidget(gallery, projector);
     auto* comparison = m_docks->add(tr("Comparison"), "comparisonDock", m_views.comparison, Qt::BottomDockWidgetArea);
     tabifyDockWidget(projector, comparison);
-    auto* partner = m_docks->add(tr("Second model"), "partnerDock", m_views.partner, Qt::BottomDockWidgetArea);  // no scrolling: it fits its floors (a scroll area gave it the wrapped title's preferred height)
+    // Not scrolled: it fits its floors (a scroll area gave it its wrapped title's preferred height).
+    auto* partner = m_docks->add(tr("Second model"), "partnerDock", m_views.partner, Qt::BottomDockWidgetArea);
     tabifyDockWidget(comparison, partner);
     tabifyDockWidget(partner, ablation);
     tabifyDockWidget(ablation, log);
