@@ -2411,6 +2411,8 @@ private slots:
             p.render(s, Aspect::Projection);
         });
         connect(&p, &Projector::imageActivated, &p, [&](const QString& path) { opened = path; });
+        p.activateWindow();  // (focus moves only in the active window)
+        QVERIFY(QTest::qWaitForWindowActive(&p));
         auto* select = p.findChild<QPushButton*>("projectorSelect");
         select->setFocus();
         QTest::keyClick(select, Qt::Key_Tab);
@@ -2449,6 +2451,7 @@ private slots:
             return n;
         };
         QVERIFY(reddish(at.toPoint(), 9) > 10);
+        if (qEnvironmentVariableIsSet("VITSCOPE_TEST_SCREENSHOTS")) img.save(qEnvironmentVariable("VITSCOPE_TEST_SCREENSHOTS") + "/projector-cursor.png");
         QPointF other;
         QVERIFY(p.pointPosition(13, &other));
         QCOMPARE(reddish(other.toPoint(), 9), 0);
