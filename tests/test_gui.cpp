@@ -322,6 +322,12 @@ QString chartTextProblem(QCustomPlot* plot) {
     return {};
 }
 
+// The opening view settled with its dataset: an image, a text, the dataset cached, a map, no job.
+bool openedWithDataset(Session& s, int ms) {
+    const State& st = s.state();
+    return waitUntil(s, [&] { return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() && !st.job.running(); }, ms);
+}
+
 // A projector of its own (no main window), shown at w x h, and the state it renders.
 struct LoneProjector {
     Thumbnails thumbs{32};
@@ -3033,7 +3039,7 @@ private slots:
         Session& s = w.session();
         const State& st = s.state();
         HeadPanel* panel = w.views().head;
-        QVERIFY(waitUntil(s, [&] { return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() && !st.job.running(); }, kTimeout));
+        QVERIFY(openedWithDataset(s, kTimeout));
         const QImage textMap = w.views().canvas->grab().toImage();
         s.focusMlp(1);
         QTRY_VERIFY_WITH_TIMEOUT(panel->neuronList()->isVisible() && panel->neuronList()->count() == 12, kTimeout);
@@ -3122,13 +3128,7 @@ private slots:
         Session& s = w.session();
         const State& st = s.state();
         HeadPanel* panel = w.views().head;
-        QVERIFY(waitUntil(
-            s,
-            [&] {
-                return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() &&
-                       !st.job.running();
-            },
-            kTimeout));
+        QVERIFY(openedWithDataset(s, kTimeout));
         s.focusMlp(1);
         QTRY_VERIFY_WITH_TIMEOUT(panel->neuronList()->isVisible() && panel->neuronList()->count() == 12, kTimeout);
         NeuronTools* tools = panel->neuronTools();
@@ -3218,9 +3218,7 @@ private slots:
         Session& s = w.session();
         const State& st = s.state();
         HeadPanel* panel = w.views().head;
-        QVERIFY(waitUntil(
-            s, [&] { return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() && !st.job.running(); },
-            kTimeout));
+        QVERIFY(openedWithDataset(s, kTimeout));
         s.focusMlp(1);
         QListWidget* list = panel->neuronList();
         QTRY_VERIFY_WITH_TIMEOUT(list->isVisible() && list->count() == 12, kTimeout);
@@ -3339,13 +3337,7 @@ private slots:
         const State& st = s.state();
         HeadPanel* panel = w.views().head;
         Gallery* gallery = w.views().gallery;
-        QVERIFY(waitUntil(
-            s,
-            [&] {
-                return !st.image.path.empty() && !st.text.isEmpty() && st.dataset.ready() && !st.map.empty() &&
-                       !st.job.running();
-            },
-            kTimeout));
+        QVERIFY(openedWithDataset(s, kTimeout));
         s.focusMlp(1);
         QListWidget* list = panel->neuronList();
         QTRY_VERIFY_WITH_TIMEOUT(list->isVisible() && list->count() == 12, kTimeout);
