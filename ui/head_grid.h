@@ -30,6 +30,13 @@ struct HeadId {
 inline HeadId gridHead(int layer, int head, int encoderLayers, bool poolRow) {
     return {layer, head, poolRow && layer == encoderLayers};
 }
+// A projector point's head from its name, "3.1" or "3.1 #2" (its second direction); invalid otherwise.
+inline HeadId pointHead(const QString& pointName) {
+    const QStringList lh = pointName.section(' ', 0, 0).split('.');
+    bool okLayer = false, okHead = false;
+    const HeadId h{lh.size() == 2 ? lh[0].toInt(&okLayer) : -1, lh.size() == 2 ? lh[1].toInt(&okHead) : -1};
+    return okLayer && okHead ? h : HeadId{};
+}
 inline size_t qHash(const HeadId& h, size_t seed = 0) { return ::qHash(h.layer * 4096 + h.head, seed); }
 
 class HeadGrid : public QWidget {

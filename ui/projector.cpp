@@ -151,9 +151,8 @@ void Projector::connectPlot() {
 void Projector::activateRow(int row) {
     if (row < 0) return;
     if (row < int(m_pointNames.size())) {  // a head: selected and in focus
-        const QStringList lh = m_pointNames[row].section(' ', 0, 0).split('.');  // "3.1" or "3.1 #2"
         emit rowsPicked({row});
-        if (lh.size() == 2) emit headActivated(HeadId{lh[0].toInt(), lh[1].toInt()});
+        if (const HeadId h = pointHead(m_pointNames[row]); h.valid()) emit headActivated(h);
     } else if (row < m_paths.size()) {
         emit imageActivated(m_paths[row]);
     }

@@ -759,8 +759,8 @@ void Session::pickProjected(const QVector<int>& rows) {
         QList<HeadId> heads;
         for (int row : rows)
             if (row >= 0 && row < int(names.size())) {
-                const QStringList lh = q(names[std::size_t(row)]).section(' ', 0, 0).split('.');  // "3.1" or "3.1 #2"
-                if (lh.size() == 2 && !heads.contains(HeadId{lh[0].toInt(), lh[1].toInt()})) heads << HeadId{lh[0].toInt(), lh[1].toInt()};
+                const HeadId h = pointHead(q(names[std::size_t(row)]));
+                if (h.valid() && !heads.contains(h)) heads << h;
             }
         m_state.projection.picked = rows;
         emitChanged(Aspect::Projection);
